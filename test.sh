@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test of the solution (unit, conformance, simulation, interop) and prints one summary line.
+# Whatever the tests need beyond the .NET SDK, Node and npm (npm packages, Node 22) their fixtures install.
+set -uo pipefail
+cd "$(dirname "$0")"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1
+log=$(mktemp)
+dotnet test P2PStack.sln -c Release --logger "console;verbosity=normal" 2>&1 | tee "$log" \
+  | grep -vE '^\s+Passed ' # per-test pass lines stay in the log; failures and summaries are shown
+status=${PIPESTATUS[0]}
+# Sum the per-assembly summaries ("Passed!  - Failed: 0, Passed: 18, Skipped: 0, Total: 18").
+read -r passed failed skipped < <(grep -E '^(Passed|Failed)! +- Failed:' "$log" | sed -E \
+  's/.*Failed: *([0-9]+), Passed: *([0-9]+), Skipped: *([0-9]+).*/\2 \1 \3/' \
+  | awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}')
+rm -f "$log"
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # build or runner failure counts as a failure
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit "$status"
