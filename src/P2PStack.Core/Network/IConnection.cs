@@ -1,0 +1,81 @@
+using System.IO.Pipelines;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+
+namespace P2PStack.Network;
+
+/// <summary>
+/// An upgraded connection to one peer: authenticated, multiplexed, and ready to carry protocol streams.
+/// </summary>
+public interface IConnection
+{
+    /// <summary>Unique within this process, for logs and the control API.</summary>
+    string Id { get; }
+
+    PeerId RemotePeer { get; }
+
+    PublicKey RemotePublicKey { get; }
+
+    Multiaddr LocalAddress { get; }
+
+    Multiaddr RemoteAddress { get; }
+
+    Direction Direction { get; }
+
+    /// <summary>The transport's name, e.g. "tcp".</summary>
+    string Transport { get; }
+
+    /// <summary>The negotiated security protocol id, e.g. <c>/noise-mlkem768-hfs/0.1.0</c>.</summary>
+    string SecurityProtocol { get; }
+
+    /// <summary>The negotiated muxer protocol id, e.g. <c>/yamux/1.0.0</c>.</summary>
+    string Muxer { get; }
+
+    DateTimeOffset OpenedAt { get; }
+
+    int StreamCount { get; }
+
+    /// <summary>Opens a stream and negotiates the first of <paramref name="protocols"/> the remote supports.</summary>
+    /// <exception cref="ProtocolNotSupportedException">The remote supports none of them.</exception>
+    ValueTask<IStream> OpenStreamAsync(IReadOnlyList<string> protocols, CancellationToken cancellationToken);
+
+    /// <summary>Closes gracefully: no new streams, then the muxer session and the transport connection.</summary>
+    ValueTask CloseAsync(CancellationToken cancellationToken);
+
+    /// <summary>Completes when the connection has closed, for whatever reason.</summary>
+    Task Completion { get; }
+}
+
+/// <summary>
+/// A stream of one negotiated protocol. Completing <see cref="IDuplexPipe.Output"/> half-closes; <see cref="Reset"/>
+/// aborts both directions; disposing closes both halves.
+/// </summary>
+public interface IStream : IDuplexPipe, IAsyncDisposable
+{
+    /// <summary>The negotiated protocol id.</summary>
+    string Protocol { get; }
+
+    IConnection Connection { get; }
+
+    Direction Direction { get; }
+
+    void Reset();
+}
+
+/// <summary>The remote answered <c>na</c> to every protocol offered.</summary>
+public sealed class ProtocolNotSupportedException(IReadOnlyList<string> protocols)
+    : IOException($"the remote peer supports none of: {string.Join(", ", protocols)}")
+{
+    public IReadOnlyList<string> Protocols { get; } = protocols;
+}
+
+/// <summary>
+/// Serves inbound streams of one or more protocol ids. Registered in DI; the host routes each negotiated stream to
+/// the handler that lists its protocol. A handler owns the stream it is given and disposes it.
+/// </summary>
+public interface IProtocolHandler
+{
+    IReadOnlyList<string> Protocols { get; }
+
+    Task HandleAsync(IStream stream, CancellationToken cancellationToken);
+}

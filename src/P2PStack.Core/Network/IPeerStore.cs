@@ -1,0 +1,50 @@
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Records;
+
+namespace P2PStack.Network;
+
+/// <summary>
+/// What this node knows of other peers: addresses (with expiry), protocols, public keys, latency, metadata and
+/// their latest signed peer record. In memory for library use; the node keeps it in SQLite.
+/// </summary>
+public interface IPeerStore
+{
+    IReadOnlyCollection<PeerId> Peers { get; }
+
+    void AddAddresses(PeerId peer, IEnumerable<Multiaddr> addresses, TimeSpan ttl);
+
+    /// <summary>Replaces the addresses of a peer (e.g. from a newer signed record).</summary>
+    void SetAddresses(PeerId peer, IEnumerable<Multiaddr> addresses, TimeSpan ttl);
+
+    /// <summary>Unexpired addresses, most recently confirmed first.</summary>
+    IReadOnlyList<Multiaddr> GetAddresses(PeerId peer);
+
+    void SetProtocols(PeerId peer, IEnumerable<string> protocols);
+
+    IReadOnlyList<string> GetProtocols(PeerId peer);
+
+    /// <summary>Stores the key after checking it matches the peer id.</summary>
+    void AddPublicKey(PeerId peer, PublicKey key);
+
+    PublicKey? GetPublicKey(PeerId peer);
+
+    /// <summary>Adds a round-trip sample to the peer's latency statistics.</summary>
+    void RecordLatency(PeerId peer, TimeSpan rtt);
+
+    LatencyStats? GetLatency(PeerId peer);
+
+    void SetMetadata(PeerId peer, string key, string value);
+
+    string? GetMetadata(PeerId peer, string key);
+
+    /// <summary>Keeps the record if its sequence number is newer than the stored one; returns whether it did.</summary>
+    bool ConsumePeerRecord(SignedEnvelope envelope, PeerRecord record, TimeSpan ttl);
+
+    SignedEnvelope? GetPeerRecord(PeerId peer);
+
+    void RemovePeer(PeerId peer);
+}
+
+/// <summary>Round-trip statistics of one peer (current, min, max, exponentially weighted average).</summary>
+public sealed record LatencyStats(TimeSpan Current, TimeSpan Min, TimeSpan Max, TimeSpan Average, long Samples);

@@ -1,0 +1,209 @@
+using Microsoft.Extensions.Logging;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Multistream;
+using P2PStack.Network;
+
+namespace P2PStack.Host;
+
+/// <summary>
+/// An established connection: owns the muxer session, accepts inbound streams, negotiates their protocol and hands
+/// them to the registered handler; opens outbound streams for the host's users.
+/// </summary>
+internal sealed partial class HostConnection : IConnection
+{
+    private static long s_nextId;
+
+    private readonly UpgradedConnection _upgraded;
+    private readonly ProtocolRegistry _registry;
+    private readonly HostOptions _options;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _streams;
+    private int _closing;
+
+    public HostConnection(UpgradedConnection upgraded, string transport, ProtocolRegistry registry, HostOptions options,
+        ILogger logger)
+    {
+        _upgraded = upgraded;
+        _registry = registry;
+        _options = options;
+        _logger = logger;
+        Transport = transport;
+        Id = Interlocked.Increment(ref s_nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        OpenedAt = DateTimeOffset.UtcNow;
+    }
+
+    public string Id { get; }
+
+    public PeerId RemotePeer => _upgraded.Secure.RemotePeer;
+
+    public PublicKey RemotePublicKey => _upgraded.Secure.RemotePublicKey;
+
+    public Multiaddr LocalAddress => _upgraded.Raw.LocalAddress;
+
+    public Multiaddr RemoteAddress => _upgraded.Raw.RemoteAddress;
+
+    public Direction Direction => _upgraded.Raw.Direction;
+
+    public string Transport { get; }
+
+    public string SecurityProtocol => _upgraded.Secure.SecurityProtocol;
+
+    public string Muxer => _upgraded.Muxer;
+
+    public DateTimeOffset OpenedAt { get; }
+
+    public int StreamCount => Volatile.Read(ref _streams);
+
+    public Task Completion => _closed.Task;
+
+    /// <summary>The secure connection, for modules that need its details (e.g. the post-quantum level).</summary>
+    public ISecureConnection Secure => _upgraded.Secure;
+
+    /// <summary>Runs the accept loop until the session ends; then completes <see cref="Completion"/>.</summary>
+    public async Task RunAsync()
+    {
+        var token = _lifetime.Token;
+        var session = _upgraded.Session;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                var stream = await session.AcceptStreamAsync(token).ConfigureAwait(false);
+                if (!TryReserveStream())
+                {
+                    LogStreamRefused(RemotePeer, _options.Limits.MaxStreamsPerConnection);
+                    stream.Reset();
+                    continue;
+                }
+                _ = HandleInboundAsync(stream, token);
+            }
+        }
+        catch (Exception ex) when (ex is MuxerClosedException or OperationCanceledException or IOException)
+        {
+            // The session ended: the remote went away, or we closed it.
+        }
+        finally
+        {
+            await CloseCoreAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask<IStream> OpenStreamAsync(IReadOnlyList<string> protocols, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(protocols.Count);
+        if (!TryReserveStream())
+            throw new ResourceLimitExceededException($"connection {Id} to {RemotePeer}", "streams",
+                _options.Limits.MaxStreamsPerConnection);
+        IMuxedStream? stream = null;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
+            timeout.CancelAfter(_options.StreamNegotiationTimeout);
+            stream = await _upgraded.Session.OpenStreamAsync(timeout.Token).ConfigureAwait(false);
+            string protocol = await MultistreamSelect.SelectAsync(stream, protocols, timeout.Token).ConfigureAwait(false);
+            return new HostStream(stream, protocol, this);
+        }
+        catch
+        {
+            stream?.Reset();
+            ReleaseStream();
+            throw;
+        }
+    }
+
+    public async ValueTask CloseAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _upgraded.Session.CloseAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await CloseCoreAsync().ConfigureAwait(false);
+        }
+    }
+
+    internal void ReleaseStream() => Interlocked.Decrement(ref _streams);
+
+    private bool TryReserveStream()
+    {
+        if (Interlocked.Increment(ref _streams) <= _options.Limits.MaxStreamsPerConnection) return true;
+        Interlocked.Decrement(ref _streams);
+        return false;
+    }
+
+    private async Task HandleInboundAsync(IMuxedStream stream, CancellationToken token)
+    {
+        HostStream? hostStream = null;
+        try
+        {
+            string protocol;
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(token))
+            {
+                timeout.CancelAfter(_options.StreamNegotiationTimeout);
+                protocol = await MultistreamSelect.HandleAsync(stream, _registry.Protocols, timeout.Token).ConfigureAwait(false);
+            }
+            if (!_registry.TryGet(protocol, out var handler))
+            {
+                stream.Reset(); // removed between negotiation and dispatch
+                return;
+            }
+            hostStream = new HostStream(stream, protocol, this);
+            await handler.HandleAsync(hostStream, token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            if (!token.IsCancellationRequested) LogInboundStreamFailed(RemotePeer, ex.Message);
+            stream.Reset();
+        }
+        finally
+        {
+            if (hostStream is not null) await hostStream.DisposeAsync().ConfigureAwait(false);
+            else if (stream is not null) await DisposeUnnegotiatedAsync(stream).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask DisposeUnnegotiatedAsync(IMuxedStream stream)
+    {
+        try
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            ReleaseStream();
+        }
+    }
+
+    private async Task CloseCoreAsync()
+    {
+        if (Interlocked.Exchange(ref _closing, 1) != 0)
+        {
+            await _closed.Task.ConfigureAwait(false);
+            return;
+        }
+        await _lifetime.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _upgraded.Session.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogCloseFailed(RemotePeer, ex.Message);
+        }
+        _lifetime.Dispose();
+        _closed.TrySetResult();
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Inbound stream from {Peer} failed: {Reason}")]
+    private partial void LogInboundStreamFailed(PeerId peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Inbound stream from {Peer} refused: {Limit} streams per connection")]
+    private partial void LogStreamRefused(PeerId peer, int limit);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Closing the session with {Peer} failed: {Reason}")]
+    private partial void LogCloseFailed(PeerId peer, string reason);
+}

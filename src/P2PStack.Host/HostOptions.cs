@@ -1,0 +1,58 @@
+using P2PStack.Addressing;
+
+namespace P2PStack.Host;
+
+/// <summary>Addresses, timeouts and limits of a <see cref="PeerHost"/>.</summary>
+public sealed class HostOptions
+{
+    /// <summary>Addresses to bind when the host starts (port 0 picks a free port).</summary>
+    public List<Multiaddr> ListenAddresses { get; } = [];
+
+    /// <summary>Budget of one dial attempt to one address: transport connect plus every upgrade step.</summary>
+    public TimeSpan DialTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Budget of the security and muxer negotiation of an inbound connection.</summary>
+    public TimeSpan InboundUpgradeTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Budget of the multistream-select negotiation on a new stream.</summary>
+    public TimeSpan StreamNegotiationTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Agent version announced by identify.</summary>
+    public string AgentVersion { get; set; } = "p2pstack/0.1.0";
+
+    public HostLimits Limits { get; } = new();
+
+    public ConnectionManagerOptions ConnectionManager { get; } = new();
+}
+
+/// <summary>Resource limits; exceeding one refuses the resource with <c>ResourceLimitExceededException</c>.</summary>
+public sealed class HostLimits
+{
+    /// <summary>Established connections, both directions.</summary>
+    public int MaxConnections { get; set; } = 1024;
+
+    /// <summary>Established connections to one peer.</summary>
+    public int MaxConnectionsPerPeer { get; set; } = 4;
+
+    /// <summary>Inbound connections still in their handshake; more are dropped at accept.</summary>
+    public int MaxPendingInbound { get; set; } = 64;
+
+    /// <summary>Open streams on one connection, both directions; inbound streams over it are reset.</summary>
+    public int MaxStreamsPerConnection { get; set; } = 512;
+}
+
+/// <summary>Watermarks of the connection manager (go-libp2p's basic connmgr semantics).</summary>
+public sealed class ConnectionManagerOptions
+{
+    /// <summary>Trimming stops once the count is down to this many connections.</summary>
+    public int LowWater { get; set; } = 160;
+
+    /// <summary>Trimming starts when the count exceeds this many connections.</summary>
+    public int HighWater { get; set; } = 192;
+
+    /// <summary>New connections are never trimmed before this age.</summary>
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>How often the watermarks are checked (also checked whenever a connection is added).</summary>
+    public TimeSpan CheckInterval { get; set; } = TimeSpan.FromSeconds(10);
+}

@@ -1,0 +1,131 @@
+using System.Collections.Concurrent;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.Records;
+
+namespace P2PStack.Host;
+
+/// <summary>Peer store kept in memory, for library use and tests. Thread-safe; address expiry is checked on read.</summary>
+public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null) : IPeerStore
+{
+    private readonly ConcurrentDictionary<PeerId, PeerEntry> _peers = new();
+    private readonly TimeProvider _time = timeProvider ?? TimeProvider.System;
+
+    /// <summary>Weight of a new sample in the latency moving average (go-libp2p uses 0.1).</summary>
+    public const double LatencySmoothing = 0.1;
+
+    public IReadOnlyCollection<PeerId> Peers => [.. _peers.Keys];
+
+    public void AddAddresses(PeerId peer, IEnumerable<Multiaddr> addresses, TimeSpan ttl)
+    {
+        var expiry = _time.GetUtcNow() + ttl;
+        var entry = Entry(peer);
+        lock (entry)
+        {
+            foreach (var address in addresses)
+            {
+                var plain = WithoutPeerSuffix(address, peer);
+                if (!entry.Addresses.TryGetValue(plain, out var existing) || existing < expiry)
+                    entry.Addresses[plain] = expiry;
+            }
+        }
+    }
+
+    public void SetAddresses(PeerId peer, IEnumerable<Multiaddr> addresses, TimeSpan ttl)
+    {
+        var entry = Entry(peer);
+        lock (entry)
+        {
+            entry.Addresses.Clear();
+        }
+        AddAddresses(peer, addresses, ttl);
+    }
+
+    public IReadOnlyList<Multiaddr> GetAddresses(PeerId peer)
+    {
+        if (!_peers.TryGetValue(peer, out var entry)) return [];
+        var now = _time.GetUtcNow();
+        lock (entry)
+        {
+            foreach (var expired in entry.Addresses.Where(a => a.Value <= now).Select(a => a.Key).ToList())
+                entry.Addresses.Remove(expired);
+            return [.. entry.Addresses.OrderByDescending(a => a.Value).Select(a => a.Key)];
+        }
+    }
+
+    public void SetProtocols(PeerId peer, IEnumerable<string> protocols)
+    {
+        var entry = Entry(peer);
+        string[] list = [.. protocols.Distinct(StringComparer.Ordinal)];
+        lock (entry) entry.Protocols = list;
+    }
+
+    public IReadOnlyList<string> GetProtocols(PeerId peer) =>
+        _peers.TryGetValue(peer, out var entry) ? entry.Protocols : [];
+
+    public void AddPublicKey(PeerId peer, PublicKey key)
+    {
+        if (!peer.Matches(key)) throw new ArgumentException($"the public key does not belong to peer {peer}", nameof(key));
+        Entry(peer).PublicKey = key;
+    }
+
+    public PublicKey? GetPublicKey(PeerId peer) =>
+        _peers.TryGetValue(peer, out var entry) ? entry.PublicKey ?? peer.TryGetPublicKey() : peer.TryGetPublicKey();
+
+    public void RecordLatency(PeerId peer, TimeSpan rtt)
+    {
+        var entry = Entry(peer);
+        lock (entry)
+        {
+            var old = entry.Latency;
+            entry.Latency = old is null
+                ? new LatencyStats(rtt, rtt, rtt, rtt, 1)
+                : new LatencyStats(rtt, rtt < old.Min ? rtt : old.Min, rtt > old.Max ? rtt : old.Max,
+                    TimeSpan.FromTicks((long)(old.Average.Ticks * (1 - LatencySmoothing) + rtt.Ticks * LatencySmoothing)),
+                    old.Samples + 1);
+        }
+    }
+
+    public LatencyStats? GetLatency(PeerId peer) => _peers.TryGetValue(peer, out var entry) ? entry.Latency : null;
+
+    public void SetMetadata(PeerId peer, string key, string value) => Entry(peer).Metadata[key] = value;
+
+    public string? GetMetadata(PeerId peer, string key) =>
+        _peers.TryGetValue(peer, out var entry) && entry.Metadata.TryGetValue(key, out var value) ? value : null;
+
+    public bool ConsumePeerRecord(SignedEnvelope envelope, PeerRecord record, TimeSpan ttl)
+    {
+        if (!envelope.Signer.Equals(record.PeerId))
+            throw new ArgumentException("the envelope was not signed by the record's peer", nameof(envelope));
+        var entry = Entry(record.PeerId);
+        lock (entry)
+        {
+            if (entry.RecordSeq is { } seq && seq >= record.Seq) return false;
+            entry.RecordSeq = record.Seq;
+            entry.Record = envelope;
+        }
+        SetAddresses(record.PeerId, record.Addresses, ttl);
+        return true;
+    }
+
+    public SignedEnvelope? GetPeerRecord(PeerId peer) => _peers.TryGetValue(peer, out var entry) ? entry.Record : null;
+
+    public void RemovePeer(PeerId peer) => _peers.TryRemove(peer, out _);
+
+    private PeerEntry Entry(PeerId peer) => _peers.GetOrAdd(peer, static _ => new PeerEntry());
+
+    private static Multiaddr WithoutPeerSuffix(Multiaddr address, PeerId peer) =>
+        address.PeerId is { } id && id.Equals(peer) ? address.DecapsulateCode(MultiaddrProtocols.P2P.Code) : address;
+
+    private sealed class PeerEntry
+    {
+        public readonly Dictionary<Multiaddr, DateTimeOffset> Addresses = [];
+        public readonly ConcurrentDictionary<string, string> Metadata = new(StringComparer.Ordinal);
+        public string[] Protocols = [];
+        public PublicKey? PublicKey;
+        public LatencyStats? Latency;
+        public ulong? RecordSeq;
+        public SignedEnvelope? Record;
+    }
+}

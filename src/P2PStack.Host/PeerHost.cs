@@ -1,0 +1,376 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Network;
+
+namespace P2PStack.Host;
+
+/// <summary>
+/// The libp2p host: listens, dials (with timeouts from options, cancellation and coalescing of simultaneous dials to
+/// one peer), upgrades connections, routes inbound streams to protocol handlers, and enforces limits and gaters.
+/// </summary>
+public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
+{
+    /// <summary>How long addresses learned from a successful dial stay in the peer store.</summary>
+    public static readonly TimeSpan ConnectedAddressTtl = TimeSpan.FromMinutes(30);
+
+    private readonly ILocalIdentity _identity;
+    private readonly ITransport[] _transports;
+    private readonly Upgrader _upgrader;
+    private readonly ProtocolRegistry _registry;
+    private readonly IConnectionGater[] _gaters;
+    private readonly HostOptions _options;
+    private readonly ILogger<PeerHost> _logger;
+    private readonly ConnectionManager _connectionManager;
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly Lock _gate = new();
+    private readonly Dictionary<PeerId, List<HostConnection>> _connections = [];
+    private readonly Dictionary<PeerId, PendingDial> _pendingDials = [];
+    private readonly List<(IListener Listener, Task Loop)> _listeners = [];
+    private int _connectionCount;
+    private int _pendingInbound;
+    private int _started;
+
+    public PeerHost(ILocalIdentity identity, IEnumerable<ITransport> transports, Upgrader upgrader,
+        ProtocolRegistry registry, IPeerStore peerStore, IEventBus events, IEnumerable<IConnectionGater> gaters,
+        IOptions<HostOptions> options, ILogger<PeerHost> logger)
+    {
+        _identity = identity;
+        _transports = [.. transports];
+        _upgrader = upgrader;
+        _registry = registry;
+        _gaters = [.. gaters];
+        _options = options.Value;
+        _logger = logger;
+        PeerStore = peerStore;
+        Events = events;
+        _connectionManager = new ConnectionManager(_options.ConnectionManager, GetConnections, logger);
+    }
+
+    public PeerId PeerId => _identity.PeerId;
+
+    public IReadOnlyList<Multiaddr> ListenAddresses
+    {
+        get
+        {
+            lock (_gate) return [.. _listeners.Select(l => l.Listener.ListenAddress)];
+        }
+    }
+
+    public IPeerStore PeerStore { get; }
+
+    public IEventBus Events { get; }
+
+    public IConnectionManager ConnectionManager => _connectionManager;
+
+    public IReadOnlyCollection<string> Protocols => _registry.Protocols;
+
+    /// <summary>Security protocols offered, in preference order.</summary>
+    public IReadOnlyList<string> SecurityProtocols => _upgrader.SecurityProtocols;
+
+    public IDisposable AddHandler(IProtocolHandler handler) => _registry.Add(handler);
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0) throw new InvalidOperationException("the host is already started");
+        foreach (var address in _options.ListenAddresses)
+        {
+            var transport = _transports.FirstOrDefault(t => t.CanListen(address))
+                ?? throw new NotSupportedException($"no registered transport can listen on {address}");
+            var listener = await transport.ListenAsync(address, cancellationToken).ConfigureAwait(false);
+            lock (_gate) _listeners.Add((listener, AcceptLoopAsync(listener, transport.Name)));
+            LogListening(listener.ListenAddress.ToString());
+        }
+        _ = ConnectionManagerLoopAsync(_lifetime.Token);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _lifetime.CancelAsync().ConfigureAwait(false);
+        (IListener, Task)[] listeners;
+        lock (_gate) listeners = [.. _listeners];
+        foreach (var (listener, _) in listeners) await listener.DisposeAsync().ConfigureAwait(false);
+        await Task.WhenAll(listeners.Select(l => l.Item2)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        await Task.WhenAll(GetConnections().Select(c => c.CloseAsync(cancellationToken).AsTask())).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Connections that did not close in time are aborted with their sessions.
+        }
+        _lifetime.Dispose();
+    }
+
+    public IReadOnlyList<IConnection> GetConnections()
+    {
+        lock (_gate) return [.. _connections.Values.SelectMany(c => c)];
+    }
+
+    public IReadOnlyList<IConnection> GetConnections(PeerId peer)
+    {
+        lock (_gate) return _connections.TryGetValue(peer, out var list) ? [.. list] : [];
+    }
+
+    public async ValueTask DisconnectAsync(PeerId peer, CancellationToken cancellationToken)
+    {
+        foreach (var connection in GetConnections(peer))
+            await connection.CloseAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<IStream> OpenStreamAsync(PeerId peer, IReadOnlyList<string> protocols,
+        CancellationToken cancellationToken)
+    {
+        var connection = await DialAsync(peer, cancellationToken).ConfigureAwait(false);
+        return await connection.OpenStreamAsync(protocols, cancellationToken).ConfigureAwait(false);
+    }
+
+    public ValueTask<IConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken)
+    {
+        var peer = address.PeerId;
+        var transportAddress = peer is null ? address : address.DecapsulateCode(MultiaddrProtocols.P2P.Code);
+        if (peer is null) return DialUnknownPeerAsync(transportAddress, cancellationToken);
+        return DialPeerAsync(peer, [transportAddress], cancellationToken);
+    }
+
+    public ValueTask<IConnection> DialAsync(PeerId peer, CancellationToken cancellationToken) =>
+        DialPeerAsync(peer, null, cancellationToken);
+
+    private async ValueTask<IConnection> DialUnknownPeerAsync(Multiaddr address, CancellationToken cancellationToken)
+    {
+        Gate("dial", g => g.InterceptDial(null, address));
+        return await DialAddressAsync(address, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<IConnection> DialPeerAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses,
+        CancellationToken cancellationToken)
+    {
+        if (peer.Equals(PeerId)) throw new InvalidOperationException("a host cannot dial itself");
+        if (TryGetConnection(peer) is { } existing) return existing;
+        PendingDial pending;
+        lock (_gate)
+        {
+            if (!_pendingDials.TryGetValue(peer, out pending!))
+            {
+                pending = new PendingDial(_lifetime.Token);
+                _pendingDials[peer] = pending;
+                pending.Start(token => DialAnyAsync(peer, addresses, token), () =>
+                {
+                    lock (_gate) _pendingDials.Remove(peer);
+                });
+            }
+        }
+        return await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<IConnection> DialAnyAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses, CancellationToken token)
+    {
+        addresses ??= PeerStore.GetAddresses(peer);
+        if (addresses.Count == 0) throw new DialFailedException($"no addresses known for peer {peer}", []);
+        var errors = new List<DialAttemptError>();
+        foreach (var address in addresses)
+        {
+            token.ThrowIfCancellationRequested();
+            if (TryGetConnection(peer) is { } existing) return existing; // an inbound connection arrived meanwhile
+            try
+            {
+                Gate("dial", g => g.InterceptDial(peer, address));
+                return await DialAddressAsync(address, peer, token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!token.IsCancellationRequested && ex is not PeerIdMismatchException)
+            {
+                errors.Add(new DialAttemptError(address, ex));
+            }
+        }
+        throw new DialFailedException($"could not dial peer {peer}", errors);
+    }
+
+    private async Task<IConnection> DialAddressAsync(Multiaddr address, PeerId? expectedPeer, CancellationToken token)
+    {
+        var transport = _transports.FirstOrDefault(t => t.CanDial(address))
+            ?? throw new NotSupportedException($"no registered transport can dial {address}");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token, _lifetime.Token);
+        timeout.CancelAfter(_options.DialTimeout);
+        try
+        {
+            var raw = await transport.DialAsync(address, timeout.Token).ConfigureAwait(false);
+            var upgraded = await _upgrader.UpgradeOutboundAsync(raw, expectedPeer, timeout.Token).ConfigureAwait(false);
+            return await AddConnectionAsync(upgraded, transport.Name).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!token.IsCancellationRequested && !_lifetime.IsCancellationRequested)
+        {
+            throw new TimeoutException($"dialing {address} timed out after {_options.DialTimeout.TotalSeconds:0.###} s");
+        }
+    }
+
+    private async Task AcceptLoopAsync(IListener listener, string transportName)
+    {
+        var token = _lifetime.Token;
+        while (!token.IsCancellationRequested)
+        {
+            IRawConnection raw;
+            try
+            {
+                raw = await listener.AcceptAsync(token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogAcceptFailed(listener.ListenAddress.ToString(), ex.Message);
+                continue;
+            }
+            if (Interlocked.Increment(ref _pendingInbound) > _options.Limits.MaxPendingInbound)
+            {
+                Interlocked.Decrement(ref _pendingInbound);
+                LogInboundRefused(raw.RemoteAddress.ToString(), "too many connections in their handshake");
+                raw.Abort();
+                continue;
+            }
+            var decision = AllowAccept(raw);
+            if (!decision.Allowed)
+            {
+                Interlocked.Decrement(ref _pendingInbound);
+                LogInboundRefused(raw.RemoteAddress.ToString(), decision.Reason ?? "denied by a gater");
+                raw.Abort();
+                continue;
+            }
+            _ = UpgradeInboundAsync(raw, transportName, token);
+        }
+    }
+
+    private GateDecision AllowAccept(IRawConnection raw)
+    {
+        foreach (var gater in _gaters)
+        {
+            var decision = gater.InterceptAccept(raw.LocalAddress, raw.RemoteAddress);
+            if (!decision.Allowed) return decision;
+        }
+        return GateDecision.Allow;
+    }
+
+    private async Task UpgradeInboundAsync(IRawConnection raw, string transportName, CancellationToken token)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+            timeout.CancelAfter(_options.InboundUpgradeTimeout);
+            var upgraded = await _upgrader.UpgradeInboundAsync(raw, timeout.Token).ConfigureAwait(false);
+            await AddConnectionAsync(upgraded, transportName).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogInboundRefused(raw.RemoteAddress.ToString(), ex.Message);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _pendingInbound);
+        }
+    }
+
+    private async Task<IConnection> AddConnectionAsync(UpgradedConnection upgraded, string transportName)
+    {
+        var peer = upgraded.Secure.RemotePeer;
+        var connection = new HostConnection(upgraded, transportName, _registry, _options, _logger);
+        ResourceLimitExceededException? refusal = null;
+        lock (_gate)
+        {
+            _connections.TryGetValue(peer, out var list);
+            if (_connectionCount >= _options.Limits.MaxConnections)
+                refusal = new ResourceLimitExceededException("host", "connections", _options.Limits.MaxConnections);
+            else if (list is not null && list.Count >= _options.Limits.MaxConnectionsPerPeer)
+                refusal = new ResourceLimitExceededException($"peer {peer}", "connections", _options.Limits.MaxConnectionsPerPeer);
+            else
+            {
+                if (list is null) _connections[peer] = list = [];
+                list.Add(connection);
+                _connectionCount++;
+            }
+        }
+        if (refusal is not null)
+        {
+            await upgraded.Session.DisposeAsync().ConfigureAwait(false);
+            throw refusal;
+        }
+
+        PeerStore.AddPublicKey(peer, upgraded.Secure.RemotePublicKey);
+        if (connection.Direction == Direction.Outbound)
+            PeerStore.AddAddresses(peer, [connection.RemoteAddress], ConnectedAddressTtl);
+        _ = RunConnectionAsync(connection);
+        LogConnected(connection.Direction, peer, connection.RemoteAddress.ToString(), connection.SecurityProtocol, connection.Muxer);
+        Events.Publish(new PeerConnected(connection));
+        _ = _connectionManager.TrimIfNeededAsync(_lifetime.Token);
+        return connection;
+    }
+
+    private async Task RunConnectionAsync(HostConnection connection)
+    {
+        await connection.RunAsync().ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (_connections.TryGetValue(connection.RemotePeer, out var list) && list.Remove(connection))
+            {
+                _connectionCount--;
+                if (list.Count == 0)
+                {
+                    _connections.Remove(connection.RemotePeer);
+                    _connectionManager.Forget(connection.RemotePeer);
+                }
+            }
+        }
+        LogDisconnected(connection.RemotePeer, connection.RemoteAddress.ToString());
+        Events.Publish(new PeerDisconnected(connection));
+    }
+
+    private async Task ConnectionManagerLoopAsync(CancellationToken token)
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(_options.ConnectionManager.CheckInterval);
+            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
+                await _connectionManager.TrimIfNeededAsync(token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // host stopped
+        }
+    }
+
+    private HostConnection? TryGetConnection(PeerId peer)
+    {
+        lock (_gate) return _connections.TryGetValue(peer, out var list) && list.Count > 0 ? list[0] : null;
+    }
+
+    private void Gate(string stage, Func<IConnectionGater, GateDecision> intercept)
+    {
+        foreach (var gater in _gaters)
+        {
+            var decision = intercept(gater);
+            if (!decision.Allowed) throw new ConnectionGatedException(stage, decision.Reason ?? "denied");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Listening on {Address}")]
+    private partial void LogListening(string address);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Accepting on {Address} failed: {Reason}")]
+    private partial void LogAcceptFailed(string address, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Inbound connection from {Address} refused: {Reason}")]
+    private partial void LogInboundRefused(string address, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Direction} connection with {Peer} at {Address} ({Security}, {Muxer})")]
+    private partial void LogConnected(Direction direction, PeerId peer, string address, string security, string muxer);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Disconnected from {Peer} at {Address}")]
+    private partial void LogDisconnected(PeerId peer, string address);
+}

@@ -1,0 +1,68 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+
+namespace P2PStack.Protocols.Perf;
+
+/// <summary>
+/// Wire logic of <c>/perf/1.0.0</c> (libp2p perf spec): the client sends the number of bytes it wants back as a
+/// big-endian u64, then its upload, then closes its write side; the server drains the upload, then sends the
+/// requested bytes and closes.
+/// </summary>
+public static class PerfProtocol
+{
+    public const string Id = "/perf/1.0.0";
+
+    private const int ChunkSize = 64 * 1024;
+
+    public static async ValueTask WriteSizeAsync(PipeWriter writer, ulong size, CancellationToken cancellationToken)
+    {
+        BinaryPrimitives.WriteUInt64BigEndian(writer.GetSpan(8), size);
+        writer.Advance(8);
+        await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <exception cref="InvalidDataException">The stream ended before the 8-byte size.</exception>
+    public static async ValueTask<ulong> ReadSizeAsync(PipeReader reader, CancellationToken cancellationToken)
+    {
+        var result = await reader.ReadAtLeastAsync(8, cancellationToken).ConfigureAwait(false);
+        if (result.Buffer.Length < 8)
+        {
+            reader.AdvanceTo(result.Buffer.End);
+            throw new InvalidDataException("perf stream ended before the 8-byte size");
+        }
+        Span<byte> size = stackalloc byte[8];
+        result.Buffer.Slice(0, 8).CopyTo(size);
+        reader.AdvanceTo(result.Buffer.GetPosition(8));
+        return BinaryPrimitives.ReadUInt64BigEndian(size);
+    }
+
+    /// <summary>Writes <paramref name="count"/> zero bytes in 64 KiB chunks, honouring backpressure.</summary>
+    public static async ValueTask WriteBytesAsync(PipeWriter writer, ulong count, CancellationToken cancellationToken)
+    {
+        while (count > 0)
+        {
+            int chunk = (int)Math.Min(count, ChunkSize);
+            var memory = writer.GetMemory(chunk);
+            chunk = Math.Min(chunk, memory.Length);
+            memory.Span[..chunk].Clear();
+            writer.Advance(chunk);
+            count -= (ulong)chunk;
+            var flush = await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (flush.IsCompleted) throw new IOException("the perf stream was closed by the remote while sending");
+        }
+    }
+
+    /// <summary>Reads and discards until the end of the stream; returns the number of bytes read.</summary>
+    public static async ValueTask<ulong> DrainAsync(PipeReader reader, CancellationToken cancellationToken)
+    {
+        ulong total = 0;
+        while (true)
+        {
+            var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            total += (ulong)result.Buffer.Length;
+            reader.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted || result.IsCanceled) return total;
+        }
+    }
+}
