@@ -91,7 +91,7 @@ public class MultibaseTests
     [InlineData("k!")]
     [InlineData("01")] // base2 needs whole bytes
     [InlineData("02")]
-    [InlineData("7777")] // base8: 4 characters is an impossible length
+    [InlineData("7777")] // base8 "777" leaves a set fill bit
     [InlineData("9a")]
     [InlineData("hl")] // 'l' is not in z-base-32
     public void Rejects_invalid_text_with_the_typed_exception(string text)
