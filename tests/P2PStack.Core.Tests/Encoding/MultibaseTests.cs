@@ -107,6 +107,7 @@ public class MultibaseTests
         Assert.Throws<MultibaseException>(() => Multibase.Decode(text, out _, 5));
         string big = "z" + new string('2', 100_000);
         Assert.Throws<MultibaseException>(() => Multibase.Decode(big, out _, 1024));
+        Assert.Throws<MultibaseException>(() => Multibase.Decode("z" + new string('1', 12), out _, 10)); // 12 zero bytes
     }
 
     [Fact]
