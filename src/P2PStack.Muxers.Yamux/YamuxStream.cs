@@ -146,11 +146,12 @@ internal sealed class YamuxStream : IMuxedStream
             ended = finSent;
         }
 
-        CompleteInbound();
         if (ended)
         {
-            Finish();
+            Finish(); // before the reader can observe the end, so StreamCount is already down by then
         }
+
+        CompleteInbound();
     }
 
     public void OnRemoteReset()
