@@ -69,6 +69,7 @@ internal static class Poly
                 Add(r, term);
             }
         }
+        term.Clear(); // products with secret vectors
         Reduce(r);
     }
 
