@@ -31,6 +31,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private int _connectionCount;
     private int _pendingInbound;
     private int _started;
+    private int _stopped;
 
     public PeerHost(ILocalIdentity identity, IEnumerable<ITransport> transports, Upgrader upgrader,
         ProtocolRegistry registry, IPeerStore peerStore, IEventBus events, IEnumerable<IConnectionGater> gaters,
@@ -106,6 +107,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
         await _lifetime.CancelAsync().ConfigureAwait(false);
         (IListener, Task)[] listeners;
         lock (_gate) listeners = [.. _listeners];
@@ -116,6 +118,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Volatile.Read(ref _stopped) != 0) return;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
         {
@@ -125,7 +128,6 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         {
             // Connections that did not close in time are aborted with their sessions.
         }
-        _lifetime.Dispose();
     }
 
     public IReadOnlyList<IConnection> GetConnections()
@@ -208,6 +210,8 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
                 errors.Add(new DialAttemptError(address, ex));
             }
         }
+        // One address: its own error says most (timeout, refusal, gater) and keeps its type.
+        if (errors.Count == 1) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(errors[0].Error);
         throw new DialFailedException($"could not dial peer {peer}", errors);
     }
 

@@ -7,7 +7,7 @@ using P2PStack.Network;
 namespace P2PStack.Muxers.Yamux;
 
 /// <summary>Starts yamux sessions with the configured options.</summary>
-public sealed class YamuxMuxer
+public sealed class YamuxMuxer : IStreamMuxer
 {
     /// <summary>The multistream-select protocol id.</summary>
     public const string Id = "/yamux/1.0.0";
@@ -29,4 +29,8 @@ public sealed class YamuxMuxer
     /// underlying connection once the session has ended.</summary>
     public YamuxSession StartSession(IDuplexPipe connection, Direction direction, Func<ValueTask>? onClosed = null) =>
         new(connection, direction, options, loggerFactory.CreateLogger<YamuxSession>(), onClosed);
+
+    /// <summary>Runs a session over a secured connection; the session disposes the connection when it ends.</summary>
+    public IMuxerSession StartSession(ISecureConnection connection, Direction direction) =>
+        StartSession(connection, direction, connection.DisposeAsync);
 }

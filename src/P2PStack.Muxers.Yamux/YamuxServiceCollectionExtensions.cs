@@ -21,6 +21,7 @@ public static class YamuxServiceCollectionExtensions
         }
 
         services.TryAddSingleton<YamuxMuxer>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<P2PStack.Network.IStreamMuxer, YamuxMuxer>(sp => sp.GetRequiredService<YamuxMuxer>()));
         return services;
     }
 }

@@ -39,7 +39,7 @@ public sealed class TestPeer : IAsyncDisposable
             p2p.Services.AddTcpTransport();
             p2p.Services.AddNoise();
             p2p.Services.AddYamux();
-            p2p.AddPing().AddPerf();
+            p2p.AddPing().AddPerf().AddIdentify();
             if (options is not null) p2p.ConfigureHost(options);
             configure?.Invoke(p2p);
         });

@@ -1,0 +1,81 @@
+using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.Protocols.Identify;
+using P2PStack.Protocols.Ping;
+using P2PStack.Transports.Memory;
+
+namespace P2PStack.Host.Tests;
+
+public class IdentifyTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task Both_sides_learn_protocols_addresses_key_and_agent()
+    {
+        await using var server = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0");
+        await using var client = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0");
+        var identified = new TaskCompletionSource<PeerId>();
+        using var _ = server.Host.Events.Subscribe<PeerIdentified>(e => identified.TrySetResult(e.Peer));
+
+        var connection = await client.Host.DialAsync(server.Address, CancellationToken.None);
+        var info = await client.Get<IdentifyService>().IdentifyAsync(connection, CancellationToken.None).WaitAsync(Patience);
+
+        Assert.Equal(server.Host.PeerId, info.Peer);
+        Assert.Contains(PingProtocol.Id, info.Protocols);
+        Assert.Contains(IdentifyProtocol.PushId, info.Protocols);
+        Assert.Equal(server.Host.ListenAddresses, info.ListenAddresses);
+        Assert.NotNull(info.SignedPeerRecord); // addresses came from the signed record
+        Assert.Equal("p2pstack/0.1.0", client.Host.PeerStore.GetMetadata(server.Host.PeerId, IdentifyService.AgentVersionKey));
+        Assert.Equal(connection.LocalAddress, info.ObservedAddress);
+
+        // The server identified the client on its own, from the connection event.
+        Assert.Equal(client.Host.PeerId, await identified.Task.WaitAsync(Patience));
+        Assert.Contains(PingProtocol.Id, server.Host.PeerStore.GetProtocols(client.Host.PeerId));
+        Assert.Equal(client.Host.ListenAddresses, server.Host.PeerStore.GetAddresses(client.Host.PeerId));
+    }
+
+    [Fact]
+    public async Task A_new_handler_is_pushed_to_connected_peers()
+    {
+        var network = new MemoryNetwork();
+        await using var server = await TestPeer.StartAsync("/memory/0", network);
+        await using var client = await TestPeer.StartAsync("/memory/0", network);
+        var connection = await client.Host.DialAsync(server.Address, CancellationToken.None);
+        await client.Get<IdentifyService>().IdentifyAsync(connection, CancellationToken.None).WaitAsync(Patience);
+        Assert.DoesNotContain(EchoHandler.Protocol, client.Host.PeerStore.GetProtocols(server.Host.PeerId));
+
+        // The server must know the client speaks identify push before pushing to it.
+        await WaitUntil(() => server.Host.PeerStore.GetProtocols(client.Host.PeerId).Contains(IdentifyProtocol.PushId));
+        using var registration = server.Host.AddHandler(new EchoHandler());
+        await WaitUntil(() => client.Host.PeerStore.GetProtocols(server.Host.PeerId).Contains(EchoHandler.Protocol));
+    }
+
+    [Fact]
+    public async Task Malformed_identify_messages_are_refused_with_a_typed_error()
+    {
+        var pipe = new System.IO.Pipelines.Pipe();
+        await pipe.Writer.WriteAsync(new byte[] { 0x05, 0xff, 0xff, 0xff, 0xff, 0xff });
+        await pipe.Writer.CompleteAsync();
+        await Assert.ThrowsAsync<IdentifyException>(() => IdentifyProtocol.ReadAsync(pipe.Reader, 8192, CancellationToken.None).AsTask());
+
+        var oversized = new System.IO.Pipelines.Pipe();
+        await oversized.Writer.WriteAsync(new byte[] { 0x80, 0x80, 0x04 }); // 65536 bytes announced
+        await oversized.Writer.CompleteAsync();
+        await Assert.ThrowsAsync<IdentifyException>(() => IdentifyProtocol.ReadAsync(oversized.Reader, 8192, CancellationToken.None).AsTask());
+
+        var empty = new System.IO.Pipelines.Pipe();
+        await empty.Writer.CompleteAsync();
+        await Assert.ThrowsAsync<IdentifyException>(() => IdentifyProtocol.ReadAsync(empty.Reader, 8192, CancellationToken.None).AsTask());
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not reached");
+            await Task.Delay(50);
+        }
+    }
+}
