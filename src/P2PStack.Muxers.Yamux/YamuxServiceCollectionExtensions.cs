@@ -10,11 +10,7 @@ public static class YamuxServiceCollectionExtensions
     public static IServiceCollection AddYamux(this IServiceCollection services, Action<YamuxOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var builder = services.AddOptions<YamuxOptions>().Validate(options =>
-        {
-            options.Validate();
-            return true;
-        });
+        var builder = services.AddOptions<YamuxOptions>(); // YamuxMuxer validates the values when it is built
         if (configure is not null)
         {
             builder.Configure(configure);
