@@ -1,0 +1,71 @@
+using System.IO.Pipelines;
+using P2PStack.Identity;
+
+namespace P2PStack.Network;
+
+/// <summary>
+/// A security handshake negotiated by multistream-select (<c>/noise</c>, <c>/noise-mlkem768-hfs/0.1.0</c>, ...).
+/// It authenticates the remote peer and encrypts everything after the handshake. The local identity comes from
+/// the channel's own dependencies (see <see cref="ILocalIdentity"/>).
+/// </summary>
+public interface ISecureChannel
+{
+    /// <summary>The multistream-select protocol id of this channel.</summary>
+    string ProtocolId { get; }
+
+    /// <summary>
+    /// Runs the handshake as initiator. When <paramref name="expectedRemotePeer"/> is set, a different authenticated
+    /// peer fails the handshake with <see cref="PeerIdMismatchException"/>.
+    /// </summary>
+    /// <param name="muxers">Muxer protocol ids offered for early negotiation inside the handshake, in preference
+    /// order; empty when the channel should not negotiate one.</param>
+    ValueTask<ISecureConnection> SecureOutboundAsync(IRawConnection connection, PeerId? expectedRemotePeer,
+        IReadOnlyList<string> muxers, CancellationToken cancellationToken);
+
+    /// <summary>Runs the handshake as responder.</summary>
+    ValueTask<ISecureConnection> SecureInboundAsync(IRawConnection connection, IReadOnlyList<string> muxers,
+        CancellationToken cancellationToken);
+}
+
+/// <summary>An authenticated, encrypted connection: plaintext in and out through the pipe.</summary>
+public interface ISecureConnection : IDuplexPipe, IAsyncDisposable
+{
+    /// <summary>The underlying transport connection (addresses, direction, abort).</summary>
+    IRawConnection Raw { get; }
+
+    PeerId RemotePeer { get; }
+
+    PublicKey RemotePublicKey { get; }
+
+    /// <summary>The negotiated security protocol id, e.g. <c>/noise</c>.</summary>
+    string SecurityProtocol { get; }
+
+    /// <summary>The muxer agreed inside the handshake (early muxer negotiation), or null to negotiate it with
+    /// multistream-select.</summary>
+    string? EarlyMuxer { get; }
+}
+
+/// <summary>The key pair this node authenticates with, shared by every secure channel.</summary>
+public interface ILocalIdentity
+{
+    PrivateKey PrivateKey { get; }
+
+    PeerId PeerId { get; }
+}
+
+/// <summary>The handshake authenticated a peer other than the one dialed.</summary>
+public sealed class PeerIdMismatchException(PeerId expected, PeerId actual)
+    : System.Security.Authentication.AuthenticationException($"expected peer {expected} but the remote authenticated as {actual}")
+{
+    public PeerId Expected { get; } = expected;
+
+    public PeerId Actual { get; } = actual;
+}
+
+/// <summary>A handshake failed: bad signature, malformed message, protocol violation, or a policy refusal.</summary>
+public class HandshakeException : System.Security.Authentication.AuthenticationException
+{
+    public HandshakeException(string message) : base(message) { }
+
+    public HandshakeException(string message, Exception? inner) : base(message, inner) { }
+}
