@@ -7,7 +7,7 @@ using P2PStack.Network;
 namespace P2PStack.Muxers.Yamux;
 
 /// <summary>Starts yamux sessions with the configured options.</summary>
-public sealed class YamuxMuxer
+public sealed class YamuxMuxer : IStreamMuxer
 {
     /// <summary>The multistream-select protocol id.</summary>
     public const string Id = "/yamux/1.0.0";
@@ -24,6 +24,13 @@ public sealed class YamuxMuxer
     }
 
     public string ProtocolId => Id;
+
+    /// <summary>Runs a session over the secure connection; the session disposes the connection when it ends.</summary>
+    public IMuxerSession StartSession(ISecureConnection connection, Direction direction)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return StartSession(connection, direction, connection.DisposeAsync);
+    }
 
     /// <summary>Runs a session over <paramref name="connection"/>; <paramref name="onClosed"/> disposes the
     /// underlying connection once the session has ended.</summary>

@@ -1,12 +1,14 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using P2PStack.Muxers.Yamux;
+using P2PStack.Network;
 
 namespace P2PStack;
 
 public static class YamuxServiceCollectionExtensions
 {
-    /// <summary>Registers <see cref="YamuxOptions"/> and the <see cref="YamuxMuxer"/>.</summary>
+    /// <summary>Registers <see cref="YamuxOptions"/> and the <see cref="YamuxMuxer"/> (also as an
+    /// <see cref="IStreamMuxer"/>).</summary>
     public static IServiceCollection AddYamux(this IServiceCollection services, Action<YamuxOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
@@ -17,6 +19,8 @@ public static class YamuxServiceCollectionExtensions
         }
 
         services.TryAddSingleton<YamuxMuxer>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IStreamMuxer, YamuxMuxer>(
+            provider => provider.GetRequiredService<YamuxMuxer>()));
         return services;
     }
 }

@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using Microsoft.Extensions.DependencyInjection;
+using NSubstitute;
 using P2PStack.Conformance.Muxer;
 using P2PStack.IO;
 using P2PStack.Network;
@@ -35,12 +36,22 @@ public sealed class YamuxSessionProtocolTests
     }
 
     [Fact]
-    public async Task Reopening_a_stream_id_is_a_protocol_error()
+    public async Task Opening_an_already_open_stream_is_a_protocol_error()
     {
         await using var peer = RawPeer.Start();
         await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0);
         await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0);
         await peer.ExpectGoAwayAndEndAsync(GoAwayCode.ProtocolError);
+    }
+
+    [Fact]
+    public async Task Syns_out_of_id_order_are_accepted()
+    {
+        await using var peer = RawPeer.Start();
+        await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 5, 0);
+        await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 3, 0);
+        Assert.Equal(5, (await peer.Session.AcceptStreamAsync(CancellationToken.None).AsTask().WaitAsync(Timeout)).Id);
+        Assert.Equal(3, (await peer.Session.AcceptStreamAsync(CancellationToken.None).AsTask().WaitAsync(Timeout)).Id);
     }
 
     [Fact]
@@ -288,10 +299,32 @@ public sealed class YamuxSessionProtocolTests
         var services = new ServiceCollection().AddYamux(o => o.MaxInboundStreams = 7).BuildServiceProvider();
         var muxer = services.GetRequiredService<YamuxMuxer>();
         Assert.Equal("/yamux/1.0.0", muxer.ProtocolId);
+        Assert.Same(muxer, Assert.Single(services.GetServices<IStreamMuxer>()));
         var (a, _) = DuplexPipe.CreatePair();
         var session = muxer.StartSession(a, Direction.Outbound);
         Assert.Equal(7, session.Options.MaxInboundStreams);
         Assert.Throws<ArgumentOutOfRangeException>(() =>
             new ServiceCollection().AddYamux(o => o.MaxStreamWindowSize = 1).BuildServiceProvider().GetRequiredService<YamuxMuxer>());
+    }
+
+    [Fact]
+    public async Task Muxer_session_over_a_secure_connection_disposes_it_when_ending()
+    {
+        var (a, b) = DuplexPipe.CreatePair();
+        var connection = Substitute.For<ISecureConnection>();
+        connection.Input.Returns(a.Input);
+        connection.Output.Returns(a.Output);
+        IStreamMuxer muxer = new YamuxMuxer(Microsoft.Extensions.Options.Options.Create(new YamuxOptions()));
+        var session = muxer.StartSession(connection, Direction.Outbound);
+        await using var remote = new YamuxSession(b, Direction.Inbound, new YamuxOptions());
+
+        var accept = remote.AcceptStreamAsync(CancellationToken.None).AsTask();
+        var stream = await session.OpenStreamAsync(CancellationToken.None);
+        Assert.Equal(1, (await accept.WaitAsync(Timeout)).Id);
+        Assert.Equal(1, stream.Id);
+
+        await session.DisposeAsync();
+        await connection.Received(1).DisposeAsync();
+        await remote.Completion.WaitAsync(Timeout);
     }
 }
