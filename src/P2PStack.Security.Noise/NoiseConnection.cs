@@ -136,7 +136,7 @@ internal sealed class NoiseConnection : INoiseSecureConnection
         }
         finally
         {
-            await input.CompleteAsync().ConfigureAwait(false);
+            await CompleteQuietlyAsync(input.CompleteAsync()).ConfigureAwait(false);
             await plaintext.CompleteAsync(error).ConfigureAwait(false);
         }
     }
@@ -217,7 +217,8 @@ internal sealed class NoiseConnection : INoiseSecureConnection
             await plaintext.CompleteAsync(error).ConfigureAwait(false);
             if (error is null)
             {
-                await output.CompleteAsync().ConfigureAwait(false); // half-close: the remote sees end of stream
+                // Half-close: the remote sees end of stream.
+                await CompleteQuietlyAsync(output.CompleteAsync()).ConfigureAwait(false);
             }
         }
     }
@@ -240,6 +241,18 @@ internal sealed class NoiseConnection : INoiseSecureConnection
         }
 
         output.Advance(NoiseFraming.PrefixLength + sealedLength);
+    }
+
+    /// <summary>Completing the raw connection's pipes must not fault a loop: the transport may already be torn down.</summary>
+    private static async ValueTask CompleteQuietlyAsync(ValueTask completion)
+    {
+        try
+        {
+            await completion.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+        }
     }
 
     /// <summary>First failure wins: abort the raw connection and wake both loops so pending operations fail now.</summary>
