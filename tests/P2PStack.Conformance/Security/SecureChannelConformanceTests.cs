@@ -22,6 +22,7 @@ public abstract class SecureChannelConformanceTests
     [InlineData(KeyType.Ed25519, KeyType.Ed25519)]
     [InlineData(KeyType.Secp256k1, KeyType.Ed25519)]
     [InlineData(KeyType.Ed25519, KeyType.Ecdsa)]
+    [InlineData(KeyType.Rsa, KeyType.Ed25519)]
     public async Task HandshakeAuthenticatesBothSidesInBothDirections(KeyType first, KeyType second)
     {
         var a = TestIdentity.Generate(first);
