@@ -16,6 +16,8 @@ internal sealed class BaseXCodec
     // Output size bounds, in thousandths: log(256)/log(base) digits per byte and the inverse.
     private readonly int _digitsPerByteMilli;
     private readonly int _bytesPerDigitMilli;
+    private readonly uint _limbBase;
+    private readonly int _digitsPerLimb;
 
     public string Name { get; }
 
@@ -26,6 +28,11 @@ internal sealed class BaseXCodec
         _base = alphabet.Length;
         _digitsPerByteMilli = (int)Math.Ceiling(Math.Log(256) / Math.Log(_base) * 1000);
         _bytesPerDigitMilli = (int)Math.Ceiling(Math.Log(_base) / Math.Log(256) * 1000);
+        // Largest power of the base below 2^32, used as the limb size while encoding.
+        ulong limbBase = (ulong)_base;
+        _digitsPerLimb = 1;
+        while (limbBase * (ulong)_base <= uint.MaxValue) { limbBase *= (ulong)_base; _digitsPerLimb++; }
+        _limbBase = (uint)limbBase;
         Array.Fill(_decodeMap, (sbyte)-1);
         for (int i = 0; i < alphabet.Length; i++)
         {
@@ -43,45 +50,58 @@ internal sealed class BaseXCodec
     {
         int zeros = 0;
         while (zeros < data.Length && data[zeros] == 0) zeros++;
-        int capacity = (int)(((long)(data.Length - zeros) * _digitsPerByteMilli + 999) / 1000) + 1;
+        ReadOnlySpan<byte> number = data[zeros..];
+        int digitCapacity = (int)(((long)number.Length * _digitsPerByteMilli + 999) / 1000) + 1;
+        int limbCapacity = digitCapacity / _digitsPerLimb + 1;
 
-        byte[]? rented = null;
-        Span<byte> digits = capacity <= StackLimit ? stackalloc byte[capacity] : (rented = ArrayPool<byte>.Shared.Rent(capacity));
-        digits = digits[..capacity];
-        // Digits are accumulated little-endian from index 0; 'used' is how many are significant so far.
+        uint[]? rentedLimbs = null;
+        Span<uint> limbs = limbCapacity <= StackLimit / 4 ? stackalloc uint[limbCapacity] : (rentedLimbs = ArrayPool<uint>.Shared.Rent(limbCapacity));
+        // Limbs hold the number in base _limbBase (= base^_digitsPerLimb), little-endian; feeding three bytes per
+        // step keeps the division count low, and limb * 2^24 + carry stays well inside 64 bits.
         int used = 0;
-        for (int i = zeros; i < data.Length; i++)
+        for (int i = 0; i < number.Length; i += 3)
         {
-            int carry = data[i];
+            int take = Math.Min(3, number.Length - i);
+            ulong carry = 0;
+            for (int k = 0; k < take; k++) carry = (carry << 8) | number[i + k];
+            int shift = take * 8;
             for (int j = 0; j < used; j++)
             {
-                carry += digits[j] << 8;
-                digits[j] = (byte)(carry % _base);
-                carry /= _base;
+                carry += (ulong)limbs[j] << shift;
+                limbs[j] = (uint)(carry % _limbBase);
+                carry /= _limbBase;
             }
             while (carry > 0)
             {
-                digits[used++] = (byte)(carry % _base);
-                carry /= _base;
+                limbs[used++] = (uint)(carry % _limbBase);
+                carry /= _limbBase;
             }
         }
 
-        string result = CreateString(zeros, digits[..used]);
-        if (rented != null) ArrayPool<byte>.Shared.Return(rented);
-        return result;
-    }
+        int topDigits = 0;
+        if (used > 0)
+            for (uint top = limbs[used - 1]; top > 0; top /= (uint)_base) topDigits++;
+        int length = zeros + (used == 0 ? 0 : (used - 1) * _digitsPerLimb + topDigits);
 
-    private string CreateString(int zeros, ReadOnlySpan<byte> littleEndianDigits)
-    {
-        int length = zeros + littleEndianDigits.Length;
-        char[]? rented = null;
-        Span<char> chars = length <= StackLimit ? stackalloc char[length] : (rented = ArrayPool<char>.Shared.Rent(length));
+        char[]? rentedChars = null;
+        Span<char> chars = length <= StackLimit ? stackalloc char[length] : (rentedChars = ArrayPool<char>.Shared.Rent(length));
         chars = chars[..length];
         chars[..zeros].Fill(_alphabet[0]);
-        for (int i = 0; i < littleEndianDigits.Length; i++)
-            chars[length - 1 - i] = _alphabet[littleEndianDigits[i]];
+        int position = length;
+        for (int j = 0; j < used; j++)
+        {
+            uint limb = limbs[j];
+            int count = j == used - 1 ? topDigits : _digitsPerLimb;
+            for (int d = 0; d < count; d++)
+            {
+                chars[--position] = _alphabet[(int)(limb % (uint)_base)];
+                limb /= (uint)_base;
+            }
+        }
+
         string result = new(chars);
-        if (rented != null) ArrayPool<char>.Shared.Return(rented);
+        if (rentedLimbs != null) ArrayPool<uint>.Shared.Return(rentedLimbs);
+        if (rentedChars != null) ArrayPool<char>.Shared.Return(rentedChars);
         return result;
     }
 

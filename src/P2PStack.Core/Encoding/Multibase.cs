@@ -56,7 +56,8 @@ public static class Multibase
 
     /// <summary>
     /// Decodes multibase text, first rejecting text too long to hold at most <paramref name="maxDecodedLength"/>
-    /// bytes — use this for untrusted input, since the base58/36/10 decoders take time quadratic in the length.
+    /// bytes, and any result longer than that — use this for untrusted input, since the base58/36/10 decoders take
+    /// time quadratic in the length.
     /// </summary>
     /// <exception cref="MultibaseException">Empty, unknown prefix, too long, or a body invalid for its base.</exception>
     public static byte[] Decode(string text, out MultibaseEncoding encoding, int maxDecodedLength)
@@ -73,7 +74,14 @@ public static class Multibase
         if (maxDecodedLength != int.MaxValue && text.Length - 1 > GetMaxEncodedLength(encoding, maxDecodedLength))
             throw new MultibaseException($"multibase text of {text.Length} characters exceeds the {maxDecodedLength}-byte limit");
 
-        ReadOnlySpan<char> body = text.AsSpan(1);
+        byte[] decoded = DecodeBody(encoding, text.AsSpan(1));
+        if (decoded.Length > maxDecodedLength)
+            throw new MultibaseException($"multibase data of {decoded.Length} bytes exceeds the {maxDecodedLength}-byte limit");
+        return decoded;
+    }
+
+    private static byte[] DecodeBody(MultibaseEncoding encoding, ReadOnlySpan<char> body)
+    {
         return encoding switch
         {
             MultibaseEncoding.Base2 => Base2Codec.Decode(body, padded: false),
@@ -92,7 +100,7 @@ public static class Multibase
             MultibaseEncoding.Base64Pad => Base64.Decode(body, padded: true),
             MultibaseEncoding.Base64Url => Base64.DecodeUrl(body),
             MultibaseEncoding.Base64UrlPad => Base64.DecodeUrl(body, padded: true),
-            _ => throw new MultibaseException($"unsupported multibase prefix '{prefix}'"),
+            _ => throw new MultibaseException($"unsupported multibase encoding {(int)encoding}"),
         };
     }
 

@@ -91,7 +91,7 @@ public class MultibaseTests
     [InlineData("k!")]
     [InlineData("01")] // base2 needs whole bytes
     [InlineData("02")]
-    [InlineData("7777")] // base8: 4 characters is an impossible length
+    [InlineData("7777")] // base8 "777" leaves a set fill bit
     [InlineData("9a")]
     [InlineData("hl")] // 'l' is not in z-base-32
     public void Rejects_invalid_text_with_the_typed_exception(string text)
@@ -107,6 +107,7 @@ public class MultibaseTests
         Assert.Throws<MultibaseException>(() => Multibase.Decode(text, out _, 5));
         string big = "z" + new string('2', 100_000);
         Assert.Throws<MultibaseException>(() => Multibase.Decode(big, out _, 1024));
+        Assert.Throws<MultibaseException>(() => Multibase.Decode("z" + new string('1', 12), out _, 10)); // 12 zero bytes
     }
 
     [Fact]
