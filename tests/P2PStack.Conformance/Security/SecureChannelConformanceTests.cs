@@ -18,6 +18,13 @@ public abstract class SecureChannelConformanceTests
     /// <summary>The channel under test for the given local identity.</summary>
     protected abstract ISecureChannel CreateChannel(ILocalIdentity identity);
 
+    /// <summary>A connected raw pair (dialer, listener); in memory unless a derived suite runs over a transport.</summary>
+    protected virtual ValueTask<(IRawConnection Dialer, IRawConnection Listener)> CreateRawPairAsync()
+    {
+        var (dialer, listener) = MemoryRawConnection.CreatePair();
+        return ValueTask.FromResult<(IRawConnection, IRawConnection)>((dialer, listener));
+    }
+
     [Theory]
     [InlineData(KeyType.Ed25519, KeyType.Ed25519)]
     [InlineData(KeyType.Secp256k1, KeyType.Ed25519)]
@@ -120,7 +127,7 @@ public abstract class SecureChannelConformanceTests
         var clientIdentity = TestIdentity.Generate();
         var serverIdentity = TestIdentity.Generate();
         var someoneElse = TestIdentity.Generate().PeerId;
-        var (rawClient, rawServer) = MemoryRawConnection.CreatePair();
+        var (rawClient, rawServer) = await CreateRawPairAsync();
         var outbound = CreateChannel(clientIdentity).SecureOutboundAsync(rawClient, someoneElse, [], CancellationToken.None).AsTask();
         var inbound = CreateChannel(serverIdentity).SecureInboundAsync(rawServer, [], CancellationToken.None).AsTask();
 
@@ -143,7 +150,7 @@ public abstract class SecureChannelConformanceTests
     {
         var clientIdentity = TestIdentity.Generate();
         var serverIdentity = TestIdentity.Generate();
-        var (rawClient, rawServer) = MemoryRawConnection.CreatePair();
+        var (rawClient, rawServer) = await CreateRawPairAsync();
         IRawConnection client = tamperDialer ? new TamperingRawConnection(rawClient, frame, offset) : rawClient;
         IRawConnection server = tamperDialer ? rawServer : new TamperingRawConnection(rawServer, frame, offset);
 
@@ -176,7 +183,7 @@ public abstract class SecureChannelConformanceTests
     {
         var clientIdentity = TestIdentity.Generate();
         var serverIdentity = TestIdentity.Generate();
-        var (rawClient, rawServer) = MemoryRawConnection.CreatePair();
+        var (rawClient, rawServer) = await CreateRawPairAsync();
         var tampering = new TamperingRawConnection(rawClient, frameIndex: 2, offset: 4); // after messages 1 and 3
         var (client, server) = await HandshakeAsync(clientIdentity, serverIdentity, tampering, rawServer, serverIdentity.PeerId);
         await using (client)
@@ -253,12 +260,12 @@ public abstract class SecureChannelConformanceTests
     [Fact]
     public async Task HandshakeCancellationIsHonouredPromptly()
     {
-        var (rawClient, rawServer) = MemoryRawConnection.CreatePair();
+        var (rawClient, rawServer) = await CreateRawPairAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
         var outbound = CreateChannel(TestIdentity.Generate()).SecureOutboundAsync(rawClient, null, [], cts.Token).AsTask();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => outbound.WaitAsync(Prompt));
 
-        var (rawClient2, rawServer2) = MemoryRawConnection.CreatePair();
+        var (rawClient2, rawServer2) = await CreateRawPairAsync();
         using var cts2 = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
         var inbound = CreateChannel(TestIdentity.Generate()).SecureInboundAsync(rawServer2, [], cts2.Token).AsTask();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => inbound.WaitAsync(Prompt));
@@ -272,7 +279,7 @@ public abstract class SecureChannelConformanceTests
     {
         clientIdentity ??= TestIdentity.Generate();
         serverIdentity ??= TestIdentity.Generate();
-        var (rawClient, rawServer) = MemoryRawConnection.CreatePair();
+        var (rawClient, rawServer) = await CreateRawPairAsync();
         return await HandshakeAsync(clientIdentity, serverIdentity, rawClient, rawServer, expected);
     }
 
