@@ -25,12 +25,15 @@ public sealed class YamuxMuxer : IStreamMuxer
 
     public string ProtocolId => Id;
 
+    /// <summary>Runs a session over the secure connection; the session disposes the connection when it ends.</summary>
+    public IMuxerSession StartSession(ISecureConnection connection, Direction direction)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return StartSession(connection, direction, connection.DisposeAsync);
+    }
+
     /// <summary>Runs a session over <paramref name="connection"/>; <paramref name="onClosed"/> disposes the
     /// underlying connection once the session has ended.</summary>
     public YamuxSession StartSession(IDuplexPipe connection, Direction direction, Func<ValueTask>? onClosed = null) =>
         new(connection, direction, options, loggerFactory.CreateLogger<YamuxSession>(), onClosed);
-
-    /// <summary>Runs a session over a secured connection; the session disposes the connection when it ends.</summary>
-    public IMuxerSession StartSession(ISecureConnection connection, Direction direction) =>
-        StartSession(connection, direction, connection.DisposeAsync);
 }

@@ -1,27 +1,26 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using P2PStack.Muxers.Yamux;
+using P2PStack.Network;
 
 namespace P2PStack;
 
 public static class YamuxServiceCollectionExtensions
 {
-    /// <summary>Registers <see cref="YamuxOptions"/> and the <see cref="YamuxMuxer"/>.</summary>
+    /// <summary>Registers <see cref="YamuxOptions"/> and the <see cref="YamuxMuxer"/> (also as an
+    /// <see cref="IStreamMuxer"/>).</summary>
     public static IServiceCollection AddYamux(this IServiceCollection services, Action<YamuxOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var builder = services.AddOptions<YamuxOptions>().Validate(options =>
-        {
-            options.Validate();
-            return true;
-        });
+        var builder = services.AddOptions<YamuxOptions>(); // YamuxMuxer validates the values when it is built
         if (configure is not null)
         {
             builder.Configure(configure);
         }
 
         services.TryAddSingleton<YamuxMuxer>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<P2PStack.Network.IStreamMuxer, YamuxMuxer>(sp => sp.GetRequiredService<YamuxMuxer>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IStreamMuxer, YamuxMuxer>(
+            provider => provider.GetRequiredService<YamuxMuxer>()));
         return services;
     }
 }

@@ -212,12 +212,14 @@ public sealed partial class YamuxSession
         string? refusal = null;
         lock (streamsGate)
         {
-            if (streams.ContainsKey(id) || id <= highestRemoteStreamId)
+            // Concurrent opens may put SYNs on the wire out of id order (go-yamux does), so only a live id is a
+            // duplicate.
+            if (streams.ContainsKey(id))
             {
-                throw new YamuxProtocolException($"remote opened stream {id} again");
+                throw new YamuxProtocolException($"remote opened stream {id}, which is already open");
             }
 
-            highestRemoteStreamId = id;
+            highestRemoteStreamId = Math.Max(highestRemoteStreamId, id);
             if (localGoAway || endReason is not null)
             {
                 refusal = "session is closing";

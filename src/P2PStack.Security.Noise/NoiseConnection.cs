@@ -25,6 +25,7 @@ internal sealed class NoiseConnection : INoiseSecureConnection
     private readonly Task _writeLoop;
     private readonly byte[] _handshakeHash;
     private readonly TimeSpan _closeTimeout;
+    private readonly int _flushThreshold;
     private volatile Exception? _failure;
     private volatile bool _disposing;
     private int _disposed;
@@ -41,6 +42,7 @@ internal sealed class NoiseConnection : INoiseSecureConnection
         EarlyMuxer = earlyMuxer;
         _handshakeHash = handshakeHash;
         _closeTimeout = options.CloseTimeout;
+        _flushThreshold = options.ReceiveBufferSize / 4;
         _inbound = new Pipe(PipeOptionsFor(options.ReceiveBufferSize));
         _outbound = new Pipe(PipeOptionsFor(options.SendBufferSize));
         _readLoop = Task.Run(ReadLoopAsync);
@@ -94,27 +96,38 @@ internal sealed class NoiseConnection : INoiseSecureConnection
                 }
 
                 var buffer = result.Buffer;
-                bool decrypted = false;
+                int decrypted = 0;
+                bool moreFrames = false;
                 try
                 {
                     while (NoiseFraming.TryReadFrame(ref buffer, out var frame))
                     {
-                        DecryptFrame(frame, plaintext);
-                        decrypted = true;
+                        decrypted += DecryptFrame(frame, plaintext);
+                        if (decrypted >= _flushThreshold)
+                        {
+                            moreFrames = true; // hand this batch over (and honour backpressure) before the rest
+                            break;
+                        }
                     }
                 }
                 finally
                 {
-                    input.AdvanceTo(buffer.Start, buffer.End);
+                    // Examined up to the end only when every whole frame was taken, else the next read would wait.
+                    input.AdvanceTo(buffer.Start, moreFrames ? buffer.Start : buffer.End);
                 }
 
-                if (decrypted)
+                if (decrypted > 0)
                 {
                     var flush = await plaintext.FlushAsync().ConfigureAwait(false);
                     if (flush.IsCompleted)
                     {
                         break; // the application completed Input: it reads no more
                     }
+                }
+
+                if (moreFrames)
+                {
+                    continue;
                 }
 
                 if (result.IsCompleted)
@@ -136,12 +149,13 @@ internal sealed class NoiseConnection : INoiseSecureConnection
         }
         finally
         {
-            await input.CompleteAsync().ConfigureAwait(false);
+            await CompleteQuietlyAsync(input.CompleteAsync()).ConfigureAwait(false);
             await plaintext.CompleteAsync(error).ConfigureAwait(false);
         }
     }
 
-    private void DecryptFrame(ReadOnlySequence<byte> frame, PipeWriter plaintext)
+    /// <returns>Plaintext bytes written.</returns>
+    private int DecryptFrame(ReadOnlySequence<byte> frame, PipeWriter plaintext)
     {
         if (frame.Length < CipherState.TagSize)
         {
@@ -169,6 +183,7 @@ internal sealed class NoiseConnection : INoiseSecureConnection
         }
 
         plaintext.Advance(length);
+        return length;
     }
 
     private async Task WriteLoopAsync()
@@ -217,7 +232,8 @@ internal sealed class NoiseConnection : INoiseSecureConnection
             await plaintext.CompleteAsync(error).ConfigureAwait(false);
             if (error is null)
             {
-                await output.CompleteAsync().ConfigureAwait(false); // half-close: the remote sees end of stream
+                // Half-close: the remote sees end of stream.
+                await CompleteQuietlyAsync(output.CompleteAsync()).ConfigureAwait(false);
             }
         }
     }
@@ -240,6 +256,18 @@ internal sealed class NoiseConnection : INoiseSecureConnection
         }
 
         output.Advance(NoiseFraming.PrefixLength + sealedLength);
+    }
+
+    /// <summary>Completing the raw connection's pipes must not fault a loop: the transport may already be torn down.</summary>
+    private static async ValueTask CompleteQuietlyAsync(ValueTask completion)
+    {
+        try
+        {
+            await completion.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+        }
     }
 
     /// <summary>First failure wins: abort the raw connection and wake both loops so pending operations fail now.</summary>
