@@ -22,7 +22,7 @@ public static class P2PStackServiceCollectionExtensions
         services.TryAddSingleton<ILocalIdentity>(_ => new LocalIdentity(PrivateKey.Generate(KeyType.Ed25519)));
         services.TryAddSingleton<IPeerStore>(_ => new InMemoryPeerStore());
         services.TryAddSingleton<IEventBus, EventBus>();
-        services.TryAddSingleton<ProtocolRegistry>();
+        services.TryAddSingleton(sp => new ProtocolRegistry(() => sp.GetServices<IProtocolHandler>()));
         services.TryAddSingleton<Upgrader>();
         services.TryAddSingleton<PeerHost>();
         services.TryAddSingleton<IPeerHost>(sp => sp.GetRequiredService<PeerHost>());

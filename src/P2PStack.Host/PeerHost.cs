@@ -94,6 +94,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _started, 1) != 0) throw new InvalidOperationException("the host is already started");
+        _ = _registry.Protocols; // resolve the DI handlers now, so their event subscriptions exist before any connection
         foreach (var address in _options.ListenAddresses)
         {
             var transport = _transports.FirstOrDefault(t => t.CanListen(address))

@@ -6,30 +6,55 @@ namespace P2PStack.Host;
 
 /// <summary>
 /// Which handler serves which protocol id: the handlers registered in DI plus those added at run time.
-/// Reads take no lock (a frozen snapshot replaced on change).
+/// Reads take no lock (a frozen snapshot replaced on change). The DI handlers are resolved on first use, not when the
+/// host is built, because handlers such as identify depend on the host themselves.
 /// </summary>
 public sealed class ProtocolRegistry
 {
     private readonly Lock _gate = new();
-    private FrozenDictionary<string, IProtocolHandler> _handlers;
+    private Func<IEnumerable<IProtocolHandler>>? _initial;
+    private FrozenDictionary<string, IProtocolHandler>? _handlers;
 
-    public ProtocolRegistry(IEnumerable<IProtocolHandler> handlers)
+    public ProtocolRegistry(Func<IEnumerable<IProtocolHandler>> handlers)
     {
-        var map = new Dictionary<string, IProtocolHandler>(StringComparer.Ordinal);
-        foreach (var handler in handlers) AddTo(map, handler);
-        _handlers = map.ToFrozenDictionary(StringComparer.Ordinal);
+        _initial = handlers;
     }
 
-    public IReadOnlyCollection<string> Protocols => _handlers.Keys;
+    public ProtocolRegistry(IEnumerable<IProtocolHandler> handlers) : this(() => handlers)
+    {
+    }
+
+    public IReadOnlyCollection<string> Protocols => Handlers.Keys;
 
     public bool TryGet(string protocol, [NotNullWhen(true)] out IProtocolHandler? handler) =>
-        _handlers.TryGetValue(protocol, out handler);
+        Handlers.TryGetValue(protocol, out handler);
+
+    private FrozenDictionary<string, IProtocolHandler> Handlers
+    {
+        get
+        {
+            var handlers = Volatile.Read(ref _handlers);
+            if (handlers is not null) return handlers;
+            lock (_gate)
+            {
+                if (_handlers is null)
+                {
+                    var map = new Dictionary<string, IProtocolHandler>(StringComparer.Ordinal);
+                    foreach (var handler in _initial!()) AddTo(map, handler);
+                    _handlers = map.ToFrozenDictionary(StringComparer.Ordinal);
+                    _initial = null;
+                }
+                return _handlers;
+            }
+        }
+    }
 
     public IDisposable Add(IProtocolHandler handler)
     {
+        var current = Handlers;
         lock (_gate)
         {
-            var map = new Dictionary<string, IProtocolHandler>(_handlers, StringComparer.Ordinal);
+            var map = new Dictionary<string, IProtocolHandler>(_handlers ?? current, StringComparer.Ordinal);
             AddTo(map, handler);
             _handlers = map.ToFrozenDictionary(StringComparer.Ordinal);
         }
@@ -40,7 +65,7 @@ public sealed class ProtocolRegistry
     {
         lock (_gate)
         {
-            _handlers = _handlers.Where(p => !ReferenceEquals(p.Value, handler))
+            _handlers = Handlers.Where(p => !ReferenceEquals(p.Value, handler))
                 .ToFrozenDictionary(StringComparer.Ordinal);
         }
     }

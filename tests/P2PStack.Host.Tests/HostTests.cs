@@ -206,6 +206,7 @@ public class HostTests
         await using var client = await TestPeer.StartAsync("/memory/0", network, options: o => o.Limits.MaxStreamsPerConnection = 2);
         using var registration = server.Host.AddHandler(new EchoHandler());
         var connection = await client.Host.DialAsync(server.Address, CancellationToken.None);
+        await WaitUntilAsync(() => Task.FromResult(connection.StreamCount == 0)); // identify in both directions is done
         await using var a = await connection.OpenStreamAsync([EchoHandler.Protocol], CancellationToken.None);
         await using var b = await connection.OpenStreamAsync([EchoHandler.Protocol], CancellationToken.None);
         var error = await Assert.ThrowsAsync<ResourceLimitExceededException>(() =>
@@ -226,13 +227,9 @@ public class HostTests
         var clients = new List<TestPeer>();
         try
         {
-            for (int i = 0; i < 3; i++)
-            {
-                var client = await TestPeer.StartAsync("/memory/0", network);
-                clients.Add(client);
-                await client.Host.DialAsync(server.Address, CancellationToken.None);
-            }
+            for (int i = 0; i < 3; i++) clients.Add(await TestPeer.StartAsync("/memory/0", network));
             server.Host.ConnectionManager.Protect(clients[0].Host.PeerId, "test");
+            foreach (var client in clients) await client.Host.DialAsync(server.Address, CancellationToken.None);
             await WaitUntilAsync(() => Task.FromResult(server.Host.GetConnections().Count == 1));
             Assert.Equal(clients[0].Host.PeerId, server.Host.GetConnections()[0].RemotePeer);
         }
