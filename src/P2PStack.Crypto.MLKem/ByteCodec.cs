@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-
 namespace P2PStack.Crypto.MLKem;
 
 /// <summary>ByteEncode_d / ByteDecode_d (FIPS 203 Algorithms 5 and 6): little-endian bit packing of 256 values.</summary>
@@ -118,6 +116,4 @@ internal static class ByteCodec
             message32[i] = (byte)b;
         }
     }
-
-    public static uint ReadUInt32(ReadOnlySpan<byte> s) => BinaryPrimitives.ReadUInt32LittleEndian(s);
 }

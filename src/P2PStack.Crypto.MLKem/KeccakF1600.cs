@@ -1,5 +1,6 @@
 // Generated layout: the 25 lanes live in locals so the JIT keeps them in registers where it can.
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace P2PStack.Crypto.MLKem;
 
@@ -16,6 +17,7 @@ internal static class KeccakF1600
         0x8000000080008081UL, 0x8000000000008080UL, 0x0000000080000001UL, 0x8000000080008008UL,
     ];
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Permute(Span<ulong> s)
     {
         if (s.Length < 25) throw new ArgumentException("Keccak state needs 25 lanes.", nameof(s));

@@ -19,6 +19,7 @@ internal static class KeccakF1600x4
         return Vector256.ShiftLeft(v, n) | Vector256.ShiftRightLogical(v, 64 - n);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Permute(Span<Vector256<ulong>> s)
     {
         if (s.Length < 25) throw new ArgumentException("Keccak state needs 25 lanes.", nameof(s));

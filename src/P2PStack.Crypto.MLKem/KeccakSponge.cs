@@ -38,9 +38,6 @@ internal struct KeccakSponge
     [UnscopedRef]
     private Span<byte> StateBytes => MemoryMarshal.AsBytes((Span<ulong>)_lanes);
 
-    [UnscopedRef]
-    public Span<ulong> Lanes => _lanes;
-
     public void Absorb(ReadOnlySpan<byte> data)
     {
         Span<byte> state = StateBytes;

@@ -61,7 +61,7 @@ public sealed class ManagedMLKem : PlatformMLKem
     {
         MLKemParameters p = MLKemParameters.For(algorithm);
         if (seed.Length != SeedBytes)
-            throw new CryptographicException($"An ML-KEM private seed must be {SeedBytes} bytes (d || z), got {seed.Length}.");
+            throw new ArgumentException($"An ML-KEM private seed must be {SeedBytes} bytes (d || z), got {seed.Length}.", nameof(seed));
         int k = p.K;
         var dk = new byte[p.DecapsulationKeyBytes];
         var tHat = new short[k * Poly.N];
@@ -78,8 +78,8 @@ public sealed class ManagedMLKem : PlatformMLKem
     {
         MLKemParameters p = MLKemParameters.For(algorithm);
         if (source.Length != p.EncapsulationKeyBytes)
-            throw new CryptographicException(
-                $"An {algorithm.Name} encapsulation key must be {p.EncapsulationKeyBytes} bytes, got {source.Length}.");
+            throw new ArgumentException(
+                $"An {algorithm.Name} encapsulation key must be {p.EncapsulationKeyBytes} bytes, got {source.Length}.", nameof(source));
         var tHat = new short[p.K * Poly.N];
         var matrix = new short[p.K * p.K * Poly.N];
         if (!MLKemCore.TryExpandEncapsulationKey(p, source, tHat, matrix))
@@ -96,8 +96,8 @@ public sealed class ManagedMLKem : PlatformMLKem
     {
         MLKemParameters p = MLKemParameters.For(algorithm);
         if (source.Length != p.DecapsulationKeyBytes)
-            throw new CryptographicException(
-                $"An {algorithm.Name} decapsulation key must be {p.DecapsulationKeyBytes} bytes, got {source.Length}.");
+            throw new ArgumentException(
+                $"An {algorithm.Name} decapsulation key must be {p.DecapsulationKeyBytes} bytes, got {source.Length}.", nameof(source));
         ReadOnlySpan<byte> ek = source.Slice(p.PolyVecBytes, p.EncapsulationKeyBytes);
         ReadOnlySpan<byte> storedHash = source.Slice(p.PolyVecBytes + p.EncapsulationKeyBytes, 32);
         var hash = new byte[32];
@@ -144,8 +144,8 @@ public sealed class ManagedMLKem : PlatformMLKem
         if (_decapsulationKey is null || _sHat is null)
             throw new CryptographicException("This ML-KEM key holds only an encapsulation key and cannot decapsulate.");
         if (ciphertext.Length != _parameters.CiphertextBytes)
-            throw new CryptographicException(
-                $"An {Algorithm.Name} ciphertext must be {_parameters.CiphertextBytes} bytes, got {ciphertext.Length}.");
+            throw new ArgumentException(
+                $"An {Algorithm.Name} ciphertext must be {_parameters.CiphertextBytes} bytes, got {ciphertext.Length}.", nameof(ciphertext));
         ReadOnlySpan<byte> z = _decapsulationKey.AsSpan(_decapsulationKey.Length - 32);
         MLKemCore.Decapsulate(_parameters, _sHat, _tHat, _matrix, _encapsulationKeyHash, z, ciphertext, sharedSecret);
     }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace P2PStack.Crypto.MLKem;
 
 /// <summary>The number-theoretic transform (FIPS 203 Algorithms 9 and 10), scalar form.</summary>
@@ -7,6 +9,7 @@ internal static class NttScalar
     /// In-place forward NTT. Input coefficients of magnitude below q; output in bit-reversed order with magnitude
     /// below 8q (callers reduce).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward(Span<short> r)
     {
         short[] zetas = Zetas.Table;
@@ -30,6 +33,7 @@ internal static class NttScalar
     /// In-place inverse NTT, also multiplying by 2^16 so that it cancels the 2^-16 left by
     /// <see cref="Poly.BaseMulAccumulate"/>. Output magnitude below q.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void InverseToMont(Span<short> r)
     {
         const short f = 1441; // 2^32 / 128 mod q

@@ -10,36 +10,42 @@ internal static class Poly
 
     public static void Ntt(Span<short> r)
     {
-        NttScalar.Forward(r);
+        if (SimdSwitch.UseAvx2) NttAvx2.Forward(r);
+        else NttScalar.Forward(r);
         Reduce(r);
     }
 
     public static void InverseNttToMont(Span<short> r)
     {
-        NttScalar.InverseToMont(r);
+        if (SimdSwitch.UseAvx2) NttAvx2.InverseToMont(r);
+        else NttScalar.InverseToMont(r);
     }
 
     /// <summary>Barrett-reduces every coefficient to [-(q-1)/2, (q-1)/2].</summary>
     public static void Reduce(Span<short> r)
     {
+        if (SimdSwitch.UseAvx2) { PolyAvx2.Reduce(r); return; }
         for (int i = 0; i < N; i++) r[i] = Fq.Barrett(r[i]);
     }
 
     /// <summary>Multiplies every coefficient by 2^16 (mod q).</summary>
     public static void ToMont(Span<short> r)
     {
+        if (SimdSwitch.UseAvx2) { PolyAvx2.ToMont(r); return; }
         for (int i = 0; i < N; i++) r[i] = Fq.Mul(r[i], Fq.MontSquared);
     }
 
     /// <summary>r += a, without reduction.</summary>
     public static void Add(Span<short> r, ReadOnlySpan<short> a)
     {
+        if (SimdSwitch.UseAvx2) { PolyAvx2.Add(r, a); return; }
         for (int i = 0; i < N; i++) r[i] = (short)(r[i] + a[i]);
     }
 
     /// <summary>r = a - r, without reduction.</summary>
     public static void SubtractFrom(ReadOnlySpan<short> a, Span<short> r)
     {
+        if (SimdSwitch.UseAvx2) { PolyAvx2.SubtractFrom(a, r); return; }
         for (int i = 0; i < N; i++) r[i] = (short)(a[i] - r[i]);
     }
 
@@ -63,12 +69,14 @@ internal static class Poly
                 Add(r, term);
             }
         }
+        term.Clear(); // products with secret vectors
         Reduce(r);
     }
 
     /// <summary>r = a * b in the NTT domain, times 2^-16, coefficients in (-2q, 2q).</summary>
     public static void BaseMul(Span<short> r, ReadOnlySpan<short> a, ReadOnlySpan<short> b)
     {
+        if (SimdSwitch.UseAvx2) { PolyAvx2.BaseMul(r, a, b); return; }
         short[] zetas = Zetas.Table;
         for (int i = 0; i < N / 4; i++)
         {

@@ -10,6 +10,11 @@ internal static class Sampling
     /// <summary>Fills the k x k matrix: entry (i, j) = SampleNTT(rho || j || i), stored at (i * k + j) * 256.</summary>
     public static void ExpandMatrix(ReadOnlySpan<byte> rho, int k, Span<short> matrix)
     {
+        if (SimdSwitch.UseAvx2)
+        {
+            SamplingX4.ExpandMatrix(rho, k, matrix);
+            return;
+        }
         for (int i = 0; i < k; i++)
         {
             for (int j = 0; j < k; j++) SampleNtt(rho, (byte)j, (byte)i, matrix.Slice((i * k + j) * Poly.N, Poly.N));
@@ -89,6 +94,11 @@ internal static class Sampling
     /// </summary>
     public static void NoiseVector(ReadOnlySpan<byte> seed32, byte firstNonce, int eta, int count, Span<short> output)
     {
+        if (SimdSwitch.UseAvx2)
+        {
+            SamplingX4.NoiseVector(seed32, firstNonce, eta, count, output);
+            return;
+        }
         Span<byte> buffer = stackalloc byte[64 * 3];
         Span<byte> prf = buffer[..(64 * eta)];
         for (int i = 0; i < count; i++)
