@@ -108,7 +108,12 @@ public static class StartCommand
         // Logs go to stderr: stdout carries only the command's result.
         logging.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         logging.SetMinimumLevel(level);
-        if (level > LogLevel.Debug) logging.AddFilter("Microsoft", LogLevel.Warning);
+        if (level > LogLevel.Debug)
+        {
+            logging.AddFilter("Microsoft", LogLevel.Warning);
+            // A start failure is reported as one line by the command; the host's own log of it carries a stack trace.
+            logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+        }
     }
 
     private static void Print(TextWriter text, StartResult result)

@@ -4,6 +4,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using P2PStack.Identity;
 using P2PStack.Network;
+using P2PStack.Protocols.Identify;
+using System.Text.Json.Serialization;
 using SynapticMesh.Api;
 using SynapticMesh.Cli;
 using SynapticMesh.Node;
@@ -17,8 +19,10 @@ public static class StatusCommand
         IReadOnlyList<PeerStatus> Peers, int? KnownPeers = null);
 
     public sealed record PeerStatus(string PeerId, IReadOnlyList<string> Addresses, IReadOnlyList<string> Protocols,
-        string SecurityProtocol, string Muxer, string Transport, string Direction, double? LatencyMs,
-        LatencyDetail? Latency = null, IReadOnlyList<ConnectionStatus>? Connections = null, IReadOnlyList<string>? KnownAddresses = null);
+        string SecurityProtocol, string Muxer, string Transport, string Direction,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] double? LatencyMs,
+        LatencyDetail? Latency = null, IReadOnlyList<ConnectionStatus>? Connections = null, IReadOnlyList<string>? KnownAddresses = null,
+        string? AgentVersion = null);
 
     public sealed record LatencyDetail(double CurrentMs, double MinMs, double MaxMs, double AverageMs, long Samples);
 
@@ -76,7 +80,8 @@ public static class StatusCommand
                 ? [.. connections.Select(c => new ConnectionStatus(c.Id, c.LocalAddress.ToString(), c.RemoteAddress.ToString(),
                     c.Direction.ToString().ToLowerInvariant(), c.Transport, c.SecurityProtocol, c.Muxer, c.OpenedAt, c.StreamCount))]
                 : null,
-            detailed ? [.. host.PeerStore.GetAddresses(peer).Select(a => a.ToString())] : null);
+            detailed ? [.. host.PeerStore.GetAddresses(peer).Select(a => a.ToString())] : null,
+            detailed ? host.PeerStore.GetMetadata(peer, IdentifyService.AgentVersionKey) : null);
     }
 
     private static void Print(TextWriter text, StatusResponse status, bool detailed)
@@ -104,6 +109,7 @@ public static class StatusCommand
             foreach (var c in peer.Connections ?? [])
                 text.WriteLine($"    conn {c.Id}: {c.LocalAddress} -> {c.RemoteAddress} ({c.Direction}, {c.Streams} streams, since {c.OpenedAt:u})");
             foreach (var a in peer.KnownAddresses ?? []) text.WriteLine($"    known:     {a}");
+            if (peer.AgentVersion is { } agent) text.WriteLine($"    agent:     {agent}");
         }
     }
 }

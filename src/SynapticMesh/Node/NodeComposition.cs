@@ -3,6 +3,7 @@ using P2PStack;
 using P2PStack.Identity;
 using P2PStack.Security.Noise;
 using P2PStack.Transports.Tcp;
+using P2PStack.Transports.WebSocket;
 using SynapticMesh.Home;
 
 namespace SynapticMesh.Node;
@@ -25,9 +26,11 @@ public static class NodeComposition
                     host.Limits.MaxConnections = Math.Max(config.MaxPeers * 2, config.MaxPeers + 8);
                 })
                 .AddSqlitePeerStore(home.PeerStorePath)
+                .AddIdentify()
                 .AddPing()
                 .AddPerf();
             p2p.Services.AddTcpTransport();
+            p2p.Services.AddWebSocketTransport();
             p2p.Services.AddNoise();
             p2p.Services.AddYamux();
         });
