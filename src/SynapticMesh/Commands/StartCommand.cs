@@ -92,7 +92,7 @@ public static class StartCommand
         // say so), so that a plain `p2p start` works on a fresh machine.
         string? passphrase = Passphrase.FromEnvironment();
         if (passphrase is null && Passphrase.CanPrompt) passphrase = Passphrase.ForNewKey(output);
-        var result = InitCommand.Initialise(home, new NodeConfig(), passphrase);
+        var result = InitCommand.Initialise(home, NodeConfig.Load(home), passphrase);
         output.Notice($"no identity in {home.Directory}: initialised a new one with the defaults (peer id {result.PeerId}, key "
             + (result.Encrypted ? "encrypted" : $"NOT encrypted; set {Passphrase.Variable} before the first start to encrypt it") + ")");
     }
