@@ -109,7 +109,8 @@ public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
         listener.Start();
         int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        var result = await nodes.B.RunAsync("p2p", "connect", $"/ip4/127.0.0.1/tcp/{port}/p2p/{nodes.A.PeerId}");
+        var nobody = P2PStack.Identity.PeerId.FromPublicKey(P2PStack.Identity.PrivateKey.Generate().PublicKey);
+        var result = await nodes.B.RunAsync("p2p", "connect", $"/ip4/127.0.0.1/tcp/{port}/p2p/{nobody}");
         result.AssertOneLineError($"{port}");
         Assert.Equal(1, result.ExitCode);
     }
