@@ -1,0 +1,237 @@
+using Microsoft.Data.Sqlite;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.Records;
+
+namespace P2PStack.PeerStore.Sqlite;
+
+/// <summary>
+/// Peer store kept in a SQLite database (WAL mode), so what a node learned survives restarts. Behaves like the
+/// in-memory store: address expiry is checked on read, records are kept only when newer. Thread-safe: one
+/// connection, one writer at a time.
+/// </summary>
+public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly Lock _gate = new();
+    private readonly TimeProvider _time;
+    private readonly SqlitePeerStoreOptions _options;
+    private bool _disposed;
+
+    static SqlitePeerStore() => SQLitePCL.Batteries_V2.Init();
+
+    public SqlitePeerStore(SqlitePeerStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrEmpty(options.Path);
+        if (options.LatencySmoothing is <= 0 or > 1)
+            throw new ArgumentOutOfRangeException(nameof(options), "LatencySmoothing must be in (0, 1]");
+        _options = options;
+        _time = options.TimeProvider ?? TimeProvider.System;
+        string fullPath = System.IO.Path.GetFullPath(options.Path);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(fullPath)!);
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = fullPath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = false,
+        };
+        _connection = new SqliteConnection(builder.ToString());
+        try
+        {
+            _connection.Open();
+            SqliteSchema.Apply(_connection, options.BusyTimeout);
+        }
+        catch
+        {
+            _connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens (or creates) the database at <paramref name="path"/> with default options.</summary>
+    public SqlitePeerStore(string path) : this(new SqlitePeerStoreOptions { Path = path }) { }
+
+    public IReadOnlyCollection<PeerId> Peers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                using var command = Command("SELECT peer_id FROM peers;");
+                using var reader = command.ExecuteReader();
+                var peers = new List<PeerId>();
+                while (reader.Read()) peers.Add(PeerId.FromBytes((byte[])reader[0]));
+                return peers;
+            }
+        }
+    }
+
+    public void AddAddresses(PeerId peer, IEnumerable<Multiaddr> addresses, TimeSpan ttl)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        var list = addresses.ToList();
+        InTransaction(transaction =>
+        {
+            EnsurePeer(peer, transaction);
+            InsertAddresses(peer, list, ttl, transaction);
+        });
+    }
+
+    public void SetAddresses(PeerId peer, IEnumerable<Multiaddr> addresses, TimeSpan ttl)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        var list = addresses.ToList();
+        InTransaction(transaction =>
+        {
+            EnsurePeer(peer, transaction);
+            Execute("DELETE FROM addresses WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
+            InsertAddresses(peer, list, ttl, transaction);
+        });
+    }
+
+    public IReadOnlyList<Multiaddr> GetAddresses(PeerId peer)
+    {
+        lock (_gate)
+        {
+            long now = _time.GetUtcNow().UtcTicks;
+            Execute("DELETE FROM addresses WHERE peer_id = $peer AND expires <= $now;", null, ("$peer", Key(peer)), ("$now", now));
+            using var command = Command("SELECT address FROM addresses WHERE peer_id = $peer ORDER BY expires DESC, rowid;",
+                ("$peer", Key(peer)));
+            using var reader = command.ExecuteReader();
+            var result = new List<Multiaddr>();
+            while (reader.Read()) result.Add(Multiaddr.Decode((byte[])reader[0]));
+            return result;
+        }
+    }
+
+    public void SetProtocols(PeerId peer, IEnumerable<string> protocols)
+    {
+        ArgumentNullException.ThrowIfNull(protocols);
+        string[] list = [.. protocols.Distinct(StringComparer.Ordinal)];
+        InTransaction(transaction =>
+        {
+            EnsurePeer(peer, transaction);
+            Execute("DELETE FROM protocols WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
+            for (int i = 0; i < list.Length; i++)
+            {
+                Execute("INSERT INTO protocols (peer_id, protocol, position) VALUES ($peer, $protocol, $position);",
+                    transaction, ("$peer", Key(peer)), ("$protocol", list[i]), ("$position", i));
+            }
+        });
+    }
+
+    public IReadOnlyList<string> GetProtocols(PeerId peer)
+    {
+        lock (_gate)
+        {
+            using var command = Command("SELECT protocol FROM protocols WHERE peer_id = $peer ORDER BY position;", ("$peer", Key(peer)));
+            using var reader = command.ExecuteReader();
+            var result = new List<string>();
+            while (reader.Read()) result.Add(reader.GetString(0));
+            return result;
+        }
+    }
+
+    public void AddPublicKey(PeerId peer, PublicKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (!peer.Matches(key)) throw new ArgumentException($"the public key does not belong to peer {peer}", nameof(key));
+        InTransaction(transaction =>
+        {
+            EnsurePeer(peer, transaction);
+            Execute("UPDATE peers SET public_key = $key WHERE peer_id = $peer;", transaction,
+                ("$peer", Key(peer)), ("$key", key.ToProtobuf()));
+        });
+    }
+
+    public PublicKey? GetPublicKey(PeerId peer)
+    {
+        byte[]? stored;
+        lock (_gate)
+        {
+            using var command = Command("SELECT public_key FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
+            stored = command.ExecuteScalar() as byte[];
+        }
+        if (stored is null) return peer.TryGetPublicKey();
+        var key = PublicKey.FromProtobuf(stored);
+        // The file is outside input: a key that no longer matches the peer id is not returned.
+        return peer.Matches(key) ? key : peer.TryGetPublicKey();
+    }
+
+    public void SetMetadata(PeerId peer, string key, string value)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        InTransaction(transaction =>
+        {
+            EnsurePeer(peer, transaction);
+            Execute("""
+                INSERT INTO metadata (peer_id, key, value) VALUES ($peer, $key, $value)
+                ON CONFLICT (peer_id, key) DO UPDATE SET value = excluded.value;
+                """, transaction, ("$peer", Key(peer)), ("$key", key), ("$value", value));
+        });
+    }
+
+    public string? GetMetadata(PeerId peer, string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        lock (_gate)
+        {
+            using var command = Command("SELECT value FROM metadata WHERE peer_id = $peer AND key = $key;",
+                ("$peer", Key(peer)), ("$key", key));
+            return command.ExecuteScalar() as string;
+        }
+    }
+
+    public void RemovePeer(PeerId peer) =>
+        InTransaction(transaction => Execute("DELETE FROM peers WHERE peer_id = $peer;", transaction, ("$peer", Key(peer))));
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _connection.Dispose();
+        }
+    }
+
+    private void InsertAddresses(PeerId peer, List<Multiaddr> addresses, TimeSpan ttl, SqliteTransaction transaction)
+    {
+        long expires = ExpiryTicks(ttl);
+        foreach (var address in addresses)
+        {
+            ArgumentNullException.ThrowIfNull(address);
+            if (address.IsEmpty) continue;
+            Execute("""
+                INSERT INTO addresses (peer_id, address, expires) VALUES ($peer, $address, $expires)
+                ON CONFLICT (peer_id, address) DO UPDATE SET expires = MAX(expires, excluded.expires);
+                """, transaction, ("$peer", Key(peer)), ("$address", WithoutPeerSuffix(address, peer).ToBytes()), ("$expires", expires));
+        }
+    }
+
+    private long ExpiryTicks(TimeSpan ttl)
+    {
+        long now = _time.GetUtcNow().UtcTicks;
+        long max = DateTimeOffset.MaxValue.UtcTicks;
+        if (ttl.Ticks > 0 && ttl.Ticks > max - now) return max;
+        return Math.Max(now + ttl.Ticks, DateTimeOffset.MinValue.UtcTicks);
+    }
+
+    /// <summary>Drops a trailing /p2p/&lt;peer&gt; naming this same peer, so each address is stored once.</summary>
+    private static Multiaddr WithoutPeerSuffix(Multiaddr address, PeerId peer)
+    {
+        var components = address.Components;
+        for (int i = components.Count - 1; i >= 0; i--)
+        {
+            if (components[i].Protocol.Code != MultiaddrProtocols.P2P.Code) continue;
+            return components[i].RawValue.Span.SequenceEqual(peer.Bytes.Span)
+                ? address.DecapsulateCode(MultiaddrProtocols.P2P.Code)
+                : address;
+        }
+        return address;
+    }
+}

@@ -1,0 +1,20 @@
+namespace P2PStack.PeerStore.Sqlite;
+
+/// <summary>Where and how the SQLite peer store keeps its data.</summary>
+public sealed class SqlitePeerStoreOptions
+{
+    /// <summary>Database file; created (with its directory) when missing.</summary>
+    public string Path { get; set; } = "peerstore.db";
+
+    /// <summary>Weight of a new sample in the latency moving average (go-libp2p uses 0.1).</summary>
+    public double LatencySmoothing { get; set; } = 0.1;
+
+    /// <summary>How long a write waits for another process holding the database lock.</summary>
+    public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Largest signed peer record envelope kept (and re-verified on read).</summary>
+    public int MaxPeerRecordSize { get; set; } = 64 * 1024;
+
+    /// <summary>Clock for address expiry; the system clock when null.</summary>
+    public TimeProvider? TimeProvider { get; set; }
+}

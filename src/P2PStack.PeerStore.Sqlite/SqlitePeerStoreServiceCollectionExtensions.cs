@@ -1,0 +1,21 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using P2PStack.Network;
+using P2PStack.PeerStore.Sqlite;
+
+namespace P2PStack;
+
+public static class SqlitePeerStoreServiceCollectionExtensions
+{
+    /// <summary>Keeps the peer store in the SQLite database at <paramref name="path"/>, replacing the in-memory store.</summary>
+    public static IP2PBuilder AddSqlitePeerStore(this IP2PBuilder builder, string path, Action<SqlitePeerStoreOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var options = new SqlitePeerStoreOptions { Path = path };
+        configure?.Invoke(options);
+        builder.Services.Replace(ServiceDescriptor.Singleton<SqlitePeerStore>(_ => new SqlitePeerStore(options)));
+        builder.Services.Replace(ServiceDescriptor.Singleton<IPeerStore>(sp => sp.GetRequiredService<SqlitePeerStore>()));
+        return builder;
+    }
+}

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using SynapticMesh.Cli;
+using SynapticMesh.Home;
+
+namespace SynapticMesh.Commands;
+
+/// <summary><c>p2p init</c>: creates the identity key file and config.json in the home directory.</summary>
+public static class InitCommand
+{
+    public sealed record InitResult(string PeerId, string Home, string IdentityFile, bool Encrypted, string ConfigFile, NodeConfig Config);
+
+    public static Command Create(CommandContextFactory contexts)
+    {
+        var listen = new Option<string[]>("--listen") { Description = "Listen multiaddr (repeatable; default /ip4/0.0.0.0/tcp/9000 and /ip4/0.0.0.0/tcp/9001/ws)" };
+        var bootstrap = new Option<string[]>("--bootstrap") { Description = "Bootstrap peer multiaddr, dialed at start (repeatable)" };
+        var maxPeers = new Option<int>("--max-peers") { Description = "Most peers kept connected", DefaultValueFactory = _ => NodeConfig.DefaultMaxPeers };
+        var noPassphrase = new Option<bool>("--no-passphrase") { Description = "Store the identity key unencrypted" };
+        var command = new Command("init", "Create the node identity (encrypted key file) and config") { listen, bootstrap, maxPeers, noPassphrase };
+        command.SetAction(parse =>
+        {
+            var context = contexts.Create(parse);
+            var config = new NodeConfig
+            {
+                Listen = parse.GetValue(listen) is { Length: > 0 } l ? [.. l] : [.. NodeConfig.DefaultListen],
+                Bootstrap = [.. parse.GetValue(bootstrap) ?? []],
+                MaxPeers = parse.GetValue(maxPeers),
+            }.Validate();
+            var home = context.NodeHome;
+            if (home.HasIdentity) throw new CliException($"{home.Directory} is already initialised ({home.IdentityPath} exists)");
+            string? passphrase = parse.GetValue(noPassphrase) ? null : Passphrase.ForNewKey(context.Output);
+            var result = Initialise(home, config, passphrase);
+            context.Output.Result(result, text => Print(text, result));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>Writes the key file and the config (used by <c>init</c>, and by <c>start</c> on a fresh home).</summary>
+    public static InitResult Initialise(NodeHome home, NodeConfig config, string? passphrase)
+    {
+        home.EnsureExists();
+        var peerId = IdentityFile.Create(home, passphrase);
+        config.Save(home);
+        return new InitResult(peerId.ToString(), home.Directory, home.IdentityPath, passphrase is not null, home.ConfigPath, config);
+    }
+
+    public static void Print(TextWriter text, InitResult result)
+    {
+        text.WriteLine($"Initialised {result.Home}");
+        text.WriteLine($"  peer id:  {result.PeerId}");
+        text.WriteLine($"  identity: {result.IdentityFile} ({(result.Encrypted ? "encrypted" : "NOT encrypted")})");
+        text.WriteLine($"  config:   {result.ConfigFile}");
+        foreach (var address in result.Config.Listen) text.WriteLine($"  listen:   {address}");
+        foreach (var address in result.Config.Bootstrap) text.WriteLine($"  bootstrap: {address}");
+    }
+}

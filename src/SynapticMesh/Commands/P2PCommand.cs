@@ -1,0 +1,33 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Routing;
+using SynapticMesh.Cli;
+
+namespace SynapticMesh.Commands;
+
+/// <summary>
+/// The <c>p2p</c> command group. Each subcommand lives in its own file with its control API endpoint, so a new
+/// command is one file plus one line in each list below.
+/// </summary>
+public static class P2PCommand
+{
+    public static Command Create(CommandContextFactory contexts)
+    {
+        var command = new Command("p2p", "Run and control the libp2p node");
+        command.Subcommands.Add(InitCommand.Create(contexts));
+        command.Subcommands.Add(StartCommand.Create(contexts));
+        command.Subcommands.Add(StatusCommand.Create(contexts));
+        command.Subcommands.Add(ConnectCommand.Create(contexts));
+        command.Subcommands.Add(PingCommand.Create(contexts));
+        command.Subcommands.Add(PerfCommand.Create(contexts));
+        return command;
+    }
+
+    /// <summary>Registers the control API endpoints the subcommands call.</summary>
+    public static void MapEndpoints(IEndpointRouteBuilder routes)
+    {
+        StatusCommand.MapEndpoint(routes);
+        ConnectCommand.MapEndpoint(routes);
+        PingCommand.MapEndpoint(routes);
+        PerfCommand.MapEndpoint(routes);
+    }
+}

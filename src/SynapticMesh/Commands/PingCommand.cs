@@ -1,0 +1,56 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+using P2PStack.Network;
+using P2PStack.Protocols.Ping;
+using SynapticMesh.Api;
+using SynapticMesh.Cli;
+
+namespace SynapticMesh.Commands;
+
+/// <summary><c>p2p ping &lt;multiaddr|peer id&gt; [--count N]</c>: round trips over /ipfs/ping/1.0.0.</summary>
+public static class PingCommand
+{
+    public sealed record PingRequest(string Target, int Count);
+
+    public sealed record PingResponse(string PeerId, IReadOnlyList<double> RttMs);
+
+    public static Command Create(CommandContextFactory contexts)
+    {
+        var target = new Argument<string>("target") { Description = "Multiaddr or peer id of the peer" };
+        var count = new Option<int>("--count", "-c") { Description = "Number of pings", DefaultValueFactory = _ => 1 };
+        count.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 1) result.AddError("--count must be at least 1");
+        });
+        var command = new Command("ping", "Measure round trips to a peer") { target, count };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var context = contexts.Create(parse);
+            string peer = parse.GetValue(target)!;
+            PeerTargets.Validate(peer, allowPeerId: true);
+            using var client = ControlClient.Open(context.NodeHome);
+            var result = await client.PostAsync<PingRequest, PingResponse>("v1/ping", new PingRequest(peer, parse.GetValue(count)), cancellationToken);
+            context.Output.Result(result, text =>
+            {
+                for (int i = 0; i < result.RttMs.Count; i++) text.WriteLine($"ping {result.PeerId}: seq={i + 1} time={result.RttMs[i]:0.###} ms");
+                text.WriteLine($"{result.RttMs.Count} pings: min {result.RttMs.Min():0.###} ms, avg {result.RttMs.Average():0.###} ms, max {result.RttMs.Max():0.###} ms");
+            });
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    public static void MapEndpoint(IEndpointRouteBuilder routes) =>
+        routes.MapPost("/v1/ping", async (PingRequest request, IPeerHost host, PingService ping, IOptions<ControlApiOptions> options, HttpContext http) =>
+        {
+            int max = options.Value.MaxPingCount;
+            if (request.Count < 1 || request.Count > max) throw new ApiException(400, $"count must be between 1 and {max}");
+            using var scope = ControlApi.OperationScope(http);
+            var connection = await PeerTargets.ConnectAsync(host, request.Target, scope.Token);
+            var rtts = await ping.PingAsync(connection.RemotePeer, request.Count, scope.Token);
+            return new PingResponse(connection.RemotePeer.ToString(), [.. rtts.Select(r => r.TotalMilliseconds)]);
+        });
+}

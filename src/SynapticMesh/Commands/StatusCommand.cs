@@ -1,0 +1,115 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.Protocols.Identify;
+using System.Text.Json.Serialization;
+using SynapticMesh.Api;
+using SynapticMesh.Cli;
+using SynapticMesh.Node;
+
+namespace SynapticMesh.Commands;
+
+/// <summary><c>p2p status</c>: identity, listen addresses and connected peers of the running node.</summary>
+public static class StatusCommand
+{
+    public sealed record StatusResponse(string PeerId, IReadOnlyList<string> Addresses, IReadOnlyList<string> Protocols,
+        IReadOnlyList<PeerStatus> Peers, int? KnownPeers = null);
+
+    public sealed record PeerStatus(string PeerId, IReadOnlyList<string> Addresses, IReadOnlyList<string> Protocols,
+        string SecurityProtocol, string Muxer, string Transport, string Direction,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] double? LatencyMs,
+        LatencyDetail? Latency = null, IReadOnlyList<ConnectionStatus>? Connections = null, IReadOnlyList<string>? KnownAddresses = null,
+        string? AgentVersion = null);
+
+    public sealed record LatencyDetail(double CurrentMs, double MinMs, double MaxMs, double AverageMs, long Samples);
+
+    public sealed record ConnectionStatus(string Id, string LocalAddress, string RemoteAddress, string Direction, string Transport,
+        string SecurityProtocol, string Muxer, DateTimeOffset OpenedAt, int Streams);
+
+    public static Command Create(CommandContextFactory contexts)
+    {
+        var detailed = new Option<bool>("--detailed") { Description = "Also show each connection, latency statistics and known addresses" };
+        var command = new Command("status", "Show the node's peer id, addresses and connected peers") { detailed };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var context = contexts.Create(parse);
+            bool isDetailed = parse.GetValue(detailed);
+            using var client = ControlClient.Open(context.NodeHome);
+            var status = await client.GetAsync<StatusResponse>($"v1/status?detailed={(isDetailed ? "true" : "false")}", cancellationToken);
+            context.Output.Result(status, text => Print(text, status, isDetailed));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    public static void MapEndpoint(IEndpointRouteBuilder routes) =>
+        routes.MapGet("/v1/status", (IPeerHost host, bool? detailed) => Status(host, detailed ?? false));
+
+    public static StatusResponse Status(IPeerHost host, bool detailed)
+    {
+        var peers = host.GetConnections()
+            .GroupBy(c => c.RemotePeer)
+            .Select(group => Peer(host, group.Key, [.. group.OrderBy(c => c.OpenedAt)], detailed))
+            .OrderBy(p => p.PeerId, StringComparer.Ordinal)
+            .ToList();
+        return new StatusResponse(host.PeerId.ToString(), AddressDisplay.Dialable(host.ListenAddresses, host.PeerId),
+            [.. host.Protocols.Order(StringComparer.Ordinal)], peers, detailed ? host.PeerStore.Peers.Count : null);
+    }
+
+    private static PeerStatus Peer(IPeerHost host, PeerId peer, IReadOnlyList<IConnection> connections, bool detailed)
+    {
+        var first = connections[0];
+        var latency = host.PeerStore.GetLatency(peer);
+        return new PeerStatus(
+            peer.ToString(),
+            [.. connections.Select(c => c.RemoteAddress.ToString()).Distinct(StringComparer.Ordinal)],
+            host.PeerStore.GetProtocols(peer),
+            first.SecurityProtocol,
+            first.Muxer,
+            first.Transport,
+            first.Direction.ToString().ToLowerInvariant(),
+            latency?.Average.TotalMilliseconds,
+            detailed && latency is not null
+                ? new LatencyDetail(latency.Current.TotalMilliseconds, latency.Min.TotalMilliseconds, latency.Max.TotalMilliseconds,
+                    latency.Average.TotalMilliseconds, latency.Samples)
+                : null,
+            detailed
+                ? [.. connections.Select(c => new ConnectionStatus(c.Id, c.LocalAddress.ToString(), c.RemoteAddress.ToString(),
+                    c.Direction.ToString().ToLowerInvariant(), c.Transport, c.SecurityProtocol, c.Muxer, c.OpenedAt, c.StreamCount))]
+                : null,
+            detailed ? [.. host.PeerStore.GetAddresses(peer).Select(a => a.ToString())] : null,
+            detailed ? host.PeerStore.GetMetadata(peer, IdentifyService.AgentVersionKey) : null);
+    }
+
+    private static void Print(TextWriter text, StatusResponse status, bool detailed)
+    {
+        text.WriteLine($"peer id: {status.PeerId}");
+        text.WriteLine("addresses:");
+        foreach (var address in status.Addresses) text.WriteLine($"  {address}");
+        if (detailed)
+        {
+            text.WriteLine($"protocols: {string.Join(", ", status.Protocols)}");
+            text.WriteLine($"known peers: {status.KnownPeers}");
+        }
+        text.WriteLine($"connected peers: {status.Peers.Count}");
+        foreach (var peer in status.Peers)
+        {
+            string latency = peer.LatencyMs is { } ms ? $"{ms:0.###} ms" : "not measured";
+            text.WriteLine($"  {peer.PeerId}");
+            foreach (var address in peer.Addresses) text.WriteLine($"    address:   {address}");
+            text.WriteLine($"    security:  {peer.SecurityProtocol}, muxer: {peer.Muxer}, transport: {peer.Transport}, {peer.Direction}");
+            text.WriteLine($"    latency:   {latency}");
+            text.WriteLine($"    protocols: {(peer.Protocols.Count == 0 ? "(not identified)" : string.Join(", ", peer.Protocols))}");
+            if (!detailed) continue;
+            if (peer.Latency is { } l)
+                text.WriteLine($"    rtt:       current {l.CurrentMs:0.###} ms, min {l.MinMs:0.###}, max {l.MaxMs:0.###}, avg {l.AverageMs:0.###} ({l.Samples} samples)");
+            foreach (var c in peer.Connections ?? [])
+                text.WriteLine($"    conn {c.Id}: {c.LocalAddress} -> {c.RemoteAddress} ({c.Direction}, {c.Streams} streams, since {c.OpenedAt:u})");
+            foreach (var a in peer.KnownAddresses ?? []) text.WriteLine($"    known:     {a}");
+            if (peer.AgentVersion is { } agent) text.WriteLine($"    agent:     {agent}");
+        }
+    }
+}

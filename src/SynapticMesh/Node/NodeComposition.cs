@@ -1,0 +1,40 @@
+using Microsoft.Extensions.DependencyInjection;
+using P2PStack;
+using P2PStack.Identity;
+using P2PStack.Security.Noise;
+using P2PStack.Transports.Tcp;
+using P2PStack.Transports.WebSocket;
+using SynapticMesh.Home;
+
+namespace SynapticMesh.Node;
+
+/// <summary>Composes the libp2p modules the node runs, from its config and identity.</summary>
+public static class NodeComposition
+{
+    public static IServiceCollection AddSynapticMeshNode(this IServiceCollection services, PrivateKey identity, NodeConfig config, NodeHome home)
+    {
+        services.AddP2PStack(p2p =>
+        {
+            p2p.WithIdentity(identity)
+                .ConfigureHost(host =>
+                {
+                    host.ListenAddresses.AddRange(config.ListenAddresses);
+                    // max-peers is the connection manager's high watermark; trimming goes down to 80% of it, and
+                    // the hard limit leaves room for new connections still in their grace period.
+                    host.ConnectionManager.HighWater = config.MaxPeers;
+                    host.ConnectionManager.LowWater = Math.Max(1, config.MaxPeers * 4 / 5);
+                    host.Limits.MaxConnections = Math.Max(config.MaxPeers * 2, config.MaxPeers + 8);
+                })
+                .AddSqlitePeerStore(home.PeerStorePath)
+                .AddIdentify()
+                .AddPing()
+                .AddPerf();
+            p2p.Services.AddTcpTransport();
+            p2p.Services.AddWebSocketTransport();
+            p2p.Services.AddNoise();
+            p2p.Services.AddYamux();
+        });
+        services.AddHostedService<PeerHostService>();
+        return services;
+    }
+}

@@ -1,0 +1,1 @@
+return await SynapticMesh.Cli.SynapticMeshCli.RunAsync(args);

@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+
+namespace SynapticMesh.Tests;
+
+/// <summary>A <c>p2p start --json</c> child process on 127.0.0.1 port 0; killed on dispose, whatever happened.</summary>
+public sealed class NodeProcess : IAsyncDisposable
+{
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly StringBuilder _stderr = new();
+    private readonly Task _stderrPump;
+
+    private NodeProcess(Process process, TempHome home, JsonElement started)
+    {
+        Process = process;
+        Home = home;
+        PeerId = started.GetProperty("peerId").GetString()!;
+        Addresses = [.. started.GetProperty("addresses").EnumerateArray().Select(a => a.GetString()!)];
+        _stderrPump = PumpAsync(process.StandardError, _stderr);
+    }
+
+    public Process Process { get; }
+
+    public TempHome Home { get; }
+
+    public string PeerId { get; }
+
+    public IReadOnlyList<string> Addresses { get; }
+
+    /// <summary>The TCP listen address (with /p2p).</summary>
+    public string TcpAddress => Addresses.First(a => !a.Contains("/ws/", StringComparison.Ordinal));
+
+    public string Stderr
+    {
+        get { lock (_stderr) return _stderr.ToString(); }
+    }
+
+    /// <summary>Starts a node on <paramref name="home"/> (initialised already or not) and waits for its start line.</summary>
+    public static async Task<NodeProcess> StartAsync(TempHome home, string? passphrase = null)
+    {
+        var process = Process.Start(CliProcess.StartInfo(["p2p", "start", "--json", "--home", home.Path], passphrase))!;
+        try
+        {
+            process.StandardInput.Close();
+            using var timeout = new CancellationTokenSource(StartTimeout);
+            string? line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+            if (line is null)
+            {
+                string error = await process.StandardError.ReadToEndAsync(timeout.Token);
+                throw new InvalidOperationException($"the node exited before starting: {error}");
+            }
+            using var json = JsonDocument.Parse(line);
+            return new NodeProcess(process, home, json.RootElement.Clone());
+        }
+        catch
+        {
+            Kill(process);
+            process.Dispose();
+            throw;
+        }
+    }
+
+    public Task<CliResult> RunAsync(params string[] args) => CliProcess.RunAsync([.. args, "--home", Home.Path]);
+
+    public async Task<JsonElement> RunJsonAsync(params string[] args)
+    {
+        var result = await RunAsync([.. args, "--json"]);
+        Assert.True(result.ExitCode == 0, $"synaptic-mesh {string.Join(' ', args)} failed ({result.ExitCode}): {result.Stderr}");
+        using var json = JsonDocument.Parse(result.Stdout);
+        return json.RootElement.Clone();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill(Process);
+        await Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await _stderrPump.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        Process.Dispose();
+    }
+
+    private static void Kill(Process process)
+    {
+        try
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+
+    private static async Task PumpAsync(StreamReader reader, StringBuilder into)
+    {
+        char[] buffer = new char[4096];
+        int read;
+        while ((read = await reader.ReadAsync(buffer)) > 0)
+        {
+            lock (into) into.Append(buffer, 0, read);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+
+namespace SynapticMesh.Tests;
+
+public sealed class StartTests : IDisposable
+{
+    private readonly TempHome _home = new();
+
+    public void Dispose() => _home.Dispose();
+
+    private async Task InitAsync(string? passphrase = "pass")
+    {
+        var result = await CliProcess.RunAsync(
+            ["p2p", "init", "--home", _home.Path, "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/tcp/0/ws", "--json"], passphrase);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+    }
+
+    [Fact]
+    public async Task StartPrintsPeerIdAndAddressesAndASecondStartIsRefused()
+    {
+        await InitAsync();
+        using var config = JsonDocument.Parse(await File.ReadAllBytesAsync(_home.File("config.json")));
+        await using var node = await NodeProcess.StartAsync(_home, "pass");
+        Assert.StartsWith("12D3KooW", node.PeerId);
+        Assert.Equal(2, node.Addresses.Count);
+        Assert.All(node.Addresses, a => Assert.EndsWith($"/p2p/{node.PeerId}", a));
+        Assert.Contains(node.Addresses, a => a.StartsWith("/ip4/127.0.0.1/tcp/", StringComparison.Ordinal) && !a.Contains("/ws/"));
+        Assert.Contains(node.Addresses, a => a.Contains("/ws/p2p/", StringComparison.Ordinal));
+        Assert.DoesNotContain(node.Addresses, a => a.Contains("/tcp/0/", StringComparison.Ordinal));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, FileModes.Of(_home.File("api.json")));
+
+        var second = await CliProcess.RunAsync(["p2p", "start", "--home", _home.Path], "pass");
+        second.AssertOneLineError("already running");
+        Assert.False(node.Process.HasExited);
+    }
+
+    [Fact]
+    public async Task StartOnAFreshHomeInitialisesAndSaysSo()
+    {
+        // No identity yet: start creates one with the defaults. Port 0 here only because tests never use fixed ports.
+        Directory.CreateDirectory(_home.Path);
+        await File.WriteAllTextAsync(_home.File("config.json"), """{"listen":["/ip4/127.0.0.1/tcp/0"],"bootstrap":[],"maxPeers":8}""");
+        await using var node = await NodeProcess.StartAsync(_home);
+        Assert.True(File.Exists(_home.File("identity.key")));
+        Assert.Contains("initialised", node.Stderr + await WaitForStderrAsync(node), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task ControlApiRequiresTheBearerToken()
+    {
+        await InitAsync();
+        await using var node = await NodeProcess.StartAsync(_home, "pass");
+        using var api = JsonDocument.Parse(await File.ReadAllBytesAsync(_home.File("api.json")));
+        int port = api.RootElement.GetProperty("port").GetInt32();
+        string token = api.RootElement.GetProperty("token").GetString()!;
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("v1/status")).StatusCode);
+        using (var wrong = new HttpRequestMessage(HttpMethod.Get, "v1/status"))
+        {
+            wrong.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token[..^1] + (token[^1] == 'A' ? 'B' : 'A'));
+            Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(wrong)).StatusCode);
+        }
+        using var right = new HttpRequestMessage(HttpMethod.Get, "v1/status");
+        right.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var response = await http.SendAsync(right);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var status = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal(node.PeerId, status.RootElement.GetProperty("peerId").GetString());
+    }
+
+    [Fact]
+    public async Task SigtermStopsTheNodeAndRemovesTheEndpointFile()
+    {
+        await InitAsync();
+        await using var node = await NodeProcess.StartAsync(_home, "pass");
+        Assert.True(File.Exists(_home.File("api.json")));
+        CliProcess.SendSigterm(node.Process);
+        await node.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(File.Exists(_home.File("api.json")));
+        var status = await CliProcess.RunAsync(["p2p", "status", "--home", _home.Path]);
+        status.AssertOneLineError("no node is running");
+        // The lock went with the process: the home can be started again.
+        await using var again = await NodeProcess.StartAsync(_home, "pass");
+        Assert.Equal(node.PeerId, again.PeerId);
+    }
+
+    private static async Task<string> WaitForStderrAsync(NodeProcess node)
+    {
+        for (int i = 0; i < 50 && node.Stderr.Length == 0; i++) await Task.Delay(100);
+        return node.Stderr;
+    }
+}

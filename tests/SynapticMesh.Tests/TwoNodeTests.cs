@@ -1,0 +1,133 @@
+using System.Text.Json;
+
+namespace SynapticMesh.Tests;
+
+/// <summary>Two running nodes on 127.0.0.1, shared by the tests of this class; both killed at the end.</summary>
+public sealed class TwoNodes : IAsyncLifetime
+{
+    private readonly TempHome _homeA = new();
+    private readonly TempHome _homeB = new();
+
+    public NodeProcess A { get; private set; } = null!;
+
+    public NodeProcess B { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        foreach (var home in new[] { _homeA, _homeB })
+        {
+            var init = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase",
+                "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/tcp/0/ws"]);
+            Assert.True(init.ExitCode == 0, init.Stderr);
+        }
+        A = await NodeProcess.StartAsync(_homeA);
+        B = await NodeProcess.StartAsync(_homeB);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (A is not null) await A.DisposeAsync();
+        if (B is not null) await B.DisposeAsync();
+        _homeA.Dispose();
+        _homeB.Dispose();
+    }
+}
+
+public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
+{
+    [Fact]
+    public async Task ConnectThenStatusShowsThePeerOnBothSides()
+    {
+        var connect = await nodes.B.RunJsonAsync("p2p", "connect", nodes.A.TcpAddress);
+        Assert.Equal(nodes.A.PeerId, connect.GetProperty("peerId").GetString());
+        Assert.Equal("/yamux/1.0.0", connect.GetProperty("muxer").GetString());
+        Assert.StartsWith("/noise", connect.GetProperty("securityProtocol").GetString());
+
+        var statusB = await nodes.B.RunJsonAsync("p2p", "status");
+        Assert.Equal(nodes.B.PeerId, statusB.GetProperty("peerId").GetString());
+        Assert.All(statusB.GetProperty("addresses").EnumerateArray(), a => Assert.EndsWith($"/p2p/{nodes.B.PeerId}", a.GetString()));
+        var peerA = statusB.GetProperty("peers").EnumerateArray().Single(p => p.GetProperty("peerId").GetString() == nodes.A.PeerId);
+        Assert.NotEmpty(peerA.GetProperty("addresses").EnumerateArray());
+        Assert.Equal(JsonValueKind.Array, peerA.GetProperty("protocols").ValueKind);
+        Assert.True(peerA.GetProperty("latencyMs").GetDouble() > 0);
+        Assert.Equal("/yamux/1.0.0", peerA.GetProperty("muxer").GetString());
+
+        var statusA = await nodes.A.RunJsonAsync("p2p", "status", "--detailed");
+        var peerB = statusA.GetProperty("peers").EnumerateArray().Single(p => p.GetProperty("peerId").GetString() == nodes.B.PeerId);
+        Assert.True(peerB.TryGetProperty("latencyMs", out _));
+        Assert.Equal("inbound", peerB.GetProperty("direction").GetString());
+        Assert.NotEmpty(peerB.GetProperty("connections").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task PingByAddressAndByPeerId()
+    {
+        var byAddress = await nodes.B.RunJsonAsync("p2p", "ping", nodes.A.TcpAddress, "--count", "3");
+        Assert.Equal(nodes.A.PeerId, byAddress.GetProperty("peerId").GetString());
+        var rtts = byAddress.GetProperty("rttMs").EnumerateArray().Select(e => e.GetDouble()).ToList();
+        Assert.Equal(3, rtts.Count);
+        Assert.All(rtts, rtt => Assert.InRange(rtt, 0.0001, 10_000));
+
+        // The address is in B's peer store now, so the bare peer id is enough.
+        var byPeerId = await nodes.B.RunJsonAsync("p2p", "ping", nodes.A.PeerId);
+        Assert.Single(byPeerId.GetProperty("rttMs").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task PingOverWebSocket()
+    {
+        string ws = nodes.A.Addresses.Single(a => a.Contains("/ws/", StringComparison.Ordinal));
+        var result = await nodes.B.RunJsonAsync("p2p", "ping", ws, "--count", "2");
+        Assert.Equal(2, result.GetProperty("rttMs").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task PerfMovesTheAskedBytesBothWays()
+    {
+        var perf = await nodes.B.RunJsonAsync("p2p", "perf", nodes.A.TcpAddress, "--upload", "1048576", "--download", "3145728");
+        Assert.Equal(1048576UL, perf.GetProperty("uploadBytes").GetUInt64());
+        Assert.Equal(3145728UL, perf.GetProperty("downloadBytes").GetUInt64());
+        Assert.True(perf.GetProperty("seconds").GetDouble() > 0);
+        Assert.True(perf.GetProperty("uploadGbps").GetDouble() > 0);
+        Assert.True(perf.GetProperty("downloadGbps").GetDouble() > 0);
+    }
+
+    [Fact]
+    public async Task TextOutputIsForPeople()
+    {
+        var result = await nodes.B.RunAsync("p2p", "ping", nodes.A.TcpAddress, "--count", "2");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("seq=2", result.Stdout);
+        Assert.Contains(nodes.A.PeerId, result.Stdout);
+    }
+
+    [Fact]
+    public async Task UnreachablePeerIsOneLineError()
+    {
+        // A port nobody listens on: bind one, then close it.
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var nobody = P2PStack.Identity.PeerId.FromPublicKey(P2PStack.Identity.PrivateKey.Generate().PublicKey);
+        var result = await nodes.B.RunAsync("p2p", "connect", $"/ip4/127.0.0.1/tcp/{port}/p2p/{nobody}");
+        result.AssertOneLineError($"{port}");
+        Assert.Equal(1, result.ExitCode);
+    }
+
+    [Fact]
+    public async Task WrongPeerIdAtAnAddressIsRefused()
+    {
+        var result = await nodes.B.RunAsync("p2p", "connect", $"{nodes.A.TcpAddress.Split("/p2p/")[0]}/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA");
+        Assert.Equal(1, result.ExitCode);
+        Assert.Single(result.StderrLines);
+    }
+
+    [Fact]
+    public async Task BadCountIsAUsageError()
+    {
+        var result = await nodes.B.RunAsync("p2p", "ping", nodes.A.TcpAddress, "--count", "0");
+        result.AssertOneLineError("--count");
+        Assert.Equal(2, result.ExitCode);
+    }
+}
