@@ -1,3 +1,4 @@
+using System.Net;
 using P2PStack.Addressing;
 using P2PStack.Identity;
 using P2PStack.Protocols.Kademlia.Pb;
@@ -28,4 +29,7 @@ public interface IKadPeerDirectory
     void AddAddresses(PeerId peer, IReadOnlyList<Multiaddr> addresses, TimeSpan ttl);
 
     bool IsConnected(PeerId peer);
+
+    /// <summary>Remote IPs of the live connections to the peer (what the diversity filter groups it by).</summary>
+    IReadOnlyCollection<IPAddress> GetConnectedIPs(PeerId peer);
 }
