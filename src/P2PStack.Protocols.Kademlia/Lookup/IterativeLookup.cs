@@ -31,8 +31,8 @@ public sealed record LookupResult(IReadOnlyList<PeerId> ClosestPeers, LookupTerm
 /// <summary>
 /// The Kademlia iterative lookup (libp2p kad-dht spec, go-libp2p-kad-dht's query): starting from the closest known
 /// peers, keep α queries in flight to the closest peers heard of but not yet asked, until the β closest peers seen have
-/// answered (or nobody is left); then a follow-up queries every one of the k closest not yet asked, so the k closest
-/// peers have all been queried. Independent of networking: the query is a delegate.
+/// answered (or nobody is left); then a follow-up queries every one of the k closest not yet asked, until the k closest
+/// reachable peers seen have all been queried. Independent of networking: the query is a delegate.
 /// </summary>
 public static class IterativeLookup
 {
@@ -87,16 +87,15 @@ public static class IterativeLookup
                 await Collect(inFlight, Hear, cancellationToken).ConfigureAwait(false);
             }
 
-            // Follow-up: query the k closest not asked yet (and let the ones in flight finish).
-            if (termination != LookupTermination.Stopped)
+            // Follow-up: query every one of the k closest reachable peers not asked yet (peers they name may enter the
+            // k closest and are asked too), so the lookup ends with the k closest all queried.
+            while (termination != LookupTermination.Stopped)
             {
                 foreach (var next in sorted.Where(c => c.State != State.Unreachable).Take(parameters.K).Where(c => c.State == State.Heard).ToList())
                     inFlight.Add(Ask(next, query, cts.Token));
-                while (inFlight.Count > 0)
-                {
-                    await Collect(inFlight, Hear, cancellationToken).ConfigureAwait(false);
-                    if (shouldStop?.Invoke() == true) { termination = LookupTermination.Stopped; break; }
-                }
+                if (inFlight.Count == 0) break;
+                await Collect(inFlight, Hear, cancellationToken).ConfigureAwait(false);
+                if (shouldStop?.Invoke() == true) termination = LookupTermination.Stopped;
             }
         }
         finally
