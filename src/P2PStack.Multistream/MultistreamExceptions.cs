@@ -8,13 +8,6 @@ public sealed class MultistreamException : P2PFormatException
     public MultistreamException(string message, Exception? inner) : base(message, inner) { }
 }
 
-/// <summary>The remote answered <c>na</c> to every protocol we proposed.</summary>
-public sealed class ProtocolNotSupportedException(IReadOnlyList<string> protocols)
-    : IOException($"remote supports none of the proposed protocols: {string.Join(", ", protocols)}")
-{
-    public IReadOnlyList<string> Protocols { get; } = protocols;
-}
-
 /// <summary>The dialer proposed more protocols than <see cref="MultistreamOptions.MaxProposals"/> allows.</summary>
 public sealed class TooManyProposalsException(int limit)
     : IOException($"dialer proposed more than {limit} protocols without choosing a supported one");

@@ -19,6 +19,8 @@ public sealed class EcdsaPublicKey : PublicKey
 
     internal static EcdsaPublicKey FromRaw(ReadOnlySpan<byte> data)
     {
+        // Check the curve before the platform sees the key: unknown or explicit curves never reach OpenSSL.
+        EcdsaCurves.RequireSupportedSubjectPublicKeyInfo(data);
         var key = ECDsa.Create();
         try
         {
@@ -27,7 +29,7 @@ public sealed class EcdsaPublicKey : PublicKey
             EcdsaCurves.RequireSupported(key);
             return new EcdsaPublicKey(key);
         }
-        catch (CryptographicException e)
+        catch (Exception e) when (e is CryptographicException or PlatformNotSupportedException)
         {
             key.Dispose();
             throw new KeyFormatException($"ECDSA public key is not a valid DER SubjectPublicKeyInfo: {e.Message}", e);
@@ -84,7 +86,7 @@ public sealed class EcdsaPrivateKey : PrivateKey
             EcdsaCurves.RequireSupported(key);
             return new EcdsaPrivateKey(key);
         }
-        catch (CryptographicException e)
+        catch (Exception e) when (e is CryptographicException or PlatformNotSupportedException)
         {
             key.Dispose();
             throw new KeyFormatException($"ECDSA private key is not a valid DER SEC1 ECPrivateKey: {e.Message}", e);
@@ -112,7 +114,32 @@ public sealed class EcdsaPrivateKey : PrivateKey
 
 internal static class EcdsaCurves
 {
+    private const string EcPublicKeyOid = "1.2.840.10045.2.1";
     private static readonly string[] SupportedOids = ["1.2.840.10045.3.1.7", "1.3.132.0.34", "1.3.132.0.35"]; // P-256, P-384, P-521
+
+    /// <summary>Reads the algorithm identifier of a DER SubjectPublicKeyInfo and requires id-ecPublicKey on a supported named curve.</summary>
+    public static void RequireSupportedSubjectPublicKeyInfo(ReadOnlySpan<byte> data)
+    {
+        string algorithm, curve;
+        try
+        {
+            var reader = new System.Formats.Asn1.AsnReader(data.ToArray(), System.Formats.Asn1.AsnEncodingRules.DER);
+            var spki = reader.ReadSequence();
+            var algorithmIdentifier = spki.ReadSequence();
+            algorithm = algorithmIdentifier.ReadObjectIdentifier();
+            if (!algorithmIdentifier.HasData) throw new KeyFormatException("ECDSA public key names no curve (explicit or missing parameters are not accepted)");
+            if (algorithmIdentifier.PeekTag() != System.Formats.Asn1.Asn1Tag.ObjectIdentifier)
+                throw new KeyFormatException("ECDSA public key uses explicit curve parameters; only named curves are accepted");
+            curve = algorithmIdentifier.ReadObjectIdentifier();
+        }
+        catch (System.Formats.Asn1.AsnContentException e)
+        {
+            throw new KeyFormatException($"ECDSA public key is not a valid DER SubjectPublicKeyInfo: {e.Message}", e);
+        }
+        if (algorithm != EcPublicKeyOid) throw new KeyFormatException($"ECDSA public key has algorithm {algorithm}, not id-ecPublicKey");
+        if (Array.IndexOf(SupportedOids, curve) < 0)
+            throw new KeyFormatException($"ECDSA key uses an unsupported curve ({curve}); only P-256, P-384 and P-521 are accepted");
+    }
 
     public static void RequireSupported(ECDsa key)
     {

@@ -35,7 +35,7 @@ public sealed class RsaPublicKey : PublicKey
             RsaBounds.Require(key.KeySize, "public");
             return new RsaPublicKey(key);
         }
-        catch (CryptographicException e)
+        catch (Exception e) when (e is CryptographicException or PlatformNotSupportedException)
         {
             key.Dispose();
             throw new KeyFormatException($"RSA public key is not a valid DER SubjectPublicKeyInfo: {e.Message}", e);
@@ -97,7 +97,7 @@ public sealed class RsaPrivateKey : PrivateKey
             RsaBounds.Require(key.KeySize, "private");
             return new RsaPrivateKey(key);
         }
-        catch (CryptographicException e)
+        catch (Exception e) when (e is CryptographicException or PlatformNotSupportedException)
         {
             key.Dispose();
             throw new KeyFormatException($"RSA private key is not a valid DER PKCS#1 RSAPrivateKey: {e.Message}", e);

@@ -82,6 +82,23 @@ public class KeyVectorTests
     }
 
     [Fact]
+    public void Ed25519_NonCanonicalSIsRejected()
+    {
+        // S + L verifies under a naive check; RFC 8032 (and go's crypto/ed25519) require S < L.
+        using var key = PrivateKey.Generate(KeyType.Ed25519);
+        byte[] message = [1, 2, 3];
+        byte[] signature = key.Sign(message);
+        var order = System.Numerics.BigInteger.Parse("7237005577332262213973186563042994240857116359379907606001950938285454250989");
+        var s = new System.Numerics.BigInteger(signature.AsSpan(32), isUnsigned: true, isBigEndian: false);
+        byte[] malleable = (byte[])signature.Clone();
+        var sPlusL = (s + order).ToByteArray(isUnsigned: true, isBigEndian: false);
+        Array.Clear(malleable, 32, 32);
+        sPlusL.CopyTo(malleable, 32);
+        Assert.True(key.PublicKey.Verify(message, signature));
+        Assert.False(key.PublicKey.Verify(message, malleable));
+    }
+
+    [Fact]
     public void Ed25519_Legacy96ByteFormIsAcceptedWhenBothPublicCopiesAgree()
     {
         byte[] modern = Hex(SpecEd25519Private)[4..];

@@ -25,12 +25,9 @@ internal sealed class P2PCodec : ValueCodec
 
     private static byte[] MultihashOfCid(string text)
     {
-        byte[] cid = MultibaseText.Decode(text);
-        ulong version = Varint.Read(cid, out int versionLength);
-        if (version != 1) throw Error($"peer id CID has version {version}, expected 1");
-        ulong codec = Varint.Read(cid.AsSpan(versionLength), out int codecLength);
-        if (codec != Libp2pKeyCodec) throw Error($"peer id CID has codec 0x{codec:x}, expected libp2p-key (0x72)");
-        return cid.AsSpan(versionLength + codecLength).ToArray();
+        Cid cid = Cid.Parse(text);
+        if (cid.Codec != Libp2pKeyCodec) throw Error($"peer id CID has codec 0x{cid.Codec:x}, expected libp2p-key (0x72)");
+        return cid.Hash.ToBytes();
     }
 
     public override string Format(ReadOnlySpan<byte> value) => Base58.Encode(value);
@@ -54,11 +51,12 @@ internal sealed class CertHashCodec : ValueCodec
 {
     public static readonly CertHashCodec Instance = new();
     private const int MaxTextLength = 4096;
+    private const int MaxDecodedLength = Multihash.MaxDigestLength + 2 * Varint.MaxLength;
 
     public override byte[] Parse(string text)
     {
         if (text.Length > MaxTextLength) throw Error($"certhash text is longer than {MaxTextLength} characters");
-        byte[] bytes = MultibaseText.Decode(text);
+        byte[] bytes = Multibase.Decode(text, out _, MaxDecodedLength);
         Validate(bytes);
         return bytes;
     }
