@@ -51,7 +51,7 @@ public sealed class KademliaOptions
     /// <summary>Peers to bootstrap from (addresses with /p2p).</summary>
     public List<Multiaddr> BootstrapPeers { get; } = [];
 
-    /// <summary>Interval of the routing table refresh (0 disables it; spec: 5 minutes... go: 10 minutes).</summary>
+    /// <summary>Interval of the routing table refresh; zero disables it (the spec suggests 5 minutes, go uses 10).</summary>
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Time limit of each refresh lookup.</summary>
