@@ -78,12 +78,14 @@ public static class Varint
         int shift = 0;
         for (int i = 0; i < source.Length; i++)
         {
-            if (i == MaxLength)
+            byte b = source[i];
+            if (i == MaxLength - 1 && (b & 0x80) != 0)
             {
+                // The ninth byte must end the varint: no valid encoding continues past it.
                 error = $"varint is longer than {MaxLength} bytes";
+                value = 0;
                 return false;
             }
-            byte b = source[i];
             value |= (ulong)(b & 0x7F) << shift;
             if ((b & 0x80) == 0)
             {
