@@ -103,8 +103,15 @@ internal sealed partial class HostConnection : IConnection
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
             timeout.CancelAfter(_options.StreamNegotiationTimeout);
             stream = await _upgraded.Session.OpenStreamAsync(timeout.Token).ConfigureAwait(false);
+            if (protocols.Count == 1)
+            {
+                // Lazy negotiation: the protocol's first bytes travel with the proposal; a refusal surfaces on
+                // the first read as ProtocolNotSupportedException.
+                var lazy = await MultistreamSelect.SelectLazyAsync(stream, protocols[0], timeout.Token).ConfigureAwait(false);
+                return new HostStream(stream, lazy, lazy.Protocol, this);
+            }
             string protocol = await MultistreamSelect.SelectAsync(stream, protocols, timeout.Token).ConfigureAwait(false);
-            return new HostStream(stream, protocol, this);
+            return new HostStream(stream, stream, protocol, this);
         }
         catch
         {
@@ -151,7 +158,7 @@ internal sealed partial class HostConnection : IConnection
                 stream.Reset(); // removed between negotiation and dispatch
                 return;
             }
-            hostStream = new HostStream(stream, protocol, this);
+            hostStream = new HostStream(stream, stream, protocol, this);
             await handler.HandleAsync(hostStream, token).ConfigureAwait(false);
         }
         catch (Exception ex)

@@ -8,6 +8,9 @@ public sealed class HostOptions
     /// <summary>Addresses to bind when the host starts (port 0 picks a free port).</summary>
     public List<Multiaddr> ListenAddresses { get; } = [];
 
+    /// <summary>When set, the addresses announced to other peers instead of the (expanded) listen addresses.</summary>
+    public List<Multiaddr> AnnounceAddresses { get; } = [];
+
     /// <summary>Budget of one dial attempt to one address: transport connect plus every upgrade step.</summary>
     public TimeSpan DialTimeout { get; set; } = TimeSpan.FromSeconds(15);
 

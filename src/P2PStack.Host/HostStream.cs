@@ -3,8 +3,11 @@ using P2PStack.Network;
 
 namespace P2PStack.Host;
 
-/// <summary>A muxed stream after protocol negotiation. Bytes read past the negotiation stay in the pipe.</summary>
-internal sealed class HostStream(IMuxedStream inner, string protocol, HostConnection connection) : IStream
+/// <summary>
+/// A muxed stream after protocol negotiation. Reads and writes go through <paramref name="pipe"/> (the stream itself,
+/// or the lazy-negotiation wrapper that checks the remote's answer on the first read).
+/// </summary>
+internal sealed class HostStream(IMuxedStream inner, IDuplexPipe pipe, string protocol, HostConnection connection) : IStream
 {
     private int _disposed;
 
@@ -14,9 +17,9 @@ internal sealed class HostStream(IMuxedStream inner, string protocol, HostConnec
 
     public Direction Direction => inner.Direction;
 
-    public PipeReader Input => inner.Input;
+    public PipeReader Input => pipe.Input;
 
-    public PipeWriter Output => inner.Output;
+    public PipeWriter Output => pipe.Output;
 
     public void Reset()
     {

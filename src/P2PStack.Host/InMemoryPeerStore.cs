@@ -116,7 +116,7 @@ public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null) : IPeer
     private PeerEntry Entry(PeerId peer) => _peers.GetOrAdd(peer, static _ => new PeerEntry());
 
     private static Multiaddr WithoutPeerSuffix(Multiaddr address, PeerId peer) =>
-        address.PeerId is { } id && id.Equals(peer) ? address.DecapsulateCode(MultiaddrProtocols.P2P.Code) : address;
+        address.GetPeerId() is { } id && id.Equals(peer) ? address.DecapsulateCode(MultiaddrProtocols.P2P.Code) : address;
 
     private sealed class PeerEntry
     {

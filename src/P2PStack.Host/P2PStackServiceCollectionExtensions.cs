@@ -46,7 +46,7 @@ public static class P2PStackServiceCollectionExtensions
 
     /// <summary>Adds listen addresses bound when the host starts.</summary>
     public static IP2PBuilder ListenOn(this IP2PBuilder builder, params string[] addresses) =>
-        builder.ConfigureHost(o => o.ListenAddresses.AddRange(addresses.Select(Multiaddr.Parse)));
+        builder.ConfigureHost(o => o.ListenAddresses.AddRange(addresses.Select(a => Multiaddr.Parse(a))));
 
     /// <summary>Registers a protocol handler type as a singleton <see cref="IProtocolHandler"/>.</summary>
     public static IP2PBuilder AddProtocol<THandler>(this IP2PBuilder builder) where THandler : class, IProtocolHandler

@@ -58,6 +58,9 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         }
     }
 
+    public IReadOnlyList<Multiaddr> AdvertisedAddresses =>
+        _options.AnnounceAddresses.Count > 0 ? [.. _options.AnnounceAddresses] : AddressExpansion.Expand(ListenAddresses);
+
     public IPeerStore PeerStore { get; }
 
     public IEventBus Events { get; }
@@ -69,7 +72,23 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     /// <summary>Security protocols offered, in preference order.</summary>
     public IReadOnlyList<string> SecurityProtocols => _upgrader.SecurityProtocols;
 
-    public IDisposable AddHandler(IProtocolHandler handler) => _registry.Add(handler);
+    public IDisposable AddHandler(IProtocolHandler handler)
+    {
+        var registration = _registry.Add(handler);
+        Events.Publish(new LocalProtocolsChanged(_registry.Protocols));
+        return new Unregistration(() =>
+        {
+            registration.Dispose();
+            Events.Publish(new LocalProtocolsChanged(_registry.Protocols));
+        });
+    }
+
+    private sealed class Unregistration(Action undo) : IDisposable
+    {
+        private Action? _undo = undo;
+
+        public void Dispose() => Interlocked.Exchange(ref _undo, null)?.Invoke();
+    }
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -134,7 +153,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
 
     public ValueTask<IConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken)
     {
-        var peer = address.PeerId;
+        var peer = address.GetPeerId();
         var transportAddress = peer is null ? address : address.DecapsulateCode(MultiaddrProtocols.P2P.Code);
         if (peer is null) return DialUnknownPeerAsync(transportAddress, cancellationToken);
         return DialPeerAsync(peer, [transportAddress], cancellationToken);

@@ -216,6 +216,20 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
         return null;
     }
 
+    /// <summary>
+    /// The peer id named by the last <c>/p2p</c> component, or null when there is none.
+    /// </summary>
+    /// <exception cref="P2PStack.Identity.PeerIdException">The component holds a multihash that is no valid peer id.</exception>
+    public P2PStack.Identity.PeerId? GetPeerId()
+    {
+        for (int i = components.Length - 1; i >= 0; i--)
+        {
+            if (components[i].Protocol == MultiaddrProtocols.P2P)
+                return P2PStack.Identity.PeerId.FromBytes(components[i].RawValue.Span);
+        }
+        return null;
+    }
+
     /// <summary>The multihash of the last /p2p component (the peer the address leads to), or null.</summary>
     public Multihash? PeerIdMultihash
     {

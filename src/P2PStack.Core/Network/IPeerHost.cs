@@ -14,6 +14,12 @@ public interface IPeerHost
     /// <summary>Addresses bound by the listeners (with real ports), without the /p2p suffix.</summary>
     IReadOnlyList<Multiaddr> ListenAddresses { get; }
 
+    /// <summary>
+    /// Addresses other peers should dial, without the /p2p suffix: the announce addresses from options if any, else the
+    /// listen addresses with unspecified IPs (0.0.0.0, ::) expanded to this machine's interface addresses.
+    /// </summary>
+    IReadOnlyList<Multiaddr> AdvertisedAddresses { get; }
+
     IPeerStore PeerStore { get; }
 
     IEventBus Events { get; }
@@ -130,3 +136,6 @@ public interface IConnectionManager
     /// <summary>Closes connections of the least valuable peers until the count is at the low watermark.</summary>
     Task TrimAsync(CancellationToken cancellationToken);
 }
+
+/// <summary>The protocols this host serves changed (a handler was added or removed).</summary>
+public sealed record LocalProtocolsChanged(IReadOnlyCollection<string> Protocols);

@@ -1,0 +1,194 @@
+using System.Security.Cryptography;
+using Org.BouncyCastle.Math.EC.Rfc7748;
+
+namespace P2PStack.Crypto.MLKem;
+
+/// <summary>
+/// X-Wing hybrid KEM (draft-connolly-cfrg-xwing-kem): ML-KEM-768 + X25519, combined with SHA3-256.
+/// The private key is a 32-byte seed, expanded with SHAKE256 to the ML-KEM seed (d, z) and the X25519 scalar.
+/// </summary>
+public sealed class XWingKem : IDisposable
+{
+    public const int SeedSize = 32;
+    public const int PublicKeySize = 1216;
+    public const int CiphertextSize = 1120;
+    public const int SharedSecretSize = 32;
+    public const int EncapsulationSeedSize = 64;
+
+    private const int MLKemPublicKeySize = 1184;
+    private const int MLKemCiphertextSize = 1088;
+    private const int X25519Size = 32;
+
+    // XWingLabel = "\.//^\" (0x5c2e2f2f5e5c), bound into every shared secret.
+    private static ReadOnlySpan<byte> Label => [0x5c, 0x2e, 0x2f, 0x2f, 0x5e, 0x5c];
+
+    private readonly ManagedMLKem _mlkem;
+    private readonly byte[] _publicKey;
+    private readonly byte[]? _seed;
+    private readonly byte[]? _x25519Private;
+    private bool _disposed;
+
+    private XWingKem(ManagedMLKem mlkem, byte[] publicKey, byte[]? seed, byte[]? x25519Private)
+    {
+        _mlkem = mlkem;
+        _publicKey = publicKey;
+        _seed = seed;
+        _x25519Private = x25519Private;
+    }
+
+    /// <summary>True when this instance can decapsulate.</summary>
+    public bool HasPrivateKey => _seed is not null;
+
+    /// <summary>Generates a key pair from a fresh random 32-byte seed.</summary>
+    public static XWingKem GenerateKey()
+    {
+        Span<byte> seed = stackalloc byte[SeedSize];
+        RandomNumberGenerator.Fill(seed);
+        try
+        {
+            return FromSeed(seed);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(seed);
+        }
+    }
+
+    /// <summary>Derives the key pair from its 32-byte private seed (the X-Wing decapsulation key).</summary>
+    public static XWingKem FromSeed(ReadOnlySpan<byte> seed)
+    {
+        if (seed.Length != SeedSize)
+            throw new ArgumentException($"An X-Wing private key (seed) must be {SeedSize} bytes, got {seed.Length}.", nameof(seed));
+        var expanded = new byte[96];
+        Hashing.Shake256(seed, default, default, expanded);
+        ManagedMLKem mlkem = ManagedMLKem.ImportPrivateSeed(MLKemAlgorithm.MLKem768, expanded.AsSpan(0, 64));
+        byte[] x25519Private = expanded.AsSpan(64, 32).ToArray();
+        CryptographicOperations.ZeroMemory(expanded);
+
+        var publicKey = new byte[PublicKeySize];
+        mlkem.ExportEncapsulationKey(publicKey.AsSpan(0, MLKemPublicKeySize));
+        var x25519Public = new byte[X25519Size];
+        X25519.ScalarMultBase(x25519Private, 0, x25519Public, 0);
+        x25519Public.CopyTo(publicKey, MLKemPublicKeySize);
+        return new XWingKem(mlkem, publicKey, seed.ToArray(), x25519Private);
+    }
+
+    /// <summary>Imports a 1216-byte public key (ML-KEM-768 encapsulation key || X25519 public key).</summary>
+    public static XWingKem FromPublicKey(ReadOnlySpan<byte> publicKey)
+    {
+        if (publicKey.Length != PublicKeySize)
+            throw new ArgumentException($"An X-Wing public key must be {PublicKeySize} bytes, got {publicKey.Length}.", nameof(publicKey));
+        ManagedMLKem mlkem = ManagedMLKem.ImportEncapsulationKey(MLKemAlgorithm.MLKem768, publicKey[..MLKemPublicKeySize]);
+        return new XWingKem(mlkem, publicKey.ToArray(), null, null);
+    }
+
+    public byte[] ExportPublicKey()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return (byte[])_publicKey.Clone();
+    }
+
+    /// <summary>The 32-byte private seed.</summary>
+    public byte[] ExportPrivateSeed()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_seed is null) throw new CryptographicException("This X-Wing key holds only a public key.");
+        return (byte[])_seed.Clone();
+    }
+
+    /// <summary>Encapsulates to this public key with fresh randomness.</summary>
+    public void Encapsulate(Span<byte> ciphertext, Span<byte> sharedSecret)
+    {
+        Span<byte> eseed = stackalloc byte[EncapsulationSeedSize];
+        RandomNumberGenerator.Fill(eseed);
+        try
+        {
+            Encapsulate(eseed, ciphertext, sharedSecret);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(eseed);
+        }
+    }
+
+    /// <summary>
+    /// Deterministic encapsulation from a 64-byte eseed (ML-KEM message || X25519 ephemeral scalar), as in
+    /// the draft's EncapsulateDerand; for known-answer tests.
+    /// </summary>
+    public void Encapsulate(ReadOnlySpan<byte> eseed, Span<byte> ciphertext, Span<byte> sharedSecret)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (eseed.Length != EncapsulationSeedSize)
+            throw new ArgumentException($"The X-Wing eseed must be {EncapsulationSeedSize} bytes.", nameof(eseed));
+        CheckLength(ciphertext.Length, CiphertextSize, nameof(ciphertext));
+        CheckLength(sharedSecret.Length, SharedSecretSize, nameof(sharedSecret));
+
+        Span<byte> ssM = stackalloc byte[32];
+        _mlkem.Encapsulate(eseed[..32], ciphertext[..MLKemCiphertextSize], ssM);
+
+        byte[] ephemeral = eseed[32..].ToArray();
+        byte[] ctX = new byte[X25519Size], ssX = new byte[X25519Size];
+        byte[] pkX = _publicKey.AsSpan(MLKemPublicKeySize).ToArray();
+        X25519.ScalarMultBase(ephemeral, 0, ctX, 0);
+        X25519.ScalarMult(ephemeral, 0, pkX, 0, ssX, 0);
+        ctX.CopyTo(ciphertext[MLKemCiphertextSize..]);
+        Combine(ssM, ssX, ctX, pkX, sharedSecret);
+
+        CryptographicOperations.ZeroMemory(ssM);
+        CryptographicOperations.ZeroMemory(ephemeral);
+        CryptographicOperations.ZeroMemory(ssX);
+    }
+
+    /// <summary>Decapsulates a 1120-byte ciphertext (ML-KEM-768 ciphertext || X25519 ephemeral public key).</summary>
+    public void Decapsulate(ReadOnlySpan<byte> ciphertext, Span<byte> sharedSecret)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_x25519Private is null) throw new CryptographicException("This X-Wing key holds only a public key and cannot decapsulate.");
+        CheckLength(ciphertext.Length, CiphertextSize, nameof(ciphertext));
+        CheckLength(sharedSecret.Length, SharedSecretSize, nameof(sharedSecret));
+
+        Span<byte> ssM = stackalloc byte[32];
+        _mlkem.Decapsulate(ciphertext[..MLKemCiphertextSize], ssM);
+        byte[] ctX = ciphertext[MLKemCiphertextSize..].ToArray();
+        var ssX = new byte[X25519Size];
+        X25519.ScalarMult(_x25519Private, 0, ctX, 0, ssX, 0);
+        Combine(ssM, ssX, ctX, _publicKey.AsSpan(MLKemPublicKeySize), sharedSecret);
+        CryptographicOperations.ZeroMemory(ssM);
+        CryptographicOperations.ZeroMemory(ssX);
+    }
+
+    public byte[] Decapsulate(ReadOnlySpan<byte> ciphertext)
+    {
+        var secret = new byte[SharedSecretSize];
+        Decapsulate(ciphertext, secret);
+        return secret;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (_seed is not null) CryptographicOperations.ZeroMemory(_seed);
+        if (_x25519Private is not null) CryptographicOperations.ZeroMemory(_x25519Private);
+        _mlkem.Dispose();
+    }
+
+    // ss = SHA3-256(ss_M || ss_X || ct_X || pk_X || XWingLabel)
+    private static void Combine(ReadOnlySpan<byte> ssM, ReadOnlySpan<byte> ssX, ReadOnlySpan<byte> ctX,
+        ReadOnlySpan<byte> pkX, Span<byte> sharedSecret)
+    {
+        Span<byte> input = stackalloc byte[32 * 4 + 6];
+        ssM.CopyTo(input);
+        ssX.CopyTo(input[32..]);
+        ctX.CopyTo(input[64..]);
+        pkX.CopyTo(input[96..]);
+        Label.CopyTo(input[128..]);
+        Hashing.H(input, sharedSecret);
+        CryptographicOperations.ZeroMemory(input);
+    }
+
+    private static void CheckLength(int actual, int expected, string name)
+    {
+        if (actual != expected) throw new ArgumentException($"Must be exactly {expected} bytes, got {actual}.", name);
+    }
+}

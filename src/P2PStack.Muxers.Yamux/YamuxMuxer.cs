@@ -1,0 +1,32 @@
+using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using P2PStack.Network;
+
+namespace P2PStack.Muxers.Yamux;
+
+/// <summary>Starts yamux sessions with the configured options.</summary>
+public sealed class YamuxMuxer
+{
+    /// <summary>The multistream-select protocol id.</summary>
+    public const string Id = "/yamux/1.0.0";
+
+    private readonly YamuxOptions options;
+    private readonly ILoggerFactory loggerFactory;
+
+    public YamuxMuxer(IOptions<YamuxOptions> options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        this.options = options.Value;
+        this.options.Validate();
+        this.loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+    }
+
+    public string ProtocolId => Id;
+
+    /// <summary>Runs a session over <paramref name="connection"/>; <paramref name="onClosed"/> disposes the
+    /// underlying connection once the session has ended.</summary>
+    public YamuxSession StartSession(IDuplexPipe connection, Direction direction, Func<ValueTask>? onClosed = null) =>
+        new(connection, direction, options, loggerFactory.CreateLogger<YamuxSession>(), onClosed);
+}

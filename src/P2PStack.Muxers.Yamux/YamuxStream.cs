@@ -1,0 +1,487 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using P2PStack.Network;
+
+namespace P2PStack.Muxers.Yamux;
+
+/// <summary>
+/// One yamux stream. Received data lands in a per-stream <see cref="Pipe"/> bounded by the receive window (never by
+/// pipe backpressure, so the session's read loop never waits on a slow reader); sent data is framed straight into
+/// the connection under the session write lock once send window is available.
+/// </summary>
+internal sealed class YamuxStream : IMuxedStream
+{
+    private static readonly PipeOptions InboundPipeOptions = new(
+        pauseWriterThreshold: 0,
+        resumeWriterThreshold: 0,
+        minimumSegmentSize: 16 * 1024,
+        readerScheduler: PipeScheduler.ThreadPool,
+        writerScheduler: PipeScheduler.Inline,
+        useSynchronizationContext: false);
+
+    private readonly Lock gate = new();
+    private readonly Pipe inbound = new(InboundPipeOptions);
+    private readonly YamuxStreamReader reader;
+    private readonly YamuxStreamWriter writer;
+    private readonly SemaphoreSlim sendSignal = new(0, int.MaxValue);
+
+    // Receive accounting (under gate): window = credit + pending + unread + what a window update may still grant.
+    private long recvWindow;
+    private long recvCredit;
+    private long recvPending;
+    private long recvUnread;
+    private long epochStart;
+    private bool readerCompleted;
+    private bool inboundCompleted;
+
+    private long sendWindow = YamuxOptions.SpecInitialWindow;
+    private bool sendWaiting;
+    private bool flushCancelRequested;
+
+    private bool finSent;
+    private bool finReceived;
+    private bool reset;
+    private bool removed;
+    private string? readFailure;
+    private string? writeFailure;
+    private bool failureIsReset;
+    private Exception? sessionReason;
+    private CancellationTokenSource? closeTimer;
+    private Task? pendingClose;
+
+    public YamuxStream(YamuxSession session, uint id, Direction direction)
+    {
+        Session = session;
+        StreamId = id;
+        Direction = direction;
+        recvWindow = recvCredit = session.Options.InitialStreamWindowSize;
+        epochStart = Stopwatch.GetTimestamp();
+        reader = new YamuxStreamReader(this, inbound.Reader);
+        writer = new YamuxStreamWriter(this);
+    }
+
+    public YamuxSession Session { get; }
+
+    public uint StreamId { get; }
+
+    public long Id => StreamId;
+
+    public Direction Direction { get; }
+
+    public PipeReader Input => reader;
+
+    public PipeWriter Output => writer;
+
+    /// <summary>Window beyond the spec's 256 KiB, announced in the SYN or ACK frame.</summary>
+    public uint AnnouncedWindowExtra => (uint)(Session.Options.InitialStreamWindowSize - YamuxOptions.SpecInitialWindow);
+
+    // ---- Frames from the remote (session read loop) ----
+
+    public void OnDataHeader(uint length)
+    {
+        lock (gate)
+        {
+            if (length > recvCredit)
+            {
+                throw new YamuxProtocolException(
+                    $"data frame of {length} bytes on stream {StreamId} exceeds its receive window of {recvCredit}");
+            }
+
+            recvCredit -= length;
+            recvPending += length;
+        }
+    }
+
+    public void DeliverData(in ReadOnlySequence<byte> chunk)
+    {
+        long length = chunk.Length;
+        bool deliver;
+        uint update = 0;
+        lock (gate)
+        {
+            recvPending -= length;
+            deliver = !readerCompleted && !inboundCompleted && readFailure is null;
+            if (deliver)
+            {
+                recvUnread += length;
+            }
+            else
+            {
+                update = TakeWindowUpdateLocked();
+            }
+        }
+
+        if (!deliver)
+        {
+            SendWindowUpdate(update);
+            return;
+        }
+
+        var pipeWriter = inbound.Writer;
+        foreach (var segment in chunk)
+        {
+            pipeWriter.Write(segment.Span);
+        }
+
+        // The pipe never pauses (the window bounds it), so this flush completes synchronously.
+        var flush = pipeWriter.FlushAsync();
+        if (flush.IsCompleted && flush.GetAwaiter().GetResult().IsCompleted)
+        {
+            CompleteInbound(); // the local reader is gone: free what it will never read
+        }
+    }
+
+    public void OnRemoteFin()
+    {
+        bool ended;
+        lock (gate)
+        {
+            if (finReceived || reset)
+            {
+                return;
+            }
+
+            finReceived = true;
+            ended = finSent;
+        }
+
+        if (ended)
+        {
+            Finish(); // before the reader can observe the end, so StreamCount is already down by then
+        }
+
+        CompleteInbound();
+    }
+
+    public void OnRemoteReset()
+    {
+        lock (gate)
+        {
+            if (reset || (finSent && finReceived))
+            {
+                return;
+            }
+
+            reset = true;
+            FailLocked("stream reset by the remote", isReset: true);
+        }
+
+        WakeAfterFailure();
+        Finish();
+    }
+
+    public void AddSendWindow(uint delta)
+    {
+        lock (gate)
+        {
+            sendWindow += delta;
+            WakeSenderLocked();
+        }
+    }
+
+    public void OnSessionEnded(Exception reason)
+    {
+        lock (gate)
+        {
+            removed = true;
+            sessionReason = reason;
+            if (!reset)
+            {
+                readFailure ??= finReceived ? null : "yamux session ended: " + reason.Message;
+                writeFailure ??= finSent ? null : "yamux session ended: " + reason.Message;
+            }
+
+            WakeSenderLocked();
+        }
+
+        closeTimer?.Dispose();
+        inbound.Reader.CancelPendingRead();
+    }
+
+    private void CompleteInbound()
+    {
+        lock (gate)
+        {
+            if (inboundCompleted)
+            {
+                return;
+            }
+
+            inboundCompleted = true;
+        }
+
+        inbound.Writer.Complete();
+    }
+
+    // ---- Local reader ----
+
+    public void OnConsumed(long bytes)
+    {
+        uint update;
+        lock (gate)
+        {
+            recvUnread -= bytes;
+            update = TakeWindowUpdateLocked();
+        }
+
+        SendWindowUpdate(update);
+    }
+
+    public void OnReaderCompleted()
+    {
+        uint update;
+        lock (gate)
+        {
+            readerCompleted = true;
+            recvUnread = 0;
+            update = TakeWindowUpdateLocked();
+        }
+
+        SendWindowUpdate(update);
+    }
+
+    public bool HasReadFailure => Volatile.Read(ref readFailure) is not null;
+
+    public void ThrowIfReadFailed()
+    {
+        lock (gate)
+        {
+            if (readFailure is not null)
+            {
+                throw CreateFailure(readFailure);
+            }
+        }
+    }
+
+    /// <summary>Grants the remote more window once at least half of it is free, growing the window (up to the
+    /// maximum) when a whole window was consumed within a few round trips, as go-yamux does.</summary>
+    private uint TakeWindowUpdateLocked()
+    {
+        if (finReceived || reset || removed)
+        {
+            return 0;
+        }
+
+        long delta = recvWindow - recvCredit - recvPending - recvUnread;
+        if (delta < recvWindow / 2)
+        {
+            return 0;
+        }
+
+        long now = Stopwatch.GetTimestamp();
+        long rtt = Session.RoundTripTicks;
+        long max = Session.Options.MaxStreamWindowSize;
+        if (rtt > 0 && recvWindow < max && now - epochStart < rtt * 4)
+        {
+            recvWindow = Math.Min(recvWindow * 2, max);
+            delta = recvWindow - recvCredit - recvPending - recvUnread;
+        }
+
+        epochStart = now;
+        recvCredit += delta;
+        return (uint)delta;
+    }
+
+    private void SendWindowUpdate(uint delta)
+    {
+        if (delta > 0)
+        {
+            Session.EnqueueControl(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFlags.None, StreamId, delta));
+        }
+    }
+
+    // ---- Local writer ----
+
+    /// <summary>Takes up to <paramref name="wanted"/> bytes of send window, waiting while it is 0. Returns -1 when
+    /// the pending flush was cancelled through <see cref="PipeWriter.CancelPendingFlush"/>.</summary>
+    public async ValueTask<int> AcquireSendWindowAsync(int wanted, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            lock (gate)
+            {
+                if (writeFailure is not null)
+                {
+                    throw CreateFailure(writeFailure);
+                }
+
+                if (flushCancelRequested)
+                {
+                    flushCancelRequested = false;
+                    return -1;
+                }
+
+                if (sendWindow > 0)
+                {
+                    int granted = (int)Math.Min(sendWindow, wanted);
+                    sendWindow -= granted;
+                    return granted;
+                }
+
+                sendWaiting = true;
+            }
+
+            await sendSignal.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void ReturnSendWindow(int bytes)
+    {
+        lock (gate)
+        {
+            sendWindow += bytes;
+        }
+    }
+
+    public void CancelPendingFlush()
+    {
+        lock (gate)
+        {
+            flushCancelRequested = true;
+            WakeSenderLocked();
+        }
+    }
+
+    public void ThrowIfWriteFailed()
+    {
+        lock (gate)
+        {
+            if (writeFailure is not null)
+            {
+                throw CreateFailure(writeFailure);
+            }
+        }
+    }
+
+    /// <summary>Half-closes: FIN goes out after every data frame already written.</summary>
+    public void SendFin()
+    {
+        bool ended;
+        lock (gate)
+        {
+            if (finSent || reset || removed)
+            {
+                return;
+            }
+
+            finSent = true;
+            ended = finReceived;
+        }
+
+        Session.EnqueueControl(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Fin, StreamId, 0));
+        if (ended)
+        {
+            Finish();
+        }
+    }
+
+    /// <summary>Keeps the close that a synchronous Complete() started, so dispose waits for it.</summary>
+    public void TrackClose(Task close) => pendingClose = close;
+
+    // ---- Lifecycle ----
+
+    public void Reset()
+    {
+        bool wasLive;
+        lock (gate)
+        {
+            if (reset || (finSent && finReceived))
+            {
+                return;
+            }
+
+            reset = true;
+            wasLive = !removed;
+            FailLocked("stream was reset locally", isReset: true);
+        }
+
+        WakeAfterFailure();
+        if (wasLive)
+        {
+            Session.EnqueueControl(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, StreamId, 0));
+            Finish();
+        }
+    }
+
+    /// <summary>Drops a stream the remote never learned about (or that was refused) without sending anything.</summary>
+    public void Abandon()
+    {
+        lock (gate)
+        {
+            reset = true;
+            FailLocked("stream was refused", isReset: true);
+        }
+
+        WakeAfterFailure();
+        Finish();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await writer.CompleteAsync().ConfigureAwait(false);
+            if (pendingClose is { } close)
+            {
+                await close.ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            Log.StreamCloseFailed(Session.Logger, Id, ex);
+        }
+
+        await reader.CompleteAsync().ConfigureAwait(false);
+        lock (gate)
+        {
+            if (finReceived || reset || removed || closeTimer is not null)
+            {
+                return;
+            }
+
+            // The remote has not closed its half: give it StreamCloseTimeout, then reset (as go-yamux does).
+            closeTimer = new CancellationTokenSource(Session.Options.StreamCloseTimeout);
+            closeTimer.Token.UnsafeRegister(static state => ((YamuxStream)state!).Reset(), this);
+        }
+    }
+
+    private void Finish()
+    {
+        lock (gate)
+        {
+            if (removed)
+            {
+                return;
+            }
+
+            removed = true;
+        }
+
+        closeTimer?.Dispose();
+        Session.RemoveStream(this);
+    }
+
+    private void FailLocked(string message, bool isReset)
+    {
+        failureIsReset = isReset;
+        readFailure = message;
+        writeFailure = message;
+        WakeSenderLocked();
+    }
+
+    private void WakeAfterFailure() => inbound.Reader.CancelPendingRead();
+
+    private void WakeSenderLocked()
+    {
+        if (sendWaiting)
+        {
+            sendWaiting = false;
+            sendSignal.Release();
+        }
+    }
+
+    private IOException CreateFailure(string message) => failureIsReset
+        ? new StreamResetException(message)
+        : new MuxerClosedException(message, sessionReason);
+}

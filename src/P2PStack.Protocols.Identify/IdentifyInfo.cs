@@ -1,0 +1,16 @@
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Records;
+
+namespace P2PStack.Protocols.Identify;
+
+/// <summary>What a peer told us about itself, after validation.</summary>
+public sealed record IdentifyInfo(
+    PeerId Peer,
+    PublicKey? PublicKey,
+    string? ProtocolVersion,
+    string? AgentVersion,
+    IReadOnlyList<Multiaddr> ListenAddresses,
+    IReadOnlyList<string> Protocols,
+    Multiaddr? ObservedAddress,
+    SignedEnvelope? SignedPeerRecord);

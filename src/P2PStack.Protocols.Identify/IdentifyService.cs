@@ -1,0 +1,226 @@
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.Records;
+
+namespace P2PStack.Protocols.Identify;
+
+/// <summary>
+/// identify (<c>/ipfs/id/1.0.0</c>) and identify push (<c>/ipfs/id/push/1.0.0</c>): answers who we are, asks every
+/// newly connected peer the same, keeps the peer store up to date (signed peer records preferred over plain listen
+/// addresses) and pushes our protocols to connected peers when they change.
+/// </summary>
+public sealed partial class IdentifyService : IProtocolHandler, IDisposable
+{
+    /// <summary>Peer store metadata keys.</summary>
+    public const string AgentVersionKey = "AgentVersion";
+    public const string ProtocolVersionKey = "ProtocolVersion";
+
+    private readonly IPeerHost _host;
+    private readonly ILocalIdentity _identity;
+    private readonly IdentifyOptions _options;
+    private readonly ILogger<IdentifyService> _logger;
+    private readonly IDisposable _onConnected;
+    private readonly IDisposable _onProtocolsChanged;
+    private (string Key, byte[] Envelope)? _signedRecord;
+
+    public IdentifyService(IPeerHost host, ILocalIdentity identity, IOptions<IdentifyOptions> options, ILogger<IdentifyService> logger)
+    {
+        _host = host;
+        _identity = identity;
+        _options = options.Value;
+        _logger = logger;
+        _onConnected = host.Events.Subscribe<PeerConnected>(e => _ = IdentifyInBackgroundAsync(e.Connection));
+        _onProtocolsChanged = host.Events.Subscribe<LocalProtocolsChanged>(e => _ = PushToAllAsync());
+    }
+
+    public IReadOnlyList<string> Protocols { get; } = [IdentifyProtocol.Id, IdentifyProtocol.PushId];
+
+    /// <summary>Addresses peers saw our connections come from.</summary>
+    public ObservedAddresses Observed { get; } = new();
+
+    public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
+    {
+        await using (stream.ConfigureAwait(false))
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.Timeout);
+            if (stream.Protocol == IdentifyProtocol.Id)
+            {
+                await IdentifyProtocol.WriteAsync(stream.Output, BuildMessage(stream.Connection), timeout.Token).ConfigureAwait(false);
+                return;
+            }
+            await stream.Output.CompleteAsync().ConfigureAwait(false);
+            var message = await IdentifyProtocol.ReadAsync(stream.Input, _options.MaxMessageSize, timeout.Token).ConfigureAwait(false);
+            Consume(stream.Connection, message);
+        }
+    }
+
+    /// <summary>Runs identify over the connection and stores what the peer says; publishes <see cref="PeerIdentified"/>.</summary>
+    public async Task<IdentifyInfo> IdentifyAsync(IConnection connection, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.Timeout);
+        var stream = await connection.OpenStreamAsync([IdentifyProtocol.Id], timeout.Token).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            await stream.Output.CompleteAsync().ConfigureAwait(false);
+            var message = await IdentifyProtocol.ReadAsync(stream.Input, _options.MaxMessageSize, timeout.Token).ConfigureAwait(false);
+            var info = Consume(connection, message);
+            _host.Events.Publish(new PeerIdentified(connection.RemotePeer, connection));
+            return info;
+        }
+    }
+
+    /// <summary>Sends our current identify message to every connected peer that speaks identify push.</summary>
+    public async Task PushToAllAsync()
+    {
+        foreach (var connection in _host.GetConnections())
+        {
+            if (!_host.PeerStore.GetProtocols(connection.RemotePeer).Contains(IdentifyProtocol.PushId)) continue;
+            try
+            {
+                using var timeout = new CancellationTokenSource(_options.Timeout);
+                var stream = await connection.OpenStreamAsync([IdentifyProtocol.PushId], timeout.Token).ConfigureAwait(false);
+                await using (stream.ConfigureAwait(false))
+                {
+                    await IdentifyProtocol.WriteAsync(stream.Output, BuildMessage(connection), timeout.Token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                LogPushFailed(connection.RemotePeer, ex.Message);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _onConnected.Dispose();
+        _onProtocolsChanged.Dispose();
+    }
+
+    private async Task IdentifyInBackgroundAsync(IConnection connection)
+    {
+        try
+        {
+            await IdentifyAsync(connection, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogIdentifyFailed(connection.RemotePeer, ex.Message);
+        }
+    }
+
+    private Pb.Identify BuildMessage(IConnection connection)
+    {
+        var addresses = _host.AdvertisedAddresses;
+        var message = new Pb.Identify
+        {
+            ProtocolVersion = _options.ProtocolVersion,
+            AgentVersion = _options.AgentVersion,
+            PublicKey = ByteString.CopyFrom(_identity.PrivateKey.PublicKey.ToProtobuf()),
+            ObservedAddr = ByteString.CopyFrom(connection.RemoteAddress.Bytes.Span),
+        };
+        message.ListenAddrs.AddRange(addresses.Select(a => ByteString.CopyFrom(a.Bytes.Span)));
+        message.Protocols.AddRange(_host.Protocols);
+        if (_options.SendSignedPeerRecord) message.SignedPeerRecord = ByteString.CopyFrom(SignedRecord(addresses));
+        return message;
+    }
+
+    /// <summary>The sealed record for the current addresses, re-signed only when they change.</summary>
+    private byte[] SignedRecord(IReadOnlyList<Multiaddr> addresses)
+    {
+        string key = string.Join(",", addresses);
+        var cached = _signedRecord;
+        if (cached is { } c && c.Key == key) return c.Envelope;
+        var record = new PeerRecord(_identity.PeerId, PeerRecord.NextTimestampSeq(), addresses);
+        byte[] envelope = record.Seal(_identity.PrivateKey).ToBytes();
+        _signedRecord = (key, envelope);
+        return envelope;
+    }
+
+    private IdentifyInfo Consume(IConnection connection, Pb.Identify message)
+    {
+        var peer = connection.RemotePeer;
+        PublicKey? key = null;
+        if (message.HasPublicKey)
+        {
+            key = DecodeKey(message.PublicKey.Span);
+            if (!peer.Matches(key)) throw new IdentifyException($"identify: the public key sent by {peer} is not its own");
+            _host.PeerStore.AddPublicKey(peer, key);
+        }
+
+        SignedEnvelope? envelope = null;
+        PeerRecord? record = null;
+        if (message.HasSignedPeerRecord)
+        {
+            try
+            {
+                envelope = SignedEnvelope.Open(message.SignedPeerRecord.Span, PeerRecord.Domain);
+                record = PeerRecord.FromEnvelope(envelope);
+                if (!record.PeerId.Equals(peer)) throw new IdentifyException($"identify: {peer} sent the peer record of {record.PeerId}");
+            }
+            catch (P2PFormatException ex) when (ex is not IdentifyException)
+            {
+                LogBadRecord(peer, ex.Message);
+                envelope = null;
+                record = null;
+            }
+        }
+
+        var listenAddresses = record?.Addresses ?? DecodeAddresses(message.ListenAddrs);
+        if (record is not null && envelope is not null)
+            _host.PeerStore.ConsumePeerRecord(envelope, record, _options.AddressTtl);
+        else
+            _host.PeerStore.AddAddresses(peer, listenAddresses, _options.AddressTtl);
+
+        if (message.Protocols.Count > 0 || message.HasPublicKey) _host.PeerStore.SetProtocols(peer, message.Protocols);
+        if (message.HasAgentVersion) _host.PeerStore.SetMetadata(peer, AgentVersionKey, message.AgentVersion);
+        if (message.HasProtocolVersion) _host.PeerStore.SetMetadata(peer, ProtocolVersionKey, message.ProtocolVersion);
+
+        Multiaddr? observed = null;
+        if (message.HasObservedAddr && Multiaddr.TryDecode(message.ObservedAddr.Span, out var o) && o is not null)
+        {
+            observed = o;
+            Observed.Record(o, peer);
+        }
+        return new IdentifyInfo(peer, key, message.HasProtocolVersion ? message.ProtocolVersion : null,
+            message.HasAgentVersion ? message.AgentVersion : null, listenAddresses, [.. message.Protocols], observed, envelope);
+    }
+
+    private static PublicKey DecodeKey(ReadOnlySpan<byte> encoded)
+    {
+        try
+        {
+            return PublicKey.FromProtobuf(encoded);
+        }
+        catch (KeyFormatException ex)
+        {
+            throw new IdentifyException($"identify: invalid public key: {ex.Message}", ex);
+        }
+    }
+
+    private static List<Multiaddr> DecodeAddresses(IEnumerable<ByteString> encoded)
+    {
+        var result = new List<Multiaddr>();
+        foreach (var bytes in encoded)
+        {
+            // Unknown or malformed addresses are skipped, as other implementations do.
+            if (Multiaddr.TryDecode(bytes.Span, out var address) && address is not null) result.Add(address);
+        }
+        return result;
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Identify with {Peer} failed: {Reason}")]
+    private partial void LogIdentifyFailed(PeerId peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Identify push to {Peer} failed: {Reason}")]
+    private partial void LogPushFailed(PeerId peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Ignoring the invalid signed peer record of {Peer}: {Reason}")]
+    private partial void LogBadRecord(PeerId peer, string reason);
+}

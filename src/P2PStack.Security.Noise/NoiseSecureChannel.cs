@@ -1,0 +1,41 @@
+using Microsoft.Extensions.Options;
+using P2PStack.Identity;
+using P2PStack.Network;
+
+namespace P2PStack.Security.Noise;
+
+/// <summary>
+/// One libp2p Noise security protocol (<c>/noise</c> or a hybrid <c>/noise-mlkem*-hfs/0.1.0</c>), chosen by its
+/// <see cref="NoiseSuite"/>. Connections it returns implement <see cref="INoiseSecureConnection"/>.
+/// </summary>
+public sealed class NoiseSecureChannel : ISecureChannel
+{
+    private readonly ILocalIdentity _identity;
+    private readonly NoiseOptions _options;
+
+    public NoiseSecureChannel(NoiseSuite suite, ILocalIdentity identity, IOptions<NoiseOptions> options)
+    {
+        ArgumentNullException.ThrowIfNull(suite);
+        ArgumentNullException.ThrowIfNull(identity);
+        Suite = suite;
+        _identity = identity;
+        _options = options.Value;
+        _options.Validate();
+    }
+
+    public NoiseSuite Suite { get; }
+
+    public string ProtocolId => Suite.ProtocolId;
+
+    public ValueTask<ISecureConnection> SecureOutboundAsync(IRawConnection connection, PeerId? expectedRemotePeer,
+        IReadOnlyList<string> muxers, CancellationToken cancellationToken) =>
+        NoiseHandshake.RunAsync(Suite, _identity, _options, connection, initiator: true, expectedRemotePeer, muxers,
+            cancellationToken);
+
+    public ValueTask<ISecureConnection> SecureInboundAsync(IRawConnection connection, IReadOnlyList<string> muxers,
+        CancellationToken cancellationToken) =>
+        NoiseHandshake.RunAsync(Suite, _identity, _options, connection, initiator: false, null, muxers,
+            cancellationToken);
+
+    public override string ToString() => ProtocolId;
+}

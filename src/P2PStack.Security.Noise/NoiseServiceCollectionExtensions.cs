@@ -1,0 +1,36 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using P2PStack.Network;
+
+namespace P2PStack.Security.Noise;
+
+public static class NoiseServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the Noise secure channels as <see cref="ISecureChannel"/>s in multistream-select preference order:
+    /// the hybrid suites first (the preferred level leading, default <c>/noise-mlkem768-hfs/0.1.0</c>), then
+    /// <c>/noise</c> unless the post-quantum policy refuses it. Needs an <see cref="ILocalIdentity"/> in the container.
+    /// The suite list is fixed here from <paramref name="configure"/>; the other options are read when resolved.
+    /// </summary>
+    public static IServiceCollection AddNoise(this IServiceCollection services, Action<NoiseOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var registration = new NoiseOptions();
+        configure?.Invoke(registration);
+        registration.Validate();
+
+        var optionsBuilder = services.AddOptions<NoiseOptions>();
+        if (configure is not null)
+        {
+            optionsBuilder.Configure(configure);
+        }
+
+        foreach (var suite in registration.PostQuantum.SuitesInPreferenceOrder())
+        {
+            services.AddSingleton<ISecureChannel>(provider => new NoiseSecureChannel(suite,
+                provider.GetRequiredService<ILocalIdentity>(), provider.GetRequiredService<IOptions<NoiseOptions>>()));
+        }
+
+        return services;
+    }
+}

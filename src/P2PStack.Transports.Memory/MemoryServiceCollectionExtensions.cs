@@ -1,0 +1,23 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using P2PStack.Network;
+
+namespace P2PStack.Transports.Memory;
+
+public static class MemoryServiceCollectionExtensions
+{
+    /// <summary>Registers <see cref="MemoryTransport"/> on the container's <see cref="MemoryNetwork"/> (a singleton,
+    /// added here unless one is registered already — register your own to share a network between hosts).</summary>
+    public static IServiceCollection AddMemoryTransport(this IServiceCollection services, Action<MemoryTransportOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddOptions<MemoryTransportOptions>();
+        if (configure is not null) services.Configure(configure);
+        services.TryAddSingleton<MemoryNetwork>();
+        services.TryAddSingleton(sp => new MemoryTransport(
+            sp.GetRequiredService<MemoryNetwork>(), sp.GetRequiredService<IOptions<MemoryTransportOptions>>().Value));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ITransport, MemoryTransport>(sp => sp.GetRequiredService<MemoryTransport>()));
+        return services;
+    }
+}

@@ -1,0 +1,134 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using P2PStack.Addressing;
+using P2PStack.Network;
+
+namespace P2PStack.Transports.Tcp;
+
+/// <summary>
+/// TCP: dials <c>/ip4|ip6|dns|dns4|dns6/&lt;host&gt;/tcp/&lt;port&gt;</c> and listens on <c>/ip4|ip6/&lt;ip&gt;/tcp/&lt;port&gt;</c>
+/// (port 0 picks a free port, reported in <see cref="IListener.ListenAddress"/>).
+/// </summary>
+public sealed class TcpTransport : ITransport
+{
+    private readonly TcpTransportOptions _options;
+    private readonly ConcurrentDictionary<TcpConnectionListener, byte> _listeners = new();
+
+    public TcpTransport(TcpTransportOptions? options = null)
+    {
+        _options = options ?? new TcpTransportOptions();
+        _options.Validate();
+    }
+
+    public string Name => "tcp";
+
+    public bool CanDial(Multiaddr address) =>
+        address is not null && TcpAddresses.TryParse(address, out _, out ushort port, out int rest) && rest == 0 && port != 0;
+
+    public bool CanListen(Multiaddr address) =>
+        address is not null && TcpAddresses.TryParse(address, out MultiaddrComponent host, out _, out int rest) && rest == 0
+        && !TcpAddresses.IsDns(host.Protocol);
+
+    public async ValueTask<IRawConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken)
+    {
+        if (!CanDial(address)) throw new ArgumentException($"the TCP transport cannot dial {address}", nameof(address));
+        Socket socket = await ConnectAsync(address, cancellationToken).ConfigureAwait(false);
+        return new SocketConnection(socket, Direction.Outbound, _options);
+    }
+
+    /// <summary>Resolves and connects a socket to a host/tcp prefix of <paramref name="address"/> (the WebSocket
+    /// transport dials its TCP part through this too).</summary>
+    internal async ValueTask<Socket> ConnectAsync(Multiaddr address, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!TcpAddresses.TryParse(address, out MultiaddrComponent host, out ushort port, out _))
+            throw new ArgumentException($"{address} does not start with a host and a TCP port", nameof(address));
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (_options.ConnectTimeout != Timeout.InfiniteTimeSpan) deadline.CancelAfter(_options.ConnectTimeout);
+        try
+        {
+            IPAddress[] candidates = await TcpAddresses.ResolveAsync(host, deadline.Token).ConfigureAwait(false);
+            Exception? lastError = null;
+            foreach (IPAddress ip in candidates)
+            {
+                var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    if (_options.ReusePort) BindToListenPort(socket, ip.AddressFamily);
+                    await socket.ConnectAsync(new IPEndPoint(ip, port), deadline.Token).ConfigureAwait(false);
+                    SocketOptions.ConfigureConnected(socket, _options.NoDelay);
+                    return socket;
+                }
+                catch (SocketException e)
+                {
+                    socket.Dispose();
+                    lastError = e;
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            }
+            throw new IOException($"could not connect to {address}: {Describe(lastError)}", lastError);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"connecting to {address} took longer than {_options.ConnectTimeout}", e);
+        }
+    }
+
+    private static string Describe(Exception? e) =>
+        e is SocketException s ? s.SocketErrorCode.ToString() : e?.Message ?? "no address to try";
+
+    /// <summary>With ReusePort, dial from a port we listen on so the remote (and NATs) see that port.</summary>
+    private void BindToListenPort(Socket socket, AddressFamily family)
+    {
+        SocketOptions.EnableReusePort(socket);
+        foreach (TcpConnectionListener listener in _listeners.Keys)
+        {
+            IPEndPoint bound = listener.LocalEndPoint;
+            if (bound.AddressFamily != family) continue;
+            try
+            {
+                socket.Bind(new IPEndPoint(bound.Address, bound.Port));
+                return;
+            }
+            catch (SocketException)
+            {
+                // That port is taken for this destination family/address; try another listener or an ephemeral port.
+            }
+        }
+    }
+
+    public ValueTask<IListener> ListenAsync(Multiaddr address, CancellationToken cancellationToken)
+    {
+        if (!CanListen(address)) throw new ArgumentException($"the TCP transport cannot listen on {address}", nameof(address));
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult<IListener>(Listen(address));
+    }
+
+    internal TcpConnectionListener Listen(Multiaddr address)
+    {
+        TcpAddresses.TryParse(address, out MultiaddrComponent host, out ushort port, out _);
+        IPAddress ip = host.ToIPAddress();
+        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (ip.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = false;
+            if (_options.ReusePort) SocketOptions.EnableReusePort(socket);
+            socket.Bind(new IPEndPoint(ip, port));
+            socket.Listen(_options.ListenBacklog);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new IOException($"could not listen on {address}: {e.SocketErrorCode}", e);
+        }
+        var listener = new TcpConnectionListener(socket, _options, l => _listeners.TryRemove(l, out _));
+        _listeners.TryAdd(listener, 0);
+        return listener;
+    }
+}

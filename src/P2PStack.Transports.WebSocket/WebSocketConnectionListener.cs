@@ -1,0 +1,102 @@
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Threading.Channels;
+using P2PStack.Addressing;
+using P2PStack.Network;
+using P2PStack.Transports.Tcp;
+using WebSocketClass = System.Net.WebSockets.WebSocket;
+
+namespace P2PStack.Transports.WebSocket;
+
+/// <summary>Accepts TCP connections, runs each HTTP upgrade concurrently (bounded by the handshake timeout) and
+/// queues the upgraded connections for <see cref="AcceptAsync"/>.</summary>
+internal sealed class WebSocketConnectionListener : IListener
+{
+    private readonly TcpConnectionListener _tcp;
+    private readonly WebSocketTransportOptions _options;
+    private readonly Channel<WebSocketConnection> _ready;
+    private readonly CancellationTokenSource _closed = new();
+    private readonly Task _acceptLoop;
+    private int _disposed;
+
+    public WebSocketConnectionListener(TcpConnectionListener tcp, WebSocketTransportOptions options)
+    {
+        _tcp = tcp;
+        _options = options;
+        ListenAddress = WebSocketAddresses.WithWs(tcp.ListenAddress);
+        _ready = Channel.CreateBounded<WebSocketConnection>(new BoundedChannelOptions(options.Tcp.ListenBacklog));
+        _acceptLoop = AcceptLoopAsync();
+    }
+
+    public Multiaddr ListenAddress { get; }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (true)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _tcp.AcceptSocketAsync(_closed.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ObjectDisposedException or OperationCanceledException)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            _ = UpgradeAsync(socket);
+        }
+    }
+
+    private async Task UpgradeAsync(Socket socket)
+    {
+        try
+        {
+            SocketOptions.ConfigureConnected(socket, _options.Tcp.NoDelay);
+            var stream = new NetworkStream(socket, ownsSocket: true);
+            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token))
+            {
+                deadline.CancelAfter(_options.HandshakeTimeout);
+                await WebSocketHandshake.AcceptAsync(stream, _options.MaxHandshakeBytes, deadline.Token).ConfigureAwait(false);
+            }
+            WebSocketClass webSocket = WebSocketClass.CreateFromStream(stream, new WebSocketCreationOptions
+            {
+                IsServer = true,
+                KeepAliveInterval = _options.KeepAliveInterval,
+            });
+            var connection = new WebSocketConnection(webSocket, socket, Direction.Inbound, _options.Tcp);
+            if (!_ready.Writer.TryWrite(connection)) connection.Abort(); // closed, or too many unaccepted connections
+        }
+        catch (Exception)
+        {
+            // A failed upgrade concerns only that client; the 400 (if any) has been sent.
+            socket.Dispose();
+        }
+    }
+
+    public async ValueTask<IRawConnection> AcceptAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        try
+        {
+            return await _ready.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException e)
+        {
+            throw new ObjectDisposedException($"the listener on {ListenAddress} was closed", e);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _closed.Cancel();
+        await _tcp.DisposeAsync().ConfigureAwait(false);
+        await _acceptLoop.ConfigureAwait(false);
+        _ready.Writer.TryComplete();
+        while (_ready.Reader.TryRead(out WebSocketConnection? queued)) queued.Abort();
+    }
+}

@@ -1,0 +1,101 @@
+using System.Net;
+using System.Net.Http;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using P2PStack.Addressing;
+using P2PStack.Network;
+using P2PStack.Transports.Tcp;
+
+namespace P2PStack.Transports.WebSocket;
+
+/// <summary>
+/// WebSocket transport: <c>/ip4|ip6|dns|dns4|dns6/&lt;host&gt;/tcp/&lt;port&gt;/ws</c>. Dials with
+/// <see cref="ClientWebSocket"/> over a TCP connection made by the TCP transport's dialer; listens with a minimal
+/// HTTP/1.1 upgrade server. The byte stream rides in binary messages. Secure WebSockets (<c>/wss</c>,
+/// <c>/tls/ws</c>) are not supported and are refused with <see cref="NotSupportedException"/>.
+/// </summary>
+public sealed class WebSocketTransport : ITransport
+{
+    private readonly WebSocketTransportOptions _options;
+    private readonly TcpTransport _tcp;
+
+    public WebSocketTransport(WebSocketTransportOptions? options = null)
+    {
+        _options = options ?? new WebSocketTransportOptions();
+        _options.Validate();
+        _tcp = new TcpTransport(_options.Tcp);
+    }
+
+    public string Name => "ws";
+
+    public bool CanDial(Multiaddr address) =>
+        WebSocketAddresses.TryParse(address, out Multiaddr tcp, out bool secure) && !secure && _tcp.CanDial(tcp);
+
+    public bool CanListen(Multiaddr address) =>
+        WebSocketAddresses.TryParse(address, out Multiaddr tcp, out bool secure) && !secure && _tcp.CanListen(tcp);
+
+    public async ValueTask<IRawConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken)
+    {
+        Multiaddr tcp = Checked(address, dial: true);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        Socket? socket = null;
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            ConnectCallback = async (_, token) =>
+            {
+                // Our TCP dialer: multiaddr DNS rules, connect timeout, reuse-port, TCP_NODELAY.
+                socket = await _tcp.ConnectAsync(tcp, token).ConfigureAwait(false);
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        var invoker = new HttpMessageInvoker(handler);
+        var client = new ClientWebSocket();
+        client.Options.KeepAliveInterval = _options.KeepAliveInterval;
+        client.Options.HttpVersion = HttpVersion.Version11;
+        client.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        var uri = new Uri($"ws://{WebSocketAddresses.UriHost(tcp)}:{tcp.Components[1].Value}{_options.Path}");
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_options.HandshakeTimeout + (_options.Tcp.ConnectTimeout == Timeout.InfiniteTimeSpan ? TimeSpan.Zero : _options.Tcp.ConnectTimeout));
+        try
+        {
+            await client.ConnectAsync(uri, invoker, deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            client.Dispose();
+            invoker.Dispose();
+            if (e is OperationCanceledException && cancellationToken.IsCancellationRequested) throw;
+            if (e is OperationCanceledException) throw new TimeoutException($"WebSocket dial to {address} did not complete in time", e);
+            throw new IOException($"WebSocket dial to {address} failed: {Innermost(e).Message}", e);
+        }
+        return new WebSocketConnection(client, socket!, Direction.Outbound, _options.Tcp, owner: invoker);
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null) e = e.InnerException;
+        return e;
+    }
+
+    public ValueTask<IListener> ListenAsync(Multiaddr address, CancellationToken cancellationToken)
+    {
+        Multiaddr tcp = Checked(address, dial: false);
+        cancellationToken.ThrowIfCancellationRequested();
+        TcpConnectionListener listener = _tcp.Listen(tcp);
+        return ValueTask.FromResult<IListener>(new WebSocketConnectionListener(listener, _options));
+    }
+
+    private Multiaddr Checked(Multiaddr address, bool dial)
+    {
+        if (WebSocketAddresses.TryParse(address, out Multiaddr tcp, out bool secure) && secure)
+            throw new NotSupportedException($"secure WebSockets ({address}) are not supported: this transport has no TLS; use /ws with a libp2p security protocol");
+        if (dial ? !CanDial(address) : !CanListen(address))
+            throw new ArgumentException($"the WebSocket transport cannot {(dial ? "dial" : "listen on")} {address}", nameof(address));
+        return tcp;
+    }
+}

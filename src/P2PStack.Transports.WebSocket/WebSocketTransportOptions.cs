@@ -1,0 +1,32 @@
+using P2PStack.Transports.Tcp;
+
+namespace P2PStack.Transports.WebSocket;
+
+/// <summary>Settings of the WebSocket transport.</summary>
+public sealed class WebSocketTransportOptions
+{
+    /// <summary>Options of the TCP connections underneath (connect timeout, reuse-port, buffers, backlog).</summary>
+    public TcpTransportOptions Tcp { get; set; } = new();
+
+    /// <summary>Deadline for the HTTP upgrade, on both sides.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Largest HTTP request or response head accepted during the upgrade.</summary>
+    public int MaxHandshakeBytes { get; set; } = 8 * 1024;
+
+    /// <summary>Interval of WebSocket pings that keep idle connections (and NAT mappings) alive; zero disables.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Path requested when dialing (js-libp2p and go-libp2p use "/").</summary>
+    public string Path { get; set; } = "/";
+
+    internal void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Tcp);
+        Tcp.Validate();
+        if (HandshakeTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), "must be positive");
+        if (MaxHandshakeBytes < 256) throw new ArgumentOutOfRangeException(nameof(MaxHandshakeBytes), "must be at least 256");
+        if (KeepAliveInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(KeepAliveInterval), "must not be negative");
+        if (string.IsNullOrEmpty(Path) || Path[0] != '/') throw new ArgumentException("must start with '/'", nameof(Path));
+    }
+}

@@ -1,0 +1,104 @@
+using System.IO.Pipelines;
+
+namespace P2PStack.Multistream.Tests;
+
+/// <summary>Exact bytes on the wire, as in the multistream-select spec and go-multistream.</summary>
+public class WireTraceTests
+{
+    private static readonly byte[] Header =
+        [0x13, .. "/multistream/1.0.0\n"u8];
+
+    [Fact]
+    public void Header_and_na_match_the_spec_hex()
+    {
+        Assert.Equal(Header, Scripted.Message("/multistream/1.0.0"));
+        Assert.Equal(new byte[] { 0x03, 0x6e, 0x61, 0x0a }, Scripted.Message("na"));
+        Assert.Equal(new byte[] { 0x03, 0x6c, 0x73, 0x0a }, Scripted.Message("ls"));
+    }
+
+    [Fact]
+    public async Task Dialer_sends_header_and_first_protocol_together_then_accepts_echo()
+    {
+        var s = new Scripted();
+        Task<string> select = MultistreamSelect.SelectAsync(s.Local, ["/echo/1.0.0"], default).AsTask();
+
+        byte[] expected = [.. Header, 0x0c, .. "/echo/1.0.0\n"u8];
+        Assert.Equal(expected, await s.ReceiveAsync(expected.Length));
+        await s.SendAsync(Scripted.Messages("/multistream/1.0.0", "/echo/1.0.0"));
+        Assert.Equal("/echo/1.0.0", await select.WaitAsync(Scripted.Patience));
+    }
+
+    [Fact]
+    public async Task Dialer_tries_next_protocol_after_na()
+    {
+        var s = new Scripted();
+        Task<string> select = MultistreamSelect.SelectAsync(s.Local, ["/a/2", "/b/1"], default).AsTask();
+        Assert.Equal(Scripted.Messages("/multistream/1.0.0", "/a/2"), await s.ReceiveAsync(Header.Length + 6));
+        await s.SendAsync(Scripted.Messages("/multistream/1.0.0", "na"));
+        Assert.Equal(Scripted.Message("/b/1"), await s.ReceiveAsync(6));
+        await s.SendAsync(Scripted.Message("/b/1"));
+        Assert.Equal("/b/1", await select.WaitAsync(Scripted.Patience));
+    }
+
+    [Fact]
+    public async Task Listener_writes_header_first_then_na_then_echo()
+    {
+        var s = new Scripted();
+        Task<string> handle = MultistreamSelect.HandleAsync(s.Local, ["/yamux/1.0.0"], default).AsTask();
+        Assert.Equal(Header, await s.ReceiveAsync(Header.Length));
+
+        await s.SendAsync(Scripted.Messages("/multistream/1.0.0", "/mplex/6.7.0", "/yamux/1.0.0"));
+        Assert.Equal(Scripted.Messages("na", "/yamux/1.0.0"), await s.ReceiveAsync(4 + 14));
+        Assert.Equal("/yamux/1.0.0", await handle.WaitAsync(Scripted.Patience));
+    }
+
+    [Fact]
+    public async Task Listener_answers_ls_in_go_format_and_keeps_negotiating()
+    {
+        var s = new Scripted();
+        Task<string> handle = MultistreamSelect.HandleAsync(s.Local, ["a", "bc"], default).AsTask();
+        await s.ReceiveAsync(Header.Length);
+        await s.SendAsync(Scripted.Messages("/multistream/1.0.0", "ls"));
+
+        // One message: each protocol as its own length-prefixed line, then the outer newline.
+        byte[] list = [0x08, 0x02, (byte)'a', 0x0a, 0x03, (byte)'b', (byte)'c', 0x0a, 0x0a];
+        Assert.Equal(list, await s.ReceiveAsync(list.Length));
+
+        await s.SendAsync(Scripted.Message("bc"));
+        Assert.Equal("bc", await handle.WaitAsync(Scripted.Patience));
+    }
+
+    [Fact]
+    public async Task Data_sent_right_after_the_proposal_stays_in_the_pipe()
+    {
+        var s = new Scripted();
+        Task<string> handle = MultistreamSelect.HandleAsync(s.Local, ["/p"], default).AsTask();
+        await s.SendAsync([.. Scripted.Messages("/multistream/1.0.0", "/p"), .. "hello"u8]);
+        Assert.Equal("/p", await handle.WaitAsync(Scripted.Patience));
+
+        ReadResult result = await s.Local.Input.ReadAsync();
+        Assert.Equal("hello"u8.ToArray(), result.Buffer.ToArray());
+    }
+
+    [Fact]
+    public async Task Dialer_reads_trace_delivered_one_byte_at_a_time()
+    {
+        var s = new Scripted();
+        Task<string> select = MultistreamSelect.SelectAsync(s.Local, ["/x"], default).AsTask();
+        foreach (byte b in Scripted.Messages("/multistream/1.0.0", "/x"))
+        {
+            await s.SendAsync([b]);
+        }
+        Assert.Equal("/x", await select.WaitAsync(Scripted.Patience));
+    }
+
+    [Fact]
+    public async Task Multibyte_utf8_protocol_ids_round_trip()
+    {
+        var s = new Scripted();
+        Task<string> handle = MultistreamSelect.HandleAsync(s.Local, ["/прото/ü/1"], default).AsTask();
+        string chosen = await MultistreamSelect.SelectAsync(s.Remote, ["/прото/ü/1"], default);
+        Assert.Equal("/прото/ü/1", chosen);
+        Assert.Equal(chosen, await handle.WaitAsync(Scripted.Patience));
+    }
+}

@@ -1,0 +1,222 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using P2PStack.Addressing;
+using P2PStack.Network;
+
+namespace P2PStack.Transports.Tcp.Tests;
+
+public class TcpTransportTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Theory]
+    [InlineData("/ip4/127.0.0.1/tcp/4001", true, true)]
+    [InlineData("/ip6/::1/tcp/4001", true, true)]
+    [InlineData("/dns/localhost/tcp/4001", true, false)]
+    [InlineData("/dns4/localhost/tcp/4001", true, false)]
+    [InlineData("/dns6/localhost/tcp/4001", true, false)]
+    [InlineData("/ip4/127.0.0.1/tcp/0", false, true)]
+    [InlineData("/ip4/127.0.0.1/tcp/4001/ws", false, false)]
+    [InlineData("/ip4/127.0.0.1/udp/4001", false, false)]
+    [InlineData("/memory/5", false, false)]
+    public void Address_support(string address, bool canDial, bool canListen)
+    {
+        var transport = new TcpTransport();
+        Assert.Equal(canDial, transport.CanDial(Multiaddr.Parse(address)));
+        Assert.Equal(canListen, transport.CanListen(Multiaddr.Parse(address)));
+    }
+
+    [Theory]
+    [InlineData("/dns4/localhost/tcp/{0}", "/ip4/127.0.0.1/tcp/0")]
+    [InlineData("/dns/localhost/tcp/{0}", "/ip4/127.0.0.1/tcp/0")]
+    public async Task Dials_dns_names(string dialFormat, string listenAddress)
+    {
+        var transport = new TcpTransport();
+        await using IListener listener = await transport.ListenAsync(Multiaddr.Parse(listenAddress), default);
+        string port = listener.ListenAddress.ValueOf(MultiaddrProtocols.Tcp)!;
+        Task<IRawConnection> accept = listener.AcceptAsync(default).AsTask();
+        IRawConnection dialer;
+        try
+        {
+            dialer = await transport.DialAsync(Multiaddr.Parse(string.Format(dialFormat, port)), default).AsTask().WaitAsync(Patience);
+        }
+        catch (IOException) when (dialFormat.StartsWith("/dns/", StringComparison.Ordinal))
+        {
+            // /dns may resolve localhost to ::1 only on some hosts; the listener here is IPv4. Then /dns4 covers it.
+            return;
+        }
+        await using (dialer)
+        await using (IRawConnection accepted = await accept.WaitAsync(Patience))
+        {
+            Assert.Equal("127.0.0.1", dialer.RemoteAddress.ValueOf(MultiaddrProtocols.Ip4));
+        }
+    }
+
+    [Fact]
+    public async Task Unresolvable_name_is_an_io_error()
+    {
+        var transport = new TcpTransport();
+        // .invalid is reserved (RFC 6761) and never resolves.
+        await Assert.ThrowsAsync<IOException>(
+            () => transport.DialAsync(Multiaddr.Parse("/dns4/no-such-host.invalid/tcp/1"), default).AsTask().WaitAsync(Patience));
+    }
+
+    [Fact]
+    public async Task Reuse_port_dials_from_the_listen_port()
+    {
+        var options = new TcpTransportOptions { ReusePort = true };
+        var a = new TcpTransport(options);
+        var b = new TcpTransport(options);
+        await using IListener listenerA = await a.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+        await using IListener listenerB = await b.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+
+        Task<IRawConnection> accept = listenerB.AcceptAsync(default).AsTask();
+        await using IRawConnection dialer = await a.DialAsync(listenerB.ListenAddress, default).AsTask().WaitAsync(Patience);
+        await using IRawConnection accepted = await accept.WaitAsync(Patience);
+        Assert.Equal(listenerA.ListenAddress, dialer.LocalAddress);
+        Assert.Equal(listenerA.ListenAddress, accepted.RemoteAddress);
+
+        // A second listener may bind the same port too (SO_REUSEPORT).
+        await using IListener again = await a.ListenAsync(listenerA.ListenAddress, default);
+        Assert.Equal(listenerA.ListenAddress, again.ListenAddress);
+    }
+
+    [Fact]
+    public async Task Without_reuse_port_the_port_is_exclusive()
+    {
+        var transport = new TcpTransport();
+        await using IListener listener = await transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+        await Assert.ThrowsAsync<IOException>(() => transport.ListenAsync(listener.ListenAddress, default).AsTask());
+    }
+
+    /// <summary>A listener that never accepts and has a one-slot backlog: once the queue is full the kernel drops
+    /// SYNs, so a connect stays pending until it is cancelled or times out.</summary>
+    private static Socket StalledListener(out Multiaddr address)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socket.Listen(1);
+        address = Multiaddr.Parse($"/ip4/127.0.0.1/tcp/{((IPEndPoint)socket.LocalEndPoint!).Port}");
+        return socket;
+    }
+
+    [Fact]
+    public async Task Cancelling_a_pending_connect_cancels_it()
+    {
+        using Socket stalled = StalledListener(out Multiaddr address);
+        var transport = new TcpTransport(new TcpTransportOptions { ConnectTimeout = Timeout.InfiniteTimeSpan });
+        var established = new List<IRawConnection>();
+        try
+        {
+            // Fill the backlog; the first dial that does not complete on its own must end by our cancellation.
+            for (int attempt = 0; attempt < 20; attempt++)
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+                try
+                {
+                    established.Add(await transport.DialAsync(address, cts.Token).AsTask().WaitAsync(Patience));
+                }
+                catch (OperationCanceledException)
+                {
+                    Assert.True(cts.IsCancellationRequested);
+                    return;
+                }
+            }
+            Assert.Fail("every connect completed, the backlog never filled");
+        }
+        finally
+        {
+            foreach (IRawConnection connection in established) connection.Abort();
+        }
+    }
+
+    [Fact]
+    public async Task Connect_timeout_is_a_timeout_exception()
+    {
+        using Socket stalled = StalledListener(out Multiaddr address);
+        var transport = new TcpTransport(new TcpTransportOptions { ConnectTimeout = TimeSpan.FromMilliseconds(300) });
+        var established = new List<IRawConnection>();
+        try
+        {
+            for (int attempt = 0; attempt < 20; attempt++)
+            {
+                try
+                {
+                    established.Add(await transport.DialAsync(address, default).AsTask().WaitAsync(Patience));
+                }
+                catch (TimeoutException)
+                {
+                    return;
+                }
+            }
+            Assert.Fail("every connect completed, the backlog never filled");
+        }
+        finally
+        {
+            foreach (IRawConnection connection in established) connection.Abort();
+        }
+    }
+
+    [Fact]
+    public async Task Abort_resets_so_the_remote_read_fails()
+    {
+        var transport = new TcpTransport();
+        await using IListener listener = await transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+        Task<IRawConnection> accept = listener.AcceptAsync(default).AsTask();
+        IRawConnection dialer = await transport.DialAsync(listener.ListenAddress, default);
+        await using IRawConnection accepted = await accept.WaitAsync(Patience);
+        dialer.Abort();
+        var error = await Assert.ThrowsAsync<IOException>(async () =>
+        {
+            while (true)
+            {
+                ReadResult result = await accepted.Input.ReadAsync().AsTask().WaitAsync(Patience);
+                accepted.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted) return;
+            }
+        });
+        Assert.Contains("reset", error.Message);
+        await dialer.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Writes_to_a_reset_connection_fail()
+    {
+        var transport = new TcpTransport();
+        await using IListener listener = await transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+        Task<IRawConnection> accept = listener.AcceptAsync(default).AsTask();
+        await using IRawConnection dialer = await transport.DialAsync(listener.ListenAddress, default);
+        IRawConnection accepted = await accept.WaitAsync(Patience);
+        accepted.Abort();
+        await Assert.ThrowsAnyAsync<IOException>(async () =>
+        {
+            for (int i = 0; i < 10_000; i++)
+            {
+                FlushResult flush = await dialer.Output.WriteAsync(new byte[64 * 1024]).AsTask().WaitAsync(Patience);
+                if (flush.IsCompleted) throw new IOException("completed");
+            }
+        });
+    }
+
+    [Fact]
+    public void Service_collection_registers_the_transport()
+    {
+        using ServiceProvider provider = new ServiceCollection()
+            .AddTcpTransport(o => o.ReusePort = true)
+            .AddTcpTransport()
+            .BuildServiceProvider();
+        ITransport transport = Assert.Single(provider.GetServices<ITransport>());
+        Assert.Same(provider.GetRequiredService<TcpTransport>(), transport);
+        Assert.True(provider.GetRequiredService<IOptions<TcpTransportOptions>>().Value.ReusePort);
+    }
+
+    [Fact]
+    public void Invalid_options_are_refused()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TcpTransport(new TcpTransportOptions { ListenBacklog = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TcpTransport(new TcpTransportOptions { ConnectTimeout = TimeSpan.Zero }));
+    }
+}
