@@ -145,11 +145,6 @@ public sealed partial class GossipSubRouter
         Flush();
     }
 
-    internal void CompleteThrottled(PendingMessage pending)
-    {
-        _score?.RejectMessage(pending.Id, pending.Topic, pending.ReceivedFrom, RejectReason.ValidationThrottled);
-    }
-
     private void Complete(PendingMessage pending, ValidationResult result)
     {
         switch (result)
