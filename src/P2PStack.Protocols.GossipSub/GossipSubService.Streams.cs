@@ -1,0 +1,257 @@
+using System.Buffers;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using P2PStack.Identity;
+using P2PStack.IO;
+using P2PStack.Network;
+using P2PStack.Protocols.GossipSub.Pb;
+
+namespace P2PStack.Protocols.GossipSub;
+
+public sealed partial class GossipSubService
+{
+    private const int MaxStreamReopens = 3;
+    private readonly Dictionary<PeerId, PeerLink> _links = new();
+
+    /// <summary>Serves an inbound pubsub stream: the peer's RPCs, until it closes. Called by <see cref="GossipSubHandler"/>.</summary>
+    public async Task HandleInboundAsync(IStream stream, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var peer = stream.Connection.RemotePeer;
+        IStream? replaced;
+        lock (_gate)
+        {
+            if (!_links.TryGetValue(peer, out var link)) _links[peer] = link = new PeerLink(_options.MaxOutboundQueue);
+            replaced = link.Inbound;
+            link.Inbound = stream;
+            AddToRouter(peer, link, stream.Protocol, stream.Connection);
+        }
+        replaced?.Reset(); // one inbound stream per peer, the newest wins (as go does)
+        EnsureOutboundStream(peer);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
+        await using (stream.ConfigureAwait(false))
+        {
+            try
+            {
+                await ReadLoopAsync(peer, stream, stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                LogInboundClosed(peer, e.Message);
+            }
+            finally
+            {
+                lock (_gate)
+                    if (_links.TryGetValue(peer, out var link) && link.Inbound == stream) link.Inbound = null;
+            }
+        }
+    }
+
+    private async Task ReadLoopAsync(PeerId peer, IStream stream, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            PooledMessage? frame;
+            try
+            {
+                frame = await LengthPrefixed.ReadMessageOrEndAsync(stream.Input, _options.MaxRpcSize, cancellationToken).ConfigureAwait(false);
+            }
+            catch (P2PFormatException e)
+            {
+                // Bad framing (oversized or invalid prefix): we cannot resynchronise, so drop the stream.
+                LogMalformed(peer, e.Message);
+                lock (_gate) _router.ReportMalformedRpc(peer);
+                stream.Reset();
+                return;
+            }
+            if (frame is null) return;
+            using (frame)
+            {
+                RPC rpc;
+                try
+                {
+                    rpc = RpcCodec.Decode(new ReadOnlySequence<byte>(frame.Memory));
+                }
+                catch (PubSubFormatException e)
+                {
+                    LogMalformed(peer, e.Message);
+                    lock (_gate) _router.ReportMalformedRpc(peer);
+                    continue;
+                }
+                lock (_gate) _router.HandleRpc(peer, rpc);
+            }
+        }
+    }
+
+    /// <summary>Opens our outbound stream to the peer unless one is open or opening.</summary>
+    private void EnsureOutboundStream(PeerId peer)
+    {
+        if (_lifetime.IsCancellationRequested || peer == LocalPeer) return;
+        PeerLink link;
+        lock (_gate)
+        {
+            if (!_links.TryGetValue(peer, out link!)) _links[peer] = link = new PeerLink(_options.MaxOutboundQueue);
+            if (link.Opening || link.Outbound is not null) return;
+            link.Opening = true;
+        }
+        _ = Task.Run(() => OpenOutboundAsync(peer, link));
+    }
+
+    private async Task OpenOutboundAsync(PeerId peer, PeerLink link)
+    {
+        IStream stream;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
+            timeout.CancelAfter(_options.ConnectionTimeout);
+            stream = await _host.OpenStreamAsync(peer, GossipSubProtocols.All, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            if (e is not ProtocolNotSupportedException) LogOpenFailed(peer, e.Message);
+            lock (_gate)
+            {
+                link.Opening = false;
+                // A peer that does not speak pubsub (or is gone) is forgotten unless it opened a stream to us.
+                if (link.Inbound is null && _links.TryGetValue(peer, out var current) && current == link) RemoveLink(peer);
+            }
+            return;
+        }
+        lock (_gate)
+        {
+            link.Opening = false;
+            if (_lifetime.IsCancellationRequested || !_links.TryGetValue(peer, out var current) || current != link)
+            {
+                stream.Reset();
+                return;
+            }
+            link.Outbound = stream;
+            AddToRouter(peer, link, stream.Protocol, stream.Connection);
+        }
+        await WriteLoopAsync(peer, link, stream).ConfigureAwait(false);
+    }
+
+    private async Task WriteLoopAsync(PeerId peer, PeerLink link, IStream stream)
+    {
+        var reader = link.Queue.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(_lifetime.Token).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var rpc)) LengthPrefixed.WriteMessage(stream.Output, rpc);
+                var flush = await stream.Output.FlushAsync(_lifetime.Token).ConfigureAwait(false);
+                if (flush.IsCompleted || flush.IsCanceled) break;
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogOutboundClosed(peer, e.Message);
+        }
+        stream.Reset();
+        bool reopen = false;
+        lock (_gate)
+        {
+            if (link.Outbound == stream) link.Outbound = null;
+            if (!_links.TryGetValue(peer, out var current) || current != link) return;
+            if (!_lifetime.IsCancellationRequested && _host.GetConnections(peer).Count > 0 && ++link.Reopens <= MaxStreamReopens)
+                reopen = true;
+            else
+                RemoveLink(peer);
+        }
+        if (reopen)
+        {
+            try { await Task.Delay(TimeSpan.FromMilliseconds(100 * link.Reopens), _time, _lifetime.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+            EnsureOutboundStream(peer);
+        }
+    }
+
+    private void AddToRouter(PeerId peer, PeerLink link, string protocol, IConnection connection)
+    {
+        link.InRouter = true;
+        var ip = connection.RemoteAddress.GetIPAddress();
+        _router.AddPeer(peer, protocol, connection.Direction == Direction.Outbound, ip is null ? [] : [ip]);
+    }
+
+    /// <summary>Under _gate: the peer is gone for pubsub.</summary>
+    private void RemoveLink(PeerId peer)
+    {
+        if (!_links.Remove(peer, out var link)) return;
+        link.Close();
+        if (link.InRouter) _router.RemovePeer(peer);
+    }
+
+    private void EnqueueRpc(PeerId peer, RPC rpc)
+    {
+        if (!_links.TryGetValue(peer, out var link)) return;
+        if (!link.Queue.Writer.TryWrite(rpc)) LogQueueFull(peer);
+    }
+
+    private void OnPeerIdentified(PeerIdentified e)
+    {
+        var protocols = _host.PeerStore.GetProtocols(e.Peer);
+        if (protocols.Any(p => GossipSubProtocols.All.Contains(p))) EnsureOutboundStream(e.Peer);
+    }
+
+    private void OnPeerDisconnected(PeerId peer)
+    {
+        if (_host.GetConnections(peer).Count > 0) return;
+        lock (_gate) RemoveLink(peer);
+    }
+
+    private async Task HeartbeatLoopAsync(CancellationToken cancellationToken)
+    {
+        await Task.Delay(_options.HeartbeatInitialDelay, _time, cancellationToken).ConfigureAwait(false);
+        using var timer = new PeriodicTimer(_options.HeartbeatInterval, _time);
+        do
+        {
+            try
+            {
+                lock (_gate) _router.Heartbeat();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogHeartbeatFailed(e);
+            }
+        } while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false));
+    }
+
+    private sealed class PeerLink(int queueCapacity)
+    {
+        public readonly Channel<RPC> Queue = Channel.CreateBounded<RPC>(new BoundedChannelOptions(queueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full: we drop and log
+        });
+        public IStream? Outbound;
+        public IStream? Inbound;
+        public bool Opening;
+        public bool InRouter;
+        public int Reopens;
+
+        public void Close()
+        {
+            Queue.Writer.TryComplete();
+            Outbound?.Reset();
+            Inbound?.Reset();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "malformed pubsub input from {Peer}: {Reason}")]
+    private partial void LogMalformed(PeerId peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "inbound pubsub stream from {Peer} ended: {Reason}")]
+    private partial void LogInboundClosed(PeerId peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "outbound pubsub stream to {Peer} ended: {Reason}")]
+    private partial void LogOutboundClosed(PeerId peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "could not open a pubsub stream to {Peer}: {Reason}")]
+    private partial void LogOpenFailed(PeerId peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "outbound queue to {Peer} is full; dropping an RPC")]
+    private partial void LogQueueFull(PeerId peer);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "gossipsub heartbeat failed")]
+    private partial void LogHeartbeatFailed(Exception exception);
+}
