@@ -10,3 +10,9 @@ public interface IP2PBuilder
 {
     IServiceCollection Services { get; }
 }
+
+/// <summary>The plain <see cref="IP2PBuilder"/>: module registrations on a service collection.</summary>
+public sealed class P2PBuilder(IServiceCollection services) : IP2PBuilder
+{
+    public IServiceCollection Services { get; } = services;
+}

@@ -7,7 +7,7 @@ using P2PStack.Network;
 
 namespace P2PStack;
 
-/// <summary>Composition root of a peer: <c>services.AddP2PStack(p2p => p2p.AddTcp().AddNoise().AddYamux())</c>.</summary>
+/// <summary>Composition root of a peer: <c>services.AddP2PStack(p2p => p2p.AddTcpTransport().AddNoise().AddYamux())</c>.</summary>
 public static class P2PStackServiceCollectionExtensions
 {
     /// <summary>
@@ -61,10 +61,5 @@ public static class P2PStackServiceCollectionExtensions
     {
         builder.Services.AddSingleton(gater);
         return builder;
-    }
-
-    private sealed class P2PBuilder(IServiceCollection services) : IP2PBuilder
-    {
-        public IServiceCollection Services { get; } = services;
     }
 }

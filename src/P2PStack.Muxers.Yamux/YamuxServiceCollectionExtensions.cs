@@ -9,18 +9,19 @@ public static class YamuxServiceCollectionExtensions
 {
     /// <summary>Registers <see cref="YamuxOptions"/> and the <see cref="YamuxMuxer"/> (also as an
     /// <see cref="IStreamMuxer"/>).</summary>
-    public static IServiceCollection AddYamux(this IServiceCollection services, Action<YamuxOptions>? configure = null)
+    public static IP2PBuilder AddYamux(this IP2PBuilder builder, Action<YamuxOptions>? configure = null)
     {
-        ArgumentNullException.ThrowIfNull(services);
-        var builder = services.AddOptions<YamuxOptions>(); // YamuxMuxer validates the values when it is built
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+        var options = services.AddOptions<YamuxOptions>(); // YamuxMuxer validates the values when it is built
         if (configure is not null)
         {
-            builder.Configure(configure);
+            options.Configure(configure);
         }
 
         services.TryAddSingleton<YamuxMuxer>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IStreamMuxer, YamuxMuxer>(
             provider => provider.GetRequiredService<YamuxMuxer>()));
-        return services;
+        return builder;
     }
 }

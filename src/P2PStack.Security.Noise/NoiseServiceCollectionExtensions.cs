@@ -2,7 +2,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using P2PStack.Network;
 
-namespace P2PStack.Security.Noise;
+using P2PStack.Security.Noise;
+
+namespace P2PStack;
 
 public static class NoiseServiceCollectionExtensions
 {
@@ -12,9 +14,10 @@ public static class NoiseServiceCollectionExtensions
     /// <c>/noise</c> unless the post-quantum policy refuses it. Needs an <see cref="ILocalIdentity"/> in the container.
     /// The suite list is fixed here from <paramref name="configure"/>; the other options are read when resolved.
     /// </summary>
-    public static IServiceCollection AddNoise(this IServiceCollection services, Action<NoiseOptions>? configure = null)
+    public static IP2PBuilder AddNoise(this IP2PBuilder builder, Action<NoiseOptions>? configure = null)
     {
-        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
         var registration = new NoiseOptions();
         configure?.Invoke(registration);
         registration.Validate();
@@ -31,6 +34,6 @@ public static class NoiseServiceCollectionExtensions
                 provider.GetRequiredService<ILocalIdentity>(), provider.GetRequiredService<IOptions<NoiseOptions>>()));
         }
 
-        return services;
+        return builder;
     }
 }

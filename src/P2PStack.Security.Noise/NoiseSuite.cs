@@ -35,15 +35,15 @@ public sealed class NoiseSuite
     public static NoiseSuite Classical { get; } =
         new("/noise", NoiseProtocol.XX25519ChaChaPolySha256, PostQuantumLevel.Classical);
 
-    /// <summary><c>/noise-mlkem512-hfs/0.1.0</c>: Noise_XXhfs_25519+ML-KEM-512 (docs/specs/noise-mlkem-hfs.md).</summary>
+    /// <summary><c>/noise-mlkem512-hfs/0.1.0</c>: Noise_XXhfs_25519+MLKEM512 (docs/specs/noise-mlkem-hfs.md).</summary>
     public static NoiseSuite MLKem512 { get; } = new("/noise-mlkem512-hfs/0.1.0",
         new NoiseProtocol(HandshakePattern.XXhfs, MLKemNoiseKem.MLKem512), PostQuantumLevel.MLKem512);
 
-    /// <summary><c>/noise-mlkem768-hfs/0.1.0</c>: Noise_XXhfs_25519+ML-KEM-768 (libp2p specs noise/pq-mlkem768-hfs.md).</summary>
+    /// <summary><c>/noise-mlkem768-hfs/0.1.0</c>: Noise_XXhfs_25519+MLKEM768 (libp2p specs noise/pq-mlkem768-hfs.md).</summary>
     public static NoiseSuite MLKem768 { get; } = new("/noise-mlkem768-hfs/0.1.0",
         new NoiseProtocol(HandshakePattern.XXhfs, MLKemNoiseKem.MLKem768), PostQuantumLevel.MLKem768);
 
-    /// <summary><c>/noise-mlkem1024-hfs/0.1.0</c>: Noise_XXhfs_25519+ML-KEM-1024 (docs/specs/noise-mlkem-hfs.md).</summary>
+    /// <summary><c>/noise-mlkem1024-hfs/0.1.0</c>: Noise_XXhfs_25519+MLKEM1024 (docs/specs/noise-mlkem-hfs.md).</summary>
     public static NoiseSuite MLKem1024 { get; } = new("/noise-mlkem1024-hfs/0.1.0",
         new NoiseProtocol(HandshakePattern.XXhfs, MLKemNoiseKem.MLKem1024), PostQuantumLevel.MLKem1024);
 

@@ -3,18 +3,21 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using P2PStack.Network;
 
-namespace P2PStack.Transports.WebSocket;
+using P2PStack.Transports.WebSocket;
+
+namespace P2PStack;
 
 public static class WebSocketServiceCollectionExtensions
 {
     /// <summary>Registers <see cref="WebSocketTransport"/> as a singleton and as one of the <see cref="ITransport"/>s.</summary>
-    public static IServiceCollection AddWebSocketTransport(this IServiceCollection services, Action<WebSocketTransportOptions>? configure = null)
+    public static IP2PBuilder AddWebSocketTransport(this IP2PBuilder builder, Action<WebSocketTransportOptions>? configure = null)
     {
-        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
         services.AddOptions<WebSocketTransportOptions>();
         if (configure is not null) services.Configure(configure);
         services.TryAddSingleton(sp => new WebSocketTransport(sp.GetRequiredService<IOptions<WebSocketTransportOptions>>().Value));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ITransport, WebSocketTransport>(sp => sp.GetRequiredService<WebSocketTransport>()));
-        return services;
+        return builder;
     }
 }

@@ -35,10 +35,10 @@ public sealed class TestPeer : IAsyncDisposable
         services.AddP2PStack(p2p =>
         {
             p2p.ListenOn(listen);
-            p2p.Services.AddMemoryTransport();
-            p2p.Services.AddTcpTransport();
-            p2p.Services.AddNoise();
-            p2p.Services.AddYamux();
+            p2p.AddMemoryTransport();
+            p2p.AddTcpTransport();
+            p2p.AddNoise();
+            p2p.AddYamux();
             p2p.AddPing().AddPerf().AddIdentify();
             if (options is not null) p2p.ConfigureHost(options);
             configure?.Invoke(p2p);

@@ -296,7 +296,7 @@ public sealed class YamuxSessionProtocolTests
     [Fact]
     public void AddYamux_registers_options_and_muxer()
     {
-        var services = new ServiceCollection().AddYamux(o => o.MaxInboundStreams = 7).BuildServiceProvider();
+        var services = new P2PBuilder(new ServiceCollection()).AddYamux(o => o.MaxInboundStreams = 7).Services.BuildServiceProvider();
         var muxer = services.GetRequiredService<YamuxMuxer>();
         Assert.Equal("/yamux/1.0.0", muxer.ProtocolId);
         Assert.Same(muxer, Assert.Single(services.GetServices<IStreamMuxer>()));
@@ -304,7 +304,7 @@ public sealed class YamuxSessionProtocolTests
         var session = muxer.StartSession(a, Direction.Outbound);
         Assert.Equal(7, session.Options.MaxInboundStreams);
         Assert.Throws<ArgumentOutOfRangeException>(() =>
-            new ServiceCollection().AddYamux(o => o.MaxStreamWindowSize = 1).BuildServiceProvider().GetRequiredService<YamuxMuxer>());
+            new P2PBuilder(new ServiceCollection()).AddYamux(o => o.MaxStreamWindowSize = 1).Services.BuildServiceProvider().GetRequiredService<YamuxMuxer>());
     }
 
     [Fact]

@@ -31,12 +31,9 @@ internal sealed class GossipPeer : IAsyncDisposable
         services.AddP2PStack(p2p =>
         {
             p2p.ListenOn("/memory/0");
-            p2p.Services.AddMemoryTransport();
-            p2p.Services.AddNoise();
-            p2p.Services.AddYamux();
-            // The yamux module does not register itself as IStreamMuxer yet on this branch: bridge it here. A
-            // registration of the same id by the module later is de-duplicated by the upgrader.
-            p2p.Services.AddSingleton<IStreamMuxer>(sp => new YamuxBridge(sp.GetRequiredService<YamuxMuxer>()));
+            p2p.AddMemoryTransport();
+            p2p.AddNoise();
+            p2p.AddYamux();
             p2p.AddGossipSub(o =>
             {
                 o.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
@@ -51,22 +48,8 @@ internal sealed class GossipPeer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            await _services.DisposeAsync(); // disposes the host and the gossipsub service
-        }
-        catch (ObjectDisposedException)
-        {
-            // The host is registered as PeerHost and through an IPeerHost factory, so DI disposes it twice.
-        }
+        await _services.DisposeAsync(); // disposes the host and the gossipsub service
     }
-}
-
-internal sealed class YamuxBridge(YamuxMuxer inner) : IStreamMuxer
-{
-    public string ProtocolId => inner.ProtocolId;
-
-    public IMuxerSession StartSession(ISecureConnection connection, Direction direction) => inner.StartSession(connection, direction);
 }
 
 public class HostIntegrationTests

@@ -19,9 +19,9 @@ public class HandshakeStateTests
     [Fact]
     public void HybridProtocolNamesFollowTheDraftSpelling()
     {
-        Assert.Equal("Noise_XXhfs_25519+ML-KEM-768_ChaChaPoly_SHA256", ProtocolFor("XXhfs768").Name);
-        Assert.Equal("Noise_XXhfs_25519+ML-KEM-512_ChaChaPoly_SHA256", ProtocolFor("XXhfs512").Name);
-        Assert.Equal("Noise_XXhfs_25519+ML-KEM-1024_ChaChaPoly_SHA256", ProtocolFor("XXhfs1024").Name);
+        Assert.Equal("Noise_XXhfs_25519+MLKEM768_ChaChaPoly_SHA256", ProtocolFor("XXhfs768").Name);
+        Assert.Equal("Noise_XXhfs_25519+MLKEM512_ChaChaPoly_SHA256", ProtocolFor("XXhfs512").Name);
+        Assert.Equal("Noise_XXhfs_25519+MLKEM1024_ChaChaPoly_SHA256", ProtocolFor("XXhfs1024").Name);
     }
 
     [Fact]

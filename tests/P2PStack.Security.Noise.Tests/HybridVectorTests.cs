@@ -8,7 +8,7 @@ namespace P2PStack.Security.Noise.Tests;
 /// <summary>
 /// Noise_XXhfs_25519+MLKEM768_ChaChaPoly_SHA256 against ../shared/vectors/noise-xxhfs (byte for byte: every
 /// message, the handshake hash and both transport keys). The vector file names the suite "MLKEM768", so the KEM
-/// here carries that name; the libp2p channel uses the draft's spelling "ML-KEM-768".
+/// here carries that name, the same one the libp2p channel uses.
 /// </summary>
 public class HybridVectorTests
 {
@@ -30,6 +30,7 @@ public class HybridVectorTests
     {
         var (protocol, vectors) = Load();
         Assert.Equal("Noise_XXhfs_25519+MLKEM768_ChaChaPoly_SHA256", protocol);
+        Assert.Equal(MLKemNoiseKem.MLKem768.Name, new FixedEncapsulationKem([]).Name); // the channel uses this very name
         Assert.Equal(5, vectors.Count);
     }
 

@@ -257,14 +257,14 @@ public class NoiseChannelTests
     {
         var services = new ServiceCollection();
         services.AddSingleton<ILocalIdentity>(TestIdentity.Generate());
-        services.AddNoise(o => o.PostQuantum.PreferredLevel = PostQuantumLevel.MLKem512);
+        new P2PBuilder(services).AddNoise(o => o.PostQuantum.PreferredLevel = PostQuantumLevel.MLKem512);
         using var provider = services.BuildServiceProvider();
         Assert.Equal(["/noise-mlkem512-hfs/0.1.0", "/noise-mlkem1024-hfs/0.1.0", "/noise-mlkem768-hfs/0.1.0", "/noise"],
             provider.GetServices<ISecureChannel>().Select(c => c.ProtocolId));
 
         var strict = new ServiceCollection();
         strict.AddSingleton<ILocalIdentity>(TestIdentity.Generate());
-        strict.AddNoise(o => o.PostQuantum.RequirePostQuantum = true);
+        new P2PBuilder(strict).AddNoise(o => o.PostQuantum.RequirePostQuantum = true);
         using var strictProvider = strict.BuildServiceProvider();
         Assert.DoesNotContain("/noise", strictProvider.GetServices<ISecureChannel>().Select(c => c.ProtocolId));
     }

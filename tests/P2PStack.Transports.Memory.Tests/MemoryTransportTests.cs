@@ -98,7 +98,7 @@ public class MemoryTransportTests
     [Fact]
     public void Service_collection_shares_one_network()
     {
-        using ServiceProvider provider = new ServiceCollection().AddMemoryTransport(o => o.AcceptBacklog = 5).BuildServiceProvider();
+        using ServiceProvider provider = new P2PBuilder(new ServiceCollection()).AddMemoryTransport(o => o.AcceptBacklog = 5).Services.BuildServiceProvider();
         var transport = Assert.IsType<MemoryTransport>(Assert.Single(provider.GetServices<ITransport>()));
         Assert.Same(provider.GetRequiredService<MemoryNetwork>(), transport.Network);
     }

@@ -204,10 +204,10 @@ public class TcpTransportTests
     [Fact]
     public void Service_collection_registers_the_transport()
     {
-        using ServiceProvider provider = new ServiceCollection()
+        using ServiceProvider provider = new P2PBuilder(new ServiceCollection())
             .AddTcpTransport(o => o.ReusePort = true)
             .AddTcpTransport()
-            .BuildServiceProvider();
+            .Services.BuildServiceProvider();
         ITransport transport = Assert.Single(provider.GetServices<ITransport>());
         Assert.Same(provider.GetRequiredService<TcpTransport>(), transport);
         Assert.True(provider.GetRequiredService<IOptions<TcpTransportOptions>>().Value.ReusePort);

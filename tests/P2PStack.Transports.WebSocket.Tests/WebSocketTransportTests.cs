@@ -133,7 +133,7 @@ public class WebSocketTransportTests
     [Fact]
     public void Service_collection_registers_the_transport()
     {
-        using ServiceProvider provider = new ServiceCollection().AddWebSocketTransport(o => o.KeepAliveInterval = TimeSpan.Zero).BuildServiceProvider();
+        using ServiceProvider provider = new P2PBuilder(new ServiceCollection()).AddWebSocketTransport(o => o.KeepAliveInterval = TimeSpan.Zero).Services.BuildServiceProvider();
         Assert.IsType<WebSocketTransport>(Assert.Single(provider.GetServices<ITransport>()));
     }
 }

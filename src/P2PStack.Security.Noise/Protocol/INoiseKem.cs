@@ -6,7 +6,7 @@ namespace P2PStack.Security.Noise.Protocol;
 /// </summary>
 public interface INoiseKem
 {
-    /// <summary>The name in the Noise protocol name, e.g. <c>ML-KEM-768</c>.</summary>
+    /// <summary>The name in the Noise protocol name, e.g. <c>MLKEM768</c>.</summary>
     string Name { get; }
 
     int PublicKeyLength { get; }

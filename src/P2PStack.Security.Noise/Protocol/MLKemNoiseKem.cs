@@ -16,17 +16,17 @@ public sealed class MLKemNoiseKem : INoiseKem
     }
 
     /// <summary>ML-KEM-512 (NIST level 1).</summary>
-    public static MLKemNoiseKem MLKem512 { get; } = new(MLKemAlgorithm.MLKem512, "ML-KEM-512");
+    public static MLKemNoiseKem MLKem512 { get; } = new(MLKemAlgorithm.MLKem512, "MLKEM512");
 
     /// <summary>ML-KEM-768 (NIST level 3), as in the libp2p draft suite.</summary>
-    public static MLKemNoiseKem MLKem768 { get; } = new(MLKemAlgorithm.MLKem768, "ML-KEM-768");
+    public static MLKemNoiseKem MLKem768 { get; } = new(MLKemAlgorithm.MLKem768, "MLKEM768");
 
     /// <summary>ML-KEM-1024 (NIST level 5).</summary>
-    public static MLKemNoiseKem MLKem1024 { get; } = new(MLKemAlgorithm.MLKem1024, "ML-KEM-1024");
+    public static MLKemNoiseKem MLKem1024 { get; } = new(MLKemAlgorithm.MLKem1024, "MLKEM1024");
 
     public MLKemAlgorithm Algorithm { get; }
 
-    /// <summary>The KEM's name in the Noise protocol name (the libp2p draft spells it <c>ML-KEM-768</c>).</summary>
+    /// <summary>The KEM's name in the Noise protocol name, <c>MLKEM768</c> as the js-libp2p draft implementation and its vectors spell it.</summary>
     public string Name { get; }
 
     public int PublicKeyLength => Algorithm.EncapsulationKeySizeInBytes;

@@ -29,10 +29,10 @@ public static class NodeComposition
                 .AddIdentify()
                 .AddPing()
                 .AddPerf();
-            p2p.Services.AddTcpTransport();
-            p2p.Services.AddWebSocketTransport();
-            p2p.Services.AddNoise();
-            p2p.Services.AddYamux();
+            p2p.AddTcpTransport();
+            p2p.AddWebSocketTransport();
+            p2p.AddNoise();
+            p2p.AddYamux();
         });
         services.AddHostedService<PeerHostService>();
         return services;
