@@ -1,6 +1,7 @@
 // Renders the ML-KEM comparison (BenchmarkDotNet JSON + interop/noble/bench.mjs JSON) as markdown tables.
 //   node mlkem-table.mjs <results dir of BenchmarkDotNet> <noble.json>
-// Figures are medians in microseconds. Noble's encapsulate(pk, m) and decapsulate(ct, sk) take key bytes on
+// Figures are "median (min)" in microseconds: median over measured iterations (BenchmarkDotNet) or batches
+// (noble); the min is the least disturbed by other load on a shared machine. Noble's encapsulate(pk, m) and decapsulate(ct, sk) take key bytes on
 // every call, so they line up with our "from key bytes" rows; our "imported key" rows have no noble equivalent.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,11 +22,13 @@ const xwing = report('XWingBenchmarks');
 const noble = JSON.parse(readFileSync(noblePath, 'utf8'));
 
 const us = (b) => b.Statistics.Median / 1000;
+const usMin = (b) => b.Statistics.Min / 1000;
+const cell = (b) => (b ? `${fmt(us(b))} (${fmt(usMin(b))})` : '—');
 const fmt = (x) => (x === undefined ? '—' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const param = (b, name) => new RegExp(`${name}=([^&]+)`).exec(b.Parameters)?.[1];
 const ours = (set, method, path) =>
   mlkem.Benchmarks.find((b) => b.Method === method && param(b, 'Set') === set && param(b, 'Path') === path);
-const nobleUs = (set, op) => noble.results.find((r) => r.set === set && r.op === op)?.median_us;
+const nobleResult = (set, op) => noble.results.find((r) => r.set === set && r.op === op);
 
 const rows = [
   ['KeyGen', 'keygen (from 64-byte seed)', 'keygen'],
@@ -35,24 +38,25 @@ const rows = [
   ['DecapsulateFreshKey', 'decapsulate, from key bytes', 'decapsulate'],
 ];
 
-const out = [];
-out.push(`| Set | Operation | ours, AVX2 (µs) | ours, scalar (µs) | noble ${noble.version} (µs) | noble ÷ ours AVX2 |`);
+const out = ['Times in µs, as median (min).', ''];
+out.push(`| Set | Operation | ours, AVX2 | ours, scalar | noble ${noble.version} | noble ÷ ours AVX2 (medians) |`);
 out.push('|---|---|---:|---:|---:|---:|');
 for (const set of ['ML-KEM-512', 'ML-KEM-768', 'ML-KEM-1024']) {
   for (const [method, label, nobleOp] of rows) {
     const simd = ours(set, method, 'Simd');
     const scalar = ours(set, method, 'Scalar');
-    const n = nobleOp ? nobleUs(set, nobleOp) : undefined;
-    const ratio = n !== undefined && simd ? `${(n / us(simd)).toFixed(1)}×` : '—';
-    out.push(`| ${set} | ${label} | ${fmt(simd && us(simd))} | ${fmt(scalar && us(scalar))} | ${fmt(n)} | ${ratio} |`);
+    const n = nobleOp ? nobleResult(set, nobleOp) : undefined;
+    const nobleCell = n ? `${fmt(n.median_us)} (${fmt(n.min_us)})` : '—';
+    const ratio = n && simd ? `${(n.median_us / us(simd)).toFixed(0)}×` : '—';
+    out.push(`| ${set} | ${label} | ${cell(simd)} | ${cell(scalar)} | ${nobleCell} | ${ratio} |`);
   }
 }
 out.push('');
-out.push('| X-Wing / X25519 operation | ours (µs) | allocated per op |');
+out.push('| X-Wing / X25519 operation (AVX2 path) | ours | allocated per op |');
 out.push('|---|---:|---:|');
 for (const b of xwing.Benchmarks) {
   const kb = b.Memory?.BytesAllocatedPerOperation;
-  out.push(`| ${b.Method} | ${fmt(us(b))} | ${kb === undefined ? '—' : `${(kb / 1024).toFixed(1)} KB`} |`);
+  out.push(`| ${b.Method} | ${cell(b)} | ${kb === undefined ? '—' : `${(kb / 1024).toFixed(1)} KB`} |`);
 }
 out.push('');
 out.push('Allocated per ML-KEM operation (ours, AVX2 path, ML-KEM-768): ' + rows.map(([method]) => {
