@@ -2,7 +2,7 @@
 # Runs the ML-KEM / X-Wing benchmarks of this implementation (BenchmarkDotNet) and of @noble/post-quantum
 # (interop/noble/bench.mjs) in one session, then writes a markdown comparison table.
 #   benchmarks/run-mlkem.sh [--full] [--wait-load X]
-#     --full         BenchmarkDotNet's adaptive job and longer noble batches (default: the quick job, ~3-4 min)
+#     --full         BenchmarkDotNet's adaptive job and longer noble batches (default: the quick job, about 2 min in all)
 #     --wait-load X  first wait (up to 15 min) until the 1-minute load average is at most X
 # Output: artifacts/benchmarks/mlkem-<time>/ (env.txt, BenchmarkDotNet results, noble.json, mlkem.md).
 set -euo pipefail

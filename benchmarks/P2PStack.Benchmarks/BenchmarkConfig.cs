@@ -3,15 +3,16 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Diagnosers;
 using BenchmarkDotNet.Exporters.Json;
 using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Order;
+using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Perfolizer.Horology;
 
 namespace P2PStack.Benchmarks;
 
 /// <summary>
-/// The job settings. Benchmarks run in-process (InProcessEmit): the repository's artifacts output layout and
-/// TreatWarningsAsErrors get in the way of BenchmarkDotNet's generated per-benchmark projects, and one process
-/// keeps a run on this 2-core machine short.
+/// The job settings. Benchmarks run in-process (InProcessEmit): no per-benchmark project is generated and built,
+/// which keeps a run on a 2-core machine short.
 /// </summary>
 public static class BenchmarkConfig
 {
@@ -34,9 +35,6 @@ public static class BenchmarkConfig
         .AddDiagnoser(MemoryDiagnoser.Default)
         .AddColumn(StatisticColumn.Median, StatisticColumn.Min)
         .AddExporter(JsonExporter.Full)
-        .WithOrderer(new BenchmarkDotNet.Order.DefaultOrderer(BenchmarkDotNet.Order.SummaryOrderPolicy.Declared))
-        .WithSummaryStyle(SummaryStyleFor());
-
-    private static BenchmarkDotNet.Reports.SummaryStyle SummaryStyleFor() =>
-        BenchmarkDotNet.Reports.SummaryStyle.Default.WithTimeUnit(TimeUnit.Microsecond);
+        .WithOrderer(new DefaultOrderer(SummaryOrderPolicy.Declared))
+        .WithSummaryStyle(SummaryStyle.Default.WithTimeUnit(TimeUnit.Microsecond));
 }
