@@ -1,0 +1,19 @@
+using BenchmarkDotNet.Running;
+
+namespace P2PStack.Benchmarks;
+
+/// <summary>
+/// Entry point. All BenchmarkDotNet command-line options work (e.g. <c>--filter *MLKem*</c>, <c>--list flat</c>);
+/// <c>--quick</c> selects the short job (see <see cref="BenchmarkConfig"/>).
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        bool quick = args.Contains("--quick");
+        string[] rest = args.Where(a => a != "--quick").ToArray();
+        if (rest.Length == 0) rest = ["--filter", "*"];
+        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchmarkConfig.Create(quick));
+        return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
+    }
+}
