@@ -55,6 +55,8 @@ internal sealed partial class HostConnection : IConnection
 
     public DateTimeOffset OpenedAt { get; }
 
+    public TimeSpan SecurityHandshakeDuration => _upgraded.SecurityHandshakeDuration;
+
     public int StreamCount => Volatile.Read(ref _streams);
 
     public Task Completion => _closed.Task;

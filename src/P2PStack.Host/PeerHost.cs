@@ -154,28 +154,40 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         return await connection.OpenStreamAsync(protocols, cancellationToken).ConfigureAwait(false);
     }
 
-    public ValueTask<IConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken)
+    public ValueTask<IConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken) =>
+        DialAsync(address, DialOptions.Default, cancellationToken);
+
+    public ValueTask<IConnection> DialAsync(PeerId peer, CancellationToken cancellationToken) =>
+        DialPeerAsync(peer, null, DialOptions.Default, cancellationToken);
+
+    public ValueTask<IConnection> DialAsync(Multiaddr address, DialOptions options, CancellationToken cancellationToken)
     {
         var peer = address.GetPeerId();
         var transportAddress = peer is null ? address : address.DecapsulateCode(MultiaddrProtocols.P2P.Code);
-        if (peer is null) return DialUnknownPeerAsync(transportAddress, cancellationToken);
-        return DialPeerAsync(peer, [transportAddress], cancellationToken);
+        if (peer is null) return DialUnknownPeerAsync(transportAddress, options, cancellationToken);
+        return DialPeerAsync(peer, [transportAddress], options, cancellationToken);
     }
 
-    public ValueTask<IConnection> DialAsync(PeerId peer, CancellationToken cancellationToken) =>
-        DialPeerAsync(peer, null, cancellationToken);
+    public ValueTask<IConnection> DialAsync(PeerId peer, DialOptions options, CancellationToken cancellationToken) =>
+        DialPeerAsync(peer, null, options, cancellationToken);
 
-    private async ValueTask<IConnection> DialUnknownPeerAsync(Multiaddr address, CancellationToken cancellationToken)
+    private async ValueTask<IConnection> DialUnknownPeerAsync(Multiaddr address, DialOptions options,
+        CancellationToken cancellationToken)
     {
         Gate("dial", g => g.InterceptDial(null, address));
-        return await DialAddressAsync(address, null, cancellationToken).ConfigureAwait(false);
+        return await DialAddressAsync(address, null, options, cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask<IConnection> DialPeerAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses,
-        CancellationToken cancellationToken)
+        DialOptions options, CancellationToken cancellationToken)
     {
         if (peer.Equals(PeerId)) throw new InvalidOperationException("a host cannot dial itself");
-        if (TryGetConnection(peer) is { } existing) return existing;
+        if (GetConnections(peer).FirstOrDefault(options.IsSatisfiedBy) is { } existing) return existing;
+        if (!ReferenceEquals(options, DialOptions.Default))
+        {
+            // Constrained dials get their own attempt: a shared one might not satisfy them.
+            return await DialAnyAsync(peer, addresses, options, cancellationToken).ConfigureAwait(false);
+        }
         PendingDial pending;
         lock (_gate)
         {
@@ -183,7 +195,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             {
                 pending = new PendingDial(_lifetime.Token);
                 _pendingDials[peer] = pending;
-                pending.Start(token => DialAnyAsync(peer, addresses, token), () =>
+                pending.Start(token => DialAnyAsync(peer, addresses, options, token), () =>
                 {
                     lock (_gate) _pendingDials.Remove(peer);
                 });
@@ -192,7 +204,8 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         return await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<IConnection> DialAnyAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses, CancellationToken token)
+    private async Task<IConnection> DialAnyAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses, DialOptions options,
+        CancellationToken token)
     {
         addresses ??= PeerStore.GetAddresses(peer);
         if (addresses.Count == 0) throw new DialFailedException($"no addresses known for peer {peer}", []);
@@ -200,11 +213,12 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         foreach (var address in addresses)
         {
             token.ThrowIfCancellationRequested();
-            if (TryGetConnection(peer) is { } existing) return existing; // an inbound connection arrived meanwhile
+            // An inbound connection may have arrived meanwhile.
+            if (GetConnections(peer).FirstOrDefault(options.IsSatisfiedBy) is { } existing) return existing;
             try
             {
                 Gate("dial", g => g.InterceptDial(peer, address));
-                return await DialAddressAsync(address, peer, token).ConfigureAwait(false);
+                return await DialAddressAsync(address, peer, options, token).ConfigureAwait(false);
             }
             catch (Exception ex) when (!token.IsCancellationRequested && ex is not PeerIdMismatchException)
             {
@@ -216,7 +230,8 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         throw new DialFailedException($"could not dial peer {peer}", errors);
     }
 
-    private async Task<IConnection> DialAddressAsync(Multiaddr address, PeerId? expectedPeer, CancellationToken token)
+    private async Task<IConnection> DialAddressAsync(Multiaddr address, PeerId? expectedPeer, DialOptions options,
+        CancellationToken token)
     {
         var transport = _transports.FirstOrDefault(t => t.CanDial(address))
             ?? throw new NotSupportedException($"no registered transport can dial {address}");
@@ -225,7 +240,8 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         try
         {
             var raw = await transport.DialAsync(address, timeout.Token).ConfigureAwait(false);
-            var upgraded = await _upgrader.UpgradeOutboundAsync(raw, expectedPeer, timeout.Token).ConfigureAwait(false);
+            var upgraded = await _upgrader.UpgradeOutboundAsync(raw, expectedPeer, options.SecurityProtocols, timeout.Token)
+                .ConfigureAwait(false);
             return await AddConnectionAsync(upgraded, transport.Name).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!token.IsCancellationRequested && !_lifetime.IsCancellationRequested)
@@ -367,11 +383,6 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         {
             // host stopped
         }
-    }
-
-    private HostConnection? TryGetConnection(PeerId peer)
-    {
-        lock (_gate) return _connections.TryGetValue(peer, out var list) && list.Count > 0 ? list[0] : null;
     }
 
     private void Gate(string stage, Func<IConnectionGater, GateDecision> intercept)
