@@ -30,6 +30,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private readonly List<(IListener Listener, Task Loop)> _listeners = [];
     private int _connectionCount;
     private int _pendingInbound;
+    private readonly Dictionary<System.Net.IPAddress, int> _pendingInboundByIp = [];
     private int _started;
     private int _stopped;
 
@@ -182,7 +183,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         DialOptions options, CancellationToken cancellationToken)
     {
         if (peer.Equals(PeerId)) throw new InvalidOperationException("a host cannot dial itself");
-        if (GetConnections(peer).FirstOrDefault(options.IsSatisfiedBy) is { } existing) return existing;
+        if (FindReusable(peer, options) is { } existing) return existing;
         if (!ReferenceEquals(options, DialOptions.Default))
         {
             // Constrained dials get their own attempt: a shared one might not satisfy them.
@@ -195,9 +196,15 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             {
                 pending = new PendingDial(_lifetime.Token);
                 _pendingDials[peer] = pending;
+                var started = pending;
                 pending.Start(token => DialAnyAsync(peer, addresses, options, token), () =>
                 {
-                    lock (_gate) _pendingDials.Remove(peer);
+                    lock (_gate)
+                    {
+                        // Only this attempt: a newer one may already stand for the peer.
+                        if (_pendingDials.TryGetValue(peer, out var current) && ReferenceEquals(current, started))
+                            _pendingDials.Remove(peer);
+                    }
                 });
             }
         }
@@ -214,7 +221,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         {
             token.ThrowIfCancellationRequested();
             // An inbound connection may have arrived meanwhile.
-            if (GetConnections(peer).FirstOrDefault(options.IsSatisfiedBy) is { } existing) return existing;
+            if (FindReusable(peer, options) is { } existing) return existing;
             try
             {
                 Gate("dial", g => g.InterceptDial(peer, address));
@@ -240,8 +247,18 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         try
         {
             var raw = await transport.DialAsync(address, timeout.Token).ConfigureAwait(false);
-            var upgraded = await _upgrader.UpgradeOutboundAsync(raw, expectedPeer, options.SecurityProtocols, timeout.Token)
-                .ConfigureAwait(false);
+            UpgradedConnection upgraded;
+            try
+            {
+                upgraded = await _upgrader.UpgradeOutboundAsync(raw, expectedPeer, options.SecurityProtocols, timeout.Token)
+                    .ConfigureAwait(false);
+            }
+            catch
+            {
+                raw.Abort();
+                await raw.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
             return await AddConnectionAsync(upgraded, transport.Name).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!token.IsCancellationRequested && !_lifetime.IsCancellationRequested)
@@ -253,12 +270,14 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private async Task AcceptLoopAsync(IListener listener, string transportName)
     {
         var token = _lifetime.Token;
+        var backoff = TimeSpan.Zero;
         while (!token.IsCancellationRequested)
         {
             IRawConnection raw;
             try
             {
                 raw = await listener.AcceptAsync(token).ConfigureAwait(false);
+                backoff = TimeSpan.Zero;
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
             {
@@ -266,36 +285,72 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             }
             catch (Exception ex)
             {
+                // A persistent failure (out of file descriptors) must not spin: back off up to a second, as Go's
+                // net package does.
                 LogAcceptFailed(listener.ListenAddress.ToString(), ex.Message);
+                backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(5) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.TicksPerSecond));
+                try
+                {
+                    await Task.Delay(backoff, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
                 continue;
             }
-            if (Interlocked.Increment(ref _pendingInbound) > _options.Limits.MaxPendingInbound)
+            if (TryAdmitInbound(raw) is { } refusal)
             {
-                Interlocked.Decrement(ref _pendingInbound);
-                LogInboundRefused(raw.RemoteAddress.ToString(), "too many connections in their handshake");
+                LogInboundRefused(raw.RemoteAddress.ToString(), refusal);
                 raw.Abort();
-                continue;
-            }
-            var decision = AllowAccept(raw);
-            if (!decision.Allowed)
-            {
-                Interlocked.Decrement(ref _pendingInbound);
-                LogInboundRefused(raw.RemoteAddress.ToString(), decision.Reason ?? "denied by a gater");
-                raw.Abort();
+                await raw.DisposeAsync().ConfigureAwait(false);
                 continue;
             }
             _ = UpgradeInboundAsync(raw, transportName, token);
         }
     }
 
-    private GateDecision AllowAccept(IRawConnection raw)
+    /// <summary>Reserves a handshake slot (global and per IP) and asks the gaters; returns why not, or null.</summary>
+    private string? TryAdmitInbound(IRawConnection raw)
     {
+        var ip = raw.RemoteAddress.GetIPAddress();
+        lock (_gate)
+        {
+            if (_pendingInbound >= _options.Limits.MaxPendingInbound) return "too many connections in their handshake";
+            if (ip is not null && _pendingInboundByIp.GetValueOrDefault(ip) >= _options.Limits.MaxPendingInboundPerIp)
+                return $"too many connections in their handshake from {ip}";
+        }
         foreach (var gater in _gaters)
         {
-            var decision = gater.InterceptAccept(raw.LocalAddress, raw.RemoteAddress);
-            if (!decision.Allowed) return decision;
+            GateDecision decision;
+            try
+            {
+                decision = gater.InterceptAccept(raw.LocalAddress, raw.RemoteAddress);
+            }
+            catch (Exception ex)
+            {
+                return $"gater {gater.GetType().Name} failed: {ex.Message}";
+            }
+            if (!decision.Allowed) return decision.Reason ?? "denied by a gater";
         }
-        return GateDecision.Allow;
+        lock (_gate)
+        {
+            _pendingInbound++;
+            if (ip is not null) _pendingInboundByIp[ip] = _pendingInboundByIp.GetValueOrDefault(ip) + 1;
+        }
+        return null;
+    }
+
+    private void ReleaseInbound(IRawConnection raw)
+    {
+        var ip = raw.RemoteAddress.GetIPAddress();
+        lock (_gate)
+        {
+            _pendingInbound--;
+            if (ip is null || !_pendingInboundByIp.TryGetValue(ip, out int count)) return;
+            if (count <= 1) _pendingInboundByIp.Remove(ip);
+            else _pendingInboundByIp[ip] = count - 1;
+        }
     }
 
     private async Task UpgradeInboundAsync(IRawConnection raw, string transportName, CancellationToken token)
@@ -310,10 +365,11 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         catch (Exception ex)
         {
             LogInboundRefused(raw.RemoteAddress.ToString(), ex.Message);
+            await raw.DisposeAsync().ConfigureAwait(false);
         }
         finally
         {
-            Interlocked.Decrement(ref _pendingInbound);
+            ReleaseInbound(raw);
         }
     }
 
@@ -321,11 +377,13 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     {
         var peer = upgraded.Secure.RemotePeer;
         var connection = new HostConnection(upgraded, transportName, _registry, _options, _logger);
-        ResourceLimitExceededException? refusal = null;
+        Exception? refusal = null;
         lock (_gate)
         {
             _connections.TryGetValue(peer, out var list);
-            if (_connectionCount >= _options.Limits.MaxConnections)
+            if (_lifetime.IsCancellationRequested)
+                refusal = new OperationCanceledException("the host is stopping");
+            else if (_connectionCount >= _options.Limits.MaxConnections)
                 refusal = new ResourceLimitExceededException("host", "connections", _options.Limits.MaxConnections);
             else if (list is not null && list.Count >= _options.Limits.MaxConnectionsPerPeer)
                 refusal = new ResourceLimitExceededException($"peer {peer}", "connections", _options.Limits.MaxConnectionsPerPeer);
@@ -342,33 +400,48 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             throw refusal;
         }
 
-        PeerStore.AddPublicKey(peer, upgraded.Secure.RemotePublicKey);
-        if (connection.Direction == Direction.Outbound)
-            PeerStore.AddAddresses(peer, [connection.RemoteAddress], ConnectedAddressTtl);
-        _ = RunConnectionAsync(connection);
+        try
+        {
+            PeerStore.AddPublicKey(peer, upgraded.Secure.RemotePublicKey);
+            if (connection.Direction == Direction.Outbound)
+                PeerStore.AddAddresses(peer, [connection.RemoteAddress], ConnectedAddressTtl);
+        }
+        catch (Exception ex)
+        {
+            // A failing store (disk full) must not leave a registered connection that never runs.
+            LogPeerStoreFailed(peer, ex.Message);
+        }
         LogConnected(connection.Direction, peer, connection.RemoteAddress.ToString(), connection.SecurityProtocol, connection.Muxer);
+        // Connected is published before the connection runs, so Disconnected can never overtake it.
         Events.Publish(new PeerConnected(connection));
+        _ = RunConnectionAsync(connection);
         _ = _connectionManager.TrimIfNeededAsync(_lifetime.Token);
         return connection;
     }
 
     private async Task RunConnectionAsync(HostConnection connection)
     {
-        await connection.RunAsync().ConfigureAwait(false);
-        lock (_gate)
+        try
         {
-            if (_connections.TryGetValue(connection.RemotePeer, out var list) && list.Remove(connection))
+            await connection.RunAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_gate)
             {
-                _connectionCount--;
-                if (list.Count == 0)
+                if (_connections.TryGetValue(connection.RemotePeer, out var list) && list.Remove(connection))
                 {
-                    _connections.Remove(connection.RemotePeer);
-                    _connectionManager.Forget(connection.RemotePeer);
+                    _connectionCount--;
+                    if (list.Count == 0)
+                    {
+                        _connections.Remove(connection.RemotePeer);
+                        _connectionManager.Forget(connection.RemotePeer);
+                    }
                 }
             }
+            LogDisconnected(connection.RemotePeer, connection.RemoteAddress.ToString());
+            Events.Publish(new PeerDisconnected(connection));
         }
-        LogDisconnected(connection.RemotePeer, connection.RemoteAddress.ToString());
-        Events.Publish(new PeerDisconnected(connection));
     }
 
     private async Task ConnectionManagerLoopAsync(CancellationToken token)
@@ -385,6 +458,16 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         }
     }
 
+    private IConnection? FindReusable(PeerId peer, DialOptions options)
+    {
+        lock (_gate)
+        {
+            return _connections.TryGetValue(peer, out var list)
+                ? list.FirstOrDefault(c => !c.IsClosing && options.IsSatisfiedBy(c))
+                : null;
+        }
+    }
+
     private void Gate(string stage, Func<IConnectionGater, GateDecision> intercept)
     {
         foreach (var gater in _gaters)
@@ -393,6 +476,9 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             if (!decision.Allowed) throw new ConnectionGatedException(stage, decision.Reason ?? "denied");
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Updating the peer store for {Peer} failed: {Reason}")]
+    private partial void LogPeerStoreFailed(PeerId peer, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Listening on {Address}")]
     private partial void LogListening(string address);
