@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { generateKeyPair, privateKeyFromProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify, identifyPush } from '@libp2p/identify'
 import { EventTypes, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -199,16 +199,22 @@ function makeCommands (node) {
       }
       return { storedOn: [...storedOn] }
     },
-    /** The best value (the last VALUE event is the selected one) and every value seen, by source. */
+    /**
+     * The best value (js's get ends with one VALUE event: the one its selector chose) and every record a remote peer
+     * answered with (PEER_RESPONSE events carrying a record), by source.
+     */
     async getValue (cmd) {
       const key = bytesArg(cmd, 'key')
       const values = []
+      let best = null
       for await (const event of dht.get(key, { signal: signalOf(cmd) })) {
-        if (event.name === 'VALUE') values.push({ from: event.from.toString(), value: textOrNull(event.value), valueHex: toHex(event.value) })
+        if (event.name === 'VALUE') best = event
+        if (event.name === 'PEER_RESPONSE' && event.record != null) {
+          values.push({ from: event.from.toString(), value: textOrNull(event.record.value), valueHex: toHex(event.record.value) })
+        }
       }
-      if (values.length === 0) throw new Error('no value found')
-      const best = values[values.length - 1]
-      return { value: best.value, valueHex: best.valueHex, values }
+      if (best == null) throw new Error('no value found')
+      return { value: textOrNull(best.value), valueHex: toHex(best.value), bestFrom: best.from.toString(), values }
     },
     async provide (cmd) {
       const sentTo = new Set()
@@ -266,7 +272,7 @@ function makeCommands (node) {
       }
     },
     async info () {
-      return { peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(a => a.toString()), protocols: node.getProtocols() }
+      return { peerId: node.peerId.toString(), publicKeyHex: toHex(publicKeyToProtobuf(node.peerId.publicKey)), addresses: node.getMultiaddrs().map(a => a.toString()), protocols: node.getProtocols() }
     }
   }
 }
