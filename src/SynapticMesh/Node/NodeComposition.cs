@@ -33,6 +33,7 @@ public static class NodeComposition
             p2p.AddWebSocketTransport();
             p2p.AddNoise();
             p2p.AddYamux();
+            p2p.AddKademlia().AddKademliaSqliteStores(Path.Combine(home.Directory, "dht.db")); // records/providers persist
         });
         services.AddHostedService<PeerHostService>();
         return services;

@@ -1,0 +1,31 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using P2PStack.Protocols.Kademlia;
+using P2PStack.Protocols.Kademlia.Sqlite;
+using P2PStack.Protocols.Kademlia.Storage;
+
+namespace P2PStack;
+
+public static class KademliaSqliteServiceCollectionExtensions
+{
+    /// <summary>
+    /// Keeps the DHT's value records and provider records in the SQLite database at <paramref name="path"/> instead of
+    /// memory, with the limits of <see cref="KademliaOptions"/>. Call it before or after <c>AddKademlia</c>.
+    /// </summary>
+    public static IP2PBuilder AddKademliaSqliteStores(this IP2PBuilder builder, string path, Action<SqliteKademliaStoreOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var options = new SqliteKademliaStoreOptions { Path = path };
+        configure?.Invoke(options);
+        var services = builder.Services;
+        services.AddOptions<KademliaOptions>();
+        services.Replace(ServiceDescriptor.Singleton(_ => new KademliaSqliteDatabase(options)));
+        services.Replace(ServiceDescriptor.Singleton<IDhtRecordStore>(sp => new SqliteRecordStore(
+            sp.GetRequiredService<KademliaSqliteDatabase>(), sp.GetRequiredService<IOptions<KademliaOptions>>().Value.RecordLimits)));
+        services.Replace(ServiceDescriptor.Singleton<IProviderStore>(sp => new SqliteProviderStore(
+            sp.GetRequiredService<KademliaSqliteDatabase>(), sp.GetRequiredService<IOptions<KademliaOptions>>().Value.ProviderLimits)));
+        return builder;
+    }
+}

@@ -1,0 +1,116 @@
+using P2PStack.Protocols.Kademlia.Storage;
+
+namespace P2PStack.Protocols.Kademlia.Sqlite;
+
+/// <summary>
+/// DHT value records in SQLite, with the limits and expiry of <see cref="InMemoryRecordStore"/> (same checks, same
+/// errors), so records survive restarts. Thread-safe. The count and byte totals are read once at open and kept in
+/// memory: the node owns its database file while it runs.
+/// </summary>
+public sealed class SqliteRecordStore : IDhtRecordStore
+{
+    private readonly KademliaSqliteDatabase _db;
+    private readonly RecordStoreLimits _limits;
+    private long _count;
+    private long _totalBytes;
+
+    public SqliteRecordStore(KademliaSqliteDatabase database, RecordStoreLimits limits)
+    {
+        _db = database ?? throw new ArgumentNullException(nameof(database));
+        _limits = limits ?? throw new ArgumentNullException(nameof(limits));
+        lock (_db.Gate) ReadTotals();
+    }
+
+    /// <summary>Key and value bytes held, as the byte limit counts them.</summary>
+    public long TotalBytes
+    {
+        get { lock (_db.Gate) return _totalBytes; }
+    }
+
+    public ValueTask<DhtRecord?> GetAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_db.Gate)
+        {
+            using var command = _db.Command("SELECT value, received FROM records WHERE key = $key;", null, ("$key", key.ToArray()));
+            using var reader = command.ExecuteReader();
+            if (!reader.Read()) return ValueTask.FromResult<DhtRecord?>(null);
+            return ValueTask.FromResult<DhtRecord?>(new DhtRecord(key.ToArray(), (byte[])reader[0], FromTicks(reader.GetInt64(1))));
+        }
+    }
+
+    public ValueTask PutAsync(DhtRecord record, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        InMemoryRecordStore.CheckSize(record, _limits);
+        cancellationToken.ThrowIfCancellationRequested();
+        long size = record.Key.Length + record.Value.Length;
+        lock (_db.Gate)
+        {
+            var (exists, newTotal) = _db.InTransaction(transaction =>
+            {
+                long replaced = _db.Scalar("SELECT length(key) + length(value) FROM records WHERE key = $key;", transaction, ("$key", record.Key));
+                bool exists = replaced > 0; // keys are never empty, so an existing row has a positive size
+                if (!exists && _count >= _limits.MaxRecords)
+                    throw new DhtStoreLimitException($"record store is full ({_limits.MaxRecords} records)");
+                long newTotal = _totalBytes - replaced + size;
+                if (newTotal > _limits.MaxTotalBytes)
+                    throw new DhtStoreLimitException($"record store is full ({_totalBytes} of {_limits.MaxTotalBytes} bytes used)");
+                _db.Execute("""
+                    INSERT INTO records (key, value, received) VALUES ($key, $value, $received)
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value, received = excluded.received;
+                    """, transaction, ("$key", record.Key), ("$value", record.Value), ("$received", record.TimeReceived.UtcTicks));
+                return (exists, newTotal);
+            });
+            if (!exists) _count++;
+            _totalBytes = newTotal;
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<bool> RemoveAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_db.Gate)
+        {
+            long size = _db.InTransaction(transaction =>
+            {
+                long held = _db.Scalar("SELECT length(key) + length(value) FROM records WHERE key = $key;", transaction, ("$key", key.ToArray()));
+                if (held > 0) _db.Execute("DELETE FROM records WHERE key = $key;", transaction, ("$key", key.ToArray()));
+                return held;
+            });
+            if (size == 0) return ValueTask.FromResult(false);
+            _count--;
+            _totalBytes -= size;
+            return ValueTask.FromResult(true);
+        }
+    }
+
+    public ValueTask<int> RemoveExpiredAsync(DateTimeOffset receivedBefore, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_db.Gate)
+        {
+            int removed = _db.InTransaction(transaction =>
+                _db.Execute("DELETE FROM records WHERE received < $before;", transaction, ("$before", receivedBefore.UtcTicks)));
+            if (removed > 0) ReadTotals();
+            return ValueTask.FromResult(removed);
+        }
+    }
+
+    public ValueTask<int> CountAsync(CancellationToken cancellationToken)
+    {
+        lock (_db.Gate) return ValueTask.FromResult((int)_count);
+    }
+
+    private void ReadTotals()
+    {
+        using var command = _db.Command("SELECT count(*), coalesce(sum(length(key) + length(value)), 0) FROM records;");
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        _count = reader.GetInt64(0);
+        _totalBytes = reader.GetInt64(1);
+    }
+
+    internal static DateTimeOffset FromTicks(long utcTicks) => new(utcTicks, TimeSpan.Zero);
+}

@@ -1,0 +1,114 @@
+using P2PStack.Addressing;
+using P2PStack.Protocols.Kademlia.Storage;
+using static P2PStack.Protocols.Kademlia.Sqlite.Tests.TestData;
+
+namespace P2PStack.Protocols.Kademlia.Sqlite.Tests;
+
+/// <summary>What every <see cref="IProviderStore"/> does; run against the in-memory and the SQLite store.</summary>
+public abstract class ProviderStoreContract : IDisposable
+{
+    private static readonly Multiaddr A1 = Multiaddr.Parse("/ip4/1.2.3.4/tcp/4001");
+    private static readonly Multiaddr A2 = Multiaddr.Parse("/ip6/::1/udp/4001/quic-v1");
+    private static readonly Multiaddr A3 = Multiaddr.Parse("/dns4/example.com/tcp/443/wss");
+
+    protected abstract IProviderStore CreateStore(ProviderStoreLimits limits);
+
+    public virtual void Dispose() => GC.SuppressFinalize(this);
+
+    [Fact]
+    public async Task ProvidersComeBackNewestFirstWithTheirAddresses()
+    {
+        var store = CreateStore(new ProviderStoreLimits());
+        byte[] key = ProviderKey(1);
+        var p1 = RandomPeer();
+        var p2 = RandomPeer();
+        Assert.Empty(await store.GetProvidersAsync(key, T0, default));
+        await store.AddProviderAsync(key, new ProviderRecord(p1, [A1, A2, A3], T0), default);
+        await store.AddProviderAsync(key, new ProviderRecord(p2, [], T0.AddMinutes(1)), default);
+        var providers = await store.GetProvidersAsync(key, T0, default);
+        Assert.Equal([p2, p1], providers.Select(p => p.Provider));
+        Assert.Equal([A1, A2, A3], providers[1].Addresses);
+        Assert.Empty(providers[0].Addresses);
+        Assert.Equal(T0.AddMinutes(1), providers[0].ReceivedAt);
+        Assert.Empty(await store.GetProvidersAsync(ProviderKey(2), T0, default));
+    }
+
+    [Fact]
+    public async Task ARepeatedAnnouncementRefreshesInsteadOfDuplicating()
+    {
+        var store = CreateStore(new ProviderStoreLimits());
+        byte[] key = ProviderKey(1);
+        var p1 = RandomPeer();
+        await store.AddProviderAsync(key, new ProviderRecord(p1, [A1], T0), default);
+        await store.AddProviderAsync(key, new ProviderRecord(p1, [A2], T0.AddHours(1)), default);
+        var only = Assert.Single(await store.GetProvidersAsync(key, T0, default));
+        Assert.Equal([A2], only.Addresses);
+        Assert.Equal(T0.AddHours(1), only.ReceivedAt);
+    }
+
+    [Fact]
+    public async Task LimitsEvictTheOldestAndRefuseBadKeys()
+    {
+        var store = CreateStore(new ProviderStoreLimits { MaxProvidersPerKey = 2, MaxKeys = 1, MaxAddressesPerProvider = 1 });
+        byte[] key = ProviderKey(1);
+        var p1 = RandomPeer();
+        var p2 = RandomPeer();
+        var p3 = RandomPeer();
+        await store.AddProviderAsync(key, new ProviderRecord(p1, [A1, A2], T0), default);
+        await store.AddProviderAsync(key, new ProviderRecord(p2, [A1], T0.AddMinutes(1)), default);
+        await store.AddProviderAsync(key, new ProviderRecord(p3, [A1], T0.AddMinutes(2)), default); // evicts p1
+        var providers = await store.GetProvidersAsync(key, T0, default);
+        Assert.Equal([p3, p2], providers.Select(p => p.Provider));
+        Assert.All(providers, p => Assert.Single(p.Addresses));
+        Assert.Equal([p3], (await store.GetProvidersAsync(key, T0.AddMinutes(2), default)).Select(p => p.Provider));
+        // Refreshing a known provider at the per-key limit evicts nobody.
+        await store.AddProviderAsync(key, new ProviderRecord(p2, [A1], T0.AddMinutes(3)), default);
+        Assert.Equal([p2, p3], (await store.GetProvidersAsync(key, T0, default)).Select(p => p.Provider));
+
+        var full = await Assert.ThrowsAsync<DhtStoreLimitException>(() => store.AddProviderAsync(ProviderKey(2), new ProviderRecord(p1, [A1], T0), default).AsTask());
+        Assert.Contains("1 keys", full.Message);
+        await Assert.ThrowsAsync<DhtStoreLimitException>(() => store.AddProviderAsync(new byte[81], new ProviderRecord(p1, [A1], T0), default).AsTask());
+        await Assert.ThrowsAsync<DhtStoreLimitException>(() => store.AddProviderAsync(Array.Empty<byte>(), new ProviderRecord(p1, [A1], T0), default).AsTask());
+    }
+
+    [Fact]
+    public async Task ExpiryRemovesOldAnnouncementsAndFreesTheirKeys()
+    {
+        var store = CreateStore(new ProviderStoreLimits { MaxKeys = 1 });
+        byte[] key = ProviderKey(1);
+        var p1 = RandomPeer();
+        var p2 = RandomPeer();
+        await store.AddProviderAsync(key, new ProviderRecord(p1, [A1], T0), default);
+        await store.AddProviderAsync(key, new ProviderRecord(p2, [A1], T0.AddMinutes(2)), default);
+        Assert.Equal(1, await store.RemoveExpiredAsync(T0.AddMinutes(2), default));
+        Assert.Equal([p2], (await store.GetProvidersAsync(key, T0, default)).Select(p => p.Provider));
+        Assert.Equal(1, await store.RemoveExpiredAsync(T0.AddMinutes(3), default));
+        Assert.Empty(await store.GetProvidersAsync(key, T0, default));
+        // The key is gone, so another key fits now.
+        await store.AddProviderAsync(ProviderKey(2), new ProviderRecord(p1, [A1], T0), default);
+    }
+}
+
+public sealed class InMemoryProviderStoreContractTests : ProviderStoreContract
+{
+    protected override IProviderStore CreateStore(ProviderStoreLimits limits) => new InMemoryProviderStore(limits);
+}
+
+public sealed class SqliteProviderStoreContractTests : ProviderStoreContract
+{
+    private readonly string _path = TempDatabase();
+    private KademliaSqliteDatabase? _db;
+
+    protected override IProviderStore CreateStore(ProviderStoreLimits limits)
+    {
+        _db ??= new KademliaSqliteDatabase(_path);
+        return new SqliteProviderStore(_db, limits);
+    }
+
+    public override void Dispose()
+    {
+        _db?.Dispose();
+        DeleteDatabase(_path);
+        base.Dispose();
+    }
+}
