@@ -21,7 +21,7 @@ public sealed class HostOptions
     public TimeSpan StreamNegotiationTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long a graceful close lets open streams finish before the connection is torn down.</summary>
-    public TimeSpan ConnectionCloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan ConnectionCloseTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     public HostLimits Limits { get; } = new();
 
