@@ -72,7 +72,13 @@ internal sealed class NeuralPeer : IAsyncDisposable
     {
         await Mesh.DisposeAsync();
         await _services.GetRequiredService<KademliaHostedService>().StopAsync(CancellationToken.None);
-        await Host.DisposeAsync();
+        // A graceful yamux close waits for the remote to end its long-lived streams (gossipsub, neural); tests do not
+        // need that, so the host gets a moment and the container then aborts what is left.
+        using (var quick = new CancellationTokenSource(TimeSpan.FromMilliseconds(200)))
+        {
+            try { await Host.StopAsync(quick.Token); }
+            catch (OperationCanceledException) { }
+        }
         await _services.DisposeAsync();
     }
 
