@@ -25,7 +25,7 @@ public sealed partial class NeuralMesh
             return new PostedMessage(id, null, Task.CompletedTask);
         }
         var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
-        var (message, envelope) = Create(to, body, options, null);
+        var (message, envelope) = Create(to, body, options);
         return await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false);
     }
 
@@ -59,7 +59,7 @@ public sealed partial class NeuralMesh
         if (to.Kind == DestinationKind.Swarm) throw new ArgumentException("a command goes to one agent or peer, not a swarm", nameof(to));
         var wait = timeout ?? Options.CommandTimeout;
         var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
-        var (message, envelope) = Create(to, command, options, null);
+        var (message, envelope) = Create(to, command, options);
         var id = NeuralMessageId.FromBytes(message.Id.Span);
         if (_pending.Count >= Options.MaxPendingCommands)
             throw new ResourceLimitExceededException("neural mesh", "pending commands", Options.MaxPendingCommands);
@@ -99,8 +99,9 @@ public sealed partial class NeuralMesh
             Priority = command.Priority,
             Ttl = remaining < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : remaining,
             FromAgent = command.Destination.Kind == DestinationKind.Agent && IsLocalAgent(command.Destination.Name!) ? command.Destination.Name : null,
+            CorrelationId = command.Id,
         };
-        var (message, envelope) = Create(to, response, options, command.Id);
+        var (message, envelope) = Create(to, response, options);
         // Straight back to the peer that signed the command, whatever its agent resolves to.
         var posted = await PostToPeerAsync(command.SourcePeer, message, envelope, cancellationToken).ConfigureAwait(false);
         await posted.Sent.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -113,7 +114,7 @@ public sealed partial class NeuralMesh
         var info = NeuralMessageTypes.Of(body.GetType());
         if (info.SwarmFamily is null) throw new ArgumentException($"{info.Name} messages cannot go to a swarm", nameof(body));
         var gossip = Gossip ?? throw new InvalidOperationException("swarms need gossipsub: add AddGossipSub() to the peer");
-        var (message, envelope) = Create(NeuralDestination.Swarm(swarm), body, options, null);
+        var (message, envelope) = Create(NeuralDestination.Swarm(swarm), body, options);
         await gossip.PublishAsync(NeuralProtocol.SwarmTopic(swarm, info.SwarmFamily), NeuralMessageCodec.EncodeFrame(envelope, 0), cancellationToken)
             .ConfigureAwait(false);
         Metrics.Sent(info.Type);
@@ -145,8 +146,11 @@ public sealed partial class NeuralMesh
         return new PostedMessage(id, peer, item.Sent.Task);
     }
 
-    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options, NeuralMessageId? correlation)
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options)
     {
+        var correlation = options?.CorrelationId;
+        if ((body is Response) != correlation.HasValue)
+            throw new ArgumentException("a response needs the correlation id of its command, and only a response has one", nameof(options));
         int priority = options?.Priority ?? Options.DefaultPriority;
         if (priority is < 0 or > NeuralProtocol.MaxPriority)
             throw new ArgumentException($"priority must be 0 to {NeuralProtocol.MaxPriority}, not {priority}", nameof(options));

@@ -16,6 +16,9 @@ public sealed record SendOptions
 
     /// <summary>The sending agent; must be registered on this node. Null: the node itself.</summary>
     public string? FromAgent { get; init; }
+
+    /// <summary>For a response: the id of the command it answers (required for responses, refused otherwise).</summary>
+    public NeuralMessageId? CorrelationId { get; init; }
 }
 
 /// <summary>A message accepted into a send queue; <see cref="Sent"/> completes when it is written to the stream.</summary>

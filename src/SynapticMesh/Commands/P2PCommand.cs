@@ -19,6 +19,8 @@ public static class P2PCommand
         command.Subcommands.Add(ConnectCommand.Create(contexts));
         command.Subcommands.Add(PingCommand.Create(contexts));
         command.Subcommands.Add(PerfCommand.Create(contexts));
+        command.Subcommands.Add(MessageCommand.Create(contexts));
+        command.Subcommands.Add(ListenCommand.Create(contexts));
         return command;
     }
 
@@ -29,5 +31,7 @@ public static class P2PCommand
         ConnectCommand.MapEndpoint(routes);
         PingCommand.MapEndpoint(routes);
         PerfCommand.MapEndpoint(routes);
+        MessageCommand.MapEndpoint(routes);
+        ListenCommand.MapEndpoint(routes);
     }
 }
