@@ -20,6 +20,8 @@ public static class P2PCommand
         command.Subcommands.Add(PingCommand.Create(contexts));
         command.Subcommands.Add(PerfCommand.Create(contexts));
         command.Subcommands.Add(QuantumCommand.Create(contexts));
+        command.Subcommands.Add(MessageCommand.Create(contexts));
+        command.Subcommands.Add(ListenCommand.Create(contexts));
         return command;
     }
 
@@ -31,5 +33,7 @@ public static class P2PCommand
         PingCommand.MapEndpoint(routes);
         PerfCommand.MapEndpoint(routes);
         QuantumCommand.MapEndpoint(routes);
+        MessageCommand.MapEndpoint(routes);
+        ListenCommand.MapEndpoint(routes);
     }
 }

@@ -3,7 +3,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using P2PStack.Identity;
+using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Network;
+using P2PStack.Neural;
 using P2PStack.Protocols.Identify;
 using System.Text.Json.Serialization;
 using SynapticMesh.Api;
@@ -16,7 +18,12 @@ namespace SynapticMesh.Commands;
 public static class StatusCommand
 {
     public sealed record StatusResponse(string PeerId, IReadOnlyList<string> Addresses, IReadOnlyList<string> Protocols,
-        IReadOnlyList<PeerStatus> Peers, int? KnownPeers = null);
+        IReadOnlyList<PeerStatus> Peers, int? KnownPeers = null, NeuralStatus? Neural = null);
+
+    /// <summary>Neural messaging counters and queue depths (with --detailed).</summary>
+    public sealed record NeuralStatus(IReadOnlyDictionary<string, long> Sent, IReadOnlyDictionary<string, long> Received,
+        IReadOnlyDictionary<string, long> Dropped, long Forwarded, IReadOnlyDictionary<string, int> QueueDepths, int InboundQueue,
+        int PendingCommands, IReadOnlyList<string> Agents, IReadOnlyList<string> Swarms);
 
     public sealed record PeerStatus(string PeerId, IReadOnlyList<string> Addresses, IReadOnlyList<string> Protocols,
         string SecurityProtocol, string Muxer, string Transport, string Direction,
@@ -46,9 +53,10 @@ public static class StatusCommand
     }
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
-        routes.MapGet("/v1/status", (IPeerHost host, bool? detailed) => Status(host, detailed ?? false));
+        routes.MapGet("/v1/status", (IPeerHost host, bool? detailed, IServiceProvider services) =>
+            Status(host, detailed ?? false, services.GetService<NeuralMesh>()));
 
-    public static StatusResponse Status(IPeerHost host, bool detailed)
+    public static StatusResponse Status(IPeerHost host, bool detailed, NeuralMesh? mesh = null)
     {
         var peers = host.GetConnections()
             .GroupBy(c => c.RemotePeer)
@@ -56,7 +64,26 @@ public static class StatusCommand
             .OrderBy(p => p.PeerId, StringComparer.Ordinal)
             .ToList();
         return new StatusResponse(host.PeerId.ToString(), AddressDisplay.Dialable(host.ListenAddresses, host.PeerId),
-            [.. host.Protocols.Order(StringComparer.Ordinal)], peers, detailed ? host.PeerStore.Peers.Count : null);
+            [.. host.Protocols.Order(StringComparer.Ordinal)], peers, detailed ? host.PeerStore.Peers.Count : null,
+            detailed && mesh is not null ? Neural(mesh.GetStats()) : null);
+    }
+
+    private static NeuralStatus Neural(NeuralMeshStats stats) =>
+        new(stats.SentByType, stats.ReceivedByType, stats.DroppedByTypeAndReason, stats.Forwarded, stats.QueueDepthByPeer,
+            stats.InboundQueueDepth, stats.PendingCommands, stats.Agents, stats.Swarms);
+
+    private static string Counts<T>(IReadOnlyDictionary<string, T> counts) =>
+        counts.Count == 0 ? "none" : string.Join(", ", counts.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"));
+
+    private static void PrintNeural(TextWriter text, NeuralStatus neural)
+    {
+        text.WriteLine("messages:");
+        text.WriteLine($"  sent:      {Counts(neural.Sent)}");
+        text.WriteLine($"  received:  {Counts(neural.Received)}");
+        text.WriteLine($"  dropped:   {Counts(neural.Dropped)}");
+        text.WriteLine($"  forwarded: {neural.Forwarded}, pending commands: {neural.PendingCommands}, inbound queue: {neural.InboundQueue}");
+        text.WriteLine($"  send queues: {Counts(neural.QueueDepths)}");
+        text.WriteLine($"  agents: {(neural.Agents.Count == 0 ? "none" : string.Join(", ", neural.Agents))}; swarms: {(neural.Swarms.Count == 0 ? "none" : string.Join(", ", neural.Swarms))}");
     }
 
     private static PeerStatus Peer(IPeerHost host, PeerId peer, IReadOnlyList<IConnection> connections, bool detailed)
@@ -93,6 +120,7 @@ public static class StatusCommand
         {
             text.WriteLine($"protocols: {string.Join(", ", status.Protocols)}");
             text.WriteLine($"known peers: {status.KnownPeers}");
+            if (status.Neural is { } neural) PrintNeural(text, neural);
         }
         text.WriteLine($"connected peers: {status.Peers.Count}");
         foreach (var peer in status.Peers)

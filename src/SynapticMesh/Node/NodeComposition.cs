@@ -11,6 +11,9 @@ namespace SynapticMesh.Node;
 /// <summary>Composes the libp2p modules the node runs, from its config and identity.</summary>
 public static class NodeComposition
 {
+    /// <summary>Protocol id of the node's Kademlia DHT.</summary>
+    public const string NeuralDhtProtocolId = "/synaptic/kad/1.0.0";
+
     public static IServiceCollection AddSynapticMeshNode(this IServiceCollection services, PrivateKey identity, NodeConfig config, NodeHome home)
     {
         services.AddP2PStack(p2p =>
@@ -28,14 +31,23 @@ public static class NodeComposition
                 .AddSqlitePeerStore(home.PeerStorePath)
                 .AddIdentify()
                 .AddPing()
-                .AddPerf();
+                .AddPerf()
+                // The mesh's own DHT (not the public IPFS one): it holds the /agent records neural messaging resolves.
+                .AddKademlia(kad =>
+                {
+                    kad.ProtocolId = NeuralDhtProtocolId;
+                    kad.BootstrapPeers.AddRange(config.BootstrapAddresses);
+                })
+                .AddKademliaSqliteStores(Path.Combine(home.Directory, "dht.db")) // records and providers persist
+                .AddGossipSub()
+                .AddNeuralMesh();
             p2p.AddTcpTransport();
             p2p.AddWebSocketTransport();
             p2p.AddNoise();
             p2p.AddYamux();
-            p2p.AddKademlia().AddKademliaSqliteStores(Path.Combine(home.Directory, "dht.db")); // records/providers persist
         });
         services.AddHostedService<PeerHostService>();
+        services.AddNeuralCommandHandler<NodeCommandHandler>();
         return services;
     }
 }

@@ -1,0 +1,108 @@
+using Google.Protobuf;
+using P2PStack.Identity;
+using P2PStack.Neural.Messages;
+using P2PStack.Protocols.Kademlia;
+using P2PStack.Protocols.Kademlia.Validation;
+using P2PStack.Records;
+
+namespace P2PStack.Neural;
+
+/// <summary>A verified agent record: the agent <see cref="Name"/> lives on <see cref="Peer"/>, which signed it.</summary>
+public sealed record AgentLocation(string Name, PeerId Peer, ulong Seq);
+
+/// <summary>Agent records: signed envelopes (domain <see cref="NeuralProtocol.AgentRecordDomain"/>) stored at /agent/&lt;name&gt;.</summary>
+public static class AgentRecords
+{
+    /// <summary>Largest encoded agent record accepted.</summary>
+    public const int MaxRecordSize = 4096;
+
+    /// <summary>A record mapping <paramref name="name"/> to the key's peer, sealed with the key.</summary>
+    public static byte[] Create(string name, ulong seq, PrivateKey key)
+    {
+        NeuralProtocol.ValidateName(name, "agent");
+        ArgumentNullException.ThrowIfNull(key);
+        var record = new AgentRecord { Name = name, Peer = ByteString.CopyFrom(PeerId.FromPublicKey(key.PublicKey).Bytes.Span), Seq = seq };
+        return SignedEnvelope.Seal(NeuralProtocol.AgentRecordDomain, NeuralProtocol.AgentRecordPayloadType, record.ToByteArray(), key).ToBytes();
+    }
+
+    /// <summary>Opens and checks a record: valid envelope and signature, payload type, name, and signer equal to the peer.</summary>
+    /// <exception cref="NeuralFormatException">Anything is wrong with it.</exception>
+    public static AgentLocation Open(ReadOnlySpan<byte> value)
+    {
+        SignedEnvelope envelope;
+        try
+        {
+            envelope = SignedEnvelope.Open(value, NeuralProtocol.AgentRecordDomain, MaxRecordSize);
+        }
+        catch (EnvelopeException e)
+        {
+            throw new NeuralFormatException($"agent record envelope is invalid: {e.Message}", e);
+        }
+        if (!envelope.PayloadType.Span.SequenceEqual(NeuralProtocol.AgentRecordPayloadType))
+            throw new NeuralFormatException("envelope payload type is not an agent record");
+        AgentRecord record;
+        PeerId peer;
+        try
+        {
+            record = AgentRecord.Parser.ParseFrom(envelope.Payload.Span);
+            peer = PeerId.FromBytes(record.Peer.Span);
+        }
+        catch (Exception e) when (e is InvalidProtocolBufferException or P2PFormatException)
+        {
+            throw new NeuralFormatException($"agent record is malformed: {e.Message}", e);
+        }
+        if (!NeuralProtocol.IsValidName(record.Name)) throw new NeuralFormatException("agent record holds an invalid name");
+        if (envelope.Signer != peer) throw new NeuralFormatException($"agent record for {peer} is signed by {envelope.Signer}");
+        return new AgentLocation(record.Name, peer, record.Seq);
+    }
+}
+
+/// <summary>
+/// The DHT's <c>/agent</c> namespace: the key is <c>/agent/&lt;name&gt;</c>, the value an agent record for that name
+/// signed by the peer it names; the record with the highest seq wins.
+/// </summary>
+public sealed class AgentRecordValidator : IRecordValidator
+{
+    public void Validate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        string name = NameOf(key);
+        AgentLocation location;
+        try
+        {
+            location = AgentRecords.Open(value);
+        }
+        catch (NeuralFormatException e)
+        {
+            throw new InvalidRecordException(e.Message);
+        }
+        if (location.Name != name) throw new InvalidRecordException($"record names agent '{location.Name}' but is stored under '{name}'");
+    }
+
+    public int Select(ReadOnlySpan<byte> key, IReadOnlyList<ReadOnlyMemory<byte>> values)
+    {
+        if (values.Count == 0) throw new ArgumentException("no values to select from", nameof(values));
+        int best = -1;
+        ulong bestSeq = 0;
+        for (int i = 0; i < values.Count; i++)
+        {
+            ulong seq;
+            try { seq = AgentRecords.Open(values[i].Span).Seq; }
+            catch (NeuralFormatException) { continue; }
+            if (best < 0 || seq > bestSeq)
+            {
+                best = i;
+                bestSeq = seq;
+            }
+        }
+        return Math.Max(best, 0);
+    }
+
+    private static string NameOf(ReadOnlySpan<byte> key)
+    {
+        var (ns, rest) = NamespacedValidator.SplitKey(key);
+        if (ns != NeuralProtocol.AgentNamespace) throw new InvalidRecordException($"namespace '{ns}' is not '{NeuralProtocol.AgentNamespace}'");
+        string name = System.Text.Encoding.ASCII.GetString(rest.Span);
+        if (!NeuralProtocol.IsValidName(name) || rest.Length != name.Length) throw new InvalidRecordException("agent record key holds an invalid name");
+        return name;
+    }
+}

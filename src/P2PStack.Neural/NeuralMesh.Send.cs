@@ -1,0 +1,186 @@
+using Google.Protobuf;
+using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.Neural.Messages;
+
+namespace P2PStack.Neural;
+
+public sealed partial class NeuralMesh
+{
+    /// <summary>
+    /// Signs the message and puts it in the destination peer's send queue (an agent is resolved first; a swarm
+    /// destination publishes). Waits while the queue is full. <see cref="PostedMessage.Sent"/> completes when the
+    /// message is written to the stream, or fails with why it was not.
+    /// </summary>
+    /// <exception cref="ArgumentException">Bad priority, TTL, sender agent, or the message is too large.</exception>
+    /// <exception cref="AgentNotFoundException">The agent cannot be resolved.</exception>
+    public async ValueTask<PostedMessage> PostAsync(NeuralDestination to, IMessage body, SendOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(to);
+        ArgumentNullException.ThrowIfNull(body);
+        if (to.Kind == DestinationKind.Swarm)
+        {
+            var id = await PublishCoreAsync(to.Name!, body, options, cancellationToken).ConfigureAwait(false);
+            return new PostedMessage(id, null, Task.CompletedTask);
+        }
+        var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
+        var (message, envelope) = Create(to, body, options);
+        return await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends and waits until the message is written to the stream (or delivered locally).</summary>
+    public async Task<NeuralMessageId> SendAsync<TBody>(NeuralDestination to, TBody body, SendOptions? options = null,
+        CancellationToken cancellationToken = default) where TBody : class, IMessage<TBody>
+    {
+        var posted = await PostAsync(to, body, options, cancellationToken).ConfigureAwait(false);
+        await posted.Sent.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return posted.Id;
+    }
+
+    /// <summary>Sends a thought to an agent with a priority and a TTL.</summary>
+    public Task<NeuralMessageId> SendThoughtAsync(string agent, string content, int priority, TimeSpan ttl,
+        CancellationToken cancellationToken = default) =>
+        SendAsync(NeuralDestination.Agent(agent), new Thought { Content = content }, new SendOptions { Priority = priority, Ttl = ttl },
+            cancellationToken);
+
+    /// <summary>Publishes to every member of a swarm over gossipsub (topic /synaptic/swarm/&lt;swarm&gt;/&lt;family&gt;).</summary>
+    public Task<NeuralMessageId> PublishAsync<TBody>(string swarm, TBody body, SendOptions? options = null,
+        CancellationToken cancellationToken = default) where TBody : class, IMessage<TBody> =>
+        PublishCoreAsync(swarm, body, options, cancellationToken);
+
+    /// <summary>Sends a command and waits for the response from the peer it went to.</summary>
+    /// <exception cref="CommandTimeoutException">No response within <paramref name="timeout"/> (default: options).</exception>
+    public async Task<ReceivedMessage<Response>> SendCommandAsync(NeuralDestination to, Command command, SendOptions? options = null,
+        TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(to);
+        ArgumentNullException.ThrowIfNull(command);
+        if (to.Kind == DestinationKind.Swarm) throw new ArgumentException("a command goes to one agent or peer, not a swarm", nameof(to));
+        var wait = timeout ?? Options.CommandTimeout;
+        var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
+        var (message, envelope) = Create(to, command, options);
+        var id = NeuralMessageId.FromBytes(message.Id.Span);
+        if (_pending.Count >= Options.MaxPendingCommands)
+            throw new ResourceLimitExceededException("neural mesh", "pending commands", Options.MaxPendingCommands);
+        var pending = new PendingCommand(peer, new TaskCompletionSource<ReceivedMessage<Response>>(TaskCreationOptions.RunContinuationsAsynchronously));
+        _pending[id.Value] = pending;
+        try
+        {
+            var posted = await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(wait);
+            try
+            {
+                await posted.Sent.WaitAsync(deadline.Token).ConfigureAwait(false);
+                return await pending.Completion.Task.WaitAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.IsCancellationRequested)
+            {
+                throw new CommandTimeoutException(id, wait);
+            }
+        }
+        finally
+        {
+            _pending.TryRemove(id.Value, out _);
+        }
+    }
+
+    /// <summary>Answers a command: a response to its source (agent) carrying its id as correlation id.</summary>
+    public async Task<NeuralMessageId> RespondAsync(ReceivedMessage command, Response response, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(response);
+        if (command.Type != MessageType.Command) throw new ArgumentException("only commands are answered", nameof(command));
+        var to = command.SourceAgent.Length > 0 ? NeuralDestination.Agent(command.SourceAgent) : NeuralDestination.ToPeer(command.SourcePeer);
+        var remaining = command.ExpiresAt - Now;
+        var options = new SendOptions
+        {
+            Priority = command.Priority,
+            Ttl = remaining < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : remaining,
+            FromAgent = command.Destination.Kind == DestinationKind.Agent && IsLocalAgent(command.Destination.Name!) ? command.Destination.Name : null,
+            CorrelationId = command.Id,
+        };
+        var (message, envelope) = Create(to, response, options);
+        // Straight back to the peer that signed the command, whatever its agent resolves to.
+        var posted = await PostToPeerAsync(command.SourcePeer, message, envelope, cancellationToken).ConfigureAwait(false);
+        await posted.Sent.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return posted.Id;
+    }
+
+    private async Task<NeuralMessageId> PublishCoreAsync(string swarm, IMessage body, SendOptions? options, CancellationToken cancellationToken)
+    {
+        NeuralProtocol.ValidateName(swarm, "swarm");
+        var info = NeuralMessageTypes.Of(body.GetType());
+        if (info.SwarmFamily is null) throw new ArgumentException($"{info.Name} messages cannot go to a swarm", nameof(body));
+        var gossip = Gossip ?? throw new InvalidOperationException("swarms need gossipsub: add AddGossipSub() to the peer");
+        var (message, envelope) = Create(NeuralDestination.Swarm(swarm), body, options);
+        await gossip.PublishAsync(NeuralProtocol.SwarmTopic(swarm, info.SwarmFamily), NeuralMessageCodec.EncodeFrame(envelope, 0), cancellationToken)
+            .ConfigureAwait(false);
+        Metrics.Sent(info.Type);
+        return NeuralMessageId.FromBytes(message.Id.Span);
+    }
+
+    private async ValueTask<PostedMessage> PostToPeerAsync(PeerId peer, NeuralMessage message, byte[] envelope, CancellationToken cancellationToken)
+    {
+        var id = NeuralMessageId.FromBytes(message.Id.Span);
+        if (peer == LocalPeer)
+        {
+            // Agents on this node: the same checks as from the network, without the stream.
+            if (!await ReceiveEnvelopeAsync(envelope, 0, LocalPeer, wait: false, cancellationToken).ConfigureAwait(false))
+                throw new InvalidOperationException($"message {id} to a local agent was dropped (see the drop counters)");
+            Metrics.Sent(message.Type);
+            return new PostedMessage(id, peer, Task.CompletedTask);
+        }
+        var expires = DateTimeOffset.FromUnixTimeMilliseconds((long)message.CreatedAtMs) + TimeSpan.FromSeconds(message.TtlSeconds);
+        var item = new OutboundItem(NeuralMessageCodec.EncodeFrame(envelope, 0), message.Type, (int)message.Priority, expires);
+        var queue = AcquireQueue(peer);
+        try
+        {
+            await queue.EnqueueAsync(item, wait: true, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ReleaseQueue(queue);
+        }
+        return new PostedMessage(id, peer, item.Sent.Task);
+    }
+
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options)
+    {
+        var correlation = options?.CorrelationId;
+        if ((body is Response) != correlation.HasValue)
+            throw new ArgumentException("a response needs the correlation id of its command, and only a response has one", nameof(options));
+        int priority = options?.Priority ?? Options.DefaultPriority;
+        if (priority is < 0 or > NeuralProtocol.MaxPriority)
+            throw new ArgumentException($"priority must be 0 to {NeuralProtocol.MaxPriority}, not {priority}", nameof(options));
+        var ttl = options?.Ttl ?? Options.DefaultTtl;
+        if (ttl < TimeSpan.FromSeconds(1) || ttl > Options.MaxTtl)
+            throw new ArgumentException($"TTL must be 1 s to {Options.MaxTtl.TotalSeconds:0} s, not {ttl.TotalSeconds:0.###} s", nameof(options));
+        int hopLimit = options?.HopLimit ?? Options.DefaultHopLimit;
+        ArgumentOutOfRangeException.ThrowIfNegative(hopLimit);
+        string fromAgent = options?.FromAgent ?? "";
+        if (fromAgent.Length > 0 && !IsLocalAgent(fromAgent))
+            throw new ArgumentException($"agent '{fromAgent}' is not registered on this node", nameof(options));
+        int bodySize = body.CalculateSize();
+        if (bodySize > Options.MaxBodySize) throw new ArgumentException($"body of {bodySize} bytes is over the limit of {Options.MaxBodySize}", nameof(body));
+
+        var message = new NeuralMessage
+        {
+            Id = ByteString.CopyFrom(NeuralMessageId.New().ToBytes()),
+            SourceAgent = fromAgent,
+            SourcePeer = ByteString.CopyFrom(LocalPeer.Bytes.Span),
+            Destination = to.ToProto(),
+            Priority = (uint)priority,
+            TtlSeconds = (uint)Math.Ceiling(ttl.TotalSeconds),
+            HopLimit = (uint)hopLimit,
+            CreatedAtMs = (ulong)Now.ToUnixTimeMilliseconds(),
+        };
+        if (correlation is { } c) message.CorrelationId = ByteString.CopyFrom(c.ToBytes());
+        NeuralMessageTypes.SetBody(message, body);
+        byte[] envelope = NeuralMessageCodec.Seal(message, _identity.PrivateKey);
+        if (envelope.Length > Options.MaxMessageSize)
+            throw new ArgumentException($"signed message of {envelope.Length} bytes is over the limit of {Options.MaxMessageSize}", nameof(body));
+        return (message, envelope);
+    }
+}

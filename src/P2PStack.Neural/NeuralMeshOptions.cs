@@ -1,0 +1,93 @@
+namespace P2PStack.Neural;
+
+/// <summary>Limits, defaults and timeouts of neural messaging.</summary>
+public sealed class NeuralMeshOptions
+{
+    /// <summary>Largest encoded signed envelope sent or accepted.</summary>
+    public int MaxMessageSize { get; set; } = 64 * 1024;
+
+    /// <summary>Largest encoded message body (the typed part) sent or accepted.</summary>
+    public int MaxBodySize { get; set; } = 48 * 1024;
+
+    public int DefaultPriority { get; set; } = 5;
+
+    public TimeSpan DefaultTtl { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Longest TTL honoured: a message claiming more expires after this (it bounds the replay window).</summary>
+    public TimeSpan MaxTtl { get; set; } = TimeSpan.FromHours(1);
+
+    public int DefaultHopLimit { get; set; } = 4;
+
+    /// <summary>A message created further in the future than this is refused.</summary>
+    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Most (source, id) pairs remembered for replay rejection; each is kept until its message expires.</summary>
+    public int ReplayCacheCapacity { get; set; } = 200_000;
+
+    /// <summary>Messages queued per destination peer; senders wait for room (backpressure), forwarding drops.</summary>
+    public int PeerQueueCapacity { get; set; } = 1024;
+
+    /// <summary>Verified messages waiting for the handlers; stream readers wait for room.</summary>
+    public int InboundQueueCapacity { get; set; } = 1024;
+
+    /// <summary>A peer's send queue and stream are closed after this long without messages.</summary>
+    public TimeSpan PeerQueueIdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Time to open the stream to a peer and write one message.</summary>
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Default wait for a command's response.</summary>
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Commands awaiting a response at once.</summary>
+    public int MaxPendingCommands { get; set; } = 4096;
+
+    /// <summary>Incoming commands handled at once; more wait in the inbound queue.</summary>
+    public int MaxConcurrentCommands { get; set; } = 64;
+
+    /// <summary>How long a resolved agent -> peer mapping is reused before asking the DHT again.</summary>
+    public TimeSpan AgentCacheTtl { get; set; } = TimeSpan.FromMinutes(1);
+
+    public int AgentCacheCapacity { get; set; } = 10_000;
+
+    /// <summary>Time limit of one agent lookup in the DHT.</summary>
+    public TimeSpan AgentResolveTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How often local agents' DHT records are published again (zero: only when registered).</summary>
+    public TimeSpan AgentRepublishInterval { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Forward direct messages not meant for this node to a connected peer (within the hop limit).</summary>
+    public bool EnableForwarding { get; set; } = true;
+
+    /// <summary>Messages a listener buffers; the oldest are dropped for a listener that does not keep up.</summary>
+    public int ListenerCapacity { get; set; } = 1024;
+
+    public int MaxListeners { get; set; } = 64;
+
+    /// <summary>Agents registered (and published in the DHT) when the mesh starts.</summary>
+    public List<string> Agents { get; } = [];
+
+    /// <summary>Swarms joined when the mesh starts.</summary>
+    public List<string> Swarms { get; } = [];
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxMessageSize, 1024);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxBodySize, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBodySize, MaxMessageSize);
+        ArgumentOutOfRangeException.ThrowIfNegative(DefaultPriority);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(DefaultPriority, NeuralProtocol.MaxPriority);
+        ArgumentOutOfRangeException.ThrowIfLessThan(DefaultTtl, TimeSpan.FromSeconds(1));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxTtl, DefaultTtl);
+        ArgumentOutOfRangeException.ThrowIfNegative(DefaultHopLimit);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxClockSkew, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReplayCacheCapacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(PeerQueueCapacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(InboundQueueCapacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingCommands, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxConcurrentCommands, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ListenerCapacity, 1);
+        foreach (var agent in Agents) NeuralProtocol.ValidateName(agent, "agent");
+        foreach (var swarm in Swarms) NeuralProtocol.ValidateName(swarm, "swarm");
+    }
+}

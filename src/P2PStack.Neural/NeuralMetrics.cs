@@ -1,0 +1,89 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using P2PStack.Neural.Messages;
+
+namespace P2PStack.Neural;
+
+/// <summary>
+/// Counters of one mesh: kept here for <see cref="NeuralMesh.GetStats"/> and mirrored to instruments on the meter
+/// <see cref="MeterName"/> (Prometheus names; see docs/specs/neural.md).
+/// </summary>
+internal sealed class NeuralMetrics : IDisposable
+{
+    public const string MeterName = "P2PStack.Neural";
+
+    private readonly Meter _meter;
+    private readonly bool _ownsMeter;
+    private readonly Counter<long> _sent;
+    private readonly Counter<long> _received;
+    private readonly Counter<long> _dropped;
+    private readonly Counter<long> _forwarded;
+    private readonly Histogram<double> _latency;
+    private readonly ConcurrentDictionary<string, long> _sentByType = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> _receivedByType = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Type, string Reason), long> _droppedByKind = new();
+    private long _forwardedTotal;
+
+    public NeuralMetrics(IMeterFactory? factory, Func<long> queuedMessages, Func<int> pendingCommands)
+    {
+        _ownsMeter = factory is null;
+        _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
+        _sent = _meter.CreateCounter<long>("p2pstack_neural_messages_sent_total", description: "Messages written to a stream or published to a swarm, by type");
+        _received = _meter.CreateCounter<long>("p2pstack_neural_messages_received_total", description: "Messages accepted and delivered locally, by type");
+        _dropped = _meter.CreateCounter<long>("p2pstack_neural_messages_dropped_total", description: "Messages dropped, by type and reason");
+        _forwarded = _meter.CreateCounter<long>("p2pstack_neural_messages_forwarded_total", description: "Direct messages forwarded to another peer, by type");
+        _latency = _meter.CreateHistogram<double>("p2pstack_neural_message_latency_seconds", unit: "s",
+            description: "Time from a message's creation to its delivery here, by type");
+        _meter.CreateObservableGauge("p2pstack_neural_queued_messages", queuedMessages, description: "Messages waiting in the per-peer send queues");
+        _meter.CreateObservableGauge("p2pstack_neural_pending_commands", pendingCommands, description: "Commands awaiting their response");
+    }
+
+    public void Sent(MessageType type)
+    {
+        string name = NeuralMessageTypes.NameOf(type);
+        _sentByType.AddOrUpdate(name, 1, (_, v) => v + 1);
+        _sent.Add(1, new KeyValuePair<string, object?>("type", name));
+    }
+
+    public void Received(MessageType type, TimeSpan latency)
+    {
+        string name = NeuralMessageTypes.NameOf(type);
+        _receivedByType.AddOrUpdate(name, 1, (_, v) => v + 1);
+        var tag = new KeyValuePair<string, object?>("type", name);
+        _received.Add(1, tag);
+        _latency.Record(Math.Max(0, latency.TotalSeconds), tag);
+    }
+
+    public void Dropped(MessageType type, DropReason reason)
+    {
+        string name = NeuralMessageTypes.NameOf(type);
+        string label = reason.Label();
+        _droppedByKind.AddOrUpdate((name, label), 1, (_, v) => v + 1);
+        _dropped.Add(1, new KeyValuePair<string, object?>("type", name), new KeyValuePair<string, object?>("reason", label));
+    }
+
+    public void Forwarded(MessageType type)
+    {
+        Interlocked.Increment(ref _forwardedTotal);
+        _forwarded.Add(1, new KeyValuePair<string, object?>("type", NeuralMessageTypes.NameOf(type)));
+    }
+
+    public IReadOnlyDictionary<string, long> SentByType => Snapshot(_sentByType);
+
+    public IReadOnlyDictionary<string, long> ReceivedByType => Snapshot(_receivedByType);
+
+    /// <summary>Drops keyed "type/reason".</summary>
+    public IReadOnlyDictionary<string, long> DroppedByKind =>
+        _droppedByKind.ToDictionary(kv => $"{kv.Key.Type}/{kv.Key.Reason}", kv => kv.Value, StringComparer.Ordinal);
+
+    public long ForwardedTotal => Interlocked.Read(ref _forwardedTotal);
+
+    public long DroppedCount(DropReason reason) => _droppedByKind.Where(kv => kv.Key.Reason == reason.Label()).Sum(kv => kv.Value);
+
+    private static Dictionary<string, long> Snapshot(ConcurrentDictionary<string, long> source) => new(source, StringComparer.Ordinal);
+
+    public void Dispose()
+    {
+        if (_ownsMeter) _meter.Dispose();
+    }
+}

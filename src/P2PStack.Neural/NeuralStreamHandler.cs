@@ -1,0 +1,49 @@
+using Microsoft.Extensions.DependencyInjection;
+using P2PStack.IO;
+using P2PStack.Network;
+
+namespace P2PStack.Neural;
+
+/// <summary>
+/// Serves <c>/synaptic/neural/1.0.0</c>: reads length-prefixed frames until the remote closes. Nothing is written
+/// back (responses are messages of their own on this node's outbound stream). Reading waits while the inbound queue
+/// is full, which throttles the sender through the muxer's flow control.
+/// </summary>
+public sealed class NeuralStreamHandler(IServiceProvider services) : IProtocolHandler
+{
+    // Frame overhead around the envelope: two field tags, a length varint and the hop count.
+    private const int FrameOverhead = 16;
+
+    // Resolved on first use: the mesh depends on the host, which lists this handler.
+    private NeuralMesh Mesh => services.GetRequiredService<NeuralMesh>();
+
+    public IReadOnlyList<string> Protocols { get; } = [NeuralProtocol.ProtocolId];
+
+    public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
+    {
+        await using (stream.ConfigureAwait(false))
+        {
+            var mesh = Mesh;
+            var from = stream.Connection.RemotePeer;
+            await stream.Output.CompleteAsync().ConfigureAwait(false);
+            try
+            {
+                while (await LengthPrefixed.ReadMessageOrEndAsync(stream.Input, mesh.Options.MaxMessageSize + FrameOverhead, cancellationToken)
+                           .ConfigureAwait(false) is { } frame)
+                {
+                    using (frame) await mesh.ReceiveFrameAsync(frame.Memory, from, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (P2PFormatException e)
+            {
+                // An oversized or broken length prefix: the stream cannot be resynchronised.
+                mesh.RecordStreamError(from, e is LengthPrefixException ? DropReason.Oversized : DropReason.Malformed, e.Message);
+                stream.Reset();
+            }
+            catch (Exception e) when (e is IOException or EndOfStreamException)
+            {
+                stream.Reset();
+            }
+        }
+    }
+}
