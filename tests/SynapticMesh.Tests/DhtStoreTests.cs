@@ -15,7 +15,7 @@ public sealed class DhtStoreTests : IDisposable
         await using (var node = await NodeProcess.StartAsync(_home))
         {
             var status = await node.RunJsonAsync("p2p", "status");
-            Assert.Contains(SynapticMesh.Node.NodeComposition.NeuralDhtProtocolId, status.GetProperty("protocols").EnumerateArray().Select(p => p.GetString()));
+            Assert.Contains("/synaptic/kad/1.0.0", status.GetProperty("protocols").EnumerateArray().Select(p => p.GetString()));
             Assert.True(File.Exists(_home.File("dht.db")));
         }
         // Still there after the node stopped: the next start reopens it.
