@@ -1,6 +1,8 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using P2PStack.Addressing;
+using P2PStack.Host.Metrics;
 using P2PStack.Identity;
 using P2PStack.Network;
 
@@ -23,6 +25,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private readonly HostOptions _options;
     private readonly ILogger<PeerHost> _logger;
     private readonly ConnectionManager _connectionManager;
+    private readonly HostMetrics _metrics;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly Lock _gate = new();
     private readonly Dictionary<PeerId, List<HostConnection>> _connections = [];
@@ -35,7 +38,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
 
     public PeerHost(ILocalIdentity identity, IEnumerable<ITransport> transports, Upgrader upgrader,
         ProtocolRegistry registry, IPeerStore peerStore, IEventBus events, IEnumerable<IConnectionGater> gaters,
-        IOptions<HostOptions> options, ILogger<PeerHost> logger)
+        IOptions<HostOptions> options, ILogger<PeerHost> logger, IMeterFactory? meterFactory = null)
     {
         _identity = identity;
         _transports = [.. transports];
@@ -47,6 +50,8 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         PeerStore = peerStore;
         Events = events;
         _connectionManager = new ConnectionManager(_options.ConnectionManager, GetConnections, logger);
+        // Instruments on the "P2PStack.Host" meter; the factory scopes them to this container (see docs/metrics.md).
+        _metrics = new HostMetrics(meterFactory, GetConnections, peerStore, _options.Metrics);
     }
 
     public PeerId PeerId => _identity.PeerId;
@@ -119,16 +124,19 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (Volatile.Read(ref _stopped) != 0) return;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
+        if (Volatile.Read(ref _stopped) == 0)
         {
-            await StopAsync(timeout.Token).ConfigureAwait(false);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try
+            {
+                await StopAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Connections that did not close in time are aborted with their sessions.
+            }
         }
-        catch (OperationCanceledException)
-        {
-            // Connections that did not close in time are aborted with their sessions.
-        }
+        _metrics.Dispose();
     }
 
     public IReadOnlyList<IConnection> GetConnections()
@@ -165,11 +173,8 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     public ValueTask<IConnection> DialAsync(PeerId peer, CancellationToken cancellationToken) =>
         DialPeerAsync(peer, null, cancellationToken);
 
-    private async ValueTask<IConnection> DialUnknownPeerAsync(Multiaddr address, CancellationToken cancellationToken)
-    {
-        Gate("dial", g => g.InterceptDial(null, address));
-        return await DialAddressAsync(address, null, cancellationToken).ConfigureAwait(false);
-    }
+    private async ValueTask<IConnection> DialUnknownPeerAsync(Multiaddr address, CancellationToken cancellationToken) =>
+        await DialAddressAsync(address, null, cancellationToken).ConfigureAwait(false);
 
     private async ValueTask<IConnection> DialPeerAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses,
         CancellationToken cancellationToken)
@@ -203,7 +208,6 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             if (TryGetConnection(peer) is { } existing) return existing; // an inbound connection arrived meanwhile
             try
             {
-                Gate("dial", g => g.InterceptDial(peer, address));
                 return await DialAddressAsync(address, peer, token).ConfigureAwait(false);
             }
             catch (Exception ex) when (!token.IsCancellationRequested && ex is not PeerIdMismatchException)
@@ -218,13 +222,30 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
 
     private async Task<IConnection> DialAddressAsync(Multiaddr address, PeerId? expectedPeer, CancellationToken token)
     {
-        var transport = _transports.FirstOrDefault(t => t.CanDial(address))
-            ?? throw new NotSupportedException($"no registered transport can dial {address}");
+        var transport = _transports.FirstOrDefault(t => t.CanDial(address));
+        string transportName = transport?.Name ?? "none";
+        _metrics.DialAttempted(transportName);
+        try
+        {
+            Gate("dial", g => g.InterceptDial(expectedPeer, address));
+            if (transport is null) throw new NotSupportedException($"no registered transport can dial {address}");
+            return await DialTransportAsync(transport, address, expectedPeer, token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _metrics.DialFailed(transportName, ex);
+            throw;
+        }
+    }
+
+    private async Task<IConnection> DialTransportAsync(ITransport transport, Multiaddr address, PeerId? expectedPeer,
+        CancellationToken token)
+    {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token, _lifetime.Token);
         timeout.CancelAfter(_options.DialTimeout);
         try
         {
-            var raw = await transport.DialAsync(address, timeout.Token).ConfigureAwait(false);
+            var raw = _metrics.CountTraffic(await transport.DialAsync(address, timeout.Token).ConfigureAwait(false), transport.Name);
             var upgraded = await _upgrader.UpgradeOutboundAsync(raw, expectedPeer, timeout.Token).ConfigureAwait(false);
             return await AddConnectionAsync(upgraded, transport.Name).ConfigureAwait(false);
         }
@@ -256,6 +277,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             if (Interlocked.Increment(ref _pendingInbound) > _options.Limits.MaxPendingInbound)
             {
                 Interlocked.Decrement(ref _pendingInbound);
+                _metrics.InboundRefused("pending_limit");
                 LogInboundRefused(raw.RemoteAddress.ToString(), "too many connections in their handshake");
                 raw.Abort();
                 continue;
@@ -264,11 +286,12 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             if (!decision.Allowed)
             {
                 Interlocked.Decrement(ref _pendingInbound);
+                _metrics.InboundRefused("gated");
                 LogInboundRefused(raw.RemoteAddress.ToString(), decision.Reason ?? "denied by a gater");
                 raw.Abort();
                 continue;
             }
-            _ = UpgradeInboundAsync(raw, transportName, token);
+            _ = UpgradeInboundAsync(_metrics.CountTraffic(raw, transportName), transportName, token);
         }
     }
 
@@ -293,6 +316,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         }
         catch (Exception ex)
         {
+            _metrics.InboundRefused(HostMetrics.FailureReason(ex));
             LogInboundRefused(raw.RemoteAddress.ToString(), ex.Message);
         }
         finally
@@ -304,7 +328,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private async Task<IConnection> AddConnectionAsync(UpgradedConnection upgraded, string transportName)
     {
         var peer = upgraded.Secure.RemotePeer;
-        var connection = new HostConnection(upgraded, transportName, _registry, _options, _logger);
+        var connection = new HostConnection(upgraded, transportName, _registry, _options, _logger, _metrics);
         ResourceLimitExceededException? refusal = null;
         lock (_gate)
         {
@@ -330,6 +354,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         if (connection.Direction == Direction.Outbound)
             PeerStore.AddAddresses(peer, [connection.RemoteAddress], ConnectedAddressTtl);
         _ = RunConnectionAsync(connection);
+        _metrics.ConnectionOpened(connection);
         LogConnected(connection.Direction, peer, connection.RemoteAddress.ToString(), connection.SecurityProtocol, connection.Muxer);
         Events.Publish(new PeerConnected(connection));
         _ = _connectionManager.TrimIfNeededAsync(_lifetime.Token);
