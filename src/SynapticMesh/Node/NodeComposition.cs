@@ -11,7 +11,9 @@ namespace SynapticMesh.Node;
 /// <summary>Composes the libp2p modules the node runs, from its config and identity.</summary>
 public static class NodeComposition
 {
-    public static IServiceCollection AddSynapticMeshNode(this IServiceCollection services, PrivateKey identity, NodeConfig config, NodeHome home)
+    /// <param name="metrics">Registers the Prometheus exporter (<c>p2p start --metrics</c>).</param>
+    public static IServiceCollection AddSynapticMeshNode(this IServiceCollection services, PrivateKey identity, NodeConfig config, NodeHome home,
+        bool metrics = false)
     {
         services.AddP2PStack(p2p =>
         {
@@ -33,6 +35,7 @@ public static class NodeComposition
             p2p.AddWebSocketTransport();
             p2p.AddNoise();
             p2p.AddYamux();
+            if (metrics) p2p.AddPrometheusExporter();
         });
         services.AddHostedService<PeerHostService>();
         return services;
