@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using P2PStack.Addressing;
 using P2PStack.Network;
 
@@ -72,9 +73,20 @@ internal sealed class TrafficCountingConnection(IRawConnection inner, TrafficCou
     {
         private ReadOnlySequence<byte> _lastBuffer;
 
-        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
-            var result = await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var pending = inner.ReadAsync(cancellationToken);
+            if (!pending.IsCompletedSuccessfully) return AwaitReadAsync(pending);
+            var result = pending.Result;
+            _lastBuffer = result.Buffer;
+            return new ValueTask<ReadResult>(result);
+        }
+
+        // Pooled state machine: a read that has to wait allocates nothing either.
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<ReadResult> AwaitReadAsync(ValueTask<ReadResult> pending)
+        {
+            var result = await pending.ConfigureAwait(false);
             _lastBuffer = result.Buffer;
             return result;
         }
