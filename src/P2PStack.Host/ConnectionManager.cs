@@ -51,16 +51,15 @@ public sealed partial class ConnectionManager(ConnectionManagerOptions options, 
                 .GroupBy(c => c.RemotePeer)
                 .OrderBy(g => ValueOf(g.Key))
                 .ThenBy(g => g.Sum(c => c.StreamCount));
-            int closed = 0;
+            var victims = new List<IConnection>();
             foreach (var peer in candidates)
             {
-                if (closed >= excess) break;
-                foreach (var connection in peer)
-                {
-                    await connection.CloseAsync(cancellationToken).ConfigureAwait(false);
-                    closed++;
-                }
+                if (victims.Count >= excess) break;
+                victims.AddRange(peer);
             }
+            // Closed together: each close may wait a little for its streams to drain.
+            await Task.WhenAll(victims.Select(c => c.CloseAsync(cancellationToken).AsTask())).ConfigureAwait(false);
+            int closed = victims.Count;
             LogTrimmed(closed, all.Count, options.LowWater);
         }
         finally

@@ -23,6 +23,7 @@ internal sealed partial class HostConnection : IConnection
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _streams;
     private int _closing;
+    private int _draining;
 
     public HostConnection(UpgradedConnection upgraded, string transport, ProtocolRegistry registry, HostOptions options,
         ILogger logger, HostMetrics metrics)
@@ -57,6 +58,8 @@ internal sealed partial class HostConnection : IConnection
 
     public DateTimeOffset OpenedAt { get; }
 
+    public TimeSpan SecurityHandshakeDuration => _upgraded.SecurityHandshakeDuration;
+
     public int StreamCount => Volatile.Read(ref _streams);
 
     public Task Completion => _closed.Task;
@@ -89,15 +92,23 @@ internal sealed partial class HostConnection : IConnection
         {
             // The session ended: the remote went away, or we closed it.
         }
+        catch (Exception ex)
+        {
+            LogAcceptLoopFailed(RemotePeer, ex);
+        }
         finally
         {
             await CloseCoreAsync().ConfigureAwait(false);
         }
     }
 
+    /// <summary>True once the connection is closing or closed: it must not be handed out for new streams.</summary>
+    public bool IsClosing => Volatile.Read(ref _closing) != 0 || Volatile.Read(ref _draining) != 0;
+
     public async ValueTask<IStream> OpenStreamAsync(IReadOnlyList<string> protocols, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfZero(protocols.Count);
+        if (IsClosing) throw new MuxerClosedException($"connection {Id} to {RemotePeer} is closing");
         if (!TryReserveStream())
             throw new ResourceLimitExceededException($"connection {Id} to {RemotePeer}", "streams",
                 _options.Limits.MaxStreamsPerConnection);
@@ -125,11 +136,22 @@ internal sealed partial class HostConnection : IConnection
         }
     }
 
+    /// <summary>
+    /// Sends go-away and lets open streams finish for at most <see cref="HostOptions.ConnectionCloseTimeout"/>, then
+    /// tears the connection down: a long-lived stream (gossip, a DHT query) cannot hold a closing connection open.
+    /// </summary>
     public async ValueTask CloseAsync(CancellationToken cancellationToken)
     {
+        Interlocked.Exchange(ref _draining, 1);
         try
         {
-            await _upgraded.Session.CloseAsync(cancellationToken).ConfigureAwait(false);
+            using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            drain.CancelAfter(_options.ConnectionCloseTimeout);
+            await _upgraded.Session.CloseAsync(drain.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            // Drain cut short: the session is disposed below.
         }
         finally
         {
@@ -205,7 +227,7 @@ internal sealed partial class HostConnection : IConnection
         {
             LogCloseFailed(RemotePeer, ex.Message);
         }
-        _lifetime.Dispose();
+        // _lifetime is cancelled, not disposed: late callers may still link to its token.
         _closed.TrySetResult();
     }
 
@@ -214,6 +236,9 @@ internal sealed partial class HostConnection : IConnection
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Inbound stream from {Peer} refused: {Limit} streams per connection")]
     private partial void LogStreamRefused(PeerId peer, int limit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The stream accept loop of the connection with {Peer} failed")]
+    private partial void LogAcceptLoopFailed(PeerId peer, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Closing the session with {Peer} failed: {Reason}")]
     private partial void LogCloseFailed(PeerId peer, string reason);

@@ -20,8 +20,8 @@ public sealed class HostOptions
     /// <summary>Budget of the multistream-select negotiation on a new stream.</summary>
     public TimeSpan StreamNegotiationTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Agent version announced by identify.</summary>
-    public string AgentVersion { get; set; } = "p2pstack/0.1.0";
+    /// <summary>How long a graceful close lets open streams finish before the connection is torn down.</summary>
+    public TimeSpan ConnectionCloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     public HostLimits Limits { get; } = new();
 
@@ -48,6 +48,9 @@ public sealed class HostLimits
 
     /// <summary>Inbound connections still in their handshake; more are dropped at accept.</summary>
     public int MaxPendingInbound { get; set; } = 64;
+
+    /// <summary>Inbound connections in their handshake from one IP address, so one host cannot take every slot.</summary>
+    public int MaxPendingInboundPerIp { get; set; } = 8;
 
     /// <summary>Open streams on one connection, both directions; inbound streams over it are reset.</summary>
     public int MaxStreamsPerConnection { get; set; } = 512;

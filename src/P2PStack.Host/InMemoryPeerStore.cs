@@ -6,11 +6,18 @@ using P2PStack.Records;
 
 namespace P2PStack.Host;
 
-/// <summary>Peer store kept in memory, for library use and tests. Thread-safe; address expiry is checked on read.</summary>
-public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null) : IPeerStore
+/// <summary>
+/// Peer store kept in memory, for library use and tests. Thread-safe; address expiry is checked on read. Holds at most
+/// <paramref name="maxPeers"/> peers: beyond that the least recently updated tenth is forgotten, so peers cycling
+/// through cheap identities cannot grow it without bound.
+/// </summary>
+public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null, int maxPeers = InMemoryPeerStore.DefaultMaxPeers) : IPeerStore
 {
+    public const int DefaultMaxPeers = 10_000;
+
     private readonly ConcurrentDictionary<PeerId, PeerEntry> _peers = new();
     private readonly TimeProvider _time = timeProvider ?? TimeProvider.System;
+    private int _evicting;
 
     /// <summary>Weight of a new sample in the latency moving average (go-libp2p uses 0.1).</summary>
     public const double LatencySmoothing = 0.1;
@@ -113,7 +120,28 @@ public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null) : IPeer
 
     public void RemovePeer(PeerId peer) => _peers.TryRemove(peer, out _);
 
-    private PeerEntry Entry(PeerId peer) => _peers.GetOrAdd(peer, static _ => new PeerEntry());
+    private PeerEntry Entry(PeerId peer)
+    {
+        var entry = _peers.GetOrAdd(peer, static _ => new PeerEntry());
+        entry.Touched = _time.GetTimestamp();
+        if (_peers.Count > maxPeers) EvictOldest();
+        return entry;
+    }
+
+    private void EvictOldest()
+    {
+        if (Interlocked.Exchange(ref _evicting, 1) != 0) return;
+        try
+        {
+            int excess = _peers.Count - maxPeers + Math.Max(1, maxPeers / 10);
+            foreach (var stale in _peers.OrderBy(p => p.Value.Touched).Take(excess).Select(p => p.Key).ToList())
+                _peers.TryRemove(stale, out _);
+        }
+        finally
+        {
+            Volatile.Write(ref _evicting, 0);
+        }
+    }
 
     private static Multiaddr WithoutPeerSuffix(Multiaddr address, PeerId peer) =>
         address.GetPeerId() is { } id && id.Equals(peer) ? address.DecapsulateCode(MultiaddrProtocols.P2P.Code) : address;
@@ -126,6 +154,7 @@ public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null) : IPeer
         public PublicKey? PublicKey;
         public LatencyStats? Latency;
         public ulong? RecordSeq;
+        public long Touched;
         public SignedEnvelope? Record;
     }
 }

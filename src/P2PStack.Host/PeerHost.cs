@@ -33,6 +33,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private readonly List<(IListener Listener, Task Loop)> _listeners = [];
     private int _connectionCount;
     private int _pendingInbound;
+    private readonly Dictionary<System.Net.IPAddress, int> _pendingInboundByIp = [];
     private int _started;
     private int _stopped;
 
@@ -162,25 +163,37 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         return await connection.OpenStreamAsync(protocols, cancellationToken).ConfigureAwait(false);
     }
 
-    public ValueTask<IConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken)
+    public ValueTask<IConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken) =>
+        DialAsync(address, DialOptions.Default, cancellationToken);
+
+    public ValueTask<IConnection> DialAsync(PeerId peer, CancellationToken cancellationToken) =>
+        DialPeerAsync(peer, null, DialOptions.Default, cancellationToken);
+
+    public ValueTask<IConnection> DialAsync(Multiaddr address, DialOptions options, CancellationToken cancellationToken)
     {
         var peer = address.GetPeerId();
         var transportAddress = peer is null ? address : address.DecapsulateCode(MultiaddrProtocols.P2P.Code);
-        if (peer is null) return DialUnknownPeerAsync(transportAddress, cancellationToken);
-        return DialPeerAsync(peer, [transportAddress], cancellationToken);
+        if (peer is null) return DialUnknownPeerAsync(transportAddress, options, cancellationToken);
+        return DialPeerAsync(peer, [transportAddress], options, cancellationToken);
     }
 
-    public ValueTask<IConnection> DialAsync(PeerId peer, CancellationToken cancellationToken) =>
-        DialPeerAsync(peer, null, cancellationToken);
+    public ValueTask<IConnection> DialAsync(PeerId peer, DialOptions options, CancellationToken cancellationToken) =>
+        DialPeerAsync(peer, null, options, cancellationToken);
 
-    private async ValueTask<IConnection> DialUnknownPeerAsync(Multiaddr address, CancellationToken cancellationToken) =>
-        await DialAddressAsync(address, null, cancellationToken).ConfigureAwait(false);
+    private async ValueTask<IConnection> DialUnknownPeerAsync(Multiaddr address, DialOptions options,
+        CancellationToken cancellationToken) =>
+        await DialAddressAsync(address, null, options, cancellationToken).ConfigureAwait(false);
 
     private async ValueTask<IConnection> DialPeerAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses,
-        CancellationToken cancellationToken)
+        DialOptions options, CancellationToken cancellationToken)
     {
         if (peer.Equals(PeerId)) throw new InvalidOperationException("a host cannot dial itself");
-        if (TryGetConnection(peer) is { } existing) return existing;
+        if (FindReusable(peer, options) is { } existing) return existing;
+        if (!ReferenceEquals(options, DialOptions.Default))
+        {
+            // Constrained dials get their own attempt: a shared one might not satisfy them.
+            return await DialAnyAsync(peer, addresses, options, cancellationToken).ConfigureAwait(false);
+        }
         PendingDial pending;
         lock (_gate)
         {
@@ -188,16 +201,23 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             {
                 pending = new PendingDial(_lifetime.Token);
                 _pendingDials[peer] = pending;
-                pending.Start(token => DialAnyAsync(peer, addresses, token), () =>
+                var started = pending;
+                pending.Start(token => DialAnyAsync(peer, addresses, options, token), () =>
                 {
-                    lock (_gate) _pendingDials.Remove(peer);
+                    lock (_gate)
+                    {
+                        // Only this attempt: a newer one may already stand for the peer.
+                        if (_pendingDials.TryGetValue(peer, out var current) && ReferenceEquals(current, started))
+                            _pendingDials.Remove(peer);
+                    }
                 });
             }
         }
         return await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<IConnection> DialAnyAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses, CancellationToken token)
+    private async Task<IConnection> DialAnyAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses, DialOptions options,
+        CancellationToken token)
     {
         addresses ??= PeerStore.GetAddresses(peer);
         if (addresses.Count == 0) throw new DialFailedException($"no addresses known for peer {peer}", []);
@@ -205,10 +225,11 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         foreach (var address in addresses)
         {
             token.ThrowIfCancellationRequested();
-            if (TryGetConnection(peer) is { } existing) return existing; // an inbound connection arrived meanwhile
+            // An inbound connection may have arrived meanwhile.
+            if (FindReusable(peer, options) is { } existing) return existing;
             try
             {
-                return await DialAddressAsync(address, peer, token).ConfigureAwait(false);
+                return await DialAddressAsync(address, peer, options, token).ConfigureAwait(false);
             }
             catch (Exception ex) when (!token.IsCancellationRequested && ex is not PeerIdMismatchException)
             {
@@ -220,7 +241,9 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         throw new DialFailedException($"could not dial peer {peer}", errors);
     }
 
-    private async Task<IConnection> DialAddressAsync(Multiaddr address, PeerId? expectedPeer, CancellationToken token)
+    // One attempt to one address (gater, transport, upgrade), counted by transport and failure reason.
+    private async Task<IConnection> DialAddressAsync(Multiaddr address, PeerId? expectedPeer, DialOptions options,
+        CancellationToken token)
     {
         var transport = _transports.FirstOrDefault(t => t.CanDial(address));
         string transportName = transport?.Name ?? "none";
@@ -229,7 +252,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         {
             Gate("dial", g => g.InterceptDial(expectedPeer, address));
             if (transport is null) throw new NotSupportedException($"no registered transport can dial {address}");
-            return await DialTransportAsync(transport, address, expectedPeer, token).ConfigureAwait(false);
+            return await DialTransportAsync(transport, address, expectedPeer, options, token).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -239,14 +262,25 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     }
 
     private async Task<IConnection> DialTransportAsync(ITransport transport, Multiaddr address, PeerId? expectedPeer,
-        CancellationToken token)
+        DialOptions options, CancellationToken token)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token, _lifetime.Token);
         timeout.CancelAfter(_options.DialTimeout);
         try
         {
             var raw = _metrics.CountTraffic(await transport.DialAsync(address, timeout.Token).ConfigureAwait(false), transport.Name);
-            var upgraded = await _upgrader.UpgradeOutboundAsync(raw, expectedPeer, timeout.Token).ConfigureAwait(false);
+            UpgradedConnection upgraded;
+            try
+            {
+                upgraded = await _upgrader.UpgradeOutboundAsync(raw, expectedPeer, options.SecurityProtocols, timeout.Token)
+                    .ConfigureAwait(false);
+            }
+            catch
+            {
+                raw.Abort();
+                await raw.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
             return await AddConnectionAsync(upgraded, transport.Name).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!token.IsCancellationRequested && !_lifetime.IsCancellationRequested)
@@ -258,12 +292,14 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private async Task AcceptLoopAsync(IListener listener, string transportName)
     {
         var token = _lifetime.Token;
+        var backoff = TimeSpan.Zero;
         while (!token.IsCancellationRequested)
         {
             IRawConnection raw;
             try
             {
                 raw = await listener.AcceptAsync(token).ConfigureAwait(false);
+                backoff = TimeSpan.Zero;
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
             {
@@ -271,38 +307,74 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             }
             catch (Exception ex)
             {
+                // A persistent failure (out of file descriptors) must not spin: back off up to a second, as Go's
+                // net package does.
                 LogAcceptFailed(listener.ListenAddress.ToString(), ex.Message);
+                backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(5) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.TicksPerSecond));
+                try
+                {
+                    await Task.Delay(backoff, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
                 continue;
             }
-            if (Interlocked.Increment(ref _pendingInbound) > _options.Limits.MaxPendingInbound)
+            if (TryAdmitInbound(raw) is { } refusal)
             {
-                Interlocked.Decrement(ref _pendingInbound);
-                _metrics.InboundRefused("pending_limit");
-                LogInboundRefused(raw.RemoteAddress.ToString(), "too many connections in their handshake");
+                _metrics.InboundRefused(refusal.Label);
+                LogInboundRefused(raw.RemoteAddress.ToString(), refusal.Reason);
                 raw.Abort();
-                continue;
-            }
-            var decision = AllowAccept(raw);
-            if (!decision.Allowed)
-            {
-                Interlocked.Decrement(ref _pendingInbound);
-                _metrics.InboundRefused("gated");
-                LogInboundRefused(raw.RemoteAddress.ToString(), decision.Reason ?? "denied by a gater");
-                raw.Abort();
+                await raw.DisposeAsync().ConfigureAwait(false);
                 continue;
             }
             _ = UpgradeInboundAsync(_metrics.CountTraffic(raw, transportName), transportName, token);
         }
     }
 
-    private GateDecision AllowAccept(IRawConnection raw)
+    /// <summary>Reserves a handshake slot (global and per IP) and asks the gaters; returns why not (with its metric
+    /// label), or null.</summary>
+    private (string Label, string Reason)? TryAdmitInbound(IRawConnection raw)
     {
+        var ip = raw.RemoteAddress.GetIPAddress();
+        lock (_gate)
+        {
+            if (_pendingInbound >= _options.Limits.MaxPendingInbound) return ("pending_limit", "too many connections in their handshake");
+            if (ip is not null && _pendingInboundByIp.GetValueOrDefault(ip) >= _options.Limits.MaxPendingInboundPerIp)
+                return ("pending_limit", $"too many connections in their handshake from {ip}");
+        }
         foreach (var gater in _gaters)
         {
-            var decision = gater.InterceptAccept(raw.LocalAddress, raw.RemoteAddress);
-            if (!decision.Allowed) return decision;
+            GateDecision decision;
+            try
+            {
+                decision = gater.InterceptAccept(raw.LocalAddress, raw.RemoteAddress);
+            }
+            catch (Exception ex)
+            {
+                return ("gated", $"gater {gater.GetType().Name} failed: {ex.Message}");
+            }
+            if (!decision.Allowed) return ("gated", decision.Reason ?? "denied by a gater");
         }
-        return GateDecision.Allow;
+        lock (_gate)
+        {
+            _pendingInbound++;
+            if (ip is not null) _pendingInboundByIp[ip] = _pendingInboundByIp.GetValueOrDefault(ip) + 1;
+        }
+        return null;
+    }
+
+    private void ReleaseInbound(IRawConnection raw)
+    {
+        var ip = raw.RemoteAddress.GetIPAddress();
+        lock (_gate)
+        {
+            _pendingInbound--;
+            if (ip is null || !_pendingInboundByIp.TryGetValue(ip, out int count)) return;
+            if (count <= 1) _pendingInboundByIp.Remove(ip);
+            else _pendingInboundByIp[ip] = count - 1;
+        }
     }
 
     private async Task UpgradeInboundAsync(IRawConnection raw, string transportName, CancellationToken token)
@@ -318,10 +390,11 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         {
             _metrics.InboundRefused(HostMetrics.FailureReason(ex));
             LogInboundRefused(raw.RemoteAddress.ToString(), ex.Message);
+            await raw.DisposeAsync().ConfigureAwait(false);
         }
         finally
         {
-            Interlocked.Decrement(ref _pendingInbound);
+            ReleaseInbound(raw);
         }
     }
 
@@ -329,11 +402,13 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     {
         var peer = upgraded.Secure.RemotePeer;
         var connection = new HostConnection(upgraded, transportName, _registry, _options, _logger, _metrics);
-        ResourceLimitExceededException? refusal = null;
+        Exception? refusal = null;
         lock (_gate)
         {
             _connections.TryGetValue(peer, out var list);
-            if (_connectionCount >= _options.Limits.MaxConnections)
+            if (_lifetime.IsCancellationRequested)
+                refusal = new OperationCanceledException("the host is stopping");
+            else if (_connectionCount >= _options.Limits.MaxConnections)
                 refusal = new ResourceLimitExceededException("host", "connections", _options.Limits.MaxConnections);
             else if (list is not null && list.Count >= _options.Limits.MaxConnectionsPerPeer)
                 refusal = new ResourceLimitExceededException($"peer {peer}", "connections", _options.Limits.MaxConnectionsPerPeer);
@@ -350,34 +425,49 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             throw refusal;
         }
 
-        PeerStore.AddPublicKey(peer, upgraded.Secure.RemotePublicKey);
-        if (connection.Direction == Direction.Outbound)
-            PeerStore.AddAddresses(peer, [connection.RemoteAddress], ConnectedAddressTtl);
-        _ = RunConnectionAsync(connection);
-        _metrics.ConnectionOpened(connection);
+        try
+        {
+            PeerStore.AddPublicKey(peer, upgraded.Secure.RemotePublicKey);
+            if (connection.Direction == Direction.Outbound)
+                PeerStore.AddAddresses(peer, [connection.RemoteAddress], ConnectedAddressTtl);
+        }
+        catch (Exception ex)
+        {
+            // A failing store (disk full) must not leave a registered connection that never runs.
+            LogPeerStoreFailed(peer, ex.Message);
+        }
         LogConnected(connection.Direction, peer, connection.RemoteAddress.ToString(), connection.SecurityProtocol, connection.Muxer);
+        // Connected is published before the connection runs, so Disconnected can never overtake it.
+        _metrics.ConnectionOpened(connection);
         Events.Publish(new PeerConnected(connection));
+        _ = RunConnectionAsync(connection);
         _ = _connectionManager.TrimIfNeededAsync(_lifetime.Token);
         return connection;
     }
 
     private async Task RunConnectionAsync(HostConnection connection)
     {
-        await connection.RunAsync().ConfigureAwait(false);
-        lock (_gate)
+        try
         {
-            if (_connections.TryGetValue(connection.RemotePeer, out var list) && list.Remove(connection))
+            await connection.RunAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_gate)
             {
-                _connectionCount--;
-                if (list.Count == 0)
+                if (_connections.TryGetValue(connection.RemotePeer, out var list) && list.Remove(connection))
                 {
-                    _connections.Remove(connection.RemotePeer);
-                    _connectionManager.Forget(connection.RemotePeer);
+                    _connectionCount--;
+                    if (list.Count == 0)
+                    {
+                        _connections.Remove(connection.RemotePeer);
+                        _connectionManager.Forget(connection.RemotePeer);
+                    }
                 }
             }
+            LogDisconnected(connection.RemotePeer, connection.RemoteAddress.ToString());
+            Events.Publish(new PeerDisconnected(connection));
         }
-        LogDisconnected(connection.RemotePeer, connection.RemoteAddress.ToString());
-        Events.Publish(new PeerDisconnected(connection));
     }
 
     private async Task ConnectionManagerLoopAsync(CancellationToken token)
@@ -394,9 +484,14 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         }
     }
 
-    private HostConnection? TryGetConnection(PeerId peer)
+    private IConnection? FindReusable(PeerId peer, DialOptions options)
     {
-        lock (_gate) return _connections.TryGetValue(peer, out var list) && list.Count > 0 ? list[0] : null;
+        lock (_gate)
+        {
+            return _connections.TryGetValue(peer, out var list)
+                ? list.FirstOrDefault(c => !c.IsClosing && options.IsSatisfiedBy(c))
+                : null;
+        }
     }
 
     private void Gate(string stage, Func<IConnectionGater, GateDecision> intercept)
@@ -407,6 +502,9 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             if (!decision.Allowed) throw new ConnectionGatedException(stage, decision.Reason ?? "denied");
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Updating the peer store for {Peer} failed: {Reason}")]
+    private partial void LogPeerStoreFailed(PeerId peer, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Listening on {Address}")]
     private partial void LogListening(string address);

@@ -43,14 +43,26 @@ public sealed partial class Upgrader
     /// <summary>Muxer protocol ids in preference order.</summary>
     public IReadOnlyList<string> Muxers => _muxerIds;
 
+    /// <param name="securityProtocols">Security protocols to offer, in preference order; null offers all.</param>
     public Task<UpgradedConnection> UpgradeOutboundAsync(IRawConnection raw, PeerId? expectedPeer,
-        CancellationToken cancellationToken) => UpgradeAsync(raw, expectedPeer, cancellationToken);
+        IReadOnlyList<string>? securityProtocols, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> offered = _securityIds;
+        if (securityProtocols is not null)
+        {
+            offered = [.. securityProtocols.Where(_channels.ContainsKey)];
+            if (offered.Count == 0)
+                throw new ArgumentException($"none of the requested security protocols is registered: {string.Join(", ", securityProtocols)}",
+                    nameof(securityProtocols));
+        }
+        return UpgradeAsync(raw, expectedPeer, offered, cancellationToken);
+    }
 
     public Task<UpgradedConnection> UpgradeInboundAsync(IRawConnection raw, CancellationToken cancellationToken) =>
-        UpgradeAsync(raw, null, cancellationToken);
+        UpgradeAsync(raw, null, _securityIds, cancellationToken);
 
     private async Task<UpgradedConnection> UpgradeAsync(IRawConnection raw, PeerId? expectedPeer,
-        CancellationToken cancellationToken)
+        IReadOnlyList<string> securityIds, CancellationToken cancellationToken)
     {
         bool outbound = raw.Direction == Direction.Outbound;
         ISecureConnection? secure = null;
@@ -62,13 +74,25 @@ public sealed partial class Upgrader
             foreach (var protector in _protectors)
                 connection = await protector.ProtectAsync(connection, cancellationToken).ConfigureAwait(false);
 
-            string securityId = outbound
-                ? await MultistreamSelect.SelectAsync(connection, _securityIds, cancellationToken).ConfigureAwait(false)
-                : await MultistreamSelect.HandleAsync(connection, _securityIds, cancellationToken).ConfigureAwait(false);
+            long handshakeStart = System.Diagnostics.Stopwatch.GetTimestamp();
+            string securityId;
+            try
+            {
+                securityId = outbound
+                    ? await MultistreamSelect.SelectAsync(connection, securityIds, cancellationToken).ConfigureAwait(false)
+                    : await MultistreamSelect.HandleAsync(connection, securityIds, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ProtocolNotSupportedException ex)
+            {
+                // Typically a post-quantum policy meeting a classical-only peer: say so plainly.
+                throw new HandshakeException(
+                    $"no common security protocol with {raw.RemoteAddress}: this node offers {string.Join(", ", securityIds)}", ex);
+            }
             var channel = _channels[securityId];
             secure = outbound
                 ? await channel.SecureOutboundAsync(connection, expectedPeer, _muxerIds, cancellationToken).ConfigureAwait(false)
                 : await channel.SecureInboundAsync(connection, _muxerIds, cancellationToken).ConfigureAwait(false);
+            var handshakeDuration = System.Diagnostics.Stopwatch.GetElapsedTime(handshakeStart);
 
             foreach (var gater in _gaters)
             {
@@ -83,7 +107,7 @@ public sealed partial class Upgrader
                     : await MultistreamSelect.HandleAsync(secure, _muxerIds, cancellationToken).ConfigureAwait(false);
             var session = _muxers[muxerId].StartSession(secure, raw.Direction);
             LogUpgraded(raw.Direction, secure.RemotePeer, raw.RemoteAddress.ToString(), securityId, muxerId);
-            return new UpgradedConnection(raw, secure, session, muxerId);
+            return new UpgradedConnection(raw, secure, session, muxerId, handshakeDuration);
         }
         catch (Exception ex)
         {
@@ -105,4 +129,5 @@ public sealed partial class Upgrader
 }
 
 /// <summary>The result of an upgrade: the raw connection, its secure layer and the running muxer session.</summary>
-public sealed record UpgradedConnection(IRawConnection Raw, ISecureConnection Secure, IMuxerSession Session, string Muxer);
+public sealed record UpgradedConnection(IRawConnection Raw, ISecureConnection Secure, IMuxerSession Session, string Muxer,
+    TimeSpan SecurityHandshakeDuration);

@@ -66,7 +66,16 @@ public sealed partial class YamuxSession
                 data = data[length..];
             }
 
-            CheckFlush(await output.FlushAsync(cancellationToken).ConfigureAwait(false));
+            try
+            {
+                CheckFlush(await output.FlushAsync(cancellationToken).ConfigureAwait(false));
+            }
+            catch (OperationCanceledException)
+            {
+                // The frames are committed to the connection and will go out: report them as sent, or a later
+                // flush would send them a second time. The caller sees its cancellation on its next wait.
+            }
+
             return true;
         }
         finally

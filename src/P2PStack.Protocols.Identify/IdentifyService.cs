@@ -25,7 +25,7 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
     private readonly ILogger<IdentifyService> _logger;
     private readonly IDisposable _onConnected;
     private readonly IDisposable _onProtocolsChanged;
-    private (string Key, byte[] Envelope)? _signedRecord;
+    private SignedRecordCache? _signedRecord;
 
     public IdentifyService(IPeerHost host, ILocalIdentity identity, IOptions<IdentifyOptions> options, ILogger<IdentifyService> logger)
     {
@@ -55,7 +55,7 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
             }
             await stream.Output.CompleteAsync().ConfigureAwait(false);
             var message = await IdentifyProtocol.ReadAsync(stream.Input, _options.MaxMessageSize, timeout.Token).ConfigureAwait(false);
-            Consume(stream.Connection, message);
+            Consume(stream.Connection, message, isPush: true);
         }
     }
 
@@ -69,7 +69,7 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
         {
             await stream.Output.CompleteAsync().ConfigureAwait(false);
             var message = await IdentifyProtocol.ReadAsync(stream.Input, _options.MaxMessageSize, timeout.Token).ConfigureAwait(false);
-            var info = Consume(connection, message);
+            var info = Consume(connection, message, isPush: false);
             _host.Events.Publish(new PeerIdentified(connection.RemotePeer, connection));
             return info;
         }
@@ -135,15 +135,17 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
     private byte[] SignedRecord(IReadOnlyList<Multiaddr> addresses)
     {
         string key = string.Join(",", addresses);
-        var cached = _signedRecord;
-        if (cached is { } c && c.Key == key) return c.Envelope;
+        var cached = Volatile.Read(ref _signedRecord);
+        if (cached is not null && cached.Key == key) return cached.Envelope;
         var record = new PeerRecord(_identity.PeerId, PeerRecord.NextTimestampSeq(), addresses);
         byte[] envelope = record.Seal(_identity.PrivateKey).ToBytes();
-        _signedRecord = (key, envelope);
+        Volatile.Write(ref _signedRecord, new SignedRecordCache(key, envelope));
         return envelope;
     }
 
-    private IdentifyInfo Consume(IConnection connection, Pb.Identify message)
+    private sealed record SignedRecordCache(string Key, byte[] Envelope);
+
+    private IdentifyInfo Consume(IConnection connection, Pb.Identify message, bool isPush)
     {
         var peer = connection.RemotePeer;
         PublicKey? key = null;
@@ -186,7 +188,8 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
         if (message.HasObservedAddr && Multiaddr.TryDecode(message.ObservedAddr.Span, out var o) && o is not null)
         {
             observed = o;
-            Observed.Record(o, peer);
+            // Only answers to our own requests count: a peer could push any number of made-up observations.
+            if (!isPush) Observed.Record(o, connection.RemoteAddress);
         }
         return new IdentifyInfo(peer, key, message.HasProtocolVersion ? message.ProtocolVersion : null,
             message.HasAgentVersion ? message.AgentVersion : null, listenAddresses, [.. message.Protocols], observed, envelope);

@@ -8,8 +8,10 @@ namespace P2PStack;
 public static class PingServiceCollectionExtensions
 {
     /// <summary>Serves <c>/ipfs/ping/1.0.0</c> and registers <see cref="PingService"/> for outbound pings.</summary>
-    public static IP2PBuilder AddPing(this IP2PBuilder builder)
+    public static IP2PBuilder AddPing(this IP2PBuilder builder, Action<PingOptions>? configure = null)
     {
+        builder.Services.AddOptions<PingOptions>();
+        if (configure is not null) builder.Services.Configure(configure);
         builder.Services.TryAddSingleton<PingHandler>();
         builder.Services.AddSingleton<IProtocolHandler>(sp => sp.GetRequiredService<PingHandler>());
         builder.Services.TryAddSingleton<PingService>();

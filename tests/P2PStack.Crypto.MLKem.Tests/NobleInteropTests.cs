@@ -60,7 +60,7 @@ public sealed class NobleFixture
                 process.Kill(entireProcessTree: true);
                 throw new TimeoutException($"{file} {arguments} did not finish within {timeout}.");
             }
-            return (process.ExitCode, output.Result, error.Result);
+            return (process.ExitCode, output.GetAwaiter().GetResult(), error.GetAwaiter().GetResult());
         }
     }
 }

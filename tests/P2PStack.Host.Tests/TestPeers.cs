@@ -28,7 +28,7 @@ public sealed class TestPeer : IAsyncDisposable
     public Multiaddr Address => Host.ListenAddresses[0].Encapsulate($"/p2p/{Host.PeerId}");
 
     public static async Task<TestPeer> StartAsync(string listen, MemoryNetwork? network = null,
-        Action<IP2PBuilder>? configure = null, Action<HostOptions>? options = null)
+        Action<IP2PBuilder>? configure = null, Action<HostOptions>? options = null, Action<NoiseOptions>? noise = null)
     {
         var services = new ServiceCollection();
         if (network is not null) services.AddSingleton(network);
@@ -37,7 +37,7 @@ public sealed class TestPeer : IAsyncDisposable
             p2p.ListenOn(listen);
             p2p.AddMemoryTransport();
             p2p.AddTcpTransport();
-            p2p.AddNoise();
+            p2p.AddNoise(noise);
             p2p.AddYamux();
             p2p.AddPing().AddPerf().AddIdentify();
             if (options is not null) p2p.ConfigureHost(options);

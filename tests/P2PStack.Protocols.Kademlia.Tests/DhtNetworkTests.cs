@@ -88,7 +88,14 @@ public class DhtNetworkTests
         await nodes[0].PutValueAsync(key, new byte[] { 1 }, default);
         await nodes[0].PutValueAsync(key, new byte[] { 5 }, default);
         // One holder gets an older version behind the DHT's back.
-        var holder = nodes.First(n => n != nodes[0] && n.RequestHandler.GetFreshRecordAsync(key, default).Result is not null);
+        KademliaDht? holder = null;
+        foreach (var node in nodes.Skip(1))
+        {
+            if (await node.RequestHandler.GetFreshRecordAsync(key, default) is null) continue;
+            holder = node;
+            break;
+        }
+        Assert.NotNull(holder);
         var records = (Storage.IDhtRecordStore)typeof(KademliaDht).GetField("_records", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(holder)!;
         await records.PutAsync(new Storage.DhtRecord(key, [2], DateTimeOffset.UtcNow), default);
 

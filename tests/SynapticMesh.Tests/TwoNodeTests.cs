@@ -74,6 +74,24 @@ public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
     }
 
     [Fact]
+    public async Task QuantumOpensTheRequestedLevelAndReportsTheHandshake()
+    {
+        var level5 = await nodes.B.RunJsonAsync("p2p", "quantum", nodes.A.TcpAddress, "--level", "5");
+        Assert.Equal(nodes.A.PeerId, level5.GetProperty("peerId").GetString());
+        Assert.Equal("/noise-mlkem1024-hfs/0.1.0", level5.GetProperty("suite").GetString());
+        Assert.Equal(5, level5.GetProperty("level").GetInt32());
+        Assert.True(level5.GetProperty("handshakeMs").GetDouble() > 0);
+
+        // The level-5 connection exists now and is reused; a level the CLI does not know is a usage error.
+        var again = await nodes.B.RunJsonAsync("p2p", "quantum", nodes.A.PeerId, "--level", "5");
+        Assert.True(again.GetProperty("reused").GetBoolean());
+        var level1 = await nodes.B.RunJsonAsync("p2p", "quantum", nodes.A.PeerId, "--level", "1");
+        Assert.Equal("/noise-mlkem512-hfs/0.1.0", level1.GetProperty("suite").GetString());
+        var bad = await nodes.B.RunAsync("p2p", "quantum", nodes.A.TcpAddress, "--level", "2");
+        Assert.NotEqual(0, bad.ExitCode);
+    }
+
+    [Fact]
     public async Task PingOverWebSocket()
     {
         string ws = nodes.A.Addresses.Single(a => a.Contains("/ws/", StringComparison.Ordinal));

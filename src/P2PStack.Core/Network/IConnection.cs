@@ -33,6 +33,9 @@ public interface IConnection
 
     DateTimeOffset OpenedAt { get; }
 
+    /// <summary>Time the security negotiation and handshake took (multistream-select plus the secure channel).</summary>
+    TimeSpan SecurityHandshakeDuration { get; }
+
     int StreamCount { get; }
 
     /// <summary>Opens a stream and negotiates the first of <paramref name="protocols"/> the remote supports.</summary>

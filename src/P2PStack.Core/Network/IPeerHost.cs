@@ -50,6 +50,15 @@ public interface IPeerHost
     /// <summary>Returns a connection to the peer, dialing the addresses the peer store knows when needed.</summary>
     ValueTask<IConnection> DialAsync(PeerId peer, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Like <see cref="DialAsync(Multiaddr, CancellationToken)"/>, with constraints: an existing connection is reused only
+    /// when it satisfies them, otherwise a new one is dialed (not shared with other callers).
+    /// </summary>
+    ValueTask<IConnection> DialAsync(Multiaddr address, DialOptions options, CancellationToken cancellationToken);
+
+    /// <summary>Like <see cref="DialAsync(PeerId, CancellationToken)"/>, with constraints.</summary>
+    ValueTask<IConnection> DialAsync(PeerId peer, DialOptions options, CancellationToken cancellationToken);
+
     /// <summary>Dials if needed, then opens a stream negotiating the first supported of <paramref name="protocols"/>.</summary>
     ValueTask<IStream> OpenStreamAsync(PeerId peer, IReadOnlyList<string> protocols, CancellationToken cancellationToken);
 
@@ -59,6 +68,22 @@ public interface IPeerHost
 
     /// <summary>Closes every connection to the peer.</summary>
     ValueTask DisconnectAsync(PeerId peer, CancellationToken cancellationToken);
+}
+
+/// <summary>Constraints on a dial.</summary>
+public sealed record DialOptions
+{
+    public static DialOptions Default { get; } = new();
+
+    /// <summary>Security protocols to offer, in preference order (a subset of the registered ones); null offers all.</summary>
+    public IReadOnlyList<string>? SecurityProtocols { get; init; }
+
+    /// <summary>Dial a new connection even when a suitable one exists.</summary>
+    public bool ForceNewConnection { get; init; }
+
+    /// <summary>Whether an existing connection can serve a dial with these options.</summary>
+    public bool IsSatisfiedBy(IConnection connection) =>
+        !ForceNewConnection && (SecurityProtocols is null || SecurityProtocols.Contains(connection.SecurityProtocol));
 }
 
 /// <summary>Events raised by the host; handlers run synchronously on the raising thread and must be quick.</summary>

@@ -19,6 +19,7 @@ public static class P2PCommand
         command.Subcommands.Add(ConnectCommand.Create(contexts));
         command.Subcommands.Add(PingCommand.Create(contexts));
         command.Subcommands.Add(PerfCommand.Create(contexts));
+        command.Subcommands.Add(QuantumCommand.Create(contexts));
         return command;
     }
 
@@ -29,5 +30,6 @@ public static class P2PCommand
         ConnectCommand.MapEndpoint(routes);
         PingCommand.MapEndpoint(routes);
         PerfCommand.MapEndpoint(routes);
+        QuantumCommand.MapEndpoint(routes);
     }
 }

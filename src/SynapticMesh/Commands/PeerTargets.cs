@@ -22,13 +22,18 @@ public static class PeerTargets
     }
 
     /// <summary>Node side: the connection to the target, dialing when needed.</summary>
-    public static async Task<IConnection> ConnectAsync(IPeerHost host, string? target, CancellationToken cancellationToken)
+    public static Task<IConnection> ConnectAsync(IPeerHost host, string? target, CancellationToken cancellationToken) =>
+        ConnectAsync(host, target, DialOptions.Default, cancellationToken);
+
+    /// <summary>Node side: a connection to the target satisfying <paramref name="options"/>, dialing when needed.</summary>
+    public static async Task<IConnection> ConnectAsync(IPeerHost host, string? target, DialOptions options,
+        CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(target)) throw new ApiException(400, "no target given");
         if (PeerId.TryParse(target, out var peer))
         {
             if (peer == host.PeerId) throw new ApiException(400, "that is this node's own peer id");
-            return await host.DialAsync(peer, cancellationToken);
+            return await host.DialAsync(peer, options, cancellationToken);
         }
         Multiaddr address;
         try
@@ -39,6 +44,6 @@ public static class PeerTargets
         {
             throw new ApiException(400, $"invalid multiaddr '{target}': {e.Message}", e);
         }
-        return await host.DialAsync(address, cancellationToken);
+        return await host.DialAsync(address, options, cancellationToken);
     }
 }
