@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using P2PStack.Addressing;
+using P2PStack.Host.Metrics;
 using P2PStack.Identity;
 using P2PStack.Multistream;
 using P2PStack.Network;
@@ -25,8 +26,9 @@ internal sealed partial class HostConnection : IConnection
     private int _draining;
 
     public HostConnection(UpgradedConnection upgraded, string transport, ProtocolRegistry registry, HostOptions options,
-        ILogger logger)
+        ILogger logger, HostMetrics metrics)
     {
+        Metrics = metrics;
         _upgraded = upgraded;
         _registry = registry;
         _options = options;
@@ -61,6 +63,8 @@ internal sealed partial class HostConnection : IConnection
     public int StreamCount => Volatile.Read(ref _streams);
 
     public Task Completion => _closed.Task;
+
+    internal HostMetrics Metrics { get; }
 
     /// <summary>The secure connection, for modules that need its details (e.g. the post-quantum level).</summary>
     public ISecureConnection Secure => _upgraded.Secure;

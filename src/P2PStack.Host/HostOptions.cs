@@ -26,6 +26,15 @@ public sealed class HostOptions
     public HostLimits Limits { get; } = new();
 
     public ConnectionManagerOptions ConnectionManager { get; } = new();
+
+    public HostMetricsOptions Metrics { get; } = new();
+}
+
+/// <summary>Bounds of the host's instruments (meter <c>P2PStack.Host</c>).</summary>
+public sealed class HostMetricsOptions
+{
+    /// <summary>Connected peers whose round-trip times are exported (<c>p2pstack_peer_rtt_seconds</c>), 4 series each.</summary>
+    public int MaxPeerRttSeries { get; set; } = 64;
 }
 
 /// <summary>Resource limits; exceeding one refuses the resource with <c>ResourceLimitExceededException</c>.</summary>

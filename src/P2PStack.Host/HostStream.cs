@@ -9,6 +9,7 @@ namespace P2PStack.Host;
 /// </summary>
 internal sealed class HostStream(IMuxedStream inner, IDuplexPipe pipe, string protocol, HostConnection connection) : IStream
 {
+    private readonly System.Runtime.CompilerServices.StrongBox<int> _open = connection.Metrics.StreamOpened(protocol, inner.Direction);
     private int _disposed;
 
     public string Protocol { get; } = protocol;
@@ -41,6 +42,8 @@ internal sealed class HostStream(IMuxedStream inner, IDuplexPipe pipe, string pr
 
     private void Release()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) connection.ReleaseStream();
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        Interlocked.Decrement(ref _open.Value);
+        connection.ReleaseStream();
     }
 }

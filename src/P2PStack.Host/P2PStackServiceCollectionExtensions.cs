@@ -1,7 +1,9 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using P2PStack.Addressing;
 using P2PStack.Host;
+using P2PStack.Host.Metrics;
 using P2PStack.Identity;
 using P2PStack.Network;
 
@@ -22,6 +24,8 @@ public static class P2PStackServiceCollectionExtensions
         services.TryAddSingleton<ILocalIdentity>(_ => new LocalIdentity(PrivateKey.Generate(KeyType.Ed25519)));
         services.TryAddSingleton<IPeerStore>(_ => new InMemoryPeerStore());
         services.TryAddSingleton<IEventBus, EventBus>();
+        // A hosted app has registered its IMeterFactory already; a bare container gets one scoped to it.
+        services.TryAddSingleton<IMeterFactory, HostMeterFactory>();
         services.TryAddSingleton(sp => new ProtocolRegistry(() => sp.GetServices<IProtocolHandler>()));
         services.TryAddSingleton<Upgrader>();
         services.TryAddSingleton<PeerHost>();

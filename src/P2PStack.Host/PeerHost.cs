@@ -1,6 +1,8 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using P2PStack.Addressing;
+using P2PStack.Host.Metrics;
 using P2PStack.Identity;
 using P2PStack.Network;
 
@@ -23,6 +25,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private readonly HostOptions _options;
     private readonly ILogger<PeerHost> _logger;
     private readonly ConnectionManager _connectionManager;
+    private readonly HostMetrics _metrics;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly Lock _gate = new();
     private readonly Dictionary<PeerId, List<HostConnection>> _connections = [];
@@ -36,7 +39,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
 
     public PeerHost(ILocalIdentity identity, IEnumerable<ITransport> transports, Upgrader upgrader,
         ProtocolRegistry registry, IPeerStore peerStore, IEventBus events, IEnumerable<IConnectionGater> gaters,
-        IOptions<HostOptions> options, ILogger<PeerHost> logger)
+        IOptions<HostOptions> options, ILogger<PeerHost> logger, IMeterFactory? meterFactory = null)
     {
         _identity = identity;
         _transports = [.. transports];
@@ -48,6 +51,8 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         PeerStore = peerStore;
         Events = events;
         _connectionManager = new ConnectionManager(_options.ConnectionManager, GetConnections, logger);
+        // Instruments on the "P2PStack.Host" meter; the factory scopes them to this container (see docs/metrics.md).
+        _metrics = new HostMetrics(meterFactory, GetConnections, peerStore, _options.Metrics);
     }
 
     public PeerId PeerId => _identity.PeerId;
@@ -120,16 +125,19 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (Volatile.Read(ref _stopped) != 0) return;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
+        if (Volatile.Read(ref _stopped) == 0)
         {
-            await StopAsync(timeout.Token).ConfigureAwait(false);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try
+            {
+                await StopAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Connections that did not close in time are aborted with their sessions.
+            }
         }
-        catch (OperationCanceledException)
-        {
-            // Connections that did not close in time are aborted with their sessions.
-        }
+        _metrics.Dispose();
     }
 
     public IReadOnlyList<IConnection> GetConnections()
@@ -173,11 +181,8 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         DialPeerAsync(peer, null, options, cancellationToken);
 
     private async ValueTask<IConnection> DialUnknownPeerAsync(Multiaddr address, DialOptions options,
-        CancellationToken cancellationToken)
-    {
-        Gate("dial", g => g.InterceptDial(null, address));
-        return await DialAddressAsync(address, null, options, cancellationToken).ConfigureAwait(false);
-    }
+        CancellationToken cancellationToken) =>
+        await DialAddressAsync(address, null, options, cancellationToken).ConfigureAwait(false);
 
     private async ValueTask<IConnection> DialPeerAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses,
         DialOptions options, CancellationToken cancellationToken)
@@ -224,7 +229,6 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             if (FindReusable(peer, options) is { } existing) return existing;
             try
             {
-                Gate("dial", g => g.InterceptDial(peer, address));
                 return await DialAddressAsync(address, peer, options, token).ConfigureAwait(false);
             }
             catch (Exception ex) when (!token.IsCancellationRequested && ex is not PeerIdMismatchException)
@@ -237,16 +241,34 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         throw new DialFailedException($"could not dial peer {peer}", errors);
     }
 
+    // One attempt to one address (gater, transport, upgrade), counted by transport and failure reason.
     private async Task<IConnection> DialAddressAsync(Multiaddr address, PeerId? expectedPeer, DialOptions options,
         CancellationToken token)
     {
-        var transport = _transports.FirstOrDefault(t => t.CanDial(address))
-            ?? throw new NotSupportedException($"no registered transport can dial {address}");
+        var transport = _transports.FirstOrDefault(t => t.CanDial(address));
+        string transportName = transport?.Name ?? "none";
+        _metrics.DialAttempted(transportName);
+        try
+        {
+            Gate("dial", g => g.InterceptDial(expectedPeer, address));
+            if (transport is null) throw new NotSupportedException($"no registered transport can dial {address}");
+            return await DialTransportAsync(transport, address, expectedPeer, options, token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _metrics.DialFailed(transportName, ex);
+            throw;
+        }
+    }
+
+    private async Task<IConnection> DialTransportAsync(ITransport transport, Multiaddr address, PeerId? expectedPeer,
+        DialOptions options, CancellationToken token)
+    {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token, _lifetime.Token);
         timeout.CancelAfter(_options.DialTimeout);
         try
         {
-            var raw = await transport.DialAsync(address, timeout.Token).ConfigureAwait(false);
+            var raw = _metrics.CountTraffic(await transport.DialAsync(address, timeout.Token).ConfigureAwait(false), transport.Name);
             UpgradedConnection upgraded;
             try
             {
@@ -301,24 +323,26 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             }
             if (TryAdmitInbound(raw) is { } refusal)
             {
-                LogInboundRefused(raw.RemoteAddress.ToString(), refusal);
+                _metrics.InboundRefused(refusal.Label);
+                LogInboundRefused(raw.RemoteAddress.ToString(), refusal.Reason);
                 raw.Abort();
                 await raw.DisposeAsync().ConfigureAwait(false);
                 continue;
             }
-            _ = UpgradeInboundAsync(raw, transportName, token);
+            _ = UpgradeInboundAsync(_metrics.CountTraffic(raw, transportName), transportName, token);
         }
     }
 
-    /// <summary>Reserves a handshake slot (global and per IP) and asks the gaters; returns why not, or null.</summary>
-    private string? TryAdmitInbound(IRawConnection raw)
+    /// <summary>Reserves a handshake slot (global and per IP) and asks the gaters; returns why not (with its metric
+    /// label), or null.</summary>
+    private (string Label, string Reason)? TryAdmitInbound(IRawConnection raw)
     {
         var ip = raw.RemoteAddress.GetIPAddress();
         lock (_gate)
         {
-            if (_pendingInbound >= _options.Limits.MaxPendingInbound) return "too many connections in their handshake";
+            if (_pendingInbound >= _options.Limits.MaxPendingInbound) return ("pending_limit", "too many connections in their handshake");
             if (ip is not null && _pendingInboundByIp.GetValueOrDefault(ip) >= _options.Limits.MaxPendingInboundPerIp)
-                return $"too many connections in their handshake from {ip}";
+                return ("pending_limit", $"too many connections in their handshake from {ip}");
         }
         foreach (var gater in _gaters)
         {
@@ -329,9 +353,9 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             }
             catch (Exception ex)
             {
-                return $"gater {gater.GetType().Name} failed: {ex.Message}";
+                return ("gated", $"gater {gater.GetType().Name} failed: {ex.Message}");
             }
-            if (!decision.Allowed) return decision.Reason ?? "denied by a gater";
+            if (!decision.Allowed) return ("gated", decision.Reason ?? "denied by a gater");
         }
         lock (_gate)
         {
@@ -364,6 +388,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         }
         catch (Exception ex)
         {
+            _metrics.InboundRefused(HostMetrics.FailureReason(ex));
             LogInboundRefused(raw.RemoteAddress.ToString(), ex.Message);
             await raw.DisposeAsync().ConfigureAwait(false);
         }
@@ -376,7 +401,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private async Task<IConnection> AddConnectionAsync(UpgradedConnection upgraded, string transportName)
     {
         var peer = upgraded.Secure.RemotePeer;
-        var connection = new HostConnection(upgraded, transportName, _registry, _options, _logger);
+        var connection = new HostConnection(upgraded, transportName, _registry, _options, _logger, _metrics);
         Exception? refusal = null;
         lock (_gate)
         {
@@ -413,6 +438,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         }
         LogConnected(connection.Direction, peer, connection.RemoteAddress.ToString(), connection.SecurityProtocol, connection.Muxer);
         // Connected is published before the connection runs, so Disconnected can never overtake it.
+        _metrics.ConnectionOpened(connection);
         Events.Publish(new PeerConnected(connection));
         _ = RunConnectionAsync(connection);
         _ = _connectionManager.TrimIfNeededAsync(_lifetime.Token);

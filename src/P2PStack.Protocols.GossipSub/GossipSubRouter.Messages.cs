@@ -78,12 +78,14 @@ public sealed partial class GossipSubRouter
         {
             LogRejected(from, topic, violation);
             _score?.RejectMessage(null, topic, from, violation);
+            Metrics?.Rejected(violation);
             return;
         }
         if (message.HasFrom && message.From.Span.SequenceEqual(_selfBytes))
         {
             // Our own messages come back only if someone forges them: a peer never relays to the author.
             _score?.RejectMessage(null, topic, from, RejectReason.SelfOrigin);
+            Metrics?.Rejected(RejectReason.SelfOrigin);
             return;
         }
         MessageId id;
@@ -95,12 +97,14 @@ public sealed partial class GossipSubRouter
         {
             LogIdFunctionFailed(from, topic, e);
             _score?.RejectMessage(null, topic, from, RejectReason.MalformedMessage);
+            Metrics?.Rejected(RejectReason.MalformedMessage);
             return;
         }
         var now = _time.GetUtcNow();
         if (_seen.Contains(id, now))
         {
             _score?.DuplicateMessage(id, topic, from);
+            Metrics?.Duplicate();
             return;
         }
         PeerId? author = null;
@@ -112,6 +116,7 @@ public sealed partial class GossipSubRouter
             {
                 LogRejected(from, topic, RejectReason.InvalidSignature);
                 _score?.RejectMessage(id, topic, from, RejectReason.InvalidSignature);
+                Metrics?.Rejected(RejectReason.InvalidSignature);
                 return;
             }
         }
@@ -159,9 +164,11 @@ public sealed partial class GossipSubRouter
             case ValidationResult.Reject:
                 LogRejected(pending.ReceivedFrom, pending.Topic, RejectReason.ValidationFailed);
                 _score?.RejectMessage(pending.Id, pending.Topic, pending.ReceivedFrom, RejectReason.ValidationFailed);
+                Metrics?.Rejected(RejectReason.ValidationFailed);
                 break;
             default:
                 _score?.RejectMessage(pending.Id, pending.Topic, pending.ReceivedFrom, RejectReason.ValidationIgnored);
+                Metrics?.Rejected(RejectReason.ValidationIgnored);
                 break;
         }
     }

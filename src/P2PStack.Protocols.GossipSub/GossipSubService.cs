@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -25,6 +26,7 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly GossipSubRouter _router;
+    private readonly GossipSubMetrics _metrics;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, List<Subscription>> _subscriptions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ImmutableValidators> _validators = new(StringComparer.Ordinal);
@@ -36,7 +38,7 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
     private int _pendingConnects;
 
     public GossipSubService(IPeerHost host, ILocalIdentity identity, IOptions<GossipSubOptions> options,
-        ILogger<GossipSubService>? logger = null, TimeProvider? time = null)
+        ILogger<GossipSubService>? logger = null, TimeProvider? time = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(identity);
@@ -45,7 +47,8 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
         _options = options.Value;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
-        _router = new GossipSubRouter(_options, identity.PeerId, this, _time, new Random(), _logger);
+        _metrics = new GossipSubMetrics(meterFactory);
+        _router = new GossipSubRouter(_options, identity.PeerId, this, _time, new Random(), _logger) { Metrics = _metrics };
         // Unique across restarts without persisted state: start from the clock in nanoseconds, as go does.
         _sequenceNumber = _time.GetUtcNow().ToUnixTimeMilliseconds() * 1_000_000;
         foreach (var (peer, addresses) in _options.DirectPeers)
@@ -109,7 +112,10 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
             var verdict = await RunValidatorsAsync(validators, local, cancellationToken).ConfigureAwait(false);
             if (verdict != ValidationResult.Accept) throw new MessageRejectedException(topic, verdict);
         }
-        lock (_gate) return _router.Publish(message);
+        MessageId published;
+        lock (_gate) published = _router.Publish(message);
+        _metrics.Published();
+        return published;
     }
 
     /// <summary>
@@ -173,6 +179,7 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
     void IGossipSubRouterHost.Deliver(PubSubMessage message)
     {
         if (!_subscriptions.TryGetValue(message.Topic, out var list)) return;
+        if (message.ReceivedFrom != LocalPeer) _metrics.Delivered();
         foreach (var subscription in list) subscription.Offer(message);
     }
 
@@ -272,6 +279,7 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
 
     void IGossipSubRouterHost.MeshChanged(PeerId peer, string topic, bool inMesh)
     {
+        _metrics.MeshChanged(topic, inMesh);
         string tag = "gossipsub:" + topic;
         if (inMesh) _host.ConnectionManager.TagPeer(peer, tag, 20);
         else _host.ConnectionManager.UntagPeer(peer, tag);
@@ -288,6 +296,7 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
         lock (_gate) links = [.. _links.Values];
         foreach (var link in links) link.Close();
         _lifetime.Dispose();
+        _metrics.Dispose();
     }
 
     private sealed record ImmutableValidators(Func<PubSubMessage, CancellationToken, ValueTask<ValidationResult>>[] Items);

@@ -141,12 +141,12 @@ public sealed partial class KademliaDht
     {
         var target = KadKey.FromKey(key.Span);
         var request = new Message { Type = MessageType.FindNode, Key = ByteString.CopyFrom(key.Span) };
-        return IterativeLookup.RunAsync(target, Self, Seeds(target), async (peer, ct) =>
+        return _metrics.MeasureLookupAsync(request.Type, () => IterativeLookup.RunAsync(target, Self, Seeds(target), async (peer, ct) =>
         {
             var response = await RequestAsync(peer, request, addToTable: true, ct).ConfigureAwait(false);
             var heard = AcceptPeers(response.CloserPeers, Options.DiscoveredAddressTtl);
             onPeers?.Invoke(heard);
             return [.. heard.Select(h => h.Peer)];
-        }, Parameters, shouldStop, cancellationToken);
+        }, Parameters, shouldStop, cancellationToken));
     }
 }

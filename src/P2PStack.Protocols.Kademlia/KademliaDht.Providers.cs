@@ -75,7 +75,7 @@ public sealed partial class KademliaDht
         {
             var target = KadKey.FromKey(key.Span);
             var request = new Message { Type = MessageType.GetProviders, Key = ByteString.CopyFrom(key.Span) };
-            await IterativeLookup.RunAsync(target, Self, Seeds(target), async (peer, ct) =>
+            await _metrics.MeasureLookupAsync(request.Type, () => IterativeLookup.RunAsync(target, Self, Seeds(target), async (peer, ct) =>
             {
                 var response = await RequestAsync(peer, request, addToTable: true, ct).ConfigureAwait(false);
                 foreach (var provider in AcceptPeers(response.ProviderPeers, Options.ProviderAddressTtl))
@@ -88,7 +88,7 @@ public sealed partial class KademliaDht
                     }
                 }
                 return [.. AcceptPeers(response.CloserPeers, Options.DiscoveredAddressTtl).Select(p => p.Peer)];
-            }, Parameters, Enough, cancellationToken).ConfigureAwait(false);
+            }, Parameters, Enough, cancellationToken)).ConfigureAwait(false);
         }
         lock (sync) return [.. found.Values];
     }

@@ -59,13 +59,13 @@ public sealed partial class KademliaDht
         {
             var target = KadKey.FromKey(key.Span);
             var request = new Message { Type = MessageType.GetValue, Key = ByteString.CopyFrom(key.Span) };
-            lookup = await IterativeLookup.RunAsync(target, Self, Seeds(target), async (peer, ct) =>
+            lookup = await _metrics.MeasureLookupAsync(request.Type, () => IterativeLookup.RunAsync(target, Self, Seeds(target), async (peer, ct) =>
             {
                 var response = await RequestAsync(peer, request, addToTable: true, ct).ConfigureAwait(false);
                 if (response.Record is { } record && TryValidate(keyBytes, record, out var value))
                     lock (sync) answers.Add((peer, value));
                 return [.. AcceptPeers(response.CloserPeers, Options.DiscoveredAddressTtl).Select(p => p.Peer)];
-            }, Parameters, () => { lock (sync) return answers.Count >= Options.GetValueQuorum; }, cancellationToken).ConfigureAwait(false);
+            }, Parameters, () => { lock (sync) return answers.Count >= Options.GetValueQuorum; }, cancellationToken)).ConfigureAwait(false);
         }
 
         (PeerId? Peer, byte[] Value)[] collected;

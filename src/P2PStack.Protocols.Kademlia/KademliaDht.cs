@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
@@ -27,9 +28,11 @@ public sealed partial class KademliaDht : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _loops = [];
     private readonly HashSet<Task> _background = [];
+    private readonly KademliaMetrics _metrics;
 
     public KademliaDht(PeerId self, KademliaOptions options, IKadNetwork network, IKadPeerDirectory directory,
-        IDhtRecordStore? records = null, IProviderStore? providers = null, TimeProvider? time = null, ILogger<KademliaDht>? logger = null)
+        IDhtRecordStore? records = null, IProviderStore? providers = null, TimeProvider? time = null, ILogger<KademliaDht>? logger = null,
+        IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(self);
         ArgumentNullException.ThrowIfNull(options);
@@ -44,6 +47,7 @@ public sealed partial class KademliaDht : IAsyncDisposable
         _logger = logger ?? NullLogger<KademliaDht>.Instance;
         RoutingTable = new RoutingTable(self, options.BucketSize, options.Diversity, IsAliveAsync, options.MinLivenessCheckInterval, _time);
         RequestHandler = new KadRequestHandler(self, options, RoutingTable, directory, _records, _providers, _time);
+        _metrics = new KademliaMetrics(meterFactory, RoutingTable, _records);
     }
 
     public PeerId Self { get; }
@@ -51,6 +55,8 @@ public sealed partial class KademliaDht : IAsyncDisposable
     public KademliaOptions Options { get; }
 
     public RoutingTable RoutingTable { get; }
+
+    internal KademliaMetrics Metrics => _metrics;
 
     /// <summary>Serves inbound requests; the stream handler feeds it.</summary>
     public KadRequestHandler RequestHandler { get; }
@@ -76,6 +82,7 @@ public sealed partial class KademliaDht : IAsyncDisposable
         lock (_background) background = [.. _background];
         try { await Task.WhenAll([.. _loops, .. background]).ConfigureAwait(false); }
         catch (OperationCanceledException) { }
+        _metrics.Dispose();
     }
 
     /// <summary>
@@ -136,9 +143,11 @@ public sealed partial class KademliaDht : IAsyncDisposable
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
         {
+            _metrics.OutboundRequest(request.Type, timeout.IsCancellationRequested ? "timeout" : "error");
             if (addToTable) RoutingTable.Remove(peer);
             throw;
         }
+        _metrics.OutboundRequest(request.Type, "ok");
         if (addToTable) OfferToTable(peer);
         return response;
     }

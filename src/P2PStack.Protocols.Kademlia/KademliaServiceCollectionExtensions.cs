@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -31,7 +32,7 @@ public static class KademliaServiceCollectionExtensions
             var network = sp.GetRequiredService<HostKadNetwork>();
             return new KademliaDht(sp.GetRequiredService<IPeerHost>().PeerId, sp.GetRequiredService<IOptions<KademliaOptions>>().Value,
                 network, network, sp.GetRequiredService<IDhtRecordStore>(), sp.GetRequiredService<IProviderStore>(),
-                sp.GetService<TimeProvider>(), sp.GetService<ILogger<KademliaDht>>());
+                sp.GetService<TimeProvider>(), sp.GetService<ILogger<KademliaDht>>(), sp.GetService<IMeterFactory>());
         });
         services.TryAddSingleton<KadStreamHandler>();
         services.TryAddSingleton<KademliaHostedService>();

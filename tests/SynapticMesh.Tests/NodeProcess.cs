@@ -16,12 +16,16 @@ public sealed class NodeProcess : IAsyncDisposable
     {
         Process = process;
         Home = home;
+        StartLine = started;
         PeerId = started.GetProperty("peerId").GetString()!;
         Addresses = [.. started.GetProperty("addresses").EnumerateArray().Select(a => a.GetString()!)];
         _stderrPump = PumpAsync(process.StandardError, _stderr);
     }
 
     public Process Process { get; }
+
+    /// <summary>The JSON line `p2p start --json` printed.</summary>
+    public JsonElement StartLine { get; }
 
     public TempHome Home { get; }
 
@@ -38,9 +42,9 @@ public sealed class NodeProcess : IAsyncDisposable
     }
 
     /// <summary>Starts a node on <paramref name="home"/> (initialised already or not) and waits for its start line.</summary>
-    public static async Task<NodeProcess> StartAsync(TempHome home, string? passphrase = null)
+    public static async Task<NodeProcess> StartAsync(TempHome home, string? passphrase = null, params string[] extraArgs)
     {
-        var process = Process.Start(CliProcess.StartInfo(["p2p", "start", "--json", "--home", home.Path], passphrase))!;
+        var process = Process.Start(CliProcess.StartInfo(["p2p", "start", "--json", "--home", home.Path, .. extraArgs], passphrase))!;
         try
         {
             process.StandardInput.Close();

@@ -24,6 +24,7 @@ public sealed partial class KadStreamHandler(KademliaDht dht, ILogger<KadStreamH
                     idle.CancelAfter(options.InboundStreamIdleTimeout);
                     var request = await KadProtocol.ReadOrEndAsync(stream.Input, options.MaxMessageSize, idle.Token).ConfigureAwait(false);
                     if (request is null) break;
+                    dht.Metrics.InboundRequest(request.Type);
                     var response = await dht.RequestHandler.HandleAsync(stream.Connection.RemotePeer, request, idle.Token).ConfigureAwait(false);
                     if (response is not null)
                         await KadProtocol.WriteAsync(stream.Output, response, options.MaxMessageSize, idle.Token).ConfigureAwait(false);

@@ -1,9 +1,11 @@
 using System.CommandLine;
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using P2PStack.Metrics;
 using P2PStack.Network;
 using SynapticMesh.Api;
 using SynapticMesh.Cli;
@@ -18,7 +20,7 @@ namespace SynapticMesh.Commands;
 /// </summary>
 public static class StartCommand
 {
-    public sealed record StartResult(string PeerId, IReadOnlyList<string> Addresses, string Api, string Home);
+    public sealed record StartResult(string PeerId, IReadOnlyList<string> Addresses, string Api, string Home, string? Metrics = null);
 
     public static Command Create(CommandContextFactory contexts)
     {
@@ -27,12 +29,19 @@ public static class StartCommand
             Description = "Least severe log messages shown on stderr",
             DefaultValueFactory = _ => LogLevel.Warning,
         };
-        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel };
-        command.SetAction((parse, cancellationToken) => RunAsync(contexts.Create(parse), parse.GetValue(logLevel), cancellationToken));
+        var metrics = new Option<string?>("--metrics")
+        {
+            Description = "Serve Prometheus metrics at http://ADDRESS/metrics on a loopback address, e.g. 127.0.0.1:9464 (no auth)",
+            HelpName = "ip:port",
+        };
+        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel, metrics };
+        command.SetAction((parse, cancellationToken) => RunAsync(contexts.Create(parse), parse.GetValue(logLevel),
+            parse.GetValue(metrics) is { } endpoint ? MetricsEndpoint.Parse(endpoint) : null, cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(CommandContext context, LogLevel logLevel, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(CommandContext context, LogLevel logLevel, IPEndPoint? metricsEndpoint,
+        CancellationToken cancellationToken)
     {
         var home = context.NodeHome;
         var output = context.Output;
@@ -51,15 +60,24 @@ public static class StartCommand
         ConfigureLogging(builder.Logging, logLevel);
         ControlApi.Configure(builder, new ControlApiOptions());
         builder.Services.AddSingleton(config);
-        builder.Services.AddSynapticMeshNode(key, config, home);
+        builder.Services.AddSynapticMeshNode(key, config, home, metrics: metricsEndpoint is not null);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = SynapticMeshCli.ShutdownGrace);
 
         await using var app = builder.Build();
         string token = ControlApi.NewToken();
         ControlApi.Map(app, token);
+        // Resolved before the node starts, so that counters count from the first connection.
+        var exporter = metricsEndpoint is null ? null : app.Services.GetRequiredService<PrometheusExporter>();
+        MetricsEndpoint? metrics = null;
         try
         {
             await app.StartAsync(cancellationToken);
+            if (exporter is not null) metrics = await MetricsEndpoint.StartAsync(metricsEndpoint!, exporter, cancellationToken);
+        }
+        catch (CliException)
+        {
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            throw;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -72,13 +90,14 @@ public static class StartCommand
         {
             endpoint.Save(home);
             var result = new StartResult(peerHost.PeerId.ToString(), AddressDisplay.Dialable(peerHost.ListenAddresses, peerHost.PeerId),
-                endpoint.BaseAddress.ToString().TrimEnd('/'), home.Directory);
+                endpoint.BaseAddress.ToString().TrimEnd('/'), home.Directory, metrics?.Url.ToString());
             output.ResultLine(result, text => Print(text, result));
             await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
         finally
         {
             ApiEndpointFile.Delete(home);
+            if (metrics is not null) await metrics.DisposeAsync();
             using var grace = new CancellationTokenSource(SynapticMeshCli.ShutdownGrace);
             await app.StopAsync(grace.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             output.Notice("node stopped");
@@ -122,6 +141,7 @@ public static class StartCommand
         text.WriteLine("listening on:");
         foreach (var address in result.Addresses) text.WriteLine($"  {address}");
         text.WriteLine($"control API: {result.Api} (token in {Path.Combine(result.Home, "api.json")})");
+        if (result.Metrics is not null) text.WriteLine($"metrics: {result.Metrics} (Prometheus text format, loopback, no auth)");
         text.WriteLine("press Ctrl+C to stop");
     }
 }

@@ -14,7 +14,9 @@ public static class NodeComposition
     /// <summary>Protocol id of the node's Kademlia DHT.</summary>
     public const string NeuralDhtProtocolId = "/synaptic/kad/1.0.0";
 
-    public static IServiceCollection AddSynapticMeshNode(this IServiceCollection services, PrivateKey identity, NodeConfig config, NodeHome home)
+    /// <param name="metrics">Registers the Prometheus exporter (<c>p2p start --metrics</c>).</param>
+    public static IServiceCollection AddSynapticMeshNode(this IServiceCollection services, PrivateKey identity, NodeConfig config, NodeHome home,
+        bool metrics = false)
     {
         services.AddP2PStack(p2p =>
         {
@@ -45,6 +47,7 @@ public static class NodeComposition
             p2p.AddWebSocketTransport();
             p2p.AddNoise();
             p2p.AddYamux();
+            if (metrics) p2p.AddPrometheusExporter();
         });
         services.AddHostedService<PeerHostService>();
         services.AddNeuralCommandHandler<NodeCommandHandler>();
