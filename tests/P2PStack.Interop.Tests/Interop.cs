@@ -45,6 +45,17 @@ internal static class Interop
         return seen.Task;
     }
 
+    /// <summary>Polls <paramref name="condition"/> until it holds; fails after <see cref="StepTimeout"/>.</summary>
+    public static async Task Eventually(Func<bool> condition, Func<string> describe)
+    {
+        var deadline = DateTime.UtcNow + StepTimeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"condition not met within {StepTimeout}: {describe()}");
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>The js peer's view of its connection to <paramref name="peer"/>, polled until it shows up.</summary>
     public static async Task<JsonObject> JsConnectionTo(JsPeer js, PeerId peer)
     {
