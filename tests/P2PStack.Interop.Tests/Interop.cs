@@ -56,19 +56,19 @@ internal static class Interop
         }
     }
 
-    /// <summary>The js peer's view of its connection to <paramref name="peer"/>, polled until it shows up.</summary>
+    /// <summary>The js peer's view of its open connection to <paramref name="peer"/>, polled until it shows up.</summary>
     public static async Task<JsonObject> JsConnectionTo(JsPeer js, PeerId peer)
     {
-        using var deadline = new CancellationTokenSource(StepTimeout);
+        var deadline = DateTime.UtcNow + StepTimeout;
         while (true)
         {
             var answer = await js.CommandAsync("peers");
             var connection = answer["connections"]!.AsArray().OfType<JsonObject>().FirstOrDefault(c =>
-                c["remotePeer"]!.GetValue<string>() == peer.ToString()
-                && c["status"]!.GetValue<string>() == "open");
+                c["remotePeer"]!.GetValue<string>() == peer.ToString() && c["status"]!.GetValue<string>() == "open");
             if (connection is not null) return connection;
+            if (DateTime.UtcNow > deadline) Assert.Fail($"js has no open connection to {peer} after {StepTimeout}: {answer.ToJsonString()}");
             // The js side registers the connection a moment after our handshake completes.
-            await Task.Delay(25, deadline.Token);
+            await Task.Delay(20);
         }
     }
 }
