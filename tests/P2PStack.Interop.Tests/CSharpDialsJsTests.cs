@@ -159,6 +159,36 @@ public sealed class CSharpDialsJsTests(JsPeerFixture fixture) : IClassFixture<Js
 
     [Theory]
     [MemberData(nameof(Transports))]
+    public async Task Close_lets_an_open_stream_finish_then_ends_the_connection(string transport)
+    {
+        await using var ours = await OurPeer.StartAsync();
+        var connection = await DialAsync(ours, transport);
+        await using var stream = await connection.OpenStreamAsync([EchoHandler.Protocol], CancellationToken.None).AsTask().WaitAsync(StepTimeout);
+        byte[] payload = System.Security.Cryptography.RandomNumberGenerator.GetBytes(4096);
+        await stream.Output.WriteAsync(payload.AsMemory(0, 2048));
+
+        // js-libp2p drops every open stream when it receives a yamux go-away: ours must wait for the drain.
+        var closing = connection.CloseAsync(CancellationToken.None).AsTask();
+        await stream.Output.WriteAsync(payload.AsMemory(2048));
+        await stream.Output.CompleteAsync();
+        var echoed = new List<byte>();
+        while (true)
+        {
+            var read = await stream.Input.ReadAsync().AsTask().WaitAsync(StepTimeout);
+            foreach (var segment in read.Buffer) echoed.AddRange(segment.ToArray());
+            stream.Input.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted) break;
+        }
+        Assert.Equal(payload, echoed.ToArray());
+        await stream.DisposeAsync();
+
+        await closing.WaitAsync(StepTimeout);
+        await connection.Completion.WaitAsync(StepTimeout);
+        Assert.Empty(ours.Host.GetConnections());
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
     public async Task Wrong_peer_id_is_refused(string transport)
     {
         await using var ours = await OurPeer.StartAsync();
