@@ -91,40 +91,57 @@ async function writeAll (stream, data, signal) {
   }
 }
 
+/**
+ * Whether every byte the remote will ever send has been delivered: its write side is closed and nothing is left in
+ * the stream's read buffer (the test js-libp2p's own byte streams apply). Not `readableEnded`: that turns true when the
+ * remote's FIN arrives while multistream-select still holds the bytes that came with the proposal (a lazy dialer
+ * sends proposal, data and FIN at once); those bytes are handed back to the stream afterwards and are delivered to
+ * the next 'message' listener, with no second 'end' event.
+ */
+const allReceived = (stream) => stream.remoteWriteStatus !== 'writable' && stream.readBufferLength === 0
+
 /** Calls onChunk(Uint8Array) for every received byte run until the remote closes its write side. */
 function readAll (stream, onChunk, signal) {
   return new Promise((resolve, reject) => {
+    let settled = false
     const cleanup = () => {
+      settled = true
       stream.removeEventListener('message', onMessage)
       stream.removeEventListener('end', onEnd)
       stream.removeEventListener('close', onClose)
       signal?.removeEventListener('abort', onAbort)
     }
     const onMessage = (evt) => {
+      if (settled) return
       try {
         if (evt.data instanceof Uint8Array) onChunk(evt.data)
         else for (const buf of evt.data) onChunk(buf)
       } catch (err) {
         cleanup(); stream.abort(err); reject(err)
+        return
       }
+      if (allReceived(stream)) { cleanup(); resolve() }
     }
-    const onEnd = () => { cleanup(); resolve() }
+    const onEnd = () => { if (!settled) { cleanup(); resolve() } }
     const onClose = (evt) => {
+      if (settled) return
       cleanup()
       if (evt.error != null) reject(evt.error)
       else resolve()
     }
     const onAbort = () => {
+      if (settled) return
       cleanup()
       const err = signal.reason ?? new Error('aborted')
       stream.abort(err)
       reject(err)
     }
-    if (stream.readableEnded) { resolve(); return }
+    // Adding the 'message' listener delivers any buffered bytes (in a microtask).
     stream.addEventListener('message', onMessage)
     stream.addEventListener('end', onEnd)
     stream.addEventListener('close', onClose)
     signal?.addEventListener('abort', onAbort)
+    if (allReceived(stream)) { cleanup(); resolve() }
   })
 }
 
@@ -132,6 +149,12 @@ function readAll (stream, onChunk, signal) {
 
 /** /echo/1.0.0: every received byte goes back; the write side closes after the remote's does. */
 function handleEcho (stream) {
+  let finished = false
+  const finish = () => {
+    if (finished || !allReceived(stream)) return
+    finished = true
+    stream.close().catch(err => stream.abort(err))
+  }
   stream.addEventListener('message', (evt) => {
     try {
       if (!stream.send(evt.data) && stream.readStatus === 'readable') {
@@ -140,11 +163,12 @@ function handleEcho (stream) {
       }
     } catch (err) {
       stream.abort(err)
+      return
     }
+    finish()
   })
-  const finish = () => { stream.close().catch(err => stream.abort(err)) }
-  if (stream.readableEnded) finish()
-  else stream.addEventListener('end', finish)
+  stream.addEventListener('end', finish)
+  finish() // the remote may have closed already with nothing buffered
 }
 
 /** /perf/1.0.0 server: read the u64 BE response size, drain the upload until EOF, then send that many bytes. */

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using P2PStack.Multistream;
 using P2PStack.Network;
 
 namespace P2PStack.Host;
@@ -32,6 +33,9 @@ internal sealed class HostStream(IMuxedStream inner, IDuplexPipe pipe, string pr
     {
         try
         {
+            // Closing a lazily negotiated stream waits for the listener's answer first (see LazyNegotiationWriter).
+            if (pipe is LazySelectedPipe { IsConfirmed: false } lazy)
+                await lazy.WaitForAnswerAsync(CancellationToken.None).ConfigureAwait(false);
             await inner.DisposeAsync().ConfigureAwait(false);
         }
         finally

@@ -14,8 +14,8 @@ public sealed class LazySelectedPipe : IDuplexPipe
     internal LazySelectedPipe(IDuplexPipe inner, string protocol, MultistreamOptions options)
     {
         Protocol = protocol;
-        Output = inner.Output;
         _reader = new LazyNegotiationReader(inner.Input, protocol, options);
+        Output = new LazyNegotiationWriter(inner.Output, _reader);
     }
 
     /// <summary>The protocol proposed (and, once confirmed, agreed).</summary>
@@ -31,16 +31,97 @@ public sealed class LazySelectedPipe : IDuplexPipe
     /// <summary>Waits for the listener's answer without reading protocol data.</summary>
     /// <exception cref="ProtocolNotSupportedException">The listener refused the protocol.</exception>
     public ValueTask ConfirmAsync(CancellationToken cancellationToken) => _reader.EnsureConfirmedAsync(cancellationToken);
+
+    /// <summary>
+    /// Waits until the listener's answer has been read (or negotiation failed), without throwing: call before closing
+    /// the stream. Completing <see cref="Output"/> does this by itself.
+    /// </summary>
+    public ValueTask WaitForAnswerAsync(CancellationToken cancellationToken) => _reader.WaitForAnswerAsync(cancellationToken);
+}
+
+/// <summary>
+/// The write side of a lazily negotiated stream. Completing it (the FIN) waits for the listener's answer first, as
+/// go-multistream does on close: js-libp2p loses (resets) a stream whose proposal, data and FIN all arrive before its
+/// listener has finished negotiating.
+/// </summary>
+internal sealed class LazyNegotiationWriter(PipeWriter inner, LazyNegotiationReader reader) : PipeWriter
+{
+    public override void Advance(int bytes) => inner.Advance(bytes);
+
+    public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+
+    public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+
+    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+
+    public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+    public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+
+    public override long UnflushedBytes => inner.UnflushedBytes;
+
+    public override void Complete(Exception? exception = null)
+    {
+        if (exception is not null || reader.IsSettled)
+        {
+            inner.Complete(exception);
+            return;
+        }
+        _ = CompleteAfterAnswerAsync();
+    }
+
+    public override async ValueTask CompleteAsync(Exception? exception = null)
+    {
+        if (exception is null && !reader.IsSettled) await CompleteAfterAnswerAsync().ConfigureAwait(false);
+        else await inner.CompleteAsync(exception).ConfigureAwait(false);
+    }
+
+    private async Task CompleteAfterAnswerAsync()
+    {
+        try
+        {
+            await inner.FlushAsync().ConfigureAwait(false); // the data goes out now; only the FIN waits
+            await reader.WaitForAnswerAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException)
+        {
+            // The stream failed; completing reports or ignores it as the inner writer does.
+        }
+        await inner.CompleteAsync().ConfigureAwait(false);
+    }
 }
 
 internal sealed class LazyNegotiationReader(PipeReader inner, string protocol, MultistreamOptions options) : PipeReader
 {
     private enum Stage { AwaitHeader, AwaitAnswer, Confirmed, Failed }
 
+    private readonly SemaphoreSlim _negotiating = new(1, 1);
     private volatile Stage _stage = Stage.AwaitHeader;
     private ExceptionDispatchInfo? _failure;
 
     public bool IsConfirmed => _stage == Stage.Confirmed;
+
+    /// <summary>The answer was read, or negotiation failed.</summary>
+    public bool IsSettled => _stage is Stage.Confirmed or Stage.Failed;
+
+    /// <summary>Reads the answer if nobody has yet; never throws (the reader reports failures).</summary>
+    public async ValueTask WaitForAnswerAsync(CancellationToken cancellationToken)
+    {
+        if (IsSettled) return;
+        try
+        {
+            await EnsureConfirmedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !IsSettled)
+        {
+            // A CancelPendingRead meant for the application's read hit this one: hand it on.
+            inner.CancelPendingRead();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Kept in _failure for the reader.
+        }
+    }
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         => _stage == Stage.Confirmed ? inner.ReadAsync(cancellationToken) : NegotiateThenReadAsync(cancellationToken);
@@ -60,6 +141,22 @@ internal sealed class LazyNegotiationReader(PipeReader inner, string protocol, M
     }
 
     public async ValueTask EnsureConfirmedAsync(CancellationToken cancellationToken)
+    {
+        if (_stage == Stage.Confirmed) return;
+        _failure?.Throw();
+        // The reader and the closing writer may both ask; one reads the answer at a time.
+        await _negotiating.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await ReadAnswerAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _negotiating.Release();
+        }
+    }
+
+    private async ValueTask ReadAnswerAsync(CancellationToken cancellationToken)
     {
         if (_stage == Stage.Confirmed) return;
         _failure?.Throw();

@@ -153,8 +153,8 @@ public sealed partial class YamuxSession : IMuxerSession
         }
     }
 
-    /// <summary>Sends go-away (no new streams either way), waits until every open stream has finished, then closes
-    /// the connection. Cancelling stops the wait only; dispose the session to cut it.</summary>
+    /// <summary>Refuses new streams (ours throw, the remote's are reset), waits until every open stream has finished,
+    /// then sends go-away and closes the connection. Cancelling stops the wait only; dispose the session to cut it.</summary>
     public async ValueTask CloseAsync(CancellationToken cancellationToken)
     {
         Task wait;
@@ -177,9 +177,10 @@ public sealed partial class YamuxSession : IMuxerSession
             }
         }
 
-        SendGoAwayOnce(GoAwayCode.Normal);
+        // The go-away goes out only once the open streams have finished: js-libp2p yamux treats a go-away as the end
+        // of the session and silently drops every open stream, so an early one would stall the drain.
         await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
-        await BeginShutdown(new MuxerClosedException("yamux session closed"), null).ConfigureAwait(false);
+        await BeginShutdown(new MuxerClosedException("yamux session closed"), GoAwayCode.Normal).ConfigureAwait(false);
     }
 
     /// <summary>Ends the session now: go-away, every stream fails, the connection closes.</summary>

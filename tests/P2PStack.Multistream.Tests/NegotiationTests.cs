@@ -74,6 +74,35 @@ public class NegotiationTests
     }
 
     [Fact]
+    public async Task Lazy_select_holds_the_end_of_output_until_the_answer_arrives()
+    {
+        // js-libp2p resets a stream whose proposal, data and end all arrive before its listener has answered.
+        var (dialer, listener) = DuplexPipe.CreatePair();
+        LazySelectedPipe lazy = await MultistreamSelect.SelectLazyAsync(dialer, "/echo/1", default);
+        await lazy.Output.WriteAsync("ping"u8.ToArray());
+        var completing = lazy.Output.CompleteAsync().AsTask();
+
+        // The data is on the wire, the end is not.
+        ReadResult early = await listener.Input.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.False(early.IsCompleted);
+        Assert.EndsWith("ping", System.Text.Encoding.ASCII.GetString(early.Buffer.ToArray()));
+        listener.Input.AdvanceTo(early.Buffer.Start);
+        Assert.False(completing.IsCompleted);
+
+        Assert.Equal("/echo/1", await MultistreamSelect.HandleAsync(listener, ["/echo/1"], default).AsTask().WaitAsync(Patience));
+        await completing.WaitAsync(Patience);
+        Assert.True(lazy.IsConfirmed);
+        ReadResult rest;
+        while (true)
+        {
+            rest = await listener.Input.ReadAsync().AsTask().WaitAsync(Patience);
+            if (rest.IsCompleted) break;
+            listener.Input.AdvanceTo(rest.Buffer.Start, rest.Buffer.End);
+        }
+        Assert.Equal("ping"u8.ToArray(), rest.Buffer.ToArray());
+    }
+
+    [Fact]
     public async Task Lazy_select_refused_fails_the_first_read_and_every_later_one()
     {
         var (dialer, listener) = DuplexPipe.CreatePair();

@@ -227,6 +227,34 @@ public sealed class YamuxSessionProtocolTests
     }
 
     [Fact]
+    public async Task Close_sends_go_away_only_after_the_open_streams_finished()
+    {
+        // js-libp2p yamux ends the whole session when it receives a go-away and drops its open streams without a
+        // word, so a go-away sent before the drain left close waiting for streams that could never finish.
+        await using var peer = RawPeer.Start();
+        var accept = peer.Session.AcceptStreamAsync(CancellationToken.None).AsTask();
+        await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0);
+        var stream = await accept.WaitAsync(Timeout);
+
+        var closing = peer.Session.CloseAsync(CancellationToken.None).AsTask();
+        await Assert.ThrowsAsync<MuxerClosedException>(
+            () => peer.Session.OpenStreamAsync(CancellationToken.None).AsTask().WaitAsync(Timeout));
+        await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 3, 0);
+        var refused = await peer.ReadUntilAsync(h => h.Type == YamuxFrameType.GoAway || h.StreamId == 3);
+        Assert.True(refused.StreamId == 3 && refused.Has(YamuxFlags.Rst), $"expected a reset of stream 3, got {refused}");
+
+        await stream.Output.CompleteAsync();
+        var fin = await peer.ReadUntilAsync(h => h.Type == YamuxFrameType.GoAway || h.Has(YamuxFlags.Fin));
+        Assert.True(fin.StreamId == 1 && fin.Type != YamuxFrameType.GoAway, $"expected the FIN of stream 1, got {fin}");
+        Assert.False(closing.IsCompleted, "close must wait for the open stream");
+
+        await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Fin, 1, 0);
+        Assert.Empty(await stream.Input.ReadToEndAsync().WaitAsync(Timeout));
+        await peer.ExpectGoAwayAndEndAsync(GoAwayCode.Normal);
+        await closing.WaitAsync(Timeout);
+    }
+
+    [Fact]
     public async Task Remote_error_go_away_ends_the_session()
     {
         await using var peer = RawPeer.Start();

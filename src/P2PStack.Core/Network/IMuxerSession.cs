@@ -20,7 +20,7 @@ public interface IMuxerSession : IAsyncDisposable
     /// <summary>Completes when the session has ended, for whatever reason (faulted only by a local bug).</summary>
     Task Completion { get; }
 
-    /// <summary>Tells the remote no new streams are accepted (go-away), lets open streams finish, then closes.</summary>
+    /// <summary>Refuses new streams, lets open streams finish, then tells the remote (go-away) and closes.</summary>
     ValueTask CloseAsync(CancellationToken cancellationToken);
 }
 
