@@ -15,7 +15,7 @@ public static class SimulationCommand
     {
         string scenario = args.Length > 0 ? args[0] : "all";
         int seed = Option(args, "--seed", 1);
-        var scenarios = scenario == "all" ? ["dht", "gossip", "churn", "attack"] : new[] { scenario };
+        var scenarios = scenario == "all" ? ["dht", "gossip", "churn", "attack", "attack-noscore"] : new[] { scenario };
         Console.WriteLine($"# simulation, {Environment.ProcessorCount} cores, .NET {Environment.Version}, load {LoadAverage()}");
         foreach (var name in scenarios)
         {
@@ -34,6 +34,31 @@ public static class SimulationCommand
                     Seed = seed,
                     Concurrency = Option(args, "--concurrency", 16),
                     Links = new MemoryLinkConditions { Latency = TimeSpan.FromMilliseconds(Option(args, "--latency-ms", 0)) },
+                }, CancellationToken.None)).ToString(),
+                "gossip" or "churn" or "attack" or "attack-noscore" => (await GossipScenario.RunAsync(new GossipScenarioOptions
+                {
+                    NodeCount = Option(args, "--nodes", 200),
+                    Degree = 6,
+                    Messages = Option(args, "--messages", 100),
+                    Publishers = 10,
+                    PublishInterval = TimeSpan.FromMilliseconds(Option(args, "--interval-ms", 100)),
+                    PayloadBytes = 256,
+                    WarmUp = TimeSpan.FromSeconds(Option(args, "--warmup-s", 10)),
+                    DeliveryWindow = TimeSpan.FromSeconds(5),
+                    ChurnFraction = name == "churn" ? 0.2 : 0,
+                    MinDowntime = TimeSpan.FromMilliseconds(500),
+                    MaxDowntime = TimeSpan.FromSeconds(3),
+                    AttackerFraction = name.StartsWith("attack", StringComparison.Ordinal) ? Option(args, "--attackers-percent", 30) / 100.0 : 0,
+                    TopicScore = name == "attack" ? GossipScenarioOptions.DeliveryScoring() : null,
+                }, new SimulationOptions
+                {
+                    Seed = seed,
+                    Concurrency = Option(args, "--concurrency", 16),
+                    Links = new MemoryLinkConditions
+                    {
+                        Latency = TimeSpan.FromMilliseconds(Option(args, "--latency-ms", 25)),
+                        Jitter = TimeSpan.FromMilliseconds(Option(args, "--jitter-ms", 0)),
+                    },
                 }, CancellationToken.None)).ToString(),
                 _ => throw new ArgumentException($"unknown scenario '{name}' (dht, gossip, churn, attack, all)"),
             };
