@@ -44,7 +44,7 @@ public static class SimulationCommand
                     PublishInterval = TimeSpan.FromMilliseconds(Option(args, "--interval-ms", 100)),
                     PayloadBytes = 256,
                     WarmUp = TimeSpan.FromSeconds(Option(args, "--warmup-s", 10)),
-                    DeliveryWindow = TimeSpan.FromSeconds(5),
+                    DeliveryWindow = TimeSpan.FromSeconds(Option(args, "--window-s", 5)),
                     ChurnFraction = name == "churn" ? 0.2 : 0,
                     MinDowntime = TimeSpan.FromMilliseconds(500),
                     MaxDowntime = TimeSpan.FromSeconds(3),
