@@ -50,10 +50,12 @@ public sealed class GossipScenarioOptions
     public Action<GossipSubOptions>? GossipSub { get; set; }
 
     /// <summary>Topic score parameters under which mesh peers that deliver nothing go negative within seconds at a
-    /// few messages per second (P3 threshold 1 delivery per decay window, activated after 3 s). The delivery window
+    /// few messages per second (P3 threshold 1 delivery per decay window). The delivery window
     /// is wide (2 s) so that honest mesh peers' copies count on a loaded machine too; the spec's tight window guards
     /// against peers that copy late, which this scenario does not model.</summary>
-    public static TopicScoreParams DeliveryScoring() => new()
+    /// <param name="activation">Time in the mesh before P3 counts: longer than any quiet period before publishing
+    /// starts, or every mesh peer is penalised for the messages nobody sent.</param>
+    public static TopicScoreParams DeliveryScoring(TimeSpan activation) => new()
     {
         TopicWeight = 1,
         TimeInMeshWeight = 0.01,
@@ -67,7 +69,7 @@ public sealed class GossipScenarioOptions
         MeshMessageDeliveriesCap = 20,
         MeshMessageDeliveriesThreshold = 1,
         MeshMessageDeliveriesWindow = TimeSpan.FromSeconds(2),
-        MeshMessageDeliveriesActivation = TimeSpan.FromSeconds(3),
+        MeshMessageDeliveriesActivation = activation,
         MeshFailurePenaltyWeight = -10,
         MeshFailurePenaltyDecay = 0.5,
         InvalidMessageDeliveriesWeight = -100,

@@ -49,7 +49,7 @@ public static class SimulationCommand
                     MinDowntime = TimeSpan.FromMilliseconds(500),
                     MaxDowntime = TimeSpan.FromSeconds(3),
                     AttackerFraction = name.StartsWith("attack", StringComparison.Ordinal) ? Option(args, "--attackers-percent", 30) / 100.0 : 0,
-                    TopicScore = name == "attack" ? GossipScenarioOptions.DeliveryScoring() : null,
+                    TopicScore = name == "attack" ? GossipScenarioOptions.DeliveryScoring(TimeSpan.FromSeconds(Option(args, "--warmup-s", 10) + 2)) : null,
                 }, new SimulationOptions
                 {
                     Seed = seed,
