@@ -4,12 +4,14 @@ namespace P2PStack.Benchmarks;
 
 /// <summary>
 /// Entry point. All BenchmarkDotNet command-line options work (e.g. <c>--filter *MLKem*</c>, <c>--list flat</c>);
-/// <c>--quick</c> selects the short job (see <see cref="BenchmarkConfig"/>).
+/// <c>--quick</c> selects the short job (see <see cref="BenchmarkConfig"/>). <c>sim ...</c> runs the network simulations
+/// instead (see <see cref="Simulation.SimulationCommand"/>).
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "sim") return Simulation.SimulationCommand.RunAsync(args[1..]).GetAwaiter().GetResult();
         bool quick = args.Contains("--quick");
         string[] rest = args.Where(a => a != "--quick").ToArray();
         if (rest.Length == 0) rest = ["--filter", "*"];

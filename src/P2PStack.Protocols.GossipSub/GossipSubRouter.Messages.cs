@@ -103,6 +103,7 @@ public sealed partial class GossipSubRouter
         var now = _time.GetUtcNow();
         if (_seen.Contains(id, now))
         {
+            DuplicateMessages++;
             _score?.DuplicateMessage(id, topic, from);
             Metrics?.Duplicate();
             return;
@@ -121,6 +122,7 @@ public sealed partial class GossipSubRouter
             }
         }
         _seen.Add(id, now);
+        FirstMessages++;
         _score?.ValidateMessage(id);
         _promises.Fulfill(id);
         if (message.Data.Length >= _options.IDontWantMessageThreshold) SendIDontWant(from, topic, id);

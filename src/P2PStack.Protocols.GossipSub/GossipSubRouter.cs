@@ -92,6 +92,12 @@ public sealed partial class GossipSubRouter
     public bool IsBackedOff(string topic, PeerId peer) =>
         _backoff.TryGetValue(topic, out var peers) && peers.TryGetValue(peer, out var until) && until > _time.GetUtcNow();
 
+    /// <summary>Messages received from peers that were not seen before (diagnostics, for duplicate overhead).</summary>
+    public long FirstMessages { get; private set; }
+
+    /// <summary>Messages received from peers after a copy was already seen (diagnostics, for duplicate overhead).</summary>
+    public long DuplicateMessages { get; private set; }
+
     /// <summary>Seen-cache check (for tests and diagnostics).</summary>
     public bool HasSeen(MessageId id) => _seen.Contains(id, _time.GetUtcNow());
 

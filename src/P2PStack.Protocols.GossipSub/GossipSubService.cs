@@ -161,6 +161,12 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
         lock (_gate) return [.. _router.Subscriptions];
     }
 
+    /// <summary>Counts of messages received from peers: new ones and duplicates of ones already seen.</summary>
+    public (long First, long Duplicates) GetReceivedCounts()
+    {
+        lock (_gate) return (_router.FirstMessages, _router.DuplicateMessages);
+    }
+
     public double GetScore(PeerId peer)
     {
         lock (_gate) return _router.GetScore(peer);

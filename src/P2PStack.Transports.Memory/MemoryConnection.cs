@@ -16,8 +16,8 @@ internal sealed class MemoryConnection : IRawConnection
         Direction = direction;
         LocalAddress = local;
         RemoteAddress = remote;
-        Pipe incoming = direction == Direction.Outbound ? link.ListenerToDialer : link.DialerToListener;
-        Pipe outgoing = direction == Direction.Outbound ? link.DialerToListener : link.ListenerToDialer;
+        ILinkDirection incoming = direction == Direction.Outbound ? link.ListenerToDialer : link.DialerToListener;
+        ILinkDirection outgoing = direction == Direction.Outbound ? link.DialerToListener : link.ListenerToDialer;
         Input = new LinkReader(incoming.Reader, link, this);
         Output = new LinkWriter(outgoing.Writer, link, this);
     }

@@ -26,6 +26,9 @@ internal sealed class MemoryConnectionListener : IListener
 
     public Multiaddr ListenAddress { get; }
 
+    /// <summary>Raised once when the listener is disposed.</summary>
+    public event Action? Closed;
+
     /// <summary>Queues an inbound connection; false when the backlog is full or the listener closed.</summary>
     public bool TryEnqueue(MemoryConnection connection) => _pending.Writer.TryWrite(connection);
 
@@ -46,6 +49,7 @@ internal sealed class MemoryConnectionListener : IListener
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return ValueTask.CompletedTask;
         _network.Unbind(_id, this);
+        Closed?.Invoke();
         _pending.Writer.TryComplete();
         // Dialers whose connections were never accepted see a reset, as with a closed TCP listen socket.
         while (_pending.Reader.TryRead(out MemoryConnection? queued)) queued.Abort();

@@ -9,36 +9,89 @@ namespace P2PStack.Transports.Memory;
 /// </summary>
 internal sealed class MemoryLink
 {
-    private volatile MemoryConnection? _abortedBy;
+    private static readonly object NetworkReset = new();
+    private volatile object? _abortedBy;
+    private ITimer? _resetTimer;
 
-    public MemoryLink(MemoryTransportOptions options)
+    public MemoryLink(MemoryTransportOptions options) : this(options, MemoryLinkConditions.Perfect, 0, TimeProvider.System)
+    {
+    }
+
+    public MemoryLink(MemoryTransportOptions options, MemoryLinkConditions conditions, int seed, TimeProvider time)
     {
         var pipeOptions = new PipeOptions(
             pauseWriterThreshold: options.MaxBufferedBytes,
             resumeWriterThreshold: options.MaxBufferedBytes / 2,
             useSynchronizationContext: false);
-        DialerToListener = new Pipe(pipeOptions);
-        ListenerToDialer = new Pipe(pipeOptions);
+        if (conditions.DelaysDelivery)
+        {
+            var random = new Random(seed);
+            DialerToListener = new DelayLine(pipeOptions, options.MaxBufferedBytes, conditions, random.Next(), time);
+            ListenerToDialer = new DelayLine(pipeOptions, options.MaxBufferedBytes, conditions, random.Next(), time);
+        }
+        else
+        {
+            DialerToListener = new DirectLine(pipeOptions);
+            ListenerToDialer = new DirectLine(pipeOptions);
+        }
     }
 
-    public Pipe DialerToListener { get; }
+    public ILinkDirection DialerToListener { get; }
 
-    public Pipe ListenerToDialer { get; }
+    public ILinkDirection ListenerToDialer { get; }
 
     public bool IsAborted => _abortedBy is not null;
 
-    public void Abort(MemoryConnection by)
+    public void Abort(MemoryConnection by) => AbortCore(by);
+
+    /// <summary>Resets the connection after <paramref name="delay"/>, as a network fault (neither end did it).</summary>
+    public void ScheduleReset(TimeSpan delay, TimeProvider time)
     {
-        if (Interlocked.CompareExchange(ref _abortedBy, by, null) is not null) return;
-        DialerToListener.Reader.CancelPendingRead();
-        ListenerToDialer.Reader.CancelPendingRead();
-        DialerToListener.Writer.CancelPendingFlush();
-        ListenerToDialer.Writer.CancelPendingFlush();
+        _resetTimer = time.CreateTimer(_ => AbortCore(NetworkReset), null, delay, Timeout.InfiniteTimeSpan);
+        if (IsAborted) _resetTimer.Dispose();
     }
 
-    public IOException AbortError(MemoryConnection observer) => ReferenceEquals(_abortedBy, observer)
-        ? new IOException($"connection to {observer.RemoteAddress} was aborted locally")
-        : new IOException($"connection to {observer.RemoteAddress} was reset by the remote");
+    private void AbortCore(object by)
+    {
+        if (Interlocked.CompareExchange(ref _abortedBy, by, null) is not null) return;
+        _resetTimer?.Dispose();
+        DialerToListener.Abort();
+        ListenerToDialer.Abort();
+    }
+
+    public IOException AbortError(MemoryConnection observer) => _abortedBy switch
+    {
+        var by when ReferenceEquals(by, observer) => new IOException($"connection to {observer.RemoteAddress} was aborted locally"),
+        var by when ReferenceEquals(by, NetworkReset) => new IOException($"connection to {observer.RemoteAddress} was reset by the network"),
+        _ => new IOException($"connection to {observer.RemoteAddress} was reset by the remote"),
+    };
+}
+
+/// <summary>One direction of a link: the sender's writer and the receiver's reader.</summary>
+internal interface ILinkDirection
+{
+    PipeWriter Writer { get; }
+
+    PipeReader Reader { get; }
+
+    /// <summary>Wakes pending reads and flushes (they then see the link's reset flag) and stops any pump.</summary>
+    void Abort();
+}
+
+/// <summary>Instant delivery: one pipe, the writer's bytes are readable as soon as they are flushed.</summary>
+internal sealed class DirectLine(PipeOptions options) : ILinkDirection
+{
+    private readonly Pipe _pipe = new(options);
+
+    public PipeWriter Writer => _pipe.Writer;
+
+    public PipeReader Reader => _pipe.Reader;
+
+    public void Abort()
+    {
+        _pipe.Reader.CancelPendingRead();
+        _pipe.Writer.CancelPendingFlush();
+    }
 }
 
 internal sealed class LinkReader(PipeReader inner, MemoryLink link, MemoryConnection owner) : PipeReader

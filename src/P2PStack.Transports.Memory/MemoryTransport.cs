@@ -12,6 +12,7 @@ public sealed class MemoryTransport : ITransport
 {
     private readonly MemoryNetwork _network;
     private readonly MemoryTransportOptions _options;
+    private readonly List<ulong> _localIds = [];
 
     public MemoryTransport(MemoryNetwork network, MemoryTransportOptions? options = null)
     {
@@ -36,13 +37,41 @@ public sealed class MemoryTransport : ITransport
         if (!_network.TryFind(id, out MemoryConnectionListener listener))
             throw new IOException($"connection refused: nothing listens on {address}");
 
-        var link = new MemoryLink(_options);
+        var conditions = _network.ConditionsFor(LocalNodeId, id);
+        var time = _network.TimeProvider;
+        var link = CreateLink(conditions, time);
         Multiaddr local = MemoryAddresses.For(_network.AllocateId());
         var outbound = new MemoryConnection(link, Direction.Outbound, local, listener.ListenAddress);
         var inbound = new MemoryConnection(link, Direction.Inbound, listener.ListenAddress, local);
         if (!listener.TryEnqueue(inbound))
+        {
+            outbound.Abort();
             throw new IOException($"connection refused: {address} is closed or its accept backlog is full");
+        }
         return ValueTask.FromResult<IRawConnection>(outbound);
+    }
+
+    // Link conditions draw from the network's seed: whether the dial is lost, whether and when the connection is reset,
+    // and the seeds of both directions' jitter and loss.
+    private MemoryLink CreateLink(MemoryLinkConditions conditions, TimeProvider time)
+    {
+        if (conditions == MemoryLinkConditions.Perfect) return new MemoryLink(_options);
+        var random = new Random(_network.NextSeed());
+        if (conditions.DialFailureRate > 0 && random.NextDouble() < conditions.DialFailureRate)
+            throw new IOException("connection refused: the dial was lost (simulated link fault)");
+        var link = new MemoryLink(_options, conditions, random.Next(), time);
+        if (conditions.ResetRate > 0 && random.NextDouble() < conditions.ResetRate)
+            link.ScheduleReset(conditions.ResetWindow * random.NextDouble(), time);
+        return link;
+    }
+
+    // The id other transports see this one by for per-link conditions: its first listener's (0 before it listens).
+    private ulong LocalNodeId
+    {
+        get
+        {
+            lock (_localIds) return _localIds.Count > 0 ? _localIds[0] : 0;
+        }
     }
 
     public ValueTask<IListener> ListenAsync(Multiaddr address, CancellationToken cancellationToken)
@@ -54,7 +83,15 @@ public sealed class MemoryTransport : ITransport
         {
             ulong id = requested != 0 ? requested : _network.AllocateId();
             var listener = new MemoryConnectionListener(_network, id, _options.AcceptBacklog);
-            if (_network.TryBind(id, listener)) return ValueTask.FromResult<IListener>(listener);
+            if (_network.TryBind(id, listener))
+            {
+                lock (_localIds) _localIds.Add(id);
+                listener.Closed += () =>
+                {
+                    lock (_localIds) _localIds.Remove(id);
+                };
+                return ValueTask.FromResult<IListener>(listener);
+            }
             if (requested != 0) throw new IOException($"address in use: {address}");
         }
     }
