@@ -83,13 +83,21 @@ public class DhtNetworkTests
     public async Task GetValueCorrectsPeersWithAStaleValue()
     {
         var (_, nodes) = await BootstrappedAsync(25);
-        foreach (var node in nodes) node.Options.Validator.Add("v", new VersionValidator());
+        foreach (var node in nodes)
+        {
+            node.Options.Validator.Add("v", new VersionValidator());
+            // Without an early quorum the lookup asks every holder, so the stale one is certainly among the answers
+            // (correction reaches only peers the lookup heard from, as the spec describes).
+            node.Options.GetValueQuorum = int.MaxValue;
+        }
         byte[] key = "/v/counter"u8.ToArray();
         await nodes[0].PutValueAsync(key, new byte[] { 1 }, default);
         await nodes[0].PutValueAsync(key, new byte[] { 5 }, default);
         // One holder gets an older version behind the DHT's back.
+        // The holder closest to the key: every converged lookup asks it.
+        var target = KadKey.FromKey(key);
         KademliaDht? holder = null;
-        foreach (var node in nodes.Skip(1))
+        foreach (var node in nodes.Skip(1).OrderBy(n => KadKey.FromPeer(n.Self), Comparer<KadKey>.Create(target.CompareDistance)))
         {
             if (await node.RequestHandler.GetFreshRecordAsync(key, default) is null) continue;
             holder = node;
