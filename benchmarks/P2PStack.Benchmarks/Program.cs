@@ -10,6 +10,8 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // "stack ...": the connection-stack benchmarks (Stack/StackCommand.cs), which run real peers, not BenchmarkDotNet.
+        if (args.Length > 0 && args[0] == "stack") return Stack.StackCommand.Run(args[1..]);
         bool quick = args.Contains("--quick");
         string[] rest = args.Where(a => a != "--quick").ToArray();
         if (rest.Length == 0) rest = ["--filter", "*"];

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+using P2PStack.Addressing;
+using P2PStack.Host;
+using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.Protocols.Ping;
+using P2PStack.Security.Noise;
+using P2PStack.Transports.Tcp;
+
+namespace P2PStack.Benchmarks.Stack;
+
+/// <summary>Connection establishment: full dial to first ping, and the Noise handshake alone.</summary>
+internal static class ConnectCommands
+{
+    /// <summary>
+    /// <c>connect --addr A --count N [--warmup W] [--suite noise|mlkem512|mlkem768|mlkem1024]</c>: N new connections
+    /// one after the other; each is timed from the dial (TCP connect, multistream-select, Noise, yamux) to the first
+    /// ping round trip completed on a new stream, then closed before the next.
+    /// </summary>
+    public static async Task<int> ConnectAsync(StackArgs args)
+    {
+        var address = Multiaddr.Parse(args.Required("addr"));
+        int count = args.Int("count", 200);
+        int warmup = args.Int("warmup", 20);
+        var suite = StackPeer.ParseSuite(args.String("suite", "noise"));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
+        var token = timeout.Token;
+
+        await using var peer = await StackPeer.StartAsync(null, suite);
+        var ping = peer.Get<PingService>();
+        var dialMs = new List<double>();
+        var pingMs = new List<double>();
+        string security = "";
+        for (int i = 0; i < warmup + count; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            var connection = await peer.Host.DialAsync(address, token);
+            var dialed = Stopwatch.GetElapsedTime(start);
+            var stream = await connection.OpenStreamAsync([PingProtocol.Id], token);
+            await using (stream)
+            {
+                await ping.PingAsync(stream, 1, token);
+            }
+            var pinged = Stopwatch.GetElapsedTime(start);
+            security = connection.SecurityProtocol;
+            await connection.CloseAsync(token);
+            await WaitUntilGoneAsync(peer.Host, connection, token);
+            if (i < warmup) continue;
+            dialMs.Add(dialed.TotalMilliseconds);
+            pingMs.Add(pinged.TotalMilliseconds);
+        }
+        StackJson.Write(new { count, security, dialMs, pingMs });
+        return 0;
+    }
+
+    /// <summary>The host forgets a closed connection shortly after it closed; the next dial must be a new one.</summary>
+    private static async Task WaitUntilGoneAsync(PeerHost host, IConnection connection, CancellationToken token)
+    {
+        await connection.Completion.WaitAsync(TimeSpan.FromSeconds(10), token).ContinueWith(_ => { }, TaskScheduler.Default);
+        var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 10;
+        while (host.GetConnections(connection.RemotePeer).Any(c => c.Id == connection.Id))
+        {
+            if (Stopwatch.GetTimestamp() > deadline) throw new TimeoutException("a closed connection stayed registered");
+            await Task.Delay(1, token);
+        }
+    }
+
+    /// <summary>
+    /// <c>handshake --count N [--warmup W] --suite S</c>: the Noise handshake alone (both ends in this process), over
+    /// loopback TCP connections opened beforehand; timed until both ends hold their secure connection.
+    /// </summary>
+    public static async Task<int> HandshakeAsync(StackArgs args)
+    {
+        int count = args.Int("count", 200);
+        int warmup = args.Int("warmup", 20);
+        var suite = NoiseSuite.ForLevel(StackPeer.ParseSuite(args.String("suite", "noise")));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
+        var token = timeout.Token;
+
+        var options = Options.Create(new NoiseOptions());
+        var initiator = new NoiseSecureChannel(suite, new LocalIdentity(PrivateKey.Generate(KeyType.Ed25519)), options);
+        var responderIdentity = new LocalIdentity(PrivateKey.Generate(KeyType.Ed25519));
+        var responder = new NoiseSecureChannel(suite, responderIdentity, options);
+        IReadOnlyList<string> muxers = ["/yamux/1.0.0"];
+        var transport = new TcpTransport();
+        await using var listener = await transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), token);
+
+        var samples = new List<double>();
+        for (int i = 0; i < warmup + count; i++)
+        {
+            var accepting = listener.AcceptAsync(token).AsTask();
+            var outbound = await transport.DialAsync(listener.ListenAddress, token);
+            var inbound = await accepting;
+            long start = Stopwatch.GetTimestamp();
+            var outboundSecure = initiator.SecureOutboundAsync(outbound, responderIdentity.PeerId, muxers, token).AsTask();
+            var inboundSecure = responder.SecureInboundAsync(inbound, muxers, token).AsTask();
+            await Task.WhenAll(outboundSecure, inboundSecure);
+            var elapsed = Stopwatch.GetElapsedTime(start);
+            await outboundSecure.Result.DisposeAsync();
+            await inboundSecure.Result.DisposeAsync();
+            if (i >= warmup) samples.Add(elapsed.TotalMilliseconds);
+        }
+        StackJson.Write(new { count, security = suite.ProtocolId, handshakeMs = samples });
+        return 0;
+    }
+}
