@@ -238,7 +238,8 @@ const { positionals, values } = parseArgs({
     count: { type: 'string', default: '200' },
     warmup: { type: 'string', default: '20' },
     connections: { type: 'string', default: '1000' },
-    parallel: { type: 'string', default: '16' },
+    // js-libp2p joins concurrent dials to one peer into one, even with force: dial one after the other.
+    parallel: { type: 'string', default: '1' },
     'settle-ms': { type: 'string', default: '2000' }
   }
 })

@@ -32,17 +32,24 @@ internal static class ConnectCommands
         var dialMs = new List<double>();
         var pingMs = new List<double>();
         string security = "";
+        bool remoteClosesPingStream = true;
         for (int i = 0; i < warmup + count; i++)
         {
             long start = Stopwatch.GetTimestamp();
             var connection = await peer.Host.DialAsync(address, token);
             var dialed = Stopwatch.GetElapsedTime(start);
             var stream = await connection.OpenStreamAsync([PingProtocol.Id], token);
+            TimeSpan pinged;
             await using (stream)
             {
                 await ping.PingAsync(stream, 1, token);
+                pinged = Stopwatch.GetElapsedTime(start);
+                // Not timed: a graceful close waits until the remote has closed its half of every stream. Read the
+                // remote's end of stream first: disposing at once made the next CloseAsync wait seconds against js.
+                if (remoteClosesPingStream && !await RemoteClosesAsync(stream, token))
+                    remoteClosesPingStream = false;
+                if (!remoteClosesPingStream) stream.Reset();
             }
-            var pinged = Stopwatch.GetElapsedTime(start);
             security = connection.SecurityProtocol;
             await connection.CloseAsync(token);
             await WaitUntilGoneAsync(peer.Host, connection, token);
@@ -50,8 +57,28 @@ internal static class ConnectCommands
             dialMs.Add(dialed.TotalMilliseconds);
             pingMs.Add(pinged.TotalMilliseconds);
         }
-        StackJson.Write(new { count, security, dialMs, pingMs });
+        StackJson.Write(new { count, security, remoteClosesPingStream, dialMs, pingMs });
         return 0;
+    }
+
+    /// <summary>Whether the remote ends the ping stream (after ours ended) within two seconds.</summary>
+    private static async Task<bool> RemoteClosesAsync(IStream stream, CancellationToken token)
+    {
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(token);
+        wait.CancelAfter(TimeSpan.FromSeconds(2));
+        try
+        {
+            while (true)
+            {
+                var result = await stream.Input.ReadAsync(wait.Token);
+                stream.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted) return true;
+            }
+        }
+        catch (OperationCanceledException) when (!token.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     /// <summary>The host forgets a closed connection shortly after it closed; the next dial must be a new one.</summary>

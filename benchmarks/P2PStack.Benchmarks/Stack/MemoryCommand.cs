@@ -48,6 +48,10 @@ internal static class MemoryCommand
                 MaxDegreeOfParallelism = parallel,
                 CancellationToken = token,
             }, async (dialer, ct) => await dialer.Host.DialAsync(address, ct));
+            // The listener registers a connection when its side of the upgrade is done, a moment after the dialer's.
+            var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 10;
+            while (server.Host.GetConnections().Count < count && Stopwatch.GetTimestamp() < deadline)
+                await Task.Delay(10, token);
             int established = server.Host.GetConnections().Count;
             if (established != count) throw new InvalidOperationException($"the listener holds {established} connections, expected {count}");
             await Task.Delay(settleMs, token);
