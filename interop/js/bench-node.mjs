@@ -8,6 +8,7 @@
 //   memory --connections N                 two nodes in this process, N idle connections, heap/RSS delta per connection
 // Run with node_modules/.bin/node (Node 22); memory needs --expose-gc.
 import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -146,6 +147,14 @@ async function pingOnce (connection) {
   await stream.close()
 }
 
+/** utime + stime of a process from /proc/PID/stat (clock ticks of 1/100 s), or null. */
+function processCpuSeconds (pid) {
+  if (!pid || !existsSync(`/proc/${pid}/stat`)) return null
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
 async function serve () {
   const node = await createNode(['/ip4/127.0.0.1/tcp/0'])
   emit({ event: 'ready', peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(a => a.toString()) })
@@ -164,11 +173,26 @@ async function perf (opts) {
   const upload = []
   const download = []
   const mibps = (ms) => bytes / MiB / (ms / 1000)
+  const serverPid = Number(opts['server-pid'])
+  const cpu0 = process.cpuUsage()
+  const server0 = processCpuSeconds(serverPid)
   for (let i = 0; i < runs; i++) {
     upload.push(mibps(await perfOnce(connection, bytes, 0)))
     download.push(mibps(await perfOnce(connection, 0, bytes)))
   }
-  emit({ bytes, runs, security: connection.encryption, muxer: connection.multiplexer, upload, download })
+  const cpu = process.cpuUsage(cpu0)
+  const server1 = processCpuSeconds(serverPid)
+  const gib = 2 * runs * bytes / (1024 * MiB)
+  emit({
+    bytes,
+    runs,
+    security: connection.encryption,
+    muxer: connection.multiplexer,
+    upload,
+    download,
+    clientCpuPerGiB: (cpu.user + cpu.system) / 1e6 / gib,
+    serverCpuPerGiB: server0 != null && server1 != null ? (server1 - server0) / gib : null
+  })
   await node.stop()
 }
 
@@ -235,6 +259,7 @@ const { positionals, values } = parseArgs({
     bytes: { type: 'string', default: String(256 * MiB) },
     runs: { type: 'string', default: '3' },
     'warmup-bytes': { type: 'string', default: String(64 * MiB) },
+    'server-pid': { type: 'string', default: '0' },
     count: { type: 'string', default: '200' },
     warmup: { type: 'string', default: '20' },
     connections: { type: 'string', default: '1000' },

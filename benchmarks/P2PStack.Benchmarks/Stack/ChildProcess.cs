@@ -50,6 +50,8 @@ internal sealed class ChildProcess : IAsyncDisposable
         return child;
     }
 
+    public int Id => _process.Id;
+
     /// <summary>Waits for the first stdout line that starts with <paramref name="prefix"/>.</summary>
     public async Task<string> WaitForLineAsync(string prefix, TimeSpan timeout)
     {

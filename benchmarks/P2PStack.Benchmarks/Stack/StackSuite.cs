@@ -43,7 +43,7 @@ internal static class StackSuite
             .RootElement.GetProperty("addresses")[0].GetString()!;
 
         if (parts.Contains("throughput"))
-            await ThroughputAsync(suite, report, csAddr, jsAddr, bytes, jsBytes, runs);
+            await ThroughputAsync(suite, report, (csAddr, csServer.Id), (jsAddr, jsServer.Id), bytes, jsBytes, runs);
         if (parts.Contains("connect"))
             await ConnectAsync(suite, report, csAddr, jsAddr, connects);
         if (parts.Contains("handshake"))
@@ -55,7 +55,7 @@ internal static class StackSuite
         return 0;
     }
 
-    private static async Task ThroughputAsync(Runner r, StringBuilder report, string csAddr, string jsAddr,
+    private static async Task ThroughputAsync(Runner r, StringBuilder report, (string Addr, int Pid) cs, (string Addr, int Pid) js,
         long bytes, long jsBytes, int runs)
     {
         string load = Load();
@@ -63,21 +63,25 @@ internal static class StackSuite
         await using (var rawServer = ChildProcess.Start(r.Self, [.. r.SelfArgs, "raw-serve"]))
         {
             string port = (await rawServer.WaitForLineAsync("LISTEN ", StartTimeout))["LISTEN ".Length..];
-            raw = await r.SelfAsync("raw-tcp", "raw-perf", "--port", port, "--bytes", $"{bytes}", "--runs", $"{runs}");
+            raw = await r.SelfAsync("raw-tcp", "raw-perf", "--port", port, "--bytes", $"{bytes}", "--runs", $"{runs}", "--server-pid", $"{rawServer.Id}");
         }
-        var csCs = await r.SelfAsync("perf-cs-cs", "perf", "--addr", csAddr, "--bytes", $"{bytes}", "--runs", $"{runs}");
-        var csJs = await r.SelfAsync("perf-cs-js", "perf", "--addr", jsAddr, "--bytes", $"{jsBytes}", "--runs", $"{runs}");
-        var jsCs = await r.JsAsync("perf-js-cs", "perf", "--addr", csAddr, "--bytes", $"{jsBytes}", "--runs", $"{runs}");
-        var jsJs = await r.JsAsync("perf-js-js", "perf", "--addr", jsAddr, "--bytes", $"{jsBytes}", "--runs", $"{runs}");
+        var csCs = await r.SelfAsync("perf-cs-cs", "perf", "--addr", cs.Addr, "--bytes", $"{bytes}", "--runs", $"{runs}", "--server-pid", $"{cs.Pid}");
+        var csJs = await r.SelfAsync("perf-cs-js", "perf", "--addr", js.Addr, "--bytes", $"{jsBytes}", "--runs", $"{runs}", "--server-pid", $"{js.Pid}");
+        var jsCs = await r.JsAsync("perf-js-cs", "perf", "--addr", cs.Addr, "--bytes", $"{jsBytes}", "--runs", $"{runs}", "--server-pid", $"{cs.Pid}");
+        var jsJs = await r.JsAsync("perf-js-js", "perf", "--addr", js.Addr, "--bytes", $"{jsBytes}", "--runs", $"{runs}", "--server-pid", $"{js.Pid}");
 
         report.AppendLine(CultureInfo.InvariantCulture, $"### Single-stream throughput (MiB/s, median (min–max) of {runs} runs per direction)");
         report.AppendLine();
         report.AppendLine(CultureInfo.InvariantCulture, $"Load average before: {load}; after: {Load()}.");
         report.AppendLine();
-        report.AppendLine("| client → server | stack | volume per run | upload | download |");
-        report.AppendLine("|---|---|---:|---:|---:|");
-        void Row(string pair, string stack, JsonElement e) => report.AppendLine(CultureInfo.InvariantCulture,
-            $"| {pair} | {stack} | {e.GetProperty("bytes").GetInt64() >> 20} MiB | {MedianRange(StackJson.Doubles(e, "upload"))} | {MedianRange(StackJson.Doubles(e, "download"))} |");
+        report.AppendLine("| client → server | stack | volume per run | upload | download | CPU s per GiB: client + server |");
+        report.AppendLine("|---|---|---:|---:|---:|---:|");
+        void Row(string pair, string stack, JsonElement e)
+        {
+            double client = e.GetProperty("clientCpuPerGiB").GetDouble(), server = e.GetProperty("serverCpuPerGiB").GetDouble();
+            report.AppendLine(CultureInfo.InvariantCulture,
+                $"| {pair} | {stack} | {e.GetProperty("bytes").GetInt64() >> 20} MiB | {MedianRange(StackJson.Doubles(e, "upload"))} | {MedianRange(StackJson.Doubles(e, "download"))} | {F(client, 2)} + {F(server, 2)} = {F(client + server, 2)} |");
+        }
         Row("raw TCP (ceiling)", "plain socket, no security, no muxer", raw);
         Row("C# → C#", "TCP + Noise + Yamux", csCs);
         Row("C# → js", "TCP + Noise + Yamux", csJs);

@@ -54,6 +54,7 @@ internal static class ThroughputCommands
         }
         var upload = new List<double>();
         var download = new List<double>();
+        var cpu = new CpuMeter(ServerPid(args));
         for (int i = 0; i < runs; i++)
         {
             long start = Stopwatch.GetTimestamp();
@@ -63,7 +64,9 @@ internal static class ThroughputCommands
             await perf.RunAsync(remote, 0, (ulong)bytes, token);
             download.Add(Stats.MiBps(bytes, Stopwatch.GetElapsedTime(start)));
         }
-        StackJson.Write(new { bytes, runs, security = connection.SecurityProtocol, muxer = connection.Muxer, upload, download });
+        var (clientCpu, serverCpu) = cpu.Elapsed();
+        StackJson.Write(new { bytes, runs, security = connection.SecurityProtocol, muxer = connection.Muxer, upload, download,
+            clientCpuPerGiB = clientCpu / (2.0 * runs * bytes / (1L << 30)), serverCpuPerGiB = serverCpu / (2.0 * runs * bytes / (1L << 30)) });
         return 0;
     }
 
@@ -127,12 +130,15 @@ internal static class ThroughputCommands
         }
         var upload = new List<double>();
         var download = new List<double>();
+        var cpu = new CpuMeter(ServerPid(args));
         for (int i = 0; i < runs; i++)
         {
             upload.Add(Stats.MiBps(bytes, await RawRunAsync(port, bytes, 0, timeout.Token)));
             download.Add(Stats.MiBps(bytes, await RawRunAsync(port, 0, bytes, timeout.Token)));
         }
-        StackJson.Write(new { bytes, runs, upload, download });
+        var (clientCpu, serverCpu) = cpu.Elapsed();
+        StackJson.Write(new { bytes, runs, upload, download,
+            clientCpuPerGiB = clientCpu / (2.0 * runs * bytes / (1L << 30)), serverCpuPerGiB = serverCpu / (2.0 * runs * bytes / (1L << 30)) });
         return 0;
     }
 
@@ -154,6 +160,8 @@ internal static class ThroughputCommands
         if (received != download) throw new InvalidDataException($"raw perf: asked for {download} bytes, got {received}");
         return elapsed;
     }
+
+    private static int? ServerPid(StackArgs args) => args.Int("server-pid", 0) is > 0 and var pid ? pid : null;
 
     private static async Task SendZerosAsync(Socket socket, byte[] zeros, long count, CancellationToken token)
     {
