@@ -91,10 +91,10 @@ internal static class StackSuite
         foreach (var direction in new[] { "upload", "download" })
         {
             double ours = Median(StackJson.Doubles(csCs, direction));
-            double js = Median(StackJson.Doubles(jsJs, direction));
+            double reference = Median(StackJson.Doubles(jsJs, direction));
             double ceiling = Median(StackJson.Doubles(raw, direction));
             report.AppendLine(CultureInfo.InvariantCulture,
-                $"- {direction}: C# → C# = {F(ours / js, 2)}× js → js (target ≥ 2×: {(ours >= 2 * js ? "met" : "not met")}), {F(100 * ours / ceiling, 0)}% of raw TCP (target ≥ 40%: {(ours >= 0.4 * ceiling ? "met" : "not met")}).");
+                $"- {direction}: C# → C# = {F(ours / reference, 2)}× js → js (target ≥ 2×: {(ours >= 2 * reference ? "met" : "not met")}), {F(100 * ours / ceiling, 0)}% of raw TCP (target ≥ 40%: {(ours >= 0.4 * ceiling ? "met" : "not met")}).");
         }
         report.AppendLine();
     }
