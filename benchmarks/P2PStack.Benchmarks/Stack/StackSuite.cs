@@ -96,6 +96,9 @@ internal static class StackSuite
             report.AppendLine(CultureInfo.InvariantCulture,
                 $"- {direction}: C# → C# = {F(ours / reference, 2)}× js → js (target ≥ 2×: {(ours >= 2 * reference ? "met" : "not met")}), {F(100 * ours / ceiling, 0)}% of raw TCP (target ≥ 40%: {(ours >= 0.4 * ceiling ? "met" : "not met")}).");
         }
+        static double Cpu(JsonElement e) => e.GetProperty("clientCpuPerGiB").GetDouble() + e.GetProperty("serverCpuPerGiB").GetDouble();
+        report.AppendLine(CultureInfo.InvariantCulture,
+            $"- CPU cost per GiB (both ends): C# → C# {F(Cpu(csCs), 2)} s, js → js {F(Cpu(jsJs), 2)} s ({F(Cpu(jsJs) / Cpu(csCs), 1)}× ours), raw TCP {F(Cpu(raw), 2)} s ({F(100 * Cpu(raw) / Cpu(csCs), 0)}% of ours).");
         report.AppendLine();
     }
 
