@@ -261,7 +261,7 @@ const { positionals, values } = parseArgs({
     'warmup-bytes': { type: 'string', default: String(64 * MiB) },
     'server-pid': { type: 'string', default: '0' },
     count: { type: 'string', default: '200' },
-    warmup: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '100' },
     connections: { type: 'string', default: '1000' },
     // js-libp2p joins concurrent dials to one peer into one, even with force: dial one after the other.
     parallel: { type: 'string', default: '1' },

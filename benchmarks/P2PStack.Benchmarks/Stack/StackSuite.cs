@@ -106,13 +106,14 @@ internal static class StackSuite
     {
         string load = Load();
         var rows = new List<(string Pair, JsonElement Result)>();
-        foreach (var suite in Suites)
-            rows.Add(("C# → C#", await r.SelfAsync($"connect-cs-cs-{suite}", "connect", "--addr", csAddr, "--count", $"{count}", "--suite", suite)));
-        rows.Add(("C# → js", await r.SelfAsync("connect-cs-js", "connect", "--addr", jsAddr, "--count", $"{count}", "--suite", "noise")));
+        var ours = await r.SelfAsync("connect-cs-cs", "connect", "--addr", csAddr, "--count", $"{count}", "--suites", string.Join(',', Suites));
+        foreach (var suite in ours.GetProperty("suites").EnumerateArray()) rows.Add(("C# → C#", suite));
+        var csJs = await r.SelfAsync("connect-cs-js", "connect", "--addr", jsAddr, "--count", $"{count}", "--suites", "noise");
+        rows.Add(("C# → js", csJs.GetProperty("suites")[0]));
         rows.Add(("js → C#", await r.JsAsync("connect-js-cs", "connect", "--addr", csAddr, "--count", $"{count}")));
         rows.Add(("js → js (reference)", await r.JsAsync("connect-js-js", "connect", "--addr", jsAddr, "--count", $"{count}")));
 
-        report.AppendLine(CultureInfo.InvariantCulture, $"### Connection establishment (ms, median (p10–p90) of {count} new connections)");
+        report.AppendLine(CultureInfo.InvariantCulture, $"### Connection establishment (ms, median (p10–p90) of {count} new connections per row; our suites take turns)");
         report.AppendLine();
         report.AppendLine(CultureInfo.InvariantCulture, $"Load average before: {load}; after: {Load()}.");
         report.AppendLine();
@@ -129,22 +130,21 @@ internal static class StackSuite
     private static async Task HandshakeAsync(Runner r, StringBuilder report, int count)
     {
         string load = Load();
-        var results = new List<JsonElement>();
-        foreach (var suite in Suites)
-            results.Add(await r.SelfAsync($"handshake-{suite}", "handshake", "--count", $"{count}", "--suite", suite));
-        double classical = Median(StackJson.Doubles(results[0], "handshakeMs"));
+        var result = await r.SelfAsync("handshake", "handshake", "--count", $"{count}");
+        var suites = result.GetProperty("suites").EnumerateArray().ToArray();
+        double classical = Median(StackJson.Doubles(suites[0], "handshakeMs"));
 
-        report.AppendLine(CultureInfo.InvariantCulture, $"### Noise handshake alone (ms, median (p10–p90) of {count}; both ends in one process, loopback TCP)");
+        report.AppendLine(CultureInfo.InvariantCulture, $"### Noise handshake alone (ms, median (p10–p90) of {count} per suite; suites take turns; both ends in one process, loopback TCP)");
         report.AppendLine();
         report.AppendLine(CultureInfo.InvariantCulture, $"Load average before: {load}; after: {Load()}.");
         report.AppendLine();
-        report.AppendLine("| security | handshake | ÷ `/noise` |");
-        report.AppendLine("|---|---:|---:|");
-        foreach (var e in results)
+        report.AppendLine("| security | handshake | median − `/noise` | ÷ `/noise` |");
+        report.AppendLine("|---|---:|---:|---:|");
+        foreach (var e in suites)
         {
             var samples = StackJson.Doubles(e, "handshakeMs");
             report.AppendLine(CultureInfo.InvariantCulture,
-                $"| `{e.GetProperty("security").GetString()}` | {MedianP10P90(samples, 3)} | {F(Median(samples) / classical, 2)} |");
+                $"| `{e.GetProperty("security").GetString()}` | {MedianP10P90(samples, 3)} | {F(Median(samples) - classical, 3)} | {F(Median(samples) / classical, 2)} |");
         }
         report.AppendLine();
     }
