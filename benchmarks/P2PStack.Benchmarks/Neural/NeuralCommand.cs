@@ -9,8 +9,8 @@ using P2PStack.Transports.Memory;
 namespace P2PStack.Benchmarks.Neural;
 
 /// <summary>
-/// <c>neural two [--messages N] [--commands N] [--bytes N]</c>: two hosts over loopback TCP, direct thoughts as fast
-/// as backpressure allows, then command round trips. <c>neural swarm [--nodes N] [--messages M] [--rate R]
+/// <c>neural two [--messages N] [--commands N] [--bytes N] [--rate R]</c>: two hosts over loopback TCP, direct thoughts
+/// as fast as backpressure allows (or paced at R per second), then command round trips. <c>neural swarm [--nodes N] [--messages M] [--rate R]
 /// [--latency-ms L] [--degree D] [--seed S]</c>: N hosts over the memory transport in one swarm, M thoughts published
 /// from random members at R per second. Latency is creation (a Stopwatch stamp in the body) to handler delivery.
 /// </summary>
@@ -38,7 +38,7 @@ internal static class NeuralCommand
 
     private static int Usage()
     {
-        Console.Error.WriteLine("usage: neural two [--messages N] [--commands N] [--bytes N] | neural swarm [--nodes N] [--messages M] [--rate R] [--latency-ms L] [--degree D] [--seed S]");
+        Console.Error.WriteLine("usage: neural two [--messages N] [--commands N] [--bytes N] [--rate R] | neural swarm [--nodes N] [--messages M] [--rate R] [--latency-ms L] [--degree D] [--seed S]");
         return 2;
     }
 
@@ -47,6 +47,7 @@ internal static class NeuralCommand
         int messages = Option(args, "--messages", 20_000);
         int commands = Option(args, "--commands", 2_000);
         int bytes = Option(args, "--bytes", 100);
+        int rate = Option(args, "--rate", 0); // 0: as fast as backpressure allows
         var probe = new DeliveryProbe();
         await using var a = await NeuralBenchPeer.StartAsync(null, probe, 0);
         await using var b = await NeuralBenchPeer.StartAsync(null, probe, 1);
@@ -62,7 +63,11 @@ internal static class NeuralCommand
 
         long start = Stopwatch.GetTimestamp();
         PostedMessage? last = null;
-        for (int i = 0; i < messages; i++) last = await a.Mesh.PostAsync(to, NeuralBenchPeer.Probe(warmUp + i, bytes));
+        for (int i = 0; i < messages; i++)
+        {
+            if (rate > 0 && TimeSpan.FromSeconds((double)i / rate) - Stopwatch.GetElapsedTime(start) is { Ticks: > 0 } due) await Task.Delay(due);
+            last = await a.Mesh.PostAsync(to, NeuralBenchPeer.Probe(warmUp + i, bytes));
+        }
         long posted = Stopwatch.GetTimestamp();
         await last!.Sent.WaitAsync(Patience);
         await WaitUntil(() => probe.Count == messages, "every thought");
@@ -70,7 +75,7 @@ internal static class NeuralCommand
         var latencies = probe.Latencies();
         var sample = NeuralBenchPeer.Probe(0, bytes);
         Console.WriteLine($"neural two (loopback TCP, Noise, Yamux): {messages} thoughts of {bytes}-byte content " +
-            $"({sample.CalculateSize()}-byte body) a -> b direct");
+            $"({sample.CalculateSize()}-byte body) a -> b direct, " + (rate > 0 ? $"paced at {rate}/s" : "as fast as backpressure allows"));
         Console.WriteLine($"  {messages / seconds:N0} msg/s delivered ({seconds:F2} s; posting took {(posted - start) / (double)Stopwatch.Frequency:F2} s); " +
             $"latency p50 {P(latencies, 50):F2} ms p90 {P(latencies, 90):F2} ms p99 {P(latencies, 99):F2} ms max {latencies.Max():F2} ms");
         Drops(a, "a");
