@@ -14,6 +14,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "sim") return Simulation.SimulationCommand.RunAsync(args[1..]).GetAwaiter().GetResult();
         // "stack ...": the connection-stack benchmarks (Stack/StackCommand.cs), which run real peers, not BenchmarkDotNet.
         if (args.Length > 0 && args[0] == "stack") return Stack.StackCommand.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "neural") return Neural.NeuralCommand.Run(args[1..]);
         bool quick = args.Contains("--quick");
         string[] rest = args.Where(a => a != "--quick").ToArray();
         if (rest.Length == 0) rest = ["--filter", "*"];
