@@ -1,3 +1,4 @@
+using P2PStack.Interop.Support;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
@@ -47,8 +48,8 @@ public sealed class JsNode : IAsyncDisposable
 
     public static async Task<JsNode> StartAsync(string name, params string[] extraArguments)
     {
-        string directory = await JsInstall.EnsureInstalledAsync().ConfigureAwait(false);
-        var start = new ProcessStartInfo(JsInstall.NodePath(directory))
+        string directory = await JsPeerInstall.EnsureInstalledAsync().ConfigureAwait(false);
+        var start = new ProcessStartInfo(JsPeerInstall.NodePath(directory))
         {
             WorkingDirectory = directory,
             RedirectStandardInput = true,

@@ -1,3 +1,4 @@
+using P2PStack.Interop.Support;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;

@@ -3,29 +3,29 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace P2PStack.Interop.Discovery.Tests;
+namespace P2PStack.Interop.Support;
 
 /// <summary>
-/// Makes sure interop/js/node_modules matches package-lock.json, running <c>npm ci</c> when it does not: once per test
-/// run (a lazy task) and once across processes (an exclusive lock on interop/js/.npm-install.lock, the same lock and
-/// marker file the other interop test projects use), so two test assemblies never install into the folder at once.
+/// Makes sure interop/js/node_modules matches package-lock.json, running <c>npm ci</c> when it does not: once per
+/// test run (a static lazy task) and once across processes (a lock file), so parallel test classes and parallel
+/// test assemblies never install at the same time. npm comes from PATH; Node 22 comes from the `node` package.
 /// </summary>
-internal static class JsInstall
+public static class JsPeerInstall
 {
     /// <summary>Written into node_modules after a successful install: the SHA-256 of package-lock.json.</summary>
-    private const string HashFileName = ".p2pstack-lock-hash";
+    public const string HashFileName = ".p2pstack-lock-hash";
 
     private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan LockTimeout = TimeSpan.FromMinutes(12);
     private static readonly Lazy<Task<string>> Installed = new(() => Task.Run(EnsureInstalled));
 
-    /// <summary>The interop/js directory, installed and ready.</summary>
+    /// <summary>The interop/js directory, installed and ready: run <see cref="NodePath"/> peer.mjs there.</summary>
     public static Task<string> EnsureInstalledAsync() => Installed.Value;
 
-    /// <summary>Node 22 from the pinned `node` package (js-libp2p 3 refuses older versions).</summary>
     public static string NodePath(string directory) => Path.Combine(directory, "node_modules", ".bin", "node");
 
-    private static string Directory
+    /// <summary>interop/js of the repository that holds this test assembly.</summary>
+    public static string Directory
     {
         get
         {
@@ -39,18 +39,19 @@ internal static class JsInstall
     private static string EnsureInstalled()
     {
         string directory = Directory;
-        string expected = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(directory, "package-lock.json"))));
+        string expected = LockHash(directory);
         if (IsCurrent(directory, expected)) return directory;
 
         using var lockFile = AcquireLock(Path.Combine(directory, ".npm-install.lock"));
         if (IsCurrent(directory, expected)) return directory; // another process installed while we waited
         string hashFile = Path.Combine(directory, "node_modules", HashFileName);
         if (File.Exists(hashFile)) File.Delete(hashFile);
+
         var (code, output) = RunNpm(directory, "ci --no-audit --no-fund");
         if (code != 0)
-            throw new InvalidOperationException($"`npm ci` in {directory} failed with exit code {code}:\n{Tail(output)}");
+            throw new InvalidOperationException($"`npm ci` in {directory} failed with exit code {code}; the interop tests need it:\n{Tail(output)}");
         if (!File.Exists(NodePath(directory)))
-            throw new InvalidOperationException($"`npm ci` in {directory} succeeded but {NodePath(directory)} is missing:\n{Tail(output)}");
+            throw new InvalidOperationException($"`npm ci` in {directory} succeeded but {NodePath(directory)} (Node 22 from the `node` package) is missing:\n{Tail(output)}");
         File.WriteAllText(hashFile, expected);
         return directory;
     }
@@ -61,16 +62,23 @@ internal static class JsInstall
         return File.Exists(hashFile) && File.ReadAllText(hashFile).Trim() == expected && File.Exists(NodePath(directory));
     }
 
+    private static string LockHash(string directory)
+    {
+        string lockPath = Path.Combine(directory, "package-lock.json");
+        if (!File.Exists(lockPath)) throw new InvalidOperationException($"{lockPath} is missing.");
+        return Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(lockPath)));
+    }
+
     private static FileStream AcquireLock(string path)
     {
-        var waited = Stopwatch.StartNew();
+        var deadline = Stopwatch.StartNew();
         while (true)
         {
             try
             {
                 return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             }
-            catch (IOException) when (waited.Elapsed < LockTimeout)
+            catch (IOException) when (deadline.Elapsed < LockTimeout)
             {
                 Thread.Sleep(250); // another process is installing
             }
@@ -94,7 +102,8 @@ internal static class JsInstall
         }
         catch (Win32Exception e)
         {
-            throw new InvalidOperationException($"Cannot run `npm` ({e.Message}): the interop tests need Node.js and npm on PATH.", e);
+            throw new InvalidOperationException(
+                $"Cannot run `npm` ({e.Message}): the interop tests need Node.js (>= 20) and npm on PATH to install interop/js.", e);
         }
         using (process)
         {
@@ -107,9 +116,9 @@ internal static class JsInstall
             if (!process.WaitForExit(InstallTimeout))
             {
                 process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"`npm {arguments}` did not finish within {InstallTimeout}:\n{Tail(output.ToString())}");
+                throw new TimeoutException($"`npm {arguments}` in {directory} did not finish within {InstallTimeout}:\n{Tail(output.ToString())}");
             }
-            process.WaitForExit();
+            process.WaitForExit(); // flush the redirected output
             lock (output) return (process.ExitCode, output.ToString());
         }
     }
