@@ -39,6 +39,10 @@ public sealed class GossipScenarioOptions
 
     public TimeSpan MaxDowntime { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Messages published this soon after a churned node came back are not expected at it: it rejoins the
+    /// topic's mesh only at its peers' next heartbeats. Zero counts every message published after its return.</summary>
+    public TimeSpan RejoinGrace { get; set; } = TimeSpan.Zero;
+
     /// <summary>Fraction of nodes that join the topic's mesh but never forward (nor deliver) a message.</summary>
     public double AttackerFraction { get; set; }
 
@@ -239,6 +243,7 @@ public static class GossipScenario
         private GossipScenarioResult Tally(List<SimulationNode> publishers, int churned, double share, double attackerScore, double honestScore)
         {
             long window = (long)(scenario.DeliveryWindow.TotalSeconds * Stopwatch.Frequency);
+            long grace = (long)(scenario.RejoinGrace.TotalSeconds * Stopwatch.Frequency);
             long expected = 0, delivered = 0;
             var latencies = new List<double>();
             for (int m = 0; m < scenario.Messages; m++)
@@ -248,7 +253,7 @@ public static class GossipScenario
                 for (int n = 0; n < scenario.NodeCount; n++)
                 {
                     if (n == publisher || _attackers.Contains(n)) continue;
-                    if (_offline[n].Any(o => o.From < published + window && o.To > published)) continue;
+                    if (_offline[n].Any(o => o.From < published + window && o.To + grace > published)) continue;
                     expected++;
                     long at = _receivedAt[m, n];
                     if (at == 0) continue;
