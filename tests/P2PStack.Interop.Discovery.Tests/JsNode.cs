@@ -1,200 +1,28 @@
 using P2PStack.Interop.Support;
-using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using P2PStack.Addressing;
-using P2PStack.Identity;
 
 namespace P2PStack.Interop.Discovery.Tests;
 
 /// <summary>
-/// A running interop/js/discovery-peer.mjs (js-libp2p 3 with @libp2p/kad-dht and @libp2p/gossipsub on Node 22), driven
-/// with one JSON command per stdin line and one answer per stdout line, matched by id. Its stderr tail goes into
-/// failure messages.
+/// A running interop/js/discovery-peer.mjs (js-libp2p 3 with @libp2p/kad-dht and @libp2p/gossipsub on Node 22).
 /// </summary>
-public sealed class JsNode : IAsyncDisposable
+public sealed class JsNode : JsProcess
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
 
-    private readonly Process _process;
-    private readonly ConcurrentDictionary<long, TaskCompletionSource<JsonObject>> _pending = new();
-    private readonly ConcurrentQueue<string> _stderr = new();
-    private readonly TaskCompletionSource<JsonObject> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private long _nextId;
-    private Task? _readLoop;
-
-    private JsNode(Process process, string name)
-    {
-        _process = process;
-        Name = name;
-    }
+    private JsNode(string name) : base($"js node {name}", DefaultTimeout) => Name = name;
 
     public string Name { get; }
 
-    public PeerId PeerId { get; private set; } = null!;
-
-    /// <summary>Listen addresses with the /p2p suffix, as announced in the ready line.</summary>
-    public IReadOnlyList<Multiaddr> Addresses { get; private set; } = [];
-
     /// <summary>Listen addresses without the /p2p suffix, as the DHT reports them.</summary>
     public IReadOnlyList<Multiaddr> TransportAddresses => [.. Addresses.Select(a => a.DecapsulateCode(MultiaddrProtocols.P2P.Code))];
-
-    public IReadOnlyList<string> Protocols { get; private set; } = [];
 
     public override string ToString() => $"{Name} (js {PeerId})";
 
     public static async Task<JsNode> StartAsync(string name, params string[] extraArguments)
     {
-        string directory = await JsPeerInstall.EnsureInstalledAsync().ConfigureAwait(false);
-        var start = new ProcessStartInfo(JsPeerInstall.NodePath(directory))
-        {
-            WorkingDirectory = directory,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in (string[])["discovery-peer.mjs", "--listen", "/ip4/127.0.0.1/tcp/0", .. extraArguments])
-            start.ArgumentList.Add(arg);
-        var process = Process.Start(start) ?? throw new InvalidOperationException("node discovery-peer.mjs did not start");
-        var node = new JsNode(process, name);
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            node._stderr.Enqueue(e.Data);
-            while (node._stderr.Count > 200) node._stderr.TryDequeue(out string? _);
-        };
-        process.BeginErrorReadLine();
-        node._readLoop = Task.Run(node.ReadLoopAsync);
-        try
-        {
-            var ready = await node._ready.Task.WaitAsync(StartTimeout).ConfigureAwait(false);
-            node.PeerId = PeerId.Parse(ready["peerId"]!.GetValue<string>());
-            node.Addresses = [.. ready["addresses"]!.AsArray().Select(a => Multiaddr.Parse(a!.GetValue<string>()))];
-            node.Protocols = [.. ready["protocols"]!.AsArray().Select(p => p!.GetValue<string>())];
-            return node;
-        }
-        catch (Exception ex)
-        {
-            await node.DisposeAsync().ConfigureAwait(false);
-            throw new InvalidOperationException($"js node {name} did not become ready: {ex.Message}\n{node.StderrTail()}", ex);
-        }
-    }
-
-    /// <summary>Runs a command; a failed command throws with js's error message.</summary>
-    public async Task<JsonObject> CommandAsync(string cmd, JsonObject? fields = null, TimeSpan? timeout = null)
-    {
-        var answer = await TryCommandAsync(cmd, fields, timeout).ConfigureAwait(false);
-        if (answer["ok"]?.GetValue<bool>() != true)
-            throw new InvalidOperationException($"js node {Name}: {cmd} failed: {answer["error"]} ({answer["errorName"]})\n{StderrTail()}");
-        return answer;
-    }
-
-    /// <summary>Runs a command and returns its answer, ok or not.</summary>
-    public async Task<JsonObject> TryCommandAsync(string cmd, JsonObject? fields = null, TimeSpan? timeout = null)
-    {
-        long id = Interlocked.Increment(ref _nextId);
-        var request = fields is null ? [] : (JsonObject)fields.DeepClone();
-        request["id"] = id;
-        request["cmd"] = cmd;
-        var wait = timeout ?? DefaultTimeout;
-        request["timeoutMs"] = (long)wait.TotalMilliseconds;
-        var answer = new TaskCompletionSource<JsonObject>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[id] = answer;
-        try
-        {
-            await _writeLock.WaitAsync().ConfigureAwait(false);
-            try
-            {
-                await _process.StandardInput.WriteLineAsync(request.ToJsonString()).ConfigureAwait(false);
-                await _process.StandardInput.FlushAsync().ConfigureAwait(false);
-            }
-            finally
-            {
-                _writeLock.Release();
-            }
-            // A little beyond the js-side timeout, so that js reports its own timeout first.
-            return await answer.Task.WaitAsync(wait + TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"js node {Name}: no answer to {request.ToJsonString()} within {wait}\n{StderrTail()}");
-        }
-        finally
-        {
-            _pending.TryRemove(id, out _);
-        }
-    }
-
-    public string StderrTail() => $"{Name} stderr (tail):\n" + string.Join('\n', _stderr.TakeLast(30));
-
-    private async Task ReadLoopAsync()
-    {
-        var reader = _process.StandardOutput;
-        try
-        {
-            while (await reader.ReadLineAsync().ConfigureAwait(false) is { } line)
-            {
-                JsonObject? message;
-                try
-                {
-                    message = JsonNode.Parse(line) as JsonObject;
-                }
-                catch (JsonException)
-                {
-                    continue; // only JSON lines are answers
-                }
-                if (message is null) continue;
-                if (message["event"]?.GetValue<string>() == "ready")
-                {
-                    _ready.TrySetResult(message);
-                    continue;
-                }
-                if (message["id"] is JsonValue idValue && idValue.TryGetValue(out long id) && _pending.TryGetValue(id, out var waiter))
-                    waiter.TrySetResult(message);
-            }
-        }
-        finally
-        {
-            var gone = new IOException($"js node {Name}: stdout closed (process exited)\n{StderrTail()}");
-            _ready.TrySetException(gone);
-            foreach (var waiter in _pending.Values) waiter.TrySetException(gone);
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                await _writeLock.WaitAsync().ConfigureAwait(false);
-                try
-                {
-                    await _process.StandardInput.WriteLineAsync("{\"id\":0,\"cmd\":\"stop\"}").ConfigureAwait(false);
-                    _process.StandardInput.Close();
-                }
-                finally
-                {
-                    _writeLock.Release();
-                }
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                await _process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
-        {
-            // stdin already closed, or the node did not stop in time: killed below
-        }
-        finally
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            if (_readLoop is not null) await _readLoop.WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { }).ConfigureAwait(false);
-            _process.Dispose();
-            _writeLock.Dispose();
-        }
+        var node = new JsNode(name);
+        await node.LaunchAsync("discovery-peer.mjs", ["--listen", "/ip4/127.0.0.1/tcp/0", .. extraArguments]).ConfigureAwait(false);
+        return node;
     }
 }
