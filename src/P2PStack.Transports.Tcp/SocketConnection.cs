@@ -22,6 +22,8 @@ internal sealed class SocketConnection : IRawConnection
     private readonly Task _sending;
     private readonly TimeSpan _closeTimeout;
     private volatile bool _aborted;
+    private volatile bool _sendShutDown;
+    private volatile IOException? _sendFailure;
     private int _disposed;
 
     public SocketConnection(Socket socket, Direction direction, TcpTransportOptions options)
@@ -62,7 +64,14 @@ internal sealed class SocketConnection : IRawConnection
             {
                 Memory<byte> memory = _input.Writer.GetMemory(MinimumReceiveBuffer);
                 int received = await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
-                if (received == 0) break; // the remote half-closed
+                if (received == 0)
+                {
+                    // A reset reaches only the first syscall that looks; if that was a send, recv sees a plain end.
+                    if (_sendFailure is { } sendFailure) throw sendFailure;
+                    if (!_sendShutDown && SocketOptions.WasReset(_socket))
+                        throw new IOException($"connection to {RemoteAddress} was reset by the remote");
+                    break; // the remote half-closed
+                }
                 _input.Writer.Advance(received);
                 FlushResult flush = await _input.Writer.FlushAsync().ConfigureAwait(false);
                 if (_aborted) throw Aborted();
@@ -93,11 +102,13 @@ internal sealed class SocketConnection : IRawConnection
                 _output.Reader.AdvanceTo(buffer.End);
                 if (result.IsCompleted) break;
             }
+            _sendShutDown = true;
             _socket.Shutdown(SocketShutdown.Send);
         }
         catch (Exception e)
         {
             error = Translate(e, "send");
+            _sendFailure = (IOException)error;
         }
         await _output.Reader.CompleteAsync(error).ConfigureAwait(false);
     }

@@ -34,4 +34,24 @@ internal static class SocketOptions
         }
         socket.Dispose();
     }
+
+    private const int SolTcp = 6, TcpInfo = 11, TcpStateClose = 7;
+
+    /// <summary>
+    /// After recv returned 0 on a socket whose send side is still open: true when the connection is in TCP_CLOSE,
+    /// which a FIN alone never reaches (it leaves CLOSE_WAIT), so the remote reset it. Linux only; elsewhere false.
+    /// </summary>
+    public static bool WasReset(Socket socket)
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        Span<byte> info = stackalloc byte[8];
+        try
+        {
+            return socket.GetRawSocketOption(SolTcp, TcpInfo, info) > 0 && info[0] == TcpStateClose;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
 }

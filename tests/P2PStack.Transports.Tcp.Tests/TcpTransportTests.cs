@@ -202,6 +202,42 @@ public class TcpTransportTests
     }
 
     [Fact]
+    public async Task A_reset_first_seen_by_a_write_still_fails_the_reader()
+    {
+        // Linux reports a reset to the first syscall only. Park the dialer's receive loop on backpressure, let a write
+        // see the reset, then drain: the reader must get an error, not a clean end of stream.
+        var transport = new TcpTransport(new TcpTransportOptions { MaxBufferedBytes = 64 * 1024 });
+        await using IListener listener = await transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+        Task<IRawConnection> accept = listener.AcceptAsync(default).AsTask();
+        await using IRawConnection dialer = await transport.DialAsync(listener.ListenAddress, default);
+        IRawConnection accepted = await accept.WaitAsync(Patience);
+
+        await accepted.Output.WriteAsync(new byte[256 * 1024]).AsTask().WaitAsync(Patience);
+        await Task.Delay(100); // the dialer's input pipe fills and its receive loop stops calling recv
+        accepted.Abort();
+
+        await Assert.ThrowsAnyAsync<IOException>(async () =>
+        {
+            for (int i = 0; i < 10_000; i++)
+            {
+                FlushResult flush = await dialer.Output.WriteAsync(new byte[64 * 1024]).AsTask().WaitAsync(Patience);
+                if (flush.IsCompleted) throw new IOException("completed");
+            }
+        });
+        var error = await Assert.ThrowsAsync<IOException>(async () =>
+        {
+            while (true)
+            {
+                ReadResult result = await dialer.Input.ReadAsync().AsTask().WaitAsync(Patience);
+                dialer.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted) return;
+            }
+        });
+        Assert.Contains("reset", error.Message);
+        await accepted.DisposeAsync();
+    }
+
+    [Fact]
     public void Service_collection_registers_the_transport()
     {
         using ServiceProvider provider = new P2PBuilder(new ServiceCollection())
