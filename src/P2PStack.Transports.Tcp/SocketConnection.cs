@@ -155,7 +155,8 @@ internal sealed class SocketConnection : IRawConnection
             }
             _socket.Dispose();
         }
-        await Task.WhenAll(_receiving, _sending).ConfigureAwait(false);
+        // The application is done reading: release a receive loop parked on a full input pipe.
         await _input.Reader.CompleteAsync().ConfigureAwait(false);
+        await Task.WhenAll(_receiving, _sending).ConfigureAwait(false);
     }
 }

@@ -149,8 +149,9 @@ internal sealed class WebSocketConnection : IRawConnection
             _webSocket.Dispose();
             _socket.Dispose();
         }
-        await Task.WhenAll(_receiving, _sending).ConfigureAwait(false);
+        // The application is done reading: release a receive loop parked on a full input pipe.
         await _input.Reader.CompleteAsync().ConfigureAwait(false);
+        await Task.WhenAll(_receiving, _sending).ConfigureAwait(false);
         _owner?.Dispose();
     }
 }

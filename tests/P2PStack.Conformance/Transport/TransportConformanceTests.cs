@@ -210,6 +210,31 @@ public abstract class TransportConformanceTests
     }
 
     [Fact]
+    public async Task Dispose_completes_while_unread_input_fills_every_buffer()
+    {
+        var (listener, dialer, accepted) = await ConnectAsync();
+        await using (listener)
+        await using (accepted)
+        {
+            // The dialer never reads: its input buffer and the kernel's fill, and the accepted side stalls.
+            Task writing = Task.Run(async () =>
+            {
+                var chunk = new byte[64 * 1024];
+                for (int i = 0; i < 16 * 16; i++)
+                {
+                    FlushResult flush = await accepted.Output.WriteAsync(chunk);
+                    if (flush.IsCompleted) return;
+                }
+            });
+            await Task.WhenAny(writing, Task.Delay(200));
+            await dialer.DisposeAsync().AsTask().WaitAsync(Patience);
+            accepted.Abort();
+            await Task.WhenAny(writing, Task.Delay(Patience));
+            Assert.True(writing.IsCompleted, "the remote's writes did not end after the dispose");
+        }
+    }
+
+    [Fact]
     public async Task Abort_is_seen_by_the_remote_as_an_error_or_end_of_stream()
     {
         var (listener, dialer, accepted) = await ConnectAsync();
