@@ -13,9 +13,10 @@ namespace P2PStack.Muxers.Yamux;
 internal sealed class YamuxStream : IMuxedStream
 {
     private static readonly PipeOptions InboundPipeOptions = new(
+        pool: StreamBufferPool.Shared,
         pauseWriterThreshold: 0,
         resumeWriterThreshold: 0,
-        minimumSegmentSize: 16 * 1024,
+        minimumSegmentSize: StreamBufferPool.BlockSize,
         readerScheduler: PipeScheduler.ThreadPool,
         writerScheduler: PipeScheduler.Inline,
         useSynchronizationContext: false);

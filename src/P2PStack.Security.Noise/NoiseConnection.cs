@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.IO.Pipelines;
 using P2PStack.Identity;
 using P2PStack.Network;
@@ -8,21 +7,20 @@ using P2PStack.Security.Noise.Protocol;
 namespace P2PStack.Security.Noise;
 
 /// <summary>
-/// The transport phase: plaintext pipes for the application, a read loop that decrypts frames from the raw
-/// connection, and a write loop that encrypts what the application writes. Frames are decrypted and encrypted in
-/// place in pipe memory (no per-frame allocation); the pipes' thresholds give backpressure both ways.
-/// Completing <see cref="Output"/> half-closes the raw connection after the pending data; a broken frame or a
-/// failed tag fails the pending reads with <see cref="NoiseConnectionException"/> and aborts the raw connection.
+/// The transport phase: a plaintext pipe for the application fed by a read loop that decrypts frames from the raw
+/// connection, and an output that encrypts in place in the raw connection's buffer as the application writes
+/// (<see cref="NoiseTransportWriter"/>). No per-frame allocation; the raw connection's and the input pipe's
+/// thresholds give backpressure both ways. Completing <see cref="Output"/> half-closes the raw connection after the
+/// pending data; a broken frame or a failed tag fails the pending reads with <see cref="NoiseConnectionException"/>
+/// and aborts the raw connection.
 /// </summary>
 internal sealed class NoiseConnection : INoiseSecureConnection
 {
     private readonly IRawConnection _raw;
-    private readonly CipherState _send;
     private readonly CipherState _receive;
     private readonly Pipe _inbound;
-    private readonly Pipe _outbound;
+    private readonly NoiseTransportWriter _output;
     private readonly Task _readLoop;
-    private readonly Task _writeLoop;
     private readonly byte[] _handshakeHash;
     private readonly TimeSpan _closeTimeout;
     private readonly int _flushThreshold;
@@ -35,7 +33,6 @@ internal sealed class NoiseConnection : INoiseSecureConnection
     {
         _raw = raw;
         Suite = suite;
-        _send = send;
         _receive = receive;
         RemotePublicKey = remotePublicKey;
         RemotePeer = remotePeer;
@@ -44,14 +41,13 @@ internal sealed class NoiseConnection : INoiseSecureConnection
         _closeTimeout = options.CloseTimeout;
         _flushThreshold = options.ReceiveBufferSize / 4;
         _inbound = new Pipe(PipeOptionsFor(options.ReceiveBufferSize));
-        _outbound = new Pipe(PipeOptionsFor(options.SendBufferSize));
+        _output = new NoiseTransportWriter(raw.Output, send, Fail, () => _failure);
         _readLoop = Task.Run(ReadLoopAsync);
-        _writeLoop = Task.Run(WriteLoopAsync);
     }
 
     public PipeReader Input => _inbound.Reader;
 
-    public PipeWriter Output => _outbound.Writer;
+    public PipeWriter Output => _output;
 
     public IRawConnection Raw => _raw;
 
@@ -69,7 +65,9 @@ internal sealed class NoiseConnection : INoiseSecureConnection
 
     public ReadOnlyMemory<byte> HandshakeHash => _handshakeHash;
 
+    // The application's reader (the muxer) runs inline on the read loop's thread, on the plaintext just decrypted.
     private static PipeOptions PipeOptionsFor(int bufferSize) => new(
+        readerScheduler: PipeScheduler.Inline,
         pauseWriterThreshold: bufferSize,
         resumeWriterThreshold: bufferSize / 2,
         minimumSegmentSize: NoiseFraming.MaxMessageLength + NoiseFraming.PrefixLength,
@@ -186,78 +184,6 @@ internal sealed class NoiseConnection : INoiseSecureConnection
         return length;
     }
 
-    private async Task WriteLoopAsync()
-    {
-        var plaintext = _outbound.Reader;
-        var output = _raw.Output;
-        Exception? error = null;
-        try
-        {
-            while (true)
-            {
-                var result = await plaintext.ReadAsync().ConfigureAwait(false);
-                if (_failure is { } failure)
-                {
-                    throw failure;
-                }
-
-                var buffer = result.Buffer;
-                while (!buffer.IsEmpty)
-                {
-                    int chunk = (int)Math.Min(buffer.Length, NoiseFraming.MaxTransportPlaintext);
-                    EncryptFrame(buffer.Slice(0, chunk), output);
-                    buffer = buffer.Slice(chunk);
-                }
-
-                plaintext.AdvanceTo(result.Buffer.End);
-                var flush = await output.FlushAsync().ConfigureAwait(false);
-                if (flush.IsCompleted)
-                {
-                    throw new NoiseConnectionException("the remote stopped reading the connection");
-                }
-
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception e)
-        {
-            error = _failure ?? e;
-            Fail(e);
-        }
-        finally
-        {
-            await plaintext.CompleteAsync(error).ConfigureAwait(false);
-            if (error is null)
-            {
-                // Half-close: the remote sees end of stream.
-                await CompleteQuietlyAsync(output.CompleteAsync()).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private void EncryptFrame(ReadOnlySequence<byte> chunk, PipeWriter output)
-    {
-        int length = (int)chunk.Length;
-        int sealedLength = length + CipherState.TagSize;
-        Span<byte> frame = output.GetSpan(NoiseFraming.PrefixLength + sealedLength);
-        BinaryPrimitives.WriteUInt16BigEndian(frame, (ushort)sealedLength);
-        Span<byte> body = frame.Slice(NoiseFraming.PrefixLength, sealedLength);
-        chunk.CopyTo(body);
-        try
-        {
-            _send.EncryptWithAd(default, body[..length], body);
-        }
-        catch (NoiseException e)
-        {
-            throw new NoiseConnectionException(e.Message, e);
-        }
-
-        output.Advance(NoiseFraming.PrefixLength + sealedLength);
-    }
-
     /// <summary>Completing the raw connection's pipes must not fault a loop: the transport may already be torn down.</summary>
     private static async ValueTask CompleteQuietlyAsync(ValueTask completion)
     {
@@ -284,7 +210,6 @@ internal sealed class NoiseConnection : INoiseSecureConnection
         }
 
         _raw.Abort();
-        _outbound.Reader.CancelPendingRead();
         _raw.Input.CancelPendingRead();
     }
 
@@ -295,24 +220,23 @@ internal sealed class NoiseConnection : INoiseSecureConnection
             return;
         }
 
-        // Let queued plaintext go out (bounded by CloseTimeout), then half-close; stop reading.
-        await _outbound.Writer.CompleteAsync().ConfigureAwait(false);
+        // Seal what the application wrote and half-close (the transport sends it), stop reading, then give the
+        // transport CloseTimeout to send the rest before the connection is cut.
+        _output.Dispose();
         await _inbound.Reader.CompleteAsync().ConfigureAwait(false);
+        _disposing = true;
+        _raw.Input.CancelPendingRead();
+        await _readLoop.ConfigureAwait(false);
+        _receive.Dispose();
+        var close = _raw.DisposeAsync().AsTask();
         try
         {
-            await _writeLoop.WaitAsync(_closeTimeout).ConfigureAwait(false);
+            await close.WaitAsync(_closeTimeout).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             _raw.Abort(); // the remote does not take our last bytes: drop the connection
-            await _writeLoop.ConfigureAwait(false);
+            await close.ConfigureAwait(false);
         }
-
-        _disposing = true;
-        _raw.Input.CancelPendingRead();
-        await _readLoop.ConfigureAwait(false);
-        _send.Dispose();
-        _receive.Dispose();
-        await _raw.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -6,14 +6,12 @@ public sealed class NoiseOptions
     /// <summary>Longest a handshake may take; past it the handshake fails with a HandshakeException.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long disposing a connection waits for queued data to be sent before aborting it.</summary>
+    /// <summary>How long disposing a connection waits for the transport to send the data already written and close,
+    /// before aborting it.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Decrypted bytes buffered for the application before the connection stops reading the transport.</summary>
     public int ReceiveBufferSize { get; set; } = 1 << 20;
-
-    /// <summary>Plaintext bytes the application may write ahead before its flushes wait for encryption and sending.</summary>
-    public int SendBufferSize { get; set; } = 1 << 20;
 
     /// <summary>Which hybrid post-quantum suites are offered and accepted.</summary>
     public PostQuantumOptions PostQuantum { get; } = new();
@@ -31,9 +29,9 @@ public sealed class NoiseOptions
             throw new ArgumentException("CloseTimeout must be positive", nameof(CloseTimeout));
         }
 
-        if (ReceiveBufferSize < 64 * 1024 || SendBufferSize < 64 * 1024)
+        if (ReceiveBufferSize < 64 * 1024)
         {
-            throw new ArgumentException("ReceiveBufferSize and SendBufferSize must hold at least one 64 KiB frame");
+            throw new ArgumentException("ReceiveBufferSize must hold at least one 64 KiB frame");
         }
 
         if (PostQuantum.SuitesInPreferenceOrder().Count == 0)

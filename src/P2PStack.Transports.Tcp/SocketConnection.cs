@@ -14,6 +14,7 @@ namespace P2PStack.Transports.Tcp;
 internal sealed class SocketConnection : IRawConnection
 {
     private const int MinimumReceiveBuffer = 16 * 1024;
+    private const int BulkReceiveBuffer = 64 * 1024;
 
     private readonly Socket _socket;
     private readonly Pipe _input;
@@ -39,7 +40,11 @@ internal sealed class SocketConnection : IRawConnection
         _sending = SendLoopAsync();
     }
 
+    // The reader runs inline on the flushing thread: received bytes are processed (decrypted, demultiplexed) by the
+    // receive loop's thread while still in cache, and flushed bytes are sent by the writer's thread, without a
+    // hand-off through the thread pool per buffer. Both loops only await, never block, so this cannot deadlock.
     private static PipeOptions PipeOptionsFor(TcpTransportOptions options) => new(
+        readerScheduler: PipeScheduler.Inline,
         pauseWriterThreshold: options.MaxBufferedBytes,
         resumeWriterThreshold: options.MaxBufferedBytes / 2,
         minimumSegmentSize: MinimumReceiveBuffer,
@@ -60,9 +65,10 @@ internal sealed class SocketConnection : IRawConnection
         Exception? error = null;
         try
         {
+            int bufferSize = MinimumReceiveBuffer;
             while (true)
             {
-                Memory<byte> memory = _input.Writer.GetMemory(MinimumReceiveBuffer);
+                Memory<byte> memory = _input.Writer.GetMemory(bufferSize);
                 int received = await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
                 if (received == 0)
                 {
@@ -72,6 +78,9 @@ internal sealed class SocketConnection : IRawConnection
                         throw new IOException($"connection to {RemoteAddress} was reset by the remote");
                     break; // the remote half-closed
                 }
+                // A full buffer means more is queued (a bulk transfer): take it in larger pieces, with fewer calls.
+                // Otherwise go back to the small buffer an idle connection holds while it waits.
+                bufferSize = received == memory.Length ? BulkReceiveBuffer : MinimumReceiveBuffer;
                 _input.Writer.Advance(received);
                 FlushResult flush = await _input.Writer.FlushAsync().ConfigureAwait(false);
                 if (_aborted) throw Aborted();
