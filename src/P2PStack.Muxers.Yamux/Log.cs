@@ -28,6 +28,9 @@ internal static partial class Log
     [LoggerMessage(8, LogLevel.Debug, "yamux stream {StreamId} could not finish closing")]
     public static partial void StreamCloseFailed(ILogger logger, long streamId, Exception exception);
 
+    [LoggerMessage(10, LogLevel.Debug, "yamux stream {StreamId} was not closed by the remote within {Timeout} of its disposal; resetting it")]
+    public static partial void StreamCloseTimedOut(ILogger logger, long streamId, TimeSpan timeout);
+
     [LoggerMessage(9, LogLevel.Error, "yamux session failed internally")]
     public static partial void InternalError(ILogger logger, Exception exception);
 }

@@ -183,9 +183,12 @@ internal sealed class YamuxStream : IMuxedStream
 
     public void OnSessionEnded(Exception reason)
     {
+        CancellationTokenSource? timer;
         lock (gate)
         {
             removed = true;
+            timer = closeTimer;
+            closeTimer = null;
             sessionReason = reason;
             if (!reset)
             {
@@ -196,7 +199,7 @@ internal sealed class YamuxStream : IMuxedStream
             WakeSenderLocked();
         }
 
-        closeTimer?.Dispose();
+        timer?.Dispose();
         inbound.Reader.CancelPendingRead();
     }
 
@@ -418,15 +421,15 @@ internal sealed class YamuxStream : IMuxedStream
         Finish();
     }
 
+    /// <summary>Closes gracefully: our buffered bytes and FIN go out, and the remote has
+    /// <see cref="YamuxOptions.StreamCloseTimeout"/> (from now) to take them and close its half; past it the stream
+    /// is reset, as go-yamux does. The timer ends with the stream.</summary>
     public async ValueTask DisposeAsync()
     {
+        var deadline = ArmCloseTimer();
         try
         {
-            await writer.CompleteAsync().ConfigureAwait(false);
-            if (pendingClose is { } close)
-            {
-                await close.ConfigureAwait(false);
-            }
+            await writer.CloseAsync(deadline).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
@@ -434,21 +437,62 @@ internal sealed class YamuxStream : IMuxedStream
         }
 
         await reader.CompleteAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Starts the close timer unless the stream already ended; returns its token (cancelled when it fires).</summary>
+    private CancellationToken ArmCloseTimer()
+    {
         lock (gate)
         {
-            if (finReceived || reset || removed || closeTimer is not null)
+            if (reset || removed)
             {
-                return;
+                return CancellationToken.None;
             }
 
-            // The remote has not closed its half: give it StreamCloseTimeout, then reset (as go-yamux does).
-            closeTimer = new CancellationTokenSource(Session.Options.StreamCloseTimeout);
-            closeTimer.Token.UnsafeRegister(static state => ((YamuxStream)state!).Reset(), this);
+            if (closeTimer is null)
+            {
+                var timer = new CancellationTokenSource();
+                timer.Token.UnsafeRegister(static state => ((YamuxStream)state!).ResetAfterCloseTimeout(), this);
+                timer.CancelAfter(Session.Options.StreamCloseTimeout); // fires on a timer thread, never inline
+                closeTimer = timer;
+            }
+
+            return closeTimer.Token;
         }
     }
 
+    /// <summary>Runs on a timer thread: must not throw.</summary>
+    private void ResetAfterCloseTimeout()
+    {
+        try
+        {
+            Log.StreamCloseTimedOut(Session.Logger, Id, Session.Options.StreamCloseTimeout);
+            Reset();
+        }
+        catch (Exception ex)
+        {
+            Log.InternalError(Session.Logger, ex);
+        }
+    }
+
+    /// <summary>Whether a close timer is armed (for tests: none may outlive the stream).</summary>
+    internal bool HasCloseTimer
+    {
+        get
+        {
+            lock (gate)
+            {
+                return closeTimer is not null;
+            }
+        }
+    }
+
+    /// <summary>The close a synchronous <see cref="PipeWriter.Complete"/> started, if any.</summary>
+    internal Task? PendingClose => pendingClose;
+
     private void Finish()
     {
+        CancellationTokenSource? timer;
         lock (gate)
         {
             if (removed)
@@ -457,9 +501,11 @@ internal sealed class YamuxStream : IMuxedStream
             }
 
             removed = true;
+            timer = closeTimer;
+            closeTimer = null;
         }
 
-        closeTimer?.Dispose();
+        timer?.Dispose();
         Session.RemoveStream(this);
     }
 

@@ -124,6 +124,37 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         }
     }
 
+    /// <summary>Dispose's close: flushes what is buffered and sends FIN, or waits for the close a synchronous
+    /// <see cref="Complete"/> started; gives up when <paramref name="cancellationToken"/> fires.</summary>
+    public async ValueTask CloseAsync(CancellationToken cancellationToken)
+    {
+        if (completed)
+        {
+            if (stream.PendingClose is { } close)
+            {
+                await close.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        completed = true;
+        try
+        {
+            if (buffered != flushed)
+            {
+                await FlushBufferedAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            stream.SendFin();
+        }
+        finally
+        {
+            ReturnBuffer();
+        }
+    }
+
+    /// <summary>Runs unobserved unless the stream is disposed: reports failure by resetting, never by throwing.</summary>
     private async Task FlushThenFinAsync()
     {
         try
@@ -131,7 +162,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
             await FlushBufferedAsync(CancellationToken.None).ConfigureAwait(false);
             stream.SendFin();
         }
-        catch (IOException ex)
+        catch (Exception ex)
         {
             Log.StreamCloseFailed(stream.Session.Logger, stream.Id, ex);
             stream.Reset();
