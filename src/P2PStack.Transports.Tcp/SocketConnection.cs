@@ -9,7 +9,8 @@ namespace P2PStack.Transports.Tcp;
 /// <summary>
 /// A connected socket as a pair of pipes. One loop receives into the input pipe (pausing when the application has
 /// <see cref="TcpTransportOptions.MaxBufferedBytes"/> unread, which lets TCP flow control push back on the sender);
-/// another sends what the application flushes. Completing the output half-closes (FIN); <see cref="Abort"/> resets.
+/// another sends what the application flushes, all segments of a flush in one system call. Completing the output
+/// half-closes (FIN); <see cref="Abort"/> resets.
 /// </summary>
 internal sealed class SocketConnection : IRawConnection
 {
@@ -97,6 +98,7 @@ internal sealed class SocketConnection : IRawConnection
     private async Task SendLoopAsync()
     {
         Exception? error = null;
+        GatherSend? gather = null;
         try
         {
             while (true)
@@ -104,9 +106,24 @@ internal sealed class SocketConnection : IRawConnection
                 ReadResult result = await _output.Reader.ReadAsync().ConfigureAwait(false);
                 if (_aborted) throw Aborted();
                 ReadOnlySequence<byte> buffer = result.Buffer;
-                foreach (ReadOnlyMemory<byte> segment in buffer)
+                if (buffer.IsSingleSegment)
                 {
-                    await _socket.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
+                    await _socket.SendAsync(buffer.First, SocketFlags.None).ConfigureAwait(false);
+                }
+                else if (GatherSend.CanSend(buffer))
+                {
+                    gather ??= new GatherSend();
+                    for (var rest = buffer; !rest.IsEmpty;)
+                    {
+                        rest = rest.Slice(await gather.SendAsync(_socket, rest).ConfigureAwait(false));
+                    }
+                }
+                else
+                {
+                    foreach (ReadOnlyMemory<byte> segment in buffer)
+                    {
+                        await _socket.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
+                    }
                 }
                 _output.Reader.AdvanceTo(buffer.End);
                 if (result.IsCompleted) break;
@@ -119,6 +136,7 @@ internal sealed class SocketConnection : IRawConnection
             error = Translate(e, "send");
             _sendFailure = (IOException)error;
         }
+        gather?.Dispose();
         await _output.Reader.CompleteAsync(error).ConfigureAwait(false);
     }
 
