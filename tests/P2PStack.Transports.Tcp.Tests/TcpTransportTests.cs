@@ -238,6 +238,42 @@ public class TcpTransportTests
     }
 
     [Fact]
+    public async Task A_flush_spanning_more_segments_than_one_send_takes_arrives_intact()
+    {
+        // 150 pieces of 8 KiB in one flush: about 75 pipe segments, more than one gathered send takes.
+        var transport = new TcpTransport(new TcpTransportOptions { MaxBufferedBytes = 4 * 1024 * 1024 });
+        await using IListener listener = await transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+        Task<IRawConnection> accept = listener.AcceptAsync(default).AsTask();
+        await using IRawConnection dialer = await transport.DialAsync(listener.ListenAddress, default);
+        await using IRawConnection accepted = await accept.WaitAsync(Patience);
+
+        var sent = new byte[150 * 8192];
+        new Random(7).NextBytes(sent);
+        for (int offset = 0; offset < sent.Length; offset += 8192)
+        {
+            sent.AsSpan(offset, 8192).CopyTo(dialer.Output.GetSpan(8192));
+            dialer.Output.Advance(8192);
+        }
+        Task flush = dialer.Output.FlushAsync().AsTask();
+
+        var received = new byte[sent.Length];
+        int filled = 0;
+        while (filled < received.Length)
+        {
+            ReadResult result = await accepted.Input.ReadAsync().AsTask().WaitAsync(Patience);
+            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+            {
+                segment.Span.CopyTo(received.AsSpan(filled));
+                filled += segment.Length;
+            }
+            accepted.Input.AdvanceTo(result.Buffer.End);
+            Assert.False(result.IsCompleted && filled < received.Length, "the stream ended early");
+        }
+        await flush.WaitAsync(Patience);
+        Assert.Equal(sent, received);
+    }
+
+    [Fact]
     public void Service_collection_registers_the_transport()
     {
         using ServiceProvider provider = new P2PBuilder(new ServiceCollection())
