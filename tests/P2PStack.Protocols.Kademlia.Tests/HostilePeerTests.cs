@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using NSubstitute;
 using P2PStack.Addressing;
 using P2PStack.Identity;
+using P2PStack.IO;
 using P2PStack.Network;
 using P2PStack.Protocols.Kademlia.Pb;
 using P2PStack.Protocols.Kademlia.Storage;
@@ -35,9 +36,11 @@ public sealed class HostilePeerTests
             await KadProtocol.WriteAsync(stream.Output, new Message { Type = MessageType.Ping }, max, default);
             Assert.Equal(MessageType.Ping, (await KadProtocol.ReadAsync(stream.Input, max, default).AsTask().WaitAsync(Patience)).Type);
 
-            // The fourth key is over the quota: the request is refused and the stream reset.
-            await KadProtocol.WriteAsync(stream.Output, Announce(attacker.Host.PeerId, keys[3], copies: 1), max, default);
-            await KadProtocol.WriteAsync(stream.Output, new Message { Type = MessageType.Ping }, max, default);
+            // The fourth key is over the quota: the request is refused and the stream reset (both go out in one flush,
+            // so the reset cannot overtake our write).
+            LengthPrefixed.WriteMessage(stream.Output, Announce(attacker.Host.PeerId, keys[3], copies: 1));
+            LengthPrefixed.WriteMessage(stream.Output, new Message { Type = MessageType.Ping });
+            await stream.Output.FlushAsync();
             await Assert.ThrowsAsync<StreamResetException>(() => KadProtocol.ReadAsync(stream.Input, max, default).AsTask().WaitAsync(Patience));
         }
 
