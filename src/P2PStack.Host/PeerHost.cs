@@ -337,7 +337,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     /// label), or null.</summary>
     private (string Label, string Reason)? TryAdmitInbound(IRawConnection raw)
     {
-        var ip = raw.RemoteAddress.GetIPAddress();
+        var ip = AdmissionGroup(raw.RemoteAddress.GetIPAddress());
         lock (_gate)
         {
             if (_pendingInbound >= _options.Limits.MaxPendingInbound) return ("pending_limit", "too many connections in their handshake");
@@ -365,9 +365,24 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         return null;
     }
 
+    /// <summary>
+    /// What the per-IP pending limit counts by: the IPv4 address, or the /64 of an IPv6 address (one host usually
+    /// holds a whole /64, so counting single IPv6 addresses would not limit it at all).
+    /// </summary>
+    internal static System.Net.IPAddress? AdmissionGroup(System.Net.IPAddress? ip)
+    {
+        if (ip is null) return null;
+        if (ip.IsIPv4MappedToIPv6) return ip.MapToIPv4();
+        if (ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) return ip;
+        Span<byte> bytes = stackalloc byte[16];
+        ip.TryWriteBytes(bytes, out _);
+        bytes[8..].Clear();
+        return new System.Net.IPAddress(bytes);
+    }
+
     private void ReleaseInbound(IRawConnection raw)
     {
-        var ip = raw.RemoteAddress.GetIPAddress();
+        var ip = AdmissionGroup(raw.RemoteAddress.GetIPAddress());
         lock (_gate)
         {
             _pendingInbound--;

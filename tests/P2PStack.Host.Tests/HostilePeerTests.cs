@@ -65,6 +65,17 @@ public sealed class HostilePeerTests
         }
     }
 
+    [Theory]
+    [InlineData("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::")]
+    [InlineData("2001:db8:1:2::1", "2001:db8:1:2::")]
+    [InlineData("::ffff:10.1.2.3", "10.1.2.3")]
+    [InlineData("10.1.2.3", "10.1.2.3")]
+    public void Pending_connections_from_ipv6_count_per_64_so_one_host_cannot_rotate_addresses(string remote, string group)
+    {
+        Assert.Equal(IPAddress.Parse(group), PeerHost.AdmissionGroup(IPAddress.Parse(remote)));
+        Assert.Null(PeerHost.AdmissionGroup(null));
+    }
+
     // ---- Streams ----
 
     [Fact]
