@@ -53,12 +53,16 @@ public sealed class GossipScenarioOptions
     /// <summary>Further gossipsub settings of every node.</summary>
     public Action<GossipSubOptions>? GossipSub { get; set; }
 
-    /// <summary>Topic score parameters under which mesh peers that deliver nothing go negative within seconds at a
-    /// few messages per second (P3 threshold 1 delivery per decay window). The delivery window
-    /// is wide (2 s) so that honest mesh peers' copies count on a loaded machine too; the spec's tight window guards
-    /// against peers that copy late, which this scenario does not model.</summary>
-    /// <param name="activation">Time in the mesh before P3 counts: longer than any quiet period before publishing
-    /// starts, or every mesh peer is penalised for the messages nobody sent.</param>
+    /// <summary>Topic score parameters under which mesh peers that deliver nothing go negative as soon as P3 activates
+    /// (P3 threshold 1 delivery, weight -10), while honest mesh peers stay at or above zero. The delivery counter and
+    /// the failure penalty decay by 0.9 a second (half-life 6.6 s): the counter of a peer that delivered a few
+    /// messages stays above the threshold through the quiet delivery window at the end of a run, and P3b stays
+    /// sticky for a pruned non-forwarder. (P3 presumes a steady message rate: a topic quiet for longer than the
+    /// counter's memory puts every mesh peer below the threshold.) The near-first window is wide (2 s) so that honest
+    /// mesh peers' copies count on a loaded machine too; the spec's tight window guards against peers that copy late,
+    /// which this scenario does not model.</summary>
+    /// <param name="activation">Time in the mesh before P3 counts: longer than the warm-up (the quiet time between
+    /// the grafts and the first publish) plus a few messages, or mesh peers are penalised for messages nobody sent.</param>
     public static TopicScoreParams DeliveryScoring(TimeSpan activation) => new()
     {
         TopicWeight = 1,
@@ -69,13 +73,13 @@ public sealed class GossipScenarioOptions
         FirstMessageDeliveriesDecay = 0.5,
         FirstMessageDeliveriesCap = 50,
         MeshMessageDeliveriesWeight = -10,
-        MeshMessageDeliveriesDecay = 0.5,
+        MeshMessageDeliveriesDecay = 0.9,
         MeshMessageDeliveriesCap = 20,
         MeshMessageDeliveriesThreshold = 1,
         MeshMessageDeliveriesWindow = TimeSpan.FromSeconds(2),
         MeshMessageDeliveriesActivation = activation,
         MeshFailurePenaltyWeight = -10,
-        MeshFailurePenaltyDecay = 0.5,
+        MeshFailurePenaltyDecay = 0.9,
         InvalidMessageDeliveriesWeight = -100,
         InvalidMessageDeliveriesDecay = 0.3,
     };
@@ -88,22 +92,35 @@ public sealed class GossipScenarioOptions
 /// <param name="LatenciesMs">Publish-to-delivery time of every delivered expected pair, in ms.</param>
 /// <param name="FirstReceived">Messages nodes received from peers for the first time (all nodes, all generations).</param>
 /// <param name="Duplicates">Copies received after the first.</param>
+/// <param name="AttackerScores">At the end, the score every running honest node gives each connected attacker.</param>
+/// <param name="HonestScores">At the end, the score every running honest node gives each connected honest peer.</param>
 public sealed record GossipScenarioResult(int NodeCount, int Seed, int Messages, long Expected, long Delivered, IReadOnlyList<double> LatenciesMs,
-    long FirstReceived, long Duplicates, int Churned, int Attackers, double AttackerMeshShare, double MeanAttackerScore, double MeanHonestScore,
-    double ManagedMemoryMiB)
+    long FirstReceived, long Duplicates, int Churned, int Attackers, double AttackerMeshShare, IReadOnlyList<double> AttackerScores,
+    IReadOnlyList<double> HonestScores, double ManagedMemoryMiB)
 {
     public double DeliveryRate => Expected == 0 ? 0 : Delivered / (double)Expected;
 
     /// <summary>Duplicates per first receipt.</summary>
     public double DuplicateOverhead => FirstReceived == 0 ? 0 : Duplicates / (double)FirstReceived;
 
+    public double MeanAttackerScore => Statistics.Mean(AttackerScores);
+
+    public double MeanHonestScore => Statistics.Mean(HonestScores);
+
+    /// <summary>Share of the honest peers' scores (at honest nodes) that are below zero.</summary>
+    public double NegativeHonestShare => HonestScores.Count == 0 ? 0 : HonestScores.Count(s => s < 0) / (double)HonestScores.Count;
+
     public override string ToString() =>
         $"GossipSub N={NodeCount} seed={Seed} messages={Messages}: delivery {DeliveryRate:P3} ({Delivered}/{Expected}); " +
         $"latency p50 {Statistics.Percentile(LatenciesMs, 50):F1} ms p99 {Statistics.Percentile(LatenciesMs, 99):F1} ms max {LatenciesMs.DefaultIfEmpty().Max():F1} ms; " +
         $"duplicates {Duplicates} per {FirstReceived} first receipts ({DuplicateOverhead:F2}x); churned {Churned}; attackers {Attackers}" +
-        (Attackers > 0 ? $" (share of honest mesh slots {AttackerMeshShare:P1}, mean score at honest peers: attackers {MeanAttackerScore:F1}, honest {MeanHonestScore:F1})" : "") +
-        $"; managed heap {ManagedMemoryMiB:F0} MiB";
+        (Attackers > 0 ? $" (share of honest mesh slots {AttackerMeshShare:P1}, mean attacker score at honest nodes {MeanAttackerScore:F2})" : "") +
+        $"; honest peers' scores at honest nodes: min {HonestScores.DefaultIfEmpty().Min():F2} median {Statistics.Percentile(HonestScores, 50):F2} " +
+        $"mean {MeanHonestScore:F2}, {NegativeHonestShare:P1} below zero ({HonestScores.Count} scores); managed heap {ManagedMemoryMiB:F0} MiB";
 }
+
+/// <summary>Mesh share of attackers and the scores honest nodes give attackers and honest peers.</summary>
+internal sealed record ScoreSnapshot(double AttackerMeshShare, List<double> AttackerScores, List<double> HonestScores);
 
 /// <summary>
 /// Gossipsub on real hosts: every node subscribes to one topic and dials a few random others; honest publishers
@@ -147,8 +164,11 @@ public static class GossipScenario
             var churnable = honest.Except(publishers).ToList();
             var churned = simulation.Pick(churnable, (int)Math.Round(scenario.ChurnFraction * nodes.Count));
 
-            foreach (var node in nodes) await JoinTopicAsync(node, cancellationToken).ConfigureAwait(false);
+            // Connect first, then join: every mesh link is grafted after the joins, so the warm-up (not the time the
+            // connections take, which grows with load) is the quiet time a mesh peer spends before publishing starts.
+            // Scoring's P3 activation is counted from the graft and must outlast that quiet time.
             await simulation.ConnectRandomGraphAsync(scenario.Degree, cancellationToken).ConfigureAwait(false);
+            foreach (var node in nodes) await JoinTopicAsync(node, cancellationToken).ConfigureAwait(false);
             await Task.Delay(scenario.WarmUp, cancellationToken).ConfigureAwait(false);
 
             var publishing = scenario.PublishInterval * scenario.Messages;
@@ -171,9 +191,9 @@ public static class GossipScenario
             await Task.WhenAll(churn).ConfigureAwait(false);
             await Task.Delay(scenario.DeliveryWindow, cancellationToken).ConfigureAwait(false);
 
-            var (share, attackerScore, honestScore) = ScoreFigures(honest);
+            var scores = TakeScores(honest);
             foreach (var node in nodes.Where(n => n.IsRunning)) AddCounts(node);
-            return Tally(publishers, churned.Count, share, attackerScore, honestScore);
+            return Tally(publishers, churned.Count, scores);
         }
 
         private async Task JoinTopicAsync(SimulationNode node, CancellationToken cancellationToken)
@@ -221,11 +241,10 @@ public static class GossipScenario
             Interlocked.Add(ref _duplicates, duplicates);
         }
 
-        // At the end: the share of honest nodes' mesh slots held by attackers, and the mean score honest nodes give
+        // At the end: the share of honest nodes' mesh slots held by attackers, and the scores honest nodes give
         // attackers and honest peers.
-        private (double Share, double AttackerScore, double HonestScore) ScoreFigures(List<SimulationNode> honest)
+        private ScoreSnapshot TakeScores(List<SimulationNode> honest)
         {
-            if (_attackers.Count == 0) return (0, 0, 0);
             var attackerIds = simulation.Nodes.Where(n => _attackers.Contains(n.Index)).Select(n => n.PeerId).ToHashSet();
             int slots = 0, attackerSlots = 0;
             var attackerScores = new List<double>();
@@ -237,10 +256,10 @@ public static class GossipScenario
                 attackerSlots += mesh.Count(attackerIds.Contains);
                 foreach (var (peer, score) in node.PubSub.GetScores()) (attackerIds.Contains(peer) ? attackerScores : honestScores).Add(score);
             }
-            return (slots == 0 ? 0 : attackerSlots / (double)slots, Statistics.Mean(attackerScores), Statistics.Mean(honestScores));
+            return new ScoreSnapshot(slots == 0 ? 0 : attackerSlots / (double)slots, attackerScores, honestScores);
         }
 
-        private GossipScenarioResult Tally(List<SimulationNode> publishers, int churned, double share, double attackerScore, double honestScore)
+        private GossipScenarioResult Tally(List<SimulationNode> publishers, int churned, ScoreSnapshot scores)
         {
             long window = (long)(scenario.DeliveryWindow.TotalSeconds * Stopwatch.Frequency);
             long grace = (long)(scenario.RejoinGrace.TotalSeconds * Stopwatch.Frequency);
@@ -262,8 +281,8 @@ public static class GossipScenario
                 }
             }
             return new GossipScenarioResult(scenario.NodeCount, simulation.Options.Seed, scenario.Messages, expected, delivered, latencies,
-                Interlocked.Read(ref _first), Interlocked.Read(ref _duplicates), churned, _attackers.Count, share, attackerScore, honestScore,
-                Simulation.ManagedMemoryMiB());
+                Interlocked.Read(ref _first), Interlocked.Read(ref _duplicates), churned, _attackers.Count, scores.AttackerMeshShare,
+                scores.AttackerScores, scores.HonestScores, Simulation.ManagedMemoryMiB());
         }
     }
 }
