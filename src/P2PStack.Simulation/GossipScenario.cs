@@ -53,16 +53,23 @@ public sealed class GossipScenarioOptions
     /// <summary>Further gossipsub settings of every node.</summary>
     public Action<GossipSubOptions>? GossipSub { get; set; }
 
+    /// <summary>A P3 activation for <see cref="DeliveryScoring"/>: the warm-up (mesh peers grafted at the start wait
+    /// through it with nothing to deliver) plus the time of ten publishes, at least 2 s, so that every honest mesh peer
+    /// has had messages to deliver before its delivery rate counts.</summary>
+    public TimeSpan DeliveryScoringActivation =>
+        WarmUp + TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(2).Ticks, 10 * PublishInterval.Ticks));
+
     /// <summary>Topic score parameters under which mesh peers that deliver nothing go negative as soon as P3 activates
-    /// (P3 threshold 1 delivery, weight -10), while honest mesh peers stay at or above zero. The delivery counter and
-    /// the failure penalty decay by 0.9 a second (half-life 6.6 s): the counter of a peer that delivered a few
-    /// messages stays above the threshold through the quiet delivery window at the end of a run, and P3b stays
-    /// sticky for a pruned non-forwarder. (P3 presumes a steady message rate: a topic quiet for longer than the
-    /// counter's memory puts every mesh peer below the threshold.) The near-first window is wide (2 s) so that honest
-    /// mesh peers' copies count on a loaded machine too; the spec's tight window guards against peers that copy late,
-    /// which this scenario does not model.</summary>
+    /// (P3 threshold 1 delivery, weight -10), while honest mesh peers stay at or above zero. The delivery counter
+    /// decays by 0.9 a second (half-life 6.6 s), so a peer that delivered a few messages stays above the threshold
+    /// through the quiet delivery window at the end of a run (P3 presumes a steady message rate: a topic quiet for
+    /// longer than the counter's memory puts every mesh peer below the threshold). The failure penalty P3b of a
+    /// pruned non-forwarder decays by 0.97 a second (half-life 23 s): sticky for the length of a run. The near-first
+    /// window is wide (2 s) so that honest mesh peers' copies count on a loaded machine too; the spec's tight window
+    /// guards against peers that copy late, which this scenario does not model.</summary>
     /// <param name="activation">Time in the mesh before P3 counts: longer than the warm-up (the quiet time between
-    /// the grafts and the first publish) plus a few messages, or mesh peers are penalised for messages nobody sent.</param>
+    /// the grafts and the first publish) plus a few messages, or honest mesh peers are penalised for messages nobody
+    /// sent them (see <see cref="DeliveryScoringActivation"/>).</param>
     public static TopicScoreParams DeliveryScoring(TimeSpan activation) => new()
     {
         TopicWeight = 1,
@@ -79,7 +86,7 @@ public sealed class GossipScenarioOptions
         MeshMessageDeliveriesWindow = TimeSpan.FromSeconds(2),
         MeshMessageDeliveriesActivation = activation,
         MeshFailurePenaltyWeight = -10,
-        MeshFailurePenaltyDecay = 0.9,
+        MeshFailurePenaltyDecay = 0.97,
         InvalidMessageDeliveriesWeight = -100,
         InvalidMessageDeliveriesDecay = 0.3,
     };

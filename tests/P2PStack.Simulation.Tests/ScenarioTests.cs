@@ -83,7 +83,7 @@ public class ScenarioTests(ITestOutputHelper output)
         var scenario = SmallGossip(60);
         scenario.AttackerFraction = 0.3;
         scenario.Messages = 40;
-        scenario.TopicScore = GossipScenarioOptions.DeliveryScoring(scenario.WarmUp + TimeSpan.FromSeconds(2));
+        scenario.TopicScore = GossipScenarioOptions.DeliveryScoring(scenario.DeliveryScoringActivation); // 5 s
         scenario.DeliveryWindow = TimeSpan.FromSeconds(6);
         var result = await GossipScenario.RunAsync(scenario, Links(33), CancellationToken.None).WaitAsync(Limit);
         output.WriteLine(result.ToString());
