@@ -28,8 +28,15 @@ public sealed class GossipScenarioOptions
     public TimeSpan WarmUp { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>A node counts a message as expected when it runs from the publish to this long after it; the
-    /// scenario waits this long after the last publish.</summary>
+    /// scenario waits this long after the last publish (less with <see cref="EndWhenDelivered"/>).</summary>
     public TimeSpan DeliveryWindow { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Ends the wait after the last publish as soon as every expected message has arrived, instead of
+    /// waiting out the whole <see cref="DeliveryWindow"/>: the delivery figures are the same (nothing expected is
+    /// left to arrive), and a wide window costs nothing when delivery is quick. The figures read at the end
+    /// (duplicates, mesh shares, scores) then describe the moment delivery completed rather than the end of a quiet
+    /// window.</summary>
+    public bool EndWhenDelivered { get; set; }
 
     /// <summary>Fraction of nodes (never publishers or attackers) that leave once and rejoin while messages are
     /// published.</summary>
@@ -196,11 +203,29 @@ public static class GossipScenario
                 await publisher.PubSub.PublishAsync(scenario.Topic, payload, cancellationToken).ConfigureAwait(false);
             }
             await Task.WhenAll(churn).ConfigureAwait(false);
-            await Task.Delay(scenario.DeliveryWindow, cancellationToken).ConfigureAwait(false);
+            await WaitForDeliveriesAsync(publishers, cancellationToken).ConfigureAwait(false);
 
             var scores = TakeScores(honest);
             foreach (var node in nodes.Where(n => n.IsRunning)) AddCounts(node);
             return Tally(publishers, churned.Count, scores);
+        }
+
+        // After the last publish (and every churned node's return, so every offline period is known): the delivery
+        // window, or with EndWhenDelivered until no expected message is missing, whichever comes first.
+        private async Task WaitForDeliveriesAsync(List<SimulationNode> publishers, CancellationToken cancellationToken)
+        {
+            if (!scenario.EndWhenDelivered)
+            {
+                await Task.Delay(scenario.DeliveryWindow, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            long start = Stopwatch.GetTimestamp();
+            while (Stopwatch.GetElapsedTime(start) < scenario.DeliveryWindow)
+            {
+                var (expected, delivered) = Count(publishers);
+                if (delivered == expected) return;
+                await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+            }
         }
 
         private async Task JoinTopicAsync(SimulationNode node, CancellationToken cancellationToken)
@@ -268,10 +293,19 @@ public static class GossipScenario
 
         private GossipScenarioResult Tally(List<SimulationNode> publishers, int churned, ScoreSnapshot scores)
         {
+            var latencies = new List<double>();
+            var (expected, delivered) = Count(publishers, latencies);
+            return new GossipScenarioResult(scenario.NodeCount, simulation.Options.Seed, scenario.Messages, expected, delivered, latencies,
+                Interlocked.Read(ref _first), Interlocked.Read(ref _duplicates), churned, _attackers.Count, scores.AttackerMeshShare,
+                scores.AttackerScores, scores.HonestScores, Simulation.ManagedMemoryMiB());
+        }
+
+        // The expected (message, node) pairs and how many of them arrived so far, with each arrival's latency.
+        private (long Expected, long Delivered) Count(List<SimulationNode> publishers, List<double>? latencies = null)
+        {
             long window = (long)(scenario.DeliveryWindow.TotalSeconds * Stopwatch.Frequency);
             long grace = (long)(scenario.RejoinGrace.TotalSeconds * Stopwatch.Frequency);
             long expected = 0, delivered = 0;
-            var latencies = new List<double>();
             for (int m = 0; m < scenario.Messages; m++)
             {
                 long published = _publishedAt[m];
@@ -281,15 +315,13 @@ public static class GossipScenario
                     if (n == publisher || _attackers.Contains(n)) continue;
                     if (_offline[n].Any(o => o.From < published + window && o.To + grace > published)) continue;
                     expected++;
-                    long at = _receivedAt[m, n];
+                    long at = Interlocked.Read(ref _receivedAt[m, n]);
                     if (at == 0) continue;
                     delivered++;
-                    latencies.Add((at - published) * 1000.0 / Stopwatch.Frequency);
+                    latencies?.Add((at - published) * 1000.0 / Stopwatch.Frequency);
                 }
             }
-            return new GossipScenarioResult(scenario.NodeCount, simulation.Options.Seed, scenario.Messages, expected, delivered, latencies,
-                Interlocked.Read(ref _first), Interlocked.Read(ref _duplicates), churned, _attackers.Count, scores.AttackerMeshShare,
-                scores.AttackerScores, scores.HonestScores, Simulation.ManagedMemoryMiB());
+            return (expected, delivered);
         }
     }
 }
