@@ -416,7 +416,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private async Task<IConnection> AddConnectionAsync(UpgradedConnection upgraded, string transportName)
     {
         var peer = upgraded.Secure.RemotePeer;
-        var connection = new HostConnection(upgraded, transportName, _registry, _options, _logger, _metrics);
+        var connection = new HostConnection(upgraded, transportName, _registry, _options, _logger, _metrics, Forget);
         Exception? refusal = null;
         lock (_gate)
         {
@@ -468,20 +468,27 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         }
         finally
         {
-            lock (_gate)
-            {
-                if (_connections.TryGetValue(connection.RemotePeer, out var list) && list.Remove(connection))
-                {
-                    _connectionCount--;
-                    if (list.Count == 0)
-                    {
-                        _connections.Remove(connection.RemotePeer);
-                        _connectionManager.Forget(connection.RemotePeer);
-                    }
-                }
-            }
+            Forget(connection); // done already as the connection closed; kept for a run that ended any other way
             LogDisconnected(connection.RemotePeer, connection.RemoteAddress.ToString());
             Events.Publish(new PeerDisconnected(connection));
+        }
+    }
+
+    // Called by the connection as it closes, before its Completion completes: once a close or Completion has been
+    // awaited, the connection is no longer listed, counted or handed out.
+    private void Forget(HostConnection connection)
+    {
+        lock (_gate)
+        {
+            if (_connections.TryGetValue(connection.RemotePeer, out var list) && list.Remove(connection))
+            {
+                _connectionCount--;
+                if (list.Count == 0)
+                {
+                    _connections.Remove(connection.RemotePeer);
+                    _connectionManager.Forget(connection.RemotePeer);
+                }
+            }
         }
     }
 

@@ -13,7 +13,7 @@ namespace P2PStack.Discovery.Mdns.Tests;
 /// <summary>The service over an in-memory transport: exact control of what arrives and what is sent.</summary>
 public class MdnsServiceTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
     private static readonly IPEndPoint Lan = new(IPAddress.Parse("192.168.1.20"), 5353);
 
     private sealed class MemoryTransport : IMdnsTransport
