@@ -34,9 +34,14 @@ public sealed class GossipScenarioOptions
     /// <summary>Ends the wait after the last publish as soon as every expected message has arrived, instead of
     /// waiting out the whole <see cref="DeliveryWindow"/>: the delivery figures are the same (nothing expected is
     /// left to arrive), and a wide window costs nothing when delivery is quick. The figures read at the end
-    /// (duplicates, mesh shares, scores) then describe the moment delivery completed rather than the end of a quiet
-    /// window.</summary>
+    /// (duplicates, and mesh shares and scores unless <see cref="ScoreAfterPublishing"/>) then describe the moment
+    /// delivery completed rather than the end of a quiet window.</summary>
     public bool EndWhenDelivered { get; set; }
+
+    /// <summary>Reads the mesh shares and scores right after the last publish, while messages still flow, instead of
+    /// at the end: in a quiet stretch every mesh peer's delivery count (P3) decays below the threshold, honest or
+    /// not, so scores read after a long window no longer tell non-forwarding peers from honest ones.</summary>
+    public bool ScoreAfterPublishing { get; set; }
 
     /// <summary>Fraction of nodes (never publishers or attackers) that leave once and rejoin while messages are
     /// published.</summary>
@@ -62,11 +67,13 @@ public sealed class GossipScenarioOptions
 
     /// <summary>Topic score parameters under which mesh peers that deliver nothing go negative within seconds at a
     /// few messages per second (P3 threshold 1 delivery per decay window). The delivery window
-    /// is wide (2 s) so that honest mesh peers' copies count on a loaded machine too; the spec's tight window guards
-    /// against peers that copy late, which this scenario does not model.</summary>
+    /// is wide (2 s unless given) so that honest mesh peers' copies count on a loaded machine too; the spec's tight
+    /// window guards against peers that copy late, which this scenario does not model.</summary>
     /// <param name="activation">Time in the mesh before P3 counts: longer than any quiet period before publishing
     /// starts, or every mesh peer is penalised for the messages nobody sent.</param>
-    public static TopicScoreParams DeliveryScoring(TimeSpan activation) => new()
+    /// <param name="deliveryWindow">How long after a message's first arrival a mesh peer's copy still counts for P3:
+    /// when copies take longer than this (an overloaded process), honest mesh peers are penalised as well.</param>
+    public static TopicScoreParams DeliveryScoring(TimeSpan activation, TimeSpan? deliveryWindow = null) => new()
     {
         TopicWeight = 1,
         TimeInMeshWeight = 0.01,
@@ -79,7 +86,7 @@ public sealed class GossipScenarioOptions
         MeshMessageDeliveriesDecay = 0.5,
         MeshMessageDeliveriesCap = 20,
         MeshMessageDeliveriesThreshold = 1,
-        MeshMessageDeliveriesWindow = TimeSpan.FromSeconds(2),
+        MeshMessageDeliveriesWindow = deliveryWindow ?? TimeSpan.FromSeconds(2),
         MeshMessageDeliveriesActivation = activation,
         MeshFailurePenaltyWeight = -10,
         MeshFailurePenaltyDecay = 0.5,
@@ -175,10 +182,11 @@ public static class GossipScenario
                 _publishedAt[m] = Stopwatch.GetTimestamp();
                 await publisher.PubSub.PublishAsync(scenario.Topic, payload, cancellationToken).ConfigureAwait(false);
             }
+            var scoresAfterPublishing = scenario.ScoreAfterPublishing ? ScoreFigures(honest) : default;
             await Task.WhenAll(churn).ConfigureAwait(false);
             await WaitForDeliveriesAsync(publishers, cancellationToken).ConfigureAwait(false);
 
-            var (share, attackerScore, honestScore) = ScoreFigures(honest);
+            var (share, attackerScore, honestScore) = scenario.ScoreAfterPublishing ? scoresAfterPublishing : ScoreFigures(honest);
             foreach (var node in nodes.Where(n => n.IsRunning)) AddCounts(node);
             return Tally(publishers, churned.Count, share, attackerScore, honestScore);
         }
