@@ -77,7 +77,10 @@ public sealed class GossipScenarioOptions
     /// <param name="activation">Time in the mesh before P3 counts: longer than the warm-up (the quiet time between
     /// the grafts and the first publish) plus a few messages, or honest mesh peers are penalised for messages nobody
     /// sent them (see <see cref="DeliveryScoringActivation"/>).</param>
-    public static TopicScoreParams DeliveryScoring(TimeSpan activation) => new()
+    /// <param name="deliveryWindow">How long after a message's first arrival a mesh peer's copy still counts for P3
+    /// (2 s unless given): when copies take longer than this (an overloaded process), honest mesh peers are penalised
+    /// as well.</param>
+    public static TopicScoreParams DeliveryScoring(TimeSpan activation, TimeSpan? deliveryWindow = null) => new()
     {
         TopicWeight = 1,
         TimeInMeshWeight = 0.01,
@@ -90,7 +93,7 @@ public sealed class GossipScenarioOptions
         MeshMessageDeliveriesDecay = 0.9,
         MeshMessageDeliveriesCap = 20,
         MeshMessageDeliveriesThreshold = 1,
-        MeshMessageDeliveriesWindow = TimeSpan.FromSeconds(2),
+        MeshMessageDeliveriesWindow = deliveryWindow ?? TimeSpan.FromSeconds(2),
         MeshMessageDeliveriesActivation = activation,
         MeshFailurePenaltyWeight = -10,
         MeshFailurePenaltyDecay = 0.97,
