@@ -92,8 +92,11 @@ public class TwoNodeTests
         await using var __ = b;
         await a.Mesh.JoinSwarmAsync("hive");
         await b.Mesh.JoinSwarmAsync("hive");
-        var gossip = b.Get<Protocols.GossipSub.GossipSubService>();
-        await NeuralPeer.WaitUntil(() => NeuralMessageTypes.SwarmFamilies.All(f => gossip.GetPeers(NeuralProtocol.SwarmTopic("hive", f)).Count == 1),
+        // Both sides must know the other's subscriptions: a publisher that has not yet heard of b's sends to nobody.
+        var gossipA = a.Get<Protocols.GossipSub.GossipSubService>();
+        var gossipB = b.Get<Protocols.GossipSub.GossipSubService>();
+        await NeuralPeer.WaitUntil(() => NeuralMessageTypes.SwarmFamilies.All(f =>
+                gossipA.GetPeers(NeuralProtocol.SwarmTopic("hive", f)).Count == 1 && gossipB.GetPeers(NeuralProtocol.SwarmTopic("hive", f)).Count == 1),
             "swarm subscriptions");
         var swarmTypes = NeuralMessageTypes.All.Where(i => i.SwarmFamily is not null).ToList();
         foreach (var info in swarmTypes)
