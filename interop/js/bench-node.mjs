@@ -17,14 +17,12 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { emit, log } from './jsonl-peer.mjs'
 
 const PERF_PROTOCOL = '/perf/1.0.0'
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 const CHUNK = 64 * 1024
 const MiB = 1024 * 1024
-
-const log = (...args) => { process.stderr.write(`[bench-node ${process.pid}] ${args.join(' ')}\n`) }
-const emit = (obj) => { process.stdout.write(JSON.stringify(obj) + '\n') }
 
 async function createNode (listen) {
   const node = await createLibp2p({

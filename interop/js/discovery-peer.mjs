@@ -2,11 +2,9 @@
 // A js-libp2p 3 peer with @libp2p/kad-dht and @libp2p/gossipsub, controlled over stdin/stdout with one JSON
 // object per line (same conventions as peer.mjs). Used by the P2PStack discovery interop tests: a mixed
 // network of js and C# nodes on 127.0.0.1. Logs go to stderr only; stdout carries protocol lines only.
-import { createInterface } from 'node:readline'
-import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { generateKeyPair, privateKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify, identifyPush } from '@libp2p/identify'
 import { EventTypes, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -16,6 +14,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
+import { commandSignal, loadPrivateKey, log, runJsonLinesPeer, toHex } from './jsonl-peer.mjs'
 
 const DHT_PROTOCOL = '/ipfs/kad/1.0.0'
 const TEST_NAMESPACE = 'test'
@@ -23,28 +22,8 @@ const MAX_TEST_VALUE = 1024
 const MAX_KEPT_MESSAGES = 10_000
 const DEFAULT_TIMEOUT_MS = 60_000
 
-const log = (...args) => { process.stderr.write(`[discovery-peer ${process.pid}] ${args.join(' ')}\n`) }
-const emit = (obj) => { process.stdout.write(JSON.stringify(obj) + '\n') }
-const toHex = (bytes) => Buffer.from(bytes).toString('hex')
 const utf8 = new TextEncoder()
 const utf8Strict = new TextDecoder('utf-8', { fatal: true })
-
-function parseOptions () {
-  const { values } = parseArgs({
-    options: {
-      listen: { type: 'string', multiple: true },
-      key: { type: 'string' },
-      'dht-client': { type: 'boolean', default: false }
-    },
-    strict: true
-  })
-  const env = process.env
-  return {
-    listen: values.listen ?? (env.JSPEER_LISTEN ? env.JSPEER_LISTEN.split(',').map(s => s.trim()).filter(Boolean) : ['/ip4/127.0.0.1/tcp/0']),
-    key: values.key ?? env.JSPEER_KEY,
-    dhtClient: values['dht-client'] || env.JSPEER_DHT_CLIENT === '1'
-  }
-}
 
 /** Byte-wise comparison, as the C# side's selector uses (ordinal on raw bytes). */
 function compareBytes (a, b) {
@@ -71,9 +50,7 @@ function selectTestRecord (key, values) {
 }
 
 async function createNode (opts) {
-  const privateKey = opts.key != null
-    ? privateKeyFromProtobuf(Uint8Array.from(Buffer.from(opts.key, 'hex')))
-    : await generateKeyPair('Ed25519')
+  const privateKey = await loadPrivateKey(opts.key)
   const node = await createLibp2p({
     privateKey,
     addresses: { listen: opts.listen },
@@ -139,7 +116,7 @@ function textOrNull (bytes) {
   try { return utf8Strict.decode(bytes) } catch { return null }
 }
 
-const signalOf = (cmd) => AbortSignal.timeout(Number.isFinite(cmd.timeoutMs) ? cmd.timeoutMs : DEFAULT_TIMEOUT_MS)
+const signalOf = (cmd) => commandSignal(cmd, DEFAULT_TIMEOUT_MS)
 const describePeer = (p) => ({ peer: p.id.toString(), addresses: p.multiaddrs.map(a => a.toString()) })
 const queryOptions = (cmd) => ({ signal: signalOf(cmd), useCache: cmd.useCache === true })
 
@@ -277,78 +254,12 @@ function makeCommands (node) {
   }
 }
 
-async function main () {
-  const major = Number(process.versions.node.split('.')[0])
-  if (major < 22) {
-    log(`js-libp2p 3 needs Node >= 22, this is ${process.version}: run interop/js/node_modules/.bin/node discovery-peer.mjs`)
-    process.exit(2)
+runJsonLinesPeer({
+  flags: { 'dht-client': 'JSPEER_DHT_CLIENT' },
+  async start (opts) {
+    const node = await createNode(opts)
+    await node.start()
+    node.addEventListener('connection:open', (e) => log('connection open', e.detail.remotePeer.toString(), e.detail.remoteAddr.toString()))
+    return { node, commands: makeCommands(node) }
   }
-  let opts
-  try {
-    opts = parseOptions()
-  } catch (err) {
-    log('bad arguments:', err.message)
-    process.exit(2)
-  }
-  const node = await createNode(opts)
-  await node.start()
-  node.addEventListener('connection:open', (e) => log('connection open', e.detail.remotePeer.toString(), e.detail.remoteAddr.toString()))
-
-  const commands = makeCommands(node)
-  emit({ event: 'ready', peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(a => a.toString()), protocols: node.getProtocols() })
-
-  let stopping = false
-  let inFlight = 0
-  let inputClosed = false
-  const stop = async (code) => {
-    if (stopping) return
-    stopping = true
-    try { await node.stop() } catch (err) { log('stop failed:', err.message) }
-    process.exit(code)
-  }
-
-  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity })
-  rl.on('line', (line) => {
-    if (line.trim() === '') return
-    let cmd
-    try {
-      cmd = JSON.parse(line)
-      if (cmd === null || typeof cmd !== 'object' || Array.isArray(cmd)) throw new Error('command must be a JSON object')
-    } catch (err) {
-      emit({ id: null, ok: false, error: `bad command line: ${err.message}` })
-      return
-    }
-    const id = cmd.id ?? null
-    if (cmd.cmd === 'stop') {
-      emit({ id, ok: true })
-      void stop(0)
-      return
-    }
-    const fn = Object.hasOwn(commands, cmd.cmd) ? commands[cmd.cmd] : undefined
-    if (fn == null) {
-      emit({ id, ok: false, error: `unknown cmd ${JSON.stringify(cmd.cmd)}` })
-      return
-    }
-    inFlight++
-    fn(cmd).then(
-      (result) => emit({ id, ok: true, ...result }),
-      (err) => emit({ id, ok: false, error: err?.message ?? String(err), errorName: err?.name })
-    ).finally(() => {
-      if (--inFlight === 0 && inputClosed) void stop(0)
-    })
-  })
-  rl.on('close', () => {
-    inputClosed = true
-    if (inFlight === 0) void stop(0)
-  })
-  process.on('SIGTERM', () => { void stop(0) })
-  process.on('SIGINT', () => { void stop(0) })
-}
-
-process.on('unhandledRejection', (err) => { log('unhandled rejection:', err?.stack ?? err) })
-process.on('uncaughtException', (err) => { log('uncaught exception:', err?.stack ?? err) })
-
-main().catch((err) => {
-  log('fatal:', err?.stack ?? err)
-  process.exit(1)
 })

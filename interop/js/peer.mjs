@@ -3,11 +3,9 @@
 // Used by the P2PStack interop tests as a reference implementation. Logs go to stderr only:
 // stdout carries nothing but protocol lines.
 import { createHash, randomBytes } from 'node:crypto'
-import { createInterface } from 'node:readline'
-import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { identify, identifyPush } from '@libp2p/identify'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
@@ -15,6 +13,7 @@ import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { commandSignal, loadPrivateKey, log, runJsonLinesPeer, toHex } from './jsonl-peer.mjs'
 
 const ECHO_PROTOCOL = '/echo/1.0.0'
 const PERF_PROTOCOL = '/perf/1.0.0'
@@ -25,32 +24,8 @@ const CHUNK = 64 * 1024 // yamux's default max frame payload
 const MAX_STREAMS = 4096
 const DEFAULT_TIMEOUT_MS = 120_000
 
-const log = (...args) => { process.stderr.write(`[peer ${process.pid}] ${args.join(' ')}\n`) }
-const emit = (obj) => { process.stdout.write(JSON.stringify(obj) + '\n') }
-const toHex = (bytes) => Buffer.from(bytes).toString('hex')
-
-function parseOptions () {
-  const { values } = parseArgs({
-    options: {
-      listen: { type: 'string', multiple: true },
-      key: { type: 'string' },
-      'connection-monitor': { type: 'boolean', default: false }
-    },
-    strict: true
-  })
-  const env = process.env
-  const listen = values.listen ?? (env.JSPEER_LISTEN ? env.JSPEER_LISTEN.split(',').map(s => s.trim()).filter(Boolean) : ['/ip4/127.0.0.1/tcp/0'])
-  return {
-    listen,
-    key: values.key ?? env.JSPEER_KEY,
-    connectionMonitor: values['connection-monitor'] || env.JSPEER_CONNECTION_MONITOR === '1'
-  }
-}
-
 async function createNode (opts) {
-  const privateKey = opts.key != null
-    ? privateKeyFromProtobuf(Uint8Array.from(Buffer.from(opts.key, 'hex')))
-    : await generateKeyPair('Ed25519')
+  const privateKey = await loadPrivateKey(opts.key)
   const node = await createLibp2p({
     privateKey,
     addresses: { listen: opts.listen },
@@ -223,9 +198,7 @@ async function connectionFor (node, cmd, signal) {
   return existing ?? await node.dial(target, { signal, force: true })
 }
 
-function timeoutSignal (cmd) {
-  return AbortSignal.timeout(Number.isFinite(cmd.timeoutMs) ? cmd.timeoutMs : DEFAULT_TIMEOUT_MS)
-}
+const timeoutSignal = (cmd) => commandSignal(cmd, DEFAULT_TIMEOUT_MS)
 
 function nonNegativeInt (value, name) {
   if (!Number.isSafeInteger(value) || value < 0) throw new Error(`"${name}" must be a non-negative integer`)
@@ -443,88 +416,15 @@ function makeCommands (node, privateKey, identifyResults) {
   }
 }
 
-async function main () {
-  const major = Number(process.versions.node.split('.')[0])
-  if (major < 22) {
-    log(`js-libp2p 3 needs Node >= 22, this is ${process.version}: run interop/js/node_modules/.bin/node peer.mjs`)
-    process.exit(2)
+runJsonLinesPeer({
+  flags: { 'connection-monitor': 'JSPEER_CONNECTION_MONITOR' },
+  async start (opts) {
+    const { node, privateKey } = await createNode(opts)
+    node.handle(ECHO_PROTOCOL, handleEcho, { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS })
+    node.handle(PERF_PROTOCOL, handlePerf, { maxInboundStreams: 256, maxOutboundStreams: 256 })
+    await node.start()
+    node.addEventListener('connection:open', (e) => log('connection open', e.detail.remotePeer.toString(), e.detail.remoteAddr.toString()))
+    node.addEventListener('connection:close', (e) => log('connection closed', e.detail.remotePeer.toString()))
+    return { node, commands: makeCommands(node, privateKey, new Map()) }
   }
-  let opts
-  try {
-    opts = parseOptions()
-  } catch (err) {
-    log('bad arguments:', err.message)
-    process.exit(2)
-  }
-  const { node, privateKey } = await createNode(opts)
-  node.handle(ECHO_PROTOCOL, handleEcho, { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS })
-  node.handle(PERF_PROTOCOL, handlePerf, { maxInboundStreams: 256, maxOutboundStreams: 256 })
-  await node.start()
-
-  node.addEventListener('connection:open', (e) => log('connection open', e.detail.remotePeer.toString(), e.detail.remoteAddr.toString()))
-  node.addEventListener('connection:close', (e) => log('connection closed', e.detail.remotePeer.toString()))
-
-  const commands = makeCommands(node, privateKey, new Map())
-  emit({
-    event: 'ready',
-    peerId: node.peerId.toString(),
-    addresses: node.getMultiaddrs().map(a => a.toString()),
-    protocols: node.getProtocols()
-  })
-
-  let stopping = false
-  let inFlight = 0
-  let inputClosed = false
-  const stop = async (code) => {
-    if (stopping) return
-    stopping = true
-    try { await node.stop() } catch (err) { log('stop failed:', err.message) }
-    process.exit(code)
-  }
-
-  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity })
-  rl.on('line', (line) => {
-    if (line.trim() === '') return
-    let cmd
-    try {
-      cmd = JSON.parse(line)
-      if (cmd === null || typeof cmd !== 'object' || Array.isArray(cmd)) throw new Error('command must be a JSON object')
-    } catch (err) {
-      emit({ id: null, ok: false, error: `bad command line: ${err.message}` })
-      return
-    }
-    const id = cmd.id ?? null
-    if (cmd.cmd === 'stop') {
-      emit({ id, ok: true })
-      void stop(0)
-      return
-    }
-    const fn = Object.hasOwn(commands, cmd.cmd) ? commands[cmd.cmd] : undefined
-    if (fn == null) {
-      emit({ id, ok: false, error: `unknown cmd ${JSON.stringify(cmd.cmd)}` })
-      return
-    }
-    inFlight++
-    fn(cmd).then(
-      (result) => emit({ id, ok: true, ...result }),
-      (err) => emit({ id, ok: false, error: err?.message ?? String(err), errorName: err?.name })
-    ).finally(() => {
-      if (--inFlight === 0 && inputClosed) void stop(0)
-    })
-  })
-  // The controlling process went away: finish what was asked, then shut down instead of lingering.
-  rl.on('close', () => {
-    inputClosed = true
-    if (inFlight === 0) void stop(0)
-  })
-  process.on('SIGTERM', () => { void stop(0) })
-  process.on('SIGINT', () => { void stop(0) })
-}
-
-process.on('unhandledRejection', (err) => { log('unhandled rejection:', err?.stack ?? err) })
-process.on('uncaughtException', (err) => { log('uncaught exception:', err?.stack ?? err) })
-
-main().catch((err) => {
-  log('fatal:', err?.stack ?? err)
-  process.exit(1)
 })

@@ -21,14 +21,18 @@ internal sealed partial class HostConnection : IConnection
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Action<HostConnection> _onClosed;
     private int _streams;
     private int _closing;
     private int _draining;
 
+    /// <param name="onClosed">Runs once the connection is closed, before <see cref="Completion"/> completes (the host
+    /// forgets the connection there, so that nobody who awaited the close still finds it listed).</param>
     public HostConnection(UpgradedConnection upgraded, string transport, ProtocolRegistry registry, HostOptions options,
-        ILogger logger, HostMetrics metrics)
+        ILogger logger, HostMetrics metrics, Action<HostConnection> onClosed)
     {
         Metrics = metrics;
+        _onClosed = onClosed;
         _upgraded = upgraded;
         _registry = registry;
         _options = options;
@@ -222,6 +226,14 @@ internal sealed partial class HostConnection : IConnection
         try
         {
             await _upgraded.Session.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogCloseFailed(RemotePeer, ex.Message);
+        }
+        try
+        {
+            _onClosed(this);
         }
         catch (Exception ex)
         {

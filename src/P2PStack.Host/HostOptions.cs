@@ -49,7 +49,8 @@ public sealed class HostLimits
     /// <summary>Inbound connections still in their handshake; more are dropped at accept.</summary>
     public int MaxPendingInbound { get; set; } = 64;
 
-    /// <summary>Inbound connections in their handshake from one IP address, so one host cannot take every slot.</summary>
+    /// <summary>Inbound connections in their handshake from one IP address (one /64 for IPv6), so one host cannot take
+    /// every slot.</summary>
     public int MaxPendingInboundPerIp { get; set; } = 8;
 
     /// <summary>Open streams on one connection, both directions; inbound streams over it are reset.</summary>

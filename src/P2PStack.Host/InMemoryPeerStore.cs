@@ -9,9 +9,11 @@ namespace P2PStack.Host;
 /// <summary>
 /// Peer store kept in memory, for library use and tests. Thread-safe; address expiry is checked on read. Holds at most
 /// <paramref name="maxPeers"/> peers: beyond that the least recently updated tenth is forgotten, so peers cycling
-/// through cheap identities cannot grow it without bound.
+/// through cheap identities cannot grow it without bound; and at most <paramref name="maxAddressesPerPeer"/> addresses per
+/// peer (those expiring soonest go first).
 /// </summary>
-public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null, int maxPeers = InMemoryPeerStore.DefaultMaxPeers) : IPeerStore
+public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null, int maxPeers = InMemoryPeerStore.DefaultMaxPeers,
+    int maxAddressesPerPeer = PeerStoreDefaults.MaxAddressesPerPeer) : IPeerStore
 {
     public const int DefaultMaxPeers = 10_000;
 
@@ -35,6 +37,12 @@ public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null, int max
                 var plain = WithoutPeerSuffix(address, peer);
                 if (!entry.Addresses.TryGetValue(plain, out var existing) || existing < expiry)
                     entry.Addresses[plain] = expiry;
+            }
+            if (entry.Addresses.Count > maxAddressesPerPeer)
+            {
+                int excess = entry.Addresses.Count - maxAddressesPerPeer;
+                foreach (var dropped in entry.Addresses.OrderBy(a => a.Value).Take(excess).Select(a => a.Key).ToList())
+                    entry.Addresses.Remove(dropped);
             }
         }
     }

@@ -337,7 +337,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     /// label), or null.</summary>
     private (string Label, string Reason)? TryAdmitInbound(IRawConnection raw)
     {
-        var ip = raw.RemoteAddress.GetIPAddress();
+        var ip = AdmissionGroup(raw.RemoteAddress.GetIPAddress());
         lock (_gate)
         {
             if (_pendingInbound >= _options.Limits.MaxPendingInbound) return ("pending_limit", "too many connections in their handshake");
@@ -365,9 +365,24 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         return null;
     }
 
+    /// <summary>
+    /// What the per-IP pending limit counts by: the IPv4 address, or the /64 of an IPv6 address (one host usually
+    /// holds a whole /64, so counting single IPv6 addresses would not limit it at all).
+    /// </summary>
+    internal static System.Net.IPAddress? AdmissionGroup(System.Net.IPAddress? ip)
+    {
+        if (ip is null) return null;
+        if (ip.IsIPv4MappedToIPv6) return ip.MapToIPv4();
+        if (ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) return ip;
+        Span<byte> bytes = stackalloc byte[16];
+        ip.TryWriteBytes(bytes, out _);
+        bytes[8..].Clear();
+        return new System.Net.IPAddress(bytes);
+    }
+
     private void ReleaseInbound(IRawConnection raw)
     {
-        var ip = raw.RemoteAddress.GetIPAddress();
+        var ip = AdmissionGroup(raw.RemoteAddress.GetIPAddress());
         lock (_gate)
         {
             _pendingInbound--;
@@ -401,7 +416,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private async Task<IConnection> AddConnectionAsync(UpgradedConnection upgraded, string transportName)
     {
         var peer = upgraded.Secure.RemotePeer;
-        var connection = new HostConnection(upgraded, transportName, _registry, _options, _logger, _metrics);
+        var connection = new HostConnection(upgraded, transportName, _registry, _options, _logger, _metrics, Forget);
         Exception? refusal = null;
         lock (_gate)
         {
@@ -453,20 +468,27 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         }
         finally
         {
-            lock (_gate)
-            {
-                if (_connections.TryGetValue(connection.RemotePeer, out var list) && list.Remove(connection))
-                {
-                    _connectionCount--;
-                    if (list.Count == 0)
-                    {
-                        _connections.Remove(connection.RemotePeer);
-                        _connectionManager.Forget(connection.RemotePeer);
-                    }
-                }
-            }
+            Forget(connection); // done already as the connection closed; kept for a run that ended any other way
             LogDisconnected(connection.RemotePeer, connection.RemoteAddress.ToString());
             Events.Publish(new PeerDisconnected(connection));
+        }
+    }
+
+    // Called by the connection as it closes, before its Completion completes: once a close or Completion has been
+    // awaited, the connection is no longer listed, counted or handed out.
+    private void Forget(HostConnection connection)
+    {
+        lock (_gate)
+        {
+            if (_connections.TryGetValue(connection.RemotePeer, out var list) && list.Remove(connection))
+            {
+                _connectionCount--;
+                if (list.Count == 0)
+                {
+                    _connections.Remove(connection.RemotePeer);
+                    _connectionManager.Forget(connection.RemotePeer);
+                }
+            }
         }
     }
 

@@ -27,16 +27,18 @@ public sealed partial class YamuxSession
                 }
 
                 var buffer = result.Buffer;
+                bool paused = false;
                 try
                 {
-                    ProcessFrames(ref buffer);
+                    paused = ProcessFrames(ref buffer);
                 }
                 finally
                 {
-                    input.AdvanceTo(buffer.Start, buffer.End);
+                    // Paused with whole frames left: mark nothing beyond them examined, so the next read returns at once.
+                    input.AdvanceTo(buffer.Start, paused ? buffer.Start : buffer.End);
                 }
 
-                if (result.IsCompleted)
+                if (result.IsCompleted && !paused)
                 {
                     if (!buffer.IsEmpty || payloadRemaining > 0)
                     {
@@ -78,7 +80,10 @@ public sealed partial class YamuxSession
         }
     }
 
-    private void ProcessFrames(ref ReadOnlySequence<byte> buffer)
+    /// <returns>True when processing stopped early because too many control frames wait to be written: the rest
+    /// of <paramref name="buffer"/> is read again once they drain (a flood of pings or SYNs from a peer that does not
+    /// read our answers cannot grow the queue past <see cref="YamuxOptions.MaxPendingControlFrames"/>).</returns>
+    private bool ProcessFrames(ref ReadOnlySequence<byte> buffer)
     {
         while (true)
         {
@@ -86,7 +91,7 @@ public sealed partial class YamuxSession
             {
                 if (buffer.IsEmpty)
                 {
-                    return;
+                    return false;
                 }
 
                 long take = Math.Min(payloadRemaining, buffer.Length);
@@ -101,9 +106,14 @@ public sealed partial class YamuxSession
                 continue;
             }
 
+            if (Volatile.Read(ref pendingControl) > Options.MaxPendingControlFrames)
+            {
+                return !buffer.IsEmpty;
+            }
+
             if (!YamuxFrameCodec.TryRead(buffer, out var header))
             {
-                return;
+                return false;
             }
 
             buffer = buffer.Slice(YamuxFrameCodec.HeaderLength);

@@ -14,6 +14,12 @@ public sealed partial class YamuxSession
     private int readLoopWaitingForDrain;
     private volatile bool outputClosing;
 
+    /// <summary>Control frames queued but not yet written (for tests of the bound).</summary>
+    internal int PendingControlFrames => Volatile.Read(ref pendingControl);
+
+    /// <summary>Whether the read loop has stopped reading until queued control frames drain (for tests).</summary>
+    internal bool IsWaitingForControlDrain => Volatile.Read(ref readLoopWaitingForDrain) == 1;
+
     /// <summary>Queues a control frame for the writer loop. Never blocks; frames queued after the session ended
     /// are dropped (the connection is gone).</summary>
     internal void EnqueueControl(in YamuxFrameHeader frame)

@@ -172,10 +172,18 @@ internal sealed class YamuxStream : IMuxedStream
         Finish();
     }
 
+    /// <exception cref="YamuxProtocolException">The update would grow the send window past 2^32-1 bytes: no receive
+    /// window (a 32-bit quantity on the wire) can be that large.</exception>
     public void AddSendWindow(uint delta)
     {
         lock (gate)
         {
+            if (sendWindow + delta > uint.MaxValue)
+            {
+                throw new YamuxProtocolException(
+                    $"window update of {delta} bytes on stream {StreamId} would grow its send window of {sendWindow} past 2^32-1");
+            }
+
             sendWindow += delta;
             WakeSenderLocked();
         }

@@ -48,7 +48,7 @@ public sealed partial class NeuralMesh : IAsyncDisposable
         _services = services;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
-        _replay = new ReplayGuard(Options.ReplayCacheCapacity);
+        _replay = new ReplayGuard(Options.ReplayCacheCapacity, Options.ReplayCacheCapacityPerSource);
         _inbound = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(Options.InboundQueueCapacity) { SingleReader = true });
         _commandSlots = new SemaphoreSlim(Options.MaxConcurrentCommands, Options.MaxConcurrentCommands);
         _agentCache = new AgentCache(Options.AgentCacheCapacity);

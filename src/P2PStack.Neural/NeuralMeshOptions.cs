@@ -24,6 +24,10 @@ public sealed class NeuralMeshOptions
     /// <summary>Most (source, id) pairs remembered for replay rejection; each is kept until its message expires.</summary>
     public int ReplayCacheCapacity { get; set; } = 200_000;
 
+    /// <summary>Most replay-cache entries one source peer may hold; its further messages are dropped
+    /// (<c>replay_cache_full</c>) until some expire, so one sender cannot fill the cache for everyone.</summary>
+    public int ReplayCacheCapacityPerSource { get; set; } = 20_000;
+
     /// <summary>Messages queued per destination peer; senders wait for room (backpressure), forwarding drops.</summary>
     public int PeerQueueCapacity { get; set; } = 1024;
 
@@ -82,6 +86,7 @@ public sealed class NeuralMeshOptions
         ArgumentOutOfRangeException.ThrowIfNegative(DefaultHopLimit);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxClockSkew, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(ReplayCacheCapacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReplayCacheCapacityPerSource, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(PeerQueueCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(InboundQueueCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingCommands, 1);

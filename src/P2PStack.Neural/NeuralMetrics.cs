@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using P2PStack.Diagnostics;
 using P2PStack.Neural.Messages;
 
 namespace P2PStack.Neural;
@@ -8,12 +9,10 @@ namespace P2PStack.Neural;
 /// Counters of one mesh: kept here for <see cref="NeuralMesh.GetStats"/> and mirrored to instruments on the meter
 /// <see cref="MeterName"/> (Prometheus names; see docs/specs/neural.md).
 /// </summary>
-internal sealed class NeuralMetrics : IDisposable
+internal sealed class NeuralMetrics : ModuleMetrics
 {
     public const string MeterName = "P2PStack.Neural";
 
-    private readonly Meter _meter;
-    private readonly bool _ownsMeter;
     private readonly Counter<long> _sent;
     private readonly Counter<long> _received;
     private readonly Counter<long> _dropped;
@@ -25,17 +24,16 @@ internal sealed class NeuralMetrics : IDisposable
     private long _forwardedTotal;
 
     public NeuralMetrics(IMeterFactory? factory, Func<long> queuedMessages, Func<int> pendingCommands)
+        : base(factory, MeterName)
     {
-        _ownsMeter = factory is null;
-        _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
-        _sent = _meter.CreateCounter<long>("p2pstack_neural_messages_sent_total", description: "Messages written to a stream or published to a swarm, by type");
-        _received = _meter.CreateCounter<long>("p2pstack_neural_messages_received_total", description: "Messages accepted and delivered locally, by type");
-        _dropped = _meter.CreateCounter<long>("p2pstack_neural_messages_dropped_total", description: "Messages dropped, by type and reason");
-        _forwarded = _meter.CreateCounter<long>("p2pstack_neural_messages_forwarded_total", description: "Direct messages forwarded to another peer, by type");
-        _latency = _meter.CreateHistogram<double>("p2pstack_neural_message_latency_seconds", unit: "s",
+        _sent = Meter.CreateCounter<long>("p2pstack_neural_messages_sent_total", description: "Messages written to a stream or published to a swarm, by type");
+        _received = Meter.CreateCounter<long>("p2pstack_neural_messages_received_total", description: "Messages accepted and delivered locally, by type");
+        _dropped = Meter.CreateCounter<long>("p2pstack_neural_messages_dropped_total", description: "Messages dropped, by type and reason");
+        _forwarded = Meter.CreateCounter<long>("p2pstack_neural_messages_forwarded_total", description: "Direct messages forwarded to another peer, by type");
+        _latency = Meter.CreateHistogram<double>("p2pstack_neural_message_latency_seconds", unit: "s",
             description: "Time from a message's creation to its delivery here, by type");
-        _meter.CreateObservableGauge("p2pstack_neural_queued_messages", queuedMessages, description: "Messages waiting in the per-peer send queues");
-        _meter.CreateObservableGauge("p2pstack_neural_pending_commands", pendingCommands, description: "Commands awaiting their response");
+        Meter.CreateObservableGauge("p2pstack_neural_queued_messages", queuedMessages, description: "Messages waiting in the per-peer send queues");
+        Meter.CreateObservableGauge("p2pstack_neural_pending_commands", pendingCommands, description: "Commands awaiting their response");
     }
 
     public void Sent(MessageType type)
@@ -81,9 +79,4 @@ internal sealed class NeuralMetrics : IDisposable
     public long DroppedCount(DropReason reason) => _droppedByKind.Where(kv => kv.Key.Reason == reason.Label()).Sum(kv => kv.Value);
 
     private static Dictionary<string, long> Snapshot(ConcurrentDictionary<string, long> source) => new(source, StringComparer.Ordinal);
-
-    public void Dispose()
-    {
-        if (_ownsMeter) _meter.Dispose();
-    }
 }

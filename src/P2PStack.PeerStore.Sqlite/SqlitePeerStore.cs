@@ -27,6 +27,8 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         ArgumentException.ThrowIfNullOrEmpty(options.Path);
         if (options.LatencySmoothing is <= 0 or > 1)
             throw new ArgumentOutOfRangeException(nameof(options), "LatencySmoothing must be in (0, 1]");
+        if (options.MaxAddressesPerPeer < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxAddressesPerPeer must be at least 1");
         _options = options;
         _time = options.TimeProvider ?? TimeProvider.System;
         string fullPath = System.IO.Path.GetFullPath(options.Path);
@@ -211,6 +213,11 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
                 ON CONFLICT (peer_id, address) DO UPDATE SET expires = MAX(expires, excluded.expires);
                 """, transaction, ("$peer", Key(peer)), ("$address", WithoutPeerSuffix(address, peer).ToBytes()), ("$expires", expires));
         }
+        // Over the per-peer cap, the addresses expiring soonest go.
+        Execute("""
+            DELETE FROM addresses WHERE rowid IN (
+                SELECT rowid FROM addresses WHERE peer_id = $peer ORDER BY expires DESC, rowid DESC LIMIT -1 OFFSET $max);
+            """, transaction, ("$peer", Key(peer)), ("$max", _options.MaxAddressesPerPeer));
     }
 
     private long ExpiryTicks(TimeSpan ttl)

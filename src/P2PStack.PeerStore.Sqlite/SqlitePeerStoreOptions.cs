@@ -1,3 +1,5 @@
+using P2PStack.Network;
+
 namespace P2PStack.PeerStore.Sqlite;
 
 /// <summary>Where and how the SQLite peer store keeps its data.</summary>
@@ -14,6 +16,9 @@ public sealed class SqlitePeerStoreOptions
 
     /// <summary>Largest signed peer record envelope kept (and re-verified on read).</summary>
     public int MaxPeerRecordSize { get; set; } = 64 * 1024;
+
+    /// <summary>Addresses kept per peer; beyond it the ones expiring soonest are dropped.</summary>
+    public int MaxAddressesPerPeer { get; set; } = PeerStoreDefaults.MaxAddressesPerPeer;
 
     /// <summary>Clock for address expiry; the system clock when null.</summary>
     public TimeProvider? TimeProvider { get; set; }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
+using P2PStack.Diagnostics;
 
 namespace P2PStack.Protocols.GossipSub;
 
@@ -9,12 +10,10 @@ namespace P2PStack.Protocols.GossipSub;
 /// by the router and the service; the mesh gauge follows the router's mesh-change callbacks, so a scrape never
 /// touches the (single-threaded) router.
 /// </summary>
-internal sealed class GossipSubMetrics : IDisposable
+internal sealed class GossipSubMetrics : ModuleMetrics
 {
     public const string MeterName = "P2PStack.GossipSub";
 
-    private readonly Meter _meter;
-    private readonly bool _ownsMeter;
     private readonly Counter<long> _published;
     private readonly Counter<long> _delivered;
     private readonly Counter<long> _duplicates;
@@ -22,18 +21,17 @@ internal sealed class GossipSubMetrics : IDisposable
     private readonly ConcurrentDictionary<string, StrongBox<int>> _mesh = new(StringComparer.Ordinal);
 
     public GossipSubMetrics(IMeterFactory? factory)
+        : base(factory, MeterName)
     {
-        _ownsMeter = factory is null;
-        _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
-        _published = _meter.CreateCounter<long>("p2pstack_gossipsub_messages_published_total", "{message}",
+        _published = Meter.CreateCounter<long>("p2pstack_gossipsub_messages_published_total", "{message}",
             "Messages published by this node.");
-        _delivered = _meter.CreateCounter<long>("p2pstack_gossipsub_messages_delivered_total", "{message}",
+        _delivered = Meter.CreateCounter<long>("p2pstack_gossipsub_messages_delivered_total", "{message}",
             "Messages from other peers that passed validation and reached local subscriptions.");
-        _duplicates = _meter.CreateCounter<long>("p2pstack_gossipsub_messages_duplicate_total", "{message}",
+        _duplicates = Meter.CreateCounter<long>("p2pstack_gossipsub_messages_duplicate_total", "{message}",
             "Received messages already seen (dropped).");
-        _rejected = _meter.CreateCounter<long>("p2pstack_gossipsub_messages_rejected_total", "{message}",
+        _rejected = Meter.CreateCounter<long>("p2pstack_gossipsub_messages_rejected_total", "{message}",
             "Received messages dropped by signature policy or validation, by reason.");
-        _meter.CreateObservableGauge("p2pstack_gossipsub_mesh_peers", ObserveMesh, "{peer}",
+        Meter.CreateObservableGauge("p2pstack_gossipsub_mesh_peers", ObserveMesh, "{peer}",
             "Peers in our mesh, by topic (topics we are subscribed to).");
     }
 
@@ -50,11 +48,6 @@ internal sealed class GossipSubMetrics : IDisposable
         var count = _mesh.GetOrAdd(topic, static _ => new StrongBox<int>());
         if (inMesh) Interlocked.Increment(ref count.Value);
         else Interlocked.Decrement(ref count.Value);
-    }
-
-    public void Dispose()
-    {
-        if (_ownsMeter) _meter.Dispose();
     }
 
     private IEnumerable<Measurement<int>> ObserveMesh()

@@ -67,8 +67,7 @@ internal sealed class PeerScore
         foreach (var (topic, topicStats) in stats.Topics)
         {
             topicStats.FirstMessageDeliveries = 0;
-            ApplyMeshFailurePenalty(topic, topicStats);
-            topicStats.InMesh = false;
+            LeaveMesh(topic, topicStats);
         }
         stats.Connected = false;
         stats.Expire = _time.GetUtcNow() + _params.RetainScore;
@@ -86,20 +85,28 @@ internal sealed class PeerScore
     public void Prune(PeerId peer, string topic)
     {
         if (!TryGetTopicStats(peer, topic, out var stats)) return;
-        ApplyMeshFailurePenalty(topic, stats);
-        stats.InMesh = false;
+        LeaveMesh(topic, stats);
     }
 
-    /// <summary>P3b: a sticky penalty for leaving the mesh with an active delivery deficit.</summary>
-    private void ApplyMeshFailurePenalty(string topic, TopicStats stats)
+    /// <summary>
+    /// The peer leaves our mesh: an active delivery deficit becomes the sticky P3b penalty, and P3 stops applying.
+    /// P3 measures a mesh peer's delivery rate; outside the mesh its counter only decays, so leaving P3 active would
+    /// drive every honestly pruned peer (oversubscription, our own LEAVE) to the full deficit and keep it from being
+    /// grafted again. P3b carries the memory of an actual failure; P3 restarts after the next GRAFT's activation.
+    /// </summary>
+    private void LeaveMesh(string topic, TopicStats stats)
     {
-        if (!stats.InMesh || !stats.MeshMessageDeliveriesActive) return;
-        double threshold = _params.Topics[topic].MeshMessageDeliveriesThreshold;
-        if (stats.MeshMessageDeliveries < threshold)
+        if (stats.InMesh && stats.MeshMessageDeliveriesActive)
         {
-            double deficit = threshold - stats.MeshMessageDeliveries;
-            stats.MeshFailurePenalty += deficit * deficit;
+            double threshold = _params.Topics[topic].MeshMessageDeliveriesThreshold;
+            if (stats.MeshMessageDeliveries < threshold)
+            {
+                double deficit = threshold - stats.MeshMessageDeliveries;
+                stats.MeshFailurePenalty += deficit * deficit;
+            }
         }
+        stats.InMesh = false;
+        stats.MeshMessageDeliveriesActive = false;
     }
 
     /// <summary>P7: adds <paramref name="count"/> to the peer's behaviour penalty counter.</summary>
@@ -121,7 +128,8 @@ internal sealed class PeerScore
         record.Validated = _time.GetUtcNow();
         foreach (var peer in record.Peers)
             if (peer != from) MarkDuplicateDelivery(peer, topic, validated: null);
-        record.Peers.Clear();
+        // The peers stay recorded (the first deliverer too): a later copy from any of them is not credited again.
+        record.Peers.Add(from);
     }
 
     public void RejectMessage(MessageId? id, string topic, PeerId from, RejectReason reason)

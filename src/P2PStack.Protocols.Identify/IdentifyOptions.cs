@@ -11,6 +11,12 @@ public sealed class IdentifyOptions
     /// <summary>Largest identify message accepted (listen addresses, protocols and the signed record).</summary>
     public int MaxMessageSize { get; set; } = 8192;
 
+    /// <summary>Most listen addresses (plain or in the signed peer record) accepted from a peer; more refuse the message.</summary>
+    public int MaxListenAddresses { get; set; } = 128;
+
+    /// <summary>Most protocols accepted from a peer; more refuse the message.</summary>
+    public int MaxProtocols { get; set; } = 256;
+
     /// <summary>Budget of one identify exchange.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 

@@ -148,6 +148,11 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
     private IdentifyInfo Consume(IConnection connection, Pb.Identify message, bool isPush)
     {
         var peer = connection.RemotePeer;
+        // Everything below lands in the peer store: refuse what no honest peer sends before storing any of it.
+        if (message.ListenAddrs.Count > _options.MaxListenAddresses)
+            throw new IdentifyException($"identify: {peer} sent {message.ListenAddrs.Count} listen addresses, over the limit of {_options.MaxListenAddresses}");
+        if (message.Protocols.Count > _options.MaxProtocols)
+            throw new IdentifyException($"identify: {peer} sent {message.Protocols.Count} protocols, over the limit of {_options.MaxProtocols}");
         PublicKey? key = null;
         if (message.HasPublicKey)
         {
@@ -165,6 +170,8 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
                 envelope = SignedEnvelope.Open(message.SignedPeerRecord.Span, PeerRecord.Domain);
                 record = PeerRecord.FromEnvelope(envelope);
                 if (!record.PeerId.Equals(peer)) throw new IdentifyException($"identify: {peer} sent the peer record of {record.PeerId}");
+                if (record.Addresses.Count > _options.MaxListenAddresses)
+                    throw new IdentifyException($"identify: the peer record of {peer} lists {record.Addresses.Count} addresses, over the limit of {_options.MaxListenAddresses}");
             }
             catch (P2PFormatException ex) when (ex is not IdentifyException)
             {

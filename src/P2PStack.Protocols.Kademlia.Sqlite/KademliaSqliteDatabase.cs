@@ -25,6 +25,7 @@ public sealed class KademliaSqliteDatabase : IDisposable
             UNIQUE (key, provider)
         );
         CREATE INDEX IF NOT EXISTS providers_received ON providers(received);
+        CREATE INDEX IF NOT EXISTS providers_provider ON providers(provider);
         """;
 
     private readonly SqliteConnection _connection;

@@ -41,6 +41,11 @@ public sealed class SqliteProviderStore : IProviderStore
                     throw new DhtStoreLimitException($"provider store is full ({_limits.MaxKeys} keys)");
                 bool known = _db.Scalar("SELECT count(*) FROM providers WHERE key = $key AND provider = $provider;", transaction,
                     ("$key", keyBytes), ("$provider", provider)) > 0;
+                if (!known)
+                {
+                    InMemoryProviderStore.CheckProviderQuota(record.Provider,
+                        _db.Scalar("SELECT count(*) FROM providers WHERE provider = $provider;", transaction, ("$provider", provider)), _limits);
+                }
                 if (!known && providers >= _limits.MaxProvidersPerKey)
                 {
                     // The oldest announcement goes (ties: the one stored first), as in the in-memory store.

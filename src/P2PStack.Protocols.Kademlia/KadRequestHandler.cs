@@ -123,19 +123,18 @@ public sealed class KadRequestHandler(
     private async Task<Message?> AddProviderAsync(PeerId from, Message request, CancellationToken cancellationToken)
     {
         RequireKey(request, options.ProviderLimits.MaxKeyLength);
-        bool stored = false;
         foreach (var wire in request.ProviderPeers)
         {
-            // Only the sender may announce itself (go and the spec); others' announcements are ignored.
+            // Only the sender may announce itself (go and the spec); others' announcements are ignored. Its first
+            // entry is the announcement: a message repeating it thousands of times costs one store write, not thousands.
             var info = KadProtocol.ToPeerInfo(wire, options.ProviderLimits.MaxAddressesPerProvider);
             if (info is null || info.Peer != from || info.Addresses.Count == 0) continue;
             await providers.AddProviderAsync(request.Key.Memory, new ProviderRecord(from, info.Addresses, time.GetUtcNow()), cancellationToken)
                 .ConfigureAwait(false);
             directory.AddAddresses(from, info.Addresses, options.ProviderAddressTtl);
-            stored = true;
+            return null;
         }
-        if (!stored) throw new KadProtocolException("ADD_PROVIDER names no provider matching the sender with an address");
-        return null;
+        throw new KadProtocolException("ADD_PROVIDER names no provider matching the sender with an address");
     }
 
     private static Message Echo(Message request)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using P2PStack.Diagnostics;
 using P2PStack.Protocols.Kademlia.Lookup;
 using P2PStack.Protocols.Kademlia.Storage;
 using static P2PStack.Protocols.Kademlia.Pb.Message.Types;
@@ -10,32 +11,29 @@ namespace P2PStack.Protocols.Kademlia;
 /// The DHT's instruments on the <c>P2PStack.Kademlia</c> meter (listed in docs/metrics.md): requests sent and served
 /// by type, lookups with their duration and how they ended, routing table size and stored records.
 /// </summary>
-internal sealed class KademliaMetrics : IDisposable
+internal sealed class KademliaMetrics : ModuleMetrics
 {
     public const string MeterName = "P2PStack.Kademlia";
 
-    private readonly Meter _meter;
-    private readonly bool _ownsMeter;
     private readonly Counter<long> _outbound;
     private readonly Counter<long> _inbound;
     private readonly Counter<long> _lookups;
     private readonly Histogram<double> _lookupDuration;
 
     public KademliaMetrics(IMeterFactory? factory, RoutingTable routingTable, IDhtRecordStore records)
+        : base(factory, MeterName)
     {
-        _ownsMeter = factory is null;
-        _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
-        _meter.CreateObservableGauge("p2pstack_kad_routing_table_peers", () => routingTable.Count, "{peer}",
+        Meter.CreateObservableGauge("p2pstack_kad_routing_table_peers", () => routingTable.Count, "{peer}",
             "Peers in the DHT routing table.");
-        _meter.CreateObservableGauge("p2pstack_kad_stored_records", () => StoredRecords(records), "{record}",
+        Meter.CreateObservableGauge("p2pstack_kad_stored_records", () => StoredRecords(records), "{record}",
             "Value records held for other peers (reported when the record store counts without I/O, as the in-memory one does).");
-        _outbound = _meter.CreateCounter<long>("p2pstack_kad_outbound_requests_total", "{request}",
+        _outbound = Meter.CreateCounter<long>("p2pstack_kad_outbound_requests_total", "{request}",
             "DHT requests sent, by message type and outcome (ok, error, timeout).");
-        _inbound = _meter.CreateCounter<long>("p2pstack_kad_inbound_requests_total", "{request}",
+        _inbound = Meter.CreateCounter<long>("p2pstack_kad_inbound_requests_total", "{request}",
             "DHT requests served, by message type.");
-        _lookups = _meter.CreateCounter<long>("p2pstack_kad_lookups_total", "{lookup}",
+        _lookups = Meter.CreateCounter<long>("p2pstack_kad_lookups_total", "{lookup}",
             "Iterative lookups, by message type and how they ended (completed, starved, stopped, failed).");
-        _lookupDuration = _meter.CreateHistogram("p2pstack_kad_lookup_duration_seconds", "s",
+        _lookupDuration = Meter.CreateHistogram("p2pstack_kad_lookup_duration_seconds", "s",
             "Duration of iterative lookups, by message type.", null,
             new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
     }
@@ -67,11 +65,6 @@ internal sealed class KademliaMetrics : IDisposable
             _lookupDuration.Record(Stopwatch.GetElapsedTime(start).TotalSeconds, typeLabel);
             _lookups.Add(1, typeLabel, new KeyValuePair<string, object?>("termination", termination));
         }
-    }
-
-    public void Dispose()
-    {
-        if (_ownsMeter) _meter.Dispose();
     }
 
     // A bounded label even for enum values the wire may carry but the spec does not define.

@@ -3,7 +3,8 @@ using P2PStack.Network;
 
 namespace P2PStack.Protocols.Ping;
 
-/// <summary>Serves <c>/ipfs/ping/1.0.0</c>: echoes every 32-byte payload until the remote closes or goes idle.</summary>
+/// <summary>Serves <c>/ipfs/ping/1.0.0</c>: echoes every 32-byte payload until the remote closes or goes idle (sends
+/// nothing, or stops reading the answers, for <see cref="PingOptions.IdleTimeout"/>).</summary>
 public sealed class PingHandler(IOptions<PingOptions> options) : IProtocolHandler
 {
     public IReadOnlyList<string> Protocols { get; } = [PingProtocol.Id];
@@ -28,7 +29,17 @@ public sealed class PingHandler(IOptions<PingOptions> options) : IProtocolHandle
                     return;
                 }
                 if (!received) break;
-                await stream.Output.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    // The idle budget covers the answer too: a peer that pings but never reads would otherwise hold
+                    // this handler (and its stream slot) for as long as the connection lives.
+                    await stream.Output.WriteAsync(payload, idle.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    stream.Reset();
+                    return;
+                }
             }
             await stream.Output.CompleteAsync().ConfigureAwait(false);
         }

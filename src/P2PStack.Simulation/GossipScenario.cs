@@ -28,8 +28,15 @@ public sealed class GossipScenarioOptions
     public TimeSpan WarmUp { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>A node counts a message as expected when it runs from the publish to this long after it; the
-    /// scenario waits this long after the last publish.</summary>
+    /// scenario waits this long after the last publish (less with <see cref="EndWhenDelivered"/>).</summary>
     public TimeSpan DeliveryWindow { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Ends the wait after the last publish as soon as every expected message has arrived, instead of
+    /// waiting out the whole <see cref="DeliveryWindow"/>: the delivery figures are the same (nothing expected is
+    /// left to arrive), and a wide window costs nothing when delivery is quick. The figures read at the end
+    /// (duplicates, mesh shares, scores) then describe the moment delivery completed rather than the end of a quiet
+    /// window.</summary>
+    public bool EndWhenDelivered { get; set; }
 
     /// <summary>Fraction of nodes (never publishers or attackers) that leave once and rejoin while messages are
     /// published.</summary>
@@ -53,13 +60,27 @@ public sealed class GossipScenarioOptions
     /// <summary>Further gossipsub settings of every node.</summary>
     public Action<GossipSubOptions>? GossipSub { get; set; }
 
-    /// <summary>Topic score parameters under which mesh peers that deliver nothing go negative within seconds at a
-    /// few messages per second (P3 threshold 1 delivery per decay window). The delivery window
-    /// is wide (2 s) so that honest mesh peers' copies count on a loaded machine too; the spec's tight window guards
-    /// against peers that copy late, which this scenario does not model.</summary>
-    /// <param name="activation">Time in the mesh before P3 counts: longer than any quiet period before publishing
-    /// starts, or every mesh peer is penalised for the messages nobody sent.</param>
-    public static TopicScoreParams DeliveryScoring(TimeSpan activation) => new()
+    /// <summary>A P3 activation for <see cref="DeliveryScoring"/>: the warm-up (mesh peers grafted at the start wait
+    /// through it with nothing to deliver) plus the time of ten publishes, at least 2 s, so that every honest mesh peer
+    /// has had messages to deliver before its delivery rate counts.</summary>
+    public TimeSpan DeliveryScoringActivation =>
+        WarmUp + TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(2).Ticks, 10 * PublishInterval.Ticks));
+
+    /// <summary>Topic score parameters under which mesh peers that deliver nothing go negative as soon as P3 activates
+    /// (P3 threshold 1 delivery, weight -10), while honest mesh peers stay at or above zero. The delivery counter
+    /// decays by 0.9 a second (half-life 6.6 s), so a peer that delivered a few messages stays above the threshold
+    /// through the quiet delivery window at the end of a run (P3 presumes a steady message rate: a topic quiet for
+    /// longer than the counter's memory puts every mesh peer below the threshold). The failure penalty P3b of a
+    /// pruned non-forwarder decays by 0.97 a second (half-life 23 s): sticky for the length of a run. The near-first
+    /// window is wide (2 s) so that honest mesh peers' copies count on a loaded machine too; the spec's tight window
+    /// guards against peers that copy late, which this scenario does not model.</summary>
+    /// <param name="activation">Time in the mesh before P3 counts: longer than the warm-up (the quiet time between
+    /// the grafts and the first publish) plus a few messages, or honest mesh peers are penalised for messages nobody
+    /// sent them (see <see cref="DeliveryScoringActivation"/>).</param>
+    /// <param name="deliveryWindow">How long after a message's first arrival a mesh peer's copy still counts for P3
+    /// (2 s unless given): when copies take longer than this (an overloaded process), honest mesh peers are penalised
+    /// as well.</param>
+    public static TopicScoreParams DeliveryScoring(TimeSpan activation, TimeSpan? deliveryWindow = null) => new()
     {
         TopicWeight = 1,
         TimeInMeshWeight = 0.01,
@@ -69,13 +90,13 @@ public sealed class GossipScenarioOptions
         FirstMessageDeliveriesDecay = 0.5,
         FirstMessageDeliveriesCap = 50,
         MeshMessageDeliveriesWeight = -10,
-        MeshMessageDeliveriesDecay = 0.5,
+        MeshMessageDeliveriesDecay = 0.9,
         MeshMessageDeliveriesCap = 20,
         MeshMessageDeliveriesThreshold = 1,
-        MeshMessageDeliveriesWindow = TimeSpan.FromSeconds(2),
+        MeshMessageDeliveriesWindow = deliveryWindow ?? TimeSpan.FromSeconds(2),
         MeshMessageDeliveriesActivation = activation,
         MeshFailurePenaltyWeight = -10,
-        MeshFailurePenaltyDecay = 0.5,
+        MeshFailurePenaltyDecay = 0.97,
         InvalidMessageDeliveriesWeight = -100,
         InvalidMessageDeliveriesDecay = 0.3,
     };
@@ -88,22 +109,35 @@ public sealed class GossipScenarioOptions
 /// <param name="LatenciesMs">Publish-to-delivery time of every delivered expected pair, in ms.</param>
 /// <param name="FirstReceived">Messages nodes received from peers for the first time (all nodes, all generations).</param>
 /// <param name="Duplicates">Copies received after the first.</param>
+/// <param name="AttackerScores">At the end, the score every running honest node gives each connected attacker.</param>
+/// <param name="HonestScores">At the end, the score every running honest node gives each connected honest peer.</param>
 public sealed record GossipScenarioResult(int NodeCount, int Seed, int Messages, long Expected, long Delivered, IReadOnlyList<double> LatenciesMs,
-    long FirstReceived, long Duplicates, int Churned, int Attackers, double AttackerMeshShare, double MeanAttackerScore, double MeanHonestScore,
-    double ManagedMemoryMiB)
+    long FirstReceived, long Duplicates, int Churned, int Attackers, double AttackerMeshShare, IReadOnlyList<double> AttackerScores,
+    IReadOnlyList<double> HonestScores, double ManagedMemoryMiB)
 {
     public double DeliveryRate => Expected == 0 ? 0 : Delivered / (double)Expected;
 
     /// <summary>Duplicates per first receipt.</summary>
     public double DuplicateOverhead => FirstReceived == 0 ? 0 : Duplicates / (double)FirstReceived;
 
+    public double MeanAttackerScore => Statistics.Mean(AttackerScores);
+
+    public double MeanHonestScore => Statistics.Mean(HonestScores);
+
+    /// <summary>Share of the honest peers' scores (at honest nodes) that are below zero.</summary>
+    public double NegativeHonestShare => HonestScores.Count == 0 ? 0 : HonestScores.Count(s => s < 0) / (double)HonestScores.Count;
+
     public override string ToString() =>
         $"GossipSub N={NodeCount} seed={Seed} messages={Messages}: delivery {DeliveryRate:P3} ({Delivered}/{Expected}); " +
         $"latency p50 {Statistics.Percentile(LatenciesMs, 50):F1} ms p99 {Statistics.Percentile(LatenciesMs, 99):F1} ms max {LatenciesMs.DefaultIfEmpty().Max():F1} ms; " +
         $"duplicates {Duplicates} per {FirstReceived} first receipts ({DuplicateOverhead:F2}x); churned {Churned}; attackers {Attackers}" +
-        (Attackers > 0 ? $" (share of honest mesh slots {AttackerMeshShare:P1}, mean score at honest peers: attackers {MeanAttackerScore:F1}, honest {MeanHonestScore:F1})" : "") +
-        $"; managed heap {ManagedMemoryMiB:F0} MiB";
+        (Attackers > 0 ? $" (share of honest mesh slots {AttackerMeshShare:P1}, mean attacker score at honest nodes {MeanAttackerScore:F2})" : "") +
+        $"; honest peers' scores at honest nodes: min {HonestScores.DefaultIfEmpty().Min():F2} median {Statistics.Percentile(HonestScores, 50):F2} " +
+        $"mean {MeanHonestScore:F2}, {NegativeHonestShare:P1} below zero ({HonestScores.Count} scores); managed heap {ManagedMemoryMiB:F0} MiB";
 }
+
+/// <summary>Mesh share of attackers and the scores honest nodes give attackers and honest peers.</summary>
+internal sealed record ScoreSnapshot(double AttackerMeshShare, List<double> AttackerScores, List<double> HonestScores);
 
 /// <summary>
 /// Gossipsub on real hosts: every node subscribes to one topic and dials a few random others; honest publishers
@@ -147,8 +181,11 @@ public static class GossipScenario
             var churnable = honest.Except(publishers).ToList();
             var churned = simulation.Pick(churnable, (int)Math.Round(scenario.ChurnFraction * nodes.Count));
 
-            foreach (var node in nodes) await JoinTopicAsync(node, cancellationToken).ConfigureAwait(false);
+            // Connect first, then join: every mesh link is grafted after the joins, so the warm-up (not the time the
+            // connections take, which grows with load) is the quiet time a mesh peer spends before publishing starts.
+            // Scoring's P3 activation is counted from the graft and must outlast that quiet time.
             await simulation.ConnectRandomGraphAsync(scenario.Degree, cancellationToken).ConfigureAwait(false);
+            foreach (var node in nodes) await JoinTopicAsync(node, cancellationToken).ConfigureAwait(false);
             await Task.Delay(scenario.WarmUp, cancellationToken).ConfigureAwait(false);
 
             var publishing = scenario.PublishInterval * scenario.Messages;
@@ -169,11 +206,29 @@ public static class GossipScenario
                 await publisher.PubSub.PublishAsync(scenario.Topic, payload, cancellationToken).ConfigureAwait(false);
             }
             await Task.WhenAll(churn).ConfigureAwait(false);
-            await Task.Delay(scenario.DeliveryWindow, cancellationToken).ConfigureAwait(false);
+            await WaitForDeliveriesAsync(publishers, cancellationToken).ConfigureAwait(false);
 
-            var (share, attackerScore, honestScore) = ScoreFigures(honest);
+            var scores = TakeScores(honest);
             foreach (var node in nodes.Where(n => n.IsRunning)) AddCounts(node);
-            return Tally(publishers, churned.Count, share, attackerScore, honestScore);
+            return Tally(publishers, churned.Count, scores);
+        }
+
+        // After the last publish (and every churned node's return, so every offline period is known): the delivery
+        // window, or with EndWhenDelivered until no expected message is missing, whichever comes first.
+        private async Task WaitForDeliveriesAsync(List<SimulationNode> publishers, CancellationToken cancellationToken)
+        {
+            if (!scenario.EndWhenDelivered)
+            {
+                await Task.Delay(scenario.DeliveryWindow, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            long start = Stopwatch.GetTimestamp();
+            while (Stopwatch.GetElapsedTime(start) < scenario.DeliveryWindow)
+            {
+                var (expected, delivered) = Count(publishers);
+                if (delivered == expected) return;
+                await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+            }
         }
 
         private async Task JoinTopicAsync(SimulationNode node, CancellationToken cancellationToken)
@@ -221,11 +276,10 @@ public static class GossipScenario
             Interlocked.Add(ref _duplicates, duplicates);
         }
 
-        // At the end: the share of honest nodes' mesh slots held by attackers, and the mean score honest nodes give
+        // At the end: the share of honest nodes' mesh slots held by attackers, and the scores honest nodes give
         // attackers and honest peers.
-        private (double Share, double AttackerScore, double HonestScore) ScoreFigures(List<SimulationNode> honest)
+        private ScoreSnapshot TakeScores(List<SimulationNode> honest)
         {
-            if (_attackers.Count == 0) return (0, 0, 0);
             var attackerIds = simulation.Nodes.Where(n => _attackers.Contains(n.Index)).Select(n => n.PeerId).ToHashSet();
             int slots = 0, attackerSlots = 0;
             var attackerScores = new List<double>();
@@ -237,15 +291,24 @@ public static class GossipScenario
                 attackerSlots += mesh.Count(attackerIds.Contains);
                 foreach (var (peer, score) in node.PubSub.GetScores()) (attackerIds.Contains(peer) ? attackerScores : honestScores).Add(score);
             }
-            return (slots == 0 ? 0 : attackerSlots / (double)slots, Statistics.Mean(attackerScores), Statistics.Mean(honestScores));
+            return new ScoreSnapshot(slots == 0 ? 0 : attackerSlots / (double)slots, attackerScores, honestScores);
         }
 
-        private GossipScenarioResult Tally(List<SimulationNode> publishers, int churned, double share, double attackerScore, double honestScore)
+        private GossipScenarioResult Tally(List<SimulationNode> publishers, int churned, ScoreSnapshot scores)
+        {
+            var latencies = new List<double>();
+            var (expected, delivered) = Count(publishers, latencies);
+            return new GossipScenarioResult(scenario.NodeCount, simulation.Options.Seed, scenario.Messages, expected, delivered, latencies,
+                Interlocked.Read(ref _first), Interlocked.Read(ref _duplicates), churned, _attackers.Count, scores.AttackerMeshShare,
+                scores.AttackerScores, scores.HonestScores, Simulation.ManagedMemoryMiB());
+        }
+
+        // The expected (message, node) pairs and how many of them arrived so far, with each arrival's latency.
+        private (long Expected, long Delivered) Count(List<SimulationNode> publishers, List<double>? latencies = null)
         {
             long window = (long)(scenario.DeliveryWindow.TotalSeconds * Stopwatch.Frequency);
             long grace = (long)(scenario.RejoinGrace.TotalSeconds * Stopwatch.Frequency);
             long expected = 0, delivered = 0;
-            var latencies = new List<double>();
             for (int m = 0; m < scenario.Messages; m++)
             {
                 long published = _publishedAt[m];
@@ -255,15 +318,13 @@ public static class GossipScenario
                     if (n == publisher || _attackers.Contains(n)) continue;
                     if (_offline[n].Any(o => o.From < published + window && o.To + grace > published)) continue;
                     expected++;
-                    long at = _receivedAt[m, n];
+                    long at = Interlocked.Read(ref _receivedAt[m, n]);
                     if (at == 0) continue;
                     delivered++;
-                    latencies.Add((at - published) * 1000.0 / Stopwatch.Frequency);
+                    latencies?.Add((at - published) * 1000.0 / Stopwatch.Frequency);
                 }
             }
-            return new GossipScenarioResult(scenario.NodeCount, simulation.Options.Seed, scenario.Messages, expected, delivered, latencies,
-                Interlocked.Read(ref _first), Interlocked.Read(ref _duplicates), churned, _attackers.Count, share, attackerScore, honestScore,
-                Simulation.ManagedMemoryMiB());
+            return (expected, delivered);
         }
     }
 }

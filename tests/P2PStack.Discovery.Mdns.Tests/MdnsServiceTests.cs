@@ -13,7 +13,7 @@ namespace P2PStack.Discovery.Mdns.Tests;
 /// <summary>The service over an in-memory transport: exact control of what arrives and what is sent.</summary>
 public class MdnsServiceTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
     private static readonly IPEndPoint Lan = new(IPAddress.Parse("192.168.1.20"), 5353);
 
     private sealed class MemoryTransport : IMdnsTransport
@@ -43,7 +43,16 @@ public class MdnsServiceTests
         }
     }
 
-    private static (MdnsDiscovery Service, MemoryTransport Transport, IPeerHost Host, List<PeerDiscovered> Events) Create(Action<MdnsOptions>? configure = null)
+    /// <summary>A clock that never moves: what happens "within the interval" does not depend on the machine's speed.</summary>
+    private sealed class FrozenClock : TimeProvider
+    {
+        public override long GetTimestamp() => 1_000_000;
+
+        public override DateTimeOffset GetUtcNow() => new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    }
+
+    private static (MdnsDiscovery Service, MemoryTransport Transport, IPeerHost Host, List<PeerDiscovered> Events) Create(
+        Action<MdnsOptions>? configure = null, TimeProvider? time = null)
     {
         var host = Substitute.For<IPeerHost>();
         host.PeerId.Returns(PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey));
@@ -57,14 +66,15 @@ public class MdnsServiceTests
         var options = new MdnsOptions { QueryInterval = TimeSpan.FromHours(1), DialDiscovered = false };
         configure?.Invoke(options);
         var transport = new MemoryTransport();
-        var service = new MdnsDiscovery(host, options, NullLogger.Instance, _ => transport, null);
+        var service = new MdnsDiscovery(host, options, NullLogger.Instance, _ => transport, time);
         return (service, transport, host, events);
     }
 
     [Fact]
     public async Task QueriesAtStartAnswersOncePerIntervalAndAnswersLegacyQueriersByUnicast()
     {
-        var (service, transport, _, _) = Create();
+        // Both copies of the query arrive at the same instant of a frozen clock, well within the one-second interval.
+        var (service, transport, _, _) = Create(time: new FrozenClock());
         await service.StartAsync(CancellationToken.None);
         var query = transport.NextSent(out var to);
         Assert.Null(to);

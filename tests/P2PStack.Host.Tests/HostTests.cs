@@ -5,6 +5,7 @@ using P2PStack.Addressing;
 using P2PStack.Host;
 using P2PStack.Identity;
 using P2PStack.Network;
+using P2PStack.Protocols.Identify;
 using P2PStack.Protocols.Perf;
 using P2PStack.Protocols.Ping;
 using P2PStack.Transports.Memory;
@@ -206,7 +207,13 @@ public class HostTests
         await using var client = await TestPeer.StartAsync("/memory/0", network, options: o => o.Limits.MaxStreamsPerConnection = 2);
         using var registration = server.Host.AddHandler(new EchoHandler());
         var connection = await client.Host.DialAsync(server.Address, CancellationToken.None);
-        await WaitUntilAsync(() => Task.FromResult(connection.StreamCount == 0)); // identify in both directions is done
+        // Identify runs both ways on connect, each stream taking a slot. A zero count alone can be seen between the
+        // client's own identify ending and the server's identify stream being accepted, so first wait until each
+        // side has stored the other's answer (both streams were reserved by then), then until their slots are free.
+        await WaitUntilAsync(() => Task.FromResult(
+            client.Host.PeerStore.GetProtocols(server.Host.PeerId).Contains(IdentifyProtocol.Id)
+            && server.Host.PeerStore.GetProtocols(client.Host.PeerId).Contains(IdentifyProtocol.Id)
+            && connection.StreamCount == 0));
         await using var a = await connection.OpenStreamAsync([EchoHandler.Protocol], CancellationToken.None);
         await using var b = await connection.OpenStreamAsync([EchoHandler.Protocol], CancellationToken.None);
         var error = await Assert.ThrowsAsync<ResourceLimitExceededException>(() =>

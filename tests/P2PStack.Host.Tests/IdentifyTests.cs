@@ -41,8 +41,12 @@ public class IdentifyTests
         var network = new MemoryNetwork();
         await using var server = await TestPeer.StartAsync("/memory/0", network);
         await using var client = await TestPeer.StartAsync("/memory/0", network);
+        int identified = 0;
+        using var counting = client.Host.Events.Subscribe<PeerIdentified>(_ => Interlocked.Increment(ref identified));
         var connection = await client.Host.DialAsync(server.Address, CancellationToken.None);
         await client.Get<IdentifyService>().IdentifyAsync(connection, CancellationToken.None).WaitAsync(Patience);
+        // The identify the client started on connect too: an answer still in flight would overwrite the pushed list.
+        await WaitUntil(() => Volatile.Read(ref identified) == 2);
         Assert.DoesNotContain(EchoHandler.Protocol, client.Host.PeerStore.GetProtocols(server.Host.PeerId));
 
         // The server must know the client speaks identify push before pushing to it.

@@ -9,7 +9,7 @@ namespace P2PStack.Muxers.Yamux.Tests;
 /// <summary>A hand-driven yamux peer: writes raw frames to a session and reads what it answers.</summary>
 internal sealed class RawPeer : IAsyncDisposable
 {
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     private RawPeer(YamuxSession session, IDuplexPipe raw)
     {

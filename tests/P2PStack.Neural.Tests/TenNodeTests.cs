@@ -60,8 +60,9 @@ public class TenNodeTests(ITestOutputHelper output)
             Mark("checked");
             // Swarm: every member publishes one message of each family; everyone else receives them all.
             var gossipTypes = new[] { MessageType.Thought, MessageType.AgentCoordination, MessageType.SwarmSync, MessageType.ConsensusVote, MessageType.MetricsUpdate };
-            await NeuralPeer.WaitUntil(() => peers.All(p => p.Get<Protocols.GossipSub.GossipSubService>()
-                .GetMeshPeers(NeuralProtocol.SwarmTopic("hive", "thought")).Count >= 1), "swarm meshes");
+            // Every family's topic, not just one: a publisher that knows no subscriber of a topic yet sends to nobody.
+            await NeuralPeer.WaitUntil(() => peers.All(p => NeuralMessageTypes.SwarmFamilies.All(f =>
+                p.Get<Protocols.GossipSub.GossipSubService>().GetMeshPeers(NeuralProtocol.SwarmTopic("hive", f)).Count >= 1)), "swarm meshes");
             foreach (var peer in peers)
                 foreach (var type in gossipTypes)
                     await peer.Mesh.PostAsync(NeuralDestination.Swarm("hive"), TestMessages.SampleBody(type));

@@ -73,6 +73,8 @@ public class TwoNodeTests
         var unknown = await b.Mesh.SendCommandAsync(NeuralDestination.Agent("agent-a"), new Command { Name = "dance" }).WaitAsync(Patience);
         Assert.Contains("no handler for command 'dance'", unknown.Body.Error);
 
+        // A message counts as sent once its write returns, and an answer can overtake that: wait for the third.
+        await NeuralPeer.WaitUntil(() => a.Mesh.GetStats().SentByType.GetValueOrDefault("command") >= 3, "the third command counted as sent");
         var stats = a.Mesh.GetStats();
         Assert.Equal(1, stats.SentByType["thought"]);
         Assert.Equal(3, stats.SentByType["command"]);
@@ -90,8 +92,11 @@ public class TwoNodeTests
         await using var __ = b;
         await a.Mesh.JoinSwarmAsync("hive");
         await b.Mesh.JoinSwarmAsync("hive");
-        var gossip = b.Get<Protocols.GossipSub.GossipSubService>();
-        await NeuralPeer.WaitUntil(() => NeuralMessageTypes.SwarmFamilies.All(f => gossip.GetPeers(NeuralProtocol.SwarmTopic("hive", f)).Count == 1),
+        // Both sides must know the other's subscriptions: a publisher that has not yet heard of b's sends to nobody.
+        var gossipA = a.Get<Protocols.GossipSub.GossipSubService>();
+        var gossipB = b.Get<Protocols.GossipSub.GossipSubService>();
+        await NeuralPeer.WaitUntil(() => NeuralMessageTypes.SwarmFamilies.All(f =>
+                gossipA.GetPeers(NeuralProtocol.SwarmTopic("hive", f)).Count == 1 && gossipB.GetPeers(NeuralProtocol.SwarmTopic("hive", f)).Count == 1),
             "swarm subscriptions");
         var swarmTypes = NeuralMessageTypes.All.Where(i => i.SwarmFamily is not null).ToList();
         foreach (var info in swarmTypes)
@@ -162,13 +167,15 @@ public class TwoNodeTests
         string filler = new('f', 32 * 1024);
 
         // Fill the link: b's handler blocks on the first thought, its queue and the stream window fill up, and
-        // a's send queue starts holding messages.
+        // a's send queue starts holding messages. A filler that is still queued after the settle time is taken as
+        // the sign of a blocked link; on a slow machine a free link can take a while to drain, and a link that only
+        // looked full would let a low message out before the high one posted after it, so the settle time is long.
         var all = new List<PostedMessage>();
         for (int i = 0; a.Mesh.QueueDepth(b.PeerId) < 3; i++)
         {
             Assert.True(i < 400, "the link never saturated");
             all.Add(await a.Mesh.PostAsync(to, new Thought { Content = filler, Tags = { "filler" } }, new SendOptions { Priority = 5 }));
-            var settle = DateTime.UtcNow.AddMilliseconds(100);
+            var settle = DateTime.UtcNow.AddSeconds(2);
             while (a.Mesh.QueueDepth(b.PeerId) > 0 && DateTime.UtcNow < settle) await Task.Delay(5);
         }
         var low = new List<NeuralMessageId>();

@@ -109,6 +109,26 @@ public abstract class PeerStoreContract : IDisposable
     }
 
     [Fact]
+    public void AddressesPerPeerAreCappedDroppingThoseThatExpireSoonest()
+    {
+        // A peer announcing ever new short-lived addresses (identify push, DHT answers) cannot grow its entry.
+        var peer = NewPeer();
+        int cap = PeerStoreDefaults.MaxAddressesPerPeer;
+        var longLived = Addr("/ip4/192.168.0.1/tcp/1");
+        Store.AddAddresses(peer, [longLived], TimeSpan.FromDays(1));
+        for (int round = 0; round < 3; round++)
+        {
+            Store.AddAddresses(peer, Enumerable.Range(0, cap).Select(i => Addr($"/ip4/10.{round}.{i / 256}.{i % 256}/tcp/4001")),
+                TimeSpan.FromMinutes(10 + round));
+        }
+
+        var addresses = Store.GetAddresses(peer);
+        Assert.Equal(cap, addresses.Count);
+        Assert.Equal(longLived, addresses[0]);
+        Assert.Equal(cap - 1, addresses.Count(a => a.ToString().StartsWith("/ip4/10.2.", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void SetAddressesReplacesThePreviousOnes()
     {
         var peer = NewPeer();

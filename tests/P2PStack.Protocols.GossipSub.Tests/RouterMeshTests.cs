@@ -233,4 +233,58 @@ public class RouterMeshTests
         Assert.DoesNotContain(peer, h.Router.GetMeshPeers(Harness.Topic));
         Assert.Empty(h.Router.GetTopicPeers(Harness.Topic));
     }
+
+    [Fact]
+    public void Honest_peers_pruned_from_the_mesh_keep_a_non_negative_score_and_are_grafted_again()
+    {
+        var h = new Harness(o => o.ScoreParams.Topics[Harness.Topic] = new TopicScoreParams
+        {
+            TopicWeight = 1, TimeInMeshWeight = 0.01, TimeInMeshCap = 10,
+            FirstMessageDeliveriesWeight = 1, FirstMessageDeliveriesDecay = 0.5, FirstMessageDeliveriesCap = 10,
+            MeshMessageDeliveriesWeight = -1, MeshMessageDeliveriesThreshold = 1, MeshMessageDeliveriesCap = 10,
+            MeshMessageDeliveriesDecay = 0.5, MeshMessageDeliveriesActivation = TimeSpan.FromSeconds(3),
+            MeshFailurePenaltyWeight = -1, MeshFailurePenaltyDecay = 0.5,
+        });
+        h.Router.Join(Harness.Topic);
+        for (int i = 1; i <= 14; i++) h.AddPeer(i, outbound: true, topics: Harness.Topic);
+        for (int i = 1; i <= 12; i++) h.Graft(i);
+        ulong seqno = 0;
+        void MeshPeersDeliver()
+        {
+            foreach (var peer in h.Router.GetMeshPeers(Harness.Topic))
+                for (int copy = 0; copy < 2; copy++) h.Relay(Enumerable.Range(1, 14).First(i => Keys.Peer(i) == peer), 100, "m", ++seqno);
+        }
+        for (int second = 0; second < 5; second++)
+        {
+            MeshPeersDeliver();
+            h.Heartbeats(1);
+        }
+        // Two more (outbound) peers take the mesh above D_high: the heartbeat prunes 8 of 14 peers, all of them active
+        // in P3 and none with a delivery deficit.
+        h.Graft(13);
+        h.Graft(14);
+        MeshPeersDeliver();
+        h.Heartbeats(1);
+        var kept = h.Router.GetMeshPeers(Harness.Topic);
+        Assert.Equal(6, kept.Count);
+        var all = Enumerable.Range(1, 14).Select(Keys.Peer).ToList();
+        for (int second = 0; second < 10; second++)
+        {
+            MeshPeersDeliver();
+            h.Heartbeats(1);
+        }
+        // Out of the mesh their delivery counters decayed to zero: without P3 there, nothing is negative.
+        Assert.All(all.Where(p => !kept.Contains(p)), p => Assert.True(h.Router.GetScore(p) >= 0, $"score {h.Router.GetScore(p)}"));
+        // The kept peers leave the mesh too; once the backoffs run out, the heartbeat grafts D peers again from the
+        // 14 (and keeps them: they deliver), which it would refuse if their scores had gone negative.
+        foreach (var peer in kept) h.Prune(all.IndexOf(peer) + 1);
+        Assert.Empty(h.Router.GetMeshPeers(Harness.Topic));
+        for (int second = 0; second < 80; second++)
+        {
+            MeshPeersDeliver();
+            h.Heartbeats(1);
+        }
+        Assert.Equal(6, h.Router.GetMeshPeers(Harness.Topic).Count);
+        Assert.All(all, p => Assert.True(h.Router.GetScore(p) >= 0, $"score {h.Router.GetScore(p)}"));
+    }
 }

@@ -89,8 +89,88 @@ public class ScoreTests
         double deficit = 10 - 3.6;
         Assert.Equal(deficit * deficit * -1 * 0.5, s.Score(P), 9);
         s.Prune(P, T);
-        // P3b = deficit² is added; P3 stays active until the next graft, as in go and js.
-        Assert.Equal(deficit * deficit * (-1 - 2) * 0.5, s.Score(P), 9);
+        // P3b = deficit² is added and P3 stops: it rates mesh peers only (as rust-libp2p and js-libp2p do).
+        Assert.Equal(deficit * deficit * -2 * 0.5, s.Score(P), 9);
+    }
+
+    private static TopicScoreParams DeliveryOnly() => new()
+    {
+        TopicWeight = 1, TimeInMeshWeight = 0, FirstMessageDeliveriesWeight = 0, InvalidMessageDeliveriesWeight = 0,
+        MeshMessageDeliveriesWeight = -1, MeshMessageDeliveriesThreshold = 3, MeshMessageDeliveriesCap = 10,
+        MeshMessageDeliveriesDecay = 0.5, MeshMessageDeliveriesActivation = TimeSpan.FromSeconds(2),
+        MeshMessageDeliveriesWindow = TimeSpan.FromSeconds(1), MeshFailurePenaltyWeight = -1, MeshFailurePenaltyDecay = 0.5,
+    };
+
+    private void DeliverFirst(PeerScore s, PeerId from, int first, int count)
+    {
+        for (int i = first; i < first + count; i++)
+        {
+            s.ValidateMessage(Id(i));
+            s.DeliverMessage(Id(i), T, from);
+        }
+    }
+
+    [Fact]
+    public void A_peer_pruned_without_a_deficit_is_not_penalised_while_out_of_the_mesh()
+    {
+        var s = Score(DeliveryOnly());
+        s.Graft(P, T);
+        DeliverFirst(s, P, 0, 10);
+        _time.Advance(TimeSpan.FromSeconds(3));
+        s.RefreshIfDue(); // three decays (10 → 1.25) and 3 s in the mesh: P3 is active
+        DeliverFirst(s, P, 10, 5); // 6.25 deliveries: above the threshold of 3
+        Assert.Equal(0, s.Score(P), 9);
+        s.Prune(P, T); // e.g. our mesh was oversubscribed: no deficit, so no P3b
+        _time.Advance(TimeSpan.FromSeconds(30));
+        s.RefreshIfDue(); // the delivery counter decays to zero outside the mesh
+        Assert.Equal(0, s.Score(P), 9);
+        // Grafted again, P3 waits for a new activation period.
+        s.Graft(P, T);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        s.RefreshIfDue();
+        Assert.Equal(0, s.Score(P), 9);
+        _time.Advance(TimeSpan.FromSeconds(2));
+        s.RefreshIfDue();
+        Assert.Equal(-9, s.Score(P), 9); // active again and nothing delivered: deficit 3²
+    }
+
+    [Fact]
+    public void A_retained_peer_that_reconnects_is_not_rated_as_a_mesh_peer()
+    {
+        var s = Score(DeliveryOnly(), p => p.RetainScore = TimeSpan.FromMinutes(10));
+        s.Graft(P, T);
+        _time.Advance(TimeSpan.FromSeconds(3));
+        s.RefreshIfDue();
+        DeliverFirst(s, P, 0, 2); // active with 2 deliveries: deficit 1
+        Assert.Equal(-1, s.Score(P), 9);
+        s.RemovePeer(P); // retained (not positive); the deficit becomes P3b = 1
+        Assert.Equal(-1, s.Score(P), 9);
+        s.AddPeer(P, []);
+        _time.Advance(TimeSpan.FromSeconds(10));
+        s.RefreshIfDue(); // P3b decays away; the peer is not in our mesh, so no P3
+        Assert.Equal(0, s.Score(P), 9);
+    }
+
+    [Fact]
+    public void A_mesh_peer_is_credited_once_per_message_however_many_copies_it_sends()
+    {
+        var s = Score(DeliveryOnly());
+        var other = Keys.Peer(2);
+        s.AddPeer(other, []);
+        s.Graft(P, T);
+        _time.Advance(TimeSpan.FromSeconds(3));
+        s.RefreshIfDue();
+        for (int i = 0; i < 3; i++)
+        {
+            s.ValidateMessage(Id(i));
+            s.DuplicateMessage(Id(i), T, P); // P's copy arrives while the first one validates
+            s.DeliverMessage(Id(i), T, other);
+            s.DuplicateMessage(Id(i), T, P); // and again (an IWANT answer, say) within the window
+        }
+        Assert.Equal(0, s.Score(P), 9); // three credits reach the threshold of 3
+        _time.Advance(TimeSpan.FromSeconds(1));
+        s.RefreshIfDue(); // 3 × 0.5 = 1.5 (six credits would have left 3: no deficit)
+        Assert.Equal(-(1.5 * 1.5), s.Score(P), 9);
     }
 
     [Fact]

@@ -87,6 +87,29 @@ public abstract class ProviderStoreContract : IDisposable
         // The key is gone, so another key fits now.
         await store.AddProviderAsync(ProviderKey(2), new ProviderRecord(p1, [A1], T0), default);
     }
+
+    [Fact]
+    public async Task OneProviderCannotAnnounceMoreKeysThanItsQuota()
+    {
+        var store = CreateStore(new ProviderStoreLimits { MaxKeysPerProvider = 2, MaxProvidersPerKey = 1 });
+        var flooder = RandomPeer();
+        var honest = RandomPeer();
+        await store.AddProviderAsync(ProviderKey(1), new ProviderRecord(flooder, [A1], T0), default);
+        await store.AddProviderAsync(ProviderKey(2), new ProviderRecord(flooder, [A1], T0), default);
+        var refused = await Assert.ThrowsAsync<DhtStoreLimitException>(() =>
+            store.AddProviderAsync(ProviderKey(3), new ProviderRecord(flooder, [A1], T0), default).AsTask());
+        Assert.Contains("limit per provider", refused.Message);
+        Assert.Empty(await store.GetProvidersAsync(ProviderKey(3), T0, default));
+
+        // Refreshing a key it holds is fine, and other providers are unaffected.
+        await store.AddProviderAsync(ProviderKey(1), new ProviderRecord(flooder, [A2], T0.AddMinutes(1)), default);
+        await store.AddProviderAsync(ProviderKey(3), new ProviderRecord(honest, [A1], T0), default);
+
+        // Losing a key (here evicted by a newer provider of it, at one provider per key) frees a slot of its quota.
+        await store.AddProviderAsync(ProviderKey(2), new ProviderRecord(honest, [A1], T0.AddMinutes(2)), default);
+        await store.AddProviderAsync(ProviderKey(4), new ProviderRecord(flooder, [A1], T0.AddMinutes(2)), default);
+        Assert.Equal([flooder], (await store.GetProvidersAsync(ProviderKey(4), T0, default)).Select(p => p.Provider));
+    }
 }
 
 public sealed class InMemoryProviderStoreContractTests : ProviderStoreContract

@@ -25,7 +25,7 @@ internal sealed class FakeNetwork
     {
         id ??= PeerId.FromPublicKey(PrivateKey.Generate().PublicKey);
         int n = Interlocked.Increment(ref _next);
-        var options = new KademliaOptions { RefreshInterval = TimeSpan.Zero, CleanupInterval = TimeSpan.Zero, RequestTimeout = TimeSpan.FromSeconds(5) };
+        var options = new KademliaOptions { RefreshInterval = TimeSpan.Zero, CleanupInterval = TimeSpan.Zero, RequestTimeout = TimeSpan.FromSeconds(30) };
         configure?.Invoke(options);
         var endpoint = new Endpoint(this, id, Multiaddr.Parse($"/ip4/10.0.{n / 250}.{n % 250 + 1}/tcp/4001"));
         var node = new KademliaDht(id, options, endpoint, endpoint);

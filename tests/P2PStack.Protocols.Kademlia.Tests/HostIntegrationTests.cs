@@ -16,7 +16,7 @@ public class HostIntegrationTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
-    private sealed class DhtPeer : IAsyncDisposable
+    internal sealed class DhtPeer : IAsyncDisposable
     {
         private readonly ServiceProvider _services;
 
@@ -32,6 +32,8 @@ public class HostIntegrationTests
         public KademliaDht Dht { get; }
         public KademliaHostedService Service { get; }
         public Multiaddr Address => Host.ListenAddresses[0].Encapsulate($"/p2p/{Host.PeerId}");
+
+        public T Get<T>() where T : notnull => _services.GetRequiredService<T>();
 
         public static async Task<DhtPeer> StartAsync(MemoryNetwork network, Action<KademliaOptions> configure)
         {

@@ -11,7 +11,7 @@ namespace P2PStack.Security.Noise.Tests;
 
 public class NoiseChannelTests
 {
-    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(30);
 
     private static NoiseSecureChannel Channel(NoiseSuite suite, ILocalIdentity identity, Action<NoiseOptions>? configure = null)
     {

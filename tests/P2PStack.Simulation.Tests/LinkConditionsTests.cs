@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.IO.Pipelines;
 using P2PStack.Addressing;
 using P2PStack.Conformance.Transport;
@@ -60,18 +59,32 @@ public class LinkConditionsTests
     [Fact]
     public async Task Latency_delays_delivery_but_not_the_writer()
     {
-        var network = new MemoryNetwork(1) { DefaultLinkConditions = new MemoryLinkConditions { Latency = TimeSpan.FromMilliseconds(300) } };
+        // Simulated time stands still unless the test moves it, so neither claim depends on the machine's speed.
+        var clock = new ManualClock();
+        var network = new MemoryNetwork(1)
+        {
+            DefaultLinkConditions = new MemoryLinkConditions { Latency = TimeSpan.FromMilliseconds(300) },
+            TimeProvider = clock,
+        };
         var (dialer, listener, socket) = await ConnectAsync(network);
         await using var _ = socket;
-        var clock = Stopwatch.StartNew();
-        await dialer.Output.WriteAsync(new byte[] { 1, 2, 3 });
-        var written = clock.Elapsed;
-        var received = await ReadExactlyAsync(listener.Input, 3);
-        var arrived = clock.Elapsed;
-        Assert.Equal([1, 2, 3], received);
-        // The flush does not wait out the latency; the bytes do (a lower bound only: no upper timing bound here).
-        Assert.True(written < TimeSpan.FromMilliseconds(300), $"the flush took {written}");
-        Assert.True(arrived >= TimeSpan.FromMilliseconds(290), $"the bytes arrived after {arrived}");
+
+        // The flush completes with the clock stopped: the writer does not wait out the latency.
+        await dialer.Output.WriteAsync(new byte[] { 1, 2, 3 }).AsTask().WaitAsync(Patience);
+        var received = ReadExactlyAsync(listener.Input, 3);
+
+        // The bytes do: they are handed over when their due time comes, not a tick before.
+        var deadline = DateTime.UtcNow + Patience;
+        while (clock.PendingTimers == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the bytes were never scheduled for delivery");
+            await Task.Delay(5);
+        }
+        clock.Advance(TimeSpan.FromMilliseconds(299));
+        Assert.Equal(1, clock.PendingTimers); // the delivery is still due
+        Assert.False(received.IsCompleted, "the bytes arrived before the latency had passed");
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal([1, 2, 3], await received.WaitAsync(Patience));
     }
 
     [Fact]

@@ -19,7 +19,10 @@ public class ScenarioTests(ITestOutputHelper output)
         Publishers = 5,
         PublishInterval = TimeSpan.FromMilliseconds(100),
         WarmUp = TimeSpan.FromSeconds(3),
-        DeliveryWindow = TimeSpan.FromSeconds(4),
+        // A wide window, left as soon as everything expected has arrived: on a loaded machine the last copies can
+        // take seconds (a stalled process delivers nothing until it runs again), and a rate is asserted, not a time.
+        DeliveryWindow = TimeSpan.FromSeconds(20),
+        EndWhenDelivered = true,
         GossipSub = o => o.HeartbeatInterval = TimeSpan.FromMilliseconds(500),
     };
 
@@ -82,9 +85,13 @@ public class ScenarioTests(ITestOutputHelper output)
     {
         var scenario = SmallGossip(60);
         scenario.AttackerFraction = 0.3;
-        scenario.Messages = 40;
-        scenario.TopicScore = GossipScenarioOptions.DeliveryScoring(scenario.WarmUp + TimeSpan.FromSeconds(2));
-        scenario.DeliveryWindow = TimeSpan.FromSeconds(6);
+        // P3 counts from 2 s after the warm-up (DeliveryScoringActivation: 5 s after the grafts); 6 s of publishing
+        // leave the heartbeats 4 s to prune the attackers. The scores are read when delivery completes.
+        // Under load copies took seconds (p50 2.4 s with CPU hogs beside the suite): with a 2 s P3 window honest mesh
+        // peers were penalised too. A copy that comes at all still counts within 10 s; attackers send none.
+        scenario.Messages = 60;
+        scenario.TopicScore = GossipScenarioOptions.DeliveryScoring(scenario.DeliveryScoringActivation,
+            deliveryWindow: TimeSpan.FromSeconds(10));
         var result = await GossipScenario.RunAsync(scenario, Links(33), CancellationToken.None).WaitAsync(Limit);
         output.WriteLine(result.ToString());
         Assert.Equal(18, result.Attackers);
@@ -94,5 +101,9 @@ public class ScenarioTests(ITestOutputHelper output)
         Assert.True(result.MeanAttackerScore < 0 && result.MeanAttackerScore < result.MeanHonestScore,
             $"attackers {result.MeanAttackerScore}, honest {result.MeanHonestScore}");
         Assert.True(result.AttackerMeshShare < 0.3, $"attackers hold {result.AttackerMeshShare:P1} of the mesh slots");
+        // Honest peers are not caught by it: their scores stay at or above zero (a few may carry a decaying penalty
+        // on a loaded machine, e.g. for an IWANT answered late; before P3 stopped at PRUNE most were negative).
+        Assert.True(Statistics.Percentile(result.HonestScores, 50) >= 0, $"median honest score {Statistics.Percentile(result.HonestScores, 50)}");
+        Assert.True(result.NegativeHonestShare <= 0.05, $"{result.NegativeHonestShare:P1} of the honest peers' scores are negative");
     }
 }

@@ -44,7 +44,7 @@ public sealed class StartTests : IDisposable
         await File.WriteAllTextAsync(_home.File("config.json"), """{"listen":["/ip4/127.0.0.1/tcp/0"],"bootstrap":[],"maxPeers":8}""");
         await using var node = await NodeProcess.StartAsync(_home);
         Assert.True(File.Exists(_home.File("identity.key")));
-        Assert.Contains("initialised", node.Stderr + await WaitForStderrAsync(node), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("initialised", await WaitForStderrAsync(node, "initialised"), StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
@@ -87,9 +87,11 @@ public sealed class StartTests : IDisposable
         Assert.Equal(node.PeerId, again.PeerId);
     }
 
-    private static async Task<string> WaitForStderrAsync(NodeProcess node)
+    /// <summary>The node's stderr once it contains <paramref name="fragment"/>, or whatever came within the patience.</summary>
+    private static async Task<string> WaitForStderrAsync(NodeProcess node, string fragment)
     {
-        for (int i = 0; i < 50 && node.Stderr.Length == 0; i++) await Task.Delay(100);
+        var deadline = DateTime.UtcNow + NodeProcess.StartTimeout;
+        while (!node.Stderr.Contains(fragment, StringComparison.OrdinalIgnoreCase) && DateTime.UtcNow < deadline) await Task.Delay(50);
         return node.Stderr;
     }
 }

@@ -35,7 +35,7 @@ public static class SimulationCommand
                     Concurrency = Option(args, "--concurrency", 16),
                     Links = new MemoryLinkConditions { Latency = TimeSpan.FromMilliseconds(Option(args, "--latency-ms", 0)) },
                 }, CancellationToken.None)).ToString(),
-                "gossip" or "churn" or "attack" or "attack-noscore" => (await GossipScenario.RunAsync(new GossipScenarioOptions
+                "gossip" or "churn" or "attack" or "attack-noscore" => (await GossipScenario.RunAsync(WithScoring(name, new GossipScenarioOptions
                 {
                     NodeCount = Option(args, "--nodes", 200),
                     Degree = 6,
@@ -49,8 +49,7 @@ public static class SimulationCommand
                     MinDowntime = TimeSpan.FromMilliseconds(500),
                     MaxDowntime = TimeSpan.FromSeconds(3),
                     AttackerFraction = name.StartsWith("attack", StringComparison.Ordinal) ? Option(args, "--attackers-percent", 30) / 100.0 : 0,
-                    TopicScore = name == "attack" ? GossipScenarioOptions.DeliveryScoring(TimeSpan.FromSeconds(Option(args, "--warmup-s", 10) + 2)) : null,
-                }, new SimulationOptions
+                }), new SimulationOptions
                 {
                     Seed = seed,
                     Concurrency = Option(args, "--concurrency", 16),
@@ -66,6 +65,13 @@ public static class SimulationCommand
             Console.WriteLine($"  ({name}: {Stopwatch.GetElapsedTime(started).TotalSeconds:F0} s wall, load {LoadAverage()}, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / (1024 * 1024)} MiB)");
         }
         return 0;
+    }
+
+    /// <summary>The "attack" scenario scores deliveries in the topic (P3 activated after the warm-up and ten publishes).</summary>
+    private static GossipScenarioOptions WithScoring(string name, GossipScenarioOptions scenario)
+    {
+        if (name == "attack") scenario.TopicScore = GossipScenarioOptions.DeliveryScoring(scenario.DeliveryScoringActivation);
+        return scenario;
     }
 
     private static int Option(string[] args, string name, int fallback)

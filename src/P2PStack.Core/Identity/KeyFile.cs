@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using Org.BouncyCastle.Crypto.Generators;
+using P2PStack.IO;
 
 namespace P2PStack.Identity;
 
@@ -169,29 +170,8 @@ public static class KeyFile
 
     private static void WriteAtomically(string path, byte[] contents)
     {
-        string fullPath = Path.GetFullPath(path);
-        string directory = Path.GetDirectoryName(fullPath)!;
-        string temporary = Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Convert.ToHexString(RandomNumberGenerator.GetBytes(6))}.tmp");
-        var streamOptions = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows()) streamOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        try
-        {
-            using (var stream = new FileStream(temporary, streamOptions))
-            {
-                stream.Write(contents);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, fullPath, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(contents);
-        }
+        try { PrivateFile.WriteAtomically(path, contents); }
+        finally { CryptographicOperations.ZeroMemory(contents); }
     }
 
     private static void WritePrefix(Span<byte> destination, byte protection)

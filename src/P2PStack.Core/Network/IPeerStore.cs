@@ -12,6 +12,8 @@ public interface IPeerStore
 {
     IReadOnlyCollection<PeerId> Peers { get; }
 
+    /// <summary>Adds addresses (or extends their expiry). A store keeps a bounded number per peer
+    /// (<see cref="PeerStoreDefaults.MaxAddressesPerPeer"/> by default), dropping the ones that expire soonest.</summary>
     void AddAddresses(PeerId peer, IEnumerable<Multiaddr> addresses, TimeSpan ttl);
 
     /// <summary>Replaces the addresses of a peer (e.g. from a newer signed record).</summary>
@@ -44,6 +46,14 @@ public interface IPeerStore
     SignedEnvelope? GetPeerRecord(PeerId peer);
 
     void RemovePeer(PeerId peer);
+}
+
+/// <summary>Limits every peer store applies by default.</summary>
+public static class PeerStoreDefaults
+{
+    /// <summary>Addresses kept per peer; beyond it the ones expiring soonest are dropped, so a peer announcing ever new
+    /// addresses (identify push, DHT answers) cannot grow the store without bound.</summary>
+    public const int MaxAddressesPerPeer = 256;
 }
 
 /// <summary>Round-trip statistics of one peer (current, min, max, exponentially weighted average).</summary>

@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
+using P2PStack.Diagnostics;
 using P2PStack.Identity;
 using P2PStack.Network;
 
@@ -12,15 +13,13 @@ namespace P2PStack.Host.Metrics;
 /// The host's instruments on the <c>P2PStack.Host</c> meter. Gauges are observed from the live connection table
 /// at scrape time; counters are bumped where things happen. Every label has a bounded set of values.
 /// </summary>
-internal sealed class HostMetrics : IDisposable
+internal sealed class HostMetrics : ModuleMetrics
 {
     public const string MeterName = "P2PStack.Host";
 
     /// <summary>Security protocol ids of the hybrid post-quantum Noise suites start with this.</summary>
     public const string QuantumSecurePrefix = "/noise-mlkem";
 
-    private readonly Meter _meter;
-    private readonly bool _ownsMeter;
     private readonly Func<IReadOnlyList<IConnection>> _connections;
     private readonly IPeerStore _peerStore;
     private readonly HostMetricsOptions _options;
@@ -34,36 +33,35 @@ internal sealed class HostMetrics : IDisposable
 
     public HostMetrics(IMeterFactory? factory, Func<IReadOnlyList<IConnection>> connections, IPeerStore peerStore,
         HostMetricsOptions options)
+        : base(factory, MeterName)
     {
-        _ownsMeter = factory is null;
-        _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
         _connections = connections;
         _peerStore = peerStore;
         _options = options;
 
-        _meter.CreateObservableGauge("p2pstack_connections", ObserveConnections, "{connection}",
+        Meter.CreateObservableGauge("p2pstack_connections", ObserveConnections, "{connection}",
             "Established connections by direction, transport and security protocol.");
-        _meter.CreateObservableGauge("p2pstack_quantum_secure_connections", ObserveQuantumSecure, "{connection}",
+        Meter.CreateObservableGauge("p2pstack_quantum_secure_connections", ObserveQuantumSecure, "{connection}",
             "Established connections secured by a hybrid post-quantum Noise suite (/noise-mlkem*-hfs).");
-        _meter.CreateObservableGauge("p2pstack_connected_peers", () => DistinctPeers().Count, "{peer}",
+        Meter.CreateObservableGauge("p2pstack_connected_peers", () => DistinctPeers().Count, "{peer}",
             "Peers with at least one established connection.");
-        _meter.CreateObservableGauge("p2pstack_streams", ObserveStreams, "{stream}",
+        Meter.CreateObservableGauge("p2pstack_streams", ObserveStreams, "{stream}",
             "Open protocol streams by protocol and direction.");
-        _meter.CreateObservableCounter("p2pstack_bytes_sent_total", () => ObserveTraffic(sent: true), "By",
+        Meter.CreateObservableCounter("p2pstack_bytes_sent_total", () => ObserveTraffic(sent: true), "By",
             "Bytes written to transport connections (wire bytes: handshakes, encryption and muxer framing included).");
-        _meter.CreateObservableCounter("p2pstack_bytes_received_total", () => ObserveTraffic(sent: false), "By",
+        Meter.CreateObservableCounter("p2pstack_bytes_received_total", () => ObserveTraffic(sent: false), "By",
             "Bytes read from transport connections (wire bytes: handshakes, encryption and muxer framing included).");
-        _meter.CreateObservableGauge("p2pstack_peer_rtt_seconds", ObserveRtt, "s",
+        Meter.CreateObservableGauge("p2pstack_peer_rtt_seconds", ObserveRtt, "s",
             "Round-trip time to connected peers from the peer store's ping statistics (stat = current, min, max, avg).");
-        _dialAttempts = _meter.CreateCounter<long>("p2pstack_dial_attempts_total", "{dial}",
+        _dialAttempts = Meter.CreateCounter<long>("p2pstack_dial_attempts_total", "{dial}",
             "Outbound connection attempts to one address, by transport.");
-        _dialFailures = _meter.CreateCounter<long>("p2pstack_dial_failures_total", "{dial}",
+        _dialFailures = Meter.CreateCounter<long>("p2pstack_dial_failures_total", "{dial}",
             "Failed outbound connection attempts to one address, by transport and reason.");
-        _inboundRefused = _meter.CreateCounter<long>("p2pstack_inbound_refused_total", "{connection}",
+        _inboundRefused = Meter.CreateCounter<long>("p2pstack_inbound_refused_total", "{connection}",
             "Inbound connections refused or failed before being established, by reason.");
-        _connectionsOpened = _meter.CreateCounter<long>("p2pstack_connections_opened_total", "{connection}",
+        _connectionsOpened = Meter.CreateCounter<long>("p2pstack_connections_opened_total", "{connection}",
             "Connections established since start, by direction and transport.");
-        _streamsOpened = _meter.CreateCounter<long>("p2pstack_streams_opened_total", "{stream}",
+        _streamsOpened = Meter.CreateCounter<long>("p2pstack_streams_opened_total", "{stream}",
             "Protocol streams negotiated since start, by protocol and direction.");
     }
 
@@ -107,11 +105,6 @@ internal sealed class HostMetrics : IDisposable
         SocketException or IOException => "network",
         _ => "other",
     };
-
-    public void Dispose()
-    {
-        if (_ownsMeter) _meter.Dispose();
-    }
 
     private static string DirectionLabel(Direction direction) => direction == Direction.Inbound ? "inbound" : "outbound";
 

@@ -18,6 +18,10 @@ public sealed class ProviderStoreLimits
     /// <summary>Most providers remembered per key; past it the oldest announcement is dropped.</summary>
     public int MaxProvidersPerKey { get; set; } = 64;
 
+    /// <summary>Most keys one provider may announce; past it its announcements of further keys are refused (refreshes
+    /// of its known keys still succeed), so one peer cannot fill the store with its own records.</summary>
+    public int MaxKeysPerProvider { get; set; } = 10_000;
+
     /// <summary>Most addresses kept per provider record.</summary>
     public int MaxAddressesPerProvider { get; set; } = 16;
 }
@@ -26,7 +30,8 @@ public sealed class ProviderStoreLimits
 public interface IProviderStore
 {
     /// <summary>Adds or refreshes the provider of <paramref name="key"/>.</summary>
-    /// <exception cref="DhtStoreLimitException">The key is too long or the store holds too many keys.</exception>
+    /// <exception cref="DhtStoreLimitException">The key is too long, the store holds too many keys, or the provider
+    /// already announced <see cref="ProviderStoreLimits.MaxKeysPerProvider"/> keys.</exception>
     ValueTask AddProviderAsync(ReadOnlyMemory<byte> key, ProviderRecord record, CancellationToken cancellationToken);
 
     /// <summary>Providers of <paramref name="key"/> received at or after <paramref name="receivedAfter"/>, newest first.</summary>

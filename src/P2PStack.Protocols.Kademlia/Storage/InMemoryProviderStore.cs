@@ -7,6 +7,7 @@ public sealed class InMemoryProviderStore(ProviderStoreLimits limits) : IProvide
 {
     private readonly object _lock = new();
     private readonly Dictionary<byte[], Dictionary<PeerId, ProviderRecord>> _providers = new(ByteKeyComparer.Instance);
+    private readonly Dictionary<PeerId, int> _keysPerProvider = [];
 
     public InMemoryProviderStore() : this(new ProviderStoreLimits()) { }
 
@@ -18,16 +19,20 @@ public sealed class InMemoryProviderStore(ProviderStoreLimits limits) : IProvide
         lock (_lock)
         {
             byte[] keyBytes = key.ToArray();
-            if (!_providers.TryGetValue(keyBytes, out var byPeer))
+            _providers.TryGetValue(keyBytes, out var byPeer);
+            if (byPeer is null || !byPeer.ContainsKey(record.Provider))
             {
-                if (_providers.Count >= limits.MaxKeys)
+                if (byPeer is null && _providers.Count >= limits.MaxKeys)
                     throw new DhtStoreLimitException($"provider store is full ({limits.MaxKeys} keys)");
-                _providers[keyBytes] = byPeer = [];
-            }
-            if (!byPeer.ContainsKey(record.Provider) && byPeer.Count >= limits.MaxProvidersPerKey)
-            {
-                var oldest = byPeer.Values.MinBy(r => r.ReceivedAt)!;
-                byPeer.Remove(oldest.Provider);
+                CheckProviderQuota(record.Provider, _keysPerProvider.GetValueOrDefault(record.Provider), limits);
+                if (byPeer is null) _providers[keyBytes] = byPeer = [];
+                if (byPeer.Count >= limits.MaxProvidersPerKey)
+                {
+                    var oldest = byPeer.Values.MinBy(r => r.ReceivedAt)!;
+                    byPeer.Remove(oldest.Provider);
+                    Forget(oldest.Provider);
+                }
+                _keysPerProvider[record.Provider] = _keysPerProvider.GetValueOrDefault(record.Provider) + 1;
             }
             byPeer[record.Provider] = record;
         }
@@ -55,12 +60,27 @@ public sealed class InMemoryProviderStore(ProviderStoreLimits limits) : IProvide
                 foreach (var record in byPeer.Values.Where(r => r.ReceivedAt < receivedBefore).ToList())
                 {
                     byPeer.Remove(record.Provider);
+                    Forget(record.Provider);
                     removed++;
                 }
                 if (byPeer.Count == 0) _providers.Remove(key);
             }
         }
         return ValueTask.FromResult(removed);
+    }
+
+    private void Forget(PeerId provider)
+    {
+        int left = _keysPerProvider[provider] - 1;
+        if (left == 0) _keysPerProvider.Remove(provider);
+        else _keysPerProvider[provider] = left;
+    }
+
+    /// <summary>Refuses a provider's announcement of one more key when it already holds its quota.</summary>
+    public static void CheckProviderQuota(PeerId provider, long keysHeld, ProviderStoreLimits limits)
+    {
+        if (keysHeld >= limits.MaxKeysPerProvider)
+            throw new DhtStoreLimitException($"provider {provider} already announced {keysHeld} keys, the limit per provider");
     }
 
     /// <summary>Checks the key limits every provider store applies.</summary>

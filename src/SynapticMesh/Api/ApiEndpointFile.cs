@@ -1,4 +1,5 @@
 using System.Text.Json;
+using P2PStack.IO;
 using SynapticMesh.Cli;
 using SynapticMesh.Home;
 
@@ -12,7 +13,7 @@ public sealed record ApiEndpointFile(int Port, string Token, int Pid, string Pee
     public Uri BaseAddress => new($"http://127.0.0.1:{Port}/");
 
     public void Save(NodeHome home) =>
-        NodeHome.WritePrivateFile(home.ApiPath, JsonSerializer.SerializeToUtf8Bytes(this, CliOutput.JsonOptions));
+        PrivateFile.WriteAtomically(home.ApiPath, JsonSerializer.SerializeToUtf8Bytes(this, CliOutput.JsonOptions));
 
     /// <summary>The running node's endpoint, or null when no node has written one.</summary>
     public static ApiEndpointFile? TryLoad(NodeHome home)

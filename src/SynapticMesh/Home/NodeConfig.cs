@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using P2PStack.Addressing;
+using P2PStack.IO;
 using SynapticMesh.Cli;
 
 namespace SynapticMesh.Home;
@@ -68,5 +69,5 @@ public sealed record NodeConfig
     }
 
     public void Save(NodeHome home) =>
-        NodeHome.WritePrivateFile(home.ConfigPath, JsonSerializer.SerializeToUtf8Bytes(this, CliOutput.JsonOptions));
+        PrivateFile.WriteAtomically(home.ConfigPath, JsonSerializer.SerializeToUtf8Bytes(this, CliOutput.JsonOptions));
 }

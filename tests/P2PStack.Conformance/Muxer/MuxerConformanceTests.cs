@@ -11,7 +11,7 @@ namespace P2PStack.Conformance.Muxer;
 /// </summary>
 public abstract class MuxerConformanceTests
 {
-    protected static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    protected static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     protected static readonly TimeSpan LongTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Starts a session of the muxer under test over <paramref name="connection"/>.</summary>

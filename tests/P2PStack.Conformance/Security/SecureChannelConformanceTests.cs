@@ -13,7 +13,7 @@ namespace P2PStack.Conformance.Security;
 public abstract class SecureChannelConformanceTests
 {
     /// <summary>How long an operation that must fail or finish "promptly" may take.</summary>
-    protected virtual TimeSpan Prompt => TimeSpan.FromSeconds(10);
+    protected virtual TimeSpan Prompt => TimeSpan.FromSeconds(30);
 
     /// <summary>The channel under test for the given local identity.</summary>
     protected abstract ISecureChannel CreateChannel(ILocalIdentity identity);
