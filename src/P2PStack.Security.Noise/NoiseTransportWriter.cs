@@ -168,9 +168,9 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
                 {
                     SealLocked();
                 }
-                catch (NoiseConnectionException e)
+                catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
                 {
-                    error = e;
+                    return; // the connection failed (and was aborted) or the transport is already torn down
                 }
             }
         }
@@ -237,9 +237,11 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
         {
             cipher.EncryptWithAd(default, body[.._plaintext], body);
         }
-        catch (NoiseException e)
+        catch (NoiseException e) // the nonce is exhausted: the connection cannot carry another message
         {
-            throw new NoiseConnectionException(e.Message, e);
+            var error = new NoiseConnectionException(e.Message, e);
+            fail(error);
+            throw error;
         }
 
         raw.Advance(frame.Length);

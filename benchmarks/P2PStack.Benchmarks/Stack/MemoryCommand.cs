@@ -25,6 +25,7 @@ internal static class MemoryCommand
         {
             host.Limits.MaxConnections = count + WarmupConnections + 64;
             host.Limits.MaxPendingInbound = Math.Max(64, parallel * 2);
+            host.Limits.MaxPendingInboundPerIp = parallel * 2; // every dialer is on 127.0.0.1
             host.ConnectionManager.HighWater = count + WarmupConnections + 64;
             host.ConnectionManager.LowWater = count + WarmupConnections;
         });

@@ -25,6 +25,7 @@ internal static class ThroughputCommands
             host.Limits.MaxConnections = 4096;
             host.Limits.MaxConnectionsPerPeer = 4096;
             host.Limits.MaxPendingInbound = 256;
+            host.Limits.MaxPendingInboundPerIp = 256; // every client is on 127.0.0.1
             host.ConnectionManager.HighWater = 4096;
             host.ConnectionManager.LowWater = 4000;
         });
