@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.AspNetCore.Routing;
+using SynapticMesh.Api;
 using SynapticMesh.Cli;
 
 namespace SynapticMesh.Commands;
@@ -35,5 +36,6 @@ public static class P2PCommand
         QuantumCommand.MapEndpoint(routes);
         MessageCommand.MapEndpoint(routes);
         ListenCommand.MapEndpoint(routes);
+        NodeLimits.MapEndpoint(routes);
     }
 }

@@ -28,7 +28,7 @@ public static class PerfCommand
             var context = contexts.Create(parse);
             string peer = parse.GetValue(target)!;
             PeerTargets.Validate(peer, allowPeerId: true);
-            using var client = ControlClient.Open(context.NodeHome);
+            using var client = ControlClient.Open(context);
             var result = await client.PostAsync<PerfRequest, PerfResponse>("v1/perf",
                 new PerfRequest(peer, parse.GetValue(upload), parse.GetValue(download)), cancellationToken);
             context.Output.Result(result, text =>
