@@ -23,6 +23,8 @@ public static class P2PCommand
         command.Subcommands.Add(QuantumCommand.Create(contexts));
         command.Subcommands.Add(MessageCommand.Create(contexts));
         command.Subcommands.Add(ListenCommand.Create(contexts));
+        command.Subcommands.Add(DiscoverCommand.Create(contexts));
+        command.Subcommands.Add(DhtCommand.Create(contexts));
         return command;
     }
 
@@ -37,5 +39,7 @@ public static class P2PCommand
         MessageCommand.MapEndpoint(routes);
         ListenCommand.MapEndpoint(routes);
         NodeLimits.MapEndpoint(routes);
+        DiscoverCommand.MapEndpoint(routes);
+        DhtCommand.MapEndpoints(routes);
     }
 }
