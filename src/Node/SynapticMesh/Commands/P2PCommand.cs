@@ -25,6 +25,10 @@ public static class P2PCommand
         command.Subcommands.Add(ListenCommand.Create(contexts));
         command.Subcommands.Add(DiscoverCommand.Create(contexts));
         command.Subcommands.Add(DhtCommand.Create(contexts));
+        command.Subcommands.Add(SubscribeCommand.Create(contexts));
+        command.Subcommands.Add(PublishCommand.Create(contexts));
+        command.Subcommands.Add(PubSubCommand.Create(contexts));
+        command.Subcommands.Add(SwarmCommand.Create(contexts));
         return command;
     }
 
@@ -41,5 +45,7 @@ public static class P2PCommand
         NodeLimits.MapEndpoint(routes);
         DiscoverCommand.MapEndpoint(routes);
         DhtCommand.MapEndpoints(routes);
+        PubSubCommand.MapEndpoints(routes);
+        SwarmCommand.MapEndpoints(routes);
     }
 }
