@@ -168,3 +168,29 @@ public sealed class CliHelperTests
         Assert.Contains("did you mean 'status'?", json.RootElement.GetProperty("error").GetString());
     }
 }
+
+/// <summary>README's command table stays complete as commands are added.</summary>
+public sealed class ReadmeTests
+{
+    [Fact]
+    public void TheCommandTableListsEveryCommand()
+    {
+        string? dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "P2PStack.sln"))) dir = Path.GetDirectoryName(dir);
+        var table = File.ReadAllLines(Path.Combine(dir!, "README.md")).Where(l => l.StartsWith("| `p2p ", StringComparison.Ordinal)).ToList();
+        var root = SynapticMeshCli.BuildRoot(new CommandContextFactory(TextWriter.Null, TextWriter.Null, false, false));
+        var missing = Leaves(root, "").Where(path => !table.Any(l => l.Contains($"`{path} ", StringComparison.Ordinal) || l.Contains($"`{path}`", StringComparison.Ordinal)))
+            .ToList();
+        Assert.True(missing.Count == 0, $"README's command table lacks: {string.Join(", ", missing)}");
+    }
+
+    private static IEnumerable<string> Leaves(System.CommandLine.Command command, string prefix)
+    {
+        foreach (var sub in command.Subcommands)
+        {
+            string path = prefix.Length == 0 ? sub.Name : $"{prefix} {sub.Name}";
+            if (sub.Subcommands.Count == 0) yield return path;
+            else foreach (string leaf in Leaves(sub, path)) yield return leaf;
+        }
+    }
+}

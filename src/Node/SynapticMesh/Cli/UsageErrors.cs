@@ -19,6 +19,7 @@ public static partial class UsageErrors
     /// <summary>A command group run without a subcommand (bare <c>synaptic-mesh</c>, <c>p2p</c>, <c>p2p dht</c>).</summary>
     public static bool IsBareGroup(ParseResult parse) =>
         parse.UnmatchedTokens.Count == 0
+        && (parse.Action is null or System.CommandLine.Invocation.ParseErrorAction) // not --help, --version
         && parse.CommandResult.Command.Subcommands.Count > 0
         && parse.CommandResult.Command.Action is null
         && parse.Errors.All(e => e.SymbolResult is null or CommandResult);
