@@ -58,6 +58,22 @@ public sealed class DhtInteropTests(MixedNetwork network)
         Assert.Contains(network.A.PeerId, storedOn);
         Assert.Contains(network.B.PeerId, storedOn);
 
+        // An IPNS record made by js-ipns, as go and js peers store them (/ipns/<multihash>): the nodes store it; a
+        // forged one (signed by another key) they refuse.
+        using var vectors = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "TestData", "ipns-records.json")));
+        foreach (var (name, accepted) in new[] { ("ed25519 v2-only", true), ("record of another key", false) })
+        {
+            var vector = vectors.RootElement.GetProperty("records").EnumerateArray().Single(r => r.GetProperty("name").GetString() == name);
+            var ipns = await network.J2.TryCommandAsync("putValue", new JsonObject
+            {
+                ["keyHex"] = vector.GetProperty("keyHex").GetString(),
+                ["valueHex"] = vector.GetProperty("recordHex").GetString(),
+            });
+            var ipnsStoredOn = ipns["storedOn"]?.AsArray().Select(p => p!.GetValue<string>()).ToList() ?? [];
+            Assert.Equal(accepted, ipnsStoredOn.Contains(network.A.PeerId));
+            Assert.Equal(accepted, ipnsStoredOn.Contains(network.B.PeerId));
+        }
+
         // The /agent namespace keeps working on the IPFS DHT: B resolves A's agent (A and B meet only through J1).
         await using var listen = await CliStream.StartAsync(network.A, "p2p", "listen", "--agent", "interop-agent", "--json");
         var deadline = DateTime.UtcNow + CliStream.Patience;

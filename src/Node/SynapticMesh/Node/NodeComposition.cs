@@ -6,6 +6,7 @@ using P2PStack;
 using P2PStack.Identity;
 using P2PStack.Network;
 using P2PStack.PeerStore.Sqlite;
+using P2PStack.Protocols.Kademlia.Validation;
 using P2PStack.Security.Noise;
 using P2PStack.Transports.Tcp;
 using P2PStack.Transports.WebSocket;
@@ -41,12 +42,14 @@ public static class NodeComposition
                 .AddPerf()
                 // By default the mesh's own DHT (/synaptic/kad/1.0.0), not the public IPFS one; /ipfs/kad/1.0.0 joins
                 // js-libp2p and IPFS-style DHTs. Either way it holds the /agent records neural messaging resolves
-                // (AddNeuralMesh registers their validator) and the /v values of `dht put`.
+                // (AddNeuralMesh registers their validator) and the /v values of `dht put`; /pk and /ipns records,
+                // which go and js peers store, are validated as they validate them.
                 .AddKademlia(kad =>
                 {
                     kad.ProtocolId = config.DhtProtocol;
                     kad.BootstrapPeers.AddRange(config.BootstrapAddresses);
                     kad.Validator.Add(ValueRecordValidator.Namespace, new ValueRecordValidator());
+                    kad.Validator.Add(IpnsRecordValidator.Namespace, new IpnsRecordValidator());
                 })
                 .AddKademliaSqliteStores(Path.Combine(home.Directory, "dht.db")) // records and providers persist
                 .AddGossipSub()
