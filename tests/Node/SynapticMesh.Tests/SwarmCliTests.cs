@@ -43,4 +43,28 @@ public sealed class SwarmCliTests(ThreeNodes nodes)
         Assert.Equal("not_found", again.JsonError().GetProperty("code").GetString());
         (await nodes.B.RunAsync("p2p", "swarm", "join", "bad name!")).AssertOneLineError("is not a swarm name");
     }
+
+    [Fact]
+    public async Task ListenToASwarmJoinsItUntilTheLastListenerEnds()
+    {
+        string swarm = $"listeners-{Guid.NewGuid():N}"[..24];
+        async Task<bool> MemberAsync() => (await nodes.C.RunJsonAsync("p2p", "swarm", "list")).GetProperty("swarms").EnumerateArray()
+            .Any(s => s.GetProperty("name").GetString() == swarm);
+
+        await using var first = await CliStream.StartAsync(nodes.C, "p2p", "listen", "--swarm", swarm);
+        Assert.True(await MemberAsync());
+        await using var second = await CliStream.StartAsync(nodes.C, "p2p", "listen", "--swarm", swarm);
+        Assert.Equal(0, await first.StopAsync());
+        await Task.Delay(500); // let the node see the first listener go (the check below must still hold after it)
+        Assert.True(await MemberAsync());
+        Assert.Equal(0, await second.StopAsync());
+        await Eventually.HoldsAsync(MemberAsync, member => !member, "C left the swarm with its last listener");
+
+        // Joined explicitly, a swarm stays when a listener of it ends.
+        await nodes.C.RunJsonAsync("p2p", "swarm", "join", swarm);
+        await using (var third = await CliStream.StartAsync(nodes.C, "p2p", "listen", "--swarm", swarm)) Assert.Equal(0, await third.StopAsync());
+        await Task.Delay(500);
+        Assert.True(await MemberAsync());
+        await nodes.C.RunJsonAsync("p2p", "swarm", "leave", swarm);
+    }
 }

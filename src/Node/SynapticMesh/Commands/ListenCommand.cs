@@ -7,6 +7,7 @@ using Microsoft.Extensions.Hosting;
 using P2PStack.Neural;
 using SynapticMesh.Api;
 using SynapticMesh.Cli;
+using SynapticMesh.Node;
 
 namespace SynapticMesh.Commands;
 
@@ -61,19 +62,21 @@ public static class ListenCommand
         + $"{TerminalText.Escape(message.To)}: {TerminalText.Escape(message.Content)}";
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
-        routes.MapGet("/v1/listen", async (string? agent, string? swarm, NeuralMesh mesh, IHostApplicationLifetime lifetime, HttpContext http) =>
+        routes.MapGet("/v1/listen", async (string? agent, string? swarm, NeuralMesh mesh, SwarmListeners swarms, IHostApplicationLifetime lifetime,
+            HttpContext http) =>
         {
             if (agent is not null && !NeuralProtocol.IsValidName(agent)) throw ApiException.BadRequest($"'{agent}' is not a valid agent name");
             if (swarm is not null && !NeuralProtocol.IsValidName(swarm)) throw ApiException.BadRequest($"'{swarm}' is not a valid swarm name");
             using var listener = mesh.Listen(agent);
-            // An agent registered (a swarm joined) by this listen goes away with it; one registered otherwise stays.
+            // An agent registered by this listen goes away with it; one registered otherwise stays. A swarm joined for
+            // listeners is left when the last of them ends (SwarmListeners).
             bool registered = agent is not null && !mesh.IsLocalAgent(agent);
-            bool joined = swarm is not null && !mesh.JoinedSwarms.Contains(swarm);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
+            IAsyncDisposable? lease = null;
             try
             {
                 if (registered) await mesh.RegisterAgentAsync(agent!, stop.Token);
-                if (joined) await mesh.JoinSwarmAsync(swarm!, stop.Token);
+                if (swarm is not null) lease = await swarms.AcquireAsync(swarm, stop.Token);
                 var lines = await NdjsonResponse.StartAsync(http, stop.Token);
                 await foreach (var message in listener.WithCancellation(stop.Token))
                 {
@@ -90,7 +93,7 @@ public static class ListenCommand
             finally
             {
                 if (registered) mesh.UnregisterAgent(agent!);
-                if (joined) await mesh.LeaveSwarmAsync(swarm!);
+                if (lease is not null) await lease.DisposeAsync();
             }
         });
 }

@@ -66,6 +66,7 @@ public static class NodeComposition
             new WindowedLatencyPeerStore(sp.GetRequiredService<SqlitePeerStore>(), sp.GetRequiredService<LatencyWindow>())));
         services.AddHostedService<PeerHostService>();
         services.AddNeuralCommandHandler<NodeCommandHandler>();
+        services.TryAddSingleton<SwarmListeners>();
         // Discovery starts after the peer host (hosted services start in order), so what it finds can be dialed.
         if (config.MdnsEnabled) AddMdns(services, config);
         return services;

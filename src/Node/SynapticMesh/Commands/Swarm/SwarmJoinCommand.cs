@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Routing;
 using P2PStack.Neural;
 using SynapticMesh.Api;
 using SynapticMesh.Cli;
+using SynapticMesh.Node;
 
 namespace SynapticMesh.Commands;
 
@@ -33,13 +34,14 @@ public static class SwarmJoinCommand
     }
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
-        routes.MapPost("/v1/swarm/join", async (SwarmRequest request, NeuralMesh mesh, HttpContext http) =>
+        routes.MapPost("/v1/swarm/join", async (SwarmRequest request, NeuralMesh mesh, SwarmListeners listeners, HttpContext http) =>
         {
             string swarm = request.Name ?? "";
             if (!NeuralProtocol.IsValidName(swarm)) throw ApiException.BadRequest($"'{swarm}' is not a swarm name");
             bool member = mesh.JoinedSwarms.Contains(swarm);
             using var scope = ControlApi.OperationScope(http);
             if (!member) await mesh.JoinSwarmAsync(swarm, scope.Token);
+            await listeners.KeepAsync(swarm); // joined explicitly: stays when listeners end
             return new SwarmResponse(swarm, !member, mesh.JoinedSwarms);
         });
 }
