@@ -41,7 +41,7 @@ public sealed class StartTests : IDisposable
     {
         // No identity yet: start creates one with the defaults. Port 0 here only because tests never use fixed ports.
         Directory.CreateDirectory(_home.Path);
-        await File.WriteAllTextAsync(_home.File("config.json"), """{"listen":["/ip4/127.0.0.1/tcp/0"],"bootstrap":[],"maxPeers":8}""");
+        await File.WriteAllTextAsync(_home.File("config.json"), """{"listen":["/ip4/127.0.0.1/tcp/0"],"bootstrap":[],"maxPeers":8,"maxpeer":3}""");
         string peerId;
         await using (var node = await NodeProcess.StartAsync(_home))
         {
@@ -53,6 +53,9 @@ public sealed class StartTests : IDisposable
             string warning = stderr.Split('\n').Single(l => l.Contains("NOT encrypted", StringComparison.Ordinal));
             using var json = JsonDocument.Parse(warning);
             Assert.Contains($"`synaptic-mesh p2p init --home {_home.Path}`", json.RootElement.GetProperty("warning").GetString());
+            // The hand-written config is left as it is, and its typo named.
+            Assert.Contains("maxpeer", await WaitForStderrAsync(node, "maxpeer"));
+            Assert.Contains("\"maxpeer\":3", await File.ReadAllTextAsync(_home.File("config.json")));
         }
 
         var encrypt = await CliProcess.RunAsync(["p2p", "init", "--home", _home.Path, "--json"], "secret");

@@ -77,11 +77,12 @@ public static class InitCommand
     }
 
     /// <summary>Writes the key file and the config (used by <c>init</c>, and by <c>start</c> on a fresh home).</summary>
-    public static InitResult Initialise(NodeHome home, NodeConfig config, string? passphrase)
+    /// <param name="keepConfig">Leave an existing config.json as it is.</param>
+    public static InitResult Initialise(NodeHome home, NodeConfig config, string? passphrase, bool keepConfig = false)
     {
         home.EnsureExists();
         var peerId = IdentityFile.Create(home, passphrase);
-        config.Save(home);
+        if (!keepConfig) config.Save(home);
         return new InitResult(peerId.ToString(), home.Directory, home.IdentityPath, passphrase is not null, home.ConfigPath, config);
     }
 

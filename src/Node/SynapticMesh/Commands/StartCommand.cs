@@ -47,8 +47,8 @@ public static class StartCommand
         var output = context.Output;
         home.EnsureExists();
         using var nodeLock = NodeLock.Acquire(home);
-        if (!home.HasIdentity) InitialiseWithDefaults(context);
         var config = NodeConfig.Load(home, out var unknownKeys);
+        if (!home.HasIdentity) InitialiseWithDefaults(context, config);
         if (unknownKeys.Count > 0)
             output.Warning($"{home.ConfigPath}: unknown key{(unknownKeys.Count == 1 ? "" : "s")} {string.Join(", ", unknownKeys.Select(k => $"'{k}'"))} "
                 + $"ignored (known keys: {string.Join(", ", NodeConfig.KnownKeys(typeof(NodeConfig)))}; mdns: {string.Join(", ", NodeConfig.KnownKeys(typeof(MdnsConfig)))})");
@@ -108,7 +108,7 @@ public static class StartCommand
         return ExitCodes.Success;
     }
 
-    private static void InitialiseWithDefaults(CommandContext context)
+    private static void InitialiseWithDefaults(CommandContext context, NodeConfig config)
     {
         var home = context.NodeHome;
         var output = context.Output;
@@ -116,7 +116,8 @@ public static class StartCommand
         // say so), so that a plain `p2p start` works on a fresh machine.
         string? passphrase = Passphrase.FromEnvironment();
         if (passphrase is null && Passphrase.CanPrompt) passphrase = Passphrase.ForNewKey(output);
-        var result = InitCommand.Initialise(home, NodeConfig.Load(home), passphrase);
+        // A config.json written by hand stays as it is (unknown keys included, for the warning to name them).
+        var result = InitCommand.Initialise(home, config, passphrase, keepConfig: File.Exists(home.ConfigPath));
         output.Notice($"no identity in {home.Directory}: created one with the defaults (peer id {result.PeerId})");
         if (!result.Encrypted) output.ProminentWarning(UnencryptedKeyWarning(home, context.HomeOption));
     }
