@@ -142,8 +142,9 @@ public static class RegistryCommand
         text.WriteLine($"{list.Count} nodes");
     }
 
-    /// <summary>Names come from the nodes themselves: no control characters reach the terminal.</summary>
-    private static string CleanText(string value) => new([.. value.Select(c => char.IsControl(c) ? '?' : c)]);
+    /// <summary>Names come from the nodes themselves: no control or format characters (bidi overrides) reach the terminal.</summary>
+    private static string CleanText(string value) => new([.. value.Select(c =>
+        char.IsControl(c) || char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Format ? '?' : c)]);
 
     private static SigningClient OpenClient(CommandContext context, Uri url, string? token)
     {
