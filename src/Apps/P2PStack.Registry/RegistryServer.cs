@@ -72,6 +72,9 @@ public sealed class RegistryServer : IAsyncDisposable
     public IReadOnlyList<string> SweepNow() => _app.Services.GetRequiredService<SweepService>().SweepOnce(
         _app.Services.GetRequiredService<RegistryOptions>().TimeProvider.GetUtcNow());
 
+    /// <summary>Heartbeats recorded for a node within the retention window (diagnostics: the load benchmark counts lost ones).</summary>
+    public long HeartbeatCount(string nodeId) => _app.Services.GetRequiredService<Storage.RegistryStore>().CountHeartbeats(nodeId);
+
     public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
 
     public async ValueTask DisposeAsync()
