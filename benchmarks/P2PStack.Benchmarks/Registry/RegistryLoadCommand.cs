@@ -82,6 +82,14 @@ public static class RegistryLoadCommand
         }
         wall.Stop();
 
+        // Anchor, same run and pacing: an unsigned GET / (Kestrel, routing, JSON, one SQLite read; no signature, no write).
+        var anchorStart = Stopwatch.StartNew();
+        var anchor = await MeasureAsync(count, gate, failures, async i =>
+        {
+            using var response = await http.GetAsync(server.BaseAddress);
+            return response.EnsureSuccessStatusCode();
+        }, i => interval * i / count - anchorStart.Elapsed);
+
         long lost = 0;
         for (int i = 0; i < count; i++) lost += Math.Max(0, rounds - server.HeartbeatCount(ids[i]));
         var active = (await sovereignClient.GetNodesAsync(NodeStatus.Active, default)).Count;
@@ -91,6 +99,7 @@ public static class RegistryLoadCommand
         Row("register (signed, new node)", register);
         Row("approve (signed by a sovereign)", approve);
         Row($"heartbeat (signed, {connections} links)", heartbeats);
+        Row("anchor: GET / (unsigned, one read, same pacing)", anchor);
         Console.WriteLine();
         Console.WriteLine($"heartbeats: {heartbeats.Count} answered 200 of {count * rounds} sent, {lost} missing in the registry, "
             + $"{failures.Count} failed requests; {active} of {count} nodes active; heartbeat phase {wall.Elapsed.TotalSeconds:0.0} s; "
