@@ -123,7 +123,7 @@ public static class StartCommand
             RegistryStatus? registered = null;
             if (registry is not null)
             {
-                agent = new RegistryAgent(new RegistryClient(key, new RegistryClientOptions { BaseAddress = registry.Url }), peerHost,
+                agent = new RegistryAgent(new RegistryClient(key, new RegistryClientOptions { BaseAddress = registry.Url, RequestTimeout = TimeSpan.FromSeconds(15) }), peerHost,
                     new RegistryAgentOptions { HeartbeatInterval = registry.HeartbeatInterval, Name = registry.Name }, metrics?.Url,
                     app.Services.GetRequiredService<ILogger<RegistryAgent>>());
                 var (answer, error) = await agent.StartAsync(cancellationToken);

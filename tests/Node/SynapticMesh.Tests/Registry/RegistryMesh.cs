@@ -6,7 +6,7 @@ namespace SynapticMesh.Tests.Registry;
 /// <summary>
 /// A registry process and three node processes on 127.0.0.1 that registered with it (signed), were approved through
 /// <c>registry approve</c> by the operator's sovereign key, found each other through the registry and report their
-/// links; a node is marked offline 4 s after its last heartbeat (nodes beat every second).
+/// links; a node is marked offline 6 s after its last heartbeat (nodes beat every second).
 /// </summary>
 public sealed class RegistryMesh : IAsyncDisposable
 {
@@ -48,7 +48,7 @@ public sealed class RegistryMesh : IAsyncDisposable
         Operator = Home();
         OperatorId = await InitAsync(Operator);
         var registryHome = Home();
-        Registry = await RegistryProcess.StartAsync(registryHome, "--sovereign", OperatorId, "--offline-after", "4", "--sweep-interval", "0.5");
+        Registry = await RegistryProcess.StartAsync(registryHome, "--sovereign", OperatorId, "--offline-after", "6", "--sweep-interval", "0.5");
         var homes = new[] { Home(), Home(), Home() };
         await Task.WhenAll(homes.Select(InitAsync));
         var started = await Task.WhenAll(homes.Select((home, i) => NodeProcess.StartAsync(home, null,
