@@ -130,4 +130,18 @@ public sealed class RegistryCliTests(CliRegistry registry) : IClassFixture<CliRe
         result.AssertOneLineError("cannot reach the registry");
         Assert.Equal(1, result.ExitCode);
     }
+
+    [Fact]
+    public async Task A_node_starts_when_its_registry_is_down_and_says_so()
+    {
+        using var home = new TempHome();
+        var init = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+        Assert.True(init.ExitCode == 0, init.Stderr);
+        await using var node = await NodeProcess.StartAsync(home, null, "--registry", "http://127.0.0.1:1", "--registry-heartbeat", "1");
+        var registryLine = node.StartLine.GetProperty("registry");
+        Assert.False(registryLine.TryGetProperty("status", out _));
+        Assert.False(string.IsNullOrEmpty(registryLine.GetProperty("error").GetString()));
+        var status = await node.RunJsonAsync("p2p", "status"); // the node itself runs
+        Assert.Equal(node.PeerId, status.GetProperty("peerId").GetString());
+    }
 }
