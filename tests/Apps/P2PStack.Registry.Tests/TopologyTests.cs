@@ -162,3 +162,34 @@ public sealed class TopologyTests
         Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, second.StatusCode);
     }
 }
+
+public sealed class DiscoveryTests
+{
+    [Fact]
+    public async Task Discovery_returns_the_other_active_nodes_with_their_addresses()
+    {
+        await using var registry = await TestRegistry.StartAsync();
+        using var self = Keys.New();
+        using var active = Keys.New();
+        using var pending = Keys.New();
+        using var liar = Keys.New();
+        using var sovereign = registry.Client(registry.Sovereign);
+        foreach (var (key, addresses) in new[]
+        {
+            (self, new[] { "/ip4/127.0.0.1/tcp/1" }),
+            (active, new[] { $"/ip4/127.0.0.1/tcp/2/p2p/{active.Id()}", "/ip4/127.0.0.1/tcp/3" }),
+            (pending, new[] { "/ip4/127.0.0.1/tcp/4" }),
+            (liar, new[] { $"/ip4/127.0.0.1/tcp/5/p2p/{active.Id()}" }), // another node's address only
+        })
+        {
+            using var client = registry.Client(key);
+            await client.RegisterAsync(new RegisterRequest { Addresses = addresses }, default);
+            if (key != pending) await sovereign.ApproveAsync(key.Id(), null, default);
+        }
+        using var reader = registry.Client(self);
+        var found = await RegistryDiscovery.FindActiveAsync(reader, P2PStack.Identity.PeerId.FromPublicKey(self.PublicKey), default);
+        var node = Assert.Single(found);
+        Assert.Equal(active.Id(), node.Peer.ToString());
+        Assert.Equal(["/ip4/127.0.0.1/tcp/2", "/ip4/127.0.0.1/tcp/3"], node.Addresses.Select(a => a.ToString()));
+    }
+}

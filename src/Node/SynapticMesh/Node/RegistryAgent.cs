@@ -1,6 +1,5 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
-using P2PStack.Addressing;
 using P2PStack.Discovery;
 using P2PStack.Identity;
 using P2PStack.Network;
@@ -163,30 +162,14 @@ public sealed partial class RegistryAgent : IAsyncDisposable
     private async Task DiscoverAsync(CancellationToken cancellationToken)
     {
         if (Status != NodeStatus.Active) return; // only approved nodes may read the registry remotely
-        var nodes = await _client.GetNodesAsync(NodeStatus.Active, cancellationToken).ConfigureAwait(false);
+        var found = await RegistryDiscovery.FindActiveAsync(_client, _host.PeerId, cancellationToken).ConfigureAwait(false);
         var connected = _host.GetConnections().Select(c => c.RemotePeer).ToHashSet();
         var dials = new List<Task>();
-        foreach (var node in nodes.Nodes)
+        foreach (var node in found)
         {
-            if (!PeerId.TryParse(node.Id, out var peer) || peer == _host.PeerId) continue;
-            var addresses = new List<Multiaddr>();
-            foreach (var text in node.Addresses)
-            {
-                try
-                {
-                    var address = Multiaddr.Parse(text);
-                    if (address.GetPeerId() is { } named && named != peer) continue; // not this node's address
-                    addresses.Add(address.DecapsulateCode(MultiaddrProtocols.P2P.Code));
-                }
-                catch (P2PStack.P2PFormatException)
-                {
-                    // The registry validated it; skip anything this build cannot read.
-                }
-            }
-            if (addresses.Count == 0) continue;
-            _host.PeerStore.AddAddresses(peer, addresses, _options.DiscoveredAddressTtl);
-            _host.Events.Publish(new PeerDiscovered(peer, addresses, DiscoverySource));
-            if (!connected.Contains(peer) && dials.Count < _options.MaxDialsPerRound) dials.Add(DialAsync(peer, cancellationToken));
+            _host.PeerStore.AddAddresses(node.Peer, node.Addresses, _options.DiscoveredAddressTtl);
+            _host.Events.Publish(new PeerDiscovered(node.Peer, node.Addresses, DiscoverySource));
+            if (!connected.Contains(node.Peer) && dials.Count < _options.MaxDialsPerRound) dials.Add(DialAsync(node.Peer, cancellationToken));
         }
         await Task.WhenAll(dials).ConfigureAwait(false);
     }
