@@ -25,7 +25,8 @@ public sealed partial class NeuralMesh
             return new PostedMessage(id, null, Task.CompletedTask);
         }
         var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
-        var (message, envelope) = Create(to, body, options);
+        var sealTo = await SealingKeyForAsync(peer, options, cancellationToken).ConfigureAwait(false);
+        var (message, envelope) = Create(to, body, options, sealTo);
         return await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false);
     }
 
@@ -59,7 +60,8 @@ public sealed partial class NeuralMesh
         if (to.Kind == DestinationKind.Swarm) throw new ArgumentException("a command goes to one agent or peer, not a swarm", nameof(to));
         var wait = timeout ?? Options.CommandTimeout;
         var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
-        var (message, envelope) = Create(to, command, options);
+        var sealTo = await SealingKeyForAsync(peer, options, cancellationToken).ConfigureAwait(false);
+        var (message, envelope) = Create(to, command, options, sealTo);
         var id = NeuralMessageId.FromBytes(message.Id.Span);
         if (_pending.Count >= Options.MaxPendingCommands)
             throw new ResourceLimitExceededException("neural mesh", "pending commands", Options.MaxPendingCommands);
@@ -100,8 +102,11 @@ public sealed partial class NeuralMesh
             Ttl = remaining < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : remaining,
             FromAgent = command.Destination.Kind == DestinationKind.Agent && IsLocalAgent(command.Destination.Name!) ? command.Destination.Name : null,
             CorrelationId = command.Id,
+            // A sealed command is answered sealed.
+            Seal = command.WasSealed ? true : null,
         };
-        var (message, envelope) = Create(to, response, options);
+        var sealTo = await SealingKeyForAsync(command.SourcePeer, options, cancellationToken).ConfigureAwait(false);
+        var (message, envelope) = Create(to, response, options, sealTo);
         // Straight back to the peer that signed the command, whatever its agent resolves to.
         var posted = await PostToPeerAsync(command.SourcePeer, message, envelope, cancellationToken).ConfigureAwait(false);
         await posted.Sent.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -146,7 +151,8 @@ public sealed partial class NeuralMesh
         return new PostedMessage(id, peer, item.Sent.Task);
     }
 
-    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options)
+    /// <param name="sealTo">The recipient's X-Wing public key to seal the body to, or null to send it in the clear.</param>
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options, byte[]? sealTo = null)
     {
         var correlation = options?.CorrelationId;
         if ((body is Response) != correlation.HasValue)
@@ -177,7 +183,9 @@ public sealed partial class NeuralMesh
             CreatedAtMs = (ulong)Now.ToUnixTimeMilliseconds(),
         };
         if (correlation is { } c) message.CorrelationId = ByteString.CopyFrom(c.ToBytes());
-        NeuralMessageTypes.SetBody(message, body);
+        message.Type = NeuralMessageTypes.Of(body.GetType()).Type;
+        if (sealTo is not null && to.Kind != DestinationKind.Swarm) message.Sealed = NeuralSeal.Seal(message, body, sealTo);
+        else NeuralMessageTypes.SetBody(message, body);
         byte[] envelope = NeuralMessageCodec.Seal(message, _identity.PrivateKey);
         if (envelope.Length > Options.MaxMessageSize)
             throw new ArgumentException($"signed message of {envelope.Length} bytes is over the limit of {Options.MaxMessageSize}", nameof(body));

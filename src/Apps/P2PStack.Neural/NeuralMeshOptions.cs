@@ -63,6 +63,15 @@ public sealed class NeuralMeshOptions
     /// <summary>Forward direct messages not meant for this node to a connected peer (within the hop limit).</summary>
     public bool EnableForwarding { get; set; } = true;
 
+    /// <summary>Seal direct and agent messages end to end when the recipient has a sealing key (docs/specs/neural-seal.md).</summary>
+    public bool SealByDefault { get; set; }
+
+    /// <summary>Budget of fetching a peer's sealing key record.</summary>
+    public TimeSpan SealingKeyFetchTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>32-byte X-Wing seed of this node's sealing key (to keep it across restarts); null: a new key per run.</summary>
+    public byte[]? SealingKeySeed { get; set; }
+
     /// <summary>Messages a listener buffers; the oldest are dropped for a listener that does not keep up.</summary>
     public int ListenerCapacity { get; set; } = 1024;
 

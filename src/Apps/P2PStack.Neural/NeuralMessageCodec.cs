@@ -45,6 +45,9 @@ public sealed class VerifiedMessage
 
     /// <summary>Hops taken before reaching this node.</summary>
     public int Hops { get; }
+
+    /// <summary>The body arrived sealed end to end to this node and was opened here.</summary>
+    public bool WasSealed { get; init; }
 }
 
 /// <summary>Outcome of <see cref="NeuralMessageCodec.Verify"/>: a message, or why it was dropped.</summary>
@@ -121,8 +124,9 @@ public static class NeuralMessageCodec
         if (type == MessageType.Unspecified || !Enum.IsDefined(type))
             return Drop(DropReason.Malformed, MessageType.Unspecified, $"unknown message type {(int)type}");
         var info = NeuralMessageTypes.Of(type);
-        var body = NeuralMessageTypes.GetBody(message);
-        if (message.BodyCase != info.BodyCase || body is null)
+        bool isSealed = message.BodyCase == NeuralMessage.BodyOneofCase.Sealed;
+        IMessage? body = isSealed ? message.Sealed : NeuralMessageTypes.GetBody(message);
+        if ((!isSealed && message.BodyCase != info.BodyCase) || body is null)
             return Drop(DropReason.Malformed, type, $"a {info.Name} message carries a {message.BodyCase} body");
         if (message.Priority > NeuralProtocol.MaxPriority)
             return Drop(DropReason.Malformed, type, $"priority {message.Priority} is over {NeuralProtocol.MaxPriority}");
@@ -145,10 +149,13 @@ public static class NeuralMessageCodec
         }
         if (info.SwarmFamily is null && destination.Kind == DestinationKind.Swarm)
             return Drop(DropReason.Malformed, type, $"{info.Name} messages cannot go to a swarm");
+        if (isSealed && destination.Kind == DestinationKind.Swarm)
+            return Drop(DropReason.Malformed, type, "swarm messages are not sealed to one recipient");
         if (opened.Signer != source)
             return Drop(DropReason.SenderMismatch, type, $"signed by {opened.Signer}, claims to come from {source}");
 
-        int bodySize = body.CalculateSize();
+        // A sealed body carries the X-Wing encapsulation, a key id and the tag besides the body.
+        int bodySize = body.CalculateSize() - (isSealed ? NeuralSeal.Overhead : 0);
         if (bodySize > options.MaxBodySize)
             return Drop(DropReason.Oversized, type, $"body of {bodySize} bytes is over {options.MaxBodySize}");
 
