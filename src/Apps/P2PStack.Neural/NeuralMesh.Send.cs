@@ -27,7 +27,7 @@ public sealed partial class NeuralMesh
         var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
         var sealTo = await SealingKeyForAsync(peer, options, cancellationToken).ConfigureAwait(false);
         var (message, envelope) = Create(to, body, options, sealTo);
-        return await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false);
+        return await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false) with { Sealed = sealTo is not null };
     }
 
     /// <summary>Sends and waits until the message is written to the stream (or delivered locally).</summary>

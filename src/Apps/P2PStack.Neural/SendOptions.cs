@@ -26,7 +26,11 @@ public sealed record SendOptions
 }
 
 /// <summary>A message accepted into a send queue; <see cref="Sent"/> completes when it is written to the stream.</summary>
-public sealed record PostedMessage(NeuralMessageId Id, PeerId? Peer, Task Sent);
+public sealed record PostedMessage(NeuralMessageId Id, PeerId? Peer, Task Sent)
+{
+    /// <summary>The body went sealed end to end to the recipient.</summary>
+    public bool Sealed { get; init; }
+}
 
 /// <summary>Counters and queue depths of a mesh (for status and tests).</summary>
 public sealed record NeuralMeshStats(

@@ -118,7 +118,8 @@ public sealed partial class TrustGater : IConnectionGater, IDiscoveryPolicy
     {
         try
         {
-            await connection.CloseAsync(CancellationToken.None).ConfigureAwait(false);
+            // A cancelled token skips the drain: the revoked peer's streams are torn down now, not in a few seconds.
+            await connection.CloseAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
         {

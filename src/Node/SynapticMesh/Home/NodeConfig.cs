@@ -22,6 +22,38 @@ public sealed record NodeConfig
 
     public int MaxPeers { get; init; } = DefaultMaxPeers;
 
+    /// <summary>Security level: development, signed, secure (default) or strict (docs/architecture.md, trust).</summary>
+    public string Security { get; init; } = "secure";
+
+    /// <summary>At the secure level: trust each new peer on first use and refuse another key later under its name.</summary>
+    public bool AutoTrustFirst { get; init; }
+
+    /// <summary>The private network's swarm key file (relative to the home directory), or null for the public network.</summary>
+    public string? SwarmKey { get; init; }
+
+    /// <summary>Secure channels offered, in preference order: "noise" (the hybrid post-quantum suites, then /noise)
+    /// and "tls" (/tls/1.0.0).</summary>
+    public List<string> SecureChannels { get; init; } = ["noise", "tls"];
+
+    /// <summary>Announce and discover peers on the LAN with signed announcements (docs/specs/lan-announce.md).</summary>
+    public bool LanDiscovery { get; init; }
+
+    [JsonIgnore]
+    public P2PStack.Trust.SecurityLevel SecurityLevel
+    {
+        get
+        {
+            try
+            {
+                return P2PStack.Trust.SecurityLevels.Parse(Security ?? "");
+            }
+            catch (FormatException e)
+            {
+                throw new CliException(e.Message, ExitCodes.Usage, e);
+            }
+        }
+    }
+
     [JsonIgnore]
     public IReadOnlyList<Multiaddr> ListenAddresses => [.. Listen.Select(a => ParseAddress(a, "listen"))];
 
@@ -36,6 +68,9 @@ public sealed record NodeConfig
         _ = ListenAddresses;
         _ = BootstrapAddresses;
         if (MaxPeers < 1) throw new CliException($"max peers must be at least 1, got {MaxPeers}", ExitCodes.Usage);
+        _ = SecurityLevel;
+        if (SecureChannels is null || SecureChannels.Count == 0 || SecureChannels.Any(c => c is not ("noise" or "tls")))
+            throw new CliException("secureChannels must list one or both of \"noise\" and \"tls\"", ExitCodes.Usage);
         return this;
     }
 
