@@ -60,6 +60,10 @@ public sealed class SecurityCliTests
         Assert.Equal(2, badKey.ExitCode);
         Assert.False(File.Exists(home.File("identity.key")));
 
+        var badChannel = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase", "--secure-channels", "noise,quic"]);
+        badChannel.AssertOneLineError("secureChannels");
+        Assert.Equal(2, badChannel.ExitCode);
+
         await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase"]);
         var badPeer = await CliProcess.RunAsync(["p2p", "peer", "trust", "not-a-peer", "--home", home.Path]);
         badPeer.AssertOneLineError("not a peer id");
@@ -205,7 +209,10 @@ public sealed class PrivateNetworkCliTests
         foreach (var (home, key) in new[] { (memberHome1, true), (memberHome2, true), (outsiderHome, false) })
         {
             string[] args = ["p2p", "init", "--home", home.Path, "--no-passphrase", "--listen", "/ip4/127.0.0.1/tcp/0"];
-            var init = await CliProcess.RunAsync(key ? [.. args, "--swarm-key", keyFile] : args);
+            if (key) args = [.. args, "--swarm-key", keyFile];
+            // The second member offers TLS only: it meets the first (Noise suites, then TLS) on /tls/1.0.0.
+            if (home == memberHome2) args = [.. args, "--secure-channels", "tls"];
+            var init = await CliProcess.RunAsync(args);
             Assert.True(init.ExitCode == 0, init.Stderr);
         }
         await using var member1 = await NodeProcess.StartAsync(memberHome1);
@@ -214,6 +221,8 @@ public sealed class PrivateNetworkCliTests
 
         var connected = await member2.RunJsonAsync("p2p", "connect", member1.TcpAddress);
         Assert.Equal(member1.PeerId, connected.GetProperty("peerId").GetString());
+        Assert.Equal("/tls/1.0.0", connected.GetProperty("securityProtocol").GetString());
+        Assert.Equal("/yamux/1.0.0", connected.GetProperty("muxer").GetString());
         Assert.NotEqual(0, (await outsider.RunAsync("p2p", "connect", member1.TcpAddress)).ExitCode);
         Assert.NotEqual(0, (await member1.RunAsync("p2p", "connect", outsider.TcpAddress)).ExitCode);
     }

@@ -18,7 +18,12 @@ public static class InitCommand
         var security = SecurityCommand.LevelOption("--security");
         security.Description += " (default secure)";
         var swarmKey = new Option<string?>("--swarm-key") { Description = "Join the private network of this swarm key file (copied into the home)" };
-        var command = new Command("init", "Create the node identity (encrypted key file) and config") { listen, bootstrap, maxPeers, noPassphrase, security, swarmKey };
+        var channels = new Option<string?>("--secure-channels") { Description = "Secure channels offered, in preference order: noise,tls (default), tls,noise, noise or tls" };
+        var lan = new Option<bool>("--lan-discovery") { Description = "Announce and discover peers on the LAN with signed announcements" };
+        var command = new Command("init", "Create the node identity (encrypted key file) and config")
+        {
+            listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan,
+        };
         command.SetAction(parse =>
         {
             var context = contexts.Create(parse);
@@ -28,6 +33,10 @@ public static class InitCommand
                 Bootstrap = [.. parse.GetValue(bootstrap) ?? []],
                 MaxPeers = parse.GetValue(maxPeers),
                 Security = parse.GetValue(security)?.Trim().ToLowerInvariant() ?? "secure",
+                SecureChannels = parse.GetValue(channels) is { } list
+                    ? [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => c.ToLowerInvariant())]
+                    : ["noise", "tls"],
+                LanDiscovery = parse.GetValue(lan),
             }.Validate();
             var home = context.NodeHome;
             if (home.HasIdentity) throw new CliException($"{home.Directory} is already initialised ({home.IdentityPath} exists)");

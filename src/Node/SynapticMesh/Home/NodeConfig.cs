@@ -38,6 +38,9 @@ public sealed record NodeConfig
     /// <summary>Announce and discover peers on the LAN with signed announcements (docs/specs/lan-announce.md).</summary>
     public bool LanDiscovery { get; init; }
 
+    /// <summary>Peers trusted by configuration (trust method "config"), entered into the trust store at start.</summary>
+    public List<TrustedPeerConfig> Trusted { get; init; } = [];
+
     [JsonIgnore]
     public P2PStack.Trust.SecurityLevel SecurityLevel
     {
@@ -69,6 +72,11 @@ public sealed record NodeConfig
         _ = BootstrapAddresses;
         if (MaxPeers < 1) throw new CliException($"max peers must be at least 1, got {MaxPeers}", ExitCodes.Usage);
         _ = SecurityLevel;
+        foreach (var trusted in Trusted ?? [])
+        {
+            if (!P2PStack.Identity.PeerId.TryParse(trusted.PeerId, out _))
+                throw new CliException($"the config trusts '{trusted.PeerId}', which is not a peer id", ExitCodes.Usage);
+        }
         if (SecureChannels is null || SecureChannels.Count == 0 || SecureChannels.Any(c => c is not ("noise" or "tls")))
             throw new CliException("secureChannels must list one or both of \"noise\" and \"tls\"", ExitCodes.Usage);
         return this;
@@ -106,3 +114,6 @@ public sealed record NodeConfig
     public void Save(NodeHome home) =>
         PrivateFile.WriteAtomically(home.ConfigPath, JsonSerializer.SerializeToUtf8Bytes(this, CliOutput.JsonOptions));
 }
+
+/// <summary>A peer trusted by the node's configuration.</summary>
+public sealed record TrustedPeerConfig(string PeerId, string? Name = null);

@@ -62,6 +62,7 @@ public static class NodeComposition
                 trust.Level = level;
                 trust.DatabasePath = home.TrustStorePath;
                 trust.AutoTrustFirst = config.AutoTrustFirst;
+                foreach (var trusted in config.Trusted) trust.TrustedPeers.Add((PeerId.Parse(trusted.PeerId), trusted.Name));
             });
             if (config.LanDiscovery) p2p.AddSignedLanAnnouncements();
             if (metrics) p2p.AddPrometheusExporter();
