@@ -108,6 +108,12 @@ public sealed partial class NeuralMesh
             error = e.Message;
             return null;
         }
+        return Opened(message, body);
+    }
+
+    /// <summary>The verified message with its opened body in place of the seal.</summary>
+    private static VerifiedMessage Opened(VerifiedMessage message, IMessage body)
+    {
         var clear = message.Message.Clone();
         NeuralMessageTypes.SetBody(clear, body);
         return new VerifiedMessage(clear, message.TypeInfo, body, message.Destination, message.Source, message.CreatedAt,

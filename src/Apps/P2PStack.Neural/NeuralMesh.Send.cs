@@ -119,7 +119,9 @@ public sealed partial class NeuralMesh
         var info = NeuralMessageTypes.Of(body.GetType());
         if (info.SwarmFamily is null) throw new ArgumentException($"{info.Name} messages cannot go to a swarm", nameof(body));
         var gossip = Gossip ?? throw new InvalidOperationException("swarms need gossipsub: add AddGossipSub() to the peer");
-        var (message, envelope) = Create(NeuralDestination.Swarm(swarm), body, options);
+        Options.SwarmKeys.TryGetValue(swarm, out var swarmKey);
+        if (options?.Seal == true && swarmKey is null) throw new ArgumentException($"no key for swarm {swarm}: its messages cannot be sealed", nameof(options));
+        var (message, envelope) = Create(NeuralDestination.Swarm(swarm), body, options, swarmKey is null ? null : (swarmKey, swarm));
         await gossip.PublishAsync(NeuralProtocol.SwarmTopic(swarm, info.SwarmFamily), NeuralMessageCodec.EncodeFrame(envelope, 0), cancellationToken)
             .ConfigureAwait(false);
         Metrics.Sent(info.Type);
@@ -152,7 +154,15 @@ public sealed partial class NeuralMesh
     }
 
     /// <param name="sealTo">The recipient's X-Wing public key to seal the body to, or null to send it in the clear.</param>
-    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options, byte[]? sealTo = null)
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options, byte[]? sealTo = null) =>
+        Create(to, body, options, sealTo, null);
+
+    /// <param name="swarmSeal">For a swarm with a shared key: the key and the swarm, to seal the body with.</param>
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options,
+        (byte[] Key, string Swarm)? swarmSeal) => Create(to, body, options, null, swarmSeal);
+
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options, byte[]? sealTo,
+        (byte[] Key, string Swarm)? swarmSeal)
     {
         var correlation = options?.CorrelationId;
         if ((body is Response) != correlation.HasValue)
@@ -185,6 +195,8 @@ public sealed partial class NeuralMesh
         if (correlation is { } c) message.CorrelationId = ByteString.CopyFrom(c.ToBytes());
         message.Type = NeuralMessageTypes.Of(body.GetType()).Type;
         if (sealTo is not null && to.Kind != DestinationKind.Swarm) message.Sealed = NeuralSeal.Seal(message, body, sealTo);
+        else if (swarmSeal is { } s && to.Kind == DestinationKind.Swarm && options?.Seal != false)
+            message.Sealed = NeuralSeal.SealForSwarm(message, body, s.Key, s.Swarm);
         else NeuralMessageTypes.SetBody(message, body);
         byte[] envelope = NeuralMessageCodec.Seal(message, _identity.PrivateKey);
         if (envelope.Length > Options.MaxMessageSize)

@@ -149,13 +149,11 @@ public static class NeuralMessageCodec
         }
         if (info.SwarmFamily is null && destination.Kind == DestinationKind.Swarm)
             return Drop(DropReason.Malformed, type, $"{info.Name} messages cannot go to a swarm");
-        if (isSealed && destination.Kind == DestinationKind.Swarm)
-            return Drop(DropReason.Malformed, type, "swarm messages are not sealed to one recipient");
         if (opened.Signer != source)
             return Drop(DropReason.SenderMismatch, type, $"signed by {opened.Signer}, claims to come from {source}");
 
-        // A sealed body carries the X-Wing encapsulation, a key id and the tag besides the body.
-        int bodySize = body.CalculateSize() - (isSealed ? NeuralSeal.Overhead : 0);
+        // A sealed body's size is its plaintext's: the ciphertext less the tag.
+        int bodySize = isSealed ? Math.Max(0, message.Sealed.Ciphertext.Length - 16) : body.CalculateSize();
         if (bodySize > options.MaxBodySize)
             return Drop(DropReason.Oversized, type, $"body of {bodySize} bytes is over {options.MaxBodySize}");
 

@@ -16,8 +16,6 @@ public static class NeuralSeal
 {
     public const int KeyIdLength = 8;
 
-    /// <summary>Bytes a sealed body adds to the body (encapsulation, key id, tag and their protobuf framing).</summary>
-    public const int Overhead = 1120 + 16 + 8 + 16 + 8;
     private const int TagLength = 16;
     private static ReadOnlySpan<byte> Label => "synaptic-neural-seal/1"u8;
 
@@ -78,6 +76,78 @@ public static class NeuralSeal
         {
             shared.Clear();
         }
+        return InnerBody(message, plaintext);
+    }
+
+    public const int SwarmKeySize = 32;
+    private const int NonceLength = 12;
+    private static ReadOnlySpan<byte> SwarmLabel => "synaptic-neural-swarm-seal/1"u8;
+
+    /// <summary>Seals a swarm message's body with the key the swarm's members share (random nonce; the derived
+    /// key is the swarm's: HKDF-SHA256(swarm key, info = label || swarm name)).</summary>
+    public static SealedBody SealForSwarm(NeuralMessage header, IMessage body, ReadOnlySpan<byte> swarmKey, string swarm)
+    {
+        ArgumentNullException.ThrowIfNull(header);
+        ArgumentNullException.ThrowIfNull(body);
+        if (swarmKey.Length != SwarmKeySize) throw new ArgumentException($"a swarm key is {SwarmKeySize} bytes", nameof(swarmKey));
+        var inner = new NeuralMessage();
+        NeuralMessageTypes.SetBody(inner, body);
+        byte[] plaintext = inner.ToByteArray();
+        byte[] keyId = KeyId(swarmKey);
+        byte[] nonce = RandomNumberGenerator.GetBytes(NonceLength);
+        var ciphertext = new byte[plaintext.Length + TagLength];
+        Span<byte> key = stackalloc byte[32];
+        DeriveSwarmKey(swarmKey, swarm, key);
+        using (var aead = new ChaCha20Poly1305(key))
+            aead.Encrypt(nonce, plaintext, ciphertext.AsSpan(0, plaintext.Length), ciphertext.AsSpan(plaintext.Length), AssociatedData(header, keyId));
+        key.Clear();
+        return new SealedBody
+        {
+            KeyId = ByteString.CopyFrom(keyId),
+            Nonce = ByteString.CopyFrom(nonce),
+            Ciphertext = UnsafeByteOperations.UnsafeWrap(ciphertext),
+        };
+    }
+
+    /// <summary>Opens a swarm message sealed with <paramref name="swarmKey"/>.</summary>
+    /// <exception cref="NeuralSealException">Another key, a modified seal or header, or a body of another type.</exception>
+    public static IMessage OpenForSwarm(NeuralMessage message, ReadOnlySpan<byte> swarmKey, string swarm)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.BodyCase != NeuralMessage.BodyOneofCase.Sealed) throw new NeuralSealException("the message is not sealed");
+        var sealedBody = message.Sealed;
+        byte[] keyId = KeyId(swarmKey);
+        if (!sealedBody.KeyId.Span.SequenceEqual(keyId)) throw new NeuralSealException("sealed with another swarm key");
+        if (!sealedBody.Encapsulation.IsEmpty || sealedBody.Nonce.Length != NonceLength) throw new NeuralSealException("not a swarm seal");
+        if (sealedBody.Ciphertext.Length < TagLength) throw new NeuralSealException("the ciphertext is shorter than its tag");
+        var plaintext = new byte[sealedBody.Ciphertext.Length - TagLength];
+        Span<byte> key = stackalloc byte[32];
+        DeriveSwarmKey(swarmKey, swarm, key);
+        try
+        {
+            using var aead = new ChaCha20Poly1305(key);
+            var c = sealedBody.Ciphertext.Span;
+            aead.Decrypt(sealedBody.Nonce.Span, c[..^TagLength], c[^TagLength..], plaintext, AssociatedData(message, keyId));
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            throw new NeuralSealException("the swarm seal does not open: modified, or moved from another message");
+        }
+        finally
+        {
+            key.Clear();
+        }
+        return InnerBody(message, plaintext);
+    }
+
+    private static void DeriveSwarmKey(ReadOnlySpan<byte> swarmKey, string swarm, Span<byte> key)
+    {
+        byte[] info = [.. SwarmLabel, .. System.Text.Encoding.UTF8.GetBytes(swarm)];
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, swarmKey, key, [], info);
+    }
+
+    private static IMessage InnerBody(NeuralMessage message, byte[] plaintext)
+    {
         NeuralMessage inner;
         try
         {

@@ -139,6 +139,53 @@ public sealed class SealTests
         Assert.Single(victim.Recorder.Messages);
     }
 
+    [Fact]
+    public async Task Swarm_messages_are_sealed_with_the_members_key_and_unreadable_without_it()
+    {
+        var network = new MemoryNetwork();
+        byte[] swarmKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(NeuralSeal.SwarmKeySize);
+        await using var publisher = await NeuralPeer.StartAsync(network, o => o.SwarmKeys["team"] = swarmKey);
+        await using var member = await NeuralPeer.StartAsync(network, o => o.SwarmKeys["team"] = swarmKey);
+        await using var outsider = await NeuralPeer.StartAsync(network); // subscribed, but without the key
+        await publisher.ConnectAsync(member);
+        await publisher.ConnectAsync(outsider);
+        foreach (var peer in new[] { publisher, member, outsider }) await peer.Mesh.JoinSwarmAsync("team");
+        var gossip = publisher.Get<Protocols.GossipSub.GossipSubService>();
+        await NeuralPeer.WaitUntil(() => NeuralMessageTypes.SwarmFamilies.All(f => gossip.GetPeers(NeuralProtocol.SwarmTopic("team", f)).Count == 2),
+            "swarm subscriptions");
+
+        await publisher.Mesh.PostAsync(NeuralDestination.Swarm("team"), new Thought { Content = "members only" });
+        await NeuralPeer.WaitUntil(() => member.Recorder.Messages.Count == 1, "the sealed swarm message at the member");
+        Assert.True(member.Recorder.Messages[0].WasSealed);
+        Assert.Equal("members only", ((Thought)member.Recorder.Messages[0].Body).Content);
+        await NeuralPeer.WaitUntil(() => outsider.Mesh.GetStats().DroppedByTypeAndReason.GetValueOrDefault("thought/bad_seal") == 1,
+            "the outsider to count the message it cannot open");
+        Assert.Empty(outsider.Recorder.Messages);
+
+        // A clear message to the sealed swarm is not from a member: the members reject it.
+        await outsider.Mesh.PostAsync(NeuralDestination.Swarm("team"), new Thought { Content = "let me in" });
+        await NeuralPeer.WaitUntil(() => publisher.Mesh.GetStats().DroppedByTypeAndReason.GetValueOrDefault("thought/bad_seal") >= 1,
+            "the publisher to reject the clear message");
+        Assert.Single(member.Recorder.Messages);
+        Assert.Empty(publisher.Recorder.Messages);
+    }
+
+    [Fact]
+    public void A_swarm_seal_is_bound_to_its_key_swarm_and_header()
+    {
+        byte[] key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(NeuralSeal.SwarmKeySize);
+        var source = PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
+        var body = new Thought { Content = "swarm secret" };
+        var message = TestMessages.Build(source, body, NeuralDestination.Swarm("team"));
+        message.Sealed = NeuralSeal.SealForSwarm(message, body, key, "team");
+        Assert.Equal(body, NeuralSeal.OpenForSwarm(message, key, "team"));
+        Assert.Throws<NeuralSealException>(() => NeuralSeal.OpenForSwarm(message, System.Security.Cryptography.RandomNumberGenerator.GetBytes(32), "team"));
+        Assert.Throws<NeuralSealException>(() => NeuralSeal.OpenForSwarm(message, key, "other"));
+        var moved = message.Clone();
+        moved.Id = ByteString.CopyFrom(NeuralMessageId.New().ToBytes());
+        Assert.Throws<NeuralSealException>(() => NeuralSeal.OpenForSwarm(moved, key, "team"));
+    }
+
     private static async Task WriteAsync(NeuralPeer from, NeuralPeer to, byte[] envelope)
     {
         var stream = await from.Host.OpenStreamAsync(to.PeerId, [NeuralProtocol.ProtocolId], CancellationToken.None);

@@ -162,7 +162,7 @@ public sealed class TrustNodeTests(TrustNodes nodes) : IClassFixture<TrustNodes>
         var clear = await nodes.A.RunJsonAsync("p2p", "message", nodes.B.PeerId, "--msg-type", "thought", "--content", "hi", "--no-seal");
         Assert.False(clear.TryGetProperty("sealed", out var s) && s.GetBoolean());
         (await nodes.A.RunAsync("p2p", "message", "swarm:team", "--msg-type", "thought", "--content", "x", "--seal"))
-            .AssertOneLineError("not sealed");
+            .AssertOneLineError("cannot be sealed");
     }
 
     [Fact]

@@ -37,6 +37,7 @@ public static class MessageCommand
         var timeout = new Option<int?>("--timeout") { Description = "For a command: seconds to wait for the response; default 30" };
         var seal = new Option<bool>("--seal") { Description = "Seal the body end to end to the recipient (fail if it has no sealing key)" };
         var noSeal = new Option<bool>("--no-seal") { Description = "Send the body in the clear (default at development and signed levels)" };
+        seal.Description += "; to a swarm: with the swarm's key (swarmKeys in config.json)";
         type.Validators.Add(result =>
         {
             if (!NeuralMessageTypes.TryParse(result.GetValueOrDefault<string>() ?? "", out _)) result.AddError($"--msg-type must be one of {TypeNames}");
@@ -68,8 +69,6 @@ public static class MessageCommand
             }
             if (parse.GetValue(seal) && parse.GetValue(noSeal)) throw new CliException("--seal and --no-seal exclude each other", ExitCodes.Usage);
             bool? sealRequest = parse.GetValue(seal) ? true : parse.GetValue(noSeal) ? false : null;
-            if (sealRequest == true && to.StartsWith("swarm:", StringComparison.Ordinal))
-                throw new CliException("swarm messages are not sealed (see docs/specs/neural-seal.md)", ExitCodes.Usage);
             var request = new MessageRequest(to, parse.GetValue(type)!, parse.GetValue(content)!, parse.GetValue(priority), parse.GetValue(ttl),
                 parse.GetValue(correlation), parse.GetValue(from), parse.GetValue(timeout), sealRequest);
             using var client = ControlClient.Open(context.NodeHome);
@@ -102,9 +101,8 @@ public static class MessageCommand
                 Ttl = request.TtlSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
                 FromAgent = string.IsNullOrEmpty(request.From) ? null : request.From,
                 CorrelationId = info.Type == MessageType.Response ? correlation : null,
-                Seal = to.Kind == DestinationKind.Swarm ? null : request.Seal,
+                Seal = request.Seal,
             };
-            if (request.Seal == true && to.Kind == DestinationKind.Swarm) throw new ApiException(400, "swarm messages are not sealed");
             var body = NeuralMessageTypes.CreateWithContent(info.Type, request.Content ?? "");
             using var scope = ControlApi.OperationScope(http);
             if (body is NeuralCommand commandBody)

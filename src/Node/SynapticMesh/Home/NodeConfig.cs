@@ -38,6 +38,9 @@ public sealed record NodeConfig
     /// <summary>Announce and discover peers on the LAN with signed announcements (docs/specs/lan-announce.md).</summary>
     public bool LanDiscovery { get; init; }
 
+    /// <summary>Keys shared by the members of swarms (swarm name -> 64 hex digits): swarm messages are sealed with them.</summary>
+    public Dictionary<string, string> SwarmKeys { get; init; } = [];
+
     /// <summary>Peers trusted by configuration (trust method "config"), entered into the trust store at start.</summary>
     public List<TrustedPeerConfig> Trusted { get; init; } = [];
 
@@ -72,6 +75,11 @@ public sealed record NodeConfig
         _ = BootstrapAddresses;
         if (MaxPeers < 1) throw new CliException($"max peers must be at least 1, got {MaxPeers}", ExitCodes.Usage);
         _ = SecurityLevel;
+        foreach (var (swarm, hex) in SwarmKeys ?? [])
+        {
+            if (!P2PStack.Neural.NeuralProtocol.IsValidName(swarm) || hex is not { Length: 64 } || !hex.All(char.IsAsciiHexDigit))
+                throw new CliException($"swarmKeys: '{swarm}' needs a valid swarm name and a key of 64 hex digits", ExitCodes.Usage);
+        }
         foreach (var trusted in Trusted ?? [])
         {
             if (!P2PStack.Identity.PeerId.TryParse(trusted.PeerId, out _))

@@ -68,7 +68,11 @@ public static class NodeComposition
             if (metrics) p2p.AddPrometheusExporter();
         });
         // End-to-end sealed messages by default at secure and strict (docs/specs/neural-seal.md).
-        services.Configure<NeuralMeshOptions>(o => o.SealByDefault = config.SecurityLevel >= SecurityLevel.Secure);
+        services.Configure<NeuralMeshOptions>(o =>
+        {
+            o.SealByDefault = config.SecurityLevel >= SecurityLevel.Secure;
+            foreach (var (swarm, key) in config.SwarmKeys) o.SwarmKeys[swarm] = Convert.FromHexString(key);
+        });
         services.AddSingleton(home);
         services.AddHostedService<PeerHostService>();
         services.AddSingleton(sp => new MeshManager(sp.GetRequiredService<P2PStack.Network.IPeerHost>(),
