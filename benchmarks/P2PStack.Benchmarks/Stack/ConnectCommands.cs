@@ -136,10 +136,10 @@ internal static class ConnectCommands
         var responderIdentity = new LocalIdentity(PrivateKey.Generate(KeyType.Ed25519));
         var tlsOptions = Options.Create(new P2PStack.Security.Tls.TlsOptions());
         var channels = names.Select(name => name == "tls"
-            ? (Initiator: (ISecureChannel)new P2PStack.Security.Tls.TlsSecureChannel(initiatorIdentity, tlsOptions),
-                Responder: (ISecureChannel)new P2PStack.Security.Tls.TlsSecureChannel(responderIdentity, tlsOptions))
-            : (Initiator: new NoiseSecureChannel(NoiseSuite.ForLevel(StackPeer.ParseSuite(name)), initiatorIdentity, options),
-                Responder: new NoiseSecureChannel(NoiseSuite.ForLevel(StackPeer.ParseSuite(name)), responderIdentity, options))).ToArray();
+            ? (Initiator: (ISecureChannel)new P2PStack.Security.Tls.TlsSecureChannel(tlsOptions),
+                Responder: (ISecureChannel)new P2PStack.Security.Tls.TlsSecureChannel(tlsOptions))
+            : (Initiator: new NoiseSecureChannel(NoiseSuite.ForLevel(StackPeer.ParseSuite(name)), options),
+                Responder: new NoiseSecureChannel(NoiseSuite.ForLevel(StackPeer.ParseSuite(name)), options))).ToArray();
         IReadOnlyList<string> muxers = ["/yamux/1.0.0"];
         var transport = new TcpTransport();
         await using var listener = await transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), token);
@@ -153,8 +153,8 @@ internal static class ConnectCommands
                 var outbound = await transport.DialAsync(listener.ListenAddress, token);
                 var inbound = await accepting;
                 long start = Stopwatch.GetTimestamp();
-                var outboundSecure = channels[s].Initiator.SecureOutboundAsync(outbound, responderIdentity.PeerId, muxers, token).AsTask();
-                var inboundSecure = channels[s].Responder.SecureInboundAsync(inbound, muxers, token).AsTask();
+                var outboundSecure = channels[s].Initiator.SecureOutboundAsync(outbound, initiatorIdentity, responderIdentity.PeerId, muxers, token).AsTask();
+                var inboundSecure = channels[s].Responder.SecureInboundAsync(inbound, responderIdentity, muxers, token).AsTask();
                 await Task.WhenAll(outboundSecure, inboundSecure);
                 var elapsed = Stopwatch.GetElapsedTime(start);
                 await outboundSecure.Result.DisposeAsync();

@@ -15,12 +15,16 @@ public sealed class TlsOptions
     /// <summary>How long the certificate of this node is valid; a new one is made when it has half of it left.</summary>
     public TimeSpan CertificateLifetime { get; set; } = TimeSpan.FromDays(365 * 100);
 
+    /// <summary>Identities whose certificates are kept (the host's, and per-connection ones).</summary>
+    public int MaxCachedCertificates { get; set; } = 64;
+
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     public void Validate()
     {
         if (HandshakeTimeout <= TimeSpan.Zero) throw new ArgumentException("HandshakeTimeout must be positive", nameof(HandshakeTimeout));
         if (CloseTimeout <= TimeSpan.Zero) throw new ArgumentException("CloseTimeout must be positive", nameof(CloseTimeout));
         if (ReadBufferSize < 4096) throw new ArgumentException("ReadBufferSize must be at least 4096", nameof(ReadBufferSize));
+        if (MaxCachedCertificates < 1) throw new ArgumentException("MaxCachedCertificates must be positive", nameof(MaxCachedCertificates));
         if (CertificateLifetime < TimeSpan.FromHours(2)) throw new ArgumentException("CertificateLifetime must be at least 2 hours", nameof(CertificateLifetime));
     }
 }

@@ -22,49 +22,49 @@ public sealed class TlsSecureChannel : ISecureChannel
     /// <summary>The ALPN token that means "no early muxer".</summary>
     public const string Libp2pAlpn = "libp2p";
 
-    private readonly ILocalIdentity _identity;
     private readonly TlsOptions _options;
     private readonly Lock _certificateLock = new();
-    private SslStreamCertificateContext? _certificate;
-    private DateTimeOffset _renewAt;
+    // Certificates by the identity they prove (the host's, and per-connection identities), bounded.
+    private readonly Dictionary<PeerId, (SslStreamCertificateContext Context, DateTimeOffset RenewAt)> _certificates = [];
 
-    public TlsSecureChannel(ILocalIdentity identity, IOptions<TlsOptions> options)
+    public TlsSecureChannel(IOptions<TlsOptions> options)
     {
-        ArgumentNullException.ThrowIfNull(identity);
-        _identity = identity;
         _options = options.Value;
         _options.Validate();
     }
 
     public string ProtocolId => Protocol;
 
-    public ValueTask<ISecureConnection> SecureOutboundAsync(IRawConnection connection, PeerId? expectedRemotePeer,
+    public ValueTask<ISecureConnection> SecureOutboundAsync(IRawConnection connection, ILocalIdentity identity, PeerId? expectedRemotePeer,
         IReadOnlyList<string> muxers, CancellationToken cancellationToken) =>
-        HandshakeAsync(connection, outbound: true, expectedRemotePeer, muxers, cancellationToken);
+        HandshakeAsync(connection, identity, outbound: true, expectedRemotePeer, muxers, cancellationToken);
 
-    public ValueTask<ISecureConnection> SecureInboundAsync(IRawConnection connection, IReadOnlyList<string> muxers,
+    public ValueTask<ISecureConnection> SecureInboundAsync(IRawConnection connection, ILocalIdentity identity, IReadOnlyList<string> muxers,
         CancellationToken cancellationToken) =>
-        HandshakeAsync(connection, outbound: false, null, muxers, cancellationToken);
+        HandshakeAsync(connection, identity, outbound: false, null, muxers, cancellationToken);
 
-    /// <summary>This node's certificate, made on first use and renewed when half its lifetime is gone.</summary>
-    private SslStreamCertificateContext Certificate()
+    /// <summary>The certificate of <paramref name="identity"/>, made on first use and renewed when half its lifetime
+    /// is gone. At most <see cref="TlsOptions.MaxCachedCertificates"/> identities are kept; the oldest go first.</summary>
+    private SslStreamCertificateContext Certificate(ILocalIdentity identity)
     {
+        var now = DateTimeOffset.UtcNow;
         lock (_certificateLock)
         {
-            if (_certificate is null || DateTimeOffset.UtcNow >= _renewAt)
-            {
-                var certificate = Libp2pCertificate.Create(_identity.PrivateKey, _options.CertificateLifetime);
-                _certificate = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true);
-                _renewAt = DateTimeOffset.UtcNow + _options.CertificateLifetime / 2;
-            }
-            return _certificate;
+            if (_certificates.TryGetValue(identity.PeerId, out var cached) && now < cached.RenewAt) return cached.Context;
+            if (_certificates.Count >= _options.MaxCachedCertificates && !_certificates.ContainsKey(identity.PeerId))
+                _certificates.Remove(_certificates.MinBy(kv => kv.Value.RenewAt).Key);
+            var certificate = Libp2pCertificate.Create(identity.PrivateKey, _options.CertificateLifetime);
+            var context = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true);
+            _certificates[identity.PeerId] = (context, now + _options.CertificateLifetime / 2);
+            return context;
         }
     }
 
-    private async ValueTask<ISecureConnection> HandshakeAsync(IRawConnection connection, bool outbound, PeerId? expected,
+    private async ValueTask<ISecureConnection> HandshakeAsync(IRawConnection connection, ILocalIdentity identity, bool outbound, PeerId? expected,
         IReadOnlyList<string> muxers, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(identity);
         var protocols = new List<SslApplicationProtocol>(muxers.Count + 1);
         foreach (string muxer in muxers) protocols.Add(new SslApplicationProtocol(muxer));
         protocols.Add(new SslApplicationProtocol(Libp2pAlpn));
@@ -80,7 +80,7 @@ public sealed class TlsSecureChannel : ISecureChannel
                 await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
                 {
                     TargetHost = "", // no SNI: peers are named by their key, not a host name
-                    ClientCertificateContext = Certificate(),
+                    ClientCertificateContext = Certificate(identity),
                     EnabledSslProtocols = SslProtocols.Tls13,
                     ApplicationProtocols = protocols,
                     CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
@@ -91,7 +91,7 @@ public sealed class TlsSecureChannel : ISecureChannel
             {
                 await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
                 {
-                    ServerCertificateContext = Certificate(),
+                    ServerCertificateContext = Certificate(identity),
                     ClientCertificateRequired = true,
                     EnabledSslProtocols = SslProtocols.Tls13,
                     ApplicationProtocols = protocols,

@@ -20,8 +20,7 @@ public static class TlsServiceCollectionExtensions
         check.Validate();
         var options = builder.Services.AddOptions<TlsOptions>();
         if (configure is not null) options.Configure(configure);
-        builder.Services.AddSingleton<ISecureChannel>(sp =>
-            new TlsSecureChannel(sp.GetRequiredService<ILocalIdentity>(), sp.GetRequiredService<IOptions<TlsOptions>>()));
+        builder.Services.AddSingleton<ISecureChannel>(sp => new TlsSecureChannel(sp.GetRequiredService<IOptions<TlsOptions>>()));
         return builder;
     }
 }

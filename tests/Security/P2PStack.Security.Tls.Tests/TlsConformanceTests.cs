@@ -14,8 +14,7 @@ public sealed class TlsConformanceTests : SecureChannelConformanceTests
     // SslStream on OpenSSL checks the server certificate after the client's Finished is sent.
     protected override bool ResponderMayFinishBeforeInitiatorRejects => true;
 
-    protected override ISecureChannel CreateChannel(ILocalIdentity identity) =>
-        new TlsSecureChannel(identity, Options.Create(new TlsOptions()));
+    protected override ISecureChannel CreateChannel() => new TlsSecureChannel(Options.Create(new TlsOptions()));
 }
 
 /// <summary>The same suite over real loopback TCP connections (P2PStack.Transports.Tcp).</summary>
@@ -29,8 +28,7 @@ public sealed class TlsOverTcpConformanceTests : SecureChannelConformanceTests
     // SslStream on OpenSSL checks the server certificate after the client's Finished is sent.
     protected override bool ResponderMayFinishBeforeInitiatorRejects => true;
 
-    protected override ISecureChannel CreateChannel(ILocalIdentity identity) =>
-        new TlsSecureChannel(identity, Options.Create(new TlsOptions()));
+    protected override ISecureChannel CreateChannel() => new TlsSecureChannel(Options.Create(new TlsOptions()));
 
     protected override async ValueTask<(IRawConnection Dialer, IRawConnection Listener)> CreateRawPairAsync()
     {
