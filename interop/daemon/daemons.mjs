@@ -61,10 +61,14 @@ export function ourCapabilities () {
   return capabilities
 }
 
-/** The mocha suite now running a hook, set by run.mjs: relay suites need circuit relay on every node. */
-export const current = { suite: '' }
+/**
+ * The mocha suite now running a hook, set by run.mjs: relay suites need circuit relay on every node, and each
+ * UnsupportedError is recorded for the suite (titles repeat, so by the suite object) as the reason of its skips.
+ */
+export const current = { suite: null }
+export const unsupported = new Map()
 
-const isRelaySuite = () => / over relay (js|go)$/.test(current.suite)
+const isRelaySuite = () => / over relay (js|go)$/.test(current.suite?.title ?? '')
 
 const running = new Set()
 
@@ -158,7 +162,12 @@ async function spawnJs (options) {
 
 export const factory = {
   async spawn (options) {
-    return options.type === 'go' ? spawnOurs(options) : spawnJs(options)
+    try {
+      return options.type === 'go' ? await spawnOurs(options) : await spawnJs(options)
+    } catch (err) {
+      if (err?.name === 'UnsupportedError' && current.suite != null && !unsupported.has(current.suite)) unsupported.set(current.suite, err.message)
+      throw err
+    }
   }
 }
 
