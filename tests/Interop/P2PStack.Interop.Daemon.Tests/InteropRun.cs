@@ -39,6 +39,9 @@ public sealed class InteropRun : IAsyncLifetime
         }
     }
 
+    /// <summary>Where the last run's results.json and summary.md are.</summary>
+    public static string ResultsDirectory => Path.Combine(AppContext.BaseDirectory, "interop-daemon-results");
+
     /// <summary>artifacts/bin/P2PStack.Interop.Daemon.Tests/&lt;config&gt;/ -> artifacts/bin/SynapticMesh/&lt;config&gt;/synaptic-mesh.dll</summary>
     public static string DaemonDll
     {
@@ -53,25 +56,23 @@ public sealed class InteropRun : IAsyncLifetime
     public async Task InitializeAsync()
     {
         string directory = await JsPeerInstall.EnsureInstalledAsync(Path.Combine(JsPeerInstall.RepositoryRoot, "interop", "daemon"));
-        string results = Path.Combine(Path.GetTempPath(), $"p2pstack-interop-daemon-{Guid.NewGuid():N}");
-        try
+        // Beside the test assembly (one per worktree and configuration), kept after the run: the latest results.json and
+        // summary.md are there to read (docs/interop.md takes its table from summary.md).
+        string results = ResultsDirectory;
+        if (Directory.Exists(results)) Directory.Delete(results, recursive: true);
+        int exitCode = await RunNodeAsync(directory, ["run.mjs", "--out", results]);
+        string resultsFile = Path.Combine(results, "results.json");
+        if (!File.Exists(resultsFile))
+            throw new InvalidOperationException($"the interop runner exited with {exitCode} and wrote no results:\n{OutputTail}");
+        using (var json = JsonDocument.Parse(await File.ReadAllTextAsync(resultsFile)))
         {
-            int exitCode = await RunNodeAsync(directory, ["run.mjs", "--out", results]);
-            string resultsFile = Path.Combine(results, "results.json");
-            if (!File.Exists(resultsFile))
-                throw new InvalidOperationException($"the interop runner exited with {exitCode} and wrote no results:\n{OutputTail}");
-            using var json = JsonDocument.Parse(await File.ReadAllTextAsync(resultsFile));
             Tests = [.. json.RootElement.GetProperty("tests").EnumerateArray().Select(t => new SuiteTest(
                 t.GetProperty("fullTitle").GetString()!,
                 t.GetProperty("state").GetString()!,
                 t.TryGetProperty("reason", out var reason) ? reason.GetString() : null,
                 t.TryGetProperty("error", out var error) ? error.GetString() : null))];
-            Summary = await File.ReadAllTextAsync(Path.Combine(results, "summary.md"));
         }
-        finally
-        {
-            if (Directory.Exists(results)) Directory.Delete(results, recursive: true);
-        }
+        Summary = await File.ReadAllTextAsync(Path.Combine(results, "summary.md"));
         Capabilities = await ReadCapabilitiesAsync();
     }
 

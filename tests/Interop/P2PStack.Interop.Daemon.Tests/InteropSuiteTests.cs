@@ -21,7 +21,7 @@ public sealed partial class InteropSuiteTests(InteropRun run, ITestOutputHelper 
             if (!byTitle.TryGetValue(title, out var test)) problems.Add($"missing: {title}");
             else if (test.State != "passed") problems.Add($"{test.State}: {title} {test.Reason ?? test.Error}");
         }
-        Assert.True(problems.Count == 0, string.Join('\n', problems));
+        Assert.True(problems.Count == 0, string.Join('\n', problems) + $"\n(results in {InteropRun.ResultsDirectory})");
     }
 
     [Fact]
@@ -29,7 +29,8 @@ public sealed partial class InteropSuiteTests(InteropRun run, ITestOutputHelper 
     {
         output.WriteLine(run.Summary);
         var failed = run.Tests.Where(t => t.State == "failed").ToList();
-        Assert.True(failed.Count == 0, string.Join("\n\n", failed.Select(t => $"{t.FullTitle}\n{t.Error}")) + "\n\n" + run.OutputTail);
+        Assert.True(failed.Count == 0, string.Join("\n\n", failed.Select(t => $"{t.FullTitle}\n{t.Error}"))
+            + $"\n\n(results in {InteropRun.ResultsDirectory})\n" + run.OutputTail);
         Assert.True(run.Tests.Count(t => t.State == "passed") >= 60, $"only {run.Tests.Count(t => t.State == "passed")} passed:\n{run.OutputTail}");
     }
 
