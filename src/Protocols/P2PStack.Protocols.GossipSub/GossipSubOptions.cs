@@ -10,6 +10,13 @@ namespace P2PStack.Protocols.GossipSub;
 /// </summary>
 public sealed class GossipSubOptions
 {
+    /// <summary>
+    /// Router protocol ids served and offered, in preference order (a subset of <see cref="GossipSubProtocols.All"/>).
+    /// Only <see cref="GossipSubProtocols.FloodSub"/> makes a plain floodsub router: no mesh, every message flooded to
+    /// every peer of its topic (go's and js's floodsub).
+    /// </summary>
+    public IReadOnlyList<string> Protocols { get; set; } = GossipSubProtocols.All;
+
     // Mesh degree
     /// <summary>Desired mesh degree.</summary>
     public int D { get; set; } = 6;
@@ -118,6 +125,8 @@ public sealed class GossipSubOptions
     public void Validate()
     {
         static void Require(bool c, string n, string r) => PeerScoreParams.Require(c, n, r);
+        Require(Protocols is { Count: > 0 } && Protocols.All(GossipSubProtocols.All.Contains), nameof(Protocols),
+            $"must be a non-empty subset of {string.Join(", ", GossipSubProtocols.All)}");
         Require(D >= 0, nameof(D), "must be >= 0");
         Require(DLow >= 0 && DLow <= D, nameof(DLow), "must be in [0, D]");
         Require(DHigh >= D, nameof(DHigh), "must be >= D");

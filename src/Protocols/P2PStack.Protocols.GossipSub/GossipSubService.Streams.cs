@@ -104,7 +104,7 @@ public sealed partial class GossipSubService
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
             timeout.CancelAfter(_options.ConnectionTimeout);
-            stream = await _host.OpenStreamAsync(peer, GossipSubProtocols.All, timeout.Token).ConfigureAwait(false);
+            stream = await _host.OpenStreamAsync(peer, _options.Protocols, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -190,7 +190,7 @@ public sealed partial class GossipSubService
     private void OnPeerIdentified(PeerIdentified e)
     {
         var protocols = _host.PeerStore.GetProtocols(e.Peer);
-        if (protocols.Any(p => GossipSubProtocols.All.Contains(p))) EnsureOutboundStream(e.Peer);
+        if (protocols.Any(p => _options.Protocols.Contains(p))) EnsureOutboundStream(e.Peer);
     }
 
     private void OnPeerDisconnected(PeerId peer)

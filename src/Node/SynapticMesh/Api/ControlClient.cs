@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using SynapticMesh.Cli;
+using SynapticMesh.Home;
 
 namespace SynapticMesh.Api;
 
@@ -34,6 +35,15 @@ public sealed class ControlClient : IDisposable
         string hint = $"start it with `synaptic-mesh p2p start{context.HomeOption}`";
         var endpoint = ApiEndpointFile.TryLoad(context.NodeHome)
             ?? throw new CliException($"no node is running on {context.NodeHome.Directory}; {hint}", code: ErrorCodes.NotRunning);
+        return new ControlClient(endpoint, hint);
+    }
+
+    /// <summary>Like <see cref="Open(CommandContext)"/>, for callers without a parse context (the hint names no --home).</summary>
+    public static ControlClient Open(NodeHome home)
+    {
+        const string hint = "start it with `synaptic-mesh p2p start`";
+        var endpoint = ApiEndpointFile.TryLoad(home)
+            ?? throw new CliException($"no node is running on {home.Directory}; {hint}", code: ErrorCodes.NotRunning);
         return new ControlClient(endpoint, hint);
     }
 

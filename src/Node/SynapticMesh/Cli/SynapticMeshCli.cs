@@ -19,6 +19,8 @@ public static class SynapticMeshCli
         root.Options.Add(GlobalOptions.Home);
         root.Options.Add(GlobalOptions.Json);
         root.Subcommands.Add(P2PCommand.Create(contexts));
+        root.Subcommands.Add(DaemonCommand.Create(contexts));
+        root.Subcommands.Add(RegistryCommand.Create(contexts));
         return root;
     }
 

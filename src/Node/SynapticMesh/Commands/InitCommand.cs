@@ -38,9 +38,14 @@ public static class InitCommand
             DefaultValueFactory = _ => MdnsConfig.DefaultServiceName,
             HelpName = "name",
         };
+        var security = SecurityCommand.LevelOption("--security");
+        security.Description += " (default secure)";
+        var swarmKey = new Option<string?>("--swarm-key") { Description = "Join the private network of this swarm key file (copied into the home)" };
+        var channels = new Option<string?>("--secure-channels") { Description = "Secure channels offered, in preference order: noise,tls (default), tls,noise, noise or tls" };
+        var lan = new Option<bool>("--lan-discovery") { Description = "Announce and discover peers on the LAN with signed announcements" };
         var command = new Command("init", "Create the node identity (encrypted key file) and config")
         {
-            listen, bootstrap, maxPeers, noPassphrase, dhtProtocol, mdns, mdnsService,
+            listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan, dhtProtocol, mdns, mdnsService,
         };
         command.SetAction(parse =>
         {
@@ -56,6 +61,11 @@ public static class InitCommand
                     Enabled = parse.GetValue(mdns) switch { "on" => true, "off" => false, _ => null },
                     ServiceName = parse.GetValue(mdnsService)!,
                 },
+                Security = parse.GetValue(security)?.Trim().ToLowerInvariant() ?? "secure",
+                SecureChannels = parse.GetValue(channels) is { } list
+                    ? [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => c.ToLowerInvariant())]
+                    : ["noise", "tls"],
+                LanDiscovery = parse.GetValue(lan),
             }.Validate();
             var home = context.NodeHome;
             if (home.HasIdentity)
@@ -68,7 +78,25 @@ public static class InitCommand
                 context.Output.Result(done, text => text.WriteLine($"Encrypted the identity key {done.IdentityFile} (peer id {done.PeerId} unchanged)"));
                 return ExitCodes.Success;
             }
+            P2PStack.Security.Pnet.SwarmKey? key = null;
+            if (parse.GetValue(swarmKey) is { } keyFile)
+            {
+                try
+                {
+                    key = P2PStack.Security.Pnet.SwarmKey.Load(Path.GetFullPath(keyFile));
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or P2PStack.P2PFormatException)
+                {
+                    throw new CliException($"cannot use the swarm key: {e.Message}", ExitCodes.Usage, e);
+                }
+                config = config with { SwarmKey = Path.GetFileName(home.SwarmKeyPath) };
+            }
             string? passphrase = parse.GetValue(noPassphrase) ? null : Passphrase.ForNewKey(context.Output);
+            if (key is not null)
+            {
+                home.EnsureExists();
+                key.Save(home.SwarmKeyPath);
+            }
             var result = Initialise(home, config, passphrase);
             context.Output.Result(result, text => Print(text, result));
             return ExitCodes.Success;
@@ -96,5 +124,7 @@ public static class InitCommand
         foreach (var address in result.Config.Bootstrap) text.WriteLine($"  bootstrap: {address}");
         text.WriteLine($"  dht:      {result.Config.DhtProtocol}");
         text.WriteLine($"  mdns:     {(result.Config.MdnsEnabled ? "on" : "off")}{(result.Config.Mdns.Enabled is null ? " (auto)" : "")}, service {result.Config.Mdns.ServiceName}");
+        text.WriteLine($"  security: {result.Config.Security}");
+        if (result.Config.SwarmKey is { } swarmKey) text.WriteLine($"  private network key: {Path.Combine(result.Home, swarmKey)}");
     }
 }

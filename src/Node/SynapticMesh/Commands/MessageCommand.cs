@@ -20,9 +20,9 @@ namespace SynapticMesh.Commands;
 public static class MessageCommand
 {
     public sealed record MessageRequest(string To, string Type, string Content, int? Priority = null, int? TtlSeconds = null,
-        string? CorrelationId = null, string? From = null, int? TimeoutSeconds = null);
+        string? CorrelationId = null, string? From = null, int? TimeoutSeconds = null, bool? Seal = null);
 
-    public sealed record MessageResponse(string Id, string Type, string To, string? Peer, CommandReply? Response = null);
+    public sealed record MessageResponse(string Id, string Type, string To, string? Peer, CommandReply? Response = null, bool? Sealed = null);
 
     public sealed record CommandReply(string Id, string From, bool Success, string Content, string? Error, double LatencyMs);
 
@@ -46,9 +46,12 @@ public static class MessageCommand
         var from = new Option<string?>("--from") { Description = "Sending agent (registered on this node, e.g. by a running listen --agent)" };
         var timeout = new Option<int?>("--timeout") { Description = "For a command: seconds to wait for the response; default 30" }
             .Check(t => t is null or >= 1, "--timeout must be at least 1 second");
+        var seal = new Option<bool>("--seal") { Description = "Seal the body end to end to the recipient (fail if it has no sealing key)" };
+        var noSeal = new Option<bool>("--no-seal") { Description = "Send the body in the clear (default at development and signed levels)" };
+        seal.Description += "; to a swarm: with the swarm's key (swarmKeys in config.json)";
         var command = new Command("message", "Send a signed message to an agent, a peer or a swarm")
         {
-            target, type, content, file, priority, ttl, correlation, from, timeout,
+            target, type, content, file, priority, ttl, correlation, from, timeout, seal, noSeal,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -62,6 +65,8 @@ public static class MessageCommand
             {
                 throw CliException.Usage($"'{to}' is not an agent name, peer id or swarm:NAME ({ErrorText.Of(e)})", e);
             }
+            if (parse.GetValue(seal) && parse.GetValue(noSeal)) throw CliException.Usage("--seal and --no-seal exclude each other");
+            bool? sealRequest = parse.GetValue(seal) ? true : parse.GetValue(noSeal) ? false : null;
             string typeName = parse.GetValue(type)!;
             var (bytes, overCap, size) = await ContentInput.ReadAsync(parse.GetValue(content), parse.GetValue(file), SendCap, cancellationToken);
             using var client = ControlClient.Open(context);
@@ -72,11 +77,12 @@ public static class MessageCommand
                 throw new CliException(ContentInput.TooLarge("the message content", size, limits.ContentLimit(info.Type)), code: ErrorCodes.Invalid);
             }
             var request = new MessageRequest(to, typeName, ContentInput.AsText(bytes, "the message content"), parse.GetValue(priority),
-                parse.GetValue(ttl), parse.GetValue(correlation), parse.GetValue(from), parse.GetValue(timeout));
+                parse.GetValue(ttl), parse.GetValue(correlation), parse.GetValue(from), parse.GetValue(timeout), sealRequest);
             var result = await client.PostAsync<MessageRequest, MessageResponse>("v1/message", request, cancellationToken);
             context.Output.Result(result, text =>
             {
-                text.WriteLine($"sent {result.Type} {result.Id} to {result.To}{(result.Peer is null ? "" : $" (peer {result.Peer})")}");
+                text.WriteLine($"sent {result.Type} {result.Id} to {result.To}{(result.Peer is null ? "" : $" (peer {result.Peer})")}"
+                    + (result.Sealed == true ? ", sealed end to end" : ""));
                 if (result.Response is { } reply)
                     text.WriteLine($"response from {TerminalText.Escape(reply.From)} in {reply.LatencyMs:0.###} ms: {(reply.Success ? "ok" : "failed")}: "
                         + TerminalText.Escape(reply.Success ? reply.Content : reply.Error));
@@ -111,6 +117,7 @@ public static class MessageCommand
                 Ttl = request.TtlSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
                 FromAgent = string.IsNullOrEmpty(request.From) ? null : request.From,
                 CorrelationId = info.Type == MessageType.Response ? correlation : null,
+                Seal = request.Seal,
             };
             var body = NeuralMessageTypes.CreateWithContent(info.Type, content);
             using var scope = ControlApi.OperationScope(http);
@@ -122,10 +129,10 @@ public static class MessageCommand
                 return new MessageResponse(reply.CorrelationId!.Value.ToString(), info.Name, to.ToString(), reply.SourcePeer.ToString(),
                     new CommandReply(reply.Id.ToString(), reply.SourceAgent.Length > 0 ? reply.SourceAgent : reply.SourcePeer.ToString(),
                         reply.Body.Success, reply.Body.Content, reply.Body.Error.Length > 0 ? reply.Body.Error : null,
-                        (reply.ReceivedAt - started).TotalMilliseconds));
+                        (reply.ReceivedAt - started).TotalMilliseconds), reply.WasSealed);
             }
             var posted = await mesh.PostAsync(to, body, options, scope.Token);
             await posted.Sent.WaitAsync(scope.Token);
-            return new MessageResponse(posted.Id.ToString(), info.Name, to.ToString(), posted.Peer?.ToString());
+            return new MessageResponse(posted.Id.ToString(), info.Name, to.ToString(), posted.Peer?.ToString(), Sealed: posted.Sealed);
         });
 }

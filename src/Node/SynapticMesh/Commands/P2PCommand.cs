@@ -29,6 +29,9 @@ public static class P2PCommand
         command.Subcommands.Add(PublishCommand.Create(contexts));
         command.Subcommands.Add(PubSubCommand.Create(contexts));
         command.Subcommands.Add(SwarmCommand.Create(contexts));
+        command.Subcommands.Add(SecurityCommand.Create(contexts));
+        command.Subcommands.Add(PeerCommand.Create(contexts));
+        command.Subcommands.Add(MeshCommand.Create(contexts));
         return command;
     }
 
@@ -47,5 +50,8 @@ public static class P2PCommand
         DhtCommand.MapEndpoints(routes);
         PubSubCommand.MapEndpoints(routes);
         SwarmCommand.MapEndpoints(routes);
+        SecurityCommand.MapEndpoint(routes);
+        PeerCommand.MapEndpoints(routes);
+        MeshCommand.MapEndpoints(routes);
     }
 }

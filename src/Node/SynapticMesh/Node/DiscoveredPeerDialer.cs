@@ -19,10 +19,16 @@ public sealed class DiscoveredPeerDialerOptions
 
     /// <summary>Most peers remembered for the backoff.</summary>
     public int MaxTrackedPeers { get; set; } = 1024;
+
+    /// <summary>
+    /// The <see cref="PeerDiscovered.Source"/>s dialed (empty: all). Sources that dial on their own (signed LAN
+    /// announcements) are left out so a peer is not dialed twice.
+    /// </summary>
+    public HashSet<string> Sources { get; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>
-/// Dials the peers discovery finds (mDNS now, any <see cref="PeerDiscovered"/> source later) while the node has fewer
+/// Dials the peers discovery finds (the <see cref="PeerDiscovered"/> sources configured: mDNS in the node) while the node has fewer
 /// connected peers than the connection manager's low watermark, so discovery fills the node up to where the manager
 /// would otherwise trim it, never beyond. Each dial is by peer id: the handshake authenticates the peer, whatever
 /// addresses the announcement claimed. Once connected, identify runs and the DHT adds the peer to its routing table
@@ -56,6 +62,7 @@ public sealed partial class DiscoveredPeerDialer(IPeerHost host, IOptions<P2PSta
     private void OnDiscovered(PeerDiscovered discovered)
     {
         var peer = discovered.Peer;
+        if (_options.Sources.Count > 0 && !_options.Sources.Contains(discovered.Source)) return;
         if (_stopping.IsCancellationRequested || peer == host.PeerId || host.GetConnections(peer).Count > 0) return;
         int connected = host.GetConnections().Select(c => c.RemotePeer).Distinct().Count();
         if (connected >= hostOptions.Value.ConnectionManager.LowWater)
