@@ -123,6 +123,8 @@ public sealed class CliHelperTests
         Assert.Equal("bad target", ErrorText.Of(new ArgumentException("bad target", "to")));
         Assert.Equal("Connection refused", ErrorText.Of(new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.ConnectionRefused)));
         Assert.Equal("two lines", ErrorText.Of(new InvalidOperationException("two\nlines")));
+        var inner = new ArgumentException("bad target", "to");
+        Assert.Equal("cannot send: bad target", ErrorText.Of(new InvalidOperationException($"cannot send: {inner.Message}", inner)));
     }
 
     [Fact]
@@ -183,9 +185,18 @@ public sealed class ReadmeTests
             .Select(l => l.Replace("./synaptic-mesh ", "`", StringComparison.Ordinal))
             .ToList();
         var root = SynapticMeshCli.BuildRoot(new CommandContextFactory(TextWriter.Null, TextWriter.Null, false, false));
-        var missing = Leaves(root, "").Where(path => !lines.Any(l => l.Contains($"`{path} ", StringComparison.Ordinal) || l.Contains($"`{path}`", StringComparison.Ordinal)))
-            .ToList();
+        var missing = Leaves(root, "").Where(path => !lines.Any(l => Lists(l, path))).ToList();
         Assert.True(missing.Count == 0, $"README's command table lacks: {string.Join(", ", missing)}");
+    }
+
+    /// <summary>"`registry approve\\|deny <node id>`" lists both "registry approve" and "registry deny".</summary>
+    private static bool Lists(string line, string path)
+    {
+        int space = path.LastIndexOf(' ');
+        string prefix = space < 0 ? "" : path[..(space + 1)];
+        string last = System.Text.RegularExpressions.Regex.Escape(path[(space + 1)..]);
+        return System.Text.RegularExpressions.Regex.IsMatch(line,
+            $@"`{System.Text.RegularExpressions.Regex.Escape(prefix)}([a-z0-9-]+\\\|)*{last}(\\\||[ `])");
     }
 
     private static IEnumerable<string> Leaves(System.CommandLine.Command command, string prefix)

@@ -7,7 +7,8 @@ namespace SynapticMesh.Tests;
 /// <summary>
 /// Two nodes finding each other by mDNS over real multicast on the loopback interface (TTL 1: nothing leaves the
 /// machine). Each run uses its own service name and UDP port, and looks only for the peer ids it started, so tests
-/// running at the same time on this machine neither see nor disturb each other.
+/// running at the same time on this machine neither see nor disturb each other. mDNS answers are unsigned, so the
+/// nodes run at the development security level (the default, secure, uses only signed discovery records).
 /// </summary>
 public sealed class MdnsCliTests : IAsyncLifetime
 {
@@ -23,7 +24,7 @@ public sealed class MdnsCliTests : IAsyncLifetime
         foreach (var home in new[] { _homeA, _homeB })
         {
             var init = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase", "--listen", "/ip4/127.0.0.1/tcp/0",
-                "--mdns", "on", "--mdns-service", service]);
+                "--mdns", "on", "--mdns-service", service, "--security", "development"]);
             Assert.True(init.ExitCode == 0, init.Stderr);
             var config = JsonNode.Parse(await File.ReadAllTextAsync(home.File("config.json")))!;
             config["mdns"]!["port"] = port;
@@ -61,10 +62,34 @@ public sealed class MdnsCliTests : IAsyncLifetime
         Assert.Contains(fromB.GetProperty("peers").EnumerateArray(), p => p.GetProperty("peerId").GetString() == a.PeerId);
     }
 
-    private static int FreeUdpPort()
+    internal static int FreeUdpPort()
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         socket.Bind(new IPEndPoint(IPAddress.Any, 0));
         return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+}
+
+/// <summary>At the default security level (secure) unsigned mDNS answers count for nothing, and discover says so.</summary>
+public sealed class MdnsSecurityLevelTests : IDisposable
+{
+    private readonly TempHome _home = new();
+
+    public void Dispose() => _home.Dispose();
+
+    [Fact]
+    public async Task DiscoverByMdnsAtSecureLevelIsRefusedWithTheWayOut()
+    {
+        var init = await CliProcess.RunAsync(["p2p", "init", "--home", _home.Path, "--no-passphrase", "--listen", "/ip4/127.0.0.1/tcp/0",
+            "--mdns", "on", "--mdns-service", $"_p2p-test{Random.Shared.Next():x8}._udp.local"]);
+        Assert.True(init.ExitCode == 0, init.Stderr);
+        var config = JsonNode.Parse(await File.ReadAllTextAsync(_home.File("config.json")))!;
+        config["mdns"]!["port"] = MdnsCliTests.FreeUdpPort();
+        await File.WriteAllTextAsync(_home.File("config.json"), config.ToJsonString());
+        await using var node = await NodeProcess.StartAsync(_home);
+        var result = await node.RunAsync("p2p", "discover", "--method", "mdns", "--timeout", "1", "--json");
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal("refused", result.JsonError().GetProperty("code").GetString());
+        Assert.Contains("--level development", result.JsonError().GetProperty("error").GetString());
     }
 }

@@ -10,8 +10,10 @@ using P2PStack.Discovery.Mdns;
 using P2PStack.Identity;
 using P2PStack.Network;
 using P2PStack.Protocols.Kademlia;
+using P2PStack.Trust;
 using SynapticMesh.Api;
 using SynapticMesh.Cli;
+using SynapticMesh.Home;
 using SynapticMesh.Node;
 
 namespace SynapticMesh.Commands;
@@ -75,7 +77,8 @@ public static class DiscoverCommand
             var found = request.Method switch
             {
                 "kademlia" => await KademliaAsync(host, services.GetRequiredService<KademliaDht>(), request.Count, deadline.Token, scope.Token),
-                "mdns" => await MdnsAsync(host, services.GetService<MdnsDiscovery>(), request.Count, deadline.Token, scope.Token),
+                "mdns" => await MdnsAsync(host, services.GetService<MdnsDiscovery>(), services.GetService<NodeConfig>(), request.Count, deadline.Token,
+                    scope.Token),
                 _ => throw ApiException.BadRequest($"unknown discovery method '{request.Method}' (kademlia or mdns)"),
             };
             var window = services.GetService<LatencyWindow>();
@@ -109,13 +112,19 @@ public static class DiscoverCommand
         return [.. dht.RoutingTable.NearestPeers(dht.RoutingTable.LocalKey, count).Select(p => new PeerInfo(p, host.PeerStore.GetAddresses(p)))];
     }
 
-    private static async Task<IReadOnlyList<PeerInfo>> MdnsAsync(IPeerHost host, MdnsDiscovery? mdns, int count, CancellationToken deadline,
-        CancellationToken request)
+    private static async Task<IReadOnlyList<PeerInfo>> MdnsAsync(IPeerHost host, MdnsDiscovery? mdns, NodeConfig? config, int count,
+        CancellationToken deadline, CancellationToken request)
     {
         if (mdns is null)
             throw new ApiException(ApiException.StatusCodes.Conflict,
                 "mDNS is off on this node: enable it with `p2p init --mdns on` (or \"mdns\": {\"enabled\": true} in config.json) and restart it");
         if (!mdns.IsRunning) throw new ApiException(ApiException.StatusCodes.Conflict, "mDNS is not running on this node: no interface could join the multicast group");
+        // mDNS answers are unsigned: from the signed level up the trust policy refuses every one (the node still
+        // answers others' queries). Say so rather than wait for answers that cannot count.
+        if (config is not null && config.SecurityLevel >= SecurityLevel.Signed)
+            throw new ApiException(ApiException.StatusCodes.Forbidden,
+                $"mDNS answers are not signed, and this node's security level ({config.SecurityLevel.ToName()}) uses only signed peer records: "
+                + "use signed LAN announcements (`p2p init --lan-discovery`), or the development level (`p2p security init --level development`)");
         var answers = Channel.CreateBounded<PeerDiscovered>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
         using var subscription = host.Events.Subscribe<PeerDiscovered>(e =>
         {
