@@ -34,13 +34,17 @@ public static class StartCommand
             Description = "Serve Prometheus metrics at http://ADDRESS/metrics on a loopback address, e.g. 127.0.0.1:9464 (no auth)",
             HelpName = "ip:port",
         };
-        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel, metrics };
+        var perf = new Option<bool>("--perf")
+        {
+            Description = "Serve /perf/1.0.0 to peers on public addresses too (by default only to local and private ones)",
+        };
+        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel, metrics, perf };
         command.SetAction((parse, cancellationToken) => RunAsync(contexts.Create(parse), parse.GetValue(logLevel),
-            parse.GetValue(metrics) is { } endpoint ? MetricsEndpoint.Parse(endpoint) : null, cancellationToken));
+            parse.GetValue(metrics) is { } endpoint ? MetricsEndpoint.Parse(endpoint) : null, parse.GetValue(perf), cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(CommandContext context, LogLevel logLevel, IPEndPoint? metricsEndpoint,
+    private static async Task<int> RunAsync(CommandContext context, LogLevel logLevel, IPEndPoint? metricsEndpoint, bool perfForPublicPeers,
         CancellationToken cancellationToken)
     {
         var home = context.NodeHome;
@@ -60,7 +64,7 @@ public static class StartCommand
         ConfigureLogging(builder.Logging, logLevel);
         ControlApi.Configure(builder, new ControlApiOptions());
         builder.Services.AddSingleton(config);
-        builder.Services.AddSynapticMeshNode(key, config, home, metrics: metricsEndpoint is not null);
+        builder.Services.AddSynapticMeshNode(key, config, home, metrics: metricsEndpoint is not null, perfForPublicPeers: perfForPublicPeers);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = SynapticMeshCli.ShutdownGrace);
 
         await using var app = builder.Build();
