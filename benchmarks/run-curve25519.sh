@@ -18,7 +18,7 @@ if [ "$bdn" = 1 ]; then
 fi
 if [ "$count" = 1 ]; then
   command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
-  low=20 high=220
+  low=5 high=55
   out=$(mktemp -d)
   trap 'rm -rf "$out"' EXIT
   ir() { # operation count -> total instructions
