@@ -107,8 +107,9 @@ public static class DaemonCapabilities
     /// <summary>Transports the node dials and listens on.</summary>
     public static IReadOnlyList<string> Transports { get; } = ["tcp", "ws"];
 
-    /// <summary>Security protocols: <c>noise</c> is <c>/noise</c> (with our hybrid post-quantum suites offered first).</summary>
-    public static IReadOnlyList<string> Security { get; } = ["noise"];
+    /// <summary>Security protocols: <c>noise</c> is <c>/noise</c> (with our hybrid post-quantum suites offered first),
+    /// <c>tls</c> is <c>/tls/1.0.0</c>.</summary>
+    public static IReadOnlyList<string> Security { get; } = ["noise", "tls"];
 
     public static IReadOnlyList<string> Muxers { get; } = ["yamux"];
 

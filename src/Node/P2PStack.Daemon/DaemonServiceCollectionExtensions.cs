@@ -43,6 +43,7 @@ public static class DaemonServiceCollectionExtensions
             foreach (string security in settings.Security)
             {
                 if (security == "noise") p2p.AddNoise();
+                else if (security == "tls") p2p.AddTls();
             }
             foreach (string muxer in settings.Muxers)
             {

@@ -23,8 +23,10 @@ public static class NodeComposition
     public const string NeuralDhtProtocolId = NodeConfig.DefaultDhtProtocol;
 
     /// <param name="metrics">Registers the Prometheus exporter (<c>p2p start --metrics</c>).</param>
+    /// <param name="perfForPublicPeers">Serves <c>/perf/1.0.0</c> to peers on public addresses too (<c>p2p start --perf</c>);
+    /// local and private peers are always served.</param>
     public static IServiceCollection AddSynapticMeshNode(this IServiceCollection services, PrivateKey identity, NodeConfig config, NodeHome home,
-        bool metrics = false)
+        bool metrics = false, bool perfForPublicPeers = false)
     {
         services.AddP2PStack(p2p =>
         {
@@ -41,7 +43,7 @@ public static class NodeComposition
                 .AddSqlitePeerStore(home.PeerStorePath)
                 .AddIdentify()
                 .AddPing()
-                .AddPerf()
+                .AddPerf(perf => perf.ServePublicPeers = perfForPublicPeers)
                 // By default the mesh's own DHT (/synaptic/kad/1.0.0), not the public IPFS one; /ipfs/kad/1.0.0 joins
                 // js-libp2p and IPFS-style DHTs. Either way it holds the /agent records neural messaging resolves
                 // (AddNeuralMesh registers their validator) and the /v values of `dht put`; /pk and /ipns records,
