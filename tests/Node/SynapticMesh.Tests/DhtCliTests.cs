@@ -81,8 +81,12 @@ public sealed class DhtCliTests(ThreeNodes nodes)
         // mDNS is off on these loopback nodes (auto): discover says how to turn it on.
         var mdns = await nodes.A.RunAsync("p2p", "discover", "--method", "mdns");
         mdns.AssertOneLineError("mDNS is off on this node");
+        // Nor was it started with a registry.
+        var registry = await nodes.A.RunAsync("p2p", "discover", "--method", "registry");
+        registry.AssertOneLineError("this node was started without a registry: start it with `p2p start --registry URL`");
+        Assert.Equal(1, registry.ExitCode);
         var bad = await nodes.A.RunAsync("p2p", "discover", "--method", "carrier-pigeon");
-        bad.AssertOneLineError("'carrier-pigeon' not recognized. Must be one of: 'kademlia', 'mdns'");
+        bad.AssertOneLineError("'carrier-pigeon' not recognized. Must be one of: 'kademlia', 'mdns', 'registry'");
         Assert.Equal(2, bad.ExitCode);
     }
 }

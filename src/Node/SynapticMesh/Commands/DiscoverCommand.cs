@@ -10,6 +10,7 @@ using P2PStack.Discovery.Mdns;
 using P2PStack.Identity;
 using P2PStack.Network;
 using P2PStack.Protocols.Kademlia;
+using P2PStack.Registry;
 using P2PStack.Trust;
 using SynapticMesh.Api;
 using SynapticMesh.Cli;
@@ -19,10 +20,11 @@ using SynapticMesh.Node;
 namespace SynapticMesh.Commands;
 
 /// <summary>
-/// <c>p2p discover --method kademlia|mdns [--count N] [--timeout SECONDS]</c>: lists peers found by a discovery
+/// <c>p2p discover --method kademlia|mdns|registry [--count N] [--timeout SECONDS]</c>: lists peers found by a discovery
 /// method. <c>kademlia</c> lists the DHT routing table, first running random-walk lookups while it holds fewer than
-/// N peers; <c>mdns</c> sends an mDNS query and collects the answers until N peers answered or the time is up. Peers
-/// found this way also reach the peer store (and, once dialed, the DHT routing table).
+/// N peers; <c>mdns</c> sends an mDNS query and collects the answers until N peers answered or the time is up;
+/// <c>registry</c> reads the active nodes of the registry the node was started with (<c>p2p start --registry</c>).
+/// Peers found this way also reach the peer store (and, once dialed, the DHT routing table).
 /// </summary>
 public static class DiscoverCommand
 {
@@ -35,13 +37,17 @@ public static class DiscoverCommand
 
     public static Command Create(CommandContextFactory contexts)
     {
-        var method = new Option<string>("--method") { Description = "kademlia (DHT routing table, random walk) or mdns (local network)", Required = true };
-        method.AcceptOnlyFromAmong("kademlia", "mdns");
+        var method = new Option<string>("--method")
+        {
+            Description = "kademlia (DHT routing table, random walk), mdns (local network) or registry (active nodes of the registry given to p2p start --registry)",
+            Required = true,
+        };
+        method.AcceptOnlyFromAmong("kademlia", "mdns", "registry");
         var count = new Option<int>("--count") { Description = "Peers wanted", DefaultValueFactory = _ => 20 }
             .Check(n => n is >= 1 and <= 1000, "--count must be 1 to 1000");
         var timeout = new Option<double>("--timeout") { Description = "Seconds to search at most", DefaultValueFactory = _ => 10 }
             .Check(s => s is > 0 and <= 600, "--timeout must be more than 0 and at most 600 seconds");
-        var command = new Command("discover", "Find peers through the DHT or mDNS") { method, count, timeout };
+        var command = new Command("discover", "Find peers through the DHT, mDNS or the registry") { method, count, timeout };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
@@ -79,7 +85,8 @@ public static class DiscoverCommand
                 "kademlia" => await KademliaAsync(host, services.GetRequiredService<KademliaDht>(), request.Count, deadline.Token, scope.Token),
                 "mdns" => await MdnsAsync(host, services.GetService<MdnsDiscovery>(), services.GetService<NodeConfig>(), request.Count, deadline.Token,
                     scope.Token),
-                _ => throw ApiException.BadRequest($"unknown discovery method '{request.Method}' (kademlia or mdns)"),
+                "registry" => await RegistryAsync(services.GetService<RegistryAgentSlot>()?.Agent, request.Count, deadline.Token, scope.Token),
+                _ => throw ApiException.BadRequest($"unknown discovery method '{request.Method}' (kademlia, mdns or registry)"),
             };
             var window = services.GetService<LatencyWindow>();
             return new DiscoverResponse(request.Method, [.. found.Select(p => new DiscoveredPeer(p.Peer.ToString(),
@@ -110,6 +117,31 @@ public static class DiscoverCommand
             if (dht.RoutingTable.Count == before) break; // the walk finds nobody new: the network is this small
         }
         return [.. dht.RoutingTable.NearestPeers(dht.RoutingTable.LocalKey, count).Select(p => new PeerInfo(p, host.PeerStore.GetAddresses(p)))];
+    }
+
+    private static async Task<IReadOnlyList<PeerInfo>> RegistryAsync(RegistryAgent? agent, int count, CancellationToken deadline,
+        CancellationToken request)
+    {
+        if (agent is null)
+            throw new ApiException(ApiException.StatusCodes.Conflict,
+                "this node was started without a registry: start it with `p2p start --registry URL` (and have a sovereign approve it)");
+        try
+        {
+            var found = await agent.DiscoverNowAsync(deadline);
+            return [.. found.Take(count).Select(n => new PeerInfo(n.Peer, n.Addresses))];
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !request.IsCancellationRequested)
+        {
+            throw new ApiException(ApiException.StatusCodes.GatewayTimeout, $"the registry {agent.RegistryUrl} did not answer in time");
+        }
+        catch (RegistryRequestException e)
+        {
+            throw new ApiException(ApiException.StatusCodes.BadGateway, $"the registry {agent.RegistryUrl} refused ({e.Status}): {ErrorText.Of(e)}");
+        }
+        catch (HttpRequestException e)
+        {
+            throw new ApiException(ApiException.StatusCodes.BadGateway, $"cannot reach the registry {agent.RegistryUrl}: {ErrorText.Of(e)}");
+        }
     }
 
     private static async Task<IReadOnlyList<PeerInfo>> MdnsAsync(IPeerHost host, MdnsDiscovery? mdns, NodeConfig? config, int count,

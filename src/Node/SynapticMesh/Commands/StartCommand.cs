@@ -99,6 +99,7 @@ public static class StartCommand
             builder.Services.AddHostedService<PeerRttProbe>();
         }
         if (metricsEndpoint is not null) builder.Services.AddSingleton<MeshLinkMetrics>();
+        if (registry is not null) builder.Services.AddSingleton<RegistryAgentSlot>(); // p2p discover --method registry
 
         await using var app = builder.Build();
         string token = ControlApi.NewToken();
@@ -134,6 +135,7 @@ public static class StartCommand
                 agent = new RegistryAgent(new RegistryClient(key, new RegistryClientOptions { BaseAddress = registry.Url, RequestTimeout = TimeSpan.FromSeconds(15) }), peerHost,
                     new RegistryAgentOptions { HeartbeatInterval = registry.HeartbeatInterval, Name = registry.Name }, metrics?.Url,
                     app.Services.GetRequiredService<ILogger<RegistryAgent>>());
+                app.Services.GetRequiredService<RegistryAgentSlot>().Agent = agent;
                 var (answer, error) = await agent.StartAsync(cancellationToken);
                 registered = new RegistryStatus(registry.Url.ToString().TrimEnd('/'), answer?.Status, error);
             }
