@@ -85,7 +85,7 @@ public sealed partial class RegistryAgent : IAsyncDisposable
         try
         {
             first = (await RegisterAsync(cancellationToken).ConfigureAwait(false), null);
-            if (_options.Discover) await DiscoverAsync(cancellationToken).ConfigureAwait(false);
+            if (_options.Discover) await DiscoverAsync(dial: true, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (IsRegistryFailure(e) && !cancellationToken.IsCancellationRequested)
         {
@@ -133,7 +133,7 @@ public sealed partial class RegistryAgent : IAsyncDisposable
             _registered = false;
             await RegisterAsync(cancellationToken).ConfigureAwait(false);
         }
-        if (_options.Discover) await DiscoverAsync(cancellationToken).ConfigureAwait(false);
+        if (_options.Discover) await DiscoverAsync(dial: true, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<NodeStatusResponse> RegisterAsync(CancellationToken cancellationToken)
@@ -175,7 +175,8 @@ public sealed partial class RegistryAgent : IAsyncDisposable
 
     /// <summary>
     /// <c>p2p discover --method registry</c>: reads the registry's active nodes now (the node must be active there),
-    /// puts them into the peer store, dials a few not yet connected, and returns them.
+    /// puts them into the peer store and returns them. It does not wait for dials (an unreachable address must not
+    /// hold the answer): the heartbeat loop dials peers not yet connected.
     /// </summary>
     /// <exception cref="InvalidOperationException">The node is not (yet) active at the registry.</exception>
     public async Task<IReadOnlyList<DiscoveredNode>> DiscoverNowAsync(CancellationToken cancellationToken)
@@ -187,11 +188,11 @@ public sealed partial class RegistryAgent : IAsyncDisposable
                 : $"this node is {Status} at {RegistryUrl}; only active nodes may read it: a sovereign approves this node with "
                 + $"`synaptic-mesh registry approve {_host.PeerId} --registry {RegistryUrl.ToString().TrimEnd('/')}`");
         }
-        return await DiscoverAsync(cancellationToken).ConfigureAwait(false);
+        return await DiscoverAsync(dial: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Active peers from the registry into the peer store (published as discovered); dials a few not yet connected.</summary>
-    private async Task<IReadOnlyList<DiscoveredNode>> DiscoverAsync(CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<DiscoveredNode>> DiscoverAsync(bool dial, CancellationToken cancellationToken)
     {
         if (Status != NodeStatus.Active) return []; // only approved nodes may read the registry remotely
         var found = await RegistryDiscovery.FindActiveAsync(_client, _host.PeerId, cancellationToken).ConfigureAwait(false);
@@ -201,7 +202,7 @@ public sealed partial class RegistryAgent : IAsyncDisposable
         {
             _host.PeerStore.AddAddresses(node.Peer, node.Addresses, _options.DiscoveredAddressTtl);
             _host.Events.Publish(new PeerDiscovered(node.Peer, node.Addresses, DiscoverySource));
-            if (!connected.Contains(node.Peer) && dials.Count < _options.MaxDialsPerRound) dials.Add(DialAsync(node.Peer, cancellationToken));
+            if (dial && !connected.Contains(node.Peer) && dials.Count < _options.MaxDialsPerRound) dials.Add(DialAsync(node.Peer, cancellationToken));
         }
         await Task.WhenAll(dials).ConfigureAwait(false);
         return found;
