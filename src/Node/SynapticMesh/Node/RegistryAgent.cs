@@ -33,6 +33,18 @@ public sealed class RegistryAgentOptions
     public int MaxConnections { get; set; } = 256;
 }
 
+/// <summary>The running node's <see cref="RegistryAgent"/>, set once it is created after the host started (<c>p2p start --registry</c>).</summary>
+public sealed class RegistryAgentSlot
+{
+    private RegistryAgent? _agent;
+
+    public RegistryAgent? Agent
+    {
+        get => Volatile.Read(ref _agent);
+        set => Volatile.Write(ref _agent, value);
+    }
+}
+
 /// <summary>
 /// The node's side of the registry: registers (signed with the node's key), heartbeats with its connections and
 /// their round-trip times, reports its metrics endpoint, and discovers active peers (source "registry"). Survives
@@ -73,7 +85,7 @@ public sealed partial class RegistryAgent : IAsyncDisposable
         try
         {
             first = (await RegisterAsync(cancellationToken).ConfigureAwait(false), null);
-            if (_options.Discover) await DiscoverAsync(cancellationToken).ConfigureAwait(false);
+            if (_options.Discover) await DiscoverAsync(dial: true, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (IsRegistryFailure(e) && !cancellationToken.IsCancellationRequested)
         {
@@ -121,7 +133,7 @@ public sealed partial class RegistryAgent : IAsyncDisposable
             _registered = false;
             await RegisterAsync(cancellationToken).ConfigureAwait(false);
         }
-        if (_options.Discover) await DiscoverAsync(cancellationToken).ConfigureAwait(false);
+        if (_options.Discover) await DiscoverAsync(dial: true, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<NodeStatusResponse> RegisterAsync(CancellationToken cancellationToken)
@@ -158,10 +170,31 @@ public sealed partial class RegistryAgent : IAsyncDisposable
     private static RttStats? Rtt(LatencyStats? stats) => stats is null ? null
         : new RttStats(stats.Current.TotalMilliseconds, stats.Min.TotalMilliseconds, stats.Max.TotalMilliseconds, stats.Average.TotalMilliseconds);
 
-    /// <summary>Active peers from the registry into the peer store (published as discovered); dials a few not yet connected.</summary>
-    private async Task DiscoverAsync(CancellationToken cancellationToken)
+    /// <summary>The registry this agent reports to.</summary>
+    public Uri RegistryUrl => _client.BaseAddress;
+
+    /// <summary>
+    /// <c>p2p discover --method registry</c>: reads the registry's active nodes now (the node must be active there),
+    /// puts them into the peer store and returns them. It does not wait for dials (an unreachable address must not
+    /// hold the answer): the heartbeat loop dials peers not yet connected.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The node is not (yet) active at the registry.</exception>
+    public async Task<IReadOnlyList<DiscoveredNode>> DiscoverNowAsync(CancellationToken cancellationToken)
     {
-        if (Status != NodeStatus.Active) return; // only approved nodes may read the registry remotely
+        if (Status != NodeStatus.Active)
+        {
+            throw new InvalidOperationException(Status is null
+                ? $"this node is not registered with {RegistryUrl} yet (it retries every heartbeat)"
+                : $"this node is {Status} at {RegistryUrl}; only active nodes may read it: a sovereign approves this node with "
+                + $"`synaptic-mesh registry approve {_host.PeerId} --registry {RegistryUrl.ToString().TrimEnd('/')}`");
+        }
+        return await DiscoverAsync(dial: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Active peers from the registry into the peer store (published as discovered); dials a few not yet connected.</summary>
+    private async Task<IReadOnlyList<DiscoveredNode>> DiscoverAsync(bool dial, CancellationToken cancellationToken)
+    {
+        if (Status != NodeStatus.Active) return []; // only approved nodes may read the registry remotely
         var found = await RegistryDiscovery.FindActiveAsync(_client, _host.PeerId, cancellationToken).ConfigureAwait(false);
         var connected = _host.GetConnections().Select(c => c.RemotePeer).ToHashSet();
         var dials = new List<Task>();
@@ -169,9 +202,10 @@ public sealed partial class RegistryAgent : IAsyncDisposable
         {
             _host.PeerStore.AddAddresses(node.Peer, node.Addresses, _options.DiscoveredAddressTtl);
             _host.Events.Publish(new PeerDiscovered(node.Peer, node.Addresses, DiscoverySource));
-            if (!connected.Contains(node.Peer) && dials.Count < _options.MaxDialsPerRound) dials.Add(DialAsync(node.Peer, cancellationToken));
+            if (dial && !connected.Contains(node.Peer) && dials.Count < _options.MaxDialsPerRound) dials.Add(DialAsync(node.Peer, cancellationToken));
         }
         await Task.WhenAll(dials).ConfigureAwait(false);
+        return found;
     }
 
     private async Task DialAsync(PeerId peer, CancellationToken cancellationToken)

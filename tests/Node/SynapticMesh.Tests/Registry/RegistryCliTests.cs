@@ -132,6 +132,51 @@ public sealed class RegistryCliTests(CliRegistry registry) : IClassFixture<CliRe
     }
 
     [Fact]
+    public async Task Discover_by_registry_lists_active_nodes_once_the_node_is_approved()
+    {
+        using var home = new TempHome();
+        var init = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+        Assert.True(init.ExitCode == 0, init.Stderr);
+        await using var node = await NodeProcess.StartAsync(home, null, "--registry", registry.Url, "--registry-heartbeat", "1");
+        Assert.Equal("pending", node.StartLine.GetProperty("registry").GetProperty("status").GetString());
+
+        // Pending: the registry is not readable yet, and discover says who can change that.
+        var pending = await node.RunAsync("p2p", "discover", "--method", "registry", "--json");
+        Assert.Equal(1, pending.ExitCode);
+        Assert.Contains($"this node is pending at {registry.Url}", pending.JsonError().GetProperty("error").GetString());
+        Assert.Contains($"registry approve {node.PeerId}", pending.JsonError().GetProperty("error").GetString());
+
+        // Another node, active; a pending one is not listed.
+        var other = await registry.PendingNodeAsync();
+        var stillPending = await registry.PendingNodeAsync();
+        foreach (var id in new[] { Id(other), node.PeerId })
+        {
+            var approve = await Run(registry.Operator, "registry", "approve", id, "--registry", registry.Url);
+            Assert.True(approve.ExitCode == 0, approve.Stderr);
+        }
+        // The node learns it is active with its next heartbeat (every second); until then discover says pending.
+        CliResult last = pending;
+        await Eventually.WaitAsync(async () =>
+        {
+            last = await node.RunAsync("p2p", "discover", "--method", "registry", "--count", "1000", "--json");
+            return last.ExitCode == 0 && last.Stdout.Contains(Id(other), StringComparison.Ordinal);
+        }, RegistryMesh.Timeout, () => $"the approved node listed; last: {last.Stdout}{last.Stderr}");
+        using var document = JsonDocument.Parse(last.Stdout);
+        var found = document.RootElement;
+        Assert.Equal("registry", found.GetProperty("method").GetString());
+        var peers = found.GetProperty("peers").EnumerateArray().ToList();
+        var listed = peers.Single(p => p.GetProperty("peerId").GetString() == Id(other));
+        Assert.Equal("registry", listed.GetProperty("source").GetString());
+        Assert.Equal(["/ip4/127.0.0.1/tcp/4001"], listed.GetProperty("addresses").EnumerateArray().Select(a => a.GetString()));
+        Assert.DoesNotContain(peers, p => p.GetProperty("peerId").GetString() == Id(stillPending));
+        Assert.DoesNotContain(peers, p => p.GetProperty("peerId").GetString() == node.PeerId); // not itself
+
+        var text = await node.RunAsync("p2p", "discover", "--method", "registry");
+        Assert.True(text.ExitCode == 0, text.Stderr);
+        Assert.Contains(Id(other), text.Stdout);
+    }
+
+    [Fact]
     public async Task A_node_starts_when_its_registry_is_down_and_says_so()
     {
         using var home = new TempHome();
