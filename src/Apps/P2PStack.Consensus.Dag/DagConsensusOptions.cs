@@ -34,6 +34,16 @@ public sealed class DagConsensusOptions
     /// <summary>Least time between starting two polls (zero: as soon as a poll slot is free).</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// Least time between starting two polls once <see cref="IdleAfterPolls"/> polls in a row moved nothing (no
+    /// undecided vertex got alpha votes: e.g. only a conflict split several ways is left). Polling goes back to full
+    /// speed when a vertex arrives or a poll succeeds again; zero: never slow down.
+    /// </summary>
+    public TimeSpan IdlePollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Polls in a row without progress after which polling slows to <see cref="IdlePollInterval"/>.</summary>
+    public int IdleAfterPolls { get; set; } = 16;
+
     // ---- Vertices ----
 
     public int MaxParents { get; set; } = 16;
@@ -124,6 +134,9 @@ public sealed class DagConsensusOptions
 
     public int MaxMembers { get; set; } = 10_000;
 
+    /// <summary>Most addresses an announcement carries (and that are taken from one).</summary>
+    public int MaxAnnouncedAddresses { get; set; } = 8;
+
     // ---- Transport (neural messages) ----
 
     /// <summary>TTL of the neural messages carrying queries, votes and vertices.</summary>
@@ -174,6 +187,8 @@ public sealed class DagConsensusOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxOutstandingPolls, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(PollTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(PollInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(IdlePollInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(IdleAfterPolls, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxParents, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(ParentsPerVertex, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(ParentsPerVertex, MaxParents);
@@ -202,6 +217,7 @@ public sealed class DagConsensusOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(AnnounceInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(MemberTtl, AnnounceInterval);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxMembers, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxAnnouncedAddresses);
         ArgumentOutOfRangeException.ThrowIfLessThan(MessageTtl, TimeSpan.FromSeconds(1));
         foreach (int priority in (int[])[VotePriority, FetchPriority, AnnouncePriority])
         {

@@ -30,6 +30,8 @@ public enum DagRefusal
     UnknownParents,
     /// <summary>A fetched vertex whose id is not one asked for, and no ancestor of one.</summary>
     NotRequested,
+    /// <summary>An announcement from a new peer while the member table is full.</summary>
+    MembershipFull,
 }
 
 public static class DagRefusals
@@ -50,6 +52,7 @@ public static class DagRefusals
         DagRefusal.ProcessingFull => "processing_full",
         DagRefusal.UnknownParents => "unknown_parents",
         DagRefusal.NotRequested => "not_requested",
+        DagRefusal.MembershipFull => "membership_full",
         _ => "unknown",
     };
 

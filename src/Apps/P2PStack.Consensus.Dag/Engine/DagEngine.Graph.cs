@@ -156,6 +156,7 @@ public sealed partial class DagEngine
                 foreach (var parent in parents)
                     if (parent.IsProcessing) parent.ProcessingChildren++;
                 _processing.Add(node);
+                _fruitlessPolls = 0; // something new to vote on: full speed
                 foreach (var set in sets)
                 {
                     set.Processing.Add(node);

@@ -11,10 +11,22 @@ public sealed partial class DagEngine
     private readonly Queue<Poll> _pollQueue = new();
     private long _pollSequence;
     private DateTimeOffset _nextPollAt = DateTimeOffset.MinValue;
+    // Polls in a row that gave no undecided vertex alpha votes; from IdleAfterPolls on, poll at the idle pace.
+    private int _fruitlessPolls;
+    private bool Idle => _fruitlessPolls >= _options.IdleAfterPolls;
+    private DateTimeOffset _lastPollStart = DateTimeOffset.MinValue;
+
+    /// <summary>When the next poll may start.</summary>
+    private DateTimeOffset NextPollAt =>
+        Idle && _options.IdlePollInterval > TimeSpan.Zero && _lastPollStart != DateTimeOffset.MinValue
+            ? Max(_nextPollAt, _lastPollStart + _options.IdlePollInterval)
+            : _nextPollAt;
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     private void StartPolls(DateTimeOffset now)
     {
-        while (_processing.Count > 0 && _polls.Count < _options.MaxOutstandingPolls && now >= _nextPollAt)
+        while (_processing.Count > 0 && _polls.Count < _options.MaxOutstandingPolls && now >= NextPollAt)
         {
             var sample = _membership.Sample(LocalPeer, _options.K, _random);
             if (sample.Count == 0) return;
@@ -37,6 +49,7 @@ public sealed partial class DagEngine
             foreach (var (peer, _) in sample) Send(peer, message);
             Counters.PollsStarted++;
             _nextPollAt = now + _options.PollInterval;
+            _lastPollStart = now;
         }
     }
 
@@ -218,18 +231,21 @@ public sealed partial class DagEngine
         int alphaPreference = _options.AlphaPreference, alphaConfidence = _options.AlphaConfidence;
         var touched = new HashSet<ConflictSet>();
         var ready = new List<VertexNode>();
+        bool progress = false;
         foreach (var node in _processing)
         {
             if (node.AddedAtPoll >= poll.Sequence) continue; // it did not exist when the poll went out
             int votes = node.VoteToken == token ? node.Votes : 0;
             if (votes >= alphaPreference)
             {
+                progress = true;
                 node.SuccessfulPolls++;
                 foreach (var set in node.Sets) touched.Add(set);
             }
             node.Confidence = votes >= alphaConfidence ? node.Confidence + 1 : 0;
             if (node.Confidence >= _options.Beta) ready.Add(node);
         }
+        _fruitlessPolls = progress ? 0 : _fruitlessPolls + 1;
         foreach (var set in touched)
             if (set.UpdatePreference()) _epoch++;
         // Parents before children, so a chain that reached beta together is accepted in one go.

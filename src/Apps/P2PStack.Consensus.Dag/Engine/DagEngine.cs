@@ -172,7 +172,7 @@ public sealed partial class DagEngine
         if (_pendingQueue.TryPeek(out var firstPending)) Consider(firstPending.Expires);
         bool hasOthers = _membership.CountOthers(LocalPeer) > 0;
         if (hasOthers && _nextSyncAt != DateTimeOffset.MaxValue) Consider(_nextSyncAt);
-        if (hasOthers && _processing.Count > 0 && _polls.Count < _options.MaxOutstandingPolls) Consider(_nextPollAt);
+        if (hasOthers && _processing.Count > 0 && _polls.Count < _options.MaxOutstandingPolls) Consider(NextPollAt);
         return next;
     }
 

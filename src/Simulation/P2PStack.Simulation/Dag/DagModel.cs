@@ -317,7 +317,10 @@ public sealed class DagModel
         foreach (var (id, seen) in outcomes.Where(kv => kv.Value.Count > 1))
             violations.Add($"vertex {id.ToShortString()} accepted by some honest nodes and rejected by others");
 
+        // Liveness: every virtuous proposal accepted at every honest node. Conflicts: Avalanche promises nothing for
+        // contested (rogue) vertices, so their resolution is reported, not required.
         var undecided = new List<string>();
+        var unresolved = new List<string>();
         var virtuous = new List<double>();
         var contested = new List<double>();
         int decisions = 0, neverReceived = 0;
@@ -325,7 +328,7 @@ public sealed class DagModel
         {
             if (proposal.Id is not { } id)
             {
-                undecided.Add($"proposal at node {proposal.Node.Index} never made");
+                (proposal.Key is null ? undecided : unresolved).Add($"proposal at node {proposal.Node.Index} never made");
                 continue;
             }
             bool everywhere = true;
@@ -339,7 +342,7 @@ public sealed class DagModel
                         continue; // lost its conflict before it arrived here: no latency to count
                     }
                     everywhere = false;
-                    undecided.Add($"{id.ToShortString()} at node {node.Index}");
+                    if (proposal.Key is null) undecided.Add($"{id.ToShortString()} at node {node.Index}");
                     continue;
                 }
                 if (proposal.Key is not null) continue;
@@ -353,15 +356,25 @@ public sealed class DagModel
             if (everywhere) decisions++;
         }
         // A conflict is final at a node when the node accepts one of its vertices: from the first proposal of the key.
+        int conflicts = 0, resolved = 0;
         foreach (var group in _proposals.Where(p => p.Key is not null).GroupBy(p => p.Key!))
         {
+            conflicts++;
             long first = group.Min(p => p.At);
+            bool everywhere = true;
             foreach (var node in honest)
             {
                 if (node.Engine.AcceptedFor(group.Key) is { } winner && node.Decisions.TryGetValue(winner, out var accepted))
+                {
                     contested.Add((accepted.At - first) / (double)TimeSpan.TicksPerMillisecond);
-                else undecided.Add($"conflict '{group.Key}' at node {node.Index}");
+                }
+                else
+                {
+                    everywhere = false;
+                    unresolved.Add($"conflict '{group.Key}' at node {node.Index}");
+                }
             }
+            if (everywhere) resolved++;
         }
 
         // Equivocations: every honest node holding both vertices of a pair should have reported the author.
@@ -382,7 +395,7 @@ public sealed class DagModel
         long polls = Nodes.Sum(n => n.Engine.Counters.PollsStarted);
         string kinds = _options.ByzantineFraction > 0 ? string.Join("+", _options.ByzantineKinds) : "none";
         return new DagModelResult(_options.Nodes, _options.Seed, Nodes.Count(n => n.Byzantine is not null), kinds, violations, undecided,
-            virtuous, contested, neverReceived, _messages, _bytes, polls, decisions, expected, reported, refused.Values.Sum(), refused,
+            conflicts, resolved, unresolved, virtuous, contested, neverReceived, _messages, _bytes, polls, decisions, expected, reported, refused.Values.Sum(), refused,
             TimeSpan.FromTicks(_now) - _options.InjectAt, wall);
     }
 
