@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -65,7 +66,8 @@ internal static class DagCommand
         if (File.Exists(output))
             foreach (var line in File.ReadLines(output).Where(l => l.Length > 0))
                 if (JsonSerializer.Deserialize<RunLine>(line) is { } r) done.Add((r.Config, r.Seed));
-        var work = configs.SelectMany(c => Enumerable.Range(1, runs).Select(seed => (c.Name, c.Fraction, c.Kinds, Seed: seed)))
+        // Seed by seed across the configurations, so that a sweep stopped early still covers them all evenly.
+        var work = Enumerable.Range(1, runs).SelectMany(seed => configs.Select(c => (c.Name, c.Fraction, c.Kinds, Seed: seed)))
             .Where(w => !done.Contains((w.Name, w.Seed))).ToList();
         Console.Error.WriteLine($"dag sweep: {configs.Count} configurations x {runs} seeds, N = {nodes}; {work.Count} runs to go ({done.Count} done), {parallel} at a time");
         var gate = new object();
@@ -73,7 +75,7 @@ internal static class DagCommand
         int finished = 0;
         using (var writer = new StreamWriter(output, append: true))
         {
-            Parallel.ForEach(work, new ParallelOptions { MaxDegreeOfParallelism = parallel }, w =>
+            Parallel.ForEach(Partitioner.Create(work, EnumerablePartitionerOptions.NoBuffering), new ParallelOptions { MaxDegreeOfParallelism = parallel }, w =>
             {
                 var result = DagModel.Run(new DagModelOptions
                 {

@@ -66,6 +66,9 @@ public sealed class DagConsensusOptions
     /// <summary>Undecided vertices held at once; further vertices are refused until some are decided.</summary>
     public int MaxProcessing { get; set; } = 10_000;
 
+    /// <summary>Undecided vertices of one author held at once (a member cannot fill the DAG faster than it decides).</summary>
+    public int MaxProcessingPerAuthor { get; set; } = 1_000;
+
     // ---- Queries, fetching, catch-up ----
 
     /// <summary>Most vertex ids one query asks about (leaves first: a vote for a vertex counts for its ancestry).</summary>
@@ -198,6 +201,7 @@ public sealed class DagConsensusOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxVertexSize, 256);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxClockSkew, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxProcessing, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxProcessingPerAuthor, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxQueryIds, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(MaxPushedVertices);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxFetchIds, 1);

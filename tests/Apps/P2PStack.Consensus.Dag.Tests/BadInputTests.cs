@@ -186,6 +186,23 @@ public class BadInputTests
     }
 
     [Fact]
+    public void One_author_cannot_hold_more_undecided_vertices_than_its_share()
+    {
+        var cluster = new EngineCluster(3, o => o.MaxProcessingPerAuthor = 10);
+        var engine = cluster.Engines[0];
+        for (int i = 0; i < 50; i++)
+        {
+            var spam = VertexCodec.Seal(cluster.Options, [], 0, cluster.Now, [], BitConverter.GetBytes(i), cluster.Keys[2]);
+            engine.Receive(cluster.Peer(2), EngineTests.Push(spam), cluster.Now);
+        }
+        Assert.Equal(10, engine.ProcessingCount);
+        Assert.Equal(40, engine.Counters.Refused(DagRefusal.ProcessingFull));
+        // Others are not affected.
+        var honest = cluster.Propose(1, "honest");
+        Assert.True(cluster.RunUntil(() => cluster.Engines.All(e => e.StatusOf(honest.Id) == VertexStatus.Accepted)));
+    }
+
+    [Fact]
     public void Garbage_messages_never_throw()
     {
         var cluster = new EngineCluster(3);

@@ -10,6 +10,7 @@ public sealed partial class DagEngine
     private readonly Dictionary<VertexId, List<VertexId>> _waiting = [];
     private readonly Dictionary<PeerId, int> _pendingPerPeer = [];
     private readonly Queue<(DateTimeOffset Expires, VertexId Id)> _pendingQueue = new();
+    private readonly Dictionary<PeerId, int> _processingByAuthor = [];
 
     /// <summary>Adds a checked vertex from <paramref name="from"/>: at once when its parents are held, otherwise it
     /// waits for them (and they are fetched from <paramref name="from"/>).</summary>
@@ -120,6 +121,11 @@ public sealed partial class DagEngine
             Refuse(DagRefusal.ProcessingFull, from, $"{_processing.Count} vertices are undecided");
             return null;
         }
+        if (status == VertexStatus.Processing && _processingByAuthor.GetValueOrDefault(vertex.Author) >= _options.MaxProcessingPerAuthor)
+        {
+            Refuse(DagRefusal.ProcessingFull, from, $"{_options.MaxProcessingPerAuthor} vertices of {vertex.Author} are undecided");
+            return null;
+        }
         var node = AddNode(vertex, parents, status, now, status == VertexStatus.Rejected ? now : null, local);
         _store.Add(vertex, status, now, local);
         _observer.OnAdded(vertex, status, local);
@@ -156,6 +162,7 @@ public sealed partial class DagEngine
                 foreach (var parent in parents)
                     if (parent.IsProcessing) parent.ProcessingChildren++;
                 _processing.Add(node);
+                _processingByAuthor[node.Author] = _processingByAuthor.GetValueOrDefault(node.Author) + 1;
                 _fruitlessPolls = 0; // something new to vote on: full speed
                 foreach (var set in sets)
                 {
@@ -231,6 +238,7 @@ public sealed partial class DagEngine
         node.DecidedAt = now;
         node.PushPending = false;
         _processing.Remove(node);
+        if (--_processingByAuthor[node.Author] == 0) _processingByAuthor.Remove(node.Author);
         foreach (var parent in node.Parents)
             if (parent.IsProcessing) parent.ProcessingChildren--;
         foreach (var set in node.Sets)

@@ -92,6 +92,8 @@ public sealed partial class DagEngine
         }
         if (_processing.Count >= _options.MaxProcessing)
             throw new ResourceLimitExceededException("dag consensus", "undecided vertices", _options.MaxProcessing);
+        if (_processingByAuthor.GetValueOrDefault(LocalPeer) >= _options.MaxProcessingPerAuthor)
+            throw new ResourceLimitExceededException("dag consensus", "undecided vertices of this node", _options.MaxProcessingPerAuthor);
         var parents = SelectParents();
         ulong height = parents.Count == 0 ? 0 : parents.Max(p => p.Height) + 1;
         var vertex = VertexCodec.Seal(_options, parents.Select(p => p.Id), height, now, keys, payload, _key);
