@@ -30,6 +30,8 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
     private readonly List<DagWatcher> _watchers = [];
     private readonly Dictionary<VertexId, TaskCompletionSource<DagDecision>> _waiters = [];
     private readonly SemaphoreSlim _sends;
+    // Released to announce before the interval is up (a new member appeared).
+    private readonly SemaphoreSlim _announceNow = new(0, 1);
     private readonly IDagMembership _membership;
     private readonly AnnouncedMembership? _announced;
     private readonly IDagStore? _injectedStore;
@@ -274,6 +276,7 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
     {
         if (_announced is null || from == LocalPeer) return;
         var ttl = TimeSpan.FromSeconds(Math.Clamp(announce.TtlSeconds, 1, Options.MemberTtl.TotalSeconds));
+        bool known = _announced.Contains(from);
         if (!_announced.Announce(from, Now + ttl))
         {
             Refuse(DagRefusal.MembershipFull, from, "the member table is full");
@@ -293,6 +296,8 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
             }
         }
         if (addresses.Count > 0) _host.PeerStore.AddAddresses(from, addresses, ttl);
+        // A newcomer learns about this node at once rather than at the next interval.
+        if (!known && _announceNow.CurrentCount == 0) _announceNow.Release();
     }
 
     // An engine bug must not kill the loop: log it and go on with the next item.
@@ -358,8 +363,8 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
         var send = new SendOptions { Priority = Options.AnnouncePriority, Ttl = Options.AnnounceInterval < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : Options.AnnounceInterval };
         try
         {
-            using var timer = new PeriodicTimer(Options.AnnounceInterval, _time);
-            do
+            var minimumGap = TimeSpan.FromTicks(Math.Min(Options.AnnounceInterval.Ticks, TimeSpan.TicksPerSecond));
+            while (!cancellationToken.IsCancellationRequested)
             {
                 try
                 {
@@ -373,8 +378,10 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
                 {
                     LogAnnounceFailed(e.Message);
                 }
+                // At most one announcement per second however many members appear; otherwise every interval.
+                await Task.Delay(minimumGap, _time, cancellationToken).ConfigureAwait(false);
+                await _announceNow.WaitAsync(Options.AnnounceInterval - minimumGap, cancellationToken).ConfigureAwait(false);
             }
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

@@ -22,6 +22,7 @@ public static class P2PCommand
         command.Subcommands.Add(QuantumCommand.Create(contexts));
         command.Subcommands.Add(MessageCommand.Create(contexts));
         command.Subcommands.Add(ListenCommand.Create(contexts));
+        command.Subcommands.Add(DagCommand.Create(contexts));
         return command;
     }
 
@@ -35,5 +36,6 @@ public static class P2PCommand
         QuantumCommand.MapEndpoint(routes);
         MessageCommand.MapEndpoint(routes);
         ListenCommand.MapEndpoint(routes);
+        DagCommand.MapEndpoints(routes);
     }
 }

@@ -22,6 +22,9 @@ public sealed record NodeConfig
 
     public int MaxPeers { get; init; } = DefaultMaxPeers;
 
+    /// <summary>DAG consensus: the instance and its voters.</summary>
+    public DagConfig Dag { get; init; } = new();
+
     [JsonIgnore]
     public IReadOnlyList<Multiaddr> ListenAddresses => [.. Listen.Select(a => ParseAddress(a, "listen"))];
 
@@ -36,6 +39,8 @@ public sealed record NodeConfig
         _ = ListenAddresses;
         _ = BootstrapAddresses;
         if (MaxPeers < 1) throw new CliException($"max peers must be at least 1, got {MaxPeers}", ExitCodes.Usage);
+        if (Dag is null) throw new CliException("the config's 'dag' section is empty", ExitCodes.Usage);
+        Dag.Validate();
         return this;
     }
 

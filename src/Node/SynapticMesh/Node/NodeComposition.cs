@@ -42,7 +42,9 @@ public static class NodeComposition
                 })
                 .AddKademliaSqliteStores(Path.Combine(home.Directory, "dht.db")) // records and providers persist
                 .AddGossipSub()
-                .AddNeuralMesh();
+                .AddNeuralMesh()
+                // DAG consensus over neural envelopes; its DAG persists in home/dag.db.
+                .AddDagConsensus(dag => config.Dag.Apply(dag, home));
             p2p.AddTcpTransport();
             p2p.AddWebSocketTransport();
             p2p.AddNoise();
