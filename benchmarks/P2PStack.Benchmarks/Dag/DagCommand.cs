@@ -33,7 +33,7 @@ internal static class DagCommand
     {
         Console.Error.WriteLine("""
             usage: dag sweep [--runs R] [--nodes N] [--fractions 0,0.1,0.2] [--kinds RandomVoter,BothSides,Withholder,Equivocator]
-                             [--parallel P] [--time-limit-s S] [--out FILE.jsonl]
+                             [--parallel P] [--time-limit-s S] [--out FILE.jsonl] [--sign]
                    dag model [--nodes 50,200,1000] [--seeds 1,2,3] [--sign]
                    dag hosts [--nodes 50,200] [--seed 1]
             """);
@@ -54,6 +54,7 @@ internal static class DagCommand
         var fractions = Text(args, "--fractions", "0,0.1,0.2").Split(',').Select(f => double.Parse(f, CultureInfo.InvariantCulture)).ToList();
         var kinds = Text(args, "--kinds", "RandomVoter,BothSides,Withholder,Equivocator").Split(',').Select(Enum.Parse<ByzantineKind>).ToList();
         string output = Text(args, "--out", "artifacts/benchmarks/dag-sweep.jsonl");
+        bool sign = args.Contains("--sign"); // every message in a signed and verified neural envelope
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
 
         var configs = new List<(string Name, double Fraction, ByzantineKind[] Kinds)>();
@@ -84,6 +85,7 @@ internal static class DagCommand
                     ByzantineFraction = w.Fraction,
                     ByzantineKinds = w.Kinds,
                     TimeLimit = TimeSpan.FromSeconds(limit),
+                    SignEnvelopes = sign,
                 });
                 var line = Line(w.Name, result);
                 lock (gate)

@@ -388,8 +388,16 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
         }
     }
 
+    /// <summary>Test seam for byzantine doubles on real hosts: rewrites (or drops, with null) what the engine sends.</summary>
+    internal Func<PeerId, DagMessage, DagMessage?>? OutboundFilter { get; set; }
+
     private void Send(PeerId to, DagMessage message)
     {
+        if (OutboundFilter is { } filter)
+        {
+            if (filter(to, message) is not { } kept) return;
+            message = kept;
+        }
         if (!_sends.Wait(0))
         {
             Interlocked.Increment(ref _sendsDropped);

@@ -223,3 +223,70 @@ public sealed class HostTests
         await stream.Output.FlushAsync();
     }
 }
+
+/// <summary>Byzantine doubles on real hosts: their engine's output rewritten on the way to the neural mesh.</summary>
+public sealed class ByzantineHostTests
+{
+    [Fact]
+    public async Task Ten_hosts_with_a_random_voter_and_a_withholder_decide_consistently()
+    {
+        var network = new MemoryNetwork();
+        var keys = Enumerable.Range(0, 10).Select(_ => DagPeer.NewKey()).ToList();
+        var validators = keys.Select(k => new DagValidator(Identity.PeerId.FromPublicKey(k.PublicKey))).ToList();
+        var peers = new List<DagPeer>();
+        try
+        {
+            foreach (var key in keys) peers.Add(await DagPeer.StartAsync(network, key, o => o.Validators.AddRange(validators)));
+            for (int i = 0; i < peers.Count; i++)
+                for (int j = i + 1; j < peers.Count; j++) await peers[i].ConnectAsync(peers[j]);
+            var random = new Random(5);
+            // Node 8 answers at random: against everything, or its honest answer with random votes taken away (the
+            // filter does not see the query, so it cannot set bits without risking the padding; the seeded model's
+            // random voters also vote for what they do not prefer). Node 9 votes honestly but never hands out a vertex
+            // or its frontier.
+            peers[8].Dag.OutboundFilter = (_, m) =>
+            {
+                if (m.KindCase != DagMessage.KindOneofCase.Votes) return m;
+                var bits = m.Votes.Preferred.ToByteArray();
+                var mask = new byte[bits.Length];
+                bool against;
+                lock (random)
+                {
+                    random.NextBytes(mask);
+                    against = random.Next(2) == 0;
+                }
+                for (int i = 0; i < bits.Length; i++) bits[i] = against ? (byte)0 : (byte)(bits[i] & mask[i]);
+                return new DagMessage { RequestId = m.RequestId, Votes = new Votes { Preferred = ByteString.CopyFrom(bits) } };
+            };
+            peers[9].Dag.OutboundFilter = (_, m) => m.KindCase is DagMessage.KindOneofCase.Vertices or DagMessage.KindOneofCase.Frontier ? null : m;
+            var honest = peers.Take(8).ToList();
+
+            var coin = ConflictKey.FromText("coin-3");
+            var proposals = await Task.WhenAll(
+                honest[0].Dag.ProposeAsync("a"u8.ToArray(), [coin]),
+                honest[5].Dag.ProposeAsync("b"u8.ToArray(), [coin]),
+                honest[3].Dag.ProposeAsync("virtuous"u8.ToArray()));
+            var ids = proposals.Select(p => p.Id).ToArray();
+            await DagPeer.WaitUntil(async () =>
+            {
+                foreach (var peer in honest)
+                {
+                    if ((await peer.Dag.GetVertexAsync(ids[2]))?.Status != VertexStatus.Accepted) return false;
+                    var a = (await peer.Dag.GetVertexAsync(ids[0]))?.Status;
+                    var b = (await peer.Dag.GetVertexAsync(ids[1]))?.Status;
+                    if (a != VertexStatus.Accepted && b != VertexStatus.Accepted) return false;
+                }
+                return true;
+            }, "the honest hosts to accept the virtuous proposal and one side of the conflict");
+            var winners = new HashSet<VertexId>();
+            foreach (var peer in honest)
+                foreach (var id in ids.Take(2))
+                    if ((await peer.Dag.GetVertexAsync(id))?.Status == VertexStatus.Accepted) winners.Add(id);
+            Assert.Single(winners);
+        }
+        finally
+        {
+            foreach (var peer in peers) await peer.DisposeAsync();
+        }
+    }
+}
