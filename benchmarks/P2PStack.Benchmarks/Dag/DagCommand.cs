@@ -33,7 +33,7 @@ internal static class DagCommand
     {
         Console.Error.WriteLine("""
             usage: dag sweep [--runs R] [--nodes N] [--fractions 0,0.1,0.2] [--kinds RandomVoter,BothSides,Withholder,Equivocator]
-                             [--parallel P] [--time-limit-s S] [--out FILE.jsonl] [--sign]
+                             [--parallel P] [--time-limit-s S] [--out FILE.jsonl] [--sign] [--alpha-preference A]
                    dag model [--nodes 50,200,1000] [--seeds 1,2,3] [--sign]
                    dag hosts [--nodes 50,200] [--seed 1]
             """);
@@ -55,6 +55,7 @@ internal static class DagCommand
         var kinds = Text(args, "--kinds", "RandomVoter,BothSides,Withholder,Equivocator").Split(',').Select(Enum.Parse<ByzantineKind>).ToList();
         string output = Text(args, "--out", "artifacts/benchmarks/dag-sweep.jsonl");
         bool sign = args.Contains("--sign"); // every message in a signed and verified neural envelope
+        int alphaPreference = Option(args, "--alpha-preference", 0); // 0: the default (15)
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
 
         var configs = new List<(string Name, double Fraction, ByzantineKind[] Kinds)>();
@@ -86,6 +87,7 @@ internal static class DagCommand
                     ByzantineKinds = w.Kinds,
                     TimeLimit = TimeSpan.FromSeconds(limit),
                     SignEnvelopes = sign,
+                    Consensus = alphaPreference > 0 ? o => o.AlphaPreference = alphaPreference : null,
                 });
                 var line = Line(w.Name, result);
                 lock (gate)
