@@ -45,7 +45,8 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
     private (int Processing, int Pending, int Members) _gauges;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _decodeRefused = new(StringComparer.Ordinal);
     private long _inboxDropped;
-    private long _sendsDropped;
+    private long _sendsLimited;
+    private long _sendsFailed;
     private int _started;
     private int _disposed;
 
@@ -140,7 +141,7 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
         return new DagStatus(Options.Name, HasValidatorSet ? "validators" : "swarm", snapshot.Members, snapshot.Frontier, snapshot.Tips,
             snapshot.Accepted, snapshot.Rejected, snapshot.Processing, snapshot.Pending, snapshot.Vertices, snapshot.OutstandingPolls,
             [.. _store!.LoadEquivocations(Options)], snapshot.Counters, new Dictionary<string, long>(_decodeRefused, StringComparer.Ordinal),
-            Interlocked.Read(ref _inboxDropped), Interlocked.Read(ref _sendsDropped), snapshot.Undecided);
+            Interlocked.Read(ref _inboxDropped), Interlocked.Read(ref _sendsLimited), Interlocked.Read(ref _sendsFailed), snapshot.Undecided);
     }, cancellationToken);
 
     public Task<VertexInfo?> GetVertexAsync(VertexId id, CancellationToken cancellationToken = default) =>
@@ -400,13 +401,15 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
         }
         if (!_sends.Wait(0))
         {
-            Interlocked.Increment(ref _sendsDropped);
+            Interlocked.Increment(ref _sendsLimited);
             Metrics.Dropped("send_limit");
             return;
         }
         _ = SendAsync(to, message);
     }
 
+    // The slot is held until the neural mesh has queued the message (its per-peer queue bounds what waits for a
+    // stream); whether it was then written is followed without holding a slot.
     private async Task SendAsync(PeerId to, DagMessage message)
     {
         try
@@ -415,14 +418,15 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
             var priority = message.KindCase is DagMessage.KindOneofCase.Query or DagMessage.KindOneofCase.Votes ? Options.VotePriority : Options.FetchPriority;
             var posted = await _mesh.PostAsync(NeuralDestination.ToPeer(to), body, new SendOptions { Priority = priority, Ttl = Options.MessageTtl },
                 _lifetime.Token).ConfigureAwait(false);
-            await posted.Sent.ConfigureAwait(false);
+            _ = posted.Sent.ContinueWith(static (sent, state) =>
+            {
+                var (owner, peer) = ((DagConsensus, PeerId))state!;
+                if (sent.IsFaulted) owner.SendFailed(peer, sent.Exception!.GetBaseException());
+            }, (this, to), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
         catch (Exception e) when (e is not OperationCanceledException || !_lifetime.IsCancellationRequested)
         {
-            // A peer that cannot be reached is a member that does not answer: the poll counts it as silent.
-            Interlocked.Increment(ref _sendsDropped);
-            Metrics.Dropped("send_failed");
-            LogSendFailed(to, e.Message);
+            SendFailed(to, e);
         }
         catch (OperationCanceledException)
         {
@@ -431,6 +435,15 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
         {
             _sends.Release();
         }
+    }
+
+    // A peer that cannot be reached is a member that does not answer: the poll counts it as silent.
+    private void SendFailed(PeerId to, Exception e)
+    {
+        if (e is OperationCanceledException && _lifetime.IsCancellationRequested) return;
+        Interlocked.Increment(ref _sendsFailed);
+        Metrics.Dropped("send_failed");
+        LogSendFailed(to, e.Message);
     }
 
     public async ValueTask DisposeAsync()

@@ -76,11 +76,14 @@ public sealed record DagEvent(DagEventKind Kind, DagVertex Vertex, DateTimeOffse
 /// <param name="Undecided">Vertices being voted on (lowest first, at most the requested number).</param>
 /// <param name="Members">Voters, this node included.</param>
 /// <param name="Counters">The engine's totals (its refusals included).</param>
+/// <param name="SendsLimited">Messages not sent because <see cref="DagConsensusOptions.MaxConcurrentSends"/> sends were
+/// being queued already.</param>
+/// <param name="SendsFailed">Messages the neural mesh could not deliver (peer unreachable).</param>
 /// <param name="DecodeRefused">Messages refused before the engine (not decodable, wrong body, announcements out of
 /// place), by reason label.</param>
 public sealed record DagStatus(string Name, string Membership, int Members, IReadOnlyList<VertexId> Frontier, int Tips, long Accepted, long Rejected,
     int Processing, int Pending, int Vertices, int OutstandingPolls, IReadOnlyList<EquivocationProof> Equivocations, DagCounters Counters,
-    IReadOnlyDictionary<string, long> DecodeRefused, long InboxDropped, long SendsDropped, IReadOnlyList<VertexId> Undecided)
+    IReadOnlyDictionary<string, long> DecodeRefused, long InboxDropped, long SendsLimited, long SendsFailed, IReadOnlyList<VertexId> Undecided)
 {
     /// <summary>Decided vertices.</summary>
     public long Finalized => Accepted + Rejected;

@@ -162,7 +162,7 @@ public static class DagCommand
             [.. status.Undecided.Select(id => id.ToString())], status.OutstandingPolls, status.Counters.PollsStarted, status.Counters.PollsTimedOut,
             status.Counters.MessagesSent, status.Counters.MessagesReceived,
             [.. status.Equivocations.Select(p => new EquivocationView(p.Author.ToString(), p.Key.ToString(), p.First.Id.ToString(), p.Second.Id.ToString(), p.DetectedAt))],
-            refused, status.InboxDropped, status.SendsDropped);
+            refused, status.InboxDropped, status.SendsLimited + status.SendsFailed);
     }
 
     private static void PrintStatus(TextWriter text, StatusResponse status)
