@@ -416,7 +416,7 @@ public sealed partial class DagConsensus : IDagConsensus, IAsyncDisposable
         {
             var body = DagWire.ToBody(message, Options.ProtocolTag);
             var priority = message.KindCase is DagMessage.KindOneofCase.Query or DagMessage.KindOneofCase.Votes ? Options.VotePriority : Options.FetchPriority;
-            var posted = await _mesh.PostAsync(NeuralDestination.ToPeer(to), body, new SendOptions { Priority = priority, Ttl = Options.MessageTtl },
+            var posted = await _mesh.PostAsync(NeuralDestination.ToPeer(to), body, new SendOptions { Priority = priority, Ttl = Options.MessageTtl, Seal = Options.SealMessages },
                 _lifetime.Token).ConfigureAwait(false);
             _ = posted.Sent.ContinueWith(static (sent, state) =>
             {

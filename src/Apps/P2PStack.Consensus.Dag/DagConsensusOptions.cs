@@ -145,6 +145,13 @@ public sealed class DagConsensusOptions
     /// <summary>TTL of the neural messages carrying queries, votes and vertices.</summary>
     public TimeSpan MessageTtl { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Seal DAG messages end to end (neural sealing, docs/specs/neural-seal.md). Off by default, whatever the neural
+    /// mesh's <c>SealByDefault</c>: vertices and votes are signed public data that every member may fetch, Noise already
+    /// hides them on the wire, and a KEM per query and vote would cost more than the poll it carries.
+    /// </summary>
+    public bool SealMessages { get; set; }
+
     /// <summary>Neural priority of queries and votes (0-10).</summary>
     public int VotePriority { get; set; } = 8;
 

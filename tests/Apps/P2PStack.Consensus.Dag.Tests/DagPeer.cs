@@ -38,7 +38,8 @@ internal sealed class DagPeer : IAsyncDisposable
 
     public Multiaddr Address => Host.ListenAddresses[0].Encapsulate($"/p2p/{Host.PeerId}");
 
-    public static async Task<DagPeer> StartAsync(MemoryNetwork network, PrivateKey key, Action<DagConsensusOptions>? configure = null)
+    public static async Task<DagPeer> StartAsync(MemoryNetwork network, PrivateKey key, Action<DagConsensusOptions>? configure = null,
+        Action<NeuralMeshOptions>? neural = null, Action<IServiceCollection>? extraServices = null)
     {
         var services = new ServiceCollection();
         services.AddSingleton(network);
@@ -51,9 +52,10 @@ internal sealed class DagPeer : IAsyncDisposable
             p2p.AddYamux();
             p2p.AddIdentify();
             p2p.AddGossipSub(o => o.HeartbeatInterval = TimeSpan.FromMilliseconds(200));
-            p2p.AddNeuralMesh();
+            p2p.AddNeuralMesh(neural);
             p2p.AddDagConsensus(configure);
         });
+        extraServices?.Invoke(services);
         var provider = services.BuildServiceProvider();
         var peer = new DagPeer(provider, key);
         await peer.Host.StartAsync(CancellationToken.None);

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using Google.Protobuf;
+using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Consensus.Dag.Messages;
 using P2PStack.IO;
 using P2PStack.Neural;
@@ -11,7 +13,7 @@ namespace P2PStack.Consensus.Dag.Tests;
 public sealed class HostTests
 {
     private static async Task<List<DagPeer>> StartValidatorsAsync(MemoryNetwork network, int count, Action<DagConsensusOptions>? configure = null,
-        List<Identity.PrivateKey>? keys = null)
+        List<Identity.PrivateKey>? keys = null, Action<NeuralMeshOptions>? neural = null, Action<IServiceCollection>? extraServices = null)
     {
         keys ??= [.. Enumerable.Range(0, count).Select(_ => DagPeer.NewKey())];
         var validators = keys.Select(k => new DagValidator(Identity.PeerId.FromPublicKey(k.PublicKey))).ToList();
@@ -22,7 +24,7 @@ public sealed class HostTests
             {
                 o.Validators.AddRange(validators);
                 configure?.Invoke(o);
-            }));
+            }, neural, extraServices));
         }
         for (int i = 0; i < peers.Count; i++)
             for (int j = i + 1; j < peers.Count; j++) await peers[i].ConnectAsync(peers[j]);
@@ -35,6 +37,37 @@ public sealed class HostTests
             foreach (var id in ids)
                 if ((await peer.Dag.GetVertexAsync(id))?.Status is not (VertexStatus.Accepted or VertexStatus.Rejected)) return false;
         return true;
+    }
+
+    private sealed class SealProbe(ConcurrentQueue<bool> seen) : INeuralMessageHandler<ConsensusVote>
+    {
+        public ValueTask HandleAsync(ReceivedMessage<ConsensusVote> message, CancellationToken cancellationToken)
+        {
+            seen.Enqueue(message.WasSealed);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Dag_messages_are_sealed_only_when_the_dag_asks_even_where_the_mesh_seals_by_default(bool seal)
+    {
+        var network = new MemoryNetwork();
+        var sealedVotes = new ConcurrentQueue<bool>();
+        var peers = await StartValidatorsAsync(network, 3, o => o.SealMessages = seal, neural: o => o.SealByDefault = true,
+            extraServices: s => s.AddSingleton<INeuralMessageHandler<ConsensusVote>>(new SealProbe(sealedVotes)));
+        try
+        {
+            var proposal = await peers[0].Dag.ProposeAsync("sealed or not"u8.ToArray());
+            Assert.Equal(VertexStatus.Accepted, (await proposal.Decision.WaitAsync(DagPeer.Patience)).Outcome);
+            Assert.NotEmpty(sealedVotes);
+            Assert.All(sealedVotes, wasSealed => Assert.Equal(seal, wasSealed));
+        }
+        finally
+        {
+            foreach (var peer in peers) await peer.DisposeAsync();
+        }
     }
 
     [Fact]
