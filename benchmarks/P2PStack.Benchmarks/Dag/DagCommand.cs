@@ -162,7 +162,7 @@ internal static class DagCommand
     {
         var sizes = Text(args, "--nodes", "50,200").Split(',').Select(int.Parse).ToList();
         int seed = Option(args, "--seed", 1);
-        Console.WriteLine("| N (real hosts) | virtuous p50 / p99 | conflict p50 / p99 | messages per decision | per node per decision | conflicts resolved | connections | CPU s / wall s (measured phase) | set-up s |");
+        Console.WriteLine("| N (real hosts) | virtuous p50 / p99 | conflict p50 / p99 | messages per decision | per node per decision | conflicts resolved | connections before / after | CPU s / wall s (measured phase) | set-up s |");
         Console.WriteLine("|---:|---|---|---:|---:|---:|---:|---|---:|");
         foreach (int n in sizes)
         {
@@ -170,7 +170,7 @@ internal static class DagCommand
             Console.Error.WriteLine(r);
             Console.WriteLine($"| {n:N0} | {Statistics.Percentile(r.VirtuousLatenciesMs, 50):F0} / {Statistics.Percentile(r.VirtuousLatenciesMs, 99):F0} ms | " +
                 $"{Statistics.Percentile(r.ConflictLatenciesMs, 50):F0} / {Statistics.Percentile(r.ConflictLatenciesMs, 99):F0} ms | {r.MessagesPerDecision:F0} | " +
-                $"{r.MessagesPerDecision / n:F1} | {r.ConflictsResolved}/{r.Conflicts} | {r.Connections:N0} | {r.CpuSeconds:F1} / {r.WallSeconds:F1} | {r.SetupSeconds:F1} |");
+                $"{r.MessagesPerDecision / n:F1} | {r.ConflictsResolved}/{r.Conflicts} | {r.ConnectionsBefore:N0} / {r.Connections:N0} | {r.CpuSeconds:F1} / {r.WallSeconds:F1} | {r.SetupSeconds:F1} |");
             if (!r.Safe || !r.Live) Console.WriteLine($"- not safe or not live: {r}");
         }
         return 0;

@@ -37,7 +37,7 @@ public sealed class DagHostScenarioOptions
 /// <summary>Figures of a DAG consensus run on real hosts (times are wall-clock on this machine).</summary>
 public sealed record DagHostScenarioResult(int Nodes, int Seed, IReadOnlyList<string> SafetyViolations, IReadOnlyList<string> Undecided,
     int Conflicts, int ConflictsResolved, IReadOnlyList<double> VirtuousLatenciesMs, IReadOnlyList<double> ConflictLatenciesMs, long Messages,
-    long Polls, int Proposals, double CpuSeconds, double WallSeconds, double SetupSeconds, int Connections, long SendsDropped, long InboxDropped)
+    long Polls, int Proposals, double CpuSeconds, double WallSeconds, double SetupSeconds, int ConnectionsBefore, int Connections, long SendsLimited, long SendsFailed, long InboxDropped)
 {
     public bool Safe => SafetyViolations.Count == 0;
 
@@ -51,7 +51,8 @@ public sealed record DagHostScenarioResult(int Nodes, int Seed, IReadOnlyList<st
         $"virtuous p50 {Statistics.Percentile(VirtuousLatenciesMs, 50):F0} ms p99 {Statistics.Percentile(VirtuousLatenciesMs, 99):F0} ms; " +
         $"contested p50 {Statistics.Percentile(ConflictLatenciesMs, 50):F0} ms p99 {Statistics.Percentile(ConflictLatenciesMs, 99):F0} ms; " +
         $"{Proposals} proposals, {MessagesPerDecision:F0} messages per decision ({Polls} polls); CPU {CpuSeconds:F1} s in {WallSeconds:F1} s wall; " +
-        $"set-up {SetupSeconds:F1} s; {Connections} connections; dropped sends {SendsDropped}, inbox {InboxDropped}";
+        $"set-up {SetupSeconds:F1} s; connections {ConnectionsBefore} before, {Connections} after; sends refused by the limit {SendsLimited}, " +
+        $"undeliverable {SendsFailed}; inbox dropped {InboxDropped}";
 }
 
 /// <summary>
@@ -136,6 +137,7 @@ public static class DagHostScenario
 
         // Measured: all proposals at once.
         var before = await TotalsAsync(nodes, cancellationToken).ConfigureAwait(false);
+        int connectionsBefore = nodes.Sum(n => n.Host.GetConnections().Count) / 2;
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var plans = new List<(int Node, ConflictKey? Key, byte[] Payload)>();
         for (int c = 0; c < scenario.ConflictSets; c++)
@@ -168,12 +170,13 @@ public static class DagHostScenario
         var after = await TotalsAsync(nodes, cancellationToken).ConfigureAwait(false);
         int connections = nodes.Sum(n => n.Host.GetConnections().Count) / 2;
         return Tally(scenario, nodes.Count, proposals, decided, after.Messages - before.Messages, after.Polls - before.Polls, cpu, wall, setup,
-            connections, after.SendsDropped, after.InboxDropped);
+            connectionsBefore, connections, after.SendsLimited - before.SendsLimited, after.SendsFailed - before.SendsFailed,
+            after.InboxDropped - before.InboxDropped);
     }
 
     private static DagHostScenarioResult Tally(DagHostScenarioOptions scenario, int count, (DagVertex Vertex, ConflictKey? Key, long At)[] proposals,
         ConcurrentDictionary<(int Node, VertexId Id), (VertexStatus Outcome, long At)> decided, long messages, long polls, double cpu, double wall,
-        double setup, int connections, long sendsDropped, long inboxDropped)
+        double setup, int connectionsBefore, int connections, long sendsLimited, long sendsFailed, long inboxDropped)
     {
         static double Ms(long from, long to) => (to - from) * 1000.0 / Stopwatch.Frequency;
         var violations = new List<string>();
@@ -216,22 +219,23 @@ public static class DagHostScenario
             if (everywhere) resolved++;
         }
         return new DagHostScenarioResult(count, scenario.Seed, violations, undecided, conflicts, resolved, virtuous, contested, messages, polls,
-            proposals.Length, cpu, wall, setup, connections, sendsDropped, inboxDropped);
+            proposals.Length, cpu, wall, setup, connectionsBefore, connections, sendsLimited, sendsFailed, inboxDropped);
     }
 
-    private static async Task<(long Messages, long Polls, long SendsDropped, long InboxDropped)> TotalsAsync(IReadOnlyList<SimulationNode> nodes,
+    private static async Task<(long Messages, long Polls, long SendsLimited, long SendsFailed, long InboxDropped)> TotalsAsync(IReadOnlyList<SimulationNode> nodes,
         CancellationToken cancellationToken)
     {
-        long messages = 0, polls = 0, sends = 0, inbox = 0;
+        long messages = 0, polls = 0, limited = 0, failed = 0, inbox = 0;
         foreach (var node in nodes)
         {
             var status = await node.Get<DagConsensus>().GetStatusAsync(cancellationToken).ConfigureAwait(false);
             messages += status.Counters.MessagesSent;
             polls += status.Counters.PollsStarted;
-            sends += status.SendsLimited + status.SendsFailed;
+            limited += status.SendsLimited;
+            failed += status.SendsFailed;
             inbox += status.InboxDropped;
         }
-        return (messages, polls, sends, inbox);
+        return (messages, polls, limited, failed, inbox);
     }
 
     private static async Task WaitAsync(Func<bool> done, TimeSpan timeout, CancellationToken cancellationToken)
