@@ -90,6 +90,7 @@ public sealed class SimulationNode : IAsyncDisposable
                 });
             }
             if (_options.GossipSub is { } gossipSub) p2p.AddGossipSub(gossipSub);
+            _options.Modules?.Invoke(p2p, this);
         });
         var provider = services.BuildServiceProvider();
         try

@@ -19,6 +19,9 @@ public sealed class SimulationOptions
     /// <summary>Adds gossipsub to every node (with these settings) when set.</summary>
     public Action<GossipSubOptions>? GossipSub { get; set; }
 
+    /// <summary>Adds further modules to every node (after the built-in ones), e.g. the neural mesh and DAG consensus.</summary>
+    public Action<IP2PBuilder, SimulationNode>? Modules { get; set; }
+
     /// <summary>Nodes started, bootstrapped or refreshed at once.</summary>
     public int Concurrency { get; set; } = 16;
 

@@ -32,6 +32,7 @@ public static class P2PCommand
         command.Subcommands.Add(SecurityCommand.Create(contexts));
         command.Subcommands.Add(PeerCommand.Create(contexts));
         command.Subcommands.Add(MeshCommand.Create(contexts));
+        command.Subcommands.Add(DagCommand.Create(contexts));
         return command;
     }
 
@@ -53,5 +54,6 @@ public static class P2PCommand
         SecurityCommand.MapEndpoint(routes);
         PeerCommand.MapEndpoints(routes);
         MeshCommand.MapEndpoints(routes);
+        DagCommand.MapEndpoints(routes);
     }
 }

@@ -70,6 +70,9 @@ public sealed record NodeConfig
         }
     }
 
+    /// <summary>DAG consensus: the instance and its voters.</summary>
+    public DagConfig Dag { get; init; } = new();
+
     [JsonIgnore]
     public IReadOnlyList<Multiaddr> ListenAddresses => [.. Listen.Select(a => ParseAddress(a, "listen"))];
 
@@ -104,6 +107,8 @@ public sealed record NodeConfig
         }
         if (SecureChannels is null || SecureChannels.Count == 0 || SecureChannels.Any(c => c is not ("noise" or "tls")))
             throw new CliException("secureChannels must list one or both of \"noise\" and \"tls\"", ExitCodes.Usage);
+        if (Dag is null) throw new CliException("the config's 'dag' section is empty", ExitCodes.Usage);
+        Dag.Validate();
         return this;
     }
 

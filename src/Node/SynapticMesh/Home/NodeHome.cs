@@ -11,6 +11,9 @@ public sealed class NodeHome(string directory)
 
     public string PeerStorePath => Path.Combine(Directory, "peerstore.db");
 
+    /// <summary>The DAG consensus database (vertices, decisions, equivocation proofs).</summary>
+    public string DagDatabasePath => Path.Combine(Directory, "dag.db");
+
     /// <summary>Port and token of the running node's control API (0600, removed when the node stops).</summary>
     public string ApiPath => Path.Combine(Directory, "api.json");
 

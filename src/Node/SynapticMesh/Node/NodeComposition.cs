@@ -57,7 +57,9 @@ public static class NodeComposition
                 })
                 .AddKademliaSqliteStores(Path.Combine(home.Directory, "dht.db")) // records and providers persist
                 .AddGossipSub()
-                .AddNeuralMesh();
+                .AddNeuralMesh()
+                // DAG consensus over neural envelopes; its DAG persists in home/dag.db.
+                .AddDagConsensus(dag => config.Dag.Apply(dag, home));
             // A private network's protector is the outermost layer, so it goes before any other protector.
             if (config.SwarmKey is { } swarmKey) p2p.AddPrivateNetwork(home.Resolve(swarmKey));
             p2p.AddTcpTransport();

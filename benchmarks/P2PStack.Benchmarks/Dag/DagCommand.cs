@@ -1,0 +1,190 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using P2PStack.Simulation;
+using P2PStack.Simulation.Dag;
+
+namespace P2PStack.Benchmarks.Dag;
+
+/// <summary>
+/// DAG consensus figures (docs/benchmarks.md, "DAG consensus"):
+/// <c>dag sweep</c> — seeded safety/liveness runs on the in-process model, R seeds for each byzantine configuration
+/// (0%, and each kind at each fraction), one JSON line per run (resumable), then a summary table;
+/// <c>dag model</c> — latency and messages per decision against N on the model (no byzantine nodes);
+/// <c>dag hosts</c> — the same on real hosts (memory transport, Noise, Yamux, neural envelopes).
+/// </summary>
+internal static class DagCommand
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+
+    public static int Run(string[] args)
+    {
+        return args.FirstOrDefault() switch
+        {
+            "sweep" => Sweep(args[1..]),
+            "model" => Model(args[1..]),
+            "hosts" => HostsAsync(args[1..]).GetAwaiter().GetResult(),
+            _ => Usage(),
+        };
+    }
+
+    private static int Usage()
+    {
+        Console.Error.WriteLine("""
+            usage: dag sweep [--runs R] [--nodes N] [--fractions 0,0.1,0.2] [--kinds RandomVoter,BothSides,Withholder,Equivocator]
+                             [--parallel P] [--time-limit-s S] [--out FILE.jsonl] [--sign] [--alpha-preference A]
+                   dag model [--nodes 50,200,1000] [--seeds 1,2,3] [--sign]
+                   dag hosts [--nodes 50,200] [--seed 1]
+            """);
+        return 2;
+    }
+
+    private sealed record RunLine(string Config, int Seed, int Nodes, int Byzantine, bool Safe, bool Live, int Conflicts, int Resolved,
+        double VirtuousP50, double VirtuousP99, double ContestedP50, double ContestedP99, long Messages, int Decisions, long Polls,
+        int EquivocationsExpected, int EquivocationsReported, long Refused, double VirtualSeconds, double WallSeconds, string? Detail,
+        double[] VirtuousMs, double[] ContestedMs);
+
+    private static int Sweep(string[] args)
+    {
+        int runs = Option(args, "--runs", 1000);
+        int nodes = Option(args, "--nodes", 50);
+        int parallel = Option(args, "--parallel", Environment.ProcessorCount);
+        int limit = Option(args, "--time-limit-s", 30);
+        var fractions = Text(args, "--fractions", "0,0.1,0.2").Split(',').Select(f => double.Parse(f, CultureInfo.InvariantCulture)).ToList();
+        var kinds = Text(args, "--kinds", "RandomVoter,BothSides,Withholder,Equivocator").Split(',').Select(Enum.Parse<ByzantineKind>).ToList();
+        string output = Text(args, "--out", "artifacts/benchmarks/dag-sweep.jsonl");
+        bool sign = args.Contains("--sign"); // every message in a signed and verified neural envelope
+        int alphaPreference = Option(args, "--alpha-preference", 0); // 0: the default (15)
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
+
+        var configs = new List<(string Name, double Fraction, ByzantineKind[] Kinds)>();
+        foreach (var fraction in fractions)
+        {
+            if (fraction == 0) configs.Add(("honest", 0, []));
+            else foreach (var kind in kinds) configs.Add(($"{kind} {fraction:P0}", fraction, [kind]));
+        }
+        var done = new HashSet<(string, int)>();
+        if (File.Exists(output))
+            foreach (var line in File.ReadLines(output).Where(l => l.Length > 0))
+                if (JsonSerializer.Deserialize<RunLine>(line) is { } r) done.Add((r.Config, r.Seed));
+        // Seed by seed across the configurations, so that a sweep stopped early still covers them all evenly.
+        var work = Enumerable.Range(1, runs).SelectMany(seed => configs.Select(c => (c.Name, c.Fraction, c.Kinds, Seed: seed)))
+            .Where(w => !done.Contains((w.Name, w.Seed))).ToList();
+        Console.Error.WriteLine($"dag sweep: {configs.Count} configurations x {runs} seeds, N = {nodes}; {work.Count} runs to go ({done.Count} done), {parallel} at a time");
+        var gate = new object();
+        long started = Stopwatch.GetTimestamp();
+        int finished = 0;
+        using (var writer = new StreamWriter(output, append: true))
+        {
+            Parallel.ForEach(Partitioner.Create(work, EnumerablePartitionerOptions.NoBuffering), new ParallelOptions { MaxDegreeOfParallelism = parallel }, w =>
+            {
+                var result = DagModel.Run(new DagModelOptions
+                {
+                    Nodes = nodes,
+                    Seed = w.Seed,
+                    ByzantineFraction = w.Fraction,
+                    ByzantineKinds = w.Kinds,
+                    TimeLimit = TimeSpan.FromSeconds(limit),
+                    SignEnvelopes = sign,
+                    Consensus = alphaPreference > 0 ? o => o.AlphaPreference = alphaPreference : null,
+                });
+                var line = Line(w.Name, result);
+                lock (gate)
+                {
+                    writer.WriteLine(JsonSerializer.Serialize(line, Json));
+                    writer.Flush();
+                    if (++finished % 50 == 0 || !result.Safe)
+                        Console.Error.WriteLine($"  {finished}/{work.Count} runs, {Stopwatch.GetElapsedTime(started).TotalMinutes:F1} min" + (result.Safe ? "" : $"; UNSAFE: {result}"));
+                }
+            });
+        }
+        PrintSweep(File.ReadLines(output).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<RunLine>(l)!).ToList(), configs.Select(c => c.Name).ToList(), nodes, limit);
+        return 0;
+    }
+
+    private static RunLine Line(string config, DagModelResult r) => new(config, r.Seed, r.Nodes, r.Byzantine, r.Safe, r.Live, r.Conflicts,
+        r.ConflictsResolved, Statistics.Percentile(r.VirtuousLatenciesMs, 50), Statistics.Percentile(r.VirtuousLatenciesMs, 99),
+        Statistics.Percentile(r.ConflictLatenciesMs, 50), Statistics.Percentile(r.ConflictLatenciesMs, 99), r.Messages, r.Decisions, r.Polls,
+        r.EquivocationsExpected, r.EquivocationsReported, r.Refused, r.VirtualDuration.TotalSeconds, r.WallTime.TotalSeconds,
+        r.Safe && r.Live ? null : r.ToString(), [.. r.VirtuousLatenciesMs.Select(v => Math.Round(v))], [.. r.ConflictLatenciesMs.Select(v => Math.Round(v))]);
+
+    private static void PrintSweep(List<RunLine> lines, List<string> order, int nodes, int limit)
+    {
+        Console.WriteLine($"| byzantine (N = {nodes}) | runs | safe | virtuous accepted everywhere | conflicts resolved (within {limit} s) | virtuous p50 / p99 | conflict p50 / p99 | messages per decision | equivocations reported | CPU-free virtual time per run (mean) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---|---|---:|---:|---:|");
+        foreach (var config in order)
+        {
+            var set = lines.Where(l => l.Config == config).ToList();
+            if (set.Count == 0) continue;
+            var virtuous = set.SelectMany(l => l.VirtuousMs).ToList();
+            var contested = set.SelectMany(l => l.ContestedMs).ToList();
+            int conflicts = set.Sum(l => l.Conflicts), resolved = set.Sum(l => l.Resolved);
+            int expected = set.Sum(l => l.EquivocationsExpected), reported = set.Sum(l => l.EquivocationsReported);
+            double perDecision = set.Sum(l => (double)l.Messages) / Math.Max(1, set.Sum(l => l.Decisions));
+            Console.WriteLine($"| {config} | {set.Count} | {set.Count(l => l.Safe)}/{set.Count} | {set.Count(l => l.Live)}/{set.Count} | " +
+                $"{resolved}/{conflicts} ({100.0 * resolved / Math.Max(1, conflicts):F1} %) | {Statistics.Percentile(virtuous, 50):F0} / {Statistics.Percentile(virtuous, 99):F0} ms | " +
+                $"{Statistics.Percentile(contested, 50):F0} / {Statistics.Percentile(contested, 99):F0} ms | {perDecision:F0} | " +
+                $"{(expected == 0 ? "—" : $"{reported}/{expected}")} | {set.Average(l => l.VirtualSeconds):F2} s |");
+        }
+        foreach (var bad in lines.Where(l => !l.Safe || !l.Live).Take(10)) Console.WriteLine($"- {bad.Config} seed {bad.Seed}: {bad.Detail}");
+    }
+
+    private static int Model(string[] args)
+    {
+        var sizes = Text(args, "--nodes", "50,200,1000").Split(',').Select(int.Parse).ToList();
+        var seeds = Text(args, "--seeds", "1,2,3").Split(',').Select(int.Parse).ToList();
+        bool sign = args.Contains("--sign");
+        Console.WriteLine($"| N | seeds | virtuous p50 / p99 | conflict p50 / p99 | messages per decision | per node per decision | polls per decision | KiB per decision | conflicts resolved | wall s per run |");
+        Console.WriteLine("|---:|---|---|---|---:|---:|---:|---:|---:|---:|");
+        foreach (int n in sizes)
+        {
+            var results = seeds.Select(seed =>
+            {
+                var r = DagModel.Run(new DagModelOptions { Nodes = n, Seed = seed, SignEnvelopes = sign, TimeLimit = TimeSpan.FromSeconds(120) });
+                Console.Error.WriteLine(r);
+                return r;
+            }).ToList();
+            var virtuous = results.SelectMany(r => r.VirtuousLatenciesMs).ToList();
+            var contested = results.SelectMany(r => r.ConflictLatenciesMs).ToList();
+            double decisions = results.Sum(r => r.Decisions);
+            double messages = results.Sum(r => (double)r.Messages) / decisions;
+            Console.WriteLine($"| {n:N0} | {string.Join(",", seeds)} | {Statistics.Percentile(virtuous, 50):F0} / {Statistics.Percentile(virtuous, 99):F0} ms | " +
+                $"{Statistics.Percentile(contested, 50):F0} / {Statistics.Percentile(contested, 99):F0} ms | {messages:F0} | {messages / n:F1} | " +
+                $"{results.Sum(r => (double)r.Polls) / decisions:F0} | {results.Sum(r => r.Bytes / 1024.0) / decisions:F0} | " +
+                $"{results.Sum(r => r.ConflictsResolved)}/{results.Sum(r => r.Conflicts)} | {results.Average(r => r.WallTime.TotalSeconds):F1} |");
+            if (results.Any(r => !r.Safe || !r.Live)) Console.WriteLine($"- not safe or not live: {string.Join("; ", results.Where(r => !r.Safe || !r.Live))}");
+        }
+        return 0;
+    }
+
+    private static async Task<int> HostsAsync(string[] args)
+    {
+        var sizes = Text(args, "--nodes", "50,200").Split(',').Select(int.Parse).ToList();
+        int seed = Option(args, "--seed", 1);
+        Console.WriteLine("| N (real hosts) | virtuous p50 / p99 | conflict p50 / p99 | messages per decision | per node per decision | conflicts resolved | connections before / after | CPU s / wall s (measured phase) | set-up s |");
+        Console.WriteLine("|---:|---|---|---:|---:|---:|---:|---|---:|");
+        foreach (int n in sizes)
+        {
+            var r = await DagHostScenario.RunAsync(new DagHostScenarioOptions { Nodes = n, Seed = seed }, CancellationToken.None);
+            Console.Error.WriteLine(r);
+            Console.WriteLine($"| {n:N0} | {Statistics.Percentile(r.VirtuousLatenciesMs, 50):F0} / {Statistics.Percentile(r.VirtuousLatenciesMs, 99):F0} ms | " +
+                $"{Statistics.Percentile(r.ConflictLatenciesMs, 50):F0} / {Statistics.Percentile(r.ConflictLatenciesMs, 99):F0} ms | {r.MessagesPerDecision:F0} | " +
+                $"{r.MessagesPerDecision / n:F1} | {r.ConflictsResolved}/{r.Conflicts} | {r.ConnectionsBefore:N0} / {r.Connections:N0} | {r.CpuSeconds:F1} / {r.WallSeconds:F1} | {r.SetupSeconds:F1} |");
+            if (!r.Safe || !r.Live) Console.WriteLine($"- not safe or not live: {r}");
+        }
+        return 0;
+    }
+
+    private static int Option(string[] args, string name, int fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private static string Text(string[] args, string name, string fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# DAG consensus figures in one session (docs/benchmarks.md, "DAG consensus"):
+#   sweep  - seeded safety/liveness runs on the in-process model: N = 50, R seeds for each configuration
+#            (no byzantine nodes; each byzantine kind at 10 % and at 20 %), resumable (--resume DIR)
+#   model  - latency and messages per decision against N = 50, 200, 1000 on the model (seeds 1-3)
+#   hosts  - the same on real hosts (memory transport, Noise, Yamux, signed neural envelopes), N = 50, 200
+#   benchmarks/run-dag.sh [--parts sweep,model,hosts] [--runs 1000] [--parallel 2] [--resume DIR] [--wait-load X]
+# Output: artifacts/benchmarks/dag-<time>/ (env.txt, sweep.jsonl, sweep.md, model.md, hosts.md).
+source "$(dirname "$0")/session.sh"
+
+parts=sweep,model,hosts runs=1000 parallel=$(nproc) resume= wait_load=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --parts) parts=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --parallel) parallel=$2; shift 2 ;;
+    --resume) resume=$2; shift 2 ;;
+    --wait-load) wait_load=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+wait_for_load "$wait_load"
+out=${resume:-$(new_output_dir dag)}
+# The session runs its own copy of the build, so later builds in the tree cannot change a long sweep under way;
+# a resumed session keeps the copy it started with.
+if [ ! -d "$out/bin" ]; then
+  dotnet build benchmarks/P2PStack.Benchmarks -c Release --nologo -v quiet
+  cp -r artifacts/bin/P2PStack.Benchmarks/release "$out/bin"
+fi
+bench=$out/bin/P2PStack.Benchmarks.dll
+{
+  describe_machine
+  echo ".NET SDK: $(dotnet --version), runtime: $(dotnet --list-runtimes | grep -m1 NETCore.App | cut -d' ' -f2)"
+  echo "commit: $(git rev-parse --short HEAD)"
+  load_line before
+} >> "$out/env.txt"
+
+run_part() { # name, command...
+  local name=$1; shift
+  local start; start=$(date +%s)
+  "$@" > "$out/$name.md"
+  echo "$name: $(( $(date +%s) - start )) s wall, $(load_line after)" >> "$out/env.txt"
+}
+
+case ",$parts," in *,sweep,*) run_part sweep dotnet "$bench" dag sweep --runs "$runs" --parallel "$parallel" --out "$out/sweep.jsonl" ;; esac
+case ",$parts," in *,model,*) run_part model dotnet "$bench" dag model --nodes 50,200,1000 --seeds 1,2,3 ;; esac
+case ",$parts," in *,hosts,*) run_part hosts dotnet "$bench" dag hosts --nodes 50,200 --seed 1 ;; esac
+
+cat "$out/env.txt"
+for f in sweep model hosts; do [ -f "$out/$f.md" ] && { echo; cat "$out/$f.md"; }; done
+echo
+echo "written to $out"

@@ -1,0 +1,258 @@
+using Google.Protobuf;
+using P2PStack.Consensus.Dag.Messages;
+using P2PStack.Identity;
+
+namespace P2PStack.Consensus.Dag;
+
+// Snowball over the DAG: polls, answering queries, counting votes through the ancestry, deciding.
+public sealed partial class DagEngine
+{
+    private readonly Dictionary<ulong, Poll> _polls = [];
+    private readonly Queue<Poll> _pollQueue = new();
+    private long _pollSequence;
+    private DateTimeOffset _nextPollAt = DateTimeOffset.MinValue;
+    // Polls in a row that gave no undecided vertex alpha votes; from IdleAfterPolls on, poll at the idle pace.
+    private int _fruitlessPolls;
+    private bool Idle => _fruitlessPolls >= _options.IdleAfterPolls;
+    private DateTimeOffset _lastPollStart = DateTimeOffset.MinValue;
+
+    /// <summary>When the next poll may start.</summary>
+    private DateTimeOffset NextPollAt =>
+        Idle && _options.IdlePollInterval > TimeSpan.Zero && _lastPollStart != DateTimeOffset.MinValue
+            ? Max(_nextPollAt, _lastPollStart + _options.IdlePollInterval)
+            : _nextPollAt;
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+
+    private void StartPolls(DateTimeOffset now)
+    {
+        while (_processing.Count > 0 && _polls.Count < _options.MaxOutstandingPolls && now >= NextPollAt)
+        {
+            var sample = _membership.Sample(LocalPeer, _options.K, _random);
+            if (sample.Count == 0) return;
+            var ids = SelectQueryIds();
+            var slots = new Dictionary<PeerId, int>(sample.Count);
+            foreach (var (peer, count) in sample) slots[peer] = count;
+            var poll = new Poll(NextRequestId(), ++_pollSequence, ids, slots, now, now + _options.PollTimeout);
+            _polls.Add(poll.RequestId, poll);
+            _pollQueue.Enqueue(poll);
+            var query = new Query();
+            foreach (var id in ids) query.Ids.Add(id.ToByteString());
+            foreach (var node in _processing)
+            {
+                if (query.Vertices.Count >= _options.MaxPushedVertices) break;
+                if (!node.PushPending) continue;
+                node.PushPending = false;
+                query.Vertices.Add(UnsafeByteOperations.UnsafeWrap(node.Vertex.Envelope));
+            }
+            var message = new DagMessage { RequestId = poll.RequestId, Query = query };
+            foreach (var (peer, _) in sample) Send(peer, message);
+            Counters.PollsStarted++;
+            _nextPollAt = now + _options.PollInterval;
+            _lastPollStart = now;
+        }
+    }
+
+    /// <summary>Undecided vertices to ask about: leaves first (a vote for a leaf counts for its whole undecided
+    /// ancestry), then the rest, greatest height first.</summary>
+    private VertexId[] SelectQueryIds() =>
+    [
+        .. _processing
+            .OrderBy(n => n.ProcessingChildren == 0 ? 0 : 1)
+            .ThenByDescending(n => n.Height)
+            .ThenBy(n => n.Id)
+            .Take(_options.MaxQueryIds)
+            .Select(n => n.Id),
+    ];
+
+    private void OnQuery(PeerId from, ulong requestId, Query query, DateTimeOffset now)
+    {
+        if (!_membership.Contains(from))
+        {
+            Refuse(DagRefusal.NonMember, from, "query from a peer outside the membership");
+            return;
+        }
+        if (query.Ids.Count > _options.MaxQueryIds || query.Vertices.Count > _options.MaxPushedVertices)
+        {
+            Refuse(DagRefusal.Oversized, from, $"query of {query.Ids.Count} ids and {query.Vertices.Count} vertices");
+            return;
+        }
+        if (ParseIds(query.Ids) is not { } ids)
+        {
+            Refuse(DagRefusal.Malformed, from, "query id of the wrong length");
+            return;
+        }
+        foreach (var envelope in query.Vertices) ReceiveVertex(from, envelope.Span, now);
+        var preferred = new byte[(ids.Length + 7) / 8];
+        List<VertexId>? unknown = null;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if (!_nodes.TryGetValue(ids[i], out var node))
+            {
+                if (!_pending.ContainsKey(ids[i])) (unknown ??= []).Add(ids[i]);
+                continue;
+            }
+            if (IsStronglyPreferred(node)) preferred[i / 8] |= (byte)(1 << (i % 8));
+        }
+        Counters.QueriesAnswered++;
+        Send(from, new DagMessage { RequestId = requestId, Votes = new Votes { Preferred = UnsafeByteOperations.UnsafeWrap(preferred) } });
+        // The querier holds them; usually only the newest are missing here, so no ancestors unless they turn out missing.
+        if (unknown is not null) RequestVertices(from, unknown, now, ancestors: false);
+    }
+
+    /// <summary>A pushed or fetched envelope: checked, then added (or made to wait for its parents).</summary>
+    private DagVertex? ReceiveVertex(PeerId from, ReadOnlySpan<byte> envelope, DateTimeOffset now)
+    {
+        Counters.VerticesReceived++;
+        if (envelope.Length <= _options.MaxVertexSize && _nodes.ContainsKey(VertexId.Of(envelope))) return null;
+        try
+        {
+            var vertex = VertexCodec.Open(envelope, _options, now);
+            AddVerified(vertex, from, now);
+            return vertex;
+        }
+        catch (DagFormatException e)
+        {
+            Refuse(e.Reason, from, e.Message);
+            return null;
+        }
+    }
+
+    private void OnVotes(PeerId from, ulong requestId, Votes votes, DateTimeOffset now)
+    {
+        if (!_membership.Contains(from))
+        {
+            Refuse(DagRefusal.NonMember, from, "vote from a peer outside the membership");
+            return;
+        }
+        if (!_polls.TryGetValue(requestId, out var poll) || !poll.Awaiting.Remove(from, out int slots))
+        {
+            Refuse(DagRefusal.Unsolicited, from, $"vote for request {requestId}, which did not ask this peer (or was answered)");
+            return;
+        }
+        var preferred = votes.Preferred.Span;
+        int expected = (poll.Ids.Length + 7) / 8;
+        bool padded = poll.Ids.Length % 8 != 0 && expected > 0 && (preferred.Length == expected)
+            && (preferred[expected - 1] >> (poll.Ids.Length % 8)) != 0;
+        if (preferred.Length != expected || padded)
+        {
+            Refuse(DagRefusal.Malformed, from, $"vote bitmap of {preferred.Length} bytes for {poll.Ids.Length} ids");
+        }
+        else if (Closure(poll.Ids, preferred, _scratch))
+        {
+            Refuse(DagRefusal.ContradictoryVote, from, "the vote prefers two conflicting vertices");
+        }
+        else
+        {
+            Counters.VotesReceived++;
+            poll.Responses.Add((from, slots, preferred.ToArray()));
+        }
+        if (poll.Awaiting.Count == 0) CompletePoll(poll, now);
+    }
+
+    private readonly List<VertexNode> _scratch = [];
+    private readonly Stack<VertexNode> _closureStack = new();
+    private readonly Dictionary<ConflictSet, VertexNode> _closureChoice = [];
+
+    /// <summary>
+    /// The undecided vertices a vote counts for: the ids it marks preferred and their undecided ancestors, into
+    /// <paramref name="visited"/>. Returns true when they hold two vertices of one conflict set (a contradictory vote).
+    /// </summary>
+    private bool Closure(VertexId[] ids, ReadOnlySpan<byte> preferred, List<VertexNode> visited)
+    {
+        long mark = ++_markToken;
+        visited.Clear();
+        _closureChoice.Clear();
+        var stack = _closureStack;
+        stack.Clear();
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if ((preferred[i / 8] & (1 << (i % 8))) == 0) continue;
+            if (_nodes.TryGetValue(ids[i], out var node) && node.IsProcessing) stack.Push(node);
+        }
+        bool contradictory = false;
+        while (stack.TryPop(out var node))
+        {
+            if (node.MarkToken == mark) continue;
+            node.MarkToken = mark;
+            visited.Add(node);
+            foreach (var set in node.Sets)
+            {
+                if (_closureChoice.TryGetValue(set, out var other) && other != node) contradictory = true;
+                else _closureChoice[set] = node;
+            }
+            foreach (var parent in node.Parents)
+                if (parent.IsProcessing && parent.MarkToken != mark) stack.Push(parent);
+        }
+        return contradictory;
+    }
+
+    private void ExpirePolls(DateTimeOffset now)
+    {
+        while (_pollQueue.TryPeek(out var poll) && poll.Deadline <= now)
+        {
+            _pollQueue.Dequeue();
+            if (!_polls.ContainsKey(poll.RequestId)) continue;
+            Counters.PollsTimedOut++;
+            CompletePoll(poll, now);
+        }
+    }
+
+    /// <summary>
+    /// Counts the poll: each voter's preferred ids, with their undecided ancestors, get the voter's slots (a voter
+    /// whose preferences include two conflicting vertices is refused); then Snowball per vertex and conflict set, and
+    /// acceptance of what reached beta.
+    /// </summary>
+    private void CompletePoll(Poll poll, DateTimeOffset now)
+    {
+        _polls.Remove(poll.RequestId);
+        Counters.PollsCompleted++;
+        long token = poll.Sequence;
+        var visited = _scratch;
+        foreach (var (peer, slots, preferred) in poll.Responses)
+        {
+            // Checked when the vote came; a decision since may only have removed vertices from the closure.
+            if (Closure(poll.Ids, preferred, visited))
+            {
+                Refuse(DagRefusal.ContradictoryVote, peer, "the vote prefers two conflicting vertices");
+                continue;
+            }
+            foreach (var node in visited)
+            {
+                if (node.VoteToken != token)
+                {
+                    node.VoteToken = token;
+                    node.Votes = 0;
+                }
+                node.Votes += slots;
+            }
+        }
+
+        int alphaPreference = _options.AlphaPreference, alphaConfidence = _options.AlphaConfidence;
+        var touched = new HashSet<ConflictSet>();
+        var ready = new List<VertexNode>();
+        bool progress = false;
+        foreach (var node in _processing)
+        {
+            if (node.AddedAtPoll >= poll.Sequence) continue; // it did not exist when the poll went out
+            int votes = node.VoteToken == token ? node.Votes : 0;
+            if (votes >= alphaPreference)
+            {
+                progress = true;
+                node.SuccessfulPolls++;
+                foreach (var set in node.Sets) touched.Add(set);
+            }
+            node.Confidence = votes >= alphaConfidence ? node.Confidence + 1 : 0;
+            if (node.Confidence >= _options.Beta) ready.Add(node);
+        }
+        _fruitlessPolls = progress ? 0 : _fruitlessPolls + 1;
+        foreach (var set in touched)
+            if (set.UpdatePreference()) _epoch++;
+        // Parents before children, so a chain that reached beta together is accepted in one go.
+        foreach (var node in ready.OrderBy(n => n.Height).ThenBy(n => n.Id))
+        {
+            if (!node.IsProcessing || !node.IsPreferred) continue;
+            if (node.Parents.All(p => p.Status == VertexStatus.Accepted)) Accept(node, now);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+using P2PStack.Identity;
+
+namespace P2PStack.Consensus.Dag.Tests;
+
+public class EngineTests
+{
+    private static bool AllDecided(EngineCluster cluster, params VertexId[] ids) =>
+        cluster.Engines.Select((e, i) => (e, i)).Where(x => !cluster.Offline.Contains(x.i))
+            .All(x => ids.All(id => x.e.StatusOf(id) is VertexStatus.Accepted or VertexStatus.Rejected));
+
+    [Fact]
+    public void A_proposal_is_accepted_by_every_node()
+    {
+        var cluster = new EngineCluster(7);
+        var vertex = cluster.Propose(3, "hello");
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, vertex.Id)));
+        Assert.All(cluster.Engines, e => Assert.Equal(VertexStatus.Accepted, e.StatusOf(vertex.Id)));
+        var local = Assert.Single(cluster.Observers[3].Decisions);
+        Assert.True(local.Local);
+        Assert.Equal(VertexStatus.Accepted, local.Outcome);
+        Assert.True(local.Latency > TimeSpan.Zero);
+        // Beta consecutive successful polls at least.
+        Assert.True(cluster.Engines[3].Counters.PollsCompleted >= cluster.Options.Beta);
+    }
+
+    [Fact]
+    public void Conflicting_proposals_end_with_one_accepted_everywhere()
+    {
+        var cluster = new EngineCluster(9, seed: 3);
+        var a = cluster.Propose(0, "pay alice", "coin-1");
+        var b = cluster.Propose(4, "pay bob", "coin-1");
+        var c = cluster.Propose(8, "pay carol", "coin-1");
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, a.Id, b.Id, c.Id)));
+        var winners = cluster.Engines.Select(e => e.AcceptedFor(ConflictKey.FromText("coin-1"))).Distinct().ToList();
+        var winner = Assert.Single(winners);
+        Assert.NotNull(winner);
+        foreach (var engine in cluster.Engines)
+            foreach (var id in new[] { a.Id, b.Id, c.Id })
+                Assert.Equal(id == winner ? VertexStatus.Accepted : VertexStatus.Rejected, engine.StatusOf(id));
+    }
+
+    [Fact]
+    public void Later_vertices_build_on_accepted_ones_and_a_vote_counts_for_the_ancestry()
+    {
+        var cluster = new EngineCluster(5);
+        var first = cluster.Propose(0, "one");
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, first.Id)));
+        var second = cluster.Propose(1, "two");
+        Assert.Equal([first.Id], second.Parents);
+        Assert.Equal(1UL, second.Height);
+        var third = cluster.Propose(1, "three");
+        Assert.Contains(second.Id, third.Parents); // an undecided vertex without conflict keys is a safe parent
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, second.Id, third.Id)));
+        Assert.All(cluster.Engines, e => Assert.Equal(VertexStatus.Accepted, e.StatusOf(third.Id)));
+    }
+
+    [Fact]
+    public void A_node_does_not_sign_two_vertices_with_one_conflict_key()
+    {
+        var cluster = new EngineCluster(3);
+        var first = cluster.Propose(0, "a", "k");
+        var e = Assert.Throws<ConflictKeyInUseException>(() => cluster.Propose(0, "b", "k"));
+        Assert.Equal(first.Id, e.Existing);
+    }
+
+    [Fact]
+    public void A_vertex_on_a_decided_key_is_rejected_on_arrival()
+    {
+        var cluster = new EngineCluster(5);
+        var first = cluster.Propose(0, "first", "k");
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, first.Id)));
+        var late = cluster.Propose(2, "late", "k");
+        Assert.Equal(VertexStatus.Rejected, cluster.Engines[2].StatusOf(late.Id));
+        Assert.Equal(VertexStatus.Rejected, Assert.Single(cluster.Observers[2].Decisions, d => d.Id == late.Id).Outcome);
+        // Nobody is asked about a rejected vertex; handed to another node, it is rejected there on arrival too.
+        cluster.Inject(cluster.Peer(2), 3, Push(late));
+        Assert.Equal(VertexStatus.Rejected, cluster.Engines[3].StatusOf(late.Id));
+    }
+
+    [Fact]
+    public void An_equivocation_is_reported_with_a_proof()
+    {
+        // Node 6 is the liar: a member that votes like the others but signs two vertices for one conflict key.
+        var cluster = new EngineCluster(7);
+        var liar = cluster.Keys[6];
+        var key = ConflictKey.FromText("coin-9");
+        var a = VertexCodec.Seal(cluster.Options, [], 0, cluster.Now, [key], "to alice"u8, liar);
+        var b = VertexCodec.Seal(cluster.Options, [], 0, cluster.Now, [key], "to bob"u8, liar);
+        for (int i = 0; i < 6; i++) cluster.Inject(cluster.Peer(6), i, Push(i % 2 == 0 ? a : b));
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, a.Id, b.Id)));
+        for (int i = 0; i < 6; i++)
+        {
+            var proof = Assert.Single(cluster.Observers[i].Equivocations);
+            Assert.Equal(cluster.Peer(6), proof.Author);
+            Assert.Equal(key, proof.Key);
+            EquivocationProof.Verify(proof.First.Envelope, proof.Second.Envelope, cluster.Options, cluster.Now);
+            Assert.Equal(1, cluster.Engines[i].Counters.Equivocations);
+        }
+        // Consensus still decides the conflict: the same one of the two everywhere.
+        Assert.Single(cluster.Engines.Select(e => e.AcceptedFor(key)).Distinct());
+    }
+
+    [Fact]
+    public void Rejection_reaches_the_descendants_of_a_losing_vertex()
+    {
+        var cluster = new EngineCluster(5);
+        var winner = cluster.Propose(0, "winner", "k");
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, winner.Id)));
+        // Node 4 signs a vertex on the decided key, and a child of it: both rejected where they arrive.
+        var loser = VertexCodec.Seal(cluster.Options, [], 0, cluster.Now, [ConflictKey.FromText("k")], "loser"u8, cluster.Keys[4]);
+        var child = VertexCodec.Seal(cluster.Options, [loser.Id], 1, cluster.Now, [], "child"u8, cluster.Keys[4]);
+        cluster.Inject(cluster.Peer(4), 1, Push(loser, child));
+        Assert.Equal(VertexStatus.Rejected, cluster.Engines[1].StatusOf(loser.Id));
+        Assert.Equal(VertexStatus.Rejected, cluster.Engines[1].StatusOf(child.Id));
+    }
+
+    [Fact]
+    public void Conflicting_undecided_vertices_lose_together_with_their_descendants()
+    {
+        var cluster = new EngineCluster(7, seed: 5);
+        var key = ConflictKey.FromText("k");
+        // Node 6 signs two conflicting vertices and a child on each, all at once at every node.
+        var a = VertexCodec.Seal(cluster.Options, [], 0, cluster.Now, [key], "a"u8, cluster.Keys[6]);
+        var b = VertexCodec.Seal(cluster.Options, [], 0, cluster.Now, [key], "b"u8, cluster.Keys[6]);
+        var childOfA = VertexCodec.Seal(cluster.Options, [a.Id], 1, cluster.Now, [], "under a"u8, cluster.Keys[6]);
+        var childOfB = VertexCodec.Seal(cluster.Options, [b.Id], 1, cluster.Now, [], "under b"u8, cluster.Keys[6]);
+        for (int i = 0; i < 6; i++) cluster.Inject(cluster.Peer(6), i, Push(a, b, childOfA, childOfB));
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, a.Id, b.Id, childOfA.Id, childOfB.Id)));
+        var winner = cluster.Engines[0].AcceptedFor(key);
+        var (won, lost) = winner == a.Id ? (childOfA, childOfB) : (childOfB, childOfA);
+        for (int i = 0; i < 6; i++)
+        {
+            Assert.Equal(winner, cluster.Engines[i].AcceptedFor(key));
+            Assert.Equal(VertexStatus.Accepted, cluster.Engines[i].StatusOf(won.Id));
+            Assert.Equal(VertexStatus.Rejected, cluster.Engines[i].StatusOf(lost.Id));
+        }
+    }
+
+    [Fact]
+    public void A_restarted_node_recovers_its_dag_and_votes_on()
+    {
+        var cluster = new EngineCluster(5);
+        var first = cluster.Propose(0, "first");
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, first.Id)));
+        cluster.Restart(2);
+        Assert.Equal(VertexStatus.Accepted, cluster.Engines[2].StatusOf(first.Id));
+        Assert.Equal(1, cluster.Engines[2].AcceptedCount);
+        var second = cluster.Propose(2, "after restart", "k");
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, second.Id)));
+        Assert.All(cluster.Engines, e => Assert.Equal(VertexStatus.Accepted, e.StatusOf(second.Id)));
+        // It remembers it already used the key.
+        cluster.Restart(2);
+        Assert.Throws<ConflictKeyInUseException>(() => cluster.Propose(2, "again", "k"));
+    }
+
+    [Fact]
+    public void A_node_that_was_offline_catches_up_through_the_frontier()
+    {
+        // One member of ten offline: the others' polls lose its slots (about a tenth) and still succeed.
+        var cluster = new EngineCluster(10, o => o.SyncInterval = TimeSpan.FromSeconds(2));
+        cluster.Offline.Add(9);
+        var ids = new List<VertexId>();
+        for (int i = 0; i < 12; i++)
+        {
+            ids.Add((i % 3 == 0 ? cluster.Propose(i % 5, $"v{i}", $"key-{i}") : cluster.Propose(i % 5, $"v{i}")).Id);
+            cluster.Advance(TimeSpan.FromMilliseconds(50));
+        }
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, [.. ids])));
+        Assert.Equal(0, cluster.Engines[9].VertexCount);
+        cluster.Offline.Remove(9);
+        Assert.True(cluster.RunUntil(() => ids.All(id => cluster.Engines[9].StatusOf(id) == VertexStatus.Accepted), TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public void With_fewer_members_than_k_the_sample_draws_with_replacement()
+    {
+        var cluster = new EngineCluster(3);
+        var sample = cluster.Membership.Sample(cluster.Peer(0), 20, new Random(1));
+        Assert.Equal(20, sample.Sum(s => s.Slots));
+        Assert.DoesNotContain(sample, s => s.Peer == cluster.Peer(0));
+        Assert.Equal(2, sample.Count);
+        var vertex = cluster.Propose(0, "small network");
+        Assert.True(cluster.RunUntil(() => AllDecided(cluster, vertex.Id)));
+    }
+
+    [Fact]
+    public void A_large_uniform_membership_is_sampled_without_replacement_and_weights_bias_the_draw()
+    {
+        var peers = Enumerable.Range(1, 60).Select(i => PeerId.FromPublicKey(Ed25519PrivateKey.FromSeed(Enumerable.Repeat((byte)i, 32).ToArray()).PublicKey)).ToList();
+        var uniform = new StaticMembership(peers);
+        var sample = uniform.Sample(peers[0], 20, new Random(2));
+        Assert.Equal(20, sample.Count);
+        Assert.All(sample, s => Assert.Equal(1, s.Slots));
+        Assert.DoesNotContain(sample, s => s.Peer == peers[0]);
+
+        // One validator with 9 of 10 units of stake (besides the sampler) gets about 90% of the slots.
+        var weighted = new StaticMembership([new DagValidator(peers[0]), new DagValidator(peers[1], 9), new DagValidator(peers[2], 1)]);
+        var random = new Random(3);
+        int heavy = 0;
+        for (int i = 0; i < 200; i++) heavy += weighted.Sample(peers[0], 20, random).Where(s => s.Peer == peers[1]).Sum(s => s.Slots);
+        Assert.InRange(heavy / 4000.0, 0.85, 0.95);
+    }
+
+    [Fact]
+    public void A_lone_node_polls_nobody_and_decides_nothing()
+    {
+        var cluster = new EngineCluster(1);
+        var vertex = cluster.Propose(0, "alone");
+        cluster.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(VertexStatus.Processing, cluster.Engines[0].StatusOf(vertex.Id));
+        Assert.Equal(0, cluster.Engines[0].Counters.PollsStarted);
+        Assert.Null(cluster.Engines[0].GetNextDeadline());
+    }
+
+    internal static Messages.DagMessage Push(params DagVertex[] vertices)
+    {
+        var query = new Messages.Query();
+        foreach (var v in vertices)
+        {
+            query.Ids.Add(Google.Protobuf.ByteString.CopyFrom(v.Id.ToBytes()));
+            query.Vertices.Add(Google.Protobuf.ByteString.CopyFrom(v.Envelope));
+        }
+        return new Messages.DagMessage { RequestId = 42, Query = query };
+    }
+}

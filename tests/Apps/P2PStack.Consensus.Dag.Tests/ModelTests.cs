@@ -1,0 +1,59 @@
+using P2PStack.Simulation.Dag;
+
+namespace P2PStack.Consensus.Dag.Tests;
+
+/// <summary>
+/// A short subset of the seeded safety and liveness runs (the full sweep is benchmarks/run-dag.sh): 50 voters,
+/// conflicting proposals injected at several honest nodes at once, byzantine voters of each kind.
+/// </summary>
+public class ModelTests
+{
+    public static TheoryData<string, double, int> Configurations => new()
+    {
+        { "", 0, 1 },
+        { "", 0, 2 },
+        { nameof(ByzantineKind.RandomVoter), 0.2, 1 },
+        { nameof(ByzantineKind.BothSides), 0.1, 1 },
+        { nameof(ByzantineKind.BothSides), 0.2, 2 },
+        { nameof(ByzantineKind.Withholder), 0.2, 1 },
+        { nameof(ByzantineKind.Equivocator), 0.2, 1 },
+        { "RandomVoter,BothSides,Withholder,Equivocator", 0.2, 3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Configurations))]
+    public void Honest_nodes_never_accept_conflicting_vertices_and_accept_every_virtuous_proposal(string kinds, double fraction, int seed)
+    {
+        var result = DagModel.Run(new DagModelOptions
+        {
+            Nodes = 50,
+            Seed = seed,
+            ByzantineFraction = fraction,
+            ByzantineKinds = kinds.Length == 0 ? [] : [.. kinds.Split(',').Select(Enum.Parse<ByzantineKind>)],
+        });
+        Assert.True(result.Safe, result.ToString());
+        Assert.True(result.Live, result.ToString());
+        // Without byzantine nodes every conflict is resolved too (4 keys with 2 proposals each, and 8 virtuous: 16).
+        if (fraction == 0) Assert.True(result.AllConflictsResolved && result.Decisions == 16, result.ToString());
+        Assert.Equal(result.EquivocationsExpected, result.EquivocationsReported);
+        if (kinds.Contains(nameof(ByzantineKind.Equivocator))) Assert.True(result.EquivocationsReported > 0, result.ToString());
+    }
+
+    [Fact]
+    public void The_same_seed_gives_the_same_run()
+    {
+        var options = new DagModelOptions { Nodes = 30, Seed = 7, ByzantineFraction = 0.2, ByzantineKinds = [ByzantineKind.BothSides] };
+        var a = DagModel.Run(options);
+        var b = DagModel.Run(options);
+        Assert.Equal(a.Messages, b.Messages);
+        Assert.Equal(a.VirtuousLatenciesMs, b.VirtuousLatenciesMs);
+        Assert.Equal(a.ConflictLatenciesMs, b.ConflictLatenciesMs);
+    }
+
+    [Fact]
+    public void Every_message_can_travel_as_a_signed_neural_envelope()
+    {
+        var result = DagModel.Run(new DagModelOptions { Nodes = 20, Seed = 1, SignEnvelopes = true, ConflictSets = 2, VirtuousProposals = 2 });
+        Assert.True(result.Safe && result.Live, result.ToString());
+    }
+}
