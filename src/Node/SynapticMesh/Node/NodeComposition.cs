@@ -19,8 +19,10 @@ public static class NodeComposition
     /// <param name="metrics">Registers the Prometheus exporter (<c>p2p start --metrics</c>).</param>
     /// <param name="perfForPublicPeers">Serves <c>/perf/1.0.0</c> to peers on public addresses too (<c>p2p start --perf</c>);
     /// local and private peers are always served.</param>
+    /// <param name="perfMaxBytes">Caps of one perf stream's download and upload (<c>p2p start --perf-max-bytes</c>); null
+    /// keeps the <see cref="P2PStack.Protocols.Perf.PerfOptions"/> defaults.</param>
     public static IServiceCollection AddSynapticMeshNode(this IServiceCollection services, PrivateKey identity, NodeConfig config, NodeHome home,
-        bool metrics = false, bool perfForPublicPeers = false)
+        bool metrics = false, bool perfForPublicPeers = false, ulong? perfMaxBytes = null)
     {
         services.AddP2PStack(p2p =>
         {
@@ -37,7 +39,11 @@ public static class NodeComposition
                 .AddSqlitePeerStore(home.PeerStorePath)
                 .AddIdentify()
                 .AddPing()
-                .AddPerf(perf => perf.ServePublicPeers = perfForPublicPeers)
+                .AddPerf(perf =>
+                {
+                    perf.ServePublicPeers = perfForPublicPeers;
+                    if (perfMaxBytes is { } max) perf.MaxServeBytes = perf.MaxUploadBytes = max;
+                })
                 // The mesh's own DHT (not the public IPFS one): it holds the /agent records neural messaging resolves.
                 .AddKademlia(kad =>
                 {
