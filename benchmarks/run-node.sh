@@ -3,15 +3,16 @@
 # synaptic-mesh nodes through `p2p perf` (up and down), two js-libp2p 3.3 nodes with the same perf protocol, and
 # connection setup (dial to first ping) node->node, node->js, js->js. Prints the tables with the node/raw and
 # node/js ratios and writes them into docs/benchmarks.md (between the run-node markers).
-#   benchmarks/run-node.sh [--wait-load X] [--no-docs] [-- options of `stack node-all`, e.g. --bytes 2G --runs 5 --connects 200]
+#   benchmarks/run-node.sh [--wait-load X] [--no-docs] [--no-build] [-- options of `stack node-all`, e.g. --bytes 2G --runs 5 --connects 200]
 # Output: artifacts/benchmarks/node-<time>/ (env.txt, one JSON file per measurement, node.md = the tables).
 source "$(dirname "$0")/session.sh"
 
-wait_load= docs=1
+wait_load= docs=1 build=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --wait-load) wait_load=$2; shift 2 ;;
     --no-docs) docs=; shift ;;
+    --no-build) build=; shift ;;
     --) shift; break ;;
     *) echo "unknown option $1 (pass options of 'stack node-all' after --)" >&2; exit 2 ;;
   esac
@@ -20,8 +21,10 @@ done
 wait_for_load "$wait_load"
 
 out=$(new_output_dir node)
-dotnet build src/Node/SynapticMesh/SynapticMesh.csproj -c Release --nologo -v quiet
-dotnet build benchmarks/P2PStack.Benchmarks -c Release --nologo -v quiet
+if [ -n "$build" ]; then
+  dotnet build src/Node/SynapticMesh/SynapticMesh.csproj -c Release --nologo -v quiet
+  dotnet build benchmarks/P2PStack.Benchmarks -c Release --nologo -v quiet
+fi
 (cd interop/js && { [ -x node_modules/.bin/node ] || npm ci --silent; })
 
 {
