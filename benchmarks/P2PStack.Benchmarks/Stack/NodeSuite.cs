@@ -47,6 +47,7 @@ internal static class NodeSuite
                 var b = await MeshNode.StartAsync(mesh, Path.Combine(homes, "b"), bytes);
                 await using (b)
                 {
+                    await a.SetupAsync(b.Address, 0); // connects once: the security protocol the nodes negotiate
                     await using var jsServer = ChildProcess.Start(node, [jsScript, "serve"]);
                     string jsAddr = JsonDocument.Parse(await jsServer.WaitForLineAsync("{\"event\":\"ready\"", StartTimeout))
                         .RootElement.GetProperty("addresses")[0].GetString()!;
@@ -247,13 +248,14 @@ internal static class NodeSuite
         private static async Task<JsonElement> CliAsync(string mesh, string home, params string[] args)
         {
             await using var child = ChildProcess.Start("dotnet", [mesh, .. args, "--home", home, "--json"]);
-            return JsonDocument.Parse(await child.WaitForResultAsync(RunTimeout)).RootElement.Clone();
+            return JsonDocument.Parse(await child.WaitForOutputAsync(RunTimeout)).RootElement.Clone();
         }
 
-        /// <summary>Stops the node as Ctrl+C would (SIGINT), then waits for it.</summary>
+        /// <summary>Stops the node as a service manager would (SIGTERM; SIGINT is ignored by processes started in the
+        /// background of a non-interactive shell), then waits for it.</summary>
         public async ValueTask DisposeAsync()
         {
-            using (var kill = Process.Start("kill", ["-INT", $"{_process.Id}"])) await kill.WaitForExitAsync();
+            using (var kill = Process.Start("kill", ["-TERM", $"{_process.Id}"])) await kill.WaitForExitAsync();
             await _process.DisposeAsync();
         }
     }
