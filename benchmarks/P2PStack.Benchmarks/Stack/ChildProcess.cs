@@ -89,6 +89,26 @@ internal sealed class ChildProcess : IAsyncDisposable
         return _lastLine;
     }
 
+    /// <summary>Waits for the process to exit successfully; returns its whole stdout (e.g. indented JSON).</summary>
+    public async Task<string> WaitForOutputAsync(TimeSpan timeout)
+    {
+        _process.StandardInput.Close();
+        var output = new StringBuilder();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await foreach (var line in _lines.Reader.ReadAllAsync(cts.Token)) output.AppendLine(line);
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"{_name} did not finish within {timeout}. stderr:\n{Stderr}");
+        }
+        if (_process.ExitCode != 0)
+            throw new InvalidOperationException($"{_name} failed with exit code {_process.ExitCode}. stderr:\n{Stderr}");
+        return output.ToString();
+    }
+
     private string Stderr
     {
         get

@@ -17,6 +17,7 @@ public static class StackCommand
         ["connect"] = ConnectCommands.ConnectAsync,
         ["handshake"] = ConnectCommands.HandshakeAsync,
         ["memory"] = MemoryCommand.RunAsync,
+        ["node-all"] = NodeSuite.RunAsync,
     };
 
     public static int Run(string[] args)

@@ -17,6 +17,11 @@ internal static class ByteCodec
             }
             return;
         }
+        if (d is 4 or 5 or 10 or 11)
+        {
+            EncodeGroups(values, d, output);
+            return;
+        }
         ulong acc = 0;
         int bits = 0, o = 0;
         for (int i = 0; i < Poly.N; i++)
@@ -32,6 +37,61 @@ internal static class ByteCodec
         }
     }
 
+    // The ciphertext widths (d_u = 10, 11 and d_v = 4, 5): 8 values are d whole bytes, packed without a loop per bit.
+    private static void EncodeGroups(ReadOnlySpan<short> values, int d, Span<byte> output)
+    {
+        values = values[..Poly.N];
+        output = output[..(32 * d)];
+        Span<byte> word = stackalloc byte[16];
+        for (int g = 0; g < Poly.N / 8; g++)
+        {
+            ReadOnlySpan<short> v = values.Slice(8 * g, 8);
+            // Eight values of d bits: up to 88 bits, packed into two little-endian words.
+            ulong lo = 0, hi = 0;
+            for (int j = 0; j < 8; j++)
+            {
+                ulong x = (ushort)v[j];
+                int shift = d * j;
+                if (shift >= 64)
+                {
+                    hi |= x << (shift - 64);
+                }
+                else
+                {
+                    lo |= x << shift;
+                    if (shift + d > 64) hi |= x >> (64 - shift);
+                }
+            }
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(word, lo);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(word[8..], hi);
+            word[..d].CopyTo(output.Slice(d * g, d));
+        }
+    }
+
+    private static void DecodeGroups(ReadOnlySpan<byte> input, int d, Span<short> values)
+    {
+        values = values[..Poly.N];
+        input = input[..(32 * d)];
+        Span<byte> word = stackalloc byte[16];
+        word.Clear();
+        ulong mask = (1UL << d) - 1;
+        for (int g = 0; g < Poly.N / 8; g++)
+        {
+            input.Slice(d * g, d).CopyTo(word);
+            ulong lo = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(word);
+            ulong hi = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(word[8..]);
+            Span<short> v = values.Slice(8 * g, 8);
+            for (int j = 0; j < 8; j++)
+            {
+                int shift = d * j;
+                ulong bits = shift >= 64 ? hi >> (shift - 64)
+                    : shift == 0 ? lo
+                    : (lo >> shift) | (hi << (64 - shift));
+                v[j] = (short)(bits & mask);
+            }
+        }
+    }
+
     /// <summary>Unpacks 32*d bytes into 256 values of <paramref name="d"/> bits (no reduction mod q).</summary>
     public static void Decode(ReadOnlySpan<byte> input, int d, Span<short> values)
     {
@@ -43,6 +103,11 @@ internal static class ByteCodec
                 values[2 * i] = (short)(b0 | ((b1 & 0x0F) << 8));
                 values[2 * i + 1] = (short)((b1 >> 4) | (b2 << 4));
             }
+            return;
+        }
+        if (d is 4 or 5 or 10 or 11)
+        {
+            DecodeGroups(input, d, values);
             return;
         }
         ulong acc = 0;
@@ -76,6 +141,7 @@ internal static class ByteCodec
     /// </summary>
     public static bool DecodeReduced12(ReadOnlySpan<byte> input, Span<short> poly)
     {
+        if (SimdSwitch.UseAvx2) return SamplingAvx2.DecodeReduced12(input, poly);
         Decode(input, 12, poly);
         int overflow = 0;
         for (int i = 0; i < Poly.N; i++)

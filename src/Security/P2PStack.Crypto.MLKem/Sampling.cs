@@ -41,7 +41,11 @@ internal static class Sampling
     }
 
     /// <summary>Takes 12-bit candidates from <paramref name="bytes"/> (public data), keeps those below q.</summary>
-    public static int RejectSample(Span<short> poly, int count, ReadOnlySpan<byte> bytes)
+    public static int RejectSample(Span<short> poly, int count, ReadOnlySpan<byte> bytes) =>
+        SimdSwitch.UseAvx2 ? SamplingAvx2.RejectSample(poly, count, bytes) : RejectSampleScalar(poly, count, bytes);
+
+    /// <summary>The scalar form of <see cref="RejectSample"/>.</summary>
+    public static int RejectSampleScalar(Span<short> poly, int count, ReadOnlySpan<byte> bytes)
     {
         for (int p = 0; p + 3 <= bytes.Length && count < Poly.N; p += 3)
         {
@@ -56,6 +60,12 @@ internal static class Sampling
     /// <summary>SamplePolyCBD_eta over 64*eta bytes: coefficient i is (sum of eta bits) - (sum of next eta bits).</summary>
     public static void Cbd(ReadOnlySpan<byte> bytes, int eta, Span<short> poly)
     {
+        if (SimdSwitch.UseAvx2 && eta is 2 or 3)
+        {
+            if (eta == 2) SamplingAvx2.Cbd2(bytes, poly);
+            else SamplingAvx2.Cbd3(bytes, poly);
+            return;
+        }
         if (eta == 2)
         {
             for (int i = 0; i < Poly.N / 8; i++)

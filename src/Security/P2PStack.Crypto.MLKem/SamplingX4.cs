@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace P2PStack.Crypto.MLKem;
 
@@ -39,16 +41,36 @@ internal static class SamplingX4
         KeccakF1600x4.Permute(state);
     }
 
-    /// <summary>Writes the current output block of lane j to outputs[j * stride + offset ..], then permutes.</summary>
+    /// <summary>
+    /// Writes the current output block of lane j to outputs[j * stride + offset ..]. The caller permutes before the
+    /// next block, and only when one is needed: most calls need no permutation after their last block.
+    /// </summary>
     private static void SqueezeBlock(Span<Vector256<ulong>> state, int rate, Span<byte> outputs, int stride, int offset)
     {
-        for (int i = 0; i < rate / 8; i++)
+        int words = rate / 8, i = 0;
+        if (Avx2.IsSupported)
+        {
+            // Four state words of all four instances at a time: a 4 x 4 transpose of 64-bit elements gives each
+            // instance's 32 consecutive output bytes in one vector.
+            for (; i + 4 <= words; i += 4)
+            {
+                Vector256<ulong> t0 = Avx2.UnpackLow(state[i], state[i + 1]);
+                Vector256<ulong> t1 = Avx2.UnpackHigh(state[i], state[i + 1]);
+                Vector256<ulong> t2 = Avx2.UnpackLow(state[i + 2], state[i + 3]);
+                Vector256<ulong> t3 = Avx2.UnpackHigh(state[i + 2], state[i + 3]);
+                int at = offset + 8 * i;
+                MemoryMarshal.Write(outputs.Slice(at, 32), Avx2.Permute2x128(t0, t2, 0x20));
+                MemoryMarshal.Write(outputs.Slice(stride + at, 32), Avx2.Permute2x128(t1, t3, 0x20));
+                MemoryMarshal.Write(outputs.Slice(2 * stride + at, 32), Avx2.Permute2x128(t0, t2, 0x31));
+                MemoryMarshal.Write(outputs.Slice(3 * stride + at, 32), Avx2.Permute2x128(t1, t3, 0x31));
+            }
+        }
+        for (; i < words; i++)
         {
             Vector256<ulong> lane = state[i];
             for (int j = 0; j < 4; j++)
                 BinaryPrimitives.WriteUInt64LittleEndian(outputs.Slice(j * stride + offset + 8 * i, 8), lane.GetElement(j));
         }
-        KeccakF1600x4.Permute(state);
     }
 
     public static void ExpandMatrix(ReadOnlySpan<byte> rho, int k, Span<short> matrix)
@@ -68,7 +90,11 @@ internal static class SamplingX4
                 suffixes[2 * j + 1] = (byte)(entry / k);
             }
             AbsorbOneBlock(state, Rate, rho[..32], suffixes, 2);
-            for (int b = 0; b < 3; b++) SqueezeBlock(state, Rate, buffer, Stride, b * Rate);
+            for (int b = 0; b < 3; b++)
+            {
+                if (b > 0) KeccakF1600x4.Permute(state);
+                SqueezeBlock(state, Rate, buffer, Stride, b * Rate);
+            }
             int lanes = Math.Min(4, total - first);
             bool done = true;
             for (int j = 0; j < lanes; j++)
@@ -78,6 +104,7 @@ internal static class SamplingX4
             }
             while (!done)
             {
+                KeccakF1600x4.Permute(state);
                 SqueezeBlock(state, Rate, buffer, Stride, 0);
                 done = true;
                 for (int j = 0; j < lanes; j++)
@@ -101,7 +128,11 @@ internal static class SamplingX4
         {
             for (int j = 0; j < 4; j++) nonces[j] = (byte)(firstNonce + Math.Min(first + j, count - 1));
             AbsorbOneBlock(state, Rate, seed32[..32], nonces, 1);
-            for (int offset = 0; offset < bytesNeeded; offset += Rate) SqueezeBlock(state, Rate, buffer, Stride, offset);
+            for (int offset = 0; offset < bytesNeeded; offset += Rate)
+            {
+                if (offset > 0) KeccakF1600x4.Permute(state);
+                SqueezeBlock(state, Rate, buffer, Stride, offset);
+            }
             int lanes = Math.Min(4, count - first);
             for (int j = 0; j < lanes; j++)
                 Sampling.Cbd(buffer.Slice(j * Stride, bytesNeeded), eta, output.Slice((first + j) * N, N));

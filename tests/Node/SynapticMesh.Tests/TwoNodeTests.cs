@@ -124,6 +124,23 @@ public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
     }
 
     [Fact]
+    public async Task ConnectTimesNewConnectionsWithSetupSamples()
+    {
+        var connect = await nodes.B.RunJsonAsync("p2p", "connect", nodes.A.TcpAddress, "--setup-samples", "3");
+        Assert.Equal(nodes.A.PeerId, connect.GetProperty("peerId").GetString());
+        var dial = connect.GetProperty("dialMs").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var setup = connect.GetProperty("setupMs").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        Assert.Equal(3, dial.Length);
+        Assert.Equal(3, setup.Length);
+        for (int i = 0; i < 3; i++) Assert.True(setup[i] >= dial[i] && dial[i] > 0);
+        // Without the option nothing is timed; an out-of-range count is a usage error.
+        var plain = await nodes.B.RunJsonAsync("p2p", "connect", nodes.A.TcpAddress);
+        Assert.False(plain.TryGetProperty("setupMs", out var none) && none.ValueKind != System.Text.Json.JsonValueKind.Null);
+        var bad = await nodes.B.RunAsync("p2p", "connect", nodes.A.TcpAddress, "--setup-samples", "-1");
+        Assert.NotEqual(0, bad.ExitCode);
+    }
+
+    [Fact]
     public async Task TextOutputIsForPeople()
     {
         var result = await nodes.B.RunAsync("p2p", "ping", nodes.A.TcpAddress, "--count", "2");

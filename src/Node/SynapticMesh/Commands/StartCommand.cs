@@ -54,7 +54,12 @@ public static class StartCommand
         {
             Description = "Serve /perf/1.0.0 to peers on public addresses too (by default only to local and private ones)",
         };
-        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel, metrics, registry, registryHeartbeat, registryName, perf };
+        var perfMaxBytes = new Option<ulong?>("--perf-max-bytes")
+        {
+            Description = $"Largest /perf/1.0.0 upload or download served per stream (default {new P2PStack.Protocols.Perf.PerfOptions().MaxServeBytes})",
+            HelpName = "bytes",
+        };
+        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel, metrics, registry, registryHeartbeat, registryName, perf, perfMaxBytes };
         command.SetAction((parse, cancellationToken) => RunAsync(contexts.Create(parse), parse.GetValue(logLevel),
             parse.GetValue(metrics) is { } endpoint ? MetricsEndpoint.Parse(endpoint) : null,
             parse.GetValue(registry) is { } url ? new RegistrySettings(RegistryCommand.ParseUrl(url),
@@ -63,12 +68,13 @@ public static class StartCommand
                     : throw new CliException("--registry-heartbeat must be a positive number of seconds", ExitCodes.Usage),
                 parse.GetValue(registryName)) : null,
             parse.GetValue(perf),
+            parse.GetValue(perfMaxBytes),
             cancellationToken));
         return command;
     }
 
     private static async Task<int> RunAsync(CommandContext context, LogLevel logLevel, IPEndPoint? metricsEndpoint,
-        RegistrySettings? registry, bool perfForPublicPeers, CancellationToken cancellationToken)
+        RegistrySettings? registry, bool perfForPublicPeers, ulong? perfMaxBytes, CancellationToken cancellationToken)
     {
         var home = context.NodeHome;
         var output = context.Output;
@@ -90,7 +96,8 @@ public static class StartCommand
         ConfigureLogging(builder.Logging, logLevel);
         ControlApi.Configure(builder, new ControlApiOptions());
         builder.Services.AddSingleton(config);
-        builder.Services.AddSynapticMeshNode(key, config, home, metrics: metricsEndpoint is not null, perfForPublicPeers: perfForPublicPeers);
+        builder.Services.AddSynapticMeshNode(key, config, home, metrics: metricsEndpoint is not null, perfForPublicPeers: perfForPublicPeers,
+            perfMaxBytes: perfMaxBytes);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = SynapticMeshCli.ShutdownGrace);
         if (metricsEndpoint is not null || registry is not null)
         {

@@ -25,8 +25,10 @@ public static class NodeComposition
     /// <param name="metrics">Registers the Prometheus exporter (<c>p2p start --metrics</c>).</param>
     /// <param name="perfForPublicPeers">Serves <c>/perf/1.0.0</c> to peers on public addresses too (<c>p2p start --perf</c>);
     /// local and private peers are always served.</param>
+    /// <param name="perfMaxBytes">Caps of one perf stream's download and upload (<c>p2p start --perf-max-bytes</c>); null
+    /// keeps the <see cref="P2PStack.Protocols.Perf.PerfOptions"/> defaults.</param>
     public static IServiceCollection AddSynapticMeshNode(this IServiceCollection services, PrivateKey identity, NodeConfig config, NodeHome home,
-        bool metrics = false, bool perfForPublicPeers = false)
+        bool metrics = false, bool perfForPublicPeers = false, ulong? perfMaxBytes = null)
     {
         services.AddP2PStack(p2p =>
         {
@@ -43,7 +45,11 @@ public static class NodeComposition
                 .AddSqlitePeerStore(home.PeerStorePath)
                 .AddIdentify()
                 .AddPing()
-                .AddPerf(perf => perf.ServePublicPeers = perfForPublicPeers)
+                .AddPerf(perf =>
+                {
+                    perf.ServePublicPeers = perfForPublicPeers;
+                    if (perfMaxBytes is { } max) perf.MaxServeBytes = perf.MaxUploadBytes = max;
+                })
                 // By default the mesh's own DHT (/synaptic/kad/1.0.0), not the public IPFS one; /ipfs/kad/1.0.0 joins
                 // js-libp2p and IPFS-style DHTs. Either way it holds the /agent records neural messaging resolves
                 // (AddNeuralMesh registers their validator) and the /v values of `dht put`; /pk and /ipns records,
