@@ -28,6 +28,9 @@ public class ReceivedMessage
     /// <summary>The signer (verified).</summary>
     public PeerId SourcePeer => Verified.Source;
 
+    /// <summary>Whether the body arrived sealed end to end to this node (docs/specs/neural-seal.md).</summary>
+    public bool WasSealed => Verified.WasSealed;
+
     public NeuralDestination Destination => Verified.Destination;
 
     public int Priority => (int)Verified.Message.Priority;

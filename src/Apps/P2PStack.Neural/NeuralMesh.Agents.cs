@@ -42,7 +42,7 @@ public sealed partial class NeuralMesh
     public async Task<int> PublishAgentAsync(string name, CancellationToken cancellationToken = default)
     {
         if (Dht is not { } dht) return 0;
-        byte[] record = AgentRecords.Create(name, PeerRecord.NextTimestampSeq(), _identity.PrivateKey);
+        byte[] record = AgentRecords.Create(name, PeerRecord.NextTimestampSeq(), _identity.PrivateKey, SealingPublicKey);
         try
         {
             return await dht.PutValueAsync(NeuralProtocol.AgentKey(name), record, cancellationToken).ConfigureAwait(false);
@@ -90,6 +90,7 @@ public sealed partial class NeuralMesh
         }
         if (location.Name != name) throw new AgentNotFoundException(name, "the DHT answered with another agent's record");
         _agentCache.Set(name, location.Peer, Now + Options.AgentCacheTtl);
+        if (!location.SealingKey.IsEmpty) RememberSealingKey(location.Peer, location.SealingKey.ToArray());
         return location.Peer;
     }
 

@@ -48,6 +48,12 @@ public sealed partial class NeuralMesh
             return false;
         }
         if (!IsForThisNode(message)) return await ForwardAsync(message, from).ConfigureAwait(false);
+        if (Unseal(message, out string? sealError) is not { } opened)
+        {
+            Drop(message.TypeInfo.Type, DropReason.BadSeal, from, sealError);
+            return false;
+        }
+        message = opened;
         var delivery = new Delivery(message, now);
         if (wait)
         {

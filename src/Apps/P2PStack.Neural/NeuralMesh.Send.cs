@@ -25,8 +25,9 @@ public sealed partial class NeuralMesh
             return new PostedMessage(id, null, Task.CompletedTask);
         }
         var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
-        var (message, envelope) = Create(to, body, options);
-        return await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false);
+        var sealTo = await SealingKeyForAsync(peer, options, cancellationToken).ConfigureAwait(false);
+        var (message, envelope) = Create(to, body, options, sealTo);
+        return await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false) with { Sealed = sealTo is not null };
     }
 
     /// <summary>Sends and waits until the message is written to the stream (or delivered locally).</summary>
@@ -59,7 +60,8 @@ public sealed partial class NeuralMesh
         if (to.Kind == DestinationKind.Swarm) throw new ArgumentException("a command goes to one agent or peer, not a swarm", nameof(to));
         var wait = timeout ?? Options.CommandTimeout;
         var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
-        var (message, envelope) = Create(to, command, options);
+        var sealTo = await SealingKeyForAsync(peer, options, cancellationToken).ConfigureAwait(false);
+        var (message, envelope) = Create(to, command, options, sealTo);
         var id = NeuralMessageId.FromBytes(message.Id.Span);
         if (_pending.Count >= Options.MaxPendingCommands)
             throw new ResourceLimitExceededException("neural mesh", "pending commands", Options.MaxPendingCommands);
@@ -100,8 +102,11 @@ public sealed partial class NeuralMesh
             Ttl = remaining < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : remaining,
             FromAgent = command.Destination.Kind == DestinationKind.Agent && IsLocalAgent(command.Destination.Name!) ? command.Destination.Name : null,
             CorrelationId = command.Id,
+            // A sealed command is answered sealed.
+            Seal = command.WasSealed ? true : null,
         };
-        var (message, envelope) = Create(to, response, options);
+        var sealTo = await SealingKeyForAsync(command.SourcePeer, options, cancellationToken).ConfigureAwait(false);
+        var (message, envelope) = Create(to, response, options, sealTo);
         // Straight back to the peer that signed the command, whatever its agent resolves to.
         var posted = await PostToPeerAsync(command.SourcePeer, message, envelope, cancellationToken).ConfigureAwait(false);
         await posted.Sent.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -114,7 +119,9 @@ public sealed partial class NeuralMesh
         var info = NeuralMessageTypes.Of(body.GetType());
         if (info.SwarmFamily is null) throw new ArgumentException($"{info.Name} messages cannot go to a swarm", nameof(body));
         var gossip = Gossip ?? throw new InvalidOperationException("swarms need gossipsub: add AddGossipSub() to the peer");
-        var (message, envelope) = Create(NeuralDestination.Swarm(swarm), body, options);
+        Options.SwarmKeys.TryGetValue(swarm, out var swarmKey);
+        if (options?.Seal == true && swarmKey is null) throw new ArgumentException($"no key for swarm {swarm}: its messages cannot be sealed", nameof(options));
+        var (message, envelope) = Create(NeuralDestination.Swarm(swarm), body, options, swarmKey is null ? null : (swarmKey, swarm));
         await gossip.PublishAsync(NeuralProtocol.SwarmTopic(swarm, info.SwarmFamily), NeuralMessageCodec.EncodeFrame(envelope, 0), cancellationToken)
             .ConfigureAwait(false);
         Metrics.Sent(info.Type);
@@ -146,7 +153,16 @@ public sealed partial class NeuralMesh
         return new PostedMessage(id, peer, item.Sent.Task);
     }
 
-    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options)
+    /// <param name="sealTo">The recipient's X-Wing public key to seal the body to, or null to send it in the clear.</param>
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options, byte[]? sealTo = null) =>
+        Create(to, body, options, sealTo, null);
+
+    /// <param name="swarmSeal">For a swarm with a shared key: the key and the swarm, to seal the body with.</param>
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options,
+        (byte[] Key, string Swarm)? swarmSeal) => Create(to, body, options, null, swarmSeal);
+
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options, byte[]? sealTo,
+        (byte[] Key, string Swarm)? swarmSeal)
     {
         var correlation = options?.CorrelationId;
         if ((body is Response) != correlation.HasValue)
@@ -177,7 +193,11 @@ public sealed partial class NeuralMesh
             CreatedAtMs = (ulong)Now.ToUnixTimeMilliseconds(),
         };
         if (correlation is { } c) message.CorrelationId = ByteString.CopyFrom(c.ToBytes());
-        NeuralMessageTypes.SetBody(message, body);
+        message.Type = NeuralMessageTypes.Of(body.GetType()).Type;
+        if (sealTo is not null && to.Kind != DestinationKind.Swarm) message.Sealed = NeuralSeal.Seal(message, body, sealTo);
+        else if (swarmSeal is { } s && to.Kind == DestinationKind.Swarm && options?.Seal != false)
+            message.Sealed = NeuralSeal.SealForSwarm(message, body, s.Key, s.Swarm);
+        else NeuralMessageTypes.SetBody(message, body);
         byte[] envelope = NeuralMessageCodec.Seal(message, _identity.PrivateKey);
         if (envelope.Length > Options.MaxMessageSize)
             throw new ArgumentException($"signed message of {envelope.Length} bytes is over the limit of {Options.MaxMessageSize}", nameof(body));

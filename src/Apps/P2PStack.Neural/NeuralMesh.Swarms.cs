@@ -97,6 +97,31 @@ public sealed partial class NeuralMesh
             Drop(type, DropReason.Replay, gossip.ReceivedFrom, $"message {message.Id}");
             return ValidationResult.Ignore;
         }
+        if (message.Message.BodyCase == NeuralMessage.BodyOneofCase.Sealed)
+        {
+            // Sealed with the swarm key: a member without the key cannot judge it (not relayed by it); one that
+            // does not open with the key is forged or moved from another message.
+            if (!Options.SwarmKeys.TryGetValue(swarm, out var swarmKey))
+            {
+                Drop(type, DropReason.BadSeal, gossip.ReceivedFrom, $"sealed with a key of swarm {swarm} this node does not hold");
+                return ValidationResult.Ignore;
+            }
+            try
+            {
+                message = Opened(message, NeuralSeal.OpenForSwarm(message.Message, swarmKey, swarm));
+            }
+            catch (NeuralSealException e)
+            {
+                Drop(type, DropReason.BadSeal, gossip.ReceivedFrom, e.Message);
+                return ValidationResult.Reject;
+            }
+        }
+        else if (Options.SwarmKeys.ContainsKey(swarm))
+        {
+            // A swarm with a key takes sealed messages only: a clear one did not come from a member.
+            Drop(type, DropReason.BadSeal, gossip.ReceivedFrom, $"swarm {swarm} is sealed and this message is not");
+            return ValidationResult.Reject;
+        }
         _validated.AddOrUpdate(gossip.Raw, message);
         return ValidationResult.Accept;
     }

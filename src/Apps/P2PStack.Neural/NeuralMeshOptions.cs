@@ -63,6 +63,19 @@ public sealed class NeuralMeshOptions
     /// <summary>Forward direct messages not meant for this node to a connected peer (within the hop limit).</summary>
     public bool EnableForwarding { get; set; } = true;
 
+    /// <summary>Seal direct and agent messages end to end when the recipient has a sealing key (docs/specs/neural-seal.md).</summary>
+    public bool SealByDefault { get; set; }
+
+    /// <summary>Budget of fetching a peer's sealing key record.</summary>
+    public TimeSpan SealingKeyFetchTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Keys shared by the members of a swarm (32 bytes each, by swarm name): swarm messages are sealed with
+    /// them when published, and opened when received (docs/specs/neural-seal.md).</summary>
+    public Dictionary<string, byte[]> SwarmKeys { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>32-byte X-Wing seed of this node's sealing key (to keep it across restarts); null: a new key per run.</summary>
+    public byte[]? SealingKeySeed { get; set; }
+
     /// <summary>Messages a listener buffers; the oldest are dropped for a listener that does not keep up.</summary>
     public int ListenerCapacity { get; set; } = 1024;
 
@@ -76,6 +89,11 @@ public sealed class NeuralMeshOptions
 
     internal void Validate()
     {
+        foreach (var (swarm, key) in SwarmKeys)
+        {
+            NeuralProtocol.ValidateName(swarm, "swarm");
+            if (key is not { Length: NeuralSeal.SwarmKeySize }) throw new ArgumentException($"the key of swarm {swarm} must be {NeuralSeal.SwarmKeySize} bytes");
+        }
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxMessageSize, 1024);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxBodySize, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBodySize, MaxMessageSize);
