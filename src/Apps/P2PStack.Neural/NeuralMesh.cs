@@ -85,6 +85,12 @@ public sealed partial class NeuralMesh : IAsyncDisposable
             _inbound.Reader.Count, _pending.Count, _replay.Count, LocalAgents, JoinedSwarms);
     }
 
+    /// <summary>Reliable-delivery figures of this node: attempts made as a sender, duplicates acknowledged without a
+    /// second delivery as a receiver, and outcomes as a sender.</summary>
+    public (long Attempts, long Duplicates, long Delivered, long Refused, long Failed) ReliableCounts =>
+        (Metrics.ReliableAttemptsTotal, Metrics.ReliableDuplicatesTotal, Metrics.ReliableCount(DeliveryStatus.Delivered),
+            Metrics.ReliableCount(DeliveryStatus.Refused), Metrics.ReliableCount(DeliveryStatus.Failed));
+
     /// <summary>Messages dropped for <paramref name="reason"/>, over all types.</summary>
     public long DroppedCount(DropReason reason) => Metrics.DroppedCount(reason);
 
@@ -154,14 +160,17 @@ public sealed partial class NeuralMesh : IAsyncDisposable
     }
 
     /// <summary>Dials when needed (finding the peer's addresses in the DHT if nobody knows them) and opens a stream.</summary>
-    internal async Task<IStream> OpenStreamAsync(PeerId peer, CancellationToken cancellationToken)
+    internal Task<IStream> OpenStreamAsync(PeerId peer, CancellationToken cancellationToken) =>
+        OpenStreamAsync(peer, NeuralProtocol.ProtocolId, cancellationToken);
+
+    internal async Task<IStream> OpenStreamAsync(PeerId peer, string protocol, CancellationToken cancellationToken)
     {
         if (_host.GetConnections(peer).Count == 0 && _host.PeerStore.GetAddresses(peer).Count == 0 && Dht is { } dht)
         {
             var info = await dht.FindPeerAsync(peer, cancellationToken).ConfigureAwait(false);
             _host.PeerStore.AddAddresses(peer, info.Addresses, Options.AgentCacheTtl);
         }
-        return await _host.OpenStreamAsync(peer, [NeuralProtocol.ProtocolId], cancellationToken).ConfigureAwait(false);
+        return await _host.OpenStreamAsync(peer, [protocol], cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
