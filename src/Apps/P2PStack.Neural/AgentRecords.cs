@@ -64,10 +64,18 @@ public static class AgentRecords
 
 /// <summary>
 /// The DHT's <c>/agent</c> namespace: the key is <c>/agent/&lt;name&gt;</c>, the value an agent record for that name
-/// signed by the peer it names; the record with the highest seq wins.
+/// signed by the peer it names; the record with the highest seq wins. A seq is the publication time in Unix
+/// nanoseconds, so one further in the future than <paramref name="maxClockSkew"/> is refused: otherwise a single record
+/// with a huge seq would win every comparison and hold the name for ever.
 /// </summary>
-public sealed class AgentRecordValidator : IRecordValidator
+public sealed class AgentRecordValidator(TimeProvider? time = null, TimeSpan? maxClockSkew = null) : IRecordValidator
 {
+    /// <summary>Clock skew allowed when none is given (the neural default, <see cref="NeuralMeshOptions.MaxClockSkew"/>).</summary>
+    public static readonly TimeSpan DefaultMaxClockSkew = TimeSpan.FromSeconds(30);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly TimeSpan _maxClockSkew = maxClockSkew ?? DefaultMaxClockSkew;
+
     public void Validate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
         string name = NameOf(key);
@@ -81,6 +89,9 @@ public sealed class AgentRecordValidator : IRecordValidator
             throw new InvalidRecordException(e.Message);
         }
         if (location.Name != name) throw new InvalidRecordException($"record names agent '{location.Name}' but is stored under '{name}'");
+        ulong latest = (ulong)(_time.GetUtcNow() + _maxClockSkew).ToUnixTimeMilliseconds() * 1_000_000UL;
+        if (location.Seq > latest)
+            throw new InvalidRecordException($"record seq {location.Seq} is more than {_maxClockSkew.TotalSeconds:0.#} s in the future");
     }
 
     public int Select(ReadOnlySpan<byte> key, IReadOnlyList<ReadOnlyMemory<byte>> values)

@@ -108,7 +108,7 @@ public sealed partial class NeuralMesh
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Options.ReliableAttemptTimeout);
-        var stream = await OpenStreamAsync(peer, NeuralProtocol.ReliableProtocolId, timeout.Token).ConfigureAwait(false);
+        var stream = await OpenStreamAsync(peer, NeuralProtocol.ReliableProtocolId, existingConnectionOnly: false, timeout.Token).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
             try
@@ -168,7 +168,7 @@ public sealed partial class NeuralMesh
             Drop(message.TypeInfo.Type, DropReason.Unroutable, from, "a reliable message must be sent to its destination peer");
             return Ack(id, AckStatus.Refused, DropReason.Unroutable.Label());
         }
-        switch (_replay.TryAccept(message.Source, message.Id, message.ExpiresAt, now))
+        switch (_replay.TryReserve(message.Source, message.Id, from, message.ExpiresAt, now))
         {
             case DropReason.Replay:
                 Metrics.ReliableDuplicate();
@@ -177,14 +177,23 @@ public sealed partial class NeuralMesh
                 Drop(message.TypeInfo.Type, full, from, $"message {message.Id}");
                 return Ack(id, AckStatus.Busy, full.Label());
         }
-        if (Unseal(message, out string? sealError) is not { } opened)
+        bool accepted = false;
+        try
         {
-            Drop(message.TypeInfo.Type, DropReason.BadSeal, from, sealError);
-            return Ack(id, AckStatus.Refused, DropReason.BadSeal.Label());
+            if (Unseal(message, out string? sealError) is not { } opened)
+            {
+                Drop(message.TypeInfo.Type, DropReason.BadSeal, from, sealError);
+                return Ack(id, AckStatus.Refused, DropReason.BadSeal.Label());
+            }
+            // Accepted: queued for the dispatch loop, which runs listeners and handlers after this ack is written.
+            accepted = await DeliverAsync(new Delivery(opened, now, from), wait: true, cancellationToken).ConfigureAwait(false);
+            return Ack(id, AckStatus.Delivered, "");
         }
-        // Accepted: queued for the dispatch loop, which runs listeners and handlers after this ack is written.
-        await _inbound.Writer.WriteAsync(new Delivery(opened, now), cancellationToken).ConfigureAwait(false);
-        return Ack(id, AckStatus.Delivered, "");
+        finally
+        {
+            if (accepted) _replay.Commit(message.Source, message.Id);
+            else _replay.Release(message.Source, message.Id);
+        }
     }
 
     private static NeuralAck Ack(ReadOnlyMemory<byte> id, AckStatus status, string detail) =>

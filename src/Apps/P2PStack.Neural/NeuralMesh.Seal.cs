@@ -47,8 +47,11 @@ public sealed partial class NeuralMesh
     /// The key to seal a message to <paramref name="peer"/> with, or null to send it in the clear: sealing is off for
     /// this message, or it is for this node, or (sealing by default only) the peer publishes no key.
     /// </summary>
+    /// <param name="existingConnectionOnly">Fetch the key only over a connection that already exists (responses and
+    /// anything done on a sender's behalf never dial).</param>
     /// <exception cref="SealingKeyUnavailableException">Sealing was asked for explicitly and the peer has no key.</exception>
-    internal async Task<byte[]?> SealingKeyForAsync(PeerId peer, SendOptions? options, CancellationToken cancellationToken)
+    internal async Task<byte[]?> SealingKeyForAsync(PeerId peer, SendOptions? options, CancellationToken cancellationToken,
+        bool existingConnectionOnly = false)
     {
         bool explicitly = options?.Seal == true;
         if (!(options?.Seal ?? Options.SealByDefault) || peer == LocalPeer) return null;
@@ -59,6 +62,8 @@ public sealed partial class NeuralMesh
         }
         try
         {
+            if (existingConnectionOnly && _host.GetConnections(peer).Count == 0)
+                throw new IOException("its key is not cached and no connection to it exists (this send never dials)");
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(Options.SealingKeyFetchTimeout);
             var stream = await _host.OpenStreamAsync(peer, [NeuralProtocol.SealingKeyProtocolId], timeout.Token).ConfigureAwait(false);

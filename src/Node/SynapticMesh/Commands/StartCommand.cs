@@ -50,7 +50,11 @@ public static class StartCommand
             DefaultValueFactory = _ => new RegistryAgentOptions().HeartbeatInterval.TotalSeconds,
         };
         var registryName = new Option<string?>("--registry-name") { Description = "Name shown in the registry" };
-        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel, metrics, registry, registryHeartbeat, registryName };
+        var perf = new Option<bool>("--perf")
+        {
+            Description = "Serve /perf/1.0.0 to peers on public addresses too (by default only to local and private ones)",
+        };
+        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel, metrics, registry, registryHeartbeat, registryName, perf };
         command.SetAction((parse, cancellationToken) => RunAsync(contexts.Create(parse), parse.GetValue(logLevel),
             parse.GetValue(metrics) is { } endpoint ? MetricsEndpoint.Parse(endpoint) : null,
             parse.GetValue(registry) is { } url ? new RegistrySettings(RegistryCommand.ParseUrl(url),
@@ -58,12 +62,13 @@ public static class StartCommand
                     ? TimeSpan.FromSeconds(parse.GetValue(registryHeartbeat))
                     : throw new CliException("--registry-heartbeat must be a positive number of seconds", ExitCodes.Usage),
                 parse.GetValue(registryName)) : null,
+            parse.GetValue(perf),
             cancellationToken));
         return command;
     }
 
     private static async Task<int> RunAsync(CommandContext context, LogLevel logLevel, IPEndPoint? metricsEndpoint,
-        RegistrySettings? registry, CancellationToken cancellationToken)
+        RegistrySettings? registry, bool perfForPublicPeers, CancellationToken cancellationToken)
     {
         var home = context.NodeHome;
         var output = context.Output;
@@ -82,7 +87,7 @@ public static class StartCommand
         ConfigureLogging(builder.Logging, logLevel);
         ControlApi.Configure(builder, new ControlApiOptions());
         builder.Services.AddSingleton(config);
-        builder.Services.AddSynapticMeshNode(key, config, home, metrics: metricsEndpoint is not null);
+        builder.Services.AddSynapticMeshNode(key, config, home, metrics: metricsEndpoint is not null, perfForPublicPeers: perfForPublicPeers);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = SynapticMeshCli.ShutdownGrace);
         if (metricsEndpoint is not null || registry is not null)
         {

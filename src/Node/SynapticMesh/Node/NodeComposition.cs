@@ -17,8 +17,10 @@ public static class NodeComposition
     public const string NeuralDhtProtocolId = "/synaptic/kad/1.0.0";
 
     /// <param name="metrics">Registers the Prometheus exporter (<c>p2p start --metrics</c>).</param>
+    /// <param name="perfForPublicPeers">Serves <c>/perf/1.0.0</c> to peers on public addresses too (<c>p2p start --perf</c>);
+    /// local and private peers are always served.</param>
     public static IServiceCollection AddSynapticMeshNode(this IServiceCollection services, PrivateKey identity, NodeConfig config, NodeHome home,
-        bool metrics = false)
+        bool metrics = false, bool perfForPublicPeers = false)
     {
         services.AddP2PStack(p2p =>
         {
@@ -35,7 +37,7 @@ public static class NodeComposition
                 .AddSqlitePeerStore(home.PeerStorePath)
                 .AddIdentify()
                 .AddPing()
-                .AddPerf()
+                .AddPerf(perf => perf.ServePublicPeers = perfForPublicPeers)
                 // The mesh's own DHT (not the public IPFS one): it holds the /agent records neural messaging resolves.
                 .AddKademlia(kad =>
                 {
