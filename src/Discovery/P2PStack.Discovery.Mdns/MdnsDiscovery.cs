@@ -238,9 +238,14 @@ public sealed partial class MdnsDiscovery : IHostedService, IAsyncDisposable
         {
             if (found.Addresses.Count == 0) continue;
             if (RefusedByPolicy(found.Peer)) continue;
-            _host.PeerStore.AddAddresses(found.Peer, found.Addresses, _options.PeerAddressTtl);
+            // An answer is trusted for nothing: the peer id is proven by the handshake when dialed, and addresses
+            // outside the network the packet came from are kept only briefly and listed after the others.
+            var matched = found.Addresses.Where(a => MdnsResponseParser.OnSourceNetwork(a, source.Address)).ToList();
+            var unmatched = found.Addresses.Where(a => !matched.Contains(a)).ToList();
+            if (matched.Count > 0) _host.PeerStore.AddAddresses(found.Peer, matched, _options.PeerAddressTtl);
+            if (unmatched.Count > 0) _host.PeerStore.AddAddresses(found.Peer, unmatched, _options.UnmatchedAddressTtl);
             Log.Discovered(_logger, found.Peer, found.Addresses.Count, source);
-            _host.Events.Publish(new PeerDiscovered(found.Peer, found.Addresses, Source));
+            _host.Events.Publish(new PeerDiscovered(found.Peer, [.. matched, .. unmatched], Source));
             if (_options.DialDiscovered) MaybeDial(found.Peer);
         }
     }

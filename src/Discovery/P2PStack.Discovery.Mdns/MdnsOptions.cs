@@ -28,8 +28,14 @@ public sealed class MdnsOptions
     /// <summary>A peer is not dialed again (after a failure) for this long.</summary>
     public TimeSpan DialBackoff { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long discovered addresses stay in the peer store unless seen again.</summary>
+    /// <summary>How long discovered addresses on the answer's source network stay in the peer store unless seen again.</summary>
     public TimeSpan PeerAddressTtl { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How long addresses an answer claims outside the network it came from (not the sender's IP, not in its /24 or
+    /// /64) stay in the peer store: nobody vouches for them, so they fade unless announced again (go's TempAddrTTL).
+    /// </summary>
+    public TimeSpan UnmatchedAddressTtl { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>TTL of the records we send (120 s as js-libp2p and RFC 6762 §10 for host-related records).</summary>
     public TimeSpan RecordTtl { get; set; } = TimeSpan.FromSeconds(120);
@@ -87,6 +93,7 @@ public sealed class MdnsOptions
         Positive(QueryInterval, nameof(QueryInterval));
         Positive(DialTimeout, nameof(DialTimeout));
         Positive(PeerAddressTtl, nameof(PeerAddressTtl));
+        Positive(UnmatchedAddressTtl, nameof(UnmatchedAddressTtl));
         Positive(RecordTtl, nameof(RecordTtl));
         if (DialBackoff < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(DialBackoff));
         if (MinResponseInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MinResponseInterval));

@@ -13,7 +13,8 @@ public sealed record MdnsPeer(PeerId Peer, IReadOnlyList<Multiaddr> Addresses);
 /// Reads the peers out of a response: each PTR of the service names an instance, whose TXT records (in the answers
 /// or the additional records, as js and go send them) carry <c>dnsaddr=</c> strings. Invalid strings are skipped
 /// one by one; an instance with TTL 0 (a goodbye) or our own instance is ignored; loopback addresses count only when
-/// the packet itself came over loopback and loopback is enabled.
+/// the packet itself came over loopback and loopback is enabled. <see cref="OnSourceNetwork"/> tells the addresses
+/// on the sender's network from those it merely claims.
 /// </summary>
 internal static class MdnsResponseParser
 {
@@ -76,6 +77,21 @@ internal static class MdnsResponseParser
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="address"/> is on the network the answer came from: the sender's own IP, or an IP in the
+    /// same /24 (IPv4) or /64 (IPv6). DNS names and other families are not.
+    /// </summary>
+    public static bool OnSourceNetwork(Multiaddr address, IPAddress source)
+    {
+        if (address.GetIPAddress() is not { } ip) return false;
+        if (source.IsIPv4MappedToIPv6) source = source.MapToIPv4();
+        if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
+        if (ip.AddressFamily != source.AddressFamily) return false;
+        if (ip.Equals(source)) return true;
+        int prefixBytes = ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 3 : 8;
+        return ip.GetAddressBytes().AsSpan(0, prefixBytes).SequenceEqual(source.GetAddressBytes().AsSpan(0, prefixBytes));
     }
 
     private static bool IsLoopback(Multiaddr address) => address.GetIPAddress() is { } ip && IPAddress.IsLoopback(ip);

@@ -96,8 +96,8 @@ public sealed class TcpTransport : ITransport
         }
     }
 
-    private static string Describe(Exception? e) =>
-        e is SocketException s ? s.SocketErrorCode.ToString() : e?.Message ?? "no address to try";
+    // The system's words ("Connection refused"), not the enum's name: this message reaches users.
+    private static string Describe(Exception? e) => e?.Message ?? "no address to try";
 
     /// <summary>Dials from a port we listen on so the remote (and NATs) see that port; returns whether it could.</summary>
     private bool BindToListenPort(Socket socket, AddressFamily family)
@@ -143,7 +143,7 @@ public sealed class TcpTransport : ITransport
         catch (SocketException e)
         {
             socket.Dispose();
-            throw new IOException($"could not listen on {address}: {e.SocketErrorCode}", e);
+            throw new IOException($"could not listen on {address}: {e.Message}", e);
         }
         var listener = new TcpConnectionListener(socket, _options, l => _listeners.TryRemove(l, out _));
         _listeners.TryAdd(listener, 0);

@@ -148,6 +148,47 @@ public class MdnsServiceTests
         await service.DisposeAsync();
     }
 
+    /// <summary>A clock the test moves.</summary>
+    private sealed class ManualClock : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    [Fact]
+    public async Task AddressesOffTheAnswersSourceNetworkAreKeptBrieflyAndListedLast()
+    {
+        var clock = new ManualClock();
+        var (service, transport, host, events) = Create(o => o.Broadcast = false);
+        var store = new InMemoryPeerStore(clock);
+        host.PeerStore.Returns(store);
+        await service.StartAsync(CancellationToken.None);
+        // From 192.168.1.20: the 192.168.1.10 addresses are on its /24, the fd00::2 one is only claimed.
+        transport.Handler!(TestPackets.JsResponse, Lan);
+        var peer = PeerId.Parse(TestPackets.JsResponseInfo.GetProperty("peerId").GetString()!);
+        var found = Assert.Single(events);
+        Assert.Equal(["/ip4/192.168.1.10/tcp/4001", "/ip4/192.168.1.10/tcp/4002/ws", "/ip6/fd00::2/tcp/4001"],
+            found.Addresses.Select(a => a.ToString()));
+        Assert.Equal(3, store.GetAddresses(peer).Count);
+        clock.Now += new MdnsOptions().UnmatchedAddressTtl + TimeSpan.FromSeconds(1);
+        Assert.Equal(["/ip4/192.168.1.10/tcp/4001", "/ip4/192.168.1.10/tcp/4002/ws"], store.GetAddresses(peer).Select(a => a.ToString()).Order());
+        await service.DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData("/ip4/192.168.1.20/tcp/1", "192.168.1.20", true)]
+    [InlineData("/ip4/192.168.1.99/tcp/1", "192.168.1.20", true)]
+    [InlineData("/ip4/192.168.2.20/tcp/1", "192.168.1.20", false)]
+    [InlineData("/ip4/8.8.8.8/tcp/1", "192.168.1.20", false)]
+    [InlineData("/ip6/fd00::2/tcp/1", "fd00::9", true)]
+    [InlineData("/ip6/fd00:0:0:1::2/tcp/1", "fd00::9", false)]
+    [InlineData("/ip4/192.168.1.20/tcp/1", "::ffff:192.168.1.20", true)]
+    [InlineData("/ip6/fd00::2/tcp/1", "192.168.1.20", false)]
+    [InlineData("/dns4/example.com/tcp/1", "192.168.1.20", false)]
+    public void OnSourceNetworkMeansTheSendersIpOrItsSubnet(string address, string source, bool expected) =>
+        Assert.Equal(expected, MdnsResponseParser.OnSourceNetwork(Multiaddr.Parse(address), IPAddress.Parse(source)));
+
     [Fact]
     public async Task DialsDiscoveredPeersOnceWithinTheBackoff()
     {

@@ -8,14 +8,37 @@ public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 {
     public string[] StderrLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    /// <summary>A user error: non-zero exit, exactly one line on stderr, no stack trace.</summary>
+    /// <summary>
+    /// A user error: non-zero exit, exactly one line on stderr (<c>error: ...</c>, or with --json one JSON object
+    /// <c>{"error","code","exitCode"}</c> whose exit code is the process's), no stack trace, no .NET internals.
+    /// </summary>
     public void AssertOneLineError(string expectedFragment)
     {
         Assert.NotEqual(0, ExitCode);
         var line = Assert.Single(StderrLines);
-        Assert.StartsWith("error: ", line);
-        Assert.Contains(expectedFragment, line, StringComparison.OrdinalIgnoreCase);
+        string message = line;
+        if (line.StartsWith('{'))
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(line);
+            message = json.RootElement.GetProperty("error").GetString()!;
+            Assert.False(string.IsNullOrEmpty(json.RootElement.GetProperty("code").GetString()));
+            Assert.Equal(ExitCode, json.RootElement.GetProperty("exitCode").GetInt32());
+        }
+        else
+        {
+            Assert.StartsWith("error: ", line);
+        }
+        Assert.Contains(expectedFragment, message, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("(Parameter '", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", message, StringComparison.Ordinal);
         Assert.DoesNotContain(StderrLines, l => l.StartsWith("at ", StringComparison.Ordinal));
+    }
+
+    /// <summary>The JSON error a --json command printed on stderr.</summary>
+    public System.Text.Json.JsonElement JsonError()
+    {
+        using var json = System.Text.Json.JsonDocument.Parse(Assert.Single(StderrLines));
+        return json.RootElement.Clone();
     }
 }
 
@@ -57,9 +80,10 @@ public static class CliProcess
         return info;
     }
 
-    public static async Task<CliResult> RunAsync(string[] args, string? passphrase = null)
+    public static async Task<CliResult> RunAsync(string[] args, string? passphrase = null, string? stdin = null)
     {
         using var process = Process.Start(StartInfo(args, passphrase))!;
+        if (stdin is not null) await process.StandardInput.WriteAsync(stdin);
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

@@ -30,7 +30,12 @@ public sealed class ErrorTests : IDisposable
         var result = await CliProcess.RunAsync(["p2p", .. args, "--home", _home.Path, "--json"]);
         result.AssertOneLineError("no node is running");
         Assert.Equal(1, result.ExitCode);
+        Assert.Equal("not_running", result.JsonError().GetProperty("code").GetString());
+        Assert.Contains($"start it with `synaptic-mesh p2p start --home {_home.Path}`", result.JsonError().GetProperty("error").GetString());
         Assert.Empty(result.Stdout);
+
+        var text = await CliProcess.RunAsync(["p2p", .. args, "--home", _home.Path]);
+        text.AssertOneLineError($"no node is running on {_home.Path}; start it with `synaptic-mesh p2p start --home {_home.Path}`");
     }
 
     [Fact]
@@ -46,12 +51,30 @@ public sealed class ErrorTests : IDisposable
         result.AssertOneLineError("not running");
     }
 
-    [Fact]
-    public async Task UnknownOptionIsOneLineUsageError()
+    [Theory]
+    [InlineData("error: unknown option '--bogus' for 'synaptic-mesh p2p status'", "synaptic-mesh p2p status [options]", "p2p", "status", "--bogus")]
+    [InlineData("error: unknown command 'statsu' for 'synaptic-mesh p2p'; did you mean 'status'?", "synaptic-mesh p2p [command] [options]", "p2p", "statsu")]
+    [InlineData("error: unknown command 'foo' for 'synaptic-mesh p2p'", "synaptic-mesh p2p [command] [options]", "p2p", "foo")]
+    [InlineData("error: Required argument missing for command: 'ping'", "synaptic-mesh p2p ping <target> [options]", "p2p", "ping")]
+    public async Task UnknownCommandOrOptionShowsTheErrorAndTheNearestUsage(string error, string usage, params string[] args)
     {
-        var result = await CliProcess.RunAsync(["p2p", "status", "--bogus", "--home", _home.Path]);
+        var result = await CliProcess.RunAsync([.. args, "--home", _home.Path]);
         Assert.Equal(2, result.ExitCode);
-        Assert.Single(result.StderrLines);
+        Assert.Equal(error, result.StderrLines[0]);
+        Assert.Contains("Usage:", result.Stderr);
+        Assert.Contains(usage, result.Stderr);
+        Assert.DoesNotContain("Required command was not provided", result.Stderr);
+        Assert.Empty(result.Stdout);
+    }
+
+    [Fact]
+    public async Task BareCommandPrintsUsage()
+    {
+        var result = await CliProcess.RunAsync([]);
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("Usage:", result.Stdout);
+        Assert.Contains("p2p", result.Stdout);
+        Assert.Empty(result.Stderr);
     }
 
     [Fact]

@@ -121,9 +121,14 @@ public sealed class NeuralCliTests(TwoMeshNodes nodes) : IClassFixture<TwoMeshNo
     {
         var ping = await nodes.B.RunJsonAsync("p2p", "message", nodes.A.PeerId, "--msg-type", "command", "--content", "ping");
         Assert.Equal("pong", ping.GetProperty("response").GetProperty("content").GetString());
+        // A command the node has no handler for: the answer is printed, and the exit code says it failed.
         var text = await nodes.B.RunAsync("p2p", "message", nodes.A.PeerId, "--msg-type", "command", "--content", "nonsense");
-        Assert.True(text.ExitCode == 0, text.Stderr);
+        Assert.Equal(1, text.ExitCode);
         Assert.Contains("failed: no handler for command 'nonsense'", text.Stdout);
+        text.AssertOneLineError("no handler for command 'nonsense'");
+        var json = await nodes.B.RunAsync("p2p", "message", nodes.A.PeerId, "--msg-type", "command", "--content", "nonsense", "--json");
+        Assert.Equal(1, json.ExitCode);
+        Assert.Equal("remote_failure", json.JsonError().GetProperty("code").GetString());
 
         (await nodes.B.RunAsync("p2p", "message", "agent-x", "--msg-type", "gossip", "--content", "x")).AssertOneLineError("--msg-type");
         (await nodes.B.RunAsync("p2p", "message", "agent-x", "--msg-type", "thought", "--content", "x", "--priority", "11")).AssertOneLineError("--priority");
@@ -132,12 +137,55 @@ public sealed class NeuralCliTests(TwoMeshNodes nodes) : IClassFixture<TwoMeshNo
         (await nodes.B.RunAsync("p2p", "message", "agent-x", "--msg-type", "response", "--content", "x")).AssertOneLineError("correlation");
     }
 
+    [Fact]
+    public async Task Content_from_a_file_or_stdin_arrives_escaped_on_the_terminal_and_one_limit_is_stated()
+    {
+        var listen = Process.Start(CliProcess.StartInfo(["p2p", "listen", "--agent", "agent-file", "--home", nodes.A.Home.Path], null))!;
+        string file = Path.Combine(nodes.B.Home.Path, "content.txt");
+        try
+        {
+            listen.StandardInput.Close();
+            using (var ready = new CancellationTokenSource(Patience))
+                Assert.Equal("listening as agent agent-file (Ctrl+C to stop)", await listen.StandardError.ReadLineAsync(ready.Token));
+
+            // A peer's control characters never reach the terminal: escape, bell, CR and newlines are shown escaped.
+            await File.WriteAllTextAsync(file, "from a file\n\u001b[31mred\u001b[0m\r\u0007 \u009b2J");
+            await SendAsync("agent-file", "thought", "ignored", "--file", file);
+            var viaStdin = await nodes.B.RunWithInputAsync("from stdin\nsecond line", "p2p", "message", "agent-file", "--msg-type", "sync", "--content", "-");
+            Assert.True(viaStdin.ExitCode == 0, viaStdin.Stderr);
+
+            using var reading = new CancellationTokenSource(Patience);
+            string first = await listen.StandardOutput.ReadLineAsync(reading.Token) ?? "";
+            Assert.EndsWith($"thought p5 {nodes.B.PeerId} -> agent-file: from a file\\n\\e[31mred\\e[0m\\r\\a \\u009b2J", first);
+            string second = await listen.StandardOutput.ReadLineAsync(reading.Token) ?? "";
+            Assert.EndsWith("sync p5 " + nodes.B.PeerId + " -> agent-file: from stdin\\nsecond line", second);
+        }
+        finally
+        {
+            if (!listen.HasExited) listen.Kill(entireProcessTree: true);
+            listen.Dispose();
+        }
+
+        // One limit, stated the same way whether the node or the CLI finds the content too large.
+        await File.WriteAllTextAsync(file, new string('x', 60_000));
+        (await nodes.B.RunAsync("p2p", "message", "agent-file", "--msg-type", "thought", "--file", file))
+            .AssertOneLineError("the message content is 60000 bytes, over the limit of 49136 bytes");
+        (await nodes.B.RunAsync("p2p", "message", "agent-file", "--msg-type", "command", "--file", file))
+            .AssertOneLineError("the message content is 60000 bytes, over the limit of 16378 bytes");
+        await File.WriteAllTextAsync(file, new string('x', 3 << 20));
+        (await nodes.B.RunAsync("p2p", "message", "agent-file", "--msg-type", "thought", "--file", file))
+            .AssertOneLineError($"the message content is {3 << 20} bytes, over the limit of 49136 bytes");
+        (await nodes.B.RunAsync("p2p", "message", "agent-file", "--msg-type", "thought", "--file", file, "--content", "x"))
+            .AssertOneLineError("not both");
+    }
+
     private async Task<JsonElement> SendAsync(string to, string type, string content, params string[] extra)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (true)
         {
-            var result = await nodes.B.RunAsync(["p2p", "message", to, "--msg-type", type, "--content", content, .. extra, "--json"]);
+            string[] body = extra.Contains("--file") ? [] : ["--content", content];
+            var result = await nodes.B.RunAsync(["p2p", "message", to, "--msg-type", type, .. body, .. extra, "--json"]);
             if (result.ExitCode == 0)
             {
                 using var json = JsonDocument.Parse(result.Stdout);

@@ -68,6 +68,9 @@ public sealed class NodeProcess : IAsyncDisposable
 
     public Task<CliResult> RunAsync(params string[] args) => CliProcess.RunAsync([.. args, "--home", Home.Path]);
 
+    /// <summary>Runs a command with <paramref name="stdin"/> as its standard input.</summary>
+    public Task<CliResult> RunWithInputAsync(string stdin, params string[] args) => CliProcess.RunAsync([.. args, "--home", Home.Path], stdin: stdin);
+
     public async Task<JsonElement> RunJsonAsync(params string[] args)
     {
         var result = await RunAsync([.. args, "--json"]);

@@ -37,14 +37,52 @@ public sealed class StartTests : IDisposable
     }
 
     [Fact]
-    public async Task StartOnAFreshHomeInitialisesAndSaysSo()
+    public async Task StartOnAFreshHomeWarnsThatTheKeyIsUnencryptedAndInitEncryptsIt()
     {
         // No identity yet: start creates one with the defaults. Port 0 here only because tests never use fixed ports.
         Directory.CreateDirectory(_home.Path);
-        await File.WriteAllTextAsync(_home.File("config.json"), """{"listen":["/ip4/127.0.0.1/tcp/0"],"bootstrap":[],"maxPeers":8}""");
-        await using var node = await NodeProcess.StartAsync(_home);
-        Assert.True(File.Exists(_home.File("identity.key")));
-        Assert.Contains("initialised", await WaitForStderrAsync(node, "initialised"), StringComparison.OrdinalIgnoreCase);
+        await File.WriteAllTextAsync(_home.File("config.json"), """{"listen":["/ip4/127.0.0.1/tcp/0"],"bootstrap":[],"maxPeers":8,"maxpeer":3}""");
+        string peerId;
+        await using (var node = await NodeProcess.StartAsync(_home))
+        {
+            peerId = node.PeerId;
+            Assert.True(File.Exists(_home.File("identity.key")));
+            string stderr = await WaitForStderrAsync(node, "NOT encrypted");
+            Assert.Contains("no identity in", stderr);
+            // With --json the warning is one JSON line; it says how to encrypt the key, for this home.
+            string warning = stderr.Split('\n').Single(l => l.Contains("NOT encrypted", StringComparison.Ordinal));
+            using var json = JsonDocument.Parse(warning);
+            Assert.Contains($"`synaptic-mesh p2p init --home {_home.Path}`", json.RootElement.GetProperty("warning").GetString());
+            // The hand-written config is left as it is, and its typo named.
+            Assert.Contains("maxpeer", await WaitForStderrAsync(node, "maxpeer"));
+            Assert.Contains("\"maxpeer\":3", await File.ReadAllTextAsync(_home.File("config.json")));
+        }
+
+        var encrypt = await CliProcess.RunAsync(["p2p", "init", "--home", _home.Path, "--json"], "secret");
+        Assert.True(encrypt.ExitCode == 0, encrypt.Stderr);
+        using (var result = JsonDocument.Parse(encrypt.Stdout))
+        {
+            Assert.Equal(peerId, result.RootElement.GetProperty("peerId").GetString());
+            Assert.True(result.RootElement.GetProperty("encrypted").GetBoolean());
+        }
+        (await CliProcess.RunAsync(["p2p", "init", "--home", _home.Path], "secret")).AssertOneLineError("already initialised");
+        await using var again = await NodeProcess.StartAsync(_home, "secret");
+        Assert.Equal(peerId, again.PeerId);
+    }
+
+    [Fact]
+    public async Task UnknownConfigKeysAreNamedInAWarning()
+    {
+        await InitAsync();
+        string config = await File.ReadAllTextAsync(_home.File("config.json"));
+        await File.WriteAllTextAsync(_home.File("config.json"), config.TrimEnd().TrimEnd('}')
+            + ",\"maxPeer\": 8, \"mdns\": {\"servic\": \"_p2p-x._udp.local\"}}");
+        await using var node = await NodeProcess.StartAsync(_home, "pass");
+        string stderr = await WaitForStderrAsync(node, "maxPeer");
+        using var json = JsonDocument.Parse(stderr.Split('\n').Single(l => l.Contains("maxPeer", StringComparison.Ordinal)));
+        string warning = json.RootElement.GetProperty("warning").GetString()!;
+        Assert.Contains("unknown keys 'maxPeer', 'mdns.servic' ignored", warning);
+        Assert.Contains("maxPeers", warning); // the known keys, to spot the typo
     }
 
     [Fact]

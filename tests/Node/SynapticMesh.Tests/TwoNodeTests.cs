@@ -50,6 +50,16 @@ public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
         Assert.NotEmpty(peerA.GetProperty("addresses").EnumerateArray());
         Assert.Equal(JsonValueKind.Array, peerA.GetProperty("protocols").ValueKind);
         Assert.True(peerA.GetProperty("latencyMs").GetDouble() > 0);
+        // Latency is what the words say: the latest sample, min/mean/max over a window with its sample count, the EWMA.
+        var latency = peerA.GetProperty("latency");
+        Assert.Equal(peerA.GetProperty("latencyMs").GetDouble(), latency.GetProperty("currentMs").GetDouble());
+        Assert.True(latency.GetProperty("samples").GetInt32() >= 1);
+        Assert.InRange(latency.GetProperty("meanMs").GetDouble(), latency.GetProperty("minMs").GetDouble(), latency.GetProperty("maxMs").GetDouble());
+        Assert.True(latency.GetProperty("windowSeconds").GetDouble() > 0);
+        Assert.True(latency.GetProperty("ewmaMs").GetDouble() > 0);
+        Assert.True(latency.GetProperty("totalSamples").GetInt64() >= latency.GetProperty("samples").GetInt32());
+        var text = await nodes.B.RunAsync("p2p", "status");
+        Assert.Matches(@"latency: +[0-9.]+ ms \(min [0-9.]+, mean [0-9.]+, max [0-9.]+ over [0-9]+ samples? in 5 min; EWMA [0-9.]+ ms of [0-9]+\)", text.Stdout);
         Assert.Equal("/yamux/1.0.0", peerA.GetProperty("muxer").GetString());
 
         var statusA = await nodes.A.RunJsonAsync("p2p", "status", "--detailed");
@@ -67,6 +77,9 @@ public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
         var rtts = byAddress.GetProperty("rttMs").EnumerateArray().Select(e => e.GetDouble()).ToList();
         Assert.Equal(3, rtts.Count);
         Assert.All(rtts, rtt => Assert.InRange(rtt, 0.0001, 10_000));
+        Assert.Equal(rtts.Min(), byAddress.GetProperty("minMs").GetDouble());
+        Assert.Equal(rtts.Average(), byAddress.GetProperty("avgMs").GetDouble(), 6);
+        Assert.Equal(rtts.Max(), byAddress.GetProperty("maxMs").GetDouble());
 
         // The address is in B's peer store now, so the bare peer id is enough.
         var byPeerId = await nodes.B.RunJsonAsync("p2p", "ping", nodes.A.PeerId);

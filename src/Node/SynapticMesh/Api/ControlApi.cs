@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using SynapticMesh.Cli;
 using SynapticMesh.Commands;
 
 namespace SynapticMesh.Api;
@@ -46,7 +47,7 @@ public static class ControlApi
             {
                 context.Response.StatusCode = StatusCodes.Status401Unauthorized;
                 context.Response.Headers.WWWAuthenticate = "Bearer";
-                await context.Response.WriteAsJsonAsync(new ApiError("missing or wrong bearer token"));
+                await context.Response.WriteAsJsonAsync(new ApiError("missing or wrong bearer token", ErrorCodes.Refused));
                 return;
             }
             try
@@ -55,13 +56,13 @@ public static class ControlApi
             }
             catch (Exception e) when (!context.Response.HasStarted)
             {
-                var (status, message) = context.RequestAborted.IsCancellationRequested
-                    ? (StatusCodes.Status499ClientClosedRequest, "the client went away")
+                var (status, message, code) = context.RequestAborted.IsCancellationRequested
+                    ? (StatusCodes.Status499ClientClosedRequest, "the client went away", ErrorCodes.Interrupted)
                     : ApiErrors.Map(e);
                 if (status >= 500 && status != StatusCodes.Status502BadGateway && status != StatusCodes.Status504GatewayTimeout)
                     logger.LogError(e, "control API request {Path} failed", context.Request.Path);
                 context.Response.StatusCode = status;
-                await context.Response.WriteAsJsonAsync(new ApiError(message));
+                await context.Response.WriteAsJsonAsync(new ApiError(message, code));
             }
         });
         P2PCommand.MapEndpoints(app);

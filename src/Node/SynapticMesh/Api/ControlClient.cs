@@ -1,31 +1,51 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using SynapticMesh.Cli;
 using SynapticMesh.Home;
 
 namespace SynapticMesh.Api;
 
-/// <summary>The CLI side of the control API: a thin HttpClient that turns failures into one-line errors.</summary>
+/// <summary>
+/// The CLI side of the control API: a thin HttpClient that turns failures into one-line <see cref="CliException"/>s
+/// carrying the node's error code, and reads streamed answers (newline-delimited JSON) for listen and subscribe.
+/// </summary>
 public sealed class ControlClient : IDisposable
 {
     private readonly HttpClient _http;
+    private readonly string _startHint;
 
-    private ControlClient(ApiEndpointFile endpoint)
+    private ControlClient(ApiEndpointFile endpoint, string startHint)
     {
+        _startHint = startHint;
         _http = new HttpClient(new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(5) })
         {
             BaseAddress = endpoint.BaseAddress,
-            // Ping and perf runs can be long; Ctrl+C cancels instead.
+            // Ping, perf and DHT queries can be long; Ctrl+C cancels instead.
             Timeout = Timeout.InfiniteTimeSpan,
         };
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", endpoint.Token);
     }
 
-    /// <summary>Connects to the node running on <paramref name="home"/>, or fails with "node not running".</summary>
-    public static ControlClient Open(NodeHome home) =>
-        new(ApiEndpointFile.TryLoad(home) ?? throw NotRunning(home));
+    /// <summary>Connects to the node running on the context's home, or fails with "no node is running".</summary>
+    public static ControlClient Open(CommandContext context)
+    {
+        string hint = $"start it with `synaptic-mesh p2p start{context.HomeOption}`";
+        var endpoint = ApiEndpointFile.TryLoad(context.NodeHome)
+            ?? throw new CliException($"no node is running on {context.NodeHome.Directory}; {hint}", code: ErrorCodes.NotRunning);
+        return new ControlClient(endpoint, hint);
+    }
+
+    /// <summary>Like <see cref="Open(CommandContext)"/>, for callers without a parse context (the hint names no --home).</summary>
+    public static ControlClient Open(NodeHome home)
+    {
+        const string hint = "start it with `synaptic-mesh p2p start`";
+        var endpoint = ApiEndpointFile.TryLoad(home)
+            ?? throw new CliException($"no node is running on {home.Directory}; {hint}", code: ErrorCodes.NotRunning);
+        return new ControlClient(endpoint, hint);
+    }
 
     public Task<T> GetAsync<T>(string path, CancellationToken cancellationToken) =>
         SendAsync<T>(new HttpRequestMessage(HttpMethod.Get, path), cancellationToken);
@@ -34,57 +54,90 @@ public sealed class ControlClient : IDisposable
         SendAsync<T>(new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body, options: CliOutput.JsonOptions) },
             cancellationToken);
 
+    /// <summary>
+    /// Opens a streamed answer and yields one object per line until the node ends it. <paramref name="opened"/> runs
+    /// once the node has accepted the request (e.g. to print "listening...").
+    /// </summary>
+    public async IAsyncEnumerable<T> StreamAsync<T>(string path, Action opened, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        using var response = await CallAsync(() => _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken));
+        await ThrowIfFailedAsync(response, cancellationToken);
+        opened();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
+        while (true)
+        {
+            string? line;
+            try
+            {
+                line = await reader.ReadLineAsync(cancellationToken);
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException)
+            {
+                throw new CliException($"the stream from the node broke: {ErrorText.Of(e)}", inner: e, code: ErrorCodes.NotRunning);
+            }
+            if (line is null) throw new CliException("the node ended the stream (it is stopping)", code: ErrorCodes.NotRunning);
+            if (line.Length == 0) continue;
+            T? item;
+            try
+            {
+                item = JsonSerializer.Deserialize<T>(line, CliOutput.JsonOptions);
+            }
+            catch (JsonException e)
+            {
+                throw new CliException($"the node sent an unreadable line: {e.Message}", inner: e);
+            }
+            if (item is not null) yield return item;
+        }
+    }
+
     private async Task<T> SendAsync<T>(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         using (request)
         {
-            HttpResponseMessage response;
+            using var response = await CallAsync(() => _http.SendAsync(request, cancellationToken));
+            await ThrowIfFailedAsync(response, cancellationToken);
             try
             {
-                response = await _http.SendAsync(request, cancellationToken);
+                return await response.Content.ReadFromJsonAsync<T>(CliOutput.JsonOptions, cancellationToken)
+                    ?? throw new CliException("the node sent an empty answer");
             }
-            catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
+            catch (JsonException e)
             {
-                throw new CliException("the node is not running (no answer on its control API); start it with `synaptic-mesh p2p start`", inner: e);
-            }
-            using (response)
-            {
-                if (!response.IsSuccessStatusCode)
-                {
-                    string message = await ReadErrorAsync(response, cancellationToken);
-                    throw new CliException(message);
-                }
-                try
-                {
-                    return await response.Content.ReadFromJsonAsync<T>(CliOutput.JsonOptions, cancellationToken)
-                        ?? throw new CliException("the node sent an empty answer");
-                }
-                catch (JsonException e)
-                {
-                    throw new CliException($"the node sent an unreadable answer: {e.Message}", inner: e);
-                }
+                throw new CliException($"the node sent an unreadable answer: {e.Message}", inner: e);
             }
         }
     }
 
-    private static async Task<string> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> CallAsync(Func<Task<HttpResponseMessage>> call)
     {
         try
         {
-            var error = await response.Content.ReadFromJsonAsync<ApiError>(CliOutput.JsonOptions, cancellationToken);
-            if (error?.Error is { Length: > 0 } text) return OneLine(text);
+            return await call();
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            throw new CliException($"the node is not running (no answer on its control API); {_startHint}", inner: e, code: ErrorCodes.NotRunning);
+        }
+    }
+
+    private static async Task ThrowIfFailedAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (response.IsSuccessStatusCode) return;
+        ApiError? error = null;
+        try
+        {
+            error = await response.Content.ReadFromJsonAsync<ApiError>(CliOutput.JsonOptions, cancellationToken);
         }
         catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
         {
-            // Fall through to the status line.
+            // Fall back to the status line.
         }
-        return $"the node refused the request ({(int)response.StatusCode} {response.ReasonPhrase})";
+        string message = error?.Error is { Length: > 0 } text
+            ? ErrorText.OneLine(text)
+            : $"the node refused the request ({(int)response.StatusCode} {response.ReasonPhrase})";
+        throw new CliException(message, code: error?.Code ?? ApiErrors.CodeFor((int)response.StatusCode));
     }
-
-    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
-
-    private static CliException NotRunning(NodeHome home) =>
-        new($"no node is running on {home.Directory}; start it with `synaptic-mesh p2p start`");
 
     public void Dispose() => _http.Dispose();
 }

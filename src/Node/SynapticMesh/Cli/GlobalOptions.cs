@@ -19,12 +19,25 @@ public static class GlobalOptions
         Recursive = true,
     };
 
+    /// <summary>
+    /// The <c>--home DIR</c> to repeat in a hint (with a leading space), or "" when the default home is in use, so
+    /// that "start it with `synaptic-mesh p2p start --home DIR`" names the node the user meant.
+    /// </summary>
+    public static string HomeOption(ParseResult parse)
+    {
+        string home = ResolveHome(parse);
+        if (home == DefaultHome()) return "";
+        return " --home " + (home.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '$' or '`') ? $"'{home.Replace("'", "'\\''")}'" : home);
+    }
+
     public static string ResolveHome(ParseResult parse)
     {
         string? home = parse.GetValue(Home);
         if (string.IsNullOrWhiteSpace(home)) home = Environment.GetEnvironmentVariable(HomeVariable);
-        if (string.IsNullOrWhiteSpace(home))
-            home = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".synaptic-mesh");
+        if (string.IsNullOrWhiteSpace(home)) home = DefaultHome();
         return Path.GetFullPath(home);
     }
+
+    private static string DefaultHome() =>
+        Path.GetFullPath(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".synaptic-mesh"));
 }

@@ -26,7 +26,7 @@ public static class ConnectCommand
             var context = contexts.Create(parse);
             string target = parse.GetValue(address)!;
             PeerTargets.Validate(target, allowPeerId: false);
-            using var client = ControlClient.Open(context.NodeHome);
+            using var client = ControlClient.Open(context);
             var result = await client.PostAsync<ConnectRequest, ConnectResponse>("v1/connect", new ConnectRequest(target), cancellationToken);
             context.Output.Result(result, text =>
             {

@@ -4,9 +4,14 @@ using SynapticMesh.Home;
 
 namespace SynapticMesh.Commands;
 
-/// <summary><c>p2p init</c>: creates the identity key file and config.json in the home directory.</summary>
+/// <summary>
+/// <c>p2p init</c>: creates the identity key file and config.json in the home directory. On a home whose key is not
+/// encrypted (as <c>p2p start</c> creates it without a passphrase) it encrypts that key instead, keeping the peer id.
+/// </summary>
 public static class InitCommand
 {
+    public sealed record EncryptResult(string PeerId, string Home, string IdentityFile, bool Encrypted);
+
     public sealed record InitResult(string PeerId, string Home, string IdentityFile, bool Encrypted, string ConfigFile, NodeConfig Config);
 
     public static Command Create(CommandContextFactory contexts)
@@ -15,6 +20,24 @@ public static class InitCommand
         var bootstrap = new Option<string[]>("--bootstrap") { Description = "Bootstrap peer multiaddr, dialed at start (repeatable)" };
         var maxPeers = new Option<int>("--max-peers") { Description = "Most peers kept connected", DefaultValueFactory = _ => NodeConfig.DefaultMaxPeers };
         var noPassphrase = new Option<bool>("--no-passphrase") { Description = "Store the identity key unencrypted" };
+        var dhtProtocol = new Option<string>("--dht-protocol")
+        {
+            Description = $"Kademlia protocol id: {NodeConfig.DefaultDhtProtocol} (the mesh's own DHT) or /ipfs/kad/1.0.0 (js-libp2p and IPFS DHTs)",
+            DefaultValueFactory = _ => NodeConfig.DefaultDhtProtocol,
+            HelpName = "id",
+        }.Check(NodeConfig.IsProtocolId, "--dht-protocol must be a protocol id such as /ipfs/kad/1.0.0");
+        var mdns = new Option<string>("--mdns")
+        {
+            Description = "mDNS discovery on the local network: on, off, or auto (on when listening on a non-loopback interface)",
+            DefaultValueFactory = _ => "auto",
+        };
+        mdns.AcceptOnlyFromAmong("on", "off", "auto");
+        var mdnsService = new Option<string>("--mdns-service")
+        {
+            Description = "mDNS service name; _p2p-NAME._udp.local keeps a private group of nodes apart",
+            DefaultValueFactory = _ => MdnsConfig.DefaultServiceName,
+            HelpName = "name",
+        };
         var security = SecurityCommand.LevelOption("--security");
         security.Description += " (default secure)";
         var swarmKey = new Option<string?>("--swarm-key") { Description = "Join the private network of this swarm key file (copied into the home)" };
@@ -22,7 +45,7 @@ public static class InitCommand
         var lan = new Option<bool>("--lan-discovery") { Description = "Announce and discover peers on the LAN with signed announcements" };
         var command = new Command("init", "Create the node identity (encrypted key file) and config")
         {
-            listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan,
+            listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan, dhtProtocol, mdns, mdnsService,
         };
         command.SetAction(parse =>
         {
@@ -32,6 +55,12 @@ public static class InitCommand
                 Listen = parse.GetValue(listen) is { Length: > 0 } l ? [.. l] : [.. NodeConfig.DefaultListen],
                 Bootstrap = [.. parse.GetValue(bootstrap) ?? []],
                 MaxPeers = parse.GetValue(maxPeers),
+                DhtProtocol = parse.GetValue(dhtProtocol)!,
+                Mdns = new MdnsConfig
+                {
+                    Enabled = parse.GetValue(mdns) switch { "on" => true, "off" => false, _ => null },
+                    ServiceName = parse.GetValue(mdnsService)!,
+                },
                 Security = parse.GetValue(security)?.Trim().ToLowerInvariant() ?? "secure",
                 SecureChannels = parse.GetValue(channels) is { } list
                     ? [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => c.ToLowerInvariant())]
@@ -39,7 +68,16 @@ public static class InitCommand
                 LanDiscovery = parse.GetValue(lan),
             }.Validate();
             var home = context.NodeHome;
-            if (home.HasIdentity) throw new CliException($"{home.Directory} is already initialised ({home.IdentityPath} exists)");
+            if (home.HasIdentity)
+            {
+                // The one thing init does to an existing home: encrypt a key that start wrote unencrypted.
+                if (parse.GetValue(noPassphrase) || IdentityFile.IsEncrypted(home))
+                    throw new CliException($"{home.Directory} is already initialised ({home.IdentityPath} exists)");
+                var encrypted = IdentityFile.Encrypt(home, Passphrase.ForNewKey(context.Output));
+                var done = new EncryptResult(encrypted.ToString(), home.Directory, home.IdentityPath, true);
+                context.Output.Result(done, text => text.WriteLine($"Encrypted the identity key {done.IdentityFile} (peer id {done.PeerId} unchanged)"));
+                return ExitCodes.Success;
+            }
             P2PStack.Security.Pnet.SwarmKey? key = null;
             if (parse.GetValue(swarmKey) is { } keyFile)
             {
@@ -67,11 +105,12 @@ public static class InitCommand
     }
 
     /// <summary>Writes the key file and the config (used by <c>init</c>, and by <c>start</c> on a fresh home).</summary>
-    public static InitResult Initialise(NodeHome home, NodeConfig config, string? passphrase)
+    /// <param name="keepConfig">Leave an existing config.json as it is.</param>
+    public static InitResult Initialise(NodeHome home, NodeConfig config, string? passphrase, bool keepConfig = false)
     {
         home.EnsureExists();
         var peerId = IdentityFile.Create(home, passphrase);
-        config.Save(home);
+        if (!keepConfig) config.Save(home);
         return new InitResult(peerId.ToString(), home.Directory, home.IdentityPath, passphrase is not null, home.ConfigPath, config);
     }
 
@@ -83,6 +122,8 @@ public static class InitCommand
         text.WriteLine($"  config:   {result.ConfigFile}");
         foreach (var address in result.Config.Listen) text.WriteLine($"  listen:   {address}");
         foreach (var address in result.Config.Bootstrap) text.WriteLine($"  bootstrap: {address}");
+        text.WriteLine($"  dht:      {result.Config.DhtProtocol}");
+        text.WriteLine($"  mdns:     {(result.Config.MdnsEnabled ? "on" : "off")}{(result.Config.Mdns.Enabled is null ? " (auto)" : "")}, service {result.Config.Mdns.ServiceName}");
         text.WriteLine($"  security: {result.Config.Security}");
         if (result.Config.SwarmKey is { } swarmKey) text.WriteLine($"  private network key: {Path.Combine(result.Home, swarmKey)}");
     }

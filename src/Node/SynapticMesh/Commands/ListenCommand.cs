@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -9,101 +7,83 @@ using Microsoft.Extensions.Hosting;
 using P2PStack.Neural;
 using SynapticMesh.Api;
 using SynapticMesh.Cli;
+using SynapticMesh.Node;
 
 namespace SynapticMesh.Commands;
 
 /// <summary>
-/// <c>p2p listen [--agent NAME]</c>: prints the messages the node receives until Ctrl+C (one JSON object per line
-/// with --json). With --agent, the agent is registered on the node (and published in the DHT) while listening, and
-/// only messages to it are shown. The node streams them as newline-delimited JSON over a chunked HTTP response.
+/// <c>p2p listen [--agent NAME] [--swarm NAME]</c>: prints the messages the node receives until Ctrl+C (one JSON
+/// object per line with --json). With --agent, the agent is registered on the node (and published in the DHT) while
+/// listening, and only messages to it are shown; with --swarm, the node joins the swarm while listening (unless it
+/// had joined it already) and only that swarm's messages are shown. The node streams them as newline-delimited JSON
+/// over a chunked HTTP response. Text output escapes every control character of the remote content.
 /// </summary>
 public static class ListenCommand
 {
     public sealed record ListenEvent(string Id, string Type, string From, string? FromAgent, string To, int Priority, string Content,
         DateTimeOffset ReceivedAt, string? CorrelationId, int Hops);
 
-    private static readonly JsonSerializerOptions LineOptions = new(CliOutput.JsonOptions) { WriteIndented = false };
-
     public static Command Create(CommandContextFactory contexts)
     {
-        var agent = new Option<string?>("--agent") { Description = "Listen as this agent: register it on the node and show only its messages" };
-        agent.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<string?>() is { } name && !NeuralProtocol.IsValidName(name))
-                result.AddError("--agent must be 1 to 64 of A-Z a-z 0-9 . _ -");
-        });
-        var command = new Command("listen", "Print received messages until Ctrl+C") { agent };
+        var agent = new Option<string?>("--agent") { Description = "Listen as this agent: register it on the node and show only its messages" }
+            .Check(name => name is null || NeuralProtocol.IsValidName(name), "--agent must be 1 to 64 of A-Z a-z 0-9 . _ -");
+        var swarm = new Option<string?>("--swarm") { Description = "Show only this swarm's messages (the node joins it while listening if it has not)" }
+            .Check(name => name is null || NeuralProtocol.IsValidName(name), "--swarm must be 1 to 64 of A-Z a-z 0-9 . _ -");
+        var command = new Command("listen", "Print received messages until Ctrl+C") { agent, swarm };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
-            string? name = parse.GetValue(agent);
-            var endpoint = ApiEndpointFile.TryLoad(context.NodeHome)
-                ?? throw new CliException($"no node is running on {context.NodeHome.Directory}; start it with `synaptic-mesh p2p start`");
-            using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(5) })
-            {
-                BaseAddress = endpoint.BaseAddress,
-                Timeout = Timeout.InfiniteTimeSpan,
-            };
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", endpoint.Token);
-            string path = name is null ? "v1/listen" : $"v1/listen?agent={Uri.EscapeDataString(name)}";
+            string? agentName = parse.GetValue(agent);
+            string? swarmName = parse.GetValue(swarm);
+            if (agentName is not null && swarmName is not null) throw CliException.Usage("--agent and --swarm cannot be combined");
+            string path = agentName is not null ? $"v1/listen?agent={Uri.EscapeDataString(agentName)}"
+                : swarmName is not null ? $"v1/listen?swarm={Uri.EscapeDataString(swarmName)}"
+                : "v1/listen";
+            string listening = agentName is not null ? $"listening as agent {agentName} (Ctrl+C to stop)"
+                : swarmName is not null ? $"listening to swarm {swarmName} (Ctrl+C to stop)"
+                : "listening for messages (Ctrl+C to stop)";
+            using var client = ControlClient.Open(context);
             try
             {
-                using var response = await http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
-                if (!response.IsSuccessStatusCode)
-                {
-                    var error = await ReadErrorAsync(response, cancellationToken);
-                    throw new CliException(error);
-                }
-                context.Output.Notice(name is null ? "listening for messages (Ctrl+C to stop)" : $"listening as agent {name} (Ctrl+C to stop)");
-                using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
-                while (await reader.ReadLineAsync(cancellationToken) is { } line)
-                {
-                    if (line.Length == 0) continue;
-                    var message = JsonSerializer.Deserialize<ListenEvent>(line, CliOutput.JsonOptions)
-                        ?? throw new CliException("the node sent an empty message line");
-                    context.Output.ResultLine(message, text => text.WriteLine(
-                        $"{message.ReceivedAt:HH:mm:ss.fff} {message.Type} p{message.Priority} {message.FromAgent ?? message.From} -> {message.To}: {message.Content}"));
-                }
-                throw new CliException("the node ended the stream (it is stopping)");
+                await foreach (var message in client.StreamAsync<ListenEvent>(path, () => context.Output.Notice(listening), cancellationToken))
+                    context.Output.ResultLine(message, text => text.WriteLine(Format(message)));
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                return ExitCodes.Success; // Ctrl+C is how listening ends
             }
-            catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
-            {
-                throw new CliException("the node is not running (no answer on its control API); start it with `synaptic-mesh p2p start`", inner: e);
-            }
-            catch (Exception e) when (e is HttpRequestException or IOException or JsonException)
-            {
-                throw new CliException($"the message stream broke: {e.Message}", inner: e);
-            }
+            return ExitCodes.Success; // Ctrl+C is how listening ends
         });
         return command;
     }
 
+    /// <summary>One line per message; everything that came from a peer is escaped (<see cref="TerminalText"/>).</summary>
+    public static string Format(ListenEvent message) =>
+        $"{message.ReceivedAt:HH:mm:ss.fff} {message.Type} p{message.Priority} {TerminalText.Escape(message.FromAgent ?? message.From)} -> "
+        + $"{TerminalText.Escape(message.To)}: {TerminalText.Escape(message.Content)}";
+
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
-        routes.MapGet("/v1/listen", async (string? agent, NeuralMesh mesh, IHostApplicationLifetime lifetime, HttpContext http) =>
+        routes.MapGet("/v1/listen", async (string? agent, string? swarm, NeuralMesh mesh, SwarmListeners swarms, IHostApplicationLifetime lifetime,
+            HttpContext http) =>
         {
-            if (agent is not null && !NeuralProtocol.IsValidName(agent)) throw new ApiException(400, $"'{agent}' is not a valid agent name");
+            if (agent is not null && !NeuralProtocol.IsValidName(agent)) throw ApiException.BadRequest($"'{agent}' is not a valid agent name");
+            if (swarm is not null && !NeuralProtocol.IsValidName(swarm)) throw ApiException.BadRequest($"'{swarm}' is not a valid swarm name");
             using var listener = mesh.Listen(agent);
-            // An agent registered by this listen goes away with it; one registered otherwise stays.
+            // An agent registered by this listen goes away with it; one registered otherwise stays. A swarm joined for
+            // listeners is left when the last of them ends (SwarmListeners).
             bool registered = agent is not null && !mesh.IsLocalAgent(agent);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
+            IAsyncDisposable? lease = null;
             try
             {
                 if (registered) await mesh.RegisterAgentAsync(agent!, stop.Token);
-                http.Response.ContentType = "application/x-ndjson";
-                await http.Response.StartAsync(stop.Token);
-                await http.Response.Body.FlushAsync(stop.Token);
+                if (swarm is not null) lease = await swarms.AcquireAsync(swarm, stop.Token);
+                var lines = await NdjsonResponse.StartAsync(http, stop.Token);
                 await foreach (var message in listener.WithCancellation(stop.Token))
                 {
-                    var line = new ListenEvent(message.Id.ToString(), message.TypeName, message.SourcePeer.ToString(),
+                    if (swarm is not null && (message.Destination.Kind != DestinationKind.Swarm || message.Destination.Name != swarm)) continue;
+                    await lines.WriteAsync(new ListenEvent(message.Id.ToString(), message.TypeName, message.SourcePeer.ToString(),
                         message.SourceAgent.Length > 0 ? message.SourceAgent : null, message.Destination.ToString(), message.Priority,
-                        message.Content, message.ReceivedAt, message.CorrelationId?.ToString(), message.Hops);
-                    await JsonSerializer.SerializeAsync(http.Response.Body, line, LineOptions, stop.Token);
-                    await http.Response.Body.WriteAsync("\n"u8.ToArray(), stop.Token);
-                    await http.Response.Body.FlushAsync(stop.Token);
+                        message.Content, message.ReceivedAt, message.CorrelationId?.ToString(), message.Hops), stop.Token);
                 }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -113,20 +93,7 @@ public static class ListenCommand
             finally
             {
                 if (registered) mesh.UnregisterAgent(agent!);
+                if (lease is not null) await lease.DisposeAsync();
             }
         });
-
-    private static async Task<string> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var error = await JsonSerializer.DeserializeAsync<ApiError>(await response.Content.ReadAsStreamAsync(cancellationToken),
-                CliOutput.JsonOptions, cancellationToken);
-            if (error?.Error is { Length: > 0 } text) return text.ReplaceLineEndings(" ");
-        }
-        catch (JsonException)
-        {
-        }
-        return $"the node refused the request ({(int)response.StatusCode} {response.ReasonPhrase})";
-    }
 }

@@ -36,7 +36,7 @@ public static class MeshCommand
             var context = contexts.Create(parse);
             string text = parse.GetValue(address)!;
             PeerTargets.Validate(text, allowPeerId: false);
-            using var client = ControlClient.Open(context.NodeHome);
+            using var client = ControlClient.Open(context);
             var result = await client.PostAsync<AddRequest, MeshHostStatus>("v1/mesh/add", new AddRequest(text, parse.GetValue(name)), cancellationToken);
             context.Output.Result(result, t => t.WriteLine($"added {result.Name} ({result.Address}): "
                 + (result.Online ? $"online, peer {result.PeerId}" : $"offline: {result.Error}")));
@@ -49,7 +49,7 @@ public static class MeshCommand
         remove.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
-            using var client = ControlClient.Open(context.NodeHome);
+            using var client = ControlClient.Open(context);
             var result = await client.PostAsync<RemoveRequest, MeshHost>("v1/mesh/remove", new RemoveRequest(parse.GetValue(host)!), cancellationToken);
             context.Output.Result(result, t => t.WriteLine($"removed {result.Name} ({result.Address})"));
             return ExitCodes.Success;
@@ -60,7 +60,7 @@ public static class MeshCommand
         list.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
-            using var client = ControlClient.Open(context.NodeHome);
+            using var client = ControlClient.Open(context);
             var result = await client.GetAsync<MeshList>("v1/mesh", cancellationToken);
             context.Output.Result(result, t => Print(t, result, health: false));
             return ExitCodes.Success;
@@ -76,7 +76,7 @@ public static class MeshCommand
         health.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
-            using var client = ControlClient.Open(context.NodeHome);
+            using var client = ControlClient.Open(context);
             var result = await client.PostAsync<HealthRequest, MeshList>("v1/mesh/health", new HealthRequest(parse.GetValue(count)), cancellationToken);
             context.Output.Result(result, t => Print(t, result, health: true));
             return ExitCodes.Success;

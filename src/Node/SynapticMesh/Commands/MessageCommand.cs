@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -11,8 +12,10 @@ using SynapticMesh.Cli;
 namespace SynapticMesh.Commands;
 
 /// <summary>
-/// <c>p2p message &lt;agent|peer id|swarm:NAME&gt; --msg-type TYPE --content TEXT [--priority 0-10] [--ttl SECONDS]</c>:
-/// sends one signed neural message; a command waits for its response and prints it.
+/// <c>p2p message &lt;agent|peer id|swarm:NAME&gt; --msg-type TYPE (--content TEXT|-|--file PATH) [--priority 0-10]
+/// [--ttl SECONDS]</c>: sends one signed neural message; a command waits for its response and prints it, and exits 1
+/// when the response is a failure (e.g. "no handler"). The content size limit is the node's
+/// (<see cref="NodeLimits"/>), stated in the one error a too-large content gets.
 /// </summary>
 public static class MessageCommand
 {
@@ -23,38 +26,33 @@ public static class MessageCommand
 
     public sealed record CommandReply(string Id, string From, bool Success, string Content, string? Error, double LatencyMs);
 
+    /// <summary>Content larger than this is not sent: the CLI asks the node for its limit and stops.</summary>
+    private const int SendCap = 1024 * 1024;
+
     private static readonly string TypeNames = string.Join("|", NeuralMessageTypes.All.Select(t => t.Name));
 
     public static Command Create(CommandContextFactory contexts)
     {
         var target = new Argument<string>("target") { Description = "An agent name, a peer id, or swarm:NAME" };
-        var type = new Option<string>("--msg-type") { Description = $"Message type: {TypeNames}", Required = true };
-        var content = new Option<string>("--content") { Description = "Text of the message (a command's first word is its name)", Required = true };
-        var priority = new Option<int?>("--priority") { Description = "0 (lowest) to 10 (highest); default 5" };
-        var ttl = new Option<int?>("--ttl") { Description = "Seconds before the message expires everywhere; default 60" };
+        var type = new Option<string>("--msg-type") { Description = $"Message type: {TypeNames}", Required = true }
+            .Check(t => NeuralMessageTypes.TryParse(t ?? "", out _), $"--msg-type must be one of {TypeNames}");
+        var content = new Option<string?>("--content") { Description = "Text of the message (a command's first word is its name); - reads stdin" };
+        var file = new Option<string?>("--file") { Description = "Read the text of the message from this file (- for stdin)", HelpName = "path" };
+        var priority = new Option<int?>("--priority") { Description = "0 (lowest) to 10 (highest); default 5" }
+            .Check(p => p is null or (>= 0 and <= NeuralProtocol.MaxPriority), "--priority must be 0 to 10");
+        var ttl = new Option<int?>("--ttl") { Description = "Seconds before the message expires everywhere; default 60" }
+            .Check(t => t is null or >= 1, "--ttl must be at least 1 second");
         var correlation = new Option<string?>("--correlation-id") { Description = "For a response: the id of the command it answers" };
         var from = new Option<string?>("--from") { Description = "Sending agent (registered on this node, e.g. by a running listen --agent)" };
-        var timeout = new Option<int?>("--timeout") { Description = "For a command: seconds to wait for the response; default 30" };
+        var timeout = new Option<int?>("--timeout") { Description = "For a command: seconds to wait for the response; default 30" }
+            .Check(t => t is null or >= 1, "--timeout must be at least 1 second");
         var seal = new Option<bool>("--seal") { Description = "Seal the body end to end to the recipient (fail if it has no sealing key)" };
         var noSeal = new Option<bool>("--no-seal") { Description = "Send the body in the clear (default at development and signed levels)" };
         seal.Description += "; to a swarm: with the swarm's key (swarmKeys in config.json)";
-        type.Validators.Add(result =>
+        var command = new Command("message", "Send a signed message to an agent, a peer or a swarm")
         {
-            if (!NeuralMessageTypes.TryParse(result.GetValueOrDefault<string>() ?? "", out _)) result.AddError($"--msg-type must be one of {TypeNames}");
-        });
-        priority.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int?>() is < 0 or > NeuralProtocol.MaxPriority) result.AddError("--priority must be 0 to 10");
-        });
-        ttl.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int?>() is < 1) result.AddError("--ttl must be at least 1 second");
-        });
-        timeout.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int?>() is < 1) result.AddError("--timeout must be at least 1 second");
-        });
-        var command = new Command("message", "Send a signed message to an agent, a peer or a swarm") { target, type, content, priority, ttl, correlation, from, timeout, seal, noSeal };
+            target, type, content, file, priority, ttl, correlation, from, timeout, seal, noSeal,
+        };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
@@ -65,36 +63,54 @@ public static class MessageCommand
             }
             catch (ArgumentException e)
             {
-                throw new CliException($"'{to}' is not an agent name, peer id or swarm:NAME ({e.Message})", ExitCodes.Usage);
+                throw CliException.Usage($"'{to}' is not an agent name, peer id or swarm:NAME ({ErrorText.Of(e)})", e);
             }
-            if (parse.GetValue(seal) && parse.GetValue(noSeal)) throw new CliException("--seal and --no-seal exclude each other", ExitCodes.Usage);
+            if (parse.GetValue(seal) && parse.GetValue(noSeal)) throw CliException.Usage("--seal and --no-seal exclude each other");
             bool? sealRequest = parse.GetValue(seal) ? true : parse.GetValue(noSeal) ? false : null;
-            var request = new MessageRequest(to, parse.GetValue(type)!, parse.GetValue(content)!, parse.GetValue(priority), parse.GetValue(ttl),
-                parse.GetValue(correlation), parse.GetValue(from), parse.GetValue(timeout), sealRequest);
-            using var client = ControlClient.Open(context.NodeHome);
+            string typeName = parse.GetValue(type)!;
+            var (bytes, overCap, size) = await ContentInput.ReadAsync(parse.GetValue(content), parse.GetValue(file), SendCap, cancellationToken);
+            using var client = ControlClient.Open(context);
+            if (overCap)
+            {
+                var limits = await client.GetAsync<NodeLimits>("v1/limits", cancellationToken);
+                NeuralMessageTypes.TryParse(typeName, out var info);
+                throw new CliException(ContentInput.TooLarge("the message content", size, limits.ContentLimit(info.Type)), code: ErrorCodes.Invalid);
+            }
+            var request = new MessageRequest(to, typeName, ContentInput.AsText(bytes, "the message content"), parse.GetValue(priority),
+                parse.GetValue(ttl), parse.GetValue(correlation), parse.GetValue(from), parse.GetValue(timeout), sealRequest);
             var result = await client.PostAsync<MessageRequest, MessageResponse>("v1/message", request, cancellationToken);
             context.Output.Result(result, text =>
             {
                 text.WriteLine($"sent {result.Type} {result.Id} to {result.To}{(result.Peer is null ? "" : $" (peer {result.Peer})")}"
                     + (result.Sealed == true ? ", sealed end to end" : ""));
                 if (result.Response is { } reply)
-                    text.WriteLine($"response from {reply.From} in {reply.LatencyMs:0.###} ms: {(reply.Success ? "ok" : "failed")}: "
-                        + (reply.Success ? reply.Content : reply.Error));
+                    text.WriteLine($"response from {TerminalText.Escape(reply.From)} in {reply.LatencyMs:0.###} ms: {(reply.Success ? "ok" : "failed")}: "
+                        + TerminalText.Escape(reply.Success ? reply.Content : reply.Error));
             });
+            if (result.Response is { Success: false } failed)
+            {
+                context.Output.Failure($"the command failed on {TerminalText.Escape(failed.From)}: {TerminalText.Escape(failed.Error ?? failed.Content)}",
+                    ErrorCodes.RemoteFailure, ExitCodes.Failure);
+                return ExitCodes.Failure;
+            }
             return ExitCodes.Success;
         });
         return command;
     }
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
-        routes.MapPost("/v1/message", async (MessageRequest request, NeuralMesh mesh, HttpContext http) =>
+        routes.MapPost("/v1/message", async (MessageRequest request, NeuralMesh mesh, IServiceProvider services, HttpContext http) =>
         {
-            if (!NeuralMessageTypes.TryParse(request.Type ?? "", out var info)) throw new ApiException(400, $"unknown message type '{request.Type}'");
+            if (!NeuralMessageTypes.TryParse(request.Type ?? "", out var info)) throw ApiException.BadRequest($"unknown message type '{request.Type}'");
             var to = NeuralDestination.Parse(request.To ?? "");
+            string content = request.Content ?? "";
+            int limit = NodeLimits.Current(services).ContentLimit(info.Type);
+            int size = Encoding.UTF8.GetByteCount(content);
+            if (size > limit) throw ApiException.BadRequest(ContentInput.TooLarge("the message content", size, limit));
             NeuralMessageId? correlation = null;
             if (request.CorrelationId is { Length: > 0 } text)
-                correlation = NeuralMessageId.TryParse(text, out var id) ? id : throw new ApiException(400, $"'{text}' is not a message id (32 hex digits)");
-            if (info.Type == MessageType.Response && correlation is null) throw new ApiException(400, "a response needs --correlation-id");
+                correlation = NeuralMessageId.TryParse(text, out var id) ? id : throw ApiException.BadRequest($"'{text}' is not a message id (32 hex digits)");
+            if (info.Type == MessageType.Response && correlation is null) throw ApiException.BadRequest("a response needs --correlation-id");
             var options = new SendOptions
             {
                 Priority = request.Priority,
@@ -103,7 +119,7 @@ public static class MessageCommand
                 CorrelationId = info.Type == MessageType.Response ? correlation : null,
                 Seal = request.Seal,
             };
-            var body = NeuralMessageTypes.CreateWithContent(info.Type, request.Content ?? "");
+            var body = NeuralMessageTypes.CreateWithContent(info.Type, content);
             using var scope = ControlApi.OperationScope(http);
             if (body is NeuralCommand commandBody)
             {

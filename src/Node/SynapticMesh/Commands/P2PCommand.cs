@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.AspNetCore.Routing;
+using SynapticMesh.Api;
 using SynapticMesh.Cli;
 
 namespace SynapticMesh.Commands;
@@ -22,6 +23,12 @@ public static class P2PCommand
         command.Subcommands.Add(QuantumCommand.Create(contexts));
         command.Subcommands.Add(MessageCommand.Create(contexts));
         command.Subcommands.Add(ListenCommand.Create(contexts));
+        command.Subcommands.Add(DiscoverCommand.Create(contexts));
+        command.Subcommands.Add(DhtCommand.Create(contexts));
+        command.Subcommands.Add(SubscribeCommand.Create(contexts));
+        command.Subcommands.Add(PublishCommand.Create(contexts));
+        command.Subcommands.Add(PubSubCommand.Create(contexts));
+        command.Subcommands.Add(SwarmCommand.Create(contexts));
         command.Subcommands.Add(SecurityCommand.Create(contexts));
         command.Subcommands.Add(PeerCommand.Create(contexts));
         command.Subcommands.Add(MeshCommand.Create(contexts));
@@ -38,6 +45,11 @@ public static class P2PCommand
         QuantumCommand.MapEndpoint(routes);
         MessageCommand.MapEndpoint(routes);
         ListenCommand.MapEndpoint(routes);
+        NodeLimits.MapEndpoint(routes);
+        DiscoverCommand.MapEndpoint(routes);
+        DhtCommand.MapEndpoints(routes);
+        PubSubCommand.MapEndpoints(routes);
+        SwarmCommand.MapEndpoints(routes);
         SecurityCommand.MapEndpoint(routes);
         PeerCommand.MapEndpoints(routes);
         MeshCommand.MapEndpoints(routes);

@@ -28,9 +28,11 @@ public static class PerfCommand
             var context = contexts.Create(parse);
             string peer = parse.GetValue(target)!;
             PeerTargets.Validate(peer, allowPeerId: true);
-            using var client = ControlClient.Open(context.NodeHome);
-            var result = await client.PostAsync<PerfRequest, PerfResponse>("v1/perf",
-                new PerfRequest(peer, parse.GetValue(upload), parse.GetValue(download)), cancellationToken);
+            using var client = ControlClient.Open(context);
+            PerfResponse result;
+            await using (context.Output.Progress($"perf with {peer}: sending {parse.GetValue(upload)} bytes, receiving {parse.GetValue(download)} bytes"))
+                result = await client.PostAsync<PerfRequest, PerfResponse>("v1/perf",
+                    new PerfRequest(peer, parse.GetValue(upload), parse.GetValue(download)), cancellationToken);
             context.Output.Result(result, text =>
             {
                 text.WriteLine($"perf with {result.PeerId}:");

@@ -15,28 +15,29 @@ public static class PingCommand
 {
     public sealed record PingRequest(string Target, int Count);
 
-    public sealed record PingResponse(string PeerId, IReadOnlyList<double> RttMs);
+    /// <summary>The round trips, and their minimum, mean and maximum (all in milliseconds).</summary>
+    public sealed record PingResponse(string PeerId, IReadOnlyList<double> RttMs, double MinMs, double AvgMs, double MaxMs);
 
     public static Command Create(CommandContextFactory contexts)
     {
         var target = new Argument<string>("target") { Description = "Multiaddr or peer id of the peer" };
-        var count = new Option<int>("--count", "-c") { Description = "Number of pings", DefaultValueFactory = _ => 1 };
-        count.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() < 1) result.AddError("--count must be at least 1");
-        });
+        var count = new Option<int>("--count", "-c") { Description = "Number of pings", DefaultValueFactory = _ => 1 }
+            .Check(n => n >= 1, "--count must be at least 1");
         var command = new Command("ping", "Measure round trips to a peer") { target, count };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
             string peer = parse.GetValue(target)!;
             PeerTargets.Validate(peer, allowPeerId: true);
-            using var client = ControlClient.Open(context.NodeHome);
-            var result = await client.PostAsync<PingRequest, PingResponse>("v1/ping", new PingRequest(peer, parse.GetValue(count)), cancellationToken);
+            int pings = parse.GetValue(count);
+            using var client = ControlClient.Open(context);
+            PingResponse result;
+            await using (context.Output.Progress($"pinging {peer} ({pings} round trips)"))
+                result = await client.PostAsync<PingRequest, PingResponse>("v1/ping", new PingRequest(peer, pings), cancellationToken);
             context.Output.Result(result, text =>
             {
                 for (int i = 0; i < result.RttMs.Count; i++) text.WriteLine($"ping {result.PeerId}: seq={i + 1} time={result.RttMs[i]:0.###} ms");
-                text.WriteLine($"{result.RttMs.Count} pings: min {result.RttMs.Min():0.###} ms, avg {result.RttMs.Average():0.###} ms, max {result.RttMs.Max():0.###} ms");
+                text.WriteLine($"{result.RttMs.Count} pings: min {result.MinMs:0.###} ms, avg {result.AvgMs:0.###} ms, max {result.MaxMs:0.###} ms");
             });
             return ExitCodes.Success;
         });
@@ -51,6 +52,7 @@ public static class PingCommand
             using var scope = ControlApi.OperationScope(http);
             var connection = await PeerTargets.ConnectAsync(host, request.Target, scope.Token);
             var rtts = await ping.PingAsync(connection.RemotePeer, request.Count, scope.Token);
-            return new PingResponse(connection.RemotePeer.ToString(), [.. rtts.Select(r => r.TotalMilliseconds)]);
+            double[] ms = [.. rtts.Select(r => r.TotalMilliseconds)];
+            return new PingResponse(connection.RemotePeer.ToString(), ms, ms.Min(), ms.Average(), ms.Max());
         });
 }

@@ -34,7 +34,7 @@ public static class QuantumCommand
             var context = contexts.Create(parse);
             string peer = parse.GetValue(target)!;
             PeerTargets.Validate(peer, allowPeerId: true);
-            using var client = ControlClient.Open(context.NodeHome);
+            using var client = ControlClient.Open(context);
             var result = await client.PostAsync<QuantumRequest, QuantumResponse>("v1/quantum",
                 new QuantumRequest(peer, parse.GetValue(level)), cancellationToken);
             context.Output.Result(result, text =>

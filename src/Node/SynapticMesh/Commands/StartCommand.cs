@@ -74,8 +74,11 @@ public static class StartCommand
         var output = context.Output;
         home.EnsureExists();
         using var nodeLock = NodeLock.Acquire(home);
-        if (!home.HasIdentity) InitialiseWithDefaults(home, output);
-        var config = NodeConfig.Load(home);
+        var config = NodeConfig.Load(home, out var unknownKeys);
+        if (!home.HasIdentity) InitialiseWithDefaults(context, config);
+        if (unknownKeys.Count > 0)
+            output.Warning($"{home.ConfigPath}: unknown key{(unknownKeys.Count == 1 ? "" : "s")} {string.Join(", ", unknownKeys.Select(k => $"'{k}'"))} "
+                + $"ignored (known keys: {string.Join(", ", NodeConfig.KnownKeys(typeof(NodeConfig)))}; mdns: {string.Join(", ", NodeConfig.KnownKeys(typeof(MdnsConfig)))})");
         using var key = IdentityFile.Load(home, output);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -151,16 +154,25 @@ public static class StartCommand
         return ExitCodes.Success;
     }
 
-    private static void InitialiseWithDefaults(NodeHome home, CliOutput output)
+    private static void InitialiseWithDefaults(CommandContext context, NodeConfig config)
     {
+        var home = context.NodeHome;
+        var output = context.Output;
         // With no passphrase in the environment and no terminal to ask on, the key is stored unencrypted (and we
         // say so), so that a plain `p2p start` works on a fresh machine.
         string? passphrase = Passphrase.FromEnvironment();
         if (passphrase is null && Passphrase.CanPrompt) passphrase = Passphrase.ForNewKey(output);
-        var result = InitCommand.Initialise(home, NodeConfig.Load(home), passphrase);
-        output.Notice($"no identity in {home.Directory}: initialised a new one with the defaults (peer id {result.PeerId}, key "
-            + (result.Encrypted ? "encrypted" : $"NOT encrypted; set {Passphrase.Variable} before the first start to encrypt it") + ")");
+        // A config.json written by hand stays as it is (unknown keys included, for the warning to name them).
+        var result = InitCommand.Initialise(home, config, passphrase, keepConfig: File.Exists(home.ConfigPath));
+        output.Notice($"no identity in {home.Directory}: created one with the defaults (peer id {result.PeerId})");
+        if (!result.Encrypted) output.ProminentWarning(UnencryptedKeyWarning(home, context.HomeOption));
     }
+
+    /// <summary>Said prominently on stderr (a framed block, or a JSON warning line) whenever start creates a plain key.</summary>
+    internal static string UnencryptedKeyWarning(NodeHome home, string homeOption) =>
+        $"the identity key {home.IdentityPath} is NOT encrypted: anyone who can read that file can act as this node. "
+        + $"Encrypt it (same peer id) with `synaptic-mesh p2p init{homeOption}`, "
+        + $"which asks for a passphrase (or takes {Passphrase.Variable}); or set {Passphrase.Variable} before the first `p2p start`.";
 
     private static void ConfigureLogging(ILoggingBuilder logging, LogLevel level)
     {

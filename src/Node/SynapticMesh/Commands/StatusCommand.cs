@@ -25,13 +25,20 @@ public static class StatusCommand
         IReadOnlyDictionary<string, long> Dropped, long Forwarded, IReadOnlyDictionary<string, int> QueueDepths, int InboundQueue,
         int PendingCommands, IReadOnlyList<string> Agents, IReadOnlyList<string> Swarms);
 
+    /// <param name="LatencyMs">The latest round trip (null until one was measured).</param>
     public sealed record PeerStatus(string PeerId, IReadOnlyList<string> Addresses, IReadOnlyList<string> Protocols,
         string SecurityProtocol, string Muxer, string Transport, string Direction,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] double? LatencyMs,
         LatencyDetail? Latency = null, IReadOnlyList<ConnectionStatus>? Connections = null, IReadOnlyList<string>? KnownAddresses = null,
         string? AgentVersion = null);
 
-    public sealed record LatencyDetail(double CurrentMs, double MinMs, double MaxMs, double AverageMs, long Samples);
+    /// <summary>
+    /// Round trips: the latest; min, mean and max of the <see cref="Samples"/> taken in the last
+    /// <see cref="WindowSeconds"/> (null when none were); the exponentially weighted moving average and the count of
+    /// every sample the peer store has kept.
+    /// </summary>
+    public sealed record LatencyDetail(double CurrentMs, double? MinMs, double? MeanMs, double? MaxMs, int Samples, double WindowSeconds,
+        double? EwmaMs, long TotalSamples);
 
     public sealed record ConnectionStatus(string Id, string LocalAddress, string RemoteAddress, string Direction, string Transport,
         string SecurityProtocol, string Muxer, DateTimeOffset OpenedAt, int Streams);
@@ -44,7 +51,7 @@ public static class StatusCommand
         {
             var context = contexts.Create(parse);
             bool isDetailed = parse.GetValue(detailed);
-            using var client = ControlClient.Open(context.NodeHome);
+            using var client = ControlClient.Open(context);
             var status = await client.GetAsync<StatusResponse>($"v1/status?detailed={(isDetailed ? "true" : "false")}", cancellationToken);
             context.Output.Result(status, text => Print(text, status, isDetailed));
             return ExitCodes.Success;
@@ -54,13 +61,13 @@ public static class StatusCommand
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
         routes.MapGet("/v1/status", (IPeerHost host, bool? detailed, IServiceProvider services) =>
-            Status(host, detailed ?? false, services.GetService<NeuralMesh>()));
+            Status(host, detailed ?? false, services.GetService<NeuralMesh>(), services.GetService<LatencyWindow>()));
 
-    public static StatusResponse Status(IPeerHost host, bool detailed, NeuralMesh? mesh = null)
+    public static StatusResponse Status(IPeerHost host, bool detailed, NeuralMesh? mesh = null, LatencyWindow? window = null)
     {
         var peers = host.GetConnections()
             .GroupBy(c => c.RemotePeer)
-            .Select(group => Peer(host, group.Key, [.. group.OrderBy(c => c.OpenedAt)], detailed))
+            .Select(group => Peer(host, group.Key, [.. group.OrderBy(c => c.OpenedAt)], detailed, window))
             .OrderBy(p => p.PeerId, StringComparer.Ordinal)
             .ToList();
         return new StatusResponse(host.PeerId.ToString(), AddressDisplay.Dialable(host.ListenAddresses, host.PeerId),
@@ -86,10 +93,10 @@ public static class StatusCommand
         text.WriteLine($"  agents: {(neural.Agents.Count == 0 ? "none" : string.Join(", ", neural.Agents))}; swarms: {(neural.Swarms.Count == 0 ? "none" : string.Join(", ", neural.Swarms))}");
     }
 
-    private static PeerStatus Peer(IPeerHost host, PeerId peer, IReadOnlyList<IConnection> connections, bool detailed)
+    private static PeerStatus Peer(IPeerHost host, PeerId peer, IReadOnlyList<IConnection> connections, bool detailed, LatencyWindow? window)
     {
         var first = connections[0];
-        var latency = host.PeerStore.GetLatency(peer);
+        var latency = Latency(host.PeerStore.GetLatency(peer), window?.Get(peer), window?.Window ?? TimeSpan.Zero);
         return new PeerStatus(
             peer.ToString(),
             [.. connections.Select(c => c.RemoteAddress.ToString()).Distinct(StringComparer.Ordinal)],
@@ -98,17 +105,35 @@ public static class StatusCommand
             first.Muxer,
             first.Transport,
             first.Direction.ToString().ToLowerInvariant(),
-            latency?.Average.TotalMilliseconds,
-            detailed && latency is not null
-                ? new LatencyDetail(latency.Current.TotalMilliseconds, latency.Min.TotalMilliseconds, latency.Max.TotalMilliseconds,
-                    latency.Average.TotalMilliseconds, latency.Samples)
-                : null,
+            latency?.CurrentMs,
+            latency,
             detailed
                 ? [.. connections.Select(c => new ConnectionStatus(c.Id, c.LocalAddress.ToString(), c.RemoteAddress.ToString(),
                     c.Direction.ToString().ToLowerInvariant(), c.Transport, c.SecurityProtocol, c.Muxer, c.OpenedAt, c.StreamCount))]
                 : null,
             detailed ? [.. host.PeerStore.GetAddresses(peer).Select(a => a.ToString())] : null,
             detailed ? host.PeerStore.GetMetadata(peer, IdentifyService.AgentVersionKey) : null);
+    }
+
+    private static LatencyDetail? Latency(LatencyStats? stored, LatencyWindowStats? recent, TimeSpan window)
+    {
+        if (stored is null && recent is null) return null;
+        return new LatencyDetail((recent?.Current ?? stored!.Current).TotalMilliseconds, recent?.Min.TotalMilliseconds, recent?.Mean.TotalMilliseconds,
+            recent?.Max.TotalMilliseconds, recent?.Samples ?? 0, window.TotalSeconds, stored?.Average.TotalMilliseconds, stored?.Samples ?? 0);
+    }
+
+    /// <summary>"1.2 ms (min 0.9, mean 1.1, max 2 over 5 samples in 5 min; EWMA 1.1 ms)".</summary>
+    public static string FormatLatency(LatencyDetail? latency)
+    {
+        if (latency is null) return "not measured";
+        string text = $"{latency.CurrentMs:0.###} ms";
+        if (latency.Samples > 0)
+            text += $" (min {latency.MinMs:0.###}, mean {latency.MeanMs:0.###}, max {latency.MaxMs:0.###} over {latency.Samples} "
+                + $"sample{(latency.Samples == 1 ? "" : "s")} in {latency.WindowSeconds / 60:0.#} min";
+        else
+            text += " (no sample in the last " + $"{latency.WindowSeconds / 60:0.#} min";
+        if (latency.EwmaMs is { } ewma) text += $"; EWMA {ewma:0.###} ms of {latency.TotalSamples}";
+        return text + ")";
     }
 
     private static void Print(TextWriter text, StatusResponse status, bool detailed)
@@ -125,19 +150,16 @@ public static class StatusCommand
         text.WriteLine($"connected peers: {status.Peers.Count}");
         foreach (var peer in status.Peers)
         {
-            string latency = peer.LatencyMs is { } ms ? $"{ms:0.###} ms" : "not measured";
             text.WriteLine($"  {peer.PeerId}");
             foreach (var address in peer.Addresses) text.WriteLine($"    address:   {address}");
             text.WriteLine($"    security:  {peer.SecurityProtocol}, muxer: {peer.Muxer}, transport: {peer.Transport}, {peer.Direction}");
-            text.WriteLine($"    latency:   {latency}");
-            text.WriteLine($"    protocols: {(peer.Protocols.Count == 0 ? "(not identified)" : string.Join(", ", peer.Protocols))}");
+            text.WriteLine($"    latency:   {FormatLatency(peer.Latency)}");
+            text.WriteLine($"    protocols: {(peer.Protocols.Count == 0 ? "(not identified)" : TerminalText.Escape(string.Join(", ", peer.Protocols)))}");
             if (!detailed) continue;
-            if (peer.Latency is { } l)
-                text.WriteLine($"    rtt:       current {l.CurrentMs:0.###} ms, min {l.MinMs:0.###}, max {l.MaxMs:0.###}, avg {l.AverageMs:0.###} ({l.Samples} samples)");
             foreach (var c in peer.Connections ?? [])
                 text.WriteLine($"    conn {c.Id}: {c.LocalAddress} -> {c.RemoteAddress} ({c.Direction}, {c.Streams} streams, since {c.OpenedAt:u})");
             foreach (var a in peer.KnownAddresses ?? []) text.WriteLine($"    known:     {a}");
-            if (peer.AgentVersion is { } agent) text.WriteLine($"    agent:     {agent}");
+            if (peer.AgentVersion is { } agent) text.WriteLine($"    agent:     {TerminalText.Escape(agent)}");
         }
     }
 }

@@ -16,19 +16,33 @@ public static class IdentityFile
         return PeerId.FromPublicKey(key.PublicKey);
     }
 
+    public static bool IsEncrypted(NodeHome home) => KeyFile.IsEncrypted(ReadFile(home));
+
+    /// <summary>Rewrites an unencrypted key file encrypted with <paramref name="passphrase"/>; the peer id stays.</summary>
+    public static PeerId Encrypt(NodeHome home, string passphrase)
+    {
+        byte[] file = ReadFile(home);
+        try
+        {
+            using var key = KeyFile.Decode(file, null);
+            KeyFile.Save(home.IdentityPath, key, passphrase);
+            return PeerId.FromPublicKey(key.PublicKey);
+        }
+        catch (P2PStack.P2PFormatException e)
+        {
+            throw new CliException($"cannot read {home.IdentityPath}: {e.Message}", inner: e);
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(file);
+        }
+    }
+
     /// <summary>Reads the key, asking for the passphrase only when the file is encrypted.</summary>
     public static PrivateKey Load(NodeHome home, CliOutput output)
     {
         if (!home.HasIdentity) throw new CliException($"{home.Directory} has no identity: run `synaptic-mesh p2p init` first");
-        byte[] file;
-        try
-        {
-            file = File.ReadAllBytes(home.IdentityPath);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new CliException($"cannot read {home.IdentityPath}: {e.Message}", inner: e);
-        }
+        byte[] file = ReadFile(home);
         try
         {
             string? passphrase = KeyFile.IsEncrypted(file) ? Passphrase.ForExistingKey(output, home.IdentityPath) : null;
@@ -41,6 +55,18 @@ public static class IdentityFile
         finally
         {
             System.Security.Cryptography.CryptographicOperations.ZeroMemory(file);
+        }
+    }
+
+    private static byte[] ReadFile(NodeHome home)
+    {
+        try
+        {
+            return File.ReadAllBytes(home.IdentityPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot read {home.IdentityPath}: {e.Message}", inner: e);
         }
     }
 }

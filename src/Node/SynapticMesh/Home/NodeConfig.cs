@@ -1,3 +1,5 @@
+using System.Net;
+using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using P2PStack.Addressing;
@@ -13,6 +15,9 @@ public sealed record NodeConfig
 
     public const int DefaultMaxPeers = 64;
 
+    /// <summary>The mesh's own DHT; <c>/ipfs/kad/1.0.0</c> joins js-libp2p and IPFS-style DHTs instead.</summary>
+    public const string DefaultDhtProtocol = "/synaptic/kad/1.0.0";
+
     /// <summary>Largest config file read.</summary>
     public const int MaxFileSize = 1024 * 1024;
 
@@ -21,6 +26,11 @@ public sealed record NodeConfig
     public List<string> Bootstrap { get; init; } = [];
 
     public int MaxPeers { get; init; } = DefaultMaxPeers;
+
+    /// <summary>Protocol id the Kademlia DHT speaks and serves.</summary>
+    public string DhtProtocol { get; init; } = DefaultDhtProtocol;
+
+    public MdnsConfig Mdns { get; init; } = new();
 
     /// <summary>Security level: development, signed, secure (default) or strict (docs/architecture.md, trust).</summary>
     public string Security { get; init; } = "secure";
@@ -66,14 +76,21 @@ public sealed record NodeConfig
     [JsonIgnore]
     public IReadOnlyList<Multiaddr> BootstrapAddresses => [.. Bootstrap.Select(a => ParseAddress(a, "bootstrap"))];
 
+    /// <summary>Whether the node runs mDNS: as configured, else when it listens on a non-loopback interface.</summary>
+    [JsonIgnore]
+    public bool MdnsEnabled => Mdns.Enabled ?? ListenAddresses.Any(a => a.GetIPAddress() is not { } ip || !IPAddress.IsLoopback(ip));
+
     /// <summary>Checks every field; the message says which one is wrong.</summary>
     public NodeConfig Validate()
     {
-        if (Listen is null || Bootstrap is null) throw new CliException("the config needs 'listen' and 'bootstrap' lists", ExitCodes.Usage);
-        if (Listen.Count == 0) throw new CliException("the config has no listen address", ExitCodes.Usage);
+        if (Listen is null || Bootstrap is null) throw CliException.Usage("the config needs 'listen' and 'bootstrap' lists");
+        if (Listen.Count == 0) throw CliException.Usage("the config has no listen address");
         _ = ListenAddresses;
         _ = BootstrapAddresses;
-        if (MaxPeers < 1) throw new CliException($"max peers must be at least 1, got {MaxPeers}", ExitCodes.Usage);
+        if (MaxPeers < 1) throw CliException.Usage($"max peers must be at least 1, got {MaxPeers}");
+        if (!IsProtocolId(DhtProtocol))
+            throw CliException.Usage($"the DHT protocol must be a protocol id such as {DefaultDhtProtocol} or /ipfs/kad/1.0.0, not '{DhtProtocol}'");
+        (Mdns ?? throw CliException.Usage("the config's 'mdns' must be an object")).Validate();
         _ = SecurityLevel;
         foreach (var (swarm, hex) in SwarmKeys ?? [])
         {
@@ -90,6 +107,10 @@ public sealed record NodeConfig
         return this;
     }
 
+    /// <summary>A multistream protocol id: '/' then 1..127 printable ASCII characters without spaces.</summary>
+    public static bool IsProtocolId(string? id) =>
+        id is { Length: > 1 and <= 128 } && id[0] == '/' && id.All(c => c is > ' ' and < '\x7f');
+
     public static Multiaddr ParseAddress(string text, string what)
     {
         try
@@ -98,18 +119,22 @@ public sealed record NodeConfig
         }
         catch (P2PStack.P2PFormatException e)
         {
-            throw new CliException($"invalid {what} address '{text}': {e.Message}", ExitCodes.Usage, e);
+            throw CliException.Usage($"invalid {what} address '{text}': {e.Message}", e);
         }
     }
 
-    public static NodeConfig Load(NodeHome home)
+    /// <summary>Reads the config (defaults when there is none); keys it does not know are listed in <paramref name="unknownKeys"/>.</summary>
+    public static NodeConfig Load(NodeHome home, out IReadOnlyList<string> unknownKeys)
     {
+        unknownKeys = [];
         if (!File.Exists(home.ConfigPath)) return new NodeConfig();
         var info = new FileInfo(home.ConfigPath);
         if (info.Length > MaxFileSize) throw new CliException($"{home.ConfigPath} is larger than {MaxFileSize} bytes");
         try
         {
-            var config = JsonSerializer.Deserialize<NodeConfig>(File.ReadAllBytes(home.ConfigPath), CliOutput.JsonOptions)
+            byte[] bytes = File.ReadAllBytes(home.ConfigPath);
+            using (var document = JsonDocument.Parse(bytes)) unknownKeys = UnknownKeys(document.RootElement, typeof(NodeConfig), "");
+            var config = JsonSerializer.Deserialize<NodeConfig>(bytes, CliOutput.JsonOptions)
                 ?? throw new CliException($"{home.ConfigPath} is empty");
             return config.Validate();
         }
@@ -119,8 +144,64 @@ public sealed record NodeConfig
         }
     }
 
+    public static NodeConfig Load(NodeHome home) => Load(home, out _);
+
     public void Save(NodeHome home) =>
         PrivateFile.WriteAtomically(home.ConfigPath, JsonSerializer.SerializeToUtf8Bytes(this, CliOutput.JsonOptions));
+
+    /// <summary>Keys of <paramref name="element"/> (and of nested config objects) that <paramref name="type"/> has no property for.</summary>
+    internal static IReadOnlyList<string> UnknownKeys(JsonElement element, Type type, string prefix)
+    {
+        if (element.ValueKind != JsonValueKind.Object) return [];
+        var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.GetCustomAttribute<JsonIgnoreAttribute>() is null)
+            .ToDictionary(p => JsonNamingPolicy.CamelCase.ConvertName(p.Name), StringComparer.OrdinalIgnoreCase);
+        var unknown = new List<string>();
+        foreach (var property in element.EnumerateObject())
+        {
+            if (!properties.TryGetValue(property.Name, out var known))
+            {
+                unknown.Add(prefix + property.Name);
+                continue;
+            }
+            if (known.PropertyType.IsClass && known.PropertyType != typeof(string) && !known.PropertyType.IsGenericType)
+                unknown.AddRange(UnknownKeys(property.Value, known.PropertyType, $"{prefix}{property.Name}."));
+        }
+        return unknown;
+    }
+
+    /// <summary>The names a config key may have, for the warning about unknown ones.</summary>
+    internal static IReadOnlyList<string> KnownKeys(Type type) =>
+        [.. type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.GetCustomAttribute<JsonIgnoreAttribute>() is null)
+            .Select(p => JsonNamingPolicy.CamelCase.ConvertName(p.Name))];
+}
+
+/// <summary>The <c>mdns</c> section of config.json (libp2p mDNS discovery on the local network).</summary>
+public sealed record MdnsConfig
+{
+    public const string DefaultServiceName = "_p2p._udp.local";
+
+    /// <summary>true or false; absent (null) means on when the node listens on a non-loopback interface.</summary>
+    public bool? Enabled { get; init; }
+
+    /// <summary>DNS-SD service name; <c>_p2p-NAME._udp.local</c> keeps a private group of nodes apart.</summary>
+    public string ServiceName { get; init; } = DefaultServiceName;
+
+    /// <summary>UDP port (5353 on real networks; a test may isolate itself with another).</summary>
+    public int Port { get; init; } = 5353;
+
+    /// <summary>Seconds between queries.</summary>
+    public double QueryIntervalSeconds { get; init; } = 10;
+
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ServiceName) || !ServiceName.EndsWith(".local", StringComparison.OrdinalIgnoreCase)
+            || ServiceName.Split('.').Any(label => label.Length is 0 or > 63))
+            throw CliException.Usage($"the mDNS service name must look like _p2p._udp.local, not '{ServiceName}'");
+        if (Port is < 1 or > 65535) throw CliException.Usage($"the mDNS port must be 1 to 65535, not {Port}");
+        if (!(QueryIntervalSeconds >= 0.1)) throw CliException.Usage($"the mDNS query interval must be at least 0.1 seconds, not {QueryIntervalSeconds}");
+    }
 }
 
 /// <summary>A peer trusted by the node's configuration.</summary>

@@ -1,6 +1,12 @@
+using System.Net;
+using System.Net.NetworkInformation;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using P2PStack;
 using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.PeerStore.Sqlite;
+using P2PStack.Protocols.Kademlia.Validation;
 using P2PStack.Neural;
 using P2PStack.Security.Noise;
 using P2PStack.Trust;
@@ -13,8 +19,8 @@ namespace SynapticMesh.Node;
 /// <summary>Composes the libp2p modules the node runs, from its config and identity.</summary>
 public static class NodeComposition
 {
-    /// <summary>Protocol id of the node's Kademlia DHT.</summary>
-    public const string NeuralDhtProtocolId = "/synaptic/kad/1.0.0";
+    /// <summary>Protocol id of the node's Kademlia DHT unless the config names another.</summary>
+    public const string NeuralDhtProtocolId = NodeConfig.DefaultDhtProtocol;
 
     /// <param name="metrics">Registers the Prometheus exporter (<c>p2p start --metrics</c>).</param>
     /// <param name="perfForPublicPeers">Serves <c>/perf/1.0.0</c> to peers on public addresses too (<c>p2p start --perf</c>);
@@ -38,11 +44,16 @@ public static class NodeComposition
                 .AddIdentify()
                 .AddPing()
                 .AddPerf(perf => perf.ServePublicPeers = perfForPublicPeers)
-                // The mesh's own DHT (not the public IPFS one): it holds the /agent records neural messaging resolves.
+                // By default the mesh's own DHT (/synaptic/kad/1.0.0), not the public IPFS one; /ipfs/kad/1.0.0 joins
+                // js-libp2p and IPFS-style DHTs. Either way it holds the /agent records neural messaging resolves
+                // (AddNeuralMesh registers their validator) and the /v values of `dht put`; /pk and /ipns records,
+                // which go and js peers store, are validated as they validate them.
                 .AddKademlia(kad =>
                 {
-                    kad.ProtocolId = NeuralDhtProtocolId;
+                    kad.ProtocolId = config.DhtProtocol;
                     kad.BootstrapPeers.AddRange(config.BootstrapAddresses);
+                    kad.Validator.Add(ValueRecordValidator.Namespace, new ValueRecordValidator());
+                    kad.Validator.Add(IpnsRecordValidator.Namespace, new IpnsRecordValidator());
                 })
                 .AddKademliaSqliteStores(Path.Combine(home.Directory, "dht.db")) // records and providers persist
                 .AddGossipSub()
@@ -69,6 +80,10 @@ public static class NodeComposition
             if (config.LanDiscovery) p2p.AddSignedLanAnnouncements();
             if (metrics) p2p.AddPrometheusExporter();
         });
+        // Latency samples also go to a window, for status's min/mean/max.
+        services.TryAddSingleton<LatencyWindow>();
+        services.Replace(ServiceDescriptor.Singleton<IPeerStore>(sp =>
+            new WindowedLatencyPeerStore(sp.GetRequiredService<SqlitePeerStore>(), sp.GetRequiredService<LatencyWindow>())));
         // End-to-end sealed messages by default at secure and strict (docs/specs/neural-seal.md).
         services.Configure<NeuralMeshOptions>(o =>
         {
@@ -81,6 +96,37 @@ public static class NodeComposition
             sp.GetRequiredService<P2PStack.Protocols.Ping.PingService>(), home, sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<MeshManager>>()));
         services.AddHostedService(sp => sp.GetRequiredService<MeshManager>());
         services.AddNeuralCommandHandler<NodeCommandHandler>();
+        services.TryAddSingleton<SwarmListeners>();
+        // Discovery starts after the peer host (hosted services start in order), so what it finds can be dialed.
+        if (config.MdnsEnabled) AddMdns(services, config);
         return services;
     }
+
+    private static void AddMdns(IServiceCollection services, NodeConfig config)
+    {
+        var listen = config.ListenAddresses;
+        bool loopbackOnly = listen.All(a => a.GetIPAddress() is { } ip && IPAddress.IsLoopback(ip));
+        new P2PBuilder(services).AddMdns(mdns =>
+        {
+            mdns.ServiceName = config.Mdns.ServiceName;
+            mdns.Port = config.Mdns.Port;
+            mdns.QueryInterval = TimeSpan.FromSeconds(config.Mdns.QueryIntervalSeconds);
+            mdns.DialDiscovered = false; // DiscoveredPeerDialer dials, up to the connection manager's low watermark
+            if (loopbackOnly)
+            {
+                // A node reachable only on loopback announces its loopback addresses, on the loopback interface only,
+                // and nothing leaves the machine (TTL 1).
+                mdns.IncludeLoopback = true;
+                mdns.Interfaces.Add(LoopbackInterfaceName());
+                mdns.MulticastTimeToLive = 1;
+                mdns.UseIPv6 = listen.Any(a => a.GetIPAddress() is { AddressFamily: System.Net.Sockets.AddressFamily.InterNetworkV6 });
+                mdns.UseIPv4 = listen.Any(a => a.GetIPAddress() is { AddressFamily: System.Net.Sockets.AddressFamily.InterNetwork });
+            }
+        });
+        services.AddOptions<DiscoveredPeerDialerOptions>().Configure(o => o.Sources.Add(P2PStack.Discovery.Mdns.MdnsDiscovery.Source));
+        services.AddHostedService<DiscoveredPeerDialer>();
+    }
+
+    private static string LoopbackInterfaceName() =>
+        NetworkInterface.GetAllNetworkInterfaces().FirstOrDefault(i => i.NetworkInterfaceType == NetworkInterfaceType.Loopback)?.Name ?? "lo";
 }
