@@ -19,12 +19,15 @@ namespace SynapticMesh.Commands;
 /// <summary>
 /// <c>p2p discover --method kademlia|mdns [--count N] [--timeout SECONDS]</c>: lists peers found by a discovery
 /// method. <c>kademlia</c> lists the DHT routing table, first running random-walk lookups while it holds fewer than
-/// N peers; <c>mdns</c> sends an mDNS query and collects the answers until N peers answered or the time is up. Peers
+/// N peers; <c>mdns</c> sends an mDNS query and collects the answers until N peers answered or the time is up;
+/// <c>rendezvous</c> asks rendezvous points for registrations (<c>--namespace NS</c>, <see cref="RendezvousDiscovery"/>). Peers
 /// found this way also reach the peer store (and, once dialed, the DHT routing table).
 /// </summary>
 public static class DiscoverCommand
 {
-    public sealed record DiscoverRequest(string Method, int Count, double TimeoutSeconds);
+    /// <param name="Namespace">For rendezvous: the namespace asked for (null: every namespace).</param>
+    /// <param name="Points">For rendezvous: the points to ask (null: the configured ones).</param>
+    public sealed record DiscoverRequest(string Method, int Count, double TimeoutSeconds, string? Namespace = null, IReadOnlyList<string>? Points = null);
 
     public sealed record DiscoverResponse(string Method, IReadOnlyList<DiscoveredPeer> Peers);
 
@@ -33,17 +36,26 @@ public static class DiscoverCommand
 
     public static Command Create(CommandContextFactory contexts)
     {
-        var method = new Option<string>("--method") { Description = "kademlia (DHT routing table, random walk) or mdns (local network)", Required = true };
-        method.AcceptOnlyFromAmong("kademlia", "mdns");
+        var method = new Option<string>("--method")
+        {
+            Description = "kademlia (DHT routing table, random walk), mdns (local network) or rendezvous (registrations at rendezvous points)",
+            Required = true,
+        };
+        method.AcceptOnlyFromAmong("kademlia", "mdns", "rendezvous");
+        var ns = new Option<string?>("--namespace") { Description = "rendezvous: the namespace to discover (default: every namespace)", HelpName = "ns" };
+        var points = new Option<string[]>("--rendezvous") { Description = "rendezvous: point multiaddr ending in /p2p/ID (repeatable; default: config's rendezvous.points)", HelpName = "address" };
         var count = new Option<int>("--count") { Description = "Peers wanted", DefaultValueFactory = _ => 20 }
             .Check(n => n is >= 1 and <= 1000, "--count must be 1 to 1000");
         var timeout = new Option<double>("--timeout") { Description = "Seconds to search at most", DefaultValueFactory = _ => 10 }
             .Check(s => s is > 0 and <= 600, "--timeout must be more than 0 and at most 600 seconds");
-        var command = new Command("discover", "Find peers through the DHT or mDNS") { method, count, timeout };
+        var command = new Command("discover", "Find peers through the DHT, mDNS or rendezvous points") { method, count, timeout, ns, points };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
-            var request = new DiscoverRequest(parse.GetValue(method)!, parse.GetValue(count), parse.GetValue(timeout));
+            var request = new DiscoverRequest(parse.GetValue(method)!, parse.GetValue(count), parse.GetValue(timeout), parse.GetValue(ns),
+                parse.GetValue(points) is { Length: > 0 } p ? p : null);
+            if (request.Method != "rendezvous" && (request.Namespace is not null || request.Points is not null))
+                throw CliException.Usage("--namespace and --rendezvous go with --method rendezvous");
             using var client = ControlClient.Open(context);
             DiscoverResponse result;
             await using (context.Output.Progress($"discovering peers via {request.Method} (up to {request.Count}, {request.TimeoutSeconds:0.#} s)"))
@@ -76,7 +88,8 @@ public static class DiscoverCommand
             {
                 "kademlia" => await KademliaAsync(host, services.GetRequiredService<KademliaDht>(), request.Count, deadline.Token, scope.Token),
                 "mdns" => await MdnsAsync(host, services.GetService<MdnsDiscovery>(), request.Count, deadline.Token, scope.Token),
-                _ => throw ApiException.BadRequest($"unknown discovery method '{request.Method}' (kademlia or mdns)"),
+                "rendezvous" => await RendezvousDiscovery.DiscoverAsync(host, services, request, deadline.Token, scope.Token),
+                _ => throw ApiException.BadRequest($"unknown discovery method '{request.Method}' (kademlia, mdns or rendezvous)"),
             };
             var window = services.GetService<LatencyWindow>();
             return new DiscoverResponse(request.Method, [.. found.Select(p => new DiscoveredPeer(p.Peer.ToString(),

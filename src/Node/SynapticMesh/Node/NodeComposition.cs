@@ -58,6 +58,8 @@ public static class NodeComposition
                 .AddKademliaSqliteStores(Path.Combine(home.Directory, "dht.db")) // records and providers persist
                 .AddGossipSub()
                 .AddNeuralMesh();
+            p2p.AddRendezvous();
+            if (config.Rendezvous.Server) p2p.AddRendezvousServer();
             // A private network's protector is the outermost layer, so it goes before any other protector.
             if (config.SwarmKey is { } swarmKey) p2p.AddPrivateNetwork(home.Resolve(swarmKey));
             p2p.AddTcpTransport();
@@ -99,6 +101,12 @@ public static class NodeComposition
         services.TryAddSingleton<SwarmListeners>();
         // Discovery starts after the peer host (hosted services start in order), so what it finds can be dialed.
         if (config.MdnsEnabled) AddMdns(services, config);
+        // Swarm presence (p2p swarm join/peers; the node also hosts peers without the DHT, such as browsers). Its
+        // hosted service comes after the peer host's: it starts on a running host and announces departures (stops)
+        // before the host stops.
+        new P2PBuilder(services).AddSwarmSignaling();
+        services.AddSingleton(config.Rendezvous);
+        if (config.Rendezvous.Namespaces.Count > 0 && config.Rendezvous.Points.Count > 0) services.AddHostedService<RendezvousRegistrar>();
         return services;
     }
 
