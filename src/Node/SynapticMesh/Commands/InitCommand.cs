@@ -46,10 +46,12 @@ public static class InitCommand
         var rendezvousServer = new Option<bool>("--rendezvous-server") { Description = "Serve /rendezvous/1.0.0: other peers register and discover here" };
         var rendezvousPoints = new Option<string[]>("--rendezvous") { Description = "Rendezvous point multiaddr ending in /p2p/ID, asked by discover --method rendezvous (repeatable)", HelpName = "address" };
         var rendezvousNamespaces = new Option<string[]>("--rendezvous-namespace") { Description = "Register under this namespace at every rendezvous point while running (repeatable)", HelpName = "ns" };
+        var wssCertificate = new Option<string?>("--wss-certificate") { Description = "PEM certificate for /wss listen addresses (with --wss-key)", HelpName = "path" };
+        var wssKey = new Option<string?>("--wss-key") { Description = "PEM private key of the --wss-certificate", HelpName = "path" };
         var command = new Command("init", "Create the node identity (encrypted key file) and config")
         {
             listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan, dhtProtocol, mdns, mdnsService,
-            rendezvousServer, rendezvousPoints, rendezvousNamespaces,
+            rendezvousServer, rendezvousPoints, rendezvousNamespaces, wssCertificate, wssKey,
         };
         command.SetAction(parse =>
         {
@@ -70,6 +72,12 @@ public static class InitCommand
                     ? [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => c.ToLowerInvariant())]
                     : ["noise", "tls"],
                 LanDiscovery = parse.GetValue(lan),
+                Wss = (parse.GetValue(wssCertificate), parse.GetValue(wssKey)) switch
+                {
+                    (null, null) => null,
+                    ({ } cert, { } key) => new WssConfig(Path.GetFullPath(cert), Path.GetFullPath(key)),
+                    _ => throw CliException.Usage("--wss-certificate and --wss-key go together"),
+                },
                 Rendezvous = new RendezvousConfig
                 {
                     Server = parse.GetValue(rendezvousServer),

@@ -32,6 +32,9 @@ public sealed record NodeConfig
 
     public MdnsConfig Mdns { get; init; } = new();
 
+    /// <summary>TLS certificate for <c>/wss</c> listen addresses (pages served over https can dial only wss), or null.</summary>
+    public WssConfig? Wss { get; init; }
+
     /// <summary>Rendezvous (<c>/rendezvous/1.0.0</c>): serve as a point, and the points this node registers at and asks.</summary>
     public RendezvousConfig Rendezvous { get; init; } = new();
 
@@ -95,6 +98,10 @@ public sealed record NodeConfig
             throw CliException.Usage($"the DHT protocol must be a protocol id such as {DefaultDhtProtocol} or /ipfs/kad/1.0.0, not '{DhtProtocol}'");
         (Mdns ?? throw CliException.Usage("the config's 'mdns' must be an object")).Validate();
         (Rendezvous ?? throw CliException.Usage("the config's 'rendezvous' must be an object")).Validate();
+        if (Wss is null && ListenAddresses.Any(a => a.Has(MultiaddrProtocols.Wss) || a.Has(MultiaddrProtocols.Tls)))
+            throw CliException.Usage("listening on /wss needs a certificate: p2p init --wss-certificate CERT.pem --wss-key KEY.pem (\"wss\" in config.json)");
+        if (Wss is not null && (string.IsNullOrEmpty(Wss.Certificate) || string.IsNullOrEmpty(Wss.Key)))
+            throw CliException.Usage("the config's 'wss' needs 'certificate' and 'key' (PEM files)");
         _ = SecurityLevel;
         foreach (var (swarm, hex) in SwarmKeys ?? [])
         {
@@ -207,6 +214,9 @@ public sealed record MdnsConfig
         if (!(QueryIntervalSeconds >= 0.1)) throw CliException.Usage($"the mDNS query interval must be at least 0.1 seconds, not {QueryIntervalSeconds}");
     }
 }
+
+/// <summary>The <c>wss</c> section of config.json: PEM certificate (chain) and private key files, relative to the home directory.</summary>
+public sealed record WssConfig(string Certificate, string Key);
 
 /// <summary>The <c>rendezvous</c> section of config.json.</summary>
 public sealed record RendezvousConfig

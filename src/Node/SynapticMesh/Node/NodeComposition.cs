@@ -63,7 +63,10 @@ public static class NodeComposition
             // A private network's protector is the outermost layer, so it goes before any other protector.
             if (config.SwarmKey is { } swarmKey) p2p.AddPrivateNetwork(home.Resolve(swarmKey));
             p2p.AddTcpTransport();
-            p2p.AddWebSocketTransport();
+            p2p.AddWebSocketTransport(ws =>
+            {
+                if (config.Wss is { } wss) ws.ServerCertificate = LoadCertificate(home, wss);
+            });
             // Registration order is multistream-select preference order: by default the Noise suites, then TLS.
             foreach (string channel in config.SecureChannels)
             {
@@ -133,6 +136,19 @@ public static class NodeComposition
         });
         services.AddOptions<DiscoveredPeerDialerOptions>().Configure(o => o.Sources.Add(P2PStack.Discovery.Mdns.MdnsDiscovery.Source));
         services.AddHostedService<DiscoveredPeerDialer>();
+    }
+
+    /// <summary>The /wss listen certificate from PEM files (<c>p2p init --wss-certificate/--wss-key</c>).</summary>
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2 LoadCertificate(NodeHome home, WssConfig wss)
+    {
+        try
+        {
+            return System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(home.Resolve(wss.Certificate), home.Resolve(wss.Key));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            throw new SynapticMesh.Cli.CliException($"cannot load the wss certificate ({wss.Certificate}, {wss.Key}): {e.Message}", inner: e);
+        }
     }
 
     private static string LoopbackInterfaceName() =>
