@@ -8,26 +8,32 @@
 //   {"cmd":"received","text":t}       waits for a thought with this text -> {"event":"received","from"}
 //   {"cmd":"reload"}                  reloads the page and waits for it to join again -> {"event":"ready","peerId"}
 //   {"cmd":"screenshot","name":n}     -> {"event":"screenshot","path"}
-// Usage: node swarm-check.mjs <host /ws multiaddr with /p2p> <swarm key> <announce interval ms> <screenshot dir> [timeout s]
+// Usage: node swarm-check.mjs <host /ws or /wss multiaddr with /p2p> <swarm key> <announce interval ms> <screenshot dir>
+//        [timeout s] [cert.pem key.pem]
+// With a certificate and key the page is served over https (as a page that must use /wss), and chromium accepts the
+// test's self-signed certificate (--ignore-certificate-errors) for the page and the host's /wss alike.
 import { chromium } from "playwright-core";
 import { createServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-const [host, swarm, interval, shots, timeoutText] = process.argv.slice(2);
+const [host, swarm, interval, shots, timeoutText, certPath, keyPath] = process.argv.slice(2);
+const tls = certPath && keyPath ? { cert: readFileSync(certPath), key: readFileSync(keyPath) } : null;
 const timeout = Number(timeoutText || 120) * 1000;
 const say = (m) => process.stdout.write(JSON.stringify(m) + "\n");
 const here = new URL(".", import.meta.url).pathname;
 const files = { "/": ["index.html", "text/html"], "/page.bundle.js": ["page.bundle.js", "text/javascript"] };
-const server = createServer((req, res) => {
+const serve = (req, res) => {
   const file = files[new URL(req.url, "http://x").pathname];
   if (!file) { res.writeHead(404).end(); return; }
   res.writeHead(200, { "content-type": file[1] }).end(readFileSync(join(here, file[0])));
-});
+};
+const server = tls ? createHttpsServer(tls, serve) : createServer(serve);
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const url = `http://127.0.0.1:${server.address().port}/?host=${encodeURIComponent(host)}&swarm=${encodeURIComponent(swarm)}&interval=${interval}`;
+const url = `${tls ? "https" : "http"}://127.0.0.1:${server.address().port}/?host=${encodeURIComponent(host)}&swarm=${encodeURIComponent(swarm)}&interval=${interval}`;
 const profile = mkdtempSync(join(tmpdir(), "p2pstack-chromium-"));
 let context;
 
@@ -43,7 +49,8 @@ async function main() {
     executablePath: "/usr/bin/chromium",
     headless: true,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
+      "--disable-component-update", "--disable-sync", ...(tls ? ["--ignore-certificate-errors"] : [])],
+    ignoreHTTPSErrors: !!tls,
   });
   const page = context.pages()[0] ?? await context.newPage();
   const consoleErrors = [];

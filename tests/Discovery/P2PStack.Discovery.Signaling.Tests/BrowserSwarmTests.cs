@@ -109,7 +109,77 @@ public sealed class BrowserSwarmTests(ITestOutputHelper output)
         }
     }
 
-    private static Process Start(string directory, Multiaddr host)
+    /// <summary>
+    /// A page served over https (whose browser allows only secure WebSockets) joins a swarm through a node listening on
+    /// <c>/wss</c> with a configured certificate (self-signed for the test; chromium told to accept it), and a thought
+    /// goes each way.
+    /// </summary>
+    [DebianFact("chromium", "/usr/bin/chromium")]
+    public async Task A_page_served_over_https_joins_a_swarm_through_a_wss_host()
+    {
+        await DebianPackage.EnsureInstalledAsync("chromium", "/usr/bin/chromium");
+        string directory = await BrowserPeerDirectory.EnsureInstalledAsync();
+        string pem = Directory.CreateTempSubdirectory("p2pstack-wss-").FullName;
+        using var certificate = SelfSignedCertificate();
+        File.WriteAllText(Path.Combine(pem, "cert.pem"), certificate.ExportCertificatePem());
+        using (var key = System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions.GetECDsaPrivateKey(certificate)!) File.WriteAllText(Path.Combine(pem, "key.pem"), key.ExportPkcs8PrivateKeyPem());
+        WsNode? node = null;
+        Process? browser = null;
+        try
+        {
+            node = await WsNode.StartAsync(certificate);
+            Assert.Contains("/wss", node.Address.ToString());
+            using var listener = node.Mesh.Listen();
+            await node.Mesh.JoinSwarmAsync(Swarm);
+            await node.Signaling.JoinAsync(Swarm, Interval);
+
+            browser = Start(directory, node.Address, Path.Combine(pem, "cert.pem"), Path.Combine(pem, "key.pem"));
+            var stderr = browser.StandardError.ReadToEndAsync();
+            using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(4)); // hang guard
+            var pageId = PeerId.Parse((await ReadAsync(browser, "ready", guard.Token, stderr)).GetProperty("peerId").GetString()!);
+            await CommandAsync(browser, new { cmd = "members", peers = new[] { node.PeerId.ToString() } }, "members", guard.Token, stderr);
+            await SignalingPeer.WaitUntil(() => node.Signaling.GetMembers(Swarm).Any(m => m.Peer == pageId), "the node sees the page");
+            Assert.Contains(node.Host.GetConnections(pageId), c => c.RemoteAddress.ToString().Contains("/wss", StringComparison.Ordinal));
+
+            await CommandAsync(browser, new { cmd = "send", text = "hello over wss" }, "sent", guard.Token, stderr);
+            await foreach (var message in listener.WithCancellation(guard.Token))
+            {
+                if (message.SourcePeer == pageId && message.Body is Thought { Content: "hello over wss" }) break;
+            }
+            await node.Mesh.PublishAsync(Swarm, new Thought { Content = "hello back over wss" });
+            await CommandAsync(browser, new { cmd = "received", text = "hello back over wss" }, "received", guard.Token, stderr);
+            var quit = await CommandAsync(browser, new { cmd = "quit" }, "quit", guard.Token, stderr);
+            Assert.Empty(quit.GetProperty("errors").EnumerateArray());
+        }
+        finally
+        {
+            if (browser is not null)
+            {
+                try { if (!browser.HasExited) browser.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+                await browser.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+                browser.Dispose();
+            }
+            if (node is not null) await node.DisposeAsync();
+            Directory.Delete(pem, recursive: true);
+        }
+    }
+
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2 SelfSignedCertificate()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=localhost", key,
+            System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var names = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+        names.AddDnsName("localhost");
+        names.AddIpAddress(System.Net.IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        return System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(
+            created.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null,
+            System.Security.Cryptography.X509Certificates.X509KeyStorageFlags.Exportable);
+    }
+
+    private static Process Start(string directory, Multiaddr host, params string[] tls)
     {
         var start = new ProcessStartInfo("node")
         {
@@ -120,8 +190,9 @@ public sealed class BrowserSwarmTests(ITestOutputHelper output)
             UseShellExecute = false,
             StandardOutputEncoding = System.Text.Encoding.UTF8,
         };
-        foreach (var arg in new[] { "swarm-check.mjs", host.ToString(), Swarm, ((int)Interval.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     BrowserPeerDirectory.ArtifactDirectory, "180" })
+        string[] args = ["swarm-check.mjs", host.ToString(), Swarm, ((int)Interval.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            BrowserPeerDirectory.ArtifactDirectory, "180", .. tls];
+        foreach (var arg in args)
             start.ArgumentList.Add(arg);
         return Process.Start(start) ?? throw new InvalidOperationException("node did not start");
     }
@@ -168,13 +239,14 @@ public sealed class BrowserSwarmTests(ITestOutputHelper output)
         public PeerId PeerId => Host.PeerId;
         public Multiaddr Address => Host.ListenAddresses[0].Encapsulate($"/p2p/{Host.PeerId}");
 
-        public static async Task<WsNode> StartAsync()
+        /// <param name="certificate">Listen on /wss with it instead of /ws.</param>
+        public static async Task<WsNode> StartAsync(System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
         {
             var services = new ServiceCollection();
             services.AddP2PStack(p2p =>
             {
-                p2p.ListenOn("/ip4/127.0.0.1/tcp/0/ws");
-                p2p.AddWebSocketTransport();
+                p2p.ListenOn(certificate is null ? "/ip4/127.0.0.1/tcp/0/ws" : "/ip4/127.0.0.1/tcp/0/wss");
+                p2p.AddWebSocketTransport(o => o.ServerCertificate = certificate);
                 p2p.AddNoise();
                 p2p.AddYamux();
                 p2p.AddIdentify();

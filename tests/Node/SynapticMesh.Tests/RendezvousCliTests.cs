@@ -29,8 +29,10 @@ public sealed class RendezvousCliTests
                 r => PeerIds(r).Contains(member.PeerId), "the member's registration is discovered");
             Assert.Equal([member.PeerId], PeerIds(found));
             Assert.Equal("rendezvous", found.GetProperty("method").GetString());
-            // The record's addresses went to the peer store: connecting by peer id alone works.
-            Assert.Equal(0, (await asker.RunAsync("p2p", "connect", member.PeerId)).ExitCode);
+            // The signed record's addresses reach the member.
+            string address = found.GetProperty("peers")[0].GetProperty("addresses")[0].GetString()!;
+            var connect = await asker.RunAsync("p2p", "connect", $"{address}/p2p/{member.PeerId}");
+            Assert.True(connect.ExitCode == 0, connect.Stderr);
 
             // Another namespace has nobody; a point given on the command line works as the configured one does.
             Assert.Empty(PeerIds(await asker.RunJsonAsync("p2p", "discover", "--method", "rendezvous", "--namespace", ns + "-other")));

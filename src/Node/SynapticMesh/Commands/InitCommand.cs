@@ -75,7 +75,7 @@ public static class InitCommand
                 Wss = (parse.GetValue(wssCertificate), parse.GetValue(wssKey)) switch
                 {
                     (null, null) => null,
-                    ({ } cert, { } key) => new WssConfig(Path.GetFullPath(cert), Path.GetFullPath(key)),
+                    ({ } certPath, { } keyPath) => new WssConfig(Path.GetFullPath(certPath), Path.GetFullPath(keyPath)),
                     _ => throw CliException.Usage("--wss-certificate and --wss-key go together"),
                 },
                 Rendezvous = new RendezvousConfig
