@@ -36,8 +36,9 @@ public sealed class RendezvousCliTests
 
             // Another namespace has nobody; a point given on the command line works as the configured one does.
             Assert.Empty(PeerIds(await asker.RunJsonAsync("p2p", "discover", "--method", "rendezvous", "--namespace", ns + "-other")));
-            Assert.Equal([member.PeerId], PeerIds(await point.RunJsonAsync("p2p", "discover", "--method", "rendezvous", "--namespace", ns,
+            Assert.Equal([member.PeerId], PeerIds(await asker.RunJsonAsync("p2p", "discover", "--method", "rendezvous", "--namespace", ns,
                 "--rendezvous", pointAddress)));
+            (await point.RunAsync("p2p", "discover", "--method", "rendezvous", "--rendezvous", pointAddress)).AssertOneLineError("is this node");
 
             // A node that is no rendezvous point answers with an error, named for the point.
             var refused = await asker.RunAsync("p2p", "discover", "--method", "rendezvous", "--rendezvous", member.TcpAddress, "--json");

@@ -28,7 +28,10 @@ public static class RendezvousDiscovery
         string? ns = string.IsNullOrEmpty(request.Namespace) ? null : request.Namespace;
         if (ns is { Length: > RendezvousProtocol.MaxNamespaceLength })
             throw ApiException.BadRequest($"a rendezvous namespace has at most {RendezvousProtocol.MaxNamespaceLength} characters");
-        var points = request.Points is { } given ? Parse(given) : services.GetService<RendezvousConfig>()?.PointAddresses ?? [];
+        // A point is asked over the network, so this node cannot be its own point here.
+        var points = request.Points is { } given
+            ? Parse(given, host.PeerId)
+            : [.. (services.GetService<RendezvousConfig>()?.PointAddresses ?? []).Where(p => p.GetPeerId() != host.PeerId)];
         if (points.Count == 0)
             throw new ApiException(ApiException.StatusCodes.Conflict,
                 "no rendezvous point: pass --rendezvous <multiaddr>/p2p/<id>, or configure one (p2p init --rendezvous, or \"rendezvous\": {\"points\": [...]} in config.json)");
@@ -74,7 +77,7 @@ public static class RendezvousDiscovery
         return [.. found.Values];
     }
 
-    private static IReadOnlyList<Multiaddr> Parse(IReadOnlyList<string> given)
+    private static IReadOnlyList<Multiaddr> Parse(IReadOnlyList<string> given, PeerId self)
     {
         var points = new List<Multiaddr>(given.Count);
         foreach (string text in given)
@@ -88,7 +91,8 @@ public static class RendezvousDiscovery
             {
                 throw ApiException.BadRequest($"'{text}' is not a multiaddr: {e.Message}");
             }
-            if (address.GetPeerId() is null) throw ApiException.BadRequest($"the rendezvous point '{text}' must end in /p2p/<peer id>");
+            if (address.GetPeerId() is not { } peer) throw ApiException.BadRequest($"the rendezvous point '{text}' must end in /p2p/<peer id>");
+            if (peer == self) throw ApiException.BadRequest($"the rendezvous point '{text}' is this node: ask it from another node");
             points.Add(address);
         }
         return points;
