@@ -10,7 +10,7 @@ namespace SynapticMesh.Tests;
 public sealed class RendezvousCliTests
 {
     [Fact]
-    public async Task ARegisteredNodeIsDiscoveredByNamespaceAndGoneAfterItStops()
+    public async Task ARegisteredNodeIsDiscoveredByNamespaceAndUnregistersWhenItStops()
     {
         using TempHome pointHome = new(), memberHome = new(), askerHome = new();
         string ns = $"ns-{Guid.NewGuid():N}";
@@ -44,11 +44,12 @@ public sealed class RendezvousCliTests
             var refused = await asker.RunAsync("p2p", "discover", "--method", "rendezvous", "--rendezvous", member.TcpAddress, "--json");
             refused.AssertOneLineError("no rendezvous point answered");
             (await asker.RunAsync("p2p", "discover", "--method", "kademlia", "--namespace", ns)).AssertOneLineError("--method rendezvous");
-        }
 
-        // A clean stop unregisters.
-        await using var later = await NodeProcess.StartAsync(askerHome);
-        Assert.Empty(PeerIds(await later.RunJsonAsync("p2p", "discover", "--method", "rendezvous", "--namespace", ns)));
+            // A clean stop (SIGTERM) unregisters.
+            CliProcess.SendSigterm(member.Process);
+            await member.Process.WaitForExitAsync().WaitAsync(NodeProcess.StartTimeout);
+            Assert.Empty(PeerIds(await asker.RunJsonAsync("p2p", "discover", "--method", "rendezvous", "--namespace", ns)));
+        }
     }
 
     private static async Task InitAsync(TempHome home, params string[] args)
