@@ -50,19 +50,23 @@ public sealed partial class NeuralMesh
     /// connection that is already there; otherwise dialing when needed (finding the peer's addresses in the DHT if
     /// nobody knows them), which only this node's own sends may do.</summary>
     /// <exception cref="IOException">No connection to the peer while <paramref name="existingConnectionOnly"/>.</exception>
-    internal async Task<IStream> OpenStreamAsync(PeerId peer, bool existingConnectionOnly, CancellationToken cancellationToken)
+    internal Task<IStream> OpenStreamAsync(PeerId peer, bool existingConnectionOnly, CancellationToken cancellationToken) =>
+        OpenStreamAsync(peer, NeuralProtocol.ProtocolId, existingConnectionOnly, cancellationToken);
+
+    /// <summary>Opens a stream of <paramref name="protocol"/> (the plain or the reliable neural protocol).</summary>
+    internal async Task<IStream> OpenStreamAsync(PeerId peer, string protocol, bool existingConnectionOnly, CancellationToken cancellationToken)
     {
         if (existingConnectionOnly)
         {
             var connection = _host.GetConnections(peer).FirstOrDefault()
                 ?? throw new IOException($"no connection to {peer} (this message is never sent over a new one)");
-            return await connection.OpenStreamAsync([NeuralProtocol.ProtocolId], cancellationToken).ConfigureAwait(false);
+            return await connection.OpenStreamAsync([protocol], cancellationToken).ConfigureAwait(false);
         }
         if (_host.GetConnections(peer).Count == 0 && _host.PeerStore.GetAddresses(peer).Count == 0 && _dht is { } dht)
         {
             var info = await dht.FindPeerAsync(peer, cancellationToken).ConfigureAwait(false);
             _host.PeerStore.AddAddresses(peer, info.Addresses, Options.AgentCacheTtl);
         }
-        return await _host.OpenStreamAsync(peer, [NeuralProtocol.ProtocolId], cancellationToken).ConfigureAwait(false);
+        return await _host.OpenStreamAsync(peer, [protocol], cancellationToken).ConfigureAwait(false);
     }
 }

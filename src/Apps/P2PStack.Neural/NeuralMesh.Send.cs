@@ -21,13 +21,25 @@ public sealed partial class NeuralMesh
         ArgumentNullException.ThrowIfNull(body);
         if (to.Kind == DestinationKind.Swarm)
         {
+            if (options?.Reliable == true)
+                throw new ArgumentException("a swarm message is published over gossipsub: it cannot be acknowledged (reliable is for direct messages)", nameof(options));
             var id = await PublishCoreAsync(to.Name!, body, options, cancellationToken).ConfigureAwait(false);
             return new PostedMessage(id, null, Task.CompletedTask);
         }
         var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
         var sealTo = await SealingKeyForAsync(peer, options, cancellationToken).ConfigureAwait(false);
         var (message, envelope) = Create(to, body, options, sealTo);
+        if (options?.Reliable == true) return PostReliably(peer, message, envelope, cancellationToken) with { Sealed = sealTo is not null };
         return await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false) with { Sealed = sealTo is not null };
+    }
+
+    /// <summary>Sends with acknowledgement and retries (<see cref="SendOptions.Reliable"/> set for you) and waits for
+    /// the outcome: delivered, refused by the receiver, or failed after the attempts that fit in the give-up time.</summary>
+    public async Task<DeliveryReport> SendReliableAsync(NeuralDestination to, IMessage body, SendOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        var posted = await PostAsync(to, body, (options ?? new SendOptions()) with { Reliable = true }, cancellationToken).ConfigureAwait(false);
+        return await posted.Delivery!.ConfigureAwait(false);
     }
 
     /// <summary>Sends and waits until the message is written to the stream (or delivered locally).</summary>

@@ -109,6 +109,12 @@ public sealed partial class NeuralMesh : IAsyncDisposable
             _inbound.Reader.Count, _pending.Count, _replay.Count, LocalAgents, JoinedSwarms);
     }
 
+    /// <summary>Reliable-delivery figures of this node: attempts made as a sender, duplicates acknowledged without a
+    /// second delivery as a receiver, and outcomes as a sender.</summary>
+    public (long Attempts, long Duplicates, long Delivered, long Refused, long Failed) ReliableCounts =>
+        (Metrics.ReliableAttemptsTotal, Metrics.ReliableDuplicatesTotal, Metrics.ReliableCount(DeliveryStatus.Delivered),
+            Metrics.ReliableCount(DeliveryStatus.Refused), Metrics.ReliableCount(DeliveryStatus.Failed));
+
     /// <summary>Messages dropped for <paramref name="reason"/>, over all types.</summary>
     public long DroppedCount(DropReason reason) => Metrics.DroppedCount(reason);
 

@@ -75,6 +75,22 @@ public sealed class NeuralMeshOptions
     /// <summary>How often local agents' DHT records are published again (zero: only when registered).</summary>
     public TimeSpan AgentRepublishInterval { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>Wait before the second attempt of a reliable message; each further wait doubles (with up to 20%
+    /// random jitter), up to <see cref="ReliableMaxBackoff"/>.</summary>
+    public TimeSpan ReliableInitialBackoff { get; set; } = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Longest wait between two attempts of a reliable message.</summary>
+    public TimeSpan ReliableMaxBackoff { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>A reliable message not acknowledged this long after its first attempt is reported failed.</summary>
+    public TimeSpan ReliableGiveUpAfter { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Time one attempt has to open the stream, write the message and read the ack.</summary>
+    public TimeSpan ReliableAttemptTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Reliable messages being delivered at once.</summary>
+    public int MaxPendingReliable { get; set; } = 4096;
+
     /// <summary>Forward direct messages not meant for this node to a connected peer (within the hop limit).</summary>
     public bool EnableForwarding { get; set; } = true;
 
@@ -128,6 +144,11 @@ public sealed class NeuralMeshOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(CommandQueueCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CommandHandlerTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(ListenerCapacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ReliableInitialBackoff, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReliableMaxBackoff, ReliableInitialBackoff);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ReliableGiveUpAfter, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ReliableAttemptTimeout, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingReliable, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(StreamIdleTimeout, TimeSpan.Zero);
         foreach (var agent in Agents) NeuralProtocol.ValidateName(agent, "agent");
         foreach (var swarm in Swarms) NeuralProtocol.ValidateName(swarm, "swarm");

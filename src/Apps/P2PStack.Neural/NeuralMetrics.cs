@@ -22,6 +22,12 @@ internal sealed class NeuralMetrics : ModuleMetrics
     private readonly ConcurrentDictionary<string, long> _receivedByType = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Type, string Reason), long> _droppedByKind = new();
     private long _forwardedTotal;
+    private readonly Counter<long> _reliableAttempts;
+    private readonly Counter<long> _reliableOutcomes;
+    private readonly Counter<long> _reliableDuplicates;
+    private long _reliableAttemptsTotal;
+    private long _reliableDuplicatesTotal;
+    private readonly ConcurrentDictionary<DeliveryStatus, long> _reliableByStatus = new();
 
     public NeuralMetrics(IMeterFactory? factory, Func<long> queuedMessages, Func<int> pendingCommands)
         : base(factory, MeterName)
@@ -32,9 +38,36 @@ internal sealed class NeuralMetrics : ModuleMetrics
         _forwarded = Meter.CreateCounter<long>("p2pstack_neural_messages_forwarded_total", description: "Direct messages forwarded to another peer, by type");
         _latency = Meter.CreateHistogram<double>("p2pstack_neural_message_latency_seconds", unit: "s",
             description: "Time from a message's creation to its delivery here, by type");
+        _reliableAttempts = Meter.CreateCounter<long>("p2pstack_neural_reliable_attempts_total", description: "Attempts made to deliver reliable messages (first tries and retries)");
+        _reliableOutcomes = Meter.CreateCounter<long>("p2pstack_neural_reliable_messages_total", description: "Reliable messages by outcome (delivered, refused, failed)");
+        _reliableDuplicates = Meter.CreateCounter<long>("p2pstack_neural_reliable_duplicates_total", description: "Reliable messages received again and acknowledged without a second delivery");
         Meter.CreateObservableGauge("p2pstack_neural_queued_messages", queuedMessages, description: "Messages waiting in the per-peer send queues");
         Meter.CreateObservableGauge("p2pstack_neural_pending_commands", pendingCommands, description: "Commands awaiting their response");
     }
+
+    public void ReliableAttempt()
+    {
+        _reliableAttempts.Add(1);
+        Interlocked.Increment(ref _reliableAttemptsTotal);
+    }
+
+    public void ReliableOutcome(DeliveryStatus status, int attempts)
+    {
+        _reliableOutcomes.Add(1, new KeyValuePair<string, object?>("outcome", status.ToString().ToLowerInvariant()));
+        _reliableByStatus.AddOrUpdate(status, 1, (_, v) => v + 1);
+    }
+
+    public void ReliableDuplicate()
+    {
+        _reliableDuplicates.Add(1);
+        Interlocked.Increment(ref _reliableDuplicatesTotal);
+    }
+
+    public long ReliableAttemptsTotal => Interlocked.Read(ref _reliableAttemptsTotal);
+
+    public long ReliableDuplicatesTotal => Interlocked.Read(ref _reliableDuplicatesTotal);
+
+    public long ReliableCount(DeliveryStatus status) => _reliableByStatus.GetValueOrDefault(status);
 
     public void Sent(MessageType type)
     {

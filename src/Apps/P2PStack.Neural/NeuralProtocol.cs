@@ -6,6 +6,10 @@ public static class NeuralProtocol
     /// <summary>Stream protocol carrying direct messages: a sequence of length-prefixed <c>NeuralFrame</c>s.</summary>
     public const string ProtocolId = "/synaptic/neural/1.0.0";
 
+    /// <summary>Stream protocol of reliable (acknowledged) direct messages: one length-prefixed <c>NeuralFrame</c> from the
+    /// sender, one length-prefixed <c>NeuralAck</c> back, per stream.</summary>
+    public const string ReliableProtocolId = "/synaptic/neural/reliable/1.0.0";
+
     /// <summary>Signing domain of message envelopes.</summary>
     public const string MessageDomain = "synaptic-neural-message";
 

@@ -34,6 +34,8 @@ public static class NeuralServiceCollectionExtensions
         services.TryAddSingleton<NeuralMesh>();
         services.TryAddSingleton<NeuralStreamHandler>();
         services.AddSingleton<IProtocolHandler>(sp => sp.GetRequiredService<NeuralStreamHandler>());
+        services.TryAddSingleton<NeuralReliableHandler>();
+        services.AddSingleton<IProtocolHandler>(sp => sp.GetRequiredService<NeuralReliableHandler>());
         services.TryAddSingleton<SealingKeyHandler>();
         services.AddSingleton<IProtocolHandler>(sp => sp.GetRequiredService<SealingKeyHandler>());
         services.TryAddSingleton<NeuralMeshHostedService>();

@@ -23,6 +23,30 @@ public sealed record SendOptions
     /// <summary>Seal the body end to end to the recipient (true: fail if it has no sealing key; false: send in the
     /// clear). Null: <see cref="NeuralMeshOptions.SealByDefault"/>. Swarm messages are never sealed.</summary>
     public bool? Seal { get; init; }
+
+    /// <summary>Deliver with acknowledgement: the receiver acks once it accepted the message (before its listeners
+    /// run), the sender retries with exponential backoff (<see cref="NeuralMeshOptions.ReliableInitialBackoff"/> ..
+    /// <see cref="NeuralMeshOptions.ReliableGiveUpAfter"/>) and the receiver delivers a retried message once.
+    /// <see cref="PostedMessage.Delivery"/> reports the outcome. Direct messages only (not swarms).</summary>
+    public bool Reliable { get; init; }
+}
+
+/// <summary>Outcome of a reliable send.</summary>
+public enum DeliveryStatus
+{
+    /// <summary>The receiver acknowledged it (now, or as a duplicate of an earlier attempt).</summary>
+    Delivered,
+    /// <summary>The receiver refused it for good (see <see cref="DeliveryReport.Error"/>).</summary>
+    Refused,
+    /// <summary>No acknowledgement before <see cref="NeuralMeshOptions.ReliableGiveUpAfter"/>.</summary>
+    Failed,
+}
+
+/// <summary>What happened to a reliable message: status, attempts made, time from the first attempt to the outcome,
+/// and the last error or the receiver's reason.</summary>
+public sealed record DeliveryReport(NeuralMessageId Id, PeerId Peer, DeliveryStatus Status, int Attempts, TimeSpan Elapsed, string? Error)
+{
+    public bool Delivered => Status == DeliveryStatus.Delivered;
 }
 
 /// <summary>A message accepted into a send queue; <see cref="Sent"/> completes when it is written to the stream.</summary>
@@ -30,6 +54,10 @@ public sealed record PostedMessage(NeuralMessageId Id, PeerId? Peer, Task Sent)
 {
     /// <summary>The body went sealed end to end to the recipient.</summary>
     public bool Sealed { get; init; }
+
+    /// <summary>For a reliable send (<see cref="SendOptions.Reliable"/>): completes with the delivery outcome (never
+    /// faults; a cancelled send completes as failed). Null otherwise.</summary>
+    public Task<DeliveryReport>? Delivery { get; init; }
 }
 
 /// <summary>Counters and queue depths of a mesh (for status and tests).</summary>

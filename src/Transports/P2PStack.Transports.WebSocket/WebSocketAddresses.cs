@@ -7,7 +7,11 @@ internal static class WebSocketAddresses
 {
     private static readonly Multiaddr Ws = Multiaddr.FromComponents([MultiaddrComponent.Create(MultiaddrProtocols.Ws, null)]);
 
+    private static readonly Multiaddr Wss = Multiaddr.FromComponents([MultiaddrComponent.Create(MultiaddrProtocols.Wss, null)]);
+
     public static Multiaddr WithWs(Multiaddr tcp) => tcp.IsEmpty ? tcp : tcp.Encapsulate(Ws);
+
+    public static Multiaddr WithWs(Multiaddr tcp, bool secure) => tcp.IsEmpty ? tcp : tcp.Encapsulate(secure ? Wss : Ws);
 
     /// <summary>True for host/tcp/ws; <paramref name="secure"/> says whether it was /wss or /tls/ws instead.</summary>
     public static bool TryParse(Multiaddr address, out Multiaddr tcp, out bool secure)

@@ -18,11 +18,12 @@ internal sealed class WebSocketConnection : PipedConnection
     private readonly Socket _socket;
     private readonly IDisposable? _owner;
 
-    public WebSocketConnection(WebSocketClass webSocket, Socket socket, Direction direction, TcpTransportOptions options, IDisposable? owner = null)
+    public WebSocketConnection(WebSocketClass webSocket, Socket socket, Direction direction, TcpTransportOptions options, IDisposable? owner = null,
+        bool secure = false)
         : base(
             direction,
-            WebSocketAddresses.WithWs(TcpAddresses.FromEndPoint(socket.LocalEndPoint)),
-            WebSocketAddresses.WithWs(TcpAddresses.FromEndPoint(socket.RemoteEndPoint)),
+            WebSocketAddresses.WithWs(TcpAddresses.FromEndPoint(socket.LocalEndPoint), secure),
+            WebSocketAddresses.WithWs(TcpAddresses.FromEndPoint(socket.RemoteEndPoint), secure),
             options)
     {
         _webSocket = webSocket;

@@ -1,4 +1,6 @@
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Net.WebSockets;
 using System.Threading.Channels;
 using P2PStack.Addressing;
@@ -9,21 +11,24 @@ using WebSocketClass = System.Net.WebSockets.WebSocket;
 namespace P2PStack.Transports.WebSocket;
 
 /// <summary>Accepts TCP connections, runs each HTTP upgrade concurrently (bounded by the handshake timeout) and
-/// queues the upgraded connections for <see cref="AcceptAsync"/>.</summary>
+/// queues the upgraded connections for <see cref="AcceptAsync"/>. With a certificate it is a <c>/wss</c> listener: TLS
+/// first, within the same handshake deadline.</summary>
 internal sealed class WebSocketConnectionListener : IListener
 {
     private readonly TcpConnectionListener _tcp;
     private readonly WebSocketTransportOptions _options;
+    private readonly X509Certificate2? _certificate;
     private readonly Channel<WebSocketConnection> _ready;
     private readonly CancellationTokenSource _closed = new();
     private readonly Task _acceptLoop;
     private int _disposed;
 
-    public WebSocketConnectionListener(TcpConnectionListener tcp, WebSocketTransportOptions options)
+    public WebSocketConnectionListener(TcpConnectionListener tcp, WebSocketTransportOptions options, X509Certificate2? certificate = null)
     {
         _tcp = tcp;
         _options = options;
-        ListenAddress = WebSocketAddresses.WithWs(tcp.ListenAddress);
+        _certificate = certificate;
+        ListenAddress = WebSocketAddresses.WithWs(tcp.ListenAddress, secure: certificate is not null);
         _ready = Channel.CreateBounded<WebSocketConnection>(new BoundedChannelOptions(options.Tcp.ListenBacklog));
         _acceptLoop = AcceptLoopAsync();
     }
@@ -56,10 +61,20 @@ internal sealed class WebSocketConnectionListener : IListener
         try
         {
             SocketOptions.ConfigureConnected(socket, _options.Tcp.NoDelay);
-            var stream = new NetworkStream(socket, ownsSocket: true);
+            Stream stream = new NetworkStream(socket, ownsSocket: true);
             using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token))
             {
                 deadline.CancelAfter(_options.HandshakeTimeout);
+                if (_certificate is not null)
+                {
+                    var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+                    stream = tls;
+                    await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                    {
+                        ServerCertificate = _certificate,
+                        ApplicationProtocols = [SslApplicationProtocol.Http11],
+                    }, deadline.Token).ConfigureAwait(false);
+                }
                 await WebSocketHandshake.AcceptAsync(stream, _options.MaxHandshakeBytes, deadline.Token).ConfigureAwait(false);
             }
             WebSocketClass webSocket = WebSocketClass.CreateFromStream(stream, new WebSocketCreationOptions
@@ -67,7 +82,7 @@ internal sealed class WebSocketConnectionListener : IListener
                 IsServer = true,
                 KeepAliveInterval = _options.KeepAliveInterval,
             });
-            var connection = new WebSocketConnection(webSocket, socket, Direction.Inbound, _options.Tcp);
+            var connection = new WebSocketConnection(webSocket, socket, Direction.Inbound, _options.Tcp, secure: _certificate is not null);
             if (!_ready.Writer.TryWrite(connection)) connection.Abort(); // closed, or too many unaccepted connections
         }
         catch (Exception)

@@ -12,7 +12,9 @@ namespace P2PStack.Transports.WebSocket;
 /// WebSocket transport: <c>/ip4|ip6|dns|dns4|dns6/&lt;host&gt;/tcp/&lt;port&gt;/ws</c>. Dials with
 /// <see cref="ClientWebSocket"/> over a TCP connection made by the TCP transport's dialer; listens with a minimal
 /// HTTP/1.1 upgrade server. The byte stream rides in binary messages. Secure WebSockets (<c>/wss</c>,
-/// <c>/tls/ws</c>) are not supported and are refused with <see cref="NotSupportedException"/>.
+/// <c>/tls/ws</c>): dialed with TLS checked by <see cref="WebSocketTransportOptions.ServerCertificateValidation"/>
+/// (default: the system's checks); listened on with <see cref="WebSocketTransportOptions.ServerCertificate"/>, without
+/// which secure listening is refused with <see cref="NotSupportedException"/>.
 /// </summary>
 public sealed class WebSocketTransport : ITransport
 {
@@ -29,14 +31,15 @@ public sealed class WebSocketTransport : ITransport
     public string Name => "ws";
 
     public bool CanDial(Multiaddr address) =>
-        WebSocketAddresses.TryParse(address, out Multiaddr tcp, out bool secure) && !secure && _tcp.CanDial(tcp);
+        WebSocketAddresses.TryParse(address, out Multiaddr tcp, out _) && _tcp.CanDial(tcp);
 
     public bool CanListen(Multiaddr address) =>
-        WebSocketAddresses.TryParse(address, out Multiaddr tcp, out bool secure) && !secure && _tcp.CanListen(tcp);
+        WebSocketAddresses.TryParse(address, out Multiaddr tcp, out bool secure) && (!secure || _options.ServerCertificate is not null)
+        && _tcp.CanListen(tcp);
 
     public async ValueTask<IRawConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken)
     {
-        Multiaddr tcp = Checked(address, dial: true);
+        Multiaddr tcp = Checked(address, dial: true, out bool secure);
         cancellationToken.ThrowIfCancellationRequested();
 
         Socket? socket = null;
@@ -45,6 +48,7 @@ public sealed class WebSocketTransport : ITransport
             UseProxy = false,
             AllowAutoRedirect = false,
             UseCookies = false,
+            SslOptions = { RemoteCertificateValidationCallback = _options.ServerCertificateValidation },
             ConnectCallback = async (_, token) =>
             {
                 // Our TCP dialer: multiaddr DNS rules, connect timeout, reuse-port, TCP_NODELAY.
@@ -57,7 +61,7 @@ public sealed class WebSocketTransport : ITransport
         client.Options.KeepAliveInterval = _options.KeepAliveInterval;
         client.Options.HttpVersion = HttpVersion.Version11;
         client.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
-        var uri = new Uri($"ws://{WebSocketAddresses.UriHost(tcp)}:{tcp.Components[1].Value}{_options.Path}");
+        var uri = new Uri($"{(secure ? "wss" : "ws")}://{WebSocketAddresses.UriHost(tcp)}:{tcp.Components[1].Value}{_options.Path}");
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(_options.HandshakeTimeout + (_options.Tcp.ConnectTimeout == Timeout.InfiniteTimeSpan ? TimeSpan.Zero : _options.Tcp.ConnectTimeout));
@@ -73,7 +77,7 @@ public sealed class WebSocketTransport : ITransport
             if (e is OperationCanceledException) throw new TimeoutException($"WebSocket dial to {address} did not complete in time", e);
             throw new IOException($"WebSocket dial to {address} failed: {Innermost(e).Message}", e);
         }
-        return new WebSocketConnection(client, socket!, Direction.Outbound, _options.Tcp, owner: invoker);
+        return new WebSocketConnection(client, socket!, Direction.Outbound, _options.Tcp, owner: invoker, secure: secure);
     }
 
     private static Exception Innermost(Exception e)
@@ -84,16 +88,16 @@ public sealed class WebSocketTransport : ITransport
 
     public ValueTask<IListener> ListenAsync(Multiaddr address, CancellationToken cancellationToken)
     {
-        Multiaddr tcp = Checked(address, dial: false);
+        Multiaddr tcp = Checked(address, dial: false, out bool secure);
         cancellationToken.ThrowIfCancellationRequested();
         TcpConnectionListener listener = _tcp.Listen(tcp);
-        return ValueTask.FromResult<IListener>(new WebSocketConnectionListener(listener, _options));
+        return ValueTask.FromResult<IListener>(new WebSocketConnectionListener(listener, _options, secure ? _options.ServerCertificate : null));
     }
 
-    private Multiaddr Checked(Multiaddr address, bool dial)
+    private Multiaddr Checked(Multiaddr address, bool dial, out bool secure)
     {
-        if (WebSocketAddresses.TryParse(address, out Multiaddr tcp, out bool secure) && secure)
-            throw new NotSupportedException($"secure WebSockets ({address}) are not supported: this transport has no TLS; use /ws with a libp2p security protocol");
+        if (WebSocketAddresses.TryParse(address, out Multiaddr tcp, out secure) && secure && !dial && _options.ServerCertificate is null)
+            throw new NotSupportedException($"listening on secure WebSockets ({address}) needs a certificate: set WebSocketTransportOptions.ServerCertificate");
         if (dial ? !CanDial(address) : !CanListen(address))
             throw new ArgumentException($"the WebSocket transport cannot {(dial ? "dial" : "listen on")} {address}", nameof(address));
         return tcp;

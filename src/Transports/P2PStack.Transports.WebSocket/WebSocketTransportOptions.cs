@@ -1,3 +1,5 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using P2PStack.Transports.Tcp;
 
 namespace P2PStack.Transports.WebSocket;
@@ -17,6 +19,14 @@ public sealed class WebSocketTransportOptions
     /// <summary>Interval of WebSocket pings that keep idle connections (and NAT mappings) alive; zero disables.</summary>
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Certificate (with its private key) served on <c>/wss</c> and <c>/tls/ws</c> listen addresses, for pages
+    /// served over https, whose browsers refuse plain <c>ws://</c>. Null: secure listen addresses are refused.</summary>
+    public X509Certificate2? ServerCertificate { get; set; }
+
+    /// <summary>Checks a server's certificate when dialing <c>/wss</c>; null: the system's checks (a trusted chain for
+    /// the dialed name). libp2p authenticates the peer again inside (Noise or TLS), so this is about the outer TLS.</summary>
+    public RemoteCertificateValidationCallback? ServerCertificateValidation { get; set; }
+
     /// <summary>Path requested when dialing (js-libp2p and go-libp2p use "/").</summary>
     public string Path { get; set; } = "/";
 
@@ -28,5 +38,7 @@ public sealed class WebSocketTransportOptions
         if (MaxHandshakeBytes < 256) throw new ArgumentOutOfRangeException(nameof(MaxHandshakeBytes), "must be at least 256");
         if (KeepAliveInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(KeepAliveInterval), "must not be negative");
         if (string.IsNullOrEmpty(Path) || Path[0] != '/') throw new ArgumentException("must start with '/'", nameof(Path));
+        if (ServerCertificate is { HasPrivateKey: false })
+            throw new ArgumentException("the WebSocket server certificate needs its private key", nameof(ServerCertificate));
     }
 }

@@ -15,8 +15,8 @@ public class WebSocketTransportTests
     [InlineData("/ip6/::1/tcp/4001/ws", true, true)]
     [InlineData("/dns4/localhost/tcp/4001/ws", true, false)]
     [InlineData("/ip4/127.0.0.1/tcp/0/ws", false, true)]
-    [InlineData("/ip4/127.0.0.1/tcp/4001/wss", false, false)]
-    [InlineData("/ip4/127.0.0.1/tcp/4001/tls/ws", false, false)]
+    [InlineData("/ip4/127.0.0.1/tcp/4001/wss", true, false)] // listening on /wss needs a certificate
+    [InlineData("/ip4/127.0.0.1/tcp/4001/tls/ws", true, false)]
     [InlineData("/ip4/127.0.0.1/tcp/4001", false, false)]
     public void Address_support(string address, bool canDial, bool canListen)
     {
@@ -26,14 +26,23 @@ public class WebSocketTransportTests
     }
 
     [Fact]
-    public async Task Secure_websockets_are_refused_clearly()
+    public async Task Secure_listening_without_a_certificate_is_refused_clearly()
     {
         var transport = new WebSocketTransport();
-        var dial = await Assert.ThrowsAsync<NotSupportedException>(
-            () => transport.DialAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/4001/wss"), default).AsTask());
-        Assert.Contains("secure WebSockets", dial.Message);
-        await Assert.ThrowsAsync<NotSupportedException>(
+        var listen = await Assert.ThrowsAsync<NotSupportedException>(
             () => transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0/tls/ws"), default).AsTask());
+        Assert.Contains("needs a certificate", listen.Message);
+        var secure = new WebSocketTransport(new WebSocketTransportOptions { ServerCertificate = TestCertificates.SelfSigned("localhost") });
+        Assert.True(secure.CanListen(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0/wss")));
+    }
+
+    [Fact]
+    public async Task A_wss_dial_to_an_untrusted_certificate_fails_with_an_io_error()
+    {
+        var server = new WebSocketTransport(new WebSocketTransportOptions { ServerCertificate = TestCertificates.SelfSigned("localhost") });
+        await using var listener = await server.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0/wss"), default);
+        var dial = await Assert.ThrowsAsync<IOException>(() => new WebSocketTransport().DialAsync(listener.ListenAddress, default).AsTask());
+        Assert.Contains("WebSocket dial", dial.Message);
     }
 
     [Fact]

@@ -24,11 +24,14 @@ namespace SynapticMesh.Commands;
 /// method. <c>kademlia</c> lists the DHT routing table, first running random-walk lookups while it holds fewer than
 /// N peers; <c>mdns</c> sends an mDNS query and collects the answers until N peers answered or the time is up;
 /// <c>registry</c> reads the active nodes of the registry the node was started with (<c>p2p start --registry</c>).
+/// <c>rendezvous</c> asks rendezvous points for registrations (<c>--namespace NS</c>, <see cref="RendezvousDiscovery"/>).
 /// Peers found this way also reach the peer store (and, once dialed, the DHT routing table).
 /// </summary>
 public static class DiscoverCommand
 {
-    public sealed record DiscoverRequest(string Method, int Count, double TimeoutSeconds);
+    /// <param name="Namespace">For rendezvous: the namespace asked for (null: every namespace).</param>
+    /// <param name="Points">For rendezvous: the points to ask (null: the configured ones).</param>
+    public sealed record DiscoverRequest(string Method, int Count, double TimeoutSeconds, string? Namespace = null, IReadOnlyList<string>? Points = null);
 
     public sealed record DiscoverResponse(string Method, IReadOnlyList<DiscoveredPeer> Peers);
 
@@ -39,19 +42,24 @@ public static class DiscoverCommand
     {
         var method = new Option<string>("--method")
         {
-            Description = "kademlia (DHT routing table, random walk), mdns (local network) or registry (active nodes of the registry given to p2p start --registry)",
+            Description = "kademlia (DHT routing table, random walk), mdns (local network), registry (active nodes of the registry given to p2p start --registry) or rendezvous (registrations at rendezvous points)",
             Required = true,
         };
-        method.AcceptOnlyFromAmong("kademlia", "mdns", "registry");
+        method.AcceptOnlyFromAmong("kademlia", "mdns", "registry", "rendezvous");
+        var ns = new Option<string?>("--namespace") { Description = "rendezvous: the namespace to discover (default: every namespace)", HelpName = "ns" };
+        var points = new Option<string[]>("--rendezvous") { Description = "rendezvous: point multiaddr ending in /p2p/ID (repeatable; default: config's rendezvous.points)", HelpName = "address" };
         var count = new Option<int>("--count") { Description = "Peers wanted", DefaultValueFactory = _ => 20 }
             .Check(n => n is >= 1 and <= 1000, "--count must be 1 to 1000");
         var timeout = new Option<double>("--timeout") { Description = "Seconds to search at most", DefaultValueFactory = _ => 10 }
             .Check(s => s is > 0 and <= 600, "--timeout must be more than 0 and at most 600 seconds");
-        var command = new Command("discover", "Find peers through the DHT, mDNS or the registry") { method, count, timeout };
+        var command = new Command("discover", "Find peers through the DHT, mDNS, the registry or rendezvous points") { method, count, timeout, ns, points };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
-            var request = new DiscoverRequest(parse.GetValue(method)!, parse.GetValue(count), parse.GetValue(timeout));
+            var request = new DiscoverRequest(parse.GetValue(method)!, parse.GetValue(count), parse.GetValue(timeout), parse.GetValue(ns),
+                parse.GetValue(points) is { Length: > 0 } p ? p : null);
+            if (request.Method != "rendezvous" && (request.Namespace is not null || request.Points is not null))
+                throw CliException.Usage("--namespace and --rendezvous go with --method rendezvous");
             using var client = ControlClient.Open(context);
             DiscoverResponse result;
             await using (context.Output.Progress($"discovering peers via {request.Method} (up to {request.Count}, {request.TimeoutSeconds:0.#} s)"))
@@ -86,7 +94,8 @@ public static class DiscoverCommand
                 "mdns" => await MdnsAsync(host, services.GetService<MdnsDiscovery>(), services.GetService<NodeConfig>(), request.Count, deadline.Token,
                     scope.Token),
                 "registry" => await RegistryAsync(services.GetService<RegistryAgentSlot>()?.Agent, request.Count, deadline.Token, scope.Token),
-                _ => throw ApiException.BadRequest($"unknown discovery method '{request.Method}' (kademlia, mdns or registry)"),
+                "rendezvous" => await RendezvousDiscovery.DiscoverAsync(host, services, request, deadline.Token, scope.Token),
+                _ => throw ApiException.BadRequest($"unknown discovery method '{request.Method}' (kademlia, mdns, registry or rendezvous)"),
             };
             var window = services.GetService<LatencyWindow>();
             return new DiscoverResponse(request.Method, [.. found.Select(p => new DiscoveredPeer(p.Peer.ToString(),

@@ -43,9 +43,15 @@ public static class InitCommand
         var swarmKey = new Option<string?>("--swarm-key") { Description = "Join the private network of this swarm key file (copied into the home)" };
         var channels = new Option<string?>("--secure-channels") { Description = "Secure channels offered, in preference order: noise,tls (default), tls,noise, noise or tls" };
         var lan = new Option<bool>("--lan-discovery") { Description = "Announce and discover peers on the LAN with signed announcements" };
+        var rendezvousServer = new Option<bool>("--rendezvous-server") { Description = "Serve /rendezvous/1.0.0: other peers register and discover here" };
+        var rendezvousPoints = new Option<string[]>("--rendezvous") { Description = "Rendezvous point multiaddr ending in /p2p/ID, asked by discover --method rendezvous (repeatable)", HelpName = "address" };
+        var rendezvousNamespaces = new Option<string[]>("--rendezvous-namespace") { Description = "Register under this namespace at every rendezvous point while running (repeatable)", HelpName = "ns" };
+        var wssCertificate = new Option<string?>("--wss-certificate") { Description = "PEM certificate for /wss listen addresses (with --wss-key)", HelpName = "path" };
+        var wssKey = new Option<string?>("--wss-key") { Description = "PEM private key of the --wss-certificate", HelpName = "path" };
         var command = new Command("init", "Create the node identity (encrypted key file) and config")
         {
             listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan, dhtProtocol, mdns, mdnsService,
+            rendezvousServer, rendezvousPoints, rendezvousNamespaces, wssCertificate, wssKey,
         };
         command.SetAction(parse =>
         {
@@ -66,6 +72,18 @@ public static class InitCommand
                     ? [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => c.ToLowerInvariant())]
                     : ["noise", "tls"],
                 LanDiscovery = parse.GetValue(lan),
+                Wss = (parse.GetValue(wssCertificate), parse.GetValue(wssKey)) switch
+                {
+                    (null, null) => null,
+                    ({ } certPath, { } keyPath) => new WssConfig(Path.GetFullPath(certPath), Path.GetFullPath(keyPath)),
+                    _ => throw CliException.Usage("--wss-certificate and --wss-key go together"),
+                },
+                Rendezvous = new RendezvousConfig
+                {
+                    Server = parse.GetValue(rendezvousServer),
+                    Points = [.. parse.GetValue(rendezvousPoints) ?? []],
+                    Namespaces = [.. parse.GetValue(rendezvousNamespaces) ?? []],
+                },
             }.Validate();
             var home = context.NodeHome;
             if (home.HasIdentity)
@@ -125,6 +143,9 @@ public static class InitCommand
         text.WriteLine($"  dht:      {result.Config.DhtProtocol}");
         text.WriteLine($"  mdns:     {(result.Config.MdnsEnabled ? "on" : "off")}{(result.Config.Mdns.Enabled is null ? " (auto)" : "")}, service {result.Config.Mdns.ServiceName}");
         text.WriteLine($"  security: {result.Config.Security}");
+        if (result.Config.Rendezvous.Server) text.WriteLine("  rendezvous: serving /rendezvous/1.0.0");
+        foreach (var point in result.Config.Rendezvous.Points) text.WriteLine($"  rendezvous point: {point}");
+        foreach (var ns in result.Config.Rendezvous.Namespaces) text.WriteLine($"  rendezvous namespace: {ns}");
         if (result.Config.SwarmKey is { } swarmKey) text.WriteLine($"  private network key: {Path.Combine(result.Home, swarmKey)}");
     }
 }

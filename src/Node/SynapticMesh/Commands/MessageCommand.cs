@@ -13,16 +13,21 @@ namespace SynapticMesh.Commands;
 
 /// <summary>
 /// <c>p2p message &lt;agent|peer id|swarm:NAME&gt; --msg-type TYPE (--content TEXT|-|--file PATH) [--priority 0-10]
-/// [--ttl SECONDS]</c>: sends one signed neural message; a command waits for its response and prints it, and exits 1
+/// [--ttl SECONDS] [--reliable]</c>: sends one signed neural message (<c>--reliable</c>: acknowledged, retried with
+/// backoff, and the outcome printed: delivered, or failed after N attempts, exit 1); a command waits for its response and prints it, and exits 1
 /// when the response is a failure (e.g. "no handler"). The content size limit is the node's
 /// (<see cref="NodeLimits"/>), stated in the one error a too-large content gets.
 /// </summary>
 public static class MessageCommand
 {
     public sealed record MessageRequest(string To, string Type, string Content, int? Priority = null, int? TtlSeconds = null,
-        string? CorrelationId = null, string? From = null, int? TimeoutSeconds = null, bool? Seal = null);
+        string? CorrelationId = null, string? From = null, int? TimeoutSeconds = null, bool? Seal = null, bool? Reliable = null);
 
-    public sealed record MessageResponse(string Id, string Type, string To, string? Peer, CommandReply? Response = null, bool? Sealed = null);
+    public sealed record MessageResponse(string Id, string Type, string To, string? Peer, CommandReply? Response = null, bool? Sealed = null,
+        DeliveryResult? Delivery = null);
+
+    /// <summary>Outcome of a <c>--reliable</c> send: delivered (acknowledged), refused or failed, after how many attempts.</summary>
+    public sealed record DeliveryResult(string Status, int Attempts, double ElapsedMs, string? Error);
 
     public sealed record CommandReply(string Id, string From, bool Success, string Content, string? Error, double LatencyMs);
 
@@ -49,9 +54,13 @@ public static class MessageCommand
         var seal = new Option<bool>("--seal") { Description = "Seal the body end to end to the recipient (fail if it has no sealing key)" };
         var noSeal = new Option<bool>("--no-seal") { Description = "Send the body in the clear (default at development and signed levels)" };
         seal.Description += "; to a swarm: with the swarm's key (swarmKeys in config.json)";
+        var reliable = new Option<bool>("--reliable")
+        {
+            Description = "Wait for the recipient's acknowledgement, retrying with backoff; prints delivered, or failed after N attempts",
+        };
         var command = new Command("message", "Send a signed message to an agent, a peer or a swarm")
         {
-            target, type, content, file, priority, ttl, correlation, from, timeout, seal, noSeal,
+            target, type, content, file, priority, ttl, correlation, from, timeout, seal, noSeal, reliable,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -77,12 +86,17 @@ public static class MessageCommand
                 throw new CliException(ContentInput.TooLarge("the message content", size, limits.ContentLimit(info.Type)), code: ErrorCodes.Invalid);
             }
             var request = new MessageRequest(to, typeName, ContentInput.AsText(bytes, "the message content"), parse.GetValue(priority),
-                parse.GetValue(ttl), parse.GetValue(correlation), parse.GetValue(from), parse.GetValue(timeout), sealRequest);
+                parse.GetValue(ttl), parse.GetValue(correlation), parse.GetValue(from), parse.GetValue(timeout), sealRequest,
+                parse.GetValue(reliable) ? true : null);
             var result = await client.PostAsync<MessageRequest, MessageResponse>("v1/message", request, cancellationToken);
             context.Output.Result(result, text =>
             {
                 text.WriteLine($"sent {result.Type} {result.Id} to {result.To}{(result.Peer is null ? "" : $" (peer {result.Peer})")}"
                     + (result.Sealed == true ? ", sealed end to end" : ""));
+                if (result.Delivery is { } delivery)
+                    text.WriteLine(delivery.Status == "delivered"
+                        ? $"delivered after {delivery.Attempts} attempt{(delivery.Attempts == 1 ? "" : "s")} in {delivery.ElapsedMs:0.###} ms"
+                        : $"{delivery.Status} after {delivery.Attempts} attempt{(delivery.Attempts == 1 ? "" : "s")} in {delivery.ElapsedMs:0.###} ms: {TerminalText.Escape(delivery.Error ?? "")}");
                 if (result.Response is { } reply)
                     text.WriteLine($"response from {TerminalText.Escape(reply.From)} in {reply.LatencyMs:0.###} ms: {(reply.Success ? "ok" : "failed")}: "
                         + TerminalText.Escape(reply.Success ? reply.Content : reply.Error));
@@ -91,6 +105,12 @@ public static class MessageCommand
             {
                 context.Output.Failure($"the command failed on {TerminalText.Escape(failed.From)}: {TerminalText.Escape(failed.Error ?? failed.Content)}",
                     ErrorCodes.RemoteFailure, ExitCodes.Failure);
+                return ExitCodes.Failure;
+            }
+            if (result.Delivery is { Status: not "delivered" } undelivered)
+            {
+                context.Output.Failure($"the message was not delivered ({undelivered.Status} after {undelivered.Attempts} attempts): "
+                    + TerminalText.Escape(undelivered.Error ?? ""), ErrorCodes.RemoteFailure, ExitCodes.Failure);
                 return ExitCodes.Failure;
             }
             return ExitCodes.Success;
@@ -118,7 +138,12 @@ public static class MessageCommand
                 FromAgent = string.IsNullOrEmpty(request.From) ? null : request.From,
                 CorrelationId = info.Type == MessageType.Response ? correlation : null,
                 Seal = request.Seal,
+                Reliable = request.Reliable == true,
             };
+            if (options.Reliable && to.Kind == DestinationKind.Swarm)
+                throw ApiException.BadRequest("--reliable is for messages to an agent or a peer; swarm messages are not acknowledged");
+            if (options.Reliable && info.Type == MessageType.Command)
+                throw ApiException.BadRequest("--reliable is for messages other than commands: a command already waits for its response");
             var body = NeuralMessageTypes.CreateWithContent(info.Type, content);
             using var scope = ControlApi.OperationScope(http);
             if (body is NeuralCommand commandBody)
@@ -132,6 +157,12 @@ public static class MessageCommand
                         (reply.ReceivedAt - started).TotalMilliseconds), reply.WasSealed);
             }
             var posted = await mesh.PostAsync(to, body, options, scope.Token);
+            if (posted.Delivery is { } pending)
+            {
+                var report = await pending.WaitAsync(scope.Token);
+                return new MessageResponse(posted.Id.ToString(), info.Name, to.ToString(), report.Peer.ToString(), Sealed: posted.Sealed,
+                    Delivery: new DeliveryResult(report.Status.ToString().ToLowerInvariant(), report.Attempts, report.Elapsed.TotalMilliseconds, report.Error));
+            }
             await posted.Sent.WaitAsync(scope.Token);
             return new MessageResponse(posted.Id.ToString(), info.Name, to.ToString(), posted.Peer?.ToString(), Sealed: posted.Sealed);
         });

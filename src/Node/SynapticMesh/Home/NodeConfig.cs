@@ -32,6 +32,12 @@ public sealed record NodeConfig
 
     public MdnsConfig Mdns { get; init; } = new();
 
+    /// <summary>TLS certificate for <c>/wss</c> listen addresses (pages served over https can dial only wss), or null.</summary>
+    public WssConfig? Wss { get; init; }
+
+    /// <summary>Rendezvous (<c>/rendezvous/1.0.0</c>): serve as a point, and the points this node registers at and asks.</summary>
+    public RendezvousConfig Rendezvous { get; init; } = new();
+
     /// <summary>Security level: development, signed, secure (default) or strict (docs/architecture.md, trust).</summary>
     public string Security { get; init; } = "secure";
 
@@ -94,6 +100,11 @@ public sealed record NodeConfig
         if (!IsProtocolId(DhtProtocol))
             throw CliException.Usage($"the DHT protocol must be a protocol id such as {DefaultDhtProtocol} or /ipfs/kad/1.0.0, not '{DhtProtocol}'");
         (Mdns ?? throw CliException.Usage("the config's 'mdns' must be an object")).Validate();
+        (Rendezvous ?? throw CliException.Usage("the config's 'rendezvous' must be an object")).Validate();
+        if (Wss is null && ListenAddresses.Any(a => a.Has(MultiaddrProtocols.Wss) || a.Has(MultiaddrProtocols.Tls)))
+            throw CliException.Usage("listening on /wss needs a certificate: p2p init --wss-certificate CERT.pem --wss-key KEY.pem (\"wss\" in config.json)");
+        if (Wss is not null && (string.IsNullOrEmpty(Wss.Certificate) || string.IsNullOrEmpty(Wss.Key)))
+            throw CliException.Usage("the config's 'wss' needs 'certificate' and 'key' (PEM files)");
         _ = SecurityLevel;
         foreach (var (swarm, hex) in SwarmKeys ?? [])
         {
@@ -206,6 +217,49 @@ public sealed record MdnsConfig
             throw CliException.Usage($"the mDNS service name must look like _p2p._udp.local, not '{ServiceName}'");
         if (Port is < 1 or > 65535) throw CliException.Usage($"the mDNS port must be 1 to 65535, not {Port}");
         if (!(QueryIntervalSeconds >= 0.1)) throw CliException.Usage($"the mDNS query interval must be at least 0.1 seconds, not {QueryIntervalSeconds}");
+    }
+}
+
+/// <summary>The <c>wss</c> section of config.json: PEM certificate (chain) and private key files, relative to the home directory.</summary>
+public sealed record WssConfig(string Certificate, string Key);
+
+/// <summary>The <c>rendezvous</c> section of config.json.</summary>
+public sealed record RendezvousConfig
+{
+    /// <summary>Serve <c>/rendezvous/1.0.0</c>: other peers register and discover here.</summary>
+    public bool Server { get; init; }
+
+    /// <summary>Rendezvous points (multiaddrs ending in /p2p/PEER) that <c>discover --method rendezvous</c> asks and
+    /// that the namespaces below are registered at.</summary>
+    public List<string> Points { get; init; } = [];
+
+    /// <summary>Namespaces this node registers under at every point while it runs (renewed before the TTL ends,
+    /// unregistered at a clean stop).</summary>
+    public List<string> Namespaces { get; init; } = [];
+
+    /// <summary>TTL asked for each registration, in seconds (the spec's default is 7200; points cap it at 72 h).</summary>
+    public int TtlSeconds { get; init; } = 7200;
+
+    /// <summary>Seconds before a point that refused or could not be reached is tried again.</summary>
+    public int RetrySeconds { get; init; } = 60;
+
+    [JsonIgnore]
+    public IReadOnlyList<Multiaddr> PointAddresses => [.. (Points ?? []).Select(a => NodeConfig.ParseAddress(a, "rendezvous point"))];
+
+    public void Validate()
+    {
+        if (Points is null || Namespaces is null) throw CliException.Usage("the config's 'rendezvous' needs 'points' and 'namespaces' lists");
+        foreach (var point in PointAddresses)
+        {
+            if (point.GetPeerId() is null) throw CliException.Usage($"the rendezvous point '{point}' must end in /p2p/<peer id>");
+        }
+        foreach (string ns in Namespaces)
+        {
+            if (ns is not { Length: > 0 and <= P2PStack.Discovery.Rendezvous.RendezvousProtocol.MaxNamespaceLength })
+                throw CliException.Usage($"a rendezvous namespace must be 1 to {P2PStack.Discovery.Rendezvous.RendezvousProtocol.MaxNamespaceLength} characters, not '{ns}'");
+        }
+        if (RetrySeconds < 1) throw CliException.Usage($"the rendezvous retry interval must be at least 1 second, not {RetrySeconds}");
+        if (TtlSeconds is < 120 or > 72 * 3600) throw CliException.Usage($"the rendezvous TTL must be 120 to 259200 seconds (2 min to 72 h), not {TtlSeconds}");
     }
 }
 

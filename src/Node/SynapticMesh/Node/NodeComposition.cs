@@ -66,10 +66,15 @@ public static class NodeComposition
                 .AddNeuralMesh()
                 // DAG consensus over neural envelopes; its DAG persists in home/dag.db.
                 .AddDagConsensus(dag => config.Dag.Apply(dag, home));
+            p2p.AddRendezvous();
+            if (config.Rendezvous.Server) p2p.AddRendezvousServer();
             // A private network's protector is the outermost layer, so it goes before any other protector.
             if (config.SwarmKey is { } swarmKey) p2p.AddPrivateNetwork(home.Resolve(swarmKey));
             p2p.AddTcpTransport();
-            p2p.AddWebSocketTransport();
+            p2p.AddWebSocketTransport(ws =>
+            {
+                if (config.Wss is { } wss) ws.ServerCertificate = LoadCertificate(home, wss);
+            });
             // Registration order is multistream-select preference order: by default the Noise suites, then TLS.
             foreach (string channel in config.SecureChannels)
             {
@@ -107,6 +112,12 @@ public static class NodeComposition
         services.TryAddSingleton<SwarmListeners>();
         // Discovery starts after the peer host (hosted services start in order), so what it finds can be dialed.
         if (config.MdnsEnabled) AddMdns(services, config);
+        // Swarm presence (p2p swarm join/peers; the node also hosts peers without the DHT, such as browsers). Its
+        // hosted service comes after the peer host's: it starts on a running host and announces departures (stops)
+        // before the host stops.
+        new P2PBuilder(services).AddSwarmSignaling();
+        services.AddSingleton(config.Rendezvous);
+        if (config.Rendezvous.Namespaces.Count > 0 && config.Rendezvous.Points.Count > 0) services.AddHostedService<RendezvousRegistrar>();
         return services;
     }
 
@@ -133,6 +144,19 @@ public static class NodeComposition
         });
         services.AddOptions<DiscoveredPeerDialerOptions>().Configure(o => o.Sources.Add(P2PStack.Discovery.Mdns.MdnsDiscovery.Source));
         services.AddHostedService<DiscoveredPeerDialer>();
+    }
+
+    /// <summary>The /wss listen certificate from PEM files (<c>p2p init --wss-certificate/--wss-key</c>).</summary>
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2 LoadCertificate(NodeHome home, WssConfig wss)
+    {
+        try
+        {
+            return System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(home.Resolve(wss.Certificate), home.Resolve(wss.Key));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            throw new SynapticMesh.Cli.CliException($"cannot load the wss certificate ({wss.Certificate}, {wss.Key}): {e.Message}", inner: e);
+        }
     }
 
     private static string LoopbackInterfaceName() =>

@@ -7,7 +7,7 @@ using SynapticMesh.Cli;
 namespace SynapticMesh.Commands;
 
 /// <summary>
-/// <c>p2p swarm join|leave|list</c>: the neural swarms this node is a member of (NeuralMesh's swarm API). Messages
+/// <c>p2p swarm join|leave|list|peers</c>: the neural swarms this node is a member of (NeuralMesh's swarm API). Messages
 /// sent to <c>swarm:NAME</c> reach every member and show in <c>p2p listen</c> (or <c>listen --swarm NAME</c>).
 /// </summary>
 public static class SwarmCommand
@@ -18,6 +18,7 @@ public static class SwarmCommand
         command.Subcommands.Add(SwarmJoinCommand.Create(contexts));
         command.Subcommands.Add(SwarmLeaveCommand.Create(contexts));
         command.Subcommands.Add(SwarmListCommand.Create(contexts));
+        command.Subcommands.Add(SwarmPeersCommand.Create(contexts));
         return command;
     }
 
@@ -26,6 +27,7 @@ public static class SwarmCommand
         SwarmJoinCommand.MapEndpoint(routes);
         SwarmLeaveCommand.MapEndpoint(routes);
         SwarmListCommand.MapEndpoint(routes);
+        SwarmPeersCommand.MapEndpoint(routes);
     }
 
     /// <summary>The swarm name argument, checked as NeuralMesh checks it.</summary>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
+using P2PStack.Discovery.Signaling;
 using P2PStack.Neural;
 using SynapticMesh.Api;
 using SynapticMesh.Cli;
@@ -8,7 +9,8 @@ using static SynapticMesh.Commands.SwarmJoinCommand;
 
 namespace SynapticMesh.Commands;
 
-/// <summary><c>p2p swarm leave &lt;name&gt;</c>: the node leaves the swarm; not being a member is an error (not_found).</summary>
+/// <summary><c>p2p swarm leave &lt;name&gt;</c>: the node leaves the swarm and announces its departure (the other members
+/// see PeerLeft at once); not being a member is an error (not_found).</summary>
 public static class SwarmLeaveCommand
 {
     public static Command Create(CommandContextFactory contexts)
@@ -28,11 +30,12 @@ public static class SwarmLeaveCommand
     }
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
-        routes.MapPost("/v1/swarm/leave", async (SwarmRequest request, NeuralMesh mesh) =>
+        routes.MapPost("/v1/swarm/leave", async (SwarmRequest request, NeuralMesh mesh, SwarmSignaling signaling) =>
         {
             string swarm = request.Name ?? "";
             if (!NeuralProtocol.IsValidName(swarm)) throw ApiException.BadRequest($"'{swarm}' is not a swarm name");
-            if (!await mesh.LeaveSwarmAsync(swarm)) throw ApiException.NotFound($"this node is not a member of swarm {swarm}");
+            bool announced = await signaling.LeaveAsync(swarm);
+            if (!await mesh.LeaveSwarmAsync(swarm) && !announced) throw ApiException.NotFound($"this node is not a member of swarm {swarm}");
             return new SwarmResponse(swarm, true, mesh.JoinedSwarms);
         });
 }

@@ -1,0 +1,84 @@
+namespace P2PStack.Discovery.Signaling;
+
+/// <summary>Settings and limits of swarm signaling.</summary>
+public sealed class SwarmSignalingOptions
+{
+    /// <summary>How often a member announces itself again (per swarm, overridable at join).</summary>
+    public TimeSpan AnnounceInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>An announcement is valid this many announce intervals (its <c>until</c>); observers drop a member whose
+    /// last announcement expired. Must be over 1 so that one lost announcement does not drop a live member.</summary>
+    public double PresenceLifetimeIntervals { get; set; } = 3;
+
+    /// <summary>Longest presence an announcement may claim (until - now); longer claims are refused.</summary>
+    public TimeSpan MaxPresenceTtl { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Allowed clock difference for the times in announcements.</summary>
+    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A member announces back within a random delay up to this after a newcomer appears (coalesced).</summary>
+    public TimeSpan AnnounceBackMaxDelay { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Announce-backs of one swarm are at least this far apart (one newcomer flood costs one announcement).</summary>
+    public TimeSpan AnnounceBackMinInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often expiries, pending announcements and new topic neighbours are checked.</summary>
+    public TimeSpan TickInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Largest signed announcement accepted.</summary>
+    public int MaxPresenceSize { get; set; } = 4096;
+
+    public int MaxAddressesPerPresence { get; set; } = 32;
+
+    /// <summary>Members remembered per swarm; announcements of further peers are refused and counted.</summary>
+    public int MaxMembersPerSwarm { get; set; } = 10_000;
+
+    /// <summary>Swarms this node may join.</summary>
+    public int MaxJoinedSwarms { get; set; } = 256;
+
+    /// <summary>Serve peers without the DHT (browsers) on <c>/synaptic/signal/1.0.0</c>.</summary>
+    public bool ServeLightPeers { get; set; } = true;
+
+    /// <summary>Swarms one light peer may have this host relay.</summary>
+    public int MaxServedSwarmsPerPeer { get; set; } = 16;
+
+    /// <summary>Swarms relayed for light peers in all.</summary>
+    public int MaxServedSwarms { get; set; } = 1024;
+
+    /// <summary>After a light peer's signaling stream ends (a page reload, a dropped connection), its swarms stay relayed
+    /// this long so that it can come back without the swarm noticing a gap.</summary>
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Signaling hosts find each other in the DHT under <see cref="SignalingProtocol.RendezvousCid"/> of this name.</summary>
+    public string NetworkName { get; set; } = "synaptic";
+
+    /// <summary>How often this host provides the rendezvous CID and dials the hosts it finds there (zero: never).</summary>
+    public TimeSpan HostRendezvousInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Hosts dialed per rendezvous round.</summary>
+    public int MaxRendezvousDials { get; set; } = 8;
+
+    /// <summary>Events a watcher buffers; a slow watcher loses the oldest.</summary>
+    public int WatcherCapacity { get; set; } = 1024;
+
+    internal TimeSpan PresenceLifetime(TimeSpan interval) => interval * PresenceLifetimeIntervals;
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(AnnounceInterval, TimeSpan.FromMilliseconds(100));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(PresenceLifetimeIntervals, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPresenceTtl, PresenceLifetime(AnnounceInterval));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxClockSkew, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(AnnounceBackMaxDelay, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(AnnounceBackMinInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(TickInterval, TimeSpan.FromMilliseconds(10));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPresenceSize, 512);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxMembersPerSwarm, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxJoinedSwarms, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxServedSwarmsPerPeer, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxServedSwarms, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(GracePeriod, TimeSpan.Zero);
+        ArgumentException.ThrowIfNullOrEmpty(NetworkName);
+        ArgumentOutOfRangeException.ThrowIfLessThan(WatcherCapacity, 1);
+    }
+}
