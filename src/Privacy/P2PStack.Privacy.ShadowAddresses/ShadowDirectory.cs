@@ -22,13 +22,18 @@ public sealed class ShadowDirectory(KademliaDht dht, IOptions<ShadowOptions> opt
     /// <summary>The current period.</summary>
     public ShadowPeriod CurrentPeriod => ShadowPeriod.At(_time.GetUtcNow(), _options.PeriodLength);
 
-    /// <summary>Publishes <paramref name="key"/>'s descriptor for <paramref name="period"/> (default: the current one);
-    /// returns the descriptor and how many DHT peers stored it.</summary>
-    public async Task<(ShadowDescriptor Descriptor, int StoredOn)> PublishAsync(ShadowKey key, ShadowDescriptorContent content, ulong revision,
+    /// <summary>
+    /// Publishes <paramref name="key"/>'s descriptor for <paramref name="period"/> (default: the current one); returns
+    /// the descriptor and how many DHT peers stored it. The revision is the milliseconds since the period began: it
+    /// grows with each publication within a period and says nothing that links two periods (a counter would).
+    /// </summary>
+    public async Task<(ShadowDescriptor Descriptor, int StoredOn)> PublishAsync(ShadowKey key, ShadowDescriptorContent content,
         CancellationToken cancellationToken, ShadowPeriod? period = null)
     {
         ArgumentNullException.ThrowIfNull(key);
         var p = period ?? CurrentPeriod;
+        var now = _time.GetUtcNow();
+        ulong revision = now > p.Start ? (ulong)(now - p.Start).TotalMilliseconds : 0;
         var descriptor = ShadowDescriptor.Create(key, p, revision, p.End + _options.DescriptorOverlap, content);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.DhtTimeout);
