@@ -24,17 +24,19 @@ public sealed class ShadowDirectory(KademliaDht dht, IOptions<ShadowOptions> opt
 
     /// <summary>
     /// Publishes <paramref name="key"/>'s descriptor for <paramref name="period"/> (default: the current one); returns
-    /// the descriptor and how many DHT peers stored it. The revision is the milliseconds since the period began: it
+    /// the descriptor and how many DHT peers stored it. <paramref name="notAfter"/> caps the expiry (a retiring address). The revision is the milliseconds since the period began: it
     /// grows with each publication within a period and says nothing that links two periods (a counter would).
     /// </summary>
     public async Task<(ShadowDescriptor Descriptor, int StoredOn)> PublishAsync(ShadowKey key, ShadowDescriptorContent content,
-        CancellationToken cancellationToken, ShadowPeriod? period = null)
+        CancellationToken cancellationToken, ShadowPeriod? period = null, DateTimeOffset? notAfter = null)
     {
         ArgumentNullException.ThrowIfNull(key);
         var p = period ?? CurrentPeriod;
         var now = _time.GetUtcNow();
         ulong revision = now > p.Start ? (ulong)(now - p.Start).TotalMilliseconds : 0;
-        var descriptor = ShadowDescriptor.Create(key, p, revision, p.End + _options.DescriptorOverlap, content);
+        var expires = p.End + _options.DescriptorOverlap;
+        if (notAfter is { } limit && limit < expires) expires = limit; // a retiring address stops resolving at its end
+        var descriptor = ShadowDescriptor.Create(key, p, revision, expires, content);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.DhtTimeout);
         int stored = await dht.PutValueAsync(ShadowDescriptor.DhtKey(descriptor.BlindedKey), descriptor.Encoded, timeout.Token).ConfigureAwait(false);

@@ -11,6 +11,8 @@ public sealed class ShadowMetrics : ModuleMetrics
     private readonly Counter<long> _resolutions;
     private readonly Counter<long> _publications;
     private readonly Counter<long> _refused;
+    private readonly Counter<long> _rotations;
+    private long _rotationCount;
     private long _resolved;
     private long _resolveFailed;
     private long _refusedCount;
@@ -24,6 +26,16 @@ public sealed class ShadowMetrics : ModuleMetrics
             "Descriptors this node published for its shadow addresses");
         _refused = Meter.CreateCounter<long>("p2pstack_shadow_descriptors_refused_total", "{descriptor}",
             "Descriptors refused (forged, expired, wrong period, malformed), as a DHT node or a resolving client");
+        _rotations = Meter.CreateCounter<long>("p2pstack_shadow_rotations_total", "{rotation}",
+            "Shadow addresses replaced by a new one (uses or lifetime reached, or asked)");
+    }
+
+    public long Rotations => Interlocked.Read(ref _rotationCount);
+
+    internal void Rotation()
+    {
+        Interlocked.Increment(ref _rotationCount);
+        _rotations.Add(1);
     }
 
     public long Resolved => Interlocked.Read(ref _resolved);

@@ -20,6 +20,9 @@ public static class ShadowServiceCollectionExtensions
         var options = builder.Services.AddOptions<ShadowOptions>();
         if (configure is not null) options.Configure(configure);
         builder.Services.TryAddSingleton(sp => new ShadowMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        builder.Services.AddOptions<ShadowPoolOptions>();
+        builder.Services.TryAddSingleton(sp => new ShadowAddressPool(sp.GetRequiredService<IOptions<ShadowPoolOptions>>(),
+            sp.GetRequiredService<ShadowMetrics>(), sp.GetService<TimeProvider>()));
         builder.Services.TryAddSingleton(sp => new ShadowDirectory(sp.GetRequiredService<KademliaDht>(),
             sp.GetRequiredService<IOptions<ShadowOptions>>(), sp.GetRequiredService<ShadowMetrics>(), sp.GetService<TimeProvider>()));
         builder.Services.AddOptions<KademliaOptions>().Configure<IOptions<ShadowOptions>, IServiceProvider>((kad, shadow, sp) =>

@@ -98,6 +98,51 @@ public class ShadowDirectoryTests
         }
     }
 
+    [Fact]
+    public async Task A_rotated_address_resolves_during_its_grace_period_and_then_stops()
+    {
+        var time = new ManualTime(DateTimeOffset.FromUnixTimeSeconds(1_790_000_000 + 60));
+        var network = new MemoryNetwork();
+        var peers = new List<ShadowPeer>();
+        try
+        {
+            var first = await ShadowPeer.StartAsync(network, time, [], null);
+            peers.Add(first);
+            for (int i = 1; i < 6; i++) peers.Add(await ShadowPeer.StartAsync(network, time, [], first.Address));
+            foreach (var peer in peers) await peer.Dht.RefreshAsync(CancellationToken.None).WaitAsync(Patience);
+            var service = peers[2];
+            var client = peers[^1];
+            var pool = service.Get<ShadowAddressPool>();
+            var content = ShadowDescriptorTests.Content(2);
+
+            async Task PublishAllAsync()
+            {
+                foreach (var (key, notAfter) in pool.Publishable())
+                    await service.Directory.PublishAsync(key, content, CancellationToken.None, notAfter: notAfter).WaitAsync(Patience);
+            }
+
+            var old = pool.Generate();
+            var fresh = pool.Rotate(old);
+            await PublishAllAsync();
+            Assert.Equal(2, (await client.Directory.ResolveAsync(old, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
+            Assert.Equal(2, (await client.Directory.ResolveAsync(fresh, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
+            Assert.Equal(1, service.Get<ShadowMetrics>().Rotations);
+
+            // Grace period over (10 minutes by default): the old address leaves the pool and its descriptor has expired.
+            time.Now += TimeSpan.FromMinutes(10);
+            await PublishAllAsync();
+            Assert.DoesNotContain(pool.List(), e => e.Address.Equals(old));
+            // DHT nodes refuse the expired record (not found), or the client refuses what a node still returns.
+            var gone = await Assert.ThrowsAnyAsync<Exception>(() => client.Directory.ResolveAsync(old, CancellationToken.None).WaitAsync(Patience));
+            Assert.True(gone is DhtNotFoundException or ShadowFormatException, gone.ToString());
+            Assert.Equal(2, (await client.Directory.ResolveAsync(fresh, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
+        }
+        finally
+        {
+            foreach (var peer in peers) await peer.DisposeAsync();
+        }
+    }
+
     private static bool Contains(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle) >= 0;
 
     private sealed class ShadowPeer : IAsyncDisposable
