@@ -292,7 +292,14 @@ internal sealed partial class PaddedPipe : IFilteredPipe
         await _fromApp.Writer.CompleteAsync().ConfigureAwait(false);
         await _toApp.Reader.CompleteAsync().ConfigureAwait(false);
         _inner.Input.CancelPendingRead();
-        await Task.WhenAny(_sending, Task.Delay(_helloTimeout)).ConfigureAwait(false);
+        try
+        {
+            await _sending.WaitAsync(_helloTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // The remote does not read: give up on the tail.
+        }
         await _stop.CancelAsync().ConfigureAwait(false);
         _inner.Output.CancelPendingFlush();
         await Task.WhenAll(_sending, _receiving).ConfigureAwait(false);
