@@ -22,7 +22,8 @@ public sealed class PaddingPeer : IAsyncDisposable
 
     public Multiaddr Address => Host.ListenAddresses[0].Encapsulate($"/p2p/{Host.PeerId}");
 
-    public static async Task<PaddingPeer> StartAsync(string listen, Action<PaddingOptions>? padding, MemoryNetwork? network = null)
+    public static async Task<PaddingPeer> StartAsync(string listen, Action<PaddingOptions>? padding, MemoryNetwork? network = null,
+        Action<IP2PBuilder>? configure = null)
     {
         var services = new ServiceCollection();
         if (network is not null) services.AddSingleton(network);
@@ -30,6 +31,7 @@ public sealed class PaddingPeer : IAsyncDisposable
         {
             p2p.ListenOn(listen).AddMemoryTransport().AddTcpTransport().AddNoise().AddYamux().AddPing();
             if (padding is not null) p2p.AddPadding(padding);
+            configure?.Invoke(p2p);
         });
         var peer = new PaddingPeer(services.BuildServiceProvider());
         await peer.Host.StartAsync(CancellationToken.None);
