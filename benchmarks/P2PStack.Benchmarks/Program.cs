@@ -18,6 +18,8 @@ public static class Program
         // "registry ...": the registry service under 1,000 in-process nodes (Registry/RegistryLoadCommand.cs).
         if (args.Length > 0 && args[0] == "registry") return Registry.RegistryLoadCommand.Run(args[1..]);
         if (args.Length > 0 && args[0] == "mlkem-time") return Crypto.MLKemTime.Run(args[1..]);
+        // "padding ...": cost of the traffic padding filter against the same connection without it (Padding/PaddingCommand.cs).
+        if (args.Length > 0 && args[0] == "padding") return Padding.PaddingCommand.Run(args[1..]);
         if (args.Length > 0 && args[0] == "curve25519-count") return Crypto.Curve25519Count.Run(args[1..]);
         if (args.Length > 0 && args[0] == "dag") return Dag.DagCommand.Run(args[1..]);
         bool quick = args.Contains("--quick");

@@ -1,0 +1,175 @@
+using Microsoft.Extensions.Options;
+
+namespace P2PStack.Privacy.ShadowAddresses;
+
+/// <summary>The state of one address of the pool.</summary>
+public enum ShadowAddressState
+{
+    /// <summary>Published and handed out.</summary>
+    Active,
+
+    /// <summary>Replaced by a rotation: still published (and reachable) until its grace period ends.</summary>
+    Retiring,
+}
+
+/// <summary>One address of the pool, as listed.</summary>
+public sealed record ShadowAddressEntry(ShadowAddress Address, ShadowAddressState State, DateTimeOffset Created, long Uses,
+    DateTimeOffset RotateAt, DateTimeOffset? RetiresAt);
+
+/// <summary>
+/// The service's pool of shadow addresses (docs/specs/shadow.md, section 6): each with its own key and lifetime; an
+/// address is rotated after <see cref="ShadowPoolOptions.MaxUses"/> uses or <see cref="ShadowPoolOptions.Lifetime"/>,
+/// replaced by a fresh independent key; the old one stays published for <see cref="ShadowPoolOptions.GracePeriod"/>,
+/// with descriptors that expire when the grace period ends, and then leaves the pool. Thread-safe.
+/// </summary>
+public sealed class ShadowAddressPool(IOptions<ShadowPoolOptions> options, ShadowMetrics metrics, TimeProvider? time = null)
+{
+    private readonly ShadowPoolOptions _options = Validated(options.Value);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly Lock _gate = new();
+    private readonly List<Slot> _slots = [];
+
+    private sealed class Slot(ShadowKey key, DateTimeOffset created)
+    {
+        public ShadowKey Key { get; } = key;
+        public DateTimeOffset Created { get; } = created;
+        public long Uses { get; set; }
+        public DateTimeOffset? RetiresAt { get; set; }
+    }
+
+    private static ShadowPoolOptions Validated(ShadowPoolOptions options)
+    {
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>Adds a new address; throws <see cref="InvalidOperationException"/> when the pool holds
+    /// <see cref="ShadowPoolOptions.MaxAddresses"/> active addresses.</summary>
+    public ShadowAddress Generate() => Add(ShadowKey.Generate());
+
+    /// <summary>Adds an existing key (restored from storage).</summary>
+    public ShadowAddress Add(ShadowKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        lock (_gate)
+        {
+            if (_slots.Count(s => s.RetiresAt is null) >= _options.MaxAddresses)
+                throw new InvalidOperationException($"the shadow address pool is full ({_options.MaxAddresses} active addresses)");
+            _slots.Add(new Slot(key, _time.GetUtcNow()));
+            return key.Address;
+        }
+    }
+
+    /// <summary>Replaces <paramref name="address"/> by a new address now; the old one retires after the grace period.
+    /// Returns the new address.</summary>
+    public ShadowAddress Rotate(ShadowAddress address)
+    {
+        lock (_gate)
+        {
+            var slot = Find(address) ?? throw new KeyNotFoundException($"{address} is not in the pool");
+            if (slot.RetiresAt is not null) throw new InvalidOperationException($"{address} was already rotated");
+            return RotateLocked(slot, _time.GetUtcNow());
+        }
+    }
+
+    /// <summary>Counts one use of <paramref name="address"/> (an introduction); rotates it when it reaches the limit.
+    /// Returns false for an address not (or no longer) in the pool.</summary>
+    public bool RecordUse(ShadowAddress address)
+    {
+        lock (_gate)
+        {
+            var slot = Find(address);
+            if (slot is null) return false;
+            slot.Uses++;
+            if (slot.RetiresAt is null && slot.Uses >= _options.MaxUses) RotateLocked(slot, _time.GetUtcNow());
+            return true;
+        }
+    }
+
+    /// <summary>Removes <paramref name="address"/> at once: no longer published; its last descriptor stops resolving
+    /// when it expires.</summary>
+    public bool Revoke(ShadowAddress address)
+    {
+        lock (_gate)
+        {
+            var slot = Find(address);
+            return slot is not null && _slots.Remove(slot);
+        }
+    }
+
+    /// <summary>Rotates addresses past their lifetime and drops retired ones whose grace period is over.</summary>
+    public void Sweep()
+    {
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            foreach (var slot in _slots.Where(s => s.RetiresAt is null && now >= s.Created + _options.Lifetime).ToList())
+                RotateLocked(slot, now);
+            _slots.RemoveAll(s => s.RetiresAt is { } end && now >= end);
+        }
+    }
+
+    /// <summary>The addresses, after a sweep.</summary>
+    public IReadOnlyList<ShadowAddressEntry> List()
+    {
+        Sweep();
+        lock (_gate)
+        {
+            return [.. _slots.Select(s => new ShadowAddressEntry(s.Key.Address,
+                s.RetiresAt is null ? ShadowAddressState.Active : ShadowAddressState.Retiring, s.Created, s.Uses,
+                s.Created + _options.Lifetime, s.RetiresAt))];
+        }
+    }
+
+    /// <summary>
+    /// What to publish now, after a sweep: every key with the latest expiry its descriptor may have (a retiring
+    /// address's descriptors expire when its grace period ends).
+    /// </summary>
+    public IReadOnlyList<(ShadowKey Key, DateTimeOffset? NotAfter)> Publishable()
+    {
+        Sweep();
+        lock (_gate) return [.. _slots.Select(s => (s.Key, s.RetiresAt))];
+    }
+
+    /// <summary>The key of an address of the pool, or null.</summary>
+    public ShadowKey? KeyOf(ShadowAddress address)
+    {
+        lock (_gate) return Find(address)?.Key;
+    }
+
+    private Slot? Find(ShadowAddress address) => _slots.FirstOrDefault(s => s.Key.Address.Equals(address));
+
+    private ShadowAddress RotateLocked(Slot slot, DateTimeOffset now)
+    {
+        slot.RetiresAt = now + _options.GracePeriod;
+        // A fresh key, drawn independently: nothing links it to the old one.
+        var fresh = new Slot(ShadowKey.Generate(), now);
+        _slots.Add(fresh);
+        metrics.Rotation();
+        return fresh.Key.Address;
+    }
+}
+
+/// <summary>Options of the address pool.</summary>
+public sealed class ShadowPoolOptions
+{
+    /// <summary>Most active addresses (seed range 10-100).</summary>
+    public int MaxAddresses { get; set; } = 100;
+
+    /// <summary>Uses (introductions) after which an address is rotated.</summary>
+    public long MaxUses { get; set; } = 100;
+
+    /// <summary>Age after which an address is rotated.</summary>
+    public TimeSpan Lifetime { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How long a rotated address stays reachable.</summary>
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromMinutes(10);
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxAddresses);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxUses);
+        if (Lifetime <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Lifetime));
+        if (GracePeriod < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(GracePeriod));
+    }
+}

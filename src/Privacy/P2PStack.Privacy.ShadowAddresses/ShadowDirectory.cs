@@ -1,0 +1,85 @@
+using Microsoft.Extensions.Options;
+using P2PStack.Protocols.Kademlia;
+
+namespace P2PStack.Privacy.ShadowAddresses;
+
+/// <summary>
+/// Publishes and resolves shadow descriptors in the DHT: a service publishes under the blinded key of the current
+/// period (and of the next one near a period's end); a client computes the same blinded key from the address,
+/// fetches, checks and decrypts.
+/// </summary>
+public sealed class ShadowDirectory(KademliaDht dht, IOptions<ShadowOptions> options, ShadowMetrics metrics, TimeProvider? time = null)
+{
+    private readonly ShadowOptions _options = Validated(options.Value);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    private static ShadowOptions Validated(ShadowOptions options)
+    {
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>The current period.</summary>
+    public ShadowPeriod CurrentPeriod => ShadowPeriod.At(_time.GetUtcNow(), _options.PeriodLength);
+
+    /// <summary>
+    /// Publishes <paramref name="key"/>'s descriptor for <paramref name="period"/> (default: the current one); returns
+    /// the descriptor and how many DHT peers stored it. <paramref name="notAfter"/> caps the expiry (a retiring address). The revision is the milliseconds since the period began: it
+    /// grows with each publication within a period and says nothing that links two periods (a counter would).
+    /// </summary>
+    public async Task<(ShadowDescriptor Descriptor, int StoredOn)> PublishAsync(ShadowKey key, ShadowDescriptorContent content,
+        CancellationToken cancellationToken, ShadowPeriod? period = null, DateTimeOffset? notAfter = null)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var p = period ?? CurrentPeriod;
+        var now = _time.GetUtcNow();
+        ulong revision = now > p.Start ? (ulong)(now - p.Start).TotalMilliseconds : 0;
+        var expires = p.End + _options.DescriptorOverlap;
+        if (notAfter is { } limit && limit < expires) expires = limit; // a retiring address stops resolving at its end
+        var descriptor = ShadowDescriptor.Create(key, p, revision, expires, content);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.DhtTimeout);
+        int stored = await dht.PutValueAsync(ShadowDescriptor.DhtKey(descriptor.BlindedKey), descriptor.Encoded, timeout.Token).ConfigureAwait(false);
+        metrics.Publication();
+        return (descriptor, stored);
+    }
+
+    /// <summary>
+    /// Resolves <paramref name="address"/> for the current period: fetches, verifies and decrypts its descriptor.
+    /// </summary>
+    /// <exception cref="DhtNotFoundException">No descriptor for this address and period.</exception>
+    /// <exception cref="ShadowFormatException">A descriptor was found but is not valid for this address.</exception>
+    public async Task<ShadowDescriptorContent> ResolveAsync(ShadowAddress address, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        var period = CurrentPeriod;
+        byte[] key = ShadowDescriptor.DhtKey(address, period);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.DhtTimeout);
+        byte[] value;
+        try
+        {
+            value = await dht.GetValueAsync(key, timeout.Token).ConfigureAwait(false);
+        }
+        catch (DhtNotFoundException)
+        {
+            metrics.Resolution("not_found");
+            throw;
+        }
+        try
+        {
+            var descriptor = ShadowDescriptor.Verify(key, value, _time.GetUtcNow(), _options.PeriodLength);
+            if (descriptor.Period.Number != period.Number)
+                throw new ShadowFormatException($"descriptor is for period {descriptor.Period.Number}, not {period.Number}");
+            var content = descriptor.Decrypt(address);
+            metrics.Resolution("ok");
+            return content;
+        }
+        catch (ShadowFormatException ex)
+        {
+            metrics.DescriptorRefused(ex.Message);
+            metrics.Resolution("invalid");
+            throw;
+        }
+    }
+}

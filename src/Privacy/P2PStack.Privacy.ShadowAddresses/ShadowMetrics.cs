@@ -1,0 +1,68 @@
+using System.Diagnostics.Metrics;
+using P2PStack.Diagnostics;
+
+namespace P2PStack.Privacy.ShadowAddresses;
+
+/// <summary>Instruments of shadow addresses on the meter <c>P2PStack.Shadow</c>.</summary>
+public sealed class ShadowMetrics : ModuleMetrics
+{
+    public const string MeterName = "P2PStack.Shadow";
+
+    private readonly Counter<long> _resolutions;
+    private readonly Counter<long> _publications;
+    private readonly Counter<long> _refused;
+    private readonly Counter<long> _rotations;
+    private long _rotationCount;
+    private long _resolved;
+    private long _resolveFailed;
+    private long _refusedCount;
+    private long _published;
+
+    public ShadowMetrics(IMeterFactory? factory) : base(factory, MeterName)
+    {
+        _resolutions = Meter.CreateCounter<long>("p2pstack_shadow_resolutions_total", "{resolution}",
+            "Shadow address resolutions, by result (ok, not_found, invalid)");
+        _publications = Meter.CreateCounter<long>("p2pstack_shadow_descriptor_publications_total", "{descriptor}",
+            "Descriptors this node published for its shadow addresses");
+        _refused = Meter.CreateCounter<long>("p2pstack_shadow_descriptors_refused_total", "{descriptor}",
+            "Descriptors refused (forged, expired, wrong period, malformed), as a DHT node or a resolving client");
+        _rotations = Meter.CreateCounter<long>("p2pstack_shadow_rotations_total", "{rotation}",
+            "Shadow addresses replaced by a new one (uses or lifetime reached, or asked)");
+    }
+
+    public long Rotations => Interlocked.Read(ref _rotationCount);
+
+    internal void Rotation()
+    {
+        Interlocked.Increment(ref _rotationCount);
+        _rotations.Add(1);
+    }
+
+    public long Resolved => Interlocked.Read(ref _resolved);
+
+    public long ResolveFailures => Interlocked.Read(ref _resolveFailed);
+
+    public long DescriptorsRefused => Interlocked.Read(ref _refusedCount);
+
+    public long Published => Interlocked.Read(ref _published);
+
+    internal void Resolution(string result)
+    {
+        if (result == "ok") Interlocked.Increment(ref _resolved);
+        else Interlocked.Increment(ref _resolveFailed);
+        _resolutions.Add(1, new KeyValuePair<string, object?>("result", result));
+    }
+
+    internal void Publication()
+    {
+        Interlocked.Increment(ref _published);
+        _publications.Add(1);
+    }
+
+    internal void DescriptorRefused(string reason)
+    {
+        _ = reason; // the reason goes to the caller's exception; the label set stays bounded
+        Interlocked.Increment(ref _refusedCount);
+        _refused.Add(1);
+    }
+}

@@ -1,0 +1,36 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using P2PStack.Privacy.ShadowAddresses;
+using P2PStack.Protocols.Kademlia;
+
+namespace P2PStack;
+
+public static class ShadowServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds shadow addresses: the <c>/shadow</c> multiaddr protocol, the DHT validator of the <c>/shadow/</c>
+    /// namespace (this node stores and checks descriptors for others), and <see cref="ShadowDirectory"/> to publish
+    /// and resolve descriptors. Needs Kademlia (<c>AddKademlia</c>).
+    /// </summary>
+    public static IP2PBuilder AddShadowAddresses(this IP2PBuilder builder, Action<ShadowOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        _ = ShadowAddress.Protocol;
+        var options = builder.Services.AddOptions<ShadowOptions>();
+        if (configure is not null) options.Configure(configure);
+        builder.Services.TryAddSingleton(sp => new ShadowMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        builder.Services.AddOptions<ShadowPoolOptions>();
+        builder.Services.TryAddSingleton(sp => new ShadowAddressPool(sp.GetRequiredService<IOptions<ShadowPoolOptions>>(),
+            sp.GetRequiredService<ShadowMetrics>(), sp.GetService<TimeProvider>()));
+        builder.Services.TryAddSingleton(sp => new ShadowDirectory(sp.GetRequiredService<KademliaDht>(),
+            sp.GetRequiredService<IOptions<ShadowOptions>>(), sp.GetRequiredService<ShadowMetrics>(), sp.GetService<TimeProvider>()));
+        builder.Services.AddOptions<KademliaOptions>().Configure<IOptions<ShadowOptions>, IServiceProvider>((kad, shadow, sp) =>
+        {
+            if (!kad.Validator.Namespaces.Contains(ShadowDescriptor.Namespace))
+                kad.Validator.Add(ShadowDescriptor.Namespace, new ShadowDescriptorValidator(shadow.Value.PeriodLength,
+                    sp.GetService<TimeProvider>(), sp.GetRequiredService<ShadowMetrics>()));
+        });
+        return builder;
+    }
+}
