@@ -42,9 +42,24 @@ public sealed class StartTests : IDisposable
         // No identity yet: start creates one with the defaults. Port 0 here only because tests never use fixed ports.
         Directory.CreateDirectory(_home.Path);
         await File.WriteAllTextAsync(_home.File("config.json"), """{"listen":["/ip4/127.0.0.1/tcp/0"],"bootstrap":[],"maxPeers":8}""");
-        await using var node = await NodeProcess.StartAsync(_home);
+        await using var node = await NodeProcess.StartAsync(_home, null, "--no-passphrase");
         Assert.True(File.Exists(_home.File("identity.key")));
-        Assert.Contains("initialised", await WaitForStderrAsync(node, "initialised"), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("NOT encrypted", await WaitForStderrAsync(node, "initialised"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StartOnAFreshHomeWithoutAPassphraseOrATerminalRefusesToWriteAnUnencryptedKeyQuietly()
+    {
+        Directory.CreateDirectory(_home.Path);
+        await File.WriteAllTextAsync(_home.File("config.json"), """{"listen":["/ip4/127.0.0.1/tcp/0"],"bootstrap":[],"maxPeers":8}""");
+        var result = await CliProcess.RunAsync(["p2p", "start", "--home", _home.Path]);
+        result.AssertOneLineError("--no-passphrase");
+        Assert.Equal(2, result.ExitCode);
+        Assert.False(File.Exists(_home.File("identity.key")));
+
+        // With a passphrase in the environment the new key is encrypted.
+        await using var node = await NodeProcess.StartAsync(_home, "pass");
+        Assert.Contains("key encrypted", await WaitForStderrAsync(node, "initialised"), StringComparison.Ordinal);
     }
 
     [Fact]

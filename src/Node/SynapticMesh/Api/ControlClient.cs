@@ -11,16 +11,18 @@ namespace SynapticMesh.Api;
 public sealed class ControlClient : IDisposable
 {
     private readonly HttpClient _http;
+    private readonly ApiEndpointFile _endpoint;
+    private bool _verified;
 
     private ControlClient(ApiEndpointFile endpoint)
     {
+        _endpoint = endpoint;
         _http = new HttpClient(new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(5) })
         {
             BaseAddress = endpoint.BaseAddress,
             // Ping and perf runs can be long; Ctrl+C cancels instead.
             Timeout = Timeout.InfiniteTimeSpan,
         };
-        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", endpoint.Token);
     }
 
     /// <summary>Connects to the node running on <paramref name="home"/>, or fails with "node not running".</summary>
@@ -38,6 +40,12 @@ public sealed class ControlClient : IDisposable
     {
         using (request)
         {
+            if (!_verified)
+            {
+                await VerifyEndpointAsync(_http, _endpoint, cancellationToken);
+                _verified = true;
+            }
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _endpoint.Token);
             HttpResponseMessage response;
             try
             {
@@ -65,6 +73,35 @@ public sealed class ControlClient : IDisposable
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Checks with <see cref="EndpointProof"/> that the process on the endpoint's port is the node that wrote api.json
+    /// (its peer id and pid, and it holds the token), before the token is sent there.
+    /// </summary>
+    /// <exception cref="CliException">Nothing answers, or whatever answers is not that node.</exception>
+    public static async Task VerifyEndpointAsync(HttpClient http, ApiEndpointFile endpoint, CancellationToken cancellationToken)
+    {
+        string challenge = EndpointProof.NewChallenge();
+        EndpointProof.Answer? answer = null;
+        try
+        {
+            using var response = await http.GetAsync(new Uri(endpoint.BaseAddress, $"{EndpointProof.Path}?challenge={Uri.EscapeDataString(challenge)}"),
+                cancellationToken);
+            if (response.IsSuccessStatusCode)
+                answer = await response.Content.ReadFromJsonAsync<EndpointProof.Answer>(CliOutput.JsonOptions, cancellationToken);
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            throw new CliException("the node is not running (no answer on its control API); start it with `synaptic-mesh p2p start`", inner: e);
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException or NotSupportedException)
+        {
+            answer = null;
+        }
+        if (!EndpointProof.Verify(endpoint, challenge, answer))
+            throw new CliException($"the process on 127.0.0.1:{endpoint.Port} is not the node that wrote api.json (peer id {endpoint.PeerId}, pid {endpoint.Pid}); "
+                + "the token was not sent. The file is stale: start the node again with `synaptic-mesh p2p start`");
     }
 
     private static async Task<string> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)

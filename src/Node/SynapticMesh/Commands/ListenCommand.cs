@@ -44,6 +44,7 @@ public static class ListenCommand
                 BaseAddress = endpoint.BaseAddress,
                 Timeout = Timeout.InfiniteTimeSpan,
             };
+            await ControlClient.VerifyEndpointAsync(http, endpoint, cancellationToken);
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", endpoint.Token);
             string path = name is null ? "v1/listen" : $"v1/listen?agent={Uri.EscapeDataString(name)}";
             try

@@ -54,7 +54,14 @@ public static class StartCommand
         {
             Description = "Serve /perf/1.0.0 to peers on public addresses too (by default only to local and private ones)",
         };
-        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel, metrics, registry, registryHeartbeat, registryName, perf };
+        var noPassphrase = new Option<bool>("--no-passphrase")
+        {
+            Description = "On a home with no identity yet, store the new identity key unencrypted (as p2p init --no-passphrase)",
+        };
+        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM")
+        {
+            logLevel, metrics, registry, registryHeartbeat, registryName, perf, noPassphrase,
+        };
         command.SetAction((parse, cancellationToken) => RunAsync(contexts.Create(parse), parse.GetValue(logLevel),
             parse.GetValue(metrics) is { } endpoint ? MetricsEndpoint.Parse(endpoint) : null,
             parse.GetValue(registry) is { } url ? new RegistrySettings(RegistryCommand.ParseUrl(url),
@@ -63,18 +70,19 @@ public static class StartCommand
                     : throw new CliException("--registry-heartbeat must be a positive number of seconds", ExitCodes.Usage),
                 parse.GetValue(registryName)) : null,
             parse.GetValue(perf),
+            parse.GetValue(noPassphrase),
             cancellationToken));
         return command;
     }
 
     private static async Task<int> RunAsync(CommandContext context, LogLevel logLevel, IPEndPoint? metricsEndpoint,
-        RegistrySettings? registry, bool perfForPublicPeers, CancellationToken cancellationToken)
+        RegistrySettings? registry, bool perfForPublicPeers, bool noPassphrase, CancellationToken cancellationToken)
     {
         var home = context.NodeHome;
         var output = context.Output;
         home.EnsureExists();
         using var nodeLock = NodeLock.Acquire(home);
-        if (!home.HasIdentity) InitialiseWithDefaults(home, output);
+        if (!home.HasIdentity) InitialiseWithDefaults(home, output, noPassphrase);
         var config = NodeConfig.Load(home);
         using var key = IdentityFile.Load(home, output);
 
@@ -151,15 +159,14 @@ public static class StartCommand
         return ExitCodes.Success;
     }
 
-    private static void InitialiseWithDefaults(NodeHome home, CliOutput output)
+    private static void InitialiseWithDefaults(NodeHome home, CliOutput output, bool noPassphrase)
     {
-        // With no passphrase in the environment and no terminal to ask on, the key is stored unencrypted (and we
-        // say so), so that a plain `p2p start` works on a fresh machine.
-        string? passphrase = Passphrase.FromEnvironment();
-        if (passphrase is null && Passphrase.CanPrompt) passphrase = Passphrase.ForNewKey(output);
+        // The key is stored unencrypted only when asked for (--no-passphrase): with no passphrase in the environment
+        // and no terminal to ask on, Passphrase.ForNewKey refuses and says how to give one.
+        string? passphrase = noPassphrase ? null : Passphrase.ForNewKey(output);
         var result = InitCommand.Initialise(home, NodeConfig.Load(home), passphrase);
         output.Notice($"no identity in {home.Directory}: initialised a new one with the defaults (peer id {result.PeerId}, key "
-            + (result.Encrypted ? "encrypted" : $"NOT encrypted; set {Passphrase.Variable} before the first start to encrypt it") + ")");
+            + (result.Encrypted ? "encrypted" : "NOT encrypted, as --no-passphrase asked") + ")");
     }
 
     private static void ConfigureLogging(ILoggingBuilder logging, LogLevel level)
