@@ -59,9 +59,9 @@ internal sealed class ConnectionTable(HostLimits limits)
     private System.Net.IPAddress? IpGroup(HostConnection connection)
     {
         if (connection.Direction != Direction.Inbound || !connection.IsDirect) return null;
-        var ip = PeerHost.AdmissionGroup(connection.RemoteAddress.GetIPAddress());
-        if (ip is null || (limits.ExemptLoopbackFromIpLimit && System.Net.IPAddress.IsLoopback(ip))) return null;
-        return ip;
+        var remote = connection.RemoteAddress.GetIPAddress();
+        if (remote is null || (limits.ExemptLoopbackFromIpLimit && System.Net.IPAddress.IsLoopback(remote))) return null;
+        return PeerHost.AdmissionGroup(remote);
     }
 
     /// <summary>Removes the connection; returns whether it was listed and whether it was the peer's last one.</summary>
