@@ -62,7 +62,7 @@ for target in "${targets[@]}"; do
     for input in "$out/$target/default/crashes"/id* "$out/$target/default/hangs"/id*; do
       [ -e "$input" ] || continue
       echo "fuzz: $target: $input" >&2
-      dotnet "$built/P2PStack.Fuzz.dll" replay "$target" "$input" >&2 || true
+      timeout 60 dotnet "$built/P2PStack.Fuzz.dll" replay "$target" "$input" >&2 || echo "fuzz: $target: replay failed or timed out (exit $?)" >&2
     done
   fi
 done
