@@ -13,5 +13,7 @@ read -r passed failed skipped < <(grep -E '^(Passed|Failed)! +- Failed:' "$log" 
   | awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}')
 rm -f "$log"
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # build or runner failure counts as a failure
+# A short coverage-guided fuzzing pass over every network decoder (fuzz/README.md): a crash or hang fails the run.
+if fuzz/run.sh --seconds "${FUZZ_SECONDS:-5}"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit "$status"

@@ -12,6 +12,7 @@ internal sealed class ConnectionTable(HostLimits limits)
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<PeerId, List<HostConnection>> _byPeer = [];
+    private readonly Dictionary<System.Net.IPAddress, int> _inboundByIp = [];
     private int _count;
 
     /// <summary>Every connection, private ones included.</summary>
@@ -42,11 +43,25 @@ internal sealed class ConnectionTable(HostLimits limits)
                 return new ResourceLimitExceededException("host", "connections", limits.MaxConnections);
             if (list is not null && list.Count >= limits.MaxConnectionsPerPeer)
                 return new ResourceLimitExceededException($"peer {peer}", "connections", limits.MaxConnectionsPerPeer);
+            var ip = IpGroup(connection);
+            if (ip is not null && _inboundByIp.GetValueOrDefault(ip) >= limits.MaxInboundConnectionsPerIp)
+                return new ResourceLimitExceededException($"ip {ip}", "inbound connections", limits.MaxInboundConnectionsPerIp);
             if (list is null) _byPeer[peer] = list = [];
             list.Add(connection);
+            if (ip is not null) _inboundByIp[ip] = _inboundByIp.GetValueOrDefault(ip) + 1;
             _count++;
             return null;
         }
+    }
+
+    /// <summary>What <see cref="HostLimits.MaxInboundConnectionsPerIp"/> counts the connection under, or null when it
+    /// does not count (outbound, proxied, no IP, or an exempt loopback address).</summary>
+    private System.Net.IPAddress? IpGroup(HostConnection connection)
+    {
+        if (connection.Direction != Direction.Inbound || !connection.IsDirect) return null;
+        var remote = connection.RemoteAddress.GetIPAddress();
+        if (remote is null || (limits.ExemptLoopbackFromIpLimit && System.Net.IPAddress.IsLoopback(remote))) return null;
+        return PeerHost.AdmissionGroup(remote);
     }
 
     /// <summary>Removes the connection; returns whether it was listed and whether it was the peer's last one.</summary>
@@ -56,6 +71,12 @@ internal sealed class ConnectionTable(HostLimits limits)
         {
             if (!_byPeer.TryGetValue(connection.RemotePeer, out var list) || !list.Remove(connection)) return (false, false);
             _count--;
+            if (IpGroup(connection) is { } ip)
+            {
+                int left = _inboundByIp.GetValueOrDefault(ip) - 1;
+                if (left > 0) _inboundByIp[ip] = left;
+                else _inboundByIp.Remove(ip);
+            }
             if (list.Count > 0) return (true, false);
             _byPeer.Remove(connection.RemotePeer);
             return (true, true);

@@ -64,6 +64,15 @@ public sealed class HostLimits
     /// every slot.</summary>
     public int MaxPendingInboundPerIp { get; set; } = 8;
 
+    /// <summary>Established inbound connections from one IP address (one /64 for IPv6), so one host with many peer ids
+    /// cannot take every connection slot (and make trimming close honest peers). Connections over proxy transports
+    /// (relay circuits) are not counted: their address is the relay's.</summary>
+    public int MaxInboundConnectionsPerIp { get; set; } = 16;
+
+    /// <summary>Whether loopback addresses are exempt from <see cref="MaxInboundConnectionsPerIp"/>: local peers are this
+    /// machine's own processes (tests, a local daemon), which an outside attacker cannot be.</summary>
+    public bool ExemptLoopbackFromIpLimit { get; set; } = true;
+
     /// <summary>Open streams on one connection, both directions; inbound streams over it are reset.</summary>
     public int MaxStreamsPerConnection { get; set; } = 512;
 }

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
@@ -10,9 +11,9 @@ using WebSocketClass = System.Net.WebSockets.WebSocket;
 
 namespace P2PStack.Transports.WebSocket;
 
-/// <summary>Accepts TCP connections, runs each HTTP upgrade concurrently (bounded by the handshake timeout) and
-/// queues the upgraded connections for <see cref="AcceptAsync"/>. With a certificate it is a <c>/wss</c> listener: TLS
-/// first, within the same handshake deadline.</summary>
+/// <summary>Accepts TCP connections, runs each HTTP upgrade concurrently (bounded by the handshake timeout, and in number
+/// overall and per IP) and queues the upgraded connections for <see cref="AcceptAsync"/>. With a certificate it is a
+/// <c>/wss</c> listener: TLS first, within the same handshake deadline.</summary>
 internal sealed class WebSocketConnectionListener : IListener
 {
     private readonly TcpConnectionListener _tcp;
@@ -21,6 +22,9 @@ internal sealed class WebSocketConnectionListener : IListener
     private readonly Channel<WebSocketConnection> _ready;
     private readonly CancellationTokenSource _closed = new();
     private readonly Task _acceptLoop;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<IPAddress, int> _pendingByIp = [];
+    private int _pending;
     private int _disposed;
 
     public WebSocketConnectionListener(TcpConnectionListener tcp, WebSocketTransportOptions options, X509Certificate2? certificate = null)
@@ -52,11 +56,56 @@ internal sealed class WebSocketConnectionListener : IListener
             {
                 continue;
             }
-            _ = UpgradeAsync(socket);
+            var remote = (socket.RemoteEndPoint as IPEndPoint)?.Address;
+            var ip = remote is not null && _options.ExemptLoopbackFromIpLimit && IPAddress.IsLoopback(remote) ? null : AdmissionGroup(remote);
+            if (!TryReserve(ip))
+            {
+                // Before a byte is read: a peer that opens sockets and never finishes their upgrade holds no more than
+                // its share of upgrade slots.
+                socket.Dispose();
+                continue;
+            }
+            _ = UpgradeAsync(socket, ip);
         }
     }
 
-    private async Task UpgradeAsync(Socket socket)
+    private bool TryReserve(IPAddress? ip)
+    {
+        lock (_gate)
+        {
+            if (_pending >= _options.MaxPendingUpgrades) return false;
+            if (ip is not null && _pendingByIp.GetValueOrDefault(ip) >= _options.MaxPendingUpgradesPerIp) return false;
+            _pending++;
+            if (ip is not null) _pendingByIp[ip] = _pendingByIp.GetValueOrDefault(ip) + 1;
+            return true;
+        }
+    }
+
+    private void Release(IPAddress? ip)
+    {
+        lock (_gate)
+        {
+            _pending--;
+            if (ip is null) return;
+            int left = _pendingByIp.GetValueOrDefault(ip) - 1;
+            if (left > 0) _pendingByIp[ip] = left;
+            else _pendingByIp.Remove(ip);
+        }
+    }
+
+    /// <summary>The IPv4 address, or the /64 of an IPv6 address (one host usually holds a whole /64).</summary>
+    internal static IPAddress? AdmissionGroup(IPAddress? ip)
+    {
+        if (ip is null) return null;
+        if (ip.IsIPv4MappedToIPv6) return ip.MapToIPv4();
+        if (ip.AddressFamily != AddressFamily.InterNetworkV6) return ip;
+        Span<byte> bytes = stackalloc byte[16];
+        ip.TryWriteBytes(bytes, out _);
+        bytes[8..].Clear();
+        return new IPAddress(bytes);
+    }
+
+    private async Task UpgradeAsync(Socket socket, IPAddress? ip)
     {
         try
         {
@@ -89,6 +138,10 @@ internal sealed class WebSocketConnectionListener : IListener
         {
             // A failed upgrade concerns only that client; the 400 (if any) has been sent.
             socket.Dispose();
+        }
+        finally
+        {
+            Release(ip);
         }
     }
 

@@ -26,6 +26,17 @@ public sealed class WebSocketTransportOptions
     /// <summary>Checks a server's certificate when dialing <c>/wss</c>; null: the system's checks (a trusted chain for
     /// the dialed name). libp2p authenticates the peer again inside (Noise or TLS), so this is about the outer TLS.</summary>
     public RemoteCertificateValidationCallback? ServerCertificateValidation { get; set; }
+    /// <summary>HTTP upgrades running at once on one listener; connections beyond are closed at accept, before a byte is
+    /// read (the host's own admission only sees a connection once its upgrade is done).</summary>
+    public int MaxPendingUpgrades { get; set; } = 64;
+
+    /// <summary>HTTP upgrades running at once from one IP address (one /64 for IPv6), so one host cannot take every
+    /// upgrade slot.</summary>
+    public int MaxPendingUpgradesPerIp { get; set; } = 8;
+
+    /// <summary>Whether loopback addresses are exempt from <see cref="MaxPendingUpgradesPerIp"/> (local processes: tests,
+    /// a local daemon, many clients on one machine); <see cref="MaxPendingUpgrades"/> still applies.</summary>
+    public bool ExemptLoopbackFromIpLimit { get; set; } = true;
 
     /// <summary>Path requested when dialing (js-libp2p and go-libp2p use "/").</summary>
     public string Path { get; set; } = "/";
@@ -36,6 +47,8 @@ public sealed class WebSocketTransportOptions
         Tcp.Validate();
         if (HandshakeTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), "must be positive");
         if (MaxHandshakeBytes < 256) throw new ArgumentOutOfRangeException(nameof(MaxHandshakeBytes), "must be at least 256");
+        if (MaxPendingUpgrades < 1) throw new ArgumentOutOfRangeException(nameof(MaxPendingUpgrades), "must be at least 1");
+        if (MaxPendingUpgradesPerIp < 1) throw new ArgumentOutOfRangeException(nameof(MaxPendingUpgradesPerIp), "must be at least 1");
         if (KeepAliveInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(KeepAliveInterval), "must not be negative");
         if (string.IsNullOrEmpty(Path) || Path[0] != '/') throw new ArgumentException("must start with '/'", nameof(Path));
         if (ServerCertificate is { HasPrivateKey: false })

@@ -62,6 +62,45 @@ public sealed class HostileSenderTests
         Assert.Equal(1, victim.Mesh.GetStats().DroppedByTypeAndReason["unknown/oversized"]);
     }
 
+    [Fact]
+    public async Task A_stream_on_which_a_frame_never_completes_is_reset_after_the_idle_timeout_and_the_next_stream_is_served()
+    {
+        var network = new MemoryNetwork();
+        await using var attacker = await NeuralPeer.StartAsync(network);
+        await using var victim = await NeuralPeer.StartAsync(network, o => o.StreamIdleTimeout = TimeSpan.FromMilliseconds(300));
+        await attacker.ConnectAsync(victim);
+        await victim.Mesh.RegisterAgentAsync("agent-001");
+        var key = attacker.Get<ILocalIdentity>().PrivateKey;
+
+        int baseline = victim.Host.GetConnections(attacker.PeerId).Sum(c => c.StreamCount);
+        await using (var stream = await attacker.Host.OpenStreamAsync(victim.PeerId, [NeuralProtocol.ProtocolId], CancellationToken.None))
+        {
+            // A frame announced as 1,000 bytes that trickles in a byte at a time (at most 50 a second, so it cannot
+            // complete before the 300 ms timeout): the idle timeout bounds the whole frame, not the gap between bytes,
+            // so the victim resets the stream and the attacker's next write fails.
+            await stream.Output.WriteAsync(new byte[] { 0xE8, 0x07, 1, 2, 3 });
+            var reset = await Assert.ThrowsAsync<StreamResetException>(async () =>
+            {
+                var deadline = DateTime.UtcNow + NeuralPeer.Patience;
+                while (DateTime.UtcNow < deadline)
+                {
+                    await stream.Output.WriteAsync(new byte[] { 0 });
+                    await Task.Delay(20);
+                }
+            });
+            Assert.NotNull(reset);
+        }
+        await NeuralPeer.WaitUntil(() => victim.Host.GetConnections(attacker.PeerId).Sum(c => c.StreamCount) <= baseline,
+            "the victim to release the idle stream");
+
+        await using (var stream = await attacker.Host.OpenStreamAsync(victim.PeerId, [NeuralProtocol.ProtocolId], CancellationToken.None))
+        {
+            await WriteAsync(stream, NeuralMessageCodec.Seal(TestMessages.Build(attacker.PeerId, new Thought { Content = "after" }), key));
+            await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Count == 1, "the message on the next stream");
+        }
+        Assert.Equal("after", victim.Recorder.Messages[0].Content);
+    }
+
     private static async Task WriteAsync(IStream stream, byte[] envelope)
     {
         LengthPrefixed.WriteMessage(stream.Output, NeuralMessageCodec.EncodeFrame(envelope, 0));

@@ -65,6 +65,65 @@ public sealed class HostilePeerTests
         }
     }
 
+    [Fact]
+    public async Task Established_inbound_connections_from_one_ip_beyond_the_limit_are_refused_with_a_typed_error_and_the_slot_comes_back()
+    {
+        // One address with free peer ids used to take every connection slot (issue 18, item 5). Loopback is exempt by
+        // default (local processes); the exemption is off here so that 127.0.0.1 stands for the attacker's address.
+        var log = new LogCapture();
+        await using var server = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0", configure: log.AddTo, options: o =>
+        {
+            o.Limits.MaxInboundConnectionsPerIp = 2;
+            o.Limits.ExemptLoopbackFromIpLimit = false;
+        });
+        await using var first = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0");
+        await using var second = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0");
+        await using var third = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0");
+        foreach (var peer in new[] { first, second })
+        {
+            await peer.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+            Assert.Single(await peer.Get<PingService>().PingAsync(server.Host.PeerId, 1, CancellationToken.None).WaitAsync(Patience));
+        }
+
+        // The third identity from the same address is refused once its handshake is done: ResourceLimitExceededException
+        // names the scope and the limit.
+        try
+        {
+            await third.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+            await third.Get<PingService>().PingAsync(server.Host.PeerId, 1, CancellationToken.None).WaitAsync(Patience);
+        }
+        catch (Exception e) when (e is IOException or DialFailedException or P2PFormatException)
+        {
+        }
+        await log.WaitForAsync("ip 127.0.0.1: inbound connections limit of 2 reached");
+        Assert.Equal(2, server.Host.GetConnections().Count);
+
+        // One leaves: its slot comes back.
+        await first.Host.DisconnectAsync(server.Host.PeerId, CancellationToken.None);
+        var deadline = DateTime.UtcNow + Patience;
+        while (server.Host.GetConnections().Count > 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the server never released the closed connection");
+            await Task.Delay(20);
+        }
+        await third.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+        Assert.Single(await third.Get<PingService>().PingAsync(server.Host.PeerId, 1, CancellationToken.None).WaitAsync(Patience));
+    }
+
+    [Fact]
+    public async Task Loopback_peers_are_exempt_from_the_per_ip_connection_limit_by_default()
+    {
+        await using var server = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0", options: o => o.Limits.MaxInboundConnectionsPerIp = 1);
+        await using var first = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0");
+        await using var second = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0");
+        foreach (var peer in new[] { first, second })
+        {
+            await peer.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+            Assert.Single(await peer.Get<PingService>().PingAsync(server.Host.PeerId, 1, CancellationToken.None).WaitAsync(Patience));
+        }
+        Assert.Equal(2, server.Host.GetConnections().Count);
+    }
+
     [Theory]
     [InlineData("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::")]
     [InlineData("2001:db8:1:2::1", "2001:db8:1:2::")]

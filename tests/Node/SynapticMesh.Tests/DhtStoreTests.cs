@@ -12,7 +12,7 @@ public sealed class DhtStoreTests : IDisposable
     {
         Directory.CreateDirectory(_home.Path);
         await File.WriteAllTextAsync(_home.File("config.json"), """{"listen":["/ip4/127.0.0.1/tcp/0"],"bootstrap":[],"maxPeers":8}""");
-        await using (var node = await NodeProcess.StartAsync(_home))
+        await using (var node = await NodeProcess.StartAsync(_home, null, "--no-passphrase"))
         {
             var status = await node.RunJsonAsync("p2p", "status");
             Assert.Contains("/synaptic/kad/1.0.0", status.GetProperty("protocols").EnumerateArray().Select(p => p.GetString()));

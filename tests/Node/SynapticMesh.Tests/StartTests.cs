@@ -43,7 +43,7 @@ public sealed class StartTests : IDisposable
         Directory.CreateDirectory(_home.Path);
         await File.WriteAllTextAsync(_home.File("config.json"), """{"listen":["/ip4/127.0.0.1/tcp/0"],"bootstrap":[],"maxPeers":8,"maxpeer":3}""");
         string peerId;
-        await using (var node = await NodeProcess.StartAsync(_home))
+        await using (var node = await NodeProcess.StartAsync(_home, null, "--no-passphrase"))
         {
             peerId = node.PeerId;
             Assert.True(File.Exists(_home.File("identity.key")));
@@ -83,6 +83,21 @@ public sealed class StartTests : IDisposable
         string warning = json.RootElement.GetProperty("warning").GetString()!;
         Assert.Contains("unknown keys 'maxPeer', 'mdns.servic' ignored", warning);
         Assert.Contains("maxPeers", warning); // the known keys, to spot the typo
+    }
+
+    [Fact]
+    public async Task StartOnAFreshHomeWithoutAPassphraseOrATerminalRefusesToWriteAnUnencryptedKeyQuietly()
+    {
+        Directory.CreateDirectory(_home.Path);
+        await File.WriteAllTextAsync(_home.File("config.json"), """{"listen":["/ip4/127.0.0.1/tcp/0"],"bootstrap":[],"maxPeers":8}""");
+        var result = await CliProcess.RunAsync(["p2p", "start", "--home", _home.Path]);
+        result.AssertOneLineError("--no-passphrase");
+        Assert.Equal(2, result.ExitCode);
+        Assert.False(File.Exists(_home.File("identity.key")));
+
+        // With a passphrase in the environment the new key is encrypted.
+        await using var node = await NodeProcess.StartAsync(_home, "pass");
+        Assert.Contains("key encrypted", await WaitForStderrAsync(node, "initialised"), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -74,6 +74,49 @@ public class WebSocketTransportTests
         Assert.Equal("dGhlIHNhbXBsZSBub25jZQ==", key);
     }
 
+    [Fact]
+    public async Task Upgrades_that_never_finish_hold_at_most_the_per_ip_share_of_slots_and_other_clients_still_connect()
+    {
+        // Before issue 18 (item 5) a listener ran every HTTP upgrade it accepted: sockets that never send their request
+        // held a slot (and a descriptor) each for the whole handshake timeout, however many an address opened.
+        var transport = new WebSocketTransport(new WebSocketTransportOptions
+        {
+            MaxPendingUpgradesPerIp = 2,
+            HandshakeTimeout = TimeSpan.FromMinutes(5),
+            ExemptLoopbackFromIpLimit = false, // 127.0.0.2 stands for the attacker's address
+        });
+        await using var listener = await transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0/ws"), default);
+        int port = int.Parse(listener.ListenAddress.ValueOf(MultiaddrProtocols.Tcp)!);
+
+        // 127.0.0.2 is another loopback address on Linux: the attacker's, distinct from the honest client's.
+        using var first = await ConnectFromAsync("127.0.0.2", port);
+        using var second = await ConnectFromAsync("127.0.0.2", port);
+        using var third = await ConnectFromAsync("127.0.0.2", port);
+        // The third is closed at accept: its read ends (0 bytes or a reset) instead of waiting for an answer.
+        var buffer = new byte[16];
+        try
+        {
+            Assert.Equal(0, await third.ReceiveAsync(buffer).WaitAsync(Patience));
+        }
+        catch (SocketException)
+        {
+        }
+
+        // An honest client from another address upgrades meanwhile.
+        var accepting = listener.AcceptAsync(default).AsTask();
+        await using var dialled = await transport.DialAsync(listener.ListenAddress, default).AsTask().WaitAsync(Patience);
+        await using var accepted = await accepting.WaitAsync(Patience);
+        Assert.Equal(Direction.Inbound, accepted.Direction);
+    }
+
+    private static async Task<Socket> ConnectFromAsync(string source, int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(source), 0));
+        await socket.ConnectAsync(System.Net.IPAddress.Loopback, port).WaitAsync(Patience);
+        return socket;
+    }
+
     private static async Task<string> RawExchangeAsync(Multiaddr listenAddress, string request)
     {
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using P2PStack.IO;
 using SynapticMesh.Cli;
@@ -15,7 +16,11 @@ public sealed record ApiEndpointFile(int Port, string Token, int Pid, string Pee
     public void Save(NodeHome home) =>
         PrivateFile.WriteAtomically(home.ApiPath, JsonSerializer.SerializeToUtf8Bytes(this, CliOutput.JsonOptions));
 
-    /// <summary>The running node's endpoint, or null when no node has written one.</summary>
+    /// <summary>
+    /// The running node's endpoint, or null when no node has written one or the process that wrote it is gone (a
+    /// file left by a crash). That the process on the port really is that node is checked with
+    /// <see cref="EndpointProof"/> before the token is sent.
+    /// </summary>
     public static ApiEndpointFile? TryLoad(NodeHome home)
     {
         try
@@ -23,11 +28,24 @@ public sealed record ApiEndpointFile(int Port, string Token, int Pid, string Pee
             var info = new FileInfo(home.ApiPath);
             if (!info.Exists || info.Length > MaxFileSize) return null;
             var file = JsonSerializer.Deserialize<ApiEndpointFile>(File.ReadAllBytes(home.ApiPath), CliOutput.JsonOptions);
-            return file is { Port: > 0 and <= 65535, Token.Length: > 0 } ? file : null;
+            return file is { Port: > 0 and <= 65535, Token.Length: > 0, Pid: > 0 } && IsRunning(file.Pid) ? file : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
         {
             return null;
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return false;
         }
     }
 

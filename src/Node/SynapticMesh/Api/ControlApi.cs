@@ -11,13 +11,16 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SynapticMesh.Cli;
+using P2PStack.Network;
 using SynapticMesh.Commands;
 
 namespace SynapticMesh.Api;
 
 /// <summary>
 /// The node's control API: Kestrel on 127.0.0.1 (a port the system picks), every request authenticated by the
-/// bearer token written to home/api.json. Only the CLI on this machine, as this user, can read that token.
+/// bearer token written to home/api.json. Only the CLI on this machine, as this user, can read that token. Requests
+/// whose Host header is not a loopback name are refused first (DNS rebinding, <see cref="LoopbackHostFilter"/>), and
+/// the CLI checks with <see cref="EndpointProof"/> that the port still belongs to this node before sending the token.
 /// </summary>
 public static class ControlApi
 {
@@ -40,8 +43,14 @@ public static class ControlApi
     {
         byte[] expected = Encoding.UTF8.GetBytes("Bearer " + token);
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SynapticMesh.ControlApi");
+        app.Use(LoopbackHostFilter.Middleware);
         app.Use(async (context, next) =>
         {
+            if (HttpMethods.IsGet(context.Request.Method) && context.Request.Path == EndpointProof.Path)
+            {
+                await AnswerEndpointProofAsync(context, token);
+                return;
+            }
             byte[] presented = Encoding.UTF8.GetBytes(context.Request.Headers.Authorization.ToString());
             if (!CryptographicOperations.FixedTimeEquals(presented, expected))
             {
@@ -66,6 +75,20 @@ public static class ControlApi
             }
         });
         P2PCommand.MapEndpoints(app);
+    }
+
+    /// <summary>Unauthenticated: proves to the CLI that this process holds the token, without it being sent.</summary>
+    private static Task AnswerEndpointProofAsync(HttpContext context, string token)
+    {
+        string? challenge = context.Request.Query["challenge"];
+        if (!EndpointProof.IsAcceptableChallenge(challenge))
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            return context.Response.WriteAsJsonAsync(new ApiError("challenge must be 16 to 128 printable characters"));
+        }
+        string peerId = context.RequestServices.GetRequiredService<IPeerHost>().PeerId.ToString();
+        int pid = Environment.ProcessId;
+        return context.Response.WriteAsJsonAsync(new EndpointProof.Answer(peerId, pid, EndpointProof.Compute(token, challenge!, peerId, pid)));
     }
 
     /// <summary>The port Kestrel bound (after start).</summary>

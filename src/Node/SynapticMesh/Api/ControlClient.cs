@@ -16,17 +16,19 @@ public sealed class ControlClient : IDisposable
 {
     private readonly HttpClient _http;
     private readonly string _startHint;
+    private readonly ApiEndpointFile _endpoint;
+    private bool _verified;
 
     private ControlClient(ApiEndpointFile endpoint, string startHint)
     {
         _startHint = startHint;
+        _endpoint = endpoint;
         _http = new HttpClient(new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(5) })
         {
             BaseAddress = endpoint.BaseAddress,
             // Ping, perf and DHT queries can be long; Ctrl+C cancels instead.
             Timeout = Timeout.InfiniteTimeSpan,
         };
-        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", endpoint.Token);
     }
 
     /// <summary>Connects to the node running on the context's home, or fails with "no node is running".</summary>
@@ -61,6 +63,7 @@ public sealed class ControlClient : IDisposable
     public async IAsyncEnumerable<T> StreamAsync<T>(string path, Action opened, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        await AuthorizeAsync(request, cancellationToken);
         using var response = await CallAsync(() => _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken));
         await ThrowIfFailedAsync(response, cancellationToken);
         opened();
@@ -95,6 +98,7 @@ public sealed class ControlClient : IDisposable
     {
         using (request)
         {
+            await AuthorizeAsync(request, cancellationToken);
             using var response = await CallAsync(() => _http.SendAsync(request, cancellationToken));
             await ThrowIfFailedAsync(response, cancellationToken);
             try
@@ -107,6 +111,46 @@ public sealed class ControlClient : IDisposable
                 throw new CliException($"the node sent an unreadable answer: {e.Message}", inner: e);
             }
         }
+    }
+
+    /// <summary>The token goes only to the node that wrote api.json, checked once per client (<see cref="VerifyEndpointAsync"/>).</summary>
+    private async Task AuthorizeAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (!_verified)
+        {
+            await VerifyEndpointAsync(_http, _endpoint, _startHint, cancellationToken);
+            _verified = true;
+        }
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _endpoint.Token);
+    }
+
+    /// <summary>
+    /// Checks with <see cref="EndpointProof"/> that the process on the endpoint's port is the node that wrote api.json
+    /// (its peer id and pid, and it holds the token), before the token is sent there.
+    /// </summary>
+    /// <exception cref="CliException">Nothing answers, or whatever answers is not that node.</exception>
+    public static async Task VerifyEndpointAsync(HttpClient http, ApiEndpointFile endpoint, string startHint, CancellationToken cancellationToken)
+    {
+        string challenge = EndpointProof.NewChallenge();
+        EndpointProof.Answer? answer = null;
+        try
+        {
+            using var response = await http.GetAsync(new Uri(endpoint.BaseAddress, $"{EndpointProof.Path}?challenge={Uri.EscapeDataString(challenge)}"),
+                cancellationToken);
+            if (response.IsSuccessStatusCode)
+                answer = await response.Content.ReadFromJsonAsync<EndpointProof.Answer>(CliOutput.JsonOptions, cancellationToken);
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            throw new CliException($"the node is not running (no answer on its control API); {startHint}", inner: e, code: ErrorCodes.NotRunning);
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException or NotSupportedException)
+        {
+            answer = null;
+        }
+        if (!EndpointProof.Verify(endpoint, challenge, answer))
+            throw new CliException($"the process on 127.0.0.1:{endpoint.Port} is not the node that wrote api.json (peer id {endpoint.PeerId}, pid {endpoint.Pid}); "
+                + $"the token was not sent. The file is stale: {startHint}", code: ErrorCodes.NotRunning);
     }
 
     private async Task<HttpResponseMessage> CallAsync(Func<Task<HttpResponseMessage>> call)

@@ -59,7 +59,14 @@ public static class StartCommand
             Description = $"Largest /perf/1.0.0 upload or download served per stream (default {new P2PStack.Protocols.Perf.PerfOptions().MaxServeBytes})",
             HelpName = "bytes",
         };
-        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel, metrics, registry, registryHeartbeat, registryName, perf, perfMaxBytes };
+        var noPassphrase = new Option<bool>("--no-passphrase")
+        {
+            Description = "On a home with no identity yet, store the new identity key unencrypted (as p2p init --no-passphrase)",
+        };
+        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM")
+        {
+            logLevel, metrics, registry, registryHeartbeat, registryName, perf, perfMaxBytes, noPassphrase,
+        };
         command.SetAction((parse, cancellationToken) => RunAsync(contexts.Create(parse), parse.GetValue(logLevel),
             parse.GetValue(metrics) is { } endpoint ? MetricsEndpoint.Parse(endpoint) : null,
             parse.GetValue(registry) is { } url ? new RegistrySettings(RegistryCommand.ParseUrl(url),
@@ -69,19 +76,20 @@ public static class StartCommand
                 parse.GetValue(registryName)) : null,
             parse.GetValue(perf),
             parse.GetValue(perfMaxBytes),
+            parse.GetValue(noPassphrase),
             cancellationToken));
         return command;
     }
 
     private static async Task<int> RunAsync(CommandContext context, LogLevel logLevel, IPEndPoint? metricsEndpoint,
-        RegistrySettings? registry, bool perfForPublicPeers, ulong? perfMaxBytes, CancellationToken cancellationToken)
+        RegistrySettings? registry, bool perfForPublicPeers, ulong? perfMaxBytes, bool noPassphrase, CancellationToken cancellationToken)
     {
         var home = context.NodeHome;
         var output = context.Output;
         home.EnsureExists();
         using var nodeLock = NodeLock.Acquire(home);
         var config = NodeConfig.Load(home, out var unknownKeys);
-        if (!home.HasIdentity) InitialiseWithDefaults(context, config);
+        if (!home.HasIdentity) InitialiseWithDefaults(context, config, noPassphrase);
         if (unknownKeys.Count > 0)
             output.Warning($"{home.ConfigPath}: unknown key{(unknownKeys.Count == 1 ? "" : "s")} {string.Join(", ", unknownKeys.Select(k => $"'{k}'"))} "
                 + $"ignored (known keys: {string.Join(", ", NodeConfig.KnownKeys(typeof(NodeConfig)))}; mdns: {string.Join(", ", NodeConfig.KnownKeys(typeof(MdnsConfig)))})");
@@ -163,17 +171,17 @@ public static class StartCommand
         return ExitCodes.Success;
     }
 
-    private static void InitialiseWithDefaults(CommandContext context, NodeConfig config)
+    private static void InitialiseWithDefaults(CommandContext context, NodeConfig config, bool noPassphrase)
     {
         var home = context.NodeHome;
         var output = context.Output;
-        // With no passphrase in the environment and no terminal to ask on, the key is stored unencrypted (and we
-        // say so), so that a plain `p2p start` works on a fresh machine.
-        string? passphrase = Passphrase.FromEnvironment();
-        if (passphrase is null && Passphrase.CanPrompt) passphrase = Passphrase.ForNewKey(output);
+        // The key is stored unencrypted only when asked for (--no-passphrase), and then said prominently: with no
+        // passphrase in the environment and no terminal to ask on, Passphrase.ForNewKey refuses and says how to give one.
+        string? passphrase = noPassphrase ? null : Passphrase.ForNewKey(output);
         // A config.json written by hand stays as it is (unknown keys included, for the warning to name them).
         var result = InitCommand.Initialise(home, config, passphrase, keepConfig: File.Exists(home.ConfigPath));
-        output.Notice($"no identity in {home.Directory}: created one with the defaults (peer id {result.PeerId})");
+        output.Notice($"no identity in {home.Directory}: initialised a new one with the defaults (peer id {result.PeerId}, key "
+            + (result.Encrypted ? "encrypted" : "NOT encrypted, as --no-passphrase asked") + ")");
         if (!result.Encrypted) output.ProminentWarning(UnencryptedKeyWarning(home, context.HomeOption));
     }
 

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using P2PStack.Metrics;
+using SynapticMesh.Api;
 using SynapticMesh.Cli;
 
 namespace SynapticMesh.Node;
@@ -14,7 +15,9 @@ namespace SynapticMesh.Node;
 /// <summary>
 /// <c>p2p start --metrics 127.0.0.1:PORT</c>: GET /metrics in the Prometheus text format, on its own Kestrel bound to
 /// a loopback address only. It carries no token (Prometheus scrapes without one, as usual for a loopback exporter):
-/// anyone who can open loopback sockets on this machine can read the counters, never change anything.
+/// anyone who can open loopback sockets on this machine can read the counters, never change anything. Requests whose
+/// Host header names anything but a loopback address are refused (<see cref="LoopbackHostFilter"/>), so a web page
+/// cannot read the counters (and the peer ids in their labels) through DNS rebinding.
 /// </summary>
 public sealed class MetricsEndpoint : IAsyncDisposable
 {
@@ -58,6 +61,7 @@ public sealed class MetricsEndpoint : IAsyncDisposable
             kestrel.Limits.MaxRequestBodySize = 0;
         });
         var app = builder.Build();
+        app.Use(LoopbackHostFilter.Middleware);
         app.MapGet("/metrics", (HttpContext context) =>
         {
             context.Response.ContentType = PrometheusExporter.ContentType;

@@ -1,0 +1,345 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Security.Authentication;
+using Google.Protobuf;
+using P2PStack.Addressing;
+using P2PStack.Discovery.Mdns;
+using P2PStack.Discovery.Mdns.Dns;
+using P2PStack.Encoding;
+using P2PStack.Identity;
+using P2PStack.Multistream;
+using P2PStack.Muxers.Yamux;
+using P2PStack.Neural;
+using P2PStack.Neural.Messages;
+using P2PStack.Protocols.GossipSub;
+using P2PStack.Protocols.Identify;
+using P2PStack.Protocols.Kademlia;
+using P2PStack.Records;
+using P2PStack.Security.Noise;
+
+namespace P2PStack.Fuzz;
+
+/// <summary>The fuzz targets: one per decoder of network input, each doing what the receiving code does with it.</summary>
+public static class Targets
+{
+    // Nothing instrumented may run before SharpFuzz sets up its shared memory (inside Fuzzer.OutOfProcess.Run), so
+    // this class touches no P2PStack code when it is initialised: the fixtures live in Fixed, initialised on first use.
+    private static PrivateKey Key => Fixed.Key;
+    private static PeerId Self => Fixed.Self;
+    private static string[] SampleAddresses => Fixed.SampleAddresses;
+
+    private static class Fixed
+    {
+        // A fixed key, so that seeds are the same from run to run.
+        public static readonly PrivateKey Key = Ed25519PrivateKey.FromSeed(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
+        public static readonly PeerId Self = PeerId.FromPublicKey(Key.PublicKey);
+        public static readonly NeuralMeshOptions NeuralOptions = new();
+        public static readonly MdnsOptions MdnsOptions = new();
+
+        public static readonly string[] SampleAddresses =
+        [
+            "/ip4/127.0.0.1/tcp/4001", "/ip6/::1/tcp/4001/ws", "/ip4/192.0.2.7/udp/4001/quic-v1", "/dns4/example.com/tcp/443/wss",
+            "/ip4/10.0.0.1/tcp/9000/p2p/" + Self, "/ip6zone/eth0/ip6/fe80::1/tcp/1", "/onion3/vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd:1234",
+            "/ip4/127.0.0.1/tcp/1/p2p/" + Self + "/p2p-circuit/p2p/" + Self, "/unix/tmp%2Fsocket", "/dnsaddr/bootstrap.libp2p.io",
+        ];
+    }
+
+    public static IReadOnlyList<FuzzTarget> All { get; } =
+    [
+        new("varint", "Varint.Read, Varint.TryReadPrefix", Varint, () => new ulong[] { 0, 1, 127, 128, 300, uint.MaxValue, ulong.MaxValue >> 1 }.Select(P2PStack.Encoding.Varint.Encode)),
+        new("multiaddr", "Multiaddr.Decode (binary), its text form parsed back", MultiaddrBinary, () => SampleAddresses.Select(a => Multiaddr.Parse(a).Bytes.ToArray())),
+        new("multiaddr-text", "Multiaddr.Parse (text)", MultiaddrText, () => SampleAddresses.Select(System.Text.Encoding.UTF8.GetBytes)),
+        new("keys", "PublicKey.FromProtobuf, PeerId.FromBytes, PeerId.Parse", Keys, KeySeeds),
+        new("envelope", "SignedEnvelope.Open, PeerRecord.FromEnvelope", Envelope, () => [PeerRecordEnvelope()]),
+        new("multistream", "MultistreamCodec.ReadTokenAsync (a negotiation's messages), ParseList", Multistream, MultistreamSeeds,
+            typeof(EndOfStreamException)),
+        new("noise-payload", "Noise handshake payload: HandshakePayload.Verify (first 32 bytes: the remote static key), NoiseFraming.TryReadFrame",
+            NoisePayload, NoiseSeeds, typeof(AuthenticationException)),
+        new("yamux", "YamuxFrameCodec.TryRead over a byte stream of frames (headers and data lengths)", Yamux, YamuxSeeds),
+        new("identify", "IdentifyProtocol.ReadAsync and the decoding of its key, addresses and signed peer record", Identify, IdentifySeeds,
+            typeof(EndOfStreamException)),
+        new("kad", "KadProtocol.ReadOrEndAsync, ToPeerInfo, ParseTimeReceived", Kad, KadSeeds, typeof(EndOfStreamException)),
+        new("gossipsub-rpc", "RpcCodec.Decode", GossipSubRpc, GossipSubSeeds),
+        new("neural", "NeuralMessageCodec.DecodeFrame and Verify (envelope, signature, structure, clock, TTL, hops)", Neural, NeuralSeeds),
+        new("mdns", "DnsMessageReader.Read, MdnsResponseParser.Parse, TryParseDnsAddr", Mdns, MdnsSeeds),
+    ];
+
+    public static FuzzTarget? Find(string name) => All.FirstOrDefault(t => t.Name == name);
+
+    private static void Varint(byte[] input)
+    {
+        ReadOnlySpan<byte> rest = input;
+        while (!rest.IsEmpty)
+        {
+            P2PStack.Encoding.Varint.TryReadPrefix(rest, out _, out _);
+            P2PStack.Encoding.Varint.Read(rest, out int read);
+            rest = rest[read..];
+        }
+    }
+
+    private static void MultiaddrBinary(byte[] input)
+    {
+        var address = Multiaddr.Decode(input);
+        // Whatever decodes must print, and the printed form must parse back to the same bytes.
+        var again = Multiaddr.Parse(address.ToString());
+        if (!again.Bytes.Span.SequenceEqual(address.Bytes.Span))
+            throw new InvalidOperationException($"multiaddr {address} does not survive text and back");
+    }
+
+    private static void MultiaddrText(byte[] input) => Multiaddr.Parse(System.Text.Encoding.UTF8.GetString(input));
+
+    private static void Keys(byte[] input)
+    {
+        try
+        {
+            var key = PublicKey.FromProtobuf(input);
+            var id = PeerId.FromPublicKey(key);
+            if (!id.Matches(key)) throw new InvalidOperationException("a key's own peer id does not match it");
+        }
+        catch (P2PFormatException)
+        {
+        }
+        try
+        {
+            var id = PeerId.FromBytes(input);
+            if (!PeerId.Parse(id.ToString()).Equals(id)) throw new InvalidOperationException($"peer id {id} does not survive text and back");
+        }
+        catch (P2PFormatException)
+        {
+        }
+        PeerId.TryParse(System.Text.Encoding.UTF8.GetString(input), out _);
+    }
+
+    private static IEnumerable<byte[]> KeySeeds()
+    {
+        foreach (var type in new[] { KeyType.Ed25519, KeyType.Secp256k1, KeyType.Ecdsa })
+        {
+            using var key = PrivateKey.Generate(type);
+            yield return key.PublicKey.ToProtobuf();
+            yield return PeerId.FromPublicKey(key.PublicKey).Bytes.ToArray();
+        }
+        yield return System.Text.Encoding.UTF8.GetBytes(Self.ToString());
+    }
+
+    private static void Envelope(byte[] input)
+    {
+        var envelope = SignedEnvelope.Open(input, PeerRecord.Domain);
+        PeerRecord.FromEnvelope(envelope);
+    }
+
+    private static byte[] PeerRecordEnvelope() =>
+        new PeerRecord(Self, 1, SampleAddresses.Take(4).Select(a => Multiaddr.Parse(a))).Seal(Key).ToBytes();
+
+    private static void Multistream(byte[] input)
+    {
+        var reader = PipeReader.Create(new ReadOnlySequence<byte>(input));
+        for (int i = 0; i < 64; i++)
+            MultistreamCodec.ReadTokenAsync(reader, 1024, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        MultistreamCodec.ParseList(new ReadOnlySequence<byte>(input), 1024);
+    }
+
+    private static IEnumerable<byte[]> MultistreamSeeds()
+    {
+        var writer = new ArrayBufferWriter<byte>();
+        MultistreamCodec.WriteToken(writer, "/multistream/1.0.0");
+        MultistreamCodec.WriteToken(writer, "/noise");
+        MultistreamCodec.WriteToken(writer, "na");
+        yield return writer.WrittenSpan.ToArray();
+        var list = new ArrayBufferWriter<byte>();
+        MultistreamCodec.WriteList(list, ["/ipfs/id/1.0.0", "/ipfs/ping/1.0.0", "/yamux/1.0.0"]);
+        yield return list.WrittenSpan.ToArray();
+    }
+
+    private static void NoisePayload(byte[] input)
+    {
+        var sequence = new ReadOnlySequence<byte>(input);
+        while (NoiseFraming.TryReadFrame(ref sequence, out _))
+        {
+        }
+        if (input.Length < 32) return;
+        HandshakePayload.Verify(input.AsSpan(32), input.AsSpan(0, 32));
+    }
+
+    private static IEnumerable<byte[]> NoiseSeeds()
+    {
+        byte[] staticKey = Enumerable.Range(100, 32).Select(i => (byte)i).ToArray();
+        foreach (var muxers in new[] { Array.Empty<string>(), ["/yamux/1.0.0"] })
+            yield return [.. staticKey, .. HandshakePayload.Create(Key, staticKey, muxers)];
+    }
+
+    private static void Yamux(byte[] input)
+    {
+        var sequence = new ReadOnlySequence<byte>(input);
+        while (YamuxFrameCodec.TryRead(sequence, out var header))
+        {
+            // In long arithmetic: a constant int plus a uint is uint in C#, and 12 + 0xFFFFFFF4 wraps to 0 (the first
+            // long run found that hang in this harness).
+            long skip = YamuxFrameCodec.HeaderLength + (header.Type == YamuxFrameType.Data ? (long)header.Length : 0L);
+            if (skip > sequence.Length) break;
+            sequence = sequence.Slice(skip);
+        }
+    }
+
+    private static IEnumerable<byte[]> YamuxSeeds()
+    {
+        var frames = new byte[][]
+        {
+            Header(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0)),
+            [.. Header(new YamuxFrameHeader(YamuxFrameType.Data, YamuxFlags.None, 1, 5)), .. "hello"u8],
+            Header(new YamuxFrameHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, 7)),
+            Header(new YamuxFrameHeader(YamuxFrameType.Data, YamuxFlags.Fin, 1, 0)),
+            Header(new YamuxFrameHeader(YamuxFrameType.GoAway, YamuxFlags.None, 0, 0)),
+        };
+        yield return [.. frames.SelectMany(f => f)];
+        foreach (var frame in frames) yield return frame;
+        // The input of the first long run's hang: a data frame whose length is 2^32 - 12.
+        yield return [0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0xc3, 0x01, 0xff, 0xff, 0xff, 0xf4];
+
+        static byte[] Header(YamuxFrameHeader header)
+        {
+            var bytes = new byte[YamuxFrameCodec.HeaderLength];
+            YamuxFrameCodec.Write(bytes, header);
+            return bytes;
+        }
+    }
+
+    private static void Identify(byte[] input)
+    {
+        var reader = PipeReader.Create(new ReadOnlySequence<byte>(input));
+        var message = IdentifyProtocol.ReadAsync(reader, 8 * 1024, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        // What IdentifyService.Consume decodes from it.
+        if (message.HasPublicKey) PublicKey.FromProtobuf(message.PublicKey.Span);
+        if (message.HasSignedPeerRecord) PeerRecord.FromEnvelope(SignedEnvelope.Open(message.SignedPeerRecord.Span, PeerRecord.Domain));
+        foreach (var address in message.ListenAddrs) Multiaddr.TryDecode(address.Span, out _);
+        if (message.HasObservedAddr) Multiaddr.TryDecode(message.ObservedAddr.Span, out _);
+    }
+
+    private static IEnumerable<byte[]> IdentifySeeds()
+    {
+        var message = new P2PStack.Protocols.Identify.Pb.Identify
+        {
+            ProtocolVersion = "ipfs/0.1.0",
+            AgentVersion = "synaptic-mesh/fuzz",
+            PublicKey = ByteString.CopyFrom(Key.PublicKey.ToProtobuf()),
+            ObservedAddr = ByteString.CopyFrom(Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001").Bytes.Span),
+            SignedPeerRecord = ByteString.CopyFrom(PeerRecordEnvelope()),
+        };
+        message.Protocols.Add(["/ipfs/id/1.0.0", "/ipfs/ping/1.0.0"]);
+        foreach (var address in SampleAddresses.Take(3)) message.ListenAddrs.Add(ByteString.CopyFrom(Multiaddr.Parse(address).Bytes.Span));
+        yield return LengthPrefixedBytes(message);
+    }
+
+    private static void Kad(byte[] input)
+    {
+        var reader = PipeReader.Create(new ReadOnlySequence<byte>(input));
+        for (int i = 0; i < 16; i++)
+        {
+            var message = KadProtocol.ReadOrEndAsync(reader, 64 * 1024, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            if (message is null) return;
+            foreach (var peer in message.CloserPeers.Concat(message.ProviderPeers)) KadProtocol.ToPeerInfo(peer, 16);
+            if (message.Record is { } record) KadProtocol.ParseTimeReceived(record.TimeReceived);
+        }
+    }
+
+    private static IEnumerable<byte[]> KadSeeds()
+    {
+        var message = new P2PStack.Protocols.Kademlia.Pb.Message
+        {
+            Type = P2PStack.Protocols.Kademlia.Pb.Message.Types.MessageType.FindNode,
+            Key = ByteString.CopyFrom(Self.Bytes.Span),
+        };
+        var peer = new PeerInfo(Self, SampleAddresses.Take(2).Select(a => Multiaddr.Parse(a)).ToList());
+        message.CloserPeers.Add(KadProtocol.ToWire(peer, P2PStack.Protocols.Kademlia.Pb.Message.Types.ConnectionType.Connected));
+        yield return LengthPrefixedBytes(message);
+        var put = new P2PStack.Protocols.Kademlia.Pb.Message
+        {
+            Type = P2PStack.Protocols.Kademlia.Pb.Message.Types.MessageType.PutValue,
+            Key = ByteString.CopyFromUtf8("/pk/x"),
+            Record = new P2PStack.Protocols.Kademlia.Pb.Record
+            {
+                Key = ByteString.CopyFromUtf8("/pk/x"),
+                Value = ByteString.CopyFrom(Key.PublicKey.ToProtobuf()),
+                TimeReceived = KadProtocol.FormatTimeReceived(DateTimeOffset.UnixEpoch),
+            },
+        };
+        yield return LengthPrefixedBytes(put);
+    }
+
+    private static void GossipSubRpc(byte[] input) => RpcCodec.Decode(input);
+
+    private static IEnumerable<byte[]> GossipSubSeeds()
+    {
+        var rpc = new P2PStack.Protocols.GossipSub.Pb.RPC();
+        rpc.Subscriptions.Add(new P2PStack.Protocols.GossipSub.Pb.RPC.Types.SubOpts { Subscribe = true, Topicid = "fuzz" });
+        rpc.Publish.Add(new P2PStack.Protocols.GossipSub.Pb.Message
+        {
+            From = ByteString.CopyFrom(Self.Bytes.Span), Data = ByteString.CopyFromUtf8("hello"), Seqno = ByteString.CopyFrom(new byte[8]), Topic = "fuzz",
+        });
+        rpc.Control = new P2PStack.Protocols.GossipSub.Pb.ControlMessage();
+        rpc.Control.Ihave.Add(new P2PStack.Protocols.GossipSub.Pb.ControlIHave { TopicID = "fuzz", MessageIDs = { ByteString.CopyFromUtf8("id") } });
+        rpc.Control.Graft.Add(new P2PStack.Protocols.GossipSub.Pb.ControlGraft { TopicID = "fuzz" });
+        yield return rpc.ToByteArray();
+    }
+
+    /// <summary>A fixed clock, so that a seed's creation time stays inside the allowed skew in every run.</summary>
+    private static readonly DateTimeOffset NeuralNow = DateTimeOffset.FromUnixTimeSeconds(1_800_000_000);
+
+    private static void Neural(byte[] input)
+    {
+        var frame = NeuralMessageCodec.DecodeFrame(input);
+        NeuralMessageCodec.Verify(frame.Envelope.Span, (int)Math.Min(frame.Hops, int.MaxValue), NeuralNow, Fixed.NeuralOptions);
+    }
+
+    private static IEnumerable<byte[]> NeuralSeeds()
+    {
+        IMessage[] bodies =
+        [
+            new Thought { Content = "the sky is blue", Confidence = 0.9, Tags = { "sky" } },
+            new Command { Name = "echo", Args = { "hello" }, Content = "echo hello" },
+            new ConsensusVote { ProposalId = "p-1", Round = 1, Accept = true, Content = "yes" },
+        ];
+        foreach (var body in bodies)
+        {
+            var message = new NeuralMessage
+            {
+                Id = ByteString.CopyFrom(Enumerable.Range(0, 16).Select(i => (byte)i).ToArray()),
+                SourcePeer = ByteString.CopyFrom(Self.Bytes.Span),
+                Destination = new Destination { Agent = "agent-001" },
+                Priority = 5,
+                TtlSeconds = 60,
+                HopLimit = 4,
+                CreatedAtMs = (ulong)NeuralNow.ToUnixTimeMilliseconds(),
+            };
+            NeuralMessageTypes.SetBody(message, body);
+            yield return NeuralMessageCodec.EncodeFrame(NeuralMessageCodec.Seal(message, Key), 1);
+        }
+    }
+
+    private static void Mdns(byte[] input)
+    {
+        var message = DnsMessageReader.Read(input);
+        MdnsResponseParser.Parse(message, Fixed.MdnsOptions, "self." + Fixed.MdnsOptions.ServiceName, Self, IPAddress.Loopback);
+        foreach (var record in message.Answers.Concat(message.Additionals))
+        {
+            if (record.Data is DnsTxtData txt)
+                foreach (var text in txt.Strings) MdnsResponseParser.TryParseDnsAddr(text, out _, out _);
+        }
+    }
+
+    private static IEnumerable<byte[]> MdnsSeeds()
+    {
+        using var other = PrivateKey.Generate();
+        var responder = new MdnsResponder(PeerId.FromPublicKey(other.PublicKey), new MdnsOptions { PeerName = "fuzzpeer0123456789abcdefghijklmnopq" });
+        var query = responder.Query();
+        yield return DnsMessageWriter.Write(query);
+        var answer = responder.Answer(query, SampleAddresses.Take(3).Select(a => Multiaddr.Parse(a)).ToList(), legacyUnicast: false);
+        if (answer is not null) yield return DnsMessageWriter.Write(answer);
+    }
+
+    private static byte[] LengthPrefixedBytes(IMessage message)
+    {
+        byte[] body = message.ToByteArray();
+        return [.. P2PStack.Encoding.Varint.Encode((ulong)body.Length), .. body];
+    }
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of every decoder of network input (fuzz/README.md).
+#   fuzz/run.sh [--seconds N] [--out DIR] [TARGET...]
+# Builds fuzz/P2PStack.Fuzz, instruments a copy of its P2PStack assemblies with SharpFuzz, writes the seed corpora,
+# then runs afl-fuzz on each target (all by default) for N seconds (default 10). Installs afl++ (Debian) and the
+# sharpfuzz tool (NuGet) when missing. Prints one line per target (executions, corpus, crashes, hangs) and exits
+# non-zero when any target crashed or hung; the inputs are left in DIR/<target>/default/{crashes,hangs}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=10
+out=""
+targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+work=$(mktemp -d "${TMPDIR:-/tmp}/p2pstack-fuzz-XXXXXX")
+[ -n "$out" ] || out="$work/findings"
+trap 'rm -rf "$work/bin" "$work/tools"' EXIT
+
+if ! command -v afl-fuzz >/dev/null; then
+  echo "fuzz: installing afl++" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq afl++) >"$work/apt.log" 2>&1 \
+    || { cat "$work/apt.log" >&2; exit 1; }
+fi
+sharpfuzz_version=$(sed -n 's/.*Include="SharpFuzz" Version="\([^"]*\)".*/\1/p' Directory.Packages.props)
+dotnet tool install SharpFuzz.CommandLine --version "$sharpfuzz_version" --tool-path "$work/tools" >/dev/null
+
+dotnet build fuzz/P2PStack.Fuzz -c Release -v quiet -nologo >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
+built=$(dirname "$(find artifacts/bin/P2PStack.Fuzz -path '*release*' -name P2PStack.Fuzz.dll | head -1)")
+cp -r "$built" "$work/bin"
+for dll in "$work"/bin/P2PStack.*.dll; do
+  case "$(basename "$dll")" in P2PStack.Fuzz.dll) continue ;; esac
+  "$work/tools/sharpfuzz" "$dll" >/dev/null
+done
+# Instrumented code runs only under afl-fuzz: seeds, the listing and replays use the plain build.
+dotnet "$built/P2PStack.Fuzz.dll" seed "$work/seeds" >/dev/null
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(dotnet "$built/P2PStack.Fuzz.dll" list | cut -f1)
+
+# dotnet is not an instrumented binary (the assemblies are); the machine is shared, so no CPU binding.
+export AFL_SKIP_BIN_CHECK=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_SKIP_CPUFREQ=1 AFL_NO_UI=1
+status=0
+mkdir -p "$out"
+for target in "${targets[@]}"; do
+  rm -rf "${out:?}/$target"
+  # -t: per-input timeout in ms (generous: the machine is loaded); -V: seconds of fuzzing.
+  if ! afl-fuzz -V "$seconds" -t 10000 -m none -i "$work/seeds/$target" -o "$out/$target" \
+      -- dotnet "$work/bin/P2PStack.Fuzz.dll" run "$target" >"$work/$target.log" 2>&1; then
+    echo "fuzz: $target: afl-fuzz failed" >&2; tail -20 "$work/$target.log" >&2; status=1; continue
+  fi
+  stats="$out/$target/default/fuzzer_stats"
+  stat() { sed -n "s/^$1 *: *//p" "$stats"; }
+  crashes=$(stat saved_crashes); hangs=$(stat saved_hangs)
+  echo "fuzz: $target: $(stat execs_done) executions in $(stat run_time) s, corpus $(stat corpus_count), edges $(stat edges_found), crashes $crashes, hangs $hangs"
+  if [ "${crashes:-0}" != 0 ] || [ "${hangs:-0}" != 0 ]; then
+    status=1
+    for input in "$out/$target/default/crashes"/id* "$out/$target/default/hangs"/id*; do
+      [ -e "$input" ] || continue
+      echo "fuzz: $target: $input" >&2
+      timeout 60 dotnet "$built/P2PStack.Fuzz.dll" replay "$target" "$input" >&2 || echo "fuzz: $target: replay failed or timed out (exit $?)" >&2
+    done
+  fi
+done
+exit $status
