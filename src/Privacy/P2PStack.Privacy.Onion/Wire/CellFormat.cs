@@ -128,6 +128,21 @@ public static class CellCodec
         data.CopyTo(payload[CellLayout.RelayHeaderSize..]);
     }
 
+    /// <summary>Writes a relay cell plaintext whose data is a slice of a sequence (no intermediate copy).</summary>
+    public static void WriteRelayPlaintext(Span<byte> body, RelayCommand command, ushort streamId,
+        in System.Buffers.ReadOnlySequence<byte> data, bool more)
+    {
+        int capacity = body.Length - LayerCipher.TagSize - CellLayout.RelayHeaderSize;
+        if (data.Length > capacity) throw new ArgumentException($"{data.Length} bytes do not fit a relay cell ({capacity})", nameof(data));
+        body.Clear();
+        var payload = body[LayerCipher.TagSize..];
+        payload[0] = (byte)command;
+        BinaryPrimitives.WriteUInt16BigEndian(payload[1..], streamId);
+        BinaryPrimitives.WriteUInt16BigEndian(payload[3..], (ushort)data.Length);
+        payload[5] = more ? CellLayout.MoreFlag : (byte)0;
+        System.Buffers.BuffersExtensions.CopyTo(data, payload[CellLayout.RelayHeaderSize..]);
+    }
+
     /// <summary>Reads the header of a recognised relay cell body.</summary>
     /// <exception cref="OnionFormatException">An unknown command, a length past the body, unknown flags.</exception>
     public static RelayHeader ReadRelayHeader(ReadOnlySpan<byte> body)
