@@ -245,7 +245,8 @@ internal sealed partial class ClientCircuit
             int cells = _layout.RelayCells(data.Length);
             for (int i = 0; i < cells; i++)
             {
-                var chunk = data.Span.Slice(i * capacity, Math.Min(capacity, data.Length - i * capacity));
+                if (_link.FlushDue) await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
+                var chunk = data.Slice(i * capacity, Math.Min(capacity, data.Length - i * capacity)).Span;
                 var span = _link.Begin();
                 span[0] = (byte)(early ? CellCommand.RelayEarly : CellCommand.Relay);
                 CellCodec.WriteRelayPlaintext(span[1..], command, streamId, chunk, more: i < cells - 1);
@@ -271,6 +272,7 @@ internal sealed partial class ClientCircuit
             if (IsClosed) throw new CircuitException(DestroyReason.Finished, "the circuit has ended");
             while (data.Length > 0)
             {
+                if (_link.FlushDue) await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
                 var chunk = data.Slice(0, Math.Min(capacity, data.Length));
                 data = data.Slice(chunk.End);
                 var span = _link.Begin();

@@ -65,8 +65,12 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
     /// <summary>What the relay observes of its circuits (for tests that check what a relay can know).</summary>
     public IRelayObserver? Observer { get; set; }
 
+    /// <summary>Test seam: wraps each inbound link stream (a malicious-neighbour double changes or drops cells).</summary>
+    internal Func<IStream, IStream>? LinkInterceptor { get; set; }
+
     public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
     {
+        stream = LinkInterceptor?.Invoke(stream) ?? stream;
         var link = new CellLink(stream, Options.Layout);
         var peer = stream.Connection.RemotePeer;
         string? refusal = Admit(peer);
@@ -181,7 +185,8 @@ public interface IRelayObserver
     /// <summary>A stream was opened to <paramref name="destination"/> (this relay is the exit).</summary>
     void StreamOpened(object circuit, PeerId destination);
 
-    /// <summary>A relay cell was handled here: forwarded, or read because it was meant for this relay (the
-    /// plaintext command and length, as a logging relay would record them).</summary>
-    void Cell(object circuit, bool forward, RelayCommand? command, int dataLength);
+    /// <summary>A relay cell went through this relay: <paramref name="body"/> is the cell body as this relay saw it once its
+    /// own layer was removed (forward) or added (backward), and <paramref name="command"/> the command when the cell was
+    /// meant for this relay (then the body is the plaintext), as a relay that logs everything would record them.</summary>
+    void Cell(object circuit, bool forward, RelayCommand? command, ReadOnlySpan<byte> body);
 }

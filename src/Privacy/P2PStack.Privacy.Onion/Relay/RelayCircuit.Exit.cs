@@ -147,6 +147,7 @@ internal sealed partial class RelayCircuit
         {
             while (data.Length > 0)
             {
+                if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
                 var chunk = data.Slice(0, Math.Min(capacity, data.Length));
                 data = data.Slice(chunk.End);
                 var span = _prev.Begin();

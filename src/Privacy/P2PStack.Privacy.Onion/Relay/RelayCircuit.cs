@@ -187,10 +187,11 @@ internal sealed partial class RelayCircuit
                             await next.LockAsync(token).ConfigureAwait(false);
                             locked = next;
                         }
+                        if (next.FlushDue) await FlushNextAsync(next, token).ConfigureAwait(false);
                         cell.CopyTo(next.Begin());
                         next.Commit();
                         forwarded++;
-                        observer?.Cell(this, true, null, 0);
+                        observer?.Cell(this, true, null, cell.AsSpan(1));
                         continue;
                     }
                     if (locked is not null)
@@ -243,7 +244,7 @@ internal sealed partial class RelayCircuit
     private async Task HandleLocalAsync(bool early, byte[] cell, CancellationToken token)
     {
         var header = CellCodec.ReadRelayHeader(cell.AsSpan(1));
-        _relay.Observer?.Cell(this, true, header.Command, header.Length);
+        _relay.Observer?.Cell(this, true, header.Command, cell.AsSpan(1));
         if (header.Command == RelayCommand.Drop) return;
         if (Volatile.Read(ref _next) is not null) throw new OnionFormatException($"{header.Command} for a hop that is not the last");
         if (header.Command == RelayCommand.Data)
@@ -310,11 +311,12 @@ internal sealed partial class RelayCircuit
                             await _prev.LockAsync(token).ConfigureAwait(false);
                             locked = true;
                         }
+                        if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
                         _backward!.Encrypt(cell.AsSpan(1));
                         cell.CopyTo(_prev.Begin());
                         _prev.Commit();
                         relayed++;
-                        observer?.Cell(this, false, null, 0);
+                        observer?.Cell(this, false, null, cell.AsSpan(1));
                     }
                     if (locked) await _prev.FlushAsync(token).ConfigureAwait(false);
                 }
@@ -349,7 +351,8 @@ internal sealed partial class RelayCircuit
             int cells = _layout.RelayCells(data.Length);
             for (int i = 0; i < cells; i++)
             {
-                var chunk = data.Span.Slice(i * capacity, Math.Min(capacity, data.Length - i * capacity));
+                if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
+                var chunk = data.Slice(i * capacity, Math.Min(capacity, data.Length - i * capacity)).Span;
                 var span = _prev.Begin();
                 span[0] = (byte)CellCommand.Relay;
                 CellCodec.WriteRelayPlaintext(span[1..], command, streamId, chunk, more: i < cells - 1);

@@ -14,11 +14,21 @@ internal sealed class CellLink
     private readonly SemaphoreSlim _write = new(1, 1);
     private int _closed;
 
-    public CellLink(IStream stream, CellLayout layout)
+    private int _unflushed;
+
+    /// <param name="cellsPerFlush">Cells written before a flush is due: at most what one muxer frame holds, so that the
+    /// muxer never splits a cell across frames (yamux frames carry up to 64 KiB).</param>
+    public CellLink(IStream stream, CellLayout layout, int cellsPerFlush = 0)
     {
         Stream = stream;
         Layout = layout;
+        CellsPerFlush = cellsPerFlush > 0 ? cellsPerFlush : Math.Max(1, 65536 / layout.CellSize);
     }
+
+    public int CellsPerFlush { get; }
+
+    /// <summary>Whether a writer should flush before adding cells (a whole muxer frame is pending).</summary>
+    public bool FlushDue => _unflushed >= CellsPerFlush;
 
     public IStream Stream { get; }
 
@@ -42,9 +52,14 @@ internal sealed class CellLink
     {
         Stream.Output.Advance(Layout.CellSize);
         CellsWritten++;
+        _unflushed++;
     }
 
-    public ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken) => Stream.Output.FlushAsync(cancellationToken);
+    public ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken)
+    {
+        _unflushed = 0;
+        return Stream.Output.FlushAsync(cancellationToken);
+    }
 
     /// <summary>Writes one control cell (DESTROY, PADDING) under the lock and flushes; errors of a link already gone
     /// are ignored.</summary>

@@ -90,7 +90,7 @@ public sealed class OnionTestNetwork : IAsyncDisposable
 
     public static async Task<OnionTestNetwork> StartAsync(int relays, int clients = 1, Action<OnionOptions>? relayOptions = null,
         Action<OnionOptions>? clientOptions = null, Action<IP2PBuilder>? destination = null, string listen = "/memory/0",
-        MemoryLinkConditions? links = null, Action<HostOptions>? destinationHost = null)
+        MemoryLinkConditions? links = null, Action<HostOptions>? destinationHost = null, Action<IP2PBuilder>? configureAll = null)
     {
         var memory = new MemoryNetwork(1);
         if (links is not null) memory.DefaultLinkConditions = links;
@@ -103,10 +103,20 @@ public sealed class OnionTestNetwork : IAsyncDisposable
                     o.Relay.Enabled = true;
                     o.EnableClient = false;
                     relayOptions?.Invoke(o);
-                }));
+                }, configureAll));
             for (int i = 0; i < clients; i++)
-                network.Clients.Add(await OnionNode.StartAsync(listen, memory, clientOptions));
-            network.Destination = await OnionNode.StartAsync(listen, memory, o => o.EnableClient = false, destination, destinationHost);
+                network.Clients.Add(await OnionNode.StartAsync(listen, memory, clientOptions, configureAll));
+            network.Destination = await OnionNode.StartAsync(listen, memory, o =>
+            {
+                o.EnableClient = false;
+                relayOptions?.Invoke(o);
+                o.Relay.Enabled = false;
+                o.EnableClient = false;
+            }, p2p =>
+            {
+                configureAll?.Invoke(p2p);
+                destination?.Invoke(p2p);
+            }, destinationHost);
             network.PublishDirectories();
         }
         catch
