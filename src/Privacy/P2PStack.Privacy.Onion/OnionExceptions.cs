@@ -24,7 +24,7 @@ public class CircuitException : IOException
 public sealed class OnionHandshakeException(string message) : OnionFormatException(message);
 
 /// <summary>A stream over a circuit ended abnormally: the exit refused it or it was reset (<see cref="Reason"/>).</summary>
-public sealed class OnionStreamException(EndReason reason, string message) : IOException(message)
+public sealed class OnionStreamException(EndReason reason, string message, Exception? inner = null) : IOException(message, inner)
 {
     public EndReason Reason { get; } = reason;
 }

@@ -23,6 +23,8 @@ public sealed class OnionMetrics : ModuleMetrics
     private readonly Counter<long> _inboundConnections;
     private readonly ConcurrentDictionary<string, long> _failuresByReason = new();
     private readonly ConcurrentDictionary<string, long> _refusedByReason = new();
+    private readonly ConcurrentDictionary<string, long> _destroysSent = new();
+    private readonly ConcurrentDictionary<string, long> _destroysReceived = new();
     private long _relayedForward;
     private long _relayedBackward;
     private long _buildsSucceeded;
@@ -75,6 +77,12 @@ public sealed class OnionMetrics : ModuleMetrics
     /// <summary>Failed build steps by reason.</summary>
     public IReadOnlyDictionary<string, long> BuildFailuresByReason => _failuresByReason.ToDictionary();
 
+    /// <summary>DESTROY cells this node sent, by reason.</summary>
+    public IReadOnlyDictionary<string, long> DestroysSent => _destroysSent.ToDictionary();
+
+    /// <summary>DESTROY cells this node received, by reason.</summary>
+    public IReadOnlyDictionary<string, long> DestroysReceived => _destroysReceived.ToDictionary();
+
     /// <summary>Relay refusals by reason.</summary>
     public IReadOnlyDictionary<string, long> RelayRefusalsByReason => _refusedByReason.ToDictionary();
 
@@ -118,8 +126,11 @@ public sealed class OnionMetrics : ModuleMetrics
         _relayedCells.Add(cells, new KeyValuePair<string, object?>("direction", forward ? "forward" : "backward"));
     }
 
-    internal void Destroy(DestroyReason reason, bool sent) => _destroys.Add(1,
-        new KeyValuePair<string, object?>("reason", Label(reason)), new KeyValuePair<string, object?>("side", sent ? "sent" : "received"));
+    internal void Destroy(DestroyReason reason, bool sent)
+    {
+        (sent ? _destroysSent : _destroysReceived).AddOrUpdate(Label(reason), 1, (_, n) => n + 1);
+        _destroys.Add(1, new KeyValuePair<string, object?>("reason", Label(reason)), new KeyValuePair<string, object?>("side", sent ? "sent" : "received"));
+    }
 
     internal void Refused(string reason)
     {

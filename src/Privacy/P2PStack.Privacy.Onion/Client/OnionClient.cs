@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using P2PStack.Addressing;
@@ -105,8 +106,21 @@ public sealed partial class OnionClient : IAsyncDisposable
         }
         var address = OnionAddress.For(destination, circuit.Path.Select(r => r.Peer));
         var options = new DialOptions { Identity = identity ?? new EphemeralIdentity(), ForceNewConnection = true };
-        using var pin = PinCircuit(circuit);
-        var connection = await Host.DialAsync(address, options, cancellationToken).ConfigureAwait(false);
+        var opened = new StrongBox<ClientStream?>();
+        IConnection connection;
+        using (PinCircuit(circuit, opened))
+        {
+            try
+            {
+                connection = await Host.DialAsync(address, options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (opened.Value?.Connected is { IsFaulted: true } refused
+                && refused.Exception?.InnerException is OnionStreamException { } ended)
+            {
+                // The upgrade failed because the exit ended the stream (optimistic data ran ahead of CONNECTED): say why.
+                throw new OnionStreamException(ended.Reason, ended.Message, e);
+            }
+        }
         return new OnionConnection(connection, circuit.Info(Options.Client.MaxDirtiness));
     }
 
@@ -140,18 +154,31 @@ public sealed partial class OnionClient : IAsyncDisposable
     }
 
     private readonly AsyncLocal<ClientCircuit?> _pinnedCircuit = new();
+    private readonly AsyncLocal<StrongBox<ClientStream?>?> _openedStream = new();
 
-    // Makes the transport, reached through the host's dial, use this very circuit.
-    private Pin PinCircuit(ClientCircuit circuit)
+    // Makes the transport, reached through the host's dial, use this very circuit, and tell which stream it opened.
+    private Pin PinCircuit(ClientCircuit circuit, StrongBox<ClientStream?> opened)
     {
         var previous = _pinnedCircuit.Value;
+        var previousOpened = _openedStream.Value;
         _pinnedCircuit.Value = circuit;
-        return new Pin(this, previous);
+        _openedStream.Value = opened;
+        return new Pin(this, previous, previousOpened);
     }
 
-    private readonly struct Pin(OnionClient client, ClientCircuit? previous) : IDisposable
+    /// <summary>Called by the transport with the stream it opened for a dial.</summary>
+    internal void StreamOpened(ClientStream stream)
     {
-        public void Dispose() => client._pinnedCircuit.Value = previous;
+        if (_openedStream.Value is { } box) box.Value = stream;
+    }
+
+    private readonly struct Pin(OnionClient client, ClientCircuit? previous, StrongBox<ClientStream?>? previousOpened) : IDisposable
+    {
+        public void Dispose()
+        {
+            client._pinnedCircuit.Value = previous;
+            client._openedStream.Value = previousOpened;
+        }
     }
 
     private bool Fits(ClientCircuit circuit, CircuitRequest request, int hops, DateTimeOffset now, bool ignoreDirtiness)

@@ -42,6 +42,7 @@ public sealed class OnionTransport(OnionClient client, OnionListeners listeners)
         var path = OnionAddress.For(peer, circuit.Path.Select(r => r.Peer)).DecapsulateCode(MultiaddrProtocols.P2P.Code);
         var stream = await circuit.OpenStreamAsync(peer, client.Host.PeerStore.GetAddresses(peer), OnionAddress.Listen, path, cancellationToken)
             .ConfigureAwait(false);
+        client.StreamOpened(stream);
         return stream;
     }
 

@@ -59,13 +59,19 @@ public sealed class OnionNode : IAsyncDisposable
         var provider = services.BuildServiceProvider();
         var node = new OnionNode(provider);
         await node.Host.StartAsync(CancellationToken.None);
-        await provider.GetRequiredService<OnionHostedService>().StartAsync(CancellationToken.None);
+        foreach (var hosted in provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>())
+            await hosted.StartAsync(CancellationToken.None);
         return node;
     }
 
+    public bool IsDisposed { get; private set; }
+
     public async ValueTask DisposeAsync()
     {
-        await Get<OnionHostedService>().StopAsync(CancellationToken.None);
+        if (IsDisposed) return;
+        IsDisposed = true;
+        foreach (var hosted in _services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().Reverse())
+            await hosted.StopAsync(CancellationToken.None);
         await Host.DisposeAsync();
         await _services.DisposeAsync();
     }
