@@ -100,16 +100,20 @@ public sealed partial class OnionHostedService(IPeerHost host, IOptions<OnionOpt
         await Task.Yield();
         while (!token.IsCancellationRequested)
         {
+            int stored = 0;
             try
             {
                 relay.Keys.RotateIfDue();
-                await PublishDescriptorAsync(token).ConfigureAwait(false);
+                stored = await PublishDescriptorAsync(token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
             {
                 LogPublishFailed(e.Message);
             }
-            var next = TimeSpan.FromTicks(Math.Min(_options.Relay.DescriptorRefresh.Ticks,
+            // Sooner while no DHT peer has stored it: a fresh node's routing table is still filling.
+            var refresh = stored == 0 ? TimeSpan.FromTicks(Math.Min(_options.Relay.DescriptorRefresh.Ticks, _options.Relay.DescriptorRetry.Ticks))
+                : _options.Relay.DescriptorRefresh;
+            var next = TimeSpan.FromTicks(Math.Min(refresh.Ticks,
                 Math.Max(TimeSpan.FromSeconds(1).Ticks, (relay.Keys.NextRotation - relay.Time.GetUtcNow()).Ticks)));
             try
             {

@@ -210,6 +210,9 @@ public sealed class OnionRelayOptions
     /// change).</summary>
     public TimeSpan DescriptorRefresh { get; set; } = TimeSpan.FromMinutes(30);
 
+    /// <summary>How soon to publish again when no DHT peer stored the descriptor (a node whose DHT is still empty).</summary>
+    public TimeSpan DescriptorRetry { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Time a relay waits for the next relay's CREATED when extending.</summary>
     public TimeSpan ExtendTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -231,6 +234,7 @@ public sealed class OnionRelayOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(OnionKeyOverlap, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(DescriptorLifetime, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(DescriptorRefresh, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(DescriptorRetry, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ExtendTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero);
     }

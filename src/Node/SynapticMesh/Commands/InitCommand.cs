@@ -20,10 +20,21 @@ public static class InitCommand
         var swarmKey = new Option<string?>("--swarm-key") { Description = "Join the private network of this swarm key file (copied into the home)" };
         var channels = new Option<string?>("--secure-channels") { Description = "Secure channels offered, in preference order: noise,tls (default), tls,noise, noise or tls" };
         var lan = new Option<bool>("--lan-discovery") { Description = "Announce and discover peers on the LAN with signed announcements" };
+        var onion = new Option<bool>("--onion") { Description = "Build onion circuits (p2p circuit)" };
+        var onionRelay = new Option<bool>("--onion-relay") { Description = "Relay onion circuits for other nodes and publish a relay descriptor" };
+        var onionDiversity = new Option<string>("--onion-path-diversity")
+        {
+            Description = "on (default) or off: off lets a circuit use relays in one /16 (a private or test network only)",
+            DefaultValueFactory = _ => "on",
+        };
+        onionDiversity.AcceptOnlyFromAmong("on", "off");
         var command = new Command("init", "Create the node identity (encrypted key file) and config")
         {
             listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan,
         };
+        command.Options.Add(onion);
+        command.Options.Add(onionRelay);
+        command.Options.Add(onionDiversity);
         command.SetAction(parse =>
         {
             var context = contexts.Create(parse);
@@ -37,6 +48,9 @@ public static class InitCommand
                     ? [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => c.ToLowerInvariant())]
                     : ["noise", "tls"],
                 LanDiscovery = parse.GetValue(lan),
+                Onion = parse.GetValue(onion),
+                OnionRelay = parse.GetValue(onionRelay),
+                OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
             }.Validate();
             var home = context.NodeHome;
             if (home.HasIdentity) throw new CliException($"{home.Directory} is already initialised ({home.IdentityPath} exists)");
@@ -84,6 +98,8 @@ public static class InitCommand
         foreach (var address in result.Config.Listen) text.WriteLine($"  listen:   {address}");
         foreach (var address in result.Config.Bootstrap) text.WriteLine($"  bootstrap: {address}");
         text.WriteLine($"  security: {result.Config.Security}");
+        if (result.Config.Onion || result.Config.OnionRelay)
+            text.WriteLine($"  onion:    client {(result.Config.Onion ? "on" : "off")}, relay {(result.Config.OnionRelay ? "on" : "off")}, path diversity {(result.Config.OnionPathDiversity ? "on" : "off")}");
         if (result.Config.SwarmKey is { } swarmKey) text.WriteLine($"  private network key: {Path.Combine(result.Home, swarmKey)}");
     }
 }
