@@ -19,7 +19,7 @@ public sealed class OnionCliTests : IAsyncLifetime
         // Every node shares 127.0.0.1, so path diversity is off, as on any one-machine test network.
         var first = await StartAsync(["--onion-relay"], bootstrap: null);
         for (int i = 0; i < 2; i++) await StartAsync(["--onion-relay"], first.TcpAddress);
-        _destination = await StartAsync([], first.TcpAddress);
+        _destination = await StartAsync(["--onion"], first.TcpAddress); // --onion: it also accepts circuit connections
         _client = await StartAsync(["--onion"], first.TcpAddress);
     }
 
@@ -68,7 +68,7 @@ public sealed class OnionCliTests : IAsyncLifetime
 
         var tooLong = await _client.RunAsync("p2p", "circuit", _destination.PeerId, "--hops", "9");
         Assert.NotEqual(0, tooLong.ExitCode);
-        var notClient = await _destination.RunAsync("p2p", "circuit", _client.PeerId);
+        var notClient = await _nodes[0].RunAsync("p2p", "circuit", _client.PeerId);
         Assert.NotEqual(0, notClient.ExitCode);
         notClient.AssertOneLineError("--onion");
     }

@@ -70,8 +70,9 @@ public static class NodeComposition
             });
             if (config.LanDiscovery) p2p.AddSignedLanAnnouncements();
             if (metrics) p2p.AddPrometheusExporter();
-            // Every node accepts connections over circuits (serving them only identify and ping, the protocols that opt
-            // in to anonymous connections); --onion builds circuits, --onion-relay relays them.
+            // --onion builds circuits, --onion-relay relays them; either also accepts connections over circuits (serving
+            // them only identify and ping, the protocols that opt in to anonymous connections).
+            if (config.Onion || config.OnionRelay)
             {
                 int before = p2p.Services.Count;
                 p2p.AddOnion(o =>
