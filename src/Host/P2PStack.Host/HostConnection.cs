@@ -48,6 +48,7 @@ internal sealed partial class HostConnection : IConnection
         LocalPeer = identity.PeerId;
         LocalPublicKey = identity.PrivateKey.PublicKey;
         IsPrivate = !identity.PeerId.Equals(hostIdentity.PeerId);
+        IsAnonymous = IsPrivate || transport.IsAnonymous;
         Id = Interlocked.Increment(ref s_nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
         OpenedAt = DateTimeOffset.UtcNow;
     }
@@ -80,6 +81,14 @@ internal sealed partial class HostConnection : IConnection
 
     /// <summary>Authenticated under a per-connection identity: private to its dialer.</summary>
     public bool IsPrivate { get; }
+
+    /// <summary>Private, or the transport hides the remote: inbound streams run only protocols that opt in.</summary>
+    public bool IsAnonymous { get; }
+
+    public bool ServesInbound(string protocol) =>
+        _registry.TryGet(protocol, out var handler)
+        && (!IsLimited || handler.RunOnLimitedConnections)
+        && (!IsAnonymous || handler.RunOnAnonymousConnections || _options.AnonymousConnectionProtocols.Contains(protocol));
 
     public string SecurityProtocol => _upgraded.Secure.SecurityProtocol;
 
@@ -221,9 +230,9 @@ internal sealed partial class HostConnection : IConnection
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(token))
             {
                 timeout.CancelAfter(_options.StreamNegotiationTimeout);
-                protocol = IsLimited
-                    ? await MultistreamSelect.HandleAsync(stream, p => _registry.TryGet(p, out var h) && h.RunOnLimitedConnections,
-                        _registry.Protocols.Where(RunsOnLimitedConnections), timeout.Token).ConfigureAwait(false)
+                protocol = IsLimited || IsAnonymous
+                    ? await MultistreamSelect.HandleAsync(stream, ServesInbound, _registry.Protocols.Where(ServesInbound),
+                        timeout.Token).ConfigureAwait(false)
                     : await MultistreamSelect.HandleAsync(stream, _registry.Protocols, timeout.Token).ConfigureAwait(false);
             }
             if (!_registry.TryGet(protocol, out var handler))
@@ -300,4 +309,4 @@ internal sealed partial class HostConnection : IConnection
 }
 
 /// <summary>What the host knows of the transport a connection came through.</summary>
-internal readonly record struct TransportInfo(string Name, bool IsProxy, ConnectionLimits? Limits);
+internal readonly record struct TransportInfo(string Name, bool IsProxy, ConnectionLimits? Limits, bool IsAnonymous);

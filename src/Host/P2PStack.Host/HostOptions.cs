@@ -22,6 +22,13 @@ public sealed class HostOptions
     /// </summary>
     public List<string> LimitedConnectionProtocols { get; } = [];
 
+    /// <summary>
+    /// Protocol ids served inbound on anonymous connections (<c>IConnection.IsAnonymous</c>: the end-to-end connection
+    /// over an onion circuit) besides those of handlers that opt in (<c>IProtocolHandler.RunOnAnonymousConnections</c>):
+    /// an application protocol this node offers to anonymous peers.
+    /// </summary>
+    public List<string> AnonymousConnectionProtocols { get; } = [];
+
     /// <summary>Budget of one dial attempt to one address: transport connect plus every upgrade step.</summary>
     public TimeSpan DialTimeout { get; set; } = TimeSpan.FromSeconds(15);
 

@@ -201,7 +201,7 @@ public sealed partial class PeerHost
             IRawConnection raw;
             try
             {
-                raw = await transport.DialAsync(address, options, timeout.Token).ConfigureAwait(false);
+                raw = await transport.DialAsync(address, expectedPeer, options, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception) when (open is not null && !timeout.IsCancellationRequested)
             {
@@ -209,7 +209,7 @@ public sealed partial class PeerHost
                 // arrived (or is arriving) through our listener and is upgraded in this dial's role.
                 return await open.Connection.WaitAsync(timeout.Token).ConfigureAwait(false);
             }
-            var transportInfo = new TransportInfo(transport.Name, transport.IsProxy, raw.Limits);
+            var transportInfo = new TransportInfo(transport.Name, transport.IsProxy, raw.Limits, raw.IsAnonymous);
             var counted = _metrics.CountTraffic(raw, transport.Name);
             UpgradedConnection upgraded;
             try

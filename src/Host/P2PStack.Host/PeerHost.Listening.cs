@@ -83,7 +83,7 @@ public sealed partial class PeerHost
                 }
                 continue;
             }
-            var transportInfo = new TransportInfo(transport.Name, transport.IsProxy, raw.Limits);
+            var transportInfo = new TransportInfo(transport.Name, transport.IsProxy, raw.Limits, raw.IsAnonymous);
             if (TakeSimultaneousOpen(raw.RemoteAddress) is { } open)
             {
                 // Our own dial's connection, through the listener: the dial's gaters already ran.

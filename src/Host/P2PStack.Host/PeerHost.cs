@@ -165,7 +165,8 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
 
         try
         {
-            PeerStore.AddPublicKey(peer, upgraded.Secure.RemotePublicKey);
+            // The ephemeral key of an anonymous remote tells nothing worth keeping.
+            if (!connection.IsAnonymous || connection.IsPrivate) PeerStore.AddPublicKey(peer, upgraded.Secure.RemotePublicKey);
             // A private connection's dial is nobody else's business: the address stays out of the shared store.
             if (dialed && !connection.IsPrivate)
                 PeerStore.AddAddresses(peer, [connection.RemoteAddress], ConnectedAddressTtl);
@@ -178,7 +179,9 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         LogConnected(connection.Direction, peer, connection.RemoteAddress.ToString(), connection.SecurityProtocol, connection.Muxer);
         // Connected is published before the connection runs, so Disconnected can never overtake it.
         _metrics.ConnectionOpened(connection);
-        if (!connection.IsPrivate) Events.Publish(new PeerConnected(connection));
+        // Private and anonymous connections raise no peer events: modules reacting to them (identify, the DHT, gossip)
+        // would open streams that tie identities together or take an ephemeral peer into their tables.
+        if (!connection.IsAnonymous) Events.Publish(new PeerConnected(connection));
         // The peer's half of a simultaneous open that a listener accepted before this side's dial was registered
         // (this side then being the server, the roles agree): that dial's connect fails, and this is its connection.
         if (!dialed) CompleteSimultaneousOpen(connection);
@@ -197,7 +200,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         {
             Forget(connection); // done already as the connection closed; kept for a run that ended any other way
             LogDisconnected(connection.RemotePeer, connection.RemoteAddress.ToString());
-            if (!connection.IsPrivate) Events.Publish(new PeerDisconnected(connection));
+            if (!connection.IsAnonymous) Events.Publish(new PeerDisconnected(connection));
         }
     }
 

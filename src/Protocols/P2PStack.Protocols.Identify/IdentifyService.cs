@@ -47,6 +47,9 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
     /// connections too.</summary>
     public bool RunOnLimitedConnections => true;
 
+    /// <summary>Over an anonymous connection identify says nothing but the key and the protocols served there.</summary>
+    public bool RunOnAnonymousConnections => true;
+
     public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
     {
         await using (stream.ConfigureAwait(false))
@@ -134,7 +137,8 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
             AgentVersion = _options.AgentVersion,
             PublicKey = ByteString.CopyFrom(connection.LocalPublicKey.ToProtobuf()),
         };
-        message.Protocols.AddRange(_host.Protocols);
+        // On an anonymous connection, only what is served there: the rest would fingerprint this node.
+        message.Protocols.AddRange(connection.IsAnonymous ? _host.Protocols.Where(connection.ServesInbound) : _host.Protocols);
         // Under a per-connection identity, anything more would tie that identity to this node.
         if (!connection.LocalPeer.Equals(_identity.PeerId)) return message;
 

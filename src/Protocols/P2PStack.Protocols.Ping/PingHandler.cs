@@ -12,6 +12,9 @@ public sealed class PingHandler(IOptions<PingOptions> options) : IProtocolHandle
     /// <summary>Ping measures limited (relayed) connections too.</summary>
     public bool RunOnLimitedConnections => true;
 
+    /// <summary>Ping reveals nothing and measures circuits.</summary>
+    public bool RunOnAnonymousConnections => true;
+
     public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
     {
         await using (stream.ConfigureAwait(false))

@@ -46,6 +46,20 @@ public interface IConnection
     /// <see cref="LimitedConnectionException"/> (outbound) or answered <c>na</c> (inbound).</summary>
     bool IsLimited => Limits is not null;
 
+    /// <summary>
+    /// True when one end is hidden: this side authenticated under a per-connection identity (a private connection, such
+    /// as the client's end-to-end connection over an onion circuit) or the transport hides the remote
+    /// (<see cref="IRawConnection.IsAnonymous"/>, the destination's end). Inbound streams then run only protocols that
+    /// opt in (<see cref="IProtocolHandler.RunOnAnonymousConnections"/>), so that an anonymous peer can neither
+    /// fingerprint this node by its services (DHT contents, topic subscriptions) nor use them through it, and identify
+    /// lists only those protocols. Outbound streams are not restricted: the side that dials chooses what to run.
+    /// </summary>
+    bool IsAnonymous => false;
+
+    /// <summary>Whether an inbound stream of <paramref name="protocol"/> is served on this connection: a registered
+    /// protocol that, on a limited or anonymous connection, opts in to it.</summary>
+    bool ServesInbound(string protocol) => true;
+
     /// <summary>Secured-connection filters running between the secure channel and the muxer, outermost first.</summary>
     IReadOnlyList<string> Filters { get; }
 
@@ -120,6 +134,14 @@ public interface IProtocolHandler
     /// overridden.
     /// </summary>
     bool RunOnLimitedConnections => false;
+
+    /// <summary>
+    /// Whether these protocols are served inbound on anonymous connections (<see cref="IConnection.IsAnonymous"/>): the
+    /// end-to-end connection over an onion circuit, at either end. Protocols that reveal nothing about this node opt in
+    /// (identify, which then says no more than the protocols served there, and ping); an application offers itself to
+    /// anonymous peers by opting in or through <c>HostOptions.AnonymousConnectionProtocols</c>. False unless overridden.
+    /// </summary>
+    bool RunOnAnonymousConnections => false;
 
     Task HandleAsync(IStream stream, CancellationToken cancellationToken);
 }

@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using P2PStack.Addressing;
+using P2PStack.Identity;
 
 namespace P2PStack.Network;
 
@@ -30,13 +31,23 @@ public interface ITransport
     ValueTask<IRawConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Opens a raw connection for a dial with these options (the dial context): the host always dials through this
-    /// overload. A transport that can take part in a simultaneous open (TCP) honours
-    /// <see cref="DialOptions.SimultaneousOpenRole"/> by dialing from its listen port and reporting that role as the
-    /// connection's <see cref="IRawConnection.Direction"/>. By default the options are ignored.
+    /// Opens a raw connection for a dial with these options (the dial context). A transport that can take part in a
+    /// simultaneous open (TCP) honours <see cref="DialOptions.SimultaneousOpenRole"/> by dialing from its listen port
+    /// and reporting that role as the connection's <see cref="IRawConnection.Direction"/>. By default the options are
+    /// ignored.
     /// </summary>
     ValueTask<IRawConnection> DialAsync(Multiaddr address, DialOptions options, CancellationToken cancellationToken) =>
         DialAsync(address, cancellationToken);
+
+    /// <summary>
+    /// Opens a raw connection to <paramref name="peer"/> for a dial with these options: the host always dials through
+    /// this overload. <paramref name="address"/> is the transport part (the trailing <c>/p2p</c> removed) and
+    /// <paramref name="peer"/> the peer the dial must reach, or null when the address names none. A transport that must
+    /// know whom it reaches reads it (an onion circuit's exit opens its stream to that peer; go-libp2p hands the peer
+    /// to every transport dial for the same reason); by default it is ignored.
+    /// </summary>
+    ValueTask<IRawConnection> DialAsync(Multiaddr address, PeerId? peer, DialOptions options, CancellationToken cancellationToken) =>
+        DialAsync(address, options, cancellationToken);
 
     /// <summary>Binds the address. The listener reports the address really bound (the port chosen for port 0).</summary>
     ValueTask<IListener> ListenAsync(Multiaddr address, CancellationToken cancellationToken);
@@ -71,6 +82,13 @@ public interface IRawConnection : IDuplexPipe, IAsyncDisposable
     /// <summary>The limits the carrier of this connection announced (a relay's duration and data limits), or null
     /// for an unlimited connection. A limited connection only carries protocols that opt in.</summary>
     ConnectionLimits? Limits => null;
+
+    /// <summary>
+    /// True when the carrier hides the remote (the destination's end of an onion circuit: the remote is an ephemeral
+    /// identity behind an exit relay). The connection is anonymous (<see cref="IConnection.IsAnonymous"/>): inbound
+    /// streams on it run only protocols that opt in to anonymous connections.
+    /// </summary>
+    bool IsAnonymous => false;
 
     /// <summary>Drops the connection immediately (TCP RST where possible); pending reads and writes fail.</summary>
     void Abort();

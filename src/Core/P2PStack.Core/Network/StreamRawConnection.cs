@@ -45,6 +45,9 @@ public sealed class StreamRawConnection : IRawConnection
 
     public ConnectionLimits? Limits { get; }
 
+    /// <summary>Whether the carrier hides the remote (see <see cref="IRawConnection.IsAnonymous"/>); false unless set.</summary>
+    public bool IsAnonymous { get; init; }
+
     /// <summary>Completes once the connection was disposed or aborted: a stream handler that hands its stream over
     /// awaits it, since the stream ends when the handler returns.</summary>
     public Task Completion => _closed.Task;

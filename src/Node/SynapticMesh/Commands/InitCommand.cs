@@ -48,11 +48,22 @@ public static class InitCommand
         var rendezvousNamespaces = new Option<string[]>("--rendezvous-namespace") { Description = "Register under this namespace at every rendezvous point while running (repeatable)", HelpName = "ns" };
         var wssCertificate = new Option<string?>("--wss-certificate") { Description = "PEM certificate for /wss listen addresses (with --wss-key)", HelpName = "path" };
         var wssKey = new Option<string?>("--wss-key") { Description = "PEM private key of the --wss-certificate", HelpName = "path" };
+        var onion = new Option<bool>("--onion") { Description = "Build onion circuits (p2p circuit)" };
+        var onionRelay = new Option<bool>("--onion-relay") { Description = "Relay onion circuits for other nodes and publish a relay descriptor" };
+        var onionDiversity = new Option<string>("--onion-path-diversity")
+        {
+            Description = "on (default) or off: off lets a circuit use relays in one /16 (a private or test network only)",
+            DefaultValueFactory = _ => "on",
+        };
+        onionDiversity.AcceptOnlyFromAmong("on", "off");
         var command = new Command("init", "Create the node identity (encrypted key file) and config")
         {
             listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan, dhtProtocol, mdns, mdnsService,
             rendezvousServer, rendezvousPoints, rendezvousNamespaces, wssCertificate, wssKey,
         };
+        command.Options.Add(onion);
+        command.Options.Add(onionRelay);
+        command.Options.Add(onionDiversity);
         command.SetAction(parse =>
         {
             var context = contexts.Create(parse);
@@ -84,6 +95,9 @@ public static class InitCommand
                     Points = [.. parse.GetValue(rendezvousPoints) ?? []],
                     Namespaces = [.. parse.GetValue(rendezvousNamespaces) ?? []],
                 },
+                Onion = parse.GetValue(onion),
+                OnionRelay = parse.GetValue(onionRelay),
+                OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
             }.Validate();
             var home = context.NodeHome;
             if (home.HasIdentity)
@@ -146,6 +160,8 @@ public static class InitCommand
         if (result.Config.Rendezvous.Server) text.WriteLine("  rendezvous: serving /rendezvous/1.0.0");
         foreach (var point in result.Config.Rendezvous.Points) text.WriteLine($"  rendezvous point: {point}");
         foreach (var ns in result.Config.Rendezvous.Namespaces) text.WriteLine($"  rendezvous namespace: {ns}");
+        if (result.Config.Onion || result.Config.OnionRelay)
+            text.WriteLine($"  onion:    client {(result.Config.Onion ? "on" : "off")}, relay {(result.Config.OnionRelay ? "on" : "off")}, path diversity {(result.Config.OnionPathDiversity ? "on" : "off")}");
         if (result.Config.SwarmKey is { } swarmKey) text.WriteLine($"  private network key: {Path.Combine(result.Home, swarmKey)}");
     }
 }

@@ -33,6 +33,7 @@ public static class P2PCommand
         command.Subcommands.Add(PeerCommand.Create(contexts));
         command.Subcommands.Add(MeshCommand.Create(contexts));
         command.Subcommands.Add(DagCommand.Create(contexts));
+        command.Subcommands.Add(CircuitCommand.Create(contexts));
         return command;
     }
 
@@ -55,5 +56,6 @@ public static class P2PCommand
         PeerCommand.MapEndpoints(routes);
         MeshCommand.MapEndpoints(routes);
         DagCommand.MapEndpoints(routes);
+        CircuitCommand.MapEndpoints(routes);
     }
 }

@@ -18,7 +18,11 @@ namespace SynapticMesh.Commands;
 public static class StatusCommand
 {
     public sealed record StatusResponse(string PeerId, IReadOnlyList<string> Addresses, IReadOnlyList<string> Protocols,
-        IReadOnlyList<PeerStatus> Peers, int? KnownPeers = null, NeuralStatus? Neural = null);
+        IReadOnlyList<PeerStatus> Peers, int? KnownPeers = null, NeuralStatus? Neural = null)
+    {
+        /// <summary>Onion circuits and relaying (with --detailed, on a node with the onion module).</summary>
+        public CircuitCommand.OnionStatus? Onion { get; init; }
+    }
 
     /// <summary>Neural messaging counters and queue depths (with --detailed).</summary>
     public sealed record NeuralStatus(IReadOnlyDictionary<string, long> Sent, IReadOnlyDictionary<string, long> Received,
@@ -61,7 +65,10 @@ public static class StatusCommand
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
         routes.MapGet("/v1/status", (IPeerHost host, bool? detailed, IServiceProvider services) =>
-            Status(host, detailed ?? false, services.GetService<NeuralMesh>(), services.GetService<LatencyWindow>()));
+            Status(host, detailed ?? false, services.GetService<NeuralMesh>(), services.GetService<LatencyWindow>()) with
+            {
+                Onion = detailed == true ? CircuitCommand.Status(services) : null,
+            });
 
     public static StatusResponse Status(IPeerHost host, bool detailed, NeuralMesh? mesh = null, LatencyWindow? window = null)
     {
@@ -146,6 +153,7 @@ public static class StatusCommand
             text.WriteLine($"protocols: {string.Join(", ", status.Protocols)}");
             text.WriteLine($"known peers: {status.KnownPeers}");
             if (status.Neural is { } neural) PrintNeural(text, neural);
+            if (status.Onion is { } onion) CircuitCommand.Print(text, onion);
         }
         text.WriteLine($"connected peers: {status.Peers.Count}");
         foreach (var peer in status.Peers)

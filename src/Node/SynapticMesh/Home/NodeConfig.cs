@@ -57,6 +57,16 @@ public sealed record NodeConfig
     /// <summary>Keys shared by the members of swarms (swarm name -> 64 hex digits): swarm messages are sealed with them.</summary>
     public Dictionary<string, string> SwarmKeys { get; init; } = [];
 
+    /// <summary>Build onion circuits (<c>p2p circuit</c>; docs/specs/onion.md).</summary>
+    public bool Onion { get; init; }
+
+    /// <summary>Relay other nodes' onion circuits and publish a relay descriptor in the DHT.</summary>
+    public bool OnionRelay { get; init; }
+
+    /// <summary>Path diversity for circuits (no two relays in one /16 or /32); off only for a private or test network
+    /// where every node shares an address block.</summary>
+    public bool OnionPathDiversity { get; init; } = true;
+
     /// <summary>Peers trusted by configuration (trust method "config"), entered into the trust store at start.</summary>
     public List<TrustedPeerConfig> Trusted { get; init; } = [];
 

@@ -30,6 +30,8 @@ public static class NodeComposition
     public static IServiceCollection AddSynapticMeshNode(this IServiceCollection services, PrivateKey identity, NodeConfig config, NodeHome home,
         bool metrics = false, bool perfForPublicPeers = false, ulong? perfMaxBytes = null)
     {
+        // The onion module listens on /p2p-onion, so its hosted service starts after PeerHostService (below).
+        List<ServiceDescriptor> onionHosted = [];
         services.AddP2PStack(p2p =>
         {
             p2p.WithIdentity(identity)
@@ -92,6 +94,22 @@ public static class NodeComposition
             });
             if (config.LanDiscovery) p2p.AddSignedLanAnnouncements();
             if (metrics) p2p.AddPrometheusExporter();
+            // --onion builds circuits, --onion-relay relays them; either also accepts connections over circuits (serving
+            // them only identify and ping, the protocols that opt in to anonymous connections).
+            if (config.Onion || config.OnionRelay)
+            {
+                int before = p2p.Services.Count;
+                p2p.AddOnion(o =>
+                {
+                    o.EnableClient = config.Onion;
+                    o.Relay.Enabled = config.OnionRelay;
+                    o.Client.Diversity.Enabled = config.OnionPathDiversity;
+                    // Without diversity every node may share one private block (a test network): let relays reach it.
+                    o.Relay.AllowPrivateAddresses = !config.OnionPathDiversity;
+                });
+                onionHosted = [.. p2p.Services.Skip(before).Where(d => d.ServiceType == typeof(Microsoft.Extensions.Hosting.IHostedService))];
+                foreach (var hosted in onionHosted) p2p.Services.Remove(hosted);
+            }
         });
         // Latency samples also go to a window, for status's min/mean/max.
         services.TryAddSingleton<LatencyWindow>();
@@ -105,6 +123,7 @@ public static class NodeComposition
         });
         services.AddSingleton(home);
         services.AddHostedService<PeerHostService>();
+        foreach (var hosted in onionHosted) services.Add(hosted);
         services.AddSingleton(sp => new MeshManager(sp.GetRequiredService<P2PStack.Network.IPeerHost>(),
             sp.GetRequiredService<P2PStack.Protocols.Ping.PingService>(), home, sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<MeshManager>>()));
         services.AddHostedService(sp => sp.GetRequiredService<MeshManager>());

@@ -29,6 +29,20 @@ public sealed class StreamTransport(IPeerHost host) : ITransport, IProtocolHandl
 
     public string Name => "x-stream";
 
+    /// <summary>Marks inbound connections anonymous (<see cref="IRawConnection.IsAnonymous"/>), as an onion circuit's
+    /// destination end is.</summary>
+    public bool InboundAnonymous { get; set; }
+
+    /// <summary>The peer the host passed with the last dial (the trailing /p2p of the dialed address).</summary>
+    public P2PStack.Identity.PeerId? LastDialedPeer { get; private set; }
+
+    public ValueTask<IRawConnection> DialAsync(Multiaddr address, P2PStack.Identity.PeerId? peer, DialOptions options,
+        CancellationToken cancellationToken)
+    {
+        LastDialedPeer = peer;
+        return DialAsync(address, cancellationToken);
+    }
+
     public IReadOnlyList<string> Protocols { get; } = [Protocol];
 
     public bool CanDial(Multiaddr address) =>
@@ -92,7 +106,7 @@ public sealed class StreamTransport(IPeerHost host) : ITransport, IProtocolHandl
         }
         await stream.Output.WriteAsync(new byte[] { 1 }, cancellationToken).ConfigureAwait(false);
         var connection = new StreamRawConnection(stream, Direction.Inbound, listener.ListenAddress,
-            Address(stream.Connection.RemotePeer, source));
+            Address(stream.Connection.RemotePeer, source)) { IsAnonymous = InboundAnonymous };
         if (!listener.TryEnqueue(connection))
         {
             connection.Abort();

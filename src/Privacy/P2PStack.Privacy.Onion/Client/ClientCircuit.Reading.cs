@@ -1,0 +1,230 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using P2PStack.Privacy.Onion.Crypto;
+using P2PStack.Privacy.Onion.Wire;
+
+namespace P2PStack.Privacy.Onion.Client;
+
+/// <summary>The circuit's reader: cells from the first relay, peeled hop by hop, dispatched by command; and the end
+/// of the circuit.</summary>
+internal sealed partial class ClientCircuit
+{
+    private async Task ReadLoopAsync()
+    {
+        await Task.Yield();
+        var token = _lifetime.Token;
+        var cell = new byte[_layout.CellSize];
+        int cellSize = _layout.CellSize;
+        DestroyReason reason = DestroyReason.LinkClosed;
+        bool sendDestroy = false;
+        try
+        {
+            while (true)
+            {
+                var result = await _link.Input.ReadAsync(token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                while (buffer.Length >= cellSize)
+                {
+                    buffer.Slice(0, cellSize).CopyTo(cell);
+                    buffer = buffer.Slice(cellSize);
+                    switch ((CellCommand)cell[0])
+                    {
+                        case CellCommand.Padding:
+                            break;
+                        case CellCommand.Destroy:
+                            _client.Metrics.Destroy((DestroyReason)cell[1], sent: false);
+                            throw new CircuitException((DestroyReason)cell[1], "destroyed by a relay");
+                        case CellCommand.Relay:
+                            await OnRelayCellAsync(cell, token).ConfigureAwait(false);
+                            break;
+                        default:
+                            throw new OnionFormatException($"{(CellCommand)cell[0]} cell on an open circuit");
+                    }
+                }
+                await FlushTouchedAsync().ConfigureAwait(false);
+                _link.Input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    if (buffer.Length > 0) throw new OnionFormatException("the link ended inside a cell");
+                    break;
+                }
+            }
+        }
+        catch (CircuitException e)
+        {
+            reason = e.Reason;
+            sendDestroy = e.Reason is DestroyReason.Integrity or DestroyReason.Protocol;
+        }
+        catch (OnionFormatException)
+        {
+            reason = DestroyReason.Protocol;
+            sendDestroy = true;
+        }
+        catch (OperationCanceledException)
+        {
+            return; // ended by this side
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            reason = DestroyReason.LinkClosed;
+        }
+        await EndAsync(reason, sendDestroy, fromReader: true).ConfigureAwait(false);
+    }
+
+    private async ValueTask OnRelayCellAsync(byte[] cell, CancellationToken token)
+    {
+        var hops = Volatile.Read(ref _hops);
+        var body = cell.AsMemory(1);
+        int origin = -1;
+        for (int hop = 0; hop < hops.Length; hop++)
+        {
+            body.Span[..LayerCipher.TagSize].CopyTo(_tagBefore);
+            if (hops[hop].Backward.Decrypt(body.Span))
+            {
+                origin = hop;
+                break;
+            }
+        }
+        if (origin < 0) throw new CircuitException(DestroyReason.Integrity, "a relay cell that no hop sent (changed, replayed or reordered)");
+        var header = CellCodec.ReadRelayHeader(body.Span);
+        bool fromExit = origin == hops.Length - 1;
+        if (header.Command == RelayCommand.Drop) return;
+        if (header.Command == RelayCommand.Data)
+        {
+            if (!fromExit || header.More) throw new OnionFormatException("DATA from a hop that is not the exit, or spanning cells");
+            if (!_deliver.Received(header.Length)) throw new OnionFormatException("DATA past the circuit window");
+            if (_deliver.Consumed(header.Length) > 0)
+            {
+                var tag = (byte[])_tagBefore.Clone();
+                await SendMessageAsync(origin, RelayCommand.Sendme, 0, SendmeBody(tag), early: false, token).ConfigureAwait(false);
+            }
+            ClientStream? stream;
+            lock (_streams) _streams.TryGetValue(header.StreamId, out stream);
+            if (stream is null) return; // a stream this side just closed
+            if (!stream.Deliver(CellCodec.RelayData(body.Span, header))) throw new OnionFormatException($"DATA past the window of stream {header.StreamId}");
+            if (!_touched.Contains(stream)) _touched.Add(stream);
+            return;
+        }
+        var message = hops[origin].Assembler.Add(header, CellCodec.RelayData(body.Span, header));
+        if (message is null) return;
+        switch (header.Command)
+        {
+            case RelayCommand.Extended:
+                if (!fromExit || Volatile.Read(ref _extended) is not { } pending) throw new OnionFormatException("EXTENDED that nobody asked for");
+                pending.TrySetResult(message);
+                break;
+            case RelayCommand.Truncated:
+                if (!fromExit || Volatile.Read(ref _extended) is not { } failed) throw new OnionFormatException("TRUNCATED that nobody asked for");
+                var reason = message.Length > 0 ? (DestroyReason)message[0] : DestroyReason.None;
+                failed.TrySetException(new CircuitException(reason, $"the last relay could not extend the circuit ({OnionMetrics.Label(reason)})"));
+                break;
+            case RelayCommand.Connected:
+            case RelayCommand.End:
+            case RelayCommand.Sendme:
+                if (!fromExit) throw new OnionFormatException($"{header.Command} from a hop that is not the exit");
+                OnStreamMessage(header.Command, header.StreamId, message);
+                break;
+            default:
+                throw new OnionFormatException($"{header.Command} does not travel towards the client");
+        }
+    }
+
+    private void OnStreamMessage(RelayCommand command, ushort streamId, byte[] message)
+    {
+        if (command == RelayCommand.Sendme && streamId == 0)
+        {
+            if (message.Length != 1 + LayerCipher.TagSize || message[0] != 1) throw new OnionFormatException("malformed circuit SENDME");
+            byte[] expected;
+            lock (_sendmeTags)
+            {
+                if (!_sendmeTags.TryDequeue(out expected!)) throw new OnionFormatException("circuit SENDME without DATA to acknowledge");
+            }
+            if (!CryptographicOperations.FixedTimeEquals(expected, message.AsSpan(1))) throw new OnionFormatException("circuit SENDME with the wrong tag");
+            PackageWindow.Add(_client.Options.FlowControl.CircuitSendmeIncrement);
+            return;
+        }
+        ClientStream? stream;
+        lock (_streams) _streams.TryGetValue(streamId, out stream);
+        if (stream is null) return;
+        switch (command)
+        {
+            case RelayCommand.Connected:
+                stream.OnConnected();
+                break;
+            case RelayCommand.End:
+                stream.OnEnd(message.Length > 0 ? (EndReason)message[0] : EndReason.Done);
+                break;
+            case RelayCommand.Sendme:
+                stream.PackageWindow.Add(_client.Options.FlowControl.StreamSendmeIncrement);
+                break;
+        }
+    }
+
+    private async ValueTask FlushTouchedAsync()
+    {
+        if (_touched.Count == 0) return;
+        foreach (var stream in _touched) await stream.FlushDeliveredAsync().ConfigureAwait(false);
+        _touched.Clear();
+    }
+
+    private static byte[] SendmeBody(byte[] tag)
+    {
+        var body = new byte[1 + LayerCipher.TagSize];
+        body[0] = 1;
+        tag.CopyTo(body, 1);
+        return body;
+    }
+
+    /// <summary>Ends the circuit once: optionally DESTROY to the first relay, the link closed, every stream failed.</summary>
+    private async Task EndAsync(DestroyReason reason, bool sendDestroy, bool fromReader = false)
+    {
+        if (Interlocked.Exchange(ref _closing, 1) != 0)
+        {
+            await _closed.Task.ConfigureAwait(false);
+            return;
+        }
+        if (sendDestroy)
+        {
+            _client.Metrics.Destroy(reason, sent: true);
+            using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _link.SendControlAsync(CellCommand.Destroy, reason, budget.Token).ConfigureAwait(false);
+        }
+        await _lifetime.CancelAsync().ConfigureAwait(false);
+        PackageWindow.Fail();
+        Volatile.Read(ref _extended)?.TrySetException(new CircuitException(reason, $"the circuit ended ({OnionMetrics.Label(reason)})"));
+        ClientStream[] streams;
+        lock (_streams)
+        {
+            streams = [.. _streams.Values];
+            _streams.Clear();
+        }
+        foreach (var stream in streams) stream.OnCircuitClosed(reason);
+        await _link.CloseAsync(abort: !sendDestroy).ConfigureAwait(false);
+        if (!fromReader) await _reader.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        // The layers go once no writer can be inside the link's lock (writers see the circuit closed).
+        using (var budget = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+        {
+            bool locked = false;
+            try
+            {
+                await _link.LockAsync(budget.Token).ConfigureAwait(false);
+                locked = true;
+                foreach (var hop in Volatile.Read(ref _hops))
+                {
+                    hop.Forward.Dispose();
+                    hop.Backward.Dispose();
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // A writer is stuck; the keys go with the garbage collector.
+            }
+            finally
+            {
+                if (locked) _link.Unlock();
+            }
+        }
+        _closed.TrySetResult(reason);
+        _client.CircuitEnded(this, reason);
+    }
+}

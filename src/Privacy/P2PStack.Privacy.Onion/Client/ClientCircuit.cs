@@ -1,0 +1,337 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using Google.Protobuf;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.Privacy.Onion.Crypto;
+using P2PStack.Privacy.Onion.Directory;
+using P2PStack.Privacy.Onion.Wire;
+
+namespace P2PStack.Privacy.Onion.Client;
+
+/// <summary>What a client knows of one of its circuits.</summary>
+public sealed record CircuitInfo(
+    string Id,
+    IReadOnlyList<PeerId> Relays,
+    DateTimeOffset CreatedAt,
+    TimeSpan BuildTime,
+    int Streams,
+    bool Dirty,
+    bool Closed);
+
+/// <summary>
+/// A circuit as its client holds it: the link to the first relay, one pair of layers per hop, the streams opened over
+/// it. Relay cells to hop k are built by applying the client's transform of hops k..1 (innermost first); cells coming
+/// back are peeled hop by hop until one hop's layer leaves the zero tag. One reader (the loop over the link) and
+/// writers under the link's lock; the forward layers are only used under that lock, so their counters follow the
+/// wire order.
+/// </summary>
+internal sealed partial class ClientCircuit
+{
+    private readonly OnionClient _client;
+    private readonly CellLink _link;
+    private readonly CellLayout _layout;
+    private Hop[] _hops = [];
+    private readonly Dictionary<ushort, ClientStream> _streams = [];
+    private readonly Queue<byte[]> _sendmeTags = new();
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly TaskCompletionSource<DestroyReason> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly byte[] _tagBefore = new byte[LayerCipher.TagSize];
+    private readonly List<ClientStream> _touched = [];
+    private TaskCompletionSource<byte[]>? _extended;
+    private Task _reader = Task.CompletedTask;
+    private long _forwardDataCells;
+    private int _nextStreamId;
+    private int _closing;
+    private long _firstUsedTicks;
+
+    private ClientCircuit(OnionClient client, CellLink link)
+    {
+        _client = client;
+        _link = link;
+        _layout = link.Layout;
+        Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        CreatedAt = client.Time.GetUtcNow();
+        var flow = client.Options.FlowControl;
+        PackageWindow = new FlowWindow(flow.CircuitWindow);
+        _deliver = new DeliveryWindow(flow.CircuitWindow, flow.CircuitSendmeIncrement);
+    }
+
+    private readonly DeliveryWindow _deliver;
+
+    public string Id { get; }
+
+    public DateTimeOffset CreatedAt { get; }
+
+    /// <summary>Time from the first CREATE to the last EXTENDED.</summary>
+    public TimeSpan BuildTime { get; internal set; }
+
+    public IReadOnlyList<RelayInfo> Path => [.. _hops.Select(h => h.Relay)];
+
+    public int HopCount => _hops.Length;
+
+    internal CellLayout Layout => _layout;
+
+    public RelayInfo Exit => _hops[^1].Relay;
+
+    /// <summary>Forward DATA cells the circuit window still allows.</summary>
+    public FlowWindow PackageWindow { get; }
+
+    public bool IsClosed => _closed.Task.IsCompleted || Volatile.Read(ref _closing) != 0;
+
+    /// <summary>Completes with the reason once the circuit has ended.</summary>
+    public Task<DestroyReason> Completion => _closed.Task;
+
+    /// <summary>When the first stream was opened (the circuit is dirty from then on), or null.</summary>
+    public DateTimeOffset? FirstUsedAt
+    {
+        get
+        {
+            long ticks = Interlocked.Read(ref _firstUsedTicks);
+            return ticks == 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+        }
+    }
+
+    public int StreamCount
+    {
+        get { lock (_streams) return _streams.Count; }
+    }
+
+    public CircuitInfo Info(TimeSpan maxDirtiness) => new(Id, [.. _hops.Select(h => h.Relay.Peer)], CreatedAt, BuildTime, StreamCount,
+        FirstUsedAt is { } used && _client.Time.GetUtcNow() - used >= maxDirtiness, IsClosed);
+
+    /// <summary>Opens the link to the first relay and runs CREATE/CREATED; the circuit then has one hop.</summary>
+    public static async Task<ClientCircuit> CreateAsync(OnionClient client, RelayInfo first, OnionHandshake.Client handshake,
+        CancellationToken cancellationToken)
+    {
+        IStream stream;
+        try
+        {
+            stream = await PeerConnector.OpenStreamAsync(client.Host, first.Peer, first.Addresses, allowPrivate: true,
+                client.Options.ProtocolId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new CircuitException(DestroyReason.ConnectFailed, $"cannot reach the first relay: {e.Message}", e);
+        }
+        var link = new CellLink(stream, client.Options.Layout);
+        var circuit = new ClientCircuit(client, link);
+        try
+        {
+            await link.LockAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var create = handshake.Create;
+                int cells = link.Layout.HandshakeCells(create.Length);
+                for (int i = 0; i < cells; i++)
+                {
+                    CellCodec.WriteHandshake(link.Begin(), link.Layout, CellCommand.Create, create, i);
+                    link.Commit();
+                }
+                await link.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                link.Unlock();
+            }
+            var created = await ReadCreatedAsync(link, cancellationToken).ConfigureAwait(false);
+            var keys = handshake.Complete(created);
+            circuit.AddHop(first, keys);
+            circuit._reader = circuit.ReadLoopAsync();
+            return circuit;
+        }
+        catch
+        {
+            await link.CloseAsync(abort: true).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Extends the circuit by one hop through its last one (EXTEND in RELAY_EARLY cells, EXTENDED back).</summary>
+    /// <exception cref="CircuitException">TRUNCATED (the circuit stays as it was), or the circuit ended.</exception>
+    public async Task ExtendAsync(RelayInfo relay, OnionHandshake.Client handshake, CancellationToken cancellationToken)
+    {
+        var extend = new Pb.Extend { PeerId = ByteString.CopyFrom(relay.Peer.Bytes.Span), Create = ByteString.CopyFrom(handshake.Create) };
+        foreach (var address in relay.Addresses.Take(16)) extend.Addresses.Add(ByteString.CopyFrom(address.Bytes.Span));
+        var pending = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _extended, pending, null) is not null) throw new InvalidOperationException("already extending");
+        try
+        {
+            await SendMessageAsync(_hops.Length - 1, RelayCommand.Extend, 0, extend.ToByteArray(), early: true, cancellationToken)
+                .ConfigureAwait(false);
+            var finished = await Task.WhenAny(pending.Task, Completion).WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (finished != pending.Task)
+                throw new CircuitException(await Completion.ConfigureAwait(false), "the circuit ended while extending");
+            var created = await pending.Task.ConfigureAwait(false);
+            var keys = handshake.Complete(created);
+            AddHop(relay, keys);
+        }
+        finally
+        {
+            Interlocked.CompareExchange(ref _extended, null, pending);
+        }
+    }
+
+    /// <summary>Opens a stream to <paramref name="destination"/> through the exit. Data may follow at once (the exit
+    /// queues it until the destination is reached); a refusal ends the stream with its reason.</summary>
+    public async Task<ClientStream> OpenStreamAsync(PeerId destination, IReadOnlyList<Multiaddr> addresses, Multiaddr localAddress,
+        Multiaddr remoteAddress, CancellationToken cancellationToken)
+    {
+        ClientStream stream;
+        lock (_streams)
+        {
+            if (IsClosed) throw new CircuitException(DestroyReason.Finished, "the circuit has ended");
+            if (_streams.Count >= _client.Options.Client.MaxStreamsPerCircuit)
+                throw new ResourceLimitExceededException($"circuit {Id}", "streams", _client.Options.Client.MaxStreamsPerCircuit);
+            ushort id;
+            do
+            {
+                id = (ushort)(Interlocked.Increment(ref _nextStreamId) & 0xFFFF);
+            } while (id == 0 || _streams.ContainsKey(id));
+            stream = new ClientStream(this, id, _client.Options.FlowControl, localAddress, remoteAddress);
+            _streams[id] = stream;
+        }
+        Interlocked.CompareExchange(ref _firstUsedTicks, _client.Time.GetUtcNow().UtcTicks, 0);
+        var begin = new Pb.Begin { PeerId = ByteString.CopyFrom(destination.Bytes.Span) };
+        foreach (var address in addresses.Take(16)) begin.Addresses.Add(ByteString.CopyFrom(address.Bytes.Span));
+        try
+        {
+            await SendMessageAsync(_hops.Length - 1, RelayCommand.Begin, stream.Id, begin.ToByteArray(), early: false, cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch
+        {
+            RemoveStream(stream);
+            throw;
+        }
+        stream.Start();
+        return stream;
+    }
+
+    /// <summary>Sends a DROP cell to <paramref name="hop"/> (padding that hop discards; the hops before it cannot tell
+    /// it from data).</summary>
+    public Task SendPaddingAsync(int hop, CancellationToken cancellationToken) =>
+        SendMessageAsync(hop, RelayCommand.Drop, 0, ReadOnlyMemory<byte>.Empty, early: false, cancellationToken);
+
+    /// <summary>Sends a link PADDING cell to the first relay, which drops it.</summary>
+    public Task SendLinkPaddingAsync(CancellationToken cancellationToken) =>
+        _link.SendControlAsync(CellCommand.Padding, DestroyReason.None, cancellationToken);
+
+    /// <summary>Ends the circuit: DESTROY to the first relay (which passes it on), streams fail.</summary>
+    public Task CloseAsync(DestroyReason reason = DestroyReason.Requested) => EndAsync(reason, sendDestroy: true);
+
+    /// <summary>The circuit's lifetime token (streams link their work to it).</summary>
+    internal CancellationToken Lifetime => _lifetime.Token;
+
+    internal void RemoveStream(ClientStream stream)
+    {
+        lock (_streams)
+        {
+            if (_streams.TryGetValue(stream.Id, out var current) && ReferenceEquals(current, stream)) _streams.Remove(stream.Id);
+        }
+    }
+
+    /// <summary>Sends one relay message to <paramref name="hop"/>, fragmented over cells, under the link's lock.</summary>
+    internal async Task SendMessageAsync(int hop, RelayCommand command, ushort streamId, ReadOnlyMemory<byte> data, bool early,
+        CancellationToken cancellationToken)
+    {
+        if (IsClosed) throw new CircuitException(DestroyReason.Finished, "the circuit has ended");
+        await _link.LockAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (IsClosed) throw new CircuitException(DestroyReason.Finished, "the circuit has ended");
+            int capacity = _layout.RelayDataCapacity;
+            int cells = _layout.RelayCells(data.Length);
+            for (int i = 0; i < cells; i++)
+            {
+                if (_link.FlushDue) await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
+                var chunk = data.Slice(i * capacity, Math.Min(capacity, data.Length - i * capacity)).Span;
+                var span = _link.Begin();
+                span[0] = (byte)(early ? CellCommand.RelayEarly : CellCommand.Relay);
+                CellCodec.WriteRelayPlaintext(span[1..], command, streamId, chunk, more: i < cells - 1);
+                Wrap(span[1..], hop, recordTag: false);
+                _link.Commit();
+            }
+            await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _link.Unlock();
+        }
+    }
+
+    /// <summary>Sends stream data as DATA cells to the exit (the windows were taken by the caller).</summary>
+    internal async Task SendDataAsync(ushort streamId, ReadOnlySequence<byte> data, CancellationToken cancellationToken)
+    {
+        int capacity = _layout.RelayDataCapacity;
+        int exit = _hops.Length - 1;
+        await _link.LockAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (IsClosed) throw new CircuitException(DestroyReason.Finished, "the circuit has ended");
+            while (data.Length > 0)
+            {
+                if (_link.FlushDue) await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
+                var chunk = data.Slice(0, Math.Min(capacity, data.Length));
+                data = data.Slice(chunk.End);
+                var span = _link.Begin();
+                span[0] = (byte)CellCommand.Relay;
+                CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Data, streamId, chunk, more: false);
+                Wrap(span[1..], exit, recordTag: true);
+                _link.Commit();
+            }
+            await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _link.Unlock();
+        }
+    }
+
+    // The layers of hops target..0, innermost first; for DATA the exit's view of the tag is kept at each SENDME
+    // increment, to check the exit's circuit SENDMEs.
+    private void Wrap(Span<byte> body, int target, bool recordTag)
+    {
+        for (int hop = target; hop >= 0; hop--)
+        {
+            _hops[hop].Forward.Decrypt(body);
+            if (recordTag && hop == target && ++_forwardDataCells % _client.Options.FlowControl.CircuitSendmeIncrement == 0)
+            {
+                lock (_sendmeTags) _sendmeTags.Enqueue(body[..LayerCipher.TagSize].ToArray());
+            }
+        }
+    }
+
+    private void AddHop(RelayInfo relay, HopKeys keys)
+    {
+        var (forward, backward) = keys.CreateLayers(client: true);
+        var hop = new Hop(relay, forward, backward, new RelayMessageAssembler(_client.Options.MaxRelayMessageSize));
+        Volatile.Write(ref _hops, [.. _hops, hop]);
+    }
+
+    private static async Task<byte[]> ReadCreatedAsync(CellLink link, CancellationToken cancellationToken)
+    {
+        var assembler = new HandshakeAssembler(link.Layout, CellCommand.Created, 4096);
+        var cell = new byte[link.Layout.CellSize];
+        while (true)
+        {
+            if (!await link.ReadCellAsync(cell, cancellationToken).ConfigureAwait(false))
+                throw new CircuitException(DestroyReason.LinkClosed, "the first relay closed the link before CREATED");
+            switch ((CellCommand)cell[0])
+            {
+                case CellCommand.Padding:
+                    continue;
+                case CellCommand.Created:
+                    if (assembler.Add(cell.AsSpan(1)) is { } created) return created;
+                    break;
+                case CellCommand.Destroy:
+                    throw new CircuitException((DestroyReason)cell[1], $"the first relay refused the circuit ({OnionMetrics.Label((DestroyReason)cell[1])})");
+                default:
+                    throw new OnionFormatException($"{(CellCommand)cell[0]} cell instead of CREATED");
+            }
+        }
+    }
+
+    private sealed record Hop(RelayInfo Relay, LayerCipher Forward, LayerCipher Backward, RelayMessageAssembler Assembler);
+}

@@ -1,0 +1,258 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using P2PStack.Addressing;
+using P2PStack.Network;
+using P2PStack.Privacy.Onion.Wire;
+
+namespace P2PStack.Privacy.Onion.Client;
+
+/// <summary>
+/// A stream over a circuit to a destination, as a raw connection: the upgrader runs Noise and yamux inside it end to
+/// end, so the exit only ever sees ciphertext. Writes go out as DATA cells as the stream and circuit windows allow;
+/// DATA from the exit is queued for the reader, and a stream SENDME goes back for each increment of cells the reader
+/// has consumed (the queue is bounded by the window). Completing the output sends END (done), a half-close;
+/// <see cref="Abort"/> sends END (reset).
+/// </summary>
+internal sealed class ClientStream : IRawConnection
+{
+    private readonly ClientCircuit _circuit;
+    private readonly Pipe _inbound = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly Pipe _outbound = new(new PipeOptions(useSynchronizationContext: false));
+    private readonly DeliveryWindow _deliver;
+    private readonly CountingReader _reader;
+    private readonly CancellationTokenSource _abort = new();
+    private readonly TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _pump = Task.CompletedTask;
+    private int _remoteDone;
+    private int _localDone;
+    private int _disposed;
+
+    public ClientStream(ClientCircuit circuit, ushort id, FlowControlOptions flow, Multiaddr localAddress, Multiaddr remoteAddress)
+    {
+        _circuit = circuit;
+        Id = id;
+        LocalAddress = localAddress;
+        RemoteAddress = remoteAddress;
+        PackageWindow = new FlowWindow(flow.StreamWindow);
+        _deliver = new DeliveryWindow(flow.StreamWindow, flow.StreamSendmeIncrement);
+        _reader = new CountingReader(_inbound.Reader, this);
+    }
+
+    public ushort Id { get; }
+
+    public FlowWindow PackageWindow { get; }
+
+    public PipeReader Input => _reader;
+
+    public PipeWriter Output => _outbound.Writer;
+
+    public Multiaddr LocalAddress { get; }
+
+    public Multiaddr RemoteAddress { get; }
+
+    public Direction Direction => Direction.Outbound;
+
+    /// <summary>Completes when the exit reports the destination stream open; faults when it refuses.</summary>
+    public Task Connected => _connected.Task;
+
+    internal void Start() => _pump = PumpAsync();
+
+    /// <summary>Queues DATA from the exit; false when it overruns the stream window.</summary>
+    internal bool Deliver(ReadOnlySpan<byte> data)
+    {
+        if (!_deliver.Received(data.Length)) return false;
+        if (Volatile.Read(ref _remoteDone) == 0) _inbound.Writer.Write(data);
+        return true;
+    }
+
+    internal async ValueTask FlushDeliveredAsync()
+    {
+        if (Volatile.Read(ref _remoteDone) != 0) return;
+        try
+        {
+            await _inbound.Writer.FlushAsync().ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+
+    internal void OnConnected() => _connected.TrySetResult();
+
+    internal void OnEnd(EndReason reason)
+    {
+        if (Interlocked.Exchange(ref _remoteDone, 1) != 0) return;
+        if (reason == EndReason.Done)
+        {
+            _connected.TrySetResult();
+            _inbound.Writer.Complete();
+        }
+        else
+        {
+            var error = new OnionStreamException(reason, $"the circuit stream ended: {Describe(reason)}");
+            _connected.TrySetException(error);
+            _inbound.Writer.Complete(error);
+            _abort.Cancel();
+        }
+        RemoveIfDone();
+    }
+
+    internal void OnCircuitClosed(DestroyReason reason)
+    {
+        var error = new CircuitException(reason, $"the circuit ended ({OnionMetrics.Label(reason)})");
+        _connected.TrySetException(error);
+        if (Interlocked.Exchange(ref _remoteDone, 1) == 0) _inbound.Writer.Complete(error);
+        _abort.Cancel();
+    }
+
+    public void Abort()
+    {
+        if (Interlocked.Exchange(ref _localDone, 1) == 0)
+            _ = SendEndAsync(EndReason.Reset);
+        _abort.Cancel();
+        if (Interlocked.Exchange(ref _remoteDone, 1) == 0) _inbound.Writer.Complete(new IOException("the circuit stream was aborted"));
+        _circuit.RemoveStream(this);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _outbound.Writer.CompleteAsync().ConfigureAwait(false);
+        await _pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _reader.CompleteAsync().ConfigureAwait(false);
+        Interlocked.Exchange(ref _remoteDone, 1);
+        _circuit.RemoveStream(this);
+    }
+
+    // Cuts what the upgrader writes into DATA cells, as the windows allow; END (done) once the output completes.
+    private async Task PumpAsync()
+    {
+        await Task.Yield();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token, _circuit.Lifetime);
+        var token = linked.Token;
+        var reader = _outbound.Reader;
+        int capacity = _circuit.Layout.RelayDataCapacity;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                if (buffer.IsEmpty && result.IsCompleted) break;
+                while (!buffer.IsEmpty)
+                {
+                    await PackageWindow.WaitOpenAsync(token).ConfigureAwait(false);
+                    await _circuit.PackageWindow.WaitOpenAsync(token).ConfigureAwait(false);
+                    int wanted = (int)Math.Min(64, (buffer.Length + capacity - 1) / capacity);
+                    int streamCells = PackageWindow.TryTake(wanted);
+                    int cells = _circuit.PackageWindow.TryTake(streamCells);
+                    if (cells < streamCells) PackageWindow.Add(streamCells - cells);
+                    if (cells == 0) continue;
+                    var chunk = buffer.Slice(0, Math.Min(buffer.Length, (long)cells * capacity));
+                    int used = (int)((chunk.Length + capacity - 1) / capacity);
+                    if (used < cells)
+                    {
+                        PackageWindow.Add(cells - used);
+                        _circuit.PackageWindow.Add(cells - used);
+                    }
+                    await _circuit.SendDataAsync(Id, chunk, token).ConfigureAwait(false);
+                    buffer = buffer.Slice(chunk.End);
+                }
+                reader.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted) break;
+            }
+            if (Interlocked.Exchange(ref _localDone, 1) == 0) await SendEndAsync(EndReason.Done).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
+        {
+            // Aborted, or the circuit ended: the reader side reports why.
+        }
+        finally
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
+            RemoveIfDone();
+        }
+    }
+
+    private async Task SendEndAsync(EndReason reason)
+    {
+        try
+        {
+            await _circuit.SendMessageAsync(_circuit.HopCount - 1, RelayCommand.End, Id, new[] { (byte)reason }, early: false, _circuit.Lifetime)
+                .ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
+        {
+        }
+    }
+
+    private void RemoveIfDone()
+    {
+        if (Volatile.Read(ref _remoteDone) != 0 && Volatile.Read(ref _localDone) != 0) _circuit.RemoveStream(this);
+    }
+
+    // Counts what the reader consumes, and sends the stream SENDMEs that frees.
+    private void Consumed(long bytes)
+    {
+        int due = _deliver.Consumed(bytes);
+        for (int i = 0; i < due; i++)
+            _ = SendSendmeAsync();
+    }
+
+    private async Task SendSendmeAsync()
+    {
+        try
+        {
+            await _circuit.SendMessageAsync(_circuit.HopCount - 1, RelayCommand.Sendme, Id, ReadOnlyMemory<byte>.Empty, early: false,
+                _circuit.Lifetime).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
+        {
+        }
+    }
+
+    private static string Describe(EndReason reason) => reason switch
+    {
+        EndReason.ExitPolicy => "the exit's policy does not allow this destination",
+        EndReason.ConnectFailed => "the exit could not reach the destination, or it does not accept circuit connections",
+        EndReason.ResourceLimit => "the exit refused: stream limit",
+        EndReason.NotExit => "the last relay is not an exit",
+        EndReason.Protocol => "protocol violation",
+        EndReason.Reset => "reset by the other end",
+        _ => reason.ToString(),
+    };
+
+    /// <summary>The reader handed to the upgrader: a pass-through that counts consumed bytes for flow control.</summary>
+    private sealed class CountingReader(PipeReader inner, ClientStream owner) : PipeReader
+    {
+        private ReadOnlySequence<byte> _last;
+
+        public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            long bytes = _last.Slice(_last.Start, consumed).Length;
+            inner.AdvanceTo(consumed, examined);
+            _last = default;
+            if (bytes > 0) owner.Consumed(bytes);
+        }
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            var result = await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+            _last = result.Buffer;
+            return result;
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if (!inner.TryRead(out result)) return false;
+            _last = result.Buffer;
+            return true;
+        }
+    }
+}

@@ -1,0 +1,416 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.Privacy.Onion.Crypto;
+using P2PStack.Privacy.Onion.Directory;
+using P2PStack.Privacy.Onion.Transport;
+
+namespace P2PStack.Privacy.Onion.Client;
+
+/// <summary>What a circuit is asked for.</summary>
+public sealed record CircuitRequest
+{
+    /// <summary>Hops (1-8); null: the options' default, or the pinned count when that is larger.</summary>
+    public int? Hops { get; init; }
+
+    /// <summary>Relays for the first positions, in order.</summary>
+    public IReadOnlyList<PeerId> Pinned { get; init; } = [];
+
+    /// <summary>The destination its streams will go to (never on the path; the exit must allow it); null: any.</summary>
+    public PeerId? Destination { get; init; }
+}
+
+/// <summary>An end-to-end connection over a circuit and the circuit that carries it.</summary>
+public sealed record OnionConnection(IConnection Connection, CircuitInfo Circuit);
+
+/// <summary>
+/// The client side of onion circuits: builds circuits (path selection, telescoping with retries on other relays),
+/// keeps them for reuse until they are dirty (no new streams <see cref="OnionClientOptions.MaxDirtiness"/> after the
+/// first) and closes them when idle and old, keeps <see cref="OnionClientOptions.PreemptiveCircuits"/> ready, and opens
+/// end-to-end connections over them (<see cref="ConnectAsync"/>), under a fresh ephemeral identity unless told
+/// otherwise.
+/// </summary>
+public sealed partial class OnionClient : IAsyncDisposable
+{
+    private readonly Lock _gate = new();
+    private readonly List<ClientCircuit> _circuits = [];
+    private readonly ILogger _logger;
+    private int _building;
+    private int _disposed;
+
+    public OnionClient(IPeerHost host, IOptions<OnionOptions> options, RelayDirectory directory, OnionMetrics metrics,
+        ILogger<OnionClient> logger, TimeProvider? time = null)
+    {
+        Host = host;
+        Options = options.Value;
+        Options.Validate();
+        Directory = directory;
+        Metrics = metrics;
+        _logger = logger;
+        Time = time ?? TimeProvider.System;
+        metrics.ObserveClient(() => Circuits.Count(c => !c.Closed));
+    }
+
+    internal IPeerHost Host { get; }
+
+    internal OnionOptions Options { get; }
+
+    internal OnionMetrics Metrics { get; }
+
+    internal TimeProvider Time { get; }
+
+    public RelayDirectory Directory { get; }
+
+    /// <summary>This client's circuits now.</summary>
+    public IReadOnlyList<CircuitInfo> Circuits
+    {
+        get
+        {
+            lock (_gate) return [.. _circuits.Select(c => c.Info(Options.Client.MaxDirtiness))];
+        }
+    }
+
+    /// <summary>Builds a new circuit (never a reused one) and keeps it for streams.</summary>
+    /// <exception cref="NoPathException">Too few relays known for the request.</exception>
+    /// <exception cref="CircuitException">The build failed after its retries, or timed out.</exception>
+    public async Task<CircuitInfo> BuildCircuitAsync(CircuitRequest request, CancellationToken cancellationToken)
+    {
+        var circuit = await BuildAsync(request, cancellationToken).ConfigureAwait(false);
+        return circuit.Info(Options.Client.MaxDirtiness);
+    }
+
+    /// <summary>
+    /// Opens an end-to-end connection to <paramref name="destination"/> over a circuit: a clean circuit that fits the
+    /// request, or a new one. The connection runs Noise and yamux end to end under <paramref name="identity"/>, by
+    /// default a fresh ephemeral key, so the destination learns neither this node's peer id nor its address.
+    /// </summary>
+    /// <param name="circuitId">Use this circuit (it must be open and reach an exit that allows the destination).</param>
+    public async Task<OnionConnection> ConnectAsync(PeerId destination, CircuitRequest? request = null, ILocalIdentity? identity = null,
+        string? circuitId = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        request = (request ?? new CircuitRequest()) with { Destination = destination };
+        ClientCircuit circuit;
+        if (circuitId is not null)
+        {
+            lock (_gate) circuit = _circuits.FirstOrDefault(c => c.Id == circuitId && !c.IsClosed)
+                ?? throw new ArgumentException($"no open circuit {circuitId}", nameof(circuitId));
+        }
+        else
+        {
+            circuit = await GetCircuitAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        var address = OnionAddress.For(destination, circuit.Path.Select(r => r.Peer));
+        var options = new DialOptions { Identity = identity ?? new EphemeralIdentity(), ForceNewConnection = true };
+        var opened = new StrongBox<ClientStream?>();
+        IConnection connection;
+        using (PinCircuit(circuit, opened))
+        {
+            try
+            {
+                connection = await Host.DialAsync(address, options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (opened.Value?.Connected is { IsFaulted: true } refused
+                && refused.Exception?.InnerException is OnionStreamException { } ended)
+            {
+                // The upgrade failed because the exit ended the stream (optimistic data ran ahead of CONNECTED): say why.
+                throw new OnionStreamException(ended.Reason, ended.Message, e);
+            }
+        }
+        return new OnionConnection(connection, circuit.Info(Options.Client.MaxDirtiness));
+    }
+
+    /// <summary>Closes a circuit (DESTROY); false when there is no such open circuit.</summary>
+    public async Task<bool> CloseCircuitAsync(string id)
+    {
+        ClientCircuit? circuit;
+        lock (_gate) circuit = _circuits.FirstOrDefault(c => c.Id == id && !c.IsClosed);
+        if (circuit is null) return false;
+        await circuit.CloseAsync().ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>
+    /// A circuit for a stream to the request's destination: the circuit pinned by <see cref="ConnectAsync"/> when it
+    /// fits, else a clean one that fits (path prefix, hop count, exit policy, destination not on it), else a new one.
+    /// </summary>
+    internal async Task<ClientCircuit> GetCircuitAsync(CircuitRequest request, CancellationToken cancellationToken)
+    {
+        int hops = HopsOf(request);
+        var now = Time.GetUtcNow();
+        lock (_gate)
+        {
+            var pinned = _pinnedCircuit.Value;
+            if (pinned is not null && !pinned.IsClosed && Fits(pinned, request, hops, now, ignoreDirtiness: true)) return pinned;
+            var reusable = _circuits.Where(c => Fits(c, request, hops, now, ignoreDirtiness: false))
+                .OrderByDescending(c => c.FirstUsedAt.HasValue).FirstOrDefault();
+            if (reusable is not null) return reusable;
+        }
+        return await BuildAsync(request, cancellationToken).ConfigureAwait(false);
+    }
+
+    private readonly AsyncLocal<ClientCircuit?> _pinnedCircuit = new();
+    private readonly AsyncLocal<StrongBox<ClientStream?>?> _openedStream = new();
+
+    // Makes the transport, reached through the host's dial, use this very circuit, and tell which stream it opened.
+    private Pin PinCircuit(ClientCircuit circuit, StrongBox<ClientStream?> opened)
+    {
+        var previous = _pinnedCircuit.Value;
+        var previousOpened = _openedStream.Value;
+        _pinnedCircuit.Value = circuit;
+        _openedStream.Value = opened;
+        return new Pin(this, previous, previousOpened);
+    }
+
+    /// <summary>Called by the transport with the stream it opened for a dial.</summary>
+    internal void StreamOpened(ClientStream stream)
+    {
+        if (_openedStream.Value is { } box) box.Value = stream;
+    }
+
+    private readonly struct Pin(OnionClient client, ClientCircuit? previous, StrongBox<ClientStream?>? previousOpened) : IDisposable
+    {
+        public void Dispose()
+        {
+            client._pinnedCircuit.Value = previous;
+            client._openedStream.Value = previousOpened;
+        }
+    }
+
+    private bool Fits(ClientCircuit circuit, CircuitRequest request, int hops, DateTimeOffset now, bool ignoreDirtiness)
+    {
+        if (circuit.IsClosed || circuit.HopCount != hops) return false;
+        if (!ignoreDirtiness && circuit.FirstUsedAt is { } used && now - used >= Options.Client.MaxDirtiness) return false;
+        if (now - circuit.CreatedAt >= Options.Client.CircuitLifetime) return false;
+        if (circuit.StreamCount >= Options.Client.MaxStreamsPerCircuit) return false;
+        var path = circuit.Path;
+        for (int i = 0; i < request.Pinned.Count; i++)
+            if (!path[i].Peer.Equals(request.Pinned[i])) return false;
+        if (request.Destination is { } destination)
+        {
+            if (path.Any(r => r.Peer.Equals(destination))) return false;
+            if (!circuit.Exit.AllowsExitTo(destination)) return false;
+        }
+        return true;
+    }
+
+    private int HopsOf(CircuitRequest request)
+    {
+        int hops = request.Hops ?? Math.Max(Options.Client.DefaultHops, request.Pinned.Count);
+        if (hops is < 1 or > OnionClientOptions.MaxPathLength)
+            throw new ArgumentOutOfRangeException(nameof(request), hops, $"a circuit has 1-{OnionClientOptions.MaxPathLength} hops");
+        if (request.Pinned.Count > hops) throw new ArgumentException("more pinned relays than hops", nameof(request));
+        return hops;
+    }
+
+    /// <summary>Called by a circuit as it ends.</summary>
+    internal void CircuitEnded(ClientCircuit circuit, DestroyReason reason)
+    {
+        lock (_gate) _circuits.Remove(circuit);
+        LogCircuitEnded(circuit.Id, OnionMetrics.Label(reason));
+    }
+
+    /// <summary>Closes old idle circuits and dirty idle ones, then tops up the preemptive circuits.</summary>
+    public async Task MaintainAsync(CancellationToken cancellationToken)
+    {
+        var now = Time.GetUtcNow();
+        List<ClientCircuit> retire;
+        int clean;
+        lock (_gate)
+        {
+            retire = [.. _circuits.Where(c => c.StreamCount == 0 && (now - c.CreatedAt >= Options.Client.CircuitLifetime
+                || (c.FirstUsedAt is { } used && now - used >= Options.Client.MaxDirtiness)))];
+            clean = _circuits.Count(c => !c.IsClosed && !retire.Contains(c) && c.FirstUsedAt is null
+                && c.HopCount == Options.Client.DefaultHops && c.Exit.AllowsExitTo(null));
+        }
+        foreach (var circuit in retire) await circuit.CloseAsync(DestroyReason.Finished).ConfigureAwait(false);
+        int missing = Options.Client.PreemptiveCircuits - clean - Volatile.Read(ref _building);
+        for (int i = 0; i < missing && !cancellationToken.IsCancellationRequested; i++)
+        {
+            try
+            {
+                await BuildAsync(new CircuitRequest(), cancellationToken).ConfigureAwait(false);
+            }
+            catch (CircuitException e)
+            {
+                LogPreemptiveFailed(e.Message);
+                break;
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        ClientCircuit[] circuits;
+        lock (_gate) circuits = [.. _circuits];
+        await Task.WhenAll(circuits.Select(c => c.CloseAsync(DestroyReason.Finished))).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Builds a circuit: the path from the directory, CREATE to the first relay, then one EXTEND per hop; a relay that
+    /// fails is replaced by another (up to <see cref="OnionClientOptions.BuildRetries"/> times over the build), the
+    /// circuit kept when the failure was an extension, rebuilt when the first hop failed or the circuit died. The
+    /// handshakes of all hops are prepared in parallel with the first round trip.
+    /// </summary>
+    private async Task<ClientCircuit> BuildAsync(CircuitRequest request, CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _disposed) != 0) throw new ObjectDisposedException(nameof(OnionClient));
+        int hops = HopsOf(request);
+        lock (_gate)
+        {
+            if (_circuits.Count + _building >= Options.Client.MaxCircuits)
+                throw new ResourceLimitExceededException("onion client", "circuits", Options.Client.MaxCircuits);
+            _building++;
+        }
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        budget.CancelAfter(Options.Client.BuildTimeout);
+        long started = Stopwatch.GetTimestamp();
+        try
+        {
+            var circuit = await BuildPathAsync(request, hops, budget.Token).ConfigureAwait(false);
+            circuit.BuildTime = Stopwatch.GetElapsedTime(started);
+            Metrics.BuildSucceeded(hops, circuit.BuildTime);
+            bool keep;
+            lock (_gate)
+            {
+                keep = Volatile.Read(ref _disposed) == 0;
+                if (keep) _circuits.Add(circuit);
+            }
+            if (!keep)
+            {
+                await circuit.CloseAsync(DestroyReason.Finished).ConfigureAwait(false);
+                throw new ObjectDisposedException(nameof(OnionClient));
+            }
+            LogBuilt(circuit.Id, hops, circuit.BuildTime.TotalMilliseconds);
+            return circuit;
+        }
+        catch (OperationCanceledException) when (budget.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            Metrics.BuildFailed();
+            Metrics.BuildStepFailed("timeout");
+            throw new CircuitException(DestroyReason.Timeout, $"building a {hops}-hop circuit took longer than {Options.Client.BuildTimeout.TotalSeconds:0.#} s");
+        }
+        catch (Exception e) when (e is CircuitException or OnionFormatException)
+        {
+            Metrics.BuildFailed();
+            if (e is NoPathException) Metrics.BuildStepFailed("no_path");
+            throw;
+        }
+        finally
+        {
+            lock (_gate) _building--;
+        }
+    }
+
+    private async Task<ClientCircuit> BuildPathAsync(CircuitRequest request, int hops, CancellationToken token)
+    {
+        var selector = new PathSelector(Options.Client.Diversity);
+        var relays = Directory.Relays;
+        var excluded = new HashSet<PeerId>(Options.Client.ExcludedRelays);
+        var pinned = request.Pinned.Select(p => Directory.Get(p)
+            ?? throw new NoPathException($"pinned relay {p} has no valid descriptor in the directory")).ToList();
+        var path = selector.Select(relays, hops, pinned, request.Destination, Host.PeerId, excluded).ToList();
+        int retries = Options.Client.BuildRetries;
+        var prepared = path.Select(Prepare).ToList();
+        ClientCircuit? circuit = null;
+        try
+        {
+            while (true)
+            {
+                token.ThrowIfCancellationRequested();
+                int position = circuit?.HopCount ?? 0;
+                if (position == hops) return circuit!;
+                var handshake = await prepared[position].WaitAsync(token).ConfigureAwait(false);
+                long stepStart = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var step = CancellationTokenSource.CreateLinkedTokenSource(token);
+                    step.CancelAfter(Options.Client.HopTimeout);
+                    try
+                    {
+                        if (circuit is null) circuit = await ClientCircuit.CreateAsync(this, path[0], handshake, step.Token).ConfigureAwait(false);
+                        else await circuit.ExtendAsync(path[position], handshake, step.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (step.IsCancellationRequested && !token.IsCancellationRequested)
+                    {
+                        throw new CircuitException(DestroyReason.Timeout, $"hop {position + 1} did not answer within {Options.Client.HopTimeout.TotalSeconds:0.#} s");
+                    }
+                }
+                catch (Exception e) when (e is CircuitException or OnionFormatException && e is not NoPathException)
+                {
+                    handshake.Dispose();
+                    string reason = e switch
+                    {
+                        OnionHandshakeException => "handshake",
+                        CircuitException c => OnionMetrics.Label(c.Reason),
+                        _ => "protocol",
+                    };
+                    Metrics.BuildStepFailed(reason);
+                    LogStepFailed(position + 1, reason);
+                    if (retries-- <= 0) throw e as CircuitException ?? new CircuitException(DestroyReason.Protocol, e.Message, e);
+                    bool circuitLost = circuit is not null && circuit.IsClosed;
+                    if (circuitLost)
+                    {
+                        // The partial circuit died: start over from the first hop, keeping the path minus the culprit.
+                        circuit = null;
+                        position = 0;
+                    }
+                    // A pinned relay cannot be replaced.
+                    if (position < pinned.Count) throw e as CircuitException ?? new CircuitException(DestroyReason.Protocol, e.Message, e);
+                    excluded.Add(path[position].Peer);
+                    var replacement = selector.Replace(Directory.Relays, path, position, request.Destination, Host.PeerId, excluded)
+                        ?? throw new NoPathException($"no relay left to replace hop {position + 1}");
+                    path[position] = replacement;
+                    prepared[position] = Prepare(replacement);
+                    if (circuitLost)
+                        for (int i = 1; i < prepared.Count; i++) prepared[i] = Prepare(path[i]);
+                    continue;
+                }
+                _ = stepStart;
+            }
+        }
+        catch
+        {
+            if (circuit is not null) await circuit.CloseAsync(DestroyReason.Finished).ConfigureAwait(false);
+            foreach (var task in prepared)
+                if (task.IsCompletedSuccessfully) task.Result.Dispose();
+            throw;
+        }
+    }
+
+    // The client half of a hop's key agreement, computed off the caller's path (X-Wing key generation and
+    // encapsulation), so that it overlaps the round trips of the hops before it.
+    private static Task<OnionHandshake.Client> Prepare(RelayInfo relay) =>
+        Task.Run(() => new OnionHandshake.Client(relay.Peer.Bytes.Span, relay.OnionKey));
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Circuit {Id} built: {Hops} hops in {Milliseconds:0.##} ms")]
+    private partial void LogBuilt(string id, int hops, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Circuit build step at hop {Hop} failed: {Reason}")]
+    private partial void LogStepFailed(int hop, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Circuit {Id} ended: {Reason}")]
+    private partial void LogCircuitEnded(string id, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Could not build a preemptive circuit: {Reason}")]
+    private partial void LogPreemptiveFailed(string reason);
+}
+
+/// <summary>A fresh Ed25519 identity for one end-to-end connection (the default of <see cref="OnionClient.ConnectAsync"/>).</summary>
+public sealed class EphemeralIdentity : ILocalIdentity
+{
+    public EphemeralIdentity()
+    {
+        PrivateKey = P2PStack.Identity.PrivateKey.Generate(KeyType.Ed25519);
+        PeerId = PeerId.FromPublicKey(PrivateKey.PublicKey);
+    }
+
+    public PrivateKey PrivateKey { get; }
+
+    public PeerId PeerId { get; }
+}

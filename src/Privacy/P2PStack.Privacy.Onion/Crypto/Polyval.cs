@@ -1,0 +1,161 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace P2PStack.Privacy.Onion.Crypto;
+
+/// <summary>
+/// POLYVAL (RFC 8452, section 3): the universal hash of AES-GCM-SIV over GF(2^128) with p(x) = x^128 + x^127 + x^126
+/// + x^121 + 1, elements as 16 little-endian bytes, dot(a, b) = a * b * x^-128. .NET has no GHASH or POLYVAL, so it is
+/// here: on PCLMULQDQ four blocks at a time (powers of H precomputed, one Montgomery reduction per four blocks, as in
+/// Gueron's GCM-SIV code), elsewhere a constant-time bit-serial multiplication.
+/// </summary>
+internal sealed class Polyval
+{
+    public const int KeySize = 16;
+    public const int BlockSize = 16;
+
+    private static readonly UInt128 LowPoly = (UInt128.One << 127) | (UInt128.One << 126) | (UInt128.One << 121) | UInt128.One;
+
+    // H, H^2, H^3, H^4 (in POLYVAL's dot sense: H^2 = dot(H, H) * x^128... i.e. the values that make the aggregated
+    // sum equal to the block-by-block Horner evaluation).
+    private readonly Vector128<ulong> _h1, _h2, _h3, _h4;
+    private readonly UInt128 _soft;
+    private readonly bool _hardware;
+
+    public Polyval(ReadOnlySpan<byte> key, bool forcePortable = false)
+    {
+        if (key.Length != KeySize) throw new ArgumentException($"a POLYVAL key is {KeySize} bytes", nameof(key));
+        _hardware = HardwareAccelerated && !forcePortable;
+        _soft = BinaryPrimitives.ReadUInt128LittleEndian(key);
+        if (!_hardware) return;
+        _h1 = Vector128.Create(key).AsUInt64();
+        _h2 = Mul(_h1, _h1);
+        _h3 = Mul(_h2, _h1);
+        _h4 = Mul(_h3, _h1);
+    }
+
+    public static bool HardwareAccelerated => Pclmulqdq.IsSupported && Sse2.IsSupported;
+
+    /// <summary>POLYVAL(H, X_1..X_s) of whole blocks (for the RFC's test vectors).</summary>
+    public void Compute(ReadOnlySpan<byte> blocks, Span<byte> result)
+    {
+        if (blocks.Length % BlockSize != 0) throw new ArgumentException("whole 16-byte blocks only", nameof(blocks));
+        if (_hardware)
+        {
+            Absorb(Vector128<ulong>.Zero, blocks).AsByte().CopyTo(result);
+            return;
+        }
+        BinaryPrimitives.WriteUInt128LittleEndian(result, AbsorbSoft(UInt128.Zero, blocks));
+    }
+
+    /// <summary>
+    /// The layer hash of a cell: POLYVAL over <paramref name="data"/> zero-padded to whole blocks, then one block of
+    /// LE64(<paramref name="tweak"/>) || LE64(8 × data length).
+    /// </summary>
+    public Vector128<byte> Hash(ReadOnlySpan<byte> data, ulong tweak)
+    {
+        int whole = data.Length & ~(BlockSize - 1);
+        Span<byte> tail = stackalloc byte[2 * BlockSize];
+        tail.Clear();
+        int rest = data.Length - whole;
+        data[whole..].CopyTo(tail);
+        int tailLength = rest == 0 ? BlockSize : 2 * BlockSize;
+        var final = tail.Slice(tailLength - BlockSize, BlockSize);
+        BinaryPrimitives.WriteUInt64LittleEndian(final, tweak);
+        BinaryPrimitives.WriteUInt64LittleEndian(final[8..], (ulong)data.Length * 8);
+        if (_hardware)
+        {
+            var state = Absorb(Vector128<ulong>.Zero, data[..whole]);
+            return Absorb(state, tail[..tailLength]).AsByte();
+        }
+        var soft = AbsorbSoft(UInt128.Zero, data[..whole]);
+        soft = AbsorbSoft(soft, tail[..tailLength]);
+        Span<byte> bytes = stackalloc byte[BlockSize];
+        BinaryPrimitives.WriteUInt128LittleEndian(bytes, soft);
+        return Vector128.Create((ReadOnlySpan<byte>)bytes);
+    }
+
+    private Vector128<ulong> Absorb(Vector128<ulong> state, ReadOnlySpan<byte> blocks)
+    {
+        ref byte start = ref MemoryMarshal.GetReference(blocks);
+        int offset = 0;
+        for (; offset + 4 * BlockSize <= blocks.Length; offset += 4 * BlockSize)
+        {
+            var x1 = state ^ Unsafe.ReadUnaligned<Vector128<ulong>>(ref Unsafe.Add(ref start, offset));
+            var x2 = Unsafe.ReadUnaligned<Vector128<ulong>>(ref Unsafe.Add(ref start, offset + 16));
+            var x3 = Unsafe.ReadUnaligned<Vector128<ulong>>(ref Unsafe.Add(ref start, offset + 32));
+            var x4 = Unsafe.ReadUnaligned<Vector128<ulong>>(ref Unsafe.Add(ref start, offset + 48));
+            Product(x1, _h4, out var lo, out var mid, out var hi);
+            Accumulate(x2, _h3, ref lo, ref mid, ref hi);
+            Accumulate(x3, _h2, ref lo, ref mid, ref hi);
+            Accumulate(x4, _h1, ref lo, ref mid, ref hi);
+            state = Reduce(lo, mid, hi);
+        }
+        for (; offset < blocks.Length; offset += BlockSize)
+            state = Mul(state ^ Unsafe.ReadUnaligned<Vector128<ulong>>(ref Unsafe.Add(ref start, offset)), _h1);
+        return state;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Product(Vector128<ulong> a, Vector128<ulong> b, out Vector128<ulong> lo, out Vector128<ulong> mid,
+        out Vector128<ulong> hi)
+    {
+        lo = Pclmulqdq.CarrylessMultiply(a, b, 0x00);
+        hi = Pclmulqdq.CarrylessMultiply(a, b, 0x11);
+        mid = Pclmulqdq.CarrylessMultiply(a, b, 0x10) ^ Pclmulqdq.CarrylessMultiply(a, b, 0x01);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(Vector128<ulong> a, Vector128<ulong> b, ref Vector128<ulong> lo, ref Vector128<ulong> mid,
+        ref Vector128<ulong> hi)
+    {
+        lo ^= Pclmulqdq.CarrylessMultiply(a, b, 0x00);
+        hi ^= Pclmulqdq.CarrylessMultiply(a, b, 0x11);
+        mid ^= Pclmulqdq.CarrylessMultiply(a, b, 0x10) ^ Pclmulqdq.CarrylessMultiply(a, b, 0x01);
+    }
+
+    // The 256-bit product hi:mid:lo times x^-128 modulo p(x): two folds by the low half (Montgomery reduction with
+    // 0xC2 << 56, the bit-reflected p), as RFC 8452's reference code does with PCLMULQDQ.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<ulong> Reduce(Vector128<ulong> lo, Vector128<ulong> mid, Vector128<ulong> hi)
+    {
+        lo ^= Sse2.ShiftLeftLogical128BitLane(mid.AsByte(), 8).AsUInt64();
+        hi ^= Sse2.ShiftRightLogical128BitLane(mid.AsByte(), 8).AsUInt64();
+        var poly = Vector128.Create(1UL, 0xC200000000000000UL);
+        var fold = Pclmulqdq.CarrylessMultiply(lo, poly, 0x10);
+        lo = Sse2.Shuffle(lo.AsUInt32(), 0x4E).AsUInt64() ^ fold;
+        fold = Pclmulqdq.CarrylessMultiply(lo, poly, 0x10);
+        lo = Sse2.Shuffle(lo.AsUInt32(), 0x4E).AsUInt64() ^ fold;
+        return lo ^ hi;
+    }
+
+    private static Vector128<ulong> Mul(Vector128<ulong> a, Vector128<ulong> b)
+    {
+        Product(a, b, out var lo, out var mid, out var hi);
+        return Reduce(lo, mid, hi);
+    }
+
+    private UInt128 AbsorbSoft(UInt128 state, ReadOnlySpan<byte> blocks)
+    {
+        for (int offset = 0; offset < blocks.Length; offset += BlockSize)
+            state = SoftDot(state ^ BinaryPrimitives.ReadUInt128LittleEndian(blocks.Slice(offset, BlockSize)), _soft);
+        return state;
+    }
+
+    /// <summary>dot(a, b) = a * b * x^-128 by Montgomery bit-serial multiplication, without secret-dependent branches.</summary>
+    internal static UInt128 SoftDot(UInt128 a, UInt128 b)
+    {
+        UInt128 r = UInt128.Zero;
+        for (int i = 0; i < 128; i++)
+        {
+            UInt128 take = UInt128.Zero - ((b >> i) & UInt128.One);
+            r ^= a & take;
+            UInt128 odd = UInt128.Zero - (r & UInt128.One);
+            r = ((r ^ (LowPoly & odd)) >> 1) | ((odd & UInt128.One) << 127);
+        }
+        return r;
+    }
+}

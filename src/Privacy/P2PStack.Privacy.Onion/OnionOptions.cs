@@ -1,0 +1,286 @@
+using P2PStack.Identity;
+using P2PStack.Privacy.Onion.Wire;
+
+namespace P2PStack.Privacy.Onion;
+
+/// <summary>
+/// Settings of the onion module (<c>AddOnion</c>): the network parameters every node of one network must share (cell
+/// size, protocol ids), the client (paths, lifetimes, preemptive circuits, flow control), the relay (limits, exit
+/// policy, onion keys, descriptor) and the directory.
+/// </summary>
+public sealed class OnionOptions
+{
+    /// <summary>The link protocol between a client and its first relay and between relays.</summary>
+    public string ProtocolId { get; set; } = "/synaptic/onion/1.0.0";
+
+    /// <summary>The protocol an exit opens on the destination; the destination serves it when it accepts circuit
+    /// connections (<see cref="AcceptCircuitConnections"/>).</summary>
+    public string DestinationProtocolId { get; set; } = "/synaptic/onion/dest/1.0.0";
+
+    /// <summary>Bytes of every cell on every circuit link (Tor: 514). A network parameter: relays whose descriptor
+    /// names another size are not used.</summary>
+    public int CellSize { get; set; } = 514;
+
+    /// <summary>Largest multi-cell relay message (EXTEND carries a 2345-byte handshake).</summary>
+    public int MaxRelayMessageSize { get; set; } = 8 * 1024;
+
+    /// <summary>Builds circuits and dials through them (the transport). On by default.</summary>
+    public bool EnableClient { get; set; } = true;
+
+    /// <summary>Serves <see cref="DestinationProtocolId"/>: this node can be reached over circuits (the host listens on
+    /// <c>/p2p-onion</c>). Inbound circuit connections are anonymous and serve only protocols that opt in.</summary>
+    public bool AcceptCircuitConnections { get; set; } = true;
+
+    /// <summary>SENDME windows (network parameters: a client and its exit must agree).</summary>
+    public FlowControlOptions FlowControl { get; } = new();
+
+    public OnionClientOptions Client { get; } = new();
+
+    public OnionRelayOptions Relay { get; } = new();
+
+    public OnionDirectoryOptions Directory { get; } = new();
+
+    internal CellLayout Layout => new(CellSize);
+
+    internal void Validate()
+    {
+        ArgumentException.ThrowIfNullOrEmpty(ProtocolId);
+        ArgumentException.ThrowIfNullOrEmpty(DestinationProtocolId);
+        _ = new CellLayout(CellSize);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxRelayMessageSize, 4096);
+        FlowControl.Validate();
+        Client.Validate();
+        Relay.Validate();
+        Directory.Validate();
+    }
+}
+
+/// <summary>How a client builds and uses circuits.</summary>
+public sealed class OnionClientOptions
+{
+    /// <summary>The protocol's bound on path length.</summary>
+    public const int MaxPathLength = 8;
+
+    /// <summary>Hops of a circuit when the request names none.</summary>
+    public int DefaultHops { get; set; } = 3;
+
+    /// <summary>Path diversity rules (on by default; turn off only for a private or test network on one machine).</summary>
+    public PathDiversityOptions Diversity { get; } = new();
+
+    /// <summary>Budget of a whole circuit build, retries included.</summary>
+    public TimeSpan BuildTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Budget of one step: CREATE to the first relay, or one EXTEND.</summary>
+    public TimeSpan HopTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Relays tried in place of failed ones during one build, over all positions.</summary>
+    public int BuildRetries { get; set; } = 3;
+
+    /// <summary>How long after its first stream a circuit takes new streams (then it is dirty: rotation).</summary>
+    public TimeSpan MaxDirtiness { get; set; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>Age after which a circuit is closed as soon as no stream uses it.</summary>
+    public TimeSpan CircuitLifetime { get; set; } = TimeSpan.FromSeconds(600);
+
+    /// <summary>Clean circuits of <see cref="DefaultHops"/> kept built and ready for new streams.</summary>
+    public int PreemptiveCircuits { get; set; } = 1;
+
+    /// <summary>How often lifetimes and the preemptive pool are checked.</summary>
+    public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Circuits this client holds at once (built or building).</summary>
+    public int MaxCircuits { get; set; } = 64;
+
+    /// <summary>Streams on one circuit.</summary>
+    public int MaxStreamsPerCircuit { get; set; } = 128;
+
+    /// <summary>Relays never used in a path (e.g. known bad ones).</summary>
+    public List<PeerId> ExcludedRelays { get; } = [];
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(DefaultHops, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(DefaultHops, MaxPathLength);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(BuildTimeout, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(HopTimeout, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfNegative(BuildRetries);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MaxDirtiness, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(CircuitLifetime, MaxDirtiness);
+        ArgumentOutOfRangeException.ThrowIfNegative(PreemptiveCircuits);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MaintenanceInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxCircuits, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxStreamsPerCircuit, 1);
+    }
+}
+
+/// <summary>
+/// Circuit- and stream-level flow control (Tor's SENDME windows): DATA cells a sender may have outstanding, and the
+/// increment a SENDME grants. Network parameters: both ends of a circuit must use the same values.
+/// </summary>
+public sealed class FlowControlOptions
+{
+    public int CircuitWindow { get; set; } = 1000;
+
+    public int CircuitSendmeIncrement { get; set; } = 100;
+
+    public int StreamWindow { get; set; } = 500;
+
+    public int StreamSendmeIncrement { get; set; } = 50;
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(CircuitSendmeIncrement, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(CircuitWindow, CircuitSendmeIncrement);
+        ArgumentOutOfRangeException.ThrowIfLessThan(StreamSendmeIncrement, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(StreamWindow, StreamSendmeIncrement);
+    }
+}
+
+/// <summary>Rules that keep one operator or one network from holding several hops of a path.</summary>
+public sealed class PathDiversityOptions
+{
+    /// <summary>Applies the rules below. Every node of a test network on one machine shares 127.0.0.0/16, so tests turn
+    /// this off (<c>p2p init --onion-path-diversity off</c>); the default stays on.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>No two relays of a path with addresses in one IPv4 network of this prefix length.</summary>
+    public int IPv4PrefixLength { get; set; } = 16;
+
+    /// <summary>No two relays of a path with addresses in one IPv6 network of this prefix length.</summary>
+    public int IPv6PrefixLength { get; set; } = 32;
+
+    /// <summary>No two relays of a path that declare the same family in their descriptors.</summary>
+    public bool DistinctFamilies { get; set; } = true;
+}
+
+/// <summary>What a relay serves and how it defends itself.</summary>
+public sealed class OnionRelayOptions
+{
+    /// <summary>Serve the relay protocol and publish a descriptor (<c>p2p init --onion-relay</c>).</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>Circuits through this relay at once.</summary>
+    public int MaxCircuits { get; set; } = 2048;
+
+    /// <summary>Circuits whose previous hop is one peer (a client, or a relay carrying many clients).</summary>
+    public int MaxCircuitsPerPeer { get; set; } = 256;
+
+    /// <summary>CREATEs one peer may send in a burst, and how many more per second after it (token bucket).</summary>
+    public int CreateBurstPerPeer { get; set; } = 64;
+
+    public double CreatesPerSecondPerPeer { get; set; } = 8;
+
+    /// <summary>Peers whose build rate is tracked (the state is keyed by remote input, so it is bounded).</summary>
+    public int MaxTrackedPeers { get; set; } = 4096;
+
+    /// <summary>Cells a relay reads from one link before it forwards and flushes them (what one circuit can have in
+    /// flight inside the relay; the muxer's stream windows bound what waits below).</summary>
+    public int MaxQueuedCellsPerCircuit { get; set; } = 256;
+
+    /// <summary>RELAY_EARLY cells a relay lets through per circuit (EXTEND travels in them): bounds circuit length.</summary>
+    public int MaxRelayEarlyCells { get; set; } = 64;
+
+    /// <summary>Streams an exit opens for one circuit.</summary>
+    public int MaxStreamsPerCircuit { get; set; } = 128;
+
+    /// <summary>Which destinations this relay opens streams to.</summary>
+    public ExitPolicyOptions ExitPolicy { get; } = new();
+
+    /// <summary>Connect to private, loopback and link-local addresses named by clients (next relays, destinations).
+    /// Off by default: anonymous clients must not reach into the relay's own networks. Tests on one machine turn it
+    /// on.</summary>
+    public bool AllowPrivateAddresses { get; set; }
+
+    /// <summary>Capacity advertised in the descriptor (bytes per second); clients weight their choice by it.</summary>
+    public long AdvertisedBandwidth { get; set; } = 10 * 1024 * 1024;
+
+    /// <summary>Family id published in the descriptor (relays of one operator share it); null: none.</summary>
+    public string? Family { get; set; }
+
+    /// <summary>How long an onion key stays the current one.</summary>
+    public TimeSpan OnionKeyRotation { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How long the previous onion key is still answered after a rotation.</summary>
+    public TimeSpan OnionKeyOverlap { get; set; } = TimeSpan.FromHours(3);
+
+    /// <summary>Validity written into the descriptor.</summary>
+    public TimeSpan DescriptorLifetime { get; set; } = TimeSpan.FromHours(3);
+
+    /// <summary>How often the descriptor is published again (also at once after an onion key rotation or an address
+    /// change).</summary>
+    public TimeSpan DescriptorRefresh { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>How soon to publish again when no DHT peer stored the descriptor (a node whose DHT is still empty).</summary>
+    public TimeSpan DescriptorRetry { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Time a relay waits for the next relay's CREATED when extending.</summary>
+    public TimeSpan ExtendTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Time an exit waits to reach a destination.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxCircuits, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxCircuitsPerPeer, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(CreateBurstPerPeer, 1);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(CreatesPerSecondPerPeer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxTrackedPeers, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxQueuedCellsPerCircuit, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxRelayEarlyCells, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxStreamsPerCircuit, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(AdvertisedBandwidth);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(OnionKeyRotation, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(OnionKeyOverlap, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(DescriptorLifetime, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(DescriptorRefresh, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(DescriptorRetry, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ExtendTimeout, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero);
+    }
+}
+
+/// <summary>An exit's policy, published in its descriptor and enforced on every BEGIN.</summary>
+public sealed class ExitPolicyOptions
+{
+    /// <summary>Open streams to destinations at all (a relay that is not an exit only carries circuits).</summary>
+    public bool Exit { get; set; } = true;
+
+    /// <summary>If non-empty, only these destinations.</summary>
+    public List<PeerId> AllowedPeers { get; } = [];
+
+    /// <summary>Never these destinations.</summary>
+    public List<PeerId> DeniedPeers { get; } = [];
+}
+
+/// <summary>How a client learns relays.</summary>
+public sealed class OnionDirectoryOptions
+{
+    /// <summary>How often the directory asks the DHT for relays and their descriptors.</summary>
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Provider keys relays spread over (a relay provides the one its peer id hashes to; clients ask all).</summary>
+    public int IndexShards { get; set; } = 8;
+
+    /// <summary>Descriptors fetched at once.</summary>
+    public int FetchConcurrency { get; set; } = 8;
+
+    /// <summary>Relays the directory keeps (the state is filled from outside input, so it is bounded).</summary>
+    public int MaxRelays { get; set; } = 2048;
+
+    /// <summary>A descriptor claiming a longer validity is treated as valid this long after it was published.</summary>
+    public TimeSpan MaxDescriptorLifetime { get; set; } = TimeSpan.FromHours(12);
+
+    /// <summary>Budget of one refresh.</summary>
+    public TimeSpan RefreshTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RefreshInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(IndexShards, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(FetchConcurrency, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxRelays, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MaxDescriptorLifetime, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RefreshTimeout, TimeSpan.Zero);
+    }
+}

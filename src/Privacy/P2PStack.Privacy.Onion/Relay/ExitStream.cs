@@ -1,0 +1,189 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.Privacy.Onion.Wire;
+
+namespace P2PStack.Privacy.Onion.Relay;
+
+/// <summary>
+/// A stream an exit opened to a destination for a circuit. Data from the client is queued in a pipe (bounded by the
+/// stream window, so it never blocks the circuit) and written to the destination by one pump, which returns a stream
+/// SENDME for each increment of cells the destination took; data from the destination is cut into DATA cells by
+/// another pump as the stream and circuit windows allow. DATA that arrives before the destination stream is open
+/// (optimistic data) waits in the same pipe.
+/// </summary>
+internal sealed class ExitStream
+{
+    private readonly RelayCircuit _circuit;
+    private readonly PeerId _destination;
+    private readonly Pipe _toDestination = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly DeliveryWindow _deliver;
+    private readonly CancellationTokenSource _abort = new();
+    private IStream? _stream;
+    private int _finished;
+
+    public ExitStream(RelayCircuit circuit, ushort id, PeerId destination, FlowControlOptions flow)
+    {
+        _circuit = circuit;
+        Id = id;
+        _destination = destination;
+        PackageWindow = new FlowWindow(flow.StreamWindow);
+        _deliver = new DeliveryWindow(flow.StreamWindow, flow.StreamSendmeIncrement);
+    }
+
+    public ushort Id { get; }
+
+    public FlowWindow PackageWindow { get; }
+
+    /// <summary>Queues DATA from the client; false when it overruns the stream window.</summary>
+    public bool Deliver(ReadOnlySpan<byte> data)
+    {
+        if (!_deliver.Received(data.Length)) return false;
+        if (Volatile.Read(ref _finished) == 0) _toDestination.Writer.Write(data);
+        return true;
+    }
+
+    public async ValueTask FlushDeliveredAsync()
+    {
+        if (Volatile.Read(ref _finished) != 0) return;
+        try
+        {
+            await _toDestination.Writer.FlushAsync().ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            // completed meanwhile
+        }
+    }
+
+    /// <summary>The client finished writing (END with reason done).</summary>
+    public void RemoteFinished()
+    {
+        if (Interlocked.Exchange(ref _finished, 1) == 0) _toDestination.Writer.Complete();
+    }
+
+    public void Abort()
+    {
+        Interlocked.Exchange(ref _finished, 1);
+        _abort.Cancel();
+        _stream?.Reset();
+    }
+
+    public async Task RunAsync(IReadOnlyList<Multiaddr> addresses, CancellationToken circuitToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(circuitToken, _abort.Token);
+        var token = linked.Token;
+        var relay = _circuit.Relay;
+        var options = _circuit.RelayOptions;
+        try
+        {
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+                timeout.CancelAfter(options.Relay.ConnectTimeout);
+                _stream = await PeerConnector.OpenStreamAsync(relay.Host, _destination, addresses, options.Relay.AllowPrivateAddresses,
+                    options.DestinationProtocolId, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!token.IsCancellationRequested)
+            {
+                relay.Metrics.ExitStream("failed");
+                _ = e;
+                await _circuit.SendBackwardAsync(RelayCommand.End, Id, new[] { (byte)EndReason.ConnectFailed }, circuitToken).ConfigureAwait(false);
+                return;
+            }
+            if (_abort.IsCancellationRequested)
+            {
+                _stream.Reset();
+                return;
+            }
+            relay.Metrics.ExitStream("opened");
+            relay.Observer?.StreamOpened(_circuit, _destination);
+            await _circuit.SendBackwardAsync(RelayCommand.Connected, Id, ReadOnlyMemory<byte>.Empty, token).ConfigureAwait(false);
+            var toDestination = ToDestinationAsync(_stream, token);
+            var fromDestination = FromDestinationAsync(_stream, token);
+            await Task.WhenAll(toDestination, fromDestination).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            _stream?.Reset();
+            if (!circuitToken.IsCancellationRequested && !_abort.IsCancellationRequested)
+            {
+                try
+                {
+                    await _circuit.SendBackwardAsync(RelayCommand.End, Id, new[] { (byte)EndReason.ConnectFailed }, circuitToken).ConfigureAwait(false);
+                }
+                catch (Exception send) when (send is OperationCanceledException or IOException or InvalidOperationException)
+                {
+                }
+            }
+        }
+        finally
+        {
+            _circuit.RemoveStream(this);
+            if (_stream is not null) await _stream.DisposeAsync().ConfigureAwait(false);
+            await _toDestination.Reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task ToDestinationAsync(IStream stream, CancellationToken token)
+    {
+        var reader = _toDestination.Reader;
+        var increment = _circuit.RelayOptions.FlowControl;
+        while (true)
+        {
+            var result = await reader.ReadAsync(token).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            foreach (var segment in buffer) stream.Output.Write(segment.Span);
+            if (!buffer.IsEmpty) await stream.Output.FlushAsync(token).ConfigureAwait(false);
+            long consumed = buffer.Length;
+            reader.AdvanceTo(buffer.End);
+            int due = _deliver.Consumed(consumed);
+            for (int i = 0; i < due; i++)
+                await _circuit.SendBackwardAsync(RelayCommand.Sendme, Id, ReadOnlyMemory<byte>.Empty, token).ConfigureAwait(false);
+            if (result.IsCompleted)
+            {
+                await stream.Output.CompleteAsync().ConfigureAwait(false);
+                return;
+            }
+        }
+    }
+
+    private async Task FromDestinationAsync(IStream stream, CancellationToken token)
+    {
+        int capacity = _circuit.RelayOptions.Layout.RelayDataCapacity;
+        var circuitWindow = _circuit.PackageWindow;
+        while (true)
+        {
+            await PackageWindow.WaitOpenAsync(token).ConfigureAwait(false);
+            await circuitWindow.WaitOpenAsync(token).ConfigureAwait(false);
+            var result = await stream.Input.ReadAsync(token).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            if (buffer.IsEmpty && result.IsCompleted)
+            {
+                stream.Input.AdvanceTo(buffer.End);
+                await _circuit.SendBackwardAsync(RelayCommand.End, Id, new[] { (byte)EndReason.Done }, token).ConfigureAwait(false);
+                return;
+            }
+            int wanted = (int)Math.Min(64, (buffer.Length + capacity - 1) / capacity);
+            int streamCells = PackageWindow.TryTake(wanted);
+            int cells = circuitWindow.TryTake(streamCells);
+            if (cells < streamCells) PackageWindow.Add(streamCells - cells);
+            if (cells == 0)
+            {
+                stream.Input.AdvanceTo(buffer.Start);
+                continue;
+            }
+            var chunk = buffer.Slice(0, Math.Min(buffer.Length, (long)cells * capacity));
+            int used = (int)((chunk.Length + capacity - 1) / capacity);
+            if (used < cells)
+            {
+                PackageWindow.Add(cells - used);
+                circuitWindow.Add(cells - used);
+            }
+            await _circuit.SendDataAsync(Id, chunk, token).ConfigureAwait(false);
+            stream.Input.AdvanceTo(chunk.End);
+        }
+    }
+}

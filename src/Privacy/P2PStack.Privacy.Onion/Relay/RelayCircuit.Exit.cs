@@ -1,0 +1,185 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using Google.Protobuf;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Privacy.Onion.Crypto;
+using P2PStack.Privacy.Onion.Wire;
+
+namespace P2PStack.Privacy.Onion.Relay;
+
+/// <summary>The last hop as an exit: BEGIN opens a stream to the destination, DATA goes both ways under circuit and
+/// stream windows, SENDMEs refill them (a circuit SENDME must carry the tag of the cell that completed the
+/// increment, proving that the client read it), END closes.</summary>
+internal sealed partial class RelayCircuit
+{
+    private readonly Dictionary<ushort, ExitStream> _streams = [];
+    private readonly List<ExitStream> _touched = [];
+    private readonly Queue<byte[]> _sendmeTags = new();
+    private readonly FlowWindow _packageWindow;
+    private readonly DeliveryWindow _deliverWindow;
+    private long _backwardDataCells;
+
+    /// <summary>Backward DATA cells the circuit window still allows.</summary>
+    internal FlowWindow PackageWindow => _packageWindow;
+
+    internal OnionOptions RelayOptions => Options;
+
+    internal OnionRelay Relay => _relay;
+
+    private void StartStream(ushort id, byte[] message)
+    {
+        if (id == 0) throw new OnionFormatException("BEGIN on stream 0");
+        Pb.Begin begin;
+        PeerId destination;
+        try
+        {
+            begin = Pb.Begin.Parser.ParseFrom(message);
+            destination = PeerId.FromBytes(begin.PeerId.Span);
+        }
+        catch (Exception e) when (e is InvalidProtocolBufferException or P2PFormatException)
+        {
+            throw new OnionFormatException($"malformed BEGIN: {e.Message}", e);
+        }
+        EndReason? refusal = null;
+        string outcome = "opened";
+        ExitStream? stream = null;
+        lock (_streams)
+        {
+            if (_streams.ContainsKey(id)) throw new OnionFormatException($"BEGIN for stream {id}, which is open");
+            if (!_relay.ExitAllows(destination) || destination.Equals(_relay.Host.PeerId))
+            {
+                refusal = _relay.Options.Relay.ExitPolicy.Exit ? EndReason.ExitPolicy : EndReason.NotExit;
+                outcome = "policy";
+            }
+            else if (_streams.Count >= Options.Relay.MaxStreamsPerCircuit)
+            {
+                refusal = EndReason.ResourceLimit;
+                outcome = "limit";
+            }
+            else
+            {
+                stream = new ExitStream(this, id, destination, Options.FlowControl);
+                _streams[id] = stream;
+            }
+        }
+        if (stream is null)
+        {
+            _relay.Metrics.ExitStream(outcome);
+            RunOwned(t => SendBackwardAsync(RelayCommand.End, id, new[] { (byte)refusal!.Value }, t));
+            return;
+        }
+        var addresses = new List<Multiaddr>();
+        foreach (var bytes in begin.Addresses.Take(16))
+            if (Multiaddr.TryDecode(bytes.Span, out var address)) addresses.Add(address);
+        RunOwned(t => stream.RunAsync(addresses, t));
+    }
+
+    internal void RemoveStream(ExitStream stream)
+    {
+        lock (_streams)
+        {
+            if (_streams.TryGetValue(stream.Id, out var current) && ReferenceEquals(current, stream)) _streams.Remove(stream.Id);
+        }
+    }
+
+    private async Task OnDataAsync(ushort id, ReadOnlyMemory<byte> data, CancellationToken token)
+    {
+        if (!_deliverWindow.Received(data.Length)) throw new OnionFormatException("DATA past the circuit window");
+        if (_deliverWindow.Consumed(data.Length) > 0)
+        {
+            // The circuit SENDME carries this cell's tag as it arrived: only a reader of the cell knows it.
+            var tag = (byte[])_lastTagIn.Clone();
+            await SendBackwardAsync(RelayCommand.Sendme, 0, SendmeBody(tag), token).ConfigureAwait(false);
+        }
+        ExitStream? stream;
+        lock (_streams) _streams.TryGetValue(id, out stream);
+        if (stream is null) return; // a stream that just ended: late data is dropped
+        if (!stream.Deliver(data.Span)) throw new OnionFormatException($"DATA past the window of stream {id}");
+        if (!_touched.Contains(stream)) _touched.Add(stream);
+    }
+
+    private async Task FlushStreamsAsync()
+    {
+        if (_touched.Count == 0) return;
+        foreach (var stream in _touched) await stream.FlushDeliveredAsync().ConfigureAwait(false);
+        _touched.Clear();
+    }
+
+    private void OnEnd(ushort id, byte[] message)
+    {
+        ExitStream? stream;
+        lock (_streams) _streams.TryGetValue(id, out stream);
+        if (stream is null) return;
+        var reason = message.Length > 0 ? (EndReason)message[0] : EndReason.Done;
+        if (reason == EndReason.Done) stream.RemoteFinished();
+        else stream.Abort();
+    }
+
+    private void OnSendme(ushort id, byte[] message)
+    {
+        if (id != 0)
+        {
+            ExitStream? stream;
+            lock (_streams) _streams.TryGetValue(id, out stream);
+            stream?.PackageWindow.Add(Options.FlowControl.StreamSendmeIncrement);
+            return;
+        }
+        if (message.Length != 1 + LayerCipher.TagSize || message[0] != 1) throw new OnionFormatException("malformed circuit SENDME");
+        byte[] expected;
+        lock (_sendmeTags)
+        {
+            if (!_sendmeTags.TryDequeue(out expected!)) throw new OnionFormatException("circuit SENDME without DATA to acknowledge");
+        }
+        if (!CryptographicOperations.FixedTimeEquals(expected, message.AsSpan(1)))
+            throw new OnionFormatException("circuit SENDME with the wrong tag");
+        _packageWindow.Add(Options.FlowControl.CircuitSendmeIncrement);
+    }
+
+    /// <summary>Sends the bytes of <paramref name="data"/> as DATA cells of a stream (the windows were taken by the
+    /// caller), recording the tag of each cell that completes a circuit SENDME increment.</summary>
+    internal async Task SendDataAsync(ushort id, ReadOnlySequence<byte> data, CancellationToken token)
+    {
+        int capacity = _layout.RelayDataCapacity;
+        int increment = Options.FlowControl.CircuitSendmeIncrement;
+        await _prev.LockAsync(token).ConfigureAwait(false);
+        try
+        {
+            while (data.Length > 0)
+            {
+                if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
+                var chunk = data.Slice(0, Math.Min(capacity, data.Length));
+                data = data.Slice(chunk.End);
+                var span = _prev.Begin();
+                span[0] = (byte)CellCommand.Relay;
+                CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Data, id, chunk, more: false);
+                _backward!.Encrypt(span[1..]);
+                if (++_backwardDataCells % increment == 0)
+                {
+                    lock (_sendmeTags) _sendmeTags.Enqueue(span.Slice(1, LayerCipher.TagSize).ToArray());
+                }
+                _prev.Commit();
+            }
+            await _prev.FlushAsync(token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _prev.Unlock();
+        }
+    }
+
+    internal static byte[] SendmeBody(byte[] tag)
+    {
+        var body = new byte[1 + LayerCipher.TagSize];
+        body[0] = 1;
+        tag.CopyTo(body, 1);
+        return body;
+    }
+
+    private void AbortStreams()
+    {
+        ExitStream[] streams;
+        lock (_streams) streams = [.. _streams.Values];
+        foreach (var stream in streams) stream.Abort();
+    }
+}

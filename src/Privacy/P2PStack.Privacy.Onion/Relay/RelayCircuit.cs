@@ -1,0 +1,429 @@
+using System.Buffers;
+using Microsoft.Extensions.Logging;
+using P2PStack.Identity;
+using P2PStack.Privacy.Onion.Crypto;
+using P2PStack.Privacy.Onion.Wire;
+
+namespace P2PStack.Privacy.Onion.Relay;
+
+/// <summary>Which neighbour of a relay something came from.</summary>
+internal enum Side
+{
+    None,
+    Previous,
+    Next,
+}
+
+/// <summary>A neighbour destroyed the circuit, or this hop ends it for a reason.</summary>
+internal sealed class CircuitEndedException(DestroyReason reason, Side side, string message) : Exception(message)
+{
+    public DestroyReason Reason { get; } = reason;
+
+    public Side Side { get; } = side;
+}
+
+/// <summary>
+/// One circuit at one relay: the link from the previous hop, after EXTEND the link to the next, this hop's two layers,
+/// and, when this hop is the last, the streams it opened as an exit. The forward loop reads the previous link and
+/// forwards (or handles) cells; the backward loop reads the next link and adds this hop's layer on the way back. Each
+/// link has a write lock; the layer of a direction is only used under the lock of the link its cells go to, so the
+/// counter order is the wire order. Whatever ends the circuit ends it once (<see cref="EndAsync"/>): DESTROY to the
+/// neighbours that did not send one, links closed, streams reset.
+/// Parts: forward and backward loops (here), extension (<c>RelayCircuit.Extend.cs</c>), exit streams and flow
+/// control (<c>RelayCircuit.Exit.cs</c>).
+/// </summary>
+internal sealed partial class RelayCircuit
+{
+    private readonly OnionRelay _relay;
+    private readonly ILogger _logger;
+    private readonly CellLink _prev;
+    private readonly CellLayout _layout;
+    private readonly PeerId _prevPeer;
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly RelayMessageAssembler _assembler;
+    private readonly List<Task> _owned = [];
+    private readonly byte[] _lastTagIn = new byte[LayerCipher.TagSize];
+    private CellLink? _next;
+    private LayerCipher? _forward;
+    private LayerCipher? _backward;
+    private int _relayEarly;
+    private int _ending;
+    private bool _extendEarly = true;
+
+    public RelayCircuit(OnionRelay relay, CellLink previous)
+    {
+        _relay = relay;
+        _logger = relay.Logger;
+        _prev = previous;
+        _layout = previous.Layout;
+        _prevPeer = previous.Stream.Connection.RemotePeer;
+        _assembler = new RelayMessageAssembler(relay.Options.MaxRelayMessageSize);
+        var flow = relay.Options.FlowControl;
+        _packageWindow = new FlowWindow(flow.CircuitWindow);
+        _deliverWindow = new DeliveryWindow(flow.CircuitWindow, flow.CircuitSendmeIncrement);
+    }
+
+    private OnionOptions Options => _relay.Options;
+
+    /// <summary>Runs the circuit until it ends; returns once every part of it has stopped.</summary>
+    public async Task RunAsync(CancellationToken handlerToken)
+    {
+        using var stop = handlerToken.Register(() => _ = EndAsync(DestroyReason.Hibernating, Side.None));
+        var token = _lifetime.Token;
+        try
+        {
+            await HandshakeAsync(token).ConfigureAwait(false);
+            _relay.Observer?.CircuitOpened(this, _prevPeer);
+            await ForwardLoopAsync(token).ConfigureAwait(false);
+            await EndAsync(DestroyReason.LinkClosed, Side.Previous).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            var (reason, side) = Classify(e, Side.Previous);
+            await EndAsync(reason, side).ConfigureAwait(false);
+        }
+        finally
+        {
+            Task[] owned;
+            lock (_owned) owned = [.. _owned];
+            await Task.WhenAll(owned).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            _forward?.Dispose();
+            _backward?.Dispose();
+        }
+    }
+
+    /// <summary>Ends the circuit from outside (the relay stops).</summary>
+    public Task DestroyAsync(DestroyReason reason) => EndAsync(reason, Side.None);
+
+    // CREATE cells from the previous hop, the key agreement, CREATED back.
+    private async Task HandshakeAsync(CancellationToken token)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+        timeout.CancelAfter(Options.Relay.ExtendTimeout);
+        var assembler = new HandshakeAssembler(_layout, CellCommand.Create, 4096);
+        var cell = new byte[_layout.CellSize];
+        byte[]? create = null;
+        while (create is null)
+        {
+            if (!await _prev.ReadCellAsync(cell, timeout.Token).ConfigureAwait(false))
+                throw new CircuitEndedException(DestroyReason.LinkClosed, Side.Previous, "the previous hop left before CREATE");
+            switch ((CellCommand)cell[0])
+            {
+                case CellCommand.Padding:
+                    continue;
+                case CellCommand.Create:
+                    create = assembler.Add(cell.AsSpan(1));
+                    break;
+                case CellCommand.Destroy:
+                    throw new CircuitEndedException((DestroyReason)cell[1], Side.Previous, "destroyed before CREATE");
+                default:
+                    throw new OnionFormatException($"{(CellCommand)cell[0]} cell before CREATE");
+            }
+        }
+        byte[] created;
+        HopKeys keys;
+        try
+        {
+            created = OnionHandshake.Respond(create, _relay.Keys, _relay.Host.PeerId.Bytes.Span, out keys);
+        }
+        catch (OnionHandshakeException e)
+        {
+            throw new CircuitEndedException(DestroyReason.UnknownOnionKey, Side.None, e.Message);
+        }
+        (_forward, _backward) = keys.CreateLayers(client: false);
+        await _prev.LockAsync(token).ConfigureAwait(false);
+        try
+        {
+            int cells = _layout.HandshakeCells(created.Length);
+            for (int i = 0; i < cells; i++)
+            {
+                CellCodec.WriteHandshake(_prev.Begin(), _layout, CellCommand.Created, created, i);
+                _prev.Commit();
+            }
+            await _prev.FlushAsync(token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _prev.Unlock();
+        }
+    }
+
+    private async Task ForwardLoopAsync(CancellationToken token)
+    {
+        var cell = new byte[_layout.CellSize];
+        int cellSize = _layout.CellSize;
+        int maxBatch = Options.Relay.MaxQueuedCellsPerCircuit;
+        var observer = _relay.Observer;
+        while (true)
+        {
+            var result = await _prev.Input.ReadAsync(token).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            int processed = 0;
+            int forwarded = 0;
+            CellLink? locked = null;
+            try
+            {
+                while (buffer.Length >= cellSize && processed < maxBatch)
+                {
+                    buffer.Slice(0, cellSize).CopyTo(cell);
+                    buffer = buffer.Slice(cellSize);
+                    processed++;
+                    var command = (CellCommand)cell[0];
+                    if (command == CellCommand.Padding) continue;
+                    if (command == CellCommand.Destroy)
+                        throw new CircuitEndedException((DestroyReason)cell[1], Side.Previous, "destroyed by the previous hop");
+                    if (command is not (CellCommand.Relay or CellCommand.RelayEarly))
+                        throw new OnionFormatException($"{command} cell on an open circuit");
+                    bool early = command == CellCommand.RelayEarly;
+                    if (early && ++_relayEarly > Options.Relay.MaxRelayEarlyCells)
+                        throw new OnionFormatException($"more than {Options.Relay.MaxRelayEarlyCells} RELAY_EARLY cells");
+                    cell.AsSpan(1, LayerCipher.TagSize).CopyTo(_lastTagIn);
+                    if (!_forward!.Encrypt(cell.AsSpan(1)))
+                    {
+                        var next = Volatile.Read(ref _next)
+                            ?? throw new CircuitEndedException(DestroyReason.Integrity, Side.None, "a relay cell meant for no hop");
+                        if (locked is null)
+                        {
+                            await next.LockAsync(token).ConfigureAwait(false);
+                            locked = next;
+                        }
+                        if (next.FlushDue) await FlushNextAsync(next, token).ConfigureAwait(false);
+                        cell.CopyTo(next.Begin());
+                        next.Commit();
+                        forwarded++;
+                        observer?.Cell(this, true, null, cell.AsSpan(1));
+                        continue;
+                    }
+                    if (locked is not null)
+                    {
+                        var flushing = locked;
+                        locked = null;
+                        try
+                        {
+                            await FlushNextAsync(flushing, token).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            flushing.Unlock();
+                        }
+                    }
+                    await HandleLocalAsync(early, cell, token).ConfigureAwait(false);
+                }
+                if (locked is not null) await FlushNextAsync(locked, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                locked?.Unlock();
+            }
+            _relay.Metrics.Relayed(forward: true, forwarded);
+            await FlushStreamsAsync().ConfigureAwait(false);
+            if (processed == maxBatch && buffer.Length >= cellSize) _prev.Input.AdvanceTo(buffer.Start);
+            else _prev.Input.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted)
+            {
+                if (buffer.Length > 0 && buffer.Length < cellSize) throw new OnionFormatException("the link ended inside a cell");
+                if (buffer.Length < cellSize) return;
+            }
+        }
+    }
+
+    private static async Task FlushNextAsync(CellLink next, CancellationToken token)
+    {
+        try
+        {
+            var flushed = await next.FlushAsync(token).ConfigureAwait(false);
+            if (flushed.IsCompleted) throw new CircuitEndedException(DestroyReason.LinkClosed, Side.Next, "the next hop left");
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            throw new CircuitEndedException(DestroyReason.LinkClosed, Side.Next, $"the next link failed: {e.Message}");
+        }
+    }
+
+    // A relay cell this hop recognised.
+    private async Task HandleLocalAsync(bool early, byte[] cell, CancellationToken token)
+    {
+        var header = CellCodec.ReadRelayHeader(cell.AsSpan(1));
+        _relay.Observer?.Cell(this, true, header.Command, cell.AsSpan(1));
+        if (header.Command == RelayCommand.Drop) return;
+        if (Volatile.Read(ref _next) is not null) throw new OnionFormatException($"{header.Command} for a hop that is not the last");
+        if (header.Command == RelayCommand.Data)
+        {
+            if (header.More || _assembler.InProgress) throw new OnionFormatException("DATA cannot span cells");
+            await OnDataAsync(header.StreamId, cell.AsMemory(1 + LayerCipher.TagSize + CellLayout.RelayHeaderSize, header.Length), token)
+                .ConfigureAwait(false);
+            return;
+        }
+        if (header.Command == RelayCommand.Extend && !early) _extendEarly = false;
+        var message = _assembler.Add(header, CellCodec.RelayData(cell.AsSpan(1), header));
+        if (message is null) return;
+        switch (header.Command)
+        {
+            case RelayCommand.Extend:
+                bool wasEarly = _extendEarly;
+                _extendEarly = true;
+                if (!wasEarly) throw new OnionFormatException("EXTEND outside RELAY_EARLY cells");
+                StartExtend(message);
+                break;
+            case RelayCommand.Begin:
+                StartStream(header.StreamId, message);
+                break;
+            case RelayCommand.End:
+                OnEnd(header.StreamId, message);
+                break;
+            case RelayCommand.Sendme:
+                OnSendme(header.StreamId, message);
+                break;
+            default:
+                throw new OnionFormatException($"{header.Command} does not travel towards the exit");
+        }
+    }
+
+    private async Task BackwardLoopAsync(CellLink next, CancellationToken token)
+    {
+        var cell = new byte[_layout.CellSize];
+        int cellSize = _layout.CellSize;
+        int maxBatch = Options.Relay.MaxQueuedCellsPerCircuit;
+        var observer = _relay.Observer;
+        try
+        {
+            while (true)
+            {
+                var result = await next.Input.ReadAsync(token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                int processed = 0;
+                int relayed = 0;
+                bool locked = false;
+                try
+                {
+                    while (buffer.Length >= cellSize && processed < maxBatch)
+                    {
+                        buffer.Slice(0, cellSize).CopyTo(cell);
+                        buffer = buffer.Slice(cellSize);
+                        processed++;
+                        var command = (CellCommand)cell[0];
+                        if (command == CellCommand.Padding) continue;
+                        if (command == CellCommand.Destroy)
+                            throw new CircuitEndedException((DestroyReason)cell[1], Side.Next, "destroyed by the next hop");
+                        if (command != CellCommand.Relay) throw new OnionFormatException($"{command} cell from the next hop");
+                        if (!locked)
+                        {
+                            await _prev.LockAsync(token).ConfigureAwait(false);
+                            locked = true;
+                        }
+                        if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
+                        _backward!.Encrypt(cell.AsSpan(1));
+                        cell.CopyTo(_prev.Begin());
+                        _prev.Commit();
+                        relayed++;
+                        observer?.Cell(this, false, null, cell.AsSpan(1));
+                    }
+                    if (locked) await _prev.FlushAsync(token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (locked) _prev.Unlock();
+                }
+                _relay.Metrics.Relayed(forward: false, relayed);
+                if (processed == maxBatch && buffer.Length >= cellSize) next.Input.AdvanceTo(buffer.Start);
+                else next.Input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted && buffer.Length < cellSize)
+                {
+                    if (buffer.Length > 0) throw new OnionFormatException("the next link ended inside a cell");
+                    throw new CircuitEndedException(DestroyReason.LinkClosed, Side.Next, "the next hop left");
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            var (reason, side) = Classify(e, Side.Next);
+            await EndAsync(reason, side).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends one relay message back towards the client (fragmented over cells), under the previous link's lock.</summary>
+    internal async Task SendBackwardAsync(RelayCommand command, ushort streamId, ReadOnlyMemory<byte> data, CancellationToken token)
+    {
+        await _prev.LockAsync(token).ConfigureAwait(false);
+        try
+        {
+            int capacity = _layout.RelayDataCapacity;
+            int cells = _layout.RelayCells(data.Length);
+            for (int i = 0; i < cells; i++)
+            {
+                if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
+                var chunk = data.Slice(i * capacity, Math.Min(capacity, data.Length - i * capacity)).Span;
+                var span = _prev.Begin();
+                span[0] = (byte)CellCommand.Relay;
+                CellCodec.WriteRelayPlaintext(span[1..], command, streamId, chunk, more: i < cells - 1);
+                _backward!.Encrypt(span[1..]);
+                _prev.Commit();
+            }
+            await _prev.FlushAsync(token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _prev.Unlock();
+        }
+    }
+
+    /// <summary>Ends the circuit once: DESTROY to the neighbours that did not send it, links closed, streams reset.</summary>
+    private async Task EndAsync(DestroyReason reason, Side from)
+    {
+        if (Interlocked.Exchange(ref _ending, 1) != 0) return;
+        if (from != Side.None) _relay.Metrics.Destroy(reason, sent: false);
+        if (reason is DestroyReason.Integrity or DestroyReason.Protocol) _relay.Metrics.Refused(OnionMetrics.Label(reason));
+        LogEnded(OnionMetrics.Label(reason));
+        await _lifetime.CancelAsync().ConfigureAwait(false);
+        _packageWindow.Fail();
+        AbortStreams();
+        using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var next = Volatile.Read(ref _next);
+        var sends = new List<Task>();
+        if (from != Side.Previous)
+        {
+            _relay.Metrics.Destroy(reason, sent: true);
+            sends.Add(_prev.SendControlAsync(CellCommand.Destroy, reason, budget.Token));
+        }
+        if (next is not null && from != Side.Next)
+        {
+            _relay.Metrics.Destroy(reason, sent: true);
+            sends.Add(next.SendControlAsync(CellCommand.Destroy, reason, budget.Token));
+        }
+        await Task.WhenAll(sends).ConfigureAwait(false);
+        await _prev.CloseAsync(abort: from == Side.Previous).ConfigureAwait(false);
+        if (next is not null) await next.CloseAsync(abort: from == Side.Next).ConfigureAwait(false);
+    }
+
+    /// <param name="linkSide">The link a failed read or write belongs to.</param>
+    private static (DestroyReason Reason, Side Side) Classify(Exception e, Side linkSide) => e switch
+    {
+        CircuitEndedException ended => (ended.Reason, ended.Side),
+        OnionFormatException => (DestroyReason.Protocol, Side.None),
+        OperationCanceledException => (DestroyReason.Finished, Side.None),
+        IOException or ObjectDisposedException or InvalidOperationException => (DestroyReason.LinkClosed, linkSide),
+        _ => (DestroyReason.Internal, Side.None),
+    };
+
+    // Work of this circuit owned by the host (stopped with it) and awaited before the layers are disposed.
+    private void RunOwned(Func<CancellationToken, Task> work)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_owned) _owned.Add(done.Task);
+        _relay.Host.RunInBackground(async hostToken =>
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(hostToken, _lifetime.Token);
+            try
+            {
+                await work(linked.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                done.TrySetResult();
+            }
+        });
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Relay circuit ended: {Reason}")]
+    private partial void LogEnded(string reason);
+}

@@ -1,0 +1,226 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using P2PStack.Network;
+
+namespace P2PStack.Privacy.Onion.Wire;
+
+/// <summary>
+/// One circuit link: a libp2p stream carrying whole cells of one size in both directions. Writers take the link's lock,
+/// write cells straight into the stream's pipe (no copy, no allocation) and flush once per batch; one reader reads
+/// cells into the caller's buffer.
+/// </summary>
+internal sealed class CellLink
+{
+    private readonly SemaphoreSlim _write = new(1, 1);
+    private int _closed;
+
+    private int _unflushed;
+
+    /// <param name="cellsPerFlush">Cells written before a flush is due: at most what one muxer frame holds, so that the
+    /// muxer never splits a cell across frames (yamux frames carry up to 64 KiB).</param>
+    public CellLink(IStream stream, CellLayout layout, int cellsPerFlush = 0)
+    {
+        Stream = stream;
+        Layout = layout;
+        CellsPerFlush = cellsPerFlush > 0 ? cellsPerFlush : Math.Max(1, 65536 / layout.CellSize);
+    }
+
+    public int CellsPerFlush { get; }
+
+    /// <summary>Whether a writer should flush before adding cells (a whole muxer frame is pending).</summary>
+    public bool FlushDue => _unflushed >= CellsPerFlush;
+
+    public IStream Stream { get; }
+
+    public CellLayout Layout { get; }
+
+    public PipeReader Input => Stream.Input;
+
+    /// <summary>Cells written to this link (for tests and metrics).</summary>
+    public long CellsWritten { get; private set; }
+
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    public Task LockAsync(CancellationToken cancellationToken) => _write.WaitAsync(cancellationToken);
+
+    public void Unlock() => _write.Release();
+
+    /// <summary>The next cell's bytes in the stream's pipe; fill them and <see cref="Commit"/> (under the lock).</summary>
+    public Span<byte> Begin() => Stream.Output.GetSpan(Layout.CellSize)[..Layout.CellSize];
+
+    public void Commit()
+    {
+        Stream.Output.Advance(Layout.CellSize);
+        CellsWritten++;
+        _unflushed++;
+    }
+
+    public ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken)
+    {
+        _unflushed = 0;
+        return Stream.Output.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>Writes one control cell (DESTROY, PADDING) under the lock and flushes; errors of a link already gone
+    /// are ignored.</summary>
+    public async Task SendControlAsync(CellCommand command, DestroyReason reason, CancellationToken cancellationToken)
+    {
+        if (IsClosed) return;
+        try
+        {
+            await LockAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                CellCodec.WriteControl(Begin(), command, reason);
+                Commit();
+                await FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                Unlock();
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        {
+            // The link is gone; the neighbour learns of the end from that.
+        }
+    }
+
+    /// <summary>Reads the next whole cell into <paramref name="cell"/>; false at the end of the link.</summary>
+    /// <exception cref="OnionFormatException">The link ended inside a cell.</exception>
+    public async ValueTask<bool> ReadCellAsync(byte[] cell, CancellationToken cancellationToken)
+    {
+        var result = await Input.ReadAtLeastAsync(Layout.CellSize, cancellationToken).ConfigureAwait(false);
+        var buffer = result.Buffer;
+        if (buffer.Length < Layout.CellSize)
+        {
+            Input.AdvanceTo(buffer.End);
+            if (buffer.Length > 0) throw new OnionFormatException($"the link ended inside a cell ({buffer.Length} of {Layout.CellSize} bytes)");
+            return false;
+        }
+        buffer.Slice(0, Layout.CellSize).CopyTo(cell);
+        Input.AdvanceTo(buffer.GetPosition(Layout.CellSize));
+        return true;
+    }
+
+    /// <summary>Ends the link: gracefully (what was flushed arrives) unless <paramref name="abort"/>.</summary>
+    public async Task CloseAsync(bool abort)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        try
+        {
+            if (abort) Stream.Reset();
+            await Stream.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException or OperationCanceledException)
+        {
+            // Already torn down by the other side.
+        }
+    }
+}
+
+/// <summary>A flow-control window: a count of cells that may be sent, taken by senders and refilled by SENDMEs;
+/// senders wait while it is empty.</summary>
+internal sealed class FlowWindow(int initial)
+{
+    private readonly Lock _gate = new();
+    private int _value = initial;
+    private TaskCompletionSource? _waiter;
+
+    public int Value
+    {
+        get { lock (_gate) return _value; }
+    }
+
+    /// <summary>Takes up to <paramref name="max"/> cells; returns how many.</summary>
+    public int TryTake(int max)
+    {
+        lock (_gate)
+        {
+            int taken = Math.Min(max, _value);
+            _value -= taken;
+            return taken;
+        }
+    }
+
+    public void Add(int cells)
+    {
+        TaskCompletionSource? waiter;
+        lock (_gate)
+        {
+            _value += cells;
+            waiter = _waiter;
+            _waiter = null;
+        }
+        waiter?.TrySetResult();
+    }
+
+    /// <summary>Completes once the window is open (or at once if it is).</summary>
+    public Task WaitOpenAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_value > 0) return Task.CompletedTask;
+            _waiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _waiter.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Releases waiters for good (the circuit ended): they see the window open and then find it closed.</summary>
+    public void Fail()
+    {
+        TaskCompletionSource? waiter;
+        lock (_gate)
+        {
+            waiter = _waiter;
+            _waiter = null;
+        }
+        waiter?.TrySetException(new IOException("the circuit ended"));
+    }
+}
+
+/// <summary>
+/// The receiving side of a window: counts DATA cells as they arrive and bytes as they are taken by the consumer (the
+/// destination stream or the application), and says when a SENDME is due: each increment of cells once every byte
+/// they brought has been consumed. A sender that overruns the window is a protocol violation.
+/// </summary>
+internal sealed class DeliveryWindow(int window, int increment)
+{
+    private readonly Lock _gate = new();
+    private readonly Queue<long> _boundaries = new();
+    private long _received;
+    private long _cells;
+    private long _consumed;
+    private int _outstanding;
+
+    /// <summary>Records an arriving DATA cell of <paramref name="bytes"/> bytes; false when it overruns the window.</summary>
+    public bool Received(int bytes)
+    {
+        lock (_gate)
+        {
+            if (_outstanding >= window) return false;
+            _outstanding++;
+            _cells++;
+            _received += bytes;
+            if (_cells % increment == 0) _boundaries.Enqueue(_received);
+            return true;
+        }
+    }
+
+    /// <summary>Records consumed bytes; returns the SENDMEs now due.</summary>
+    public int Consumed(long bytes)
+    {
+        lock (_gate)
+        {
+            _consumed += bytes;
+            int due = 0;
+            while (_boundaries.Count > 0 && _boundaries.Peek() <= _consumed)
+            {
+                _boundaries.Dequeue();
+                _outstanding -= increment;
+                due++;
+            }
+            return due;
+        }
+    }
+}

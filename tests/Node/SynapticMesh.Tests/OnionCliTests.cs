@@ -1,0 +1,91 @@
+using System.Text.Json;
+
+namespace SynapticMesh.Tests;
+
+/// <summary>
+/// Five real nodes on 127.0.0.1 (three onion relays, a destination, a client), started by the CLI: p2p circuit builds
+/// a circuit through the relays it found in the DHT and pings the destination end to end through it.
+/// </summary>
+public sealed class OnionCliTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
+    private readonly List<TempHome> _homes = [];
+    private readonly List<NodeProcess> _nodes = [];
+    private NodeProcess _client = null!;
+    private NodeProcess _destination = null!;
+
+    public async Task InitializeAsync()
+    {
+        // Every node shares 127.0.0.1, so path diversity is off, as on any one-machine test network.
+        var first = await StartAsync(["--onion-relay"], bootstrap: null);
+        for (int i = 0; i < 2; i++) await StartAsync(["--onion-relay"], first.TcpAddress);
+        _destination = await StartAsync(["--onion"], first.TcpAddress); // --onion: it also accepts circuit connections
+        _client = await StartAsync(["--onion"], first.TcpAddress);
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var node in _nodes) await node.DisposeAsync();
+        foreach (var home in _homes) home.Dispose();
+    }
+
+    [Fact]
+    public async Task Circuit_builds_through_the_relays_and_pings_the_destination_end_to_end()
+    {
+        // Relays publish their descriptors once their DHT has peers; the client's directory fills from the DHT.
+        var deadline = DateTime.UtcNow + Patience;
+        while (Onion(await _client.RunJsonAsync("p2p", "status", "--detailed")).GetProperty("directoryRelays").GetInt32() < 3)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the client's directory never listed the three relays");
+            await Task.Delay(500);
+        }
+
+        var circuit = await _client.RunJsonAsync("p2p", "circuit", _destination.PeerId, "--hops", "3");
+        Assert.Equal(3, circuit.GetProperty("hops").GetInt32());
+        var relays = circuit.GetProperty("relays").EnumerateArray().Select(r => r.GetString()!).ToList();
+        Assert.Equal(3, relays.Distinct().Count());
+        Assert.DoesNotContain(_destination.PeerId, relays);
+        Assert.DoesNotContain(_client.PeerId, relays);
+        Assert.True(circuit.GetProperty("buildMs").GetDouble() > 0);
+        Assert.True(circuit.GetProperty("rttMs").GetDouble() > 0);
+        string id = circuit.GetProperty("circuitId").GetString()!;
+
+        var list = await _client.RunJsonAsync("p2p", "circuit", "list");
+        Assert.Contains(list.EnumerateArray(), c => c.GetProperty("circuitId").GetString() == id);
+        // Every relay of the circuit relayed its cells; the client's status counts the build.
+        var status = Onion(await _client.RunJsonAsync("p2p", "status", "--detailed"));
+        Assert.True(status.GetProperty("buildsSucceeded").GetInt64() >= 1);
+        Assert.True(status.GetProperty("activeCircuits").GetInt32() >= 1);
+        var relayStatus = Onion(await _nodes.Single(n => n.PeerId == relays[1]).RunJsonAsync("p2p", "status", "--detailed"));
+        Assert.True(relayStatus.GetProperty("relayedCellsForward").GetInt64() > 0);
+        Assert.True(relayStatus.GetProperty("relayedCellsBackward").GetInt64() > 0);
+
+        var closed = await _client.RunJsonAsync("p2p", "circuit", "close", id);
+        Assert.True(closed.GetProperty("closed").GetBoolean());
+        var again = await _client.RunAsync("p2p", "circuit", "close", id);
+        Assert.NotEqual(0, again.ExitCode);
+        again.AssertOneLineError("no open circuit");
+
+        var tooLong = await _client.RunAsync("p2p", "circuit", _destination.PeerId, "--hops", "9");
+        Assert.NotEqual(0, tooLong.ExitCode);
+        var notClient = await _nodes[0].RunAsync("p2p", "circuit", _client.PeerId);
+        Assert.NotEqual(0, notClient.ExitCode);
+        notClient.AssertOneLineError("--onion");
+    }
+
+    private static JsonElement Onion(JsonElement status) => status.GetProperty("onion");
+
+    private async Task<NodeProcess> StartAsync(string[] flags, string? bootstrap)
+    {
+        var home = new TempHome();
+        _homes.Add(home);
+        string[] args = ["p2p", "init", "--home", home.Path, "--no-passphrase", "--security", "development", "--listen", "/ip4/127.0.0.1/tcp/0",
+            "--onion-path-diversity", "off", .. flags];
+        if (bootstrap is not null) args = [.. args, "--bootstrap", bootstrap];
+        var init = await CliProcess.RunAsync(args);
+        Assert.True(init.ExitCode == 0, init.Stderr);
+        var node = await NodeProcess.StartAsync(home);
+        _nodes.Add(node);
+        return node;
+    }
+}

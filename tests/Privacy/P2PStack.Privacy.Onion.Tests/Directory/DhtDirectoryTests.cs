@@ -1,0 +1,58 @@
+using P2PStack.Addressing;
+using P2PStack.Privacy.Onion.Client;
+using P2PStack.Protocols.Kademlia;
+using P2PStack.Protocols.Kademlia.Hosting;
+using P2PStack.Transports.Memory;
+
+namespace P2PStack.Privacy.Onion.Tests.Directory;
+
+/// <summary>Relays publish their descriptors in the DHT (a record under /onion-relay/&lt;id&gt; and a provider record
+/// under an index shard); a client that knows nothing else finds them all and builds a circuit.</summary>
+public class DhtDirectoryTests
+{
+    private static readonly TimeSpan Patience = OnionTestNetwork.Patience;
+
+    [Fact]
+    public async Task A_client_finds_every_relay_through_the_dht_and_builds_a_circuit()
+    {
+        var memory = new MemoryNetwork(5);
+        var nodes = new List<OnionNode>();
+        try
+        {
+            var seed = await StartAsync(memory, [], relay: true);
+            nodes.Add(seed);
+            var bootstrap = new List<Multiaddr> { seed.Address };
+            for (int i = 0; i < 4; i++) nodes.Add(await StartAsync(memory, bootstrap, relay: true));
+            var destination = await StartAsync(memory, bootstrap, relay: false, client: false);
+            var client = await StartAsync(memory, bootstrap, relay: false);
+            nodes.Add(destination);
+            nodes.Add(client);
+            foreach (var node in nodes) await node.Get<KademliaHostedService>().Bootstrap.WaitAsync(Patience);
+            var relays = nodes.Take(5).ToList();
+            foreach (var relay in relays) Assert.True(await relay.Get<OnionHostedService>().PublishDescriptorAsync(CancellationToken.None).WaitAsync(Patience) >= 0);
+
+            int found = await client.Client.Directory.RefreshAsync(CancellationToken.None).WaitAsync(Patience);
+            Assert.Equal(5, found);
+            Assert.Equal(relays.Select(r => r.PeerId).Order(), client.Client.Directory.Relays.Select(r => r.Peer).Order());
+
+            client.Host.PeerStore.AddAddresses(destination.PeerId, [destination.Address.DecapsulateCode(MultiaddrProtocols.P2P.Code)], TimeSpan.FromHours(1));
+            var onion = await client.Client.ConnectAsync(destination.PeerId).WaitAsync(Patience);
+            await Faults.FaultTests.PingAsync(client, onion.Connection);
+        }
+        finally
+        {
+            foreach (var node in nodes) await node.DisposeAsync();
+        }
+    }
+
+    private static Task<OnionNode> StartAsync(MemoryNetwork memory, IReadOnlyList<Multiaddr> bootstrap, bool relay, bool client = true) =>
+        OnionNode.StartAsync("/memory/0", memory, o =>
+        {
+            o.Relay.Enabled = relay;
+            o.EnableClient = client;
+            o.Directory.RefreshInterval = TimeSpan.FromHours(1);
+        }, p2p => p2p.AddKademlia(o =>
+        {
+            o.BootstrapPeers.AddRange(bootstrap);
+        }));
+}

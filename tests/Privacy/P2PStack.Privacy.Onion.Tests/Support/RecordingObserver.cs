@@ -1,0 +1,62 @@
+using P2PStack.Identity;
+using P2PStack.Privacy.Onion.Relay;
+using P2PStack.Privacy.Onion.Wire;
+
+namespace P2PStack.Privacy.Onion.Tests;
+
+/// <summary>A relay that logs everything it sees: neighbours, destinations, and every cell body after its own layer.</summary>
+public sealed class RecordingObserver : IRelayObserver
+{
+    private readonly Lock _gate = new();
+
+    public List<PeerId> Previous { get; } = [];
+
+    public List<PeerId> Next { get; } = [];
+
+    public List<PeerId> Destinations { get; } = [];
+
+    public List<RelayCommand> ReadCommands { get; } = [];
+
+    public List<byte[]> Bodies { get; } = [];
+
+    public int ForwardCells { get; private set; }
+
+    public int BackwardCells { get; private set; }
+
+    public void CircuitOpened(object circuit, PeerId previous)
+    {
+        lock (_gate) Previous.Add(previous);
+    }
+
+    public void CircuitExtended(object circuit, PeerId next)
+    {
+        lock (_gate) Next.Add(next);
+    }
+
+    public void StreamOpened(object circuit, PeerId destination)
+    {
+        lock (_gate) Destinations.Add(destination);
+    }
+
+    public void Cell(object circuit, bool forward, RelayCommand? command, ReadOnlySpan<byte> body)
+    {
+        lock (_gate)
+        {
+            if (forward) ForwardCells++;
+            else BackwardCells++;
+            if (command is { } c) ReadCommands.Add(c);
+            Bodies.Add(body.ToArray());
+        }
+    }
+
+    /// <summary>Whether any recorded cell body contains <paramref name="needle"/>.</summary>
+    public bool SawBytes(ReadOnlySpan<byte> needle)
+    {
+        lock (_gate)
+        {
+            foreach (var body in Bodies)
+                if (body.AsSpan().IndexOf(needle) >= 0) return true;
+            return false;
+        }
+    }
+}
