@@ -23,6 +23,16 @@ public static class Program
             {
                 "stun-binding" => await StunCommands.BindingAsync(options, timeout.Token),
                 "stun-discover" => await StunCommands.DiscoverAsync(options, timeout.Token),
+                "upnp-discover" => await PortMappingCommands.UpnpDiscoverAsync(options, timeout.Token),
+                "upnp-map" => await PortMappingCommands.UpnpMapAsync(options, timeout.Token),
+                "upnp-get" => await PortMappingCommands.UpnpGetAsync(options, timeout.Token),
+                "upnp-delete" => await PortMappingCommands.UpnpDeleteAsync(options, timeout.Token),
+                "natpmp-external" => await PortMappingCommands.NatPmpExternalAsync(options, timeout.Token),
+                "natpmp-map" => await PortMappingCommands.NatPmpMapAsync(options, timeout.Token),
+                "pcp-map" => await PortMappingCommands.PcpMapAsync(options, timeout.Token),
+                "portmap" => await PortMappingCommands.PortMapAsync(options, timeout.Token),
+                "portmap-serve" => await PortMappingCommands.PortMapServeAsync(options, timeout.Token),
+                "tcp-probe" => await PortMappingCommands.TcpProbeAsync(options, timeout.Token),
                 _ => throw new ArgumentException($"unknown command {args[0]}"),
             };
             result["ok"] = true;
@@ -31,7 +41,9 @@ public static class Program
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            Console.WriteLine(new JsonObject { ["ok"] = false, ["error"] = ex.Message, ["errorName"] = ex.GetType().Name }.ToJsonString());
+            var error = PortMappingCommands.Describe(ex);
+            error["ok"] = false;
+            Console.WriteLine(error.ToJsonString());
             return 1;
         }
     }

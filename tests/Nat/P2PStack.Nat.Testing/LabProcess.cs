@@ -13,6 +13,7 @@ public sealed class LabProcess : IAsyncDisposable
     private const int TailLines = 60;
     private readonly ProcessStartInfo _start;
     private readonly Channel<string> _stdout = Channel.CreateUnbounded<string>();
+    private readonly Channel<string> _all = Channel.CreateUnbounded<string>();
     private readonly ConcurrentQueue<string> _tail = new();
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Process? _process;
@@ -47,12 +48,19 @@ public sealed class LabProcess : IAsyncDisposable
             }
             Remember("out: " + e.Data);
             _stdout.Writer.TryWrite(e.Data);
+            _all.Writer.TryWrite(e.Data);
         };
         process.ErrorDataReceived += (_, e) =>
         {
-            if (e.Data is not null) Remember("err: " + e.Data);
+            if (e.Data is null) return;
+            Remember("err: " + e.Data);
+            _all.Writer.TryWrite(e.Data);
         };
-        process.Exited += (_, _) => _exited.TrySetResult();
+        process.Exited += (_, _) =>
+        {
+            _exited.TrySetResult();
+            _all.Writer.TryComplete();
+        };
         if (!process.Start()) throw new InvalidOperationException($"{Label} did not start");
         _process = process;
         process.BeginOutputReadLine();
@@ -72,7 +80,7 @@ public sealed class LabProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits for a stdout line matching <paramref name="match"/> (skipping others).</summary>
+    /// <summary>Waits for a line (stdout or stderr) matching <paramref name="match"/>, skipping others.</summary>
     /// <exception cref="TimeoutException">No such line within <paramref name="timeout"/>, or the process ended first.</exception>
     public async Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -80,9 +88,12 @@ public sealed class LabProcess : IAsyncDisposable
         limit.CancelAfter(timeout);
         try
         {
-            while (await ReadLineAsync(limit.Token).ConfigureAwait(false) is { } line)
+            while (await _all.Reader.WaitToReadAsync(limit.Token).ConfigureAwait(false))
             {
-                if (match(line)) return line;
+                while (_all.Reader.TryRead(out string? line))
+                {
+                    if (match(line)) return line;
+                }
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

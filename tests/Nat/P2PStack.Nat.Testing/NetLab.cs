@@ -108,14 +108,16 @@ public sealed class NetLab : IAsyncDisposable
     /// </summary>
     /// <param name="iptables">The iptables flavour for the rules: <c>iptables</c> (nft) or <c>iptables-legacy</c>
     /// (what miniupnpd-iptables manipulates: its router must keep all its rules in the legacy tables).</param>
+    /// <param name="privateWan">Give the WAN a private address (10.0.1.N, a NAT behind a carrier NAT) instead of a
+    /// public one. Such a router reaches no public host; it serves gateway protocol tests (miniupnpd refuses to map then).</param>
     public async Task<NatRouter> AddNatRouterAsync(string label, NatBehaviour behaviour, CancellationToken cancellationToken,
-        string iptables = "iptables")
+        string iptables = "iptables", bool privateWan = false)
     {
         int index;
         lock (_lock) index = _nextRouter++;
         if (index > 250) throw new InvalidOperationException("a lab holds at most 250 routers");
         var ns = await AddNamespaceAsync(label, cancellationToken).ConfigureAwait(false);
-        var wan = IPAddress.Parse($"11.0.1.{index}");
+        var wan = IPAddress.Parse(privateWan ? $"10.0.1.{index}" : $"11.0.1.{index}");
         await ConnectToSwitchAsync(ns, "wan", wan, cancellationToken).ConfigureAwait(false);
         ns.Address = wan;
         var router = new NatRouter(this, ns, behaviour, wan, index, iptables);

@@ -31,9 +31,10 @@ public static class TestNodes
     {
         var (_, output) = await HostCommand.TryRunAsync("ip", ["netns", "exec", ns.Name, Dotnet, AssemblyPath, command, .. arguments],
             cancellationToken, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
+        // Event lines may come first; the answer is the line with "ok".
         foreach (string line in output.Split('\n'))
         {
-            if (line.StartsWith('{') && JsonNode.Parse(line) is JsonObject json) return json;
+            if (line.StartsWith('{') && JsonNode.Parse(line) is JsonObject json && json.ContainsKey("ok")) return json;
         }
         throw new InvalidOperationException($"{command} in {ns.Label} printed no JSON answer:\n{HostCommandException.Tail(output)}");
     }
