@@ -8,7 +8,9 @@ namespace P2PStack.Muxers.Yamux;
 /// <summary>
 /// One yamux stream. Received data lands in a per-stream <see cref="Pipe"/> bounded by the receive window (never by
 /// pipe backpressure, so the session's read loop never waits on a slow reader); sent data is framed straight into
-/// the connection under the session write lock once send window is available.
+/// the connection under the session write lock once send window is available. Window credit goes back to the remote
+/// only for consumed bytes: a reader that examines without consuming can never see more than one window, so readers
+/// of long messages consume as they go (as <c>LengthPrefixed</c> does).
 /// </summary>
 internal sealed class YamuxStream : IMuxedStream
 {

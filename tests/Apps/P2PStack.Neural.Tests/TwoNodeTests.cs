@@ -84,6 +84,30 @@ public class TwoNodeTests
         Assert.Empty(b.Mesh.GetStats().DroppedByTypeAndReason);
     }
 
+    /// <summary>With the size limits raised to 1 MiB, a message several times the yamux window (256 KiB) arrives:
+    /// the neural stream reader consumes each frame as it arrives, so window credit flows back.</summary>
+    [Fact]
+    public async Task Message_larger_than_the_yamux_window_arrives()
+    {
+        var (a, b) = await StartPairAsync(o =>
+        {
+            o.MaxMessageSize = 1024 * 1024;
+            o.MaxBodySize = 900 * 1024;
+        });
+        await using var _ = a;
+        await using var __ = b;
+        await b.Mesh.RegisterAgentAsync("agent-b");
+        Assert.Equal(b.PeerId, await a.Mesh.ResolveAgentAsync("agent-b").WaitAsync(Patience));
+
+        var state = new byte[880 * 1024];
+        new Random(9).NextBytes(state);
+        var body = new SwarmSync { Version = 1, State = ByteString.CopyFrom(state), Content = "large" };
+        var posted = await a.Mesh.PostAsync(NeuralDestination.Agent("agent-b"), body, new SendOptions { Ttl = TimeSpan.FromSeconds(60) });
+        await posted.Sent.WaitAsync(Patience);
+        await NeuralPeer.WaitUntil(() => b.Recorder.Messages.Count == 1, "the large message");
+        Assert.Equal(body, b.Recorder.Messages[0].Body);
+    }
+
     [Fact]
     public async Task Swarm_members_receive_published_messages_of_every_family()
     {

@@ -5,6 +5,7 @@ using P2PStack.Host;
 using P2PStack.Identity;
 using P2PStack.Network;
 using P2PStack.Protocols.Kademlia.Hosting;
+using P2PStack.Protocols.Kademlia.Storage;
 using P2PStack.Protocols.Kademlia.Validation;
 using P2PStack.Security.Noise;
 using P2PStack.Transports.Memory;
@@ -115,6 +116,49 @@ public class HostIntegrationTests
         {
             foreach (var peer in peers) await peer.DisposeAsync();
         }
+    }
+
+    /// <summary>Accepts any value; picks the first (a namespace for the large-record test).</summary>
+    private sealed class AnyValueValidator : IRecordValidator
+    {
+        public void Validate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) { }
+        public int Select(ReadOnlySpan<byte> key, IReadOnlyList<ReadOnlyMemory<byte>> values) => 0;
+    }
+
+    /// <summary>A PUT_VALUE and GET_VALUE of a 1 MiB record cross a yamux stream whose window is 256 KiB: the kad
+    /// reader consumes each message as it arrives, so window credit flows back while it is incomplete (records that large
+    /// need a raised <see cref="RecordStoreLimits.MaxValueLength"/>; kad messages may be 4 MiB).</summary>
+    [Fact]
+    public async Task RecordLargerThanTheYamuxWindowIsStoredAndFetched()
+    {
+        var network = new MemoryNetwork();
+        static void Configure(KademliaOptions o)
+        {
+            o.Validator.Add("big", new AnyValueValidator());
+            o.RecordLimits.MaxValueLength = 2 * 1024 * 1024; // the default is 64 KiB
+        }
+        await using var a = await DhtPeer.StartAsync(network, Configure);
+        await using var b = await DhtPeer.StartAsync(network, o =>
+        {
+            Configure(o);
+            o.BootstrapPeers.Add(a.Address);
+        });
+        await b.Service.Bootstrap.WaitAsync(Patience);
+
+        byte[] key = "/big/record"u8.ToArray();
+        byte[] value = new byte[1024 * 1024];
+        new Random(3).NextBytes(value);
+        Assert.Equal(1, await b.Dht.PutValueAsync(key, value, CancellationToken.None).WaitAsync(Patience));
+        var stored = await a.Dht.RequestHandler.GetFreshRecordAsync(key, CancellationToken.None);
+        Assert.Equal(value, stored!.Value);
+
+        await using var c = await DhtPeer.StartAsync(network, o =>
+        {
+            Configure(o);
+            o.BootstrapPeers.Add(a.Address);
+        });
+        await c.Service.Bootstrap.WaitAsync(Patience);
+        Assert.Equal(value, await c.Dht.GetValueAsync(key, CancellationToken.None).WaitAsync(Patience));
     }
 
     [Fact]

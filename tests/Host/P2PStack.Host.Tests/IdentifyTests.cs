@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Identity;
 using P2PStack.Network;
 using P2PStack.Protocols.Identify;
@@ -33,6 +34,23 @@ public class IdentifyTests
         Assert.Equal(client.Host.PeerId, await identified.Task.WaitAsync(Patience));
         Assert.Contains(PingProtocol.Id, server.Host.PeerStore.GetProtocols(client.Host.PeerId));
         Assert.Equal(client.Host.ListenAddresses, server.Host.PeerStore.GetAddresses(client.Host.PeerId));
+    }
+
+    /// <summary>An identify message larger than the yamux window (here a 400 KiB agent version, with the size limit
+    /// raised to 1 MiB) arrives: the identify reader consumes it as it arrives, so window credit flows back.</summary>
+    [Fact]
+    public async Task Identify_message_larger_than_the_yamux_window_arrives()
+    {
+        var network = new MemoryNetwork();
+        string agent = new('a', 400 * 1024);
+        await using var server = await TestPeer.StartAsync("/memory/0", network,
+            p2p => p2p.Services.Configure<IdentifyOptions>(o => o.AgentVersion = agent));
+        await using var client = await TestPeer.StartAsync("/memory/0", network,
+            p2p => p2p.Services.Configure<IdentifyOptions>(o => o.MaxMessageSize = 1024 * 1024));
+        var connection = await client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+        var info = await client.Get<IdentifyService>().IdentifyAsync(connection, CancellationToken.None).WaitAsync(Patience);
+        Assert.Equal(server.Host.PeerId, info.Peer);
+        Assert.Equal(agent, client.Host.PeerStore.GetMetadata(server.Host.PeerId, IdentifyService.AgentVersionKey));
     }
 
     [Fact]

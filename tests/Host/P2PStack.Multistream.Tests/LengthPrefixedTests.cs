@@ -125,16 +125,111 @@ public class LengthPrefixedTests
     }
 
     [Fact]
-    public async Task Cancelled_read_throws_and_leaves_the_data()
+    public async Task Cancelled_read_before_the_prefix_is_whole_leaves_the_data()
     {
         var pipe = new Pipe();
-        await pipe.Writer.WriteAsync(new byte[] { 0x02, 1 });
+        await pipe.Writer.WriteAsync(new byte[] { 0x82 }); // first byte of the prefix of a 130-byte message
         using var cts = new CancellationTokenSource();
-        var read = LengthPrefixed.ReadMessageAsync(pipe.Reader, 10, cts.Token).AsTask();
+        var read = LengthPrefixed.ReadMessageAsync(pipe.Reader, 1000, cts.Token).AsTask();
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read.WaitAsync(Scripted.Patience));
-        await pipe.Writer.WriteAsync(new byte[] { 2 });
-        using PooledMessage message = await LengthPrefixed.ReadMessageAsync(pipe.Reader, 10, default);
-        Assert.Equal(new byte[] { 1, 2 }, message.Span.ToArray());
+        byte[] body = Enumerable.Range(0, 130).Select(i => (byte)i).ToArray();
+        await pipe.Writer.WriteAsync(new byte[] { 0x01 }.Concat(body).ToArray());
+        using PooledMessage message = await LengthPrefixed.ReadMessageAsync(pipe.Reader, 1000, default);
+        Assert.Equal(body, message.Span.ToArray());
+    }
+
+    /// <summary>A reader over a credit-based source: the writer may only have <c>window</c> bytes outstanding
+    /// beyond what the reader consumed (what a yamux stream does with its receive window).</summary>
+    private sealed class CreditedReader(PipeReader inner) : PipeReader
+    {
+        private ReadOnlySequence<byte> _last;
+        private long _consumed;
+        public readonly SemaphoreSlim Credit = new(0);
+        public long Consumed => Interlocked.Read(ref _consumed);
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            var result = await inner.ReadAsync(cancellationToken);
+            _last = result.Buffer;
+            return result;
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            bool read = inner.TryRead(out result);
+            if (read) _last = result.Buffer;
+            return read;
+        }
+
+        public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            long bytes = _last.Slice(_last.Start, consumed).Length;
+            inner.AdvanceTo(consumed, examined);
+            if (bytes > 0)
+            {
+                Interlocked.Add(ref _consumed, bytes);
+                Credit.Release();
+            }
+        }
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+    }
+
+    /// <summary>A flow-controlled source must see a message longer than its window consumed as it arrives, or
+    /// neither side ever moves (the yamux case: credit comes back only for consumed bytes).</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Message_larger_than_the_source_window_is_consumed_as_it_arrives(bool generic)
+    {
+        const int window = 1024;
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+        var reader = new CreditedReader(pipe.Reader);
+        byte[] body = new byte[100_000];
+        new Random(7).NextBytes(body);
+        using var stop = new CancellationTokenSource(Scripted.Patience);
+        var write = Task.Run(async () =>
+        {
+            var framed = new ArrayBufferWriter<byte>();
+            LengthPrefixed.WriteMessage(framed, body);
+            LengthPrefixed.WriteMessage(framed, "end"u8);
+            for (int offset = 0; offset < framed.WrittenCount;)
+            {
+                int chunk = (int)Math.Min(window - (offset - reader.Consumed), framed.WrittenCount - offset);
+                if (chunk <= 0)
+                {
+                    await reader.Credit.WaitAsync(stop.Token); // no window left: wait for the reader to consume
+                    continue;
+                }
+                await pipe.Writer.WriteAsync(framed.WrittenMemory.Slice(offset, chunk));
+                offset += chunk;
+            }
+            await pipe.Writer.CompleteAsync();
+        });
+
+        byte[] received = generic
+            ? await LengthPrefixed.ReadMessageAsync(reader, body.Length, seq => seq.ToArray(), stop.Token)
+            : (await LengthPrefixed.ReadMessageAsync(reader, body.Length, stop.Token)).Span.ToArray();
+        Assert.Equal(body, received);
+        using (PooledMessage? end = await LengthPrefixed.ReadMessageOrEndAsync(reader, 10, stop.Token))
+            Assert.Equal("end"u8.ToArray(), end!.Span.ToArray());
+        Assert.Null(await LengthPrefixed.ReadMessageOrEndAsync(reader, 10, stop.Token));
+        await write;
+    }
+
+    [Fact]
+    public async Task Message_truncated_while_being_assembled_is_end_of_stream()
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync(new byte[] { 0x90, 0x4e, 1, 2, 3 }); // 10,000 bytes announced
+        var read = LengthPrefixed.ReadMessageAsync(pipe.Reader, 20_000, default).AsTask();
+        await pipe.Writer.WriteAsync(new byte[5000]);
+        await pipe.Writer.CompleteAsync();
+        var e = await Assert.ThrowsAsync<EndOfStreamException>(() => read.WaitAsync(Scripted.Patience));
+        Assert.Contains("5005 bytes", e.Message);
     }
 }

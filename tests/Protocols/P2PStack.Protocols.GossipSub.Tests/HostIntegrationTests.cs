@@ -115,6 +115,34 @@ public class HostIntegrationTests
         }
     }
 
+    /// <summary>Messages beyond a yamux stream window (256 KiB) up to the default maximum message size arrive between
+    /// two hosts (memory transport, Noise, Yamux): the RPC reader consumes a frame as it arrives, so window credit
+    /// flows back while the frame is still incomplete.</summary>
+    [Theory]
+    [InlineData(200 * 1024)]
+    [InlineData(300 * 1024)]
+    [InlineData(900 * 1024)]
+    [InlineData(1024 * 1024 - 256)] // the default MaxMessageSize (1 MiB) less the message's own fields
+    public async Task Message_larger_than_the_yamux_window_is_delivered(int size)
+    {
+        const string topic = "large";
+        var network = new MemoryNetwork();
+        await using var a = await GossipPeer.StartAsync(network);
+        await using var b = await GossipPeer.StartAsync(network);
+        using var subA = await a.PubSub.SubscribeAsync(topic);
+        using var subB = await b.PubSub.SubscribeAsync(topic);
+        await a.Host.DialAsync(b.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+        await WaitUntil(() => a.PubSub.GetPeers(topic).Count == 1 && b.PubSub.GetPeers(topic).Count == 1, "subscriptions");
+
+        var data = new byte[size];
+        new Random(size).NextBytes(data);
+        await a.PubSub.PublishAsync(topic, data);
+        using var cts = new CancellationTokenSource(Patience);
+        var received = await subB.Reader.ReadAsync(cts.Token);
+        Assert.Equal(size, received.Data.Length);
+        Assert.True(received.Data.Span.SequenceEqual(data));
+    }
+
     [Fact]
     public async Task Validator_rejection_stops_delivery_and_penalises_the_sender()
     {

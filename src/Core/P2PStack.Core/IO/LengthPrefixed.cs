@@ -56,47 +56,160 @@ public static class LengthPrefixed
         return true;
     }
 
-    /// <summary>Reads one message and hands it to <paramref name="parse"/> without copying; the sequence is only valid
-    /// during the call.</summary>
+    /// <summary>
+    /// Reads one message and hands it to <paramref name="parse"/>; the sequence is only valid during the call. A
+    /// message already whole in the reader's buffer is parsed in place; one still arriving is consumed as it arrives
+    /// into a pooled buffer that grows with the bytes received (never ahead of them), so a flow-controlled stream
+    /// (a yamux stream returns window credit only for consumed bytes) keeps granting credit while the message is
+    /// incomplete, and messages larger than its window arrive.
+    /// </summary>
+    /// <remarks>Cancelling while a message is partly received leaves the stream inside that message: the caller must
+    /// abandon (reset) the stream. Cancelling before its length prefix is complete leaves the stream untouched.</remarks>
     /// <exception cref="EndOfStreamException">The stream ended before a whole message arrived.</exception>
     public static async ValueTask<T> ReadMessageAsync<T>(PipeReader reader, int maxLength, Func<ReadOnlySequence<byte>, T> parse,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(parse);
+        Frame frame = await ReadFrameAsync(reader, maxLength, cancellationToken).ConfigureAwait(false);
+        if (frame.Assembled is { } assembled)
+        {
+            try
+            {
+                return parse(new ReadOnlySequence<byte>(assembled, 0, frame.Length));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(assembled);
+            }
+        }
+
+        try
+        {
+            return parse(frame.InPlace);
+        }
+        finally
+        {
+            reader.AdvanceTo(frame.InPlace.End);
+        }
+    }
+
+    /// <summary>Reads one message into a pooled buffer the caller must dispose. Like
+    /// <see cref="ReadMessageAsync{T}"/>, it consumes a message as it arrives (see the remarks there on cancelling).</summary>
+    /// <exception cref="EndOfStreamException">The stream ended before a whole message arrived.</exception>
+    public static async ValueTask<PooledMessage> ReadMessageAsync(PipeReader reader, int maxLength, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        Frame frame = await ReadFrameAsync(reader, maxLength, cancellationToken).ConfigureAwait(false);
+        if (frame.Assembled is { } assembled)
+        {
+            return new PooledMessage(assembled, frame.Length); // takes over the rented array
+        }
+
+        try
+        {
+            return PooledMessage.CopyOf(frame.InPlace);
+        }
+        finally
+        {
+            reader.AdvanceTo(frame.InPlace.End);
+        }
+    }
+
+    /// <summary>Either a message whole in the reader's buffer (not consumed yet: the caller advances past it) or one
+    /// assembled into a rented array (already consumed: the caller returns or hands on the array).</summary>
+    private readonly record struct Frame(ReadOnlySequence<byte> InPlace, byte[]? Assembled, int Length);
+
+    /// <summary>Smallest buffer a message spanning reads is assembled into; it doubles as more bytes arrive.</summary>
+    private const int MinAssemblyBuffer = 4096;
+
+    private static async ValueTask<Frame> ReadFrameAsync(PipeReader reader, int maxLength, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxLength);
         while (true)
         {
             ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             ReadOnlySequence<byte> buffer = result.Buffer;
-            bool parsed = false;
-            T value = default!;
+            bool hasLength;
+            int length, prefixLength;
             try
             {
                 if (result.IsCanceled) throw new OperationCanceledException("the pending read was cancelled");
-                if (TryReadMessage(ref buffer, maxLength, out ReadOnlySequence<byte> message))
-                {
-                    value = parse(message);
-                    parsed = true;
-                }
-                else if (result.IsCompleted)
-                {
-                    throw EndOfStream(buffer.Length);
-                }
+                hasLength = TryReadLength(buffer, maxLength, out length, out prefixLength);
+                if (!hasLength && result.IsCompleted) throw EndOfStream(buffer.Length);
             }
-            finally
+            catch
             {
-                // On success consume the message; otherwise mark everything examined so the next read waits for more.
-                if (parsed) reader.AdvanceTo(buffer.Start);
-                else reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                throw;
             }
-            if (parsed) return value;
+
+            if (!hasLength)
+            {
+                reader.AdvanceTo(buffer.Start, buffer.End); // the prefix is incomplete: wait for more
+                continue;
+            }
+
+            if (buffer.Length - prefixLength >= length)
+            {
+                return new Frame(buffer.Slice(prefixLength, length), null, length);
+            }
+
+            return await AssembleAsync(reader, buffer.Slice(prefixLength), result.IsCompleted, length, cancellationToken)
+                .ConfigureAwait(false);
         }
     }
 
-    /// <summary>Reads one message into a pooled buffer the caller must dispose.</summary>
-    /// <exception cref="EndOfStreamException">The stream ended before a whole message arrived.</exception>
-    public static ValueTask<PooledMessage> ReadMessageAsync(PipeReader reader, int maxLength, CancellationToken cancellationToken)
-        => ReadMessageAsync(reader, maxLength, PooledMessage.CopyOf, cancellationToken);
+    /// <summary>Consumes the body of a <paramref name="length"/>-byte message as it arrives; <paramref name="head"/>
+    /// is the part already in the reader's buffer.</summary>
+    private static async ValueTask<Frame> AssembleAsync(PipeReader reader, ReadOnlySequence<byte> head, bool completed, int length,
+        CancellationToken cancellationToken)
+    {
+        int filled = (int)head.Length;
+        byte[] array = ArrayPool<byte>.Shared.Rent(Math.Min(length, Math.Max(MinAssemblyBuffer, filled * 2)));
+        try
+        {
+            head.CopyTo(array);
+            reader.AdvanceTo(head.End);
+            while (filled < length)
+            {
+                if (completed) throw EndOfStream(Varint.SizeOf((ulong)length) + filled);
+                ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                if (result.IsCanceled)
+                {
+                    reader.AdvanceTo(buffer.Start);
+                    throw new OperationCanceledException("the pending read was cancelled");
+                }
+
+                int take = (int)Math.Min(buffer.Length, length - filled);
+                if (filled + take > array.Length)
+                {
+                    array = Grow(array, filled, Math.Min(length, Math.Max(array.Length * 2, filled + take)));
+                }
+
+                buffer.Slice(0, take).CopyTo(array.AsSpan(filled));
+                filled += take;
+                reader.AdvanceTo(buffer.GetPosition(take));
+                completed = result.IsCompleted;
+            }
+
+            return new Frame(default, array, length);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(array);
+            throw;
+        }
+    }
+
+    private static byte[] Grow(byte[] array, int filled, int size)
+    {
+        byte[] larger = ArrayPool<byte>.Shared.Rent(size);
+        array.AsSpan(0, filled).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(array);
+        return larger;
+    }
 
     /// <summary>Like <see cref="ReadMessageAsync(PipeReader, int, CancellationToken)"/> but returns <c>null</c> when the
     /// stream ends cleanly between messages (a truncated message still throws).</summary>
@@ -165,7 +278,7 @@ public sealed class PooledMessage : IMemoryOwner<byte>
     private byte[]? _array;
     private readonly int _length;
 
-    private PooledMessage(byte[] array, int length)
+    internal PooledMessage(byte[] array, int length)
     {
         _array = array;
         _length = length;

@@ -153,6 +153,40 @@ public abstract class MuxerConformanceTests
         Assert.Equal(SHA256.HashData(data), digest);
     }
 
+    /// <summary>A reader that frames with <see cref="LengthPrefixed"/> must receive messages several times the
+    /// stream's flow-control window (the yamux window is 256 KiB): window credit may only come back as bytes are
+    /// consumed, so the reader has to consume a message as it arrives rather than wait for all of it in the stream.</summary>
+    [Theory]
+    [InlineData(200 * 1024)]
+    [InlineData(300 * 1024)]
+    [InlineData(1024 * 1024)]
+    [InlineData(3 * 1024 * 1024)]
+    public async Task Length_prefixed_message_larger_than_the_stream_window_arrives(int size)
+    {
+        await using var pair = CreatePair();
+        var (local, remote) = await OpenAsync(pair.Initiator, pair.Responder);
+        byte[] message = RandomNumberGenerator.GetBytes(size);
+        var send = Task.Run(async () =>
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                LengthPrefixed.WriteMessage(local.Output, message);
+                await local.Output.FlushAsync();
+            }
+            await local.Output.CompleteAsync();
+        });
+
+        for (int i = 0; i < 2; i++)
+        {
+            using var received = await LengthPrefixed.ReadMessageAsync(remote.Input, 4 * 1024 * 1024, CancellationToken.None)
+                .AsTask().WaitAsync(LongTimeout);
+            Assert.True(received.Span.SequenceEqual(message), $"message {i} differs");
+        }
+        Assert.Null(await LengthPrefixed.ReadMessageOrEndAsync(remote.Input, 4 * 1024 * 1024, CancellationToken.None)
+            .AsTask().WaitAsync(LongTimeout));
+        await send.WaitAsync(LongTimeout);
+    }
+
     [Fact]
     public async Task Half_close_works_in_both_directions()
     {
