@@ -16,6 +16,7 @@ public static class Program
             return 2;
         }
         var options = Arguments.Parse(args.AsSpan(1));
+        if (args[0] == "node") return await NodeMode.RunAsync(options);
         using var timeout = new CancellationTokenSource(options.Duration("timeout-ms", TimeSpan.FromSeconds(120)));
         try
         {
