@@ -19,7 +19,7 @@ public sealed class JsonLinesPeer : IAsyncDisposable
     private readonly Task _readLoop;
     private long _nextId;
 
-    private JsonLinesPeer(LabProcess process, NetNamespace ns)
+    private JsonLinesPeer(LabProcess process, NetNamespace? ns)
     {
         Process = process;
         Namespace = ns;
@@ -28,7 +28,8 @@ public sealed class JsonLinesPeer : IAsyncDisposable
 
     public LabProcess Process { get; }
 
-    public NetNamespace Namespace { get; }
+    /// <summary>The namespace it runs in; null for a peer on the machine's own network (loopback tests).</summary>
+    public NetNamespace? Namespace { get; }
 
     /// <summary>The ready line.</summary>
     public JsonObject Ready { get; private set; } = null!;
@@ -40,7 +41,20 @@ public sealed class JsonLinesPeer : IAsyncDisposable
         TimeSpan startTimeout, CancellationToken cancellationToken, string? workingDirectory = null,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        var process = ns.Start(fileName, arguments, workingDirectory, environment);
+        return await ReadyAsync(ns.Start(fileName, arguments, workingDirectory, environment), ns, startTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts <paramref name="fileName"/> on this machine's network (no namespace) and waits for its ready line.</summary>
+    public static Task<JsonLinesPeer> StartLocalAsync(string fileName, IEnumerable<string> arguments, TimeSpan startTimeout,
+        CancellationToken cancellationToken, string? workingDirectory = null)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(fileName) { WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory };
+        foreach (string argument in arguments) start.ArgumentList.Add(argument);
+        return ReadyAsync(LabProcess.StartLocal(Path.GetFileName(fileName), start), null, startTimeout, cancellationToken);
+    }
+
+    private static async Task<JsonLinesPeer> ReadyAsync(LabProcess process, NetNamespace? ns, TimeSpan startTimeout, CancellationToken cancellationToken)
+    {
         var peer = new JsonLinesPeer(process, ns);
         try
         {

@@ -36,6 +36,16 @@ public sealed class LabProcess : IAsyncDisposable
 
     public StreamWriter StandardInput => (_process ?? throw new InvalidOperationException($"{Label} is not started")).StandardInput;
 
+    /// <summary>Starts a process outside any namespace (a peer on loopback); the caller disposes it.</summary>
+    public static LabProcess StartLocal(string label, ProcessStartInfo start)
+    {
+        start.RedirectStandardInput = start.RedirectStandardOutput = start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        var process = new LabProcess(label, start);
+        process.Start();
+        return process;
+    }
+
     internal void Start()
     {
         var process = new Process { StartInfo = _start, EnableRaisingEvents = true };
