@@ -30,10 +30,8 @@ async function createNode (opts) {
     ping: ping(),
     dcutr: dcutr()
   }
-  if (opts.autonat) {
-    services.autoNAT = autoNAT()
-    services.autoNATv2 = autoNATv2()
-  }
+  if (opts.autonat || opts.autonatV1) services.autoNAT = autoNAT()
+  if (opts.autonat) services.autoNATv2 = autoNATv2()
   if (opts.relayService) {
     // js-libp2p's defaults (2 min, 128 KiB), sent as Limit.duration = 120000: js puts milliseconds there.
     services.relay = circuitRelayServer({ reservations: { maxReservations: 64, applyDefaultLimit: !opts.relayUnlimited } })
@@ -123,7 +121,7 @@ function handleEcho (stream) {
 }
 
 const describeConnection = (c) => ({
-  id: c.id,
+  connectionId: c.id,
   remotePeer: c.remotePeer.toString(),
   remoteAddr: c.remoteAddr.toString(),
   direction: c.direction,
@@ -201,7 +199,12 @@ function makeCommands (node) {
 }
 
 runJsonLinesPeer({
-  flags: { 'relay-service': 'JSPEER_RELAY_SERVICE', 'relay-unlimited': 'JSPEER_RELAY_UNLIMITED', autonat: 'JSPEER_AUTONAT' },
+  flags: {
+    'relay-service': 'JSPEER_RELAY_SERVICE',
+    'relay-unlimited': 'JSPEER_RELAY_UNLIMITED',
+    autonat: 'JSPEER_AUTONAT', // AutoNAT v1 and v2, client and server
+    'autonat-v1': 'JSPEER_AUTONAT_V1' // AutoNAT v1 only
+  },
   async start (opts) {
     const node = await createNode(opts)
     node.handle(ECHO_PROTOCOL, handleEcho, { runOnLimitedConnection: true })

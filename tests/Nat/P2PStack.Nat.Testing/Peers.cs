@@ -28,6 +28,17 @@ public static class Peers
 
     public static PeerId PeerId(this JsonLinesPeer peer) => Identity.PeerId.Parse(peer.Ready["peerId"]!.GetValue<string>());
 
-    /// <summary>The first announced address (with /p2p).</summary>
-    public static Multiaddr Address(this JsonLinesPeer peer) => Multiaddr.Parse(peer.Ready["addresses"]![0]!.GetValue<string>());
+    /// <summary>The first announced address (with /p2p) that is not loopback (each namespace has its own loopback).</summary>
+    public static Multiaddr Address(this JsonLinesPeer peer)
+    {
+        var addresses = peer.Ready["addresses"]!.AsArray().Select(a => Multiaddr.Parse(a!.GetValue<string>())).ToList();
+        var chosen = addresses.FirstOrDefault(a => a.GetIPAddress() is { } ip && !System.Net.IPAddress.IsLoopback(ip)) ?? addresses.FirstOrDefault();
+        if (chosen is null) throw new InvalidOperationException($"{peer.Process.Label} announced no address");
+        if (peer.Namespace is not null && chosen.GetIPAddress() is { } found && System.Net.IPAddress.IsLoopback(found))
+        {
+            // js announces only loopback before its interfaces are expanded: use the namespace's address and the port.
+            chosen = Multiaddr.Parse($"/ip4/{peer.Namespace.Address}/tcp/{chosen.ValueOf(MultiaddrProtocols.Tcp)}/p2p/{peer.PeerId()}");
+        }
+        return chosen;
+    }
 }
