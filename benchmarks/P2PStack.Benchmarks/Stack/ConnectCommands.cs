@@ -136,8 +136,8 @@ internal static class ConnectCommands
         var initiatorIdentity = new LocalIdentity(PrivateKey.Generate(KeyType.Ed25519));
         var responderIdentity = new LocalIdentity(PrivateKey.Generate(KeyType.Ed25519));
         var channels = suites.Select(suite => (Suite: suite,
-            Initiator: new NoiseSecureChannel(suite, initiatorIdentity, options),
-            Responder: new NoiseSecureChannel(suite, responderIdentity, options))).ToArray();
+            Initiator: new NoiseSecureChannel(suite, options),
+            Responder: new NoiseSecureChannel(suite, options))).ToArray();
         IReadOnlyList<string> muxers = ["/yamux/1.0.0"];
         var transport = new TcpTransport();
         await using var listener = await transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), token);
@@ -151,8 +151,8 @@ internal static class ConnectCommands
                 var outbound = await transport.DialAsync(listener.ListenAddress, token);
                 var inbound = await accepting;
                 long start = Stopwatch.GetTimestamp();
-                var outboundSecure = channels[s].Initiator.SecureOutboundAsync(outbound, responderIdentity.PeerId, muxers, token).AsTask();
-                var inboundSecure = channels[s].Responder.SecureInboundAsync(inbound, muxers, token).AsTask();
+                var outboundSecure = channels[s].Initiator.SecureOutboundAsync(outbound, initiatorIdentity, responderIdentity.PeerId, muxers, token).AsTask();
+                var inboundSecure = channels[s].Responder.SecureInboundAsync(inbound, responderIdentity, muxers, token).AsTask();
                 await Task.WhenAll(outboundSecure, inboundSecure);
                 var elapsed = Stopwatch.GetElapsedTime(start);
                 await outboundSecure.Result.DisposeAsync();

@@ -9,7 +9,8 @@ namespace P2PStack.Host;
 
 /// <summary>
 /// An established connection: owns the muxer session, accepts inbound streams, negotiates their protocol and hands
-/// them to the registered handler; opens outbound streams for the host's users.
+/// them to the registered handler (as work the host owns); opens outbound streams for the host's users. On a limited
+/// connection only protocols that opt in run, in both directions.
 /// </summary>
 internal sealed partial class HostConnection : IConnection
 {
@@ -19,6 +20,7 @@ internal sealed partial class HostConnection : IConnection
     private readonly ProtocolRegistry _registry;
     private readonly HostOptions _options;
     private readonly ILogger _logger;
+    private readonly BackgroundWork _background;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Action<HostConnection> _onClosed;
@@ -28,8 +30,9 @@ internal sealed partial class HostConnection : IConnection
 
     /// <param name="onClosed">Runs once the connection is closed, before <see cref="Completion"/> completes (the host
     /// forgets the connection there, so that nobody who awaited the close still finds it listed).</param>
-    public HostConnection(UpgradedConnection upgraded, string transport, ProtocolRegistry registry, HostOptions options,
-        ILogger logger, HostMetrics metrics, Action<HostConnection> onClosed)
+    public HostConnection(UpgradedConnection upgraded, TransportInfo transport, ILocalIdentity hostIdentity,
+        ProtocolRegistry registry, HostOptions options, ILogger logger, HostMetrics metrics, BackgroundWork background,
+        Action<HostConnection> onClosed)
     {
         Metrics = metrics;
         _onClosed = onClosed;
@@ -37,7 +40,14 @@ internal sealed partial class HostConnection : IConnection
         _registry = registry;
         _options = options;
         _logger = logger;
-        Transport = transport;
+        _background = background;
+        Transport = transport.Name;
+        IsDirect = !transport.IsProxy;
+        Limits = transport.Limits;
+        var identity = upgraded.Identity ?? hostIdentity;
+        LocalPeer = identity.PeerId;
+        LocalPublicKey = identity.PrivateKey.PublicKey;
+        IsPrivate = !identity.PeerId.Equals(hostIdentity.PeerId);
         Id = Interlocked.Increment(ref s_nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
         OpenedAt = DateTimeOffset.UtcNow;
     }
@@ -48,13 +58,28 @@ internal sealed partial class HostConnection : IConnection
 
     public PublicKey RemotePublicKey => _upgraded.Secure.RemotePublicKey;
 
+    public PeerId LocalPeer { get; }
+
+    public PublicKey LocalPublicKey { get; }
+
     public Multiaddr LocalAddress => _upgraded.Raw.LocalAddress;
 
     public Multiaddr RemoteAddress => _upgraded.Raw.RemoteAddress;
 
-    public Direction Direction => _upgraded.Raw.Direction;
+    public Direction Direction => _upgraded.Role;
 
     public string Transport { get; }
+
+    public bool IsDirect { get; }
+
+    public ConnectionLimits? Limits { get; }
+
+    public bool IsLimited => Limits is not null;
+
+    public IReadOnlyList<string> Filters => _upgraded.Filters;
+
+    /// <summary>Authenticated under a per-connection identity: private to its dialer.</summary>
+    public bool IsPrivate { get; }
 
     public string SecurityProtocol => _upgraded.Secure.SecurityProtocol;
 
@@ -70,8 +95,9 @@ internal sealed partial class HostConnection : IConnection
 
     internal HostMetrics Metrics { get; }
 
-    /// <summary>The secure connection, for modules that need its details (e.g. the post-quantum level).</summary>
-    public ISecureConnection Secure => _upgraded.Secure;
+    /// <summary>The secure connection (under any filters), for modules that need its details (e.g. the post-quantum
+    /// level).</summary>
+    public ISecureConnection Secure => _upgraded.Secure is FilteredSecureConnection filtered ? filtered.Inner : _upgraded.Secure;
 
     /// <summary>Runs the accept loop until the session ends; then completes <see cref="Completion"/>.</summary>
     public async Task RunAsync()
@@ -89,7 +115,7 @@ internal sealed partial class HostConnection : IConnection
                     stream.Reset();
                     continue;
                 }
-                _ = HandleInboundAsync(stream, token);
+                _background.Run(_ => HandleInboundAsync(stream, token));
             }
         }
         catch (Exception ex) when (ex is MuxerClosedException or OperationCanceledException or IOException)
@@ -113,6 +139,15 @@ internal sealed partial class HostConnection : IConnection
     {
         ArgumentOutOfRangeException.ThrowIfZero(protocols.Count);
         if (IsClosing) throw new MuxerClosedException($"connection {Id} to {RemotePeer} is closing");
+        if (IsLimited)
+        {
+            // Offer only what may run here; the caller learns plainly when nothing may.
+            var allowed = protocols.Where(RunsOnLimitedConnections).ToArray();
+            if (allowed.Length == 0)
+                throw new LimitedConnectionException(
+                    $"connection {Id} to {RemotePeer} is limited and none of {string.Join(", ", protocols)} runs on limited connections", this);
+            protocols = allowed;
+        }
         if (!TryReserveStream())
             throw new ResourceLimitExceededException($"connection {Id} to {RemotePeer}", "streams",
                 _options.Limits.MaxStreamsPerConnection);
@@ -165,6 +200,11 @@ internal sealed partial class HostConnection : IConnection
 
     internal void ReleaseStream() => Interlocked.Decrement(ref _streams);
 
+    /// <summary>Whether a protocol may run on a limited connection: its handler opted in, or the options list it.</summary>
+    private bool RunsOnLimitedConnections(string protocol) =>
+        (_registry.TryGet(protocol, out var handler) && handler.RunOnLimitedConnections)
+        || _options.LimitedConnectionProtocols.Contains(protocol);
+
     private bool TryReserveStream()
     {
         if (Interlocked.Increment(ref _streams) <= _options.Limits.MaxStreamsPerConnection) return true;
@@ -181,7 +221,10 @@ internal sealed partial class HostConnection : IConnection
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(token))
             {
                 timeout.CancelAfter(_options.StreamNegotiationTimeout);
-                protocol = await MultistreamSelect.HandleAsync(stream, _registry.Protocols, timeout.Token).ConfigureAwait(false);
+                protocol = IsLimited
+                    ? await MultistreamSelect.HandleAsync(stream, p => _registry.TryGet(p, out var h) && h.RunOnLimitedConnections,
+                        _registry.Protocols.Where(RunsOnLimitedConnections), timeout.Token).ConfigureAwait(false)
+                    : await MultistreamSelect.HandleAsync(stream, _registry.Protocols, timeout.Token).ConfigureAwait(false);
             }
             if (!_registry.TryGet(protocol, out var handler))
             {
@@ -255,3 +298,6 @@ internal sealed partial class HostConnection : IConnection
     [LoggerMessage(Level = LogLevel.Debug, Message = "Closing the session with {Peer} failed: {Reason}")]
     private partial void LogCloseFailed(PeerId peer, string reason);
 }
+
+/// <summary>What the host knows of the transport a connection came through.</summary>
+internal readonly record struct TransportInfo(string Name, bool IsProxy, ConnectionLimits? Limits);

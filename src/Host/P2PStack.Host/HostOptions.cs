@@ -8,8 +8,19 @@ public sealed class HostOptions
     /// <summary>Addresses to bind when the host starts (port 0 picks a free port).</summary>
     public List<Multiaddr> ListenAddresses { get; } = [];
 
-    /// <summary>When set, the addresses announced to other peers instead of the (expanded) listen addresses.</summary>
+    /// <summary>When set, the addresses announced to other peers instead of the (expanded) listen, observed and relay
+    /// addresses. <see cref="AddressOptions.AppendAnnounce"/>, <see cref="AddressOptions.NoAnnounce"/> and
+    /// <see cref="AddressOptions.AnnounceFilter"/> still apply.</summary>
     public List<Multiaddr> AnnounceAddresses { get; } = [];
+
+    /// <summary>How the advertised addresses are built (observed address confirmation, announce filters).</summary>
+    public AddressOptions Addresses { get; } = new();
+
+    /// <summary>
+    /// Protocol ids allowed on limited (relayed) connections besides those of handlers that opt in
+    /// (<c>IProtocolHandler.RunOnLimitedConnections</c>): for protocols this node only dials out with.
+    /// </summary>
+    public List<string> LimitedConnectionProtocols { get; } = [];
 
     /// <summary>Budget of one dial attempt to one address: transport connect plus every upgrade step.</summary>
     public TimeSpan DialTimeout { get; set; } = TimeSpan.FromSeconds(15);
@@ -71,4 +82,40 @@ public sealed class ConnectionManagerOptions
 
     /// <summary>How often the watermarks are checked (also checked whenever a connection is added).</summary>
     public TimeSpan CheckInterval { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>How the address manager builds the advertised addresses.</summary>
+public sealed class AddressOptions
+{
+    /// <summary>Addresses advertised in addition to the listen, observed and relay addresses (e.g. a port forwarded by
+    /// hand).</summary>
+    public List<Multiaddr> AppendAnnounce { get; } = [];
+
+    /// <summary>Never advertised: an address equal to an entry, starting with one (<c>/ip4/10.0.0.1</c> hides every
+    /// port on it), or whose IP lies in an <c>/ip4|ip6/x/ipcidr/n</c> entry (<c>/ip4/192.168.0.0/ipcidr/16</c>).</summary>
+    public List<Multiaddr> NoAnnounce { get; } = [];
+
+    /// <summary>Last say over the advertised set, after the lists above (null: none).</summary>
+    public Func<IReadOnlyList<Multiaddr>, IReadOnlyList<Multiaddr>>? AnnounceFilter { get; set; }
+
+    /// <summary>Distinct observer networks (/16 for IPv4, /56 for IPv6) that must report the same observed address
+    /// before it is advertised; one host with many peer ids counts once.</summary>
+    public int ObservedAddressThreshold { get; set; } = 4;
+
+    /// <summary>How long one observation counts.</summary>
+    public TimeSpan ObservedAddressTtl { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Distinct observed addresses tracked at once (remote peers choose them, so the number is bounded).</summary>
+    public int MaxObservedAddresses { get; set; } = 64;
+
+    /// <summary>Relay addresses advertised at once.</summary>
+    public int MaxRelayAddresses { get; set; } = 16;
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(ObservedAddressThreshold, 1, nameof(ObservedAddressThreshold));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ObservedAddressTtl, TimeSpan.Zero, nameof(ObservedAddressTtl));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxObservedAddresses, 1, nameof(MaxObservedAddresses));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxRelayAddresses, 0, nameof(MaxRelayAddresses));
+    }
 }

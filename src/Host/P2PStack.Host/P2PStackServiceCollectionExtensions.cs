@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using P2PStack.Addressing;
 using P2PStack.Host;
 using P2PStack.Host.Metrics;
@@ -26,13 +28,31 @@ public static class P2PStackServiceCollectionExtensions
         services.TryAddSingleton<IEventBus, EventBus>();
         // A hosted app has registered its IMeterFactory already; a bare container gets one scoped to it.
         services.TryAddSingleton<IMeterFactory, HostMeterFactory>();
+        // Handlers and transports are resolved on first use: either may depend on the host.
         services.TryAddSingleton(sp => new ProtocolRegistry(() => sp.GetServices<IProtocolHandler>()));
+        services.TryAddSingleton(sp => new TransportRegistry(() => sp.GetServices<ITransport>()));
         services.TryAddSingleton<Upgrader>();
-        services.TryAddSingleton<PeerHost>();
+        services.TryAddSingleton<AddressManager>();
+        services.TryAddSingleton<IAddressManager>(sp => sp.GetRequiredService<AddressManager>());
+        services.TryAddSingleton(sp => new ConnectionTable(Options(sp).Limits));
+        services.TryAddSingleton(sp => new ConnectionManager(Options(sp).ConnectionManager,
+            sp.GetRequiredService<ConnectionTable>().Snapshot, sp.GetRequiredService<ILogger<ConnectionManager>>(),
+            sp.GetService<TimeProvider>()));
+        services.TryAddSingleton<IConnectionManager>(sp => sp.GetRequiredService<ConnectionManager>());
+        // Instruments on the "P2PStack.Host" meter; the factory scopes them to this container (see docs/metrics.md).
+        services.TryAddSingleton(sp => new HostMetrics(sp.GetService<IMeterFactory>(), sp.GetRequiredService<ConnectionTable>().Snapshot,
+            sp.GetRequiredService<IPeerStore>(), Options(sp).Metrics));
+        services.TryAddSingleton(sp => new PeerHost(sp.GetRequiredService<ILocalIdentity>(), sp.GetRequiredService<TransportRegistry>(),
+            sp.GetRequiredService<Upgrader>(), sp.GetRequiredService<ProtocolRegistry>(), sp.GetRequiredService<IPeerStore>(),
+            sp.GetRequiredService<IEventBus>(), sp.GetServices<IConnectionGater>(), sp.GetRequiredService<IOptions<HostOptions>>(),
+            sp.GetRequiredService<ILogger<PeerHost>>(), sp.GetRequiredService<ConnectionTable>(),
+            sp.GetRequiredService<ConnectionManager>(), sp.GetRequiredService<HostMetrics>(), sp.GetRequiredService<AddressManager>()));
         services.TryAddSingleton<IPeerHost>(sp => sp.GetRequiredService<PeerHost>());
         configure(builder);
         return services;
     }
+
+    private static HostOptions Options(IServiceProvider services) => services.GetRequiredService<IOptions<HostOptions>>().Value;
 
     /// <summary>Uses this key as the node's identity.</summary>
     public static IP2PBuilder WithIdentity(this IP2PBuilder builder, PrivateKey key)
@@ -57,6 +77,26 @@ public static class P2PStackServiceCollectionExtensions
     {
         builder.Services.TryAddSingleton<THandler>();
         builder.Services.AddSingleton<IProtocolHandler>(sp => sp.GetRequiredService<THandler>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Registers a transport type as a singleton <see cref="ITransport"/>. The host resolves transports when it starts,
+    /// so the transport may depend on <see cref="IPeerHost"/> (a virtual transport dialing through other connections).
+    /// </summary>
+    public static IP2PBuilder AddTransport<TTransport>(this IP2PBuilder builder) where TTransport : class, ITransport
+    {
+        builder.Services.TryAddSingleton<TTransport>();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ITransport, TTransport>(sp => sp.GetRequiredService<TTransport>()));
+        return builder;
+    }
+
+    /// <summary>Registers a secured-connection filter: offered to dialers that ask for it (<see cref="DialOptions.Filters"/>)
+    /// and available to this node's own dials.</summary>
+    public static IP2PBuilder AddSecuredConnectionFilter<TFilter>(this IP2PBuilder builder) where TFilter : class, ISecuredConnectionFilter
+    {
+        builder.Services.TryAddSingleton<TFilter>();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ISecuredConnectionFilter, TFilter>(sp => sp.GetRequiredService<TFilter>()));
         return builder;
     }
 

@@ -7,22 +7,28 @@ namespace P2PStack.Host;
 
 /// <summary>
 /// Turns a raw transport connection into a muxer session, one typed step at a time:
-/// raw -> protectors -> multistream(security) -> secure channel -> early muxer or multistream(muxer) -> session.
-/// The caller's token bounds the whole upgrade; any failure aborts the raw connection.
+/// raw -> protectors -> multistream(security) -> secure channel -> [filters] -> early muxer or multistream(muxer) ->
+/// session. The role (initiator or responder) comes from the raw connection's direction, which a simultaneous open
+/// sets from the dial context; the identity from the dial context or the host. The caller's token bounds the whole
+/// upgrade; any failure aborts the raw connection.
 /// </summary>
 public sealed partial class Upgrader
 {
+    private readonly ILocalIdentity _identity;
     private readonly IConnectionProtector[] _protectors;
     private readonly Dictionary<string, ISecureChannel> _channels;
     private readonly string[] _securityIds;
     private readonly Dictionary<string, IStreamMuxer> _muxers;
     private readonly string[] _muxerIds;
+    private readonly Dictionary<string, ISecuredConnectionFilter> _filters;
     private readonly IConnectionGater[] _gaters;
     private readonly ILogger<Upgrader> _logger;
 
-    public Upgrader(IEnumerable<IConnectionProtector> protectors, IEnumerable<ISecureChannel> channels,
-        IEnumerable<IStreamMuxer> muxers, IEnumerable<IConnectionGater> gaters, ILogger<Upgrader> logger)
+    public Upgrader(ILocalIdentity identity, IEnumerable<IConnectionProtector> protectors, IEnumerable<ISecureChannel> channels,
+        IEnumerable<IStreamMuxer> muxers, IEnumerable<ISecuredConnectionFilter> filters, IEnumerable<IConnectionGater> gaters,
+        ILogger<Upgrader> logger)
     {
+        _identity = identity;
         _protectors = [.. protectors];
         var channelList = channels.ToList();
         var muxerList = muxers.ToList();
@@ -33,6 +39,9 @@ public sealed partial class Upgrader
         _securityIds = [.. channelList.Select(c => c.ProtocolId).Distinct(StringComparer.Ordinal)];
         _muxers = muxerList.DistinctBy(m => m.ProtocolId).ToDictionary(m => m.ProtocolId, StringComparer.Ordinal);
         _muxerIds = [.. muxerList.Select(m => m.ProtocolId).Distinct(StringComparer.Ordinal)];
+        _filters = filters.DistinctBy(f => f.ProtocolId).ToDictionary(f => f.ProtocolId, StringComparer.Ordinal);
+        if (_filters.Keys.Any(_muxers.ContainsKey))
+            throw new InvalidOperationException("a secured-connection filter and a muxer share a protocol id");
         _gaters = [.. gaters];
         _logger = logger;
     }
@@ -43,28 +52,45 @@ public sealed partial class Upgrader
     /// <summary>Muxer protocol ids in preference order.</summary>
     public IReadOnlyList<string> Muxers => _muxerIds;
 
-    /// <param name="securityProtocols">Security protocols to offer, in preference order; null offers all.</param>
-    public Task<UpgradedConnection> UpgradeOutboundAsync(IRawConnection raw, PeerId? expectedPeer,
-        IReadOnlyList<string>? securityProtocols, CancellationToken cancellationToken)
+    /// <summary>Protocol ids of the registered secured-connection filters.</summary>
+    public IReadOnlyCollection<string> Filters => _filters.Keys;
+
+    /// <summary>
+    /// Upgrades a connection this host dialed, with the dial's options (security protocols, identity, filters). The
+    /// role is <paramref name="role"/> if given (a simultaneous open whose connection arrived through a listener),
+    /// else the raw connection's direction (Inbound when the transport took the server role of a simultaneous open).
+    /// </summary>
+    public Task<UpgradedConnection> UpgradeOutboundAsync(IRawConnection raw, PeerId? expectedPeer, DialOptions options,
+        CancellationToken cancellationToken, Direction? role = null)
     {
+        ArgumentNullException.ThrowIfNull(options);
         IReadOnlyList<string> offered = _securityIds;
-        if (securityProtocols is not null)
+        if (options.SecurityProtocols is { } requested)
         {
-            offered = [.. securityProtocols.Where(_channels.ContainsKey)];
+            offered = [.. requested.Where(_channels.ContainsKey)];
             if (offered.Count == 0)
-                throw new ArgumentException($"none of the requested security protocols is registered: {string.Join(", ", securityProtocols)}",
-                    nameof(securityProtocols));
+                throw new ArgumentException($"none of the requested security protocols is registered: {string.Join(", ", requested)}",
+                    nameof(options));
         }
-        return UpgradeAsync(raw, expectedPeer, offered, cancellationToken);
+        IReadOnlyList<string> filters = options.Filters ?? [];
+        foreach (string filter in filters)
+        {
+            if (!_filters.ContainsKey(filter))
+                throw new ArgumentException($"secured-connection filter {filter} is not registered", nameof(options));
+        }
+        return UpgradeAsync(raw, role ?? raw.Direction, options.Identity ?? _identity, expectedPeer, offered, filters,
+            cancellationToken);
     }
 
+    /// <summary>Upgrades a connection a listener accepted, as responder under the host's identity.</summary>
     public Task<UpgradedConnection> UpgradeInboundAsync(IRawConnection raw, CancellationToken cancellationToken) =>
-        UpgradeAsync(raw, null, _securityIds, cancellationToken);
+        UpgradeAsync(raw, raw.Direction, _identity, null, _securityIds, [], cancellationToken);
 
-    private async Task<UpgradedConnection> UpgradeAsync(IRawConnection raw, PeerId? expectedPeer,
-        IReadOnlyList<string> securityIds, CancellationToken cancellationToken)
+    private async Task<UpgradedConnection> UpgradeAsync(IRawConnection raw, Direction role, ILocalIdentity identity,
+        PeerId? expectedPeer, IReadOnlyList<string> securityIds, IReadOnlyList<string> filters,
+        CancellationToken cancellationToken)
     {
-        bool outbound = raw.Direction == Direction.Outbound;
+        bool initiator = role == Direction.Outbound;
         ISecureConnection? secure = null;
         // Abort (not just close) on cancellation, so a handshake blocked in a read ends now.
         using var abortOnCancel = cancellationToken.Register(static r => ((IRawConnection)r!).Abort(), raw);
@@ -78,7 +104,7 @@ public sealed partial class Upgrader
             string securityId;
             try
             {
-                securityId = outbound
+                securityId = initiator
                     ? await MultistreamSelect.SelectAsync(connection, securityIds, cancellationToken).ConfigureAwait(false)
                     : await MultistreamSelect.HandleAsync(connection, securityIds, cancellationToken).ConfigureAwait(false);
             }
@@ -89,31 +115,68 @@ public sealed partial class Upgrader
                     $"no common security protocol with {raw.RemoteAddress}: this node offers {string.Join(", ", securityIds)}", ex);
             }
             var channel = _channels[securityId];
-            secure = outbound
-                ? await channel.SecureOutboundAsync(connection, expectedPeer, _muxerIds, cancellationToken).ConfigureAwait(false)
-                : await channel.SecureInboundAsync(connection, _muxerIds, cancellationToken).ConfigureAwait(false);
+            // A dialer that wants filters offers no early muxer: the filters are negotiated before the muxer.
+            secure = initiator
+                ? await channel.SecureOutboundAsync(connection, identity, expectedPeer, filters.Count > 0 ? [] : _muxerIds,
+                    cancellationToken).ConfigureAwait(false)
+                : await channel.SecureInboundAsync(connection, identity, _muxerIds, cancellationToken).ConfigureAwait(false);
             var handshakeDuration = System.Diagnostics.Stopwatch.GetElapsedTime(handshakeStart);
+            // The server side of a simultaneous open still knows whom it dialed.
+            if (!initiator && expectedPeer is not null && !expectedPeer.Equals(secure.RemotePeer))
+                throw new PeerIdMismatchException(expectedPeer, secure.RemotePeer);
 
             foreach (var gater in _gaters)
             {
-                var decision = gater.InterceptSecured(raw.Direction, secure.RemotePeer, raw.RemoteAddress, secure.SecurityProtocol);
+                var decision = gater.InterceptSecured(role, secure.RemotePeer, raw.RemoteAddress, secure.SecurityProtocol);
                 if (!decision.Allowed) throw new ConnectionGatedException("secured", decision.Reason ?? "denied");
             }
 
-            string muxerId = secure.EarlyMuxer is { } early && _muxers.ContainsKey(early)
-                ? early
-                : outbound
-                    ? await MultistreamSelect.SelectAsync(secure, _muxerIds, cancellationToken).ConfigureAwait(false)
-                    : await MultistreamSelect.HandleAsync(secure, _muxerIds, cancellationToken).ConfigureAwait(false);
-            var session = _muxers[muxerId].StartSession(secure, raw.Direction);
-            LogUpgraded(raw.Direction, secure.RemotePeer, raw.RemoteAddress.ToString(), securityId, muxerId);
-            return new UpgradedConnection(raw, secure, session, muxerId, handshakeDuration);
+            var applied = new List<string>();
+            string muxerId;
+            if (secure.EarlyMuxer is { } early && _muxers.ContainsKey(early))
+            {
+                muxerId = early;
+            }
+            else if (initiator)
+            {
+                foreach (string filter in filters)
+                {
+                    await MultistreamSelect.SelectAsync(secure, [filter], cancellationToken).ConfigureAwait(false);
+                    secure = new FilteredSecureConnection(secure, _filters[filter].Apply(secure, role));
+                    applied.Add(filter);
+                }
+                muxerId = await MultistreamSelect.SelectAsync(secure, _muxerIds, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                // The dialer may select filters (each once, in its order) before it selects a muxer.
+                while (true)
+                {
+                    var offered = _filters.Keys.Where(f => !applied.Contains(f)).Concat(_muxerIds).ToArray();
+                    string selected = await MultistreamSelect.HandleAsync(secure, offered, cancellationToken).ConfigureAwait(false);
+                    if (!_filters.TryGetValue(selected, out var filter))
+                    {
+                        muxerId = selected;
+                        break;
+                    }
+                    secure = new FilteredSecureConnection(secure, filter.Apply(secure, role));
+                    applied.Add(selected);
+                }
+            }
+            var session = _muxers[muxerId].StartSession(secure, role);
+            LogUpgraded(role, secure.RemotePeer, raw.RemoteAddress.ToString(), securityId, muxerId);
+            return new UpgradedConnection(raw, secure, session, muxerId, handshakeDuration)
+            {
+                Role = role,
+                Identity = identity,
+                Filters = applied,
+            };
         }
         catch (Exception ex)
         {
             raw.Abort();
             if (secure is not null) await secure.DisposeAsync().ConfigureAwait(false);
-            LogUpgradeFailed(raw.Direction, raw.RemoteAddress.ToString(), ex.Message);
+            LogUpgradeFailed(role, raw.RemoteAddress.ToString(), ex.Message);
             if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested) throw;
             if (ex is IOException && cancellationToken.IsCancellationRequested)
                 throw new OperationCanceledException("the connection upgrade was cancelled", ex, cancellationToken);
@@ -128,6 +191,51 @@ public sealed partial class Upgrader
     private partial void LogUpgradeFailed(Direction direction, string address, string reason);
 }
 
-/// <summary>The result of an upgrade: the raw connection, its secure layer and the running muxer session.</summary>
+/// <summary>The result of an upgrade: the raw connection, its secure layer (filtered, when filters run) and the
+/// running muxer session.</summary>
 public sealed record UpgradedConnection(IRawConnection Raw, ISecureConnection Secure, IMuxerSession Session, string Muxer,
-    TimeSpan SecurityHandshakeDuration);
+    TimeSpan SecurityHandshakeDuration)
+{
+    /// <summary>This side's role in the upgrade.</summary>
+    public Direction Role { get; init; } = Raw.Direction;
+
+    /// <summary>The identity this side authenticated as; null means the host's.</summary>
+    public ILocalIdentity? Identity { get; init; }
+
+    /// <summary>Secured-connection filters applied, outermost first.</summary>
+    public IReadOnlyList<string> Filters { get; init; } = [];
+}
+
+/// <summary>A secure connection whose pipe a filter wraps: the identity is the inner connection's; disposing ends the
+/// filter, then the inner connection.</summary>
+internal sealed class FilteredSecureConnection(ISecureConnection inner, IFilteredPipe filtered) : ISecureConnection
+{
+    public System.IO.Pipelines.PipeReader Input => filtered.Input;
+
+    public System.IO.Pipelines.PipeWriter Output => filtered.Output;
+
+    public IRawConnection Raw => inner.Raw;
+
+    public PeerId RemotePeer => inner.RemotePeer;
+
+    public PublicKey RemotePublicKey => inner.RemotePublicKey;
+
+    public string SecurityProtocol => inner.SecurityProtocol;
+
+    public string? EarlyMuxer => null;
+
+    /// <summary>The secure connection under the filters (e.g. a Noise connection, for its post-quantum level).</summary>
+    public ISecureConnection Inner => inner is FilteredSecureConnection f ? f.Inner : inner;
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await filtered.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await inner.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

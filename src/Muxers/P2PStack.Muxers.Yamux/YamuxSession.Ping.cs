@@ -3,12 +3,9 @@ using P2PStack.Network;
 
 namespace P2PStack.Muxers.Yamux;
 
+/// <summary>Pings: round-trip measurement, answering the remote's pings, the keepalive loop.</summary>
 public sealed partial class YamuxSession
 {
-    private readonly Dictionary<uint, TaskCompletionSource> pendingPings = [];
-    private uint lastPingId;
-    private long rttTicks;
-
     /// <summary>Round-trip time of the last answered ping (measured at start and at every keepalive), or null.</summary>
     public TimeSpan? RoundTripTime
     {

@@ -3,14 +3,9 @@ using P2PStack.Network;
 
 namespace P2PStack.Muxers.Yamux;
 
+/// <summary>Reading: the read loop, frame parsing and dispatch to streams, remote stream opens, go-away.</summary>
 public sealed partial class YamuxSession
 {
-    // Payload of the data frame being received; delivered as it arrives, so a frame larger than the connection's
-    // buffering never stalls the read loop.
-    private long payloadRemaining;
-    private YamuxStream? payloadStream;
-    private bool payloadFin;
-
     private async Task ReadLoopAsync()
     {
         var input = connection.Input;

@@ -1,19 +1,12 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using P2PStack.Network;
 
 namespace P2PStack.Muxers.Yamux;
 
+/// <summary>Writing: data frames under the write lock, control frames through the writer loop, closing the output.</summary>
 public sealed partial class YamuxSession
 {
-    private readonly Channel<YamuxFrameHeader> control;
-    private readonly SemaphoreSlim writeLock = new(1, 1);
-    private readonly SemaphoreSlim controlDrained = new(0, int.MaxValue);
-    private int pendingControl;
-    private int readLoopWaitingForDrain;
-    private volatile bool outputClosing;
-
     /// <summary>Control frames queued but not yet written (for tests of the bound).</summary>
     internal int PendingControlFrames => Volatile.Read(ref pendingControl);
 

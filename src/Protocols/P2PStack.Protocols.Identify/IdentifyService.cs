@@ -11,7 +11,9 @@ namespace P2PStack.Protocols.Identify;
 /// <summary>
 /// identify (<c>/ipfs/id/1.0.0</c>) and identify push (<c>/ipfs/id/push/1.0.0</c>): answers who we are, asks every
 /// newly connected peer the same, keeps the peer store up to date (signed peer records preferred over plain listen
-/// addresses) and pushes our protocols to connected peers when they change.
+/// addresses), reports observed addresses to the address manager, and pushes our protocols and addresses to connected
+/// peers when they change. Runs on limited connections. On a connection under a per-connection identity it reveals
+/// nothing but that identity's key and the protocols: no listen or observed addresses, no signed peer record.
 /// </summary>
 public sealed partial class IdentifyService : IProtocolHandler, IDisposable
 {
@@ -25,6 +27,7 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
     private readonly ILogger<IdentifyService> _logger;
     private readonly IDisposable _onConnected;
     private readonly IDisposable _onProtocolsChanged;
+    private readonly IDisposable _onAddressesChanged;
     private SignedRecordCache? _signedRecord;
 
     public IdentifyService(IPeerHost host, ILocalIdentity identity, IOptions<IdentifyOptions> options, ILogger<IdentifyService> logger)
@@ -33,14 +36,16 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
         _identity = identity;
         _options = options.Value;
         _logger = logger;
-        _onConnected = host.Events.Subscribe<PeerConnected>(e => _ = IdentifyInBackgroundAsync(e.Connection));
-        _onProtocolsChanged = host.Events.Subscribe<LocalProtocolsChanged>(e => _ = PushToAllAsync());
+        _onConnected = host.Events.Subscribe<PeerConnected>(e => host.RunInBackground(token => IdentifyInBackgroundAsync(e.Connection, token)));
+        _onProtocolsChanged = host.Events.Subscribe<LocalProtocolsChanged>(_ => host.RunInBackground(PushToAllAsync));
+        _onAddressesChanged = host.Events.Subscribe<LocalAddressesChanged>(_ => host.RunInBackground(PushToAllAsync));
     }
 
     public IReadOnlyList<string> Protocols { get; } = [IdentifyProtocol.Id, IdentifyProtocol.PushId];
 
-    /// <summary>Addresses peers saw our connections come from.</summary>
-    public ObservedAddresses Observed { get; } = new();
+    /// <summary>Identify helps set up direct connections (DCUtR reads the addresses it brings), so it runs on limited
+    /// connections too.</summary>
+    public bool RunOnLimitedConnections => true;
 
     public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
     {
@@ -59,7 +64,8 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
         }
     }
 
-    /// <summary>Runs identify over the connection and stores what the peer says; publishes <see cref="PeerIdentified"/>.</summary>
+    /// <summary>Runs identify over the connection and stores what the peer says; publishes <see cref="PeerIdentified"/>
+    /// (except on a connection under a per-connection identity).</summary>
     public async Task<IdentifyInfo> IdentifyAsync(IConnection connection, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -70,20 +76,23 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
             await stream.Output.CompleteAsync().ConfigureAwait(false);
             var message = await IdentifyProtocol.ReadAsync(stream.Input, _options.MaxMessageSize, timeout.Token).ConfigureAwait(false);
             var info = Consume(connection, message, isPush: false);
-            _host.Events.Publish(new PeerIdentified(connection.RemotePeer, connection));
+            // A private connection (per-connection identity) raises no peer events: modules reacting to them would
+            // open streams that tie the identities together.
+            if (connection.LocalPeer.Equals(_identity.PeerId)) _host.Events.Publish(new PeerIdentified(connection.RemotePeer, connection));
             return info;
         }
     }
 
     /// <summary>Sends our current identify message to every connected peer that speaks identify push.</summary>
-    public async Task PushToAllAsync()
+    public async Task PushToAllAsync(CancellationToken cancellationToken)
     {
         foreach (var connection in _host.GetConnections())
         {
             if (!_host.PeerStore.GetProtocols(connection.RemotePeer).Contains(IdentifyProtocol.PushId)) continue;
             try
             {
-                using var timeout = new CancellationTokenSource(_options.Timeout);
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(_options.Timeout);
                 var stream = await connection.OpenStreamAsync([IdentifyProtocol.PushId], timeout.Token).ConfigureAwait(false);
                 await using (stream.ConfigureAwait(false))
                 {
@@ -92,6 +101,7 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
+                if (cancellationToken.IsCancellationRequested) return;
                 LogPushFailed(connection.RemotePeer, ex.Message);
             }
         }
@@ -101,15 +111,16 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
     {
         _onConnected.Dispose();
         _onProtocolsChanged.Dispose();
+        _onAddressesChanged.Dispose();
     }
 
-    private async Task IdentifyInBackgroundAsync(IConnection connection)
+    private async Task IdentifyInBackgroundAsync(IConnection connection, CancellationToken cancellationToken)
     {
         try
         {
-            await IdentifyAsync(connection, CancellationToken.None).ConfigureAwait(false);
+            await IdentifyAsync(connection, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
+        catch (Exception ex) when (ex is not OutOfMemoryException && !cancellationToken.IsCancellationRequested)
         {
             LogIdentifyFailed(connection.RemotePeer, ex.Message);
         }
@@ -117,16 +128,19 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
 
     private Pb.Identify BuildMessage(IConnection connection)
     {
-        var addresses = _host.AdvertisedAddresses;
         var message = new Pb.Identify
         {
             ProtocolVersion = _options.ProtocolVersion,
             AgentVersion = _options.AgentVersion,
-            PublicKey = ByteString.CopyFrom(_identity.PrivateKey.PublicKey.ToProtobuf()),
-            ObservedAddr = ByteString.CopyFrom(connection.RemoteAddress.Bytes.Span),
+            PublicKey = ByteString.CopyFrom(connection.LocalPublicKey.ToProtobuf()),
         };
-        message.ListenAddrs.AddRange(addresses.Select(a => ByteString.CopyFrom(a.Bytes.Span)));
         message.Protocols.AddRange(_host.Protocols);
+        // Under a per-connection identity, anything more would tie that identity to this node.
+        if (!connection.LocalPeer.Equals(_identity.PeerId)) return message;
+
+        var addresses = _host.AdvertisedAddresses;
+        message.ObservedAddr = ByteString.CopyFrom(connection.RemoteAddress.Bytes.Span);
+        message.ListenAddrs.AddRange(addresses.Select(a => ByteString.CopyFrom(a.Bytes.Span)));
         if (_options.SendSignedPeerRecord) message.SignedPeerRecord = ByteString.CopyFrom(SignedRecord(addresses));
         return message;
     }
@@ -196,7 +210,7 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
         {
             observed = o;
             // Only answers to our own requests count: a peer could push any number of made-up observations.
-            if (!isPush) Observed.Record(o, connection.RemoteAddress);
+            if (!isPush) _host.AddressManager.RecordObservedAddress(connection, o);
         }
         return new IdentifyInfo(peer, key, message.HasProtocolVersion ? message.ProtocolVersion : null,
             message.HasAgentVersion ? message.AgentVersion : null, listenAddresses, [.. message.Protocols], observed, envelope);

@@ -9,6 +9,9 @@ public sealed class PingHandler(IOptions<PingOptions> options) : IProtocolHandle
 {
     public IReadOnlyList<string> Protocols { get; } = [PingProtocol.Id];
 
+    /// <summary>Ping measures limited (relayed) connections too.</summary>
+    public bool RunOnLimitedConnections => true;
+
     public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
     {
         await using (stream.ConfigureAwait(false))

@@ -10,15 +10,12 @@ namespace P2PStack.Security.Noise;
 /// </summary>
 public sealed class NoiseSecureChannel : ISecureChannel
 {
-    private readonly ILocalIdentity _identity;
     private readonly NoiseOptions _options;
 
-    public NoiseSecureChannel(NoiseSuite suite, ILocalIdentity identity, IOptions<NoiseOptions> options)
+    public NoiseSecureChannel(NoiseSuite suite, IOptions<NoiseOptions> options)
     {
         ArgumentNullException.ThrowIfNull(suite);
-        ArgumentNullException.ThrowIfNull(identity);
         Suite = suite;
-        _identity = identity;
         _options = options.Value;
         _options.Validate();
     }
@@ -27,15 +24,21 @@ public sealed class NoiseSecureChannel : ISecureChannel
 
     public string ProtocolId => Suite.ProtocolId;
 
-    public ValueTask<ISecureConnection> SecureOutboundAsync(IRawConnection connection, PeerId? expectedRemotePeer,
-        IReadOnlyList<string> muxers, CancellationToken cancellationToken) =>
-        NoiseHandshake.RunAsync(Suite, _identity, _options, connection, initiator: true, expectedRemotePeer, muxers,
+    public ValueTask<ISecureConnection> SecureOutboundAsync(IRawConnection connection, ILocalIdentity identity,
+        PeerId? expectedRemotePeer, IReadOnlyList<string> muxers, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        return NoiseHandshake.RunAsync(Suite, identity, _options, connection, initiator: true, expectedRemotePeer, muxers,
             cancellationToken);
+    }
 
-    public ValueTask<ISecureConnection> SecureInboundAsync(IRawConnection connection, IReadOnlyList<string> muxers,
-        CancellationToken cancellationToken) =>
-        NoiseHandshake.RunAsync(Suite, _identity, _options, connection, initiator: false, null, muxers,
+    public ValueTask<ISecureConnection> SecureInboundAsync(IRawConnection connection, ILocalIdentity identity,
+        IReadOnlyList<string> muxers, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        return NoiseHandshake.RunAsync(Suite, identity, _options, connection, initiator: false, null, muxers,
             cancellationToken);
+    }
 
     public override string ToString() => ProtocolId;
 }

@@ -11,7 +11,8 @@ public static class NoiseServiceCollectionExtensions
     /// <summary>
     /// Registers the Noise secure channels as <see cref="ISecureChannel"/>s in multistream-select preference order:
     /// the hybrid suites first (the preferred level leading, default <c>/noise-mlkem768-hfs/0.1.0</c>), then
-    /// <c>/noise</c> unless the post-quantum policy refuses it. Needs an <see cref="ILocalIdentity"/> in the container.
+    /// <c>/noise</c> unless the post-quantum policy refuses it. Each connection authenticates as the identity the
+    /// upgrader passes (the host's, or a per-connection one).
     /// The suite list is fixed here from <paramref name="configure"/>; the other options are read when resolved.
     /// </summary>
     public static IP2PBuilder AddNoise(this IP2PBuilder builder, Action<NoiseOptions>? configure = null)
@@ -31,7 +32,7 @@ public static class NoiseServiceCollectionExtensions
         foreach (var suite in registration.PostQuantum.SuitesInPreferenceOrder())
         {
             services.AddSingleton<ISecureChannel>(provider => new NoiseSecureChannel(suite,
-                provider.GetRequiredService<ILocalIdentity>(), provider.GetRequiredService<IOptions<NoiseOptions>>()));
+                provider.GetRequiredService<IOptions<NoiseOptions>>()));
         }
 
         return builder;

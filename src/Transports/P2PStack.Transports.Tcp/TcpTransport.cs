@@ -30,16 +30,32 @@ public sealed class TcpTransport : ITransport
         address is not null && TcpAddresses.TryParse(address, out MultiaddrComponent host, out _, out int rest) && rest == 0
         && !TcpAddresses.IsDns(host.Protocol);
 
-    public async ValueTask<IRawConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken)
+    public ValueTask<IRawConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken) =>
+        DialAsync(address, DialOptions.Default, cancellationToken);
+
+    /// <summary>
+    /// Dials with the dial context. For one side of a simultaneous open (<see cref="DialOptions.SimultaneousOpenRole"/>)
+    /// the socket is bound to a listen port (possible when <see cref="TcpTransportOptions.ReusePort"/> is set), so
+    /// that both peers' SYNs name the same four-tuple, and the connection reports the requested role as its direction.
+    /// Without a listen port to dial from there is no simultaneous open: the connection is an ordinary outbound one.
+    /// </summary>
+    public async ValueTask<IRawConnection> DialAsync(Multiaddr address, DialOptions options, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(options);
         if (!CanDial(address)) throw new ArgumentException($"the TCP transport cannot dial {address}", nameof(address));
-        Socket socket = await ConnectAsync(address, cancellationToken).ConfigureAwait(false);
-        return new SocketConnection(socket, Direction.Outbound, _options);
+        var role = options.SimultaneousOpenRole;
+        var (socket, fromListenPort) = await ConnectCoreAsync(address, bindListenPort: _options.ReusePort || role is not null,
+            cancellationToken).ConfigureAwait(false);
+        return new SocketConnection(socket, role is { } r && fromListenPort ? r : Direction.Outbound, _options);
     }
 
     /// <summary>Resolves and connects a socket to a host/tcp prefix of <paramref name="address"/> (the WebSocket
     /// transport dials its TCP part through this too).</summary>
-    internal async ValueTask<Socket> ConnectAsync(Multiaddr address, CancellationToken cancellationToken)
+    internal async ValueTask<Socket> ConnectAsync(Multiaddr address, CancellationToken cancellationToken) =>
+        (await ConnectCoreAsync(address, _options.ReusePort, cancellationToken).ConfigureAwait(false)).Socket;
+
+    private async ValueTask<(Socket Socket, bool FromListenPort)> ConnectCoreAsync(Multiaddr address, bool bindListenPort,
+        CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (!TcpAddresses.TryParse(address, out MultiaddrComponent host, out ushort port, out _))
@@ -56,10 +72,10 @@ public sealed class TcpTransport : ITransport
                 var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 try
                 {
-                    if (_options.ReusePort) BindToListenPort(socket, ip.AddressFamily);
+                    bool fromListenPort = bindListenPort && BindToListenPort(socket, ip.AddressFamily);
                     await socket.ConnectAsync(new IPEndPoint(ip, port), deadline.Token).ConfigureAwait(false);
                     SocketOptions.ConfigureConnected(socket, _options.NoDelay);
-                    return socket;
+                    return (socket, fromListenPort);
                 }
                 catch (SocketException e)
                 {
@@ -83,8 +99,8 @@ public sealed class TcpTransport : ITransport
     private static string Describe(Exception? e) =>
         e is SocketException s ? s.SocketErrorCode.ToString() : e?.Message ?? "no address to try";
 
-    /// <summary>With ReusePort, dial from a port we listen on so the remote (and NATs) see that port.</summary>
-    private void BindToListenPort(Socket socket, AddressFamily family)
+    /// <summary>Dials from a port we listen on so the remote (and NATs) see that port; returns whether it could.</summary>
+    private bool BindToListenPort(Socket socket, AddressFamily family)
     {
         SocketOptions.EnableReusePort(socket);
         foreach (TcpConnectionListener listener in _listeners.Keys)
@@ -94,13 +110,15 @@ public sealed class TcpTransport : ITransport
             try
             {
                 socket.Bind(new IPEndPoint(bound.Address, bound.Port));
-                return;
+                return true;
             }
             catch (SocketException)
             {
-                // That port is taken for this destination family/address; try another listener or an ephemeral port.
+                // That port is taken for this destination family/address, or the listener does not share it (no
+                // ReusePort); try another listener or an ephemeral port.
             }
         }
+        return false;
     }
 
     public ValueTask<IListener> ListenAsync(Multiaddr address, CancellationToken cancellationToken)

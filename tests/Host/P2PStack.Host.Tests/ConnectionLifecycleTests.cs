@@ -1,6 +1,5 @@
 using P2PStack.Addressing;
 using P2PStack.Network;
-using P2PStack.Protocols.Identify;
 using P2PStack.Transports.Memory;
 
 namespace P2PStack.Host.Tests;

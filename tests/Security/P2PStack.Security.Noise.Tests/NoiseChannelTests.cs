@@ -13,11 +13,11 @@ public class NoiseChannelTests
 {
     private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(30);
 
-    private static NoiseSecureChannel Channel(NoiseSuite suite, ILocalIdentity identity, Action<NoiseOptions>? configure = null)
+    private static NoiseSecureChannel Channel(NoiseSuite suite, Action<NoiseOptions>? configure = null)
     {
         var options = new NoiseOptions();
         configure?.Invoke(options);
-        return new NoiseSecureChannel(suite, identity, Options.Create(options));
+        return new NoiseSecureChannel(suite, Options.Create(options));
     }
 
     private static async Task<(INoiseSecureConnection Client, INoiseSecureConnection Server)> ConnectAsync(
@@ -30,8 +30,8 @@ public class NoiseChannelTests
         }
 
         var server = TestIdentity.Generate();
-        var outbound = Channel(clientSuite, TestIdentity.Generate()).SecureOutboundAsync(rawClient, server.PeerId, clientMuxers, default).AsTask();
-        var inbound = Channel(serverSuite, server).SecureInboundAsync(rawServer, serverMuxers, default).AsTask();
+        var outbound = Channel(clientSuite).SecureOutboundAsync(rawClient, TestIdentity.Generate(), server.PeerId, clientMuxers, default).AsTask();
+        var inbound = Channel(serverSuite).SecureInboundAsync(rawServer, server, serverMuxers, default).AsTask();
         await Task.WhenAll(outbound, inbound).WaitAsync(Prompt);
         return ((INoiseSecureConnection)outbound.Result, (INoiseSecureConnection)inbound.Result);
     }
@@ -89,7 +89,7 @@ public class NoiseChannelTests
     {
         var (rawClient, rawServer) = MemoryRawConnection.CreatePair();
         using var cts = new CancellationTokenSource();
-        var outbound = Channel(NoiseSuite.ForLevel(level), TestIdentity.Generate()).SecureOutboundAsync(rawClient, null, ["/yamux/1.0.0"], cts.Token).AsTask();
+        var outbound = Channel(NoiseSuite.ForLevel(level)).SecureOutboundAsync(rawClient, TestIdentity.Generate(), null, ["/yamux/1.0.0"], cts.Token).AsTask();
         var frame = await NoiseFraming.ReadMessageAsync(rawServer.Input, 1, default).AsTask().WaitAsync(Prompt);
         Assert.Equal(expectedLength, frame.Length);
         cts.Cancel();
@@ -100,9 +100,9 @@ public class NoiseChannelTests
     public async Task HandshakeTimeoutFailsWithHandshakeException()
     {
         var (rawClient, _) = MemoryRawConnection.CreatePair();
-        var channel = Channel(NoiseSuite.Classical, TestIdentity.Generate(), o => o.HandshakeTimeout = TimeSpan.FromMilliseconds(150));
+        var channel = Channel(NoiseSuite.Classical, o => o.HandshakeTimeout = TimeSpan.FromMilliseconds(150));
         var error = await Assert.ThrowsAsync<HandshakeException>(() =>
-            channel.SecureOutboundAsync(rawClient, null, [], default).AsTask().WaitAsync(Prompt));
+            channel.SecureOutboundAsync(rawClient, TestIdentity.Generate(), null, [], default).AsTask().WaitAsync(Prompt));
         Assert.IsType<TimeoutException>(error.InnerException);
         Assert.True(rawClient.IsAborted);
     }
@@ -122,7 +122,7 @@ public class NoiseChannelTests
     {
         var (rawClient, rawServer) = MemoryRawConnection.CreatePair();
         var identity = TestIdentity.Generate();
-        var outbound = Channel(NoiseSuite.Classical, TestIdentity.Generate()).SecureOutboundAsync(rawClient, null, [], default).AsTask();
+        var outbound = Channel(NoiseSuite.Classical).SecureOutboundAsync(rawClient, TestIdentity.Generate(), null, [], default).AsTask();
         var fake = FakeResponderAsync(rawServer, staticKey => attack switch
         {
             "garbage" => [0xFF, 0xFF, 0xFF, 0x01],
@@ -141,7 +141,7 @@ public class NoiseChannelTests
         // The fake responder used above, run honestly, completes the handshake: the rejections are the attacks'.
         var (rawClient, rawServer) = MemoryRawConnection.CreatePair();
         var identity = TestIdentity.Generate();
-        var outbound = Channel(NoiseSuite.Classical, TestIdentity.Generate()).SecureOutboundAsync(rawClient, identity.PeerId, [], default).AsTask();
+        var outbound = Channel(NoiseSuite.Classical).SecureOutboundAsync(rawClient, TestIdentity.Generate(), identity.PeerId, [], default).AsTask();
         await FakeResponderAsync(rawServer, s => HandshakePayload.Create(identity.PrivateKey, s.PublicKey, []), "honest");
         await using var connection = await outbound.WaitAsync(Prompt);
         Assert.Equal(identity.PeerId, connection.RemotePeer);
@@ -152,8 +152,8 @@ public class NoiseChannelTests
     {
         var muxers = Enumerable.Range(0, 3000).Select(i => $"/muxer-with-a-long-name/{i}").ToArray();
         var (rawClient, rawServer) = MemoryRawConnection.CreatePair();
-        var outbound = Channel(NoiseSuite.Classical, TestIdentity.Generate()).SecureOutboundAsync(rawClient, null, [], default).AsTask();
-        var inbound = Channel(NoiseSuite.Classical, TestIdentity.Generate()).SecureInboundAsync(rawServer, muxers, default).AsTask();
+        var outbound = Channel(NoiseSuite.Classical).SecureOutboundAsync(rawClient, TestIdentity.Generate(), null, [], default).AsTask();
+        var inbound = Channel(NoiseSuite.Classical).SecureInboundAsync(rawServer, TestIdentity.Generate(), muxers, default).AsTask();
         var error = await Assert.ThrowsAsync<HandshakeException>(() => inbound.WaitAsync(Prompt));
         Assert.Contains("65535", error.Message);
         await Assert.ThrowsAsync<HandshakeException>(() => outbound.WaitAsync(Prompt));

@@ -6,33 +6,33 @@ namespace P2PStack.Security.Noise.Tests;
 
 public sealed class ClassicalNoiseConformanceTests : SecureChannelConformanceTests
 {
-    protected override ISecureChannel CreateChannel(ILocalIdentity identity) =>
-        new NoiseSecureChannel(NoiseSuite.Classical, identity, Options.Create(new NoiseOptions()));
+    protected override ISecureChannel CreateChannel() =>
+        new NoiseSecureChannel(NoiseSuite.Classical, Options.Create(new NoiseOptions()));
 }
 
 public sealed class NoiseMLKem512ConformanceTests : SecureChannelConformanceTests
 {
-    protected override ISecureChannel CreateChannel(ILocalIdentity identity) =>
-        new NoiseSecureChannel(NoiseSuite.MLKem512, identity, Options.Create(new NoiseOptions()));
+    protected override ISecureChannel CreateChannel() =>
+        new NoiseSecureChannel(NoiseSuite.MLKem512, Options.Create(new NoiseOptions()));
 }
 
 public sealed class NoiseMLKem768ConformanceTests : SecureChannelConformanceTests
 {
-    protected override ISecureChannel CreateChannel(ILocalIdentity identity) =>
-        new NoiseSecureChannel(NoiseSuite.MLKem768, identity, Options.Create(new NoiseOptions()));
+    protected override ISecureChannel CreateChannel() =>
+        new NoiseSecureChannel(NoiseSuite.MLKem768, Options.Create(new NoiseOptions()));
 }
 
 public sealed class NoiseMLKem1024ConformanceTests : SecureChannelConformanceTests
 {
-    protected override ISecureChannel CreateChannel(ILocalIdentity identity) =>
-        new NoiseSecureChannel(NoiseSuite.MLKem1024, identity, Options.Create(new NoiseOptions()));
+    protected override ISecureChannel CreateChannel() =>
+        new NoiseSecureChannel(NoiseSuite.MLKem1024, Options.Create(new NoiseOptions()));
 }
 
 /// <summary>The hybrid level 3 suite over real loopback TCP connections (P2PStack.Transports.Tcp).</summary>
 public sealed class NoiseMLKem768OverTcpConformanceTests : SecureChannelConformanceTests
 {
-    protected override ISecureChannel CreateChannel(ILocalIdentity identity) =>
-        new NoiseSecureChannel(NoiseSuite.MLKem768, identity, Options.Create(new NoiseOptions()));
+    protected override ISecureChannel CreateChannel() =>
+        new NoiseSecureChannel(NoiseSuite.MLKem768, Options.Create(new NoiseOptions()));
 
     protected override async ValueTask<(IRawConnection Dialer, IRawConnection Listener)> CreateRawPairAsync()
     {

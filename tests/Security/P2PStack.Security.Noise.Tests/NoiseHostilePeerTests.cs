@@ -14,14 +14,14 @@ public sealed class NoiseHostilePeerTests
     {
         var options = new NoiseOptions();
         configure?.Invoke(options);
-        return new NoiseSecureChannel(NoiseSuite.Classical, TestIdentity.Generate(), Options.Create(options));
+        return new NoiseSecureChannel(NoiseSuite.Classical, Options.Create(options));
     }
 
     [Fact]
     public async Task An_initiator_that_stalls_after_its_first_message_times_the_responder_out()
     {
         var (rawClient, rawServer) = MemoryRawConnection.CreatePair();
-        var inbound = Channel(o => o.HandshakeTimeout = TimeSpan.FromMilliseconds(200)).SecureInboundAsync(rawServer, [], default).AsTask();
+        var inbound = Channel(o => o.HandshakeTimeout = TimeSpan.FromMilliseconds(200)).SecureInboundAsync(rawServer, TestIdentity.Generate(), [], default).AsTask();
 
         // Message 1 of XX (an ephemeral key), then nothing: the responder answers and waits for message 3 in vain.
         byte[] first = [0x00, 0x20, .. RandomNumberGenerator.GetBytes(32)];
@@ -45,8 +45,8 @@ public sealed class NoiseHostilePeerTests
     {
         _ = attack;
         var (rawClient, rawServer) = MemoryRawConnection.CreatePair();
-        var outbound = Channel().SecureOutboundAsync(rawClient, null, [], default).AsTask();
-        var inbound = Channel().SecureInboundAsync(rawServer, [], default).AsTask();
+        var outbound = Channel().SecureOutboundAsync(rawClient, TestIdentity.Generate(), null, [], default).AsTask();
+        var inbound = Channel().SecureInboundAsync(rawServer, TestIdentity.Generate(), [], default).AsTask();
         await using var client = await outbound.WaitAsync(Patience);
         await using var server = await inbound.WaitAsync(Patience);
 

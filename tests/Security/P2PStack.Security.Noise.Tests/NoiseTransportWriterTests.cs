@@ -18,9 +18,9 @@ public sealed class NoiseTransportWriterTests
         var wire = new SegmentingRawConnection(rawClient, 1 << 20);
         var server = TestIdentity.Generate();
         var options = Options.Create(new NoiseOptions());
-        var outbound = new NoiseSecureChannel(NoiseSuite.Classical, TestIdentity.Generate(), options)
-            .SecureOutboundAsync(wire, server.PeerId, [], default).AsTask();
-        var inbound = new NoiseSecureChannel(NoiseSuite.Classical, server, options).SecureInboundAsync(rawServer, [], default).AsTask();
+        var outbound = new NoiseSecureChannel(NoiseSuite.Classical, options)
+            .SecureOutboundAsync(wire, TestIdentity.Generate(), server.PeerId, [], default).AsTask();
+        var inbound = new NoiseSecureChannel(NoiseSuite.Classical, options).SecureInboundAsync(rawServer, server, [], default).AsTask();
         await Task.WhenAll(outbound, inbound).WaitAsync(Prompt);
         return (wire, (INoiseSecureConnection)outbound.Result, (INoiseSecureConnection)inbound.Result);
     }

@@ -1,12 +1,12 @@
-using P2PStack.Addressing.Codecs;
 using P2PStack.Encoding;
 
 namespace P2PStack.Addressing;
 
 /// <summary>
 /// One entry of the multiaddr protocol table: its multicodec code, name, and the shape of its value
-/// (none, a fixed number of bits, or varint-length-prefixed). Instances are the singletons in
-/// <see cref="MultiaddrProtocols"/>, so reference equality is enough.
+/// (none, a fixed number of bits, or varint-length-prefixed). The registered instances (the built-in ones in
+/// <see cref="MultiaddrProtocols"/> and those modules add with <see cref="MultiaddrProtocols.Register"/>) are
+/// singletons, so reference equality is enough.
 /// </summary>
 public sealed class MultiaddrProtocol
 {
@@ -15,8 +15,21 @@ public sealed class MultiaddrProtocol
 
     private readonly byte[] encodedCode;
 
-    internal MultiaddrProtocol(int code, string name, int sizeInBits, ValueCodec? codec, bool isPath = false)
+    /// <summary>Defines a protocol; register it with <see cref="MultiaddrProtocols.Register"/> before parsing addresses
+    /// that use it.</summary>
+    /// <param name="code">The multicodec code (positive). Codes of the multicodec table's private-use range
+    /// (0x300000-0x3FFFFF) are the place for protocols of our own.</param>
+    /// <param name="name">The text name: lowercase letters, digits and '-'.</param>
+    /// <param name="sizeInBits">0 for no value, a whole number of bytes in bits, or <see cref="VariableSize"/>.</param>
+    /// <param name="codec">The value's text/bytes conversion; required exactly when the protocol has a value.</param>
+    /// <param name="isPath">The value is the rest of the text address (like /unix); only for variable-size values.</param>
+    public MultiaddrProtocol(int code, string name, int sizeInBits, MultiaddrValueCodec? codec, bool isPath = false)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(code);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (!name.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-'))
+            throw new ArgumentException($"protocol name \"{name}\" may hold only lowercase letters, digits and '-'", nameof(name));
+        if (sizeInBits < VariableSize) throw new ArgumentOutOfRangeException(nameof(sizeInBits), "must be 0, positive or VariableSize");
         if ((sizeInBits != 0) != (codec is not null)) throw new ArgumentException("protocols with a value need a codec");
         if (isPath && sizeInBits != VariableSize) throw new ArgumentException("path protocols must be variable-size");
         if (sizeInBits > 0 && sizeInBits % 8 != 0) throw new ArgumentException("fixed sizes are whole bytes");
@@ -54,7 +67,8 @@ public sealed class MultiaddrProtocol
     /// <summary>The code as a varint.</summary>
     public ReadOnlySpan<byte> EncodedCode => encodedCode;
 
-    internal ValueCodec? Codec { get; }
+    /// <summary>The value's codec; null when the protocol has no value.</summary>
+    public MultiaddrValueCodec? Codec { get; }
 
     public override string ToString() => Name;
 }

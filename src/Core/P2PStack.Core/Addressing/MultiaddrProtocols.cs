@@ -5,7 +5,7 @@ namespace P2PStack.Addressing;
 
 /// <summary>
 /// The protocols libp2p uses, with the codes of multiformats/multiaddr protocols.csv (plus plaintextv2
-/// from go-multiaddr), and lookup by name or code.
+/// from go-multiaddr), protocols modules register (<see cref="Register"/>), and lookup by name or code.
 /// </summary>
 public static class MultiaddrProtocols
 {
@@ -56,8 +56,8 @@ public static class MultiaddrProtocols
     public static readonly MultiaddrProtocol Memory = new(777, "memory", 64, MemoryCodec.Instance);
     public static readonly MultiaddrProtocol PlaintextV2 = new(7367777, "plaintextv2", 0, null);
 
-    /// <summary>Every known protocol, ordered by code.</summary>
-    public static IReadOnlyList<MultiaddrProtocol> All { get; } =
+    /// <summary>The protocols of the multiaddr table this library knows without registration, ordered by code.</summary>
+    public static IReadOnlyList<MultiaddrProtocol> BuiltIn { get; } =
     [
         Ip4, Tcp, Dccp, Ip6, Ip6Zone, IpCidr, Dns, Dns4, Dns6, DnsAddr, Sctp, Udp, P2PWebRtcStar, P2PWebRtcDirect,
         P2PStardust, WebRtcDirect, WebRtc, P2PCircuit, Udt, Utp, Unix, P2P, Https, Onion, Onion3, Garlic64,
@@ -65,23 +65,55 @@ public static class MultiaddrProtocols
         HttpPath, Memory, PlaintextV2,
     ];
 
-    private static readonly FrozenDictionary<int, MultiaddrProtocol> ByCode = All.ToFrozenDictionary(p => p.Code);
+    private static readonly Lock RegistrationGate = new();
 
-    private static readonly FrozenDictionary<string, MultiaddrProtocol> ByName =
-        All.Select(p => KeyValuePair.Create(p.Name, p))
-            .Append(KeyValuePair.Create("ipfs", P2P))
-            .ToFrozenDictionary(StringComparer.Ordinal);
+    // Replaced as a whole on registration, so lookups (every parse and decode) take no lock.
+    private static volatile Table s_table = new(BuiltIn);
+
+    /// <summary>Every known protocol (built in and registered), ordered by code.</summary>
+    public static IReadOnlyList<MultiaddrProtocol> All => s_table.Ordered;
+
+    /// <summary>
+    /// Adds a protocol to the process-wide table, so that addresses using it parse, decode and print (e.g. a module's
+    /// own address type such as <c>/shadow</c>). Registering the same definition again (same code, name, size, path
+    /// flag and codec type) is a no-op that returns the instance registered first: use the returned instance, since
+    /// protocols are compared by reference.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The code or the name is taken by a different protocol.</exception>
+    public static MultiaddrProtocol Register(MultiaddrProtocol protocol)
+    {
+        ArgumentNullException.ThrowIfNull(protocol);
+        lock (RegistrationGate)
+        {
+            var table = s_table;
+            if (table.ByCode.TryGetValue(protocol.Code, out var byCode))
+            {
+                if (SameDefinition(byCode, protocol)) return byCode;
+                throw new InvalidOperationException(
+                    $"multiaddr protocol code {protocol.Code} is already registered as /{byCode.Name}");
+            }
+            if (table.ByName.TryGetValue(protocol.Name, out var byName))
+                throw new InvalidOperationException(
+                    $"multiaddr protocol name /{protocol.Name} is already registered with code {byName.Code}");
+            s_table = new Table([.. table.Ordered, protocol]);
+            return protocol;
+        }
+    }
+
+    private static bool SameDefinition(MultiaddrProtocol a, MultiaddrProtocol b) =>
+        a.Code == b.Code && a.Name == b.Name && a.SizeInBits == b.SizeInBits && a.IsPath == b.IsPath
+        && a.Codec?.GetType() == b.Codec?.GetType();
 
     /// <summary>Finds a protocol by its code.</summary>
     public static bool TryGet(int code, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out MultiaddrProtocol? protocol) =>
-        ByCode.TryGetValue(code, out protocol);
+        s_table.ByCode.TryGetValue(code, out protocol);
 
     /// <summary>Finds a protocol by its name (case-sensitive; "ipfs" gives <see cref="P2P"/>).</summary>
     public static bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out MultiaddrProtocol? protocol) =>
-        ByName.TryGetValue(name, out protocol);
+        s_table.ByName.TryGetValue(name, out protocol);
 
     internal static bool TryGet(ReadOnlySpan<char> name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out MultiaddrProtocol? protocol) =>
-        ByName.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out protocol);
+        s_table.ByNameSpan.TryGetValue(name, out protocol);
 
     /// <summary>The protocol with this code, or an <see cref="ArgumentException"/> if none.</summary>
     public static MultiaddrProtocol Get(int code) =>
@@ -90,4 +122,26 @@ public static class MultiaddrProtocols
     /// <summary>The protocol with this name, or an <see cref="ArgumentException"/> if none.</summary>
     public static MultiaddrProtocol Get(string name) =>
         TryGet(name, out var protocol) ? protocol : throw new ArgumentException($"no multiaddr protocol is named \"{name}\"", nameof(name));
+
+    /// <summary>One immutable state of the protocol table.</summary>
+    private sealed class Table
+    {
+        public Table(IEnumerable<MultiaddrProtocol> protocols)
+        {
+            Ordered = [.. protocols.OrderBy(p => p.Code)];
+            ByCode = Ordered.ToFrozenDictionary(p => p.Code);
+            ByName = Ordered.Select(p => KeyValuePair.Create(p.Name, p))
+                .Append(KeyValuePair.Create("ipfs", MultiaddrProtocols.P2P))
+                .ToFrozenDictionary(StringComparer.Ordinal);
+            ByNameSpan = ByName.GetAlternateLookup<ReadOnlySpan<char>>();
+        }
+
+        public MultiaddrProtocol[] Ordered { get; }
+
+        public FrozenDictionary<int, MultiaddrProtocol> ByCode { get; }
+
+        public FrozenDictionary<string, MultiaddrProtocol> ByName { get; }
+
+        public FrozenDictionary<string, MultiaddrProtocol>.AlternateLookup<ReadOnlySpan<char>> ByNameSpan { get; }
+    }
 }

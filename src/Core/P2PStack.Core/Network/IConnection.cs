@@ -16,14 +16,38 @@ public interface IConnection
 
     PublicKey RemotePublicKey { get; }
 
+    /// <summary>The identity this side authenticated as: the host's, or the per-connection identity the dial asked for
+    /// (<see cref="DialOptions.Identity"/>).</summary>
+    PeerId LocalPeer { get; }
+
+    /// <summary>The public key of <see cref="LocalPeer"/>.</summary>
+    PublicKey LocalPublicKey { get; }
+
     Multiaddr LocalAddress { get; }
 
     Multiaddr RemoteAddress { get; }
 
+    /// <summary>This side's role: Outbound when it was the initiator of the upgrade (who dialed, or the client of a
+    /// simultaneous open).</summary>
     Direction Direction { get; }
 
     /// <summary>The transport's name, e.g. "tcp".</summary>
     string Transport { get; }
+
+    /// <summary>False when the connection runs through another peer (a transport with
+    /// <see cref="ITransport.IsProxy"/>: relay or onion circuits).</summary>
+    bool IsDirect { get; }
+
+    /// <summary>The limits the relay carrying this connection announced, or null.</summary>
+    ConnectionLimits? Limits { get; }
+
+    /// <summary>True for a connection with <see cref="Limits"/>: it carries only protocols that opt in
+    /// (<see cref="IProtocolHandler.RunOnLimitedConnections"/>); others are refused with
+    /// <see cref="LimitedConnectionException"/> (outbound) or answered <c>na</c> (inbound).</summary>
+    bool IsLimited => Limits is not null;
+
+    /// <summary>Secured-connection filters running between the secure channel and the muxer, outermost first.</summary>
+    IReadOnlyList<string> Filters { get; }
 
     /// <summary>The negotiated security protocol id, e.g. <c>/noise-mlkem768-hfs/0.1.0</c>.</summary>
     string SecurityProtocol { get; }
@@ -73,12 +97,29 @@ public sealed class ProtocolNotSupportedException(IReadOnlyList<string> protocol
 }
 
 /// <summary>
+/// A protocol that did not opt in to limited connections was asked to run on one, or a dial that did not allow them
+/// got only a limited connection (<see cref="Connection"/>, kept by the host for the protocols that do opt in).
+/// </summary>
+public sealed class LimitedConnectionException(string message, IConnection? connection = null)
+    : InvalidOperationException(message)
+{
+    public IConnection? Connection { get; } = connection;
+}
+
+/// <summary>
 /// Serves inbound streams of one or more protocol ids. Registered in DI; the host routes each negotiated stream to
 /// the handler that lists its protocol. A handler owns the stream it is given and disposes it.
 /// </summary>
 public interface IProtocolHandler
 {
     IReadOnlyList<string> Protocols { get; }
+
+    /// <summary>
+    /// Whether these protocols run on limited (relayed) connections, in both directions. Protocols that help set up
+    /// direct connections opt in (identify, ping, DCUtR); everything else waits for a direct connection. False unless
+    /// overridden.
+    /// </summary>
+    bool RunOnLimitedConnections => false;
 
     Task HandleAsync(IStream stream, CancellationToken cancellationToken);
 }

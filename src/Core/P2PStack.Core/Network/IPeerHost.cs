@@ -15,10 +15,14 @@ public interface IPeerHost
     IReadOnlyList<Multiaddr> ListenAddresses { get; }
 
     /// <summary>
-    /// Addresses other peers should dial, without the /p2p suffix: the announce addresses from options if any, else the
-    /// listen addresses with unspecified IPs (0.0.0.0, ::) expanded to this machine's interface addresses.
+    /// Addresses other peers should dial, without the /p2p suffix (<see cref="IAddressManager.AdvertisedAddresses"/>):
+    /// the announce addresses from options if any, else the listen addresses with unspecified IPs (0.0.0.0, ::)
+    /// expanded to this machine's interface addresses, confirmed observed addresses and relay addresses, filtered.
     /// </summary>
     IReadOnlyList<Multiaddr> AdvertisedAddresses { get; }
+
+    /// <summary>This node's addresses: listen, observed, relay, advertised; raises <see cref="LocalAddressesChanged"/>.</summary>
+    IAddressManager AddressManager { get; }
 
     IPeerStore PeerStore { get; }
 
@@ -38,8 +42,20 @@ public interface IPeerHost
     /// <summary>Binds the configured listen addresses and starts accepting.</summary>
     Task StartAsync(CancellationToken cancellationToken);
 
-    /// <summary>Stops accepting and closes every connection.</summary>
+    /// <summary>Stops accepting, closes every connection and waits for the host's background work to end.</summary>
     Task StopAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Binds one more address on a started host (e.g. a relay transport's <c>/p2p-circuit</c> once it holds a
+    /// reservation) and starts accepting there. Disposing the result stops accepting on it; connections stay.
+    /// </summary>
+    ValueTask<IHostListener> ListenAsync(Multiaddr address, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Runs work owned by the host (identify on a new connection, a push to every peer): the token is cancelled when
+    /// the host stops, <see cref="StopAsync"/> waits for the work to end, and an exception it throws is logged.
+    /// </summary>
+    void RunInBackground(Func<CancellationToken, Task> work);
 
     /// <summary>
     /// Returns a connection to the peer the address names: an existing one when there is one, else a new dial.
@@ -59,18 +75,28 @@ public interface IPeerHost
     /// <summary>Like <see cref="DialAsync(PeerId, CancellationToken)"/>, with constraints.</summary>
     ValueTask<IConnection> DialAsync(PeerId peer, DialOptions options, CancellationToken cancellationToken);
 
-    /// <summary>Dials if needed, then opens a stream negotiating the first supported of <paramref name="protocols"/>.</summary>
+    /// <summary>
+    /// Dials if needed, then opens a stream negotiating the first supported of <paramref name="protocols"/>. A limited
+    /// connection is used only when every protocol opts in to limited connections; otherwise the best direct or
+    /// unlimited connection is used, or dialed.
+    /// </summary>
     ValueTask<IStream> OpenStreamAsync(PeerId peer, IReadOnlyList<string> protocols, CancellationToken cancellationToken);
 
+    /// <summary>The connections under this host's identity (not those a dial opened with a per-connection identity).</summary>
     IReadOnlyList<IConnection> GetConnections();
 
+    /// <summary>The connections to one peer under this host's identity.</summary>
     IReadOnlyList<IConnection> GetConnections(PeerId peer);
 
     /// <summary>Closes every connection to the peer.</summary>
     ValueTask DisconnectAsync(PeerId peer, CancellationToken cancellationToken);
 }
 
-/// <summary>Constraints on a dial.</summary>
+/// <summary>
+/// The dial context: constraints on a dial that reach the host's choice of connection, the transport (see
+/// <see cref="ITransport.DialAsync(Multiaddr, DialOptions, CancellationToken)"/>) and the upgrader. A dial with
+/// anything but <see cref="Default"/> gets its own attempt rather than sharing a concurrent one.
+/// </summary>
 public sealed record DialOptions
 {
     public static DialOptions Default { get; } = new();
@@ -81,9 +107,63 @@ public sealed record DialOptions
     /// <summary>Dial a new connection even when a suitable one exists.</summary>
     public bool ForceNewConnection { get; init; }
 
-    /// <summary>Whether an existing connection can serve a dial with these options.</summary>
-    public bool IsSatisfiedBy(IConnection connection) =>
-        !ForceNewConnection && (SecurityProtocols is null || SecurityProtocols.Contains(connection.SecurityProtocol));
+    /// <summary>
+    /// Only a direct connection satisfies the dial: existing connections through a proxy transport (relay, onion) are
+    /// not reused and addresses of proxy transports are not dialed. DCUtR dials with it to get off a relay.
+    /// </summary>
+    public bool ForceDirect { get; init; }
+
+    /// <summary>
+    /// A limited connection (<see cref="IConnection.IsLimited"/>) satisfies the dial. Without it, existing limited
+    /// connections are not reused, and a new connection that turns out limited fails its attempt with
+    /// <see cref="LimitedConnectionException"/> (the host keeps it for protocols that opt in, such as DCUtR).
+    /// </summary>
+    public bool AllowLimited { get; init; }
+
+    /// <summary>Budget of this dial as a whole (every address, connect and upgrade); null leaves each attempt its
+    /// <c>HostOptions.DialTimeout</c> with no overall bound beyond the caller's token.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>
+    /// Marks the dial as one side of a coordinated simultaneous open (DCUtR over TCP: both peers dial each other at
+    /// once) and gives this side's role in the upgrade: Outbound is the client (the initiator of every handshake),
+    /// Inbound the server. Both peers must agree; DCUtR makes the peer that received the DCUtR stream the client. The
+    /// transport dials from its listen port (TCP needs <c>ReusePort</c>), and whichever socket carries the connection
+    /// (the dialed one, or the same four-tuple arriving through the listener) is upgraded in this role. The client
+    /// must start dialing no later than the server (as DCUtR's timing guarantees). Null: an ordinary dial.
+    /// </summary>
+    public Direction? SimultaneousOpenRole { get; init; }
+
+    /// <summary>
+    /// Authenticate this connection as another identity than the host's (e.g. an ephemeral key for an anonymous
+    /// circuit). Such a connection is private to its dialer: it is not listed by <see cref="IPeerHost.GetConnections()"/>,
+    /// raises no peer events, is reused only by dials with the same identity, and identify on it reveals nothing but
+    /// that identity's key and protocols (no listen or observed addresses, no signed peer record).
+    /// </summary>
+    public ILocalIdentity? Identity { get; init; }
+
+    /// <summary>Secured-connection filters (<see cref="ISecuredConnectionFilter.ProtocolId"/>) to negotiate between the
+    /// secure channel and the muxer, outermost first; the remote must support each. Null or empty: none.</summary>
+    public IReadOnlyList<string>? Filters { get; init; }
+
+    /// <summary>Whether an existing connection can serve a dial with these options (the identity is checked by the
+    /// host, which knows its own).</summary>
+    public bool IsSatisfiedBy(IConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return !ForceNewConnection
+            && (SecurityProtocols is null || SecurityProtocols.Contains(connection.SecurityProtocol))
+            && (!ForceDirect || connection.IsDirect)
+            && (AllowLimited || !connection.IsLimited)
+            && (Filters is not { Count: > 0 } ? connection.Filters.Count == 0 : connection.Filters.SequenceEqual(Filters));
+    }
+}
+
+/// <summary>A listen address a started host accepts on; disposing it stops accepting there.</summary>
+public interface IHostListener : IAsyncDisposable
+{
+    /// <summary>The address really bound (the port the system chose for port 0), without /p2p.</summary>
+    Multiaddr Address { get; }
 }
 
 /// <summary>Events raised by the host; handlers run synchronously on the raising thread and must be quick.</summary>
@@ -164,3 +244,41 @@ public interface IConnectionManager
 
 /// <summary>The protocols this host serves changed (a handler was added or removed).</summary>
 public sealed record LocalProtocolsChanged(IReadOnlyCollection<string> Protocols);
+
+/// <summary>The addresses this host advertises changed (a listener, an observed address confirmed or expired, a relay
+/// address); identify pushes them to connected peers.</summary>
+public sealed record LocalAddressesChanged(IReadOnlyList<Multiaddr> Addresses);
+
+/// <summary>
+/// The node's addresses by source, and the advertised set other peers learn (identify, DHT, mDNS). Announce options
+/// replace or extend the set; no-announce options and a filter remove addresses from it. Every change of the
+/// advertised set publishes <see cref="LocalAddressesChanged"/>.
+/// </summary>
+public interface IAddressManager
+{
+    /// <summary>Addresses bound by the host's listeners, without /p2p.</summary>
+    IReadOnlyList<Multiaddr> ListenAddresses { get; }
+
+    /// <summary>Addresses other peers saw this node at, confirmed by at least the configured number of distinct
+    /// observers (counted by network, so one host with many identities counts once), most confirmed first.</summary>
+    IReadOnlyList<Multiaddr> ObservedAddresses { get; }
+
+    /// <summary>Addresses through relays this node holds a reservation on (<c>.../p2p/R/p2p-circuit</c>).</summary>
+    IReadOnlyList<Multiaddr> RelayAddresses { get; }
+
+    /// <summary>What this node tells other peers to dial, without /p2p.</summary>
+    IReadOnlyList<Multiaddr> AdvertisedAddresses { get; }
+
+    /// <summary>
+    /// Records that the remote of <paramref name="connection"/> saw this node at <paramref name="observed"/> (identify's
+    /// observed address). Only direct connections under the host's identity count, and only when the connection's
+    /// local address is a listen address (inbound, or dialed from the listen port): other ports cannot be dialed back.
+    /// </summary>
+    void RecordObservedAddress(IConnection connection, Multiaddr observed);
+
+    /// <summary>Adds a relay address (the relay module, once it holds a reservation); returns false if present.</summary>
+    bool AddRelayAddress(Multiaddr address);
+
+    /// <summary>Removes a relay address (the reservation ended); returns false if absent.</summary>
+    bool RemoveRelayAddress(Multiaddr address);
+}

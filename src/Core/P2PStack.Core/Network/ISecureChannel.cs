@@ -5,8 +5,8 @@ namespace P2PStack.Network;
 
 /// <summary>
 /// A security handshake negotiated by multistream-select (<c>/noise</c>, <c>/noise-mlkem768-hfs/0.1.0</c>, ...).
-/// It authenticates the remote peer and encrypts everything after the handshake. The local identity comes from
-/// the channel's own dependencies (see <see cref="ILocalIdentity"/>).
+/// It authenticates the remote peer and encrypts everything after the handshake. The upgrader passes the identity to
+/// authenticate as with each connection: the host's, or a per-connection one (<see cref="DialOptions.Identity"/>).
 /// </summary>
 public interface ISecureChannel
 {
@@ -14,17 +14,18 @@ public interface ISecureChannel
     string ProtocolId { get; }
 
     /// <summary>
-    /// Runs the handshake as initiator. When <paramref name="expectedRemotePeer"/> is set, a different authenticated
-    /// peer fails the handshake with <see cref="PeerIdMismatchException"/>.
+    /// Runs the handshake as initiator, authenticating as <paramref name="identity"/>. When
+    /// <paramref name="expectedRemotePeer"/> is set, a different authenticated peer fails the handshake with
+    /// <see cref="PeerIdMismatchException"/>.
     /// </summary>
     /// <param name="muxers">Muxer protocol ids offered for early negotiation inside the handshake, in preference
     /// order; empty when the channel should not negotiate one.</param>
-    ValueTask<ISecureConnection> SecureOutboundAsync(IRawConnection connection, PeerId? expectedRemotePeer,
-        IReadOnlyList<string> muxers, CancellationToken cancellationToken);
+    ValueTask<ISecureConnection> SecureOutboundAsync(IRawConnection connection, ILocalIdentity identity,
+        PeerId? expectedRemotePeer, IReadOnlyList<string> muxers, CancellationToken cancellationToken);
 
-    /// <summary>Runs the handshake as responder.</summary>
-    ValueTask<ISecureConnection> SecureInboundAsync(IRawConnection connection, IReadOnlyList<string> muxers,
-        CancellationToken cancellationToken);
+    /// <summary>Runs the handshake as responder, authenticating as <paramref name="identity"/>.</summary>
+    ValueTask<ISecureConnection> SecureInboundAsync(IRawConnection connection, ILocalIdentity identity,
+        IReadOnlyList<string> muxers, CancellationToken cancellationToken);
 }
 
 /// <summary>An authenticated, encrypted connection: plaintext in and out through the pipe.</summary>
@@ -45,7 +46,7 @@ public interface ISecureConnection : IDuplexPipe, IAsyncDisposable
     string? EarlyMuxer { get; }
 }
 
-/// <summary>The key pair this node authenticates with, shared by every secure channel.</summary>
+/// <summary>A key pair a connection authenticates with: the node's own (in DI), or a per-connection one.</summary>
 public interface ILocalIdentity
 {
     PrivateKey PrivateKey { get; }

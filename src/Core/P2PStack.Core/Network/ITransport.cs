@@ -6,11 +6,21 @@ namespace P2PStack.Network;
 /// <summary>
 /// Moves bytes between two addresses (TCP, WebSocket, memory; later relay circuits and onion circuits).
 /// A transport knows nothing of security or multiplexing: it yields raw connections that the upgrader secures.
+/// A transport may be virtual, carrying its connections in streams of other connections (see
+/// <see cref="StreamRawConnection"/>); the host resolves transports lazily, so such a transport may take
+/// <see cref="IPeerHost"/> as a dependency.
 /// </summary>
 public interface ITransport
 {
     /// <summary>Short name for logs and metrics: "tcp", "ws", "memory".</summary>
     string Name { get; }
+
+    /// <summary>
+    /// True when the transport carries connections through another peer (a relay circuit, an onion circuit): its
+    /// connections are not direct (<see cref="IConnection.IsDirect"/>), a <see cref="DialOptions.ForceDirect"/> dial
+    /// skips its addresses, and the host tries its addresses after those of direct transports.
+    /// </summary>
+    bool IsProxy => false;
 
     bool CanDial(Multiaddr address);
 
@@ -18,6 +28,15 @@ public interface ITransport
 
     /// <summary>Opens a raw connection. Cancelling the token aborts the attempt (including DNS and connect).</summary>
     ValueTask<IRawConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Opens a raw connection for a dial with these options (the dial context): the host always dials through this
+    /// overload. A transport that can take part in a simultaneous open (TCP) honours
+    /// <see cref="DialOptions.SimultaneousOpenRole"/> by dialing from its listen port and reporting that role as the
+    /// connection's <see cref="IRawConnection.Direction"/>. By default the options are ignored.
+    /// </summary>
+    ValueTask<IRawConnection> DialAsync(Multiaddr address, DialOptions options, CancellationToken cancellationToken) =>
+        DialAsync(address, cancellationToken);
 
     /// <summary>Binds the address. The listener reports the address really bound (the port chosen for port 0).</summary>
     ValueTask<IListener> ListenAsync(Multiaddr address, CancellationToken cancellationToken);
@@ -45,15 +64,29 @@ public interface IRawConnection : IDuplexPipe, IAsyncDisposable
 
     Multiaddr RemoteAddress { get; }
 
+    /// <summary>The role this side takes in the upgrade: Outbound is the initiator of every handshake. Normally who
+    /// dialed; in a simultaneous open, the role the dial asked for.</summary>
     Direction Direction { get; }
+
+    /// <summary>The limits the carrier of this connection announced (a relay's duration and data limits), or null
+    /// for an unlimited connection. A limited connection only carries protocols that opt in.</summary>
+    ConnectionLimits? Limits => null;
 
     /// <summary>Drops the connection immediately (TCP RST where possible); pending reads and writes fail.</summary>
     void Abort();
 }
 
 /// <summary>
-/// Wraps raw connections below security, e.g. libp2p private networks (pre-shared key) or traffic padding.
-/// Protectors run in registration order, before the security handshake.
+/// Limits a relay (circuit relay v2 <c>Limit</c>) puts on a connection it carries: how long it stays open and how
+/// many bytes it may carry in each direction; null means no limit of that kind. The relay enforces them by resetting
+/// the circuit.
+/// </summary>
+public sealed record ConnectionLimits(TimeSpan? Duration, long? Data);
+
+/// <summary>
+/// Wraps raw connections below security, e.g. libp2p private networks (pre-shared key). Protectors run in
+/// registration order, before the security handshake. A stage that must hide its own framing (padding cells) belongs
+/// above security, as an <see cref="ISecuredConnectionFilter"/>.
 /// </summary>
 public interface IConnectionProtector
 {

@@ -24,7 +24,8 @@ public sealed partial class KademliaHostedService(IPeerHost host, KademliaDht dh
     {
         if (_subscription is not null) return Task.CompletedTask;
         if (dht.Options.Mode == DhtMode.Server) _registration = host.AddHandler(handler);
-        _subscription = host.Events.Subscribe<PeerIdentified>(e => _ = OnIdentifiedAsync(e.Peer));
+        // Owned by the host: stopping it cancels and awaits the check.
+        _subscription = host.Events.Subscribe<PeerIdentified>(e => host.RunInBackground(token => OnIdentifiedAsync(e.Peer, token)));
         dht.StartBackgroundTasks();
         if (dht.Options.BootstrapPeers.Count > 0) _bootstrap = BootstrapInBackgroundAsync();
         return Task.CompletedTask;
@@ -43,16 +44,17 @@ public sealed partial class KademliaHostedService(IPeerHost host, KademliaDht dh
 
     // As go: a peer whose identify lists the DHT protocol is a candidate (checked with a FIND_NODE); one that does
     // not (any more) leaves the table.
-    private async Task OnIdentifiedAsync(Identity.PeerId peer)
+    private async Task OnIdentifiedAsync(Identity.PeerId peer, CancellationToken hostStopping)
     {
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, hostStopping);
         try
         {
             if (host.PeerStore.GetProtocols(peer).Contains(dht.Options.ProtocolId))
-                await dht.AddServerPeerAsync(peer, _stopping.Token).ConfigureAwait(false);
+                await dht.AddServerPeerAsync(peer, stopping.Token).ConfigureAwait(false);
             else
                 dht.RemovePeer(peer);
         }
-        catch (Exception e) when (e is not OperationCanceledException || !_stopping.IsCancellationRequested)
+        catch (Exception e) when (e is not OperationCanceledException || !stopping.IsCancellationRequested)
         {
             Log.AddFailed(logger, peer, e.Message);
         }

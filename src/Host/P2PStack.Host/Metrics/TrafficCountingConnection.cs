@@ -32,6 +32,8 @@ internal sealed class TrafficCountingConnection(IRawConnection inner, TrafficCou
 
     public Direction Direction => inner.Direction;
 
+    public ConnectionLimits? Limits => inner.Limits;
+
     public void Abort() => inner.Abort();
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();

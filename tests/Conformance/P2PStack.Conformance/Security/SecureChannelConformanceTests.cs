@@ -15,8 +15,8 @@ public abstract class SecureChannelConformanceTests
     /// <summary>How long an operation that must fail or finish "promptly" may take.</summary>
     protected virtual TimeSpan Prompt => TimeSpan.FromSeconds(30);
 
-    /// <summary>The channel under test for the given local identity.</summary>
-    protected abstract ISecureChannel CreateChannel(ILocalIdentity identity);
+    /// <summary>The channel under test (each handshake passes the identity to authenticate as).</summary>
+    protected abstract ISecureChannel CreateChannel();
 
     /// <summary>A connected raw pair (dialer, listener); in memory unless a derived suite runs over a transport.</summary>
     protected virtual ValueTask<(IRawConnection Dialer, IRawConnection Listener)> CreateRawPairAsync()
@@ -44,7 +44,7 @@ public abstract class SecureChannelConformanceTests
                 Assert.Equal(listener.PrivateKey.PublicKey, client.RemotePublicKey);
                 Assert.Equal(dialer.PeerId, server.RemotePeer);
                 Assert.Equal(dialer.PrivateKey.PublicKey, server.RemotePublicKey);
-                var protocolId = CreateChannel(dialer).ProtocolId;
+                var protocolId = CreateChannel().ProtocolId;
                 Assert.Equal(protocolId, client.SecurityProtocol);
                 Assert.Equal(protocolId, server.SecurityProtocol);
                 Assert.Equal(Direction.Outbound, client.Raw.Direction);
@@ -128,8 +128,8 @@ public abstract class SecureChannelConformanceTests
         var serverIdentity = TestIdentity.Generate();
         var someoneElse = TestIdentity.Generate().PeerId;
         var (rawClient, rawServer) = await CreateRawPairAsync();
-        var outbound = CreateChannel(clientIdentity).SecureOutboundAsync(rawClient, someoneElse, [], CancellationToken.None).AsTask();
-        var inbound = CreateChannel(serverIdentity).SecureInboundAsync(rawServer, [], CancellationToken.None).AsTask();
+        var outbound = CreateChannel().SecureOutboundAsync(rawClient, clientIdentity, someoneElse, [], CancellationToken.None).AsTask();
+        var inbound = CreateChannel().SecureInboundAsync(rawServer, serverIdentity, [], CancellationToken.None).AsTask();
 
         var mismatch = await Assert.ThrowsAsync<PeerIdMismatchException>(() => outbound.WaitAsync(Prompt));
         Assert.Equal(someoneElse, mismatch.Expected);
@@ -154,8 +154,8 @@ public abstract class SecureChannelConformanceTests
         IRawConnection client = tamperDialer ? new TamperingRawConnection(rawClient, frame, offset) : rawClient;
         IRawConnection server = tamperDialer ? rawServer : new TamperingRawConnection(rawServer, frame, offset);
 
-        var outbound = CreateChannel(clientIdentity).SecureOutboundAsync(client, serverIdentity.PeerId, [], CancellationToken.None).AsTask();
-        var inbound = CreateChannel(serverIdentity).SecureInboundAsync(server, [], CancellationToken.None).AsTask();
+        var outbound = CreateChannel().SecureOutboundAsync(client, clientIdentity, serverIdentity.PeerId, [], CancellationToken.None).AsTask();
+        var inbound = CreateChannel().SecureInboundAsync(server, serverIdentity, [], CancellationToken.None).AsTask();
         var results = await Task.WhenAll(Outcome(outbound), Outcome(inbound)).WaitAsync(Prompt);
 
         // The receiver of the altered message fails the handshake; the other side fails too, or (when the
@@ -270,12 +270,12 @@ public abstract class SecureChannelConformanceTests
     {
         var (rawClient, rawServer) = await CreateRawPairAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-        var outbound = CreateChannel(TestIdentity.Generate()).SecureOutboundAsync(rawClient, null, [], cts.Token).AsTask();
+        var outbound = CreateChannel().SecureOutboundAsync(rawClient, TestIdentity.Generate(), null, [], cts.Token).AsTask();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => outbound.WaitAsync(Prompt));
 
         var (rawClient2, rawServer2) = await CreateRawPairAsync();
         using var cts2 = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-        var inbound = CreateChannel(TestIdentity.Generate()).SecureInboundAsync(rawServer2, [], cts2.Token).AsTask();
+        var inbound = CreateChannel().SecureInboundAsync(rawServer2, TestIdentity.Generate(), [], cts2.Token).AsTask();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => inbound.WaitAsync(Prompt));
         await rawServer.DisposeAsync();
         await rawClient2.DisposeAsync();
@@ -294,8 +294,8 @@ public abstract class SecureChannelConformanceTests
     protected async Task<(ISecureConnection Client, ISecureConnection Server)> HandshakeAsync(ILocalIdentity clientIdentity,
         ILocalIdentity serverIdentity, IRawConnection rawClient, IRawConnection rawServer, PeerId? expected)
     {
-        var outbound = CreateChannel(clientIdentity).SecureOutboundAsync(rawClient, expected, [], CancellationToken.None).AsTask();
-        var inbound = CreateChannel(serverIdentity).SecureInboundAsync(rawServer, [], CancellationToken.None).AsTask();
+        var outbound = CreateChannel().SecureOutboundAsync(rawClient, clientIdentity, expected, [], CancellationToken.None).AsTask();
+        var inbound = CreateChannel().SecureInboundAsync(rawServer, serverIdentity, [], CancellationToken.None).AsTask();
         await Task.WhenAll(outbound, inbound).WaitAsync(Prompt);
         return (outbound.Result, inbound.Result);
     }

@@ -18,6 +18,12 @@ public abstract class TransportConformanceTests
     /// <summary>A fresh transport; the two transports of one test must be able to reach each other.</summary>
     protected abstract ITransport CreateTransport();
 
+    /// <summary>
+    /// A transport to dial the listeners of <see cref="CreateTransport"/> with: by default another fresh one. A virtual
+    /// transport (whose connections are streams of another connection) dials from the other end of that connection.
+    /// </summary>
+    protected virtual ITransport CreateDialingTransport() => CreateTransport();
+
     /// <summary>An address to listen on that lets the system choose (e.g. /ip4/127.0.0.1/tcp/0).</summary>
     protected abstract Multiaddr ListenAddress { get; }
 
@@ -27,7 +33,7 @@ public abstract class TransportConformanceTests
     private async Task<(IListener Listener, IRawConnection Dialer, IRawConnection Accepted)> ConnectAsync(ITransport? dialerTransport = null)
     {
         ITransport listenerTransport = CreateTransport();
-        dialerTransport ??= CreateTransport();
+        dialerTransport ??= CreateDialingTransport();
         IListener listener = await listenerTransport.ListenAsync(ListenAddress, default).AsTask().WaitAsync(Patience);
         Task<IRawConnection> accept = listener.AcceptAsync(default).AsTask();
         IRawConnection dialer = await dialerTransport.DialAsync(listener.ListenAddress, default).AsTask().WaitAsync(Patience);
@@ -70,10 +76,10 @@ public abstract class TransportConformanceTests
         Assert.True(transport.CanListen(ListenAddress));
         await using IListener listener = await transport.ListenAsync(ListenAddress, default);
         AssertConcrete(listener.ListenAddress);
-        Assert.True(CreateTransport().CanDial(listener.ListenAddress));
+        Assert.True(CreateDialingTransport().CanDial(listener.ListenAddress));
 
         Task<IRawConnection> accept = listener.AcceptAsync(default).AsTask();
-        await using IRawConnection dialer = await CreateTransport().DialAsync(listener.ListenAddress, default).AsTask().WaitAsync(Patience);
+        await using IRawConnection dialer = await CreateDialingTransport().DialAsync(listener.ListenAddress, default).AsTask().WaitAsync(Patience);
         await using IRawConnection accepted = await accept.WaitAsync(Patience);
         Assert.Equal(Direction.Outbound, dialer.Direction);
         Assert.Equal(Direction.Inbound, accepted.Direction);
@@ -166,7 +172,7 @@ public abstract class TransportConformanceTests
             }
             await Task.WhenAll(echoes);
         });
-        ITransport client = CreateTransport();
+        ITransport client = CreateDialingTransport();
         Task[] clients = Enumerable.Range(0, Count).Select(i => Task.Run(async () =>
         {
             await using IRawConnection connection = await client.DialAsync(listener.ListenAddress, default);
@@ -273,7 +279,7 @@ public abstract class TransportConformanceTests
         IListener listener = await transport.ListenAsync(ListenAddress, default);
         Multiaddr closed = listener.ListenAddress;
         await listener.DisposeAsync();
-        await Assert.ThrowsAnyAsync<IOException>(() => CreateTransport().DialAsync(closed, default).AsTask().WaitAsync(Patience));
+        await Assert.ThrowsAnyAsync<IOException>(() => CreateDialingTransport().DialAsync(closed, default).AsTask().WaitAsync(Patience));
     }
 
     [Fact]
@@ -282,7 +288,7 @@ public abstract class TransportConformanceTests
         ITransport transport = CreateTransport();
         await using IListener listener = await transport.ListenAsync(ListenAddress, default);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(
-            () => CreateTransport().DialAsync(listener.ListenAddress, new CancellationToken(true)).AsTask().WaitAsync(Patience));
+            () => CreateDialingTransport().DialAsync(listener.ListenAddress, new CancellationToken(true)).AsTask().WaitAsync(Patience));
     }
 
     [Fact]
@@ -308,7 +314,7 @@ public abstract class TransportConformanceTests
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending.WaitAsync(Patience));
         }
         Task<IRawConnection> accept = listener.AcceptAsync(default).AsTask();
-        await using IRawConnection dialer = await CreateTransport().DialAsync(listener.ListenAddress, default).AsTask().WaitAsync(Patience);
+        await using IRawConnection dialer = await CreateDialingTransport().DialAsync(listener.ListenAddress, default).AsTask().WaitAsync(Patience);
         await using IRawConnection accepted = await accept.WaitAsync(Patience);
         await dialer.Output.WriteAsync("ok"u8.ToArray());
         Assert.Equal("ok"u8.ToArray(), await ReadExactlyAsync(accepted.Input, 2));

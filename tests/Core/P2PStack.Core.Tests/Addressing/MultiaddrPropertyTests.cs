@@ -48,7 +48,7 @@ public class MultiaddrPropertyTests
 
     private static Multiaddr RandomMultiaddr(Random random)
     {
-        var protocols = MultiaddrProtocols.All;
+        var protocols = MultiaddrProtocols.BuiltIn; // not All: other tests register protocols meanwhile
         var components = new List<MultiaddrComponent>();
         int count = random.Next(1, 6);
         for (int i = 0; i < count; i++)
@@ -124,7 +124,7 @@ public class MultiaddrPropertyTests
         {
             byte[] input = Bytes(random, random.Next(0, 48));
             // Often start with a real code so decoding gets past the first varint.
-            MultiaddrProtocol p = MultiaddrProtocols.All[random.Next(MultiaddrProtocols.All.Count)];
+            MultiaddrProtocol p = MultiaddrProtocols.BuiltIn[random.Next(MultiaddrProtocols.BuiltIn.Count)];
             if (input.Length >= p.EncodedCode.Length && random.Next(2) == 0) p.EncodedCode.CopyTo(input);
             DecodeOnlyThrowsMultiaddrException(input);
         }

@@ -6,7 +6,7 @@ namespace P2PStack.Addressing.Codecs;
 /// /p2p (alias /ipfs): a peer id multihash, sha2-256 (32-byte digest) or identity. Text in: base58btc multihash
 /// ("Qm…", "1…") or a CIDv1 with the libp2p-key codec in any multibase. Text out: base58btc.
 /// </summary>
-internal sealed class P2PCodec : ValueCodec
+internal sealed class P2PCodec : MultiaddrValueCodec
 {
     public static readonly P2PCodec Instance = new();
     private const ulong Libp2pKeyCodec = 0x72;
@@ -47,7 +47,7 @@ internal sealed class P2PCodec : ValueCodec
 }
 
 /// <summary>/certhash: a multihash of a TLS certificate. Text in: any multibase; text out: base64url ('u').</summary>
-internal sealed class CertHashCodec : ValueCodec
+internal sealed class CertHashCodec : MultiaddrValueCodec
 {
     public static readonly CertHashCodec Instance = new();
     private const int MaxTextLength = 4096;

@@ -4,7 +4,7 @@ using System.Globalization;
 namespace P2PStack.Addressing.Codecs;
 
 /// <summary>/ip4: 4 bytes, strict dotted quad (no leading zeros, no other notations).</summary>
-internal sealed class Ip4Codec : ValueCodec
+internal sealed class Ip4Codec : MultiaddrValueCodec
 {
     public static readonly Ip4Codec Instance = new();
 
@@ -25,7 +25,7 @@ internal sealed class Ip4Codec : ValueCodec
 }
 
 /// <summary>/ip6: 16 bytes. Text is printed per RFC 5952 (as go-multiaddr does, with ::ffff:a.b.c.d for IPv4-mapped).</summary>
-internal sealed class Ip6Codec : ValueCodec
+internal sealed class Ip6Codec : MultiaddrValueCodec
 {
     public static readonly Ip6Codec Instance = new();
 
@@ -45,7 +45,7 @@ internal sealed class Ip6Codec : ValueCodec
 }
 
 /// <summary>/ipcidr: one byte, decimal 0-255 (go-multiaddr does not bound it by address family).</summary>
-internal sealed class IpCidrCodec : ValueCodec
+internal sealed class IpCidrCodec : MultiaddrValueCodec
 {
     public static readonly IpCidrCodec Instance = new();
 
@@ -60,7 +60,7 @@ internal sealed class IpCidrCodec : ValueCodec
 }
 
 /// <summary>/tcp, /udp, /dccp, /sctp: big-endian 16-bit port, decimal 0-65535.</summary>
-internal sealed class PortCodec : ValueCodec
+internal sealed class PortCodec : MultiaddrValueCodec
 {
     public static readonly PortCodec Instance = new();
 
@@ -84,7 +84,7 @@ internal sealed class PortCodec : ValueCodec
 /// /memory: big-endian 64-bit id, decimal text. Fixed 8 bytes as go-multiaddr and rust-multiaddr encode it
 /// (protocols.csv lists it as variable-size, but no length prefix is written by either implementation).
 /// </summary>
-internal sealed class MemoryCodec : ValueCodec
+internal sealed class MemoryCodec : MultiaddrValueCodec
 {
     public static readonly MemoryCodec Instance = new();
 

@@ -7,7 +7,7 @@ namespace P2PStack.Addressing.Codecs;
 /// /onion (10-byte v2 service id, 16 base32 chars) and /onion3 (35-byte v3 service id, 56 base32 chars),
 /// each followed by ":port" with port 1-65535; bytes are the id then the big-endian port.
 /// </summary>
-internal sealed class OnionCodec : ValueCodec
+internal sealed class OnionCodec : MultiaddrValueCodec
 {
     private static readonly RadixAlphabet Base32 = new("abcdefghijklmnopqrstuvwxyz234567", ignoreCase: true);
 
@@ -47,7 +47,7 @@ internal sealed class OnionCodec : ValueCodec
 }
 
 /// <summary>/garlic64: an I2P destination, at least 386 bytes, in I2P's base64 ('-' and '~'), padded with '='.</summary>
-internal sealed class Garlic64Codec : ValueCodec
+internal sealed class Garlic64Codec : MultiaddrValueCodec
 {
     private static readonly RadixAlphabet Base64 = new("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-~", ignoreCase: false);
     public static readonly Garlic64Codec Instance = new();
@@ -78,7 +78,7 @@ internal sealed class Garlic64Codec : ValueCodec
 }
 
 /// <summary>/garlic32: an I2P b32 address, 32 bytes (or 35+ for encrypted lease sets), lowercase base32 without padding.</summary>
-internal sealed class Garlic32Codec : ValueCodec
+internal sealed class Garlic32Codec : MultiaddrValueCodec
 {
     private static readonly RadixAlphabet Base32 = new("abcdefghijklmnopqrstuvwxyz234567", ignoreCase: false);
     public static readonly Garlic32Codec Instance = new();

@@ -27,7 +27,7 @@ internal static class Utf8Text
 }
 
 /// <summary>/dns, /dns4, /dns6, /dnsaddr, /sni: a non-empty name without '/' (go-multiaddr's rule).</summary>
-internal sealed class DnsCodec : ValueCodec
+internal sealed class DnsCodec : MultiaddrValueCodec
 {
     public static readonly DnsCodec Instance = new();
 
@@ -49,7 +49,7 @@ internal sealed class DnsCodec : ValueCodec
 }
 
 /// <summary>/ip6zone: RFC 4007 zone id, non-empty, no '/'.</summary>
-internal sealed class Ip6ZoneCodec : ValueCodec
+internal sealed class Ip6ZoneCodec : MultiaddrValueCodec
 {
     public static readonly Ip6ZoneCodec Instance = new();
 
@@ -74,7 +74,7 @@ internal sealed class Ip6ZoneCodec : ValueCodec
 /// /unix: a path protocol. In text it takes the rest of the address, so the value starts with '/';
 /// go-multiaddr also requires at least two bytes and no trailing '/'.
 /// </summary>
-internal sealed class UnixCodec : ValueCodec
+internal sealed class UnixCodec : MultiaddrValueCodec
 {
     public static readonly UnixCodec Instance = new();
 
@@ -100,7 +100,7 @@ internal sealed class UnixCodec : ValueCodec
 /// /http-path: any non-empty bytes; text is URL query-escaped exactly like Go's url.QueryEscape /
 /// url.QueryUnescape ('+' means space, %XX needs two hex digits).
 /// </summary>
-internal sealed class HttpPathCodec : ValueCodec
+internal sealed class HttpPathCodec : MultiaddrValueCodec
 {
     public static readonly HttpPathCodec Instance = new();
     private const string Hex = "0123456789ABCDEF";

@@ -1,15 +1,15 @@
 using System.Collections.Concurrent;
-using System.Net;
 using P2PStack.Addressing;
 
-namespace P2PStack.Protocols.Identify;
+namespace P2PStack.Host;
 
 /// <summary>
 /// The addresses other peers report seeing us at. Confirmations count per observer network (/16 for IPv4, /56 for
 /// IPv6, as go-libp2p groups them), not per peer id, so one host with many identities counts once; observations expire,
 /// and the number of addresses tracked is bounded.
 /// </summary>
-public sealed class ObservedAddresses(int maxAddresses = 64, TimeSpan? ttl = null, TimeProvider? timeProvider = null)
+internal sealed class ObservedAddresses(int maxAddresses = 64, TimeSpan? ttl = null, TimeProvider? timeProvider = null,
+    int maxObserversPerAddress = 64)
 {
     private readonly ConcurrentDictionary<Multiaddr, ConcurrentDictionary<string, DateTimeOffset>> _observations = new();
     private readonly TimeSpan _ttl = ttl ?? TimeSpan.FromMinutes(30);
@@ -21,7 +21,11 @@ public sealed class ObservedAddresses(int maxAddresses = 64, TimeSpan? ttl = nul
         var now = _time.GetUtcNow();
         Prune(now);
         if (!_observations.ContainsKey(observed) && _observations.Count >= maxAddresses) return;
-        _observations.GetOrAdd(observed, _ => new())[ObserverGroup(observerAddress)] = now;
+        var observers = _observations.GetOrAdd(observed, _ => new());
+        string group = ObserverGroup(observerAddress);
+        // Past the bound an address is confirmed many times over: refresh known observers, add no more.
+        if (observers.Count >= maxObserversPerAddress && !observers.ContainsKey(group)) return;
+        observers[group] = now;
     }
 
     /// <summary>Unexpired observed addresses confirmed from at least <paramref name="minObservers"/> distinct networks,

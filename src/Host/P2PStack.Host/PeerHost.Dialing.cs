@@ -1,0 +1,307 @@
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Network;
+
+namespace P2PStack.Host;
+
+/// <summary>Dialing: reuse of the best fitting connection, coalescing, address order, the dial context down to the
+/// transport and the upgrader, simultaneous opens.</summary>
+public sealed partial class PeerHost
+{
+    /// <summary>Streams of protocols that all run on limited connections may use one.</summary>
+    private static readonly DialOptions LimitedAllowed = new() { AllowLimited = true };
+
+    public async ValueTask<IStream> OpenStreamAsync(PeerId peer, IReadOnlyList<string> protocols,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(protocols);
+        bool limitedAllowed = protocols.Count > 0 && protocols.All(RunsOnLimitedConnections);
+        var connection = await DialAsync(peer, limitedAllowed ? LimitedAllowed : DialOptions.Default, cancellationToken)
+            .ConfigureAwait(false);
+        return await connection.OpenStreamAsync(protocols, cancellationToken).ConfigureAwait(false);
+    }
+
+    private bool RunsOnLimitedConnections(string protocol) =>
+        (_registry.TryGet(protocol, out var handler) && handler.RunOnLimitedConnections)
+        || _options.LimitedConnectionProtocols.Contains(protocol);
+
+    public ValueTask<IConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken) =>
+        DialAsync(address, DialOptions.Default, cancellationToken);
+
+    public ValueTask<IConnection> DialAsync(PeerId peer, CancellationToken cancellationToken) =>
+        DialPeerAsync(peer, null, DialOptions.Default, cancellationToken);
+
+    public ValueTask<IConnection> DialAsync(Multiaddr address, DialOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        ArgumentNullException.ThrowIfNull(options);
+        var (peer, transportAddress) = SplitPeer(address);
+        if (peer is null) return DialUnknownPeerAsync(transportAddress, options, cancellationToken);
+        return DialPeerAsync(peer, [transportAddress], options, cancellationToken);
+    }
+
+    public ValueTask<IConnection> DialAsync(PeerId peer, DialOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return DialPeerAsync(peer, null, options, cancellationToken);
+    }
+
+    /// <summary>The peer an address leads to is its trailing /p2p component; a /p2p inside (a relay's, before
+    /// /p2p-circuit) names a hop, not the target.</summary>
+    internal static (PeerId? Peer, Multiaddr TransportAddress) SplitPeer(Multiaddr address)
+    {
+        var components = address.Components;
+        if (components.Count == 0 || components[^1].Protocol != MultiaddrProtocols.P2P) return (null, address);
+        return (address.GetPeerId(), address.DecapsulateCode(MultiaddrProtocols.P2P.Code));
+    }
+
+    private async ValueTask<IConnection> DialUnknownPeerAsync(Multiaddr address, DialOptions options,
+        CancellationToken cancellationToken)
+    {
+        using var budget = Budget(options, cancellationToken);
+        try
+        {
+            return await DialAddressAsync(address, null, options, budget.Token, null).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (options.Timeout is { } t && budget.IsCancellationRequested
+                                                  && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"dialing {address} took longer than its budget of {t.TotalSeconds:0.###} s");
+        }
+    }
+
+    private async ValueTask<IConnection> DialPeerAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses,
+        DialOptions options, CancellationToken cancellationToken)
+    {
+        if (peer.Equals(PeerId)) throw new InvalidOperationException("a host cannot dial itself");
+        if (FindReusable(peer, options) is { } existing) return existing;
+        if (!ReferenceEquals(options, DialOptions.Default))
+        {
+            // Constrained dials get their own attempt: a shared one might not satisfy them.
+            return await DialAnyAsync(peer, addresses, options, cancellationToken).ConfigureAwait(false);
+        }
+        PendingDial pending;
+        lock (_gate)
+        {
+            if (!_pendingDials.TryGetValue(peer, out pending!))
+            {
+                pending = new PendingDial(_background.Stopping);
+                _pendingDials[peer] = pending;
+                var started = pending;
+                pending.Start(token => DialAnyAsync(peer, addresses, options, token), () =>
+                {
+                    lock (_gate)
+                    {
+                        // Only this attempt: a newer one may already stand for the peer.
+                        if (_pendingDials.TryGetValue(peer, out var current) && ReferenceEquals(current, started))
+                            _pendingDials.Remove(peer);
+                    }
+                });
+            }
+        }
+        return await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<IConnection> DialAnyAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses, DialOptions options,
+        CancellationToken cancellationToken)
+    {
+        addresses ??= PeerStore.GetAddresses(peer);
+        // Direct transports first; a forced direct dial never uses a proxy transport.
+        var ordered = addresses.Where(a => !options.ForceDirect || _transports.ForDial(a) is not { IsProxy: true })
+            .OrderBy(a => _transports.ForDial(a) is { IsProxy: true } ? 1 : 0)
+            .ToList();
+        if (ordered.Count == 0)
+        {
+            throw new DialFailedException(addresses.Count == 0
+                ? $"no addresses known for peer {peer}"
+                : $"no direct address known for peer {peer}", []);
+        }
+        // Registered before anything is sent (this runs synchronously up to the first transport dial), so that the
+        // peer's half of a simultaneous open, arriving through a listener, is recognised as this dial's connection.
+        var opens = options.SimultaneousOpenRole is { } role ? RegisterSimultaneousOpens(ordered, peer, role, options) : null;
+        using var budget = Budget(options, cancellationToken);
+        try
+        {
+            var errors = new List<DialAttemptError>();
+            foreach (var address in ordered)
+            {
+                budget.Token.ThrowIfCancellationRequested();
+                // An inbound connection may have arrived meanwhile.
+                if (FindReusable(peer, options) is { } existing) return existing;
+                try
+                {
+                    var connection = await DialAddressAsync(address, peer, options, budget.Token, opens?.GetValueOrDefault(address))
+                        .ConfigureAwait(false);
+                    if (connection.IsLimited && !options.AllowLimited)
+                    {
+                        errors.Add(new DialAttemptError(address, new LimitedConnectionException(
+                            $"the connection to {peer} through {address} is limited and the dial did not allow limited connections",
+                            connection)));
+                        continue;
+                    }
+                    return connection;
+                }
+                catch (Exception ex) when (!budget.IsCancellationRequested && ex is not PeerIdMismatchException)
+                {
+                    errors.Add(new DialAttemptError(address, ex));
+                }
+            }
+            // One address: its own error says most (timeout, refusal, gater, limited) and keeps its type.
+            if (errors.Count == 1) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(errors[0].Error);
+            throw new DialFailedException($"could not dial peer {peer}", errors);
+        }
+        catch (OperationCanceledException) when (options.Timeout is { } t && budget.IsCancellationRequested
+                                                  && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"dialing peer {peer} took longer than its budget of {t.TotalSeconds:0.###} s");
+        }
+        finally
+        {
+            if (opens is not null) UnregisterSimultaneousOpens(opens);
+        }
+    }
+
+    // The caller's token, the host's lifetime and the dial's own budget (DialOptions.Timeout).
+    private CancellationTokenSource Budget(DialOptions options, CancellationToken cancellationToken)
+    {
+        var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _background.Stopping);
+        if (options.Timeout is { } timeout) budget.CancelAfter(timeout);
+        return budget;
+    }
+
+    // One attempt to one address (gater, transport, upgrade), counted by transport and failure reason.
+    private async Task<IConnection> DialAddressAsync(Multiaddr address, PeerId? expectedPeer, DialOptions options,
+        CancellationToken token, SimultaneousOpen? open)
+    {
+        var transport = _transports.ForDial(address);
+        string transportName = transport?.Name ?? "none";
+        _metrics.DialAttempted(transportName);
+        try
+        {
+            Gate("dial", g => g.InterceptDial(expectedPeer, address));
+            if (transport is null) throw new NotSupportedException($"no registered transport can dial {address}");
+            if (options.ForceDirect && transport.IsProxy)
+                throw new NotSupportedException($"{address} is reached through a proxy transport and the dial must be direct");
+            return await DialTransportAsync(transport, address, expectedPeer, options, token, open).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _metrics.DialFailed(transportName, ex);
+            throw;
+        }
+    }
+
+    private async Task<IConnection> DialTransportAsync(ITransport transport, Multiaddr address, PeerId? expectedPeer,
+        DialOptions options, CancellationToken token, SimultaneousOpen? open)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+        timeout.CancelAfter(_options.DialTimeout);
+        try
+        {
+            IRawConnection raw;
+            try
+            {
+                raw = await transport.DialAsync(address, options, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception) when (open is not null && !timeout.IsCancellationRequested)
+            {
+                // A simultaneous open whose own connect failed because the four-tuple is taken: the same connection
+                // arrived (or is arriving) through our listener and is upgraded in this dial's role.
+                return await open.Connection.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            var transportInfo = new TransportInfo(transport.Name, transport.IsProxy, raw.Limits);
+            var counted = _metrics.CountTraffic(raw, transport.Name);
+            UpgradedConnection upgraded;
+            try
+            {
+                upgraded = await _upgrader.UpgradeOutboundAsync(counted, expectedPeer, options, timeout.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                counted.Abort();
+                await counted.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+            return await AddConnectionAsync(upgraded, transportInfo, dialed: true).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!token.IsCancellationRequested)
+        {
+            throw new TimeoutException($"dialing {address} timed out after {_options.DialTimeout.TotalSeconds:0.###} s");
+        }
+    }
+
+    private IConnection? FindReusable(PeerId peer, DialOptions options)
+    {
+        var identity = options.Identity?.PeerId ?? PeerId;
+        return _connections.FindBest(peer, c => c.LocalPeer.Equals(identity) && options.IsSatisfiedBy(c));
+    }
+
+    private Dictionary<Multiaddr, SimultaneousOpen> RegisterSimultaneousOpens(List<Multiaddr> addresses, PeerId peer,
+        Direction role, DialOptions options)
+    {
+        var opens = new Dictionary<Multiaddr, SimultaneousOpen>();
+        lock (_gate)
+        {
+            foreach (var address in addresses)
+            {
+                var open = new SimultaneousOpen(peer, role, options);
+                // A newer dial to the same address takes over; the older one then relies on its own connect.
+                _simultaneousOpens[address] = open;
+                opens[address] = open;
+            }
+        }
+        return opens;
+    }
+
+    private void UnregisterSimultaneousOpens(Dictionary<Multiaddr, SimultaneousOpen> opens)
+    {
+        lock (_gate)
+        {
+            foreach (var (address, open) in opens)
+            {
+                if (_simultaneousOpens.TryGetValue(address, out var current) && ReferenceEquals(current, open))
+                    _simultaneousOpens.Remove(address);
+            }
+        }
+    }
+
+    private SimultaneousOpen? TakeSimultaneousOpen(Multiaddr remoteAddress)
+    {
+        lock (_gate)
+        {
+            if (!_simultaneousOpens.Remove(remoteAddress, out var open)) return null;
+            return open;
+        }
+    }
+
+    private void CompleteSimultaneousOpen(HostConnection connection)
+    {
+        SimultaneousOpen? open;
+        lock (_gate)
+        {
+            if (!_simultaneousOpens.TryGetValue(connection.RemoteAddress, out open) || open.Role != connection.Direction
+                || !open.Peer.Equals(connection.RemotePeer) || !(open.Options.Identity?.PeerId ?? PeerId).Equals(connection.LocalPeer))
+                return;
+            _simultaneousOpens.Remove(connection.RemoteAddress);
+        }
+        open.Complete(connection);
+    }
+
+    /// <summary>A simultaneous-open dial waiting, in case its connection arrives through a listener.</summary>
+    private sealed class SimultaneousOpen(PeerId peer, Direction role, DialOptions options)
+    {
+        private readonly TaskCompletionSource<IConnection> _connection = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public PeerId Peer { get; } = peer;
+
+        public Direction Role { get; } = role;
+
+        public DialOptions Options { get; } = options;
+
+        public Task<IConnection> Connection => _connection.Task;
+
+        public void Complete(IConnection connection) => _connection.TrySetResult(connection);
+
+        public void Fail(Exception error) => _connection.TrySetException(error);
+    }
+}

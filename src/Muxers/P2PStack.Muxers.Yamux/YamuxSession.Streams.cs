@@ -1,0 +1,108 @@
+using System.Threading.Channels;
+using P2PStack.Network;
+
+namespace P2PStack.Muxers.Yamux;
+
+/// <summary>Streams: opening, accepting and forgetting streams, and the counts and limits that go with them.</summary>
+public sealed partial class YamuxSession
+{
+    private bool IsLocalStreamId(uint id) => (id & 1) == (nextLocalStreamId & 1);
+
+    public async ValueTask<IMuxedStream> OpenStreamAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        YamuxStream stream;
+        lock (streamsGate)
+        {
+            if (endReason is not null)
+            {
+                throw new MuxerClosedException("yamux session has ended", endReason);
+            }
+
+            if (localGoAway || remoteGoAway)
+            {
+                throw new MuxerClosedException(localGoAway ? "yamux session is closing" : "remote yamux session is going away");
+            }
+
+            if (outboundCount >= Options.MaxOutboundStreams)
+            {
+                throw new ResourceLimitExceededException("yamux session", "outbound streams", Options.MaxOutboundStreams);
+            }
+
+            if (nextLocalStreamId > uint.MaxValue - 2)
+            {
+                throw new MuxerClosedException("yamux stream ids are exhausted on this session");
+            }
+
+            stream = new YamuxStream(this, nextLocalStreamId, Direction.Outbound);
+            nextLocalStreamId += 2;
+            streams.Add(stream.StreamId, stream);
+            outboundCount++;
+        }
+
+        bool written = false;
+        try
+        {
+            await WriteFrameAsync(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, stream.StreamId,
+                stream.AnnouncedWindowExtra), () => written = true, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            if (written)
+            {
+                stream.Reset();
+            }
+            else
+            {
+                stream.Abandon();
+            }
+
+            throw;
+        }
+
+        return stream;
+    }
+
+    public async ValueTask<IMuxedStream> AcceptStreamAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await acceptQueue.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            throw new MuxerClosedException("yamux session has ended", endReason);
+        }
+    }
+
+    internal void RemoveStream(YamuxStream stream)
+    {
+        lock (streamsGate)
+        {
+            if (!streams.Remove(stream.StreamId, out var existing))
+            {
+                return;
+            }
+
+            if (!ReferenceEquals(existing, stream))
+            {
+                streams.Add(existing.StreamId, existing);
+                return;
+            }
+
+            if (stream.Direction == Direction.Outbound)
+            {
+                outboundCount--;
+            }
+            else
+            {
+                inboundCount--;
+            }
+
+            if (streams.Count == 0)
+            {
+                drained?.TrySetResult();
+            }
+        }
+    }
+}

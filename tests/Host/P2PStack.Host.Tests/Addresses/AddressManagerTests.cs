@@ -1,0 +1,136 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using NSubstitute;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Network;
+using P2PStack.Transports.Memory;
+
+namespace P2PStack.Host.Tests.Addresses;
+
+public class AddressManagerTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    private static (AddressManager Manager, ILocalIdentity Identity, List<LocalAddressesChanged> Events) Create(
+        Action<HostOptions>? configure = null)
+    {
+        var options = new HostOptions();
+        configure?.Invoke(options);
+        var identity = new LocalIdentity(PrivateKey.Generate());
+        var events = new EventBus(NullLogger<EventBus>.Instance);
+        var published = new List<LocalAddressesChanged>();
+        events.Subscribe<LocalAddressesChanged>(published.Add);
+        return (new AddressManager(Options.Create(options), identity, events), identity, published);
+    }
+
+    private static IConnection Connection(ILocalIdentity local, string localAddress, string remoteAddress, bool direct = true)
+    {
+        var connection = Substitute.For<IConnection>();
+        connection.LocalPeer.Returns(local.PeerId);
+        connection.LocalAddress.Returns(Multiaddr.Parse(localAddress));
+        connection.RemoteAddress.Returns(Multiaddr.Parse(remoteAddress));
+        connection.IsDirect.Returns(direct);
+        return connection;
+    }
+
+    [Fact]
+    public void An_observed_address_is_advertised_once_enough_distinct_observer_networks_report_it()
+    {
+        var (manager, identity, events) = Create(o => o.Addresses.ObservedAddressThreshold = 3);
+        manager.AddListenAddress(Multiaddr.Parse("/ip4/10.0.0.5/tcp/4001"));
+        var observed = Multiaddr.Parse("/ip4/203.0.113.7/tcp/4001");
+        events.Clear();
+
+        // Two networks, one of them through several peers: not enough.
+        manager.RecordObservedAddress(Connection(identity, "/ip4/10.0.0.5/tcp/4001", "/ip4/198.51.100.1/tcp/5000"), observed);
+        manager.RecordObservedAddress(Connection(identity, "/ip4/10.0.0.5/tcp/4001", "/ip4/198.51.100.2/tcp/5000"), observed);
+        manager.RecordObservedAddress(Connection(identity, "/ip4/10.0.0.5/tcp/4001", "/ip4/192.0.2.1/tcp/5000"), observed);
+        Assert.Empty(manager.ObservedAddresses);
+        Assert.DoesNotContain(observed, manager.AdvertisedAddresses);
+        Assert.Empty(events);
+
+        // Observations that cannot be dialed back do not count: an ephemeral local port, a relayed connection, a
+        // connection under another identity.
+        manager.RecordObservedAddress(Connection(identity, "/ip4/10.0.0.5/tcp/39000", "/ip4/20.0.0.1/tcp/5000"), observed);
+        manager.RecordObservedAddress(Connection(identity, "/ip4/10.0.0.5/tcp/4001", "/ip4/21.0.0.1/tcp/5000", direct: false), observed);
+        manager.RecordObservedAddress(Connection(new LocalIdentity(PrivateKey.Generate()), "/ip4/10.0.0.5/tcp/4001", "/ip4/22.0.0.1/tcp/5000"), observed);
+        Assert.Empty(manager.ObservedAddresses);
+
+        manager.RecordObservedAddress(Connection(identity, "/ip4/10.0.0.5/tcp/4001", "/ip4/23.0.0.1/tcp/5000"), observed);
+        Assert.Equal([observed], manager.ObservedAddresses);
+        Assert.Contains(observed, manager.AdvertisedAddresses);
+        Assert.Contains(observed, Assert.Single(events).Addresses);
+    }
+
+    [Fact]
+    public void Relay_addresses_are_advertised_and_every_change_is_published()
+    {
+        var (manager, _, events) = Create();
+        var relay = Multiaddr.Parse("/ip4/198.51.100.9/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA/p2p-circuit");
+        Assert.True(manager.AddRelayAddress(relay));
+        Assert.False(manager.AddRelayAddress(relay));
+        Assert.Equal([relay], manager.RelayAddresses);
+        Assert.Contains(relay, Assert.Single(events).Addresses);
+        Assert.True(manager.RemoveRelayAddress(relay));
+        Assert.Equal(2, events.Count);
+        Assert.Empty(events[1].Addresses);
+    }
+
+    [Fact]
+    public void Announce_options_replace_extend_and_filter_the_advertised_set()
+    {
+        var (manager, _, _) = Create(o =>
+        {
+            o.Addresses.AppendAnnounce.Add(Multiaddr.Parse("/ip4/203.0.113.1/tcp/4001"));
+            o.Addresses.NoAnnounce.Add(Multiaddr.Parse("/ip4/192.168.0.0/ipcidr/16"));
+            o.Addresses.NoAnnounce.Add(Multiaddr.Parse("/ip4/10.1.2.3"));
+            o.Addresses.AnnounceFilter = addresses => [.. addresses.Where(a => !a.ToString().EndsWith("/tcp/4444", StringComparison.Ordinal))];
+        });
+        manager.AddListenAddress(Multiaddr.Parse("/ip4/192.168.1.20/tcp/4001"));
+        manager.AddListenAddress(Multiaddr.Parse("/ip4/10.1.2.3/tcp/4001"));
+        manager.AddListenAddress(Multiaddr.Parse("/ip4/10.1.2.4/tcp/4001"));
+        manager.AddListenAddress(Multiaddr.Parse("/ip4/10.1.2.4/tcp/4444"));
+        Assert.Equal(["/ip4/10.1.2.4/tcp/4001", "/ip4/203.0.113.1/tcp/4001"], manager.AdvertisedAddresses.Select(a => a.ToString()));
+
+        var (replaced, _, _) = Create(o => o.AnnounceAddresses.Add(Multiaddr.Parse("/dns4/node.example/tcp/4001")));
+        replaced.AddListenAddress(Multiaddr.Parse("/ip4/10.1.2.4/tcp/4001"));
+        Assert.Equal(["/dns4/node.example/tcp/4001"], replaced.AdvertisedAddresses.Select(a => a.ToString()));
+    }
+
+    [Fact]
+    public async Task An_address_change_is_pushed_to_connected_peers_by_identify()
+    {
+        var network = new MemoryNetwork();
+        await using var server = await TestPeer.StartAsync("/memory/0", network);
+        await using var client = await TestPeer.StartAsync("/memory/0", network);
+        await client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+        // The server pushes only to peers it knows speak identify push, i.e. once it has identified the client.
+        await WaitUntilAsync(() => server.Host.PeerStore.GetProtocols(client.Host.PeerId).Contains(Protocols.Identify.IdentifyProtocol.PushId)
+            && client.Host.PeerStore.GetAddresses(server.Host.PeerId).Count == 1);
+
+        await using (var added = await server.Host.ListenAsync(Multiaddr.Parse("/memory/0"), CancellationToken.None))
+        {
+            Assert.Contains(added.Address, server.Host.AdvertisedAddresses);
+            await WaitUntilAsync(() => client.Host.PeerStore.GetAddresses(server.Host.PeerId).Contains(added.Address));
+
+            var relay = Multiaddr.Parse($"/memory/77/p2p/{client.Host.PeerId}/p2p-circuit");
+            server.Host.AddressManager.AddRelayAddress(relay);
+            await WaitUntilAsync(() => client.Host.PeerStore.GetAddresses(server.Host.PeerId).Contains(relay));
+            server.Host.AddressManager.RemoveRelayAddress(relay);
+            await WaitUntilAsync(() => !client.Host.PeerStore.GetAddresses(server.Host.PeerId).Contains(relay));
+        }
+        // The listener is gone: the next push (a signed record replacing the addresses) drops it.
+        await WaitUntilAsync(() => client.Host.PeerStore.GetAddresses(server.Host.PeerId).Count == 1);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not reached");
+            await Task.Delay(20);
+        }
+    }
+}
