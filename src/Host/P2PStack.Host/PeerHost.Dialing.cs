@@ -201,7 +201,7 @@ public sealed partial class PeerHost
             IRawConnection raw;
             try
             {
-                raw = await transport.DialAsync(address, options, timeout.Token).ConfigureAwait(false);
+                raw = await transport.DialAsync(address, expectedPeer, options, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception) when (open is not null && !timeout.IsCancellationRequested)
             {

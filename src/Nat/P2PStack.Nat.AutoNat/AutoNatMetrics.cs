@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using P2PStack.Diagnostics;
+using P2PStack.Network;
 
 namespace P2PStack.Nat.AutoNat;
 

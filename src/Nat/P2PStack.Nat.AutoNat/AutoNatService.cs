@@ -130,16 +130,19 @@ public sealed partial class AutoNatService : IHostedService, IAsyncDisposable
         if (changed)
         {
             var node = Tracker.Node;
+            // The address manager stops advertising addresses found private and advertises those found public.
+            var verdicts = Tracker.Addresses;
+            foreach (var (address, verdict) in verdicts) _host.AddressManager.SetReachability(address, verdict);
             _metrics?.SetReachability(node);
             LogReachability(node);
-            _host.Events.Publish(new ReachabilityChanged(node, Tracker.Addresses));
+            _host.Events.Publish(new ReachabilityChanged(node, verdicts));
         }
         return results;
     }
 
     private List<(PeerId Server, int Version)> PickServers()
     {
-        var peers = _host.GetConnections().Where(c => !AddressScope.IsRelayed(c.RemoteAddress)).Select(c => c.RemotePeer).Distinct().ToList();
+        var peers = _host.GetConnections().Where(c => c.IsDirect).Select(c => c.RemotePeer).Distinct().ToList();
         var servers = new List<(PeerId, int)>();
         if (peers.Count == 0) return servers;
         int start = Interlocked.Increment(ref _nextServer);

@@ -69,7 +69,7 @@ public sealed partial class AutoNatV1Server : IProtocolHandler
             return Answer(Status.EBadRequest, "expected a DIAL message with peer info", "bad_request");
         if (!request.Dial.Peer.HasId || !PeerIds.TryFromBytes(request.Dial.Peer.Id.Span, out var asked) || !asked!.Equals(remote))
             return Answer(Status.EBadRequest, "the peer id is not the requester's", "bad_request");
-        if (AddressScope.IsRelayed(connection.RemoteAddress))
+        if (!connection.IsDirect || AddressScope.IsRelayed(connection.RemoteAddress))
             return Answer(Status.EDialRefused, "requests over relayed connections are refused", "relayed");
 
         using var lease = _throttle.TryEnter(remote, out string? refusal);

@@ -79,7 +79,7 @@ public sealed partial class AutoNatV2Server : IProtocolHandler
     {
         var connection = stream.Connection;
         var remote = connection.RemotePeer;
-        if (AddressScope.IsRelayed(connection.RemoteAddress))
+        if (!connection.IsDirect || AddressScope.IsRelayed(connection.RemoteAddress))
             return Rejected(ResponseStatus.ERequestRejected, "relayed");
         using var lease = _throttle.TryEnter(remote, out _);
         if (lease is null) return Rejected(ResponseStatus.ERequestRejected, "refused_rate");

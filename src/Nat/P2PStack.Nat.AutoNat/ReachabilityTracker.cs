@@ -1,5 +1,6 @@
 using P2PStack.Addressing;
 using P2PStack.Identity;
+using P2PStack.Network;
 
 namespace P2PStack.Nat.AutoNat;
 

@@ -44,11 +44,16 @@ public sealed class RelayClient
     /// <summary>Makes or refreshes a reservation on <paramref name="relay"/> (over a connection to it, dialed if needed).</summary>
     /// <exception cref="RelayRefusedException">The relay refused (RESERVATION_REFUSED, PERMISSION_DENIED, ...).</exception>
     /// <exception cref="RelayFormatException">The answer is malformed, or the relay lies (past expiry, bad voucher).</exception>
-    public async Task<RelayReservation> ReserveAsync(PeerId relay, CancellationToken cancellationToken)
+    public async Task<RelayReservation> ReserveAsync(PeerId relay, CancellationToken cancellationToken) =>
+        await ReserveAsync(await DirectAsync(relay, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Makes or refreshes a reservation over this (direct) connection to the relay: the reservation lives as
+    /// long as the connection.</summary>
+    public async Task<RelayReservation> ReserveAsync(IConnection relay, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.RequestTimeout);
-        var stream = await _host.OpenStreamAsync(relay, [RelayProtocol.Hop], timeout.Token).ConfigureAwait(false);
+        var stream = await relay.OpenStreamAsync([RelayProtocol.Hop], timeout.Token).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
             await ProtobufFraming.WriteAsync(stream.Output, new HopMessage { Type = HopMessage.Types.Type.Reserve }, timeout.Token).ConfigureAwait(false);
@@ -56,7 +61,7 @@ public sealed class RelayClient
             var answer = await ReadAnswerAsync(stream, "reservation", timeout.Token).ConfigureAwait(false);
             try
             {
-                var reservation = Parse(relay, answer);
+                var reservation = Parse(relay.RemotePeer, answer);
                 _metrics?.ClientReservation("ok");
                 return reservation;
             }
@@ -110,11 +115,15 @@ public sealed class RelayClient
     /// <summary>Asks <paramref name="relay"/> to connect us to <paramref name="target"/>; returns the hop stream, which
     /// carries the relayed connection from now on, and the limits the relay applies to it.</summary>
     /// <exception cref="RelayRefusedException">NO_RESERVATION, RESOURCE_LIMIT_EXCEEDED, CONNECTION_FAILED, ...</exception>
-    public async Task<(IStream Stream, RelayLimit Limit)> ConnectAsync(PeerId relay, PeerId target, CancellationToken cancellationToken)
+    public async Task<(IStream Stream, RelayLimit Limit)> ConnectAsync(PeerId relay, PeerId target, CancellationToken cancellationToken) =>
+        await ConnectAsync(await DirectAsync(relay, cancellationToken).ConfigureAwait(false), target, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Like <see cref="ConnectAsync(PeerId, PeerId, CancellationToken)"/> over this connection to the relay.</summary>
+    public async Task<(IStream Stream, RelayLimit Limit)> ConnectAsync(IConnection relay, PeerId target, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.RequestTimeout);
-        var stream = await _host.OpenStreamAsync(relay, [RelayProtocol.Hop], timeout.Token).ConfigureAwait(false);
+        var stream = await relay.OpenStreamAsync([RelayProtocol.Hop], timeout.Token).ConfigureAwait(false);
         try
         {
             await ProtobufFraming.WriteAsync(stream.Output, new HopMessage
@@ -131,6 +140,14 @@ public sealed class RelayClient
             await stream.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>A direct connection to the relay: circuits are never stacked on circuits.</summary>
+    private async Task<IConnection> DirectAsync(PeerId relay, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.RequestTimeout);
+        return await _host.DialAsync(relay, new DialOptions { ForceDirect = true }, timeout.Token).ConfigureAwait(false);
     }
 
     private async Task<HopMessage> ReadAnswerAsync(IStream stream, string what, CancellationToken cancellationToken)

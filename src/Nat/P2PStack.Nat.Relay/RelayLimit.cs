@@ -38,6 +38,9 @@ public sealed record RelayLimit(TimeSpan? Duration, long? Data)
         return new RelayLimit(duration, data);
     }
 
+    /// <summary>The host's form, carried by the relayed connection (null for unlimited).</summary>
+    public Network.ConnectionLimits? ToConnectionLimits() => IsUnlimited ? null : new Network.ConnectionLimits(Duration, Data);
+
     public override string ToString() =>
         IsUnlimited ? "unlimited" : $"{(Duration is { } d ? $"{d.TotalSeconds:0.#} s" : "no time limit")}, {(Data is { } b ? $"{b} bytes" : "no data limit")} each way";
 }

@@ -67,11 +67,26 @@ public sealed class RelayClientOptions
     /// <summary>Relays a node reserves on at most (with <c>--nat auto</c> or static <c>--relay</c>).</summary>
     public int MaxReservations { get; set; } = 3;
 
+    /// <summary>Relays to hold a reservation on whatever the reachability (<c>p2p init --relay MULTIADDR</c>), each with
+    /// its /p2p.</summary>
+    public IList<P2PStack.Addressing.Multiaddr> StaticRelays { get; } = [];
+
+    /// <summary>Reserve on connected peers that serve the hop protocol once AutoNAT finds the node private (<c>--nat auto</c>).</summary>
+    public bool AutoRelay { get; set; }
+
+    /// <summary>How long to wait before trying a relay again after a failure, and between looks for new relays.</summary>
+    public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     internal void Validate()
     {
         if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RequestTimeout), "must be positive");
         if (RefreshMargin < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RefreshMargin), "must not be negative");
         if (MinReservationLifetime < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MinReservationLifetime), "must not be negative");
         if (MaxReservations < 1) throw new ArgumentOutOfRangeException(nameof(MaxReservations), "at least 1");
+        if (RetryInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RetryInterval), "must be positive");
+        foreach (var relay in StaticRelays)
+        {
+            if (relay.GetPeerId() is null) throw new ArgumentException($"static relay {relay} has no /p2p", nameof(StaticRelays));
+        }
     }
 }

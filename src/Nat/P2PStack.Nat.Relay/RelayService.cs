@@ -97,7 +97,7 @@ public sealed partial class RelayService : IProtocolHandler
     {
         var connection = stream.Connection;
         var peer = connection.RemotePeer;
-        if (AddressScope.IsRelayed(connection.RemoteAddress))
+        if (!connection.IsDirect || AddressScope.IsRelayed(connection.RemoteAddress))
         {
             _metrics?.Reservation("refused_relayed");
             await AnswerAsync(stream, Status.PermissionDenied, null, cancellationToken).ConfigureAwait(false);
@@ -159,7 +159,7 @@ public sealed partial class RelayService : IProtocolHandler
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             timeout.CancelAfter(_options.HandshakeTimeout);
-            if (AddressScope.IsRelayed(stream.Connection.RemoteAddress))
+            if (!stream.Connection.IsDirect || AddressScope.IsRelayed(stream.Connection.RemoteAddress))
             {
                 _metrics?.Circuit("refused_relayed");
                 await AnswerAsync(stream, Status.PermissionDenied, null, timeout.Token).ConfigureAwait(false);

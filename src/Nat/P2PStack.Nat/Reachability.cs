@@ -1,14 +1,7 @@
 using P2PStack.Addressing;
+using P2PStack.Network;
 
 namespace P2PStack.Nat;
-
-/// <summary>Whether other peers can dial the node (or one of its addresses) directly.</summary>
-public enum Reachability
-{
-    Unknown,
-    Public,
-    Private,
-}
 
 /// <summary>AutoNAT changed its verdict on the node or on one of its addresses.</summary>
 /// <param name="Node">The node's reachability: public when any address is, private when every tested one is not.</param>

@@ -1,6 +1,7 @@
 using System.Net;
 using P2PStack.Addressing;
 using P2PStack.Identity;
+using P2PStack.Network;
 
 namespace P2PStack.Nat.AutoNat.Tests;
 

@@ -33,10 +33,11 @@ public sealed class RelayServiceTests : IAsyncDisposable
 
     private async Task<TestPeer> ClientAsync(bool echoStop = false)
     {
+        // The echoing target serves the stop protocol itself (raw bytes, no upgrade), so it has no relay transport.
         var peer = await TestPeer.StartAsync(p =>
         {
-            p.AddCircuitRelay();
             if (echoStop) p.AddProtocol<EchoStop>();
+            else p.AddCircuitRelay();
         });
         _peers.Add(peer);
         return peer;
@@ -208,7 +209,7 @@ public sealed class RelayServiceTests : IAsyncDisposable
         var source = await ClientAsync();
         var target = await ClientAsync(echoStop: true);
         await target.Host.DialAsync(relay.Address, Ct());
-        await target.Get<RelayClient>().ReserveAsync(relay.Host.PeerId, Ct());
+        await new RelayClient(target.Host, Microsoft.Extensions.Options.Options.Create(new RelayClientOptions())).ReserveAsync(relay.Host.PeerId, Ct());
         await source.Host.DialAsync(relay.Address, Ct());
         return (relay, source, target);
     }

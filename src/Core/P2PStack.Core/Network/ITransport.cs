@@ -30,13 +30,22 @@ public interface ITransport
     ValueTask<IRawConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Opens a raw connection for a dial with these options (the dial context): the host always dials through this
-    /// overload. A transport that can take part in a simultaneous open (TCP) honours
+    /// Opens a raw connection for a dial with these options (the dial context), reached through the overload with the
+    /// peer below, which the host always dials through. A transport that can take part in a simultaneous open (TCP) honours
     /// <see cref="DialOptions.SimultaneousOpenRole"/> by dialing from its listen port and reporting that role as the
     /// connection's <see cref="IRawConnection.Direction"/>. By default the options are ignored.
     /// </summary>
     ValueTask<IRawConnection> DialAsync(Multiaddr address, DialOptions options, CancellationToken cancellationToken) =>
         DialAsync(address, cancellationToken);
+
+    /// <summary>
+    /// Opens a raw connection to <paramref name="peer"/> (the trailing <c>/p2p</c> the host split off the address, or
+    /// null when the address named no peer). The host always dials through this overload. A transport that must name
+    /// the target itself overrides it: a relay circuit's address ends at <c>/p2p-circuit</c>, and the relay is told
+    /// which peer to connect to. By default the peer is left to the upgrader to check.
+    /// </summary>
+    ValueTask<IRawConnection> DialAsync(Multiaddr address, Identity.PeerId? peer, DialOptions options, CancellationToken cancellationToken) =>
+        DialAsync(address, options, cancellationToken);
 
     /// <summary>Binds the address. The listener reports the address really bound (the port chosen for port 0).</summary>
     ValueTask<IListener> ListenAsync(Multiaddr address, CancellationToken cancellationToken);
