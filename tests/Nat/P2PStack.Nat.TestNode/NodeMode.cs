@@ -32,6 +32,8 @@ internal static class NodeMode
             var listen = args.All("listen");
             p2p.ListenOn([.. listen.Count == 0 ? ["/ip4/0.0.0.0/tcp/0"] : listen]);
             p2p.AddTcpTransport(o => o.ReusePort = args.Flag("reuse-port"));
+            // In the lab every observer sits in 11.0.0.0/16, one observer network: one observation must do.
+            p2p.ConfigureHost(o => o.Addresses.ObservedAddressThreshold = args.Int("observed-threshold", 1));
             p2p.AddNoise();
             p2p.AddYamux();
             p2p.AddIdentify().AddPing();
@@ -44,7 +46,16 @@ internal static class NodeMode
                 o.Confirmations = args.Int("confirmations", 3);
                 o.ProbeInterval = TimeSpan.FromSeconds(2);
             });
-            p2p.AddCircuitRelay(o =>
+            p2p.AddDcutr(o =>
+            {
+                o.Enabled = !args.Flag("no-dcutr");
+                o.AllowPrivateAddresses = allowPrivate;
+            });
+            p2p.AddCircuitRelay(configureClient: o =>
+            {
+                foreach (string relay in args.All("relay")) o.StaticRelays.Add(Multiaddr.Parse(relay));
+                o.AutoRelay = args.Flag("auto-relay");
+            }, configureService: o =>
             {
                 o.Enabled = args.Flag("relay-service");
                 o.AllowPrivateAddresses = allowPrivate;
@@ -132,7 +143,15 @@ internal static class NodeMode
         private async Task<JsonObject> RunAsync(string cmd, JsonObject c, CancellationToken ct) => cmd switch
         {
             "info" => Info(),
-            "dial" => Describe(await host.DialAsync(Multiaddr.Parse(Str(c, "addr")), ct)),
+            "dial" => Describe(await host.DialAsync(Multiaddr.Parse(Str(c, "addr")),
+                new DialOptions { AllowLimited = c["limited"]?.GetValue<bool>() == true }, ct)),
+            "addresses" => Addresses(),
+            "wait-direct" => await WaitDirectAsync(PeerId.Parse(Str(c, "peer")), ct),
+            "holepunch" => Describe(await WaitHolePunchAsync(PeerId.Parse(Str(c, "peer")), ct)),
+            "reservations" => new JsonObject
+            {
+                ["reservations"] = new JsonArray([.. services.GetRequiredService<RelayReservationManager>().Reservations.Select(r => (JsonNode)Describe(r))]),
+            },
             "connections" => new JsonObject { ["connections"] = new JsonArray([.. host.GetConnections().Select(x => (JsonNode)Describe(x))]) },
             "ping" => await PingAsync(PeerId.Parse(Str(c, "peer")), ct),
             "echo" => await EchoAsync(PeerId.Parse(Str(c, "peer")), c["size"]?.GetValue<int>() ?? 1024, ct),
@@ -152,6 +171,41 @@ internal static class NodeMode
             },
             _ => throw new ArgumentException($"unknown cmd {cmd}"),
         };
+
+        private JsonObject Addresses()
+        {
+            var manager = host.AddressManager;
+            JsonArray List(IEnumerable<Multiaddr> addresses) => new([.. addresses.Select(a => (JsonNode)a.ToString())]);
+            return new JsonObject
+            {
+                ["listen"] = List(manager.ListenAddresses),
+                ["observed"] = List(manager.ObservedAddresses),
+                ["relay"] = List(manager.RelayAddresses),
+                ["advertised"] = List(manager.AdvertisedAddresses),
+            };
+        }
+
+        /// <summary>Waits until a direct connection to the peer exists.</summary>
+        private async Task<JsonObject> WaitDirectAsync(PeerId peer, CancellationToken ct)
+        {
+            while (true)
+            {
+                if (host.GetConnections(peer).FirstOrDefault(x => x.IsDirect) is { } direct) return Describe(direct);
+                await Task.Delay(50, ct);
+            }
+        }
+
+        /// <summary>The running or last DCUtR upgrade with the peer (waits for one to be recorded).</summary>
+        private async Task<P2PStack.Nat.Dcutr.HolePunchResult> WaitHolePunchAsync(PeerId peer, CancellationToken ct)
+        {
+            var dcutr = services.GetRequiredService<P2PStack.Nat.Dcutr.DcutrService>();
+            while (true)
+            {
+                if (dcutr.Running(peer) is { } running) return await running.WaitAsync(ct);
+                if (dcutr.LastResult(peer) is { } last) return last;
+                await Task.Delay(50, ct);
+            }
+        }
 
         private JsonObject Info() => new()
         {
@@ -221,6 +275,17 @@ internal static class NodeMode
             ["direction"] = connection.Direction.ToString(),
             ["transport"] = connection.Transport,
             ["relayed"] = AddressScope.IsRelayed(connection.RemoteAddress),
+            ["direct"] = connection.IsDirect,
+            ["limited"] = connection.IsLimited,
+        };
+
+        private static JsonObject Describe(P2PStack.Nat.Dcutr.HolePunchResult result) => new()
+        {
+            ["peer"] = result.Peer.ToString(),
+            ["success"] = result.Success,
+            ["reason"] = result.Reason,
+            ["attempts"] = result.Attempts,
+            ["elapsedMs"] = result.Elapsed.TotalMilliseconds,
         };
 
         private static JsonObject Describe(RelayReservation reservation) => new()
@@ -243,12 +308,15 @@ internal static class NodeMode
     }
 }
 
-/// <summary><c>/echo/1.0.0</c>, as the js test peers serve it.</summary>
+/// <summary><c>/echo/1.0.0</c>, as the js test peers serve it; it runs on relayed (limited) connections too, so that
+/// tests can show a relayed connection carries data.</summary>
 internal sealed class EchoHandler : IProtocolHandler
 {
     public const string Protocol = "/echo/1.0.0";
 
     public IReadOnlyList<string> Protocols { get; } = [Protocol];
+
+    public bool RunOnLimitedConnections => true;
 
     public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
     {
