@@ -15,6 +15,9 @@ public static class Program
         // "stack ...": the connection-stack benchmarks (Stack/StackCommand.cs), which run real peers, not BenchmarkDotNet.
         if (args.Length > 0 && args[0] == "stack") return Stack.StackCommand.Run(args[1..]);
         if (args.Length > 0 && args[0] == "neural") return Neural.NeuralCommand.Run(args[1..]);
+        // "registry ...": the registry service under 1,000 in-process nodes (Registry/RegistryLoadCommand.cs).
+        if (args.Length > 0 && args[0] == "registry") return Registry.RegistryLoadCommand.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "curve25519-count") return Crypto.Curve25519Count.Run(args[1..]);
         bool quick = args.Contains("--quick");
         string[] rest = args.Where(a => a != "--quick").ToArray();
         if (rest.Length == 0) rest = ["--filter", "*"];

@@ -28,11 +28,13 @@ const camelCase = (name) => name.replace(/-([a-z])/g, (_, c) => c.toUpperCase())
 
 /**
  * `--listen` (repeatable; env JSPEER_LISTEN, comma-separated; default /ip4/127.0.0.1/tcp/0), `--key` (env
- * JSPEER_KEY) and the boolean `flags` (option name -> env variable that turns it on with "1"), in camelCase.
+ * JSPEER_KEY), the boolean `flags` (option name -> env variable that turns it on with "1") and the string options
+ * `strings` (option name -> env variable), in camelCase.
  */
-function parseOptions (flags) {
+function parseOptions (flags, strings = {}) {
   const options = { listen: { type: 'string', multiple: true }, key: { type: 'string' } }
   for (const name of Object.keys(flags)) options[name] = { type: 'boolean', default: false }
+  for (const name of Object.keys(strings)) options[name] = { type: 'string' }
   const { values } = parseArgs({ options, strict: true })
   const env = process.env
   const opts = {
@@ -40,6 +42,7 @@ function parseOptions (flags) {
     key: values.key ?? env.JSPEER_KEY
   }
   for (const [name, envName] of Object.entries(flags)) opts[camelCase(name)] = values[name] || env[envName] === '1'
+  for (const [name, envName] of Object.entries(strings)) opts[camelCase(name)] = values[name] ?? env[envName]
   return opts
 }
 
@@ -98,7 +101,7 @@ function serveCommands (node, commands) {
  * Runs a test peer: checks for Node 22, parses the options (exit 2 when they are bad), awaits `start(opts)` for the
  * started node and its commands, prints the `ready` line and serves commands until `stop` or the end of stdin.
  */
-export function runJsonLinesPeer ({ flags = {}, start }) {
+export function runJsonLinesPeer ({ flags = {}, strings = {}, start }) {
   process.on('unhandledRejection', (err) => { log('unhandled rejection:', err?.stack ?? err) })
   process.on('uncaughtException', (err) => { log('uncaught exception:', err?.stack ?? err) })
 
@@ -110,7 +113,7 @@ export function runJsonLinesPeer ({ flags = {}, start }) {
     }
     let opts
     try {
-      opts = parseOptions(flags)
+      opts = parseOptions(flags, strings)
     } catch (err) {
       log('bad arguments:', err.message)
       process.exit(2)

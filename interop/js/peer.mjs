@@ -3,13 +3,16 @@
 // Used by the P2PStack interop tests as a reference implementation. Logs go to stderr only:
 // stdout carries nothing but protocol lines.
 import { createHash, randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { identify, identifyPush } from '@libp2p/identify'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
@@ -24,13 +27,25 @@ const CHUNK = 64 * 1024 // yamux's default max frame payload
 const MAX_STREAMS = 4096
 const DEFAULT_TIMEOUT_MS = 120_000
 
+const ENCRYPTERS = { noise: () => noise(), tls: () => tls() }
+
+/** `--encrypters noise,tls` (preference order; default noise) as js-libp2p connection encrypters. */
+function encryptersOf (list) {
+  return (list ?? 'noise').split(',').map(s => s.trim()).filter(Boolean).map(name => {
+    if (!Object.hasOwn(ENCRYPTERS, name)) throw new Error(`unknown encrypter ${name} (noise, tls)`)
+    return ENCRYPTERS[name]()
+  })
+}
+
 async function createNode (opts) {
   const privateKey = await loadPrivateKey(opts.key)
   const node = await createLibp2p({
     privateKey,
     addresses: { listen: opts.listen },
     transports: [tcp(), webSockets()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: encryptersOf(opts.encrypters),
+    // --psk FILE: a libp2p private network (swarm key file, PSK v1)
+    ...(opts.psk != null ? { connectionProtector: preSharedKey({ psk: readFileSync(opts.psk) }) } : {}),
     streamMuxers: [yamux({
       maxInboundStreams: MAX_STREAMS,
       maxOutboundStreams: MAX_STREAMS,
@@ -418,6 +433,7 @@ function makeCommands (node, privateKey, identifyResults) {
 
 runJsonLinesPeer({
   flags: { 'connection-monitor': 'JSPEER_CONNECTION_MONITOR' },
+  strings: { psk: 'JSPEER_PSK', encrypters: 'JSPEER_ENCRYPTERS' },
   async start (opts) {
     const { node, privateKey } = await createNode(opts)
     node.handle(ECHO_PROTOCOL, handleEcho, { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS })

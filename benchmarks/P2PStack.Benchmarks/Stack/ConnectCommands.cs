@@ -118,7 +118,7 @@ internal static class ConnectCommands
     }
 
     /// <summary>
-    /// <c>handshake --count N [--warmup W] [--suites noise,mlkem512,mlkem768,mlkem1024]</c>: the Noise handshake alone
+    /// <c>handshake --count N [--warmup W] [--suites noise,mlkem512,mlkem768,mlkem1024,tls]</c>: the security handshake alone
     /// (both ends in this process) over loopback TCP connections opened beforehand, timed until both ends hold their
     /// secure connection. The suites take turns, one handshake each per round, so changes in the machine's load
     /// hit every suite alike.
@@ -127,17 +127,19 @@ internal static class ConnectCommands
     {
         int count = args.Int("count", 200);
         int warmup = args.Int("warmup", 100);
-        var suites = args.String("suites", "noise,mlkem512,mlkem768,mlkem1024").Split(',')
-            .Select(name => NoiseSuite.ForLevel(StackPeer.ParseSuite(name))).ToArray();
+        var names = args.String("suites", "noise,mlkem512,mlkem768,mlkem1024,tls").Split(',');
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
         var token = timeout.Token;
 
         var options = Options.Create(new NoiseOptions());
         var initiatorIdentity = new LocalIdentity(PrivateKey.Generate(KeyType.Ed25519));
         var responderIdentity = new LocalIdentity(PrivateKey.Generate(KeyType.Ed25519));
-        var channels = suites.Select(suite => (Suite: suite,
-            Initiator: new NoiseSecureChannel(suite, options),
-            Responder: new NoiseSecureChannel(suite, options))).ToArray();
+        var tlsOptions = Options.Create(new P2PStack.Security.Tls.TlsOptions());
+        var channels = names.Select(name => name == "tls"
+            ? (Initiator: (ISecureChannel)new P2PStack.Security.Tls.TlsSecureChannel(tlsOptions),
+                Responder: (ISecureChannel)new P2PStack.Security.Tls.TlsSecureChannel(tlsOptions))
+            : (Initiator: new NoiseSecureChannel(NoiseSuite.ForLevel(StackPeer.ParseSuite(name)), options),
+                Responder: new NoiseSecureChannel(NoiseSuite.ForLevel(StackPeer.ParseSuite(name)), options))).ToArray();
         IReadOnlyList<string> muxers = ["/yamux/1.0.0"];
         var transport = new TcpTransport();
         await using var listener = await transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), token);
@@ -163,7 +165,7 @@ internal static class ConnectCommands
         StackJson.Write(new
         {
             count,
-            suites = channels.Select((c, s) => new { security = c.Suite.ProtocolId, handshakeMs = samples[s] }).ToArray(),
+            suites = channels.Select((c, s) => new { security = c.Initiator.ProtocolId, handshakeMs = samples[s] }).ToArray(),
         });
         return 0;
     }

@@ -134,7 +134,7 @@ internal static class StackSuite
         var suites = result.GetProperty("suites").EnumerateArray().ToArray();
         double classical = Median(StackJson.Doubles(suites[0], "handshakeMs"));
 
-        report.AppendLine(CultureInfo.InvariantCulture, $"### Noise handshake alone (ms, median (p10–p90) of {count} per suite; suites take turns; both ends in one process, loopback TCP)");
+        report.AppendLine(CultureInfo.InvariantCulture, $"### Security handshake alone (ms, median (p10–p90) of {count} per suite; suites take turns; both ends in one process, loopback TCP)");
         report.AppendLine();
         report.AppendLine(CultureInfo.InvariantCulture, $"Load average before: {load}; after: {Load()}.");
         report.AppendLine();

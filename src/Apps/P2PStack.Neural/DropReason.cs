@@ -27,6 +27,10 @@ public enum DropReason
     QueueFull,
     /// <summary>The stream to the next hop could not be opened or written.</summary>
     SendFailed,
+
+    /// <summary>A sealed body for this node does not open: modified, moved from another message, or sealed to
+    /// another key.</summary>
+    BadSeal,
 }
 
 public static class DropReasons
@@ -46,6 +50,7 @@ public static class DropReasons
         DropReason.Unroutable => "unroutable",
         DropReason.QueueFull => "queue_full",
         DropReason.SendFailed => "send_failed",
+        DropReason.BadSeal => "bad_seal",
         _ => "unknown",
     };
 }

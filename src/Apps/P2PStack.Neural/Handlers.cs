@@ -7,10 +7,11 @@ namespace P2PStack.Neural;
 /// <summary>A verified message delivered on this node.</summary>
 public class ReceivedMessage
 {
-    internal ReceivedMessage(VerifiedMessage verified, DateTimeOffset receivedAt)
+    internal ReceivedMessage(VerifiedMessage verified, DateTimeOffset receivedAt, PeerId receivedFrom)
     {
         Verified = verified;
         ReceivedAt = receivedAt;
+        ReceivedFrom = receivedFrom;
     }
 
     internal VerifiedMessage Verified { get; }
@@ -28,6 +29,9 @@ public class ReceivedMessage
     /// <summary>The signer (verified).</summary>
     public PeerId SourcePeer => Verified.Source;
 
+    /// <summary>Whether the body arrived sealed end to end to this node (docs/specs/neural-seal.md).</summary>
+    public bool WasSealed => Verified.WasSealed;
+
     public NeuralDestination Destination => Verified.Destination;
 
     public int Priority => (int)Verified.Message.Priority;
@@ -37,6 +41,10 @@ public class ReceivedMessage
     public DateTimeOffset ExpiresAt => Verified.ExpiresAt;
 
     public DateTimeOffset ReceivedAt { get; }
+
+    /// <summary>The peer this node got the message from: the signer, a forwarding peer, a gossip peer, or this node
+    /// itself for local messages.</summary>
+    public PeerId ReceivedFrom { get; }
 
     public int Hops => Verified.Hops;
 
@@ -51,13 +59,14 @@ public class ReceivedMessage
     public string Content => NeuralMessageTypes.GetContent(Verified.Body);
 
     /// <summary>The same message with its body typed.</summary>
-    public ReceivedMessage<TBody> As<TBody>() where TBody : class, IMessage<TBody> => new(Verified, ReceivedAt);
+    public ReceivedMessage<TBody> As<TBody>() where TBody : class, IMessage<TBody> => new(Verified, ReceivedAt, ReceivedFrom);
 }
 
 /// <summary>A received message with a body of type <typeparamref name="TBody"/>.</summary>
 public sealed class ReceivedMessage<TBody> : ReceivedMessage where TBody : class, IMessage<TBody>
 {
-    internal ReceivedMessage(VerifiedMessage verified, DateTimeOffset receivedAt) : base(verified, receivedAt)
+    internal ReceivedMessage(VerifiedMessage verified, DateTimeOffset receivedAt, PeerId receivedFrom)
+        : base(verified, receivedAt, receivedFrom)
     {
         Body = verified.Body as TBody
             ?? throw new InvalidCastException($"a {verified.TypeInfo.Name} message has no {typeof(TBody).Name} body");
@@ -77,7 +86,9 @@ public interface INeuralMessageHandler<TBody> where TBody : class, IMessage<TBod
 
 /// <summary>
 /// Answers commands. The first registered handler whose <see cref="CanHandle"/> accepts a command produces the
-/// response sent back to its source; with none, the source gets a failed response saying so.
+/// response sent back to its source; with none, the source gets a failed response saying so. A handler has until the
+/// command expires, at most <see cref="NeuralMeshOptions.CommandHandlerTimeout"/>; the response goes back only over a
+/// connection that already exists (to the signer, else to the peer the command came from).
 /// </summary>
 public interface INeuralCommandHandler
 {

@@ -6,10 +6,6 @@ namespace P2PStack.Neural;
 
 public sealed partial class NeuralMesh
 {
-    private readonly Lock _agentsGate = new();
-    private readonly HashSet<string> _agents = new(StringComparer.Ordinal);
-    private readonly AgentCache _agentCache;
-
     /// <summary>Agents registered on this node.</summary>
     public IReadOnlyList<string> LocalAgents
     {
@@ -41,8 +37,8 @@ public sealed partial class NeuralMesh
     /// <summary>Publishes the agent's record again with a new sequence number.</summary>
     public async Task<int> PublishAgentAsync(string name, CancellationToken cancellationToken = default)
     {
-        if (Dht is not { } dht) return 0;
-        byte[] record = AgentRecords.Create(name, PeerRecord.NextTimestampSeq(), _identity.PrivateKey);
+        if (_dht is not { } dht) return 0;
+        byte[] record = AgentRecords.Create(name, PeerRecord.NextTimestampSeq(), _identity.PrivateKey, SealingPublicKey);
         try
         {
             return await dht.PutValueAsync(NeuralProtocol.AgentKey(name), record, cancellationToken).ConfigureAwait(false);
@@ -61,7 +57,7 @@ public sealed partial class NeuralMesh
         NeuralProtocol.ValidateName(name, "agent");
         if (IsLocalAgent(name)) return LocalPeer;
         if (_agentCache.TryGet(name, Now) is { } cached) return cached;
-        if (Dht is not { } dht) throw new AgentNotFoundException(name, "not a local agent and no DHT is configured");
+        if (_dht is not { } dht) throw new AgentNotFoundException(name, "not a local agent and no DHT is configured");
         byte[] value;
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
@@ -90,6 +86,7 @@ public sealed partial class NeuralMesh
         }
         if (location.Name != name) throw new AgentNotFoundException(name, "the DHT answered with another agent's record");
         _agentCache.Set(name, location.Peer, Now + Options.AgentCacheTtl);
+        if (!location.SealingKey.IsEmpty) RememberSealingKey(location.Peer, location.SealingKey.ToArray());
         return location.Peer;
     }
 
@@ -99,36 +96,5 @@ public sealed partial class NeuralMesh
     internal async Task RepublishAgentsAsync(CancellationToken cancellationToken)
     {
         foreach (var agent in LocalAgents) await PublishAgentAsync(agent, cancellationToken).ConfigureAwait(false);
-    }
-}
-
-/// <summary>Bounded agent -> peer cache with expiry; when full, expired entries go first, then the oldest.</summary>
-internal sealed class AgentCache(int capacity)
-{
-    private readonly Lock _gate = new();
-    private readonly Dictionary<string, (PeerId Peer, DateTimeOffset Expires)> _entries = new(StringComparer.Ordinal);
-
-    public PeerId? TryGet(string name, DateTimeOffset now)
-    {
-        lock (_gate)
-        {
-            if (!_entries.TryGetValue(name, out var entry)) return null;
-            if (entry.Expires > now) return entry.Peer;
-            _entries.Remove(name);
-            return null;
-        }
-    }
-
-    public void Set(string name, PeerId peer, DateTimeOffset expires)
-    {
-        lock (_gate)
-        {
-            if (_entries.Count >= capacity && !_entries.ContainsKey(name))
-            {
-                var oldest = _entries.MinBy(kv => kv.Value.Expires).Key;
-                _entries.Remove(oldest);
-            }
-            _entries[name] = (peer, expires);
-        }
     }
 }

@@ -25,8 +25,9 @@ public sealed partial class NeuralMesh
             return new PostedMessage(id, null, Task.CompletedTask);
         }
         var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
-        var (message, envelope) = Create(to, body, options);
-        return await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false);
+        var sealTo = await SealingKeyForAsync(peer, options, cancellationToken).ConfigureAwait(false);
+        var (message, envelope) = Create(to, body, options, sealTo);
+        return await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false) with { Sealed = sealTo is not null };
     }
 
     /// <summary>Sends and waits until the message is written to the stream (or delivered locally).</summary>
@@ -49,79 +50,23 @@ public sealed partial class NeuralMesh
         CancellationToken cancellationToken = default) where TBody : class, IMessage<TBody> =>
         PublishCoreAsync(swarm, body, options, cancellationToken);
 
-    /// <summary>Sends a command and waits for the response from the peer it went to.</summary>
-    /// <exception cref="CommandTimeoutException">No response within <paramref name="timeout"/> (default: options).</exception>
-    public async Task<ReceivedMessage<Response>> SendCommandAsync(NeuralDestination to, Command command, SendOptions? options = null,
-        TimeSpan? timeout = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(to);
-        ArgumentNullException.ThrowIfNull(command);
-        if (to.Kind == DestinationKind.Swarm) throw new ArgumentException("a command goes to one agent or peer, not a swarm", nameof(to));
-        var wait = timeout ?? Options.CommandTimeout;
-        var peer = to.Kind == DestinationKind.Peer ? to.Peer! : await ResolveAgentAsync(to.Name!, cancellationToken).ConfigureAwait(false);
-        var (message, envelope) = Create(to, command, options);
-        var id = NeuralMessageId.FromBytes(message.Id.Span);
-        if (_pending.Count >= Options.MaxPendingCommands)
-            throw new ResourceLimitExceededException("neural mesh", "pending commands", Options.MaxPendingCommands);
-        var pending = new PendingCommand(peer, new TaskCompletionSource<ReceivedMessage<Response>>(TaskCreationOptions.RunContinuationsAsynchronously));
-        _pending[id.Value] = pending;
-        try
-        {
-            var posted = await PostToPeerAsync(peer, message, envelope, cancellationToken).ConfigureAwait(false);
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            deadline.CancelAfter(wait);
-            try
-            {
-                await posted.Sent.WaitAsync(deadline.Token).ConfigureAwait(false);
-                return await pending.Completion.Task.WaitAsync(deadline.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.IsCancellationRequested)
-            {
-                throw new CommandTimeoutException(id, wait);
-            }
-        }
-        finally
-        {
-            _pending.TryRemove(id.Value, out _);
-        }
-    }
-
-    /// <summary>Answers a command: a response to its source (agent) carrying its id as correlation id.</summary>
-    public async Task<NeuralMessageId> RespondAsync(ReceivedMessage command, Response response, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(command);
-        ArgumentNullException.ThrowIfNull(response);
-        if (command.Type != MessageType.Command) throw new ArgumentException("only commands are answered", nameof(command));
-        var to = command.SourceAgent.Length > 0 ? NeuralDestination.Agent(command.SourceAgent) : NeuralDestination.ToPeer(command.SourcePeer);
-        var remaining = command.ExpiresAt - Now;
-        var options = new SendOptions
-        {
-            Priority = command.Priority,
-            Ttl = remaining < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : remaining,
-            FromAgent = command.Destination.Kind == DestinationKind.Agent && IsLocalAgent(command.Destination.Name!) ? command.Destination.Name : null,
-            CorrelationId = command.Id,
-        };
-        var (message, envelope) = Create(to, response, options);
-        // Straight back to the peer that signed the command, whatever its agent resolves to.
-        var posted = await PostToPeerAsync(command.SourcePeer, message, envelope, cancellationToken).ConfigureAwait(false);
-        await posted.Sent.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return posted.Id;
-    }
-
     private async Task<NeuralMessageId> PublishCoreAsync(string swarm, IMessage body, SendOptions? options, CancellationToken cancellationToken)
     {
         NeuralProtocol.ValidateName(swarm, "swarm");
         var info = NeuralMessageTypes.Of(body.GetType());
         if (info.SwarmFamily is null) throw new ArgumentException($"{info.Name} messages cannot go to a swarm", nameof(body));
-        var gossip = Gossip ?? throw new InvalidOperationException("swarms need gossipsub: add AddGossipSub() to the peer");
-        var (message, envelope) = Create(NeuralDestination.Swarm(swarm), body, options);
+        var gossip = _gossip ?? throw new InvalidOperationException("swarms need gossipsub: add AddGossipSub() to the peer");
+        Options.SwarmKeys.TryGetValue(swarm, out var swarmKey);
+        if (options?.Seal == true && swarmKey is null) throw new ArgumentException($"no key for swarm {swarm}: its messages cannot be sealed", nameof(options));
+        var (message, envelope) = Create(NeuralDestination.Swarm(swarm), body, options, swarmKey is null ? null : (swarmKey, swarm));
         await gossip.PublishAsync(NeuralProtocol.SwarmTopic(swarm, info.SwarmFamily), NeuralMessageCodec.EncodeFrame(envelope, 0), cancellationToken)
             .ConfigureAwait(false);
         Metrics.Sent(info.Type);
         return NeuralMessageId.FromBytes(message.Id.Span);
     }
 
-    private async ValueTask<PostedMessage> PostToPeerAsync(PeerId peer, NeuralMessage message, byte[] envelope, CancellationToken cancellationToken)
+    private async ValueTask<PostedMessage> PostToPeerAsync(PeerId peer, NeuralMessage message, byte[] envelope, CancellationToken cancellationToken,
+        bool existingConnectionOnly = false)
     {
         var id = NeuralMessageId.FromBytes(message.Id.Span);
         if (peer == LocalPeer)
@@ -133,7 +78,8 @@ public sealed partial class NeuralMesh
             return new PostedMessage(id, peer, Task.CompletedTask);
         }
         var expires = DateTimeOffset.FromUnixTimeMilliseconds((long)message.CreatedAtMs) + TimeSpan.FromSeconds(message.TtlSeconds);
-        var item = new OutboundItem(NeuralMessageCodec.EncodeFrame(envelope, 0), message.Type, (int)message.Priority, expires);
+        var item = new OutboundItem(NeuralMessageCodec.EncodeFrame(envelope, 0), message.Type, (int)message.Priority, expires,
+            existingConnectionOnly);
         var queue = AcquireQueue(peer);
         try
         {
@@ -146,7 +92,16 @@ public sealed partial class NeuralMesh
         return new PostedMessage(id, peer, item.Sent.Task);
     }
 
-    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options)
+    /// <param name="sealTo">The recipient's X-Wing public key to seal the body to, or null to send it in the clear.</param>
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options, byte[]? sealTo = null) =>
+        Create(to, body, options, sealTo, null);
+
+    /// <param name="swarmSeal">For a swarm with a shared key: the key and the swarm, to seal the body with.</param>
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options,
+        (byte[] Key, string Swarm)? swarmSeal) => Create(to, body, options, null, swarmSeal);
+
+    private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options, byte[]? sealTo,
+        (byte[] Key, string Swarm)? swarmSeal)
     {
         var correlation = options?.CorrelationId;
         if ((body is Response) != correlation.HasValue)
@@ -177,7 +132,11 @@ public sealed partial class NeuralMesh
             CreatedAtMs = (ulong)Now.ToUnixTimeMilliseconds(),
         };
         if (correlation is { } c) message.CorrelationId = ByteString.CopyFrom(c.ToBytes());
-        NeuralMessageTypes.SetBody(message, body);
+        message.Type = NeuralMessageTypes.Of(body.GetType()).Type;
+        if (sealTo is not null && to.Kind != DestinationKind.Swarm) message.Sealed = NeuralSeal.Seal(message, body, sealTo);
+        else if (swarmSeal is { } s && to.Kind == DestinationKind.Swarm && options?.Seal != false)
+            message.Sealed = NeuralSeal.SealForSwarm(message, body, s.Key, s.Swarm);
+        else NeuralMessageTypes.SetBody(message, body);
         byte[] envelope = NeuralMessageCodec.Seal(message, _identity.PrivateKey);
         if (envelope.Length > Options.MaxMessageSize)
             throw new ArgumentException($"signed message of {envelope.Length} bytes is over the limit of {Options.MaxMessageSize}", nameof(body));

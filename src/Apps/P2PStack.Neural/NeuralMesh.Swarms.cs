@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using P2PStack.Neural.Messages;
 using P2PStack.Protocols.GossipSub;
@@ -7,11 +6,6 @@ namespace P2PStack.Neural;
 
 public sealed partial class NeuralMesh
 {
-    private readonly Lock _swarmsGate = new();
-    private readonly Dictionary<string, SwarmMembership> _swarms = new(StringComparer.Ordinal);
-    // Messages checked by the gossip validator, so delivery does not verify the signature a second time.
-    private readonly ConditionalWeakTable<P2PStack.Protocols.GossipSub.Pb.Message, VerifiedMessage> _validated = [];
-
     /// <summary>Swarms this node has joined.</summary>
     public IReadOnlyList<string> JoinedSwarms
     {
@@ -26,7 +20,7 @@ public sealed partial class NeuralMesh
     public async Task JoinSwarmAsync(string swarm, CancellationToken cancellationToken = default)
     {
         NeuralProtocol.ValidateName(swarm, "swarm");
-        var gossip = Gossip ?? throw new InvalidOperationException("swarms need gossipsub: add AddGossipSub() to the peer");
+        var gossip = _gossip ?? throw new InvalidOperationException("swarms need gossipsub: add AddGossipSub() to the peer");
         var membership = new SwarmMembership();
         lock (_swarmsGate)
         {
@@ -97,6 +91,31 @@ public sealed partial class NeuralMesh
             Drop(type, DropReason.Replay, gossip.ReceivedFrom, $"message {message.Id}");
             return ValidationResult.Ignore;
         }
+        if (message.Message.BodyCase == NeuralMessage.BodyOneofCase.Sealed)
+        {
+            // Sealed with the swarm key: a member without the key cannot judge it (not relayed by it); one that
+            // does not open with the key is forged or moved from another message.
+            if (!Options.SwarmKeys.TryGetValue(swarm, out var swarmKey))
+            {
+                Drop(type, DropReason.BadSeal, gossip.ReceivedFrom, $"sealed with a key of swarm {swarm} this node does not hold");
+                return ValidationResult.Ignore;
+            }
+            try
+            {
+                message = Opened(message, NeuralSeal.OpenForSwarm(message.Message, swarmKey, swarm));
+            }
+            catch (NeuralSealException e)
+            {
+                Drop(type, DropReason.BadSeal, gossip.ReceivedFrom, e.Message);
+                return ValidationResult.Reject;
+            }
+        }
+        else if (Options.SwarmKeys.ContainsKey(swarm))
+        {
+            // A swarm with a key takes sealed messages only: a clear one did not come from a member.
+            Drop(type, DropReason.BadSeal, gossip.ReceivedFrom, $"swarm {swarm} is sealed and this message is not");
+            return ValidationResult.Reject;
+        }
         _validated.AddOrUpdate(gossip.Raw, message);
         return ValidationResult.Accept;
     }
@@ -116,32 +135,16 @@ public sealed partial class NeuralMesh
                     Drop(message.TypeInfo.Type, DropReason.Expired, gossip.ReceivedFrom, "expired before delivery");
                     continue;
                 }
-                if (_replay.TryAccept(message.Source, message.Id, message.ExpiresAt, now) is { } replay)
+                if (_replay.TryAccept(message.Source, message.Id, gossip.ReceivedFrom, message.ExpiresAt, now) is { } replay)
                 {
                     Drop(message.TypeInfo.Type, replay, gossip.ReceivedFrom, $"message {message.Id}");
                     continue;
                 }
-                await _inbound.Writer.WriteAsync(new Delivery(message, now), cancellationToken).ConfigureAwait(false);
+                await _inbound.Writer.WriteAsync(new Delivery(message, now, gossip.ReceivedFrom), cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ChannelClosedException && cancellationToken.IsCancellationRequested)
         {
-        }
-    }
-
-    private sealed class SwarmMembership : IAsyncDisposable
-    {
-        public List<IDisposable> Validators { get; } = [];
-
-        public List<Subscription> Subscriptions { get; } = [];
-
-        public List<Task> Readers { get; } = [];
-
-        public async ValueTask DisposeAsync()
-        {
-            foreach (var subscription in Subscriptions) subscription.Dispose();
-            foreach (var validator in Validators) validator.Dispose();
-            await Task.WhenAll(Readers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 }

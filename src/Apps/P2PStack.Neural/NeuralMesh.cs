@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -16,44 +17,79 @@ namespace P2PStack.Neural;
 /// Typed, signed, prioritised and expiring messages between agents: direct over <c>/synaptic/neural/1.0.0</c>,
 /// swarms over gossipsub, agent names resolved through signed DHT records. Registered by <c>AddNeuralMesh</c>.
 /// </summary>
+/// <remarks>
+/// All state lives in this file; the other parts hold behaviour by concern: <c>Send</c> (posting to peers and swarms),
+/// <c>Receive</c> (verification, replay cache, routing and forwarding), <c>Dispatch</c> (handlers and listeners),
+/// <c>Commands</c> (command/response), <c>Queues</c> (per-peer send queues and their streams), <c>Agents</c> and
+/// <c>Swarms</c>. Collaborators come through the constructor; the optional DHT and gossipsub are simply absent when
+/// the peer has none.
+/// </remarks>
 public sealed partial class NeuralMesh : IAsyncDisposable
 {
+    // Collaborators.
     private readonly IPeerHost _host;
     private readonly ILocalIdentity _identity;
-    private readonly IServiceProvider _services;
+    private readonly KademliaDht? _dht;
+    private readonly GossipSubService? _gossip;
+    private readonly IServiceScopeFactory _scopes; // one DI scope per delivered message, for its handlers
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+
+    // Receiving: the replay cache, verified messages waiting for the handlers, and the loop that runs them.
     private readonly ReplayGuard _replay;
     private readonly Channel<Delivery> _inbound;
-    private readonly CancellationTokenSource _lifetime = new();
+    private readonly Task _dispatchLoop;
+
+    // Commands: received ones waiting for a worker (never the dispatch loop), and sent ones awaiting their response.
+    private readonly Channel<ReceivedMessage<Messages.Command>> _commands;
+    private readonly Task[] _commandWorkers;
+    private readonly ConcurrentDictionary<UInt128, PendingCommand> _pending = new();
+
+    // Sending: one queue (and long-lived stream) per destination peer, retired when idle.
     private readonly Lock _queuesGate = new();
     private readonly Dictionary<PeerId, PeerSendQueue> _queues = [];
+
+    // Listeners: live feeds of delivered messages.
     private readonly Lock _listenersGate = new();
     private readonly List<NeuralListener> _listeners = [];
-    private readonly ConcurrentDictionary<UInt128, PendingCommand> _pending = new();
-    private readonly SemaphoreSlim _commandSlots;
-    private readonly Task _dispatchLoop;
+
+    // Agents registered here, and resolved locations of others.
+    private readonly Lock _agentsGate = new();
+    private readonly HashSet<string> _agents = new(StringComparer.Ordinal);
+    private readonly AgentCache _agentCache;
+
+    // Swarms joined, and gossip messages our topic validator verified (so delivery does not verify them again).
+    private readonly Lock _swarmsGate = new();
+    private readonly Dictionary<string, SwarmMembership> _swarms = new(StringComparer.Ordinal);
+    private readonly ConditionalWeakTable<P2PStack.Protocols.GossipSub.Pb.Message, VerifiedMessage> _validated = [];
+
+    private readonly CancellationTokenSource _lifetime = new();
     private int _disposed;
 
-    public NeuralMesh(IPeerHost host, ILocalIdentity identity, IOptions<NeuralMeshOptions> options, IServiceProvider services,
-        ILogger<NeuralMesh>? logger = null, TimeProvider? time = null, IMeterFactory? meterFactory = null)
+    public NeuralMesh(IPeerHost host, ILocalIdentity identity, IOptions<NeuralMeshOptions> options, IServiceScopeFactory scopes,
+        KademliaDht? dht = null, GossipSubService? gossip = null, ILogger<NeuralMesh>? logger = null, TimeProvider? time = null,
+        IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(identity);
-        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(scopes);
         Options = options.Value;
         Options.Validate();
         _host = host;
         _identity = identity;
-        _services = services;
+        _dht = dht;
+        _gossip = gossip;
+        _scopes = scopes;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
-        _replay = new ReplayGuard(Options.ReplayCacheCapacity, Options.ReplayCacheCapacityPerSource);
+        _replay = new ReplayGuard(Options.ReplayCacheCapacity, Options.ReplayCacheCapacityPerSource, Options.ReplayCacheCapacityPerConnection);
         _inbound = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(Options.InboundQueueCapacity) { SingleReader = true });
-        _commandSlots = new SemaphoreSlim(Options.MaxConcurrentCommands, Options.MaxConcurrentCommands);
+        _commands = Channel.CreateBounded<ReceivedMessage<Messages.Command>>(new BoundedChannelOptions(Options.CommandQueueCapacity));
         _agentCache = new AgentCache(Options.AgentCacheCapacity);
         Metrics = new NeuralMetrics(meterFactory, () => TotalQueued, () => _pending.Count);
         _dispatchLoop = Task.Run(DispatchLoopAsync);
+        _commandWorkers = [.. Enumerable.Range(0, Options.MaxConcurrentCommands).Select(_ => Task.Run(CommandWorkerAsync))];
     }
 
     public NeuralMeshOptions Options { get; }
@@ -63,18 +99,6 @@ public sealed partial class NeuralMesh : IAsyncDisposable
     internal NeuralMetrics Metrics { get; }
 
     internal DateTimeOffset Now => _time.GetUtcNow();
-
-    private KademliaDht? Dht => _services.GetService<KademliaDht>();
-
-    private GossipSubService? Gossip => _services.GetService<GossipSubService>();
-
-    private long TotalQueued
-    {
-        get
-        {
-            lock (_queuesGate) return _queues.Values.Sum(q => (long)q.Depth);
-        }
-    }
 
     /// <summary>Counters, queue depths, local agents and swarms.</summary>
     public NeuralMeshStats GetStats()
@@ -88,88 +112,14 @@ public sealed partial class NeuralMesh : IAsyncDisposable
     /// <summary>Messages dropped for <paramref name="reason"/>, over all types.</summary>
     public long DroppedCount(DropReason reason) => Metrics.DroppedCount(reason);
 
-    /// <summary>Messages waiting in the send queue of <paramref name="peer"/>.</summary>
-    public int QueueDepth(PeerId peer)
-    {
-        lock (_queuesGate) return _queues.TryGetValue(peer, out var queue) ? queue.Depth : 0;
-    }
-
-    /// <summary>
-    /// A live feed of delivered messages; <paramref name="agent"/> keeps only those addressed to that agent. A slow
-    /// reader loses the oldest messages (counted in <see cref="NeuralListener.Dropped"/>). Dispose to stop.
-    /// </summary>
-    /// <exception cref="ResourceLimitExceededException">Too many listeners.</exception>
-    public NeuralListener Listen(string? agent = null)
-    {
-        if (agent is not null) NeuralProtocol.ValidateName(agent, "agent");
-        lock (_listenersGate)
-        {
-            if (_listeners.Count >= Options.MaxListeners) throw new ResourceLimitExceededException("neural mesh", "listeners", Options.MaxListeners);
-            var listener = new NeuralListener(agent, Options.ListenerCapacity, RemoveListener);
-            _listeners.Add(listener);
-            return listener;
-        }
-    }
-
-    private void RemoveListener(NeuralListener listener)
-    {
-        lock (_listenersGate) _listeners.Remove(listener);
-    }
-
-    private void NotifyListeners(ReceivedMessage message)
-    {
-        lock (_listenersGate)
-        {
-            foreach (var listener in _listeners) listener.Offer(message);
-        }
-    }
-
-    // Send queues: one per destination peer, retired when idle.
-
-    private PeerSendQueue AcquireQueue(PeerId peer)
-    {
-        lock (_queuesGate)
-        {
-            ObjectDisposedException.ThrowIf(_lifetime.IsCancellationRequested, this);
-            if (!_queues.TryGetValue(peer, out var queue))
-                _queues[peer] = queue = new PeerSendQueue(this, peer, Options.PeerQueueCapacity, _lifetime.Token);
-            queue.PendingWriters++;
-            return queue;
-        }
-    }
-
-    private void ReleaseQueue(PeerSendQueue queue)
-    {
-        lock (_queuesGate) queue.PendingWriters--;
-    }
-
-    internal bool TryRetireQueue(PeerSendQueue queue)
-    {
-        lock (_queuesGate)
-        {
-            if (!queue.TryRetire()) return false;
-            if (_queues.TryGetValue(queue.Peer, out var current) && current == queue) _queues.Remove(queue.Peer);
-            return true;
-        }
-    }
-
-    /// <summary>Dials when needed (finding the peer's addresses in the DHT if nobody knows them) and opens a stream.</summary>
-    internal async Task<IStream> OpenStreamAsync(PeerId peer, CancellationToken cancellationToken)
-    {
-        if (_host.GetConnections(peer).Count == 0 && _host.PeerStore.GetAddresses(peer).Count == 0 && Dht is { } dht)
-        {
-            var info = await dht.FindPeerAsync(peer, cancellationToken).ConfigureAwait(false);
-            _host.PeerStore.AddAddresses(peer, info.Addresses, Options.AgentCacheTtl);
-        }
-        return await _host.OpenStreamAsync(peer, [NeuralProtocol.ProtocolId], cancellationToken).ConfigureAwait(false);
-    }
-
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _lifetime.CancelAsync().ConfigureAwait(false);
         _inbound.Writer.TryComplete();
+        _commands.Writer.TryComplete();
         await _dispatchLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.WhenAll(_commandWorkers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await LeaveAllSwarmsAsync().ConfigureAwait(false);
         PeerSendQueue[] queues;
         lock (_queuesGate)
@@ -186,7 +136,8 @@ public sealed partial class NeuralMesh : IAsyncDisposable
         _lifetime.Dispose();
     }
 
-    private sealed record Delivery(VerifiedMessage Message, DateTimeOffset ReceivedAt);
+    /// <summary>A verified message for this node, from <see cref="From"/> (this node for local messages).</summary>
+    private sealed record Delivery(VerifiedMessage Message, DateTimeOffset ReceivedAt, PeerId From);
 
     private sealed record PendingCommand(PeerId ExpectedPeer, TaskCompletionSource<ReceivedMessage<Messages.Response>> Completion);
 
@@ -198,6 +149,9 @@ public sealed partial class NeuralMesh : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "a handler of {Type} messages failed")]
     private partial void LogHandlerFailed(string type, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "neural stream from {Peer} reset: no whole frame within {Timeout}")]
+    private partial void LogIdleStream(PeerId peer, TimeSpan timeout);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "agent {Agent} record not published: {Reason}")]
     private partial void LogPublishFailed(string agent, string reason);

@@ -28,6 +28,10 @@ public sealed class NeuralMeshOptions
     /// (<c>replay_cache_full</c>) until some expire, so one sender cannot fill the cache for everyone.</summary>
     public int ReplayCacheCapacityPerSource { get; set; } = 20_000;
 
+    /// <summary>Most replay-cache entries the messages arriving from one remote peer (over its connections) may hold,
+    /// whatever keys signed them: a peer signing with throwaway keys fills its own share, not the cache.</summary>
+    public int ReplayCacheCapacityPerConnection { get; set; } = 50_000;
+
     /// <summary>Messages queued per destination peer; senders wait for room (backpressure), forwarding drops.</summary>
     public int PeerQueueCapacity { get; set; } = 1024;
 
@@ -36,6 +40,10 @@ public sealed class NeuralMeshOptions
 
     /// <summary>A peer's send queue and stream are closed after this long without messages.</summary>
     public TimeSpan PeerQueueIdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>An inbound stream on which no whole frame arrives for this long is reset (longer than
+    /// <see cref="PeerQueueIdleTimeout"/>, after which an honest sender closes its idle stream itself).</summary>
+    public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Time to open the stream to a peer and write one message.</summary>
     public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -46,8 +54,15 @@ public sealed class NeuralMeshOptions
     /// <summary>Commands awaiting a response at once.</summary>
     public int MaxPendingCommands { get; set; } = 4096;
 
-    /// <summary>Incoming commands handled at once; more wait in the inbound queue.</summary>
+    /// <summary>Incoming commands handled at once (command workers); more wait in the command queue.</summary>
     public int MaxConcurrentCommands { get; set; } = 64;
+
+    /// <summary>Received commands waiting for a worker; further commands are dropped (<c>queue_full</c>), never
+    /// waited for, so commands cannot hold up the delivery of other messages.</summary>
+    public int CommandQueueCapacity { get; set; } = 1024;
+
+    /// <summary>Longest a command handler may run (less when the command expires sooner).</summary>
+    public TimeSpan CommandHandlerTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a resolved agent -> peer mapping is reused before asking the DHT again.</summary>
     public TimeSpan AgentCacheTtl { get; set; } = TimeSpan.FromMinutes(1);
@@ -63,6 +78,19 @@ public sealed class NeuralMeshOptions
     /// <summary>Forward direct messages not meant for this node to a connected peer (within the hop limit).</summary>
     public bool EnableForwarding { get; set; } = true;
 
+    /// <summary>Seal direct and agent messages end to end when the recipient has a sealing key (docs/specs/neural-seal.md).</summary>
+    public bool SealByDefault { get; set; }
+
+    /// <summary>Budget of fetching a peer's sealing key record.</summary>
+    public TimeSpan SealingKeyFetchTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Keys shared by the members of a swarm (32 bytes each, by swarm name): swarm messages are sealed with
+    /// them when published, and opened when received (docs/specs/neural-seal.md).</summary>
+    public Dictionary<string, byte[]> SwarmKeys { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>32-byte X-Wing seed of this node's sealing key (to keep it across restarts); null: a new key per run.</summary>
+    public byte[]? SealingKeySeed { get; set; }
+
     /// <summary>Messages a listener buffers; the oldest are dropped for a listener that does not keep up.</summary>
     public int ListenerCapacity { get; set; } = 1024;
 
@@ -76,6 +104,11 @@ public sealed class NeuralMeshOptions
 
     internal void Validate()
     {
+        foreach (var (swarm, key) in SwarmKeys)
+        {
+            NeuralProtocol.ValidateName(swarm, "swarm");
+            if (key is not { Length: NeuralSeal.SwarmKeySize }) throw new ArgumentException($"the key of swarm {swarm} must be {NeuralSeal.SwarmKeySize} bytes");
+        }
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxMessageSize, 1024);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxBodySize, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBodySize, MaxMessageSize);
@@ -90,8 +123,12 @@ public sealed class NeuralMeshOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(PeerQueueCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(InboundQueueCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingCommands, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReplayCacheCapacityPerConnection, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConcurrentCommands, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(CommandQueueCapacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CommandHandlerTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(ListenerCapacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(StreamIdleTimeout, TimeSpan.Zero);
         foreach (var agent in Agents) NeuralProtocol.ValidateName(agent, "agent");
         foreach (var swarm in Swarms) NeuralProtocol.ValidateName(swarm, "swarm");
     }

@@ -45,6 +45,9 @@ public sealed class VerifiedMessage
 
     /// <summary>Hops taken before reaching this node.</summary>
     public int Hops { get; }
+
+    /// <summary>The body arrived sealed end to end to this node and was opened here.</summary>
+    public bool WasSealed { get; init; }
 }
 
 /// <summary>Outcome of <see cref="NeuralMessageCodec.Verify"/>: a message, or why it was dropped.</summary>
@@ -121,8 +124,9 @@ public static class NeuralMessageCodec
         if (type == MessageType.Unspecified || !Enum.IsDefined(type))
             return Drop(DropReason.Malformed, MessageType.Unspecified, $"unknown message type {(int)type}");
         var info = NeuralMessageTypes.Of(type);
-        var body = NeuralMessageTypes.GetBody(message);
-        if (message.BodyCase != info.BodyCase || body is null)
+        bool isSealed = message.BodyCase == NeuralMessage.BodyOneofCase.Sealed;
+        IMessage? body = isSealed ? message.Sealed : NeuralMessageTypes.GetBody(message);
+        if ((!isSealed && message.BodyCase != info.BodyCase) || body is null)
             return Drop(DropReason.Malformed, type, $"a {info.Name} message carries a {message.BodyCase} body");
         if (message.Priority > NeuralProtocol.MaxPriority)
             return Drop(DropReason.Malformed, type, $"priority {message.Priority} is over {NeuralProtocol.MaxPriority}");
@@ -148,7 +152,8 @@ public static class NeuralMessageCodec
         if (opened.Signer != source)
             return Drop(DropReason.SenderMismatch, type, $"signed by {opened.Signer}, claims to come from {source}");
 
-        int bodySize = body.CalculateSize();
+        // A sealed body's size is its plaintext's: the ciphertext less the tag.
+        int bodySize = isSealed ? Math.Max(0, message.Sealed.Ciphertext.Length - 16) : body.CalculateSize();
         if (bodySize > options.MaxBodySize)
             return Drop(DropReason.Oversized, type, $"body of {bodySize} bytes is over {options.MaxBodySize}");
 

@@ -18,6 +18,15 @@ public static class NeuralProtocol
     /// <summary>Envelope payload type of agent records: the unsigned varint of the private-use multicodec 0x300002.</summary>
     public static ReadOnlySpan<byte> AgentRecordPayloadType => [0x82, 0x80, 0xC0, 0x01];
 
+    /// <summary>Stream protocol serving a node's signed sealing key record (docs/specs/neural-seal.md).</summary>
+    public const string SealingKeyProtocolId = "/synaptic/neural/sealing-key/1.0.0";
+
+    /// <summary>Signing domain of sealing key records.</summary>
+    public const string SealingKeyDomain = "synaptic-neural-sealing-key";
+
+    /// <summary>Envelope payload type of sealing key records: the unsigned varint of the private-use multicodec 0x300003.</summary>
+    public static ReadOnlySpan<byte> SealingKeyPayloadType => [0x83, 0x80, 0xC0, 0x01];
+
     /// <summary>DHT namespace of agent records: key <c>/agent/&lt;name&gt;</c>.</summary>
     public const string AgentNamespace = "agent";
 

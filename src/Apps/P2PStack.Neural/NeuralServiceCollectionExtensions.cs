@@ -2,6 +2,7 @@ using Google.Protobuf;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using P2PStack.Network;
 using P2PStack.Neural;
 using P2PStack.Protocols.Kademlia;
@@ -25,14 +26,16 @@ public static class NeuralServiceCollectionExtensions
             return true;
         });
         if (configure is not null) services.Configure(configure);
-        services.Configure<KademliaOptions>(o =>
+        services.AddOptions<KademliaOptions>().Configure<IOptions<NeuralMeshOptions>>((o, neural) =>
         {
             if (!o.Validator.Namespaces.Contains(NeuralProtocol.AgentNamespace))
-                o.Validator.Add(NeuralProtocol.AgentNamespace, new AgentRecordValidator());
+                o.Validator.Add(NeuralProtocol.AgentNamespace, new AgentRecordValidator(maxClockSkew: neural.Value.MaxClockSkew));
         });
         services.TryAddSingleton<NeuralMesh>();
         services.TryAddSingleton<NeuralStreamHandler>();
         services.AddSingleton<IProtocolHandler>(sp => sp.GetRequiredService<NeuralStreamHandler>());
+        services.TryAddSingleton<SealingKeyHandler>();
+        services.AddSingleton<IProtocolHandler>(sp => sp.GetRequiredService<SealingKeyHandler>());
         services.TryAddSingleton<NeuralMeshHostedService>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<NeuralMeshHostedService>());
         return builder;

@@ -7,7 +7,8 @@ namespace P2PStack.Neural;
 /// <summary>
 /// Serves <c>/synaptic/neural/1.0.0</c>: reads length-prefixed frames until the remote closes. Nothing is written
 /// back (responses are messages of their own on this node's outbound stream). Reading waits while the inbound queue
-/// is full, which throttles the sender through the muxer's flow control.
+/// is full, which throttles the sender through the muxer's flow control; a stream on which no whole frame arrives
+/// within <see cref="NeuralMeshOptions.StreamIdleTimeout"/> is reset.
 /// </summary>
 public sealed class NeuralStreamHandler(IServiceProvider services) : IProtocolHandler
 {
@@ -26,13 +27,25 @@ public sealed class NeuralStreamHandler(IServiceProvider services) : IProtocolHa
             var mesh = Mesh;
             var from = stream.Connection.RemotePeer;
             await stream.Output.CompleteAsync().ConfigureAwait(false);
+            // Each frame must arrive whole within the idle timeout (the sender closes an idle stream sooner), so a
+            // silent or trickling peer cannot hold the stream for ever.
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             try
             {
-                while (await LengthPrefixed.ReadMessageOrEndAsync(stream.Input, mesh.Options.MaxMessageSize + FrameOverhead, cancellationToken)
-                           .ConfigureAwait(false) is { } frame)
+                while (true)
                 {
+                    idle.CancelAfter(mesh.Options.StreamIdleTimeout);
+                    var frame = await LengthPrefixed.ReadMessageOrEndAsync(stream.Input, mesh.Options.MaxMessageSize + FrameOverhead, idle.Token)
+                        .ConfigureAwait(false);
+                    if (frame is null) break;
+                    idle.CancelAfter(Timeout.InfiniteTimeSpan);
                     using (frame) await mesh.ReceiveFrameAsync(frame.Memory, from, cancellationToken).ConfigureAwait(false);
                 }
+            }
+            catch (OperationCanceledException) when (idle.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                mesh.RecordIdleStream(from);
+                stream.Reset();
             }
             catch (P2PFormatException e)
             {

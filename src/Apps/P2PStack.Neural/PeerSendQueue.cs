@@ -130,7 +130,7 @@ internal sealed class PeerSendQueue
         timeout.CancelAfter(_mesh.Options.SendTimeout);
         try
         {
-            await WriteAsync(item.Frame, timeout.Token).ConfigureAwait(false);
+            await WriteAsync(item, timeout.Token).ConfigureAwait(false);
             _mesh.Metrics.Sent(item.Type);
             item.Sent.TrySetResult();
         }
@@ -143,14 +143,14 @@ internal sealed class PeerSendQueue
         }
     }
 
-    private async Task WriteAsync(byte[] frame, CancellationToken cancellationToken)
+    private async Task WriteAsync(OutboundItem item, CancellationToken cancellationToken)
     {
         for (int attempt = 0; ; attempt++)
         {
             try
             {
-                _stream ??= await _mesh.OpenStreamAsync(Peer, cancellationToken).ConfigureAwait(false);
-                LengthPrefixed.WriteMessage(_stream.Output, frame);
+                _stream ??= await _mesh.OpenStreamAsync(Peer, item.ExistingConnectionOnly, cancellationToken).ConfigureAwait(false);
+                LengthPrefixed.WriteMessage(_stream.Output, item.Frame);
                 var flush = await _stream.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled) throw new IOException($"the neural stream to {Peer} was closed");
                 return;

@@ -19,10 +19,18 @@ public sealed record SendOptions
 
     /// <summary>For a response: the id of the command it answers (required for responses, refused otherwise).</summary>
     public NeuralMessageId? CorrelationId { get; init; }
+
+    /// <summary>Seal the body end to end to the recipient (true: fail if it has no sealing key; false: send in the
+    /// clear). Null: <see cref="NeuralMeshOptions.SealByDefault"/>. Swarm messages are never sealed.</summary>
+    public bool? Seal { get; init; }
 }
 
 /// <summary>A message accepted into a send queue; <see cref="Sent"/> completes when it is written to the stream.</summary>
-public sealed record PostedMessage(NeuralMessageId Id, PeerId? Peer, Task Sent);
+public sealed record PostedMessage(NeuralMessageId Id, PeerId? Peer, Task Sent)
+{
+    /// <summary>The body went sealed end to end to the recipient.</summary>
+    public bool Sealed { get; init; }
+}
 
 /// <summary>Counters and queue depths of a mesh (for status and tests).</summary>
 public sealed record NeuralMeshStats(

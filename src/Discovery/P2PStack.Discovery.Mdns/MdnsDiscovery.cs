@@ -30,6 +30,7 @@ public sealed partial class MdnsDiscovery : IHostedService, IAsyncDisposable
     private readonly Func<MdnsOptions, IMdnsTransport> _transportFactory;
     private readonly MdnsResponder _responder;
     private readonly DnsLimits _limits;
+    private readonly IDiscoveryPolicy[] _policies;
     private readonly Channel<(byte[] Packet, IPEndPoint? Destination)> _outgoing =
         Channel.CreateBounded<(byte[], IPEndPoint?)>(new BoundedChannelOptions(16) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
     private readonly ConcurrentDictionary<string, long> _lastMulticast = new(StringComparer.Ordinal);
@@ -42,14 +43,18 @@ public sealed partial class MdnsDiscovery : IHostedService, IAsyncDisposable
     private Task _loops = Task.CompletedTask;
     private bool _started;
 
-    public MdnsDiscovery(IPeerHost host, IOptions<MdnsOptions> options, ILogger<MdnsDiscovery>? logger = null, TimeProvider? time = null)
-        : this(host, options.Value, logger ?? (ILogger)NullLogger.Instance, null, time)
+    /// <param name="policies">Discovery policies (e.g. the trust module's security level); mDNS answers are unsigned,
+    /// so a policy that demands signed records drops them.</param>
+    public MdnsDiscovery(IPeerHost host, IOptions<MdnsOptions> options, ILogger<MdnsDiscovery>? logger = null, TimeProvider? time = null,
+        IEnumerable<IDiscoveryPolicy>? policies = null)
+        : this(host, options.Value, logger ?? (ILogger)NullLogger.Instance, null, time, policies)
     {
     }
 
     internal MdnsDiscovery(IPeerHost host, MdnsOptions options, ILogger logger, Func<MdnsOptions, IMdnsTransport>? transportFactory,
-        TimeProvider? time)
+        TimeProvider? time, IEnumerable<IDiscoveryPolicy>? policies = null)
     {
+        _policies = policies?.ToArray() ?? [];
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -232,11 +237,25 @@ public sealed partial class MdnsDiscovery : IHostedService, IAsyncDisposable
         foreach (var found in peers)
         {
             if (found.Addresses.Count == 0) continue;
+            if (RefusedByPolicy(found.Peer)) continue;
             _host.PeerStore.AddAddresses(found.Peer, found.Addresses, _options.PeerAddressTtl);
             Log.Discovered(_logger, found.Peer, found.Addresses.Count, source);
             _host.Events.Publish(new PeerDiscovered(found.Peer, found.Addresses, Source));
             if (_options.DialDiscovered) MaybeDial(found.Peer);
         }
+    }
+
+    private bool RefusedByPolicy(PeerId peer)
+    {
+        foreach (var policy in _policies)
+        {
+            if (policy.Refuse(peer, DiscoveryEvidence.Unsigned, Source) is { } reason)
+            {
+                Log.Refused(_logger, peer, reason);
+                return true;
+            }
+        }
+        return false;
     }
 
     private void MaybeDial(PeerId peer)
@@ -292,6 +311,9 @@ public sealed partial class MdnsDiscovery : IHostedService, IAsyncDisposable
 
         [LoggerMessage(Level = LogLevel.Debug, Message = "mDNS found {Peer} with {Count} addresses via {Source}")]
         public static partial void Discovered(ILogger logger, PeerId peer, int count, IPEndPoint source);
+
+        [LoggerMessage(Level = LogLevel.Debug, Message = "mDNS answer for {Peer} not used: {Reason}")]
+        public static partial void Refused(ILogger logger, PeerId peer, string reason);
 
         [LoggerMessage(Level = LogLevel.Debug, Message = "mDNS dial to {Peer} failed: {Reason}")]
         public static partial void DialFailed(ILogger logger, PeerId peer, string reason);

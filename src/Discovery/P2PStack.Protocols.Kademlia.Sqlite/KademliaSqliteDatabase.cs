@@ -8,22 +8,35 @@ namespace P2PStack.Protocols.Kademlia.Sqlite;
 /// </summary>
 public sealed class KademliaSqliteDatabase : IDisposable
 {
-    internal const int SchemaVersion = 1;
+    /// <summary>2: records.publisher (per-peer quotas), providers.first_seen (long-lived providers stay).</summary>
+    internal const int SchemaVersion = 2;
 
     private const string CreateTables = """
         CREATE TABLE IF NOT EXISTS records (
             key BLOB PRIMARY KEY NOT NULL,
             value BLOB NOT NULL,
-            received INTEGER NOT NULL
+            received INTEGER NOT NULL,
+            publisher BLOB
         ) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS records_received ON records(received);
         CREATE TABLE IF NOT EXISTS providers (
             key BLOB NOT NULL,
             provider BLOB NOT NULL,
             addresses BLOB NOT NULL,
             received INTEGER NOT NULL,
+            first_seen INTEGER NOT NULL DEFAULT 0,
             UNIQUE (key, provider)
         );
+        """;
+
+    private const string UpgradeFrom1 = """
+        ALTER TABLE records ADD COLUMN publisher BLOB;
+        ALTER TABLE providers ADD COLUMN first_seen INTEGER NOT NULL DEFAULT 0;
+        UPDATE providers SET first_seen = received;
+        """;
+
+    private const string CreateIndexes = """
+        CREATE INDEX IF NOT EXISTS records_received ON records(received);
+        CREATE INDEX IF NOT EXISTS records_publisher ON records(publisher) WHERE publisher IS NOT NULL;
         CREATE INDEX IF NOT EXISTS providers_received ON providers(received);
         CREATE INDEX IF NOT EXISTS providers_provider ON providers(provider);
         """;
@@ -79,14 +92,17 @@ public sealed class KademliaSqliteDatabase : IDisposable
                 throw new InvalidOperationException($"the DHT database could not switch to WAL mode (got '{journal}')");
         }
         Execute("PRAGMA synchronous = NORMAL;");
+        long found;
         using (var version = Command("PRAGMA user_version;"))
         {
-            long found = (long)(version.ExecuteScalar() ?? 0L);
+            found = (long)(version.ExecuteScalar() ?? 0L);
             if (found > SchemaVersion)
                 throw new InvalidOperationException($"the DHT database has schema version {found}, newer than this build's {SchemaVersion}");
         }
         using var transaction = _connection.BeginTransaction();
         Execute(CreateTables, transaction);
+        if (found == 1) Execute(UpgradeFrom1, transaction);
+        Execute(CreateIndexes, transaction);
         Execute($"PRAGMA user_version = {SchemaVersion};", transaction);
         transaction.Commit();
     }

@@ -8,7 +8,7 @@ namespace P2PStack.Protocols.Kademlia.Sqlite;
 
 /// <summary>
 /// Provider records in SQLite, with the limits and expiry of <see cref="InMemoryProviderStore"/> (same checks, same
-/// eviction of a key's oldest announcement), so announcements survive restarts. Thread-safe.
+/// eviction of a key's youngest provider), so announcements survive restarts. Thread-safe.
 /// </summary>
 public sealed class SqliteProviderStore : IProviderStore
 {
@@ -48,14 +48,17 @@ public sealed class SqliteProviderStore : IProviderStore
                 }
                 if (!known && providers >= _limits.MaxProvidersPerKey)
                 {
-                    // The oldest announcement goes (ties: the one stored first), as in the in-memory store.
+                    // The youngest provider goes (first announced last; ties: the one stored last), as in the
+                    // in-memory store: those that kept announcing longest stay.
                     _db.Execute("""
                         DELETE FROM providers WHERE rowid = (
-                            SELECT rowid FROM providers WHERE key = $key ORDER BY received, rowid LIMIT 1);
+                            SELECT rowid FROM providers WHERE key = $key ORDER BY first_seen DESC, rowid DESC LIMIT 1);
                         """, transaction, ("$key", keyBytes));
                 }
+                // A refresh keeps first_seen.
                 _db.Execute("""
-                    INSERT INTO providers (key, provider, addresses, received) VALUES ($key, $provider, $addresses, $received)
+                    INSERT INTO providers (key, provider, addresses, received, first_seen)
+                    VALUES ($key, $provider, $addresses, $received, $received)
                     ON CONFLICT (key, provider) DO UPDATE SET addresses = excluded.addresses, received = excluded.received;
                     """, transaction, ("$key", keyBytes), ("$provider", provider), ("$addresses", addresses),
                     ("$received", record.ReceivedAt.UtcTicks));

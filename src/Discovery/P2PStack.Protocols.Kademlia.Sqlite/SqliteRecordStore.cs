@@ -1,3 +1,4 @@
+using P2PStack.Identity;
 using P2PStack.Protocols.Kademlia.Storage;
 
 namespace P2PStack.Protocols.Kademlia.Sqlite;
@@ -32,10 +33,11 @@ public sealed class SqliteRecordStore : IDhtRecordStore
         cancellationToken.ThrowIfCancellationRequested();
         lock (_db.Gate)
         {
-            using var command = _db.Command("SELECT value, received FROM records WHERE key = $key;", null, ("$key", key.ToArray()));
+            using var command = _db.Command("SELECT value, received, publisher FROM records WHERE key = $key;", null, ("$key", key.ToArray()));
             using var reader = command.ExecuteReader();
             if (!reader.Read()) return ValueTask.FromResult<DhtRecord?>(null);
-            return ValueTask.FromResult<DhtRecord?>(new DhtRecord(key.ToArray(), (byte[])reader[0], FromTicks(reader.GetInt64(1))));
+            var publisher = reader.IsDBNull(2) ? null : PeerId.FromBytes((byte[])reader[2]);
+            return ValueTask.FromResult<DhtRecord?>(new DhtRecord(key.ToArray(), (byte[])reader[0], FromTicks(reader.GetInt64(1)), publisher));
         }
     }
 
@@ -45,27 +47,74 @@ public sealed class SqliteRecordStore : IDhtRecordStore
         InMemoryRecordStore.CheckSize(record, _limits);
         cancellationToken.ThrowIfCancellationRequested();
         long size = record.Key.Length + record.Value.Length;
+        byte[]? publisher = record.Publisher?.ToBytes();
         lock (_db.Gate)
         {
-            var (exists, newTotal) = _db.InTransaction(transaction =>
+            var (count, total) = _db.InTransaction(transaction =>
             {
+                long count = _count;
+                long total = _totalBytes;
                 long replaced = _db.Scalar("SELECT length(key) + length(value) FROM records WHERE key = $key;", transaction, ("$key", record.Key));
                 bool exists = replaced > 0; // keys are never empty, so an existing row has a positive size
-                if (!exists && _count >= _limits.MaxRecords)
-                    throw new DhtStoreLimitException($"record store is full ({_limits.MaxRecords} records)");
-                long newTotal = _totalBytes - replaced + size;
-                if (newTotal > _limits.MaxTotalBytes)
-                    throw new DhtStoreLimitException($"record store is full ({_totalBytes} of {_limits.MaxTotalBytes} bytes used)");
+                if (publisher is not null)
+                {
+                    bool samePublisher = exists && _db.Scalar("SELECT count(*) FROM records WHERE key = $key AND publisher = $publisher;",
+                        transaction, ("$key", record.Key), ("$publisher", publisher)) > 0;
+                    if (!samePublisher)
+                    {
+                        InMemoryRecordStore.CheckPublisherQuota(record.Publisher!,
+                            _db.Scalar("SELECT count(*) FROM records WHERE publisher = $publisher;", transaction, ("$publisher", publisher)), _limits);
+                    }
+                }
+                while (true)
+                {
+                    bool countFits = exists || count < _limits.MaxRecords;
+                    bool bytesFit = total - replaced + size <= _limits.MaxTotalBytes;
+                    if (countFits && bytesFit) break;
+                    // Our own records displace other peers' ones; theirs are refused.
+                    if (publisher is null && EvictOneRemote(record.Key, transaction) is long freed and > 0)
+                    {
+                        count--;
+                        total -= freed;
+                        continue;
+                    }
+                    throw countFits
+                        ? new DhtStoreLimitException($"record store is full ({total} of {_limits.MaxTotalBytes} bytes used)")
+                        : new DhtStoreLimitException($"record store is full ({_limits.MaxRecords} records)");
+                }
                 _db.Execute("""
-                    INSERT INTO records (key, value, received) VALUES ($key, $value, $received)
-                    ON CONFLICT (key) DO UPDATE SET value = excluded.value, received = excluded.received;
-                    """, transaction, ("$key", record.Key), ("$value", record.Value), ("$received", record.TimeReceived.UtcTicks));
-                return (exists, newTotal);
+                    INSERT INTO records (key, value, received, publisher) VALUES ($key, $value, $received, $publisher)
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value, received = excluded.received, publisher = excluded.publisher;
+                    """, transaction, ("$key", record.Key), ("$value", record.Value), ("$received", record.TimeReceived.UtcTicks),
+                    ("$publisher", (object?)publisher ?? DBNull.Value));
+                return (exists ? count : count + 1, total - replaced + size);
             });
-            if (!exists) _count++;
-            _totalBytes = newTotal;
+            _count = count;
+            _totalBytes = total;
         }
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Deletes the oldest record of the remote peer holding the most (never <paramref name="keep"/>); returns
+    /// the bytes it held, 0 when there is none.</summary>
+    private long EvictOneRemote(byte[] keep, Microsoft.Data.Sqlite.SqliteTransaction transaction)
+    {
+        using var command = _db.Command("""
+            SELECT key, length(key) + length(value) FROM records
+            WHERE publisher = (SELECT publisher FROM records WHERE publisher IS NOT NULL GROUP BY publisher ORDER BY count(*) DESC LIMIT 1)
+              AND key != $keep
+            ORDER BY received LIMIT 1;
+            """, transaction, ("$keep", keep));
+        byte[] victim;
+        long size;
+        using (var reader = command.ExecuteReader())
+        {
+            if (!reader.Read()) return 0;
+            victim = (byte[])reader[0];
+            size = reader.GetInt64(1);
+        }
+        _db.Execute("DELETE FROM records WHERE key = $key;", transaction, ("$key", victim));
+        return size;
     }
 
     public ValueTask<bool> RemoveAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken)

@@ -29,7 +29,7 @@ public sealed class KadRequestHandler(
         {
             MessageType.FindNode => FindNode(from, request),
             MessageType.GetValue => await GetValueAsync(from, request, cancellationToken).ConfigureAwait(false),
-            MessageType.PutValue => await PutValueAsync(request, cancellationToken).ConfigureAwait(false),
+            MessageType.PutValue => await PutValueAsync(from, request, cancellationToken).ConfigureAwait(false),
             MessageType.GetProviders => await GetProvidersAsync(from, request, cancellationToken).ConfigureAwait(false),
             MessageType.AddProvider => await AddProviderAsync(from, request, cancellationToken).ConfigureAwait(false),
             MessageType.Ping => Echo(request),
@@ -75,20 +75,22 @@ public sealed class KadRequestHandler(
         return null;
     }
 
-    private async Task<Message> PutValueAsync(Message request, CancellationToken cancellationToken)
+    private async Task<Message> PutValueAsync(PeerId from, Message request, CancellationToken cancellationToken)
     {
         RequireKey(request, options.RecordLimits.MaxKeyLength);
         var record = request.Record ?? throw new KadProtocolException("PUT_VALUE without a record");
         if (record.Key != request.Key) throw new KadProtocolException("PUT_VALUE record key differs from the message key");
-        await StoreValidatedAsync(record.Key.ToByteArray(), record.Value.ToByteArray(), cancellationToken).ConfigureAwait(false);
+        await StoreValidatedAsync(record.Key.ToByteArray(), record.Value.ToByteArray(), cancellationToken, publisher: from).ConfigureAwait(false);
         return Echo(request);
     }
 
     /// <summary>
-    /// Validates and stores a record unless the stored one is better (per the namespace's selector).
+    /// Validates and stores a record unless the stored one is better (per the namespace's selector). A record a remote
+    /// <paramref name="publisher"/> stored counts against its quota; this node's own (null) displace others when full.
     /// </summary>
     /// <exception cref="InvalidRecordException">Invalid, or worse than the stored record.</exception>
-    internal async Task StoreValidatedAsync(byte[] key, byte[] value, CancellationToken cancellationToken)
+    /// <exception cref="DhtStoreLimitException">The store is full, or the publisher holds its quota.</exception>
+    internal async Task StoreValidatedAsync(byte[] key, byte[] value, CancellationToken cancellationToken, PeerId? publisher = null)
     {
         options.Validator.Validate(key, value);
         var existing = await GetFreshRecordAsync(key, cancellationToken).ConfigureAwait(false);
@@ -97,7 +99,7 @@ public sealed class KadRequestHandler(
             int best = options.Validator.Select(key, [existing.Value, value]);
             if (best == 0) throw new InvalidRecordException("the stored record is better than the one offered");
         }
-        var newRecord = new DhtRecord(key, value, time.GetUtcNow());
+        var newRecord = new DhtRecord(key, value, time.GetUtcNow(), publisher);
         InMemoryRecordStore.CheckSize(newRecord, options.RecordLimits);
         await records.PutAsync(newRecord, cancellationToken).ConfigureAwait(false);
     }

@@ -46,6 +46,31 @@ public sealed partial class KademliaDht
     }
 
     /// <summary>
+    /// Peers that say they are connected to <paramref name="peer"/>: a FIND_NODE lookup of its key, keeping each peer
+    /// whose answer lists <paramref name="peer"/> as CONNECTED (go's FindPeersConnectedToPeer). Ourselves first when we
+    /// are connected to it. Empty when nobody is.
+    /// </summary>
+    /// <exception cref="DhtNoPeersException">The routing table is empty.</exception>
+    public async Task<IReadOnlyList<PeerInfo>> FindPeersConnectedToPeerAsync(PeerId peer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        var found = new List<PeerInfo>();
+        if (_directory.IsConnected(peer)) found.Add(new PeerInfo(Self, _directory.LocalAddresses));
+        var target = KadKey.FromKey(peer.Bytes.Span);
+        var request = new Message { Type = MessageType.FindNode, Key = ByteString.CopyFrom(peer.Bytes.Span) };
+        await _metrics.MeasureLookupAsync(request.Type, () => IterativeLookup.RunAsync(target, Self, Seeds(target), async (remote, ct) =>
+        {
+            var response = await RequestAsync(remote, request, addToTable: true, ct).ConfigureAwait(false);
+            bool connected = response.CloserPeers.Take(Options.MaxCloserPeersPerResponse)
+                .Any(p => p.Connection == ConnectionType.Connected && p.Id.Span.SequenceEqual(peer.Bytes.Span));
+            if (connected)
+                lock (found) found.Add(new PeerInfo(remote, _directory.GetAddresses(remote)));
+            return [.. AcceptPeers(response.CloserPeers, Options.DiscoveredAddressTtl).Select(h => h.Peer)];
+        }, Parameters, null, cancellationToken)).ConfigureAwait(false);
+        lock (found) return [.. found];
+    }
+
+    /// <summary>
     /// Joins the network: asks each configured bootstrap peer for our neighbours, looks ourselves up, then refreshes
     /// the buckets. Returns the routing table size.
     /// </summary>

@@ -61,14 +61,23 @@ public sealed partial class KademliaDht
     /// Providers of <paramref name="key"/>: the local ones, then a GET_PROVIDERS lookup until
     /// <see cref="KademliaOptions.MaxProvidersToFind"/> are known or the lookup ends. Empty when nobody provides it.
     /// </summary>
-    public async Task<IReadOnlyList<PeerInfo>> FindProvidersAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<PeerInfo>> FindProvidersAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken) =>
+        FindProvidersAsync(key, Options.MaxProvidersToFind, cancellationToken);
+
+    /// <summary>Like <see cref="FindProvidersAsync(ReadOnlyMemory{byte}, CancellationToken)"/>, stopping once
+    /// <paramref name="maxProviders"/> are known (0: until the lookup ends).</summary>
+    public async Task<IReadOnlyList<PeerInfo>> FindProvidersAsync(ReadOnlyMemory<byte> key, int maxProviders, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxProviders);
         InMemoryProviderStore.CheckKey(key.Span, Options.ProviderLimits);
         var found = new Dictionary<PeerId, PeerInfo>();
         var sync = new object();
-        int limit = Options.MaxProvidersToFind;
+        int limit = maxProviders;
         foreach (var local in await _providers.GetProvidersAsync(key, _time.GetUtcNow() - Options.ProviderValidity, cancellationToken).ConfigureAwait(false))
+        {
+            if (limit > 0 && found.Count >= limit) break;
             found[local.Provider] = new PeerInfo(local.Provider, local.Addresses);
+        }
         bool Enough() { lock (sync) return limit > 0 && found.Count >= limit; }
 
         if (!Enough() && RoutingTable.Count > 0)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using P2PStack.Addressing;
 using P2PStack.Identity;
 
 namespace P2PStack.Protocols.Kademlia;
@@ -83,20 +84,8 @@ public sealed class PeerDiversityFilter(DiversityOptions options)
         return $"ip6:{Convert.ToHexStringLower(bytes[..4])}/32";
     }
 
-    /// <summary>Whether the address is globally routable (not loopback, private, link-local, CGNAT or unspecified).</summary>
-    public static bool IsPublic(IPAddress address)
-    {
-        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
-        if (IPAddress.IsLoopback(address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)) return false;
-        Span<byte> b = stackalloc byte[16];
-        address.TryWriteBytes(b, out _);
-        if (address.AddressFamily == AddressFamily.InterNetwork)
-        {
-            return !(b[0] == 10 || b[0] == 0 || (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168)
-                || (b[0] == 169 && b[1] == 254) || (b[0] == 100 && (b[1] & 0xC0) == 64) || b[0] >= 224);
-        }
-        return !(address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6UniqueLocal || address.IsIPv6Multicast);
-    }
+    /// <summary>Whether the address is globally routable (see <see cref="AddressScope.IsPublic(IPAddress)"/>).</summary>
+    public static bool IsPublic(IPAddress address) => AddressScope.IsPublic(address);
 
     private static void Decrement<TKey>(Dictionary<TKey, int> counts, TKey key) where TKey : notnull
     {

@@ -10,15 +10,18 @@ namespace P2PStack.Host;
 /// Peer store kept in memory, for library use and tests. Thread-safe; address expiry is checked on read. Holds at most
 /// <paramref name="maxPeers"/> peers: beyond that the least recently updated tenth is forgotten, so peers cycling
 /// through cheap identities cannot grow it without bound; and at most <paramref name="maxAddressesPerPeer"/> addresses per
-/// peer (those expiring soonest go first).
+/// peer (those expiring soonest go first). A sweep (on a write, at most every <see cref="PeerStoreDefaults.SweepInterval"/>)
+/// forgets peers left without a valid address and not written about for <paramref name="peerRetention"/>.
 /// </summary>
 public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null, int maxPeers = InMemoryPeerStore.DefaultMaxPeers,
-    int maxAddressesPerPeer = PeerStoreDefaults.MaxAddressesPerPeer) : IPeerStore
+    int maxAddressesPerPeer = PeerStoreDefaults.MaxAddressesPerPeer, TimeSpan? peerRetention = null) : IPeerStore
 {
-    public const int DefaultMaxPeers = 10_000;
+    public const int DefaultMaxPeers = PeerStoreDefaults.MaxPeers;
 
     private readonly ConcurrentDictionary<PeerId, PeerEntry> _peers = new();
     private readonly TimeProvider _time = timeProvider ?? TimeProvider.System;
+    private readonly TimeSpan _retention = peerRetention ?? PeerStoreDefaults.PeerRetention;
+    private long _lastSweepTicks = (timeProvider ?? TimeProvider.System).GetUtcNow().UtcTicks;
     private int _evicting;
 
     /// <summary>Weight of a new sample in the latency moving average (go-libp2p uses 0.1).</summary>
@@ -130,10 +133,34 @@ public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null, int max
 
     private PeerEntry Entry(PeerId peer)
     {
+        var now = _time.GetUtcNow();
         var entry = _peers.GetOrAdd(peer, static _ => new PeerEntry());
         entry.Touched = _time.GetTimestamp();
+        entry.LastWrittenTicks = now.UtcTicks;
         if (_peers.Count > maxPeers) EvictOldest();
+        long last = Interlocked.Read(ref _lastSweepTicks);
+        if (now.UtcTicks - last >= PeerStoreDefaults.SweepInterval.Ticks
+            && Interlocked.CompareExchange(ref _lastSweepTicks, now.UtcTicks, last) == last)
+        {
+            Sweep(now);
+        }
         return entry;
+    }
+
+    /// <summary>Drops expired addresses, and peers left without any that nothing was written about for the retention.</summary>
+    private void Sweep(DateTimeOffset now)
+    {
+        long cutoff = (now - _retention).UtcTicks;
+        foreach (var (peer, entry) in _peers)
+        {
+            lock (entry)
+            {
+                foreach (var expired in entry.Addresses.Where(a => a.Value <= now).Select(a => a.Key).ToList())
+                    entry.Addresses.Remove(expired);
+                if (entry.Addresses.Count > 0 || entry.LastWrittenTicks > cutoff) continue;
+            }
+            _peers.TryRemove(peer, out _);
+        }
     }
 
     private void EvictOldest()
@@ -163,6 +190,7 @@ public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null, int max
         public LatencyStats? Latency;
         public ulong? RecordSeq;
         public long Touched;
+        public long LastWrittenTicks;
         public SignedEnvelope? Record;
     }
 }

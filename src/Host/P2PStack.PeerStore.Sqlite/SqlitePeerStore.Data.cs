@@ -86,8 +86,52 @@ public sealed partial class SqlitePeerStore
             TimeSpan.FromTicks(reader.GetInt64(2)), TimeSpan.FromTicks(reader.GetInt64(3)), reader.GetInt64(4));
     }
 
-    private void EnsurePeer(PeerId peer, SqliteTransaction transaction) =>
-        Execute("INSERT OR IGNORE INTO peers (peer_id) VALUES ($peer);", transaction, ("$peer", Key(peer)));
+    /// <summary>Creates the peer's row if needed and marks it written now.</summary>
+    private void EnsurePeer(PeerId peer, SqliteTransaction transaction)
+    {
+        // Strictly increasing, so the cap's "least recently written" is well defined even on a coarse or frozen clock.
+        _writeTicks = Math.Max(_time.GetUtcNow().UtcTicks, _writeTicks + 1);
+        if (Execute("INSERT OR IGNORE INTO peers (peer_id, written) VALUES ($peer, $now);", transaction,
+                ("$peer", Key(peer)), ("$now", _writeTicks)) > 0)
+        {
+            _peerCount++;
+        }
+        else
+        {
+            Execute("UPDATE peers SET written = $now WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)), ("$now", _writeTicks));
+        }
+    }
+
+    /// <summary>After a write: over the cap, forgets the least recently written tenth; and at most every
+    /// <see cref="PeerStoreDefaults.SweepInterval"/>, drops expired addresses and the peers left without any that were
+    /// not written for <see cref="SqlitePeerStoreOptions.PeerRetention"/>.</summary>
+    private void Maintain(SqliteTransaction transaction)
+    {
+        long now = _time.GetUtcNow().UtcTicks;
+        if (now - _lastSweepTicks >= PeerStoreDefaults.SweepInterval.Ticks)
+        {
+            _lastSweepTicks = now;
+            Execute("DELETE FROM addresses WHERE expires <= $now;", transaction, ("$now", now));
+            Execute("""
+                DELETE FROM peers WHERE written <= $cutoff
+                    AND NOT EXISTS (SELECT 1 FROM addresses WHERE addresses.peer_id = peers.peer_id);
+                """, transaction, ("$cutoff", now - _options.PeerRetention.Ticks));
+            _peerCount = CountPeers(transaction);
+        }
+        if (_peerCount > _options.MaxPeers)
+        {
+            long excess = _peerCount - _options.MaxPeers + Math.Max(1, _options.MaxPeers / 10);
+            _peerCount -= Execute("DELETE FROM peers WHERE peer_id IN (SELECT peer_id FROM peers ORDER BY written LIMIT $n);",
+                transaction, ("$n", excess));
+        }
+    }
+
+    private long CountPeers(SqliteTransaction? transaction)
+    {
+        using var command = Command("SELECT count(*) FROM peers;");
+        command.Transaction = transaction;
+        return (long)command.ExecuteScalar()!;
+    }
 
     private static byte[] Key(PeerId peer)
     {
@@ -102,6 +146,7 @@ public sealed partial class SqlitePeerStore
             ObjectDisposedException.ThrowIf(_disposed, this);
             using var transaction = _connection.BeginTransaction();
             action(transaction);
+            Maintain(transaction);
             transaction.Commit();
         }
     }
@@ -115,10 +160,10 @@ public sealed partial class SqlitePeerStore
         return command;
     }
 
-    private void Execute(string sql, SqliteTransaction? transaction, params (string Name, object Value)[] parameters)
+    private int Execute(string sql, SqliteTransaction? transaction, params (string Name, object Value)[] parameters)
     {
         using var command = Command(sql, parameters);
         command.Transaction = transaction;
-        command.ExecuteNonQuery();
+        return command.ExecuteNonQuery();
     }
 }

@@ -8,8 +8,10 @@ namespace P2PStack.PeerStore.Sqlite;
 
 /// <summary>
 /// Peer store kept in a SQLite database (WAL mode), so what a node learned survives restarts. Behaves like the
-/// in-memory store: address expiry is checked on read, records are kept only when newer. Thread-safe: one
-/// connection, one writer at a time.
+/// in-memory store: address expiry is checked on read, records are kept only when newer, at most
+/// <see cref="SqlitePeerStoreOptions.MaxPeers"/> peers (the least recently written go), and peers left without a valid
+/// address are swept after <see cref="SqlitePeerStoreOptions.PeerRetention"/>. Thread-safe: one connection, one writer
+/// at a time.
 /// </summary>
 public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
 {
@@ -17,6 +19,9 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
     private readonly Lock _gate = new();
     private readonly TimeProvider _time;
     private readonly SqlitePeerStoreOptions _options;
+    private long _peerCount;
+    private long _lastSweepTicks;
+    private long _writeTicks;
     private bool _disposed;
 
     static SqlitePeerStore() => SQLitePCL.Batteries_V2.Init();
@@ -29,6 +34,10 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "LatencySmoothing must be in (0, 1]");
         if (options.MaxAddressesPerPeer < 1)
             throw new ArgumentOutOfRangeException(nameof(options), "MaxAddressesPerPeer must be at least 1");
+        if (options.MaxPeers < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxPeers must be at least 1");
+        if (options.PeerRetention < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(options), "PeerRetention must not be negative");
         _options = options;
         _time = options.TimeProvider ?? TimeProvider.System;
         string fullPath = System.IO.Path.GetFullPath(options.Path);
@@ -45,6 +54,8 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         {
             _connection.Open();
             SqliteSchema.Apply(_connection, options.BusyTimeout);
+            _peerCount = CountPeers(null);
+            _lastSweepTicks = _time.GetUtcNow().UtcTicks;
         }
         catch
         {
@@ -189,7 +200,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
     }
 
     public void RemovePeer(PeerId peer) =>
-        InTransaction(transaction => Execute("DELETE FROM peers WHERE peer_id = $peer;", transaction, ("$peer", Key(peer))));
+        InTransaction(transaction => _peerCount -= Execute("DELETE FROM peers WHERE peer_id = $peer;", transaction, ("$peer", Key(peer))));
 
     public void Dispose()
     {

@@ -20,6 +20,13 @@ public sealed class SqlitePeerStoreOptions
     /// <summary>Addresses kept per peer; beyond it the ones expiring soonest are dropped.</summary>
     public int MaxAddressesPerPeer { get; set; } = PeerStoreDefaults.MaxAddressesPerPeer;
 
+    /// <summary>Peers kept; beyond it the least recently written tenth is forgotten.</summary>
+    public int MaxPeers { get; set; } = PeerStoreDefaults.MaxPeers;
+
+    /// <summary>A peer without a valid address is forgotten once nothing was written about it for this long (checked
+    /// by a sweep on writes, at most every <see cref="PeerStoreDefaults.SweepInterval"/>).</summary>
+    public TimeSpan PeerRetention { get; set; } = PeerStoreDefaults.PeerRetention;
+
     /// <summary>Clock for address expiry; the system clock when null.</summary>
     public TimeProvider? TimeProvider { get; set; }
 }

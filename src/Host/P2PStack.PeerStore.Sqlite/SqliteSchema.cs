@@ -5,7 +5,8 @@ namespace P2PStack.PeerStore.Sqlite;
 /// <summary>Creates or checks the tables. Peer ids, addresses and keys are stored in their binary encodings.</summary>
 internal static class SqliteSchema
 {
-    public const int Version = 1;
+    /// <summary>2: peers.written (when anything about the peer was last written; the cap and the sweep use it).</summary>
+    public const int Version = 2;
 
     private const string CreateTables = """
         CREATE TABLE IF NOT EXISTS peers (
@@ -17,7 +18,8 @@ internal static class SqliteSchema
             latency_average INTEGER,
             latency_samples INTEGER,
             record_seq INTEGER,
-            record BLOB
+            record BLOB,
+            written INTEGER NOT NULL DEFAULT 0
         ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS addresses (
             peer_id BLOB NOT NULL REFERENCES peers(peer_id) ON DELETE CASCADE,
@@ -39,6 +41,13 @@ internal static class SqliteSchema
         );
         """;
 
+    private const string UpgradeFrom1 = "ALTER TABLE peers ADD COLUMN written INTEGER NOT NULL DEFAULT 0;";
+
+    private const string CreateIndexes = """
+        CREATE INDEX IF NOT EXISTS peers_written ON peers(written);
+        CREATE INDEX IF NOT EXISTS addresses_expires ON addresses(expires);
+        """;
+
     public static void Apply(SqliteConnection connection, TimeSpan busyTimeout)
     {
         Execute(connection, $"PRAGMA busy_timeout = {(long)busyTimeout.TotalMilliseconds};");
@@ -52,6 +61,8 @@ internal static class SqliteSchema
             throw new InvalidOperationException($"the peer store database has schema version {version}, newer than this build's {Version}");
         using var transaction = connection.BeginTransaction();
         Execute(connection, CreateTables, transaction);
+        if (version == 1) Execute(connection, UpgradeFrom1, transaction); // upgraded peers count as written long ago
+        Execute(connection, CreateIndexes, transaction);
         Execute(connection, $"PRAGMA user_version = {Version};", transaction);
         transaction.Commit();
     }

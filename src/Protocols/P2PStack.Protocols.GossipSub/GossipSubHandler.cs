@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using P2PStack.Network;
 
 namespace P2PStack.Protocols.GossipSub;
@@ -17,11 +18,12 @@ public sealed class GossipSubHandler : IProtocolHandler, IDisposable
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(events);
+        Protocols = services.GetService<IOptions<GossipSubOptions>>()?.Value.Protocols ?? GossipSubProtocols.All;
         _service = new Lazy<GossipSubService>(services.GetRequiredService<GossipSubService>);
         _activation = events.Subscribe<PeerConnected>(_ => Activate());
     }
 
-    public IReadOnlyList<string> Protocols => GossipSubProtocols.All;
+    public IReadOnlyList<string> Protocols { get; }
 
     public Task HandleAsync(IStream stream, CancellationToken cancellationToken) =>
         _service.Value.HandleInboundAsync(stream, cancellationToken);

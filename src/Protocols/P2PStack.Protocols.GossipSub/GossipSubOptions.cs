@@ -10,6 +10,13 @@ namespace P2PStack.Protocols.GossipSub;
 /// </summary>
 public sealed class GossipSubOptions
 {
+    /// <summary>
+    /// Router protocol ids served and offered, in preference order (a subset of <see cref="GossipSubProtocols.All"/>).
+    /// Only <see cref="GossipSubProtocols.FloodSub"/> makes a plain floodsub router: no mesh, every message flooded to
+    /// every peer of its topic (go's and js's floodsub).
+    /// </summary>
+    public IReadOnlyList<string> Protocols { get; set; } = GossipSubProtocols.All;
+
     // Mesh degree
     /// <summary>Desired mesh degree.</summary>
     public int D { get; set; } = 6;
@@ -51,6 +58,12 @@ public sealed class GossipSubOptions
     /// <summary>Dial attempts started from peer exchange that may be pending at once.</summary>
     public int MaxPendingConnections { get; set; } = 128;
     public TimeSpan ConnectionTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Longest one write to a peer's stream may wait (at most <see cref="WriteBatchBytes"/> plus one RPC):
+    /// a peer that stops reading has its stream reset rather than stalling our writes and holding its queue.</summary>
+    public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Queued RPCs are flushed once this many bytes are written, so every flush is small enough for
+    /// <see cref="WriteTimeout"/> to mean a stalled peer rather than a slow one.</summary>
+    public int WriteBatchBytes { get; set; } = 64 * 1024;
 
     // Publishing and gossip
     /// <summary>Publish our own messages to every topic peer above the publish threshold, not only the mesh.</summary>
@@ -118,6 +131,8 @@ public sealed class GossipSubOptions
     public void Validate()
     {
         static void Require(bool c, string n, string r) => PeerScoreParams.Require(c, n, r);
+        Require(Protocols is { Count: > 0 } && Protocols.All(GossipSubProtocols.All.Contains), nameof(Protocols),
+            $"must be a non-empty subset of {string.Join(", ", GossipSubProtocols.All)}");
         Require(D >= 0, nameof(D), "must be >= 0");
         Require(DLow >= 0 && DLow <= D, nameof(DLow), "must be in [0, D]");
         Require(DHigh >= D, nameof(DHigh), "must be >= D");
@@ -141,6 +156,8 @@ public sealed class GossipSubOptions
         Require(MaxMessageSize >= 64 && MaxRpcSize >= 64, nameof(MaxRpcSize), "size limits must be at least 64 bytes");
         Require(MaxConcurrentValidations >= 1, nameof(MaxConcurrentValidations), "must be >= 1");
         Require(ValidationTimeout > TimeSpan.Zero, nameof(ValidationTimeout), "must be positive");
+        Require(WriteTimeout > TimeSpan.Zero, nameof(WriteTimeout), "must be positive");
+        Require(WriteBatchBytes > 0, nameof(WriteBatchBytes), "must be positive");
         Require(MaxSubscriptionsPerRpc >= 1 && MaxTopicsPerPeer >= 1 && MaxLocalSubscriptions >= 1, nameof(MaxTopicsPerPeer), "topic limits must be >= 1");
         Require(MaxTopicLength >= 1, nameof(MaxTopicLength), "must be >= 1");
         Require(MaxOutboundQueue >= 1, nameof(MaxOutboundQueue), "must be >= 1");

@@ -104,7 +104,7 @@ public sealed partial class GossipSubService
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
             timeout.CancelAfter(_options.ConnectionTimeout);
-            stream = await _host.OpenStreamAsync(peer, GossipSubProtocols.All, timeout.Token).ConfigureAwait(false);
+            stream = await _host.OpenStreamAsync(peer, _options.Protocols, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -134,19 +134,47 @@ public sealed partial class GossipSubService
     private async Task WriteLoopAsync(PeerId peer, PeerLink link, IStream stream)
     {
         var reader = link.Queue.Reader;
+        using var write = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
         try
         {
             while (await reader.WaitToReadAsync(_lifetime.Token).ConfigureAwait(false))
             {
-                while (reader.TryRead(out var rpc)) LengthPrefixed.WriteMessage(stream.Output, rpc);
-                var flush = await stream.Output.FlushAsync(_lifetime.Token).ConfigureAwait(false);
-                if (flush.IsCompleted || flush.IsCanceled) break;
+                bool more = true;
+                while (more)
+                {
+                    long batch = 0;
+                    while (batch < _options.WriteBatchBytes && (more = reader.TryRead(out var rpc)))
+                    {
+                        int size = rpc!.CalculateSize();
+                        LengthPrefixed.WriteMessage(stream.Output, rpc);
+                        batch += LengthPrefixed.GetEncodedLength(size);
+                    }
+                    if (batch == 0) break;
+                    // Each flush has a time limit: a peer that stops reading must not hold this loop (and its queue).
+                    write.CancelAfter(_options.WriteTimeout);
+                    var flush = await stream.Output.FlushAsync(write.Token).ConfigureAwait(false);
+                    write.CancelAfter(Timeout.InfiniteTimeSpan);
+                    if (flush.IsCompleted || flush.IsCanceled) return;
+                }
             }
+        }
+        catch (OperationCanceledException) when (write.IsCancellationRequested && !_lifetime.IsCancellationRequested)
+        {
+            LogWriteStalled(peer, _options.WriteTimeout);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             LogOutboundClosed(peer, e.Message);
         }
+        finally
+        {
+            await EndOutboundAsync(peer, link, stream).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>After the write loop: resets the stream, then reopens (a few times) or forgets the peer.</summary>
+    private async Task EndOutboundAsync(PeerId peer, PeerLink link, IStream stream)
+    {
         stream.Reset();
         bool reopen = false;
         lock (_gate)
@@ -190,7 +218,7 @@ public sealed partial class GossipSubService
     private void OnPeerIdentified(PeerIdentified e)
     {
         var protocols = _host.PeerStore.GetProtocols(e.Peer);
-        if (protocols.Any(p => GossipSubProtocols.All.Contains(p))) EnsureOutboundStream(e.Peer);
+        if (protocols.Any(p => _options.Protocols.Contains(p))) EnsureOutboundStream(e.Peer);
     }
 
     private void OnPeerDisconnected(PeerId peer)
@@ -242,6 +270,9 @@ public sealed partial class GossipSubService
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "inbound pubsub stream from {Peer} ended: {Reason}")]
     private partial void LogInboundClosed(PeerId peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "outbound pubsub stream to {Peer} reset: a write waited more than {Timeout}")]
+    private partial void LogWriteStalled(PeerId peer, TimeSpan timeout);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "outbound pubsub stream to {Peer} ended: {Reason}")]
     private partial void LogOutboundClosed(PeerId peer, string reason);

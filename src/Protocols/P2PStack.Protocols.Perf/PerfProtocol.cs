@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using P2PStack.Network;
 
 namespace P2PStack.Protocols.Perf;
 
@@ -54,14 +55,23 @@ public static class PerfProtocol
     }
 
     /// <summary>Reads and discards until the end of the stream; returns the number of bytes read.</summary>
-    public static async ValueTask<ulong> DrainAsync(PipeReader reader, CancellationToken cancellationToken)
+    public static ValueTask<ulong> DrainAsync(PipeReader reader, CancellationToken cancellationToken) =>
+        DrainAsync(reader, ulong.MaxValue, cancellationToken);
+
+    /// <summary>Reads and discards until the end of the stream, at most <paramref name="maxBytes"/>; returns the number
+    /// of bytes read.</summary>
+    /// <exception cref="ResourceLimitExceededException">More than <paramref name="maxBytes"/> arrived.</exception>
+    public static async ValueTask<ulong> DrainAsync(PipeReader reader, ulong maxBytes, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(reader);
         ulong total = 0;
         while (true)
         {
             var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             total += (ulong)result.Buffer.Length;
             reader.AdvanceTo(result.Buffer.End);
+            if (total > maxBytes)
+                throw new ResourceLimitExceededException("perf stream", "upload bytes", (long)Math.Min(maxBytes, long.MaxValue));
             if (result.IsCompleted || result.IsCanceled) return total;
         }
     }

@@ -69,14 +69,43 @@ public class SchedulingTests
         var b = PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
         var now = DateTimeOffset.UtcNow;
         var id = NeuralMessageId.New();
-        Assert.Null(guard.TryAccept(a, id, now.AddSeconds(10), now));
-        Assert.Equal(DropReason.Replay, guard.TryAccept(a, id, now.AddSeconds(10), now));
+        Assert.Null(guard.TryAccept(a, id, null, now.AddSeconds(10), now));
+        Assert.Equal(DropReason.Replay, guard.TryAccept(a, id, null, now.AddSeconds(10), now));
         Assert.True(guard.Contains(a, id, now));
         // The same id from another source is another message.
-        Assert.Null(guard.TryAccept(b, id, now.AddSeconds(10), now));
-        Assert.Equal(DropReason.ReplayCacheFull, guard.TryAccept(a, NeuralMessageId.New(), now.AddSeconds(10), now));
+        Assert.Null(guard.TryAccept(b, id, null, now.AddSeconds(10), now));
+        Assert.Equal(DropReason.ReplayCacheFull, guard.TryAccept(a, NeuralMessageId.New(), null, now.AddSeconds(10), now));
         // After expiry the entries go (the TTL check refuses the message from then on).
-        Assert.Null(guard.TryAccept(a, NeuralMessageId.New(), now.AddSeconds(30), now.AddSeconds(11)));
+        Assert.Null(guard.TryAccept(a, NeuralMessageId.New(), null, now.AddSeconds(30), now.AddSeconds(11)));
+        Assert.Equal(1, guard.Count);
+    }
+
+    [Fact]
+    public void Replay_guard_shares_per_connection_and_reservations_are_released_or_kept()
+    {
+        var guard = new ReplayGuard(capacity: 100, perSourceCapacity: 100, perConnectionCapacity: 2);
+        var via = PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
+        var other = PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
+        var now = DateTimeOffset.UtcNow;
+        PeerId Source() => PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
+        // Two throwaway signers fill the share of the connection they came over; a third is refused, another connection is not.
+        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(1), now));
+        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(1), now));
+        Assert.Equal(DropReason.ReplayCacheFull, guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(1), now));
+        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), other, now.AddMinutes(1), now));
+        // A released reservation frees its place (in all and in the connection's share) and remembers nothing.
+        var source = Source();
+        var id = NeuralMessageId.New();
+        Assert.Null(guard.TryReserve(source, id, other, now.AddMinutes(1), now));
+        Assert.Equal(DropReason.Replay, guard.TryReserve(source, id, other, now.AddMinutes(1), now));
+        guard.Release(source, id);
+        Assert.False(guard.Contains(source, id, now));
+        Assert.Equal(3, guard.Count);
+        Assert.Null(guard.TryReserve(source, id, other, now.AddMinutes(1), now));
+        guard.Commit(source, id);
+        Assert.True(guard.Contains(source, id, now));
+        // Entries still go at expiry, connection shares with them.
+        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(3), now.AddMinutes(2)));
         Assert.Equal(1, guard.Count);
     }
 }

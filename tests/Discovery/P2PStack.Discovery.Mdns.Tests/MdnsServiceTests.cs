@@ -52,7 +52,7 @@ public class MdnsServiceTests
     }
 
     private static (MdnsDiscovery Service, MemoryTransport Transport, IPeerHost Host, List<PeerDiscovered> Events) Create(
-        Action<MdnsOptions>? configure = null, TimeProvider? time = null)
+        Action<MdnsOptions>? configure = null, TimeProvider? time = null, IDiscoveryPolicy? policy = null)
     {
         var host = Substitute.For<IPeerHost>();
         host.PeerId.Returns(PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey));
@@ -66,8 +66,36 @@ public class MdnsServiceTests
         var options = new MdnsOptions { QueryInterval = TimeSpan.FromHours(1), DialDiscovered = false };
         configure?.Invoke(options);
         var transport = new MemoryTransport();
-        var service = new MdnsDiscovery(host, options, NullLogger.Instance, _ => transport, time);
+        var service = new MdnsDiscovery(host, options, NullLogger.Instance, _ => transport, time, policy is null ? null : [policy]);
         return (service, transport, host, events);
+    }
+
+    /// <summary>A policy that, like the trust module at the signed level and above, uses signed records only.</summary>
+    private sealed class SignedOnly : IDiscoveryPolicy
+    {
+        public int Refused;
+
+        public string? Refuse(PeerId peer, DiscoveryEvidence evidence, string source)
+        {
+            if (evidence == DiscoveryEvidence.SignedRecord) return null;
+            Interlocked.Increment(ref Refused);
+            return "unsigned";
+        }
+    }
+
+    [Fact]
+    public async Task A_policy_that_demands_signed_records_drops_plain_mdns_answers()
+    {
+        var policy = new SignedOnly();
+        var (service, transport, host, events) = Create(o => o.Broadcast = false, policy: policy);
+        await service.StartAsync(CancellationToken.None);
+        transport.NextSent(out _);
+        transport.Handler!(TestPackets.JsResponse, Lan);
+        var peer = PeerId.Parse(TestPackets.JsResponseInfo.GetProperty("peerId").GetString()!);
+        Assert.Equal(1, policy.Refused);
+        Assert.Empty(events);
+        Assert.Empty(host.PeerStore.GetAddresses(peer));
+        await service.DisposeAsync();
     }
 
     [Fact]

@@ -47,7 +47,7 @@ public abstract class ProviderStoreContract : IDisposable
     }
 
     [Fact]
-    public async Task LimitsEvictTheOldestAndRefuseBadKeys()
+    public async Task LimitsEvictTheYoungestAndRefuseBadKeys()
     {
         var store = CreateStore(new ProviderStoreLimits { MaxProvidersPerKey = 2, MaxKeys = 1, MaxAddressesPerProvider = 1 });
         byte[] key = ProviderKey(1);
@@ -56,19 +56,37 @@ public abstract class ProviderStoreContract : IDisposable
         var p3 = RandomPeer();
         await store.AddProviderAsync(key, new ProviderRecord(p1, [A1, A2], T0), default);
         await store.AddProviderAsync(key, new ProviderRecord(p2, [A1], T0.AddMinutes(1)), default);
-        await store.AddProviderAsync(key, new ProviderRecord(p3, [A1], T0.AddMinutes(2)), default); // evicts p1
+        await store.AddProviderAsync(key, new ProviderRecord(p3, [A1], T0.AddMinutes(2)), default); // evicts p2, first seen last
         var providers = await store.GetProvidersAsync(key, T0, default);
-        Assert.Equal([p3, p2], providers.Select(p => p.Provider));
+        Assert.Equal([p3, p1], providers.Select(p => p.Provider));
         Assert.All(providers, p => Assert.Single(p.Addresses));
         Assert.Equal([p3], (await store.GetProvidersAsync(key, T0.AddMinutes(2), default)).Select(p => p.Provider));
-        // Refreshing a known provider at the per-key limit evicts nobody.
-        await store.AddProviderAsync(key, new ProviderRecord(p2, [A1], T0.AddMinutes(3)), default);
-        Assert.Equal([p2, p3], (await store.GetProvidersAsync(key, T0, default)).Select(p => p.Provider));
+        // Refreshing a known provider at the per-key limit evicts nobody, and keeps its first announcement's age.
+        await store.AddProviderAsync(key, new ProviderRecord(p1, [A1], T0.AddMinutes(3)), default);
+        Assert.Equal([p1, p3], (await store.GetProvidersAsync(key, T0, default)).Select(p => p.Provider));
+        await store.AddProviderAsync(key, new ProviderRecord(p2, [A1], T0.AddMinutes(4)), default); // evicts p3 again, not p1
+        Assert.Equal([p2, p1], (await store.GetProvidersAsync(key, T0, default)).Select(p => p.Provider));
 
         var full = await Assert.ThrowsAsync<DhtStoreLimitException>(() => store.AddProviderAsync(ProviderKey(2), new ProviderRecord(p1, [A1], T0), default).AsTask());
         Assert.Contains("1 keys", full.Message);
         await Assert.ThrowsAsync<DhtStoreLimitException>(() => store.AddProviderAsync(new byte[81], new ProviderRecord(p1, [A1], T0), default).AsTask());
         await Assert.ThrowsAsync<DhtStoreLimitException>(() => store.AddProviderAsync(Array.Empty<byte>(), new ProviderRecord(p1, [A1], T0), default).AsTask());
+    }
+
+    /// <summary>Attack path 7: 64 sybils announcing a key after its honest providers must not push them out (the old
+    /// policy dropped the oldest announcement, i.e. exactly the long-lived providers).</summary>
+    [Fact]
+    public async Task SybilsCannotPushOutLongLivedProviders()
+    {
+        var store = CreateStore(new ProviderStoreLimits());
+        byte[] key = ProviderKey(1);
+        var honest = Enumerable.Range(0, 4).Select(_ => RandomPeer()).ToList();
+        foreach (var peer in honest) await store.AddProviderAsync(key, new ProviderRecord(peer, [A1], T0), default);
+        for (int i = 0; i < 3 * 64; i++)
+            await store.AddProviderAsync(key, new ProviderRecord(RandomPeer(), [A1], T0.AddMinutes(1 + i)), default);
+        var providers = (await store.GetProvidersAsync(key, T0, default)).Select(p => p.Provider).ToList();
+        Assert.Equal(64, providers.Count);
+        Assert.All(honest, peer => Assert.Contains(peer, providers));
     }
 
     [Fact]

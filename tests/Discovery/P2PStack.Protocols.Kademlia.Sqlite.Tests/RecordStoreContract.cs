@@ -67,6 +67,45 @@ public abstract class RecordStoreContract : IDisposable
     }
 
     [Fact]
+    public async Task APeerIsHeldToItsQuotaAndReplacingItsOwnRecordIsFine()
+    {
+        var store = CreateStore(new RecordStoreLimits { MaxRecordsPerPeer = 2 });
+        var flooder = RandomPeer();
+        var other = RandomPeer();
+        await store.PutAsync(Record("/a/1", 1) with { Publisher = flooder }, default);
+        await store.PutAsync(Record("/a/2", 1) with { Publisher = flooder }, default);
+        await store.PutAsync(Record("/a/2", 2) with { Publisher = flooder }, default); // its own key again
+        var refused = await Assert.ThrowsAsync<DhtStoreLimitException>(() => store.PutAsync(Record("/a/3", 1) with { Publisher = flooder }, default).AsTask());
+        Assert.Contains("limit per peer", refused.Message);
+        await store.PutAsync(Record("/a/3", 1) with { Publisher = other }, default);
+        Assert.Equal(other, (await store.GetAsync("/a/3"u8.ToArray(), default))!.Publisher);
+        // Another peer taking over one of its keys frees a place of its quota.
+        await store.PutAsync(Record("/a/1", 1) with { Publisher = other }, default);
+        await store.PutAsync(Record("/a/4", 1) with { Publisher = flooder }, default);
+        Assert.Equal(4, await store.CountAsync(default));
+    }
+
+    [Fact]
+    public async Task OwnRecordsDisplaceTheOldestOfTheBiggestRemotePublisherWhenFull()
+    {
+        var store = CreateStore(new RecordStoreLimits { MaxRecords = 3 });
+        var big = RandomPeer();
+        var small = RandomPeer();
+        await store.PutAsync(Record("/a/b1", 1, T0.AddMinutes(1)) with { Publisher = big }, default);
+        await store.PutAsync(Record("/a/b2", 1, T0) with { Publisher = big }, default);
+        await store.PutAsync(Record("/a/s1", 1, T0) with { Publisher = small }, default);
+        await Assert.ThrowsAsync<DhtStoreLimitException>(() => store.PutAsync(Record("/a/x", 1) with { Publisher = small }, default).AsTask());
+
+        await store.PutAsync(Record("/a/own", 1), default);
+        Assert.Null(await store.GetAsync("/a/b2"u8.ToArray(), default)); // big's oldest
+        Assert.NotNull(await store.GetAsync("/a/b1"u8.ToArray(), default));
+        Assert.NotNull(await store.GetAsync("/a/s1"u8.ToArray(), default));
+        Assert.NotNull(await store.GetAsync("/a/own"u8.ToArray(), default));
+        Assert.Equal(3, await store.CountAsync(default));
+        Assert.Equal(6 + 6 + 7, TotalBytes(store)); // b1, s1 and own
+    }
+
+    [Fact]
     public async Task RemovingFreesCountAndBytes()
     {
         var store = CreateStore(new RecordStoreLimits { MaxRecords = 1 });

@@ -48,6 +48,56 @@ public sealed class SqliteStoreTests : IDisposable
         }
     }
 
+    /// <summary>A database of schema 1 (before per-peer quotas and provider ages) opens and keeps its data: its records
+    /// count as the node's own, its providers' first announcement is their last one.</summary>
+    [Fact]
+    public async Task ASchemaOneDatabaseIsUpgraded()
+    {
+        var provider = RandomPeer();
+        Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
+        using (var connection = new SqliteConnection($"Data Source={_path};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = """
+                CREATE TABLE records (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL, received INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE INDEX records_received ON records(received);
+                CREATE TABLE providers (key BLOB NOT NULL, provider BLOB NOT NULL, addresses BLOB NOT NULL, received INTEGER NOT NULL,
+                    UNIQUE (key, provider));
+                CREATE INDEX providers_received ON providers(received);
+                CREATE INDEX providers_provider ON providers(provider);
+                INSERT INTO records VALUES (x'2F612F31', x'010203', $t0);
+                INSERT INTO providers VALUES ($key, $provider, x'', $t0);
+                PRAGMA user_version = 1;
+                """;
+            command.Parameters.AddWithValue("$t0", T0.UtcTicks);
+            command.Parameters.AddWithValue("$key", ProviderKey(7));
+            command.Parameters.AddWithValue("$provider", provider.ToBytes());
+            command.ExecuteNonQuery();
+        }
+
+        using var db = new KademliaSqliteDatabase(_path);
+        var records = new SqliteRecordStore(db, new RecordStoreLimits());
+        var record = await records.GetAsync("/a/1"u8.ToArray(), default);
+        Assert.Equal(new byte[] { 1, 2, 3 }, record!.Value);
+        Assert.Null(record.Publisher);
+        await records.PutAsync(new DhtRecord("/a/2"u8.ToArray(), [4], T0, RandomPeer()), default);
+        var providers = new SqliteProviderStore(db, new ProviderStoreLimits { MaxProvidersPerKey = 2 });
+        var second = RandomPeer();
+        var third = RandomPeer();
+        await providers.AddProviderAsync(ProviderKey(7), new ProviderRecord(second, [], T0.AddMinutes(1)), default);
+        await providers.AddProviderAsync(ProviderKey(7), new ProviderRecord(third, [], T0.AddMinutes(2)), default);
+        // The upgraded provider counts as first seen at its last announcement (T0), older than both newcomers.
+        Assert.Equal([third, provider], (await providers.GetProvidersAsync(ProviderKey(7), T0, default)).Select(p => p.Provider));
+        db.Dispose();
+        using var reopened = new SqliteConnection($"Data Source={_path};Pooling=False");
+        reopened.Open();
+        using var firstSeen = reopened.CreateCommand();
+        firstSeen.CommandText = "SELECT first_seen FROM providers WHERE provider = $p;";
+        firstSeen.Parameters.AddWithValue("$p", provider.ToBytes());
+        Assert.Equal(T0.UtcTicks, (long)firstSeen.ExecuteScalar()!);
+    }
+
     [Fact]
     public void ADatabaseFromANewerBuildIsRefused()
     {

@@ -162,6 +162,31 @@ public class HostIntegrationTests
     }
 
     [Fact]
+    public async Task PeersConnectedToAPeerAreFoundAndAProviderCountEndsTheSearch()
+    {
+        var network = new MemoryNetwork();
+        await using var hub = await DhtPeer.StartAsync(network, _ => { });
+        await using var target = await DhtPeer.StartAsync(network, o => o.BootstrapPeers.Add(hub.Address));
+        await target.Service.Bootstrap.WaitAsync(Patience);
+        await using var asker = await DhtPeer.StartAsync(network, o => o.BootstrapPeers.Add(hub.Address));
+        await asker.Service.Bootstrap.WaitAsync(Patience);
+
+        // The hub answers FIND_NODE(target) listing the target as CONNECTED; the asker counts itself when connected.
+        var connected = await asker.Dht.FindPeersConnectedToPeerAsync(target.Host.PeerId, CancellationToken.None).WaitAsync(Patience);
+        Assert.Contains(connected, p => p.Peer == hub.Host.PeerId && p.Addresses.Count > 0);
+        Assert.Equal(asker.Host.GetConnections(target.Host.PeerId).Count > 0, connected.Any(p => p.Peer == asker.Host.PeerId));
+        Assert.Empty(await asker.Dht.FindPeersConnectedToPeerAsync(PeerId.FromPublicKey(PrivateKey.Generate().PublicKey), CancellationToken.None)
+            .WaitAsync(Patience));
+
+        var cid = Cid.V1(Multicodec.Raw, Multihash.Sha2_256("provided by two"u8));
+        await hub.Dht.ProvideAsync(cid, CancellationToken.None).WaitAsync(Patience);
+        await target.Dht.ProvideAsync(cid, CancellationToken.None).WaitAsync(Patience);
+        Assert.Single(await asker.Dht.FindProvidersAsync(cid.Hash.Encoded, 1, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(2, (await asker.Dht.FindProvidersAsync(cid.Hash.Encoded, 0, CancellationToken.None).WaitAsync(Patience)).Count);
+        Assert.Single(await hub.Dht.FindProvidersAsync(cid.Hash.Encoded, 1, CancellationToken.None).WaitAsync(Patience));
+    }
+
+    [Fact]
     public async Task ClientModePeersQueryButAreNotAddedToTables()
     {
         var network = new MemoryNetwork();

@@ -9,6 +9,7 @@ using P2PStack.IO;
 using P2PStack.Network;
 using P2PStack.Protocols.Kademlia.Pb;
 using P2PStack.Protocols.Kademlia.Storage;
+using P2PStack.Protocols.Kademlia.Validation;
 using P2PStack.Transports.Memory;
 using static P2PStack.Protocols.Kademlia.Pb.Message.Types;
 
@@ -68,6 +69,65 @@ public sealed class HostilePeerTests
 
         await providers.Received(1).AddProviderAsync(Arg.Any<ReadOnlyMemory<byte>>(), Arg.Is<ProviderRecord>(r => r.Provider == sender),
             Arg.Any<CancellationToken>());
+    }
+
+    private static Message PutPublicKey(PrivateKey key)
+    {
+        var record = new Pb.Record
+        {
+            Key = ByteString.CopyFrom(PublicKeyValidator.KeyFor(PeerId.FromPublicKey(key.PublicKey))),
+            Value = ByteString.CopyFrom(key.PublicKey.ToProtobuf()),
+        };
+        return new Message { Type = MessageType.PutValue, Key = record.Key, Record = record };
+    }
+
+    /// <summary>Attack path 7: one peer fills the record store with valid /pk records of throwaway keys. The node's own
+    /// publications must still be stored (they displace the flooder's records), and the flooder is held to its
+    /// per-peer quota while other peers keep theirs.</summary>
+    [Fact]
+    public async Task Throwaway_pk_records_from_one_peer_neither_block_local_publishing_nor_other_peers()
+    {
+        var self = TestPeers.Random();
+        var flooder = TestPeers.Random();
+        var options = new KademliaOptions();
+        options.RecordLimits.MaxRecords = 8;
+        var records = new InMemoryRecordStore(options.RecordLimits);
+        var handler = new KadRequestHandler(self, options, new RoutingTable(self, 20), new NoDirectory(), records,
+            new InMemoryProviderStore(), TimeProvider.System);
+
+        for (int i = 0; i < 8; i++)
+        {
+            using var key = PrivateKey.Generate(KeyType.Ed25519);
+            try { await handler.HandleAsync(flooder, PutPublicKey(key), default); }
+            catch (DhtStoreLimitException) { } // refused once over its quota: fine
+        }
+
+        using var own = PrivateKey.Generate(KeyType.Ed25519);
+        byte[] ownKey = PublicKeyValidator.KeyFor(PeerId.FromPublicKey(own.PublicKey));
+        await handler.StoreValidatedAsync(ownKey, own.PublicKey.ToProtobuf(), default);
+        Assert.NotNull(await records.GetAsync(ownKey, default));
+    }
+
+    [Fact]
+    public async Task One_peer_is_held_to_its_record_quota_while_others_still_store()
+    {
+        var self = TestPeers.Random();
+        var flooder = TestPeers.Random();
+        var honest = TestPeers.Random();
+        var options = new KademliaOptions();
+        options.RecordLimits.MaxRecordsPerPeer = 3;
+        var handler = new KadRequestHandler(self, options, new RoutingTable(self, 20), new NoDirectory(),
+            new InMemoryRecordStore(options.RecordLimits), new InMemoryProviderStore(), TimeProvider.System);
+        for (int i = 0; i < 3; i++)
+        {
+            using var key = PrivateKey.Generate(KeyType.Ed25519);
+            await handler.HandleAsync(flooder, PutPublicKey(key), default);
+        }
+        using var fourth = PrivateKey.Generate(KeyType.Ed25519);
+        var refused = await Assert.ThrowsAsync<DhtStoreLimitException>(() => handler.HandleAsync(flooder, PutPublicKey(fourth), default));
+        Assert.Contains("per peer", refused.Message);
+        using var honestKey = PrivateKey.Generate(KeyType.Ed25519);
+        Assert.NotNull(await handler.HandleAsync(honest, PutPublicKey(honestKey), default));
     }
 
     private static Message Announce(PeerId provider, byte[] key, int copies)

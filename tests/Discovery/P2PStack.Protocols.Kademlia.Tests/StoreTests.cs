@@ -38,7 +38,7 @@ public class StoreTests
     }
 
     [Fact]
-    public async Task ProviderStoreKeepsNewestProvidersAndExpiresOld()
+    public async Task ProviderStoreKeepsLongLivedProvidersAndExpiresOld()
     {
         var store = new InMemoryProviderStore(new ProviderStoreLimits { MaxProvidersPerKey = 2, MaxKeys = 1, MaxAddressesPerProvider = 1 });
         byte[] key = [0x12, 0x20, .. new byte[32]];
@@ -48,9 +48,9 @@ public class StoreTests
         var p3 = TestPeers.Random();
         await store.AddProviderAsync(key, new ProviderRecord(p1, [address, address], T0), default);
         await store.AddProviderAsync(key, new ProviderRecord(p2, [address], T0.AddMinutes(1)), default);
-        await store.AddProviderAsync(key, new ProviderRecord(p3, [address], T0.AddMinutes(2)), default); // evicts p1
+        await store.AddProviderAsync(key, new ProviderRecord(p3, [address], T0.AddMinutes(2)), default); // evicts p2, the youngest
         var providers = await store.GetProvidersAsync(key, T0, default);
-        Assert.Equal([p3, p2], providers.Select(p => p.Provider));
+        Assert.Equal([p3, p1], providers.Select(p => p.Provider));
         Assert.All(providers, p => Assert.Single(p.Addresses));
         Assert.Equal([p3], (await store.GetProvidersAsync(key, T0.AddMinutes(2), default)).Select(p => p.Provider));
 

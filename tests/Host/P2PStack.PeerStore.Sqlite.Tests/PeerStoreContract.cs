@@ -16,7 +16,7 @@ public abstract class PeerStoreContract : IDisposable
 
     protected IPeerStore Store => _store ??= CreateStore(Clock);
 
-    protected abstract IPeerStore CreateStore(TimeProvider time);
+    protected abstract IPeerStore CreateStore(TimeProvider time, int maxPeers = PeerStoreDefaults.MaxPeers);
 
     public virtual void Dispose()
     {
@@ -278,6 +278,50 @@ public abstract class PeerStoreContract : IDisposable
         Assert.True(Store.ConsumePeerRecord(older.Seal(key), older, TimeSpan.FromMinutes(10)));
     }
 
+    /// <summary>Attack path 7: every Kad answer adds up to 20 peers, and identities are free; a store without a cap
+    /// grows for ever (the SQLite store had none). Here with a cap of 300, as the default of 10,000 takes long to fill.</summary>
+    [Fact]
+    public void PeerCountIsCappedForgettingTheLeastRecentlyWritten()
+    {
+        var store = CreateStore(Clock, maxPeers: 300);
+        try
+        {
+            var random = new Random(1);
+            var first = NewPeer();
+            store.AddAddresses(first, [Addr("/ip4/10.0.0.9/tcp/4001")], TimeSpan.FromHours(1));
+            for (int i = 0; i < 400; i++)
+            {
+                var bytes = new byte[34];
+                bytes[0] = 0x12;
+                bytes[1] = 0x20;
+                random.NextBytes(bytes.AsSpan(2));
+                store.AddAddresses(PeerId.FromBytes(bytes), [Addr("/ip4/10.0.0.1/tcp/4001")], TimeSpan.FromHours(1));
+                if (i % 50 == 0) store.RecordLatency(first, TimeSpan.FromMilliseconds(1)); // kept fresh by use
+            }
+            Assert.InRange(store.Peers.Count, 250, 300);
+            Assert.Contains(first, store.Peers);
+        }
+        finally
+        {
+            (store as IDisposable)?.Dispose();
+        }
+    }
+
+    /// <summary>Attack path 7: peers whose addresses all expired long ago (the typical Kad answer, never dialed) are
+    /// swept; a peer recently written to stays.</summary>
+    [Fact]
+    public void PeersLeftWithoutAddressesAreSweptAfterTheRetention()
+    {
+        var stale = Enumerable.Range(0, 50).Select(_ => NewPeer()).ToList();
+        foreach (var peer in stale) Store.AddAddresses(peer, [Addr("/ip4/10.0.0.1/tcp/4001")], TimeSpan.FromMinutes(10));
+        var kept = NewPeer();
+        Store.AddAddresses(kept, [Addr("/ip4/10.0.0.2/tcp/4001")], TimeSpan.FromDays(7));
+        Clock.Advance(TimeSpan.FromDays(2));
+        var fresh = NewPeer();
+        Store.SetProtocols(fresh, ["/x/1"]); // a write: the sweep runs at most once per interval, on writes
+        Assert.Equal(new HashSet<PeerId> { kept, fresh }, Store.Peers.ToHashSet());
+    }
+
     [Fact]
     public void PeersListsEveryPeerTouched()
     {
@@ -293,5 +337,6 @@ public abstract class PeerStoreContract : IDisposable
 
 public sealed class InMemoryPeerStoreContractTests : PeerStoreContract
 {
-    protected override IPeerStore CreateStore(TimeProvider time) => new Host.InMemoryPeerStore(time);
+    protected override IPeerStore CreateStore(TimeProvider time, int maxPeers = PeerStoreDefaults.MaxPeers) =>
+        new Host.InMemoryPeerStore(time, maxPeers);
 }

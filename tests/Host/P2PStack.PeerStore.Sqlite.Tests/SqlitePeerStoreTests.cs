@@ -23,8 +23,14 @@ public sealed class SqlitePeerStoreContractTests : PeerStoreContract
 {
     private readonly TempDirectory _directory = new();
 
-    protected override IPeerStore CreateStore(TimeProvider time) =>
-        new SqlitePeerStore(new SqlitePeerStoreOptions { Path = Path.Combine(_directory.Path, "peers.db"), TimeProvider = time });
+    protected override IPeerStore CreateStore(TimeProvider time, int maxPeers = PeerStoreDefaults.MaxPeers) =>
+        new SqlitePeerStore(new SqlitePeerStoreOptions
+        {
+            // One file for the default store (the contract's Store may be created by two threads at once).
+            Path = Path.Combine(_directory.Path, maxPeers == PeerStoreDefaults.MaxPeers ? "peers.db" : $"peers-{maxPeers}.db"),
+            TimeProvider = time,
+            MaxPeers = maxPeers,
+        });
 
     public override void Dispose()
     {
@@ -107,6 +113,37 @@ public sealed class SqlitePeerStoreTests : IDisposable
             Assert.Equal(1, write.ExecuteNonQuery());
         }
         Assert.Throws<EnvelopeException>(() => store.GetPeerRecord(peer));
+    }
+
+    [Fact]
+    public void SchemaOneIsUpgradedAndItsPeersAreKept()
+    {
+        var peer = PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
+        Directory.CreateDirectory(Path.GetDirectoryName(DatabasePath)!);
+        using (var connection = new SqliteConnection($"Data Source={DatabasePath};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = """
+                CREATE TABLE peers (peer_id BLOB PRIMARY KEY NOT NULL, public_key BLOB, latency_current INTEGER, latency_min INTEGER,
+                    latency_max INTEGER, latency_average INTEGER, latency_samples INTEGER, record_seq INTEGER, record BLOB) WITHOUT ROWID;
+                CREATE TABLE addresses (peer_id BLOB NOT NULL REFERENCES peers(peer_id) ON DELETE CASCADE, address BLOB NOT NULL,
+                    expires INTEGER NOT NULL, PRIMARY KEY (peer_id, address));
+                CREATE TABLE protocols (peer_id BLOB NOT NULL REFERENCES peers(peer_id) ON DELETE CASCADE, protocol TEXT NOT NULL,
+                    position INTEGER NOT NULL, PRIMARY KEY (peer_id, protocol));
+                CREATE TABLE metadata (peer_id BLOB NOT NULL REFERENCES peers(peer_id) ON DELETE CASCADE, key TEXT NOT NULL,
+                    value TEXT NOT NULL, PRIMARY KEY (peer_id, key));
+                INSERT INTO peers (peer_id) VALUES ($peer);
+                INSERT INTO protocols VALUES ($peer, '/x/1', 0);
+                PRAGMA user_version = 1;
+                """;
+            command.Parameters.AddWithValue("$peer", peer.ToBytes());
+            command.ExecuteNonQuery();
+        }
+        using var store = new SqlitePeerStore(DatabasePath);
+        Assert.Equal(["/x/1"], store.GetProtocols(peer));
+        store.AddAddresses(peer, [Multiaddr.Parse("/ip4/192.0.2.1/tcp/1")], TimeSpan.FromHours(1));
+        Assert.Single(store.GetAddresses(peer));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Security.Cryptography;
@@ -6,9 +7,10 @@ using System.Text;
 namespace P2PStack.Interop.Support;
 
 /// <summary>
-/// Makes sure interop/js/node_modules matches package-lock.json, running <c>npm ci</c> when it does not: once per
-/// test run (a static lazy task) and once across processes (a lock file), so parallel test classes and parallel
-/// test assemblies never install at the same time. npm comes from PATH; Node 22 comes from the `node` package.
+/// Makes sure interop/js/node_modules (or another interop/ project's) matches package-lock.json, running <c>npm ci</c>
+/// when it does not: once per test run (a static lazy task per directory) and once across processes (a lock file), so
+/// parallel test classes and parallel test assemblies never install at the same time. npm comes from PATH; Node 22
+/// comes from the `node` package.
 /// </summary>
 public static class JsPeerInstall
 {
@@ -17,28 +19,33 @@ public static class JsPeerInstall
 
     private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan LockTimeout = TimeSpan.FromMinutes(12);
-    private static readonly Lazy<Task<string>> Installed = new(() => Task.Run(EnsureInstalled));
+    private static readonly ConcurrentDictionary<string, Lazy<Task<string>>> Installed = new(StringComparer.Ordinal);
 
     /// <summary>The interop/js directory, installed and ready: run <see cref="NodePath"/> peer.mjs there.</summary>
-    public static Task<string> EnsureInstalledAsync() => Installed.Value;
+    public static Task<string> EnsureInstalledAsync() => EnsureInstalledAsync(Directory);
+
+    /// <summary>Another npm project of interop/ (its own package-lock.json), installed the same way.</summary>
+    public static Task<string> EnsureInstalledAsync(string directory) =>
+        Installed.GetOrAdd(Path.GetFullPath(directory), d => new Lazy<Task<string>>(() => Task.Run(() => EnsureInstalled(d)))).Value;
 
     public static string NodePath(string directory) => Path.Combine(directory, "node_modules", ".bin", "node");
 
     /// <summary>interop/js of the repository that holds this test assembly.</summary>
-    public static string Directory
+    public static string Directory => Path.Combine(RepositoryRoot, "interop", "js");
+
+    /// <summary>The repository that holds this test assembly (where P2PStack.sln is).</summary>
+    public static string RepositoryRoot
     {
         get
         {
             string? dir = AppContext.BaseDirectory;
             while (dir is not null && !File.Exists(Path.Combine(dir, "P2PStack.sln"))) dir = Path.GetDirectoryName(dir);
-            if (dir is null) throw new InvalidOperationException("Could not find P2PStack.sln above the test assembly.");
-            return Path.Combine(dir, "interop", "js");
+            return dir ?? throw new InvalidOperationException("Could not find P2PStack.sln above the test assembly.");
         }
     }
 
-    private static string EnsureInstalled()
+    private static string EnsureInstalled(string directory)
     {
-        string directory = Directory;
         string expected = LockHash(directory);
         if (IsCurrent(directory, expected)) return directory;
 

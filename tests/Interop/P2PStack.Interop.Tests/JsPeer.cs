@@ -21,10 +21,13 @@ public sealed class JsPeer : JsProcess
     public static bool IsWebSocket(Multiaddr address) => address.ToString().Contains("/ws", StringComparison.Ordinal);
 
     /// <summary>Installs interop/js if needed and starts a peer listening on TCP and WebSocket (ports picked by the OS).</summary>
-    public static async Task<JsPeer> StartAsync()
+    public static Task<JsPeer> StartAsync() => StartAsync([]);
+
+    /// <summary>Like <see cref="StartAsync()"/> with more peer.mjs options, e.g. <c>--psk FILE</c> or <c>--encrypters tls</c>.</summary>
+    public static async Task<JsPeer> StartAsync(IEnumerable<string> options)
     {
         var peer = new JsPeer();
-        await peer.LaunchAsync("peer.mjs", ["--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/tcp/0/ws"]).ConfigureAwait(false);
+        await peer.LaunchAsync("peer.mjs", ["--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/tcp/0/ws", .. options]).ConfigureAwait(false);
         return peer;
     }
 }

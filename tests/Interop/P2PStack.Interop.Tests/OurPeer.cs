@@ -32,7 +32,7 @@ public sealed class OurPeer : IAsyncDisposable
 
     private Multiaddr WithPeerId(Multiaddr address) => address.Encapsulate($"/p2p/{Host.PeerId}");
 
-    public static async Task<OurPeer> StartAsync(Action<IP2PBuilder>? configure = null)
+    public static async Task<OurPeer> StartAsync(Action<IP2PBuilder>? configure = null, Action<HostOptions>? configureHost = null)
     {
         var services = new ServiceCollection();
         services.AddP2PStack(p2p =>
@@ -47,6 +47,7 @@ public sealed class OurPeer : IAsyncDisposable
                 .AddPerf()
                 .AddProtocol<EchoHandler>();
             configure?.Invoke(p2p);
+            if (configureHost is not null) p2p.ConfigureHost(configureHost);
         });
         var peer = new OurPeer(services.BuildServiceProvider());
         await peer.Host.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));

@@ -144,6 +144,45 @@ public class HostIntegrationTests
     }
 
     [Fact]
+    public async Task A_floodsub_only_router_floods_to_and_from_a_gossipsub_router_through_a_relaying_floodsub_node()
+    {
+        const string topic = "flood";
+        var network = new MemoryNetwork();
+        await using var gossip = await GossipPeer.StartAsync(network);
+        await using var relay = await GossipPeer.StartAsync(network, o => o.Protocols = [GossipSubProtocols.FloodSub]);
+        await using var flood = await GossipPeer.StartAsync(network, o => o.Protocols = [GossipSubProtocols.FloodSub]);
+        Assert.Contains(GossipSubProtocols.FloodSub, relay.Host.Protocols);
+        Assert.DoesNotContain(relay.Host.Protocols, p => p.StartsWith("/meshsub/", StringComparison.Ordinal));
+
+        // gossip <-> relay <-> flood: every message crosses the floodsub relay, which has no mesh and floods.
+        await gossip.Host.DialAsync(relay.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+        await flood.Host.DialAsync(relay.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+        var atGossip = await gossip.PubSub.SubscribeAsync(topic);
+        var atRelay = await relay.PubSub.SubscribeAsync(topic);
+        var atFlood = await flood.PubSub.SubscribeAsync(topic);
+        await WaitUntil(() => relay.PubSub.GetPeers(topic).Count == 2 && gossip.PubSub.GetPeers(topic).Count == 1 && flood.PubSub.GetPeers(topic).Count == 1,
+            "topic peers on every node");
+        Assert.Empty(relay.PubSub.GetMeshPeers(topic));
+
+        using var cts = new CancellationTokenSource(Patience);
+        await gossip.PubSub.PublishAsync(topic, "from gossipsub"u8.ToArray());
+        Assert.Equal("from gossipsub"u8.ToArray(), (await atFlood.Reader.ReadAsync(cts.Token)).Data.ToArray());
+        Assert.Equal("from gossipsub"u8.ToArray(), (await atRelay.Reader.ReadAsync(cts.Token)).Data.ToArray());
+        Assert.Equal("from gossipsub"u8.ToArray(), (await atGossip.Reader.ReadAsync(cts.Token)).Data.ToArray()); // its own copy
+        await flood.PubSub.PublishAsync(topic, "from floodsub"u8.ToArray());
+        Assert.Equal("from floodsub"u8.ToArray(), (await atGossip.Reader.ReadAsync(cts.Token)).Data.ToArray());
+        Assert.Equal("from floodsub"u8.ToArray(), (await atRelay.Reader.ReadAsync(cts.Token)).Data.ToArray());
+    }
+
+    [Fact]
+    public void Router_protocols_must_be_pubsub_protocol_ids()
+    {
+        Assert.Throws<ArgumentException>(() => new GossipSubOptions { Protocols = [] }.Validate());
+        Assert.Throws<ArgumentException>(() => new GossipSubOptions { Protocols = ["/meshsub/9.9.9"] }.Validate());
+        new GossipSubOptions { Protocols = [GossipSubProtocols.MeshSubV11, GossipSubProtocols.FloodSub] }.Validate();
+    }
+
+    [Fact]
     public async Task Validator_rejection_stops_delivery_and_penalises_the_sender()
     {
         const string topic = "validated";

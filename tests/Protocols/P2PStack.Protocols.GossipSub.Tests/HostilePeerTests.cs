@@ -69,4 +69,61 @@ public class HostilePeerTests
         Assert.Equal("still relaying"u8.ToArray(), received.Data.ToArray());
         Assert.Equal(honest.Host.PeerId, received.Author);
     }
+
+    /// <summary>Accepts pubsub streams and never reads them: our writes to it stall once the yamux window is spent.</summary>
+    private sealed class NeverReads : IProtocolHandler
+    {
+        public readonly List<IStream> Streams = [];
+
+        public IReadOnlyList<string> Protocols => GossipSubProtocols.All;
+
+        public Task HandleAsync(IStream stream, CancellationToken cancellationToken)
+        {
+            lock (Streams) Streams.Add(stream);
+            return Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+    }
+
+    /// <summary>Attack path 9: a subscriber that never reads stalls our write loop on its flush for ever (and holds
+    /// its queued RPCs). The flush now has a time limit: past it the stream is reset.</summary>
+    [Fact]
+    public async Task A_subscriber_that_never_reads_has_its_stream_reset_after_the_write_timeout()
+    {
+        const string topic = "stalled";
+        var network = new MemoryNetwork();
+        await using var victim = await GossipPeer.StartAsync(network, o => o.WriteTimeout = TimeSpan.FromSeconds(1));
+        await using var attackerServices = BareHost(network);
+        var attacker = attackerServices.GetRequiredService<PeerHost>();
+        var sink = new NeverReads();
+        using var registration = attacker.AddHandler(sink);
+        await attacker.StartAsync(CancellationToken.None);
+        using var subscription = await victim.PubSub.SubscribeAsync(topic);
+        await attacker.DialAsync(victim.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+
+        await using var ours = await attacker.OpenStreamAsync(victim.Host.PeerId, [GossipSubProtocols.MeshSubV11], CancellationToken.None);
+        var hello = new Pb.RPC { Subscriptions = { new Pb.RPC.Types.SubOpts { Subscribe = true, Topicid = topic } } };
+        P2PStack.IO.LengthPrefixed.WriteMessage(ours.Output, hello);
+        await ours.Output.FlushAsync();
+        await WaitUntil(() => victim.PubSub.GetPeers(topic).Contains(attacker.PeerId), "the attacker's subscription");
+        await WaitUntil(() => { lock (sink.Streams) return sink.Streams.Count > 0; }, "the victim's stream to the attacker");
+
+        var data = new byte[60 * 1024];
+        for (int i = 0; i < 12; i++) await victim.PubSub.PublishAsync(topic, data); // 720 KiB: well over one window
+
+        IStream first;
+        lock (sink.Streams) first = sink.Streams[0];
+        await WaitUntil(() =>
+        {
+            try
+            {
+                // Look without consuming (consuming would grant the victim window).
+                if (first.Input.TryRead(out var result)) first.Input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+                return false;
+            }
+            catch (StreamResetException)
+            {
+                return true;
+            }
+        }, "the stalled stream to be reset");
+    }
 }

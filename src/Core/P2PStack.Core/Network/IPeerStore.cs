@@ -54,6 +54,17 @@ public static class PeerStoreDefaults
     /// <summary>Addresses kept per peer; beyond it the ones expiring soonest are dropped, so a peer announcing ever new
     /// addresses (identify push, DHT answers) cannot grow the store without bound.</summary>
     public const int MaxAddressesPerPeer = 256;
+
+    /// <summary>Peers kept; beyond it the least recently written tenth is forgotten, so answers naming ever new peers
+    /// (each Kad response names up to 20, identities are free) cannot grow the store without bound.</summary>
+    public const int MaxPeers = 10_000;
+
+    /// <summary>A peer none of whose addresses is still valid is forgotten once nothing was written about it for this
+    /// long (the sweep).</summary>
+    public static readonly TimeSpan PeerRetention = TimeSpan.FromDays(1);
+
+    /// <summary>Least time between two sweeps; a sweep runs on a write once this much time has passed.</summary>
+    public static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>Round-trip statistics of one peer (current, min, max, exponentially weighted average).</summary>

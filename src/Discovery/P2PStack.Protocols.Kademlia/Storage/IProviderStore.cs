@@ -15,7 +15,8 @@ public sealed class ProviderStoreLimits
     /// <summary>Most distinct keys with providers.</summary>
     public int MaxKeys { get; set; } = 100_000;
 
-    /// <summary>Most providers remembered per key; past it the oldest announcement is dropped.</summary>
+    /// <summary>Most providers remembered per key; past it the youngest provider (the one whose first announcement of
+    /// the key came last) makes room, so providers that have kept announcing longest stay.</summary>
     public int MaxProvidersPerKey { get; set; } = 64;
 
     /// <summary>Most keys one provider may announce; past it its announcements of further keys are refused (refreshes

@@ -6,7 +6,7 @@ namespace P2PStack.Protocols.Kademlia.Storage;
 public sealed class InMemoryProviderStore(ProviderStoreLimits limits) : IProviderStore
 {
     private readonly object _lock = new();
-    private readonly Dictionary<byte[], Dictionary<PeerId, ProviderRecord>> _providers = new(ByteKeyComparer.Instance);
+    private readonly Dictionary<byte[], Dictionary<PeerId, Entry>> _providers = new(ByteKeyComparer.Instance);
     private readonly Dictionary<PeerId, int> _keysPerProvider = [];
 
     public InMemoryProviderStore() : this(new ProviderStoreLimits()) { }
@@ -28,16 +28,25 @@ public sealed class InMemoryProviderStore(ProviderStoreLimits limits) : IProvide
                 if (byPeer is null) _providers[keyBytes] = byPeer = [];
                 if (byPeer.Count >= limits.MaxProvidersPerKey)
                 {
-                    var oldest = byPeer.Values.MinBy(r => r.ReceivedAt)!;
-                    byPeer.Remove(oldest.Provider);
-                    Forget(oldest.Provider);
+                    // The youngest provider (first announced last) makes room: those that kept announcing longest
+                    // stay, so a wave of new identities cannot push out a key's established providers.
+                    var youngest = byPeer.Values.MaxBy(e => e.FirstSeen)!;
+                    byPeer.Remove(youngest.Record.Provider);
+                    Forget(youngest.Record.Provider);
                 }
                 _keysPerProvider[record.Provider] = _keysPerProvider.GetValueOrDefault(record.Provider) + 1;
+                byPeer[record.Provider] = new Entry(record, record.ReceivedAt);
             }
-            byPeer[record.Provider] = record;
+            else
+            {
+                byPeer[record.Provider] = byPeer[record.Provider] with { Record = record }; // a refresh keeps its age
+            }
         }
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>An announcement and when its provider first announced the key (kept across refreshes).</summary>
+    private readonly record struct Entry(ProviderRecord Record, DateTimeOffset FirstSeen);
 
     public ValueTask<IReadOnlyList<ProviderRecord>> GetProvidersAsync(ReadOnlyMemory<byte> key, DateTimeOffset receivedAfter,
         CancellationToken cancellationToken)
@@ -45,7 +54,8 @@ public sealed class InMemoryProviderStore(ProviderStoreLimits limits) : IProvide
         lock (_lock)
         {
             if (!_providers.TryGetValue(key.ToArray(), out var byPeer)) return ValueTask.FromResult<IReadOnlyList<ProviderRecord>>([]);
-            IReadOnlyList<ProviderRecord> result = [.. byPeer.Values.Where(r => r.ReceivedAt >= receivedAfter).OrderByDescending(r => r.ReceivedAt)];
+            IReadOnlyList<ProviderRecord> result = [.. byPeer.Values.Select(e => e.Record).Where(r => r.ReceivedAt >= receivedAfter)
+                .OrderByDescending(r => r.ReceivedAt)];
             return ValueTask.FromResult(result);
         }
     }
@@ -57,7 +67,7 @@ public sealed class InMemoryProviderStore(ProviderStoreLimits limits) : IProvide
         {
             foreach (var (key, byPeer) in _providers.ToList())
             {
-                foreach (var record in byPeer.Values.Where(r => r.ReceivedAt < receivedBefore).ToList())
+                foreach (var record in byPeer.Values.Select(e => e.Record).Where(r => r.ReceivedAt < receivedBefore).ToList())
                 {
                     byPeer.Remove(record.Provider);
                     Forget(record.Provider);

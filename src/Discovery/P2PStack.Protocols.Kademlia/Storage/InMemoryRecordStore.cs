@@ -1,3 +1,5 @@
+using P2PStack.Identity;
+
 namespace P2PStack.Protocols.Kademlia.Storage;
 
 /// <summary>Records in a dictionary, with the limits of <see cref="RecordStoreLimits"/>. Thread-safe.</summary>
@@ -5,6 +7,7 @@ public sealed class InMemoryRecordStore(RecordStoreLimits limits) : IDhtRecordSt
 {
     private readonly object _lock = new();
     private readonly Dictionary<byte[], DhtRecord> _records = new(ByteKeyComparer.Instance);
+    private readonly Dictionary<PeerId, int> _perPublisher = [];
     private long _totalBytes;
 
     public InMemoryRecordStore() : this(new RecordStoreLimits()) { }
@@ -23,17 +26,28 @@ public sealed class InMemoryRecordStore(RecordStoreLimits limits) : IDhtRecordSt
     {
         ArgumentNullException.ThrowIfNull(record);
         CheckSize(record, limits);
-        long size = record.Key.Length + record.Value.Length;
+        long size = SizeOf(record);
         lock (_lock)
         {
-            long replaced = _records.TryGetValue(record.Key, out var old) ? old.Key.Length + old.Value.Length : -1;
-            if (replaced < 0 && _records.Count >= limits.MaxRecords)
-                throw new DhtStoreLimitException($"record store is full ({limits.MaxRecords} records)");
-            long newTotal = _totalBytes - Math.Max(replaced, 0) + size;
-            if (newTotal > limits.MaxTotalBytes)
-                throw new DhtStoreLimitException($"record store is full ({_totalBytes} of {limits.MaxTotalBytes} bytes used)");
+            _records.TryGetValue(record.Key, out var old);
+            if (record.Publisher is { } publisher && old?.Publisher != publisher)
+                CheckPublisherQuota(publisher, _perPublisher.GetValueOrDefault(publisher), limits);
+            while (true)
+            {
+                long replaced = old is null ? 0 : SizeOf(old);
+                bool countFits = old is not null || _records.Count < limits.MaxRecords;
+                bool bytesFit = _totalBytes - replaced + size <= limits.MaxTotalBytes;
+                if (countFits && bytesFit) break;
+                // Our own records displace other peers' ones; theirs are refused.
+                if (record.Publisher is null && EvictOneRemote(record.Key)) continue;
+                throw countFits
+                    ? new DhtStoreLimitException($"record store is full ({_totalBytes} of {limits.MaxTotalBytes} bytes used)")
+                    : new DhtStoreLimitException($"record store is full ({limits.MaxRecords} records)");
+            }
+            if (old is not null) Forget(old);
             _records[record.Key] = record;
-            _totalBytes = newTotal;
+            _totalBytes += size;
+            if (record.Publisher is { } p) _perPublisher[p] = _perPublisher.GetValueOrDefault(p) + 1;
         }
         return ValueTask.CompletedTask;
     }
@@ -43,7 +57,7 @@ public sealed class InMemoryRecordStore(RecordStoreLimits limits) : IDhtRecordSt
         lock (_lock)
         {
             if (!_records.Remove(key.ToArray(), out var old)) return ValueTask.FromResult(false);
-            _totalBytes -= old.Key.Length + old.Value.Length;
+            Forget(old);
             return ValueTask.FromResult(true);
         }
     }
@@ -56,7 +70,7 @@ public sealed class InMemoryRecordStore(RecordStoreLimits limits) : IDhtRecordSt
             foreach (var record in expired)
             {
                 _records.Remove(record.Key);
-                _totalBytes -= record.Key.Length + record.Value.Length;
+                Forget(record);
             }
             return ValueTask.FromResult(expired.Count);
         }
@@ -67,6 +81,32 @@ public sealed class InMemoryRecordStore(RecordStoreLimits limits) : IDhtRecordSt
         lock (_lock) return ValueTask.FromResult(_records.Count);
     }
 
+    /// <summary>Removes the oldest record of the remote peer holding the most (never <paramref name="keep"/>).</summary>
+    private bool EvictOneRemote(byte[] keep)
+    {
+        if (_perPublisher.Count == 0) return false;
+        var top = _perPublisher.MaxBy(kv => kv.Value).Key;
+        var victim = _records.Values
+            .Where(r => r.Publisher == top && !ByteKeyComparer.Instance.Equals(r.Key, keep))
+            .MinBy(r => r.TimeReceived);
+        if (victim is null) return false;
+        _records.Remove(victim.Key);
+        Forget(victim);
+        return true;
+    }
+
+    /// <summary>Takes a record that left the dictionary off the totals.</summary>
+    private void Forget(DhtRecord record)
+    {
+        _totalBytes -= SizeOf(record);
+        if (record.Publisher is not { } publisher) return;
+        int left = _perPublisher[publisher] - 1;
+        if (left == 0) _perPublisher.Remove(publisher);
+        else _perPublisher[publisher] = left;
+    }
+
+    private static long SizeOf(DhtRecord record) => record.Key.Length + record.Value.Length;
+
     /// <summary>Checks the per-record limits every store applies.</summary>
     public static void CheckSize(DhtRecord record, RecordStoreLimits limits)
     {
@@ -75,5 +115,12 @@ public sealed class InMemoryRecordStore(RecordStoreLimits limits) : IDhtRecordSt
             throw new DhtStoreLimitException($"record key is {record.Key.Length} bytes, over the limit of {limits.MaxKeyLength}");
         if (record.Value.Length > limits.MaxValueLength)
             throw new DhtStoreLimitException($"record value is {record.Value.Length} bytes, over the limit of {limits.MaxValueLength}");
+    }
+
+    /// <summary>Refuses one more record from a peer that already stored its quota.</summary>
+    public static void CheckPublisherQuota(PeerId publisher, long held, RecordStoreLimits limits)
+    {
+        if (held >= limits.MaxRecordsPerPeer)
+            throw new DhtStoreLimitException($"peer {publisher} already stored {held} records, the limit per peer");
     }
 }

@@ -15,6 +15,8 @@ public static class SynapticMeshCli
         root.Options.Add(GlobalOptions.Home);
         root.Options.Add(GlobalOptions.Json);
         root.Subcommands.Add(P2PCommand.Create(new CommandContextFactory(stdout, stderr)));
+        root.Subcommands.Add(DaemonCommand.Create(new CommandContextFactory(stdout, stderr)));
+        root.Subcommands.Add(RegistryCommand.Create(new CommandContextFactory(stdout, stderr)));
         return root;
     }
 

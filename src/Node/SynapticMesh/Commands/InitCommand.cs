@@ -15,7 +15,15 @@ public static class InitCommand
         var bootstrap = new Option<string[]>("--bootstrap") { Description = "Bootstrap peer multiaddr, dialed at start (repeatable)" };
         var maxPeers = new Option<int>("--max-peers") { Description = "Most peers kept connected", DefaultValueFactory = _ => NodeConfig.DefaultMaxPeers };
         var noPassphrase = new Option<bool>("--no-passphrase") { Description = "Store the identity key unencrypted" };
-        var command = new Command("init", "Create the node identity (encrypted key file) and config") { listen, bootstrap, maxPeers, noPassphrase };
+        var security = SecurityCommand.LevelOption("--security");
+        security.Description += " (default secure)";
+        var swarmKey = new Option<string?>("--swarm-key") { Description = "Join the private network of this swarm key file (copied into the home)" };
+        var channels = new Option<string?>("--secure-channels") { Description = "Secure channels offered, in preference order: noise,tls (default), tls,noise, noise or tls" };
+        var lan = new Option<bool>("--lan-discovery") { Description = "Announce and discover peers on the LAN with signed announcements" };
+        var command = new Command("init", "Create the node identity (encrypted key file) and config")
+        {
+            listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan,
+        };
         command.SetAction(parse =>
         {
             var context = contexts.Create(parse);
@@ -24,10 +32,33 @@ public static class InitCommand
                 Listen = parse.GetValue(listen) is { Length: > 0 } l ? [.. l] : [.. NodeConfig.DefaultListen],
                 Bootstrap = [.. parse.GetValue(bootstrap) ?? []],
                 MaxPeers = parse.GetValue(maxPeers),
+                Security = parse.GetValue(security)?.Trim().ToLowerInvariant() ?? "secure",
+                SecureChannels = parse.GetValue(channels) is { } list
+                    ? [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => c.ToLowerInvariant())]
+                    : ["noise", "tls"],
+                LanDiscovery = parse.GetValue(lan),
             }.Validate();
             var home = context.NodeHome;
             if (home.HasIdentity) throw new CliException($"{home.Directory} is already initialised ({home.IdentityPath} exists)");
+            P2PStack.Security.Pnet.SwarmKey? key = null;
+            if (parse.GetValue(swarmKey) is { } keyFile)
+            {
+                try
+                {
+                    key = P2PStack.Security.Pnet.SwarmKey.Load(Path.GetFullPath(keyFile));
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or P2PStack.P2PFormatException)
+                {
+                    throw new CliException($"cannot use the swarm key: {e.Message}", ExitCodes.Usage, e);
+                }
+                config = config with { SwarmKey = Path.GetFileName(home.SwarmKeyPath) };
+            }
             string? passphrase = parse.GetValue(noPassphrase) ? null : Passphrase.ForNewKey(context.Output);
+            if (key is not null)
+            {
+                home.EnsureExists();
+                key.Save(home.SwarmKeyPath);
+            }
             var result = Initialise(home, config, passphrase);
             context.Output.Result(result, text => Print(text, result));
             return ExitCodes.Success;
@@ -52,5 +83,7 @@ public static class InitCommand
         text.WriteLine($"  config:   {result.ConfigFile}");
         foreach (var address in result.Config.Listen) text.WriteLine($"  listen:   {address}");
         foreach (var address in result.Config.Bootstrap) text.WriteLine($"  bootstrap: {address}");
+        text.WriteLine($"  security: {result.Config.Security}");
+        if (result.Config.SwarmKey is { } swarmKey) text.WriteLine($"  private network key: {Path.Combine(result.Home, swarmKey)}");
     }
 }

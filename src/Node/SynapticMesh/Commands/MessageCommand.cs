@@ -17,9 +17,9 @@ namespace SynapticMesh.Commands;
 public static class MessageCommand
 {
     public sealed record MessageRequest(string To, string Type, string Content, int? Priority = null, int? TtlSeconds = null,
-        string? CorrelationId = null, string? From = null, int? TimeoutSeconds = null);
+        string? CorrelationId = null, string? From = null, int? TimeoutSeconds = null, bool? Seal = null);
 
-    public sealed record MessageResponse(string Id, string Type, string To, string? Peer, CommandReply? Response = null);
+    public sealed record MessageResponse(string Id, string Type, string To, string? Peer, CommandReply? Response = null, bool? Sealed = null);
 
     public sealed record CommandReply(string Id, string From, bool Success, string Content, string? Error, double LatencyMs);
 
@@ -35,6 +35,9 @@ public static class MessageCommand
         var correlation = new Option<string?>("--correlation-id") { Description = "For a response: the id of the command it answers" };
         var from = new Option<string?>("--from") { Description = "Sending agent (registered on this node, e.g. by a running listen --agent)" };
         var timeout = new Option<int?>("--timeout") { Description = "For a command: seconds to wait for the response; default 30" };
+        var seal = new Option<bool>("--seal") { Description = "Seal the body end to end to the recipient (fail if it has no sealing key)" };
+        var noSeal = new Option<bool>("--no-seal") { Description = "Send the body in the clear (default at development and signed levels)" };
+        seal.Description += "; to a swarm: with the swarm's key (swarmKeys in config.json)";
         type.Validators.Add(result =>
         {
             if (!NeuralMessageTypes.TryParse(result.GetValueOrDefault<string>() ?? "", out _)) result.AddError($"--msg-type must be one of {TypeNames}");
@@ -51,7 +54,7 @@ public static class MessageCommand
         {
             if (result.GetValueOrDefault<int?>() is < 1) result.AddError("--timeout must be at least 1 second");
         });
-        var command = new Command("message", "Send a signed message to an agent, a peer or a swarm") { target, type, content, priority, ttl, correlation, from, timeout };
+        var command = new Command("message", "Send a signed message to an agent, a peer or a swarm") { target, type, content, priority, ttl, correlation, from, timeout, seal, noSeal };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
@@ -64,13 +67,16 @@ public static class MessageCommand
             {
                 throw new CliException($"'{to}' is not an agent name, peer id or swarm:NAME ({e.Message})", ExitCodes.Usage);
             }
+            if (parse.GetValue(seal) && parse.GetValue(noSeal)) throw new CliException("--seal and --no-seal exclude each other", ExitCodes.Usage);
+            bool? sealRequest = parse.GetValue(seal) ? true : parse.GetValue(noSeal) ? false : null;
             var request = new MessageRequest(to, parse.GetValue(type)!, parse.GetValue(content)!, parse.GetValue(priority), parse.GetValue(ttl),
-                parse.GetValue(correlation), parse.GetValue(from), parse.GetValue(timeout));
+                parse.GetValue(correlation), parse.GetValue(from), parse.GetValue(timeout), sealRequest);
             using var client = ControlClient.Open(context.NodeHome);
             var result = await client.PostAsync<MessageRequest, MessageResponse>("v1/message", request, cancellationToken);
             context.Output.Result(result, text =>
             {
-                text.WriteLine($"sent {result.Type} {result.Id} to {result.To}{(result.Peer is null ? "" : $" (peer {result.Peer})")}");
+                text.WriteLine($"sent {result.Type} {result.Id} to {result.To}{(result.Peer is null ? "" : $" (peer {result.Peer})")}"
+                    + (result.Sealed == true ? ", sealed end to end" : ""));
                 if (result.Response is { } reply)
                     text.WriteLine($"response from {reply.From} in {reply.LatencyMs:0.###} ms: {(reply.Success ? "ok" : "failed")}: "
                         + (reply.Success ? reply.Content : reply.Error));
@@ -95,6 +101,7 @@ public static class MessageCommand
                 Ttl = request.TtlSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
                 FromAgent = string.IsNullOrEmpty(request.From) ? null : request.From,
                 CorrelationId = info.Type == MessageType.Response ? correlation : null,
+                Seal = request.Seal,
             };
             var body = NeuralMessageTypes.CreateWithContent(info.Type, request.Content ?? "");
             using var scope = ControlApi.OperationScope(http);
@@ -106,10 +113,10 @@ public static class MessageCommand
                 return new MessageResponse(reply.CorrelationId!.Value.ToString(), info.Name, to.ToString(), reply.SourcePeer.ToString(),
                     new CommandReply(reply.Id.ToString(), reply.SourceAgent.Length > 0 ? reply.SourceAgent : reply.SourcePeer.ToString(),
                         reply.Body.Success, reply.Body.Content, reply.Body.Error.Length > 0 ? reply.Body.Error : null,
-                        (reply.ReceivedAt - started).TotalMilliseconds));
+                        (reply.ReceivedAt - started).TotalMilliseconds), reply.WasSealed);
             }
             var posted = await mesh.PostAsync(to, body, options, scope.Token);
             await posted.Sent.WaitAsync(scope.Token);
-            return new MessageResponse(posted.Id.ToString(), info.Name, to.ToString(), posted.Peer?.ToString());
+            return new MessageResponse(posted.Id.ToString(), info.Name, to.ToString(), posted.Peer?.ToString(), Sealed: posted.Sealed);
         });
 }

@@ -22,6 +22,9 @@ public static class P2PCommand
         command.Subcommands.Add(QuantumCommand.Create(contexts));
         command.Subcommands.Add(MessageCommand.Create(contexts));
         command.Subcommands.Add(ListenCommand.Create(contexts));
+        command.Subcommands.Add(SecurityCommand.Create(contexts));
+        command.Subcommands.Add(PeerCommand.Create(contexts));
+        command.Subcommands.Add(MeshCommand.Create(contexts));
         return command;
     }
 
@@ -35,5 +38,8 @@ public static class P2PCommand
         QuantumCommand.MapEndpoint(routes);
         MessageCommand.MapEndpoint(routes);
         ListenCommand.MapEndpoint(routes);
+        SecurityCommand.MapEndpoint(routes);
+        PeerCommand.MapEndpoints(routes);
+        MeshCommand.MapEndpoints(routes);
     }
 }

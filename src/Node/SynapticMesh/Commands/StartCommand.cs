@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using P2PStack.Metrics;
 using P2PStack.Network;
+using P2PStack.Registry;
 using SynapticMesh.Api;
 using SynapticMesh.Cli;
 using SynapticMesh.Home;
@@ -20,7 +21,14 @@ namespace SynapticMesh.Commands;
 /// </summary>
 public static class StartCommand
 {
-    public sealed record StartResult(string PeerId, IReadOnlyList<string> Addresses, string Api, string Home, string? Metrics = null);
+    public sealed record StartResult(string PeerId, IReadOnlyList<string> Addresses, string Api, string Home, string? Metrics = null,
+        RegistryStatus? Registry = null);
+
+    /// <summary>The first registration's outcome (<c>--registry</c>): the node's status there, or why it failed (it keeps trying).</summary>
+    public sealed record RegistryStatus(string Url, string? Status, string? Error);
+
+    /// <summary><c>--registry</c> and its companions.</summary>
+    private sealed record RegistrySettings(Uri Url, TimeSpan HeartbeatInterval, string? Name);
 
     public static Command Create(CommandContextFactory contexts)
     {
@@ -34,14 +42,33 @@ public static class StartCommand
             Description = "Serve Prometheus metrics at http://ADDRESS/metrics on a loopback address, e.g. 127.0.0.1:9464 (no auth)",
             HelpName = "ip:port",
         };
-        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel, metrics };
+        var registry = RegistryCommand.RegistryOption();
+        registry.Description = "Register with this registry (signed with the node's key), heartbeat, report connections and metrics, discover active peers";
+        var registryHeartbeat = new Option<double>("--registry-heartbeat")
+        {
+            Description = "Seconds between registry heartbeats",
+            DefaultValueFactory = _ => new RegistryAgentOptions().HeartbeatInterval.TotalSeconds,
+        };
+        var registryName = new Option<string?>("--registry-name") { Description = "Name shown in the registry" };
+        var perf = new Option<bool>("--perf")
+        {
+            Description = "Serve /perf/1.0.0 to peers on public addresses too (by default only to local and private ones)",
+        };
+        var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM") { logLevel, metrics, registry, registryHeartbeat, registryName, perf };
         command.SetAction((parse, cancellationToken) => RunAsync(contexts.Create(parse), parse.GetValue(logLevel),
-            parse.GetValue(metrics) is { } endpoint ? MetricsEndpoint.Parse(endpoint) : null, cancellationToken));
+            parse.GetValue(metrics) is { } endpoint ? MetricsEndpoint.Parse(endpoint) : null,
+            parse.GetValue(registry) is { } url ? new RegistrySettings(RegistryCommand.ParseUrl(url),
+                double.IsFinite(parse.GetValue(registryHeartbeat)) && parse.GetValue(registryHeartbeat) > 0
+                    ? TimeSpan.FromSeconds(parse.GetValue(registryHeartbeat))
+                    : throw new CliException("--registry-heartbeat must be a positive number of seconds", ExitCodes.Usage),
+                parse.GetValue(registryName)) : null,
+            parse.GetValue(perf),
+            cancellationToken));
         return command;
     }
 
     private static async Task<int> RunAsync(CommandContext context, LogLevel logLevel, IPEndPoint? metricsEndpoint,
-        CancellationToken cancellationToken)
+        RegistrySettings? registry, bool perfForPublicPeers, CancellationToken cancellationToken)
     {
         var home = context.NodeHome;
         var output = context.Output;
@@ -60,15 +87,24 @@ public static class StartCommand
         ConfigureLogging(builder.Logging, logLevel);
         ControlApi.Configure(builder, new ControlApiOptions());
         builder.Services.AddSingleton(config);
-        builder.Services.AddSynapticMeshNode(key, config, home, metrics: metricsEndpoint is not null);
+        builder.Services.AddSynapticMeshNode(key, config, home, metrics: metricsEndpoint is not null, perfForPublicPeers: perfForPublicPeers);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = SynapticMeshCli.ShutdownGrace);
+        if (metricsEndpoint is not null || registry is not null)
+        {
+            // Round-trip times kept current for the RTT metrics and the registry's links.
+            builder.Services.AddSingleton(new PeerRttProbeOptions());
+            builder.Services.AddHostedService<PeerRttProbe>();
+        }
+        if (metricsEndpoint is not null) builder.Services.AddSingleton<MeshLinkMetrics>();
 
         await using var app = builder.Build();
         string token = ControlApi.NewToken();
         ControlApi.Map(app, token);
         // Resolved before the node starts, so that counters count from the first connection.
         var exporter = metricsEndpoint is null ? null : app.Services.GetRequiredService<PrometheusExporter>();
+        if (metricsEndpoint is not null) app.Services.GetRequiredService<MeshLinkMetrics>();
         MetricsEndpoint? metrics = null;
+        RegistryAgent? agent = null;
         try
         {
             await app.StartAsync(cancellationToken);
@@ -89,14 +125,24 @@ public static class StartCommand
         try
         {
             endpoint.Save(home);
+            RegistryStatus? registered = null;
+            if (registry is not null)
+            {
+                agent = new RegistryAgent(new RegistryClient(key, new RegistryClientOptions { BaseAddress = registry.Url, RequestTimeout = TimeSpan.FromSeconds(15) }), peerHost,
+                    new RegistryAgentOptions { HeartbeatInterval = registry.HeartbeatInterval, Name = registry.Name }, metrics?.Url,
+                    app.Services.GetRequiredService<ILogger<RegistryAgent>>());
+                var (answer, error) = await agent.StartAsync(cancellationToken);
+                registered = new RegistryStatus(registry.Url.ToString().TrimEnd('/'), answer?.Status, error);
+            }
             var result = new StartResult(peerHost.PeerId.ToString(), AddressDisplay.Dialable(peerHost.ListenAddresses, peerHost.PeerId),
-                endpoint.BaseAddress.ToString().TrimEnd('/'), home.Directory, metrics?.Url.ToString());
+                endpoint.BaseAddress.ToString().TrimEnd('/'), home.Directory, metrics?.Url.ToString(), registered);
             output.ResultLine(result, text => Print(text, result));
             await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
         finally
         {
             ApiEndpointFile.Delete(home);
+            if (agent is not null) await agent.DisposeAsync();
             if (metrics is not null) await metrics.DisposeAsync();
             using var grace = new CancellationTokenSource(SynapticMeshCli.ShutdownGrace);
             await app.StopAsync(grace.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -142,6 +188,8 @@ public static class StartCommand
         foreach (var address in result.Addresses) text.WriteLine($"  {address}");
         text.WriteLine($"control API: {result.Api} (token in {Path.Combine(result.Home, "api.json")})");
         if (result.Metrics is not null) text.WriteLine($"metrics: {result.Metrics} (Prometheus text format, loopback, no auth)");
+        if (result.Registry is { } r)
+            text.WriteLine(r.Status is not null ? $"registry: {r.Url} (status {r.Status})" : $"registry: {r.Url} (not registered yet: {r.Error}; retrying)");
         text.WriteLine("press Ctrl+C to stop");
     }
 }

@@ -22,6 +22,44 @@ public sealed record NodeConfig
 
     public int MaxPeers { get; init; } = DefaultMaxPeers;
 
+    /// <summary>Security level: development, signed, secure (default) or strict (docs/architecture.md, trust).</summary>
+    public string Security { get; init; } = "secure";
+
+    /// <summary>At the secure level: trust each new peer on first use and refuse another key later under its name.</summary>
+    public bool AutoTrustFirst { get; init; }
+
+    /// <summary>The private network's swarm key file (relative to the home directory), or null for the public network.</summary>
+    public string? SwarmKey { get; init; }
+
+    /// <summary>Secure channels offered, in preference order: "noise" (the hybrid post-quantum suites, then /noise)
+    /// and "tls" (/tls/1.0.0).</summary>
+    public List<string> SecureChannels { get; init; } = ["noise", "tls"];
+
+    /// <summary>Announce and discover peers on the LAN with signed announcements (docs/specs/lan-announce.md).</summary>
+    public bool LanDiscovery { get; init; }
+
+    /// <summary>Keys shared by the members of swarms (swarm name -> 64 hex digits): swarm messages are sealed with them.</summary>
+    public Dictionary<string, string> SwarmKeys { get; init; } = [];
+
+    /// <summary>Peers trusted by configuration (trust method "config"), entered into the trust store at start.</summary>
+    public List<TrustedPeerConfig> Trusted { get; init; } = [];
+
+    [JsonIgnore]
+    public P2PStack.Trust.SecurityLevel SecurityLevel
+    {
+        get
+        {
+            try
+            {
+                return P2PStack.Trust.SecurityLevels.Parse(Security ?? "");
+            }
+            catch (FormatException e)
+            {
+                throw new CliException(e.Message, ExitCodes.Usage, e);
+            }
+        }
+    }
+
     [JsonIgnore]
     public IReadOnlyList<Multiaddr> ListenAddresses => [.. Listen.Select(a => ParseAddress(a, "listen"))];
 
@@ -36,6 +74,19 @@ public sealed record NodeConfig
         _ = ListenAddresses;
         _ = BootstrapAddresses;
         if (MaxPeers < 1) throw new CliException($"max peers must be at least 1, got {MaxPeers}", ExitCodes.Usage);
+        _ = SecurityLevel;
+        foreach (var (swarm, hex) in SwarmKeys ?? [])
+        {
+            if (!P2PStack.Neural.NeuralProtocol.IsValidName(swarm) || hex is not { Length: 64 } || !hex.All(char.IsAsciiHexDigit))
+                throw new CliException($"swarmKeys: '{swarm}' needs a valid swarm name and a key of 64 hex digits", ExitCodes.Usage);
+        }
+        foreach (var trusted in Trusted ?? [])
+        {
+            if (!P2PStack.Identity.PeerId.TryParse(trusted.PeerId, out _))
+                throw new CliException($"the config trusts '{trusted.PeerId}', which is not a peer id", ExitCodes.Usage);
+        }
+        if (SecureChannels is null || SecureChannels.Count == 0 || SecureChannels.Any(c => c is not ("noise" or "tls")))
+            throw new CliException("secureChannels must list one or both of \"noise\" and \"tls\"", ExitCodes.Usage);
         return this;
     }
 
@@ -71,3 +122,6 @@ public sealed record NodeConfig
     public void Save(NodeHome home) =>
         PrivateFile.WriteAtomically(home.ConfigPath, JsonSerializer.SerializeToUtf8Bytes(this, CliOutput.JsonOptions));
 }
+
+/// <summary>A peer trusted by the node's configuration.</summary>
+public sealed record TrustedPeerConfig(string PeerId, string? Name = null);

@@ -17,6 +17,18 @@ public sealed class NodeHome(string directory)
     /// <summary>Held open exclusively while a node runs on this home.</summary>
     public string LockPath => Path.Combine(Directory, "node.lock");
 
+    /// <summary>The trust store: trusted and revoked peers (SQLite).</summary>
+    public string TrustStorePath => Path.Combine(Directory, "trust.db");
+
+    /// <summary>Where <c>p2p init --swarm-key</c> copies the private network key.</summary>
+    public string SwarmKeyPath => Path.Combine(Directory, "swarm.key");
+
+    /// <summary>The known hosts of <c>p2p mesh</c>.</summary>
+    public string MeshPath => Path.Combine(Directory, "mesh.json");
+
+    /// <summary>A path from the config, relative to the home directory unless absolute.</summary>
+    public string Resolve(string path) => Path.GetFullPath(path, Directory);
+
     public bool HasIdentity => File.Exists(IdentityPath);
 
     /// <summary>Creates the directory, readable only by its owner on Unix.</summary>

@@ -40,13 +40,25 @@ public sealed class KeyFileTests : IDisposable
         Assert.NotEqual(KeyFile.Encrypt(key, "pw", Cheap), KeyFile.Encrypt(key, "pw", Cheap));
     }
 
+    /// <summary>Attack path 9: new files use scrypt N = 2^17, r = 8 (today's guidance for interactive logins, OWASP
+    /// 2023; the old default 2^15 is below it).</summary>
     [Fact]
     public void DefaultParameters_AreStrongAndWork()
     {
         var defaults = new KeyFileOptions();
-        Assert.True(defaults.ScryptLogN >= 15 && defaults.ScryptR >= 8);
+        Assert.True(defaults.ScryptLogN >= 17 && defaults.ScryptR >= 8);
         using var key = PrivateKey.Generate();
         byte[] file = KeyFile.Encrypt(key, "pw");
+        Assert.Equal(17, file[10]);
+        using var loaded = KeyFile.Decode(file, "pw");
+        Assert.Equal(key.PublicKey, loaded.PublicKey);
+    }
+
+    [Fact]
+    public void FilesWrittenWithTheOldCostStillLoad()
+    {
+        using var key = PrivateKey.Generate();
+        byte[] file = KeyFile.Encrypt(key, "pw", new KeyFileOptions { ScryptLogN = 15 });
         Assert.Equal(15, file[10]);
         using var loaded = KeyFile.Decode(file, "pw");
         Assert.Equal(key.PublicKey, loaded.PublicKey);

@@ -1,0 +1,117 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.InteropServices;
+using P2PStack.Addressing;
+using P2PStack.Network;
+
+namespace P2PStack.Security.Pnet;
+
+/// <summary>
+/// A raw connection inside a private network: every byte written is XORed with this side's XSalsa20 key stream,
+/// every byte read with the remote's. No copy and no extra task: the writer encrypts in place in the transport's
+/// buffer as it is advanced, the reader decrypts in place the bytes the transport's pipe has not handed out before.
+/// </summary>
+internal sealed class PnetConnection : IRawConnection
+{
+    private readonly IRawConnection _inner;
+    private readonly DecryptingReader _input;
+    private readonly EncryptingWriter _output;
+
+    public PnetConnection(IRawConnection inner, XSalsa20 writeStream, XSalsa20 readStream)
+    {
+        _inner = inner;
+        _input = new DecryptingReader(inner.Input, readStream);
+        _output = new EncryptingWriter(inner.Output, writeStream);
+    }
+
+    public PipeReader Input => _input;
+
+    public PipeWriter Output => _output;
+
+    public Multiaddr LocalAddress => _inner.LocalAddress;
+
+    public Multiaddr RemoteAddress => _inner.RemoteAddress;
+
+    public Direction Direction => _inner.Direction;
+
+    public void Abort() => _inner.Abort();
+
+    public ValueTask DisposeAsync() => _inner.DisposeAsync();
+
+    private sealed class EncryptingWriter(PipeWriter inner, XSalsa20 cipher) : PipeWriter
+    {
+        private Memory<byte> _memory;
+
+        public override Memory<byte> GetMemory(int sizeHint = 0) => _memory = inner.GetMemory(sizeHint);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
+
+        public override void Advance(int bytes)
+        {
+            if ((uint)bytes > (uint)_memory.Length) throw new ArgumentOutOfRangeException(nameof(bytes), "advanced past the memory handed out");
+            cipher.Xor(_memory.Span[..bytes]);
+            _memory = _memory[bytes..];
+            inner.Advance(bytes);
+        }
+
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+
+        public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+
+        public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+
+        public override long UnflushedBytes => inner.UnflushedBytes;
+    }
+
+    private sealed class DecryptingReader(PipeReader inner, XSalsa20 cipher) : PipeReader
+    {
+        private ReadOnlySequence<byte> _last;
+        private long _decrypted; // bytes at the start of the unconsumed buffer that are plaintext already
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) =>
+            Decrypt(await inner.ReadAsync(cancellationToken).ConfigureAwait(false));
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if (!inner.TryRead(out result)) return false;
+            result = Decrypt(result);
+            return true;
+        }
+
+        private ReadResult Decrypt(ReadResult result)
+        {
+            var buffer = result.Buffer;
+            if (buffer.Length > _decrypted)
+            {
+                foreach (var segment in buffer.Slice(_decrypted))
+                {
+                    // The pipe's own memory: unconsumed bytes stay where they are until advanced past.
+                    var span = MemoryMarshal.AsMemory(segment).Span;
+                    cipher.Xor(span);
+                }
+                _decrypted = buffer.Length;
+            }
+            _last = buffer;
+            return result;
+        }
+
+        public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            _decrypted -= _last.Slice(_last.Start, consumed).Length;
+            _last = default;
+            inner.AdvanceTo(consumed, examined);
+        }
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+    }
+}

@@ -1,0 +1,105 @@
+using P2PStack.Identity;
+
+namespace P2PStack.Trust.Tests;
+
+public sealed class TrustStoreTests
+{
+    private static PeerId NewPeer() => PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
+
+    [Fact]
+    public void Trust_revoke_and_list_persist_across_reopening()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"trust-{Guid.NewGuid():N}.db");
+        try
+        {
+            var alice = NewPeer();
+            var bob = NewPeer();
+            using (var store = new TrustStore(new TrustOptions { DatabasePath = path }))
+            {
+                store.Trust(alice, "alice");
+                store.Trust(bob, "bob");
+                store.Revoke(bob, "key leaked");
+            }
+            using (var store = new TrustStore(new TrustOptions { DatabasePath = path }))
+            {
+                var trusted = Assert.Single(store.ListTrusted());
+                Assert.Equal(alice, trusted.Peer);
+                Assert.Equal("alice", trusted.Name);
+                Assert.Equal(TrustMethod.Manual, trusted.Method);
+                var revoked = Assert.Single(store.ListRevoked());
+                Assert.Equal(bob, revoked.Peer);
+                Assert.Equal("key leaked", revoked.Reason);
+                Assert.False(store.IsTrusted(bob));
+
+                store.Trust(bob); // trusting again lifts the revocation
+                Assert.False(store.IsRevoked(bob));
+                Assert.Equal("alice", store.Get(alice)!.Name);
+            }
+        }
+        finally
+        {
+            foreach (var file in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(path) + "*")) File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void A_name_moves_to_the_peer_trusted_under_it_last()
+    {
+        using var store = new TrustStore(new TrustOptions());
+        var first = NewPeer();
+        var second = NewPeer();
+        store.Trust(first, "laptop");
+        store.Trust(second, "laptop");
+        Assert.Equal(second, store.FindByName("laptop")!.Peer);
+        Assert.Null(store.Get(first)!.Name);
+    }
+
+    [Fact]
+    public void Tofu_trusts_the_first_key_and_refuses_another_under_the_same_name()
+    {
+        using var store = new TrustStore(new TrustOptions());
+        var first = NewPeer();
+        var impostor = NewPeer();
+        Assert.Equal(TofuOutcome.TrustedNow, store.TrustOnFirstUse(first, "/ip4/10.0.0.1/tcp/4001", out _));
+        Assert.Equal(TrustMethod.Tofu, store.Get(first)!.Method);
+        Assert.Equal(TofuOutcome.AlreadyTrusted, store.TrustOnFirstUse(first, "/ip4/10.0.0.1/tcp/4001", out _));
+        Assert.Equal(TofuOutcome.Conflict, store.TrustOnFirstUse(impostor, "/ip4/10.0.0.1/tcp/4001", out var known));
+        Assert.Equal(first, known);
+        Assert.False(store.IsTrusted(impostor));
+    }
+
+    [Fact]
+    public void Post_quantum_history_is_bounded()
+    {
+        using var store = new TrustStore(new TrustOptions { MaxTrackedPeers = 3 });
+        var peers = Enumerable.Range(0, 5).Select(_ => NewPeer()).ToList();
+        foreach (var peer in peers) store.MarkPostQuantum(peer);
+        Assert.Equal(3, peers.Count(store.HasUsedPostQuantum));
+    }
+
+    [Fact]
+    public void Names_with_control_characters_or_too_long_are_refused()
+    {
+        using var store = new TrustStore(new TrustOptions { MaxTextLength = 8 });
+        Assert.Throws<ArgumentException>(() => store.Trust(NewPeer(), "a\u001b[2Jb"));
+        Assert.Throws<ArgumentException>(() => store.Trust(NewPeer(), "much too long"));
+    }
+
+    [Fact]
+    public void Config_peers_are_trusted_when_the_store_opens()
+    {
+        var peer = NewPeer();
+        var options = new TrustOptions();
+        options.TrustedPeers.Add((peer, "seed"));
+        using var store = new TrustStore(options);
+        Assert.Equal(TrustMethod.Config, store.Get(peer)!.Method);
+    }
+
+    [Fact]
+    public void Levels_parse_from_their_names()
+    {
+        foreach (var level in Enum.GetValues<SecurityLevel>()) Assert.Equal(level, SecurityLevels.Parse(level.ToName()));
+        Assert.Equal(SecurityLevel.Strict, SecurityLevels.Parse(" STRICT "));
+        Assert.Throws<FormatException>(() => SecurityLevels.Parse("paranoid"));
+    }
+}
