@@ -203,7 +203,7 @@ internal sealed partial class HostConnection : IConnection
     /// <summary>Whether a protocol may run on a limited connection: its handler opted in, or the options list it.</summary>
     private bool RunsOnLimitedConnections(string protocol) =>
         (_registry.TryGet(protocol, out var handler) && handler.RunOnLimitedConnections)
-        || _options.LimitedConnectionProtocols.Contains(protocol);
+        || _options.LimitedConnectionProtocols.Contains(protocol) || _options.AllProtocolsOnLimitedConnections;
 
     private bool TryReserveStream()
     {
@@ -222,7 +222,8 @@ internal sealed partial class HostConnection : IConnection
             {
                 timeout.CancelAfter(_options.StreamNegotiationTimeout);
                 protocol = IsLimited
-                    ? await MultistreamSelect.HandleAsync(stream, p => _registry.TryGet(p, out var h) && h.RunOnLimitedConnections,
+                    ? await MultistreamSelect.HandleAsync(stream,
+                        p => _registry.TryGet(p, out var h) && (h.RunOnLimitedConnections || _options.AllProtocolsOnLimitedConnections),
                         _registry.Protocols.Where(RunsOnLimitedConnections), timeout.Token).ConfigureAwait(false)
                     : await MultistreamSelect.HandleAsync(stream, _registry.Protocols, timeout.Token).ConfigureAwait(false);
             }

@@ -48,7 +48,8 @@ public sealed partial class CircuitRelayTransport : ITransport, IProtocolHandler
 
     public IReadOnlyList<string> Protocols { get; } = [RelayProtocol.Stop];
 
-    /// <summary>Relayed connections are accepted only from relays we hold (or are making) a reservation on.</summary>
+    /// <summary>Relayed connections are accepted only from relays we hold (or are making) a reservation on (unless
+    /// <see cref="RelayClientOptions.AcceptFromAnyRelay"/>).</summary>
     public void TrustRelay(PeerId relay) => _trustedRelays[relay] = 0;
 
     public void ForgetRelay(PeerId relay) => _trustedRelays.TryRemove(relay, out _);
@@ -121,7 +122,7 @@ public sealed partial class CircuitRelayTransport : ITransport, IProtocolHandler
                 (status, refusal) = (Status.UnexpectedMessage, "not a CONNECT");
             else if (connect.Peer is null || !connect.Peer.HasId || !PeerIds.TryFromBytes(connect.Peer.Id.Span, out source))
                 (status, refusal) = (Status.MalformedMessage, "no valid initiator peer id");
-            else if (!_trustedRelays.ContainsKey(relay) || !stream.Connection.IsDirect)
+            else if (!(_options.AcceptFromAnyRelay || _trustedRelays.ContainsKey(relay)) || !stream.Connection.IsDirect)
                 (status, refusal) = (Status.PermissionDenied, "not a relay we hold a reservation on");
             var listener = status == Status.Ok ? FindListener(stream.Connection) : null;
             if (status == Status.Ok && listener is null) (status, refusal) = (Status.ConnectionFailed, "not listening on /p2p-circuit");

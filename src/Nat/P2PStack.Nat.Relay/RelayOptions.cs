@@ -74,6 +74,14 @@ public sealed class RelayClientOptions
     /// <summary>Reserve on connected peers that serve the hop protocol once AutoNAT finds the node private (<c>--nat auto</c>).</summary>
     public bool AutoRelay { get; set; }
 
+    /// <summary>
+    /// Accept relayed connections (the stop protocol) from any relay, not only from relays this node holds a
+    /// reservation on through <see cref="RelayReservationManager"/>. For a libp2p daemon whose client makes
+    /// reservations itself over raw hop streams (the interop suite does); a node leaves it off, so that no peer can
+    /// push relayed connections at it through a relay it never chose.
+    /// </summary>
+    public bool AcceptFromAnyRelay { get; set; }
+
     /// <summary>How long to wait before trying a relay again after a failure, and between looks for new relays.</summary>
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(30);
 
