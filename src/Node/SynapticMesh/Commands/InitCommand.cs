@@ -20,9 +20,14 @@ public static class InitCommand
         var swarmKey = new Option<string?>("--swarm-key") { Description = "Join the private network of this swarm key file (copied into the home)" };
         var channels = new Option<string?>("--secure-channels") { Description = "Secure channels offered, in preference order: noise,tls (default), tls,noise, noise or tls" };
         var lan = new Option<bool>("--lan-discovery") { Description = "Announce and discover peers on the LAN with signed announcements" };
+        var nat = new Option<string>("--nat") { Description = "NAT traversal: auto (AutoNAT, port mapping, hole punching, relays when private) or off", DefaultValueFactory = _ => "auto" };
+        nat.AcceptOnlyFromAmong("auto", "off");
+        var relays = new Option<string[]>("--relay") { Description = "Relay multiaddr with /p2p to hold a reservation on (repeatable)" };
+        var relayService = new Option<bool>("--relay-service") { Description = "Serve as a circuit relay v2 for other peers (limits in config.json relayService)" };
+        var stunServers = new Option<string[]>("--stun-server") { Description = "STUN server host:port for p2p nat --method stun (repeatable)" };
         var command = new Command("init", "Create the node identity (encrypted key file) and config")
         {
-            listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan,
+            listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan, nat, relays, relayService, stunServers,
         };
         command.SetAction(parse =>
         {
@@ -37,6 +42,10 @@ public static class InitCommand
                     ? [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => c.ToLowerInvariant())]
                     : ["noise", "tls"],
                 LanDiscovery = parse.GetValue(lan),
+                Nat = parse.GetValue(nat) ?? "auto",
+                Relays = [.. parse.GetValue(relays) ?? []],
+                RelayService = parse.GetValue(relayService) ? new RelayServiceConfig() : null,
+                StunServers = [.. parse.GetValue(stunServers) ?? []],
             }.Validate();
             var home = context.NodeHome;
             if (home.HasIdentity) throw new CliException($"{home.Directory} is already initialised ({home.IdentityPath} exists)");
@@ -84,6 +93,8 @@ public static class InitCommand
         foreach (var address in result.Config.Listen) text.WriteLine($"  listen:   {address}");
         foreach (var address in result.Config.Bootstrap) text.WriteLine($"  bootstrap: {address}");
         text.WriteLine($"  security: {result.Config.Security}");
+        text.WriteLine($"  nat:      {result.Config.Nat}{(result.Config.RelayService is null ? "" : ", relay service")}");
+        foreach (var address in result.Config.Relays) text.WriteLine($"  relay:    {address}");
         if (result.Config.SwarmKey is { } swarmKey) text.WriteLine($"  private network key: {Path.Combine(result.Home, swarmKey)}");
     }
 }

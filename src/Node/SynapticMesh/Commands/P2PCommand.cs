@@ -25,6 +25,7 @@ public static class P2PCommand
         command.Subcommands.Add(SecurityCommand.Create(contexts));
         command.Subcommands.Add(PeerCommand.Create(contexts));
         command.Subcommands.Add(MeshCommand.Create(contexts));
+        command.Subcommands.Add(NatCommand.Create(contexts));
         return command;
     }
 
@@ -41,5 +42,6 @@ public static class P2PCommand
         SecurityCommand.MapEndpoint(routes);
         PeerCommand.MapEndpoints(routes);
         MeshCommand.MapEndpoints(routes);
+        NatCommand.MapEndpoint(routes);
     }
 }

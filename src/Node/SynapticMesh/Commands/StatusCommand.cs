@@ -18,7 +18,13 @@ namespace SynapticMesh.Commands;
 public static class StatusCommand
 {
     public sealed record StatusResponse(string PeerId, IReadOnlyList<string> Addresses, IReadOnlyList<string> Protocols,
-        IReadOnlyList<PeerStatus> Peers, int? KnownPeers = null, NeuralStatus? Neural = null);
+        IReadOnlyList<PeerStatus> Peers, int? KnownPeers = null, NeuralStatus? Neural = null, NatStatus? Nat = null);
+
+    /// <summary>NAT traversal: AutoNAT's verdict, public and relay addresses, reservations held, whether we relay for others.</summary>
+    public sealed record NatStatus(string Mode, string Reachability, IReadOnlyList<string> PublicAddresses, IReadOnlyList<string> RelayAddresses,
+        IReadOnlyList<ReservationStatus> Reservations, bool RelayService);
+
+    public sealed record ReservationStatus(string Relay, DateTimeOffset Expire, IReadOnlyList<string> Addresses);
 
     /// <summary>Neural messaging counters and queue depths (with --detailed).</summary>
     public sealed record NeuralStatus(IReadOnlyDictionary<string, long> Sent, IReadOnlyDictionary<string, long> Received,
@@ -29,7 +35,7 @@ public static class StatusCommand
         string SecurityProtocol, string Muxer, string Transport, string Direction,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] double? LatencyMs,
         LatencyDetail? Latency = null, IReadOnlyList<ConnectionStatus>? Connections = null, IReadOnlyList<string>? KnownAddresses = null,
-        string? AgentVersion = null);
+        string? AgentVersion = null, bool Limited = false);
 
     public sealed record LatencyDetail(double CurrentMs, double MinMs, double MaxMs, double AverageMs, long Samples);
 
@@ -54,7 +60,21 @@ public static class StatusCommand
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
         routes.MapGet("/v1/status", (IPeerHost host, bool? detailed, IServiceProvider services) =>
-            Status(host, detailed ?? false, services.GetService<NeuralMesh>()));
+            Status(host, detailed ?? false, services.GetService<NeuralMesh>()) with { Nat = Nat(host, services) });
+
+    private static NatStatus Nat(IPeerHost host, IServiceProvider services)
+    {
+        var config = services.GetService<SynapticMesh.Home.NodeConfig>();
+        var reservations = services.GetService<P2PStack.Nat.Relay.RelayReservationManager>()?.Reservations ?? [];
+        var reachability = services.GetService<P2PStack.Nat.AutoNat.AutoNatService>()?.Reachability ?? Reachability.Unknown;
+        var addresses = host.AddressManager;
+        return new NatStatus(config?.Nat ?? "off", reachability.ToString().ToLowerInvariant(),
+            [.. addresses.ObservedAddresses.Concat(addresses.AdvertisedAddresses).Where(P2PStack.Nat.AddressScope.IsPublic)
+                .Select(a => a.ToString()).Distinct(StringComparer.Ordinal)],
+            [.. addresses.RelayAddresses.Select(a => AddressDisplay.WithPeer(a, host.PeerId))],
+            [.. reservations.Select(r => new ReservationStatus(r.Relay.ToString(), r.Expire, [.. r.CircuitAddresses.Select(a => a.ToString())]))],
+            config?.RelayService is not null);
+    }
 
     public static StatusResponse Status(IPeerHost host, bool detailed, NeuralMesh? mesh = null)
     {
@@ -108,7 +128,8 @@ public static class StatusCommand
                     c.Direction.ToString().ToLowerInvariant(), c.Transport, c.SecurityProtocol, c.Muxer, c.OpenedAt, c.StreamCount))]
                 : null,
             detailed ? [.. host.PeerStore.GetAddresses(peer).Select(a => a.ToString())] : null,
-            detailed ? host.PeerStore.GetMetadata(peer, IdentifyService.AgentVersionKey) : null);
+            detailed ? host.PeerStore.GetMetadata(peer, IdentifyService.AgentVersionKey) : null,
+            connections.All(c => c.IsLimited));
     }
 
     private static void Print(TextWriter text, StatusResponse status, bool detailed)
@@ -122,13 +143,19 @@ public static class StatusCommand
             text.WriteLine($"known peers: {status.KnownPeers}");
             if (status.Neural is { } neural) PrintNeural(text, neural);
         }
+        if (status.Nat is { } nat)
+        {
+            text.WriteLine($"nat: {nat.Mode}, reachability {nat.Reachability}{(nat.RelayService ? ", relay service on" : "")}");
+            foreach (var address in nat.PublicAddresses) text.WriteLine($"  public: {address}");
+            foreach (var address in nat.RelayAddresses) text.WriteLine($"  relay:  {address}");
+        }
         text.WriteLine($"connected peers: {status.Peers.Count}");
         foreach (var peer in status.Peers)
         {
             string latency = peer.LatencyMs is { } ms ? $"{ms:0.###} ms" : "not measured";
             text.WriteLine($"  {peer.PeerId}");
             foreach (var address in peer.Addresses) text.WriteLine($"    address:   {address}");
-            text.WriteLine($"    security:  {peer.SecurityProtocol}, muxer: {peer.Muxer}, transport: {peer.Transport}, {peer.Direction}");
+            text.WriteLine($"    security:  {peer.SecurityProtocol}, muxer: {peer.Muxer}, transport: {peer.Transport}, {peer.Direction}{(peer.Limited ? ", limited (relayed)" : "")}");
             text.WriteLine($"    latency:   {latency}");
             text.WriteLine($"    protocols: {(peer.Protocols.Count == 0 ? "(not identified)" : string.Join(", ", peer.Protocols))}");
             if (!detailed) continue;
