@@ -53,6 +53,9 @@ public sealed class NatMatrixBenchmark(ITestOutputHelper output)
                 await using var listener = await Peers.CSharpAsync(listenerNs, node, setup.Token);
                 await using var dialer = await Peers.CSharpAsync(dialerNs, node, setup.Token);
                 string circuit = await CircuitAddressAsync(listener);
+                // The dialer's own reservation: its connection to the relay is up (and its address observed) before it
+                // dials the circuit over that connection.
+                await CircuitAddressAsync(dialer);
                 await dialer.CommandAsync("dial", new JsonObject { ["addr"] = circuit, ["limited"] = true }, Patience);
                 var punch = await listener.CommandAsync("holepunch", new JsonObject { ["peer"] = dialer.PeerId().ToString() }, Patience);
                 var echo = await dialer.CommandAsync("echo", new JsonObject { ["peer"] = listener.PeerId().ToString(), ["size"] = 10_000 }, Patience);
