@@ -71,7 +71,8 @@ public static class StatusCommand
         return new NatStatus(config?.Nat ?? "off", reachability.ToString().ToLowerInvariant(),
             [.. addresses.ObservedAddresses.Concat(addresses.AdvertisedAddresses).Where(P2PStack.Nat.AddressScope.IsPublic)
                 .Select(a => a.ToString()).Distinct(StringComparer.Ordinal)],
-            [.. addresses.RelayAddresses.Select(a => AddressDisplay.WithPeer(a, host.PeerId))],
+            // A relay address ends with /p2p-circuit (the relay's /p2p is inside it): ours goes after it.
+            [.. addresses.RelayAddresses.Select(a => a.GetPeerId() == host.PeerId ? a.ToString() : $"{a}/p2p/{host.PeerId}")],
             [.. reservations.Select(r => new ReservationStatus(r.Relay.ToString(), r.Expire, [.. r.CircuitAddresses.Select(a => a.ToString())]))],
             config?.RelayService is not null);
     }
