@@ -50,8 +50,9 @@ public sealed class NatMatrixBenchmark(ITestOutputHelper output)
             var results = new List<Run>();
             for (int i = 0; i < runs; i++)
             {
-                await using var listener = await Peers.CSharpAsync(listenerNs, node, setup.Token);
-                await using var dialer = await Peers.CSharpAsync(dialerNs, node, setup.Token);
+                using var run = new CancellationTokenSource(Patience); // hang guard of the starts, per run
+                await using var listener = await Peers.CSharpAsync(listenerNs, node, run.Token);
+                await using var dialer = await Peers.CSharpAsync(dialerNs, node, run.Token);
                 string circuit = await CircuitAddressAsync(listener);
                 // The dialer's own reservation: its connection to the relay is up (and its address observed) before it
                 // dials the circuit over that connection.
