@@ -20,6 +20,7 @@ public sealed class AddressManager : IAddressManager
     private readonly Lock _gate = new();
     private readonly List<Multiaddr> _listen = [];
     private readonly List<Multiaddr> _relay = [];
+    private readonly Dictionary<Multiaddr, Reachability> _reachability = [];
     private IReadOnlyList<Multiaddr> _expandedListen = [];
     private IReadOnlyList<Multiaddr> _advertised = [];
 
@@ -90,6 +91,25 @@ public sealed class AddressManager : IAddressManager
         return true;
     }
 
+    public void SetReachability(Multiaddr address, Reachability reachability)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        lock (_gate)
+        {
+            if (reachability == Reachability.Unknown) _reachability.Remove(address);
+            else if (_reachability.ContainsKey(address) || _reachability.Count < _options.Addresses.MaxObservedAddresses) _reachability[address] = reachability;
+        }
+        Update();
+    }
+
+    public IReadOnlyDictionary<Multiaddr, Reachability> Reachabilities
+    {
+        get
+        {
+            lock (_gate) return new Dictionary<Multiaddr, Reachability>(_reachability);
+        }
+    }
+
     /// <summary>Re-reads the interfaces and expires observations; publishes a change if the advertised set changed.</summary>
     public void Refresh()
     {
@@ -133,11 +153,14 @@ public sealed class AddressManager : IAddressManager
     private IReadOnlyList<Multiaddr> Compute()
     {
         var options = _options.Addresses;
+        // Reachability checks: an address found public is advertised without waiting for observers, one found private is not.
+        var verifiedPublic = _reachability.Where(r => r.Value == Reachability.Public).Select(r => r.Key);
         IEnumerable<Multiaddr> candidates = _options.AnnounceAddresses.Count > 0
             ? _options.AnnounceAddresses
-            : _expandedListen.Concat(ObservedAddresses).Concat(_relay);
+            : _expandedListen.Concat(ObservedAddresses).Concat(verifiedPublic).Concat(_relay);
         var result = candidates.Concat(options.AppendAnnounce).Distinct()
             .Where(a => !options.NoAnnounce.Any(filter => Matches(filter, a)))
+            .Where(a => _reachability.GetValueOrDefault(a) != Reachability.Private)
             .ToList();
         return options.AnnounceFilter is { } filter ? [.. filter(result)] : result;
     }

@@ -87,7 +87,7 @@ internal sealed partial class HostConnection : IConnection
 
     public bool ServesInbound(string protocol) =>
         _registry.TryGet(protocol, out var handler)
-        && (!IsLimited || handler.RunOnLimitedConnections)
+        && (!IsLimited || handler.RunOnLimitedConnections || _options.AllProtocolsOnLimitedConnections)
         && (!IsAnonymous || handler.RunOnAnonymousConnections || _options.AnonymousConnectionProtocols.Contains(protocol));
 
     public string SecurityProtocol => _upgraded.Secure.SecurityProtocol;
@@ -212,7 +212,7 @@ internal sealed partial class HostConnection : IConnection
     /// <summary>Whether a protocol may run on a limited connection: its handler opted in, or the options list it.</summary>
     private bool RunsOnLimitedConnections(string protocol) =>
         (_registry.TryGet(protocol, out var handler) && handler.RunOnLimitedConnections)
-        || _options.LimitedConnectionProtocols.Contains(protocol);
+        || _options.LimitedConnectionProtocols.Contains(protocol) || _options.AllProtocolsOnLimitedConnections;
 
     private bool TryReserveStream()
     {

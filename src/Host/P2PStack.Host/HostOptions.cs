@@ -29,6 +29,13 @@ public sealed class HostOptions
     /// </summary>
     public List<string> AnonymousConnectionProtocols { get; } = [];
 
+    /// <summary>
+    /// Every protocol may run on limited (relayed) connections, both ways. For a libp2p daemon, whose clients choose
+    /// the protocols at run time and may ask for streams over a relayed connection (go's daemon allows them too); a
+    /// node keeps it off, so that only protocols that opt in spend a relay's limited budget.
+    /// </summary>
+    public bool AllProtocolsOnLimitedConnections { get; set; }
+
     /// <summary>Budget of one dial attempt to one address: transport connect plus every upgrade step.</summary>
     public TimeSpan DialTimeout { get; set; } = TimeSpan.FromSeconds(15);
 

@@ -23,7 +23,7 @@ public sealed partial class PeerHost
 
     private bool RunsOnLimitedConnections(string protocol) =>
         (_registry.TryGet(protocol, out var handler) && handler.RunOnLimitedConnections)
-        || _options.LimitedConnectionProtocols.Contains(protocol);
+        || _options.LimitedConnectionProtocols.Contains(protocol) || _options.AllProtocolsOnLimitedConnections;
 
     public ValueTask<IConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken) =>
         DialAsync(address, DialOptions.Default, cancellationToken);

@@ -23,8 +23,11 @@ public sealed partial class DaemonControlServer
         if (addresses.Count > 0) _host.PeerStore.AddAddresses(peer, addresses, _options.ConnectAddressTtl);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(RequestFields.Timeout(request.HasTimeout, request.Timeout, _options));
-        await _host.DialAsync(peer, timeout.Token).ConfigureAwait(false);
+        // A relayed (limited) connection satisfies a CONNECT: the client asked for that peer, maybe by a circuit address.
+        await _host.DialAsync(peer, LimitedAllowed, timeout.Token).ConfigureAwait(false);
     }
+
+    private static readonly Network.DialOptions LimitedAllowed = new() { AllowLimited = true };
 
     private async Task DisconnectAsync(DisconnectRequest request, CancellationToken cancellationToken)
     {

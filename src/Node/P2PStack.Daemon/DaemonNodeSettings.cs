@@ -51,7 +51,7 @@ public sealed class DaemonNodeSettings
     /// <summary>Stream muxers in preference order: <c>yamux</c> (go's -muxer also knows <c>mplex</c>).</summary>
     public List<string> Muxers { get; } = ["yamux"];
 
-    /// <summary>Act as a circuit relay v2 (hop) and dial/accept relayed connections (-relay).</summary>
+    /// <summary>Serve as a circuit relay v2 hop (-relay). Relayed dials and accepting relayed connections are always on.</summary>
     public bool Relay { get; set; }
 
     /// <summary>Use the watermarks below (-connManager); otherwise the host's defaults apply.</summary>
@@ -118,5 +118,5 @@ public static class DaemonCapabilities
     public static bool Dht => true;
 
     /// <summary>Circuit relay v2 (hop service, relayed dials and listening).</summary>
-    public static bool Relay => false;
+    public static bool Relay => true;
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using P2PStack.Daemon;
+using P2PStack.Nat.Relay;
 using P2PStack.Network;
 using P2PStack.Protocols.GossipSub;
 using P2PStack.Protocols.Kademlia;
@@ -12,7 +13,8 @@ public static class DaemonServiceCollectionExtensions
 {
     /// <summary>
     /// Composes a libp2p daemon: a host with the modules <paramref name="settings"/> asks for (TCP and WebSocket,
-    /// identify, ping, the security and muxer protocols, the DHT on <c>/ipfs/kad/1.0.0</c>, gossipsub or floodsub),
+    /// identify, ping, the security and muxer protocols, the DHT on <c>/ipfs/kad/1.0.0</c>, gossipsub or floodsub, the
+    /// circuit relay v2 transport and, with <see cref="DaemonNodeSettings.Relay"/>, the hop service),
     /// and the control socket (<see cref="DaemonControlServer"/>) started by a hosted service once the host runs.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="settings"/> asks for something this build does not offer, or the
@@ -38,6 +40,11 @@ public static class DaemonServiceCollectionExtensions
                     host.ConnectionManager.HighWater = settings.ConnHigh;
                     host.ConnectionManager.GracePeriod = settings.ConnGrace;
                 }
+                // Circuit relay v2, client side (like p2pd's default -relay): relayed connections are accepted on
+                // /p2p-circuit (never advertised as such), and the client's streams may run on them.
+                host.ListenAddresses.Add(CircuitRelayTransport.AnyRelay);
+                host.Addresses.NoAnnounce.Add(CircuitRelayTransport.AnyRelay);
+                host.AllProtocolsOnLimitedConnections = true;
             });
             p2p.AddTcpTransport().AddWebSocketTransport();
             foreach (string security in settings.Security)
@@ -50,6 +57,13 @@ public static class DaemonServiceCollectionExtensions
                 if (muxer == "yamux") p2p.AddYamux();
             }
             p2p.AddIdentify().AddPing();
+            // The hop service only with -relay. The daemon's client reserves over raw hop streams (STREAM_OPEN), so
+            // the stop side accepts any relay; daemons run on loopback in tests, hence private relay addresses.
+            p2p.AddCircuitRelay(service =>
+            {
+                service.Enabled = settings.Relay;
+                service.AllowPrivateAddresses = true;
+            }, client => client.AcceptFromAnyRelay = true);
             if (settings.Dht is { } mode)
             {
                 // Like p2pd: the public protocol id (the node's own mesh DHT uses its private one).

@@ -145,7 +145,9 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
         var addresses = _host.AdvertisedAddresses;
         message.ObservedAddr = ByteString.CopyFrom(connection.RemoteAddress.Bytes.Span);
         message.ListenAddrs.AddRange(addresses.Select(a => ByteString.CopyFrom(a.Bytes.Span)));
-        if (_options.SendSignedPeerRecord) message.SignedPeerRecord = ByteString.CopyFrom(SignedRecord(addresses));
+        // A record without addresses says nothing, and js-libp2p takes a record's addresses over all it knew: it
+        // would forget the address it reached us by (a relay circuit, for a node that does not listen).
+        if (_options.SendSignedPeerRecord && addresses.Count > 0) message.SignedPeerRecord = ByteString.CopyFrom(SignedRecord(addresses));
         return message;
     }
 

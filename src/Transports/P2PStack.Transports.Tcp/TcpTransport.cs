@@ -45,7 +45,7 @@ public sealed class TcpTransport : ITransport
         if (!CanDial(address)) throw new ArgumentException($"the TCP transport cannot dial {address}", nameof(address));
         var role = options.SimultaneousOpenRole;
         var (socket, fromListenPort) = await ConnectCoreAsync(address, bindListenPort: _options.ReusePort || role is not null,
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken, requireListenPort: role is not null).ConfigureAwait(false);
         return new SocketConnection(socket, role is { } r && fromListenPort ? r : Direction.Outbound, _options);
     }
 
@@ -54,8 +54,11 @@ public sealed class TcpTransport : ITransport
     internal async ValueTask<Socket> ConnectAsync(Multiaddr address, CancellationToken cancellationToken) =>
         (await ConnectCoreAsync(address, _options.ReusePort, cancellationToken).ConfigureAwait(false)).Socket;
 
+    /// <param name="requireListenPort">Only a socket on the listen port will do (a simultaneous open). Otherwise a dial
+    /// whose four-tuple from the listen port is taken (a second connection to the same peer address) falls back to an
+    /// ephemeral port, as go-libp2p's reuseport dialer does.</param>
     private async ValueTask<(Socket Socket, bool FromListenPort)> ConnectCoreAsync(Multiaddr address, bool bindListenPort,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool requireListenPort = false)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (!TcpAddresses.TryParse(address, out MultiaddrComponent host, out ushort port, out _))
@@ -76,6 +79,28 @@ public sealed class TcpTransport : ITransport
                     await socket.ConnectAsync(new IPEndPoint(ip, port), deadline.Token).ConfigureAwait(false);
                     SocketOptions.ConfigureConnected(socket, _options.NoDelay);
                     return (socket, fromListenPort);
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressNotAvailable && bindListenPort && !requireListenPort)
+                {
+                    socket.Dispose();
+                    lastError = e;
+                    var fresh = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                    try
+                    {
+                        await fresh.ConnectAsync(new IPEndPoint(ip, port), deadline.Token).ConfigureAwait(false);
+                        SocketOptions.ConfigureConnected(fresh, _options.NoDelay);
+                        return (fresh, false);
+                    }
+                    catch (SocketException retry)
+                    {
+                        fresh.Dispose();
+                        lastError = retry;
+                    }
+                    catch
+                    {
+                        fresh.Dispose();
+                        throw;
+                    }
                 }
                 catch (SocketException e)
                 {

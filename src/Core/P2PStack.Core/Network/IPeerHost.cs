@@ -281,4 +281,25 @@ public interface IAddressManager
 
     /// <summary>Removes a relay address (the reservation ended); returns false if absent.</summary>
     bool RemoveRelayAddress(Multiaddr address);
+
+    /// <summary>
+    /// Records what a reachability check (AutoNAT) found for one of this node's addresses: an address found
+    /// <see cref="Reachability.Private"/> is no longer advertised, one found <see cref="Reachability.Public"/> is
+    /// advertised even before enough observers confirmed it, <see cref="Reachability.Unknown"/> forgets the verdict.
+    /// The default implementation ignores it.
+    /// </summary>
+    void SetReachability(Multiaddr address, Reachability reachability)
+    {
+    }
+
+    /// <summary>The verdicts recorded with <see cref="SetReachability"/>.</summary>
+    IReadOnlyDictionary<Multiaddr, Reachability> Reachabilities => new Dictionary<Multiaddr, Reachability>();
+}
+
+/// <summary>Whether other peers can dial an address (or the node) directly, as reachability checks found.</summary>
+public enum Reachability
+{
+    Unknown,
+    Public,
+    Private,
 }

@@ -31,10 +31,10 @@ public interface ITransport
     ValueTask<IRawConnection> DialAsync(Multiaddr address, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Opens a raw connection for a dial with these options (the dial context). A transport that can take part in a
-    /// simultaneous open (TCP) honours <see cref="DialOptions.SimultaneousOpenRole"/> by dialing from its listen port
-    /// and reporting that role as the connection's <see cref="IRawConnection.Direction"/>. By default the options are
-    /// ignored.
+    /// Opens a raw connection for a dial with these options (the dial context), reached through the overload with the
+    /// peer below, which the host always dials through. A transport that can take part in a simultaneous open (TCP) honours
+    /// <see cref="DialOptions.SimultaneousOpenRole"/> by dialing from its listen port and reporting that role as the
+    /// connection's <see cref="IRawConnection.Direction"/>. By default the options are ignored.
     /// </summary>
     ValueTask<IRawConnection> DialAsync(Multiaddr address, DialOptions options, CancellationToken cancellationToken) =>
         DialAsync(address, cancellationToken);
@@ -43,7 +43,8 @@ public interface ITransport
     /// Opens a raw connection to <paramref name="peer"/> for a dial with these options: the host always dials through
     /// this overload. <paramref name="address"/> is the transport part (the trailing <c>/p2p</c> removed) and
     /// <paramref name="peer"/> the peer the dial must reach, or null when the address names none. A transport that must
-    /// know whom it reaches reads it (an onion circuit's exit opens its stream to that peer; go-libp2p hands the peer
+    /// know whom it reaches reads it (an onion circuit's exit opens its stream to that peer, a relay circuit's address ends at <c>/p2p-circuit</c> and the relay
+    /// is told which peer to connect to; go-libp2p hands the peer
     /// to every transport dial for the same reason); by default it is ignored.
     /// </summary>
     ValueTask<IRawConnection> DialAsync(Multiaddr address, PeerId? peer, DialOptions options, CancellationToken cancellationToken) =>

@@ -68,7 +68,7 @@ public static class DaemonCommand
         public readonly Option<bool?> Noise = new("-noise") { Description = "p2pd form: -noise[=true|false] adds or removes noise" };
         public readonly Option<bool?> Tls = new("-tls") { Description = "p2pd form: -tls[=true|false] adds or removes tls" };
         public readonly Option<string[]> Muxer = List("--muxer", "-muxer", "Stream muxers in preference order (yamux)");
-        public readonly Option<bool> Relay = new("--relay", "-relay") { Description = "Act as a circuit relay v2 and use relayed connections" };
+        public readonly Option<bool> Relay = new("--relay", "-relay") { Description = "Serve as a circuit relay v2 hop (relayed dials and connections work without it)" };
         public readonly Option<bool> ConnManager = new("--conn-manager", "-connManager") { Description = "Use the watermarks below for the connection manager" };
         public readonly Option<int> ConnLo = new("--conn-lo", "-connLo") { Description = "Connection manager low watermark", DefaultValueFactory = _ => 256 };
         public readonly Option<int> ConnHi = new("--conn-hi", "-connHi") { Description = "Connection manager high watermark", DefaultValueFactory = _ => 512 };

@@ -56,10 +56,15 @@ public static class InitCommand
             DefaultValueFactory = _ => "on",
         };
         onionDiversity.AcceptOnlyFromAmong("on", "off");
+        var nat = new Option<string>("--nat") { Description = "NAT traversal: auto (AutoNAT, port mapping, hole punching, relays when private) or off", DefaultValueFactory = _ => "auto" };
+        nat.AcceptOnlyFromAmong("auto", "off");
+        var relays = new Option<string[]>("--relay") { Description = "Relay multiaddr with /p2p to hold a reservation on (repeatable)" };
+        var relayService = new Option<bool>("--relay-service") { Description = "Serve as a circuit relay v2 for other peers (limits in config.json relayService)" };
+        var stunServers = new Option<string[]>("--stun-server") { Description = "STUN server host:port for p2p nat --method stun (repeatable)" };
         var command = new Command("init", "Create the node identity (encrypted key file) and config")
         {
             listen, bootstrap, maxPeers, noPassphrase, security, swarmKey, channels, lan, dhtProtocol, mdns, mdnsService,
-            rendezvousServer, rendezvousPoints, rendezvousNamespaces, wssCertificate, wssKey,
+            rendezvousServer, rendezvousPoints, rendezvousNamespaces, wssCertificate, wssKey, nat, relays, relayService, stunServers,
         };
         command.Options.Add(onion);
         command.Options.Add(onionRelay);
@@ -98,6 +103,10 @@ public static class InitCommand
                 Onion = parse.GetValue(onion),
                 OnionRelay = parse.GetValue(onionRelay),
                 OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
+                Nat = parse.GetValue(nat) ?? "auto",
+                Relays = [.. parse.GetValue(relays) ?? []],
+                RelayService = parse.GetValue(relayService) ? new RelayServiceConfig() : null,
+                StunServers = [.. parse.GetValue(stunServers) ?? []],
             }.Validate();
             var home = context.NodeHome;
             if (home.HasIdentity)
@@ -162,6 +171,8 @@ public static class InitCommand
         foreach (var ns in result.Config.Rendezvous.Namespaces) text.WriteLine($"  rendezvous namespace: {ns}");
         if (result.Config.Onion || result.Config.OnionRelay)
             text.WriteLine($"  onion:    client {(result.Config.Onion ? "on" : "off")}, relay {(result.Config.OnionRelay ? "on" : "off")}, path diversity {(result.Config.OnionPathDiversity ? "on" : "off")}");
+        text.WriteLine($"  nat:      {result.Config.Nat}{(result.Config.RelayService is null ? "" : ", relay service")}");
+        foreach (var address in result.Config.Relays) text.WriteLine($"  relay:    {address}");
         if (result.Config.SwarmKey is { } swarmKey) text.WriteLine($"  private network key: {Path.Combine(result.Home, swarmKey)}");
     }
 }

@@ -34,6 +34,7 @@ public static class P2PCommand
         command.Subcommands.Add(MeshCommand.Create(contexts));
         command.Subcommands.Add(DagCommand.Create(contexts));
         command.Subcommands.Add(CircuitCommand.Create(contexts));
+        command.Subcommands.Add(NatCommand.Create(contexts));
         return command;
     }
 
@@ -57,5 +58,6 @@ public static class P2PCommand
         MeshCommand.MapEndpoints(routes);
         DagCommand.MapEndpoints(routes);
         CircuitCommand.MapEndpoints(routes);
+        NatCommand.MapEndpoint(routes);
     }
 }

@@ -18,11 +18,17 @@ namespace SynapticMesh.Commands;
 public static class StatusCommand
 {
     public sealed record StatusResponse(string PeerId, IReadOnlyList<string> Addresses, IReadOnlyList<string> Protocols,
-        IReadOnlyList<PeerStatus> Peers, int? KnownPeers = null, NeuralStatus? Neural = null)
+        IReadOnlyList<PeerStatus> Peers, int? KnownPeers = null, NeuralStatus? Neural = null, NatStatus? Nat = null)
     {
         /// <summary>Onion circuits and relaying (with --detailed, on a node with the onion module).</summary>
         public CircuitCommand.OnionStatus? Onion { get; init; }
     }
+
+    /// <summary>NAT traversal: AutoNAT's verdict, public and relay addresses, reservations held, whether we relay for others.</summary>
+    public sealed record NatStatus(string Mode, string Reachability, IReadOnlyList<string> PublicAddresses, IReadOnlyList<string> RelayAddresses,
+        IReadOnlyList<ReservationStatus> Reservations, bool RelayService);
+
+    public sealed record ReservationStatus(string Relay, DateTimeOffset Expire, IReadOnlyList<string> Addresses);
 
     /// <summary>Neural messaging counters and queue depths (with --detailed).</summary>
     public sealed record NeuralStatus(IReadOnlyDictionary<string, long> Sent, IReadOnlyDictionary<string, long> Received,
@@ -34,7 +40,7 @@ public static class StatusCommand
         string SecurityProtocol, string Muxer, string Transport, string Direction,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] double? LatencyMs,
         LatencyDetail? Latency = null, IReadOnlyList<ConnectionStatus>? Connections = null, IReadOnlyList<string>? KnownAddresses = null,
-        string? AgentVersion = null);
+        string? AgentVersion = null, bool Limited = false);
 
     /// <summary>
     /// Round trips: the latest; min, mean and max of the <see cref="Samples"/> taken in the last
@@ -67,8 +73,24 @@ public static class StatusCommand
         routes.MapGet("/v1/status", (IPeerHost host, bool? detailed, IServiceProvider services) =>
             Status(host, detailed ?? false, services.GetService<NeuralMesh>(), services.GetService<LatencyWindow>()) with
             {
+                Nat = Nat(host, services),
                 Onion = detailed == true ? CircuitCommand.Status(services) : null,
             });
+
+    private static NatStatus Nat(IPeerHost host, IServiceProvider services)
+    {
+        var config = services.GetService<SynapticMesh.Home.NodeConfig>();
+        var reservations = services.GetService<P2PStack.Nat.Relay.RelayReservationManager>()?.Reservations ?? [];
+        var reachability = services.GetService<P2PStack.Nat.AutoNat.AutoNatService>()?.Reachability ?? Reachability.Unknown;
+        var addresses = host.AddressManager;
+        return new NatStatus(config?.Nat ?? "off", reachability.ToString().ToLowerInvariant(),
+            [.. addresses.ObservedAddresses.Concat(addresses.AdvertisedAddresses).Where(P2PStack.Nat.AddressScope.IsPublic)
+                .Select(a => a.ToString()).Distinct(StringComparer.Ordinal)],
+            // A relay address ends with /p2p-circuit (the relay's /p2p is inside it): ours goes after it.
+            [.. addresses.RelayAddresses.Select(a => a.GetPeerId() == host.PeerId ? a.ToString() : $"{a}/p2p/{host.PeerId}")],
+            [.. reservations.Select(r => new ReservationStatus(r.Relay.ToString(), r.Expire, [.. r.CircuitAddresses.Select(a => a.ToString())]))],
+            config?.RelayService is not null);
+    }
 
     public static StatusResponse Status(IPeerHost host, bool detailed, NeuralMesh? mesh = null, LatencyWindow? window = null)
     {
@@ -119,7 +141,8 @@ public static class StatusCommand
                     c.Direction.ToString().ToLowerInvariant(), c.Transport, c.SecurityProtocol, c.Muxer, c.OpenedAt, c.StreamCount))]
                 : null,
             detailed ? [.. host.PeerStore.GetAddresses(peer).Select(a => a.ToString())] : null,
-            detailed ? host.PeerStore.GetMetadata(peer, IdentifyService.AgentVersionKey) : null);
+            detailed ? host.PeerStore.GetMetadata(peer, IdentifyService.AgentVersionKey) : null,
+            connections.All(c => c.IsLimited));
     }
 
     private static LatencyDetail? Latency(LatencyStats? stored, LatencyWindowStats? recent, TimeSpan window)
@@ -155,12 +178,18 @@ public static class StatusCommand
             if (status.Neural is { } neural) PrintNeural(text, neural);
             if (status.Onion is { } onion) CircuitCommand.Print(text, onion);
         }
+        if (status.Nat is { } nat)
+        {
+            text.WriteLine($"nat: {nat.Mode}, reachability {nat.Reachability}{(nat.RelayService ? ", relay service on" : "")}");
+            foreach (var address in nat.PublicAddresses) text.WriteLine($"  public: {address}");
+            foreach (var address in nat.RelayAddresses) text.WriteLine($"  relay:  {address}");
+        }
         text.WriteLine($"connected peers: {status.Peers.Count}");
         foreach (var peer in status.Peers)
         {
             text.WriteLine($"  {peer.PeerId}");
             foreach (var address in peer.Addresses) text.WriteLine($"    address:   {address}");
-            text.WriteLine($"    security:  {peer.SecurityProtocol}, muxer: {peer.Muxer}, transport: {peer.Transport}, {peer.Direction}");
+            text.WriteLine($"    security:  {peer.SecurityProtocol}, muxer: {peer.Muxer}, transport: {peer.Transport}, {peer.Direction}{(peer.Limited ? ", limited (relayed)" : "")}");
             text.WriteLine($"    latency:   {FormatLatency(peer.Latency)}");
             text.WriteLine($"    protocols: {(peer.Protocols.Count == 0 ? "(not identified)" : TerminalText.Escape(string.Join(", ", peer.Protocols)))}");
             if (!detailed) continue;

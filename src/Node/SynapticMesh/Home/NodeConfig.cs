@@ -70,6 +70,28 @@ public sealed record NodeConfig
     /// <summary>Peers trusted by configuration (trust method "config"), entered into the trust store at start.</summary>
     public List<TrustedPeerConfig> Trusted { get; init; } = [];
 
+    /// <summary>NAT traversal: "auto" (AutoNAT, port mapping, DCUtR hole punching, relays when private) or "off".</summary>
+    public string Nat { get; init; } = "auto";
+
+    /// <summary>Relays to hold a reservation on whatever the reachability (multiaddrs with /p2p), <c>--relay</c>.</summary>
+    public List<string> Relays { get; init; } = [];
+
+    /// <summary>Serve as a circuit relay v2 hop for other peers, with these limits (<c>--relay-service</c>); null: not a relay.</summary>
+    public RelayServiceConfig? RelayService { get; init; }
+
+    /// <summary>STUN servers ("host:port") for <c>p2p nat --method stun</c>.</summary>
+    public List<string> StunServers { get; init; } = [];
+
+    /// <summary>Treat private and loopback addresses as reachable in NAT traversal (AutoNAT dial-backs, relay
+    /// addresses, hole punching): for a LAN or a lab, never on the internet.</summary>
+    public bool NatPrivateAddresses { get; init; }
+
+    [JsonIgnore]
+    public bool NatAuto => Nat == "auto";
+
+    [JsonIgnore]
+    public IReadOnlyList<Multiaddr> RelayAddresses => [.. Relays.Select(a => ParseAddress(a, "relay"))];
+
     [JsonIgnore]
     public P2PStack.Trust.SecurityLevel SecurityLevel
     {
@@ -125,6 +147,16 @@ public sealed record NodeConfig
         {
             if (!P2PStack.Identity.PeerId.TryParse(trusted.PeerId, out _))
                 throw new CliException($"the config trusts '{trusted.PeerId}', which is not a peer id", ExitCodes.Usage);
+        }
+        if (Nat is not ("auto" or "off")) throw new CliException($"nat must be \"auto\" or \"off\", got '{Nat}'", ExitCodes.Usage);
+        foreach (var relay in RelayAddresses ?? [])
+        {
+            if (relay.GetPeerId() is null) throw new CliException($"relay address {relay} needs /p2p/<peer id>", ExitCodes.Usage);
+        }
+        RelayService?.Validate();
+        foreach (string server in StunServers ?? [])
+        {
+            if (!StunServerEndpoint.TryParse(server, out _)) throw new CliException($"STUN server '{server}' is not host:port", ExitCodes.Usage);
         }
         if (SecureChannels is null || SecureChannels.Count == 0 || SecureChannels.Any(c => c is not ("noise" or "tls")))
             throw new CliException("secureChannels must list one or both of \"noise\" and \"tls\"", ExitCodes.Usage);
@@ -270,6 +302,52 @@ public sealed record RendezvousConfig
         }
         if (RetrySeconds < 1) throw CliException.Usage($"the rendezvous retry interval must be at least 1 second, not {RetrySeconds}");
         if (TtlSeconds is < 120 or > 72 * 3600) throw CliException.Usage($"the rendezvous TTL must be 120 to 259200 seconds (2 min to 72 h), not {TtlSeconds}");
+    }
+}
+
+/// <summary>Limits of the relay service (circuit relay v2 hop); see docs/nat.md.</summary>
+public sealed record RelayServiceConfig
+{
+    /// <summary>Reservations held at once, and per client IP (a flood from one address ends there).</summary>
+    public int MaxReservations { get; init; } = 128;
+
+    public int MaxReservationsPerIp { get; init; } = 8;
+
+    /// <summary>Relayed connections at once, and per peer.</summary>
+    public int MaxCircuits { get; init; } = 64;
+
+    public int MaxCircuitsPerPeer { get; init; } = 16;
+
+    /// <summary>Lifetime of a reservation before it must be renewed.</summary>
+    public int ReservationTtlSeconds { get; init; } = 3600;
+
+    /// <summary>How long one relayed connection may last (null: unlimited).</summary>
+    public int? LimitDurationSeconds { get; init; } = 120;
+
+    /// <summary>Bytes one relayed connection may carry each way (null: unlimited).</summary>
+    public long? LimitDataBytes { get; init; } = 128 * 1024;
+
+    public void Validate()
+    {
+        if (MaxReservations < 1 || MaxReservationsPerIp < 1 || MaxCircuits < 1 || MaxCircuitsPerPeer < 1 || ReservationTtlSeconds < 60)
+            throw new CliException("relayService: the reservation and circuit limits must be at least 1, the TTL at least 60 s", ExitCodes.Usage);
+        if (LimitDurationSeconds is < 1 || LimitDataBytes is < 1)
+            throw new CliException("relayService: the duration and data limits must be positive (or null for none)", ExitCodes.Usage);
+    }
+}
+
+/// <summary>"host:port" of a STUN server.</summary>
+public static class StunServerEndpoint
+{
+    public static bool TryParse(string text, out (string Host, int Port) endpoint)
+    {
+        endpoint = default;
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out int port) || port is < 1 or > 65535) return false;
+        string host = text[..colon].Trim('[', ']');
+        if (host.Length == 0) return false;
+        endpoint = (host, port);
+        return true;
     }
 }
 

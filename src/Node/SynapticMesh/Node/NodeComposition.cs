@@ -124,6 +124,8 @@ public static class NodeComposition
         services.AddSingleton(home);
         services.AddHostedService<PeerHostService>();
         foreach (var hosted in onionHosted) services.Add(hosted);
+        // After PeerHostService: the NAT services start once the host runs.
+        NodeNat.AddNatTraversal(new P2PBuilder(services), config);
         services.AddSingleton(sp => new MeshManager(sp.GetRequiredService<P2PStack.Network.IPeerHost>(),
             sp.GetRequiredService<P2PStack.Protocols.Ping.PingService>(), home, sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<MeshManager>>()));
         services.AddHostedService(sp => sp.GetRequiredService<MeshManager>());

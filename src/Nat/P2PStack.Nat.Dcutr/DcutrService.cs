@@ -1,0 +1,316 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Network;
+
+namespace P2PStack.Nat.Dcutr;
+
+/// <summary>How an attempt to make a relayed connection direct ended.</summary>
+/// <param name="Reason">direct_dial (the remote was reachable), hole_punch, or why it failed.</param>
+/// <param name="Attempts">Hole punch rounds run (0 when a direct dial sufficed or none could start).</param>
+/// <param name="Elapsed">From the start of the upgrade to the direct connection (or to giving up).</param>
+public sealed record HolePunchResult(PeerId Peer, bool Success, string Reason, int Attempts, TimeSpan Elapsed, IConnection? Direct);
+
+/// <summary>
+/// DCUtR (<c>/libp2p/dcutr</c>): when a peer reaches us over a relay (an inbound limited connection), we first dial its
+/// public addresses directly; failing that we run up to <see cref="DcutrOptions.MaxAttempts"/> rounds of CONNECT/SYNC
+/// over the relayed connection, each followed by a TCP simultaneous open: the peer dials as soon as SYNC arrives (the
+/// client of the new connection), we dial half a round trip after sending it (the server). The direct connection then
+/// serves every new stream (the host prefers direct connections) and the relayed one is closed after a grace period.
+/// </summary>
+public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAsyncDisposable
+{
+    private readonly IPeerHost _host;
+    private readonly DcutrOptions _options;
+    private readonly DcutrMetrics? _metrics;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _slots;
+    private readonly ConcurrentDictionary<PeerId, TaskCompletionSource<HolePunchResult>> _running = new();
+    private readonly ConcurrentDictionary<PeerId, HolePunchResult> _last = new();
+    private IDisposable? _onConnected;
+
+    public DcutrService(IPeerHost host, IOptions<DcutrOptions> options, DcutrMetrics? metrics = null, ILogger<DcutrService>? logger = null,
+        TimeProvider? timeProvider = null)
+    {
+        _host = host;
+        _options = options.Value;
+        _options.Validate();
+        _metrics = metrics;
+        _logger = logger ?? NullLogger<DcutrService>.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+        _slots = new SemaphoreSlim(_options.MaxConcurrent, _options.MaxConcurrent);
+        Protocols = _options.Enabled ? [DcutrProtocol.Id] : [];
+    }
+
+    public IReadOnlyList<string> Protocols { get; }
+
+    /// <summary>DCUtR runs over the relayed (limited) connection it upgrades.</summary>
+    public bool RunOnLimitedConnections => true;
+
+    /// <summary>The last upgrade with the peer (either role), if any.</summary>
+    public HolePunchResult? LastResult(PeerId peer) => _last.GetValueOrDefault(peer);
+
+    /// <summary>Waits for the upgrade of the relayed connection to the peer running now, or null if none runs.</summary>
+    public Task<HolePunchResult>? Running(PeerId peer) => _running.TryGetValue(peer, out var running) ? running.Task : null;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!_options.Enabled || _onConnected is not null) return Task.CompletedTask;
+        _onConnected = _host.Events.Subscribe<PeerConnected>(e =>
+        {
+            var connection = e.Connection;
+            // The spec: the peer that accepted the relayed connection (B) initiates.
+            if (connection.IsLimited && !connection.IsDirect && connection.Direction == Direction.Inbound)
+            {
+                var identified = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var subscription = _host.Events.Subscribe<PeerIdentified>(i =>
+                {
+                    if (ReferenceEquals(i.Connection, connection)) identified.TrySetResult();
+                });
+                _host.RunInBackground(async token =>
+                {
+                    try
+                    {
+                        // Identify tells the remote's addresses (the unilateral dial needs them); do not wait for ever.
+                        await identified.Task.WaitAsync(_options.IdentifyWait, _time, token).ConfigureAwait(false);
+                    }
+                    catch (TimeoutException)
+                    {
+                        // go on without them
+                    }
+                    finally
+                    {
+                        subscription.Dispose();
+                    }
+                    await UpgradeAsync(connection, token).ConfigureAwait(false);
+                });
+            }
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _onConnected?.Dispose();
+        _onConnected = null;
+        return Task.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _onConnected?.Dispose();
+        _slots.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Initiator side: turns a relayed connection into a direct one if it can (also callable by hand).</summary>
+    public async Task<HolePunchResult> UpgradeAsync(IConnection relayed, CancellationToken cancellationToken)
+    {
+        var peer = relayed.RemotePeer;
+        var completion = new TaskCompletionSource<HolePunchResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_running.TryAdd(peer, completion)) return await _running[peer].Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        long started = _time.GetTimestamp();
+        HolePunchResult result;
+        try
+        {
+            if (!await _slots.WaitAsync(0, cancellationToken).ConfigureAwait(false))
+            {
+                result = Finish(peer, false, "busy", 0, started, null);
+            }
+            else
+            {
+                try
+                {
+                    result = await UpgradeCoreAsync(relayed, started, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _slots.Release();
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            result = Finish(peer, false, cancellationToken.IsCancellationRequested ? "timeout" : "protocol_error", 0, started, null);
+            LogFailed(peer, ex.Message);
+        }
+        finally
+        {
+            _running.TryRemove(peer, out _);
+        }
+        completion.TrySetResult(result);
+        return result;
+    }
+
+    private async Task<HolePunchResult> UpgradeCoreAsync(IConnection relayed, long started, CancellationToken cancellationToken)
+    {
+        var peer = relayed.RemotePeer;
+        if (Direct(peer) is { } existing) return Finish(peer, true, "direct_dial", 0, started, existing);
+
+        // Unilateral upgrade: the remote may be reachable directly (public addresses it told identify).
+        var public_ = HolePunchExchange.Punchable(_host.PeerStore.GetAddresses(peer), _options.AllowPrivateAddresses);
+        if (public_.Count > 0 && await DialAnyAsync(peer, public_, null, _options.UnilateralDialTimeout, cancellationToken).ConfigureAwait(false) is { } unilateral)
+        {
+            CloseAfterGrace(relayed);
+            return Finish(peer, true, "direct_dial", 0, started, unilateral);
+        }
+
+        IStream stream;
+        try
+        {
+            stream = await relayed.OpenStreamAsync([DcutrProtocol.Id], cancellationToken).ConfigureAwait(false);
+        }
+        catch (ProtocolNotSupportedException)
+        {
+            return Finish(peer, false, "not_supported", 0, started, null);
+        }
+        await using (stream.ConfigureAwait(false))
+        {
+            string reason = "dial_failed";
+            for (int attempt = 1; attempt <= _options.MaxAttempts; attempt++)
+            {
+                _metrics?.Attempt("initiator");
+                HolePunchRound round;
+                using (var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    exchange.CancelAfter(_options.StreamTimeout);
+                    round = await HolePunchExchange.InitiateAsync(stream, OurAddresses(), _time, exchange.Token).ConfigureAwait(false);
+                }
+                var theirs = HolePunchExchange.Punchable(round.RemoteAddresses, _options.AllowPrivateAddresses);
+                if (theirs.Count == 0)
+                {
+                    reason = "no_addresses";
+                    break;
+                }
+                LogRound(peer, attempt, round.RoundTrip, theirs.Count);
+                // We are the server of the simultaneous open: the peer dials on receiving SYNC, we half an RTT later.
+                if (await DialAnyAsync(peer, theirs, Direction.Inbound, _options.DialTimeout, cancellationToken).ConfigureAwait(false) is { } direct)
+                {
+                    await stream.Output.CompleteAsync().ConfigureAwait(false);
+                    CloseAfterGrace(relayed);
+                    return Finish(peer, true, "hole_punch", attempt, started, direct);
+                }
+            }
+            await stream.Output.CompleteAsync().ConfigureAwait(false);
+            return Finish(peer, false, reason, reason == "no_addresses" ? 0 : _options.MaxAttempts, started, null);
+        }
+    }
+
+    /// <summary>Responder side: answers CONNECT and dials as soon as SYNC arrives, for every round the peer runs.</summary>
+    public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
+    {
+        await using (stream.ConfigureAwait(false))
+        {
+            var peer = stream.Connection.RemotePeer;
+            if (!stream.Connection.IsLimited)
+            {
+                stream.Reset(); // nothing to upgrade
+                return;
+            }
+            long started = _time.GetTimestamp();
+            int rounds = 0;
+            var dials = new List<Task<IConnection?>>();
+            try
+            {
+                while (rounds < _options.MaxAttempts)
+                {
+                    HolePunchRound? round;
+                    using (var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                    {
+                        exchange.CancelAfter(_options.StreamTimeout);
+                        round = await HolePunchExchange.RespondAsync(stream, OurAddresses(), exchange.Token).ConfigureAwait(false);
+                    }
+                    if (round is null) break;
+                    rounds++;
+                    _metrics?.Attempt("responder");
+                    var theirs = HolePunchExchange.Punchable(round.RemoteAddresses, _options.AllowPrivateAddresses);
+                    // We are the client: dial at once, in the background, so that the next CONNECT is answered without
+                    // delay (a late answer would spoil the next round's RTT measurement).
+                    if (theirs.Count > 0) dials.Add(DialAnyAsync(peer, theirs, Direction.Outbound, _options.DialTimeout, cancellationToken));
+                }
+            }
+            catch (Exception ex) when (ex is DcutrFormatException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                LogFailed(peer, ex.Message);
+            }
+            var results = await Task.WhenAll(dials).ConfigureAwait(false);
+            var direct = results.FirstOrDefault(c => c is not null) ?? Direct(peer);
+            _last[peer] = new HolePunchResult(peer, direct is not null, direct is not null ? "hole_punch" : "dial_failed", rounds,
+                _time.GetElapsedTime(started), direct);
+        }
+    }
+
+    /// <summary>Dials the addresses at once (as one side of a simultaneous open when a role is given); the first
+    /// direct connection wins.</summary>
+    private async Task<IConnection?> DialAnyAsync(PeerId peer, IReadOnlyList<Multiaddr> addresses, Direction? role, TimeSpan timeout,
+        CancellationToken cancellationToken)
+    {
+        var options = new DialOptions { ForceDirect = true, SimultaneousOpenRole = role, Timeout = timeout };
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var dials = addresses.Select(async address =>
+        {
+            try
+            {
+                var target = address.GetPeerId() is null ? address.Encapsulate($"/p2p/{peer}") : address;
+                return await _host.DialAsync(target, options, cancel.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                LogDialFailed(peer, address, ex.Message);
+                return null;
+            }
+        }).ToList();
+        while (dials.Count > 0)
+        {
+            var done = await Task.WhenAny(dials).ConfigureAwait(false);
+            dials.Remove(done);
+            if (await done.ConfigureAwait(false) is { IsDirect: true } connection)
+            {
+                await cancel.CancelAsync().ConfigureAwait(false);
+                return connection;
+            }
+        }
+        return Direct(peer); // the peer's half of the open may have arrived through our listener
+    }
+
+    private IConnection? Direct(PeerId peer) => _host.GetConnections(peer).FirstOrDefault(c => c.IsDirect && !c.Completion.IsCompleted);
+
+    /// <summary>What we tell the peer to dial: our observed and advertised direct addresses that can be hole punched.</summary>
+    private IReadOnlyList<Multiaddr> OurAddresses() => HolePunchExchange.Punchable(
+        _host.AddressManager.ObservedAddresses.Concat(_host.AddressManager.AdvertisedAddresses), _options.AllowPrivateAddresses);
+
+    private void CloseAfterGrace(IConnection relayed) => _host.RunInBackground(async token =>
+    {
+        await Task.Delay(_options.RelayedCloseGrace, _time, token).ConfigureAwait(false);
+        await relayed.CloseAsync(token).ConfigureAwait(false);
+    });
+
+    private HolePunchResult Finish(PeerId peer, bool success, string reason, int attempts, long started, IConnection? direct)
+    {
+        var elapsed = _time.GetElapsedTime(started);
+        var result = new HolePunchResult(peer, success, reason, attempts, elapsed, direct);
+        _last[peer] = result;
+        _metrics?.Result(success, reason);
+        if (success) _metrics?.Duration(elapsed);
+        LogResult(peer, success, reason, attempts, elapsed);
+        return result;
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "DCUtR with {Peer}: round {Attempt}, RTT {Rtt}, {Count} addresses to dial")]
+    private partial void LogRound(PeerId peer, int attempt, TimeSpan rtt, int count);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "DCUtR with {Peer}: dialing {Address} failed: {Reason}")]
+    private partial void LogDialFailed(PeerId peer, Multiaddr address, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "DCUtR with {Peer} failed: {Reason}")]
+    private partial void LogFailed(PeerId peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "DCUtR with {Peer}: success {Success} ({Reason}) after {Attempts} rounds in {Elapsed}")]
+    private partial void LogResult(PeerId peer, bool success, string reason, int attempts, TimeSpan elapsed);
+}

@@ -1,0 +1,244 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security;
+using System.Text;
+using System.Xml;
+using System.Xml.Linq;
+
+namespace P2PStack.Nat.PortMapping;
+
+/// <summary>A transport protocol a mapping is for.</summary>
+public enum MappingProtocol
+{
+    Tcp,
+    Udp,
+}
+
+/// <summary>
+/// A UPnP Internet Gateway Device's WAN connection service (WANIPConnection:1/2 or WANPPPConnection:1), driven
+/// with SOAP: GetExternalIPAddress, AddPortMapping, DeletePortMapping. Errors the device returns (SOAP faults with
+/// a UPnPError) surface as <see cref="PortMappingRefusedException"/> with the UPnP error code.
+/// </summary>
+public sealed class UpnpGateway
+{
+    private static readonly string[] ServiceTypes =
+    [
+        "urn:schemas-upnp-org:service:WANIPConnection:2",
+        "urn:schemas-upnp-org:service:WANIPConnection:1",
+        "urn:schemas-upnp-org:service:WANPPPConnection:1",
+    ];
+
+    private readonly HttpClient _http;
+    private readonly PortMappingOptions _options;
+
+    private UpnpGateway(HttpClient http, PortMappingOptions options, Uri location, Uri controlUrl, string serviceType, string? friendlyName)
+    {
+        _http = http;
+        _options = options;
+        Location = location;
+        ControlUrl = controlUrl;
+        ServiceType = serviceType;
+        FriendlyName = friendlyName;
+    }
+
+    /// <summary>The device description's URL (from SSDP).</summary>
+    public Uri Location { get; }
+
+    /// <summary>The SOAP control URL of the WAN connection service.</summary>
+    public Uri ControlUrl { get; }
+
+    public string ServiceType { get; }
+
+    public string? FriendlyName { get; }
+
+    /// <summary>Fetches the device description at <paramref name="location"/> and finds its WAN connection service.</summary>
+    /// <exception cref="PortMappingFormatException">The description is malformed, too large, or has no WAN connection.</exception>
+    public static async Task<UpnpGateway> FromLocationAsync(HttpClient http, PortMappingOptions options, Uri location,
+        CancellationToken cancellationToken)
+    {
+        string xml = await GetBoundedAsync(http, options, new HttpRequestMessage(HttpMethod.Get, location), cancellationToken).ConfigureAwait(false);
+        var document = ParseXml(xml, options);
+        XNamespace device = "urn:schemas-upnp-org:device-1-0";
+        var root = document.Root ?? throw new PortMappingFormatException("empty device description");
+        Uri baseUri = location;
+        if (root.Element(device + "URLBase")?.Value is { Length: > 0 } urlBase && Uri.TryCreate(urlBase, UriKind.Absolute, out var parsedBase))
+            baseUri = parsedBase;
+        string? friendly = root.Element(device + "device")?.Element(device + "friendlyName")?.Value;
+        foreach (string type in ServiceTypes)
+        {
+            var service = root.Descendants(device + "service").FirstOrDefault(s => s.Element(device + "serviceType")?.Value.Trim() == type);
+            if (service?.Element(device + "controlURL")?.Value.Trim() is not { Length: > 0 } control) continue;
+            if (!Uri.TryCreate(baseUri, control, out var controlUrl) || controlUrl.Scheme != Uri.UriSchemeHttp)
+                throw new PortMappingFormatException($"the control URL '{control}' is not http");
+            if (controlUrl.Host != location.Host)
+                throw new PortMappingFormatException($"the control URL {controlUrl} is on another host than the device ({location.Host})");
+            return new UpnpGateway(http, options, location, controlUrl, type, friendly);
+        }
+        throw new PortMappingFormatException($"the device at {location} offers no WANIPConnection or WANPPPConnection service");
+    }
+
+    /// <summary>GetExternalIPAddress.</summary>
+    public async Task<IPAddress> GetExternalAddressAsync(CancellationToken cancellationToken)
+    {
+        var answer = await InvokeAsync("GetExternalIPAddress", [], cancellationToken).ConfigureAwait(false);
+        string text = answer.GetValueOrDefault("NewExternalIPAddress") ?? "";
+        if (text.Length == 0)
+        {
+            // miniupnpd answers so when its own WAN address is private ("not suitable for external IP").
+            throw new PortMappingRefusedException("UPnP", 0, "GetExternalIPAddress gave no external address (the gateway has no public one)");
+        }
+        if (!IPAddress.TryParse(text, out var address))
+            throw new PortMappingFormatException($"GetExternalIPAddress answered '{text}', not an address");
+        return address;
+    }
+
+    /// <summary>AddPortMapping from the external port to <paramref name="internalClient"/>:<paramref name="internalPort"/>.</summary>
+    public Task AddPortMappingAsync(MappingProtocol protocol, int externalPort, IPAddress internalClient, int internalPort, TimeSpan lease,
+        CancellationToken cancellationToken) =>
+        InvokeAsync("AddPortMapping",
+        [
+            ("NewRemoteHost", ""),
+            ("NewExternalPort", externalPort.ToString(CultureInfo.InvariantCulture)),
+            ("NewProtocol", Name(protocol)),
+            ("NewInternalPort", internalPort.ToString(CultureInfo.InvariantCulture)),
+            ("NewInternalClient", internalClient.ToString()),
+            ("NewEnabled", "1"),
+            ("NewPortMappingDescription", _options.Description),
+            ("NewLeaseDuration", ((long)lease.TotalSeconds).ToString(CultureInfo.InvariantCulture)),
+        ], cancellationToken);
+
+    /// <summary>DeletePortMapping.</summary>
+    public Task DeletePortMappingAsync(MappingProtocol protocol, int externalPort, CancellationToken cancellationToken) =>
+        InvokeAsync("DeletePortMapping",
+        [
+            ("NewRemoteHost", ""),
+            ("NewExternalPort", externalPort.ToString(CultureInfo.InvariantCulture)),
+            ("NewProtocol", Name(protocol)),
+        ], cancellationToken);
+
+    /// <summary>GetSpecificPortMappingEntry: the internal client and lease of a mapping, or a refusal with 714
+    /// (NoSuchEntryInArray) when there is none.</summary>
+    public async Task<(IPAddress InternalClient, int InternalPort, TimeSpan Lease)> GetSpecificPortMappingAsync(MappingProtocol protocol,
+        int externalPort, CancellationToken cancellationToken)
+    {
+        var answer = await InvokeAsync("GetSpecificPortMappingEntry",
+        [
+            ("NewRemoteHost", ""),
+            ("NewExternalPort", externalPort.ToString(CultureInfo.InvariantCulture)),
+            ("NewProtocol", Name(protocol)),
+        ], cancellationToken).ConfigureAwait(false);
+        if (!IPAddress.TryParse(answer.GetValueOrDefault("NewInternalClient"), out var client)
+            || !int.TryParse(answer.GetValueOrDefault("NewInternalPort"), CultureInfo.InvariantCulture, out int port)
+            || !long.TryParse(answer.GetValueOrDefault("NewLeaseDuration") ?? "0", CultureInfo.InvariantCulture, out long lease))
+        {
+            throw new PortMappingFormatException("GetSpecificPortMappingEntry answered without a valid client, port or lease");
+        }
+        return (client, port, TimeSpan.FromSeconds(lease));
+    }
+
+    private static string Name(MappingProtocol protocol) => protocol == MappingProtocol.Tcp ? "TCP" : "UDP";
+
+    /// <summary>Sends one SOAP action; returns the out arguments.</summary>
+    internal async Task<Dictionary<string, string>> InvokeAsync(string action, IReadOnlyList<(string Name, string Value)> arguments,
+        CancellationToken cancellationToken)
+    {
+        var body = new StringBuilder();
+        body.Append("<?xml version=\"1.0\"?>\r\n")
+            .Append("<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\">")
+            .Append("<s:Body><u:").Append(action).Append(" xmlns:u=\"").Append(ServiceType).Append("\">");
+        foreach (var (name, value) in arguments)
+            body.Append('<').Append(name).Append('>').Append(SecurityElement.Escape(value)).Append("</").Append(name).Append('>');
+        body.Append("</u:").Append(action).Append("></s:Body></s:Envelope>\r\n");
+        var request = new HttpRequestMessage(HttpMethod.Post, ControlUrl)
+        {
+            Content = new StringContent(body.ToString(), System.Text.Encoding.UTF8),
+        };
+        request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse("text/xml; charset=\"utf-8\"");
+        request.Headers.TryAddWithoutValidation("SOAPAction", $"\"{ServiceType}#{action}\"");
+        string xml = await GetBoundedAsync(_http, _options, request, cancellationToken, acceptServerError: true).ConfigureAwait(false);
+        return ParseSoapAnswer(xml, action, _options);
+    }
+
+    /// <summary>Reads a SOAP answer: the out arguments of <c>{action}Response</c>, or the UPnPError of a fault.</summary>
+    internal static Dictionary<string, string> ParseSoapAnswer(string xml, string action, PortMappingOptions options)
+    {
+        var document = ParseXml(xml, options);
+        XNamespace soap = "http://schemas.xmlsoap.org/soap/envelope/";
+        var body = document.Root?.Element(soap + "Body") ?? throw new PortMappingFormatException($"{action}: the answer has no SOAP body");
+        var fault = body.Element(soap + "Fault");
+        if (fault is not null)
+        {
+            var error = fault.Descendants().FirstOrDefault(e => e.Name.LocalName == "UPnPError");
+            string? codeText = error?.Elements().FirstOrDefault(e => e.Name.LocalName == "errorCode")?.Value;
+            string description = error?.Elements().FirstOrDefault(e => e.Name.LocalName == "errorDescription")?.Value
+                ?? fault.Element("faultstring")?.Value ?? "SOAP fault";
+            int code = int.TryParse(codeText, CultureInfo.InvariantCulture, out int c) ? c : 0;
+            throw new PortMappingRefusedException("UPnP", code, description.Trim());
+        }
+        var response = body.Elements().FirstOrDefault(e => e.Name.LocalName == action + "Response")
+            ?? throw new PortMappingFormatException($"{action}: the answer has no {action}Response");
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var element in response.Elements().Take(64)) result[element.Name.LocalName] = element.Value.Trim();
+        return result;
+    }
+
+    private static XDocument ParseXml(string xml, PortMappingOptions options)
+    {
+        var settings = new XmlReaderSettings
+        {
+            DtdProcessing = DtdProcessing.Prohibit,
+            XmlResolver = null,
+            MaxCharactersInDocument = options.MaxHttpResponseBytes,
+        };
+        try
+        {
+            using var reader = XmlReader.Create(new StringReader(xml), settings);
+            return XDocument.Load(reader);
+        }
+        catch (XmlException ex)
+        {
+            throw new PortMappingFormatException($"invalid XML from the gateway: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>One HTTP exchange with the size and time limits of the options.</summary>
+    private static async Task<string> GetBoundedAsync(HttpClient http, PortMappingOptions options, HttpRequestMessage request,
+        CancellationToken cancellationToken, bool acceptServerError = false)
+    {
+        using (request)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.HttpTimeout);
+            try
+            {
+                using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+                bool fault = acceptServerError && response.StatusCode == HttpStatusCode.InternalServerError; // SOAP faults come as 500
+                if (!response.IsSuccessStatusCode && !fault)
+                    throw new PortMappingRefusedException("UPnP", (int)response.StatusCode, $"HTTP {(int)response.StatusCode} from {request.RequestUri}");
+                if (response.Content.Headers.ContentLength > options.MaxHttpResponseBytes)
+                    throw new PortMappingFormatException($"{request.RequestUri} announces {response.Content.Headers.ContentLength} bytes, over {options.MaxHttpResponseBytes}");
+                await using var stream = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
+                byte[] buffer = new byte[options.MaxHttpResponseBytes + 1];
+                int total = 0;
+                while (total < buffer.Length)
+                {
+                    int n = await stream.ReadAsync(buffer.AsMemory(total), timeout.Token).ConfigureAwait(false);
+                    if (n == 0) break;
+                    total += n;
+                }
+                if (total > options.MaxHttpResponseBytes)
+                    throw new PortMappingFormatException($"{request.RequestUri} sent more than {options.MaxHttpResponseBytes} bytes");
+                return System.Text.Encoding.UTF8.GetString(buffer, 0, total);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new GatewayNotFoundException("UPnP", $"{request.RequestUri} did not answer within {options.HttpTimeout}");
+            }
+            catch (HttpRequestException ex)
+            {
+                throw new GatewayNotFoundException("UPnP", $"{request.RequestUri}: {ex.Message}");
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+using System.Text.Json.Nodes;
+using P2PStack.Nat.Testing;
+
+namespace P2PStack.Nat.Interop.Tests;
+
+/// <summary>Circuit relay v2 between our node and js-libp2p, on loopback (relays need no public address).</summary>
+public sealed class RelayInteropTests : IAsyncDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+    private readonly List<JsonLinesPeer> _peers = [];
+
+    private static CancellationToken Ct() => new CancellationTokenSource(Timeout).Token;
+
+    private async Task<JsonLinesPeer> Start(Task<JsonLinesPeer> starting)
+    {
+        var peer = await starting;
+        _peers.Add(peer);
+        return peer;
+    }
+
+    [Fact]
+    public async Task JsNodeReservesOnOurRelayAndAnotherJsNodeReachesItThroughIt()
+    {
+        var relay = await Start(Peers.CSharpAsync(null, ["--listen", "/ip4/127.0.0.1/tcp/0", "--relay-service", "--allow-private"], Ct()));
+        var listener = await Start(Peers.JsAsync(null, ["--listen", $"{relay.Address()}/p2p-circuit"], Ct()));
+        var circuit = await listener.CommandAsync("waitAddress", new JsonObject { ["contains"] = "/p2p-circuit" });
+        string address = circuit["addresses"]![0]!.GetValue<string>();
+        Assert.StartsWith(relay.Address().ToString(), address);
+
+        var dialer = await Start(Peers.JsAsync(null, ["--listen", "/ip4/127.0.0.1/tcp/0"], Ct()));
+        var echo = await dialer.CommandAsync("echo", new JsonObject { ["addr"] = address, ["size"] = 20_000 });
+        var connection = echo["connection"]!;
+        Assert.True(connection["relayed"]!.GetValue<bool>());
+        Assert.True(connection["limited"]!.GetValue<bool>());
+        // Our relay sends Limit.duration in seconds, as the spec says; js reads it so (its own relay sends ms).
+        Assert.InRange(connection["limits"]!["seconds"]!.GetValue<int>(), 100, 120);
+
+        var stats = await relay.CommandAsync("relay-stats");
+        Assert.Equal(1, stats["reservations"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task WeReserveOnAJsRelayAndReadItsMillisecondDuration()
+    {
+        var relay = await Start(Peers.JsAsync(null, ["--listen", "/ip4/127.0.0.1/tcp/0", "--relay-service"], Ct()));
+        var node = await Start(Peers.CSharpAsync(null, ["--listen", "/ip4/127.0.0.1/tcp/0"], Ct()));
+        await node.CommandAsync("dial", new JsonObject { ["addr"] = relay.Address().ToString() });
+        var reservation = await node.CommandAsync("reserve", new JsonObject { ["relay"] = relay.PeerId().ToString() });
+        Assert.True(reservation["voucher"]!.GetValue<bool>()); // js's voucher verifies against its key and our id
+        // js sends Limit.duration = 120000 (ms); read as seconds it would be 33 hours.
+        Assert.Equal(120, reservation["limitSeconds"]!.GetValue<double>());
+        Assert.Equal(1 << 17, reservation["limitData"]!.GetValue<long>());
+        Assert.Contains(reservation["addresses"]!.AsArray(), a => a!.GetValue<string>().EndsWith("/p2p-circuit", StringComparison.Ordinal));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var peer in _peers) await peer.DisposeAsync();
+    }
+}

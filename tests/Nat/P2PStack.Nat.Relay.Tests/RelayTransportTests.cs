@@ -1,0 +1,156 @@
+using P2PStack.Addressing;
+using P2PStack.Nat.Relay.Pb;
+using P2PStack.Nat.Testing;
+using P2PStack.Network;
+using P2PStack.Protocols.Ping;
+
+namespace P2PStack.Nat.Relay.Tests;
+
+/// <summary>The relay transport between real hosts on loopback: a node holds a reservation through the reservation
+/// manager, advertises its circuit address, and another node dials it there; the relayed connection is limited.</summary>
+public sealed class RelayTransportTests : IAsyncDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    private readonly List<TestPeer> _peers = [];
+    private readonly MetricCapture _metrics = new(RelayMetrics.MeterName);
+
+    private static CancellationToken Ct() => new CancellationTokenSource(Timeout).Token;
+
+    private async Task<TestPeer> StartAsync(Action<RelayServiceOptions>? service = null, Action<RelayClientOptions>? client = null)
+    {
+        var peer = await TestPeer.StartAsync(p => p.AddCircuitRelay(service, client));
+        _peers.Add(peer);
+        return peer;
+    }
+
+    private async Task<(TestPeer Relay, TestPeer Listener, Multiaddr Circuit)> ReservedAsync(Action<RelayServiceOptions>? service = null)
+    {
+        var relay = await StartAsync(o =>
+        {
+            o.Enabled = true;
+            o.AllowPrivateAddresses = true;
+            service?.Invoke(o);
+        });
+        var listener = await StartAsync(client: o => o.StaticRelays.Add(relay.Address));
+        var circuit = await Eventually(() => listener.Host.AdvertisedAddresses.FirstOrDefault(a => AddressScope.IsRelayed(a)));
+        return (relay, listener, circuit);
+    }
+
+    [Fact]
+    public async Task ReservedNodeIsReachableAtItsAdvertisedCircuitAddressOverALimitedConnection()
+    {
+        var (relay, listener, circuit) = await ReservedAsync();
+        Assert.Equal(relay.Address.Encapsulate("/p2p-circuit"), circuit);
+        Assert.Contains(circuit, listener.Host.AddressManager.RelayAddresses);
+
+        var dialer = await StartAsync();
+        var connection = await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"),
+            new DialOptions { AllowLimited = true }, Ct());
+        Assert.Equal(listener.Host.PeerId, connection.RemotePeer);
+        Assert.False(connection.IsDirect);
+        Assert.True(connection.IsLimited);
+        Assert.Equal(new ConnectionLimits(TimeSpan.FromMinutes(2), 128 * 1024), connection.Limits);
+        Assert.Equal("p2p-circuit", connection.Transport);
+
+        // ping opts in to limited connections: it runs over the circuit.
+        var stream = await connection.OpenStreamAsync([PingProtocol.Id], Ct());
+        await using (stream)
+        {
+            Assert.Equal(2, (await dialer.Get<PingService>().PingAsync(stream, 2, Ct())).Count);
+        }
+        // The listener sees the inbound side limited too.
+        var inbound = await Eventually(() => listener.Host.GetConnections(dialer.Host.PeerId).FirstOrDefault(c => c.IsLimited));
+        Assert.Equal(Direction.Inbound, inbound.Direction);
+    }
+
+    [Fact]
+    public async Task DialWithoutAllowLimitedDoesNotSettleForTheCircuit()
+    {
+        var (_, listener, circuit) = await ReservedAsync();
+        var dialer = await StartAsync();
+        var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+            await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"), Ct()));
+        Assert.IsType<LimitedConnectionException>(error);
+    }
+
+    [Fact]
+    public async Task TheRelaysDataLimitEndsTheRelayedConnection()
+    {
+        var (_, listener, circuit) = await ReservedAsync(o => o.LimitData = 64 * 1024);
+        var dialer = await StartAsync();
+        var connection = await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"),
+            new DialOptions { AllowLimited = true }, Ct());
+        var stream = await connection.OpenStreamAsync([PingProtocol.Id], Ct());
+        await using (stream)
+        {
+            // Ping until the relay cuts the circuit at 64 KiB (each ping moves 32 bytes each way plus framing).
+            await Assert.ThrowsAnyAsync<Exception>(() => dialer.Get<PingService>().PingAsync(stream, 100_000, Ct()));
+        }
+        await connection.Completion.WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public async Task LosingTheRelayRemovesTheCircuitAddress()
+    {
+        var (relay, listener, circuit) = await ReservedAsync();
+        await listener.Host.DisconnectAsync(relay.Host.PeerId, Ct());
+        await Eventually(() => listener.Host.AddressManager.RelayAddresses.Contains(circuit) ? null : "gone");
+        Assert.DoesNotContain(circuit, listener.Host.AdvertisedAddresses);
+    }
+
+    [Fact]
+    public async Task ReservationIsRefreshedBeforeItExpires()
+    {
+        var relay = await StartAsync(o =>
+        {
+            o.Enabled = true;
+            o.AllowPrivateAddresses = true;
+            o.ReservationTtl = TimeSpan.FromSeconds(40);
+        });
+        var listener = await StartAsync(client: o =>
+        {
+            o.StaticRelays.Add(relay.Address);
+            o.RefreshMargin = TimeSpan.FromSeconds(38); // due 2 s after each reservation
+            o.MinReservationLifetime = TimeSpan.FromSeconds(1);
+        });
+        await Eventually(() => _metrics.Sum("p2pstack_relay_client_reservations_total", "result=ok") >= 3 ? "refreshed" : null);
+        Assert.Equal(1, relay.Get<RelayService>().ReservationCount);
+    }
+
+    [Fact]
+    public async Task StopRequestsFromPeersWeHoldNoReservationOnAreRefused()
+    {
+        var stranger = await StartAsync();
+        var target = await StartAsync();
+        await stranger.Host.DialAsync(target.Address, Ct());
+        var stream = await stranger.Host.OpenStreamAsync(target.Host.PeerId, [RelayProtocol.Stop], Ct());
+        await using (stream)
+        {
+            await ProtobufFraming.WriteAsync(stream.Output, new StopMessage
+            {
+                Type = StopMessage.Types.Type.Connect,
+                Peer = new Peer { Id = Google.Protobuf.ByteString.CopyFrom(stranger.Host.PeerId.Bytes.Span) },
+            }, Ct());
+            var answer = await ProtobufFraming.ReadAsync(stream.Input, StopMessage.Parser, 4096, (r, e) => new RelayFormatException(r, e), Ct());
+            Assert.Equal(Status.PermissionDenied, answer.Status);
+        }
+        Assert.Equal(1, _metrics.Sum("p2pstack_relay_client_errors_total", "kind=unexpected_stop"));
+    }
+
+    private static async Task<T> Eventually<T>(Func<T?> probe) where T : class
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (true)
+        {
+            if (probe() is { } value) return value;
+            if (DateTime.UtcNow > deadline) Assert.Fail("condition not met in time");
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var peer in Enumerable.Reverse(_peers)) await peer.DisposeAsync();
+        _metrics.Dispose();
+    }
+}

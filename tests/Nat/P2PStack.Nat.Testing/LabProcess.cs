@@ -1,0 +1,161 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+
+namespace P2PStack.Nat.Testing;
+
+/// <summary>
+/// A long-running process started in a lab namespace: its stdout lines are queued for the test to read, the tail of
+/// its stderr (and of stdout) goes into failure messages. Disposing kills the whole process tree.
+/// </summary>
+public sealed class LabProcess : IAsyncDisposable
+{
+    private const int TailLines = 60;
+    private readonly ProcessStartInfo _start;
+    private readonly Channel<string> _stdout = Channel.CreateUnbounded<string>();
+    private readonly Channel<string> _all = Channel.CreateUnbounded<string>();
+    private readonly ConcurrentQueue<string> _tail = new();
+    private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Process? _process;
+    private int _disposed;
+
+    internal LabProcess(string label, ProcessStartInfo start)
+    {
+        Label = label;
+        _start = start;
+    }
+
+    public string Label { get; }
+
+    public int Id => _process?.Id ?? 0;
+
+    public bool HasExited => _process?.HasExited ?? true;
+
+    /// <summary>Completes when the process has exited.</summary>
+    public Task Exited => _exited.Task;
+
+    public StreamWriter StandardInput => (_process ?? throw new InvalidOperationException($"{Label} is not started")).StandardInput;
+
+    /// <summary>Starts a process outside any namespace (a peer on loopback); the caller disposes it.</summary>
+    public static LabProcess StartLocal(string label, ProcessStartInfo start)
+    {
+        start.RedirectStandardInput = start.RedirectStandardOutput = start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        var process = new LabProcess(label, start);
+        process.Start();
+        return process;
+    }
+
+    internal void Start()
+    {
+        var process = new Process { StartInfo = _start, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                _stdout.Writer.TryComplete();
+                return;
+            }
+            Remember("out: " + e.Data);
+            _stdout.Writer.TryWrite(e.Data);
+            _all.Writer.TryWrite(e.Data);
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            Remember("err: " + e.Data);
+            _all.Writer.TryWrite(e.Data);
+        };
+        process.Exited += (_, _) =>
+        {
+            _exited.TrySetResult();
+            _all.Writer.TryComplete();
+        };
+        if (!process.Start()) throw new InvalidOperationException($"{Label} did not start");
+        _process = process;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    /// <summary>The next stdout line, or null when stdout has closed.</summary>
+    public async Task<string?> ReadLineAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _stdout.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Waits for a line (stdout or stderr) matching <paramref name="match"/>, skipping others.</summary>
+    /// <exception cref="TimeoutException">No such line within <paramref name="timeout"/>, or the process ended first.</exception>
+    public async Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(timeout);
+        try
+        {
+            while (await _all.Reader.WaitToReadAsync(limit.Token).ConfigureAwait(false))
+            {
+                while (_all.Reader.TryRead(out string? line))
+                {
+                    if (match(line)) return line;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{Label}: no expected output within {timeout}\n{Tail()}");
+        }
+        throw new TimeoutException($"{Label} ended before the expected output\n{Tail()}");
+    }
+
+    /// <summary>The last lines the process wrote (stdout and stderr), for failure messages.</summary>
+    public string Tail() => $"{Label} output (tail):\n" + string.Join('\n', _tail);
+
+    private void Remember(string line)
+    {
+        _tail.Enqueue(line);
+        while (_tail.Count > TailLines) _tail.TryDequeue(out _);
+    }
+
+    /// <summary>Asks the process to stop by closing its stdin, waits a little, then kills what is left.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1 || _process is not { } process) return;
+        try
+        {
+            if (!process.HasExited)
+            {
+                try
+                {
+                    process.StandardInput.Close();
+                }
+                catch (IOException)
+                {
+                    // the process closed its stdin already
+                }
+                await _exited.Task.WaitAsync(TimeSpan.FromSeconds(3)).ConfigureAwait(false);
+            }
+        }
+        catch (TimeoutException)
+        {
+            // killed below
+        }
+        finally
+        {
+            try
+            {
+                if (!process.HasExited) process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // exited meanwhile
+            }
+            process.Dispose();
+        }
+    }
+}

@@ -1,0 +1,44 @@
+using P2PStack.Addressing;
+using P2PStack.Identity;
+using P2PStack.Interop.Support;
+
+namespace P2PStack.Nat.Testing;
+
+/// <summary>Starts the node processes of NAT tests: our test node or js-libp2p's <c>interop/js/nat-peer.mjs</c>
+/// (installed by the interop fixture), in a namespace or on loopback.</summary>
+public static class Peers
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
+
+    /// <summary>Our node (<c>P2PStack.Nat.TestNode node ...</c>).</summary>
+    public static Task<JsonLinesPeer> CSharpAsync(NetNamespace? ns, IEnumerable<string> arguments, CancellationToken cancellationToken) =>
+        ns is null
+            ? JsonLinesPeer.StartLocalAsync(TestNodes.Dotnet, [TestNodes.AssemblyPath, "node", .. arguments], StartTimeout, cancellationToken)
+            : TestNodes.StartNodeAsync(ns, arguments, cancellationToken);
+
+    /// <summary>A js-libp2p node with relay, DCUtR and AutoNAT (<c>nat-peer.mjs</c>).</summary>
+    public static async Task<JsonLinesPeer> JsAsync(NetNamespace? ns, IEnumerable<string> arguments, CancellationToken cancellationToken)
+    {
+        string directory = await JsPeerInstall.EnsureInstalledAsync().ConfigureAwait(false);
+        string node = JsPeerInstall.NodePath(directory);
+        return ns is null
+            ? await JsonLinesPeer.StartLocalAsync(node, ["nat-peer.mjs", .. arguments], StartTimeout, cancellationToken, directory).ConfigureAwait(false)
+            : await JsonLinesPeer.StartAsync(ns, node, ["nat-peer.mjs", .. arguments], StartTimeout, cancellationToken, directory).ConfigureAwait(false);
+    }
+
+    public static PeerId PeerId(this JsonLinesPeer peer) => Identity.PeerId.Parse(peer.Ready["peerId"]!.GetValue<string>());
+
+    /// <summary>The first announced address (with /p2p) that is not loopback (each namespace has its own loopback).</summary>
+    public static Multiaddr Address(this JsonLinesPeer peer)
+    {
+        var addresses = peer.Ready["addresses"]!.AsArray().Select(a => Multiaddr.Parse(a!.GetValue<string>())).ToList();
+        var chosen = addresses.FirstOrDefault(a => a.GetIPAddress() is { } ip && !System.Net.IPAddress.IsLoopback(ip)) ?? addresses.FirstOrDefault();
+        if (chosen is null) throw new InvalidOperationException($"{peer.Process.Label} announced no address");
+        if (peer.Namespace is not null && chosen.GetIPAddress() is { } found && System.Net.IPAddress.IsLoopback(found))
+        {
+            // js announces only loopback before its interfaces are expanded: use the namespace's address and the port.
+            chosen = Multiaddr.Parse($"/ip4/{peer.Namespace.Address}/tcp/{chosen.ValueOf(MultiaddrProtocols.Tcp)}/p2p/{peer.PeerId()}");
+        }
+        return chosen;
+    }
+}
