@@ -181,7 +181,7 @@ public static class StartCommand
         // A config.json written by hand stays as it is (unknown keys included, for the warning to name them).
         var result = InitCommand.Initialise(home, config, passphrase, keepConfig: File.Exists(home.ConfigPath));
         output.Notice($"no identity in {home.Directory}: initialised a new one with the defaults (peer id {result.PeerId}, key "
-            + (result.Encrypted ? "encrypted" : "NOT encrypted, as --no-passphrase asked") + ")");
+            + (result.Encrypted ? "encrypted" : "stored unencrypted, as --no-passphrase asked") + ")");
         if (!result.Encrypted) output.ProminentWarning(UnencryptedKeyWarning(home, context.HomeOption));
     }
 
