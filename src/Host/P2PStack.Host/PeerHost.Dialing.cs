@@ -85,7 +85,7 @@ public sealed partial class PeerHost
         {
             if (!_pendingDials.TryGetValue(peer, out pending!))
             {
-                pending = new PendingDial(_background.Stopping);
+                pending = new PendingDial(_background.Stopping) { HasAddresses = addresses is { Count: > 0 } };
                 _pendingDials[peer] = pending;
                 var started = pending;
                 pending.Start(token => DialAnyAsync(peer, addresses, options, token), () =>
@@ -99,7 +99,16 @@ public sealed partial class PeerHost
                 });
             }
         }
-        return await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DialFailedException) when (addresses is { Count: > 0 } && !pending.HasAddresses)
+        {
+            // The shared attempt had only the peer store's addresses (perhaps none yet); this caller names its own.
+            if (FindReusable(peer, options) is { } connected) return connected;
+            return await DialAnyAsync(peer, addresses, options, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task<IConnection> DialAnyAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses, DialOptions options,

@@ -10,6 +10,9 @@ internal sealed class PendingDial(CancellationToken hostLifetime)
     private Task<Network.IConnection>? _task;
     private int _waiters;
 
+    /// <summary>Whether the attempt dials addresses its caller named (not only the peer store's).</summary>
+    public bool HasAddresses { get; init; }
+
     public void Start(Func<CancellationToken, Task<Network.IConnection>> dial, Action onCompleted)
     {
         _task = RunAsync(dial, onCompleted);
