@@ -112,6 +112,21 @@ public class HostTests
     }
 
     [Fact]
+    public async Task A_dial_with_an_address_is_not_failed_by_a_shared_peer_id_dial_that_knows_no_address()
+    {
+        var network = new MemoryNetwork();
+        await using var server = await TestPeer.StartAsync("/memory/0", network);
+        await using var client = await TestPeer.StartAsync("/memory/0", network);
+        // The peer store knows no address of the server: the peer-id dial fails; the address dial, started while that
+        // attempt is pending (it yields before dialing), joins it and must still reach the server with its address.
+        var byId = client.Host.DialAsync(server.Host.PeerId, CancellationToken.None).AsTask();
+        var byAddress = client.Host.DialAsync(server.Address, CancellationToken.None).AsTask();
+        await Assert.ThrowsAsync<DialFailedException>(() => byId.WaitAsync(Patience));
+        var connection = await byAddress.WaitAsync(Patience);
+        Assert.Equal(server.Host.PeerId, connection.RemotePeer);
+    }
+
+    [Fact]
     public async Task Simultaneous_dials_to_one_peer_share_one_connection()
     {
         await using var server = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0");
