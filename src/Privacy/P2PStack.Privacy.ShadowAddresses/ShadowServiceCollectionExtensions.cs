@@ -24,6 +24,7 @@ public static class ShadowServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         _ = ShadowAddress.Protocol;
+        _ = P2PStack.Privacy.Onion.Transport.OnionAddress.Protocol; // introduction points may list onion addresses
         var options = builder.Services.AddOptions<ShadowOptions>();
         if (configure is not null) options.Configure(configure);
         builder.Services.TryAddSingleton(sp => new ShadowMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));

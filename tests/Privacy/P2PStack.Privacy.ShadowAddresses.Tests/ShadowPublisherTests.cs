@@ -26,7 +26,11 @@ public class ShadowPublisherTests
             var service = await ShadowDirectoryTests.ShadowPeer.StartAsync(network, time, [], first.Address, p2p =>
             {
                 p2p.Services.AddSingleton<IShadowIntroductionSource>(introductions);
-                p2p.AddShadowService(o => o.RepublishInterval = TimeSpan.FromMinutes(20));
+                p2p.AddShadowService(o =>
+                {
+                    o.RepublishInterval = TimeSpan.FromMinutes(20);
+                    o.IntroductionPoints = 2;
+                });
             });
             peers.Add(service);
             foreach (var peer in peers) await peer.Dht.RefreshAsync(CancellationToken.None).WaitAsync(Patience);

@@ -37,13 +37,18 @@ public sealed class OnionIntroductionSource(RelayDirectory directory, IOptions<O
             candidates.Remove(pick);
             if (keptRelays.Any(k => Related(pick, k))) continue;
             keptRelays.Add(pick);
-            kept.Add(new IntroductionPoint(pick.Peer, [.. pick.Addresses.Take(ShadowDescriptor.MaxAddressesPerPoint)],
+            kept.Add(new IntroductionPoint(pick.Peer, [.. Dialable(pick.Addresses).Take(ShadowDescriptor.MaxAddressesPerPoint)],
                 RandomNumberGenerator.GetBytes(ShadowDescriptor.AuthKeySize)));
         }
         if (kept.Count == 0) throw new ShadowIntroductionUnavailableException("no onion relay known yet to introduce the service");
         _chosen[address] = [.. kept];
         return ValueTask.FromResult(new ShadowDescriptorContent(kept));
     }
+
+    // Where a client can reach the relay directly: not its /p2p-onion listen address (a client that runs no onion
+    // module could not even decode it).
+    private static IEnumerable<Multiaddr> Dialable(IEnumerable<Multiaddr> addresses) =>
+        addresses.Where(a => !a.Has(P2PStack.Privacy.Onion.Transport.OnionAddress.Protocol) && a.ToBytes().Length <= ShadowDescriptor.MaxAddressLength);
 
     public void Forget(ShadowAddress address) => _chosen.TryRemove(address, out _);
 

@@ -32,8 +32,9 @@ public sealed record ShadowPublication(ShadowAddress Address, ulong Period, Date
 /// Publishes the pool's descriptors on a schedule (docs/specs/shadow.md, section 5): each address for the current
 /// period, at once when the pool changes (a new, rotated, retiring or revoked address), at each period start, every
 /// <see cref="ShadowPublisherOptions.RepublishInterval"/>, and, within the overlap before a period ends, for the next
-/// period too. A retiring address's descriptors expire at the end of its grace period. A publication that fails or
-/// that no DHT peer stored is retried after <see cref="ShadowPublisherOptions.RetryInterval"/>.
+/// period too. A retiring address's descriptors expire at the end of its grace period. A publication that fails, that
+/// no DHT peer stored, or that has fewer introduction points than wanted is retried after
+/// <see cref="ShadowPublisherOptions.RetryInterval"/>.
 /// </summary>
 public sealed class ShadowPublisher : BackgroundService
 {
@@ -195,7 +196,9 @@ public sealed class ShadowPublisher : BackgroundService
         }
         lock (_gate)
         {
-            _done[(key.Address, period.Number)] = (notAfter, now, result.StoredOn > 0);
+            // Stored with all the introduction points wanted: due again at the republish interval; else (not stored, or
+            // fewer relays known than wanted) at the retry interval, with the points known by then.
+            _done[(key.Address, period.Number)] = (notAfter, now, result.StoredOn > 0 && result.IntroductionPoints >= _options.IntroductionPoints);
             if (period.Number == ShadowPeriod.At(now, _shadow.PeriodLength).Number || !_last.ContainsKey(key.Address)) _last[key.Address] = result;
         }
         return result;
