@@ -37,6 +37,12 @@ public sealed class ShadowAddressPool(IOptions<ShadowPoolOptions> options, Shado
         public DateTimeOffset? RetiresAt { get; set; }
     }
 
+    /// <summary>Raised (outside the pool's lock) after an address was added, rotated, revoked or dropped: what to
+    /// publish has changed.</summary>
+    public event EventHandler? Changed;
+
+    private void OnChanged() => Changed?.Invoke(this, EventArgs.Empty);
+
     private static ShadowPoolOptions Validated(ShadowPoolOptions options)
     {
         options.Validate();
@@ -48,65 +54,104 @@ public sealed class ShadowAddressPool(IOptions<ShadowPoolOptions> options, Shado
     public ShadowAddress Generate() => Add(ShadowKey.Generate());
 
     /// <summary>Adds an existing key (restored from storage).</summary>
-    public ShadowAddress Add(ShadowKey key)
+    public ShadowAddress Add(ShadowKey key) => Restore(key, _time.GetUtcNow(), 0, null);
+
+    /// <summary>Adds a key restored from storage with its creation time, uses and, for a retiring address, the end of
+    /// its grace period. An address already in the pool is refused (<see cref="InvalidOperationException"/>).</summary>
+    public ShadowAddress Restore(ShadowKey key, DateTimeOffset created, long uses, DateTimeOffset? retiresAt)
     {
         ArgumentNullException.ThrowIfNull(key);
+        ArgumentOutOfRangeException.ThrowIfNegative(uses);
         lock (_gate)
         {
-            if (_slots.Count(s => s.RetiresAt is null) >= _options.MaxAddresses)
+            if (Find(key.Address) is not null) throw new InvalidOperationException($"{key.Address} is already in the pool");
+            if (retiresAt is null && _slots.Count(s => s.RetiresAt is null) >= _options.MaxAddresses)
                 throw new InvalidOperationException($"the shadow address pool is full ({_options.MaxAddresses} active addresses)");
-            _slots.Add(new Slot(key, _time.GetUtcNow()));
-            return key.Address;
+            _slots.Add(new Slot(key, created) { Uses = uses, RetiresAt = retiresAt });
         }
+        OnChanged();
+        return key.Address;
     }
 
     /// <summary>Replaces <paramref name="address"/> by a new address now; the old one retires after the grace period.
     /// Returns the new address.</summary>
     public ShadowAddress Rotate(ShadowAddress address)
     {
+        ShadowAddress fresh;
         lock (_gate)
         {
             var slot = Find(address) ?? throw new KeyNotFoundException($"{address} is not in the pool");
             if (slot.RetiresAt is not null) throw new InvalidOperationException($"{address} was already rotated");
-            return RotateLocked(slot, _time.GetUtcNow());
+            fresh = RotateLocked(slot, _time.GetUtcNow());
         }
+        OnChanged();
+        return fresh;
     }
 
     /// <summary>Counts one use of <paramref name="address"/> (an introduction); rotates it when it reaches the limit.
     /// Returns false for an address not (or no longer) in the pool.</summary>
     public bool RecordUse(ShadowAddress address)
     {
+        bool rotated = false;
         lock (_gate)
         {
             var slot = Find(address);
             if (slot is null) return false;
             slot.Uses++;
-            if (slot.RetiresAt is null && slot.Uses >= _options.MaxUses) RotateLocked(slot, _time.GetUtcNow());
-            return true;
+            if (slot.RetiresAt is null && slot.Uses >= _options.MaxUses)
+            {
+                RotateLocked(slot, _time.GetUtcNow());
+                rotated = true;
+            }
         }
+        if (rotated) OnChanged();
+        return true;
     }
 
     /// <summary>Removes <paramref name="address"/> at once: no longer published; its last descriptor stops resolving
     /// when it expires.</summary>
     public bool Revoke(ShadowAddress address)
     {
+        bool removed;
         lock (_gate)
         {
             var slot = Find(address);
-            return slot is not null && _slots.Remove(slot);
+            removed = slot is not null && _slots.Remove(slot);
         }
+        if (removed) OnChanged();
+        return removed;
     }
 
     /// <summary>Rotates addresses past their lifetime and drops retired ones whose grace period is over.</summary>
     public void Sweep()
     {
         var now = _time.GetUtcNow();
+        bool changed = false;
         lock (_gate)
         {
             foreach (var slot in _slots.Where(s => s.RetiresAt is null && now >= s.Created + _options.Lifetime).ToList())
+            {
                 RotateLocked(slot, now);
-            _slots.RemoveAll(s => s.RetiresAt is { } end && now >= end);
+                changed = true;
+            }
+            changed |= _slots.RemoveAll(s => s.RetiresAt is { } end && now >= end) > 0;
         }
+        if (changed) OnChanged();
+    }
+
+    /// <summary>When the pool next changes by itself (a lifetime or a grace period ends), or null when empty.</summary>
+    public DateTimeOffset? NextChange()
+    {
+        lock (_gate)
+        {
+            return _slots.Count == 0 ? null : _slots.Min(s => s.RetiresAt ?? s.Created + _options.Lifetime);
+        }
+    }
+
+    /// <summary>Every key with its state, for storage (keep it secret: it holds the private keys).</summary>
+    public IReadOnlyList<(ShadowKey Key, DateTimeOffset Created, long Uses, DateTimeOffset? RetiresAt)> Export()
+    {
+        lock (_gate) return [.. _slots.Select(s => (s.Key, s.Created, s.Uses, s.RetiresAt))];
     }
 
     /// <summary>The addresses, after a sweep.</summary>

@@ -12,6 +12,9 @@ public sealed class ShadowDirectory(KademliaDht dht, IOptions<ShadowOptions> opt
 {
     private readonly ShadowOptions _options = Validated(options.Value);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+    // The last revision published per address and period: two publications within one millisecond (or under a
+    // stopped clock) still get increasing revisions, else DHT nodes keep the first (equal revisions: the first wins).
+    private readonly Dictionary<(ShadowAddress Address, ulong Period), ulong> _revisions = [];
 
     private static ShadowOptions Validated(ShadowOptions options)
     {
@@ -24,8 +27,9 @@ public sealed class ShadowDirectory(KademliaDht dht, IOptions<ShadowOptions> opt
 
     /// <summary>
     /// Publishes <paramref name="key"/>'s descriptor for <paramref name="period"/> (default: the current one); returns
-    /// the descriptor and how many DHT peers stored it. <paramref name="notAfter"/> caps the expiry (a retiring address). The revision is the milliseconds since the period began: it
-    /// grows with each publication within a period and says nothing that links two periods (a counter would).
+    /// the descriptor and how many DHT peers stored it. <paramref name="notAfter"/> caps the expiry (a retiring address). The revision is the milliseconds since the period began (at
+    /// least one more than this node's last revision of the address in that period): it grows with each publication within a
+    /// period and says nothing that links two periods (a counter would).
     /// </summary>
     public async Task<(ShadowDescriptor Descriptor, int StoredOn)> PublishAsync(ShadowKey key, ShadowDescriptorContent content,
         CancellationToken cancellationToken, ShadowPeriod? period = null, DateTimeOffset? notAfter = null)
@@ -34,6 +38,12 @@ public sealed class ShadowDirectory(KademliaDht dht, IOptions<ShadowOptions> opt
         var p = period ?? CurrentPeriod;
         var now = _time.GetUtcNow();
         ulong revision = now > p.Start ? (ulong)(now - p.Start).TotalMilliseconds : 0;
+        lock (_revisions)
+        {
+            foreach (var old in _revisions.Keys.Where(k => k.Period + 1 < p.Number).ToList()) _revisions.Remove(old);
+            if (_revisions.TryGetValue((key.Address, p.Number), out ulong last) && revision <= last) revision = last + 1;
+            _revisions[(key.Address, p.Number)] = revision;
+        }
         var expires = p.End + _options.DescriptorOverlap;
         if (notAfter is { } limit && limit < expires) expires = limit; // a retiring address stops resolving at its end
         var descriptor = ShadowDescriptor.Create(key, p, revision, expires, content);

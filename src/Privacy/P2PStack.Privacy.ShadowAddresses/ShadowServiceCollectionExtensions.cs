@@ -1,7 +1,14 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using P2PStack.Network;
+using P2PStack.Privacy.Onion;
+using P2PStack.Privacy.Onion.Directory;
 using P2PStack.Privacy.ShadowAddresses;
+using P2PStack.Privacy.ShadowAddresses.Service;
 using P2PStack.Protocols.Kademlia;
 
 namespace P2PStack;
@@ -17,6 +24,7 @@ public static class ShadowServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         _ = ShadowAddress.Protocol;
+        _ = P2PStack.Privacy.Onion.Transport.OnionAddress.Protocol; // introduction points may list onion addresses
         var options = builder.Services.AddOptions<ShadowOptions>();
         if (configure is not null) options.Configure(configure);
         builder.Services.TryAddSingleton(sp => new ShadowMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
@@ -31,6 +39,28 @@ public static class ShadowServiceCollectionExtensions
                 kad.Validator.Add(ShadowDescriptor.Namespace, new ShadowDescriptorValidator(shadow.Value.PeriodLength,
                     sp.GetService<TimeProvider>(), sp.GetRequiredService<ShadowMetrics>()));
         });
+        return builder;
+    }
+
+    /// <summary>
+    /// Runs a shadow service: <see cref="ShadowPublisher"/> publishes the pool's descriptors on a schedule, with
+    /// introduction points from the onion relay directory (<see cref="OnionIntroductionSource"/>) unless another
+    /// <see cref="IShadowIntroductionSource"/> is registered. Needs <c>AddShadowAddresses</c> and, for the default
+    /// source, <c>AddOnion</c>. Start it after the host.
+    /// </summary>
+    public static IP2PBuilder AddShadowService(this IP2PBuilder builder, Action<ShadowPublisherOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var options = builder.Services.AddOptions<ShadowPublisherOptions>();
+        if (configure is not null) options.Configure(configure);
+        builder.Services.TryAddSingleton<IShadowIntroductionSource>(sp => new OnionIntroductionSource(sp.GetRequiredService<RelayDirectory>(),
+            sp.GetRequiredService<IOptions<OnionOptions>>(), sp.GetRequiredService<IOptions<ShadowPublisherOptions>>(),
+            sp.GetRequiredService<ILocalIdentity>()));
+        builder.Services.TryAddSingleton(sp => new ShadowPublisher(sp.GetRequiredService<ShadowAddressPool>(), sp.GetRequiredService<ShadowDirectory>(),
+            sp.GetRequiredService<IShadowIntroductionSource>(), sp.GetRequiredService<IOptions<ShadowOptions>>(),
+            sp.GetRequiredService<IOptions<ShadowPublisherOptions>>(),
+            sp.GetService<ILogger<ShadowPublisher>>() ?? NullLogger<ShadowPublisher>.Instance, sp.GetService<TimeProvider>()));
+        builder.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ShadowPublisher>());
         return builder;
     }
 }

@@ -145,7 +145,7 @@ public class ShadowDirectoryTests
 
     private static bool Contains(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle) >= 0;
 
-    private sealed class ShadowPeer : IAsyncDisposable
+    internal sealed class ShadowPeer : IAsyncDisposable
     {
         private readonly ServiceProvider _services;
 
@@ -167,7 +167,8 @@ public class ShadowDirectoryTests
 
         public T Get<T>() where T : notnull => _services.GetRequiredService<T>();
 
-        public static async Task<ShadowPeer> StartAsync(MemoryNetwork network, TimeProvider time, ConcurrentBag<DhtRecord> log, Multiaddr? bootstrap)
+        public static async Task<ShadowPeer> StartAsync(MemoryNetwork network, TimeProvider time, ConcurrentBag<DhtRecord> log, Multiaddr? bootstrap,
+            Action<IP2PBuilder>? extra = null)
         {
             var services = new ServiceCollection();
             services.AddSingleton(network);
@@ -183,6 +184,7 @@ public class ShadowDirectoryTests
                     if (bootstrap is not null) o.BootstrapPeers.Add(bootstrap);
                 });
                 p2p.AddShadowAddresses(o => o.PeriodLength = PeriodLength);
+                extra?.Invoke(p2p);
             });
             var peer = new ShadowPeer(services.BuildServiceProvider());
             await peer.Host.StartAsync(CancellationToken.None);

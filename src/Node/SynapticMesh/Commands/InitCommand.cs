@@ -12,7 +12,11 @@ public static class InitCommand
 {
     public sealed record EncryptResult(string PeerId, string Home, string IdentityFile, bool Encrypted);
 
-    public sealed record InitResult(string PeerId, string Home, string IdentityFile, bool Encrypted, string ConfigFile, NodeConfig Config);
+    public sealed record InitResult(string PeerId, string Home, string IdentityFile, bool Encrypted, string ConfigFile, NodeConfig Config)
+    {
+        /// <summary>The first shadow address (<c>--shadow</c>), or null.</summary>
+        public string? ShadowAddress { get; init; }
+    }
 
     public static Command Create(CommandContextFactory contexts)
     {
@@ -56,6 +60,7 @@ public static class InitCommand
             DefaultValueFactory = _ => "on",
         };
         onionDiversity.AcceptOnlyFromAmong("on", "off");
+        var shadow = new Option<bool>("--shadow") { Description = "Run a shadow service: a pool of shadow addresses with descriptors in the DHT (implies --onion; creates the first address)" };
         var nat = new Option<string>("--nat") { Description = "NAT traversal: auto (AutoNAT, port mapping, hole punching, relays when private) or off", DefaultValueFactory = _ => "auto" };
         nat.AcceptOnlyFromAmong("auto", "off");
         var relays = new Option<string[]>("--relay") { Description = "Relay multiaddr with /p2p to hold a reservation on (repeatable)" };
@@ -69,6 +74,7 @@ public static class InitCommand
         command.Options.Add(onion);
         command.Options.Add(onionRelay);
         command.Options.Add(onionDiversity);
+        command.Options.Add(shadow);
         command.SetAction(parse =>
         {
             var context = contexts.Create(parse);
@@ -100,7 +106,8 @@ public static class InitCommand
                     Points = [.. parse.GetValue(rendezvousPoints) ?? []],
                     Namespaces = [.. parse.GetValue(rendezvousNamespaces) ?? []],
                 },
-                Onion = parse.GetValue(onion),
+                Onion = parse.GetValue(onion) || parse.GetValue(shadow),
+                Shadow = parse.GetValue(shadow),
                 OnionRelay = parse.GetValue(onionRelay),
                 OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
                 Nat = parse.GetValue(nat) ?? "auto",
@@ -139,6 +146,12 @@ public static class InitCommand
                 key.Save(home.SwarmKeyPath);
             }
             var result = Initialise(home, config, passphrase);
+            if (config.Shadow)
+            {
+                var first = P2PStack.Privacy.ShadowAddresses.ShadowKey.Generate();
+                ShadowKeyFile.Save(home, [(first, DateTimeOffset.UtcNow, 0L, (DateTimeOffset?)null)]);
+                result = result with { ShadowAddress = first.Address.ToUri() };
+            }
             context.Output.Result(result, text => Print(text, result));
             return ExitCodes.Success;
         });
@@ -171,6 +184,7 @@ public static class InitCommand
         foreach (var ns in result.Config.Rendezvous.Namespaces) text.WriteLine($"  rendezvous namespace: {ns}");
         if (result.Config.Onion || result.Config.OnionRelay)
             text.WriteLine($"  onion:    client {(result.Config.Onion ? "on" : "off")}, relay {(result.Config.OnionRelay ? "on" : "off")}, path diversity {(result.Config.OnionPathDiversity ? "on" : "off")}");
+        if (result.ShadowAddress is { } shadowAddress) text.WriteLine($"  shadow:   {shadowAddress} (published while the node runs)");
         text.WriteLine($"  nat:      {result.Config.Nat}{(result.Config.RelayService is null ? "" : ", relay service")}");
         foreach (var address in result.Config.Relays) text.WriteLine($"  relay:    {address}");
         if (result.Config.SwarmKey is { } swarmKey) text.WriteLine($"  private network key: {Path.Combine(result.Home, swarmKey)}");

@@ -35,6 +35,7 @@ public static class P2PCommand
         command.Subcommands.Add(DagCommand.Create(contexts));
         command.Subcommands.Add(CircuitCommand.Create(contexts));
         command.Subcommands.Add(NatCommand.Create(contexts));
+        command.Subcommands.Add(ShadowCommand.Create(contexts));
         return command;
     }
 
@@ -59,5 +60,6 @@ public static class P2PCommand
         DagCommand.MapEndpoints(routes);
         CircuitCommand.MapEndpoints(routes);
         NatCommand.MapEndpoint(routes);
+        ShadowCommand.MapEndpoints(routes);
     }
 }

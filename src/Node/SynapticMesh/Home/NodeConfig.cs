@@ -63,6 +63,10 @@ public sealed record NodeConfig
     /// <summary>Relay other nodes' onion circuits and publish a relay descriptor in the DHT.</summary>
     public bool OnionRelay { get; init; }
 
+    /// <summary>Run a shadow service (<c>p2p init --shadow</c>, docs/specs/shadow.md): keep a pool of shadow addresses in
+    /// home/shadow-keys.json and publish their descriptors; needs <see cref="Onion"/> (introduction points are onion relays).</summary>
+    public bool Shadow { get; init; }
+
     /// <summary>Path diversity for circuits (no two relays in one /16 or /32); off only for a private or test network
     /// where every node shares an address block.</summary>
     public bool OnionPathDiversity { get; init; } = true;
@@ -129,6 +133,7 @@ public sealed record NodeConfig
         _ = ListenAddresses;
         _ = BootstrapAddresses;
         if (MaxPeers < 1) throw CliException.Usage($"max peers must be at least 1, got {MaxPeers}");
+        if (Shadow && !Onion) throw CliException.Usage("a shadow service needs onion circuits: \"onion\": true with \"shadow\": true in config.json");
         if (!IsProtocolId(DhtProtocol))
             throw CliException.Usage($"the DHT protocol must be a protocol id such as {DefaultDhtProtocol} or /ipfs/kad/1.0.0, not '{DhtProtocol}'");
         (Mdns ?? throw CliException.Usage("the config's 'mdns' must be an object")).Validate();

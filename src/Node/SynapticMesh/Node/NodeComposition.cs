@@ -68,6 +68,8 @@ public static class NodeComposition
                 .AddNeuralMesh()
                 // DAG consensus over neural envelopes; its DAG persists in home/dag.db.
                 .AddDagConsensus(dag => config.Dag.Apply(dag, home));
+            // Every node stores and checks shadow descriptors for others and resolves shadow addresses.
+            p2p.AddShadowAddresses();
             p2p.AddRendezvous();
             if (config.Rendezvous.Server) p2p.AddRendezvousServer();
             // A private network's protector is the outermost layer, so it goes before any other protector.
@@ -124,6 +126,12 @@ public static class NodeComposition
         services.AddSingleton(home);
         services.AddHostedService<PeerHostService>();
         foreach (var hosted in onionHosted) services.Add(hosted);
+        // A shadow service (--shadow): its keys are restored, then its descriptors published, once the host runs.
+        if (config.Shadow)
+        {
+            services.AddHostedService<ShadowKeyStore>();
+            new P2PBuilder(services).AddShadowService();
+        }
         // After PeerHostService: the NAT services start once the host runs.
         NodeNat.AddNatTraversal(new P2PBuilder(services), config);
         services.AddSingleton(sp => new MeshManager(sp.GetRequiredService<P2PStack.Network.IPeerHost>(),

@@ -1,0 +1,16 @@
+namespace P2PStack.Privacy.ShadowAddresses.Service;
+
+/// <summary>Chooses the introduction points a service publishes for one of its addresses.</summary>
+public interface IShadowIntroductionSource
+{
+    /// <summary>The introduction points of <paramref name="address"/> now; the same points (and auth keys) while they
+    /// stay usable, so that republishing does not change them.</summary>
+    /// <exception cref="ShadowIntroductionUnavailableException">Not enough relays are known yet.</exception>
+    ValueTask<ShadowDescriptorContent> GetAsync(ShadowAddress address, CancellationToken cancellationToken);
+
+    /// <summary>Forgets what was chosen for <paramref name="address"/> (it left the pool).</summary>
+    void Forget(ShadowAddress address);
+}
+
+/// <summary>No introduction point can be chosen now (for example the onion directory is still empty).</summary>
+public sealed class ShadowIntroductionUnavailableException(string message) : Exception(message);
