@@ -77,6 +77,14 @@ internal sealed class SwarmPage : IAsyncDisposable
     public async Task<string> ReceivedAsync(string text, CancellationToken cancellationToken) =>
         (await CommandAsync(new { cmd = "received", text }, "received", cancellationToken)).GetProperty("from").GetString()!;
 
+    /// <summary>Sends a direct thought to <paramref name="peer"/>, written to the page's host, which forwards it.</summary>
+    public Task SendDirectAsync(string peer, string text, CancellationToken cancellationToken) =>
+        CommandAsync(new { cmd = "direct", peer, text }, "sent", cancellationToken);
+
+    /// <summary>Waits for a direct thought to the page with this text; returns its sender.</summary>
+    public async Task<string> DirectReceivedAsync(string text, CancellationToken cancellationToken) =>
+        (await CommandAsync(new { cmd = "directReceived", text }, "directReceived", cancellationToken)).GetProperty("from").GetString()!;
+
     /// <summary>Reloads the page and waits until it joined again; returns its peer id then.</summary>
     public async Task<string> ReloadAsync(CancellationToken cancellationToken) =>
         (await CommandAsync(new { cmd = "reload" }, "ready", cancellationToken)).GetProperty("peerId").GetString()!;

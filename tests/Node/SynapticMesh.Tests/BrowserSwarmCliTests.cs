@@ -10,7 +10,8 @@ namespace SynapticMesh.Tests;
 /// The proof with real processes: three nodes started with <c>p2p start</c> (TCP and <c>/ws</c> on loopback)
 /// and the js-libp2p page in Debian's headless chromium, connected to one node's <c>/ws</c> address, join one swarm with
 /// <c>p2p swarm join --announce-interval</c>. Everyone sees everyone (the page through its signaling host), thoughts go
-/// both ways (<c>p2p listen --swarm</c>, <c>p2p message swarm:NAME</c>), a <c>p2p swarm leave</c> and a SIGTERM of a node
+/// both ways (<c>p2p listen --swarm</c>, <c>p2p message swarm:NAME</c>), direct messages both ways through the page's
+/// signaling host (<c>p2p message PAGE-PEER-ID</c>, <c>p2p listen</c>), a <c>p2p swarm leave</c> and a SIGTERM of a node
 /// are seen as departures, a <c>kill -9</c> as an expiry (by the page and by <c>p2p swarm peers --watch --json</c>), and
 /// a reloaded page rejoins as the same peer. Times are printed, not asserted; waits are hang guards.
 /// </summary>
@@ -43,6 +44,7 @@ public sealed class BrowserSwarmCliTests(ITestOutputHelper output) : IAsyncLifet
             await node.RunJsonAsync("p2p", "swarm", "join", swarm, "--announce-interval", $"{IntervalSeconds}");
         await using var watch = await CliStream.StartAsync(a, "p2p", "swarm", "peers", swarm, "--watch", "--json");
         await using var listen = await CliStream.StartAsync(b, "p2p", "listen", "--swarm", swarm, "--json");
+        await using var listenDirect = await CliStream.StartAsync(b, "p2p", "listen", "--json");
 
         using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(5)); // hang guard
         string wsAddress = a.Addresses.Single(x => x.Contains("/ws/", StringComparison.Ordinal));
@@ -71,6 +73,16 @@ public sealed class BrowserSwarmCliTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal(page.PeerId, thought.GetProperty("from").GetString());
         await c.RunJsonAsync("p2p", "message", $"swarm:{swarm}", "--msg-type", "thought", "--content", "hello from the CLI");
         Assert.Equal(c.PeerId, await page.ReceivedAsync("hello from the CLI", guard.Token));
+
+        // Direct messages through the signaling host: C (not connected to the page) sends to the page's peer id and A,
+        // the host the page's presence names, forwards; the page's direct thought to B goes to A, which forwards it.
+        var direct = await c.RunJsonAsync("p2p", "message", page.PeerId, "--msg-type", "thought", "--content", "direct from the CLI");
+        Assert.Equal(page.PeerId, direct.GetProperty("peer").GetString());
+        Assert.Equal(c.PeerId, await page.DirectReceivedAsync("direct from the CLI", guard.Token));
+        await page.SendDirectAsync(b.PeerId, "direct from the browser", guard.Token);
+        var forwarded = await NextAsync(listenDirect, m => m.GetProperty("content").GetString() == "direct from the browser");
+        Assert.Equal(page.PeerId, forwarded.GetProperty("from").GetString());
+        Assert.Equal(b.PeerId, forwarded.GetProperty("to").GetString());
 
         // `p2p swarm leave`: a departure, seen by the page and by A's watch without waiting for an expiry.
         var gone = page.GoneAsync(c.PeerId, guard.Token);
