@@ -51,6 +51,8 @@ public sealed class BrowserSwarmTests(ITestOutputHelper output)
             Assert.All(nodes, n => Assert.Equal(3, n.Signaling.GetMembers(Swarm).Count));
             var pageMember = nodes[1].Signaling.GetMembers(Swarm).Single(m => m.Peer == pageId);
             Assert.Equal([nodes[0].PeerId], pageMember.Hosts); // reachable through its signaling host
+            Assert.Equal([nodes[0].PeerId], nodes[1].Signaling.HostsOf(pageId)); // where direct messages for it go
+            Assert.Empty(nodes[1].Signaling.HostsOf(nodes[2].PeerId)); // a node is dialed directly
 
             // Thoughts both ways: the page's signed neural message reaches every node's listener, a node's reaches the page.
             await page.SendAsync("hello from the browser", guard.Token);
