@@ -201,7 +201,7 @@ internal static class NeuralCommand
         int giveUpSeconds = Option(args, "--give-up-s", 120);
         var network = new MemoryNetwork();
         var probe = new DeliveryProbe();
-        var loss = new P2PStack.Neural.Tests.ReliableLoss.LossModel(seed, lossPercent / 100.0);
+        var loss = new P2PStack.Neural.Tests.ReliableLoss.LossModel(seed, lossPercent / 100.0, TimeSpan.FromMilliseconds(attemptTimeoutMs));
         await using var a = await NeuralBenchPeer.StartAsync(network, probe, 0, neural: o =>
         {
             o.ReliableAttemptTimeout = TimeSpan.FromMilliseconds(attemptTimeoutMs);
@@ -246,8 +246,11 @@ internal static class NeuralCommand
         Console.WriteLine($"  lost {loss.MessagesLost} messages and {loss.AcksLost} acks; retries acknowledged as duplicates (not delivered again): {duplicatesAcked}");
         Console.WriteLine($"  attempts: total {attempts.Sum()}, mean {attempts.Average():F2}, max {attempts.Max()}; histogram " +
             string.Join(", ", attempts.GroupBy(n => n).OrderBy(g => g.Key).Select(g => $"{g.Key}: {g.Count()}")));
-        Console.WriteLine($"  latency (first attempt to ack) p50 {P(latencies, 50):F0} ms p90 {P(latencies, 90):F0} ms " +
-            $"p99 {P(latencies, 99):F0} ms max {latencies.DefaultIfEmpty().Max():F0} ms");
+        Console.WriteLine($"  latency (first attempt to ack) p50 {P(latencies, 50):F1} ms p90 {P(latencies, 90):F1} ms " +
+            $"p99 {P(latencies, 99):F1} ms max {latencies.DefaultIfEmpty().Max():F1} ms");
+        foreach (var error in reports.Where(r => r.Status != DeliveryStatus.Delivered).GroupBy(r => r.Error).OrderByDescending(g => g.Count()).Take(5))
+            Console.WriteLine($"  not delivered ({error.Count()}): {error.Key}");
+        Drops(b, "b");
         bool exactlyOnce = delivered == messages && probe.Count == messages && probe.Duplicates == 0;
         if (!exactlyOnce) Console.WriteLine("  NOT exactly once: see the counts above");
         return exactlyOnce ? 0 : 1;

@@ -74,7 +74,7 @@ public sealed class ReliableDeliveryTests(ITestOutputHelper output)
         const int messages = 100;
         const int concurrency = 25;
         var network = new MemoryNetwork();
-        var lossy = new ReliableLoss.LossModel(seed: 20241, lossRate: 0.2);
+        var lossy = new ReliableLoss.LossModel(seed: 20241, lossRate: 0.2, silence: TimeSpan.FromSeconds(1));
         await using var alice = await NeuralPeer.StartAsync(network, o =>
         {
             o.ReliableAttemptTimeout = TimeSpan.FromSeconds(1);

@@ -9,8 +9,13 @@ namespace P2PStack.Neural.Tests;
 /// </summary>
 internal static class ReliableLoss
 {
-    internal sealed class LossModel(int seed, double lossRate)
+    /// <param name="silence">How long a lost attempt's stream stays open and silent before it is reset: the sender's
+    /// attempt timeout (it has given up by then). Without an end, every lost attempt would hold a stream until the
+    /// connection closes, and the receiver's stream limits, not the loss, would decide the outcome.</param>
+    internal sealed class LossModel(int seed, double lossRate, TimeSpan silence)
     {
+        public TimeSpan Silence { get; } = silence;
+
         private readonly Random _random = new(seed);
         private long _messagesLost;
         private long _acksLost;
@@ -50,12 +55,12 @@ internal static class ReliableLoss
             switch (loss.Draw())
             {
                 case 1:
-                    await using (stream) await DrainUntilTheSenderGivesUpAsync(stream, cancellationToken);
+                    await using (stream) await DrainUntilTheSenderGivesUpAsync(stream, loss.Silence, cancellationToken);
                     return;
                 case 2:
                     var muted = new MutedStream(stream);
                     await base.HandleAsync(muted, cancellationToken); // accepted, its ack goes nowhere
-                    await using (stream) await DrainUntilTheSenderGivesUpAsync(stream, cancellationToken);
+                    await using (stream) await DrainUntilTheSenderGivesUpAsync(stream, loss.Silence, cancellationToken);
                     return;
                 default:
                     await base.HandleAsync(stream, cancellationToken);
@@ -63,20 +68,24 @@ internal static class ReliableLoss
             }
         }
 
-        private static async Task DrainUntilTheSenderGivesUpAsync(IStream stream, CancellationToken cancellationToken)
+        private static async Task DrainUntilTheSenderGivesUpAsync(IStream stream, TimeSpan silence, CancellationToken cancellationToken)
         {
+            using var held = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            held.CancelAfter(silence);
+            cancellationToken = held.Token;
             try
             {
                 while (true)
                 {
                     var read = await stream.Input.ReadAsync(cancellationToken);
                     stream.Input.AdvanceTo(read.Buffer.End);
-                    if (read.IsCompleted) await Task.Delay(Timeout.Infinite, cancellationToken); // half-closed: wait for the reset
+                    if (read.IsCompleted) await Task.Delay(Timeout.Infinite, cancellationToken); // half-closed: stay silent
                 }
             }
             catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
             {
             }
+            stream.Reset(); // the end of the silence (the sender has reset it already, or will see this as a failed attempt)
         }
     }
 
