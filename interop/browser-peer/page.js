@@ -2,7 +2,8 @@
 // (docs/specs/swarm-signaling.md) and exchanges neural thoughts with the swarm's C# members (docs/specs/neural.md).
 // Query string: host=<multiaddr of the host's /ws address with /p2p>, swarm=<discovery key>, interval=<announce ms>.
 // The identity is kept in localStorage, so a reload rejoins as the same peer. State for the test driver is on
-// window.swarm.
+// window.swarm. Direct thoughts (to this peer, or from it to a C# node) go through the host (its /synaptic/neural/1.0.0
+// forwarding).
 import { createLibp2p } from "libp2p";
 import { webSockets } from "@libp2p/websockets";
 import { noise } from "@chainsafe/libp2p-noise";
@@ -23,7 +24,8 @@ const PRESENCE_DOMAIN = "synaptic-swarm-presence";
 const PRESENCE_CODEC = new Uint8Array([0x84, 0x80, 0xc0, 0x01]);
 const NEURAL_DOMAIN = "synaptic-neural-message";
 const NEURAL_CODEC = new Uint8Array([0x81, 0x80, 0xc0, 0x01]);
-const state = (window.swarm = { ready: false, peerId: null, members: {}, events: [], received: [], errors: [], announcements: 0 });
+const NEURAL_PROTOCOL = "/synaptic/neural/1.0.0";
+const state = (window.swarm = { ready: false, peerId: null, members: {}, events: [], received: [], direct: [], errors: [], announcements: 0 });
 const log = (m) => { document.getElementById("log").textContent += m + "\n"; };
 
 // --- protobuf, the few shapes this page needs -------------------------------------------------------------------
@@ -140,25 +142,61 @@ async function main() {
     const wait = Math.max(Math.random() * 250, lastAnnounce + 1000 - Date.now());
     announceBackTimer = setTimeout(() => { announceBackTimer = null; announce().catch((e) => state.errors.push(String(e))); }, wait);
   };
-  state.send = async (text) => {
+  // A signed neural Thought (docs/specs/neural.md) to `destination` (the encoded Destination oneof); its NeuralFrame.
+  const thought = async (destination, text) => {
     const id = crypto.getRandomValues(new Uint8Array(16));
-    const message = [...fBytes(1, id), ...fVarint(2, 1), ...fBytes(4, self.toMultihash().bytes), ...fBytes(5, fBytes(3, utf8.encode(swarmKey))),
+    const message = [...fBytes(1, id), ...fVarint(2, 1), ...fBytes(4, self.toMultihash().bytes), ...fBytes(5, destination),
       ...fVarint(6, 5), ...fVarint(7, 60), ...fVarint(8, 4), ...fVarint(9, Date.now()), ...fBytes(16, fBytes(1, utf8.encode(text)))];
     const envelope = await RecordEnvelope.seal(record(NEURAL_DOMAIN, NEURAL_CODEC, bytes(message)), privateKey);
-    await node.services.pubsub.publish(thoughtTopic, bytes(fBytes(1, envelope.marshal())));
-    return hex(id);
+    return { id: hex(id), frame: bytes(fBytes(1, envelope.marshal())) };
   };
+  // Opens a neural frame; -> { from, to (binary peer id hex or null), text }.
+  const openThought = async (frame) => {
+    const envelope = await RecordEnvelope.openAndCertify(one(decode(frame), 1), NEURAL_DOMAIN);
+    const f = decode(envelope.payload instanceof Uint8Array ? envelope.payload : envelope.payload.subarray());
+    const from = peerIdFromPublicKey(envelope.publicKey);
+    if (hex(one(f, 4) || []) !== hex(from.toMultihash().bytes)) throw new Error("source peer is not the signer");
+    const destination = decode(one(f, 5) || new Uint8Array(0));
+    const body = decode(one(f, 16) || new Uint8Array(0));
+    return { from: from.toString(), to: destination.has(2) ? hex(one(destination, 2)) : null, text: new TextDecoder().decode(one(body, 1) || new Uint8Array(0)) };
+  };
+  state.send = async (text) => {
+    const { id, frame } = await thought(fBytes(3, utf8.encode(swarmKey)), text);
+    await node.services.pubsub.publish(thoughtTopic, frame);
+    return id;
+  };
+  // A direct thought to a peer, written to the host on /synaptic/neural/1.0.0: the host forwards it over its
+  // connection to that peer (this page dials nobody else).
+  state.sendDirect = async (peer, text) => {
+    const { id, frame } = await thought(fBytes(2, peerIdFromString(peer).toMultihash().bytes), text);
+    const stream = await node.dialProtocol(hostPeer, NEURAL_PROTOCOL);
+    stream.send(lp(frame));
+    await stream.close();
+    return id;
+  };
+  // Direct thoughts for this page, forwarded by its host: length-prefixed NeuralFrames until the stream ends.
+  await node.handle(NEURAL_PROTOCOL, async (stream) => {
+    const read = reader(stream);
+    stream.close().catch(() => {}); // the receiver never writes (half-close at once)
+    for (;;) {
+      let frame;
+      try { frame = await read(); } catch { return; }
+      try {
+        const message = await openThought(frame);
+        if (message.to !== hex(self.toMultihash().bytes)) throw new Error("a direct message for another peer");
+        state.direct.push(message);
+        log(`direct thought from ${message.from}: ${message.text}`);
+      } catch (err) { state.errors.push("direct: " + err); }
+    }
+  });
 
   node.services.pubsub.addEventListener("message", (e) => {
     const { topic, data } = e.detail;
     if (topic === presenceTopic) applyPresence(data).catch((err) => state.errors.push("presence: " + err));
     else if (topic === thoughtTopic) {
-      RecordEnvelope.openAndCertify(one(decode(data), 1), NEURAL_DOMAIN).then((envelope) => {
-        const f = decode(envelope.payload instanceof Uint8Array ? envelope.payload : envelope.payload.subarray());
-        const body = decode(one(f, 16));
-        const text = new TextDecoder().decode(one(body, 1));
-        state.received.push({ from: peerIdFromPublicKey(envelope.publicKey).toString(), text });
-        log(`thought from ${peerIdFromPublicKey(envelope.publicKey)}: ${text}`);
+      openThought(data).then(({ from, text }) => {
+        state.received.push({ from, text });
+        log(`thought from ${from}: ${text}`);
       }).catch((err) => state.errors.push("thought: " + err));
     }
   });

@@ -6,6 +6,8 @@
 //   {"cmd":"gone","peer":id}          waits until the page dropped it -> {"event":"gone","reason":"left"|"expired","elapsedMs"}
 //   {"cmd":"send","text":t}           publishes a thought to the swarm -> {"event":"sent","id"}
 //   {"cmd":"received","text":t}       waits for a thought with this text -> {"event":"received","from"}
+//   {"cmd":"direct","peer":id,"text":t} sends a direct thought to a peer through the host -> {"event":"sent","id"}
+//   {"cmd":"directReceived","text":t} waits for a direct thought to the page with this text -> {"event":"directReceived","from"}
 //   {"cmd":"reload"}                  reloads the page and waits for it to join again -> {"event":"ready","peerId"}
 //   {"cmd":"screenshot","name":n}     -> {"event":"screenshot","path"}
 // Usage: node swarm-check.mjs <host /ws or /wss multiaddr with /p2p> <swarm key> <announce interval ms> <screenshot dir>
@@ -76,6 +78,11 @@ async function main() {
     } else if (cmd.cmd === "received") {
       await page.waitForFunction((text) => window.swarm.received.some((r) => r.text === text), cmd.text, { timeout, polling: 20 });
       say({ event: "received", from: await page.evaluate((text) => window.swarm.received.find((r) => r.text === text).from, cmd.text) });
+    } else if (cmd.cmd === "direct") {
+      say({ event: "sent", id: await page.evaluate(([peer, text]) => window.swarm.sendDirect(peer, text), [cmd.peer, cmd.text]) });
+    } else if (cmd.cmd === "directReceived") {
+      await page.waitForFunction((text) => window.swarm.direct.some((r) => r.text === text), cmd.text, { timeout, polling: 20 });
+      say({ event: "directReceived", from: await page.evaluate((text) => window.swarm.direct.find((r) => r.text === text).from, cmd.text) });
     } else if (cmd.cmd === "reload") {
       await page.reload({ waitUntil: "load", timeout });
       await ready(page);

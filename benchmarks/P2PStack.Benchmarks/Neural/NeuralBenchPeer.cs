@@ -33,13 +33,16 @@ internal sealed class NeuralBenchPeer : IAsyncDisposable
     public T Get<T>() where T : notnull => _services.GetRequiredService<T>();
 
     /// <summary>Starts a host on loopback TCP (<paramref name="network"/> null) or on the memory network.</summary>
+    /// <param name="neural">Neural mesh options.</param>
+    /// <param name="configure">More services, added before the stack's (which add theirs only if absent).</param>
     public static async Task<NeuralBenchPeer> StartAsync(MemoryNetwork? network, DeliveryProbe probe, int nodeIndex,
-        Action<GossipSubOptions>? gossipSub = null)
+        Action<GossipSubOptions>? gossipSub = null, Action<NeuralMeshOptions>? neural = null, Action<IServiceCollection>? configure = null)
     {
         var services = new ServiceCollection();
         if (network is not null) services.AddSingleton(network);
         services.AddSingleton<INeuralMessageHandler<Thought>>(new ProbeHandler(probe, nodeIndex));
         services.AddSingleton<INeuralCommandHandler, EchoHandler>();
+        configure?.Invoke(services);
         services.AddP2PStack(p2p =>
         {
             if (network is null)
@@ -57,7 +60,7 @@ internal sealed class NeuralBenchPeer : IAsyncDisposable
             p2p.AddIdentify();
             p2p.AddKademlia(o => o.RefreshInterval = TimeSpan.Zero);
             p2p.AddGossipSub(o => gossipSub?.Invoke(o));
-            p2p.AddNeuralMesh();
+            p2p.AddNeuralMesh(o => neural?.Invoke(o));
         });
         var provider = services.BuildServiceProvider();
         var peer = new NeuralBenchPeer(provider);

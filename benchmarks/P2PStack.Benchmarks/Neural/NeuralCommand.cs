@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
 using System.Globalization;
 using P2PStack.Neural;
@@ -13,6 +14,10 @@ namespace P2PStack.Benchmarks.Neural;
 /// as fast as backpressure allows (or paced at R per second), then command round trips. <c>neural swarm [--nodes N] [--messages M] [--rate R]
 /// [--latency-ms L] [--degree D] [--seed S]</c>: N hosts over the memory transport in one swarm, M thoughts published
 /// from random members at R per second. Latency is creation (a Stopwatch stamp in the body) to handler delivery.
+/// <c>neural reliable [--messages N] [--in-flight F] [--loss-percent P] [--seed S] [--attempt-timeout-ms T] [--give-up-s G]</c>:
+/// two hosts over the memory transport, N reliable thoughts a -> b, F at a time, b's reliable handler behind a seeded
+/// lossy link (P% of messages and P% of the remaining acks lost per attempt); checks exactly-once delivery to the
+/// application and prints attempts and latency (docs/benchmarks.md).
 /// </summary>
 internal static class NeuralCommand
 {
@@ -26,6 +31,7 @@ internal static class NeuralCommand
             {
                 "two" => TwoAsync(args[1..]).GetAwaiter().GetResult(),
                 "swarm" => SwarmAsync(args[1..]).GetAwaiter().GetResult(),
+                "reliable" => ReliableAsync(args[1..]).GetAwaiter().GetResult(),
                 _ => Usage(),
             };
         }
@@ -38,7 +44,7 @@ internal static class NeuralCommand
 
     private static int Usage()
     {
-        Console.Error.WriteLine("usage: neural two [--messages N] [--commands N] [--bytes N] [--rate R] | neural swarm [--nodes N] [--messages M] [--rate R] [--latency-ms L] [--degree D] [--seed S]");
+        Console.Error.WriteLine("usage: neural two [--messages N] [--commands N] [--bytes N] [--rate R] | neural swarm [--nodes N] [--messages M] [--rate R] [--latency-ms L] [--degree D] [--seed S] | neural reliable [--messages N] [--in-flight F] [--loss-percent P] [--seed S] [--attempt-timeout-ms T] [--give-up-s G]");
         return 2;
     }
 
@@ -183,6 +189,71 @@ internal static class NeuralCommand
             await Parallel.ForEachAsync(peers.Where(p => p is not null), new ParallelOptions { MaxDegreeOfParallelism = 16 },
                 async (p, _) => await p.DisposeAsync());
         }
+    }
+
+    private static async Task<int> ReliableAsync(string[] args)
+    {
+        int messages = Option(args, "--messages", 100);
+        int inFlight = Option(args, "--in-flight", 25);
+        int lossPercent = Option(args, "--loss-percent", 20);
+        int seed = Option(args, "--seed", 20241);
+        int attemptTimeoutMs = Option(args, "--attempt-timeout-ms", 1000);
+        int giveUpSeconds = Option(args, "--give-up-s", 120);
+        var network = new MemoryNetwork();
+        var probe = new DeliveryProbe();
+        var loss = new P2PStack.Neural.Tests.ReliableLoss.LossModel(seed, lossPercent / 100.0, TimeSpan.FromMilliseconds(attemptTimeoutMs));
+        await using var a = await NeuralBenchPeer.StartAsync(network, probe, 0, neural: o =>
+        {
+            o.ReliableAttemptTimeout = TimeSpan.FromMilliseconds(attemptTimeoutMs);
+            o.ReliableGiveUpAfter = TimeSpan.FromSeconds(giveUpSeconds);
+        });
+        await using var b = await NeuralBenchPeer.StartAsync(network, probe, 1, configure: s =>
+        {
+            s.AddSingleton(loss);
+            s.AddSingleton<NeuralReliableHandler, P2PStack.Neural.Tests.ReliableLoss.LossyReliableHandler>();
+        });
+        await a.Host.DialAsync(b.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+        var to = NeuralDestination.ToPeer(b.Host.PeerId);
+
+        var reports = new System.Collections.Concurrent.ConcurrentBag<DeliveryReport>();
+        using var slots = new SemaphoreSlim(inFlight);
+        long start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, messages).Select(async i =>
+        {
+            await slots.WaitAsync();
+            try
+            {
+                reports.Add(await a.Mesh.SendReliableAsync(to, NeuralBenchPeer.Probe(i, 16)));
+            }
+            finally
+            {
+                slots.Release();
+            }
+        }));
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        int delivered = reports.Count(r => r.Status == DeliveryStatus.Delivered);
+        if (delivered == messages) await WaitUntil(() => probe.Count == messages, "every acknowledged thought at the application");
+        await Task.Delay(500); // a late duplicate would show up here
+        var attempts = reports.Select(r => r.Attempts).ToList();
+        var latencies = reports.Where(r => r.Status == DeliveryStatus.Delivered).Select(r => r.Elapsed.TotalMilliseconds).ToList();
+        long duplicatesAcked = b.Mesh.ReliableCounts.Duplicates;
+        Console.WriteLine($"neural reliable (memory transport, Noise, Yamux): {messages} thoughts a -> b, {inFlight} in flight; lossy link at b " +
+            $"(seed {seed}): {lossPercent}% of messages and {lossPercent}% of the remaining acks lost per attempt; " +
+            $"attempt timeout {attemptTimeoutMs} ms, give-up {giveUpSeconds} s; {seconds:F1} s in all");
+        Console.WriteLine($"  reported delivered {delivered}, failed {reports.Count(r => r.Status == DeliveryStatus.Failed)}, " +
+            $"refused {reports.Count(r => r.Status == DeliveryStatus.Refused)}; at the application: {probe.Count} distinct, " +
+            $"{probe.Duplicates} duplicate deliveries");
+        Console.WriteLine($"  lost {loss.MessagesLost} messages and {loss.AcksLost} acks; retries acknowledged as duplicates (not delivered again): {duplicatesAcked}");
+        Console.WriteLine($"  attempts: total {attempts.Sum()}, mean {attempts.Average():F2}, max {attempts.Max()}; histogram " +
+            string.Join(", ", attempts.GroupBy(n => n).OrderBy(g => g.Key).Select(g => $"{g.Key}: {g.Count()}")));
+        Console.WriteLine($"  latency (first attempt to ack) p50 {P(latencies, 50):F1} ms p90 {P(latencies, 90):F1} ms " +
+            $"p99 {P(latencies, 99):F1} ms max {latencies.DefaultIfEmpty().Max():F1} ms");
+        foreach (var error in reports.Where(r => r.Status != DeliveryStatus.Delivered).GroupBy(r => r.Error).OrderByDescending(g => g.Count()).Take(5))
+            Console.WriteLine($"  not delivered ({error.Count()}): {error.Key}");
+        Drops(b, "b");
+        bool exactlyOnce = delivered == messages && probe.Count == messages && probe.Duplicates == 0;
+        if (!exactlyOnce) Console.WriteLine("  NOT exactly once: see the counts above");
+        return exactlyOnce ? 0 : 1;
     }
 
     private static void Drops(NeuralBenchPeer peer, string name)

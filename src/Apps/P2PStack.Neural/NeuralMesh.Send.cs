@@ -92,7 +92,7 @@ public sealed partial class NeuralMesh
         var expires = DateTimeOffset.FromUnixTimeMilliseconds((long)message.CreatedAtMs) + TimeSpan.FromSeconds(message.TtlSeconds);
         var item = new OutboundItem(NeuralMessageCodec.EncodeFrame(envelope, 0), message.Type, (int)message.Priority, expires,
             existingConnectionOnly);
-        var queue = AcquireQueue(peer);
+        var queue = AcquireQueue(existingConnectionOnly ? peer : NextHop(peer));
         try
         {
             await queue.EnqueueAsync(item, wait: true, cancellationToken).ConfigureAwait(false);
@@ -102,6 +102,27 @@ public sealed partial class NeuralMesh
             ReleaseQueue(queue);
         }
         return new PostedMessage(id, peer, item.Sent.Task);
+    }
+
+    /// <summary>
+    /// The peer to write a message for <paramref name="peer"/> to: the peer itself when connected or when no
+    /// <see cref="INeuralNextHops"/> names a forwarder for it; otherwise a named forwarder, one already connected first
+    /// (it forwards over its own connection to the peer, as every node does within the hop limit).
+    /// </summary>
+    private PeerId NextHop(PeerId peer)
+    {
+        if (_nextHops.Length == 0 || _host.GetConnections(peer).Count > 0) return peer;
+        PeerId? first = null;
+        foreach (var hops in _nextHops)
+        {
+            foreach (var hop in hops.For(peer))
+            {
+                if (hop == peer || hop == LocalPeer) continue;
+                if (_host.GetConnections(hop).Count > 0) return hop;
+                first ??= hop;
+            }
+        }
+        return first ?? peer;
     }
 
     /// <param name="sealTo">The recipient's X-Wing public key to seal the body to, or null to send it in the clear.</param>

@@ -34,6 +34,7 @@ public sealed partial class NeuralMesh : IAsyncDisposable
     private readonly IServiceScopeFactory _scopes; // one DI scope per delivered message, for its handlers
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly INeuralNextHops[] _nextHops; // forwarders for peers this node cannot dial (browsers behind their host)
 
     // Receiving: the replay cache, verified messages waiting for the handlers, and the loop that runs them.
     private readonly ReplayGuard _replay;
@@ -68,7 +69,7 @@ public sealed partial class NeuralMesh : IAsyncDisposable
 
     public NeuralMesh(IPeerHost host, ILocalIdentity identity, IOptions<NeuralMeshOptions> options, IServiceScopeFactory scopes,
         KademliaDht? dht = null, GossipSubService? gossip = null, ILogger<NeuralMesh>? logger = null, TimeProvider? time = null,
-        IMeterFactory? meterFactory = null)
+        IMeterFactory? meterFactory = null, IEnumerable<INeuralNextHops>? nextHops = null)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(identity);
@@ -83,6 +84,7 @@ public sealed partial class NeuralMesh : IAsyncDisposable
         _scopes = scopes;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
+        _nextHops = [.. nextHops ?? []];
         _replay = new ReplayGuard(Options.ReplayCacheCapacity, Options.ReplayCacheCapacityPerSource, Options.ReplayCacheCapacityPerConnection);
         _inbound = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(Options.InboundQueueCapacity) { SingleReader = true });
         _commands = Channel.CreateBounded<ReceivedMessage<Messages.Command>>(new BoundedChannelOptions(Options.CommandQueueCapacity));

@@ -129,6 +129,24 @@ public sealed partial class SwarmSignaling : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The signaling hosts through which <paramref name="peer"/> is reachable: those its presence names, when it is a
+    /// live member of a swarm this node keeps a table for (joined or relayed) and announced no addresses of its own (a
+    /// browser). Empty otherwise.
+    /// </summary>
+    public IReadOnlyList<PeerId> HostsOf(PeerId peer)
+    {
+        lock (_gate)
+        {
+            foreach (var swarm in _swarms.Values)
+            {
+                if (swarm.Members.TryGetValue(peer, out var member) && member.Presence.Addresses.Count == 0 && member.Presence.Hosts.Count > 0)
+                    return member.Presence.Hosts;
+            }
+            return [];
+        }
+    }
+
     /// <summary>Events of a joined swarm from now on (PeerAvailable, PeerLeft).</summary>
     /// <exception cref="InvalidOperationException">The swarm is not joined.</exception>
     public SwarmWatcher Watch(string key)

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
-using P2PStack.Network;
 using P2PStack.Neural.Messages;
 using P2PStack.Transports.Memory;
 using Xunit.Abstractions;
@@ -75,7 +74,7 @@ public sealed class ReliableDeliveryTests(ITestOutputHelper output)
         const int messages = 100;
         const int concurrency = 25;
         var network = new MemoryNetwork();
-        var lossy = new LossModel(seed: 20241, lossRate: 0.2);
+        var lossy = new ReliableLoss.LossModel(seed: 20241, lossRate: 0.2, silence: TimeSpan.FromSeconds(1));
         await using var alice = await NeuralPeer.StartAsync(network, o =>
         {
             o.ReliableAttemptTimeout = TimeSpan.FromSeconds(1);
@@ -84,7 +83,7 @@ public sealed class ReliableDeliveryTests(ITestOutputHelper output)
         await using var bob = await NeuralPeer.StartAsync(network, services: s =>
         {
             s.AddSingleton(lossy);
-            s.AddSingleton<NeuralReliableHandler, LossyReliableHandler>();
+            s.AddSingleton<NeuralReliableHandler, ReliableLoss.LossyReliableHandler>();
         });
         await alice.ConnectAsync(bob);
 
@@ -121,98 +120,5 @@ public sealed class ReliableDeliveryTests(ITestOutputHelper output)
         output.WriteLine($"  attempts: total {attempts.Sum()}, mean {attempts.Average():0.00}, max {attempts.Max()}; " +
             string.Join(", ", attempts.GroupBy(a => a).OrderBy(g => g.Key).Select(g => $"{g.Key}: {g.Count()}")));
         output.WriteLine($"  latency ms: p50 {Percentile(0.5):0} p90 {Percentile(0.9):0} p99 {Percentile(0.99):0} max {latencies[^1]:0}");
-    }
-
-    internal sealed class LossModel(int seed, double lossRate)
-    {
-        private readonly Random _random = new(seed);
-        private long _messagesLost;
-        private long _acksLost;
-
-        public long MessagesLost => Interlocked.Read(ref _messagesLost);
-
-        public long AcksLost => Interlocked.Read(ref _acksLost);
-
-        /// <summary>0: deliver; 1: lose the message; 2: lose the ack.</summary>
-        public int Draw()
-        {
-            double a, b;
-            lock (_random)
-            {
-                a = _random.NextDouble();
-                b = _random.NextDouble();
-            }
-            if (a < lossRate)
-            {
-                Interlocked.Increment(ref _messagesLost);
-                return 1;
-            }
-            if (b < lossRate)
-            {
-                Interlocked.Increment(ref _acksLost);
-                return 2;
-            }
-            return 0;
-        }
-    }
-
-    /// <summary>The receiving side behind a lossy link (see the test above).</summary>
-    internal sealed class LossyReliableHandler(IServiceProvider services, LossModel loss) : NeuralReliableHandler(services)
-    {
-        public override async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
-        {
-            switch (loss.Draw())
-            {
-                case 1:
-                    await using (stream) await DrainUntilTheSenderGivesUpAsync(stream, cancellationToken);
-                    return;
-                case 2:
-                    var muted = new MutedStream(stream);
-                    await base.HandleAsync(muted, cancellationToken); // accepted, its ack goes nowhere
-                    await using (stream) await DrainUntilTheSenderGivesUpAsync(stream, cancellationToken);
-                    return;
-                default:
-                    await base.HandleAsync(stream, cancellationToken);
-                    return;
-            }
-        }
-
-        private static async Task DrainUntilTheSenderGivesUpAsync(IStream stream, CancellationToken cancellationToken)
-        {
-            try
-            {
-                while (true)
-                {
-                    var read = await stream.Input.ReadAsync(cancellationToken);
-                    stream.Input.AdvanceTo(read.Buffer.End);
-                    if (read.IsCompleted) await Task.Delay(Timeout.Infinite, cancellationToken); // half-closed: wait for the reset
-                }
-            }
-            catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
-            {
-            }
-        }
-    }
-
-    /// <summary>A stream whose writes are discarded and whose disposal is left to the caller.</summary>
-    private sealed class MutedStream(IStream inner) : IStream
-    {
-        private readonly System.IO.Pipelines.Pipe _sink = new();
-
-        public System.IO.Pipelines.PipeReader Input => inner.Input;
-
-        public System.IO.Pipelines.PipeWriter Output => _sink.Writer;
-
-        public string Protocol => inner.Protocol;
-
-        public IConnection Connection => inner.Connection;
-
-        public Direction Direction => inner.Direction;
-
-        public void Reset()
-        {
-        }
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

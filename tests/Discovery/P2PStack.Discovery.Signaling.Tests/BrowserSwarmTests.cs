@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Addressing;
 using P2PStack.Host;
@@ -25,10 +24,8 @@ public sealed class BrowserSwarmTests(ITestOutputHelper output)
     [DebianFact("chromium", "/usr/bin/chromium")]
     public async Task Three_nodes_and_a_page_join_a_swarm_exchange_thoughts_see_leave_and_crash_and_the_page_rejoins_after_a_reload()
     {
-        await DebianPackage.EnsureInstalledAsync("chromium", "/usr/bin/chromium");
-        string directory = await BrowserPeerDirectory.EnsureInstalledAsync();
         var nodes = new List<WsNode>();
-        Process? browser = null;
+        SwarmPage? page = null;
         try
         {
             for (int i = 0; i < 3; i++) nodes.Add(await WsNode.StartAsync());
@@ -42,22 +39,23 @@ public sealed class BrowserSwarmTests(ITestOutputHelper output)
                 await node.Signaling.JoinAsync(Swarm, Interval);
             }
 
-            browser = Start(directory, nodes[0].Address);
-            var stderr = browser.StandardError.ReadToEndAsync();
             using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(4)); // hang guard
-            var pageId = PeerId.Parse((await ReadAsync(browser, "ready", guard.Token, stderr)).GetProperty("peerId").GetString()!);
+            page = await SwarmPage.OpenAsync(nodes[0].Address.ToString(), Swarm, Interval, guard.Token);
+            var pageId = PeerId.Parse(page.PeerId);
             var joined = Stopwatch.StartNew();
 
-            var members = await CommandAsync(browser, new { cmd = "members", peers = nodes.Select(n => n.PeerId.ToString()) }, "members", guard.Token, stderr);
-            output.WriteLine($"page saw the three nodes {members.GetProperty("elapsedMs").GetInt32()} ms after joining (announce interval {Interval.TotalSeconds} s)");
+            int elapsed = await page.MembersAsync(nodes.Select(n => n.PeerId.ToString()), guard.Token);
+            output.WriteLine($"page saw the three nodes {elapsed} ms after joining (announce interval {Interval.TotalSeconds} s)");
             await SignalingPeer.WaitUntil(() => nodes.All(n => n.Signaling.GetMembers(Swarm).Any(m => m.Peer == pageId)), "every node sees the page");
             output.WriteLine($"every node saw the page {joined.ElapsedMilliseconds} ms after it joined");
             Assert.All(nodes, n => Assert.Equal(3, n.Signaling.GetMembers(Swarm).Count));
             var pageMember = nodes[1].Signaling.GetMembers(Swarm).Single(m => m.Peer == pageId);
             Assert.Equal([nodes[0].PeerId], pageMember.Hosts); // reachable through its signaling host
+            Assert.Equal([nodes[0].PeerId], nodes[1].Signaling.HostsOf(pageId)); // where direct messages for it go
+            Assert.Empty(nodes[1].Signaling.HostsOf(nodes[2].PeerId)); // a node is dialed directly
 
             // Thoughts both ways: the page's signed neural message reaches every node's listener, a node's reaches the page.
-            await CommandAsync(browser, new { cmd = "send", text = "hello from the browser" }, "sent", guard.Token, stderr);
+            await page.SendAsync("hello from the browser", guard.Token);
             foreach (var listener in listeners)
             {
                 await foreach (var message in listener.WithCancellation(guard.Token))
@@ -66,45 +64,36 @@ public sealed class BrowserSwarmTests(ITestOutputHelper output)
                 }
             }
             await nodes[1].Mesh.PublishAsync(Swarm, new Thought { Content = "hello from C#" });
-            var received = await CommandAsync(browser, new { cmd = "received", text = "hello from C#" }, "received", guard.Token, stderr);
-            Assert.Equal(nodes[1].PeerId.ToString(), received.GetProperty("from").GetString());
+            Assert.Equal(nodes[1].PeerId.ToString(), await page.ReceivedAsync("hello from C#", guard.Token));
 
             // A clean leave is seen by the page at once (no expiry wait).
-            var leave = CommandAsync(browser, new { cmd = "gone", peer = nodes[2].PeerId.ToString() }, "gone", guard.Token, stderr);
+            var leave = page.GoneAsync(nodes[2].PeerId.ToString(), guard.Token);
             var leftAt = Stopwatch.StartNew();
             await nodes[2].Signaling.LeaveAsync(Swarm);
-            var gone = await leave;
-            Assert.Equal("left", gone.GetProperty("reason").GetString());
+            Assert.Equal("left", await leave);
             output.WriteLine($"clean leave seen by the page {leftAt.ElapsedMilliseconds} ms after LeaveAsync");
 
             // A crashed node disappears after the until of its last announcement (3 intervals).
-            var expiry = CommandAsync(browser, new { cmd = "gone", peer = nodes[1].PeerId.ToString() }, "gone", guard.Token, stderr);
+            var expiry = page.GoneAsync(nodes[1].PeerId.ToString(), guard.Token);
             var crashedAt = Stopwatch.StartNew();
             await nodes[1].CrashAsync();
-            var expired = await expiry;
-            Assert.Equal("expired", expired.GetProperty("reason").GetString());
+            Assert.Equal("expired", await expiry);
             output.WriteLine($"crashed node dropped by the page {crashedAt.ElapsedMilliseconds} ms after the crash");
 
             // A reload: the page comes back as the same peer and the host sees it again.
             var before = nodes[0].Signaling.GetMembers(Swarm).Single(m => m.Peer == pageId).Since;
-            var reloaded = await CommandAsync(browser, new { cmd = "reload" }, "ready", guard.Token, stderr);
-            Assert.Equal(pageId.ToString(), reloaded.GetProperty("peerId").GetString());
-            await CommandAsync(browser, new { cmd = "members", peers = new[] { nodes[0].PeerId.ToString() } }, "members", guard.Token, stderr);
+            Assert.Equal(pageId.ToString(), await page.ReloadAsync(guard.Token));
+            await page.MembersAsync([nodes[0].PeerId.ToString()], guard.Token);
             await SignalingPeer.WaitUntil(() => nodes[0].Signaling.GetMembers(Swarm).Any(m => m.Peer == pageId && m.Since > before), "the reloaded page's new membership");
-            await CommandAsync(browser, new { cmd = "screenshot", name = "swarm-page.png" }, "screenshot", guard.Token, stderr);
-            var quit = await CommandAsync(browser, new { cmd = "quit" }, "quit", guard.Token, stderr);
-            Assert.Empty(quit.GetProperty("errors").EnumerateArray());
-            Assert.Empty(quit.GetProperty("consoleErrors").EnumerateArray());
+            await page.ScreenshotAsync("swarm-page.png", guard.Token);
+            var (errors, consoleErrors) = await page.QuitAsync(guard.Token);
+            Assert.Empty(errors);
+            Assert.Empty(consoleErrors);
             Assert.All(nodes.Take(1), n => Assert.Equal(0, n.Signaling.Metrics.RefusedCount("forged")));
         }
         finally
         {
-            if (browser is not null)
-            {
-                try { if (!browser.HasExited) browser.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-                await browser.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-                browser.Dispose();
-            }
+            if (page is not null) await page.DisposeAsync();
             foreach (var node in nodes) await node.DisposeAsync();
         }
     }
@@ -117,14 +106,12 @@ public sealed class BrowserSwarmTests(ITestOutputHelper output)
     [DebianFact("chromium", "/usr/bin/chromium")]
     public async Task A_page_served_over_https_joins_a_swarm_through_a_wss_host()
     {
-        await DebianPackage.EnsureInstalledAsync("chromium", "/usr/bin/chromium");
-        string directory = await BrowserPeerDirectory.EnsureInstalledAsync();
         string pem = Directory.CreateTempSubdirectory("p2pstack-wss-").FullName;
         using var certificate = SelfSignedCertificate();
         File.WriteAllText(Path.Combine(pem, "cert.pem"), certificate.ExportCertificatePem());
         using (var key = System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions.GetECDsaPrivateKey(certificate)!) File.WriteAllText(Path.Combine(pem, "key.pem"), key.ExportPkcs8PrivateKeyPem());
         WsNode? node = null;
-        Process? browser = null;
+        SwarmPage? page = null;
         try
         {
             node = await WsNode.StartAsync(certificate);
@@ -133,32 +120,25 @@ public sealed class BrowserSwarmTests(ITestOutputHelper output)
             await node.Mesh.JoinSwarmAsync(Swarm);
             await node.Signaling.JoinAsync(Swarm, Interval);
 
-            browser = Start(directory, node.Address, Path.Combine(pem, "cert.pem"), Path.Combine(pem, "key.pem"));
-            var stderr = browser.StandardError.ReadToEndAsync();
             using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(4)); // hang guard
-            var pageId = PeerId.Parse((await ReadAsync(browser, "ready", guard.Token, stderr)).GetProperty("peerId").GetString()!);
-            await CommandAsync(browser, new { cmd = "members", peers = new[] { node.PeerId.ToString() } }, "members", guard.Token, stderr);
+            page = await SwarmPage.OpenAsync(node.Address.ToString(), Swarm, Interval, guard.Token, Path.Combine(pem, "cert.pem"), Path.Combine(pem, "key.pem"));
+            var pageId = PeerId.Parse(page.PeerId);
+            await page.MembersAsync([node.PeerId.ToString()], guard.Token);
             await SignalingPeer.WaitUntil(() => node.Signaling.GetMembers(Swarm).Any(m => m.Peer == pageId), "the node sees the page");
             Assert.Contains(node.Host.GetConnections(pageId), c => c.RemoteAddress.ToString().Contains("/wss", StringComparison.Ordinal));
 
-            await CommandAsync(browser, new { cmd = "send", text = "hello over wss" }, "sent", guard.Token, stderr);
+            await page.SendAsync("hello over wss", guard.Token);
             await foreach (var message in listener.WithCancellation(guard.Token))
             {
                 if (message.SourcePeer == pageId && message.Body is Thought { Content: "hello over wss" }) break;
             }
             await node.Mesh.PublishAsync(Swarm, new Thought { Content = "hello back over wss" });
-            await CommandAsync(browser, new { cmd = "received", text = "hello back over wss" }, "received", guard.Token, stderr);
-            var quit = await CommandAsync(browser, new { cmd = "quit" }, "quit", guard.Token, stderr);
-            Assert.Empty(quit.GetProperty("errors").EnumerateArray());
+            await page.ReceivedAsync("hello back over wss", guard.Token);
+            Assert.Empty((await page.QuitAsync(guard.Token)).Errors);
         }
         finally
         {
-            if (browser is not null)
-            {
-                try { if (!browser.HasExited) browser.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-                await browser.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-                browser.Dispose();
-            }
+            if (page is not null) await page.DisposeAsync();
             if (node is not null) await node.DisposeAsync();
             Directory.Delete(pem, recursive: true);
         }
@@ -177,46 +157,6 @@ public sealed class BrowserSwarmTests(ITestOutputHelper output)
         return System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(
             created.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null,
             System.Security.Cryptography.X509Certificates.X509KeyStorageFlags.Exportable);
-    }
-
-    private static Process Start(string directory, Multiaddr host, params string[] tls)
-    {
-        var start = new ProcessStartInfo("node")
-        {
-            WorkingDirectory = directory,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = System.Text.Encoding.UTF8,
-        };
-        string[] args = ["swarm-check.mjs", host.ToString(), Swarm, ((int)Interval.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            BrowserPeerDirectory.ArtifactDirectory, "180", .. tls];
-        foreach (var arg in args)
-            start.ArgumentList.Add(arg);
-        return Process.Start(start) ?? throw new InvalidOperationException("node did not start");
-    }
-
-    private static async Task<JsonElement> CommandAsync(Process browser, object command, string expected, CancellationToken cancellationToken, Task<string> stderr)
-    {
-        await browser.StandardInput.WriteLineAsync(JsonSerializer.Serialize(command));
-        await browser.StandardInput.FlushAsync(cancellationToken);
-        return await ReadAsync(browser, expected, cancellationToken, stderr);
-    }
-
-    private static async Task<JsonElement> ReadAsync(Process browser, string expected, CancellationToken cancellationToken, Task<string> stderr)
-    {
-        string? line = await browser.StandardOutput.ReadLineAsync(cancellationToken);
-        if (line is null)
-        {
-            await browser.WaitForExitAsync(cancellationToken);
-            throw new InvalidOperationException($"the browser script ended early ({browser.ExitCode}): {await stderr}");
-        }
-        using var json = JsonDocument.Parse(line);
-        var root = json.RootElement.Clone();
-        string evt = root.GetProperty("event").GetString()!;
-        if (evt != expected) throw new InvalidOperationException($"browser script: expected {expected}, got {line}");
-        return root;
     }
 
     /// <summary>A C# node reachable over /ws on loopback.</summary>

@@ -145,6 +145,7 @@ public static class NodeComposition
         // hosted service comes after the peer host's: it starts on a running host and announces departures (stops)
         // before the host stops.
         new P2PBuilder(services).AddSwarmSignaling();
+        services.AddSingleton<INeuralNextHops, SignalingNextHops>(); // direct messages to browser peers via their host
         services.AddSingleton(config.Rendezvous);
         if (config.Rendezvous.Namespaces.Count > 0 && config.Rendezvous.Points.Count > 0) services.AddHostedService<RendezvousRegistrar>();
         return services;
