@@ -43,7 +43,9 @@ public sealed class NatMatrixBenchmark(ITestOutputHelper output)
             ("symmetric -> cone", sym1, cone2),
             ("symmetric -> symmetric", sym1, sym2),
         };
-        string[] node = ["--listen", "/ip4/0.0.0.0/tcp/0", "--reuse-port", "--relay", relay.Address().ToString(), "--autonat-client", "--confirmations", "1"];
+        string? only = Environment.GetEnvironmentVariable("P2PSTACK_NAT_MATRIX_PAIRS");
+        if (only is { Length: > 0 }) pairs = [.. pairs.Where(p => only.Split(',').Contains(p.Name.Replace(" ", "", StringComparison.Ordinal)))];
+        string[] node = ["--verbose", "--listen", "/ip4/0.0.0.0/tcp/0", "--reuse-port", "--relay", relay.Address().ToString(), "--autonat-client", "--confirmations", "1"];
         var table = new StringBuilder("| pair (dialer -> listener) | runs | direct | relayed | rounds (direct runs) | time to direct, median / max |\n| --- | --- | --- | --- | --- | --- |\n");
         foreach (var (name, dialerNs, listenerNs) in pairs)
         {
@@ -64,6 +66,9 @@ public sealed class NatMatrixBenchmark(ITestOutputHelper output)
                 results.Add(new Run(echo["connection"]!["direct"]!.GetValue<bool>(), punch["attempts"]!.GetValue<int>(),
                     punch["elapsedMs"]!.GetValue<double>(), punch["reason"]!.GetValue<string>()));
                 output.WriteLine($"{name} #{i + 1}: {(results[^1].Direct ? "direct" : "relayed")} {punch.ToJsonString()}");
+                if (!results[^1].Direct) output.WriteLine($"addresses listener {(await listener.CommandAsync("addresses")).ToJsonString()}");
+                if (!results[^1].Direct) output.WriteLine($"conns dialer {(await dialer.CommandAsync("connections")).ToJsonString()}\nconns listener {(await listener.CommandAsync("connections")).ToJsonString()}");
+                if (!results[^1].Direct) output.WriteLine($"listener:\n{listener.Process.Tail()}\ndialer:\n{dialer.Process.Tail()}");
             }
             var direct = results.Where(r => r.Direct).ToList();
             var times = direct.Select(r => r.ElapsedMs).Order().ToList();

@@ -178,6 +178,8 @@ public static class NatCommand
         var options = new DialOptions
         {
             ForceDirect = true,
+            // Off the listen port: a failed attempt there would leave NAT state that spoils the hole punch after it.
+            FromEphemeralPort = true,
             Timeout = services.GetService<IOptions<DcutrOptions>>()?.Value.UnilateralDialTimeout ?? TimeSpan.FromSeconds(5),
         };
         try
