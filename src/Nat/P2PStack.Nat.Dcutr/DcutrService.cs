@@ -33,6 +33,7 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
     private readonly SemaphoreSlim _slots;
     private readonly ConcurrentDictionary<PeerId, TaskCompletionSource<HolePunchResult>> _running = new();
     private readonly ConcurrentDictionary<PeerId, HolePunchResult> _last = new();
+    private readonly ConcurrentDictionary<PeerId, int> _responding = new();
     private IDisposable? _onConnected;
 
     public DcutrService(IPeerHost host, IOptions<DcutrOptions> options, DcutrMetrics? metrics = null, ILogger<DcutrService>? logger = null,
@@ -58,6 +59,10 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
 
     /// <summary>Waits for the upgrade of the relayed connection to the peer running now, or null if none runs.</summary>
     public Task<HolePunchResult>? Running(PeerId peer) => _running.TryGetValue(peer, out var running) ? running.Task : null;
+
+    /// <summary>Whether we are answering the peer's hole punch now (the responder records its result once the peer
+    /// ends the DCUtR stream, which may be after the direct connection is up).</summary>
+    public bool IsResponding(PeerId peer) => _responding.ContainsKey(peer);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -222,37 +227,51 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
                 stream.Reset(); // nothing to upgrade
                 return;
             }
-            long started = _time.GetTimestamp();
-            int rounds = 0;
-            var dials = new List<Task<IConnection?>>();
+            _responding.AddOrUpdate(peer, 1, (_, n) => n + 1);
             try
             {
-                while (rounds < _options.MaxAttempts)
-                {
-                    HolePunchRound? round;
-                    using (var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-                    {
-                        exchange.CancelAfter(_options.StreamTimeout);
-                        round = await HolePunchExchange.RespondAsync(stream, OurAddresses(), exchange.Token).ConfigureAwait(false);
-                    }
-                    if (round is null) break;
-                    rounds++;
-                    _metrics?.Attempt("responder");
-                    var theirs = HolePunchExchange.Punchable(round.RemoteAddresses, _options.AllowPrivateAddresses);
-                    // We are the client: dial at once, in the background, so that the next CONNECT is answered without
-                    // delay (a late answer would spoil the next round's RTT measurement).
-                    if (theirs.Count > 0) dials.Add(DialAnyAsync(peer, theirs, Direction.Outbound, _options.DialTimeout, cancellationToken));
-                }
+                await RespondAsync(stream, peer, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is DcutrFormatException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            finally
             {
-                LogFailed(peer, ex.Message);
+                // Bounded by the peers with a DCUtR stream open: an entry goes with its last stream.
+                if (_responding.AddOrUpdate(peer, 0, (_, n) => n - 1) <= 0) _responding.TryRemove(new KeyValuePair<PeerId, int>(peer, 0));
             }
-            var results = await Task.WhenAll(dials).ConfigureAwait(false);
-            var direct = results.FirstOrDefault(c => c is not null) ?? Direct(peer);
-            _last[peer] = new HolePunchResult(peer, direct is not null, direct is not null ? "hole_punch" : "dial_failed", rounds,
-                _time.GetElapsedTime(started), direct);
         }
+    }
+
+    private async Task RespondAsync(IStream stream, PeerId peer, CancellationToken cancellationToken)
+    {
+        long started = _time.GetTimestamp();
+        int rounds = 0;
+        var dials = new List<Task<IConnection?>>();
+        try
+        {
+            while (rounds < _options.MaxAttempts)
+            {
+                HolePunchRound? round;
+                using (var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    exchange.CancelAfter(_options.StreamTimeout);
+                    round = await HolePunchExchange.RespondAsync(stream, OurAddresses(), exchange.Token).ConfigureAwait(false);
+                }
+                if (round is null) break;
+                rounds++;
+                _metrics?.Attempt("responder");
+                var theirs = HolePunchExchange.Punchable(round.RemoteAddresses, _options.AllowPrivateAddresses);
+                // We are the client: dial at once, in the background, so that the next CONNECT is answered without
+                // delay (a late answer would spoil the next round's RTT measurement).
+                if (theirs.Count > 0) dials.Add(DialAnyAsync(peer, theirs, Direction.Outbound, _options.DialTimeout, cancellationToken));
+            }
+        }
+        catch (Exception ex) when (ex is DcutrFormatException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            LogFailed(peer, ex.Message);
+        }
+        var results = await Task.WhenAll(dials).ConfigureAwait(false);
+        var direct = results.FirstOrDefault(c => c is not null) ?? Direct(peer);
+        _last[peer] = new HolePunchResult(peer, direct is not null, direct is not null ? "hole_punch" : "dial_failed", rounds,
+            _time.GetElapsedTime(started), direct);
     }
 
     /// <summary>Dials the addresses at once (as one side of a simultaneous open when a role is given); the first

@@ -129,7 +129,10 @@ public sealed class NatLabCliTests(NatLabNodes lab) : IClassFixture<NatLabNodes>
     {
         Skip.If(lab.Unavailable is not null, lab.Unavailable);
         string circuit = await RelayAddressAsync(lab.B);
+        var before = await lab.A.RunJsonAsync("p2p", "status");
+        Assert.DoesNotContain(before.GetProperty("peers").EnumerateArray(), p => p.GetProperty("peerId").GetString() == lab.B.PeerId);
         var answer = await lab.A.RunJsonAsync("p2p", "nat", circuit, "--method", "stun");
+        Assert.True(answer.TryGetProperty("holePunch", out _), $"{answer}\nA:\n{lab.A.Stderr}\nB:\n{lab.B.Stderr}");
         Assert.Equal("stun", answer.GetProperty("method").GetString());
         // coturn saw A's UDP socket at its NAT's public address; MASQUERADE maps endpoint-independently and filters by
         // address and port (RFC 5780 behaviour discovery against coturn's two addresses).
