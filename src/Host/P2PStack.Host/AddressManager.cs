@@ -46,6 +46,8 @@ public sealed class AddressManager : IAddressManager
     public IReadOnlyList<Multiaddr> ObservedAddresses =>
         [.. _observed.Get(_options.Addresses.ObservedAddressThreshold).Select(o => o.Address)];
 
+    public IReadOnlyList<Multiaddr> ObservedAddressCandidates => [.. _observed.Get(1).Select(o => o.Address)];
+
     public IReadOnlyList<Multiaddr> RelayAddresses
     {
         get

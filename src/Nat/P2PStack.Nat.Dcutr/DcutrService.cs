@@ -33,6 +33,7 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
     private readonly SemaphoreSlim _slots;
     private readonly ConcurrentDictionary<PeerId, TaskCompletionSource<HolePunchResult>> _running = new();
     private readonly ConcurrentDictionary<PeerId, HolePunchResult> _last = new();
+    private readonly ConcurrentDictionary<PeerId, int> _responding = new();
     private IDisposable? _onConnected;
 
     public DcutrService(IPeerHost host, IOptions<DcutrOptions> options, DcutrMetrics? metrics = null, ILogger<DcutrService>? logger = null,
@@ -58,6 +59,10 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
 
     /// <summary>Waits for the upgrade of the relayed connection to the peer running now, or null if none runs.</summary>
     public Task<HolePunchResult>? Running(PeerId peer) => _running.TryGetValue(peer, out var running) ? running.Task : null;
+
+    /// <summary>Whether we are answering the peer's hole punch now (the responder records its result once the peer
+    /// ends the DCUtR stream, which may be after the direct connection is up).</summary>
+    public bool IsResponding(PeerId peer) => _responding.ContainsKey(peer);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -153,9 +158,13 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
         var peer = relayed.RemotePeer;
         if (Direct(peer) is { } existing) return Finish(peer, true, "direct_dial", 0, started, existing);
 
-        // Unilateral upgrade: the remote may be reachable directly (public addresses it told identify).
+        // Unilateral upgrade: the remote may be reachable directly (public addresses it told identify). From an
+        // ephemeral port: a remote behind a NAT (whose observed address it still advertises) drops our SYNs, and the
+        // half-open entry that attempt leaves in our NAT for the listen port's four-tuple would turn the remote's SYN
+        // of the hole punch below into one our NAT mistranslates (out of window for the old sequence numbers).
         var public_ = HolePunchExchange.Punchable(_host.PeerStore.GetAddresses(peer), _options.AllowPrivateAddresses);
-        if (public_.Count > 0 && await DialAnyAsync(peer, public_, null, _options.UnilateralDialTimeout, cancellationToken).ConfigureAwait(false) is { } unilateral)
+        if (public_.Count > 0 && await DialAnyAsync(peer, public_, null, _options.UnilateralDialTimeout, cancellationToken,
+                fromEphemeralPort: true).ConfigureAwait(false) is { } unilateral)
         {
             CloseAfterGrace(relayed);
             return Finish(peer, true, "direct_dial", 0, started, unilateral);
@@ -173,6 +182,7 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
         await using (stream.ConfigureAwait(false))
         {
             string reason = "dial_failed";
+            await WaitForOwnAddressAsync(cancellationToken).ConfigureAwait(false);
             for (int attempt = 1; attempt <= _options.MaxAttempts; attempt++)
             {
                 _metrics?.Attempt("initiator");
@@ -185,9 +195,13 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
                 var theirs = HolePunchExchange.Punchable(round.RemoteAddresses, _options.AllowPrivateAddresses);
                 if (theirs.Count == 0)
                 {
+                    // The peer has not learnt an address of its own yet (identify with its relay may still be on the
+                    // way): ask again a little later rather than give up.
                     reason = "no_addresses";
-                    break;
+                    if (attempt < _options.MaxAttempts) await Task.Delay(_options.NoAddressRetryDelay, _time, cancellationToken).ConfigureAwait(false);
+                    continue;
                 }
+                reason = "dial_failed";
                 LogRound(peer, attempt, round.RoundTrip, theirs.Count);
                 // We are the server of the simultaneous open: the peer dials on receiving SYNC, we half an RTT later.
                 if (await DialAnyAsync(peer, theirs, Direction.Inbound, _options.DialTimeout, cancellationToken).ConfigureAwait(false) is { } direct)
@@ -198,7 +212,7 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
                 }
             }
             await stream.Output.CompleteAsync().ConfigureAwait(false);
-            return Finish(peer, false, reason, reason == "no_addresses" ? 0 : _options.MaxAttempts, started, null);
+            return Finish(peer, false, reason, _options.MaxAttempts, started, null);
         }
     }
 
@@ -213,45 +227,59 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
                 stream.Reset(); // nothing to upgrade
                 return;
             }
-            long started = _time.GetTimestamp();
-            int rounds = 0;
-            var dials = new List<Task<IConnection?>>();
+            _responding.AddOrUpdate(peer, 1, (_, n) => n + 1);
             try
             {
-                while (rounds < _options.MaxAttempts)
-                {
-                    HolePunchRound? round;
-                    using (var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-                    {
-                        exchange.CancelAfter(_options.StreamTimeout);
-                        round = await HolePunchExchange.RespondAsync(stream, OurAddresses(), exchange.Token).ConfigureAwait(false);
-                    }
-                    if (round is null) break;
-                    rounds++;
-                    _metrics?.Attempt("responder");
-                    var theirs = HolePunchExchange.Punchable(round.RemoteAddresses, _options.AllowPrivateAddresses);
-                    // We are the client: dial at once, in the background, so that the next CONNECT is answered without
-                    // delay (a late answer would spoil the next round's RTT measurement).
-                    if (theirs.Count > 0) dials.Add(DialAnyAsync(peer, theirs, Direction.Outbound, _options.DialTimeout, cancellationToken));
-                }
+                await RespondAsync(stream, peer, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is DcutrFormatException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            finally
             {
-                LogFailed(peer, ex.Message);
+                // Bounded by the peers with a DCUtR stream open: an entry goes with its last stream.
+                if (_responding.AddOrUpdate(peer, 0, (_, n) => n - 1) <= 0) _responding.TryRemove(new KeyValuePair<PeerId, int>(peer, 0));
             }
-            var results = await Task.WhenAll(dials).ConfigureAwait(false);
-            var direct = results.FirstOrDefault(c => c is not null) ?? Direct(peer);
-            _last[peer] = new HolePunchResult(peer, direct is not null, direct is not null ? "hole_punch" : "dial_failed", rounds,
-                _time.GetElapsedTime(started), direct);
         }
+    }
+
+    private async Task RespondAsync(IStream stream, PeerId peer, CancellationToken cancellationToken)
+    {
+        long started = _time.GetTimestamp();
+        int rounds = 0;
+        var dials = new List<Task<IConnection?>>();
+        try
+        {
+            while (rounds < _options.MaxAttempts)
+            {
+                HolePunchRound? round;
+                using (var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    exchange.CancelAfter(_options.StreamTimeout);
+                    round = await HolePunchExchange.RespondAsync(stream, OurAddresses(), exchange.Token).ConfigureAwait(false);
+                }
+                if (round is null) break;
+                rounds++;
+                _metrics?.Attempt("responder");
+                var theirs = HolePunchExchange.Punchable(round.RemoteAddresses, _options.AllowPrivateAddresses);
+                // We are the client: dial at once, in the background, so that the next CONNECT is answered without
+                // delay (a late answer would spoil the next round's RTT measurement).
+                if (theirs.Count > 0) dials.Add(DialAnyAsync(peer, theirs, Direction.Outbound, _options.DialTimeout, cancellationToken));
+            }
+        }
+        catch (Exception ex) when (ex is DcutrFormatException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            LogFailed(peer, ex.Message);
+        }
+        var results = await Task.WhenAll(dials).ConfigureAwait(false);
+        var direct = results.FirstOrDefault(c => c is not null) ?? Direct(peer);
+        _last[peer] = new HolePunchResult(peer, direct is not null, direct is not null ? "hole_punch" : "dial_failed", rounds,
+            _time.GetElapsedTime(started), direct);
     }
 
     /// <summary>Dials the addresses at once (as one side of a simultaneous open when a role is given); the first
     /// direct connection wins.</summary>
     private async Task<IConnection?> DialAnyAsync(PeerId peer, IReadOnlyList<Multiaddr> addresses, Direction? role, TimeSpan timeout,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool fromEphemeralPort = false)
     {
-        var options = new DialOptions { ForceDirect = true, SimultaneousOpenRole = role, Timeout = timeout };
+        var options = new DialOptions { ForceDirect = true, SimultaneousOpenRole = role, Timeout = timeout, FromEphemeralPort = fromEphemeralPort };
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var dials = addresses.Select(async address =>
         {
@@ -279,11 +307,26 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
         return Direct(peer); // the peer's half of the open may have arrived through our listener
     }
 
+    /// <summary>Waits (at most <see cref="DcutrOptions.OwnAddressWait"/>) until we have an address the peer can dial;
+    /// without one the rounds still run (the peer's CONNECT may tell us its address, and its SYN opens our NAT).</summary>
+    private async Task WaitForOwnAddressAsync(CancellationToken cancellationToken)
+    {
+        long start = _time.GetTimestamp();
+        while (OurAddresses().Count == 0 && _time.GetElapsedTime(start) < _options.OwnAddressWait)
+            await Task.Delay(_options.AddressPollInterval, _time, cancellationToken).ConfigureAwait(false);
+    }
+
     private IConnection? Direct(PeerId peer) => _host.GetConnections(peer).FirstOrDefault(c => c.IsDirect && !c.Completion.IsCompleted);
 
-    /// <summary>What we tell the peer to dial: our observed and advertised direct addresses that can be hole punched.</summary>
-    private IReadOnlyList<Multiaddr> OurAddresses() => HolePunchExchange.Punchable(
-        _host.AddressManager.ObservedAddresses.Concat(_host.AddressManager.AdvertisedAddresses), _options.AllowPrivateAddresses);
+    /// <summary>What we tell the peer to dial: our confirmed observed and advertised direct addresses that can be hole
+    /// punched, then a few observed candidates not confirmed yet (as rust-libp2p's DCUtR does): behind a NAT our only
+    /// direct connection may be the one to our relay, one observer, never enough to confirm an address.</summary>
+    private IReadOnlyList<Multiaddr> OurAddresses()
+    {
+        var addresses = _host.AddressManager;
+        return HolePunchExchange.Punchable(addresses.ObservedAddresses.Concat(addresses.AdvertisedAddresses)
+            .Concat(addresses.ObservedAddressCandidates.Take(_options.MaxObservedCandidates)), _options.AllowPrivateAddresses);
+    }
 
     private void CloseAfterGrace(IConnection relayed) => _host.RunInBackground(async token =>
     {

@@ -38,14 +38,16 @@ public sealed class TcpTransport : ITransport
     /// the socket is bound to a listen port (possible when <see cref="TcpTransportOptions.ReusePort"/> is set), so
     /// that both peers' SYNs name the same four-tuple, and the connection reports the requested role as its direction.
     /// Without a listen port to dial from there is no simultaneous open: the connection is an ordinary outbound one.
+    /// <see cref="DialOptions.FromEphemeralPort"/> keeps an ordinary dial off the listen port.
     /// </summary>
     public async ValueTask<IRawConnection> DialAsync(Multiaddr address, DialOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (!CanDial(address)) throw new ArgumentException($"the TCP transport cannot dial {address}", nameof(address));
         var role = options.SimultaneousOpenRole;
-        var (socket, fromListenPort) = await ConnectCoreAsync(address, bindListenPort: _options.ReusePort || role is not null,
-            cancellationToken, requireListenPort: role is not null).ConfigureAwait(false);
+        bool bindListenPort = role is not null || _options.ReusePort && !options.FromEphemeralPort;
+        var (socket, fromListenPort) = await ConnectCoreAsync(address, bindListenPort, cancellationToken, requireListenPort: role is not null)
+            .ConfigureAwait(false);
         return new SocketConnection(socket, role is { } r && fromListenPort ? r : Direction.Outbound, _options);
     }
 

@@ -135,6 +135,31 @@ public sealed class NatScenarioTests(NatLab lab) : IClassFixture<NatLab>
         Assert.True(echo["connection"]!["direct"]!.GetValue<bool>());
     }
 
+    /// <summary>
+    /// Fresh nodes behind the two cone NATs, the dialer still advertising the address its NAT gave it (no AutoNAT
+    /// client to call it private), so the listener's DCUtR first dials that address directly, which the dialer's NAT
+    /// drops. That attempt must leave no NAT state on the listen port's four-tuple (it once did: the listener's NAT
+    /// then mistranslated the handshake of every hole punch round and the pair stayed relayed), and the listener's own
+    /// address, confirmed only after its reservation, must be waited for rather than a round sent without it.
+    /// </summary>
+    [SkippableFact]
+    public async Task FreshConeNodesEndDirectAfterAFailedUnilateralDial()
+    {
+        Skip.If(lab.Unavailable is not null, lab.Unavailable);
+        using var setup = new CancellationTokenSource(Patience);
+        string[] flags = ["--listen", "/ip4/0.0.0.0/tcp/0", "--reuse-port", "--relay", lab.Relay.Address().ToString()];
+        await using var listener = await Peers.CSharpAsync(await lab.Lab.AddHostBehindAsync(lab.ConeB, "b2", setup.Token), flags, setup.Token);
+        await using var dialer = await Peers.CSharpAsync(await lab.Lab.AddHostBehindAsync(lab.ConeA, "a2", setup.Token), flags, setup.Token);
+        string circuit = await CircuitAddressAsync(listener);
+        await UntilAsync(dialer, "addresses", a => a["advertised"]!.AsArray().Any(x => x!.GetValue<string>().StartsWith($"/ip4/{lab.ConeA.WanAddress}/tcp/", StringComparison.Ordinal)));
+        await dialer.CommandAsync("dial", new JsonObject { ["addr"] = circuit, ["limited"] = true }, Patience);
+        var result = await listener.CommandAsync("holepunch", new JsonObject { ["peer"] = dialer.PeerId().ToString() }, Patience);
+        Assert.True(result["success"]!.GetValue<bool>(), result.ToJsonString() + "\n" + listener.Process.Tail() + "\n" + dialer.Process.Tail());
+        Assert.Equal("hole_punch", result["reason"]!.GetValue<string>());
+        var direct = await dialer.CommandAsync("wait-direct", new JsonObject { ["peer"] = listener.PeerId().ToString() }, Patience);
+        Assert.StartsWith($"/ip4/{lab.ConeB.WanAddress}/tcp/", direct["remoteAddr"]!.GetValue<string>());
+    }
+
     [SkippableFact]
     public async Task BehindASymmetricNatTheConnectionStaysRelayedAndWorks()
     {

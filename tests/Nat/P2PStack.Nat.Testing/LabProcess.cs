@@ -10,7 +10,7 @@ namespace P2PStack.Nat.Testing;
 /// </summary>
 public sealed class LabProcess : IAsyncDisposable
 {
-    private const int TailLines = 60;
+    private const int TailLines = 400;
     private readonly ProcessStartInfo _start;
     private readonly Channel<string> _stdout = Channel.CreateUnbounded<string>();
     private readonly Channel<string> _all = Channel.CreateUnbounded<string>();

@@ -60,9 +60,11 @@ public static class CliProcess
         }
     }
 
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? passphrase)
+    /// <param name="netns">Run inside this network namespace (<c>ip netns exec</c>; the node's control API is on the
+    /// namespace's loopback, so commands for a node in a namespace run there too).</param>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? passphrase, string? netns = null)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(netns is null ? "dotnet" : "ip")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -71,6 +73,10 @@ public static class CliProcess
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        if (netns is not null)
+        {
+            foreach (string arg in new[] { "netns", "exec", netns, "dotnet" }) info.ArgumentList.Add(arg);
+        }
         info.ArgumentList.Add(DllPath);
         foreach (var arg in args) info.ArgumentList.Add(arg);
         info.Environment.Remove("SYNAPTIC_MESH_HOME");
@@ -80,9 +86,9 @@ public static class CliProcess
         return info;
     }
 
-    public static async Task<CliResult> RunAsync(string[] args, string? passphrase = null, string? stdin = null)
+    public static async Task<CliResult> RunAsync(string[] args, string? passphrase = null, string? stdin = null, string? netns = null)
     {
-        using var process = Process.Start(StartInfo(args, passphrase))!;
+        using var process = Process.Start(StartInfo(args, passphrase, netns))!;
         if (stdin is not null) await process.StandardInput.WriteAsync(stdin);
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -12,10 +12,11 @@ public sealed class NodeProcess : IAsyncDisposable
     private readonly StringBuilder _stderr = new();
     private readonly Task _stderrPump;
 
-    private NodeProcess(Process process, TempHome home, JsonElement started)
+    private NodeProcess(Process process, TempHome home, JsonElement started, string? netns)
     {
         Process = process;
         Home = home;
+        Netns = netns;
         StartLine = started;
         PeerId = started.GetProperty("peerId").GetString()!;
         Addresses = [.. started.GetProperty("addresses").EnumerateArray().Select(a => a.GetString()!)];
@@ -28,6 +29,9 @@ public sealed class NodeProcess : IAsyncDisposable
     public JsonElement StartLine { get; }
 
     public TempHome Home { get; }
+
+    /// <summary>The network namespace the node runs in (its commands run there too), or null.</summary>
+    public string? Netns { get; }
 
     public string PeerId { get; }
 
@@ -42,9 +46,15 @@ public sealed class NodeProcess : IAsyncDisposable
     }
 
     /// <summary>Starts a node on <paramref name="home"/> (initialised already or not) and waits for its start line.</summary>
-    public static async Task<NodeProcess> StartAsync(TempHome home, string? passphrase = null, params string[] extraArgs)
+    public static Task<NodeProcess> StartAsync(TempHome home, string? passphrase = null, params string[] extraArgs) =>
+        StartCoreAsync(home, passphrase, null, extraArgs);
+
+    /// <summary>Starts a node inside a network namespace (a lab's, which kills it at the latest when it is removed).</summary>
+    public static Task<NodeProcess> StartInNamespaceAsync(TempHome home, string netns) => StartCoreAsync(home, null, netns, []);
+
+    private static async Task<NodeProcess> StartCoreAsync(TempHome home, string? passphrase, string? netns, string[] extraArgs)
     {
-        var process = Process.Start(CliProcess.StartInfo(["p2p", "start", "--json", "--home", home.Path, .. extraArgs], passphrase))!;
+        var process = Process.Start(CliProcess.StartInfo(["p2p", "start", "--json", "--home", home.Path, .. extraArgs], passphrase, netns))!;
         try
         {
             process.StandardInput.Close();
@@ -56,7 +66,7 @@ public sealed class NodeProcess : IAsyncDisposable
                 throw new InvalidOperationException($"the node exited before starting: {error}");
             }
             using var json = JsonDocument.Parse(line);
-            return new NodeProcess(process, home, json.RootElement.Clone());
+            return new NodeProcess(process, home, json.RootElement.Clone(), netns);
         }
         catch
         {
@@ -66,7 +76,7 @@ public sealed class NodeProcess : IAsyncDisposable
         }
     }
 
-    public Task<CliResult> RunAsync(params string[] args) => CliProcess.RunAsync([.. args, "--home", Home.Path]);
+    public Task<CliResult> RunAsync(params string[] args) => CliProcess.RunAsync([.. args, "--home", Home.Path], netns: Netns);
 
     /// <summary>Runs a command with <paramref name="stdin"/> as its standard input.</summary>
     public Task<CliResult> RunWithInputAsync(string stdin, params string[] args) => CliProcess.RunAsync([.. args, "--home", Home.Path], stdin: stdin);

@@ -85,6 +85,30 @@ public class TcpTransportTests
     }
 
     [Fact]
+    public async Task A_dial_from_an_ephemeral_port_leaves_the_listen_port_alone()
+    {
+        var options = new TcpTransportOptions { ReusePort = true };
+        var a = new TcpTransport(options);
+        var b = new TcpTransport(options);
+        await using IListener listenerA = await a.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+        await using IListener listenerB = await b.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+
+        Task<IRawConnection> accept = listenerB.AcceptAsync(default).AsTask();
+        await using IRawConnection dialer = await a.DialAsync(listenerB.ListenAddress, new DialOptions { FromEphemeralPort = true }, default)
+            .AsTask().WaitAsync(Patience);
+        await using IRawConnection accepted = await accept.WaitAsync(Patience);
+        Assert.NotEqual(listenerA.ListenAddress, dialer.LocalAddress);
+        Assert.Equal(dialer.LocalAddress, accepted.RemoteAddress);
+
+        // A simultaneous open still dials from the listen port: the option does not apply to it.
+        Task<IRawConnection> acceptOpen = listenerB.AcceptAsync(default).AsTask();
+        await using IRawConnection open = await a.DialAsync(listenerB.ListenAddress,
+            new DialOptions { FromEphemeralPort = true, SimultaneousOpenRole = Direction.Outbound }, default).AsTask().WaitAsync(Patience);
+        await using IRawConnection acceptedOpen = await acceptOpen.WaitAsync(Patience);
+        Assert.Equal(listenerA.ListenAddress, open.LocalAddress);
+    }
+
+    [Fact]
     public async Task Without_reuse_port_the_port_is_exclusive()
     {
         var transport = new TcpTransport();

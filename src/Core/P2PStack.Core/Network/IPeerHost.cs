@@ -135,6 +135,15 @@ public sealed record DialOptions
     public Direction? SimultaneousOpenRole { get; init; }
 
     /// <summary>
+    /// Dial from a port the system picks even when the transport would dial from its listen port (TCP with
+    /// <c>ReusePort</c>). For a dial that must leave no NAT state on the listen port's four-tuple: a connection attempt
+    /// that fails there leaves a half-open entry in our NAT's connection table, and a later hole punch to the same peer
+    /// address (a new socket, new sequence numbers) then fails on it. DCUtR's unilateral attempt dials with it. Ignored
+    /// with <see cref="SimultaneousOpenRole"/>.
+    /// </summary>
+    public bool FromEphemeralPort { get; init; }
+
+    /// <summary>
     /// Authenticate this connection as another identity than the host's (e.g. an ephemeral key for an anonymous
     /// circuit). Such a connection is private to its dialer: it is not listed by <see cref="IPeerHost.GetConnections()"/>,
     /// raises no peer events, is reused only by dials with the same identity, and identify on it reveals nothing but
@@ -262,6 +271,11 @@ public interface IAddressManager
     /// <summary>Addresses other peers saw this node at, confirmed by at least the configured number of distinct
     /// observers (counted by network, so one host with many identities counts once), most confirmed first.</summary>
     IReadOnlyList<Multiaddr> ObservedAddresses { get; }
+
+    /// <summary>Every unexpired observed address, however few observers reported it, most confirmed first: candidates
+    /// for uses where a wrong address costs only a failed dial (a hole punch tells the peer where to dial; a node
+    /// whose only direct connection is to its relay never collects several observers). Not advertised.</summary>
+    IReadOnlyList<Multiaddr> ObservedAddressCandidates => ObservedAddresses;
 
     /// <summary>Addresses through relays this node holds a reservation on (<c>.../p2p/R/p2p-circuit</c>).</summary>
     IReadOnlyList<Multiaddr> RelayAddresses { get; }

@@ -133,8 +133,11 @@ public static class NatCommand
         while (true)
         {
             var last = dcutr.LastResult(peer);
-            bool finished = !ReferenceEquals(last, before) && dcutr.Running(peer) is null;
-            if (Direct(host, peer) is { } direct)
+            bool running = dcutr.Running(peer) is not null || dcutr.IsResponding(peer);
+            bool finished = !ReferenceEquals(last, before) && !running;
+            // A hole punch's direct connection registers before DCUtR ends its rounds' bookkeeping: wait for the
+            // result (within the timeout) so that the rounds and time reported are the hole punch's.
+            if (Direct(host, peer) is { } direct && (!running || clock.Elapsed > timeout))
             {
                 var punch = finished ? last : null;
                 return Answer(direct, punch?.Elapsed.TotalMilliseconds ?? clock.Elapsed.TotalMilliseconds, punch?.Attempts ?? 0,
@@ -178,6 +181,8 @@ public static class NatCommand
         var options = new DialOptions
         {
             ForceDirect = true,
+            // Off the listen port: a failed attempt there would leave NAT state that spoils the hole punch after it.
+            FromEphemeralPort = true,
             Timeout = services.GetService<IOptions<DcutrOptions>>()?.Value.UnilateralDialTimeout ?? TimeSpan.FromSeconds(5),
         };
         try

@@ -1,0 +1,145 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using P2PStack.Nat.Testing;
+
+namespace SynapticMesh.Tests;
+
+/// <summary>
+/// <c>synaptic-mesh p2p start</c> nodes behind real NATs (tests/Nat/P2PStack.Nat.Testing: network namespaces, Linux
+/// routers doing MASQUERADE, public addresses in 11.0.0.0/16 that exist only inside the lab): a public relay R
+/// (<c>--relay-service --nat off</c>), coturn (Debian's, installed by the fixture) on a public host with two addresses,
+/// A behind one endpoint-independent NAT (<c>--nat auto --stun-server</c>), B and C behind another, both reserving on R
+/// (<c>--relay</c>). A reaches B and C only through their relay addresses; the commands run inside the nodes'
+/// namespaces (the control API is on each namespace's loopback). The lab and every process in it go on dispose.
+/// </summary>
+public sealed class NatLabNodes : IAsyncLifetime
+{
+    private readonly List<TempHome> _homes = [];
+
+    public string? Unavailable { get; private set; }
+
+    public NetLab Lab { get; private set; } = null!;
+
+    public Coturn Coturn { get; private set; } = null!;
+
+    public NatRouter ConeA { get; private set; } = null!;
+
+    public NatRouter ConeB { get; private set; } = null!;
+
+    public NodeProcess R { get; private set; } = null!;
+
+    public NodeProcess A { get; private set; } = null!;
+
+    public NodeProcess B { get; private set; } = null!;
+
+    public NodeProcess C { get; private set; } = null!;
+
+    /// <summary>R's TCP address on the lab's public network (with /p2p).</summary>
+    public string RelayAddress { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Unavailable = await NetLab.UnavailableReasonAsync();
+        if (Unavailable is not null) return;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10)); // hang guard (package installs included)
+        var ct = timeout.Token;
+        Lab = await NetLab.CreateAsync(ct);
+        var relayHost = await Lab.AddPublicHostAsync("relay", ct);
+        Coturn = await Coturn.StartAsync(await Lab.AddPublicHostAsync("stun", ct), ct);
+        ConeA = await Lab.AddNatRouterAsync("conea", NatBehaviour.EndpointIndependent, ct);
+        ConeB = await Lab.AddNatRouterAsync("coneb", NatBehaviour.EndpointIndependent, ct);
+
+        R = await StartAsync(relayHost, "--relay-service", "--nat", "off");
+        string port = R.TcpAddress.Split('/')[4];
+        RelayAddress = $"/ip4/{relayHost.Address}/tcp/{port}/p2p/{R.PeerId}";
+        B = await StartAsync(await Lab.AddHostBehindAsync(ConeB, "b", ct), "--relay", RelayAddress, "--nat", "auto");
+        C = await StartAsync(await Lab.AddHostBehindAsync(ConeB, "c", ct), "--relay", RelayAddress, "--nat", "auto");
+        A = await StartAsync(await Lab.AddHostBehindAsync(ConeA, "a", ct), "--nat", "auto", "--stun-server", Coturn.Primary.ToString());
+    }
+
+    private async Task<NodeProcess> StartAsync(NetNamespace ns, params string[] extra)
+    {
+        var home = new TempHome();
+        _homes.Add(home);
+        var init = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase", "--listen", "/ip4/0.0.0.0/tcp/0", .. extra]);
+        Assert.True(init.ExitCode == 0, init.Stderr);
+        return await NodeProcess.StartInNamespaceAsync(home, ns.Name);
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var node in new[] { A, B, C, R })
+        {
+            if (node is not null) await node.DisposeAsync();
+        }
+        if (Coturn is not null) await Coturn.DisposeAsync();
+        if (Lab is not null) await Lab.DisposeAsync();
+        foreach (var home in _homes) home.Dispose();
+    }
+}
+
+public sealed class NatLabCliTests(NatLabNodes lab) : IClassFixture<NatLabNodes>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120); // hang guard only
+
+    /// <summary>The node's relay address once its reservation on R is in place (reserved at start, in the background).</summary>
+    private static async Task<string> RelayAddressAsync(NodeProcess node)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            var status = await node.RunJsonAsync("p2p", "status");
+            var relay = status.GetProperty("nat").GetProperty("relayAddresses").EnumerateArray().Select(a => a.GetString()!).ToList();
+            if (relay.Count > 0) return relay[0];
+            Assert.True(DateTime.UtcNow < deadline, $"no reservation: {status}\n{node.Stderr}");
+            await Task.Delay(500);
+        }
+    }
+
+    private static void AssertDirectAfterHolePunch(JsonElement answer, NatRouter remoteNat, NodeProcess remote)
+    {
+        Assert.True(answer.GetProperty("path").GetString() == "direct", $"{answer}\n{remote.Stderr}");
+        Assert.Equal(remote.PeerId, answer.GetProperty("peerId").GetString());
+        // A direct connection to the remote NAT's public address, made by DCUtR (not a dial to a reachable address).
+        Assert.StartsWith($"/ip4/{remoteNat.WanAddress}/tcp/", answer.GetProperty("remoteAddress").GetString());
+        Assert.True(answer.TryGetProperty("holePunch", out var reason) && reason.GetString() == "hole_punch", $"{answer}\n{remote.Stderr}");
+        Assert.InRange(answer.GetProperty("attempts").GetInt32(), 1, 3);
+        Assert.True(answer.GetProperty("holePunchMs").GetDouble() > 0);
+        Assert.Equal(JsonValueKind.Null, answer.GetProperty("relay").ValueKind);
+    }
+
+    [SkippableFact]
+    public async Task AutoHolePunchesThroughTwoConeNats()
+    {
+        Skip.If(lab.Unavailable is not null, lab.Unavailable);
+        string circuit = await RelayAddressAsync(lab.C);
+        Assert.StartsWith(lab.RelayAddress + "/p2p-circuit", circuit);
+        var answer = await lab.A.RunJsonAsync("p2p", "nat", circuit, "--method", "auto");
+        AssertDirectAfterHolePunch(answer, lab.ConeB, lab.C);
+        Assert.Equal(JsonValueKind.Null, answer.GetProperty("natType").ValueKind);
+
+        // The status lists C over a connection that is not limited.
+        var status = await lab.A.RunJsonAsync("p2p", "status");
+        var peer = status.GetProperty("peers").EnumerateArray().Single(p => p.GetProperty("peerId").GetString() == lab.C.PeerId);
+        Assert.False(peer.GetProperty("limited").GetBoolean(), peer.ToString());
+    }
+
+    [SkippableFact]
+    public async Task StunReportsTheMappingFromCoturnThenHolePunches()
+    {
+        Skip.If(lab.Unavailable is not null, lab.Unavailable);
+        string circuit = await RelayAddressAsync(lab.B);
+        var before = await lab.A.RunJsonAsync("p2p", "status");
+        Assert.DoesNotContain(before.GetProperty("peers").EnumerateArray(), p => p.GetProperty("peerId").GetString() == lab.B.PeerId);
+        var answer = await lab.A.RunJsonAsync("p2p", "nat", circuit, "--method", "stun");
+        Assert.True(answer.TryGetProperty("holePunch", out _), $"{answer}\nA:\n{lab.A.Stderr}\nB:\n{lab.B.Stderr}");
+        Assert.Equal("stun", answer.GetProperty("method").GetString());
+        // coturn saw A's UDP socket at its NAT's public address; MASQUERADE maps endpoint-independently and filters by
+        // address and port (RFC 5780 behaviour discovery against coturn's two addresses).
+        var published = answer.GetProperty("publicAddresses").EnumerateArray().Select(a => a.GetString()!).ToList();
+        Assert.Contains(published, a => a.StartsWith($"/ip4/{lab.ConeA.WanAddress}/udp/", StringComparison.Ordinal));
+        string natType = answer.GetProperty("natType").GetString()!;
+        Assert.Equal("port-restricted-cone", natType);
+        AssertDirectAfterHolePunch(answer, lab.ConeB, lab.B);
+    }
+}
