@@ -245,6 +245,32 @@ public sealed partial class PeerHost
         return _connections.FindBest(peer, c => c.LocalPeer.Equals(identity) && options.IsSatisfiedBy(c));
     }
 
+    public IDisposable ExpectSimultaneousOpen(PeerId peer, IReadOnlyList<Multiaddr> addresses, Direction role)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        ArgumentNullException.ThrowIfNull(addresses);
+        var options = new DialOptions { ForceDirect = true, SimultaneousOpenRole = role };
+        var transportAddresses = addresses.Select(a => SplitPeer(a).TransportAddress).Distinct().ToList();
+        var opens = RegisterSimultaneousOpens(transportAddresses, peer, role, options);
+        foreach (var open in opens.Values)
+        {
+            // Nobody awaits an expectation's outcome (the connection joins the host as usual): observe a failure.
+            _ = open.Connection.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        return new Expectation(this, opens);
+    }
+
+    private sealed class Expectation(PeerHost host, Dictionary<Multiaddr, SimultaneousOpen> opens) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0) host.UnregisterSimultaneousOpens(opens);
+        }
+    }
+
     private Dictionary<Multiaddr, SimultaneousOpen> RegisterSimultaneousOpens(List<Multiaddr> addresses, PeerId peer,
         Direction role, DialOptions options)
     {

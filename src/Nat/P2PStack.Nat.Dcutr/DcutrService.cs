@@ -250,10 +250,26 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
             while (rounds < _options.MaxAttempts)
             {
                 HolePunchRound? round;
-                using (var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                IDisposable? expected = null;
+                try
                 {
-                    exchange.CancelAfter(_options.StreamTimeout);
-                    round = await HolePunchExchange.RespondAsync(stream, OurAddresses(), exchange.Token).ConfigureAwait(false);
+                    using (var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                    {
+                        exchange.CancelAfter(_options.StreamTimeout);
+                        // We are the client from CONNECT on: the server's half of the open may come through our listener
+                        // before SYNC has reached us (a slow or loaded side), and must not be taken as an inbound
+                        // connection in which both sides act as the server.
+                        round = await HolePunchExchange.RespondAsync(stream, OurAddresses(), exchange.Token, theirs =>
+                        {
+                            var punchable = HolePunchExchange.Punchable(theirs, _options.AllowPrivateAddresses);
+                            if (punchable.Count > 0) expected = _host.ExpectSimultaneousOpen(peer, punchable, Direction.Outbound);
+                        }).ConfigureAwait(false);
+                    }
+                }
+                catch
+                {
+                    expected?.Dispose();
+                    throw;
                 }
                 if (round is null) break;
                 rounds++;
@@ -261,7 +277,8 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
                 var theirs = HolePunchExchange.Punchable(round.RemoteAddresses, _options.AllowPrivateAddresses);
                 // We are the client: dial at once, in the background, so that the next CONNECT is answered without
                 // delay (a late answer would spoil the next round's RTT measurement).
-                if (theirs.Count > 0) dials.Add(DialAnyAsync(peer, theirs, Direction.Outbound, _options.DialTimeout, cancellationToken));
+                if (theirs.Count > 0) dials.Add(DialThenForgetAsync(peer, theirs, expected, cancellationToken));
+                else expected?.Dispose();
             }
         }
         catch (Exception ex) when (ex is DcutrFormatException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
@@ -272,6 +289,16 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
         var direct = results.FirstOrDefault(c => c is not null) ?? Direct(peer);
         _last[peer] = new HolePunchResult(peer, direct is not null, direct is not null ? "hole_punch" : "dial_failed", rounds,
             _time.GetElapsedTime(started), direct);
+    }
+
+    /// <summary>The client's dial of one round; the round's expectation of the server's half ends with it.</summary>
+    private async Task<IConnection?> DialThenForgetAsync(PeerId peer, IReadOnlyList<Multiaddr> theirs, IDisposable? expected,
+        CancellationToken cancellationToken)
+    {
+        using (expected)
+        {
+            return await DialAnyAsync(peer, theirs, Direction.Outbound, _options.DialTimeout, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Dials the addresses at once (as one side of a simultaneous open when a role is given); the first

@@ -32,10 +32,12 @@ public static class HolePunchExchange
 
     /// <summary>Responder side of one attempt; returns when SYNC arrived (time to dial at once). Returns null when the
     /// initiator ended the stream instead of starting another attempt.</summary>
-    public static async Task<HolePunchRound?> RespondAsync(IDuplexPipe stream, IReadOnlyList<Multiaddr> ourAddresses, CancellationToken cancellationToken)
+    public static async Task<HolePunchRound?> RespondAsync(IDuplexPipe stream, IReadOnlyList<Multiaddr> ourAddresses, CancellationToken cancellationToken,
+        Action<IReadOnlyList<Multiaddr>>? connectReceived = null)
     {
         if (await EndedAsync(stream.Input, cancellationToken).ConfigureAwait(false)) return null; // clean end between attempts
         var theirs = await DcutrProtocol.ReadConnectAsync(stream.Input, cancellationToken).ConfigureAwait(false);
+        connectReceived?.Invoke(theirs);
         await DcutrProtocol.WriteConnectAsync(stream.Output, ourAddresses, cancellationToken).ConfigureAwait(false);
         await DcutrProtocol.ReadSyncAsync(stream.Input, cancellationToken).ConfigureAwait(false);
         return new HolePunchRound(theirs, TimeSpan.Zero);

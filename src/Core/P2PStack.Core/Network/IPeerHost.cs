@@ -76,6 +76,17 @@ public interface IPeerHost
     ValueTask<IConnection> DialAsync(PeerId peer, DialOptions options, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Announces this side of a coordinated simultaneous open before it dials (DCUtR's client learns the server's
+    /// addresses from CONNECT but dials only on SYNC): until disposed, a connection from one of
+    /// <paramref name="addresses"/> arriving through a listener is upgraded in <paramref name="role"/> and must
+    /// authenticate as <paramref name="peer"/>, as the answer to a dial with <see cref="DialOptions.SimultaneousOpenRole"/>
+    /// would be. On a loaded machine the server's SYN may come before the client has started dialing; the listener would
+    /// take it as an ordinary inbound connection and both sides would act as the server. A dial with a simultaneous-open
+    /// role to the same address takes the expectation over.
+    /// </summary>
+    IDisposable ExpectSimultaneousOpen(PeerId peer, IReadOnlyList<Multiaddr> addresses, Direction role);
+
+    /// <summary>
     /// Dials if needed, then opens a stream negotiating the first supported of <paramref name="protocols"/>. A limited
     /// connection is used only when every protocol opts in to limited connections; otherwise the best direct or
     /// unlimited connection is used, or dialed.
