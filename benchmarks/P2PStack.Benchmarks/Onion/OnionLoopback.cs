@@ -32,6 +32,8 @@ public static class OnionLoopback
         int echoes = Arg(args, "--echoes", 1000);
         int mib = Arg(args, "--mib", 64);
         Console.WriteLine(RunAsync(builds, echoes, mib).GetAwaiter().GetResult());
+        Console.Out.Flush();
+        Environment.Exit(0); // teardown of hundreds of open circuits is not part of the measurement
         return 0;
     }
 
@@ -53,10 +55,9 @@ public static class OnionLoopback
             nodes.Add(client);
             var relays = nodes.Take(3).ToList();
             foreach (var relay in relays) client.Client.Directory.TryAdd(relay.Relay.SignedDescriptor());
-            foreach (var node in nodes) node.Host.PeerStore.AddAddresses(destination.Host.PeerId, [destination.Address], TimeSpan.FromHours(1));
             foreach (var a in nodes)
                 foreach (var b in nodes)
-                    if (a != b) a.Host.PeerStore.AddAddresses(b.Host.PeerId, [b.Address], TimeSpan.FromHours(1));
+                    if (a != b) a.Host.PeerStore.AddAddresses(b.Host.PeerId, [b.Address.DecapsulateCode(MultiaddrProtocols.P2P.Code)], TimeSpan.FromHours(1));
             var path = new CircuitRequest { Pinned = [.. relays.Select(r => r.Host.PeerId)], Hops = 3, Destination = destination.Host.PeerId };
             var report = new System.Text.StringBuilder();
             report.AppendLine($"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
@@ -64,15 +65,18 @@ public static class OnionLoopback
 
             // Builds: the first ones open the links (client - relay 1 - relay 2 - relay 3), then a pinned path over them.
             var buildMs = new List<double>();
+            var opened = new List<string>();
             for (int i = 0; i < builds + 10; i++)
             {
-                var info = await client.Client.BuildCircuitAsync(path, CancellationToken.None);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+                var info = await client.Client.BuildCircuitAsync(path, timeout.Token);
                 if (i >= 10) buildMs.Add(info.BuildTime.TotalMilliseconds);
-                await client.Client.CloseCircuitAsync(info.Id);
+                // Circuits stay open (closing one at a time here sometimes did not return: noted in docs/benchmarks.md).
+                opened.Add(info.Id);
             }
             report.AppendLine($"3-hop build (ms, {builds} after 10 warm-up): p50 {P(buildMs, 50)}, p10 {P(buildMs, 10)}, p90 {P(buildMs, 90)}");
 
-            var onion = await client.Client.ConnectAsync(destination.Host.PeerId, path, cancellationToken: CancellationToken.None);
+            var onion = await client.Client.ConnectAsync(destination.Host.PeerId, path, circuitId: opened[^1], cancellationToken: CancellationToken.None);
             var direct = await client.Host.DialAsync(destination.Address, new DialOptions { ForceNewConnection = true }, CancellationToken.None);
             foreach (var (name, connection) in new[] { ("circuit", onion.Connection), ("direct", direct) })
             {
@@ -91,13 +95,12 @@ public static class OnionLoopback
             }
             long cells = relays.Sum(r => r.Metrics.RelayedCellsForward + r.Metrics.RelayedCellsBackward);
             report.AppendLine($"relayed cells (all relays): {cells}");
-            await onion.Connection.CloseAsync(CancellationToken.None);
-            await direct.CloseAsync(CancellationToken.None);
             return report.ToString();
         }
         finally
         {
-            foreach (var node in nodes) await node.DisposeAsync();
+            // Bounded: the figures are printed whatever the teardown does.
+            foreach (var node in nodes) await node.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 
@@ -234,8 +237,13 @@ public static class OnionLoopback
                     o.Relay.Enabled = relay;
                     o.EnableClient = !relay;
                     o.Client.PreemptiveCircuits = 0;
+                    o.Client.MaxCircuits = 1024;
                     o.Client.Diversity.Enabled = false; // every node is on 127.0.0.1
                     o.Relay.AllowPrivateAddresses = true;
+                    // One client builds every circuit: the per-peer build-rate and circuit limits would refuse it.
+                    o.Relay.CreateBurstPerPeer = 100_000;
+                    o.Relay.CreatesPerSecondPerPeer = 100_000;
+                    o.Relay.MaxCircuitsPerPeer = 4096;
                 });
             });
             var provider = services.BuildServiceProvider();
