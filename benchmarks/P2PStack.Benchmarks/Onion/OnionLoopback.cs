@@ -14,7 +14,7 @@ using P2PStack.Simulation;
 namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
-/// <c>onion-loopback [--builds 200] [--echoes 1000] [--mib 64]</c>: three relays, a client and a destination, each a full
+/// <c>onion-loopback [--builds 200] [--echoes 1000] [--mib 64] [--close]</c>: three relays, a client and a destination, each a full
 /// host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and 514-byte cells) in this one process. Measures
 /// the loopback targets: 3-hop circuit build time (pinned path, links already up), 1-byte echo through the
 /// circuit, one-stream throughput client to destination, and process CPU per MiB; with the same client and destination
@@ -31,7 +31,7 @@ public static class OnionLoopback
         int builds = Arg(args, "--builds", 200);
         int echoes = Arg(args, "--echoes", 1000);
         int mib = Arg(args, "--mib", 64);
-        Console.WriteLine(RunAsync(builds, echoes, mib).GetAwaiter().GetResult());
+        Console.WriteLine(RunAsync(builds, echoes, mib, args.Contains("--close")).GetAwaiter().GetResult());
         Console.Out.Flush();
         Environment.Exit(0); // teardown of hundreds of open circuits is not part of the measurement
         return 0;
@@ -43,7 +43,7 @@ public static class OnionLoopback
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
-    public static async Task<string> RunAsync(int builds, int echoes, int mib)
+    public static async Task<string> RunAsync(int builds, int echoes, int mib, bool closeEach = false)
     {
         var nodes = new List<Node>();
         try
@@ -73,6 +73,12 @@ public static class OnionLoopback
                 if (i >= 10) buildMs.Add(info.BuildTime.TotalMilliseconds);
                 // Circuits stay open (closing one at a time here sometimes did not return: noted in docs/benchmarks.md).
                 opened.Add(info.Id);
+                if (closeEach)
+                {
+                    // --close reproduces the close that does not return (the guard then throws after one minute).
+                    await client.Client.CloseCircuitAsync(info.Id).WaitAsync(timeout.Token);
+                    Console.Error.WriteLine($"built and closed circuit {i}");
+                }
             }
             report.AppendLine($"3-hop build (ms, {builds} after 10 warm-up): p50 {P(buildMs, 50)}, p10 {P(buildMs, 10)}, p90 {P(buildMs, 90)}");
 
