@@ -22,6 +22,8 @@ public static class Program
         if (args.Length > 0 && args[0] == "padding") return Padding.PaddingCommand.Run(args[1..]);
         if (args.Length > 0 && args[0] == "curve25519-count") return Crypto.Curve25519Count.Run(args[1..]);
         if (args.Length > 0 && args[0] == "dag") return Dag.DagCommand.Run(args[1..]);
+        // "onion-loopback ...": a 3-hop circuit on 127.0.0.1 against a direct connection (Onion/OnionLoopback.cs).
+        if (args.Length > 0 && args[0] == "onion-loopback") return Onion.OnionLoopback.Run(args[1..]);
         bool quick = args.Contains("--quick");
         string[] rest = args.Where(a => a != "--quick").ToArray();
         if (rest.Length == 0) rest = ["--filter", "*"];

@@ -50,8 +50,10 @@ public sealed partial class NeuralMesh
     /// <param name="existingConnectionOnly">Fetch the key only over a connection that already exists (responses and
     /// anything done on a sender's behalf never dial).</param>
     /// <exception cref="SealingKeyUnavailableException">Sealing was asked for explicitly and the peer has no key.</exception>
+    /// <param name="connection">Fetch the key over this connection only (a message sent over it, e.g. through an onion
+    /// circuit, must not dial the peer directly).</param>
     internal async Task<byte[]?> SealingKeyForAsync(PeerId peer, SendOptions? options, CancellationToken cancellationToken,
-        bool existingConnectionOnly = false)
+        bool existingConnectionOnly = false, Network.IConnection? connection = null)
     {
         bool explicitly = options?.Seal == true;
         if (!(options?.Seal ?? Options.SealByDefault) || peer == LocalPeer) return null;
@@ -66,7 +68,9 @@ public sealed partial class NeuralMesh
                 throw new IOException("its key is not cached and no connection to it exists (this send never dials)");
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(Options.SealingKeyFetchTimeout);
-            var stream = await _host.OpenStreamAsync(peer, [NeuralProtocol.SealingKeyProtocolId], timeout.Token).ConfigureAwait(false);
+            var stream = connection is null
+                ? await _host.OpenStreamAsync(peer, [NeuralProtocol.SealingKeyProtocolId], timeout.Token).ConfigureAwait(false)
+                : await connection.OpenStreamAsync([NeuralProtocol.SealingKeyProtocolId], timeout.Token).ConfigureAwait(false);
             byte[] key;
             await using (stream.ConfigureAwait(false))
             {

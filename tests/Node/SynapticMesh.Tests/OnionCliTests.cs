@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 
 namespace SynapticMesh.Tests;
@@ -30,7 +31,7 @@ public sealed class OnionCliTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Circuit_builds_through_the_relays_and_pings_the_destination_end_to_end()
+    public async Task Circuit_builds_through_the_relays_pings_the_destination_and_carries_a_neural_message_end_to_end()
     {
         // Relays publish their descriptors once their DHT has peers; the client's directory fills from the DHT.
         var deadline = DateTime.UtcNow + Patience;
@@ -60,6 +61,8 @@ public sealed class OnionCliTests : IAsyncLifetime
         Assert.True(relayStatus.GetProperty("relayedCellsForward").GetInt64() > 0);
         Assert.True(relayStatus.GetProperty("relayedCellsBackward").GetInt64() > 0);
 
+        await MessageViaCircuitAsync(id);
+
         var closed = await _client.RunJsonAsync("p2p", "circuit", "close", id);
         Assert.True(closed.GetProperty("closed").GetBoolean());
         var again = await _client.RunAsync("p2p", "circuit", "close", id);
@@ -71,6 +74,73 @@ public sealed class OnionCliTests : IAsyncLifetime
         var notClient = await _nodes[0].RunAsync("p2p", "circuit", _client.PeerId);
         Assert.NotEqual(0, notClient.ExitCode);
         notClient.AssertOneLineError("--onion");
+    }
+
+    // p2p message --via circuit: the destination's listener gets the message, signed by the client's peer id, after its
+    // cells crossed the circuit's relays.
+    private async Task MessageViaCircuitAsync(string circuitId)
+    {
+        var listen = Process.Start(CliProcess.StartInfo(["p2p", "listen", "--json", "--home", _destination.Home.Path], null))!;
+        try
+        {
+            listen.StandardInput.Close();
+            using (var ready = new CancellationTokenSource(Patience))
+                Assert.Equal("listening for messages (Ctrl+C to stop)", await listen.StandardError.ReadLineAsync(ready.Token));
+
+            var cellsBefore = new Dictionary<string, long>();
+            foreach (var node in _nodes.Take(3))
+                cellsBefore[node.PeerId] = Onion(await node.RunJsonAsync("p2p", "status", "--detailed")).GetProperty("relayedCellsForward").GetInt64();
+            var sent = await _client.RunJsonAsync("p2p", "message", _destination.PeerId, "--msg-type", "thought", "--content", "through three relays",
+                "--via", "circuit", "--hops", "3");
+            Assert.Equal(_destination.PeerId, sent.GetProperty("peer").GetString());
+            var via = sent.GetProperty("circuit");
+            Assert.Equal(3, via.GetProperty("hops").GetInt32());
+            var relays = via.GetProperty("relays").EnumerateArray().Select(r => r.GetString()!).ToList();
+            Assert.Equal(3, relays.Distinct().Count());
+            Assert.DoesNotContain(_destination.PeerId, relays);
+            // A clean circuit to the destination is reused; with several open it may be another one than the test's.
+            Assert.False(string.IsNullOrEmpty(via.GetProperty("circuitId").GetString()));
+            _ = circuitId;
+
+            using (var reading = new CancellationTokenSource(Patience))
+            {
+                // The node may receive other messages meanwhile (its neighbours' own traffic): find this one.
+                JsonElement message;
+                string id = sent.GetProperty("id").GetString()!;
+                do
+                {
+                    string line = await listen.StandardOutput.ReadLineAsync(reading.Token) ?? throw new InvalidOperationException("listen ended");
+                    message = JsonDocument.Parse(line).RootElement.Clone();
+                }
+                while (message.GetProperty("id").GetString() != id);
+                Assert.Equal("thought", message.GetProperty("type").GetString());
+                Assert.Equal("through three relays", message.GetProperty("content").GetString());
+                Assert.Equal(_client.PeerId, message.GetProperty("from").GetString());
+            }
+            // The message's cells crossed the circuit: its middle relay passed more cells on (the exit consumes them).
+            var middle = _nodes.Single(n => n.PeerId == relays[1]);
+            Assert.True(Onion(await middle.RunJsonAsync("p2p", "status", "--detailed")).GetProperty("relayedCellsForward").GetInt64()
+                > cellsBefore[relays[1]], "the middle relay passed on no cell of the message");
+
+            // What a circuit cannot carry is a usage error before anything is sent.
+            var command = await _client.RunAsync("p2p", "message", _destination.PeerId, "--msg-type", "command", "--content", "echo hi", "--via", "circuit");
+            Assert.Equal(2, command.ExitCode);
+            command.AssertOneLineError("commands");
+            var hopsAlone = await _client.RunAsync("p2p", "message", _destination.PeerId, "--msg-type", "thought", "--content", "x", "--hops", "2");
+            Assert.Equal(2, hopsAlone.ExitCode);
+            // A node without --onion cannot send through a circuit.
+            var notClient = await _nodes[0].RunAsync("p2p", "message", _destination.PeerId, "--msg-type", "thought", "--content", "x", "--via", "circuit");
+            Assert.NotEqual(0, notClient.ExitCode);
+            notClient.AssertOneLineError("--onion");
+
+            CliProcess.SendSigterm(listen);
+            await listen.WaitForExitAsync().WaitAsync(Patience);
+        }
+        finally
+        {
+            if (!listen.HasExited) listen.Kill(entireProcessTree: true);
+            listen.Dispose();
+        }
     }
 
     private static JsonElement Onion(JsonElement status) => status.GetProperty("onion");

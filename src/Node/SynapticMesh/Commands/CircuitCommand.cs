@@ -143,6 +143,31 @@ public static class CircuitCommand
         });
     }
 
+    /// <summary>
+    /// <c>p2p message --via circuit</c>: opens an end-to-end connection to the recipient's peer over a circuit (under an
+    /// ephemeral identity), sends the signed message over it and closes the connection; the circuit stays for reuse.
+    /// </summary>
+    internal static async Task<MessageCommand.MessageResponse> SendMessageAsync(IServiceProvider services, P2PStack.Neural.NeuralDestination to,
+        Google.Protobuf.IMessage body, string typeName, P2PStack.Neural.SendOptions options, int? hops, CancellationToken cancellationToken)
+    {
+        var onion = ClientOf(services);
+        var mesh = services.GetRequiredService<P2PStack.Neural.NeuralMesh>();
+        var peer = to.Kind == P2PStack.Neural.DestinationKind.Peer ? to.Peer! : await mesh.ResolveAgentAsync(to.Name!, cancellationToken);
+        var connection = await Fail(() => onion.ConnectAsync(peer, new P2PStack.Privacy.Onion.Client.CircuitRequest { Hops = hops },
+            cancellationToken: cancellationToken));
+        try
+        {
+            var posted = await Fail(() => mesh.SendOverAsync(connection.Connection, to, body, options, cancellationToken));
+            var circuit = connection.Circuit;
+            return new MessageCommand.MessageResponse(posted.Id.ToString(), typeName, to.ToString(), peer.ToString(), Sealed: posted.Sealed,
+                Circuit: new MessageCommand.ViaCircuit(circuit.Id, circuit.Relays.Count, [.. circuit.Relays.Select(r => r.ToString())]));
+        }
+        finally
+        {
+            await connection.Connection.CloseAsync(CancellationToken.None);
+        }
+    }
+
     /// <summary>The onion section of <c>status --detailed</c>, or null when the node runs no onion module.</summary>
     public static OnionStatus? Status(IServiceProvider services)
     {
@@ -181,6 +206,10 @@ public static class CircuitCommand
         try
         {
             return await work();
+        }
+        catch (P2PStack.Network.ProtocolNotSupportedException e)
+        {
+            throw new ApiException(502, $"the destination does not accept this over circuits: {e.Message}", e);
         }
         catch (Exception e) when (e is CircuitException or OnionStreamException or InvalidOperationException or IOException)
         {

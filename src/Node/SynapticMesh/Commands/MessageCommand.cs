@@ -13,18 +13,24 @@ namespace SynapticMesh.Commands;
 
 /// <summary>
 /// <c>p2p message &lt;agent|peer id|swarm:NAME&gt; --msg-type TYPE (--content TEXT|-|--file PATH) [--priority 0-10]
-/// [--ttl SECONDS] [--reliable]</c>: sends one signed neural message (<c>--reliable</c>: acknowledged, retried with
-/// backoff, and the outcome printed: delivered, or failed after N attempts, exit 1); a command waits for its response and prints it, and exits 1
+/// [--ttl SECONDS] [--reliable] [--via direct|circuit [--hops N]]</c>: sends one signed neural message (<c>--reliable</c>:
+/// acknowledged, retried with backoff, and the outcome printed: delivered, or failed after N attempts, exit 1;
+/// <c>--via circuit</c>: over an onion circuit, so that neither the recipient nor any relay learns where this node is);
+/// a command waits for its response and prints it, and exits 1
 /// when the response is a failure (e.g. "no handler"). The content size limit is the node's
 /// (<see cref="NodeLimits"/>), stated in the one error a too-large content gets.
 /// </summary>
 public static class MessageCommand
 {
     public sealed record MessageRequest(string To, string Type, string Content, int? Priority = null, int? TtlSeconds = null,
-        string? CorrelationId = null, string? From = null, int? TimeoutSeconds = null, bool? Seal = null, bool? Reliable = null);
+        string? CorrelationId = null, string? From = null, int? TimeoutSeconds = null, bool? Seal = null, bool? Reliable = null,
+        string? Via = null, int? Hops = null);
 
     public sealed record MessageResponse(string Id, string Type, string To, string? Peer, CommandReply? Response = null, bool? Sealed = null,
-        DeliveryResult? Delivery = null);
+        DeliveryResult? Delivery = null, ViaCircuit? Circuit = null);
+
+    /// <summary>The circuit a <c>--via circuit</c> message went through; the relays are the sender's own knowledge, first hop first.</summary>
+    public sealed record ViaCircuit(string CircuitId, int Hops, IReadOnlyList<string> Relays);
 
     /// <summary>Outcome of a <c>--reliable</c> send: delivered (acknowledged), refused or failed, after how many attempts.</summary>
     public sealed record DeliveryResult(string Status, int Attempts, double ElapsedMs, string? Error);
@@ -58,9 +64,18 @@ public static class MessageCommand
         {
             Description = "Wait for the recipient's acknowledgement, retrying with backoff; prints delivered, or failed after N attempts",
         };
+        var via = new Option<string>("--via")
+        {
+            Description = "direct (default), or circuit: through an onion circuit (needs p2p init --onion), hiding this node's address "
+                + "from the recipient and the recipient from every relay but the last",
+            DefaultValueFactory = _ => "direct",
+        };
+        via.AcceptOnlyFromAmong("direct", "circuit");
+        var hops = new Option<int?>("--hops") { Description = "With --via circuit: relays on the path, 1-8 (default 3)" }
+            .Check(h => h is null or (>= 1 and <= P2PStack.Privacy.Onion.OnionClientOptions.MaxPathLength), "--hops must be 1 to 8");
         var command = new Command("message", "Send a signed message to an agent, a peer or a swarm")
         {
-            target, type, content, file, priority, ttl, correlation, from, timeout, seal, noSeal, reliable,
+            target, type, content, file, priority, ttl, correlation, from, timeout, seal, noSeal, reliable, via, hops,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -77,6 +92,9 @@ public static class MessageCommand
             if (parse.GetValue(seal) && parse.GetValue(noSeal)) throw CliException.Usage("--seal and --no-seal exclude each other");
             bool? sealRequest = parse.GetValue(seal) ? true : parse.GetValue(noSeal) ? false : null;
             string typeName = parse.GetValue(type)!;
+            bool viaCircuit = parse.GetValue(via) == "circuit";
+            if (!viaCircuit && parse.GetValue(hops) is not null) throw CliException.Usage("--hops is for --via circuit");
+            if (viaCircuit) CheckCircuitMessage(to, typeName, parse.GetValue(reliable), message => CliException.Usage(message));
             var (bytes, overCap, size) = await ContentInput.ReadAsync(parse.GetValue(content), parse.GetValue(file), SendCap, cancellationToken);
             using var client = ControlClient.Open(context);
             if (overCap)
@@ -87,12 +105,14 @@ public static class MessageCommand
             }
             var request = new MessageRequest(to, typeName, ContentInput.AsText(bytes, "the message content"), parse.GetValue(priority),
                 parse.GetValue(ttl), parse.GetValue(correlation), parse.GetValue(from), parse.GetValue(timeout), sealRequest,
-                parse.GetValue(reliable) ? true : null);
+                parse.GetValue(reliable) ? true : null, viaCircuit ? "circuit" : null, parse.GetValue(hops));
             var result = await client.PostAsync<MessageRequest, MessageResponse>("v1/message", request, cancellationToken);
             context.Output.Result(result, text =>
             {
                 text.WriteLine($"sent {result.Type} {result.Id} to {result.To}{(result.Peer is null ? "" : $" (peer {result.Peer})")}"
                     + (result.Sealed == true ? ", sealed end to end" : ""));
+                if (result.Circuit is { } circuit)
+                    text.WriteLine($"through circuit {circuit.CircuitId}: {circuit.Hops} hops via {string.Join(" -> ", circuit.Relays)}");
                 if (result.Delivery is { } delivery)
                     text.WriteLine(delivery.Status == "delivered"
                         ? $"delivered after {delivery.Attempts} attempt{(delivery.Attempts == 1 ? "" : "s")} in {delivery.ElapsedMs:0.###} ms"
@@ -116,6 +136,15 @@ public static class MessageCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>What <c>--via circuit</c> cannot carry: a message to a swarm (gossipsub), a command (its response would
+    /// come back directly) and a reliable send (its retries would too).</summary>
+    private static void CheckCircuitMessage(string to, string typeName, bool reliable, Func<string, Exception> error)
+    {
+        if (to.StartsWith("swarm:", StringComparison.Ordinal)) throw error("--via circuit is for a peer or an agent; swarm messages travel over gossipsub");
+        if (typeName == "command") throw error("--via circuit does not carry commands: the response would come back to this node directly");
+        if (reliable) throw error("--via circuit and --reliable exclude each other: acknowledgements and retries would come back directly");
     }
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
@@ -146,6 +175,14 @@ public static class MessageCommand
                 throw ApiException.BadRequest("--reliable is for messages other than commands: a command already waits for its response");
             var body = NeuralMessageTypes.CreateWithContent(info.Type, content);
             using var scope = ControlApi.OperationScope(http);
+            if (request.Via is { } route && route != "direct")
+            {
+                if (route != "circuit") throw ApiException.BadRequest($"via must be direct or circuit, not '{route}'");
+                if (request.Hops is < 1 or > P2PStack.Privacy.Onion.OnionClientOptions.MaxPathLength)
+                    throw ApiException.BadRequest($"hops must be 1 to {P2PStack.Privacy.Onion.OnionClientOptions.MaxPathLength}");
+                CheckCircuitMessage(request.To ?? "", info.Name, options.Reliable, ApiException.BadRequest);
+                return await CircuitCommand.SendMessageAsync(services, to, body, info.Name, options, request.Hops, scope.Token);
+            }
             if (body is NeuralCommand commandBody)
             {
                 var started = DateTimeOffset.UtcNow;

@@ -97,9 +97,15 @@ public static class NodeComposition
             if (config.LanDiscovery) p2p.AddSignedLanAnnouncements();
             if (metrics) p2p.AddPrometheusExporter();
             // --onion builds circuits, --onion-relay relays them; either also accepts connections over circuits (serving
-            // them only identify and ping, the protocols that opt in to anonymous connections).
+            // them only identify and ping, the protocols that opt in to anonymous connections, and neural messages with
+            // the sealing key they need: p2p message --via circuit; each message is signed by its writer anyway).
             if (config.Onion || config.OnionRelay)
             {
+                p2p.Services.Configure<P2PStack.Host.HostOptions>(o =>
+                {
+                    o.AnonymousConnectionProtocols.Add(NeuralProtocol.ProtocolId);
+                    o.AnonymousConnectionProtocols.Add(NeuralProtocol.SealingKeyProtocolId);
+                });
                 int before = p2p.Services.Count;
                 p2p.AddOnion(o =>
                 {

@@ -77,6 +77,9 @@ internal sealed class ClientStream : IRawConnection
         }
     }
 
+    /// <summary>The exit's END with a reason other than done, once it arrived (before or after CONNECTED).</summary>
+    internal OnionStreamException? EndedBy { get; private set; }
+
     internal void OnConnected() => _connected.TrySetResult();
 
     internal void OnEnd(EndReason reason)
@@ -90,6 +93,7 @@ internal sealed class ClientStream : IRawConnection
         else
         {
             var error = new OnionStreamException(reason, $"the circuit stream ended: {Describe(reason)}");
+            EndedBy = error;
             _connected.TrySetException(error);
             _inbound.Writer.Complete(error);
             _abort.Cancel();

@@ -114,10 +114,10 @@ public sealed partial class OnionClient : IAsyncDisposable
             {
                 connection = await Host.DialAsync(address, options, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (opened.Value?.Connected is { IsFaulted: true } refused
-                && refused.Exception?.InnerException is OnionStreamException { } ended)
+            catch (Exception e) when (opened.Value?.EndedBy is { } ended)
             {
-                // The upgrade failed because the exit ended the stream (optimistic data ran ahead of CONNECTED): say why.
+                // The upgrade failed because the exit ended the stream (it could not reach the destination, or the
+                // destination refused circuit streams; optimistic data ran ahead of the answer): say why.
                 throw new OnionStreamException(ended.Reason, ended.Message, e);
             }
         }

@@ -101,11 +101,15 @@ internal sealed class ExitStream
             relay.Metrics.ExitStream("opened");
             relay.Observer?.StreamOpened(_circuit, _destination);
             await _circuit.SendBackwardAsync(RelayCommand.Connected, Id, ReadOnlyMemory<byte>.Empty, token).ConfigureAwait(false);
-            var toDestination = ToDestinationAsync(_stream, token);
-            var fromDestination = FromDestinationAsync(_stream, token);
+            // A pump that fails stops the other: the destination refusing the lazily proposed protocol ("na") or
+            // resetting must reach the client as END now, not when the client gives up writing.
+            using var pumps = CancellationTokenSource.CreateLinkedTokenSource(token);
+            var toDestination = StopOthersOnFaultAsync(ToDestinationAsync(_stream, pumps.Token), pumps);
+            var fromDestination = StopOthersOnFaultAsync(FromDestinationAsync(_stream, pumps.Token), pumps);
             await Task.WhenAll(toDestination, fromDestination).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException or ObjectDisposedException
+            or FormatException or TimeoutException)
         {
             _stream?.Reset();
             if (!circuitToken.IsCancellationRequested && !_abort.IsCancellationRequested)
@@ -124,6 +128,19 @@ internal sealed class ExitStream
             _circuit.RemoveStream(this);
             if (_stream is not null) await _stream.DisposeAsync().ConfigureAwait(false);
             await _toDestination.Reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task StopOthersOnFaultAsync(Task pump, CancellationTokenSource pumps)
+    {
+        try
+        {
+            await pump.ConfigureAwait(false);
+        }
+        catch
+        {
+            await pumps.CancelAsync().ConfigureAwait(false);
+            throw;
         }
     }
 

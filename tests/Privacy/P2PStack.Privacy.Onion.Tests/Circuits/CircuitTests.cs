@@ -91,11 +91,10 @@ public class CircuitBehaviourTests
             o.EnableClient = false;
         });
         network.Client.Host.PeerStore.AddAddresses(closed.PeerId, [closed.Address.DecapsulateCode(Addressing.MultiaddrProtocols.P2P.Code)], TimeSpan.FromHours(1));
-        var refused = await Record.ExceptionAsync(() => network.Client.Client.ConnectAsync(closed.PeerId).WaitAsync(Patience));
-        // The dial fails. Its message is not asserted: the destination's multistream "na" to the exit's lazily negotiated
-        // stream reaches the exit only when the client's upgrade times out (noted in the report), so the client sees
-        // the upgrade timeout rather than END(connect failed).
-        Assert.NotNull(refused);
+        // The destination's multistream "na" reaches the exit, which ends the stream (connect failed): the client gets
+        // that reason as a typed error, not the end-to-end upgrade's timeout.
+        var refused = await Assert.ThrowsAsync<OnionStreamException>(() => network.Client.Client.ConnectAsync(closed.PeerId).WaitAsync(Patience));
+        Assert.Equal(EndReason.ConnectFailed, refused.Reason);
         Assert.Empty(network.Destination.Host.GetConnections(network.Client.PeerId));
     }
 

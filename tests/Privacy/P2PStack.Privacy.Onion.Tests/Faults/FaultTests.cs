@@ -19,10 +19,26 @@ public class FaultTests
         var path = network.Relays.Take(3).Select(r => r.PeerId).ToList();
         var first = await client.Client.ConnectAsync(network.Destination.PeerId, new CircuitRequest { Pinned = path, Hops = 3 }).WaitAsync(Patience);
         await PingAsync(client, first.Connection);
+        // A stream open across the death: its reader waits for data that will never come.
+        var open = await first.Connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask().WaitAsync(Patience);
+        var reading = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var result = await open.Input.ReadAsync();
+                open.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted) throw new EndOfStreamException("the stream ended without an error");
+            }
+        });
 
         // The middle relay dies.
         await network.RelayOf(path[1]).DisposeAsync();
         await first.Connection.Completion.WaitAsync(Patience);
+        // The open stream fails (an I/O error, not a clean end that could pass for the peer's), instead of hanging.
+        var failed = await Record.ExceptionAsync(() => reading.WaitAsync(Patience));
+        Assert.IsAssignableFrom<IOException>(failed);
+        Assert.IsNotType<EndOfStreamException>(failed);
+        await open.DisposeAsync();
         await WaitUntilAsync(() => client.Client.Circuits.All(c => c.Id != first.Circuit.Id));
         var stream = await Record.ExceptionAsync(() => first.Connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask());
         Assert.NotNull(stream);
