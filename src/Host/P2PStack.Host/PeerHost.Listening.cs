@@ -58,6 +58,7 @@ public sealed partial class PeerHost
         while (!token.IsCancellationRequested)
         {
             IRawConnection raw;
+            ConnectionScope? resources = null;
             try
             {
                 raw = await listener.AcceptAsync(token).ConfigureAwait(false);
@@ -90,7 +91,7 @@ public sealed partial class PeerHost
                 _background.Run(t => UpgradeSimultaneousOpenAsync(_metrics.CountTraffic(raw, transport.Name), transportInfo, open, t));
                 continue;
             }
-            if (TryAdmitInbound(raw) is { } refusal)
+            if ((TryAdmitInbound(raw) ?? TryOpenInboundScope(raw, out resources)) is { } refusal)
             {
                 _metrics.InboundRefused(refusal.Label);
                 LogInboundRefused(raw.RemoteAddress.ToString(), refusal.Reason);
@@ -98,7 +99,8 @@ public sealed partial class PeerHost
                 await raw.DisposeAsync().ConfigureAwait(false);
                 continue;
             }
-            _background.Run(t => UpgradeInboundAsync(_metrics.CountTraffic(raw, transport.Name), transportInfo, t));
+            var scope = resources!;
+            _background.Run(t => UpgradeInboundAsync(_metrics.CountTraffic(raw, transport.Name), transportInfo, scope, t));
         }
     }
 
@@ -134,6 +136,23 @@ public sealed partial class PeerHost
         return null;
     }
 
+    /// <summary>Counts an admitted inbound connection in the resource manager (transient and system); on refusal
+    /// returns its handshake slot and says why.</summary>
+    private (string Label, string Reason)? TryOpenInboundScope(IRawConnection raw, out ConnectionScope? scope)
+    {
+        try
+        {
+            scope = _resources.OpenConnection(Direction.Inbound);
+            return null;
+        }
+        catch (ResourceLimitExceededException refusal)
+        {
+            scope = null;
+            ReleaseInbound(raw);
+            return ("resource_limit", refusal.Message);
+        }
+    }
+
     /// <summary>
     /// What the per-IP pending limit counts by: the IPv4 address, or the /64 of an IPv6 address (one host usually
     /// holds a whole /64, so counting single IPv6 addresses would not limit it at all).
@@ -161,14 +180,24 @@ public sealed partial class PeerHost
         }
     }
 
-    private async Task UpgradeInboundAsync(IRawConnection raw, TransportInfo transport, CancellationToken token)
+    private async Task UpgradeInboundAsync(IRawConnection raw, TransportInfo transport, ConnectionScope resources,
+        CancellationToken token)
     {
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
             timeout.CancelAfter(_options.InboundUpgradeTimeout);
-            var upgraded = await _upgrader.UpgradeInboundAsync(raw, timeout.Token).ConfigureAwait(false);
-            await AddConnectionAsync(upgraded, transport, dialed: false).ConfigureAwait(false);
+            UpgradedConnection upgraded;
+            try
+            {
+                upgraded = await _upgrader.UpgradeInboundAsync(raw, timeout.Token, resources).ConfigureAwait(false);
+            }
+            catch
+            {
+                resources.Dispose();
+                throw;
+            }
+            await AddConnectionAsync(upgraded, transport, dialed: false, resources).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -185,13 +214,24 @@ public sealed partial class PeerHost
     private async Task UpgradeSimultaneousOpenAsync(IRawConnection raw, TransportInfo transport, SimultaneousOpen open,
         CancellationToken token)
     {
+        ConnectionScope? resources = null;
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
             timeout.CancelAfter(_options.DialTimeout);
-            var upgraded = await _upgrader.UpgradeOutboundAsync(raw, open.Peer, open.Options, timeout.Token, open.Role)
-                .ConfigureAwait(false);
-            open.Complete(await AddConnectionAsync(upgraded, transport, dialed: true).ConfigureAwait(false));
+            resources = _resources.OpenConnection(Direction.Outbound);
+            UpgradedConnection upgraded;
+            try
+            {
+                upgraded = await _upgrader.UpgradeOutboundAsync(raw, open.Peer, open.Options, timeout.Token, open.Role, resources)
+                    .ConfigureAwait(false);
+            }
+            catch
+            {
+                resources?.Dispose();
+                throw;
+            }
+            open.Complete(await AddConnectionAsync(upgraded, transport, dialed: true, resources).ConfigureAwait(false));
         }
         catch (Exception ex)
         {
