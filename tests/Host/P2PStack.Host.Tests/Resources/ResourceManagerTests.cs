@@ -173,3 +173,57 @@ public sealed class ResourceManagerTests
         Assert.Equal(ResourceLimits.Scaled(1L << 30).Peer, new ResourceManagerOptions { Memory = 1L << 30 }.Effective().Peer);
     }
 }
+
+/// <summary>The <c>P2PStack.Resources</c> meter: refusals by scope and resource, usage and limits of bounded scopes.</summary>
+public sealed class ResourceMetricsTests
+{
+    [Fact]
+    public void Refusals_are_counted_per_scope_and_usage_and_limits_are_observed()
+    {
+        using var manager = new ResourceManager(ResourceLimits.Unlimited with
+        {
+            System = new ResourceLimit { ConnectionsInbound = 1, Memory = 1000 },
+            Peer = new ResourceLimit { Memory = 10 },
+        });
+        var refusals = new List<(long Value, string? Scope, string? Resource)>();
+        var usage = new Dictionary<(string?, string?), long>();
+        var limits = new Dictionary<(string?, string?), long>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "P2PStack.Resources") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            string? scope = null, resource = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "scope") scope = tag.Value as string;
+                if (tag.Key == "resource") resource = tag.Value as string;
+            }
+            switch (instrument.Name)
+            {
+                case "p2pstack_resource_refusals_total": refusals.Add((value, scope, resource)); break;
+                case "p2pstack_resource_usage": usage[(scope, resource)] = value; break;
+                case "p2pstack_resource_limit": limits[(scope, resource)] = value; break;
+            }
+        });
+        listener.Start();
+
+        using var connection = manager.OpenConnection(Direction.Inbound);
+        Assert.Throws<ResourceLimitExceededException>(() => manager.OpenConnection(Direction.Inbound));
+        connection.SetPeer(PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey));
+        Assert.Throws<ResourceLimitExceededException>(() => connection.ReserveMemory(11));
+        manager.Service("gossipsub").ReserveMemory(100);
+        listener.RecordObservableInstruments();
+
+        Assert.Equal([(1L, "system", "connections_inbound"), (1L, "peer", "memory")], refusals);
+        Assert.Equal(1, usage[("system", "connections_inbound")]);
+        Assert.Equal(100, usage[("system", "memory")]);
+        Assert.Equal(100, usage[("service gossipsub", "memory")]);
+        Assert.Equal(1, limits[("system", "connections_inbound")]);
+        Assert.Equal(1000, limits[("system", "memory")]);
+        Assert.False(limits.ContainsKey(("transient", "memory"))); // unlimited: not exported
+        Assert.DoesNotContain(usage.Keys, k => k.Item1!.StartsWith("peer", StringComparison.Ordinal)); // peer ids are unbounded
+    }
+}
