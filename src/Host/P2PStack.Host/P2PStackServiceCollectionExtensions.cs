@@ -51,6 +51,8 @@ public static class P2PStackServiceCollectionExtensions
             sp.GetRequiredService<ConnectionManager>(), sp.GetRequiredService<HostMetrics>(), sp.GetRequiredService<AddressManager>(),
             sp.GetRequiredService<ResourceManager>()));
         services.TryAddSingleton<IPeerHost>(sp => sp.GetRequiredService<PeerHost>());
+        // Listeners that work on a connection before handing it over (WebSocket upgrades) admit it here first.
+        services.TryAddSingleton<IInboundAdmission>(sp => sp.GetRequiredService<PeerHost>());
         configure(builder);
         return services;
     }

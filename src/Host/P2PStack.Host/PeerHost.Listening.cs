@@ -87,11 +87,14 @@ public sealed partial class PeerHost
             var transportInfo = new TransportInfo(transport.Name, transport.IsProxy, raw.Limits, raw.IsAnonymous);
             if (TakeSimultaneousOpen(raw.RemoteAddress) is { } open)
             {
+                raw.Admission?.Dispose(); // admitted at accept, but it is our own dial's
                 // Our own dial's connection, through the listener: the dial's gaters already ran.
                 _background.Run(t => UpgradeSimultaneousOpenAsync(_metrics.CountTraffic(raw, transport.Name), transportInfo, open, t));
                 continue;
             }
-            if ((TryAdmitInbound(raw) ?? TryOpenInboundScope(raw, out resources)) is { } refusal)
+            // Admitted already when the listener asked at accept (a WebSocket listener, before its HTTP upgrade).
+            if (!TryTakeAdmission(raw, out resources)
+                && (TryAdmitInbound(raw.LocalAddress, raw.RemoteAddress) ?? TryOpenInboundScope(raw.RemoteAddress, out resources)) is { } refusal)
             {
                 _metrics.InboundRefused(refusal.Label);
                 LogInboundRefused(raw.RemoteAddress.ToString(), refusal.Reason);
@@ -106,9 +109,9 @@ public sealed partial class PeerHost
 
     /// <summary>Reserves a handshake slot (global and per IP) and asks the gaters; returns why not (with its metric
     /// label), or null.</summary>
-    private (string Label, string Reason)? TryAdmitInbound(IRawConnection raw)
+    private (string Label, string Reason)? TryAdmitInbound(Multiaddr local, Multiaddr remote)
     {
-        var ip = AdmissionGroup(raw.RemoteAddress.GetIPAddress());
+        var ip = AdmissionGroup(remote.GetIPAddress());
         lock (_gate)
         {
             if (_pendingInbound >= _options.Limits.MaxPendingInbound) return ("pending_limit", "too many connections in their handshake");
@@ -120,7 +123,7 @@ public sealed partial class PeerHost
             GateDecision decision;
             try
             {
-                decision = gater.InterceptAccept(raw.LocalAddress, raw.RemoteAddress);
+                decision = gater.InterceptAccept(local, remote);
             }
             catch (Exception ex)
             {
@@ -138,7 +141,7 @@ public sealed partial class PeerHost
 
     /// <summary>Counts an admitted inbound connection in the resource manager (transient and system); on refusal
     /// returns its handshake slot and says why.</summary>
-    private (string Label, string Reason)? TryOpenInboundScope(IRawConnection raw, out ConnectionScope? scope)
+    private (string Label, string Reason)? TryOpenInboundScope(Multiaddr remote, out ConnectionScope? scope)
     {
         try
         {
@@ -148,7 +151,7 @@ public sealed partial class PeerHost
         catch (ResourceLimitExceededException refusal)
         {
             scope = null;
-            ReleaseInbound(raw);
+            ReleaseInbound(remote);
             return ("resource_limit", refusal.Message);
         }
     }
@@ -168,9 +171,9 @@ public sealed partial class PeerHost
         return new System.Net.IPAddress(bytes);
     }
 
-    private void ReleaseInbound(IRawConnection raw)
+    private void ReleaseInbound(Multiaddr remote)
     {
-        var ip = AdmissionGroup(raw.RemoteAddress.GetIPAddress());
+        var ip = AdmissionGroup(remote.GetIPAddress());
         lock (_gate)
         {
             _pendingInbound--;
@@ -207,7 +210,7 @@ public sealed partial class PeerHost
         }
         finally
         {
-            ReleaseInbound(raw);
+            ReleaseInbound(raw.RemoteAddress);
         }
     }
 

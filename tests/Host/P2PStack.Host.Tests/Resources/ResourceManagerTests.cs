@@ -180,18 +180,20 @@ public sealed class ResourceMetricsTests
     [Fact]
     public void Refusals_are_counted_per_scope_and_usage_and_limits_are_observed()
     {
+        // A factory of its own scopes the meter to this manager: other tests' managers publish the same meter name.
+        using var factory = new Metrics.HostMeterFactory();
         using var manager = new ResourceManager(ResourceLimits.Unlimited with
         {
             System = new ResourceLimit { ConnectionsInbound = 1, Memory = 1000 },
             Peer = new ResourceLimit { Memory = 10 },
-        });
+        }, factory);
         var refusals = new List<(long Value, string? Scope, string? Resource)>();
         var usage = new Dictionary<(string?, string?), long>();
         var limits = new Dictionary<(string?, string?), long>();
         using var listener = new System.Diagnostics.Metrics.MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == "P2PStack.Resources") l.EnableMeasurementEvents(instrument);
+            if (instrument.Meter.Name == "P2PStack.Resources" && ReferenceEquals(instrument.Meter.Scope, factory)) l.EnableMeasurementEvents(instrument);
         };
         listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
