@@ -63,7 +63,72 @@ public static class Targets
         new("gossipsub-rpc", "RpcCodec.Decode", GossipSubRpc, GossipSubSeeds),
         new("neural", "NeuralMessageCodec.DecodeFrame and Verify (envelope, signature, structure, clock, TTL, hops)", Neural, NeuralSeeds),
         new("mdns", "DnsMessageReader.Read, MdnsResponseParser.Parse, TryParseDnsAddr", Mdns, MdnsSeeds),
+        new("ws-upgrade", "WebSocketHandshake.AcceptAsync: the HTTP upgrade request a WebSocket listener reads", WsUpgrade, WsUpgradeSeeds,
+            typeof(EndOfStreamException)),
     ];
+
+    /// <summary>The listener's limit on the request head (WebSocketTransportOptions.MaxHandshakeBytes' default).</summary>
+    private const int WsMaxHead = 8192;
+
+    private static void WsUpgrade(byte[] input)
+    {
+        using var stream = new ReplayStream(input);
+        P2PStack.Transports.WebSocket.WebSocketHandshake.AcceptAsync(stream, WsMaxHead, CancellationToken.None).GetAwaiter().GetResult();
+        // Accepted: the answer must be the 101 with the key's accept value.
+        if (!stream.Written.StartsWith("HTTP/1.1 101 ", StringComparison.Ordinal))
+            throw new InvalidOperationException($"accepted an upgrade but answered '{stream.Written}'");
+    }
+
+    private static IEnumerable<byte[]> WsUpgradeSeeds()
+    {
+        const string key = "dGhlIHNhbXBsZSBub25jZQ==";
+        yield return System.Text.Encoding.ASCII.GetBytes(
+            $"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n");
+        yield return System.Text.Encoding.ASCII.GetBytes(
+            $"GET /p2p HTTP/1.1\r\nhost: [::1]:9001\r\nupgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\nsec-websocket-version: 13\r\n" +
+            $"sec-websocket-key: {key}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n");
+        yield return System.Text.Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n\r\n");
+    }
+
+    /// <summary>A stream whose reads replay the input, in chunks as a socket delivers them, and whose writes are kept
+    /// as text.</summary>
+    private sealed class ReplayStream(byte[] input) : Stream
+    {
+        private int _position;
+        private readonly System.Text.StringBuilder _written = new();
+
+        public string Written => _written.ToString();
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            // The first input byte (when present) sets the chunk size, so the fuzzer also explores split reads.
+            int chunk = input.Length == 0 ? 1 : 1 + (input[0] % 64);
+            int n = Math.Min(Math.Min(count, chunk), input.Length - _position);
+            Array.Copy(input, _position, buffer, offset, n);
+            _position += n;
+            return n;
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => _written.Append(System.Text.Encoding.ASCII.GetString(buffer, offset, count));
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
 
     public static FuzzTarget? Find(string name) => All.FirstOrDefault(t => t.Name == name);
 

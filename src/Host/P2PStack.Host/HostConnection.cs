@@ -32,8 +32,9 @@ internal sealed partial class HostConnection : IConnection
     /// forgets the connection there, so that nobody who awaited the close still finds it listed).</param>
     public HostConnection(UpgradedConnection upgraded, TransportInfo transport, ILocalIdentity hostIdentity,
         ProtocolRegistry registry, HostOptions options, ILogger logger, HostMetrics metrics, BackgroundWork background,
-        Action<HostConnection> onClosed)
+        Action<HostConnection> onClosed, ConnectionScope resources)
     {
+        Resources = resources;
         Metrics = metrics;
         _onClosed = onClosed;
         _upgraded = upgraded;
@@ -104,6 +105,9 @@ internal sealed partial class HostConnection : IConnection
 
     internal HostMetrics Metrics { get; }
 
+    /// <summary>The connection's resource scope: its streams and muxer memory; disposed as the connection closes.</summary>
+    internal ConnectionScope Resources { get; }
+
     /// <summary>The secure connection (under any filters), for modules that need its details (e.g. the post-quantum
     /// level).</summary>
     public ISecureConnection Secure => _upgraded.Secure is FilteredSecureConnection filtered ? filtered.Inner : _upgraded.Secure;
@@ -124,7 +128,19 @@ internal sealed partial class HostConnection : IConnection
                     stream.Reset();
                     continue;
                 }
-                _background.Run(_ => HandleInboundAsync(stream, token));
+                StreamScope scope;
+                try
+                {
+                    scope = Resources.OpenStream(Direction.Inbound);
+                }
+                catch (ResourceLimitExceededException refusal)
+                {
+                    LogStreamRefusedByResources(RemotePeer, refusal.Message);
+                    ReleaseStream();
+                    stream.Reset();
+                    continue;
+                }
+                _background.Run(_ => HandleInboundAsync(stream, scope, token));
             }
         }
         catch (Exception ex) when (ex is MuxerClosedException or OperationCanceledException or IOException)
@@ -161,8 +177,10 @@ internal sealed partial class HostConnection : IConnection
             throw new ResourceLimitExceededException($"connection {Id} to {RemotePeer}", "streams",
                 _options.Limits.MaxStreamsPerConnection);
         IMuxedStream? stream = null;
+        StreamScope? scope = null;
         try
         {
+            scope = Resources.OpenStream(Direction.Outbound);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
             timeout.CancelAfter(_options.StreamNegotiationTimeout);
             stream = await _upgraded.Session.OpenStreamAsync(timeout.Token).ConfigureAwait(false);
@@ -170,15 +188,18 @@ internal sealed partial class HostConnection : IConnection
             {
                 // Lazy negotiation: the protocol's first bytes travel with the proposal; a refusal surfaces on
                 // the first read as ProtocolNotSupportedException.
+                scope.SetProtocol(protocols[0]);
                 var lazy = await MultistreamSelect.SelectLazyAsync(stream, protocols[0], timeout.Token).ConfigureAwait(false);
-                return new HostStream(stream, lazy, lazy.Protocol, this);
+                return new HostStream(stream, lazy, lazy.Protocol, this, scope);
             }
             string protocol = await MultistreamSelect.SelectAsync(stream, protocols, timeout.Token).ConfigureAwait(false);
-            return new HostStream(stream, stream, protocol, this);
+            scope.SetProtocol(protocol);
+            return new HostStream(stream, stream, protocol, this, scope);
         }
         catch
         {
             stream?.Reset();
+            scope?.Dispose();
             ReleaseStream();
             throw;
         }
@@ -221,7 +242,7 @@ internal sealed partial class HostConnection : IConnection
         return false;
     }
 
-    private async Task HandleInboundAsync(IMuxedStream stream, CancellationToken token)
+    private async Task HandleInboundAsync(IMuxedStream stream, StreamScope scope, CancellationToken token)
     {
         HostStream? hostStream = null;
         try
@@ -240,7 +261,8 @@ internal sealed partial class HostConnection : IConnection
                 stream.Reset(); // removed between negotiation and dispatch
                 return;
             }
-            hostStream = new HostStream(stream, stream, protocol, this);
+            scope.SetProtocol(protocol);
+            hostStream = new HostStream(stream, stream, protocol, this, scope);
             await handler.HandleAsync(hostStream, token).ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -251,11 +273,11 @@ internal sealed partial class HostConnection : IConnection
         finally
         {
             if (hostStream is not null) await hostStream.DisposeAsync().ConfigureAwait(false);
-            else if (stream is not null) await DisposeUnnegotiatedAsync(stream).ConfigureAwait(false);
+            else if (stream is not null) await DisposeUnnegotiatedAsync(stream, scope).ConfigureAwait(false);
         }
     }
 
-    private async ValueTask DisposeUnnegotiatedAsync(IMuxedStream stream)
+    private async ValueTask DisposeUnnegotiatedAsync(IMuxedStream stream, StreamScope scope)
     {
         try
         {
@@ -263,6 +285,7 @@ internal sealed partial class HostConnection : IConnection
         }
         finally
         {
+            scope.Dispose();
             ReleaseStream();
         }
     }
@@ -291,6 +314,8 @@ internal sealed partial class HostConnection : IConnection
         {
             LogCloseFailed(RemotePeer, ex.Message);
         }
+        // The session is gone: its windows were returned as its streams ended; the connection's count goes now.
+        Resources.Dispose();
         // _lifetime is cancelled, not disposed: late callers may still link to its token.
         _closed.TrySetResult();
     }
@@ -300,6 +325,9 @@ internal sealed partial class HostConnection : IConnection
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Inbound stream from {Peer} refused: {Limit} streams per connection")]
     private partial void LogStreamRefused(PeerId peer, int limit);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Inbound stream from {Peer} refused: {Reason}")]
+    private partial void LogStreamRefusedByResources(PeerId peer, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The stream accept loop of the connection with {Peer} failed")]
     private partial void LogAcceptLoopFailed(PeerId peer, Exception exception);

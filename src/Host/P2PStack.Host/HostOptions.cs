@@ -50,6 +50,10 @@ public sealed class HostOptions
 
     public HostLimits Limits { get; } = new();
 
+    /// <summary>The resource manager's limits (scopes system, transient, service, protocol, peer, connection, stream),
+    /// scaled to the machine's memory unless set.</summary>
+    public ResourceManagerOptions Resources { get; } = new();
+
     public ConnectionManagerOptions ConnectionManager { get; } = new();
 
     public HostMetricsOptions Metrics { get; } = new();

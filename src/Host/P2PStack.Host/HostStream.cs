@@ -8,7 +8,8 @@ namespace P2PStack.Host;
 /// A muxed stream after protocol negotiation. Reads and writes go through <paramref name="pipe"/> (the stream itself,
 /// or the lazy-negotiation wrapper that checks the remote's answer on the first read).
 /// </summary>
-internal sealed class HostStream(IMuxedStream inner, IDuplexPipe pipe, string protocol, HostConnection connection) : IStream
+internal sealed class HostStream(IMuxedStream inner, IDuplexPipe pipe, string protocol, HostConnection connection,
+    StreamScope resources) : IStream
 {
     private readonly System.Runtime.CompilerServices.StrongBox<int> _open = connection.Metrics.StreamOpened(protocol, inner.Direction);
     private int _disposed;
@@ -48,6 +49,7 @@ internal sealed class HostStream(IMuxedStream inner, IDuplexPipe pipe, string pr
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         Interlocked.Decrement(ref _open.Value);
+        resources.Dispose();
         connection.ReleaseStream();
     }
 }

@@ -42,12 +42,17 @@ public static class P2PStackServiceCollectionExtensions
         // Instruments on the "P2PStack.Host" meter; the factory scopes them to this container (see docs/metrics.md).
         services.TryAddSingleton(sp => new HostMetrics(sp.GetService<IMeterFactory>(), sp.GetRequiredService<ConnectionTable>().Snapshot,
             sp.GetRequiredService<IPeerStore>(), Options(sp).Metrics));
+        services.TryAddSingleton(sp => new ResourceManager(Options(sp).Resources.Effective(), sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton<IResourceManager>(sp => sp.GetRequiredService<ResourceManager>());
         services.TryAddSingleton(sp => new PeerHost(sp.GetRequiredService<ILocalIdentity>(), sp.GetRequiredService<TransportRegistry>(),
             sp.GetRequiredService<Upgrader>(), sp.GetRequiredService<ProtocolRegistry>(), sp.GetRequiredService<IPeerStore>(),
             sp.GetRequiredService<IEventBus>(), sp.GetServices<IConnectionGater>(), sp.GetRequiredService<IOptions<HostOptions>>(),
             sp.GetRequiredService<ILogger<PeerHost>>(), sp.GetRequiredService<ConnectionTable>(),
-            sp.GetRequiredService<ConnectionManager>(), sp.GetRequiredService<HostMetrics>(), sp.GetRequiredService<AddressManager>()));
+            sp.GetRequiredService<ConnectionManager>(), sp.GetRequiredService<HostMetrics>(), sp.GetRequiredService<AddressManager>(),
+            sp.GetRequiredService<ResourceManager>()));
         services.TryAddSingleton<IPeerHost>(sp => sp.GetRequiredService<PeerHost>());
+        // Listeners that work on a connection before handing it over (WebSocket upgrades) admit it here first.
+        services.TryAddSingleton<IInboundAdmission>(sp => sp.GetRequiredService<PeerHost>());
         configure(builder);
         return services;
     }

@@ -221,17 +221,21 @@ public sealed partial class PeerHost
             var transportInfo = new TransportInfo(transport.Name, transport.IsProxy, raw.Limits, raw.IsAnonymous);
             var counted = _metrics.CountTraffic(raw, transport.Name);
             UpgradedConnection upgraded;
+            ConnectionScope? resources = null;
             try
             {
-                upgraded = await _upgrader.UpgradeOutboundAsync(counted, expectedPeer, options, timeout.Token).ConfigureAwait(false);
+                resources = _resources.OpenConnection(Direction.Outbound);
+                upgraded = await _upgrader.UpgradeOutboundAsync(counted, expectedPeer, options, timeout.Token, resources: resources)
+                    .ConfigureAwait(false);
             }
             catch
             {
+                resources?.Dispose();
                 counted.Abort();
                 await counted.DisposeAsync().ConfigureAwait(false);
                 throw;
             }
-            return await AddConnectionAsync(upgraded, transportInfo, dialed: true).ConfigureAwait(false);
+            return await AddConnectionAsync(upgraded, transportInfo, dialed: true, resources).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!token.IsCancellationRequested)
         {

@@ -58,6 +58,7 @@ public sealed partial class PeerHost
         while (!token.IsCancellationRequested)
         {
             IRawConnection raw;
+            ConnectionScope? resources = null;
             try
             {
                 raw = await listener.AcceptAsync(token).ConfigureAwait(false);
@@ -86,11 +87,14 @@ public sealed partial class PeerHost
             var transportInfo = new TransportInfo(transport.Name, transport.IsProxy, raw.Limits, raw.IsAnonymous);
             if (TakeSimultaneousOpen(raw.RemoteAddress) is { } open)
             {
+                raw.Admission?.Dispose(); // admitted at accept, but it is our own dial's
                 // Our own dial's connection, through the listener: the dial's gaters already ran.
                 _background.Run(t => UpgradeSimultaneousOpenAsync(_metrics.CountTraffic(raw, transport.Name), transportInfo, open, t));
                 continue;
             }
-            if (TryAdmitInbound(raw) is { } refusal)
+            // Admitted already when the listener asked at accept (a WebSocket listener, before its HTTP upgrade).
+            if (!TryTakeAdmission(raw, out resources)
+                && (TryAdmitInbound(raw.LocalAddress, raw.RemoteAddress) ?? TryOpenInboundScope(raw.RemoteAddress, out resources)) is { } refusal)
             {
                 _metrics.InboundRefused(refusal.Label);
                 LogInboundRefused(raw.RemoteAddress.ToString(), refusal.Reason);
@@ -98,15 +102,16 @@ public sealed partial class PeerHost
                 await raw.DisposeAsync().ConfigureAwait(false);
                 continue;
             }
-            _background.Run(t => UpgradeInboundAsync(_metrics.CountTraffic(raw, transport.Name), transportInfo, t));
+            var scope = resources!;
+            _background.Run(t => UpgradeInboundAsync(_metrics.CountTraffic(raw, transport.Name), transportInfo, scope, t));
         }
     }
 
     /// <summary>Reserves a handshake slot (global and per IP) and asks the gaters; returns why not (with its metric
     /// label), or null.</summary>
-    private (string Label, string Reason)? TryAdmitInbound(IRawConnection raw)
+    private (string Label, string Reason)? TryAdmitInbound(Multiaddr local, Multiaddr remote)
     {
-        var ip = AdmissionGroup(raw.RemoteAddress.GetIPAddress());
+        var ip = AdmissionGroup(remote.GetIPAddress());
         lock (_gate)
         {
             if (_pendingInbound >= _options.Limits.MaxPendingInbound) return ("pending_limit", "too many connections in their handshake");
@@ -118,7 +123,7 @@ public sealed partial class PeerHost
             GateDecision decision;
             try
             {
-                decision = gater.InterceptAccept(raw.LocalAddress, raw.RemoteAddress);
+                decision = gater.InterceptAccept(local, remote);
             }
             catch (Exception ex)
             {
@@ -132,6 +137,23 @@ public sealed partial class PeerHost
             if (ip is not null) _pendingInboundByIp[ip] = _pendingInboundByIp.GetValueOrDefault(ip) + 1;
         }
         return null;
+    }
+
+    /// <summary>Counts an admitted inbound connection in the resource manager (transient and system); on refusal
+    /// returns its handshake slot and says why.</summary>
+    private (string Label, string Reason)? TryOpenInboundScope(Multiaddr remote, out ConnectionScope? scope)
+    {
+        try
+        {
+            scope = _resources.OpenConnection(Direction.Inbound);
+            return null;
+        }
+        catch (ResourceLimitExceededException refusal)
+        {
+            scope = null;
+            ReleaseInbound(remote);
+            return ("resource_limit", refusal.Message);
+        }
     }
 
     /// <summary>
@@ -149,9 +171,9 @@ public sealed partial class PeerHost
         return new System.Net.IPAddress(bytes);
     }
 
-    private void ReleaseInbound(IRawConnection raw)
+    private void ReleaseInbound(Multiaddr remote)
     {
-        var ip = AdmissionGroup(raw.RemoteAddress.GetIPAddress());
+        var ip = AdmissionGroup(remote.GetIPAddress());
         lock (_gate)
         {
             _pendingInbound--;
@@ -161,14 +183,24 @@ public sealed partial class PeerHost
         }
     }
 
-    private async Task UpgradeInboundAsync(IRawConnection raw, TransportInfo transport, CancellationToken token)
+    private async Task UpgradeInboundAsync(IRawConnection raw, TransportInfo transport, ConnectionScope resources,
+        CancellationToken token)
     {
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
             timeout.CancelAfter(_options.InboundUpgradeTimeout);
-            var upgraded = await _upgrader.UpgradeInboundAsync(raw, timeout.Token).ConfigureAwait(false);
-            await AddConnectionAsync(upgraded, transport, dialed: false).ConfigureAwait(false);
+            UpgradedConnection upgraded;
+            try
+            {
+                upgraded = await _upgrader.UpgradeInboundAsync(raw, timeout.Token, resources).ConfigureAwait(false);
+            }
+            catch
+            {
+                resources.Dispose();
+                throw;
+            }
+            await AddConnectionAsync(upgraded, transport, dialed: false, resources).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -178,20 +210,31 @@ public sealed partial class PeerHost
         }
         finally
         {
-            ReleaseInbound(raw);
+            ReleaseInbound(raw.RemoteAddress);
         }
     }
 
     private async Task UpgradeSimultaneousOpenAsync(IRawConnection raw, TransportInfo transport, SimultaneousOpen open,
         CancellationToken token)
     {
+        ConnectionScope? resources = null;
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
             timeout.CancelAfter(_options.DialTimeout);
-            var upgraded = await _upgrader.UpgradeOutboundAsync(raw, open.Peer, open.Options, timeout.Token, open.Role)
-                .ConfigureAwait(false);
-            open.Complete(await AddConnectionAsync(upgraded, transport, dialed: true).ConfigureAwait(false));
+            resources = _resources.OpenConnection(Direction.Outbound);
+            UpgradedConnection upgraded;
+            try
+            {
+                upgraded = await _upgrader.UpgradeOutboundAsync(raw, open.Peer, open.Options, timeout.Token, open.Role, resources)
+                    .ConfigureAwait(false);
+            }
+            catch
+            {
+                resources?.Dispose();
+                throw;
+            }
+            open.Complete(await AddConnectionAsync(upgraded, transport, dialed: true, resources).ConfigureAwait(false));
         }
         catch (Exception ex)
         {

@@ -31,6 +31,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private readonly HostMetrics _metrics;
     private readonly AddressManager _addresses;
     private readonly BackgroundWork _background;
+    private readonly ResourceManager _resources;
     private readonly Lock _gate = new();
     private readonly Dictionary<PeerId, PendingDial> _pendingDials = [];
     private readonly Dictionary<Multiaddr, SimultaneousOpen> _simultaneousOpens = [];
@@ -43,8 +44,9 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     internal PeerHost(ILocalIdentity identity, TransportRegistry transports, Upgrader upgrader, ProtocolRegistry registry,
         IPeerStore peerStore, IEventBus events, IEnumerable<IConnectionGater> gaters, IOptions<HostOptions> options,
         ILogger<PeerHost> logger, ConnectionTable connections, ConnectionManager connectionManager, HostMetrics metrics,
-        AddressManager addresses)
+        AddressManager addresses, ResourceManager resources)
     {
+        _resources = resources;
         _identity = identity;
         _transports = transports;
         _upgrader = upgrader;
@@ -76,6 +78,9 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     public IConnectionManager ConnectionManager => _connectionManager;
 
     public IReadOnlyCollection<string> Protocols => _registry.Protocols;
+
+    /// <summary>The resource manager counting this host's connections, streams and muxer memory.</summary>
+    public ResourceManager Resources => _resources;
 
     /// <summary>Security protocols offered, in preference order.</summary>
     public IReadOnlyList<string> SecurityProtocols => _upgrader.SecurityProtocols;
@@ -150,16 +155,18 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
             await connection.CloseAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<IConnection> AddConnectionAsync(UpgradedConnection upgraded, TransportInfo transport, bool dialed)
+    private async Task<IConnection> AddConnectionAsync(UpgradedConnection upgraded, TransportInfo transport, bool dialed,
+        ConnectionScope resources)
     {
         var peer = upgraded.Secure.RemotePeer;
-        var connection = new HostConnection(upgraded, transport, _identity, _registry, _options, _logger, _metrics, _background, Forget);
+        var connection = new HostConnection(upgraded, transport, _identity, _registry, _options, _logger, _metrics, _background, Forget, resources);
         Exception? refusal = _background.Stopping.IsCancellationRequested
             ? new OperationCanceledException("the host is stopping")
-            : _connections.TryAdd(connection);
+            : SetPeer(resources, peer) ?? _connections.TryAdd(connection);
         if (refusal is not null)
         {
             await upgraded.Session.DisposeAsync().ConfigureAwait(false);
+            resources.Dispose();
             throw refusal;
         }
 
@@ -188,6 +195,20 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         _background.Run(_ => RunConnectionAsync(connection));
         _background.Run(_connectionManager.TrimIfNeededAsync);
         return connection;
+    }
+
+    /// <summary>Moves the connection's resource scope into its peer's; returns the refusal.</summary>
+    private static ResourceLimitExceededException? SetPeer(ConnectionScope resources, PeerId peer)
+    {
+        try
+        {
+            resources.SetPeer(peer);
+            return null;
+        }
+        catch (ResourceLimitExceededException refusal)
+        {
+            return refusal;
+        }
     }
 
     private async Task RunConnectionAsync(HostConnection connection)

@@ -60,8 +60,9 @@ public sealed partial class Upgrader
     /// role is <paramref name="role"/> if given (a simultaneous open whose connection arrived through a listener),
     /// else the raw connection's direction (Inbound when the transport took the server role of a simultaneous open).
     /// </summary>
+    /// <param name="resources">The connection's resource scope, where the muxer reserves its buffers.</param>
     public Task<UpgradedConnection> UpgradeOutboundAsync(IRawConnection raw, PeerId? expectedPeer, DialOptions options,
-        CancellationToken cancellationToken, Direction? role = null)
+        CancellationToken cancellationToken, Direction? role = null, IResourceScope? resources = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         IReadOnlyList<string> offered = _securityIds;
@@ -79,16 +80,17 @@ public sealed partial class Upgrader
                 throw new ArgumentException($"secured-connection filter {filter} is not registered", nameof(options));
         }
         return UpgradeAsync(raw, role ?? raw.Direction, options.Identity ?? _identity, expectedPeer, offered, filters,
-            cancellationToken);
+            cancellationToken, resources);
     }
 
     /// <summary>Upgrades a connection a listener accepted, as responder under the host's identity.</summary>
-    public Task<UpgradedConnection> UpgradeInboundAsync(IRawConnection raw, CancellationToken cancellationToken) =>
-        UpgradeAsync(raw, raw.Direction, _identity, null, _securityIds, [], cancellationToken);
+    public Task<UpgradedConnection> UpgradeInboundAsync(IRawConnection raw, CancellationToken cancellationToken,
+        IResourceScope? resources = null) =>
+        UpgradeAsync(raw, raw.Direction, _identity, null, _securityIds, [], cancellationToken, resources);
 
     private async Task<UpgradedConnection> UpgradeAsync(IRawConnection raw, Direction role, ILocalIdentity identity,
         PeerId? expectedPeer, IReadOnlyList<string> securityIds, IReadOnlyList<string> filters,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, IResourceScope? resources)
     {
         bool initiator = role == Direction.Outbound;
         ISecureConnection? secure = null;
@@ -163,7 +165,7 @@ public sealed partial class Upgrader
                     applied.Add(selected);
                 }
             }
-            var session = _muxers[muxerId].StartSession(secure, role);
+            var session = _muxers[muxerId].StartSession(secure, role, resources);
             LogUpgraded(role, secure.RemotePeer, raw.RemoteAddress.ToString(), securityId, muxerId);
             return new UpgradedConnection(raw, secure, session, muxerId, handshakeDuration)
             {

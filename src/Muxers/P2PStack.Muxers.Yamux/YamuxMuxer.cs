@@ -32,8 +32,17 @@ public sealed class YamuxMuxer : IStreamMuxer
         return StartSession(connection, direction, connection.DisposeAsync);
     }
 
+    /// <summary>Runs a session whose stream windows are reserved in <paramref name="memory"/>.</summary>
+    public IMuxerSession StartSession(ISecureConnection connection, Direction direction, IResourceScope? memory)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return StartSession(connection, direction, connection.DisposeAsync, memory);
+    }
+
     /// <summary>Runs a session over <paramref name="connection"/>; <paramref name="onClosed"/> disposes the
-    /// underlying connection once the session has ended.</summary>
-    public YamuxSession StartSession(IDuplexPipe connection, Direction direction, Func<ValueTask>? onClosed = null) =>
-        new(connection, direction, options, loggerFactory.CreateLogger<YamuxSession>(), onClosed);
+    /// underlying connection once the session has ended; stream windows are reserved in <paramref name="memory"/>
+    /// when given.</summary>
+    public YamuxSession StartSession(IDuplexPipe connection, Direction direction, Func<ValueTask>? onClosed = null,
+        IResourceScope? memory = null) =>
+        new(connection, direction, options, loggerFactory.CreateLogger<YamuxSession>(), onClosed, memory);
 }

@@ -233,6 +233,10 @@ public sealed partial class YamuxSession
             {
                 refusal = $"inbound stream limit of {Options.MaxInboundStreams} reached";
             }
+            else if (Memory is not null && !Memory.TryReserveMemory(Options.InitialStreamWindowSize))
+            {
+                refusal = $"no memory for its receive window in {Memory.Name}";
+            }
 
             if (refusal is not null)
             {
@@ -240,7 +244,7 @@ public sealed partial class YamuxSession
             }
             else
             {
-                stream = new YamuxStream(this, id, Direction.Inbound);
+                stream = new YamuxStream(this, id, Direction.Inbound, Memory is null ? 0 : Options.InitialStreamWindowSize);
                 streams.Add(id, stream);
                 inboundCount++;
             }

@@ -11,33 +11,17 @@ public sealed partial class YamuxSession
     public async ValueTask<IMuxedStream> OpenStreamAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        // The receive window is what the remote may make us buffer: reserved before the stream exists.
+        Memory?.ReserveMemory(Options.InitialStreamWindowSize);
         YamuxStream stream;
-        lock (streamsGate)
+        try
         {
-            if (endReason is not null)
-            {
-                throw new MuxerClosedException("yamux session has ended", endReason);
-            }
-
-            if (localGoAway || remoteGoAway)
-            {
-                throw new MuxerClosedException(localGoAway ? "yamux session is closing" : "remote yamux session is going away");
-            }
-
-            if (outboundCount >= Options.MaxOutboundStreams)
-            {
-                throw new ResourceLimitExceededException("yamux session", "outbound streams", Options.MaxOutboundStreams);
-            }
-
-            if (nextLocalStreamId > uint.MaxValue - 2)
-            {
-                throw new MuxerClosedException("yamux stream ids are exhausted on this session");
-            }
-
-            stream = new YamuxStream(this, nextLocalStreamId, Direction.Outbound);
-            nextLocalStreamId += 2;
-            streams.Add(stream.StreamId, stream);
-            outboundCount++;
+            stream = AddOutboundStream();
+        }
+        catch
+        {
+            Memory?.ReleaseMemory(Options.InitialStreamWindowSize);
+            throw;
         }
 
         bool written = false;
@@ -61,6 +45,38 @@ public sealed partial class YamuxSession
         }
 
         return stream;
+    }
+
+    private YamuxStream AddOutboundStream()
+    {
+        lock (streamsGate)
+        {
+            if (endReason is not null)
+            {
+                throw new MuxerClosedException("yamux session has ended", endReason);
+            }
+
+            if (localGoAway || remoteGoAway)
+            {
+                throw new MuxerClosedException(localGoAway ? "yamux session is closing" : "remote yamux session is going away");
+            }
+
+            if (outboundCount >= Options.MaxOutboundStreams)
+            {
+                throw new ResourceLimitExceededException("yamux session", "outbound streams", Options.MaxOutboundStreams);
+            }
+
+            if (nextLocalStreamId > uint.MaxValue - 2)
+            {
+                throw new MuxerClosedException("yamux stream ids are exhausted on this session");
+            }
+
+            var stream = new YamuxStream(this, nextLocalStreamId, Direction.Outbound, Memory is null ? 0 : Options.InitialStreamWindowSize);
+            nextLocalStreamId += 2;
+            streams.Add(stream.StreamId, stream);
+            outboundCount++;
+            return stream;
+        }
     }
 
     public async ValueTask<IMuxedStream> AcceptStreamAsync(CancellationToken cancellationToken)

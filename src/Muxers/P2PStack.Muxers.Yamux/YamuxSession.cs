@@ -64,14 +64,17 @@ public sealed partial class YamuxSession : IMuxerSession
     /// <param name="connection">The secured connection; the session owns both its ends.</param>
     /// <param name="direction">Outbound = the dialer (yamux client, odd stream ids); Inbound = the listener.</param>
     /// <param name="onClosed">Called once after the connection's pipes are completed, to dispose the connection.</param>
+    /// <param name="memory">The connection's resource scope: each stream reserves its receive window there (refused
+    /// streams are reset, or throw when opened here) and window growth asks for more at half priority.</param>
     public YamuxSession(IDuplexPipe connection, Direction direction, YamuxOptions options, ILogger? logger = null,
-        Func<ValueTask>? onClosed = null)
+        Func<ValueTask>? onClosed = null, IResourceScope? memory = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         this.connection = connection;
         this.onClosed = onClosed;
+        Memory = memory;
         this.logger = logger ?? NullLogger.Instance;
         Options = options;
         Direction = direction;
@@ -88,6 +91,9 @@ public sealed partial class YamuxSession : IMuxerSession
     }
 
     public YamuxOptions Options { get; }
+
+    /// <summary>Where stream windows are reserved (null: not accounted).</summary>
+    internal IResourceScope? Memory { get; }
 
     public Direction Direction { get; }
 

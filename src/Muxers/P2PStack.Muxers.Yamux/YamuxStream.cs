@@ -53,8 +53,14 @@ internal sealed class YamuxStream : IMuxedStream
     private CancellationTokenSource? closeTimer;
     private Task? pendingClose;
 
-    public YamuxStream(YamuxSession session, uint id, Direction direction)
+    // Bytes reserved in the session's resource scope (under gate): the initial window and its growth.
+    private long reservedMemory;
+
+    /// <param name="reservedMemory">What the session reserved for the stream already (its initial window), released
+    /// when the stream ends.</param>
+    public YamuxStream(YamuxSession session, uint id, Direction direction, long reservedMemory = 0)
     {
+        this.reservedMemory = reservedMemory;
         Session = session;
         StreamId = id;
         Direction = direction;
@@ -194,12 +200,15 @@ internal sealed class YamuxStream : IMuxedStream
     public void OnSessionEnded(Exception reason)
     {
         CancellationTokenSource? timer;
+        long memory;
         lock (gate)
         {
             removed = true;
             timer = closeTimer;
             closeTimer = null;
             sessionReason = reason;
+            memory = reservedMemory;
+            reservedMemory = 0;
             if (!reset)
             {
                 readFailure ??= finReceived ? null : "yamux session ended: " + reason.Message;
@@ -210,7 +219,16 @@ internal sealed class YamuxStream : IMuxedStream
         }
 
         timer?.Dispose();
+        ReleaseMemory(memory);
         inbound.Reader.CancelPendingRead();
+    }
+
+    private void ReleaseMemory(long bytes)
+    {
+        if (bytes > 0)
+        {
+            Session.Memory?.ReleaseMemory(bytes);
+        }
     }
 
     private void CompleteInbound()
@@ -288,8 +306,18 @@ internal sealed class YamuxStream : IMuxedStream
         long max = Session.Options.MaxStreamWindowSize;
         if (rtt > 0 && recvWindow < max && now - epochStart < rtt * 4)
         {
-            recvWindow = Math.Min(recvWindow * 2, max);
-            delta = recvWindow - recvCredit - recvPending - recvUnread;
+            // Growth is optional: at half priority it stops once the scopes above are half full.
+            long grown = Math.Min(recvWindow * 2, max);
+            if (Session.Memory is null || Session.Memory.TryReserveMemory(grown - recvWindow, priority: 128))
+            {
+                if (Session.Memory is not null)
+                {
+                    reservedMemory += grown - recvWindow;
+                }
+
+                recvWindow = grown;
+                delta = recvWindow - recvCredit - recvPending - recvUnread;
+            }
         }
 
         epochStart = now;
@@ -503,6 +531,7 @@ internal sealed class YamuxStream : IMuxedStream
     private void Finish()
     {
         CancellationTokenSource? timer;
+        long memory;
         lock (gate)
         {
             if (removed)
@@ -513,9 +542,12 @@ internal sealed class YamuxStream : IMuxedStream
             removed = true;
             timer = closeTimer;
             closeTimer = null;
+            memory = reservedMemory;
+            reservedMemory = 0;
         }
 
         timer?.Dispose();
+        ReleaseMemory(memory);
         Session.RemoveStream(this);
     }
 

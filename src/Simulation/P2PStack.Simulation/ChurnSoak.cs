@@ -45,16 +45,18 @@ public sealed class ChurnSoakOptions
 
 /// <summary>
 /// What the process holds at one moment, after a full garbage collection: managed heap, open handles (file
-/// descriptors on Linux), threads, active timers, queued thread-pool work, and the node's connections and peers.
+/// descriptors on Linux), threads, active timers, queued thread-pool work, the node's connections and peers, and what
+/// its resource manager counts in the system scope (connections, streams, reserved memory).
 /// </summary>
 public sealed record ResourceSnapshot(long ManagedBytes, int Handles, int Threads, long Timers, long PendingWorkItems, int Connections,
-    int PeerStorePeers)
+    int PeerStorePeers, ResourceUsage Reserved = default)
 {
     public double ManagedMiB => ManagedBytes / (1024.0 * 1024.0);
 
     public override string ToString() =>
         $"managed heap {ManagedMiB:F1} MiB, handles {Handles}, threads {Threads}, timers {Timers}, queued work {PendingWorkItems}, " +
-        $"connections {Connections}, peer store {PeerStorePeers} peers";
+        $"connections {Connections}, peer store {PeerStorePeers} peers; resource manager: {Reserved.Connections} connections, " +
+        $"{Reserved.Streams} streams, {Reserved.Memory / 1024} KiB reserved";
 }
 
 /// <summary>Figures of a soak run.</summary>
@@ -213,13 +215,16 @@ public static class ChurnSoak
         }
     }
 
+    /// <summary>Waits until the node holds no connection and its resource manager counts nothing: a reservation that
+    /// outlives its connection or stream is a leak, reported by the timeout.</summary>
     private static async Task WaitForNoConnectionsAsync(PeerHost host, TimeSpan patience, CancellationToken cancellationToken)
     {
         var deadline = Stopwatch.StartNew();
-        while (host.GetConnections().Count > 0)
+        while (host.GetConnections().Count > 0 || !host.Resources.System.Usage.IsZero)
         {
             if (deadline.Elapsed > patience)
-                throw new TimeoutException($"the node still holds {host.GetConnections().Count} connections {patience} after its peers left");
+                throw new TimeoutException($"the node still holds {host.GetConnections().Count} connections and its resource manager counts "
+                    + $"{host.Resources.System.Usage} {patience} after its peers left");
             await Task.Delay(50, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -237,7 +242,7 @@ public static class ChurnSoak
         using var process = Process.GetCurrentProcess();
         int handles = OperatingSystem.IsLinux() ? Directory.GetFileSystemEntries("/proc/self/fd").Length : process.HandleCount;
         return new ResourceSnapshot(GC.GetTotalMemory(forceFullCollection: false), handles, process.Threads.Count, Timer.ActiveCount,
-            ThreadPool.PendingWorkItemCount, host.GetConnections().Count, host.PeerStore.Peers.Count);
+            ThreadPool.PendingWorkItemCount, host.GetConnections().Count, host.PeerStore.Peers.Count, host.Resources.System.Usage);
     }
 
     private sealed class WaveCounts

@@ -19,7 +19,7 @@ internal sealed class WebSocketConnection : PipedConnection
     private readonly IDisposable? _owner;
 
     public WebSocketConnection(WebSocketClass webSocket, Socket socket, Direction direction, TcpTransportOptions options, IDisposable? owner = null,
-        bool secure = false)
+        bool secure = false, IAdmissionTicket? admission = null)
         : base(
             direction,
             WebSocketAddresses.WithWs(TcpAddresses.FromEndPoint(socket.LocalEndPoint), secure),
@@ -29,8 +29,12 @@ internal sealed class WebSocketConnection : PipedConnection
         _webSocket = webSocket;
         _socket = socket;
         _owner = owner;
+        Admission = admission;
         Start();
     }
+
+    /// <summary>The host's admission, obtained before the HTTP upgrade.</summary>
+    public IAdmissionTicket? Admission { get; }
 
     protected override async ValueTask<int> ReceiveAsync(Memory<byte> buffer)
     {
@@ -74,5 +78,9 @@ internal sealed class WebSocketConnection : PipedConnection
         _socket.Dispose();
     }
 
-    protected override void OnClosed() => _owner?.Dispose();
+    protected override void OnClosed()
+    {
+        _owner?.Dispose();
+        Admission?.Dispose(); // returned unless the host took the connection over
+    }
 }

@@ -19,6 +19,7 @@ internal sealed class WebSocketConnectionListener : IListener
     private readonly TcpConnectionListener _tcp;
     private readonly WebSocketTransportOptions _options;
     private readonly X509Certificate2? _certificate;
+    private readonly IInboundAdmission? _admission;
     private readonly Channel<WebSocketConnection> _ready;
     private readonly CancellationTokenSource _closed = new();
     private readonly Task _acceptLoop;
@@ -27,9 +28,13 @@ internal sealed class WebSocketConnectionListener : IListener
     private int _pending;
     private int _disposed;
 
-    public WebSocketConnectionListener(TcpConnectionListener tcp, WebSocketTransportOptions options, X509Certificate2? certificate = null)
+    /// <param name="admission">The host's admission, asked at TCP accept so that an upgrade only runs for a connection
+    /// the host would accept (its handshake limits, gaters and resource limits); null: the host admits it later.</param>
+    public WebSocketConnectionListener(TcpConnectionListener tcp, WebSocketTransportOptions options, X509Certificate2? certificate = null,
+        IInboundAdmission? admission = null)
     {
         _tcp = tcp;
+        _admission = admission;
         _options = options;
         _certificate = certificate;
         ListenAddress = WebSocketAddresses.WithWs(tcp.ListenAddress, secure: certificate is not null);
@@ -65,7 +70,27 @@ internal sealed class WebSocketConnectionListener : IListener
                 socket.Dispose();
                 continue;
             }
-            _ = UpgradeAsync(socket, ip);
+            IAdmissionTicket? ticket = null;
+            if (_admission is not null)
+            {
+                // The host's own admission, also before a byte is read: a refused or gated peer gets no TLS or HTTP work.
+                try
+                {
+                    ticket = _admission.TryAdmit(WebSocketAddresses.WithWs(TcpAddresses.FromEndPoint(socket.LocalEndPoint), _certificate is not null),
+                        WebSocketAddresses.WithWs(TcpAddresses.FromEndPoint(socket.RemoteEndPoint), _certificate is not null), out _);
+                }
+                catch (SocketException)
+                {
+                    // The socket closed already: no endpoint to admit.
+                }
+                if (ticket is null)
+                {
+                    Release(ip);
+                    socket.Dispose();
+                    continue;
+                }
+            }
+            _ = UpgradeAsync(socket, ip, ticket);
         }
     }
 
@@ -105,7 +130,7 @@ internal sealed class WebSocketConnectionListener : IListener
         return new IPAddress(bytes);
     }
 
-    private async Task UpgradeAsync(Socket socket, IPAddress? ip)
+    private async Task UpgradeAsync(Socket socket, IPAddress? ip, IAdmissionTicket? ticket)
     {
         try
         {
@@ -131,13 +156,16 @@ internal sealed class WebSocketConnectionListener : IListener
                 IsServer = true,
                 KeepAliveInterval = _options.KeepAliveInterval,
             });
-            var connection = new WebSocketConnection(webSocket, socket, Direction.Inbound, _options.Tcp, secure: _certificate is not null);
-            if (!_ready.Writer.TryWrite(connection)) connection.Abort(); // closed, or too many unaccepted connections
+            var connection = new WebSocketConnection(webSocket, socket, Direction.Inbound, _options.Tcp, secure: _certificate is not null,
+                admission: ticket);
+            ticket = null; // the connection returns it as it closes, unless the host takes it over
+            if (!_ready.Writer.TryWrite(connection)) Drop(connection); // closed, or too many unaccepted connections
         }
         catch (Exception)
         {
             // A failed upgrade concerns only that client; the 400 (if any) has been sent.
             socket.Dispose();
+            ticket?.Dispose();
         }
         finally
         {
@@ -165,6 +193,13 @@ internal sealed class WebSocketConnectionListener : IListener
         await _tcp.DisposeAsync().ConfigureAwait(false);
         await _acceptLoop.ConfigureAwait(false);
         _ready.Writer.TryComplete();
-        while (_ready.Reader.TryRead(out WebSocketConnection? queued)) queued.Abort();
+        while (_ready.Reader.TryRead(out WebSocketConnection? queued)) Drop(queued);
+    }
+
+    /// <summary>Aborts a connection the host never saw, and returns its admission.</summary>
+    private static void Drop(WebSocketConnection connection)
+    {
+        connection.Abort();
+        connection.Admission?.Dispose();
     }
 }

@@ -16,7 +16,10 @@ public static class WebSocketServiceCollectionExtensions
         var services = builder.Services;
         services.AddOptions<WebSocketTransportOptions>();
         if (configure is not null) services.Configure(configure);
-        services.TryAddSingleton(sp => new WebSocketTransport(sp.GetRequiredService<IOptions<WebSocketTransportOptions>>().Value));
+        // The host's admission runs at TCP accept, before the HTTP upgrade (resolved lazily: the host resolves its
+        // transports as it starts).
+        services.TryAddSingleton(sp => new WebSocketTransport(sp.GetRequiredService<IOptions<WebSocketTransportOptions>>().Value,
+            () => sp.GetService<IInboundAdmission>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ITransport, WebSocketTransport>(sp => sp.GetRequiredService<WebSocketTransport>()));
         return builder;
     }

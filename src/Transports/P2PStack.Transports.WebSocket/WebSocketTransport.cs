@@ -20,9 +20,13 @@ public sealed class WebSocketTransport : ITransport
 {
     private readonly WebSocketTransportOptions _options;
     private readonly TcpTransport _tcp;
+    private readonly Func<IInboundAdmission?> _admission;
 
-    public WebSocketTransport(WebSocketTransportOptions? options = null)
+    /// <param name="admission">The host's admission (resolved when a listener starts), asked at TCP accept before
+    /// the HTTP upgrade; null or returning null: upgrades run first and the host admits the connection afterwards.</param>
+    public WebSocketTransport(WebSocketTransportOptions? options = null, Func<IInboundAdmission?>? admission = null)
     {
+        _admission = admission ?? (() => null);
         _options = options ?? new WebSocketTransportOptions();
         _options.Validate();
         _tcp = new TcpTransport(_options.Tcp);
@@ -91,7 +95,8 @@ public sealed class WebSocketTransport : ITransport
         Multiaddr tcp = Checked(address, dial: false, out bool secure);
         cancellationToken.ThrowIfCancellationRequested();
         TcpConnectionListener listener = _tcp.Listen(tcp);
-        return ValueTask.FromResult<IListener>(new WebSocketConnectionListener(listener, _options, secure ? _options.ServerCertificate : null));
+        return ValueTask.FromResult<IListener>(new WebSocketConnectionListener(listener, _options, secure ? _options.ServerCertificate : null,
+            _admission()));
     }
 
     private Multiaddr Checked(Multiaddr address, bool dial, out bool secure)

@@ -70,6 +70,31 @@ public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
     }
 
     [Fact]
+    public async Task StatusResourcesShowsEveryScopeWithUsageAndLimits()
+    {
+        await nodes.B.RunJsonAsync("p2p", "connect", nodes.A.TcpAddress);
+        var status = await nodes.B.RunJsonAsync("p2p", "status", "--resources");
+        var scopes = status.GetProperty("resources").EnumerateArray().ToList();
+        var system = scopes.Single(s => s.GetProperty("kind").GetString() == "system");
+        Assert.True(system.GetProperty("usage").GetProperty("connectionsOutbound").GetInt32() >= 1);
+        // Limits scale with the machine's memory: present and positive for the system scope.
+        Assert.True(system.GetProperty("limit").GetProperty("connectionsInbound").GetInt32() >= 64);
+        Assert.True(system.GetProperty("limit").GetProperty("memory").GetInt64() >= 128L << 20);
+        Assert.Equal(0, system.GetProperty("refusals").GetInt64());
+        Assert.Contains(scopes, s => s.GetProperty("kind").GetString() == "transient");
+        var peer = scopes.Single(s => s.GetProperty("name").GetString() == $"peer {nodes.A.PeerId}");
+        Assert.True(peer.GetProperty("usage").GetProperty("connectionsOutbound").GetInt32() >= 1);
+        Assert.Equal(8, peer.GetProperty("limit").GetProperty("connections").GetInt32());
+
+        // Without --resources the scopes are left out; the text view is a table.
+        Assert.False((await nodes.B.RunJsonAsync("p2p", "status")).TryGetProperty("resources", out _));
+        var text = await nodes.B.RunAsync("p2p", "status", "--resources");
+        Assert.Contains("resources (used/limit, - = no limit):", text.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"\n  system +[0-9]+/[0-9]+ +[0-9]+/[0-9]+ +[0-9]+/[0-9]+ +[0-9]+/[0-9]+ +[0-9.]+ [KMG]?i?B/[0-9.]+ [KMGT]iB +0", text.Stdout);
+        Assert.Contains($"peer {nodes.A.PeerId}", text.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task PingByAddressAndByPeerId()
     {
         var byAddress = await nodes.B.RunJsonAsync("p2p", "ping", nodes.A.TcpAddress, "--count", "3");

@@ -77,6 +77,8 @@ public sealed class ChurnSoakTests(ITestOutputHelper output)
         Assert.True(result.MessagesDelivered > 0);
         Assert.True(result.UntypedErrors == 0, string.Join("\n", result.UntypedSamples));
         Assert.Equal(0, result.After.Connections);
+        // The resource manager counts nothing once every peer has left: no connection, stream or window leaked.
+        Assert.True(result.After.Reserved.IsZero, $"the resource manager still counts {result.After.Reserved}");
         // Growth bounds, generous on purpose: leaks over 1,000 connections would be far larger (one leaked socket,
         // timer or session per connection is hundreds).
         Assert.True(result.After.Handles <= result.Before.Handles + 32, $"handles {result.Before.Handles} -> {result.After.Handles}");

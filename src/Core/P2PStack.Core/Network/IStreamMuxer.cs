@@ -13,4 +13,12 @@ public interface IStreamMuxer
     /// ends. <paramref name="direction"/> Outbound means this side initiated the connection (yamux: odd stream ids).
     /// </summary>
     IMuxerSession StartSession(ISecureConnection connection, Direction direction);
+
+    /// <summary>
+    /// Starts a session whose buffers are reserved in <paramref name="memory"/> (the connection's resource scope): a
+    /// muxer that buffers per stream reserves there and refuses streams, or stops growing windows, when it is full.
+    /// A muxer that does not account memory ignores the scope.
+    /// </summary>
+    IMuxerSession StartSession(ISecureConnection connection, Direction direction, IResourceScope? memory) =>
+        StartSession(connection, direction);
 }

@@ -91,6 +91,10 @@ public interface IRawConnection : IDuplexPipe, IAsyncDisposable
     /// </summary>
     bool IsAnonymous => false;
 
+    /// <summary>The host's admission, when the listener obtained it at accept (<see cref="IInboundAdmission"/>);
+    /// null when the host is to admit the connection itself.</summary>
+    IAdmissionTicket? Admission => null;
+
     /// <summary>Drops the connection immediately (TCP RST where possible); pending reads and writes fail.</summary>
     void Abort();
 }

@@ -22,7 +22,19 @@ public static class StatusCommand
     {
         /// <summary>Onion circuits and relaying (with --detailed, on a node with the onion module).</summary>
         public CircuitCommand.OnionStatus? Onion { get; init; }
+
+        /// <summary>The resource manager's scopes: usage, limits and refusals (with --resources).</summary>
+        public IReadOnlyList<ResourceScopeStatus>? Resources { get; init; }
     }
+
+    /// <summary>One resource scope (system, transient, service, protocol or peer): what it holds, its limits (null:
+    /// none) and how many reservations it refused.</summary>
+    public sealed record ResourceScopeStatus(string Kind, string Name, ResourceCounts Usage, ResourceLimitCounts Limit, long Refusals);
+
+    public sealed record ResourceCounts(int ConnectionsInbound, int ConnectionsOutbound, int StreamsInbound, int StreamsOutbound, long Memory);
+
+    public sealed record ResourceLimitCounts(int? ConnectionsInbound, int? ConnectionsOutbound, int? Connections, int? StreamsInbound,
+        int? StreamsOutbound, int? Streams, long? Memory);
 
     /// <summary>NAT traversal: AutoNAT's verdict, public and relay addresses, reservations held, whether we relay for others.</summary>
     public sealed record NatStatus(string Mode, string Reachability, IReadOnlyList<string> PublicAddresses, IReadOnlyList<string> RelayAddresses,
@@ -56,13 +68,16 @@ public static class StatusCommand
     public static Command Create(CommandContextFactory contexts)
     {
         var detailed = new Option<bool>("--detailed") { Description = "Also show each connection, latency statistics and known addresses" };
-        var command = new Command("status", "Show the node's peer id, addresses and connected peers") { detailed };
+        var resources = new Option<bool>("--resources") { Description = "Also show the resource manager's scopes: usage, limits and refusals" };
+        var command = new Command("status", "Show the node's peer id, addresses and connected peers") { detailed, resources };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
             bool isDetailed = parse.GetValue(detailed);
+            bool withResources = parse.GetValue(resources);
             using var client = ControlClient.Open(context);
-            var status = await client.GetAsync<StatusResponse>($"v1/status?detailed={(isDetailed ? "true" : "false")}", cancellationToken);
+            var status = await client.GetAsync<StatusResponse>(
+                $"v1/status?detailed={(isDetailed ? "true" : "false")}&resources={(withResources ? "true" : "false")}", cancellationToken);
             context.Output.Result(status, text => Print(text, status, isDetailed));
             return ExitCodes.Success;
         });
@@ -70,12 +85,56 @@ public static class StatusCommand
     }
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
-        routes.MapGet("/v1/status", (IPeerHost host, bool? detailed, IServiceProvider services) =>
+        routes.MapGet("/v1/status", (IPeerHost host, bool? detailed, bool? resources, IServiceProvider services) =>
             Status(host, detailed ?? false, services.GetService<NeuralMesh>(), services.GetService<LatencyWindow>()) with
             {
                 Nat = Nat(host, services),
                 Onion = detailed == true ? CircuitCommand.Status(services) : null,
+                Resources = resources == true && services.GetService<IResourceManager>() is { } manager ? Resources(manager) : null,
             });
+
+    public static IReadOnlyList<ResourceScopeStatus> Resources(IResourceManager manager) =>
+        [.. manager.Snapshot().Select(s => new ResourceScopeStatus(s.Kind, s.Name,
+            new ResourceCounts(s.Usage.ConnectionsInbound, s.Usage.ConnectionsOutbound, s.Usage.StreamsInbound, s.Usage.StreamsOutbound, s.Usage.Memory),
+            new ResourceLimitCounts(Limit(s.Limit.ConnectionsInbound), Limit(s.Limit.ConnectionsOutbound), Limit(s.Limit.Connections),
+                Limit(s.Limit.StreamsInbound), Limit(s.Limit.StreamsOutbound), Limit(s.Limit.Streams),
+                s.Limit.Memory == long.MaxValue ? null : s.Limit.Memory),
+            s.Refusals))];
+
+    private static int? Limit(int value) => value == int.MaxValue ? null : value;
+
+    private static void PrintResources(TextWriter text, IReadOnlyList<ResourceScopeStatus> scopes)
+    {
+        text.WriteLine("resources (used/limit, - = no limit):");
+        var rows = new List<string[]> { new[] { "scope", "conns in", "conns out", "streams in", "streams out", "memory", "refused" } };
+        foreach (var s in scopes)
+        {
+            rows.Add([TerminalText.Escape(s.Name), Pair(s.Usage.ConnectionsInbound, s.Limit.ConnectionsInbound),
+                Pair(s.Usage.ConnectionsOutbound, s.Limit.ConnectionsOutbound), Pair(s.Usage.StreamsInbound, s.Limit.StreamsInbound),
+                Pair(s.Usage.StreamsOutbound, s.Limit.StreamsOutbound),
+                $"{Bytes(s.Usage.Memory)}/{(s.Limit.Memory is { } m ? Bytes(m) : "-")}",
+                s.Refusals.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+        int[] widths = [.. Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length))];
+        foreach (var row in rows)
+            text.WriteLine("  " + string.Join("  ", row.Select((cell, i) => cell.PadRight(widths[i]))).TrimEnd());
+
+        static string Pair(long used, long? limit) => $"{used}/{(limit is { } l ? l.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")}";
+    }
+
+    /// <summary>"0 B", "256 KiB", "1.5 GiB".</summary>
+    private static string Bytes(long bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
+        double value = bytes;
+        int unit = 0;
+        while (value >= 1024 && unit < units.Length - 1)
+        {
+            value /= 1024;
+            unit++;
+        }
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{value:0.#} {units[unit]}");
+    }
 
     private static NatStatus Nat(IPeerHost host, IServiceProvider services)
     {
@@ -184,6 +243,7 @@ public static class StatusCommand
             foreach (var address in nat.PublicAddresses) text.WriteLine($"  public: {address}");
             foreach (var address in nat.RelayAddresses) text.WriteLine($"  relay:  {address}");
         }
+        if (status.Resources is { } scopes) PrintResources(text, scopes);
         text.WriteLine($"connected peers: {status.Peers.Count}");
         foreach (var peer in status.Peers)
         {

@@ -27,6 +27,9 @@ public sealed record NodeConfig
 
     public int MaxPeers { get; init; } = DefaultMaxPeers;
 
+    /// <summary>Memory (MiB) the resource manager's limits scale with; null: an eighth of the machine's (docs/cli.md).</summary>
+    public long? ResourceMemoryMiB { get; init; }
+
     /// <summary>Protocol id the Kademlia DHT speaks and serves.</summary>
     public string DhtProtocol { get; init; } = DefaultDhtProtocol;
 
@@ -134,6 +137,8 @@ public sealed record NodeConfig
         _ = BootstrapAddresses;
         if (MaxPeers < 1) throw CliException.Usage($"max peers must be at least 1, got {MaxPeers}");
         if (Shadow && !Onion) throw CliException.Usage("a shadow service needs onion circuits: \"onion\": true with \"shadow\": true in config.json");
+        if (ResourceMemoryMiB is < 16 or > 1L << 30)
+            throw CliException.Usage($"resourceMemoryMiB must be at least 16 (MiB), got {ResourceMemoryMiB}");
         if (!IsProtocolId(DhtProtocol))
             throw CliException.Usage($"the DHT protocol must be a protocol id such as {DefaultDhtProtocol} or /ipfs/kad/1.0.0, not '{DhtProtocol}'");
         (Mdns ?? throw CliException.Usage("the config's 'mdns' must be an object")).Validate();

@@ -43,6 +43,7 @@ public static class NodeComposition
                     host.ConnectionManager.HighWater = config.MaxPeers;
                     host.ConnectionManager.LowWater = Math.Max(1, config.MaxPeers * 4 / 5);
                     host.Limits.MaxConnections = Math.Max(config.MaxPeers * 2, config.MaxPeers + 8);
+                    if (config.ResourceMemoryMiB is { } memory) host.Resources.Memory = memory << 20;
                 })
                 .AddSqlitePeerStore(home.PeerStorePath)
                 .AddIdentify()

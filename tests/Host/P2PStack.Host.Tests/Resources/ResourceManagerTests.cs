@@ -1,0 +1,231 @@
+using P2PStack.Identity;
+using P2PStack.Network;
+
+namespace P2PStack.Host.Tests;
+
+/// <summary>The resource manager's scopes on their own: limits per scope, typed refusals, release back to zero.</summary>
+public sealed class ResourceManagerTests
+{
+    private static readonly PeerId Alice = PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
+    private static readonly PeerId Bob = PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
+
+    private static ResourceManager Manager(Func<ResourceLimits, ResourceLimits> configure) =>
+        new(configure(ResourceLimits.Unlimited));
+
+    private static ResourceScopeStat Stat(ResourceManager manager, string name) => manager.Snapshot().Single(s => s.Name == name);
+
+    [Fact]
+    public void System_inbound_connections_are_limited_and_the_refusal_names_scope_and_limit()
+    {
+        using var manager = Manager(l => l with { System = new ResourceLimit { ConnectionsInbound = 2 } });
+        using var first = manager.OpenConnection(Direction.Inbound);
+        using var second = manager.OpenConnection(Direction.Inbound);
+
+        var refusal = Assert.Throws<ResourceLimitExceededException>(() => manager.OpenConnection(Direction.Inbound));
+        Assert.Equal("system", refusal.Scope);
+        Assert.Equal("connections inbound", refusal.Resource);
+        Assert.Equal(2, refusal.Limit);
+        Assert.Equal(2, refusal.Used);
+        Assert.Equal("resource limit exceeded: system connections inbound 2/2 (+1)", refusal.Message);
+        // Outbound has its own limit.
+        using var outbound = manager.OpenConnection(Direction.Outbound);
+        Assert.Equal(new ResourceUsage(2, 1, 0, 0, 0), manager.System.Usage);
+        Assert.Equal(1, Stat(manager, "system").Refusals);
+    }
+
+    [Fact]
+    public void Transient_holds_connections_until_their_peer_is_known()
+    {
+        using var manager = Manager(l => l with { Transient = new ResourceLimit { Connections = 1 } });
+        var connection = manager.OpenConnection(Direction.Inbound);
+        Assert.Throws<ResourceLimitExceededException>(() => manager.OpenConnection(Direction.Inbound));
+
+        connection.SetPeer(Alice); // out of transient: its slot is free again
+        Assert.Equal(0, manager.Transient.Usage.Connections);
+        Assert.Equal(1, manager.Peer(Alice)!.Usage.ConnectionsInbound);
+        using var next = manager.OpenConnection(Direction.Inbound);
+        connection.Dispose();
+        Assert.Null(manager.Peer(Alice)); // an idle peer scope is forgotten
+    }
+
+    [Fact]
+    public void A_peer_cannot_exceed_its_connection_limit()
+    {
+        using var manager = Manager(l => l with { Peer = new ResourceLimit { Connections = 2 } });
+        var connections = Enumerable.Range(0, 3).Select(_ => manager.OpenConnection(Direction.Inbound)).ToArray();
+        connections[0].SetPeer(Alice);
+        connections[1].SetPeer(Alice);
+
+        var refusal = Assert.Throws<ResourceLimitExceededException>(() => connections[2].SetPeer(Alice));
+        Assert.Equal($"peer {Alice}", refusal.Scope);
+        Assert.Equal($"resource limit exceeded: peer {Alice} connections 2/2 (+1)", refusal.Message);
+        connections[2].SetPeer(Bob); // another peer has its own budget
+        foreach (var connection in connections) connection.Dispose();
+        Assert.True(manager.System.Usage.IsZero);
+        Assert.Null(manager.Peer(Alice));
+        Assert.Null(manager.Peer(Bob));
+    }
+
+    [Fact]
+    public void Streams_count_in_connection_peer_and_protocol_and_return_to_zero()
+    {
+        using var manager = Manager(l => l with
+        {
+            Peer = new ResourceLimit { StreamsInbound = 2 },
+            Protocols = new Dictionary<string, ResourceLimit> { ["/kad"] = new() { Streams = 1 } },
+        });
+        using var connection = manager.OpenConnection(Direction.Outbound);
+        connection.SetPeer(Alice);
+        var a = connection.OpenStream(Direction.Inbound);
+        var b = connection.OpenStream(Direction.Inbound);
+        var refusal = Assert.Throws<ResourceLimitExceededException>(() => connection.OpenStream(Direction.Inbound));
+        Assert.Equal($"resource limit exceeded: peer {Alice} streams inbound 2/2 (+1)", refusal.Message);
+        Assert.Equal(2, manager.Transient.Usage.StreamsInbound); // not negotiated yet
+
+        a.SetProtocol("/kad");
+        var second = Assert.Throws<ResourceLimitExceededException>(() => b.SetProtocol("/kad"));
+        Assert.Equal("protocol /kad", second.Scope);
+        b.SetProtocol("/ping");
+        Assert.Equal(0, manager.Transient.Usage.Streams);
+        Assert.Equal(2, connection.Usage.StreamsInbound);
+        Assert.Equal(2, manager.Peer(Alice)!.Usage.StreamsInbound);
+
+        // Outbound streams have their own count.
+        var c = connection.OpenStream(Direction.Outbound);
+        a.Dispose();
+        b.Dispose();
+        c.Dispose();
+        c.Dispose(); // twice: counted once
+        Assert.Equal(new ResourceUsage(0, 1, 0, 0, 0), manager.System.Usage);
+        Assert.All(manager.Snapshot().Where(s => s.Kind == "protocol"), s => Assert.True(s.Usage.IsZero));
+    }
+
+    [Fact]
+    public void Memory_reservations_nest_and_lower_priorities_stop_at_their_share()
+    {
+        using var manager = Manager(l => l with
+        {
+            Peer = new ResourceLimit { Memory = 1000 },
+            Connection = new ResourceLimit { Memory = 800 },
+        });
+        using var first = manager.OpenConnection(Direction.Inbound);
+        using var second = manager.OpenConnection(Direction.Inbound);
+        first.SetPeer(Alice);
+        second.SetPeer(Alice);
+
+        first.ReserveMemory(400);
+        Assert.False(first.TryReserveMemory(1, priority: 127)); // 401 > 800 * 128/256
+        first.ReserveMemory(400); // full priority fills the connection's limit
+        var connectionFull = Assert.Throws<ResourceLimitExceededException>(() => first.ReserveMemory(1));
+        Assert.Equal("memory", connectionFull.Resource);
+        Assert.StartsWith("connection ", connectionFull.Scope, StringComparison.Ordinal);
+
+        var peerFull = Assert.Throws<ResourceLimitExceededException>(() => second.ReserveMemory(201));
+        Assert.Equal($"resource limit exceeded: peer {Alice} memory 800/1000 (+201)", peerFull.Message);
+        Assert.Equal(0, second.Usage.Memory); // a refusal counts nothing anywhere
+        Assert.Equal(800, manager.System.Usage.Memory);
+
+        first.ReleaseMemory(800);
+        Assert.Throws<InvalidOperationException>(() => first.ReleaseMemory(1)); // more than it holds
+        second.ReserveMemory(800);
+        second.Dispose(); // closing returns what it held
+        first.Dispose();
+        Assert.True(manager.System.Usage.IsZero);
+        Assert.Null(manager.Peer(Alice));
+    }
+
+    [Fact]
+    public void A_service_reserves_within_its_own_limit_and_the_system_one()
+    {
+        using var manager = Manager(l => l with
+        {
+            System = new ResourceLimit { Memory = 1500 },
+            Services = new Dictionary<string, ResourceLimit> { ["gossipsub"] = new() { Memory = 1000 } },
+        });
+        var gossip = manager.Service("gossipsub");
+        Assert.Same(gossip, manager.Service("gossipsub"));
+        gossip.ReserveMemory(1000);
+        Assert.Equal("service gossipsub", Assert.Throws<ResourceLimitExceededException>(() => gossip.ReserveMemory(1)).Scope);
+        manager.Service("neural").ReserveMemory(500);
+        Assert.Equal("system", Assert.Throws<ResourceLimitExceededException>(() => manager.Service("neural").ReserveMemory(1)).Scope);
+        gossip.ReleaseMemory(1000);
+        manager.Service("neural").ReleaseMemory(500);
+        Assert.True(manager.System.Usage.IsZero);
+        Assert.Equal(1, manager.Snapshot().Single(s => s.Name == "service gossipsub").Refusals);
+    }
+
+    [Fact]
+    public void Default_limits_scale_with_memory()
+    {
+        var small = ResourceLimits.Scaled(128L << 20);
+        var large = ResourceLimits.Scaled(4L << 30);
+        Assert.Equal(64, small.System.ConnectionsInbound);
+        Assert.True(large.System.ConnectionsInbound > small.System.ConnectionsInbound);
+        Assert.True(large.Peer.Memory > small.Peer.Memory);
+        Assert.Equal(4L << 30, large.System.Memory);
+        foreach (var limits in new[] { small, large })
+        {
+            Assert.True(limits.Stream.Memory <= limits.Connection.Memory);
+            Assert.True(limits.Connection.Memory <= limits.Peer.Memory);
+            Assert.True(limits.Peer.Memory <= limits.System.Memory);
+        }
+        Assert.True(ResourceLimits.DefaultMemory() >= 128L << 20);
+        Assert.Equal(ResourceLimits.Scaled(1L << 30).Peer, new ResourceManagerOptions { Memory = 1L << 30 }.Effective().Peer);
+    }
+}
+
+/// <summary>The <c>P2PStack.Resources</c> meter: refusals by scope and resource, usage and limits of bounded scopes.</summary>
+public sealed class ResourceMetricsTests
+{
+    [Fact]
+    public void Refusals_are_counted_per_scope_and_usage_and_limits_are_observed()
+    {
+        // A factory of its own scopes the meter to this manager: other tests' managers publish the same meter name.
+        using var factory = new Metrics.HostMeterFactory();
+        using var manager = new ResourceManager(ResourceLimits.Unlimited with
+        {
+            System = new ResourceLimit { ConnectionsInbound = 1, Memory = 1000 },
+            Peer = new ResourceLimit { Memory = 10 },
+        }, factory);
+        var refusals = new List<(long Value, string? Scope, string? Resource)>();
+        var usage = new Dictionary<(string?, string?), long>();
+        var limits = new Dictionary<(string?, string?), long>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "P2PStack.Resources" && ReferenceEquals(instrument.Meter.Scope, factory)) l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            string? scope = null, resource = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "scope") scope = tag.Value as string;
+                if (tag.Key == "resource") resource = tag.Value as string;
+            }
+            switch (instrument.Name)
+            {
+                case "p2pstack_resource_refusals_total": refusals.Add((value, scope, resource)); break;
+                case "p2pstack_resource_usage": usage[(scope, resource)] = value; break;
+                case "p2pstack_resource_limit": limits[(scope, resource)] = value; break;
+            }
+        });
+        listener.Start();
+
+        using var connection = manager.OpenConnection(Direction.Inbound);
+        Assert.Throws<ResourceLimitExceededException>(() => manager.OpenConnection(Direction.Inbound));
+        connection.SetPeer(PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey));
+        Assert.Throws<ResourceLimitExceededException>(() => connection.ReserveMemory(11));
+        manager.Service("gossipsub").ReserveMemory(100);
+        listener.RecordObservableInstruments();
+
+        Assert.Equal([(1L, "system", "connections_inbound"), (1L, "peer", "memory")], refusals);
+        Assert.Equal(1, usage[("system", "connections_inbound")]);
+        Assert.Equal(100, usage[("system", "memory")]);
+        Assert.Equal(100, usage[("service gossipsub", "memory")]);
+        Assert.Equal(1, limits[("system", "connections_inbound")]);
+        Assert.Equal(1000, limits[("system", "memory")]);
+        Assert.False(limits.ContainsKey(("transient", "memory"))); // unlimited: not exported
+        Assert.DoesNotContain(usage.Keys, k => k.Item1!.StartsWith("peer", StringComparison.Ordinal)); // peer ids are unbounded
+    }
+}
