@@ -52,8 +52,12 @@ function serveCommands (node, commands) {
   let inFlight = 0
   let inputClosed = false
   const stop = async (code) => {
+    // node.stop() can hang (seen with a relay reservation open: the process lingered after its controller was gone,
+    // spinning), so it gets a bounded time; a second signal exits at once.
     if (stopping) return
     stopping = true
+    const limit = setTimeout(() => { log('stop did not finish in 5 s: exiting'); process.exit(code) }, 5000)
+    limit.unref()
     try { await node.stop() } catch (err) { log('stop failed:', err.message) }
     process.exit(code)
   }
@@ -93,8 +97,8 @@ function serveCommands (node, commands) {
     inputClosed = true
     if (inFlight === 0) void stop(0)
   })
-  process.on('SIGTERM', () => { void stop(0) })
-  process.on('SIGINT', () => { void stop(0) })
+  process.on('SIGTERM', () => { if (stopping) process.exit(0); void stop(0) })
+  process.on('SIGINT', () => { if (stopping) process.exit(0); void stop(0) })
 }
 
 /**
