@@ -66,6 +66,9 @@ internal sealed class NeuralPeer : IAsyncDisposable
     public async Task ConnectAsync(NeuralPeer other)
     {
         await Host.DialAsync(other.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+        // The dialer's upgrade ends before the responder's: wait until the other side lists the connection too, so that
+        // it can route to us over it (a forwarder otherwise drops a message for us as unroutable).
+        await WaitUntil(() => other.Host.GetConnections(PeerId).Count > 0, $"{other.PeerId} to list the connection");
     }
 
     public async ValueTask DisposeAsync()
