@@ -17,7 +17,12 @@ public class CircuitCloseTests
     [Fact]
     public async Task A_close_returns_when_the_relay_ends_the_circuit_while_the_close_is_under_way()
     {
-        var network = await OnionTestNetwork.StartAsync(relays: 3, clientOptions: o => o.TeardownTimeout = Patience);
+        // No preemptive circuits: the circuit under test is the client's only one (the DESTROY count below is its own).
+        var network = await OnionTestNetwork.StartAsync(relays: 3, clientOptions: o =>
+        {
+            o.TeardownTimeout = Patience;
+            o.Client.PreemptiveCircuits = 0;
+        });
         try
         {
             await CloseWhileTheRelayEndsTheCircuitAsync(network);
