@@ -30,7 +30,7 @@ public class CircuitCloseTests
         finally
         {
             // Bounded: with the bug, the client's own teardown waits on the same stuck close.
-            await network.DisposeAsync().AsTask().WaitAsync(Patience).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await network.DisposeAsync().AsTask().WaitAsync(Patience).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
         }
     }
 
