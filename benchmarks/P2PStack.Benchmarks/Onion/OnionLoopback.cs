@@ -14,10 +14,11 @@ using P2PStack.Simulation;
 namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
-/// <c>onion-loopback [--builds 200] [--echoes 1000] [--mib 64] [--close]</c>: three relays, a client and a destination, each a full
+/// <c>onion-loopback [--builds 200] [--echoes 1000] [--mib 64]</c>: three relays, a client and a destination, each a full
 /// host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and 514-byte cells) in this one process. Measures
 /// the loopback targets: 3-hop circuit build time (pinned path, links already up), 1-byte echo through the
-/// circuit, one-stream throughput client to destination, and process CPU per MiB; with the same client and destination
+/// circuit, one-stream throughput client to destination, and process CPU per MiB; each built circuit but the last is
+/// closed again (the close time is reported apart, not counted in the build); with the same client and destination
 /// over a direct connection in the same run as the anchor. The CPU a circuit adds over the direct connection, divided by
 /// three, estimates the CPU per MiB per relay (all nodes share the process, so it cannot be read per relay).
 /// </summary>
@@ -31,9 +32,7 @@ public static class OnionLoopback
         int builds = Arg(args, "--builds", 200);
         int echoes = Arg(args, "--echoes", 1000);
         int mib = Arg(args, "--mib", 64);
-        Console.WriteLine(RunAsync(builds, echoes, mib, args.Contains("--close")).GetAwaiter().GetResult());
-        Console.Out.Flush();
-        Environment.Exit(0); // teardown of hundreds of open circuits is not part of the measurement
+        Console.WriteLine(RunAsync(builds, echoes, mib).GetAwaiter().GetResult());
         return 0;
     }
 
@@ -43,7 +42,7 @@ public static class OnionLoopback
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
-    public static async Task<string> RunAsync(int builds, int echoes, int mib, bool closeEach = false)
+    public static async Task<string> RunAsync(int builds, int echoes, int mib)
     {
         var nodes = new List<Node>();
         try
@@ -65,24 +64,25 @@ public static class OnionLoopback
 
             // Builds: the first ones open the links (client - relay 1 - relay 2 - relay 3), then a pinned path over them.
             var buildMs = new List<double>();
-            var opened = new List<string>();
+            var closeMs = new List<double>();
+            string last = "";
             for (int i = 0; i < builds + 10; i++)
             {
+                // A guard, not a measurement: a build or close that does not end fails the run.
                 using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
                 var info = await client.Client.BuildCircuitAsync(path, timeout.Token);
                 if (i >= 10) buildMs.Add(info.BuildTime.TotalMilliseconds);
-                // Circuits stay open (closing one at a time here sometimes did not return: noted in docs/benchmarks.md).
-                opened.Add(info.Id);
-                if (closeEach)
-                {
-                    // --close reproduces the close that does not return (the guard then throws after one minute).
-                    await client.Client.CloseCircuitAsync(info.Id).WaitAsync(timeout.Token);
-                    Console.Error.WriteLine($"built and closed circuit {i}");
-                }
+                last = info.Id;
+                if (i == builds + 9) break; // the last one carries the echo and throughput runs
+                long closing = Stopwatch.GetTimestamp();
+                if (!await client.Client.CloseCircuitAsync(info.Id, timeout.Token)) throw new InvalidOperationException($"circuit {info.Id} was not open");
+                if (i >= 10) closeMs.Add(Stopwatch.GetElapsedTime(closing).TotalMilliseconds);
             }
             report.AppendLine($"3-hop build (ms, {builds} after 10 warm-up): p50 {P(buildMs, 50)}, p10 {P(buildMs, 10)}, p90 {P(buildMs, 90)}");
+            report.AppendLine($"close after the build (ms, {closeMs.Count}; DESTROY sent, link closed, reader ended): p50 {P(closeMs, 50)}, "
+                + $"p10 {P(closeMs, 10)}, p90 {P(closeMs, 90)}; client circuits open after the builds: {client.Client.Circuits.Count}");
 
-            var onion = await client.Client.ConnectAsync(destination.Host.PeerId, path, circuitId: opened[^1], cancellationToken: CancellationToken.None);
+            var onion = await client.Client.ConnectAsync(destination.Host.PeerId, path, circuitId: last, cancellationToken: CancellationToken.None);
             var direct = await client.Host.DialAsync(destination.Address, new DialOptions { ForceNewConnection = true }, CancellationToken.None);
             foreach (var (name, connection) in new[] { ("circuit", onion.Connection), ("direct", direct) })
             {

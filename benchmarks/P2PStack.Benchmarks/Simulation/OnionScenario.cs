@@ -70,7 +70,7 @@ public static class OnionScenario
                         await using (var stream = await connection.Connection.OpenStreamAsync([PingProtocol.Id], timeout.Token))
                             pings.Add((await clients[i % clients.Count].Ping.PingAsync(stream, 1, timeout.Token))[0].TotalMilliseconds);
                         await connection.Connection.CloseAsync(CancellationToken.None);
-                        await client.CloseCircuitAsync(info.Id);
+                        await client.CloseCircuitAsync(info.Id, timeout.Token);
                     }
                     catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or TimeoutException)
                     {

@@ -31,6 +31,11 @@ public sealed class OnionOptions
     /// <c>/p2p-onion</c>). Inbound circuit connections are anonymous and serve only protocols that opt in.</summary>
     public bool AcceptCircuitConnections { get; set; } = true;
 
+    /// <summary>How long a circuit's end (client or relay) waits to send its DESTROY cells and, on the client, for a
+    /// writer to leave the link before the hop keys are disposed; past it the DESTROY is skipped (the neighbour learns
+    /// of the end from the link) and the keys are left to the garbage collector.</summary>
+    public TimeSpan TeardownTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>SENDME windows (network parameters: a client and its exit must agree).</summary>
     public FlowControlOptions FlowControl { get; } = new();
 
@@ -48,6 +53,7 @@ public sealed class OnionOptions
         ArgumentException.ThrowIfNullOrEmpty(DestinationProtocolId);
         _ = new CellLayout(CellSize);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRelayMessageSize, 4096);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(TeardownTimeout, TimeSpan.Zero);
         FlowControl.Validate();
         Client.Validate();
         Relay.Validate();

@@ -180,13 +180,16 @@ internal sealed partial class ClientCircuit
     {
         if (Interlocked.Exchange(ref _closing, 1) != 0)
         {
-            await _closed.Task.ConfigureAwait(false);
+            // Another end is under way. The reader must not wait for it: that end waits for the reader to finish
+            // (a close whose DESTROY or link teardown let the relay's answer reach the reader before the reader was
+            // cancelled never returned).
+            if (!fromReader) await _closed.Task.ConfigureAwait(false);
             return;
         }
         if (sendDestroy)
         {
             _client.Metrics.Destroy(reason, sent: true);
-            using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            using var budget = new CancellationTokenSource(_client.Options.TeardownTimeout);
             await _link.SendControlAsync(CellCommand.Destroy, reason, budget.Token).ConfigureAwait(false);
         }
         await _lifetime.CancelAsync().ConfigureAwait(false);
@@ -202,7 +205,7 @@ internal sealed partial class ClientCircuit
         await _link.CloseAsync(abort: !sendDestroy).ConfigureAwait(false);
         if (!fromReader) await _reader.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         // The layers go once no writer can be inside the link's lock (writers see the circuit closed).
-        using (var budget = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+        using (var budget = new CancellationTokenSource(_client.Options.TeardownTimeout))
         {
             bool locked = false;
             try

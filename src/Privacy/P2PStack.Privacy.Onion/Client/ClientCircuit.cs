@@ -73,6 +73,9 @@ internal sealed partial class ClientCircuit
 
     internal CellLayout Layout => _layout;
 
+    /// <summary>The link to the first relay (writers hold its lock while they write).</summary>
+    internal CellLink Link => _link;
+
     public RelayInfo Exit => _hops[^1].Relay;
 
     /// <summary>Forward DATA cells the circuit window still allows.</summary>

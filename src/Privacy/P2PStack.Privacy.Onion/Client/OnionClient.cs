@@ -97,8 +97,7 @@ public sealed partial class OnionClient : IAsyncDisposable
         ClientCircuit circuit;
         if (circuitId is not null)
         {
-            lock (_gate) circuit = _circuits.FirstOrDefault(c => c.Id == circuitId && !c.IsClosed)
-                ?? throw new ArgumentException($"no open circuit {circuitId}", nameof(circuitId));
+            circuit = Find(circuitId) ?? throw new ArgumentException($"no open circuit {circuitId}", nameof(circuitId));
         }
         else
         {
@@ -125,13 +124,20 @@ public sealed partial class OnionClient : IAsyncDisposable
     }
 
     /// <summary>Closes a circuit (DESTROY); false when there is no such open circuit.</summary>
-    public async Task<bool> CloseCircuitAsync(string id)
+    /// <param name="cancellationToken">Stops waiting for the end; the circuit still ends (its teardown is bounded by
+    /// <see cref="OnionOptions.TeardownTimeout"/> and the muxer's close timeout).</param>
+    public async Task<bool> CloseCircuitAsync(string id, CancellationToken cancellationToken = default)
     {
-        ClientCircuit? circuit;
-        lock (_gate) circuit = _circuits.FirstOrDefault(c => c.Id == id && !c.IsClosed);
+        var circuit = Find(id);
         if (circuit is null) return false;
-        await circuit.CloseAsync().ConfigureAwait(false);
+        await circuit.CloseAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>The open circuit with this id, or null.</summary>
+    internal ClientCircuit? Find(string id)
+    {
+        lock (_gate) return _circuits.FirstOrDefault(c => c.Id == id && !c.IsClosed);
     }
 
     /// <summary>

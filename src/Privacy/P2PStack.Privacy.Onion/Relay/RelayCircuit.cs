@@ -377,7 +377,7 @@ internal sealed partial class RelayCircuit
         await _lifetime.CancelAsync().ConfigureAwait(false);
         _packageWindow.Fail();
         AbortStreams();
-        using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        using var budget = new CancellationTokenSource(_relay.Options.TeardownTimeout);
         var next = Volatile.Read(ref _next);
         var sends = new List<Task>();
         if (from != Side.Previous)
