@@ -262,7 +262,16 @@ public sealed class SecurityTests
         var chunked = client.CreateSignedRequest(HttpMethod.Post, "register", big);
         chunked.Content = new StreamContent(new MemoryStream(big));
         chunked.Headers.TransferEncodingChunked = true;
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await SendAsync(registry, chunked)).Status);
+        try
+        {
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await SendAsync(registry, chunked)).Status);
+        }
+        catch (HttpRequestException ex) when (ex.InnerException is IOException)
+        {
+            // The server answers 413 as soon as the limit is passed and closes the connection with the rest of the body
+            // unread, so the kernel resets it; the reset may reach the client before it has read the answer (seen once
+            // in CI). Refused either way: the request was cut off, not served.
+        }
     }
 
     [Theory]
