@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Onion circuits side by side with Tor on this machine, in one session (docs/benchmarks.md, "Onion circuits and Tor on
 # loopback"): Debian's tor as a private network on 127.0.0.1 (3 directory authorities with TestingTorNetwork 1, 5 relays,
-# a client driven through its control port; `tor-loopback`), then our 3-hop circuits on 127.0.0.1 (`onion-loopback`),
-# the same measures: 3-hop build, 1-byte echo, one-stream throughput, CPU per MiB per relay.
+# a client driven through its control port; `tor-loopback`), then our 3-hop circuits on 127.0.0.1 with each relay in a
+# process of its own (`onion-loopback --relay-processes`), the same measures: 3-hop build, 1-byte echo, one-stream throughput, CPU per MiB per relay.
 #   benchmarks/run-onion-tor.sh [--wait-load X] [--no-build] [--builds N] [--echoes N] [--mib N] [--schedulers default,Vanilla]
 # Installs tor (apt-get) when missing; needs root for that. Tor's processes and data directories are the benchmark's own
 # (temporary, removed at the end, killed even on failure); ports come from the kernel.
@@ -45,7 +45,7 @@ bench=artifacts/bin/P2PStack.Benchmarks/release/P2PStack.Benchmarks.dll
 
 dotnet "$bench" tor-loopback --builds "$builds" --echoes "$echoes" --mib "$mib" --schedulers "$schedulers" | tee "$out/tor.txt"
 load_line "after tor" >> "$out/env.txt"
-dotnet "$bench" onion-loopback --builds "$builds" --echoes "$echoes" --mib "$mib" | tee "$out/onion.txt"
+dotnet "$bench" onion-loopback --builds "$builds" --echoes "$echoes" --mib "$mib" --relay-processes | tee "$out/onion.txt"
 load_line after >> "$out/env.txt"
 
 echo

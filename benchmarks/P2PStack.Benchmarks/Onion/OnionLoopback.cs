@@ -15,13 +15,16 @@ using P2PStack.Simulation;
 namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
-/// <c>onion-loopback [--builds 200] [--echoes 1000] [--mib 64]</c>: three relays, a client and a destination, each a full
-/// host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and 514-byte cells) in this one process. Measures
+/// <c>onion-loopback [--builds 200] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes]</c>: three relays, a
+/// client and a destination, each a full host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and
+/// 514-byte cells) in this one process, or with <c>--relay-processes</c> each relay in a process of its own (its CPU per
+/// MiB then read from its process, as for Tor in <see cref="TorLoopback"/>). Measures
 /// the loopback targets: 3-hop circuit build time (pinned path, links already up), 1-byte echo through the
 /// circuit, one-stream throughput client to destination, and process CPU per MiB; each built circuit but the last is
 /// closed again (the close time is reported apart, not counted in the build); with the same client and destination
-/// over a direct connection in the same run as the anchor. The CPU a circuit adds over the direct connection, divided by
-/// three, estimates the CPU per MiB per relay (all nodes share the process, so it cannot be read per relay).
+/// over a direct connection in the same run as the anchor. In one process, the CPU a circuit adds over the direct
+/// connection, divided by three, estimates the CPU per MiB per relay (an upper bound: the client's and the exit's cell
+/// work are in it). A warm-up transfer on each connection precedes the measured ones.
 /// </summary>
 public static class OnionLoopback
 {
@@ -33,8 +36,9 @@ public static class OnionLoopback
         int builds = Arg(args, "--builds", 200);
         int echoes = Arg(args, "--echoes", 1000);
         int mib = Arg(args, "--mib", 64);
+        int warmup = Arg(args, "--warmup-mib", 32);
         bool processes = args.Contains("--relay-processes");
-        Console.WriteLine(RunAsync(builds, echoes, mib, processes).GetAwaiter().GetResult());
+        Console.WriteLine(RunAsync(builds, echoes, mib, processes, warmup).GetAwaiter().GetResult());
         return 0;
     }
 
@@ -68,7 +72,7 @@ public static class OnionLoopback
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
-    public static async Task<string> RunAsync(int builds, int echoes, int mib, bool relayProcesses = false)
+    public static async Task<string> RunAsync(int builds, int echoes, int mib, bool relayProcesses = false, int warmupMib = 32)
     {
         var nodes = new List<Node>();
         var relays = new List<IRelayNode>();
@@ -135,6 +139,9 @@ public static class OnionLoopback
                 var rtt = await EchoAsync(connection, echoes);
                 report.AppendLine($"{name}: 1-byte echo (ms, {echoes} after 50 warm-up): p50 {P(rtt, 50)}, p10 {P(rtt, 10)}, p90 {P(rtt, 90)}");
             }
+            // Warm-up, not measured: the data path's code is compiled again by the tiered JIT once it is hot (in every relay
+            // process too); without this the first transfer measures the JIT more than the circuit.
+            foreach (var connection in new[] { onion.Connection, direct }) await SendAsync(connection, (long)warmupMib << 20);
             foreach (var (name, connection) in new[] { ("circuit", onion.Connection), ("direct", direct), ("circuit", onion.Connection), ("direct", direct) })
             {
                 var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
