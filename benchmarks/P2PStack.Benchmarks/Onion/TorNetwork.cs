@@ -145,6 +145,8 @@ internal sealed class TorNetwork : IAsyncDisposable
                     SocksPort 127.0.0.1:{node.SocksPort}
                     __LeaveStreamsUnattached 1
                     __DisablePredictedCircuits 1
+                    LearnCircuitBuildTimeout 0
+                    CircuitBuildTimeout 60
 
                     """);
                 break;
