@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using P2PStack.Addressing;
 using P2PStack.Host;
+using P2PStack.Identity;
 using P2PStack.Network;
 using P2PStack.Privacy.Onion;
 using P2PStack.Privacy.Onion.Client;
@@ -14,13 +15,16 @@ using P2PStack.Simulation;
 namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
-/// <c>onion-loopback [--builds 200] [--echoes 1000] [--mib 64]</c>: three relays, a client and a destination, each a full
-/// host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and 514-byte cells) in this one process. Measures
+/// <c>onion-loopback [--builds 200] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes]</c>: three relays, a
+/// client and a destination, each a full host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and
+/// 514-byte cells) in this one process, or with <c>--relay-processes</c> each relay in a process of its own (its CPU per
+/// MiB then read from its process, as for Tor in <see cref="TorLoopback"/>). Measures
 /// the issue's loopback targets: 3-hop circuit build time (pinned path, links already up), 1-byte echo through the
 /// circuit, one-stream throughput client to destination, and process CPU per MiB; each built circuit but the last is
 /// closed again (the close time is reported apart, not counted in the build); with the same client and destination
-/// over a direct connection in the same run as the anchor. The CPU a circuit adds over the direct connection, divided by
-/// three, estimates the CPU per MiB per relay (all nodes share the process, so it cannot be read per relay).
+/// over a direct connection in the same run as the anchor. In one process, the CPU a circuit adds over the direct
+/// connection, divided by three, estimates the CPU per MiB per relay (an upper bound: the client's and the exit's cell
+/// work are in it). A warm-up transfer on each connection precedes the measured ones.
 /// </summary>
 public static class OnionLoopback
 {
@@ -32,8 +36,34 @@ public static class OnionLoopback
         int builds = Arg(args, "--builds", 200);
         int echoes = Arg(args, "--echoes", 1000);
         int mib = Arg(args, "--mib", 64);
-        Console.WriteLine(RunAsync(builds, echoes, mib).GetAwaiter().GetResult());
+        int warmup = Arg(args, "--warmup-mib", 32);
+        bool processes = args.Contains("--relay-processes");
+        Console.WriteLine(RunAsync(builds, echoes, mib, processes, warmup).GetAwaiter().GetResult());
         return 0;
+    }
+
+    /// <summary><c>onion-relay-node</c>: one relay of <c>onion-loopback --relay-processes</c>, in its own process. Prints
+    /// <c>READY &lt;peer id&gt; &lt;address&gt; &lt;signed descriptor, base64&gt;</c>, then reads <c>PEER &lt;peer id&gt;
+    /// &lt;address&gt;</c> lines (addresses of the other nodes) until its input ends, then prints <c>CELLS &lt;relayed
+    /// cells&gt;</c> and stops.</summary>
+    public static int RunRelayNode()
+    {
+        RunRelayNodeAsync().GetAwaiter().GetResult();
+        return 0;
+    }
+
+    private static async Task RunRelayNodeAsync()
+    {
+        await using var node = await Node.StartAsync(relay: true);
+        Console.WriteLine($"READY {node.Host.PeerId} {node.Address.DecapsulateCode(MultiaddrProtocols.P2P.Code)} "
+            + Convert.ToBase64String(node.Relay.SignedDescriptor()));
+        while (await Console.In.ReadLineAsync() is { } line)
+        {
+            var parts = line.Split(' ');
+            if (parts is ["PEER", var peer, var address])
+                node.Host.PeerStore.AddAddresses(PeerId.Parse(peer), [Multiaddr.Parse(address)], TimeSpan.FromHours(1));
+        }
+        Console.WriteLine($"CELLS {node.Metrics.RelayedCellsForward + node.Metrics.RelayedCellsBackward}");
     }
 
     private static int Arg(string[] args, string name, int fallback)
@@ -42,25 +72,45 @@ public static class OnionLoopback
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
-    public static async Task<string> RunAsync(int builds, int echoes, int mib)
+    public static async Task<string> RunAsync(int builds, int echoes, int mib, bool relayProcesses = false, int warmupMib = 32)
     {
         var nodes = new List<Node>();
+        var relays = new List<IRelayNode>();
         try
         {
-            for (int i = 0; i < 3; i++) nodes.Add(await Node.StartAsync(relay: true));
+            for (int i = 0; i < 3; i++)
+            {
+                if (relayProcesses)
+                {
+                    relays.Add(await RelayProcess.StartAsync());
+                    continue;
+                }
+                var node = await Node.StartAsync(relay: true);
+                nodes.Add(node);
+                relays.Add(node);
+            }
             var destination = await Node.StartAsync(relay: false);
             var client = await Node.StartAsync(relay: false);
             nodes.Add(destination);
             nodes.Add(client);
-            var relays = nodes.Take(3).ToList();
-            foreach (var relay in relays) client.Client.Directory.TryAdd(relay.Relay.SignedDescriptor());
-            foreach (var a in nodes)
-                foreach (var b in nodes)
-                    if (a != b) a.Host.PeerStore.AddAddresses(b.Host.PeerId, [b.Address.DecapsulateCode(MultiaddrProtocols.P2P.Code)], TimeSpan.FromHours(1));
-            var path = new CircuitRequest { Pinned = [.. relays.Select(r => r.Host.PeerId)], Hops = 3, Destination = destination.Host.PeerId };
+            foreach (var relay in relays) client.Client.Directory.TryAdd(relay.SignedDescriptor);
+            var everyone = relays.Select(r => (r.PeerId, r.Address)).Concat(nodes.OfType<IRelayNode>().Select(n => (n.PeerId, n.Address)))
+                .Concat([(destination.Host.PeerId, destination.Address.DecapsulateCode(MultiaddrProtocols.P2P.Code)),
+                    (client.Host.PeerId, client.Address.DecapsulateCode(MultiaddrProtocols.P2P.Code))])
+                .Distinct().ToList();
+            foreach (var node in nodes)
+                foreach (var (peer, address) in everyone)
+                    if (peer != node.Host.PeerId) node.Host.PeerStore.AddAddresses(peer, [address], TimeSpan.FromHours(1));
+            foreach (var relay in relays.OfType<RelayProcess>())
+                foreach (var (peer, address) in everyone)
+                    if (peer != relay.PeerId) await relay.AddPeerAsync(peer, address);
+            var path = new CircuitRequest { Pinned = [.. relays.Select(r => r.PeerId)], Hops = 3, Destination = destination.Host.PeerId };
             var report = new System.Text.StringBuilder();
-            report.AppendLine($"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
-                + $"1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+            report.AppendLine(relayProcesses
+                ? $"onion loopback: 3 relays in 3 processes of their own, client and destination in this one, on 127.0.0.1 TCP; "
+                    + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}"
+                : $"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
+                    + $"1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
 
             // Builds: the first ones open the links (client - relay 1 - relay 2 - relay 3), then a pinned path over them.
             var buildMs = new List<double>();
@@ -89,17 +139,26 @@ public static class OnionLoopback
                 var rtt = await EchoAsync(connection, echoes);
                 report.AppendLine($"{name}: 1-byte echo (ms, {echoes} after 50 warm-up): p50 {P(rtt, 50)}, p10 {P(rtt, 10)}, p90 {P(rtt, 90)}");
             }
+            // Warm-up, not measured: the data path's code is compiled again by the tiered JIT once it is hot (in every relay
+            // process too); without this the first transfer measures the JIT more than the circuit.
+            foreach (var connection in new[] { onion.Connection, direct }) await SendAsync(connection, (long)warmupMib << 20);
             foreach (var (name, connection) in new[] { ("circuit", onion.Connection), ("direct", direct), ("circuit", onion.Connection), ("direct", direct) })
             {
                 var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+                var relayCpuBefore = relays.OfType<RelayProcess>().Select(r => r.CpuTime()).ToArray();
                 var watch = Stopwatch.StartNew();
                 await SendAsync(connection, (long)mib << 20);
                 watch.Stop();
                 var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+                var perRelay = relays.OfType<RelayProcess>().Select((r, i) => (r.CpuTime() - relayCpuBefore[i]).TotalMilliseconds / mib).ToArray();
                 report.AppendLine($"{name}: {mib} MiB on one stream in {watch.Elapsed.TotalSeconds:F2} s = {mib / watch.Elapsed.TotalSeconds:F1} MiB/s; "
-                    + $"process CPU {cpu.TotalMilliseconds / mib:F1} ms per MiB (all nodes)");
+                    + (relayProcesses
+                        ? $"CPU per MiB: this process (client and destination) {cpu.TotalMilliseconds / mib:F1} ms"
+                            + (name == "circuit" ? $", relays (guard, middle, exit) {string.Join(", ", perRelay.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} ms" : "")
+                        : $"process CPU {cpu.TotalMilliseconds / mib:F1} ms per MiB (all nodes)"));
             }
-            long cells = relays.Sum(r => r.Metrics.RelayedCellsForward + r.Metrics.RelayedCellsBackward);
+            long cells = 0;
+            foreach (var relay in relays) cells += await relay.RelayedCellsAsync();
             report.AppendLine($"relayed cells (all relays): {cells}");
             return report.ToString();
         }
@@ -107,6 +166,107 @@ public static class OnionLoopback
         {
             // Bounded: the figures are printed whatever the teardown does.
             foreach (var node in nodes) await node.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            foreach (var relay in relays.OfType<RelayProcess>()) relay.Dispose();
+        }
+    }
+
+    /// <summary>A relay of the benchmark, in this process or in its own.</summary>
+    private interface IRelayNode
+    {
+        PeerId PeerId { get; }
+
+        /// <summary>Its TCP address without <c>/p2p</c>.</summary>
+        Multiaddr Address { get; }
+
+        byte[] SignedDescriptor { get; }
+
+        /// <summary>Relayed cells so far (a relay process reports them when it stops).</summary>
+        ValueTask<long> RelayedCellsAsync();
+    }
+
+    /// <summary>A relay in a process of its own (<c>onion-relay-node</c>, this same program), so that its CPU time is
+    /// its own.</summary>
+    private sealed class RelayProcess : IRelayNode, IDisposable
+    {
+        private readonly Process _process;
+
+        private RelayProcess(Process process, PeerId peer, Multiaddr address, byte[] descriptor)
+        {
+            _process = process;
+            PeerId = peer;
+            Address = address;
+            SignedDescriptor = descriptor;
+        }
+
+        public PeerId PeerId { get; }
+
+        public Multiaddr Address { get; }
+
+        public byte[] SignedDescriptor { get; }
+
+        public static async Task<RelayProcess> StartAsync()
+        {
+            var start = new ProcessStartInfo(Environment.ProcessPath!)
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                UseShellExecute = false,
+            };
+            start.ArgumentList.Add(typeof(OnionLoopback).Assembly.Location);
+            start.ArgumentList.Add("onion-relay-node");
+            var process = Process.Start(start) ?? throw new InvalidOperationException("the relay process did not start");
+            try
+            {
+                using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(2)); // a hang guard
+                while (true)
+                {
+                    var line = await process.StandardOutput.ReadLineAsync(guard.Token)
+                        ?? throw new InvalidOperationException($"the relay process ended before it was ready ({process.ExitCode})");
+                    var parts = line.Split(' ');
+                    if (parts is ["READY", var peer, var address, var descriptor])
+                        return new RelayProcess(process, PeerId.Parse(peer), Multiaddr.Parse(address), Convert.FromBase64String(descriptor));
+                }
+            }
+            catch
+            {
+                process.Kill();
+                process.Dispose();
+                throw;
+            }
+        }
+
+        public async Task AddPeerAsync(PeerId peer, Multiaddr address)
+        {
+            await _process.StandardInput.WriteLineAsync($"PEER {peer} {address}");
+            await _process.StandardInput.FlushAsync();
+        }
+
+        public TimeSpan CpuTime()
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+
+        public async ValueTask<long> RelayedCellsAsync()
+        {
+            _process.StandardInput.Close();
+            using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            while (await _process.StandardOutput.ReadLineAsync(guard.Token) is { } line)
+                if (line.StartsWith("CELLS ", StringComparison.Ordinal)) return long.Parse(line[6..], CultureInfo.InvariantCulture);
+            return 0;
+        }
+
+        public void Dispose()
+        {
+            try
+            {
+                if (!_process.WaitForExit(TimeSpan.FromSeconds(10))) _process.Kill();
+            }
+            catch (InvalidOperationException)
+            {
+                // Gone already.
+            }
+            _process.Dispose();
         }
     }
 
@@ -208,8 +368,16 @@ public static class OnionLoopback
         }
     }
 
-    private sealed class Node(ServiceProvider services) : IAsyncDisposable
+    private sealed class Node(ServiceProvider services) : IAsyncDisposable, IRelayNode
     {
+        PeerId IRelayNode.PeerId => Host.PeerId;
+
+        Multiaddr IRelayNode.Address => Address.DecapsulateCode(MultiaddrProtocols.P2P.Code);
+
+        byte[] IRelayNode.SignedDescriptor => Relay.SignedDescriptor();
+
+        ValueTask<long> IRelayNode.RelayedCellsAsync() => ValueTask.FromResult(Metrics.RelayedCellsForward + Metrics.RelayedCellsBackward);
+
         public PeerHost Host { get; } = services.GetRequiredService<PeerHost>();
 
         public OnionClient Client => services.GetRequiredService<OnionClient>();

@@ -102,6 +102,18 @@ internal sealed class Aes256 : IDisposable
         var mask = Vector128.Create(0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0u).AsByte();
         prefix &= mask;
         int offset = 0;
+        // Eight blocks in flight: AES-NI rounds have a latency of several cycles and more than one issues per cycle.
+        Span<Vector128<byte>> b = stackalloc Vector128<byte>[8];
+        while (data.Length - offset >= 8 * BlockSize)
+        {
+            for (int i = 0; i < 8; i++) b[i] = prefix | CounterLane(counter + (uint)i);
+            counter += 8;
+            Encrypt8(b, keys);
+            ref byte start = ref MemoryMarshal.GetReference(data.Slice(offset, 8 * BlockSize));
+            for (int i = 0; i < 8; i++)
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref start, 16 * i), Unsafe.ReadUnaligned<Vector128<byte>>(ref Unsafe.Add(ref start, 16 * i)) ^ b[i]);
+            offset += 8 * BlockSize;
+        }
         while (data.Length - offset >= 4 * BlockSize)
         {
             var b0 = prefix | CounterLane(counter);
@@ -169,6 +181,40 @@ internal sealed class Aes256 : IDisposable
         block ^= keys[0];
         for (int round = 1; round < Rounds; round++) block = X86Aes.Encrypt(block, keys[round]);
         return X86Aes.EncryptLast(block, keys[Rounds]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Encrypt8(Span<Vector128<byte>> b, Vector128<byte>[] keys)
+    {
+        var b0 = b[0] ^ keys[0];
+        var b1 = b[1] ^ keys[0];
+        var b2 = b[2] ^ keys[0];
+        var b3 = b[3] ^ keys[0];
+        var b4 = b[4] ^ keys[0];
+        var b5 = b[5] ^ keys[0];
+        var b6 = b[6] ^ keys[0];
+        var b7 = b[7] ^ keys[0];
+        for (int round = 1; round < Rounds; round++)
+        {
+            var key = keys[round];
+            b0 = X86Aes.Encrypt(b0, key);
+            b1 = X86Aes.Encrypt(b1, key);
+            b2 = X86Aes.Encrypt(b2, key);
+            b3 = X86Aes.Encrypt(b3, key);
+            b4 = X86Aes.Encrypt(b4, key);
+            b5 = X86Aes.Encrypt(b5, key);
+            b6 = X86Aes.Encrypt(b6, key);
+            b7 = X86Aes.Encrypt(b7, key);
+        }
+        var last = keys[Rounds];
+        b[0] = X86Aes.EncryptLast(b0, last);
+        b[1] = X86Aes.EncryptLast(b1, last);
+        b[2] = X86Aes.EncryptLast(b2, last);
+        b[3] = X86Aes.EncryptLast(b3, last);
+        b[4] = X86Aes.EncryptLast(b4, last);
+        b[5] = X86Aes.EncryptLast(b5, last);
+        b[6] = X86Aes.EncryptLast(b6, last);
+        b[7] = X86Aes.EncryptLast(b7, last);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -9,8 +9,10 @@ namespace P2PStack.Privacy.Onion.Crypto;
 /// <summary>
 /// POLYVAL (RFC 8452, section 3): the universal hash of AES-GCM-SIV over GF(2^128) with p(x) = x^128 + x^127 + x^126
 /// + x^121 + 1, elements as 16 little-endian bytes, dot(a, b) = a * b * x^-128. .NET has no GHASH or POLYVAL, so it is
-/// here: on PCLMULQDQ four blocks at a time (powers of H precomputed, one Montgomery reduction per four blocks, as in
-/// Gueron's GCM-SIV code), elsewhere a constant-time bit-serial multiplication.
+/// here: on PCLMULQDQ with powers of H precomputed, a cell-sized message in one pass (each block times its power of H,
+/// four blocks per instruction with VPCLMULQDQ, one Montgomery reduction for the whole message) and longer input four
+/// blocks at a time (one reduction per four blocks, as in Gueron's GCM-SIV code); elsewhere a constant-time bit-serial
+/// multiplication.
 /// </summary>
 internal sealed class Polyval
 {
@@ -25,6 +27,13 @@ internal sealed class Polyval
     private readonly UInt128 _soft;
     private readonly bool _hardware;
 
+    /// <summary>Messages of up to this many blocks (a cell body of up to 736 bytes) are hashed in one pass: every block
+    /// times its own power of H, one reduction at the end.</summary>
+    internal const int MaxAggregatedBlocks = 48;
+
+    // H^48, H^47, ..., H^1: block i of an s-block message is multiplied by H^(s-i), entry 48 - s + i.
+    private readonly Vector128<ulong>[]? _descending;
+
     public Polyval(ReadOnlySpan<byte> key, bool forcePortable = false)
     {
         if (key.Length != KeySize) throw new ArgumentException($"a POLYVAL key is {KeySize} bytes", nameof(key));
@@ -35,7 +44,17 @@ internal sealed class Polyval
         _h2 = Mul(_h1, _h1);
         _h3 = Mul(_h2, _h1);
         _h4 = Mul(_h3, _h1);
+        _descending = new Vector128<ulong>[MaxAggregatedBlocks];
+        var power = _h1;
+        for (int k = 1; k <= MaxAggregatedBlocks; k++)
+        {
+            _descending[MaxAggregatedBlocks - k] = power;
+            power = Mul(power, _h1);
+        }
     }
+
+    /// <summary>Whether four blocks are multiplied at once (VPCLMULQDQ on 512-bit vectors).</summary>
+    public static bool Wide => Pclmulqdq.V512.IsSupported;
 
     public static bool HardwareAccelerated => Pclmulqdq.IsSupported && Sse2.IsSupported;
 
@@ -68,6 +87,8 @@ internal sealed class Polyval
         BinaryPrimitives.WriteUInt64LittleEndian(final[8..], (ulong)data.Length * 8);
         if (_hardware)
         {
+            int blocks = (whole + tailLength) / BlockSize;
+            if (blocks <= MaxAggregatedBlocks) return Aggregate(data[..whole], tail[..tailLength], blocks).AsByte();
             var state = Absorb(Vector128<ulong>.Zero, data[..whole]);
             return Absorb(state, tail[..tailLength]).AsByte();
         }
@@ -77,6 +98,49 @@ internal sealed class Polyval
         BinaryPrimitives.WriteUInt128LittleEndian(bytes, soft);
         return Vector128.Create((ReadOnlySpan<byte>)bytes);
     }
+
+    // POLYVAL of whole blocks then tail blocks (blocks in all, at most MaxAggregatedBlocks): the sum of each block's
+    // carry-less product with its power of H, reduced once.
+    private Vector128<ulong> Aggregate(ReadOnlySpan<byte> whole, ReadOnlySpan<byte> tail, int blocks)
+    {
+        ref ulong powers = ref Unsafe.As<Vector128<ulong>, ulong>(ref MemoryMarshal.GetArrayDataReference(_descending!));
+        int first = MaxAggregatedBlocks - blocks;
+        ref byte data = ref MemoryMarshal.GetReference(whole);
+        int count = whole.Length / BlockSize;
+        var lo = Vector128<ulong>.Zero;
+        var mid = Vector128<ulong>.Zero;
+        var hi = Vector128<ulong>.Zero;
+        int i = 0;
+        if (Pclmulqdq.V512.IsSupported && count >= 4)
+        {
+            var lo4 = Vector512<ulong>.Zero;
+            var mid4 = Vector512<ulong>.Zero;
+            var hi4 = Vector512<ulong>.Zero;
+            for (; i + 4 <= count; i += 4)
+            {
+                var x = Vector512.LoadUnsafe(ref data, (nuint)(i * BlockSize)).AsUInt64();
+                var h = Vector512.LoadUnsafe(ref powers, (nuint)((first + i) * 2));
+                lo4 ^= Pclmulqdq.V512.CarrylessMultiply(x, h, 0x00);
+                hi4 ^= Pclmulqdq.V512.CarrylessMultiply(x, h, 0x11);
+                mid4 ^= Pclmulqdq.V512.CarrylessMultiply(x, h, 0x10) ^ Pclmulqdq.V512.CarrylessMultiply(x, h, 0x01);
+            }
+            lo = Fold(lo4);
+            mid = Fold(mid4);
+            hi = Fold(hi4);
+        }
+        for (; i < count; i++)
+            Accumulate(Vector128.LoadUnsafe(ref data, (nuint)(i * BlockSize)).AsUInt64(),
+                Vector128.LoadUnsafe(ref powers, (nuint)((first + i) * 2)), ref lo, ref mid, ref hi);
+        ref byte rest = ref MemoryMarshal.GetReference(tail);
+        for (int t = 0; t < tail.Length / BlockSize; t++)
+            Accumulate(Vector128.LoadUnsafe(ref rest, (nuint)(t * BlockSize)).AsUInt64(),
+                Vector128.LoadUnsafe(ref powers, (nuint)((first + count + t) * 2)), ref lo, ref mid, ref hi);
+        return Reduce(lo, mid, hi);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<ulong> Fold(Vector512<ulong> lanes) =>
+        lanes.GetLower().GetLower() ^ lanes.GetLower().GetUpper() ^ lanes.GetUpper().GetLower() ^ lanes.GetUpper().GetUpper();
 
     private Vector128<ulong> Absorb(Vector128<ulong> state, ReadOnlySpan<byte> blocks)
     {

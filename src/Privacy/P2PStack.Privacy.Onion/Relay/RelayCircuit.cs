@@ -42,6 +42,7 @@ internal sealed partial class RelayCircuit
     private readonly CancellationTokenSource _lifetime = new();
     private readonly RelayMessageAssembler _assembler;
     private readonly List<Task> _owned = [];
+    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly byte[] _lastTagIn = new byte[LayerCipher.TagSize];
     private CellLink? _next;
     private LayerCipher? _forward;
@@ -84,6 +85,9 @@ internal sealed partial class RelayCircuit
         }
         finally
         {
+            // The end under way (perhaps started by another part) finishes first: the handler's return closes the
+            // link, and a DESTROY not yet written would be lost (the previous hop saw a closed link instead).
+            await _ended.Task.ConfigureAwait(false);
             Task[] owned;
             lock (_owned) owned = [.. _owned];
             await Task.WhenAll(owned).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -371,6 +375,18 @@ internal sealed partial class RelayCircuit
     private async Task EndAsync(DestroyReason reason, Side from)
     {
         if (Interlocked.Exchange(ref _ending, 1) != 0) return;
+        try
+        {
+            await EndOnceAsync(reason, from).ConfigureAwait(false);
+        }
+        finally
+        {
+            _ended.TrySetResult();
+        }
+    }
+
+    private async Task EndOnceAsync(DestroyReason reason, Side from)
+    {
         if (from != Side.None) _relay.Metrics.Destroy(reason, sent: false);
         if (reason is DestroyReason.Integrity or DestroyReason.Protocol) _relay.Metrics.Refused(OnionMetrics.Label(reason));
         LogEnded(OnionMetrics.Label(reason));
