@@ -47,6 +47,7 @@ public sealed class TrustStore : IDisposable
     private readonly Lock _gate = new();
     private readonly TrustOptions _options;
     private readonly TimeProvider _time;
+    private long _postQuantumPeers;
 
     static TrustStore() => SQLitePCL.Batteries_V2.Init();
 
@@ -67,6 +68,7 @@ public sealed class TrustStore : IDisposable
         _connection = new SqliteConnection(builder.ToString());
         _connection.Open();
         ApplySchema();
+        _postQuantumPeers = CountPostQuantum();
         foreach (var (peer, name) in options.TrustedPeers) Trust(peer, name, TrustMethod.Config);
     }
 
@@ -171,22 +173,39 @@ public sealed class TrustStore : IDisposable
         }
     }
 
-    /// <summary>Records that <paramref name="peer"/> completed a post-quantum handshake.</summary>
+    /// <summary>Records that <paramref name="peer"/> completed a post-quantum handshake. Runs on every secured
+    /// connection, so it writes only what changed: a new peer, or a "last seen" older than
+    /// <see cref="TrustOptions.PostQuantumSeenResolution"/>; the cap is enforced when a new peer takes the table over it.</summary>
     public void MarkPostQuantum(PeerId peer)
     {
+        ArgumentNullException.ThrowIfNull(peer);
         long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        long stale = now - (long)_options.PostQuantumSeenResolution.TotalMilliseconds;
+        byte[] key = peer.ToBytes();
         lock (_gate)
         {
-            Execute("""
-                INSERT INTO post_quantum (peer_id, last_seen) VALUES ($peer, $at)
-                ON CONFLICT(peer_id) DO UPDATE SET last_seen = excluded.last_seen
-                """, null, ("$peer", peer.ToBytes()), ("$at", now));
-            // Bounded: past the cap the least recently seen peers are forgotten.
-            Execute("""
+            if (Execute("INSERT OR IGNORE INTO post_quantum (peer_id, last_seen) VALUES ($peer, $at)", null, ("$peer", key), ("$at", now)) == 0)
+            {
+                Execute("UPDATE post_quantum SET last_seen = $at WHERE peer_id = $peer AND last_seen <= $stale", null,
+                    ("$peer", key), ("$at", now), ("$stale", stale));
+                return;
+            }
+            // A new peer. Bounded: past the cap the least recently seen peers are forgotten. The count is kept here and
+            // read again only when it says the cap is passed (another process may have written meanwhile).
+            if (++_postQuantumPeers <= _options.MaxTrackedPeers) return;
+            _postQuantumPeers = CountPostQuantum();
+            if (_postQuantumPeers <= _options.MaxTrackedPeers) return;
+            _postQuantumPeers -= Execute("""
                 DELETE FROM post_quantum WHERE peer_id IN (
                     SELECT peer_id FROM post_quantum ORDER BY last_seen DESC LIMIT -1 OFFSET $max)
                 """, null, ("$max", (long)_options.MaxTrackedPeers));
         }
+    }
+
+    private long CountPostQuantum()
+    {
+        using var command = Command("SELECT count(*) FROM post_quantum", null);
+        return (long)command.ExecuteScalar()!;
     }
 
     /// <summary>Whether <paramref name="peer"/> was seen using post-quantum security before.</summary>
