@@ -15,7 +15,7 @@ namespace P2PStack.Benchmarks.Stack;
 /// processes, timed in the dialing process as the node times its dials. Prints markdown (tables and the node/raw,
 /// node/js and node/stack ratios) on stdout, progress on stderr.
 /// Options: <c>--mesh</c> (synaptic-mesh.dll), <c>--js-dir</c> (interop/js), <c>--bytes</c> (2G per run),
-/// <c>--runs</c> (5 per direction), <c>--connects</c> (200), <c>--connect-warmup</c> (200 per row), <c>--parts</c>
+/// <c>--runs</c> (5 per direction), <c>--connects</c> (200), <c>--connect-warmup</c> (500 per row), <c>--parts</c>
 /// (throughput,connect), <c>--out</c>.
 /// </summary>
 internal static class NodeSuite
@@ -32,8 +32,8 @@ internal static class NodeSuite
         int runs = args.Int("runs", 5);
         int connects = args.Int("connects", 200);
         // A node process has much more code than a benchmark host to bring to its optimised tier: after 50 dials its
-        // samples still had the JIT compiler at a third of the CPU, after 300 no longer (docs/benchmarks.md).
-        int connectWarmup = args.Int("connect-warmup", 200);
+        // samples still had the JIT compiler at a third of the CPU; the benchmark hosts still tier up after 600 (docs/benchmarks.md).
+        int connectWarmup = args.Int("connect-warmup", 500);
         var parts = args.String("parts", "throughput,connect").Split(',').ToHashSet(StringComparer.Ordinal);
         string? outDir = args.String("out", "") is { Length: > 0 } o ? o : null;
         if (outDir is not null) Directory.CreateDirectory(outDir);
