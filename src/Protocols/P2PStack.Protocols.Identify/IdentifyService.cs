@@ -79,6 +79,8 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
             await stream.Output.CompleteAsync().ConfigureAwait(false);
             var message = await IdentifyProtocol.ReadAsync(stream.Input, _options.MaxMessageSize, timeout.Token).ConfigureAwait(false);
             var info = Consume(connection, message, isPush: false);
+            LogIdentified(connection.RemotePeer, connection.LocalAddress, info.ObservedAddress?.ToString() ?? "none",
+                info.ObservedAddress is { } seen && _host.AddressManager.ObservedAddressCandidates.Contains(seen));
             // A private connection (per-connection identity) raises no peer events: modules reacting to them would
             // open streams that tie the identities together.
             if (connection.LocalPeer.Equals(_identity.PeerId)) _host.Events.Publish(new PeerIdentified(connection.RemotePeer, connection));
@@ -244,6 +246,9 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
         }
         return result;
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Identified {Peer} from {LocalAddress}: it sees us at {Observed} (kept as a candidate: {Kept})")]
+    private partial void LogIdentified(PeerId peer, Multiaddr localAddress, string observed, bool kept);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Identify with {Peer} failed: {Reason}")]
     private partial void LogIdentifyFailed(PeerId peer, string reason);

@@ -55,6 +55,50 @@ public class ConnectionLifecycleTests
         Assert.Equal(4, observed.Get().Count);
     }
 
+    /// <summary>
+    /// A read prunes expired observations while a record adds one: the record must never be lost (a prune that dropped
+    /// an address whose observer set was still empty once lost it, and a node never learned its address from its relay).
+    /// </summary>
+    [Fact]
+    public async Task Observed_addresses_are_not_lost_to_concurrent_reads()
+    {
+        var clock = new SettableClock();
+        var ttl = TimeSpan.FromMinutes(1);
+        var observed = new ObservedAddresses(ttl: ttl, timeProvider: clock);
+        var observer = Multiaddr.Parse("/ip4/11.0.0.10/tcp/4001");
+        using var stop = new CancellationTokenSource();
+        var readers = Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested) observed.Get();
+        })).ToList();
+        int lost = 0;
+        try
+        {
+            for (int i = 0; i < 100_000; i++)
+            {
+                var us = Multiaddr.Parse($"/ip4/11.0.{i / 250 % 250}.{i % 250 + 1}/tcp/4001");
+                observed.Record(us, observer);
+                if (!observed.Get().Any(o => o.Address.Equals(us))) lost++;
+                clock.Advance(ttl + TimeSpan.FromSeconds(1)); // the next read prunes this one
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(readers);
+        }
+        Assert.Equal(0, lost);
+    }
+
+    private sealed class SettableClock : TimeProvider
+    {
+        private long _ticks = DateTimeOffset.UnixEpoch.UtcTicks;
+
+        public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
+
+        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
+    }
+
     [Fact]
     public void The_in_memory_peer_store_forgets_the_least_recently_updated_peers_beyond_its_cap()
     {

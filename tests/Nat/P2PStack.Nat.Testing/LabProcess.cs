@@ -17,6 +17,7 @@ public sealed class LabProcess : IAsyncDisposable
     private readonly ConcurrentQueue<string> _tail = new();
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Process? _process;
+    private StreamWriter? _log;
     private int _disposed;
 
     internal LabProcess(string label, ProcessStartInfo start)
@@ -73,6 +74,13 @@ public sealed class LabProcess : IAsyncDisposable
         };
         if (!process.Start()) throw new InvalidOperationException($"{Label} did not start");
         _process = process;
+        // P2PSTACK_LAB_LOGS=<dir> keeps every line of every lab process (the tail in a failure message is short).
+        if (Environment.GetEnvironmentVariable("P2PSTACK_LAB_LOGS") is { Length: > 0 } logs)
+        {
+            Directory.CreateDirectory(logs);
+            string name = new([.. Label.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_')]);
+            lock (_tail) _log = new StreamWriter(Path.Combine(logs, $"{DateTime.UtcNow:HHmmss}-{name}-{process.Id}.log")) { AutoFlush = true };
+        }
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
     }
@@ -118,6 +126,10 @@ public sealed class LabProcess : IAsyncDisposable
 
     private void Remember(string line)
     {
+        lock (_tail)
+        {
+            _log?.WriteLine(line);
+        }
         _tail.Enqueue(line);
         while (_tail.Count > TailLines) _tail.TryDequeue(out _);
     }
@@ -156,6 +168,11 @@ public sealed class LabProcess : IAsyncDisposable
                 // exited meanwhile
             }
             process.Dispose();
+            lock (_tail)
+            {
+                _log?.Dispose();
+                _log = null;
+            }
         }
     }
 }

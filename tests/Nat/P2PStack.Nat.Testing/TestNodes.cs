@@ -50,5 +50,8 @@ public static class TestNodes
 
     /// <summary>Starts the test node in JSON-lines mode (<c>node</c> command) and waits for it to be ready.</summary>
     public static Task<JsonLinesPeer> StartNodeAsync(NetNamespace ns, IEnumerable<string> arguments, CancellationToken cancellationToken) =>
-        JsonLinesPeer.StartAsync(ns, Dotnet, [AssemblyPath, "node", .. arguments], TimeSpan.FromSeconds(90), cancellationToken);
+        JsonLinesPeer.StartAsync(ns, Dotnet, [AssemblyPath, "node", .. arguments, .. VerboseFlag], TimeSpan.FromSeconds(90), cancellationToken);
+
+    /// <summary>P2PSTACK_LAB_VERBOSE=1 runs the lab nodes with debug logs (with P2PSTACK_LAB_LOGS, to diagnose a run).</summary>
+    private static string[] VerboseFlag => Environment.GetEnvironmentVariable("P2PSTACK_LAB_VERBOSE") == "1" ? ["--verbose"] : [];
 }
