@@ -45,6 +45,7 @@ public sealed class TrustStore : IDisposable
 
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
+    private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
     private readonly TrustOptions _options;
     private readonly TimeProvider _time;
     private long _postQuantumPeers;
@@ -204,7 +205,7 @@ public sealed class TrustStore : IDisposable
 
     private long CountPostQuantum()
     {
-        using var command = Command("SELECT count(*) FROM post_quantum", null);
+        var command = Command("SELECT count(*) FROM post_quantum", null);
         return (long)command.ExecuteScalar()!;
     }
 
@@ -213,14 +214,19 @@ public sealed class TrustStore : IDisposable
     {
         lock (_gate)
         {
-            using var command = Command("SELECT 1 FROM post_quantum WHERE peer_id = $peer", null, ("$peer", peer.ToBytes()));
+            var command = Command("SELECT 1 FROM post_quantum WHERE peer_id = $peer", null, ("$peer", peer.ToBytes()));
             return command.ExecuteScalar() is not null;
         }
     }
 
     public void Dispose()
     {
-        lock (_gate) _connection.Dispose();
+        lock (_gate)
+        {
+            foreach (var statement in _statements.Values) statement.Dispose();
+            _statements.Clear();
+            _connection.Dispose();
+        }
     }
 
     private string? CheckText(string? text, string what)
@@ -237,11 +243,8 @@ public sealed class TrustStore : IDisposable
     {
         Execute($"PRAGMA busy_timeout = {(long)_options.BusyTimeout.TotalMilliseconds};", null);
         if (_options.DatabasePath is not null) Execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", null);
-        using (var version = Command("PRAGMA user_version;", null))
-        {
-            if ((long)(version.ExecuteScalar() ?? 0L) > SchemaVersion)
-                throw new InvalidOperationException($"the trust store has a newer schema than this build's {SchemaVersion}");
-        }
+        if ((long)(Command("PRAGMA user_version;", null).ExecuteScalar() ?? 0L) > SchemaVersion)
+            throw new InvalidOperationException($"the trust store has a newer schema than this build's {SchemaVersion}");
         using var transaction = _connection.BeginTransaction();
         Execute("""
             CREATE TABLE IF NOT EXISTS trusted (
@@ -268,7 +271,7 @@ public sealed class TrustStore : IDisposable
     {
         lock (_gate)
         {
-            using var command = Command(sql, null, parameters);
+            var command = Command(sql, null, parameters);
             using var reader = command.ExecuteReader();
             var result = new List<TrustedPeer>();
             while (reader.Read())
@@ -284,7 +287,7 @@ public sealed class TrustStore : IDisposable
     {
         lock (_gate)
         {
-            using var command = Command(sql, null, parameters);
+            var command = Command(sql, null, parameters);
             using var reader = command.ExecuteReader();
             var result = new List<RevokedPeer>();
             while (reader.Read())
@@ -298,15 +301,23 @@ public sealed class TrustStore : IDisposable
 
     private int Execute(string sql, SqliteTransaction? transaction, params (string, object)[] parameters)
     {
-        using var command = Command(sql, transaction, parameters);
+        var command = Command(sql, transaction, parameters);
         return command.ExecuteNonQuery();
     }
 
+    /// <summary>The command for <paramref name="sql"/>, kept per SQL text (a fixed set) with its prepared statement: the
+    /// gate's checks run on every connection, and parsing and planning each statement again cost more than running it.
+    /// Used under <see cref="_gate"/> (or by the constructor); callers do not dispose it, the store does.</summary>
     private SqliteCommand Command(string sql, SqliteTransaction? transaction, params (string Name, object Value)[] parameters)
     {
-        var command = _connection.CreateCommand();
-        command.CommandText = sql;
+        if (!_statements.TryGetValue(sql, out var command))
+        {
+            command = _connection.CreateCommand();
+            command.CommandText = sql;
+            _statements.Add(sql, command);
+        }
         command.Transaction = transaction;
+        command.Parameters.Clear();
         foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value);
         return command;
     }
