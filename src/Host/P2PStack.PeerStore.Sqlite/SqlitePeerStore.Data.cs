@@ -46,12 +46,10 @@ public sealed partial class SqlitePeerStore
         InTransaction(transaction =>
         {
             EnsurePeer(peer, transaction);
-            using (var command = Command("SELECT record_seq FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer))))
-            {
-                command.Transaction = transaction;
-                // Sequence numbers are unsigned 64-bit; SQLite integers are signed, so they round-trip bit for bit.
-                if (command.ExecuteScalar() is long raw && unchecked((ulong)raw) >= record.Seq) return;
-            }
+            var command = Command("SELECT record_seq FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
+            command.Transaction = transaction;
+            // Sequence numbers are unsigned 64-bit; SQLite integers are signed, so they round-trip bit for bit.
+            if (command.ExecuteScalar() is long raw && unchecked((ulong)raw) >= record.Seq) return;
             Execute("UPDATE peers SET record_seq = $seq, record = $record WHERE peer_id = $peer;", transaction,
                 ("$peer", Key(peer)), ("$seq", unchecked((long)record.Seq)), ("$record", encoded));
             Execute("DELETE FROM addresses WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
@@ -66,7 +64,7 @@ public sealed partial class SqlitePeerStore
         byte[]? encoded;
         lock (_gate)
         {
-            using var command = Command("SELECT record FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
+            var command = Command("SELECT record FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
             encoded = command.ExecuteScalar() as byte[];
         }
         // Re-verified on the way out: the database file is outside input.
@@ -75,7 +73,7 @@ public sealed partial class SqlitePeerStore
 
     private LatencyStats? ReadLatency(PeerId peer, SqliteTransaction? transaction)
     {
-        using var command = Command("""
+        var command = Command("""
             SELECT latency_current, latency_min, latency_max, latency_average, latency_samples
             FROM peers WHERE peer_id = $peer AND latency_samples IS NOT NULL;
             """, ("$peer", Key(peer)));
@@ -128,7 +126,7 @@ public sealed partial class SqlitePeerStore
 
     private long CountPeers(SqliteTransaction? transaction)
     {
-        using var command = Command("SELECT count(*) FROM peers;");
+        var command = Command("SELECT count(*) FROM peers;");
         command.Transaction = transaction;
         return (long)command.ExecuteScalar()!;
     }
@@ -151,18 +149,27 @@ public sealed partial class SqlitePeerStore
         }
     }
 
+    /// <summary>The command for <paramref name="sql"/> with these parameters, no transaction. Commands are kept per SQL
+    /// text (a fixed set) with their prepared statements, so a statement is parsed and planned once, not on every
+    /// call; every use is under <see cref="_gate"/>, and the store disposes them. Callers do not dispose it.</summary>
     private SqliteCommand Command(string sql, params (string Name, object Value)[] parameters)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var command = _connection.CreateCommand();
-        command.CommandText = sql;
+        if (!_statements.TryGetValue(sql, out var command))
+        {
+            command = _connection.CreateCommand();
+            command.CommandText = sql;
+            _statements.Add(sql, command);
+        }
+        command.Transaction = null;
+        command.Parameters.Clear();
         foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value);
         return command;
     }
 
     private int Execute(string sql, SqliteTransaction? transaction, params (string Name, object Value)[] parameters)
     {
-        using var command = Command(sql, parameters);
+        var command = Command(sql, parameters);
         command.Transaction = transaction;
         return command.ExecuteNonQuery();
     }

@@ -17,6 +17,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
 {
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
+    private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly SqlitePeerStoreOptions _options;
     private long _peerCount;
@@ -73,7 +74,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         {
             lock (_gate)
             {
-                using var command = Command("SELECT peer_id FROM peers;");
+                var command = Command("SELECT peer_id FROM peers;");
                 using var reader = command.ExecuteReader();
                 var peers = new List<PeerId>();
                 while (reader.Read()) peers.Add(PeerId.FromBytes((byte[])reader[0]));
@@ -111,7 +112,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         {
             long now = _time.GetUtcNow().UtcTicks;
             Execute("DELETE FROM addresses WHERE peer_id = $peer AND expires <= $now;", null, ("$peer", Key(peer)), ("$now", now));
-            using var command = Command("SELECT address FROM addresses WHERE peer_id = $peer ORDER BY expires DESC, rowid;",
+            var command = Command("SELECT address FROM addresses WHERE peer_id = $peer ORDER BY expires DESC, rowid;",
                 ("$peer", Key(peer)));
             using var reader = command.ExecuteReader();
             var result = new List<Multiaddr>();
@@ -127,6 +128,8 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         InTransaction(transaction =>
         {
             EnsurePeer(peer, transaction);
+            // Identify on every new connection mostly repeats what is stored: then the rows stay as they are.
+            if (ReadProtocols(peer, transaction).SequenceEqual(list, StringComparer.Ordinal)) return;
             Execute("DELETE FROM protocols WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
             for (int i = 0; i < list.Length; i++)
             {
@@ -138,14 +141,17 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
 
     public IReadOnlyList<string> GetProtocols(PeerId peer)
     {
-        lock (_gate)
-        {
-            using var command = Command("SELECT protocol FROM protocols WHERE peer_id = $peer ORDER BY position;", ("$peer", Key(peer)));
-            using var reader = command.ExecuteReader();
-            var result = new List<string>();
-            while (reader.Read()) result.Add(reader.GetString(0));
-            return result;
-        }
+        lock (_gate) return ReadProtocols(peer, null);
+    }
+
+    private List<string> ReadProtocols(PeerId peer, SqliteTransaction? transaction)
+    {
+        var command = Command("SELECT protocol FROM protocols WHERE peer_id = $peer ORDER BY position;", ("$peer", Key(peer)));
+        command.Transaction = transaction;
+        using var reader = command.ExecuteReader();
+        var result = new List<string>();
+        while (reader.Read()) result.Add(reader.GetString(0));
+        return result;
     }
 
     public void AddPublicKey(PeerId peer, PublicKey key)
@@ -165,7 +171,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         byte[]? stored;
         lock (_gate)
         {
-            using var command = Command("SELECT public_key FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
+            var command = Command("SELECT public_key FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
             stored = command.ExecuteScalar() as byte[];
         }
         if (stored is null) return peer.TryGetPublicKey();
@@ -193,7 +199,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         ArgumentNullException.ThrowIfNull(key);
         lock (_gate)
         {
-            using var command = Command("SELECT value FROM metadata WHERE peer_id = $peer AND key = $key;",
+            var command = Command("SELECT value FROM metadata WHERE peer_id = $peer AND key = $key;",
                 ("$peer", Key(peer)), ("$key", key));
             return command.ExecuteScalar() as string;
         }
@@ -208,6 +214,8 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         {
             if (_disposed) return;
             _disposed = true;
+            foreach (var statement in _statements.Values) statement.Dispose();
+            _statements.Clear();
             _connection.Dispose();
         }
     }

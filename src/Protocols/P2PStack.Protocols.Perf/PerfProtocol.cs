@@ -38,18 +38,20 @@ public static class PerfProtocol
         return BinaryPrimitives.ReadUInt64BigEndian(size);
     }
 
+    // What is sent: zeros, never written to. One shared block, so no chunk is cleared before it goes out.
+    private static readonly byte[] Zeros = new byte[ChunkSize];
+
     /// <summary>Writes <paramref name="count"/> zero bytes in 64 KiB chunks, honouring backpressure.</summary>
     public static async ValueTask WriteBytesAsync(PipeWriter writer, ulong count, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(writer);
         while (count > 0)
         {
             int chunk = (int)Math.Min(count, ChunkSize);
-            var memory = writer.GetMemory(chunk);
-            chunk = Math.Min(chunk, memory.Length);
-            memory.Span[..chunk].Clear();
-            writer.Advance(chunk);
+            // WriteAsync lets the writer take the bytes where they are (a yamux stream frames them straight from this
+            // block into the connection) instead of clearing a buffer of its own and copying out of it.
+            var flush = await writer.WriteAsync(Zeros.AsMemory(0, chunk), cancellationToken).ConfigureAwait(false);
             count -= (ulong)chunk;
-            var flush = await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
             if (flush.IsCompleted) throw new IOException("the perf stream was closed by the remote while sending");
         }
     }

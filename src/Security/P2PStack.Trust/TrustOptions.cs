@@ -21,6 +21,11 @@ public sealed class TrustOptions
     /// seen are forgotten beyond it.</summary>
     public int MaxTrackedPeers { get; set; } = 100_000;
 
+    /// <summary>How stale a post-quantum peer's "last seen" time may get before a new connection refreshes it. It only
+    /// orders forgetting beyond <see cref="MaxTrackedPeers"/>, so a connection within this time of the last refresh
+    /// writes nothing (a trust store write on every handshake cost CPU on both ends of each new connection).</summary>
+    public TimeSpan PostQuantumSeenResolution { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Longest a trusted name or a revocation reason may be.</summary>
     public int MaxTextLength { get; set; } = 256;
 
@@ -33,5 +38,6 @@ public sealed class TrustOptions
         if (MaxTrackedPeers < 1) throw new ArgumentException("MaxTrackedPeers must be positive");
         if (MaxTextLength < 1) throw new ArgumentException("MaxTextLength must be positive");
         if (BusyTimeout < TimeSpan.Zero) throw new ArgumentException("BusyTimeout must not be negative");
+        if (PostQuantumSeenResolution < TimeSpan.Zero) throw new ArgumentException("PostQuantumSeenResolution must not be negative");
     }
 }

@@ -45,8 +45,10 @@ public sealed class TrustStore : IDisposable
 
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
+    private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
     private readonly TrustOptions _options;
     private readonly TimeProvider _time;
+    private long _postQuantumPeers;
 
     static TrustStore() => SQLitePCL.Batteries_V2.Init();
 
@@ -67,6 +69,7 @@ public sealed class TrustStore : IDisposable
         _connection = new SqliteConnection(builder.ToString());
         _connection.Open();
         ApplySchema();
+        _postQuantumPeers = CountPostQuantum();
         foreach (var (peer, name) in options.TrustedPeers) Trust(peer, name, TrustMethod.Config);
     }
 
@@ -171,22 +174,39 @@ public sealed class TrustStore : IDisposable
         }
     }
 
-    /// <summary>Records that <paramref name="peer"/> completed a post-quantum handshake.</summary>
+    /// <summary>Records that <paramref name="peer"/> completed a post-quantum handshake. Runs on every secured
+    /// connection, so it writes only what changed: a new peer, or a "last seen" older than
+    /// <see cref="TrustOptions.PostQuantumSeenResolution"/>; the cap is enforced when a new peer takes the table over it.</summary>
     public void MarkPostQuantum(PeerId peer)
     {
+        ArgumentNullException.ThrowIfNull(peer);
         long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        long stale = now - (long)_options.PostQuantumSeenResolution.TotalMilliseconds;
+        byte[] key = peer.ToBytes();
         lock (_gate)
         {
-            Execute("""
-                INSERT INTO post_quantum (peer_id, last_seen) VALUES ($peer, $at)
-                ON CONFLICT(peer_id) DO UPDATE SET last_seen = excluded.last_seen
-                """, null, ("$peer", peer.ToBytes()), ("$at", now));
-            // Bounded: past the cap the least recently seen peers are forgotten.
-            Execute("""
+            if (Execute("INSERT OR IGNORE INTO post_quantum (peer_id, last_seen) VALUES ($peer, $at)", null, ("$peer", key), ("$at", now)) == 0)
+            {
+                Execute("UPDATE post_quantum SET last_seen = $at WHERE peer_id = $peer AND last_seen <= $stale", null,
+                    ("$peer", key), ("$at", now), ("$stale", stale));
+                return;
+            }
+            // A new peer. Bounded: past the cap the least recently seen peers are forgotten. The count is kept here and
+            // read again only when it says the cap is passed (another process may have written meanwhile).
+            if (++_postQuantumPeers <= _options.MaxTrackedPeers) return;
+            _postQuantumPeers = CountPostQuantum();
+            if (_postQuantumPeers <= _options.MaxTrackedPeers) return;
+            _postQuantumPeers -= Execute("""
                 DELETE FROM post_quantum WHERE peer_id IN (
                     SELECT peer_id FROM post_quantum ORDER BY last_seen DESC LIMIT -1 OFFSET $max)
                 """, null, ("$max", (long)_options.MaxTrackedPeers));
         }
+    }
+
+    private long CountPostQuantum()
+    {
+        var command = Command("SELECT count(*) FROM post_quantum", null);
+        return (long)command.ExecuteScalar()!;
     }
 
     /// <summary>Whether <paramref name="peer"/> was seen using post-quantum security before.</summary>
@@ -194,14 +214,19 @@ public sealed class TrustStore : IDisposable
     {
         lock (_gate)
         {
-            using var command = Command("SELECT 1 FROM post_quantum WHERE peer_id = $peer", null, ("$peer", peer.ToBytes()));
+            var command = Command("SELECT 1 FROM post_quantum WHERE peer_id = $peer", null, ("$peer", peer.ToBytes()));
             return command.ExecuteScalar() is not null;
         }
     }
 
     public void Dispose()
     {
-        lock (_gate) _connection.Dispose();
+        lock (_gate)
+        {
+            foreach (var statement in _statements.Values) statement.Dispose();
+            _statements.Clear();
+            _connection.Dispose();
+        }
     }
 
     private string? CheckText(string? text, string what)
@@ -218,11 +243,8 @@ public sealed class TrustStore : IDisposable
     {
         Execute($"PRAGMA busy_timeout = {(long)_options.BusyTimeout.TotalMilliseconds};", null);
         if (_options.DatabasePath is not null) Execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", null);
-        using (var version = Command("PRAGMA user_version;", null))
-        {
-            if ((long)(version.ExecuteScalar() ?? 0L) > SchemaVersion)
-                throw new InvalidOperationException($"the trust store has a newer schema than this build's {SchemaVersion}");
-        }
+        if ((long)(Command("PRAGMA user_version;", null).ExecuteScalar() ?? 0L) > SchemaVersion)
+            throw new InvalidOperationException($"the trust store has a newer schema than this build's {SchemaVersion}");
         using var transaction = _connection.BeginTransaction();
         Execute("""
             CREATE TABLE IF NOT EXISTS trusted (
@@ -249,7 +271,7 @@ public sealed class TrustStore : IDisposable
     {
         lock (_gate)
         {
-            using var command = Command(sql, null, parameters);
+            var command = Command(sql, null, parameters);
             using var reader = command.ExecuteReader();
             var result = new List<TrustedPeer>();
             while (reader.Read())
@@ -265,7 +287,7 @@ public sealed class TrustStore : IDisposable
     {
         lock (_gate)
         {
-            using var command = Command(sql, null, parameters);
+            var command = Command(sql, null, parameters);
             using var reader = command.ExecuteReader();
             var result = new List<RevokedPeer>();
             while (reader.Read())
@@ -279,15 +301,23 @@ public sealed class TrustStore : IDisposable
 
     private int Execute(string sql, SqliteTransaction? transaction, params (string, object)[] parameters)
     {
-        using var command = Command(sql, transaction, parameters);
+        var command = Command(sql, transaction, parameters);
         return command.ExecuteNonQuery();
     }
 
+    /// <summary>The command for <paramref name="sql"/>, kept per SQL text (a fixed set) with its prepared statement: the
+    /// gate's checks run on every connection, and parsing and planning each statement again cost more than running it.
+    /// Used under <see cref="_gate"/> (or by the constructor); callers do not dispose it, the store does.</summary>
     private SqliteCommand Command(string sql, SqliteTransaction? transaction, params (string Name, object Value)[] parameters)
     {
-        var command = _connection.CreateCommand();
-        command.CommandText = sql;
+        if (!_statements.TryGetValue(sql, out var command))
+        {
+            command = _connection.CreateCommand();
+            command.CommandText = sql;
+            _statements.Add(sql, command);
+        }
         command.Transaction = transaction;
+        command.Parameters.Clear();
         foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value);
         return command;
     }

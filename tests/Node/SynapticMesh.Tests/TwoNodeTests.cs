@@ -70,6 +70,34 @@ public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
     }
 
     [Fact]
+    public async Task NewConnectionsToAConnectedPeerDoNotPingItAgain()
+    {
+        await nodes.B.RunJsonAsync("p2p", "connect", nodes.A.TcpAddress); // stays open
+        // A pings a new peer once, in the background: wait for that sample.
+        long before = 0;
+        for (int i = 0; i < 200 && before == 0; i++)
+        {
+            before = await TotalLatencySamplesAsync(nodes.A, nodes.B.PeerId);
+            if (before == 0) await Task.Delay(50);
+        }
+        Assert.True(before > 0, "A never measured B's latency");
+
+        // Five more connections, each dialed, pinged once by the dialer and closed: B is no new peer to A.
+        var setup = await nodes.B.RunJsonAsync("p2p", "connect", nodes.A.TcpAddress, "--setup-samples", "5");
+        Assert.Equal(5, setup.GetProperty("setupMs").GetArrayLength());
+        Assert.Equal(before, await TotalLatencySamplesAsync(nodes.A, nodes.B.PeerId));
+    }
+
+    private static async Task<long> TotalLatencySamplesAsync(NodeProcess node, string peer)
+    {
+        var status = await node.RunJsonAsync("p2p", "status");
+        var entry = status.GetProperty("peers").EnumerateArray().Single(p => p.GetProperty("peerId").GetString() == peer);
+        return entry.TryGetProperty("latency", out var latency) && latency.ValueKind == JsonValueKind.Object
+            ? latency.GetProperty("totalSamples").GetInt64()
+            : 0;
+    }
+
+    [Fact]
     public async Task StatusResourcesShowsEveryScopeWithUsageAndLimits()
     {
         await nodes.B.RunJsonAsync("p2p", "connect", nodes.A.TcpAddress);

@@ -78,6 +78,41 @@ public sealed class TrustStoreTests
     }
 
     [Fact]
+    public void Post_quantum_last_seen_is_refreshed_only_when_older_than_the_resolution()
+    {
+        var clock = new ManualClock();
+        using var store = new TrustStore(new TrustOptions { MaxTrackedPeers = 2, PostQuantumSeenResolution = TimeSpan.FromMinutes(1) }, clock);
+        var (a, b, c, d) = (NewPeer(), NewPeer(), NewPeer(), NewPeer());
+        store.MarkPostQuantum(a);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        store.MarkPostQuantum(b);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        store.MarkPostQuantum(a); // within the resolution: a stays the least recently seen
+        clock.Advance(TimeSpan.FromSeconds(1));
+        store.MarkPostQuantum(c);
+        Assert.False(store.HasUsedPostQuantum(a));
+        Assert.True(store.HasUsedPostQuantum(b));
+        Assert.True(store.HasUsedPostQuantum(c));
+
+        clock.Advance(TimeSpan.FromMinutes(2));
+        store.MarkPostQuantum(b); // older than the resolution: refreshed, so c is now the least recently seen
+        clock.Advance(TimeSpan.FromSeconds(1));
+        store.MarkPostQuantum(d);
+        Assert.True(store.HasUsedPostQuantum(b));
+        Assert.False(store.HasUsedPostQuantum(c));
+        Assert.True(store.HasUsedPostQuantum(d));
+    }
+
+    private sealed class ManualClock : TimeProvider
+    {
+        private DateTimeOffset _now = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => _now;
+
+        public void Advance(TimeSpan by) => _now += by;
+    }
+
+    [Fact]
     public void Names_with_control_characters_or_too_long_are_refused()
     {
         using var store = new TrustStore(new TrustOptions { MaxTextLength = 8 });

@@ -97,7 +97,10 @@ public static class StartCommand
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
-            Args = [],
+            // No file watcher on the home directory for appsettings.json reloads: the node has no reloadable
+            // settings, and the watcher woke on every write of its SQLite databases (peer store, trust, DHT) there,
+            // several per new connection (docs/benchmarks.md, "Connection setup").
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
             ContentRootPath = home.Directory,
             ApplicationName = "synaptic-mesh",
         });

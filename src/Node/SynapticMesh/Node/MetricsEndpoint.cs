@@ -51,7 +51,12 @@ public sealed class MetricsEndpoint : IAsyncDisposable
     /// <summary>Binds the endpoint (port 0 picks a free port) and serves the exporter's output.</summary>
     public static async Task<MetricsEndpoint> StartAsync(IPEndPoint endpoint, PrometheusExporter exporter, CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ApplicationName = "synaptic-mesh-metrics" });
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            // No watcher on the working directory for appsettings.json reloads (nothing here reads them).
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+            ApplicationName = "synaptic-mesh-metrics",
+        });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

@@ -16,8 +16,13 @@ public sealed partial class PeerHostService(IPeerHost host, PingService ping, No
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        // Every new peer gets one ping, so status has a latency for inbound peers too.
-        _subscription = host.Events.Subscribe<PeerConnected>(e => _ = MeasureLatencyAsync(e.Connection.RemotePeer, _stopping.Token));
+        // Every new peer gets one ping, so status has a latency for inbound peers too. A further connection to a peer
+        // connected already is no new peer: its latency is known, and a ping would only compete with the new
+        // connection's own first streams.
+        _subscription = host.Events.Subscribe<PeerConnected>(e =>
+        {
+            if (host.GetConnections(e.Connection.RemotePeer).Count <= 1) _ = MeasureLatencyAsync(e.Connection.RemotePeer, _stopping.Token);
+        });
         await host.StartAsync(cancellationToken);
         _bootstrap = DialBootstrapPeersAsync(_stopping.Token);
     }
