@@ -8,8 +8,8 @@ namespace SynapticMesh.Tests;
 /// <c>synaptic-mesh p2p start</c> nodes behind real NATs (tests/Nat/P2PStack.Nat.Testing: network namespaces, Linux
 /// routers doing MASQUERADE, public addresses in 11.0.0.0/16 that exist only inside the lab): a public relay R
 /// (<c>--relay-service --nat off</c>), coturn (Debian's, installed by the fixture) on a public host with two addresses,
-/// A behind one endpoint-independent NAT (<c>--nat auto --stun-server</c>), B and C behind another, both reserving on R
-/// (<c>--relay</c>). A reaches B and C only through their relay addresses; the commands run inside the nodes'
+/// A behind one endpoint-independent NAT (<c>--nat auto --stun-server</c>), and for each test a fresh target behind
+/// another, reserving on R (<c>--relay</c>). A reaches the targets only through their relay addresses; the commands run inside the nodes'
 /// namespaces (the control API is on each namespace's loopback). The lab and every process in it go on dispose.
 /// </summary>
 public sealed class NatLabNodes : IAsyncLifetime
@@ -30,10 +30,6 @@ public sealed class NatLabNodes : IAsyncLifetime
 
     public NodeProcess A { get; private set; } = null!;
 
-    public NodeProcess B { get; private set; } = null!;
-
-    public NodeProcess C { get; private set; } = null!;
-
     /// <summary>R's TCP address on the lab's public network (with /p2p).</summary>
     public string RelayAddress { get; private set; } = null!;
 
@@ -52,10 +48,23 @@ public sealed class NatLabNodes : IAsyncLifetime
         R = await StartAsync(relayHost, "--relay-service", "--nat", "off");
         string port = R.TcpAddress.Split('/')[4];
         RelayAddress = $"/ip4/{relayHost.Address}/tcp/{port}/p2p/{R.PeerId}";
-        B = await StartAsync(await Lab.AddHostBehindAsync(ConeB, "b", ct), "--relay", RelayAddress, "--nat", "auto");
-        C = await StartAsync(await Lab.AddHostBehindAsync(ConeB, "c", ct), "--relay", RelayAddress, "--nat", "auto");
         A = await StartAsync(await Lab.AddHostBehindAsync(ConeA, "a", ct), "--nat", "auto", "--stun-server", Coturn.Primary.ToString());
     }
+
+    /// <summary>
+    /// A fresh node behind cone NAT B, reserved on the relay, for one test: a target shared by two tests could already
+    /// be connected to A (A's Kademlia learns the relay's other clients once A has reached the relay) and even be
+    /// direct by the second test (A was once connected to the stun test's target before it started).
+    /// </summary>
+    public async Task<NodeProcess> StartBehindConeBAsync(string label)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2)); // hang guard
+        var node = await StartAsync(await Lab.AddHostBehindAsync(ConeB, label, timeout.Token), "--relay", RelayAddress, "--nat", "auto");
+        lock (_targets) _targets.Add(node);
+        return node;
+    }
+
+    private readonly List<NodeProcess> _targets = [];
 
     private async Task<NodeProcess> StartAsync(NetNamespace ns, params string[] extra)
     {
@@ -68,7 +77,7 @@ public sealed class NatLabNodes : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var node in new[] { A, B, C, R })
+        foreach (var node in new[] { A, R }.Concat(_targets))
         {
             if (node is not null) await node.DisposeAsync();
         }
@@ -112,15 +121,16 @@ public sealed class NatLabCliTests(NatLabNodes lab) : IClassFixture<NatLabNodes>
     public async Task AutoHolePunchesThroughTwoConeNats()
     {
         Skip.If(lab.Unavailable is not null, lab.Unavailable);
-        string circuit = await RelayAddressAsync(lab.C);
+        var c = await lab.StartBehindConeBAsync("c");
+        string circuit = await RelayAddressAsync(c);
         Assert.StartsWith(lab.RelayAddress + "/p2p-circuit", circuit);
         var answer = await lab.A.RunJsonAsync("p2p", "nat", circuit, "--method", "auto");
-        AssertDirectAfterHolePunch(answer, lab.ConeB, lab.C);
+        AssertDirectAfterHolePunch(answer, lab.ConeB, c);
         Assert.Equal(JsonValueKind.Null, answer.GetProperty("natType").ValueKind);
 
         // The status lists C over a connection that is not limited.
         var status = await lab.A.RunJsonAsync("p2p", "status");
-        var peer = status.GetProperty("peers").EnumerateArray().Single(p => p.GetProperty("peerId").GetString() == lab.C.PeerId);
+        var peer = status.GetProperty("peers").EnumerateArray().Single(p => p.GetProperty("peerId").GetString() == c.PeerId);
         Assert.False(peer.GetProperty("limited").GetBoolean(), peer.ToString());
     }
 
@@ -128,11 +138,12 @@ public sealed class NatLabCliTests(NatLabNodes lab) : IClassFixture<NatLabNodes>
     public async Task StunReportsTheMappingFromCoturnThenHolePunches()
     {
         Skip.If(lab.Unavailable is not null, lab.Unavailable);
-        string circuit = await RelayAddressAsync(lab.B);
+        var b = await lab.StartBehindConeBAsync("b");
+        string circuit = await RelayAddressAsync(b);
         var before = await lab.A.RunJsonAsync("p2p", "status");
-        Assert.DoesNotContain(before.GetProperty("peers").EnumerateArray(), p => p.GetProperty("peerId").GetString() == lab.B.PeerId);
+        Assert.DoesNotContain(before.GetProperty("peers").EnumerateArray(), p => p.GetProperty("peerId").GetString() == b.PeerId);
         var answer = await lab.A.RunJsonAsync("p2p", "nat", circuit, "--method", "stun");
-        Assert.True(answer.TryGetProperty("holePunch", out _), $"{answer}\nA:\n{lab.A.Stderr}\nB:\n{lab.B.Stderr}");
+        Assert.True(answer.TryGetProperty("holePunch", out _), $"{answer}\nA:\n{lab.A.Stderr}\nB:\n{b.Stderr}");
         Assert.Equal("stun", answer.GetProperty("method").GetString());
         // coturn saw A's UDP socket at its NAT's public address; MASQUERADE maps endpoint-independently and filters by
         // address and port (RFC 5780 behaviour discovery against coturn's two addresses).
@@ -140,6 +151,6 @@ public sealed class NatLabCliTests(NatLabNodes lab) : IClassFixture<NatLabNodes>
         Assert.Contains(published, a => a.StartsWith($"/ip4/{lab.ConeA.WanAddress}/udp/", StringComparison.Ordinal));
         string natType = answer.GetProperty("natType").GetString()!;
         Assert.Equal("port-restricted-cone", natType);
-        AssertDirectAfterHolePunch(answer, lab.ConeB, lab.B);
+        AssertDirectAfterHolePunch(answer, lab.ConeB, b);
     }
 }
