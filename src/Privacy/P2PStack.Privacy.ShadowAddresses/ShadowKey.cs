@@ -50,7 +50,7 @@ public sealed class ShadowKey
         byte[] seed = HKDF.DeriveKey(HashAlgorithmName.SHA256, Export(), 32, [], System.Text.Encoding.ASCII.GetBytes("synaptic-shadow-service-identity-v1"));
         try
         {
-            return new ServiceIdentityKey(PrivateKey.FromRaw(KeyType.Ed25519, seed));
+            return new ServiceIdentityKey(Ed25519PrivateKey.FromSeed(seed));
         }
         finally
         {
