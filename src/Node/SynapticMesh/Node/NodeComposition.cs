@@ -118,6 +118,8 @@ public static class NodeComposition
                 });
                 onionHosted = [.. p2p.Services.Skip(before).Where(d => d.ServiceType == typeof(Microsoft.Extensions.Hosting.IHostedService))];
                 foreach (var hosted in onionHosted) p2p.Services.Remove(hosted);
+                // A node that builds circuits connects to shadow addresses (p2p ping /shadow/..., p2p message shadow:...).
+                if (config.Onion) p2p.AddShadowConnections();
             }
         });
         // Latency samples also go to a window, for status's min/mean/max.

@@ -417,7 +417,8 @@ public sealed partial class OnionClient : IAsyncDisposable
         var pinned = request.Pinned.Select(p => Directory.Get(p)
             ?? throw new NoPathException($"pinned relay {p} has no valid descriptor in the directory")).ToList();
         var last = request.Last is { } lastPeer
-            ? Directory.Get(lastPeer) ?? throw new NoPathException($"relay {lastPeer} has no valid descriptor in the directory")
+            ? Directory.Get(lastPeer) ?? await Directory.FetchAsync(lastPeer, token).ConfigureAwait(false)
+                ?? throw new NoPathException($"relay {lastPeer} has no valid descriptor in the directory or the DHT")
             : null;
         var path = selector.Select(relays, hops, pinned, request.Destination, Host.PeerId, excluded, last).ToList();
         int retries = Options.Client.BuildRetries;
