@@ -121,7 +121,7 @@ public sealed class ShadowCliTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Ping_a_shadow_address_through_its_introduction_points()
+    public async Task Ping_and_message_a_shadow_address_through_its_introduction_points()
     {
         var published = await PublishedAsync(_service, _firstAddress);
         string multiaddr = published.GetProperty("multiaddr").GetString()!;
@@ -148,10 +148,48 @@ public sealed class ShadowCliTests : IAsyncLifetime
             .Single(e => e.GetProperty("address").GetString() == _firstAddress);
         Assert.Equal(2, entry.GetProperty("uses").GetInt64());
 
-        // Refusals: an address nobody published; a node without onion circuits.
+        // A neural message to the address: the service's listener gets it, signed by an ephemeral identity (neither the
+        // client's peer id nor the one of the ping connections), addressed to the service identity.
+        var listen = System.Diagnostics.Process.Start(CliProcess.StartInfo(["p2p", "listen", "--json", "--home", _service.Home.Path], null))!;
+        try
+        {
+            listen.StandardInput.Close();
+            using (var ready = new CancellationTokenSource(Patience))
+                Assert.Equal("listening for messages (Ctrl+C to stop)", await listen.StandardError.ReadLineAsync(ready.Token));
+            var sent = await _client.RunJsonAsync("p2p", "message", _firstAddress, "--msg-type", "thought", "--content", "to whoever holds this address");
+            Assert.Equal(serviceIdentity, sent.GetProperty("peer").GetString());
+            Assert.Equal(_firstAddress, sent.GetProperty("to").GetString());
+            string id = sent.GetProperty("id").GetString()!;
+            using var reading = new CancellationTokenSource(Patience);
+            JsonElement message;
+            do
+            {
+                string line = await listen.StandardOutput.ReadLineAsync(reading.Token) ?? throw new InvalidOperationException("listen ended");
+                message = JsonDocument.Parse(line).RootElement.Clone();
+            }
+            while (message.GetProperty("id").GetString() != id);
+            Assert.Equal("to whoever holds this address", message.GetProperty("content").GetString());
+            string from = message.GetProperty("from").GetString()!;
+            Assert.NotEqual(_client.PeerId, from);
+            Assert.DoesNotContain(_nodes, n => n.PeerId == from);
+            CliProcess.SendSigterm(listen);
+            await listen.WaitForExitAsync().WaitAsync(Patience);
+        }
+        finally
+        {
+            if (!listen.HasExited) listen.Kill(entireProcessTree: true);
+            listen.Dispose();
+        }
+
+        // Refusals: an address nobody published; a node without onion circuits; what a shadow message cannot be.
         string neverPublished = P2PStack.Privacy.ShadowAddresses.ShadowKey.Generate().Address.ToUri();
         (await _client.RunAsync("p2p", "ping", neverPublished)).AssertOneLineError("no descriptor");
+        (await _client.RunAsync("p2p", "message", neverPublished, "--msg-type", "thought", "--content", "x")).AssertOneLineError("no descriptor");
         (await _nodes[0].RunAsync("p2p", "ping", multiaddr)).AssertOneLineError("--onion");
+        var command = await _client.RunAsync("p2p", "message", _firstAddress, "--msg-type", "command", "--content", "echo hi");
+        Assert.Equal(2, command.ExitCode);
+        command.AssertOneLineError("no commands");
+        (await _client.RunAsync("p2p", "message", _firstAddress, "--msg-type", "thought", "--content", "x", "--seal")).AssertOneLineError("not sealed");
     }
 
     private static async Task<JsonElement> PublishedAsync(NodeProcess node, string address, int points = 3)

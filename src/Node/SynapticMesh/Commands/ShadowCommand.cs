@@ -218,14 +218,20 @@ public static class ShadowCommand
 
     /// <summary>Node side: a private connection to a shadow address under an ephemeral identity (resolution, a circuit to
     /// an introduction point, the end-to-end handshake with the address's service identity); the caller closes it.</summary>
+    public static Task<P2PStack.Network.IConnection> ConnectAsync(IServiceProvider services, ShadowAddress address,
+        CancellationToken cancellationToken) =>
+        ConnectAsync(services, address, new P2PStack.Privacy.Onion.Client.EphemeralIdentity(), cancellationToken);
+
+    /// <summary>As <see cref="ConnectAsync(IServiceProvider, ShadowAddress, CancellationToken)"/>, under
+    /// <paramref name="identity"/> (the caller signs with it).</summary>
     public static async Task<P2PStack.Network.IConnection> ConnectAsync(IServiceProvider services, ShadowAddress address,
-        CancellationToken cancellationToken)
+        P2PStack.Network.ILocalIdentity identity, CancellationToken cancellationToken)
     {
         var connector = services.GetService<P2PStack.Privacy.ShadowAddresses.Connections.ShadowConnector>()
             ?? throw new ApiException(409, "connecting to a shadow address needs onion circuits: initialise the node with p2p init --onion");
         try
         {
-            return await connector.ConnectAsync(address, cancellationToken);
+            return await connector.ConnectAsync(address, identity, cancellationToken);
         }
         catch (P2PStack.Privacy.ShadowAddresses.Connections.ShadowConnectException e)
         {

@@ -47,9 +47,15 @@ public sealed class ShadowConnector(IPeerHost host, OnionClient onion, ShadowDir
     /// handshake. The connection is private to the caller (no peer events, nothing stored about the service).
     /// </summary>
     /// <exception cref="ShadowConnectException">Not found, refused, or no introduction point joined.</exception>
-    public async Task<IConnection> ConnectAsync(ShadowAddress address, CancellationToken cancellationToken)
+    public Task<IConnection> ConnectAsync(ShadowAddress address, CancellationToken cancellationToken) =>
+        ConnectAsync(address, new EphemeralIdentity(), cancellationToken);
+
+    /// <summary>Connects to <paramref name="address"/> under <paramref name="identity"/> (keep it to sign what goes over
+    /// the connection, e.g. neural messages; a fresh one per connection keeps connections unlinkable).</summary>
+    public async Task<IConnection> ConnectAsync(ShadowAddress address, ILocalIdentity identity, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(address);
+        ArgumentNullException.ThrowIfNull(identity);
         long started = Stopwatch.GetTimestamp();
         ShadowDescriptorContent content;
         try
@@ -72,7 +78,7 @@ public sealed class ShadowConnector(IPeerHost host, OnionClient onion, ShadowDir
         _resolved.Value = (address, content);
         try
         {
-            var options = new DialOptions { Identity = new EphemeralIdentity(), ForceNewConnection = true };
+            var options = new DialOptions { Identity = identity, ForceNewConnection = true };
             var connection = await host.DialAsync(target, options, cancellationToken).ConfigureAwait(false);
             metrics.Connection("ok", Stopwatch.GetElapsedTime(started));
             return connection;
