@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using P2PStack.Addressing;
 using P2PStack.Identity;
 using P2PStack.Network;
@@ -9,6 +10,7 @@ using P2PStack.Privacy.Onion.Relay;
 using P2PStack.Privacy.Onion.Wire;
 using P2PStack.Privacy.ShadowAddresses.Connections;
 using P2PStack.Privacy.ShadowAddresses.Service;
+using P2PStack.Protocols.Kademlia.Storage;
 using P2PStack.Protocols.Ping;
 using P2PStack.Transports.Memory;
 
@@ -30,7 +32,9 @@ public class ShadowConnectionTests
         await using var net = await ShadowNetwork.StartAsync();
         var (client, service) = (net.Client, net.Service);
         var address = service.Get<ShadowAddressPool>().Generate();
-        var publication = Assert.Single(await service.Get<ShadowPublisher>().PublishDueAsync(CancellationToken.None).WaitAsync(Patience));
+        // (Within the last quarter of a period the next period's descriptor is published too.)
+        var publication = (await service.Get<ShadowPublisher>().PublishDueAsync(CancellationToken.None).WaitAsync(Patience))
+            .Single(p => p.Period == service.Directory.CurrentPeriod.Number);
         Assert.Null(publication.Error);
         Assert.Equal(1, publication.IntroductionPoints);
         var introPoint = Assert.Single(service.Get<ShadowIntroductions>().Registrations).Relay;
@@ -109,11 +113,77 @@ public class ShadowConnectionTests
         // Published, but the service's registrations are gone (its circuits closed): the introduction point refuses.
         var pool = net.Service.Get<ShadowAddressPool>();
         var address = pool.Generate();
-        Assert.Null(Assert.Single(await net.Service.Get<ShadowPublisher>().PublishDueAsync(CancellationToken.None).WaitAsync(Patience)).Error);
+        Assert.All(await net.Service.Get<ShadowPublisher>().PublishDueAsync(CancellationToken.None).WaitAsync(Patience), p => Assert.Null(p.Error));
         await net.Service.Get<ShadowIntroductions>().DisposeAsync();
         var unreachable = await Assert.ThrowsAsync<ShadowConnectException>(() => connector.ConnectAsync(address, CancellationToken.None).WaitAsync(Patience));
         Assert.Equal("unreachable", unreachable.Result);
         Assert.Contains("no service is registered", unreachable.Message);
+    }
+
+    [Fact]
+    public async Task Forged_expired_and_wrong_period_descriptors_from_a_lying_dht_node_are_refused_and_counted()
+    {
+        var key = ShadowKey.Generate();
+        var period = ShadowPeriod.At(DateTimeOffset.UtcNow, ShadowDirectoryTests.PeriodLength);
+        var content = ShadowDescriptorTests.Content(1);
+        var good = ShadowDescriptor.Create(key, period, 1, period.End + TimeSpan.FromMinutes(15), content).Encoded;
+        var forged = (byte[])good.Clone();
+        forged[^1] ^= 1; // the signature no longer verifies
+        var lies = new Dictionary<string, byte[]>
+        {
+            ["forged"] = forged,
+            ["expired"] = ShadowDescriptor.Create(key, period, 1, DateTimeOffset.UtcNow - TimeSpan.FromSeconds(5), content).Encoded,
+            // A real descriptor of the previous period, served under this period's key.
+            ["wrong_period"] = ShadowDescriptor.Create(key, period.Previous, 1, period.End, content).Encoded,
+        };
+        var memory = new MemoryNetwork();
+        byte[]? served = null;
+        var liar = await ShadowDirectoryTests.ShadowPeer.StartAsync(memory, TimeProvider.System, [], null, p2p =>
+            p2p.Services.Replace(ServiceDescriptor.Singleton<IDhtRecordStore>(new LyingStore(() => served))));
+        var client = await ShadowDirectoryTests.ShadowPeer.StartAsync(memory, TimeProvider.System, [], liar.Address, p2p =>
+        {
+            p2p.AddOnion(o => o.Client.PreemptiveCircuits = 0);
+            p2p.AddShadowConnections();
+        });
+        try
+        {
+            var metrics = client.Get<ShadowMetrics>();
+            foreach (var (kind, record) in lies)
+            {
+                served = record;
+                long refusedBefore = metrics.DescriptorsRefused;
+                var error = await Assert.ThrowsAsync<ShadowConnectException>(() =>
+                    client.Get<ShadowConnector>().ConnectAsync(key.Address, CancellationToken.None).WaitAsync(Patience));
+                // The DHT client drops the record it cannot validate, so the address does not resolve; counted as refused.
+                Assert.Contains(error.Result, new[] { "not_found", "invalid" });
+                Assert.True(metrics.DescriptorsRefused > refusedBefore, $"the {kind} descriptor was not counted as refused");
+            }
+            // The same node serving the genuine record: it resolves (what failed above was the record, nothing else).
+            served = good;
+            var resolved = await client.Directory.ResolveAsync(key.Address, CancellationToken.None).WaitAsync(Patience);
+            Assert.Equal(key.ServiceIdentity.PeerId, resolved.Service);
+        }
+        finally
+        {
+            await client.Get<OnionClient>().DisposeAsync();
+            await client.DisposeAsync();
+            await liar.DisposeAsync();
+        }
+    }
+
+    /// <summary>A DHT node that answers every GET with the record the test chose.</summary>
+    private sealed class LyingStore(Func<byte[]?> record) : IDhtRecordStore
+    {
+        public ValueTask<DhtRecord?> GetAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(record() is { } value ? new DhtRecord(key.ToArray(), value, DateTimeOffset.UtcNow) : null);
+
+        public ValueTask PutAsync(DhtRecord record, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask<bool> RemoveAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken) => ValueTask.FromResult(false);
+
+        public ValueTask<int> RemoveExpiredAsync(DateTimeOffset receivedBefore, CancellationToken cancellationToken) => ValueTask.FromResult(0);
+
+        public ValueTask<int> CountAsync(CancellationToken cancellationToken) => ValueTask.FromResult(0);
     }
 
     /// <summary>Records what the service sees of each connection a stream arrives on.</summary>
