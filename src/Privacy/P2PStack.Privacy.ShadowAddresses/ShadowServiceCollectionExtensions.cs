@@ -48,13 +48,14 @@ public static class ShadowServiceCollectionExtensions
     /// <summary>
     /// Lets this node connect to shadow addresses (docs/specs/shadow.md, section 7): the <c>/shadow</c> transport and
     /// <see cref="ShadowConnector.ConnectAsync"/>, over onion circuits to the addresses' introduction points. Needs
-    /// <c>AddShadowAddresses</c> and <c>AddOnion</c> with its client enabled.
+    /// <c>AddShadowAddresses</c> and <c>AddOnion</c> with its client enabled. With <c>AddPadding</c> the connections are
+    /// padded as its policy says for shadow connections (on by default).
     /// </summary>
     public static IP2PBuilder AddShadowConnections(this IP2PBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.TryAddSingleton(sp => new ShadowConnector(sp.GetRequiredService<IPeerHost>(), sp.GetRequiredService<OnionClient>(),
-            sp.GetRequiredService<ShadowDirectory>(), sp.GetRequiredService<ShadowMetrics>()));
+            sp.GetRequiredService<ShadowDirectory>(), sp.GetRequiredService<ShadowMetrics>(), sp.GetService<P2PStack.Privacy.Padding.PaddingPolicy>()));
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ITransport, ShadowConnector>(sp => sp.GetRequiredService<ShadowConnector>()));
         return builder;
     }

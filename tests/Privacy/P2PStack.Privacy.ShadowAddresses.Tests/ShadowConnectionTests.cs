@@ -48,6 +48,8 @@ public class ShadowConnectionTests
         Assert.NotEqual(service.Host.PeerId, connection.RemotePeer);
         Assert.NotEqual(client.Host.PeerId, connection.LocalPeer);
         Assert.True(connection.IsAnonymous);
+        // Padded by default (both ends run the padding module).
+        Assert.Contains(P2PStack.Privacy.Padding.PaddingFilter.Id, connection.Filters);
         await using (var ping = await connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask().WaitAsync(Patience))
             Assert.Equal(3, (await client.Get<PingService>().PingAsync(ping, 3, CancellationToken.None).WaitAsync(Patience)).Count);
         // Any protocol that serves anonymous connections: what the service sees of its caller.
@@ -315,6 +317,7 @@ public class ShadowConnectionTests
                 o.Relay.AllowPrivateAddresses = true;
             });
             p2p.AddShadowConnections();
+            p2p.AddPadding();
         }
 
         public async ValueTask DisposeAsync()

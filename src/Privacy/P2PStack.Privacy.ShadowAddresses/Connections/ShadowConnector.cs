@@ -22,9 +22,12 @@ public sealed class ShadowConnectException(string result, string message, Except
 /// introduction points (in random order, the next after a failure), INTRODUCE with that point's auth key, and hands
 /// the joined stream to the host, which runs Noise and yamux end to end under the dial's identity. The peer id is the
 /// service's connection identity from the descriptor, so the handshake proves the service holds the address key; the
-/// node's own identity never appears. <see cref="ConnectAsync"/> does all of it under a fresh ephemeral identity.
+/// node's own identity never appears. <see cref="ConnectAsync(ShadowAddress, CancellationToken)"/> does all of it under a
+/// fresh ephemeral identity, padded (docs/specs/padding.md) when the padding module is added: its policy pads shadow
+/// connections by default.
 /// </summary>
-public sealed class ShadowConnector(IPeerHost host, OnionClient onion, ShadowDirectory directory, ShadowMetrics metrics) : ITransport
+public sealed class ShadowConnector(IPeerHost host, OnionClient onion, ShadowDirectory directory, ShadowMetrics metrics,
+    P2PStack.Privacy.Padding.PaddingPolicy? padding = null) : ITransport
 {
     private readonly AsyncLocal<(ShadowAddress Address, ShadowDescriptorContent Content)?> _resolved = new();
 
@@ -79,7 +82,9 @@ public sealed class ShadowConnector(IPeerHost host, OnionClient onion, ShadowDir
         try
         {
             var options = new DialOptions { Identity = identity, ForceNewConnection = true };
-            var connection = await host.DialAsync(target, options, cancellationToken).ConfigureAwait(false);
+            var connection = padding is null
+                ? await host.DialAsync(target, options, cancellationToken).ConfigureAwait(false)
+                : await padding.DialAsync(host, target, options, P2PStack.Privacy.Padding.PaddingScope.ShadowConnection, cancellationToken).ConfigureAwait(false);
             metrics.Connection("ok", Stopwatch.GetElapsedTime(started));
             return connection;
         }
