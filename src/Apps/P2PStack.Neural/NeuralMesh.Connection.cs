@@ -18,8 +18,17 @@ public sealed partial class NeuralMesh
     /// <exception cref="ArgumentException">A swarm destination, a peer other than the connection's, a command (its
     /// response would come back as a message of its own, directly), a reliable send, or the limits of <see cref="PostAsync"/>.</exception>
     /// <exception cref="ProtocolNotSupportedException">The destination does not accept neural messages on this connection.</exception>
-    public async Task<PostedMessage> SendOverAsync(IConnection connection, NeuralDestination to, IMessage body, SendOptions? options = null,
-        CancellationToken cancellationToken = default)
+    public Task<PostedMessage> SendOverAsync(IConnection connection, NeuralDestination to, IMessage body, SendOptions? options = null,
+        CancellationToken cancellationToken = default) => SendOverAsync(connection, to, body, options, signAs: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="SendOverAsync(IConnection, NeuralDestination, IMessage, SendOptions?, CancellationToken)"/>, the message
+    /// signed by <paramref name="signAs"/> instead of this node (the connection's own ephemeral identity, to a shadow
+    /// address: the recipient learns nothing of this node). Such a message is never sealed (the recipient's sealing key
+    /// record would name its node; the connection is end-to-end encrypted anyway): asking for a seal is refused.
+    /// </summary>
+    public async Task<PostedMessage> SendOverAsync(IConnection connection, NeuralDestination to, IMessage body, SendOptions? options,
+        ILocalIdentity? signAs, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(to);
@@ -33,8 +42,10 @@ public sealed partial class NeuralMesh
             throw new ArgumentException("a message over one connection is not acknowledged (reliable sends retry over new connections)", nameof(options));
         if (body is Command)
             throw new ArgumentException("a command's response comes back as a message of its own to this node: send commands directly", nameof(body));
-        var sealTo = await SealingKeyForAsync(peer, options, cancellationToken, connection: connection).ConfigureAwait(false);
-        var (message, envelope) = Create(to, body, options, sealTo);
+        if (signAs is not null && options?.Seal == true)
+            throw new ArgumentException("a message signed by another identity is not sealed: the recipient's sealing key would name its node", nameof(options));
+        var sealTo = signAs is null ? await SealingKeyForAsync(peer, options, cancellationToken, connection: connection).ConfigureAwait(false) : null;
+        var (message, envelope) = Create(to, body, options, sealTo, null, signAs);
         var stream = await connection.OpenStreamAsync([NeuralProtocol.ProtocolId], cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {

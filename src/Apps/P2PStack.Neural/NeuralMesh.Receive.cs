@@ -6,7 +6,10 @@ namespace P2PStack.Neural;
 public sealed partial class NeuralMesh
 {
     /// <summary>A frame read from a /synaptic/neural/1.0.0 stream of <paramref name="from"/>.</summary>
-    internal async ValueTask ReceiveFrameAsync(ReadOnlyMemory<byte> encoded, PeerId from, CancellationToken cancellationToken)
+    /// <param name="localAs">The identity this node goes by on the stream's connection when it is not the node's own (a
+    /// shadow address's): a message to it is delivered here; nothing from such a connection is forwarded.</param>
+    internal async ValueTask ReceiveFrameAsync(ReadOnlyMemory<byte> encoded, PeerId from, CancellationToken cancellationToken,
+        PeerId? localAs = null)
     {
         NeuralFrame frame;
         try
@@ -18,7 +21,7 @@ public sealed partial class NeuralMesh
             Drop(MessageType.Unspecified, DropReason.Malformed, from, e.Message);
             return;
         }
-        await ReceiveEnvelopeAsync(frame.Envelope.Memory, (int)Math.Min(frame.Hops, int.MaxValue), from, wait: true, cancellationToken)
+        await ReceiveEnvelopeAsync(frame.Envelope.Memory, (int)Math.Min(frame.Hops, int.MaxValue), from, wait: true, cancellationToken, localAs)
             .ConfigureAwait(false);
     }
 
@@ -27,7 +30,7 @@ public sealed partial class NeuralMesh
     /// The replay-cache entry is reserved first and kept only when the message was delivered or forwarded.</summary>
     /// <returns>False when the message was dropped.</returns>
     private async ValueTask<bool> ReceiveEnvelopeAsync(ReadOnlyMemory<byte> envelope, int hops, PeerId from, bool wait,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, PeerId? localAs = null)
     {
         var now = Now;
         var result = NeuralMessageCodec.Verify(envelope.Span, hops, now, Options);
@@ -50,7 +53,7 @@ public sealed partial class NeuralMesh
         bool routed = false;
         try
         {
-            if (IsForThisNode(message))
+            if (IsForThisNode(message) || (localAs is not null && message.Destination.Kind == DestinationKind.Peer && message.Destination.Peer == localAs))
             {
                 if (Unseal(message, out string? sealError) is not { } opened)
                 {
@@ -58,6 +61,11 @@ public sealed partial class NeuralMesh
                     return false;
                 }
                 routed = await DeliverAsync(new Delivery(opened, now, from), wait, cancellationToken).ConfigureAwait(false);
+            }
+            else if (localAs is not null)
+            {
+                // Forwarding would tie this identity to the node's own connections.
+                Drop(message.TypeInfo.Type, DropReason.Unroutable, from, $"{message.Destination} is not this identity ({localAs})");
             }
             else
             {

@@ -181,7 +181,9 @@ public static class SealingKeyRecords
     }
 }
 
-/// <summary>Serves this node's signed sealing key record on <see cref="NeuralProtocol.SealingKeyProtocolId"/>.</summary>
+/// <summary>Serves this node's signed sealing key record on <see cref="NeuralProtocol.SealingKeyProtocolId"/>; never on
+/// a connection where this node goes by another identity (a shadow address's): the record is signed by the node's
+/// key and would name it.</summary>
 public sealed class SealingKeyHandler(IServiceProvider services) : Network.IProtocolHandler
 {
     public IReadOnlyList<string> Protocols { get; } = [NeuralProtocol.SealingKeyProtocolId];
@@ -191,6 +193,11 @@ public sealed class SealingKeyHandler(IServiceProvider services) : Network.IProt
         await using (stream.ConfigureAwait(false))
         {
             var mesh = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<NeuralMesh>(services);
+            if (stream.Connection.LocalPeer != mesh.LocalPeer)
+            {
+                stream.Reset();
+                return;
+            }
             LengthPrefixed.WriteMessage(stream.Output, mesh.SealingKeyRecord());
             await stream.Output.CompleteAsync().ConfigureAwait(false);
         }

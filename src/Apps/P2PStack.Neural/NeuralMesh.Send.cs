@@ -134,7 +134,7 @@ public sealed partial class NeuralMesh
         (byte[] Key, string Swarm)? swarmSeal) => Create(to, body, options, null, swarmSeal);
 
     private (NeuralMessage Message, byte[] Envelope) Create(NeuralDestination to, IMessage body, SendOptions? options, byte[]? sealTo,
-        (byte[] Key, string Swarm)? swarmSeal)
+        (byte[] Key, string Swarm)? swarmSeal, Network.ILocalIdentity? signAs = null)
     {
         var correlation = options?.CorrelationId;
         if ((body is Response) != correlation.HasValue)
@@ -157,7 +157,7 @@ public sealed partial class NeuralMesh
         {
             Id = ByteString.CopyFrom(NeuralMessageId.New().ToBytes()),
             SourceAgent = fromAgent,
-            SourcePeer = ByteString.CopyFrom(LocalPeer.Bytes.Span),
+            SourcePeer = ByteString.CopyFrom((signAs?.PeerId ?? LocalPeer).Bytes.Span),
             Destination = to.ToProto(),
             Priority = (uint)priority,
             TtlSeconds = (uint)Math.Ceiling(ttl.TotalSeconds),
@@ -170,7 +170,7 @@ public sealed partial class NeuralMesh
         else if (swarmSeal is { } s && to.Kind == DestinationKind.Swarm && options?.Seal != false)
             message.Sealed = NeuralSeal.SealForSwarm(message, body, s.Key, s.Swarm);
         else NeuralMessageTypes.SetBody(message, body);
-        byte[] envelope = NeuralMessageCodec.Seal(message, _identity.PrivateKey);
+        byte[] envelope = NeuralMessageCodec.Seal(message, signAs?.PrivateKey ?? _identity.PrivateKey);
         if (envelope.Length > Options.MaxMessageSize)
             throw new ArgumentException($"signed message of {envelope.Length} bytes is over the limit of {Options.MaxMessageSize}", nameof(body));
         return (message, envelope);

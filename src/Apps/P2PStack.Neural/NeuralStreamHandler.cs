@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using P2PStack.Identity;
 using P2PStack.IO;
 using P2PStack.Network;
 
@@ -26,6 +27,8 @@ public sealed class NeuralStreamHandler(IServiceProvider services) : IProtocolHa
         {
             var mesh = Mesh;
             var from = stream.Connection.RemotePeer;
+            // This node under another identity on this connection (a shadow address's): messages to it are ours too.
+            PeerId? localAs = stream.Connection.LocalPeer == mesh.LocalPeer ? null : stream.Connection.LocalPeer;
             await stream.Output.CompleteAsync().ConfigureAwait(false);
             // Each frame must arrive whole within the idle timeout (the sender closes an idle stream sooner), so a
             // silent or trickling peer cannot hold the stream for ever.
@@ -39,7 +42,7 @@ public sealed class NeuralStreamHandler(IServiceProvider services) : IProtocolHa
                         .ConfigureAwait(false);
                     if (frame is null) break;
                     idle.CancelAfter(Timeout.InfiniteTimeSpan);
-                    using (frame) await mesh.ReceiveFrameAsync(frame.Memory, from, cancellationToken).ConfigureAwait(false);
+                    using (frame) await mesh.ReceiveFrameAsync(frame.Memory, from, cancellationToken, localAs).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (idle.IsCancellationRequested && !cancellationToken.IsCancellationRequested)

@@ -83,10 +83,11 @@ public sealed partial class Upgrader
             cancellationToken, resources);
     }
 
-    /// <summary>Upgrades a connection a listener accepted, as responder under the host's identity.</summary>
+    /// <summary>Upgrades a connection a listener accepted, as responder under the host's identity (or the one the
+    /// connection names, <see cref="IRawConnection.LocalIdentity"/>).</summary>
     public Task<UpgradedConnection> UpgradeInboundAsync(IRawConnection raw, CancellationToken cancellationToken,
         IResourceScope? resources = null) =>
-        UpgradeAsync(raw, raw.Direction, _identity, null, _securityIds, [], cancellationToken, resources);
+        UpgradeAsync(raw, raw.Direction, raw.LocalIdentity ?? _identity, null, _securityIds, [], cancellationToken, resources);
 
     private async Task<UpgradedConnection> UpgradeAsync(IRawConnection raw, Direction role, ILocalIdentity identity,
         PeerId? expectedPeer, IReadOnlyList<string> securityIds, IReadOnlyList<string> filters,

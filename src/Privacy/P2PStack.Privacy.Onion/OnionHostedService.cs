@@ -146,8 +146,8 @@ public sealed partial class OnionHostedService(IPeerHost host, IOptions<OnionOpt
             }
             try
             {
-                // Sooner while the directory is empty: a fresh node waits for the DHT to fill.
-                var wait = directory.Relays.Count == 0 ? TimeSpan.FromTicks(Math.Min(_options.Directory.RefreshInterval.Ticks, TimeSpan.FromSeconds(10).Ticks))
+                // Sooner while the directory holds fewer relays than a path needs: a fresh node waits for the DHT to fill.
+                var wait = directory.Relays.Count < _options.Client.DefaultHops ? TimeSpan.FromTicks(Math.Min(_options.Directory.RefreshInterval.Ticks, TimeSpan.FromSeconds(10).Ticks))
                     : _options.Directory.RefreshInterval;
                 await Task.Delay(wait, token).ConfigureAwait(false);
             }

@@ -21,6 +21,8 @@ public sealed class OnionMetrics : ModuleMetrics
     private readonly Counter<long> _descriptorsRejected;
     private readonly Counter<long> _exitStreams;
     private readonly Counter<long> _inboundConnections;
+    private readonly Counter<long> _introductions;
+    private readonly ConcurrentDictionary<string, long> _introductionsByOutcome = new();
     private readonly ConcurrentDictionary<string, long> _failuresByReason = new();
     private readonly ConcurrentDictionary<string, long> _refusedByReason = new();
     private readonly ConcurrentDictionary<string, long> _destroysSent = new();
@@ -62,6 +64,18 @@ public sealed class OnionMetrics : ModuleMetrics
             "Streams an exit was asked to open, by outcome (opened, policy, failed, limit).");
         _inboundConnections = Meter.CreateCounter<long>("p2pstack_onion_inbound_circuit_connections_total", "{connection}",
             "Connections that reached this node through a circuit (as a destination).");
+        _introductions = Meter.CreateCounter<long>("p2pstack_onion_introductions_total", "{event}",
+            "Introduction points: registrations (registered, registration_refused) and introductions by outcome "
+            + "(forwarded, unknown, rate, limit, service_limit).");
+    }
+
+    /// <summary>Introduction events so far by outcome (what p2pstack_onion_introductions_total counts).</summary>
+    public IReadOnlyDictionary<string, long> IntroductionsByOutcome => new Dictionary<string, long>(_introductionsByOutcome);
+
+    internal void Introduction(string outcome)
+    {
+        _introductionsByOutcome.AddOrUpdate(outcome, 1, (_, n) => n + 1);
+        _introductions.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
     }
 
     public long RelayedCellsForward => Interlocked.Read(ref _relayedForward);

@@ -225,8 +225,24 @@ public sealed class OnionRelayOptions
     /// <summary>Time an exit waits to reach a destination.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>Serve as an introduction point for shadow services (ESTABLISH_INTRO, INTRODUCE).</summary>
+    public bool AcceptIntroductions { get; set; } = true;
+
+    /// <summary>Introduction registrations held at once (one per service circuit; the state is bounded).</summary>
+    public int MaxIntroductionPoints { get; set; } = 1024;
+
+    /// <summary>Introductions forwarded per registration in a burst (token bucket; past it INTRODUCE ends with
+    /// <c>resource_limit</c> and is counted).</summary>
+    public int IntroductionBurst { get; set; } = 16;
+
+    /// <summary>Introductions per second per registration, sustained.</summary>
+    public double IntroductionsPerSecond { get; set; } = 4;
+
     internal void Validate()
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxIntroductionPoints, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(IntroductionBurst, 1);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(IntroductionsPerSecond);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxCircuits, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxCircuitsPerPeer, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(CreateBurstPerPeer, 1);

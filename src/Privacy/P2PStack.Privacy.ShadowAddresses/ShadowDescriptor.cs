@@ -13,7 +13,13 @@ namespace P2PStack.Privacy.ShadowAddresses;
 public sealed record IntroductionPoint(PeerId Relay, IReadOnlyList<Multiaddr> Addresses, ReadOnlyMemory<byte> AuthKey);
 
 /// <summary>The decrypted content of a descriptor.</summary>
-public sealed record ShadowDescriptorContent(IReadOnlyList<IntroductionPoint> IntroductionPoints);
+public sealed record ShadowDescriptorContent(IReadOnlyList<IntroductionPoint> IntroductionPoints)
+{
+    /// <summary>The peer id the service authenticates as on its shadow connections (derived from the address key,
+    /// never the node's identity; docs/specs/shadow.md, section 7). Set from the key when a descriptor is created;
+    /// read from the body when one is decrypted.</summary>
+    public PeerId? Service { get; init; }
+}
 
 /// <summary>
 /// A shadow descriptor as stored in the DHT (docs/specs/shadow.md): a public header (blinded key, period, revision,
@@ -30,6 +36,9 @@ public sealed class ShadowDescriptor
     public const int MaxAddressLength = 256;
     public const int MaxPeerIdLength = 64;
     public const int AuthKeySize = 32;
+
+    /// <summary>The body's version byte (2: with the service's connection peer id).</summary>
+    public const byte BodyVersion = 2;
 
     /// <summary>The body is padded to a multiple of this, so its size reveals little.</summary>
     public const int BodyBlock = 512;
@@ -86,7 +95,7 @@ public sealed class ShadowDescriptor
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(content);
         var blinded = key.Blind(period);
-        byte[] body = EncodeBody(content);
+        byte[] body = EncodeBody(content, key.ServiceIdentity.PeerId);
         int ciphertextLength = NonceSize + body.Length + TagSize;
         var encoded = new byte[HeaderSize + ciphertextLength + ShadowCurve.SignatureSize];
         var span = encoded.AsSpan();
@@ -187,13 +196,16 @@ public sealed class ShadowDescriptor
     private static byte[] BodyKey(ReadOnlySpan<byte> addressKey, ReadOnlySpan<byte> blindedKey) =>
         HKDF.DeriveKey(HashAlgorithmName.SHA256, addressKey.ToArray(), 32, blindedKey.ToArray(), KeyLabel);
 
-    private static byte[] EncodeBody(ShadowDescriptorContent content)
+    private static byte[] EncodeBody(ShadowDescriptorContent content, PeerId service)
     {
         var points = content.IntroductionPoints;
         if (points.Count is 0 or > MaxIntroductionPoints)
             throw new ArgumentException($"a descriptor lists 1 to {MaxIntroductionPoints} introduction points", nameof(content));
         var body = new MemoryStream();
-        body.WriteByte(1);
+        body.WriteByte(BodyVersion);
+        byte[] servicePeer = service.ToBytes();
+        body.WriteByte((byte)servicePeer.Length);
+        body.Write(servicePeer);
         body.WriteByte((byte)points.Count);
         foreach (var point in points)
         {
@@ -223,7 +235,18 @@ public sealed class ShadowDescriptor
     private static ShadowDescriptorContent DecodeBody(ReadOnlySpan<byte> body)
     {
         var reader = new BodyReader(body);
-        if (reader.Byte() != 1) throw new ShadowFormatException("shadow descriptor body version is not 1");
+        if (reader.Byte() != BodyVersion) throw new ShadowFormatException($"shadow descriptor body version is not {BodyVersion}");
+        int serviceLength = reader.Byte();
+        if (serviceLength is 0 or > MaxPeerIdLength) throw new ShadowFormatException("service peer id length out of range");
+        PeerId service;
+        try
+        {
+            service = PeerId.FromBytes(reader.Bytes(serviceLength));
+        }
+        catch (FormatException ex)
+        {
+            throw new ShadowFormatException("service peer id is invalid", ex);
+        }
         int count = reader.Byte();
         if (count is 0 or > MaxIntroductionPoints) throw new ShadowFormatException($"shadow descriptor lists {count} introduction points");
         var points = new List<IntroductionPoint>(count);
@@ -258,7 +281,7 @@ public sealed class ShadowDescriptor
             }
             points.Add(new IntroductionPoint(relay, addresses, reader.Bytes(AuthKeySize).ToArray()));
         }
-        return new ShadowDescriptorContent(points);
+        return new ShadowDescriptorContent(points) { Service = service };
     }
 
     private ref struct BodyReader(ReadOnlySpan<byte> data)

@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
 using Org.BouncyCastle.Math;
+using P2PStack.Identity;
+using P2PStack.Network;
 
 namespace P2PStack.Privacy.ShadowAddresses;
 
@@ -32,6 +35,35 @@ public sealed class ShadowKey
 
     /// <summary>The 32-byte big-endian scalar; keep it secret.</summary>
     public byte[] Export() => ShadowCurve.ScalarBytes(_scalar);
+
+    /// <summary>
+    /// The identity the service authenticates as on this address's connections (docs/specs/shadow.md, section 7): an
+    /// Ed25519 key whose seed is <c>HKDF-SHA256(ikm = scalar, salt = "", info = "synaptic-shadow-service-identity-v1")</c>.
+    /// Derived, so it survives restarts; tied to this address only, so it says nothing of the node or its other addresses.
+    /// </summary>
+    public ILocalIdentity ServiceIdentity => _serviceIdentity ??= DeriveServiceIdentity();
+
+    private ILocalIdentity? _serviceIdentity;
+
+    private ILocalIdentity DeriveServiceIdentity()
+    {
+        byte[] seed = HKDF.DeriveKey(HashAlgorithmName.SHA256, Export(), 32, [], System.Text.Encoding.ASCII.GetBytes("synaptic-shadow-service-identity-v1"));
+        try
+        {
+            return new ServiceIdentityKey(Ed25519PrivateKey.FromSeed(seed));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(seed);
+        }
+    }
+
+    private sealed class ServiceIdentityKey(PrivateKey key) : ILocalIdentity
+    {
+        public PrivateKey PrivateKey { get; } = key;
+
+        public PeerId PeerId { get; } = PeerId.FromPublicKey(key.PublicKey);
+    }
 
     /// <summary>The blinded signing key for <paramref name="period"/>.</summary>
     public BlindedShadowKey Blind(ShadowPeriod period) => BlindedShadowKey.FromKey(this, period);

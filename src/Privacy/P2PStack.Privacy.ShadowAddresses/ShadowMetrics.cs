@@ -12,6 +12,10 @@ public sealed class ShadowMetrics : ModuleMetrics
     private readonly Counter<long> _publications;
     private readonly Counter<long> _refused;
     private readonly Counter<long> _rotations;
+    private readonly Counter<long> _connections;
+    private readonly Counter<long> _introductions;
+    private readonly Histogram<double> _setup;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _introductionsByResult = new();
     private long _rotationCount;
     private long _resolved;
     private long _resolveFailed;
@@ -28,6 +32,28 @@ public sealed class ShadowMetrics : ModuleMetrics
             "Descriptors refused (forged, expired, wrong period, malformed), as a DHT node or a resolving client");
         _rotations = Meter.CreateCounter<long>("p2pstack_shadow_rotations_total", "{rotation}",
             "Shadow addresses replaced by a new one (uses or lifetime reached, or asked)");
+        _connections = Meter.CreateCounter<long>("p2pstack_shadow_connections_total", "{connection}",
+            "Connections to shadow addresses this node dialed, by result (ok, not_found, invalid, unreachable, handshake)");
+        _introductions = Meter.CreateCounter<long>("p2pstack_shadow_introductions_total", "{connection}",
+            "Connections arriving at this node's shadow addresses through introduction points, by result (accepted, refused)");
+        _setup = Meter.CreateHistogram("p2pstack_shadow_connection_setup_seconds", "s",
+            "Time to connect to a shadow address: resolution, circuit to an introduction point, join, end-to-end handshake", null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+    }
+
+    /// <summary>Introduced connections so far by result (accepted, refused).</summary>
+    public IReadOnlyDictionary<string, long> IntroductionsByResult => new Dictionary<string, long>(_introductionsByResult);
+
+    internal void Connection(string result, TimeSpan? setup = null)
+    {
+        _connections.Add(1, new KeyValuePair<string, object?>("result", result));
+        if (setup is { } time) _setup.Record(time.TotalSeconds);
+    }
+
+    internal void Introduction(string result)
+    {
+        _introductionsByResult.AddOrUpdate(result, 1, (_, n) => n + 1);
+        _introductions.Add(1, new KeyValuePair<string, object?>("result", result));
     }
 
     public long Rotations => Interlocked.Read(ref _rotationCount);

@@ -6,7 +6,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using P2PStack.Network;
 using P2PStack.Privacy.Onion;
+using P2PStack.Privacy.Onion.Client;
 using P2PStack.Privacy.Onion.Directory;
+using P2PStack.Privacy.Onion.Transport;
+using P2PStack.Privacy.ShadowAddresses.Connections;
 using P2PStack.Privacy.ShadowAddresses;
 using P2PStack.Privacy.ShadowAddresses.Service;
 using P2PStack.Protocols.Kademlia;
@@ -43,19 +46,40 @@ public static class ShadowServiceCollectionExtensions
     }
 
     /// <summary>
+    /// Lets this node connect to shadow addresses (docs/specs/shadow.md, section 7): the <c>/shadow</c> transport and
+    /// <see cref="ShadowConnector.ConnectAsync"/>, over onion circuits to the addresses' introduction points. Needs
+    /// <c>AddShadowAddresses</c> and <c>AddOnion</c> with its client enabled. With <c>AddPadding</c> the connections are
+    /// padded as its policy says for shadow connections (on by default).
+    /// </summary>
+    public static IP2PBuilder AddShadowConnections(this IP2PBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.TryAddSingleton(sp => new ShadowConnector(sp.GetRequiredService<IPeerHost>(), sp.GetRequiredService<OnionClient>(),
+            sp.GetRequiredService<ShadowDirectory>(), sp.GetRequiredService<ShadowMetrics>(), sp.GetService<P2PStack.Privacy.Padding.PaddingPolicy>()));
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ITransport, ShadowConnector>(sp => sp.GetRequiredService<ShadowConnector>()));
+        return builder;
+    }
+
+    /// <summary>
     /// Runs a shadow service: <see cref="ShadowPublisher"/> publishes the pool's descriptors on a schedule, with
     /// introduction points from the onion relay directory (<see cref="OnionIntroductionSource"/>) unless another
     /// <see cref="IShadowIntroductionSource"/> is registered. Needs <c>AddShadowAddresses</c> and, for the default
-    /// source, <c>AddOnion</c>. Start it after the host.
+    /// source, <c>AddOnion</c> (client on, accepting circuit connections: introduced connections arrive through its
+    /// listener). Start it after the host.
     /// </summary>
     public static IP2PBuilder AddShadowService(this IP2PBuilder builder, Action<ShadowPublisherOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var options = builder.Services.AddOptions<ShadowPublisherOptions>();
         if (configure is not null) options.Configure(configure);
-        builder.Services.TryAddSingleton<IShadowIntroductionSource>(sp => new OnionIntroductionSource(sp.GetRequiredService<RelayDirectory>(),
+        // The relays chosen are held by registered circuits (ShadowIntroductions), so descriptors list only points
+        // that introduce; introduced connections reach the host through the onion listener.
+        builder.Services.TryAddSingleton(sp => new ShadowIntroductions(new OnionIntroductionSource(sp.GetRequiredService<RelayDirectory>(),
             sp.GetRequiredService<IOptions<OnionOptions>>(), sp.GetRequiredService<IOptions<ShadowPublisherOptions>>(),
-            sp.GetRequiredService<ILocalIdentity>()));
+            sp.GetRequiredService<ILocalIdentity>()), sp.GetRequiredService<OnionClient>(), sp.GetRequiredService<OnionListeners>(),
+            sp.GetRequiredService<ShadowAddressPool>(), sp.GetRequiredService<ShadowMetrics>(),
+            sp.GetService<ILogger<ShadowIntroductions>>() ?? NullLogger<ShadowIntroductions>.Instance));
+        builder.Services.TryAddSingleton<IShadowIntroductionSource>(sp => sp.GetRequiredService<ShadowIntroductions>());
         builder.Services.TryAddSingleton(sp => new ShadowPublisher(sp.GetRequiredService<ShadowAddressPool>(), sp.GetRequiredService<ShadowDirectory>(),
             sp.GetRequiredService<IShadowIntroductionSource>(), sp.GetRequiredService<IOptions<ShadowOptions>>(),
             sp.GetRequiredService<IOptions<ShadowPublisherOptions>>(),

@@ -6,7 +6,8 @@ namespace SynapticMesh.Tests;
 /// Six real nodes on 127.0.0.1 started by the CLI (three onion relays, a shadow service initialised with
 /// <c>--shadow</c>, a plain client and a node without a shadow service): the service publishes its addresses'
 /// descriptors with onion relays as introduction points; <c>p2p shadow</c> generates, rotates, lists, resolves (from
-/// another node) and revokes them; the pool survives a restart.
+/// another node) and revokes them; the pool survives a restart; the client (<c>--onion</c>) pings the service at its
+/// shadow address through an introduction point.
 /// </summary>
 public sealed class ShadowCliTests : IAsyncLifetime
 {
@@ -28,7 +29,7 @@ public sealed class ShadowCliTests : IAsyncLifetime
         _firstAddress = init.GetProperty("shadowAddress").GetString()!;
         Assert.StartsWith("shadow:", _firstAddress);
         Assert.True(init.GetProperty("config").GetProperty("onion").GetBoolean(), "--shadow implies --onion");
-        _client = await StartAsync([], _bootstrap);
+        _client = await StartAsync(["--onion"], _bootstrap);
     }
 
     public async Task DisposeAsync()
@@ -117,6 +118,78 @@ public sealed class ShadowCliTests : IAsyncLifetime
         Assert.Equal(new HashSet<string> { _firstAddress, second }, restored);
         // (Its onion directory may hold fewer relays at first: the publisher completes the set as relays become known.)
         await PublishedAsync(_service, _firstAddress, points: 1);
+    }
+
+    [Fact]
+    public async Task Ping_and_message_a_shadow_address_through_its_introduction_points()
+    {
+        var published = await PublishedAsync(_service, _firstAddress);
+        string multiaddr = published.GetProperty("multiaddr").GetString()!;
+        // The client's circuits need three relays in its directory (the DHT fills it).
+        var deadline = DateTime.UtcNow + Patience;
+        while ((await _client.RunJsonAsync("p2p", "status", "--detailed")).GetProperty("onion").GetProperty("directoryRelays").GetInt32() < 3)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the client's directory never listed the three relays");
+            await Task.Delay(500);
+        }
+
+        var ping = await _client.RunJsonAsync("p2p", "ping", multiaddr, "--count", "3");
+        Assert.Equal(3, ping.GetProperty("rttMs").GetArrayLength());
+        // The client reached the address's own service identity, never the service node's.
+        string serviceIdentity = ping.GetProperty("peerId").GetString()!;
+        Assert.NotEqual(_service.PeerId, serviceIdentity);
+        Assert.DoesNotContain(_nodes, n => n.PeerId == serviceIdentity);
+        // The URI form, in text; the same identity again.
+        var text = await _client.RunAsync("p2p", "ping", _firstAddress);
+        Assert.True(text.ExitCode == 0, text.Stderr);
+        Assert.Contains($"ping {serviceIdentity}: seq=1", text.Stdout);
+        // Each introduction is a use of the address.
+        var entry = (await _service.RunJsonAsync("p2p", "shadow", "--operation", "list")).EnumerateArray()
+            .Single(e => e.GetProperty("address").GetString() == _firstAddress);
+        Assert.Equal(2, entry.GetProperty("uses").GetInt64());
+
+        // A neural message to the address: the service's listener gets it, signed by an ephemeral identity (neither the
+        // client's peer id nor the one of the ping connections), addressed to the service identity.
+        var listen = System.Diagnostics.Process.Start(CliProcess.StartInfo(["p2p", "listen", "--json", "--home", _service.Home.Path], null))!;
+        try
+        {
+            listen.StandardInput.Close();
+            using (var ready = new CancellationTokenSource(Patience))
+                Assert.Equal("listening for messages (Ctrl+C to stop)", await listen.StandardError.ReadLineAsync(ready.Token));
+            var sent = await _client.RunJsonAsync("p2p", "message", _firstAddress, "--msg-type", "thought", "--content", "to whoever holds this address");
+            Assert.Equal(serviceIdentity, sent.GetProperty("peer").GetString());
+            Assert.Equal(_firstAddress, sent.GetProperty("to").GetString());
+            string id = sent.GetProperty("id").GetString()!;
+            using var reading = new CancellationTokenSource(Patience);
+            JsonElement message;
+            do
+            {
+                string line = await listen.StandardOutput.ReadLineAsync(reading.Token) ?? throw new InvalidOperationException("listen ended");
+                message = JsonDocument.Parse(line).RootElement.Clone();
+            }
+            while (message.GetProperty("id").GetString() != id);
+            Assert.Equal("to whoever holds this address", message.GetProperty("content").GetString());
+            string from = message.GetProperty("from").GetString()!;
+            Assert.NotEqual(_client.PeerId, from);
+            Assert.DoesNotContain(_nodes, n => n.PeerId == from);
+            CliProcess.SendSigterm(listen);
+            await listen.WaitForExitAsync().WaitAsync(Patience);
+        }
+        finally
+        {
+            if (!listen.HasExited) listen.Kill(entireProcessTree: true);
+            listen.Dispose();
+        }
+
+        // Refusals: an address nobody published; a node without onion circuits; what a shadow message cannot be.
+        string neverPublished = P2PStack.Privacy.ShadowAddresses.ShadowKey.Generate().Address.ToUri();
+        (await _client.RunAsync("p2p", "ping", neverPublished)).AssertOneLineError("no descriptor");
+        (await _client.RunAsync("p2p", "message", neverPublished, "--msg-type", "thought", "--content", "x")).AssertOneLineError("no descriptor");
+        (await _nodes[0].RunAsync("p2p", "ping", multiaddr)).AssertOneLineError("--onion");
+        var command = await _client.RunAsync("p2p", "message", _firstAddress, "--msg-type", "command", "--content", "echo hi");
+        Assert.Equal(2, command.ExitCode);
+        command.AssertOneLineError("no commands");
+        (await _client.RunAsync("p2p", "message", _firstAddress, "--msg-type", "thought", "--content", "x", "--seal")).AssertOneLineError("not sealed");
     }
 
     private static async Task<JsonElement> PublishedAsync(NodeProcess node, string address, int points = 3)

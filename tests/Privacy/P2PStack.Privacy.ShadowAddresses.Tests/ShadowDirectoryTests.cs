@@ -17,7 +17,7 @@ namespace P2PStack.Privacy.ShadowAddresses.Tests;
 public class ShadowDirectoryTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
-    private static readonly TimeSpan PeriodLength = TimeSpan.FromHours(1);
+    internal static readonly TimeSpan PeriodLength = TimeSpan.FromHours(1);
 
     [Fact]
     public async Task Storing_nodes_see_unrelated_keys_per_period_and_nothing_of_the_address_or_the_introduction_points()

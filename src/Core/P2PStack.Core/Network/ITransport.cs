@@ -91,6 +91,11 @@ public interface IRawConnection : IDuplexPipe, IAsyncDisposable
     /// </summary>
     bool IsAnonymous => false;
 
+    /// <summary>The identity this side authenticates as in the upgrade of an inbound connection (a shadow service's
+    /// per-address identity, docs/specs/shadow.md); null: the host's. Outbound dials say it in
+    /// <see cref="DialOptions.Identity"/> instead.</summary>
+    ILocalIdentity? LocalIdentity => null;
+
     /// <summary>The host's admission, when the listener obtained it at accept (<see cref="IInboundAdmission"/>);
     /// null when the host is to admit the connection itself.</summary>
     IAdmissionTicket? Admission => null;

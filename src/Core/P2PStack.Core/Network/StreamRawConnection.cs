@@ -48,6 +48,10 @@ public sealed class StreamRawConnection : IRawConnection
     /// <summary>Whether the carrier hides the remote (see <see cref="IRawConnection.IsAnonymous"/>); false unless set.</summary>
     public bool IsAnonymous { get; init; }
 
+    /// <summary>The identity this side authenticates as when inbound (see <see cref="IRawConnection.LocalIdentity"/>);
+    /// null: the host's.</summary>
+    public ILocalIdentity? LocalIdentity { get; init; }
+
     /// <summary>Completes once the connection was disposed or aborted: a stream handler that hands its stream over
     /// awaits it, since the stream ends when the handler returns.</summary>
     public Task Completion => _closed.Task;

@@ -34,6 +34,10 @@ internal sealed class TrafficCountingConnection(IRawConnection inner, TrafficCou
 
     public ConnectionLimits? Limits => inner.Limits;
 
+    public bool IsAnonymous => inner.IsAnonymous;
+
+    public ILocalIdentity? LocalIdentity => inner.LocalIdentity;
+
     public void Abort() => inner.Abort();
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();

@@ -81,14 +81,17 @@ public static class MessageCommand
         {
             var context = contexts.Create(parse);
             string to = parse.GetValue(target)!;
+            bool toShadow = ShadowCommand.IsShadowTarget(to, out _);
             try
             {
-                _ = NeuralDestination.Parse(to);
+                if (!toShadow) _ = NeuralDestination.Parse(to);
             }
             catch (ArgumentException e)
             {
-                throw CliException.Usage($"'{to}' is not an agent name, peer id or swarm:NAME ({ErrorText.Of(e)})", e);
+                throw CliException.Usage($"'{to}' is not an agent name, peer id, swarm:NAME or shadow:ADDRESS ({ErrorText.Of(e)})", e);
             }
+            if (toShadow) CheckShadowMessage(parse.GetValue(via) == "circuit", parse.GetValue(type)!, parse.GetValue(reliable), parse.GetValue(seal),
+                message => CliException.Usage(message));
             if (parse.GetValue(seal) && parse.GetValue(noSeal)) throw CliException.Usage("--seal and --no-seal exclude each other");
             bool? sealRequest = parse.GetValue(seal) ? true : parse.GetValue(noSeal) ? false : null;
             string typeName = parse.GetValue(type)!;
@@ -138,6 +141,16 @@ public static class MessageCommand
         return command;
     }
 
+    /// <summary>What a message to a shadow address cannot be: it always goes over circuits (no --via), is signed by the
+    /// connection's ephemeral identity and not sealed, and nothing comes back (no command, no acknowledgement).</summary>
+    private static void CheckShadowMessage(bool viaCircuit, string typeName, bool reliable, bool seal, Func<string, Exception> error)
+    {
+        if (viaCircuit) throw error("a shadow address is always reached over circuits: no --via");
+        if (typeName == "command") throw error("a shadow address takes no commands: the response would have to come back to this node");
+        if (reliable) throw error("--reliable does not apply to a shadow address: acknowledgements would come back to this node");
+        if (seal) throw error("messages to a shadow address are not sealed (its sealing key would name its node); the connection is end-to-end encrypted to the address");
+    }
+
     /// <summary>What <c>--via circuit</c> cannot carry: a message to a swarm (gossipsub), a command (its response would
     /// come back directly) and a reliable send (its retries would too).</summary>
     private static void CheckCircuitMessage(string to, string typeName, bool reliable, Func<string, Exception> error)
@@ -151,6 +164,8 @@ public static class MessageCommand
         routes.MapPost("/v1/message", async (MessageRequest request, NeuralMesh mesh, IServiceProvider services, HttpContext http) =>
         {
             if (!NeuralMessageTypes.TryParse(request.Type ?? "", out var info)) throw ApiException.BadRequest($"unknown message type '{request.Type}'");
+            if (ShadowCommand.IsShadowTarget(request.To, out var shadow))
+                return await SendToShadowAsync(services, shadow, request, info, http);
             var to = NeuralDestination.Parse(request.To ?? "");
             string content = request.Content ?? "";
             int limit = NodeLimits.Current(services).ContentLimit(info.Type);
@@ -203,4 +218,47 @@ public static class MessageCommand
             await posted.Sent.WaitAsync(scope.Token);
             return new MessageResponse(posted.Id.ToString(), info.Name, to.ToString(), posted.Peer?.ToString(), Sealed: posted.Sealed);
         });
+
+    // p2p message shadow:...: a private connection to the address under a fresh ephemeral identity that also signs the
+    // message; the recipient learns neither this node's peer id nor its address.
+    private static async Task<MessageResponse> SendToShadowAsync(IServiceProvider services, P2PStack.Privacy.ShadowAddresses.ShadowAddress shadow,
+        MessageRequest request, NeuralMessageTypeInfo info, HttpContext http)
+    {
+        CheckShadowMessage(request.Via is "circuit", info.Name, request.Reliable == true, request.Seal == true, ApiException.BadRequest);
+        if (request.Via is { } route && route is not ("direct" or "circuit")) throw ApiException.BadRequest($"via must be direct or circuit, not '{route}'");
+        string content = request.Content ?? "";
+        int limit = NodeLimits.Current(services).ContentLimit(info.Type);
+        int size = Encoding.UTF8.GetByteCount(content);
+        if (size > limit) throw ApiException.BadRequest(ContentInput.TooLarge("the message content", size, limit));
+        if (info.Type == MessageType.Response) throw ApiException.BadRequest("a shadow address takes no responses");
+        var options = new SendOptions
+        {
+            Priority = request.Priority,
+            Ttl = request.TtlSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+            Seal = false,
+        };
+        var body = NeuralMessageTypes.CreateWithContent(info.Type, content);
+        using var scope = ControlApi.OperationScope(http);
+        var identity = new P2PStack.Privacy.Onion.Client.EphemeralIdentity();
+        var connection = await ShadowCommand.ConnectAsync(services, shadow, identity, scope.Token);
+        try
+        {
+            var mesh = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<NeuralMesh>(services);
+            var to = NeuralDestination.ToPeer(connection.RemotePeer);
+            PostedMessage posted;
+            try
+            {
+                posted = await mesh.SendOverAsync(connection, to, body, options, identity, scope.Token);
+            }
+            catch (P2PStack.Network.ProtocolNotSupportedException e)
+            {
+                throw new ApiException(502, $"{shadow.ToUri()} does not accept neural messages: {e.Message}", e);
+            }
+            return new MessageResponse(posted.Id.ToString(), info.Name, shadow.ToUri(), connection.RemotePeer.ToString(), Sealed: false);
+        }
+        finally
+        {
+            await connection.CloseAsync(CancellationToken.None);
+        }
+    }
 }

@@ -203,6 +203,46 @@ public static class ShadowCommand
         });
     }
 
+    /// <summary>Whether <paramref name="target"/> names a shadow address: <c>shadow:&lt;text&gt;</c> or a multiaddr with a
+    /// <c>/shadow</c> component (ping, message).</summary>
+    public static bool IsShadowTarget(string? target, out ShadowAddress address)
+    {
+        _ = ShadowAddress.Protocol; // registers /shadow for the multiaddr parser
+        address = null!;
+        if (target is null || !(target.StartsWith(ShadowAddress.Scheme, StringComparison.Ordinal) || target.StartsWith("/shadow/", StringComparison.Ordinal)))
+            return false;
+        if (!ShadowAddress.TryParse(target, out var parsed)) return false;
+        address = parsed!;
+        return true;
+    }
+
+    /// <summary>Node side: a private connection to a shadow address under an ephemeral identity (resolution, a circuit to
+    /// an introduction point, the end-to-end handshake with the address's service identity); the caller closes it.</summary>
+    public static Task<P2PStack.Network.IConnection> ConnectAsync(IServiceProvider services, ShadowAddress address,
+        CancellationToken cancellationToken) =>
+        ConnectAsync(services, address, new P2PStack.Privacy.Onion.Client.EphemeralIdentity(), cancellationToken);
+
+    /// <summary>As <see cref="ConnectAsync(IServiceProvider, ShadowAddress, CancellationToken)"/>, under
+    /// <paramref name="identity"/> (the caller signs with it).</summary>
+    public static async Task<P2PStack.Network.IConnection> ConnectAsync(IServiceProvider services, ShadowAddress address,
+        P2PStack.Network.ILocalIdentity identity, CancellationToken cancellationToken)
+    {
+        var connector = services.GetService<P2PStack.Privacy.ShadowAddresses.Connections.ShadowConnector>()
+            ?? throw new ApiException(409, "connecting to a shadow address needs onion circuits: initialise the node with p2p init --onion");
+        try
+        {
+            return await connector.ConnectAsync(address, identity, cancellationToken);
+        }
+        catch (P2PStack.Privacy.ShadowAddresses.Connections.ShadowConnectException e)
+        {
+            throw new ApiException(e.Result == "not_found" ? 404 : 502, e.Message, e);
+        }
+        catch (DhtNoPeersException e)
+        {
+            throw new ApiException(503, $"cannot resolve {address.ToUri()}: {e.Message}", e);
+        }
+    }
+
     private static AddressInfo Info(ShadowAddressEntry entry, ShadowPublisher publisher) =>
         new(entry.Address.ToUri(), entry.Address.ToMultiaddr().ToString(), entry.State.ToString(), entry.Created, entry.Uses, entry.RotateAt,
             entry.RetiresAt, publisher.LastOf(entry.Address) is { } p

@@ -124,6 +124,16 @@ internal sealed partial class ClientCircuit
                 if (!fromExit) throw new OnionFormatException($"{header.Command} from a hop that is not the exit");
                 OnStreamMessage(header.Command, header.StreamId, message);
                 break;
+            case RelayCommand.IntroEstablished:
+                if (!fromExit || header.StreamId != 0 || message.Length != 1 || Volatile.Read(ref _introEstablished) is not { } established)
+                    throw new OnionFormatException("INTRO_ESTABLISHED that nobody asked for");
+                established.TrySetResult((IntroStatus)message[0]);
+                break;
+            case RelayCommand.Introduced:
+                if (!fromExit || header.StreamId == 0 || Volatile.Read(ref _introduced) is not { } accept)
+                    throw new OnionFormatException("INTRODUCED on a circuit that registered no introduction");
+                OnIntroduced(header.StreamId, accept);
+                break;
             default:
                 throw new OnionFormatException($"{header.Command} does not travel towards the client");
         }
@@ -158,6 +168,32 @@ internal sealed partial class ClientCircuit
                 stream.PackageWindow.Add(_client.Options.FlowControl.StreamSendmeIncrement);
                 break;
         }
+    }
+
+    // The introduction point opened a stream to this service: it is connected from the start.
+    private void OnIntroduced(ushort id, Func<ClientStream, bool> accept)
+    {
+        ClientStream stream;
+        lock (_streams)
+        {
+            if (_streams.ContainsKey(id)) throw new OnionFormatException($"INTRODUCED for stream {id}, which is open");
+            var local = Transport.OnionAddress.Listen;
+            var remote = Transport.OnionAddress.InboundRemote(Exit.Peer);
+            stream = new ClientStream(this, id, _client.Options.FlowControl, local, remote, P2PStack.Network.Direction.Inbound) { IsAnonymous = true };
+            _streams[id] = stream;
+        }
+        stream.OnConnected();
+        stream.Start();
+        bool taken;
+        try
+        {
+            taken = accept(stream);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
+        {
+            taken = false;
+        }
+        if (!taken) stream.Abort();
     }
 
     private async ValueTask FlushTouchedAsync()
@@ -195,6 +231,7 @@ internal sealed partial class ClientCircuit
         await _lifetime.CancelAsync().ConfigureAwait(false);
         PackageWindow.Fail();
         Volatile.Read(ref _extended)?.TrySetException(new CircuitException(reason, $"the circuit ended ({OnionMetrics.Label(reason)})"));
+        Volatile.Read(ref _introEstablished)?.TrySetException(new CircuitException(reason, $"the circuit ended ({OnionMetrics.Label(reason)})"));
         ClientStream[] streams;
         lock (_streams)
         {

@@ -40,6 +40,8 @@ internal sealed partial class ClientCircuit
     private readonly byte[] _tagBefore = new byte[LayerCipher.TagSize];
     private readonly List<ClientStream> _touched = [];
     private TaskCompletionSource<byte[]>? _extended;
+    private Func<ClientStream, bool>? _introduced;
+    private TaskCompletionSource<IntroStatus>? _introEstablished;
     private Task _reader = Task.CompletedTask;
     private long _forwardDataCells;
     private int _nextStreamId;
@@ -178,13 +180,29 @@ internal sealed partial class ClientCircuit
 
     /// <summary>Opens a stream to <paramref name="destination"/> through the exit. Data may follow at once (the exit
     /// queues it until the destination is reached); a refusal ends the stream with its reason.</summary>
-    public async Task<ClientStream> OpenStreamAsync(PeerId destination, IReadOnlyList<Multiaddr> addresses, Multiaddr localAddress,
+    public Task<ClientStream> OpenStreamAsync(PeerId destination, IReadOnlyList<Multiaddr> addresses, Multiaddr localAddress,
+        Multiaddr remoteAddress, CancellationToken cancellationToken)
+    {
+        var begin = new Pb.Begin { PeerId = ByteString.CopyFrom(destination.Bytes.Span) };
+        foreach (var address in addresses.Take(16)) begin.Addresses.Add(ByteString.CopyFrom(address.Bytes.Span));
+        return OpenAsync(RelayCommand.Begin, begin.ToByteArray(), localAddress, remoteAddress, cancellationToken);
+    }
+
+    /// <summary>Opens a stream to the shadow service registered at the last hop under <paramref name="authKey"/>
+    /// (INTRODUCE; docs/specs/shadow.md, section 7). CONNECTED comes once the relay has joined it to the service's
+    /// circuit; END <c>no_introduction</c> or <c>resource_limit</c> when it refuses.</summary>
+    public Task<ClientStream> OpenIntroductionAsync(ReadOnlyMemory<byte> authKey, Multiaddr localAddress, Multiaddr remoteAddress,
+        CancellationToken cancellationToken) =>
+        OpenAsync(RelayCommand.Introduce, authKey, localAddress, remoteAddress, cancellationToken);
+
+    private async Task<ClientStream> OpenAsync(RelayCommand command, ReadOnlyMemory<byte> message, Multiaddr localAddress,
         Multiaddr remoteAddress, CancellationToken cancellationToken)
     {
         ClientStream stream;
         lock (_streams)
         {
             if (IsClosed) throw new CircuitException(DestroyReason.Finished, "the circuit has ended");
+            if (_introduced is not null) throw new InvalidOperationException("a service's introduction circuit opens no streams");
             if (_streams.Count >= _client.Options.Client.MaxStreamsPerCircuit)
                 throw new ResourceLimitExceededException($"circuit {Id}", "streams", _client.Options.Client.MaxStreamsPerCircuit);
             ushort id;
@@ -196,12 +214,9 @@ internal sealed partial class ClientCircuit
             _streams[id] = stream;
         }
         Interlocked.CompareExchange(ref _firstUsedTicks, _client.Time.GetUtcNow().UtcTicks, 0);
-        var begin = new Pb.Begin { PeerId = ByteString.CopyFrom(destination.Bytes.Span) };
-        foreach (var address in addresses.Take(16)) begin.Addresses.Add(ByteString.CopyFrom(address.Bytes.Span));
         try
         {
-            await SendMessageAsync(_hops.Length - 1, RelayCommand.Begin, stream.Id, begin.ToByteArray(), early: false, cancellationToken)
-                .ConfigureAwait(false);
+            await SendMessageAsync(_hops.Length - 1, command, stream.Id, message, early: false, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -211,6 +226,32 @@ internal sealed partial class ClientCircuit
         stream.Start();
         return stream;
     }
+
+    /// <summary>
+    /// Registers this circuit at its last hop as an introduction point for <paramref name="authKey"/>
+    /// (ESTABLISH_INTRO, INTRO_ESTABLISHED back). From then on every INTRODUCED opens an inbound stream, handed to
+    /// <paramref name="onIntroduced"/> (false: refused, the stream is reset). The circuit then carries nothing else.
+    /// </summary>
+    public async Task<IntroStatus> EstablishIntroductionAsync(ReadOnlyMemory<byte> authKey, Func<ClientStream, bool> onIntroduced,
+        CancellationToken cancellationToken)
+    {
+        var pending = new TaskCompletionSource<IntroStatus>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_streams)
+        {
+            if (_introduced is not null || _streams.Count > 0 || FirstUsedAt is not null)
+                throw new InvalidOperationException("only an unused circuit becomes an introduction circuit");
+            _introduced = onIntroduced;
+            _introEstablished = pending;
+        }
+        Interlocked.CompareExchange(ref _firstUsedTicks, _client.Time.GetUtcNow().UtcTicks, 0);
+        await SendMessageAsync(_hops.Length - 1, RelayCommand.EstablishIntro, 0, authKey, early: false, cancellationToken).ConfigureAwait(false);
+        var finished = await Task.WhenAny(pending.Task, Completion).WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (finished != pending.Task) throw new CircuitException(await Completion.ConfigureAwait(false), "the circuit ended while registering");
+        return await pending.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Whether this circuit is a service's introduction circuit (no streams of its own, never reused).</summary>
+    internal bool IsIntroduction => Volatile.Read(ref _introduced) is not null;
 
     /// <summary>Sends a DROP cell to <paramref name="hop"/> (padding that hop discards; the hops before it cannot tell
     /// it from data).</summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using P2PStack.Addressing;
+using P2PStack.Identity;
 using P2PStack.Network;
 using P2PStack.Privacy.Onion.Wire;
 
@@ -27,9 +28,11 @@ internal sealed class ClientStream : IRawConnection
     private int _localDone;
     private int _disposed;
 
-    public ClientStream(ClientCircuit circuit, ushort id, FlowControlOptions flow, Multiaddr localAddress, Multiaddr remoteAddress)
+    public ClientStream(ClientCircuit circuit, ushort id, FlowControlOptions flow, Multiaddr localAddress, Multiaddr remoteAddress,
+        Direction direction = Direction.Outbound)
     {
         _circuit = circuit;
+        Direction = direction;
         Id = id;
         LocalAddress = localAddress;
         RemoteAddress = remoteAddress;
@@ -50,7 +53,14 @@ internal sealed class ClientStream : IRawConnection
 
     public Multiaddr RemoteAddress { get; }
 
-    public Direction Direction => Direction.Outbound;
+    /// <summary>Outbound for a stream this side opened; Inbound for one an introduction point opened to this service.</summary>
+    public Direction Direction { get; }
+
+    /// <summary>A service's inbound stream hides its remote (an ephemeral client behind a circuit).</summary>
+    public bool IsAnonymous { get; init; }
+
+    /// <summary>The identity a service authenticates as on an inbound stream (its shadow address's), or null.</summary>
+    public ILocalIdentity? LocalIdentity { get; set; }
 
     /// <summary>Completes when the exit reports the destination stream open; faults when it refuses.</summary>
     public Task Connected => _connected.Task;
@@ -219,7 +229,8 @@ internal sealed class ClientStream : IRawConnection
     {
         EndReason.ExitPolicy => "the exit's policy does not allow this destination",
         EndReason.ConnectFailed => "the exit could not reach the destination, or it does not accept circuit connections",
-        EndReason.ResourceLimit => "the exit refused: stream limit",
+        EndReason.ResourceLimit => "the last relay refused: stream limit or introduction rate",
+        EndReason.NoIntroduction => "no service is registered at this introduction point for the auth key",
         EndReason.NotExit => "the last relay is not an exit",
         EndReason.Protocol => "protocol violation",
         EndReason.Reset => "reset by the other end",

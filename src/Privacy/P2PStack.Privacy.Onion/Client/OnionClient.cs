@@ -22,6 +22,39 @@ public sealed record CircuitRequest
 
     /// <summary>The destination its streams will go to (never on the path; the exit must allow it); null: any.</summary>
     public PeerId? Destination { get; init; }
+
+    /// <summary>The relay for the last position (an introduction point: it need not be an exit); null: any exit.</summary>
+    public PeerId? Last { get; init; }
+}
+
+/// <summary>A shadow service's circuit registered at an introduction point (docs/specs/shadow.md, section 7).</summary>
+public sealed class IntroductionCircuit : IAsyncDisposable
+{
+    private readonly ClientCircuit _circuit;
+
+    internal IntroductionCircuit(ClientCircuit circuit)
+    {
+        _circuit = circuit;
+    }
+
+    /// <summary>The introduction point (the circuit's last hop).</summary>
+    public PeerId Relay => _circuit.Exit.Peer;
+
+    public string CircuitId => _circuit.Id;
+
+    /// <summary>Completes with the reason once the circuit (and with it the registration) has ended.</summary>
+    public Task<DestroyReason> Completion => _circuit.Completion;
+
+    public bool IsClosed => _circuit.IsClosed;
+
+    /// <summary>Closes the circuit: the relay drops the registration; streams over it fail.</summary>
+    public async ValueTask DisposeAsync() => await _circuit.CloseAsync(DestroyReason.Finished).ConfigureAwait(false);
+}
+
+/// <summary>An introduction point refused a registration (<see cref="OnionClient.EstablishIntroductionAsync"/>).</summary>
+public sealed class IntroductionRefusedException(IntroStatus status, string message) : CircuitException(DestroyReason.None, message)
+{
+    public IntroStatus Status { get; } = status;
 }
 
 /// <summary>An end-to-end connection over a circuit and the circuit that carries it.</summary>
@@ -123,6 +156,68 @@ public sealed partial class OnionClient : IAsyncDisposable
         return new OnionConnection(connection, circuit.Info(Options.Client.MaxDirtiness));
     }
 
+    /// <summary>
+    /// Registers at <paramref name="relay"/> as an introduction point for <paramref name="authKey"/> (a shadow
+    /// service): builds a circuit of the default length ending there and sends ESTABLISH_INTRO. Each client stream the
+    /// relay joins to it then arrives as an inbound raw connection (anonymous, upgraded under
+    /// <paramref name="identity"/>) handed to <paramref name="accept"/>; false resets it.
+    /// </summary>
+    /// <exception cref="IntroductionRefusedException">The relay refused the registration.</exception>
+    /// <exception cref="NoPathException">The relay is not in the directory, or too few relays for the path.</exception>
+    public async Task<IntroductionCircuit> EstablishIntroductionAsync(PeerId relay, ReadOnlyMemory<byte> authKey, ILocalIdentity identity,
+        Func<IRawConnection, bool> accept, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(accept);
+        var circuit = await BuildAsync(new CircuitRequest { Last = relay }, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var status = await circuit.EstablishIntroductionAsync(authKey, stream =>
+            {
+                stream.LocalIdentity = identity;
+                Metrics.InboundConnection();
+                return accept(stream);
+            }, cancellationToken).ConfigureAwait(false);
+            if (status != IntroStatus.Ok)
+                throw new IntroductionRefusedException(status, $"introduction point {relay} refused the registration ({status})");
+            return new IntroductionCircuit(circuit);
+        }
+        catch
+        {
+            await circuit.CloseAsync(DestroyReason.Finished).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens a stream to the shadow service registered at <paramref name="relay"/> under <paramref name="authKey"/>
+    /// over a new circuit ending there, and waits until the relay has joined it to the service's circuit. The result
+    /// is a raw connection for the host to upgrade end to end (under an ephemeral identity:
+    /// <see cref="DialOptions.Identity"/>).
+    /// </summary>
+    /// <exception cref="OnionStreamException">The relay refused: <see cref="EndReason.NoIntroduction"/> (no such
+    /// registration), <see cref="EndReason.ResourceLimit"/> (introduction rate or stream limit).</exception>
+    public async Task<IRawConnection> IntroduceAsync(PeerId relay, ReadOnlyMemory<byte> authKey, Multiaddr remoteAddress,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        var circuit = await BuildAsync(new CircuitRequest { Last = relay }, cancellationToken).ConfigureAwait(false);
+        ClientStream? stream = null;
+        try
+        {
+            stream = await circuit.OpenIntroductionAsync(authKey, OnionAddress.Listen, remoteAddress, cancellationToken).ConfigureAwait(false);
+            await stream.Connected.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return stream;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || cancellationToken.IsCancellationRequested)
+        {
+            stream?.Abort();
+            await circuit.CloseAsync(DestroyReason.Finished).ConfigureAwait(false);
+            throw;
+        }
+    }
+
     /// <summary>Closes a circuit (DESTROY); false when there is no such open circuit.</summary>
     /// <param name="cancellationToken">Stops waiting for the end; the circuit still ends (its teardown is bounded by
     /// <see cref="OnionOptions.TeardownTimeout"/> and the muxer's close timeout).</param>
@@ -189,7 +284,7 @@ public sealed partial class OnionClient : IAsyncDisposable
 
     private bool Fits(ClientCircuit circuit, CircuitRequest request, int hops, DateTimeOffset now, bool ignoreDirtiness)
     {
-        if (circuit.IsClosed || circuit.HopCount != hops) return false;
+        if (circuit.IsClosed || circuit.HopCount != hops || circuit.IsIntroduction || request.Last is not null) return false;
         if (!ignoreDirtiness && circuit.FirstUsedAt is { } used && now - used >= Options.Client.MaxDirtiness) return false;
         if (now - circuit.CreatedAt >= Options.Client.CircuitLifetime) return false;
         if (circuit.StreamCount >= Options.Client.MaxStreamsPerCircuit) return false;
@@ -228,7 +323,8 @@ public sealed partial class OnionClient : IAsyncDisposable
         int clean;
         lock (_gate)
         {
-            retire = [.. _circuits.Where(c => c.StreamCount == 0 && (now - c.CreatedAt >= Options.Client.CircuitLifetime
+            // A service's introduction circuits live as long as the service keeps them.
+            retire = [.. _circuits.Where(c => !c.IsIntroduction && c.StreamCount == 0 && (now - c.CreatedAt >= Options.Client.CircuitLifetime
                 || (c.FirstUsedAt is { } used && now - used >= Options.Client.MaxDirtiness)))];
             clean = _circuits.Count(c => !c.IsClosed && !retire.Contains(c) && c.FirstUsedAt is null
                 && c.HopCount == Options.Client.DefaultHops && c.Exit.AllowsExitTo(null));
@@ -320,7 +416,11 @@ public sealed partial class OnionClient : IAsyncDisposable
         var excluded = new HashSet<PeerId>(Options.Client.ExcludedRelays);
         var pinned = request.Pinned.Select(p => Directory.Get(p)
             ?? throw new NoPathException($"pinned relay {p} has no valid descriptor in the directory")).ToList();
-        var path = selector.Select(relays, hops, pinned, request.Destination, Host.PeerId, excluded).ToList();
+        var last = request.Last is { } lastPeer
+            ? Directory.Get(lastPeer) ?? await Directory.FetchAsync(lastPeer, token).ConfigureAwait(false)
+                ?? throw new NoPathException($"relay {lastPeer} has no valid descriptor in the directory or the DHT")
+            : null;
+        var path = selector.Select(relays, hops, pinned, request.Destination, Host.PeerId, excluded, last).ToList();
         int retries = Options.Client.BuildRetries;
         var prepared = path.Select(Prepare).ToList();
         ClientCircuit? circuit = null;
@@ -367,9 +467,10 @@ public sealed partial class OnionClient : IAsyncDisposable
                         position = 0;
                     }
                     // A pinned relay cannot be replaced.
-                    if (position < pinned.Count) throw e as CircuitException ?? new CircuitException(DestroyReason.Protocol, e.Message, e);
+                    if (position < pinned.Count || (last is not null && position == hops - 1))
+                        throw e as CircuitException ?? new CircuitException(DestroyReason.Protocol, e.Message, e);
                     excluded.Add(path[position].Peer);
-                    var replacement = selector.Replace(Directory.Relays, path, position, request.Destination, Host.PeerId, excluded)
+                    var replacement = selector.Replace(Directory.Relays, path, position, request.Destination, Host.PeerId, excluded, last is not null)
                         ?? throw new NoPathException($"no relay left to replace hop {position + 1}");
                     path[position] = replacement;
                     prepared[position] = Prepare(replacement);

@@ -23,8 +23,9 @@ internal sealed class PathSelector(PathDiversityOptions diversity, Func<int, int
     /// <param name="pinned">Relays for the first positions, in order.</param>
     /// <param name="destination">Where the circuit's streams go (null for a circuit kept ready for any destination:
     /// the exit must then allow every destination).</param>
+    /// <param name="last">The relay for the last position (an introduction point, not used as an exit), or null.</param>
     public IReadOnlyList<RelayInfo> Select(IReadOnlyList<RelayInfo> relays, int hops, IReadOnlyList<RelayInfo> pinned,
-        PeerId? destination, PeerId self, IReadOnlySet<PeerId> excluded)
+        PeerId? destination, PeerId self, IReadOnlySet<PeerId> excluded, RelayInfo? last = null)
     {
         if (hops < 1) throw new ArgumentOutOfRangeException(nameof(hops));
         if (pinned.Count > hops) throw new ArgumentException("more pinned relays than hops", nameof(pinned));
@@ -37,7 +38,14 @@ internal sealed class PathSelector(PathDiversityOptions diversity, Func<int, int
         }
         var candidates = relays.Where(r => !IsForbidden(r.Peer, destination, self, excluded)).ToList();
         int exit = hops - 1;
-        if (path[exit] is null)
+        if (last is not null)
+        {
+            if (pinned.Count == hops) throw new ArgumentException("a pinned last relay and a fully pinned path", nameof(last));
+            if (IsForbidden(last.Peer, destination, self, excluded) || pinned.Any(p => p.Peer.Equals(last.Peer)))
+                throw new NoPathException($"the last relay {last.Peer} is this node, excluded or already on the path");
+            path[exit] = last;
+        }
+        else if (path[exit] is null)
             path[exit] = Pick(candidates.Where(r => r.AllowsExitTo(destination)), path, exit)
                 ?? throw new NoPathException(destination is null
                     ? "no relay known that exits to any destination"
@@ -55,12 +63,13 @@ internal sealed class PathSelector(PathDiversityOptions diversity, Func<int, int
 
     /// <summary>Replaces the relay at <paramref name="position"/> (it failed) with another that fits the rest of the
     /// path; null when none does.</summary>
+    /// <param name="lastPinned">The last relay is fixed (an introduction point): it is not an exit.</param>
     public RelayInfo? Replace(IReadOnlyList<RelayInfo> relays, IReadOnlyList<RelayInfo> path, int position, PeerId? destination,
-        PeerId self, IReadOnlySet<PeerId> excluded)
+        PeerId self, IReadOnlySet<PeerId> excluded, bool lastPinned = false)
     {
         var current = path.Select((r, i) => i == position ? null : r).ToArray();
         var candidates = relays.Where(r => !IsForbidden(r.Peer, destination, self, excluded));
-        if (position == path.Count - 1) candidates = candidates.Where(r => r.AllowsExitTo(destination));
+        if (position == path.Count - 1 && !lastPinned) candidates = candidates.Where(r => r.AllowsExitTo(destination));
         return Pick(candidates, current, position);
     }
 

@@ -142,6 +142,29 @@ public sealed partial class RelayDirectory
         return Relays.Count;
     }
 
+    /// <summary>Fetches one relay's descriptor record from the DHT (a shadow address's introduction point this node has
+    /// not met yet) and keeps it when it verifies; the relay's info, or null (no DHT, not found, invalid).</summary>
+    public async Task<RelayInfo?> FetchAsync(PeerId relay, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        if (Get(relay) is { } known) return known;
+        var dht = _services?.GetService<KademliaDht>();
+        if (dht is null) return null;
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        budget.CancelAfter(_options.Directory.RefreshTimeout);
+        try
+        {
+            var value = await dht.GetValueAsync(RelayDescriptors.KeyFor(relay), budget.Token).ConfigureAwait(false);
+            var added = TryAdd(value);
+            return added is not null && added.Peer.Equals(relay) ? added : null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogRefreshStepFailed("descriptor", e.Message);
+            return null;
+        }
+    }
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Relay descriptor rejected ({Reason}): {Detail}")]
     private partial void LogRejected(string reason, string detail);
 

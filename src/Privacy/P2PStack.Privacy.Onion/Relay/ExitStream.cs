@@ -12,19 +12,20 @@ namespace P2PStack.Privacy.Onion.Relay;
 /// stream window, so it never blocks the circuit) and written to the destination by one pump, which returns a stream
 /// SENDME for each increment of cells the destination took; data from the destination is cut into DATA cells by
 /// another pump as the stream and circuit windows allow. DATA that arrives before the destination stream is open
-/// (optimistic data) waits in the same pipe.
+/// (optimistic data) waits in the same pipe. At an introduction point the "destination" is the other half of a
+/// splice (<see cref="SplicedPair"/>): the client's stream and the service's stream are two exit streams joined.
 /// </summary>
 internal sealed class ExitStream
 {
     private readonly RelayCircuit _circuit;
-    private readonly PeerId _destination;
+    private readonly PeerId? _destination;
     private readonly Pipe _toDestination = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
     private readonly DeliveryWindow _deliver;
     private readonly CancellationTokenSource _abort = new();
-    private IStream? _stream;
+    private IExitEnd? _stream;
     private int _finished;
 
-    public ExitStream(RelayCircuit circuit, ushort id, PeerId destination, FlowControlOptions flow)
+    public ExitStream(RelayCircuit circuit, ushort id, PeerId? destination, FlowControlOptions flow)
     {
         _circuit = circuit;
         Id = id;
@@ -71,20 +72,36 @@ internal sealed class ExitStream
         _stream?.Reset();
     }
 
-    public async Task RunAsync(IReadOnlyList<Multiaddr> addresses, CancellationToken circuitToken)
+    /// <summary>Opens the stream to the destination, says so with CONNECTED, and moves data until either side ends.</summary>
+    public Task RunAsync(IReadOnlyList<Multiaddr> addresses, CancellationToken circuitToken)
+    {
+        var relay = _circuit.Relay;
+        var options = _circuit.RelayOptions;
+        return RunAsync(async token =>
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+            timeout.CancelAfter(options.Relay.ConnectTimeout);
+            var stream = await PeerConnector.OpenStreamAsync(relay.Host, _destination!, addresses, options.Relay.AllowPrivateAddresses,
+                options.DestinationProtocolId, timeout.Token).ConfigureAwait(false);
+            return new StreamEnd(stream);
+        }, RelayCommand.Connected, circuitToken);
+    }
+
+    /// <summary>Runs the stream over an end that is already open (one half of an introduction's splice), announcing it
+    /// with <paramref name="opened"/>: CONNECTED to a client, INTRODUCED to a service.</summary>
+    public Task RunSplicedAsync(IExitEnd end, RelayCommand opened, CancellationToken circuitToken) =>
+        RunAsync(_ => Task.FromResult(end), opened, circuitToken);
+
+    private async Task RunAsync(Func<CancellationToken, Task<IExitEnd>> open, RelayCommand opened, CancellationToken circuitToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(circuitToken, _abort.Token);
         var token = linked.Token;
         var relay = _circuit.Relay;
-        var options = _circuit.RelayOptions;
         try
         {
             try
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
-                timeout.CancelAfter(options.Relay.ConnectTimeout);
-                _stream = await PeerConnector.OpenStreamAsync(relay.Host, _destination, addresses, options.Relay.AllowPrivateAddresses,
-                    options.DestinationProtocolId, timeout.Token).ConfigureAwait(false);
+                _stream = await open(token).ConfigureAwait(false);
             }
             catch (Exception e) when (!token.IsCancellationRequested)
             {
@@ -98,9 +115,12 @@ internal sealed class ExitStream
                 _stream.Reset();
                 return;
             }
-            relay.Metrics.ExitStream("opened");
-            relay.Observer?.StreamOpened(_circuit, _destination);
-            await _circuit.SendBackwardAsync(RelayCommand.Connected, Id, ReadOnlyMemory<byte>.Empty, token).ConfigureAwait(false);
+            if (_destination is not null)
+            {
+                relay.Metrics.ExitStream("opened");
+                relay.Observer?.StreamOpened(_circuit, _destination);
+            }
+            await _circuit.SendBackwardAsync(opened, Id, ReadOnlyMemory<byte>.Empty, token).ConfigureAwait(false);
             // A pump that fails stops the other: the destination refusing the lazily proposed protocol ("na") or
             // resetting must reach the client as END now, not when the client gives up writing.
             using var pumps = CancellationTokenSource.CreateLinkedTokenSource(token);
@@ -144,7 +164,7 @@ internal sealed class ExitStream
         }
     }
 
-    private async Task ToDestinationAsync(IStream stream, CancellationToken token)
+    private async Task ToDestinationAsync(IExitEnd stream, CancellationToken token)
     {
         var reader = _toDestination.Reader;
         var increment = _circuit.RelayOptions.FlowControl;
@@ -167,7 +187,7 @@ internal sealed class ExitStream
         }
     }
 
-    private async Task FromDestinationAsync(IStream stream, CancellationToken token)
+    private async Task FromDestinationAsync(IExitEnd stream, CancellationToken token)
     {
         int capacity = _circuit.RelayOptions.Layout.RelayDataCapacity;
         var circuitWindow = _circuit.PackageWindow;
@@ -203,4 +223,21 @@ internal sealed class ExitStream
             stream.Input.AdvanceTo(chunk.End);
         }
     }
+}
+
+/// <summary>What an exit stream moves data to and from: a stream to the destination, or one half of a splice.</summary>
+internal interface IExitEnd : IDuplexPipe, IAsyncDisposable
+{
+    void Reset();
+}
+
+internal sealed class StreamEnd(IStream stream) : IExitEnd
+{
+    public PipeReader Input => stream.Input;
+
+    public PipeWriter Output => stream.Output;
+
+    public void Reset() => stream.Reset();
+
+    public ValueTask DisposeAsync() => stream.DisposeAsync();
 }

@@ -36,6 +36,7 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
         Time = time ?? TimeProvider.System;
         Keys = new OnionKeyRing(Time, Options.Relay.OnionKeyRotation, Options.Relay.OnionKeyOverlap);
         _createRate = new RateLimiter(Time, Options.Relay.CreateBurstPerPeer, Options.Relay.CreatesPerSecondPerPeer, Options.Relay.MaxTrackedPeers);
+        Introductions = new IntroductionRegistry(Options.Relay, Time);
         metrics.ObserveRelay(() => CircuitCount);
         Protocols = [Options.ProtocolId];
     }
@@ -55,6 +56,12 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
     internal TimeProvider Time { get; }
 
     internal OnionKeyRing Keys { get; }
+
+    /// <summary>Shadow services' introduction registrations on this relay.</summary>
+    internal IntroductionRegistry Introductions { get; }
+
+    /// <summary>Introduction registrations held now.</summary>
+    public int IntroductionPointCount => Introductions.Count;
 
     /// <summary>Circuits passing through this relay now.</summary>
     public int CircuitCount

@@ -270,7 +270,14 @@ internal sealed partial class RelayCircuit
                 StartExtend(message);
                 break;
             case RelayCommand.Begin:
+                if (_introKey is not null) throw new OnionFormatException("BEGIN on a service circuit");
                 StartStream(header.StreamId, message);
+                break;
+            case RelayCommand.EstablishIntro:
+                await OnEstablishIntroAsync(header.StreamId, message, token).ConfigureAwait(false);
+                break;
+            case RelayCommand.Introduce:
+                StartIntroduction(header.StreamId, message);
                 break;
             case RelayCommand.End:
                 OnEnd(header.StreamId, message);
@@ -390,6 +397,7 @@ internal sealed partial class RelayCircuit
         if (from != Side.None) _relay.Metrics.Destroy(reason, sent: false);
         if (reason is DestroyReason.Integrity or DestroyReason.Protocol) _relay.Metrics.Refused(OnionMetrics.Label(reason));
         LogEnded(OnionMetrics.Label(reason));
+        ReleaseIntroduction();
         await _lifetime.CancelAsync().ConfigureAwait(false);
         _packageWindow.Fail();
         AbortStreams();

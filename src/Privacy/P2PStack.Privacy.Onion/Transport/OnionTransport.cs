@@ -67,16 +67,17 @@ public sealed class OnionListeners
         return listener;
     }
 
-    /// <summary>Hands an inbound connection to the listener; false when nothing listens (or its queue is full).</summary>
-    internal bool TryAccept(StreamRawConnection connection) => Volatile.Read(ref _current)?.TryEnqueue(connection) ?? false;
+    /// <summary>Hands an inbound connection to the listener; false when nothing listens (or its queue is full). A shadow
+    /// service hands its introduced streams here too.</summary>
+    public bool TryAccept(IRawConnection connection) => Volatile.Read(ref _current)?.TryEnqueue(connection) ?? false;
 
     private sealed class Listener(OnionListeners owner) : IListener
     {
-        private readonly Channel<StreamRawConnection> _queue = Channel.CreateBounded<StreamRawConnection>(64);
+        private readonly Channel<IRawConnection> _queue = Channel.CreateBounded<IRawConnection>(64);
 
         public Multiaddr ListenAddress => OnionAddress.Listen;
 
-        public bool TryEnqueue(StreamRawConnection connection) => _queue.Writer.TryWrite(connection);
+        public bool TryEnqueue(IRawConnection connection) => _queue.Writer.TryWrite(connection);
 
         public async ValueTask<IRawConnection> AcceptAsync(CancellationToken cancellationToken)
         {

@@ -39,6 +39,18 @@ public enum RelayCommand : byte
 
     /// <summary>Padding for the hop that recognises it: dropped there.</summary>
     Drop = 9,
+
+    /// <summary>Service → its introduction point: accept introductions for this auth key over this circuit.</summary>
+    EstablishIntro = 10,
+
+    /// <summary>Introduction point → service: the registration's outcome (a status byte).</summary>
+    IntroEstablished = 11,
+
+    /// <summary>Client → introduction point: open a stream to the service registered under this auth key.</summary>
+    Introduce = 12,
+
+    /// <summary>Introduction point → service: a client's stream arrives on this stream id (the relay chose it).</summary>
+    Introduced = 13,
 }
 
 /// <summary>
@@ -150,7 +162,7 @@ public static class CellCodec
         var payload = body[LayerCipher.TagSize..];
         int capacity = payload.Length - CellLayout.RelayHeaderSize;
         var command = (RelayCommand)payload[0];
-        if (command is < RelayCommand.Data or > RelayCommand.Drop) throw new OnionFormatException($"unknown relay command {payload[0]}");
+        if (command is < RelayCommand.Data or > RelayCommand.Introduced) throw new OnionFormatException($"unknown relay command {payload[0]}");
         ushort stream = BinaryPrimitives.ReadUInt16BigEndian(payload[1..]);
         int length = BinaryPrimitives.ReadUInt16BigEndian(payload[3..]);
         if (length > capacity) throw new OnionFormatException($"relay cell claims {length} data bytes, at most {capacity} fit");

@@ -73,4 +73,23 @@ public enum EndReason : byte
 
     /// <summary>Nothing was sent or received for the idle limit.</summary>
     Timeout = 8,
+
+    /// <summary>No service is registered at this introduction point under the auth key given (docs/specs/shadow.md).</summary>
+    NoIntroduction = 9,
+}
+
+/// <summary>The status byte of INTRO_ESTABLISHED (docs/specs/shadow.md, section 7).</summary>
+public enum IntroStatus : byte
+{
+    /// <summary>Introductions for the auth key now arrive over this circuit.</summary>
+    Ok = 0,
+
+    /// <summary>Another live circuit holds a registration for this auth key.</summary>
+    InUse = 1,
+
+    /// <summary>The relay holds as many registrations as it allows.</summary>
+    Full = 2,
+
+    /// <summary>The relay does not accept introductions.</summary>
+    NotIntroPoint = 3,
 }

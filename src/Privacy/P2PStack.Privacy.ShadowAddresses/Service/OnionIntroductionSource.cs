@@ -20,10 +20,17 @@ public sealed class OnionIntroductionSource(RelayDirectory directory, IOptions<O
     ILocalIdentity self) : IShadowIntroductionSource
 {
     private readonly ConcurrentDictionary<ShadowAddress, IntroductionPoint[]> _chosen = new();
+    private readonly Lock _gate = new();
 
     public ValueTask<ShadowDescriptorContent> GetAsync(ShadowAddress address, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(address);
+        // One choice at a time: the publisher and the introductions ask concurrently and must see the same points.
+        lock (_gate) return ValueTask.FromResult(Choose(address));
+    }
+
+    private ShadowDescriptorContent Choose(ShadowAddress address)
+    {
         int wanted = Math.Clamp(options.Value.IntroductionPoints, 1, ShadowDescriptor.MaxIntroductionPoints);
         var relays = directory.Relays.Where(r => !r.Peer.Equals(self.PeerId)).ToList();
         var kept = _chosen.TryGetValue(address, out var previous)
@@ -42,7 +49,7 @@ public sealed class OnionIntroductionSource(RelayDirectory directory, IOptions<O
         }
         if (kept.Count == 0) throw new ShadowIntroductionUnavailableException("no onion relay known yet to introduce the service");
         _chosen[address] = [.. kept];
-        return ValueTask.FromResult(new ShadowDescriptorContent(kept));
+        return new ShadowDescriptorContent(kept);
     }
 
     // Where a client can reach the relay directly: not its /p2p-onion listen address (a client that runs no onion

@@ -1,0 +1,153 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Threading.Channels;
+using P2PStack.Addressing;
+using P2PStack.Network;
+using P2PStack.Privacy.Onion.Client;
+using P2PStack.Privacy.Onion.Transport;
+using P2PStack.Privacy.Onion.Wire;
+
+namespace P2PStack.Privacy.Onion.Tests.Introductions;
+
+/// <summary>
+/// Introduction points (docs/specs/shadow.md, section 7) at the circuit level: a service registers an auth key over
+/// its circuit, a client's INTRODUCE over another circuit is joined to a new stream on the service's circuit, bytes
+/// go both ways; the relay refuses unknown keys, floods past the rate, and registrations past its limit, counting each.
+/// </summary>
+public class IntroductionTests
+{
+    private static readonly TimeSpan Patience = OnionTestNetwork.Patience;
+    private static readonly Multiaddr Remote = Multiaddr.Parse("/p2p-onion");
+
+    [Fact]
+    public async Task A_client_stream_is_joined_to_the_service_circuit_and_carries_bytes_both_ways()
+    {
+        await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2);
+        var client = network.Clients[0];
+        var service = network.Clients[1];
+        var introPoint = network.Relays[0];
+        var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        var identity = new EphemeralIdentity();
+        var arrived = Channel.CreateUnbounded<IRawConnection>();
+
+        await using var registration = await service.Client.EstablishIntroductionAsync(introPoint.PeerId, authKey, identity,
+            raw => arrived.Writer.TryWrite(raw), CancellationToken.None).WaitAsync(Patience);
+        Assert.Equal(introPoint.PeerId, registration.Relay);
+        Assert.Equal(1, introPoint.Relay.IntroductionPointCount);
+
+        var outbound = await client.Client.IntroduceAsync(introPoint.PeerId, authKey, Remote, CancellationToken.None).WaitAsync(Patience);
+        var inbound = await arrived.Reader.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.Equal(Direction.Inbound, inbound.Direction);
+        Assert.True(inbound.IsAnonymous);
+        Assert.Same(identity, inbound.LocalIdentity);
+
+        // More than one cell each way, and more than a stream window's SENDME increment.
+        var request = Enumerable.Range(0, 40_000).Select(i => (byte)i).ToArray();
+        await outbound.Output.WriteAsync(request);
+        Assert.Equal(request, await ReadExactlyAsync(inbound.Input, request.Length).WaitAsync(Patience));
+        var answer = Enumerable.Range(0, 30_000).Select(i => (byte)(i * 7)).ToArray();
+        await inbound.Output.WriteAsync(answer);
+        Assert.Equal(answer, await ReadExactlyAsync(outbound.Input, answer.Length).WaitAsync(Patience));
+        // A half-close crosses the join.
+        await outbound.Output.CompleteAsync();
+        var end = await inbound.Input.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.True(end.IsCompleted);
+        Assert.True(end.Buffer.IsEmpty);
+        Assert.Equal(1, introPoint.Relay.Metrics.IntroductionsByOutcome["forwarded"]);
+        await outbound.DisposeAsync();
+        await inbound.DisposeAsync();
+
+        // The registration goes with its circuit.
+        await registration.DisposeAsync();
+        await WaitUntilAsync(() => introPoint.Relay.IntroductionPointCount == 0, "the registration outlived its circuit");
+        var gone = await Assert.ThrowsAsync<OnionStreamException>(() =>
+            client.Client.IntroduceAsync(introPoint.PeerId, authKey, Remote, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(EndReason.NoIntroduction, gone.Reason);
+    }
+
+    [Fact]
+    public async Task Unknown_keys_floods_and_registrations_past_the_limit_are_refused_and_counted()
+    {
+        await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2, relayOptions: o =>
+        {
+            o.Relay.IntroductionBurst = 2;
+            o.Relay.IntroductionsPerSecond = 0.001; // no refill within the test
+            o.Relay.MaxIntroductionPoints = 1;
+        });
+        var client = network.Clients[0];
+        var service = network.Clients[1];
+        var introPoint = network.Relays[0];
+        var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        var arrived = Channel.CreateUnbounded<IRawConnection>();
+        await using var registration = await service.Client.EstablishIntroductionAsync(introPoint.PeerId, authKey, new EphemeralIdentity(),
+            raw => arrived.Writer.TryWrite(raw), CancellationToken.None).WaitAsync(Patience);
+
+        // An auth key nobody registered.
+        var unknown = await Assert.ThrowsAsync<OnionStreamException>(() => client.Client.IntroduceAsync(introPoint.PeerId,
+            System.Security.Cryptography.RandomNumberGenerator.GetBytes(32), Remote, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(EndReason.NoIntroduction, unknown.Reason);
+
+        // A flood: the burst passes, the rest is refused with a typed reason, counted, and never reaches the service.
+        var passed = new List<IRawConnection>();
+        int refused = 0;
+        for (int i = 0; i < 6; i++)
+        {
+            try
+            {
+                passed.Add(await client.Client.IntroduceAsync(introPoint.PeerId, authKey, Remote, CancellationToken.None).WaitAsync(Patience));
+            }
+            catch (OnionStreamException e)
+            {
+                Assert.Equal(EndReason.ResourceLimit, e.Reason);
+                refused++;
+            }
+        }
+        Assert.Equal(2, passed.Count);
+        Assert.Equal(4, refused);
+        Assert.Equal(4, introPoint.Relay.Metrics.RelayRefusalsByReason["introduction_rate"]);
+        Assert.Equal(4, introPoint.Relay.Metrics.IntroductionsByOutcome["rate"]);
+        for (int i = 0; i < 2; i++) await arrived.Reader.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.False(arrived.Reader.TryRead(out _));
+        foreach (var raw in passed) raw.Abort();
+
+        // The relay holds one registration at most: a second key is refused (typed), the first keeps working.
+        var full = await Assert.ThrowsAsync<IntroductionRefusedException>(() => client.Client.EstablishIntroductionAsync(introPoint.PeerId,
+            System.Security.Cryptography.RandomNumberGenerator.GetBytes(32), new EphemeralIdentity(), _ => true, CancellationToken.None)
+            .WaitAsync(Patience));
+        Assert.Equal(IntroStatus.Full, full.Status);
+        // The same key again while its circuit stands.
+        var taken = await Assert.ThrowsAsync<IntroductionRefusedException>(() => client.Client.EstablishIntroductionAsync(introPoint.PeerId,
+            authKey, new EphemeralIdentity(), _ => true, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(IntroStatus.InUse, taken.Status);
+        Assert.Equal(1, introPoint.Relay.Metrics.RelayRefusalsByReason["intro_full"]);
+        Assert.Equal(1, introPoint.Relay.Metrics.RelayRefusalsByReason["intro_in_use"]);
+        Assert.Equal(1, introPoint.Relay.IntroductionPointCount);
+        Assert.False(registration.IsClosed);
+    }
+
+    private static async Task<byte[]> ReadExactlyAsync(PipeReader reader, int count)
+    {
+        var result = new byte[count];
+        int read = 0;
+        while (read < count)
+        {
+            var chunk = await reader.ReadAsync();
+            var take = chunk.Buffer.Slice(0, Math.Min(chunk.Buffer.Length, count - read));
+            take.CopyTo(result.AsSpan(read));
+            read += (int)take.Length;
+            reader.AdvanceTo(take.End);
+            if (chunk.IsCompleted && read < count) throw new EndOfStreamException($"{read} of {count} bytes");
+        }
+        return result;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string message)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, message);
+            await Task.Delay(20);
+        }
+    }
+}
