@@ -24,7 +24,7 @@ public static class P2PStackServiceCollectionExtensions
         services.AddOptions<HostOptions>();
         services.AddLogging();
         services.TryAddSingleton<ILocalIdentity>(_ => new LocalIdentity(PrivateKey.Generate(KeyType.Ed25519)));
-        services.TryAddSingleton<IPeerStore>(_ => new InMemoryPeerStore());
+        services.TryAddSingleton<IPeerStore>(sp => new InMemoryPeerStore(memory: sp.GetRequiredService<ResourceManager>().Service(InMemoryPeerStore.ResourceService)));
         services.TryAddSingleton<IEventBus, EventBus>();
         // A hosted app has registered its IMeterFactory already; a bare container gets one scoped to it.
         services.TryAddSingleton<IMeterFactory, HostMeterFactory>();
