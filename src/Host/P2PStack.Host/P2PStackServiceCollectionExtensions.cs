@@ -42,7 +42,7 @@ public static class P2PStackServiceCollectionExtensions
         // Instruments on the "P2PStack.Host" meter; the factory scopes them to this container (see docs/metrics.md).
         services.TryAddSingleton(sp => new HostMetrics(sp.GetService<IMeterFactory>(), sp.GetRequiredService<ConnectionTable>().Snapshot,
             sp.GetRequiredService<IPeerStore>(), Options(sp).Metrics));
-        services.TryAddSingleton(sp => new ResourceManager(Options(sp).Resources.Effective(), sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton(sp => new ResourceManager(Options(sp).EffectiveResourceLimits(), sp.GetService<IMeterFactory>()));
         services.TryAddSingleton<IResourceManager>(sp => sp.GetRequiredService<ResourceManager>());
         services.TryAddSingleton(sp => new PeerHost(sp.GetRequiredService<ILocalIdentity>(), sp.GetRequiredService<TransportRegistry>(),
             sp.GetRequiredService<Upgrader>(), sp.GetRequiredService<ProtocolRegistry>(), sp.GetRequiredService<IPeerStore>(),
