@@ -62,7 +62,18 @@ internal static class ProtocolTargets
         }
         using (certificate)
         {
-            var key = Libp2pCertificate.Verify(certificate, certificate.NotBefore.ToUniversalTime().AddSeconds(1));
+            // Inside the validity period when it decodes (so the fuzzer gets past that check), else any time: Verify
+            // reads the dates itself and must refuse what does not decode.
+            DateTimeOffset now;
+            try
+            {
+                now = certificate.NotBefore.ToUniversalTime().AddSeconds(1);
+            }
+            catch (System.Security.Cryptography.CryptographicException)
+            {
+                now = Now;
+            }
+            var key = Libp2pCertificate.Verify(certificate, now);
             PeerId.FromPublicKey(key);
         }
     }
