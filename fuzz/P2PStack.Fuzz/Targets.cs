@@ -83,7 +83,8 @@ public static class Targets
         new("shadow-descriptor", "ShadowDescriptor.Verify (DHT key and value) and Decrypt", ProtocolTargets.ShadowDescriptor, ProtocolTargets.ShadowDescriptorSeeds),
         new("dag-vertex", "VertexCodec.Open (signed DAG vertex)", ProtocolTargets.DagVertex, ProtocolTargets.DagVertexSeeds),
         new("signaling", "SignalingProtocol.Open (signed swarm presence)", ProtocolTargets.Signaling, ProtocolTargets.SignalingSeeds),
-        new("padding", "PaddingWire.ReadHello, Agree, TryReadHeader over cells", ProtocolTargets.Padding, ProtocolTargets.PaddingSeeds),
+        new("padding", "PaddingWire.ReadHello, Agree, TryReadHeader over cells", ProtocolTargets.Padding, ProtocolTargets.PaddingSeeds,
+            typeof(P2PStack.Privacy.Padding.PaddingNegotiationException)),
     ];
 
     /// <summary>The listener's limit on the request head (WebSocketTransportOptions.MaxHandshakeBytes' default).</summary>
