@@ -31,6 +31,10 @@ public enum DropReason
     /// <summary>A sealed body for this node does not open: modified, moved from another message, or sealed to
     /// another key.</summary>
     BadSeal,
+
+    /// <summary>The resource manager refused the memory to queue the message (<c>service neural</c> or the system
+    /// scope is full).</summary>
+    ResourceLimit,
 }
 
 public static class DropReasons
@@ -51,6 +55,7 @@ public static class DropReasons
         DropReason.QueueFull => "queue_full",
         DropReason.SendFailed => "send_failed",
         DropReason.BadSeal => "bad_seal",
+        DropReason.ResourceLimit => "resource_limit",
         _ => "unknown",
     };
 }

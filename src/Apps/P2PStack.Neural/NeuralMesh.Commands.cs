@@ -170,8 +170,8 @@ public sealed partial class NeuralMesh
             }
             var item = new OutboundItem(NeuralMessageCodec.EncodeFrame(envelope, 0), MessageType.Response, (int)message.Priority,
                 command.ExpiresAt, existingConnectionOnly: true);
-            if (!await TryEnqueueAsync(hop, item).ConfigureAwait(false))
-                Drop(MessageType.Response, DropReason.QueueFull, hop, $"send queue to {hop} is full");
+            if (await TryEnqueueAsync(hop, item).ConfigureAwait(false) is { } refused)
+                Drop(MessageType.Response, refused.Reason, hop, refused.Detail);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

@@ -16,24 +16,36 @@ public sealed partial class NeuralMesh
         {
             await foreach (var delivery in _inbound.Reader.ReadAllAsync(token).ConfigureAwait(false))
             {
-                var message = delivery.Message;
-                if (Now >= message.ExpiresAt)
+                try
                 {
-                    Drop(message.TypeInfo.Type, DropReason.Expired, message.Source, "expired while waiting for the handlers");
-                    continue;
+                    await DispatchAsync(delivery, token).ConfigureAwait(false);
                 }
-                var received = new ReceivedMessage(message, delivery.ReceivedAt, delivery.From);
-                Metrics.Received(message.TypeInfo.Type, delivery.ReceivedAt - message.CreatedAt);
-                if (message.TypeInfo.Type == MessageType.Response) CompleteCommand(received);
-                NotifyListeners(received);
-                await InvokeHandlersAsync(received, token).ConfigureAwait(false);
-                if (message.TypeInfo.Type == MessageType.Command && !_commands.Writer.TryWrite(received.As<Command>()))
-                    Drop(MessageType.Command, DropReason.QueueFull, delivery.From, "every command worker is busy and the command queue is full");
+                finally
+                {
+                    Memory?.ReleaseMemory(delivery.Size);
+                }
             }
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
         }
+    }
+
+    private async Task DispatchAsync(Delivery delivery, CancellationToken token)
+    {
+        var message = delivery.Message;
+        if (Now >= message.ExpiresAt)
+        {
+            Drop(message.TypeInfo.Type, DropReason.Expired, message.Source, "expired while waiting for the handlers");
+            return;
+        }
+        var received = new ReceivedMessage(message, delivery.ReceivedAt, delivery.From);
+        Metrics.Received(message.TypeInfo.Type, delivery.ReceivedAt - message.CreatedAt);
+        if (message.TypeInfo.Type == MessageType.Response) CompleteCommand(received);
+        NotifyListeners(received);
+        await InvokeHandlersAsync(received, token).ConfigureAwait(false);
+        if (message.TypeInfo.Type == MessageType.Command && !_commands.Writer.TryWrite(received.As<Command>()))
+            Drop(MessageType.Command, DropReason.QueueFull, delivery.From, "every command worker is busy and the command queue is full");
     }
 
     private async Task InvokeHandlersAsync(ReceivedMessage message, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using P2PStack.Identity;
+using P2PStack.Network;
 using P2PStack.Neural.Messages;
 
 namespace P2PStack.Neural;
@@ -80,16 +81,33 @@ public sealed partial class NeuralMesh
         }
     }
 
+    /// <summary>Queues a message for the dispatch loop. Its envelope and what decoded from it are reserved in the
+    /// mesh's resource scope until the loop is done with it; refused, the message is dropped.</summary>
     private async ValueTask<bool> DeliverAsync(Delivery delivery, bool wait, CancellationToken cancellationToken)
     {
-        if (wait)
+        if (Memory is { } memory && !memory.TryReserveMemory(delivery.Size, Options.InboundReservationPriority))
         {
-            await _inbound.Writer.WriteAsync(delivery, cancellationToken).ConfigureAwait(false);
-            return true;
+            Drop(delivery.Message.TypeInfo.Type, DropReason.ResourceLimit, delivery.From,
+                $"{memory.Name} has no memory for {delivery.Size} bytes");
+            return false;
         }
-        if (_inbound.Writer.TryWrite(delivery)) return true;
-        Drop(delivery.Message.TypeInfo.Type, DropReason.QueueFull, delivery.From, "the inbound queue is full");
-        return false;
+        bool queued = false;
+        try
+        {
+            if (wait)
+            {
+                await _inbound.Writer.WriteAsync(delivery, cancellationToken).ConfigureAwait(false);
+                queued = true;
+                return true;
+            }
+            queued = _inbound.Writer.TryWrite(delivery);
+            if (!queued) Drop(delivery.Message.TypeInfo.Type, DropReason.QueueFull, delivery.From, "the inbound queue is full");
+            return queued;
+        }
+        finally
+        {
+            if (!queued) Memory?.ReleaseMemory(delivery.Size);
+        }
     }
 
     private bool IsForThisNode(VerifiedMessage message) => message.Destination.Kind switch
@@ -125,22 +143,29 @@ public sealed partial class NeuralMesh
         }
         var item = new OutboundItem(NeuralMessageCodec.EncodeFrame(message.Envelope, message.Hops + 1), type, (int)message.Message.Priority,
             message.ExpiresAt, existingConnectionOnly: true);
-        if (!await TryEnqueueAsync(next, item).ConfigureAwait(false))
+        if (await TryEnqueueAsync(next, item).ConfigureAwait(false) is { } refused)
         {
-            Drop(type, DropReason.QueueFull, from, $"send queue to {next} is full");
+            Drop(type, refused.Reason, from, refused.Detail);
             return false;
         }
         Metrics.Forwarded(type);
         return true;
     }
 
-    /// <summary>Queues without waiting (for messages sent on somebody else's behalf); false when the queue is full.</summary>
-    private async ValueTask<bool> TryEnqueueAsync(PeerId peer, OutboundItem item)
+    /// <summary>Queues without waiting (for messages sent on somebody else's behalf); the reason when it was not queued
+    /// (the queue is full, or the resource manager refused its memory).</summary>
+    private async ValueTask<(DropReason Reason, string Detail)?> TryEnqueueAsync(PeerId peer, OutboundItem item)
     {
         var queue = AcquireQueue(peer);
         try
         {
-            return await queue.EnqueueAsync(item, wait: false, CancellationToken.None).ConfigureAwait(false);
+            return await queue.EnqueueAsync(item, wait: false, CancellationToken.None).ConfigureAwait(false)
+                ? null
+                : (DropReason.QueueFull, $"send queue to {peer} is full");
+        }
+        catch (ResourceLimitExceededException e)
+        {
+            return (DropReason.ResourceLimit, e.Message);
         }
         finally
         {

@@ -140,7 +140,7 @@ public sealed partial class NeuralMesh
                     Drop(message.TypeInfo.Type, replay, gossip.ReceivedFrom, $"message {message.Id}");
                     continue;
                 }
-                await _inbound.Writer.WriteAsync(new Delivery(message, now, gossip.ReceivedFrom), cancellationToken).ConfigureAwait(false);
+                await DeliverAsync(new Delivery(message, now, gossip.ReceivedFrom), wait: true, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ChannelClosedException && cancellationToken.IsCancellationRequested)

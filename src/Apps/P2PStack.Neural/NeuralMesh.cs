@@ -69,7 +69,7 @@ public sealed partial class NeuralMesh : IAsyncDisposable
 
     public NeuralMesh(IPeerHost host, ILocalIdentity identity, IOptions<NeuralMeshOptions> options, IServiceScopeFactory scopes,
         KademliaDht? dht = null, GossipSubService? gossip = null, ILogger<NeuralMesh>? logger = null, TimeProvider? time = null,
-        IMeterFactory? meterFactory = null, IEnumerable<INeuralNextHops>? nextHops = null)
+        IMeterFactory? meterFactory = null, IEnumerable<INeuralNextHops>? nextHops = null, IResourceManager? resources = null)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(identity);
@@ -85,6 +85,7 @@ public sealed partial class NeuralMesh : IAsyncDisposable
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
         _nextHops = [.. nextHops ?? []];
+        Memory = resources?.Service(ResourceService);
         _replay = new ReplayGuard(Options.ReplayCacheCapacity, Options.ReplayCacheCapacityPerSource, Options.ReplayCacheCapacityPerConnection);
         _inbound = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(Options.InboundQueueCapacity) { SingleReader = true });
         _commands = Channel.CreateBounded<ReceivedMessage<Messages.Command>>(new BoundedChannelOptions(Options.CommandQueueCapacity));
@@ -99,6 +100,12 @@ public sealed partial class NeuralMesh : IAsyncDisposable
     public PeerId LocalPeer => _identity.PeerId;
 
     internal NeuralMetrics Metrics { get; }
+
+    /// <summary>The resource manager's service scope the queues reserve their memory in.</summary>
+    public const string ResourceService = "neural";
+
+    /// <summary>The scope queued messages reserve their bytes in (null without a resource manager).</summary>
+    internal IResourceScope? Memory { get; }
 
     internal DateTimeOffset Now => _time.GetUtcNow();
 
@@ -127,6 +134,7 @@ public sealed partial class NeuralMesh : IAsyncDisposable
         _inbound.Writer.TryComplete();
         _commands.Writer.TryComplete();
         await _dispatchLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        while (_inbound.Reader.TryRead(out var undelivered)) Memory?.ReleaseMemory(undelivered.Size);
         await Task.WhenAll(_commandWorkers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await LeaveAllSwarmsAsync().ConfigureAwait(false);
         PeerSendQueue[] queues;
@@ -145,7 +153,11 @@ public sealed partial class NeuralMesh : IAsyncDisposable
     }
 
     /// <summary>A verified message for this node, from <see cref="From"/> (this node for local messages).</summary>
-    private sealed record Delivery(VerifiedMessage Message, DateTimeOffset ReceivedAt, PeerId From);
+    private sealed record Delivery(VerifiedMessage Message, DateTimeOffset ReceivedAt, PeerId From)
+    {
+        /// <summary>What the queued message holds: its envelope, and the decoded message about as much again.</summary>
+        public long Size { get; } = 2L * Message.Envelope.Length;
+    }
 
     private sealed record PendingCommand(PeerId ExpectedPeer, TaskCompletionSource<ReceivedMessage<Messages.Response>> Completion);
 

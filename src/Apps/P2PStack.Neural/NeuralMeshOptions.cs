@@ -38,6 +38,14 @@ public sealed class NeuralMeshOptions
     /// <summary>Verified messages waiting for the handlers; stream readers wait for room.</summary>
     public int InboundQueueCapacity { get; set; } = 1024;
 
+    /// <summary>Priority of the send queues' reservations in the resource manager's <c>service neural</c> scope (255 may
+    /// fill its memory limit, lower values only <c>(priority + 1) / 256</c> of it): by default queues to slow peers stop
+    /// at half, leaving the rest for messages received.</summary>
+    public byte SendQueueReservationPriority { get; set; } = 127;
+
+    /// <summary>Priority of the reservation a received message holds until the dispatch loop is done with it.</summary>
+    public byte InboundReservationPriority { get; set; } = 255;
+
     /// <summary>A peer's send queue and stream are closed after this long without messages.</summary>
     public TimeSpan PeerQueueIdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
 

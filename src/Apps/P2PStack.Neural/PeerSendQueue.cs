@@ -41,7 +41,9 @@ internal sealed class PeerSendQueue
         get { lock (_gate) return _items.Count; }
     }
 
-    /// <summary>Adds the item; when full, waits for room if <paramref name="wait"/>, else returns false.</summary>
+    /// <summary>Adds the item; when full, waits for room if <paramref name="wait"/>, else returns false. The frame's
+    /// bytes are reserved in the mesh's resource scope until the pump takes the item or the queue closes.</summary>
+    /// <exception cref="ResourceLimitExceededException">The resource manager has no memory for the frame.</exception>
     public async ValueTask<bool> EnqueueAsync(OutboundItem item, bool wait, CancellationToken cancellationToken)
     {
         if (wait)
@@ -53,9 +55,23 @@ internal sealed class PeerSendQueue
         {
             return false;
         }
+        try
+        {
+            _mesh.Memory?.ReserveMemory(item.Frame.Length, _mesh.Options.SendQueueReservationPriority);
+        }
+        catch (ResourceLimitExceededException)
+        {
+            _space.Release();
+            throw;
+        }
         lock (_gate)
         {
-            if (_closed) throw new ObjectDisposedException(nameof(NeuralMesh), "the neural mesh is shutting down");
+            if (_closed)
+            {
+                _mesh.Memory?.ReleaseMemory(item.Frame.Length);
+                _space.Release();
+                throw new ObjectDisposedException(nameof(NeuralMesh), "the neural mesh is shutting down");
+            }
             _items.Enqueue(item, item.Priority);
         }
         _available.Release();
@@ -83,6 +99,7 @@ internal sealed class PeerSendQueue
             left = _items.Drain();
         }
         await _closing.CancelAsync().ConfigureAwait(false);
+        foreach (var item in left) _mesh.Memory?.ReleaseMemory(item.Frame.Length);
         foreach (var item in left) item.Sent.TrySetException(new ObjectDisposedException(nameof(NeuralMesh), "the neural mesh shut down"));
         await Pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
@@ -104,6 +121,8 @@ internal sealed class PeerSendQueue
                 {
                     if (!_items.TryDequeue(out item)) continue;
                 }
+                // Out of the queue the frame is this pump's one write in flight (bounded by one per peer).
+                _mesh.Memory?.ReleaseMemory(item.Frame.Length);
                 _space.Release();
                 await SendAsync(item, token).ConfigureAwait(false);
             }

@@ -105,7 +105,7 @@ public sealed partial class KademliaDht
         if (localValue is null || !localValue.AsSpan().SequenceEqual(best))
         {
             try { await RequestHandler.StoreValidatedAsync(key, best, cancellationToken).ConfigureAwait(false); }
-            catch (Exception e) when (e is InvalidRecordException or DhtStoreLimitException) { Log.RequestFailed(_logger, Self, e.Message); }
+            catch (Exception e) when (e is InvalidRecordException or DhtStoreLimitException or Network.ResourceLimitExceededException) { Log.RequestFailed(_logger, Self, e.Message); }
         }
         await Task.WhenAll(stale.Select(peer => PutToPeerAsync(peer, key, best, cancellationToken))).ConfigureAwait(false);
     }

@@ -19,6 +19,9 @@ namespace P2PStack.Protocols.Kademlia;
 /// </summary>
 public sealed partial class KademliaDht : IAsyncDisposable
 {
+    /// <summary>The resource manager's service scope the in-memory record and provider stores reserve their bytes in.</summary>
+    public const string ResourceService = "kademlia";
+
     private readonly IKadNetwork _network;
     private readonly IKadPeerDirectory _directory;
     private readonly IDhtRecordStore _records;

@@ -25,8 +25,11 @@ public static class KademliaServiceCollectionExtensions
         services.AddOptions<KademliaOptions>();
         if (configure is not null) services.Configure(configure);
         services.TryAddSingleton(sp => new HostKadNetwork(sp.GetRequiredService<IPeerHost>(), sp.GetRequiredService<IOptions<KademliaOptions>>().Value));
-        services.TryAddSingleton<IDhtRecordStore>(sp => new InMemoryRecordStore(sp.GetRequiredService<IOptions<KademliaOptions>>().Value.RecordLimits));
-        services.TryAddSingleton<IProviderStore>(sp => new InMemoryProviderStore(sp.GetRequiredService<IOptions<KademliaOptions>>().Value.ProviderLimits));
+        // In memory, their bytes count in the resource manager's "service kademlia" scope.
+        services.TryAddSingleton<IDhtRecordStore>(sp => new InMemoryRecordStore(sp.GetRequiredService<IOptions<KademliaOptions>>().Value.RecordLimits,
+            sp.GetService<IResourceManager>()?.Service(KademliaDht.ResourceService)));
+        services.TryAddSingleton<IProviderStore>(sp => new InMemoryProviderStore(sp.GetRequiredService<IOptions<KademliaOptions>>().Value.ProviderLimits,
+            sp.GetService<IResourceManager>()?.Service(KademliaDht.ResourceService)));
         services.TryAddSingleton(sp =>
         {
             var network = sp.GetRequiredService<HostKadNetwork>();

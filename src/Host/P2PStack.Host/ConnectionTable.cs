@@ -13,7 +13,6 @@ internal sealed class ConnectionTable(HostLimits limits)
     private readonly Lock _gate = new();
     private readonly Dictionary<PeerId, List<HostConnection>> _byPeer = [];
     private readonly Dictionary<System.Net.IPAddress, int> _inboundByIp = [];
-    private int _count;
 
     /// <summary>Every connection, private ones included.</summary>
     public IReadOnlyList<IConnection> Snapshot()
@@ -38,18 +37,14 @@ internal sealed class ConnectionTable(HostLimits limits)
         var peer = connection.RemotePeer;
         lock (_gate)
         {
+            // Connection counts (total, per peer) are the resource manager's, checked before this; per IP is ours.
             _byPeer.TryGetValue(peer, out var list);
-            if (_count >= limits.MaxConnections)
-                return new ResourceLimitExceededException("host", "connections", limits.MaxConnections);
-            if (list is not null && list.Count >= limits.MaxConnectionsPerPeer)
-                return new ResourceLimitExceededException($"peer {peer}", "connections", limits.MaxConnectionsPerPeer);
             var ip = IpGroup(connection);
             if (ip is not null && _inboundByIp.GetValueOrDefault(ip) >= limits.MaxInboundConnectionsPerIp)
                 return new ResourceLimitExceededException($"ip {ip}", "inbound connections", limits.MaxInboundConnectionsPerIp);
             if (list is null) _byPeer[peer] = list = [];
             list.Add(connection);
             if (ip is not null) _inboundByIp[ip] = _inboundByIp.GetValueOrDefault(ip) + 1;
-            _count++;
             return null;
         }
     }
@@ -70,7 +65,6 @@ internal sealed class ConnectionTable(HostLimits limits)
         lock (_gate)
         {
             if (!_byPeer.TryGetValue(connection.RemotePeer, out var list) || !list.Remove(connection)) return (false, false);
-            _count--;
             if (IpGroup(connection) is { } ip)
             {
                 int left = _inboundByIp.GetValueOrDefault(ip) - 1;

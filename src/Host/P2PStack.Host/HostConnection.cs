@@ -122,24 +122,20 @@ internal sealed partial class HostConnection : IConnection
             while (!token.IsCancellationRequested)
             {
                 var stream = await session.AcceptStreamAsync(token).ConfigureAwait(false);
-                if (!TryReserveStream())
-                {
-                    LogStreamRefused(RemotePeer, _options.Limits.MaxStreamsPerConnection);
-                    stream.Reset();
-                    continue;
-                }
                 StreamScope scope;
                 try
                 {
+                    // The resource manager holds every stream limit (per connection, peer, protocol, transient, system).
                     scope = Resources.OpenStream(Direction.Inbound);
                 }
                 catch (ResourceLimitExceededException refusal)
                 {
-                    LogStreamRefusedByResources(RemotePeer, refusal.Message);
-                    ReleaseStream();
+                    if (refusal.Scope == Resources.Name) LogStreamRefused(RemotePeer, refusal.Limit);
+                    else LogStreamRefusedByResources(RemotePeer, refusal.Message);
                     stream.Reset();
                     continue;
                 }
+                Interlocked.Increment(ref _streams);
                 _background.Run(_ => HandleInboundAsync(stream, scope, token));
             }
         }
@@ -173,14 +169,12 @@ internal sealed partial class HostConnection : IConnection
                     $"connection {Id} to {RemotePeer} is limited and none of {string.Join(", ", protocols)} runs on limited connections", this);
             protocols = allowed;
         }
-        if (!TryReserveStream())
-            throw new ResourceLimitExceededException($"connection {Id} to {RemotePeer}", "streams",
-                _options.Limits.MaxStreamsPerConnection);
+        // The resource manager refuses a stream over any limit (this connection's streams included), typed.
+        var scope = Resources.OpenStream(Direction.Outbound);
+        Interlocked.Increment(ref _streams);
         IMuxedStream? stream = null;
-        StreamScope? scope = null;
         try
         {
-            scope = Resources.OpenStream(Direction.Outbound);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
             timeout.CancelAfter(_options.StreamNegotiationTimeout);
             stream = await _upgraded.Session.OpenStreamAsync(timeout.Token).ConfigureAwait(false);
@@ -199,7 +193,7 @@ internal sealed partial class HostConnection : IConnection
         catch
         {
             stream?.Reset();
-            scope?.Dispose();
+            scope.Dispose();
             ReleaseStream();
             throw;
         }
@@ -234,13 +228,6 @@ internal sealed partial class HostConnection : IConnection
     private bool RunsOnLimitedConnections(string protocol) =>
         (_registry.TryGet(protocol, out var handler) && handler.RunOnLimitedConnections)
         || _options.LimitedConnectionProtocols.Contains(protocol) || _options.AllProtocolsOnLimitedConnections;
-
-    private bool TryReserveStream()
-    {
-        if (Interlocked.Increment(ref _streams) <= _options.Limits.MaxStreamsPerConnection) return true;
-        Interlocked.Decrement(ref _streams);
-        return false;
-    }
 
     private async Task HandleInboundAsync(IMuxedStream stream, StreamScope scope, CancellationToken token)
     {
@@ -324,7 +311,7 @@ internal sealed partial class HostConnection : IConnection
     private partial void LogInboundStreamFailed(PeerId peer, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Inbound stream from {Peer} refused: {Limit} streams per connection")]
-    private partial void LogStreamRefused(PeerId peer, int limit);
+    private partial void LogStreamRefused(PeerId peer, long limit);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Inbound stream from {Peer} refused: {Reason}")]
     private partial void LogStreamRefusedByResources(PeerId peer, string reason);

@@ -54,6 +54,23 @@ public sealed class HostOptions
     /// scaled to the machine's memory unless set.</summary>
     public ResourceManagerOptions Resources { get; } = new();
 
+    /// <summary>The limits the resource manager enforces: <see cref="Resources"/>, with the connection and stream counts
+    /// of <see cref="Limits"/> that are set written over their scopes (one source of truth for every count).</summary>
+    public ResourceLimits EffectiveResourceLimits()
+    {
+        var limits = Resources.Effective();
+        if (Limits.MaxConnections is { } total)
+            limits = limits with { System = limits.System with { Connections = total } };
+        if (Limits.MaxConnectionsPerPeer is { } perPeer)
+            limits = limits with
+            {
+                Peer = limits.Peer with { Connections = perPeer, ConnectionsInbound = perPeer, ConnectionsOutbound = perPeer },
+            };
+        if (Limits.MaxStreamsPerConnection is { } perConnection)
+            limits = limits with { Connection = limits.Connection with { Streams = perConnection } };
+        return limits;
+    }
+
     public ConnectionManagerOptions ConnectionManager { get; } = new();
 
     public HostMetricsOptions Metrics { get; } = new();
@@ -66,14 +83,22 @@ public sealed class HostMetricsOptions
     public int MaxPeerRttSeries { get; set; } = 64;
 }
 
-/// <summary>Resource limits; exceeding one refuses the resource with <c>ResourceLimitExceededException</c>.</summary>
+/// <summary>
+/// Limits the host applies beside the resource manager (handshakes, connections per IP), and shortcuts to the
+/// resource manager's connection and stream counts: <see cref="MaxConnections"/>, <see cref="MaxConnectionsPerPeer"/>
+/// and <see cref="MaxStreamsPerConnection"/>, when set, replace the matching limits of <see cref="HostOptions.Resources"/>
+/// (<see cref="HostOptions.EffectiveResourceLimits"/>); unset, the resource manager's own apply. Exceeding one refuses
+/// the resource with <c>ResourceLimitExceededException</c>.
+/// </summary>
 public sealed class HostLimits
 {
-    /// <summary>Established connections, both directions.</summary>
-    public int MaxConnections { get; set; } = 1024;
+    /// <summary>Connections of the whole host, both directions, counted from accept or dial (the resource manager's
+    /// <c>system</c> connections). Null: the resource manager's (128, plus 128 per GiB above 128 MiB).</summary>
+    public int? MaxConnections { get; set; }
 
-    /// <summary>Established connections to one peer.</summary>
-    public int MaxConnectionsPerPeer { get; set; } = 4;
+    /// <summary>Connections to one peer, in each direction and in total (the resource manager's <c>peer</c>
+    /// connections). Null: the resource manager's (8, as go-libp2p).</summary>
+    public int? MaxConnectionsPerPeer { get; set; }
 
     /// <summary>Inbound connections still in their handshake; more are dropped at accept.</summary>
     public int MaxPendingInbound { get; set; } = 64;
@@ -91,8 +116,10 @@ public sealed class HostLimits
     /// machine's own processes (tests, a local daemon), which an outside attacker cannot be.</summary>
     public bool ExemptLoopbackFromIpLimit { get; set; } = true;
 
-    /// <summary>Open streams on one connection, both directions; inbound streams over it are reset.</summary>
-    public int MaxStreamsPerConnection { get; set; } = 512;
+    /// <summary>Open streams on one connection, both directions (the resource manager's <c>connection</c> streams; its
+    /// per-direction limits, 256 inbound and 512 outbound, still apply); inbound streams over it are reset. Null: the
+    /// resource manager's (512).</summary>
+    public int? MaxStreamsPerConnection { get; set; }
 }
 
 /// <summary>Watermarks of the connection manager (go-libp2p's basic connmgr semantics).</summary>

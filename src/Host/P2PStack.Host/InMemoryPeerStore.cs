@@ -12,11 +12,23 @@ namespace P2PStack.Host;
 /// through cheap identities cannot grow it without bound; and at most <paramref name="maxAddressesPerPeer"/> addresses per
 /// peer (those expiring soonest go first). A sweep (on a write, at most every <see cref="PeerStoreDefaults.SweepInterval"/>)
 /// forgets peers left without a valid address and not written about for <paramref name="peerRetention"/>.
+/// With a <paramref name="memory"/> scope (the host's resource manager's <c>service peerstore</c>) each peer reserves
+/// <see cref="EntryBytes"/> there while it is held; when a new peer is refused, the least recently updated tenth of
+/// the peers is forgotten and the peer tried again, and if still refused its information is not kept (the store is a
+/// cache: callers go on without it; the refusal is counted in the scope).
 /// </summary>
 public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null, int maxPeers = InMemoryPeerStore.DefaultMaxPeers,
-    int maxAddressesPerPeer = PeerStoreDefaults.MaxAddressesPerPeer, TimeSpan? peerRetention = null) : IPeerStore
+    int maxAddressesPerPeer = PeerStoreDefaults.MaxAddressesPerPeer, TimeSpan? peerRetention = null,
+    IResourceScope? memory = null) : IPeerStore
 {
     public const int DefaultMaxPeers = PeerStoreDefaults.MaxPeers;
+
+    /// <summary>The resource manager's service scope the host's in-memory peer store reserves in.</summary>
+    public const string ResourceService = "peerstore";
+
+    /// <summary>What one peer is reckoned to hold (its addresses at the per-peer maximum, protocols, key, record, entry
+    /// overhead): reserved in the memory scope for each peer held.</summary>
+    public long EntryBytes { get; } = 1024 + 96L * maxAddressesPerPeer;
 
     private readonly ConcurrentDictionary<PeerId, PeerEntry> _peers = new();
     private readonly TimeProvider _time = timeProvider ?? TimeProvider.System;
@@ -129,12 +141,12 @@ public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null, int max
 
     public SignedEnvelope? GetPeerRecord(PeerId peer) => _peers.TryGetValue(peer, out var entry) ? entry.Record : null;
 
-    public void RemovePeer(PeerId peer) => _peers.TryRemove(peer, out _);
+    public void RemovePeer(PeerId peer) => Remove(peer);
 
     private PeerEntry Entry(PeerId peer)
     {
         var now = _time.GetUtcNow();
-        var entry = _peers.GetOrAdd(peer, static _ => new PeerEntry());
+        var entry = _peers.TryGetValue(peer, out var held) ? held : Add(peer);
         entry.Touched = _time.GetTimestamp();
         entry.LastWrittenTicks = now.UtcTicks;
         if (_peers.Count > maxPeers) EvictOldest();
@@ -159,18 +171,37 @@ public sealed class InMemoryPeerStore(TimeProvider? timeProvider = null, int max
                     entry.Addresses.Remove(expired);
                 if (entry.Addresses.Count > 0 || entry.LastWrittenTicks > cutoff) continue;
             }
-            _peers.TryRemove(peer, out _);
+            Remove(peer);
         }
     }
 
-    private void EvictOldest()
+    /// <summary>A new peer's entry, stored when its memory is granted; otherwise a detached one whose writes are lost.</summary>
+    private PeerEntry Add(PeerId peer)
+    {
+        if (memory is not null && !memory.TryReserveMemory(EntryBytes))
+        {
+            EvictOldest(Math.Max(1, _peers.Count / 10));
+            if (!memory.TryReserveMemory(EntryBytes)) return new PeerEntry();
+        }
+        var created = new PeerEntry();
+        var entry = _peers.GetOrAdd(peer, created);
+        if (!ReferenceEquals(entry, created)) memory?.ReleaseMemory(EntryBytes); // another writer added it first
+        return entry;
+    }
+
+    private void Remove(PeerId peer)
+    {
+        if (_peers.TryRemove(peer, out _)) memory?.ReleaseMemory(EntryBytes);
+    }
+
+    private void EvictOldest(int? count = null)
     {
         if (Interlocked.Exchange(ref _evicting, 1) != 0) return;
         try
         {
-            int excess = _peers.Count - maxPeers + Math.Max(1, maxPeers / 10);
+            int excess = count ?? _peers.Count - maxPeers + Math.Max(1, maxPeers / 10);
             foreach (var stale in _peers.OrderBy(p => p.Value.Touched).Take(excess).Select(p => p.Key).ToList())
-                _peers.TryRemove(stale, out _);
+                Remove(stale);
         }
         finally
         {

@@ -24,7 +24,7 @@ public static class P2PStackServiceCollectionExtensions
         services.AddOptions<HostOptions>();
         services.AddLogging();
         services.TryAddSingleton<ILocalIdentity>(_ => new LocalIdentity(PrivateKey.Generate(KeyType.Ed25519)));
-        services.TryAddSingleton<IPeerStore>(_ => new InMemoryPeerStore());
+        services.TryAddSingleton<IPeerStore>(sp => new InMemoryPeerStore(memory: sp.GetRequiredService<ResourceManager>().Service(InMemoryPeerStore.ResourceService)));
         services.TryAddSingleton<IEventBus, EventBus>();
         // A hosted app has registered its IMeterFactory already; a bare container gets one scoped to it.
         services.TryAddSingleton<IMeterFactory, HostMeterFactory>();
@@ -42,7 +42,7 @@ public static class P2PStackServiceCollectionExtensions
         // Instruments on the "P2PStack.Host" meter; the factory scopes them to this container (see docs/metrics.md).
         services.TryAddSingleton(sp => new HostMetrics(sp.GetService<IMeterFactory>(), sp.GetRequiredService<ConnectionTable>().Snapshot,
             sp.GetRequiredService<IPeerStore>(), Options(sp).Metrics));
-        services.TryAddSingleton(sp => new ResourceManager(Options(sp).Resources.Effective(), sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton(sp => new ResourceManager(Options(sp).EffectiveResourceLimits(), sp.GetService<IMeterFactory>()));
         services.TryAddSingleton<IResourceManager>(sp => sp.GetRequiredService<ResourceManager>());
         services.TryAddSingleton(sp => new PeerHost(sp.GetRequiredService<ILocalIdentity>(), sp.GetRequiredService<TransportRegistry>(),
             sp.GetRequiredService<Upgrader>(), sp.GetRequiredService<ProtocolRegistry>(), sp.GetRequiredService<IPeerStore>(),

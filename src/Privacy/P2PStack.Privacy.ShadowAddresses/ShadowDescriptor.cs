@@ -145,7 +145,8 @@ public sealed class ShadowDescriptor
             throw new ShadowFormatException($"shadow descriptor period length {period.LengthSeconds} s is not this network's {current.LengthSeconds} s");
         if (period.Number + 1 < current.Number || period.Number > current.Number + 1)
             throw new ShadowFormatException($"shadow descriptor is for period {period.Number}, not around the current {current.Number}");
-        if (expiresSeconds > long.MaxValue) throw new ShadowFormatException("shadow descriptor expiry out of range");
+        // Beyond year 9999 DateTimeOffset cannot hold it (found by the shadow-descriptor fuzz target).
+        if (expiresSeconds > (ulong)DateTimeOffset.MaxValue.ToUnixTimeSeconds()) throw new ShadowFormatException("shadow descriptor expiry out of range");
         var expires = DateTimeOffset.FromUnixTimeSeconds((long)expiresSeconds);
         if (expires <= now) throw new ShadowFormatException("shadow descriptor has expired");
         if (expires > period.End + periodLength)

@@ -18,6 +18,7 @@ internal sealed class GossipSubMetrics : ModuleMetrics
     private readonly Counter<long> _delivered;
     private readonly Counter<long> _duplicates;
     private readonly Counter<long> _rejected;
+    private readonly Counter<long> _rpcsDropped;
     private readonly ConcurrentDictionary<string, StrongBox<int>> _mesh = new(StringComparer.Ordinal);
 
     public GossipSubMetrics(IMeterFactory? factory)
@@ -31,6 +32,8 @@ internal sealed class GossipSubMetrics : ModuleMetrics
             "Received messages already seen (dropped).");
         _rejected = Meter.CreateCounter<long>("p2pstack_gossipsub_messages_rejected_total", "{message}",
             "Received messages dropped by signature policy or validation, by reason.");
+        _rpcsDropped = Meter.CreateCounter<long>("p2pstack_gossipsub_rpcs_dropped_total", "{rpc}",
+            "RPCs dropped before they were sent or handled, by direction (inbound, outbound) and reason (queue_full, resource_limit).");
         Meter.CreateObservableGauge("p2pstack_gossipsub_mesh_peers", ObserveMesh, "{peer}",
             "Peers in our mesh, by topic (topics we are subscribed to).");
     }
@@ -42,6 +45,9 @@ internal sealed class GossipSubMetrics : ModuleMetrics
     public void Duplicate() => _duplicates.Add(1);
 
     public void Rejected(RejectReason reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", ReasonLabel(reason)));
+
+    public void RpcDropped(string direction, string reason) =>
+        _rpcsDropped.Add(1, new KeyValuePair<string, object?>("direction", direction), new KeyValuePair<string, object?>("reason", reason));
 
     public void MeshChanged(string topic, bool inMesh)
     {

@@ -122,6 +122,14 @@ public sealed class GossipSubOptions
     /// <summary>RPCs queued for one peer; beyond this, messages to the peer are dropped.</summary>
     public int MaxOutboundQueue { get; set; } = 256;
 
+    /// <summary>Priority of the outbound queues' memory reservations in the resource manager's <c>service gossipsub</c>
+    /// scope (255 may fill its limit, lower values only <c>(priority + 1) / 256</c> of it): slow peers' queues stop at
+    /// half by default, leaving the rest for the RPCs being received.</summary>
+    public byte OutboundReservationPriority { get; set; } = 127;
+
+    /// <summary>Priority of the reservation an inbound RPC holds while it is handled (see <see cref="OutboundReservationPriority"/>).</summary>
+    public byte InboundReservationPriority { get; set; } = 255;
+
     // Scoring
     public bool ScoringEnabled { get; set; } = true;
     public PeerScoreParams ScoreParams { get; set; } = new();

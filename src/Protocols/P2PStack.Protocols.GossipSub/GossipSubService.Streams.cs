@@ -21,7 +21,7 @@ public sealed partial class GossipSubService
         IStream? replaced;
         lock (_gate)
         {
-            if (!_links.TryGetValue(peer, out var link)) _links[peer] = link = new PeerLink(_options.MaxOutboundQueue);
+            if (!_links.TryGetValue(peer, out var link)) _links[peer] = link = new PeerLink(_options.MaxOutboundQueue, _memory);
             replaced = link.Inbound;
             link.Inbound = stream;
             AddToRouter(peer, link, stream.Protocol, stream.Connection);
@@ -67,18 +67,33 @@ public sealed partial class GossipSubService
             if (frame is null) return;
             using (frame)
             {
-                RPC rpc;
-                try
+                // The frame and what decodes from it are held while the router handles it: counted in the service's
+                // memory, and dropped (not handled) when the resource manager refuses.
+                long held = 2L * frame.Memory.Length;
+                if (_memory?.TryReserveMemory(held, _options.InboundReservationPriority) == false)
                 {
-                    rpc = RpcCodec.Decode(new ReadOnlySequence<byte>(frame.Memory));
-                }
-                catch (PubSubFormatException e)
-                {
-                    LogMalformed(peer, e.Message);
-                    lock (_gate) _router.ReportMalformedRpc(peer);
+                    DroppedForMemory(peer, "inbound", held);
                     continue;
                 }
-                lock (_gate) _router.HandleRpc(peer, rpc);
+                try
+                {
+                    RPC rpc;
+                    try
+                    {
+                        rpc = RpcCodec.Decode(new ReadOnlySequence<byte>(frame.Memory));
+                    }
+                    catch (PubSubFormatException e)
+                    {
+                        LogMalformed(peer, e.Message);
+                        lock (_gate) _router.ReportMalformedRpc(peer);
+                        continue;
+                    }
+                    lock (_gate) _router.HandleRpc(peer, rpc);
+                }
+                finally
+                {
+                    _memory?.ReleaseMemory(held);
+                }
             }
         }
     }
@@ -90,7 +105,7 @@ public sealed partial class GossipSubService
         PeerLink link;
         lock (_gate)
         {
-            if (!_links.TryGetValue(peer, out link!)) _links[peer] = link = new PeerLink(_options.MaxOutboundQueue);
+            if (!_links.TryGetValue(peer, out link!)) _links[peer] = link = new PeerLink(_options.MaxOutboundQueue, _memory);
             if (link.Opening || link.Outbound is not null) return;
             link.Opening = true;
         }
@@ -143,11 +158,12 @@ public sealed partial class GossipSubService
                 while (more)
                 {
                     long batch = 0;
-                    while (batch < _options.WriteBatchBytes && (more = reader.TryRead(out var rpc)))
+                    while (batch < _options.WriteBatchBytes && (more = reader.TryRead(out var queued)))
                     {
-                        int size = rpc!.CalculateSize();
-                        LengthPrefixed.WriteMessage(stream.Output, rpc);
-                        batch += LengthPrefixed.GetEncodedLength(size);
+                        // Once in the pipe the bytes are the muxer's (its window), no longer the queue's.
+                        link.Release(queued);
+                        LengthPrefixed.WriteMessage(stream.Output, queued.Rpc);
+                        batch += LengthPrefixed.GetEncodedLength(queued.Size);
                     }
                     if (batch == 0) break;
                     // Each flush has a time limit: a peer that stops reading must not hold this loop (and its queue).
@@ -212,7 +228,25 @@ public sealed partial class GossipSubService
     private void EnqueueRpc(PeerId peer, RPC rpc)
     {
         if (!_links.TryGetValue(peer, out var link)) return;
-        if (!link.Queue.Writer.TryWrite(rpc)) LogQueueFull(peer);
+        int size = rpc.CalculateSize();
+        if (_memory?.TryReserveMemory(size, _options.OutboundReservationPriority) == false)
+        {
+            DroppedForMemory(peer, "outbound", size);
+            return;
+        }
+        var queued = new QueuedRpc(rpc, size);
+        if (link.Queue.Writer.TryWrite(queued)) return;
+        _memory?.ReleaseMemory(size);
+        _metrics.RpcDropped("outbound", "queue_full");
+        LogQueueFull(peer);
+    }
+
+    /// <summary>An RPC the resource manager had no memory for: counted, logged once here (the refusal itself is counted
+    /// in the service's scope).</summary>
+    private void DroppedForMemory(PeerId peer, string direction, long bytes)
+    {
+        _metrics.RpcDropped(direction, "resource_limit");
+        LogMemoryRefused(direction, peer, bytes, _memory!.Name);
     }
 
     private void OnPeerIdentified(PeerIdentified e)
@@ -244,11 +278,14 @@ public sealed partial class GossipSubService
         } while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false));
     }
 
-    private sealed class PeerLink(int queueCapacity)
+    /// <summary>An RPC in a peer's queue and its encoded size, reserved in the service's memory until it leaves.</summary>
+    private readonly record struct QueuedRpc(RPC Rpc, int Size);
+
+    private sealed class PeerLink(int queueCapacity, IResourceScope? memory)
     {
-        public readonly Channel<RPC> Queue = Channel.CreateBounded<RPC>(new BoundedChannelOptions(queueCapacity)
+        // Not SingleReader: Close drains what the write loop left, concurrently with it, so each item is released once.
+        public readonly Channel<QueuedRpc> Queue = Channel.CreateBounded<QueuedRpc>(new BoundedChannelOptions(queueCapacity)
         {
-            SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full: we drop and log
         });
         public IStream? Outbound;
@@ -257,9 +294,12 @@ public sealed partial class GossipSubService
         public bool InRouter;
         public int Reopens;
 
+        public void Release(in QueuedRpc queued) => memory?.ReleaseMemory(queued.Size);
+
         public void Close()
         {
             Queue.Writer.TryComplete();
+            while (Queue.Reader.TryRead(out var left)) Release(left);
             Outbound?.Reset();
             Inbound?.Reset();
         }
@@ -282,6 +322,9 @@ public sealed partial class GossipSubService
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "outbound queue to {Peer} is full; dropping an RPC")]
     private partial void LogQueueFull(PeerId peer);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "dropped an {Direction} RPC of {Peer} ({Bytes} bytes): {Scope} has no memory left")]
+    private partial void LogMemoryRefused(string direction, PeerId peer, long bytes, string scope);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "gossipsub heartbeat failed")]
     private partial void LogHeartbeatFailed(Exception exception);

@@ -27,6 +27,7 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
     private readonly TimeProvider _time;
     private readonly GossipSubRouter _router;
     private readonly GossipSubMetrics _metrics;
+    private readonly IResourceScope? _memory;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, List<Subscription>> _subscriptions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ImmutableValidators> _validators = new(StringComparer.Ordinal);
@@ -38,7 +39,8 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
     private int _pendingConnects;
 
     public GossipSubService(IPeerHost host, ILocalIdentity identity, IOptions<GossipSubOptions> options,
-        ILogger<GossipSubService>? logger = null, TimeProvider? time = null, IMeterFactory? meterFactory = null)
+        ILogger<GossipSubService>? logger = null, TimeProvider? time = null, IMeterFactory? meterFactory = null,
+        IResourceManager? resources = null)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(identity);
@@ -48,6 +50,7 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
         _metrics = new GossipSubMetrics(meterFactory);
+        _memory = resources?.Service(ResourceService);
         _router = new GossipSubRouter(_options, identity.PeerId, this, _time, new Random(), _logger) { Metrics = _metrics };
         // Unique across restarts without persisted state: start from the clock in nanoseconds, as go does.
         _sequenceNumber = _time.GetUtcNow().ToUnixTimeMilliseconds() * 1_000_000;
@@ -62,6 +65,9 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
         foreach (var connection in host.GetConnections()) EnsureOutboundStream(connection.RemotePeer);
         _heartbeatLoop = HeartbeatLoopAsync(_lifetime.Token);
     }
+
+    /// <summary>The resource manager's service scope the queues reserve their memory in.</summary>
+    public const string ResourceService = "gossipsub";
 
     public PeerId LocalPeer => _identity.PeerId;
 

@@ -51,6 +51,20 @@ public static class Libp2pCertificate
     public static PublicKey Verify(X509Certificate2 certificate, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(certificate);
+        try
+        {
+            return VerifyCore(certificate, now);
+        }
+        catch (CryptographicException ex)
+        {
+            // The platform parses a certificate's parts lazily: a validity date, an extension or the key that does not
+            // decode surfaces on first access (found by the tls-certificate fuzz target).
+            throw new TlsCertificateException($"the certificate does not decode: {ex.Message}");
+        }
+    }
+
+    private static PublicKey VerifyCore(X509Certificate2 certificate, DateTimeOffset now)
+    {
         if (now < certificate.NotBefore.ToUniversalTime() || now > certificate.NotAfter.ToUniversalTime())
             throw new TlsCertificateException($"the certificate is valid from {certificate.NotBefore:u} to {certificate.NotAfter:u}, not now");
 

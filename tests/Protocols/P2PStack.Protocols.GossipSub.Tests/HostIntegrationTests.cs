@@ -18,19 +18,24 @@ internal sealed class GossipPeer : IAsyncDisposable
         _services = services;
         Host = services.GetRequiredService<PeerHost>();
         PubSub = services.GetRequiredService<GossipSubService>();
+        Resources = services.GetRequiredService<ResourceManager>();
     }
+
+    public ResourceManager Resources { get; }
 
     public PeerHost Host { get; }
     public GossipSubService PubSub { get; }
     public Multiaddr Address => Host.ListenAddresses[0].Encapsulate($"/p2p/{Host.PeerId}");
 
-    public static async Task<GossipPeer> StartAsync(MemoryNetwork network, Action<GossipSubOptions>? configure = null)
+    public static async Task<GossipPeer> StartAsync(MemoryNetwork network, Action<GossipSubOptions>? configure = null,
+        Action<HostOptions>? host = null)
     {
         var services = new ServiceCollection();
         services.AddSingleton(network);
         services.AddP2PStack(p2p =>
         {
             p2p.ListenOn("/memory/0");
+            if (host is not null) p2p.ConfigureHost(host);
             p2p.AddMemoryTransport();
             p2p.AddNoise();
             p2p.AddYamux();

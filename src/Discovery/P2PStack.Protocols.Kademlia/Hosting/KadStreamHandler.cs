@@ -31,7 +31,8 @@ public sealed partial class KadStreamHandler(KademliaDht dht, ILogger<KadStreamH
                 }
                 await stream.Output.CompleteAsync().ConfigureAwait(false);
             }
-            catch (Exception e) when (e is P2PFormatException or DhtStoreLimitException or IOException or OperationCanceledException)
+            catch (Exception e) when (e is P2PFormatException or DhtStoreLimitException or ResourceLimitExceededException or IOException
+                or OperationCanceledException)
             {
                 Log.RequestRefused(logger, stream.Connection.RemotePeer, e.Message);
                 stream.Reset();

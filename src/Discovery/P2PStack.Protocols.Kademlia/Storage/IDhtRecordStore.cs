@@ -1,4 +1,5 @@
 using P2PStack.Identity;
+using P2PStack.Network;
 
 namespace P2PStack.Protocols.Kademlia.Storage;
 
@@ -35,6 +36,7 @@ public interface IDhtRecordStore
 
     /// <summary>Stores or replaces the record under its key.</summary>
     /// <exception cref="DhtStoreLimitException">A size or count limit (in all, or the publisher's quota) would be exceeded.</exception>
+    /// <exception cref="ResourceLimitExceededException">The resource manager refused the record's memory (stores in memory).</exception>
     ValueTask PutAsync(DhtRecord record, CancellationToken cancellationToken);
 
     ValueTask<bool> RemoveAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken);

@@ -1,5 +1,6 @@
 using P2PStack.Addressing;
 using P2PStack.Identity;
+using P2PStack.Network;
 
 namespace P2PStack.Protocols.Kademlia.Storage;
 
@@ -33,6 +34,8 @@ public interface IProviderStore
     /// <summary>Adds or refreshes the provider of <paramref name="key"/>.</summary>
     /// <exception cref="DhtStoreLimitException">The key is too long, the store holds too many keys, or the provider
     /// already announced <see cref="ProviderStoreLimits.MaxKeysPerProvider"/> keys.</exception>
+    /// <exception cref="ResourceLimitExceededException">The resource manager refused the announcement's memory (stores
+    /// in memory).</exception>
     ValueTask AddProviderAsync(ReadOnlyMemory<byte> key, ProviderRecord record, CancellationToken cancellationToken);
 
     /// <summary>Providers of <paramref name="key"/> received at or after <paramref name="receivedAfter"/>, newest first.</summary>

@@ -1,16 +1,26 @@
 using P2PStack.Identity;
+using P2PStack.Network;
 
 namespace P2PStack.Protocols.Kademlia.Storage;
 
-/// <summary>Records in a dictionary, with the limits of <see cref="RecordStoreLimits"/>. Thread-safe.</summary>
-public sealed class InMemoryRecordStore(RecordStoreLimits limits) : IDhtRecordStore
+/// <summary>Records in a dictionary, with the limits of <see cref="RecordStoreLimits"/>. Thread-safe. With a
+/// <paramref name="memory"/> scope (the resource manager's <c>service kademlia</c>), each record's bytes are reserved
+/// there while it is held and returned when it is replaced, removed, expires or is evicted.</summary>
+public sealed class InMemoryRecordStore(RecordStoreLimits limits, IResourceScope? memory = null) : IDhtRecordStore
 {
+    /// <summary>What a held record costs beyond its key and value (dictionary entry, record object, array headers),
+    /// counted in its reservation.</summary>
+    public const int EntryOverhead = 128;
+
     private readonly object _lock = new();
     private readonly Dictionary<byte[], DhtRecord> _records = new(ByteKeyComparer.Instance);
     private readonly Dictionary<PeerId, int> _perPublisher = [];
     private long _totalBytes;
 
     public InMemoryRecordStore() : this(new RecordStoreLimits()) { }
+
+    /// <summary>Bytes reserved for one held record.</summary>
+    public static long Footprint(DhtRecord record) => SizeOf(record) + EntryOverhead;
 
     public long TotalBytes
     {
@@ -44,7 +54,22 @@ public sealed class InMemoryRecordStore(RecordStoreLimits limits) : IDhtRecordSt
                     ? new DhtStoreLimitException($"record store is full ({_totalBytes} of {limits.MaxTotalBytes} bytes used)")
                     : new DhtStoreLimitException($"record store is full ({limits.MaxRecords} records)");
             }
-            if (old is not null) Forget(old);
+            // The resource manager has the last word on memory; our own records may make room from others' first.
+            // A replacement reserves only what it adds.
+            long added = Footprint(record) - (old is null ? 0 : Footprint(old));
+            while (memory is not null && added > 0)
+            {
+                try
+                {
+                    memory.ReserveMemory(added); // refused: the typed error naming the scope
+                    break;
+                }
+                catch (ResourceLimitExceededException) when (record.Publisher is null && EvictOneRemote(record.Key))
+                {
+                }
+            }
+            if (old is not null) Forget(old, releaseMemory: false);
+            if (added < 0) memory?.ReleaseMemory(-added);
             _records[record.Key] = record;
             _totalBytes += size;
             if (record.Publisher is { } p) _perPublisher[p] = _perPublisher.GetValueOrDefault(p) + 1;
@@ -96,9 +121,10 @@ public sealed class InMemoryRecordStore(RecordStoreLimits limits) : IDhtRecordSt
     }
 
     /// <summary>Takes a record that left the dictionary off the totals.</summary>
-    private void Forget(DhtRecord record)
+    private void Forget(DhtRecord record, bool releaseMemory = true)
     {
         _totalBytes -= SizeOf(record);
+        if (releaseMemory) memory?.ReleaseMemory(Footprint(record));
         if (record.Publisher is not { } publisher) return;
         int left = _perPublisher[publisher] - 1;
         if (left == 0) _perPublisher.Remove(publisher);

@@ -172,6 +172,79 @@ public sealed class ResourceManagerTests
         Assert.True(ResourceLimits.DefaultMemory() >= 128L << 20);
         Assert.Equal(ResourceLimits.Scaled(1L << 30).Peer, new ResourceManagerOptions { Memory = 1L << 30 }.Effective().Peer);
     }
+
+    [Fact]
+    public void Host_limits_are_written_over_the_resource_managers_scopes_one_source_of_truth()
+    {
+        // Unset: the resource manager's own counts apply (go-libp2p's 8 connections per peer, 512 streams per connection).
+        var defaults = new HostOptions();
+        defaults.Resources.Memory = 1L << 30;
+        var scaled = ResourceLimits.Scaled(1L << 30);
+        var effective = defaults.EffectiveResourceLimits();
+        Assert.Equal((scaled.System, scaled.Transient, scaled.Service, scaled.Protocol, scaled.Peer, scaled.Connection, scaled.Stream),
+            (effective.System, effective.Transient, effective.Service, effective.Protocol, effective.Peer, effective.Connection, effective.Stream));
+        Assert.Equal(8, defaults.EffectiveResourceLimits().Peer.Connections);
+        Assert.Equal(512, defaults.EffectiveResourceLimits().Connection.Streams);
+
+        // Set: they replace the matching limits, and nothing else.
+        var set = new HostOptions();
+        set.Resources.Memory = 1L << 30;
+        set.Limits.MaxConnections = 40;
+        set.Limits.MaxConnectionsPerPeer = 2;
+        set.Limits.MaxStreamsPerConnection = 3;
+        var limits = set.EffectiveResourceLimits();
+        Assert.Equal(40, limits.System.Connections);
+        Assert.Equal(new ResourceLimit { Connections = 2, ConnectionsInbound = 2, ConnectionsOutbound = 2 },
+            limits.Peer with { StreamsInbound = int.MaxValue, StreamsOutbound = int.MaxValue, Streams = int.MaxValue, Memory = long.MaxValue });
+        Assert.Equal(3, limits.Connection.Streams);
+        Assert.Equal(ResourceLimits.Scaled(1L << 30).Transient, limits.Transient);
+        Assert.Equal(ResourceLimits.Scaled(1L << 30).System.ConnectionsInbound, limits.System.ConnectionsInbound);
+    }
+
+    [Fact]
+    public async Task A_third_connection_of_one_peer_is_refused_by_the_peer_scope_when_host_limits_say_two()
+    {
+        var network = new P2PStack.Transports.Memory.MemoryNetwork();
+        await using var server = await TestPeer.StartAsync("/memory/0", network, options: o => o.Limits.MaxConnectionsPerPeer = 2);
+        // Three hosts under one key: three connections of one peer id.
+        var key = PrivateKey.Generate(KeyType.Ed25519);
+        var clients = new List<TestPeer>();
+        try
+        {
+            int refused = 0;
+            for (int i = 0; i < 3; i++)
+            {
+                var client = await TestPeer.StartAsync("/memory/0", network, configure: p2p => p2p.WithIdentity(key));
+                clients.Add(client);
+                try
+                {
+                    await client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+                }
+                catch (Exception e) when (e is not TimeoutException)
+                {
+                    refused++;
+                }
+            }
+            var peerId = PeerId.FromPublicKey(key.PublicKey);
+            // The server refuses after its end of the handshake, which may come after the client's dial returned.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            ResourceScopeStat Stat() => server.Host.Resources.Snapshot().Single(s => s.Name == $"peer {peerId}");
+            while (!(Stat().Refusals == 1 && Stat().Usage.Connections == 2 && server.Host.GetConnections(peerId).Count == 2))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the third connection was not refused by the peer scope");
+                await Task.Delay(20);
+            }
+            var peer = Stat();
+            Assert.Equal(2, peer.Limit.Connections);
+            Assert.Equal(2, peer.Usage.Connections);
+            Assert.Equal(1, peer.Refusals);
+            Assert.Equal(2, server.Host.GetConnections(peerId).Count);
+        }
+        finally
+        {
+            foreach (var client in clients) await client.DisposeAsync();
+        }
+    }
 }
 
 /// <summary>The <c>P2PStack.Resources</c> meter: refusals by scope and resource, usage and limits of bounded scopes.</summary>
