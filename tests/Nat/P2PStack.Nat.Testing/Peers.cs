@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using P2PStack.Addressing;
 using P2PStack.Identity;
 using P2PStack.Interop.Support;
@@ -24,6 +25,29 @@ public static class Peers
         return ns is null
             ? await JsonLinesPeer.StartLocalAsync(node, ["nat-peer.mjs", .. arguments], StartTimeout, cancellationToken, directory).ConfigureAwait(false)
             : await JsonLinesPeer.StartAsync(ns, node, ["nat-peer.mjs", .. arguments], StartTimeout, cancellationToken, directory).ConfigureAwait(false);
+    }
+
+    /// <summary>Polls a command until its answer satisfies <paramref name="done"/>; past <paramref name="patience"/>
+    /// (a hang guard, not a measurement) it throws <see cref="TimeoutException"/> with the last answer.</summary>
+    public static async Task<JsonObject> UntilAsync(this JsonLinesPeer peer, string cmd, Func<JsonObject, bool> done, TimeSpan patience,
+        CancellationToken cancellationToken, JsonObject? fields = null)
+    {
+        var deadline = DateTime.UtcNow + patience;
+        while (true)
+        {
+            var answer = await peer.CommandAsync(cmd, fields).ConfigureAwait(false);
+            if (done(answer)) return answer;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{cmd} on {peer.Process.Label} never gave the awaited answer within {patience}: {answer.ToJsonString()}\n{peer.Process.Tail()}");
+            await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The peer's first relay address with its /p2p, once it holds a reservation.</summary>
+    public static async Task<string> CircuitAddressAsync(this JsonLinesPeer peer, TimeSpan patience, CancellationToken cancellationToken)
+    {
+        var addresses = await peer.UntilAsync("addresses", a => a["relay"]!.AsArray().Count > 0, patience, cancellationToken).ConfigureAwait(false);
+        return $"{addresses["relay"]![0]!.GetValue<string>()}/p2p/{peer.PeerId()}";
     }
 
     public static PeerId PeerId(this JsonLinesPeer peer) => Identity.PeerId.Parse(peer.Ready["peerId"]!.GetValue<string>());
