@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using P2PStack.Interop.Support;
 using P2PStack.Nat.Testing;
 
 namespace P2PStack.Benchmarks.Nat;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
+using P2PStack.Interop.Support;
 using P2PStack.Nat.Testing;
 
 namespace P2PStack.Benchmarks.Nat;

@@ -10,7 +10,9 @@ namespace P2PStack.Nat.Dcutr.Tests;
 /// the CONNECT/SYNC rounds with a TCP simultaneous open when it announces no address (but has one it was observed at).
 /// The real NATs are in the namespace tests.
 /// </summary>
-public sealed class DcutrServiceTests : IAsyncDisposable
+// IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class, so what
+// the test started (hosts, processes, metric listeners) would outlive it.
+public sealed class DcutrServiceTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
     private readonly List<TestPeer> _peers = [];
@@ -98,7 +100,9 @@ public sealed class DcutrServiceTests : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var peer in Enumerable.Reverse(_peers)) await peer.DisposeAsync();
         _metrics.Dispose();

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using P2PStack.Interop.Support;
 using P2PStack.Nat.Testing;
 
 namespace P2PStack.Nat.Interop.Tests;
@@ -29,15 +30,24 @@ public sealed class AutoNatLab : IAsyncLifetime
         if (Unavailable is not null) return;
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         var ct = timeout.Token;
-        Lab = await NetLab.CreateAsync(ct);
-        var serverHost = await Lab.AddPublicHostAsync("ourserver", ct);
-        var jsHost = await Lab.AddPublicHostAsync("js", ct);
-        var clientHost = await Lab.AddPublicHostAsync("ourclient", ct);
-        var v1Host = await Lab.AddPublicHostAsync("jsv1", ct);
-        OurServer = await Peers.CSharpAsync(serverHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat"], ct);
-        JsV1 = await Peers.JsAsync(v1Host, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat-v1"], ct);
-        JsServer = await Peers.JsAsync(jsHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat"], ct);
-        OurClient = await Peers.CSharpAsync(clientHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--confirmations", "1"], ct);
+        try
+        {
+            Lab = await NetLab.CreateAsync(ct);
+            var serverHost = await Lab.AddPublicHostAsync("ourserver", ct);
+            var jsHost = await Lab.AddPublicHostAsync("js", ct);
+            var clientHost = await Lab.AddPublicHostAsync("ourclient", ct);
+            var v1Host = await Lab.AddPublicHostAsync("jsv1", ct);
+            OurServer = await Peers.CSharpAsync(serverHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat"], ct);
+            JsV1 = await Peers.JsAsync(v1Host, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat-v1"], ct);
+            JsServer = await Peers.JsAsync(jsHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat"], ct);
+            OurClient = await Peers.CSharpAsync(clientHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--confirmations", "1"], ct);
+        }
+        catch
+        {
+            // Whatever started before the failure goes now (xUnit would dispose the fixture too, later).
+            await DisposeAsync();
+            throw;
+        }
     }
 
     public async Task DisposeAsync()

@@ -1,10 +1,13 @@
 using System.Text.Json.Nodes;
+using P2PStack.Interop.Support;
 using P2PStack.Nat.Testing;
 
 namespace P2PStack.Nat.Interop.Tests;
 
 /// <summary>Circuit relay v2 between our node and js-libp2p, on loopback (relays need no public address).</summary>
-public sealed class RelayInteropTests : IAsyncDisposable
+// IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class, so what
+// the test started (hosts, processes, metric listeners) would outlive it.
+public sealed class RelayInteropTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
     private readonly List<JsonLinesPeer> _peers = [];
@@ -53,7 +56,9 @@ public sealed class RelayInteropTests : IAsyncDisposable
         Assert.Contains(reservation["addresses"]!.AsArray(), a => a!.GetValue<string>().EndsWith("/p2p-circuit", StringComparison.Ordinal));
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var peer in _peers) await peer.DisposeAsync();
     }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using P2PStack.Interop.Support;
 using P2PStack.Nat.Testing;
 
 namespace P2PStack.Nat.Lab.Tests;
@@ -38,20 +39,29 @@ public sealed class NatLab : IAsyncLifetime
         if (Unavailable is not null) return;
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         var ct = timeout.Token;
-        Lab = await NetLab.CreateAsync(ct);
-        // The relay serves AutoNAT without ReusePort: a dial back from its listen port would pass a NAT through the
-        // mapping of the client's own connection (an accidental hole punch) and call every client public.
-        Relay = await Peers.CSharpAsync(await Lab.AddPublicHostAsync("relay", ct),
-            ["--listen", "/ip4/0.0.0.0/tcp/4001", "--relay-service", "--autonat", "--relay-limit-data", "none"], ct);
-        Public = await Peers.CSharpAsync(await Lab.AddPublicHostAsync("public", ct), Common, ct);
-        ConeA = await Lab.AddNatRouterAsync("conea", NatBehaviour.EndpointIndependent, ct);
-        ConeB = await Lab.AddNatRouterAsync("coneb", NatBehaviour.EndpointIndependent, ct);
-        Symmetric = await Lab.AddNatRouterAsync("sym", NatBehaviour.Symmetric, ct);
-        string relay = Relay.Address().ToString();
-        string[] behindNat = [.. Common, "--relay", relay, "--autonat-client", "--confirmations", "1"];
-        BehindConeA = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(ConeA, "a", ct), behindNat, ct);
-        BehindConeB = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(ConeB, "b", ct), behindNat, ct);
-        BehindSymmetric = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(Symmetric, "c", ct), behindNat, ct);
+        try
+        {
+            Lab = await NetLab.CreateAsync(ct);
+            // The relay serves AutoNAT without ReusePort: a dial back from its listen port would pass a NAT through the
+            // mapping of the client's own connection (an accidental hole punch) and call every client public.
+            Relay = await Peers.CSharpAsync(await Lab.AddPublicHostAsync("relay", ct),
+                ["--listen", "/ip4/0.0.0.0/tcp/4001", "--relay-service", "--autonat", "--relay-limit-data", "none"], ct);
+            Public = await Peers.CSharpAsync(await Lab.AddPublicHostAsync("public", ct), Common, ct);
+            ConeA = await Lab.AddNatRouterAsync("conea", NatBehaviour.EndpointIndependent, ct);
+            ConeB = await Lab.AddNatRouterAsync("coneb", NatBehaviour.EndpointIndependent, ct);
+            Symmetric = await Lab.AddNatRouterAsync("sym", NatBehaviour.Symmetric, ct);
+            string relay = Relay.Address().ToString();
+            string[] behindNat = [.. Common, "--relay", relay, "--autonat-client", "--confirmations", "1"];
+            BehindConeA = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(ConeA, "a", ct), behindNat, ct);
+            BehindConeB = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(ConeB, "b", ct), behindNat, ct);
+            BehindSymmetric = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(Symmetric, "c", ct), behindNat, ct);
+        }
+        catch
+        {
+            // Whatever started before the failure goes now (xUnit would dispose the fixture too, later).
+            await DisposeAsync();
+            throw;
+        }
     }
 
     public async Task DisposeAsync()
@@ -68,24 +78,10 @@ public sealed class NatScenarioTests(NatLab lab) : IClassFixture<NatLab>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
-    /// <summary>Polls a command until its answer satisfies the condition.</summary>
-    private static async Task<JsonObject> UntilAsync(JsonLinesPeer peer, string cmd, Func<JsonObject, bool> done, JsonObject? fields = null)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (true)
-        {
-            var answer = await peer.CommandAsync(cmd, fields);
-            if (done(answer)) return answer;
-            if (DateTime.UtcNow > deadline) Assert.Fail($"{cmd} on {peer.Process.Label} never satisfied the test: {answer.ToJsonString()}\n{peer.Process.Tail()}");
-            await Task.Delay(500);
-        }
-    }
+    private static Task<JsonObject> UntilAsync(JsonLinesPeer peer, string cmd, Func<JsonObject, bool> done, JsonObject? fields = null) =>
+        peer.UntilAsync(cmd, done, Patience, CancellationToken.None, fields);
 
-    private static async Task<string> CircuitAddressAsync(JsonLinesPeer peer)
-    {
-        var addresses = await UntilAsync(peer, "addresses", a => a["relay"]!.AsArray().Count > 0);
-        return $"{addresses["relay"]![0]!.GetValue<string>()}/p2p/{peer.PeerId()}";
-    }
+    private static Task<string> CircuitAddressAsync(JsonLinesPeer peer) => peer.CircuitAddressAsync(Patience, CancellationToken.None);
 
     [SkippableFact]
     public async Task AutoNatSaysPrivateBehindNatAndThePublicSideIsPublic()

@@ -34,14 +34,23 @@ public sealed class MiniupnpdLab : IAsyncLifetime
         if (Unavailable is not null) return;
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
         var ct = timeout.Token;
-        Lab = await NetLab.CreateAsync(ct);
-        Public = await Lab.AddPublicHostAsync("pub", ct);
-        Router = await Lab.AddNatRouterAsync("igd", NatBehaviour.EndpointIndependent, ct, iptables: "iptables-legacy");
-        Host = await Lab.AddHostBehindAsync(Router, "host", ct);
-        Igd = await Miniupnpd.StartAsync(Router, ct); // after the LAN exists: it listens on the LAN bridge
-        CarrierNatted = await Lab.AddNatRouterAsync("cgn", NatBehaviour.EndpointIndependent, ct, iptables: "iptables-legacy", privateWan: true);
-        RefusedHost = await Lab.AddHostBehindAsync(CarrierNatted, "refused", ct);
-        RefusingIgd = await Miniupnpd.StartAsync(CarrierNatted, ct);
+        try
+        {
+            Lab = await NetLab.CreateAsync(ct);
+            Public = await Lab.AddPublicHostAsync("pub", ct);
+            Router = await Lab.AddNatRouterAsync("igd", NatBehaviour.EndpointIndependent, ct, iptables: "iptables-legacy");
+            Host = await Lab.AddHostBehindAsync(Router, "host", ct);
+            Igd = await Miniupnpd.StartAsync(Router, ct); // after the LAN exists: it listens on the LAN bridge
+            CarrierNatted = await Lab.AddNatRouterAsync("cgn", NatBehaviour.EndpointIndependent, ct, iptables: "iptables-legacy", privateWan: true);
+            RefusedHost = await Lab.AddHostBehindAsync(CarrierNatted, "refused", ct);
+            RefusingIgd = await Miniupnpd.StartAsync(CarrierNatted, ct);
+        }
+        catch
+        {
+            // Whatever started before the failure goes now (xUnit would dispose the fixture too, later).
+            await DisposeAsync();
+            throw;
+        }
     }
 
     public async Task DisposeAsync()

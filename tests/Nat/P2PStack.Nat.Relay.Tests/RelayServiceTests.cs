@@ -11,7 +11,9 @@ namespace P2PStack.Nat.Relay.Tests;
 
 /// <summary>The relay service between real hosts on loopback; the target's stop side is a small test handler that
 /// accepts and echoes (the relay transport, which upgrades the stream to a connection, has its own tests).</summary>
-public sealed class RelayServiceTests : IAsyncDisposable
+// IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class, so what
+// the test started (hosts, processes, metric listeners) would outlive it.
+public sealed class RelayServiceTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
     private readonly List<TestPeer> _peers = [];
@@ -242,7 +244,9 @@ public sealed class RelayServiceTests : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var peer in _peers) await peer.DisposeAsync();
         _metrics.Dispose();

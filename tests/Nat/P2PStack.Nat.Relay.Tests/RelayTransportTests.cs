@@ -8,7 +8,9 @@ namespace P2PStack.Nat.Relay.Tests;
 
 /// <summary>The relay transport between real hosts on loopback: a node holds a reservation through the reservation
 /// manager, advertises its circuit address, and another node dials it there; the relayed connection is limited.</summary>
-public sealed class RelayTransportTests : IAsyncDisposable
+// IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class, so what
+// the test started (hosts, processes, metric listeners) would outlive it.
+public sealed class RelayTransportTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
     private readonly List<TestPeer> _peers = [];
@@ -154,7 +156,9 @@ public sealed class RelayTransportTests : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var peer in Enumerable.Reverse(_peers)) await peer.DisposeAsync();
         _metrics.Dispose();

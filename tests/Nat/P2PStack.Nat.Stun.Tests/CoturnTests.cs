@@ -33,14 +33,23 @@ public sealed class StunLab : IAsyncLifetime
         if (Unavailable is not null) return;
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
         var ct = timeout.Token;
-        Lab = await NetLab.CreateAsync(ct);
-        var stunHost = await Lab.AddPublicHostAsync("stun", ct);
-        Coturn = await Coturn.StartAsync(stunHost, ct);
-        Public = await Lab.AddPublicHostAsync("pub", ct);
-        ConeRouter = await Lab.AddNatRouterAsync("cone", NatBehaviour.EndpointIndependent, ct);
-        BehindCone = await Lab.AddHostBehindAsync(ConeRouter, "conehost", ct);
-        SymmetricRouter = await Lab.AddNatRouterAsync("sym", NatBehaviour.Symmetric, ct);
-        BehindSymmetric = await Lab.AddHostBehindAsync(SymmetricRouter, "symhost", ct);
+        try
+        {
+            Lab = await NetLab.CreateAsync(ct);
+            var stunHost = await Lab.AddPublicHostAsync("stun", ct);
+            Coturn = await Coturn.StartAsync(stunHost, ct);
+            Public = await Lab.AddPublicHostAsync("pub", ct);
+            ConeRouter = await Lab.AddNatRouterAsync("cone", NatBehaviour.EndpointIndependent, ct);
+            BehindCone = await Lab.AddHostBehindAsync(ConeRouter, "conehost", ct);
+            SymmetricRouter = await Lab.AddNatRouterAsync("sym", NatBehaviour.Symmetric, ct);
+            BehindSymmetric = await Lab.AddHostBehindAsync(SymmetricRouter, "symhost", ct);
+        }
+        catch
+        {
+            // Whatever started before the failure goes now (xUnit would dispose the fixture too, later).
+            await DisposeAsync();
+            throw;
+        }
     }
 
     public async Task DisposeAsync()

@@ -24,7 +24,7 @@ public static class Peers
         string node = JsPeerInstall.NodePath(directory);
         return ns is null
             ? await JsonLinesPeer.StartLocalAsync(node, ["nat-peer.mjs", .. arguments], StartTimeout, cancellationToken, directory).ConfigureAwait(false)
-            : await JsonLinesPeer.StartAsync(ns, node, ["nat-peer.mjs", .. arguments], StartTimeout, cancellationToken, directory).ConfigureAwait(false);
+            : await ns.StartJsonLinesPeerAsync(node, ["nat-peer.mjs", .. arguments], StartTimeout, cancellationToken, directory).ConfigureAwait(false);
     }
 
     /// <summary>Polls a command until its answer satisfies <paramref name="done"/>; past <paramref name="patience"/>
@@ -50,6 +50,12 @@ public static class Peers
         return $"{addresses["relay"]![0]!.GetValue<string>()}/p2p/{peer.PeerId()}";
     }
 
+    /// <summary>Starts <paramref name="fileName"/> in the namespace and waits for its ready line (the lab kills it on
+    /// dispose at the latest; a start that fails kills it at once).</summary>
+    public static Task<JsonLinesPeer> StartJsonLinesPeerAsync(this NetNamespace ns, string fileName, IEnumerable<string> arguments,
+        TimeSpan startTimeout, CancellationToken cancellationToken, string? workingDirectory = null) =>
+        JsonLinesPeer.AttachAsync(ns.Start(fileName, arguments, workingDirectory), ns.Address, startTimeout, cancellationToken);
+
     public static PeerId PeerId(this JsonLinesPeer peer) => Identity.PeerId.Parse(peer.Ready["peerId"]!.GetValue<string>());
 
     /// <summary>The first announced address (with /p2p) that is not loopback (each namespace has its own loopback).</summary>
@@ -58,10 +64,10 @@ public static class Peers
         var addresses = peer.Ready["addresses"]!.AsArray().Select(a => Multiaddr.Parse(a!.GetValue<string>())).ToList();
         var chosen = addresses.FirstOrDefault(a => a.GetIPAddress() is { } ip && !System.Net.IPAddress.IsLoopback(ip)) ?? addresses.FirstOrDefault();
         if (chosen is null) throw new InvalidOperationException($"{peer.Process.Label} announced no address");
-        if (peer.Namespace is not null && chosen.GetIPAddress() is { } found && System.Net.IPAddress.IsLoopback(found))
+        if (peer.HostAddress is { } host && chosen.GetIPAddress() is { } found && System.Net.IPAddress.IsLoopback(found))
         {
             // js announces only loopback before its interfaces are expanded: use the namespace's address and the port.
-            chosen = Multiaddr.Parse($"/ip4/{peer.Namespace.Address}/tcp/{chosen.ValueOf(MultiaddrProtocols.Tcp)}/p2p/{peer.PeerId()}");
+            chosen = Multiaddr.Parse($"/ip4/{host}/tcp/{chosen.ValueOf(MultiaddrProtocols.Tcp)}/p2p/{peer.PeerId()}");
         }
         return chosen;
     }

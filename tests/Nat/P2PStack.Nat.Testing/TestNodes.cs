@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using P2PStack.Interop.Support;
 
 namespace P2PStack.Nat.Testing;
 
@@ -50,5 +51,5 @@ public static class TestNodes
 
     /// <summary>Starts the test node in JSON-lines mode (<c>node</c> command) and waits for it to be ready.</summary>
     public static Task<JsonLinesPeer> StartNodeAsync(NetNamespace ns, IEnumerable<string> arguments, CancellationToken cancellationToken) =>
-        JsonLinesPeer.StartAsync(ns, Dotnet, [AssemblyPath, "node", .. arguments], TimeSpan.FromSeconds(90), cancellationToken);
+        ns.StartJsonLinesPeerAsync(Dotnet, [AssemblyPath, "node", .. arguments], TimeSpan.FromSeconds(90), cancellationToken);
 }
