@@ -9,12 +9,8 @@ namespace P2PStack.Nat.Interop.Tests;
 /// loopback addresses by design): js verifies its address through our server, we verify ours through js's v2 and v1
 /// servers, and our client against our server on the public side.
 /// </summary>
-public sealed class AutoNatLab : IAsyncLifetime
+public sealed class AutoNatLab : LabFixture, IAsyncLifetime
 {
-    public string? Unavailable { get; private set; }
-
-    public NetLab Lab { get; private set; } = null!;
-
     public JsonLinesPeer OurServer { get; private set; } = null!;
 
     public JsonLinesPeer JsServer { get; private set; } = null!;
@@ -24,39 +20,24 @@ public sealed class AutoNatLab : IAsyncLifetime
     /// <summary>A js node with AutoNAT v1 only (client and server).</summary>
     public JsonLinesPeer JsV1 { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    protected override async Task SetUpAsync(CancellationToken ct)
     {
-        Unavailable = await NetLab.UnavailableReasonAsync();
-        if (Unavailable is not null) return;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        var ct = timeout.Token;
-        try
-        {
-            Lab = await NetLab.CreateAsync(ct);
-            var serverHost = await Lab.AddPublicHostAsync("ourserver", ct);
-            var jsHost = await Lab.AddPublicHostAsync("js", ct);
-            var clientHost = await Lab.AddPublicHostAsync("ourclient", ct);
-            var v1Host = await Lab.AddPublicHostAsync("jsv1", ct);
-            OurServer = await Peers.CSharpAsync(serverHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat"], ct);
-            JsV1 = await Peers.JsAsync(v1Host, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat-v1"], ct);
-            JsServer = await Peers.JsAsync(jsHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat"], ct);
-            OurClient = await Peers.CSharpAsync(clientHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--confirmations", "1"], ct);
-        }
-        catch
-        {
-            // Whatever started before the failure goes now (xUnit would dispose the fixture too, later).
-            await DisposeAsync();
-            throw;
-        }
+        var serverHost = await Lab.AddPublicHostAsync("ourserver", ct);
+        var jsHost = await Lab.AddPublicHostAsync("js", ct);
+        var clientHost = await Lab.AddPublicHostAsync("ourclient", ct);
+        var v1Host = await Lab.AddPublicHostAsync("jsv1", ct);
+        OurServer = await Peers.CSharpAsync(serverHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat"], ct);
+        JsV1 = await Peers.JsAsync(v1Host, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat-v1"], ct);
+        JsServer = await Peers.JsAsync(jsHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--autonat"], ct);
+        OurClient = await Peers.CSharpAsync(clientHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--confirmations", "1"], ct);
     }
 
-    public async Task DisposeAsync()
+    protected override async ValueTask TearDownAsync()
     {
         foreach (var peer in new[] { OurServer, JsServer, OurClient, JsV1 })
         {
             if (peer is not null) await peer.DisposeAsync();
         }
-        if (Lab is not null) await Lab.DisposeAsync();
     }
 }
 

@@ -23,10 +23,10 @@ public sealed partial class ProcessCleanupTests
         string marker = $"86399.{RandomNumberGenerator.GetInt32(100_000, 999_999)}";
         using var cancel = new CancellationTokenSource();
         var starting = JsonLinesPeer.StartLocalAsync("sleep", [marker], HangGuard, cancel.Token);
-        await WaitUntilAsync(() => Running(marker), "the process to start");
+        await Poll.UntilAsync(() => Running(marker), "the process to start", HangGuard);
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => starting);
-        await WaitUntilAsync(() => !Running(marker), "the process to be gone");
+        await Poll.UntilAsync(() => !Running(marker), "the process to be gone", HangGuard);
     }
 
     [Fact]
@@ -87,15 +87,5 @@ public sealed partial class ProcessCleanupTests
             }
         }
         return false;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + HangGuard;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"waited {HangGuard} for {what}");
-            await Task.Delay(50);
-        }
     }
 }

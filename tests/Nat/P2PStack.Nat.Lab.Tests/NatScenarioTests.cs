@@ -9,13 +9,9 @@ namespace P2PStack.Nat.Lab.Tests;
 /// endpoint-independent (cone) NATs and one behind a symmetric NAT. Every node dials from its listen port (ReusePort),
 /// as hole punching needs.
 /// </summary>
-public sealed class NatLab : IAsyncLifetime
+public sealed class NatLab : LabFixture, IAsyncLifetime
 {
     private static readonly string[] Common = ["--listen", "/ip4/0.0.0.0/tcp/4001", "--reuse-port"];
-
-    public string? Unavailable { get; private set; }
-
-    public NetLab Lab { get; private set; } = null!;
 
     public JsonLinesPeer Relay { get; private set; } = null!;
 
@@ -33,44 +29,29 @@ public sealed class NatLab : IAsyncLifetime
 
     public JsonLinesPeer BehindSymmetric { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    protected override async Task SetUpAsync(CancellationToken ct)
     {
-        Unavailable = await NetLab.UnavailableReasonAsync();
-        if (Unavailable is not null) return;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        var ct = timeout.Token;
-        try
-        {
-            Lab = await NetLab.CreateAsync(ct);
-            // The relay serves AutoNAT without ReusePort: a dial back from its listen port would pass a NAT through the
-            // mapping of the client's own connection (an accidental hole punch) and call every client public.
-            Relay = await Peers.CSharpAsync(await Lab.AddPublicHostAsync("relay", ct),
-                ["--listen", "/ip4/0.0.0.0/tcp/4001", "--relay-service", "--autonat", "--relay-limit-data", "none"], ct);
-            Public = await Peers.CSharpAsync(await Lab.AddPublicHostAsync("public", ct), Common, ct);
-            ConeA = await Lab.AddNatRouterAsync("conea", NatBehaviour.EndpointIndependent, ct);
-            ConeB = await Lab.AddNatRouterAsync("coneb", NatBehaviour.EndpointIndependent, ct);
-            Symmetric = await Lab.AddNatRouterAsync("sym", NatBehaviour.Symmetric, ct);
-            string relay = Relay.Address().ToString();
-            string[] behindNat = [.. Common, "--relay", relay, "--autonat-client", "--confirmations", "1"];
-            BehindConeA = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(ConeA, "a", ct), behindNat, ct);
-            BehindConeB = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(ConeB, "b", ct), behindNat, ct);
-            BehindSymmetric = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(Symmetric, "c", ct), behindNat, ct);
-        }
-        catch
-        {
-            // Whatever started before the failure goes now (xUnit would dispose the fixture too, later).
-            await DisposeAsync();
-            throw;
-        }
+        // The relay serves AutoNAT without ReusePort: a dial back from its listen port would pass a NAT through the
+        // mapping of the client's own connection (an accidental hole punch) and call every client public.
+        Relay = await Peers.CSharpAsync(await Lab.AddPublicHostAsync("relay", ct),
+            ["--listen", "/ip4/0.0.0.0/tcp/4001", "--relay-service", "--autonat", "--relay-limit-data", "none"], ct);
+        Public = await Peers.CSharpAsync(await Lab.AddPublicHostAsync("public", ct), Common, ct);
+        ConeA = await Lab.AddNatRouterAsync("conea", NatBehaviour.EndpointIndependent, ct);
+        ConeB = await Lab.AddNatRouterAsync("coneb", NatBehaviour.EndpointIndependent, ct);
+        Symmetric = await Lab.AddNatRouterAsync("sym", NatBehaviour.Symmetric, ct);
+        string relay = Relay.Address().ToString();
+        string[] behindNat = [.. Common, "--relay", relay, "--autonat-client", "--confirmations", "1"];
+        BehindConeA = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(ConeA, "a", ct), behindNat, ct);
+        BehindConeB = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(ConeB, "b", ct), behindNat, ct);
+        BehindSymmetric = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(Symmetric, "c", ct), behindNat, ct);
     }
 
-    public async Task DisposeAsync()
+    protected override async ValueTask TearDownAsync()
     {
         foreach (var peer in new[] { Relay, Public, BehindConeA, BehindConeB, BehindSymmetric })
         {
             if (peer is not null) await peer.DisposeAsync();
         }
-        if (Lab is not null) await Lab.DisposeAsync();
     }
 }
 

@@ -142,8 +142,8 @@ public sealed class RelayServiceTests : IAsyncLifetime
             Assert.InRange(received, 0, 10_000);
             await Record.ExceptionAsync(() => writing);
         }
-        await Eventually(() => _metrics.Sum("p2pstack_relay_circuits_closed_total", "reason=data_limit") == 1);
-        await Eventually(() => relay.Get<RelayService>().CircuitCount == 0);
+        await Poll.UntilAsync(() => _metrics.Sum("p2pstack_relay_circuits_closed_total", "reason=data_limit") == 1);
+        await Poll.UntilAsync(() => relay.Get<RelayService>().CircuitCount == 0);
     }
 
     [Fact]
@@ -164,7 +164,7 @@ public sealed class RelayServiceTests : IAsyncLifetime
                 }
             });
         }
-        await Eventually(() => _metrics.Sum("p2pstack_relay_circuits_closed_total", "reason=duration_limit") == 1);
+        await Poll.UntilAsync(() => _metrics.Sum("p2pstack_relay_circuits_closed_total", "reason=duration_limit") == 1);
     }
 
     [Fact]
@@ -234,15 +234,6 @@ public sealed class RelayServiceTests : IAsyncLifetime
         return await reading;
     }
 
-    private static async Task Eventually(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail("condition not met in time");
-            await Task.Delay(20);
-        }
-    }
 
     public Task InitializeAsync() => Task.CompletedTask;
 

@@ -34,7 +34,7 @@ public sealed class RelayTransportTests : IAsyncLifetime
             service?.Invoke(o);
         });
         var listener = await StartAsync(client: o => o.StaticRelays.Add(relay.Address));
-        var circuit = await Eventually(() => listener.Host.AdvertisedAddresses.FirstOrDefault(a => AddressScope.IsRelayed(a)));
+        var circuit = await Poll.UntilAsync(() => listener.Host.AdvertisedAddresses.FirstOrDefault(a => AddressScope.IsRelayed(a)));
         return (relay, listener, circuit);
     }
 
@@ -61,7 +61,7 @@ public sealed class RelayTransportTests : IAsyncLifetime
             Assert.Equal(2, (await dialer.Get<PingService>().PingAsync(stream, 2, Ct())).Count);
         }
         // The listener sees the inbound side limited too.
-        var inbound = await Eventually(() => listener.Host.GetConnections(dialer.Host.PeerId).FirstOrDefault(c => c.IsLimited));
+        var inbound = await Poll.UntilAsync(() => listener.Host.GetConnections(dialer.Host.PeerId).FirstOrDefault(c => c.IsLimited));
         Assert.Equal(Direction.Inbound, inbound.Direction);
     }
 
@@ -121,7 +121,7 @@ public sealed class RelayTransportTests : IAsyncLifetime
             o.RefreshMargin = TimeSpan.FromSeconds(38); // due 2 s after each reservation
             o.MinReservationLifetime = TimeSpan.FromSeconds(1);
         });
-        await Eventually(() => _metrics.Sum("p2pstack_relay_client_reservations_total", "result=ok") >= 3 ? "refreshed" : null);
+        await Poll.UntilAsync(() => _metrics.Sum("p2pstack_relay_client_reservations_total", "result=ok") >= 3 ? "refreshed" : null);
         Assert.Equal(1, relay.Get<RelayService>().ReservationCount);
     }
 
@@ -145,16 +145,6 @@ public sealed class RelayTransportTests : IAsyncLifetime
         Assert.Equal(1, _metrics.Sum("p2pstack_relay_client_errors_total", "kind=unexpected_stop"));
     }
 
-    private static async Task<T> Eventually<T>(Func<T?> probe) where T : class
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (true)
-        {
-            if (probe() is { } value) return value;
-            if (DateTime.UtcNow > deadline) Assert.Fail("condition not met in time");
-            await Task.Delay(50);
-        }
-    }
 
     public Task InitializeAsync() => Task.CompletedTask;
 
