@@ -54,6 +54,23 @@ public sealed class RelayInteropTests : IAsyncLifetime
         Assert.Equal(120, reservation["limitSeconds"]!.GetValue<double>());
         Assert.Equal(1 << 17, reservation["limitData"]!.GetValue<long>());
         Assert.Contains(reservation["addresses"]!.AsArray(), a => a!.GetValue<string>().EndsWith("/p2p-circuit", StringComparison.Ordinal));
+
+    }
+
+    [Fact]
+    public async Task AJsPeerReachesUsThroughAJsRelay()
+    {
+        var relay = await Start(Peers.JsAsync(null, ["--listen", "/ip4/127.0.0.1/tcp/0", "--relay-service"], Ct()));
+        // A static relay: the reservation manager reserves on it and listens through it (our stop side accepts its circuits).
+        var listener = await Start(Peers.CSharpAsync(null, ["--listen", "/ip4/127.0.0.1/tcp/0", "--relay", relay.Address().ToString()], Ct()));
+        string circuit = await listener.CircuitAddressAsync(Timeout, Ct());
+        Assert.StartsWith($"{relay.Address()}/p2p-circuit", circuit);
+
+        var dialer = await Start(Peers.JsAsync(null, ["--listen", "/ip4/127.0.0.1/tcp/0"], Ct()));
+        var echo = await dialer.CommandAsync("echo", new JsonObject { ["addr"] = circuit, ["size"] = 20_000 });
+        Assert.Equal(20_000, echo["bytes"]!.GetValue<int>());
+        Assert.True(echo["connection"]!["relayed"]!.GetValue<bool>());
+        Assert.Equal(listener.PeerId().ToString(), echo["connection"]!["remotePeer"]!.GetValue<string>());
     }
 
     public Task InitializeAsync() => Task.CompletedTask;
