@@ -4,7 +4,7 @@ using P2PStack.Nat.Testing;
 
 // benchmarks/run-nat.sh runs this: P2PStack.Benchmarks.Nat --out DIR [--runs N] [--pairs a,b] [--throughput-mib M]
 // [--throughput-runs R] [--no-matrix] [--no-throughput]. Writes DIR/nat.md (tables), DIR/matrix-runs.jsonl and
-// DIR/throughput-runs.jsonl (one line per run).
+// DIR/throughput-runs.jsonl (one line per run). A DIR whose matrix-runs.jsonl already holds runs is continued.
 string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 bool Flag(string name) => args.Contains(name);
 string outDir = Option("--out") ?? throw new ArgumentException("--out DIR is required");
@@ -38,9 +38,9 @@ if (!Flag("--no-matrix"))
     // the mapping of the client's own connection and call every client public).
     await using var relay = await Peers.CSharpAsync(await lab.AddPublicHostAsync("relay", cancel.Token),
         ["--listen", "/ip4/0.0.0.0/tcp/4001", "--relay-service", "--autonat", "--relay-limit-data", "none"], cancel.Token);
-    await using var runLog = new StreamWriter(Path.Combine(outDir, "matrix-runs.jsonl"));
-    string table = await new NatMatrix(lab, relay, Console.Out, patience).RunAsync(runs, pairs, runLog, cancel.Token);
-    await report.WriteLineAsync("NAT matrix (" + runs + " runs per pair):\n\n" + table);
+    // An existing matrix-runs.jsonl (a stopped session, run-nat.sh --resume DIR) is continued, not started anew.
+    string table = await new NatMatrix(lab, relay, Console.Out, patience).RunAsync(runs, pairs, Path.Combine(outDir, "matrix-runs.jsonl"), cancel.Token);
+    await report.WriteLineAsync("NAT matrix (up to " + runs + " runs per pair, in rounds over the pairs):\n\n" + table);
 }
 if (!Flag("--no-throughput"))
 {

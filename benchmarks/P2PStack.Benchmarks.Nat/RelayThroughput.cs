@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
+using P2PStack.Interop.Support;
 using P2PStack.Nat.Testing;
 
 namespace P2PStack.Benchmarks.Nat;
@@ -31,8 +32,8 @@ internal sealed class RelayThroughput(NetLab lab, TextWriter log, TimeSpan patie
         var paths = new (string Name, JsonLinesPeer Receiver, string Address)[]
         {
             ("direct (anchor)", direct, direct.Address().ToString()),
-            ("relay, no limits", viaFree, await CircuitAddressAsync(viaFree)),
-            ("relay with limits (1 TiB, 24 h)", viaLimited, await CircuitAddressAsync(viaLimited)),
+            ("relay, no limits", viaFree, await viaFree.CircuitAddressAsync(patience, ct)),
+            ("relay with limits (1 TiB, 24 h)", viaLimited, await viaLimited.CircuitAddressAsync(patience, ct)),
         };
         var table = new StringBuilder($"| path | runs | echo of {bytes / (1024.0 * 1024):0.#} MiB each way, median | MiB/s each way, median | / direct |\n| --- | --- | --- | --- | --- |\n");
         double? anchor = null;
@@ -61,17 +62,5 @@ internal sealed class RelayThroughput(NetLab lab, TextWriter log, TimeSpan patie
             _ = connection;
         }
         return table.ToString();
-    }
-
-    private async Task<string> CircuitAddressAsync(JsonLinesPeer peer)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            var addresses = await peer.CommandAsync("addresses");
-            if (addresses["relay"]!.AsArray().Count > 0) return $"{addresses["relay"]![0]!.GetValue<string>()}/p2p/{peer.PeerId()}";
-            if (clock.Elapsed > patience) throw new TimeoutException($"no reservation: {peer.Process.Tail()}");
-            await Task.Delay(200);
-        }
     }
 }

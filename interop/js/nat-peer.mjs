@@ -17,9 +17,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { randomBytes } from 'node:crypto'
 import { commandSignal, loadPrivateKey, log, runJsonLinesPeer } from './jsonl-peer.mjs'
+import { handleEcho, readAll, writeAll } from './streams.mjs'
 
 const ECHO_PROTOCOL = '/echo/1.0.0'
-const CHUNK = 64 * 1024
 const DEFAULT_TIMEOUT_MS = 60_000
 
 async function createNode (opts) {
@@ -47,77 +47,6 @@ async function createNode (opts) {
     services
   })
   return node
-}
-
-// ---- stream helpers (js-libp2p 3 message-stream API, as in peer.mjs) ----
-
-async function writeAll (stream, data, signal) {
-  for (let off = 0; off < data.byteLength; off += CHUNK) {
-    if (!stream.send(data.subarray(off, Math.min(off + CHUNK, data.byteLength)))) await stream.onDrain({ signal })
-  }
-}
-
-const allReceived = (stream) => stream.remoteWriteStatus !== 'writable' && stream.readBufferLength === 0
-
-function readAll (stream, onChunk, signal) {
-  return new Promise((resolve, reject) => {
-    let settled = false
-    const cleanup = () => {
-      settled = true
-      stream.removeEventListener('message', onMessage)
-      stream.removeEventListener('end', onEnd)
-      stream.removeEventListener('close', onClose)
-      signal?.removeEventListener('abort', onAbort)
-    }
-    const onMessage = (evt) => {
-      if (settled) return
-      if (evt.data instanceof Uint8Array) onChunk(evt.data)
-      else for (const buf of evt.data) onChunk(buf)
-      if (allReceived(stream)) { cleanup(); resolve() }
-    }
-    const onEnd = () => { if (!settled) { cleanup(); resolve() } }
-    const onClose = (evt) => {
-      if (settled) return
-      cleanup()
-      if (evt.error != null) reject(evt.error)
-      else resolve()
-    }
-    const onAbort = () => {
-      if (settled) return
-      cleanup()
-      const err = signal.reason ?? new Error('aborted')
-      stream.abort(err)
-      reject(err)
-    }
-    stream.addEventListener('message', onMessage)
-    stream.addEventListener('end', onEnd)
-    stream.addEventListener('close', onClose)
-    signal?.addEventListener('abort', onAbort)
-    if (allReceived(stream)) { cleanup(); resolve() }
-  })
-}
-
-function handleEcho (stream) {
-  let finished = false
-  const finish = () => {
-    if (finished || !allReceived(stream)) return
-    finished = true
-    stream.close().catch(err => stream.abort(err))
-  }
-  stream.addEventListener('message', (evt) => {
-    try {
-      if (!stream.send(evt.data) && stream.readStatus === 'readable') {
-        stream.pause()
-        stream.onDrain().then(() => { if (stream.readStatus === 'paused') stream.resume() }, () => {})
-      }
-    } catch (err) {
-      stream.abort(err)
-      return
-    }
-    finish()
-  })
-  stream.addEventListener('end', finish)
-  finish()
 }
 
 const describeConnection = (c) => ({

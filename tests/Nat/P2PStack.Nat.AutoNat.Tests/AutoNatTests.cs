@@ -102,7 +102,7 @@ public sealed class AutoNatTests : IAsyncLifetime
             var refused = await Assert.ThrowsAsync<AutoNatDialDataRefusedException>(() =>
                 stingy.Get<AutoNatClient>().ProbeV2Async(_server.Host.PeerId, [third], Ct()));
             Assert.InRange(refused.Asked, 30_000UL, 40_000UL);
-            await Eventually(() => _metrics.Sum("p2pstack_autonat_server_requests_total", "result=dial_data_refused") == 1);
+            await Poll.UntilAsync(() => _metrics.Sum("p2pstack_autonat_server_requests_total", "result=dial_data_refused") == 1);
             Assert.False(victim.Pending()); // nothing was dialed
         }
 
@@ -157,7 +157,7 @@ public sealed class AutoNatTests : IAsyncLifetime
             LengthPrefixed.WriteMessage(garbage.Output, [0xFF, 0xFF, 0xFF]);
             await garbage.Output.FlushAsync();
         }
-        await Eventually(() => _metrics.Sum("p2pstack_autonat_server_requests_total", "result=bad_request") == 2);
+        await Poll.UntilAsync(() => _metrics.Sum("p2pstack_autonat_server_requests_total", "result=bad_request") == 2);
     }
 
     [Fact]
@@ -185,15 +185,6 @@ public sealed class AutoNatTests : IAsyncLifetime
         return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
-    private static async Task Eventually(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail("condition not met in time");
-            await Task.Delay(20);
-        }
-    }
 
     /// <summary>Answers every request "dialed you, it worked" without dialing.</summary>
     public sealed class LyingServer : IProtocolHandler

@@ -10,7 +10,9 @@ namespace P2PStack.Nat.Dcutr.Tests;
 /// the CONNECT/SYNC rounds with a TCP simultaneous open when it announces no address (but has one it was observed at).
 /// The real NATs are in the namespace tests.
 /// </summary>
-public sealed class DcutrServiceTests : IAsyncDisposable
+// IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class, so what
+// the test started (hosts, processes, metric listeners) would outlive it.
+public sealed class DcutrServiceTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
     private readonly List<TestPeer> _peers = [];
@@ -42,7 +44,7 @@ public sealed class DcutrServiceTests : IAsyncDisposable
             p.AddCircuitRelay(configureClient: o => o.StaticRelays.Add(relay.Address));
             p.AddDcutr(o => o.AllowPrivateAddresses = true);
         });
-        var circuit = await Eventually(() => listener.Host.AddressManager.RelayAddresses.FirstOrDefault());
+        var circuit = await Poll.UntilAsync(() => listener.Host.AddressManager.RelayAddresses.FirstOrDefault());
         return (relay, listener, circuit);
     }
 
@@ -54,11 +56,11 @@ public sealed class DcutrServiceTests : IAsyncDisposable
         var relayed = await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"), new DialOptions { AllowLimited = true }, Ct());
         Assert.True(relayed.IsLimited);
 
-        var result = await Eventually(() => listener.Get<DcutrService>().LastResult(dialer.Host.PeerId));
+        var result = await Poll.UntilAsync(() => listener.Get<DcutrService>().LastResult(dialer.Host.PeerId));
         Assert.True(result.Success, result.Reason);
         Assert.Equal("direct_dial", result.Reason);
         Assert.Equal(0, result.Attempts);
-        await Eventually(() => dialer.Host.GetConnections(listener.Host.PeerId).FirstOrDefault(c => c.IsDirect));
+        await Poll.UntilAsync(() => dialer.Host.GetConnections(listener.Host.PeerId).FirstOrDefault(c => c.IsDirect));
         await relayed.Completion.WaitAsync(Timeout); // closed after the grace period
     }
 
@@ -73,32 +75,24 @@ public sealed class DcutrServiceTests : IAsyncDisposable
             p.AddCircuitRelay().AddDcutr(o => o.AllowPrivateAddresses = true);
         });
         await dialer.Host.DialAsync(_peers[0].Address, Ct()); // the relay: identify records the observed address
-        await Eventually(() => dialer.Host.AddressManager.ObservedAddresses.FirstOrDefault());
+        await Poll.UntilAsync(() => dialer.Host.AddressManager.ObservedAddresses.FirstOrDefault());
         var relayed = await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"), new DialOptions { AllowLimited = true }, Ct());
 
-        var result = await Eventually(() => listener.Get<DcutrService>().LastResult(dialer.Host.PeerId));
+        var result = await Poll.UntilAsync(() => listener.Get<DcutrService>().LastResult(dialer.Host.PeerId));
         Assert.True(result.Success, result.Reason);
         Assert.Equal("hole_punch", result.Reason);
         Assert.InRange(result.Attempts, 1, 3); // the spec's three rounds; on a loaded machine the first may miss
-        var direct = await Eventually(() => dialer.Host.GetConnections(listener.Host.PeerId).FirstOrDefault(c => c.IsDirect));
+        var direct = await Poll.UntilAsync(() => dialer.Host.GetConnections(listener.Host.PeerId).FirstOrDefault(c => c.IsDirect));
         // The peer that received the DCUtR stream (the dialer) is the client of the direct connection.
         Assert.Equal(Direction.Outbound, direct.Direction);
         Assert.Equal(1, _metrics.Sum("p2pstack_holepunch_results_total", "result=success", "reason=hole_punch"));
         await relayed.Completion.WaitAsync(Timeout);
     }
 
-    private static async Task<T> Eventually<T>(Func<T?> probe) where T : class
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (true)
-        {
-            if (probe() is { } value) return value;
-            if (DateTime.UtcNow > deadline) Assert.Fail("condition not met in time");
-            await Task.Delay(50);
-        }
-    }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var peer in Enumerable.Reverse(_peers)) await peer.DisposeAsync();
         _metrics.Dispose();

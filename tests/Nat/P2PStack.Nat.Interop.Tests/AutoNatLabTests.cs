@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using P2PStack.Interop.Support;
 using P2PStack.Nat.Testing;
 
 namespace P2PStack.Nat.Interop.Tests;
@@ -8,12 +9,8 @@ namespace P2PStack.Nat.Interop.Tests;
 /// loopback addresses by design): js verifies its address through our server, we verify ours through js's v2 and v1
 /// servers, and our client against our server on the public side.
 /// </summary>
-public sealed class AutoNatLab : IAsyncLifetime
+public sealed class AutoNatLab : LabFixture, IAsyncLifetime
 {
-    public string? Unavailable { get; private set; }
-
-    public NetLab Lab { get; private set; } = null!;
-
     public JsonLinesPeer OurServer { get; private set; } = null!;
 
     public JsonLinesPeer JsServer { get; private set; } = null!;
@@ -23,13 +20,8 @@ public sealed class AutoNatLab : IAsyncLifetime
     /// <summary>A js node with AutoNAT v1 only (client and server).</summary>
     public JsonLinesPeer JsV1 { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    protected override async Task SetUpAsync(CancellationToken ct)
     {
-        Unavailable = await NetLab.UnavailableReasonAsync();
-        if (Unavailable is not null) return;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        var ct = timeout.Token;
-        Lab = await NetLab.CreateAsync(ct);
         var serverHost = await Lab.AddPublicHostAsync("ourserver", ct);
         var jsHost = await Lab.AddPublicHostAsync("js", ct);
         var clientHost = await Lab.AddPublicHostAsync("ourclient", ct);
@@ -40,13 +32,12 @@ public sealed class AutoNatLab : IAsyncLifetime
         OurClient = await Peers.CSharpAsync(clientHost, ["--listen", "/ip4/0.0.0.0/tcp/4001", "--confirmations", "1"], ct);
     }
 
-    public async Task DisposeAsync()
+    protected override async ValueTask TearDownAsync()
     {
         foreach (var peer in new[] { OurServer, JsServer, OurClient, JsV1 })
         {
             if (peer is not null) await peer.DisposeAsync();
         }
-        if (Lab is not null) await Lab.DisposeAsync();
     }
 }
 

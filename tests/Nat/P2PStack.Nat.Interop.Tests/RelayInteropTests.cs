@@ -1,10 +1,13 @@
 using System.Text.Json.Nodes;
+using P2PStack.Interop.Support;
 using P2PStack.Nat.Testing;
 
 namespace P2PStack.Nat.Interop.Tests;
 
 /// <summary>Circuit relay v2 between our node and js-libp2p, on loopback (relays need no public address).</summary>
-public sealed class RelayInteropTests : IAsyncDisposable
+// IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class, so what
+// the test started (hosts, processes, metric listeners) would outlive it.
+public sealed class RelayInteropTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
     private readonly List<JsonLinesPeer> _peers = [];
@@ -51,9 +54,28 @@ public sealed class RelayInteropTests : IAsyncDisposable
         Assert.Equal(120, reservation["limitSeconds"]!.GetValue<double>());
         Assert.Equal(1 << 17, reservation["limitData"]!.GetValue<long>());
         Assert.Contains(reservation["addresses"]!.AsArray(), a => a!.GetValue<string>().EndsWith("/p2p-circuit", StringComparison.Ordinal));
+
     }
 
-    public async ValueTask DisposeAsync()
+    [Fact]
+    public async Task AJsPeerReachesUsThroughAJsRelay()
+    {
+        var relay = await Start(Peers.JsAsync(null, ["--listen", "/ip4/127.0.0.1/tcp/0", "--relay-service"], Ct()));
+        // A static relay: the reservation manager reserves on it and listens through it (our stop side accepts its circuits).
+        var listener = await Start(Peers.CSharpAsync(null, ["--listen", "/ip4/127.0.0.1/tcp/0", "--relay", relay.Address().ToString()], Ct()));
+        string circuit = await listener.CircuitAddressAsync(Timeout, Ct());
+        Assert.StartsWith($"{relay.Address()}/p2p-circuit", circuit);
+
+        var dialer = await Start(Peers.JsAsync(null, ["--listen", "/ip4/127.0.0.1/tcp/0"], Ct()));
+        var echo = await dialer.CommandAsync("echo", new JsonObject { ["addr"] = circuit, ["size"] = 20_000 });
+        Assert.Equal(20_000, echo["bytes"]!.GetValue<int>());
+        Assert.True(echo["connection"]!["relayed"]!.GetValue<bool>());
+        Assert.Equal(listener.PeerId().ToString(), echo["connection"]!["remotePeer"]!.GetValue<string>());
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var peer in _peers) await peer.DisposeAsync();
     }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using P2PStack.Interop.Support;
 using P2PStack.Nat.Testing;
 
 namespace P2PStack.Nat.Lab.Tests;
@@ -8,13 +9,9 @@ namespace P2PStack.Nat.Lab.Tests;
 /// endpoint-independent (cone) NATs and one behind a symmetric NAT. Every node dials from its listen port (ReusePort),
 /// as hole punching needs.
 /// </summary>
-public sealed class NatLab : IAsyncLifetime
+public sealed class NatLab : LabFixture, IAsyncLifetime
 {
     private static readonly string[] Common = ["--listen", "/ip4/0.0.0.0/tcp/4001", "--reuse-port"];
-
-    public string? Unavailable { get; private set; }
-
-    public NetLab Lab { get; private set; } = null!;
 
     public JsonLinesPeer Relay { get; private set; } = null!;
 
@@ -32,13 +29,8 @@ public sealed class NatLab : IAsyncLifetime
 
     public JsonLinesPeer BehindSymmetric { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    protected override async Task SetUpAsync(CancellationToken ct)
     {
-        Unavailable = await NetLab.UnavailableReasonAsync();
-        if (Unavailable is not null) return;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        var ct = timeout.Token;
-        Lab = await NetLab.CreateAsync(ct);
         // The relay serves AutoNAT without ReusePort: a dial back from its listen port would pass a NAT through the
         // mapping of the client's own connection (an accidental hole punch) and call every client public.
         Relay = await Peers.CSharpAsync(await Lab.AddPublicHostAsync("relay", ct),
@@ -54,13 +46,12 @@ public sealed class NatLab : IAsyncLifetime
         BehindSymmetric = await Peers.CSharpAsync(await Lab.AddHostBehindAsync(Symmetric, "c", ct), behindNat, ct);
     }
 
-    public async Task DisposeAsync()
+    protected override async ValueTask TearDownAsync()
     {
         foreach (var peer in new[] { Relay, Public, BehindConeA, BehindConeB, BehindSymmetric })
         {
             if (peer is not null) await peer.DisposeAsync();
         }
-        if (Lab is not null) await Lab.DisposeAsync();
     }
 }
 
@@ -68,24 +59,10 @@ public sealed class NatScenarioTests(NatLab lab) : IClassFixture<NatLab>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
-    /// <summary>Polls a command until its answer satisfies the condition.</summary>
-    private static async Task<JsonObject> UntilAsync(JsonLinesPeer peer, string cmd, Func<JsonObject, bool> done, JsonObject? fields = null)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (true)
-        {
-            var answer = await peer.CommandAsync(cmd, fields);
-            if (done(answer)) return answer;
-            if (DateTime.UtcNow > deadline) Assert.Fail($"{cmd} on {peer.Process.Label} never satisfied the test: {answer.ToJsonString()}\n{peer.Process.Tail()}");
-            await Task.Delay(500);
-        }
-    }
+    private static Task<JsonObject> UntilAsync(JsonLinesPeer peer, string cmd, Func<JsonObject, bool> done, JsonObject? fields = null) =>
+        peer.UntilAsync(cmd, done, Patience, CancellationToken.None, fields);
 
-    private static async Task<string> CircuitAddressAsync(JsonLinesPeer peer)
-    {
-        var addresses = await UntilAsync(peer, "addresses", a => a["relay"]!.AsArray().Count > 0);
-        return $"{addresses["relay"]![0]!.GetValue<string>()}/p2p/{peer.PeerId()}";
-    }
+    private static Task<string> CircuitAddressAsync(JsonLinesPeer peer) => peer.CircuitAddressAsync(Patience, CancellationToken.None);
 
     [SkippableFact]
     public async Task AutoNatSaysPrivateBehindNatAndThePublicSideIsPublic()

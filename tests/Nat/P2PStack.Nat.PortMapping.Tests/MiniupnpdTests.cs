@@ -8,12 +8,8 @@ namespace P2PStack.Nat.PortMapping.Tests;
 /// really forward connections from the public side; one with a private WAN address (a NAT behind a carrier NAT),
 /// where miniupnpd 2.3.1 refuses every mapping ("private/reserved address ... is not suitable for external IP").
 /// </summary>
-public sealed class MiniupnpdLab : IAsyncLifetime
+public sealed class MiniupnpdLab : LabFixture, IAsyncLifetime
 {
-    public string? Unavailable { get; private set; }
-
-    public NetLab Lab { get; private set; } = null!;
-
     public NetNamespace Public { get; private set; } = null!;
 
     public NatRouter Router { get; private set; } = null!;
@@ -28,13 +24,10 @@ public sealed class MiniupnpdLab : IAsyncLifetime
 
     public NetNamespace RefusedHost { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    protected override TimeSpan SetupTimeout => TimeSpan.FromMinutes(10);
+
+    protected override async Task SetUpAsync(CancellationToken ct)
     {
-        Unavailable = await NetLab.UnavailableReasonAsync();
-        if (Unavailable is not null) return;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
-        var ct = timeout.Token;
-        Lab = await NetLab.CreateAsync(ct);
         Public = await Lab.AddPublicHostAsync("pub", ct);
         Router = await Lab.AddNatRouterAsync("igd", NatBehaviour.EndpointIndependent, ct, iptables: "iptables-legacy");
         Host = await Lab.AddHostBehindAsync(Router, "host", ct);
@@ -44,11 +37,10 @@ public sealed class MiniupnpdLab : IAsyncLifetime
         RefusingIgd = await Miniupnpd.StartAsync(CarrierNatted, ct);
     }
 
-    public async Task DisposeAsync()
+    protected override async ValueTask TearDownAsync()
     {
         if (Igd is not null) await Igd.DisposeAsync();
         if (RefusingIgd is not null) await RefusingIgd.DisposeAsync();
-        if (Lab is not null) await Lab.DisposeAsync();
     }
 }
 

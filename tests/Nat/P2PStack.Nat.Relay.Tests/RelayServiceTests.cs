@@ -11,7 +11,9 @@ namespace P2PStack.Nat.Relay.Tests;
 
 /// <summary>The relay service between real hosts on loopback; the target's stop side is a small test handler that
 /// accepts and echoes (the relay transport, which upgrades the stream to a connection, has its own tests).</summary>
-public sealed class RelayServiceTests : IAsyncDisposable
+// IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class, so what
+// the test started (hosts, processes, metric listeners) would outlive it.
+public sealed class RelayServiceTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
     private readonly List<TestPeer> _peers = [];
@@ -140,8 +142,8 @@ public sealed class RelayServiceTests : IAsyncDisposable
             Assert.InRange(received, 0, 10_000);
             await Record.ExceptionAsync(() => writing);
         }
-        await Eventually(() => _metrics.Sum("p2pstack_relay_circuits_closed_total", "reason=data_limit") == 1);
-        await Eventually(() => relay.Get<RelayService>().CircuitCount == 0);
+        await Poll.UntilAsync(() => _metrics.Sum("p2pstack_relay_circuits_closed_total", "reason=data_limit") == 1);
+        await Poll.UntilAsync(() => relay.Get<RelayService>().CircuitCount == 0);
     }
 
     [Fact]
@@ -162,7 +164,7 @@ public sealed class RelayServiceTests : IAsyncDisposable
                 }
             });
         }
-        await Eventually(() => _metrics.Sum("p2pstack_relay_circuits_closed_total", "reason=duration_limit") == 1);
+        await Poll.UntilAsync(() => _metrics.Sum("p2pstack_relay_circuits_closed_total", "reason=duration_limit") == 1);
     }
 
     [Fact]
@@ -232,17 +234,10 @@ public sealed class RelayServiceTests : IAsyncDisposable
         return await reading;
     }
 
-    private static async Task Eventually(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail("condition not met in time");
-            await Task.Delay(20);
-        }
-    }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var peer in _peers) await peer.DisposeAsync();
         _metrics.Dispose();

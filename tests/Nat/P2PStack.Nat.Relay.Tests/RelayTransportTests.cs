@@ -8,7 +8,9 @@ namespace P2PStack.Nat.Relay.Tests;
 
 /// <summary>The relay transport between real hosts on loopback: a node holds a reservation through the reservation
 /// manager, advertises its circuit address, and another node dials it there; the relayed connection is limited.</summary>
-public sealed class RelayTransportTests : IAsyncDisposable
+// IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class, so what
+// the test started (hosts, processes, metric listeners) would outlive it.
+public sealed class RelayTransportTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
     private readonly List<TestPeer> _peers = [];
@@ -32,7 +34,7 @@ public sealed class RelayTransportTests : IAsyncDisposable
             service?.Invoke(o);
         });
         var listener = await StartAsync(client: o => o.StaticRelays.Add(relay.Address));
-        var circuit = await Eventually(() => listener.Host.AdvertisedAddresses.FirstOrDefault(a => AddressScope.IsRelayed(a)));
+        var circuit = await Poll.UntilAsync(() => listener.Host.AdvertisedAddresses.FirstOrDefault(a => AddressScope.IsRelayed(a)));
         return (relay, listener, circuit);
     }
 
@@ -59,7 +61,7 @@ public sealed class RelayTransportTests : IAsyncDisposable
             Assert.Equal(2, (await dialer.Get<PingService>().PingAsync(stream, 2, Ct())).Count);
         }
         // The listener sees the inbound side limited too.
-        var inbound = await Eventually(() => listener.Host.GetConnections(dialer.Host.PeerId).FirstOrDefault(c => c.IsLimited));
+        var inbound = await Poll.UntilAsync(() => listener.Host.GetConnections(dialer.Host.PeerId).FirstOrDefault(c => c.IsLimited));
         Assert.Equal(Direction.Inbound, inbound.Direction);
     }
 
@@ -119,7 +121,7 @@ public sealed class RelayTransportTests : IAsyncDisposable
             o.RefreshMargin = TimeSpan.FromSeconds(38); // due 2 s after each reservation
             o.MinReservationLifetime = TimeSpan.FromSeconds(1);
         });
-        await Eventually(() => _metrics.Sum("p2pstack_relay_client_reservations_total", "result=ok") >= 3 ? "refreshed" : null);
+        await Poll.UntilAsync(() => _metrics.Sum("p2pstack_relay_client_reservations_total", "result=ok") >= 3 ? "refreshed" : null);
         Assert.Equal(1, relay.Get<RelayService>().ReservationCount);
     }
 
@@ -143,18 +145,10 @@ public sealed class RelayTransportTests : IAsyncDisposable
         Assert.Equal(1, _metrics.Sum("p2pstack_relay_client_errors_total", "kind=unexpected_stop"));
     }
 
-    private static async Task<T> Eventually<T>(Func<T?> probe) where T : class
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (true)
-        {
-            if (probe() is { } value) return value;
-            if (DateTime.UtcNow > deadline) Assert.Fail("condition not met in time");
-            await Task.Delay(50);
-        }
-    }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var peer in Enumerable.Reverse(_peers)) await peer.DisposeAsync();
         _metrics.Dispose();

@@ -9,12 +9,8 @@ namespace P2PStack.Nat.Stun.Tests;
 /// host, a host behind an endpoint-independent NAT and one behind a symmetric NAT. Our STUN client runs as the test
 /// node inside each namespace.
 /// </summary>
-public sealed class StunLab : IAsyncLifetime
+public sealed class StunLab : LabFixture, IAsyncLifetime
 {
-    public string? Unavailable { get; private set; }
-
-    public NetLab Lab { get; private set; } = null!;
-
     public Coturn Coturn { get; private set; } = null!;
 
     public NetNamespace Public { get; private set; } = null!;
@@ -27,13 +23,10 @@ public sealed class StunLab : IAsyncLifetime
 
     public NetNamespace BehindSymmetric { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    protected override TimeSpan SetupTimeout => TimeSpan.FromMinutes(10);
+
+    protected override async Task SetUpAsync(CancellationToken ct)
     {
-        Unavailable = await NetLab.UnavailableReasonAsync();
-        if (Unavailable is not null) return;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
-        var ct = timeout.Token;
-        Lab = await NetLab.CreateAsync(ct);
         var stunHost = await Lab.AddPublicHostAsync("stun", ct);
         Coturn = await Coturn.StartAsync(stunHost, ct);
         Public = await Lab.AddPublicHostAsync("pub", ct);
@@ -43,10 +36,9 @@ public sealed class StunLab : IAsyncLifetime
         BehindSymmetric = await Lab.AddHostBehindAsync(SymmetricRouter, "symhost", ct);
     }
 
-    public async Task DisposeAsync()
+    protected override async ValueTask TearDownAsync()
     {
         if (Coturn is not null) await Coturn.DisposeAsync();
-        if (Lab is not null) await Lab.DisposeAsync();
     }
 }
 

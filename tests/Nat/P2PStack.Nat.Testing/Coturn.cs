@@ -1,4 +1,5 @@
 using System.Net;
+using P2PStack.Interop.Support;
 
 namespace P2PStack.Nat.Testing;
 

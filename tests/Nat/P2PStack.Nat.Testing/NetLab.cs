@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Cryptography;
+using P2PStack.Interop.Support;
 
 namespace P2PStack.Nat.Testing;
 
@@ -156,6 +157,11 @@ public sealed class NetLab : IAsyncDisposable
         await ns.IpAsync(cancellationToken, "route", "add", "default", "via", router.LanAddress.ToString()).ConfigureAwait(false);
         ns.Address = address;
         return ns;
+    }
+
+    internal void ThrowIfDisposed()
+    {
+        lock (_lock) ObjectDisposedException.ThrowIf(_disposed, this);
     }
 
     /// <summary>A process tracked by the lab (killed on dispose at the latest).</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using P2PStack.Interop.Support;
 
 namespace P2PStack.Nat.Testing;
 
@@ -43,22 +44,15 @@ public sealed class NetNamespace
     public LabProcess Start(string fileName, IEnumerable<string> arguments, string? workingDirectory = null,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        var start = new ProcessStartInfo("ip")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
-        };
+        Lab.ThrowIfDisposed(); // before the start: a process the lab refuses to track would outlive it
+        var start = new ProcessStartInfo("ip") { WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory };
         foreach (string argument in (string[])["netns", "exec", Name, fileName, .. arguments]) start.ArgumentList.Add(argument);
         if (environment is not null)
         {
             foreach (var (key, value) in environment) start.Environment[key] = value;
         }
-        var process = new LabProcess($"{Path.GetFileName(fileName)} in {Label}", start);
+        var process = LabProcess.Start($"{Path.GetFileName(fileName)} in {Label}", start);
         Lab.Track(process);
-        process.Start();
         return process;
     }
 

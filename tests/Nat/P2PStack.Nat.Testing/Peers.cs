@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using P2PStack.Addressing;
 using P2PStack.Identity;
 using P2PStack.Interop.Support;
@@ -23,8 +24,37 @@ public static class Peers
         string node = JsPeerInstall.NodePath(directory);
         return ns is null
             ? await JsonLinesPeer.StartLocalAsync(node, ["nat-peer.mjs", .. arguments], StartTimeout, cancellationToken, directory).ConfigureAwait(false)
-            : await JsonLinesPeer.StartAsync(ns, node, ["nat-peer.mjs", .. arguments], StartTimeout, cancellationToken, directory).ConfigureAwait(false);
+            : await ns.StartJsonLinesPeerAsync(node, ["nat-peer.mjs", .. arguments], StartTimeout, cancellationToken, directory).ConfigureAwait(false);
     }
+
+    /// <summary>Polls a command until its answer satisfies <paramref name="done"/>; past <paramref name="patience"/>
+    /// (a hang guard, not a measurement) it throws <see cref="TimeoutException"/> with the last answer.</summary>
+    public static async Task<JsonObject> UntilAsync(this JsonLinesPeer peer, string cmd, Func<JsonObject, bool> done, TimeSpan patience,
+        CancellationToken cancellationToken, JsonObject? fields = null)
+    {
+        var deadline = DateTime.UtcNow + patience;
+        while (true)
+        {
+            var answer = await peer.CommandAsync(cmd, fields).ConfigureAwait(false);
+            if (done(answer)) return answer;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{cmd} on {peer.Process.Label} never gave the awaited answer within {patience}: {answer.ToJsonString()}\n{peer.Process.Tail()}");
+            await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The peer's first relay address with its /p2p, once it holds a reservation.</summary>
+    public static async Task<string> CircuitAddressAsync(this JsonLinesPeer peer, TimeSpan patience, CancellationToken cancellationToken)
+    {
+        var addresses = await peer.UntilAsync("addresses", a => a["relay"]!.AsArray().Count > 0, patience, cancellationToken).ConfigureAwait(false);
+        return $"{addresses["relay"]![0]!.GetValue<string>()}/p2p/{peer.PeerId()}";
+    }
+
+    /// <summary>Starts <paramref name="fileName"/> in the namespace and waits for its ready line (the lab kills it on
+    /// dispose at the latest; a start that fails kills it at once).</summary>
+    public static Task<JsonLinesPeer> StartJsonLinesPeerAsync(this NetNamespace ns, string fileName, IEnumerable<string> arguments,
+        TimeSpan startTimeout, CancellationToken cancellationToken, string? workingDirectory = null) =>
+        JsonLinesPeer.AttachAsync(ns.Start(fileName, arguments, workingDirectory), ns.Address, startTimeout, cancellationToken);
 
     public static PeerId PeerId(this JsonLinesPeer peer) => Identity.PeerId.Parse(peer.Ready["peerId"]!.GetValue<string>());
 
@@ -34,10 +64,10 @@ public static class Peers
         var addresses = peer.Ready["addresses"]!.AsArray().Select(a => Multiaddr.Parse(a!.GetValue<string>())).ToList();
         var chosen = addresses.FirstOrDefault(a => a.GetIPAddress() is { } ip && !System.Net.IPAddress.IsLoopback(ip)) ?? addresses.FirstOrDefault();
         if (chosen is null) throw new InvalidOperationException($"{peer.Process.Label} announced no address");
-        if (peer.Namespace is not null && chosen.GetIPAddress() is { } found && System.Net.IPAddress.IsLoopback(found))
+        if (peer.HostAddress is { } host && chosen.GetIPAddress() is { } found && System.Net.IPAddress.IsLoopback(found))
         {
             // js announces only loopback before its interfaces are expanded: use the namespace's address and the port.
-            chosen = Multiaddr.Parse($"/ip4/{peer.Namespace.Address}/tcp/{chosen.ValueOf(MultiaddrProtocols.Tcp)}/p2p/{peer.PeerId()}");
+            chosen = Multiaddr.Parse($"/ip4/{host}/tcp/{chosen.ValueOf(MultiaddrProtocols.Tcp)}/p2p/{peer.PeerId()}");
         }
         return chosen;
     }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using P2PStack.Interop.Support;
 
 namespace P2PStack.Nat.Testing;
 
@@ -50,7 +51,7 @@ public static class TestNodes
 
     /// <summary>Starts the test node in JSON-lines mode (<c>node</c> command) and waits for it to be ready.</summary>
     public static Task<JsonLinesPeer> StartNodeAsync(NetNamespace ns, IEnumerable<string> arguments, CancellationToken cancellationToken) =>
-        JsonLinesPeer.StartAsync(ns, Dotnet, [AssemblyPath, "node", .. arguments, .. VerboseFlag], TimeSpan.FromSeconds(90), cancellationToken);
+        ns.StartJsonLinesPeerAsync(Dotnet, [AssemblyPath, "node", .. arguments, .. VerboseFlag], TimeSpan.FromSeconds(90), cancellationToken);
 
     /// <summary>P2PSTACK_LAB_VERBOSE=1 runs the lab nodes with debug logs (with P2PSTACK_LAB_LOGS, to diagnose a run).</summary>
     private static string[] VerboseFlag => Environment.GetEnvironmentVariable("P2PSTACK_LAB_VERBOSE") == "1" ? ["--verbose"] : [];

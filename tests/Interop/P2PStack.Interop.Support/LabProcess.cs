@@ -2,15 +2,21 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 
-namespace P2PStack.Nat.Testing;
+namespace P2PStack.Interop.Support;
 
 /// <summary>
-/// A long-running process started in a lab namespace: its stdout lines are queued for the test to read, the tail of
-/// its stderr (and of stdout) goes into failure messages. Disposing kills the whole process tree.
+/// A long-running test process (a node, a js peer, a daemon in a lab namespace): its stdout lines are queued for the
+/// test to read, the tail of its stderr (and of stdout) goes into failure messages. Disposing kills the whole process
+/// tree. Every process started here is also killed when the test host exits (normal end, Ctrl+C, SIGTERM) if nothing
+/// disposed it: a test that failed before its cleanup, a fixture whose initialisation threw, a class whose dispose
+/// the test framework never called. Only SIGKILL of the test host escapes this; the js peers then stop by themselves
+/// on the end of their stdin.
 /// </summary>
 public sealed class LabProcess : IAsyncDisposable
 {
     private const int TailLines = 400;
+    private static readonly ConcurrentDictionary<LabProcess, byte> Live = new();
+    private static int _exitHookInstalled;
     private readonly ProcessStartInfo _start;
     private readonly Channel<string> _stdout = Channel.CreateUnbounded<string>();
     private readonly Channel<string> _all = Channel.CreateUnbounded<string>();
@@ -20,7 +26,7 @@ public sealed class LabProcess : IAsyncDisposable
     private StreamWriter? _log;
     private int _disposed;
 
-    internal LabProcess(string label, ProcessStartInfo start)
+    private LabProcess(string label, ProcessStartInfo start)
     {
         Label = label;
         _start = start;
@@ -37,18 +43,22 @@ public sealed class LabProcess : IAsyncDisposable
 
     public StreamWriter StandardInput => (_process ?? throw new InvalidOperationException($"{Label} is not started")).StandardInput;
 
-    /// <summary>Starts a process outside any namespace (a peer on loopback); the caller disposes it.</summary>
-    public static LabProcess StartLocal(string label, ProcessStartInfo start)
+    /// <summary>Starts a process with its stdin, stdout and stderr redirected; the caller disposes it.</summary>
+    public static LabProcess Start(string label, ProcessStartInfo start)
     {
         start.RedirectStandardInput = start.RedirectStandardOutput = start.RedirectStandardError = true;
         start.UseShellExecute = false;
         var process = new LabProcess(label, start);
-        process.Start();
+        process.StartProcess();
         return process;
     }
 
-    internal void Start()
+    /// <summary>The processes started and not yet disposed (those the exit hook would kill).</summary>
+    public static int LiveCount => Live.Count;
+
+    private void StartProcess()
     {
+        InstallExitHook();
         var process = new Process { StartInfo = _start, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) =>
         {
@@ -74,6 +84,7 @@ public sealed class LabProcess : IAsyncDisposable
         };
         if (!process.Start()) throw new InvalidOperationException($"{Label} did not start");
         _process = process;
+        Live[this] = 0;
         // P2PSTACK_LAB_LOGS=<dir> keeps every line of every lab process (the tail in a failure message is short).
         if (Environment.GetEnvironmentVariable("P2PSTACK_LAB_LOGS") is { Length: > 0 } logs)
         {
@@ -83,6 +94,27 @@ public sealed class LabProcess : IAsyncDisposable
         }
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+    }
+
+    private static void InstallExitHook()
+    {
+        if (Interlocked.Exchange(ref _exitHookInstalled, 1) == 1) return;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            foreach (var process in Live.Keys) process.Kill();
+        };
+    }
+
+    private void Kill()
+    {
+        try
+        {
+            if (_process is { HasExited: false } process) process.Kill(entireProcessTree: true);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // exited meanwhile
+        }
     }
 
     /// <summary>The next stdout line, or null when stdout has closed.</summary>
@@ -159,14 +191,8 @@ public sealed class LabProcess : IAsyncDisposable
         }
         finally
         {
-            try
-            {
-                if (!process.HasExited) process.Kill(entireProcessTree: true);
-            }
-            catch (InvalidOperationException)
-            {
-                // exited meanwhile
-            }
+            Kill();
+            Live.TryRemove(this, out _);
             process.Dispose();
             lock (_tail)
             {

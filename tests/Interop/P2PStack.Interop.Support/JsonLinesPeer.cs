@@ -1,14 +1,16 @@
 using System.Collections.Concurrent;
+using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace P2PStack.Nat.Testing;
+namespace P2PStack.Interop.Support;
 
 /// <summary>
-/// Drives a node process (our test node or a js-libp2p script) over the JSON-lines protocol the interop peers share:
-/// the process first prints <c>{"event":"ready",...}</c>, then answers each <c>{"id":n,"cmd":...}</c> line with
-/// <c>{"id":n,"ok":true,...}</c> or <c>{"id":n,"ok":false,"error":...,"errorName":...}</c>. Other lines with an
-/// <c>event</c> field are kept as events.
+/// Drives a test process over the JSON-lines protocol that every test peer here speaks (our NAT test node, the js-libp2p
+/// scripts of interop/js, see its README): the process first prints <c>{"event":"ready",...}</c>, then answers each
+/// <c>{"id":n,"cmd":...}</c> line with <c>{"id":n,"ok":true,...}</c> or <c>{"id":n,"ok":false,"error":...,"errorName":...}</c>.
+/// Other lines with an <c>event</c> field are kept as events. Disposing closes its stdin (the peers stop on it) and
+/// kills what is left; a peer that never became ready is disposed before the start throws.
 /// </summary>
 public sealed class JsonLinesPeer : IAsyncDisposable
 {
@@ -19,51 +21,47 @@ public sealed class JsonLinesPeer : IAsyncDisposable
     private readonly Task _readLoop;
     private long _nextId;
 
-    private JsonLinesPeer(LabProcess process, NetNamespace? ns)
+    private JsonLinesPeer(LabProcess process, IPAddress? hostAddress)
     {
         Process = process;
-        Namespace = ns;
+        HostAddress = hostAddress;
         _readLoop = Task.Run(ReadLoopAsync);
     }
 
     public LabProcess Process { get; }
 
-    /// <summary>The namespace it runs in; null for a peer on the machine's own network (loopback tests).</summary>
-    public NetNamespace? Namespace { get; }
+    /// <summary>The address of the host it runs on when that is not this machine (a network namespace's), else null.</summary>
+    public IPAddress? HostAddress { get; }
 
     /// <summary>The ready line.</summary>
     public JsonObject Ready { get; private set; } = null!;
 
     public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Starts <paramref name="fileName"/> in the namespace and waits for its ready line.</summary>
-    public static async Task<JsonLinesPeer> StartAsync(NetNamespace ns, string fileName, IEnumerable<string> arguments,
-        TimeSpan startTimeout, CancellationToken cancellationToken, string? workingDirectory = null,
-        IReadOnlyDictionary<string, string>? environment = null)
-    {
-        return await ReadyAsync(ns.Start(fileName, arguments, workingDirectory, environment), ns, startTimeout, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Starts <paramref name="fileName"/> on this machine's network (no namespace) and waits for its ready line.</summary>
+    /// <summary>Starts <paramref name="fileName"/> on this machine and waits for its ready line.</summary>
     public static Task<JsonLinesPeer> StartLocalAsync(string fileName, IEnumerable<string> arguments, TimeSpan startTimeout,
-        CancellationToken cancellationToken, string? workingDirectory = null)
+        CancellationToken cancellationToken, string? workingDirectory = null, string? label = null)
     {
         var start = new System.Diagnostics.ProcessStartInfo(fileName) { WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory };
         foreach (string argument in arguments) start.ArgumentList.Add(argument);
-        return ReadyAsync(LabProcess.StartLocal(Path.GetFileName(fileName), start), null, startTimeout, cancellationToken);
+        return AttachAsync(LabProcess.Start(label ?? Path.GetFileName(fileName), start), null, startTimeout, cancellationToken);
     }
 
-    private static async Task<JsonLinesPeer> ReadyAsync(LabProcess process, NetNamespace? ns, TimeSpan startTimeout, CancellationToken cancellationToken)
+    /// <summary>Takes over a started process and waits for its ready line; whatever ends the wait (a timeout, the
+    /// process's exit, cancellation) disposes the process before the exception leaves.</summary>
+    /// <param name="hostAddress">Where the process runs when that is not this machine (see <see cref="HostAddress"/>).</param>
+    public static async Task<JsonLinesPeer> AttachAsync(LabProcess process, IPAddress? hostAddress, TimeSpan startTimeout, CancellationToken cancellationToken)
     {
-        var peer = new JsonLinesPeer(process, ns);
+        var peer = new JsonLinesPeer(process, hostAddress);
         try
         {
             peer.Ready = await peer._ready.Task.WaitAsync(startTimeout, cancellationToken).ConfigureAwait(false);
             return peer;
         }
-        catch (Exception ex) when (ex is TimeoutException or IOException)
+        catch (Exception ex)
         {
             await peer.DisposeAsync().ConfigureAwait(false);
+            if (ex is OperationCanceledException) throw;
             throw new InvalidOperationException($"{process.Label} did not become ready: {ex.Message}\n{process.Tail()}", ex);
         }
     }
