@@ -79,8 +79,11 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
             await stream.Output.CompleteAsync().ConfigureAwait(false);
             var message = await IdentifyProtocol.ReadAsync(stream.Input, _options.MaxMessageSize, timeout.Token).ConfigureAwait(false);
             var info = Consume(connection, message, isPush: false);
-            LogIdentified(connection.RemotePeer, connection.LocalAddress, info.ObservedAddress?.ToString() ?? "none",
-                info.ObservedAddress is { } seen && _host.AddressManager.ObservedAddressCandidates.Contains(seen));
+            if (_logger.IsEnabled(LogLevel.Debug)) // the candidate lookup prunes and copies: only when it is logged
+            {
+                LogIdentified(connection.RemotePeer, connection.LocalAddress, info.ObservedAddress?.ToString() ?? "none",
+                    info.ObservedAddress is { } seen && _host.AddressManager.ObservedAddressCandidates.Contains(seen));
+            }
             // A private connection (per-connection identity) raises no peer events: modules reacting to them would
             // open streams that tie the identities together.
             if (connection.LocalPeer.Equals(_identity.PeerId)) _host.Events.Publish(new PeerIdentified(connection.RemotePeer, connection));

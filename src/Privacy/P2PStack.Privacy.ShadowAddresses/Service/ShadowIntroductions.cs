@@ -29,7 +29,7 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
         get
         {
             lock (_gate)
-                return [.. _registrations.Where(r => r.Value.Task.IsCompletedSuccessfully && !r.Value.Task.Result.IsClosed).Select(r => r.Key)];
+                return [.. _registrations.Where(r => r.Value.IsLive).Select(r => r.Key)];
         }
     }
 
@@ -89,8 +89,7 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
         {
             if (_stopping.IsCancellationRequested) return "stopping";
             if (!_registrations.TryGetValue((address, point.Relay), out registration!)
-                || registration.Task.IsFaulted || registration.Task.IsCanceled
-                || (registration.Task.IsCompletedSuccessfully && registration.Task.Result.IsClosed))
+                || registration.HasEnded)
             {
                 registration = new Registration(point.Relay, point.AuthKey.ToArray());
                 registration.Task = EstablishAsync(address, key, registration);
@@ -147,6 +146,12 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
         public byte[] AuthKey { get; } = authKey;
 
         public Task<IntroductionCircuit> Task { get; set; } = null!;
+
+        /// <summary>Registered, and its circuit still open.</summary>
+        public bool IsLive => Task.IsCompletedSuccessfully && !Task.Result.IsClosed;
+
+        /// <summary>Failed, cancelled, or registered on a circuit that has closed since (not merely still pending).</summary>
+        public bool HasEnded => Task.IsCompleted && !IsLive;
 
         public async Task CloseAsync()
         {
