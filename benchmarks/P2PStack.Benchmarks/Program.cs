@@ -24,7 +24,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "dag") return Dag.DagCommand.Run(args[1..]);
         // "onion-loopback ...": a 3-hop circuit on 127.0.0.1 against a direct connection (Onion/OnionLoopback.cs).
         if (args.Length > 0 && args[0] == "onion-loopback") return Onion.OnionLoopback.Run(args[1..]);
-        if (args.Length > 0 && args[0] == "onion-relay-node") return Onion.OnionLoopback.RunRelayNode();
+        if (args.Length > 0 && args[0] == "onion-relay-node") return Onion.OnionLoopback.RunRelayNode(args[1..]);
         // "tor-loopback ...": the same measures on Debian's tor as a private network on 127.0.0.1 (Onion/TorLoopback.cs).
         if (args.Length > 0 && args[0] == "tor-loopback") return Onion.TorLoopback.Run(args[1..]);
         // "onion-cells ...": N cell transforms for instruction counts with perf stat (Onion/CellCount.cs).

@@ -15,7 +15,8 @@ using P2PStack.Simulation;
 namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
-/// <c>onion-loopback [--builds 200] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes]</c>: three relays, a
+/// <c>onion-loopback [--builds 200] [--warmup-builds 300] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes]
+/// [--circuit-window N --circuit-increment N --stream-window N --stream-increment N]</c>: three relays, a
 /// client and a destination, each a full host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and
 /// 514-byte cells) in this one process, or with <c>--relay-processes</c> each relay in a process of its own (its CPU per
 /// MiB then read from its process, as for Tor in <see cref="TorLoopback"/>). Measures
@@ -24,7 +25,11 @@ namespace P2PStack.Benchmarks.Onion;
 /// closed again (the close time is reported apart, not counted in the build); with the same client and destination
 /// over a direct connection in the same run as the anchor. In one process, the CPU a circuit adds over the direct
 /// connection, divided by three, estimates the CPU per MiB per relay (an upper bound: the client's and the exit's cell
-/// work are in it). A warm-up transfer on each connection precedes the measured ones.
+/// work are in it). Warm-up builds and a warm-up transfer on each connection precede the measured ones (the tiered JIT
+/// compiles the hot paths again once they are hot, in every process). With <c>--relay-processes</c> it also reports the
+/// CPU time per build of each process and the context switches per MiB of each relay (threads woken: the cost of
+/// handing cells between loops and processes, which other processes' load hardly changes). The flow-control options
+/// override the onion defaults on every node (a network parameter).
 /// </summary>
 public static class OnionLoopback
 {
@@ -37,24 +42,62 @@ public static class OnionLoopback
         int echoes = Arg(args, "--echoes", 1000);
         int mib = Arg(args, "--mib", 64);
         int warmup = Arg(args, "--warmup-mib", 32);
+        int warmupBuilds = Arg(args, "--warmup-builds", 300);
         bool processes = args.Contains("--relay-processes");
-        Console.WriteLine(RunAsync(builds, echoes, mib, processes, warmup).GetAwaiter().GetResult());
+        var flow = Flow.Parse(args);
+        Console.WriteLine(RunAsync(builds, echoes, mib, processes, warmup, warmupBuilds, flow).GetAwaiter().GetResult());
         return 0;
+    }
+
+    /// <summary>Flow-control overrides (0: the onion default), handed to the relay processes as arguments.</summary>
+    public sealed record Flow(int CircuitWindow, int CircuitIncrement, int StreamWindow, int StreamIncrement)
+    {
+        public static readonly Flow Default = new(0, 0, 0, 0);
+
+        public static Flow Parse(string[] args) => new(Arg(args, "--circuit-window", 0), Arg(args, "--circuit-increment", 0),
+            Arg(args, "--stream-window", 0), Arg(args, "--stream-increment", 0));
+
+        public IEnumerable<string> Arguments() =>
+        [
+            "--circuit-window", CircuitWindow.ToString(CultureInfo.InvariantCulture),
+            "--circuit-increment", CircuitIncrement.ToString(CultureInfo.InvariantCulture),
+            "--stream-window", StreamWindow.ToString(CultureInfo.InvariantCulture),
+            "--stream-increment", StreamIncrement.ToString(CultureInfo.InvariantCulture),
+        ];
+
+        public void Apply(FlowControlOptions options)
+        {
+            if (CircuitWindow > 0) options.CircuitWindow = CircuitWindow;
+            if (CircuitIncrement > 0) options.CircuitSendmeIncrement = CircuitIncrement;
+            if (StreamWindow > 0) options.StreamWindow = StreamWindow;
+            if (StreamIncrement > 0) options.StreamSendmeIncrement = StreamIncrement;
+        }
+
+        public string Describe(FlowControlOptions defaults)
+        {
+            var o = new FlowControlOptions
+            {
+                CircuitWindow = defaults.CircuitWindow, CircuitSendmeIncrement = defaults.CircuitSendmeIncrement,
+                StreamWindow = defaults.StreamWindow, StreamSendmeIncrement = defaults.StreamSendmeIncrement,
+            };
+            Apply(o);
+            return $"circuit window {o.CircuitWindow}/{o.CircuitSendmeIncrement}, stream window {o.StreamWindow}/{o.StreamSendmeIncrement} cells";
+        }
     }
 
     /// <summary><c>onion-relay-node</c>: one relay of <c>onion-loopback --relay-processes</c>, in its own process. Prints
     /// <c>READY &lt;peer id&gt; &lt;address&gt; &lt;signed descriptor, base64&gt;</c>, then reads <c>PEER &lt;peer id&gt;
     /// &lt;address&gt;</c> lines (addresses of the other nodes) until its input ends, then prints <c>CELLS &lt;relayed
     /// cells&gt;</c> and stops.</summary>
-    public static int RunRelayNode()
+    public static int RunRelayNode(string[] args)
     {
-        RunRelayNodeAsync().GetAwaiter().GetResult();
+        RunRelayNodeAsync(Flow.Parse(args)).GetAwaiter().GetResult();
         return 0;
     }
 
-    private static async Task RunRelayNodeAsync()
+    private static async Task RunRelayNodeAsync(Flow flow)
     {
-        await using var node = await Node.StartAsync(relay: true);
+        await using var node = await Node.StartAsync(relay: true, flow);
         Console.WriteLine($"READY {node.Host.PeerId} {node.Address.DecapsulateCode(MultiaddrProtocols.P2P.Code)} "
             + Convert.ToBase64String(node.Relay.SignedDescriptor()));
         while (await Console.In.ReadLineAsync() is { } line)
@@ -72,8 +115,10 @@ public static class OnionLoopback
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
-    public static async Task<string> RunAsync(int builds, int echoes, int mib, bool relayProcesses = false, int warmupMib = 32)
+    public static async Task<string> RunAsync(int builds, int echoes, int mib, bool relayProcesses = false, int warmupMib = 32,
+        int warmupBuilds = 300, Flow? flow = null)
     {
+        flow ??= Flow.Default;
         var nodes = new List<Node>();
         var relays = new List<IRelayNode>();
         try
@@ -82,15 +127,15 @@ public static class OnionLoopback
             {
                 if (relayProcesses)
                 {
-                    relays.Add(await RelayProcess.StartAsync());
+                    relays.Add(await RelayProcess.StartAsync(flow));
                     continue;
                 }
-                var node = await Node.StartAsync(relay: true);
+                var node = await Node.StartAsync(relay: true, flow);
                 nodes.Add(node);
                 relays.Add(node);
             }
-            var destination = await Node.StartAsync(relay: false);
-            var client = await Node.StartAsync(relay: false);
+            var destination = await Node.StartAsync(relay: false, flow);
+            var client = await Node.StartAsync(relay: false, flow);
             nodes.Add(destination);
             nodes.Add(client);
             foreach (var relay in relays) client.Client.Directory.TryAdd(relay.SignedDescriptor);
@@ -111,24 +156,39 @@ public static class OnionLoopback
                     + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}"
                 : $"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
                     + $"1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+            report.AppendLine(flow.Describe(new FlowControlOptions()));
 
             // Builds: the first ones open the links (client - relay 1 - relay 2 - relay 3), then a pinned path over them.
+            // The warm-up builds also let the tiered JIT recompile the build path in every process: in the first
+            // hundred builds it runs the unoptimised code and compiles in the background on the same two cores.
             var buildMs = new List<double>();
             var closeMs = new List<double>();
             string last = "";
-            for (int i = 0; i < builds + 10; i++)
+            TimeSpan buildCpuBefore = default;
+            TimeSpan[] relayBuildCpuBefore = [];
+            for (int i = 0; i < builds + warmupBuilds; i++)
             {
+                if (i == warmupBuilds)
+                {
+                    buildCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+                    relayBuildCpuBefore = [.. relays.OfType<RelayProcess>().Select(r => r.CpuTime())];
+                }
                 // A guard, not a measurement: a build or close that does not end fails the run.
                 using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
                 var info = await client.Client.BuildCircuitAsync(path, timeout.Token);
-                if (i >= 10) buildMs.Add(info.BuildTime.TotalMilliseconds);
+                if (i >= warmupBuilds) buildMs.Add(info.BuildTime.TotalMilliseconds);
                 last = info.Id;
-                if (i == builds + 9) break; // the last one carries the echo and throughput runs
+                if (i == builds + warmupBuilds - 1) break; // the last one carries the echo and throughput runs
                 long closing = Stopwatch.GetTimestamp();
                 if (!await client.Client.CloseCircuitAsync(info.Id, timeout.Token)) throw new InvalidOperationException($"circuit {info.Id} was not open");
-                if (i >= 10) closeMs.Add(Stopwatch.GetElapsedTime(closing).TotalMilliseconds);
+                if (i >= warmupBuilds) closeMs.Add(Stopwatch.GetElapsedTime(closing).TotalMilliseconds);
             }
-            report.AppendLine($"3-hop build (ms, {builds} after 10 warm-up): p50 {P(buildMs, 50)}, p10 {P(buildMs, 10)}, p90 {P(buildMs, 90)}");
+            var buildCpu = (Process.GetCurrentProcess().TotalProcessorTime - buildCpuBefore).TotalMilliseconds / builds;
+            var relayBuildCpu = relays.OfType<RelayProcess>().Select((r, i) => (r.CpuTime() - relayBuildCpuBefore[i]).TotalMilliseconds / builds).ToArray();
+            report.AppendLine($"3-hop build (ms, {builds} after {warmupBuilds} warm-up): p50 {P(buildMs, 50)}, p10 {P(buildMs, 10)}, p90 {P(buildMs, 90)}");
+            if (relayProcesses)
+                report.AppendLine($"CPU per build and close (ms): this process (client) {buildCpu:F3}, relays (guard, middle, exit) "
+                    + string.Join(", ", relayBuildCpu.Select(v => v.ToString("F3", CultureInfo.InvariantCulture))));
             report.AppendLine($"close after the build (ms, {closeMs.Count}; DESTROY sent, link closed, reader ended): p50 {P(closeMs, 50)}, "
                 + $"p10 {P(closeMs, 10)}, p90 {P(closeMs, 90)}; client circuits open after the builds: {client.Client.Circuits.Count}");
 
@@ -146,15 +206,18 @@ public static class OnionLoopback
             {
                 var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
                 var relayCpuBefore = relays.OfType<RelayProcess>().Select(r => r.CpuTime()).ToArray();
+                var switchesBefore = relays.OfType<RelayProcess>().Select(r => r.ContextSwitches()).ToArray();
                 var watch = Stopwatch.StartNew();
                 await SendAsync(connection, (long)mib << 20);
                 watch.Stop();
                 var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
                 var perRelay = relays.OfType<RelayProcess>().Select((r, i) => (r.CpuTime() - relayCpuBefore[i]).TotalMilliseconds / mib).ToArray();
+                var switches = relays.OfType<RelayProcess>().Select((r, i) => (r.ContextSwitches() - switchesBefore[i]) / mib).ToArray();
                 report.AppendLine($"{name}: {mib} MiB on one stream in {watch.Elapsed.TotalSeconds:F2} s = {mib / watch.Elapsed.TotalSeconds:F1} MiB/s; "
                     + (relayProcesses
                         ? $"CPU per MiB: this process (client and destination) {cpu.TotalMilliseconds / mib:F1} ms"
-                            + (name == "circuit" ? $", relays (guard, middle, exit) {string.Join(", ", perRelay.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} ms" : "")
+                            + (name == "circuit" ? $", relays (guard, middle, exit) {string.Join(", ", perRelay.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} ms"
+                                + $"; context switches per MiB, relays {string.Join(", ", switches)}" : "")
                         : $"process CPU {cpu.TotalMilliseconds / mib:F1} ms per MiB (all nodes)"));
             }
             long cells = 0;
@@ -204,7 +267,7 @@ public static class OnionLoopback
 
         public byte[] SignedDescriptor { get; }
 
-        public static async Task<RelayProcess> StartAsync()
+        public static async Task<RelayProcess> StartAsync(Flow flow)
         {
             var start = new ProcessStartInfo(Environment.ProcessPath!)
             {
@@ -214,6 +277,7 @@ public static class OnionLoopback
             };
             start.ArgumentList.Add(typeof(OnionLoopback).Assembly.Location);
             start.ArgumentList.Add("onion-relay-node");
+            foreach (var argument in flow.Arguments()) start.ArgumentList.Add(argument);
             var process = Process.Start(start) ?? throw new InvalidOperationException("the relay process did not start");
             try
             {
@@ -245,6 +309,33 @@ public static class OnionLoopback
         {
             _process.Refresh();
             return _process.TotalProcessorTime;
+        }
+
+        /// <summary>Voluntary and involuntary context switches of all the process's threads so far.</summary>
+        public long ContextSwitches()
+        {
+            long total = 0;
+            try
+            {
+                foreach (var task in System.IO.Directory.GetDirectories($"/proc/{_process.Id}/task"))
+                {
+                    try
+                    {
+                        foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                            if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)
+                                || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                                total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
+                    }
+                    catch (IOException)
+                    {
+                        // The thread ended meanwhile.
+                    }
+                }
+            }
+            catch (IOException)
+            {
+            }
+            return total;
         }
 
         public async ValueTask<long> RelayedCellsAsync()
@@ -389,7 +480,7 @@ public static class OnionLoopback
         public Multiaddr Address => Host.ListenAddresses.First(a => a.ToString().Contains("/tcp/", StringComparison.Ordinal))
             .Encapsulate($"/p2p/{Host.PeerId}");
 
-        public static async Task<Node> StartAsync(bool relay)
+        public static async Task<Node> StartAsync(bool relay, Flow flow)
         {
             var services = new ServiceCollection();
             services.AddLogging();
@@ -418,6 +509,7 @@ public static class OnionLoopback
                     o.Relay.CreateBurstPerPeer = 100_000;
                     o.Relay.CreatesPerSecondPerPeer = 100_000;
                     o.Relay.MaxCircuitsPerPeer = 4096;
+                    flow.Apply(o.FlowControl);
                 });
             });
             var provider = services.BuildServiceProvider();
