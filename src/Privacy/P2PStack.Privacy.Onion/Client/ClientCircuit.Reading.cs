@@ -35,13 +35,13 @@ internal sealed partial class ClientCircuit
                             _client.Metrics.Destroy((DestroyReason)cell[1], sent: false);
                             throw new CircuitException((DestroyReason)cell[1], "destroyed by a relay");
                         case CellCommand.Relay:
-                            await OnRelayCellAsync(cell, token).ConfigureAwait(false);
+                            OnRelayCell(cell);
                             break;
                         default:
                             throw new OnionFormatException($"{(CellCommand)cell[0]} cell on an open circuit");
                     }
                 }
-                await FlushTouchedAsync().ConfigureAwait(false);
+                await FlushTouchedAsync(token).ConfigureAwait(false);
                 _link.Input.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
@@ -71,7 +71,7 @@ internal sealed partial class ClientCircuit
         await EndAsync(reason, sendDestroy, fromReader: true).ConfigureAwait(false);
     }
 
-    private async ValueTask OnRelayCellAsync(byte[] cell, CancellationToken token)
+    private void OnRelayCell(byte[] cell)
     {
         var hops = Volatile.Read(ref _hops);
         var body = cell.AsMemory(1);
@@ -93,11 +93,8 @@ internal sealed partial class ClientCircuit
         {
             if (!fromExit || header.More) throw new OnionFormatException("DATA from a hop that is not the exit, or spanning cells");
             if (!_deliver.Received(header.Length)) throw new OnionFormatException("DATA past the circuit window");
-            if (_deliver.Consumed(header.Length) > 0)
-            {
-                var tag = (byte[])_tagBefore.Clone();
-                await SendMessageAsync(origin, RelayCommand.Sendme, 0, SendmeBody(tag), early: false, token).ConfigureAwait(false);
-            }
+            // The circuit SENDME goes out with the others due at the end of this read (one write for all of them).
+            if (_deliver.Consumed(header.Length) > 0) _pendingSendmes.Add((byte[])_tagBefore.Clone());
             ClientStream? stream;
             lock (_streams) _streams.TryGetValue(header.StreamId, out stream);
             if (stream is null) return; // a stream this side just closed
@@ -196,19 +193,18 @@ internal sealed partial class ClientCircuit
         if (!taken) stream.Abort();
     }
 
-    private async ValueTask FlushTouchedAsync()
+    private async ValueTask FlushTouchedAsync(CancellationToken token)
     {
-        if (_touched.Count == 0) return;
-        foreach (var stream in _touched) await stream.FlushDeliveredAsync().ConfigureAwait(false);
-        _touched.Clear();
-    }
-
-    private static byte[] SendmeBody(byte[] tag)
-    {
-        var body = new byte[1 + LayerCipher.TagSize];
-        body[0] = 1;
-        tag.CopyTo(body, 1);
-        return body;
+        if (_touched.Count > 0)
+        {
+            foreach (var stream in _touched) await stream.FlushDeliveredAsync().ConfigureAwait(false);
+            _touched.Clear();
+        }
+        if (_pendingSendmes.Count > 0)
+        {
+            await SendSendmesAsync(_pendingSendmes, 0, 0, token).ConfigureAwait(false);
+            _pendingSendmes.Clear();
+        }
     }
 
     /// <summary>Ends the circuit once: optionally DESTROY to the first relay, the link closed, every stream failed.</summary>

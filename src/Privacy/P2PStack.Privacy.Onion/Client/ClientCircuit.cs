@@ -39,6 +39,8 @@ internal sealed partial class ClientCircuit
     private readonly TaskCompletionSource<DestroyReason> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly byte[] _tagBefore = new byte[LayerCipher.TagSize];
     private readonly List<ClientStream> _touched = [];
+    private readonly List<byte[]> _pendingSendmes = [];
+    private readonly byte[] _sendmeBody = new byte[1 + LayerCipher.TagSize];
     private TaskCompletionSource<byte[]>? _extended;
     private Func<ClientStream, bool>? _introduced;
     private TaskCompletionSource<IntroStatus>? _introEstablished;
@@ -295,6 +297,45 @@ internal sealed partial class ClientCircuit
                 span[0] = (byte)(early ? CellCommand.RelayEarly : CellCommand.Relay);
                 CellCodec.WriteRelayPlaintext(span[1..], command, streamId, chunk, more: i < cells - 1);
                 Wrap(span[1..], hop, recordTag: false);
+                _link.Commit();
+            }
+            await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _link.Unlock();
+        }
+    }
+
+    /// <summary>Sends SENDMEs to the exit in one write: a circuit SENDME for each tag in <paramref name="circuitTags"/>, then
+    /// <paramref name="streamSendmes"/> stream SENDMEs for <paramref name="streamId"/>. One flush for all of them: every
+    /// flush is a write through each relay on the way, and a thread woken at each.</summary>
+    internal async Task SendSendmesAsync(IReadOnlyList<byte[]> circuitTags, ushort streamId, int streamSendmes, CancellationToken cancellationToken)
+    {
+        if (circuitTags.Count == 0 && streamSendmes == 0) return;
+        if (IsClosed) throw new CircuitException(DestroyReason.Finished, "the circuit has ended");
+        int exit = _hops.Length - 1;
+        var body = _sendmeBody; // used under the link's lock only
+        body[0] = 1;
+        await _link.LockAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (IsClosed) throw new CircuitException(DestroyReason.Finished, "the circuit has ended");
+            for (int i = 0; i < circuitTags.Count + streamSendmes; i++)
+            {
+                if (_link.FlushDue) await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
+                var span = _link.Begin();
+                span[0] = (byte)CellCommand.Relay;
+                if (i < circuitTags.Count)
+                {
+                    circuitTags[i].CopyTo(body.AsSpan(1));
+                    CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Sendme, 0, body, more: false);
+                }
+                else
+                {
+                    CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Sendme, streamId, ReadOnlySpan<byte>.Empty, more: false);
+                }
+                Wrap(span[1..], exit, recordTag: false);
                 _link.Commit();
             }
             await _link.FlushAsync(cancellationToken).ConfigureAwait(false);

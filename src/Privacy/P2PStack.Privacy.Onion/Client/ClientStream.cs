@@ -157,7 +157,8 @@ internal sealed class ClientStream : IRawConnection
                 {
                     await PackageWindow.WaitOpenAsync(token).ConfigureAwait(false);
                     await _circuit.PackageWindow.WaitOpenAsync(token).ConfigureAwait(false);
-                    int wanted = (int)Math.Min(64, (buffer.Length + capacity - 1) / capacity);
+                    // Up to one flush's worth of cells (one muxer frame) per write.
+                    int wanted = (int)Math.Min(_circuit.Link.CellsPerFlush, (buffer.Length + capacity - 1) / capacity);
                     int streamCells = PackageWindow.TryTake(wanted);
                     int cells = _circuit.PackageWindow.TryTake(streamCells);
                     if (cells < streamCells) PackageWindow.Add(streamCells - cells);
@@ -209,16 +210,14 @@ internal sealed class ClientStream : IRawConnection
     private void Consumed(long bytes)
     {
         int due = _deliver.Consumed(bytes);
-        for (int i = 0; i < due; i++)
-            _ = SendSendmeAsync();
+        if (due > 0) _ = SendSendmesAsync(due);
     }
 
-    private async Task SendSendmeAsync()
+    private async Task SendSendmesAsync(int count)
     {
         try
         {
-            await _circuit.SendMessageAsync(_circuit.HopCount - 1, RelayCommand.Sendme, Id, ReadOnlyMemory<byte>.Empty, early: false,
-                _circuit.Lifetime).ConfigureAwait(false);
+            await _circuit.SendSendmesAsync([], Id, count, _circuit.Lifetime).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
         {

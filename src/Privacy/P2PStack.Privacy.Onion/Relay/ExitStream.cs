@@ -177,8 +177,7 @@ internal sealed class ExitStream
             long consumed = buffer.Length;
             reader.AdvanceTo(buffer.End);
             int due = _deliver.Consumed(consumed);
-            for (int i = 0; i < due; i++)
-                await _circuit.SendBackwardAsync(RelayCommand.Sendme, Id, ReadOnlyMemory<byte>.Empty, token).ConfigureAwait(false);
+            if (due > 0) await _circuit.SendSendmesBackwardAsync([], Id, due, token).ConfigureAwait(false);
             if (result.IsCompleted)
             {
                 await stream.Output.CompleteAsync().ConfigureAwait(false);
@@ -203,7 +202,8 @@ internal sealed class ExitStream
                 await _circuit.SendBackwardAsync(RelayCommand.End, Id, new[] { (byte)EndReason.Done }, token).ConfigureAwait(false);
                 return;
             }
-            int wanted = (int)Math.Min(64, (buffer.Length + capacity - 1) / capacity);
+            // Up to one flush's worth of cells (one muxer frame) per write.
+            int wanted = (int)Math.Min(_circuit.CellsPerFlush, (buffer.Length + capacity - 1) / capacity);
             int streamCells = PackageWindow.TryTake(wanted);
             int cells = circuitWindow.TryTake(streamCells);
             if (cells < streamCells) PackageWindow.Add(streamCells - cells);

@@ -16,6 +16,8 @@ internal sealed partial class RelayCircuit
     private readonly Dictionary<ushort, ExitStream> _streams = [];
     private readonly List<ExitStream> _touched = [];
     private readonly Queue<byte[]> _sendmeTags = new();
+    private readonly List<byte[]> _pendingSendmes = [];
+    private readonly byte[] _sendmeBody = new byte[1 + LayerCipher.TagSize];
     private readonly FlowWindow _packageWindow;
     private readonly DeliveryWindow _deliverWindow;
     private long _backwardDataCells;
@@ -83,15 +85,12 @@ internal sealed partial class RelayCircuit
         }
     }
 
-    private async Task OnDataAsync(ushort id, ReadOnlyMemory<byte> data, CancellationToken token)
+    private void OnData(ushort id, ReadOnlyMemory<byte> data)
     {
         if (!_deliverWindow.Received(data.Length)) throw new OnionFormatException("DATA past the circuit window");
-        if (_deliverWindow.Consumed(data.Length) > 0)
-        {
-            // The circuit SENDME carries this cell's tag as it arrived: only a reader of the cell knows it.
-            var tag = (byte[])_lastTagIn.Clone();
-            await SendBackwardAsync(RelayCommand.Sendme, 0, SendmeBody(tag), token).ConfigureAwait(false);
-        }
+        // The circuit SENDME carries this cell's tag as it arrived: only a reader of the cell knows it. It goes out
+        // with the others due at the end of this read (FlushStreamsAsync), in one write.
+        if (_deliverWindow.Consumed(data.Length) > 0) _pendingSendmes.Add((byte[])_lastTagIn.Clone());
         ExitStream? stream;
         lock (_streams) _streams.TryGetValue(id, out stream);
         if (stream is null) return; // a stream that just ended: late data is dropped
@@ -99,11 +98,54 @@ internal sealed partial class RelayCircuit
         if (!_touched.Contains(stream)) _touched.Add(stream);
     }
 
-    private async Task FlushStreamsAsync()
+    private async Task FlushStreamsAsync(CancellationToken token)
     {
-        if (_touched.Count == 0) return;
-        foreach (var stream in _touched) await stream.FlushDeliveredAsync().ConfigureAwait(false);
-        _touched.Clear();
+        if (_touched.Count > 0)
+        {
+            foreach (var stream in _touched) await stream.FlushDeliveredAsync().ConfigureAwait(false);
+            _touched.Clear();
+        }
+        if (_pendingSendmes.Count > 0)
+        {
+            await SendSendmesBackwardAsync(_pendingSendmes, 0, 0, token).ConfigureAwait(false);
+            _pendingSendmes.Clear();
+        }
+    }
+
+    /// <summary>Sends SENDMEs towards the client in one write: a circuit SENDME for each tag in
+    /// <paramref name="circuitTags"/>, then <paramref name="streamSendmes"/> stream SENDMEs for <paramref name="streamId"/>.
+    /// One flush for all of them: every flush is a write through each relay on the way, and a thread woken at each.</summary>
+    internal async Task SendSendmesBackwardAsync(IReadOnlyList<byte[]> circuitTags, ushort streamId, int streamSendmes, CancellationToken token)
+    {
+        if (circuitTags.Count == 0 && streamSendmes == 0) return;
+        var body = _sendmeBody; // used under the link's lock only
+        body[0] = 1;
+        await _prev.LockAsync(token).ConfigureAwait(false);
+        try
+        {
+            for (int i = 0; i < circuitTags.Count + streamSendmes; i++)
+            {
+                if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
+                var span = _prev.Begin();
+                span[0] = (byte)CellCommand.Relay;
+                if (i < circuitTags.Count)
+                {
+                    circuitTags[i].CopyTo(body.AsSpan(1));
+                    CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Sendme, 0, body, more: false);
+                }
+                else
+                {
+                    CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Sendme, streamId, ReadOnlySpan<byte>.Empty, more: false);
+                }
+                _backward!.Encrypt(span[1..]);
+                _prev.Commit();
+            }
+            await _prev.FlushAsync(token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _prev.Unlock();
+        }
     }
 
     private void OnEnd(ushort id, byte[] message)
@@ -168,13 +210,8 @@ internal sealed partial class RelayCircuit
         }
     }
 
-    internal static byte[] SendmeBody(byte[] tag)
-    {
-        var body = new byte[1 + LayerCipher.TagSize];
-        body[0] = 1;
-        tag.CopyTo(body, 1);
-        return body;
-    }
+    /// <summary>Cells per write on the link towards the client (one muxer frame).</summary>
+    internal int CellsPerFlush => _prev.CellsPerFlush;
 
     private void AbortStreams()
     {

@@ -220,7 +220,7 @@ internal sealed partial class RelayCircuit
                 locked?.Unlock();
             }
             _relay.Metrics.Relayed(forward: true, forwarded);
-            await FlushStreamsAsync().ConfigureAwait(false);
+            await FlushStreamsAsync(token).ConfigureAwait(false);
             if (processed == maxBatch && buffer.Length >= cellSize) _prev.Input.AdvanceTo(buffer.Start);
             else _prev.Input.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted)
@@ -254,8 +254,7 @@ internal sealed partial class RelayCircuit
         if (header.Command == RelayCommand.Data)
         {
             if (header.More || _assembler.InProgress) throw new OnionFormatException("DATA cannot span cells");
-            await OnDataAsync(header.StreamId, cell.AsMemory(1 + LayerCipher.TagSize + CellLayout.RelayHeaderSize, header.Length), token)
-                .ConfigureAwait(false);
+            OnData(header.StreamId, cell.AsMemory(1 + LayerCipher.TagSize + CellLayout.RelayHeaderSize, header.Length));
             return;
         }
         if (header.Command == RelayCommand.Extend && !early) _extendEarly = false;
