@@ -15,7 +15,7 @@ using P2PStack.Simulation;
 namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
-/// <c>onion-loopback [--builds 200] [--warmup-builds 300] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes]
+/// <c>onion-loopback [--builds 200] [--warmup-builds 1000] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes]
 /// [--circuit-window N --circuit-increment N --stream-window N --stream-increment N]</c>: three relays, a
 /// client and a destination, each a full host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and
 /// 514-byte cells) in this one process, or with <c>--relay-processes</c> each relay in a process of its own (its CPU per
@@ -42,7 +42,7 @@ public static class OnionLoopback
         int echoes = Arg(args, "--echoes", 1000);
         int mib = Arg(args, "--mib", 64);
         int warmup = Arg(args, "--warmup-mib", 32);
-        int warmupBuilds = Arg(args, "--warmup-builds", 300);
+        int warmupBuilds = Arg(args, "--warmup-builds", 1000);
         bool processes = args.Contains("--relay-processes");
         var flow = Flow.Parse(args);
         Console.WriteLine(RunAsync(builds, echoes, mib, processes, warmup, warmupBuilds, flow).GetAwaiter().GetResult());
@@ -116,7 +116,7 @@ public static class OnionLoopback
     }
 
     public static async Task<string> RunAsync(int builds, int echoes, int mib, bool relayProcesses = false, int warmupMib = 32,
-        int warmupBuilds = 300, Flow? flow = null)
+        int warmupBuilds = 1000, Flow? flow = null)
     {
         flow ??= Flow.Default;
         var nodes = new List<Node>();
@@ -160,7 +160,8 @@ public static class OnionLoopback
 
             // Builds: the first ones open the links (client - relay 1 - relay 2 - relay 3), then a pinned path over them.
             // The warm-up builds also let the tiered JIT recompile the build path in every process: in the first
-            // hundred builds it runs the unoptimised code and compiles in the background on the same two cores.
+            // hundreds of builds it runs unoptimised code and compiles in the background on the same two cores (300 were not
+            // always enough under load; 1000 were).
             var buildMs = new List<double>();
             var closeMs = new List<double>();
             string last = "";
