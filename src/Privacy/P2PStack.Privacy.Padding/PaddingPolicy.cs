@@ -76,7 +76,13 @@ public sealed class PaddingPolicy
         catch (ProtocolNotSupportedException) when (!_options.Required)
         {
             _metrics.FellBack();
-            return await connect(dial).ConfigureAwait(false);
+            // Explicitly none: the host's default filters (padding on every connection) must not ask again.
+            return await connect(dial with { Filters = dial.Filters ?? [] }).ConfigureAwait(false);
+        }
+        catch (ProtocolNotSupportedException)
+        {
+            _metrics.Refused(Direction.Outbound);
+            throw;
         }
     }
 }
