@@ -1,3 +1,5 @@
+using P2PStack.Privacy.Testing;
+
 namespace P2PStack.Privacy.Padding.Tests;
 
 /// <summary>The cover process shared by padded connections and onion circuit links: its rate under the budget, its

@@ -1,9 +1,10 @@
+using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Network;
 using P2PStack.Privacy.Onion.Client;
 using P2PStack.Privacy.Onion.Wire;
 using P2PStack.Privacy.Padding;
+using P2PStack.Privacy.Testing;
 using P2PStack.Protocols.Ping;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace P2PStack.Privacy.Onion.Tests.OnTheWire;
 

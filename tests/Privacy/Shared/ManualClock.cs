@@ -1,8 +1,8 @@
-namespace P2PStack.Privacy.Padding.Tests;
+namespace P2PStack.Privacy.Testing;
 
-/// <summary>A clock that moves only when <see cref="Advance"/> is called; timers that come due fire inside it. Lets a
+/// <summary>(Test support shared by the privacy test projects, linked into each.) A clock that moves only when <see cref="Advance"/> is called; timers that come due fire inside it. Lets a
 /// test count what a schedule does per interval without depending on how fast the machine runs.</summary>
-public sealed class ManualClock(DateTimeOffset start) : TimeProvider
+internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
 {
     private readonly Lock _gate = new();
     private readonly List<ManualTimer> _timers = [];
