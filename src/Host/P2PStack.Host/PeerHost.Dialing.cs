@@ -246,6 +246,14 @@ public sealed partial class PeerHost
     private IConnection? FindReusable(PeerId peer, DialOptions options)
     {
         var identity = options.Identity?.PeerId ?? PeerId;
+        if (options.Filters is null && _upgrader.DefaultFilters is { } defaults)
+        {
+            // A dial that names no filters takes the host's default ones: a connection running them serves it, and
+            // one without any filter too when they are not required.
+            var filtered = options with { Filters = defaults.Filters };
+            return _connections.FindBest(peer, c => c.LocalPeer.Equals(identity) && filtered.IsSatisfiedBy(c))
+                ?? (defaults.Required ? null : _connections.FindBest(peer, c => c.LocalPeer.Equals(identity) && options.IsSatisfiedBy(c)));
+        }
         return _connections.FindBest(peer, c => c.LocalPeer.Equals(identity) && options.IsSatisfiedBy(c));
     }
 

@@ -23,10 +23,13 @@ public sealed partial class Upgrader
     private readonly Dictionary<string, ISecuredConnectionFilter> _filters;
     private readonly IConnectionGater[] _gaters;
     private readonly ILogger<Upgrader> _logger;
+    private readonly IDefaultConnectionFilters? _defaults;
 
+    /// <param name="defaults">Filters for dials that name none, and required of inbound connections when the
+    /// defaults say so.</param>
     public Upgrader(ILocalIdentity identity, IEnumerable<IConnectionProtector> protectors, IEnumerable<ISecureChannel> channels,
         IEnumerable<IStreamMuxer> muxers, IEnumerable<ISecuredConnectionFilter> filters, IEnumerable<IConnectionGater> gaters,
-        ILogger<Upgrader> logger)
+        ILogger<Upgrader> logger, IDefaultConnectionFilters? defaults = null)
     {
         _identity = identity;
         _protectors = [.. protectors];
@@ -44,7 +47,16 @@ public sealed partial class Upgrader
             throw new InvalidOperationException("a secured-connection filter and a muxer share a protocol id");
         _gaters = [.. gaters];
         _logger = logger;
+        if (defaults is { Filters.Count: > 0 })
+        {
+            foreach (string filter in defaults.Filters)
+                if (!_filters.ContainsKey(filter)) throw new InvalidOperationException($"default filter {filter} is not registered");
+            _defaults = defaults;
+        }
     }
+
+    /// <summary>The filters dials that name none ask for, and whether they are required; null: none.</summary>
+    public IDefaultConnectionFilters? DefaultFilters => _defaults;
 
     /// <summary>Security protocol ids in preference order.</summary>
     public IReadOnlyList<string> SecurityProtocols => _securityIds;
@@ -73,14 +85,15 @@ public sealed partial class Upgrader
                 throw new ArgumentException($"none of the requested security protocols is registered: {string.Join(", ", requested)}",
                     nameof(options));
         }
-        IReadOnlyList<string> filters = options.Filters ?? [];
+        IReadOnlyList<string> filters = options.Filters ?? _defaults?.Filters ?? [];
         foreach (string filter in filters)
         {
             if (!_filters.ContainsKey(filter))
                 throw new ArgumentException($"secured-connection filter {filter} is not registered", nameof(options));
         }
+        bool optional = options.Filters is null && _defaults is { Required: false };
         return UpgradeAsync(raw, role ?? raw.Direction, options.Identity ?? _identity, expectedPeer, offered, filters,
-            cancellationToken, resources);
+            cancellationToken, resources, optional);
     }
 
     /// <summary>Upgrades a connection a listener accepted, as responder under the host's identity (or the one the
@@ -91,9 +104,11 @@ public sealed partial class Upgrader
 
     private async Task<UpgradedConnection> UpgradeAsync(IRawConnection raw, Direction role, ILocalIdentity identity,
         PeerId? expectedPeer, IReadOnlyList<string> securityIds, IReadOnlyList<string> filters,
-        CancellationToken cancellationToken, IResourceScope? resources)
+        CancellationToken cancellationToken, IResourceScope? resources, bool optionalFilters = false)
     {
         bool initiator = role == Direction.Outbound;
+        // A responder whose defaults are required takes no muxer before the dialer has selected them.
+        var requiredInbound = !initiator && _defaults is { Required: true } ? _defaults.Filters : null;
         ISecureConnection? secure = null;
         // Abort (not just close) on cancellation, so a handshake blocked in a read ends now.
         using var abortOnCancel = cancellationToken.Register(static r => ((IRawConnection)r!).Abort(), raw);
@@ -122,7 +137,8 @@ public sealed partial class Upgrader
             secure = initiator
                 ? await channel.SecureOutboundAsync(connection, identity, expectedPeer, filters.Count > 0 ? [] : _muxerIds,
                     cancellationToken).ConfigureAwait(false)
-                : await channel.SecureInboundAsync(connection, identity, _muxerIds, cancellationToken).ConfigureAwait(false);
+                : await channel.SecureInboundAsync(connection, identity, requiredInbound is null ? _muxerIds : [], cancellationToken)
+                    .ConfigureAwait(false);
             var handshakeDuration = System.Diagnostics.Stopwatch.GetElapsedTime(handshakeStart);
             // The server side of a simultaneous open still knows whom it dialed.
             if (!initiator && expectedPeer is not null && !expectedPeer.Equals(secure.RemotePeer))
@@ -135,7 +151,7 @@ public sealed partial class Upgrader
             }
 
             var applied = new List<string>();
-            string muxerId;
+            string? muxerId = null;
             if (secure.EarlyMuxer is { } early && _muxers.ContainsKey(early))
             {
                 muxerId = early;
@@ -144,19 +160,54 @@ public sealed partial class Upgrader
             {
                 foreach (string filter in filters)
                 {
-                    await MultistreamSelect.SelectAsync(secure, [filter], cancellationToken).ConfigureAwait(false);
+                    if (optionalFilters)
+                    {
+                        // The remote may refuse it: the muxer is proposed next in the same negotiation.
+                        string selected = await MultistreamSelect.SelectAsync(secure, [filter, .. _muxerIds], cancellationToken)
+                            .ConfigureAwait(false);
+                        if (selected != filter)
+                        {
+                            _defaults!.WentWithout(filter);
+                            muxerId = selected;
+                            break;
+                        }
+                    }
+                    else
+                    {
+                        try
+                        {
+                            await MultistreamSelect.SelectAsync(secure, [filter], cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (ProtocolNotSupportedException) when (_defaults is not null && ReferenceEquals(filters, _defaults.Filters))
+                        {
+                            _defaults.Refused(role);
+                            throw;
+                        }
+                    }
                     secure = new FilteredSecureConnection(secure, _filters[filter].Apply(secure, role));
                     applied.Add(filter);
                 }
-                muxerId = await MultistreamSelect.SelectAsync(secure, _muxerIds, cancellationToken).ConfigureAwait(false);
+                muxerId ??= await MultistreamSelect.SelectAsync(secure, _muxerIds, cancellationToken).ConfigureAwait(false);
             }
             else
             {
-                // The dialer may select filters (each once, in its order) before it selects a muxer.
+                // The dialer may select filters (each once, in its order) before it selects a muxer; muxers only once
+                // every required default filter runs.
                 while (true)
                 {
-                    var offered = _filters.Keys.Where(f => !applied.Contains(f)).Concat(_muxerIds).ToArray();
-                    string selected = await MultistreamSelect.HandleAsync(secure, offered, cancellationToken).ConfigureAwait(false);
+                    bool muxerAllowed = requiredInbound is null || requiredInbound.All(applied.Contains);
+                    var offered = _filters.Keys.Where(f => !applied.Contains(f)).Concat(muxerAllowed ? _muxerIds : []).ToArray();
+                    string selected;
+                    try
+                    {
+                        selected = await MultistreamSelect.HandleAsync(secure, offered, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception) when (!muxerAllowed && !cancellationToken.IsCancellationRequested)
+                    {
+                        // The dialer gave up after its muxer was refused: it does not run the required filters.
+                        _defaults!.Refused(role);
+                        throw;
+                    }
                     if (!_filters.TryGetValue(selected, out var filter))
                     {
                         muxerId = selected;

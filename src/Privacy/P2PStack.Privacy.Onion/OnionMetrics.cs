@@ -22,6 +22,9 @@ public sealed class OnionMetrics : ModuleMetrics
     private readonly Counter<long> _exitStreams;
     private readonly Counter<long> _inboundConnections;
     private readonly Counter<long> _introductions;
+    private readonly Counter<long> _coverCells;
+    private long _coverSent;
+    private long _coverDropped;
     private readonly ConcurrentDictionary<string, long> _introductionsByOutcome = new();
     private readonly ConcurrentDictionary<string, long> _failuresByReason = new();
     private readonly ConcurrentDictionary<string, long> _refusedByReason = new();
@@ -67,6 +70,27 @@ public sealed class OnionMetrics : ModuleMetrics
         _introductions = Meter.CreateCounter<long>("p2pstack_onion_introductions_total", "{event}",
             "Introduction points: registrations (registered, registration_refused) and introductions by outcome "
             + "(forwarded, unknown, rate, limit, service_limit).");
+        _coverCells = Meter.CreateCounter<long>("p2pstack_onion_cover_cells_total", "{cell}",
+            "Cover cells on circuit links: sent by this node (DROP to a circuit's last hop, or back from it) and dropped "
+            + "by this node (DROP cells for it and link PADDING cells), by side (sent, dropped).");
+    }
+
+    /// <summary>Cover cells this node sent on its circuits' links.</summary>
+    public long CoverCellsSent => Interlocked.Read(ref _coverSent);
+
+    /// <summary>Cover cells (DROP for this hop, link PADDING) this node received and dropped.</summary>
+    public long CoverCellsDropped => Interlocked.Read(ref _coverDropped);
+
+    internal void CoverSent()
+    {
+        Interlocked.Increment(ref _coverSent);
+        _coverCells.Add(1, new KeyValuePair<string, object?>("side", "sent"));
+    }
+
+    internal void CoverDropped()
+    {
+        Interlocked.Increment(ref _coverDropped);
+        _coverCells.Add(1, new KeyValuePair<string, object?>("side", "dropped"));
     }
 
     /// <summary>Introduction events so far by outcome (what p2pstack_onion_introductions_total counts).</summary>

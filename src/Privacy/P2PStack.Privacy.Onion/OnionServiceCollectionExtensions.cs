@@ -11,6 +11,7 @@ using P2PStack.Privacy.Onion.Client;
 using P2PStack.Privacy.Onion.Directory;
 using P2PStack.Privacy.Onion.Relay;
 using P2PStack.Privacy.Onion.Transport;
+using P2PStack.Privacy.Padding;
 using P2PStack.Protocols.Kademlia;
 
 namespace P2PStack;
@@ -21,7 +22,8 @@ public static class OnionServiceCollectionExtensions
     /// Adds onion circuits: the transport (dial <c>/p2p-onion</c> addresses, or <see cref="OnionClient.ConnectAsync"/>),
     /// the relay (served when <see cref="OnionRelayOptions.Enabled"/>), the directory (fed from the DHT's
     /// <c>/onion-relay</c> records when Kademlia is added) and <see cref="OnionHostedService"/>, which runs them with
-    /// the host (start it after the host).
+    /// the host (start it after the host). With <c>AddPadding</c>, circuit links carry cover cells as its policy says
+    /// for <see cref="PaddingScope.CircuitLink"/> (docs/specs/onion.md, section 8a).
     /// </summary>
     public static IP2PBuilder AddOnion(this IP2PBuilder builder, Action<OnionOptions>? configure = null)
     {
@@ -34,10 +36,10 @@ public static class OnionServiceCollectionExtensions
             sp.GetService<ILogger<RelayDirectory>>() ?? NullLogger<RelayDirectory>.Instance, sp, sp.GetService<TimeProvider>()));
         services.TryAddSingleton(sp => new OnionRelay(sp.GetRequiredService<IPeerHost>(), sp.GetRequiredService<ILocalIdentity>(),
             sp.GetRequiredService<IOptions<OnionOptions>>(), sp.GetRequiredService<OnionMetrics>(),
-            sp.GetService<ILogger<OnionRelay>>() ?? NullLogger<OnionRelay>.Instance, sp.GetService<TimeProvider>()));
+            sp.GetService<ILogger<OnionRelay>>() ?? NullLogger<OnionRelay>.Instance, sp.GetService<TimeProvider>(), sp.GetService<PaddingPolicy>()));
         services.TryAddSingleton(sp => new OnionClient(sp.GetRequiredService<IPeerHost>(), sp.GetRequiredService<IOptions<OnionOptions>>(),
             sp.GetRequiredService<RelayDirectory>(), sp.GetRequiredService<OnionMetrics>(),
-            sp.GetService<ILogger<OnionClient>>() ?? NullLogger<OnionClient>.Instance, sp.GetService<TimeProvider>()));
+            sp.GetService<ILogger<OnionClient>>() ?? NullLogger<OnionClient>.Instance, sp.GetService<TimeProvider>(), sp.GetService<PaddingPolicy>()));
         services.TryAddSingleton<OnionListeners>();
         services.TryAddSingleton<DestinationHandler>();
         services.TryAddSingleton<OnionTransport>();

@@ -1,7 +1,5 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.IO.Pipelines;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using P2PStack.Network;
 
@@ -57,8 +55,9 @@ internal sealed partial class PaddedPipe : IFilteredPipe
 
     /// <summary>Cover cells per second this end sends on idle intervals: the configured rate, lowered to the budget
     /// for cells of the smallest agreed size; zero without cover traffic.</summary>
-    internal double EffectiveCoverRate(int smallestCell) =>
-        _cover == CoverTraffic.None ? 0 : Math.Min(_coverRate, (double)_coverBudget / smallestCell);
+    internal double EffectiveCoverRate(int smallestCell) => CoverFor(smallestCell)?.Rate ?? 0;
+
+    private CoverSchedule? CoverFor(int smallestCell) => CoverSchedule.For(_cover, _coverRate, _coverBudget, smallestCell);
 
     private async Task SendAsync()
     {
@@ -82,8 +81,7 @@ internal sealed partial class PaddedPipe : IFilteredPipe
                 throw new PaddingNegotiationException($"no padding hello from the remote within {_helloTimeout}", ex);
             }
 
-            double rate = EffectiveCoverRate(agreed[0]);
-            if (rate > 0) ticker = TickAsync(rate, tickerStop.Token);
+            if (CoverFor(agreed[0]) is { } cover) ticker = cover.RunAsync(TimeProvider.System, MarkCoverDue, tickerStop.Token);
 
             var reader = _fromApp.Reader;
             bool dataSinceTick = false;
@@ -167,38 +165,16 @@ internal sealed partial class PaddedPipe : IFilteredPipe
     private TimeSpan NextDelay()
     {
         if (_maxJitter <= TimeSpan.Zero) return _batchDelay;
-        return _batchDelay + _maxJitter * NextUniform();
+        return _batchDelay + _maxJitter * CoverSchedule.NextUniform();
     }
 
-    /// <summary>Marks a cover cell due at each event of a constant-rate or Poisson process; a stalled process skips
-    /// the events it missed instead of bursting.</summary>
-    private async Task TickAsync(double rate, CancellationToken cancellationToken)
+    /// <summary>Marks a cover cell due at an event of the cover process (<see cref="CoverSchedule"/>); the send pump
+    /// sends it if the interval carried no data.</summary>
+    private ValueTask MarkCoverDue(CancellationToken cancellationToken)
     {
-        long start = Stopwatch.GetTimestamp();
-        double next = 0;
-        try
-        {
-            while (true)
-            {
-                next += _cover == CoverTraffic.Poisson ? -Math.Log(1 - NextUniform()) / rate : 1 / rate;
-                double now = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                if (next < now) next = now;
-                await Task.Delay(TimeSpan.FromSeconds(next - now), cancellationToken).ConfigureAwait(false);
-                Volatile.Write(ref _coverDue, 1);
-                _fromApp.Reader.CancelPendingRead();
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    /// <summary>Uniform in [0, 1) from the system CSPRNG: cover and jitter timing must not be predictable.</summary>
-    private static double NextUniform()
-    {
-        Span<byte> bytes = stackalloc byte[8];
-        RandomNumberGenerator.Fill(bytes);
-        return (BitConverter.ToUInt64(bytes) >> 11) * (1.0 / (1UL << 53));
+        Volatile.Write(ref _coverDue, 1);
+        _fromApp.Reader.CancelPendingRead();
+        return ValueTask.CompletedTask;
     }
 
     private async Task ReceiveAsync()

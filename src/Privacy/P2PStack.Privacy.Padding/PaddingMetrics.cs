@@ -15,6 +15,8 @@ public sealed class PaddingMetrics : ModuleMetrics
     private readonly Counter<long> _malformed;
     private readonly Counter<long> _negotiationFailures;
     private readonly Counter<long> _fallbacks;
+    private readonly Counter<long> _refused;
+    private long _refusedCount;
     private long _dataCells;
     private long _coverCells;
     private long _payloadBytes;
@@ -35,6 +37,17 @@ public sealed class PaddingMetrics : ModuleMetrics
             "Connections whose padding negotiation failed (no common cell size, no hello in time)");
         _fallbacks = Meter.CreateCounter<long>("p2pstack_padding_fallbacks_total", "{connection}",
             "Dials that connected without padding because the remote does not run it and padding was not required");
+        _refused = Meter.CreateCounter<long>("p2pstack_padding_refused_total", "{connection}",
+            "Connections refused because the remote does not run padding and the policy requires it, by direction");
+    }
+
+    /// <summary>Connections refused because the remote would not pad and padding was required.</summary>
+    public long Refusals => Interlocked.Read(ref _refusedCount);
+
+    internal void Refused(P2PStack.Network.Direction direction)
+    {
+        Interlocked.Increment(ref _refusedCount);
+        _refused.Add(1, new KeyValuePair<string, object?>("direction", direction == P2PStack.Network.Direction.Inbound ? "inbound" : "outbound"));
     }
 
     public long DataCellsSent => Interlocked.Read(ref _dataCells);

@@ -8,11 +8,21 @@ namespace P2PStack.Privacy.Padding;
 /// <summary>
 /// Which dials ask for padding (circuit links and shadow connections by default, nothing else) and what happens when
 /// the remote does not run it: refused when <see cref="PaddingOptions.Required"/>, else connected without padding and
-/// counted.
+/// counted. Onion circuit links, which carry fixed-size cells already, ask it for their cover schedule
+/// (<see cref="Cover"/>).
 /// </summary>
-public sealed class PaddingPolicy(IOptions<PaddingOptions> options, PaddingMetrics metrics)
+public sealed class PaddingPolicy
 {
-    private readonly PaddingOptions _options = options.Value;
+    private readonly PaddingOptions _options;
+    private readonly PaddingMetrics _metrics;
+
+    public PaddingPolicy(IOptions<PaddingOptions> options, PaddingMetrics metrics)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _options.Validate();
+        _metrics = metrics;
+    }
 
     /// <summary>Whether connections for <paramref name="scope"/> are padded.</summary>
     public bool Pads(PaddingScope scope) => scope switch
@@ -21,6 +31,15 @@ public sealed class PaddingPolicy(IOptions<PaddingOptions> options, PaddingMetri
         PaddingScope.ShadowConnection => _options.OnShadowConnections,
         _ => _options.OnOtherConnections,
     };
+
+    /// <summary>
+    /// The cover traffic for links of <paramref name="scope"/> that carry units of <paramref name="cellSize"/> bytes
+    /// (an onion circuit link: one cover cell is one onion cell): the configured process at
+    /// min(<see cref="PaddingOptions.CoverRate"/>, <see cref="PaddingOptions.CoverBudgetBytesPerSecond"/> /
+    /// <paramref name="cellSize"/>); null when the scope is not padded or cover traffic is off.
+    /// </summary>
+    public CoverSchedule? Cover(PaddingScope scope, int cellSize) =>
+        Pads(scope) ? CoverSchedule.For(_options.Cover, _options.CoverRate, _options.CoverBudgetBytesPerSecond, cellSize) : null;
 
     /// <summary><paramref name="dial"/> with the padding filter added when <paramref name="scope"/> is padded.</summary>
     public DialOptions Apply(DialOptions dial, PaddingScope scope)
@@ -56,8 +75,14 @@ public sealed class PaddingPolicy(IOptions<PaddingOptions> options, PaddingMetri
         }
         catch (ProtocolNotSupportedException) when (!_options.Required)
         {
-            metrics.FellBack();
-            return await connect(dial).ConfigureAwait(false);
+            _metrics.FellBack();
+            // Explicitly none: the host's default filters (padding on every connection) must not ask again.
+            return await connect(dial with { Filters = dial.Filters ?? [] }).ConfigureAwait(false);
+        }
+        catch (ProtocolNotSupportedException)
+        {
+            _metrics.Refused(Direction.Outbound);
+            throw;
         }
     }
 }

@@ -55,40 +55,65 @@ public sealed class ShadowDirectory(KademliaDht dht, IOptions<ShadowOptions> opt
     }
 
     /// <summary>
-    /// Resolves <paramref name="address"/> for the current period: fetches, verifies and decrypts its descriptor.
+    /// Resolves <paramref name="address"/> for the current period: fetches, verifies and decrypts its descriptor. Within
+    /// <see cref="ShadowOptions.AdjacentPeriodWindow"/> of a period boundary, when the current period yields no valid
+    /// descriptor, the adjacent period's is tried (a clock skewed against the service's).
     /// </summary>
     /// <exception cref="DhtNotFoundException">No descriptor for this address and period.</exception>
     /// <exception cref="ShadowFormatException">A descriptor was found but is not valid for this address.</exception>
     public async Task<ShadowDescriptorContent> ResolveAsync(ShadowAddress address, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(address);
-        var period = CurrentPeriod;
+        var now = _time.GetUtcNow();
+        var period = ShadowPeriod.At(now, _options.PeriodLength);
+        var window = _options.AdjacentPeriodWindow;
+        ShadowPeriod? adjacent = window <= TimeSpan.Zero ? null
+            : now - period.Start < window && period.Number > 0 ? period.Previous
+            : period.End - now <= window ? period.Next
+            : null;
+        try
+        {
+            var content = await ResolveInAsync(address, period, cancellationToken).ConfigureAwait(false);
+            metrics.Resolution("ok");
+            return content;
+        }
+        catch (Exception first) when (first is DhtNotFoundException or ShadowFormatException)
+        {
+            if (adjacent is { } other)
+            {
+                try
+                {
+                    var content = await ResolveInAsync(address, other, cancellationToken).ConfigureAwait(false);
+                    metrics.Resolution("ok");
+                    return content;
+                }
+                catch (Exception e) when (e is DhtNotFoundException or ShadowFormatException)
+                {
+                    // The current period's failure is the answer.
+                }
+            }
+            metrics.Resolution(first is DhtNotFoundException ? "not_found" : "invalid");
+            throw;
+        }
+    }
+
+    // One period's descriptor: fetched, verified for that period, decrypted. A bad one is counted as refused.
+    private async Task<ShadowDescriptorContent> ResolveInAsync(ShadowAddress address, ShadowPeriod period, CancellationToken cancellationToken)
+    {
         byte[] key = ShadowDescriptor.DhtKey(address, period);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.DhtTimeout);
-        byte[] value;
-        try
-        {
-            value = await dht.GetValueAsync(key, timeout.Token).ConfigureAwait(false);
-        }
-        catch (DhtNotFoundException)
-        {
-            metrics.Resolution("not_found");
-            throw;
-        }
+        byte[] value = await dht.GetValueAsync(key, timeout.Token).ConfigureAwait(false);
         try
         {
             var descriptor = ShadowDescriptor.Verify(key, value, _time.GetUtcNow(), _options.PeriodLength);
             if (descriptor.Period.Number != period.Number)
                 throw new ShadowFormatException($"descriptor is for period {descriptor.Period.Number}, not {period.Number}");
-            var content = descriptor.Decrypt(address);
-            metrics.Resolution("ok");
-            return content;
+            return descriptor.Decrypt(address);
         }
         catch (ShadowFormatException ex)
         {
             metrics.DescriptorRefused(ex.Message);
-            metrics.Resolution("invalid");
             throw;
         }
     }

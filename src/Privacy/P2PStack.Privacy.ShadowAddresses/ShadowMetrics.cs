@@ -15,6 +15,8 @@ public sealed class ShadowMetrics : ModuleMetrics
     private readonly Counter<long> _connections;
     private readonly Counter<long> _introductions;
     private readonly Histogram<double> _setup;
+    private readonly Counter<long> _introductionRotations;
+    private long _introductionRotationCount;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _introductionsByResult = new();
     private long _rotationCount;
     private long _resolved;
@@ -39,6 +41,17 @@ public sealed class ShadowMetrics : ModuleMetrics
         _setup = Meter.CreateHistogram("p2pstack_shadow_connection_setup_seconds", "s",
             "Time to connect to a shadow address: resolution, circuit to an introduction point, join, end-to-end handshake", null,
             new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+        _introductionRotations = Meter.CreateCounter<long>("p2pstack_shadow_introduction_rotations_total", "{rotation}",
+            "Times the introduction points of one of this node's shadow addresses were renewed at the end of their lifetime");
+    }
+
+    /// <summary>Renewals of an address's introduction points (their circuits' lifetime reached).</summary>
+    public long IntroductionRotations => Interlocked.Read(ref _introductionRotationCount);
+
+    internal void IntroductionRotation()
+    {
+        Interlocked.Increment(ref _introductionRotationCount);
+        _introductionRotations.Add(1);
     }
 
     /// <summary>Introduced connections so far by result (accepted, refused).</summary>

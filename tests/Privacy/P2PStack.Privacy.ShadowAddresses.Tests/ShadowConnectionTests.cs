@@ -10,6 +10,7 @@ using P2PStack.Privacy.Onion.Relay;
 using P2PStack.Privacy.Onion.Wire;
 using P2PStack.Privacy.ShadowAddresses.Connections;
 using P2PStack.Privacy.ShadowAddresses.Service;
+using P2PStack.Privacy.Testing;
 using P2PStack.Protocols.Kademlia.Storage;
 using P2PStack.Protocols.Ping;
 using P2PStack.Transports.Memory;
@@ -100,6 +101,63 @@ public class ShadowConnectionTests
         Assert.Contains(RelayCommand.Introduce, intro.ReadCommands);
         Assert.True(intro.Previous.All(p => net.Relays.Any(r => r.Host.PeerId.Equals(p))), "the introduction point's neighbours are relays only");
         await connection.CloseAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Introduction_points_are_renewed_at_the_end_of_their_lifetime_without_a_gap()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        var lifetime = TimeSpan.FromSeconds(30);
+        var grace = TimeSpan.FromSeconds(20);
+        await using var net = await ShadowNetwork.StartAsync(clock, o =>
+        {
+            o.IntroductionLifetime = lifetime;
+            o.IntroductionRetireGrace = grace;
+        });
+        var (client, service) = (net.Client, net.Service);
+        var address = service.Get<ShadowAddressPool>().Generate();
+        var publisher = service.Get<ShadowPublisher>();
+        var introductions = service.Get<ShadowIntroductions>();
+        Assert.All(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience), p => Assert.Null(p.Error));
+        var old = Assert.Single((await client.Directory.ResolveAsync(address, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints);
+        Assert.Empty(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience)); // nothing due before the lifetime ends
+
+        // The lifetime ends: the registration retires (still introducing) and the publisher is told to publish new points.
+        clock.Advance(lifetime);
+        await WaitUntilAsync(() => introductions.Retiring.Count == 1);
+        Assert.Empty(introductions.Registrations);
+        Assert.Equal(1, service.Get<ShadowMetrics>().IntroductionRotations);
+        // (The publisher's loop runs this at once, woken by the change; here the test runs the round.)
+        var republished = (await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience))
+            .Single(p => p.Period == service.Directory.CurrentPeriod.Number);
+        Assert.Null(republished.Error);
+        var renewed = Assert.Single((await client.Directory.ResolveAsync(address, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints);
+        Assert.False(renewed.AuthKey.Span.SequenceEqual(old.AuthKey.Span), "the new descriptor lists a new registration");
+        Assert.Single(introductions.Registrations);
+
+        // No gap: a client that resolved the old descriptor just before still gets through the old point, and new
+        // clients through the new one.
+        await using (var viaOld = await client.Get<OnionClient>().IntroduceAsync(old.Relay, old.AuthKey, Multiaddr.Parse("/memory/1"),
+            CancellationToken.None).WaitAsync(Patience))
+        {
+        }
+        var connection = await client.Get<ShadowConnector>().ConnectAsync(address, CancellationToken.None).WaitAsync(Patience);
+        await using (var ping = await connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask().WaitAsync(Patience))
+            Assert.Single(await client.Get<PingService>().PingAsync(ping, 1, CancellationToken.None).WaitAsync(Patience));
+        await connection.CloseAsync(CancellationToken.None);
+
+        // After the grace the retired registration closes and its point refuses introductions.
+        clock.Advance(grace);
+        await WaitUntilAsync(() => introductions.Retiring.Count == 0 && net.Relays.Sum(r => r.Get<OnionRelay>().IntroductionPointCount) == 1);
+        var refused = await Assert.ThrowsAsync<OnionStreamException>(() => client.Get<OnionClient>()
+            .IntroduceAsync(old.Relay, old.AuthKey, Multiaddr.Parse("/memory/1"), CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(EndReason.NoIntroduction, refused.Reason);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        using var budget = new CancellationTokenSource(Patience);
+        while (!condition()) await Task.Delay(10, budget.Token);
     }
 
     [Fact]
@@ -260,7 +318,8 @@ public class ShadowConnectionTests
 
         private readonly List<ShadowDirectoryTests.ShadowPeer> _all = [];
 
-        public static async Task<ShadowNetwork> StartAsync()
+        /// <param name="serviceTime">The service's clock (its publisher, introductions and onion client).</param>
+        public static async Task<ShadowNetwork> StartAsync(TimeProvider? serviceTime = null, Action<ShadowPublisherOptions>? publisher = null)
         {
             var net = new ShadowNetwork();
             var memory = new MemoryNetwork();
@@ -276,13 +335,17 @@ public class ShadowConnectionTests
                     relay.Get<OnionRelay>().Observer = recorder;
                     net.Observers.Add(recorder);
                 }
-                net.Service = await ShadowDirectoryTests.ShadowPeer.StartAsync(memory, TimeProvider.System, [], bootstrap, p2p =>
+                net.Service = await ShadowDirectoryTests.ShadowPeer.StartAsync(memory, serviceTime ?? TimeProvider.System, [], bootstrap, p2p =>
                 {
                     Onion(p2p, relay: false);
                     p2p.Services.AddSingleton<WhoHandler>();
                     p2p.AddProtocol<WhoHandler>();
                     p2p.ConfigureHost(o => o.AnonymousConnectionProtocols.Add(WhoHandler.Protocol));
-                    p2p.AddShadowService(o => o.IntroductionPoints = 1);
+                    p2p.AddShadowService(o =>
+                    {
+                        o.IntroductionPoints = 1;
+                        publisher?.Invoke(o);
+                    });
                 });
                 net.Client = await ShadowDirectoryTests.ShadowPeer.StartAsync(memory, TimeProvider.System, [], bootstrap, p2p => Onion(p2p, relay: false));
                 net._all.AddRange([.. net.Relays, net.Service, net.Client]);

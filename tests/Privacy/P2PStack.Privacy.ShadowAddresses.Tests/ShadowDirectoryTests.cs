@@ -143,6 +143,53 @@ public class ShadowDirectoryTests
         }
     }
 
+    [Fact]
+    public async Task A_client_whose_clock_is_skewed_across_a_period_boundary_resolves_through_the_adjacent_period()
+    {
+        // The service and the DHT nodes share one clock; each client has its own, skewed against it.
+        var period = ShadowPeriod.At(DateTimeOffset.FromUnixTimeSeconds(1_790_000_000), PeriodLength);
+        var time = new ManualTime(period.End - TimeSpan.FromMinutes(20));
+        var network = new MemoryNetwork();
+        var peers = new List<ShadowPeer>();
+        try
+        {
+            var first = await ShadowPeer.StartAsync(network, time, [], null);
+            peers.Add(first);
+            for (int i = 1; i < 5; i++) peers.Add(await ShadowPeer.StartAsync(network, time, [], first.Address));
+            var ahead = new ManualTime(period.End + TimeSpan.FromMinutes(5));
+            var behind = new ManualTime(period.End - TimeSpan.FromMinutes(3));
+            var far = new ManualTime(period.Start + TimeSpan.FromMinutes(30));
+            foreach (var clock in new[] { ahead, behind, far }) peers.Add(await ShadowPeer.StartAsync(network, clock, [], first.Address));
+            foreach (var peer in peers) await peer.Dht.RefreshAsync(CancellationToken.None).WaitAsync(Patience);
+            var (service, clientAhead, clientBehind, clientFar) = (peers[2], peers[^3], peers[^2], peers[^1]);
+            var content = ShadowDescriptorTests.Content(2);
+
+            // 20 minutes before the boundary the service publishes this period only; a client 25 minutes ahead (5 past
+            // the boundary by its clock) asks for the next period, finds nothing, and takes this one.
+            var early = ShadowKey.Generate();
+            await service.Directory.PublishAsync(early, content, CancellationToken.None).WaitAsync(Patience);
+            Assert.Equal(2, (await clientAhead.Directory.ResolveAsync(early.Address, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
+
+            // Past the boundary, an address the service publishes for the new period only: a client 3 minutes before the
+            // boundary by its clock finds nothing in its period and takes the next one.
+            time.Now = period.End + TimeSpan.FromMinutes(2);
+            var late = ShadowKey.Generate();
+            var (descriptor, _) = await service.Directory.PublishAsync(late, content, CancellationToken.None).WaitAsync(Patience);
+            Assert.Equal(period.Next, descriptor.Period);
+            Assert.Equal(2, (await clientBehind.Directory.ResolveAsync(late.Address, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
+            Assert.Equal(0, clientBehind.Get<ShadowMetrics>().ResolveFailures);
+
+            // Far from a boundary no other period is tried: a clock off by half a period does not resolve.
+            await Assert.ThrowsAsync<DhtNotFoundException>(() =>
+                clientFar.Directory.ResolveAsync(late.Address, CancellationToken.None).WaitAsync(Patience));
+            Assert.Equal(1, clientFar.Get<ShadowMetrics>().ResolveFailures);
+        }
+        finally
+        {
+            foreach (var peer in peers) await peer.DisposeAsync();
+        }
+    }
+
     private static bool Contains(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle) >= 0;
 
     internal sealed class ShadowPeer : IAsyncDisposable

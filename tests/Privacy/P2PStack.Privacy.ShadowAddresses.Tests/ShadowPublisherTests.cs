@@ -102,6 +102,12 @@ public class ShadowPublisherTests
 
     private sealed class FixedIntroductions(ShadowDescriptorContent content) : IShadowIntroductionSource
     {
+        public event Action<ShadowAddress>? Changed
+        {
+            add { }
+            remove { }
+        }
+
         public bool Unavailable { get; set; }
 
         public List<ShadowAddress> Forgotten { get; } = [];

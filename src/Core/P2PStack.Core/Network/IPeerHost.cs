@@ -163,7 +163,8 @@ public sealed record DialOptions
     public ILocalIdentity? Identity { get; init; }
 
     /// <summary>Secured-connection filters (<see cref="ISecuredConnectionFilter.ProtocolId"/>) to negotiate between the
-    /// secure channel and the muxer, outermost first; the remote must support each. Null or empty: none.</summary>
+    /// secure channel and the muxer, outermost first; the remote must support each. Empty: none. Null: the host's
+    /// defaults (<see cref="IDefaultConnectionFilters"/>, e.g. padding on every connection), none without.</summary>
     public IReadOnlyList<string>? Filters { get; init; }
 
     /// <summary>Whether an existing connection can serve a dial with these options (the identity is checked by the

@@ -25,3 +25,28 @@ public interface ISecuredConnectionFilter
 
 /// <summary>A filtered pipe. Disposing it stops the filter's work; the pipe under it is disposed by its owner after.</summary>
 public interface IFilteredPipe : IDuplexPipe, IAsyncDisposable;
+
+/// <summary>
+/// Secured-connection filters a host negotiates on every connection it dials without naming filters
+/// (<see cref="DialOptions.Filters"/> null), and, when <see cref="Required"/>, demands of every inbound connection: a
+/// padding policy that pads all connections registers one (one per host, in DI). An existing connection serves such a
+/// dial when it runs exactly these filters, or, when they are not required, none. Not required: a remote that refuses
+/// a filter is reached without it in the same negotiation (the dialer proposes the muxer next), and dials it with
+/// them anyway the next time. Required: a dial to such a remote fails with <see cref="ProtocolNotSupportedException"/>,
+/// and such a remote's inbound connection is refused (this side then accepts no early muxer and offers no muxer
+/// before the filters).
+/// </summary>
+public interface IDefaultConnectionFilters
+{
+    /// <summary>Filter ids (<see cref="ISecuredConnectionFilter.ProtocolId"/>), outermost first; empty: none.</summary>
+    IReadOnlyList<string> Filters { get; }
+
+    /// <summary>Whether a remote without the filters is refused (true) or connected without them (false).</summary>
+    bool Required { get; }
+
+    /// <summary>Told when a remote refused <paramref name="filter"/> and the connection went on without it (to count).</summary>
+    void WentWithout(string filter);
+
+    /// <summary>Told when a connection was refused because the remote would not run the required filters (to count).</summary>
+    void Refused(Direction direction);
+}

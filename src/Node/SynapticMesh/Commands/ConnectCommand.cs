@@ -18,9 +18,10 @@ public static class ConnectCommand
     public sealed record ConnectRequest(string Address, int SetupSamples = 0);
 
     /// <summary><paramref name="DialMs"/> and <paramref name="SetupMs"/>: per timed new connection, the dial (transport,
-    /// security, muxer) and the dial to the first ping round trip completed; null when none were asked for.</summary>
+    /// security, muxer) and the dial to the first ping round trip completed; null when none were asked for.
+    /// <paramref name="Filters"/>: the secured-connection filters the connection runs (padding).</summary>
     public sealed record ConnectResponse(string PeerId, string Address, string SecurityProtocol, string Muxer, string Transport, double? LatencyMs,
-        IReadOnlyList<double>? DialMs = null, IReadOnlyList<double>? SetupMs = null);
+        IReadOnlyList<double>? DialMs = null, IReadOnlyList<double>? SetupMs = null, IReadOnlyList<string>? Filters = null);
 
     public static Command Create(CommandContextFactory contexts)
     {
@@ -47,6 +48,7 @@ public static class ConnectCommand
                 text.WriteLine($"connected to {result.PeerId}");
                 text.WriteLine($"  address:  {result.Address}");
                 text.WriteLine($"  security: {result.SecurityProtocol}, muxer: {result.Muxer}, transport: {result.Transport}");
+                if (result.Filters is { Count: > 0 } filters) text.WriteLine($"  filters:  {string.Join(", ", filters)}");
                 text.WriteLine($"  latency:  {(result.LatencyMs is { } ms ? $"{ms:0.###} ms" : "not measured (peer does not serve ping)")}");
                 if (result.SetupMs is { Count: > 0 } setup)
                 {
@@ -82,7 +84,7 @@ public static class ConnectCommand
                 logs.CreateLogger("SynapticMesh.Connect").LogInformation("no latency sample from {Peer}: {Reason}", connection.RemotePeer, e.Message);
             }
             return new ConnectResponse(connection.RemotePeer.ToString(), connection.RemoteAddress.ToString(),
-                connection.SecurityProtocol, connection.Muxer, connection.Transport, latency, dialMs, setupMs);
+                connection.SecurityProtocol, connection.Muxer, connection.Transport, latency, dialMs, setupMs, connection.Filters);
         });
 
     /// <summary>Most new connections one request may time.</summary>

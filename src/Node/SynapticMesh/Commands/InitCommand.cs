@@ -60,6 +60,18 @@ public static class InitCommand
             DefaultValueFactory = _ => "on",
         };
         onionDiversity.AcceptOnlyFromAmong("on", "off");
+        var padding = new Option<string>("--padding")
+        {
+            Description = "Traffic padding: default (circuit links and shadow connections) or all (every connection this node dials; see --padding-required)",
+            DefaultValueFactory = _ => "default",
+        };
+        padding.AcceptOnlyFromAmong("default", "all");
+        var paddingRequired = new Option<string>("--padding-required")
+        {
+            Description = "on (default): peers without padding are refused where padding applies (with --padding all: both ways); off: reached without it",
+            DefaultValueFactory = _ => "on",
+        };
+        paddingRequired.AcceptOnlyFromAmong("on", "off");
         var shadow = new Option<bool>("--shadow") { Description = "Run a shadow service: a pool of shadow addresses with descriptors in the DHT (implies --onion; creates the first address)" };
         var nat = new Option<string>("--nat") { Description = "NAT traversal: auto (AutoNAT, port mapping, hole punching, relays when private) or off", DefaultValueFactory = _ => "auto" };
         nat.AcceptOnlyFromAmong("auto", "off");
@@ -75,6 +87,8 @@ public static class InitCommand
         command.Options.Add(onionRelay);
         command.Options.Add(onionDiversity);
         command.Options.Add(shadow);
+        command.Options.Add(padding);
+        command.Options.Add(paddingRequired);
         command.SetAction(parse =>
         {
             var context = contexts.Create(parse);
@@ -110,6 +124,8 @@ public static class InitCommand
                 Shadow = parse.GetValue(shadow),
                 OnionRelay = parse.GetValue(onionRelay),
                 OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
+                Padding = parse.GetValue(padding) ?? "default",
+                PaddingRequired = parse.GetValue(paddingRequired) != "off",
                 Nat = parse.GetValue(nat) ?? "auto",
                 Relays = [.. parse.GetValue(relays) ?? []],
                 RelayService = parse.GetValue(relayService) ? new RelayServiceConfig() : null,
@@ -184,6 +200,8 @@ public static class InitCommand
         foreach (var ns in result.Config.Rendezvous.Namespaces) text.WriteLine($"  rendezvous namespace: {ns}");
         if (result.Config.Onion || result.Config.OnionRelay)
             text.WriteLine($"  onion:    client {(result.Config.Onion ? "on" : "off")}, relay {(result.Config.OnionRelay ? "on" : "off")}, path diversity {(result.Config.OnionPathDiversity ? "on" : "off")}");
+        if (result.Config.Padding == "all" || !result.Config.PaddingRequired)
+            text.WriteLine($"  padding:  {result.Config.Padding}, {(result.Config.PaddingRequired ? "required" : "not required")}");
         if (result.ShadowAddress is { } shadowAddress) text.WriteLine($"  shadow:   {shadowAddress} (published while the node runs)");
         text.WriteLine($"  nat:      {result.Config.Nat}{(result.Config.RelayService is null ? "" : ", relay service")}");
         foreach (var address in result.Config.Relays) text.WriteLine($"  relay:    {address}");

@@ -74,6 +74,16 @@ public sealed record NodeConfig
     /// where every node shares an address block.</summary>
     public bool OnionPathDiversity { get; init; } = true;
 
+    /// <summary>
+    /// Traffic padding (docs/specs/padding.md): "default" pads what the padding policy pads by default (circuit links and
+    /// shadow connections, on nodes with onion circuits); "all" pads every connection this node dials and, with
+    /// <see cref="PaddingRequired"/>, refuses peers without padding both ways.
+    /// </summary>
+    public string Padding { get; init; } = "default";
+
+    /// <summary>Whether a padded connection to a peer without padding is refused (true) or made without it (false).</summary>
+    public bool PaddingRequired { get; init; } = true;
+
     /// <summary>Peers trusted by configuration (trust method "config"), entered into the trust store at start.</summary>
     public List<TrustedPeerConfig> Trusted { get; init; } = [];
 
@@ -159,6 +169,7 @@ public sealed record NodeConfig
                 throw new CliException($"the config trusts '{trusted.PeerId}', which is not a peer id", ExitCodes.Usage);
         }
         if (Nat is not ("auto" or "off")) throw new CliException($"nat must be \"auto\" or \"off\", got '{Nat}'", ExitCodes.Usage);
+        if (Padding is not ("default" or "all")) throw new CliException($"padding must be \"default\" or \"all\", got '{Padding}'", ExitCodes.Usage);
         foreach (var relay in RelayAddresses ?? [])
         {
             if (relay.GetPeerId() is null) throw new CliException($"relay address {relay} needs /p2p/<peer id>", ExitCodes.Usage);

@@ -100,6 +100,16 @@ public static class NodeComposition
             // --onion builds circuits, --onion-relay relays them; either also accepts connections over circuits (serving
             // them only identify and ping, the protocols that opt in to anonymous connections, and neural messages with
             // the sealing key they need: p2p message --via circuit; each message is signed by its writer anyway).
+            // Padding on every connection (--padding all), or not required (--padding-required off): the padding module with
+            // that policy; onion nodes add it below with the defaults otherwise.
+            if (config.Padding == "all" || !config.PaddingRequired)
+            {
+                p2p.AddPadding(o =>
+                {
+                    o.OnOtherConnections = config.Padding == "all";
+                    o.Required = config.PaddingRequired;
+                });
+            }
             if (config.Onion || config.OnionRelay)
             {
                 p2p.Services.Configure<P2PStack.Host.HostOptions>(o =>

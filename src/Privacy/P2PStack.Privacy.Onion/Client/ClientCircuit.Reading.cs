@@ -30,6 +30,7 @@ internal sealed partial class ClientCircuit
                     switch ((CellCommand)cell[0])
                     {
                         case CellCommand.Padding:
+                            _client.Metrics.CoverDropped();
                             break;
                         case CellCommand.Destroy:
                             _client.Metrics.Destroy((DestroyReason)cell[1], sent: false);
@@ -88,7 +89,11 @@ internal sealed partial class ClientCircuit
         if (origin < 0) throw new CircuitException(DestroyReason.Integrity, "a relay cell that no hop sent (changed, replayed or reordered)");
         var header = CellCodec.ReadRelayHeader(body.Span);
         bool fromExit = origin == hops.Length - 1;
-        if (header.Command == RelayCommand.Drop) return;
+        if (header.Command == RelayCommand.Drop)
+        {
+            _client.Metrics.CoverDropped();
+            return;
+        }
         if (header.Command == RelayCommand.Data)
         {
             if (!fromExit || header.More) throw new OnionFormatException("DATA from a hop that is not the exit, or spanning cells");
@@ -237,6 +242,7 @@ internal sealed partial class ClientCircuit
         foreach (var stream in streams) stream.OnCircuitClosed(reason);
         await _link.CloseAsync(abort: !sendDestroy).ConfigureAwait(false);
         if (!fromReader) await _reader.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _cover.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         // The layers go once no writer can be inside the link's lock (writers see the circuit closed).
         using (var budget = new CancellationTokenSource(_client.Options.TeardownTimeout))
         {

@@ -7,6 +7,7 @@ using P2PStack.Network;
 using P2PStack.Privacy.Onion.Crypto;
 using P2PStack.Privacy.Onion.Directory;
 using P2PStack.Privacy.Onion.Wire;
+using P2PStack.Privacy.Padding;
 
 namespace P2PStack.Privacy.Onion.Client;
 
@@ -263,6 +264,60 @@ internal sealed partial class ClientCircuit
     /// <summary>Sends a link PADDING cell to the first relay, which drops it.</summary>
     public Task SendLinkPaddingAsync(CancellationToken cancellationToken) =>
         _link.SendControlAsync(CellCommand.Padding, DestroyReason.None, cancellationToken);
+
+    /// <summary>
+    /// Starts the circuit's cover traffic: at each event of <paramref name="cover"/>, a DROP cell to the last hop if
+    /// this side wrote no cell on the link since the previous event (docs/specs/onion.md, section 8a). Stops with the
+    /// circuit.
+    /// </summary>
+    internal void StartCover(CoverSchedule cover)
+    {
+        Volatile.Write(ref _coverSeen, _link.CellsWritten);
+        _cover = cover.RunAsync(_client.Time, SendCoverIfIdleAsync, _lifetime.Token);
+    }
+
+    private Task _cover = Task.CompletedTask;
+    private long _coverSeen;
+    private long _coverEvents;
+
+    /// <summary>Events of the cover process handled so far (with or without a cell).</summary>
+    internal long CoverEvents => Interlocked.Read(ref _coverEvents);
+
+    private async ValueTask SendCoverIfIdleAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _link.LockAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (IsClosed) return;
+                if (_link.CellsWritten == _coverSeen)
+                {
+                    // The last hop drops it; every link before it carries a cell no hop on the way can tell from data.
+                    var span = _link.Begin();
+                    span[0] = (byte)CellCommand.Relay;
+                    CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Drop, 0, ReadOnlySpan<byte>.Empty, more: false);
+                    Wrap(span[1..], Volatile.Read(ref _hops).Length - 1, recordTag: false);
+                    _link.Commit();
+                    await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    _client.Metrics.CoverSent();
+                }
+                _coverSeen = _link.CellsWritten;
+            }
+            finally
+            {
+                _link.Unlock();
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The link is gone; the reader ends the circuit.
+        }
+        finally
+        {
+            Interlocked.Increment(ref _coverEvents);
+        }
+    }
 
     /// <summary>Ends the circuit: DESTROY to the first relay (which passes it on), streams fail.</summary>
     public Task CloseAsync(DestroyReason reason = DestroyReason.Requested) => EndAsync(reason, sendDestroy: true);

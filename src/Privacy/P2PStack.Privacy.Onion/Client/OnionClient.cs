@@ -8,6 +8,7 @@ using P2PStack.Network;
 using P2PStack.Privacy.Onion.Crypto;
 using P2PStack.Privacy.Onion.Directory;
 using P2PStack.Privacy.Onion.Transport;
+using P2PStack.Privacy.Padding;
 
 namespace P2PStack.Privacy.Onion.Client;
 
@@ -76,7 +77,7 @@ public sealed partial class OnionClient : IAsyncDisposable
     private int _disposed;
 
     public OnionClient(IPeerHost host, IOptions<OnionOptions> options, RelayDirectory directory, OnionMetrics metrics,
-        ILogger<OnionClient> logger, TimeProvider? time = null)
+        ILogger<OnionClient> logger, TimeProvider? time = null, PaddingPolicy? padding = null)
     {
         Host = host;
         Options = options.Value;
@@ -85,6 +86,7 @@ public sealed partial class OnionClient : IAsyncDisposable
         Metrics = metrics;
         _logger = logger;
         Time = time ?? TimeProvider.System;
+        Cover = padding?.Cover(PaddingScope.CircuitLink, Options.CellSize);
         metrics.ObserveClient(() => Circuits.Count(c => !c.Closed));
     }
 
@@ -95,6 +97,10 @@ public sealed partial class OnionClient : IAsyncDisposable
     internal OnionMetrics Metrics { get; }
 
     internal TimeProvider Time { get; }
+
+    /// <summary>The cover cells each built circuit sends towards its last hop (the padding policy for circuit links);
+    /// null: none.</summary>
+    internal CoverSchedule? Cover { get; }
 
     public RelayDirectory Directory { get; }
 
@@ -389,6 +395,7 @@ public sealed partial class OnionClient : IAsyncDisposable
                 throw new ObjectDisposedException(nameof(OnionClient));
             }
             LogBuilt(circuit.Id, hops, circuit.BuildTime.TotalMilliseconds);
+            if (Cover is { } cover) circuit.StartCover(cover);
             return circuit;
         }
         catch (OperationCanceledException) when (budget.IsCancellationRequested && !cancellationToken.IsCancellationRequested)

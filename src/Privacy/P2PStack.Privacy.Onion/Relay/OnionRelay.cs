@@ -6,6 +6,7 @@ using P2PStack.Network;
 using P2PStack.Privacy.Onion.Crypto;
 using P2PStack.Privacy.Onion.Directory;
 using P2PStack.Privacy.Onion.Wire;
+using P2PStack.Privacy.Padding;
 
 namespace P2PStack.Privacy.Onion.Relay;
 
@@ -25,7 +26,7 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
     private int _stopped;
 
     public OnionRelay(IPeerHost host, ILocalIdentity identity, IOptions<OnionOptions> options, OnionMetrics metrics,
-        ILogger<OnionRelay> logger, TimeProvider? time = null)
+        ILogger<OnionRelay> logger, TimeProvider? time = null, PaddingPolicy? padding = null)
     {
         Host = host;
         Identity = identity;
@@ -34,6 +35,7 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
         Metrics = metrics;
         _logger = logger;
         Time = time ?? TimeProvider.System;
+        Cover = padding?.Cover(PaddingScope.CircuitLink, Options.CellSize);
         Keys = new OnionKeyRing(Time, Options.Relay.OnionKeyRotation, Options.Relay.OnionKeyOverlap);
         _createRate = new RateLimiter(Time, Options.Relay.CreateBurstPerPeer, Options.Relay.CreatesPerSecondPerPeer, Options.Relay.MaxTrackedPeers);
         Introductions = new IntroductionRegistry(Options.Relay, Time);
@@ -54,6 +56,10 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
     internal ILogger Logger => _logger;
 
     internal TimeProvider Time { get; }
+
+    /// <summary>The cover cells this relay sends back to the client on circuits it ends (the padding policy for
+    /// circuit links); null: none.</summary>
+    internal CoverSchedule? Cover { get; }
 
     internal OnionKeyRing Keys { get; }
 

@@ -75,6 +75,11 @@ internal sealed partial class RelayCircuit
         {
             await HandshakeAsync(token).ConfigureAwait(false);
             _relay.Observer?.CircuitOpened(this, _prevPeer);
+            if (_relay.Cover is { } cover)
+            {
+                _coverSeen = _prev.CellsWritten;
+                RunOwned(t => cover.RunAsync(_relay.Time, SendCoverIfIdleAsync, t));
+            }
             await ForwardLoopAsync(token).ConfigureAwait(false);
             await EndAsync(DestroyReason.LinkClosed, Side.Previous).ConfigureAwait(false);
         }
@@ -114,6 +119,7 @@ internal sealed partial class RelayCircuit
             switch ((CellCommand)cell[0])
             {
                 case CellCommand.Padding:
+                    _relay.Metrics.CoverDropped();
                     continue;
                 case CellCommand.Create:
                     create = assembler.Add(cell.AsSpan(1));
@@ -173,7 +179,11 @@ internal sealed partial class RelayCircuit
                     buffer = buffer.Slice(cellSize);
                     processed++;
                     var command = (CellCommand)cell[0];
-                    if (command == CellCommand.Padding) continue;
+                    if (command == CellCommand.Padding)
+                    {
+                        _relay.Metrics.CoverDropped();
+                        continue;
+                    }
                     if (command == CellCommand.Destroy)
                         throw new CircuitEndedException((DestroyReason)cell[1], Side.Previous, "destroyed by the previous hop");
                     if (command is not (CellCommand.Relay or CellCommand.RelayEarly))
@@ -249,7 +259,11 @@ internal sealed partial class RelayCircuit
     {
         var header = CellCodec.ReadRelayHeader(cell.AsSpan(1));
         _relay.Observer?.Cell(this, true, header.Command, cell.AsSpan(1));
-        if (header.Command == RelayCommand.Drop) return;
+        if (header.Command == RelayCommand.Drop)
+        {
+            _relay.Metrics.CoverDropped();
+            return;
+        }
         if (Volatile.Read(ref _next) is not null) throw new OnionFormatException($"{header.Command} for a hop that is not the last");
         if (header.Command == RelayCommand.Data)
         {
@@ -312,7 +326,11 @@ internal sealed partial class RelayCircuit
                         buffer = buffer.Slice(cellSize);
                         processed++;
                         var command = (CellCommand)cell[0];
-                        if (command == CellCommand.Padding) continue;
+                        if (command == CellCommand.Padding)
+                        {
+                            _relay.Metrics.CoverDropped();
+                            continue;
+                        }
                         if (command == CellCommand.Destroy)
                             throw new CircuitEndedException((DestroyReason)cell[1], Side.Next, "destroyed by the next hop");
                         if (command != CellCommand.Relay) throw new OnionFormatException($"{command} cell from the next hop");
@@ -374,6 +392,43 @@ internal sealed partial class RelayCircuit
         finally
         {
             _prev.Unlock();
+        }
+    }
+
+    private long _coverSeen;
+
+    // At an event of the relay's cover process: while this hop is the circuit's last, one DROP cell back to the client
+    // if nothing was written towards it since the previous event. It crosses every link of the circuit on the way
+    // back, and no hop before the client can tell it from data (docs/specs/onion.md, section 8a).
+    private async ValueTask SendCoverIfIdleAsync(CancellationToken token)
+    {
+        if (Volatile.Read(ref _next) is not null) return;
+        try
+        {
+            await _prev.LockAsync(token).ConfigureAwait(false);
+            try
+            {
+                if (Volatile.Read(ref _ending) != 0 || _prev.IsClosed || Volatile.Read(ref _next) is not null) return;
+                if (_prev.CellsWritten == _coverSeen)
+                {
+                    var span = _prev.Begin();
+                    span[0] = (byte)CellCommand.Relay;
+                    CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Drop, 0, ReadOnlySpan<byte>.Empty, more: false);
+                    _backward!.Encrypt(span[1..]);
+                    _prev.Commit();
+                    await _prev.FlushAsync(token).ConfigureAwait(false);
+                    _relay.Metrics.CoverSent();
+                }
+                _coverSeen = _prev.CellsWritten;
+            }
+            finally
+            {
+                _prev.Unlock();
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The link is gone; the forward loop ends the circuit.
         }
     }
 

@@ -36,8 +36,10 @@ internal sealed class CellLink
 
     public PipeReader Input => Stream.Input;
 
-    /// <summary>Cells written to this link (for tests and metrics).</summary>
-    public long CellsWritten { get; private set; }
+    private long _cellsWritten;
+
+    /// <summary>Cells written to this link (changed under the lock; cover traffic reads it to tell an idle interval).</summary>
+    public long CellsWritten => Volatile.Read(ref _cellsWritten);
 
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
@@ -51,7 +53,7 @@ internal sealed class CellLink
     public void Commit()
     {
         Stream.Output.Advance(Layout.CellSize);
-        CellsWritten++;
+        Volatile.Write(ref _cellsWritten, _cellsWritten + 1);
         _unflushed++;
     }
 

@@ -59,6 +59,14 @@ public sealed class OnionIntroductionSource(RelayDirectory directory, IOptions<O
 
     public void Forget(ShadowAddress address) => _chosen.TryRemove(address, out _);
 
+    /// <summary>Never raised: this source changes its choice only when asked (<see cref="Forget"/>) or when a relay left
+    /// the directory (seen at the next <see cref="GetAsync"/>).</summary>
+    public event Action<ShadowAddress>? Changed
+    {
+        add { }
+        remove { }
+    }
+
     // The onion path-diversity rules (docs/specs/onion.md, section 6), so one operator or network holds few points.
     private bool Related(RelayInfo a, RelayInfo b)
     {

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using P2PStack.Identity;
 using P2PStack.Network;
 using P2PStack.Privacy.Onion;
@@ -14,14 +15,35 @@ namespace P2PStack.Privacy.ShadowAddresses.Service;
 /// stands. A client stream the relay joins to a registration arrives as an inbound anonymous connection, upgraded under
 /// the address's service identity (<see cref="ShadowKey.ServiceIdentity"/>, never the node's) and counted as a use of
 /// the address (rotation after N uses). A registration whose circuit ends is re-established with the same relay and
-/// auth key, so published descriptors stay valid.
+/// auth key, so published descriptors stay valid. At the end of their lifetime
+/// (<see cref="ShadowPublisherOptions.IntroductionLifetime"/>) an address's points are renewed make-before-break: the
+/// registrations retire (still introducing), the source chooses new points, the publisher registers and publishes
+/// them (<see cref="Changed"/>), and the retired ones close <see cref="ShadowPublisherOptions.IntroductionRetireGrace"/>
+/// after the first descriptor without them was handed out.
 /// </summary>
 public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner, OnionClient onion, OnionListeners listeners,
-    ShadowAddressPool pool, ShadowMetrics metrics, ILogger<ShadowIntroductions> logger) : IShadowIntroductionSource, IAsyncDisposable
+    ShadowAddressPool pool, ShadowMetrics metrics, ILogger<ShadowIntroductions> logger, IOptions<ShadowPublisherOptions>? options = null,
+    IOptions<OnionOptions>? onionOptions = null, TimeProvider? time = null) : IShadowIntroductionSource, IAsyncDisposable
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<(ShadowAddress Address, PeerId Relay), Registration> _registrations = [];
+    private readonly List<(ShadowAddress Address, Registration Registration)> _retiring = [];
     private readonly CancellationTokenSource _stopping = new();
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly TimeSpan _lifetime = options?.Value.IntroductionLifetime ?? (onionOptions?.Value ?? new OnionOptions()).Client.CircuitLifetime;
+    private readonly TimeSpan _grace = options?.Value.IntroductionRetireGrace ?? new ShadowPublisherOptions().IntroductionRetireGrace;
+
+    /// <inheritdoc/>
+    public event Action<ShadowAddress>? Changed;
+
+    /// <summary>Retired registrations still introducing (address, introduction point), until their grace ends.</summary>
+    public IReadOnlyList<(ShadowAddress Address, PeerId Relay)> Retiring
+    {
+        get
+        {
+            lock (_gate) return [.. _retiring.Select(r => (r.Address, r.Registration.Relay))];
+        }
+    }
 
     /// <summary>Live registrations now (address, introduction point).</summary>
     public IReadOnlyList<(ShadowAddress Address, PeerId Relay)> Registrations
@@ -54,6 +76,14 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
         if (live.Count == 0)
             throw new ShadowIntroductionUnavailableException(
                 $"no introduction point accepted a registration: {string.Join("; ", outcomes.Where(o => o is not null))}");
+        // A descriptor without the retired points goes out now: they introduce for the grace period, then close.
+        List<Registration> retire;
+        lock (_gate)
+        {
+            retire = [.. _retiring.Where(r => r.Address.Equals(address) && !r.Registration.GraceStarted).Select(r => r.Registration)];
+            foreach (var registration in retire) registration.GraceStarted = true;
+        }
+        foreach (var registration in retire) _ = CloseAfterGraceAsync(address, registration);
         return new ShadowDescriptorContent(live);
     }
 
@@ -66,6 +96,11 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
             gone = [.. _registrations.Where(r => r.Key.Address.Equals(address)).Select(r => r.Value)];
             foreach (var registration in gone) _registrations.Remove((address, registration.Relay));
         }
+        lock (_gate)
+        {
+            gone.AddRange(_retiring.Where(r => r.Address.Equals(address)).Select(r => r.Registration));
+            _retiring.RemoveAll(r => r.Address.Equals(address));
+        }
         foreach (var registration in gone) _ = registration.CloseAsync();
     }
 
@@ -75,8 +110,9 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
         List<Registration> all;
         lock (_gate)
         {
-            all = [.. _registrations.Values];
+            all = [.. _registrations.Values, .. _retiring.Select(r => r.Registration)];
             _registrations.Clear();
+            _retiring.Clear();
         }
         foreach (var registration in all) await registration.CloseAsync().ConfigureAwait(false);
     }
@@ -116,7 +152,70 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
         LogRegistered(registration.Relay, circuit.CircuitId);
         _ = circuit.Completion.ContinueWith(_ => Reestablish(address, registration), CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        _ = RenewAtEndOfLifetimeAsync(address, registration);
         return circuit;
+    }
+
+    /// <summary>
+    /// Renews the introduction points of <paramref name="address"/> now (what the end of their lifetime does): its
+    /// registrations retire but keep introducing, the source chooses new points, and <see cref="Changed"/> tells the
+    /// publisher, which registers them and publishes a descriptor with them; the retired ones close
+    /// <see cref="ShadowPublisherOptions.IntroductionRetireGrace"/> after that descriptor was handed out.
+    /// </summary>
+    /// <returns>False when the address has no registration to renew.</returns>
+    public bool Renew(ShadowAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        lock (_gate)
+        {
+            if (_stopping.IsCancellationRequested) return false;
+            var current = _registrations.Where(r => r.Key.Address.Equals(address)).ToList();
+            if (current.Count == 0) return false;
+            foreach (var (key, registration) in current)
+            {
+                _registrations.Remove(key);
+                _retiring.Add((address, registration));
+            }
+        }
+        inner.Forget(address);
+        metrics.IntroductionRotation();
+        LogRenewed(address.ToUri());
+        Changed?.Invoke(address);
+        return true;
+    }
+
+    // The registration's lifetime: if it still stands for the address then, the address's points are renewed (all of
+    // them at once, so that one new descriptor carries the new set).
+    private async Task RenewAtEndOfLifetimeAsync(ShadowAddress address, Registration registration)
+    {
+        try
+        {
+            await Task.Delay(_lifetime, _time, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            if (!_registrations.TryGetValue((address, registration.Relay), out var current) || !ReferenceEquals(current, registration)) return;
+        }
+        Renew(address);
+    }
+
+    private async Task CloseAfterGraceAsync(ShadowAddress address, Registration registration)
+    {
+        try
+        {
+            await Task.Delay(_grace, _time, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return; // disposed: everything closes there
+        }
+        bool mine;
+        lock (_gate) mine = _retiring.Remove((address, registration));
+        if (mine) await registration.CloseAsync().ConfigureAwait(false);
     }
 
     // The circuit under a registration ended: the same relay and auth key again, while the address is still served.
@@ -147,6 +246,9 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
 
         public Task<IntroductionCircuit> Task { get; set; } = null!;
 
+        /// <summary>Retired, and a descriptor without it handed out: it closes at the end of the grace.</summary>
+        public bool GraceStarted { get; set; }
+
         /// <summary>Registered, and its circuit still open.</summary>
         public bool IsLive => Task.IsCompletedSuccessfully && !Task.Result.IsClosed;
 
@@ -170,6 +272,9 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Shadow introduction registered at {Relay} over circuit {Circuit}")]
     private partial void LogRegistered(PeerId relay, string circuit);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Introduction points of {Address} renewed at the end of their lifetime")]
+    private partial void LogRenewed(string address);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Shadow introduction circuit to {Relay} ended; registering again")]
     private partial void LogLost(PeerId relay);

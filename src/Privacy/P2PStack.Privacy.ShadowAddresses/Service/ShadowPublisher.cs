@@ -16,11 +16,24 @@ public sealed class ShadowPublisherOptions
     /// <summary>Wait before retrying a publication that failed or that no DHT peer stored.</summary>
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long an address keeps its introduction points (and the circuits registered there) before they are renewed:
+    /// new points are registered and published, then the old ones retire. Null: the onion client's
+    /// <c>CircuitLifetime</c> (10 min).
+    /// </summary>
+    public TimeSpan? IntroductionLifetime { get; set; }
+
+    /// <summary>How long retired introduction points keep introducing after the descriptor without them was handed to
+    /// the publisher: clients that resolved the old descriptor just before still get through.</summary>
+    public TimeSpan IntroductionRetireGrace { get; set; } = TimeSpan.FromMinutes(5);
+
     internal void Validate()
     {
         if (IntroductionPoints is < 1 or > ShadowDescriptor.MaxIntroductionPoints) throw new ArgumentOutOfRangeException(nameof(IntroductionPoints));
         if (RepublishInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RepublishInterval));
         if (RetryInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RetryInterval));
+        if (IntroductionLifetime is { } lifetime && lifetime <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IntroductionLifetime));
+        if (IntroductionRetireGrace < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IntroductionRetireGrace));
     }
 }
 
@@ -64,6 +77,17 @@ public sealed class ShadowPublisher : BackgroundService
         _logger = logger;
         _time = time ?? TimeProvider.System;
         _pool.Changed += (_, _) => Wake();
+        _introductions.Changed += Republish;
+    }
+
+    // The introduction points of an address changed (renewed): its descriptors are due at once.
+    private void Republish(ShadowAddress address)
+    {
+        lock (_gate)
+        {
+            foreach (var key in _done.Keys.Where(k => k.Address.Equals(address)).ToList()) _done.Remove(key);
+        }
+        Wake();
     }
 
     /// <summary>The last publication of each address still in the pool.</summary>
@@ -226,6 +250,7 @@ public sealed class ShadowPublisher : BackgroundService
 
     public override void Dispose()
     {
+        _introductions.Changed -= Republish;
         _wake.Dispose();
         _publishing.Dispose();
         base.Dispose();
