@@ -148,18 +148,28 @@ public static class NatCommand
 
         if (request.Method == "turn") return Answer(await DialRelayedAsync(services, host, peer, address, cancellationToken));
 
-        if (Direct(host, peer) is { } existing) return Answer(existing);
+        var dcutr = services.GetService<DcutrService>();
+        var timeout = TimeSpan.FromSeconds(request.HolePunchTimeoutSeconds ?? 30);
+        if (Direct(host, peer) is { } existing)
+        {
+            // It may be a hole punch's, one that just ran by itself (a relayed connection another part of the node
+            // opened, Kademlia's say, made the peer start DCUtR): say so once DCUtR is done with the peer.
+            var clock0 = Stopwatch.StartNew();
+            while (dcutr is not null && (dcutr.Running(peer) is not null || dcutr.IsResponding(peer)) && clock0.Elapsed < timeout)
+                await Task.Delay(100, cancellationToken);
+            return dcutr?.LastResult(peer) is { Success: true } made && ReferenceEquals(made.Direct, existing)
+                ? Answer(existing, made.Elapsed.TotalMilliseconds, made.Attempts, made.Reason)
+                : Answer(existing);
+        }
         if (request.Method == "auto" && (address is null || !AddressScope.IsRelayed(address)))
         {
             var direct = await TryDialDirectAsync(host, peer, address, services, cancellationToken);
             if (direct is not null) return Answer(direct);
         }
-        var dcutr = services.GetService<DcutrService>();
         var before = dcutr?.LastResult(peer);
         var relayed = await DialRelayedAsync(services, host, peer, address, cancellationToken);
         if (dcutr is null) return Answer(relayed, holePunch: "off (the node runs with --nat off)");
         var clock = Stopwatch.StartNew();
-        var timeout = TimeSpan.FromSeconds(request.HolePunchTimeoutSeconds ?? 30);
         // The peer that accepted the relayed connection starts DCUtR (the spec's roles); we answer it and see the result.
         while (true)
         {
