@@ -160,7 +160,8 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
     private async Task<HolePunchResult> UpgradeCoreAsync(IConnection relayed, long started, CancellationToken cancellationToken)
     {
         var peer = relayed.RemotePeer;
-        if (Direct(peer) is { } existing) return Finish(relayed, true, "direct_dial", 0, started, existing);
+        // A relayed connection from a peer we are already directly connected to needs no traversal: none is counted.
+        if (Direct(peer) is { } existing) return Finish(relayed, true, "direct_dial", 0, started, existing, countTraversal: false);
 
         // Unilateral upgrade: the remote may be reachable directly (public addresses it told identify). From an
         // ephemeral port: a remote behind a NAT (whose observed address it still advertises) drops our SYNs, and the

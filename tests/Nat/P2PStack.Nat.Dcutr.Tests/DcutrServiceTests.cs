@@ -71,6 +71,14 @@ public sealed class DcutrServiceTests : IAsyncLifetime
         Assert.Equal(new NatTraversalCounts(0, 0, 0), dialer.Get<NatTraversalMetrics>().Counts("dcutr"));
         await Poll.UntilAsync(() => dialer.Host.GetConnections(listener.Host.PeerId).FirstOrDefault(c => c.IsDirect));
         await relayed.Completion.WaitAsync(Timeout); // closed after the grace period
+
+        // Another relayed connection while the direct one exists: DCUtR has nothing to do, and no traversal is counted.
+        await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"),
+            new DialOptions { AllowLimited = true, ForceNewConnection = true }, Ct());
+        var again = await Poll.UntilAsync(() => listener.Get<DcutrService>().LastResult(dialer.Host.PeerId) is { } last
+            && !ReferenceEquals(last, result) ? last : null);
+        Assert.Equal("direct_dial", again.Reason);
+        Assert.Equal(new NatTraversalCounts(1, 0, 0), listener.Get<NatTraversalMetrics>().Counts("dcutr"));
     }
 
     [Fact]
