@@ -3,8 +3,8 @@ using P2PStack.Diagnostics;
 
 namespace P2PStack.Nat.Dcutr;
 
-/// <summary>Instruments of DCUtR on the <c>P2PStack.Nat.Dcutr</c> meter: the "NAT traversal success rate" comes from
-/// <c>p2pstack_holepunch_results_total</c>.</summary>
+/// <summary>Instruments of DCUtR on the <c>P2PStack.Nat.Dcutr</c> meter: rounds, results by reason, time to direct.
+/// The traversal outcomes (direct, relayed, failed) and their success rate are <see cref="NatTraversalMetrics"/>.</summary>
 public sealed class DcutrMetrics : ModuleMetrics
 {
     public const string MeterName = "P2PStack.Nat.Dcutr";
@@ -19,7 +19,7 @@ public sealed class DcutrMetrics : ModuleMetrics
             "Hole punch rounds (CONNECT, SYNC, simultaneous dial), by role (initiator, responder).");
         _results = Meter.CreateCounter<long>("p2pstack_holepunch_results_total", "{upgrade}",
             "Relayed connections we tried to make direct, by result (success, failure) and reason (direct_dial, hole_punch, " +
-            "no_addresses, dial_failed, protocol_error, timeout, not_supported, busy).");
+            "no_addresses, no_own_addresses, dial_failed, protocol_error, timeout, not_supported, busy).");
         _duration = Meter.CreateHistogram<double>("p2pstack_holepunch_duration_seconds", "s",
             "From the start of an upgrade to the direct connection, for successful ones.");
     }

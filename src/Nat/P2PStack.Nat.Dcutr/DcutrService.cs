@@ -28,6 +28,7 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
     private readonly IPeerHost _host;
     private readonly DcutrOptions _options;
     private readonly DcutrMetrics? _metrics;
+    private readonly NatTraversalMetrics? _traversals;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _slots;
@@ -37,12 +38,13 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
     private IDisposable? _onConnected;
 
     public DcutrService(IPeerHost host, IOptions<DcutrOptions> options, DcutrMetrics? metrics = null, ILogger<DcutrService>? logger = null,
-        TimeProvider? timeProvider = null)
+        TimeProvider? timeProvider = null, NatTraversalMetrics? traversals = null)
     {
         _host = host;
         _options = options.Value;
         _options.Validate();
         _metrics = metrics;
+        _traversals = traversals;
         _logger = logger ?? NullLogger<DcutrService>.Instance;
         _time = timeProvider ?? TimeProvider.System;
         _slots = new SemaphoreSlim(_options.MaxConcurrent, _options.MaxConcurrent);
@@ -126,7 +128,7 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
         {
             if (!await _slots.WaitAsync(0, cancellationToken).ConfigureAwait(false))
             {
-                result = Finish(peer, false, "busy", 0, started, null);
+                result = Finish(relayed, false, "busy", 0, started, null);
             }
             else
             {
@@ -142,7 +144,9 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            result = Finish(peer, false, cancellationToken.IsCancellationRequested ? "timeout" : "protocol_error", 0, started, null);
+            // Cancelled: the node stops (or the caller gave up); that is no outcome of the traversal to count.
+            result = Finish(relayed, false, cancellationToken.IsCancellationRequested ? "timeout" : "protocol_error", 0, started, null,
+                countTraversal: !cancellationToken.IsCancellationRequested);
             LogFailed(peer, ex.Message);
         }
         finally
@@ -156,7 +160,8 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
     private async Task<HolePunchResult> UpgradeCoreAsync(IConnection relayed, long started, CancellationToken cancellationToken)
     {
         var peer = relayed.RemotePeer;
-        if (Direct(peer) is { } existing) return Finish(peer, true, "direct_dial", 0, started, existing);
+        // A relayed connection from a peer we are already directly connected to needs no traversal: none is counted.
+        if (Direct(peer) is { } existing) return Finish(relayed, true, "direct_dial", 0, started, existing, countTraversal: false);
 
         // Unilateral upgrade: the remote may be reachable directly (public addresses it told identify). From an
         // ephemeral port: a remote behind a NAT (whose observed address it still advertises) drops our SYNs, and the
@@ -167,7 +172,7 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
                 fromEphemeralPort: true).ConfigureAwait(false) is { } unilateral)
         {
             CloseAfterGrace(relayed);
-            return Finish(peer, true, "direct_dial", 0, started, unilateral);
+            return Finish(relayed, true, "direct_dial", 0, started, unilateral);
         }
 
         IStream stream;
@@ -177,20 +182,23 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
         }
         catch (ProtocolNotSupportedException)
         {
-            return Finish(peer, false, "not_supported", 0, started, null);
+            return Finish(relayed, false, "not_supported", 0, started, null);
         }
         await using (stream.ConfigureAwait(false))
         {
             string reason = "dial_failed";
+            bool offered = false;
             await WaitForOwnAddressAsync(cancellationToken).ConfigureAwait(false);
             for (int attempt = 1; attempt <= _options.MaxAttempts; attempt++)
             {
                 _metrics?.Attempt("initiator");
                 HolePunchRound round;
+                var ours = OurAddresses();
+                offered |= ours.Count > 0;
                 using (var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                 {
                     exchange.CancelAfter(_options.StreamTimeout);
-                    round = await HolePunchExchange.InitiateAsync(stream, OurAddresses(), _time, exchange.Token).ConfigureAwait(false);
+                    round = await HolePunchExchange.InitiateAsync(stream, ours, _time, exchange.Token).ConfigureAwait(false);
                 }
                 var theirs = HolePunchExchange.Punchable(round.RemoteAddresses, _options.AllowPrivateAddresses);
                 if (theirs.Count == 0)
@@ -208,11 +216,14 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
                 {
                     await stream.Output.CompleteAsync().ConfigureAwait(false);
                     CloseAfterGrace(relayed);
-                    return Finish(peer, true, "hole_punch", attempt, started, direct);
+                    return Finish(relayed, true, "hole_punch", attempt, started, direct);
                 }
             }
             await stream.Output.CompleteAsync().ConfigureAwait(false);
-            return Finish(peer, false, reason, _options.MaxAttempts, started, null);
+            // We never had an address to offer: the peer had nothing to dial, so its NAT never opened for our dials
+            // (a node that did not learn its observed address; the matrix once showed this as dial_failed).
+            if (reason == "dial_failed" && !offered) reason = "no_own_addresses";
+            return Finish(relayed, false, reason, _options.MaxAttempts, started, null);
         }
     }
 
@@ -361,12 +372,18 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
         await relayed.CloseAsync(token).ConfigureAwait(false);
     });
 
-    private HolePunchResult Finish(PeerId peer, bool success, string reason, int attempts, long started, IConnection? direct)
+    /// <summary>Records the initiator's outcome: DCUtR's result, and the traversal's path (direct; relayed while the
+    /// relayed connection is still open; failed when it closed under us, as a relay ending the circuit does).</summary>
+    private HolePunchResult Finish(IConnection relayed, bool success, string reason, int attempts, long started, IConnection? direct,
+        bool countTraversal = true)
     {
+        var peer = relayed.RemotePeer;
         var elapsed = _time.GetElapsedTime(started);
         var result = new HolePunchResult(peer, success, reason, attempts, elapsed, direct);
         _last[peer] = result;
         _metrics?.Result(success, reason);
+        if (countTraversal) _traversals?.Record("dcutr", success ? NatTraversalPath.Direct
+            : relayed.Completion.IsCompleted ? NatTraversalPath.Failed : NatTraversalPath.Relayed);
         if (success) _metrics?.Duration(elapsed);
         LogResult(peer, success, reason, attempts, elapsed);
         return result;

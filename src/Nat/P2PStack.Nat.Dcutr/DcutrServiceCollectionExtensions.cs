@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using P2PStack.Nat;
 using P2PStack.Nat.Dcutr;
 using P2PStack.Network;
 
@@ -24,6 +25,7 @@ public static class DcutrServiceCollectionExtensions
         });
         if (configure is not null) services.Configure(configure);
         services.TryAddSingleton<DcutrMetrics>(sp => new DcutrMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.TryAddNatTraversalMetrics();
         if (!services.Any(d => d.ServiceType == typeof(DcutrService)))
         {
             services.AddSingleton<DcutrService>();

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using P2PStack.Nat;
 using P2PStack.Nat.Relay;
 using P2PStack.Network;
 
@@ -32,6 +33,7 @@ public static class RelayServiceCollectionExtensions
         if (configureService is not null) services.Configure(configureService);
         if (configureClient is not null) services.Configure(configureClient);
         services.TryAddSingleton<RelayMetrics>(sp => new RelayMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.TryAddNatTraversalMetrics();
         services.TryAddSingleton<RelayClient>();
         // The host resolves transports lazily, so the relay transport may depend on IPeerHost.
         services.TryAddSingleton<CircuitRelayTransport>();

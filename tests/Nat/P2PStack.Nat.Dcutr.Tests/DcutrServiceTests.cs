@@ -32,7 +32,8 @@ public sealed class DcutrServiceTests : IAsyncLifetime
         return peer;
     }
 
-    private async Task<(TestPeer Relay, TestPeer Listener, Multiaddr Circuit)> ListenerBehindRelayAsync()
+    private async Task<(TestPeer Relay, TestPeer Listener, Multiaddr Circuit)> ListenerBehindRelayAsync(
+        Action<IP2PBuilder>? configureListener = null, Action<DcutrOptions>? dcutr = null)
     {
         var relay = await StartAsync(p => p.AddCircuitRelay(o =>
         {
@@ -42,7 +43,12 @@ public sealed class DcutrServiceTests : IAsyncLifetime
         var listener = await StartAsync(p =>
         {
             p.AddCircuitRelay(configureClient: o => o.StaticRelays.Add(relay.Address));
-            p.AddDcutr(o => o.AllowPrivateAddresses = true);
+            p.AddDcutr(o =>
+            {
+                o.AllowPrivateAddresses = true;
+                dcutr?.Invoke(o);
+            });
+            configureListener?.Invoke(p);
         });
         var circuit = await Poll.UntilAsync(() => listener.Host.AddressManager.RelayAddresses.FirstOrDefault());
         return (relay, listener, circuit);
@@ -60,8 +66,19 @@ public sealed class DcutrServiceTests : IAsyncLifetime
         Assert.True(result.Success, result.Reason);
         Assert.Equal("direct_dial", result.Reason);
         Assert.Equal(0, result.Attempts);
+        // One traversal, counted by the initiator (the listener) only: direct.
+        Assert.Equal(new NatTraversalCounts(1, 0, 0), listener.Get<NatTraversalMetrics>().Counts("dcutr"));
+        Assert.Equal(new NatTraversalCounts(0, 0, 0), dialer.Get<NatTraversalMetrics>().Counts("dcutr"));
         await Poll.UntilAsync(() => dialer.Host.GetConnections(listener.Host.PeerId).FirstOrDefault(c => c.IsDirect));
         await relayed.Completion.WaitAsync(Timeout); // closed after the grace period
+
+        // Another relayed connection while the direct one exists: DCUtR has nothing to do, and no traversal is counted.
+        await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"),
+            new DialOptions { AllowLimited = true, ForceNewConnection = true }, Ct());
+        var again = await Poll.UntilAsync(() => listener.Get<DcutrService>().LastResult(dialer.Host.PeerId) is { } last
+            && !ReferenceEquals(last, result) ? last : null);
+        Assert.Equal("direct_dial", again.Reason);
+        Assert.Equal(new NatTraversalCounts(1, 0, 0), listener.Get<NatTraversalMetrics>().Counts("dcutr"));
     }
 
     [Fact]
@@ -86,7 +103,45 @@ public sealed class DcutrServiceTests : IAsyncLifetime
         // The peer that received the DCUtR stream (the dialer) is the client of the direct connection.
         Assert.Equal(Direction.Outbound, direct.Direction);
         Assert.Equal(1, _metrics.Sum("p2pstack_holepunch_results_total", "result=success", "reason=hole_punch"));
+        Assert.Equal(new NatTraversalCounts(1, 0, 0), listener.Get<NatTraversalMetrics>().Counts("dcutr"));
         await relayed.Completion.WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public async Task AnInitiatorWithoutAnAddressOfItsOwnSaysSoAndStaysRelayed()
+    {
+        // The listener (DCUtR's initiator) has no address to offer: it announces none, and the one its relay observed
+        // is not confirmed (threshold) and not offered as a candidate. The dialer has nothing to dial in any round, so
+        // its NAT never opens for the listener's dials: the result says why (it said dial_failed), and the traversal
+        // ends relayed.
+        var (_, listener, circuit) = await ListenerBehindRelayAsync(
+            p => p.ConfigureHost(o =>
+            {
+                o.Addresses.ObservedAddressThreshold = 100;
+                o.Addresses.NoAnnounce.Add(Multiaddr.Parse("/ip4/127.0.0.1"));
+            }),
+            o =>
+            {
+                o.MaxObservedCandidates = 0;
+                o.OwnAddressWait = TimeSpan.Zero;
+                o.DialTimeout = TimeSpan.FromSeconds(2);
+            });
+        var dialer = await StartAsync(p =>
+        {
+            p.ConfigureHost(o => o.Addresses.NoAnnounce.Add(Multiaddr.Parse("/ip4/127.0.0.1")));
+            p.AddCircuitRelay().AddDcutr(o => o.AllowPrivateAddresses = true);
+        });
+        await dialer.Host.DialAsync(_peers[0].Address, Ct());
+        await Poll.UntilAsync(() => dialer.Host.AddressManager.ObservedAddresses.FirstOrDefault());
+        var relayed = await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"), new DialOptions { AllowLimited = true }, Ct());
+
+        var result = await Poll.UntilAsync(() => listener.Get<DcutrService>().LastResult(dialer.Host.PeerId));
+        Assert.False(result.Success);
+        Assert.Equal("no_own_addresses", result.Reason);
+        Assert.Equal(3, result.Attempts);
+        Assert.False(relayed.Completion.IsCompleted);
+        Assert.Equal(1, _metrics.Sum("p2pstack_holepunch_results_total", "result=failure", "reason=no_own_addresses"));
+        Assert.Equal(new NatTraversalCounts(0, 1, 0), listener.Get<NatTraversalMetrics>().Counts("dcutr"));
     }
 
 

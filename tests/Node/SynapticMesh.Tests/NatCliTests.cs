@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 
 namespace SynapticMesh.Tests;
 
@@ -27,8 +29,12 @@ public sealed class RelayNodes : IAsyncLifetime
         await InitAsync(_homeB, "--relay", R.TcpAddress, "--nat", "off");
         B = await NodeProcess.StartAsync(_homeB);
         await InitAsync(_homeA);
-        A = await NodeProcess.StartAsync(_homeA);
+        A = await NodeProcess.StartAsync(_homeA, null, "--metrics", "127.0.0.1:0");
+        AMetrics = new Uri(A.StartLine.GetProperty("metrics").GetString()!);
     }
+
+    /// <summary>A's Prometheus endpoint.</summary>
+    public Uri AMetrics { get; private set; } = null!;
 
     private static async Task InitAsync(TempHome home, params string[] extra)
     {
@@ -67,6 +73,54 @@ public sealed class NatCliTests(RelayNodes nodes) : IClassFixture<RelayNodes>
         }
     }
 
+    /// <summary>A's traversal outcomes by method, as <c>p2p status --json</c> tells them (direct, relayed, failed).</summary>
+    private async Task<Dictionary<string, (long Direct, long Relayed, long Failed)>> TraversalsOfAAsync()
+    {
+        var status = await nodes.A.RunJsonAsync("p2p", "status");
+        return status.GetProperty("nat").GetProperty("traversals").EnumerateObject().ToDictionary(m => m.Name, m =>
+            (m.Value.GetProperty("direct").GetInt64(), m.Value.GetProperty("relayed").GetInt64(), m.Value.GetProperty("failed").GetInt64()));
+    }
+
+    /// <summary><c>p2pstack_nat_traversals_total{method,path}</c> as A's Prometheus endpoint serves it (0 when absent).</summary>
+    private async Task<long> ScrapedTraversalsAsync(string method, string path)
+    {
+        using var http = new HttpClient();
+        string text = await http.GetStringAsync(nodes.AMetrics);
+        long sum = 0;
+        foreach (Match line in Regex.Matches(text, @"^p2pstack_nat_traversals_total\{([^}]*)\} (\S+)$", RegexOptions.Multiline))
+        {
+            string labels = line.Groups[1].Value;
+            if (labels.Contains($"method=\"{method}\"", StringComparison.Ordinal) && labels.Contains($"path=\"{path}\"", StringComparison.Ordinal))
+                sum += long.Parse(line.Groups[2].Value, CultureInfo.InvariantCulture);
+        }
+        return sum;
+    }
+
+    /// <summary>Runs <paramref name="traverse"/> and checks that A counted exactly one outcome: <paramref name="path"/>
+    /// of <paramref name="method"/> (none at all when <paramref name="path"/> is null), in status and in the metrics.
+    /// The tests of this class run one at a time, so the differences are theirs.</summary>
+    private async Task<T> CountedAsync<T>(string method, string? path, Func<Task<T>> traverse)
+    {
+        var before = await TraversalsOfAAsync();
+        long scrapedBefore = path is null ? 0 : await ScrapedTraversalsAsync(method, path);
+        var result = await traverse();
+        var after = await TraversalsOfAAsync();
+        var expected = new Dictionary<string, (long Direct, long Relayed, long Failed)>(before);
+        if (path is not null)
+        {
+            var (d, r, f) = expected.GetValueOrDefault(method);
+            expected[method] = path switch
+            {
+                "direct" => (d + 1, r, f),
+                "relayed" => (d, r + 1, f),
+                _ => (d, r, f + 1),
+            };
+            Assert.Equal(scrapedBefore + 1, await ScrapedTraversalsAsync(method, path));
+        }
+        Assert.Equal(expected.OrderBy(e => e.Key), after.OrderBy(e => e.Key));
+        return result;
+    }
+
     [Fact]
     public void InitWritesTheNatSettings()
     {
@@ -88,7 +142,7 @@ public sealed class NatCliTests(RelayNodes nodes) : IClassFixture<RelayNodes>
         var reservation = Assert.Single(statusB.GetProperty("nat").GetProperty("reservations").EnumerateArray());
         Assert.Equal(nodes.R.PeerId, reservation.GetProperty("relay").GetString());
 
-        var turn = await nodes.A.RunJsonAsync("p2p", "nat", circuit, "--method", "turn");
+        var turn = await CountedAsync("turn", "relayed", () => nodes.A.RunJsonAsync("p2p", "nat", circuit, "--method", "turn"));
         Assert.Equal("turn", turn.GetProperty("method").GetString());
         Assert.Equal("relayed", turn.GetProperty("path").GetString());
         Assert.Equal(nodes.R.TcpAddress, turn.GetProperty("relay").GetString());
@@ -96,6 +150,13 @@ public sealed class NatCliTests(RelayNodes nodes) : IClassFixture<RelayNodes>
         Assert.Equal(0, turn.GetProperty("attempts").GetInt32());
         Assert.Equal(JsonValueKind.Null, turn.GetProperty("holePunchMs").ValueKind);
         Assert.Equal(JsonValueKind.Array, turn.GetProperty("publicAddresses").ValueKind);
+        // The node's outcomes of the method since start, this one included, and their rates.
+        var traversals = turn.GetProperty("traversals");
+        Assert.Equal(0, traversals.GetProperty("failed").GetInt64());
+        Assert.True(traversals.GetProperty("relayed").GetInt64() >= 1);
+        Assert.Equal(1.0, traversals.GetProperty("successRate").GetDouble());
+        Assert.Equal((double)traversals.GetProperty("direct").GetInt64() / traversals.GetProperty("total").GetInt64(),
+            traversals.GetProperty("directRate").GetDouble());
 
         var statusA = await nodes.A.RunJsonAsync("p2p", "status");
         var peerB = statusA.GetProperty("peers").EnumerateArray().Single(p => p.GetProperty("peerId").GetString() == nodes.B.PeerId);
@@ -110,7 +171,7 @@ public sealed class NatCliTests(RelayNodes nodes) : IClassFixture<RelayNodes>
     [Fact]
     public async Task AutoUsesADirectConnectionWhenThePeerIsReachable()
     {
-        var auto = await nodes.A.RunJsonAsync("p2p", "nat", nodes.R.TcpAddress, "--method", "auto");
+        var auto = await CountedAsync("auto", "direct", () => nodes.A.RunJsonAsync("p2p", "nat", nodes.R.TcpAddress, "--method", "auto"));
         Assert.Equal("direct", auto.GetProperty("path").GetString());
         Assert.Equal(JsonValueKind.Null, auto.GetProperty("relay").ValueKind);
         Assert.Equal(nodes.R.PeerId, auto.GetProperty("peerId").GetString());
@@ -119,10 +180,20 @@ public sealed class NatCliTests(RelayNodes nodes) : IClassFixture<RelayNodes>
     [Fact]
     public async Task StunWithoutAServerIsAOneLineError()
     {
-        var stun = await nodes.A.RunAsync("p2p", "nat", nodes.R.TcpAddress, "--method", "stun");
+        // The request cannot run here (no STUN server configured): no traversal to count.
+        var stun = await CountedAsync("stun", null, () => nodes.A.RunAsync("p2p", "nat", nodes.R.TcpAddress, "--method", "stun"));
         Assert.NotEqual(0, stun.ExitCode);
         stun.AssertOneLineError("no STUN server");
         var bad = await nodes.A.RunAsync("p2p", "nat", nodes.R.TcpAddress, "--method", "ice");
         Assert.NotEqual(0, bad.ExitCode);
+    }
+
+    [Fact]
+    public async Task APeerWithNoPathIsAFailedTraversal()
+    {
+        // A peer no one knows: no direct address, no circuit address, no relay it uses.
+        string stranger = P2PStack.Identity.PeerId.FromPublicKey(P2PStack.Identity.PrivateKey.Generate(P2PStack.Identity.KeyType.Ed25519).PublicKey).ToString();
+        var run = await CountedAsync("auto", "failed", () => nodes.A.RunAsync("p2p", "nat", stranger, "--method", "auto"));
+        Assert.NotEqual(0, run.ExitCode);
     }
 }

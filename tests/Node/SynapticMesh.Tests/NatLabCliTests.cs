@@ -117,6 +117,29 @@ public sealed class NatLabCliTests(NatLabNodes lab) : IClassFixture<NatLabNodes>
         Assert.Equal(JsonValueKind.Null, answer.GetProperty("relay").ValueKind);
     }
 
+    /// <summary>Both ends counted the traversal once: the <c>p2p nat</c> caller under its method (its only request of that
+    /// method in this class), the fresh remote node, DCUtR's initiator, as one direct <c>dcutr</c> hole punch.</summary>
+    private static async Task AssertCountedDirectAsync(JsonElement answer, NodeProcess remote)
+    {
+        var counts = answer.GetProperty("traversals");
+        Assert.True(counts.GetProperty("direct").GetInt64() == 1 && counts.GetProperty("relayed").GetInt64() == 0
+            && counts.GetProperty("failed").GetInt64() == 0, counts.ToString());
+        Assert.Equal(1.0, counts.GetProperty("directRate").GetDouble());
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60); // hang guard only: the initiator records after its dial returns
+        while (true)
+        {
+            var traversals = (await remote.RunJsonAsync("p2p", "status")).GetProperty("nat").GetProperty("traversals");
+            if (traversals.TryGetProperty("dcutr", out var dcutr))
+            {
+                Assert.True(dcutr.GetProperty("direct").GetInt64() == 1 && dcutr.GetProperty("total").GetInt64() == 1, traversals.ToString());
+                Assert.Single(traversals.EnumerateObject());
+                return;
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"the initiator counted no hole punch: {traversals}");
+            await Task.Delay(200);
+        }
+    }
+
     [SkippableFact]
     public async Task AutoHolePunchesThroughTwoConeNats()
     {
@@ -127,6 +150,7 @@ public sealed class NatLabCliTests(NatLabNodes lab) : IClassFixture<NatLabNodes>
         var answer = await lab.A.RunJsonAsync("p2p", "nat", circuit, "--method", "auto");
         AssertDirectAfterHolePunch(answer, lab.ConeB, c);
         Assert.Equal(JsonValueKind.Null, answer.GetProperty("natType").ValueKind);
+        await AssertCountedDirectAsync(answer, c);
 
         // The status lists C over a connection that is not limited.
         var status = await lab.A.RunJsonAsync("p2p", "status");
@@ -152,5 +176,6 @@ public sealed class NatLabCliTests(NatLabNodes lab) : IClassFixture<NatLabNodes>
         string natType = answer.GetProperty("natType").GetString()!;
         Assert.Equal("port-restricted-cone", natType);
         AssertDirectAfterHolePunch(answer, lab.ConeB, b);
+        await AssertCountedDirectAsync(answer, b);
     }
 }

@@ -10,6 +10,9 @@ using Microsoft.Extensions.Options;
 using P2PStack.Addressing;
 using P2PStack.Identity;
 using AddressScope = P2PStack.Nat.AddressScope;
+using NatTraversalCounts = P2PStack.Nat.NatTraversalCounts;
+using NatTraversalMetrics = P2PStack.Nat.NatTraversalMetrics;
+using NatTraversalPath = P2PStack.Nat.NatTraversalPath;
 using P2PStack.Nat.AutoNat;
 using P2PStack.Nat.Dcutr;
 using P2PStack.Nat.Relay;
@@ -37,13 +40,15 @@ public static class NatCommand
     /// <param name="HolePunchMs">Time from the relayed connection to the direct one, when a hole punch made it.</param>
     /// <param name="Attempts">DCUtR rounds (CONNECT/SYNC) the hole punch took; 0 when none ran.</param>
     /// <param name="Relay">The relay of the relayed connection (its address with /p2p), if one was used.</param>
+    /// <param name="Traversals">This node's outcomes of the method since start, this one included, and their rates
+    /// (the NAT traversal success rate; <c>p2pstack_nat_traversals_total</c> in the metrics).</param>
     public sealed record NatResponse(string Method, string Path,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? NatType,
         IReadOnlyList<string> PublicAddresses,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] double? HolePunchMs,
         int Attempts,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Relay,
-        string PeerId, string RemoteAddress, string Reachability, string? HolePunch);
+        string PeerId, string RemoteAddress, string Reachability, string? HolePunch, NatTraversalCounts? Traversals = null);
 
     public static readonly string[] Methods = ["auto", "stun", "turn"];
 
@@ -84,7 +89,12 @@ public static class NatCommand
             text.WriteLine($"  hole punch:     {punch}, {result.Attempts} attempt(s){(result.HolePunchMs is { } ms ? $", direct after {ms:0} ms" : "")}");
         text.WriteLine($"  reachability:   {result.Reachability}{(result.NatType is { } type ? $", NAT type {type}" : "")}");
         foreach (var address in result.PublicAddresses) text.WriteLine($"  public address: {address}");
+        if (result.Traversals is { } counts) text.WriteLine($"  traversals:     {Describe(counts)} ({result.Method}, since start)");
     }
+
+    /// <summary>"12 direct, 3 relayed, 1 failed: success 94%, direct 75%".</summary>
+    internal static string Describe(NatTraversalCounts counts) => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{counts.Direct} direct, {counts.Relayed} relayed, {counts.Failed} failed: success {counts.SuccessRate:0%}, direct {counts.DirectRate:0%}");
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
         routes.MapPost("/v1/nat", async (NatRequest request, IServiceProvider services, HttpContext http) =>
@@ -98,6 +108,27 @@ public static class NatCommand
         if (!Methods.Contains(request.Method)) throw new ApiException(400, $"method must be one of {string.Join(", ", Methods)}");
         var host = services.GetRequiredService<IPeerHost>();
         var (peer, address) = ParseTarget(host, request.Target);
+        // Every request that gets this far is a traversal: its outcome counts (the NAT traversal success rate), unless
+        // the caller went away or the request could not run here (a 4xx: no STUN server configured, say).
+        var traversals = services.GetService<NatTraversalMetrics>();
+        NatResponse response;
+        try
+        {
+            response = await TraverseAsync(services, host, request, peer, address, cancellationToken);
+        }
+        catch (Exception e) when (e is not ApiException { Status: < 500 } && !cancellationToken.IsCancellationRequested)
+        {
+            traversals?.Record(request.Method, NatTraversalPath.Failed);
+            throw;
+        }
+        if (traversals is null) return response;
+        traversals.Record(request.Method, response.Path == "direct" ? NatTraversalPath.Direct : NatTraversalPath.Relayed);
+        return response with { Traversals = traversals.Counts(request.Method) };
+    }
+
+    private static async Task<NatResponse> TraverseAsync(IServiceProvider services, IPeerHost host, NatRequest request, PeerId peer,
+        Multiaddr? address, CancellationToken cancellationToken)
+    {
         var publicAddresses = PublicAddresses(host).ToList();
         string? natType = null;
         if (request.Method == "stun")
@@ -117,18 +148,28 @@ public static class NatCommand
 
         if (request.Method == "turn") return Answer(await DialRelayedAsync(services, host, peer, address, cancellationToken));
 
-        if (Direct(host, peer) is { } existing) return Answer(existing);
+        var dcutr = services.GetService<DcutrService>();
+        var timeout = TimeSpan.FromSeconds(request.HolePunchTimeoutSeconds ?? 30);
+        if (Direct(host, peer) is { } existing)
+        {
+            // It may be a hole punch's, one that just ran by itself (a relayed connection another part of the node
+            // opened, Kademlia's say, made the peer start DCUtR): say so once DCUtR is done with the peer.
+            var clock0 = Stopwatch.StartNew();
+            while (dcutr is not null && (dcutr.Running(peer) is not null || dcutr.IsResponding(peer)) && clock0.Elapsed < timeout)
+                await Task.Delay(100, cancellationToken);
+            return dcutr?.LastResult(peer) is { Success: true } made && ReferenceEquals(made.Direct, existing)
+                ? Answer(existing, made.Elapsed.TotalMilliseconds, made.Attempts, made.Reason)
+                : Answer(existing);
+        }
         if (request.Method == "auto" && (address is null || !AddressScope.IsRelayed(address)))
         {
             var direct = await TryDialDirectAsync(host, peer, address, services, cancellationToken);
             if (direct is not null) return Answer(direct);
         }
-        var dcutr = services.GetService<DcutrService>();
         var before = dcutr?.LastResult(peer);
         var relayed = await DialRelayedAsync(services, host, peer, address, cancellationToken);
         if (dcutr is null) return Answer(relayed, holePunch: "off (the node runs with --nat off)");
         var clock = Stopwatch.StartNew();
-        var timeout = TimeSpan.FromSeconds(request.HolePunchTimeoutSeconds ?? 30);
         // The peer that accepted the relayed connection starts DCUtR (the spec's roles); we answer it and see the result.
         while (true)
         {

@@ -36,9 +36,12 @@ public static class StatusCommand
     public sealed record ResourceLimitCounts(int? ConnectionsInbound, int? ConnectionsOutbound, int? Connections, int? StreamsInbound,
         int? StreamsOutbound, int? Streams, long? Memory);
 
-    /// <summary>NAT traversal: AutoNAT's verdict, public and relay addresses, reservations held, whether we relay for others.</summary>
+    /// <summary>NAT traversal: AutoNAT's verdict, public and relay addresses, reservations held, whether we relay for others,
+    /// and the traversal outcomes since start by method (<c>p2p nat</c>'s auto, stun, turn; dcutr: automatic hole
+    /// punches this node initiated) with their success and direct rates.</summary>
     public sealed record NatStatus(string Mode, string Reachability, IReadOnlyList<string> PublicAddresses, IReadOnlyList<string> RelayAddresses,
-        IReadOnlyList<ReservationStatus> Reservations, bool RelayService);
+        IReadOnlyList<ReservationStatus> Reservations, bool RelayService,
+        IReadOnlyDictionary<string, P2PStack.Nat.NatTraversalCounts>? Traversals = null);
 
     public sealed record ReservationStatus(string Relay, DateTimeOffset Expire, IReadOnlyList<string> Addresses);
 
@@ -148,7 +151,8 @@ public static class StatusCommand
             // A relay address ends with /p2p-circuit (the relay's /p2p is inside it): ours goes after it.
             [.. addresses.RelayAddresses.Select(a => a.GetPeerId() == host.PeerId ? a.ToString() : $"{a}/p2p/{host.PeerId}")],
             [.. reservations.Select(r => new ReservationStatus(r.Relay.ToString(), r.Expire, [.. r.CircuitAddresses.Select(a => a.ToString())]))],
-            config?.RelayService is not null);
+            config?.RelayService is not null,
+            services.GetService<P2PStack.Nat.NatTraversalMetrics>()?.Snapshot() ?? new Dictionary<string, P2PStack.Nat.NatTraversalCounts>());
     }
 
     public static StatusResponse Status(IPeerHost host, bool detailed, NeuralMesh? mesh = null, LatencyWindow? window = null)
@@ -242,6 +246,8 @@ public static class StatusCommand
             text.WriteLine($"nat: {nat.Mode}, reachability {nat.Reachability}{(nat.RelayService ? ", relay service on" : "")}");
             foreach (var address in nat.PublicAddresses) text.WriteLine($"  public: {address}");
             foreach (var address in nat.RelayAddresses) text.WriteLine($"  relay:  {address}");
+            foreach (var (method, counts) in nat.Traversals ?? new Dictionary<string, P2PStack.Nat.NatTraversalCounts>())
+                text.WriteLine($"  traversals ({method}): {NatCommand.Describe(counts)}");
         }
         if (status.Resources is { } scopes) PrintResources(text, scopes);
         text.WriteLine($"connected peers: {status.Peers.Count}");
