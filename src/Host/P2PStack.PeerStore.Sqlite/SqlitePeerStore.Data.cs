@@ -48,8 +48,19 @@ public sealed partial class SqlitePeerStore
         if (encoded.Length > _options.MaxPeerRecordSize)
             throw new ArgumentException($"the peer record envelope is {encoded.Length} bytes, more than the {_options.MaxPeerRecordSize} kept", nameof(envelope));
         var peer = record.PeerId;
-        bool stored = false;
         long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_recordSeqs.TryGetValue(peer, out ulong known) && known >= record.Seq)
+            {
+                // Identify brings the same record on every connection: nothing changes but the peer's "last written",
+                // which waits with the other writes instead of committing now.
+                Defer(transaction => EnsurePeer(peer, transaction, at));
+                return false;
+            }
+        }
+        bool stored = false;
         InTransaction(transaction =>
         {
             stored = false; // set again if this runs a second time (see InTransaction)
@@ -57,14 +68,27 @@ public sealed partial class SqlitePeerStore
             var command = Command("SELECT record_seq FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
             command.Transaction = transaction;
             // Sequence numbers are unsigned 64-bit; SQLite integers are signed, so they round-trip bit for bit.
-            if (command.ExecuteScalar() is long raw && unchecked((ulong)raw) >= record.Seq) return;
+            if (command.ExecuteScalar() is long raw && unchecked((ulong)raw) >= record.Seq)
+            {
+                KnowRecord(peer, unchecked((ulong)raw));
+                return;
+            }
             Execute("UPDATE peers SET record_seq = $seq, record = $record WHERE peer_id = $peer;", transaction,
                 ("$peer", Key(peer)), ("$seq", unchecked((long)record.Seq)), ("$record", encoded));
             Execute("DELETE FROM addresses WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
             InsertAddresses(peer, [.. record.Addresses], ExpiryTicks(ttl, at), transaction);
+            KnowRecord(peer, record.Seq);
             stored = true;
         });
         return stored;
+    }
+
+    /// <summary>Remembers the sequence number of the record stored for a peer (bounded: forgotten all at once when
+    /// full), so a record that is not newer is refused without a transaction. Forgotten whenever peers are deleted.</summary>
+    private void KnowRecord(PeerId peer, ulong seq)
+    {
+        if (_recordSeqs.Count >= MaxKnownRecordSeqs && !_recordSeqs.ContainsKey(peer)) _recordSeqs.Clear();
+        _recordSeqs[peer] = seq;
     }
 
     public SignedEnvelope? GetPeerRecord(PeerId peer)
@@ -124,10 +148,12 @@ public sealed partial class SqlitePeerStore
                     AND NOT EXISTS (SELECT 1 FROM addresses WHERE addresses.peer_id = peers.peer_id);
                 """, transaction, ("$cutoff", now - _options.PeerRetention.Ticks));
             _peerCount = CountPeers(transaction);
+            _recordSeqs.Clear(); // peers may be gone with their records
         }
         if (_peerCount > _options.MaxPeers)
         {
             long excess = _peerCount - _options.MaxPeers + Math.Max(1, _options.MaxPeers / 10);
+            _recordSeqs.Clear();
             _peerCount -= Execute("DELETE FROM peers WHERE peer_id IN (SELECT peer_id FROM peers ORDER BY written LIMIT $n);",
                 transaction, ("$n", excess));
         }

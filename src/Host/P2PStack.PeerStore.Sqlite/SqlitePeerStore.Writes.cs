@@ -9,7 +9,8 @@ namespace P2PStack.PeerStore.Sqlite;
 /// ping's latency), several of them before the dial returned or the listener ran the connection. Now a write is checked
 /// and queued; the queue is applied in order, in one transaction, by a timer <see cref="SqlitePeerStoreOptions.WriteDelay"/>
 /// after the first write queued, by any read first (so every read sees every earlier write), by a write whose result
-/// is needed (<see cref="ConsumePeerRecord"/>, in the same transaction), when
+/// is needed (<see cref="ConsumePeerRecord"/> of a record newer than the one stored, in the same transaction; one that
+/// is not newer is refused from memory and only touches the peer's "last written", queued), when
 /// <see cref="SqlitePeerStoreOptions.MaxPendingWrites"/> are waiting (the writer applies them: back-pressure), and on
 /// dispose.
 /// </summary>
@@ -18,7 +19,11 @@ public sealed partial class SqlitePeerStore
     /// <summary>Longest <see cref="SqlitePeerStoreOptions.WriteDelay"/> accepted: a bound on what a crash may lose.</summary>
     public static readonly TimeSpan MaxWriteDelay = TimeSpan.FromSeconds(10);
 
+    /// <summary>Most peers whose stored record's sequence number is remembered.</summary>
+    private const int MaxKnownRecordSeqs = 4096;
+
     private readonly ILogger _logger;
+    private readonly Dictionary<P2PStack.Identity.PeerId, ulong> _recordSeqs = [];
     private readonly Timer _flushTimer;
     private List<PendingWrite> _pending = [];
     private bool _flushScheduled;
@@ -112,8 +117,21 @@ public sealed partial class SqlitePeerStore
                     // One of them failed: the queued writes on their own, then the caller's, which reports its error.
                     ApplyOneByOne(writes);
                 }
+                catch
+                {
+                    _recordSeqs.Clear();
+                    throw;
+                }
             }
-            Commit([], new PendingWrite(action, _time.GetUtcNow().UtcTicks));
+            try
+            {
+                Commit([], new PendingWrite(action, _time.GetUtcNow().UtcTicks));
+            }
+            catch
+            {
+                _recordSeqs.Clear(); // the action may have remembered a record that was rolled back
+                throw;
+            }
         }
     }
 
@@ -150,6 +168,7 @@ public sealed partial class SqlitePeerStore
             }
         }
         _peerCount = CountPeers(null); // writes rolled back may have counted peers they did not keep
+        _recordSeqs.Clear(); // and records they did not keep
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A peer store write failed: {Reason}")]

@@ -246,6 +246,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
     public void RemovePeer(PeerId peer)
     {
         ArgumentNullException.ThrowIfNull(peer);
+        lock (_gate) _recordSeqs.Remove(peer);
         Defer(transaction => _peerCount -= Execute("DELETE FROM peers WHERE peer_id = $peer;", transaction, ("$peer", Key(peer))));
     }
 

@@ -335,3 +335,41 @@ public sealed class SqlitePeerStoreDeferredWriteTests : IDisposable
     public void WriteDelayOutOfRangeIsRefused(int milliseconds) =>
         Assert.Throws<ArgumentOutOfRangeException>(() => Open(TimeSpan.FromMilliseconds(milliseconds)));
 }
+
+/// <summary>A record that is not newer than the stored one (identify on every new connection) commits nothing.</summary>
+public sealed class SqlitePeerStoreRecordShortcutTests : IDisposable
+{
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    [Fact]
+    public void The_same_record_again_is_refused_without_a_commit_and_after_removal_stored_again()
+    {
+        var key = PrivateKey.Generate(KeyType.Ed25519);
+        var peer = PeerId.FromPublicKey(key.PublicKey);
+        var record = new PeerRecord(peer, 7, [Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001")]);
+        var envelope = record.Seal(key);
+        using var store = new SqlitePeerStore(new SqlitePeerStoreOptions
+        {
+            Path = Path.Combine(_directory.Path, "peers.db"),
+            WriteDelay = SqlitePeerStore.MaxWriteDelay,
+        });
+        Assert.True(store.ConsumePeerRecord(envelope, record, TimeSpan.FromHours(1)));
+        Assert.Equal(0, store.PendingWrites);
+
+        Assert.False(store.ConsumePeerRecord(envelope, record, TimeSpan.FromHours(1)));
+        var older = new PeerRecord(peer, 6, [Multiaddr.Parse("/ip4/192.0.2.6/tcp/4001")]);
+        Assert.False(store.ConsumePeerRecord(older.Seal(key), older, TimeSpan.FromHours(1)));
+        Assert.Equal(2, store.PendingWrites); // only the "last written" touches, queued
+        Assert.Equal([Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001")], store.GetAddresses(peer));
+
+        var newer = new PeerRecord(peer, 8, [Multiaddr.Parse("/ip4/192.0.2.8/tcp/4001")]);
+        Assert.True(store.ConsumePeerRecord(newer.Seal(key), newer, TimeSpan.FromHours(1)));
+        Assert.Equal([Multiaddr.Parse("/ip4/192.0.2.8/tcp/4001")], store.GetAddresses(peer));
+
+        store.RemovePeer(peer);
+        Assert.True(store.ConsumePeerRecord(envelope, record, TimeSpan.FromHours(1))); // gone, so seq 7 is new again
+        Assert.Equal(7UL, PeerRecord.FromEnvelope(store.GetPeerRecord(peer)!).Seq);
+    }
+}
