@@ -52,7 +52,11 @@ public sealed partial class SqlitePeerStore
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_recordSeqs.TryGetValue(peer, out ulong known) && known >= record.Seq)
+            // Only while no queued write can delete peers (the cap, the sweep) before this one's turn: the peer and
+            // its record are then still there when it comes.
+            bool nothingDeletedBefore = _peerCount + _pending.Count <= _options.MaxPeers
+                && at - _lastSweepTicks < PeerStoreDefaults.SweepInterval.Ticks;
+            if (nothingDeletedBefore && _recordSeqs.TryGetValue(peer, out ulong known) && known >= record.Seq)
             {
                 // Identify brings the same record on every connection: nothing changes but the peer's "last written",
                 // which waits with the other writes instead of committing now.

@@ -12,7 +12,8 @@ namespace P2PStack.PeerStore.Sqlite;
 /// is needed (<see cref="ConsumePeerRecord"/> of a record newer than the one stored, in the same transaction; one that
 /// is not newer is refused from memory and only touches the peer's "last written", queued), when
 /// <see cref="SqlitePeerStoreOptions.MaxPendingWrites"/> are waiting (the writer applies them: back-pressure), and on
-/// dispose.
+/// dispose. Reads see the writes made through the same store; a second store (or process) on the file sees them once
+/// committed, so a database has one store writing to it (as the node has).
 /// </summary>
 public sealed partial class SqlitePeerStore
 {
@@ -67,12 +68,21 @@ public sealed partial class SqlitePeerStore
         }
     }
 
+    /// <summary>The timer's commit. Nothing may escape a timer callback (it would end the process): what the per-write
+    /// retry did not catch is logged, and those writes are lost, as a failed synchronous write was before.</summary>
     private void FlushPending()
     {
-        lock (_gate)
+        try
         {
-            if (_disposed) return;
-            FlushLocked();
+            lock (_gate)
+            {
+                if (_disposed) return;
+                FlushLocked();
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogWriteFailed(e.Message);
         }
     }
 

@@ -26,7 +26,6 @@ public sealed class SqlitePeerStoreContractTests : PeerStoreContract
     protected override IPeerStore CreateStore(TimeProvider time, int maxPeers = PeerStoreDefaults.MaxPeers) =>
         new SqlitePeerStore(new SqlitePeerStoreOptions
         {
-            // One file for the default store (the contract's Store may be created by two threads at once).
             Path = Path.Combine(_directory.Path, maxPeers == PeerStoreDefaults.MaxPeers ? "peers.db" : $"peers-{maxPeers}.db"),
             TimeProvider = time,
             MaxPeers = maxPeers,
@@ -371,5 +370,26 @@ public sealed class SqlitePeerStoreRecordShortcutTests : IDisposable
         store.RemovePeer(peer);
         Assert.True(store.ConsumePeerRecord(envelope, record, TimeSpan.FromHours(1))); // gone, so seq 7 is new again
         Assert.Equal(7UL, PeerRecord.FromEnvelope(store.GetPeerRecord(peer)!).Seq);
+    }
+
+    [Fact]
+    public void A_record_whose_peer_queued_writes_may_evict_is_checked_against_the_database()
+    {
+        var key = PrivateKey.Generate(KeyType.Ed25519);
+        var peer = PeerId.FromPublicKey(key.PublicKey);
+        var record = new PeerRecord(peer, 7, [Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001")]);
+        using var store = new SqlitePeerStore(new SqlitePeerStoreOptions
+        {
+            Path = Path.Combine(_directory.Path, "peers.db"),
+            WriteDelay = SqlitePeerStore.MaxWriteDelay,
+            MaxPeers = 2,
+        });
+        Assert.True(store.ConsumePeerRecord(record.Seal(key), record, TimeSpan.FromHours(1)));
+        // Two new peers, queued: committed, they take the store over its cap and the least recently written go.
+        foreach (var other in new[] { PrivateKey.Generate(KeyType.Ed25519), PrivateKey.Generate(KeyType.Ed25519) })
+            store.AddAddresses(PeerId.FromPublicKey(other.PublicKey), [Multiaddr.Parse("/ip4/192.0.2.2/tcp/1")], TimeSpan.FromHours(1));
+        // As if each write had committed at once: the peer was forgotten, so its record is new again.
+        Assert.True(store.ConsumePeerRecord(record.Seal(key), record, TimeSpan.FromHours(1)));
+        Assert.NotNull(store.GetPeerRecord(peer));
     }
 }
