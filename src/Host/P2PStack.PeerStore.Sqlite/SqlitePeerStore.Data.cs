@@ -10,9 +10,11 @@ public sealed partial class SqlitePeerStore
 {
     public void RecordLatency(PeerId peer, TimeSpan rtt)
     {
-        InTransaction(transaction =>
+        ArgumentNullException.ThrowIfNull(peer);
+        long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
+        Defer(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            EnsurePeer(peer, transaction, at);
             var old = ReadLatency(peer, transaction);
             double weight = _options.LatencySmoothing;
             var updated = old is null
@@ -29,7 +31,11 @@ public sealed partial class SqlitePeerStore
 
     public LatencyStats? GetLatency(PeerId peer)
     {
-        lock (_gate) return ReadLatency(peer, null);
+        lock (_gate)
+        {
+            FlushLocked();
+            return ReadLatency(peer, null);
+        }
     }
 
     public bool ConsumePeerRecord(SignedEnvelope envelope, PeerRecord record, TimeSpan ttl)
@@ -42,21 +48,51 @@ public sealed partial class SqlitePeerStore
         if (encoded.Length > _options.MaxPeerRecordSize)
             throw new ArgumentException($"the peer record envelope is {encoded.Length} bytes, more than the {_options.MaxPeerRecordSize} kept", nameof(envelope));
         var peer = record.PeerId;
+        long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            // Only while no queued write can delete peers (the cap, the sweep) before this one's turn: the peer and
+            // its record are then still there when it comes.
+            bool nothingDeletedBefore = _peerCount + _pending.Count <= _options.MaxPeers
+                && at - _lastSweepTicks < PeerStoreDefaults.SweepInterval.Ticks;
+            if (nothingDeletedBefore && _recordSeqs.TryGetValue(peer, out ulong known) && known >= record.Seq)
+            {
+                // Identify brings the same record on every connection: nothing changes but the peer's "last written",
+                // which waits with the other writes instead of committing now.
+                Defer(transaction => EnsurePeer(peer, transaction, at));
+                return false;
+            }
+        }
         bool stored = false;
         InTransaction(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            stored = false; // set again if this runs a second time (see InTransaction)
+            EnsurePeer(peer, transaction, at);
             var command = Command("SELECT record_seq FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
             command.Transaction = transaction;
             // Sequence numbers are unsigned 64-bit; SQLite integers are signed, so they round-trip bit for bit.
-            if (command.ExecuteScalar() is long raw && unchecked((ulong)raw) >= record.Seq) return;
+            if (command.ExecuteScalar() is long raw && unchecked((ulong)raw) >= record.Seq)
+            {
+                KnowRecord(peer, unchecked((ulong)raw));
+                return;
+            }
             Execute("UPDATE peers SET record_seq = $seq, record = $record WHERE peer_id = $peer;", transaction,
                 ("$peer", Key(peer)), ("$seq", unchecked((long)record.Seq)), ("$record", encoded));
             Execute("DELETE FROM addresses WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
-            InsertAddresses(peer, [.. record.Addresses], ttl, transaction);
+            InsertAddresses(peer, [.. record.Addresses], ExpiryTicks(ttl, at), transaction);
+            KnowRecord(peer, record.Seq);
             stored = true;
         });
         return stored;
+    }
+
+    /// <summary>Remembers the sequence number of the record stored for a peer (bounded: forgotten all at once when
+    /// full), so a record that is not newer is refused without a transaction. Forgotten whenever peers are deleted.</summary>
+    private void KnowRecord(PeerId peer, ulong seq)
+    {
+        if (_recordSeqs.Count >= MaxKnownRecordSeqs && !_recordSeqs.ContainsKey(peer)) _recordSeqs.Clear();
+        _recordSeqs[peer] = seq;
     }
 
     public SignedEnvelope? GetPeerRecord(PeerId peer)
@@ -64,6 +100,7 @@ public sealed partial class SqlitePeerStore
         byte[]? encoded;
         lock (_gate)
         {
+            FlushLocked();
             var command = Command("SELECT record FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
             encoded = command.ExecuteScalar() as byte[];
         }
@@ -84,11 +121,12 @@ public sealed partial class SqlitePeerStore
             TimeSpan.FromTicks(reader.GetInt64(2)), TimeSpan.FromTicks(reader.GetInt64(3)), reader.GetInt64(4));
     }
 
-    /// <summary>Creates the peer's row if needed and marks it written now.</summary>
-    private void EnsurePeer(PeerId peer, SqliteTransaction transaction)
+    /// <summary>Creates the peer's row if needed and marks it written at <paramref name="at"/> (when the write was made,
+    /// which may be before it is committed).</summary>
+    private void EnsurePeer(PeerId peer, SqliteTransaction transaction, long at)
     {
         // Strictly increasing, so the cap's "least recently written" is well defined even on a coarse or frozen clock.
-        _writeTicks = Math.Max(_time.GetUtcNow().UtcTicks, _writeTicks + 1);
+        _writeTicks = Math.Max(at, _writeTicks + 1);
         if (Execute("INSERT OR IGNORE INTO peers (peer_id, written) VALUES ($peer, $now);", transaction,
                 ("$peer", Key(peer)), ("$now", _writeTicks)) > 0)
         {
@@ -100,12 +138,11 @@ public sealed partial class SqlitePeerStore
         }
     }
 
-    /// <summary>After a write: over the cap, forgets the least recently written tenth; and at most every
+    /// <summary>After a write made at <paramref name="now"/>: over the cap, forgets the least recently written tenth; and at most every
     /// <see cref="PeerStoreDefaults.SweepInterval"/>, drops expired addresses and the peers left without any that were
     /// not written for <see cref="SqlitePeerStoreOptions.PeerRetention"/>.</summary>
-    private void Maintain(SqliteTransaction transaction)
+    private void Maintain(SqliteTransaction transaction, long now)
     {
-        long now = _time.GetUtcNow().UtcTicks;
         if (now - _lastSweepTicks >= PeerStoreDefaults.SweepInterval.Ticks)
         {
             _lastSweepTicks = now;
@@ -115,10 +152,12 @@ public sealed partial class SqlitePeerStore
                     AND NOT EXISTS (SELECT 1 FROM addresses WHERE addresses.peer_id = peers.peer_id);
                 """, transaction, ("$cutoff", now - _options.PeerRetention.Ticks));
             _peerCount = CountPeers(transaction);
+            _recordSeqs.Clear(); // peers may be gone with their records
         }
         if (_peerCount > _options.MaxPeers)
         {
             long excess = _peerCount - _options.MaxPeers + Math.Max(1, _options.MaxPeers / 10);
+            _recordSeqs.Clear();
             _peerCount -= Execute("DELETE FROM peers WHERE peer_id IN (SELECT peer_id FROM peers ORDER BY written LIMIT $n);",
                 transaction, ("$n", excess));
         }
@@ -135,18 +174,6 @@ public sealed partial class SqlitePeerStore
     {
         ArgumentNullException.ThrowIfNull(peer);
         return peer.ToBytes();
-    }
-
-    private void InTransaction(Action<SqliteTransaction> action)
-    {
-        lock (_gate)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            using var transaction = _connection.BeginTransaction();
-            action(transaction);
-            Maintain(transaction);
-            transaction.Commit();
-        }
     }
 
     /// <summary>The command for <paramref name="sql"/> with these parameters, no transaction. Commands are kept per SQL

@@ -1,4 +1,6 @@
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using P2PStack.Addressing;
 using P2PStack.Identity;
 using P2PStack.Network;
@@ -12,6 +14,11 @@ namespace P2PStack.PeerStore.Sqlite;
 /// <see cref="SqlitePeerStoreOptions.MaxPeers"/> peers (the least recently written go), and peers left without a valid
 /// address are swept after <see cref="SqlitePeerStoreOptions.PeerRetention"/>. Thread-safe: one connection, one writer
 /// at a time.
+/// <para>Writes are deferred (<c>SqlitePeerStore.Writes.cs</c>): a write is checked and queued, and the queue is applied
+/// in one transaction shortly after (<see cref="SqlitePeerStoreOptions.WriteDelay"/>), before any read, or at once when
+/// <see cref="SqlitePeerStoreOptions.MaxPendingWrites"/> are waiting; so a new connection's writes (its key and address,
+/// identify's key, record, protocols and agent, the first ping's latency) cost one commit, off the dial's path, and
+/// every read still sees every write made before it.</para>
 /// </summary>
 public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
 {
@@ -27,7 +34,10 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
 
     static SqlitePeerStore() => SQLitePCL.Batteries_V2.Init();
 
-    public SqlitePeerStore(SqlitePeerStoreOptions options)
+    public SqlitePeerStore(SqlitePeerStoreOptions options) : this(options, null) { }
+
+    /// <param name="logger">Where writes that failed in the background are reported (none when null).</param>
+    public SqlitePeerStore(SqlitePeerStoreOptions options, ILogger<SqlitePeerStore>? logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(options.Path);
@@ -39,7 +49,13 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "MaxPeers must be at least 1");
         if (options.PeerRetention < TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(options), "PeerRetention must not be negative");
+        if (options.WriteDelay < TimeSpan.Zero || options.WriteDelay > MaxWriteDelay)
+            throw new ArgumentOutOfRangeException(nameof(options), $"WriteDelay must be 0 to {MaxWriteDelay.TotalSeconds} s");
+        if (options.MaxPendingWrites < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxPendingWrites must be at least 1");
         _options = options;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _flushTimer = new Timer(static state => ((SqlitePeerStore)state!).FlushPending(), this, Timeout.Infinite, Timeout.Infinite);
         _time = options.TimeProvider ?? TimeProvider.System;
         string fullPath = System.IO.Path.GetFullPath(options.Path);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(fullPath)!);
@@ -60,6 +76,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         }
         catch
         {
+            _flushTimer.Dispose();
             _connection.Dispose();
             throw;
         }
@@ -74,6 +91,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         {
             lock (_gate)
             {
+                FlushLocked();
                 var command = Command("SELECT peer_id FROM peers;");
                 using var reader = command.ExecuteReader();
                 var peers = new List<PeerId>();
@@ -87,10 +105,13 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
     {
         ArgumentNullException.ThrowIfNull(addresses);
         var list = addresses.ToList();
-        InTransaction(transaction =>
+        foreach (var address in list) ArgumentNullException.ThrowIfNull(address);
+        ArgumentNullException.ThrowIfNull(peer);
+        long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
+        Defer(transaction =>
         {
-            EnsurePeer(peer, transaction);
-            InsertAddresses(peer, list, ttl, transaction);
+            EnsurePeer(peer, transaction, at);
+            InsertAddresses(peer, list, ExpiryTicks(ttl, at), transaction);
         });
     }
 
@@ -98,11 +119,14 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
     {
         ArgumentNullException.ThrowIfNull(addresses);
         var list = addresses.ToList();
-        InTransaction(transaction =>
+        foreach (var address in list) ArgumentNullException.ThrowIfNull(address);
+        ArgumentNullException.ThrowIfNull(peer);
+        long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
+        Defer(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            EnsurePeer(peer, transaction, at);
             Execute("DELETE FROM addresses WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
-            InsertAddresses(peer, list, ttl, transaction);
+            InsertAddresses(peer, list, ExpiryTicks(ttl, at), transaction);
         });
     }
 
@@ -110,6 +134,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
     {
         lock (_gate)
         {
+            FlushLocked();
             long now = _time.GetUtcNow().UtcTicks;
             Execute("DELETE FROM addresses WHERE peer_id = $peer AND expires <= $now;", null, ("$peer", Key(peer)), ("$now", now));
             var command = Command("SELECT address FROM addresses WHERE peer_id = $peer ORDER BY expires DESC, rowid;",
@@ -125,9 +150,12 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
     {
         ArgumentNullException.ThrowIfNull(protocols);
         string[] list = [.. protocols.Distinct(StringComparer.Ordinal)];
-        InTransaction(transaction =>
+        foreach (string protocol in list) ArgumentNullException.ThrowIfNull(protocol);
+        ArgumentNullException.ThrowIfNull(peer);
+        long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
+        Defer(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            EnsurePeer(peer, transaction, at);
             // Identify on every new connection mostly repeats what is stored: then the rows stay as they are.
             if (ReadProtocols(peer, transaction).SequenceEqual(list, StringComparer.Ordinal)) return;
             Execute("DELETE FROM protocols WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
@@ -141,7 +169,11 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
 
     public IReadOnlyList<string> GetProtocols(PeerId peer)
     {
-        lock (_gate) return ReadProtocols(peer, null);
+        lock (_gate)
+        {
+            FlushLocked();
+            return ReadProtocols(peer, null);
+        }
     }
 
     private List<string> ReadProtocols(PeerId peer, SqliteTransaction? transaction)
@@ -158,11 +190,13 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
     {
         ArgumentNullException.ThrowIfNull(key);
         if (!peer.Matches(key)) throw new ArgumentException($"the public key does not belong to peer {peer}", nameof(key));
-        InTransaction(transaction =>
+        byte[] encoded = key.ToProtobuf();
+        long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
+        Defer(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            EnsurePeer(peer, transaction, at);
             Execute("UPDATE peers SET public_key = $key WHERE peer_id = $peer;", transaction,
-                ("$peer", Key(peer)), ("$key", key.ToProtobuf()));
+                ("$peer", Key(peer)), ("$key", encoded));
         });
     }
 
@@ -171,6 +205,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         byte[]? stored;
         lock (_gate)
         {
+            FlushLocked();
             var command = Command("SELECT public_key FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
             stored = command.ExecuteScalar() as byte[];
         }
@@ -184,9 +219,11 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(value);
-        InTransaction(transaction =>
+        ArgumentNullException.ThrowIfNull(peer);
+        long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
+        Defer(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            EnsurePeer(peer, transaction, at);
             Execute("""
                 INSERT INTO metadata (peer_id, key, value) VALUES ($peer, $key, $value)
                 ON CONFLICT (peer_id, key) DO UPDATE SET value = excluded.value;
@@ -199,33 +236,39 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         ArgumentNullException.ThrowIfNull(key);
         lock (_gate)
         {
+            FlushLocked();
             var command = Command("SELECT value FROM metadata WHERE peer_id = $peer AND key = $key;",
                 ("$peer", Key(peer)), ("$key", key));
             return command.ExecuteScalar() as string;
         }
     }
 
-    public void RemovePeer(PeerId peer) =>
-        InTransaction(transaction => _peerCount -= Execute("DELETE FROM peers WHERE peer_id = $peer;", transaction, ("$peer", Key(peer))));
+    public void RemovePeer(PeerId peer)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        lock (_gate) _recordSeqs.Remove(peer);
+        Defer(transaction => _peerCount -= Execute("DELETE FROM peers WHERE peer_id = $peer;", transaction, ("$peer", Key(peer))));
+    }
 
+    /// <summary>Applies the writes still waiting, then closes the database.</summary>
     public void Dispose()
     {
         lock (_gate)
         {
             if (_disposed) return;
+            FlushLocked();
             _disposed = true;
+            _flushTimer.Dispose();
             foreach (var statement in _statements.Values) statement.Dispose();
             _statements.Clear();
             _connection.Dispose();
         }
     }
 
-    private void InsertAddresses(PeerId peer, List<Multiaddr> addresses, TimeSpan ttl, SqliteTransaction transaction)
+    private void InsertAddresses(PeerId peer, List<Multiaddr> addresses, long expires, SqliteTransaction transaction)
     {
-        long expires = ExpiryTicks(ttl);
         foreach (var address in addresses)
         {
-            ArgumentNullException.ThrowIfNull(address);
             if (address.IsEmpty) continue;
             Execute("""
                 INSERT INTO addresses (peer_id, address, expires) VALUES ($peer, $address, $expires)
@@ -239,9 +282,8 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
             """, transaction, ("$peer", Key(peer)), ("$max", _options.MaxAddressesPerPeer));
     }
 
-    private long ExpiryTicks(TimeSpan ttl)
+    private static long ExpiryTicks(TimeSpan ttl, long now)
     {
-        long now = _time.GetUtcNow().UtcTicks;
         long max = DateTimeOffset.MaxValue.UtcTicks;
         if (ttl.Ticks > 0 && ttl.Ticks > max - now) return max;
         return Math.Max(now + ttl.Ticks, DateTimeOffset.MinValue.UtcTicks);

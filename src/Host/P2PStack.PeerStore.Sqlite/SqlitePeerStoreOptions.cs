@@ -27,6 +27,14 @@ public sealed class SqlitePeerStoreOptions
     /// by a sweep on writes, at most every <see cref="PeerStoreDefaults.SweepInterval"/>).</summary>
     public TimeSpan PeerRetention { get; set; } = PeerStoreDefaults.PeerRetention;
 
+    /// <summary>How long a write may wait to be committed with the ones after it (one transaction for a connection's
+    /// writes instead of one each); reads always see it at once. Zero: committed as soon as a thread-pool thread
+    /// gets to it. At most <see cref="SqlitePeerStore.MaxWriteDelay"/>.</summary>
+    public TimeSpan WriteDelay { get; set; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Writes that may wait; the one that reaches this number commits them all before it returns.</summary>
+    public int MaxPendingWrites { get; set; } = 512;
+
     /// <summary>Clock for address expiry; the system clock when null.</summary>
     public TimeProvider? TimeProvider { get; set; }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using P2PStack.Network;
 using P2PStack.PeerStore.Sqlite;
 
@@ -14,7 +15,7 @@ public static class SqlitePeerStoreServiceCollectionExtensions
         ArgumentException.ThrowIfNullOrEmpty(path);
         var options = new SqlitePeerStoreOptions { Path = path };
         configure?.Invoke(options);
-        builder.Services.Replace(ServiceDescriptor.Singleton<SqlitePeerStore>(_ => new SqlitePeerStore(options)));
+        builder.Services.Replace(ServiceDescriptor.Singleton<SqlitePeerStore>(sp => new SqlitePeerStore(options, sp.GetService<ILogger<SqlitePeerStore>>())));
         builder.Services.Replace(ServiceDescriptor.Singleton<IPeerStore>(sp => sp.GetRequiredService<SqlitePeerStore>()));
         return builder;
     }

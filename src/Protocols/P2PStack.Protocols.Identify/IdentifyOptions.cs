@@ -23,6 +23,10 @@ public sealed class IdentifyOptions
     /// <summary>How long addresses learned through identify stay in the peer store.</summary>
     public TimeSpan AddressTtl { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>Peers whose last signed peer record is kept after its signature was verified, so the same record on
+    /// their next connection is not verified again (0: verify every time).</summary>
+    public int VerifiedRecordCacheSize { get; set; } = 1024;
+
     /// <summary>Include a signed peer record in outgoing messages.</summary>
     public bool SendSignedPeerRecord { get; set; } = true;
 }

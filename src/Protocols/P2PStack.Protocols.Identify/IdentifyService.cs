@@ -29,6 +29,7 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
     private readonly IDisposable _onProtocolsChanged;
     private readonly IDisposable _onAddressesChanged;
     private SignedRecordCache? _signedRecord;
+    private readonly VerifiedRecordCache _verifiedRecords;
 
     public IdentifyService(IPeerHost host, ILocalIdentity identity, IOptions<IdentifyOptions> options, ILogger<IdentifyService> logger)
     {
@@ -36,6 +37,7 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
         _identity = identity;
         _options = options.Value;
         _logger = logger;
+        _verifiedRecords = new VerifiedRecordCache(_options.VerifiedRecordCacheSize);
         _onConnected = host.Events.Subscribe<PeerConnected>(e => host.RunInBackground(token => IdentifyInBackgroundAsync(e.Connection, token)));
         _onProtocolsChanged = host.Events.Subscribe<LocalProtocolsChanged>(_ => host.RunInBackground(PushToAllAsync));
         _onAddressesChanged = host.Events.Subscribe<LocalAddressesChanged>(_ => host.RunInBackground(PushToAllAsync));
@@ -190,13 +192,19 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
         PeerRecord? record = null;
         if (message.HasSignedPeerRecord)
         {
-            try
+            var encoded = message.SignedPeerRecord.Span;
+            if (_verifiedRecords.TryGet(peer, encoded, out var known, out var knownRecord))
             {
-                envelope = SignedEnvelope.Open(message.SignedPeerRecord.Span, PeerRecord.Domain);
+                (envelope, record) = (known, knownRecord); // the same bytes as last time: verified and checked then
+            }
+            else try
+            {
+                envelope = SignedEnvelope.Open(encoded, PeerRecord.Domain);
                 record = PeerRecord.FromEnvelope(envelope);
                 if (!record.PeerId.Equals(peer)) throw new IdentifyException($"identify: {peer} sent the peer record of {record.PeerId}");
                 if (record.Addresses.Count > _options.MaxListenAddresses)
                     throw new IdentifyException($"identify: the peer record of {peer} lists {record.Addresses.Count} addresses, over the limit of {_options.MaxListenAddresses}");
+                _verifiedRecords.Add(peer, encoded, envelope, record);
             }
             catch (P2PFormatException ex) when (ex is not IdentifyException)
             {

@@ -12,15 +12,19 @@ namespace P2PStack.PeerStore.Sqlite.Tests;
 public abstract class PeerStoreContract : IDisposable
 {
     protected readonly ManualTimeProvider Clock = new(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
-    private IPeerStore? _store;
+    private readonly Lazy<IPeerStore> _store;
 
-    protected IPeerStore Store => _store ??= CreateStore(Clock);
+    protected PeerStoreContract() => _store = new(() => CreateStore(Clock), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    // One store even when parallel tests touch it first at once: a second SQLite store on the file would keep its
+    // queued writes to itself (reads see the writes made through the same store).
+    protected IPeerStore Store => _store.Value;
 
     protected abstract IPeerStore CreateStore(TimeProvider time, int maxPeers = PeerStoreDefaults.MaxPeers);
 
     public virtual void Dispose()
     {
-        (_store as IDisposable)?.Dispose();
+        if (_store.IsValueCreated) (_store.Value as IDisposable)?.Dispose();
         GC.SuppressFinalize(this);
     }
 

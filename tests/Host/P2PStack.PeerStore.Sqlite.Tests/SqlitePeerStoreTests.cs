@@ -26,7 +26,6 @@ public sealed class SqlitePeerStoreContractTests : PeerStoreContract
     protected override IPeerStore CreateStore(TimeProvider time, int maxPeers = PeerStoreDefaults.MaxPeers) =>
         new SqlitePeerStore(new SqlitePeerStoreOptions
         {
-            // One file for the default store (the contract's Store may be created by two threads at once).
             Path = Path.Combine(_directory.Path, maxPeers == PeerStoreDefaults.MaxPeers ? "peers.db" : $"peers-{maxPeers}.db"),
             TimeProvider = time,
             MaxPeers = maxPeers,
@@ -178,5 +177,219 @@ public sealed class SqlitePeerStoreTests : IDisposable
         var store = provider.GetRequiredService<IPeerStore>();
         Assert.IsType<SqlitePeerStore>(store);
         Assert.True(File.Exists(DatabasePath));
+    }
+}
+
+/// <summary>Deferred writes: queued, committed together, seen by every read, never lost on dispose.</summary>
+public sealed class SqlitePeerStoreDeferredWriteTests : IDisposable
+{
+    private static readonly TimeSpan Never = SqlitePeerStore.MaxWriteDelay; // longer than any of these tests
+    private readonly TempDirectory _directory = new();
+
+    private string DatabasePath => Path.Combine(_directory.Path, "peers.db");
+
+    public void Dispose() => _directory.Dispose();
+
+    private SqlitePeerStore Open(TimeSpan writeDelay, int maxPending = 512) =>
+        new(new SqlitePeerStoreOptions { Path = DatabasePath, WriteDelay = writeDelay, MaxPendingWrites = maxPending });
+
+    private static (PeerId Peer, PrivateKey Key) NewPeer()
+    {
+        var key = PrivateKey.Generate(KeyType.Ed25519);
+        return (PeerId.FromPublicKey(key.PublicKey), key);
+    }
+
+    /// <summary>What another connection to the file sees: only committed writes.</summary>
+    private long CommittedRows(string table)
+    {
+        using var connection = new SqliteConnection($"Data Source={DatabasePath};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT count(*) FROM {table};";
+        return (long)command.ExecuteScalar()!;
+    }
+
+    [Fact]
+    public void WritesOfANewConnectionWaitAndAreCommittedTogether()
+    {
+        var (peer, key) = NewPeer();
+        using var store = Open(Never);
+        store.AddPublicKey(peer, key.PublicKey);
+        store.AddAddresses(peer, [Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001")], TimeSpan.FromMinutes(30));
+        store.SetProtocols(peer, ["/ipfs/id/1.0.0", "/ipfs/ping/1.0.0"]);
+        store.SetMetadata(peer, "AgentVersion", "test/1");
+        store.RecordLatency(peer, TimeSpan.FromMilliseconds(3));
+        Assert.Equal(5, store.PendingWrites);
+        Assert.Equal(0, CommittedRows("peers"));
+
+        store.Flush();
+        Assert.Equal(0, store.PendingWrites);
+        Assert.Equal(1, CommittedRows("peers"));
+        Assert.Equal(1, CommittedRows("addresses"));
+        Assert.Equal(2, CommittedRows("protocols"));
+    }
+
+    [Fact]
+    public void EveryReadSeesTheWritesBeforeIt()
+    {
+        var (peer, key) = NewPeer();
+        using var store = Open(Never);
+        store.AddPublicKey(peer, key.PublicKey);
+        Assert.Equal(key.PublicKey, store.GetPublicKey(peer));
+        store.SetProtocols(peer, ["/a"]);
+        Assert.Equal(["/a"], store.GetProtocols(peer));
+        store.SetMetadata(peer, "k", "v");
+        Assert.Equal("v", store.GetMetadata(peer, "k"));
+        store.RecordLatency(peer, TimeSpan.FromMilliseconds(9));
+        Assert.Equal(TimeSpan.FromMilliseconds(9), store.GetLatency(peer)!.Current);
+        store.SetAddresses(peer, [Multiaddr.Parse("/ip4/192.0.2.9/tcp/1")], TimeSpan.FromHours(1));
+        Assert.Equal([Multiaddr.Parse("/ip4/192.0.2.9/tcp/1")], store.GetAddresses(peer));
+        store.RemovePeer(peer);
+        Assert.DoesNotContain(peer, store.Peers);
+        Assert.Equal(0, store.PendingWrites);
+    }
+
+    [Fact]
+    public void WritesAreCommittedAfterTheDelayWithoutARead()
+    {
+        var (peer, key) = NewPeer();
+        using var store = Open(TimeSpan.FromMilliseconds(1));
+        store.AddPublicKey(peer, key.PublicKey);
+        // A hang guard, not a timing assertion: the timer commits the write without any read.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (CommittedRows("peers") == 0 && DateTime.UtcNow < deadline) Thread.Sleep(10);
+        Assert.Equal(1, CommittedRows("peers"));
+        Assert.Equal(0, store.PendingWrites);
+    }
+
+    [Fact]
+    public void TheWriteThatFillsTheQueueCommitsIt()
+    {
+        var (peer, key) = NewPeer();
+        using var store = Open(Never, maxPending: 3);
+        store.AddPublicKey(peer, key.PublicKey);
+        store.SetMetadata(peer, "a", "1");
+        Assert.Equal(2, store.PendingWrites);
+        store.SetMetadata(peer, "b", "2");
+        Assert.Equal(0, store.PendingWrites);
+        Assert.Equal(2, CommittedRows("metadata"));
+    }
+
+    [Fact]
+    public void ARecordIsCommittedWithTheWritesQueuedBeforeIt()
+    {
+        var (peer, key) = NewPeer();
+        using var store = Open(Never);
+        store.AddPublicKey(peer, key.PublicKey);
+        store.SetMetadata(peer, "AgentVersion", "test/1");
+        var record = new PeerRecord(peer, 7, [Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001")]);
+        Assert.True(store.ConsumePeerRecord(record.Seal(key), record, TimeSpan.FromHours(1)));
+        Assert.Equal(0, store.PendingWrites);
+        Assert.Equal(1, CommittedRows("metadata"));
+        Assert.Equal(1, CommittedRows("addresses"));
+        Assert.False(store.ConsumePeerRecord(record.Seal(key), record, TimeSpan.FromHours(1)));
+    }
+
+    [Fact]
+    public void DisposeCommitsWhatIsQueued()
+    {
+        var (peer, key) = NewPeer();
+        using (var store = Open(Never))
+        {
+            store.AddPublicKey(peer, key.PublicKey);
+            store.SetProtocols(peer, ["/x"]);
+            Assert.Equal(2, store.PendingWrites);
+        }
+        using var reopened = Open(Never);
+        Assert.Equal(key.PublicKey, reopened.GetPublicKey(peer));
+        Assert.Equal(["/x"], reopened.GetProtocols(peer));
+    }
+
+    [Fact]
+    public void AQueuedAddressExpiresFromTheTimeItWasAdded()
+    {
+        var time = new ManualTimeProvider(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var (peer, _) = NewPeer();
+        using var store = new SqlitePeerStore(new SqlitePeerStoreOptions { Path = DatabasePath, WriteDelay = Never, TimeProvider = time });
+        store.AddAddresses(peer, [Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001")], TimeSpan.FromMinutes(10));
+        time.Advance(TimeSpan.FromMinutes(11)); // committed only now, by the read
+        Assert.Empty(store.GetAddresses(peer));
+    }
+
+    [Fact]
+    public void InvalidArgumentsAreRefusedAtTheCallNotAtTheCommit()
+    {
+        var (peer, _) = NewPeer();
+        var (_, otherKey) = NewPeer();
+        using var store = Open(Never);
+        Assert.Throws<ArgumentException>(() => store.AddPublicKey(peer, otherKey.PublicKey));
+        Assert.Throws<ArgumentNullException>(() => store.AddAddresses(peer, [null!], TimeSpan.FromMinutes(1)));
+        Assert.Throws<ArgumentNullException>(() => store.SetMetadata(peer, "k", null!));
+        Assert.Equal(0, store.PendingWrites);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(11_000)]
+    public void WriteDelayOutOfRangeIsRefused(int milliseconds) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => Open(TimeSpan.FromMilliseconds(milliseconds)));
+}
+
+/// <summary>A record that is not newer than the stored one (identify on every new connection) commits nothing.</summary>
+public sealed class SqlitePeerStoreRecordShortcutTests : IDisposable
+{
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    [Fact]
+    public void The_same_record_again_is_refused_without_a_commit_and_after_removal_stored_again()
+    {
+        var key = PrivateKey.Generate(KeyType.Ed25519);
+        var peer = PeerId.FromPublicKey(key.PublicKey);
+        var record = new PeerRecord(peer, 7, [Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001")]);
+        var envelope = record.Seal(key);
+        using var store = new SqlitePeerStore(new SqlitePeerStoreOptions
+        {
+            Path = Path.Combine(_directory.Path, "peers.db"),
+            WriteDelay = SqlitePeerStore.MaxWriteDelay,
+        });
+        Assert.True(store.ConsumePeerRecord(envelope, record, TimeSpan.FromHours(1)));
+        Assert.Equal(0, store.PendingWrites);
+
+        Assert.False(store.ConsumePeerRecord(envelope, record, TimeSpan.FromHours(1)));
+        var older = new PeerRecord(peer, 6, [Multiaddr.Parse("/ip4/192.0.2.6/tcp/4001")]);
+        Assert.False(store.ConsumePeerRecord(older.Seal(key), older, TimeSpan.FromHours(1)));
+        Assert.Equal(2, store.PendingWrites); // only the "last written" touches, queued
+        Assert.Equal([Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001")], store.GetAddresses(peer));
+
+        var newer = new PeerRecord(peer, 8, [Multiaddr.Parse("/ip4/192.0.2.8/tcp/4001")]);
+        Assert.True(store.ConsumePeerRecord(newer.Seal(key), newer, TimeSpan.FromHours(1)));
+        Assert.Equal([Multiaddr.Parse("/ip4/192.0.2.8/tcp/4001")], store.GetAddresses(peer));
+
+        store.RemovePeer(peer);
+        Assert.True(store.ConsumePeerRecord(envelope, record, TimeSpan.FromHours(1))); // gone, so seq 7 is new again
+        Assert.Equal(7UL, PeerRecord.FromEnvelope(store.GetPeerRecord(peer)!).Seq);
+    }
+
+    [Fact]
+    public void A_record_whose_peer_queued_writes_may_evict_is_checked_against_the_database()
+    {
+        var key = PrivateKey.Generate(KeyType.Ed25519);
+        var peer = PeerId.FromPublicKey(key.PublicKey);
+        var record = new PeerRecord(peer, 7, [Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001")]);
+        using var store = new SqlitePeerStore(new SqlitePeerStoreOptions
+        {
+            Path = Path.Combine(_directory.Path, "peers.db"),
+            WriteDelay = SqlitePeerStore.MaxWriteDelay,
+            MaxPeers = 2,
+        });
+        Assert.True(store.ConsumePeerRecord(record.Seal(key), record, TimeSpan.FromHours(1)));
+        // Two new peers, queued: committed, they take the store over its cap and the least recently written go.
+        foreach (var other in new[] { PrivateKey.Generate(KeyType.Ed25519), PrivateKey.Generate(KeyType.Ed25519) })
+            store.AddAddresses(PeerId.FromPublicKey(other.PublicKey), [Multiaddr.Parse("/ip4/192.0.2.2/tcp/1")], TimeSpan.FromHours(1));
+        // As if each write had committed at once: the peer was forgotten, so its record is new again.
+        Assert.True(store.ConsumePeerRecord(record.Seal(key), record, TimeSpan.FromHours(1)));
+        Assert.NotNull(store.GetPeerRecord(peer));
     }
 }
