@@ -85,6 +85,20 @@ public static class Targets
         new("signaling", "SignalingProtocol.Open (signed swarm presence)", ProtocolTargets.Signaling, ProtocolTargets.SignalingSeeds),
         new("padding", "PaddingWire.ReadHello, Agree, TryReadHeader over cells", ProtocolTargets.Padding, ProtocolTargets.PaddingSeeds,
             typeof(P2PStack.Privacy.Padding.PaddingNegotiationException)),
+        new("ssdp", "Ssdp.Parse: an M-SEARCH answer (LOCATION on the answering host)", GatewayTargets.Ssdp, GatewayTargets.SsdpSeeds),
+        new("upnp-description", "UpnpGateway.ParseDescription: the IGD device description XML (WAN connection service, control URL)",
+            GatewayTargets.UpnpDescription, GatewayTargets.UpnpDescriptionSeeds),
+        new("upnp-soap", "UpnpGateway.ParseSoapAnswer (answers and UPnPError faults), ParseExternalAddress, ParseSpecificPortMapping",
+            GatewayTargets.UpnpSoap, GatewayTargets.UpnpSoapSeeds, typeof(P2PStack.Nat.PortMapping.PortMappingRefusedException)),
+        new("natpmp", "NatPmpClient.ParseExternalAddress, ParseMapping (RFC 6886 answers)", GatewayTargets.NatPmp, GatewayTargets.NatPmpSeeds,
+            typeof(P2PStack.Nat.PortMapping.PortMappingRefusedException)),
+        new("pcp", "PcpClient.ParseMap (RFC 6887 MAP answers)", GatewayTargets.Pcp, GatewayTargets.PcpSeeds,
+            typeof(P2PStack.Nat.PortMapping.PortMappingRefusedException)),
+        new("rendezvous", "RendezvousProtocol.ReadAsync; a point's Handle (REGISTER, UNREGISTER, DISCOVER with cookies); the client's check of DISCOVER_RESPONSE registrations",
+            ServiceTargets.Rendezvous, ServiceTargets.RendezvousSeeds, typeof(EndOfStreamException)),
+        new("signed-lan", "LanAnnouncement.Verify: a signed LAN announcement datagram", ServiceTargets.SignedLan, ServiceTargets.SignedLanSeeds),
+        new("registry-request", "the registry's HTTP API: RequestVerifier (signature headers, body) and the JSON bodies of register, heartbeat, approve/deny, sovereign/add with RequestValidation",
+            ServiceTargets.RegistryRequest, ServiceTargets.RegistryRequestSeeds, typeof(P2PStack.Registry.RegistryException)),
     ];
 
     /// <summary>The listener's limit on the request head (WebSocketTransportOptions.MaxHandshakeBytes' default).</summary>
