@@ -12,7 +12,7 @@ public sealed partial class SqlitePeerStore
     {
         InTransaction(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            if (!EnsurePeer(peer, transaction)) return;
             var old = ReadLatency(peer, transaction);
             double weight = _options.LatencySmoothing;
             var updated = old is null
@@ -45,7 +45,7 @@ public sealed partial class SqlitePeerStore
         bool stored = false;
         InTransaction(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            if (!EnsurePeer(peer, transaction)) return;
             var command = Command("SELECT record_seq FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
             command.Transaction = transaction;
             // Sequence numbers are unsigned 64-bit; SQLite integers are signed, so they round-trip bit for bit.
@@ -84,20 +84,66 @@ public sealed partial class SqlitePeerStore
             TimeSpan.FromTicks(reader.GetInt64(2)), TimeSpan.FromTicks(reader.GetInt64(3)), reader.GetInt64(4));
     }
 
-    /// <summary>Creates the peer's row if needed and marks it written now.</summary>
-    private void EnsurePeer(PeerId peer, SqliteTransaction transaction)
+    /// <summary>Creates the peer's row if needed and marks it written now. False when a new peer's memory was refused
+    /// even after forgetting the least recently written tenth: then nothing is kept about it.</summary>
+    private bool EnsurePeer(PeerId peer, SqliteTransaction transaction)
     {
         // Strictly increasing, so the cap's "least recently written" is well defined even on a coarse or frozen clock.
         _writeTicks = Math.Max(_time.GetUtcNow().UtcTicks, _writeTicks + 1);
         if (Execute("INSERT OR IGNORE INTO peers (peer_id, written) VALUES ($peer, $now);", transaction,
                 ("$peer", Key(peer)), ("$now", _writeTicks)) > 0)
         {
+            if (!ReserveNewPeer(peer, transaction))
+            {
+                Execute("DELETE FROM peers WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
+                return false;
+            }
             _peerCount++;
         }
         else
         {
             Execute("UPDATE peers SET written = $now WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)), ("$now", _writeTicks));
         }
+        return true;
+    }
+
+    /// <summary>Reserves a new peer's entry; when refused, forgets the least recently written tenth (never
+    /// <paramref name="peer"/>) and tries once more, as the in-memory store does.</summary>
+    private bool ReserveNewPeer(PeerId peer, SqliteTransaction transaction)
+    {
+        if (_memory is null) return true;
+        if (!_memory.TryReserveMemory(EntryBytes))
+        {
+            _peerCount -= Execute("DELETE FROM peers WHERE peer_id IN (SELECT peer_id FROM peers WHERE peer_id != $peer ORDER BY written LIMIT $n);",
+                transaction, ("$peer", Key(peer)), ("$n", Math.Max(1, _peerCount / 10)));
+            ReleaseSurplus();
+            if (!_memory.TryReserveMemory(EntryBytes)) return false;
+        }
+        _reservedPeers++;
+        return true;
+    }
+
+    /// <summary>Returns the entries of peers no longer held.</summary>
+    private void ReleaseSurplus()
+    {
+        if (_memory is null || _reservedPeers <= _peerCount) return;
+        _memory.ReleaseMemory((_reservedPeers - _peerCount) * EntryBytes);
+        _reservedPeers = _peerCount;
+    }
+
+    /// <summary>At open: reserves the peers the file holds; those the scope has no room for, the least recently
+    /// written, are forgotten.</summary>
+    private void ReserveHeld()
+    {
+        if (_memory is null) return;
+        while (_reservedPeers < _peerCount && _memory.TryReserveMemory(EntryBytes)) _reservedPeers++;
+        if (_reservedPeers == _peerCount) return;
+        using var transaction = _connection.BeginTransaction();
+        Execute("DELETE FROM peers WHERE peer_id IN (SELECT peer_id FROM peers ORDER BY written LIMIT $n);", transaction,
+            ("$n", _peerCount - _reservedPeers));
+        transaction.Commit();
+        _peerCount = CountPeers(null);
+        ReleaseSurplus();
     }
 
     /// <summary>After a write: over the cap, forgets the least recently written tenth; and at most every
@@ -142,10 +188,24 @@ public sealed partial class SqlitePeerStore
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            using var transaction = _connection.BeginTransaction();
-            action(transaction);
-            Maintain(transaction);
-            transaction.Commit();
+            try
+            {
+                using var transaction = _connection.BeginTransaction();
+                action(transaction);
+                Maintain(transaction);
+                transaction.Commit();
+            }
+            catch
+            {
+                // Rolled back: the counts follow the file again (rows deleted in the transaction are back).
+                _peerCount = CountPeers(null);
+                while (_memory is not null && _reservedPeers < _peerCount && _memory.TryReserveMemory(EntryBytes)) _reservedPeers++;
+                throw;
+            }
+            finally
+            {
+                ReleaseSurplus();
+            }
         }
     }
 

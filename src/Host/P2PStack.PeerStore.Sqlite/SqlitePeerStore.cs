@@ -11,7 +11,12 @@ namespace P2PStack.PeerStore.Sqlite;
 /// in-memory store: address expiry is checked on read, records are kept only when newer, at most
 /// <see cref="SqlitePeerStoreOptions.MaxPeers"/> peers (the least recently written go), and peers left without a valid
 /// address are swept after <see cref="SqlitePeerStoreOptions.PeerRetention"/>. Thread-safe: one connection, one writer
-/// at a time.
+/// at a time. With a <c>memory</c> scope (the resource manager's <c>service peerstore</c>, as for the in-memory store)
+/// each peer held reserves <see cref="EntryBytes"/> there: the state remote peers make us keep is bounded by the same
+/// scope whichever store holds it (here the bytes are on disk and in SQLite's page cache, reckoned as the in-memory
+/// store reckons an entry). A new peer the scope refuses makes the least recently written tenth go; if still refused,
+/// nothing is kept about it (callers go on; the refusal is counted in the scope). At open, the peers the file holds
+/// are reserved, and those beyond the scope's room (the least recently written) forgotten.
 /// </summary>
 public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
 {
@@ -23,11 +28,16 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
     private long _peerCount;
     private long _lastSweepTicks;
     private long _writeTicks;
+    private readonly IResourceScope? _memory;
+    private long _reservedPeers;
     private bool _disposed;
+
+    /// <summary>The resource manager's service scope the peer store reserves in (the in-memory store's too).</summary>
+    public const string ResourceService = "peerstore";
 
     static SqlitePeerStore() => SQLitePCL.Batteries_V2.Init();
 
-    public SqlitePeerStore(SqlitePeerStoreOptions options)
+    public SqlitePeerStore(SqlitePeerStoreOptions options, IResourceScope? memory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(options.Path);
@@ -40,6 +50,8 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         if (options.PeerRetention < TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(options), "PeerRetention must not be negative");
         _options = options;
+        _memory = memory;
+        EntryBytes = 1024 + 96L * options.MaxAddressesPerPeer;
         _time = options.TimeProvider ?? TimeProvider.System;
         string fullPath = System.IO.Path.GetFullPath(options.Path);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(fullPath)!);
@@ -57,9 +69,11 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
             SqliteSchema.Apply(_connection, options.BusyTimeout);
             _peerCount = CountPeers(null);
             _lastSweepTicks = _time.GetUtcNow().UtcTicks;
+            ReserveHeld();
         }
         catch
         {
+            if (_memory is not null) _memory.ReleaseMemory(_reservedPeers * EntryBytes);
             _connection.Dispose();
             throw;
         }
@@ -67,6 +81,10 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
 
     /// <summary>Opens (or creates) the database at <paramref name="path"/> with default options.</summary>
     public SqlitePeerStore(string path) : this(new SqlitePeerStoreOptions { Path = path }) { }
+
+    /// <summary>What one peer is reckoned to hold (its addresses at the per-peer maximum, protocols, key, record, entry
+    /// overhead), as the in-memory store reckons it: reserved in the memory scope for each peer held.</summary>
+    public long EntryBytes { get; }
 
     public IReadOnlyCollection<PeerId> Peers
     {
@@ -89,8 +107,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         var list = addresses.ToList();
         InTransaction(transaction =>
         {
-            EnsurePeer(peer, transaction);
-            InsertAddresses(peer, list, ttl, transaction);
+            if (EnsurePeer(peer, transaction)) InsertAddresses(peer, list, ttl, transaction);
         });
     }
 
@@ -100,7 +117,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         var list = addresses.ToList();
         InTransaction(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            if (!EnsurePeer(peer, transaction)) return;
             Execute("DELETE FROM addresses WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
             InsertAddresses(peer, list, ttl, transaction);
         });
@@ -127,7 +144,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         string[] list = [.. protocols.Distinct(StringComparer.Ordinal)];
         InTransaction(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            if (!EnsurePeer(peer, transaction)) return;
             // Identify on every new connection mostly repeats what is stored: then the rows stay as they are.
             if (ReadProtocols(peer, transaction).SequenceEqual(list, StringComparer.Ordinal)) return;
             Execute("DELETE FROM protocols WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
@@ -160,7 +177,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         if (!peer.Matches(key)) throw new ArgumentException($"the public key does not belong to peer {peer}", nameof(key));
         InTransaction(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            if (!EnsurePeer(peer, transaction)) return;
             Execute("UPDATE peers SET public_key = $key WHERE peer_id = $peer;", transaction,
                 ("$peer", Key(peer)), ("$key", key.ToProtobuf()));
         });
@@ -186,7 +203,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         ArgumentNullException.ThrowIfNull(value);
         InTransaction(transaction =>
         {
-            EnsurePeer(peer, transaction);
+            if (!EnsurePeer(peer, transaction)) return;
             Execute("""
                 INSERT INTO metadata (peer_id, key, value) VALUES ($peer, $key, $value)
                 ON CONFLICT (peer_id, key) DO UPDATE SET value = excluded.value;
@@ -214,6 +231,8 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         {
             if (_disposed) return;
             _disposed = true;
+            _memory?.ReleaseMemory(_reservedPeers * EntryBytes);
+            _reservedPeers = 0;
             foreach (var statement in _statements.Values) statement.Dispose();
             _statements.Clear();
             _connection.Dispose();
