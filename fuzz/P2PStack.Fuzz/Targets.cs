@@ -67,6 +67,8 @@ public static class Targets
             typeof(EndOfStreamException)),
         new("yamux-session", "a live YamuxSession (listener side) driven by the input's frames; accepted streams read to their end, one opened and written", SessionTargets.YamuxSession, SessionTargets.YamuxSessionSeeds),
         new("noise-handshake", "the /noise XX handshake as responder or initiator (first byte) over the input; failures typed, with documented causes", SessionTargets.NoiseHandshake, SessionTargets.NoiseHandshakeSeeds),
+        new("noise-hybrid-handshake", "the hybrid /noise-mlkem*-hfs XXhfs handshakes as responder or initiator (first byte: role and suite); the initiator's ML-KEM key imported and encapsulated to; failures typed",
+            SessionTargets.NoiseHybridHandshake, SessionTargets.NoiseHybridHandshakeSeeds),
         new("pnet", "PnetProtector: the remote nonce, then the XSalsa20-decrypted stream read to its end; SwarmKey.Parse", SessionTargets.Pnet, SessionTargets.PnetSeeds,
             typeof(AuthenticationException)),
         new("tls-certificate", "the peer's X.509 certificate: Libp2pCertificate.Verify (validity, self-signature, libp2p extension)", ProtocolTargets.TlsCertificate, ProtocolTargets.TlsCertificateSeeds),
