@@ -345,6 +345,7 @@ public static class Targets
 
     private static IEnumerable<byte[]> KadSeeds()
     {
+        yield return Convert.FromHexString("0742ffffffff070a"); // a nested length near int.MaxValue (Google.Protobuf 3.25.1 threw IndexOutOfRangeException)
         var message = new P2PStack.Protocols.Kademlia.Pb.Message
         {
             Type = P2PStack.Protocols.Kademlia.Pb.Message.Types.MessageType.FindNode,
@@ -371,6 +372,7 @@ public static class Targets
 
     private static IEnumerable<byte[]> GossipSubSeeds()
     {
+        yield return Convert.FromHexString("0affffffff0708"); // a nested length near int.MaxValue (Google.Protobuf 3.25.1 threw IndexOutOfRangeException)
         var rpc = new P2PStack.Protocols.GossipSub.Pb.RPC();
         rpc.Subscriptions.Add(new P2PStack.Protocols.GossipSub.Pb.RPC.Types.SubOpts { Subscribe = true, Topicid = "fuzz" });
         rpc.Publish.Add(new P2PStack.Protocols.GossipSub.Pb.Message
