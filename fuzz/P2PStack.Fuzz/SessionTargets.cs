@@ -133,6 +133,10 @@ internal static class SessionTargets
         // Reported as a hang by the first long run (afl-fuzz's 10 s limit on a machine at load ~35); it replays in
         // well under a second, 20 times in a row: kept here so that every pass runs it again.
         yield return Convert.FromHexString("0b01000100000001000010007f000000000000010000000568656c6d6fdb1e10040000000100000000");
+        // Reported as hangs by the run of 2026-12-06 afternoon (load ~30): one byte and three bytes, each replays clean
+        // 20 times in a row in one process; kept for the same reason.
+        yield return [0x04];
+        yield return [0xac, 0x97, 0xc7];
     }
 
     /// <summary>
