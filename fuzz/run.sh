@@ -21,7 +21,7 @@ done
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 work=$(mktemp -d "${TMPDIR:-/tmp}/p2pstack-fuzz-XXXXXX")
 [ -n "$out" ] || out="$work/findings"
-trap 'rm -rf "$work/bin" "$work/tools"' EXIT
+trap 'rm -rf "$work/bin" "$work/tools" "$work/tmp"' EXIT
 
 if ! command -v afl-fuzz >/dev/null; then
   echo "fuzz: installing afl++" >&2
@@ -45,11 +45,12 @@ dotnet "$built/P2PStack.Fuzz.dll" seed "$work/seeds" >/dev/null
 # dotnet is not an instrumented binary (the assemblies are); the machine is shared, so no CPU binding.
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_SKIP_CPUFREQ=1 AFL_NO_UI=1
 status=0
-mkdir -p "$out"
+mkdir -p "$out" "$work/tmp"
 for target in "${targets[@]}"; do
   rm -rf "${out:?}/$target"
   # -t: per-input timeout in ms (generous: the machine is loaded); -V: seconds of fuzzing.
-  if ! afl-fuzz -V "$seconds" -t 10000 -m none -i "$work/seeds/$target" -o "$out/$target" \
+  # TMPDIR: files a target needs (the registry's SQLite replay cache) go where the trap removes them.
+  if ! TMPDIR="$work/tmp" afl-fuzz -V "$seconds" -t 10000 -m none -i "$work/seeds/$target" -o "$out/$target" \
       -- dotnet "$work/bin/P2PStack.Fuzz.dll" run "$target" >"$work/$target.log" 2>&1; then
     echo "fuzz: $target: afl-fuzz failed" >&2; tail -20 "$work/$target.log" >&2; status=1; continue
   fi

@@ -49,7 +49,7 @@ switch (args[0])
             catch (Exception e)
             {
                 failed++;
-                Console.Error.WriteLine($"{target.Name}: {file}: {e.GetType().FullName}: {e.Message}");
+                Console.Error.WriteLine($"{target.Name}: {file}: {e}"); // with its stack trace, to find the decoder at fault
             }
         }
         Console.WriteLine($"{target.Name}: {files.Count} inputs, {failed} failed");

@@ -67,6 +67,8 @@ public static class Targets
             typeof(EndOfStreamException)),
         new("yamux-session", "a live YamuxSession (listener side) driven by the input's frames; accepted streams read to their end, one opened and written", SessionTargets.YamuxSession, SessionTargets.YamuxSessionSeeds),
         new("noise-handshake", "the /noise XX handshake as responder or initiator (first byte) over the input; failures typed, with documented causes", SessionTargets.NoiseHandshake, SessionTargets.NoiseHandshakeSeeds),
+        new("noise-hybrid-handshake", "the hybrid /noise-mlkem*-hfs XXhfs handshakes as responder or initiator (first byte: role and suite); the initiator's ML-KEM key imported and encapsulated to; failures typed",
+            SessionTargets.NoiseHybridHandshake, SessionTargets.NoiseHybridHandshakeSeeds),
         new("pnet", "PnetProtector: the remote nonce, then the XSalsa20-decrypted stream read to its end; SwarmKey.Parse", SessionTargets.Pnet, SessionTargets.PnetSeeds,
             typeof(AuthenticationException)),
         new("tls-certificate", "the peer's X.509 certificate: Libp2pCertificate.Verify (validity, self-signature, libp2p extension)", ProtocolTargets.TlsCertificate, ProtocolTargets.TlsCertificateSeeds),
@@ -85,6 +87,20 @@ public static class Targets
         new("signaling", "SignalingProtocol.Open (signed swarm presence)", ProtocolTargets.Signaling, ProtocolTargets.SignalingSeeds),
         new("padding", "PaddingWire.ReadHello, Agree, TryReadHeader over cells", ProtocolTargets.Padding, ProtocolTargets.PaddingSeeds,
             typeof(P2PStack.Privacy.Padding.PaddingNegotiationException)),
+        new("ssdp", "Ssdp.Parse: an M-SEARCH answer (LOCATION on the answering host)", GatewayTargets.Ssdp, GatewayTargets.SsdpSeeds),
+        new("upnp-description", "UpnpGateway.ParseDescription: the IGD device description XML (WAN connection service, control URL)",
+            GatewayTargets.UpnpDescription, GatewayTargets.UpnpDescriptionSeeds),
+        new("upnp-soap", "UpnpGateway.ParseSoapAnswer (answers and UPnPError faults), ParseExternalAddress, ParseSpecificPortMapping",
+            GatewayTargets.UpnpSoap, GatewayTargets.UpnpSoapSeeds, typeof(P2PStack.Nat.PortMapping.PortMappingRefusedException)),
+        new("natpmp", "NatPmpClient.ParseExternalAddress, ParseMapping (RFC 6886 answers)", GatewayTargets.NatPmp, GatewayTargets.NatPmpSeeds,
+            typeof(P2PStack.Nat.PortMapping.PortMappingRefusedException)),
+        new("pcp", "PcpClient.ParseMap (RFC 6887 MAP answers)", GatewayTargets.Pcp, GatewayTargets.PcpSeeds,
+            typeof(P2PStack.Nat.PortMapping.PortMappingRefusedException)),
+        new("rendezvous", "RendezvousProtocol.ReadAsync; a point's Handle (REGISTER, UNREGISTER, DISCOVER with cookies); the client's check of DISCOVER_RESPONSE registrations",
+            ServiceTargets.Rendezvous, ServiceTargets.RendezvousSeeds, typeof(EndOfStreamException)),
+        new("signed-lan", "LanAnnouncement.Verify: a signed LAN announcement datagram", ServiceTargets.SignedLan, ServiceTargets.SignedLanSeeds),
+        new("registry-request", "the registry's HTTP API: RequestVerifier (signature headers, body) and the JSON bodies of register, heartbeat, approve/deny, sovereign/add with RequestValidation",
+            ServiceTargets.RegistryRequest, ServiceTargets.RegistryRequestSeeds, typeof(P2PStack.Registry.RegistryException)),
     ];
 
     /// <summary>The listener's limit on the request head (WebSocketTransportOptions.MaxHandshakeBytes' default).</summary>
@@ -329,6 +345,7 @@ public static class Targets
 
     private static IEnumerable<byte[]> KadSeeds()
     {
+        yield return Convert.FromHexString("0742ffffffff070a"); // a nested length near int.MaxValue (Google.Protobuf 3.25.1 threw IndexOutOfRangeException)
         var message = new P2PStack.Protocols.Kademlia.Pb.Message
         {
             Type = P2PStack.Protocols.Kademlia.Pb.Message.Types.MessageType.FindNode,
@@ -355,6 +372,7 @@ public static class Targets
 
     private static IEnumerable<byte[]> GossipSubSeeds()
     {
+        yield return Convert.FromHexString("0affffffff0708"); // a nested length near int.MaxValue (Google.Protobuf 3.25.1 threw IndexOutOfRangeException)
         var rpc = new P2PStack.Protocols.GossipSub.Pb.RPC();
         rpc.Subscriptions.Add(new P2PStack.Protocols.GossipSub.Pb.RPC.Types.SubOpts { Subscribe = true, Topicid = "fuzz" });
         rpc.Publish.Add(new P2PStack.Protocols.GossipSub.Pb.Message

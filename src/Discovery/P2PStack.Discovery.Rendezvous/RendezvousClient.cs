@@ -111,7 +111,9 @@ public sealed class RendezvousClient(IPeerHost host, ILocalIdentity identity, IO
         return all;
     }
 
-    private DiscoveredRegistration? Verify(Message.Types.Register registration, string? ns)
+    /// <summary>A registration of a DISCOVER_RESPONSE as the client takes it: its namespace as asked, a signed peer
+    /// record that opens; null when it is not usable.</summary>
+    internal static DiscoveredRegistration? Verify(Message.Types.Register registration, string? ns)
     {
         if (!string.IsNullOrEmpty(ns) && registration.Ns != ns) return null;
         try

@@ -14,7 +14,7 @@ public sealed partial class SqlitePeerStore
         long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
         Defer(transaction =>
         {
-            EnsurePeer(peer, transaction, at);
+            if (!EnsurePeer(peer, transaction, at)) return;
             var old = ReadLatency(peer, transaction);
             double weight = _options.LatencySmoothing;
             var updated = old is null
@@ -68,7 +68,7 @@ public sealed partial class SqlitePeerStore
         InTransaction(transaction =>
         {
             stored = false; // set again if this runs a second time (see InTransaction)
-            EnsurePeer(peer, transaction, at);
+            if (!EnsurePeer(peer, transaction, at)) return;
             var command = Command("SELECT record_seq FROM peers WHERE peer_id = $peer;", ("$peer", Key(peer)));
             command.Transaction = transaction;
             // Sequence numbers are unsigned 64-bit; SQLite integers are signed, so they round-trip bit for bit.
@@ -122,20 +122,67 @@ public sealed partial class SqlitePeerStore
     }
 
     /// <summary>Creates the peer's row if needed and marks it written at <paramref name="at"/> (when the write was made,
-    /// which may be before it is committed).</summary>
-    private void EnsurePeer(PeerId peer, SqliteTransaction transaction, long at)
+    /// which may be before it is committed). False when a new peer's memory was refused even after forgetting the
+    /// least recently written tenth: then nothing is kept about it.</summary>
+    private bool EnsurePeer(PeerId peer, SqliteTransaction transaction, long at)
     {
         // Strictly increasing, so the cap's "least recently written" is well defined even on a coarse or frozen clock.
         _writeTicks = Math.Max(at, _writeTicks + 1);
         if (Execute("INSERT OR IGNORE INTO peers (peer_id, written) VALUES ($peer, $now);", transaction,
                 ("$peer", Key(peer)), ("$now", _writeTicks)) > 0)
         {
+            if (!ReserveNewPeer(peer, transaction))
+            {
+                Execute("DELETE FROM peers WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
+                return false;
+            }
             _peerCount++;
         }
         else
         {
             Execute("UPDATE peers SET written = $now WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)), ("$now", _writeTicks));
         }
+        return true;
+    }
+
+    /// <summary>Reserves a new peer's entry; when refused, forgets the least recently written tenth (never
+    /// <paramref name="peer"/>) and tries once more, as the in-memory store does.</summary>
+    private bool ReserveNewPeer(PeerId peer, SqliteTransaction transaction)
+    {
+        if (_memory is null) return true;
+        if (!_memory.TryReserveMemory(EntryBytes))
+        {
+            _recordSeqs.Clear(); // peers go with their records
+            _peerCount -= Execute("DELETE FROM peers WHERE peer_id IN (SELECT peer_id FROM peers WHERE peer_id != $peer ORDER BY written LIMIT $n);",
+                transaction, ("$peer", Key(peer)), ("$n", Math.Max(1, _peerCount / 10)));
+            ReleaseSurplus();
+            if (!_memory.TryReserveMemory(EntryBytes)) return false;
+        }
+        _reservedPeers++;
+        return true;
+    }
+
+    /// <summary>Returns the entries of peers no longer held.</summary>
+    private void ReleaseSurplus()
+    {
+        if (_memory is null || _reservedPeers <= _peerCount) return;
+        _memory.ReleaseMemory((_reservedPeers - _peerCount) * EntryBytes);
+        _reservedPeers = _peerCount;
+    }
+
+    /// <summary>At open: reserves the peers the file holds; those the scope has no room for, the least recently
+    /// written, are forgotten.</summary>
+    private void ReserveHeld()
+    {
+        if (_memory is null) return;
+        while (_reservedPeers < _peerCount && _memory.TryReserveMemory(EntryBytes)) _reservedPeers++;
+        if (_reservedPeers == _peerCount) return;
+        using var transaction = _connection.BeginTransaction();
+        Execute("DELETE FROM peers WHERE peer_id IN (SELECT peer_id FROM peers ORDER BY written LIMIT $n);", transaction,
+            ("$n", _peerCount - _reservedPeers));
+        transaction.Commit();
+        _peerCount = CountPeers(null);
+        ReleaseSurplus();
     }
 
     /// <summary>After a write made at <paramref name="now"/>: over the cap, forgets the least recently written tenth; and at most every

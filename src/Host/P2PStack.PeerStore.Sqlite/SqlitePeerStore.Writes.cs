@@ -147,19 +147,33 @@ public sealed partial class SqlitePeerStore
 
     private void Commit(List<PendingWrite> writes, PendingWrite? last)
     {
-        using var transaction = _connection.BeginTransaction();
-        // The cap and the sweep after each write, as of its time, as when each had its own transaction.
-        foreach (var write in writes)
+        try
         {
-            write.Apply(transaction);
-            Maintain(transaction, write.At);
+            using var transaction = _connection.BeginTransaction();
+            // The cap and the sweep after each write, as of its time, as when each had its own transaction.
+            foreach (var write in writes)
+            {
+                write.Apply(transaction);
+                Maintain(transaction, write.At);
+            }
+            if (last is { } action)
+            {
+                action.Apply(transaction);
+                Maintain(transaction, action.At);
+            }
+            transaction.Commit();
         }
-        if (last is { } action)
+        catch
         {
-            action.Apply(transaction);
-            Maintain(transaction, action.At);
+            // Rolled back: the counts follow the file again (rows deleted in the transaction are back).
+            _peerCount = CountPeers(null);
+            while (_memory is not null && _reservedPeers < _peerCount && _memory.TryReserveMemory(EntryBytes)) _reservedPeers++;
+            throw;
         }
-        transaction.Commit();
+        finally
+        {
+            ReleaseSurplus();
+        }
     }
 
     /// <summary>After a batch failed (and was rolled back): each write in a transaction of its own, so one bad write

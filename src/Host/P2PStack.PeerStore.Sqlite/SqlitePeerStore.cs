@@ -19,6 +19,12 @@ namespace P2PStack.PeerStore.Sqlite;
 /// <see cref="SqlitePeerStoreOptions.MaxPendingWrites"/> are waiting; so a new connection's writes (its key and address,
 /// identify's key, record, protocols and agent, the first ping's latency) cost one commit, off the dial's path, and
 /// every read still sees every write made before it.</para>
+/// <para>With a <c>memory</c> scope (the resource manager's <c>service peerstore</c>, as for the in-memory store)
+/// each peer held reserves <see cref="EntryBytes"/> there: the state remote peers make us keep is bounded by the same
+/// scope whichever store holds it (here the bytes are on disk and in SQLite's page cache, reckoned as the in-memory
+/// store reckons an entry). A new peer the scope refuses makes the least recently written tenth go; if still refused,
+/// nothing is kept about it (callers go on; the refusal is counted in the scope). At open, the peers the file holds
+/// are reserved, and those beyond the scope's room (the least recently written) forgotten.</para>
 /// </summary>
 public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
 {
@@ -30,14 +36,25 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
     private long _peerCount;
     private long _lastSweepTicks;
     private long _writeTicks;
+    private readonly IResourceScope? _memory;
+    private long _reservedPeers;
     private bool _disposed;
+
+    /// <summary>The resource manager's service scope the peer store reserves in (the in-memory store's too).</summary>
+    public const string ResourceService = "peerstore";
 
     static SqlitePeerStore() => SQLitePCL.Batteries_V2.Init();
 
-    public SqlitePeerStore(SqlitePeerStoreOptions options) : this(options, null) { }
+    public SqlitePeerStore(SqlitePeerStoreOptions options) : this(options, logger: null, memory: null) { }
 
+    /// <param name="options">The store's options.</param>
+    /// <param name="memory">The scope each peer held reserves in (none when null).</param>
+    public SqlitePeerStore(SqlitePeerStoreOptions options, IResourceScope? memory) : this(options, logger: null, memory) { }
+
+    /// <param name="options">The store's options.</param>
     /// <param name="logger">Where writes that failed in the background are reported (none when null).</param>
-    public SqlitePeerStore(SqlitePeerStoreOptions options, ILogger<SqlitePeerStore>? logger)
+    /// <param name="memory">The scope each peer held reserves in (none when null).</param>
+    public SqlitePeerStore(SqlitePeerStoreOptions options, ILogger<SqlitePeerStore>? logger, IResourceScope? memory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(options.Path);
@@ -56,6 +73,8 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         _options = options;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _flushTimer = new Timer(static state => ((SqlitePeerStore)state!).FlushPending(), this, Timeout.Infinite, Timeout.Infinite);
+        _memory = memory;
+        EntryBytes = 1024 + 96L * options.MaxAddressesPerPeer;
         _time = options.TimeProvider ?? TimeProvider.System;
         string fullPath = System.IO.Path.GetFullPath(options.Path);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(fullPath)!);
@@ -73,10 +92,12 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
             SqliteSchema.Apply(_connection, options.BusyTimeout);
             _peerCount = CountPeers(null);
             _lastSweepTicks = _time.GetUtcNow().UtcTicks;
+            ReserveHeld();
         }
         catch
         {
             _flushTimer.Dispose();
+            if (_memory is not null) _memory.ReleaseMemory(_reservedPeers * EntryBytes);
             _connection.Dispose();
             throw;
         }
@@ -84,6 +105,10 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
 
     /// <summary>Opens (or creates) the database at <paramref name="path"/> with default options.</summary>
     public SqlitePeerStore(string path) : this(new SqlitePeerStoreOptions { Path = path }) { }
+
+    /// <summary>What one peer is reckoned to hold (its addresses at the per-peer maximum, protocols, key, record, entry
+    /// overhead), as the in-memory store reckons it: reserved in the memory scope for each peer held.</summary>
+    public long EntryBytes { get; }
 
     public IReadOnlyCollection<PeerId> Peers
     {
@@ -110,8 +135,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
         Defer(transaction =>
         {
-            EnsurePeer(peer, transaction, at);
-            InsertAddresses(peer, list, ExpiryTicks(ttl, at), transaction);
+            if (EnsurePeer(peer, transaction, at)) InsertAddresses(peer, list, ExpiryTicks(ttl, at), transaction);
         });
     }
 
@@ -124,7 +148,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
         Defer(transaction =>
         {
-            EnsurePeer(peer, transaction, at);
+            if (!EnsurePeer(peer, transaction, at)) return;
             Execute("DELETE FROM addresses WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
             InsertAddresses(peer, list, ExpiryTicks(ttl, at), transaction);
         });
@@ -155,7 +179,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
         Defer(transaction =>
         {
-            EnsurePeer(peer, transaction, at);
+            if (!EnsurePeer(peer, transaction, at)) return;
             // Identify on every new connection mostly repeats what is stored: then the rows stay as they are.
             if (ReadProtocols(peer, transaction).SequenceEqual(list, StringComparer.Ordinal)) return;
             Execute("DELETE FROM protocols WHERE peer_id = $peer;", transaction, ("$peer", Key(peer)));
@@ -194,7 +218,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
         Defer(transaction =>
         {
-            EnsurePeer(peer, transaction, at);
+            if (!EnsurePeer(peer, transaction, at)) return;
             Execute("UPDATE peers SET public_key = $key WHERE peer_id = $peer;", transaction,
                 ("$peer", Key(peer)), ("$key", encoded));
         });
@@ -223,7 +247,7 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
         long at = _time.GetUtcNow().UtcTicks; // the time of the call, not of the commit
         Defer(transaction =>
         {
-            EnsurePeer(peer, transaction, at);
+            if (!EnsurePeer(peer, transaction, at)) return;
             Execute("""
                 INSERT INTO metadata (peer_id, key, value) VALUES ($peer, $key, $value)
                 ON CONFLICT (peer_id, key) DO UPDATE SET value = excluded.value;
@@ -259,6 +283,8 @@ public sealed partial class SqlitePeerStore : IPeerStore, IDisposable
             FlushLocked();
             _disposed = true;
             _flushTimer.Dispose();
+            _memory?.ReleaseMemory(_reservedPeers * EntryBytes);
+            _reservedPeers = 0;
             foreach (var statement in _statements.Values) statement.Dispose();
             _statements.Clear();
             _connection.Dispose();

@@ -58,6 +58,14 @@ public sealed class UpnpGateway
         CancellationToken cancellationToken)
     {
         string xml = await GetBoundedAsync(http, options, new HttpRequestMessage(HttpMethod.Get, location), cancellationToken).ConfigureAwait(false);
+        var (controlUrl, type, friendly) = ParseDescription(xml, location, options);
+        return new UpnpGateway(http, options, location, controlUrl, type, friendly);
+    }
+
+    /// <summary>Finds the WAN connection service's control URL in a device description fetched from <paramref name="location"/>.</summary>
+    /// <exception cref="PortMappingFormatException">Malformed, too large, no WAN connection, or a control URL elsewhere.</exception>
+    internal static (Uri ControlUrl, string ServiceType, string? FriendlyName) ParseDescription(string xml, Uri location, PortMappingOptions options)
+    {
         var document = ParseXml(xml, options);
         XNamespace device = "urn:schemas-upnp-org:device-1-0";
         var root = document.Root ?? throw new PortMappingFormatException("empty device description");
@@ -73,7 +81,7 @@ public sealed class UpnpGateway
                 throw new PortMappingFormatException($"the control URL '{control}' is not http");
             if (controlUrl.Host != location.Host)
                 throw new PortMappingFormatException($"the control URL {controlUrl} is on another host than the device ({location.Host})");
-            return new UpnpGateway(http, options, location, controlUrl, type, friendly);
+            return (controlUrl, type, friendly);
         }
         throw new PortMappingFormatException($"the device at {location} offers no WANIPConnection or WANPPPConnection service");
     }
@@ -82,6 +90,12 @@ public sealed class UpnpGateway
     public async Task<IPAddress> GetExternalAddressAsync(CancellationToken cancellationToken)
     {
         var answer = await InvokeAsync("GetExternalIPAddress", [], cancellationToken).ConfigureAwait(false);
+        return ParseExternalAddress(answer);
+    }
+
+    /// <summary>The out argument of GetExternalIPAddress.</summary>
+    internal static IPAddress ParseExternalAddress(Dictionary<string, string> answer)
+    {
         string text = answer.GetValueOrDefault("NewExternalIPAddress") ?? "";
         if (text.Length == 0)
         {
@@ -128,9 +142,16 @@ public sealed class UpnpGateway
             ("NewExternalPort", externalPort.ToString(CultureInfo.InvariantCulture)),
             ("NewProtocol", Name(protocol)),
         ], cancellationToken).ConfigureAwait(false);
+        return ParseSpecificPortMapping(answer);
+    }
+
+    /// <summary>The out arguments of GetSpecificPortMappingEntry: the port a ui2, the lease a ui4 in seconds (IGD 2.0),
+    /// both unsigned decimal (a sign, a negative or an out-of-range value is refused, not wrapped or overflowed).</summary>
+    internal static (IPAddress InternalClient, int InternalPort, TimeSpan Lease) ParseSpecificPortMapping(Dictionary<string, string> answer)
+    {
         if (!IPAddress.TryParse(answer.GetValueOrDefault("NewInternalClient"), out var client)
-            || !int.TryParse(answer.GetValueOrDefault("NewInternalPort"), CultureInfo.InvariantCulture, out int port)
-            || !long.TryParse(answer.GetValueOrDefault("NewLeaseDuration") ?? "0", CultureInfo.InvariantCulture, out long lease))
+            || !ushort.TryParse(answer.GetValueOrDefault("NewInternalPort"), NumberStyles.None, CultureInfo.InvariantCulture, out ushort port)
+            || !uint.TryParse(answer.GetValueOrDefault("NewLeaseDuration") ?? "0", NumberStyles.None, CultureInfo.InvariantCulture, out uint lease))
         {
             throw new PortMappingFormatException("GetSpecificPortMappingEntry answered without a valid client, port or lease");
         }

@@ -113,15 +113,18 @@ public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
         var peer = scopes.Single(s => s.GetProperty("name").GetString() == $"peer {nodes.A.PeerId}");
         Assert.True(peer.GetProperty("usage").GetProperty("connectionsOutbound").GetInt32() >= 1);
         Assert.Equal(8, peer.GetProperty("limit").GetProperty("connections").GetInt32());
-        // The modules' own memory: gossipsub's and the neural mesh's queues (the node's peer store and DHT stores are
-        // SQLite files, on disk, and reserve nothing).
-        foreach (var service in new[] { "gossipsub", "neural" })
+        // The modules' own memory: gossipsub's and the neural mesh's queues, the SQLite peer store's peers and the SQLite
+        // DHT stores' records and announcements.
+        foreach (var service in new[] { "gossipsub", "neural", "peerstore", "kademlia" })
         {
             var scope = scopes.Single(s => s.GetProperty("name").GetString() == $"service {service}");
             Assert.Equal("service", scope.GetProperty("kind").GetString());
             Assert.True(scope.GetProperty("limit").GetProperty("memory").GetInt64() >= 64L << 20);
             Assert.True(scope.GetProperty("usage").GetProperty("memory").GetInt64() >= 0);
         }
+        // B's peer store holds A (and what it learned since): its entries are reserved.
+        Assert.True(scopes.Single(s => s.GetProperty("name").GetString() == "service peerstore")
+            .GetProperty("usage").GetProperty("memory").GetInt64() > 0);
 
         // Without --resources the scopes are left out; the text view is a table.
         Assert.False((await nodes.B.RunJsonAsync("p2p", "status")).TryGetProperty("resources", out _));
@@ -131,6 +134,8 @@ public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
         Assert.Contains($"peer {nodes.A.PeerId}", text.Stdout, StringComparison.Ordinal);
         Assert.Contains("service gossipsub", text.Stdout, StringComparison.Ordinal);
         Assert.Contains("service neural", text.Stdout, StringComparison.Ordinal);
+        Assert.Contains("service peerstore", text.Stdout, StringComparison.Ordinal);
+        Assert.Contains("service kademlia", text.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]
