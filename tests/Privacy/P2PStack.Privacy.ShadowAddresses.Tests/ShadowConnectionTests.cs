@@ -67,8 +67,10 @@ public class ShadowConnectionTests
         Assert.DoesNotContain(client.Host.ListenAddresses, a => seen.RemoteAddress.ToString().Contains(a.ToString(), StringComparison.Ordinal));
         Assert.Equal(1, service.Get<ShadowAddressPool>().List().Single(e => e.Address.Equals(address)).Uses);
 
-        // Nothing the client got names the service's node (both are DHT peers here, so they may know each other as such,
-        // unlinked to the address): not the connection's remote, not the descriptor, not identify on the connection.
+        // Nothing the client got over the connection or in the descriptor names the service's node: not the connection's
+        // remote, not the descriptor, not identify on the connection. (The directory does expose it: the service publishes
+        // under its node identity, so a storing DHT node - possibly the client - records its peer id as publisher; a
+        // known limit, docs/specs/shadow.md section 1. Not asserted here.)
         Assert.DoesNotContain(service.Host.PeerId.ToString(), connection.RemoteAddress.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain(service.Host.ListenAddresses, a => connection.RemoteAddress.ToString().Contains(a.ToString(), StringComparison.Ordinal));
         var descriptor = await client.Directory.ResolveAsync(address, CancellationToken.None).WaitAsync(Patience);
