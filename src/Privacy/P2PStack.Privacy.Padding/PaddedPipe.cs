@@ -22,6 +22,7 @@ internal sealed partial class PaddedPipe : IFilteredPipe
     private readonly TimeSpan _helloTimeout;
     private readonly PaddingMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly Pipe _fromApp = new(new PipeOptions(useSynchronizationContext: false));
     private readonly Pipe _toApp = new(new PipeOptions(useSynchronizationContext: false));
     private readonly TaskCompletionSource<int[]> _agreed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -30,8 +31,9 @@ internal sealed partial class PaddedPipe : IFilteredPipe
     private readonly Task _receiving;
     private int _coverDue;
 
-    public PaddedPipe(IDuplexPipe inner, PaddingOptions options, PaddingMetrics metrics, ILogger logger)
+    public PaddedPipe(IDuplexPipe inner, PaddingOptions options, PaddingMetrics metrics, ILogger logger, TimeProvider time)
     {
+        _time = time;
         _inner = inner;
         _localSizes = [.. options.CellSizes];
         _cover = options.Cover;
@@ -81,7 +83,7 @@ internal sealed partial class PaddedPipe : IFilteredPipe
                 throw new PaddingNegotiationException($"no padding hello from the remote within {_helloTimeout}", ex);
             }
 
-            if (CoverFor(agreed[0]) is { } cover) ticker = cover.RunAsync(TimeProvider.System, MarkCoverDue, tickerStop.Token);
+            if (CoverFor(agreed[0]) is { } cover) ticker = cover.RunAsync(_time, MarkCoverDue, tickerStop.Token);
 
             var reader = _fromApp.Reader;
             bool dataSinceTick = false;
@@ -108,7 +110,7 @@ internal sealed partial class PaddedPipe : IFilteredPipe
                 {
                     // Leave the burst in the pipe while waiting, so that data written meanwhile joins it.
                     reader.AdvanceTo(buffer.Start);
-                    await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
+                    await Task.Delay(delay, _time, _stop.Token).ConfigureAwait(false);
                     if (!reader.TryRead(out result)) throw new InvalidOperationException("the pending burst disappeared");
                     buffer = result.Buffer;
                 }

@@ -18,14 +18,17 @@ public sealed class PaddingFilter : ISecuredConnectionFilter
     private readonly PaddingOptions _options;
     private readonly PaddingMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
 
-    public PaddingFilter(IOptions<PaddingOptions> options, PaddingMetrics metrics, ILogger<PaddingFilter>? logger = null)
+    /// <param name="time">The clock of the jitter and batching delays and of the cover process (default: the system's).</param>
+    public PaddingFilter(IOptions<PaddingOptions> options, PaddingMetrics metrics, ILogger<PaddingFilter>? logger = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
         _options.Validate();
         _metrics = metrics;
         _logger = logger ?? NullLogger<PaddingFilter>.Instance;
+        _time = time ?? TimeProvider.System;
     }
 
     public string ProtocolId => Id;
@@ -33,6 +36,6 @@ public sealed class PaddingFilter : ISecuredConnectionFilter
     public IFilteredPipe Apply(IDuplexPipe connection, Direction direction)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        return new PaddedPipe(connection, _options, _metrics, _logger);
+        return new PaddedPipe(connection, _options, _metrics, _logger, _time);
     }
 }

@@ -155,10 +155,10 @@ public class PaddedPipeTests
     {
         var options = new PaddingOptions { Cover = CoverTraffic.Constant, CoverRate = 1000, CoverBudgetBytesPerSecond = 10_240 };
         var (a, _) = DuplexPipe.CreatePair();
-        var pipe = new PaddedPipe(a, options, new PaddingMetrics(null), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var pipe = new PaddedPipe(a, options, new PaddingMetrics(null), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, TimeProvider.System);
         Assert.Equal(10, pipe.EffectiveCoverRate(1024));
         Assert.Equal(0, new PaddedPipe(a, new PaddingOptions(), new PaddingMetrics(null),
-            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).EffectiveCoverRate(1024));
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, TimeProvider.System).EffectiveCoverRate(1024));
     }
 
     [Fact]

@@ -24,6 +24,15 @@ internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
         return timer;
     }
 
+    /// <summary>Timers armed and not yet fired (a pending <c>Task.Delay</c> on this clock is one).</summary>
+    public int PendingTimers
+    {
+        get
+        {
+            lock (_gate) return _timers.Count;
+        }
+    }
+
     public void Advance(TimeSpan by)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(by, TimeSpan.Zero);
