@@ -198,7 +198,8 @@ public sealed class ShadowAddressPool(IOptions<ShadowPoolOptions> options, Shado
 /// <summary>Options of the address pool.</summary>
 public sealed class ShadowPoolOptions
 {
-    /// <summary>Most active addresses (seed range 10-100).</summary>
+    /// <summary>Most active addresses (retiring ones not counted); the pool starts with what it is given and grows by
+    /// <see cref="ShadowAddressPool.Generate"/> only.</summary>
     public int MaxAddresses { get; set; } = 100;
 
     /// <summary>Uses (introductions) after which an address is rotated.</summary>

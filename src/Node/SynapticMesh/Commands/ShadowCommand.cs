@@ -39,7 +39,7 @@ public static class ShadowCommand
 
     public static Command Create(CommandContextFactory contexts)
     {
-        var operation = new Option<string>("--operation") { Description = "generate, rotate, list, resolve or revoke", Required = true };
+        var operation = new Option<string>("--operation") { Description = "generate (adds an address to the pool: init creates the first, at most 100 active), rotate, list, resolve or revoke", Required = true };
         operation.AcceptOnlyFromAmong(Operations);
         var address = new Option<string?>("--address") { Description = "The shadow address (shadow:..., its text, or /shadow/...) for rotate, resolve and revoke", HelpName = "A" };
         var command = new Command("shadow", "Manage and resolve shadow addresses") { operation, address };
