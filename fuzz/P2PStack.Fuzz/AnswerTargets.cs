@@ -156,7 +156,11 @@ internal static class AnswerTargets
             for (var cause = e.InnerException; cause is not null; cause = cause.InnerException)
             {
                 if (cause is TimeoutException) throw new TimeoutException("the Noise handshake did not end after its input did", e);
-                if (cause is P2PFormatException or EndOfStreamException or IOException or AuthenticationException
+                // A format error is the documented refusal; what it wraps (the platform's ASN.1 error) is its detail.
+                if (cause is P2PFormatException) break;
+                // DecoderFallbackException: Google.Protobuf's error for a string field that is not UTF-8, which
+                // HandshakePayload.Verify refuses as a malformed payload.
+                if (cause is EndOfStreamException or IOException or AuthenticationException or System.Text.DecoderFallbackException
                     or System.Security.Cryptography.CryptographicException or OperationCanceledException)
                     continue;
                 throw new InvalidOperationException($"the handshake failed with an undocumented cause: {cause.GetType().FullName}", cause);
