@@ -16,6 +16,7 @@ using P2PStack.Protocols.GossipSub;
 using P2PStack.Protocols.Identify;
 using P2PStack.Protocols.Kademlia;
 using P2PStack.Records;
+using P2PStack.Registry;
 using P2PStack.Security.Noise;
 
 namespace P2PStack.Fuzz;
@@ -101,6 +102,10 @@ public static class Targets
         new("signed-lan", "LanAnnouncement.Verify: a signed LAN announcement datagram", ServiceTargets.SignedLan, ServiceTargets.SignedLanSeeds),
         new("registry-request", "the registry's HTTP API: RequestVerifier (signature headers, body) and the JSON bodies of register, heartbeat, approve/deny, sovereign/add with RequestValidation",
             ServiceTargets.RegistryRequest, ServiceTargets.RegistryRequestSeeds, typeof(P2PStack.Registry.RegistryException)),
+        new("registry-answer", "the registry client's reading of the registry's answers: RegistryClient's JSON records (status and error answers too), RegistryDiscovery's ids and addresses",
+            AnswerTargets.RegistryAnswer, AnswerTargets.RegistryAnswerSeeds, typeof(RegistryRequestException)),
+        new("noise-session", "the /noise handshake past the AEAD: an honest peer of the target's own sends the input as its identity payload (HandshakePayload.Verify after decryption) and as transport frames, read through the secured connection",
+            AnswerTargets.NoiseSession, AnswerTargets.NoiseSessionSeeds),
     ];
 
     /// <summary>The listener's limit on the request head (WebSocketTransportOptions.MaxHandshakeBytes' default).</summary>

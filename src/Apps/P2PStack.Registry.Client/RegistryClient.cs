@@ -111,6 +111,13 @@ public sealed class RegistryClient : IDisposable
         return request;
     }
 
+    /// <summary>
+    /// Reading answers: an explicit null where the record has no null (a null list or id) is an unreadable answer, not
+    /// a record with a null inside for the caller to trip over. (A member left out is still its default: the registry
+    /// leaves out nulls, so missing members cannot be refused; readers check those.)
+    /// </summary>
+    private static readonly JsonSerializerOptions AnswerOptions = new(RegistryJson.Options) { RespectNullableAnnotations = true };
+
     private static byte[] Serialize<T>(T value) => JsonSerializer.SerializeToUtf8Bytes(value, RegistryJson.Options);
 
     private async Task<T> SendAsync<T>(HttpMethod method, string path, byte[]? body, CancellationToken cancellationToken)
@@ -124,7 +131,7 @@ public sealed class RegistryClient : IDisposable
         }
         try
         {
-            return await response.Content.ReadFromJsonAsync<T>(RegistryJson.Options, cancellationToken).ConfigureAwait(false)
+            return await response.Content.ReadFromJsonAsync<T>(AnswerOptions, cancellationToken).ConfigureAwait(false)
                 ?? throw new RegistryRequestException((int)response.StatusCode, "the registry sent an empty answer");
         }
         catch (JsonException e)

@@ -17,13 +17,17 @@ public static class RegistryDiscovery
     {
         ArgumentNullException.ThrowIfNull(client);
         var nodes = await client.GetNodesAsync(NodeStatus.Active, cancellationToken).ConfigureAwait(false);
-        var found = new List<DiscoveredNode>(nodes.Nodes.Count);
-        foreach (var node in nodes.Nodes)
+        // An answer without "nodes" reads as null (members left out keep their default); it lists nothing.
+        IReadOnlyList<NodeView> listed = nodes.Nodes ?? [];
+        var found = new List<DiscoveredNode>(listed.Count);
+        foreach (var node in listed)
         {
-            if (!PeerId.TryParse(node.Id, out var peer) || peer == self) continue;
+            // A null entry in the list (nullability of list elements is not checked by the JSON reader).
+            if (node is null || !PeerId.TryParse(node.Id, out var peer) || peer == self) continue;
             var addresses = new List<Multiaddr>();
-            foreach (var text in node.Addresses)
+            foreach (var text in node.Addresses ?? [])
             {
+                if (text is null) continue;
                 try
                 {
                     var address = Multiaddr.Parse(text);

@@ -37,8 +37,9 @@ internal static class HandshakePayload
         {
             payload = NoiseHandshakePayload.Parser.ParseFrom(encoded);
         }
-        catch (InvalidProtocolBufferException e)
+        catch (Exception e) when (e is InvalidProtocolBufferException or System.Text.DecoderFallbackException)
         {
+            // Google.Protobuf reports a string field (a muxer name) that is not UTF-8 as DecoderFallbackException.
             throw new HandshakeException($"malformed Noise handshake payload: {e.Message}", e);
         }
 

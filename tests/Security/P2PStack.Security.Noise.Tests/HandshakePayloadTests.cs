@@ -78,4 +78,15 @@ public class HandshakePayloadTests
             Assert.True(error is null or HandshakeException, $"unexpected {error?.GetType().Name}: {error?.Message}");
         }
     }
+    /// <summary>Found by the <c>noise-session</c> fuzz target (fuzz/README.md): a muxer name that is not UTF-8 made
+    /// Google.Protobuf throw DecoderFallbackException, which escaped Verify untyped.</summary>
+    [Fact]
+    public void MuxerNameThatIsNotUtf8IsAMalformedPayload()
+    {
+        var payload = HandshakePayload.Create(Identity.PrivateKey, StaticKey, ["/yamux/1.0.0"]);
+        // extensions (field 4) holding stream_muxers (field 2) = the single byte 0xFF.
+        byte[] bad = [.. payload, 0x22, 0x03, 0x12, 0x01, 0xFF];
+        var e = Assert.Throws<HandshakeException>(() => HandshakePayload.Verify(bad, StaticKey));
+        Assert.Contains("malformed", e.Message, StringComparison.Ordinal);
+    }
 }
