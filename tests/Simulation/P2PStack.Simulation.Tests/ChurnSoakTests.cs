@@ -48,8 +48,10 @@ public sealed class ChurnSoakTests(ITestOutputHelper output)
         AssertNothingLeft(result);
         Assert.Equal(result.Attempted, result.Opened);
         // The peak snapshot is taken when the last client of a wave has dialled; the node registers a connection after
-        // its own end of the handshake, which may come a moment later, so some of the wave may not be counted yet.
-        Assert.InRange(result.Peak.Connections, 1, 50);
+        // its own end of the handshake, which may come a moment later (under load none of the wave may be registered
+        // yet: seen in CI), while its resource manager counts each from the accept: one of the two saw the wave.
+        Assert.InRange(result.Peak.Connections, 0, 50);
+        Assert.InRange(Math.Max(result.Peak.Connections, result.Peak.Reserved.Connections), 1, 50);
     }
 
     [Fact]
