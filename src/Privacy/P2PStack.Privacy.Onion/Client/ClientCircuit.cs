@@ -370,8 +370,6 @@ internal sealed partial class ClientCircuit
         if (circuitTags.Count == 0 && streamSendmes == 0) return;
         if (IsClosed) throw new CircuitException(DestroyReason.Finished, "the circuit has ended");
         int exit = _hops.Length - 1;
-        var body = _sendmeBody; // used under the link's lock only
-        body[0] = 1;
         await _link.LockAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -380,16 +378,7 @@ internal sealed partial class ClientCircuit
             {
                 if (_link.FlushDue) await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
                 var span = _link.Begin();
-                span[0] = (byte)CellCommand.Relay;
-                if (i < circuitTags.Count)
-                {
-                    circuitTags[i].CopyTo(body.AsSpan(1));
-                    CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Sendme, 0, body, more: false);
-                }
-                else
-                {
-                    CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Sendme, streamId, ReadOnlySpan<byte>.Empty, more: false);
-                }
+                CellCodec.WriteSendmeCell(span, circuitTags, i, streamId, _sendmeBody); // _sendmeBody: under the link's lock only
                 Wrap(span[1..], exit, recordTag: false);
                 _link.Commit();
             }

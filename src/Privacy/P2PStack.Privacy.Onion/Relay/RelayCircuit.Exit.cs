@@ -118,8 +118,6 @@ internal sealed partial class RelayCircuit
     internal async Task SendSendmesBackwardAsync(IReadOnlyList<byte[]> circuitTags, ushort streamId, int streamSendmes, CancellationToken token)
     {
         if (circuitTags.Count == 0 && streamSendmes == 0) return;
-        var body = _sendmeBody; // used under the link's lock only
-        body[0] = 1;
         await _prev.LockAsync(token).ConfigureAwait(false);
         try
         {
@@ -127,16 +125,7 @@ internal sealed partial class RelayCircuit
             {
                 if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
                 var span = _prev.Begin();
-                span[0] = (byte)CellCommand.Relay;
-                if (i < circuitTags.Count)
-                {
-                    circuitTags[i].CopyTo(body.AsSpan(1));
-                    CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Sendme, 0, body, more: false);
-                }
-                else
-                {
-                    CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Sendme, streamId, ReadOnlySpan<byte>.Empty, more: false);
-                }
+                CellCodec.WriteSendmeCell(span, circuitTags, i, streamId, _sendmeBody); // _sendmeBody: under the link's lock only
                 _backward!.Encrypt(span[1..]);
                 _prev.Commit();
             }

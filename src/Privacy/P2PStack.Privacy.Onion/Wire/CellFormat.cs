@@ -127,6 +127,24 @@ public static class CellCodec
     /// Writes the plaintext of a relay cell body: a zero tag (the mark of the hop it is for), the header and the data,
     /// zeros after.
     /// </summary>
+    /// <summary>Writes the <paramref name="index"/>-th SENDME of a batch as an unencrypted RELAY cell: a circuit SENDME
+    /// (version 1, the tag it acknowledges) for each of <paramref name="circuitTags"/>, then stream SENDMEs for
+    /// <paramref name="streamId"/>. <paramref name="scratch"/> holds 1 + tag size bytes.</summary>
+    internal static void WriteSendmeCell(Span<byte> cell, IReadOnlyList<byte[]> circuitTags, int index, ushort streamId, byte[] scratch)
+    {
+        cell[0] = (byte)CellCommand.Relay;
+        if (index < circuitTags.Count)
+        {
+            scratch[0] = 1;
+            circuitTags[index].CopyTo(scratch.AsSpan(1));
+            WriteRelayPlaintext(cell[1..], RelayCommand.Sendme, 0, scratch, more: false);
+        }
+        else
+        {
+            WriteRelayPlaintext(cell[1..], RelayCommand.Sendme, streamId, ReadOnlySpan<byte>.Empty, more: false);
+        }
+    }
+
     public static void WriteRelayPlaintext(Span<byte> body, RelayCommand command, ushort streamId, ReadOnlySpan<byte> data, bool more)
     {
         int capacity = body.Length - LayerCipher.TagSize - CellLayout.RelayHeaderSize;
