@@ -47,10 +47,10 @@ export AFL_SKIP_BIN_CHECK=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRAS
 status=0
 mkdir -p "$out" "$work/tmp"
 for target in "${targets[@]}"; do
-  rm -rf "${out:?}/$target"
+  rm -rf "${out:?}/$target" "$out/$target.exceptions.log"
   # -t: per-input timeout in ms (generous: the machine is loaded); -V: seconds of fuzzing.
   # TMPDIR: files a target needs (the registry's SQLite replay cache) go where the trap removes them.
-  if ! TMPDIR="$work/tmp" afl-fuzz -V "$seconds" -t 10000 -m none -i "$work/seeds/$target" -o "$out/$target" \
+  if ! TMPDIR="$work/tmp" P2PSTACK_FUZZ_LOG="$out/$target.exceptions.log" afl-fuzz -V "$seconds" -t 10000 -m none -i "$work/seeds/$target" -o "$out/$target" \
       -- dotnet "$work/bin/P2PStack.Fuzz.dll" run "$target" >"$work/$target.log" 2>&1; then
     echo "fuzz: $target: afl-fuzz failed" >&2; tail -20 "$work/$target.log" >&2; status=1; continue
   fi
@@ -65,6 +65,11 @@ for target in "${targets[@]}"; do
       echo "fuzz: $target: $input" >&2
       timeout 60 dotnet "$built/P2PStack.Fuzz.dll" replay "$target" "$input" >&2 || echo "fuzz: $target: replay failed or timed out (exit $?)" >&2
     done
+    # What the instrumented process saw (a crash that does not replay still has its exception here).
+    if [ -s "$out/$target.exceptions.log" ]; then
+      echo "fuzz: $target: exceptions seen while fuzzing ($out/$target.exceptions.log):" >&2
+      tail -60 "$out/$target.exceptions.log" >&2
+    fi
   fi
 done
 exit $status

@@ -25,11 +25,28 @@ switch (args[0])
     {
         var target = Targets.Find(args[1]);
         if (target is null) return Usage();
+        // afl-fuzz keeps only the input of a crash: its exception (or one escaping on another thread, which ends the
+        // process) is appended to P2PSTACK_FUZZ_LOG when set, so that a finding that does not replay still says what it was.
+        string? log = Environment.GetEnvironmentVariable("P2PSTACK_FUZZ_LOG");
+        if (log is not null)
+        {
+            AppDomain.CurrentDomain.UnhandledException += (_, e) => Record(log, "unhandled", e.ExceptionObject);
+            TaskScheduler.UnobservedTaskException += (_, e) => Record(log, "unobserved task", e.Exception);
+        }
         Fuzzer.OutOfProcess.Run(stream =>
         {
             using var copy = new MemoryStream();
             stream.CopyTo(copy);
-            target.Run(copy.ToArray());
+            byte[] input = copy.ToArray();
+            try
+            {
+                target.Run(input);
+            }
+            catch (Exception e) when (log is not null)
+            {
+                Record(log, Convert.ToHexString(input), e);
+                throw;
+            }
         });
         return 0;
     }
@@ -57,6 +74,17 @@ switch (args[0])
     }
     default:
         return Usage();
+}
+
+static void Record(string log, string what, object exception)
+{
+    try
+    {
+        File.AppendAllText(log, $"--- {DateTime.UtcNow:O} {what}\n{exception}\n");
+    }
+    catch (IOException)
+    {
+    }
 }
 
 static int Usage()

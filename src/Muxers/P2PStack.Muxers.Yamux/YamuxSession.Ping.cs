@@ -96,11 +96,15 @@ public sealed partial class YamuxSession
         {
             while (true)
             {
+                // The timeout cancels the ping itself (rather than abandoning it with WaitAsync), so that no ping task
+                // is left to fail unobserved when the session ends.
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(token);
+                deadline.CancelAfter(Options.PingTimeout);
                 try
                 {
-                    await PingAsync(token).AsTask().WaitAsync(Options.PingTimeout, token).ConfigureAwait(false);
+                    await PingAsync(deadline.Token).ConfigureAwait(false);
                 }
-                catch (TimeoutException)
+                catch (OperationCanceledException) when (!token.IsCancellationRequested)
                 {
                     if (Options.EnableKeepAlive)
                     {

@@ -85,9 +85,17 @@ public sealed partial class YamuxSession : IMuxerSession
             FullMode = BoundedChannelFullMode.Wait,
         });
         control = Channel.CreateUnbounded<YamuxFrameHeader>(new UnboundedChannelOptions { SingleReader = true });
-        readLoop = Task.Run(ReadLoopAsync);
-        writeLoop = Task.Run(WriteLoopAsync);
-        keepAliveLoop = Task.Run(KeepAliveLoopAsync);
+        // The three loop fields are set before any loop runs: a connection that ends at once makes the read loop
+        // start the shutdown, which awaits all three (Task.Run here let it see a field still null).
+        var read = new Task<Task>(ReadLoopAsync);
+        var write = new Task<Task>(WriteLoopAsync);
+        var keepAlive = new Task<Task>(KeepAliveLoopAsync);
+        readLoop = read.Unwrap();
+        writeLoop = write.Unwrap();
+        keepAliveLoop = keepAlive.Unwrap();
+        read.Start(TaskScheduler.Default);
+        write.Start(TaskScheduler.Default);
+        keepAlive.Start(TaskScheduler.Default);
     }
 
     public YamuxOptions Options { get; }
