@@ -132,6 +132,13 @@ public sealed partial class Upgrader
                 throw new HandshakeException(
                     $"no common security protocol with {raw.RemoteAddress}: this node offers {string.Join(", ", securityIds)}", ex);
             }
+            catch (Exception ex) when (_protectors.Length > 0 && ex is MultistreamException or IOException)
+            {
+                // Behind a private network key, first bytes that do not decrypt to multistream-select (or a remote that
+                // resets on ours) mean, almost always, a peer holding another key or none: say that, not "malformed".
+                throw new HandshakeException(
+                    $"private network: {raw.RemoteAddress} does not speak through this node's swarm key (it likely holds another key, or none): {ex.Message}", ex);
+            }
             var channel = _channels[securityId];
             // A dialer that wants filters offers no early muxer: the filters are negotiated before the muxer.
             secure = initiator

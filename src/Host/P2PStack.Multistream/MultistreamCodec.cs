@@ -140,9 +140,13 @@ internal static class MultistreamCodec
         }
     }
 
+    private static readonly int HeaderMessageLength = System.Text.Encoding.UTF8.GetByteCount(MultistreamSelect.ProtocolId) + 1;
+
     public static async ValueTask ExpectHeaderAsync(PipeReader reader, MultistreamOptions options, CancellationToken cancellationToken)
     {
-        string header = await ReadTokenAsync(reader, options.MaxMessageLength, cancellationToken).ConfigureAwait(false);
+        // The header has one length: a longer announcement fails now instead of waiting for bytes that may never come
+        // (a peer behind another private network key sends noise that often announces a few hundred bytes).
+        string header = await ReadTokenAsync(reader, HeaderMessageLength, cancellationToken).ConfigureAwait(false);
         if (header != MultistreamSelect.ProtocolId)
             throw new MultistreamException($"expected the multistream header '{MultistreamSelect.ProtocolId}', got '{Printable(header)}'");
     }

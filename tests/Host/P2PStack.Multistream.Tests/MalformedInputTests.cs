@@ -32,6 +32,25 @@ public class MalformedInputTests
         Assert.Contains("1025", error.Message);
     }
 
+    /// <summary>What a peer behind another private network key sends: noise whose first bytes announce a message
+    /// longer than the header, with too few bytes behind it. Both sides fail at once rather than waiting for the rest
+    /// until the negotiation timeout.</summary>
+    [Fact]
+    public async Task A_first_message_longer_than_the_header_is_refused_before_its_body_arrives()
+    {
+        byte[] noise = [.. Varint.Encode(300), .. new byte[40]]; // stream left open: the rest never comes
+        var listener = new Scripted();
+        Task<string> handle = MultistreamSelect.HandleAsync(listener.Local, ["/p"], default).AsTask();
+        await listener.SendAsync(noise);
+        var refused = await Assert.ThrowsAsync<MultistreamException>(() => handle.WaitAsync(Scripted.Patience));
+        Assert.Contains("300", refused.Message);
+
+        var dialer = new Scripted();
+        Task<string> select = MultistreamSelect.SelectAsync(dialer.Local, ["/p"], default).AsTask();
+        await dialer.SendAsync(noise);
+        Assert.IsType<MultistreamException>(await Record.ExceptionAsync(() => select.WaitAsync(Scripted.Patience)));
+    }
+
     [Fact]
     public async Task Exactly_the_limit_is_accepted()
     {

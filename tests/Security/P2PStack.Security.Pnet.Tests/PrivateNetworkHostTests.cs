@@ -28,10 +28,23 @@ public sealed class PrivateNetworkHostTests
     {
         await using var a = await PnetPeer.StartAsync(SwarmKey.Generate());
         await using var b = await PnetPeer.StartAsync(SwarmKey.Generate());
-        await Assert.ThrowsAnyAsync<Exception>(() => a.Host.DialAsync(b.Address, CancellationToken.None).AsTask().WaitAsync(Patience));
-        await Assert.ThrowsAnyAsync<Exception>(() => b.Host.DialAsync(a.Address, CancellationToken.None).AsTask().WaitAsync(Patience));
+        var ab = await Assert.ThrowsAnyAsync<Exception>(() => a.Host.DialAsync(b.Address, CancellationToken.None).AsTask().WaitAsync(Patience));
+        var ba = await Assert.ThrowsAnyAsync<Exception>(() => b.Host.DialAsync(a.Address, CancellationToken.None).AsTask().WaitAsync(Patience));
+        // The dialer is told what is wrong (not "malformed multistream message") well before its dial timeout.
+        foreach (var error in new[] { ab, ba })
+        {
+            Assert.True(Describe(error).Contains("swarm key", StringComparison.Ordinal), Describe(error));
+        }
         Assert.Empty(a.Host.GetConnections());
         Assert.Empty(b.Host.GetConnections());
+    }
+
+    private static string Describe(Exception error)
+    {
+        var messages = new List<string>();
+        for (Exception? e = error; e is not null; e = e.InnerException) messages.Add(e.Message);
+        if (error is AggregateException aggregate) messages.AddRange(aggregate.InnerExceptions.Select(Describe));
+        return string.Join(" | ", messages);
     }
 
     [Fact]
