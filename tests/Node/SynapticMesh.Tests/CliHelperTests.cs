@@ -128,6 +128,16 @@ public sealed class CliHelperTests
     }
 
     [Fact]
+    public void JsonKeepsTextReadableButEscapesControlCharacters()
+    {
+        var stdout = new StringWriter();
+        new CliOutput(stdout, TextWriter.Null, json: true).Result(new { Text = "it's `x` <b> & é\u001b[2J" }, _ => { });
+        string written = stdout.ToString();
+        Assert.Contains("it's `x` <b> & é", written, StringComparison.Ordinal);
+        Assert.Contains("\\u001B[2J", written, StringComparison.Ordinal); // no raw escape sequence reaches the terminal
+    }
+
+    [Fact]
     public void JsonErrorsAreOneLineWithCodeAndExitCode()
     {
         var stderr = new StringWriter();

@@ -12,6 +12,9 @@ public sealed class CliOutput(TextWriter stdout, TextWriter stderr, bool json, b
 {
     public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {
+        // Output for scripts and people, never embedded in HTML: ' ` < > & and non-ASCII text stay as they are (the
+        // default escapes them as \uXXXX); control characters, quotes and backslashes are still escaped.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
