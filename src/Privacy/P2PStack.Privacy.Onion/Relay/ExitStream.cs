@@ -182,7 +182,8 @@ internal sealed class ExitStream
             long consumed = buffer.Length;
             reader.AdvanceTo(buffer.End);
             int due = _deliver.Consumed(consumed);
-            if (due > 0) await _circuit.SendSendmesBackwardAsync([], Id, due, token).ConfigureAwait(false);
+            if (due > 0 && !_circuit.TryDeferStreamSendmes(Id, due))
+                await _circuit.SendStreamSendmesBackwardAsync(Id, due, token).ConfigureAwait(false);
             if (result.IsCompleted)
             {
                 await stream.Output.CompleteAsync().ConfigureAwait(false);
