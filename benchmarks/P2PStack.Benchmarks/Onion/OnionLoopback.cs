@@ -164,6 +164,7 @@ public static class OnionLoopback
             // always enough under load; 1000 were).
             var buildMs = new List<double>();
             var closeMs = new List<double>();
+            var phases = new SortedDictionary<string, List<double>>(StringComparer.Ordinal);
             string last = "";
             TimeSpan buildCpuBefore = default;
             TimeSpan[] relayBuildCpuBefore = [];
@@ -177,7 +178,16 @@ public static class OnionLoopback
                 // A guard, not a measurement: a build or close that does not end fails the run.
                 using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
                 var info = await client.Client.BuildCircuitAsync(path, timeout.Token);
-                if (i >= warmupBuilds) buildMs.Add(info.BuildTime.TotalMilliseconds);
+                if (i >= warmupBuilds)
+                {
+                    buildMs.Add(info.BuildTime.TotalMilliseconds);
+                    foreach (var (hop, phase, time) in client.Client.Find(info.Id)?.BuildPhases ?? [])
+                    {
+                        var key = $"hop {hop}: {phase}";
+                        if (!phases.TryGetValue(key, out var list)) phases[key] = list = [];
+                        list.Add(time.TotalMilliseconds);
+                    }
+                }
                 last = info.Id;
                 if (i == builds + warmupBuilds - 1) break; // the last one carries the echo and throughput runs
                 long closing = Stopwatch.GetTimestamp();
@@ -187,6 +197,8 @@ public static class OnionLoopback
             var buildCpu = (Process.GetCurrentProcess().TotalProcessorTime - buildCpuBefore).TotalMilliseconds / builds;
             var relayBuildCpu = relays.OfType<RelayProcess>().Select((r, i) => (r.CpuTime() - relayBuildCpuBefore[i]).TotalMilliseconds / builds).ToArray();
             report.AppendLine($"3-hop build (ms, {builds} after {warmupBuilds} warm-up): p50 {P(buildMs, 50)}, p10 {P(buildMs, 10)}, p90 {P(buildMs, 90)}");
+            report.AppendLine("build phases at the client (ms, p50 / p90; a wait includes the relays' work and the round trip): "
+                + string.Join("; ", phases.Select(p => $"{p.Key} {P(p.Value, 50)} / {P(p.Value, 90)}")));
             if (relayProcesses)
                 report.AppendLine($"CPU per build and close (ms): this process (client) {buildCpu:F3}, relays (guard, middle, exit) "
                     + string.Join(", ", relayBuildCpu.Select(v => v.ToString("F3", CultureInfo.InvariantCulture))));

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Security.Cryptography;
 using Google.Protobuf;
 using P2PStack.Addressing;
@@ -72,6 +73,17 @@ internal sealed partial class ClientCircuit
     /// <summary>Time from the first CREATE to the last EXTENDED.</summary>
     public TimeSpan BuildTime { get; internal set; }
 
+    /// <summary>Where the build's time went, phase by phase (hop number and phase name, in order): the stopwatch
+    /// breakdown the loopback benchmark reports.</summary>
+    internal List<(int Hop, string Phase, TimeSpan Time)> BuildPhases { get; } = [];
+
+    internal void Phase(int hop, string phase, ref long since)
+    {
+        long now = Stopwatch.GetTimestamp();
+        BuildPhases.Add((hop, phase, Stopwatch.GetElapsedTime(since, now)));
+        since = now;
+    }
+
     public IReadOnlyList<RelayInfo> Path => [.. _hops.Select(h => h.Relay)];
 
     public int HopCount => _hops.Length;
@@ -113,6 +125,7 @@ internal sealed partial class ClientCircuit
     public static async Task<ClientCircuit> CreateAsync(OnionClient client, RelayInfo first, OnionHandshake.Client handshake,
         CancellationToken cancellationToken)
     {
+        long phaseStart = Stopwatch.GetTimestamp();
         IStream stream;
         try
         {
@@ -125,6 +138,7 @@ internal sealed partial class ClientCircuit
         }
         var link = new CellLink(stream, client.Options.Layout);
         var circuit = new ClientCircuit(client, link);
+        circuit.Phase(1, "open stream", ref phaseStart);
         try
         {
             await link.LockAsync(cancellationToken).ConfigureAwait(false);
@@ -143,8 +157,11 @@ internal sealed partial class ClientCircuit
             {
                 link.Unlock();
             }
+            circuit.Phase(1, "send CREATE", ref phaseStart);
             var created = await ReadCreatedAsync(link, cancellationToken).ConfigureAwait(false);
+            circuit.Phase(1, "wait CREATED", ref phaseStart);
             var keys = handshake.Complete(created);
+            circuit.Phase(1, "complete handshake", ref phaseStart);
             circuit.AddHop(first, keys);
             circuit._reader = circuit.ReadLoopAsync();
             return circuit;
@@ -160,6 +177,8 @@ internal sealed partial class ClientCircuit
     /// <exception cref="CircuitException">TRUNCATED (the circuit stays as it was), or the circuit ended.</exception>
     public async Task ExtendAsync(RelayInfo relay, OnionHandshake.Client handshake, CancellationToken cancellationToken)
     {
+        long phaseStart = Stopwatch.GetTimestamp();
+        int hop = _hops.Length + 1;
         var extend = new Pb.Extend { PeerId = ByteString.CopyFrom(relay.Peer.Bytes.Span), Create = ByteString.CopyFrom(handshake.Create) };
         foreach (var address in relay.Addresses.Take(16)) extend.Addresses.Add(ByteString.CopyFrom(address.Bytes.Span));
         var pending = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -168,11 +187,14 @@ internal sealed partial class ClientCircuit
         {
             await SendMessageAsync(_hops.Length - 1, RelayCommand.Extend, 0, extend.ToByteArray(), early: true, cancellationToken)
                 .ConfigureAwait(false);
+            Phase(hop, "send EXTEND", ref phaseStart);
             var finished = await Task.WhenAny(pending.Task, Completion).WaitAsync(cancellationToken).ConfigureAwait(false);
             if (finished != pending.Task)
                 throw new CircuitException(await Completion.ConfigureAwait(false), "the circuit ended while extending");
             var created = await pending.Task.ConfigureAwait(false);
+            Phase(hop, "wait EXTENDED", ref phaseStart);
             var keys = handshake.Complete(created);
+            Phase(hop, "complete handshake", ref phaseStart);
             AddHop(relay, keys);
         }
         finally

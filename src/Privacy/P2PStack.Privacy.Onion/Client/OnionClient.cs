@@ -430,6 +430,7 @@ public sealed partial class OnionClient : IAsyncDisposable
         var path = selector.Select(relays, hops, pinned, request.Destination, Host.PeerId, excluded, last).ToList();
         int retries = Options.Client.BuildRetries;
         var prepared = path.Select(Prepare).ToList();
+        var keyWaits = new List<(int Hop, string Phase, TimeSpan Time)>(hops);
         ClientCircuit? circuit = null;
         try
         {
@@ -437,9 +438,14 @@ public sealed partial class OnionClient : IAsyncDisposable
             {
                 token.ThrowIfCancellationRequested();
                 int position = circuit?.HopCount ?? 0;
-                if (position == hops) return circuit!;
+                if (position == hops)
+                {
+                    circuit!.BuildPhases.AddRange(keyWaits);
+                    return circuit;
+                }
+                long waitStart = Stopwatch.GetTimestamp();
                 var handshake = await prepared[position].WaitAsync(token).ConfigureAwait(false);
-                long stepStart = Stopwatch.GetTimestamp();
+                keyWaits.Add((position + 1, "wait key prepared", Stopwatch.GetElapsedTime(waitStart)));
                 try
                 {
                     using var step = CancellationTokenSource.CreateLinkedTokenSource(token);
@@ -485,7 +491,6 @@ public sealed partial class OnionClient : IAsyncDisposable
                         for (int i = 1; i < prepared.Count; i++) prepared[i] = Prepare(path[i]);
                     continue;
                 }
-                _ = stepStart;
             }
         }
         catch

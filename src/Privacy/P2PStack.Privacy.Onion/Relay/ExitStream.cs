@@ -19,7 +19,12 @@ internal sealed class ExitStream
 {
     private readonly RelayCircuit _circuit;
     private readonly PeerId? _destination;
-    private readonly Pipe _toDestination = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
+    // The pump to the destination runs inline on the thread that flushes DATA into this pipe (the circuit's forward
+    // loop, at the end of each read batch) up to its first wait, so delivered data goes on to the destination's stream
+    // without a hand-off through the thread pool per batch, while it is still in cache; a destination that does not
+    // take it makes the pump wait, never the forward loop (the pipe does not pause its writer; the stream window bounds it).
+    private readonly Pipe _toDestination = new(new PipeOptions(readerScheduler: PipeScheduler.Inline, pauseWriterThreshold: 0,
+        resumeWriterThreshold: 0, useSynchronizationContext: false));
     private readonly DeliveryWindow _deliver;
     private readonly CancellationTokenSource _abort = new();
     private IExitEnd? _stream;
@@ -177,7 +182,8 @@ internal sealed class ExitStream
             long consumed = buffer.Length;
             reader.AdvanceTo(buffer.End);
             int due = _deliver.Consumed(consumed);
-            if (due > 0) await _circuit.SendSendmesBackwardAsync([], Id, due, token).ConfigureAwait(false);
+            if (due > 0 && !_circuit.TryDeferStreamSendmes(Id, due))
+                await _circuit.SendStreamSendmesBackwardAsync(Id, due, token).ConfigureAwait(false);
             if (result.IsCompleted)
             {
                 await stream.Output.CompleteAsync().ConfigureAwait(false);

@@ -17,6 +17,10 @@ internal sealed partial class RelayCircuit
     private readonly List<ExitStream> _touched = [];
     private readonly Queue<byte[]> _sendmeTags = new();
     private readonly List<byte[]> _pendingSendmes = [];
+    private readonly List<(ushort Stream, int Count)> _streamSendmes = []; // the forward loop's only
+    private readonly Lock _deferGate = new();
+    private readonly List<(ushort Stream, int Count)> _deferredSendmes = []; // under _deferGate
+    private bool _collectingSendmes; // under _deferGate
     private readonly byte[] _sendmeBody = new byte[1 + LayerCipher.TagSize];
     private readonly FlowWindow _packageWindow;
     private readonly DeliveryWindow _deliverWindow;
@@ -102,39 +106,86 @@ internal sealed partial class RelayCircuit
     {
         if (_touched.Count > 0)
         {
-            foreach (var stream in _touched) await stream.FlushDeliveredAsync().ConfigureAwait(false);
+            // The streams' pumps run inline in these flushes (ExitStream): stream SENDMEs they make due meanwhile are
+            // left here and go out with this batch's circuit SENDMEs, in one write.
+            lock (_deferGate) _collectingSendmes = true;
+            try
+            {
+                foreach (var stream in _touched) await stream.FlushDeliveredAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                lock (_deferGate)
+                {
+                    _collectingSendmes = false;
+                    _streamSendmes.AddRange(_deferredSendmes);
+                    _deferredSendmes.Clear();
+                }
+            }
             _touched.Clear();
         }
-        if (_pendingSendmes.Count > 0)
+        if (_pendingSendmes.Count > 0 || _streamSendmes.Count > 0)
         {
-            await SendSendmesBackwardAsync(_pendingSendmes, 0, 0, token).ConfigureAwait(false);
-            _pendingSendmes.Clear();
+            try
+            {
+                await SendSendmesBackwardAsync(_pendingSendmes, _streamSendmes, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                _pendingSendmes.Clear();
+                _streamSendmes.Clear();
+            }
         }
     }
 
-    /// <summary>Sends SENDMEs towards the client in one write: a circuit SENDME for each tag in
-    /// <paramref name="circuitTags"/>, then <paramref name="streamSendmes"/> stream SENDMEs for <paramref name="streamId"/>.
-    /// One flush for all of them: every flush is a write through each relay on the way, and a thread woken at each.</summary>
-    internal async Task SendSendmesBackwardAsync(IReadOnlyList<byte[]> circuitTags, ushort streamId, int streamSendmes, CancellationToken token)
+    /// <summary>Leaves <paramref name="count"/> stream SENDMEs of stream <paramref name="id"/> to the forward loop when it
+    /// is flushing its streams (the caller, a stream's pump, runs inline in that flush), so that they go out with the
+    /// batch's circuit SENDMEs; false when the caller must send them itself.</summary>
+    internal bool TryDeferStreamSendmes(ushort id, int count)
     {
-        if (circuitTags.Count == 0 && streamSendmes == 0) return;
+        lock (_deferGate)
+        {
+            if (!_collectingSendmes) return false;
+            _deferredSendmes.Add((id, count));
+            return true;
+        }
+    }
+
+    /// <summary>Sends <paramref name="count"/> stream SENDMEs of stream <paramref name="streamId"/> in one write.</summary>
+    internal Task SendStreamSendmesBackwardAsync(ushort streamId, int count, CancellationToken token) =>
+        SendSendmesBackwardAsync([], [(streamId, count)], token);
+
+    /// <summary>Sends SENDMEs towards the client in one write: a circuit SENDME for each tag in
+    /// <paramref name="circuitTags"/>, then the stream SENDMEs (stream id, how many) in <paramref name="streamSendmes"/>.
+    /// One flush for all of them: every flush is a write through each relay on the way, and a thread woken at each.</summary>
+    private async Task SendSendmesBackwardAsync(IReadOnlyList<byte[]> circuitTags, IReadOnlyList<(ushort Stream, int Count)> streamSendmes,
+        CancellationToken token)
+    {
+        if (circuitTags.Count == 0 && streamSendmes.Count == 0) return;
         await _prev.LockAsync(token).ConfigureAwait(false);
         try
         {
-            for (int i = 0; i < circuitTags.Count + streamSendmes; i++)
-            {
-                if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
-                var span = _prev.Begin();
-                CellCodec.WriteSendmeCell(span, circuitTags, i, streamId, _sendmeBody); // _sendmeBody: under the link's lock only
-                _backward!.Encrypt(span[1..]);
-                _prev.Commit();
-            }
+            for (int i = 0; i < circuitTags.Count; i++)
+                await WriteSendmeLockedAsync(circuitTags, i, 0, token).ConfigureAwait(false);
+            foreach (var (stream, count) in streamSendmes)
+                for (int i = 0; i < count; i++)
+                    await WriteSendmeLockedAsync([], 0, stream, token).ConfigureAwait(false);
             await _prev.FlushAsync(token).ConfigureAwait(false);
         }
         finally
         {
             _prev.Unlock();
         }
+    }
+
+    // One SENDME cell into the previous link (under its lock).
+    private async ValueTask WriteSendmeLockedAsync(IReadOnlyList<byte[]> circuitTags, int index, ushort streamId, CancellationToken token)
+    {
+        if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
+        var span = _prev.Begin();
+        CellCodec.WriteSendmeCell(span, circuitTags, index, streamId, _sendmeBody); // _sendmeBody: under the link's lock only
+        _backward!.Encrypt(span[1..]);
+        _prev.Commit();
     }
 
     private void OnEnd(ushort id, byte[] message)
