@@ -127,6 +127,26 @@ public sealed class CliHelperTests
         Assert.Equal("cannot send: bad target", ErrorText.Of(new InvalidOperationException($"cannot send: {inner.Message}", inner)));
     }
 
+    [Theory]
+    [InlineData(15L, false)]
+    [InlineData(16L, true)]
+    [InlineData(1L << 30, true)]
+    [InlineData((1L << 30) + 1, false)]
+    [InlineData(-1L, false)]
+    public void ResourceMemoryIsValidatedWithItsRangeInTheMessage(long mebibytes, bool valid)
+    {
+        var config = new SynapticMesh.Home.NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], ResourceMemoryMiB = mebibytes };
+        var error = Record.Exception(() => config.Validate());
+        if (valid)
+        {
+            Assert.Null(error);
+            return;
+        }
+        var refused = Assert.IsType<CliException>(error);
+        Assert.Equal(ExitCodes.Usage, refused.ExitCode);
+        Assert.Contains($"from 16 to {1L << 30} (MiB), got {mebibytes}", refused.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void JsonKeepsTextReadableButEscapesControlCharacters()
     {

@@ -148,7 +148,7 @@ public sealed record NodeConfig
         if (MaxPeers < 1) throw CliException.Usage($"max peers must be at least 1, got {MaxPeers}");
         if (Shadow && !Onion) throw CliException.Usage("a shadow service needs onion circuits: \"onion\": true with \"shadow\": true in config.json");
         if (ResourceMemoryMiB is < 16 or > 1L << 30)
-            throw CliException.Usage($"resourceMemoryMiB must be at least 16 (MiB), got {ResourceMemoryMiB}");
+            throw CliException.Usage($"resourceMemoryMiB must be from 16 to {1L << 30} (MiB), got {ResourceMemoryMiB}");
         if (!IsProtocolId(DhtProtocol))
             throw CliException.Usage($"the DHT protocol must be a protocol id such as {DefaultDhtProtocol} or /ipfs/kad/1.0.0, not '{DhtProtocol}'");
         (Mdns ?? throw CliException.Usage("the config's 'mdns' must be an object")).Validate();
