@@ -128,6 +128,41 @@ public sealed class CliHelperTests
     }
 
     [Theory]
+    [InlineData("1048576", 1048576UL)]
+    [InlineData("0", 0UL)]
+    [InlineData("64KiB", 65536UL)]
+    [InlineData("10MB", 10_000_000UL)]
+    [InlineData("10 mib", 10_485_760UL)]
+    [InlineData("1.5GiB", 1_610_612_736UL)]
+    [InlineData("2k", 2000UL)]
+    [InlineData("512B", 512UL)]
+    [InlineData("16TiB", 17_592_186_044_416UL)]
+    public void SizesTakeDecimalAndBinaryUnits(string text, ulong expected)
+    {
+        Assert.True(ByteSize.TryParse(text, out ulong bytes));
+        Assert.Equal(expected, bytes);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("ten")]
+    [InlineData("-5MB")]
+    [InlineData("1.5")]
+    [InlineData("5XB")]
+    [InlineData("99999999999TB")]
+    public void WhatIsNotASizeIsRefused(string text) => Assert.False(ByteSize.TryParse(text, out _));
+
+    [Fact]
+    public void ASizeOptionParsesUnitsAndNamesItselfInItsError()
+    {
+        var upload = new System.CommandLine.Option<ulong>("--upload") { CustomParser = ByteSize.Parse };
+        var root = new System.CommandLine.RootCommand { upload };
+        Assert.Equal(10_485_760UL, root.Parse("--upload 10MiB").GetValue(upload));
+        var refused = root.Parse("--upload lots");
+        Assert.Contains(refused.Errors, e => e.Message.Contains("--upload: 'lots' is not a size", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData(15L, false)]
     [InlineData(16L, true)]
     [InlineData(1L << 30, true)]

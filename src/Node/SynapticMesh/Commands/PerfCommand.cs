@@ -9,7 +9,7 @@ using SynapticMesh.Cli;
 
 namespace SynapticMesh.Commands;
 
-/// <summary><c>p2p perf &lt;multiaddr&gt; --upload BYTES --download BYTES</c>: a /perf/1.0.0 throughput run.</summary>
+/// <summary><c>p2p perf &lt;multiaddr&gt; --upload SIZE --download SIZE</c>: a /perf/1.0.0 throughput run.</summary>
 public static class PerfCommand
 {
     public sealed record PerfRequest(string Target, ulong UploadBytes, ulong DownloadBytes);
@@ -20,8 +20,14 @@ public static class PerfCommand
     public static Command Create(CommandContextFactory contexts)
     {
         var target = new Argument<string>("multiaddr") { Description = "Multiaddr (or peer id) of a peer serving /perf/1.0.0" };
-        var upload = new Option<ulong>("--upload") { Description = "Bytes to send", Required = true };
-        var download = new Option<ulong>("--download") { Description = "Bytes to receive", Required = true };
+        var upload = new Option<ulong>("--upload")
+        {
+            Description = "Bytes to send (a number, or with a unit: 64KiB, 10MB, 1GiB)", Required = true, CustomParser = ByteSize.Parse,
+        };
+        var download = new Option<ulong>("--download")
+        {
+            Description = "Bytes to receive (a number, or with a unit: 64KiB, 10MB, 1GiB)", Required = true, CustomParser = ByteSize.Parse,
+        };
         var command = new Command("perf", "Measure throughput to a peer") { target, upload, download };
         command.SetAction(async (parse, cancellationToken) =>
         {
