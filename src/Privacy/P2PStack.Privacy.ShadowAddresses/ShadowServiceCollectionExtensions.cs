@@ -47,6 +47,13 @@ public static class ShadowServiceCollectionExtensions
         return builder;
     }
 
+    // RequirePadding without the padding module could never be met: refused at start, not at each introduction.
+    private static ShadowIntroductions? RequirePaddingNeedsTheModule(IServiceProvider sp) =>
+        sp.GetRequiredService<IOptions<ShadowPublisherOptions>>().Value.RequirePadding
+        && !sp.GetServices<ISecuredConnectionFilter>().Any(f => f.ProtocolId == P2PStack.Privacy.Padding.PaddingFilter.Id)
+            ? throw new InvalidOperationException("ShadowPublisherOptions.RequirePadding needs the padding module (AddPadding)")
+            : null;
+
     // Over circuits when asked, or by default when the node runs the onion client; never a silent fall back to the
     // node's own identity when circuits were asked for.
     private static IShadowDhtAccess DhtAccess(IServiceProvider sp)
@@ -89,7 +96,7 @@ public static class ShadowServiceCollectionExtensions
         if (configure is not null) options.Configure(configure);
         // The relays chosen are held by registered circuits (ShadowIntroductions), so descriptors list only points
         // that introduce; introduced connections reach the host through the onion listener.
-        builder.Services.TryAddSingleton(sp => new ShadowIntroductions(new OnionIntroductionSource(sp.GetRequiredService<RelayDirectory>(),
+        builder.Services.TryAddSingleton(sp => RequirePaddingNeedsTheModule(sp) ?? new ShadowIntroductions(new OnionIntroductionSource(sp.GetRequiredService<RelayDirectory>(),
             sp.GetRequiredService<IOptions<OnionOptions>>(), sp.GetRequiredService<IOptions<ShadowPublisherOptions>>(),
             sp.GetRequiredService<ILocalIdentity>()), sp.GetRequiredService<OnionClient>(), sp.GetRequiredService<OnionListeners>(),
             sp.GetRequiredService<ShadowAddressPool>(), sp.GetRequiredService<ShadowMetrics>(),

@@ -131,6 +131,45 @@ public class DirectoryOverCircuitsTests
         Assert.All(shadowRequests, r => Assert.DoesNotContain(r.Peer, nodes));
     }
 
+    [Fact]
+    public async Task A_service_that_requires_padding_refuses_a_client_without_it_and_serves_one_with_it()
+    {
+        await using var net = await Network.StartAsync(o => o.RequirePadding = true, plainClient: true);
+        var address = net.Service.Get<ShadowAddressPool>().Generate();
+        var publication = (await net.Service.Get<ShadowPublisher>().PublishDueAsync(CancellationToken.None).WaitAsync(Patience))
+            .Single(p => p.Period == net.Service.Directory.CurrentPeriod.Number);
+        Assert.Null(publication.Error);
+
+        // A client without the padding module reaches the service through the introduction point, but the service's
+        // upgrade wants the padding filter before a muxer: the handshake fails and nothing runs.
+        var refused = await Assert.ThrowsAsync<ShadowConnectException>(() =>
+            net.PlainClient!.Get<ShadowConnector>().ConnectAsync(address, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal("handshake", refused.Result);
+
+        // A client that pads (the default for shadow connections) is served.
+        var connection = await net.Client.Get<ShadowConnector>().ConnectAsync(address, CancellationToken.None).WaitAsync(Patience);
+        Assert.Contains(P2PStack.Privacy.Padding.PaddingFilter.Id, connection.Filters);
+        await using (var ping = await connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask().WaitAsync(Patience))
+            Assert.Single(await net.Client.Get<PingService>().PingAsync(ping, 1, CancellationToken.None).WaitAsync(Patience));
+        await connection.CloseAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Requiring_padding_without_the_padding_module_is_refused_at_composition()
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton(new MemoryNetwork());
+        services.AddP2PStack(p2p =>
+        {
+            p2p.ListenOn("/memory/0").AddMemoryTransport().AddNoise().AddYamux().AddKademlia().AddShadowAddresses();
+            p2p.AddOnion();
+            p2p.AddShadowService(o => o.RequirePadding = true);
+        });
+        await using var provider = services.BuildServiceProvider();
+        var error = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<ShadowIntroductions>());
+        Assert.Contains("padding module", error.Message);
+    }
+
     /// <summary>A DHT request as the receiving node logged it.</summary>
     internal sealed record LoggedRequest(string Type, PeerId Peer, string Address, ByteString Key);
 
@@ -176,9 +215,12 @@ public class DirectoryOverCircuitsTests
 
         public ShadowDirectoryTests.ShadowPeer Client { get; private set; } = null!;
 
+        /// <summary>A client without the padding module (when asked for).</summary>
+        public ShadowDirectoryTests.ShadowPeer? PlainClient { get; private set; }
+
         public List<ShadowDirectoryTests.ShadowPeer> All { get; } = [];
 
-        public static async Task<Network> StartAsync()
+        public static async Task<Network> StartAsync(Action<ShadowPublisherOptions>? publisher = null, bool plainClient = false)
         {
             var net = new Network();
             var memory = new MemoryNetwork();
@@ -203,15 +245,22 @@ public class DirectoryOverCircuitsTests
                 net.Service = await ShadowDirectoryTests.ShadowPeer.StartAsync(memory, TimeProvider.System, [], bootstrap, p2p =>
                 {
                     Onion(p2p, relay: false);
-                    p2p.AddShadowService(o => o.IntroductionPoints = 1);
+                    p2p.AddShadowService(o =>
+                    {
+                        o.IntroductionPoints = 1;
+                        publisher?.Invoke(o);
+                    });
                 });
                 net.Client = await ShadowDirectoryTests.ShadowPeer.StartAsync(memory, TimeProvider.System, [], bootstrap, p2p => Onion(p2p, relay: false));
+                if (plainClient)
+                    net.PlainClient = await ShadowDirectoryTests.ShadowPeer.StartAsync(memory, TimeProvider.System, [], bootstrap, p2p => Onion(p2p, relay: false, padding: false));
                 net.All.AddRange([.. net.Relays, net.Service, net.Client]);
+                if (net.PlainClient is { } plain) net.All.Add(plain);
                 foreach (var peer in net.All) await peer.Dht.RefreshAsync(CancellationToken.None).WaitAsync(Patience);
                 // The service takes introduced connections through its onion listener.
                 net.Service.Host.AddHandler(net.Service.Get<DestinationHandler>());
                 await net.Service.Host.ListenAsync(OnionAddress.Listen, CancellationToken.None);
-                foreach (var peer in new[] { net.Service, net.Client })
+                foreach (var peer in net.All.Skip(net.Relays.Count))
                     for (int i = 0; i < 5; i++) Assert.NotNull(peer.Get<OnionClient>().Directory.TryAdd(net.Relays[i].Get<OnionRelay>().SignedDescriptor()));
             }
             catch
@@ -222,7 +271,7 @@ public class DirectoryOverCircuitsTests
             return net;
         }
 
-        private static void Onion(IP2PBuilder p2p, bool relay)
+        private static void Onion(IP2PBuilder p2p, bool relay, bool padding = true)
         {
             p2p.AddPing();
             p2p.AddOnion(o =>
@@ -234,7 +283,7 @@ public class DirectoryOverCircuitsTests
                 o.Relay.AllowPrivateAddresses = true;
             });
             p2p.AddShadowConnections();
-            p2p.AddPadding();
+            if (padding) p2p.AddPadding();
         }
 
         public async ValueTask DisposeAsync()

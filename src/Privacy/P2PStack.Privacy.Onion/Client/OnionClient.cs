@@ -178,8 +178,15 @@ public sealed partial class OnionClient : IAsyncDisposable
     /// </summary>
     /// <exception cref="IntroductionRefusedException">The relay refused the registration.</exception>
     /// <exception cref="NoPathException">The relay is not in the directory, or too few relays for the path.</exception>
+    public Task<IntroductionCircuit> EstablishIntroductionAsync(PeerId relay, ReadOnlyMemory<byte> authKey, ILocalIdentity identity,
+        Func<IRawConnection, bool> accept, CancellationToken cancellationToken) =>
+        EstablishIntroductionAsync(relay, authKey, identity, accept, requiredFilters: null, cancellationToken);
+
+    /// <inheritdoc cref="EstablishIntroductionAsync(PeerId, ReadOnlyMemory{byte}, ILocalIdentity, Func{IRawConnection, bool}, CancellationToken)"/>
+    /// <param name="requiredFilters">Secured-connection filters every introduced connection's dialer must run (e.g.
+    /// padding), else its upgrade fails (<see cref="IRawConnection.RequiredInboundFilters"/>); null: none.</param>
     public async Task<IntroductionCircuit> EstablishIntroductionAsync(PeerId relay, ReadOnlyMemory<byte> authKey, ILocalIdentity identity,
-        Func<IRawConnection, bool> accept, CancellationToken cancellationToken)
+        Func<IRawConnection, bool> accept, IReadOnlyList<string>? requiredFilters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(relay);
         ArgumentNullException.ThrowIfNull(identity);
@@ -190,6 +197,7 @@ public sealed partial class OnionClient : IAsyncDisposable
             var status = await circuit.EstablishIntroductionAsync(authKey, stream =>
             {
                 stream.LocalIdentity = identity;
+                stream.RequiredInboundFilters = requiredFilters;
                 Metrics.InboundConnection();
                 return accept(stream);
             }, cancellationToken).ConfigureAwait(false);
