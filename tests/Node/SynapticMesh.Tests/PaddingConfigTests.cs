@@ -19,7 +19,7 @@ public sealed class PaddingConfigTests
         using var home = new TempHome();
         var init = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase", "--listen", "/ip4/127.0.0.1/tcp/0",
             "--padding", "all", "--padding-cell-sizes", "512, 4096", "--padding-cover", "poisson", "--padding-cover-rate", "5",
-            "--padding-cover-budget", "8192", "--padding-jitter-ms", "20", "--padding-batch-ms", "3"]);
+            "--padding-cover-budget", "8192", "--padding-jitter-ms", "20", "--padding-batch-ms", "3", "--shadow", "--shadow-require-padding"]);
         Assert.True(init.ExitCode == 0, init.Stderr);
         Assert.Contains("padding cells: 512, 4096 bytes", init.Stdout);
         var config = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(home.File("config.json"))).RootElement;
@@ -29,6 +29,7 @@ public sealed class PaddingConfigTests
         Assert.Equal(8192, config.GetProperty("paddingCoverBudget").GetInt32());
         Assert.Equal(20, config.GetProperty("paddingJitterMs").GetInt32());
         Assert.Equal(3, config.GetProperty("paddingBatchMs").GetInt32());
+        Assert.True(config.GetProperty("shadowRequirePadding").GetBoolean());
 
         foreach (var (flags, message) in new (string[], string)[]
         {
@@ -80,6 +81,23 @@ public sealed class PaddingConfigTests
         Assert.Equal([1024, 16384], defaults.CellSizes);
         Assert.Equal(CoverTraffic.None, defaults.Cover);
         Assert.Equal(TimeSpan.Zero, defaults.MaxJitter);
+    }
+
+    [Fact]
+    public void A_shadow_service_requires_padding_when_configured()
+    {
+        using var home = new TempHome();
+        Directory.CreateDirectory(home.Path);
+        foreach (bool required in new[] { true, false })
+        {
+            var config = new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, Shadow = true, ShadowRequirePadding = required }.Validate();
+            using var key = PrivateKey.Generate(KeyType.Ed25519);
+            var services = new ServiceCollection();
+            services.AddLogging();
+            services.AddSynapticMeshNode(key, config, new NodeHome(home.Path));
+            using var provider = services.BuildServiceProvider();
+            Assert.Equal(required, provider.GetRequiredService<IOptions<P2PStack.Privacy.ShadowAddresses.Service.ShadowPublisherOptions>>().Value.RequirePadding);
+        }
     }
 
     private static PaddingOptions Compose(NodeConfig config, TempHome home)

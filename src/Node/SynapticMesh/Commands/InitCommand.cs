@@ -101,6 +101,10 @@ public static class InitCommand
             Description = "How long a burst of padded writes waits for more data to leave with it, ms (0..10000; default 0)",
         };
         var shadow = new Option<bool>("--shadow") { Description = "Run a shadow service: a pool of shadow addresses with descriptors in the DHT (implies --onion; creates the first address)" };
+        var shadowRequirePadding = new Option<bool>("--shadow-require-padding")
+        {
+            Description = "With --shadow: refuse clients of the shadow service that do not pad their connection",
+        };
         var nat = new Option<string>("--nat") { Description = "NAT traversal: auto (AutoNAT, port mapping, hole punching, relays when private) or off", DefaultValueFactory = _ => "auto" };
         nat.AcceptOnlyFromAmong("auto", "off");
         var relays = new Option<string[]>("--relay") { Description = "Relay multiaddr with /p2p to hold a reservation on (repeatable)" };
@@ -117,6 +121,7 @@ public static class InitCommand
         command.Options.Add(shadow);
         command.Options.Add(padding);
         command.Options.Add(paddingRequired);
+        command.Options.Add(shadowRequirePadding);
         command.Options.Add(paddingCellSizes);
         command.Options.Add(paddingCover);
         command.Options.Add(paddingCoverRate);
@@ -156,6 +161,7 @@ public static class InitCommand
                 },
                 Onion = parse.GetValue(onion) || parse.GetValue(shadow),
                 Shadow = parse.GetValue(shadow),
+                ShadowRequirePadding = parse.GetValue(shadowRequirePadding),
                 OnionRelay = parse.GetValue(onionRelay),
                 OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
                 Padding = parse.GetValue(padding) ?? "default",

@@ -70,6 +70,9 @@ public sealed record NodeConfig
     /// home/shadow-keys.json and publish their descriptors; needs <see cref="Onion"/> (introduction points are onion relays).</summary>
     public bool Shadow { get; init; }
 
+    /// <summary>With <see cref="Shadow"/>: refuse introduced connections whose client does not pad (docs/specs/shadow.md 7.3).</summary>
+    public bool ShadowRequirePadding { get; init; }
+
     /// <summary>Path diversity for circuits (no two relays in one /16 or /32); off only for a private or test network
     /// where every node shares an address block.</summary>
     public bool OnionPathDiversity { get; init; } = true;

@@ -154,7 +154,7 @@ public static class NodeComposition
         if (config.Shadow)
         {
             services.AddHostedService<ShadowKeyStore>();
-            new P2PBuilder(services).AddShadowService();
+            new P2PBuilder(services).AddShadowService(o => o.RequirePadding = config.ShadowRequirePadding);
         }
         // After PeerHostService: the NAT services start once the host runs.
         NodeNat.AddNatTraversal(new P2PBuilder(services), config);
