@@ -28,7 +28,18 @@ namespace P2PStack.Benchmarks.Simulation;
 /// </summary>
 public static class ShadowScenario
 {
-    public static async Task<string> RunAsync(int relayCount, int connections, int clientCount, TimeSpan latency, int concurrency)
+    /// <summary>Runs the scenario without padding (the anchor) and then with it, each on a fresh network, in one process.</summary>
+    public static async Task<string> RunBothAsync(int relayCount, int connections, int clientCount, TimeSpan latency, int concurrency)
+    {
+        string anchor = await RunAsync(relayCount, connections, clientCount, latency, concurrency, padding: false);
+        string padded = await RunAsync(relayCount, connections, clientCount, latency, concurrency, padding: true);
+        return anchor + padded;
+    }
+
+    /// <param name="padding">Every node runs the padding module with its default policy: circuit links and the
+    /// end-to-end shadow connections are padded (1024/16384-byte cells, no cover, no jitter).</param>
+    public static async Task<string> RunAsync(int relayCount, int connections, int clientCount, TimeSpan latency, int concurrency,
+        bool padding = false)
     {
         var network = new MemoryNetwork(1) { DefaultLinkConditions = new MemoryLinkConditions { Latency = latency } };
         var nodes = new List<Node>();
@@ -38,13 +49,13 @@ public static class ShadowScenario
             Multiaddr? bootstrap = null;
             for (int i = 0; i < relayCount; i++)
             {
-                var relay = await Node.StartAsync(network, Role.Relay, bootstrap, nodes);
+                var relay = await Node.StartAsync(network, Role.Relay, bootstrap, nodes, padding);
                 bootstrap ??= relay.Address.Encapsulate($"/p2p/{relay.Host.PeerId}");
                 relays.Add(relay);
             }
-            var service = await Node.StartAsync(network, Role.Service, bootstrap, nodes);
+            var service = await Node.StartAsync(network, Role.Service, bootstrap, nodes, padding);
             var clients = new List<Node>();
-            for (int i = 0; i < clientCount; i++) clients.Add(await Node.StartAsync(network, Role.Client, bootstrap, nodes));
+            for (int i = 0; i < clientCount; i++) clients.Add(await Node.StartAsync(network, Role.Client, bootstrap, nodes, padding));
             foreach (var node in nodes) await node.Get<KademliaDht>().RefreshAsync(CancellationToken.None);
             foreach (var node in clients.Append(service))
                 foreach (var relay in relays) node.Get<OnionClient>().Directory.TryAdd(relay.Get<OnionRelay>().SignedDescriptor());
@@ -93,7 +104,7 @@ public static class ShadowScenario
 
             double rtt = 2 * latency.TotalMilliseconds;
             var report = new System.Text.StringBuilder();
-            report.AppendLine($"shadow: {relayCount} relays, 1 service (3 introduction points), {clientCount} clients, {connections} connections "
+            report.AppendLine($"shadow, padding {(padding ? "on (default policy)" : "off")}, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}: {relayCount} relays, 1 service (3 introduction points), {clientCount} clients, {connections} connections "
                 + $"{concurrency} at a time, one-way link latency {latency.TotalMilliseconds} ms (link RTT {rtt} ms)");
             report.AppendLine("| connected | set-up p50 / p99 ms (resolve + circuit + join + handshake) | resolve alone p50 / p99 ms | ping through p50 / p99 ms |");
             report.AppendLine("|---:|---|---|---|");
@@ -125,7 +136,7 @@ public static class ShadowScenario
 
         public Multiaddr Address => Host.ListenAddresses.First(a => !a.ToString().Contains("p2p-onion", StringComparison.Ordinal));
 
-        public static async Task<Node> StartAsync(MemoryNetwork network, Role role, Multiaddr? bootstrap, List<Node> all)
+        public static async Task<Node> StartAsync(MemoryNetwork network, Role role, Multiaddr? bootstrap, List<Node> all, bool padding)
         {
             var services = new ServiceCollection();
             services.AddLogging();
@@ -152,6 +163,7 @@ public static class ShadowScenario
                     o.Client.Diversity.Enabled = false; // every memory address is in one block
                     o.Relay.AllowPrivateAddresses = true;
                 });
+                if (padding) p2p.AddPadding();
                 if (role == Role.Client) p2p.AddShadowConnections();
                 if (role == Role.Service) p2p.AddShadowService(o => o.IntroductionPoints = 3);
             });

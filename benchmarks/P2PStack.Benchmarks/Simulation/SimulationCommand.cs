@@ -61,7 +61,7 @@ public static class SimulationCommand
                 }, CancellationToken.None)).ToString(),
                 "onion" => await OnionScenario.RunAsync(Option(args, "--relays", 50), Option(args, "--circuits", 200), Option(args, "--clients", 10),
                     TimeSpan.FromMilliseconds(Option(args, "--latency-ms", 25)), Option(args, "--concurrency", 8)),
-                "shadow" => await ShadowScenario.RunAsync(Option(args, "--relays", 20), Option(args, "--connections", 50), Option(args, "--clients", 4),
+                "shadow" => await ShadowScenario.RunBothAsync(Option(args, "--relays", 20), Option(args, "--connections", 50), Option(args, "--clients", 4),
                     TimeSpan.FromMilliseconds(Option(args, "--latency-ms", 25)), Option(args, "--concurrency", 4)),
                 _ => throw new ArgumentException($"unknown scenario '{name}' (dht, gossip, churn, attack, onion, shadow, all)"),
             };

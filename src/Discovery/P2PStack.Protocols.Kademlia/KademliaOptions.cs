@@ -78,6 +78,14 @@ public sealed class KademliaOptions
     /// <summary>How often expired records and providers are swept (spec: e.g. every hour).</summary>
     public TimeSpan CleanupInterval { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Serves requests that arrive over onion circuits (the destination end, where the remote is an anonymous,
+    /// usually ephemeral peer; <c>IProtocolHandler.RunForAnonymousRemotes</c>), so that others can publish and fetch
+    /// records without naming themselves (shadow descriptors, docs/specs/shadow.md section 5). Such requests are
+    /// served like any other; the remote's ephemeral peer id is what a PUT_VALUE records as its publisher.
+    /// </summary>
+    public bool ServeAnonymousPeers { get; set; } = true;
+
     /// <summary>Values collected before GetValue settles on the best one (Q in the spec; go: 16).</summary>
     public int GetValueQuorum { get; set; } = 16;
 

@@ -89,7 +89,8 @@ internal sealed partial class HostConnection : IConnection
     public bool ServesInbound(string protocol) =>
         _registry.TryGet(protocol, out var handler)
         && (!IsLimited || handler.RunOnLimitedConnections || _options.AllProtocolsOnLimitedConnections)
-        && (!IsAnonymous || handler.RunOnAnonymousConnections || _options.AnonymousConnectionProtocols.Contains(protocol));
+        && (!IsAnonymous || handler.RunOnAnonymousConnections || _options.AnonymousConnectionProtocols.Contains(protocol)
+            || (!IsPrivate && handler.RunForAnonymousRemotes));
 
     public string SecurityProtocol => _upgraded.Secure.SecurityProtocol;
 

@@ -108,7 +108,10 @@ public sealed partial class Upgrader
     {
         bool initiator = role == Direction.Outbound;
         // A responder whose defaults are required takes no muxer before the dialer has selected them.
-        var requiredInbound = !initiator && _defaults is { Required: true } ? _defaults.Filters : null;
+        // The connection may name its own (a shadow service requiring padding).
+        var requiredInbound = initiator ? null
+            : raw.RequiredInboundFilters is { Count: > 0 } own ? own
+            : _defaults is { Required: true } ? _defaults.Filters : null;
         ISecureConnection? secure = null;
         // Abort (not just close) on cancellation, so a handshake blocked in a read ends now.
         using var abortOnCancel = cancellationToken.Register(static r => ((IRawConnection)r!).Abort(), raw);
@@ -212,7 +215,7 @@ public sealed partial class Upgrader
                     catch (Exception) when (!muxerAllowed && !cancellationToken.IsCancellationRequested)
                     {
                         // The dialer gave up after its muxer was refused: it does not run the required filters.
-                        _defaults!.Refused(role);
+                        _defaults?.Refused(role);
                         throw;
                     }
                     if (!_filters.TryGetValue(selected, out var filter))

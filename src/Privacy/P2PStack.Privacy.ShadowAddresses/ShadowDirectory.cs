@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using P2PStack.Privacy.ShadowAddresses.Directory;
 using P2PStack.Protocols.Kademlia;
 
 namespace P2PStack.Privacy.ShadowAddresses;
@@ -6,10 +7,20 @@ namespace P2PStack.Privacy.ShadowAddresses;
 /// <summary>
 /// Publishes and resolves shadow descriptors in the DHT: a service publishes under the blinded key of the current
 /// period (and of the next one near a period's end); a client computes the same blinded key from the address,
-/// fetches, checks and decrypts.
+/// fetches, checks and decrypts. Both go through <see cref="Access"/>: over onion circuits under ephemeral identities
+/// where the node has an onion client, else under the node's own identity (docs/specs/shadow.md, section 5.1).
 /// </summary>
-public sealed class ShadowDirectory(KademliaDht dht, IOptions<ShadowOptions> options, ShadowMetrics metrics, TimeProvider? time = null)
+public sealed class ShadowDirectory(IShadowDhtAccess access, IOptions<ShadowOptions> options, ShadowMetrics metrics, TimeProvider? time = null)
 {
+    /// <summary>A directory that reaches the DHT under this node's own identity.</summary>
+    public ShadowDirectory(KademliaDht dht, IOptions<ShadowOptions> options, ShadowMetrics metrics, TimeProvider? time = null)
+        : this(new DirectShadowDhtAccess(dht), options, metrics, time)
+    {
+    }
+
+    /// <summary>How publications and resolutions reach the DHT.</summary>
+    public IShadowDhtAccess Access { get; } = access ?? throw new ArgumentNullException(nameof(access));
+
     private readonly ShadowOptions _options = Validated(options.Value);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     // The last revision published per address and period: two publications within one millisecond (or under a
@@ -49,7 +60,7 @@ public sealed class ShadowDirectory(KademliaDht dht, IOptions<ShadowOptions> opt
         var descriptor = ShadowDescriptor.Create(key, p, revision, expires, content);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.DhtTimeout);
-        int stored = await dht.PutValueAsync(ShadowDescriptor.DhtKey(descriptor.BlindedKey), descriptor.Encoded, timeout.Token).ConfigureAwait(false);
+        int stored = await Access.PutAsync(ShadowDescriptor.DhtKey(descriptor.BlindedKey), descriptor.Encoded, timeout.Token).ConfigureAwait(false);
         metrics.Publication();
         return (descriptor, stored);
     }
@@ -103,7 +114,7 @@ public sealed class ShadowDirectory(KademliaDht dht, IOptions<ShadowOptions> opt
         byte[] key = ShadowDescriptor.DhtKey(address, period);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.DhtTimeout);
-        byte[] value = await dht.GetValueAsync(key, timeout.Token).ConfigureAwait(false);
+        byte[] value = await Access.GetAsync(key, timeout.Token).ConfigureAwait(false);
         try
         {
             var descriptor = ShadowDescriptor.Verify(key, value, _time.GetUtcNow(), _options.PeriodLength);

@@ -17,6 +17,12 @@ public sealed class ShadowOptions
     /// </summary>
     public TimeSpan AdjacentPeriodWindow { get; set; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// How descriptors are published and resolved (section 5.1 of docs/specs/shadow.md): <see cref="ShadowDirectoryAccess.Auto"/>
+    /// over onion circuits when the node runs the onion client, else under its own identity.
+    /// </summary>
+    public ShadowDirectoryAccess DirectoryAccess { get; set; } = ShadowDirectoryAccess.Auto;
+
     /// <summary>Time limit of one publication or resolution in the DHT.</summary>
     public TimeSpan DhtTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -28,4 +34,17 @@ public sealed class ShadowOptions
         if (AdjacentPeriodWindow < TimeSpan.Zero || AdjacentPeriodWindow > PeriodLength / 2)
             throw new ArgumentOutOfRangeException(nameof(AdjacentPeriodWindow), "between zero and half a period");
     }
+}
+
+/// <summary>How a node's shadow directory reaches the DHT.</summary>
+public enum ShadowDirectoryAccess
+{
+    /// <summary>Over circuits when the node runs the onion client (<c>AddOnion</c> with its client on), else direct.</summary>
+    Auto,
+
+    /// <summary>Over onion circuits under ephemeral identities; needs the onion client.</summary>
+    Circuits,
+
+    /// <summary>Under the node's own identity over its own connections: storing DHT nodes learn who publishes and resolves.</summary>
+    Direct,
 }

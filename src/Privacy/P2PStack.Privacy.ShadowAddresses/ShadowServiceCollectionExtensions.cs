@@ -10,6 +10,7 @@ using P2PStack.Privacy.Onion.Client;
 using P2PStack.Privacy.Onion.Directory;
 using P2PStack.Privacy.Onion.Transport;
 using P2PStack.Privacy.ShadowAddresses.Connections;
+using P2PStack.Privacy.ShadowAddresses.Directory;
 using P2PStack.Privacy.ShadowAddresses;
 using P2PStack.Privacy.ShadowAddresses.Service;
 using P2PStack.Protocols.Kademlia;
@@ -34,7 +35,8 @@ public static class ShadowServiceCollectionExtensions
         builder.Services.AddOptions<ShadowPoolOptions>();
         builder.Services.TryAddSingleton(sp => new ShadowAddressPool(sp.GetRequiredService<IOptions<ShadowPoolOptions>>(),
             sp.GetRequiredService<ShadowMetrics>(), sp.GetService<TimeProvider>()));
-        builder.Services.TryAddSingleton(sp => new ShadowDirectory(sp.GetRequiredService<KademliaDht>(),
+        builder.Services.TryAddSingleton<IShadowDhtAccess>(sp => DhtAccess(sp));
+        builder.Services.TryAddSingleton(sp => new ShadowDirectory(sp.GetRequiredService<IShadowDhtAccess>(),
             sp.GetRequiredService<IOptions<ShadowOptions>>(), sp.GetRequiredService<ShadowMetrics>(), sp.GetService<TimeProvider>()));
         builder.Services.AddOptions<KademliaOptions>().Configure<IOptions<ShadowOptions>, IServiceProvider>((kad, shadow, sp) =>
         {
@@ -43,6 +45,26 @@ public static class ShadowServiceCollectionExtensions
                     sp.GetService<TimeProvider>(), sp.GetRequiredService<ShadowMetrics>()));
         });
         return builder;
+    }
+
+    // RequirePadding without the padding module could never be met: refused at start, not at each introduction.
+    private static ShadowIntroductions? RequirePaddingNeedsTheModule(IServiceProvider sp) =>
+        sp.GetRequiredService<IOptions<ShadowPublisherOptions>>().Value.RequirePadding
+        && !sp.GetServices<ISecuredConnectionFilter>().Any(f => f.ProtocolId == P2PStack.Privacy.Padding.PaddingFilter.Id)
+            ? throw new InvalidOperationException("ShadowPublisherOptions.RequirePadding needs the padding module (AddPadding)")
+            : null;
+
+    // Over circuits when asked, or by default when the node runs the onion client; never a silent fall back to the
+    // node's own identity when circuits were asked for.
+    private static IShadowDhtAccess DhtAccess(IServiceProvider sp)
+    {
+        var access = sp.GetRequiredService<IOptions<ShadowOptions>>().Value.DirectoryAccess;
+        var onion = sp.GetService<IOptions<OnionOptions>>()?.Value;
+        bool hasClient = onion is { EnableClient: true } && sp.GetService<OnionClient>() is not null;
+        if (access == ShadowDirectoryAccess.Circuits && !hasClient)
+            throw new InvalidOperationException("shadow descriptors over circuits need the onion client (AddOnion with EnableClient)");
+        if (access == ShadowDirectoryAccess.Direct || !hasClient) return new DirectShadowDhtAccess(sp.GetRequiredService<KademliaDht>());
+        return new CircuitShadowDhtAccess(sp.GetRequiredService<KademliaDht>(), sp.GetRequiredService<OnionClient>(), sp.GetRequiredService<IPeerHost>());
     }
 
     /// <summary>
@@ -74,7 +96,7 @@ public static class ShadowServiceCollectionExtensions
         if (configure is not null) options.Configure(configure);
         // The relays chosen are held by registered circuits (ShadowIntroductions), so descriptors list only points
         // that introduce; introduced connections reach the host through the onion listener.
-        builder.Services.TryAddSingleton(sp => new ShadowIntroductions(new OnionIntroductionSource(sp.GetRequiredService<RelayDirectory>(),
+        builder.Services.TryAddSingleton(sp => RequirePaddingNeedsTheModule(sp) ?? new ShadowIntroductions(new OnionIntroductionSource(sp.GetRequiredService<RelayDirectory>(),
             sp.GetRequiredService<IOptions<OnionOptions>>(), sp.GetRequiredService<IOptions<ShadowPublisherOptions>>(),
             sp.GetRequiredService<ILocalIdentity>()), sp.GetRequiredService<OnionClient>(), sp.GetRequiredService<OnionListeners>(),
             sp.GetRequiredService<ShadowAddressPool>(), sp.GetRequiredService<ShadowMetrics>(),

@@ -143,5 +143,14 @@ public interface IProtocolHandler
     /// </summary>
     bool RunOnAnonymousConnections => false;
 
+    /// <summary>
+    /// Whether these protocols are served inbound on a connection whose remote is anonymous while this side is the node
+    /// itself (not a per-connection identity): the destination end of an onion circuit. The dialer named this node to
+    /// reach it, so serving it there reveals nothing the dialer did not know; at the other end of such a connection, or
+    /// where this side is a per-connection identity (a shadow service), only <see cref="RunOnAnonymousConnections"/>
+    /// counts. The DHT opts in, so that records can be published and fetched over circuits. False unless overridden.
+    /// </summary>
+    bool RunForAnonymousRemotes => false;
+
     Task HandleAsync(IStream stream, CancellationToken cancellationToken);
 }

@@ -96,6 +96,11 @@ public interface IRawConnection : IDuplexPipe, IAsyncDisposable
     /// <see cref="DialOptions.Identity"/> instead.</summary>
     ILocalIdentity? LocalIdentity => null;
 
+    /// <summary>Secured-connection filters the dialer of this inbound connection must select before a muxer (a shadow
+    /// service that requires padding on its introduced connections), else the upgrade fails; null or empty: the host's
+    /// required defaults (<see cref="IDefaultConnectionFilters"/>), if any.</summary>
+    IReadOnlyList<string>? RequiredInboundFilters => null;
+
     /// <summary>The host's admission, when the listener obtained it at accept (<see cref="IInboundAdmission"/>);
     /// null when the host is to admit the connection itself.</summary>
     IAdmissionTicket? Admission => null;

@@ -11,6 +11,8 @@ public sealed partial class KadStreamHandler(KademliaDht dht, ILogger<KadStreamH
 {
     public IReadOnlyList<string> Protocols { get; } = [dht.Options.ProtocolId];
 
+    public bool RunForAnonymousRemotes => dht.Options.ServeAnonymousPeers;
+
     public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
     {
         var options = dht.Options;
@@ -25,6 +27,7 @@ public sealed partial class KadStreamHandler(KademliaDht dht, ILogger<KadStreamH
                     var request = await KadProtocol.ReadOrEndAsync(stream.Input, options.MaxMessageSize, idle.Token).ConfigureAwait(false);
                     if (request is null) break;
                     dht.Metrics.InboundRequest(request.Type);
+                    Log.Request(logger, request.Type, request.Key, stream.Connection.RemotePeer, stream.Connection.RemoteAddress);
                     var response = await dht.RequestHandler.HandleAsync(stream.Connection.RemotePeer, request, idle.Token).ConfigureAwait(false);
                     if (response is not null)
                         await KadProtocol.WriteAsync(stream.Output, response, options.MaxMessageSize, idle.Token).ConfigureAwait(false);
@@ -42,6 +45,10 @@ public sealed partial class KadStreamHandler(KademliaDht dht, ILogger<KadStreamH
 
     private static partial class Log
     {
+        [LoggerMessage(Level = LogLevel.Trace, Message = "DHT {Type} request for key {Key} from {Peer} at {Address}")]
+        public static partial void Request(ILogger logger, Pb.Message.Types.MessageType type, Google.Protobuf.ByteString key, Identity.PeerId peer,
+            Addressing.Multiaddr address);
+
         [LoggerMessage(Level = LogLevel.Debug, Message = "DHT request from {Peer} refused: {Reason}")]
         public static partial void RequestRefused(ILogger logger, Identity.PeerId peer, string reason);
     }

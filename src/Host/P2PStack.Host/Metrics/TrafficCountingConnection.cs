@@ -38,6 +38,8 @@ internal sealed class TrafficCountingConnection(IRawConnection inner, TrafficCou
 
     public ILocalIdentity? LocalIdentity => inner.LocalIdentity;
 
+    public IReadOnlyList<string>? RequiredInboundFilters => inner.RequiredInboundFilters;
+
     public void Abort() => inner.Abort();
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();

@@ -72,7 +72,39 @@ public static class InitCommand
             DefaultValueFactory = _ => "on",
         };
         paddingRequired.AcceptOnlyFromAmong("on", "off");
+        var paddingCellSizes = new Option<string>("--padding-cell-sizes")
+        {
+            Description = "Padding cell sizes in bytes, ascending, comma-separated (64..16384, at most 8; default 1024,16384): one size hides every message size up to it",
+        };
+        var paddingCover = new Option<string>("--padding-cover")
+        {
+            Description = "Cover cells on idle padded connections and circuits: none (default), constant or poisson",
+            DefaultValueFactory = _ => "none",
+        };
+        paddingCover.AcceptOnlyFromAmong("none", "constant", "poisson");
+        var paddingCoverRate = new Option<double>("--padding-cover-rate")
+        {
+            Description = "Mean cover cells per second (0 < rate <= 1000; default 2)",
+            DefaultValueFactory = _ => 2,
+        };
+        var paddingCoverBudget = new Option<int>("--padding-cover-budget")
+        {
+            Description = "Cap on cover bytes per second per connection or circuit (default 32768)",
+            DefaultValueFactory = _ => 32 * 1024,
+        };
+        var paddingJitter = new Option<int>("--padding-jitter-ms")
+        {
+            Description = "Upper bound of the random delay before each burst of padded writes, ms (0..10000; default 0)",
+        };
+        var paddingBatch = new Option<int>("--padding-batch-ms")
+        {
+            Description = "How long a burst of padded writes waits for more data to leave with it, ms (0..10000; default 0)",
+        };
         var shadow = new Option<bool>("--shadow") { Description = "Run a shadow service: a pool of shadow addresses with descriptors in the DHT (implies --onion; creates the first address)" };
+        var shadowRequirePadding = new Option<bool>("--shadow-require-padding")
+        {
+            Description = "With --shadow: refuse clients of the shadow service that do not pad their connection",
+        };
         var nat = new Option<string>("--nat") { Description = "NAT traversal: auto (AutoNAT, port mapping, hole punching, relays when private) or off", DefaultValueFactory = _ => "auto" };
         nat.AcceptOnlyFromAmong("auto", "off");
         var relays = new Option<string[]>("--relay") { Description = "Relay multiaddr with /p2p to hold a reservation on (repeatable)" };
@@ -89,6 +121,13 @@ public static class InitCommand
         command.Options.Add(shadow);
         command.Options.Add(padding);
         command.Options.Add(paddingRequired);
+        command.Options.Add(shadowRequirePadding);
+        command.Options.Add(paddingCellSizes);
+        command.Options.Add(paddingCover);
+        command.Options.Add(paddingCoverRate);
+        command.Options.Add(paddingCoverBudget);
+        command.Options.Add(paddingJitter);
+        command.Options.Add(paddingBatch);
         command.SetAction(parse =>
         {
             var context = contexts.Create(parse);
@@ -122,10 +161,17 @@ public static class InitCommand
                 },
                 Onion = parse.GetValue(onion) || parse.GetValue(shadow),
                 Shadow = parse.GetValue(shadow),
+                ShadowRequirePadding = parse.GetValue(shadowRequirePadding),
                 OnionRelay = parse.GetValue(onionRelay),
                 OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
                 Padding = parse.GetValue(padding) ?? "default",
                 PaddingRequired = parse.GetValue(paddingRequired) != "off",
+                PaddingCellSizes = parse.GetValue(paddingCellSizes) is { } sizes ? ParseCellSizes(sizes) : null,
+                PaddingCover = parse.GetValue(paddingCover) ?? "none",
+                PaddingCoverRate = parse.GetValue(paddingCoverRate),
+                PaddingCoverBudget = parse.GetValue(paddingCoverBudget),
+                PaddingJitterMs = parse.GetValue(paddingJitter),
+                PaddingBatchMs = parse.GetValue(paddingBatch),
                 Nat = parse.GetValue(nat) ?? "auto",
                 Relays = [.. parse.GetValue(relays) ?? []],
                 RelayService = parse.GetValue(relayService) ? new RelayServiceConfig() : null,
@@ -184,6 +230,19 @@ public static class InitCommand
         return new InitResult(peerId.ToString(), home.Directory, home.IdentityPath, passphrase is not null, home.ConfigPath, config);
     }
 
+    // "512,1024,16384" -> [512, 1024, 16384]; the ranges are checked with the rest of the config.
+    private static List<int> ParseCellSizes(string text)
+    {
+        var sizes = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int size))
+                throw CliException.Usage($"--padding-cell-sizes: '{part}' is not a size in bytes");
+            sizes.Add(size);
+        }
+        return sizes;
+    }
+
     public static void Print(TextWriter text, InitResult result)
     {
         text.WriteLine($"Initialised {result.Home}");
@@ -202,6 +261,11 @@ public static class InitCommand
             text.WriteLine($"  onion:    client {(result.Config.Onion ? "on" : "off")}, relay {(result.Config.OnionRelay ? "on" : "off")}, path diversity {(result.Config.OnionPathDiversity ? "on" : "off")}");
         if (result.Config.Padding == "all" || !result.Config.PaddingRequired)
             text.WriteLine($"  padding:  {result.Config.Padding}, {(result.Config.PaddingRequired ? "required" : "not required")}");
+        if (result.Config.PaddingCellSizes is { } sizes) text.WriteLine($"  padding cells: {string.Join(", ", sizes)} bytes");
+        if (result.Config.PaddingCover != "none")
+            text.WriteLine($"  padding cover: {result.Config.PaddingCover}, {result.Config.PaddingCoverRate} cells/s, at most {result.Config.PaddingCoverBudget} B/s");
+        if (result.Config.PaddingJitterMs > 0 || result.Config.PaddingBatchMs > 0)
+            text.WriteLine($"  padding delay: jitter up to {result.Config.PaddingJitterMs} ms, batching {result.Config.PaddingBatchMs} ms");
         if (result.ShadowAddress is { } shadowAddress) text.WriteLine($"  shadow:   {shadowAddress} (published while the node runs)");
         text.WriteLine($"  nat:      {result.Config.Nat}{(result.Config.RelayService is null ? "" : ", relay service")}");
         foreach (var address in result.Config.Relays) text.WriteLine($"  relay:    {address}");

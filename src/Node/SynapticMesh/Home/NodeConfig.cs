@@ -70,6 +70,9 @@ public sealed record NodeConfig
     /// home/shadow-keys.json and publish their descriptors; needs <see cref="Onion"/> (introduction points are onion relays).</summary>
     public bool Shadow { get; init; }
 
+    /// <summary>With <see cref="Shadow"/>: refuse introduced connections whose client does not pad (docs/specs/shadow.md 7.3).</summary>
+    public bool ShadowRequirePadding { get; init; }
+
     /// <summary>Path diversity for circuits (no two relays in one /16 or /32); off only for a private or test network
     /// where every node shares an address block.</summary>
     public bool OnionPathDiversity { get; init; } = true;
@@ -83,6 +86,71 @@ public sealed record NodeConfig
 
     /// <summary>Whether a padded connection to a peer without padding is refused (true) or made without it (false).</summary>
     public bool PaddingRequired { get; init; } = true;
+
+    /// <summary>
+    /// Padding cell sizes in bytes, header included: strictly ascending, 64..16384, 1 to 8 of them (docs/specs/padding.md);
+    /// null: the module's default (1024, 16384). Writes that fall in one size look alike on the wire, so one size hides
+    /// every message size up to it (at the cost of padding small ones to it).
+    /// </summary>
+    public List<int>? PaddingCellSizes { get; init; }
+
+    /// <summary>Cover cells on idle padded connections and on circuits: "none" (default), "constant" or "poisson".</summary>
+    public string PaddingCover { get; init; } = "none";
+
+    /// <summary>Mean cover cells per second (0 &lt; rate &lt;= 1000).</summary>
+    public double PaddingCoverRate { get; init; } = 2;
+
+    /// <summary>Cap on cover bytes per second per connection or circuit (at least 1).</summary>
+    public int PaddingCoverBudget { get; init; } = 32 * 1024;
+
+    /// <summary>Upper bound of the random delay before each burst of padded writes, in milliseconds (0..10000; 0: none).</summary>
+    public int PaddingJitterMs { get; init; }
+
+    /// <summary>How long a burst waits for more data to leave with it, in milliseconds (0..10000; 0: none).</summary>
+    public int PaddingBatchMs { get; init; }
+
+    /// <summary>Applies the padding settings to the module's options (where the node pads at all: see <see cref="Padding"/>).</summary>
+    public void ApplyPadding(P2PStack.Privacy.Padding.PaddingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (PaddingCellSizes is { Count: > 0 } sizes)
+        {
+            options.CellSizes.Clear();
+            options.CellSizes.AddRange(sizes);
+        }
+        options.Cover = PaddingCover switch
+        {
+            "constant" => P2PStack.Privacy.Padding.CoverTraffic.Constant,
+            "poisson" => P2PStack.Privacy.Padding.CoverTraffic.Poisson,
+            _ => P2PStack.Privacy.Padding.CoverTraffic.None,
+        };
+        options.CoverRate = PaddingCoverRate;
+        options.CoverBudgetBytesPerSecond = PaddingCoverBudget;
+        options.MaxJitter = TimeSpan.FromMilliseconds(PaddingJitterMs);
+        options.BatchDelay = TimeSpan.FromMilliseconds(PaddingBatchMs);
+    }
+
+    private void ValidatePadding()
+    {
+        if (PaddingCellSizes is not null)
+        {
+            try
+            {
+                P2PStack.Privacy.Padding.PaddingWire.ValidateSizes([.. PaddingCellSizes]);
+            }
+            catch (ArgumentException e)
+            {
+                throw CliException.Usage($"paddingCellSizes: {e.Message.Split(" (Parameter", 2)[0]}");
+            }
+        }
+        if (PaddingCover is not ("none" or "constant" or "poisson"))
+            throw CliException.Usage($"paddingCover must be \"none\", \"constant\" or \"poisson\", got '{PaddingCover}'");
+        if (!(PaddingCoverRate > 0 && PaddingCoverRate <= 1000))
+            throw CliException.Usage($"paddingCoverRate must be above 0 and at most 1000 cells/s, got {PaddingCoverRate}");
+        if (PaddingCoverBudget < 1) throw CliException.Usage($"paddingCoverBudget must be at least 1 byte/s, got {PaddingCoverBudget}");
+        if (PaddingJitterMs is < 0 or > 10_000) throw CliException.Usage($"paddingJitterMs must be 0..10000, got {PaddingJitterMs}");
+        if (PaddingBatchMs is < 0 or > 10_000) throw CliException.Usage($"paddingBatchMs must be 0..10000, got {PaddingBatchMs}");
+    }
 
     /// <summary>Peers trusted by configuration (trust method "config"), entered into the trust store at start.</summary>
     public List<TrustedPeerConfig> Trusted { get; init; } = [];
@@ -170,6 +238,7 @@ public sealed record NodeConfig
         }
         if (Nat is not ("auto" or "off")) throw new CliException($"nat must be \"auto\" or \"off\", got '{Nat}'", ExitCodes.Usage);
         if (Padding is not ("default" or "all")) throw new CliException($"padding must be \"default\" or \"all\", got '{Padding}'", ExitCodes.Usage);
+        ValidatePadding();
         foreach (var relay in RelayAddresses ?? [])
         {
             if (relay.GetPeerId() is null) throw new CliException($"relay address {relay} needs /p2p/<peer id>", ExitCodes.Usage);

@@ -134,6 +134,8 @@ public static class NodeComposition
                 p2p.AddPadding();
                 if (config.Onion) p2p.AddShadowConnections();
             }
+            // Cell sizes, cover traffic and delays (config.json padding*, p2p init --padding-*), wherever the node pads.
+            p2p.Services.Configure<P2PStack.Privacy.Padding.PaddingOptions>(config.ApplyPadding);
         });
         // Latency samples also go to a window, for status's min/mean/max.
         services.TryAddSingleton<LatencyWindow>();
@@ -152,7 +154,7 @@ public static class NodeComposition
         if (config.Shadow)
         {
             services.AddHostedService<ShadowKeyStore>();
-            new P2PBuilder(services).AddShadowService();
+            new P2PBuilder(services).AddShadowService(o => o.RequirePadding = config.ShadowRequirePadding);
         }
         // After PeerHostService: the NAT services start once the host runs.
         NodeNat.AddNatTraversal(new P2PBuilder(services), config);

@@ -276,6 +276,9 @@ internal sealed partial class ClientCircuit
     }
 
     /// <summary>Whether this circuit is a service's introduction circuit (no streams of its own, never reused).</summary>
+    /// <summary>The isolation key it was built for (<see cref="CircuitRequest.Isolation"/>); null: shared.</summary>
+    internal object? Isolation { get; set; }
+
     internal bool IsIntroduction => Volatile.Read(ref _introduced) is not null;
 
     /// <summary>Sends a DROP cell to <paramref name="hop"/> (padding that hop discards; the hops before it cannot tell

@@ -62,6 +62,8 @@ internal sealed class ClientStream : IRawConnection
     /// <summary>The identity a service authenticates as on an inbound stream (its shadow address's), or null.</summary>
     public ILocalIdentity? LocalIdentity { get; set; }
 
+    public IReadOnlyList<string>? RequiredInboundFilters { get; set; }
+
     /// <summary>Completes when the exit reports the destination stream open; faults when it refuses.</summary>
     public Task Connected => _connected.Task;
 

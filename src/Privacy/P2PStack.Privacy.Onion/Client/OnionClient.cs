@@ -26,6 +26,14 @@ public sealed record CircuitRequest
 
     /// <summary>The relay for the last position (an introduction point: it need not be an exit); null: any exit.</summary>
     public PeerId? Last { get; init; }
+
+    /// <summary>
+    /// Isolation key (compared with <see cref="object.Equals(object?)"/>): a circuit built for a key carries only
+    /// streams of requests with that key, and requests with a key never use a circuit built without it or for another
+    /// (not the preemptive ones either). Tor's stream isolation: the exit of one activity's circuit does not see the
+    /// streams of another, so it cannot link them. Null: the shared circuits.
+    /// </summary>
+    public object? Isolation { get; init; }
 }
 
 /// <summary>A shadow service's circuit registered at an introduction point (docs/specs/shadow.md, section 7).</summary>
@@ -170,8 +178,15 @@ public sealed partial class OnionClient : IAsyncDisposable
     /// </summary>
     /// <exception cref="IntroductionRefusedException">The relay refused the registration.</exception>
     /// <exception cref="NoPathException">The relay is not in the directory, or too few relays for the path.</exception>
+    public Task<IntroductionCircuit> EstablishIntroductionAsync(PeerId relay, ReadOnlyMemory<byte> authKey, ILocalIdentity identity,
+        Func<IRawConnection, bool> accept, CancellationToken cancellationToken) =>
+        EstablishIntroductionAsync(relay, authKey, identity, accept, requiredFilters: null, cancellationToken);
+
+    /// <inheritdoc cref="EstablishIntroductionAsync(PeerId, ReadOnlyMemory{byte}, ILocalIdentity, Func{IRawConnection, bool}, CancellationToken)"/>
+    /// <param name="requiredFilters">Secured-connection filters every introduced connection's dialer must run (e.g.
+    /// padding), else its upgrade fails (<see cref="IRawConnection.RequiredInboundFilters"/>); null: none.</param>
     public async Task<IntroductionCircuit> EstablishIntroductionAsync(PeerId relay, ReadOnlyMemory<byte> authKey, ILocalIdentity identity,
-        Func<IRawConnection, bool> accept, CancellationToken cancellationToken)
+        Func<IRawConnection, bool> accept, IReadOnlyList<string>? requiredFilters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(relay);
         ArgumentNullException.ThrowIfNull(identity);
@@ -182,6 +197,7 @@ public sealed partial class OnionClient : IAsyncDisposable
             var status = await circuit.EstablishIntroductionAsync(authKey, stream =>
             {
                 stream.LocalIdentity = identity;
+                stream.RequiredInboundFilters = requiredFilters;
                 Metrics.InboundConnection();
                 return accept(stream);
             }, cancellationToken).ConfigureAwait(false);
@@ -235,6 +251,16 @@ public sealed partial class OnionClient : IAsyncDisposable
         return true;
     }
 
+    /// <summary>Closes every circuit built for <paramref name="isolation"/> (<see cref="CircuitRequest.Isolation"/>); returns how many.</summary>
+    public async Task<int> CloseIsolatedAsync(object isolation, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(isolation);
+        ClientCircuit[] circuits;
+        lock (_gate) circuits = [.. _circuits.Where(c => !c.IsClosed && Equals(c.Isolation, isolation))];
+        await Task.WhenAll(circuits.Select(c => c.CloseAsync(DestroyReason.Finished))).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return circuits.Length;
+    }
+
     /// <summary>The open circuit with this id, or null.</summary>
     internal ClientCircuit? Find(string id)
     {
@@ -252,7 +278,9 @@ public sealed partial class OnionClient : IAsyncDisposable
         lock (_gate)
         {
             var pinned = _pinnedCircuit.Value;
-            if (pinned is not null && !pinned.IsClosed && Fits(pinned, request, hops, now, ignoreDirtiness: true)) return pinned;
+            // The circuit ConnectAsync chose (for its request's isolation): the transport's request carries none.
+            if (pinned is not null && !pinned.IsClosed && Fits(pinned, request with { Isolation = pinned.Isolation }, hops, now, ignoreDirtiness: true))
+                return pinned;
             var reusable = _circuits.Where(c => Fits(c, request, hops, now, ignoreDirtiness: false))
                 .OrderByDescending(c => c.FirstUsedAt.HasValue).FirstOrDefault();
             if (reusable is not null) return reusable;
@@ -291,6 +319,7 @@ public sealed partial class OnionClient : IAsyncDisposable
     private bool Fits(ClientCircuit circuit, CircuitRequest request, int hops, DateTimeOffset now, bool ignoreDirtiness)
     {
         if (circuit.IsClosed || circuit.HopCount != hops || circuit.IsIntroduction || request.Last is not null) return false;
+        if (!Equals(circuit.Isolation, request.Isolation)) return false;
         if (!ignoreDirtiness && circuit.FirstUsedAt is { } used && now - used >= Options.Client.MaxDirtiness) return false;
         if (now - circuit.CreatedAt >= Options.Client.CircuitLifetime) return false;
         if (circuit.StreamCount >= Options.Client.MaxStreamsPerCircuit) return false;
@@ -332,7 +361,7 @@ public sealed partial class OnionClient : IAsyncDisposable
             // A service's introduction circuits live as long as the service keeps them.
             retire = [.. _circuits.Where(c => !c.IsIntroduction && c.StreamCount == 0 && (now - c.CreatedAt >= Options.Client.CircuitLifetime
                 || (c.FirstUsedAt is { } used && now - used >= Options.Client.MaxDirtiness)))];
-            clean = _circuits.Count(c => !c.IsClosed && !retire.Contains(c) && c.FirstUsedAt is null
+            clean = _circuits.Count(c => !c.IsClosed && !retire.Contains(c) && c.FirstUsedAt is null && c.Isolation is null
                 && c.HopCount == Options.Client.DefaultHops && c.Exit.AllowsExitTo(null));
         }
         foreach (var circuit in retire) await circuit.CloseAsync(DestroyReason.Finished).ConfigureAwait(false);
@@ -382,6 +411,7 @@ public sealed partial class OnionClient : IAsyncDisposable
         {
             var circuit = await BuildPathAsync(request, hops, budget.Token).ConfigureAwait(false);
             circuit.BuildTime = Stopwatch.GetElapsedTime(started);
+            circuit.Isolation = request.Isolation;
             Metrics.BuildSucceeded(hops, circuit.BuildTime);
             bool keep;
             lock (_gate)

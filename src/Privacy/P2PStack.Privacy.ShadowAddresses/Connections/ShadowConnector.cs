@@ -75,6 +75,12 @@ public sealed class ShadowConnector(IPeerHost host, OnionClient onion, ShadowDir
             metrics.Connection("invalid");
             throw new ShadowConnectException("invalid", $"the descriptor of {address.ToUri()} was refused: {e.Message}", e);
         }
+        catch (Exception e) when (e is CircuitException or DhtNoPeersException or ResourceLimitExceededException)
+        {
+            // The directory is reached over circuits (or the DHT is empty): no circuit could be built.
+            metrics.Connection("unreachable");
+            throw new ShadowConnectException("unreachable", $"the DHT could not be asked for {address.ToUri()}: {e.Message}", e);
+        }
         var service = content.Service ?? throw new ShadowConnectException("invalid", "the descriptor names no service identity");
         var target = address.ToMultiaddr().Encapsulate($"/p2p/{service}");
         var previous = _resolved.Value;

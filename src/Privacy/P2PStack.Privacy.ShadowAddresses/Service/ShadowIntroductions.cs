@@ -32,6 +32,7 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly TimeSpan _lifetime = options?.Value.IntroductionLifetime ?? (onionOptions?.Value ?? new OnionOptions()).Client.CircuitLifetime;
     private readonly TimeSpan _grace = options?.Value.IntroductionRetireGrace ?? new ShadowPublisherOptions().IntroductionRetireGrace;
+    private readonly IReadOnlyList<string>? _requiredFilters = options?.Value.RequirePadding == true ? [P2PStack.Privacy.Padding.PaddingFilter.Id] : null;
 
     /// <inheritdoc/>
     public event Action<ShadowAddress>? Changed;
@@ -148,7 +149,7 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
     {
         await Task.Yield();
         var circuit = await onion.EstablishIntroductionAsync(registration.Relay, registration.AuthKey, key.ServiceIdentity,
-            raw => Accept(address, raw), _stopping.Token).ConfigureAwait(false);
+            raw => Accept(address, raw), _requiredFilters, _stopping.Token).ConfigureAwait(false);
         LogRegistered(registration.Relay, circuit.CircuitId);
         _ = circuit.Completion.ContinueWith(_ => Reestablish(address, registration), CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);

@@ -27,6 +27,13 @@ public sealed class ShadowPublisherOptions
     /// the publisher: clients that resolved the old descriptor just before still get through.</summary>
     public TimeSpan IntroductionRetireGrace { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Refuse introduced connections whose client does not run the padding filter (docs/specs/padding.md): the upgrade
+    /// of such a connection fails before any protocol runs. Needs the padding module (<c>AddPadding</c>). Off by
+    /// default: clients pad shadow connections by default anyway, and one without the module is then still served.
+    /// </summary>
+    public bool RequirePadding { get; set; }
+
     internal void Validate()
     {
         if (IntroductionPoints is < 1 or > ShadowDescriptor.MaxIntroductionPoints) throw new ArgumentOutOfRangeException(nameof(IntroductionPoints));

@@ -21,7 +21,8 @@ public class AnonymousConnectionTests
     {
         var network = new MemoryNetwork();
         await using var server = await TestPeer.StartAsync("/memory/0", network);
-        await using var client = await TestPeer.StartAsync("/memory/0", network, configure: p2p => p2p.AddProtocol<EchoHandler>());
+        await using var client = await TestPeer.StartAsync("/memory/0", network, configure: p2p => p2p.AddProtocol<EchoHandler>()
+            .AddProtocol<ForAnonymousRemotesHandler>());
         using var key = PrivateKey.Generate(KeyType.Ed25519);
         var ephemeral = new LocalIdentity(key);
 
@@ -31,6 +32,8 @@ public class AnonymousConnectionTests
         Assert.False(connection.ServesInbound(EchoHandler.Protocol));
         Assert.False(connection.ServesInbound(PerfProtocol.Id));
         Assert.True(connection.ServesInbound(PingProtocol.Id));
+        // This side is a per-connection identity: a protocol served for anonymous remotes is not served here.
+        Assert.False(connection.ServesInbound(ForAnonymousRemotesHandler.Protocol));
         // Outbound is the dialer's choice: the client may run anything over it.
         await using (var echo = await connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask().WaitAsync(Patience))
             Assert.Single(await client.Get<PingService>().PingAsync(echo, 1, CancellationToken.None).WaitAsync(Patience));
@@ -59,10 +62,10 @@ public class AnonymousConnectionTests
     public async Task An_inbound_connection_from_an_anonymizing_transport_serves_opted_in_protocols_and_raises_no_peer_event()
     {
         await using var listening = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0", configure: p2p => p2p
-            .AddTransport<StreamTransport>().AddProtocol<StreamTransport>().AddProtocol<EchoHandler>(),
+            .AddTransport<StreamTransport>().AddProtocol<StreamTransport>().AddProtocol<EchoHandler>().AddProtocol<ForAnonymousRemotesHandler>(),
             options: o => o.AnonymousConnectionProtocols.Add(PerfProtocol.Id));
         await using var dialing = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0", configure: p2p => p2p
-            .AddTransport<StreamTransport>().AddProtocol<StreamTransport>());
+            .AddTransport<StreamTransport>().AddProtocol<StreamTransport>().AddProtocol<ForAnonymousRemotesHandler>());
         listening.Get<StreamTransport>().InboundAnonymous = true;
         var events = new List<IConnection>();
         using var subscription = listening.Host.Events.Subscribe<PeerConnected>(e => { lock (events) events.Add(e.Connection); });
@@ -89,11 +92,36 @@ public class AnonymousConnectionTests
         });
         Assert.True(atListener.ServesInbound(PerfProtocol.Id));
         Assert.False(atListener.ServesInbound(EchoHandler.Protocol));
+        // The listener is itself here (the remote is the anonymous one): a protocol served for anonymous remotes runs, at
+        // the listener only; the dialer, under its ephemeral identity, does not serve it.
+        Assert.True(atListener.ServesInbound(ForAnonymousRemotesHandler.Protocol));
+        Assert.False(inner.ServesInbound(ForAnonymousRemotesHandler.Protocol));
+        await using (var served = await inner.OpenStreamAsync([ForAnonymousRemotesHandler.Protocol], CancellationToken.None).AsTask().WaitAsync(Patience))
+        {
+            await served.Output.CompleteAsync();
+            var read = await served.Input.ReadAsync().AsTask().WaitAsync(Patience);
+            Assert.True(read.IsCompleted);
+        }
         await using (var ping = await inner.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask().WaitAsync(Patience))
             Assert.Single(await dialing.Get<PingService>().PingAsync(ping, 1, CancellationToken.None).WaitAsync(Patience));
         var info = await dialing.Get<IdentifyService>().IdentifyAsync(inner, CancellationToken.None).WaitAsync(Patience);
         Assert.Contains(PerfProtocol.Id, info.Protocols);
         Assert.DoesNotContain(EchoHandler.Protocol, info.Protocols);
+    }
+
+    /// <summary>Served for anonymous remotes only where this side is the node itself (as the DHT is).</summary>
+    private sealed class ForAnonymousRemotesHandler : IProtocolHandler
+    {
+        public const string Protocol = "/test/for-anonymous-remotes/1.0.0";
+
+        public IReadOnlyList<string> Protocols { get; } = [Protocol];
+
+        public bool RunForAnonymousRemotes => true;
+
+        public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
+        {
+            await using (stream) await stream.Output.CompleteAsync();
+        }
     }
 
     private static async Task<T> WaitForAsync<T>(Func<T?> probe) where T : class

@@ -135,6 +135,35 @@ public class CircuitBehaviourTests
         Assert.NotEqual(ready.Id, next.Circuit.Id);
     }
 
+    [Fact]
+    public async Task Isolated_requests_use_only_circuits_of_their_key_and_close_with_it()
+    {
+        await using var network = await OnionTestNetwork.StartAsync(relays: 3);
+        var client = network.Client.Client;
+        var destination = network.Destination.PeerId;
+        var shared = await client.ConnectAsync(destination).WaitAsync(Patience);
+        object first = new(), second = new();
+
+        var a1 = await client.ConnectAsync(destination, new CircuitRequest { Isolation = first }).WaitAsync(Patience);
+        var a2 = await client.ConnectAsync(destination, new CircuitRequest { Isolation = first }).WaitAsync(Patience);
+        var b = await client.ConnectAsync(destination, new CircuitRequest { Isolation = second }).WaitAsync(Patience);
+        var other = await client.ConnectAsync(destination).WaitAsync(Patience);
+        // One key's requests share its circuit (the one built when the transport reached it); neither key takes the shared
+        // circuit, the other key's, nor lends its own to requests without a key.
+        Assert.Equal(a1.Circuit.Id, a2.Circuit.Id);
+        Assert.Equal(shared.Circuit.Id, other.Circuit.Id);
+        Assert.Equal(3, new[] { shared.Circuit.Id, a1.Circuit.Id, b.Circuit.Id }.Distinct().Count());
+        Assert.Equal(3, client.Circuits.Count);
+
+        Assert.Equal(1, await client.CloseIsolatedAsync(first).WaitAsync(Patience));
+        await a1.Connection.Completion.WaitAsync(Patience);
+        await a2.Connection.Completion.WaitAsync(Patience);
+        await Faults.FaultTests.WaitUntilAsync(() => client.Circuits.All(c => c.Id != a1.Circuit.Id));
+        Assert.Equal(new[] { shared.Circuit.Id, b.Circuit.Id }.Order(StringComparer.Ordinal), client.Circuits.Select(c => c.Id).Order(StringComparer.Ordinal));
+        Assert.False(b.Connection.Completion.IsCompleted);
+        foreach (var c in new[] { shared, b, other }) await c.Connection.CloseAsync(CancellationToken.None);
+    }
+
     private static string FullMessage(Exception? e)
     {
         var text = "";

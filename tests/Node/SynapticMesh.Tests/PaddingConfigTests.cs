@@ -1,0 +1,112 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using P2PStack.Identity;
+using P2PStack.Privacy.Padding;
+using SynapticMesh.Home;
+using SynapticMesh.Node;
+
+namespace SynapticMesh.Tests;
+
+/// <summary>
+/// Padding cell sizes, cover traffic and delays in the node's config: <c>p2p init --padding-*</c> writes them, bad values
+/// are one-line usage errors, and the node composes the padding module with them.
+/// </summary>
+public sealed class PaddingConfigTests
+{
+    [Fact]
+    public async Task Init_writes_the_padding_settings_and_refuses_bad_ones()
+    {
+        using var home = new TempHome();
+        var init = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase", "--listen", "/ip4/127.0.0.1/tcp/0",
+            "--padding", "all", "--padding-cell-sizes", "512, 4096", "--padding-cover", "poisson", "--padding-cover-rate", "5",
+            "--padding-cover-budget", "8192", "--padding-jitter-ms", "20", "--padding-batch-ms", "3", "--shadow", "--shadow-require-padding"]);
+        Assert.True(init.ExitCode == 0, init.Stderr);
+        Assert.Contains("padding cells: 512, 4096 bytes", init.Stdout);
+        var config = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(home.File("config.json"))).RootElement;
+        Assert.Equal([512, 4096], config.GetProperty("paddingCellSizes").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal("poisson", config.GetProperty("paddingCover").GetString());
+        Assert.Equal(5, config.GetProperty("paddingCoverRate").GetDouble());
+        Assert.Equal(8192, config.GetProperty("paddingCoverBudget").GetInt32());
+        Assert.Equal(20, config.GetProperty("paddingJitterMs").GetInt32());
+        Assert.Equal(3, config.GetProperty("paddingBatchMs").GetInt32());
+        Assert.True(config.GetProperty("shadowRequirePadding").GetBoolean());
+
+        foreach (var (flags, message) in new (string[], string)[]
+        {
+            (["--padding-cell-sizes", "4096,512"], "strictly increasing"),
+            (["--padding-cell-sizes", "32"], "outside 64..16384"),
+            (["--padding-cell-sizes", "1k"], "not a size in bytes"),
+            (["--padding-cover-rate", "0"], "paddingCoverRate"),
+            (["--padding-cover-budget", "0"], "paddingCoverBudget"),
+            (["--padding-jitter-ms", "-1"], "paddingJitterMs"),
+            (["--padding-batch-ms", "10001"], "paddingBatchMs"),
+        })
+        {
+            using var other = new TempHome();
+            var refused = await CliProcess.RunAsync(["p2p", "init", "--home", other.Path, "--no-passphrase", .. flags]);
+            Assert.Equal(2, refused.ExitCode);
+            Assert.Contains(message, refused.Stderr);
+            Assert.False(File.Exists(other.File("config.json")), "a refused init writes nothing");
+        }
+        using var cover = new TempHome();
+        Assert.Equal(2, (await CliProcess.RunAsync(["p2p", "init", "--home", cover.Path, "--no-passphrase", "--padding-cover", "bursty"])).ExitCode);
+    }
+
+    [Fact]
+    public void The_node_composes_the_padding_module_with_the_configured_settings()
+    {
+        using var home = new TempHome();
+        Directory.CreateDirectory(home.Path);
+        var configured = new NodeConfig
+        {
+            Listen = ["/ip4/127.0.0.1/tcp/0"],
+            Onion = true,
+            PaddingCellSizes = [256, 2048],
+            PaddingCover = "constant",
+            PaddingCoverRate = 7.5,
+            PaddingCoverBudget = 4096,
+            PaddingJitterMs = 15,
+            PaddingBatchMs = 2,
+        }.Validate();
+        var options = Compose(configured, home);
+        Assert.Equal([256, 2048], options.CellSizes);
+        Assert.Equal(CoverTraffic.Constant, options.Cover);
+        Assert.Equal(7.5, options.CoverRate);
+        Assert.Equal(4096, options.CoverBudgetBytesPerSecond);
+        Assert.Equal(TimeSpan.FromMilliseconds(15), options.MaxJitter);
+        Assert.Equal(TimeSpan.FromMilliseconds(2), options.BatchDelay);
+
+        // Without the keys: the module's defaults.
+        var defaults = Compose(new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true }.Validate(), home);
+        Assert.Equal([1024, 16384], defaults.CellSizes);
+        Assert.Equal(CoverTraffic.None, defaults.Cover);
+        Assert.Equal(TimeSpan.Zero, defaults.MaxJitter);
+    }
+
+    [Fact]
+    public void A_shadow_service_requires_padding_when_configured()
+    {
+        using var home = new TempHome();
+        Directory.CreateDirectory(home.Path);
+        foreach (bool required in new[] { true, false })
+        {
+            var config = new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, Shadow = true, ShadowRequirePadding = required }.Validate();
+            using var key = PrivateKey.Generate(KeyType.Ed25519);
+            var services = new ServiceCollection();
+            services.AddLogging();
+            services.AddSynapticMeshNode(key, config, new NodeHome(home.Path));
+            using var provider = services.BuildServiceProvider();
+            Assert.Equal(required, provider.GetRequiredService<IOptions<P2PStack.Privacy.ShadowAddresses.Service.ShadowPublisherOptions>>().Value.RequirePadding);
+        }
+    }
+
+    private static PaddingOptions Compose(NodeConfig config, TempHome home)
+    {
+        using var key = PrivateKey.Generate(KeyType.Ed25519);
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSynapticMeshNode(key, config, new NodeHome(home.Path));
+        using var provider = services.BuildServiceProvider();
+        return provider.GetRequiredService<IOptions<PaddingOptions>>().Value;
+    }
+}
