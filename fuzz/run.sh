@@ -70,9 +70,10 @@ for target in "${targets[@]}"; do
       if [ -n "${kept:-}" ]; then
         # The work directory goes at exit: keep the input in the repository's (ignored) artifacts, and print it so
         # that a CI log alone is enough to reproduce the finding.
+        copy="$kept/$target/$(basename "$(dirname "$input")")-$(basename "$input" | cut -d, -f1 | tr ':' '-')"
         mkdir -p "$kept/$target"
-        cp "$input" "$kept/$target/$(basename "$(dirname "$input")")-$(basename "$input" | cut -d, -f1 | tr ':' '-')"
-        echo "fuzz: $target: input ($(stat -c %s "$input") bytes, first 4 KiB in hex):" >&2
+        cp "$input" "$copy"
+        echo "fuzz: $target: kept as $copy ($(stat -c %s "$input") bytes; the first 4 KiB in hex):" >&2
         head -c 4096 "$input" | od -An -tx1 -v >&2
       fi
       timeout 60 dotnet "$built/P2PStack.Fuzz.dll" replay "$target" "$input" >&2 || echo "fuzz: $target: replay failed or timed out (exit $?)" >&2
