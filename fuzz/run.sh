@@ -4,7 +4,9 @@
 # Builds fuzz/P2PStack.Fuzz, instruments a copy of its P2PStack assemblies with SharpFuzz, writes the seed corpora,
 # then runs afl-fuzz on each target (all by default) for N seconds (default 10). Installs afl++ (Debian) and the
 # sharpfuzz tool (NuGet) when missing. Prints one line per target (executions, corpus, crashes, hangs) and exits
-# non-zero when any target crashed or hung; the inputs are left in DIR/<target>/default/{crashes,hangs}.
+# non-zero when any target crashed or hung, replaying each such input (exception and stack trace). With --out, afl's
+# whole output stays in DIR/<target>/default (crashes, hangs, queue); without it the work directory is removed at
+# the end and only the crash and hang inputs are kept, in artifacts/fuzz-findings/<target>/, and printed in hex.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=10
@@ -20,8 +22,9 @@ while [ $# -gt 0 ]; do
 done
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 work=$(mktemp -d "${TMPDIR:-/tmp}/p2pstack-fuzz-XXXXXX")
-[ -n "$out" ] || out="$work/findings"
-trap 'rm -rf "$work/bin" "$work/tools" "$work/tmp"' EXIT
+trap 'rm -rf "$work"' EXIT
+# Without --out afl's output lives in the work directory, which goes at exit: crash and hang inputs are kept here.
+[ -n "$out" ] || { out="$work/findings"; kept=artifacts/fuzz-findings; }
 
 if ! command -v afl-fuzz >/dev/null; then
   echo "fuzz: installing afl++" >&2
@@ -48,6 +51,7 @@ status=0
 mkdir -p "$out" "$work/tmp"
 for target in "${targets[@]}"; do
   rm -rf "${out:?}/$target" "$out/$target.exceptions.log"
+  [ -z "${kept:-}" ] || rm -rf "${kept:?}/$target"   # an earlier run's inputs of this target
   # -t: per-input timeout in ms (generous: the machine is loaded); -V: seconds of fuzzing.
   # TMPDIR: files a target needs (the registry's SQLite replay cache) go where the trap removes them.
   if ! TMPDIR="$work/tmp" P2PSTACK_FUZZ_LOG="$out/$target.exceptions.log" afl-fuzz -V "$seconds" -t 10000 -m none -i "$work/seeds/$target" -o "$out/$target" \
@@ -63,6 +67,15 @@ for target in "${targets[@]}"; do
     for input in "$out/$target/default/crashes"/id* "$out/$target/default/hangs"/id*; do
       [ -e "$input" ] || continue
       echo "fuzz: $target: $input" >&2
+      if [ -n "${kept:-}" ]; then
+        # The work directory goes at exit: keep the input in the repository's (ignored) artifacts, and print it so
+        # that a CI log alone is enough to reproduce the finding.
+        copy="$kept/$target/$(basename "$(dirname "$input")")-$(basename "$input" | cut -d, -f1 | tr ':' '-')"
+        mkdir -p "$kept/$target"
+        cp "$input" "$copy"
+        echo "fuzz: $target: kept as $copy ($(stat -c %s "$input") bytes; the first 4 KiB in hex):" >&2
+        head -c 4096 "$input" | od -An -tx1 -v >&2
+      fi
       timeout 60 dotnet "$built/P2PStack.Fuzz.dll" replay "$target" "$input" >&2 || echo "fuzz: $target: replay failed or timed out (exit $?)" >&2
     done
     # What the instrumented process saw (a crash that does not replay still has its exception here).
@@ -72,4 +85,5 @@ for target in "${targets[@]}"; do
     fi
   fi
 done
+[ -z "${kept:-}" ] || [ ! -d "$kept" ] || echo "fuzz: crash and hang inputs kept in $kept/" >&2
 exit $status

@@ -119,7 +119,23 @@ internal static class AnswerTargets
     /// encrypts with its half of the split and the secured connection decrypts and is read to its end. Bad payloads
     /// must fail with the handshake's typed error and documented causes.
     /// </summary>
-    public static void NoiseSession(byte[] input)
+    public static void NoiseSession(byte[] input) => NoiseSession(input, NoiseSuite.Classical);
+
+    /// <summary>
+    /// <see cref="NoiseSession(byte[])"/> for the hybrid suites (XXhfs with ML-KEM-512, -768, -1024 as the first byte's
+    /// bits 1-2 say, 0 to 2; 3 is 512 again): the peer of the target's own runs the hybrid pattern with real ephemeral
+    /// X25519 and ML-KEM keys, so its messages decrypt past the KEM's contribution to the keys, and the input is again
+    /// the identity payload and the transport frames.
+    /// </summary>
+    public static void NoiseHybridSession(byte[] input)
+    {
+        if (input.Length == 0) return;
+        NoiseSession(input, HybridSuites[(input[0] >> 1) % HybridSuites.Length]);
+    }
+
+    private static NoiseSuite[] HybridSuites => [NoiseSuite.MLKem512, NoiseSuite.MLKem768, NoiseSuite.MLKem1024];
+
+    private static void NoiseSession(byte[] input, NoiseSuite suite)
     {
         if (input.Length < 3) return;
         bool initiator = (input[0] & 1) == 1;
@@ -128,9 +144,9 @@ internal static class AnswerTargets
         byte[] frames = input[(3 + payloadLength)..];
         var (ours, theirs) = DuplexPipe.CreatePair();
         var raw = new PairRawConnection(ours, initiator ? Direction.Outbound : Direction.Inbound);
-        var channel = new NoiseSecureChannel(NoiseSuite.Classical, Options.Create(new NoiseOptions { HandshakeTimeout = Guard }));
+        var channel = new NoiseSecureChannel(suite, Options.Create(new NoiseOptions { HandshakeTimeout = Guard }));
         using var guard = new CancellationTokenSource(Guard);
-        var peer = Task.Run(() => PeerAsync(theirs, !initiator, payload, frames, guard.Token));
+        var peer = Task.Run(() => PeerAsync(suite, theirs, !initiator, payload, frames, guard.Token));
         try
         {
             var secured = (initiator
@@ -156,11 +172,10 @@ internal static class AnswerTargets
             for (var cause = e.InnerException; cause is not null; cause = cause.InnerException)
             {
                 if (cause is TimeoutException) throw new TimeoutException("the Noise handshake did not end after its input did", e);
-                // A format error is the documented refusal; what it wraps (the platform's ASN.1 error) is its detail.
-                if (cause is P2PFormatException) break;
-                // DecoderFallbackException: Google.Protobuf's error for a string field that is not UTF-8, which
-                // HandshakePayload.Verify refuses as a malformed payload.
-                if (cause is EndOfStreamException or IOException or AuthenticationException or System.Text.DecoderFallbackException
+                // A format error is the documented refusal; what it wraps (the platform's ASN.1 error, or for a string
+                // field that is not UTF-8 the DecoderFallbackException under Google.Protobuf's error) is its detail.
+                if (cause is P2PFormatException or Google.Protobuf.InvalidProtocolBufferException) break;
+                if (cause is EndOfStreamException or IOException or AuthenticationException
                     or System.Security.Cryptography.CryptographicException or OperationCanceledException)
                     continue;
                 throw new InvalidOperationException($"the handshake failed with an undocumented cause: {cause.GetType().FullName}", cause);
@@ -195,10 +210,10 @@ internal static class AnswerTargets
 
     /// <summary>The fuzzer's peer: runs the pattern honestly, with the input as its identity payload and transport
     /// plaintexts; stops quietly when the channel gives up.</summary>
-    private static async Task PeerAsync(IDuplexPipe pipe, bool initiator, byte[] payload, byte[] frames, CancellationToken cancellationToken)
+    private static async Task PeerAsync(NoiseSuite suite, IDuplexPipe pipe, bool initiator, byte[] payload, byte[] frames, CancellationToken cancellationToken)
     {
         using var key = X25519KeyPair.FromPrivateKey(Fixed.PeerStatic);
-        using var state = new HandshakeState(NoiseSuite.Classical.Protocol, initiator, ReadOnlySpan<byte>.Empty, key);
+        using var state = new HandshakeState(suite.Protocol, initiator, ReadOnlySpan<byte>.Empty, key);
         try
         {
             if (initiator)
@@ -270,6 +285,15 @@ internal static class AnswerTargets
         // A payload signed over another static key: refused after decryption.
         byte[] wrong = HandshakePayload.Create(Fixed.OtherKey, new byte[32], []);
         yield return [0, (byte)(wrong.Length >> 8), (byte)wrong.Length, .. wrong];
+    }
+
+    /// <summary>The classical seeds for each hybrid suite (first byte: role in bit 0, suite in bits 1-2).</summary>
+    public static IEnumerable<byte[]> NoiseHybridSessionSeeds()
+    {
+        foreach (var seed in NoiseSessionSeeds())
+        {
+            for (int suite = 0; suite < 3; suite++) yield return [(byte)((seed[0] & 1) | (suite << 1)), .. seed[1..]];
+        }
     }
 
     private sealed class PairRawConnection(IDuplexPipe pipe, Direction direction) : IRawConnection

@@ -82,6 +82,8 @@ public static class Targets
             typeof(EndOfStreamException)),
         new("stun", "StunCodec.Decode (and re-encoding what decodes)", ProtocolTargets.Stun, ProtocolTargets.StunSeeds),
         new("onion-cells", "onion cells off a link: handshake assembler, relay header and data, relay message assembler", ProtocolTargets.OnionCells, ProtocolTargets.OnionCellsSeeds),
+        new("onion-introductions", "an OnionRelay's dispatch of relay messages past the layer cipher (ESTABLISH_INTRO, INTRODUCE, the splice, and every other command): real circuits from the target as client, the input as their messages",
+            IntroductionTargets.OnionIntroductions, IntroductionTargets.OnionIntroductionsSeeds),
         new("onion-descriptor", "RelayDescriptors.Open (an onion relay's signed descriptor from the DHT)", ProtocolTargets.OnionDescriptor, ProtocolTargets.OnionDescriptorSeeds),
         new("shadow-descriptor", "ShadowDescriptor.Verify (DHT key and value) and Decrypt", ProtocolTargets.ShadowDescriptor, ProtocolTargets.ShadowDescriptorSeeds),
         new("dag-vertex", "VertexCodec.Open (signed DAG vertex)", ProtocolTargets.DagVertex, ProtocolTargets.DagVertexSeeds),
@@ -106,6 +108,8 @@ public static class Targets
             AnswerTargets.RegistryAnswer, AnswerTargets.RegistryAnswerSeeds, typeof(RegistryRequestException)),
         new("noise-session", "the /noise handshake past the AEAD: an honest peer of the target's own sends the input as its identity payload (HandshakePayload.Verify after decryption) and as transport frames, read through the secured connection",
             AnswerTargets.NoiseSession, AnswerTargets.NoiseSessionSeeds),
+        new("noise-hybrid-session", "the hybrid /noise-mlkem*-hfs handshakes past the AEAD (first byte: role and suite): an honest XXhfs peer of the target's own sends the input as its identity payload and transport frames",
+            AnswerTargets.NoiseHybridSession, AnswerTargets.NoiseHybridSessionSeeds),
     ];
 
     /// <summary>The listener's limit on the request head (WebSocketTransportOptions.MaxHandshakeBytes' default).</summary>

@@ -37,9 +37,10 @@ internal static class HandshakePayload
         {
             payload = NoiseHandshakePayload.Parser.ParseFrom(encoded);
         }
-        catch (Exception e) when (e is InvalidProtocolBufferException or System.Text.DecoderFallbackException)
+        catch (InvalidProtocolBufferException e)
         {
-            // Google.Protobuf reports a string field (a muxer name) that is not UTF-8 as DecoderFallbackException.
+            // Also a string field (a muxer name) that is not UTF-8: Google.Protobuf (3.36) refuses it with this error,
+            // the DecoderFallbackException as its inner exception.
             throw new HandshakeException($"malformed Noise handshake payload: {e.Message}", e);
         }
 

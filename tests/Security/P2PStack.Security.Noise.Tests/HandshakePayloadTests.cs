@@ -78,15 +78,24 @@ public class HandshakePayloadTests
             Assert.True(error is null or HandshakeException, $"unexpected {error?.GetType().Name}: {error?.Message}");
         }
     }
-    /// <summary>Found by the <c>noise-session</c> fuzz target (fuzz/README.md): a muxer name that is not UTF-8 made
-    /// Google.Protobuf throw DecoderFallbackException, which escaped Verify untyped.</summary>
+
+    /// <summary>
+    /// A muxer name that is not UTF-8, in a payload whose signature verifies (the muxers are not signed), is refused as
+    /// malformed. Google.Protobuf 3.36 refuses the string with <see cref="Google.Protobuf.InvalidProtocolBufferException"/>
+    /// (the <see cref="System.Text.DecoderFallbackException"/> inside it), which Verify turns into the handshake's error;
+    /// 3.25.1 decoded it leniently (U+FFFD) and the payload verified. The <c>noise-session</c> fuzz target's
+    /// "DecoderFallbackException" was that inner exception, met by its cause walk (a harness error, fuzz/README.md).
+    /// </summary>
     [Fact]
     public void MuxerNameThatIsNotUtf8IsAMalformedPayload()
     {
         var payload = HandshakePayload.Create(Identity.PrivateKey, StaticKey, ["/yamux/1.0.0"]);
-        // extensions (field 4) holding stream_muxers (field 2) = the single byte 0xFF.
+        Assert.Equal(["/yamux/1.0.0"], HandshakePayload.Verify(payload, StaticKey).Muxers);
+        // extensions (field 4) holding stream_muxers (field 2) = the single byte 0xFF, merged into the signed payload.
         byte[] bad = [.. payload, 0x22, 0x03, 0x12, 0x01, 0xFF];
         var e = Assert.Throws<HandshakeException>(() => HandshakePayload.Verify(bad, StaticKey));
         Assert.Contains("malformed", e.Message, StringComparison.Ordinal);
+        var protobuf = Assert.IsType<Google.Protobuf.InvalidProtocolBufferException>(e.InnerException);
+        Assert.IsType<System.Text.DecoderFallbackException>(protobuf.InnerException);
     }
 }
