@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using P2PStack.IO;
 using P2PStack.Network;
 
 namespace P2PStack.Muxers.Yamux;
@@ -61,7 +62,7 @@ public sealed partial class YamuxSession
             {
                 int length = Math.Min(data.Length, max);
                 WriteHeader(new YamuxFrameHeader(YamuxFrameType.Data, YamuxFlags.None, streamId, (uint)length));
-                output.Write(data.Span[..length]);
+                output.WriteDirect(data.Span[..length]); // a Noise output seals whole messages from the data, uncopied
                 data = data[length..];
             }
 

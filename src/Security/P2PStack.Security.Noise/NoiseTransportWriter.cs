@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Runtime.ExceptionServices;
+using P2PStack.IO;
 using P2PStack.Security.Noise.Protocol;
 
 namespace P2PStack.Security.Noise;
@@ -10,11 +11,13 @@ namespace P2PStack.Security.Noise;
 /// The transport phase's output. Plaintext is written straight into the raw connection's buffer, behind room for the
 /// 2-byte length, and sealed there in place into one Noise message when the message is full (65,519 bytes of
 /// plaintext) or on flush. A flush of any size therefore goes out as maximal messages plus at most one shorter
-/// one, whatever frame boundaries the writer had; no copy, no hand-off to another thread. Completing half-closes
-/// the raw connection after the pending data; completing with an error aborts it.
+/// one, whatever frame boundaries the writer had; no copy, no hand-off to another thread. Through
+/// <see cref="WriteDirect"/> (the muxer's data frames) whole messages are sealed straight from the caller's bytes,
+/// without copying them in first. Completing half-closes the raw connection after the pending data; completing with
+/// an error aborts it.
 /// </summary>
 internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, Action<Exception> fail, Func<Exception?> failure)
-    : PipeWriter
+    : PipeWriter, IDirectWriter
 {
     private const int MessageCapacity = NoiseFraming.MaxTransportPlaintext;
 
@@ -89,6 +92,39 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
             if (_plaintext == MessageCapacity)
             {
                 SealLocked();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="data"/> (not flushed) with as little copying as the messages allow: its first
+    /// <c>data.Length % 65,519</c> bytes join the bytes written before them in the open message (copied, as
+    /// <c>Write</c> would), which is then sealed; the rest is sealed as whole messages straight from
+    /// <paramref name="data"/> into the raw connection's buffer. A 64 KiB yamux frame (a 12-byte header written
+    /// before, 65,536 bytes of data) thus costs a 29-byte copy and two messages, where copying it all costs
+    /// 65,548 bytes and two messages too.
+    /// </summary>
+    public void WriteDirect(ReadOnlySpan<byte> data)
+    {
+        lock (_gate)
+        {
+            ThrowIfCompleted();
+            _handedOut = 0; // memory handed out and not advanced is given up, as by Write
+            int head = data.Length % MessageCapacity;
+            AppendLocked(data[..head]);
+            if (head == data.Length)
+            {
+                return;
+            }
+
+            SealLocked();
+            _message = default; // raw memory taken by GetMemory with nothing written into it yet
+            for (data = data[head..]; !data.IsEmpty; data = data[MessageCapacity..])
+            {
+                var frame = raw.GetSpan(NoiseFraming.PrefixLength + NoiseFraming.MaxMessageLength)
+                    [..(NoiseFraming.PrefixLength + NoiseFraming.MaxMessageLength)];
+                Seal(data[..MessageCapacity], frame);
+                raw.Advance(frame.Length);
             }
         }
     }
@@ -229,13 +265,21 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
             return;
         }
 
-        int sealedLength = _plaintext + CipherState.TagSize;
-        var frame = _message.Span[..(NoiseFraming.PrefixLength + sealedLength)];
-        BinaryPrimitives.WriteUInt16BigEndian(frame, (ushort)sealedLength);
-        var body = frame[NoiseFraming.PrefixLength..];
+        var frame = _message.Span[..(NoiseFraming.PrefixLength + _plaintext + CipherState.TagSize)];
+        Seal(frame.Slice(NoiseFraming.PrefixLength, _plaintext), frame);
+        raw.Advance(frame.Length);
+        _message = default;
+        _plaintext = 0;
+    }
+
+    /// <summary>Writes the length prefix and the sealed <paramref name="plaintext"/> into <paramref name="frame"/>
+    /// (its exact size); the plaintext may be the frame's own body (sealed in place).</summary>
+    private void Seal(ReadOnlySpan<byte> plaintext, Span<byte> frame)
+    {
+        BinaryPrimitives.WriteUInt16BigEndian(frame, (ushort)(plaintext.Length + CipherState.TagSize));
         try
         {
-            cipher.EncryptWithAd(default, body[.._plaintext], body);
+            cipher.EncryptWithAd(default, plaintext, frame[NoiseFraming.PrefixLength..]);
         }
         catch (NoiseException e) // the nonce is exhausted: the connection cannot carry another message
         {
@@ -243,10 +287,6 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
             fail(error);
             throw error;
         }
-
-        raw.Advance(frame.Length);
-        _message = default;
-        _plaintext = 0;
     }
 
     private void ThrowIfCompleted()

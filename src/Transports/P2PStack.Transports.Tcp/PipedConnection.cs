@@ -17,12 +17,10 @@ internal abstract class PipedConnection : IRawConnection
     /// <summary>The smallest buffer handed to <see cref="ReceiveAsync"/>.</summary>
     protected const int MinimumReceiveBuffer = 16 * 1024;
 
-    /// <summary>The buffer handed to <see cref="ReceiveAsync"/> while a receive fills what it is given (bulk data).</summary>
-    protected const int BulkReceiveBuffer = 64 * 1024;
-
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly TimeSpan _closeTimeout;
+    private readonly int _bulkReceiveBuffer; // while a receive fills what it is given (bulk data)
     private Task _receiving = Task.CompletedTask;
     private Task _sending = Task.CompletedTask;
     private volatile bool _aborted;
@@ -35,6 +33,7 @@ internal abstract class PipedConnection : IRawConnection
         LocalAddress = localAddress;
         RemoteAddress = remoteAddress;
         _closeTimeout = options.CloseTimeout;
+        _bulkReceiveBuffer = (int)Math.Max(MinimumReceiveBuffer, Math.Min(options.BulkReceiveBufferSize, options.MaxBufferedBytes));
         _input = new Pipe(PipeOptionsFor(options));
         _output = new Pipe(PipeOptionsFor(options));
     }
@@ -105,7 +104,7 @@ internal abstract class PipedConnection : IRawConnection
                 if (received == 0) break; // the remote closed its direction
                 // A full buffer means more is queued (a bulk transfer): take it in larger pieces, with fewer calls.
                 // Otherwise go back to the small buffer an idle connection holds while it waits.
-                bufferSize = received == memory.Length ? BulkReceiveBuffer : MinimumReceiveBuffer;
+                bufferSize = received == memory.Length ? _bulkReceiveBuffer : MinimumReceiveBuffer;
                 _input.Writer.Advance(received);
                 FlushResult flush = await _input.Writer.FlushAsync().ConfigureAwait(false);
                 if (_aborted) throw Aborted();

@@ -23,6 +23,14 @@ public sealed class TcpTransportOptions
     /// (backpressure then reaches the sender through TCP flow control). Same bound for unsent outgoing bytes.</summary>
     public long MaxBufferedBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// The buffer one receive fills while data keeps arriving (a bulk transfer); an idle connection waits with 16 KiB.
+    /// Larger than one Noise transport message (65,537 bytes on the wire), so most messages arrive in one piece and are
+    /// decrypted where they were received: a message split across two buffers is first copied together. At most
+    /// <see cref="MaxBufferedBytes"/> is used.
+    /// </summary>
+    public int BulkReceiveBufferSize { get; set; } = 256 * 1024;
+
     /// <summary>How long a graceful close may spend sending data still buffered before it aborts the connection.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -32,6 +40,8 @@ public sealed class TcpTransportOptions
             throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), "must be positive or infinite");
         if (ListenBacklog < 1) throw new ArgumentOutOfRangeException(nameof(ListenBacklog), "must be at least 1");
         if (MaxBufferedBytes < 4096) throw new ArgumentOutOfRangeException(nameof(MaxBufferedBytes), "must be at least 4096");
+        if (BulkReceiveBufferSize < 16 * 1024)
+            throw new ArgumentOutOfRangeException(nameof(BulkReceiveBufferSize), "must be at least 16 KiB");
         if (CloseTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(CloseTimeout), "must not be negative");
     }
 }

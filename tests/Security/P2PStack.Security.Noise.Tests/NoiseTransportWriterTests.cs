@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using P2PStack.Conformance.Security;
+using P2PStack.IO;
 
 namespace P2PStack.Security.Noise.Tests;
 
@@ -75,6 +76,69 @@ public sealed class NoiseTransportWriterTests
             Assert.Equal(expected, await ReadExactlyAsync(server.Input, expected.Length));
             int total = expected.Length; // 196,644 bytes: three full messages of 65,519 plaintext bytes and 87 more
             Assert.Equal([65535, 65535, 65535, total - 3 * 65519 + 16], TransportMessageLengths(wire));
+        }
+    }
+
+    [Theory]
+    // A yamux data frame: its 12-byte header written before, 64 KiB of data: a 29-byte message, then a whole one
+    // sealed from the data.
+    [InlineData(12, 65536, new[] { 29 + 16, 65535 })]
+    [InlineData(0, 3 * 65519 + 5, new[] { 5 + 16, 65535, 65535, 65535 })]
+    [InlineData(0, 2 * 65519, new[] { 65535, 65535 })]
+    [InlineData(12, 65519, new[] { 12 + 16, 65535 })]
+    [InlineData(12, 1000, new[] { 1012 + 16 })] // shorter than a message: copied, as Write does
+    [InlineData(65000, 1000, new[] { 65535, 481 + 16 })] // the head fills the open message and goes on in the next
+    public async Task A_direct_write_seals_whole_messages_from_the_callers_bytes(int before, int length, int[] messages)
+    {
+        var (wire, client, server) = await ConnectAsync();
+        await using (client)
+        await using (server)
+        {
+            var first = RandomNumberGenerator.GetBytes(before);
+            first.CopyTo(client.Output.GetSpan(before));
+            client.Output.Advance(before);
+            var data = RandomNumberGenerator.GetBytes(length);
+            client.Output.WriteDirect(data);
+            await client.Output.FlushAsync().AsTask().WaitAsync(Prompt);
+
+            var received = await ReadExactlyAsync(server.Input, before + length);
+            Assert.Equal(first.Concat(data).ToArray(), received);
+            Assert.Equal(messages, TransportMessageLengths(wire));
+        }
+    }
+
+    [Fact]
+    public async Task Direct_writes_and_buffered_writes_interleave_in_order()
+    {
+        var (_, client, server) = await ConnectAsync();
+        await using (client)
+        await using (server)
+        {
+            var random = new Random(15);
+            var pieces = Enumerable.Range(0, 20).Select(_ => new byte[random.Next(0, 3 * 65519)]).ToList();
+            pieces.ForEach(random.NextBytes);
+            var expected = pieces.SelectMany(p => p).ToArray();
+            var read = ReadExactlyAsync(server.Input, expected.Length); // read while writing: the wire pushes back
+            for (int i = 0; i < pieces.Count; i++)
+            {
+                if (i % 3 == 0)
+                {
+                    client.Output.Write(pieces[i]);
+                }
+                else
+                {
+                    client.Output.GetMemory(random.Next(1, 70_000)); // handed out and given up by the next write
+                    client.Output.WriteDirect(pieces[i]);
+                }
+
+                if (i % 4 == 3)
+                {
+                    await client.Output.FlushAsync().AsTask().WaitAsync(Prompt);
+                }
+            }
+
+            await client.Output.FlushAsync().AsTask().WaitAsync(Prompt);
+            Assert.Equal(expected, await read);
         }
     }
 

@@ -297,6 +297,46 @@ public class TcpTransportTests
         Assert.Equal(sent, received);
     }
 
+    [Theory]
+    [InlineData(16 * 1024, 1024 * 1024)]
+    [InlineData(256 * 1024, 1024 * 1024)]
+    [InlineData(1024 * 1024, 64 * 1024)] // the bulk buffer is held to MaxBufferedBytes
+    public async Task A_bulk_transfer_arrives_intact_whatever_the_receive_buffer(int bulkReceiveBuffer, long maxBuffered)
+    {
+        var transport = new TcpTransport(new TcpTransportOptions { BulkReceiveBufferSize = bulkReceiveBuffer, MaxBufferedBytes = maxBuffered });
+        await using IListener listener = await transport.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+        Task<IRawConnection> accept = listener.AcceptAsync(default).AsTask();
+        await using IRawConnection dialer = await transport.DialAsync(listener.ListenAddress, default);
+        await using IRawConnection accepted = await accept.WaitAsync(Patience);
+
+        // Messages of 65,537 bytes, as Noise sends them, in flushes of three: most straddle any 64 KiB buffer.
+        var sent = new byte[24 * 65_537];
+        new Random(bulkReceiveBuffer).NextBytes(sent);
+        Task send = Task.Run(async () =>
+        {
+            for (int offset = 0; offset < sent.Length; offset += 3 * 65_537)
+            {
+                await dialer.Output.WriteAsync(sent.AsMemory(offset, 3 * 65_537)).AsTask().WaitAsync(Patience);
+            }
+        });
+
+        var received = new byte[sent.Length];
+        int filled = 0;
+        while (filled < received.Length)
+        {
+            ReadResult result = await accepted.Input.ReadAsync().AsTask().WaitAsync(Patience);
+            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+            {
+                segment.Span.CopyTo(received.AsSpan(filled));
+                filled += segment.Length;
+            }
+            accepted.Input.AdvanceTo(result.Buffer.End);
+            Assert.False(result.IsCompleted && filled < received.Length, "the stream ended early");
+        }
+        await send.WaitAsync(Patience);
+        Assert.Equal(sent, received);
+    }
+
     [Fact]
     public void Service_collection_registers_the_transport()
     {
@@ -314,5 +354,6 @@ public class TcpTransportTests
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new TcpTransport(new TcpTransportOptions { ListenBacklog = 0 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => new TcpTransport(new TcpTransportOptions { ConnectTimeout = TimeSpan.Zero }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TcpTransport(new TcpTransportOptions { BulkReceiveBufferSize = 8 * 1024 }));
     }
 }
