@@ -7,7 +7,8 @@ namespace P2PStack.Neural;
 /// once, and after expiry the TTL check refuses it anyway, so memory stays bounded by the traffic of one TTL window.
 /// Signer keys cost nothing, so besides the total three shares bound who may fill it: per source (signer), and per
 /// remote peer the messages arrive from (its connections). A peer signing with throwaway keys fills at most its own
-/// share, and honest peers on other connections keep theirs. Entries are reserved while a message is routed and
+/// share. Known limit: remote peer ids are free too, so a few peer identities (total / per-peer share, 4 at the
+/// defaults) can still fill the whole cache; a share no free identity multiplies (per address block) is not built. Entries are reserved while a message is routed and
 /// released when routing fails, so messages nobody takes hold no entry.
 /// </summary>
 internal sealed class ReplayGuard(int capacity, int perSourceCapacity, int perConnectionCapacity)
