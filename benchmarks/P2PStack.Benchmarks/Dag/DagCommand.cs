@@ -173,7 +173,7 @@ internal static class DagCommand
         Console.WriteLine("|---:|---|---|---:|---:|---:|---:|---|---:|");
         foreach (int n in sizes)
         {
-            var r = await DagHostScenario.RunAsync(new DagHostScenarioOptions { Nodes = n, Seed = seed }, CancellationToken.None);
+            var r = await DagHostScenario.RunAsync(new DagHostScenarioOptions { Nodes = n, Seed = seed, Progress = line => Console.Error.WriteLine($"  N={n}: {line}") }, CancellationToken.None);
             Console.Error.WriteLine(r);
             Console.WriteLine($"| {n:N0} | {Statistics.Percentile(r.VirtuousLatenciesMs, 50):F0} / {Statistics.Percentile(r.VirtuousLatenciesMs, 99):F0} ms | " +
                 $"{Statistics.Percentile(r.ConflictLatenciesMs, 50):F0} / {Statistics.Percentile(r.ConflictLatenciesMs, 99):F0} ms | {r.MessagesPerDecision:F0} | " +

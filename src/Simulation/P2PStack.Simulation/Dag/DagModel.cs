@@ -10,8 +10,9 @@ namespace P2PStack.Simulation.Dag;
 
 /// <summary>
 /// DAG consensus on a fast in-process network model: N real <see cref="DagEngine"/>s (the node's own Snowball,
-/// graph, fetch and sync code, real Ed25519-signed vertices, every message encoded to protobuf bytes and parsed back;
-/// with <see cref="DagModelOptions.SignEnvelopes"/> also a signed and verified neural envelope per message) driven by
+/// graph, fetch and sync code, real Ed25519-signed vertices, each distinct envelope checked for real once per run
+/// (<see cref="SharedVertexOpener"/>), every message encoded to protobuf bytes and parsed back; with
+/// <see cref="DagModelOptions.SignEnvelopes"/> also a signed and verified neural envelope per message) driven by
 /// a discrete-event scheduler on a virtual clock: every message arrives after the link latency, processing takes no
 /// virtual time. Not modelled: the connection stack (Noise, Yamux, streams), neural queues and CPU contention. One seed
 /// gives the same run, event for event.
