@@ -35,7 +35,7 @@ internal static class DagCommand
             usage: dag sweep [--runs R] [--nodes N] [--fractions 0,0.1,0.2] [--kinds RandomVoter,BothSides,Withholder,Equivocator]
                              [--parallel P] [--time-limit-s S] [--out FILE.jsonl] [--sign] [--alpha-preference A]
                    dag model [--nodes 50,200,1000] [--seeds 1,2,3] [--sign]
-                   dag hosts [--nodes 50,200] [--seed 1]
+                   dag hosts [--nodes 50,200] [--seed 1] [--ping-timeout-s S] [--timeout-s 300]
             """);
         return 2;
     }
@@ -169,11 +169,20 @@ internal static class DagCommand
     {
         var sizes = Text(args, "--nodes", "50,200").Split(',').Select(int.Parse).ToList();
         int seed = Option(args, "--seed", 1);
+        int pingTimeout = Option(args, "--ping-timeout-s", 0); // 0: yamux's default
+        int timeout = Option(args, "--timeout-s", 300);
         Console.WriteLine("| N (real hosts) | virtuous p50 / p99 | conflict p50 / p99 | messages per decision | per node per decision | conflicts resolved | connections before / after | CPU s / wall s (measured phase) | set-up s |");
         Console.WriteLine("|---:|---|---|---:|---:|---:|---:|---|---:|");
         foreach (int n in sizes)
         {
-            var r = await DagHostScenario.RunAsync(new DagHostScenarioOptions { Nodes = n, Seed = seed, Progress = line => Console.Error.WriteLine($"  N={n}: {line}") }, CancellationToken.None);
+            var r = await DagHostScenario.RunAsync(new DagHostScenarioOptions
+            {
+                Nodes = n,
+                Seed = seed,
+                MuxerPingTimeout = pingTimeout > 0 ? TimeSpan.FromSeconds(pingTimeout) : null,
+                Timeout = TimeSpan.FromSeconds(timeout),
+                Progress = line => Console.Error.WriteLine($"  N={n}: {line}"),
+            }, CancellationToken.None);
             Console.Error.WriteLine(r);
             Console.WriteLine($"| {n:N0} | {Statistics.Percentile(r.VirtuousLatenciesMs, 50):F0} / {Statistics.Percentile(r.VirtuousLatenciesMs, 99):F0} ms | " +
                 $"{Statistics.Percentile(r.ConflictLatenciesMs, 50):F0} / {Statistics.Percentile(r.ConflictLatenciesMs, 99):F0} ms | {r.MessagesPerDecision:F0} | " +

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Consensus.Dag;
+using P2PStack.Muxers.Yamux;
 using P2PStack.Transports.Memory;
 
 namespace P2PStack.Simulation.Dag;
@@ -32,6 +34,11 @@ public sealed class DagHostScenarioOptions
 
     /// <summary>Nodes started at once.</summary>
     public int Concurrency { get; set; } = 16;
+
+    /// <summary>How long a yamux keep-alive ping may wait for its pong before the connection is closed; null: yamux's
+    /// default (10 s). All N hosts share one process: when it gets a fraction of a core, a pong can wait longer than
+    /// that behind the other hosts' work although no link is at fault.</summary>
+    public TimeSpan? MuxerPingTimeout { get; set; }
 
     /// <summary>Where the run reports its stages (connections after dialling and after the warm-up, then every 15 s).</summary>
     public Action<string>? Progress { get; set; }
@@ -86,6 +93,7 @@ public static class DagHostScenario
                     h.ConnectionManager.LowWater = n + 8;
                     h.Limits.MaxConnections = 2 * n + 64;
                 });
+                if (scenario.MuxerPingTimeout is { } pingTimeout) p2p.Services.Configure<YamuxOptions>(o => o.PingTimeout = pingTimeout);
                 p2p.AddNeuralMesh();
                 p2p.AddDagConsensus(o =>
                 {
