@@ -130,12 +130,13 @@ public static class DagHostScenario
             var proposer = nodes[sim.Random.Next(nodes.Count)];
             warmUp.Add((await proposer.Get<DagConsensus>().ProposeAsync(BitConverter.GetBytes(i), null, cancellationToken).ConfigureAwait(false)).Id);
         }
-        await WaitAsync(() => warmUp.All(id => nodes.All(n => decided.ContainsKey((n.Index, id)))), scenario.Timeout, cancellationToken).ConfigureAwait(false);
+        bool WarmedUp() => warmUp.All(id => nodes.All(n => decided.ContainsKey((n.Index, id))));
+        await WaitAsync(WarmedUp, scenario.Timeout, cancellationToken).ConfigureAwait(false);
         int afterWarmUp = Pairs(nodes);
         // Pairs whose connection closed since (under CPU starvation, e.g. a keep-alive pong later than its deadline)
         // are dialled again, so that the measured phase starts with every validator pair connected.
         int redialFailures = await ConnectMissingAsync(sim, nodes, cancellationToken).ConfigureAwait(false);
-        scenario.Progress?.Invoke($"warm-up decided: {afterWarmUp} pairs connected, {Pairs(nodes)} after dialling the others again " +
+        scenario.Progress?.Invoke($"warm-up {(WarmedUp() ? "decided" : "NOT decided")}: {afterWarmUp} pairs connected, {Pairs(nodes)} after dialling the others again " +
             $"({redialFailures} dials failed), {Stopwatch.GetElapsedTime(setupStart).TotalSeconds:F0} s");
         double setup = Stopwatch.GetElapsedTime(setupStart).TotalSeconds;
 
