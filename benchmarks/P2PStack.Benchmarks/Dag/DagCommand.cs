@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using P2PStack.Simulation;
 using P2PStack.Simulation.Dag;
 
@@ -16,7 +17,8 @@ namespace P2PStack.Benchmarks.Dag;
 /// </summary>
 internal static class DagCommand
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+    // A run without a latency of some kind (e.g. no conflict resolved) has NaN percentiles.
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     public static int Run(string[] args)
     {
@@ -108,7 +110,7 @@ internal static class DagCommand
     }
 
     private static IEnumerable<RunLine> ReadLines(string path, int nodes, bool signed) => !File.Exists(path) ? [] :
-        File.ReadLines(path).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<RunLine>(l)!).Where(r => r.Nodes == nodes && r.Signed == signed);
+        File.ReadLines(path).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<RunLine>(l, Json)!).Where(r => r.Nodes == nodes && r.Signed == signed);
 
     private static RunLine Line(string config, DagModelResult r, bool signed) => new(config, r.Seed, r.Nodes, r.Byzantine, r.Safe, r.Live, r.Conflicts,
         r.ConflictsResolved, Statistics.Percentile(r.VirtuousLatenciesMs, 50), Statistics.Percentile(r.VirtuousLatenciesMs, 99),
