@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using P2PStack.Simulation;
 using P2PStack.Simulation.Dag;
 
@@ -16,7 +17,8 @@ namespace P2PStack.Benchmarks.Dag;
 /// </summary>
 internal static class DagCommand
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+    // A run without a latency of some kind (e.g. no conflict resolved) has NaN percentiles.
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     public static int Run(string[] args)
     {
@@ -35,7 +37,7 @@ internal static class DagCommand
             usage: dag sweep [--runs R] [--nodes N] [--fractions 0,0.1,0.2] [--kinds RandomVoter,BothSides,Withholder,Equivocator]
                              [--parallel P] [--time-limit-s S] [--out FILE.jsonl] [--sign] [--alpha-preference A]
                    dag model [--nodes 50,200,1000] [--seeds 1,2,3] [--sign]
-                   dag hosts [--nodes 50,200] [--seed 1]
+                   dag hosts [--nodes 50,200] [--seed 1] [--ping-timeout-s S] [--timeout-s 300]
             """);
         return 2;
     }
@@ -43,7 +45,7 @@ internal static class DagCommand
     private sealed record RunLine(string Config, int Seed, int Nodes, int Byzantine, bool Safe, bool Live, int Conflicts, int Resolved,
         double VirtuousP50, double VirtuousP99, double ContestedP50, double ContestedP99, long Messages, int Decisions, long Polls,
         int EquivocationsExpected, int EquivocationsReported, long Refused, double VirtualSeconds, double WallSeconds, string? Detail,
-        double[] VirtuousMs, double[] ContestedMs);
+        double[] VirtuousMs, double[] ContestedMs, bool Signed = false);
 
     private static int Sweep(string[] args)
     {
@@ -64,14 +66,15 @@ internal static class DagCommand
             if (fraction == 0) configs.Add(("honest", 0, []));
             else foreach (var kind in kinds) configs.Add(($"{kind} {fraction:P0}", fraction, [kind]));
         }
+        // A file may hold runs of other sizes, or with(out) signed envelopes: only runs like these count as done.
         var done = new HashSet<(string, int)>();
-        if (File.Exists(output))
-            foreach (var line in File.ReadLines(output).Where(l => l.Length > 0))
-                if (JsonSerializer.Deserialize<RunLine>(line) is { } r) done.Add((r.Config, r.Seed));
+        foreach (var r in ReadLines(output, nodes, sign)) done.Add((r.Config, r.Seed));
         // Seed by seed across the configurations, so that a sweep stopped early still covers them all evenly.
         var work = Enumerable.Range(1, runs).SelectMany(seed => configs.Select(c => (c.Name, c.Fraction, c.Kinds, Seed: seed)))
             .Where(w => !done.Contains((w.Name, w.Seed))).ToList();
-        Console.Error.WriteLine($"dag sweep: {configs.Count} configurations x {runs} seeds, N = {nodes}; {work.Count} runs to go ({done.Count} done), {parallel} at a time");
+        Console.Error.WriteLine($"dag sweep: {configs.Count} configurations x {runs} seeds, N = {nodes}{(sign ? ", signed envelopes" : "")}; " +
+            $"{work.Count} runs to go ({done.Count} done), {parallel} at a time");
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var gate = new object();
         long started = Stopwatch.GetTimestamp();
         int finished = 0;
@@ -89,7 +92,7 @@ internal static class DagCommand
                     SignEnvelopes = sign,
                     Consensus = alphaPreference > 0 ? o => o.AlphaPreference = alphaPreference : null,
                 });
-                var line = Line(w.Name, result);
+                var line = Line(w.Name, result, sign);
                 lock (gate)
                 {
                     writer.WriteLine(JsonSerializer.Serialize(line, Json));
@@ -99,19 +102,25 @@ internal static class DagCommand
                 }
             });
         }
-        PrintSweep(File.ReadLines(output).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<RunLine>(l)!).ToList(), configs.Select(c => c.Name).ToList(), nodes, limit);
+        // Where a run's time goes: the CPU of this process per run (the wall time per run also counts waiting for a core).
+        Console.Error.WriteLine($"dag sweep: {finished} runs in {Stopwatch.GetElapsedTime(started).TotalSeconds:F0} s wall, " +
+            $"{(Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds:F0} s CPU");
+        PrintSweep([.. ReadLines(output, nodes, sign)], configs.Select(c => c.Name).ToList(), nodes, limit, sign);
         return 0;
     }
 
-    private static RunLine Line(string config, DagModelResult r) => new(config, r.Seed, r.Nodes, r.Byzantine, r.Safe, r.Live, r.Conflicts,
+    private static IEnumerable<RunLine> ReadLines(string path, int nodes, bool signed) => !File.Exists(path) ? [] :
+        File.ReadLines(path).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<RunLine>(l, Json)!).Where(r => r.Nodes == nodes && r.Signed == signed);
+
+    private static RunLine Line(string config, DagModelResult r, bool signed) => new(config, r.Seed, r.Nodes, r.Byzantine, r.Safe, r.Live, r.Conflicts,
         r.ConflictsResolved, Statistics.Percentile(r.VirtuousLatenciesMs, 50), Statistics.Percentile(r.VirtuousLatenciesMs, 99),
         Statistics.Percentile(r.ConflictLatenciesMs, 50), Statistics.Percentile(r.ConflictLatenciesMs, 99), r.Messages, r.Decisions, r.Polls,
         r.EquivocationsExpected, r.EquivocationsReported, r.Refused, r.VirtualDuration.TotalSeconds, r.WallTime.TotalSeconds,
-        r.Safe && r.Live ? null : r.ToString(), [.. r.VirtuousLatenciesMs.Select(v => Math.Round(v))], [.. r.ConflictLatenciesMs.Select(v => Math.Round(v))]);
+        r.Safe && r.Live ? null : r.ToString(), [.. r.VirtuousLatenciesMs.Select(v => Math.Round(v))], [.. r.ConflictLatenciesMs.Select(v => Math.Round(v))], signed);
 
-    private static void PrintSweep(List<RunLine> lines, List<string> order, int nodes, int limit)
+    private static void PrintSweep(List<RunLine> lines, List<string> order, int nodes, int limit, bool signed)
     {
-        Console.WriteLine($"| byzantine (N = {nodes}) | runs | safe | virtuous accepted everywhere | conflicts resolved (within {limit} s) | virtuous p50 / p99 | conflict p50 / p99 | messages per decision | equivocations reported | CPU-free virtual time per run (mean) |");
+        Console.WriteLine($"| byzantine (N = {nodes}{(signed ? ", every message signed" : "")}) | runs | safe | virtuous accepted everywhere | conflicts resolved (within {limit} s) | virtuous p50 / p99 | conflict p50 / p99 | messages per decision | equivocations reported | CPU-free virtual time per run (mean) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---|---|---:|---:|---:|");
         foreach (var config in order)
         {
@@ -162,11 +171,20 @@ internal static class DagCommand
     {
         var sizes = Text(args, "--nodes", "50,200").Split(',').Select(int.Parse).ToList();
         int seed = Option(args, "--seed", 1);
+        int pingTimeout = Option(args, "--ping-timeout-s", 0); // 0: yamux's default
+        int timeout = Option(args, "--timeout-s", 300);
         Console.WriteLine("| N (real hosts) | virtuous p50 / p99 | conflict p50 / p99 | messages per decision | per node per decision | conflicts resolved | connections before / after | CPU s / wall s (measured phase) | set-up s |");
         Console.WriteLine("|---:|---|---|---:|---:|---:|---:|---|---:|");
         foreach (int n in sizes)
         {
-            var r = await DagHostScenario.RunAsync(new DagHostScenarioOptions { Nodes = n, Seed = seed }, CancellationToken.None);
+            var r = await DagHostScenario.RunAsync(new DagHostScenarioOptions
+            {
+                Nodes = n,
+                Seed = seed,
+                MuxerPingTimeout = pingTimeout > 0 ? TimeSpan.FromSeconds(pingTimeout) : null,
+                Timeout = TimeSpan.FromSeconds(timeout),
+                Progress = line => Console.Error.WriteLine($"  N={n}: {line}"),
+            }, CancellationToken.None);
             Console.Error.WriteLine(r);
             Console.WriteLine($"| {n:N0} | {Statistics.Percentile(r.VirtuousLatenciesMs, 50):F0} / {Statistics.Percentile(r.VirtuousLatenciesMs, 99):F0} ms | " +
                 $"{Statistics.Percentile(r.ConflictLatenciesMs, 50):F0} / {Statistics.Percentile(r.ConflictLatenciesMs, 99):F0} ms | {r.MessagesPerDecision:F0} | " +

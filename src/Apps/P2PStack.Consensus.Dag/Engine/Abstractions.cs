@@ -87,3 +87,13 @@ public interface IDagStore
 
     void Commit();
 }
+
+/// <summary>
+/// Opens received vertex envelopes for the engine: <see cref="VertexCodec.Open"/> unless the host supplies another
+/// (a simulation running many engines in one process may share one check of the same bytes among them).
+/// </summary>
+public interface IVertexOpener
+{
+    /// <exception cref="DagFormatException">Refused; <see cref="DagFormatException.Reason"/> says why.</exception>
+    DagVertex Open(ReadOnlySpan<byte> envelope, DagConsensusOptions options, DateTimeOffset now);
+}

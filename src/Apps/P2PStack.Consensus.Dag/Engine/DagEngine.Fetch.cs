@@ -111,7 +111,7 @@ public sealed partial class DagEngine
             if (_nodes.ContainsKey(id) || _pending.ContainsKey(id)) continue;
             try
             {
-                opened.Add(VertexCodec.Open(envelope.Span, _options, now));
+                opened.Add(OpenVertex(envelope.Span, now));
             }
             catch (DagFormatException e)
             {

@@ -107,7 +107,7 @@ public sealed partial class DagEngine
         if (envelope.Length <= _options.MaxVertexSize && _nodes.ContainsKey(VertexId.Of(envelope))) return null;
         try
         {
-            var vertex = VertexCodec.Open(envelope, _options, now);
+            var vertex = OpenVertex(envelope, now);
             AddVerified(vertex, from, now);
             return vertex;
         }

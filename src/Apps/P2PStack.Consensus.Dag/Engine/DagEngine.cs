@@ -20,6 +20,7 @@ public sealed partial class DagEngine
     private readonly IDagStore _store;
     private readonly IDagEngineObserver _observer;
     private readonly Random _random;
+    private readonly IVertexOpener? _opener;
 
     private readonly Dictionary<VertexId, VertexNode> _nodes = [];
     private readonly HashSet<VertexNode> _processing = [];
@@ -36,9 +37,11 @@ public sealed partial class DagEngine
     /// <param name="store">Where the DAG persists (loaded here); null keeps it in memory only.</param>
     /// <param name="random">Sampling and request ids; seeded in simulations.</param>
     /// <param name="now">The time the engine starts at (its first sync is due then).</param>
+    /// <param name="opener">Checks received vertex envelopes; null: <see cref="VertexCodec.Open"/>.</param>
     public DagEngine(DagConsensusOptions options, PrivateKey key, IDagMembership membership, IDagOutbox outbox, IDagStore? store = null,
-        IDagEngineObserver? observer = null, Random? random = null, DateTimeOffset? now = null)
+        IDagEngineObserver? observer = null, Random? random = null, DateTimeOffset? now = null, IVertexOpener? opener = null)
     {
+        _opener = opener;
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
@@ -55,6 +58,9 @@ public sealed partial class DagEngine
     }
 
     public PeerId LocalPeer { get; }
+
+    private DagVertex OpenVertex(ReadOnlySpan<byte> envelope, DateTimeOffset now) =>
+        _opener is null ? VertexCodec.Open(envelope, _options, now) : _opener.Open(envelope, _options, now);
 
     public DagConsensusOptions Options => _options;
 

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Consensus.Dag;
+using P2PStack.Muxers.Yamux;
 using P2PStack.Transports.Memory;
 
 namespace P2PStack.Simulation.Dag;
@@ -32,6 +34,14 @@ public sealed class DagHostScenarioOptions
 
     /// <summary>Nodes started at once.</summary>
     public int Concurrency { get; set; } = 16;
+
+    /// <summary>How long a yamux keep-alive ping may wait for its pong before the connection is closed; null: yamux's
+    /// default (10 s). All N hosts share one process: when it gets a fraction of a core, a pong can wait longer than
+    /// that behind the other hosts' work although no link is at fault.</summary>
+    public TimeSpan? MuxerPingTimeout { get; set; }
+
+    /// <summary>Where the run reports its stages (connections after dialling and after the warm-up, then every 15 s).</summary>
+    public Action<string>? Progress { get; set; }
 }
 
 /// <summary>Figures of a DAG consensus run on real hosts (times are wall-clock on this machine).</summary>
@@ -83,6 +93,7 @@ public static class DagHostScenario
                     h.ConnectionManager.LowWater = n + 8;
                     h.Limits.MaxConnections = 2 * n + 64;
                 });
+                if (scenario.MuxerPingTimeout is { } pingTimeout) p2p.Services.Configure<YamuxOptions>(o => o.PingTimeout = pingTimeout);
                 p2p.AddNeuralMesh();
                 p2p.AddDagConsensus(o =>
                 {
@@ -101,23 +112,10 @@ public static class DagHostScenario
         foreach (var node in nodes)
             foreach (var other in nodes.Where(o => o != node))
                 node.Host.PeerStore.AddAddresses(other.PeerId, other.Host.ListenAddresses, TimeSpan.FromHours(1));
-        await sim.ForEachAsync(nodes, async (node, ct) =>
-        {
-            foreach (var other in nodes.Where(o => o.Index > node.Index))
-            {
-                for (int attempt = 0; attempt < 3; attempt++)
-                {
-                    try
-                    {
-                        await sim.DialAsync(node, other, ct).ConfigureAwait(false);
-                        break;
-                    }
-                    catch (Exception) when (!ct.IsCancellationRequested && attempt < 2)
-                    {
-                    }
-                }
-            }
-        }, cancellationToken).ConfigureAwait(false);
+        int dialFailures = await ConnectMissingAsync(sim, nodes, cancellationToken).ConfigureAwait(false);
+        int connectedAfterDial = Pairs(nodes);
+        scenario.Progress?.Invoke($"{connectedAfterDial} of {nodes.Count * (nodes.Count - 1) / 2} pairs connected, {dialFailures} dials failed, " +
+            $"{Stopwatch.GetElapsedTime(setupStart).TotalSeconds:F0} s");
 
         var decided = new ConcurrentDictionary<(int Node, VertexId Id), (VertexStatus Outcome, long At)>();
         foreach (var node in nodes)
@@ -132,7 +130,14 @@ public static class DagHostScenario
             var proposer = nodes[sim.Random.Next(nodes.Count)];
             warmUp.Add((await proposer.Get<DagConsensus>().ProposeAsync(BitConverter.GetBytes(i), null, cancellationToken).ConfigureAwait(false)).Id);
         }
-        await WaitAsync(() => warmUp.All(id => nodes.All(n => decided.ContainsKey((n.Index, id)))), scenario.Timeout, cancellationToken).ConfigureAwait(false);
+        bool WarmedUp() => warmUp.All(id => nodes.All(n => decided.ContainsKey((n.Index, id))));
+        await WaitAsync(WarmedUp, scenario.Timeout, cancellationToken).ConfigureAwait(false);
+        int afterWarmUp = Pairs(nodes);
+        // Pairs whose connection closed since (under CPU starvation, e.g. a keep-alive pong later than its deadline)
+        // are dialled again, so that the measured phase starts with every validator pair connected.
+        int redialFailures = await ConnectMissingAsync(sim, nodes, cancellationToken).ConfigureAwait(false);
+        scenario.Progress?.Invoke($"warm-up {(WarmedUp() ? "decided" : "NOT decided")}: {afterWarmUp} pairs connected, {Pairs(nodes)} after dialling the others again " +
+            $"({redialFailures} dials failed), {Stopwatch.GetElapsedTime(setupStart).TotalSeconds:F0} s");
         double setup = Stopwatch.GetElapsedTime(setupStart).TotalSeconds;
 
         // Measured: all proposals at once.
@@ -164,7 +169,8 @@ public static class DagHostScenario
             return proposals.Where(p => p.Key is not null).GroupBy(p => p.Key!).All(g =>
                 nodes.All(n => g.Any(p => decided.TryGetValue((n.Index, p.Vertex.Id), out var d) && d.Outcome == VertexStatus.Accepted)));
         }
-        await WaitAsync(Done, scenario.Timeout, cancellationToken).ConfigureAwait(false);
+        await WaitAsync(Done, scenario.Timeout, cancellationToken, () => scenario.Progress?.Invoke(
+            $"measured phase: {Stopwatch.GetElapsedTime(start).TotalSeconds:F0} s, {Pairs(nodes)} pairs connected, {decided.Count} decisions")).ConfigureAwait(false);
         double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
         var after = await TotalsAsync(nodes, cancellationToken).ConfigureAwait(false);
@@ -238,10 +244,47 @@ public static class DagHostScenario
         return (messages, polls, limited, failed, inbox);
     }
 
-    private static async Task WaitAsync(Func<bool> done, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task WaitAsync(Func<bool> done, TimeSpan timeout, CancellationToken cancellationToken, Action? every15s = null)
     {
-        long start = Stopwatch.GetTimestamp();
-        while (!done() && Stopwatch.GetElapsedTime(start) < timeout) await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        long start = Stopwatch.GetTimestamp(), reported = start;
+        while (!done() && Stopwatch.GetElapsedTime(start) < timeout)
+        {
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+            if (every15s is not null && Stopwatch.GetElapsedTime(reported) >= TimeSpan.FromSeconds(15))
+            {
+                reported = Stopwatch.GetTimestamp();
+                every15s();
+            }
+        }
+    }
+
+    private static int Pairs(IReadOnlyList<SimulationNode> nodes) => nodes.Sum(n => n.Host.GetConnections().Count) / 2;
+
+    // Node i dials every j > i it has no connection to (a few nodes at a time), 3 attempts each; returns the pairs left
+    // unconnected.
+    private static async Task<int> ConnectMissingAsync(Simulation sim, IReadOnlyList<SimulationNode> nodes, CancellationToken cancellationToken)
+    {
+        int failed = 0;
+        await sim.ForEachAsync(nodes, async (node, ct) =>
+        {
+            foreach (var other in nodes.Where(o => o.Index > node.Index))
+            {
+                if (node.Host.GetConnections().Any(c => c.RemotePeer == other.PeerId)) continue;
+                for (int attempt = 0; attempt < 3; attempt++)
+                {
+                    try
+                    {
+                        await sim.DialAsync(node, other, ct).ConfigureAwait(false);
+                        break;
+                    }
+                    catch (Exception) when (!ct.IsCancellationRequested)
+                    {
+                        if (attempt == 2) Interlocked.Increment(ref failed);
+                    }
+                }
+            }
+        }, cancellationToken).ConfigureAwait(false);
+        return failed;
     }
 
     private static byte[] RandomPayload(Random random)

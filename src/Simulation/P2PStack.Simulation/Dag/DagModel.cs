@@ -10,8 +10,9 @@ namespace P2PStack.Simulation.Dag;
 
 /// <summary>
 /// DAG consensus on a fast in-process network model: N real <see cref="DagEngine"/>s (the node's own Snowball,
-/// graph, fetch and sync code, real Ed25519-signed vertices, every message encoded to protobuf bytes and parsed back;
-/// with <see cref="DagModelOptions.SignEnvelopes"/> also a signed and verified neural envelope per message) driven by
+/// graph, fetch and sync code, real Ed25519-signed vertices, each distinct envelope checked for real once per run
+/// (<see cref="SharedVertexOpener"/>), every message encoded to protobuf bytes and parsed back; with
+/// <see cref="DagModelOptions.SignEnvelopes"/> also a signed and verified neural envelope per message) driven by
 /// a discrete-event scheduler on a virtual clock: every message arrives after the link latency, processing takes no
 /// virtual time. Not modelled: the connection stack (Noise, Yamux, streams), neural queues and CPU contention. One seed
 /// gives the same run, event for event.
@@ -24,6 +25,7 @@ public sealed class DagModel
     private readonly DagModelOptions _options;
     private readonly DagConsensusOptions _consensus;
     private readonly NeuralMeshOptions _neural = new();
+    private readonly SharedVertexOpener _opener;
     private readonly Random _random;
     private readonly PriorityQueue<ModelEvent, (long Ticks, long Sequence)> _queue = new();
     private readonly Dictionary<PeerId, ModelNode> _byPeer = [];
@@ -32,11 +34,12 @@ public sealed class DagModel
     private readonly Dictionary<ConflictKey, (long Bucket, Dictionary<VertexId, int> Support)> _support = [];
     private readonly List<(PeerId Author, VertexId A, VertexId B)> _equivocations = [];
     private DagMessage? _lastMessage;
-    private byte[]? _lastWire;
+    private Wire? _lastWire;
     private long _sequence;
     private long _now;
     private long _messages;
     private long _bytes;
+    private long _envelopesVerified;
     private bool _counting;
 
     private DagModel(DagModelOptions options)
@@ -44,6 +47,7 @@ public sealed class DagModel
         options.Validate();
         _options = options;
         _random = new Random(options.Seed);
+        _opener = new SharedVertexOpener(options.ShareVertexChecks);
         _consensus = new DagConsensusOptions();
         options.Consensus?.Invoke(_consensus);
         _consensus.Validate();
@@ -64,7 +68,7 @@ public sealed class DagModel
         for (int i = 0; i < options.Nodes; i++)
         {
             var node = new ModelNode(this, i, keys[i]);
-            node.Engine = new DagEngine(_consensus, keys[i], membership, node, new MemoryDagStore(), node, new Random(_random.Next()), Now);
+            node.Engine = new DagEngine(_consensus, keys[i], membership, node, new MemoryDagStore(), node, new Random(_random.Next()), Now, _opener);
             if (kinds[i] is { } kind) node.Byzantine = new ByzantineNode(kind, node, this, new Random(_random.Next()));
             Nodes[i] = node;
             _byPeer[node.Peer] = node;
@@ -184,14 +188,14 @@ public sealed class DagModel
     internal void Transmit(ModelNode from, PeerId to, DagMessage message)
     {
         if (!_byPeer.TryGetValue(to, out var target)) return;
-        byte[] wire;
-        if (_options.SignEnvelopes) wire = Seal(from, to, message);
+        Wire wire;
+        if (_options.SignEnvelopes) wire = new Wire(Seal(from, to, message));
         else if (ReferenceEquals(message, _lastMessage)) wire = _lastWire!; // a query goes to k peers: encode it once
-        else (_lastMessage, _lastWire) = (message, wire = message.ToByteArray());
+        else (_lastMessage, _lastWire) = (message, wire = new Wire(message.ToByteArray()));
         if (_counting)
         {
             _messages++;
-            _bytes += wire.Length;
+            _bytes += wire.Bytes.Length;
         }
         long delay = _options.Latency.Ticks + (_options.Jitter > TimeSpan.Zero ? (long)(_random.NextDouble() * _options.Jitter.Ticks) : 0);
         Schedule(_now + delay, new DeliverEvent(from, target, wire));
@@ -203,7 +207,9 @@ public sealed class DagModel
         DagMessage message;
         try
         {
-            message = _options.SignEnvelopes ? Open(deliver) : DagMessage.Parser.ParseFrom(deliver.Wire);
+            // The k copies of a query share their bytes, and parse to the same message: parsed once, read by each
+            // receiver (engines never change a received message).
+            message = _options.SignEnvelopes ? Open(deliver) : deliver.Wire.Parsed ??= DagMessage.Parser.ParseFrom(deliver.Wire.Bytes);
         }
         catch (Exception e) when (e is InvalidProtocolBufferException or DagFormatException or InvalidOperationException)
         {
@@ -232,9 +238,10 @@ public sealed class DagModel
 
     private DagMessage Open(DeliverEvent deliver)
     {
-        var result = NeuralMessageCodec.Verify(deliver.Wire, 0, Now, _neural);
+        var result = NeuralMessageCodec.Verify(deliver.Wire.Bytes, 0, Now, _neural);
         if (result.Message is not { } verified) throw new InvalidOperationException($"neural envelope refused: {result.Reason} ({result.Detail})");
         if (verified.Source != deliver.From.Peer) throw new InvalidOperationException("neural envelope signed by another peer");
+        _envelopesVerified++;
         return verified.Body switch
         {
             ConsensusVote vote => DagWire.FromVote(vote),
@@ -396,7 +403,7 @@ public sealed class DagModel
         string kinds = _options.ByzantineFraction > 0 ? string.Join("+", _options.ByzantineKinds) : "none";
         return new DagModelResult(_options.Nodes, _options.Seed, Nodes.Count(n => n.Byzantine is not null), kinds, violations, undecided,
             conflicts, resolved, unresolved, virtuous, contested, neverReceived, _messages, _bytes, polls, decisions, expected, reported, refused.Values.Sum(), refused,
-            TimeSpan.FromTicks(_now) - _options.InjectAt, wall);
+            TimeSpan.FromTicks(_now) - _options.InjectAt, wall, _opener.Checks, _opener.Shared, _envelopesVerified);
     }
 
     private bool Verifies(EquivocationProof proof)
@@ -425,13 +432,21 @@ public sealed class DagModel
 
     private abstract class ModelEvent;
 
-    private sealed class DeliverEvent(ModelNode from, ModelNode to, byte[] wire) : ModelEvent
+    private sealed class DeliverEvent(ModelNode from, ModelNode to, Wire wire) : ModelEvent
     {
         public ModelNode From { get; } = from;
 
         public ModelNode To { get; } = to;
 
-        public byte[] Wire { get; } = wire;
+        public Wire Wire { get; } = wire;
+    }
+
+    /// <summary>A message's bytes on the wire, and the message parsed from them once one receiver has.</summary>
+    private sealed class Wire(byte[] bytes)
+    {
+        public byte[] Bytes { get; } = bytes;
+
+        public DagMessage? Parsed { get; set; }
     }
 
     private sealed class WakeEvent(ModelNode node) : ModelEvent

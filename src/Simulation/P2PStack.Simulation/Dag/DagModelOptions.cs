@@ -59,6 +59,11 @@ public sealed class DagModelOptions
     /// message, as the node does); vertices are always signed and verified.</summary>
     public bool SignEnvelopes { get; set; }
 
+    /// <summary>One real check (signature and structure) per distinct vertex envelope, its outcome shared by the engines
+    /// that receive the same bytes (<see cref="SharedVertexOpener"/>); false: every engine checks every envelope itself.
+    /// Both give the same run; sharing saves N - 1 signature checks per vertex.</summary>
+    public bool ShareVertexChecks { get; set; } = true;
+
     /// <summary>Consensus parameters of every node (Avalanche defaults unless changed).</summary>
     public Action<DagConsensusOptions>? Consensus { get; set; }
 

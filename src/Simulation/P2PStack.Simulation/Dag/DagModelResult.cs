@@ -19,10 +19,15 @@ namespace P2PStack.Simulation.Dag;
 /// <param name="EquivocationsExpected">(honest node, equivocating author) pairs that should be reported: the
 /// honest node held both vertices of one of the author's pairs.</param>
 /// <param name="EquivocationsReported">Of those, the ones reported with a proof that verifies.</param>
+/// <param name="VertexChecks">Vertex envelopes checked for real (signature and structure) by the engines.</param>
+/// <param name="VertexChecksShared">Vertex envelopes answered from an earlier check of the same bytes
+/// (<see cref="DagModelOptions.ShareVertexChecks"/>).</param>
+/// <param name="EnvelopesVerified">Signed neural envelopes verified on delivery (<see cref="DagModelOptions.SignEnvelopes"/>).</param>
 public sealed record DagModelResult(int Nodes, int Seed, int Byzantine, string ByzantineKinds, IReadOnlyList<string> SafetyViolations,
     IReadOnlyList<string> Undecided, int Conflicts, int ConflictsResolved, IReadOnlyList<string> Unresolved, IReadOnlyList<double> VirtuousLatenciesMs, IReadOnlyList<double> ConflictLatenciesMs,
     int LostBeforeArrival, long Messages, long Bytes, long Polls, int Decisions, int EquivocationsExpected, int EquivocationsReported, long Refused,
-    IReadOnlyDictionary<string, long> RefusedByReason, TimeSpan VirtualDuration, TimeSpan WallTime)
+    IReadOnlyDictionary<string, long> RefusedByReason, TimeSpan VirtualDuration, TimeSpan WallTime, long VertexChecks = 0, long VertexChecksShared = 0,
+    long EnvelopesVerified = 0)
 {
     public bool Safe => SafetyViolations.Count == 0;
 
