@@ -189,6 +189,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         // Private and anonymous connections raise no peer events: modules reacting to them (identify, the DHT, gossip)
         // would open streams that tie identities together or take an ephemeral peer into their tables.
         if (!connection.IsAnonymous) Events.Publish(new PeerConnected(connection));
+        else Events.Publish(new AnonymousConnectionOpened(connection));
         // The peer's half of a simultaneous open that a listener accepted before this side's dial was registered
         // (this side then being the server, the roles agree): that dial's connect fails, and this is its connection.
         if (!dialed) CompleteSimultaneousOpen(connection);

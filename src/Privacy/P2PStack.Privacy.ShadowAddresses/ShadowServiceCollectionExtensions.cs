@@ -101,7 +101,8 @@ public static class ShadowServiceCollectionExtensions
             sp.GetRequiredService<ILocalIdentity>()), sp.GetRequiredService<OnionClient>(), sp.GetRequiredService<OnionListeners>(),
             sp.GetRequiredService<ShadowAddressPool>(), sp.GetRequiredService<ShadowMetrics>(),
             sp.GetService<ILogger<ShadowIntroductions>>() ?? NullLogger<ShadowIntroductions>.Instance,
-            sp.GetRequiredService<IOptions<ShadowPublisherOptions>>(), sp.GetRequiredService<IOptions<OnionOptions>>(), sp.GetService<TimeProvider>()));
+            sp.GetRequiredService<IOptions<ShadowPublisherOptions>>(), sp.GetRequiredService<IOptions<OnionOptions>>(), sp.GetService<TimeProvider>(),
+            sp.GetService<IEventBus>()));
         builder.Services.TryAddSingleton<IShadowIntroductionSource>(sp => sp.GetRequiredService<ShadowIntroductions>());
         builder.Services.TryAddSingleton(sp => new ShadowPublisher(sp.GetRequiredService<ShadowAddressPool>(), sp.GetRequiredService<ShadowDirectory>(),
             sp.GetRequiredService<IShadowIntroductionSource>(), sp.GetRequiredService<IOptions<ShadowOptions>>(),

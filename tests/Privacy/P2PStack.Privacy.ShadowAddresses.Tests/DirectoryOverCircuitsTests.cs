@@ -145,9 +145,15 @@ public class DirectoryOverCircuitsTests
         var refused = await Assert.ThrowsAsync<ShadowConnectException>(() =>
             net.PlainClient!.Get<ShadowConnector>().ConnectAsync(address, CancellationToken.None).WaitAsync(Patience));
         Assert.Equal("handshake", refused.Result);
+        // An introduction whose handshake failed is not a use of the address (else a flood of them forces rotation).
+        long Uses() => net.Service.Get<ShadowAddressPool>().List().Single(e => e.Address.Equals(address)).Uses;
+        Assert.Equal(0, Uses());
 
         // A client that pads (the default for shadow connections) is served.
         var connection = await net.Client.Get<ShadowConnector>().ConnectAsync(address, CancellationToken.None).WaitAsync(Patience);
+        var deadline = DateTime.UtcNow + Patience; // the service counts once its end of the handshake is done
+        while (Uses() == 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.Equal(1, Uses());
         Assert.Contains(P2PStack.Privacy.Padding.PaddingFilter.Id, connection.Filters);
         await using (var ping = await connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask().WaitAsync(Patience))
             Assert.Single(await net.Client.Get<PingService>().PingAsync(ping, 1, CancellationToken.None).WaitAsync(Patience));

@@ -199,6 +199,11 @@ public sealed record PeerConnected(IConnection Connection);
 
 public sealed record PeerDisconnected(IConnection Connection);
 
+/// <summary>A connection with an anonymous remote (<see cref="IConnection.IsAnonymous"/>) was established: it raises
+/// no <see cref="PeerConnected"/> (modules reacting to peers must not touch it), only this, for its owner (a shadow
+/// service counting uses of an address).</summary>
+public sealed record AnonymousConnectionOpened(IConnection Connection);
+
 /// <summary>Identify completed for a peer: its protocols and addresses are in the peer store.</summary>
 public sealed record PeerIdentified(PeerId Peer, IConnection Connection);
 

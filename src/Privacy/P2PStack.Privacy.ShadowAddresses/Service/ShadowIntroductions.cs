@@ -13,8 +13,8 @@ namespace P2PStack.Privacy.ShadowAddresses.Service;
 /// chooses (by default <see cref="OnionIntroductionSource"/>), each held by a circuit of this node registered there
 /// with the point's auth key. The publisher asks this source, so a descriptor lists only points whose registration
 /// stands. A client stream the relay joins to a registration arrives as an inbound anonymous connection, upgraded under
-/// the address's service identity (<see cref="ShadowKey.ServiceIdentity"/>, never the node's) and counted as a use of
-/// the address (rotation after N uses). A registration whose circuit ends is re-established with the same relay and
+/// the address's service identity (<see cref="ShadowKey.ServiceIdentity"/>, never the node's); once its handshake has
+/// completed it counts as a use of the address (rotation after N uses). A registration whose circuit ends is re-established with the same relay and
 /// auth key, so published descriptors stay valid. At the end of their lifetime
 /// (<see cref="ShadowPublisherOptions.IntroductionLifetime"/>) an address's points are renewed make-before-break: the
 /// registrations retire (still introducing), the source chooses new points, the publisher registers and publishes
@@ -23,8 +23,9 @@ namespace P2PStack.Privacy.ShadowAddresses.Service;
 /// </summary>
 public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner, OnionClient onion, OnionListeners listeners,
     ShadowAddressPool pool, ShadowMetrics metrics, ILogger<ShadowIntroductions> logger, IOptions<ShadowPublisherOptions>? options = null,
-    IOptions<OnionOptions>? onionOptions = null, TimeProvider? time = null) : IShadowIntroductionSource, IAsyncDisposable
+    IOptions<OnionOptions>? onionOptions = null, TimeProvider? time = null, IEventBus? events = null) : IShadowIntroductionSource, IAsyncDisposable
 {
+    private IDisposable? _onConnected;
     private readonly Lock _gate = new();
     private readonly Dictionary<(ShadowAddress Address, PeerId Relay), Registration> _registrations = [];
     private readonly List<(ShadowAddress Address, Registration Registration)> _retiring = [];
@@ -59,6 +60,7 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
     public async ValueTask<ShadowDescriptorContent> GetAsync(ShadowAddress address, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(address);
+        CountUsesOnceConnected();
         var content = await inner.GetAsync(address, cancellationToken).ConfigureAwait(false);
         var key = pool.KeyOf(address) ?? throw new ShadowIntroductionUnavailableException($"{address.ToUri()} is not in the pool");
         // Points the source no longer chooses (their relay left the directory) lose their registration.
@@ -107,6 +109,7 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
 
     public async ValueTask DisposeAsync()
     {
+        Interlocked.Exchange(ref _onConnected, NoSubscription)?.Dispose();
         await _stopping.CancelAsync().ConfigureAwait(false);
         List<Registration> all;
         lock (_gate)
@@ -235,8 +238,32 @@ public sealed partial class ShadowIntroductions(IShadowIntroductionSource inner,
     {
         bool accepted = pool.KeyOf(address) is not null && listeners.TryAccept(raw);
         metrics.Introduction(accepted ? "accepted" : "refused");
-        if (accepted) pool.RecordUse(address);
+        if (accepted && events is null) pool.RecordUse(address); // no event bus: counted at the introduction
         return accepted;
+    }
+
+    private static readonly IDisposable NoSubscription = new CancellationTokenSource();
+
+    // A use is a connection whose handshake completed under the address's service identity, not an introduction: a
+    // flood of introductions that never complete a handshake must not spend the address's uses and force its rotation.
+    private void CountUsesOnceConnected()
+    {
+        if (events is null || Volatile.Read(ref _onConnected) is not null) return;
+        var subscription = events.Subscribe<AnonymousConnectionOpened>(e => CountUse(e.Connection));
+        if (Interlocked.CompareExchange(ref _onConnected, subscription, null) is not null) subscription.Dispose();
+    }
+
+    private void CountUse(IConnection connection)
+    {
+        if (connection.Direction != Direction.Inbound) return;
+        foreach (var entry in pool.List())
+        {
+            if (pool.KeyOf(entry.Address) is { } key && key.ServiceIdentity.PeerId.Equals(connection.LocalPeer))
+            {
+                pool.RecordUse(entry.Address);
+                return;
+            }
+        }
     }
 
     private sealed class Registration(PeerId relay, byte[] authKey)
