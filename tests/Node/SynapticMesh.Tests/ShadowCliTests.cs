@@ -143,7 +143,7 @@ public sealed class ShadowCliTests : IAsyncLifetime
         var text = await _client.RunAsync("p2p", "ping", _firstAddress);
         Assert.True(text.ExitCode == 0, text.Stderr);
         Assert.Contains($"ping {serviceIdentity}: seq=1", text.Stdout);
-        // Each introduction is a use of the address.
+        // Each connection (its handshake completed) is a use of the address.
         var entry = (await _service.RunJsonAsync("p2p", "shadow", "--operation", "list")).EnumerateArray()
             .Single(e => e.GetProperty("address").GetString() == _firstAddress);
         Assert.Equal(2, entry.GetProperty("uses").GetInt64());
