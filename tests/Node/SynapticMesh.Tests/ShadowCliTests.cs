@@ -32,6 +32,18 @@ public sealed class ShadowCliTests : IAsyncLifetime
         _client = await StartAsync(["--onion"], _bootstrap);
     }
 
+    /// <summary>The client's circuits (its connections and, by default, its descriptor lookups) need three relays in
+    /// its directory, which the DHT fills after start.</summary>
+    private async Task ClientKnowsThreeRelaysAsync()
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while ((await _client.RunJsonAsync("p2p", "status", "--detailed")).GetProperty("onion").GetProperty("directoryRelays").GetInt32() < 3)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the client's directory never listed the three relays");
+            await Task.Delay(500);
+        }
+    }
+
     public async Task DisposeAsync()
     {
         foreach (var node in _nodes) await node.DisposeAsync();
@@ -47,7 +59,9 @@ public sealed class ShadowCliTests : IAsyncLifetime
         Assert.Equal(3, first.GetProperty("publication").GetProperty("introductionPoints").GetInt32());
         Assert.StartsWith("/shadow/", first.GetProperty("multiaddr").GetString());
 
-        // Another node resolves it: the introduction points are the onion relays, never the service itself.
+        // Another node resolves it (over circuits: once its directory lists three relays): the introduction points are
+        // the onion relays, never the service itself.
+        await ClientKnowsThreeRelaysAsync();
         var resolved = await _client.RunJsonAsync("p2p", "shadow", "--operation", "resolve", "--address", _firstAddress);
         var points = resolved.GetProperty("introductionPoints").EnumerateArray().Select(p => p.GetProperty("relay").GetString()!).ToList();
         Assert.Equal(3, points.Count);
@@ -125,13 +139,7 @@ public sealed class ShadowCliTests : IAsyncLifetime
     {
         var published = await PublishedAsync(_service, _firstAddress);
         string multiaddr = published.GetProperty("multiaddr").GetString()!;
-        // The client's circuits need three relays in its directory (the DHT fills it).
-        var deadline = DateTime.UtcNow + Patience;
-        while ((await _client.RunJsonAsync("p2p", "status", "--detailed")).GetProperty("onion").GetProperty("directoryRelays").GetInt32() < 3)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the client's directory never listed the three relays");
-            await Task.Delay(500);
-        }
+        await ClientKnowsThreeRelaysAsync();
 
         var ping = await _client.RunJsonAsync("p2p", "ping", multiaddr, "--count", "3");
         Assert.Equal(3, ping.GetProperty("rttMs").GetArrayLength());
