@@ -15,24 +15,28 @@ namespace P2PStack.Benchmarks.Padding;
 /// this process over loopback TCP (Noise XX + yamux); per configuration, one connection: none (the anchor), padding
 /// with a single cell size of 1024, 4096 and 16384 bytes, and 1024-byte cells with cover traffic at 10 and 100 cells/s.
 /// Throughput: N MiB on one stream to a sink, R runs per configuration, configurations taking turns. Latency: P pings
-/// (32 bytes each way) per configuration and run.
+/// (32 bytes each way) per configuration and run. <c>padding paced ...</c> measures paced traffic with idle gaps
+/// instead (<see cref="PacedPadding"/>).
 /// </summary>
 internal static class PaddingCommand
 {
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(5);
     private const string Sink = "/bench/sink/1.0.0";
 
-    private sealed record Config(string Name, int? CellSize, double CoverRate);
+    /// <summary>A configuration: no filter when <paramref name="CellSize"/> is null, else one cell size, cover cells
+    /// of <paramref name="Cover"/> at <paramref name="CoverRate"/> (0: none, budget unlimited) and a jitter bound.</summary>
+    internal sealed record Config(string Name, int? CellSize, double CoverRate, CoverTraffic Cover = CoverTraffic.Poisson, double JitterMs = 0);
 
     public static int Run(string[] args)
     {
+        if (args.Length > 0 && args[0] == "paced") return PacedPadding.Run(args[1..]);
         int mib = Arg(args, "--mib", 64);
         int runs = Arg(args, "--runs", 5);
         int pings = Arg(args, "--pings", 200);
         return RunAsync(mib, runs, pings).GetAwaiter().GetResult();
     }
 
-    private static int Arg(string[] args, string name, int fallback)
+    internal static int Arg(string[] args, string name, int fallback)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
@@ -107,9 +111,12 @@ internal static class PaddingCommand
         return 0;
     }
 
-    private static async Task<BenchHost> StartAsync(Config config)
+    /// <summary>A host for <paramref name="config"/> on loopback TCP; <paramref name="wire"/>, when given, counts the
+    /// bytes it writes to its sockets.</summary>
+    internal static async Task<BenchHost> StartAsync(Config config, WireCounter? wire = null)
     {
         var services = new ServiceCollection();
+        if (wire is not null) services.AddSingleton<IConnectionProtector>(wire);
         services.AddP2PStack(p2p =>
         {
             p2p.ListenOn("/ip4/127.0.0.1/tcp/0").AddTcpTransport().AddNoise().AddYamux().AddPing();
@@ -121,10 +128,11 @@ internal static class PaddingCommand
                     o.CellSizes.Add(size);
                     if (config.CoverRate > 0)
                     {
-                        o.Cover = CoverTraffic.Poisson;
+                        o.Cover = config.Cover;
                         o.CoverRate = config.CoverRate;
                         o.CoverBudgetBytesPerSecond = int.MaxValue;
                     }
+                    o.MaxJitter = TimeSpan.FromMilliseconds(config.JitterMs);
                 });
             }
         });
@@ -133,7 +141,7 @@ internal static class PaddingCommand
         return host;
     }
 
-    private sealed class BenchHost(ServiceProvider services) : IAsyncDisposable
+    internal sealed class BenchHost(ServiceProvider services) : IAsyncDisposable
     {
         public PeerHost Host { get; } = services.GetRequiredService<PeerHost>();
 

@@ -17,6 +17,7 @@ internal sealed partial class PaddedPipe : IFilteredPipe
     private readonly CoverTraffic _cover;
     private readonly double _coverRate;
     private readonly int _coverBudget;
+    private readonly TimeSpan _coverMaxLag;
     private readonly TimeSpan _maxJitter;
     private readonly TimeSpan _batchDelay;
     private readonly TimeSpan _helloTimeout;
@@ -29,7 +30,8 @@ internal sealed partial class PaddedPipe : IFilteredPipe
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _sending;
     private readonly Task _receiving;
-    private int _coverDue;
+    private int _coverDue; // cover events the send pump has not handled yet
+    private int _coverMaxPending = 1;
 
     public PaddedPipe(IDuplexPipe inner, PaddingOptions options, PaddingMetrics metrics, ILogger logger, TimeProvider time)
     {
@@ -39,6 +41,7 @@ internal sealed partial class PaddedPipe : IFilteredPipe
         _cover = options.Cover;
         _coverRate = options.CoverRate;
         _coverBudget = options.CoverBudgetBytesPerSecond;
+        _coverMaxLag = options.CoverMaxLag;
         _maxJitter = options.MaxJitter;
         _batchDelay = options.BatchDelay;
         _helloTimeout = options.HelloTimeout;
@@ -59,7 +62,7 @@ internal sealed partial class PaddedPipe : IFilteredPipe
     /// for cells of the smallest agreed size; zero without cover traffic.</summary>
     internal double EffectiveCoverRate(int smallestCell) => CoverFor(smallestCell)?.Rate ?? 0;
 
-    private CoverSchedule? CoverFor(int smallestCell) => CoverSchedule.For(_cover, _coverRate, _coverBudget, smallestCell);
+    private CoverSchedule? CoverFor(int smallestCell) => CoverSchedule.For(_cover, _coverRate, _coverBudget, smallestCell, _coverMaxLag);
 
     private async Task SendAsync()
     {
@@ -83,7 +86,11 @@ internal sealed partial class PaddedPipe : IFilteredPipe
                 throw new PaddingNegotiationException($"no padding hello from the remote within {_helloTimeout}", ex);
             }
 
-            if (CoverFor(agreed[0]) is { } cover) ticker = cover.RunAsync(_time, MarkCoverDue, tickerStop.Token);
+            if (CoverFor(agreed[0]) is { } cover)
+            {
+                _coverMaxPending = cover.MaxPending;
+                ticker = cover.RunAsync(_time, MarkCoverDue, tickerStop.Token);
+            }
 
             var reader = _fromApp.Reader;
             bool dataSinceTick = false;
@@ -91,14 +98,15 @@ internal sealed partial class PaddedPipe : IFilteredPipe
             {
                 var result = await reader.ReadAsync().ConfigureAwait(false);
                 var buffer = result.Buffer;
-                bool tick = Interlocked.Exchange(ref _coverDue, 0) == 1;
+                int ticks = Interlocked.Exchange(ref _coverDue, 0);
                 if (buffer.IsEmpty)
                 {
                     reader.AdvanceTo(buffer.End);
                     if (result.IsCompleted) break;
-                    if (tick)
+                    // One cover cell per event whose interval carried no data: a busy link carries no extra cells.
+                    // Events that came due before the pump woke (a late timer's catch-up) each count.
+                    for (; ticks > 0; ticks--)
                     {
-                        // Cover fills intervals without data only: a busy link carries no extra cells.
                         if (!dataSinceTick) await SendCoverAsync(agreed).ConfigureAwait(false);
                         dataSinceTick = false;
                     }
@@ -170,11 +178,18 @@ internal sealed partial class PaddedPipe : IFilteredPipe
         return _batchDelay + _maxJitter * CoverSchedule.NextUniform();
     }
 
-    /// <summary>Marks a cover cell due at an event of the cover process (<see cref="CoverSchedule"/>); the send pump
-    /// sends it if the interval carried no data.</summary>
+    /// <summary>Counts a cover cell due at an event of the cover process (<see cref="CoverSchedule"/>); the send pump
+    /// sends it if the interval carried no data. At most the schedule's MaxPending stay pending (a pump held up by a
+    /// remote that does not read sends no burst of missed cells afterwards).</summary>
     private ValueTask MarkCoverDue(CancellationToken cancellationToken)
     {
-        Volatile.Write(ref _coverDue, 1);
+        int due = Volatile.Read(ref _coverDue);
+        while (due < _coverMaxPending)
+        {
+            int seen = Interlocked.CompareExchange(ref _coverDue, due + 1, due);
+            if (seen == due) break;
+            due = seen;
+        }
         _fromApp.Reader.CancelPendingRead();
         return ValueTask.CompletedTask;
     }

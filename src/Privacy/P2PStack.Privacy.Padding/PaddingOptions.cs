@@ -45,6 +45,17 @@ public sealed class PaddingOptions
     /// <summary>Per-connection cap on cover traffic in bytes per second; the cover rate is lowered to stay within it.</summary>
     public int CoverBudgetBytesPerSecond { get; set; } = 32 * 1024;
 
+    /// <summary>The default of <see cref="CoverMaxLag"/>.</summary>
+    public static readonly TimeSpan DefaultCoverMaxLag = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// How overdue a cover event may be and still be sent: a timer that fires late (timer granularity, a busy machine)
+    /// does not lower the rate, while a longer stall is skipped rather than made up in a burst: at most
+    /// <c>CoverMaxLag × rate</c> (rounded up) plus one cover cells go out back to back, about the budget times this lag
+    /// in bytes.
+    /// </summary>
+    public TimeSpan CoverMaxLag { get; set; } = DefaultCoverMaxLag;
+
     /// <summary>Upper bound of the uniformly random delay before a burst is sent; zero sends at once.</summary>
     public TimeSpan MaxJitter { get; set; } = TimeSpan.Zero;
 
@@ -74,6 +85,8 @@ public sealed class PaddingOptions
         PaddingWire.ValidateSizes(CollectionsMarshalSpan());
         if (!(CoverRate > 0 && CoverRate <= 1000)) throw new ArgumentOutOfRangeException(nameof(CoverRate), CoverRate, "cover rate must be in (0, 1000] cells/s");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(CoverBudgetBytesPerSecond);
+        if (CoverMaxLag < TimeSpan.Zero || CoverMaxLag > TimeSpan.FromSeconds(10))
+            throw new ArgumentOutOfRangeException(nameof(CoverMaxLag), CoverMaxLag, "the cover lag bound must be in 0..10 s");
         if (MaxJitter < TimeSpan.Zero || BatchDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxJitter), "delays cannot be negative");
         if (HelloTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HelloTimeout));
     }

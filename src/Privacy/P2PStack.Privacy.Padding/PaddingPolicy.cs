@@ -39,7 +39,7 @@ public sealed class PaddingPolicy
     /// <paramref name="cellSize"/>); null when the scope is not padded or cover traffic is off.
     /// </summary>
     public CoverSchedule? Cover(PaddingScope scope, int cellSize) =>
-        Pads(scope) ? CoverSchedule.For(_options.Cover, _options.CoverRate, _options.CoverBudgetBytesPerSecond, cellSize) : null;
+        Pads(scope) ? CoverSchedule.For(_options.Cover, _options.CoverRate, _options.CoverBudgetBytesPerSecond, cellSize, _options.CoverMaxLag) : null;
 
     /// <summary><paramref name="dial"/> with the padding filter added when <paramref name="scope"/> is padded.</summary>
     public DialOptions Apply(DialOptions dial, PaddingScope scope)

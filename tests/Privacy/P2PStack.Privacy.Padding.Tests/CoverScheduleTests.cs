@@ -83,6 +83,55 @@ public class CoverScheduleTests
         Assert.Equal(6, events);
     }
 
+    [Theory]
+    [InlineData(CoverTraffic.Poisson, 20)]
+    [InlineData(CoverTraffic.Constant, 25)]
+    public async Task Late_timers_do_not_lower_the_rate(CoverTraffic mode, int lateMs)
+    {
+        // Timers that fire up to lateMs late (a busy machine: the paced benchmark measured a Poisson process at
+        // 100/s sending ~68 cells/s when every late timer reset the schedule). The clock moves in steps of lateMs,
+        // so every event fires at the end of the step it falls in: up to lateMs late, never more than MaxLag.
+        var clock = new ManualClock(DateTimeOffset.UnixEpoch);
+        var schedule = new CoverSchedule(mode, 100);
+        int events = 0;
+        using var stop = new CancellationTokenSource();
+        var running = schedule.RunAsync(clock, _ =>
+        {
+            Interlocked.Increment(ref events);
+            return ValueTask.CompletedTask;
+        }, stop.Token);
+
+        var step = TimeSpan.FromMilliseconds(lateMs);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        int steps = 20_000 / lateMs; // 20 s of schedule: 2,000 events at 100/s
+        for (int i = 0; i < steps; i++)
+        {
+            while (clock.PendingTimers != 1)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the schedule never armed its next timer");
+                Thread.Yield();
+            }
+            clock.Advance(step);
+        }
+        while (clock.PendingTimers != 1 && DateTime.UtcNow < deadline) Thread.Yield();
+        await stop.CancelAsync();
+        await running.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // Constant: exactly 2,000 (the last one may be pending). Poisson: a count of mean 2,000 has a standard
+        // deviation of 45, so ±10 % is 4.5 sigma; resetting the schedule at every late timer gave ~1,400.
+        if (mode == CoverTraffic.Constant) Assert.InRange(events, 1999, 2000);
+        else Assert.InRange(events, 1800, 2200);
+    }
+
+    [Fact]
+    public void The_lag_bound_caps_the_events_kept_pending()
+    {
+        Assert.Equal(PaddingOptions.DefaultCoverMaxLag, new CoverSchedule(CoverTraffic.Poisson, 10).MaxLag);
+        Assert.Equal(21, new CoverSchedule(CoverTraffic.Poisson, 100).MaxPending); // 200 ms at 100/s, plus one
+        Assert.Equal(2, new CoverSchedule(CoverTraffic.Constant, 2).MaxPending);
+        Assert.Equal(1, new CoverSchedule(CoverTraffic.Constant, 100, TimeSpan.Zero).MaxPending);
+    }
+
     private static async Task WaitForAsync(Func<bool> condition)
     {
         using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(30));

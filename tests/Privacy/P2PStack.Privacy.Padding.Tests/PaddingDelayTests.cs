@@ -74,6 +74,34 @@ public class PaddingDelayTests
         Assert.Equal(0, clock.PendingTimers);
     }
 
+    [Fact]
+    public async Task Every_cover_event_due_on_an_idle_link_sends_a_cell_even_when_several_come_due_at_once()
+    {
+        // Constant cover at 10/s; the clock moves 150 ms at a time, so every other step two events come due together
+        // (a late timer catching up). Each is an idle interval and sends its cell. A single "cover due" flag sent one
+        // cell for the two.
+        var clock = new ManualClock(DateTimeOffset.UnixEpoch);
+        var metrics = new PaddingMetrics(null);
+        var (a, b) = DuplexPipe.CreatePair();
+        var options = new PaddingOptions { Cover = CoverTraffic.Constant, CoverRate = 10, CoverBudgetBytesPerSecond = 1 << 20 };
+        await using var left = new PaddingFilter(Options.Create(options), metrics, NullLogger<PaddingFilter>.Instance, clock).Apply(a, Direction.Outbound);
+        await using var right = new PaddingFilter(Options.Create(new PaddingOptions()), new PaddingMetrics(null)).Apply(b, Direction.Inbound);
+
+        await WaitForTimerAsync(clock); // the cover schedule runs once the hellos are exchanged
+        var step = TimeSpan.FromMilliseconds(150);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        for (int i = 1; i <= 20; i++)
+        {
+            clock.Advance(step);
+            // The events due by now: one per 100 ms. Wait until the send pump has sent them (a hang guard, no timing).
+            int due = i * 150 / 100;
+            while (metrics.CoverCellsSent < due && DateTime.UtcNow < deadline) await Task.Delay(1);
+            Assert.True(metrics.CoverCellsSent == due, $"after {i * 150} ms: {metrics.CoverCellsSent} cover cells, {due} events due");
+        }
+        Assert.Equal(30, metrics.CoverCellsSent);
+        Assert.Equal(0, metrics.DataCellsSent);
+    }
+
     private static PaddingFilter Filter(ManualClock clock, PaddingMetrics metrics) =>
         new(Options.Create(new PaddingOptions { BatchDelay = BatchDelay, MaxJitter = MaxJitter }), metrics,
             NullLogger<PaddingFilter>.Instance, clock);
