@@ -19,20 +19,36 @@ namespace P2PStack.Benchmarks.Simulation;
 /// Each client's directory holds every relay's signed descriptor. Builds <c>--circuits</c> circuits of 3 hops, then as
 /// many of 5, a few at a time, pinging the destination through each; reports success, build time against the
 /// telescoping floor, and the ping over a circuit against a direct one; then relay CPU per relayed cell.
+/// <c>--padding on</c>: every node runs the padding module with its default policy (circuit links padded);
+/// <c>--padding both</c>: without it (the anchor), then with it, each on a fresh network, in one process.
 /// </summary>
 public static class OnionScenario
 {
-    public static async Task<string> RunAsync(int relayCount, int circuits, int clientCount, TimeSpan latency, int concurrency)
+    public static async Task<string> RunAsync(int relayCount, int circuits, int clientCount, TimeSpan latency, int concurrency,
+        string padding = "off")
+    {
+        if (padding is not ("off" or "on" or "both")) throw new ArgumentException($"--padding must be off, on or both, not '{padding}'");
+        if (padding == "both")
+        {
+            string anchor = await RunAsync(relayCount, circuits, clientCount, latency, concurrency, padding: false);
+            string padded = await RunAsync(relayCount, circuits, clientCount, latency, concurrency, padding: true);
+            return anchor + padded;
+        }
+        return await RunAsync(relayCount, circuits, clientCount, latency, concurrency, padding == "on");
+    }
+
+    private static async Task<string> RunAsync(int relayCount, int circuits, int clientCount, TimeSpan latency, int concurrency,
+        bool padding)
     {
         var network = new MemoryNetwork(1) { DefaultLinkConditions = new MemoryLinkConditions { Latency = latency } };
         var nodes = new List<Node>();
         try
         {
             var relays = new List<Node>();
-            for (int i = 0; i < relayCount; i++) relays.Add(await Node.StartAsync(network, relay: true, nodes));
-            var destination = await Node.StartAsync(network, relay: false, nodes);
+            for (int i = 0; i < relayCount; i++) relays.Add(await Node.StartAsync(network, relay: true, nodes, padding));
+            var destination = await Node.StartAsync(network, relay: false, nodes, padding);
             var clients = new List<Node>();
-            for (int i = 0; i < clientCount; i++) clients.Add(await Node.StartAsync(network, relay: false, nodes));
+            for (int i = 0; i < clientCount; i++) clients.Add(await Node.StartAsync(network, relay: false, nodes, padding));
             var destinationAddress = destination.Address;
             foreach (var node in clients.Concat(relays))
             {
@@ -43,7 +59,7 @@ public static class OnionScenario
 
             var report = new System.Text.StringBuilder();
             double rtt = 2 * latency.TotalMilliseconds;
-            report.AppendLine($"onion: {relayCount} relays, {clientCount} clients, {circuits} circuits per path length, one-way link latency {latency.TotalMilliseconds} ms (link RTT {rtt} ms)");
+            report.AppendLine($"onion, padding {(padding ? "on (default policy: circuit links padded)" : "off")}, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}: {relayCount} relays, {clientCount} clients, {circuits} circuits per path length, one-way link latency {latency.TotalMilliseconds} ms (link RTT {rtt} ms)");
             report.AppendLine("| hops | built | build p50 / p99 ms | telescoping floor ms | ping through circuit p50 / p99 ms | direct ping ms |");
             report.AppendLine("|---:|---:|---|---:|---|---:|");
             // Direct ping from a client to the destination, on an existing connection (the floor is one link RTT).
@@ -112,7 +128,7 @@ public static class OnionScenario
 
         public Multiaddr Address => Host.ListenAddresses.First(a => !a.ToString().Contains("p2p-onion", StringComparison.Ordinal));
 
-        public static async Task<Node> StartAsync(MemoryNetwork network, bool relay, List<Node> all)
+        public static async Task<Node> StartAsync(MemoryNetwork network, bool relay, List<Node> all, bool padding)
         {
             var services = new ServiceCollection();
             services.AddLogging();
@@ -133,6 +149,7 @@ public static class OnionScenario
                     o.Client.Diversity.Enabled = false; // every memory address is in one block
                     o.Relay.AllowPrivateAddresses = true;
                 });
+                if (padding) p2p.AddPadding();
             });
             var provider = services.BuildServiceProvider();
             var node = new Node(provider);

@@ -60,7 +60,7 @@ public static class SimulationCommand
                     },
                 }, CancellationToken.None)).ToString(),
                 "onion" => await OnionScenario.RunAsync(Option(args, "--relays", 50), Option(args, "--circuits", 200), Option(args, "--clients", 10),
-                    TimeSpan.FromMilliseconds(Option(args, "--latency-ms", 25)), Option(args, "--concurrency", 8)),
+                    TimeSpan.FromMilliseconds(Option(args, "--latency-ms", 25)), Option(args, "--concurrency", 8), Text(args, "--padding", "off")),
                 "shadow" => await ShadowScenario.RunBothAsync(Option(args, "--relays", 20), Option(args, "--connections", 50), Option(args, "--clients", 4),
                     TimeSpan.FromMilliseconds(Option(args, "--latency-ms", 25)), Option(args, "--concurrency", 4)),
                 _ => throw new ArgumentException($"unknown scenario '{name}' (dht, gossip, churn, attack, onion, shadow, all)"),
@@ -82,6 +82,12 @@ public static class SimulationCommand
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private static string Text(string[] args, string name, string fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 
     private static string LoadAverage()

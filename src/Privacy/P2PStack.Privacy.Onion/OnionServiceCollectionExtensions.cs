@@ -22,8 +22,9 @@ public static class OnionServiceCollectionExtensions
     /// Adds onion circuits: the transport (dial <c>/p2p-onion</c> addresses, or <see cref="OnionClient.ConnectAsync"/>),
     /// the relay (served when <see cref="OnionRelayOptions.Enabled"/>), the directory (fed from the DHT's
     /// <c>/onion-relay</c> records when Kademlia is added) and <see cref="OnionHostedService"/>, which runs them with
-    /// the host (start it after the host). With <c>AddPadding</c>, circuit links carry cover cells as its policy says
-    /// for <see cref="PaddingScope.CircuitLink"/> (docs/specs/onion.md, section 8a).
+    /// the host (start it after the host). With <c>AddPadding</c>, circuit links run on padded connections and circuits
+    /// carry cover cells as its policy says for <see cref="PaddingScope.CircuitLink"/> (docs/specs/onion.md, sections 2
+    /// and 8a).
     /// </summary>
     public static IP2PBuilder AddOnion(this IP2PBuilder builder, Action<OnionOptions>? configure = null)
     {

@@ -8,8 +8,8 @@ namespace P2PStack.Privacy.Padding;
 /// <summary>
 /// Which dials ask for padding (circuit links and shadow connections by default, nothing else) and what happens when
 /// the remote does not run it: refused when <see cref="PaddingOptions.Required"/>, else connected without padding and
-/// counted. Onion circuit links, which carry fixed-size cells already, ask it for their cover schedule
-/// (<see cref="Cover"/>).
+/// counted. Onion circuit links dial their connections through it (<see cref="PaddingScope.CircuitLink"/>) and ask it
+/// for their circuits' cover schedule (<see cref="Cover"/>).
 /// </summary>
 public sealed class PaddingPolicy
 {

@@ -19,9 +19,11 @@ public sealed class PaddingConfigTests
         using var home = new TempHome();
         var init = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase", "--listen", "/ip4/127.0.0.1/tcp/0",
             "--padding", "all", "--padding-cell-sizes", "512, 4096", "--padding-cover", "poisson", "--padding-cover-rate", "5",
-            "--padding-cover-budget", "8192", "--padding-jitter-ms", "20", "--padding-batch-ms", "3", "--shadow", "--shadow-require-padding"]);
+            "--padding-cover-budget", "8192", "--padding-jitter-ms", "20", "--padding-batch-ms", "3", "--shadow", "--shadow-require-padding",
+            "--padding-circuit-links", "off"]);
         Assert.True(init.ExitCode == 0, init.Stderr);
         Assert.Contains("padding cells: 512, 4096 bytes", init.Stdout);
+        Assert.Contains("padding circuit links: off", init.Stdout);
         var config = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(home.File("config.json"))).RootElement;
         Assert.Equal([512, 4096], config.GetProperty("paddingCellSizes").EnumerateArray().Select(e => e.GetInt32()));
         Assert.Equal("poisson", config.GetProperty("paddingCover").GetString());
@@ -30,6 +32,7 @@ public sealed class PaddingConfigTests
         Assert.Equal(20, config.GetProperty("paddingJitterMs").GetInt32());
         Assert.Equal(3, config.GetProperty("paddingBatchMs").GetInt32());
         Assert.True(config.GetProperty("shadowRequirePadding").GetBoolean());
+        Assert.False(config.GetProperty("paddingCircuitLinks").GetBoolean());
 
         foreach (var (flags, message) in new (string[], string)[]
         {
@@ -50,6 +53,8 @@ public sealed class PaddingConfigTests
         }
         using var cover = new TempHome();
         Assert.Equal(2, (await CliProcess.RunAsync(["p2p", "init", "--home", cover.Path, "--no-passphrase", "--padding-cover", "bursty"])).ExitCode);
+        using var links = new TempHome();
+        Assert.Equal(2, (await CliProcess.RunAsync(["p2p", "init", "--home", links.Path, "--no-passphrase", "--padding-circuit-links", "maybe"])).ExitCode);
     }
 
     [Fact]
@@ -67,6 +72,7 @@ public sealed class PaddingConfigTests
             PaddingCoverBudget = 4096,
             PaddingJitterMs = 15,
             PaddingBatchMs = 2,
+            PaddingCircuitLinks = false,
         }.Validate();
         var options = Compose(configured, home);
         Assert.Equal([256, 2048], options.CellSizes);
@@ -75,12 +81,14 @@ public sealed class PaddingConfigTests
         Assert.Equal(4096, options.CoverBudgetBytesPerSecond);
         Assert.Equal(TimeSpan.FromMilliseconds(15), options.MaxJitter);
         Assert.Equal(TimeSpan.FromMilliseconds(2), options.BatchDelay);
+        Assert.False(options.OnCircuitLinks);
 
         // Without the keys: the module's defaults.
         var defaults = Compose(new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true }.Validate(), home);
         Assert.Equal([1024, 16384], defaults.CellSizes);
         Assert.Equal(CoverTraffic.None, defaults.Cover);
         Assert.Equal(TimeSpan.Zero, defaults.MaxJitter);
+        Assert.True(defaults.OnCircuitLinks); // circuit links are padded by default
     }
 
     [Fact]

@@ -72,6 +72,12 @@ public static class InitCommand
             DefaultValueFactory = _ => "on",
         };
         paddingRequired.AcceptOnlyFromAmong("on", "off");
+        var paddingCircuitLinks = new Option<string>("--padding-circuit-links")
+        {
+            Description = "on (default): the connections that carry onion circuit links are padded; off: they are not (nor do circuits carry cover cells)",
+            DefaultValueFactory = _ => "on",
+        };
+        paddingCircuitLinks.AcceptOnlyFromAmong("on", "off");
         var paddingCellSizes = new Option<string>("--padding-cell-sizes")
         {
             Description = "Padding cell sizes in bytes, ascending, comma-separated (64..16384, at most 8; default 1024,16384): one size hides every message size up to it",
@@ -121,6 +127,7 @@ public static class InitCommand
         command.Options.Add(shadow);
         command.Options.Add(padding);
         command.Options.Add(paddingRequired);
+        command.Options.Add(paddingCircuitLinks);
         command.Options.Add(shadowRequirePadding);
         command.Options.Add(paddingCellSizes);
         command.Options.Add(paddingCover);
@@ -166,6 +173,7 @@ public static class InitCommand
                 OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
                 Padding = parse.GetValue(padding) ?? "default",
                 PaddingRequired = parse.GetValue(paddingRequired) != "off",
+                PaddingCircuitLinks = parse.GetValue(paddingCircuitLinks) != "off",
                 PaddingCellSizes = parse.GetValue(paddingCellSizes) is { } sizes ? ParseCellSizes(sizes) : null,
                 PaddingCover = parse.GetValue(paddingCover) ?? "none",
                 PaddingCoverRate = parse.GetValue(paddingCoverRate),
@@ -261,6 +269,7 @@ public static class InitCommand
             text.WriteLine($"  onion:    client {(result.Config.Onion ? "on" : "off")}, relay {(result.Config.OnionRelay ? "on" : "off")}, path diversity {(result.Config.OnionPathDiversity ? "on" : "off")}");
         if (result.Config.Padding == "all" || !result.Config.PaddingRequired)
             text.WriteLine($"  padding:  {result.Config.Padding}, {(result.Config.PaddingRequired ? "required" : "not required")}");
+        if (!result.Config.PaddingCircuitLinks) text.WriteLine("  padding circuit links: off");
         if (result.Config.PaddingCellSizes is { } sizes) text.WriteLine($"  padding cells: {string.Join(", ", sizes)} bytes");
         if (result.Config.PaddingCover != "none")
             text.WriteLine($"  padding cover: {result.Config.PaddingCover}, {result.Config.PaddingCoverRate} cells/s, at most {result.Config.PaddingCoverBudget} B/s");

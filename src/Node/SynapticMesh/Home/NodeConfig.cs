@@ -87,6 +87,10 @@ public sealed record NodeConfig
     /// <summary>Whether a padded connection to a peer without padding is refused (true) or made without it (false).</summary>
     public bool PaddingRequired { get; init; } = true;
 
+    /// <summary>Pad the connections that carry onion circuit links (client to first relay, relay to next relay; on by
+    /// default, docs/specs/padding.md): off leaves them unpadded (and without cover cells on circuits).</summary>
+    public bool PaddingCircuitLinks { get; init; } = true;
+
     /// <summary>
     /// Padding cell sizes in bytes, header included: strictly ascending, 64..16384, 1 to 8 of them (docs/specs/padding.md);
     /// null: the module's default (1024, 16384). Writes that fall in one size look alike on the wire, so one size hides
@@ -124,6 +128,7 @@ public sealed record NodeConfig
             "poisson" => P2PStack.Privacy.Padding.CoverTraffic.Poisson,
             _ => P2PStack.Privacy.Padding.CoverTraffic.None,
         };
+        options.OnCircuitLinks = PaddingCircuitLinks;
         options.CoverRate = PaddingCoverRate;
         options.CoverBudgetBytesPerSecond = PaddingCoverBudget;
         options.MaxJitter = TimeSpan.FromMilliseconds(PaddingJitterMs);

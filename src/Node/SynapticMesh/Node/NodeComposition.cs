@@ -128,9 +128,9 @@ public static class NodeComposition
                 });
                 onionHosted = [.. p2p.Services.Skip(before).Where(d => d.ServiceType == typeof(Microsoft.Extensions.Hosting.IHostedService))];
                 foreach (var hosted in onionHosted) p2p.Services.Remove(hosted);
-                // A node that builds circuits connects to shadow addresses (p2p ping /shadow/..., p2p message shadow:...);
-                // those connections are padded (the padding policy's default for shadow connections), so every onion
-                // node serves the padding filter to dialers that ask for it.
+                // Circuit links (client to first relay, relay to next relay) are padded by default (paddingCircuitLinks),
+                // and so are the connections to shadow addresses (p2p ping /shadow/..., p2p message shadow:...): every
+                // onion node runs the padding module and serves the filter to dialers that ask for it.
                 p2p.AddPadding();
                 if (config.Onion) p2p.AddShadowConnections();
             }

@@ -94,6 +94,7 @@ public sealed partial class OnionClient : IAsyncDisposable
         Metrics = metrics;
         _logger = logger;
         Time = time ?? TimeProvider.System;
+        Links = padding;
         Cover = padding?.Cover(PaddingScope.CircuitLink, Options.CellSize);
         metrics.ObserveClient(() => Circuits.Count(c => !c.Closed));
     }
@@ -105,6 +106,10 @@ public sealed partial class OnionClient : IAsyncDisposable
     internal OnionMetrics Metrics { get; }
 
     internal TimeProvider Time { get; }
+
+    /// <summary>The padding policy, which pads the connection to each circuit's first relay when it pads
+    /// <see cref="PaddingScope.CircuitLink"/> (docs/specs/padding.md); null without the padding module.</summary>
+    internal PaddingPolicy? Links { get; }
 
     /// <summary>The cover cells each built circuit sends towards its last hop (the padding policy for circuit links);
     /// null: none.</summary>

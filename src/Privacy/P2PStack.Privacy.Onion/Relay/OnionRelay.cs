@@ -35,6 +35,7 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
         Metrics = metrics;
         _logger = logger;
         Time = time ?? TimeProvider.System;
+        Links = padding;
         Cover = padding?.Cover(PaddingScope.CircuitLink, Options.CellSize);
         Keys = new OnionKeyRing(Time, Options.Relay.OnionKeyRotation, Options.Relay.OnionKeyOverlap);
         _createRate = new RateLimiter(Time, Options.Relay.CreateBurstPerPeer, Options.Relay.CreatesPerSecondPerPeer, Options.Relay.MaxTrackedPeers);
@@ -56,6 +57,10 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
     internal ILogger Logger => _logger;
 
     internal TimeProvider Time { get; }
+
+    /// <summary>The padding policy, which pads the connection to the next relay of an EXTEND when it pads
+    /// <see cref="PaddingScope.CircuitLink"/> (docs/specs/padding.md); null without the padding module.</summary>
+    internal PaddingPolicy? Links { get; }
 
     /// <summary>The cover cells this relay sends back to the client on circuits it ends (the padding policy for
     /// circuit links); null: none.</summary>

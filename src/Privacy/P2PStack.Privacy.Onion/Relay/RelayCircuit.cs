@@ -66,6 +66,12 @@ internal sealed partial class RelayCircuit
 
     private OnionOptions Options => _relay.Options;
 
+    /// <summary>The link to the previous hop.</summary>
+    internal CellLink Previous => _prev;
+
+    /// <summary>The link to the next hop, once extended.</summary>
+    internal CellLink? Next => Volatile.Read(ref _next);
+
     /// <summary>Runs the circuit until it ends; returns once every part of it has stopped.</summary>
     public async Task RunAsync(CancellationToken handlerToken)
     {

@@ -40,8 +40,10 @@ public class CoverCellTests
             });
         var client = network.Client;
         var hops = new[] { client }.Concat(network.Relays).ToList();
+        // The circuit links are padded (the policy's default): padded connections with the capture filter above the
+        // padding (so it records the muxer's frames) are reused by the links.
         for (int i = 0; i + 1 < hops.Count; i++)
-            await hops[i].Host.DialAsync(hops[i + 1].Address, new DialOptions { Filters = [CaptureFilter.Id] }, CancellationToken.None)
+            await hops[i].Host.DialAsync(hops[i + 1].Address, new DialOptions { Filters = [PaddingFilter.Id, CaptureFilter.Id] }, CancellationToken.None)
                 .AsTask().WaitAsync(Patience);
         var path = network.Relays.Select(r => r.PeerId).ToList();
         var info = await client.Client.BuildCircuitAsync(new CircuitRequest { Pinned = path, Hops = 3 }, CancellationToken.None)

@@ -83,7 +83,7 @@ public class FixedSizeCellTests
         Assert.True(cells > 2 * payload.Length / cellSize, $"{cells} cells");
     }
 
-    private static async Task<byte[]> ReadAllAsync(System.IO.Pipelines.PipeReader reader)
+    internal static async Task<byte[]> ReadAllAsync(System.IO.Pipelines.PipeReader reader)
     {
         using var bytes = new MemoryStream();
         while (true)

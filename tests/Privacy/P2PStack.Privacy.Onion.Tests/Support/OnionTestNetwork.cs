@@ -96,7 +96,9 @@ public sealed class OnionTestNetwork : IAsyncDisposable
 
     public static async Task<OnionTestNetwork> StartAsync(int relays, int clients = 1, Action<OnionOptions>? relayOptions = null,
         Action<OnionOptions>? clientOptions = null, Action<IP2PBuilder>? destination = null, string listen = "/memory/0",
-        MemoryLinkConditions? links = null, Action<HostOptions>? destinationHost = null, Action<IP2PBuilder>? configureAll = null)
+        MemoryLinkConditions? links = null, Action<HostOptions>? destinationHost = null, Action<IP2PBuilder>? configureAll = null,
+        Action<int, IP2PBuilder>? configureRelay = null, Action<int, HostOptions>? relayHost = null,
+        Action<IP2PBuilder>? configureClients = null)
     {
         var memory = new MemoryNetwork(1);
         if (links is not null) memory.DefaultLinkConditions = links;
@@ -104,14 +106,25 @@ public sealed class OnionTestNetwork : IAsyncDisposable
         try
         {
             for (int i = 0; i < relays; i++)
+            {
+                int index = i;
                 network.Relays.Add(await OnionNode.StartAsync(listen, memory, o =>
                 {
                     o.Relay.Enabled = true;
                     o.EnableClient = false;
                     relayOptions?.Invoke(o);
-                }, configureAll));
+                }, p2p =>
+                {
+                    configureAll?.Invoke(p2p);
+                    configureRelay?.Invoke(index, p2p);
+                }, relayHost is null ? null : o => relayHost(index, o)));
+            }
             for (int i = 0; i < clients; i++)
-                network.Clients.Add(await OnionNode.StartAsync(listen, memory, clientOptions, configureAll));
+                network.Clients.Add(await OnionNode.StartAsync(listen, memory, clientOptions, p2p =>
+                {
+                    configureAll?.Invoke(p2p);
+                    configureClients?.Invoke(p2p);
+                }));
             network.Destination = await OnionNode.StartAsync(listen, memory, o =>
             {
                 o.EnableClient = false;

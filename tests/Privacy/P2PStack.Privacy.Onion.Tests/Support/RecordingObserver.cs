@@ -19,18 +19,32 @@ public sealed class RecordingObserver : IRelayObserver
 
     public List<byte[]> Bodies { get; } = [];
 
+    /// <summary>The secured-connection filters of each circuit's link to its previous hop, as the circuit opened.</summary>
+    public List<IReadOnlyList<string>> PreviousLinkFilters { get; } = [];
+
+    /// <summary>The secured-connection filters of each extended circuit's link to its next hop.</summary>
+    public List<IReadOnlyList<string>> NextLinkFilters { get; } = [];
+
     public int ForwardCells { get; private set; }
 
     public int BackwardCells { get; private set; }
 
     public void CircuitOpened(object circuit, PeerId previous)
     {
-        lock (_gate) Previous.Add(previous);
+        lock (_gate)
+        {
+            Previous.Add(previous);
+            PreviousLinkFilters.Add(((RelayCircuit)circuit).Previous.Stream.Connection.Filters);
+        }
     }
 
     public void CircuitExtended(object circuit, PeerId next)
     {
-        lock (_gate) Next.Add(next);
+        lock (_gate)
+        {
+            Next.Add(next);
+            NextLinkFilters.Add(((RelayCircuit)circuit).Next!.Stream.Connection.Filters);
+        }
     }
 
     public void StreamOpened(object circuit, PeerId destination)

@@ -12,7 +12,7 @@ namespace P2PStack.Privacy.Padding.Tests;
 public sealed class WireObserver : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly IPEndPoint _server;
+    private readonly Func<IPEndPoint> _server;
     private readonly CancellationTokenSource _stop = new();
     private readonly MemoryStream _fromClient = new();
     private readonly MemoryStream _fromServer = new();
@@ -20,6 +20,13 @@ public sealed class WireObserver : IAsyncDisposable
     private readonly Task _run;
 
     public WireObserver(IPEndPoint server)
+        : this(() => server)
+    {
+    }
+
+    /// <summary>An observer whose server is known only once the observer's own port is (a server that announces the
+    /// observer's address as its own): <paramref name="server"/> is asked when the client connects.</summary>
+    public WireObserver(Func<IPEndPoint> server)
     {
         _server = server;
         _listener.Start();
@@ -48,7 +55,7 @@ public sealed class WireObserver : IAsyncDisposable
             var server = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             client.NoDelay = true;
             lock (_sockets) _sockets.AddRange([client, server]);
-            await server.ConnectAsync(_server, _stop.Token);
+            await server.ConnectAsync(_server(), _stop.Token);
             await Task.WhenAll(PumpAsync(client, server, _fromClient), PumpAsync(server, client, _fromServer));
         }
         catch (Exception) when (_stop.IsCancellationRequested)
