@@ -34,6 +34,18 @@ internal sealed class PnetConnection : IRawConnection
 
     public Direction Direction => _inner.Direction;
 
+    // What the carrier says of the connection holds inside the private network too (a relay's limits, an onion
+    // destination's anonymity, a shadow service's identity and required filters, an admission taken at accept).
+    public ConnectionLimits? Limits => _inner.Limits;
+
+    public bool IsAnonymous => _inner.IsAnonymous;
+
+    public ILocalIdentity? LocalIdentity => _inner.LocalIdentity;
+
+    public IReadOnlyList<string>? RequiredInboundFilters => _inner.RequiredInboundFilters;
+
+    public IAdmissionTicket? Admission => _inner.Admission;
+
     public void Abort() => _inner.Abort();
 
     public ValueTask DisposeAsync() => _inner.DisposeAsync();

@@ -40,6 +40,8 @@ internal sealed class TrafficCountingConnection(IRawConnection inner, TrafficCou
 
     public IReadOnlyList<string>? RequiredInboundFilters => inner.RequiredInboundFilters;
 
+    public IAdmissionTicket? Admission => inner.Admission;
+
     public void Abort() => inner.Abort();
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();
