@@ -278,18 +278,21 @@ public sealed partial class LanAnnouncementService : IHostedService, IAsyncDispo
         }
     }
 
-    private sealed class Metrics(IMeterFactory? factory) : ModuleMetrics(factory, "P2PStack.Discovery.SignedLan")
+    private sealed class Metrics : ModuleMetrics
     {
         private readonly ConcurrentDictionary<AnnouncementVerdict, long> _counts = new();
-        private Counter<long>? _counter;
+        private readonly Counter<long> _counter;
+
+        // Created with the meter (not at the first announcement): the instrument is there for listeners from the start.
+        public Metrics(IMeterFactory? factory) : base(factory, "P2PStack.Discovery.SignedLan") =>
+            _counter = Meter.CreateCounter<long>("p2pstack_lan_announcements_received_total", "{announcement}",
+                "Signed LAN announcements received, by verdict (accepted, malformed, forged, replayed, stale, own, tracking_full, refused)");
 
         public IReadOnlyDictionary<AnnouncementVerdict, long> Counts => _counts;
 
         public void Count(AnnouncementVerdict verdict)
         {
             _counts.AddOrUpdate(verdict, 1, (_, n) => n + 1);
-            _counter ??= Meter.CreateCounter<long>("p2pstack_lan_announcements_received_total", "{announcement}",
-                "Signed LAN announcements received, by verdict (accepted, malformed, forged, replayed, stale, own, tracking_full, refused)");
             _counter.Add(1, new KeyValuePair<string, object?>("verdict", Label(verdict)));
         }
 

@@ -91,6 +91,15 @@ public sealed class PrometheusExporter : IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 0) _listener.Dispose();
     }
 
+    /// <summary>The metric name and type (<c>counter</c>, <c>gauge</c>, <c>histogram</c>) under which the exporter
+    /// exports <paramref name="instrument"/> (docs/metrics.md, naming rules), or null for a kind it does not export.</summary>
+    public static (string Name, string Type)? MetricOf(Instrument instrument)
+    {
+        ArgumentNullException.ThrowIfNull(instrument);
+        if (Describe(instrument) is not { } shape) return null;
+        return (PrometheusNaming.MetricName(instrument.Name, instrument.Unit, shape.IsCounter), shape.Type);
+    }
+
     private void OnInstrumentPublished(Instrument instrument, MeterListener listener)
     {
         var meter = instrument.Meter;

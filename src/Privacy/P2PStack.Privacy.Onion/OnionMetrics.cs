@@ -26,6 +26,9 @@ public sealed class OnionMetrics : ModuleMetrics
     private long _coverSent;
     private long _coverDropped;
     private readonly ConcurrentDictionary<string, long> _introductionsByOutcome = new();
+    private readonly ConcurrentDictionary<string, long> _exitStreamsByOutcome = new();
+    private long _inboundConnectionCount;
+    private long _buildTicks;
     private readonly ConcurrentDictionary<string, long> _failuresByReason = new();
     private readonly ConcurrentDictionary<string, long> _refusedByReason = new();
     private readonly ConcurrentDictionary<string, long> _destroysSent = new();
@@ -108,6 +111,23 @@ public sealed class OnionMetrics : ModuleMetrics
 
     public long BuildsSucceeded => Interlocked.Read(ref _buildsSucceeded);
 
+    /// <summary>Mean time of the successful builds so far (what p2pstack_onion_circuit_build_duration_seconds records),
+    /// zero before the first.</summary>
+    public TimeSpan MeanBuildTime
+    {
+        get
+        {
+            long builds = BuildsSucceeded;
+            return builds == 0 ? TimeSpan.Zero : TimeSpan.FromTicks(Interlocked.Read(ref _buildTicks) / builds);
+        }
+    }
+
+    /// <summary>Streams an exit was asked to open, by outcome (what p2pstack_onion_exit_streams_total counts).</summary>
+    public IReadOnlyDictionary<string, long> ExitStreamsByOutcome => _exitStreamsByOutcome.ToDictionary();
+
+    /// <summary>Connections that reached this node through a circuit, as a destination.</summary>
+    public long InboundCircuitConnections => Interlocked.Read(ref _inboundConnectionCount);
+
     public long BuildsFailed => Interlocked.Read(ref _buildsFailed);
 
     public long DescriptorsRejected => Interlocked.Read(ref _descriptorsRejectedTotal);
@@ -139,6 +159,7 @@ public sealed class OnionMetrics : ModuleMetrics
 
     internal void BuildSucceeded(int hops, TimeSpan duration)
     {
+        Interlocked.Add(ref _buildTicks, duration.Ticks);
         Interlocked.Increment(ref _buildsSucceeded);
         _builds.Add(1, new KeyValuePair<string, object?>("result", "ok"));
         _buildDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("hops", hops));
@@ -182,9 +203,17 @@ public sealed class OnionMetrics : ModuleMetrics
         _descriptorsRejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
     }
 
-    internal void ExitStream(string outcome) => _exitStreams.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+    internal void ExitStream(string outcome)
+    {
+        _exitStreamsByOutcome.AddOrUpdate(outcome, 1, (_, n) => n + 1);
+        _exitStreams.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+    }
 
-    internal void InboundConnection() => _inboundConnections.Add(1);
+    internal void InboundConnection()
+    {
+        Interlocked.Increment(ref _inboundConnectionCount);
+        _inboundConnections.Add(1);
+    }
 
     /// <summary>The label of a destroy reason: snake case of its name.</summary>
     public static string Label(DestroyReason reason) => reason switch

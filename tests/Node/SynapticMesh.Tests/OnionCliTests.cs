@@ -21,7 +21,8 @@ public sealed class OnionCliTests : IAsyncLifetime
         var first = await StartAsync(["--onion-relay"], bootstrap: null);
         for (int i = 0; i < 2; i++) await StartAsync(["--onion-relay"], first.TcpAddress);
         _destination = await StartAsync(["--onion"], first.TcpAddress); // --onion: it also accepts circuit connections
-        _client = await StartAsync(["--onion"], first.TcpAddress);
+        // The client sends cover cells on its idle circuits (the relays send none): status counts them on both sides.
+        _client = await StartAsync(["--onion", "--padding-cover", "constant", "--padding-cover-rate", "20"], first.TcpAddress);
     }
 
     public async Task DisposeAsync()
@@ -60,6 +61,7 @@ public sealed class OnionCliTests : IAsyncLifetime
         var relayStatus = Onion(await _nodes.Single(n => n.PeerId == relays[1]).RunJsonAsync("p2p", "status", "--detailed"));
         Assert.True(relayStatus.GetProperty("relayedCellsForward").GetInt64() > 0);
         Assert.True(relayStatus.GetProperty("relayedCellsBackward").GetInt64() > 0);
+        await StatusShowsWhatTheMetricsCountAsync(relays[2]);
 
         await MessageViaCircuitAsync(id);
 
@@ -140,6 +142,26 @@ public sealed class OnionCliTests : IAsyncLifetime
         {
             if (!listen.HasExited) listen.Kill(entireProcessTree: true);
             listen.Dispose();
+        }
+    }
+
+    // status --detailed shows the counts of the onion metrics, each where it happens: the client's build time and cover
+    // cells, the exit's stream, the destination's inbound circuit connection (docs/specs/onion.md, section 10).
+    private async Task StatusShowsWhatTheMetricsCountAsync(string exitPeer)
+    {
+        var client = Onion(await _client.RunJsonAsync("p2p", "status", "--detailed"));
+        Assert.True(client.GetProperty("buildMsMean").GetDouble() > 0);
+        Assert.Equal(JsonValueKind.Object, client.GetProperty("introductions").ValueKind);
+        var exit = _nodes.Single(n => n.PeerId == exitPeer);
+        Assert.True(Onion(await exit.RunJsonAsync("p2p", "status", "--detailed")).GetProperty("exitStreams").GetProperty("opened").GetInt64() >= 1);
+        Assert.True(Onion(await _destination.RunJsonAsync("p2p", "status", "--detailed")).GetProperty("inboundCircuitConnections").GetInt64() >= 1);
+        // The idle circuit carries the client's cover cells (20/s) to its last hop, which drops them.
+        var deadline = DateTime.UtcNow + Patience;
+        while (Onion(await _client.RunJsonAsync("p2p", "status", "--detailed")).GetProperty("coverCellsSent").GetInt64() == 0
+            || Onion(await exit.RunJsonAsync("p2p", "status", "--detailed")).GetProperty("coverCellsDropped").GetInt64() == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "status showed no cover cell sent by the client and dropped by the exit");
+            await Task.Delay(250);
         }
     }
 

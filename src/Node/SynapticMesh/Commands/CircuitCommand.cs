@@ -33,11 +33,14 @@ public static class CircuitCommand
 
     public sealed record CloseResponse(string CircuitId, bool Closed);
 
-    /// <summary>The onion part of <c>status --detailed</c>.</summary>
+    /// <summary>The onion part of <c>status --detailed</c>: the figures of the onion metrics (docs/specs/onion.md,
+    /// section 10), the build-time histogram as the mean of successful builds.</summary>
     public sealed record OnionStatus(bool Client, bool Relay, int ActiveCircuits, int RelayedCircuits, int DirectoryRelays,
         long RelayedCellsForward, long RelayedCellsBackward, long BuildsSucceeded, long BuildsFailed,
         IReadOnlyDictionary<string, long> BuildFailuresByReason, IReadOnlyDictionary<string, long> DestroysSent,
-        IReadOnlyDictionary<string, long> DestroysReceived, IReadOnlyDictionary<string, long> RelayRefusals, long DescriptorsRejected);
+        IReadOnlyDictionary<string, long> DestroysReceived, IReadOnlyDictionary<string, long> RelayRefusals, long DescriptorsRejected,
+        double BuildMsMean, long CoverCellsSent, long CoverCellsDropped, IReadOnlyDictionary<string, long> ExitStreams,
+        long InboundCircuitConnections, IReadOnlyDictionary<string, long> Introductions);
 
     public static Command Create(CommandContextFactory contexts)
     {
@@ -177,7 +180,9 @@ public static class CircuitCommand
         var relay = services.GetRequiredService<OnionRelay>();
         return new OnionStatus(options.EnableClient, options.Relay.Enabled, client.Circuits.Count(c => !c.Closed), relay.CircuitCount,
             client.Directory.Relays.Count, metrics.RelayedCellsForward, metrics.RelayedCellsBackward, metrics.BuildsSucceeded, metrics.BuildsFailed,
-            metrics.BuildFailuresByReason, metrics.DestroysSent, metrics.DestroysReceived, metrics.RelayRefusalsByReason, metrics.DescriptorsRejected);
+            metrics.BuildFailuresByReason, metrics.DestroysSent, metrics.DestroysReceived, metrics.RelayRefusalsByReason, metrics.DescriptorsRejected,
+            metrics.MeanBuildTime.TotalMilliseconds, metrics.CoverCellsSent, metrics.CoverCellsDropped, metrics.ExitStreamsByOutcome,
+            metrics.InboundCircuitConnections, metrics.IntroductionsByOutcome);
     }
 
     public static void Print(TextWriter text, OnionStatus onion)
@@ -185,11 +190,15 @@ public static class CircuitCommand
         static string Counts(IReadOnlyDictionary<string, long> counts) =>
             counts.Count == 0 ? "none" : string.Join(", ", counts.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"));
         text.WriteLine($"onion: client {(onion.Client ? "on" : "off")}, relay {(onion.Relay ? "on" : "off")}, {onion.DirectoryRelays} relays in the directory");
-        text.WriteLine($"  circuits: {onion.ActiveCircuits} active (client), {onion.RelayedCircuits} relayed; builds {onion.BuildsSucceeded} ok, {onion.BuildsFailed} failed");
+        text.WriteLine($"  circuits: {onion.ActiveCircuits} active (client), {onion.RelayedCircuits} relayed; builds {onion.BuildsSucceeded} ok "
+            + $"(mean {onion.BuildMsMean:0.###} ms), {onion.BuildsFailed} failed");
         text.WriteLine($"  build failures: {Counts(onion.BuildFailuresByReason)}");
         text.WriteLine($"  relayed cells: {onion.RelayedCellsForward} forward, {onion.RelayedCellsBackward} backward");
         text.WriteLine($"  destroys sent: {Counts(onion.DestroysSent)}; received: {Counts(onion.DestroysReceived)}");
         text.WriteLine($"  relay refusals: {Counts(onion.RelayRefusals)}; descriptors rejected: {onion.DescriptorsRejected}");
+        text.WriteLine($"  cover cells: {onion.CoverCellsSent} sent, {onion.CoverCellsDropped} dropped");
+        text.WriteLine($"  exit streams: {Counts(onion.ExitStreams)}; inbound circuit connections: {onion.InboundCircuitConnections}");
+        text.WriteLine($"  introductions: {Counts(onion.Introductions)}");
     }
 
     private static OnionClient ClientOf(IServiceProvider services)

@@ -72,6 +72,7 @@ internal sealed partial class RelayCircuit
         if (stream is null)
         {
             _relay.Metrics.ExitStream(outcome);
+            if (outcome == "limit") _relay.Metrics.Refused("max_streams_per_circuit");
             RunOwned(t => SendBackwardAsync(RelayCommand.End, id, new[] { (byte)refusal!.Value }, t));
             return;
         }

@@ -83,6 +83,7 @@ internal sealed partial class RelayCircuit
         if (refusal is not null)
         {
             _relay.Metrics.Introduction(outcome);
+            if (outcome == "limit") _relay.Metrics.Refused("max_streams_per_circuit");
             RunOwned(t => SendBackwardAsync(RelayCommand.End, id, new[] { (byte)refusal.Value }, t));
             return;
         }

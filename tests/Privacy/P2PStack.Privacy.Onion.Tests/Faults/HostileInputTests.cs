@@ -111,6 +111,37 @@ public class HostileInputTests
         Assert.Contains(b.Id, client.Circuits.Select(c => c.Id));
     }
 
+    [Fact]
+    public async Task A_stream_past_the_exits_limit_per_circuit_ends_with_resource_limit_and_a_count()
+    {
+        await using var network = await OnionTestNetwork.StartAsync(relays: 1, relayOptions: o => o.Relay.MaxStreamsPerCircuit = 1);
+        var relay = network.Relays[0];
+        var metrics = relay.Get<OnionMetrics>();
+        var circuit = await network.Client.Client.GetCircuitAsync(new CircuitRequest { Pinned = [relay.PeerId], Hops = 1 }, CancellationToken.None)
+            .WaitAsync(Patience);
+        var destination = network.Destination.PeerId;
+        var addresses = network.Client.Host.PeerStore.GetAddresses(destination);
+        var remote = Transport.OnionAddress.For(destination);
+        await using var first = await circuit.OpenStreamAsync(destination, addresses, Transport.OnionAddress.Listen, remote, CancellationToken.None);
+        await first.Connected.WaitAsync(Patience);
+
+        // The circuit itself stays: only the stream is refused (END, not DESTROY), and the refusal is counted.
+        await using var second = await circuit.OpenStreamAsync(destination, addresses, Transport.OnionAddress.Listen, remote, CancellationToken.None);
+        var refused = await Assert.ThrowsAsync<OnionStreamException>(() => second.Connected.WaitAsync(Patience));
+        Assert.Equal(EndReason.ResourceLimit, refused.Reason);
+        Assert.Equal(1, metrics.RelayRefusalsByReason.GetValueOrDefault("max_streams_per_circuit"));
+        Assert.Equal(1, metrics.ExitStreamsByOutcome.GetValueOrDefault("limit"));
+        Assert.Equal(1, metrics.ExitStreamsByOutcome.GetValueOrDefault("opened"));
+        // An INTRODUCE on the full circuit is refused and counted the same way.
+        await using var third = await circuit.OpenIntroductionAsync(new byte[Relay.IntroductionRegistry.AuthKeySize], Transport.OnionAddress.Listen,
+            remote, CancellationToken.None);
+        refused = await Assert.ThrowsAsync<OnionStreamException>(() => third.Connected.WaitAsync(Patience));
+        Assert.Equal(EndReason.ResourceLimit, refused.Reason);
+        Assert.Equal(2, metrics.RelayRefusalsByReason.GetValueOrDefault("max_streams_per_circuit"));
+        Assert.Equal(1, metrics.IntroductionsByOutcome.GetValueOrDefault("limit"));
+        Assert.False(circuit.IsClosed);
+    }
+
     private static List<byte[]> CreateCells(byte[] create)
     {
         var layout = new CellLayout(CellSize);
