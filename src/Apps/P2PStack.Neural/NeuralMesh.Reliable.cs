@@ -44,7 +44,7 @@ public sealed partial class NeuralMesh
             if (peer == LocalPeer)
             {
                 attempts = 1;
-                bool accepted = await ReceiveEnvelopeAsync(envelope, 0, LocalPeer, wait: false, token).ConfigureAwait(false);
+                bool accepted = await ReceiveEnvelopeAsync(envelope, 0, LocalPeer, block: null, wait: false, token).ConfigureAwait(false);
                 return Report(accepted ? DeliveryStatus.Delivered : DeliveryStatus.Refused, accepted ? null : "dropped locally (see the drop counters)");
             }
             byte[] frame = NeuralMessageCodec.EncodeFrame(envelope, 0);
@@ -138,7 +138,8 @@ public sealed partial class NeuralMesh
     }
 
     /// <summary>The receiving side: checks the frame of a reliable stream and answers with an ack.</summary>
-    internal async ValueTask<NeuralAck> ReceiveReliableAsync(ReadOnlyMemory<byte> encoded, PeerId from, CancellationToken cancellationToken)
+    internal async ValueTask<NeuralAck> ReceiveReliableAsync(ReadOnlyMemory<byte> encoded, PeerId from, AddressBlock block,
+        CancellationToken cancellationToken)
     {
         NeuralFrame frame;
         try
@@ -168,7 +169,7 @@ public sealed partial class NeuralMesh
             Drop(message.TypeInfo.Type, DropReason.Unroutable, from, "a reliable message must be sent to its destination peer");
             return Ack(id, AckStatus.Refused, DropReason.Unroutable.Label());
         }
-        switch (_replay.TryReserve(message.Source, message.Id, from, message.ExpiresAt, now))
+        switch (_replay.TryReserve(message.Source, message.Id, block, message.ExpiresAt, now))
         {
             case DropReason.Replay:
                 Metrics.ReliableDuplicate();
