@@ -14,7 +14,6 @@ public sealed partial class NeuralMesh
 {
     // Frame overhead around the envelope: two field tags, a length varint and the hop count.
     internal const int FrameOverhead = 16;
-    private const int MaxAckSize = 1024;
     private int _pendingReliable;
 
     private PostedMessage PostReliably(PeerId peer, NeuralMessage message, byte[] envelope, CancellationToken cancellationToken)
@@ -55,16 +54,14 @@ public sealed partial class NeuralMesh
                 try
                 {
                     var ack = await AttemptAsync(peer, frame, token).ConfigureAwait(false);
-                    // A receiver that could not read the message refuses it without naming it (one message per stream).
-                    if (!ack.Id.Span.SequenceEqual(message.Id.Span) && !(ack.Id.IsEmpty && ack.Status == AckStatus.Refused))
-                        lastError = "the ack names another message";
-                    else if (ack.Status is AckStatus.Delivered or AckStatus.Duplicate)
+                    var (outcome, error) = NeuralAcks.Judge(ack, message.Id.Span, peer);
+                    if (outcome == DeliveryStatus.Delivered)
                     {
                         Metrics.Sent(message.Type);
                         return Report(DeliveryStatus.Delivered, null);
                     }
-                    else if (ack.Status == AckStatus.Refused) return Report(DeliveryStatus.Refused, $"refused by {peer}: {ack.Detail}");
-                    else lastError = $"{peer} is busy: {ack.Detail}";
+                    if (outcome is { } refused) return Report(refused, error);
+                    lastError = error;
                 }
                 catch (OperationCanceledException) when (token.IsCancellationRequested)
                 {
@@ -117,17 +114,7 @@ public sealed partial class NeuralMesh
                 var flush = await stream.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
                 if (flush.IsCompleted) throw new IOException($"the reliable stream to {peer} was closed");
                 await stream.Output.CompleteAsync().ConfigureAwait(false);
-                return await LengthPrefixed.ReadMessageAsync(stream.Input, MaxAckSize, static bytes =>
-                {
-                    try
-                    {
-                        return NeuralAck.Parser.ParseFrom(bytes);
-                    }
-                    catch (Google.Protobuf.InvalidProtocolBufferException e)
-                    {
-                        throw new NeuralFormatException($"the ack is not a valid protobuf: {e.Message}", e);
-                    }
-                }, timeout.Token).ConfigureAwait(false);
+                return await NeuralAcks.ReadAsync(stream.Input, timeout.Token).ConfigureAwait(false);
             }
             catch
             {
