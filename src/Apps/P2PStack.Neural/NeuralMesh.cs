@@ -90,7 +90,7 @@ public sealed partial class NeuralMesh : IAsyncDisposable
         _inbound = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(Options.InboundQueueCapacity) { SingleReader = true });
         _commands = Channel.CreateBounded<ReceivedMessage<Messages.Command>>(new BoundedChannelOptions(Options.CommandQueueCapacity));
         _agentCache = new AgentCache(Options.AgentCacheCapacity);
-        Metrics = new NeuralMetrics(meterFactory, () => TotalQueued, () => _pending.Count);
+        Metrics = new NeuralMetrics(meterFactory, () => TotalQueued, () => _pending.Count, () => _replay.Evicted);
         _dispatchLoop = Task.Run(DispatchLoopAsync);
         _commandWorkers = [.. Enumerable.Range(0, Options.MaxConcurrentCommands).Select(_ => Task.Run(CommandWorkerAsync))];
     }

@@ -111,6 +111,19 @@ public sealed class AttackTests
             await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Any(m => m.Content == "honest next"), "the honest block's next message");
         }
         Assert.Equal(4 + 8 + 1, victim.Recorder.Messages.Count);
+        // That place was given up by the flood, and counted.
+        long evictions = 0;
+        using (var listener = new System.Diagnostics.Metrics.MeterListener())
+        {
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "p2pstack_neural_replay_cache_evictions_total") l.EnableMeasurementEvents(instrument);
+            };
+            listener.SetMeasurementEventCallback<long>((_, value, _, _) => evictions = Math.Max(evictions, value));
+            listener.Start();
+            listener.RecordObservableInstruments();
+        }
+        Assert.Equal(1, evictions);
         foreach (var key in keys) key.Dispose();
     }
 
