@@ -108,6 +108,12 @@ public static class Targets
             AnswerTargets.RegistryAnswer, AnswerTargets.RegistryAnswerSeeds, typeof(RegistryRequestException)),
         new("noise-session", "the /noise handshake past the AEAD: an honest peer of the target's own sends the input as its identity payload (HandshakePayload.Verify after decryption) and as transport frames, read through the secured connection",
             AnswerTargets.NoiseSession, AnswerTargets.NoiseSessionSeeds),
+        new("dag-wire", "DAG messages in neural bodies: DagWire.FromProposal, FromVote, the handler's swarm rule, then a DagEngine's Receive and Tick over a sequence of them",
+            RecordTargets.DagWireMessages, RecordTargets.DagWireSeeds),
+        new("neural-ack", "the reliable sender's reading of an ack: NeuralAcks.ReadAsync (length-prefixed NeuralAck, 1 KiB), Judge against the sent message's id",
+            RecordTargets.ReliableAck, RecordTargets.NeuralAckSeeds, typeof(EndOfStreamException)),
+        new("dht-records", "the DHT's record validators as a node registers them: /pk (PublicKeyValidator), /agent (AgentRecordValidator), /ipns (IpnsRecordValidator, IpnsData's CBOR); Select over valid values",
+            RecordTargets.DhtRecord, RecordTargets.DhtRecordSeeds),
         new("noise-hybrid-session", "the hybrid /noise-mlkem*-hfs handshakes past the AEAD (first byte: role and suite): an honest XXhfs peer of the target's own sends the input as its identity payload and transport frames",
             AnswerTargets.NoiseHybridSession, AnswerTargets.NoiseHybridSessionSeeds),
     ];

@@ -9,7 +9,8 @@ public sealed partial class NeuralMesh
     /// <summary>A frame read from a /synaptic/neural/1.0.0 stream of <paramref name="from"/>.</summary>
     /// <param name="localAs">The identity this node goes by on the stream's connection when it is not the node's own (a
     /// shadow address's): a message to it is delivered here; nothing from such a connection is forwarded.</param>
-    internal async ValueTask ReceiveFrameAsync(ReadOnlyMemory<byte> encoded, PeerId from, CancellationToken cancellationToken,
+    /// <param name="block">The address block of that connection, which its replay-cache entries are charged to.</param>
+    internal async ValueTask ReceiveFrameAsync(ReadOnlyMemory<byte> encoded, PeerId from, AddressBlock block, CancellationToken cancellationToken,
         PeerId? localAs = null)
     {
         NeuralFrame frame;
@@ -22,7 +23,7 @@ public sealed partial class NeuralMesh
             Drop(MessageType.Unspecified, DropReason.Malformed, from, e.Message);
             return;
         }
-        await ReceiveEnvelopeAsync(frame.Envelope.Memory, (int)Math.Min(frame.Hops, int.MaxValue), from, wait: true, cancellationToken, localAs)
+        await ReceiveEnvelopeAsync(frame.Envelope.Memory, (int)Math.Min(frame.Hops, int.MaxValue), from, block, wait: true, cancellationToken, localAs)
             .ConfigureAwait(false);
     }
 
@@ -30,7 +31,8 @@ public sealed partial class NeuralMesh
     /// inbound queue (backpressure to the sender); local sends, which may come from a handler on the dispatch loop, do not.
     /// The replay-cache entry is reserved first and kept only when the message was delivered or forwarded.</summary>
     /// <returns>False when the message was dropped.</returns>
-    private async ValueTask<bool> ReceiveEnvelopeAsync(ReadOnlyMemory<byte> envelope, int hops, PeerId from, bool wait,
+    /// <param name="block">The address block the message arrived from; null for this node's own messages.</param>
+    private async ValueTask<bool> ReceiveEnvelopeAsync(ReadOnlyMemory<byte> envelope, int hops, PeerId from, AddressBlock? block, bool wait,
         CancellationToken cancellationToken, PeerId? localAs = null)
     {
         var now = Now;
@@ -45,8 +47,7 @@ public sealed partial class NeuralMesh
             Drop(message.TypeInfo.Type, DropReason.Malformed, from, "swarm messages travel over gossipsub only");
             return false;
         }
-        PeerId? via = from == LocalPeer ? null : from;
-        if (_replay.TryReserve(message.Source, message.Id, via, message.ExpiresAt, now) is { } refused)
+        if (_replay.TryReserve(message.Source, message.Id, block, message.ExpiresAt, now) is { } refused)
         {
             Drop(message.TypeInfo.Type, refused, from, $"message {message.Id}");
             return false;

@@ -14,7 +14,6 @@ public sealed partial class NeuralMesh
 {
     // Frame overhead around the envelope: two field tags, a length varint and the hop count.
     internal const int FrameOverhead = 16;
-    private const int MaxAckSize = 1024;
     private int _pendingReliable;
 
     private PostedMessage PostReliably(PeerId peer, NeuralMessage message, byte[] envelope, CancellationToken cancellationToken)
@@ -44,7 +43,7 @@ public sealed partial class NeuralMesh
             if (peer == LocalPeer)
             {
                 attempts = 1;
-                bool accepted = await ReceiveEnvelopeAsync(envelope, 0, LocalPeer, wait: false, token).ConfigureAwait(false);
+                bool accepted = await ReceiveEnvelopeAsync(envelope, 0, LocalPeer, block: null, wait: false, token).ConfigureAwait(false);
                 return Report(accepted ? DeliveryStatus.Delivered : DeliveryStatus.Refused, accepted ? null : "dropped locally (see the drop counters)");
             }
             byte[] frame = NeuralMessageCodec.EncodeFrame(envelope, 0);
@@ -55,16 +54,14 @@ public sealed partial class NeuralMesh
                 try
                 {
                     var ack = await AttemptAsync(peer, frame, token).ConfigureAwait(false);
-                    // A receiver that could not read the message refuses it without naming it (one message per stream).
-                    if (!ack.Id.Span.SequenceEqual(message.Id.Span) && !(ack.Id.IsEmpty && ack.Status == AckStatus.Refused))
-                        lastError = "the ack names another message";
-                    else if (ack.Status is AckStatus.Delivered or AckStatus.Duplicate)
+                    var (outcome, error) = NeuralAcks.Judge(ack, message.Id.Span, peer);
+                    if (outcome == DeliveryStatus.Delivered)
                     {
                         Metrics.Sent(message.Type);
                         return Report(DeliveryStatus.Delivered, null);
                     }
-                    else if (ack.Status == AckStatus.Refused) return Report(DeliveryStatus.Refused, $"refused by {peer}: {ack.Detail}");
-                    else lastError = $"{peer} is busy: {ack.Detail}";
+                    if (outcome is { } refused) return Report(refused, error);
+                    lastError = error;
                 }
                 catch (OperationCanceledException) when (token.IsCancellationRequested)
                 {
@@ -117,17 +114,7 @@ public sealed partial class NeuralMesh
                 var flush = await stream.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
                 if (flush.IsCompleted) throw new IOException($"the reliable stream to {peer} was closed");
                 await stream.Output.CompleteAsync().ConfigureAwait(false);
-                return await LengthPrefixed.ReadMessageAsync(stream.Input, MaxAckSize, static bytes =>
-                {
-                    try
-                    {
-                        return NeuralAck.Parser.ParseFrom(bytes);
-                    }
-                    catch (Google.Protobuf.InvalidProtocolBufferException e)
-                    {
-                        throw new NeuralFormatException($"the ack is not a valid protobuf: {e.Message}", e);
-                    }
-                }, timeout.Token).ConfigureAwait(false);
+                return await NeuralAcks.ReadAsync(stream.Input, timeout.Token).ConfigureAwait(false);
             }
             catch
             {
@@ -138,7 +125,8 @@ public sealed partial class NeuralMesh
     }
 
     /// <summary>The receiving side: checks the frame of a reliable stream and answers with an ack.</summary>
-    internal async ValueTask<NeuralAck> ReceiveReliableAsync(ReadOnlyMemory<byte> encoded, PeerId from, CancellationToken cancellationToken)
+    internal async ValueTask<NeuralAck> ReceiveReliableAsync(ReadOnlyMemory<byte> encoded, PeerId from, AddressBlock block,
+        CancellationToken cancellationToken)
     {
         NeuralFrame frame;
         try
@@ -168,7 +156,7 @@ public sealed partial class NeuralMesh
             Drop(message.TypeInfo.Type, DropReason.Unroutable, from, "a reliable message must be sent to its destination peer");
             return Ack(id, AckStatus.Refused, DropReason.Unroutable.Label());
         }
-        switch (_replay.TryReserve(message.Source, message.Id, from, message.ExpiresAt, now))
+        switch (_replay.TryReserve(message.Source, message.Id, block, message.ExpiresAt, now))
         {
             case DropReason.Replay:
                 Metrics.ReliableDuplicate();

@@ -84,7 +84,7 @@ public sealed partial class NeuralMesh
         if (peer == LocalPeer)
         {
             // Agents on this node: the same checks as from the network, without the stream.
-            if (!await ReceiveEnvelopeAsync(envelope, 0, LocalPeer, wait: false, cancellationToken).ConfigureAwait(false))
+            if (!await ReceiveEnvelopeAsync(envelope, 0, LocalPeer, block: null, wait: false, cancellationToken).ConfigureAwait(false))
                 throw new InvalidOperationException($"message {id} to a local agent was dropped (see the drop counters)");
             Metrics.Sent(message.Type);
             return new PostedMessage(id, peer, Task.CompletedTask);

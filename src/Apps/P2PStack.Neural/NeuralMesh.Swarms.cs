@@ -135,7 +135,7 @@ public sealed partial class NeuralMesh
                     Drop(message.TypeInfo.Type, DropReason.Expired, gossip.ReceivedFrom, "expired before delivery");
                     continue;
                 }
-                if (_replay.TryAccept(message.Source, message.Id, gossip.ReceivedFrom, message.ExpiresAt, now) is { } replay)
+                if (_replay.TryAccept(message.Source, message.Id, BlockOf(gossip.ReceivedFrom), message.ExpiresAt, now) is { } replay)
                 {
                     Drop(message.TypeInfo.Type, replay, gossip.ReceivedFrom, $"message {message.Id}");
                     continue;
@@ -146,5 +146,13 @@ public sealed partial class NeuralMesh
         catch (Exception e) when (e is OperationCanceledException or ChannelClosedException && cancellationToken.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>The address block of the gossip peer a swarm message came from (its first connection's); a peer gone
+    /// meanwhile counts under <see cref="AddressBlock.Unknown"/>, one share however many such peers there are.</summary>
+    private AddressBlock BlockOf(Identity.PeerId gossipPeer)
+    {
+        var connections = _host.GetConnections(gossipPeer);
+        return connections.Count > 0 ? AddressBlock.Of(connections[0]) : AddressBlock.Unknown;
     }
 }

@@ -86,11 +86,11 @@ public sealed partial class NeuralMesh : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         _nextHops = [.. nextHops ?? []];
         Memory = resources?.Service(ResourceService);
-        _replay = new ReplayGuard(Options.ReplayCacheCapacity, Options.ReplayCacheCapacityPerSource, Options.ReplayCacheCapacityPerConnection);
+        _replay = new ReplayGuard(Options.ReplayCacheCapacity, Options.ReplayCacheCapacityPerSource, Options.ReplayCacheCapacityPerAddressBlock);
         _inbound = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(Options.InboundQueueCapacity) { SingleReader = true });
         _commands = Channel.CreateBounded<ReceivedMessage<Messages.Command>>(new BoundedChannelOptions(Options.CommandQueueCapacity));
         _agentCache = new AgentCache(Options.AgentCacheCapacity);
-        Metrics = new NeuralMetrics(meterFactory, () => TotalQueued, () => _pending.Count);
+        Metrics = new NeuralMetrics(meterFactory, () => TotalQueued, () => _pending.Count, () => _replay.Evicted);
         _dispatchLoop = Task.Run(DispatchLoopAsync);
         _commandWorkers = [.. Enumerable.Range(0, Options.MaxConcurrentCommands).Select(_ => Task.Run(CommandWorkerAsync))];
     }

@@ -28,9 +28,10 @@ public sealed class NeuralMeshOptions
     /// (<c>replay_cache_full</c>) until some expire, so one sender cannot fill the cache for everyone.</summary>
     public int ReplayCacheCapacityPerSource { get; set; } = 20_000;
 
-    /// <summary>Most replay-cache entries the messages arriving from one remote peer (over its connections) may hold,
-    /// whatever keys signed them: a peer signing with throwaway keys fills its own share, not the cache.</summary>
-    public int ReplayCacheCapacityPerConnection { get; set; } = 50_000;
+    /// <summary>Most replay-cache entries the messages arriving from one address block (/24 IPv4, /48 IPv6; see
+    /// docs/specs/neural.md) may hold, whatever peer ids sent them and keys signed them: identities are free, addresses
+    /// are not. When the whole cache is full, the largest block's entries make room for the others'.</summary>
+    public int ReplayCacheCapacityPerAddressBlock { get; set; } = 50_000;
 
     /// <summary>Messages queued per destination peer; senders wait for room (backpressure), forwarding drops.</summary>
     public int PeerQueueCapacity { get; set; } = 1024;
@@ -147,7 +148,7 @@ public sealed class NeuralMeshOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(PeerQueueCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(InboundQueueCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingCommands, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(ReplayCacheCapacityPerConnection, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReplayCacheCapacityPerAddressBlock, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConcurrentCommands, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(CommandQueueCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CommandHandlerTimeout, TimeSpan.Zero);

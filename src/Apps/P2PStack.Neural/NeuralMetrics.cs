@@ -29,7 +29,7 @@ internal sealed class NeuralMetrics : ModuleMetrics
     private long _reliableDuplicatesTotal;
     private readonly ConcurrentDictionary<DeliveryStatus, long> _reliableByStatus = new();
 
-    public NeuralMetrics(IMeterFactory? factory, Func<long> queuedMessages, Func<int> pendingCommands)
+    public NeuralMetrics(IMeterFactory? factory, Func<long> queuedMessages, Func<int> pendingCommands, Func<long>? replayEvictions = null)
         : base(factory, MeterName)
     {
         _sent = Meter.CreateCounter<long>("p2pstack_neural_messages_sent_total", description: "Messages written to a stream or published to a swarm, by type");
@@ -43,6 +43,9 @@ internal sealed class NeuralMetrics : ModuleMetrics
         _reliableDuplicates = Meter.CreateCounter<long>("p2pstack_neural_reliable_duplicates_total", description: "Reliable messages received again and acknowledged without a second delivery");
         Meter.CreateObservableGauge("p2pstack_neural_queued_messages", queuedMessages, description: "Messages waiting in the per-peer send queues");
         Meter.CreateObservableGauge("p2pstack_neural_pending_commands", pendingCommands, description: "Commands awaiting their response");
+        if (replayEvictions is not null)
+            Meter.CreateObservableCounter("p2pstack_neural_replay_cache_evictions_total", replayEvictions,
+                description: "Replay-cache entries given up before their message expired, to make room for a smaller address block's");
     }
 
     public void ReliableAttempt()

@@ -29,7 +29,7 @@ public class NeuralReliableHandler(IServiceProvider services) : IProtocolHandler
                 using (var frame = await LengthPrefixed.ReadMessageAsync(stream.Input, mesh.Options.MaxMessageSize + NeuralMesh.FrameOverhead,
                            deadline.Token).ConfigureAwait(false))
                 {
-                    ack = await mesh.ReceiveReliableAsync(frame.Memory, from, deadline.Token).ConfigureAwait(false);
+                    ack = await mesh.ReceiveReliableAsync(frame.Memory, from, AddressBlock.Of(stream.Connection), deadline.Token).ConfigureAwait(false);
                 }
                 LengthPrefixed.WriteMessage(stream.Output, ack);
                 await stream.Output.FlushAsync(deadline.Token).ConfigureAwait(false);

@@ -27,6 +27,7 @@ public sealed class NeuralStreamHandler(IServiceProvider services) : IProtocolHa
         {
             var mesh = Mesh;
             var from = stream.Connection.RemotePeer;
+            var block = AddressBlock.Of(stream.Connection);
             // This node under another identity on this connection (a shadow address's): messages to it are ours too.
             PeerId? localAs = stream.Connection.LocalPeer == mesh.LocalPeer ? null : stream.Connection.LocalPeer;
             await stream.Output.CompleteAsync().ConfigureAwait(false);
@@ -42,7 +43,7 @@ public sealed class NeuralStreamHandler(IServiceProvider services) : IProtocolHa
                         .ConfigureAwait(false);
                     if (frame is null) break;
                     idle.CancelAfter(Timeout.InfiniteTimeSpan);
-                    using (frame) await mesh.ReceiveFrameAsync(frame.Memory, from, cancellationToken, localAs).ConfigureAwait(false);
+                    using (frame) await mesh.ReceiveFrameAsync(frame.Memory, from, block, cancellationToken, localAs).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (idle.IsCancellationRequested && !cancellationToken.IsCancellationRequested)

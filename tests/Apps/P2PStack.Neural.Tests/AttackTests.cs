@@ -26,7 +26,7 @@ public sealed class AttackTests
     }
 
     /// <summary>Path 1, scaled down: four throwaway keys send three messages each over one connection; with a cache of 12
-    /// and a per-connection share of 6, the honest peer's message on its own connection still gets a cache entry.</summary>
+    /// and a share of 6 per block (per peer over the memory transport), the honest peer's message on its own connection still gets a cache entry.</summary>
     [Fact]
     public async Task Throwaway_signers_on_one_connection_cannot_fill_the_replay_cache()
     {
@@ -35,7 +35,7 @@ public sealed class AttackTests
         {
             o.ReplayCacheCapacity = 12;
             o.ReplayCacheCapacityPerSource = 3;
-            o.ReplayCacheCapacityPerConnection = 6;
+            o.ReplayCacheCapacityPerAddressBlock = 6; // the memory transport has no IP: its blocks are peers
         });
         await using var attacker = await NeuralPeer.StartAsync(network);
         await using var honest = await NeuralPeer.StartAsync(network);
@@ -56,6 +56,74 @@ public sealed class AttackTests
 
         await honest.Mesh.SendAsync(NeuralDestination.ToPeer(victim.PeerId), new Thought { Content = "honest" }).WaitAsync(NeuralPeer.Patience);
         await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Any(m => m.Content == "honest"), "the honest message");
+        foreach (var key in keys) key.Dispose();
+    }
+
+    /// <summary>Path 1 with free peer ids, over TCP on loopback: eight fresh identities from one address block
+    /// (127.0.0.0/24) flood a cache of 12 that four entries of an honest sender on another block (127.0.1.0/24) are in.
+    /// The flood takes only the room left: the honest entries stay (replays of those messages are refused), and the
+    /// honest block's next message still gets room. Keyed by peer id, the fresh identities either fill the cache (the
+    /// honest message is refused) or, as the smaller shares, push out the honest entries.</summary>
+    [Fact]
+    public async Task Fresh_peer_ids_from_one_address_block_cannot_push_out_another_blocks_entries()
+    {
+        await using var victim = await NeuralPeer.StartTcpAsync("/ip4/127.0.0.1/tcp/0", o =>
+        {
+            o.ReplayCacheCapacity = 12;
+            o.ReplayCacheCapacityPerSource = 5;
+            o.ReplayCacheCapacityPerAddressBlock = 12;
+        });
+        await using var attacker = await NeuralPeer.StartTcpAsync("/ip4/127.0.0.1/tcp/0");
+        await using var honest = await NeuralPeer.StartTcpAsync("/ip4/127.0.1.1/tcp/0");
+        await victim.Mesh.RegisterAgentAsync("agent-001");
+        using var honestKey = PrivateKey.Generate(KeyType.Ed25519);
+        var honestSource = PeerId.FromPublicKey(honestKey.PublicKey);
+        var honestMessages = Enumerable.Range(0, 4)
+            .Select(i => TestMessages.Build(honestSource, new Thought { Content = $"honest {i}" }, ttlSeconds: 3600)).ToList();
+        await honest.ConnectAsync(victim);
+        Assert.Equal(System.Net.IPAddress.Parse("127.0.1.1"), victim.Host.GetConnections(honest.PeerId)[0].RemoteAddress.GetIPAddress());
+        await using (var stream = await honest.Host.OpenStreamAsync(victim.PeerId, [NeuralProtocol.ProtocolId], CancellationToken.None))
+        {
+            foreach (var message in honestMessages) await WriteAsync(stream, message, honestKey);
+            await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Count == 4, "the honest messages");
+        }
+
+        var keys = ThrowawayKeys(8);
+        foreach (var key in keys)
+        {
+            var connection = await attacker.Host.DialAsync(victim.Address,
+                new DialOptions { Identity = new P2PStack.Host.LocalIdentity(key), ForceNewConnection = true }, CancellationToken.None);
+            await using var stream = await connection.OpenStreamAsync([NeuralProtocol.ProtocolId], CancellationToken.None);
+            for (int i = 0; i < 3; i++)
+                await WriteAsync(stream, TestMessages.Build(PeerId.FromPublicKey(key.PublicKey), new Thought { Content = "junk" }, ttlSeconds: 3600), key);
+        }
+        await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Count + victim.DroppedTotal() == 4 + 24, "the flood to be processed");
+        Assert.Equal(4 + 8, victim.Recorder.Messages.Count);
+        Assert.Equal(16, victim.Mesh.DroppedCount(DropReason.ReplayCacheFull));
+
+        await using (var stream = await honest.Host.OpenStreamAsync(victim.PeerId, [NeuralProtocol.ProtocolId], CancellationToken.None))
+        {
+            // Replays of the honest messages are still refused ...
+            foreach (var message in honestMessages) await WriteAsync(stream, message, honestKey);
+            await NeuralPeer.WaitUntil(() => victim.Mesh.DroppedCount(DropReason.Replay) == 4, "the replays to be refused");
+            // ... and the honest block's next message takes the place of a flood entry.
+            await WriteAsync(stream, TestMessages.Build(honestSource, new Thought { Content = "honest next" }, ttlSeconds: 3600), honestKey);
+            await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Any(m => m.Content == "honest next"), "the honest block's next message");
+        }
+        Assert.Equal(4 + 8 + 1, victim.Recorder.Messages.Count);
+        // That place was given up by the flood, and counted.
+        long evictions = 0;
+        using (var listener = new System.Diagnostics.Metrics.MeterListener())
+        {
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "p2pstack_neural_replay_cache_evictions_total") l.EnableMeasurementEvents(instrument);
+            };
+            listener.SetMeasurementEventCallback<long>((_, value, _, _) => evictions = Math.Max(evictions, value));
+            listener.Start();
+            listener.RecordObservableInstruments();
+        }
+        Assert.Equal(1, evictions);
         foreach (var key in keys) key.Dispose();
     }
 

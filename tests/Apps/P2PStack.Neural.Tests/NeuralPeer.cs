@@ -36,19 +36,35 @@ internal sealed class NeuralPeer : IAsyncDisposable
 
     public T Get<T>() where T : notnull => _services.GetRequiredService<T>();
 
-    public static async Task<NeuralPeer> StartAsync(MemoryNetwork network, Action<NeuralMeshOptions>? configure = null,
-        Action<IServiceCollection>? services = null)
+    public static Task<NeuralPeer> StartAsync(MemoryNetwork network, Action<NeuralMeshOptions>? configure = null,
+        Action<IServiceCollection>? services = null) => StartAsync(network, null, configure, services);
+
+    /// <summary>A peer over TCP listening on <paramref name="listen"/> (e.g. /ip4/127.0.1.1/tcp/0), dialing from that
+    /// address and port (SO_REUSEPORT): so tests on loopback can come from different address blocks.</summary>
+    public static Task<NeuralPeer> StartTcpAsync(string listen, Action<NeuralMeshOptions>? configure = null) =>
+        StartAsync(null, listen, configure, null);
+
+    private static async Task<NeuralPeer> StartAsync(MemoryNetwork? network, string? tcpListen, Action<NeuralMeshOptions>? configure,
+        Action<IServiceCollection>? services)
     {
         var collection = new ServiceCollection();
-        collection.AddSingleton(network);
+        if (network is not null) collection.AddSingleton(network);
         collection.AddSingleton<Recorder>();
         collection.AddSingleton<INeuralCommandHandler, EchoCommandHandler>();
         foreach (var info in NeuralMessageTypes.All) Recorder.Register(collection, info.BodyType);
         services?.Invoke(collection);
         collection.AddP2PStack(p2p =>
         {
-            p2p.ListenOn("/memory/0");
-            p2p.AddMemoryTransport();
+            if (tcpListen is null)
+            {
+                p2p.ListenOn("/memory/0");
+                p2p.AddMemoryTransport();
+            }
+            else
+            {
+                p2p.ListenOn(tcpListen);
+                p2p.AddTcpTransport(o => o.ReusePort = true);
+            }
             p2p.AddNoise();
             p2p.AddYamux();
             p2p.AddIdentify();

@@ -81,19 +81,19 @@ public class SchedulingTests
     }
 
     [Fact]
-    public void Replay_guard_shares_per_connection_and_reservations_are_released_or_kept()
+    public void Replay_guard_shares_per_address_block_and_reservations_are_released_or_kept()
     {
-        var guard = new ReplayGuard(capacity: 100, perSourceCapacity: 100, perConnectionCapacity: 2);
-        var via = PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
-        var other = PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
+        var guard = new ReplayGuard(capacity: 100, perSourceCapacity: 100, perBlockCapacity: 2);
+        var via = AddressBlock.Of(System.Net.IPAddress.Parse("198.51.100.7"));
+        var other = AddressBlock.Of(System.Net.IPAddress.Parse("203.0.113.7"));
         var now = DateTimeOffset.UtcNow;
         PeerId Source() => PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
-        // Two throwaway signers fill the share of the connection they came over; a third is refused, another connection is not.
+        // Two throwaway signers fill the share of the block they came from; a third is refused, another block is not.
         Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(1), now));
         Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(1), now));
         Assert.Equal(DropReason.ReplayCacheFull, guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(1), now));
         Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), other, now.AddMinutes(1), now));
-        // A released reservation frees its place (in all and in the connection's share) and remembers nothing.
+        // A released reservation frees its place (in all and in the block's share) and remembers nothing.
         var source = Source();
         var id = NeuralMessageId.New();
         Assert.Null(guard.TryReserve(source, id, other, now.AddMinutes(1), now));
@@ -104,8 +104,21 @@ public class SchedulingTests
         Assert.Null(guard.TryReserve(source, id, other, now.AddMinutes(1), now));
         guard.Commit(source, id);
         Assert.True(guard.Contains(source, id, now));
-        // Entries still go at expiry, connection shares with them.
+        // Entries still go at expiry, block shares with them.
         Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(3), now.AddMinutes(2)));
         Assert.Equal(1, guard.Count);
+    }
+
+    [Fact]
+    public void Address_blocks_are_the_ipv4_slash_24_and_the_ipv6_slash_48()
+    {
+        AddressBlock Of(string ip) => AddressBlock.Of(System.Net.IPAddress.Parse(ip));
+        Assert.Equal(Of("198.51.100.1"), Of("198.51.100.254"));
+        Assert.NotEqual(Of("198.51.100.1"), Of("198.51.101.1"));
+        Assert.Equal(Of("198.51.100.1"), Of("::ffff:198.51.100.9"));
+        Assert.Equal("198.51.100.0/24", Of("198.51.100.77").ToString());
+        Assert.Equal(Of("2001:db8:1:1::1"), Of("2001:db8:1:ffff:1234::9"));
+        Assert.NotEqual(Of("2001:db8:1::1"), Of("2001:db8:2::1"));
+        Assert.Equal("2001:db8:1::/48", Of("2001:db8:1:1::1").ToString());
     }
 }
