@@ -255,6 +255,7 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
     {
         long started = _time.GetTimestamp();
         int rounds = 0;
+        bool malformed = false;
         var dials = new List<Task<IConnection?>>();
         try
         {
@@ -292,14 +293,21 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
                 else expected?.Dispose();
             }
         }
-        catch (Exception ex) when (ex is DcutrFormatException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (DcutrFormatException ex)
+        {
+            // Bad input from the initiator: counted here, the only side that sees it (outcomes are the initiator's).
+            malformed = true;
+            _metrics?.Result(false, "protocol_error");
+            LogFailed(peer, ex.Message);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             LogFailed(peer, ex.Message);
         }
         var results = await Task.WhenAll(dials).ConfigureAwait(false);
         var direct = results.FirstOrDefault(c => c is not null) ?? Direct(peer);
-        _last[peer] = new HolePunchResult(peer, direct is not null, direct is not null ? "hole_punch" : "dial_failed", rounds,
-            _time.GetElapsedTime(started), direct);
+        _last[peer] = new HolePunchResult(peer, direct is not null, direct is not null ? "hole_punch" : malformed ? "protocol_error" : "dial_failed",
+            rounds, _time.GetElapsedTime(started), direct);
     }
 
     /// <summary>The client's dial of one round; the round's expectation of the server's half ends with it.</summary>

@@ -81,13 +81,19 @@ public sealed partial class PortMapper : IDisposable
         throw new PortMappingFailedException(errors);
     }
 
-    /// <summary>Renews a mapping with the protocol that made it.</summary>
-    public Task<PortMappingResult> RenewAsync(PortMappingResult mapping, CancellationToken cancellationToken) => mapping.Method switch
+    /// <summary>Renews a mapping with the protocol that made it (counted like a new mapping, or as a failure).</summary>
+    /// <exception cref="PortMappingFailedException">The gateway refused, vanished or answered garbage.</exception>
+    public async Task<PortMappingResult> RenewAsync(PortMappingResult mapping, CancellationToken cancellationToken)
     {
-        "UPnP" => AddUpnpAsync(mapping.Upnp!, mapping.Protocol, mapping.InternalPort, mapping.ExternalPort, cancellationToken),
-        "PCP" => MapWithPcpAsync(mapping.Protocol, mapping.InternalPort, cancellationToken, mapping.ExternalPort, mapping.PcpNonce),
-        _ => MapWithNatPmpAsync(mapping.Protocol, mapping.InternalPort, cancellationToken, mapping.ExternalPort),
-    };
+        var errors = new List<Exception>();
+        var renewed = await TryAsync(mapping.Method, () => mapping.Method switch
+        {
+            "UPnP" => AddUpnpAsync(mapping.Upnp!, mapping.Protocol, mapping.InternalPort, mapping.ExternalPort, cancellationToken),
+            "PCP" => MapWithPcpAsync(mapping.Protocol, mapping.InternalPort, cancellationToken, mapping.ExternalPort, mapping.PcpNonce),
+            _ => MapWithNatPmpAsync(mapping.Protocol, mapping.InternalPort, cancellationToken, mapping.ExternalPort),
+        }, errors, cancellationToken).ConfigureAwait(false);
+        return renewed ?? throw new PortMappingFailedException(errors);
+    }
 
     /// <summary>Removes a mapping (DeletePortMapping, or a zero-lifetime request).</summary>
     public async Task RemoveAsync(PortMappingResult mapping, CancellationToken cancellationToken)

@@ -62,7 +62,7 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
         await _loop.WaitAsync(cancellationToken).ConfigureAwait(false);
         _loop = null;
         _stopping.Dispose();
-        var mappings = Interlocked.Exchange(ref _mappings, []);
+        var mappings = ImmutableInterlocked.InterlockedExchange(ref _mappings, []); // Interlocked.Exchange refuses a struct at run time
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_mapper.Options.RemoveTimeout);
         foreach (var mapping in mappings)

@@ -144,6 +144,77 @@ public sealed class DcutrServiceTests : IAsyncLifetime
         Assert.Equal(new NatTraversalCounts(0, 1, 0), listener.Get<NatTraversalMetrics>().Counts("dcutr"));
     }
 
+    [Fact]
+    public async Task AResponderAnsweringOutOfOrderIsAProtocolErrorAndIsCounted()
+    {
+        var (_, listener, circuit) = await ListenerBehindRelayAsync();
+        // The dialer announces no address (no unilateral dial can succeed) and answers CONNECT with a SYNC.
+        var dialer = await StartAsync(p =>
+        {
+            p.ConfigureHost(o => o.Addresses.NoAnnounce.Add(Multiaddr.Parse("/ip4/127.0.0.1")));
+            p.AddCircuitRelay();
+        });
+        using var handler = dialer.Host.AddHandler(new OutOfOrderDcutr());
+        var relayed = await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"), new DialOptions { AllowLimited = true }, Ct());
+
+        var result = await Poll.UntilAsync(() => listener.Get<DcutrService>().LastResult(dialer.Host.PeerId));
+        Assert.False(result.Success);
+        Assert.Equal("protocol_error", result.Reason);
+        Assert.Equal(1, _metrics.Sum("p2pstack_holepunch_results_total", "result=failure", "reason=protocol_error"));
+        Assert.Equal(1, _metrics.Sum("p2pstack_holepunch_results_total"));
+        // The traversal ends relayed: the relayed connection stays and works.
+        Assert.Equal(new NatTraversalCounts(0, 1, 0), listener.Get<NatTraversalMetrics>().Counts("dcutr"));
+        Assert.False(relayed.Completion.IsCompleted);
+    }
+
+    [Fact]
+    public async Task AnInitiatorSendingOutOfOrderIsAProtocolErrorAtTheResponderAndIsCounted()
+    {
+        // A listener without DCUtR of its own opens a DCUtR stream to the dialer (our responder) and sends SYNC first.
+        var relay = await StartAsync(p => p.AddCircuitRelay(o =>
+        {
+            o.Enabled = true;
+            o.AllowPrivateAddresses = true;
+        }));
+        var listener = await StartAsync(p =>
+        {
+            p.ConfigureHost(o => o.LimitedConnectionProtocols.Add(DcutrProtocol.Id));
+            p.AddCircuitRelay(configureClient: o => o.StaticRelays.Add(relay.Address));
+        });
+        var circuit = await Poll.UntilAsync(() => listener.Host.AddressManager.RelayAddresses.FirstOrDefault());
+        var dialer = await StartAsync(p => p.AddCircuitRelay().AddDcutr(o => o.AllowPrivateAddresses = true));
+        await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"), new DialOptions { AllowLimited = true }, Ct());
+        var inbound = await Poll.UntilAsync(() => listener.Host.GetConnections(dialer.Host.PeerId).FirstOrDefault(c => c.IsLimited));
+
+        var stream = await inbound.OpenStreamAsync([DcutrProtocol.Id], Ct());
+        await using (stream)
+        {
+            await DcutrProtocol.WriteSyncAsync(stream.Output, Ct());
+            var result = await Poll.UntilAsync(() => dialer.Get<DcutrService>().LastResult(listener.Host.PeerId));
+            Assert.Equal(("protocol_error", 0), (result.Reason, result.Attempts));
+        }
+        Assert.Equal(1, _metrics.Sum("p2pstack_holepunch_results_total", "result=failure", "reason=protocol_error"));
+        Assert.Equal(new NatTraversalCounts(0, 0, 0), dialer.Get<NatTraversalMetrics>().Counts("dcutr")); // no traversal of its own
+    }
+
+    /// <summary>Serves DCUtR on limited connections and answers the CONNECT with a SYNC (the wrong message).</summary>
+    private sealed class OutOfOrderDcutr : IProtocolHandler
+    {
+        public IReadOnlyList<string> Protocols => [DcutrProtocol.Id];
+
+        public bool RunOnLimitedConnections => true;
+
+        public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
+        {
+            await using (stream)
+            {
+                await DcutrProtocol.ReadConnectAsync(stream.Input, cancellationToken);
+                await DcutrProtocol.WriteSyncAsync(stream.Output, cancellationToken);
+                await stream.Output.CompleteAsync();
+                await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken); // the initiator reads before the stream ends
+            }
+        }
+    }
 
     public Task InitializeAsync() => Task.CompletedTask;
 

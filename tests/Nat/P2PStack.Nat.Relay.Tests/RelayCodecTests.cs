@@ -42,11 +42,11 @@ public class RelayCodecTests
         Assert.Throws<RelayFormatException>(() => ReservationVoucher.Open([1, 2, 3], Relay, Me));
     }
 
-    private static RelayClient Client()
+    private static RelayClient Client(RelayMetrics? metrics = null)
     {
         var host = Substitute.For<IPeerHost>();
         host.PeerId.Returns(Me);
-        return new RelayClient(host, Options.Create(new RelayClientOptions()));
+        return new RelayClient(host, Options.Create(new RelayClientOptions()), metrics);
     }
 
     private static HopMessage Answer(DateTimeOffset expire, byte[]? voucher = null, Limit? limit = null)
@@ -67,8 +67,10 @@ public class RelayCodecTests
     [Fact]
     public void ReservationThatExpiresAtOnceIsALie()
     {
-        var error = Assert.Throws<RelayFormatException>(() => Client().Parse(Relay, Answer(DateTimeOffset.UtcNow.AddSeconds(5))));
+        using var capture = new Testing.MetricCapture(RelayMetrics.MeterName);
+        var error = Assert.Throws<RelayFormatException>(() => Client(new RelayMetrics()).Parse(Relay, Answer(DateTimeOffset.UtcNow.AddSeconds(5))));
         Assert.Contains("expires", error.Message);
+        Assert.Equal(1, capture.Sum("p2pstack_relay_client_errors_total", "kind=short_reservation"));
     }
 
     [Fact]
@@ -84,7 +86,9 @@ public class RelayCodecTests
     {
         byte[] forged = new ReservationVoucher(Relay, Me, DateTimeOffset.UtcNow.AddHours(1)).Seal(RelayKey);
         forged[^1] ^= 1;
-        Assert.Throws<RelayFormatException>(() => Client().Parse(Relay, Answer(DateTimeOffset.UtcNow.AddHours(1), forged)));
+        using var capture = new Testing.MetricCapture(RelayMetrics.MeterName);
+        Assert.Throws<RelayFormatException>(() => Client(new RelayMetrics()).Parse(Relay, Answer(DateTimeOffset.UtcNow.AddHours(1), forged)));
+        Assert.Equal(1, capture.Sum("p2pstack_relay_client_errors_total", "kind=bad_voucher"));
     }
 
     [Theory]

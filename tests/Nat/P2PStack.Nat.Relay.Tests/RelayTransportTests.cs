@@ -107,6 +107,56 @@ public sealed class RelayTransportTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task APrivateNodeReservesOnConnectedRelaysUpToItsLimitAndKeepsTheOthersWhenOneIsLost()
+    {
+        // Auto relay (--nat auto): no static relay; four connected relays, room for three reservations.
+        var relays = new List<TestPeer>();
+        for (int i = 0; i < 4; i++)
+        {
+            relays.Add(await StartAsync(o =>
+            {
+                o.Enabled = true;
+                o.AllowPrivateAddresses = true;
+            }));
+        }
+        var node = await StartAsync(client: o =>
+        {
+            o.AutoRelay = true;
+            o.MaxReservations = 3;
+        });
+        foreach (var relay in relays) await node.ConnectAsync(relay, Ct());
+        var manager = node.Get<RelayReservationManager>();
+        Assert.Empty(manager.Reservations); // reachability unknown: no reason to be reached through relays
+
+        // AutoNAT's verdict (forced here): private.
+        node.Host.Events.Publish(new ReachabilityChanged(Reachability.Private, new Dictionary<Multiaddr, Reachability>()));
+        static Multiaddr CircuitOf(TestPeer relay) => relay.Address.Encapsulate("/p2p-circuit");
+        List<Multiaddr> Advertised() => [.. node.Host.AdvertisedAddresses.Where(AddressScope.IsRelayed)];
+        await Poll.UntilAsync(() => manager.Reservations.Count == 3 && Advertised().Count == 3, "reservations on three relays, advertised");
+        var reserved = relays.Where(r => Advertised().Contains(CircuitOf(r))).ToList();
+        Assert.Equal(3, reserved.Count); // one circuit address per reserved relay
+        var spare = Assert.Single(relays.Except(reserved));
+        Assert.Equal(3, manager.Reservations.Count); // the fourth relay is not reserved on: the limit holds
+
+        // Losing one relay removes its address only; the manager takes the spare relay in its place.
+        var lost = reserved[0];
+        await node.Host.DisconnectAsync(lost.Host.PeerId, Ct());
+        await Poll.UntilAsync(() => !Advertised().Contains(CircuitOf(lost)) && Advertised().Contains(CircuitOf(spare)), "the spare relay in place of the lost one");
+        Assert.Equal([.. reserved.Skip(1).Append(spare).Select(r => CircuitOf(r).ToString()).Order(StringComparer.Ordinal)],
+            Advertised().Select(a => a.ToString()).Order(StringComparer.Ordinal).ToList());
+        Assert.Equal(3, manager.Reservations.Count);
+
+        // Each advertised circuit address reaches the node through its relay.
+        var dialer = await StartAsync();
+        foreach (var relay in reserved.Skip(1).Append(spare))
+        {
+            var connection = await dialer.Host.DialAsync(CircuitOf(relay).Encapsulate($"/p2p/{node.Host.PeerId}"), new DialOptions { AllowLimited = true }, Ct());
+            Assert.True(connection.IsLimited);
+            await dialer.Host.DisconnectAsync(node.Host.PeerId, Ct());
+        }
+    }
+
+    [Fact]
     public async Task ReservationIsRefreshedBeforeItExpires()
     {
         var relay = await StartAsync(o =>

@@ -141,6 +141,9 @@ public sealed class NatCliTests(RelayNodes nodes) : IClassFixture<RelayNodes>
         var statusB = await nodes.B.RunJsonAsync("p2p", "status");
         var reservation = Assert.Single(statusB.GetProperty("nat").GetProperty("reservations").EnumerateArray());
         Assert.Equal(nodes.R.PeerId, reservation.GetProperty("relay").GetString());
+        // B runs no AutoNAT (--nat off) and has only loopback addresses: no verdict, no public address.
+        Assert.Equal("unknown", statusB.GetProperty("nat").GetProperty("reachability").GetString());
+        Assert.Empty(statusB.GetProperty("nat").GetProperty("publicAddresses").EnumerateArray());
 
         var turn = await CountedAsync("turn", "relayed", () => nodes.A.RunJsonAsync("p2p", "nat", circuit, "--method", "turn"));
         Assert.Equal("turn", turn.GetProperty("method").GetString());

@@ -156,6 +156,15 @@ public sealed class NatLabCliTests(NatLabNodes lab) : IClassFixture<NatLabNodes>
         var status = await lab.A.RunJsonAsync("p2p", "status");
         var peer = status.GetProperty("peers").EnumerateArray().Single(p => p.GetProperty("peerId").GetString() == c.PeerId);
         Assert.False(peer.GetProperty("limited").GetBoolean(), peer.ToString());
+
+        // A's public addresses are confirmed ones only: its address at cone A's WAN, which the hole punch offered as a
+        // candidate, has one observer network (R), not the four that confirm it, so none is listed, and never its LAN
+        // address; no verdict calls a node behind NAT public (the servers it has met are behind NAT or run none:
+        // unknown, or private once three agree).
+        var nat = status.GetProperty("nat");
+        var publicAddresses = nat.GetProperty("publicAddresses").EnumerateArray().Select(a => a.GetString()!).ToList();
+        Assert.All(publicAddresses, a => Assert.StartsWith($"/ip4/{lab.ConeA.WanAddress}/tcp/", a));
+        Assert.Contains(nat.GetProperty("reachability").GetString(), new[] { "unknown", "private" });
     }
 
     [SkippableFact]

@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using P2PStack.Addressing;
+using P2PStack.Nat.Testing;
+
+namespace P2PStack.Nat.PortMapping.Tests;
+
+/// <summary>
+/// The port mapping service on a node (registered by <c>AddPortMapping</c>, started as a hosted service) against a
+/// NAT-PMP gateway on loopback, on a manual clock: it maps the node's TCP listen port, renews the mapping at half the
+/// lease the gateway granted, removes it on stop, and after a refusal tries again after the retry interval.
+/// </summary>
+// IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class.
+public sealed class PortMappingServiceTests : IAsyncLifetime
+{
+    private static readonly IPAddress External = IPAddress.Parse("11.0.1.1");
+    private readonly FakeNatPmpGateway _gateway = new(External);
+    private readonly ManualClock _clock = new(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+    private readonly MetricCapture _metrics = new(PortMappingMetrics.MeterName);
+    private readonly ConcurrentQueue<PortMappingsChanged> _changes = new();
+    private TestPeer? _peer;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        if (_peer is not null) await _peer.DisposeAsync();
+        _metrics.Dispose();
+        _gateway.Dispose();
+    }
+
+    /// <summary>A node listening on every interface (the service leaves loopback-only ports alone) whose port mapping
+    /// service runs on the manual clock and talks NAT-PMP only, to the fake gateway.</summary>
+    private async Task<(PortMappingService Service, int Port)> StartNodeAsync()
+    {
+        _peer = await TestPeer.StartAsync(p =>
+        {
+            p.Services.AddSingleton<TimeProvider>(_clock);
+            p.AddPortMapping(o =>
+            {
+                o.Protocols = PortMappingProtocols.NatPmp;
+                o.Gateway = _gateway.Address;
+                o.Lease = TimeSpan.FromHours(1);
+                o.RetryInterval = TimeSpan.FromMinutes(10);
+            });
+        }, listen: "/ip4/0.0.0.0/tcp/0");
+        _peer.Host.Events.Subscribe<PortMappingsChanged>(_changes.Enqueue);
+        int port = int.Parse(_peer.Host.ListenAddresses[0].ValueOf(MultiaddrProtocols.Tcp)!, System.Globalization.CultureInfo.InvariantCulture);
+        return (_peer.Get<PortMappingService>(), port);
+    }
+
+    /// <summary>Until the service's loop sleeps on the manual clock (its round is over).</summary>
+    private Task SleepingAsync() => Poll.UntilAsync(() => _clock.PendingTimers == 1, "the port mapping service waiting for its next round");
+
+    [Fact]
+    public async Task MappingIsRenewedAtHalfTheGrantedLeaseAndRemovedOnStop()
+    {
+        var (service, port) = await StartNodeAsync();
+
+        // The hosted service maps the listen port, asking for the configured lease; the gateway grants 60 s.
+        var mapping = await Poll.UntilAsync(() => service.Mappings.FirstOrDefault(), "the first mapping");
+        Assert.Equal(new NatPmpRequest(port, port, TimeSpan.FromHours(1)), Assert.Single(_gateway.Requests));
+        Assert.Equal(("NAT-PMP", External, port, TimeSpan.FromSeconds(60)), (mapping.Method, mapping.ExternalAddress, mapping.ExternalPort, mapping.Lifetime));
+        Assert.Equal([Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{port}")], service.ExternalAddresses);
+        Assert.Null(service.LastError);
+        await SleepingAsync();
+
+        // Not before half the lease...
+        _changes.Clear();
+        _gateway.GrantPort = port + 1; // the gateway gives the renewal another external port
+        _clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(1, _clock.PendingTimers); // still asleep: nothing was due
+        Assert.Single(_gateway.Requests);
+
+        // ...at half of it: the renewal repeats the external port it holds, and the new port replaces the old one.
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await Poll.UntilAsync(() => _gateway.Requests.Count == 2, "the renewal");
+        Assert.Equal(new NatPmpRequest(port, port, TimeSpan.FromHours(1)), _gateway.Requests[1]);
+        await Poll.UntilAsync(() => service.ExternalAddresses.SequenceEqual([Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{port + 1}")]),
+            "the renewed external port");
+        var renewed = await Poll.UntilAsync(() => _changes.LastOrDefault(), "PortMappingsChanged after the renewal");
+        Assert.Equal(port + 1, Assert.Single(renewed.Mappings).ExternalPort);
+        await SleepingAsync();
+        Assert.Equal(2, _metrics.Sum("p2pstack_port_mappings_created_total", "method=NAT-PMP"));
+
+        // The next renewal is again half a lease later (30 s after the last one).
+        _clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(2, _gateway.Requests.Count);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await Poll.UntilAsync(() => _gateway.Requests.Count == 3, "the second renewal");
+        Assert.Equal(new NatPmpRequest(port, port + 1, TimeSpan.FromHours(1)), _gateway.Requests[2]);
+        await SleepingAsync();
+
+        // Stop removes the mapping: a request with lifetime 0 (RFC 6886 section 3.4), and announces no mappings.
+        _changes.Clear();
+        await service.StopAsync(CancellationToken.None);
+        Assert.Equal(new NatPmpRequest(port, 0, TimeSpan.Zero), _gateway.Requests[^1]);
+        Assert.Equal(4, _gateway.Requests.Count);
+        Assert.Empty(service.Mappings);
+        Assert.Empty(Assert.Single(_changes).Mappings);
+    }
+
+    [Fact]
+    public async Task RefusedMappingIsTriedAgainAfterTheRetryInterval()
+    {
+        _gateway.RefuseWith = 3; // Network Failure, what miniupnpd answers when its WAN address is private
+        var (service, port) = await StartNodeAsync();
+
+        var error = await Poll.UntilAsync(() => service.LastError, "the refusal");
+        Assert.True(error.Refused);
+        var refusal = Assert.IsType<PortMappingRefusedException>(Assert.Single(error.Errors));
+        Assert.Equal(("NAT-PMP", 3), (refusal.Protocol, refusal.Code));
+        Assert.Empty(service.Mappings);
+        Assert.Empty(service.ExternalAddresses);
+        await SleepingAsync();
+        Assert.Equal(1, _metrics.Sum("p2pstack_port_mapping_failures_total", "method=NAT-PMP", "reason=refused"));
+
+        _gateway.RefuseWith = 0;
+        _clock.Advance(TimeSpan.FromMinutes(10) - TimeSpan.FromSeconds(1));
+        Assert.Single(_gateway.Requests);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        var mapping = await Poll.UntilAsync(() => service.Mappings.FirstOrDefault(), "the mapping after the retry");
+        Assert.Equal(2, _gateway.Requests.Count);
+        Assert.Equal(port, mapping.ExternalPort);
+        Assert.Null(service.LastError);
+    }
+}
