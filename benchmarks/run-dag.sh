@@ -4,16 +4,19 @@
 #            (no byzantine nodes; each byzantine kind at 10 % and at 20 %), resumable (--resume DIR)
 #   model  - latency and messages per decision against N = 50, 200, 1000 on the model (seeds 1-3)
 #   hosts  - the same on real hosts (memory transport, Noise, Yamux, signed neural envelopes), N = 50, 200
-#   benchmarks/run-dag.sh [--parts sweep,model,hosts] [--runs 1000] [--parallel 2] [--resume DIR] [--wait-load X] [--sign]
+#   benchmarks/run-dag.sh [--parts sweep,model,hosts] [--runs 1000] [--first-seed 1] [--parallel 2] [--resume DIR] [--wait-load X] [--sign]
+#   (the sweep runs seeds F..R of each configuration: --first-seed F continues a sweep whose seeds below F were run
+#   elsewhere; a resumed DIR keeps the first seed it was started with, kept in DIR/first-seed)
 #   (--sign: the sweep wraps every message in a signed and verified neural envelope; such runs are kept apart)
 # Output: artifacts/benchmarks/dag-<time>/ (env.txt, sweep.jsonl, sweep.md, model.md, hosts.md).
 source "$(dirname "$0")/session.sh"
 
-parts=sweep,model,hosts runs=1000 parallel=$(nproc) resume= wait_load= sign=
+parts=sweep,model,hosts runs=1000 first_seed= parallel=$(nproc) resume= wait_load= sign=
 while [ $# -gt 0 ]; do
   case "$1" in
     --parts) parts=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
+    --first-seed) first_seed=$2; shift 2 ;;
     --parallel) parallel=$2; shift 2 ;;
     --resume) resume=$2; shift 2 ;;
     --wait-load) wait_load=$2; shift 2 ;;
@@ -33,6 +36,9 @@ if [ ! -d "$out/bin" ]; then
   cp -r artifacts/bin/P2PStack.Benchmarks/release "$out/bin"
 fi
 bench=$out/bin/P2PStack.Benchmarks.dll
+# A resumed sweep starts where its first session said, unless told otherwise.
+if [ -z "$first_seed" ]; then first_seed=$(cat "$out/first-seed" 2>/dev/null || echo 1); fi
+echo "$first_seed" > "$out/first-seed"
 {
   describe_machine
   echo ".NET SDK: $(dotnet --version), runtime: $(dotnet --list-runtimes | grep -m1 NETCore.App | cut -d' ' -f2)"
@@ -47,7 +53,7 @@ run_part() { # name, command...
   echo "$name: $(( $(date +%s) - start )) s wall, $(load_line after)" >> "$out/env.txt"
 }
 
-case ",$parts," in *,sweep,*) run_part sweep dotnet "$bench" dag sweep --runs "$runs" --parallel "$parallel" --out "$out/sweep.jsonl" $sign ;; esac
+case ",$parts," in *,sweep,*) run_part sweep dotnet "$bench" dag sweep --runs "$runs" --first-seed "$first_seed" --parallel "$parallel" --out "$out/sweep.jsonl" $sign ;; esac
 case ",$parts," in *,model,*) run_part model dotnet "$bench" dag model --nodes 50,200,1000 --seeds 1,2,3 ;; esac
 case ",$parts," in *,hosts,*) run_part hosts dotnet "$bench" dag hosts --nodes 50,200 --seed 1 ;; esac
 

@@ -34,8 +34,9 @@ internal static class DagCommand
     private static int Usage()
     {
         Console.Error.WriteLine("""
-            usage: dag sweep [--runs R] [--nodes N] [--fractions 0,0.1,0.2] [--kinds RandomVoter,BothSides,Withholder,Equivocator]
+            usage: dag sweep [--runs R] [--first-seed F] [--nodes N] [--fractions 0,0.1,0.2] [--kinds RandomVoter,BothSides,Withholder,Equivocator]
                              [--parallel P] [--time-limit-s S] [--out FILE.jsonl] [--sign] [--alpha-preference A]
+                   (seeds F..R of every configuration; F = 1 by default, so R is the runs per configuration)
                    dag model [--nodes 50,200,1000] [--seeds 1,2,3] [--sign]
                    dag hosts [--nodes 50,200] [--seed 1] [--ping-timeout-s S] [--timeout-s 300]
             """);
@@ -49,7 +50,8 @@ internal static class DagCommand
 
     private static int Sweep(string[] args)
     {
-        int runs = Option(args, "--runs", 1000);
+        int runs = Option(args, "--runs", 1000); // the last seed
+        int firstSeed = Option(args, "--first-seed", 1);
         int nodes = Option(args, "--nodes", 50);
         int parallel = Option(args, "--parallel", Environment.ProcessorCount);
         int limit = Option(args, "--time-limit-s", 30);
@@ -69,10 +71,10 @@ internal static class DagCommand
         // A file may hold runs of other sizes, or with(out) signed envelopes: only runs like these count as done.
         var done = new HashSet<(string, int)>();
         foreach (var r in ReadLines(output, nodes, sign)) done.Add((r.Config, r.Seed));
-        // Seed by seed across the configurations, so that a sweep stopped early still covers them all evenly.
-        var work = Enumerable.Range(1, runs).SelectMany(seed => configs.Select(c => (c.Name, c.Fraction, c.Kinds, Seed: seed)))
-            .Where(w => !done.Contains((w.Name, w.Seed))).ToList();
-        Console.Error.WriteLine($"dag sweep: {configs.Count} configurations x {runs} seeds, N = {nodes}{(sign ? ", signed envelopes" : "")}; " +
+        var byName = configs.ToDictionary(c => c.Name);
+        var work = DagSweepPlan.Remaining([.. configs.Select(c => c.Name)], firstSeed, runs, done)
+            .Select(w => (w.Config, byName[w.Config].Fraction, byName[w.Config].Kinds, w.Seed)).ToList();
+        Console.Error.WriteLine($"dag sweep: {configs.Count} configurations x seeds {firstSeed}-{runs}, N = {nodes}{(sign ? ", signed envelopes" : "")}; " +
             $"{work.Count} runs to go ({done.Count} done), {parallel} at a time");
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var gate = new object();
@@ -92,7 +94,7 @@ internal static class DagCommand
                     SignEnvelopes = sign,
                     Consensus = alphaPreference > 0 ? o => o.AlphaPreference = alphaPreference : null,
                 });
-                var line = Line(w.Name, result, sign);
+                var line = Line(w.Config, result, sign);
                 lock (gate)
                 {
                     writer.WriteLine(JsonSerializer.Serialize(line, Json));
@@ -120,6 +122,7 @@ internal static class DagCommand
 
     private static void PrintSweep(List<RunLine> lines, List<string> order, int nodes, int limit, bool signed)
     {
+        if (lines.Count > 0) Console.WriteLine($"Seeds {lines.Min(l => l.Seed)}-{lines.Max(l => l.Seed)} (runs per configuration below).\n");
         Console.WriteLine($"| byzantine (N = {nodes}{(signed ? ", every message signed" : "")}) | runs | safe | virtuous accepted everywhere | conflicts resolved (within {limit} s) | virtuous p50 / p99 | conflict p50 / p99 | messages per decision | equivocations reported | CPU-free virtual time per run (mean) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---|---|---:|---:|---:|");
         foreach (var config in order)
