@@ -26,12 +26,14 @@ public sealed partial class CircuitRelayTransport : ITransport, IProtocolHandler
     private readonly RelayClientOptions _options;
     private readonly RelayMetrics? _metrics;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<Multiaddr, Listener> _listeners = new();
     private readonly ConcurrentDictionary<PeerId, byte> _trustedRelays = new();
 
     public CircuitRelayTransport(IPeerHost host, RelayClient client, IOptions<RelayClientOptions> options, RelayMetrics? metrics = null,
-        ILogger<CircuitRelayTransport>? logger = null)
+        ILogger<CircuitRelayTransport>? logger = null, TimeProvider? timeProvider = null)
     {
+        _time = timeProvider ?? TimeProvider.System;
         _host = host;
         _client = client;
         _options = options.Value;
@@ -83,7 +85,7 @@ public sealed partial class CircuitRelayTransport : ITransport, IProtocolHandler
         var (stream, limit) = await _client.ConnectAsync(connection, peer, cancellationToken).ConfigureAwait(false);
         LogDialed(peer, relay, limit);
         var local = relayAddress.Encapsulate(AnyRelay);
-        return new StreamRawConnection(stream, Direction.Outbound, local, address, limit.ToConnectionLimits());
+        return new StreamRawConnection(Enforced(stream, limit, relay, peer), Direction.Outbound, local, address, limit.ToConnectionLimits());
     }
 
     public ValueTask<IListener> ListenAsync(Multiaddr address, CancellationToken cancellationToken)
@@ -137,7 +139,7 @@ public sealed partial class CircuitRelayTransport : ITransport, IProtocolHandler
                 timeout.Token).ConfigureAwait(false);
             var limit = RelayLimit.FromWire(connect.Limit, _options.DurationMillisecondsThreshold);
             var relayPart = RelayPart(stream.Connection);
-            var connection = new StreamRawConnection(stream, Direction.Inbound, relayPart.Encapsulate(AnyRelay), relayPart.Encapsulate(AnyRelay),
+            var connection = new StreamRawConnection(Enforced(stream, limit, relay, source!), Direction.Inbound, relayPart.Encapsulate(AnyRelay), relayPart.Encapsulate(AnyRelay),
                 limit.ToConnectionLimits());
             if (!listener!.TryEnqueue(connection))
             {
@@ -149,6 +151,17 @@ public sealed partial class CircuitRelayTransport : ITransport, IProtocolHandler
             using var abort = cancellationToken.Register(connection.Abort);
             await connection.Completion.ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The relay's limits held on our side too (<see cref="LimitedRelayStream"/>).</summary>
+    private IStream Enforced(IStream stream, RelayLimit limit, PeerId relay, PeerId peer)
+    {
+        if (limit.IsUnlimited) return stream;
+        return new LimitedRelayStream(stream, limit, _options.LimitGrace, _time, reason =>
+        {
+            _metrics?.ClientError("limit_exceeded");
+            LogLimitExceeded(peer, relay, reason);
+        });
     }
 
     /// <summary>The relay's address with its /p2p, as seen on our connection to it.</summary>
@@ -218,6 +231,9 @@ public sealed partial class CircuitRelayTransport : ITransport, IProtocolHandler
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Relay: accepted a connection from {Peer} through {Relay} ({Limit})")]
     private partial void LogAccepted(PeerId peer, PeerId relay, RelayLimit limit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Relay: ended the connection with {Peer} through {Relay}, which did not hold its announced limit: {Reason}")]
+    private partial void LogLimitExceeded(PeerId peer, PeerId relay, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Relay: refused a stop request from {Relay}: {Reason}")]
     private partial void LogRefusedStop(PeerId relay, string reason);

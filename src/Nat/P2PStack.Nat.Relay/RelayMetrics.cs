@@ -31,7 +31,7 @@ public sealed class RelayMetrics : ModuleMetrics
         _clientReservations = Meter.CreateCounter<long>("p2pstack_relay_client_reservations_total", "{reservation}",
             "Reservations we made on relays (new or refreshed), by result (ok, refused, malformed).");
         _clientErrors = Meter.CreateCounter<long>("p2pstack_relay_client_errors_total", "{error}",
-            "Relay misbehaviour seen by our client, by kind (malformed, bad_voucher, short_reservation, unexpected_stop, limit_violated).");
+            "Relay misbehaviour seen by our client, by kind (malformed, bad_voucher, short_reservation, unexpected_stop, limit_exceeded).");
         Meter.CreateObservableGauge("p2pstack_relay_reservations", () => _reservations?.Invoke() ?? 0, "{reservation}",
             "Reservations held on our relay service.");
         Meter.CreateObservableGauge("p2pstack_relay_circuits", () => _circuits?.Invoke() ?? 0, "{circuit}",

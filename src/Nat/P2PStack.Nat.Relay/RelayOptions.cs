@@ -33,6 +33,9 @@ public sealed class RelayServiceOptions
     /// <summary>Advertise private addresses of the relay in reservations (only useful on a LAN or in tests).</summary>
     public bool AllowPrivateAddresses { get; set; }
 
+    /// <summary>Test seam: false makes the service announce its limits without enforcing them (a lying relay).</summary>
+    internal bool EnforceLimits { get; set; } = true;
+
     internal void Validate()
     {
         if (ReservationTtl < TimeSpan.FromSeconds(10)) throw new ArgumentOutOfRangeException(nameof(ReservationTtl), "at least 10 s");
@@ -64,6 +67,12 @@ public sealed class RelayClientOptions
     /// <see cref="RelayLimit.FromWire"/>.</summary>
     public uint DurationMillisecondsThreshold { get; set; } = 86_400;
 
+    /// <summary>
+    /// Our side ends a relayed connection this long after the duration its relay announced, if the relay has not
+    /// (a relay that does not enforce its own limit). The grace lets an honest relay's reset arrive first.
+    /// </summary>
+    public TimeSpan LimitGrace { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Relays a node reserves on at most (with <c>--nat auto</c> or static <c>--relay</c>).</summary>
     public int MaxReservations { get; set; } = 3;
 
@@ -92,6 +101,7 @@ public sealed class RelayClientOptions
         if (MinReservationLifetime < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MinReservationLifetime), "must not be negative");
         if (MaxReservations < 1) throw new ArgumentOutOfRangeException(nameof(MaxReservations), "at least 1");
         if (RetryInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RetryInterval), "must be positive");
+        if (LimitGrace < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(LimitGrace), "must not be negative");
         foreach (var relay in StaticRelays)
         {
             if (relay.GetPeerId() is null) throw new ArgumentException($"static relay {relay} has no /p2p", nameof(StaticRelays));

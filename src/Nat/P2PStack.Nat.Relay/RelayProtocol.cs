@@ -36,3 +36,8 @@ public sealed class RelayRefusedException(Status status, string what)
 {
     public Status Status { get; } = status;
 }
+
+/// <summary>A relayed connection went past the limits its relay announced (more bytes in one direction than
+/// <c>Limit.data</c>, or longer than <c>Limit.duration</c> plus <see cref="RelayClientOptions.LimitGrace"/>): a relay
+/// that does not enforce what it announced. Our side ended the connection.</summary>
+public sealed class RelayLimitExceededException(string message) : IOException(message);

@@ -207,7 +207,7 @@ public sealed partial class RelayService : IProtocolHandler
         {
             await using (stop.ConfigureAwait(false))
             {
-                var end = await CircuitSplice.RunAsync(stream, stop, _options.Limit, bytes => _metrics?.Relayed(bytes), cancellationToken)
+                var end = await CircuitSplice.RunAsync(stream, stop, _options.EnforceLimits ? _options.Limit : RelayLimit.None, bytes => _metrics?.Relayed(bytes), cancellationToken)
                     .ConfigureAwait(false);
                 _metrics?.CircuitClosed(end switch
                 {

@@ -25,7 +25,8 @@ public sealed class RelayTransportTests : IAsyncLifetime
         return peer;
     }
 
-    private async Task<(TestPeer Relay, TestPeer Listener, Multiaddr Circuit)> ReservedAsync(Action<RelayServiceOptions>? service = null)
+    private async Task<(TestPeer Relay, TestPeer Listener, Multiaddr Circuit)> ReservedAsync(Action<RelayServiceOptions>? service = null,
+        Action<RelayClientOptions>? client = null)
     {
         var relay = await StartAsync(o =>
         {
@@ -33,7 +34,11 @@ public sealed class RelayTransportTests : IAsyncLifetime
             o.AllowPrivateAddresses = true;
             service?.Invoke(o);
         });
-        var listener = await StartAsync(client: o => o.StaticRelays.Add(relay.Address));
+        var listener = await StartAsync(client: o =>
+        {
+            o.StaticRelays.Add(relay.Address);
+            client?.Invoke(o);
+        });
         var circuit = await Poll.UntilAsync(() => listener.Host.AdvertisedAddresses.FirstOrDefault(a => AddressScope.IsRelayed(a)));
         return (relay, listener, circuit);
     }
@@ -89,6 +94,46 @@ public sealed class RelayTransportTests : IAsyncLifetime
             await Assert.ThrowsAnyAsync<Exception>(() => dialer.Get<PingService>().PingAsync(stream, 100_000, Ct()));
         }
         await connection.Completion.WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public async Task ARelayThatDoesNotHoldItsAnnouncedDataLimitIsCutByOurSideAndCounted()
+    {
+        // The relay announces 16 KiB per direction but relays everything (a lying relay).
+        var (_, listener, circuit) = await ReservedAsync(o =>
+        {
+            o.LimitData = 16 * 1024;
+            o.EnforceLimits = false;
+        });
+        var dialer = await StartAsync();
+        var connection = await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"),
+            new DialOptions { AllowLimited = true }, Ct());
+        Assert.Equal(new ConnectionLimits(TimeSpan.FromMinutes(2), 16 * 1024), connection.Limits);
+        var stream = await connection.OpenStreamAsync([PingProtocol.Id], Ct());
+        await using (stream)
+        {
+            // 2,000 pings move well over 16 KiB each way: the relay lets them through, our side does not.
+            await Assert.ThrowsAnyAsync<Exception>(() => dialer.Get<PingService>().PingAsync(stream, 2_000, Ct()));
+        }
+        await connection.Completion.WaitAsync(Timeout);
+        await Poll.UntilAsync(() => _metrics.Sum("p2pstack_relay_client_errors_total", "kind=limit_exceeded") >= 1);
+    }
+
+    [Fact]
+    public async Task ARelayThatDoesNotHoldItsAnnouncedDurationIsCutByOurSideAfterTheGraceAndCounted()
+    {
+        var (_, listener, circuit) = await ReservedAsync(o =>
+        {
+            o.LimitDuration = TimeSpan.FromSeconds(1);
+            o.EnforceLimits = false;
+        }, o => o.LimitGrace = TimeSpan.FromMilliseconds(500));
+        var dialer = await StartAsync(client: o => o.LimitGrace = TimeSpan.FromMilliseconds(500));
+        var connection = await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"),
+            new DialOptions { AllowLimited = true }, Ct());
+        Assert.Equal(TimeSpan.FromSeconds(1), connection.Limits!.Duration);
+        // Nothing moves on it: only the announced duration (plus the grace) ends it.
+        await connection.Completion.WaitAsync(TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => _metrics.Sum("p2pstack_relay_client_errors_total", "kind=limit_exceeded") >= 1);
     }
 
     [Fact]
