@@ -47,6 +47,18 @@ public class TenNodeTests(ITestOutputHelper output)
             })).WaitAsync(Patience);
 
             Mark("direct done");
+            // A send completes when written and a command when its response is matched; the receivers' recorders get
+            // the messages from their dispatch loops, which may still be delivering (CI run N saw a response not yet
+            // recorded): wait for everything, then check what arrived.
+            await NeuralPeer.WaitUntil(() => Enumerable.Range(0, count).All(i =>
+            {
+                var messages = peers[i].Recorder.Messages.ToList();
+                string sender = $"agent-{(i + count - 5) % count:000}";
+                return messages.Count(m => m.SourceAgent == sender && m.Destination.Kind == DestinationKind.Agent
+                        && m.Type != MessageType.Command && m.Type != MessageType.Response) >= directTypes.Count
+                    && messages.Any(m => m.Type == MessageType.Command && m.SourceAgent == $"agent-{(i + count - 3) % count:000}")
+                    && messages.Any(m => m.Type == MessageType.Response);
+            }), "every direct message, command and response recorded");
             for (int i = 0; i < count; i++)
             {
                 var sender = $"agent-{(i + count - 5) % count:000}";
