@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Addressing;
 using P2PStack.Nat.Testing;
+using P2PStack.Testing;
 
 namespace P2PStack.Nat.PortMapping.Tests;
 
