@@ -14,6 +14,7 @@ namespace P2PStack.Nat.PortMapping.Tests;
 /// lease the gateway granted, removes it on stop, and after a refusal tries again after the retry interval.
 /// </summary>
 // IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class.
+[Collection(PortMappingMetricsCollection.Name)]
 public sealed class PortMappingServiceTests : IAsyncLifetime
 {
     private static readonly IPAddress External = IPAddress.Parse("11.0.1.1");
