@@ -5,6 +5,7 @@ using P2PStack.Addressing;
 using P2PStack.Nat.Testing;
 using P2PStack.Protocols.Identify;
 using P2PStack.Records;
+using P2PStack.Testing;
 
 namespace P2PStack.Nat.PortMapping.Tests;
 

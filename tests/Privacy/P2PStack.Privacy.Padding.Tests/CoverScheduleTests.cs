@@ -1,4 +1,4 @@
-using P2PStack.Privacy.Testing;
+using P2PStack.Testing;
 
 namespace P2PStack.Privacy.Padding.Tests;
 

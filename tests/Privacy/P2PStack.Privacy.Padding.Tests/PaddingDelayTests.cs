@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using P2PStack.IO;
 using P2PStack.Network;
-using P2PStack.Privacy.Testing;
+using P2PStack.Testing;
 
 namespace P2PStack.Privacy.Padding.Tests;
 

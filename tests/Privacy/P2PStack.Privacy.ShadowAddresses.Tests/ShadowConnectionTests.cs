@@ -10,7 +10,7 @@ using P2PStack.Privacy.Onion.Relay;
 using P2PStack.Privacy.Onion.Wire;
 using P2PStack.Privacy.ShadowAddresses.Connections;
 using P2PStack.Privacy.ShadowAddresses.Service;
-using P2PStack.Privacy.Testing;
+using P2PStack.Testing;
 using P2PStack.Protocols.Kademlia.Storage;
 using P2PStack.Protocols.Ping;
 using P2PStack.Transports.Memory;

@@ -4,6 +4,7 @@ using P2PStack.Addressing;
 using P2PStack.Conformance.Transport;
 using P2PStack.Network;
 using P2PStack.Transports.Memory;
+using P2PStack.Testing;
 
 namespace P2PStack.Simulation.Tests;
 

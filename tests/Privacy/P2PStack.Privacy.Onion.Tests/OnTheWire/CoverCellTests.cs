@@ -3,7 +3,7 @@ using P2PStack.Network;
 using P2PStack.Privacy.Onion.Client;
 using P2PStack.Privacy.Onion.Wire;
 using P2PStack.Privacy.Padding;
-using P2PStack.Privacy.Testing;
+using P2PStack.Testing;
 using P2PStack.Protocols.Ping;
 
 namespace P2PStack.Privacy.Onion.Tests.OnTheWire;

@@ -1,9 +1,12 @@
-namespace P2PStack.Privacy.Testing;
+namespace P2PStack.Testing;
 
-/// <summary>(Test support shared by the privacy test projects, linked into each.) A clock that moves only when <see cref="Advance"/> is called; timers that come due fire inside it. Lets a
+/// <summary>(Test support linked into each test project that steps time: privacy, NAT port mapping, simulation.) A clock that moves only when <see cref="Advance"/> is called; timers that come due fire inside it. Lets a
 /// test count what a schedule does per interval without depending on how fast the machine runs.</summary>
 internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
 {
+    /// <summary>A clock starting at the Unix epoch.</summary>
+    public ManualClock() : this(DateTimeOffset.UnixEpoch) { }
+
     private readonly Lock _gate = new();
     private readonly List<ManualTimer> _timers = [];
     private long _now;
