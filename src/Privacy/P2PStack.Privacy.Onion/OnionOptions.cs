@@ -238,8 +238,13 @@ public sealed class OnionRelayOptions
     /// <summary>Introductions per second per registration, sustained.</summary>
     public double IntroductionsPerSecond { get; set; } = 4;
 
+    /// <summary>INTRODUCEs (auth key and client nonce) an introduction point remembers to refuse the same one sent again
+    /// (the oldest is forgotten first; 32 bytes and a hash set entry each).</summary>
+    public int IntroductionReplayCacheSize { get; set; } = 16 * 1024;
+
     internal void Validate()
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(IntroductionReplayCacheSize, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxIntroductionPoints, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(IntroductionBurst, 1);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(IntroductionsPerSecond);
