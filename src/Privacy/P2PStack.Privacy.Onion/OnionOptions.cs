@@ -286,6 +286,10 @@ public sealed class OnionDirectoryOptions
     /// <summary>How often the directory asks the DHT for relays and their descriptors.</summary>
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>How often instead while the directory holds fewer relays than a path needs (a fresh node waits for
+    /// the DHT to fill, and shadow operations wait for the directory); at most <see cref="RefreshInterval"/>.</summary>
+    public TimeSpan SparseRefreshInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Provider keys relays spread over (a relay provides the one its peer id hashes to; clients ask all).</summary>
     public int IndexShards { get; set; } = 8;
 
@@ -304,6 +308,7 @@ public sealed class OnionDirectoryOptions
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RefreshInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(SparseRefreshInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(IndexShards, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(FetchConcurrency, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRelays, 1);
