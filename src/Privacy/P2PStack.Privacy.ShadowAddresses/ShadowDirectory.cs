@@ -86,12 +86,17 @@ public sealed class ShadowDirectory(IShadowDhtAccess access, IOptions<ShadowOpti
             : now - period.Start < window && period.Number > 0 ? period.Previous
             : period.End - now <= window ? period.Next
             : null;
-        await Access.WaitReadyAsync(_options.DirectoryWaitTimeout, cancellationToken).ConfigureAwait(false);
         try
         {
+            await Access.WaitReadyAsync(_options.DirectoryWaitTimeout, cancellationToken).ConfigureAwait(false);
             var content = await ResolveInAsync(address, period, cancellationToken).ConfigureAwait(false);
             metrics.Resolution("ok");
             return content;
+        }
+        catch (P2PStack.Privacy.Onion.Client.NoPathException)
+        {
+            metrics.Resolution("no_path"); // over circuits: no circuit path to the DHT (the directory too short)
+            throw;
         }
         catch (Exception first) when (first is DhtNotFoundException or ShadowFormatException)
         {

@@ -7,7 +7,8 @@ namespace SynapticMesh.Tests;
 /// <c>--shadow</c>, a plain client and a node without a shadow service): the service publishes its addresses'
 /// descriptors with onion relays as introduction points; <c>p2p shadow</c> generates, rotates, lists, resolves (from
 /// another node) and revokes them; the pool survives a restart; the client (<c>--onion</c>) pings the service at its
-/// shadow address through an introduction point.
+/// shadow address through an introduction point. One test starts a seventh node, alone with <c>--onion</c>, whose
+/// resolution fails after its directory wait.
 /// </summary>
 public sealed class ShadowCliTests : IAsyncLifetime
 {

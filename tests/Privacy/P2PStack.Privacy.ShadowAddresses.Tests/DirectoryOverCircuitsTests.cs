@@ -175,6 +175,7 @@ public class DirectoryOverCircuitsTests
             var resolve = await Assert.ThrowsAsync<NoPathException>(() => client.Directory.ResolveAsync(address, CancellationToken.None).WaitAsync(Patience));
             Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(started) >= wait * 0.9, "it failed before the wait was over");
             Assert.Equal(Reason, resolve.Message);
+            Assert.Equal(1, client.Get<ShadowMetrics>().ResolveFailures); // counted as no_path
 
             var publish = await Assert.ThrowsAsync<NoPathException>(() =>
                 client.Directory.PublishAsync(ShadowKey.Generate(), ShadowDescriptorTests.Content(1), CancellationToken.None).WaitAsync(Patience));
