@@ -112,6 +112,43 @@ public class HostileInputTests
     }
 
     [Fact]
+    public async Task The_relay_wide_circuit_limit_refuses_with_destroy_and_a_count_and_admits_again_after_a_close()
+    {
+        // Two clients (two previous-hop peers), so that the per-peer limit (default 256) and the CREATE rate (burst 64)
+        // stay far away: only MaxCircuits can refuse.
+        await using var network = await OnionTestNetwork.StartAsync(relays: 1, clients: 2, relayOptions: o => o.Relay.MaxCircuits = 2,
+            clientOptions: o => o.Client.BuildRetries = 0);
+        var relay = network.Relays[0];
+        var metrics = relay.Get<OnionMetrics>();
+        var request = new CircuitRequest { Pinned = [relay.PeerId], Hops = 1 };
+        var (first, second) = (network.Clients[0].Client, network.Clients[1].Client);
+        var a = await first.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience);
+        await second.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience);
+        Assert.Equal(2, relay.Relay.CircuitCount);
+
+        // A third circuit, from either peer: DESTROY resource_limit, counted as max_circuits and as a destroy sent.
+        var refused = await Assert.ThrowsAsync<CircuitException>(() => second.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(DestroyReason.ResourceLimit, refused.Reason);
+        refused = await Assert.ThrowsAsync<CircuitException>(() => first.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(DestroyReason.ResourceLimit, refused.Reason);
+        Assert.Equal(2, metrics.RelayRefusalsByReason.GetValueOrDefault("max_circuits"));
+        Assert.Equal(2, metrics.DestroysSent.GetValueOrDefault("resource_limit"));
+        Assert.False(metrics.RelayRefusalsByReason.ContainsKey("max_circuits_per_peer"));
+        Assert.False(metrics.RelayRefusalsByReason.ContainsKey("create_rate"));
+        Assert.Equal(2, relay.Relay.CircuitCount);
+
+        // One circuit closes: the relay admits the next CREATE, then is full again.
+        Assert.True(await first.CloseCircuitAsync(a.Id));
+        await FaultTests.WaitUntilAsync(() => relay.Relay.CircuitCount == 1);
+        await second.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience);
+        Assert.Equal(2, relay.Relay.CircuitCount);
+        Assert.Equal(2, metrics.RelayRefusalsByReason.GetValueOrDefault("max_circuits"));
+        refused = await Assert.ThrowsAsync<CircuitException>(() => first.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(DestroyReason.ResourceLimit, refused.Reason);
+        Assert.Equal(3, metrics.RelayRefusalsByReason.GetValueOrDefault("max_circuits"));
+    }
+
+    [Fact]
     public async Task A_stream_past_the_exits_limit_per_circuit_ends_with_resource_limit_and_a_count()
     {
         await using var network = await OnionTestNetwork.StartAsync(relays: 1, relayOptions: o => o.Relay.MaxStreamsPerCircuit = 1);
