@@ -149,6 +149,53 @@ public class HostileInputTests
     }
 
     [Fact]
+    public async Task A_circuit_that_ends_while_registering_leaves_no_unobserved_task_exception()
+    {
+        // Found by the onion-client fuzz target: the registration's pending task, faulted by the circuit's end, was left
+        // unobserved when WhenAny picked the circuit's Completion. The relay's answer is turned into a DESTROY of a
+        // reason no other test sends (its label: "unknown"), so that only this circuit's end can match.
+        await using var network = await OnionTestNetwork.StartAsync(relays: 1);
+        var relay = network.Relays[0];
+        int cellSize = new OnionOptions().CellSize;
+        relay.Relay.LinkInterceptor = stream => new TamperingStream(stream, cellSize, null, (_, cell) =>
+        {
+            if (cell[0] != (byte)CellCommand.Relay) return true;
+            Array.Clear(cell);
+            cell[0] = (byte)CellCommand.Destroy;
+            cell[1] = 200;
+            return true;
+        });
+        var unobserved = new List<Exception>();
+        void Record(object? sender, UnobservedTaskExceptionEventArgs e)
+        {
+            lock (unobserved) unobserved.AddRange(e.Exception.InnerExceptions.Where(x => x.Message == "the circuit ended (unknown)"));
+        }
+        TaskScheduler.UnobservedTaskException += Record;
+        try
+        {
+            for (int i = 0; i < 5; i++) await RegisterUntilDestroyedAsync(network, relay);
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= Record;
+        }
+        lock (unobserved) Assert.Empty(unobserved);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static async Task RegisterUntilDestroyedAsync(OnionTestNetwork network, OnionNode relay)
+    {
+        var circuit = await network.Client.Client.GetCircuitAsync(new CircuitRequest { Pinned = [relay.PeerId], Hops = 1, Isolation = new object() },
+            CancellationToken.None).WaitAsync(Patience);
+        var ended = await Assert.ThrowsAsync<CircuitException>(() =>
+            circuit.EstablishIntroductionAsync(new byte[Relay.IntroductionRegistry.AuthKeySize], _ => false, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal((DestroyReason)200, ended.Reason);
+    }
+
+    [Fact]
     public async Task A_stream_past_the_exits_limit_per_circuit_ends_with_resource_limit_and_a_count()
     {
         await using var network = await OnionTestNetwork.StartAsync(relays: 1, relayOptions: o => o.Relay.MaxStreamsPerCircuit = 1);
