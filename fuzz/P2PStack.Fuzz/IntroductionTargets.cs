@@ -45,7 +45,8 @@ internal static class IntroductionTargets
     /// at most what a cell holds; the data is what follows, cut at the input's end). Each cell is written when the
     /// relay has taken the one before (the link's pipe holds nothing unread), so the order across circuits is the
     /// input's. At the end the links close; the relay must end every circuit (a 5 s guard turns a stall into a
-    /// finding), never with DESTROY "internal" (an exception of no documented kind), and hold no introduction
+    /// finding), never with DESTROY "internal" (an exception of no documented kind) nor on an exception it classifies
+    /// as the link closing that the link did not throw (<see cref="LinkErrors"/>), and hold no introduction
     /// registration afterwards.
     /// </summary>
     public static void OnionIntroductions(byte[] input)
@@ -55,12 +56,14 @@ internal static class IntroductionTargets
         options.Relay.Enabled = true; // introductions are served by relays (AcceptIntroductions is on by default)
         var metrics = new OnionMetrics(null);
         using var relay = new OnionRelay((IPeerHost)(object)host, new Host.LocalIdentity(Fixed.RelayKey), Options.Create(options), metrics, NullLogger<OnionRelay>.Instance);
+        var errors = new LinkErrors();
+        relay.CircuitFailure = errors.Ended;
         var layout = new CellLayout(options.CellSize);
         using var guard = new CancellationTokenSource(Guard);
         var links = new Link[Circuits];
         try
         {
-            for (int c = 0; c < Circuits; c++) links[c] = Link.Open(relay, Fixed.Clients[c], guard.Token);
+            for (int c = 0; c < Circuits; c++) links[c] = Link.Open(relay, Fixed.Clients[c], errors, guard.Token);
             for (int c = 0; c < Circuits; c++) links[c].BuildAsync(relay, layout, guard.Token).GetAwaiter().GetResult();
             var cell = new byte[layout.CellSize];
             for (int offset = 0; offset + OpHeader <= input.Length;)
@@ -110,6 +113,7 @@ internal static class IntroductionTargets
         }
         host.StopAsync(guard.Token).GetAwaiter().GetResult();
         foreach (var link in links) link.Dispose();
+        errors.Check("the relay");
         if (metrics.DestroysSent.GetValueOrDefault(OnionMetrics.Label(DestroyReason.Internal)) is > 0 and var internalErrors)
             throw new InvalidOperationException($"{internalErrors} circuit(s) ended with an internal error (an exception of no documented kind)");
         if (relay.IntroductionPointCount != 0)
@@ -185,12 +189,13 @@ internal static class IntroductionTargets
 
         private TaskCompletionSource<byte[]?> Created { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public static Link Open(OnionRelay relay, PeerId client, CancellationToken token)
+        public static Link Open(OnionRelay relay, PeerId client, LinkErrors errors, CancellationToken token)
         {
             // Writes wait until the relay has read everything before them: the input's order across circuits holds.
             var toRelay = new Pipe(new PipeOptions(pauseWriterThreshold: 1, resumeWriterThreshold: 1, useSynchronizationContext: false));
             var fromRelay = new Pipe(new PipeOptions(useSynchronizationContext: false));
-            var stream = new LinkStream(toRelay.Reader, fromRelay.Writer, ConnectionDouble.Create(client));
+            // The relay's ends of the pipes record what they throw: the designed close, told from other errors.
+            var stream = new LinkStream(errors.Reader(toRelay.Reader), errors.Writer(fromRelay.Writer), ConnectionDouble.Create(client));
             var handler = Task.Run(() => relay.HandleAsync(stream, token));
             var link = new Link(toRelay, fromRelay, handler, Task.CompletedTask);
             link.Drained = Task.Run(() => link.ReadBackAsync(relay.Options.Layout, token));
@@ -273,8 +278,9 @@ internal static class IntroductionTargets
         }
     }
 
-    /// <summary>The relay's end of a link: a libp2p stream of the onion protocol from the client's connection.</summary>
-    private sealed class LinkStream(PipeReader input, PipeWriter output, IConnection connection) : IStream
+    /// <summary>One end of a link (the relay's here, the client's in <c>onion-client</c>): a libp2p stream of the onion
+    /// protocol over in-memory pipes.</summary>
+    internal sealed class LinkStream(PipeReader input, PipeWriter output, IConnection connection, Direction direction = Direction.Inbound) : IStream
     {
         public PipeReader Input => input;
 
@@ -284,7 +290,7 @@ internal static class IntroductionTargets
 
         public IConnection Connection => connection;
 
-        public Direction Direction => Direction.Inbound;
+        public Direction Direction => direction;
 
         public void Reset()
         {

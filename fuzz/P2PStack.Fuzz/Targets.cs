@@ -84,6 +84,8 @@ public static class Targets
         new("onion-cells", "onion cells off a link: handshake assembler, relay header and data, relay message assembler", ProtocolTargets.OnionCells, ProtocolTargets.OnionCellsSeeds),
         new("onion-introductions", "an OnionRelay's dispatch of relay messages past the layer cipher (ESTABLISH_INTRO, INTRODUCE, the splice, and every other command): real circuits from the target as client, the input as their messages",
             IntroductionTargets.OnionIntroductions, IntroductionTargets.OnionIntroductionsSeeds),
+        new("onion-client", "a ClientCircuit's reading of cells from its first relay past the backward layers (INTRO_ESTABLISHED, INTRODUCED, CONNECTED, END, SENDME, DATA, DROP, EXTENDED, TRUNCATED, unknown and malformed messages, link cells): a real circuit of one or two hops to the target as relays, the input as their messages",
+            ClientCircuitTargets.ClientCells, ClientCircuitTargets.ClientCellsSeeds),
         new("onion-descriptor", "RelayDescriptors.Open (an onion relay's signed descriptor from the DHT)", ProtocolTargets.OnionDescriptor, ProtocolTargets.OnionDescriptorSeeds),
         new("shadow-descriptor", "ShadowDescriptor.Verify (DHT key and value) and Decrypt", ProtocolTargets.ShadowDescriptor, ProtocolTargets.ShadowDescriptorSeeds),
         new("dag-vertex", "VertexCodec.Open (signed DAG vertex)", ProtocolTargets.DagVertex, ProtocolTargets.DagVertexSeeds),

@@ -53,11 +53,13 @@ internal sealed partial class ClientCircuit
         }
         catch (CircuitException e)
         {
+            _client.CircuitFailure?.Invoke(e);
             reason = e.Reason;
             sendDestroy = e.Reason is DestroyReason.Integrity or DestroyReason.Protocol;
         }
-        catch (OnionFormatException)
+        catch (OnionFormatException e)
         {
+            _client.CircuitFailure?.Invoke(e);
             reason = DestroyReason.Protocol;
             sendDestroy = true;
         }
@@ -67,7 +69,16 @@ internal sealed partial class ClientCircuit
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
         {
+            _client.CircuitFailure?.Invoke(e);
             reason = DestroyReason.LinkClosed;
+        }
+        catch (Exception e)
+        {
+            // No documented kind: a bug, but the circuit still ends (its streams fail, the relays let go) rather than
+            // leaving a dead reader behind a circuit that looks open.
+            _client.CircuitFailure?.Invoke(e);
+            reason = DestroyReason.Internal;
+            sendDestroy = true;
         }
         await EndAsync(reason, sendDestroy, fromReader: true).ConfigureAwait(false);
     }

@@ -191,7 +191,10 @@ internal sealed partial class ClientCircuit
             Phase(hop, "send EXTEND", ref phaseStart);
             var finished = await Task.WhenAny(pending.Task, Completion).WaitAsync(cancellationToken).ConfigureAwait(false);
             if (finished != pending.Task)
+            {
+                _ = pending.Task.Exception; // faulted by the end before Completion: observed here, not by the finalizer
                 throw new CircuitException(await Completion.ConfigureAwait(false), "the circuit ended while extending");
+            }
             var created = await pending.Task.ConfigureAwait(false);
             Phase(hop, "wait EXTENDED", ref phaseStart);
             var keys = handshake.Complete(created);
@@ -282,7 +285,13 @@ internal sealed partial class ClientCircuit
         Interlocked.CompareExchange(ref _firstUsedTicks, _client.Time.GetUtcNow().UtcTicks, 0);
         await SendMessageAsync(_hops.Length - 1, RelayCommand.EstablishIntro, 0, authKey, early: false, cancellationToken).ConfigureAwait(false);
         var finished = await Task.WhenAny(pending.Task, Completion).WaitAsync(cancellationToken).ConfigureAwait(false);
-        if (finished != pending.Task) throw new CircuitException(await Completion.ConfigureAwait(false), "the circuit ended while registering");
+        if (finished != pending.Task)
+        {
+            // The end faulted the registration before it completed Completion, but WhenAny may still pick Completion:
+            // the fault is observed here, or it surfaces as an unobserved task exception (fuzz target onion-client).
+            _ = pending.Task.Exception;
+            throw new CircuitException(await Completion.ConfigureAwait(false), "the circuit ended while registering");
+        }
         return await pending.Task.ConfigureAwait(false);
     }
 

@@ -101,6 +101,11 @@ public sealed partial class OnionClient : IAsyncDisposable
 
     internal IPeerHost Host { get; }
 
+    /// <summary>Test seam (the fuzz target's oracle): each exception that ends one of this client's circuits from its
+    /// reader, before it becomes a destroy reason. An <see cref="InvalidOperationException"/> from the link's completed
+    /// pipe is the designed close (<c>link_closed</c>); one from anywhere else is a bug that the reason alone hides.</summary>
+    internal Action<Exception>? CircuitFailure { get; set; }
+
     internal OnionOptions Options { get; }
 
     internal OnionMetrics Metrics { get; }

@@ -83,6 +83,12 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
     /// <summary>What the relay observes of its circuits (for tests that check what a relay can know).</summary>
     public IRelayObserver? Observer { get; set; }
 
+    /// <summary>Test seam (the fuzz targets' oracle): each exception that ends, or tries to end, one of this relay's
+    /// circuits, before it becomes a destroy reason. An <see cref="InvalidOperationException"/> from a link's completed
+    /// pipe is the designed close (<c>link_closed</c>); one from anywhere else is a bug that the classification alone
+    /// would hide, and only the caller, who knows the links, can tell the two apart.</summary>
+    internal Action<Exception>? CircuitFailure { get; set; }
+
     /// <summary>Test seam: wraps each inbound link stream (a malicious-neighbour double changes or drops cells).</summary>
     internal Func<IStream, IStream>? LinkInterceptor { get; set; }
 

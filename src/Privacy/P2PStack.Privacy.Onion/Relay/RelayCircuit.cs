@@ -91,6 +91,7 @@ internal sealed partial class RelayCircuit
         }
         catch (Exception e)
         {
+            _relay.CircuitFailure?.Invoke(e);
             var (reason, side) = Classify(e, Side.Previous);
             await EndAsync(reason, side).ConfigureAwait(false);
         }
@@ -370,6 +371,7 @@ internal sealed partial class RelayCircuit
         }
         catch (Exception e)
         {
+            _relay.CircuitFailure?.Invoke(e);
             var (reason, side) = Classify(e, Side.Next);
             await EndAsync(reason, side).ConfigureAwait(false);
         }

@@ -112,6 +112,90 @@ public class HostileInputTests
     }
 
     [Fact]
+    public async Task The_relay_wide_circuit_limit_refuses_with_destroy_and_a_count_and_admits_again_after_a_close()
+    {
+        // Two clients (two previous-hop peers), so that the per-peer limit (default 256) and the CREATE rate (burst 64)
+        // stay far away: only MaxCircuits can refuse.
+        await using var network = await OnionTestNetwork.StartAsync(relays: 1, clients: 2, relayOptions: o => o.Relay.MaxCircuits = 2,
+            clientOptions: o => o.Client.BuildRetries = 0);
+        var relay = network.Relays[0];
+        var metrics = relay.Get<OnionMetrics>();
+        var request = new CircuitRequest { Pinned = [relay.PeerId], Hops = 1 };
+        var (first, second) = (network.Clients[0].Client, network.Clients[1].Client);
+        var a = await first.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience);
+        await second.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience);
+        Assert.Equal(2, relay.Relay.CircuitCount);
+
+        // A third circuit, from either peer: DESTROY resource_limit, counted as max_circuits and as a destroy sent.
+        var refused = await Assert.ThrowsAsync<CircuitException>(() => second.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(DestroyReason.ResourceLimit, refused.Reason);
+        refused = await Assert.ThrowsAsync<CircuitException>(() => first.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(DestroyReason.ResourceLimit, refused.Reason);
+        Assert.Equal(2, metrics.RelayRefusalsByReason.GetValueOrDefault("max_circuits"));
+        Assert.Equal(2, metrics.DestroysSent.GetValueOrDefault("resource_limit"));
+        Assert.False(metrics.RelayRefusalsByReason.ContainsKey("max_circuits_per_peer"));
+        Assert.False(metrics.RelayRefusalsByReason.ContainsKey("create_rate"));
+        Assert.Equal(2, relay.Relay.CircuitCount);
+
+        // One circuit closes: the relay admits the next CREATE, then is full again.
+        Assert.True(await first.CloseCircuitAsync(a.Id));
+        await FaultTests.WaitUntilAsync(() => relay.Relay.CircuitCount == 1);
+        await second.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience);
+        Assert.Equal(2, relay.Relay.CircuitCount);
+        Assert.Equal(2, metrics.RelayRefusalsByReason.GetValueOrDefault("max_circuits"));
+        refused = await Assert.ThrowsAsync<CircuitException>(() => first.BuildCircuitAsync(request, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(DestroyReason.ResourceLimit, refused.Reason);
+        Assert.Equal(3, metrics.RelayRefusalsByReason.GetValueOrDefault("max_circuits"));
+    }
+
+    [Fact]
+    public async Task A_circuit_that_ends_while_registering_leaves_no_unobserved_task_exception()
+    {
+        // Found by the onion-client fuzz target: the registration's pending task, faulted by the circuit's end, was left
+        // unobserved when WhenAny picked the circuit's Completion. The relay's answer is turned into a DESTROY of a
+        // reason no other test sends (its label: "unknown"), so that only this circuit's end can match.
+        await using var network = await OnionTestNetwork.StartAsync(relays: 1);
+        var relay = network.Relays[0];
+        int cellSize = new OnionOptions().CellSize;
+        relay.Relay.LinkInterceptor = stream => new TamperingStream(stream, cellSize, null, (_, cell) =>
+        {
+            if (cell[0] != (byte)CellCommand.Relay) return true;
+            Array.Clear(cell);
+            cell[0] = (byte)CellCommand.Destroy;
+            cell[1] = 200;
+            return true;
+        });
+        var unobserved = new List<Exception>();
+        void Record(object? sender, UnobservedTaskExceptionEventArgs e)
+        {
+            lock (unobserved) unobserved.AddRange(e.Exception.InnerExceptions.Where(x => x.Message == "the circuit ended (unknown)"));
+        }
+        TaskScheduler.UnobservedTaskException += Record;
+        try
+        {
+            for (int i = 0; i < 5; i++) await RegisterUntilDestroyedAsync(network, relay);
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= Record;
+        }
+        lock (unobserved) Assert.Empty(unobserved);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static async Task RegisterUntilDestroyedAsync(OnionTestNetwork network, OnionNode relay)
+    {
+        var circuit = await network.Client.Client.GetCircuitAsync(new CircuitRequest { Pinned = [relay.PeerId], Hops = 1, Isolation = new object() },
+            CancellationToken.None).WaitAsync(Patience);
+        var ended = await Assert.ThrowsAsync<CircuitException>(() =>
+            circuit.EstablishIntroductionAsync(new byte[Relay.IntroductionRegistry.AuthKeySize], _ => false, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal((DestroyReason)200, ended.Reason);
+    }
+
+    [Fact]
     public async Task A_stream_past_the_exits_limit_per_circuit_ends_with_resource_limit_and_a_count()
     {
         await using var network = await OnionTestNetwork.StartAsync(relays: 1, relayOptions: o => o.Relay.MaxStreamsPerCircuit = 1);
