@@ -111,6 +111,10 @@ public static class InitCommand
         {
             Description = "With --shadow: refuse clients of the shadow service that do not pad their connection",
         };
+        var shadowJitter = new Option<int?>("--shadow-publication-jitter")
+        {
+            Description = "With --shadow: most random delay before each descriptor publication, seconds (0..1200; default 300; 0: none)",
+        };
         var nat = new Option<string>("--nat") { Description = "NAT traversal: auto (AutoNAT, port mapping, hole punching, relays when private) or off", DefaultValueFactory = _ => "auto" };
         nat.AcceptOnlyFromAmong("auto", "off");
         var relays = new Option<string[]>("--relay") { Description = "Relay multiaddr with /p2p to hold a reservation on (repeatable)" };
@@ -129,6 +133,7 @@ public static class InitCommand
         command.Options.Add(paddingRequired);
         command.Options.Add(paddingCircuitLinks);
         command.Options.Add(shadowRequirePadding);
+        command.Options.Add(shadowJitter);
         command.Options.Add(paddingCellSizes);
         command.Options.Add(paddingCover);
         command.Options.Add(paddingCoverRate);
@@ -169,6 +174,9 @@ public static class InitCommand
                 Onion = parse.GetValue(onion) || parse.GetValue(shadow),
                 Shadow = parse.GetValue(shadow),
                 ShadowRequirePadding = parse.GetValue(shadowRequirePadding),
+                ShadowPublicationJitterSeconds = parse.GetValue(shadowJitter) is { } jitter
+                    ? jitter is >= 0 and <= 1200 ? jitter : throw CliException.Usage("--shadow-publication-jitter: 0..1200 seconds")
+                    : null,
                 OnionRelay = parse.GetValue(onionRelay),
                 OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
                 Padding = parse.GetValue(padding) ?? "default",

@@ -73,6 +73,10 @@ public sealed record NodeConfig
     /// <summary>With <see cref="Shadow"/>: refuse introduced connections whose client does not pad (docs/specs/shadow.md 7.3).</summary>
     public bool ShadowRequirePadding { get; init; }
 
+    /// <summary>With <see cref="Shadow"/>: most random delay before each descriptor publication, seconds
+    /// (docs/specs/shadow.md 5; null: the default, 5 min; 0: none).</summary>
+    public int? ShadowPublicationJitterSeconds { get; init; }
+
     /// <summary>Path diversity for circuits (no two relays in one /16 or /32); off only for a private or test network
     /// where every node shares an address block.</summary>
     public bool OnionPathDiversity { get; init; } = true;
