@@ -159,6 +159,36 @@ public class ShadowPublisherTests
             Assert.All(fresh, a => Assert.InRange(publisher.ScheduledOf(a)!.Value - publisher.LastOf(a)!.At,
                 TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(20) + jitter));
             Assert.Equal(fresh.Count, fresh.Select(a => publisher.ScheduledOf(a)!.Value - publisher.LastOf(a)!.At).Distinct().Count());
+
+            // The running service (woken by its timer on this clock) publishes a new address by itself within the bound.
+            await publisher.StartAsync(CancellationToken.None);
+            try
+            {
+                var generatedAt = clock.GetUtcNow();
+                var late = pool.Generate();
+                var deadline = DateTime.UtcNow + Patience;
+                DateTimeOffset? due;
+                while ((due = publisher.ScheduledOf(late)) is null) // the loop's round, woken by the pool, schedules it
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "the running publisher never scheduled the new address");
+                    await Task.Delay(10);
+                }
+                Assert.InRange(due.Value, generatedAt, generatedAt + jitter);
+                Assert.Null(publisher.LastOf(late));
+                clock.Advance(due.Value - clock.GetUtcNow());
+                while (publisher.LastOf(late) is not { StoredOn: > 0 })
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "the running publisher did not publish the new address when due");
+                    await Task.Delay(10);
+                    clock.Advance(TimeSpan.FromMilliseconds(10)); // in case its timer was armed after the advance
+                }
+                Assert.InRange(publisher.LastOf(late)!.At, due.Value, due.Value + TimeSpan.FromSeconds(1));
+                Assert.Equal(2, (await client.Directory.ResolveAsync(late, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
+            }
+            finally
+            {
+                await publisher.StopAsync(CancellationToken.None);
+            }
         }
         finally
         {
