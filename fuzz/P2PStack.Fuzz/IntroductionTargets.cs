@@ -122,30 +122,42 @@ internal static class IntroductionTargets
             [(byte)(circuit | flags), (byte)command, (byte)(stream >> 8), (byte)stream, (byte)data.Length, .. data];
 
         byte[] auth = Fixed.AuthKey;
+        // INTRODUCE: the auth key, then the client's nonce.
+        byte[] intro = [.. auth, .. Enumerable.Range(200, IntroductionRegistry.NonceSize).Select(i => (byte)i)];
         // A service registers on circuit 0, a client introduces itself on circuit 1, data both ways, then ends.
         yield return
         [
-            .. Op(0, RelayCommand.EstablishIntro, 0, auth), .. Op(1, RelayCommand.Introduce, 1, auth),
+            .. Op(0, RelayCommand.EstablishIntro, 0, auth), .. Op(1, RelayCommand.Introduce, 1, intro),
             .. Op(1, RelayCommand.Data, 1, "hello service"u8), .. Op(0, RelayCommand.Data, 1, "hello client"u8),
             .. Op(1, RelayCommand.End, 1, [0]),
         ];
         // An introduction for a key nobody registered; a second registration of one key; a registration with a stream.
-        yield return [.. Op(1, RelayCommand.Introduce, 1, auth), .. Op(0, RelayCommand.EstablishIntro, 0, auth), .. Op(2, RelayCommand.EstablishIntro, 0, auth)];
-        yield return [.. Op(0, RelayCommand.Introduce, 3, auth), .. Op(0, RelayCommand.EstablishIntro, 0, auth)];
-        // Sizes the relay refuses: a short auth key, an INTRODUCE on stream 0, ESTABLISH_INTRO on a stream.
-        yield return [.. Op(0, RelayCommand.EstablishIntro, 0, auth.AsSpan(1)), .. Op(1, RelayCommand.Introduce, 0, auth), .. Op(2, RelayCommand.EstablishIntro, 7, auth)];
+        yield return [.. Op(1, RelayCommand.Introduce, 1, intro), .. Op(0, RelayCommand.EstablishIntro, 0, auth), .. Op(2, RelayCommand.EstablishIntro, 0, auth)];
+        yield return [.. Op(0, RelayCommand.Introduce, 3, intro), .. Op(0, RelayCommand.EstablishIntro, 0, auth)];
+        // Sizes the relay refuses: a short auth key, an INTRODUCE on stream 0, ESTABLISH_INTRO on a stream, an INTRODUCE
+        // without its nonce.
+        yield return [.. Op(0, RelayCommand.EstablishIntro, 0, auth.AsSpan(1)), .. Op(1, RelayCommand.Introduce, 0, intro), .. Op(2, RelayCommand.EstablishIntro, 7, auth)];
+        yield return [.. Op(0, RelayCommand.EstablishIntro, 0, auth), .. Op(1, RelayCommand.Introduce, 1, auth)];
+        // The same INTRODUCE twice (the replay cache refuses the second), then one with another nonce.
+        byte[] other = [.. intro];
+        other[^1] ^= 1;
+        yield return
+        [
+            .. Op(0, RelayCommand.EstablishIntro, 0, auth), .. Op(1, RelayCommand.Introduce, 1, intro), .. Op(1, RelayCommand.Introduce, 2, intro),
+            .. Op(2, RelayCommand.Introduce, 1, intro), .. Op(2, RelayCommand.Introduce, 3, other),
+        ];
         // A registration split over two cells, then the service's circuit destroyed while a client is spliced to it.
         yield return
         [
             .. Op(0, RelayCommand.EstablishIntro, 0, auth.AsSpan(0, 16), flags: 4), .. Op(0, RelayCommand.EstablishIntro, 0, auth.AsSpan(16)),
-            .. Op(1, RelayCommand.Introduce, 9, auth), .. Op(0, (RelayCommand)CellCommand.Destroy, 0, [3], flags: 0x10),
+            .. Op(1, RelayCommand.Introduce, 9, intro), .. Op(0, (RelayCommand)CellCommand.Destroy, 0, [3], flags: 0x10),
             .. Op(1, RelayCommand.Data, 9, "after"u8),
         ];
         // SENDMEs, BEGIN and EXTEND on a service circuit and on a client one.
         yield return
         [
             .. Op(0, RelayCommand.EstablishIntro, 0, auth), .. Op(0, RelayCommand.Sendme, 0, []), .. Op(0, RelayCommand.Begin, 2, []),
-            .. Op(1, RelayCommand.Introduce, 1, auth), .. Op(1, RelayCommand.Sendme, 1, []), .. Op(1, RelayCommand.Extend, 0, [1, 2, 3], flags: 8),
+            .. Op(1, RelayCommand.Introduce, 1, intro), .. Op(1, RelayCommand.Sendme, 1, []), .. Op(1, RelayCommand.Extend, 0, [1, 2, 3], flags: 8),
         ];
     }
 

@@ -7,7 +7,7 @@ namespace P2PStack.Host;
 /// <summary>
 /// The host's <see cref="IAddressManager"/>: listen addresses (told by the host as listeners come and go), observed
 /// addresses confirmed by <see cref="AddressOptions.ObservedAddressThreshold"/> observer networks, relay addresses
-/// (told by the relay module), and the advertised set built from them and the announce options. Publishes
+/// (told by the relay module), mapped addresses (told by the port mapping module), and the advertised set built from them and the announce options. Publishes
 /// <see cref="LocalAddressesChanged"/> whenever the advertised set changes; the host calls <see cref="Refresh"/>
 /// periodically so that expired observations and interface changes are noticed too.
 /// </summary>
@@ -20,6 +20,7 @@ public sealed class AddressManager : IAddressManager
     private readonly Lock _gate = new();
     private readonly List<Multiaddr> _listen = [];
     private readonly List<Multiaddr> _relay = [];
+    private IReadOnlyList<Multiaddr> _mapped = [];
     private readonly Dictionary<Multiaddr, Reachability> _reachability = [];
     private IReadOnlyList<Multiaddr> _expandedListen = [];
     private IReadOnlyList<Multiaddr> _advertised = [];
@@ -53,6 +54,14 @@ public sealed class AddressManager : IAddressManager
         get
         {
             lock (_gate) return [.. _relay];
+        }
+    }
+
+    public IReadOnlyList<Multiaddr> MappedAddresses
+    {
+        get
+        {
+            lock (_gate) return _mapped;
         }
     }
 
@@ -91,6 +100,16 @@ public sealed class AddressManager : IAddressManager
         }
         Update();
         return true;
+    }
+
+    public void SetMappedAddresses(IReadOnlyList<Multiaddr> addresses)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        var distinct = addresses.Distinct().ToList();
+        if (distinct.Count > _options.Addresses.MaxMappedAddresses)
+            throw new ResourceLimitExceededException("address manager", "mapped addresses", _options.Addresses.MaxMappedAddresses);
+        lock (_gate) _mapped = distinct;
+        Update();
     }
 
     public void SetReachability(Multiaddr address, Reachability reachability)
@@ -159,7 +178,7 @@ public sealed class AddressManager : IAddressManager
         var verifiedPublic = _reachability.Where(r => r.Value == Reachability.Public).Select(r => r.Key);
         IEnumerable<Multiaddr> candidates = _options.AnnounceAddresses.Count > 0
             ? _options.AnnounceAddresses
-            : _expandedListen.Concat(ObservedAddresses).Concat(verifiedPublic).Concat(_relay);
+            : _expandedListen.Concat(_mapped).Concat(ObservedAddresses).Concat(verifiedPublic).Concat(_relay);
         var result = candidates.Concat(options.AppendAnnounce).Distinct()
             .Where(a => !options.NoAnnounce.Any(filter => Matches(filter, a)))
             .Where(a => _reachability.GetValueOrDefault(a) != Reachability.Private)

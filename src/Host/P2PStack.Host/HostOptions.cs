@@ -165,11 +165,15 @@ public sealed class AddressOptions
     /// <summary>Relay addresses advertised at once.</summary>
     public int MaxRelayAddresses { get; set; } = 16;
 
+    /// <summary>Addresses a gateway maps to this node (port mapping) advertised at once.</summary>
+    public int MaxMappedAddresses { get; set; } = 16;
+
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(ObservedAddressThreshold, 1, nameof(ObservedAddressThreshold));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ObservedAddressTtl, TimeSpan.Zero, nameof(ObservedAddressTtl));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxObservedAddresses, 1, nameof(MaxObservedAddresses));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRelayAddresses, 0, nameof(MaxRelayAddresses));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxMappedAddresses, 0, nameof(MaxMappedAddresses));
     }
 }

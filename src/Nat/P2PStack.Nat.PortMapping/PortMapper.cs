@@ -150,15 +150,17 @@ public sealed partial class PortMapper : IDisposable
             LogMapped(method, result.InternalPort, result.ExternalAddress, result.ExternalPort, result.Lifetime);
             return result;
         }
+        // Any I/O failure of the exchange ends here, typed and counted, so that the next protocol is tried: the
+        // gateways' own errors, and whatever else the network throws (a socket error, an HTTP exchange broken off).
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested
-            && ex is GatewayNotFoundException or PortMappingRefusedException or PortMappingFormatException or SocketException)
+            && ex is IOException or PortMappingFormatException or SocketException or HttpRequestException)
         {
             _metrics?.Failed(method, ex switch
             {
                 GatewayNotFoundException => "not_found",
                 PortMappingRefusedException => "refused",
                 PortMappingFormatException => "malformed",
-                _ => "network",
+                _ => "network", // GatewayConnectionException, SocketException, any other IOException
             });
             LogFailed(method, ex.Message);
             errors.Add(ex);
@@ -176,9 +178,9 @@ public sealed partial class PortMapper : IDisposable
             {
                 return await AddUpnpAsync(gateway, protocol, internalPort, internalPort, cancellationToken).ConfigureAwait(false);
             }
-            catch (PortMappingRefusedException ex)
+            catch (Exception ex) when (ex is PortMappingRefusedException or GatewayConnectionException or PortMappingFormatException)
             {
-                last = ex;
+                last = ex; // the next gateway, if the LAN has several
             }
         }
         throw last!;

@@ -9,6 +9,13 @@ public sealed class GatewayNotFoundException(string protocol, string message) : 
     public string Protocol { get; } = protocol;
 }
 
+/// <summary>An exchange with a gateway that was found broke off: the connection was reset or closed in the middle of an
+/// answer (an IGD rebooting, a crashed miniupnpd, a middlebox). Counted as <c>network</c>; the mapping is tried again.</summary>
+public sealed class GatewayConnectionException(string protocol, string message, Exception? inner = null) : IOException($"{protocol}: {message}", inner)
+{
+    public string Protocol { get; } = protocol;
+}
+
 /// <summary>
 /// The gateway answered but refused the mapping (UPnP error code, NAT-PMP or PCP result code), e.g. miniupnpd when
 /// its own external address is private ("not suitable for external IP"). The node then falls back to AutoNAT and relays.

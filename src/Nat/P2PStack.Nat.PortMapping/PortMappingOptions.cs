@@ -50,6 +50,10 @@ public sealed class PortMappingOptions
     /// <summary>After every protocol failed (or a renewal failed), the service tries again after this long.</summary>
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>Where SSDP searches are sent; null: the multicast group 239.255.255.250:1900. Tests point it at a
+    /// gateway on a loopback address.</summary>
+    internal IPEndPoint? SsdpEndPoint { get; set; }
+
     /// <summary>How long stopping waits for the gateway to confirm the removal of the mappings.</summary>
     public TimeSpan RemoveTimeout { get; set; } = TimeSpan.FromSeconds(5);
 

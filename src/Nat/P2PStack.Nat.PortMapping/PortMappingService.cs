@@ -14,7 +14,8 @@ public sealed record PortMappingsChanged(IReadOnlyList<PortMappingResult> Mappin
 /// Keeps the node's TCP listen ports mapped on the gateway: maps them once the host listens, renews each mapping
 /// halfway through its lifetime, tries again after <see cref="PortMappingOptions.RetryInterval"/> when no protocol
 /// worked, and removes the mappings on stop. The public addresses the mappings give are in <see cref="ExternalAddresses"/>
-/// and announced with <see cref="PortMappingsChanged"/> on the host's event bus.
+/// and the host's address manager (<see cref="IAddressManager.MappedAddresses"/>), which advertises them while the
+/// mappings last; every change is also announced with <see cref="PortMappingsChanged"/> on the host's event bus.
 /// </summary>
 public sealed partial class PortMappingService : IHostedService, IAsyncDisposable
 {
@@ -44,8 +45,7 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
     public PortMappingFailedException? LastError { get; private set; }
 
     /// <summary>What the mappings make the node reachable at: /ip4/EXTERNAL/tcp/PORT.</summary>
-    public IReadOnlyList<Multiaddr> ExternalAddresses =>
-        [.. _mappings.Select(m => Multiaddr.Parse($"/ip4/{m.ExternalAddress}/tcp/{m.ExternalPort}"))];
+    public IReadOnlyList<Multiaddr> ExternalAddresses => ExternalAddressesOf(_mappings);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -163,7 +163,27 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
 
     private readonly Dictionary<int, DateTimeOffset> _renewAt = [];
 
-    private void Publish() => _host.Events.Publish(new PortMappingsChanged(_mappings));
+    // The host advertises the mapped addresses (identify's listenAddrs and push, the signed peer record) until the
+    // mapping is lost or removed; then the event for whoever watches the mappings themselves.
+    private void Publish()
+    {
+        var mappings = _mappings;
+        try
+        {
+            _host.AddressManager.SetMappedAddresses(ExternalAddressesOf(mappings));
+        }
+        catch (ResourceLimitExceededException ex)
+        {
+            LogNotAdvertised(ex.Message);
+        }
+        _host.Events.Publish(new PortMappingsChanged(mappings));
+    }
+
+    private static List<Multiaddr> ExternalAddressesOf(IEnumerable<PortMappingResult> mappings) =>
+        [.. mappings.Select(m => Multiaddr.Parse($"/ip4/{m.ExternalAddress}/tcp/{m.ExternalPort}"))];
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "mapped addresses not advertised: {Reason}")]
+    private partial void LogNotAdvertised(string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Method}: mapping of port {Port} removed")]
     private partial void LogRemoved(string method, int port);

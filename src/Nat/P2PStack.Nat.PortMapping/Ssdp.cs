@@ -40,7 +40,7 @@ public static class Ssdp
         socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.MulticastTimeToLive, 2);
         int mx = Math.Clamp((int)options.SsdpTimeout.TotalSeconds, 1, 5);
         foreach (string target in GatewayTargets)
-            await socket.SendToAsync(BuildSearch(target, mx), SocketFlags.None, MulticastEndPoint, cancellationToken).ConfigureAwait(false);
+            await socket.SendToAsync(BuildSearch(target, mx), SocketFlags.None, options.SsdpEndPoint ?? MulticastEndPoint, cancellationToken).ConfigureAwait(false);
 
         var found = new Dictionary<Uri, SsdpResponse>();
         byte[] buffer = new byte[options.MaxSsdpResponseBytes + 1];

@@ -256,9 +256,26 @@ public sealed class UpnpGateway
             {
                 throw new GatewayNotFoundException("UPnP", $"{request.RequestUri} did not answer within {options.HttpTimeout}");
             }
-            catch (HttpRequestException ex)
+            catch (HttpRequestException ex) when (ex.HttpRequestError == HttpRequestError.InvalidResponse)
+            {
+                throw new PortMappingFormatException($"{request.RequestUri} did not answer HTTP: {ex.Message}", ex);
+            }
+            catch (HttpRequestException ex) when (ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
             {
                 throw new GatewayNotFoundException("UPnP", $"{request.RequestUri}: {ex.Message}");
+            }
+            catch (HttpRequestException ex)
+            {
+                throw new GatewayConnectionException("UPnP", $"{request.RequestUri}: {ex.Message}", ex);
+            }
+            catch (HttpIOException ex) when (ex.HttpRequestError == HttpRequestError.InvalidResponse)
+            {
+                throw new PortMappingFormatException($"{request.RequestUri} sent a malformed HTTP body: {ex.Message}", ex);
+            }
+            catch (IOException ex) when (ex is not (PortMappingRefusedException or GatewayNotFoundException))
+            {
+                // the body broke off: a reset or a close before Content-Length (HttpIOException), or the socket under it
+                throw new GatewayConnectionException("UPnP", $"{request.RequestUri}: {ex.Message}", ex);
             }
         }
     }

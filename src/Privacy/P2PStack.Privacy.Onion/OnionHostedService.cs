@@ -147,7 +147,7 @@ public sealed partial class OnionHostedService(IPeerHost host, IOptions<OnionOpt
             try
             {
                 // Sooner while the directory holds fewer relays than a path needs: a fresh node waits for the DHT to fill.
-                var wait = directory.Relays.Count < _options.Client.DefaultHops ? TimeSpan.FromTicks(Math.Min(_options.Directory.RefreshInterval.Ticks, TimeSpan.FromSeconds(10).Ticks))
+                var wait = directory.Relays.Count < _options.Client.DefaultHops ? TimeSpan.FromTicks(Math.Min(_options.Directory.RefreshInterval.Ticks, _options.Directory.SparseRefreshInterval.Ticks))
                     : _options.Directory.RefreshInterval;
                 await Task.Delay(wait, token).ConfigureAwait(false);
             }

@@ -238,8 +238,13 @@ public sealed class OnionRelayOptions
     /// <summary>Introductions per second per registration, sustained.</summary>
     public double IntroductionsPerSecond { get; set; } = 4;
 
+    /// <summary>INTRODUCEs (auth key and client nonce) an introduction point remembers to refuse the same one sent again
+    /// (the oldest is forgotten first; 32 bytes and a hash set entry each).</summary>
+    public int IntroductionReplayCacheSize { get; set; } = 16 * 1024;
+
     internal void Validate()
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(IntroductionReplayCacheSize, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxIntroductionPoints, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(IntroductionBurst, 1);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(IntroductionsPerSecond);
@@ -281,6 +286,10 @@ public sealed class OnionDirectoryOptions
     /// <summary>How often the directory asks the DHT for relays and their descriptors.</summary>
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>How often instead while the directory holds fewer relays than a path needs (a fresh node waits for
+    /// the DHT to fill, and shadow operations wait for the directory); at most <see cref="RefreshInterval"/>.</summary>
+    public TimeSpan SparseRefreshInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Provider keys relays spread over (a relay provides the one its peer id hashes to; clients ask all).</summary>
     public int IndexShards { get; set; } = 8;
 
@@ -299,6 +308,7 @@ public sealed class OnionDirectoryOptions
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RefreshInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(SparseRefreshInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(IndexShards, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(FetchConcurrency, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRelays, 1);

@@ -46,6 +46,8 @@ public sealed class ShadowDirectory(IShadowDhtAccess access, IOptions<ShadowOpti
         CancellationToken cancellationToken, ShadowPeriod? period = null, DateTimeOffset? notAfter = null)
     {
         ArgumentNullException.ThrowIfNull(key);
+        // First (before the revision and the period are taken): a fresh node may wait for its onion directory.
+        await Access.WaitReadyAsync(_options.DirectoryWaitTimeout, cancellationToken).ConfigureAwait(false);
         var p = period ?? CurrentPeriod;
         var now = _time.GetUtcNow();
         ulong revision = now > p.Start ? (ulong)(now - p.Start).TotalMilliseconds : 0;
@@ -71,6 +73,8 @@ public sealed class ShadowDirectory(IShadowDhtAccess access, IOptions<ShadowOpti
     /// descriptor, the adjacent period's is tried (a clock skewed against the service's).
     /// </summary>
     /// <exception cref="DhtNotFoundException">No descriptor for this address and period.</exception>
+    /// <exception cref="P2PStack.Privacy.Onion.Client.NoPathException">Over circuits: the onion directory did not list
+    /// enough relays for a circuit within <see cref="ShadowOptions.DirectoryWaitTimeout"/>.</exception>
     /// <exception cref="ShadowFormatException">A descriptor was found but is not valid for this address.</exception>
     public async Task<ShadowDescriptorContent> ResolveAsync(ShadowAddress address, CancellationToken cancellationToken)
     {
@@ -84,9 +88,15 @@ public sealed class ShadowDirectory(IShadowDhtAccess access, IOptions<ShadowOpti
             : null;
         try
         {
+            await Access.WaitReadyAsync(_options.DirectoryWaitTimeout, cancellationToken).ConfigureAwait(false);
             var content = await ResolveInAsync(address, period, cancellationToken).ConfigureAwait(false);
             metrics.Resolution("ok");
             return content;
+        }
+        catch (P2PStack.Privacy.Onion.Client.NoPathException)
+        {
+            metrics.Resolution("no_path"); // over circuits: no circuit path to the DHT (the directory too short)
+            throw;
         }
         catch (Exception first) when (first is DhtNotFoundException or ShadowFormatException)
         {

@@ -27,7 +27,7 @@ public sealed class ShadowMetrics : ModuleMetrics
     public ShadowMetrics(IMeterFactory? factory) : base(factory, MeterName)
     {
         _resolutions = Meter.CreateCounter<long>("p2pstack_shadow_resolutions_total", "{resolution}",
-            "Shadow address resolutions, by result (ok, not_found, invalid)");
+            "Shadow address resolutions, by result (ok, not_found, invalid, no_path)");
         _publications = Meter.CreateCounter<long>("p2pstack_shadow_descriptor_publications_total", "{descriptor}",
             "Descriptors this node published for its shadow addresses");
         _refused = Meter.CreateCounter<long>("p2pstack_shadow_descriptors_refused_total", "{descriptor}",

@@ -26,8 +26,16 @@ public sealed class ShadowOptions
     /// <summary>Time limit of one publication or resolution in the DHT.</summary>
     public TimeSpan DhtTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Over circuits (<see cref="DirectoryAccess"/>): how long a publication or resolution waits, before its
+    /// <see cref="DhtTimeout"/> starts, for the onion directory to list enough relays for a circuit (a node that just
+    /// started learns them from the DHT); past it the operation fails with the reason. Zero: fail at once.
+    /// </summary>
+    public TimeSpan DirectoryWaitTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     internal void Validate()
     {
+        if (DirectoryWaitTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(DirectoryWaitTimeout));
         if (PeriodLength < TimeSpan.FromSeconds(1)) throw new ArgumentOutOfRangeException(nameof(PeriodLength));
         if (DescriptorOverlap < TimeSpan.Zero || DescriptorOverlap > PeriodLength) throw new ArgumentOutOfRangeException(nameof(DescriptorOverlap));
         if (DhtTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(DhtTimeout));

@@ -100,6 +100,60 @@ public sealed class MiniupnpdTests(MiniupnpdLab lab) : IClassFixture<MiniupnpdLa
         Assert.Equal(714, gone["code"]!.GetValue<int>()); // NoSuchEntryInArray: DeletePortMapping removed it
     }
 
+    /// <summary>A node's port mapping service maps its listen port on miniupnpd: the node advertises
+    /// /ip4/WAN/tcp/PORT, a public node reaches it there and learns that address by identify; stopping the service
+    /// removes the mapping, the address, and (identify push) the public node's record of it.</summary>
+    [SkippableFact]
+    public async Task ANodeAdvertisesTheAddressItsGatewayMappedAndIsReachedThere()
+    {
+        Skip.If(lab.Unavailable is not null, lab.Unavailable);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        // Two observers to confirm an observed address: the public node, reaching us through the mapping, sees us at the
+        // mapped address too, and with the lab's default of one it would stay advertised as observed after the mapping.
+        await using var node = await TestNodes.StartNodeAsync(lab.Host,
+            ["--listen", "/ip4/0.0.0.0/tcp/4110", "--port-mapping", "Upnp", "--observed-threshold", "2"], cts.Token);
+        string peer = node.Ready["peerId"]!.GetValue<string>();
+        string mapped = $"/ip4/{lab.Router.WanAddress}/tcp/4110";
+        static bool Has(JsonObject answer, string field, string address) => answer[field]!.AsArray().Any(a => a!.GetValue<string>() == address);
+
+        JsonObject addresses;
+        int attempts = 0;
+        do
+        {
+            await Task.Delay(500, cts.Token);
+            addresses = await node.CommandAsync("addresses");
+        }
+        while (!Has(addresses, "advertised", mapped) && ++attempts < 60);
+        Assert.True(Has(addresses, "mapped", mapped), $"{addresses.ToJsonString()}\n{lab.Igd.Tail()}");
+        Assert.True(Has(addresses, "advertised", mapped), addresses.ToJsonString());
+
+        await using var remote = await TestNodes.StartNodeAsync(lab.Public, [], cts.Token);
+        await remote.CommandAsync("dial", new JsonObject { ["addr"] = $"{mapped}/p2p/{peer}" });
+        JsonObject learned;
+        attempts = 0;
+        do
+        {
+            await Task.Delay(200, cts.Token);
+            learned = await remote.CommandAsync("peer-addresses", new JsonObject { ["peer"] = peer });
+        }
+        while (!Has(learned, "record", mapped) && ++attempts < 100);
+        Assert.True(Has(learned, "record", mapped), learned.ToJsonString());
+
+        var stopped = await node.CommandAsync("portmap-stop");
+        Assert.Empty(stopped["mapped"]!.AsArray());
+        Assert.False(Has(stopped, "advertised", mapped), stopped.ToJsonString());
+        attempts = 0;
+        do
+        {
+            await Task.Delay(200, cts.Token);
+            learned = await remote.CommandAsync("peer-addresses", new JsonObject { ["peer"] = peer });
+        }
+        while (Has(learned, "record", mapped) && ++attempts < 100);
+        Assert.False(Has(learned, "record", mapped), learned.ToJsonString());
+        var gone = await FailAsync(lab.Host, "upnp-get", "--port", "4110");
+        Assert.Equal(714, gone["code"]!.GetValue<int>()); // NoSuchEntryInArray: the service removed it on stop
+    }
+
     [SkippableFact]
     public async Task NatPmpAndPcpMapThroughTheSameGateway()
     {

@@ -3,6 +3,8 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Addressing;
 using P2PStack.Nat.Testing;
+using P2PStack.Protocols.Identify;
+using P2PStack.Records;
 using P2PStack.Testing;
 
 namespace P2PStack.Nat.PortMapping.Tests;
@@ -13,6 +15,7 @@ namespace P2PStack.Nat.PortMapping.Tests;
 /// lease the gateway granted, removes it on stop, and after a refusal tries again after the retry interval.
 /// </summary>
 // IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class.
+[Collection(PortMappingMetricsCollection.Name)]
 public sealed class PortMappingServiceTests : IAsyncLifetime
 {
     private static readonly IPAddress External = IPAddress.Parse("11.0.1.1");
@@ -103,6 +106,65 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
         Assert.Equal(4, _gateway.Requests.Count);
         Assert.Empty(service.Mappings);
         Assert.Empty(Assert.Single(_changes).Mappings);
+    }
+
+    /// <summary>What the remote last received from the node by identify (request or push): the addresses of its signed
+    /// peer record.</summary>
+    private static IReadOnlyList<Multiaddr> RecordedAt(TestPeer remote, TestPeer node) =>
+        remote.Host.PeerStore.GetPeerRecord(node.Host.PeerId) is { } envelope ? PeerRecord.FromEnvelope(envelope).Addresses : [];
+
+    [Fact]
+    public async Task MappedAddressIsAdvertisedAndSentByIdentifyUntilTheMappingIsLostOrRemoved()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var (service, port) = await StartNodeAsync();
+        var node = _peer!;
+        await using var remote = await TestPeer.StartAsync();
+        var connection = await remote.Host.DialAsync(Multiaddr.Parse($"/ip4/127.0.0.1/tcp/{port}/p2p/{node.Host.PeerId}"), timeout.Token);
+        var identify = remote.Get<IdentifyService>();
+
+        // Mapped: the host advertises the gateway's address and port, and identify sends it (listenAddrs and the record).
+        var mapped = Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{port}");
+        await Poll.UntilAsync(() => service.Mappings.Count == 1, "the mapping");
+        Assert.Equal([mapped], node.Host.AddressManager.MappedAddresses);
+        Assert.Contains(mapped, node.Host.AdvertisedAddresses);
+        var info = await identify.IdentifyAsync(connection, timeout.Token);
+        Assert.Contains(mapped, info.ListenAddresses);
+        Assert.Contains(mapped, RecordedAt(remote, node));
+        await SleepingAsync();
+
+        // Renewed to another external port: the new address replaces the old one, and identify push tells the remote.
+        _gateway.GrantPort = port + 1;
+        _clock.Advance(TimeSpan.FromSeconds(30));
+        var renewed = Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{port + 1}");
+        await Poll.UntilAsync(() => RecordedAt(remote, node).Contains(renewed) && !RecordedAt(remote, node).Contains(mapped),
+            "the renewed address pushed to the remote");
+        Assert.Contains(renewed, node.Host.AdvertisedAddresses);
+        Assert.DoesNotContain(mapped, node.Host.AdvertisedAddresses);
+        await SleepingAsync();
+
+        // Lost: the gateway refuses the next renewal; the address is no longer advertised, and the push says so.
+        _gateway.RefuseWith = 2; // Not Authorized/Refused
+        _clock.Advance(TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => service.LastError is not null, "the refused renewal");
+        Assert.Empty(node.Host.AddressManager.MappedAddresses);
+        Assert.DoesNotContain(renewed, node.Host.AdvertisedAddresses);
+        await Poll.UntilAsync(() => !RecordedAt(remote, node).Contains(renewed), "the lost mapping pushed to the remote");
+        Assert.DoesNotContain(renewed, (await identify.IdentifyAsync(connection, timeout.Token)).ListenAddresses);
+        await SleepingAsync();
+
+        // Mapped again after the retry interval, then removed on stop: advertised again, then gone again.
+        _gateway.RefuseWith = 0;
+        _gateway.GrantPort = null;
+        _clock.Advance(TimeSpan.FromMinutes(10));
+        await Poll.UntilAsync(() => node.Host.AdvertisedAddresses.Contains(mapped), "the mapping made again, advertised");
+        await Poll.UntilAsync(() => RecordedAt(remote, node).Contains(mapped), "the mapping made again, pushed to the remote");
+        await SleepingAsync();
+        await service.StopAsync(CancellationToken.None);
+        Assert.Empty(node.Host.AddressManager.MappedAddresses);
+        Assert.DoesNotContain(mapped, node.Host.AdvertisedAddresses);
+        await Poll.UntilAsync(() => !RecordedAt(remote, node).Contains(mapped), "the removed mapping pushed to the remote");
+        Assert.DoesNotContain(mapped, (await identify.IdentifyAsync(connection, timeout.Token)).ListenAddresses);
     }
 
     [Fact]

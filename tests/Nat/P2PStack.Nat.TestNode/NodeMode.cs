@@ -15,7 +15,7 @@ namespace P2PStack.Nat.TestNode;
 
 /// <summary>
 /// <c>node [--listen ma]... [--reuse-port] [--relay-service] [--autonat] [--autonat-client] [--allow-private]
-/// [--confirmations n]</c>: a P2PStack node with the NAT modules, driven over JSON lines on stdin/stdout like the js
+/// [--confirmations n] [--port-mapping Upnp|Pcp|NatPmp|All]</c>: a P2PStack node with the NAT modules, driven over JSON lines on stdin/stdout like the js
 /// test peers (one ready line, then one answer per command; closing stdin stops it). Logs go to stderr.
 /// </summary>
 internal static class NodeMode
@@ -38,6 +38,15 @@ internal static class NodeMode
             p2p.AddYamux();
             p2p.AddIdentify().AddPing();
             p2p.AddProtocol<EchoHandler>();
+            if (args.Get("port-mapping") is { } protocols)
+            {
+                p2p.AddPortMapping(o =>
+                {
+                    o.Protocols = Enum.Parse<P2PStack.Nat.PortMapping.PortMappingProtocols>(protocols);
+                    o.SsdpTimeout = TimeSpan.FromSeconds(2);
+                    o.Description = "P2PStack lab node";
+                });
+            }
             p2p.AddAutoNat(o =>
             {
                 o.EnableServer = args.Flag("autonat");
@@ -146,6 +155,8 @@ internal static class NodeMode
             "dial" => Describe(await host.DialAsync(Multiaddr.Parse(Str(c, "addr")),
                 new DialOptions { AllowLimited = c["limited"]?.GetValue<bool>() == true }, ct)),
             "addresses" => Addresses(),
+            "peer-addresses" => PeerAddresses(PeerId.Parse(Str(c, "peer"))),
+            "portmap-stop" => await StopPortMappingAsync(ct),
             "wait-direct" => await WaitDirectAsync(PeerId.Parse(Str(c, "peer")), ct),
             "holepunch" => Describe(await WaitHolePunchAsync(PeerId.Parse(Str(c, "peer")), ct)),
             "reservations" => new JsonObject
@@ -181,8 +192,28 @@ internal static class NodeMode
                 ["listen"] = List(manager.ListenAddresses),
                 ["observed"] = List(manager.ObservedAddresses),
                 ["relay"] = List(manager.RelayAddresses),
+                ["mapped"] = List(manager.MappedAddresses),
                 ["advertised"] = List(manager.AdvertisedAddresses),
             };
+        }
+
+        /// <summary>What this node learned of a peer's addresses: the peer store's, and those of its signed record.</summary>
+        private JsonObject PeerAddresses(PeerId peer)
+        {
+            var envelope = host.PeerStore.GetPeerRecord(peer);
+            var record = envelope is null ? [] : P2PStack.Records.PeerRecord.FromEnvelope(envelope).Addresses;
+            return new JsonObject
+            {
+                ["addresses"] = new JsonArray([.. host.PeerStore.GetAddresses(peer).Select(a => (JsonNode)a.ToString())]),
+                ["record"] = new JsonArray([.. record.Select(a => (JsonNode)a.ToString())]),
+            };
+        }
+
+        /// <summary>Stops the port mapping service (it removes its mappings), then answers the node's addresses.</summary>
+        private async Task<JsonObject> StopPortMappingAsync(CancellationToken ct)
+        {
+            await services.GetRequiredService<P2PStack.Nat.PortMapping.PortMappingService>().StopAsync(ct);
+            return Addresses();
         }
 
         /// <summary>Waits until a direct connection to the peer exists.</summary>

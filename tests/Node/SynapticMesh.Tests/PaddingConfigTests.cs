@@ -8,7 +8,7 @@ using SynapticMesh.Node;
 namespace SynapticMesh.Tests;
 
 /// <summary>
-/// Padding cell sizes, cover traffic and delays in the node's config: <c>p2p init --padding-*</c> writes them, bad values
+/// Padding cell sizes, cover traffic and delays (and the shadow directory wait) in the node's config: <c>p2p init --padding-*</c> writes them, bad values
 /// are one-line usage errors, and the node composes the padding module with them.
 /// </summary>
 public sealed class PaddingConfigTests
@@ -19,8 +19,8 @@ public sealed class PaddingConfigTests
         using var home = new TempHome();
         var init = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase", "--listen", "/ip4/127.0.0.1/tcp/0",
             "--padding", "all", "--padding-cell-sizes", "512, 4096", "--padding-cover", "poisson", "--padding-cover-rate", "5",
-            "--padding-cover-budget", "8192", "--padding-jitter-ms", "20", "--padding-batch-ms", "3", "--shadow", "--shadow-require-padding",
-            "--padding-circuit-links", "off"]);
+            "--padding-cover-budget", "8192", "--padding-cover-max-lag-ms", "50", "--padding-jitter-ms", "20", "--padding-batch-ms", "3", "--shadow", "--shadow-require-padding",
+            "--padding-circuit-links", "off", "--shadow-directory-wait-seconds", "5"]);
         Assert.True(init.ExitCode == 0, init.Stderr);
         Assert.Contains("padding cells: 512, 4096 bytes", init.Stdout);
         Assert.Contains("padding circuit links: off", init.Stdout);
@@ -29,7 +29,9 @@ public sealed class PaddingConfigTests
         Assert.Equal("poisson", config.GetProperty("paddingCover").GetString());
         Assert.Equal(5, config.GetProperty("paddingCoverRate").GetDouble());
         Assert.Equal(8192, config.GetProperty("paddingCoverBudget").GetInt32());
+        Assert.Equal(50, config.GetProperty("paddingCoverMaxLagMs").GetInt32());
         Assert.Equal(20, config.GetProperty("paddingJitterMs").GetInt32());
+        Assert.Equal(5, config.GetProperty("shadowDirectoryWaitSeconds").GetInt32());
         Assert.Equal(3, config.GetProperty("paddingBatchMs").GetInt32());
         Assert.True(config.GetProperty("shadowRequirePadding").GetBoolean());
         Assert.False(config.GetProperty("paddingCircuitLinks").GetBoolean());
@@ -41,7 +43,9 @@ public sealed class PaddingConfigTests
             (["--padding-cell-sizes", "1k"], "not a size in bytes"),
             (["--padding-cover-rate", "0"], "paddingCoverRate"),
             (["--padding-cover-budget", "0"], "paddingCoverBudget"),
+            (["--padding-cover-max-lag-ms", "10001"], "paddingCoverMaxLagMs"),
             (["--padding-jitter-ms", "-1"], "paddingJitterMs"),
+            (["--shadow-directory-wait-seconds", "-1"], "shadowDirectoryWaitSeconds"),
             (["--padding-batch-ms", "10001"], "paddingBatchMs"),
         })
         {
@@ -70,6 +74,7 @@ public sealed class PaddingConfigTests
             PaddingCover = "constant",
             PaddingCoverRate = 7.5,
             PaddingCoverBudget = 4096,
+            PaddingCoverMaxLagMs = 75,
             PaddingJitterMs = 15,
             PaddingBatchMs = 2,
             PaddingCircuitLinks = false,
@@ -79,6 +84,7 @@ public sealed class PaddingConfigTests
         Assert.Equal(CoverTraffic.Constant, options.Cover);
         Assert.Equal(7.5, options.CoverRate);
         Assert.Equal(4096, options.CoverBudgetBytesPerSecond);
+        Assert.Equal(TimeSpan.FromMilliseconds(75), options.CoverMaxLag);
         Assert.Equal(TimeSpan.FromMilliseconds(15), options.MaxJitter);
         Assert.Equal(TimeSpan.FromMilliseconds(2), options.BatchDelay);
         Assert.False(options.OnCircuitLinks);
@@ -88,6 +94,7 @@ public sealed class PaddingConfigTests
         Assert.Equal([1024, 16384], defaults.CellSizes);
         Assert.Equal(CoverTraffic.None, defaults.Cover);
         Assert.Equal(TimeSpan.Zero, defaults.MaxJitter);
+        Assert.Equal(PaddingOptions.DefaultCoverMaxLag, defaults.CoverMaxLag);
         Assert.True(defaults.OnCircuitLinks); // circuit links are padded by default
     }
 
@@ -105,6 +112,25 @@ public sealed class PaddingConfigTests
             services.AddSynapticMeshNode(key, config, new NodeHome(home.Path));
             using var provider = services.BuildServiceProvider();
             Assert.Equal(required, provider.GetRequiredService<IOptions<P2PStack.Privacy.ShadowAddresses.Service.ShadowPublisherOptions>>().Value.RequirePadding);
+        }
+    }
+
+    [Fact]
+    public void Shadow_operations_wait_for_the_onion_directory_as_configured()
+    {
+        using var home = new TempHome();
+        Directory.CreateDirectory(home.Path);
+        foreach (var (seconds, expected) in new (int?, TimeSpan)[] { (7, TimeSpan.FromSeconds(7)), (0, TimeSpan.Zero), (null, TimeSpan.FromSeconds(30)) })
+        {
+            var config = seconds is { } s
+                ? new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, ShadowDirectoryWaitSeconds = s }.Validate()
+                : new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true }.Validate();
+            using var key = PrivateKey.Generate(KeyType.Ed25519);
+            var services = new ServiceCollection();
+            services.AddLogging();
+            services.AddSynapticMeshNode(key, config, new NodeHome(home.Path));
+            using var provider = services.BuildServiceProvider();
+            Assert.Equal(expected, provider.GetRequiredService<IOptions<P2PStack.Privacy.ShadowAddresses.ShadowOptions>>().Value.DirectoryWaitTimeout);
         }
     }
 

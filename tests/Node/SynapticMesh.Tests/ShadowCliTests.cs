@@ -7,7 +7,8 @@ namespace SynapticMesh.Tests;
 /// <c>--shadow</c>, a plain client and a node without a shadow service): the service publishes its addresses'
 /// descriptors with onion relays as introduction points; <c>p2p shadow</c> generates, rotates, lists, resolves (from
 /// another node) and revokes them; the pool survives a restart; the client (<c>--onion</c>) pings the service at its
-/// shadow address through an introduction point.
+/// shadow address through an introduction point. One test starts a seventh node, alone with <c>--onion</c>, whose
+/// resolution fails after its directory wait.
 /// </summary>
 public sealed class ShadowCliTests : IAsyncLifetime
 {
@@ -32,18 +33,6 @@ public sealed class ShadowCliTests : IAsyncLifetime
         _client = await StartAsync(["--onion"], _bootstrap);
     }
 
-    /// <summary>The client's circuits (its connections and, by default, its descriptor lookups) need three relays in
-    /// its directory, which the DHT fills after start.</summary>
-    private async Task ClientKnowsThreeRelaysAsync()
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while ((await _client.RunJsonAsync("p2p", "status", "--detailed")).GetProperty("onion").GetProperty("directoryRelays").GetInt32() < 3)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the client's directory never listed the three relays");
-            await Task.Delay(500);
-        }
-    }
-
     public async Task DisposeAsync()
     {
         foreach (var node in _nodes) await node.DisposeAsync();
@@ -59,9 +48,9 @@ public sealed class ShadowCliTests : IAsyncLifetime
         Assert.Equal(3, first.GetProperty("publication").GetProperty("introductionPoints").GetInt32());
         Assert.StartsWith("/shadow/", first.GetProperty("multiaddr").GetString());
 
-        // Another node resolves it (over circuits: once its directory lists three relays): the introduction points are
-        // the onion relays, never the service itself.
-        await ClientKnowsThreeRelaysAsync();
+        // Another node resolves it (over circuits: the resolution waits, up to shadowDirectoryWaitSeconds, until the
+        // client's onion directory, filled from the DHT after start, lists relays for a circuit): the introduction
+        // points are the onion relays, never the service itself.
         var resolved = await _client.RunJsonAsync("p2p", "shadow", "--operation", "resolve", "--address", _firstAddress);
         var points = resolved.GetProperty("introductionPoints").EnumerateArray().Select(p => p.GetProperty("relay").GetString()!).ToList();
         Assert.Equal(3, points.Count);
@@ -121,6 +110,10 @@ public sealed class ShadowCliTests : IAsyncLifetime
         Assert.NotEqual(0, (await _client.RunAsync("p2p", "shadow", "--operation", "list", "--address", _firstAddress)).ExitCode);
         Assert.NotEqual(0, (await _client.RunAsync("p2p", "shadow", "--operation", "forge")).ExitCode);
         (await _client.RunAsync("p2p", "shadow", "--operation", "generate")).AssertOneLineError("--shadow");
+        // A node that never learns a relay waits shadowDirectoryWaitSeconds, then says why it cannot resolve.
+        var alone = await StartAsync(["--onion", "--shadow-directory-wait-seconds", "1"], bootstrap: null);
+        (await alone.RunAsync("p2p", "shadow", "--operation", "resolve", "--address", _firstAddress))
+            .AssertOneLineError("the onion directory listed too few relays for a circuit within 1 s");
 
         // A restart keeps the pool (the keys file) and publishes again.
         int index = _nodes.IndexOf(_service);
@@ -139,7 +132,7 @@ public sealed class ShadowCliTests : IAsyncLifetime
     {
         var published = await PublishedAsync(_service, _firstAddress);
         string multiaddr = published.GetProperty("multiaddr").GetString()!;
-        await ClientKnowsThreeRelaysAsync();
+        // Right away: the resolution waits for the client's onion directory to list relays for a circuit.
 
         var ping = await _client.RunJsonAsync("p2p", "ping", multiaddr, "--count", "3");
         Assert.Equal(3, ping.GetProperty("rttMs").GetArrayLength());

@@ -136,9 +136,12 @@ public class PaddingCaptureTests
             var cells = after[before.Count..];
             // Cover cells are cells of the smallest size, like any small message.
             Assert.All(cells, length => Assert.Equal(1024 + Tag, length));
-            // The rate is an upper bound by construction (no catch-up bursts); a loaded machine may only lower it,
-            // so the lower bound is loose. A Poisson count of mean 60 stays under twice its mean.
-            double upper = mode == CoverTraffic.Constant ? expected + 3 : expected * 2;
+            // A loaded machine lowers the rate (events overdue by more than CoverMaxLag are skipped), so the lower
+            // bound is loose. It also adds cells at the window's start: events late by up to CoverMaxLag still fire,
+            // up to MaxPending cells due before the window wait in the pump, and the observer may record cells sent
+            // before its first snapshot after it. Those are a few cells whatever the window, while a wrong rate is a
+            // factor: the constant process stays under 1.5 times its rate, a Poisson count of mean 60 under twice.
+            double upper = mode == CoverTraffic.Constant ? expected * 1.5 : expected * 2;
             Assert.InRange(cells.Count, (int)(expected / 4), (int)upper);
         }
         Assert.True(capture.Client.Get<PaddingMetrics>().CoverCellsSent > 0);

@@ -61,6 +61,8 @@ public class PaddingPolicyTests
         // An ordinary dial (no filters named) negotiates padding.
         var connection = await client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
         Assert.Equal([PaddingFilter.Id], connection.Filters);
+        // The dialer's upgrade ends before the listener's: wait until the server lists the connection too.
+        await WaitUntilAsync(() => server.Host.GetConnections(client.Host.PeerId).Count > 0);
         Assert.Equal([PaddingFilter.Id], Assert.Single(server.Host.GetConnections(client.Host.PeerId)).Filters);
         // A stream opened by peer id takes that connection: no second, unpadded one.
         await using (var ping = await client.Host.OpenStreamAsync(server.Host.PeerId, [P2PStack.Protocols.Ping.PingProtocol.Id], CancellationToken.None)

@@ -132,6 +132,69 @@ public class DirectoryOverCircuitsTests
     }
 
     [Fact]
+    public async Task A_client_that_starts_before_its_onion_directory_lists_relays_resolves_once_they_appear()
+    {
+        await using var net = await Network.StartAsync(freshClient: true);
+        var fresh = net.FreshClient!;
+        var key = ShadowKey.Generate();
+        var content = ShadowDescriptorTests.Content(2);
+        var (_, storedOn) = await net.Service.Directory.PublishAsync(key, content, CancellationToken.None).WaitAsync(Patience);
+        Assert.True(storedOn >= 2, $"stored on {storedOn} peers");
+
+        // The resolution starts while the client's directory is empty: it waits (without the wait it failed at once
+        // with "no relay known that exits to any destination").
+        Assert.Empty(fresh.Get<OnionClient>().Directory.Relays);
+        var resolving = fresh.Directory.ResolveAsync(key.Address, CancellationToken.None);
+        Assert.False(resolving.IsCompleted, resolving.Exception?.InnerException?.Message);
+        await Task.Delay(100);
+        // Two relays are not enough for a three-hop path: still waiting.
+        for (int i = 0; i < 2; i++) Assert.NotNull(fresh.Get<OnionClient>().Directory.TryAdd(net.Relays[i].Get<OnionRelay>().SignedDescriptor()));
+        Assert.False(resolving.IsCompleted, resolving.Exception?.InnerException?.Message);
+        // The rest arrive (as a directory refresh adds them): the resolution goes on over circuits.
+        for (int i = 2; i < 5; i++) Assert.NotNull(fresh.Get<OnionClient>().Directory.TryAdd(net.Relays[i].Get<OnionRelay>().SignedDescriptor()));
+        var resolved = await resolving.WaitAsync(Patience);
+        Assert.Equal(content.IntroductionPoints.Select(p => p.Relay), resolved.IntroductionPoints.Select(p => p.Relay));
+    }
+
+    [Fact]
+    public async Task A_client_whose_onion_directory_never_lists_relays_fails_after_the_configured_wait_with_the_reason()
+    {
+        var wait = TimeSpan.FromSeconds(1);
+        await using var client = await ShadowDirectoryTests.ShadowPeer.StartAsync(new MemoryNetwork(), TimeProvider.System, [], bootstrap: null, p2p =>
+        {
+            Network.Onion(p2p, relay: false);
+            p2p.Services.Configure<ShadowOptions>(o => o.DirectoryWaitTimeout = wait);
+        });
+        try
+        {
+            Assert.IsType<CircuitShadowDhtAccess>(client.Directory.Access);
+            var address = ShadowKey.Generate().Address;
+            const string Reason = "the onion directory listed too few relays for a circuit within 1 s (0 known: no relay known that exits to any destination)";
+
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var resolve = await Assert.ThrowsAsync<NoPathException>(() => client.Directory.ResolveAsync(address, CancellationToken.None).WaitAsync(Patience));
+            Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(started) >= wait * 0.9, "it failed before the wait was over");
+            Assert.Equal(Reason, resolve.Message);
+            Assert.Equal(1, client.Get<ShadowMetrics>().ResolveFailures); // counted as no_path
+
+            var publish = await Assert.ThrowsAsync<NoPathException>(() =>
+                client.Directory.PublishAsync(ShadowKey.Generate(), ShadowDescriptorTests.Content(1), CancellationToken.None).WaitAsync(Patience));
+            Assert.Equal(Reason, publish.Message);
+
+            // A connection to a shadow address says the same, as the reason it could not reach the DHT.
+            var connect = await Assert.ThrowsAsync<ShadowConnectException>(() =>
+                client.Get<ShadowConnector>().ConnectAsync(address, CancellationToken.None).WaitAsync(Patience));
+            Assert.Equal("unreachable", connect.Result);
+            Assert.Contains(Reason, connect.Message);
+            Assert.DoesNotContain("\n", connect.Message);
+        }
+        finally
+        {
+            await client.Get<OnionClient>().DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_service_that_requires_padding_refuses_a_client_without_it_and_serves_one_with_it()
     {
         await using var net = await Network.StartAsync(o => o.RequirePadding = true, plainClient: true);
@@ -221,12 +284,17 @@ public class DirectoryOverCircuitsTests
 
         public ShadowDirectoryTests.ShadowPeer Client { get; private set; } = null!;
 
+        /// <summary>A client whose onion directory starts empty (when asked for): it learns the relays only when the test
+        /// hands them over.</summary>
+        public ShadowDirectoryTests.ShadowPeer? FreshClient { get; private set; }
+
         /// <summary>A client without the padding module (when asked for).</summary>
         public ShadowDirectoryTests.ShadowPeer? PlainClient { get; private set; }
 
         public List<ShadowDirectoryTests.ShadowPeer> All { get; } = [];
 
-        public static async Task<Network> StartAsync(Action<ShadowPublisherOptions>? publisher = null, bool plainClient = false)
+        public static async Task<Network> StartAsync(Action<ShadowPublisherOptions>? publisher = null, bool plainClient = false,
+            bool freshClient = false)
         {
             var net = new Network();
             var memory = new MemoryNetwork();
@@ -261,6 +329,12 @@ public class DirectoryOverCircuitsTests
                 net.Client = await ShadowDirectoryTests.ShadowPeer.StartAsync(memory, TimeProvider.System, [], bootstrap, p2p => Onion(p2p, relay: false));
                 if (plainClient)
                     net.PlainClient = await ShadowDirectoryTests.ShadowPeer.StartAsync(memory, TimeProvider.System, [], bootstrap, p2p => Onion(p2p, relay: false, padding: false));
+                if (freshClient)
+                    net.FreshClient = await ShadowDirectoryTests.ShadowPeer.StartAsync(memory, TimeProvider.System, [], bootstrap, p2p =>
+                    {
+                        Onion(p2p, relay: false);
+                        p2p.Services.Configure<ShadowOptions>(o => o.DirectoryWaitTimeout = Patience);
+                    });
                 net.All.AddRange([.. net.Relays, net.Service, net.Client]);
                 if (net.PlainClient is { } plain) net.All.Add(plain);
                 foreach (var peer in net.All) await peer.Dht.RefreshAsync(CancellationToken.None).WaitAsync(Patience);
@@ -269,6 +343,11 @@ public class DirectoryOverCircuitsTests
                 await net.Service.Host.ListenAsync(OnionAddress.Listen, CancellationToken.None);
                 foreach (var peer in net.All.Skip(net.Relays.Count))
                     for (int i = 0; i < 5; i++) Assert.NotNull(peer.Get<OnionClient>().Directory.TryAdd(net.Relays[i].Get<OnionRelay>().SignedDescriptor()));
+                if (net.FreshClient is { } fresh)
+                {
+                    await fresh.Dht.RefreshAsync(CancellationToken.None).WaitAsync(Patience);
+                    net.All.Add(fresh);
+                }
             }
             catch
             {
@@ -278,7 +357,7 @@ public class DirectoryOverCircuitsTests
             return net;
         }
 
-        private static void Onion(IP2PBuilder p2p, bool relay, bool padding = true)
+        internal static void Onion(IP2PBuilder p2p, bool relay, bool padding = true)
         {
             p2p.AddPing();
             p2p.AddOnion(o =>

@@ -272,7 +272,7 @@ public interface IConnectionManager
 public sealed record LocalProtocolsChanged(IReadOnlyCollection<string> Protocols);
 
 /// <summary>The addresses this host advertises changed (a listener, an observed address confirmed or expired, a relay
-/// address); identify pushes them to connected peers.</summary>
+/// address, a port mapping); identify pushes them to connected peers.</summary>
 public sealed record LocalAddressesChanged(IReadOnlyList<Multiaddr> Addresses);
 
 /// <summary>
@@ -312,6 +312,18 @@ public interface IAddressManager
 
     /// <summary>Removes a relay address (the reservation ended); returns false if absent.</summary>
     bool RemoveRelayAddress(Multiaddr address);
+
+    /// <summary>Addresses a gateway forwards to this node (port mapping: UPnP IGD, PCP, NAT-PMP), without /p2p.</summary>
+    IReadOnlyList<Multiaddr> MappedAddresses => [];
+
+    /// <summary>
+    /// Replaces the mapped addresses (the port mapping module, whenever its mappings change: made, renewed to another
+    /// port, lost, removed). They are advertised like confirmed observed addresses, unless a reachability check found
+    /// them private. The default implementation ignores them.
+    /// </summary>
+    void SetMappedAddresses(IReadOnlyList<Multiaddr> addresses)
+    {
+    }
 
     /// <summary>
     /// Records what a reachability check (AutoNAT) found for one of this node's addresses: an address found

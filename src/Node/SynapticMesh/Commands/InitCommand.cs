@@ -98,6 +98,11 @@ public static class InitCommand
             Description = "Cap on cover bytes per second per connection or circuit (default 32768)",
             DefaultValueFactory = _ => 32 * 1024,
         };
+        var paddingCoverMaxLag = new Option<int>("--padding-cover-max-lag-ms")
+        {
+            Description = "How overdue a cover cell may be and still be sent, ms (0..10000; default 200): a longer stall is skipped, not made up in a burst",
+            DefaultValueFactory = _ => (int)P2PStack.Privacy.Padding.PaddingOptions.DefaultCoverMaxLag.TotalMilliseconds,
+        };
         var paddingJitter = new Option<int>("--padding-jitter-ms")
         {
             Description = "Upper bound of the random delay before each burst of padded writes, ms (0..10000; default 0)",
@@ -114,6 +119,11 @@ public static class InitCommand
         var shadowJitter = new Option<int?>("--shadow-publication-jitter")
         {
             Description = "With --shadow: most random delay before each descriptor publication, seconds (0..1200; default 300; 0: none)",
+        };
+        var shadowDirectoryWait = new Option<int>("--shadow-directory-wait-seconds")
+        {
+            Description = "How long a shadow publication or resolution over circuits waits for the onion directory to list enough relays (0..3600; default 30)",
+            DefaultValueFactory = _ => 30,
         };
         var nat = new Option<string>("--nat") { Description = "NAT traversal: auto (AutoNAT, port mapping, hole punching, relays when private) or off", DefaultValueFactory = _ => "auto" };
         nat.AcceptOnlyFromAmong("auto", "off");
@@ -134,10 +144,12 @@ public static class InitCommand
         command.Options.Add(paddingCircuitLinks);
         command.Options.Add(shadowRequirePadding);
         command.Options.Add(shadowJitter);
+        command.Options.Add(shadowDirectoryWait);
         command.Options.Add(paddingCellSizes);
         command.Options.Add(paddingCover);
         command.Options.Add(paddingCoverRate);
         command.Options.Add(paddingCoverBudget);
+        command.Options.Add(paddingCoverMaxLag);
         command.Options.Add(paddingJitter);
         command.Options.Add(paddingBatch);
         command.SetAction(parse =>
@@ -177,6 +189,7 @@ public static class InitCommand
                 ShadowPublicationJitterSeconds = parse.GetValue(shadowJitter) is { } jitter
                     ? jitter is >= 0 and <= 1200 ? jitter : throw CliException.Usage("--shadow-publication-jitter: 0..1200 seconds")
                     : null,
+                ShadowDirectoryWaitSeconds = parse.GetValue(shadowDirectoryWait),
                 OnionRelay = parse.GetValue(onionRelay),
                 OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
                 Padding = parse.GetValue(padding) ?? "default",
@@ -186,6 +199,7 @@ public static class InitCommand
                 PaddingCover = parse.GetValue(paddingCover) ?? "none",
                 PaddingCoverRate = parse.GetValue(paddingCoverRate),
                 PaddingCoverBudget = parse.GetValue(paddingCoverBudget),
+                PaddingCoverMaxLagMs = parse.GetValue(paddingCoverMaxLag),
                 PaddingJitterMs = parse.GetValue(paddingJitter),
                 PaddingBatchMs = parse.GetValue(paddingBatch),
                 Nat = parse.GetValue(nat) ?? "auto",

@@ -201,6 +201,11 @@ public static class ShadowCommand
             {
                 throw new ApiException(503, $"cannot resolve: {e.Message}");
             }
+            catch (P2PStack.Privacy.Onion.CircuitException e)
+            {
+                // Over circuits: e.g. the onion directory did not list enough relays within shadowDirectoryWaitSeconds.
+                throw new ApiException(502, $"cannot resolve {address.ToUri()}: {e.Message}", e);
+            }
         });
     }
 

@@ -77,6 +77,10 @@ public sealed record NodeConfig
     /// (docs/specs/shadow.md 5; null: the default, 5 min; 0: none).</summary>
     public int? ShadowPublicationJitterSeconds { get; init; }
 
+    /// <summary>Seconds a shadow publication or resolution over circuits waits for the onion directory to list enough
+    /// relays for a circuit (a node that just started learns them from the DHT) before it fails (0..3600; default 30).</summary>
+    public int ShadowDirectoryWaitSeconds { get; init; } = 30;
+
     /// <summary>Path diversity for circuits (no two relays in one /16 or /32); off only for a private or test network
     /// where every node shares an address block.</summary>
     public bool OnionPathDiversity { get; init; } = true;
@@ -111,6 +115,10 @@ public sealed record NodeConfig
     /// <summary>Cap on cover bytes per second per connection or circuit (at least 1).</summary>
     public int PaddingCoverBudget { get; init; } = 32 * 1024;
 
+    /// <summary>How overdue a cover cell may be and still be sent, in milliseconds (0..10000; default 200): a longer stall
+    /// is skipped rather than made up in a burst (docs/specs/padding.md).</summary>
+    public int PaddingCoverMaxLagMs { get; init; } = (int)P2PStack.Privacy.Padding.PaddingOptions.DefaultCoverMaxLag.TotalMilliseconds;
+
     /// <summary>Upper bound of the random delay before each burst of padded writes, in milliseconds (0..10000; 0: none).</summary>
     public int PaddingJitterMs { get; init; }
 
@@ -135,6 +143,7 @@ public sealed record NodeConfig
         options.OnCircuitLinks = PaddingCircuitLinks;
         options.CoverRate = PaddingCoverRate;
         options.CoverBudgetBytesPerSecond = PaddingCoverBudget;
+        options.CoverMaxLag = TimeSpan.FromMilliseconds(PaddingCoverMaxLagMs);
         options.MaxJitter = TimeSpan.FromMilliseconds(PaddingJitterMs);
         options.BatchDelay = TimeSpan.FromMilliseconds(PaddingBatchMs);
     }
@@ -157,6 +166,7 @@ public sealed record NodeConfig
         if (!(PaddingCoverRate > 0 && PaddingCoverRate <= 1000))
             throw CliException.Usage($"paddingCoverRate must be above 0 and at most 1000 cells/s, got {PaddingCoverRate}");
         if (PaddingCoverBudget < 1) throw CliException.Usage($"paddingCoverBudget must be at least 1 byte/s, got {PaddingCoverBudget}");
+        if (PaddingCoverMaxLagMs is < 0 or > 10_000) throw CliException.Usage($"paddingCoverMaxLagMs must be 0..10000, got {PaddingCoverMaxLagMs}");
         if (PaddingJitterMs is < 0 or > 10_000) throw CliException.Usage($"paddingJitterMs must be 0..10000, got {PaddingJitterMs}");
         if (PaddingBatchMs is < 0 or > 10_000) throw CliException.Usage($"paddingBatchMs must be 0..10000, got {PaddingBatchMs}");
     }
@@ -224,6 +234,10 @@ public sealed record NodeConfig
         _ = BootstrapAddresses;
         if (MaxPeers < 1) throw CliException.Usage($"max peers must be at least 1, got {MaxPeers}");
         if (Shadow && !Onion) throw CliException.Usage("a shadow service needs onion circuits: \"onion\": true with \"shadow\": true in config.json");
+        if (ShadowPublicationJitterSeconds is < 0 or > 1200)
+            throw CliException.Usage($"shadowPublicationJitterSeconds must be 0..1200, got {ShadowPublicationJitterSeconds}");
+        if (ShadowDirectoryWaitSeconds is < 0 or > 3600)
+            throw CliException.Usage($"shadowDirectoryWaitSeconds must be 0..3600, got {ShadowDirectoryWaitSeconds}");
         if (ResourceMemoryMiB is < 16 or > 1L << 30)
             throw CliException.Usage($"resourceMemoryMiB must be from 16 to {1L << 30} (MiB), got {ResourceMemoryMiB}");
         if (!IsProtocolId(DhtProtocol))

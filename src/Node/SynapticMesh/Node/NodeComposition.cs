@@ -70,7 +70,7 @@ public static class NodeComposition
                 // DAG consensus over neural envelopes; its DAG persists in home/dag.db.
                 .AddDagConsensus(dag => config.Dag.Apply(dag, home));
             // Every node stores and checks shadow descriptors for others and resolves shadow addresses.
-            p2p.AddShadowAddresses();
+            p2p.AddShadowAddresses(o => o.DirectoryWaitTimeout = TimeSpan.FromSeconds(config.ShadowDirectoryWaitSeconds));
             p2p.AddRendezvous();
             if (config.Rendezvous.Server) p2p.AddRendezvousServer();
             // A private network's protector is the outermost layer, so it goes before any other protector.

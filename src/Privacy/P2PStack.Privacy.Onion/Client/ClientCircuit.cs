@@ -7,6 +7,7 @@ using P2PStack.Identity;
 using P2PStack.Network;
 using P2PStack.Privacy.Onion.Crypto;
 using P2PStack.Privacy.Onion.Directory;
+using P2PStack.Privacy.Onion.Relay;
 using P2PStack.Privacy.Onion.Wire;
 using P2PStack.Privacy.Padding;
 
@@ -215,10 +216,20 @@ internal sealed partial class ClientCircuit
 
     /// <summary>Opens a stream to the shadow service registered at the last hop under <paramref name="authKey"/>
     /// (INTRODUCE; docs/specs/shadow.md, section 7). CONNECTED comes once the relay has joined it to the service's
-    /// circuit; END <c>no_introduction</c> or <c>resource_limit</c> when it refuses.</summary>
+    /// circuit; END <c>no_introduction</c>, <c>resource_limit</c> or (a replayed INTRODUCE) <c>protocol</c> when it refuses.</summary>
     public Task<ClientStream> OpenIntroductionAsync(ReadOnlyMemory<byte> authKey, Multiaddr localAddress, Multiaddr remoteAddress,
         CancellationToken cancellationToken) =>
-        OpenAsync(RelayCommand.Introduce, authKey, localAddress, remoteAddress, cancellationToken);
+        OpenIntroductionAsync(authKey, RandomNumberGenerator.GetBytes(IntroductionRegistry.NonceSize), localAddress, remoteAddress, cancellationToken);
+
+    /// <summary>INTRODUCE with a given nonce (a fresh random one per introduction; the relay refuses one it forwarded
+    /// before).</summary>
+    internal Task<ClientStream> OpenIntroductionAsync(ReadOnlyMemory<byte> authKey, ReadOnlySpan<byte> nonce, Multiaddr localAddress,
+        Multiaddr remoteAddress, CancellationToken cancellationToken)
+    {
+        if (nonce.Length != IntroductionRegistry.NonceSize) throw new ArgumentException($"an introduction nonce has {IntroductionRegistry.NonceSize} bytes", nameof(nonce));
+        byte[] message = [.. authKey.Span, .. nonce];
+        return OpenAsync(RelayCommand.Introduce, message, localAddress, remoteAddress, cancellationToken);
+    }
 
     private async Task<ClientStream> OpenAsync(RelayCommand command, ReadOnlyMemory<byte> message, Multiaddr localAddress,
         Multiaddr remoteAddress, CancellationToken cancellationToken)

@@ -136,6 +136,57 @@ public sealed partial class OnionClient : IAsyncDisposable
     }
 
     /// <summary>
+    /// Waits until the directory holds relays for a path that fits <paramref name="request"/> (a fresh node's directory
+    /// fills from the DHT after start), looking again at each change of the directory (<see cref="RelayDirectory.NextChange"/>),
+    /// for at most <paramref name="timeout"/>. Builds nothing.
+    /// </summary>
+    /// <exception cref="NoPathException">Still no path after <paramref name="timeout"/>; the message says why.</exception>
+    public async Task WaitForPathAsync(CircuitRequest request, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
+        using var expiry = new CancellationTokenSource(timeout, Time);
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, expiry.Token);
+        while (true)
+        {
+            var changed = Directory.NextChange;
+            string? missing = PathMissing(request);
+            if (missing is null) return;
+            if (expiry.IsCancellationRequested)
+                throw new NoPathException($"the onion directory listed too few relays for a circuit within {timeout.TotalSeconds:0.#} s " +
+                    $"({Directory.Relays.Count} known: {missing})");
+            try
+            {
+                await changed.WaitAsync(budget.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (expiry.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                // One last look, then the error above.
+            }
+        }
+    }
+
+    // Why no path fits the request with the relays known now (the build's checks, without building), or null.
+    private string? PathMissing(CircuitRequest request)
+    {
+        try
+        {
+            var pinned = request.Pinned.Select(p => Directory.Get(p)
+                ?? throw new NoPathException($"pinned relay {p} has no valid descriptor in the directory")).ToList();
+            var last = request.Last is { } lastPeer
+                ? Directory.Get(lastPeer) ?? throw new NoPathException($"relay {lastPeer} has no valid descriptor in the directory")
+                : null;
+            _ = new PathSelector(Options.Client.Diversity).Select(Directory.Relays, HopsOf(request), pinned, request.Destination, Host.PeerId,
+                new HashSet<PeerId>(Options.Client.ExcludedRelays), last);
+            return null;
+        }
+        catch (NoPathException e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>
     /// Opens an end-to-end connection to <paramref name="destination"/> over a circuit: a clean circuit that fits the
     /// request, or a new one. The connection runs Noise and yamux end to end under <paramref name="identity"/>, by
     /// default a fresh ephemeral key, so the destination learns neither this node's peer id nor its address.

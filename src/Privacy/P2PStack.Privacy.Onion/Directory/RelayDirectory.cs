@@ -21,6 +21,7 @@ public sealed partial class RelayDirectory
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly IServiceProvider? _services;
+    private TaskCompletionSource _changed = NewSignal();
 
     public RelayDirectory(IOptions<OnionOptions> options, OnionMetrics metrics, ILogger<RelayDirectory> logger,
         IServiceProvider? services = null, TimeProvider? time = null)
@@ -42,6 +43,12 @@ public sealed partial class RelayDirectory
             return [.. _relays.Values.Where(r => r.ExpiresAt > now && r.CellSize == _options.CellSize && r.Protocol == _options.ProtocolId)];
         }
     }
+
+    /// <summary>
+    /// Completes when a relay is next added or its descriptor replaced. A waiter takes it before it looks at
+    /// <see cref="Relays"/> and awaits it after, so no change between the look and the wait is missed.
+    /// </summary>
+    public Task NextChange => Volatile.Read(ref _changed).Task;
 
     public RelayInfo? Get(PeerId relay) => _relays.TryGetValue(relay, out var info) && info.ExpiresAt > _time.GetUtcNow() ? info : null;
 
@@ -76,8 +83,11 @@ public sealed partial class RelayDirectory
             }
         }
         _relays[info.Peer] = info;
+        Interlocked.Exchange(ref _changed, NewSignal()).TrySetResult();
         return info;
     }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Forgets a relay (e.g. it was found to misbehave).</summary>
     public bool Forget(PeerId relay) => _relays.TryRemove(relay, out _);

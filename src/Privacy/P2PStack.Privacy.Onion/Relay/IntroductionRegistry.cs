@@ -7,15 +7,29 @@ namespace P2PStack.Privacy.Onion.Relay;
 /// The introduction registrations of a relay (docs/specs/shadow.md, section 7): auth key → the service circuit that
 /// registered it, with a token bucket per registration for the introductions forwarded over it. At most
 /// <see cref="OnionRelayOptions.MaxIntroductionPoints"/> registrations, one per circuit, gone with their circuit: the
-/// state is bounded by circuits the relay already admitted.
+/// state is bounded by circuits the relay already admitted. The INTRODUCEs forwarded are remembered in a bounded replay
+/// cache, so the same one sent again is refused.
 /// </summary>
 internal sealed class IntroductionRegistry(OnionRelayOptions options, TimeProvider time)
 {
     /// <summary>Bytes of an auth key.</summary>
     public const int AuthKeySize = 32;
 
+    /// <summary>Bytes of the client's random nonce after the auth key in INTRODUCE.</summary>
+    public const int NonceSize = 16;
+
+    /// <summary>Bytes of an INTRODUCE message: the auth key, then the nonce.</summary>
+    public const int IntroduceSize = AuthKeySize + NonceSize;
+
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Registration> _byKey = [];
+    private readonly IntroductionReplayCache _replays = new(options.IntroductionReplayCacheSize);
+
+    /// <summary>INTRODUCEs remembered by the replay cache.</summary>
+    public int Remembered
+    {
+        get { lock (_gate) return _replays.Count; }
+    }
 
     public int Count
     {
@@ -43,11 +57,15 @@ internal sealed class IntroductionRegistry(OnionRelayOptions options, TimeProvid
         }
     }
 
-    /// <summary>The service circuit for an introduction under <paramref name="authKey"/>, taking a token of its bucket.</summary>
-    /// <returns>Found (and within the rate), or why not: <c>unknown</c> or <c>rate</c>.</returns>
-    public bool TryIntroduce(ReadOnlySpan<byte> authKey, [NotNullWhen(true)] out RelayCircuit? service, out string refusal)
+    /// <summary>The service circuit for an INTRODUCE (auth key and nonce, <see cref="IntroduceSize"/> bytes), taking a
+    /// token of its bucket and remembering the INTRODUCE.</summary>
+    /// <returns>Found (and new, and within the rate), or why not: <c>unknown</c>, <c>replay</c> (this INTRODUCE was
+    /// forwarded before) or <c>rate</c>.</returns>
+    public bool TryIntroduce(ReadOnlySpan<byte> introduce, [NotNullWhen(true)] out RelayCircuit? service, out string refusal)
     {
-        string key = Convert.ToHexString(authKey);
+        if (introduce.Length != IntroduceSize) throw new ArgumentException($"an INTRODUCE has {IntroduceSize} bytes", nameof(introduce));
+        string key = Convert.ToHexString(introduce[..AuthKeySize]);
+        var id = IntroductionReplayCache.IdOf(introduce);
         long now = time.GetTimestamp();
         lock (_gate)
         {
@@ -55,6 +73,12 @@ internal sealed class IntroductionRegistry(OnionRelayOptions options, TimeProvid
             if (!_byKey.TryGetValue(key, out var registration) || registration.Circuit.IsEnding)
             {
                 refusal = "unknown";
+                return false;
+            }
+            // Before the bucket: a replay takes no token of the service's.
+            if (_replays.Contains(id))
+            {
+                refusal = "replay";
                 return false;
             }
             double seconds = time.GetElapsedTime(registration.Stamp, now).TotalSeconds;
@@ -66,6 +90,7 @@ internal sealed class IntroductionRegistry(OnionRelayOptions options, TimeProvid
                 return false;
             }
             registration.Tokens -= 1;
+            _replays.Add(id);
             service = registration.Circuit;
             refusal = "";
             return true;

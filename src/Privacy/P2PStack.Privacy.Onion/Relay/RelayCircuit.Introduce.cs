@@ -47,7 +47,7 @@ internal sealed partial class RelayCircuit
     // A client's INTRODUCE: find the service, join a new stream on its circuit to this one.
     private void StartIntroduction(ushort id, byte[] message)
     {
-        if (id == 0 || message.Length != IntroductionRegistry.AuthKeySize) throw new OnionFormatException("malformed INTRODUCE");
+        if (id == 0 || message.Length != IntroductionRegistry.IntroduceSize) throw new OnionFormatException("malformed INTRODUCE");
         if (_introKey is not null) throw new OnionFormatException("INTRODUCE on a service circuit");
         EndReason? refusal = null;
         lock (_streams)
@@ -62,8 +62,14 @@ internal sealed partial class RelayCircuit
         {
             if (!_relay.Introductions.TryIntroduce(message, out service, out outcome))
             {
-                refusal = outcome == "rate" ? EndReason.ResourceLimit : EndReason.NoIntroduction;
+                refusal = outcome switch
+                {
+                    "rate" => EndReason.ResourceLimit,
+                    "replay" => EndReason.Protocol, // an INTRODUCE this relay forwarded before
+                    _ => EndReason.NoIntroduction,
+                };
                 if (outcome == "rate") _relay.Metrics.Refused("introduction_rate");
+                if (outcome == "replay") _relay.Metrics.Refused("introduction_replay");
             }
             else if (ReferenceEquals(service, this))
             {

@@ -16,6 +16,11 @@ public sealed class CircuitShadowDhtAccess(KademliaDht dht, OnionClient client, 
 {
     public string Name => "circuits";
 
+    /// <summary>Until the directory holds relays for the operation's first circuit (any destination, as
+    /// <see cref="CircuitKadSession.PrepareAsync"/> builds it).</summary>
+    public Task WaitReadyAsync(TimeSpan timeout, CancellationToken cancellationToken) =>
+        client.WaitForPathAsync(new CircuitRequest(), timeout, cancellationToken);
+
     public async Task<int> PutAsync(byte[] key, byte[] value, CancellationToken cancellationToken)
     {
         await using var session = await OpenAsync(cancellationToken).ConfigureAwait(false);

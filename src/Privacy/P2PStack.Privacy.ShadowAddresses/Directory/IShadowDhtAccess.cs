@@ -8,6 +8,11 @@ public interface IShadowDhtAccess
     /// <summary>"circuits" or "direct" (status output and logs).</summary>
     string Name { get; }
 
+    /// <summary>Waits, at most <paramref name="timeout"/>, until the DHT can be asked this way (over circuits: the onion
+    /// directory lists enough relays for a circuit); completes at once when it can.</summary>
+    /// <exception cref="P2PStack.Privacy.Onion.Client.NoPathException">Not ready within <paramref name="timeout"/>.</exception>
+    Task WaitReadyAsync(TimeSpan timeout, CancellationToken cancellationToken);
+
     /// <summary>Stores the record on the peers closest to its key; returns how many stored it.</summary>
     Task<int> PutAsync(byte[] key, byte[] value, CancellationToken cancellationToken);
 
@@ -23,6 +28,8 @@ public interface IShadowDhtAccess
 public sealed class DirectShadowDhtAccess(KademliaDht dht) : IShadowDhtAccess
 {
     public string Name => "direct";
+
+    public Task WaitReadyAsync(TimeSpan timeout, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task<int> PutAsync(byte[] key, byte[] value, CancellationToken cancellationToken) => dht.PutValueAsync(key, value, cancellationToken);
 

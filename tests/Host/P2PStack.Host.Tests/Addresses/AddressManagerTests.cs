@@ -78,6 +78,45 @@ public class AddressManagerTests
     }
 
     [Fact]
+    public void Mapped_addresses_are_advertised_replaced_and_removed_unless_found_private_within_their_limit()
+    {
+        var (manager, _, events) = Create(o => o.Addresses.MaxMappedAddresses = 2);
+        manager.AddListenAddress(Multiaddr.Parse("/ip4/10.0.0.5/tcp/4001"));
+        var mapped = Multiaddr.Parse("/ip4/203.0.113.7/tcp/4001");
+        var other = Multiaddr.Parse("/ip4/203.0.113.7/tcp/40001");
+        events.Clear();
+
+        manager.SetMappedAddresses([mapped]);
+        Assert.Equal([mapped], manager.MappedAddresses);
+        Assert.Contains(mapped, manager.AdvertisedAddresses);
+        Assert.Contains(mapped, Assert.Single(events).Addresses);
+        manager.SetMappedAddresses([mapped]);
+        Assert.Single(events); // nothing changed, nothing published
+
+        // A renewal to another external port replaces it.
+        manager.SetMappedAddresses([other]);
+        Assert.Contains(other, events[^1].Addresses);
+        Assert.DoesNotContain(mapped, events[^1].Addresses);
+
+        // AutoNAT found it unreachable (a gateway that maps but does not forward): no longer advertised.
+        manager.SetReachability(other, Reachability.Private);
+        Assert.DoesNotContain(other, manager.AdvertisedAddresses);
+        manager.SetReachability(other, Reachability.Unknown);
+        Assert.Contains(other, manager.AdvertisedAddresses);
+
+        // Over the limit: refused, the set in place stays.
+        Assert.Throws<ResourceLimitExceededException>(() => manager.SetMappedAddresses(
+            [mapped, other, Multiaddr.Parse("/ip4/203.0.113.7/tcp/40002")]));
+        Assert.Equal([other], manager.MappedAddresses);
+
+        // The mapping is gone: so is the address.
+        manager.SetMappedAddresses([]);
+        Assert.Empty(manager.MappedAddresses);
+        Assert.DoesNotContain(other, manager.AdvertisedAddresses);
+        Assert.DoesNotContain(other, events[^1].Addresses);
+    }
+
+    [Fact]
     public void Announce_options_replace_extend_and_filter_the_advertised_set()
     {
         var (manager, _, _) = Create(o =>

@@ -42,11 +42,14 @@ public sealed class WebSocketAdmissionTests
     [Fact]
     public async Task Upgrades_count_against_the_hosts_handshake_limit_per_ip_and_the_resource_managers_connection_limits()
     {
+        // The held connections must outlast the test: upgrade and handshake time limits beyond its span (with the
+        // defaults, 10 s and 15 s, a loaded machine could see the stalled one closed and its slot free again).
         await using var server = await StartWsAsync(options: o =>
         {
             o.Limits.MaxPendingInboundPerIp = 1;
             o.Resources.Limits = ResourceLimits.Unlimited with { System = new ResourceLimit { ConnectionsInbound = 2 } };
-        });
+            o.InboundUpgradeTimeout = TimeSpan.FromMinutes(5);
+        }, handshakeTimeout: TimeSpan.FromMinutes(5));
         int port = PortOf(server);
 
         // One upgrade from 127.0.0.2 that never sends its request holds that IP's only handshake slot of the host
@@ -68,10 +71,15 @@ public sealed class WebSocketAdmissionTests
         Assert.StartsWith("HTTP/1.1 101", await UpgradeFromAsync("127.0.0.2", port), StringComparison.Ordinal);
     }
 
-    private static Task<TestPeer> StartWsAsync(Action<IP2PBuilder>? configure = null, Action<HostOptions>? options = null) =>
+    private static Task<TestPeer> StartWsAsync(Action<IP2PBuilder>? configure = null, Action<HostOptions>? options = null,
+        TimeSpan? handshakeTimeout = null) =>
         TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0/ws", configure: p =>
         {
-            p.AddWebSocketTransport(ws => ws.ExemptLoopbackFromIpLimit = false);
+            p.AddWebSocketTransport(ws =>
+            {
+                ws.ExemptLoopbackFromIpLimit = false;
+                if (handshakeTimeout is { } timeout) ws.HandshakeTimeout = timeout;
+            });
             configure?.Invoke(p);
         }, options: o =>
         {

@@ -66,6 +66,59 @@ public class IntroductionTests
     }
 
     [Fact]
+    public async Task The_same_INTRODUCE_sent_again_is_refused_counted_and_never_reaches_the_service()
+    {
+        await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2);
+        var client = network.Clients[0];
+        var service = network.Clients[1];
+        var introPoint = network.Relays[0];
+        var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        var arrived = Channel.CreateUnbounded<IRawConnection>();
+        await using var registration = await service.Client.EstablishIntroductionAsync(introPoint.PeerId, authKey, new EphemeralIdentity(),
+            raw => arrived.Writer.TryWrite(raw), CancellationToken.None).WaitAsync(Patience);
+        var circuit = await client.Client.GetCircuitAsync(new CircuitRequest { Last = introPoint.PeerId }, CancellationToken.None).WaitAsync(Patience);
+        var nonce = System.Security.Cryptography.RandomNumberGenerator.GetBytes(Relay.IntroductionRegistry.NonceSize);
+
+        await using var first = await circuit.OpenIntroductionAsync(authKey, nonce, OnionAddress.Listen, Remote, CancellationToken.None);
+        await first.Connected.WaitAsync(Patience);
+        var inbound = await arrived.Reader.ReadAsync().AsTask().WaitAsync(Patience);
+
+        // The same INTRODUCE (auth key and nonce) again, on a new stream: refused (END protocol), counted, and the service
+        // gets nothing; the client's circuit stays.
+        await using var replay = await circuit.OpenIntroductionAsync(authKey, nonce, OnionAddress.Listen, Remote, CancellationToken.None);
+        var refused = await Assert.ThrowsAsync<OnionStreamException>(() => replay.Connected.WaitAsync(Patience));
+        Assert.Equal(EndReason.Protocol, refused.Reason);
+        Assert.Equal(1, introPoint.Relay.Metrics.IntroductionsByOutcome.GetValueOrDefault("replay"));
+        Assert.Equal(1, introPoint.Relay.Metrics.RelayRefusalsByReason.GetValueOrDefault("introduction_replay"));
+        Assert.Equal(1, introPoint.Relay.Metrics.IntroductionsByOutcome.GetValueOrDefault("forwarded"));
+        Assert.False(arrived.Reader.TryRead(out _));
+        Assert.False(circuit.IsClosed);
+
+        // A fresh nonce is an introduction like any other.
+        await using var second = await circuit.OpenIntroductionAsync(authKey,
+            System.Security.Cryptography.RandomNumberGenerator.GetBytes(Relay.IntroductionRegistry.NonceSize), OnionAddress.Listen, Remote, CancellationToken.None);
+        await second.Connected.WaitAsync(Patience);
+        await (await arrived.Reader.ReadAsync().AsTask().WaitAsync(Patience)).DisposeAsync();
+        Assert.Equal(2, introPoint.Relay.Metrics.IntroductionsByOutcome.GetValueOrDefault("forwarded"));
+        await inbound.DisposeAsync();
+    }
+
+    [Fact]
+    public void The_replay_cache_is_bounded_and_forgets_the_oldest_first()
+    {
+        var cache = new Relay.IntroductionReplayCache(capacity: 2);
+        var ids = Enumerable.Range(0, 3).Select(i => Relay.IntroductionReplayCache.IdOf(Enumerable.Repeat((byte)i, Relay.IntroductionRegistry.IntroduceSize).ToArray())).ToList();
+        Assert.Equal(3, ids.Distinct().Count());
+        foreach (var id in ids) cache.Add(id);
+        Assert.Equal(2, cache.Count);
+        Assert.False(cache.Contains(ids[0]));
+        Assert.True(cache.Contains(ids[1]));
+        Assert.True(cache.Contains(ids[2]));
+        cache.Add(ids[2]); // already held: nothing forgotten
+        Assert.True(cache.Contains(ids[1]));
+    }
+
+    [Fact]
     public async Task Unknown_keys_floods_and_registrations_past_the_limit_are_refused_and_counted()
     {
         await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2, relayOptions: o =>
