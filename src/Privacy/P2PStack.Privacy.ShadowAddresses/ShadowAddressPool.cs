@@ -19,8 +19,8 @@ public sealed record ShadowAddressEntry(ShadowAddress Address, ShadowAddressStat
 /// <summary>
 /// The service's pool of shadow addresses (docs/specs/shadow.md, section 6): each with its own key and lifetime; an
 /// address is rotated after <see cref="ShadowPoolOptions.MaxUses"/> uses or <see cref="ShadowPoolOptions.Lifetime"/>,
-/// replaced by a fresh independent key; the old one stays published for <see cref="ShadowPoolOptions.GracePeriod"/>,
-/// with descriptors that expire when the grace period ends, and then leaves the pool. Thread-safe.
+/// replaced by a fresh independent key; the old one stays published for <see cref="ShadowPoolOptions.GracePeriod"/>
+/// and then leaves the pool (its descriptors keep their ordinary expiry: see the publisher). Thread-safe.
 /// </summary>
 public sealed class ShadowAddressPool(IOptions<ShadowPoolOptions> options, ShadowMetrics metrics, TimeProvider? time = null)
 {
@@ -167,8 +167,8 @@ public sealed class ShadowAddressPool(IOptions<ShadowPoolOptions> options, Shado
     }
 
     /// <summary>
-    /// What to publish now, after a sweep: every key with the latest expiry its descriptor may have (a retiring
-    /// address's descriptors expire when its grace period ends).
+    /// What to publish now, after a sweep: every key with, for a retiring address, the end of its grace period (the
+    /// publisher skips the next period for an address that retires before it).
     /// </summary>
     public IReadOnlyList<(ShadowKey Key, DateTimeOffset? NotAfter)> Publishable()
     {

@@ -354,6 +354,7 @@ public class ShadowConnectionTests
                     p2p.AddShadowService(o =>
                     {
                         o.IntroductionPoints = 1;
+                        o.PublicationJitter = TimeSpan.Zero; // these tests publish when they ask (ShadowPublisherTests covers the delays)
                         publisher?.Invoke(o);
                     });
                 });

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Privacy.ShadowAddresses.Service;
 using P2PStack.Protocols.Kademlia;
+using P2PStack.Testing;
 using P2PStack.Transports.Memory;
 
 namespace P2PStack.Privacy.ShadowAddresses.Tests;
@@ -12,7 +13,7 @@ public class ShadowPublisherTests
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
     [Fact]
-    public async Task Publishes_new_and_rotated_addresses_at_once_each_period_and_ahead_of_the_next()
+    public async Task Without_jitter_publishes_new_and_rotated_addresses_at_once_each_period_and_ahead_of_the_next()
     {
         var time = new ManualTime(DateTimeOffset.FromUnixTimeSeconds(1_790_000_000 + 60)); // a minute into a period
         var introductions = new FixedIntroductions(ShadowDescriptorTests.Content(2));
@@ -30,6 +31,7 @@ public class ShadowPublisherTests
                 {
                     o.RepublishInterval = TimeSpan.FromMinutes(20);
                     o.IntroductionPoints = 2;
+                    o.PublicationJitter = TimeSpan.Zero; // the schedule's triggers; the random delays are tested below
                 });
             });
             peers.Add(service);
@@ -52,13 +54,15 @@ public class ShadowPublisherTests
             time.Now += TimeSpan.FromMinutes(20);
             Assert.Single(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience));
 
-            // A rotation: the new address and the old one again (its expiry now capped at the end of its grace period).
+            // A rotation: the new address only. The old one is not republished (its descriptor keeps the ordinary expiry, the
+            // period's end plus the overlap, and it still resolves).
             var fresh = pool.Rotate(address);
             round = await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience);
-            Assert.Equal(2, round.Count);
-            var old = round.Single(p => p.Address.Equals(address));
-            Assert.Equal(pool.List().Single(e => e.Address.Equals(address)).RetiresAt!.Value.ToUnixTimeSeconds(), old.Expires.ToUnixTimeSeconds());
+            Assert.Equal(fresh, Assert.Single(round).Address);
+            Assert.Equal((service.Directory.CurrentPeriod.End + TimeSpan.FromMinutes(15)).ToUnixTimeSeconds(),
+                publisher.LastOf(address)!.Expires.ToUnixTimeSeconds());
             Assert.Equal(2, (await client.Directory.ResolveAsync(fresh, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
+            Assert.Equal(2, (await client.Directory.ResolveAsync(address, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
 
             // Within the overlap before the period's end: the fresh address is published for the next period too (the
             // retiring one is not: its grace period ends before). Its revoked peers are forgotten.
@@ -97,6 +101,131 @@ public class ShadowPublisherTests
         finally
         {
             foreach (var peer in peers) await peer.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Each_publication_leaves_after_its_own_random_delay_and_a_rotated_address_resolves_within_the_bound()
+    {
+        var jitter = TimeSpan.FromMinutes(5);
+        var clock = new ManualClock(DateTimeOffset.FromUnixTimeSeconds(1_790_000_000 + 60)); // a minute into a period
+        var network = new MemoryNetwork();
+        var peers = new List<ShadowDirectoryTests.ShadowPeer>();
+        try
+        {
+            var first = await ShadowDirectoryTests.ShadowPeer.StartAsync(network, clock, [], null);
+            peers.Add(first);
+            for (int i = 1; i < 5; i++) peers.Add(await ShadowDirectoryTests.ShadowPeer.StartAsync(network, clock, [], first.Address));
+            var service = await ShadowDirectoryTests.ShadowPeer.StartAsync(network, clock, [], first.Address, p2p =>
+            {
+                p2p.Services.AddSingleton<IShadowIntroductionSource>(new FixedIntroductions(ShadowDescriptorTests.Content(2)));
+                p2p.AddShadowService(o =>
+                {
+                    o.RepublishInterval = TimeSpan.FromMinutes(20);
+                    o.IntroductionPoints = 2;
+                    o.PublicationJitter = jitter;
+                });
+            });
+            peers.Add(service);
+            foreach (var peer in peers) await peer.Dht.RefreshAsync(CancellationToken.None).WaitAsync(Patience);
+            var client = peers[1];
+            var pool = service.Get<ShadowAddressPool>();
+            var publisher = service.Get<ShadowPublisher>();
+
+            // Four addresses generated in one instant: none is published then; each is scheduled after its own delay.
+            var start = clock.GetUtcNow();
+            List<ShadowAddress> olds = [pool.Generate(), pool.Generate(), pool.Generate(), pool.Generate()];
+            Assert.Empty(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience));
+            await PublishEachAtItsTimeAsync(clock, publisher, olds, start, jitter);
+
+            // All four rotated in one instant R: nothing is published at R (neither the new addresses nor the old ones);
+            // each new one is due after its own delay within the bound, at none of the old ones' (independent) times.
+            var oldSchedule = olds.Select(a => publisher.ScheduledOf(a)!.Value).ToList();
+            clock.Advance(TimeSpan.FromMinutes(1));
+            var rotatedAt = clock.GetUtcNow();
+            var fresh = olds.Select(pool.Rotate).ToList();
+            Assert.Empty(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience));
+            Assert.Equal(oldSchedule, olds.Select(a => publisher.ScheduledOf(a)!.Value).ToList());
+            Assert.All(fresh, a => Assert.DoesNotContain(publisher.ScheduledOf(a)!.Value, oldSchedule));
+            await Assert.ThrowsAsync<DhtNotFoundException>(() => client.Directory.ResolveAsync(fresh[0], CancellationToken.None).WaitAsync(Patience));
+            await PublishEachAtItsTimeAsync(clock, publisher, fresh, rotatedAt, jitter);
+
+            // By the bound (rotation + jitter) every new address resolves, and the old ones still do (grace period).
+            Assert.True(clock.GetUtcNow() <= rotatedAt + jitter);
+            foreach (var address in fresh.Concat(olds))
+                Assert.Equal(2, (await client.Directory.ResolveAsync(address, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
+
+            // Republications are as independent: each is due a republish interval after its own publication plus a new delay.
+            Assert.All(fresh, a => Assert.InRange(publisher.ScheduledOf(a)!.Value - publisher.LastOf(a)!.At,
+                TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(20) + jitter));
+            Assert.Equal(fresh.Count, fresh.Select(a => publisher.ScheduledOf(a)!.Value - publisher.LastOf(a)!.At).Distinct().Count());
+
+            // The running service (woken by its timer on this clock) publishes a new address by itself within the bound.
+            await publisher.StartAsync(CancellationToken.None);
+            try
+            {
+                var generatedAt = clock.GetUtcNow();
+                var late = pool.Generate();
+                var deadline = DateTime.UtcNow + Patience;
+                DateTimeOffset? due;
+                while ((due = publisher.ScheduledOf(late)) is null) // the loop's round, woken by the pool, schedules it
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "the running publisher never scheduled the new address");
+                    await Task.Delay(10);
+                }
+                Assert.InRange(due.Value, generatedAt, generatedAt + jitter);
+                Assert.Null(publisher.LastOf(late));
+                clock.Advance(due.Value - clock.GetUtcNow());
+                while (publisher.LastOf(late) is not { StoredOn: > 0 })
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "the running publisher did not publish the new address when due");
+                    await Task.Delay(10);
+                    clock.Advance(TimeSpan.FromMilliseconds(10)); // in case its timer was armed after the advance
+                }
+                Assert.InRange(publisher.LastOf(late)!.At, due.Value, due.Value + TimeSpan.FromSeconds(1));
+                Assert.Equal(2, (await client.Directory.ResolveAsync(late, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
+            }
+            finally
+            {
+                await publisher.StopAsync(CancellationToken.None);
+            }
+        }
+        finally
+        {
+            foreach (var peer in peers) await peer.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public void The_default_jitter_is_a_quarter_of_the_republish_interval_at_most_five_minutes()
+    {
+        Assert.Equal(TimeSpan.FromMinutes(5), new ShadowPublisherOptions().EffectiveJitter);
+        Assert.Equal(TimeSpan.FromMinutes(2), new ShadowPublisherOptions { RepublishInterval = TimeSpan.FromMinutes(8) }.EffectiveJitter);
+        Assert.Equal(TimeSpan.Zero, new ShadowPublisherOptions { PublicationJitter = TimeSpan.Zero }.EffectiveJitter);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ShadowPublisherOptions { PublicationJitter = TimeSpan.FromMinutes(21) }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ShadowPublisherOptions { PublicationJitter = TimeSpan.FromSeconds(-1) }.Validate());
+    }
+
+    // Each address is scheduled within (from, from + jitter], at a time of its own; stepping the clock to each time in
+    // turn publishes that address alone, there and not a tick before.
+    private static async Task PublishEachAtItsTimeAsync(ManualClock clock, ShadowPublisher publisher, List<ShadowAddress> addresses,
+        DateTimeOffset from, TimeSpan jitter)
+    {
+        var schedule = addresses.ToDictionary(a => a, a => publisher.ScheduledOf(a)
+            ?? throw new Xunit.Sdk.XunitException($"{a} was not scheduled"));
+        Assert.All(schedule.Values, at => Assert.InRange(at, from, from + jitter));
+        Assert.Equal(addresses.Count, schedule.Values.Distinct().Count());
+        Assert.DoesNotContain(from, schedule.Values);
+        foreach (var (address, at) in schedule.OrderBy(e => e.Value))
+        {
+            clock.Advance(at - clock.GetUtcNow() - TimeSpan.FromTicks(1));
+            Assert.DoesNotContain(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience), p => p.Address.Equals(address));
+            clock.Advance(TimeSpan.FromTicks(1));
+            var published = Assert.Single(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience));
+            Assert.Equal(address, published.Address);
+            Assert.Equal(at, published.At);
+            Assert.Null(published.Error);
+            Assert.True(published.StoredOn > 0);
         }
     }
 

@@ -116,6 +116,10 @@ public static class InitCommand
         {
             Description = "With --shadow: refuse clients of the shadow service that do not pad their connection",
         };
+        var shadowJitter = new Option<int?>("--shadow-publication-jitter")
+        {
+            Description = "With --shadow: most random delay before each descriptor publication, seconds (0..1200; default 300; 0: none)",
+        };
         var shadowDirectoryWait = new Option<int>("--shadow-directory-wait-seconds")
         {
             Description = "How long a shadow publication or resolution over circuits waits for the onion directory to list enough relays (0..3600; default 30)",
@@ -139,6 +143,7 @@ public static class InitCommand
         command.Options.Add(paddingRequired);
         command.Options.Add(paddingCircuitLinks);
         command.Options.Add(shadowRequirePadding);
+        command.Options.Add(shadowJitter);
         command.Options.Add(shadowDirectoryWait);
         command.Options.Add(paddingCellSizes);
         command.Options.Add(paddingCover);
@@ -181,6 +186,9 @@ public static class InitCommand
                 Onion = parse.GetValue(onion) || parse.GetValue(shadow),
                 Shadow = parse.GetValue(shadow),
                 ShadowRequirePadding = parse.GetValue(shadowRequirePadding),
+                ShadowPublicationJitterSeconds = parse.GetValue(shadowJitter) is { } jitter
+                    ? jitter is >= 0 and <= 1200 ? jitter : throw CliException.Usage("--shadow-publication-jitter: 0..1200 seconds")
+                    : null,
                 ShadowDirectoryWaitSeconds = parse.GetValue(shadowDirectoryWait),
                 OnionRelay = parse.GetValue(onionRelay),
                 OnionPathDiversity = parse.GetValue(onionDiversity) != "off",

@@ -137,7 +137,7 @@ public static class ShadowCommand
                 throw new ApiException(409, e.Message);
             }
             using var scope = ControlApi.OperationScope(http);
-            await publisher.PublishDueAsync(scope.Token);
+            await publisher.PublishNowAsync(created, scope.Token); // the operator's moment: no random delay
             return Info(pool.List().Single(e => e.Address.Equals(created)), publisher);
         });
         routes.MapPost("/v1/shadow/rotate", async (AddressRequest request, IServiceProvider services, HttpContext http) =>
@@ -158,7 +158,8 @@ public static class ShadowCommand
                 throw new ApiException(409, e.Message);
             }
             using var scope = ControlApi.OperationScope(http);
-            await publisher.PublishDueAsync(scope.Token);
+            // The new address at once (the operator's moment); the old one is not republished (shadow.md, section 6).
+            await publisher.PublishNowAsync(fresh, scope.Token);
             var list = pool.List();
             return new RotateResponse(Info(list.Single(e => e.Address.Equals(old)), publisher), Info(list.Single(e => e.Address.Equals(fresh)), publisher));
         });

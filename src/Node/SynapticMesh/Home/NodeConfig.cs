@@ -73,6 +73,10 @@ public sealed record NodeConfig
     /// <summary>With <see cref="Shadow"/>: refuse introduced connections whose client does not pad (docs/specs/shadow.md 7.3).</summary>
     public bool ShadowRequirePadding { get; init; }
 
+    /// <summary>With <see cref="Shadow"/>: most random delay before each descriptor publication, seconds
+    /// (docs/specs/shadow.md 5; null: the default, 5 min; 0: none).</summary>
+    public int? ShadowPublicationJitterSeconds { get; init; }
+
     /// <summary>Seconds a shadow publication or resolution over circuits waits for the onion directory to list enough
     /// relays for a circuit (a node that just started learns them from the DHT) before it fails (0..3600; default 30).</summary>
     public int ShadowDirectoryWaitSeconds { get; init; } = 30;
@@ -230,6 +234,8 @@ public sealed record NodeConfig
         _ = BootstrapAddresses;
         if (MaxPeers < 1) throw CliException.Usage($"max peers must be at least 1, got {MaxPeers}");
         if (Shadow && !Onion) throw CliException.Usage("a shadow service needs onion circuits: \"onion\": true with \"shadow\": true in config.json");
+        if (ShadowPublicationJitterSeconds is < 0 or > 1200)
+            throw CliException.Usage($"shadowPublicationJitterSeconds must be 0..1200, got {ShadowPublicationJitterSeconds}");
         if (ShadowDirectoryWaitSeconds is < 0 or > 3600)
             throw CliException.Usage($"shadowDirectoryWaitSeconds must be 0..3600, got {ShadowDirectoryWaitSeconds}");
         if (ResourceMemoryMiB is < 16 or > 1L << 30)

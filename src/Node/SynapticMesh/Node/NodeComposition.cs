@@ -154,7 +154,11 @@ public static class NodeComposition
         if (config.Shadow)
         {
             services.AddHostedService<ShadowKeyStore>();
-            new P2PBuilder(services).AddShadowService(o => o.RequirePadding = config.ShadowRequirePadding);
+            new P2PBuilder(services).AddShadowService(o =>
+            {
+                o.RequirePadding = config.ShadowRequirePadding;
+                if (config.ShadowPublicationJitterSeconds is { } jitter) o.PublicationJitter = TimeSpan.FromSeconds(jitter);
+            });
         }
         // After PeerHostService: the NAT services start once the host runs.
         NodeNat.AddNatTraversal(new P2PBuilder(services), config);

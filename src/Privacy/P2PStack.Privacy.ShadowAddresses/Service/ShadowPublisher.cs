@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -15,6 +16,22 @@ public sealed class ShadowPublisherOptions
 
     /// <summary>Wait before retrying a publication that failed or that no DHT peer stored.</summary>
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Most random delay (uniform in [0, this), from a CSPRNG, drawn independently per address, period and publication)
+    /// before each publication: a new or rotated address's first one, republications, next-period ones, renewals and
+    /// retries (these at most <see cref="RetryInterval"/>; next-period ones at most half the descriptor overlap). So the
+    /// records of a service's addresses never leave together on a schedule an observer could correlate. Null: a quarter
+    /// of <see cref="RepublishInterval"/>, at most 5 min. Zero: publish when due (records of several addresses then
+    /// leave together, e.g. at start).
+    /// </summary>
+    public TimeSpan? PublicationJitter { get; set; }
+
+    /// <summary>The jitter in force (<see cref="PublicationJitter"/> or its default).</summary>
+    public TimeSpan EffectiveJitter => PublicationJitter
+        ?? (RepublishInterval / 4 < MaxDefaultJitter ? RepublishInterval / 4 : MaxDefaultJitter);
+
+    private static readonly TimeSpan MaxDefaultJitter = TimeSpan.FromMinutes(5);
 
     /// <summary>
     /// How long an address keeps its introduction points (and the circuits registered there) before they are renewed:
@@ -41,6 +58,8 @@ public sealed class ShadowPublisherOptions
         if (RetryInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RetryInterval));
         if (IntroductionLifetime is { } lifetime && lifetime <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IntroductionLifetime));
         if (IntroductionRetireGrace < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IntroductionRetireGrace));
+        if (PublicationJitter is { } jitter && (jitter < TimeSpan.Zero || jitter > RepublishInterval))
+            throw new ArgumentOutOfRangeException(nameof(PublicationJitter), "between zero and RepublishInterval");
     }
 }
 
@@ -50,11 +69,13 @@ public sealed record ShadowPublication(ShadowAddress Address, ulong Period, Date
 
 /// <summary>
 /// Publishes the pool's descriptors on a schedule (docs/specs/shadow.md, section 5): each address for the current
-/// period, at once when the pool changes (a new, rotated, retiring or revoked address), at each period start, every
-/// <see cref="ShadowPublisherOptions.RepublishInterval"/>, and, within the overlap before a period ends, for the next
-/// period too. A retiring address's descriptors expire at the end of its grace period. A publication that fails, that
-/// no DHT peer stored, or that has fewer introduction points than wanted is retried after
-/// <see cref="ShadowPublisherOptions.RetryInterval"/>.
+/// period when it joins the pool, at each period start, every <see cref="ShadowPublisherOptions.RepublishInterval"/>,
+/// when its introduction points are renewed, and, within the overlap before a period ends, for the next period too;
+/// each publication of each address and period after its own random delay (<see cref="ShadowPublisherOptions.PublicationJitter"/>).
+/// A rotation publishes nothing for the retiring address: its descriptors keep their ordinary expiry and it is
+/// republished on its own schedule until its grace period ends. A publication that fails, that no DHT peer stored, or
+/// that has fewer introduction points than wanted is retried after <see cref="ShadowPublisherOptions.RetryInterval"/>
+/// (plus its delay).
 /// </summary>
 public sealed class ShadowPublisher : BackgroundService
 {
@@ -68,8 +89,8 @@ public sealed class ShadowPublisher : BackgroundService
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly SemaphoreSlim _publishing = new(1, 1);
     private readonly Lock _gate = new();
-    // Per address and period: what was published (to republish only on a change or when due).
-    private readonly Dictionary<(ShadowAddress Address, ulong Period), (DateTimeOffset? NotAfter, DateTimeOffset At, bool Stored)> _done = [];
+    // Per address and period: when its next publication is due (each with its own random delay).
+    private readonly Dictionary<(ShadowAddress Address, ulong Period), DateTimeOffset> _due = [];
     private readonly Dictionary<ShadowAddress, ShadowPublication> _last = [];
 
     public ShadowPublisher(ShadowAddressPool pool, ShadowDirectory directory, IShadowIntroductionSource introductions,
@@ -87,14 +108,46 @@ public sealed class ShadowPublisher : BackgroundService
         _introductions.Changed += Republish;
     }
 
-    // The introduction points of an address changed (renewed): its descriptors are due at once.
+    // The introduction points of an address changed (renewed): its descriptors are due after their own delays.
     private void Republish(ShadowAddress address)
     {
+        var now = _time.GetUtcNow();
         lock (_gate)
         {
-            foreach (var key in _done.Keys.Where(k => k.Address.Equals(address)).ToList()) _done.Remove(key);
+            foreach (var key in _due.Keys.Where(k => k.Address.Equals(address)).ToList())
+            {
+                var at = now + Delay(_options.EffectiveJitter);
+                if (at < _due[key]) _due[key] = at;
+            }
         }
         Wake();
+    }
+
+    // A uniform random delay in [0, max), from the CSPRNG: an observer cannot predict it from other publications.
+    private static TimeSpan Delay(TimeSpan max)
+    {
+        if (max <= TimeSpan.Zero) return TimeSpan.Zero;
+        double unit = (RandomNumberGenerator.GetInt32(int.MaxValue) / (double)int.MaxValue);
+        return TimeSpan.FromTicks((long)(unit * max.Ticks));
+    }
+
+    /// <summary>When the next publication of <paramref name="address"/> for the current period is due, or null when none
+    /// is scheduled (not in the pool, or not seen by a round yet).</summary>
+    public DateTimeOffset? ScheduledOf(ShadowAddress address)
+    {
+        var period = ShadowPeriod.At(_time.GetUtcNow(), _shadow.PeriodLength).Number;
+        lock (_gate) return _due.TryGetValue((address, period), out var at) ? at : null;
+    }
+
+    /// <summary>
+    /// Publishes <paramref name="address"/> for the current period now, without a delay (an operator's explicit
+    /// request; the moment is theirs), then runs a round; returns what it published.
+    /// </summary>
+    public Task<IReadOnlyList<ShadowPublication>> PublishNowAsync(ShadowAddress address, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        lock (_gate) _due[(address, ShadowPeriod.At(now, _shadow.PeriodLength).Number)] = now;
+        return PublishDueAsync(cancellationToken);
     }
 
     /// <summary>The last publication of each address still in the pool.</summary>
@@ -183,7 +236,7 @@ public sealed class ShadowPublisher : BackgroundService
                 _last.Remove(gone);
                 _introductions.Forget(gone);
             }
-            foreach (var old in _done.Keys.Where(k => !live.Contains(k.Address) || k.Period < period.Number).ToList()) _done.Remove(old);
+            foreach (var old in _due.Keys.Where(k => !live.Contains(k.Address) || k.Period < period.Number).ToList()) _due.Remove(old);
         }
         bool nearEnd = now >= period.End - _shadow.DescriptorOverlap;
         List<ShadowPublication> published = [];
@@ -191,31 +244,37 @@ public sealed class ShadowPublisher : BackgroundService
         {
             foreach (var p in nearEnd && (notAfter is null || notAfter > period.End) ? [period, period.Next] : new[] { period })
             {
-                if (!Due(key.Address, p, notAfter, now)) continue;
-                published.Add(await PublishOneAsync(key, p, notAfter, now, cancellationToken).ConfigureAwait(false));
+                if (!Due(key.Address, p, period, now)) continue;
+                published.Add(await PublishOneAsync(key, p, now, cancellationToken).ConfigureAwait(false));
             }
         }
         return published;
     }
 
-    private bool Due(ShadowAddress address, ShadowPeriod period, DateTimeOffset? notAfter, DateTimeOffset now)
+    // Seen for the first time (a new address, a new period): scheduled after its own delay, not published yet.
+    private bool Due(ShadowAddress address, ShadowPeriod period, ShadowPeriod current, DateTimeOffset now)
     {
         lock (_gate)
         {
-            if (!_done.TryGetValue((address, period.Number), out var done)) return true;
-            if (done.NotAfter != notAfter) return true;
-            return now >= done.At + (done.Stored ? _options.RepublishInterval : _options.RetryInterval);
+            if (_due.TryGetValue((address, period.Number), out var at)) return now >= at;
+            // Ahead of the next period: within half the overlap, so it is stored before clients look it up.
+            var jitter = _options.EffectiveJitter;
+            if (period.Number != current.Number && _shadow.DescriptorOverlap / 2 < jitter) jitter = _shadow.DescriptorOverlap / 2;
+            at = now + Delay(jitter);
+            _due[(address, period.Number)] = at;
+            return now >= at;
         }
     }
 
-    private async Task<ShadowPublication> PublishOneAsync(ShadowKey key, ShadowPeriod period, DateTimeOffset? notAfter, DateTimeOffset now,
-        CancellationToken cancellationToken)
+    // The retiring address's descriptors keep the ordinary expiry (end of period plus overlap): a capped expiry would
+    // name the rotation moment in the clear (docs/specs/shadow.md, section 6).
+    private async Task<ShadowPublication> PublishOneAsync(ShadowKey key, ShadowPeriod period, DateTimeOffset now, CancellationToken cancellationToken)
     {
         ShadowPublication result;
         try
         {
             var content = await _introductions.GetAsync(key.Address, cancellationToken).ConfigureAwait(false);
-            var (descriptor, storedOn) = await _directory.PublishAsync(key, content, cancellationToken, period, notAfter).ConfigureAwait(false);
+            var (descriptor, storedOn) = await _directory.PublishAsync(key, content, cancellationToken, period).ConfigureAwait(false);
             result = new ShadowPublication(key.Address, period.Number, now, storedOn, content.IntroductionPoints.Count, descriptor.Expires,
                 storedOn == 0 ? "no DHT peer stored the descriptor" : null);
         }
@@ -229,7 +288,10 @@ public sealed class ShadowPublisher : BackgroundService
         {
             // Stored with all the introduction points wanted: due again at the republish interval; else (not stored, or
             // fewer relays known than wanted) at the retry interval, with the points known by then.
-            _done[(key.Address, period.Number)] = (notAfter, now, result.StoredOn > 0 && result.IntroductionPoints >= _options.IntroductionPoints);
+            bool complete = result.StoredOn > 0 && result.IntroductionPoints >= _options.IntroductionPoints;
+            var jitter = _options.EffectiveJitter;
+            if (!complete && _options.RetryInterval < jitter) jitter = _options.RetryInterval;
+            _due[(key.Address, period.Number)] = now + (complete ? _options.RepublishInterval : _options.RetryInterval) + Delay(jitter);
             if (period.Number == ShadowPeriod.At(now, _shadow.PeriodLength).Number || !_last.ContainsKey(key.Address)) _last[key.Address] = result;
         }
         return result;
@@ -244,11 +306,8 @@ public sealed class ShadowPublisher : BackgroundService
         if (period.End - _shadow.DescriptorOverlap > now) next = period.End - _shadow.DescriptorOverlap;
         lock (_gate)
         {
-            foreach (var done in _done.Values)
-            {
-                var due = done.At + (done.Stored ? _options.RepublishInterval : _options.RetryInterval);
+            foreach (var due in _due.Values)
                 if (due < next) next = due;
-            }
         }
         if (_pool.NextChange() is { } change && change < next) next = change;
         var wait = next - now;
