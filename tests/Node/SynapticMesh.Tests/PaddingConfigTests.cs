@@ -20,7 +20,7 @@ public sealed class PaddingConfigTests
         var init = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase", "--listen", "/ip4/127.0.0.1/tcp/0",
             "--padding", "all", "--padding-cell-sizes", "512, 4096", "--padding-cover", "poisson", "--padding-cover-rate", "5",
             "--padding-cover-budget", "8192", "--padding-cover-max-lag-ms", "50", "--padding-jitter-ms", "20", "--padding-batch-ms", "3", "--shadow", "--shadow-require-padding",
-            "--padding-circuit-links", "off", "--shadow-directory-wait-seconds", "5"]);
+            "--padding-circuit-links", "off", "--shadow-directory-wait-seconds", "5", "--shadow-publication-jitter", "7"]);
         Assert.True(init.ExitCode == 0, init.Stderr);
         Assert.Contains("padding cells: 512, 4096 bytes", init.Stdout);
         Assert.Contains("padding circuit links: off", init.Stdout);
@@ -32,6 +32,7 @@ public sealed class PaddingConfigTests
         Assert.Equal(50, config.GetProperty("paddingCoverMaxLagMs").GetInt32());
         Assert.Equal(20, config.GetProperty("paddingJitterMs").GetInt32());
         Assert.Equal(5, config.GetProperty("shadowDirectoryWaitSeconds").GetInt32());
+        Assert.Equal(7, config.GetProperty("shadowPublicationJitterSeconds").GetInt32());
         Assert.Equal(3, config.GetProperty("paddingBatchMs").GetInt32());
         Assert.True(config.GetProperty("shadowRequirePadding").GetBoolean());
         Assert.False(config.GetProperty("paddingCircuitLinks").GetBoolean());
@@ -46,6 +47,7 @@ public sealed class PaddingConfigTests
             (["--padding-cover-max-lag-ms", "10001"], "paddingCoverMaxLagMs"),
             (["--padding-jitter-ms", "-1"], "paddingJitterMs"),
             (["--shadow-directory-wait-seconds", "-1"], "shadowDirectoryWaitSeconds"),
+            (["--shadow-publication-jitter", "1201"], "--shadow-publication-jitter: 0..1200"),
             (["--padding-batch-ms", "10001"], "paddingBatchMs"),
         })
         {
@@ -132,6 +134,25 @@ public sealed class PaddingConfigTests
             using var provider = services.BuildServiceProvider();
             Assert.Equal(expected, provider.GetRequiredService<IOptions<P2PStack.Privacy.ShadowAddresses.ShadowOptions>>().Value.DirectoryWaitTimeout);
         }
+    }
+
+    [Fact]
+    public void The_shadow_publication_jitter_reaches_the_publisher_and_bad_values_are_refused()
+    {
+        using var home = new TempHome();
+        Directory.CreateDirectory(home.Path);
+        foreach (var (seconds, expected) in new (int?, TimeSpan)[] { (7, TimeSpan.FromSeconds(7)), (0, TimeSpan.Zero), (null, TimeSpan.FromMinutes(5)) })
+        {
+            var config = new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, Shadow = true, ShadowPublicationJitterSeconds = seconds }.Validate();
+            using var key = PrivateKey.Generate(KeyType.Ed25519);
+            var services = new ServiceCollection();
+            services.AddLogging();
+            services.AddSynapticMeshNode(key, config, new NodeHome(home.Path));
+            using var provider = services.BuildServiceProvider();
+            Assert.Equal(expected, provider.GetRequiredService<IOptions<P2PStack.Privacy.ShadowAddresses.Service.ShadowPublisherOptions>>().Value.EffectiveJitter);
+        }
+        var error = Assert.ThrowsAny<Exception>(() => new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, Shadow = true, ShadowPublicationJitterSeconds = 1201 }.Validate());
+        Assert.Contains("shadowPublicationJitterSeconds must be 0..1200", error.Message);
     }
 
     private static PaddingOptions Compose(NodeConfig config, TempHome home)
