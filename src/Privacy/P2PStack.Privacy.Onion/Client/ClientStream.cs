@@ -106,17 +106,24 @@ internal sealed class ClientStream : IRawConnection
         {
             var error = new OnionStreamException(reason, $"the circuit stream ended: {Describe(reason)}");
             EndedBy = error;
-            _connected.TrySetException(error);
+            FailConnected(error);
             _inbound.Writer.Complete(error);
             _abort.Cancel();
         }
         RemoveIfDone();
     }
 
+    // Nobody may await Connected (a dial reads the refusal from EndedBy; IntroduceAsync stops waiting when cancelled):
+    // its fault is marked observed here, or it surfaces as an unobserved task exception when collected.
+    private void FailConnected(Exception error)
+    {
+        if (_connected.TrySetException(error)) _ = _connected.Task.Exception;
+    }
+
     internal void OnCircuitClosed(DestroyReason reason)
     {
         var error = new CircuitException(reason, $"the circuit ended ({OnionMetrics.Label(reason)})");
-        _connected.TrySetException(error);
+        FailConnected(error);
         if (Interlocked.Exchange(ref _remoteDone, 1) == 0) _inbound.Writer.Complete(error);
         _abort.Cancel();
     }

@@ -185,6 +185,43 @@ public class HostileInputTests
         lock (unobserved) Assert.Empty(unobserved);
     }
 
+    [Fact]
+    public async Task A_stream_refused_before_connected_leaves_no_unobserved_task_exception()
+    {
+        // A dial whose exit ends the stream before CONNECTED faults the stream's Connected, which the dial never awaits
+        // (it reads the refusal from EndedBy); IntroduceAsync, cancelled, stops awaiting it too. The fault must be
+        // observed, not left to the finalizer. The exit's policy refuses the destination (END exit_policy).
+        await using var network = await OnionTestNetwork.StartAsync(relays: 1);
+        var exit = network.Relays[0];
+        exit.Get<Microsoft.Extensions.Options.IOptions<OnionOptions>>().Value.Relay.ExitPolicy.DeniedPeers.Add(network.Destination.PeerId);
+        var unobserved = new List<Exception>();
+        void Record(object? sender, UnobservedTaskExceptionEventArgs e)
+        {
+            lock (unobserved) unobserved.AddRange(e.Exception.InnerExceptions.Where(x => x is OnionStreamException { Reason: EndReason.ExitPolicy }));
+        }
+        TaskScheduler.UnobservedTaskException += Record;
+        try
+        {
+            for (int i = 0; i < 5; i++) await DialRefusedAsync(network, exit);
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= Record;
+        }
+        lock (unobserved) Assert.Empty(unobserved);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static async Task DialRefusedAsync(OnionTestNetwork network, OnionNode exit)
+    {
+        var refused = await Assert.ThrowsAsync<OnionStreamException>(() => network.Client.Client.ConnectAsync(network.Destination.PeerId,
+            new CircuitRequest { Pinned = [exit.PeerId], Hops = 1, Isolation = new object() }).WaitAsync(Patience));
+        Assert.Equal(EndReason.ExitPolicy, refused.Reason);
+    }
+
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static async Task RegisterUntilDestroyedAsync(OnionTestNetwork network, OnionNode relay)
     {
