@@ -66,6 +66,48 @@ public class IntroductionTests
     }
 
     [Fact]
+    public async Task An_exception_of_no_documented_kind_in_the_reader_ends_the_circuit_with_destroy_internal()
+    {
+        // The service's accept throws what the reader does not expect (not I/O, not a format error): the reader's last
+        // catch ends the circuit (DESTROY internal, sent and counted) instead of leaving a dead reader behind a circuit
+        // that looks open; the stream on it fails with a typed error and the introduction point lets go.
+        await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2);
+        var client = network.Clients[0];
+        var service = network.Clients[1];
+        var introPoint = network.Relays[0];
+        var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        var failures = Channel.CreateUnbounded<Exception>();
+        service.Client.CircuitFailure = e => failures.Writer.TryWrite(e);
+        var accepted = new TaskCompletionSource<IRawConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var registration = await service.Client.EstablishIntroductionAsync(introPoint.PeerId, authKey, new EphemeralIdentity(),
+            raw =>
+            {
+                accepted.TrySetResult(raw);
+                throw new NotSupportedException("a bug in the service's accept");
+            }, CancellationToken.None).WaitAsync(Patience);
+
+        // The client's side may see the join or its end; either way it does not hang.
+        var introducing = client.Client.IntroduceAsync(introPoint.PeerId, authKey, Remote, CancellationToken.None);
+        var inbound = await accepted.Task.WaitAsync(Patience);
+        Assert.Equal(DestroyReason.Internal, await registration.Completion.WaitAsync(Patience));
+        Assert.IsType<NotSupportedException>(await failures.Reader.ReadAsync().AsTask().WaitAsync(Patience));
+        Assert.Equal(1, service.Get<OnionMetrics>().DestroysSent.GetValueOrDefault(OnionMetrics.Label(DestroyReason.Internal)));
+        var failed = await Assert.ThrowsAsync<CircuitException>(async () =>
+        {
+            while (true)
+            {
+                var result = await inbound.Input.ReadAsync();
+                inbound.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted) return;
+            }
+        }).WaitAsync(Patience);
+        Assert.Equal(DestroyReason.Internal, failed.Reason);
+        Assert.DoesNotContain(service.Client.Circuits, c => c.Id == registration.CircuitId);
+        await WaitUntilAsync(() => introPoint.Relay.IntroductionPointCount == 0, "the registration outlived its circuit");
+        Assert.IsNotType<TimeoutException>(await Record.ExceptionAsync(() => introducing.WaitAsync(Patience)));
+    }
+
+    [Fact]
     public async Task The_same_INTRODUCE_sent_again_is_refused_counted_and_never_reaches_the_service()
     {
         await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2);
