@@ -47,8 +47,14 @@ public sealed class PortMappingOptions
     /// <summary>The gateway for NAT-PMP/PCP; null takes the default gateway of the system.</summary>
     public IPAddress? Gateway { get; set; }
 
-    /// <summary>After every protocol failed (or a renewal failed), the service tries again after this long.</summary>
+    /// <summary>After every protocol failed (or a mapping was lost), the service tries again after this long.</summary>
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>A renewal that failed without a refusal (no answer, a broken exchange, garbage) is tried again after
+    /// this long, doubling after every further failure, while the gateway's lease still runs; the mapping and its
+    /// address stay until the lease ends. Attempts never go past the end of the lease, so they are bounded
+    /// (about log2(remaining lease / this) + 1).</summary>
+    public TimeSpan RenewalRetryInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Where SSDP searches are sent; null: the multicast group 239.255.255.250:1900. Tests point it at a
     /// gateway on a loopback address.</summary>
@@ -68,6 +74,7 @@ public sealed class PortMappingOptions
         if (GatewayInitialRto <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(GatewayInitialRto), "must be positive");
         if (GatewayMaxTransmissions < 1) throw new ArgumentOutOfRangeException(nameof(GatewayMaxTransmissions), "at least 1");
         if (RetryInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RetryInterval), "must be positive");
+        if (RenewalRetryInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RenewalRetryInterval), "must be positive");
         if (RemoveTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RemoveTimeout), "must be positive");
     }
 }

@@ -12,8 +12,9 @@ public sealed record PortMappingsChanged(IReadOnlyList<PortMappingResult> Mappin
 
 /// <summary>
 /// Keeps the node's TCP listen ports mapped on the gateway: maps them once the host listens, renews each mapping
-/// halfway through its lifetime, tries again after <see cref="PortMappingOptions.RetryInterval"/> when no protocol
-/// worked, and removes the mappings on stop. The public addresses the mappings give are in <see cref="ExternalAddresses"/>
+/// halfway through its lifetime (a renewal that fails without a refusal is retried, backing off from
+/// <see cref="PortMappingOptions.RenewalRetryInterval"/>, and the mapping kept until its lease ends), tries again after
+/// <see cref="PortMappingOptions.RetryInterval"/> when no protocol worked or a mapping was lost, and removes the mappings on stop. The public addresses the mappings give are in <see cref="ExternalAddresses"/>
 /// and the host's address manager (<see cref="IAddressManager.MappedAddresses"/>), which advertises them while the
 /// mappings last; every change is also announced with <see cref="PortMappingsChanged"/> on the host's event bus.
 /// </summary>
@@ -114,54 +115,91 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
                 && a.GetIPAddress() is { } ip && !System.Net.IPAddress.IsLoopback(ip))
             .Select(a => int.Parse(a.ValueOf(MultiaddrProtocols.Tcp)!, System.Globalization.CultureInfo.InvariantCulture))
             .Distinct().ToList();
-        var next = _mapper.Options.RetryInterval;
+        var options = _mapper.Options;
+        var next = options.RetryInterval;
         var now = _time.GetUtcNow();
         var current = new List<PortMappingResult>();
         bool changed = false;
+        PortMappingFailedException? error = null;
+        bool succeeded = false;
         foreach (int port in ports)
         {
             var existing = _mappings.FirstOrDefault(m => m.InternalPort == port);
+            _leases.TryGetValue(port, out var lease);
+            if (existing is not null && lease is not null && lease.RenewAt > now)
+            {
+                current.Add(existing);
+                next = Min(next, lease.RenewAt - now);
+                continue;
+            }
+            if (existing is not null && lease is not null && lease.ExpiresAt <= now)
+            {
+                // Every renewal failed until the gateway's lease ran out: the mapping is gone, and so is the address.
+                LogLeaseExpired(existing.Method, port, lease.Failures);
+                _leases.Remove(port);
+                changed = true;
+                continue;
+            }
             try
             {
-                PortMappingResult mapping;
-                if (existing is not null && _renewAt.TryGetValue(port, out var due) && due > now)
-                {
-                    mapping = existing;
-                }
-                else
-                {
-                    mapping = existing is null
-                        ? await _mapper.MapAsync(MappingProtocol.Tcp, port, cancellationToken).ConfigureAwait(false)
-                        : await _mapper.RenewAsync(existing, cancellationToken).ConfigureAwait(false);
-                    changed |= existing is null || existing.ExternalPort != mapping.ExternalPort || !existing.ExternalAddress.Equals(mapping.ExternalAddress);
-                    _renewAt[port] = mapping.RenewAfter == Timeout.InfiniteTimeSpan ? DateTimeOffset.MaxValue : now + mapping.RenewAfter;
-                    LastError = null;
-                }
+                var mapping = existing is null
+                    ? await _mapper.MapAsync(MappingProtocol.Tcp, port, cancellationToken).ConfigureAwait(false)
+                    : await _mapper.RenewAsync(existing, cancellationToken).ConfigureAwait(false);
+                changed |= existing is null || existing.ExternalPort != mapping.ExternalPort || !existing.ExternalAddress.Equals(mapping.ExternalAddress);
+                lease = mapping.Lifetime == TimeSpan.Zero
+                    ? new Lease(DateTimeOffset.MaxValue, DateTimeOffset.MaxValue, 0) // permanent (IGD:1): never renewed
+                    : new Lease(now + mapping.RenewAfter, now + mapping.Lifetime, 0); // the round's start: never later than the gateway's
+                _leases[port] = lease;
+                succeeded = true;
                 current.Add(mapping);
-                if (_renewAt[port] != DateTimeOffset.MaxValue && _renewAt[port] - now < next) next = _renewAt[port] - now;
-            }
-            catch (PortMappingFailedException ex)
-            {
-                LastError = ex;
-                changed |= existing is not null;
-                _renewAt.Remove(port);
+                if (lease.RenewAt != DateTimeOffset.MaxValue) next = Min(next, lease.RenewAt - now);
             }
             catch (Exception ex) when (ex is IOException or P2PFormatException or System.Net.Sockets.SocketException)
             {
-                // a renewal failed: the mapping is gone or going; map again next round
-                LogRenewFailed(existing?.Method ?? "?", port, ex.Message);
-                LastError = new PortMappingFailedException([ex]);
-                changed = true;
-                _renewAt.Remove(port);
+                // The mapper types and counts the gateways' failures; anything else escaping it is wrapped the same way.
+                var failed = ex as PortMappingFailedException ?? new PortMappingFailedException([ex]);
+                error = failed;
+                if (existing is null)
+                {
+                    if (ex is not PortMappingFailedException) LogMapFailed(port, ex.Message);
+                    continue; // no mapping: the next round after RetryInterval
+                }
+                if (failed.Refused || lease is null)
+                {
+                    // The gateway said no: its mapping is gone or going, so is the address; map again after RetryInterval.
+                    LogRenewRefused(existing.Method, port, ex.Message);
+                    _leases.Remove(port);
+                    changed = true;
+                    continue;
+                }
+                // No answer, a broken exchange, garbage: the gateway's lease still runs, so the mapping and its address
+                // stay; the renewal is tried again, backing off, but never past the end of the lease.
+                var wait = options.RenewalRetryInterval * Math.Pow(2, Math.Min(lease.Failures, 20));
+                var retryAt = wait >= lease.ExpiresAt - now ? lease.ExpiresAt : now + wait;
+                lease = lease with { RenewAt = retryAt, Failures = lease.Failures + 1 };
+                _leases[port] = lease;
+                LogRenewFailed(existing.Method, port, ex.Message, lease.ExpiresAt - now, retryAt - now);
+                current.Add(existing);
+                next = Min(next, retryAt - now);
             }
         }
+        foreach (int gone in _leases.Keys.Where(p => !ports.Contains(p)).ToList()) _leases.Remove(gone);
         _mappings = [.. current];
         _metrics?.SetActive(current.Count);
         if (changed) Publish();
+        // Set after the mappings and the address manager, so that whoever sees the error sees the round's outcome.
+        if (error is not null) LastError = error;
+        else if (succeeded) LastError = null;
         return next < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : next;
     }
 
-    private readonly Dictionary<int, DateTimeOffset> _renewAt = [];
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>A mapping's schedule: when to renew (or retry a failed renewal), when the gateway's lease ends, and how
+    /// many renewals in a row failed.</summary>
+    private sealed record Lease(DateTimeOffset RenewAt, DateTimeOffset ExpiresAt, int Failures);
+
+    private readonly Dictionary<int, Lease> _leases = [];
 
     // The host advertises the mapped addresses (identify's listenAddrs and push, the signed peer record) until the
     // mapping is lost or removed; then the event for whoever watches the mappings themselves.
@@ -191,6 +229,15 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
     [LoggerMessage(Level = LogLevel.Information, Message = "{Method}: removing the mapping of port {Port} failed: {Reason}")]
     private partial void LogRemoveFailed(string method, int port, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "{Method}: renewing the mapping of port {Port} failed: {Reason}")]
-    private partial void LogRenewFailed(string method, int port, string reason);
+    [LoggerMessage(Level = LogLevel.Information, Message = "mapping port {Port} failed: {Reason}")]
+    private partial void LogMapFailed(int port, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Method}: renewing the mapping of port {Port} failed: {Reason}; the mapping is kept (lease ends in {LeaseLeft}), next attempt in {RetryIn}")]
+    private partial void LogRenewFailed(string method, int port, string reason, TimeSpan leaseLeft, TimeSpan retryIn);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Method}: the gateway refused to renew the mapping of port {Port}: {Reason}; the mapping is dropped")]
+    private partial void LogRenewRefused(string method, int port, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Method}: the lease of the mapping of port {Port} ended after {Failures} failed renewals; the mapping is dropped")]
+    private partial void LogLeaseExpired(string method, int port, int failures);
 }

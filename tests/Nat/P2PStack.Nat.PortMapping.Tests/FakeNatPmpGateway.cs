@@ -12,7 +12,7 @@ public sealed record NatPmpRequest(int InternalPort, int SuggestedExternalPort, 
 /// <summary>
 /// A NAT-PMP gateway (RFC 6886) on a random 127/8 address, port 5351, speaking the wire format to the real client: it
 /// answers the external address request, grants TCP mappings for at most <see cref="MaxLifetime"/>, records every
-/// mapping request, and can refuse with a result code. Lets a test drive the port mapping service's schedule on a
+/// mapping request, and can refuse with a result code or stay silent. Lets a test drive the port mapping service's schedule on a
 /// manual clock, which a real gateway in a namespace cannot share with the test process.
 /// </summary>
 public sealed class FakeNatPmpGateway : IDisposable
@@ -46,6 +46,9 @@ public sealed class FakeNatPmpGateway : IDisposable
     /// <summary>A non-zero result code refuses every mapping request (3 = Network Failure).</summary>
     public int RefuseWith { get; set; }
 
+    /// <summary>While set, the gateway reads every request and answers none (as a gateway rebooting or a lost link).</summary>
+    public bool Silent { get; set; }
+
     public IReadOnlyList<NatPmpRequest> Requests => [.. _requests];
 
     private async Task ServeAsync()
@@ -70,7 +73,7 @@ public sealed class FakeNatPmpGateway : IDisposable
 
     private byte[]? Answer(ReadOnlySpan<byte> request)
     {
-        if (request.Length < 2 || request[0] != 0) return null;
+        if (Silent || request.Length < 2 || request[0] != 0) return null;
         uint epoch = Interlocked.Increment(ref _epoch);
         if (request[1] == 0)
         {

@@ -36,7 +36,7 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
 
     /// <summary>A node listening on every interface (the service leaves loopback-only ports alone) whose port mapping
     /// service runs on the manual clock and talks NAT-PMP only, to the fake gateway.</summary>
-    private async Task<(PortMappingService Service, int Port)> StartNodeAsync()
+    private async Task<(PortMappingService Service, int Port)> StartNodeAsync(Action<PortMappingOptions>? configure = null)
     {
         _peer = await TestPeer.StartAsync(p =>
         {
@@ -50,6 +50,8 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
                 // Retransmissions run on real time: a first answer slower than the default 250 ms (a cold JIT, as in CI
                 // run M) would add a request the tests count. The fake gateway answers every request, so none is needed.
                 o.GatewayInitialRto = TimeSpan.FromSeconds(30);
+                o.RenewalRetryInterval = TimeSpan.FromSeconds(5);
+                configure?.Invoke(o);
             });
         }, listen: "/ip4/0.0.0.0/tcp/0");
         _peer.Host.Events.Subscribe<PortMappingsChanged>(_changes.Enqueue);
@@ -189,6 +191,106 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
         var mapping = await Poll.UntilAsync(() => service.Mappings.FirstOrDefault(), "the mapping after the retry");
         Assert.Equal(2, _gateway.Requests.Count);
         Assert.Equal(port, mapping.ExternalPort);
+        await SleepingAsync(); // the round is over: LastError is cleared after the mappings are published
         Assert.Null(service.LastError);
+    }
+
+    /// <summary>A silent gateway must end an exchange in bounded real time: two requests, 1 s then 2 s (long enough
+    /// that a loaded machine's slow answer is not taken for silence; a slow first answer may still add a request, so
+    /// these tests do not count requests exactly).</summary>
+    private static void QuickGiveUp(PortMappingOptions o)
+    {
+        o.GatewayInitialRto = TimeSpan.FromSeconds(1);
+        o.GatewayMaxTransmissions = 2;
+    }
+
+    private long NotFound => _metrics.Sum("p2pstack_port_mapping_failures_total", "method=NAT-PMP", "reason=not_found");
+
+    [Fact]
+    public async Task RenewalFailingTransientlyKeepsTheAddressAndIsRetriedBeforeTheLeaseEnds()
+    {
+        var (service, port) = await StartNodeAsync(QuickGiveUp);
+        var node = _peer!;
+        var mapped = Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{port}");
+        await Poll.UntilAsync(() => service.Mappings.Count == 1, "the mapping");
+        await SleepingAsync();
+
+        // The gateway is silent for the renewal at half the 60 s lease: the renewal fails (not_found), but the lease
+        // runs until 60 s, so the mapping and its advertised address stay, and nothing is announced.
+        _changes.Clear();
+        _gateway.Silent = true;
+        _clock.Advance(TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => NotFound == 1, "the failed renewal");
+        await SleepingAsync();
+        Assert.NotNull(service.LastError);
+        Assert.Equal(port, Assert.Single(service.Mappings).ExternalPort);
+        Assert.Equal([mapped], node.Host.AddressManager.MappedAddresses);
+        Assert.Contains(mapped, node.Host.AdvertisedAddresses);
+        Assert.Empty(_changes);
+
+        // Retried after RenewalRetryInterval (5 s), not before; the gateway answers again: renewed, still advertised.
+        _gateway.Silent = false;
+        int requests = _gateway.Requests.Count;
+        _clock.Advance(TimeSpan.FromSeconds(4));
+        Assert.Equal(1, _clock.PendingTimers);
+        Assert.Equal(requests, _gateway.Requests.Count);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await Poll.UntilAsync(() => service.LastError is null, "the renewal retried");
+        await SleepingAsync();
+        Assert.Equal(new NatPmpRequest(port, port, TimeSpan.FromHours(1)), _gateway.Requests[^1]);
+        Assert.Equal([mapped], node.Host.AddressManager.MappedAddresses);
+        Assert.Empty(_changes);
+        Assert.Equal(1, NotFound);
+
+        // The renewed lease starts over: the next renewal is half a lease after the retry.
+        requests = _gateway.Requests.Count;
+        _clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(requests, _gateway.Requests.Count);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await Poll.UntilAsync(() => _gateway.Requests.Count > requests, "the next renewal");
+        await SleepingAsync();
+        Assert.Equal([mapped], node.Host.AddressManager.MappedAddresses);
+    }
+
+    [Fact]
+    public async Task GatewaySilentPastTheLeaseEndWithdrawsTheAddressAtTheLeaseEnd()
+    {
+        var (service, port) = await StartNodeAsync(QuickGiveUp);
+        var node = _peer!;
+        var mapped = Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{port}");
+        await Poll.UntilAsync(() => service.Mappings.Count == 1, "the mapping");
+        await SleepingAsync();
+
+        // Renewals at 30 s, then 35 s and 45 s (backing off 5 s, 10 s) fail; the address stays all along.
+        _changes.Clear();
+        _gateway.Silent = true;
+        foreach (var (advance, failures) in new[] { (30, 1), (5, 2), (10, 3) })
+        {
+            _clock.Advance(TimeSpan.FromSeconds(advance));
+            await Poll.UntilAsync(() => NotFound == failures, $"failed renewal {failures}");
+            await SleepingAsync();
+            Assert.Equal([mapped], node.Host.AddressManager.MappedAddresses);
+        }
+
+        // The next wait (20 s) would pass the lease end (60 s): no attempt at 59 s; at 60 s the mapping is dropped
+        // without asking the gateway, the address withdrawn, the loss announced.
+        _clock.Advance(TimeSpan.FromSeconds(14));
+        Assert.Equal(1, _clock.PendingTimers);
+        Assert.Equal([mapped], node.Host.AddressManager.MappedAddresses);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await Poll.UntilAsync(() => node.Host.AddressManager.MappedAddresses.Count == 0, "the address withdrawn at the lease end");
+        await SleepingAsync();
+        Assert.DoesNotContain(mapped, node.Host.AdvertisedAddresses);
+        Assert.Empty(service.Mappings);
+        Assert.Empty(Assert.Single(_changes).Mappings);
+        Assert.Equal(3, NotFound);
+
+        // Then the ordinary remap after RetryInterval (10 min).
+        _gateway.Silent = false;
+        _clock.Advance(TimeSpan.FromMinutes(10) - TimeSpan.FromSeconds(1));
+        Assert.Empty(service.Mappings);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await Poll.UntilAsync(() => service.LastError is null, "the mapping made again");
+        Assert.Equal([mapped], node.Host.AddressManager.MappedAddresses);
     }
 }
