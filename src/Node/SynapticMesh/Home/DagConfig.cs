@@ -26,6 +26,9 @@ public sealed record DagConfig
     /// <summary>Seconds between membership announcements (open membership); null: 10.</summary>
     public int? AnnounceIntervalSeconds { get; init; }
 
+    /// <summary>Seconds a poll waits for the votes it asked for (an answer later counts as no vote); null: 2.</summary>
+    public int? PollTimeoutSeconds { get; init; }
+
     /// <summary>Parses the validator list.</summary>
     /// <exception cref="CliException">A validator is not a peer id (with an optional positive weight).</exception>
     public IReadOnlyList<DagValidator> ParseValidators()
@@ -55,6 +58,7 @@ public sealed record DagConfig
         if (AlphaConfidence is { } alphaConfidence) options.AlphaConfidence = alphaConfidence;
         if (Beta is { } beta) options.Beta = beta;
         if (AnnounceIntervalSeconds is { } seconds) options.AnnounceInterval = TimeSpan.FromSeconds(seconds);
+        if (PollTimeoutSeconds is { } pollSeconds) options.PollTimeout = TimeSpan.FromSeconds(pollSeconds);
         if (options.MemberTtl < 3 * options.AnnounceInterval) options.MemberTtl = 3 * options.AnnounceInterval + TimeSpan.FromSeconds(5);
     }
 
@@ -66,6 +70,7 @@ public sealed record DagConfig
         {
             Apply(options, home ?? new NodeHome(Path.GetTempPath()));
             if (AnnounceIntervalSeconds is < 1) throw new ArgumentException("announceIntervalSeconds must be at least 1");
+            if (PollTimeoutSeconds is < 1 or > 300) throw new ArgumentException("pollTimeoutSeconds must be 1..300");
             options.Validate();
         }
         catch (ArgumentException e)
