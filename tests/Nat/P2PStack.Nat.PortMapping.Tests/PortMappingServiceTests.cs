@@ -204,21 +204,27 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
         o.GatewayMaxTransmissions = 2;
     }
 
+    /// <summary>A node whose port is mapped (waiting for its next renewal, no change recorded yet) behind a gateway
+    /// that has just fallen silent.</summary>
+    private async Task<(PortMappingService Service, int Port, TestPeer Node, Multiaddr Mapped)> MappedThenSilentAsync()
+    {
+        var (service, port) = await StartNodeAsync(QuickGiveUp);
+        await Poll.UntilAsync(() => service.Mappings.Count == 1, "the mapping");
+        await SleepingAsync();
+        _changes.Clear();
+        _gateway.Silent = true;
+        return (service, port, _peer!, Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{port}"));
+    }
+
     private long NotFound => _metrics.Sum("p2pstack_port_mapping_failures_total", "method=NAT-PMP", "reason=not_found");
 
     [Fact]
     public async Task RenewalFailingTransientlyKeepsTheAddressAndIsRetriedBeforeTheLeaseEnds()
     {
-        var (service, port) = await StartNodeAsync(QuickGiveUp);
-        var node = _peer!;
-        var mapped = Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{port}");
-        await Poll.UntilAsync(() => service.Mappings.Count == 1, "the mapping");
-        await SleepingAsync();
+        var (service, port, node, mapped) = await MappedThenSilentAsync();
 
         // The gateway is silent for the renewal at half the 60 s lease: the renewal fails (not_found), but the lease
         // runs until 60 s, so the mapping and its advertised address stay, and nothing is announced.
-        _changes.Clear();
-        _gateway.Silent = true;
         _clock.Advance(TimeSpan.FromSeconds(30));
         await Poll.UntilAsync(() => NotFound == 1, "the failed renewal");
         await SleepingAsync();
@@ -255,15 +261,9 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
     [Fact]
     public async Task GatewaySilentPastTheLeaseEndWithdrawsTheAddressAtTheLeaseEnd()
     {
-        var (service, port) = await StartNodeAsync(QuickGiveUp);
-        var node = _peer!;
-        var mapped = Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{port}");
-        await Poll.UntilAsync(() => service.Mappings.Count == 1, "the mapping");
-        await SleepingAsync();
+        var (service, port, node, mapped) = await MappedThenSilentAsync();
 
         // Renewals at 30 s, then 35 s and 45 s (backing off 5 s, 10 s) fail; the address stays all along.
-        _changes.Clear();
-        _gateway.Silent = true;
         foreach (var (advance, failures) in new[] { (30, 1), (5, 2), (10, 3) })
         {
             _clock.Advance(TimeSpan.FromSeconds(advance));

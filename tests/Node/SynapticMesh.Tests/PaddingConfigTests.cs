@@ -108,12 +108,7 @@ public sealed class PaddingConfigTests
         foreach (bool required in new[] { true, false })
         {
             var config = new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, Shadow = true, ShadowRequirePadding = required }.Validate();
-            using var key = PrivateKey.Generate(KeyType.Ed25519);
-            var services = new ServiceCollection();
-            services.AddLogging();
-            services.AddSynapticMeshNode(key, config, new NodeHome(home.Path));
-            using var provider = services.BuildServiceProvider();
-            Assert.Equal(required, provider.GetRequiredService<IOptions<P2PStack.Privacy.ShadowAddresses.Service.ShadowPublisherOptions>>().Value.RequirePadding);
+            Assert.Equal(required, Compose<P2PStack.Privacy.ShadowAddresses.Service.ShadowPublisherOptions>(config, home).RequirePadding);
         }
     }
 
@@ -127,12 +122,7 @@ public sealed class PaddingConfigTests
             var config = seconds is { } s
                 ? new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, ShadowDirectoryWaitSeconds = s }.Validate()
                 : new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true }.Validate();
-            using var key = PrivateKey.Generate(KeyType.Ed25519);
-            var services = new ServiceCollection();
-            services.AddLogging();
-            services.AddSynapticMeshNode(key, config, new NodeHome(home.Path));
-            using var provider = services.BuildServiceProvider();
-            Assert.Equal(expected, provider.GetRequiredService<IOptions<P2PStack.Privacy.ShadowAddresses.ShadowOptions>>().Value.DirectoryWaitTimeout);
+            Assert.Equal(expected, Compose<P2PStack.Privacy.ShadowAddresses.ShadowOptions>(config, home).DirectoryWaitTimeout);
         }
     }
 
@@ -144,24 +134,22 @@ public sealed class PaddingConfigTests
         foreach (var (seconds, expected) in new (int?, TimeSpan)[] { (7, TimeSpan.FromSeconds(7)), (0, TimeSpan.Zero), (null, TimeSpan.FromMinutes(5)) })
         {
             var config = new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, Shadow = true, ShadowPublicationJitterSeconds = seconds }.Validate();
-            using var key = PrivateKey.Generate(KeyType.Ed25519);
-            var services = new ServiceCollection();
-            services.AddLogging();
-            services.AddSynapticMeshNode(key, config, new NodeHome(home.Path));
-            using var provider = services.BuildServiceProvider();
-            Assert.Equal(expected, provider.GetRequiredService<IOptions<P2PStack.Privacy.ShadowAddresses.Service.ShadowPublisherOptions>>().Value.EffectiveJitter);
+            Assert.Equal(expected, Compose<P2PStack.Privacy.ShadowAddresses.Service.ShadowPublisherOptions>(config, home).EffectiveJitter);
         }
         var error = Assert.ThrowsAny<Exception>(() => new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, Shadow = true, ShadowPublicationJitterSeconds = 1201 }.Validate());
         Assert.Contains("shadowPublicationJitterSeconds must be 0..1200", error.Message);
     }
 
-    private static PaddingOptions Compose(NodeConfig config, TempHome home)
+    private static PaddingOptions Compose(NodeConfig config, TempHome home) => Compose<PaddingOptions>(config, home);
+
+    /// <summary>The options of type <typeparamref name="T"/> as a node composed from <paramref name="config"/> has them.</summary>
+    private static T Compose<T>(NodeConfig config, TempHome home) where T : class
     {
         using var key = PrivateKey.Generate(KeyType.Ed25519);
         var services = new ServiceCollection();
         services.AddLogging();
         services.AddSynapticMeshNode(key, config, new NodeHome(home.Path));
         using var provider = services.BuildServiceProvider();
-        return provider.GetRequiredService<IOptions<PaddingOptions>>().Value;
+        return provider.GetRequiredService<IOptions<T>>().Value;
     }
 }

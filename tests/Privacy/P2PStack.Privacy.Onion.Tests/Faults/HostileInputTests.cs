@@ -165,24 +165,7 @@ public class HostileInputTests
             cell[1] = 200;
             return true;
         });
-        var unobserved = new List<Exception>();
-        void Record(object? sender, UnobservedTaskExceptionEventArgs e)
-        {
-            lock (unobserved) unobserved.AddRange(e.Exception.InnerExceptions.Where(x => x.Message == "the circuit ended (unknown)"));
-        }
-        TaskScheduler.UnobservedTaskException += Record;
-        try
-        {
-            for (int i = 0; i < 5; i++) await RegisterUntilDestroyedAsync(network, relay);
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            GC.Collect();
-        }
-        finally
-        {
-            TaskScheduler.UnobservedTaskException -= Record;
-        }
-        lock (unobserved) Assert.Empty(unobserved);
+        Assert.Empty(await UnobservedAfterAsync(() => RegisterUntilDestroyedAsync(network, relay), x => x.Message == "the circuit ended (unknown)"));
     }
 
     [Fact]
@@ -194,15 +177,22 @@ public class HostileInputTests
         await using var network = await OnionTestNetwork.StartAsync(relays: 1);
         var exit = network.Relays[0];
         exit.Get<Microsoft.Extensions.Options.IOptions<OnionOptions>>().Value.Relay.ExitPolicy.DeniedPeers.Add(network.Destination.PeerId);
+        Assert.Empty(await UnobservedAfterAsync(() => DialRefusedAsync(network, exit), x => x is OnionStreamException { Reason: EndReason.ExitPolicy }));
+    }
+
+    /// <summary>Runs <paramref name="attempt"/> five times, then collects garbage so that a faulted task nobody observed
+    /// reaches <see cref="TaskScheduler.UnobservedTaskException"/>; returns those exceptions that match.</summary>
+    private static async Task<List<Exception>> UnobservedAfterAsync(Func<Task> attempt, Func<Exception, bool> matches)
+    {
         var unobserved = new List<Exception>();
         void Record(object? sender, UnobservedTaskExceptionEventArgs e)
         {
-            lock (unobserved) unobserved.AddRange(e.Exception.InnerExceptions.Where(x => x is OnionStreamException { Reason: EndReason.ExitPolicy }));
+            lock (unobserved) unobserved.AddRange(e.Exception.InnerExceptions.Where(matches));
         }
         TaskScheduler.UnobservedTaskException += Record;
         try
         {
-            for (int i = 0; i < 5; i++) await DialRefusedAsync(network, exit);
+            for (int i = 0; i < 5; i++) await attempt();
             GC.Collect();
             GC.WaitForPendingFinalizers();
             GC.Collect();
@@ -211,7 +201,7 @@ public class HostileInputTests
         {
             TaskScheduler.UnobservedTaskException -= Record;
         }
-        lock (unobserved) Assert.Empty(unobserved);
+        lock (unobserved) return [.. unobserved];
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
