@@ -13,12 +13,16 @@ internal static class HandshakePayload
     /// <summary>The verified identity from a remote payload.</summary>
     internal sealed record RemoteIdentity(PublicKey PublicKey, PeerId PeerId, IReadOnlyList<string> Muxers);
 
-    public static byte[] Create(PrivateKey identity, ReadOnlySpan<byte> staticPublicKey, IReadOnlyList<string> muxers)
+    public static byte[] Create(PrivateKey identity, ReadOnlySpan<byte> staticPublicKey, IReadOnlyList<string> muxers) =>
+        Create(identity.PublicKey.ToProtobuf(), Sign(identity, staticPublicKey), muxers);
+
+    /// <summary>The payload from an encoded identity key and its signature over the static key (<see cref="Sign"/>).</summary>
+    public static byte[] Create(byte[] identityKey, byte[] signature, IReadOnlyList<string> muxers)
     {
         var payload = new NoiseHandshakePayload
         {
-            IdentityKey = ByteString.CopyFrom(identity.PublicKey.ToProtobuf()),
-            IdentitySig = ByteString.CopyFrom(identity.Sign(SignedData(staticPublicKey))),
+            IdentityKey = ByteString.CopyFrom(identityKey),
+            IdentitySig = ByteString.CopyFrom(signature),
         };
         if (muxers.Count > 0)
         {
@@ -29,8 +33,18 @@ internal static class HandshakePayload
         return payload.ToByteArray();
     }
 
+    /// <summary>The identity's signature over "noise-libp2p-static-key:" and the static key.</summary>
+    public static byte[] Sign(PrivateKey identity, ReadOnlySpan<byte> staticPublicKey) => identity.Sign(SignedData(staticPublicKey));
+
     /// <exception cref="HandshakeException">The payload does not decode or its signature does not verify.</exception>
-    public static RemoteIdentity Verify(ReadOnlySpan<byte> encoded, ReadOnlySpan<byte> remoteStaticKey)
+    public static RemoteIdentity Verify(ReadOnlySpan<byte> encoded, ReadOnlySpan<byte> remoteStaticKey) =>
+        Verify(encoded, remoteStaticKey, null, 0);
+
+    /// <summary>As <see cref="Verify(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>; an identity key, static key and signature
+    /// found in <paramref name="verified"/> byte for byte are not verified again.</summary>
+    /// <exception cref="HandshakeException">The payload does not decode or its signature does not verify.</exception>
+    public static RemoteIdentity Verify(ReadOnlySpan<byte> encoded, ReadOnlySpan<byte> remoteStaticKey,
+        VerifiedPayloadCache? verified, int capacity)
     {
         NoiseHandshakePayload payload;
         try
@@ -47,6 +61,13 @@ internal static class HandshakePayload
         if (!payload.HasIdentityKey || !payload.HasIdentitySig)
         {
             throw new HandshakeException("Noise handshake payload lacks the identity key or its signature");
+        }
+
+        IReadOnlyList<string> muxers = payload.Extensions is { } extensions ? [.. extensions.StreamMuxers] : [];
+        if (verified is not null &&
+            verified.TryGet(payload.IdentityKey.Span, remoteStaticKey, payload.IdentitySig.Span, capacity, out var knownKey, out var knownPeer))
+        {
+            return new RemoteIdentity(knownKey, knownPeer, muxers);
         }
 
         PublicKey key;
@@ -74,8 +95,9 @@ internal static class HandshakePayload
             throw new HandshakeException("the identity signature does not verify over the remote Noise static key");
         }
 
-        IReadOnlyList<string> muxers = payload.Extensions is { } extensions ? [.. extensions.StreamMuxers] : [];
-        return new RemoteIdentity(key, PeerId.FromPublicKey(key), muxers);
+        var peerId = PeerId.FromPublicKey(key);
+        verified?.Add(payload.IdentityKey.Span, remoteStaticKey, payload.IdentitySig.Span, capacity, key, peerId);
+        return new RemoteIdentity(key, peerId, muxers);
     }
 
     /// <summary>

@@ -14,14 +14,14 @@ namespace P2PStack.Security.Noise;
 internal static class NoiseHandshake
 {
     public static async ValueTask<ISecureConnection> RunAsync(NoiseSuite suite, ILocalIdentity identity,
-        NoiseOptions options, IRawConnection raw, bool initiator, PeerId? expectedRemotePeer,
+        NoiseOptions options, NoiseKeyCaches caches, IRawConnection raw, bool initiator, PeerId? expectedRemotePeer,
         IReadOnlyList<string> muxers, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.HandshakeTimeout);
         try
         {
-            return await RunCoreAsync(suite, identity, options, raw, initiator, expectedRemotePeer, muxers, timeout.Token)
+            return await RunCoreAsync(suite, identity, options, caches, raw, initiator, expectedRemotePeer, muxers, timeout.Token)
                 .ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -48,20 +48,22 @@ internal static class NoiseHandshake
     }
 
     private static async ValueTask<ISecureConnection> RunCoreAsync(NoiseSuite suite, ILocalIdentity identity,
-        NoiseOptions options, IRawConnection raw, bool initiator, PeerId? expectedRemotePeer,
+        NoiseOptions options, NoiseKeyCaches caches, IRawConnection raw, bool initiator, PeerId? expectedRemotePeer,
         IReadOnlyList<string> muxers, CancellationToken cancellationToken)
     {
-        // A fresh static key per session (the spec allows it; it keeps sessions unlinkable by static key).
-        using var staticKey = X25519KeyPair.Generate();
-        using var state = new HandshakeState(suite.Protocol, initiator, ReadOnlySpan<byte>.Empty, staticKey);
-        byte[] localPayload = HandshakePayload.Create(identity.PrivateKey, staticKey.PublicKey, muxers);
+        // The identity's static key and its signature, reused for NoiseOptions.StaticKeyLifetime (NoiseStaticKeys).
+        var staticKey = caches.StaticKeys.Get(identity, options);
+        using var owned = staticKey.Owned ? staticKey.Key : null;
+        using var state = new HandshakeState(suite.Protocol, initiator, ReadOnlySpan<byte>.Empty, staticKey.Key);
+        byte[] localPayload = HandshakePayload.Create(staticKey.IdentityKey, staticKey.Signature, muxers);
+        var verify = (caches.VerifiedPayloads, options.VerifiedPayloadCacheSize);
 
         HandshakePayload.RemoteIdentity remote;
         string? earlyMuxer;
         if (initiator)
         {
             await WriteAsync(raw.Output, state, [], cancellationToken).ConfigureAwait(false);
-            remote = await ReadIdentityAsync(raw.Input, state, cancellationToken).ConfigureAwait(false);
+            remote = await ReadIdentityAsync(raw.Input, state, verify, cancellationToken).ConfigureAwait(false);
             CheckExpected(expectedRemotePeer, remote.PeerId);
             earlyMuxer = HandshakePayload.SelectMuxer(muxers, remote.Muxers);
             await WriteAsync(raw.Output, state, localPayload, cancellationToken).ConfigureAwait(false);
@@ -71,7 +73,7 @@ internal static class NoiseHandshake
             // Message 1 may carry a payload (not authenticated, no secrecy); libp2p gives it no meaning.
             await ReadAsync(raw.Input, state, cancellationToken).ConfigureAwait(false);
             await WriteAsync(raw.Output, state, localPayload, cancellationToken).ConfigureAwait(false);
-            remote = await ReadIdentityAsync(raw.Input, state, cancellationToken).ConfigureAwait(false);
+            remote = await ReadIdentityAsync(raw.Input, state, verify, cancellationToken).ConfigureAwait(false);
             earlyMuxer = HandshakePayload.SelectMuxer(remote.Muxers, muxers);
         }
 
@@ -89,10 +91,10 @@ internal static class NoiseHandshake
     }
 
     private static async ValueTask<HandshakePayload.RemoteIdentity> ReadIdentityAsync(PipeReader input,
-        HandshakeState state, CancellationToken cancellationToken)
+        HandshakeState state, (VerifiedPayloadCache Cache, int Capacity) verified, CancellationToken cancellationToken)
     {
         byte[] payload = await ReadAsync(input, state, cancellationToken).ConfigureAwait(false);
-        return HandshakePayload.Verify(payload, state.RemoteStaticPublicKey);
+        return HandshakePayload.Verify(payload, state.RemoteStaticPublicKey, verified.Cache, verified.Capacity);
     }
 
     private static async ValueTask<byte[]> ReadAsync(PipeReader input, HandshakeState state, CancellationToken cancellationToken)

@@ -13,6 +13,20 @@ public sealed class NoiseOptions
     /// <summary>Decrypted bytes buffered for the application before the connection stops reading the transport.</summary>
     public int ReceiveBufferSize { get; set; } = 1 << 20;
 
+    /// <summary>How long one local identity keeps its Noise static key (and the signature over it) before a handshake
+    /// makes a new one; zero: a new key for every handshake. The libp2p spec leaves the lifetime open (other
+    /// implementations keep one key per process); forward secrecy comes from the ephemeral keys.</summary>
+    public TimeSpan StaticKeyLifetime { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Most local identities whose static keys are kept (per-connection identities each have one); the
+    /// oldest key goes first. Zero: none kept.</summary>
+    public int StaticKeyCacheSize { get; set; } = 64;
+
+    /// <summary>Most remote handshake signatures (identity key, static key, signature) kept as verified, so that a
+    /// peer reconnecting with the same static key is not verified again; the oldest goes first. Zero: verify
+    /// every handshake.</summary>
+    public int VerifiedPayloadCacheSize { get; set; } = 1024;
+
     /// <summary>Which hybrid post-quantum suites are offered and accepted.</summary>
     public PostQuantumOptions PostQuantum { get; } = new();
 
@@ -27,6 +41,21 @@ public sealed class NoiseOptions
         if (CloseTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentException("CloseTimeout must be positive", nameof(CloseTimeout));
+        }
+
+        if (StaticKeyLifetime < TimeSpan.Zero)
+        {
+            throw new ArgumentException("StaticKeyLifetime must not be negative", nameof(StaticKeyLifetime));
+        }
+
+        if (StaticKeyCacheSize is < 0 or > 65536)
+        {
+            throw new ArgumentException("StaticKeyCacheSize must be 0 to 65536", nameof(StaticKeyCacheSize));
+        }
+
+        if (VerifiedPayloadCacheSize is < 0 or > 1 << 20)
+        {
+            throw new ArgumentException("VerifiedPayloadCacheSize must be 0 to 1048576", nameof(VerifiedPayloadCacheSize));
         }
 
         if (ReceiveBufferSize < 64 * 1024)

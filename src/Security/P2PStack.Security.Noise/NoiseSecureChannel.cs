@@ -11,13 +11,23 @@ namespace P2PStack.Security.Noise;
 public sealed class NoiseSecureChannel : ISecureChannel
 {
     private readonly NoiseOptions _options;
+    private readonly NoiseKeyCaches _caches;
 
+    /// <summary>A channel with static keys and verified payloads of its own (<c>AddNoise</c> shares them
+    /// between the suites of a host).</summary>
     public NoiseSecureChannel(NoiseSuite suite, IOptions<NoiseOptions> options)
+        : this(suite, options, new NoiseKeyCaches())
+    {
+    }
+
+    internal NoiseSecureChannel(NoiseSuite suite, IOptions<NoiseOptions> options, NoiseKeyCaches caches)
     {
         ArgumentNullException.ThrowIfNull(suite);
+        ArgumentNullException.ThrowIfNull(caches);
         Suite = suite;
         _options = options.Value;
         _options.Validate();
+        _caches = caches;
     }
 
     public NoiseSuite Suite { get; }
@@ -28,7 +38,7 @@ public sealed class NoiseSecureChannel : ISecureChannel
         PeerId? expectedRemotePeer, IReadOnlyList<string> muxers, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(identity);
-        return NoiseHandshake.RunAsync(Suite, identity, _options, connection, initiator: true, expectedRemotePeer, muxers,
+        return NoiseHandshake.RunAsync(Suite, identity, _options, _caches, connection, initiator: true, expectedRemotePeer, muxers,
             cancellationToken);
     }
 
@@ -36,7 +46,7 @@ public sealed class NoiseSecureChannel : ISecureChannel
         IReadOnlyList<string> muxers, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(identity);
-        return NoiseHandshake.RunAsync(Suite, identity, _options, connection, initiator: false, null, muxers,
+        return NoiseHandshake.RunAsync(Suite, identity, _options, _caches, connection, initiator: false, null, muxers,
             cancellationToken);
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using P2PStack.Network;
 
@@ -29,10 +30,12 @@ public static class NoiseServiceCollectionExtensions
             optionsBuilder.Configure(configure);
         }
 
+        // One set of static keys and verified payloads for all the suites of this host.
+        services.TryAddSingleton(_ => new NoiseKeyCaches());
         foreach (var suite in registration.PostQuantum.SuitesInPreferenceOrder())
         {
             services.AddSingleton<ISecureChannel>(provider => new NoiseSecureChannel(suite,
-                provider.GetRequiredService<IOptions<NoiseOptions>>()));
+                provider.GetRequiredService<IOptions<NoiseOptions>>(), provider.GetRequiredService<NoiseKeyCaches>()));
         }
 
         return builder;

@@ -1,0 +1,10 @@
+namespace P2PStack.Security.Noise;
+
+/// <summary>What the Noise channels of one host share across handshakes: the local static keys with their
+/// signatures (<see cref="NoiseStaticKeys"/>) and the remote signatures already verified (<see cref="VerifiedPayloadCache"/>).</summary>
+internal sealed class NoiseKeyCaches(NoiseStaticKeys? staticKeys = null, VerifiedPayloadCache? verifiedPayloads = null)
+{
+    public NoiseStaticKeys StaticKeys { get; } = staticKeys ?? new NoiseStaticKeys();
+
+    public VerifiedPayloadCache VerifiedPayloads { get; } = verifiedPayloads ?? new VerifiedPayloadCache();
+}
