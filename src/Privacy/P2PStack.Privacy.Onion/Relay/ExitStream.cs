@@ -27,8 +27,11 @@ internal sealed class ExitStream
         resumeWriterThreshold: 0, useSynchronizationContext: false));
     private readonly DeliveryWindow _deliver;
     private readonly CancellationTokenSource _abort = new();
+    private readonly Lock _gate = new();
     private IExitEnd? _stream;
     private int _finished;
+    private long _queued; // bytes delivered into the pipe that the destination did not take yet (under _gate)
+    private bool _released; // the stream ended and gave its queued bytes back to the circuit (under _gate)
 
     public ExitStream(RelayCircuit circuit, ushort id, PeerId? destination, FlowControlOptions flow)
     {
@@ -43,12 +46,18 @@ internal sealed class ExitStream
 
     public FlowWindow PackageWindow { get; }
 
-    /// <summary>Queues DATA from the client; false when it overruns the stream window.</summary>
-    public bool Deliver(ReadOnlySpan<byte> data)
+    /// <summary>Queues DATA from the client for the destination.</summary>
+    public Delivery Deliver(ReadOnlySpan<byte> data)
     {
-        if (!_deliver.Received(data.Length)) return false;
-        if (Volatile.Read(ref _finished) == 0) _toDestination.Writer.Write(data);
-        return true;
+        lock (_gate)
+        {
+            if (_released) return Delivery.Dropped;
+            if (!_deliver.Received(data.Length)) return Delivery.Overrun;
+            if (Volatile.Read(ref _finished) != 0) return Delivery.Dropped;
+            _toDestination.Writer.Write(data);
+            _queued += data.Length;
+            return Delivery.Queued;
+        }
     }
 
     public async ValueTask FlushDeliveredAsync()
@@ -67,7 +76,10 @@ internal sealed class ExitStream
     /// <summary>The client finished writing (END with reason done).</summary>
     public void RemoteFinished()
     {
-        if (Interlocked.Exchange(ref _finished, 1) == 0) _toDestination.Writer.Complete();
+        lock (_gate)
+        {
+            if (Interlocked.Exchange(ref _finished, 1) == 0) _toDestination.Writer.Complete();
+        }
     }
 
     public void Abort()
@@ -153,6 +165,7 @@ internal sealed class ExitStream
             _circuit.RemoveStream(this);
             if (_stream is not null) await _stream.DisposeAsync().ConfigureAwait(false);
             await _toDestination.Reader.CompleteAsync().ConfigureAwait(false);
+            await ReleaseQueuedAsync(circuitToken).ConfigureAwait(false);
         }
     }
 
@@ -181,14 +194,36 @@ internal sealed class ExitStream
             if (!buffer.IsEmpty) await stream.Output.FlushAsync(token).ConfigureAwait(false);
             long consumed = buffer.Length;
             reader.AdvanceTo(buffer.End);
+            lock (_gate) _queued -= consumed;
             int due = _deliver.Consumed(consumed);
-            if (due > 0 && !_circuit.TryDeferStreamSendmes(Id, due))
-                await _circuit.SendStreamSendmesBackwardAsync(Id, due, token).ConfigureAwait(false);
+            if (consumed > 0) await _circuit.ConsumedAsync(Id, consumed, due, token).ConfigureAwait(false);
             if (result.IsCompleted)
             {
                 await stream.Output.CompleteAsync().ConfigureAwait(false);
                 return;
             }
+        }
+    }
+
+    // The stream ended: what the destination never took no longer counts against the circuit (its window and queue),
+    // nor does anything that arrives for it from now on.
+    private async Task ReleaseQueuedAsync(CancellationToken circuitToken)
+    {
+        long rest;
+        lock (_gate)
+        {
+            _released = true;
+            rest = _queued;
+            _queued = 0;
+        }
+        if (rest == 0) return;
+        try
+        {
+            await _circuit.ConsumedAsync(Id, rest, 0, circuitToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (circuitToken.IsCancellationRequested)
+        {
+            // The circuit is ending: no SENDME is owed.
         }
     }
 
@@ -229,6 +264,14 @@ internal sealed class ExitStream
             stream.Input.AdvanceTo(chunk.End);
         }
     }
+}
+
+/// <summary>What became of a DATA cell an exit stream was given.</summary>
+internal enum Delivery
+{
+    Queued,
+    Dropped,
+    Overrun,
 }
 
 /// <summary>What an exit stream moves data to and from: a stream to the destination, or one half of a splice.</summary>

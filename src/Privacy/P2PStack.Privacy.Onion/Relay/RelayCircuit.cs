@@ -169,7 +169,7 @@ internal sealed partial class RelayCircuit
     {
         var cell = new byte[_layout.CellSize];
         int cellSize = _layout.CellSize;
-        int maxBatch = Options.Relay.MaxQueuedCellsPerCircuit;
+        int maxBatch = Options.Relay.CellsPerRead;
         var observer = _relay.Observer;
         while (true)
         {
@@ -314,7 +314,7 @@ internal sealed partial class RelayCircuit
     {
         var cell = new byte[_layout.CellSize];
         int cellSize = _layout.CellSize;
-        int maxBatch = Options.Relay.MaxQueuedCellsPerCircuit;
+        int maxBatch = Options.Relay.CellsPerRead;
         var observer = _relay.Observer;
         try
         {

@@ -196,15 +196,24 @@ internal sealed class DeliveryWindow(int window, int increment)
     private int _outstanding;
 
     /// <summary>Records an arriving DATA cell of <paramref name="bytes"/> bytes; false when it overruns the window.</summary>
-    public bool Received(int bytes)
+    public bool Received(int bytes) => Received(bytes, out _);
+
+    /// <summary>Records an arriving DATA cell; <paramref name="completesIncrement"/>: it is the cell whose consumption
+    /// will make a SENDME due (the cell whose tag an authenticated circuit SENDME carries).</summary>
+    public bool Received(int bytes, out bool completesIncrement)
     {
         lock (_gate)
         {
+            completesIncrement = false;
             if (_outstanding >= window) return false;
             _outstanding++;
             _cells++;
             _received += bytes;
-            if (_cells % increment == 0) _boundaries.Enqueue(_received);
+            if (_cells % increment == 0)
+            {
+                _boundaries.Enqueue(_received);
+                completesIncrement = true;
+            }
             return true;
         }
     }
