@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.ExceptionServices;
 using P2PStack.Addressing;
 using P2PStack.Identity;
 using P2PStack.Network;
@@ -143,10 +144,20 @@ internal sealed class ExitStream
             using var pumps = CancellationTokenSource.CreateLinkedTokenSource(token);
             var toDestination = StopOthersOnFaultAsync(ToDestinationAsync(_stream, pumps.Token), pumps);
             var fromDestination = StopOthersOnFaultAsync(FromDestinationAsync(_stream, pumps.Token), pumps);
-            await Task.WhenAll(toDestination, fromDestination).ConfigureAwait(false);
+            var both = Task.WhenAll(toDestination, fromDestination);
+            try
+            {
+                await both.ConfigureAwait(false);
+            }
+            catch (Exception first)
+            {
+                // The other pump, stopped by the first one's fault, ends with a cancellation that must not hide it.
+                var bug = both.Exception?.InnerExceptions.FirstOrDefault(x => !IsDesignedEnd(x));
+                if (bug is not null && !ReferenceEquals(bug, first)) ExceptionDispatchInfo.Throw(bug);
+                throw;
+            }
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException or ObjectDisposedException
-            or FormatException or TimeoutException)
+        catch (Exception e) when (IsDesignedEnd(e))
         {
             _stream?.Reset();
             if (!circuitToken.IsCancellationRequested && !_abort.IsCancellationRequested)
@@ -155,10 +166,22 @@ internal sealed class ExitStream
                 {
                     await _circuit.SendBackwardAsync(RelayCommand.End, Id, new[] { (byte)EndReason.ConnectFailed }, circuitToken).ConfigureAwait(false);
                 }
-                catch (Exception send) when (send is OperationCanceledException or IOException or InvalidOperationException)
+                catch (Exception send) when (send is OperationCanceledException or IOException or ObjectDisposedException)
                 {
+                    // The circuit is ending (a closed link is a LinkClosedException, an IOException).
+                }
+                catch (Exception bug)
+                {
+                    await _circuit.FailAsync(bug).ConfigureAwait(false);
                 }
             }
+        }
+        catch (Exception bug)
+        {
+            // No documented kind: a bug, not the destination's failure. The circuit ends with DESTROY internal (logged
+            // and counted once) rather than the client reading it as connect_failed.
+            _stream?.Reset();
+            await _circuit.FailAsync(bug).ConfigureAwait(false);
         }
         finally
         {
@@ -168,6 +191,15 @@ internal sealed class ExitStream
             await ReleaseQueuedAsync(circuitToken).ConfigureAwait(false);
         }
     }
+
+    // How the end of a stream shows when nothing is wrong here: cancellation (the circuit or the stream ended), I/O errors
+    // of the destination's stream or of a circuit link (a closed link is a LinkClosedException), the destination's
+    // protocol failures, and a pipe of the destination end completed because that end was closed (reset by this side
+    // or, at an introduction point, by the other half). Any other exception, any other InvalidOperationException
+    // among them, is a bug.
+    private bool IsDesignedEnd(Exception e) =>
+        e is OperationCanceledException or IOException or ObjectDisposedException or FormatException or TimeoutException
+        || (e is InvalidOperationException && _stream is { IsClosed: true });
 
     private static async Task StopOthersOnFaultAsync(Task pump, CancellationTokenSource pumps)
     {
@@ -221,9 +253,13 @@ internal sealed class ExitStream
         {
             await _circuit.ConsumedAsync(Id, rest, 0, circuitToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (circuitToken.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
         {
             // The circuit is ending: no SENDME is owed.
+        }
+        catch (Exception bug)
+        {
+            await _circuit.FailAsync(bug).ConfigureAwait(false);
         }
     }
 
@@ -278,15 +314,31 @@ internal enum Delivery
 internal interface IExitEnd : IDuplexPipe, IAsyncDisposable
 {
     void Reset();
+
+    /// <summary>Whether the end was reset or disposed (its pipes may then refuse calls with an
+    /// <see cref="InvalidOperationException"/>: the designed close, not a bug). Set before the pipes complete.</summary>
+    bool IsClosed { get; }
 }
 
 internal sealed class StreamEnd(IStream stream) : IExitEnd
 {
+    private int _closed;
+
     public PipeReader Input => stream.Input;
 
     public PipeWriter Output => stream.Output;
 
-    public void Reset() => stream.Reset();
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
-    public ValueTask DisposeAsync() => stream.DisposeAsync();
+    public void Reset()
+    {
+        Volatile.Write(ref _closed, 1);
+        stream.Reset();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Volatile.Write(ref _closed, 1);
+        return stream.DisposeAsync();
+    }
 }
