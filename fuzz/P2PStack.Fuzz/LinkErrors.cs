@@ -35,8 +35,10 @@ internal sealed class LinkErrors
         {
             if (e is OnionFormatException or CircuitException or OperationCanceledException or P2PStack.Privacy.Onion.Relay.CircuitEndedException)
                 continue;
+            // A link's close as the link reports it: the pipe's own exception, wrapped by the link once it closed.
+            var thrown = e is P2PStack.Privacy.Onion.Wire.LinkClosedException { InnerException: { } inner } ? inner : e;
             bool fromLink;
-            lock (_thrown) fromLink = _thrown.Contains(e);
+            lock (_thrown) fromLink = _thrown.Contains(thrown);
             if (fromLink && e is IOException or InvalidOperationException or ObjectDisposedException) continue;
             throw new InvalidOperationException(
                 $"{who}: a circuit ended on {e.GetType().FullName} that {(fromLink ? "is not a link's close" : "no link threw")}: {e.Message}", e);

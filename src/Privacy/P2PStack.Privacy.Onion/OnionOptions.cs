@@ -179,9 +179,15 @@ public sealed class OnionRelayOptions
     /// <summary>Peers whose build rate is tracked (the state is keyed by remote input, so it is bounded).</summary>
     public int MaxTrackedPeers { get; set; } = 4096;
 
+    /// <summary>Cells of data an exit holds for one circuit's streams that their destinations have not taken yet; one
+    /// more ends the circuit with DESTROY <c>resource_limit</c> (counted as <c>max_queued_cells</c>). A client that
+    /// keeps to the circuit window queues at most that window (<see cref="FlowControlOptions.CircuitWindow"/>, 1000), so
+    /// the default refuses only a client that overruns it, and a smaller value caps an exit's memory per circuit.</summary>
+    public int MaxQueuedCellsPerCircuit { get; set; } = 1000;
+
     /// <summary>Cells a relay reads from one link before it forwards and flushes them (what one circuit can have in
     /// flight inside the relay; the muxer's stream windows bound what waits below).</summary>
-    public int MaxQueuedCellsPerCircuit { get; set; } = 256;
+    public int CellsPerRead { get; set; } = 256;
 
     /// <summary>RELAY_EARLY cells a relay lets through per circuit (EXTEND travels in them): bounds circuit length.</summary>
     public int MaxRelayEarlyCells { get; set; } = 64;
@@ -254,6 +260,7 @@ public sealed class OnionRelayOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(CreatesPerSecondPerPeer);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxTrackedPeers, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxQueuedCellsPerCircuit, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(CellsPerRead, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRelayEarlyCells, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxStreamsPerCircuit, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(AdvertisedBandwidth);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.ExceptionServices;
 using P2PStack.Addressing;
 using P2PStack.Identity;
 using P2PStack.Network;
@@ -27,8 +28,11 @@ internal sealed class ExitStream
         resumeWriterThreshold: 0, useSynchronizationContext: false));
     private readonly DeliveryWindow _deliver;
     private readonly CancellationTokenSource _abort = new();
+    private readonly Lock _gate = new();
     private IExitEnd? _stream;
     private int _finished;
+    private long _queued; // bytes delivered into the pipe that the destination did not take yet (under _gate)
+    private bool _released; // the stream ended and gave its queued bytes back to the circuit (under _gate)
 
     public ExitStream(RelayCircuit circuit, ushort id, PeerId? destination, FlowControlOptions flow)
     {
@@ -43,12 +47,18 @@ internal sealed class ExitStream
 
     public FlowWindow PackageWindow { get; }
 
-    /// <summary>Queues DATA from the client; false when it overruns the stream window.</summary>
-    public bool Deliver(ReadOnlySpan<byte> data)
+    /// <summary>Queues DATA from the client for the destination.</summary>
+    public Delivery Deliver(ReadOnlySpan<byte> data)
     {
-        if (!_deliver.Received(data.Length)) return false;
-        if (Volatile.Read(ref _finished) == 0) _toDestination.Writer.Write(data);
-        return true;
+        lock (_gate)
+        {
+            if (_released) return Delivery.Dropped;
+            if (!_deliver.Received(data.Length)) return Delivery.Overrun;
+            if (Volatile.Read(ref _finished) != 0) return Delivery.Dropped;
+            _toDestination.Writer.Write(data);
+            _queued += data.Length;
+            return Delivery.Queued;
+        }
     }
 
     public async ValueTask FlushDeliveredAsync()
@@ -67,7 +77,10 @@ internal sealed class ExitStream
     /// <summary>The client finished writing (END with reason done).</summary>
     public void RemoteFinished()
     {
-        if (Interlocked.Exchange(ref _finished, 1) == 0) _toDestination.Writer.Complete();
+        lock (_gate)
+        {
+            if (Interlocked.Exchange(ref _finished, 1) == 0) _toDestination.Writer.Complete();
+        }
     }
 
     public void Abort()
@@ -131,10 +144,20 @@ internal sealed class ExitStream
             using var pumps = CancellationTokenSource.CreateLinkedTokenSource(token);
             var toDestination = StopOthersOnFaultAsync(ToDestinationAsync(_stream, pumps.Token), pumps);
             var fromDestination = StopOthersOnFaultAsync(FromDestinationAsync(_stream, pumps.Token), pumps);
-            await Task.WhenAll(toDestination, fromDestination).ConfigureAwait(false);
+            var both = Task.WhenAll(toDestination, fromDestination);
+            try
+            {
+                await both.ConfigureAwait(false);
+            }
+            catch (Exception first)
+            {
+                // The other pump, stopped by the first one's fault, ends with a cancellation that must not hide it.
+                var bug = both.Exception?.InnerExceptions.FirstOrDefault(x => !IsDesignedEnd(x));
+                if (bug is not null && !ReferenceEquals(bug, first)) ExceptionDispatchInfo.Throw(bug);
+                throw;
+            }
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException or ObjectDisposedException
-            or FormatException or TimeoutException)
+        catch (Exception e) when (IsDesignedEnd(e))
         {
             _stream?.Reset();
             if (!circuitToken.IsCancellationRequested && !_abort.IsCancellationRequested)
@@ -143,18 +166,40 @@ internal sealed class ExitStream
                 {
                     await _circuit.SendBackwardAsync(RelayCommand.End, Id, new[] { (byte)EndReason.ConnectFailed }, circuitToken).ConfigureAwait(false);
                 }
-                catch (Exception send) when (send is OperationCanceledException or IOException or InvalidOperationException)
+                catch (Exception send) when (send is OperationCanceledException or IOException or ObjectDisposedException)
                 {
+                    // The circuit is ending (a closed link is a LinkClosedException, an IOException).
+                }
+                catch (Exception bug)
+                {
+                    await _circuit.FailAsync(bug).ConfigureAwait(false);
                 }
             }
+        }
+        catch (Exception bug)
+        {
+            // No documented kind: a bug, not the destination's failure. The circuit ends with DESTROY internal (logged
+            // and counted once) rather than the client reading it as connect_failed.
+            _stream?.Reset();
+            await _circuit.FailAsync(bug).ConfigureAwait(false);
         }
         finally
         {
             _circuit.RemoveStream(this);
             if (_stream is not null) await _stream.DisposeAsync().ConfigureAwait(false);
             await _toDestination.Reader.CompleteAsync().ConfigureAwait(false);
+            await ReleaseQueuedAsync(circuitToken).ConfigureAwait(false);
         }
     }
+
+    // How the end of a stream shows when nothing is wrong here: cancellation (the circuit or the stream ended), I/O errors
+    // of the destination's stream or of a circuit link (a closed link is a LinkClosedException), the destination's
+    // protocol failures, and a pipe of the destination end completed because that end was closed (reset by this side
+    // or, at an introduction point, by the other half). Any other exception, any other InvalidOperationException
+    // among them, is a bug.
+    private bool IsDesignedEnd(Exception e) =>
+        e is OperationCanceledException or IOException or ObjectDisposedException or FormatException or TimeoutException
+        || (e is InvalidOperationException && _stream is { IsClosed: true });
 
     private static async Task StopOthersOnFaultAsync(Task pump, CancellationTokenSource pumps)
     {
@@ -181,14 +226,40 @@ internal sealed class ExitStream
             if (!buffer.IsEmpty) await stream.Output.FlushAsync(token).ConfigureAwait(false);
             long consumed = buffer.Length;
             reader.AdvanceTo(buffer.End);
+            lock (_gate) _queued -= consumed;
             int due = _deliver.Consumed(consumed);
-            if (due > 0 && !_circuit.TryDeferStreamSendmes(Id, due))
-                await _circuit.SendStreamSendmesBackwardAsync(Id, due, token).ConfigureAwait(false);
+            if (consumed > 0) await _circuit.ConsumedAsync(Id, consumed, due, token).ConfigureAwait(false);
             if (result.IsCompleted)
             {
                 await stream.Output.CompleteAsync().ConfigureAwait(false);
                 return;
             }
+        }
+    }
+
+    // The stream ended: what the destination never took no longer counts against the circuit (its window and queue),
+    // nor does anything that arrives for it from now on.
+    private async Task ReleaseQueuedAsync(CancellationToken circuitToken)
+    {
+        long rest;
+        lock (_gate)
+        {
+            _released = true;
+            rest = _queued;
+            _queued = 0;
+        }
+        if (rest == 0) return;
+        try
+        {
+            await _circuit.ConsumedAsync(Id, rest, 0, circuitToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            // The circuit is ending: no SENDME is owed.
+        }
+        catch (Exception bug)
+        {
+            await _circuit.FailAsync(bug).ConfigureAwait(false);
         }
     }
 
@@ -231,19 +302,43 @@ internal sealed class ExitStream
     }
 }
 
+/// <summary>What became of a DATA cell an exit stream was given.</summary>
+internal enum Delivery
+{
+    Queued,
+    Dropped,
+    Overrun,
+}
+
 /// <summary>What an exit stream moves data to and from: a stream to the destination, or one half of a splice.</summary>
 internal interface IExitEnd : IDuplexPipe, IAsyncDisposable
 {
     void Reset();
+
+    /// <summary>Whether the end was reset or disposed (its pipes may then refuse calls with an
+    /// <see cref="InvalidOperationException"/>: the designed close, not a bug). Set before the pipes complete.</summary>
+    bool IsClosed { get; }
 }
 
 internal sealed class StreamEnd(IStream stream) : IExitEnd
 {
+    private int _closed;
+
     public PipeReader Input => stream.Input;
 
     public PipeWriter Output => stream.Output;
 
-    public void Reset() => stream.Reset();
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
-    public ValueTask DisposeAsync() => stream.DisposeAsync();
+    public void Reset()
+    {
+        Volatile.Write(ref _closed, 1);
+        stream.Reset();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Volatile.Write(ref _closed, 1);
+        return stream.DisposeAsync();
+    }
 }

@@ -10,13 +10,18 @@ namespace P2PStack.Privacy.Onion.Relay;
 
 /// <summary>The last hop as an exit: BEGIN opens a stream to the destination, DATA goes both ways under circuit and
 /// stream windows, SENDMEs refill them (a circuit SENDME must carry the tag of the cell that completed the
-/// increment, proving that the client read it), END closes.</summary>
+/// increment, proving that the client read it), END closes. Forward DATA counts as consumed, at both levels, once a
+/// destination took it (or it was dropped for a stream that ended): the circuit window then bounds what the exit
+/// queues for the circuit's streams, and <see cref="OnionRelayOptions.MaxQueuedCellsPerCircuit"/> caps it.</summary>
 internal sealed partial class RelayCircuit
 {
     private readonly Dictionary<ushort, ExitStream> _streams = [];
     private readonly List<ExitStream> _touched = [];
     private readonly Queue<byte[]> _sendmeTags = new();
-    private readonly List<byte[]> _pendingSendmes = [];
+    private readonly Queue<byte[]> _incrementTags = new(); // tags of arrived DATA cells that complete an increment, oldest first
+    private readonly List<byte[]> _tagsToSend = []; // under the previous link's lock
+    private int _circuitSendmesDue; // circuit SENDMEs due (increments consumed) and not yet written
+    private long _queuedBytes; // forward DATA bytes queued in exit streams that no destination took yet
     private readonly List<(ushort Stream, int Count)> _streamSendmes = []; // the forward loop's only
     private readonly Lock _deferGate = new();
     private readonly List<(ushort Stream, int Count)> _deferredSendmes = []; // under _deferGate
@@ -92,15 +97,58 @@ internal sealed partial class RelayCircuit
 
     private void OnData(ushort id, ReadOnlyMemory<byte> data)
     {
-        if (!_deliverWindow.Received(data.Length)) throw new OnionFormatException("DATA past the circuit window");
-        // The circuit SENDME carries this cell's tag as it arrived: only a reader of the cell knows it. It goes out
-        // with the others due at the end of this read (FlushStreamsAsync), in one write.
-        if (_deliverWindow.Consumed(data.Length) > 0) _pendingSendmes.Add((byte[])_lastTagIn.Clone());
+        if (!_deliverWindow.Received(data.Length, out bool completesIncrement)) throw new OnionFormatException("DATA past the circuit window");
+        // The circuit SENDME carries the tag of the cell that completed the increment, as it arrived: only a reader of
+        // the cell knows it. It goes out once the increment's bytes were taken (ConsumedAsync, FlushStreamsAsync).
+        if (completesIncrement)
+        {
+            lock (_incrementTags) _incrementTags.Enqueue((byte[])_lastTagIn.Clone());
+        }
         ExitStream? stream;
         lock (_streams) _streams.TryGetValue(id, out stream);
-        if (stream is null) return; // a stream that just ended: late data is dropped
-        if (!stream.Deliver(data.Span)) throw new OnionFormatException($"DATA past the window of stream {id}");
-        if (!_touched.Contains(stream)) _touched.Add(stream);
+        switch (stream?.Deliver(data.Span) ?? Delivery.Dropped)
+        {
+            case Delivery.Overrun:
+                throw new OnionFormatException($"DATA past the window of stream {id}");
+            case Delivery.Dropped:
+                // A stream that just ended: late data is dropped, and taken at once as far as the window goes.
+                CircuitConsumed(data.Length);
+                return;
+        }
+        long limit = (long)Options.Relay.MaxQueuedCellsPerCircuit * _layout.RelayDataCapacity;
+        if (Interlocked.Add(ref _queuedBytes, data.Length) > limit)
+        {
+            _relay.Metrics.Refused("max_queued_cells");
+            throw new CircuitEndedException(DestroyReason.ResourceLimit, Side.None,
+                $"more than {Options.Relay.MaxQueuedCellsPerCircuit} cells of data queued for the destinations");
+        }
+        if (!_touched.Contains(stream!)) _touched.Add(stream!);
+    }
+
+    // Forward DATA taken (or dropped): the circuit SENDMEs that makes due are written by whoever sends SENDMEs next.
+    private void CircuitConsumed(long bytes)
+    {
+        int due = _deliverWindow.Consumed(bytes);
+        if (due > 0) Interlocked.Add(ref _circuitSendmesDue, due);
+    }
+
+    /// <summary>A stream's pump handed <paramref name="bytes"/> to its destination (or let go of them when the stream
+    /// ended), making <paramref name="streamSendmes"/> stream SENDMEs due. When the forward loop is flushing its streams
+    /// (the pump runs inline in that flush, ExitStream) they go out with its batch, in one write; otherwise now.</summary>
+    internal async ValueTask ConsumedAsync(ushort streamId, long bytes, int streamSendmes, CancellationToken token)
+    {
+        Interlocked.Add(ref _queuedBytes, -bytes);
+        CircuitConsumed(bytes);
+        if (streamSendmes == 0 && Volatile.Read(ref _circuitSendmesDue) == 0) return;
+        lock (_deferGate)
+        {
+            if (_collectingSendmes)
+            {
+                if (streamSendmes > 0) _deferredSendmes.Add((streamId, streamSendmes));
+                return;
+            }
+        }
+        await SendSendmesBackwardAsync(streamSendmes > 0 ? [(streamId, streamSendmes)] : [], token).ConfigureAwait(false);
     }
 
     private async Task FlushStreamsAsync(CancellationToken token)
@@ -125,49 +173,37 @@ internal sealed partial class RelayCircuit
             }
             _touched.Clear();
         }
-        if (_pendingSendmes.Count > 0 || _streamSendmes.Count > 0)
+        if (Volatile.Read(ref _circuitSendmesDue) > 0 || _streamSendmes.Count > 0)
         {
             try
             {
-                await SendSendmesBackwardAsync(_pendingSendmes, _streamSendmes, token).ConfigureAwait(false);
+                await SendSendmesBackwardAsync(_streamSendmes, token).ConfigureAwait(false);
             }
             finally
             {
-                _pendingSendmes.Clear();
                 _streamSendmes.Clear();
             }
         }
     }
 
-    /// <summary>Leaves <paramref name="count"/> stream SENDMEs of stream <paramref name="id"/> to the forward loop when it
-    /// is flushing its streams (the caller, a stream's pump, runs inline in that flush), so that they go out with the
-    /// batch's circuit SENDMEs; false when the caller must send them itself.</summary>
-    internal bool TryDeferStreamSendmes(ushort id, int count)
+    /// <summary>Sends SENDMEs towards the client in one write: the circuit SENDMEs due (each with the tag of its
+    /// increment, oldest first: taken under the link's lock, so that they go out in order), then the stream SENDMEs
+    /// (stream id, how many) in <paramref name="streamSendmes"/>. One flush for all of them: every flush is a write
+    /// through each relay on the way, and a thread woken at each.</summary>
+    private async Task SendSendmesBackwardAsync(IReadOnlyList<(ushort Stream, int Count)> streamSendmes, CancellationToken token)
     {
-        lock (_deferGate)
-        {
-            if (!_collectingSendmes) return false;
-            _deferredSendmes.Add((id, count));
-            return true;
-        }
-    }
-
-    /// <summary>Sends <paramref name="count"/> stream SENDMEs of stream <paramref name="streamId"/> in one write.</summary>
-    internal Task SendStreamSendmesBackwardAsync(ushort streamId, int count, CancellationToken token) =>
-        SendSendmesBackwardAsync([], [(streamId, count)], token);
-
-    /// <summary>Sends SENDMEs towards the client in one write: a circuit SENDME for each tag in
-    /// <paramref name="circuitTags"/>, then the stream SENDMEs (stream id, how many) in <paramref name="streamSendmes"/>.
-    /// One flush for all of them: every flush is a write through each relay on the way, and a thread woken at each.</summary>
-    private async Task SendSendmesBackwardAsync(IReadOnlyList<byte[]> circuitTags, IReadOnlyList<(ushort Stream, int Count)> streamSendmes,
-        CancellationToken token)
-    {
-        if (circuitTags.Count == 0 && streamSendmes.Count == 0) return;
         await _prev.LockAsync(token).ConfigureAwait(false);
         try
         {
-            for (int i = 0; i < circuitTags.Count; i++)
-                await WriteSendmeLockedAsync(circuitTags, i, 0, token).ConfigureAwait(false);
+            int circuitSendmes = Interlocked.Exchange(ref _circuitSendmesDue, 0);
+            if (circuitSendmes == 0 && streamSendmes.Count == 0) return;
+            _tagsToSend.Clear();
+            lock (_incrementTags)
+            {
+                for (int i = 0; i < circuitSendmes; i++) _tagsToSend.Add(_incrementTags.Dequeue());
+            }
+            for (int i = 0; i < _tagsToSend.Count; i++)
+                await WriteSendmeLockedAsync(_tagsToSend, i, 0, token).ConfigureAwait(false);
             foreach (var (stream, count) in streamSendmes)
                 for (int i = 0; i < count; i++)
                     await WriteSendmeLockedAsync([], 0, stream, token).ConfigureAwait(false);

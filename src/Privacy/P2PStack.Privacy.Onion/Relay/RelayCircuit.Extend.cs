@@ -93,14 +93,24 @@ internal sealed partial class RelayCircuit
         {
             failure = DestroyReason.Timeout;
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
+            // The next link (or the previous one, for EXTENDED) is gone: a closed link is a LinkClosedException.
             if (token.IsCancellationRequested) return;
             failure = DestroyReason.ConnectFailed;
         }
         catch (OperationCanceledException)
         {
             return; // the circuit ended meanwhile
+        }
+        catch (Exception bug)
+        {
+            // No documented kind: a bug, not the next relay's failure. The circuit ends with DESTROY internal (logged and
+            // counted once), the next link too when it was not yet part of the circuit.
+            if (next is not null && !ReferenceEquals(Volatile.Read(ref _next), next))
+                await next.CloseAsync(abort: true).ConfigureAwait(false);
+            await FailAsync(bug).ConfigureAwait(false);
+            return;
         }
         if (next is not null)
         {
@@ -112,9 +122,13 @@ internal sealed partial class RelayCircuit
         {
             await SendBackwardAsync(RelayCommand.Truncated, 0, new[] { (byte)failure }, token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
         {
-            // The circuit is ending anyway.
+            // The circuit is ending anyway (a closed link is a LinkClosedException, an IOException).
+        }
+        catch (Exception bug)
+        {
+            await FailAsync(bug).ConfigureAwait(false);
         }
     }
 

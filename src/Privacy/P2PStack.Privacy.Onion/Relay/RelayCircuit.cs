@@ -91,9 +91,7 @@ internal sealed partial class RelayCircuit
         }
         catch (Exception e)
         {
-            _relay.CircuitFailure?.Invoke(e);
-            var (reason, side) = Classify(e, Side.Previous);
-            await EndAsync(reason, side).ConfigureAwait(false);
+            await FailAsync(e, Side.Previous).ConfigureAwait(false);
         }
         finally
         {
@@ -169,11 +167,11 @@ internal sealed partial class RelayCircuit
     {
         var cell = new byte[_layout.CellSize];
         int cellSize = _layout.CellSize;
-        int maxBatch = Options.Relay.MaxQueuedCellsPerCircuit;
+        int maxBatch = Options.Relay.CellsPerRead;
         var observer = _relay.Observer;
         while (true)
         {
-            var result = await _prev.Input.ReadAsync(token).ConfigureAwait(false);
+            var result = await _prev.ReadAsync(token).ConfigureAwait(false);
             var buffer = result.Buffer;
             int processed = 0;
             int forwarded = 0;
@@ -238,8 +236,8 @@ internal sealed partial class RelayCircuit
             }
             _relay.Metrics.Relayed(forward: true, forwarded);
             await FlushStreamsAsync(token).ConfigureAwait(false);
-            if (processed == maxBatch && buffer.Length >= cellSize) _prev.Input.AdvanceTo(buffer.Start);
-            else _prev.Input.AdvanceTo(buffer.Start, buffer.End);
+            if (processed == maxBatch && buffer.Length >= cellSize) _prev.AdvanceTo(buffer.Start);
+            else _prev.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted)
             {
                 if (buffer.Length > 0 && buffer.Length < cellSize) throw new OnionFormatException("the link ended inside a cell");
@@ -255,7 +253,7 @@ internal sealed partial class RelayCircuit
             var flushed = await next.FlushAsync(token).ConfigureAwait(false);
             if (flushed.IsCompleted) throw new CircuitEndedException(DestroyReason.LinkClosed, Side.Next, "the next hop left");
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
             throw new CircuitEndedException(DestroyReason.LinkClosed, Side.Next, $"the next link failed: {e.Message}");
         }
@@ -314,13 +312,13 @@ internal sealed partial class RelayCircuit
     {
         var cell = new byte[_layout.CellSize];
         int cellSize = _layout.CellSize;
-        int maxBatch = Options.Relay.MaxQueuedCellsPerCircuit;
+        int maxBatch = Options.Relay.CellsPerRead;
         var observer = _relay.Observer;
         try
         {
             while (true)
             {
-                var result = await next.Input.ReadAsync(token).ConfigureAwait(false);
+                var result = await next.ReadAsync(token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 int processed = 0;
                 int relayed = 0;
@@ -360,8 +358,8 @@ internal sealed partial class RelayCircuit
                     if (locked) _prev.Unlock();
                 }
                 _relay.Metrics.Relayed(forward: false, relayed);
-                if (processed == maxBatch && buffer.Length >= cellSize) next.Input.AdvanceTo(buffer.Start);
-                else next.Input.AdvanceTo(buffer.Start, buffer.End);
+                if (processed == maxBatch && buffer.Length >= cellSize) next.AdvanceTo(buffer.Start);
+                else next.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted && buffer.Length < cellSize)
                 {
                     if (buffer.Length > 0) throw new OnionFormatException("the next link ended inside a cell");
@@ -371,9 +369,7 @@ internal sealed partial class RelayCircuit
         }
         catch (Exception e)
         {
-            _relay.CircuitFailure?.Invoke(e);
-            var (reason, side) = Classify(e, Side.Next);
-            await EndAsync(reason, side).ConfigureAwait(false);
+            await FailAsync(e, Side.Next).ConfigureAwait(false);
         }
     }
 
@@ -434,9 +430,13 @@ internal sealed partial class RelayCircuit
                 _prev.Unlock();
             }
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
         {
             // The link is gone; the forward loop ends the circuit.
+        }
+        catch (Exception e)
+        {
+            await FailAsync(e).ConfigureAwait(false);
         }
     }
 
@@ -481,13 +481,32 @@ internal sealed partial class RelayCircuit
         if (next is not null) await next.CloseAsync(abort: from == Side.Next).ConfigureAwait(false);
     }
 
+    /// <summary>Ends the circuit for <paramref name="e"/>, which a part of it failed with. An exception of no documented
+    /// kind (among them any <see cref="InvalidOperationException"/>: a closed link says so with a
+    /// <see cref="LinkClosedException"/>) is a bug: the circuit ends with DESTROY <c>internal</c> both ways, the first
+    /// such exception of the circuit logged and counted (<c>p2pstack_onion_relay_refused_total{reason="internal"}</c>).</summary>
+    /// <param name="linkSide">The link a failed read or write belongs to.</param>
+    internal async Task FailAsync(Exception e, Side linkSide = Side.None)
+    {
+        _relay.CircuitFailure?.Invoke(e);
+        var (reason, side) = Classify(e, linkSide);
+        if (reason == DestroyReason.Internal && Interlocked.Exchange(ref _failed, 1) == 0)
+        {
+            _relay.Metrics.Refused(OnionMetrics.Label(DestroyReason.Internal));
+            LogFailed(e);
+        }
+        await EndAsync(reason, side).ConfigureAwait(false);
+    }
+
+    private int _failed;
+
     /// <param name="linkSide">The link a failed read or write belongs to.</param>
     private static (DestroyReason Reason, Side Side) Classify(Exception e, Side linkSide) => e switch
     {
         CircuitEndedException ended => (ended.Reason, ended.Side),
         OnionFormatException => (DestroyReason.Protocol, Side.None),
         OperationCanceledException => (DestroyReason.Finished, Side.None),
-        IOException or ObjectDisposedException or InvalidOperationException => (DestroyReason.LinkClosed, linkSide),
+        IOException or ObjectDisposedException => (DestroyReason.LinkClosed, linkSide),
         _ => (DestroyReason.Internal, Side.None),
     };
 
@@ -512,4 +531,7 @@ internal sealed partial class RelayCircuit
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Relay circuit ended: {Reason}")]
     private partial void LogEnded(string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Relay circuit failed on an internal error; ended with DESTROY internal")]
+    private partial void LogFailed(Exception error);
 }

@@ -25,8 +25,11 @@ internal sealed class SplicedPair
     /// <summary>The service's half.</summary>
     public IExitEnd B { get; }
 
+    private int _reset;
+
     private void Reset()
     {
+        Volatile.Write(ref _reset, 1);
         var error = new IOException("the other half of the introduction was reset");
         _aToB.Writer.Complete(error);
         _bToA.Writer.Complete(error);
@@ -43,6 +46,8 @@ internal sealed class SplicedPair
         public PipeWriter Output => output;
 
         public void Reset() => pair.Reset();
+
+        public bool IsClosed => Volatile.Read(ref _disposed) != 0 || Volatile.Read(ref pair._reset) != 0;
 
         public async ValueTask DisposeAsync()
         {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using P2PStack.Network;
 
 namespace P2PStack.Privacy.Onion.Wire;
@@ -7,7 +8,11 @@ namespace P2PStack.Privacy.Onion.Wire;
 /// <summary>
 /// One circuit link: a libp2p stream carrying whole cells of one size in both directions. Writers take the link's lock,
 /// write cells straight into the stream's pipe (no copy, no allocation) and flush once per batch; one reader reads
-/// cells into the caller's buffer.
+/// cells into the caller's buffer. A stream's pipe completed by <see cref="CloseAsync"/> (which marks the link closed
+/// first) refuses calls with an <see cref="InvalidOperationException"/>; the link turns exactly those into a
+/// <see cref="LinkClosedException"/> (an <see cref="IOException"/>), so that callers read "link gone" only from I/O
+/// errors and never from an <see cref="InvalidOperationException"/> of an open link or of anything else (a bug, which
+/// ends a circuit as <c>internal</c>). A neighbour that leaves shows as the end of the input or an I/O error.
 /// </summary>
 internal sealed class CellLink
 {
@@ -36,6 +41,37 @@ internal sealed class CellLink
 
     public PipeReader Input => Stream.Input;
 
+    /// <summary>Reads from the link (<see cref="PipeReader.ReadAsync"/>).</summary>
+    /// <exception cref="LinkClosedException">The link's input was completed.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // one read per batch: no allocation
+    public async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Stream.Input.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e) when (IsClosed)
+        {
+            throw new LinkClosedException("the link's input was completed", e);
+        }
+    }
+
+    /// <summary>Consumes what <see cref="ReadAsync"/> returned up to <paramref name="consumed"/>, having looked at it up to
+    /// <paramref name="examined"/>.</summary>
+    public void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        try
+        {
+            Stream.Input.AdvanceTo(consumed, examined);
+        }
+        catch (InvalidOperationException e) when (IsClosed)
+        {
+            throw new LinkClosedException("the link's input was completed", e);
+        }
+    }
+
+    public void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
     private long _cellsWritten;
 
     /// <summary>Cells written to this link (changed under the lock; cover traffic reads it to tell an idle interval).</summary>
@@ -48,19 +84,45 @@ internal sealed class CellLink
     public void Unlock() => _write.Release();
 
     /// <summary>The next cell's bytes in the stream's pipe; fill them and <see cref="Commit"/> (under the lock).</summary>
-    public Span<byte> Begin() => Stream.Output.GetSpan(Layout.CellSize)[..Layout.CellSize];
+    public Span<byte> Begin()
+    {
+        try
+        {
+            return Stream.Output.GetSpan(Layout.CellSize)[..Layout.CellSize];
+        }
+        catch (InvalidOperationException e) when (IsClosed)
+        {
+            throw new LinkClosedException("the link's output was completed", e);
+        }
+    }
 
     public void Commit()
     {
-        Stream.Output.Advance(Layout.CellSize);
+        try
+        {
+            Stream.Output.Advance(Layout.CellSize);
+        }
+        catch (InvalidOperationException e) when (IsClosed)
+        {
+            throw new LinkClosedException("the link's output was completed", e);
+        }
         Volatile.Write(ref _cellsWritten, _cellsWritten + 1);
         _unflushed++;
     }
 
-    public ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken)
+    /// <exception cref="LinkClosedException">The link's output was completed.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // one flush per batch: no allocation
+    public async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken)
     {
         _unflushed = 0;
-        return Stream.Output.FlushAsync(cancellationToken);
+        try
+        {
+            return await Stream.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e) when (IsClosed)
+        {
+            throw new LinkClosedException("the link's output was completed", e);
+        }
     }
 
     /// <summary>Writes one control cell (DESTROY, PADDING) under the lock and flushes; errors of a link already gone
@@ -82,9 +144,9 @@ internal sealed class CellLink
                 Unlock();
             }
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
         {
-            // The link is gone; the neighbour learns of the end from that.
+            // The link is gone (a LinkClosedException is an IOException); the neighbour learns of the end from that.
         }
     }
 
@@ -92,16 +154,24 @@ internal sealed class CellLink
     /// <exception cref="OnionFormatException">The link ended inside a cell.</exception>
     public async ValueTask<bool> ReadCellAsync(byte[] cell, CancellationToken cancellationToken)
     {
-        var result = await Input.ReadAtLeastAsync(Layout.CellSize, cancellationToken).ConfigureAwait(false);
+        ReadResult result;
+        try
+        {
+            result = await Input.ReadAtLeastAsync(Layout.CellSize, cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e) when (IsClosed)
+        {
+            throw new LinkClosedException("the link's input was completed", e);
+        }
         var buffer = result.Buffer;
         if (buffer.Length < Layout.CellSize)
         {
-            Input.AdvanceTo(buffer.End);
+            AdvanceTo(buffer.End);
             if (buffer.Length > 0) throw new OnionFormatException($"the link ended inside a cell ({buffer.Length} of {Layout.CellSize} bytes)");
             return false;
         }
         buffer.Slice(0, Layout.CellSize).CopyTo(cell);
-        Input.AdvanceTo(buffer.GetPosition(Layout.CellSize));
+        AdvanceTo(buffer.GetPosition(Layout.CellSize));
         return true;
     }
 
@@ -114,12 +184,16 @@ internal sealed class CellLink
             if (abort) Stream.Reset();
             await Stream.DisposeAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
         {
             // Already torn down by the other side.
         }
     }
 }
+
+/// <summary>A circuit link's pipe was completed (the link closed): the designed "link gone", read as
+/// <c>link_closed</c>.</summary>
+internal sealed class LinkClosedException(string message, Exception inner) : IOException(message, inner);
 
 /// <summary>A flow-control window: a count of cells that may be sent, taken by senders and refilled by SENDMEs;
 /// senders wait while it is empty.</summary>
@@ -196,15 +270,24 @@ internal sealed class DeliveryWindow(int window, int increment)
     private int _outstanding;
 
     /// <summary>Records an arriving DATA cell of <paramref name="bytes"/> bytes; false when it overruns the window.</summary>
-    public bool Received(int bytes)
+    public bool Received(int bytes) => Received(bytes, out _);
+
+    /// <summary>Records an arriving DATA cell; <paramref name="completesIncrement"/>: it is the cell whose consumption
+    /// will make a SENDME due (the cell whose tag an authenticated circuit SENDME carries).</summary>
+    public bool Received(int bytes, out bool completesIncrement)
     {
         lock (_gate)
         {
+            completesIncrement = false;
             if (_outstanding >= window) return false;
             _outstanding++;
             _cells++;
             _received += bytes;
-            if (_cells % increment == 0) _boundaries.Enqueue(_received);
+            if (_cells % increment == 0)
+            {
+                _boundaries.Enqueue(_received);
+                completesIncrement = true;
+            }
             return true;
         }
     }
