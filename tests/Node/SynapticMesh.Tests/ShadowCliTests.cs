@@ -25,7 +25,7 @@ public sealed class ShadowCliTests : IAsyncLifetime
         var first = await StartAsync(["--onion-relay"], bootstrap: null);
         _bootstrap = first.TcpAddress;
         for (int i = 0; i < 2; i++) await StartAsync(["--onion-relay"], _bootstrap);
-        var (service, init) = await StartWithInitAsync(["--shadow", "--shadow-publication-jitter", "0"], _bootstrap);
+        var (service, init) = await StartWithInitAsync(["--shadow", "--shadow-publication-jitter", "0", "--shadow-pool-size", "1"], _bootstrap);
         _service = service;
         _firstAddress = init.GetProperty("shadowAddress").GetString()!;
         Assert.StartsWith("shadow:", _firstAddress);
