@@ -16,7 +16,8 @@ namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
 /// <c>onion-loopback [--builds 200] [--warmup-builds 1000] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes]
-/// [--circuit-window N --circuit-increment N --stream-window N --stream-increment N]</c>: three relays, a
+/// [--circuit-window N --circuit-increment N --stream-window N --stream-increment N] [--perf-control FIFO --perf-phase
+/// builds|transfer]</c>: three relays, a
 /// client and a destination, each a full host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and
 /// 514-byte cells) in this one process, or with <c>--relay-processes</c> each relay in a process of its own (its CPU per
 /// MiB then read from its process, as for Tor in <see cref="TorLoopback"/>). Measures
@@ -28,7 +29,11 @@ namespace P2PStack.Benchmarks.Onion;
 /// work are in it). Warm-up builds and a warm-up transfer on each connection precede the measured ones (the tiered JIT
 /// compiles the hot paths again once they are hot, in every process). With <c>--relay-processes</c> it also reports the
 /// CPU time per build of each process and the context switches per MiB of each relay (threads woken: the cost of
-/// handing cells between loops and processes, which other processes' load hardly changes). The flow-control options
+/// handing cells between loops and processes, which other processes' load hardly changes). With <c>--perf-control</c>
+/// (the control FIFO of <c>perf stat --delay=-1 --control fifo:FIFO</c>, which counts this process and its relay
+/// processes) it writes <c>enable</c> before the measured builds or the measured circuit transfers (<c>--perf-phase</c>)
+/// and <c>disable</c> after them, so that the counts (instructions: what the load does not change) cover only those.
+/// The flow-control options
 /// override the onion defaults on every node (a network parameter).
 /// </summary>
 public static class OnionLoopback
@@ -45,7 +50,11 @@ public static class OnionLoopback
         int warmupBuilds = Arg(args, "--warmup-builds", 1000);
         bool processes = args.Contains("--relay-processes");
         var flow = Flow.Parse(args);
-        Console.WriteLine(RunAsync(builds, echoes, mib, processes, warmup, warmupBuilds, flow).GetAwaiter().GetResult());
+        int control = Array.IndexOf(args, "--perf-control");
+        using var perf = control >= 0 && control + 1 < args.Length
+            ? new PerfControl(args[control + 1], Array.IndexOf(args, "--perf-phase") is int phase && phase >= 0 && phase + 1 < args.Length ? args[phase + 1] : "builds")
+            : null;
+        Console.WriteLine(RunAsync(builds, echoes, mib, processes, warmup, warmupBuilds, flow, perf).GetAwaiter().GetResult());
         return 0;
     }
 
@@ -115,8 +124,23 @@ public static class OnionLoopback
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
+    /// <summary>Switches <c>perf stat</c>'s counting on and off through its control FIFO around one phase.</summary>
+    public sealed class PerfControl(string fifo, string phase) : IDisposable
+    {
+        private readonly StreamWriter _writer = new(new FileStream(fifo, FileMode.Open, FileAccess.Write)) { AutoFlush = true };
+
+        public string Phase { get; } = phase;
+
+        public void Set(string phase, bool on)
+        {
+            if (phase == Phase) _writer.WriteLine(on ? "enable" : "disable");
+        }
+
+        public void Dispose() => _writer.Dispose();
+    }
+
     public static async Task<string> RunAsync(int builds, int echoes, int mib, bool relayProcesses = false, int warmupMib = 32,
-        int warmupBuilds = 1000, Flow? flow = null)
+        int warmupBuilds = 1000, Flow? flow = null, PerfControl? perf = null)
     {
         flow ??= Flow.Default;
         var nodes = new List<Node>();
@@ -174,6 +198,7 @@ public static class OnionLoopback
                 {
                     buildCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
                     relayBuildCpuBefore = [.. relays.OfType<RelayProcess>().Select(r => r.CpuTime())];
+                    perf?.Set("builds", true);
                 }
                 // A guard, not a measurement: a build or close that does not end fails the run.
                 using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
@@ -194,6 +219,7 @@ public static class OnionLoopback
                 if (!await client.Client.CloseCircuitAsync(info.Id, timeout.Token)) throw new InvalidOperationException($"circuit {info.Id} was not open");
                 if (i >= warmupBuilds) closeMs.Add(Stopwatch.GetElapsedTime(closing).TotalMilliseconds);
             }
+            perf?.Set("builds", false);
             var buildCpu = (Process.GetCurrentProcess().TotalProcessorTime - buildCpuBefore).TotalMilliseconds / builds;
             var relayBuildCpu = relays.OfType<RelayProcess>().Select((r, i) => (r.CpuTime() - relayBuildCpuBefore[i]).TotalMilliseconds / builds).ToArray();
             report.AppendLine($"3-hop build (ms, {builds} after {warmupBuilds} warm-up): p50 {P(buildMs, 50)}, p10 {P(buildMs, 10)}, p90 {P(buildMs, 90)}");
@@ -220,9 +246,11 @@ public static class OnionLoopback
                 var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
                 var relayCpuBefore = relays.OfType<RelayProcess>().Select(r => r.CpuTime()).ToArray();
                 var switchesBefore = relays.OfType<RelayProcess>().Select(r => r.ContextSwitches()).ToArray();
+                if (name == "circuit") perf?.Set("transfer", true);
                 var watch = Stopwatch.StartNew();
                 await SendAsync(connection, (long)mib << 20);
                 watch.Stop();
+                if (name == "circuit") perf?.Set("transfer", false);
                 var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
                 var perRelay = relays.OfType<RelayProcess>().Select((r, i) => (r.CpuTime() - relayCpuBefore[i]).TotalMilliseconds / mib).ToArray();
                 var switches = relays.OfType<RelayProcess>().Select((r, i) => (r.ContextSwitches() - switchesBefore[i]) / mib).ToArray();

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using P2PStack.IO;
 
 namespace P2PStack.Multistream;
 
@@ -92,9 +93,12 @@ public static class MultistreamSelect
         using var deadline = Deadline.Start(options, cancellationToken);
         try
         {
-            // Send our header at once, as go-multistream does: a lazy dialer is already waiting for it.
+            // Send our header at once, as go-multistream does: a dialer may wait for it. When the dialer's header and
+            // first proposal have both arrived already (a lazy dialer sends them together), the header goes out with
+            // the answer, which follows without waiting, in one write instead of two.
             MultistreamCodec.WriteToken(pipe.Output, ProtocolId);
-            await pipe.Output.FlushAsync(deadline.Token).ConfigureAwait(false);
+            if (!HasWholeMessages(pipe.Input, 2, options.MaxMessageLength))
+                await pipe.Output.FlushAsync(deadline.Token).ConfigureAwait(false);
             await MultistreamCodec.ExpectHeaderAsync(pipe.Input, options, deadline.Token).ConfigureAwait(false);
             for (int round = 0; round < options.MaxProposals; round++)
             {
@@ -121,6 +125,25 @@ public static class MultistreamSelect
         {
             throw deadline.TimedOut();
         }
+    }
+
+    /// <summary>Whether <paramref name="count"/> whole length-prefixed messages are readable without waiting (nothing is
+    /// consumed; a malformed prefix counts as not readable, for the reads that follow to report).</summary>
+    private static bool HasWholeMessages(PipeReader input, int count, int maxLength)
+    {
+        if (!input.TryRead(out var result)) return false;
+        var buffer = result.Buffer;
+        bool whole = true;
+        try
+        {
+            for (int i = 0; i < count && whole; i++) whole = LengthPrefixed.TryReadMessage(ref buffer, maxLength, out _);
+        }
+        catch (P2PFormatException)
+        {
+            whole = false;
+        }
+        input.AdvanceTo(result.Buffer.Start);
+        return whole;
     }
 
     /// <summary>Asks the listener which protocols it supports (<c>ls</c>). The stream stays mid-negotiation

@@ -10,6 +10,7 @@ public sealed class PortMappingMetrics : ModuleMetrics
 
     private readonly Counter<long> _mapped;
     private readonly Counter<long> _failed;
+    private readonly Counter<long> _lost;
     private int _active;
 
     public PortMappingMetrics(IMeterFactory? factory = null) : base(factory, MeterName)
@@ -18,6 +19,8 @@ public sealed class PortMappingMetrics : ModuleMetrics
             "Port mappings a gateway granted (new or renewed), by method (UPnP, PCP, NAT-PMP).");
         _failed = Meter.CreateCounter<long>("p2pstack_port_mapping_failures_total", "{attempt}",
             "Port mapping attempts that failed, by method and reason (not_found, refused, malformed, network).");
+        _lost = Meter.CreateCounter<long>("p2pstack_port_mappings_lost_total", "{mapping}",
+            "Port mappings lost before the node stopped, by method and reason (renewal_refused, lease_expired, gateway_gone, listener_closed).");
         Meter.CreateObservableGauge("p2pstack_port_mappings", () => Volatile.Read(ref _active), "{mapping}",
             "Port mappings in place now.");
     }
@@ -26,6 +29,10 @@ public sealed class PortMappingMetrics : ModuleMetrics
 
     internal void Failed(string method, string reason) =>
         _failed.Add(1, new KeyValuePair<string, object?>("method", method), new KeyValuePair<string, object?>("reason", reason));
+
+    /// <param name="reason">renewal_refused, lease_expired, gateway_gone or listener_closed.</param>
+    internal void Lost(string method, string reason) =>
+        _lost.Add(1, new KeyValuePair<string, object?>("method", method), new KeyValuePair<string, object?>("reason", reason));
 
     internal void SetActive(int count) => Volatile.Write(ref _active, count);
 }

@@ -14,7 +14,9 @@ public sealed record PortMappingsChanged(IReadOnlyList<PortMappingResult> Mappin
 /// Keeps the node's TCP listen ports mapped on the gateway: maps them once the host listens, renews each mapping
 /// halfway through its lifetime (a renewal that fails without a refusal is retried, backing off from
 /// <see cref="PortMappingOptions.RenewalRetryInterval"/>, and the mapping kept until its lease ends), tries again after
-/// <see cref="PortMappingOptions.RetryInterval"/> when no protocol worked or a mapping was lost, and removes the mappings on stop. The public addresses the mappings give are in <see cref="ExternalAddresses"/>
+/// <see cref="PortMappingOptions.RetryInterval"/> when no protocol worked or a mapping was lost, removes a mapping from the
+/// gateway as soon as its listener closes (woken by <see cref="LocalAddressesChanged"/>; checked at every round too), and
+/// removes the mappings on stop. Every loss is counted by reason (<c>p2pstack_port_mappings_lost_total</c>). The public addresses the mappings give are in <see cref="ExternalAddresses"/>
 /// and the host's address manager (<see cref="IAddressManager.MappedAddresses"/>), which advertises them while the
 /// mappings last; every change is also announced with <see cref="PortMappingsChanged"/> on the host's event bus.
 /// </summary>
@@ -28,6 +30,10 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
     private ImmutableArray<PortMappingResult> _mappings = [];
     private CancellationTokenSource? _stopping;
     private Task? _loop;
+    private IDisposable? _addressWatch;
+
+    // Released when a mapped port is no longer listened on: the loop wakes before its next round to release the mapping.
+    private readonly SemaphoreSlim _wake = new(0, 1);
 
     public PortMappingService(IPeerHost host, PortMapper mapper, PortMappingMetrics? metrics = null, ILogger<PortMappingService>? logger = null,
         TimeProvider? timeProvider = null)
@@ -52,6 +58,7 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
     {
         if (_mapper.Options.Protocols == PortMappingProtocols.None || _loop is not null) return Task.CompletedTask;
         _stopping = new CancellationTokenSource();
+        _addressWatch = _host.Events.Subscribe<LocalAddressesChanged>(_ => OnAddressesChanged());
         _loop = Task.Run(() => RunAsync(_stopping.Token), CancellationToken.None);
         return Task.CompletedTask;
     }
@@ -59,11 +66,22 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (_loop is null) return;
+        _addressWatch?.Dispose();
+        _addressWatch = null;
         await _stopping!.CancelAsync().ConfigureAwait(false);
         await _loop.WaitAsync(cancellationToken).ConfigureAwait(false);
         _loop = null;
         _stopping.Dispose();
         var mappings = ImmutableInterlocked.InterlockedExchange(ref _mappings, []); // Interlocked.Exchange refuses a struct at run time
+        await RemoveAtGatewayAsync(mappings, cancellationToken).ConfigureAwait(false);
+        Publish();
+    }
+
+    /// <summary>Asks the gateway to remove mappings, best effort within <see cref="PortMappingOptions.RemoveTimeout"/>: a
+    /// failure (typed by the mapper: not found, refused, malformed, a broken exchange) is logged, and the gateway's lease
+    /// ends the mapping anyway.</summary>
+    private async Task RemoveAtGatewayAsync(IEnumerable<PortMappingResult> mappings, CancellationToken cancellationToken)
+    {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_mapper.Options.RemoveTimeout);
         foreach (var mapping in mappings)
@@ -73,13 +91,53 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
                 await _mapper.RemoveAsync(mapping, timeout.Token).ConfigureAwait(false);
                 LogRemoved(mapping.Method, mapping.ExternalPort);
             }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or P2PFormatException or System.Net.Sockets.SocketException)
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or P2PFormatException or System.Net.Sockets.SocketException
+                or HttpRequestException)
             {
-                LogRemoveFailed(mapping.Method, mapping.ExternalPort, ex.Message); // the lease ends it anyway
+                LogRemoveFailed(mapping.Method, mapping.ExternalPort, $"{ex.GetType().Name}: {ex.Message}");
             }
         }
-        Publish();
     }
+
+    // On the event bus's thread: only a look at the ports, the loop does the work.
+    private void OnAddressesChanged()
+    {
+        var ports = ListenedPorts();
+        if (_mappings.All(m => ports.Contains(m.InternalPort))) return;
+        try
+        {
+            _wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already woken.
+        }
+    }
+
+    /// <summary>Drops the mappings of ports no longer listened on: the address is withdrawn and the change announced
+    /// first (nobody should be sent to a closed port), then the gateway is asked to remove them.</summary>
+    private async Task ReleaseClosedListenersAsync(IReadOnlyCollection<int> ports, CancellationToken cancellationToken)
+    {
+        var closed = _mappings.Where(m => !ports.Contains(m.InternalPort)).ToList();
+        if (closed.Count == 0) return;
+        _mappings = [.. _mappings.Where(m => ports.Contains(m.InternalPort))];
+        foreach (var mapping in closed)
+        {
+            _leases.Remove(mapping.InternalPort);
+            _metrics?.Lost(mapping.Method, "listener_closed");
+            LogListenerClosed(mapping.Method, mapping.InternalPort);
+        }
+        _metrics?.SetActive(_mappings.Length);
+        Publish();
+        await RemoveAtGatewayAsync(closed, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The TCP ports the host listens on that a gateway could forward to (IPv4, not loopback, not relayed).</summary>
+    private List<int> ListenedPorts() => [.. _host.ListenAddresses
+        .Where(a => a.Has(MultiaddrProtocols.Ip4) && a.Has(MultiaddrProtocols.Tcp) && !AddressScope.IsRelayed(a)
+            && a.GetIPAddress() is { } ip && !System.Net.IPAddress.IsLoopback(ip))
+        .Select(a => int.Parse(a.ValueOf(MultiaddrProtocols.Tcp)!, System.Globalization.CultureInfo.InvariantCulture))
+        .Distinct()];
 
     public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
 
@@ -87,34 +145,47 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
     {
         while (!stopping.IsCancellationRequested)
         {
-            TimeSpan wait;
             try
             {
-                wait = await MapOrRenewAsync(stopping).ConfigureAwait(false);
+                var due = _time.GetUtcNow() + await MapOrRenewAsync(stopping).ConfigureAwait(false);
+                // Woken before the next round when a mapped port's listener closed: its mapping goes now.
+                while (await SleepAsync(due - _time.GetUtcNow(), stopping).ConfigureAwait(false))
+                    await ReleaseClosedListenersAsync(ListenedPorts(), stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            try
-            {
-                await Task.Delay(wait, _time, stopping).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
             {
                 return;
             }
         }
     }
 
+    /// <summary>Waits <paramref name="wait"/> on the service's clock; true when woken earlier by <see cref="_wake"/>.</summary>
+    private async Task<bool> SleepAsync(TimeSpan wait, CancellationToken stopping)
+    {
+        if (wait <= TimeSpan.Zero) return false;
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var delay = Task.Delay(wait, _time, either.Token);
+        var wake = _wake.WaitAsync(either.Token);
+        await Task.WhenAny(delay, wake).ConfigureAwait(false);
+        await either.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await wake.ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            stopping.ThrowIfCancellationRequested();
+            return false;
+        }
+    }
+
     /// <summary>One round: renews mappings that are due, maps ports that have none; returns when to come back.</summary>
     private async Task<TimeSpan> MapOrRenewAsync(CancellationToken cancellationToken)
     {
-        var ports = _host.ListenAddresses
-            .Where(a => a.Has(MultiaddrProtocols.Ip4) && a.Has(MultiaddrProtocols.Tcp) && !AddressScope.IsRelayed(a)
-                && a.GetIPAddress() is { } ip && !System.Net.IPAddress.IsLoopback(ip))
-            .Select(a => int.Parse(a.ValueOf(MultiaddrProtocols.Tcp)!, System.Globalization.CultureInfo.InvariantCulture))
-            .Distinct().ToList();
+        var ports = ListenedPorts();
+        // A listener closed without waking the loop (or while it was busy): its mapping goes first.
+        await ReleaseClosedListenersAsync(ports, cancellationToken).ConfigureAwait(false);
         var options = _mapper.Options;
         var next = options.RetryInterval;
         var now = _time.GetUtcNow();
@@ -135,7 +206,9 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
             if (existing is not null && lease is not null && lease.ExpiresAt <= now)
             {
                 // Every renewal failed until the gateway's lease ran out: the mapping is gone, and so is the address.
+                // Counted as the gateway gone when it last did not answer at all, else as the lease expired.
                 LogLeaseExpired(existing.Method, port, lease.Failures);
+                _metrics?.Lost(existing.Method, lease.Unanswered ? "gateway_gone" : "lease_expired");
                 _leases.Remove(port);
                 changed = true;
                 continue;
@@ -168,6 +241,7 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
                 {
                     // The gateway said no: its mapping is gone or going, so is the address; map again after RetryInterval.
                     LogRenewRefused(existing.Method, port, ex.Message);
+                    _metrics?.Lost(existing.Method, "renewal_refused");
                     _leases.Remove(port);
                     changed = true;
                     continue;
@@ -176,7 +250,7 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
                 // stay; the renewal is tried again, backing off, but never past the end of the lease.
                 var wait = options.RenewalRetryInterval * Math.Pow(2, Math.Min(lease.Failures, 20));
                 var retryAt = wait >= lease.ExpiresAt - now ? lease.ExpiresAt : now + wait;
-                lease = lease with { RenewAt = retryAt, Failures = lease.Failures + 1 };
+                lease = lease with { RenewAt = retryAt, Failures = lease.Failures + 1, Unanswered = failed.Errors.All(e => e is GatewayNotFoundException) };
                 _leases[port] = lease;
                 LogRenewFailed(existing.Method, port, ex.Message, lease.ExpiresAt - now, retryAt - now);
                 current.Add(existing);
@@ -195,9 +269,9 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    /// <summary>A mapping's schedule: when to renew (or retry a failed renewal), when the gateway's lease ends, and how
-    /// many renewals in a row failed.</summary>
-    private sealed record Lease(DateTimeOffset RenewAt, DateTimeOffset ExpiresAt, int Failures);
+    /// <summary>A mapping's schedule: when to renew (or retry a failed renewal), when the gateway's lease ends, how
+    /// many renewals in a row failed, and whether the last one found no gateway answering.</summary>
+    private sealed record Lease(DateTimeOffset RenewAt, DateTimeOffset ExpiresAt, int Failures, bool Unanswered = false);
 
     private readonly Dictionary<int, Lease> _leases = [];
 
@@ -237,6 +311,9 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Method}: the gateway refused to renew the mapping of port {Port}: {Reason}; the mapping is dropped")]
     private partial void LogRenewRefused(string method, int port, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Method}: port {Port} is no longer listened on; its mapping is withdrawn and removed from the gateway")]
+    private partial void LogListenerClosed(string method, int port);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Method}: the lease of the mapping of port {Port} ended after {Failures} failed renewals; the mapping is dropped")]
     private partial void LogLeaseExpired(string method, int port, int failures);

@@ -130,7 +130,7 @@ public sealed class ShadowDescriptor
         if (!value[..4].SequenceEqual(Magic)) throw new ShadowFormatException("not a shadow descriptor (magic)");
         var blindedKey = value.Slice(4, ShadowCurve.PointSize);
         if (!dhtKey.SequenceEqual(DhtKey(blindedKey)))
-            throw new ShadowFormatException("shadow descriptor stored under another key than its blinded key");
+            throw new ShadowFormatException("shadow descriptor stored under another key than its blinded key") { Reason = "wrong_key" };
         var period = new ShadowPeriod(BinaryPrimitives.ReadUInt64BigEndian(value[45..]), BinaryPrimitives.ReadUInt64BigEndian(value[37..]));
         ulong revision = BinaryPrimitives.ReadUInt64BigEndian(value[53..]);
         ulong expiresSeconds = BinaryPrimitives.ReadUInt64BigEndian(value[61..]);
@@ -142,15 +142,15 @@ public sealed class ShadowDescriptor
 
         var current = ShadowPeriod.At(now, periodLength);
         if (period.LengthSeconds != current.LengthSeconds)
-            throw new ShadowFormatException($"shadow descriptor period length {period.LengthSeconds} s is not this network's {current.LengthSeconds} s");
+            throw new ShadowFormatException($"shadow descriptor period length {period.LengthSeconds} s is not this network's {current.LengthSeconds} s") { Reason = "wrong_period" };
         if (period.Number + 1 < current.Number || period.Number > current.Number + 1)
-            throw new ShadowFormatException($"shadow descriptor is for period {period.Number}, not around the current {current.Number}");
+            throw new ShadowFormatException($"shadow descriptor is for period {period.Number}, not around the current {current.Number}") { Reason = "wrong_period" };
         // Beyond year 9999 DateTimeOffset cannot hold it (found by the shadow-descriptor fuzz target).
         if (expiresSeconds > (ulong)DateTimeOffset.MaxValue.ToUnixTimeSeconds()) throw new ShadowFormatException("shadow descriptor expiry out of range");
         var expires = DateTimeOffset.FromUnixTimeSeconds((long)expiresSeconds);
-        if (expires <= now) throw new ShadowFormatException("shadow descriptor has expired");
+        if (expires <= now) throw new ShadowFormatException("shadow descriptor has expired") { Reason = "expired" };
         if (expires > period.End + periodLength)
-            throw new ShadowFormatException("shadow descriptor outlives its period by more than one period");
+            throw new ShadowFormatException("shadow descriptor outlives its period by more than one period") { Reason = "lifetime" };
 
         BlindedShadowKey blinded;
         try
@@ -163,7 +163,7 @@ public sealed class ShadowDescriptor
         }
         int signed = HeaderSize + ciphertextLength;
         if (!blinded.Verify(SignedBytes(value[..signed]), value[signed..]))
-            throw new ShadowFormatException("shadow descriptor signature is invalid");
+            throw new ShadowFormatException("shadow descriptor signature is invalid") { Reason = "signature" };
         return new ShadowDescriptor(value.ToArray(), blindedKey.ToArray(), period, revision, expires, HeaderSize, ciphertextLength);
     }
 
@@ -176,7 +176,7 @@ public sealed class ShadowDescriptor
     {
         ArgumentNullException.ThrowIfNull(address);
         if (!BlindedShadowKey.FromAddress(address, Period).PublicKey.AsSpan().SequenceEqual(BlindedKey))
-            throw new ShadowFormatException("shadow descriptor belongs to another address or period");
+            throw new ShadowFormatException("shadow descriptor belongs to another address or period") { Reason = "wrong_address" };
         var ciphertext = Encoded.AsSpan(_ciphertextOffset, _ciphertextLength);
         var body = new byte[_ciphertextLength - NonceSize - TagSize];
         try
@@ -187,7 +187,7 @@ public sealed class ShadowDescriptor
         }
         catch (AuthenticationTagMismatchException ex)
         {
-            throw new ShadowFormatException("shadow descriptor body does not decrypt with this address", ex);
+            throw new ShadowFormatException("shadow descriptor body does not decrypt with this address", ex) { Reason = "undecryptable" };
         }
         return DecodeBody(body);
     }

@@ -21,7 +21,7 @@ public sealed class ShadowDescriptorValidator(TimeSpan periodLength, TimeProvide
         }
         catch (ShadowFormatException ex)
         {
-            metrics?.DescriptorRefused(ex.Message);
+            metrics?.DescriptorRefused(ex.Reason);
             throw new InvalidRecordException(ex.Message, ex);
         }
     }

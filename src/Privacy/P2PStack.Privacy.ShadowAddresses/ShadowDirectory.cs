@@ -130,12 +130,12 @@ public sealed class ShadowDirectory(IShadowDhtAccess access, IOptions<ShadowOpti
         {
             var descriptor = ShadowDescriptor.Verify(key, value, _time.GetUtcNow(), _options.PeriodLength);
             if (descriptor.Period.Number != period.Number)
-                throw new ShadowFormatException($"descriptor is for period {descriptor.Period.Number}, not {period.Number}");
+                throw new ShadowFormatException($"descriptor is for period {descriptor.Period.Number}, not {period.Number}") { Reason = "wrong_period" };
             return descriptor.Decrypt(address);
         }
         catch (ShadowFormatException ex)
         {
-            metrics.DescriptorRefused(ex.Message);
+            metrics.DescriptorRefused(ex.Reason);
             throw;
         }
     }

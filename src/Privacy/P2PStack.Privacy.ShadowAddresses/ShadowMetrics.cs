@@ -22,6 +22,7 @@ public sealed class ShadowMetrics : ModuleMetrics
     private long _resolved;
     private long _resolveFailed;
     private long _refusedCount;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _refusedByReason = new();
     private long _published;
 
     public ShadowMetrics(IMeterFactory? factory) : base(factory, MeterName)
@@ -31,7 +32,7 @@ public sealed class ShadowMetrics : ModuleMetrics
         _publications = Meter.CreateCounter<long>("p2pstack_shadow_descriptor_publications_total", "{descriptor}",
             "Descriptors this node published for its shadow addresses");
         _refused = Meter.CreateCounter<long>("p2pstack_shadow_descriptors_refused_total", "{descriptor}",
-            "Descriptors refused (forged, expired, wrong period, malformed), as a DHT node or a resolving client");
+            "Descriptors refused as a DHT node or a resolving client, by reason (malformed, wrong_key, wrong_period, expired, lifetime, signature, wrong_address, undecryptable)");
         _rotations = Meter.CreateCounter<long>("p2pstack_shadow_rotations_total", "{rotation}",
             "Shadow addresses replaced by a new one (uses or lifetime reached, or asked)");
         _connections = Meter.CreateCounter<long>("p2pstack_shadow_connections_total", "{connection}",
@@ -83,6 +84,9 @@ public sealed class ShadowMetrics : ModuleMetrics
 
     public long DescriptorsRefused => Interlocked.Read(ref _refusedCount);
 
+    /// <summary>Refused descriptors so far by reason (what p2pstack_shadow_descriptors_refused_total counts).</summary>
+    public IReadOnlyDictionary<string, long> DescriptorsRefusedByReason => new Dictionary<string, long>(_refusedByReason);
+
     public long Published => Interlocked.Read(ref _published);
 
     internal void Resolution(string result)
@@ -98,10 +102,11 @@ public sealed class ShadowMetrics : ModuleMetrics
         _publications.Add(1);
     }
 
+    /// <param name="reason"><see cref="ShadowFormatException.Reason"/>: one of a fixed set, so the label set stays bounded.</param>
     internal void DescriptorRefused(string reason)
     {
-        _ = reason; // the reason goes to the caller's exception; the label set stays bounded
         Interlocked.Increment(ref _refusedCount);
-        _refused.Add(1);
+        _refusedByReason.AddOrUpdate(reason, 1, (_, n) => n + 1);
+        _refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
     }
 }

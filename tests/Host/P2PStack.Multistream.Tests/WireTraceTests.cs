@@ -53,6 +53,64 @@ public class WireTraceTests
     }
 
     [Fact]
+    public async Task Listener_sends_header_and_answer_in_one_write_when_the_dialers_proposal_is_already_there()
+    {
+        var s = new Scripted();
+        await s.SendAsync(Scripted.Messages("/multistream/1.0.0", "/yamux/1.0.0"));
+        var counted = new FlushCountingPipe(s.Local);
+        Assert.Equal("/yamux/1.0.0", await MultistreamSelect.HandleAsync(counted, ["/yamux/1.0.0"], default).AsTask().WaitAsync(Scripted.Patience));
+        Assert.Equal(1, counted.Flushes);
+        byte[] expected = [.. Header, .. Scripted.Message("/yamux/1.0.0")];
+        Assert.Equal(expected, await s.ReceiveAsync(expected.Length));
+    }
+
+    [Fact]
+    public async Task Listener_flushes_its_header_alone_when_only_the_dialers_header_is_there()
+    {
+        var s = new Scripted();
+        await s.SendAsync(Scripted.Message("/multistream/1.0.0"));
+        var counted = new FlushCountingPipe(s.Local);
+        Task<string> handle = MultistreamSelect.HandleAsync(counted, ["/yamux/1.0.0"], default).AsTask();
+        Assert.Equal(Header, await s.ReceiveAsync(Header.Length));
+        await s.SendAsync(Scripted.Message("/yamux/1.0.0"));
+        Assert.Equal("/yamux/1.0.0", await handle.WaitAsync(Scripted.Patience));
+        Assert.Equal(2, counted.Flushes);
+    }
+
+    /// <summary>The end under test's pipe, counting the flushes of its output (each one write on a real stream).</summary>
+    private sealed class FlushCountingPipe(IDuplexPipe inner) : IDuplexPipe
+    {
+        private readonly CountingWriter _output = new(inner.Output);
+
+        public int Flushes => _output.Flushes;
+
+        public PipeReader Input => inner.Input;
+
+        public PipeWriter Output => _output;
+
+        private sealed class CountingWriter(PipeWriter writer) : PipeWriter
+        {
+            public int Flushes;
+
+            public override void Advance(int bytes) => writer.Advance(bytes);
+
+            public override Memory<byte> GetMemory(int sizeHint = 0) => writer.GetMemory(sizeHint);
+
+            public override Span<byte> GetSpan(int sizeHint = 0) => writer.GetSpan(sizeHint);
+
+            public override void CancelPendingFlush() => writer.CancelPendingFlush();
+
+            public override void Complete(Exception? exception = null) => writer.Complete(exception);
+
+            public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+            {
+                Interlocked.Increment(ref Flushes);
+                return writer.FlushAsync(cancellationToken);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Listener_answers_ls_in_go_format_and_keeps_negotiating()
     {
         var s = new Scripted();

@@ -49,6 +49,9 @@ public sealed class FakeNatPmpGateway : IDisposable
     /// <summary>While set, the gateway reads every request and answers none (as a gateway rebooting or a lost link).</summary>
     public bool Silent { get; set; }
 
+    /// <summary>While set, mapping requests are recorded and answered with a 4-byte answer a client cannot parse.</summary>
+    public bool Garbage { get; set; }
+
     public IReadOnlyList<NatPmpRequest> Requests => [.. _requests];
 
     private async Task ServeAsync()
@@ -87,6 +90,7 @@ public sealed class FakeNatPmpGateway : IDisposable
         var mapping = new NatPmpRequest(BinaryPrimitives.ReadUInt16BigEndian(request[4..]), BinaryPrimitives.ReadUInt16BigEndian(request[6..]),
             TimeSpan.FromSeconds(BinaryPrimitives.ReadUInt32BigEndian(request[8..])));
         _requests.Enqueue(mapping);
+        if (Garbage) return [0, 130, 0, 0];
         byte[] map = new byte[16];
         map[1] = 130;
         BinaryPrimitives.WriteUInt16BigEndian(map.AsSpan(2), (ushort)RefuseWith);

@@ -150,6 +150,7 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
         _clock.Advance(TimeSpan.FromSeconds(30));
         await Poll.UntilAsync(() => service.LastError is not null, "the refused renewal");
         Assert.Empty(node.Host.AddressManager.MappedAddresses);
+        Assert.Equal(1, Lost("renewal_refused"));
         Assert.DoesNotContain(renewed, node.Host.AdvertisedAddresses);
         await Poll.UntilAsync(() => !RecordedAt(remote, node).Contains(renewed), "the lost mapping pushed to the remote");
         Assert.DoesNotContain(renewed, (await identify.IdentifyAsync(connection, timeout.Token)).ListenAddresses);
@@ -218,6 +219,71 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
 
     private long NotFound => _metrics.Sum("p2pstack_port_mapping_failures_total", "method=NAT-PMP", "reason=not_found");
 
+    private long Lost(string reason) => _metrics.Sum("p2pstack_port_mappings_lost_total", "method=NAT-PMP", $"reason={reason}");
+
+    [Fact]
+    public async Task MappingOfAClosedListenerIsWithdrawnRemovedFromTheGatewayAndCountedAtOnce()
+    {
+        var (service, port) = await StartNodeAsync();
+        var node = _peer!;
+        await Poll.UntilAsync(() => service.Mappings.Count == 1, "the first mapping");
+        await SleepingAsync();
+
+        // A second listener, mapped at the next round (the renewal at half the lease).
+        var second = await node.Host.ListenAsync(Multiaddr.Parse("/ip4/0.0.0.0/tcp/0"), CancellationToken.None);
+        int secondPort = int.Parse(second.Address.ValueOf(MultiaddrProtocols.Tcp)!, System.Globalization.CultureInfo.InvariantCulture);
+        _clock.Advance(TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => service.Mappings.Count == 2, "the second port mapped");
+        await SleepingAsync();
+        Assert.Contains(Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{secondPort}"), node.Host.AddressManager.MappedAddresses);
+        _changes.Clear();
+        int requests = _gateway.Requests.Count;
+
+        // The second listener closes. Without any round being due (the clock stands still): its address is withdrawn,
+        // the change announced, the gateway asked to delete the mapping (lifetime 0), the loss counted; the first stays.
+        await second.DisposeAsync();
+        var change = await Poll.UntilAsync(() => _changes.LastOrDefault(), "PortMappingsChanged after the listener closed");
+        Assert.Equal(port, Assert.Single(change.Mappings).InternalPort);
+        Assert.Equal([Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{port}")], node.Host.AddressManager.MappedAddresses);
+        await Poll.UntilAsync(() => _gateway.Requests.Count > requests, "the removal at the gateway");
+        Assert.Equal(new NatPmpRequest(secondPort, 0, TimeSpan.Zero), Assert.Single(_gateway.Requests.Skip(requests)));
+        Assert.Equal(1, Lost("listener_closed"));
+        await SleepingAsync();
+        Assert.Equal(port, Assert.Single(service.Mappings).InternalPort);
+
+        // The first mapping keeps its schedule: renewed 30 s after the last renewal, and nothing is asked for the closed port.
+        _clock.Advance(TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => _gateway.Requests.Count == requests + 2, "the next renewal");
+        Assert.Equal(new NatPmpRequest(port, port, TimeSpan.FromHours(1)), _gateway.Requests[^1]);
+        await SleepingAsync();
+        Assert.Equal(1, Lost("listener_closed"));
+    }
+
+    [Fact]
+    public async Task RenewalsAnsweredWithGarbageUntilTheLeaseEndsLoseTheMappingAsLeaseExpired()
+    {
+        var (service, _) = await StartNodeAsync();
+        var node = _peer!;
+        await Poll.UntilAsync(() => service.Mappings.Count == 1, "the mapping");
+        await SleepingAsync();
+        _gateway.Garbage = true;
+        long Malformed() => _metrics.Sum("p2pstack_port_mapping_failures_total", "method=NAT-PMP", "reason=malformed");
+
+        // Renewals at 30 s, 35 s and 45 s get answers that do not parse; the mapping stays until its lease ends at 60 s.
+        foreach (var (advance, failures) in new[] { (30, 1), (5, 2), (10, 3) })
+        {
+            _clock.Advance(TimeSpan.FromSeconds(advance));
+            await Poll.UntilAsync(() => Malformed() == failures, $"failed renewal {failures}");
+            await SleepingAsync();
+            Assert.Single(node.Host.AddressManager.MappedAddresses);
+        }
+        _clock.Advance(TimeSpan.FromSeconds(15));
+        await Poll.UntilAsync(() => node.Host.AddressManager.MappedAddresses.Count == 0, "the address withdrawn at the lease end");
+        Assert.Equal(1, Lost("lease_expired")); // a gateway that answered, badly: not gone
+        Assert.Equal(0, Lost("gateway_gone"));
+        await SleepingAsync();
+    }
+
     [Fact]
     public async Task RenewalFailingTransientlyKeepsTheAddressAndIsRetriedBeforeTheLeaseEnds()
     {
@@ -284,6 +350,8 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
         Assert.Empty(service.Mappings);
         Assert.Empty(Assert.Single(_changes).Mappings);
         Assert.Equal(3, NotFound);
+        Assert.Equal(1, Lost("gateway_gone")); // the last renewals found no gateway answering
+        Assert.Equal(0, Lost("lease_expired"));
 
         // Then the ordinary remap after RetryInterval (10 min).
         _gateway.Silent = false;

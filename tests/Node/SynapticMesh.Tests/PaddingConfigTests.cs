@@ -173,7 +173,7 @@ public sealed class PaddingConfigTests
     private static PaddingOptions Compose(NodeConfig config, TempHome home) => Compose<PaddingOptions>(config, home);
 
     /// <summary>The options of type <typeparamref name="T"/> as a node composed from <paramref name="config"/> has them.</summary>
-    private static T Compose<T>(NodeConfig config, TempHome home) where T : class
+    internal static T Compose<T>(NodeConfig config, TempHome home) where T : class
     {
         using var key = PrivateKey.Generate(KeyType.Ed25519);
         var services = new ServiceCollection();

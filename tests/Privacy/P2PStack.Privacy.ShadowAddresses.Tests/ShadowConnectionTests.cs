@@ -190,6 +190,9 @@ public class ShadowConnectionTests
         var good = ShadowDescriptor.Create(key, period, 1, period.End + TimeSpan.FromMinutes(15), content).Encoded;
         var forged = (byte[])good.Clone();
         forged[^1] ^= 1; // the signature no longer verifies
+        // Each lie, and the reason its refusal is counted under (a record of another period served under this period's
+        // key is refused for that key, which is not derived from its own blinded key).
+        var reasons = new Dictionary<string, string> { ["forged"] = "signature", ["expired"] = "expired", ["wrong_period"] = "wrong_key" };
         var lies = new Dictionary<string, byte[]>
         {
             ["forged"] = forged,
@@ -222,11 +225,14 @@ public class ShadowConnectionTests
             {
                 served = record;
                 long refusedBefore = metrics.DescriptorsRefused;
+                long reasonBefore = metrics.DescriptorsRefusedByReason.GetValueOrDefault(reasons[kind]);
                 var error = await Assert.ThrowsAsync<ShadowConnectException>(() =>
                     client.Get<ShadowConnector>().ConnectAsync(key.Address, CancellationToken.None).WaitAsync(Patience));
                 // The DHT client drops the record it cannot validate, so the address does not resolve; counted as refused.
                 Assert.Contains(error.Result, new[] { "not_found", "invalid" });
                 Assert.True(metrics.DescriptorsRefused > refusedBefore, $"the {kind} descriptor was not counted as refused");
+                Assert.True(metrics.DescriptorsRefusedByReason.GetValueOrDefault(reasons[kind]) > reasonBefore,
+                    $"the {kind} descriptor was not counted under {reasons[kind]}");
             }
             // The same node serving the genuine record: it resolves (what failed above was the record, nothing else).
             served = good;

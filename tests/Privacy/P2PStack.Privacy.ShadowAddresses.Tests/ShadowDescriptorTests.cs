@@ -104,6 +104,32 @@ public class ShadowDescriptorTests
     }
 
     [Fact]
+    public void Each_refusal_carries_the_reason_it_is_counted_under()
+    {
+        var key = ShadowKey.Generate();
+        byte[] dhtKey = ShadowDescriptor.DhtKey(key.Address, Period);
+        byte[] good = Create(key).Encoded;
+        var signature = (byte[])good.Clone();
+        signature[^1] ^= 1;
+        var odd = ShadowPeriod.At(Now, TimeSpan.FromMinutes(30));
+        foreach (var (reason, refuse) in new (string, Action)[]
+        {
+            ("malformed", () => ShadowDescriptor.Verify(dhtKey, good[..^1], Now, PeriodLength)),
+            ("wrong_key", () => ShadowDescriptor.Verify(ShadowDescriptor.DhtKey(key.Address, Period.Next), good, Now, PeriodLength)),
+            ("wrong_period", () => ShadowDescriptor.Verify(ShadowDescriptor.DhtKey(key.Address, Period.Next.Next),
+                Create(key, Period.Next.Next, expires: Now + TimeSpan.FromMinutes(5)).Encoded, Now, PeriodLength)),
+            ("wrong_period", () => ShadowDescriptor.Verify(ShadowDescriptor.DhtKey(key.Address, odd), Create(key, odd).Encoded, Now, PeriodLength)),
+            ("expired", () => ShadowDescriptor.Verify(dhtKey, Create(key, expires: Now - TimeSpan.FromSeconds(1)).Encoded, Now, PeriodLength)),
+            ("lifetime", () => ShadowDescriptor.Verify(dhtKey, Create(key, expires: Period.End + PeriodLength + TimeSpan.FromSeconds(1)).Encoded, Now, PeriodLength)),
+            ("signature", () => ShadowDescriptor.Verify(dhtKey, signature, Now, PeriodLength)),
+            ("wrong_address", () => ShadowDescriptor.Verify(dhtKey, good, Now, PeriodLength).Decrypt(ShadowKey.Generate().Address)),
+        })
+        {
+            Assert.Equal(reason, Assert.Throws<ShadowFormatException>(refuse).Reason);
+        }
+    }
+
+    [Fact]
     public void The_validator_wraps_refusals_counts_them_and_prefers_the_highest_revision()
     {
         var metrics = new ShadowMetrics(null);
@@ -123,6 +149,8 @@ public class ShadowDescriptorTests
         // Once the clock passes the expiry, DHT nodes refuse the same record.
         time.Now = Period.End + TimeSpan.FromMinutes(16);
         Assert.Throws<InvalidRecordException>(() => validator.Validate(dhtKey, one));
+        // Counted by reason.
+        Assert.Equal(new Dictionary<string, long> { ["signature"] = 1, ["expired"] = 1 }, metrics.DescriptorsRefusedByReason);
     }
 
     [Fact]

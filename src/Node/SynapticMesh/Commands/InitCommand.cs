@@ -60,6 +60,11 @@ public static class InitCommand
             DefaultValueFactory = _ => "on",
         };
         onionDiversity.AcceptOnlyFromAmong("on", "off");
+        var onionSparseRefresh = new Option<int>("--onion-directory-sparse-refresh-seconds")
+        {
+            Description = "Seconds between onion directory refreshes while it lists fewer relays than a path needs (1..3600; default 10)",
+            DefaultValueFactory = _ => new NodeConfig().OnionDirectorySparseRefreshSeconds,
+        };
         var padding = new Option<string>("--padding")
         {
             Description = "Traffic padding: default (circuit links and shadow connections) or all (every connection this node dials; see --padding-required)",
@@ -103,6 +108,11 @@ public static class InitCommand
             Description = "How overdue a cover cell may be and still be sent, ms (0..10000; default 200): a longer stall is skipped, not made up in a burst",
             DefaultValueFactory = _ => (int)P2PStack.Privacy.Padding.PaddingOptions.DefaultCoverMaxLag.TotalMilliseconds,
         };
+        var paddingHelloTimeout = new Option<int>("--padding-hello-timeout-ms")
+        {
+            Description = "How long a padded connection waits for the peer's padding hello (also the drain time on close), ms (100..60000; default 10000)",
+            DefaultValueFactory = _ => new NodeConfig().PaddingHelloTimeoutMs,
+        };
         var paddingJitter = new Option<int>("--padding-jitter-ms")
         {
             Description = "Upper bound of the random delay before each burst of padded writes, ms (0..10000; default 0)",
@@ -134,6 +144,11 @@ public static class InitCommand
         nat.AcceptOnlyFromAmong("auto", "off");
         var relays = new Option<string[]>("--relay") { Description = "Relay multiaddr with /p2p to hold a reservation on (repeatable)" };
         var relayService = new Option<bool>("--relay-service") { Description = "Serve as a circuit relay v2 for other peers (limits in config.json relayService)" };
+        var relayLimitGrace = new Option<int>("--relay-limit-grace-seconds")
+        {
+            Description = "Seconds a relayed connection may outlive its relay's announced duration before our side cuts it (0..300; default 5)",
+            DefaultValueFactory = _ => new NodeConfig().RelayLimitGraceSeconds,
+        };
         var stunServers = new Option<string[]>("--stun-server") { Description = "STUN server host:port for p2p nat --method stun (repeatable)" };
         var command = new Command("init", "Create the node identity (encrypted key file) and config")
         {
@@ -143,6 +158,7 @@ public static class InitCommand
         command.Options.Add(onion);
         command.Options.Add(onionRelay);
         command.Options.Add(onionDiversity);
+        command.Options.Add(onionSparseRefresh);
         command.Options.Add(shadow);
         command.Options.Add(padding);
         command.Options.Add(paddingRequired);
@@ -156,7 +172,9 @@ public static class InitCommand
         command.Options.Add(paddingCoverRate);
         command.Options.Add(paddingCoverBudget);
         command.Options.Add(paddingCoverMaxLag);
+        command.Options.Add(paddingHelloTimeout);
         command.Options.Add(paddingJitter);
+        command.Options.Add(relayLimitGrace);
         command.Options.Add(paddingBatch);
         command.SetAction(parse =>
         {
@@ -200,6 +218,7 @@ public static class InitCommand
                     : throw CliException.Usage($"--shadow-pool-size: 1..{NodeConfig.MaxShadowPoolSize} addresses"),
                 OnionRelay = parse.GetValue(onionRelay),
                 OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
+                OnionDirectorySparseRefreshSeconds = parse.GetValue(onionSparseRefresh),
                 Padding = parse.GetValue(padding) ?? "default",
                 PaddingRequired = parse.GetValue(paddingRequired) != "off",
                 PaddingCircuitLinks = parse.GetValue(paddingCircuitLinks) != "off",
@@ -208,12 +227,14 @@ public static class InitCommand
                 PaddingCoverRate = parse.GetValue(paddingCoverRate),
                 PaddingCoverBudget = parse.GetValue(paddingCoverBudget),
                 PaddingCoverMaxLagMs = parse.GetValue(paddingCoverMaxLag),
+                PaddingHelloTimeoutMs = parse.GetValue(paddingHelloTimeout),
                 PaddingJitterMs = parse.GetValue(paddingJitter),
                 PaddingBatchMs = parse.GetValue(paddingBatch),
                 Nat = parse.GetValue(nat) ?? "auto",
                 Relays = [.. parse.GetValue(relays) ?? []],
                 RelayService = parse.GetValue(relayService) ? new RelayServiceConfig() : null,
                 StunServers = [.. parse.GetValue(stunServers) ?? []],
+                RelayLimitGraceSeconds = parse.GetValue(relayLimitGrace),
             }.Validate();
             var home = context.NodeHome;
             if (home.HasIdentity)

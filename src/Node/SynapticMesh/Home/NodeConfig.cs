@@ -95,6 +95,10 @@ public sealed record NodeConfig
     /// where every node shares an address block.</summary>
     public bool OnionPathDiversity { get; init; } = true;
 
+    /// <summary>Seconds between the onion directory's refreshes while it lists fewer relays than a path needs (a node
+    /// that just started; 1..3600, default 10); the normal refresh interval (10 min) bounds it from above.</summary>
+    public int OnionDirectorySparseRefreshSeconds { get; init; } = (int)new P2PStack.Privacy.Onion.OnionDirectoryOptions().SparseRefreshInterval.TotalSeconds;
+
     /// <summary>
     /// Traffic padding (docs/specs/padding.md): "default" pads what the padding policy pads by default (circuit links and
     /// shadow connections, on nodes with onion circuits); "all" pads every connection this node dials and, with
@@ -129,6 +133,10 @@ public sealed record NodeConfig
     /// is skipped rather than made up in a burst (docs/specs/padding.md).</summary>
     public int PaddingCoverMaxLagMs { get; init; } = (int)P2PStack.Privacy.Padding.PaddingOptions.DefaultCoverMaxLag.TotalMilliseconds;
 
+    /// <summary>How long a padded connection waits for the peer's padding hello (and drains on close), in milliseconds
+    /// (100..60000; default 10000): a peer that says nothing within it fails the connection (docs/specs/padding.md).</summary>
+    public int PaddingHelloTimeoutMs { get; init; } = (int)new P2PStack.Privacy.Padding.PaddingOptions().HelloTimeout.TotalMilliseconds;
+
     /// <summary>Upper bound of the random delay before each burst of padded writes, in milliseconds (0..10000; 0: none).</summary>
     public int PaddingJitterMs { get; init; }
 
@@ -154,6 +162,7 @@ public sealed record NodeConfig
         options.CoverRate = PaddingCoverRate;
         options.CoverBudgetBytesPerSecond = PaddingCoverBudget;
         options.CoverMaxLag = TimeSpan.FromMilliseconds(PaddingCoverMaxLagMs);
+        options.HelloTimeout = TimeSpan.FromMilliseconds(PaddingHelloTimeoutMs);
         options.MaxJitter = TimeSpan.FromMilliseconds(PaddingJitterMs);
         options.BatchDelay = TimeSpan.FromMilliseconds(PaddingBatchMs);
     }
@@ -177,6 +186,7 @@ public sealed record NodeConfig
             throw CliException.Usage($"paddingCoverRate must be above 0 and at most 1000 cells/s, got {PaddingCoverRate}");
         if (PaddingCoverBudget < 1) throw CliException.Usage($"paddingCoverBudget must be at least 1 byte/s, got {PaddingCoverBudget}");
         if (PaddingCoverMaxLagMs is < 0 or > 10_000) throw CliException.Usage($"paddingCoverMaxLagMs must be 0..10000, got {PaddingCoverMaxLagMs}");
+        if (PaddingHelloTimeoutMs is < 100 or > 60_000) throw CliException.Usage($"paddingHelloTimeoutMs must be 100..60000, got {PaddingHelloTimeoutMs}");
         if (PaddingJitterMs is < 0 or > 10_000) throw CliException.Usage($"paddingJitterMs must be 0..10000, got {PaddingJitterMs}");
         if (PaddingBatchMs is < 0 or > 10_000) throw CliException.Usage($"paddingBatchMs must be 0..10000, got {PaddingBatchMs}");
     }
@@ -192,6 +202,10 @@ public sealed record NodeConfig
 
     /// <summary>Serve as a circuit relay v2 hop for other peers, with these limits (<c>--relay-service</c>); null: not a relay.</summary>
     public RelayServiceConfig? RelayService { get; init; }
+
+    /// <summary>Seconds our side lets a relayed connection outlive the duration its relay announced before cutting it
+    /// (a relay that does not hold its own limit; 0..300, default 5): the grace lets an honest relay's reset arrive first.</summary>
+    public int RelayLimitGraceSeconds { get; init; } = (int)new P2PStack.Nat.Relay.RelayClientOptions().LimitGrace.TotalSeconds;
 
     /// <summary>STUN servers ("host:port") for <c>p2p nat --method stun</c>.</summary>
     public List<string> StunServers { get; init; } = [];
@@ -250,6 +264,8 @@ public sealed record NodeConfig
             throw CliException.Usage($"shadowPoolSize must be 1..{MaxShadowPoolSize}, got {ShadowPoolSize}");
         if (ShadowDirectoryWaitSeconds is < 0 or > 3600)
             throw CliException.Usage($"shadowDirectoryWaitSeconds must be 0..3600, got {ShadowDirectoryWaitSeconds}");
+        if (OnionDirectorySparseRefreshSeconds is < 1 or > 3600)
+            throw CliException.Usage($"onionDirectorySparseRefreshSeconds must be 1..3600, got {OnionDirectorySparseRefreshSeconds}");
         if (ResourceMemoryMiB is < 16 or > 1L << 30)
             throw CliException.Usage($"resourceMemoryMiB must be from 16 to {1L << 30} (MiB), got {ResourceMemoryMiB}");
         if (!IsProtocolId(DhtProtocol))
@@ -278,6 +294,7 @@ public sealed record NodeConfig
         {
             if (relay.GetPeerId() is null) throw new CliException($"relay address {relay} needs /p2p/<peer id>", ExitCodes.Usage);
         }
+        if (RelayLimitGraceSeconds is < 0 or > 300) throw CliException.Usage($"relayLimitGraceSeconds must be 0..300, got {RelayLimitGraceSeconds}");
         RelayService?.Validate();
         foreach (string server in StunServers ?? [])
         {

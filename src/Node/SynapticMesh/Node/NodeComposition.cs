@@ -123,6 +123,7 @@ public static class NodeComposition
                     o.EnableClient = config.Onion;
                     o.Relay.Enabled = config.OnionRelay;
                     o.Client.Diversity.Enabled = config.OnionPathDiversity;
+                    o.Directory.SparseRefreshInterval = TimeSpan.FromSeconds(config.OnionDirectorySparseRefreshSeconds);
                     // Without diversity every node may share one private block (a test network): let relays reach it.
                     o.Relay.AllowPrivateAddresses = !config.OnionPathDiversity;
                 });

@@ -33,6 +33,7 @@ internal static class NodeNat
         {
             foreach (var relay in config.RelayAddresses) client.StaticRelays.Add(relay);
             client.AutoRelay = auto;
+            client.LimitGrace = TimeSpan.FromSeconds(config.RelayLimitGraceSeconds);
         });
         p2p.AddStun(client =>
         {

@@ -83,6 +83,7 @@ internal sealed partial class RelayCircuit
                 {
                     refusal = EndReason.ResourceLimit;
                     outcome = "service_limit";
+                    _relay.Metrics.Refused("introduction_service_limit");
                 }
             }
         }

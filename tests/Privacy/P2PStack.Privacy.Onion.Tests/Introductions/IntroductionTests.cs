@@ -220,6 +220,34 @@ public class IntroductionTests
         Assert.False(registration.IsClosed);
     }
 
+    [Fact]
+    public async Task An_introduction_to_a_service_circuit_at_its_stream_limit_is_refused_and_counted_as_a_relay_refusal()
+    {
+        await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2, relayOptions: o => o.Relay.MaxStreamsPerCircuit = 1);
+        var client = network.Clients[0];
+        var service = network.Clients[1];
+        var introPoint = network.Relays[0];
+        var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        var arrived = Channel.CreateUnbounded<IRawConnection>();
+        await using var registration = await service.Client.EstablishIntroductionAsync(introPoint.PeerId, authKey, new EphemeralIdentity(),
+            raw => arrived.Writer.TryWrite(raw), CancellationToken.None).WaitAsync(Patience);
+
+        // The first introduction takes the service circuit's one stream; the second (on a circuit of its own, so not at
+        // its own limit) finds the service circuit full: END resource_limit, counted both as an outcome and a refusal.
+        var first = await client.Client.IntroduceAsync(introPoint.PeerId, authKey, Remote, CancellationToken.None).WaitAsync(Patience);
+        var inbound = await arrived.Reader.ReadAsync().AsTask().WaitAsync(Patience);
+        var refused = await Assert.ThrowsAsync<OnionStreamException>(() =>
+            client.Client.IntroduceAsync(introPoint.PeerId, authKey, Remote, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(EndReason.ResourceLimit, refused.Reason);
+        Assert.Equal(1, introPoint.Relay.Metrics.IntroductionsByOutcome.GetValueOrDefault("service_limit"));
+        Assert.Equal(1, introPoint.Relay.Metrics.RelayRefusalsByReason.GetValueOrDefault("introduction_service_limit"));
+        Assert.Equal(0, introPoint.Relay.Metrics.RelayRefusalsByReason.GetValueOrDefault("max_streams_per_circuit"));
+        Assert.False(arrived.Reader.TryRead(out _));
+        Assert.False(registration.IsClosed);
+        await first.DisposeAsync();
+        await inbound.DisposeAsync();
+    }
+
     private static async Task<byte[]> ReadExactlyAsync(PipeReader reader, int count)
     {
         var result = new byte[count];
