@@ -62,7 +62,8 @@ public static class SimulationCommand
                 "onion" => await OnionScenario.RunAsync(Option(args, "--relays", 50), Option(args, "--circuits", 200), Option(args, "--clients", 10),
                     TimeSpan.FromMilliseconds(Option(args, "--latency-ms", 25)), Option(args, "--concurrency", 8), Text(args, "--padding", "off")),
                 "shadow" => await ShadowScenario.RunBothAsync(Option(args, "--relays", 20), Option(args, "--connections", 50), Option(args, "--clients", 4),
-                    TimeSpan.FromMilliseconds(Option(args, "--latency-ms", 25)), Option(args, "--concurrency", 4)),
+                    TimeSpan.FromMilliseconds(Option(args, "--latency-ms", 25)), Option(args, "--concurrency", 4),
+                    Text(args, "--padding", "both"), Option(args, "--pool-size", 1)),
                 _ => throw new ArgumentException($"unknown scenario '{name}' (dht, gossip, churn, attack, onion, shadow, all)"),
             };
             Console.WriteLine(result);

@@ -131,6 +131,7 @@ public sealed partial class OnionHostedService(IPeerHost host, IOptions<OnionOpt
         await Task.Yield();
         while (!token.IsCancellationRequested)
         {
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 int relays = await directory.RefreshAsync(token).ConfigureAwait(false);
@@ -149,7 +150,13 @@ public sealed partial class OnionHostedService(IPeerHost host, IOptions<OnionOpt
                 // Sooner while the directory holds fewer relays than a path needs: a fresh node waits for the DHT to fill.
                 var wait = directory.Relays.Count < _options.Client.DefaultHops ? TimeSpan.FromTicks(Math.Min(_options.Directory.RefreshInterval.Ticks, _options.Directory.SparseRefreshInterval.Ticks))
                     : _options.Directory.RefreshInterval;
-                await Task.Delay(wait, token).ConfigureAwait(false);
+                // Or at once when an operation waits for relays (RelayDirectory.RequestRefresh), one refresh at a time.
+                if (await directory.WaitForRefreshRequestAsync(wait, token).ConfigureAwait(false))
+                {
+                    var since = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                    if (since < _options.Directory.RequestedRefreshMinInterval)
+                        await Task.Delay(_options.Directory.RequestedRefreshMinInterval - since, token).ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException)
             {

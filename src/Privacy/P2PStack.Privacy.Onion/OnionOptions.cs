@@ -297,6 +297,10 @@ public sealed class OnionDirectoryOptions
     /// the DHT to fill, and shadow operations wait for the directory); at most <see cref="RefreshInterval"/>.</summary>
     public TimeSpan SparseRefreshInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Least time between the starts of two refreshes when operations ask for them
+    /// (<see cref="Directory.RelayDirectory.RequestRefresh"/>): many waiting operations cost one refresh at a time.</summary>
+    public TimeSpan RequestedRefreshMinInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Provider keys relays spread over (a relay provides the one its peer id hashes to; clients ask all).</summary>
     public int IndexShards { get; set; } = 8;
 
@@ -316,6 +320,7 @@ public sealed class OnionDirectoryOptions
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RefreshInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(SparseRefreshInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(RequestedRefreshMinInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(IndexShards, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(FetchConcurrency, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRelays, 1);

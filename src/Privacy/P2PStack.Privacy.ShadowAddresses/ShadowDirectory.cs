@@ -38,16 +38,17 @@ public sealed class ShadowDirectory(IShadowDhtAccess access, IOptions<ShadowOpti
 
     /// <summary>
     /// Publishes <paramref name="key"/>'s descriptor for <paramref name="period"/> (default: the current one); returns
-    /// the descriptor and how many DHT peers stored it. <paramref name="notAfter"/> caps the expiry (a retiring address). The revision is the milliseconds since the period began (at
+    /// the descriptor and how many DHT peers stored it. <paramref name="notAfter"/> caps the expiry (a retiring address);
+    /// <paramref name="directoryWait"/> replaces <see cref="ShadowOptions.DirectoryWaitTimeout"/> (the publisher waits before its round). The revision is the milliseconds since the period began (at
     /// least one more than this node's last revision of the address in that period): it grows with each publication within a
     /// period and says nothing that links two periods (a counter would).
     /// </summary>
     public async Task<(ShadowDescriptor Descriptor, int StoredOn)> PublishAsync(ShadowKey key, ShadowDescriptorContent content,
-        CancellationToken cancellationToken, ShadowPeriod? period = null, DateTimeOffset? notAfter = null)
+        CancellationToken cancellationToken, ShadowPeriod? period = null, DateTimeOffset? notAfter = null, TimeSpan? directoryWait = null)
     {
         ArgumentNullException.ThrowIfNull(key);
         // First (before the revision and the period are taken): a fresh node may wait for its onion directory.
-        await Access.WaitReadyAsync(_options.DirectoryWaitTimeout, cancellationToken).ConfigureAwait(false);
+        await Access.WaitReadyAsync(directoryWait ?? _options.DirectoryWaitTimeout, cancellationToken).ConfigureAwait(false);
         var p = period ?? CurrentPeriod;
         var now = _time.GetUtcNow();
         ulong revision = now > p.Start ? (ulong)(now - p.Start).TotalMilliseconds : 0;

@@ -140,6 +140,36 @@ public sealed class PaddingConfigTests
         Assert.Contains("shadowPublicationJitterSeconds must be 0..1200", error.Message);
     }
 
+    [Fact]
+    public async Task The_shadow_pool_size_is_written_by_init_reaches_the_pool_and_bad_values_are_refused()
+    {
+        using var home = new TempHome();
+        var init = await CliProcess.RunAsync(["p2p", "init", "--home", home.Path, "--no-passphrase", "--listen", "/ip4/127.0.0.1/tcp/0",
+            "--shadow", "--shadow-pool-size", "4"]);
+        Assert.True(init.ExitCode == 0, init.Stderr);
+        var config = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(home.File("config.json"))).RootElement;
+        Assert.Equal(4, config.GetProperty("shadowPoolSize").GetInt32());
+        foreach (var size in new[] { "0", "101" })
+        {
+            using var other = new TempHome();
+            var refused = await CliProcess.RunAsync(["p2p", "init", "--home", other.Path, "--no-passphrase", "--shadow", "--shadow-pool-size", size]);
+            Assert.Equal(2, refused.ExitCode);
+            Assert.Contains("--shadow-pool-size: 1..100", refused.Stderr);
+        }
+
+        using var composed = new TempHome();
+        Directory.CreateDirectory(composed.Path);
+        foreach (var (size, expected) in new (int?, int)[] { (4, 4), (null, NodeConfig.DefaultShadowPoolSize) })
+        {
+            var node = size is { } n
+                ? new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, Shadow = true, ShadowPoolSize = n }.Validate()
+                : new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, Shadow = true }.Validate();
+            Assert.Equal(expected, Compose<P2PStack.Privacy.ShadowAddresses.ShadowPoolOptions>(node, composed).PoolSize);
+        }
+        var error = Assert.ThrowsAny<Exception>(() => new NodeConfig { Listen = ["/ip4/127.0.0.1/tcp/0"], Onion = true, Shadow = true, ShadowPoolSize = 0 }.Validate());
+        Assert.Contains("shadowPoolSize must be 1..100", error.Message);
+    }
+
     private static PaddingOptions Compose(NodeConfig config, TempHome home) => Compose<PaddingOptions>(config, home);
 
     /// <summary>The options of type <typeparamref name="T"/> as a node composed from <paramref name="config"/> has them.</summary>

@@ -229,6 +229,78 @@ public class ShadowPublisherTests
         }
     }
 
+    [Fact]
+    public async Task The_wait_for_the_onion_directory_does_not_hold_the_publisher()
+    {
+        var access = new GatedAccess();
+        var metrics = new ShadowMetrics(null);
+        var shadow = Microsoft.Extensions.Options.Options.Create(new ShadowOptions());
+        var pool = new ShadowAddressPool(Microsoft.Extensions.Options.Options.Create(new ShadowPoolOptions()), metrics);
+        using var publisher = new ShadowPublisher(pool, new ShadowDirectory(access, shadow, metrics), new FixedIntroductions(ShadowDescriptorTests.Content(2)),
+            shadow, Microsoft.Extensions.Options.Options.Create(new ShadowPublisherOptions { IntroductionPoints = 2, PublicationJitter = TimeSpan.Zero }),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<ShadowPublisher>.Instance);
+
+        // A fresh node: two generates wait for the directory together, the second not behind the first (before, the
+        // first held the publisher's lock for up to DirectoryWaitTimeout, 30 s).
+        var a = pool.Generate();
+        var generateA = publisher.PublishNowAsync(a, CancellationToken.None);
+        await access.WaitersAsync(1).WaitAsync(Patience);
+        var b = pool.Generate();
+        var generateB = publisher.PublishNowAsync(b, CancellationToken.None);
+        await access.WaitersAsync(2).WaitAsync(Patience);
+        // Revocations meanwhile: their round (nothing due: it forgets the addresses) completes while the generates wait.
+        Assert.True(pool.Revoke(a));
+        Assert.True(pool.Revoke(b));
+        Assert.Empty(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.False(generateA.IsCompleted);
+        Assert.False(generateB.IsCompleted);
+
+        // The directory fills: the waiting rounds find nothing left to publish; a new address is published at once.
+        access.Ready.SetResult();
+        Assert.Empty(await generateA.WaitAsync(Patience));
+        Assert.Empty(await generateB.WaitAsync(Patience));
+        Assert.Equal(0, access.Puts);
+        var c = pool.Generate();
+        var published = Assert.Single(await publisher.PublishNowAsync(c, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(c, published.Address);
+        Assert.Null(published.Error);
+        Assert.Equal(1, access.Puts);
+    }
+
+    // A DHT access whose readiness the test controls (an onion directory that fills when the test says).
+    private sealed class GatedAccess : P2PStack.Privacy.ShadowAddresses.Directory.IShadowDhtAccess
+    {
+        private int _waiters;
+        private int _puts;
+
+        public TaskCompletionSource Ready { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Puts => Volatile.Read(ref _puts);
+
+        public string Name => "gated";
+
+        public async Task WaitersAsync(int count)
+        {
+            while (Volatile.Read(ref _waiters) < count) await Task.Delay(10);
+        }
+
+        public async Task WaitReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            if (Ready.Task.IsCompleted) return;
+            if (timeout <= TimeSpan.Zero) throw new P2PStack.Privacy.Onion.Client.NoPathException("not ready");
+            Interlocked.Increment(ref _waiters);
+            await Ready.Task.WaitAsync(timeout, cancellationToken);
+        }
+
+        public Task<int> PutAsync(byte[] key, byte[] value, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _puts);
+            return Task.FromResult(1);
+        }
+
+        public Task<byte[]> GetAsync(byte[] key, CancellationToken cancellationToken) => throw new DhtNotFoundException("not stored");
+    }
+
     private sealed class FixedIntroductions(ShadowDescriptorContent content) : IShadowIntroductionSource
     {
         public event Action<ShadowAddress>? Changed

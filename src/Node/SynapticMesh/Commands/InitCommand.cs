@@ -130,6 +130,11 @@ public static class InitCommand
         {
             Description = "With --shadow: most random delay before each descriptor publication, seconds (0..1200; default 300; 0: none)",
         };
+        var shadowPoolSize = new Option<int>("--shadow-pool-size")
+        {
+            Description = $"With --shadow: shadow addresses the node keeps live, each with its own introduction circuits and publications (1..{NodeConfig.MaxShadowPoolSize}; default {NodeConfig.DefaultShadowPoolSize})",
+            DefaultValueFactory = _ => NodeConfig.DefaultShadowPoolSize,
+        };
         var shadowDirectoryWait = new Option<int>("--shadow-directory-wait-seconds")
         {
             Description = "How long a shadow publication or resolution over circuits waits for the onion directory to list enough relays (0..3600; default 30)",
@@ -161,6 +166,7 @@ public static class InitCommand
         command.Options.Add(shadowRequirePadding);
         command.Options.Add(shadowJitter);
         command.Options.Add(shadowDirectoryWait);
+        command.Options.Add(shadowPoolSize);
         command.Options.Add(paddingCellSizes);
         command.Options.Add(paddingCover);
         command.Options.Add(paddingCoverRate);
@@ -208,6 +214,8 @@ public static class InitCommand
                     ? jitter is >= 0 and <= 1200 ? jitter : throw CliException.Usage("--shadow-publication-jitter: 0..1200 seconds")
                     : null,
                 ShadowDirectoryWaitSeconds = parse.GetValue(shadowDirectoryWait),
+                ShadowPoolSize = parse.GetValue(shadowPoolSize) is var size and >= 1 and <= NodeConfig.MaxShadowPoolSize ? size
+                    : throw CliException.Usage($"--shadow-pool-size: 1..{NodeConfig.MaxShadowPoolSize} addresses"),
                 OnionRelay = parse.GetValue(onionRelay),
                 OnionPathDiversity = parse.GetValue(onionDiversity) != "off",
                 OnionDirectorySparseRefreshSeconds = parse.GetValue(onionSparseRefresh),
@@ -262,7 +270,9 @@ public static class InitCommand
             if (config.Shadow)
             {
                 var first = P2PStack.Privacy.ShadowAddresses.ShadowKey.Generate();
-                ShadowKeyFile.Save(home, [(first, DateTimeOffset.UtcNow, 0L, (DateTimeOffset?)null)]);
+                var now = DateTimeOffset.UtcNow;
+                // The others of the pool (shadowPoolSize) are added when the node starts, with staggered lifetimes.
+                ShadowKeyFile.Save(home, [(first, now, 0L, (DateTimeOffset?)null, now + new P2PStack.Privacy.ShadowAddresses.ShadowPoolOptions().Lifetime)]);
                 result = result with { ShadowAddress = first.Address.ToUri() };
             }
             context.Output.Result(result, text => Print(text, result));

@@ -77,6 +77,16 @@ public sealed record NodeConfig
     /// (docs/specs/shadow.md 5; null: the default, 5 min; 0: none).</summary>
     public int? ShadowPublicationJitterSeconds { get; init; }
 
+    /// <summary>Default of <see cref="ShadowPoolSize"/>.</summary>
+    public const int DefaultShadowPoolSize = 10;
+
+    /// <summary>Most <see cref="ShadowPoolSize"/>: the pool's hard cap (<c>ShadowPoolOptions.MaxAddresses</c>).</summary>
+    public const int MaxShadowPoolSize = 100;
+
+    /// <summary>With <see cref="Shadow"/>: shadow addresses the node keeps live (docs/specs/shadow.md 6; 1..100, default
+    /// 10): fresh ones replace revoked ones, with staggered lifetimes. Each costs its introduction circuits and publications.</summary>
+    public int ShadowPoolSize { get; init; } = DefaultShadowPoolSize;
+
     /// <summary>Seconds a shadow publication or resolution over circuits waits for the onion directory to list enough
     /// relays for a circuit (a node that just started learns them from the DHT) before it fails (0..3600; default 30).</summary>
     public int ShadowDirectoryWaitSeconds { get; init; } = 30;
@@ -250,6 +260,8 @@ public sealed record NodeConfig
         if (Shadow && !Onion) throw CliException.Usage("a shadow service needs onion circuits: \"onion\": true with \"shadow\": true in config.json");
         if (ShadowPublicationJitterSeconds is < 0 or > 1200)
             throw CliException.Usage($"shadowPublicationJitterSeconds must be 0..1200, got {ShadowPublicationJitterSeconds}");
+        if (ShadowPoolSize is < 1 or > MaxShadowPoolSize)
+            throw CliException.Usage($"shadowPoolSize must be 1..{MaxShadowPoolSize}, got {ShadowPoolSize}");
         if (ShadowDirectoryWaitSeconds is < 0 or > 3600)
             throw CliException.Usage($"shadowDirectoryWaitSeconds must be 0..3600, got {ShadowDirectoryWaitSeconds}");
         if (OnionDirectorySparseRefreshSeconds is < 1 or > 3600)

@@ -155,6 +155,7 @@ public static class NodeComposition
         if (config.Shadow)
         {
             services.AddHostedService<ShadowKeyStore>();
+            services.Configure<P2PStack.Privacy.ShadowAddresses.ShadowPoolOptions>(o => o.PoolSize = config.ShadowPoolSize);
             new P2PBuilder(services).AddShadowService(o =>
             {
                 o.RequirePadding = config.ShadowRequirePadding;

@@ -13,11 +13,11 @@ public sealed class ShadowKeyStore(ShadowAddressPool pool, NodeHome home, ILogge
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        foreach (var (key, created, uses, retiresAt) in ShadowKeyFile.Load(home))
+        foreach (var (key, created, uses, retiresAt, rotateAt) in ShadowKeyFile.Load(home))
         {
             try
             {
-                pool.Restore(key, created, uses, retiresAt);
+                pool.Restore(key, created, uses, retiresAt, rotateAt);
             }
             catch (InvalidOperationException e)
             {
@@ -25,7 +25,7 @@ public sealed class ShadowKeyStore(ShadowAddressPool pool, NodeHome home, ILogge
             }
         }
         pool.Changed += OnChanged;
-        pool.Sweep(); // addresses past their lifetime while the node was down rotate now
+        pool.Sweep(); // addresses past their lifetime while the node was down rotate now; the pool fills to its size
         Save();
         return Task.CompletedTask;
     }

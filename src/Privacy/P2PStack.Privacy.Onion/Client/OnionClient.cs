@@ -143,7 +143,8 @@ public sealed partial class OnionClient : IAsyncDisposable
     /// <summary>
     /// Waits until the directory holds relays for a path that fits <paramref name="request"/> (a fresh node's directory
     /// fills from the DHT after start), looking again at each change of the directory (<see cref="RelayDirectory.NextChange"/>),
-    /// for at most <paramref name="timeout"/>. Builds nothing.
+    /// for at most <paramref name="timeout"/>. Builds nothing. While no path fits, it asks the directory for a refresh
+    /// now (<see cref="RelayDirectory.RequestRefresh"/>) rather than waiting for the next scheduled one.
     /// </summary>
     /// <exception cref="NoPathException">Still no path after <paramref name="timeout"/>; the message says why.</exception>
     public async Task WaitForPathAsync(CircuitRequest request, TimeSpan timeout, CancellationToken cancellationToken)
@@ -160,6 +161,7 @@ public sealed partial class OnionClient : IAsyncDisposable
             if (expiry.IsCancellationRequested)
                 throw new NoPathException($"the onion directory listed too few relays for a circuit within {timeout.TotalSeconds:0.#} s " +
                     $"({Directory.Relays.Count} known: {missing})");
+            Directory.RequestRefresh();
             try
             {
                 await changed.WaitAsync(budget.Token).ConfigureAwait(false);

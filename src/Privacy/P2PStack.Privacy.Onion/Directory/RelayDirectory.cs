@@ -22,6 +22,8 @@ public sealed partial class RelayDirectory
     private readonly TimeProvider _time;
     private readonly IServiceProvider? _services;
     private TaskCompletionSource _changed = NewSignal();
+    // Set by RequestRefresh, taken by the directory loop (OnionHostedService); requests coalesce.
+    private readonly SemaphoreSlim _refreshRequested = new(0, 1);
 
     public RelayDirectory(IOptions<OnionOptions> options, OnionMetrics metrics, ILogger<RelayDirectory> logger,
         IServiceProvider? services = null, TimeProvider? time = null)
@@ -49,6 +51,27 @@ public sealed partial class RelayDirectory
     /// <see cref="Relays"/> and awaits it after, so no change between the look and the wait is missed.
     /// </summary>
     public Task NextChange => Volatile.Read(ref _changed).Task;
+
+    /// <summary>
+    /// Asks for a refresh now rather than at the next scheduled one (<see cref="OnionDirectoryOptions.SparseRefreshInterval"/>
+    /// on a fresh node): an operation is waiting for relays (<see cref="Client.OnionClient.WaitForPathAsync"/>). Requests
+    /// coalesce, and the directory loop runs them at most once per <see cref="OnionDirectoryOptions.RequestedRefreshMinInterval"/>.
+    /// </summary>
+    public void RequestRefresh()
+    {
+        try
+        {
+            _refreshRequested.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already requested.
+        }
+    }
+
+    /// <summary>Waits <paramref name="delay"/> or until a refresh is requested; true when requested.</summary>
+    internal Task<bool> WaitForRefreshRequestAsync(TimeSpan delay, CancellationToken cancellationToken) =>
+        _refreshRequested.WaitAsync(delay, cancellationToken);
 
     public RelayInfo? Get(PeerId relay) => _relays.TryGetValue(relay, out var info) && info.ExpiresAt > _time.GetUtcNow() ? info : null;
 

@@ -166,8 +166,21 @@ public sealed class ShadowPublisher : BackgroundService
     }
 
     /// <summary>Runs one round now: publishes what is due; returns what it published.</summary>
+    /// <remarks>A node that just started may wait for its onion directory (<see cref="ShadowOptions.DirectoryWaitTimeout"/>)
+    /// before anything is due can be published: that wait runs before the round takes its lock, so another caller (an
+    /// operator's revoke, a second generate) is not held behind it; the round's publications then do not wait again (one
+    /// that still finds no path fails at once and is retried).</remarks>
     public async Task<IReadOnlyList<ShadowPublication>> PublishDueAsync(CancellationToken cancellationToken)
     {
+        if (Plan(_time.GetUtcNow()).Count == 0) return [];
+        try
+        {
+            await _directory.Access.WaitReadyAsync(_shadow.DirectoryWaitTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Onion.Client.NoPathException)
+        {
+            // The round's publications fail with the reason and are retried.
+        }
         await _publishing.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -226,6 +239,14 @@ public sealed class ShadowPublisher : BackgroundService
     private async Task<IReadOnlyList<ShadowPublication>> RoundAsync(CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
+        List<ShadowPublication> published = [];
+        foreach (var (key, p) in Plan(now)) published.Add(await PublishOneAsync(key, p, now, cancellationToken).ConfigureAwait(false));
+        return published;
+    }
+
+    // What is due now (forgetting addresses that left the pool, scheduling those seen for the first time); no I/O.
+    private List<(ShadowKey Key, ShadowPeriod Period)> Plan(DateTimeOffset now)
+    {
         var period = ShadowPeriod.At(now, _shadow.PeriodLength);
         var keys = _pool.Publishable();
         var live = keys.Select(k => k.Key.Address).ToHashSet();
@@ -239,16 +260,13 @@ public sealed class ShadowPublisher : BackgroundService
             foreach (var old in _due.Keys.Where(k => !live.Contains(k.Address) || k.Period < period.Number).ToList()) _due.Remove(old);
         }
         bool nearEnd = now >= period.End - _shadow.DescriptorOverlap;
-        List<ShadowPublication> published = [];
+        List<(ShadowKey, ShadowPeriod)> due = [];
         foreach (var (key, notAfter) in keys)
         {
             foreach (var p in nearEnd && (notAfter is null || notAfter > period.End) ? [period, period.Next] : new[] { period })
-            {
-                if (!Due(key.Address, p, period, now)) continue;
-                published.Add(await PublishOneAsync(key, p, now, cancellationToken).ConfigureAwait(false));
-            }
+                if (Due(key.Address, p, period, now)) due.Add((key, p));
         }
-        return published;
+        return due;
     }
 
     // Seen for the first time (a new address, a new period): scheduled after its own delay, not published yet.
@@ -274,11 +292,14 @@ public sealed class ShadowPublisher : BackgroundService
         try
         {
             var content = await _introductions.GetAsync(key.Address, cancellationToken).ConfigureAwait(false);
-            var (descriptor, storedOn) = await _directory.PublishAsync(key, content, cancellationToken, period).ConfigureAwait(false);
+            // The wait for the onion directory ran before the round (PublishDueAsync): none here, under the lock.
+            var (descriptor, storedOn) = await _directory.PublishAsync(key, content, cancellationToken, period, directoryWait: TimeSpan.Zero)
+                .ConfigureAwait(false);
             result = new ShadowPublication(key.Address, period.Number, now, storedOn, content.IntroductionPoints.Count, descriptor.Expires,
                 storedOn == 0 ? "no DHT peer stored the descriptor" : null);
         }
         catch (Exception e) when (e is ShadowIntroductionUnavailableException or Protocols.Kademlia.DhtNoPeersException or Protocols.Kademlia.DhtStoreLimitException
+            or Onion.Client.NoPathException
             || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
             result = new ShadowPublication(key.Address, period.Number, now, 0, 0, default, e.Message);

@@ -45,12 +45,46 @@ public class DhtDirectoryTests
         }
     }
 
+    [Fact]
+    public async Task A_wait_for_a_path_asks_the_directory_for_a_refresh_at_once()
+    {
+        var memory = new MemoryNetwork(5);
+        var nodes = new List<OnionNode>();
+        try
+        {
+            var seed = await StartAsync(memory, [], relay: false, client: false);
+            nodes.Add(seed);
+            var bootstrap = new List<Multiaddr> { seed.Address };
+            // A fresh client: its first refresh finds no relay (there is none yet), and its next scheduled one is an hour
+            // away (SparseRefreshInterval), so only a requested refresh can bring relays within the test.
+            var client = await StartAsync(memory, bootstrap, relay: false);
+            nodes.Add(client);
+            await client.Get<KademliaHostedService>().Bootstrap.WaitAsync(Patience);
+            await client.Get<OnionHostedService>().FirstRefresh.WaitAsync(Patience);
+            Assert.Empty(client.Client.Directory.Relays);
+
+            var relays = new List<OnionNode>();
+            for (int i = 0; i < 4; i++) relays.Add(await StartAsync(memory, bootstrap, relay: true));
+            nodes.AddRange(relays);
+            foreach (var relay in relays) await relay.Get<KademliaHostedService>().Bootstrap.WaitAsync(Patience);
+            foreach (var relay in relays) await relay.Get<OnionHostedService>().PublishDescriptorAsync(CancellationToken.None).WaitAsync(Patience);
+
+            await client.Client.WaitForPathAsync(new CircuitRequest(), Patience, CancellationToken.None).WaitAsync(Patience + Patience);
+            Assert.True(client.Client.Directory.Relays.Count >= 3, $"{client.Client.Directory.Relays.Count} relays");
+        }
+        finally
+        {
+            foreach (var node in nodes) await node.DisposeAsync();
+        }
+    }
+
     private static Task<OnionNode> StartAsync(MemoryNetwork memory, IReadOnlyList<Multiaddr> bootstrap, bool relay, bool client = true) =>
         OnionNode.StartAsync("/memory/0", memory, o =>
         {
             o.Relay.Enabled = relay;
             o.EnableClient = client;
             o.Directory.RefreshInterval = TimeSpan.FromHours(1);
+            o.Directory.SparseRefreshInterval = TimeSpan.FromHours(1);
         }, p2p => p2p.AddKademlia(o =>
         {
             o.BootstrapPeers.AddRange(bootstrap);
