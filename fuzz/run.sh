@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every decoder of network input (fuzz/README.md).
-#   fuzz/run.sh [--seconds N] [--out DIR] [TARGET...]
+#   fuzz/run.sh [--seconds N] [--out DIR] [--corpus DIR | --fresh] [TARGET...]
 # Builds fuzz/P2PStack.Fuzz, instruments a copy of its P2PStack assemblies with SharpFuzz, writes the seed corpora,
-# then runs afl-fuzz on each target (all by default) for N seconds (default 10). Installs afl++ (Debian) and the
+# then runs afl-fuzz on each target (all by default) for N seconds (default 10), starting from the seeds and the corpus
+# an earlier run kept in DIR/<target> (default artifacts/fuzz/corpus; --fresh: the seeds only), which it replaces
+# with afl's queue at the end. Installs afl++ (Debian) and the
 # sharpfuzz tool (NuGet) when missing. Prints one line per target (executions, corpus, crashes, hangs) and exits
 # non-zero when any target crashed or hung, replaying each such input (exception and stack trace). With --out, afl's
 # whole output stays in DIR/<target>/default (crashes, hangs, queue); without it the work directory is removed at
@@ -11,12 +13,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=10
 out=""
+corpus=artifacts/fuzz/corpus
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --corpus) corpus="$2"; shift 2 ;;
+    --fresh) corpus=""; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -52,16 +57,37 @@ mkdir -p "$out" "$work/tmp"
 for target in "${targets[@]}"; do
   rm -rf "${out:?}/$target" "$out/$target.exceptions.log"
   [ -z "${kept:-}" ] || rm -rf "${kept:?}/$target"   # an earlier run's inputs of this target
+  # The input: the seeds and what earlier runs' queues kept (a fresh checkout, as in CI, has none).
+  input="$work/input/$target"
+  mkdir -p "$input"
+  cp "$work/seeds/$target"/* "$input/"
+  kept_inputs=0
+  if [ -n "$corpus" ] && [ -d "$corpus/$target" ]; then
+    for f in "$corpus/$target"/*; do [ -f "$f" ] && cp "$f" "$input/" && kept_inputs=$((kept_inputs + 1)); done
+  fi
   # -t: per-input timeout in ms (generous: the machine is loaded); -V: seconds of fuzzing.
   # TMPDIR: files a target needs (the registry's SQLite replay cache) go where the trap removes them.
-  if ! TMPDIR="$work/tmp" P2PSTACK_FUZZ_LOG="$out/$target.exceptions.log" afl-fuzz -V "$seconds" -t 10000 -m none -i "$work/seeds/$target" -o "$out/$target" \
+  if ! TMPDIR="$work/tmp" P2PSTACK_FUZZ_LOG="$out/$target.exceptions.log" afl-fuzz -V "$seconds" -t 10000 -m none -i "$input" -o "$out/$target" \
       -- dotnet "$work/bin/P2PStack.Fuzz.dll" run "$target" >"$work/$target.log" 2>&1; then
     echo "fuzz: $target: afl-fuzz failed" >&2; tail -20 "$work/$target.log" >&2; status=1; continue
   fi
   stats="$out/$target/default/fuzzer_stats"
   stat() { sed -n "s/^$1 *: *//p" "$stats"; }
   crashes=$(stat saved_crashes); hangs=$(stat saved_hangs)
-  echo "fuzz: $target: $(stat execs_done) executions in $(stat run_time) s, corpus $(stat corpus_count), edges $(stat edges_found), crashes $crashes, hangs $hangs"
+  echo "fuzz: $target: $(stat execs_done) executions in $(stat run_time) s, corpus $(stat corpus_count) (from $kept_inputs kept), edges $(stat edges_found), crashes $crashes, hangs $hangs"
+  if [ -n "$corpus" ]; then
+    # Keep the queue for the next run, under short names (afl's carry the history of each input and would grow).
+    rm -rf "${corpus:?}/$target.new"
+    mkdir -p "$corpus/$target.new"
+    n=0
+    for f in "$out/$target/default/queue"/id*; do
+      [ -f "$f" ] || continue
+      cp "$f" "$corpus/$target.new/$(printf 'q%06d' "$n")"
+      n=$((n + 1))
+    done
+    rm -rf "${corpus:?}/$target"
+    mv "$corpus/$target.new" "$corpus/$target"
+  fi
   if [ "${crashes:-0}" != 0 ] || [ "${hangs:-0}" != 0 ]; then
     status=1
     for input in "$out/$target/default/crashes"/id* "$out/$target/default/hangs"/id*; do

@@ -296,23 +296,67 @@ internal static class ProtocolTargets
 
     // ---- STUN ----
 
-    /// <summary>A datagram a STUN client or server receives: StunCodec.Decode (attributes, XOR addresses, fingerprint).</summary>
+    /// <summary>A datagram a STUN client or server receives: StunCodec.Decode (attributes, fingerprint), then what the
+    /// client and the server read from it (XOR-)MAPPED-ADDRESS, RESPONSE-ORIGIN, OTHER-ADDRESS, SOFTWARE, ERROR-CODE,
+    /// CHANGE-REQUEST. First byte: with bit 0 set the target writes the header's length and a FINGERPRINT over the rest
+    /// as a sender would, so that mutated attributes get past the CRC (otherwise nearly every mutation ends there).</summary>
     public static void Stun(byte[] input)
     {
-        if (!StunCodec.LooksLikeStun(input)) return;
-        var message = StunCodec.Decode(input);
+        if (input.Length < 1) return;
+        byte[] datagram = (input[0] & 1) != 0 ? WithFingerprint(input.AsSpan(1)) : input[1..];
+        if (!StunCodec.LooksLikeStun(datagram)) return;
+        var message = StunCodec.Decode(datagram);
+        _ = message.MappedAddress;
+        _ = message.ResponseOrigin;
+        _ = message.OtherAddress;
+        _ = message.Software;
+        _ = message.Error;
+        _ = message.ChangeRequest;
         StunCodec.Encode(message);
+    }
+
+    /// <summary>The header and attributes given (cut to whole words), its length field set, and a FINGERPRINT.</summary>
+    private static byte[] WithFingerprint(ReadOnlySpan<byte> message)
+    {
+        if (message.Length < StunMessage.HeaderLength) return message.ToArray();
+        int length = Math.Min((message.Length - StunMessage.HeaderLength) / 4 * 4, ushort.MaxValue - 8);
+        var datagram = new byte[StunMessage.HeaderLength + length + 8];
+        message[..(StunMessage.HeaderLength + length)].CopyTo(datagram);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(datagram.AsSpan(2), (ushort)(length + 8));
+        int offset = StunMessage.HeaderLength + length;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(datagram.AsSpan(offset), StunAttributeType.Fingerprint);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(datagram.AsSpan(offset + 2), 4);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(datagram.AsSpan(offset + 4),
+            System.IO.Hashing.Crc32.HashToUInt32(datagram.AsSpan(0, offset)) ^ 0x5354554E);
+        return datagram;
     }
 
     public static IEnumerable<byte[]> StunSeeds()
     {
         byte[] transaction = [.. Enumerable.Range(1, 12).Select(i => (byte)i)];
-        yield return StunCodec.Encode(new StunMessage(StunMessage.BindingMethod, StunClass.Request, transaction, []));
+        var request = new StunMessage(StunMessage.BindingMethod, StunClass.Request, transaction,
+            [new StunAttribute(StunAttributeType.ChangeRequest, new byte[] { 0, 0, 0, 6 })]);
+        yield return [0, .. StunCodec.Encode(request)];
+        yield return [1, .. StunCodec.Encode(request, fingerprint: false)];
         var endpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Parse("192.0.2.1"), 4001);
         var xor = new byte[StunAddress.EncodedLength(endpoint)];
         StunAddress.EncodeXor(endpoint, transaction, xor);
-        yield return StunCodec.Encode(new StunMessage(StunMessage.BindingMethod, StunClass.SuccessResponse, transaction,
-            [new StunAttribute(StunAttributeType.XorMappedAddress, xor)]));
+        var other = new System.Net.IPEndPoint(System.Net.IPAddress.Parse("2001:db8::1"), 3479);
+        var plain = new byte[StunAddress.EncodedLength(other)];
+        StunAddress.Encode(other, plain);
+        var response = new StunMessage(StunMessage.BindingMethod, StunClass.SuccessResponse, transaction,
+        [
+            new StunAttribute(StunAttributeType.XorMappedAddress, xor),
+            new StunAttribute(StunAttributeType.MappedAddress, plain),
+            new StunAttribute(StunAttributeType.ResponseOrigin, plain),
+            new StunAttribute(StunAttributeType.OtherAddress, plain),
+            new StunAttribute(StunAttributeType.Software, "p2pstack"u8.ToArray()),
+        ]);
+        yield return [0, .. StunCodec.Encode(response)];
+        yield return [1, .. StunCodec.Encode(response, fingerprint: false)];
+        var error = new StunMessage(StunMessage.BindingMethod, StunClass.ErrorResponse, transaction,
+            [new StunAttribute(StunAttributeType.ErrorCode, (byte[])[0, 0, 4, 20, .. "Unknown Attribute"u8])]);
+        yield return [1, .. StunCodec.Encode(error, fingerprint: false)];
     }
 
     // ---- Onion: cells and relay descriptors ----
@@ -385,28 +429,50 @@ internal static class ProtocolTargets
     // ---- Shadow descriptors ----
 
     /// <summary>A shadow descriptor as a DHT node checks it (first byte: the length of the DHT key that follows; then
-    /// the value): ShadowDescriptor.Verify. What verifies is decrypted with the fixed address of the seeds.</summary>
+    /// the value): ShadowDescriptor.Verify, and what verifies is decrypted with the fixed address of the seeds. With a
+    /// first byte of 0xFF the rest is a descriptor body in the clear, which the target encrypts and signs with that
+    /// fixed key, so that mutations of the body reach its decoder past the AEAD and the signature (they never would
+    /// otherwise).</summary>
     public static void ShadowDescriptor(byte[] input)
     {
         if (input.Length < 1) return;
-        int keyLength = Math.Min(input[0], input.Length - 1);
-        var descriptor = Privacy.ShadowAddresses.ShadowDescriptor.Verify(input.AsSpan(1, keyLength), input.AsSpan(1 + keyLength), Now, TimeSpan.FromHours(1));
+        Privacy.ShadowAddresses.ShadowDescriptor descriptor;
+        if (input[0] == BodyMode)
+        {
+            descriptor = Privacy.ShadowAddresses.ShadowDescriptor.CreateFromBody(ShadowFixed.Key, ShadowFixed.Period, 1, Now.AddMinutes(30), input.AsSpan(1));
+        }
+        else
+        {
+            int keyLength = Math.Min(input[0], input.Length - 1);
+            descriptor = Privacy.ShadowAddresses.ShadowDescriptor.Verify(input.AsSpan(1, keyLength), input.AsSpan(1 + keyLength), Now, TimeSpan.FromHours(1));
+        }
         descriptor.Decrypt(ShadowFixed.Key.Address);
     }
 
+    private const byte BodyMode = 0xFF;
+
+    private static byte[] BodyOf(Privacy.ShadowAddresses.ShadowDescriptor descriptor) => descriptor.DecryptBody(ShadowFixed.Key.Address);
+
+    /// <summary>The seeds are written by another process than the one fuzzing: the key must be the same in both (a
+    /// random one, as before, left every seed failing at the address check, short of the body).</summary>
     private static class ShadowFixed
     {
-        public static readonly ShadowKey Key = ShadowKey.Generate();
+        public static readonly ShadowKey Key = ShadowKey.Import(Convert.FromHexString("1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c5b6a7988"));
+        public static readonly ShadowPeriod Period = ShadowPeriod.At(Now, TimeSpan.FromHours(1));
     }
 
     public static IEnumerable<byte[]> ShadowDescriptorSeeds()
     {
-        var period = ShadowPeriod.At(Now, TimeSpan.FromHours(1));
         var content = new ShadowDescriptorContent(
             [new IntroductionPoint(Fixed.Other, [Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001")], new byte[32])]);
-        var descriptor = Privacy.ShadowAddresses.ShadowDescriptor.Create(ShadowFixed.Key, period, 1, Now.AddMinutes(30), content);
+        var descriptor = Privacy.ShadowAddresses.ShadowDescriptor.Create(ShadowFixed.Key, ShadowFixed.Period, 1, Now.AddMinutes(30), content);
         byte[] key = Privacy.ShadowAddresses.ShadowDescriptor.DhtKey(descriptor.BlindedKey);
         yield return [(byte)key.Length, .. key, .. descriptor.Encoded];
+        // The same content as a body in the clear (what Decrypt recovers), and one with three introduction points.
+        yield return [BodyMode, .. BodyOf(descriptor)];
+        var three = new ShadowDescriptorContent([.. Enumerable.Range(0, 3).Select(i =>
+            new IntroductionPoint(Fixed.Other, [Multiaddr.Parse($"/ip4/192.0.2.{i + 1}/tcp/4001"), Multiaddr.Parse($"/ip6/2001:db8::{i + 1}/udp/4001/quic-v1")], new byte[32]))]);
+        yield return [BodyMode, .. BodyOf(Privacy.ShadowAddresses.ShadowDescriptor.Create(ShadowFixed.Key, ShadowFixed.Period, 2, Now.AddMinutes(30), three))];
     }
 
     // ---- DAG vertices ----

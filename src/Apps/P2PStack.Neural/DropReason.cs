@@ -17,7 +17,8 @@ public enum DropReason
     ClockSkew,
     /// <summary>The same (source, id) was already accepted within the replay window.</summary>
     Replay,
-    /// <summary>The replay cache is full of unexpired entries: refused rather than risk a replay.</summary>
+    /// <summary>The source holds its share of the replay cache (<c>ReplayCacheCapacityPerSource</c>) in unexpired
+    /// entries.</summary>
     ReplayCacheFull,
     /// <summary>More hops than the message's hop limit.</summary>
     HopLimit,
@@ -35,6 +36,13 @@ public enum DropReason
     /// <summary>The resource manager refused the memory to queue the message (<c>service neural</c> or the system
     /// scope is full).</summary>
     ResourceLimit,
+
+    /// <summary>Created at or before the replay cache's watermark: an entry of a message that old may have been given up
+    /// to make room, so whether this one is a replay cannot be told (docs/specs/neural.md, step 9).</summary>
+    TooOld,
+
+    /// <summary>The address block the message came from took replay-cache entries faster than its rate allows.</summary>
+    RateLimited,
 }
 
 public static class DropReasons
@@ -56,6 +64,8 @@ public static class DropReasons
         DropReason.SendFailed => "send_failed",
         DropReason.BadSeal => "bad_seal",
         DropReason.ResourceLimit => "resource_limit",
+        DropReason.TooOld => "too_old",
+        DropReason.RateLimited => "rate_limited",
         _ => "unknown",
     };
 }

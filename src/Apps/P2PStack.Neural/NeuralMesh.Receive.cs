@@ -47,7 +47,7 @@ public sealed partial class NeuralMesh
             Drop(message.TypeInfo.Type, DropReason.Malformed, from, "swarm messages travel over gossipsub only");
             return false;
         }
-        if (_replay.TryReserve(message.Source, message.Id, block, message.ExpiresAt, now) is { } refused)
+        if (_replay.TryReserve(message.Source, message.Id, block, message.CreatedAt, message.ExpiresAt, now) is { } refused)
         {
             Drop(message.TypeInfo.Type, refused, from, $"message {message.Id}");
             return false;

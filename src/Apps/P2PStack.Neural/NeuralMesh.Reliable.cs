@@ -156,11 +156,15 @@ public sealed partial class NeuralMesh
             Drop(message.TypeInfo.Type, DropReason.Unroutable, from, "a reliable message must be sent to its destination peer");
             return Ack(id, AckStatus.Refused, DropReason.Unroutable.Label());
         }
-        switch (_replay.TryReserve(message.Source, message.Id, block, message.ExpiresAt, now))
+        switch (_replay.TryReserve(message.Source, message.Id, block, message.CreatedAt, message.ExpiresAt, now))
         {
             case DropReason.Replay:
                 Metrics.ReliableDuplicate();
                 return Ack(id, AckStatus.Duplicate, "");
+            case DropReason.TooOld:
+                // The watermark only rises: the same envelope, sent again, cannot get in.
+                Drop(message.TypeInfo.Type, DropReason.TooOld, from, $"message {message.Id}");
+                return Ack(id, AckStatus.Refused, DropReason.TooOld.Label());
             case { } full:
                 Drop(message.TypeInfo.Type, full, from, $"message {message.Id}");
                 return Ack(id, AckStatus.Busy, full.Label());

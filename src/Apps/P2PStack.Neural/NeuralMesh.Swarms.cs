@@ -86,9 +86,9 @@ public sealed partial class NeuralMesh
             Drop(type, DropReason.SenderMismatch, gossip.ReceivedFrom, $"published by {author}, signed by {message.Source}");
             return ValidationResult.Reject;
         }
-        if (message.Source != LocalPeer && _replay.Contains(message.Source, message.Id, now))
+        if (message.Source != LocalPeer && _replay.Check(message.Source, message.Id, message.CreatedAt, now) is { } seen)
         {
-            Drop(type, DropReason.Replay, gossip.ReceivedFrom, $"message {message.Id}");
+            Drop(type, seen, gossip.ReceivedFrom, $"message {message.Id}");
             return ValidationResult.Ignore;
         }
         if (message.Message.BodyCase == NeuralMessage.BodyOneofCase.Sealed)
@@ -135,7 +135,7 @@ public sealed partial class NeuralMesh
                     Drop(message.TypeInfo.Type, DropReason.Expired, gossip.ReceivedFrom, "expired before delivery");
                     continue;
                 }
-                if (_replay.TryAccept(message.Source, message.Id, BlockOf(gossip.ReceivedFrom), message.ExpiresAt, now) is { } replay)
+                if (_replay.TryAccept(message.Source, message.Id, BlockOf(gossip.ReceivedFrom), message.CreatedAt, message.ExpiresAt, now) is { } replay)
                 {
                     Drop(message.TypeInfo.Type, replay, gossip.ReceivedFrom, $"message {message.Id}");
                     continue;

@@ -86,11 +86,12 @@ public sealed partial class NeuralMesh : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         _nextHops = [.. nextHops ?? []];
         Memory = resources?.Service(ResourceService);
-        _replay = new ReplayGuard(Options.ReplayCacheCapacity, Options.ReplayCacheCapacityPerSource, Options.ReplayCacheCapacityPerAddressBlock);
+        _replay = new ReplayGuard(Options.ReplayCacheCapacity, Options.ReplayCacheCapacityPerSource,
+            new BlockRateLimiter(Options.ReplayCacheRatePerAddressBlock, Options.ReplayCacheBurstPerAddressBlock, Options.ReplayCacheRateLimitedBlocks));
         _inbound = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(Options.InboundQueueCapacity) { SingleReader = true });
         _commands = Channel.CreateBounded<ReceivedMessage<Messages.Command>>(new BoundedChannelOptions(Options.CommandQueueCapacity));
         _agentCache = new AgentCache(Options.AgentCacheCapacity);
-        Metrics = new NeuralMetrics(meterFactory, () => TotalQueued, () => _pending.Count, () => _replay.Evicted);
+        Metrics = new NeuralMetrics(meterFactory, () => TotalQueued, () => _pending.Count, () => _replay.Evicted, ReplayWatermarkAge);
         _dispatchLoop = Task.Run(DispatchLoopAsync);
         _commandWorkers = [.. Enumerable.Range(0, Options.MaxConcurrentCommands).Select(_ => Task.Run(CommandWorkerAsync))];
     }
@@ -108,6 +109,11 @@ public sealed partial class NeuralMesh : IAsyncDisposable
     internal IResourceScope? Memory { get; }
 
     internal DateTimeOffset Now => _time.GetUtcNow();
+
+    /// <summary>Seconds from the replay cache's watermark to now (negative when a flood pushed it ahead of this clock);
+    /// null while the cache never had to evict.</summary>
+    private double? ReplayWatermarkAge() =>
+        _replay.Watermark is var mark && mark == DateTimeOffset.MinValue ? null : (Now - mark).TotalSeconds;
 
     /// <summary>Counters, queue depths, local agents and swarms.</summary>
     public NeuralMeshStats GetStats()

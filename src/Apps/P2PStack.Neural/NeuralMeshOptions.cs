@@ -21,17 +21,27 @@ public sealed class NeuralMeshOptions
     /// <summary>A message created further in the future than this is refused.</summary>
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Most (source, id) pairs remembered for replay rejection; each is kept until its message expires.</summary>
+    /// <summary>Most (source, id) pairs remembered for replay rejection; each is kept until its message expires. When
+    /// full, the entry of the message created earliest goes and messages created at or before it are refused
+    /// (<c>too_old</c>): see docs/specs/neural.md, step 9, for how far a flood can push that watermark.</summary>
     public int ReplayCacheCapacity { get; set; } = 200_000;
 
     /// <summary>Most replay-cache entries one source peer may hold; its further messages are dropped
-    /// (<c>replay_cache_full</c>) until some expire, so one sender cannot fill the cache for everyone.</summary>
+    /// (<c>replay_cache_full</c>) until some expire.</summary>
     public int ReplayCacheCapacityPerSource { get; set; } = 20_000;
 
-    /// <summary>Most replay-cache entries the messages arriving from one address block (/24 IPv4, /48 IPv6; see
-    /// docs/specs/neural.md) may hold, whatever peer ids sent them and keys signed them: identities are free, addresses
-    /// are not. When the whole cache is full, the largest block's entries make room for the others'.</summary>
-    public int ReplayCacheCapacityPerAddressBlock { get; set; } = 50_000;
+    /// <summary>Replay-cache entries the messages arriving from one address block (/24 IPv4, /48 IPv6; see
+    /// docs/specs/neural.md) may take per second, whatever peer ids sent them and keys signed them (identities are free,
+    /// addresses are not); more are dropped (<c>rate_limited</c>). This rate bounds how fast a flood raises the replay
+    /// cache's watermark.</summary>
+    public double ReplayCacheRatePerAddressBlock { get; set; } = 100;
+
+    /// <summary>Entries one address block may take at once above its rate (the token bucket's size).</summary>
+    public int ReplayCacheBurstPerAddressBlock { get; set; } = 1_000;
+
+    /// <summary>Address blocks whose rate is tracked at once; beyond, the buckets that have refilled are forgotten
+    /// first, then the one used longest ago.</summary>
+    public int ReplayCacheRateLimitedBlocks { get; set; } = 4_096;
 
     /// <summary>Messages queued per destination peer; senders wait for room (backpressure), forwarding drops.</summary>
     public int PeerQueueCapacity { get; set; } = 1024;
@@ -148,7 +158,9 @@ public sealed class NeuralMeshOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(PeerQueueCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(InboundQueueCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingCommands, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(ReplayCacheCapacityPerAddressBlock, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ReplayCacheRatePerAddressBlock, 0);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReplayCacheBurstPerAddressBlock, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReplayCacheRateLimitedBlocks, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConcurrentCommands, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(CommandQueueCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CommandHandlerTimeout, TimeSpan.Zero);

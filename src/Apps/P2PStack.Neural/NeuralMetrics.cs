@@ -29,7 +29,8 @@ internal sealed class NeuralMetrics : ModuleMetrics
     private long _reliableDuplicatesTotal;
     private readonly ConcurrentDictionary<DeliveryStatus, long> _reliableByStatus = new();
 
-    public NeuralMetrics(IMeterFactory? factory, Func<long> queuedMessages, Func<int> pendingCommands, Func<long>? replayEvictions = null)
+    public NeuralMetrics(IMeterFactory? factory, Func<long> queuedMessages, Func<int> pendingCommands, Func<long>? replayEvictions = null,
+        Func<double?>? replayWatermarkAge = null)
         : base(factory, MeterName)
     {
         _sent = Meter.CreateCounter<long>("p2pstack_neural_messages_sent_total", description: "Messages written to a stream or published to a swarm, by type");
@@ -45,7 +46,11 @@ internal sealed class NeuralMetrics : ModuleMetrics
         Meter.CreateObservableGauge("p2pstack_neural_pending_commands", pendingCommands, description: "Commands awaiting their response");
         if (replayEvictions is not null)
             Meter.CreateObservableCounter("p2pstack_neural_replay_cache_evictions_total", replayEvictions,
-                description: "Replay-cache entries given up before their message expired, to make room for a smaller address block's");
+                description: "Replay-cache entries given up before their message expired, to make room (each raises the watermark)");
+        if (replayWatermarkAge is not null)
+            Meter.CreateObservableGauge("p2pstack_neural_replay_watermark_age_seconds",
+                () => replayWatermarkAge() is { } age ? [new Measurement<double>(age)] : Array.Empty<Measurement<double>>(), unit: "s",
+                description: "How long before now the replay cache's watermark is (messages created before it are refused as too_old); none until the cache first filled");
     }
 
     public void ReliableAttempt()

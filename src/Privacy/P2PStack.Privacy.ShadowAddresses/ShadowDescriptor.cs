@@ -94,8 +94,23 @@ public sealed class ShadowDescriptor
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(content);
+        return Seal(key, period, revision, expires, EncodeBody(content, key.ServiceIdentity.PeerId));
+    }
+
+    /// <summary>Encrypts and signs a body as given (zero-padded to whole blocks, cut at the largest): for the fuzz
+    /// target, which reaches the body's decoder past the signature and the AEAD this way.</summary>
+    internal static ShadowDescriptor CreateFromBody(ShadowKey key, ShadowPeriod period, ulong revision, DateTimeOffset expires, ReadOnlySpan<byte> body)
+    {
+        int room = (MaxCiphertext - NonceSize - TagSize) / BodyBlock * BodyBlock;
+        int padded = Math.Clamp((body.Length + BodyBlock - 1) / BodyBlock * BodyBlock, BodyBlock, room);
+        var block = new byte[padded];
+        body[..Math.Min(body.Length, padded)].CopyTo(block);
+        return Seal(key, period, revision, expires, block);
+    }
+
+    private static ShadowDescriptor Seal(ShadowKey key, ShadowPeriod period, ulong revision, DateTimeOffset expires, byte[] body)
+    {
         var blinded = key.Blind(period);
-        byte[] body = EncodeBody(content, key.ServiceIdentity.PeerId);
         int ciphertextLength = NonceSize + body.Length + TagSize;
         var encoded = new byte[HeaderSize + ciphertextLength + ShadowCurve.SignatureSize];
         var span = encoded.AsSpan();
@@ -172,7 +187,10 @@ public sealed class ShadowDescriptor
     /// when the descriptor is not this address's (its blinded key differs or the body does not decrypt) or the body
     /// is malformed.
     /// </summary>
-    public ShadowDescriptorContent Decrypt(ShadowAddress address)
+    public ShadowDescriptorContent Decrypt(ShadowAddress address) => DecodeBody(DecryptBody(address));
+
+    /// <summary>The body in the clear, padding included (see <see cref="Decrypt"/>).</summary>
+    internal byte[] DecryptBody(ShadowAddress address)
     {
         ArgumentNullException.ThrowIfNull(address);
         if (!BlindedShadowKey.FromAddress(address, Period).PublicKey.AsSpan().SequenceEqual(BlindedKey))
@@ -189,7 +207,7 @@ public sealed class ShadowDescriptor
         {
             throw new ShadowFormatException("shadow descriptor body does not decrypt with this address", ex) { Reason = "undecryptable" };
         }
-        return DecodeBody(body);
+        return body;
     }
 
     private static byte[] SignedBytes(ReadOnlySpan<byte> record) => [.. SignatureLabel, .. record];

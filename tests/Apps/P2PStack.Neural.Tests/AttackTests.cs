@@ -26,7 +26,8 @@ public sealed class AttackTests
     }
 
     /// <summary>Path 1, scaled down: four throwaway keys send three messages each over one connection; with a cache of 12
-    /// and a share of 6 per block (per peer over the memory transport), the honest peer's message on its own connection still gets a cache entry.</summary>
+    /// and a burst of 6 entries per block (per peer over the memory transport), half the flood is refused and the honest
+    /// peer's message on its own connection still gets in.</summary>
     [Fact]
     public async Task Throwaway_signers_on_one_connection_cannot_fill_the_replay_cache()
     {
@@ -35,7 +36,8 @@ public sealed class AttackTests
         {
             o.ReplayCacheCapacity = 12;
             o.ReplayCacheCapacityPerSource = 3;
-            o.ReplayCacheCapacityPerAddressBlock = 6; // the memory transport has no IP: its blocks are peers
+            o.ReplayCacheBurstPerAddressBlock = 6; // the memory transport has no IP: its blocks are peers
+            o.ReplayCacheRatePerAddressBlock = 0.001;
         });
         await using var attacker = await NeuralPeer.StartAsync(network);
         await using var honest = await NeuralPeer.StartAsync(network);
@@ -59,59 +61,85 @@ public sealed class AttackTests
         foreach (var key in keys) key.Dispose();
     }
 
-    /// <summary>Path 1 with free peer ids, over TCP on loopback: eight fresh identities from one address block
-    /// (127.0.0.0/24) flood a cache of 12 that four entries of an honest sender on another block (127.0.1.0/24) are in.
-    /// The flood takes only the room left: the honest entries stay (replays of those messages are refused), and the
-    /// honest block's next message still gets room. Keyed by peer id, the fresh identities either fill the cache (the
-    /// honest message is refused) or, as the smaller shares, push out the honest entries.</summary>
+    /// <summary>Path 1 with many address blocks and free identities, over TCP on loopback: eight attacker blocks
+    /// (127.0.2.0/24 to 127.0.9.0/24), two fresh identities each, three messages each, flood a cache of 12 that two
+    /// messages of an honest sender on 127.0.1.0/24 are in. The cache evicts the messages created earliest and raises
+    /// its watermark: the honest sender's next message is delivered, and a replay of the flood's first message (its
+    /// entry long gone) is refused as too old, as are replays of the honest messages. With the cache shared by address
+    /// block (the design before), eight blocks filled it and the honest message was refused, and a replay of an evicted
+    /// message was delivered again.</summary>
     [Fact]
-    public async Task Fresh_peer_ids_from_one_address_block_cannot_push_out_another_blocks_entries()
+    public async Task A_flood_from_many_address_blocks_neither_keeps_out_a_fresh_message_nor_lets_a_replay_in()
     {
         await using var victim = await NeuralPeer.StartTcpAsync("/ip4/127.0.0.1/tcp/0", o =>
         {
             o.ReplayCacheCapacity = 12;
             o.ReplayCacheCapacityPerSource = 5;
-            o.ReplayCacheCapacityPerAddressBlock = 12;
         });
-        await using var attacker = await NeuralPeer.StartTcpAsync("/ip4/127.0.0.1/tcp/0");
         await using var honest = await NeuralPeer.StartTcpAsync("/ip4/127.0.1.1/tcp/0");
         await victim.Mesh.RegisterAgentAsync("agent-001");
-        using var honestKey = PrivateKey.Generate(KeyType.Ed25519);
-        var honestSource = PeerId.FromPublicKey(honestKey.PublicKey);
-        var honestMessages = Enumerable.Range(0, 4)
-            .Select(i => TestMessages.Build(honestSource, new Thought { Content = $"honest {i}" }, ttlSeconds: 3600)).ToList();
         await honest.ConnectAsync(victim);
         Assert.Equal(System.Net.IPAddress.Parse("127.0.1.1"), victim.Host.GetConnections(honest.PeerId)[0].RemoteAddress.GetIPAddress());
+        var honestKey = honest.Get<ILocalIdentity>().PrivateKey;
+        var honestMessages = Enumerable.Range(0, 2)
+            .Select(i => TestMessages.Build(honest.PeerId, new Thought { Content = $"honest {i}" }, ttlSeconds: 3600)).ToList();
         await using (var stream = await honest.Host.OpenStreamAsync(victim.PeerId, [NeuralProtocol.ProtocolId], CancellationToken.None))
         {
             foreach (var message in honestMessages) await WriteAsync(stream, message, honestKey);
-            await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Count == 4, "the honest messages");
+            await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Count == 2, "the honest messages");
         }
 
-        var keys = ThrowawayKeys(8);
-        foreach (var key in keys)
+        var keys = ThrowawayKeys(16);
+        var attackers = new List<NeuralPeer>();
+        NeuralMessage? first = null;
+        try
         {
-            var connection = await attacker.Host.DialAsync(victim.Address,
-                new DialOptions { Identity = new P2PStack.Host.LocalIdentity(key), ForceNewConnection = true }, CancellationToken.None);
-            await using var stream = await connection.OpenStreamAsync([NeuralProtocol.ProtocolId], CancellationToken.None);
-            for (int i = 0; i < 3; i++)
-                await WriteAsync(stream, TestMessages.Build(PeerId.FromPublicKey(key.PublicKey), new Thought { Content = "junk" }, ttlSeconds: 3600), key);
-        }
-        await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Count + victim.DroppedTotal() == 4 + 24, "the flood to be processed");
-        Assert.Equal(4 + 8, victim.Recorder.Messages.Count);
-        Assert.Equal(16, victim.Mesh.DroppedCount(DropReason.ReplayCacheFull));
+            for (int b = 0; b < 8; b++)
+            {
+                var attacker = await NeuralPeer.StartTcpAsync($"/ip4/127.0.{b + 2}.1/tcp/0");
+                attackers.Add(attacker);
+                for (int k = 2 * b; k < 2 * b + 2; k++)
+                {
+                    var key = keys[k];
+                    var connection = await attacker.Host.DialAsync(victim.Address,
+                        new DialOptions { Identity = new P2PStack.Host.LocalIdentity(key), ForceNewConnection = true }, CancellationToken.None);
+                    await using var stream = await connection.OpenStreamAsync([NeuralProtocol.ProtocolId], CancellationToken.None);
+                    for (int i = 0; i < 3; i++)
+                    {
+                        var message = TestMessages.Build(PeerId.FromPublicKey(key.PublicKey), new Thought { Content = $"junk {k}.{i}" }, ttlSeconds: 3600);
+                        first ??= message;
+                        await WriteAsync(stream, message, key);
+                    }
+                }
+            }
+            await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Count + victim.DroppedTotal() == 2 + 48, "the flood to be processed");
+            Assert.Equal(2 + 48, victim.Recorder.Messages.Count); // a fresh message is never refused for want of room
+            Assert.Equal(12, victim.Mesh.GetStats().ReplayCacheEntries);
 
-        await using (var stream = await honest.Host.OpenStreamAsync(victim.PeerId, [NeuralProtocol.ProtocolId], CancellationToken.None))
-        {
-            // Replays of the honest messages are still refused ...
-            foreach (var message in honestMessages) await WriteAsync(stream, message, honestKey);
-            await NeuralPeer.WaitUntil(() => victim.Mesh.DroppedCount(DropReason.Replay) == 4, "the replays to be refused");
-            // ... and the honest block's next message takes the place of a flood entry.
-            await WriteAsync(stream, TestMessages.Build(honestSource, new Thought { Content = "honest next" }, ttlSeconds: 3600), honestKey);
-            await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Any(m => m.Content == "honest next"), "the honest block's next message");
+            // The honest sender's next message is delivered ...
+            await honest.Mesh.SendAsync(NeuralDestination.ToPeer(victim.PeerId), new Thought { Content = "honest next" }).WaitAsync(NeuralPeer.Patience);
+            await NeuralPeer.WaitUntil(() => victim.Recorder.Messages.Any(m => m.Content == "honest next"), "the honest sender's next message");
+
+            // ... and replays of messages whose entries the flood pushed out are not, from any block.
+            using var replayer = PrivateKey.Generate(KeyType.Ed25519);
+            var replayConnection = await attackers[^1].Host.DialAsync(victim.Address,
+                new DialOptions { Identity = new P2PStack.Host.LocalIdentity(replayer), ForceNewConnection = true }, CancellationToken.None);
+            await using (var stream = await replayConnection.OpenStreamAsync([NeuralProtocol.ProtocolId], CancellationToken.None))
+            {
+                await WriteAsync(stream, first!, keys[0]);
+                foreach (var message in honestMessages) await WriteAsync(stream, message, honestKey);
+                await NeuralPeer.WaitUntil(() => victim.DroppedTotal() == 3, "the replays to be refused");
+            }
+            Assert.Equal(3, victim.Mesh.DroppedCount(DropReason.TooOld));
+            Assert.Equal(2 + 48 + 1, victim.Recorder.Messages.Count);
+            Assert.Single(victim.Recorder.Messages, m => m.Content == "junk 0.0"); // the replayed one, delivered once
         }
-        Assert.Equal(4 + 8 + 1, victim.Recorder.Messages.Count);
-        // That place was given up by the flood, and counted.
+        finally
+        {
+            foreach (var attacker in attackers) await attacker.DisposeAsync();
+            foreach (var key in keys) key.Dispose();
+        }
+        // Every entry given up was counted.
         long evictions = 0;
         using (var listener = new System.Diagnostics.Metrics.MeterListener())
         {
@@ -123,8 +151,7 @@ public sealed class AttackTests
             listener.Start();
             listener.RecordObservableInstruments();
         }
-        Assert.Equal(1, evictions);
-        foreach (var key in keys) key.Dispose();
+        Assert.Equal(2 + 48 + 1 - 12, evictions);
     }
 
     /// <summary>Path 1, second half: messages nobody can route (to an agent that is nowhere) take no replay-cache entry,

@@ -69,43 +69,50 @@ public class SchedulingTests
         var b = PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
         var now = DateTimeOffset.UtcNow;
         var id = NeuralMessageId.New();
-        Assert.Null(guard.TryAccept(a, id, null, now.AddSeconds(10), now));
-        Assert.Equal(DropReason.Replay, guard.TryAccept(a, id, null, now.AddSeconds(10), now));
+        Assert.Null(guard.TryAccept(a, id, null, now, now.AddSeconds(10), now));
+        Assert.Equal(DropReason.Replay, guard.TryAccept(a, id, null, now, now.AddSeconds(10), now));
         Assert.True(guard.Contains(a, id, now));
         // The same id from another source is another message.
-        Assert.Null(guard.TryAccept(b, id, null, now.AddSeconds(10), now));
-        Assert.Equal(DropReason.ReplayCacheFull, guard.TryAccept(a, NeuralMessageId.New(), null, now.AddSeconds(10), now));
+        Assert.Null(guard.TryAccept(b, id, null, now.AddMilliseconds(1), now.AddSeconds(10), now));
+        // Full: a newer message still gets in, the earliest created goes and the watermark covers its replay.
+        Assert.Null(guard.TryAccept(a, NeuralMessageId.New(), null, now.AddMilliseconds(2), now.AddSeconds(10), now));
+        Assert.Equal(2, guard.Count);
+        Assert.Equal(now, guard.Watermark);
+        Assert.Equal(DropReason.TooOld, guard.TryAccept(a, id, null, now, now.AddSeconds(10), now));
         // After expiry the entries go (the TTL check refuses the message from then on).
-        Assert.Null(guard.TryAccept(a, NeuralMessageId.New(), null, now.AddSeconds(30), now.AddSeconds(11)));
+        Assert.Null(guard.TryAccept(a, NeuralMessageId.New(), null, now.AddSeconds(11), now.AddSeconds(30), now.AddSeconds(11)));
         Assert.Equal(1, guard.Count);
     }
 
     [Fact]
-    public void Replay_guard_shares_per_address_block_and_reservations_are_released_or_kept()
+    public void Replay_guard_limits_the_rate_per_address_block_and_reservations_are_released_or_kept()
     {
-        var guard = new ReplayGuard(capacity: 100, perSourceCapacity: 100, perBlockCapacity: 2);
+        var guard = new ReplayGuard(capacity: 100, perSourceCapacity: 100, new BlockRateLimiter(perSecond: 1, burst: 2, maxBlocks: 16));
         var via = AddressBlock.Of(System.Net.IPAddress.Parse("198.51.100.7"));
         var other = AddressBlock.Of(System.Net.IPAddress.Parse("203.0.113.7"));
         var now = DateTimeOffset.UtcNow;
         PeerId Source() => PeerId.FromPublicKey(PrivateKey.Generate(KeyType.Ed25519).PublicKey);
-        // Two throwaway signers fill the share of the block they came from; a third is refused, another block is not.
-        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(1), now));
-        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(1), now));
-        Assert.Equal(DropReason.ReplayCacheFull, guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(1), now));
-        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), other, now.AddMinutes(1), now));
-        // A released reservation frees its place (in all and in the block's share) and remembers nothing.
+        // Two throwaway signers use up the burst of the block they came from; a third is refused, another block is not.
+        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now, now.AddMinutes(1), now));
+        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now, now.AddMinutes(1), now));
+        Assert.Equal(DropReason.RateLimited, guard.TryAccept(Source(), NeuralMessageId.New(), via, now, now.AddMinutes(1), now));
+        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), other, now, now.AddMinutes(1), now));
+        // A second later the block has one more.
+        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now, now.AddMinutes(1), now.AddSeconds(1)));
+        Assert.Equal(DropReason.RateLimited, guard.TryAccept(Source(), NeuralMessageId.New(), via, now, now.AddMinutes(1), now.AddSeconds(1)));
+        // A released reservation frees its place and remembers nothing.
         var source = Source();
         var id = NeuralMessageId.New();
-        Assert.Null(guard.TryReserve(source, id, other, now.AddMinutes(1), now));
-        Assert.Equal(DropReason.Replay, guard.TryReserve(source, id, other, now.AddMinutes(1), now));
+        Assert.Null(guard.TryReserve(source, id, null, now, now.AddMinutes(1), now));
+        Assert.Equal(DropReason.Replay, guard.TryReserve(source, id, null, now, now.AddMinutes(1), now));
         guard.Release(source, id);
         Assert.False(guard.Contains(source, id, now));
-        Assert.Equal(3, guard.Count);
-        Assert.Null(guard.TryReserve(source, id, other, now.AddMinutes(1), now));
+        Assert.Equal(4, guard.Count);
+        Assert.Null(guard.TryReserve(source, id, null, now, now.AddMinutes(1), now));
         guard.Commit(source, id);
         Assert.True(guard.Contains(source, id, now));
-        // Entries still go at expiry, block shares with them.
-        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(3), now.AddMinutes(2)));
+        // Entries still go at expiry.
+        Assert.Null(guard.TryAccept(Source(), NeuralMessageId.New(), via, now.AddMinutes(2), now.AddMinutes(3), now.AddMinutes(2)));
         Assert.Equal(1, guard.Count);
     }
 
