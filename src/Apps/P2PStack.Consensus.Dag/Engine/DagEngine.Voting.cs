@@ -77,19 +77,24 @@ public sealed partial class DagEngine
             Refuse(DagRefusal.Oversized, from, $"query of {query.Ids.Count} ids and {query.Vertices.Count} vertices");
             return;
         }
-        if (ParseIds(query.Ids) is not { } ids)
+        // Checked first, parsed one by one below: every query is answered, and an id array per answer was most of the
+        // garbage a node made while polls went round.
+        var queried = query.Ids;
+        foreach (var raw in queried)
         {
+            if (raw.Length == VertexId.Length) continue;
             Refuse(DagRefusal.Malformed, from, "query id of the wrong length");
             return;
         }
         foreach (var envelope in query.Vertices) ReceiveVertex(from, envelope.Span, now);
-        var preferred = new byte[(ids.Length + 7) / 8];
+        var preferred = new byte[(queried.Count + 7) / 8];
         List<VertexId>? unknown = null;
-        for (int i = 0; i < ids.Length; i++)
+        for (int i = 0; i < queried.Count; i++)
         {
-            if (!_nodes.TryGetValue(ids[i], out var node))
+            var id = VertexId.FromBytes(queried[i].Span);
+            if (!_nodes.TryGetValue(id, out var node))
             {
-                if (!_pending.ContainsKey(ids[i])) (unknown ??= []).Add(ids[i]);
+                if (!_pending.ContainsKey(id)) (unknown ??= []).Add(id);
                 continue;
             }
             if (IsStronglyPreferred(node)) preferred[i / 8] |= (byte)(1 << (i % 8));
