@@ -385,6 +385,15 @@ public sealed class DagModel
         }
 
         // Equivocations: every honest node holding both vertices of a pair should have reported the author.
+        // A proof is two envelopes: each distinct pair is verified once (at the same time for every node), not once
+        // per node holding it.
+        var verified = new Dictionary<(VertexId, VertexId), bool>();
+        bool Verified(EquivocationProof proof)
+        {
+            var pair = (proof.First.Id, proof.Second.Id);
+            if (!verified.TryGetValue(pair, out bool ok)) verified[pair] = ok = Verifies(proof);
+            return ok;
+        }
         int expected = 0, reported = 0;
         foreach (var node in honest)
         {
@@ -392,7 +401,7 @@ public sealed class DagModel
                 .Select(e => e.Author).Distinct())
             {
                 expected++;
-                if (node.Proofs.Any(p => p.Author == author && Verifies(p))) reported++;
+                if (node.Proofs.Any(p => p.Author == author && Verified(p))) reported++;
             }
         }
 
