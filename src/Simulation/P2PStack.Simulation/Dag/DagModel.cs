@@ -191,11 +191,12 @@ public sealed class DagModel
         Wire wire;
         if (_options.SignEnvelopes) wire = new Wire(Seal(from, to, message));
         else if (ReferenceEquals(message, _lastMessage)) wire = _lastWire!; // a query goes to k peers: encode it once
+        else if (_options.ShareMessages) (_lastMessage, _lastWire) = (message, wire = new Wire(message, message.CalculateSize()));
         else (_lastMessage, _lastWire) = (message, wire = new Wire(message.ToByteArray()));
         if (_counting)
         {
             _messages++;
-            _bytes += wire.Bytes.Length;
+            _bytes += wire.Length;
         }
         long delay = _options.Latency.Ticks + (_options.Jitter > TimeSpan.Zero ? (long)(_random.NextDouble() * _options.Jitter.Ticks) : 0);
         Schedule(_now + delay, new DeliverEvent(from, target, wire));
@@ -209,7 +210,7 @@ public sealed class DagModel
         {
             // The k copies of a query share their bytes, and parse to the same message: parsed once, read by each
             // receiver (engines never change a received message).
-            message = _options.SignEnvelopes ? Open(deliver) : deliver.Wire.Parsed ??= DagMessage.Parser.ParseFrom(deliver.Wire.Bytes);
+            message = _options.SignEnvelopes ? Open(deliver) : deliver.Wire.Parsed ??= DagMessage.Parser.ParseFrom(deliver.Wire.Bytes!);
         }
         catch (Exception e) when (e is InvalidProtocolBufferException or DagFormatException or InvalidOperationException)
         {
@@ -238,7 +239,7 @@ public sealed class DagModel
 
     private DagMessage Open(DeliverEvent deliver)
     {
-        var result = NeuralMessageCodec.Verify(deliver.Wire.Bytes, 0, Now, _neural);
+        var result = NeuralMessageCodec.Verify(deliver.Wire.Bytes!, 0, Now, _neural);
         if (result.Message is not { } verified) throw new InvalidOperationException($"neural envelope refused: {result.Reason} ({result.Detail})");
         if (verified.Source != deliver.From.Peer) throw new InvalidOperationException("neural envelope signed by another peer");
         _envelopesVerified++;
@@ -450,10 +451,17 @@ public sealed class DagModel
         public Wire Wire { get; } = wire;
     }
 
-    /// <summary>A message's bytes on the wire, and the message parsed from them once one receiver has.</summary>
-    private sealed class Wire(byte[] bytes)
+    /// <summary>A message's bytes on the wire, and the message parsed from them once one receiver has; or, with
+    /// <see cref="DagModelOptions.ShareMessages"/>, the sender's message itself and its encoded length.</summary>
+    private sealed class Wire
     {
-        public byte[] Bytes { get; } = bytes;
+        public Wire(byte[] bytes) => (Bytes, Length) = (bytes, bytes.Length);
+
+        public Wire(DagMessage message, int length) => (Parsed, Length) = (message, length);
+
+        public byte[]? Bytes { get; }
+
+        public int Length { get; }
 
         public DagMessage? Parsed { get; set; }
     }
