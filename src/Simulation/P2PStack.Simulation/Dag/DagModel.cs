@@ -11,7 +11,8 @@ namespace P2PStack.Simulation.Dag;
 /// <summary>
 /// DAG consensus on a fast in-process network model: N real <see cref="DagEngine"/>s (the node's own Snowball,
 /// graph, fetch and sync code, real Ed25519-signed vertices, each distinct envelope checked for real once per run
-/// (<see cref="SharedVertexOpener"/>), every message encoded to protobuf bytes and parsed back; with
+/// (<see cref="SharedVertexOpener"/>), every message handed over as the sender's object with its encoded size counted, or with
+/// <see cref="DagModelOptions.ShareMessages"/> off encoded to protobuf bytes and parsed back (the same run); with
 /// <see cref="DagModelOptions.SignEnvelopes"/> also a signed and verified neural envelope per message) driven by
 /// a discrete-event scheduler on a virtual clock: every message arrives after the link latency, processing takes no
 /// virtual time. Not modelled: the connection stack (Noise, Yamux, streams), neural queues and CPU contention. One seed
@@ -365,9 +366,11 @@ public sealed class DagModel
         }
         // A conflict is final at a node when the node accepts one of its vertices: from the first proposal of the key.
         int conflicts = 0, resolved = 0;
+        var keys = new List<ContestedKeyOutcome>();
         foreach (var group in _proposals.Where(p => p.Key is not null).GroupBy(p => p.Key!))
         {
             conflicts++;
+            keys.Add(Outcome(group.Key, honest));
             long first = group.Min(p => p.At);
             bool everywhere = true;
             foreach (var node in honest)
@@ -413,7 +416,22 @@ public sealed class DagModel
         string kinds = _options.ByzantineFraction > 0 ? string.Join("+", _options.ByzantineKinds) : "none";
         return new DagModelResult(_options.Nodes, _options.Seed, Nodes.Count(n => n.Byzantine is not null), kinds, violations, undecided,
             conflicts, resolved, unresolved, virtuous, contested, neverReceived, _messages, _bytes, polls, decisions, expected, reported, refused.Values.Sum(), refused,
-            TimeSpan.FromTicks(_now) - _options.InjectAt, wall, _opener.Checks, _opener.Shared, _envelopesVerified);
+            TimeSpan.FromTicks(_now) - _options.InjectAt, wall, _opener.Checks, _opener.Shared, _envelopesVerified, keys);
+    }
+
+    private ContestedKeyOutcome Outcome(ConflictKey key, List<ModelNode> honest)
+    {
+        var members = Members(key);
+        int equivocators = _equivocations.Where(e => members.Contains(e.A) || members.Contains(e.B)).Select(e => e.Author).Distinct().Count();
+        var preferred = new Dictionary<VertexId, int>();
+        int accepted = 0;
+        foreach (var node in honest)
+        {
+            if (node.Engine.AcceptedFor(key) is not null) accepted++;
+            if (node.Engine.Preference(key) is { } id) preferred[id] = preferred.GetValueOrDefault(id) + 1;
+        }
+        return new ContestedKeyOutcome(members.Count, equivocators, accepted == honest.Count, accepted,
+            preferred.Count == 0 ? 0 : preferred.Values.Max(), preferred.Count);
     }
 
     private bool Verifies(EquivocationProof proof)
