@@ -5,13 +5,16 @@
 #   model  - latency and messages per decision against N = 50, 200, 1000 on the model (seeds 1-3)
 #   hosts  - the same on real hosts (memory transport, Noise, Yamux, signed neural envelopes), N = 50, 200
 #   benchmarks/run-dag.sh [--parts sweep,model,hosts] [--runs 1000] [--first-seed 1] [--parallel 2] [--resume DIR] [--wait-load X] [--sign]
+#                         [--nodes 50] [--fractions 0,0.1,0.2] [--kinds RandomVoter,BothSides,Withholder,Equivocator]
+#   (--nodes N: the sweep's N; --fractions/--kinds: only those configurations, e.g. --fractions 0 for the honest one;
+#   a later session with more of them and --resume DIR runs only what the file does not hold yet)
 #   (the sweep runs seeds F..R of each configuration: --first-seed F continues a sweep whose seeds below F were run
 #   elsewhere; a resumed DIR keeps the first seed it was started with, kept in DIR/first-seed)
 #   (--sign: the sweep wraps every message in a signed and verified neural envelope; such runs are kept apart)
 # Output: artifacts/benchmarks/dag-<time>/ (env.txt, sweep.jsonl, sweep.md, model.md, hosts.md).
 source "$(dirname "$0")/session.sh"
 
-parts=sweep,model,hosts runs=1000 first_seed= parallel=$(nproc) resume= wait_load= sign=
+parts=sweep,model,hosts runs=1000 first_seed= parallel=$(nproc) resume= wait_load= sign= nodes=50 fractions=0,0.1,0.2 kinds=RandomVoter,BothSides,Withholder,Equivocator
 while [ $# -gt 0 ]; do
   case "$1" in
     --parts) parts=$2; shift 2 ;;
@@ -21,6 +24,9 @@ while [ $# -gt 0 ]; do
     --resume) resume=$2; shift 2 ;;
     --wait-load) wait_load=$2; shift 2 ;;
     --sign) sign=--sign; shift ;;
+    --nodes) nodes=$2; shift 2 ;;
+    --fractions) fractions=$2; shift 2 ;;
+    --kinds) kinds=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -53,7 +59,7 @@ run_part() { # name, command...
   echo "$name: $(( $(date +%s) - start )) s wall, $(load_line after)" >> "$out/env.txt"
 }
 
-case ",$parts," in *,sweep,*) run_part sweep dotnet "$bench" dag sweep --runs "$runs" --first-seed "$first_seed" --parallel "$parallel" --out "$out/sweep.jsonl" $sign ;; esac
+case ",$parts," in *,sweep,*) run_part sweep dotnet "$bench" dag sweep --runs "$runs" --first-seed "$first_seed" --nodes "$nodes" --fractions "$fractions" --kinds "$kinds" --parallel "$parallel" --out "$out/sweep.jsonl" $sign ;; esac
 case ",$parts," in *,model,*) run_part model dotnet "$bench" dag model --nodes 50,200,1000 --seeds 1,2,3 ;; esac
 case ",$parts," in *,hosts,*) run_part hosts dotnet "$bench" dag hosts --nodes 50,200 --seed 1 ;; esac
 

@@ -27,6 +27,7 @@ internal static class DagCommand
             "sweep" => Sweep(args[1..]),
             "model" => Model(args[1..]),
             "hosts" => HostsAsync(args[1..]).GetAwaiter().GetResult(),
+            "keys" => Keys(args[1..]),
             _ => Usage(),
         };
     }
@@ -39,6 +40,8 @@ internal static class DagCommand
                    (seeds F..R of every configuration; F = 1 by default, so R is the runs per configuration)
                    dag model [--nodes 50,200,1000] [--seeds 1,2,3] [--sign]
                    dag hosts [--nodes 50,200] [--seed 1] [--ping-timeout-s S] [--timeout-s 300]
+                   dag keys [--nodes 50] [--first-seed 1] [--runs R] [--fractions 0.1,0.2] [--kind Equivocator] [--parallel P] [--idle-poll-ms MS]
+                   (the contested keys of the sweep's runs at the end, by how many byzantine authors signed on each)
             """);
         return 2;
     }
@@ -140,6 +143,41 @@ internal static class DagCommand
                 $"{(expected == 0 ? "—" : $"{reported}/{expected}")} | {set.Average(l => l.VirtualSeconds):F2} s |");
         }
         foreach (var bad in lines.Where(l => !l.Safe || !l.Live).Take(10)) Console.WriteLine($"- {bad.Config} seed {bad.Seed}: {bad.Detail}");
+    }
+
+    /// <summary>Which contested keys stay split: every key of the runs, grouped by the equivocators on it.</summary>
+    private static int Keys(string[] args)
+    {
+        int nodes = Option(args, "--nodes", 50);
+        int firstSeed = Option(args, "--first-seed", 1);
+        int runs = Option(args, "--runs", 100);
+        int parallel = Option(args, "--parallel", Environment.ProcessorCount);
+        int limit = Option(args, "--time-limit-s", 30);
+        var fractions = Text(args, "--fractions", "0.1,0.2").Split(',').Select(f => double.Parse(f, CultureInfo.InvariantCulture)).ToList();
+        var kind = Enum.Parse<ByzantineKind>(Text(args, "--kind", nameof(ByzantineKind.Equivocator)));
+        int idlePollMs = Option(args, "--idle-poll-ms", -1); // -1: the default IdlePollInterval; 0: never slow down
+        Console.WriteLine($"| byzantine (N = {nodes}, seeds {firstSeed}-{runs}{(idlePollMs >= 0 ? $", IdlePollInterval {idlePollMs} ms" : "")}) | equivocators on the key | keys | resolved | honest nodes that accepted (mean) | distinct preferences at the end (mean) | largest preference share at the end (mean) | vertices of the key (mean) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var fraction in fractions)
+        {
+            var results = new ConcurrentBag<DagModelResult>();
+            Parallel.ForEach(Enumerable.Range(firstSeed, runs - firstSeed + 1), new ParallelOptions { MaxDegreeOfParallelism = parallel }, seed =>
+                results.Add(DagModel.Run(new DagModelOptions
+                {
+                    Nodes = nodes, Seed = seed, ByzantineFraction = fraction, ByzantineKinds = [kind], TimeLimit = TimeSpan.FromSeconds(limit),
+                    Consensus = idlePollMs >= 0 ? o => o.IdlePollInterval = TimeSpan.FromMilliseconds(idlePollMs) : null,
+                })));
+            // The same runs as the sweep's: its per-run counts, to compare with its JSON lines.
+            foreach (var r in results.OrderBy(r => r.Seed)) Console.Error.WriteLine($"{kind} {fraction:P0} seed {r.Seed}: resolved {r.ConflictsResolved}/{r.Conflicts}, messages {r.Messages}");
+            int honest = nodes - results.First().Byzantine;
+            foreach (var group in results.SelectMany(r => r.Keys ?? []).GroupBy(k => k.Equivocators).OrderBy(g => g.Key))
+            {
+                var keys = group.ToList();
+                Console.WriteLine($"| {kind} {fraction:P0} | {group.Key} | {keys.Count} | {keys.Count(k => k.Resolved)} ({100.0 * keys.Count(k => k.Resolved) / keys.Count:F1} %) | " +
+                    $"{keys.Average(k => k.Accepted):F1} of {honest} | {keys.Average(k => k.Preferences):F2} | {keys.Average(k => k.LargestShare):F1} | {keys.Average(k => k.Vertices):F1} |");
+            }
+        }
+        return 0;
     }
 
     private static int Model(string[] args)

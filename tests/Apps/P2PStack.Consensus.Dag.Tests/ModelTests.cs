@@ -95,4 +95,34 @@ public class ModelTests
         Assert.Equal(own.VertexChecks, shared.VertexChecks + shared.VertexChecksShared);
         Assert.True(shared.VertexChecksShared > shared.VertexChecks, shared.ToString());
     }
+
+    [Theory]
+    [InlineData(nameof(ByzantineKind.Equivocator), 0.2, 1)]
+    [InlineData(nameof(ByzantineKind.BothSides), 0.2, 2)]
+    [InlineData("RandomVoter,BothSides,Withholder,Equivocator", 0.2, 3)]
+    public void Handing_receivers_the_senders_message_gives_the_same_run_as_encoding_and_parsing_it(string kinds, double fraction, int seed)
+    {
+        DagModelResult Run(bool share) => DagModel.Run(new DagModelOptions
+        {
+            Nodes = 30,
+            Seed = seed,
+            ByzantineFraction = fraction,
+            ByzantineKinds = [.. kinds.Split(',').Select(Enum.Parse<ByzantineKind>)],
+            TimeLimit = TimeSpan.FromSeconds(5),
+            ShareMessages = share,
+        });
+        var encoded = Run(share: false);
+        var shared = Run(share: true);
+        Assert.Equal(encoded.Messages, shared.Messages);
+        Assert.Equal(encoded.Bytes, shared.Bytes);
+        Assert.Equal(encoded.Polls, shared.Polls);
+        Assert.Equal(encoded.VirtuousLatenciesMs, shared.VirtuousLatenciesMs);
+        Assert.Equal(encoded.ConflictLatenciesMs, shared.ConflictLatenciesMs);
+        Assert.Equal(encoded.EquivocationsReported, shared.EquivocationsReported);
+        Assert.Equal(encoded.RefusedByReason, shared.RefusedByReason);
+        Assert.Equal(encoded.VertexChecks, shared.VertexChecks);
+        Assert.Equal(encoded.VertexChecksShared, shared.VertexChecksShared);
+        Assert.Equal(encoded.VirtualDuration, shared.VirtualDuration);
+        Assert.True(shared.Messages > 0 && shared.Bytes > shared.Messages, shared.ToString());
+    }
 }

@@ -255,13 +255,30 @@ public sealed partial class DagEngine
         _observer.OnDecided(new DagDecision(node.Vertex, node.Status, node.FirstSeen, node.DecidedAt!.Value, node.Local));
     }
 
+    private readonly Stack<(VertexNode Node, bool Expanded)> _strongStack = new();
+
     /// <summary>Preferred, and so are all undecided ancestors (accepted ones are preferred by definition).</summary>
     private bool IsStronglyPreferred(VertexNode start)
     {
         if (start.Status != VertexStatus.Processing) return start.Status == VertexStatus.Accepted;
         if (start.StrongEpoch == _epoch) return start.StrongValue;
-        // Iterative post-order over undecided ancestors: a long undecided chain must not exhaust the stack.
-        var stack = new Stack<(VertexNode Node, bool Expanded)>();
+        if (!HasProcessingParent(start))
+        {
+            // No undecided ancestors (the common case: a fresh vertex over accepted parents): no walk needed.
+            bool direct = start.IsPreferred;
+            foreach (var parent in start.Parents)
+            {
+                if (!direct) break;
+                direct = parent.Status == VertexStatus.Accepted;
+            }
+            start.StrongValue = direct;
+            start.StrongEpoch = _epoch;
+            return direct;
+        }
+        // Iterative post-order over undecided ancestors: a long undecided chain must not exhaust the stack. One stack
+        // for all calls (a query asks about up to MaxQueryIds vertices: a stack per call was most of the engine's garbage).
+        var stack = _strongStack;
+        stack.Clear();
         stack.Push((start, false));
         while (stack.TryPop(out var item))
         {
@@ -284,6 +301,13 @@ public sealed partial class DagEngine
             node.StrongEpoch = _epoch;
         }
         return start.StrongValue;
+    }
+
+    private static bool HasProcessingParent(VertexNode node)
+    {
+        foreach (var parent in node.Parents)
+            if (parent.IsProcessing) return true;
+        return false;
     }
 
     /// <summary>

@@ -30,14 +30,16 @@ public sealed partial class DagEngine
         {
             var sample = _membership.Sample(LocalPeer, _options.K, _random);
             if (sample.Count == 0) return;
-            var ids = SelectQueryIds();
+            var queried = SelectQueryNodes();
+            var ids = new VertexId[queried.Length];
+            for (int i = 0; i < ids.Length; i++) ids[i] = queried[i].Id;
             var slots = new Dictionary<PeerId, int>(sample.Count);
             foreach (var (peer, count) in sample) slots[peer] = count;
             var poll = new Poll(NextRequestId(), ++_pollSequence, ids, slots, now, now + _options.PollTimeout);
             _polls.Add(poll.RequestId, poll);
             _pollQueue.Enqueue(poll);
             var query = new Query();
-            foreach (var id in ids) query.Ids.Add(id.ToByteString());
+            foreach (var node in queried) query.Ids.Add(node.IdBytes);
             foreach (var node in _processing)
             {
                 if (query.Vertices.Count >= _options.MaxPushedVertices) break;
@@ -54,16 +56,21 @@ public sealed partial class DagEngine
     }
 
     /// <summary>Undecided vertices to ask about: leaves first (a vote for a leaf counts for its whole undecided
-    /// ancestry), then the rest, greatest height first.</summary>
-    private VertexId[] SelectQueryIds() =>
-    [
-        .. _processing
-            .OrderBy(n => n.ProcessingChildren == 0 ? 0 : 1)
-            .ThenByDescending(n => n.Height)
-            .ThenBy(n => n.Id)
-            .Take(_options.MaxQueryIds)
-            .Select(n => n.Id),
-    ];
+    /// ancestry), then the rest, greatest height first, then by id (a total order: ids are unique).</summary>
+    private VertexNode[] SelectQueryNodes()
+    {
+        var nodes = new VertexNode[_processing.Count];
+        _processing.CopyTo(nodes);
+        Array.Sort(nodes, QueryOrder);
+        return nodes.Length <= _options.MaxQueryIds ? nodes : nodes[.._options.MaxQueryIds];
+    }
+
+    private static readonly Comparison<VertexNode> QueryOrder = (a, b) =>
+    {
+        int order = (a.ProcessingChildren == 0 ? 0 : 1).CompareTo(b.ProcessingChildren == 0 ? 0 : 1);
+        if (order == 0) order = b.Height.CompareTo(a.Height);
+        return order != 0 ? order : a.Id.CompareTo(b.Id);
+    };
 
     private void OnQuery(PeerId from, ulong requestId, Query query, DateTimeOffset now)
     {
@@ -77,19 +84,24 @@ public sealed partial class DagEngine
             Refuse(DagRefusal.Oversized, from, $"query of {query.Ids.Count} ids and {query.Vertices.Count} vertices");
             return;
         }
-        if (ParseIds(query.Ids) is not { } ids)
+        // Checked first, parsed one by one below: every query is answered, and an id array per answer was most of the
+        // garbage a node made while polls went round.
+        var queried = query.Ids;
+        foreach (var raw in queried)
         {
+            if (raw.Length == VertexId.Length) continue;
             Refuse(DagRefusal.Malformed, from, "query id of the wrong length");
             return;
         }
         foreach (var envelope in query.Vertices) ReceiveVertex(from, envelope.Span, now);
-        var preferred = new byte[(ids.Length + 7) / 8];
+        var preferred = new byte[(queried.Count + 7) / 8];
         List<VertexId>? unknown = null;
-        for (int i = 0; i < ids.Length; i++)
+        for (int i = 0; i < queried.Count; i++)
         {
-            if (!_nodes.TryGetValue(ids[i], out var node))
+            var id = VertexId.FromBytes(queried[i].Span);
+            if (!_nodes.TryGetValue(id, out var node))
             {
-                if (!_pending.ContainsKey(ids[i])) (unknown ??= []).Add(ids[i]);
+                if (!_pending.ContainsKey(id)) (unknown ??= []).Add(id);
                 continue;
             }
             if (IsStronglyPreferred(node)) preferred[i / 8] |= (byte)(1 << (i % 8));

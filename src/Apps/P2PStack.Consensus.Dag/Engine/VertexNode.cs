@@ -9,6 +9,11 @@ internal sealed class VertexNode(DagVertex vertex, VertexNode[] parents, Conflic
 
     public VertexId Id => Vertex.Id;
 
+    private Google.Protobuf.ByteString? _idBytes;
+
+    /// <summary>The id as sent in queries, made once (a node is asked about in many polls).</summary>
+    public Google.Protobuf.ByteString IdBytes => _idBytes ??= Id.ToByteString();
+
     public ulong Height => Vertex.Height;
 
     public VertexNode[] Parents { get; } = parents;

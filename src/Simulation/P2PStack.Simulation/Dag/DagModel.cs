@@ -11,7 +11,8 @@ namespace P2PStack.Simulation.Dag;
 /// <summary>
 /// DAG consensus on a fast in-process network model: N real <see cref="DagEngine"/>s (the node's own Snowball,
 /// graph, fetch and sync code, real Ed25519-signed vertices, each distinct envelope checked for real once per run
-/// (<see cref="SharedVertexOpener"/>), every message encoded to protobuf bytes and parsed back; with
+/// (<see cref="SharedVertexOpener"/>), every message handed over as the sender's object with its encoded size counted, or with
+/// <see cref="DagModelOptions.ShareMessages"/> off encoded to protobuf bytes and parsed back (the same run); with
 /// <see cref="DagModelOptions.SignEnvelopes"/> also a signed and verified neural envelope per message) driven by
 /// a discrete-event scheduler on a virtual clock: every message arrives after the link latency, processing takes no
 /// virtual time. Not modelled: the connection stack (Noise, Yamux, streams), neural queues and CPU contention. One seed
@@ -191,11 +192,12 @@ public sealed class DagModel
         Wire wire;
         if (_options.SignEnvelopes) wire = new Wire(Seal(from, to, message));
         else if (ReferenceEquals(message, _lastMessage)) wire = _lastWire!; // a query goes to k peers: encode it once
+        else if (_options.ShareMessages) (_lastMessage, _lastWire) = (message, wire = new Wire(message, message.CalculateSize()));
         else (_lastMessage, _lastWire) = (message, wire = new Wire(message.ToByteArray()));
         if (_counting)
         {
             _messages++;
-            _bytes += wire.Bytes.Length;
+            _bytes += wire.Length;
         }
         long delay = _options.Latency.Ticks + (_options.Jitter > TimeSpan.Zero ? (long)(_random.NextDouble() * _options.Jitter.Ticks) : 0);
         Schedule(_now + delay, new DeliverEvent(from, target, wire));
@@ -209,7 +211,7 @@ public sealed class DagModel
         {
             // The k copies of a query share their bytes, and parse to the same message: parsed once, read by each
             // receiver (engines never change a received message).
-            message = _options.SignEnvelopes ? Open(deliver) : deliver.Wire.Parsed ??= DagMessage.Parser.ParseFrom(deliver.Wire.Bytes);
+            message = _options.SignEnvelopes ? Open(deliver) : deliver.Wire.Parsed ??= DagMessage.Parser.ParseFrom(deliver.Wire.Bytes!);
         }
         catch (Exception e) when (e is InvalidProtocolBufferException or DagFormatException or InvalidOperationException)
         {
@@ -238,7 +240,7 @@ public sealed class DagModel
 
     private DagMessage Open(DeliverEvent deliver)
     {
-        var result = NeuralMessageCodec.Verify(deliver.Wire.Bytes, 0, Now, _neural);
+        var result = NeuralMessageCodec.Verify(deliver.Wire.Bytes!, 0, Now, _neural);
         if (result.Message is not { } verified) throw new InvalidOperationException($"neural envelope refused: {result.Reason} ({result.Detail})");
         if (verified.Source != deliver.From.Peer) throw new InvalidOperationException("neural envelope signed by another peer");
         _envelopesVerified++;
@@ -364,9 +366,11 @@ public sealed class DagModel
         }
         // A conflict is final at a node when the node accepts one of its vertices: from the first proposal of the key.
         int conflicts = 0, resolved = 0;
+        var keys = new List<ContestedKeyOutcome>();
         foreach (var group in _proposals.Where(p => p.Key is not null).GroupBy(p => p.Key!))
         {
             conflicts++;
+            keys.Add(Outcome(group.Key, honest));
             long first = group.Min(p => p.At);
             bool everywhere = true;
             foreach (var node in honest)
@@ -385,6 +389,15 @@ public sealed class DagModel
         }
 
         // Equivocations: every honest node holding both vertices of a pair should have reported the author.
+        // A proof is two envelopes: each distinct pair is verified once (at the same time for every node), not once
+        // per node holding it.
+        var verified = new Dictionary<(VertexId, VertexId), bool>();
+        bool Verified(EquivocationProof proof)
+        {
+            var pair = (proof.First.Id, proof.Second.Id);
+            if (!verified.TryGetValue(pair, out bool ok)) verified[pair] = ok = Verifies(proof);
+            return ok;
+        }
         int expected = 0, reported = 0;
         foreach (var node in honest)
         {
@@ -392,7 +405,7 @@ public sealed class DagModel
                 .Select(e => e.Author).Distinct())
             {
                 expected++;
-                if (node.Proofs.Any(p => p.Author == author && Verifies(p))) reported++;
+                if (node.Proofs.Any(p => p.Author == author && Verified(p))) reported++;
             }
         }
 
@@ -403,7 +416,22 @@ public sealed class DagModel
         string kinds = _options.ByzantineFraction > 0 ? string.Join("+", _options.ByzantineKinds) : "none";
         return new DagModelResult(_options.Nodes, _options.Seed, Nodes.Count(n => n.Byzantine is not null), kinds, violations, undecided,
             conflicts, resolved, unresolved, virtuous, contested, neverReceived, _messages, _bytes, polls, decisions, expected, reported, refused.Values.Sum(), refused,
-            TimeSpan.FromTicks(_now) - _options.InjectAt, wall, _opener.Checks, _opener.Shared, _envelopesVerified);
+            TimeSpan.FromTicks(_now) - _options.InjectAt, wall, _opener.Checks, _opener.Shared, _envelopesVerified, keys);
+    }
+
+    private ContestedKeyOutcome Outcome(ConflictKey key, List<ModelNode> honest)
+    {
+        var members = Members(key);
+        int equivocators = _equivocations.Where(e => members.Contains(e.A) || members.Contains(e.B)).Select(e => e.Author).Distinct().Count();
+        var preferred = new Dictionary<VertexId, int>();
+        int accepted = 0;
+        foreach (var node in honest)
+        {
+            if (node.Engine.AcceptedFor(key) is not null) accepted++;
+            if (node.Engine.Preference(key) is { } id) preferred[id] = preferred.GetValueOrDefault(id) + 1;
+        }
+        return new ContestedKeyOutcome(members.Count, equivocators, accepted == honest.Count, accepted,
+            preferred.Count == 0 ? 0 : preferred.Values.Max(), preferred.Count);
     }
 
     private bool Verifies(EquivocationProof proof)
@@ -441,10 +469,17 @@ public sealed class DagModel
         public Wire Wire { get; } = wire;
     }
 
-    /// <summary>A message's bytes on the wire, and the message parsed from them once one receiver has.</summary>
-    private sealed class Wire(byte[] bytes)
+    /// <summary>A message's bytes on the wire, and the message parsed from them once one receiver has; or, with
+    /// <see cref="DagModelOptions.ShareMessages"/>, the sender's message itself and its encoded length.</summary>
+    private sealed class Wire
     {
-        public byte[] Bytes { get; } = bytes;
+        public Wire(byte[] bytes) => (Bytes, Length) = (bytes, bytes.Length);
+
+        public Wire(DagMessage message, int length) => (Parsed, Length) = (message, length);
+
+        public byte[]? Bytes { get; }
+
+        public int Length { get; }
 
         public DagMessage? Parsed { get; set; }
     }

@@ -22,12 +22,13 @@ namespace P2PStack.Simulation.Dag;
 /// <param name="VertexChecks">Vertex envelopes checked for real (signature and structure) by the engines.</param>
 /// <param name="VertexChecksShared">Vertex envelopes answered from an earlier check of the same bytes
 /// (<see cref="DagModelOptions.ShareVertexChecks"/>).</param>
+/// <param name="Keys">Each contested key at the end of the run (for explaining which keys stay split).</param>
 /// <param name="EnvelopesVerified">Signed neural envelopes verified on delivery (<see cref="DagModelOptions.SignEnvelopes"/>).</param>
 public sealed record DagModelResult(int Nodes, int Seed, int Byzantine, string ByzantineKinds, IReadOnlyList<string> SafetyViolations,
     IReadOnlyList<string> Undecided, int Conflicts, int ConflictsResolved, IReadOnlyList<string> Unresolved, IReadOnlyList<double> VirtuousLatenciesMs, IReadOnlyList<double> ConflictLatenciesMs,
     int LostBeforeArrival, long Messages, long Bytes, long Polls, int Decisions, int EquivocationsExpected, int EquivocationsReported, long Refused,
     IReadOnlyDictionary<string, long> RefusedByReason, TimeSpan VirtualDuration, TimeSpan WallTime, long VertexChecks = 0, long VertexChecksShared = 0,
-    long EnvelopesVerified = 0)
+    long EnvelopesVerified = 0, IReadOnlyList<ContestedKeyOutcome>? Keys = null)
 {
     public bool Safe => SafetyViolations.Count == 0;
 
@@ -52,3 +53,12 @@ public sealed record DagModelResult(int Nodes, int Seed, int Byzantine, string B
         $"{Decisions} decisions, {MessagesPerDecision:F0} messages and {PollsPerDecision:F1} polls per decision, {Bytes / 1024.0:F0} KiB; " +
         $"equivocations reported {EquivocationsReported}/{EquivocationsExpected}; refused {Refused}; virtual {VirtualDuration.TotalSeconds:F2} s, wall {WallTime.TotalSeconds:F2} s";
 }
+
+/// <summary>One contested key at the end of a run.</summary>
+/// <param name="Vertices">Distinct vertices of the key held by honest nodes (2 honest proposals, 2 per equivocator on it).</param>
+/// <param name="Equivocators">Equivocating authors that signed a pair on this key.</param>
+/// <param name="Resolved">Every honest node accepted one of its vertices.</param>
+/// <param name="Accepted">Honest nodes that accepted a vertex of the key.</param>
+/// <param name="LargestShare">Honest nodes whose preference (or accepted vertex) is the most common one.</param>
+/// <param name="Preferences">Distinct vertices preferred (or accepted) by honest nodes.</param>
+public sealed record ContestedKeyOutcome(int Vertices, int Equivocators, bool Resolved, int Accepted, int LargestShare, int Preferences);
