@@ -21,8 +21,8 @@ public sealed record ShadowAddressEntry(ShadowAddress Address, ShadowAddressStat
 /// The service's pool of shadow addresses (docs/specs/shadow.md, section 6): each with its own key and lifetime; an
 /// address is rotated after <see cref="ShadowPoolOptions.MaxUses"/> uses or its lifetime, replaced by a fresh
 /// independent key; the old one stays published for <see cref="ShadowPoolOptions.GracePeriod"/> plus a random
-/// <see cref="ShadowPoolOptions.GraceJitter"/> and then leaves the pool (its descriptors keep their ordinary expiry: see
-/// the publisher). The pool keeps at least <see cref="ShadowPoolOptions.PoolSize"/> active addresses (a revoked one is
+/// <see cref="ShadowPoolOptions.GraceJitter"/> and then leaves the pool (its descriptors keep their ordinary expiry, and the
+/// publisher supersedes them by retirement records when it leaves). The pool keeps at least <see cref="ShadowPoolOptions.PoolSize"/> active addresses (a revoked one is
 /// replaced; those it adds get lifetimes staggered at random) and at most <see cref="ShadowPoolOptions.MaxAddresses"/>.
 /// Thread-safe.
 /// </summary>

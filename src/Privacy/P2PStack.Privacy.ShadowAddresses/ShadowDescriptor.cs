@@ -19,6 +19,14 @@ public sealed record ShadowDescriptorContent(IReadOnlyList<IntroductionPoint> In
     /// never the node's identity; docs/specs/shadow.md, section 7). Set from the key when a descriptor is created;
     /// read from the body when one is decrypted.</summary>
     public PeerId? Service { get; init; }
+
+    /// <summary>True for a retirement record: no introduction points, the address is retired (docs/specs/shadow.md,
+    /// section 6). It supersedes the address's earlier descriptors of the period (a higher revision) and, being
+    /// encrypted like any body and padded to the same size, tells DHT nodes only that the record changed.</summary>
+    public bool Retired => IntroductionPoints.Count == 0;
+
+    /// <summary>The content of a retirement record.</summary>
+    public static ShadowDescriptorContent Retirement { get; } = new([]);
 }
 
 /// <summary>
@@ -218,8 +226,8 @@ public sealed class ShadowDescriptor
     private static byte[] EncodeBody(ShadowDescriptorContent content, PeerId service)
     {
         var points = content.IntroductionPoints;
-        if (points.Count is 0 or > MaxIntroductionPoints)
-            throw new ArgumentException($"a descriptor lists 1 to {MaxIntroductionPoints} introduction points", nameof(content));
+        if (points.Count > MaxIntroductionPoints) // 0: a retirement record
+            throw new ArgumentException($"a descriptor lists 0 to {MaxIntroductionPoints} introduction points", nameof(content));
         var body = new MemoryStream();
         body.WriteByte(BodyVersion);
         byte[] servicePeer = service.ToBytes();
@@ -267,7 +275,7 @@ public sealed class ShadowDescriptor
             throw new ShadowFormatException("service peer id is invalid", ex);
         }
         int count = reader.Byte();
-        if (count is 0 or > MaxIntroductionPoints) throw new ShadowFormatException($"shadow descriptor lists {count} introduction points");
+        if (count > MaxIntroductionPoints) throw new ShadowFormatException($"shadow descriptor lists {count} introduction points");
         var points = new List<IntroductionPoint>(count);
         for (int i = 0; i < count; i++)
         {

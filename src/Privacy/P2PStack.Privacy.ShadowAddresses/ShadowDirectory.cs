@@ -73,7 +73,8 @@ public sealed class ShadowDirectory(IShadowDhtAccess access, IOptions<ShadowOpti
     /// <see cref="ShadowOptions.AdjacentPeriodWindow"/> of a period boundary, when the current period yields no valid
     /// descriptor, the adjacent period's is tried (a clock skewed against the service's).
     /// </summary>
-    /// <exception cref="DhtNotFoundException">No descriptor for this address and period.</exception>
+    /// <exception cref="DhtNotFoundException">No descriptor for this address and period, or the service retired the
+    /// address (a signed retirement record; counted as <c>retired</c>).</exception>
     /// <exception cref="P2PStack.Privacy.Onion.Client.NoPathException">Over circuits: the onion directory did not list
     /// enough relays for a circuit within <see cref="ShadowOptions.DirectoryWaitTimeout"/>.</exception>
     /// <exception cref="ShadowFormatException">A descriptor was found but is not valid for this address.</exception>
@@ -91,8 +92,15 @@ public sealed class ShadowDirectory(IShadowDhtAccess access, IOptions<ShadowOpti
         {
             await Access.WaitReadyAsync(_options.DirectoryWaitTimeout, cancellationToken).ConfigureAwait(false);
             var content = await ResolveInAsync(address, period, cancellationToken).ConfigureAwait(false);
+            if (content.Retired) throw Retired(address);
             metrics.Resolution("ok");
             return content;
+        }
+        catch (RetiredException retired)
+        {
+            // Signed by the address and newer than any descriptor it supersedes: final, no adjacent period is tried.
+            metrics.Resolution("retired");
+            throw retired.NotFound;
         }
         catch (P2PStack.Privacy.Onion.Client.NoPathException)
         {
@@ -103,20 +111,48 @@ public sealed class ShadowDirectory(IShadowDhtAccess access, IOptions<ShadowOpti
         {
             if (adjacent is { } other)
             {
+                ShadowDescriptorContent? content = null;
                 try
                 {
-                    var content = await ResolveInAsync(address, other, cancellationToken).ConfigureAwait(false);
-                    metrics.Resolution("ok");
-                    return content;
+                    content = await ResolveInAsync(address, other, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is DhtNotFoundException or ShadowFormatException)
                 {
                     // The current period's failure is the answer.
                 }
+                if (content is { Retired: true })
+                {
+                    metrics.Resolution("retired");
+                    throw Retired(address).NotFound;
+                }
+                if (content is not null)
+                {
+                    metrics.Resolution("ok");
+                    return content;
+                }
             }
             metrics.Resolution(first is DhtNotFoundException ? "not_found" : "invalid");
             throw;
         }
+    }
+
+    private const string RetirementMark = "shadow.retired";
+
+    /// <summary>Whether <paramref name="notFound"/> came from a retirement record (the service retired the address)
+    /// rather than from no descriptor at all.</summary>
+    public static bool IsRetirement(DhtNotFoundException notFound) => notFound?.Data[RetirementMark] is true;
+
+    private static RetiredException Retired(ShadowAddress address)
+    {
+        var notFound = new DhtNotFoundException($"{address.ToUri()} was retired by its service (a signed retirement record)");
+        notFound.Data[RetirementMark] = true;
+        return new(notFound);
+    }
+
+    // Carries the answer out of the try whose catch tries the adjacent period.
+    private sealed class RetiredException(DhtNotFoundException notFound) : Exception(notFound.Message)
+    {
+        public DhtNotFoundException NotFound { get; } = notFound;
     }
 
     // One period's descriptor: fetched, verified for that period, decrypted. A bad one is counted as refused.

@@ -82,6 +82,11 @@ public sealed class ShadowMetrics : ModuleMetrics
 
     public long ResolveFailures => Interlocked.Read(ref _resolveFailed);
 
+    /// <summary>Resolutions that found a retirement record (counted in <see cref="ResolveFailures"/> too).</summary>
+    public long RetiredResolutions => Interlocked.Read(ref _retiredResolutions);
+
+    private long _retiredResolutions;
+
     public long DescriptorsRefused => Interlocked.Read(ref _refusedCount);
 
     /// <summary>Refused descriptors so far by reason (what p2pstack_shadow_descriptors_refused_total counts).</summary>
@@ -93,6 +98,7 @@ public sealed class ShadowMetrics : ModuleMetrics
     {
         if (result == "ok") Interlocked.Increment(ref _resolved);
         else Interlocked.Increment(ref _resolveFailed);
+        if (result == "retired") Interlocked.Increment(ref _retiredResolutions);
         _resolutions.Add(1, new KeyValuePair<string, object?>("result", result));
     }
 

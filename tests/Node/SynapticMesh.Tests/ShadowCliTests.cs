@@ -90,10 +90,13 @@ public sealed class ShadowCliTests : IAsyncLifetime
         Assert.Contains(third, text.Stdout);
         Assert.Contains("(retiring)", text.Stdout);
 
-        // revoke: gone from the pool; the key file no longer holds it.
+        // revoke: gone from the pool; the key file no longer holds it; its descriptor is superseded at once by a
+        // retirement record, so it no longer resolves.
         var revoked = await _service.RunJsonAsync("p2p", "shadow", "--operation", "revoke", "--address", third);
         Assert.True(revoked.GetProperty("revoked").GetBoolean());
-        Assert.Equal(JsonValueKind.String, revoked.GetProperty("lastDescriptorExpires").ValueKind);
+        Assert.True(revoked.GetProperty("retirementRecords").GetInt32() >= 1, revoked.ToString());
+        Assert.True(revoked.GetProperty("retirementStoredOn").GetInt32() > 0, revoked.ToString());
+        (await _client.RunAsync("p2p", "shadow", "--operation", "resolve", "--address", third)).AssertOneLineError("was retired by its service");
         Assert.DoesNotContain(third, (await _service.RunJsonAsync("p2p", "shadow", "--operation", "list")).EnumerateArray()
             .Select(e => e.GetProperty("address").GetString()));
         (await _service.RunAsync("p2p", "shadow", "--operation", "revoke", "--address", third)).AssertOneLineError("not in this node's pool");

@@ -155,6 +155,38 @@ public class ShadowConnectionTests
         Assert.Equal(EndReason.NoIntroduction, refused.Reason);
     }
 
+    [Fact]
+    public async Task A_rotated_address_connects_during_its_grace_and_is_retired_after_it()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        await using var net = await ShadowNetwork.StartAsync(clock);
+        var (client, service) = (net.Client, net.Service);
+        var pool = service.Get<ShadowAddressPool>();
+        var publisher = service.Get<ShadowPublisher>();
+        var old = pool.Generate();
+        Assert.All(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience), p => Assert.Null(p.Error));
+        var fresh = pool.Rotate(old);
+        Assert.All(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience), p => Assert.Null(p.Error));
+        var retiresAt = pool.List().Single(e => e.Address.Equals(old)).RetiresAt!.Value;
+
+        // During the grace period: the old address resolves and connects.
+        var connection = await client.Get<ShadowConnector>().ConnectAsync(old, CancellationToken.None).WaitAsync(Patience);
+        await using (var ping = await connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask().WaitAsync(Patience))
+            Assert.Single(await client.Get<PingService>().PingAsync(ping, 1, CancellationToken.None).WaitAsync(Patience));
+        await connection.CloseAsync(CancellationToken.None);
+
+        // At the retirement moment the service supersedes its descriptor: the address no longer resolves (not an
+        // unreachable introduction point: no descriptor to use at all).
+        clock.Advance(retiresAt - clock.GetUtcNow());
+        var round = await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience);
+        Assert.Contains(round, p => p is { Retirement: true, StoredOn: > 0 } && p.Address.Equals(old));
+        var refused = await Assert.ThrowsAsync<ShadowConnectException>(() =>
+            client.Get<ShadowConnector>().ConnectAsync(old, CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal("not_found", refused.Result);
+        Assert.Contains("retired", refused.InnerException!.Message);
+        Assert.Equal(1, client.Get<ShadowMetrics>().RetiredResolutions);
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         using var budget = new CancellationTokenSource(Patience);

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Privacy.ShadowAddresses.Service;
 using P2PStack.Protocols.Kademlia;
+using P2PStack.Protocols.Kademlia.Storage;
 using P2PStack.Testing;
 using P2PStack.Transports.Memory;
 
@@ -70,7 +71,7 @@ public class ShadowPublisherTests
             time.Now = period.End - TimeSpan.FromMinutes(5);
             round = await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience);
             Assert.Contains(round, p => p.Address.Equals(fresh) && p.Period == period.Number + 1);
-            Assert.DoesNotContain(round, p => p.Address.Equals(address));
+            Assert.DoesNotContain(round, p => p.Address.Equals(address) && !p.Retirement);
             Assert.DoesNotContain(pool.List(), e => e.Address.Equals(address));
             Assert.Contains(address, introductions.Forgotten);
             // The next period: clients resolve from what was published ahead of it, before the publisher runs again.
@@ -97,6 +98,93 @@ public class ShadowPublisherTests
             Assert.Equal(0, failed.StoredOn);
             Assert.NotNull(failed.Error);
             await Assert.ThrowsAsync<DhtNotFoundException>(() => client.Directory.ResolveAsync(lone, CancellationToken.None).WaitAsync(Patience));
+        }
+        finally
+        {
+            foreach (var peer in peers) await peer.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_retired_address_stops_resolving_at_its_grace_end_even_where_dht_nodes_still_hold_its_descriptor()
+    {
+        var time = new ManualTime(DateTimeOffset.FromUnixTimeSeconds(1_790_000_000 + 60)); // a minute into a period
+        var network = new MemoryNetwork();
+        var peers = new List<ShadowDirectoryTests.ShadowPeer>();
+        try
+        {
+            var first = await ShadowDirectoryTests.ShadowPeer.StartAsync(network, time, [], null);
+            peers.Add(first);
+            for (int i = 1; i < 6; i++) peers.Add(await ShadowDirectoryTests.ShadowPeer.StartAsync(network, time, [], first.Address));
+            var service = await ShadowDirectoryTests.ShadowPeer.StartAsync(network, time, [], first.Address, p2p =>
+            {
+                p2p.Services.AddSingleton<IShadowIntroductionSource>(new FixedIntroductions(ShadowDescriptorTests.Content(2)));
+                p2p.AddShadowService(o =>
+                {
+                    o.IntroductionPoints = 2;
+                    o.PublicationJitter = TimeSpan.Zero;
+                });
+            });
+            peers.Add(service);
+            foreach (var peer in peers) await peer.Dht.RefreshAsync(CancellationToken.None).WaitAsync(Patience);
+            var client = peers[1];
+            var pool = service.Get<ShadowAddressPool>();
+            var publisher = service.Get<ShadowPublisher>();
+
+            var old = pool.Generate();
+            Assert.All(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience), p => Assert.True(p.StoredOn > 0));
+            var fresh = pool.Rotate(old);
+            // The rotation publishes nothing for the old address (only the new one).
+            Assert.Equal(fresh, Assert.Single(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience)).Address);
+            var retiresAt = pool.List().Single(e => e.Address.Equals(old)).RetiresAt!.Value;
+
+            // During the grace period the old address resolves; what the DHT nodes hold of it is kept for later.
+            time.Now += TimeSpan.FromMinutes(5);
+            Assert.Equal(2, (await client.Directory.ResolveAsync(old, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
+            var dhtKey = ShadowDescriptor.DhtKey(old, service.Directory.CurrentPeriod);
+            var held = new List<(IDhtRecordStore Store, DhtRecord Record)>();
+            foreach (var peer in peers)
+            {
+                var store = peer.Get<IDhtRecordStore>();
+                if (await store.GetAsync(dhtKey, CancellationToken.None) is { } kept) held.Add((store, kept));
+            }
+            Assert.True(held.Count >= 2, $"held by {held.Count}");
+
+            // The grace ends (at its random moment): the old address leaves the pool and a retirement record supersedes
+            // its descriptor at once, with a higher revision, the ordinary expiry and the size of any descriptor.
+            time.Now = retiresAt;
+            var round = await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience);
+            var retirement = Assert.Single(round, p => p.Address.Equals(old));
+            Assert.True(retirement.Retirement);
+            Assert.True(retirement.StoredOn > 0);
+            Assert.Null(retirement.Error);
+            Assert.DoesNotContain(pool.List(), e => e.Address.Equals(old));
+            var superseding = await first.Dht.GetValueAsync(dhtKey, CancellationToken.None).WaitAsync(Patience);
+            var record = ShadowDescriptor.Verify(dhtKey, superseding, time.Now, ShadowDirectoryTests.PeriodLength);
+            var before = ShadowDescriptor.Verify(dhtKey, held[0].Record.Value, time.Now, ShadowDirectoryTests.PeriodLength);
+            Assert.True(record.Revision > before.Revision);
+            Assert.Equal(before.Expires, record.Expires);
+            Assert.Equal(before.Encoded.Length, record.Encoded.Length);
+            Assert.True(record.Decrypt(old).Retired);
+            // Nothing more is due for it.
+            Assert.DoesNotContain(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience), p => p.Address.Equals(old));
+
+            // Some DHT nodes still hold the old descriptor (they missed the retirement): the resolver prefers the newer
+            // retirement record of the others, and the address no longer resolves.
+            foreach (var (store, stale) in held.Skip(1)) await store.PutAsync(stale, CancellationToken.None);
+            long failures = client.Get<ShadowMetrics>().ResolveFailures;
+            var gone = await Assert.ThrowsAsync<DhtNotFoundException>(() => client.Directory.ResolveAsync(old, CancellationToken.None).WaitAsync(Patience));
+            Assert.True(ShadowDirectory.IsRetirement(gone), gone.Message);
+            Assert.Equal(1, client.Get<ShadowMetrics>().RetiredResolutions);
+            Assert.Equal(failures + 1, client.Get<ShadowMetrics>().ResolveFailures);
+            Assert.Equal(2, (await client.Directory.ResolveAsync(fresh, CancellationToken.None).WaitAsync(Patience)).IntroductionPoints.Count);
+
+            // A revoked address is retired at once, without waiting for anything.
+            pool.Revoke(fresh);
+            var revoked = Assert.Single(await publisher.RetireNowAsync(fresh, CancellationToken.None).WaitAsync(Patience));
+            Assert.True(revoked is { Retirement: true, StoredOn: > 0 } && revoked.Address.Equals(fresh));
+            Assert.True(ShadowDirectory.IsRetirement(await Assert.ThrowsAsync<DhtNotFoundException>(() =>
+                client.Directory.ResolveAsync(fresh, CancellationToken.None).WaitAsync(Patience))));
         }
         finally
         {

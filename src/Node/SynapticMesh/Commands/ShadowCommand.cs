@@ -31,7 +31,10 @@ public static class ShadowCommand
 
     public sealed record RotateResponse(AddressInfo Old, AddressInfo New);
 
-    public sealed record RevokeResponse(string Address, bool Revoked, DateTimeOffset? LastDescriptorExpires);
+    /// <param name="RetirementRecords">How many of the address's descriptors (one per period still stored) a retirement
+    /// record superseded.</param>
+    /// <param name="RetirementStoredOn">The fewest DHT peers that stored one of them (0: none stored yet; retried).</param>
+    public sealed record RevokeResponse(string Address, bool Revoked, int RetirementRecords, int RetirementStoredOn);
 
     public sealed record IntroductionPointInfo(string Relay, IReadOnlyList<string> Addresses);
 
@@ -100,9 +103,12 @@ public static class ShadowCommand
                 default:
                 {
                     var revoked = await client.PostAsync<AddressRequest, RevokeResponse>("v1/shadow/revoke", request, cancellationToken);
-                    context.Output.Result(revoked, text => text.WriteLine(revoked.LastDescriptorExpires is { } end
-                        ? $"revoked {revoked.Address}: no longer published; its last descriptor expires at {end:u}"
-                        : $"revoked {revoked.Address}: no longer published"));
+                    context.Output.Result(revoked, text => text.WriteLine(revoked switch
+                    {
+                        { RetirementRecords: 0 } => $"revoked {revoked.Address}: it had no descriptor to supersede",
+                        { RetirementStoredOn: 0 } => $"revoked {revoked.Address}: its retirement record was not stored yet (retried by the node)",
+                        _ => $"revoked {revoked.Address}: no longer resolves (retirement record stored on {revoked.RetirementStoredOn} DHT peers)",
+                    }));
                     break;
                 }
             }
@@ -172,11 +178,11 @@ public static class ShadowCommand
         {
             var (pool, publisher) = ServiceOf(services);
             var address = AddressOf(request);
-            var last = publisher.LastOf(address);
             if (!pool.Revoke(address)) throw new ApiException(404, $"{address.ToUri()} is not in this node's pool");
             using var scope = ControlApi.OperationScope(http);
-            await publisher.PublishDueAsync(scope.Token); // forgets it
-            return new RevokeResponse(address.ToUri(), true, last is { StoredOn: > 0 } ? last.Expires : null);
+            // Forgets it, and supersedes its stored descriptors by retirement records at once.
+            var retired = await publisher.RetireNowAsync(address, scope.Token);
+            return new RevokeResponse(address.ToUri(), true, retired.Count, retired.Count == 0 ? 0 : retired.Min(p => p.StoredOn));
         });
         routes.MapPost("/v1/shadow/resolve", async (AddressRequest request, IServiceProvider services, HttpContext http) =>
         {
@@ -189,9 +195,11 @@ public static class ShadowCommand
                 return new ResolveResponse(address.ToUri(), directory.CurrentPeriod.Number, [.. content.IntroductionPoints.Select(p =>
                     new IntroductionPointInfo(p.Relay.ToString(), [.. p.Addresses.Select(a => a.ToString())]))]);
             }
-            catch (DhtNotFoundException)
+            catch (DhtNotFoundException e)
             {
-                throw new ApiException(404, $"no descriptor of {address.ToUri()} in the DHT for this period");
+                throw new ApiException(404, ShadowDirectory.IsRetirement(e)
+                    ? $"{address.ToUri()} was retired by its service"
+                    : $"no descriptor of {address.ToUri()} in the DHT for this period");
             }
             catch (ShadowFormatException e)
             {

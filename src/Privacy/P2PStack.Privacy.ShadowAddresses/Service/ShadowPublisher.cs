@@ -65,7 +65,11 @@ public sealed class ShadowPublisherOptions
 
 /// <summary>What the publisher last did for one address.</summary>
 public sealed record ShadowPublication(ShadowAddress Address, ulong Period, DateTimeOffset At, int StoredOn, int IntroductionPoints,
-    DateTimeOffset Expires, string? Error);
+    DateTimeOffset Expires, string? Error)
+{
+    /// <summary>A retirement record: the address left the pool and this superseded its descriptor of the period.</summary>
+    public bool Retirement { get; init; }
+}
 
 /// <summary>
 /// Publishes the pool's descriptors on a schedule (docs/specs/shadow.md, section 5): each address for the current
@@ -73,7 +77,9 @@ public sealed record ShadowPublication(ShadowAddress Address, ulong Period, Date
 /// when its introduction points are renewed, and, within the overlap before a period ends, for the next period too;
 /// each publication of each address and period after its own random delay (<see cref="ShadowPublisherOptions.PublicationJitter"/>).
 /// A rotation publishes nothing for the retiring address: its descriptors keep their ordinary expiry and it is
-/// republished on its own schedule until its grace period ends. A publication that fails, that no DHT peer stored, or
+/// republished on its own schedule until its grace period ends. When an address leaves the pool (its grace period
+/// ended, or it was revoked), a retirement record (no introduction points, a higher revision) supersedes each of its
+/// descriptors that may still be stored, at once, so that it stops resolving. A publication that fails, that no DHT peer stored, or
 /// that has fewer introduction points than wanted is retried after <see cref="ShadowPublisherOptions.RetryInterval"/>
 /// (plus its delay).
 /// </summary>
@@ -92,6 +98,13 @@ public sealed class ShadowPublisher : BackgroundService
     // Per address and period: when its next publication is due (each with its own random delay).
     private readonly Dictionary<(ShadowAddress Address, ulong Period), DateTimeOffset> _due = [];
     private readonly Dictionary<ShadowAddress, ShadowPublication> _last = [];
+    // The keys of the addresses seen in the pool (to sign their retirement records once they leave it), the periods
+    // each was published for, and the retirement records due (per address and period).
+    private readonly Dictionary<ShadowAddress, ShadowKey> _keys = [];
+    private readonly HashSet<(ShadowAddress Address, ShadowPeriod Period)> _published = [];
+    private readonly Dictionary<(ShadowAddress Address, ShadowPeriod Period), (ShadowKey Key, DateTimeOffset Due)> _retire = [];
+    // The last retirement publication per address and period, while that period's descriptors may be stored.
+    private readonly Dictionary<ShadowAddress, List<ShadowPublication>> _retirements = [];
 
     public ShadowPublisher(ShadowAddressPool pool, ShadowDirectory directory, IShadowIntroductionSource introductions,
         IOptions<ShadowOptions> shadow, IOptions<ShadowPublisherOptions> options, ILogger<ShadowPublisher> logger, TimeProvider? time = null)
@@ -163,6 +176,19 @@ public sealed class ShadowPublisher : BackgroundService
     public ShadowPublication? LastOf(ShadowAddress address)
     {
         lock (_gate) return _last.GetValueOrDefault(address);
+    }
+
+    /// <summary>
+    /// Publishes the retirement records of <paramref name="address"/>, which has left the pool (an operator's revoke),
+    /// now: runs a round, waits for one already under way (the publisher's own, woken by the pool), and returns the last
+    /// retirement publication of each period (empty when the address had no descriptor to supersede).
+    /// </summary>
+    public async Task<IReadOnlyList<ShadowPublication>> RetireNowAsync(ShadowAddress address, CancellationToken cancellationToken)
+    {
+        await PublishDueAsync(cancellationToken).ConfigureAwait(false);
+        await _publishing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        _publishing.Release();
+        lock (_gate) return _retirements.TryGetValue(address, out var list) ? [.. list] : [];
     }
 
     /// <summary>Runs one round now: publishes what is due; returns what it published.</summary>
@@ -240,16 +266,22 @@ public sealed class ShadowPublisher : BackgroundService
     {
         var now = _time.GetUtcNow();
         List<ShadowPublication> published = [];
-        foreach (var (key, p) in Plan(now)) published.Add(await PublishOneAsync(key, p, now, cancellationToken).ConfigureAwait(false));
+        foreach (var (key, p, retire) in Plan(now))
+        {
+            published.Add(retire
+                ? await RetireOneAsync(key, p, now, cancellationToken).ConfigureAwait(false)
+                : await PublishOneAsync(key, p, now, cancellationToken).ConfigureAwait(false));
+        }
         return published;
     }
 
     // What is due now (forgetting addresses that left the pool, scheduling those seen for the first time); no I/O.
-    private List<(ShadowKey Key, ShadowPeriod Period)> Plan(DateTimeOffset now)
+    private List<(ShadowKey Key, ShadowPeriod Period, bool Retire)> Plan(DateTimeOffset now)
     {
         var period = ShadowPeriod.At(now, _shadow.PeriodLength);
         var keys = _pool.Publishable();
         var live = keys.Select(k => k.Key.Address).ToHashSet();
+        List<(ShadowKey, ShadowPeriod, bool)> due = [];
         lock (_gate)
         {
             foreach (var gone in _last.Keys.Where(a => !live.Contains(a)).ToList())
@@ -258,15 +290,67 @@ public sealed class ShadowPublisher : BackgroundService
                 _introductions.Forget(gone);
             }
             foreach (var old in _due.Keys.Where(k => !live.Contains(k.Address) || k.Period < period.Number).ToList()) _due.Remove(old);
+            // Left the pool: each of its descriptors that may still be stored (published for a period whose descriptors
+            // have not expired: end plus overlap) is superseded by a retirement record, due at once.
+            foreach (var gone in _keys.Keys.Where(a => !live.Contains(a)).ToList())
+            {
+                foreach (var published in _published.Where(k => k.Address.Equals(gone)).ToList())
+                {
+                    _published.Remove(published);
+                    if (StillStored(published.Period, now)) _retire[published] = (_keys[gone], now);
+                }
+                _keys.Remove(gone);
+            }
+            foreach (var (key, _) in keys) _keys[key.Address] = key;
+            foreach (var old in _published.Where(k => !StillStored(k.Period, now)).ToList()) _published.Remove(old);
+            foreach (var (address, list) in _retirements.ToList())
+                if (list.TrueForAll(p => !StillStored(new ShadowPeriod(p.Period, period.LengthSeconds), now))) _retirements.Remove(address);
+            foreach (var (at, (key, when)) in _retire.ToList())
+            {
+                if (!StillStored(at.Period, now)) _retire.Remove(at);
+                else if (now >= when) due.Add((key, at.Period, true));
+            }
         }
         bool nearEnd = now >= period.End - _shadow.DescriptorOverlap;
-        List<(ShadowKey, ShadowPeriod)> due = [];
         foreach (var (key, notAfter) in keys)
         {
             foreach (var p in nearEnd && (notAfter is null || notAfter > period.End) ? [period, period.Next] : new[] { period })
-                if (Due(key.Address, p, period, now)) due.Add((key, p));
+                if (Due(key.Address, p, period, now)) due.Add((key, p, false));
         }
         return due;
+    }
+
+    // A descriptor of the period, published with the ordinary expiry, may still be stored and resolve.
+    private bool StillStored(ShadowPeriod period, DateTimeOffset now) => now < period.End + _shadow.DescriptorOverlap;
+
+    // The address left the pool: supersede its descriptor of the period by a retirement record (same size, same
+    // ordinary expiry, a higher revision), so that resolvers that get it answer "retired" even where other DHT nodes
+    // still hold the older descriptor (the highest revision wins). Retried until stored or the period's descriptors expire.
+    private async Task<ShadowPublication> RetireOneAsync(ShadowKey key, ShadowPeriod period, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ShadowPublication result;
+        try
+        {
+            var (descriptor, storedOn) = await _directory.PublishAsync(key, ShadowDescriptorContent.Retirement, cancellationToken, period,
+                directoryWait: TimeSpan.Zero).ConfigureAwait(false);
+            result = new ShadowPublication(key.Address, period.Number, now, storedOn, 0, descriptor.Expires,
+                storedOn == 0 ? "no DHT peer stored the retirement record" : null) { Retirement = true };
+        }
+        catch (Exception e) when (e is Protocols.Kademlia.DhtNoPeersException or Protocols.Kademlia.DhtStoreLimitException or Onion.Client.NoPathException
+            || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            result = new ShadowPublication(key.Address, period.Number, now, 0, 0, default, e.Message) { Retirement = true };
+            _logger.LogDebug("Shadow retirement record not published ({Reason}); retrying in {Retry}", e.Message, _options.RetryInterval);
+        }
+        lock (_gate)
+        {
+            if (!_retirements.TryGetValue(key.Address, out var list)) _retirements[key.Address] = list = [];
+            list.RemoveAll(p => p.Period == period.Number);
+            list.Add(result);
+            if (result.StoredOn > 0) _retire.Remove((key.Address, period));
+            else _retire[(key.Address, period)] = (key, now + _options.RetryInterval + Delay(_options.RetryInterval));
+        }
+        return result;
     }
 
     // Seen for the first time (a new address, a new period): scheduled after its own delay, not published yet.
@@ -292,6 +376,8 @@ public sealed class ShadowPublisher : BackgroundService
         try
         {
             var content = await _introductions.GetAsync(key.Address, cancellationToken).ConfigureAwait(false);
+            if (content.Retired) throw new ShadowIntroductionUnavailableException("no introduction point"); // never a retirement by accident
+            lock (_gate) _published.Add((key.Address, period)); // may be stored from here on, even if the put fails
             // The wait for the onion directory ran before the round (PublishDueAsync): none here, under the lock.
             var (descriptor, storedOn) = await _directory.PublishAsync(key, content, cancellationToken, period, directoryWait: TimeSpan.Zero)
                 .ConfigureAwait(false);
@@ -328,6 +414,8 @@ public sealed class ShadowPublisher : BackgroundService
         lock (_gate)
         {
             foreach (var due in _due.Values)
+                if (due < next) next = due;
+            foreach (var (_, due) in _retire.Values)
                 if (due < next) next = due;
         }
         if (_pool.NextChange() is { } change && change < next) next = change;
