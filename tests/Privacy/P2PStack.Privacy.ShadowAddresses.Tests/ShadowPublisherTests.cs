@@ -349,10 +349,16 @@ public class ShadowPublisherTests
         Assert.Empty(await generateB.WaitAsync(Patience));
         Assert.Equal(0, access.Puts);
         var c = pool.Generate();
-        var published = Assert.Single(await publisher.PublishNowAsync(c, CancellationToken.None).WaitAsync(Patience));
-        Assert.Equal(c, published.Address);
-        Assert.Null(published.Error);
-        Assert.Equal(1, access.Puts);
+        // On the real clock: within the lead before a period's end the next period is published too (CI run U at
+        // HH:53 got two), so the count is one or two, all for c, one put each.
+        var published = (await publisher.PublishNowAsync(c, CancellationToken.None).WaitAsync(Patience)).ToList();
+        Assert.InRange(published.Count, 1, 2);
+        Assert.All(published, p =>
+        {
+            Assert.Equal(c, p.Address);
+            Assert.Null(p.Error);
+        });
+        Assert.Equal(published.Count, access.Puts);
     }
 
     // A DHT access whose readiness the test controls (an onion directory that fills when the test says).
