@@ -248,6 +248,58 @@ public class IntroductionTests
         await inbound.DisposeAsync();
     }
 
+    [Fact]
+    public async Task A_client_circuit_ending_right_after_its_INTRODUCE_leaves_no_stream_on_the_service_circuit()
+    {
+        // The relay joins the service's half of an introduction before it registers the client's stream
+        // (RelayCircuit.StartIntroduction). Whichever way the client circuit's end falls against that, the service's
+        // stream must end: with one stream per circuit, a stream left behind would refuse every later introduction.
+        await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2, relayOptions: o =>
+        {
+            o.Relay.MaxStreamsPerCircuit = 1;
+            o.Relay.IntroductionBurst = 100;
+        });
+        var client = network.Clients[0];
+        var service = network.Clients[1];
+        var introPoint = network.Relays[0];
+        var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        var arrived = Channel.CreateUnbounded<IRawConnection>();
+        await using var registration = await service.Client.EstablishIntroductionAsync(introPoint.PeerId, authKey, new EphemeralIdentity(),
+            raw => arrived.Writer.TryWrite(raw), CancellationToken.None).WaitAsync(Patience);
+
+        for (int i = 0; i < 8; i++)
+        {
+            var circuit = await client.Client.GetCircuitAsync(new CircuitRequest { Last = introPoint.PeerId, Isolation = new object() },
+                CancellationToken.None).WaitAsync(Patience);
+            var stream = await circuit.OpenIntroductionAsync(authKey, OnionAddress.Listen, Remote, CancellationToken.None).WaitAsync(Patience);
+            await circuit.CloseAsync(); // DESTROY right behind the INTRODUCE, without waiting for CONNECTED
+            await stream.DisposeAsync();
+            // Before the next one, the service circuit's one stream must be free again (the join ended), else refused.
+            await IntroducedAsync();
+        }
+        Assert.False(registration.IsClosed);
+
+        // An introduction that goes through, its join closed; retried while a join that ended is still being released.
+        async Task IntroducedAsync()
+        {
+            var deadline = DateTime.UtcNow + Patience;
+            while (true)
+            {
+                while (arrived.Reader.TryRead(out var stale)) await stale.DisposeAsync();
+                try
+                {
+                    var outbound = await client.Client.IntroduceAsync(introPoint.PeerId, authKey, Remote, CancellationToken.None).WaitAsync(Patience);
+                    await outbound.DisposeAsync();
+                    return;
+                }
+                catch (OnionStreamException e) when (e.Reason == EndReason.ResourceLimit && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(50);
+                }
+            }
+        }
+    }
+
     private static async Task<byte[]> ReadExactlyAsync(PipeReader reader, int count)
     {
         var result = new byte[count];
