@@ -1,8 +1,10 @@
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Network;
 using P2PStack.Protocols.Identify;
 using P2PStack.Protocols.Perf;
 using P2PStack.Protocols.Ping;
+using P2PStack.Testing;
 using static P2PStack.Interop.Tests.Interop;
 
 namespace P2PStack.Interop.Tests;
@@ -35,6 +37,31 @@ public sealed class CSharpDialsJsTests(JsPeerFixture fixture) : IClassFixture<Js
         Assert.Equal("inbound", seen["direction"]!.GetValue<string>());
         Assert.Equal(NoiseProtocol, seen["encryption"]!.GetValue<string>());
         Assert.Equal(YamuxProtocol, seen["multiplexer"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task The_first_dial_falls_back_to_noise_after_three_refusals_and_the_next_proposes_it_optimistically(string transport)
+    {
+        var trace = new WireTraceProtector();
+        await using var ours = await OurPeer.StartAsync(p2p => p2p.Services.AddSingleton<IConnectionProtector>(trace));
+
+        // js-libp2p offers /noise only: each hybrid proposal costs a round trip before its na (docs/specs/noise-mlkem-hfs.md).
+        Assert.Equal(NoiseProtocol, (await DialAsync(ours, transport)).SecurityProtocol);
+        var full = trace.Connections[0].DialerHandshake();
+        Assert.Equal([HybridNoiseProtocol, "/noise-mlkem1024-hfs/0.1.0", "/noise-mlkem512-hfs/0.1.0", NoiseProtocol], full.Proposals);
+        Assert.Equal(5, full.RoundTrips); // 2 with a peer that takes the first proposal
+        await ours.Host.DisconnectAsync(_js.PeerId, CancellationToken.None).AsTask().WaitAsync(StepTimeout);
+
+        // js's listener takes the header, the proposal and Noise message 1 in one write.
+        var second = await DialAsync(ours, transport);
+        Assert.Equal(NoiseProtocol, second.SecurityProtocol);
+        Assert.Equal(2, trace.Connections.Count); // no second attempt
+        var optimistic = trace.Connections[1].DialerHandshake();
+        Assert.Equal([NoiseProtocol], optimistic.Proposals);
+        Assert.Equal(1, optimistic.RoundTrips);
+        Assert.Single(await ours.Get<PingService>().PingAsync(_js.PeerId, 1, CancellationToken.None).WaitAsync(StepTimeout));
+        Assert.Equal(NoiseProtocol, (await JsConnectionTo(_js, ours.Host.PeerId))["encryption"]!.GetValue<string>());
     }
 
     [Theory]
