@@ -48,6 +48,7 @@ public sealed class HostOptions
     /// <summary>
     /// Peers whose accepted security protocol a dialer remembers, to propose it optimistically on the next dial (the
     /// proposal and the handshake's first message in one write, a round trip less; <see cref="SecuritySuiteMemory"/>).
+    /// Only a dial's first choice is remembered, never a fallback (which would make one refusal a lasting downgrade).
     /// 0 turns optimistic security negotiation off.
     /// </summary>
     public int OptimisticSecurityPeers { get; set; } = 1024;

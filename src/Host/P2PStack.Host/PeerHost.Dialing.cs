@@ -234,7 +234,16 @@ public sealed partial class PeerHost
                 result = await UpgradeDialedAsync(raw, transport, expectedPeer, options, null, timeout.Token).ConfigureAwait(false);
             }
             if (expectedPeer is not null && result.Upgraded.Role == Direction.Outbound)
-                _securityMemory.Remember(expectedPeer, offered, result.Upgraded.Secure.SecurityProtocol);
+            {
+                // Only the dialer's first choice is replayed: remembering a fallback would let a single refused
+                // proposal (an on-path attacker answering na to the post-quantum suites) downgrade every later dial
+                // to this peer for the memory's lifetime without being there again.
+                string chosen = result.Upgraded.Secure.SecurityProtocol;
+                if (offered.Count > 0 && string.Equals(offered[0], chosen, StringComparison.Ordinal))
+                    _securityMemory.Remember(expectedPeer, offered, chosen);
+                else
+                    _securityMemory.Forget(expectedPeer);
+            }
             return await AddConnectionAsync(result.Upgraded, result.Transport, dialed: true, result.Resources).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!token.IsCancellationRequested)

@@ -59,7 +59,7 @@ public class OptimisticSecurityTests
     }
 
     [Fact]
-    public async Task A_listener_that_dropped_the_remembered_suite_is_dialed_again_in_full_and_remembered_anew()
+    public async Task A_listener_that_dropped_the_remembered_suite_is_dialed_again_in_full_and_the_fallback_is_not_remembered()
     {
         var network = new MemoryNetwork();
         var clientTrace = new WireTraceProtector();
@@ -92,12 +92,13 @@ public class OptimisticSecurityTests
         var full = traces[2].DialerHandshake();
         Assert.Equal([Hybrid, "/noise-mlkem1024-hfs/0.1.0", "/noise-mlkem512-hfs/0.1.0", "/noise"], full.Proposals);
         Assert.Equal(5, full.RoundTrips);
-        Assert.Equal("/noise", client.Host.SecurityMemory.Recall(peer, client.Host.SecurityProtocols));
+        // A fallback is not remembered: one refusal must not downgrade the dials that follow.
+        Assert.Null(client.Host.SecurityMemory.Recall(peer, client.Host.SecurityProtocols));
 
-        // And the next dial proposes /noise optimistically: one round trip.
+        // So the next dial negotiates in full again, the post-quantum suites first.
         await client.Host.DisconnectAsync(peer, CancellationToken.None).AsTask().WaitAsync(Patience);
         Assert.Equal("/noise", (await client.Host.DialAsync(address, CancellationToken.None).AsTask().WaitAsync(Patience)).SecurityProtocol);
-        AssertHandshake(clientTrace.Connections[3], ["/noise"], 1);
+        AssertHandshake(clientTrace.Connections[3], [Hybrid, "/noise-mlkem1024-hfs/0.1.0", "/noise-mlkem512-hfs/0.1.0", "/noise"], 5);
     }
 
     [Fact]
