@@ -21,7 +21,7 @@ internal sealed partial class ClientCircuit
         {
             while (true)
             {
-                var result = await _link.Input.ReadAsync(token).ConfigureAwait(false);
+                var result = await _link.ReadAsync(token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 while (buffer.Length >= cellSize)
                 {
@@ -43,7 +43,7 @@ internal sealed partial class ClientCircuit
                     }
                 }
                 await FlushTouchedAsync(token).ConfigureAwait(false);
-                _link.Input.AdvanceTo(buffer.Start, buffer.End);
+                _link.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
                     if (buffer.Length > 0) throw new OnionFormatException("the link ended inside a cell");
@@ -67,20 +67,42 @@ internal sealed partial class ClientCircuit
         {
             return; // ended by this side
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
+            // The link gone: an I/O error, the end of the connection, or this side's close (CellLink turns the
+            // completed pipe's InvalidOperationException into a LinkClosedException only then).
             _client.CircuitFailure?.Invoke(e);
             reason = DestroyReason.LinkClosed;
         }
         catch (Exception e)
         {
-            // No documented kind: a bug, but the circuit still ends (its streams fail, the relays let go) rather than
-            // leaving a dead reader behind a circuit that looks open.
+            // No documented kind (an InvalidOperationException of an open link among them): a bug, but the circuit
+            // still ends (its streams fail, the relays let go) rather than leaving a dead reader behind a circuit that
+            // looks open; never read as the link gone.
             _client.CircuitFailure?.Invoke(e);
+            ReportInternal(e);
             reason = DestroyReason.Internal;
             sendDestroy = true;
         }
         await EndAsync(reason, sendDestroy, fromReader: true).ConfigureAwait(false);
+    }
+
+    private int _failed;
+
+    /// <summary>Logs the first failure of no documented kind of this circuit (a bug); the DESTROY <c>internal</c> it
+    /// sends is counted in <c>p2pstack_onion_destroys_total</c>.</summary>
+    private void ReportInternal(Exception e)
+    {
+        if (Interlocked.Exchange(ref _failed, 1) == 0) _client.LogCircuitInternalError(Id, e);
+    }
+
+    /// <summary>Ends the circuit for <paramref name="e"/>, a failure of no documented kind in a part other than the
+    /// reader (a stream's pump, the cover process): DESTROY <c>internal</c>, logged once.</summary>
+    internal Task FailAsync(Exception e)
+    {
+        _client.CircuitFailure?.Invoke(e);
+        ReportInternal(e);
+        return EndAsync(DestroyReason.Internal, sendDestroy: true);
     }
 
     private void OnRelayCell(byte[] cell)
