@@ -21,7 +21,10 @@ internal sealed partial class ClientCircuit
         {
             while (true)
             {
-                var result = await _link.ReadAsync(token).ConfigureAwait(false);
+                // Not the lifetime's token: EndAsync cancels this read with CancelPendingRead (a token cancelled as well
+                // would make the pipe throw instead).
+                var result = await _link.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                if (result.IsCanceled) return; // ended by this side (EndAsync cancels the read): no exception thrown
                 var buffer = result.Buffer;
                 while (buffer.Length >= cellSize)
                 {
@@ -262,6 +265,8 @@ internal sealed partial class ClientCircuit
             using var budget = new CancellationTokenSource(_client.Options.TeardownTimeout);
             await _link.SendControlAsync(CellCommand.Destroy, reason, budget.Token).ConfigureAwait(false);
         }
+        // The reader's pending read returns without an exception (the token's cancellation below would throw one).
+        _link.CancelPendingRead();
         await _lifetime.CancelAsync().ConfigureAwait(false);
         PackageWindow.Fail();
         Volatile.Read(ref _extended)?.TrySetException(new CircuitException(reason, $"the circuit ended ({OnionMetrics.Label(reason)})"));
