@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every decoder of network input (fuzz/README.md).
-#   fuzz/run.sh [--seconds N] [--out DIR] [--corpus DIR | --fresh] [TARGET...]
+#   fuzz/run.sh [--seconds N] [--out DIR] [--corpus DIR | --fresh] [TARGET[:SECONDS]...]
 # Builds fuzz/P2PStack.Fuzz, instruments a copy of its P2PStack assemblies with SharpFuzz, writes the seed corpora,
-# then runs afl-fuzz on each target (all by default) for N seconds (default 10), starting from the seeds and the corpus
+# then runs afl-fuzz on each target (all by default) for N seconds (default 10; TARGET:SECONDS for one), starting from the seeds and the corpus
 # an earlier run kept in DIR/<target> (default artifacts/fuzz/corpus; --fresh: the seeds only), which it replaces
 # with afl's queue at the end. Installs afl++ (Debian) and the
 # sharpfuzz tool (NuGet) when missing. Prints one line per target (executions, corpus, crashes, hangs) and exits
@@ -54,7 +54,10 @@ dotnet "$built/P2PStack.Fuzz.dll" seed "$work/seeds" >/dev/null
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_SKIP_CPUFREQ=1 AFL_NO_UI=1
 status=0
 mkdir -p "$out" "$work/tmp"
-for target in "${targets[@]}"; do
+for spec in "${targets[@]}"; do
+  target=${spec%%:*}
+  target_seconds=$seconds
+  [ "$target" = "$spec" ] || target_seconds=${spec#*:}
   rm -rf "${out:?}/$target" "$out/$target.exceptions.log"
   [ -z "${kept:-}" ] || rm -rf "${kept:?}/$target"   # an earlier run's inputs of this target
   # The input: the seeds and what earlier runs' queues kept (a fresh checkout, as in CI, has none).
@@ -67,14 +70,14 @@ for target in "${targets[@]}"; do
   fi
   # -t: per-input timeout in ms (generous: the machine is loaded); -V: seconds of fuzzing.
   # TMPDIR: files a target needs (the registry's SQLite replay cache) go where the trap removes them.
-  if ! TMPDIR="$work/tmp" P2PSTACK_FUZZ_LOG="$out/$target.exceptions.log" afl-fuzz -V "$seconds" -t 10000 -m none -i "$input" -o "$out/$target" \
+  if ! TMPDIR="$work/tmp" P2PSTACK_FUZZ_LOG="$out/$target.exceptions.log" afl-fuzz -V "$target_seconds" -t 10000 -m none -i "$input" -o "$out/$target" \
       -- dotnet "$work/bin/P2PStack.Fuzz.dll" run "$target" >"$work/$target.log" 2>&1; then
     echo "fuzz: $target: afl-fuzz failed" >&2; tail -20 "$work/$target.log" >&2; status=1; continue
   fi
   stats="$out/$target/default/fuzzer_stats"
   stat() { sed -n "s/^$1 *: *//p" "$stats"; }
   crashes=$(stat saved_crashes); hangs=$(stat saved_hangs)
-  echo "fuzz: $target: $(stat execs_done) executions in $(stat run_time) s, corpus $(stat corpus_count) (from $kept_inputs kept), edges $(stat edges_found), crashes $crashes, hangs $hangs"
+  echo "fuzz: $target: $(stat execs_done) executions in $(stat run_time) s, corpus $(stat corpus_count) (from $kept_inputs kept), edges $(stat edges_found), last new path at $(( $(stat last_find) > 0 ? $(stat last_find) - $(stat start_time) : 0 )) s, crashes $crashes, hangs $hangs"
   if [ -n "$corpus" ]; then
     # Keep the queue for the next run, under short names (afl's carry the history of each input and would grow).
     rm -rf "${corpus:?}/$target.new"
@@ -99,7 +102,7 @@ for target in "${targets[@]}"; do
         copy="$kept/$target/$(basename "$(dirname "$input")")-$(basename "$input" | cut -d, -f1 | tr ':' '-')"
         mkdir -p "$kept/$target"
         cp "$input" "$copy"
-        echo "fuzz: $target: kept as $copy ($(stat -c %s "$input") bytes; the first 4 KiB in hex):" >&2
+        echo "fuzz: $target: kept as $copy ($(command stat -c %s "$input") bytes; the first 4 KiB in hex):" >&2
         head -c 4096 "$input" | od -An -tx1 -v >&2
       fi
       timeout 60 dotnet "$built/P2PStack.Fuzz.dll" replay "$target" "$input" >&2 || echo "fuzz: $target: replay failed or timed out (exit $?)" >&2

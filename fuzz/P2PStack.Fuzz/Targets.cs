@@ -118,6 +118,10 @@ public static class Targets
             RecordTargets.DhtRecord, RecordTargets.DhtRecordSeeds),
         new("noise-hybrid-session", "the hybrid /noise-mlkem*-hfs handshakes past the AEAD (first byte: role and suite): an honest XXhfs peer of the target's own sends the input as its identity payload and transport frames",
             AnswerTargets.NoiseHybridSession, AnswerTargets.NoiseHybridSessionSeeds),
+        new("neural-body", "the neural message behind the signature (the target signs the input): Verify's structure, destination, source, clock, TTL and hop checks, then NeuralSeal.Open (X-Wing) or OpenForSwarm of a sealed body",
+            NeuralBodyTargets.NeuralBody, NeuralBodyTargets.NeuralBodySeeds),
+        new("sealing-key", "SealingKeyRecords.Open: a peer's signed sealing key record (/synaptic/neural/sealing-key/1.0.0); first byte 0xFF: the record signed by the target",
+            NeuralBodyTargets.SealingKey, NeuralBodyTargets.SealingKeySeeds),
     ];
 
     /// <summary>The listener's limit on the request head (WebSocketTransportOptions.MaxHandshakeBytes' default).</summary>
