@@ -54,7 +54,7 @@ internal static class ConnectCommands
             StackJson.Write(new
             {
                 count,
-                cpuMsPerSetup = new { client = clientCpu * 1000 / setups, server = serverCpu * 1000 / setups },
+                cpuMsPerSetup = new { client = clientCpu * 1000 / setups, server = double.IsNaN(serverCpu) ? (double?)null : serverCpu * 1000 / setups },
                 suites = results.Select(r => new
                 {
                     security = r.Security, remoteClosesPingStream = r.RemoteCloses, dialMs = r.DialMs, pingMs = r.PingMs,
