@@ -3,7 +3,10 @@
 # synaptic-mesh nodes through `p2p perf` (up and down), two js-libp2p 3.3 nodes with the same perf protocol, and
 # connection setup (dial to first ping) node->node, node->js, js->js. Prints the tables with the node/raw and
 # node/js ratios and writes them into docs/benchmarks.md (between the run-node markers).
-#   benchmarks/run-node.sh [--wait-load X] [--no-docs] [--no-build] [-- options of `stack node-all`, e.g. --bytes 2G --runs 5 --connects 200]
+#   benchmarks/run-node.sh [--wait-load X] [--no-docs] [--no-build] [-- options of `stack node-all`, e.g. --bytes 2G --runs 5 --connects 200
+#     --connect-warmup 500 --connect-settle 2500]
+# Connection setup is reported apart for the warm-up dials of fresh nodes (the JIT compiling the connection path), the
+# connections right after them, and settled ones (after --connect-settle more dials), each with both nodes' CPU per setup.
 # Output: artifacts/benchmarks/node-<time>/ (env.txt, one JSON file per measurement, node.md = the tables).
 source "$(dirname "$0")/session.sh"
 

@@ -4,10 +4,10 @@ using P2PStack.Privacy.Onion;
 namespace P2PStack.Fuzz;
 
 /// <summary>
-/// The oracle of the onion targets for how circuits end. The relay and the client map an
-/// <see cref="InvalidOperationException"/>, <see cref="IOException"/> or <see cref="ObjectDisposedException"/> to the
-/// link closing (<c>link_closed</c>): completed pipes throw them. The same exception thrown by a bug elsewhere would be
-/// classified the same way and go unseen. The targets' links are their own pipes, wrapped here so that every exception
+/// The oracle of the onion targets for how circuits end. The relay and the client map an <see cref="IOException"/> or
+/// <see cref="ObjectDisposedException"/> to the link closing (<c>link_closed</c>), among them the
+/// <c>LinkClosedException</c> a link wraps its completed pipe's <see cref="InvalidOperationException"/> in once this
+/// side closed it. The same exception thrown by a bug elsewhere would be classified the same way and go unseen. The targets' links are their own pipes, wrapped here so that every exception
 /// a link throws is recorded; an end for such an exception that no link threw is a finding.
 /// </summary>
 internal sealed class LinkErrors

@@ -106,6 +106,7 @@ public static class OnionLoopback
 
     private static async Task RunRelayNodeAsync(Flow flow)
     {
+        using var exceptions = new ExceptionTally();
         await using var node = await Node.StartAsync(relay: true, flow);
         Console.WriteLine($"READY {node.Host.PeerId} {node.Address.DecapsulateCode(MultiaddrProtocols.P2P.Code)} "
             + Convert.ToBase64String(node.Relay.SignedDescriptor()));
@@ -115,6 +116,7 @@ public static class OnionLoopback
             if (parts is ["PEER", var peer, var address])
                 node.Host.PeerStore.AddAddresses(PeerId.Parse(peer), [Multiaddr.Parse(address)], TimeSpan.FromHours(1));
         }
+        Console.WriteLine($"EXCEPTIONS {exceptions}");
         Console.WriteLine($"CELLS {node.Metrics.RelayedCellsForward + node.Metrics.RelayedCellsBackward}");
     }
 
@@ -122,6 +124,34 @@ public static class OnionLoopback
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    /// <summary>Counts the process's first-chance exceptions by type (every throw, caught or not): the close path of a
+    /// circuit should throw none.</summary>
+    private sealed class ExceptionTally : IDisposable
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _byType = new();
+
+        public ExceptionTally() => AppDomain.CurrentDomain.FirstChanceException += OnException;
+
+        // ONION_BENCH_EXCEPTION_STACKS=N: the first N throws of each type print where they came from (stderr).
+        private static readonly int Stacks = int.TryParse(Environment.GetEnvironmentVariable("ONION_BENCH_EXCEPTION_STACKS"), out int n) ? n : 0;
+
+        private void OnException(object? sender, System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs e)
+        {
+            long count = _byType.AddOrUpdate(e.Exception.GetType().Name, 1, (_, n) => n + 1);
+            if (count <= Stacks) Console.Error.WriteLine($"[{Environment.ProcessId}] {e.Exception.GetType().Name}: {e.Exception.Message}\n{Environment.StackTrace}");
+        }
+
+        public override string ToString()
+        {
+            var counts = _byType.ToArray(); // a snapshot: other threads may still throw
+            return counts.Length == 0
+                ? "0"
+                : $"{counts.Sum(p => p.Value)} ({string.Join(", ", counts.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value}"))})";
+        }
+
+        public void Dispose() => AppDomain.CurrentDomain.FirstChanceException -= OnException;
     }
 
     /// <summary>Switches <c>perf stat</c>'s counting on and off through its control FIFO around one phase.</summary>
@@ -143,6 +173,7 @@ public static class OnionLoopback
         int warmupBuilds = 1000, Flow? flow = null, PerfControl? perf = null)
     {
         flow ??= Flow.Default;
+        using var exceptions = new ExceptionTally();
         var nodes = new List<Node>();
         var relays = new List<IRelayNode>();
         try
@@ -264,6 +295,12 @@ public static class OnionLoopback
             long cells = 0;
             foreach (var relay in relays) cells += await relay.RelayedCellsAsync();
             report.AppendLine($"relayed cells (all relays): {cells}");
+            if (relayProcesses)
+            {
+                report.AppendLine($"first-chance exceptions, whole run: this process (client and destination) {exceptions}");
+                foreach (var (relay, i) in relays.OfType<RelayProcess>().Select((r, i) => (r, i)))
+                    report.AppendLine($"first-chance exceptions, whole run: relay {i + 1} {relay.Exceptions}");
+            }
             return report.ToString();
         }
         finally
@@ -379,12 +416,18 @@ public static class OnionLoopback
             return total;
         }
 
+        /// <summary>The relay process's first-chance exceptions, as it reported them when it stopped.</summary>
+        public string Exceptions { get; private set; } = "?";
+
         public async ValueTask<long> RelayedCellsAsync()
         {
             _process.StandardInput.Close();
             using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             while (await _process.StandardOutput.ReadLineAsync(guard.Token) is { } line)
+            {
+                if (line.StartsWith("EXCEPTIONS ", StringComparison.Ordinal)) Exceptions = line[11..];
                 if (line.StartsWith("CELLS ", StringComparison.Ordinal)) return long.Parse(line[6..], CultureInfo.InvariantCulture);
+            }
             return 0;
         }
 

@@ -45,6 +45,18 @@ public sealed class HostOptions
     /// <summary>Budget of the multistream-select negotiation on a new stream.</summary>
     public TimeSpan StreamNegotiationTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Peers whose accepted security protocol a dialer remembers, to propose it optimistically on the next dial (the
+    /// proposal and the handshake's first message in one write, a round trip less; <see cref="SecuritySuiteMemory"/>).
+    /// Only a dial's first choice is remembered, never a fallback (which would make one refusal a lasting downgrade).
+    /// 0 turns optimistic security negotiation off.
+    /// </summary>
+    public int OptimisticSecurityPeers { get; set; } = 1024;
+
+    /// <summary>How long a remembered security protocol is proposed optimistically; after that, a dial negotiates in
+    /// full again (and so notices a peer that now offers a stronger suite).</summary>
+    public TimeSpan OptimisticSecurityLifetime { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>How long a graceful close lets open streams finish before the connection is torn down.</summary>
     public TimeSpan ConnectionCloseTimeout { get; set; } = TimeSpan.FromSeconds(2);
 

@@ -218,28 +218,61 @@ public sealed partial class PeerHost
                 // arrived (or is arriving) through our listener and is upgraded in this dial's role.
                 return await open.Connection.WaitAsync(timeout.Token).ConfigureAwait(false);
             }
-            var transportInfo = new TransportInfo(transport.Name, transport.IsProxy, raw.Limits, raw.IsAnonymous);
-            var counted = _metrics.CountTraffic(raw, transport.Name);
-            UpgradedConnection upgraded;
-            ConnectionScope? resources = null;
+            var offered = _upgrader.OfferedSecurity(options);
+            string? optimistic = expectedPeer is null || open is not null ? null : _securityMemory.Recall(expectedPeer, offered);
+            (UpgradedConnection Upgraded, ConnectionScope Resources, TransportInfo Transport) result;
             try
             {
-                resources = _resources.OpenConnection(Direction.Outbound);
-                upgraded = await _upgrader.UpgradeOutboundAsync(counted, expectedPeer, options, timeout.Token, resources: resources)
-                    .ConfigureAwait(false);
+                result = await UpgradeDialedAsync(raw, transport, expectedPeer, options, optimistic, timeout.Token).ConfigureAwait(false);
             }
-            catch
+            catch (OptimisticSecurityException) when (!timeout.IsCancellationRequested)
             {
-                resources?.Dispose();
-                counted.Abort();
-                await counted.DisposeAsync().ConfigureAwait(false);
-                throw;
+                // The peer no longer takes the remembered suite (or dropped the connection before the handshake
+                // completed): forget it and dial once more, negotiating in full.
+                _securityMemory.Forget(expectedPeer!);
+                raw = await transport.DialAsync(address, expectedPeer, options, timeout.Token).ConfigureAwait(false);
+                result = await UpgradeDialedAsync(raw, transport, expectedPeer, options, null, timeout.Token).ConfigureAwait(false);
             }
-            return await AddConnectionAsync(upgraded, transportInfo, dialed: true, resources).ConfigureAwait(false);
+            if (expectedPeer is not null && result.Upgraded.Role == Direction.Outbound)
+            {
+                // Only the dialer's first choice is replayed: remembering a fallback would let a single refused
+                // proposal (an on-path attacker answering na to the post-quantum suites) downgrade every later dial
+                // to this peer for the memory's lifetime without being there again.
+                string chosen = result.Upgraded.Secure.SecurityProtocol;
+                if (offered.Count > 0 && string.Equals(offered[0], chosen, StringComparison.Ordinal))
+                    _securityMemory.Remember(expectedPeer, offered, chosen);
+                else
+                    _securityMemory.Forget(expectedPeer);
+            }
+            return await AddConnectionAsync(result.Upgraded, result.Transport, dialed: true, result.Resources).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!token.IsCancellationRequested)
         {
             throw new TimeoutException($"dialing {address} timed out after {_options.DialTimeout.TotalSeconds:0.###} s");
+        }
+    }
+
+    // Upgrades a dialed raw connection; on failure releases its resources and drops it.
+    private async Task<(UpgradedConnection Upgraded, ConnectionScope Resources, TransportInfo Transport)> UpgradeDialedAsync(
+        IRawConnection raw, ITransport transport, PeerId? expectedPeer, DialOptions options, string? optimistic,
+        CancellationToken token)
+    {
+        var transportInfo = new TransportInfo(transport.Name, transport.IsProxy, raw.Limits, raw.IsAnonymous);
+        var counted = _metrics.CountTraffic(raw, transport.Name);
+        ConnectionScope? resources = null;
+        try
+        {
+            resources = _resources.OpenConnection(Direction.Outbound);
+            var upgraded = await _upgrader.UpgradeOutboundAsync(counted, expectedPeer, options, token, resources: resources,
+                optimisticSecurity: optimistic).ConfigureAwait(false);
+            return (upgraded, resources, transportInfo);
+        }
+        catch
+        {
+            resources?.Dispose();
+            counted.Abort();
+            await counted.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
     }
 

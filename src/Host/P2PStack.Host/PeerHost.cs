@@ -32,6 +32,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     private readonly AddressManager _addresses;
     private readonly BackgroundWork _background;
     private readonly ResourceManager _resources;
+    private readonly SecuritySuiteMemory _securityMemory;
     private readonly Lock _gate = new();
     private readonly Dictionary<PeerId, PendingDial> _pendingDials = [];
     private readonly Dictionary<Multiaddr, SimultaneousOpen> _simultaneousOpens = [];
@@ -53,6 +54,7 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
         _registry = registry;
         _gaters = [.. gaters];
         _options = options.Value;
+        _securityMemory = new SecuritySuiteMemory(_options.OptimisticSecurityPeers, _options.OptimisticSecurityLifetime);
         _logger = logger;
         PeerStore = peerStore;
         Events = events;
@@ -81,6 +83,9 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
 
     /// <summary>The resource manager counting this host's connections, streams and muxer memory.</summary>
     public ResourceManager Resources => _resources;
+
+    /// <summary>The security protocol each recently dialed peer accepted (optimistic security negotiation).</summary>
+    public SecuritySuiteMemory SecurityMemory => _securityMemory;
 
     /// <summary>Security protocols offered, in preference order.</summary>
     public IReadOnlyList<string> SecurityProtocols => _upgrader.SecurityProtocols;

@@ -73,8 +73,13 @@ public sealed partial class Upgrader
     /// else the raw connection's direction (Inbound when the transport took the server role of a simultaneous open).
     /// </summary>
     /// <param name="resources">The connection's resource scope, where the muxer reserves its buffers.</param>
+    /// <param name="optimisticSecurity">A security protocol the remote accepted recently (<see cref="SecuritySuiteMemory"/>):
+    /// when it is among those offered, the dialer proposes it alone and sends the handshake's first message with the
+    /// proposal, without waiting for the answer. A failure before the handshake completes then throws
+    /// <see cref="OptimisticSecurityException"/>, for the caller to dial again without it.</param>
     public Task<UpgradedConnection> UpgradeOutboundAsync(IRawConnection raw, PeerId? expectedPeer, DialOptions options,
-        CancellationToken cancellationToken, Direction? role = null, IResourceScope? resources = null)
+        CancellationToken cancellationToken, Direction? role = null, IResourceScope? resources = null,
+        string? optimisticSecurity = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         IReadOnlyList<string> offered = _securityIds;
@@ -92,8 +97,19 @@ public sealed partial class Upgrader
                 throw new ArgumentException($"secured-connection filter {filter} is not registered", nameof(options));
         }
         bool optional = options.Filters is null && _defaults is { Required: false };
-        return UpgradeAsync(raw, role ?? raw.Direction, options.Identity ?? _identity, expectedPeer, offered, filters,
-            cancellationToken, resources, optional);
+        var direction = role ?? raw.Direction;
+        string? optimistic = direction == Direction.Outbound && optimisticSecurity is not null && offered.Contains(optimisticSecurity)
+            ? optimisticSecurity : null;
+        return UpgradeAsync(raw, direction, options.Identity ?? _identity, expectedPeer, offered, filters,
+            cancellationToken, resources, optional, optimistic);
+    }
+
+    /// <summary>The security protocols a dial with <paramref name="options"/> offers, in order (what a full negotiation
+    /// chooses from, and so what a remembered choice is valid for).</summary>
+    public IReadOnlyList<string> OfferedSecurity(DialOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options.SecurityProtocols is { } requested ? [.. requested.Where(_channels.ContainsKey)] : _securityIds;
     }
 
     /// <summary>Upgrades a connection a listener accepted, as responder under the host's identity (or the one the
@@ -104,7 +120,8 @@ public sealed partial class Upgrader
 
     private async Task<UpgradedConnection> UpgradeAsync(IRawConnection raw, Direction role, ILocalIdentity identity,
         PeerId? expectedPeer, IReadOnlyList<string> securityIds, IReadOnlyList<string> filters,
-        CancellationToken cancellationToken, IResourceScope? resources, bool optionalFilters = false)
+        CancellationToken cancellationToken, IResourceScope? resources, bool optionalFilters = false,
+        string? optimisticSecurity = null)
     {
         bool initiator = role == Direction.Outbound;
         // A responder whose defaults are required takes no muxer before the dialer has selected them.
@@ -123,32 +140,23 @@ public sealed partial class Upgrader
 
             long handshakeStart = System.Diagnostics.Stopwatch.GetTimestamp();
             string securityId;
-            try
+            if (optimisticSecurity is not null)
             {
-                securityId = initiator
-                    ? await MultistreamSelect.SelectAsync(connection, securityIds, cancellationToken).ConfigureAwait(false)
-                    : await MultistreamSelect.HandleAsync(connection, securityIds, cancellationToken).ConfigureAwait(false);
+                securityId = optimisticSecurity;
+                secure = await SecureOptimisticallyAsync(connection, securityId, identity, expectedPeer,
+                    filters.Count > 0 ? [] : _muxerIds, cancellationToken).ConfigureAwait(false);
             }
-            catch (ProtocolNotSupportedException ex)
+            else
             {
-                // Typically a post-quantum policy meeting a classical-only peer: say so plainly.
-                throw new HandshakeException(
-                    $"no common security protocol with {raw.RemoteAddress}: this node offers {string.Join(", ", securityIds)}", ex);
+                securityId = await NegotiateSecurityAsync(connection, initiator, securityIds, cancellationToken).ConfigureAwait(false);
+                var channel = _channels[securityId];
+                // A dialer that wants filters offers no early muxer: the filters are negotiated before the muxer.
+                secure = initiator
+                    ? await channel.SecureOutboundAsync(connection, identity, expectedPeer, filters.Count > 0 ? [] : _muxerIds,
+                        cancellationToken).ConfigureAwait(false)
+                    : await channel.SecureInboundAsync(connection, identity, requiredInbound is null ? _muxerIds : [], cancellationToken)
+                        .ConfigureAwait(false);
             }
-            catch (Exception ex) when (_protectors.Length > 0 && ex is MultistreamException or IOException)
-            {
-                // Behind a private network key, first bytes that do not decrypt to multistream-select (or a remote that
-                // resets on ours) mean, almost always, a peer holding another key or none: say that, not "malformed".
-                throw new HandshakeException(
-                    $"private network: {raw.RemoteAddress} does not speak through this node's swarm key (it likely holds another key, or none): {ex.Message}", ex);
-            }
-            var channel = _channels[securityId];
-            // A dialer that wants filters offers no early muxer: the filters are negotiated before the muxer.
-            secure = initiator
-                ? await channel.SecureOutboundAsync(connection, identity, expectedPeer, filters.Count > 0 ? [] : _muxerIds,
-                    cancellationToken).ConfigureAwait(false)
-                : await channel.SecureInboundAsync(connection, identity, requiredInbound is null ? _muxerIds : [], cancellationToken)
-                    .ConfigureAwait(false);
             var handshakeDuration = System.Diagnostics.Stopwatch.GetElapsedTime(handshakeStart);
             // The server side of a simultaneous open still knows whom it dialed.
             if (!initiator && expectedPeer is not null && !expectedPeer.Equals(secure.RemotePeer))
@@ -247,6 +255,53 @@ public sealed partial class Upgrader
             throw;
         }
     }
+
+    // multistream-select of the security protocol, one round trip per proposal the listener refuses.
+    private async Task<string> NegotiateSecurityAsync(IRawConnection connection, bool initiator, IReadOnlyList<string> securityIds,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            return initiator
+                ? await MultistreamSelect.SelectAsync(connection, securityIds, cancellationToken).ConfigureAwait(false)
+                // The responder's handshake always answers message 1: an acceptance that arrived with it can wait for it.
+                : await MultistreamSelect.HandleBeforeReplyAsync(connection, securityIds, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ProtocolNotSupportedException ex)
+        {
+            // Typically a post-quantum policy meeting a classical-only peer: say so plainly.
+            throw new HandshakeException(
+                $"no common security protocol with {connection.RemoteAddress}: this node offers {string.Join(", ", securityIds)}", ex);
+        }
+        catch (Exception ex) when (_protectors.Length > 0 && ex is MultistreamException or IOException)
+        {
+            // Behind a private network key, first bytes that do not decrypt to multistream-select (or a remote that
+            // resets on ours) mean, almost always, a peer holding another key or none: say that, not "malformed".
+            throw new HandshakeException(
+                $"private network: {connection.RemoteAddress} does not speak through this node's swarm key (it likely holds another key, or none): {ex.Message}", ex);
+        }
+    }
+
+    // Header, proposal and the handshake's first message leave in one write; the answer is read before message 2. A
+    // refusal, or a remote that drops the connection before the handshake completes, is reported as optimistic.
+    private async Task<ISecureConnection> SecureOptimisticallyAsync(IRawConnection connection, string securityId,
+        ILocalIdentity identity, PeerId? expectedPeer, IReadOnlyList<string> muxers, CancellationToken cancellationToken)
+    {
+        var lazy = MultistreamSelect.ProposeLazily(connection, securityId);
+        try
+        {
+            return await _channels[securityId].SecureOutboundAsync(new OptimisticallyNegotiatedConnection(connection, lazy),
+                identity, expectedPeer, muxers, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not PeerIdMismatchException && !cancellationToken.IsCancellationRequested)
+        {
+            LogOptimisticFailed(connection.RemoteAddress.ToString(), securityId, ex.Message);
+            throw new OptimisticSecurityException(securityId, connection.RemoteAddress, ex);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "optimistic {Security} with {Address} failed, the dial is repeated with full negotiation: {Reason}")]
+    private partial void LogOptimisticFailed(string address, string security, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Direction} connection to {Peer} at {Address} upgraded: {Security}, {Muxer}")]
     private partial void LogUpgraded(Direction direction, PeerId peer, string address, string security, string muxer);

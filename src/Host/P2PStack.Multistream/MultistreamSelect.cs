@@ -69,6 +69,22 @@ public static class MultistreamSelect
         return new LazySelectedPipe(pipe, protocol, options);
     }
 
+    /// <summary>
+    /// Dialer side, optimistic and without a write of its own: puts the header and <paramref name="protocol"/> in the
+    /// pipe's output unflushed, so the caller's first flush sends them and its first protocol message in one write (a
+    /// security handshake's first message, when the dialer knows the listener speaks <paramref name="protocol"/>).
+    /// The answer is checked as for <see cref="SelectLazyAsync"/>.
+    /// </summary>
+    public static LazySelectedPipe ProposeLazily(IDuplexPipe pipe, string protocol, MultistreamOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(pipe);
+        options = Prepare(options);
+        MultistreamCodec.ValidateLocal(protocol, options, nameof(protocol));
+        MultistreamCodec.WriteToken(pipe.Output, ProtocolId);
+        MultistreamCodec.WriteToken(pipe.Output, protocol);
+        return new LazySelectedPipe(pipe, protocol, options);
+    }
+
     /// <summary>Listener side: answers proposals until the dialer names a protocol in <paramref name="supported"/>,
     /// and returns it. <c>ls</c> requests are answered with <paramref name="supported"/>.</summary>
     /// <exception cref="TooManyProposalsException">More than <see cref="MultistreamOptions.MaxProposals"/> proposals.</exception>
@@ -80,10 +96,28 @@ public static class MultistreamSelect
         return HandleAsync(pipe, supported.Contains, supported, cancellationToken, options);
     }
 
+    /// <summary>
+    /// Listener side of a protocol whose listener always replies to the dialer's first message (a security
+    /// handshake): as <see cref="HandleAsync(IDuplexPipe, IReadOnlyCollection{string}, CancellationToken, MultistreamOptions?)"/>,
+    /// but when the dialer's first protocol bytes arrived with its proposal (an optimistic dialer), the acceptance is
+    /// left unflushed for the protocol's reply to carry: one write instead of two. Never for a protocol whose
+    /// listener may stay silent: a lazy dialer waits for the answer before its FIN.
+    /// </summary>
+    public static ValueTask<string> HandleBeforeReplyAsync(IDuplexPipe pipe, IReadOnlyCollection<string> supported,
+        CancellationToken cancellationToken, MultistreamOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(supported);
+        return HandleAsync(pipe, supported.Contains, supported, cancellationToken, options, answerWithReply: true);
+    }
+
     /// <summary>Listener side with a custom matcher (e.g. semantic-version matching); <paramref name="advertised"/> is
     /// what <c>ls</c> reports.</summary>
-    public static async ValueTask<string> HandleAsync(IDuplexPipe pipe, Func<string, bool> isSupported,
-        IEnumerable<string> advertised, CancellationToken cancellationToken, MultistreamOptions? options = null)
+    public static ValueTask<string> HandleAsync(IDuplexPipe pipe, Func<string, bool> isSupported,
+        IEnumerable<string> advertised, CancellationToken cancellationToken, MultistreamOptions? options = null) =>
+        HandleAsync(pipe, isSupported, advertised, cancellationToken, options, answerWithReply: false);
+
+    private static async ValueTask<string> HandleAsync(IDuplexPipe pipe, Func<string, bool> isSupported,
+        IEnumerable<string> advertised, CancellationToken cancellationToken, MultistreamOptions? options, bool answerWithReply)
     {
         ArgumentNullException.ThrowIfNull(pipe);
         ArgumentNullException.ThrowIfNull(isSupported);
@@ -110,7 +144,8 @@ public static class MultistreamSelect
                 else if (proposal != ProtocolId && proposal != MultistreamCodec.NotAvailable && isSupported(proposal))
                 {
                     MultistreamCodec.WriteToken(pipe.Output, proposal);
-                    await pipe.Output.FlushAsync(deadline.Token).ConfigureAwait(false);
+                    if (!answerWithReply || !HasBytes(pipe.Input))
+                        await pipe.Output.FlushAsync(deadline.Token).ConfigureAwait(false);
                     return proposal;
                 }
                 else
@@ -144,6 +179,15 @@ public static class MultistreamSelect
         }
         input.AdvanceTo(result.Buffer.Start);
         return whole;
+    }
+
+    /// <summary>Whether bytes are readable without waiting (nothing is consumed).</summary>
+    private static bool HasBytes(PipeReader input)
+    {
+        if (!input.TryRead(out var result)) return false;
+        bool any = !result.Buffer.IsEmpty;
+        input.AdvanceTo(result.Buffer.Start);
+        return any;
     }
 
     /// <summary>Asks the listener which protocols it supports (<c>ls</c>). The stream stays mid-negotiation

@@ -11,7 +11,8 @@ namespace P2PStack.Nat.PortMapping;
 public sealed record PortMappingsChanged(IReadOnlyList<PortMappingResult> Mappings);
 
 /// <summary>
-/// Keeps the node's TCP listen ports mapped on the gateway: maps them once the host listens, renews each mapping
+/// Keeps the node's TCP listen ports mapped on the gateway: maps them once the host listens (a listener added later at
+/// once, woken by <see cref="LocalAddressesChanged"/>), renews each mapping
 /// halfway through its lifetime (a renewal that fails without a refusal is retried, backing off from
 /// <see cref="PortMappingOptions.RenewalRetryInterval"/>, and the mapping kept until its lease ends), tries again after
 /// <see cref="PortMappingOptions.RetryInterval"/> when no protocol worked or a mapping was lost, removes a mapping from the
@@ -32,8 +33,13 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
     private Task? _loop;
     private IDisposable? _addressWatch;
 
-    // Released when a mapped port is no longer listened on: the loop wakes before its next round to release the mapping.
+    // Released when a mapped port is no longer listened on, or a port is listened on that no round has tried: the loop
+    // wakes before its next round to release or map it.
     private readonly SemaphoreSlim _wake = new(0, 1);
+
+    // The ports a round has tried to map (mapped, or failed and waiting for RetryInterval); a listened port outside it
+    // is a new listener. Written by the loop, read on the event bus's thread.
+    private volatile ImmutableHashSet<int> _tried = [];
 
     public PortMappingService(IPeerHost host, PortMapper mapper, PortMappingMetrics? metrics = null, ILogger<PortMappingService>? logger = null,
         TimeProvider? timeProvider = null)
@@ -103,7 +109,8 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
     private void OnAddressesChanged()
     {
         var ports = ListenedPorts();
-        if (_mappings.All(m => ports.Contains(m.InternalPort))) return;
+        var tried = _tried;
+        if (_mappings.All(m => ports.Contains(m.InternalPort)) && ports.All(tried.Contains)) return;
         try
         {
             _wake.Release();
@@ -148,9 +155,14 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
             try
             {
                 var due = _time.GetUtcNow() + await MapOrRenewAsync(stopping).ConfigureAwait(false);
-                // Woken before the next round when a mapped port's listener closed: its mapping goes now.
+                // Woken before the next round when a mapped port's listener closed (its mapping goes now) or a new
+                // listener opened (mapped now, its renewal scheduled with the others).
                 while (await SleepAsync(due - _time.GetUtcNow(), stopping).ConfigureAwait(false))
-                    await ReleaseClosedListenersAsync(ListenedPorts(), stopping).ConfigureAwait(false);
+                {
+                    var ports = ListenedPorts();
+                    await ReleaseClosedListenersAsync(ports, stopping).ConfigureAwait(false);
+                    if (await MapNewListenersAsync(ports, stopping).ConfigureAwait(false) is { } renewAt && renewAt < due) due = renewAt;
+                }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
@@ -179,6 +191,49 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
             return false;
         }
     }
+
+    /// <summary>Maps the listened ports that no round has tried yet (a listener added since the last round); a failure
+    /// is left to the next round, as a failed first mapping. Returns the earliest renewal of the new mappings.</summary>
+    private async Task<DateTimeOffset?> MapNewListenersAsync(IReadOnlyCollection<int> ports, CancellationToken cancellationToken)
+    {
+        var added = ports.Where(p => !_tried.Contains(p)).ToList();
+        _tried = [.. _tried.Where(ports.Contains), .. added]; // a closed port listened on again is new again
+        DateTimeOffset? renewAt = null;
+        PortMappingFailedException? error = null;
+        bool succeeded = false;
+        foreach (int port in added)
+        {
+            var now = _time.GetUtcNow();
+            try
+            {
+                var mapping = await _mapper.MapAsync(MappingProtocol.Tcp, port, cancellationToken).ConfigureAwait(false);
+                var lease = LeaseOf(mapping, now);
+                _leases[port] = lease;
+                _mappings = [.. _mappings.Where(m => m.InternalPort != port), mapping];
+                succeeded = true;
+                if (lease.RenewAt < (renewAt ?? DateTimeOffset.MaxValue)) renewAt = lease.RenewAt;
+            }
+            catch (Exception ex) when (ex is IOException or P2PFormatException or System.Net.Sockets.SocketException)
+            {
+                error = ex as PortMappingFailedException ?? new PortMappingFailedException([ex]);
+                if (ex is not PortMappingFailedException) LogMapFailed(port, ex.Message);
+            }
+        }
+        if (succeeded)
+        {
+            _metrics?.SetActive(_mappings.Length);
+            Publish();
+        }
+        if (error is not null) LastError = error;
+        else if (succeeded) LastError = null;
+        return renewAt;
+    }
+
+    /// <summary>The schedule of a mapping just made or renewed, counted from <paramref name="now"/> (taken before the
+    /// request: never later than the gateway's).</summary>
+    private static Lease LeaseOf(PortMappingResult mapping, DateTimeOffset now) => mapping.Lifetime == TimeSpan.Zero
+        ? new Lease(DateTimeOffset.MaxValue, DateTimeOffset.MaxValue, 0) // permanent (IGD:1): never renewed
+        : new Lease(now + mapping.RenewAfter, now + mapping.Lifetime, 0);
 
     /// <summary>One round: renews mappings that are due, maps ports that have none; returns when to come back.</summary>
     private async Task<TimeSpan> MapOrRenewAsync(CancellationToken cancellationToken)
@@ -219,9 +274,7 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
                     ? await _mapper.MapAsync(MappingProtocol.Tcp, port, cancellationToken).ConfigureAwait(false)
                     : await _mapper.RenewAsync(existing, cancellationToken).ConfigureAwait(false);
                 changed |= existing is null || existing.ExternalPort != mapping.ExternalPort || !existing.ExternalAddress.Equals(mapping.ExternalAddress);
-                lease = mapping.Lifetime == TimeSpan.Zero
-                    ? new Lease(DateTimeOffset.MaxValue, DateTimeOffset.MaxValue, 0) // permanent (IGD:1): never renewed
-                    : new Lease(now + mapping.RenewAfter, now + mapping.Lifetime, 0); // the round's start: never later than the gateway's
+                lease = LeaseOf(mapping, now); // the round's start: never later than the gateway's
                 _leases[port] = lease;
                 succeeded = true;
                 current.Add(mapping);
@@ -258,6 +311,7 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
             }
         }
         foreach (int gone in _leases.Keys.Where(p => !ports.Contains(p)).ToList()) _leases.Remove(gone);
+        _tried = [.. ports];
         _mappings = [.. current];
         _metrics?.SetActive(current.Count);
         if (changed) Publish();

@@ -24,11 +24,13 @@ public sealed record ShadowAddressEntry(ShadowAddress Address, ShadowAddressStat
 /// <see cref="ShadowPoolOptions.GraceJitter"/> and then leaves the pool (its descriptors keep their ordinary expiry, and the
 /// publisher supersedes them by retirement records when it leaves). The pool keeps at least <see cref="ShadowPoolOptions.PoolSize"/> active addresses (a revoked one is
 /// replaced; those it adds get lifetimes staggered at random) and at most <see cref="ShadowPoolOptions.MaxAddresses"/>.
-/// Thread-safe.
+/// Thread-safe. Given the network's <see cref="ShadowOptions.PeriodLength"/> (<paramref name="shadow"/>, as
+/// <c>AddShadowAddresses</c> does), it refuses a grace that could pass one period.
 /// </summary>
-public sealed class ShadowAddressPool(IOptions<ShadowPoolOptions> options, ShadowMetrics metrics, TimeProvider? time = null)
+public sealed class ShadowAddressPool(IOptions<ShadowPoolOptions> options, ShadowMetrics metrics, TimeProvider? time = null,
+    IOptions<ShadowOptions>? shadow = null)
 {
-    private readonly ShadowPoolOptions _options = Validated(options.Value);
+    private readonly ShadowPoolOptions _options = Validated(options.Value, shadow?.Value.PeriodLength);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly Lock _gate = new();
     private readonly List<Slot> _slots = [];
@@ -48,9 +50,9 @@ public sealed class ShadowAddressPool(IOptions<ShadowPoolOptions> options, Shado
 
     private void OnChanged() => Changed?.Invoke(this, EventArgs.Empty);
 
-    private static ShadowPoolOptions Validated(ShadowPoolOptions options)
+    private static ShadowPoolOptions Validated(ShadowPoolOptions options, TimeSpan? periodLength)
     {
-        options.Validate();
+        options.Validate(periodLength);
         return options;
     }
 
@@ -249,26 +251,33 @@ public sealed class ShadowPoolOptions
     /// <summary>Age after which an address is rotated.</summary>
     public TimeSpan Lifetime { get; set; } = TimeSpan.FromHours(1);
 
-    /// <summary>How long a rotated address stays reachable, at least.</summary>
+    /// <summary>How long a rotated address stays reachable, at least. With <see cref="EffectiveGraceJitter"/>, at most
+    /// one descriptor period (<see cref="ShadowOptions.PeriodLength"/>).</summary>
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
     /// Most random time added to each rotated address's <see cref="GracePeriod"/> (uniform in [0, this], CSPRNG): when
     /// its introduction circuits close does not tell when it rotated (docs/specs/shadow.md, section 7.7). Null: a
-    /// quarter of the grace period. Zero: none.
+    /// quarter of the grace period. Zero: none. <see cref="GracePeriod"/> plus this is at most one descriptor period, so
+    /// a retiring address is never published past the period after its rotation's.
     /// </summary>
     public TimeSpan? GraceJitter { get; set; }
 
     /// <summary>The grace jitter in force.</summary>
     public TimeSpan EffectiveGraceJitter => GraceJitter ?? GracePeriod / 4;
 
-    internal void Validate()
+    /// <summary>Checks the options; with <paramref name="periodLength"/>, also that the longest grace (<see cref="GracePeriod"/>
+    /// plus <see cref="EffectiveGraceJitter"/>) is at most one period.</summary>
+    internal void Validate(TimeSpan? periodLength = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxAddresses);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxUses);
         if (Lifetime <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Lifetime));
         if (GracePeriod < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(GracePeriod));
         if (GraceJitter < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(GraceJitter));
+        if (periodLength is { } period && GracePeriod + EffectiveGraceJitter > period)
+            throw new ArgumentOutOfRangeException(nameof(GraceJitter),
+                $"GracePeriod ({GracePeriod}) plus GraceJitter ({EffectiveGraceJitter}) is at most one period ({period}, ShadowOptions.PeriodLength)");
         if (PoolSize < 0 || PoolSize > MaxAddresses) throw new ArgumentOutOfRangeException(nameof(PoolSize), "between 0 and MaxAddresses");
     }
 }

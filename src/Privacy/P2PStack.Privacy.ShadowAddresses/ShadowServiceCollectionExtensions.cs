@@ -34,7 +34,7 @@ public static class ShadowServiceCollectionExtensions
         builder.Services.TryAddSingleton(sp => new ShadowMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         builder.Services.AddOptions<ShadowPoolOptions>();
         builder.Services.TryAddSingleton(sp => new ShadowAddressPool(sp.GetRequiredService<IOptions<ShadowPoolOptions>>(),
-            sp.GetRequiredService<ShadowMetrics>(), sp.GetService<TimeProvider>()));
+            sp.GetRequiredService<ShadowMetrics>(), sp.GetService<TimeProvider>(), sp.GetRequiredService<IOptions<ShadowOptions>>()));
         builder.Services.TryAddSingleton<IShadowDhtAccess>(sp => DhtAccess(sp));
         builder.Services.TryAddSingleton(sp => new ShadowDirectory(sp.GetRequiredService<IShadowDhtAccess>(),
             sp.GetRequiredService<IOptions<ShadowOptions>>(), sp.GetRequiredService<ShadowMetrics>(), sp.GetService<TimeProvider>()));

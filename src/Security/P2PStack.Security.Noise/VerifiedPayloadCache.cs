@@ -9,13 +9,25 @@ namespace P2PStack.Security.Noise;
 /// of the same bytes gives the same answer; an entry is used only when all three are identical, so any other payload
 /// is verified. The handshake itself still proves that the remote holds the static key (es / se). At most
 /// <see cref="NoiseOptions.VerifiedPayloadCacheSize"/> entries, the oldest evicted first; keys are hashed with the
-/// process's randomised <see cref="HashCode"/>, so a remote cannot aim at one bucket.
+/// process's randomised <see cref="HashCode"/>, so a remote cannot aim at one bucket. A lookup allocates nothing: its
+/// key is laid out on the stack (or in a pooled buffer when large) and looked up as a span.
 /// </summary>
 internal sealed class VerifiedPayloadCache
 {
+    // Keys laid out on the stack up to this size (an Ed25519 identity key, a static key and a signature take 144 bytes;
+    // RSA or ECDSA identities may take more: those go to a pooled buffer).
+    private const int StackKeyLimit = 512;
+
     private readonly object _lock = new();
-    private readonly Dictionary<byte[], (PublicKey Key, PeerId PeerId)> _entries = new(BytesComparer.Instance);
+    private readonly Dictionary<byte[], (PublicKey Key, PeerId PeerId)> _entries;
+    private readonly Dictionary<byte[], (PublicKey Key, PeerId PeerId)>.AlternateLookup<ReadOnlySpan<byte>> _bySpan;
     private readonly Queue<byte[]> _order = new();
+
+    public VerifiedPayloadCache()
+    {
+        _entries = new(BytesComparer.Instance);
+        _bySpan = _entries.GetAlternateLookup<ReadOnlySpan<byte>>();
+    }
 
     internal int Count
     {
@@ -35,17 +47,28 @@ internal sealed class VerifiedPayloadCache
             return false;
         }
 
-        byte[] lookup = Concat(identityKey, staticKey, signature);
-        lock (_lock)
+        int length = KeyLength(identityKey, staticKey, signature);
+        byte[]? rented = length > StackKeyLimit ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : null;
+        try
         {
-            if (_entries.TryGetValue(lookup, out var entry))
+            Span<byte> lookup = rented is null ? stackalloc byte[StackKeyLimit] : rented;
+            lookup = lookup[..length];
+            Write(lookup, identityKey, staticKey, signature);
+            lock (_lock)
             {
-                (key, peerId) = entry;
-                return true;
+                if (_bySpan.TryGetValue(lookup, out var entry))
+                {
+                    (key, peerId) = entry;
+                    return true;
+                }
             }
-        }
 
-        return false;
+            return false;
+        }
+        finally
+        {
+            if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 
     public void Add(ReadOnlySpan<byte> identityKey, ReadOnlySpan<byte> staticKey, ReadOnlySpan<byte> signature, int capacity,
@@ -74,31 +97,44 @@ internal sealed class VerifiedPayloadCache
         }
     }
 
-    // Lengths first, so that no two different triples concatenate to the same bytes.
+    private static int KeyLength(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, ReadOnlySpan<byte> c) => 12 + a.Length + b.Length + c.Length;
+
     private static byte[] Concat(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, ReadOnlySpan<byte> c)
     {
-        var bytes = new byte[12 + a.Length + b.Length + c.Length];
-        var span = bytes.AsSpan();
+        var bytes = new byte[KeyLength(a, b, c)];
+        Write(bytes, a, b, c);
+        return bytes;
+    }
+
+    // Lengths first, so that no two different triples concatenate to the same bytes.
+    private static void Write(Span<byte> span, ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, ReadOnlySpan<byte> c)
+    {
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(span, a.Length);
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(span[4..], b.Length);
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(span[8..], c.Length);
         a.CopyTo(span[12..]);
         b.CopyTo(span[(12 + a.Length)..]);
         c.CopyTo(span[(12 + a.Length + b.Length)..]);
-        return bytes;
     }
 
-    private sealed class BytesComparer : IEqualityComparer<byte[]>
+    // Compares and hashes the stored arrays and the spans looked up alike (the same bytes, the same hash).
+    private sealed class BytesComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
     {
         public static readonly BytesComparer Instance = new();
 
         public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
 
-        public int GetHashCode(byte[] bytes)
+        public int GetHashCode(byte[] bytes) => GetHashCode(bytes.AsSpan());
+
+        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+        public int GetHashCode(ReadOnlySpan<byte> alternate)
         {
             var hash = new HashCode();
-            hash.AddBytes(bytes);
+            hash.AddBytes(alternate);
             return hash.ToHashCode();
         }
+
+        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
     }
 }

@@ -77,6 +77,64 @@ public class WireTraceTests
         Assert.Equal(2, counted.Flushes);
     }
 
+    [Fact]
+    public async Task Optimistic_dialer_sends_header_proposal_and_its_first_message_in_one_write()
+    {
+        var s = new Scripted();
+        var counted = new FlushCountingPipe(s.Local);
+        var lazy = MultistreamSelect.ProposeLazily(counted, "/noise");
+        Assert.Equal(0, counted.Flushes);
+        await lazy.Output.WriteAsync("msg1"u8.ToArray());
+        Assert.Equal(1, counted.Flushes);
+        byte[] expected = [.. Header, .. Scripted.Message("/noise"), .. "msg1"u8];
+        Assert.Equal(expected, await s.ReceiveAsync(expected.Length));
+
+        await s.SendAsync([.. Scripted.Messages("/multistream/1.0.0", "/noise"), .. "msg2"u8]);
+        var read = await lazy.Input.ReadAsync().AsTask().WaitAsync(Scripted.Patience);
+        Assert.Equal("msg2"u8.ToArray(), read.Buffer.ToArray());
+        Assert.True(lazy.IsConfirmed);
+    }
+
+    [Fact]
+    public async Task Optimistic_dialer_refused_reports_it_on_its_first_read()
+    {
+        var s = new Scripted();
+        var lazy = MultistreamSelect.ProposeLazily(s.Local, "/noise-mlkem768-hfs/0.1.0");
+        await lazy.Output.WriteAsync("msg1"u8.ToArray());
+        await s.SendAsync(Scripted.Messages("/multistream/1.0.0", "na"));
+        await Assert.ThrowsAsync<ProtocolNotSupportedException>(() => lazy.Input.ReadAsync().AsTask().WaitAsync(Scripted.Patience));
+    }
+
+    [Fact]
+    public async Task Listener_before_a_reply_leaves_its_answer_for_the_reply_when_data_came_with_the_proposal()
+    {
+        var s = new Scripted();
+        await s.SendAsync([.. Scripted.Messages("/multistream/1.0.0", "/noise"), .. "msg1"u8]);
+        var counted = new FlushCountingPipe(s.Local);
+        Assert.Equal("/noise", await MultistreamSelect.HandleBeforeReplyAsync(counted, ["/noise"], default).AsTask().WaitAsync(Scripted.Patience));
+        Assert.Equal(0, counted.Flushes);
+        var data = await counted.Input.ReadAsync();
+        Assert.Equal("msg1"u8.ToArray(), data.Buffer.ToArray());
+        counted.Input.AdvanceTo(data.Buffer.End);
+
+        await counted.Output.WriteAsync("msg2"u8.ToArray());
+        Assert.Equal(1, counted.Flushes);
+        byte[] expected = [.. Header, .. Scripted.Message("/noise"), .. "msg2"u8];
+        Assert.Equal(expected, await s.ReceiveAsync(expected.Length));
+    }
+
+    [Fact]
+    public async Task Listener_before_a_reply_flushes_its_answer_when_the_dialer_waits_for_it()
+    {
+        var s = new Scripted();
+        await s.SendAsync(Scripted.Messages("/multistream/1.0.0", "/noise"));
+        var counted = new FlushCountingPipe(s.Local);
+        Assert.Equal("/noise", await MultistreamSelect.HandleBeforeReplyAsync(counted, ["/noise"], default).AsTask().WaitAsync(Scripted.Patience));
+        Assert.Equal(1, counted.Flushes);
+        byte[] expected = [.. Header, .. Scripted.Message("/noise")];
+        Assert.Equal(expected, await s.ReceiveAsync(expected.Length));
+    }
+
     /// <summary>The end under test's pipe, counting the flushes of its output (each one write on a real stream).</summary>
     private sealed class FlushCountingPipe(IDuplexPipe inner) : IDuplexPipe
     {

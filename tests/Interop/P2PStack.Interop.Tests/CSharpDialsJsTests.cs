@@ -1,8 +1,10 @@
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Network;
 using P2PStack.Protocols.Identify;
 using P2PStack.Protocols.Perf;
 using P2PStack.Protocols.Ping;
+using P2PStack.Testing;
 using static P2PStack.Interop.Tests.Interop;
 
 namespace P2PStack.Interop.Tests;
@@ -16,6 +18,9 @@ public sealed class CSharpDialsJsTests(JsPeerFixture fixture) : IClassFixture<Js
 
     private async Task<IConnection> DialAsync(OurPeer ours, string transport) =>
         await ours.Host.DialAsync(_js.Address(transport), CancellationToken.None).AsTask().WaitAsync(StepTimeout);
+
+    private async Task<IConnection> DialAsync(OurPeer ours, string transport, DialOptions options) =>
+        await ours.Host.DialAsync(_js.Address(transport), options, CancellationToken.None).AsTask().WaitAsync(StepTimeout);
 
     [Theory]
     [MemberData(nameof(Transports))]
@@ -35,6 +40,41 @@ public sealed class CSharpDialsJsTests(JsPeerFixture fixture) : IClassFixture<Js
         Assert.Equal("inbound", seen["direction"]!.GetValue<string>());
         Assert.Equal(NoiseProtocol, seen["encryption"]!.GetValue<string>());
         Assert.Equal(YamuxProtocol, seen["multiplexer"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_fallback_to_noise_is_not_remembered_but_a_first_choice_is_proposed_optimistically(string transport)
+    {
+        var trace = new WireTraceProtector();
+        await using var ours = await OurPeer.StartAsync(p2p => p2p.Services.AddSingleton<IConnectionProtector>(trace));
+
+        // js-libp2p offers /noise only: each hybrid proposal costs a round trip before its na (docs/specs/noise-mlkem-hfs.md).
+        string[] fullOffer = [HybridNoiseProtocol, "/noise-mlkem1024-hfs/0.1.0", "/noise-mlkem512-hfs/0.1.0", NoiseProtocol];
+        Assert.Equal(NoiseProtocol, (await DialAsync(ours, transport)).SecurityProtocol);
+        var full = trace.Connections[0].DialerHandshake();
+        Assert.Equal(fullOffer, full.Proposals);
+        Assert.Equal(5, full.RoundTrips); // 2 with a peer that takes the first proposal
+        await ours.Host.DisconnectAsync(_js.PeerId, CancellationToken.None).AsTask().WaitAsync(StepTimeout);
+
+        // The fallback is not replayed (a refusal must not downgrade later dials): the second dial negotiates in full.
+        Assert.Equal(NoiseProtocol, (await DialAsync(ours, transport)).SecurityProtocol);
+        Assert.Equal(fullOffer, trace.Connections[1].DialerHandshake().Proposals);
+        await ours.Host.DisconnectAsync(_js.PeerId, CancellationToken.None).AsTask().WaitAsync(StepTimeout);
+
+        // A dialer whose first choice is /noise remembers it, and js's listener takes the header, the proposal and
+        // Noise message 1 in one write.
+        var classical = new DialOptions { SecurityProtocols = [NoiseProtocol] };
+        Assert.Equal(NoiseProtocol, (await DialAsync(ours, transport, classical)).SecurityProtocol);
+        await ours.Host.DisconnectAsync(_js.PeerId, CancellationToken.None).AsTask().WaitAsync(StepTimeout);
+        var second = await DialAsync(ours, transport, classical);
+        Assert.Equal(NoiseProtocol, second.SecurityProtocol);
+        Assert.Equal(4, trace.Connections.Count); // no retry
+        var optimistic = trace.Connections[3].DialerHandshake();
+        Assert.Equal([NoiseProtocol], optimistic.Proposals);
+        Assert.Equal(1, optimistic.RoundTrips);
+        Assert.Single(await ours.Get<PingService>().PingAsync(_js.PeerId, 1, CancellationToken.None).WaitAsync(StepTimeout));
+        Assert.Equal(NoiseProtocol, (await JsConnectionTo(_js, ours.Host.PeerId))["encryption"]!.GetValue<string>());
     }
 
     [Theory]

@@ -221,6 +221,45 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
 
     private long Lost(string reason) => _metrics.Sum("p2pstack_port_mappings_lost_total", "method=NAT-PMP", $"reason={reason}");
 
+    private static int PortOf(Multiaddr address) =>
+        int.Parse(address.ValueOf(MultiaddrProtocols.Tcp)!, System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task ListenerAddedAfterStartIsMappedAtOnceAndRenewedOnItsOwnLease()
+    {
+        var (service, port) = await StartNodeAsync();
+        var node = _peer!;
+        await Poll.UntilAsync(() => service.Mappings.Count == 1, "the first mapping");
+        await SleepingAsync();
+        _clock.Advance(TimeSpan.FromSeconds(10)); // the first renewal is due at 30 s: nothing happens now
+        Assert.Single(_gateway.Requests);
+        _changes.Clear();
+
+        // A second listener at 10 s. The clock stands still (no round is due): it is mapped at once, advertised, announced.
+        var second = await node.Host.ListenAsync(Multiaddr.Parse("/ip4/0.0.0.0/tcp/0"), CancellationToken.None);
+        int secondPort = PortOf(second.Address);
+        await Poll.UntilAsync(() => service.Mappings.Count == 2, "the second port mapped without waiting for a round");
+        Assert.Equal(new NatPmpRequest(secondPort, secondPort, TimeSpan.FromHours(1)), _gateway.Requests[1]);
+        Assert.Equal(2, _gateway.Requests.Count);
+        Assert.Equal(new[] { port, secondPort }.Order(), node.Host.AddressManager.MappedAddresses.Select(PortOf).Order());
+        Assert.Equal(2, (await Poll.UntilAsync(() => _changes.LastOrDefault(), "PortMappingsChanged for the new mapping")).Mappings.Count);
+        await SleepingAsync();
+        Assert.Null(service.LastError);
+
+        // Each mapping keeps its own schedule: the first renewed at 30 s, the second at half its lease after 10 s (40 s).
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        await Poll.UntilAsync(() => _gateway.Requests.Count == 3, "the first mapping's renewal");
+        Assert.Equal(new NatPmpRequest(port, port, TimeSpan.FromHours(1)), _gateway.Requests[2]);
+        await SleepingAsync();
+        _clock.Advance(TimeSpan.FromSeconds(9));
+        Assert.Equal(3, _gateway.Requests.Count);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await Poll.UntilAsync(() => _gateway.Requests.Count == 4, "the second mapping's renewal");
+        Assert.Equal(new NatPmpRequest(secondPort, secondPort, TimeSpan.FromHours(1)), _gateway.Requests[3]);
+        await SleepingAsync();
+        Assert.Equal(2, service.Mappings.Count);
+    }
+
     [Fact]
     public async Task MappingOfAClosedListenerIsWithdrawnRemovedFromTheGatewayAndCountedAtOnce()
     {
@@ -229,10 +268,9 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
         await Poll.UntilAsync(() => service.Mappings.Count == 1, "the first mapping");
         await SleepingAsync();
 
-        // A second listener, mapped at the next round (the renewal at half the lease).
+        // A second listener, mapped at once.
         var second = await node.Host.ListenAsync(Multiaddr.Parse("/ip4/0.0.0.0/tcp/0"), CancellationToken.None);
-        int secondPort = int.Parse(second.Address.ValueOf(MultiaddrProtocols.Tcp)!, System.Globalization.CultureInfo.InvariantCulture);
-        _clock.Advance(TimeSpan.FromSeconds(30));
+        int secondPort = PortOf(second.Address);
         await Poll.UntilAsync(() => service.Mappings.Count == 2, "the second port mapped");
         await SleepingAsync();
         Assert.Contains(Multiaddr.Parse($"/ip4/11.0.1.1/tcp/{secondPort}"), node.Host.AddressManager.MappedAddresses);
@@ -251,7 +289,7 @@ public sealed class PortMappingServiceTests : IAsyncLifetime
         await SleepingAsync();
         Assert.Equal(port, Assert.Single(service.Mappings).InternalPort);
 
-        // The first mapping keeps its schedule: renewed 30 s after the last renewal, and nothing is asked for the closed port.
+        // The first mapping keeps its schedule: renewed at half its lease (30 s), and nothing is asked for the closed port.
         _clock.Advance(TimeSpan.FromSeconds(30));
         await Poll.UntilAsync(() => _gateway.Requests.Count == requests + 2, "the next renewal");
         Assert.Equal(new NatPmpRequest(port, port, TimeSpan.FromHours(1)), _gateway.Requests[^1]);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace P2PStack.Privacy.ShadowAddresses.Tests;
@@ -113,6 +114,29 @@ public class ShadowAddressPoolTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Create(o => o.GraceJitter = TimeSpan.FromSeconds(-1)));
         var (pool, _, _) = Create(); // PoolSize 0 by default: nothing added by itself
         Assert.Empty(pool.List());
+    }
+
+    [Fact]
+    public void The_whole_grace_with_its_random_extra_is_at_most_one_period()
+    {
+        var hourPeriods = Options.Create(new ShadowOptions { PeriodLength = TimeSpan.FromHours(1) });
+        ShadowAddressPool Pool(TimeSpan grace, TimeSpan? jitter) =>
+            new(Options.Create(new ShadowPoolOptions { GracePeriod = grace, GraceJitter = jitter }), new ShadowMetrics(null), null, hourPeriods);
+
+        var refused = Assert.Throws<ArgumentOutOfRangeException>(() => Pool(TimeSpan.FromMinutes(50), TimeSpan.FromMinutes(20)));
+        Assert.Contains("at most one period", refused.Message);
+        // A grace of one period leaves no room for the default random extra (a quarter of it): zero it, or shorten the grace.
+        Assert.Throws<ArgumentOutOfRangeException>(() => Pool(TimeSpan.FromHours(1), null));
+        Assert.NotNull(Pool(TimeSpan.FromHours(1), TimeSpan.Zero));
+        Assert.NotNull(Pool(TimeSpan.FromMinutes(48), null)); // 48 + 12 min: exactly one period
+        Assert.NotNull(Pool(TimeSpan.FromMinutes(10), null)); // the defaults: 10 + 2.5 min
+
+        // The node's composition (AddShadowAddresses) hands the pool the network's period.
+        var services = new ServiceCollection();
+        new P2PBuilder(services).AddShadowAddresses(o => o.PeriodLength = TimeSpan.FromMinutes(30));
+        services.Configure<ShadowPoolOptions>(o => o.GracePeriod = TimeSpan.FromMinutes(25)); // + 6.25 min of default jitter
+        using var provider = services.BuildServiceProvider();
+        Assert.Throws<ArgumentOutOfRangeException>(() => provider.GetRequiredService<ShadowAddressPool>());
     }
 
     [Fact]

@@ -361,6 +361,80 @@ public class ShadowPublisherTests
         Assert.Equal(published.Count, access.Puts);
     }
 
+    [Fact]
+    public async Task A_revoke_publishes_only_the_revoked_address_retirement_records_and_leaves_the_rest_to_the_round()
+    {
+        var time = new ManualTime(DateTimeOffset.FromUnixTimeSeconds(1_790_000_000 + 60)); // a minute into a period
+        var access = new HoldingAccess();
+        var metrics = new ShadowMetrics(null);
+        var shadow = Microsoft.Extensions.Options.Options.Create(new ShadowOptions { DhtTimeout = TimeSpan.FromMinutes(5) });
+        var pool = new ShadowAddressPool(Microsoft.Extensions.Options.Options.Create(new ShadowPoolOptions()), metrics, time);
+        using var publisher = new ShadowPublisher(pool, new ShadowDirectory(access, shadow, metrics, time), new FixedIntroductions(ShadowDescriptorTests.Content(2)),
+            shadow, Microsoft.Extensions.Options.Options.Create(new ShadowPublisherOptions { IntroductionPoints = 2, PublicationJitter = TimeSpan.Zero }),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<ShadowPublisher>.Instance, time);
+        var revoked = pool.Generate();
+        var other = pool.Generate();
+        Assert.Equal(2, (await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience)).Count);
+        var period = ShadowPeriod.At(time.Now, new ShadowOptions().PeriodLength);
+
+        // Both are due again (the republish interval); the DHT does not answer the other address's put (until its
+        // DhtTimeout, 5 min). The revoke publishes its retirement record and returns, without waiting for that put.
+        time.Now += TimeSpan.FromMinutes(20);
+        access.Hold(ShadowDescriptor.DhtKey(other, period));
+        Assert.True(pool.Revoke(revoked));
+        try
+        {
+            var retired = Assert.Single(await publisher.RetireNowAsync(revoked, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.True(retired is { Retirement: true, StoredOn: 1 } && retired.Address.Equals(revoked));
+            Assert.Equal(0, access.Held);
+        }
+        finally
+        {
+            access.Release();
+        }
+
+        // The other address's publication is still due: the next round publishes it, and only it.
+        var published = Assert.Single(await publisher.PublishDueAsync(CancellationToken.None).WaitAsync(Patience));
+        Assert.True(published is { Retirement: false, StoredOn: 1 } && published.Address.Equals(other));
+    }
+
+    // A DHT access that stores everything at once, except puts under a key the test holds: those wait until released.
+    private sealed class HoldingAccess : P2PStack.Privacy.ShadowAddresses.Directory.IShadowDhtAccess
+    {
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private byte[]? _held;
+        private int _waiting;
+
+        public int Held => Volatile.Read(ref _waiting);
+
+        public string Name => "holding";
+
+        public void Hold(byte[] key) => _held = key;
+
+        public void Release() => _released.TrySetResult();
+
+        public Task WaitReadyAsync(TimeSpan timeout, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public async Task<int> PutAsync(byte[] key, byte[] value, CancellationToken cancellationToken)
+        {
+            if (_held is { } held && key.AsSpan().SequenceEqual(held))
+            {
+                Interlocked.Increment(ref _waiting);
+                try
+                {
+                    await _released.Task.WaitAsync(cancellationToken);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _waiting);
+                }
+            }
+            return 1;
+        }
+
+        public Task<byte[]> GetAsync(byte[] key, CancellationToken cancellationToken) => throw new DhtNotFoundException("not stored");
+    }
+
     // A DHT access whose readiness the test controls (an onion directory that fills when the test says).
     private sealed class GatedAccess : P2PStack.Privacy.ShadowAddresses.Directory.IShadowDhtAccess
     {

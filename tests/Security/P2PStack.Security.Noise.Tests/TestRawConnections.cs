@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using P2PStack.Addressing;
 using P2PStack.Network;
+using P2PStack.Testing;
 
 namespace P2PStack.Security.Noise.Tests;
 
@@ -27,7 +28,7 @@ internal sealed class SegmentingRawConnection(IRawConnection inner, int pieceSiz
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 
-    private sealed class SegmentingWriter(PipeWriter inner, int pieceSize) : PipeWriter
+    private sealed class SegmentingWriter(PipeWriter inner, int pieceSize) : DelegatingPipeWriter(inner)
     {
         private readonly ArrayBufferWriter<byte> _pending = new();
 
@@ -45,18 +46,11 @@ internal sealed class SegmentingRawConnection(IRawConnection inner, int pieceSiz
             for (int offset = 0; offset < data.Length; offset += pieceSize)
             {
                 var piece = data.Slice(offset, Math.Min(pieceSize, data.Length - offset));
-                piece.CopyTo(inner.GetSpan(piece.Length));
-                inner.Advance(piece.Length);
+                piece.CopyTo(Inner.GetSpan(piece.Length));
+                Inner.Advance(piece.Length);
             }
 
             _pending.ResetWrittenCount();
         }
-
-        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) =>
-            inner.FlushAsync(cancellationToken);
-
-        public override void CancelPendingFlush() => inner.CancelPendingFlush();
-
-        public override void Complete(Exception? exception = null) => inner.Complete(exception);
     }
 }

@@ -21,7 +21,10 @@ internal sealed partial class ClientCircuit
         {
             while (true)
             {
-                var result = await _link.Input.ReadAsync(token).ConfigureAwait(false);
+                // Not the lifetime's token: EndAsync cancels this read with CancelPendingRead (a token cancelled as well
+                // would make the pipe throw instead).
+                var result = await _link.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                if (result.IsCanceled) return; // ended by this side (EndAsync cancels the read): no exception thrown
                 var buffer = result.Buffer;
                 while (buffer.Length >= cellSize)
                 {
@@ -43,7 +46,7 @@ internal sealed partial class ClientCircuit
                     }
                 }
                 await FlushTouchedAsync(token).ConfigureAwait(false);
-                _link.Input.AdvanceTo(buffer.Start, buffer.End);
+                _link.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
                     if (buffer.Length > 0) throw new OnionFormatException("the link ended inside a cell");
@@ -67,20 +70,42 @@ internal sealed partial class ClientCircuit
         {
             return; // ended by this side
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
+            // The link gone: an I/O error, the end of the connection, or this side's close (CellLink turns the
+            // completed pipe's InvalidOperationException into a LinkClosedException only then).
             _client.CircuitFailure?.Invoke(e);
             reason = DestroyReason.LinkClosed;
         }
         catch (Exception e)
         {
-            // No documented kind: a bug, but the circuit still ends (its streams fail, the relays let go) rather than
-            // leaving a dead reader behind a circuit that looks open.
+            // No documented kind (an InvalidOperationException of an open link among them): a bug, but the circuit
+            // still ends (its streams fail, the relays let go) rather than leaving a dead reader behind a circuit that
+            // looks open; never read as the link gone.
             _client.CircuitFailure?.Invoke(e);
+            ReportInternal(e);
             reason = DestroyReason.Internal;
             sendDestroy = true;
         }
         await EndAsync(reason, sendDestroy, fromReader: true).ConfigureAwait(false);
+    }
+
+    private int _failed;
+
+    /// <summary>Logs the first failure of no documented kind of this circuit (a bug); the DESTROY <c>internal</c> it
+    /// sends is counted in <c>p2pstack_onion_destroys_total</c>.</summary>
+    private void ReportInternal(Exception e)
+    {
+        if (Interlocked.Exchange(ref _failed, 1) == 0) _client.LogCircuitInternalError(Id, e);
+    }
+
+    /// <summary>Ends the circuit for <paramref name="e"/>, a failure of no documented kind in a part other than the
+    /// reader (a stream's pump, the cover process): DESTROY <c>internal</c>, logged once.</summary>
+    internal Task FailAsync(Exception e)
+    {
+        _client.CircuitFailure?.Invoke(e);
+        ReportInternal(e);
+        return EndAsync(DestroyReason.Internal, sendDestroy: true);
     }
 
     private void OnRelayCell(byte[] cell)
@@ -240,6 +265,8 @@ internal sealed partial class ClientCircuit
             using var budget = new CancellationTokenSource(_client.Options.TeardownTimeout);
             await _link.SendControlAsync(CellCommand.Destroy, reason, budget.Token).ConfigureAwait(false);
         }
+        // The reader's pending read returns without an exception (the token's cancellation below would throw one).
+        _link.CancelPendingRead();
         await _lifetime.CancelAsync().ConfigureAwait(false);
         PackageWindow.Fail();
         Volatile.Read(ref _extended)?.TrySetException(new CircuitException(reason, $"the circuit ended ({OnionMetrics.Label(reason)})"));

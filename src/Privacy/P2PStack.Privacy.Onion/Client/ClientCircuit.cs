@@ -137,7 +137,7 @@ internal sealed partial class ClientCircuit
         {
             throw new CircuitException(DestroyReason.ConnectFailed, $"cannot reach the first relay: {e.Message}", e);
         }
-        var link = new CellLink(stream, client.Options.Layout);
+        var link = new CellLink(client.LinkInterceptor?.Invoke(stream) ?? stream, client.Options.Layout);
         var circuit = new ClientCircuit(client, link);
         circuit.Phase(1, "open stream", ref phaseStart);
         try
@@ -354,9 +354,14 @@ internal sealed partial class ClientCircuit
                 _link.Unlock();
             }
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
         {
-            // The link is gone; the reader ends the circuit.
+            // The link is gone (a closed link says so with a LinkClosedException); the reader ends the circuit.
+        }
+        catch (Exception e)
+        {
+            // A bug: the circuit ends as internal (not awaited: the end waits for this process to stop).
+            _ = FailAsync(e);
         }
         finally
         {

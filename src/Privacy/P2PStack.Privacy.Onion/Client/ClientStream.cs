@@ -22,6 +22,10 @@ internal sealed class ClientStream : IRawConnection
     private readonly DeliveryWindow _deliver;
     private readonly CountingReader _reader;
     private readonly CancellationTokenSource _abort = new();
+    // The inbound pipe's writer is fed by the circuit's reader and completed by whoever ends the stream first (the
+    // reader, the circuit's end, the application's abort): each use checks and completes it under this lock, so that
+    // no write meets a completed writer (whose InvalidOperationException would be a bug, not the stream's end).
+    private readonly Lock _inboundGate = new();
     private readonly TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _pump = Task.CompletedTask;
     private int _remoteDone;
@@ -73,19 +77,34 @@ internal sealed class ClientStream : IRawConnection
     internal bool Deliver(ReadOnlySpan<byte> data)
     {
         if (!_deliver.Received(data.Length)) return false;
-        if (Volatile.Read(ref _remoteDone) == 0) _inbound.Writer.Write(data);
+        lock (_inboundGate)
+        {
+            if (_remoteDone == 0) _inbound.Writer.Write(data);
+        }
         return true;
     }
 
     internal async ValueTask FlushDeliveredAsync()
     {
-        if (Volatile.Read(ref _remoteDone) != 0) return;
-        try
+        ValueTask<FlushResult> flush;
+        lock (_inboundGate)
         {
-            await _inbound.Writer.FlushAsync().ConfigureAwait(false);
+            if (_remoteDone != 0) return;
+            // The pipe never pauses its writer (the stream window bounds it), so the flush is done when it returns.
+            flush = _inbound.Writer.FlushAsync();
         }
-        catch (InvalidOperationException)
+        await flush.ConfigureAwait(false);
+    }
+
+    /// <summary>Completes the inbound pipe once (with <paramref name="error"/> for the reader), under the lock.</summary>
+    private bool TryCompleteInbound(Exception? error)
+    {
+        lock (_inboundGate)
         {
+            if (_remoteDone != 0) return false;
+            Volatile.Write(ref _remoteDone, 1);
+            _inbound.Writer.Complete(error);
+            return true;
         }
     }
 
@@ -96,18 +115,17 @@ internal sealed class ClientStream : IRawConnection
 
     internal void OnEnd(EndReason reason)
     {
-        if (Interlocked.Exchange(ref _remoteDone, 1) != 0) return;
         if (reason == EndReason.Done)
         {
+            if (!TryCompleteInbound(null)) return;
             _connected.TrySetResult();
-            _inbound.Writer.Complete();
         }
         else
         {
             var error = new OnionStreamException(reason, $"the circuit stream ended: {Describe(reason)}");
+            if (!TryCompleteInbound(error)) return;
             EndedBy = error;
             FailConnected(error);
-            _inbound.Writer.Complete(error);
             _abort.Cancel();
         }
         RemoveIfDone();
@@ -124,7 +142,7 @@ internal sealed class ClientStream : IRawConnection
     {
         var error = new CircuitException(reason, $"the circuit ended ({OnionMetrics.Label(reason)})");
         FailConnected(error);
-        if (Interlocked.Exchange(ref _remoteDone, 1) == 0) _inbound.Writer.Complete(error);
+        TryCompleteInbound(error);
         _abort.Cancel();
     }
 
@@ -133,7 +151,7 @@ internal sealed class ClientStream : IRawConnection
         if (Interlocked.Exchange(ref _localDone, 1) == 0)
             _ = SendEndAsync(EndReason.Reset);
         _abort.Cancel();
-        if (Interlocked.Exchange(ref _remoteDone, 1) == 0) _inbound.Writer.Complete(new IOException("the circuit stream was aborted"));
+        TryCompleteInbound(new IOException("the circuit stream was aborted"));
         _circuit.RemoveStream(this);
     }
 
@@ -143,7 +161,7 @@ internal sealed class ClientStream : IRawConnection
         await _outbound.Writer.CompleteAsync().ConfigureAwait(false);
         await _pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _reader.CompleteAsync().ConfigureAwait(false);
-        Interlocked.Exchange(ref _remoteDone, 1);
+        lock (_inboundGate) Volatile.Write(ref _remoteDone, 1);
         _circuit.RemoveStream(this);
     }
 
@@ -187,9 +205,14 @@ internal sealed class ClientStream : IRawConnection
             }
             if (Interlocked.Exchange(ref _localDone, 1) == 0) await SendEndAsync(EndReason.Done).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is OperationCanceledException or IOException)
         {
-            // Aborted, or the circuit ended: the reader side reports why.
+            // Aborted, or the circuit ended (a closed link says so with a LinkClosedException): the reader side
+            // reports why.
+        }
+        catch (Exception bug)
+        {
+            _ = _circuit.FailAsync(bug);
         }
         finally
         {
@@ -205,8 +228,13 @@ internal sealed class ClientStream : IRawConnection
             await _circuit.SendMessageAsync(_circuit.HopCount - 1, RelayCommand.End, Id, new[] { (byte)reason }, early: false, _circuit.Lifetime)
                 .ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is OperationCanceledException or IOException)
         {
+            // The circuit ended; its reader reports why.
+        }
+        catch (Exception bug)
+        {
+            _ = _circuit.FailAsync(bug);
         }
     }
 
@@ -228,8 +256,13 @@ internal sealed class ClientStream : IRawConnection
         {
             await _circuit.SendSendmesAsync([], Id, count, _circuit.Lifetime).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is OperationCanceledException or IOException)
         {
+            // The circuit ended; its reader reports why.
+        }
+        catch (Exception bug)
+        {
+            _ = _circuit.FailAsync(bug);
         }
     }
 

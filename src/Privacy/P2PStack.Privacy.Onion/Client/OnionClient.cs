@@ -102,9 +102,13 @@ public sealed partial class OnionClient : IAsyncDisposable
     internal IPeerHost Host { get; }
 
     /// <summary>Test seam (the fuzz target's oracle): each exception that ends one of this client's circuits from its
-    /// reader, before it becomes a destroy reason. An <see cref="InvalidOperationException"/> from the link's completed
-    /// pipe is the designed close (<c>link_closed</c>); one from anywhere else is a bug that the reason alone hides.</summary>
+    /// reader (or a failure of no documented kind elsewhere in it), before it becomes a destroy reason. Only an I/O error
+    /// (a closed link's <c>LinkClosedException</c> among them) reads as <c>link_closed</c>; anything else, an
+    /// <see cref="InvalidOperationException"/> of an open link included, is a bug and ends the circuit as <c>internal</c>.</summary>
     internal Action<Exception>? CircuitFailure { get; set; }
+
+    /// <summary>Test seam: wraps the stream of each circuit's link to its first relay.</summary>
+    internal Func<IStream, IStream>? LinkInterceptor { get; set; }
 
     internal OnionOptions Options { get; }
 
@@ -605,6 +609,9 @@ public sealed partial class OnionClient : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Circuit build step at hop {Hop} failed: {Reason}")]
     private partial void LogStepFailed(int hop, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Circuit {Id} failed on an internal error; ended with DESTROY internal")]
+    internal partial void LogCircuitInternalError(string id, Exception error);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Circuit {Id} ended: {Reason}")]
     private partial void LogCircuitEnded(string id, string reason);

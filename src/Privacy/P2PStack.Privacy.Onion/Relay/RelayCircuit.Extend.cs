@@ -74,7 +74,10 @@ internal sealed partial class RelayCircuit
                 next.Unlock();
             }
             var created = await ReadCreatedAsync(next, timeout.Token).ConfigureAwait(false);
-            Volatile.Write(ref _next, next);
+            // A full fence: an end that read _next before this write has set _ending, which is read here (the backward
+            // loop's reads stop only on CancelPendingRead).
+            Interlocked.Exchange(ref _next, next);
+            if (Volatile.Read(ref _ending) != 0) next.CancelPendingRead();
             _relay.Observer?.CircuitExtended(this, target);
             var started = next;
             RunOwned(t => BackwardLoopAsync(started, t));

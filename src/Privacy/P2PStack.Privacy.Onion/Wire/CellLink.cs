@@ -72,6 +72,10 @@ internal sealed class CellLink
 
     public void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
 
+    /// <summary>Makes the pending (or the next) <see cref="ReadAsync"/> return at once with
+    /// <see cref="ReadResult.IsCanceled"/>: how a circuit's end stops its readers without an exception.</summary>
+    public void CancelPendingRead() => Stream.Input.CancelPendingRead();
+
     private long _cellsWritten;
 
     /// <summary>Cells written to this link (changed under the lock; cover traffic reads it to tell an idle interval).</summary>
@@ -164,6 +168,11 @@ internal sealed class CellLink
             throw new LinkClosedException("the link's input was completed", e);
         }
         var buffer = result.Buffer;
+        if (result.IsCanceled)
+        {
+            AdvanceTo(buffer.Start);
+            throw new OperationCanceledException("the read was cancelled: the circuit is ending");
+        }
         if (buffer.Length < Layout.CellSize)
         {
             AdvanceTo(buffer.End);

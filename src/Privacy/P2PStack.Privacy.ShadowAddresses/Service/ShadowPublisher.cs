@@ -180,14 +180,37 @@ public sealed class ShadowPublisher : BackgroundService
 
     /// <summary>
     /// Publishes the retirement records of <paramref name="address"/>, which has left the pool (an operator's revoke),
-    /// now: runs a round, waits for one already under way (the publisher's own, woken by the pool), and returns the last
-    /// retirement publication of each period (empty when the address had no descriptor to supersede).
+    /// now, and only those: the other addresses' publications due meanwhile are left to the publisher's own round (the
+    /// caller does not wait for them). Waits for a round already under way (the publisher's own, woken by the pool, may
+    /// have published them), and returns the last retirement publication of each period (empty when the address had
+    /// no descriptor to supersede).
     /// </summary>
     public async Task<IReadOnlyList<ShadowPublication>> RetireNowAsync(ShadowAddress address, CancellationToken cancellationToken)
     {
-        await PublishDueAsync(cancellationToken).ConfigureAwait(false);
+        bool RetirementOf(ShadowKey key, bool retire) => retire && key.Address.Equals(address);
+        if (Plan(_time.GetUtcNow()).Exists(d => RetirementOf(d.Key, d.Retire)))
+        {
+            try
+            {
+                await _directory.Access.WaitReadyAsync(_shadow.DirectoryWaitTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Onion.Client.NoPathException)
+            {
+                // The retirement records fail with the reason and are retried.
+            }
+        }
         await _publishing.WaitAsync(cancellationToken).ConfigureAwait(false);
-        _publishing.Release();
+        try
+        {
+            var now = _time.GetUtcNow();
+            foreach (var (key, period, _) in Plan(now).Where(d => RetirementOf(d.Key, d.Retire)))
+                await RetireOneAsync(key, period, now, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _publishing.Release();
+        }
+        Wake(); // whatever else the plan found due is the round's
         lock (_gate) return _retirements.TryGetValue(address, out var list) ? [.. list] : [];
     }
 

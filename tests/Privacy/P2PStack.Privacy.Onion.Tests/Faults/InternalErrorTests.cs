@@ -52,4 +52,34 @@ public class InternalErrorTests
         await FaultTests.WaitUntilAsync(() => network.Relays[1].Get<OnionMetrics>().DestroysReceived.GetValueOrDefault("internal") == 1);
         await FaultTests.WaitUntilAsync(() => network.Relays.All(r => r.Relay.CircuitCount == 0));
     }
+
+    [Fact]
+    public async Task A_bug_reading_the_clients_link_ends_the_circuit_as_internal_not_link_closed()
+    {
+        await using var network = await OnionTestNetwork.StartAsync(relays: 1);
+        var relay = network.Relays[0];
+        var client = network.Client.Client;
+        FaultyReadStream? link = null;
+        client.LinkInterceptor = stream => link = new FaultyReadStream(stream);
+        var failures = new List<Exception>();
+        client.CircuitFailure = e =>
+        {
+            lock (failures) failures.Add(e);
+        };
+        var circuit = await client.GetCircuitAsync(new CircuitRequest { Pinned = [relay.PeerId], Hops = 1 }, CancellationToken.None)
+            .WaitAsync(Patience);
+        var destination = network.Destination.PeerId;
+
+        // The read that brings CONNECTED throws, while the link is open.
+        link!.Arm();
+        await using var stream = await circuit.OpenStreamAsync(destination, network.Client.Host.PeerStore.GetAddresses(destination),
+            Transport.OnionAddress.Listen, Transport.OnionAddress.For(destination), CancellationToken.None);
+        Assert.Equal(DestroyReason.Internal, await circuit.Completion.WaitAsync(Patience));
+        Assert.True(link.Thrown);
+        lock (failures) Assert.IsType<InvalidOperationException>(Assert.Single(failures));
+        Assert.Equal(1, network.Client.Get<OnionMetrics>().DestroysSent.GetValueOrDefault("internal"));
+        // The relay was told why and let the circuit go.
+        await FaultTests.WaitUntilAsync(() => relay.Get<OnionMetrics>().DestroysReceived.GetValueOrDefault("internal") == 1);
+        await FaultTests.WaitUntilAsync(() => relay.Relay.CircuitCount == 0);
+    }
 }

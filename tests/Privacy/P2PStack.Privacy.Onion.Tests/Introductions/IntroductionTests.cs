@@ -22,16 +22,8 @@ public class IntroductionTests
     [Fact]
     public async Task A_client_stream_is_joined_to_the_service_circuit_and_carries_bytes_both_ways()
     {
-        await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2);
-        var client = network.Clients[0];
-        var service = network.Clients[1];
-        var introPoint = network.Relays[0];
-        var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
-        var identity = new EphemeralIdentity();
-        var arrived = Channel.CreateUnbounded<IRawConnection>();
-
-        await using var registration = await service.Client.EstablishIntroductionAsync(introPoint.PeerId, authKey, identity,
-            raw => arrived.Writer.TryWrite(raw), CancellationToken.None).WaitAsync(Patience);
+        await using var setup = await RegisteredServiceAsync();
+        var (client, introPoint, authKey, arrived, registration) = setup;
         Assert.Equal(introPoint.PeerId, registration.Relay);
         Assert.Equal(1, introPoint.Relay.IntroductionPointCount);
 
@@ -39,7 +31,7 @@ public class IntroductionTests
         var inbound = await arrived.Reader.ReadAsync().AsTask().WaitAsync(Patience);
         Assert.Equal(Direction.Inbound, inbound.Direction);
         Assert.True(inbound.IsAnonymous);
-        Assert.Same(identity, inbound.LocalIdentity);
+        Assert.Same(setup.Identity, inbound.LocalIdentity);
 
         // More than one cell each way, and more than a stream window's SENDME increment.
         var request = Enumerable.Range(0, 40_000).Select(i => (byte)i).ToArray();
@@ -71,20 +63,16 @@ public class IntroductionTests
         // The service's accept throws what the reader does not expect (not I/O, not a format error): the reader's last
         // catch ends the circuit (DESTROY internal, sent and counted) instead of leaving a dead reader behind a circuit
         // that looks open; the stream on it fails with a typed error and the introduction point lets go.
-        await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2);
-        var client = network.Clients[0];
-        var service = network.Clients[1];
-        var introPoint = network.Relays[0];
-        var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        var accepted = new TaskCompletionSource<IRawConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var setup = await RegisteredServiceAsync(accept: raw =>
+        {
+            accepted.TrySetResult(raw);
+            throw new NotSupportedException("a bug in the service's accept");
+        });
+        var (client, introPoint, authKey, _, registration) = setup;
+        var service = setup.Service;
         var failures = Channel.CreateUnbounded<Exception>();
         service.Client.CircuitFailure = e => failures.Writer.TryWrite(e);
-        var accepted = new TaskCompletionSource<IRawConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var registration = await service.Client.EstablishIntroductionAsync(introPoint.PeerId, authKey, new EphemeralIdentity(),
-            raw =>
-            {
-                accepted.TrySetResult(raw);
-                throw new NotSupportedException("a bug in the service's accept");
-            }, CancellationToken.None).WaitAsync(Patience);
 
         // The client's side may see the join or its end; either way it does not hang.
         var introducing = client.Client.IntroduceAsync(introPoint.PeerId, authKey, Remote, CancellationToken.None);
@@ -110,14 +98,8 @@ public class IntroductionTests
     [Fact]
     public async Task The_same_INTRODUCE_sent_again_is_refused_counted_and_never_reaches_the_service()
     {
-        await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2);
-        var client = network.Clients[0];
-        var service = network.Clients[1];
-        var introPoint = network.Relays[0];
-        var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
-        var arrived = Channel.CreateUnbounded<IRawConnection>();
-        await using var registration = await service.Client.EstablishIntroductionAsync(introPoint.PeerId, authKey, new EphemeralIdentity(),
-            raw => arrived.Writer.TryWrite(raw), CancellationToken.None).WaitAsync(Patience);
+        await using var setup = await RegisteredServiceAsync();
+        var (client, introPoint, authKey, arrived, _) = setup;
         var circuit = await client.Client.GetCircuitAsync(new CircuitRequest { Last = introPoint.PeerId }, CancellationToken.None).WaitAsync(Patience);
         var nonce = System.Security.Cryptography.RandomNumberGenerator.GetBytes(Relay.IntroductionRegistry.NonceSize);
 
@@ -163,19 +145,13 @@ public class IntroductionTests
     [Fact]
     public async Task Unknown_keys_floods_and_registrations_past_the_limit_are_refused_and_counted()
     {
-        await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2, relayOptions: o =>
+        await using var setup = await RegisteredServiceAsync(o =>
         {
             o.Relay.IntroductionBurst = 2;
             o.Relay.IntroductionsPerSecond = 0.001; // no refill within the test
             o.Relay.MaxIntroductionPoints = 1;
         });
-        var client = network.Clients[0];
-        var service = network.Clients[1];
-        var introPoint = network.Relays[0];
-        var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
-        var arrived = Channel.CreateUnbounded<IRawConnection>();
-        await using var registration = await service.Client.EstablishIntroductionAsync(introPoint.PeerId, authKey, new EphemeralIdentity(),
-            raw => arrived.Writer.TryWrite(raw), CancellationToken.None).WaitAsync(Patience);
+        var (client, introPoint, authKey, arrived, registration) = setup;
 
         // An auth key nobody registered.
         var unknown = await Assert.ThrowsAsync<OnionStreamException>(() => client.Client.IntroduceAsync(introPoint.PeerId,
@@ -223,14 +199,8 @@ public class IntroductionTests
     [Fact]
     public async Task An_introduction_to_a_service_circuit_at_its_stream_limit_is_refused_and_counted_as_a_relay_refusal()
     {
-        await using var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2, relayOptions: o => o.Relay.MaxStreamsPerCircuit = 1);
-        var client = network.Clients[0];
-        var service = network.Clients[1];
-        var introPoint = network.Relays[0];
-        var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
-        var arrived = Channel.CreateUnbounded<IRawConnection>();
-        await using var registration = await service.Client.EstablishIntroductionAsync(introPoint.PeerId, authKey, new EphemeralIdentity(),
-            raw => arrived.Writer.TryWrite(raw), CancellationToken.None).WaitAsync(Patience);
+        await using var setup = await RegisteredServiceAsync(o => o.Relay.MaxStreamsPerCircuit = 1);
+        var (client, introPoint, authKey, arrived, registration) = setup;
 
         // The first introduction takes the service circuit's one stream; the second (on a circuit of its own, so not at
         // its own limit) finds the service circuit full: END resource_limit, counted both as an outcome and a refusal.
@@ -246,6 +216,106 @@ public class IntroductionTests
         Assert.False(registration.IsClosed);
         await first.DisposeAsync();
         await inbound.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_client_circuit_ending_right_after_its_INTRODUCE_leaves_no_stream_on_the_service_circuit()
+    {
+        // The relay joins the service's half of an introduction before it registers the client's stream
+        // (RelayCircuit.StartIntroduction). Whichever way the client circuit's end falls against that, the service's
+        // stream must end: with one stream per circuit, a stream left behind would refuse every later introduction.
+        await using var setup = await RegisteredServiceAsync(o =>
+        {
+            o.Relay.MaxStreamsPerCircuit = 1;
+            o.Relay.IntroductionBurst = 100;
+        });
+        var (client, introPoint, authKey, arrived, registration) = setup;
+
+        for (int i = 0; i < 8; i++)
+        {
+            var circuit = await client.Client.GetCircuitAsync(new CircuitRequest { Last = introPoint.PeerId, Isolation = new object() },
+                CancellationToken.None).WaitAsync(Patience);
+            var stream = await circuit.OpenIntroductionAsync(authKey, OnionAddress.Listen, Remote, CancellationToken.None).WaitAsync(Patience);
+            await circuit.CloseAsync(); // DESTROY right behind the INTRODUCE, without waiting for CONNECTED
+            await stream.DisposeAsync();
+            // Before the next one, the service circuit's one stream must be free again (the join ended), else refused.
+            await IntroducedAsync();
+        }
+        Assert.False(registration.IsClosed);
+
+        // An introduction that goes through, its join closed; retried while a join that ended is still being released.
+        async Task IntroducedAsync()
+        {
+            var deadline = DateTime.UtcNow + Patience;
+            while (true)
+            {
+                while (arrived.Reader.TryRead(out var stale)) await stale.DisposeAsync();
+                try
+                {
+                    var outbound = await client.Client.IntroduceAsync(introPoint.PeerId, authKey, Remote, CancellationToken.None).WaitAsync(Patience);
+                    await outbound.DisposeAsync();
+                    return;
+                }
+                catch (OnionStreamException e) when (e.Reason == EndReason.ResourceLimit && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(50);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Three relays and two clients: the second client (the service) registered at the first relay (the introduction
+    /// point) under a fresh auth key and <see cref="Identity"/>; its introduced connections go to <paramref name="accept"/>,
+    /// by default queued in <see cref="Arrived"/>. Disposed registration first, then the network.
+    /// </summary>
+    private static async Task<RegisteredService> RegisteredServiceAsync(Action<OnionOptions>? relayOptions = null,
+        Func<IRawConnection, bool>? accept = null)
+    {
+        var network = await OnionTestNetwork.StartAsync(relays: 3, clients: 2, relayOptions: relayOptions);
+        try
+        {
+            var authKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+            var identity = new EphemeralIdentity();
+            var arrived = Channel.CreateUnbounded<IRawConnection>();
+            var registration = await network.Clients[1].Client.EstablishIntroductionAsync(network.Relays[0].PeerId, authKey, identity,
+                accept ?? (raw => arrived.Writer.TryWrite(raw)), CancellationToken.None).WaitAsync(Patience);
+            return new RegisteredService(network, authKey, identity, arrived, registration);
+        }
+        catch
+        {
+            await network.DisposeAsync();
+            throw;
+        }
+    }
+
+    private sealed class RegisteredService(OnionTestNetwork network, byte[] authKey, EphemeralIdentity identity,
+        Channel<IRawConnection> arrived, IntroductionCircuit registration) : IAsyncDisposable
+    {
+        public OnionTestNetwork Network { get; } = network;
+
+        public byte[] AuthKey { get; } = authKey;
+
+        public EphemeralIdentity Identity { get; } = identity;
+
+        public Channel<IRawConnection> Arrived { get; } = arrived;
+
+        public IntroductionCircuit Registration { get; } = registration;
+
+        public OnionNode Client => Network.Clients[0];
+
+        public OnionNode Service => Network.Clients[1];
+
+        public OnionNode IntroPoint => Network.Relays[0];
+
+        public void Deconstruct(out OnionNode client, out OnionNode introPoint, out byte[] authKey, out Channel<IRawConnection> arrived,
+            out IntroductionCircuit registration) => (client, introPoint, authKey, arrived, registration) = (Client, IntroPoint, AuthKey, Arrived, Registration);
+
+        public async ValueTask DisposeAsync()
+        {
+            await Registration.DisposeAsync();
+            await Network.DisposeAsync();
+        }
     }
 
     private static async Task<byte[]> ReadExactlyAsync(PipeReader reader, int count)

@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using P2PStack.Network;
+using P2PStack.Testing;
 
 namespace P2PStack.Privacy.Onion.Tests;
 
@@ -29,33 +30,23 @@ public sealed class FaultyWriteStream(IStream inner, int failingSpan) : IStream
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 
-    private sealed class FaultyWriter(PipeWriter inner, int failingSpan) : PipeWriter
+    private sealed class FaultyWriter(PipeWriter inner, int failingSpan) : DelegatingPipeWriter(inner)
     {
         private int _spans;
 
         public bool Thrown { get; private set; }
 
-        public override void Advance(int bytes) => inner.Advance(bytes);
-
         public override Memory<byte> GetMemory(int sizeHint = 0)
         {
             Count();
-            return inner.GetMemory(sizeHint);
+            return base.GetMemory(sizeHint);
         }
 
         public override Span<byte> GetSpan(int sizeHint = 0)
         {
             Count();
-            return inner.GetSpan(sizeHint);
+            return base.GetSpan(sizeHint);
         }
-
-        public override void CancelPendingFlush() => inner.CancelPendingFlush();
-
-        public override void Complete(Exception? exception = null) => inner.Complete(exception);
-
-        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
-
-        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
 
         private void Count()
         {
