@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# X25519 / Ed25519 for the Noise handshake: BouncyCastle 2.7 (used), BouncyCastle 1.8.10 (former) and NSec (libsodium).
+# X25519 / Ed25519 for the Noise handshake: BouncyCastle 2.7 (Ed25519, and X25519 where libcrypto is missing), BouncyCastle
+# 1.8.10 (former), NSec (libsodium) and OpenSSL's libcrypto (X25519 by default since it is faster).
 #   benchmarks/run-curve25519.sh [--no-bdn] [--no-count]
 # 1. BenchmarkDotNet (quick job): wall-clock means and ratios against BouncyCastle 2.7, all in one process.
 # 2. Instruction counts with valgrind's callgrind (load-independent): each operation is run LOW and HIGH times in a
@@ -26,11 +27,12 @@ if [ "$count" = 1 ]; then
       dotnet P2PStack.Benchmarks.dll curve25519-count "$1" "$2" 2>&1 >/dev/null) | sed -n 's/.*I *refs: *//p' | tr -d ,
   }
   printf '\n| operation | instructions per operation |\n| --- | ---: |\n'
+  ops=""
   for group in X25519KeyGen X25519Agree Ed25519Sign Ed25519Verify; do
-    for lib in BouncyCastle27 BouncyCastle18 NSec; do
-      op="${group}_${lib}"
-      a=$(ir "$op" "$low"); b=$(ir "$op" "$high")
-      printf '| %s | %d |\n' "$op" $(( (b - a) / (high - low) ))
-    done
+    for lib in BouncyCastle27 BouncyCastle18 NSec OpenSsl; do ops="$ops ${group}_${lib}"; done
+  done
+  for op in $ops X25519KeyGen_OpenSslImport X25519BaseAgree_BouncyCastle27 X25519BaseAgree_OpenSsl; do
+    a=$(ir "$op" "$low"); b=$(ir "$op" "$high")
+    printf '| %s | %d |\n' "$op" $(( (b - a) / (high - low) ))
   done
 fi

@@ -21,6 +21,7 @@ public static class Program
         // "padding ...": cost of the traffic padding filter against the same connection without it (Padding/PaddingCommand.cs).
         if (args.Length > 0 && args[0] == "padding") return Padding.PaddingCommand.Run(args[1..]);
         if (args.Length > 0 && args[0] == "curve25519-count") return Crypto.Curve25519Count.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "curve25519-time") return Crypto.Curve25519Time.Run(args[1..]);
         if (args.Length > 0 && args[0] == "dag") return Dag.DagCommand.Run(args[1..]);
         // "onion-loopback ...": a 3-hop circuit on 127.0.0.1 against a direct connection (Onion/OnionLoopback.cs).
         if (args.Length > 0 && args[0] == "onion-loopback") return Onion.OnionLoopback.Run(args[1..]);

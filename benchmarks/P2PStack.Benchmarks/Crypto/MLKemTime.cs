@@ -88,7 +88,7 @@ internal static class MLKemTime
         yield return ("  TryExpandEncapsulationKey", () => MLKemCore.TryExpandEncapsulationKey(p, ek, noise.AsSpan(0, k * Poly.N), matrix));
     }
 
-    private static (double Min, double Median) Measure(Action op, int batches)
+    internal static (double Min, double Median) Measure(Action op, int batches)
     {
         // Warm up for a time, not a count: tiered JIT promotes a method only after a ~100 ms call-counting delay, so
         // 500 calls (~8 ms) left the first operation measured (GenerateKey) partly on tier-0 code (median 25-55 us

@@ -17,7 +17,8 @@ internal static class ConnectCommands
     /// <c>connect --addr A --count N [--warmup W] [--suites noise,mlkem768,...]</c>: N new connections per suite, one
     /// after the other; each is timed from the dial (TCP connect, multistream-select, Noise, yamux) to the first ping
     /// round trip completed on a new stream, then closed before the next. One dialing host per suite; the suites take
-    /// turns, so changes in the machine's load hit every suite alike.
+    /// turns, so changes in the machine's load hit every suite alike. With <c>--server-pid P</c> (the listener's
+    /// process), the CPU time of this process and of P over the measured connections, per connection.
     /// </summary>
     public static async Task<int> ConnectAsync(StackArgs args)
     {
@@ -33,8 +34,11 @@ internal static class ConnectCommands
         {
             foreach (var level in levels) peers.Add(await StackPeer.StartAsync(null, level));
             var results = peers.Select(_ => (Security: "", DialMs: new List<double>(), PingMs: new List<double>(), RemoteCloses: true)).ToArray();
+            int? serverPid = args.Int("server-pid", 0) is > 0 and var pid ? pid : null;
+            CpuMeter? cpu = warmup == 0 ? new CpuMeter(serverPid) : null;
             for (int i = 0; i < warmup + count; i++)
             {
+                if (i == warmup && warmup > 0) cpu = new CpuMeter(serverPid);
                 for (int p = 0; p < peers.Count; p++)
                 {
                     var (dialed, pinged, security, remoteCloses) = await ConnectOnceAsync(peers[p], address, results[p].RemoteCloses, token);
@@ -45,9 +49,12 @@ internal static class ConnectCommands
                     results[p].PingMs.Add(pinged.TotalMilliseconds);
                 }
             }
+            var (clientCpu, serverCpu) = cpu!.Elapsed();
+            int setups = Math.Max(1, count * peers.Count);
             StackJson.Write(new
             {
                 count,
+                cpuMsPerSetup = new { client = clientCpu * 1000 / setups, server = double.IsNaN(serverCpu) ? (double?)null : serverCpu * 1000 / setups },
                 suites = results.Select(r => new
                 {
                     security = r.Security, remoteClosesPingStream = r.RemoteCloses, dialMs = r.DialMs, pingMs = r.PingMs,

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using Org.BouncyCastle.Math.EC.Rfc7748;
 
 namespace P2PStack.Crypto.MLKem;
 
@@ -25,15 +24,15 @@ public sealed class XWingKem : IDisposable
     private readonly ManagedMLKem _mlkem;
     private readonly byte[] _publicKey;
     private readonly byte[]? _seed;
-    private readonly byte[]? _x25519Private;
+    private readonly X25519Key? _x25519;   // held for the key's lifetime (an onion key serves many hops)
     private bool _disposed;
 
-    private XWingKem(ManagedMLKem mlkem, byte[] publicKey, byte[]? seed, byte[]? x25519Private)
+    private XWingKem(ManagedMLKem mlkem, byte[] publicKey, byte[]? seed, X25519Key? x25519)
     {
         _mlkem = mlkem;
         _publicKey = publicKey;
         _seed = seed;
-        _x25519Private = x25519Private;
+        _x25519 = x25519;
     }
 
     /// <summary>True when this instance can decapsulate.</summary>
@@ -62,15 +61,13 @@ public sealed class XWingKem : IDisposable
         var expanded = new byte[96];
         Hashing.Shake256(seed, default, default, expanded);
         ManagedMLKem mlkem = ManagedMLKem.ImportPrivateSeed(MLKemAlgorithm.MLKem768, expanded.AsSpan(0, 64));
-        byte[] x25519Private = expanded.AsSpan(64, 32).ToArray();
+        X25519Key x25519 = X25519Key.Import(expanded.AsSpan(64, 32));
         CryptographicOperations.ZeroMemory(expanded);
 
         var publicKey = new byte[PublicKeySize];
         mlkem.ExportEncapsulationKey(publicKey.AsSpan(0, MLKemPublicKeySize));
-        var x25519Public = new byte[X25519Size];
-        X25519.ScalarMultBase(x25519Private, 0, x25519Public, 0);
-        x25519Public.CopyTo(publicKey, MLKemPublicKeySize);
-        return new XWingKem(mlkem, publicKey, seed.ToArray(), x25519Private);
+        x25519.PublicKey.CopyTo(publicKey.AsSpan(MLKemPublicKeySize));
+        return new XWingKem(mlkem, publicKey, seed.ToArray(), x25519);
     }
 
     /// <summary>Imports a 1216-byte public key (ML-KEM-768 encapsulation key || X25519 public key).</summary>
@@ -126,16 +123,14 @@ public sealed class XWingKem : IDisposable
         Span<byte> ssM = stackalloc byte[32];
         _mlkem.Encapsulate(eseed[..32], ciphertext[..MLKemCiphertextSize], ssM);
 
-        byte[] ephemeral = eseed[32..].ToArray();
-        byte[] ctX = new byte[X25519Size], ssX = new byte[X25519Size];
-        byte[] pkX = _publicKey.AsSpan(MLKemPublicKeySize).ToArray();
-        X25519.ScalarMultBase(ephemeral, 0, ctX, 0);
-        X25519.ScalarMult(ephemeral, 0, pkX, 0, ssX, 0);
-        ctX.CopyTo(ciphertext[MLKemCiphertextSize..]);
+        // X-Wing does not check for an all-zero X25519 result (the ML-KEM secret still binds the combiner).
+        Span<byte> ctX = ciphertext[MLKemCiphertextSize..];
+        Span<byte> ssX = stackalloc byte[X25519Size];
+        ReadOnlySpan<byte> pkX = _publicKey.AsSpan(MLKemPublicKeySize);
+        X25519Key.ScalarMultBaseAndAgree(eseed[32..], pkX, ctX, ssX);
         Combine(ssM, ssX, ctX, pkX, sharedSecret);
 
         CryptographicOperations.ZeroMemory(ssM);
-        CryptographicOperations.ZeroMemory(ephemeral);
         CryptographicOperations.ZeroMemory(ssX);
     }
 
@@ -143,15 +138,15 @@ public sealed class XWingKem : IDisposable
     public void Decapsulate(ReadOnlySpan<byte> ciphertext, Span<byte> sharedSecret)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_x25519Private is null) throw new CryptographicException("This X-Wing key holds only a public key and cannot decapsulate.");
+        if (_x25519 is null) throw new CryptographicException("This X-Wing key holds only a public key and cannot decapsulate.");
         CheckLength(ciphertext.Length, CiphertextSize, nameof(ciphertext));
         CheckLength(sharedSecret.Length, SharedSecretSize, nameof(sharedSecret));
 
         Span<byte> ssM = stackalloc byte[32];
         _mlkem.Decapsulate(ciphertext[..MLKemCiphertextSize], ssM);
-        byte[] ctX = ciphertext[MLKemCiphertextSize..].ToArray();
-        var ssX = new byte[X25519Size];
-        X25519.ScalarMult(_x25519Private, 0, ctX, 0, ssX, 0);
+        ReadOnlySpan<byte> ctX = ciphertext[MLKemCiphertextSize..];
+        Span<byte> ssX = stackalloc byte[X25519Size];
+        _x25519.Agree(ctX, ssX);   // no all-zero check in X-Wing: the result is used as it is
         Combine(ssM, ssX, ctX, _publicKey.AsSpan(MLKemPublicKeySize), sharedSecret);
         CryptographicOperations.ZeroMemory(ssM);
         CryptographicOperations.ZeroMemory(ssX);
@@ -169,7 +164,7 @@ public sealed class XWingKem : IDisposable
         if (_disposed) return;
         _disposed = true;
         if (_seed is not null) CryptographicOperations.ZeroMemory(_seed);
-        if (_x25519Private is not null) CryptographicOperations.ZeroMemory(_x25519Private);
+        _x25519?.Dispose();
         _mlkem.Dispose();
     }
 

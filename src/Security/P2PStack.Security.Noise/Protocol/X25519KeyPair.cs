@@ -1,33 +1,23 @@
-using System.Security.Cryptography;
-using Org.BouncyCastle.Math.EC.Rfc7748;
+using P2PStack.Crypto.MLKem;
 
 namespace P2PStack.Security.Noise.Protocol;
 
-/// <summary>An X25519 key pair (Noise DH function 25519, RFC 7748).</summary>
+/// <summary>
+/// An X25519 key pair (Noise DH function 25519, RFC 7748), computed by <see cref="X25519Key"/> (OpenSSL's libcrypto
+/// where it loads, else BouncyCastle): a generated key is made inside the implementation and kept there, so the
+/// ephemeral key's two agreements and the cached static key's many cost one scalar multiplication each.
+/// </summary>
 public sealed class X25519KeyPair : IDisposable
 {
-    public const int KeySize = 32;
+    public const int KeySize = X25519Key.KeySize;
 
-    private readonly byte[] _privateKey;
-    private readonly byte[] _publicKey;
+    private readonly X25519Key _key;
 
-    private X25519KeyPair(byte[] privateKey)
-    {
-        _privateKey = privateKey;
-        _publicKey = new byte[KeySize];
-        X25519.ScalarMultBase(_privateKey, 0, _publicKey, 0);
-    }
+    private X25519KeyPair(X25519Key key) => _key = key;
 
-    public ReadOnlySpan<byte> PublicKey => _publicKey;
+    public ReadOnlySpan<byte> PublicKey => _key.PublicKey;
 
-    internal ReadOnlySpan<byte> PrivateKey => _privateKey;
-
-    public static X25519KeyPair Generate()
-    {
-        var key = new byte[KeySize];
-        RandomNumberGenerator.Fill(key);
-        return new X25519KeyPair(key);
-    }
+    public static X25519KeyPair Generate() => new(X25519Key.Generate());
 
     /// <summary>Builds the pair from a private key (clamped by the scalar multiplication, as RFC 7748 says).</summary>
     public static X25519KeyPair FromPrivateKey(ReadOnlySpan<byte> privateKey)
@@ -37,7 +27,7 @@ public sealed class X25519KeyPair : IDisposable
             throw new ArgumentException($"an X25519 private key is {KeySize} bytes", nameof(privateKey));
         }
 
-        return new X25519KeyPair(privateKey.ToArray());
+        return new X25519KeyPair(X25519Key.Import(privateKey));
     }
 
     /// <summary>DH(private, remote public) into <paramref name="sharedSecret"/>.</summary>
@@ -49,23 +39,12 @@ public sealed class X25519KeyPair : IDisposable
             throw new NoiseException($"an X25519 public key is {KeySize} bytes, not {remotePublicKey.Length}");
         }
 
-        // BouncyCastle 1.8 takes arrays only; these 64 bytes per DH are handshake-time, not per frame.
-        byte[] remote = remotePublicKey.ToArray();
-        byte[] result = new byte[KeySize];
-        try
+        if (!_key.Agree(remotePublicKey, sharedSecret[..KeySize]))
         {
-            if (!X25519.CalculateAgreement(_privateKey, 0, remote, 0, result, 0))
-            {
-                throw new NoiseException("the remote X25519 public key is a low-order point");
-            }
-
-            result.CopyTo(sharedSecret);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(result);
+            sharedSecret[..KeySize].Clear();
+            throw new NoiseException("the remote X25519 public key is a low-order point");
         }
     }
 
-    public void Dispose() => CryptographicOperations.ZeroMemory(_privateKey);
+    public void Dispose() => _key.Dispose();
 }
