@@ -25,20 +25,29 @@ public abstract class MembershipBase : IDagMembership
         var members = Snapshot();
         // Self found once by its index, not compared with every member (a poll at N = 1,000 compared 1,000 peer ids).
         int selfIndex = members.Index.TryGetValue(self, out int found) ? found : -1;
-        var others = new List<int>(members.Peers.Length);
-        for (int i = 0; i < members.Peers.Length; i++)
-            if (i != selfIndex) others.Add(i);
-        if (others.Count == 0) return [];
-        if (members.Uniform && others.Count >= 2 * k)
+        int count = members.Peers.Length - (selfIndex >= 0 ? 1 : 0);
+        if (count == 0) return [];
+        if (members.Uniform && count >= 2 * k)
         {
-            // Partial Fisher-Yates: the first k of a random permutation.
+            // Partial Fisher-Yates: the first k of a random permutation of the others. The list of others is
+            // virtual (position p holds member p, or p + 1 from self on) and only the swapped positions are stored,
+            // so a poll costs O(k), not O(N); the same draws as over a materialised list.
+            var swapped = new Dictionary<int, int>(2 * k);
+            int At(int position) => swapped.TryGetValue(position, out int member) ? member : selfIndex >= 0 && position >= selfIndex ? position + 1 : position;
+            var sample = new (PeerId, int)[k];
             for (int i = 0; i < k; i++)
             {
-                int j = random.Next(i, others.Count);
-                (others[i], others[j]) = (others[j], others[i]);
+                int j = random.Next(i, count);
+                int atI = At(i), atJ = At(j);
+                swapped[j] = atI;
+                swapped[i] = atJ;
+                sample[i] = (members.Peers[atJ], 1);
             }
-            return [.. others.Take(k).Select(i => (members.Peers[i], 1))];
+            return sample;
         }
+        var others = new List<int>(count);
+        for (int i = 0; i < members.Peers.Length; i++)
+            if (i != selfIndex) others.Add(i);
         // With replacement, excluding self: draw over the cumulative weights of the others.
         var cumulative = new ulong[others.Count];
         ulong total = 0;

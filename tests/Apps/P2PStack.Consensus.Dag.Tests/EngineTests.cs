@@ -202,6 +202,72 @@ public class EngineTests
     }
 
     [Fact]
+    public void The_uniform_sample_is_the_first_k_of_a_seeded_permutation_of_the_other_members()
+    {
+        // The sampler swaps only the positions it draws (O(k) a poll); it must draw exactly what a partial
+        // Fisher-Yates over the list of the other members (in the table's order) draws, wherever the sampler is in it.
+        var peers = Enumerable.Range(1, 60).Select(i => PeerId.FromPublicKey(Ed25519PrivateKey.FromSeed(Enumerable.Repeat((byte)i, 32).ToArray()).PublicKey)).ToList();
+        var membership = new StaticMembership(peers);
+        var ordered = membership.Members;
+        var outsider = PeerId.FromPublicKey(Ed25519PrivateKey.FromSeed(Enumerable.Repeat((byte)200, 32).ToArray()).PublicKey);
+        foreach (var self in new[] { ordered[0], ordered[29], ordered[^1], outsider })
+        {
+            for (int seed = 0; seed < 20; seed++)
+            {
+                var others = ordered.Where(p => p != self).ToList();
+                var reference = new Random(seed);
+                for (int i = 0; i < 20; i++)
+                {
+                    int j = reference.Next(i, others.Count);
+                    (others[i], others[j]) = (others[j], others[i]);
+                }
+                var sample = membership.Sample(self, 20, new Random(seed));
+                Assert.Equal(others.Take(20), sample.Select(s => s.Peer));
+            }
+        }
+    }
+
+    [Fact]
+    public void A_query_repeating_the_previous_one_is_answered_from_the_current_state()
+    {
+        // Answers to a query naming the same ids as the previous one are reused only while nothing they read changed.
+        var cluster = new EngineCluster(3);
+        var answers = new List<byte[]>();
+        var fetches = new List<(PeerId To, ulong RequestId)>();
+        cluster.Intercept = (from, to, message) =>
+        {
+            if (from == 1 && message.KindCase == Messages.DagMessage.KindOneofCase.Votes) answers.Add(message.Votes.Preferred.ToByteArray());
+            if (from == 1 && message.KindCase == Messages.DagMessage.KindOneofCase.GetVertices) fetches.Add((to, message.RequestId));
+            return null;
+        };
+        var vertex = VertexCodec.Seal(cluster.Options, [], 0, cluster.Now, [], "v"u8, cluster.Keys[2]);
+        var other = VertexCodec.Seal(cluster.Options, [], 0, cluster.Now, [], "w"u8, cluster.Keys[2]);
+        Messages.DagMessage Ask(params DagVertex[] ids)
+        {
+            var query = new Messages.Query();
+            foreach (var v in ids) query.Ids.Add(Google.Protobuf.ByteString.CopyFrom(v.Id.ToBytes()));
+            return new Messages.DagMessage { RequestId = 7, Query = query };
+        }
+        cluster.Inject(cluster.Peer(0), 1, Ask(vertex, other));
+        cluster.Inject(cluster.Peer(2), 1, Ask(vertex, other));
+        Assert.Equal([0b00, 0b00], answers.Select(a => a[0]));
+        // The vertex arrives (the answer to the fetch the first query caused; no query in between): the same ids
+        // now get it marked.
+        var fetch = fetches.First(f => f.To == cluster.Peer(0));
+        cluster.Inject(cluster.Peer(0), 1, new Messages.DagMessage
+        {
+            RequestId = fetch.RequestId,
+            Vertices = new Messages.VertexBatch { Envelopes = { Google.Protobuf.ByteString.CopyFrom(vertex.Envelope) } },
+        });
+        Assert.Equal(VertexStatus.Processing, cluster.Engines[1].StatusOf(vertex.Id));
+        cluster.Inject(cluster.Peer(0), 1, Ask(vertex, other));
+        Assert.Equal(0b01, answers[2][0]);
+        // The same ids in another order are another query.
+        cluster.Inject(cluster.Peer(0), 1, Ask(other, vertex));
+        Assert.Equal(0b10, answers[3][0]);
+    }
+
+    [Fact]
     public void A_lone_node_polls_nobody_and_decides_nothing()
     {
         var cluster = new EngineCluster(1);

@@ -11,6 +11,8 @@ public sealed partial class DagEngine
     private readonly Dictionary<PeerId, int> _pendingPerPeer = [];
     private readonly Queue<(DateTimeOffset Expires, VertexId Id)> _pendingQueue = new();
     private readonly Dictionary<PeerId, int> _processingByAuthor = [];
+    // Bumped whenever the waiting vertices change (a cached query answer names the ids neither held nor waiting).
+    private long _pendingVersion;
 
     /// <summary>Adds a checked vertex from <paramref name="from"/>: at once when its parents are held, otherwise it
     /// waits for them (and they are fetched from <paramref name="from"/>).</summary>
@@ -61,6 +63,7 @@ public sealed partial class DagEngine
         }
         var pending = new PendingVertex(vertex, from, missing, now + _options.PendingTimeout);
         _pending.Add(vertex.Id, pending);
+        _pendingVersion++;
         _pendingPerPeer[from] = fromPeer + 1;
         _pendingQueue.Enqueue((pending.Expires, vertex.Id));
         foreach (var id in missing)
@@ -74,6 +77,7 @@ public sealed partial class DagEngine
     private void RemovePending(PendingVertex pending)
     {
         _pending.Remove(pending.Vertex.Id);
+        _pendingVersion++;
         int count = _pendingPerPeer.GetValueOrDefault(pending.From) - 1;
         if (count <= 0) _pendingPerPeer.Remove(pending.From);
         else _pendingPerPeer[pending.From] = count;
@@ -236,6 +240,7 @@ public sealed partial class DagEngine
     {
         node.Status = status;
         node.DecidedAt = now;
+        _departures++;
         node.PushPending = false;
         _processing.Remove(node);
         if (--_processingByAuthor[node.Author] == 0) _processingByAuthor.Remove(node.Author);

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Google.Protobuf;
 using P2PStack.Consensus.Dag.Messages;
 using P2PStack.Identity;
@@ -31,14 +32,14 @@ public sealed partial class DagEngine
             var sample = _membership.Sample(LocalPeer, _options.K, _random);
             if (sample.Count == 0) return;
             var queried = SelectQueryNodes();
-            var ids = new VertexId[queried.Length];
-            for (int i = 0; i < ids.Length; i++) ids[i] = queried[i].Id;
             var slots = new Dictionary<PeerId, int>(sample.Count);
             foreach (var (peer, count) in sample) slots[peer] = count;
-            var poll = new Poll(NextRequestId(), ++_pollSequence, ids, slots, now, now + _options.PollTimeout);
+            var poll = new Poll(NextRequestId(), ++_pollSequence, queried, slots, now, now + _options.PollTimeout,
+                _closureLists.TryPop(out var closures) ? closures : []);
             _polls.Add(poll.RequestId, poll);
             _pollQueue.Enqueue(poll);
             var query = new Query();
+            query.Ids.Capacity = queried.Length;
             foreach (var node in queried) query.Ids.Add(node.IdBytes);
             foreach (var node in _processing)
             {
@@ -94,22 +95,51 @@ public sealed partial class DagEngine
             return;
         }
         foreach (var envelope in query.Vertices) ReceiveVertex(from, envelope.Span, now);
-        var preferred = new byte[(queried.Count + 7) / 8];
-        List<VertexId>? unknown = null;
-        for (int i = 0; i < queried.Count; i++)
+        if (!_lastAnswer.Matches(queried, _epoch, _pendingVersion))
         {
-            var id = VertexId.FromBytes(queried[i].Span);
-            if (!_nodes.TryGetValue(id, out var node))
+            var preferred = new byte[(queried.Count + 7) / 8];
+            List<VertexId>? unknown = null;
+            for (int i = 0; i < queried.Count; i++)
             {
-                if (!_pending.ContainsKey(id)) (unknown ??= []).Add(id);
-                continue;
+                var id = VertexId.FromBytes(queried[i].Span);
+                if (!_nodes.TryGetValue(id, out var node))
+                {
+                    if (!_pending.ContainsKey(id)) (unknown ??= []).Add(id);
+                    continue;
+                }
+                if (IsStronglyPreferred(node)) preferred[i / 8] |= (byte)(1 << (i % 8));
             }
-            if (IsStronglyPreferred(node)) preferred[i / 8] |= (byte)(1 << (i % 8));
+            _lastAnswer = new QueryAnswer(queried, _epoch, _pendingVersion, UnsafeByteOperations.UnsafeWrap(preferred),
+                unknown is null ? [] : [.. unknown]);
         }
         Counters.QueriesAnswered++;
-        Send(from, new DagMessage { RequestId = requestId, Votes = new Votes { Preferred = UnsafeByteOperations.UnsafeWrap(preferred) } });
+        Send(from, new DagMessage { RequestId = requestId, Votes = new Votes { Preferred = _lastAnswer.Preferred } });
         // The querier holds them; usually only the newest are missing here, so no ancestors unless they turn out missing.
-        if (unknown is not null) RequestVertices(from, unknown, now, ancestors: false);
+        if (_lastAnswer.Unknown.Length > 0) RequestVertices(from, _lastAnswer.Unknown, now, ancestors: false);
+    }
+
+    // The answer to the last query, reused for the next one while it asks about the same ids in the same order and
+    // nothing an answer reads has changed (statuses, preferences and held vertices bump _epoch, waiting vertices
+    // _pendingVersion): every poller orders its undecided vertices the same way, so while the network holds the same
+    // ones most queries repeat the previous one, and answering meant a lookup and a walk per id.
+    private QueryAnswer _lastAnswer = QueryAnswer.None;
+
+    private sealed class QueryAnswer(IReadOnlyList<ByteString> ids, long epoch, long pendingVersion, ByteString preferred, VertexId[] unknown)
+    {
+        public static readonly QueryAnswer None = new([], -1, -1, ByteString.Empty, []);
+
+        public ByteString Preferred { get; } = preferred;
+
+        public VertexId[] Unknown { get; } = unknown;
+
+        public bool Matches(IReadOnlyList<ByteString> other, long currentEpoch, long currentPendingVersion)
+        {
+            if (epoch != currentEpoch || pendingVersion != currentPendingVersion || other.Count != ids.Count) return false;
+            if (ReferenceEquals(other, ids)) return true;
+            for (int i = 0; i < ids.Count; i++)
+                if (!ReferenceEquals(ids[i], other[i]) && !ids[i].Span.SequenceEqual(other[i].Span)) return false;
+            return true;
+        }
     }
 
     /// <summary>A pushed or fetched envelope: checked, then added (or made to wait for its parents).</summary>
@@ -143,44 +173,50 @@ public sealed partial class DagEngine
             return;
         }
         var preferred = votes.Preferred.Span;
-        int expected = (poll.Ids.Length + 7) / 8;
-        bool padded = poll.Ids.Length % 8 != 0 && expected > 0 && (preferred.Length == expected)
-            && (preferred[expected - 1] >> (poll.Ids.Length % 8)) != 0;
+        int count = poll.Nodes.Length;
+        int expected = (count + 7) / 8;
+        bool padded = count % 8 != 0 && expected > 0 && (preferred.Length == expected)
+            && (preferred[expected - 1] >> (count % 8)) != 0;
         if (preferred.Length != expected || padded)
         {
-            Refuse(DagRefusal.Malformed, from, $"vote bitmap of {preferred.Length} bytes for {poll.Ids.Length} ids");
+            Refuse(DagRefusal.Malformed, from, $"vote bitmap of {preferred.Length} bytes for {count} ids");
         }
-        else if (Closure(poll.Ids, preferred, _scratch))
+        else if (Closure(poll.Nodes, preferred, _scratch))
         {
             Refuse(DagRefusal.ContradictoryVote, from, "the vote prefers two conflicting vertices");
         }
         else
         {
             Counters.VotesReceived++;
-            poll.Responses.Add((from, slots, preferred.ToArray()));
+            // ByteStrings are immutable: the bitmap is kept, not copied. The closure is kept for counting.
+            poll.Responses.Add(new PollResponse(from, slots, votes.Preferred, poll.Closures.Count, _scratch.Count, _departures));
+            poll.Closures.AddRange(_scratch);
         }
         if (poll.Awaiting.Count == 0) CompletePoll(poll, now);
     }
 
     private readonly List<VertexNode> _scratch = [];
     private readonly Stack<VertexNode> _closureStack = new();
-    private readonly Dictionary<ConflictSet, VertexNode> _closureChoice = [];
+    // Vertices that left processing so far: a closure computed earlier is still the closure while this is unchanged
+    // (vertices added since are neither asked about in an earlier poll nor ancestors of those that were).
+    private long _departures;
+    // Closure lists of completed polls, for the next polls (a poll's closures are a few thousand entries).
+    private readonly Stack<List<VertexNode>> _closureLists = new();
 
     /// <summary>
     /// The undecided vertices a vote counts for: the ids it marks preferred and their undecided ancestors, into
     /// <paramref name="visited"/>. Returns true when they hold two vertices of one conflict set (a contradictory vote).
     /// </summary>
-    private bool Closure(VertexId[] ids, ReadOnlySpan<byte> preferred, List<VertexNode> visited)
+    private bool Closure(VertexNode[] asked, ReadOnlySpan<byte> preferred, List<VertexNode> visited)
     {
         long mark = ++_markToken;
         visited.Clear();
-        _closureChoice.Clear();
         var stack = _closureStack;
         stack.Clear();
-        for (int i = 0; i < ids.Length; i++)
+        for (int i = 0; i < asked.Length; i++)
         {
             if ((preferred[i / 8] & (1 << (i % 8))) == 0) continue;
-            if (_nodes.TryGetValue(ids[i], out var node) && node.IsProcessing) stack.Push(node);
+            if (asked[i].IsProcessing) stack.Push(asked[i]);
         }
         bool contradictory = false;
         while (stack.TryPop(out var node))
@@ -190,8 +226,13 @@ public sealed partial class DagEngine
             visited.Add(node);
             foreach (var set in node.Sets)
             {
-                if (_closureChoice.TryGetValue(set, out var other) && other != node) contradictory = true;
-                else _closureChoice[set] = node;
+                // The set's choice in this walk, marked on the set itself (the walk's token says whether it is current).
+                if (set.ChoiceToken == mark && set.Choice != node) contradictory = true;
+                else
+                {
+                    set.ChoiceToken = mark;
+                    set.Choice = node;
+                }
             }
             foreach (var parent in node.Parents)
                 if (parent.IsProcessing && parent.MarkToken != mark) stack.Push(parent);
@@ -221,15 +262,22 @@ public sealed partial class DagEngine
         Counters.PollsCompleted++;
         long token = poll.Sequence;
         var visited = _scratch;
-        foreach (var (peer, slots, preferred) in poll.Responses)
+        foreach (var response in poll.Responses)
         {
-            // Checked when the vote came; a decision since may only have removed vertices from the closure.
-            if (Closure(poll.Ids, preferred, visited))
+            // Checked when the vote came, and still its closure unless a vertex has left processing since; a decision
+            // since may only have removed vertices from the closure.
+            ReadOnlySpan<VertexNode> closure = CollectionsMarshal.AsSpan(poll.Closures).Slice(response.Start, response.Length);
+            if (response.Departures != _departures)
             {
-                Refuse(DagRefusal.ContradictoryVote, peer, "the vote prefers two conflicting vertices");
-                continue;
+                if (Closure(poll.Nodes, response.Preferred.Span, visited))
+                {
+                    Refuse(DagRefusal.ContradictoryVote, response.Peer, "the vote prefers two conflicting vertices");
+                    continue;
+                }
+                closure = CollectionsMarshal.AsSpan(visited);
             }
-            foreach (var node in visited)
+            int slots = response.Slots;
+            foreach (var node in closure)
             {
                 if (node.VoteToken != token)
                 {
@@ -239,6 +287,8 @@ public sealed partial class DagEngine
                 node.Votes += slots;
             }
         }
+        poll.Closures.Clear();
+        _closureLists.Push(poll.Closures);
 
         int alphaPreference = _options.AlphaPreference, alphaConfidence = _options.AlphaConfidence;
         var touched = new HashSet<ConflictSet>();

@@ -93,6 +93,11 @@ internal sealed class ConflictSet(ConflictKey key)
     /// <summary>The first vertex of each author in this set (a second one is an equivocation).</summary>
     public Dictionary<PeerId, VertexNode> ByAuthor { get; } = [];
 
+    // Scratch state of a closure walk: the member the walk met, for the walk whose token this is.
+    public long ChoiceToken { get; set; }
+
+    public VertexNode? Choice { get; set; }
+
     /// <summary>Recomputes the preference; returns whether it changed.</summary>
     public bool UpdatePreference()
     {
@@ -106,14 +111,16 @@ internal sealed class ConflictSet(ConflictKey key)
 }
 
 /// <summary>A poll in flight.</summary>
-internal sealed class Poll(ulong requestId, long sequence, VertexId[] ids, Dictionary<PeerId, int> slots, DateTimeOffset sentAt,
-    DateTimeOffset deadline)
+internal sealed class Poll(ulong requestId, long sequence, VertexNode[] nodes, Dictionary<PeerId, int> slots, DateTimeOffset sentAt,
+    DateTimeOffset deadline, List<VertexNode> closures)
 {
     public ulong RequestId { get; } = requestId;
 
     public long Sequence { get; } = sequence;
 
-    public VertexId[] Ids { get; } = ids;
+    /// <summary>The vertices asked about, in query order: held here for good (nodes are never removed), so a vote's
+    /// bits are read against them without looking ids up.</summary>
+    public VertexNode[] Nodes { get; } = nodes;
 
     /// <summary>Peers asked and not yet answered, with their slots.</summary>
     public Dictionary<PeerId, int> Awaiting { get; } = slots;
@@ -122,8 +129,17 @@ internal sealed class Poll(ulong requestId, long sequence, VertexId[] ids, Dicti
 
     public DateTimeOffset Deadline { get; } = deadline;
 
-    public List<(PeerId Peer, int Slots, byte[] Preferred)> Responses { get; } = [];
+    /// <summary>Counted votes: the bitmap, and where its closure, as computed when it arrived, is in
+    /// <see cref="Closures"/>, with the number of vertices that had left processing by then (while no other has, the
+    /// closure is still the same).</summary>
+    public List<PollResponse> Responses { get; } = new(slots.Count);
+
+    /// <summary>The closures of the counted votes, one after another (a list reused from poll to poll).</summary>
+    public List<VertexNode> Closures { get; } = closures;
 }
+
+/// <summary>One counted vote of a poll; its closure is <see cref="Poll.Closures"/>[Start..Start + Length].</summary>
+internal readonly record struct PollResponse(PeerId Peer, int Slots, Google.Protobuf.ByteString Preferred, int Start, int Length, long Departures);
 
 /// <summary>A vertex request in flight.</summary>
 internal sealed record FetchRequest(ulong RequestId, PeerId Peer, VertexId[] Ids, DateTimeOffset Sent, DateTimeOffset Deadline);

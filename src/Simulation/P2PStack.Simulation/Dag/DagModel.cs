@@ -192,7 +192,11 @@ public sealed class DagModel
         Wire wire;
         if (_options.SignEnvelopes) wire = new Wire(Seal(from, to, message));
         else if (ReferenceEquals(message, _lastMessage)) wire = _lastWire!; // a query goes to k peers: encode it once
-        else if (_options.ShareMessages) (_lastMessage, _lastWire) = (message, wire = new Wire(message, message.CalculateSize()));
+        else if (_options.ShareMessages)
+        {
+            if (message.KindCase == DagMessage.KindOneofCase.Query) Intern(message.Query.Ids);
+            (_lastMessage, _lastWire) = (message, wire = new Wire(message, message.CalculateSize()));
+        }
         else (_lastMessage, _lastWire) = (message, wire = new Wire(message.ToByteArray()));
         if (_counting)
         {
@@ -201,6 +205,29 @@ public sealed class DagModel
         }
         long delay = _options.Latency.Ticks + (_options.Jitter > TimeSpan.Zero ? (long)(_random.NextDouble() * _options.Jitter.Ticks) : 0);
         Schedule(_now + delay, new DeliverEvent(from, target, wire));
+    }
+
+    // One ByteString object per vertex id for the whole run. A query's ids are replaced by these before it goes out
+    // (the same bytes: the receivers and the counted size see no difference), so that a receiver comparing the query
+    // with the previous one it answered (DagEngine's answer cache) finds equal ids by reference: once per query here
+    // instead of once per receiver (k) there, each touching both id objects.
+    private readonly Dictionary<ByteString, ByteString> _internedByObject = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<VertexId, ByteString> _internedById = [];
+
+    private void Intern(Google.Protobuf.Collections.RepeatedField<ByteString> ids)
+    {
+        for (int i = 0; i < ids.Count; i++)
+        {
+            var id = ids[i];
+            if (!_internedByObject.TryGetValue(id, out var canonical))
+            {
+                if (id.Length != VertexId.Length) continue;
+                var key = VertexId.FromBytes(id.Span);
+                if (!_internedById.TryGetValue(key, out canonical)) _internedById[key] = canonical = id;
+                _internedByObject[id] = canonical;
+            }
+            ids[i] = canonical;
+        }
     }
 
     private void Deliver(DeliverEvent deliver)
