@@ -98,9 +98,9 @@ public sealed class SecuritySuiteMemory
     }
 }
 
-/// <summary>An optimistic security proposal failed before the handshake completed (the listener answered <c>na</c>,
-/// sent something else, or dropped the connection): the dialer forgets the peer's suite and dials once more with full
-/// negotiation.</summary>
+/// <summary>An optimistic security proposal failed before the listener's answer accepted it (the listener answered
+/// <c>na</c>, sent something else, or dropped the connection): the dialer forgets the peer's suite and dials once more
+/// with full negotiation. A failure after the acceptance is the handshake's own and is thrown as it is.</summary>
 public sealed class OptimisticSecurityException(string security, Multiaddr address, Exception inner)
     : HandshakeException($"the optimistic proposal of {security} to {address} failed: {inner.Message}", inner)
 {

@@ -227,9 +227,10 @@ public sealed partial class PeerHost
             }
             catch (OptimisticSecurityException) when (!timeout.IsCancellationRequested)
             {
-                // The peer no longer takes the remembered suite (or dropped the connection before the handshake
-                // completed): forget it and dial once more, negotiating in full.
+                // The peer no longer takes the remembered suite (or dropped the connection before its answer
+                // arrived): forget it and dial once more, negotiating in full.
                 _securityMemory.Forget(expectedPeer!);
+                _metrics.DialAttempted(transport.Name);
                 raw = await transport.DialAsync(address, expectedPeer, options, timeout.Token).ConfigureAwait(false);
                 result = await UpgradeDialedAsync(raw, transport, expectedPeer, options, null, timeout.Token).ConfigureAwait(false);
             }

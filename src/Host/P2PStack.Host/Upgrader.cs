@@ -283,7 +283,9 @@ public sealed partial class Upgrader
     }
 
     // Header, proposal and the handshake's first message leave in one write; the answer is read before message 2. A
-    // refusal, or a remote that drops the connection before the handshake completes, is reported as optimistic.
+    // refusal, or a remote that drops the connection before its answer arrived, is reported as optimistic (the dial is
+    // repeated in full). Once the remote accepted the suite, a failure is the handshake's own (authentication, a bad
+    // key, a timeout) and is thrown as it is: repeating the dial would hide it and give a failing peer two handshakes.
     private async Task<ISecureConnection> SecureOptimisticallyAsync(IRawConnection connection, string securityId,
         ILocalIdentity identity, PeerId? expectedPeer, IReadOnlyList<string> muxers, CancellationToken cancellationToken)
     {
@@ -293,7 +295,7 @@ public sealed partial class Upgrader
             return await _channels[securityId].SecureOutboundAsync(new OptimisticallyNegotiatedConnection(connection, lazy),
                 identity, expectedPeer, muxers, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not PeerIdMismatchException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is not PeerIdMismatchException && !lazy.IsConfirmed && !cancellationToken.IsCancellationRequested)
         {
             LogOptimisticFailed(connection.RemoteAddress.ToString(), securityId, ex.Message);
             throw new OptimisticSecurityException(securityId, connection.RemoteAddress, ex);
