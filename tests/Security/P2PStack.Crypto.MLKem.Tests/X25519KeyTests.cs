@@ -158,6 +158,41 @@ public class X25519KeyTests
         }
     }
 
+    // A remote sending a low-order key (top bit set or not) must not make an agreement take the key out of OpenSSL.
+    [Theory]
+    [InlineData("0000000000000000000000000000000000000000000000000000000000000000")]
+    [InlineData("0100000000000000000000000000000000000000000000000000000000000000")]
+    [InlineData("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")]
+    [InlineData("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")]
+    [InlineData("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157")]
+    [InlineData("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")]
+    [InlineData("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")]
+    public void LowOrderPeerKeysAreRefusedWithoutExportingThePrivateKey(string lowOrder)
+    {
+        byte[] u = Convert.FromHexString(lowOrder);
+        byte[] withTopBit = [.. u];
+        withTopBit[31] |= 0x80;
+        Assert.True(X25519Key.IsLowOrder(u));
+        Assert.True(X25519Key.IsLowOrder(withTopBit));
+        if (!X25519Key.OpenSslAvailable) return;
+        using var key = X25519Key.Generate(X25519Implementation.OpenSsl);
+        byte[] shared = new byte[32];
+        long before = X25519Key.PrivateKeyExports;
+        Assert.False(key.Agree(u, shared));
+        Assert.False(key.Agree(withTopBit, shared));
+        Assert.Equal(before, X25519Key.PrivateKeyExports);
+    }
+
+    [Fact]
+    public void OrdinaryKeysAreNotLowOrder()
+    {
+        for (int i = 0; i < 100; i++)
+        {
+            using var key = X25519Key.Generate(X25519Implementation.BouncyCastle);
+            Assert.False(X25519Key.IsLowOrder(key.PublicKey));
+        }
+    }
+
     [Fact]
     public void ConcurrentAgreementsOnOneKeyAreCorrect()
     {

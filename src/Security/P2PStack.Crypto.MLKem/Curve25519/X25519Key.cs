@@ -143,10 +143,19 @@ public sealed class X25519Key : IDisposable
             }
         }
 
-        // OpenSSL refuses an all-zero result. BouncyCastle decides, so that the bytes and the answer are its own.
+        // OpenSSL refuses an all-zero result, which a (clamped) scalar gives exactly for a low-order peer key: answer
+        // those without the private key, so that a remote sending one cannot make us take the key out of OpenSSL.
+        if (IsLowOrder(peerPublicKey))
+        {
+            sharedSecret.Clear();
+            return false;
+        }
+
+        // Anything else OpenSSL refused: BouncyCastle decides, so that the bytes and the answer are its own.
         Span<byte> privateKey = stackalloc byte[KeySize];
         try
         {
+            Interlocked.Increment(ref s_privateKeyExports);
             OpenSslX25519.ExportPrivate(_pkey!, privateKey);
             return ManagedAgree(privateKey, peerPublicKey, sharedSecret);
         }
@@ -154,6 +163,47 @@ public sealed class X25519Key : IDisposable
         {
             CryptographicOperations.ZeroMemory(privateKey);
         }
+    }
+
+    // The u-coordinates of order dividing 8 (0, 1, the two of order 8, p - 1) and the non-canonical p and p + 1, little
+    // endian, top bit clear: the list libsodium rejects as small order. A peer key is compared with its top bit masked
+    // (RFC 7748). Public data, so the comparison need not be constant time.
+    private static readonly byte[][] LowOrderKeys = BuildLowOrderKeys();
+
+    private static long s_privateKeyExports;
+
+    /// <summary>How often an agreement took a private key out of OpenSSL (only for a refusal that is not a low-order
+    /// peer key; for tests).</summary>
+    internal static long PrivateKeyExports => Interlocked.Read(ref s_privateKeyExports);
+
+    private static byte[][] BuildLowOrderKeys()
+    {
+        var p = System.Numerics.BigInteger.Pow(2, 255) - 19;
+        System.Numerics.BigInteger[] values =
+        [
+            0, 1,
+            System.Numerics.BigInteger.Parse("325606250916557431795983626356110631294008115727848805560023387167927233504", System.Globalization.CultureInfo.InvariantCulture),
+            System.Numerics.BigInteger.Parse("39382357235489614581723060781553021112529911719440698176882885853963445705823", System.Globalization.CultureInfo.InvariantCulture),
+            p - 1, p, p + 1,
+        ];
+        return [.. values.Select(u =>
+        {
+            var bytes = new byte[KeySize];
+            u.TryWriteBytes(bytes, out _, isUnsigned: true, isBigEndian: false);
+            return bytes;
+        })];
+    }
+
+    internal static bool IsLowOrder(ReadOnlySpan<byte> publicKey)
+    {
+        foreach (var key in LowOrderKeys)
+        {
+            if (publicKey[..(KeySize - 1)].SequenceEqual(key.AsSpan(0, KeySize - 1)) && (publicKey[KeySize - 1] & 0x7f) == key[KeySize - 1])
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>
