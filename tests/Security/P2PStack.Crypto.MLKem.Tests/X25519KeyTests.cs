@@ -130,14 +130,19 @@ public class X25519KeyTests
     }
 
     // u = 0, 1, p - 1, the two points of order 8, and p, p + 1 (non-canonical encodings of 0 and 1).
+    public static TheoryData<string> LowOrderKeys => new()
+    {
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    };
+
     [Theory]
-    [InlineData("0000000000000000000000000000000000000000000000000000000000000000")]
-    [InlineData("0100000000000000000000000000000000000000000000000000000000000000")]
-    [InlineData("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")]
-    [InlineData("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")]
-    [InlineData("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157")]
-    [InlineData("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")]
-    [InlineData("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")]
+    [MemberData(nameof(LowOrderKeys))]
     public void LowOrderPointsGiveZerosAndFalseInBoth(string lowOrder)
     {
         byte[] u = Convert.FromHexString(lowOrder);
@@ -160,13 +165,7 @@ public class X25519KeyTests
 
     // A remote sending a low-order key (top bit set or not) must not make an agreement take the key out of OpenSSL.
     [Theory]
-    [InlineData("0000000000000000000000000000000000000000000000000000000000000000")]
-    [InlineData("0100000000000000000000000000000000000000000000000000000000000000")]
-    [InlineData("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")]
-    [InlineData("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")]
-    [InlineData("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157")]
-    [InlineData("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")]
-    [InlineData("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")]
+    [MemberData(nameof(LowOrderKeys))]
     public void LowOrderPeerKeysAreRefusedWithoutExportingThePrivateKey(string lowOrder)
     {
         byte[] u = Convert.FromHexString(lowOrder);
