@@ -508,8 +508,8 @@ internal sealed partial class RelayCircuit
             sends.Add(next.SendControlAsync(CellCommand.Destroy, reason, budget.Token));
         }
         await Task.WhenAll(sends).ConfigureAwait(false);
-        await _prev.CloseAsync(abort: from == Side.Previous).ConfigureAwait(false);
-        if (next is not null) await next.CloseAsync(abort: from == Side.Next).ConfigureAwait(false);
+        await _prev.CloseAsync(abort: from == Side.Previous, Options.TeardownTimeout).ConfigureAwait(false);
+        if (next is not null) await next.CloseAsync(abort: from == Side.Next, Options.TeardownTimeout).ConfigureAwait(false);
     }
 
     /// <summary>Ends the circuit for <paramref name="e"/>, which a part of it failed with. An exception of no documented
