@@ -208,7 +208,9 @@ public static class OnionLoopback
             var report = new System.Text.StringBuilder();
             report.AppendLine(relayProcesses
                 ? $"onion loopback: 3 relays in 3 processes of their own, client and destination in this one, on 127.0.0.1 TCP; "
-                    + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}"
+                    + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}; "
+                    + $"relays' thread-pool spin limit {RelaySpinLimit}, this process's "
+                    + $"{Environment.GetEnvironmentVariable(SpinLimitVariable) ?? "the runtime's default"}"
                 : $"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
                     + $"1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
             report.AppendLine(flow.Describe(new FlowControlOptions()));
@@ -327,6 +329,11 @@ public static class OnionLoopback
 
     /// <summary>A relay in a process of its own (<c>onion-relay-node</c>, this same program), so that its CPU time is
     /// its own.</summary>
+    private const string SpinLimitVariable = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
+
+    /// <summary>The thread pool's spin limit the relay processes run with, for the report.</summary>
+    private static string RelaySpinLimit => Environment.GetEnvironmentVariable(SpinLimitVariable) ?? "0 (the node's setting)";
+
     private sealed class RelayProcess : IRelayNode, IDisposable
     {
         private readonly Process _process;
@@ -353,6 +360,10 @@ public static class OnionLoopback
                 RedirectStandardOutput = true,
                 UseShellExecute = false,
             };
+            // The node's runtime setting (src/Node/SynapticMesh/SynapticMesh.csproj): idle thread-pool workers do not
+            // spin before they sleep. A relay in production is that node, so its processes here run the same way
+            // unless the caller sets the variable (DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70: the runtime's default).
+            if (Environment.GetEnvironmentVariable(SpinLimitVariable) is null) start.Environment[SpinLimitVariable] = "0";
             start.ArgumentList.Add(typeof(OnionLoopback).Assembly.Location);
             start.ArgumentList.Add("onion-relay-node");
             foreach (var argument in flow.Arguments()) start.ArgumentList.Add(argument);
