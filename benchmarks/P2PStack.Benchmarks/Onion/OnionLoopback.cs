@@ -209,8 +209,7 @@ public static class OnionLoopback
             report.AppendLine(relayProcesses
                 ? $"onion loopback: 3 relays in 3 processes of their own, client and destination in this one, on 127.0.0.1 TCP; "
                     + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}; "
-                    + $"relays' thread-pool spin limit {RelaySpinLimit}, this process's "
-                    + $"{Environment.GetEnvironmentVariable(SpinLimitVariable) ?? "the runtime's default"}"
+                    + $"thread-pool spin limit (all processes) {Environment.GetEnvironmentVariable(SpinLimitVariable) ?? "the runtime's default"}"
                 : $"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
                     + $"1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
             report.AppendLine(flow.Describe(new FlowControlOptions()));
@@ -327,13 +326,13 @@ public static class OnionLoopback
         ValueTask<long> RelayedCellsAsync();
     }
 
-    /// <summary>A relay in a process of its own (<c>onion-relay-node</c>, this same program), so that its CPU time is
-    /// its own.</summary>
+    // The node sets it to 0 (src/Node/SynapticMesh/SynapticMesh.csproj); the benchmark's processes (the relay processes
+    // inherit the environment) run with the runtime's default unless it is set (docs/benchmarks.md, onion eighth pass:
+    // less CPU per MiB without the spinning, a slower echo).
     private const string SpinLimitVariable = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
 
-    /// <summary>The thread pool's spin limit the relay processes run with, for the report.</summary>
-    private static string RelaySpinLimit => Environment.GetEnvironmentVariable(SpinLimitVariable) ?? "0 (the node's setting)";
-
+    /// <summary>A relay in a process of its own (<c>onion-relay-node</c>, this same program), so that its CPU time is
+    /// its own.</summary>
     private sealed class RelayProcess : IRelayNode, IDisposable
     {
         private readonly Process _process;
@@ -360,10 +359,6 @@ public static class OnionLoopback
                 RedirectStandardOutput = true,
                 UseShellExecute = false,
             };
-            // The node's runtime setting (src/Node/SynapticMesh/SynapticMesh.csproj): idle thread-pool workers do not
-            // spin before they sleep. A relay in production is that node, so its processes here run the same way
-            // unless the caller sets the variable (DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70: the runtime's default).
-            if (Environment.GetEnvironmentVariable(SpinLimitVariable) is null) start.Environment[SpinLimitVariable] = "0";
             start.ArgumentList.Add(typeof(OnionLoopback).Assembly.Location);
             start.ArgumentList.Add("onion-relay-node");
             foreach (var argument in flow.Arguments()) start.ArgumentList.Add(argument);
