@@ -251,7 +251,9 @@ public sealed partial class GossipSubService
 
     private void OnPeerIdentified(PeerIdentified e)
     {
-        var protocols = _host.PeerStore.GetProtocols(e.Peer);
+        // The protocols identify just stored, without reading them back: a peer store read applies its queued writes
+        // (a SQLite commit), which would then run on every new connection.
+        var protocols = e.Protocols ?? _host.PeerStore.GetProtocols(e.Peer);
         if (protocols.Any(p => _options.Protocols.Contains(p))) EnsureOutboundStream(e.Peer);
     }
 

@@ -13,4 +13,9 @@ public sealed record IdentifyInfo(
     IReadOnlyList<Multiaddr> ListenAddresses,
     IReadOnlyList<string> Protocols,
     Multiaddr? ObservedAddress,
-    SignedEnvelope? SignedPeerRecord);
+    SignedEnvelope? SignedPeerRecord)
+{
+    /// <summary>Whether <see cref="Protocols"/> replaced the peer's protocols in the peer store (an answer with neither
+    /// protocols nor a key leaves them).</summary>
+    internal bool ProtocolsStored { get; init; }
+}

@@ -88,7 +88,8 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
             }
             // A private connection (per-connection identity) raises no peer events: modules reacting to them would
             // open streams that tie the identities together.
-            if (connection.LocalPeer.Equals(_identity.PeerId)) _host.Events.Publish(new PeerIdentified(connection.RemotePeer, connection));
+            if (connection.LocalPeer.Equals(_identity.PeerId))
+                _host.Events.Publish(new PeerIdentified(connection.RemotePeer, connection, info.ProtocolsStored ? info.Protocols : null));
             return info;
         }
     }
@@ -220,7 +221,8 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
         else
             _host.PeerStore.AddAddresses(peer, listenAddresses, _options.AddressTtl);
 
-        if (message.Protocols.Count > 0 || message.HasPublicKey) _host.PeerStore.SetProtocols(peer, message.Protocols);
+        bool protocolsStored = message.Protocols.Count > 0 || message.HasPublicKey;
+        if (protocolsStored) _host.PeerStore.SetProtocols(peer, message.Protocols);
         if (message.HasAgentVersion) _host.PeerStore.SetMetadata(peer, AgentVersionKey, message.AgentVersion);
         if (message.HasProtocolVersion) _host.PeerStore.SetMetadata(peer, ProtocolVersionKey, message.ProtocolVersion);
 
@@ -232,7 +234,10 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
             if (!isPush) _host.AddressManager.RecordObservedAddress(connection, o);
         }
         return new IdentifyInfo(peer, key, message.HasProtocolVersion ? message.ProtocolVersion : null,
-            message.HasAgentVersion ? message.AgentVersion : null, listenAddresses, [.. message.Protocols], observed, envelope);
+            message.HasAgentVersion ? message.AgentVersion : null, listenAddresses, [.. message.Protocols], observed, envelope)
+        {
+            ProtocolsStored = protocolsStored,
+        };
     }
 
     private static PublicKey DecodeKey(ReadOnlySpan<byte> encoded)

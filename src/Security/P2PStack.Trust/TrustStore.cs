@@ -36,10 +36,11 @@ public enum TofuOutcome
 /// <summary>
 /// The trust store: trusted peers with a name, when and how they were trusted, revoked peers with a reason, and which
 /// peers were seen using post-quantum security (so a later classical connection is a downgrade). SQLite, so the node
-/// and the command line share it; every call reads the database (no cache that another process could outdate).
-/// Thread-safe.
+/// and the command line share it. The checks every connection makes (a revocation, the post-quantum mark) are answered
+/// from memory while no other connection to the database has committed since (<c>TrustStore.Memory.cs</c>); anything
+/// else reads the database. Thread-safe.
 /// </summary>
-public sealed class TrustStore : IDisposable
+public sealed partial class TrustStore : IDisposable
 {
     private const int SchemaVersion = 1;
 
@@ -92,6 +93,7 @@ public sealed class TrustStore : IDisposable
                 """, transaction, ("$peer", peer.ToBytes()), ("$name", (object?)name ?? DBNull.Value), ("$method", (long)method), ("$at", now.ToUnixTimeMilliseconds()));
             Execute("DELETE FROM revoked WHERE peer_id = $peer", transaction, ("$peer", peer.ToBytes()));
             transaction.Commit();
+            _revocations.Remove(peer);
         }
         return Get(peer) ?? throw new InvalidOperationException("the trusted peer was not stored");
     }
@@ -112,6 +114,7 @@ public sealed class TrustStore : IDisposable
                 ON CONFLICT(peer_id) DO UPDATE SET reason = excluded.reason, revoked_at = excluded.revoked_at
                 """, transaction, ("$peer", peer.ToBytes()), ("$reason", (object?)reason ?? DBNull.Value), ("$at", revoked.RevokedAt.ToUnixTimeMilliseconds()));
             transaction.Commit();
+            _revocations.Remove(peer);
         }
         PeerRevoked?.Invoke(revoked);
         return revoked;
@@ -126,6 +129,7 @@ public sealed class TrustStore : IDisposable
             int removed = Execute("DELETE FROM trusted WHERE peer_id = $peer", transaction, ("$peer", peer.ToBytes()))
                 + Execute("DELETE FROM revoked WHERE peer_id = $peer", transaction, ("$peer", peer.ToBytes()));
             transaction.Commit();
+            _revocations.Remove(peer);
             return removed > 0;
         }
     }
@@ -138,8 +142,17 @@ public sealed class TrustStore : IDisposable
 
     public bool IsTrusted(PeerId peer) => Get(peer) is not null;
 
-    public RevokedPeer? GetRevocation(PeerId peer) =>
-        QueryRevoked("SELECT peer_id, reason, revoked_at FROM revoked WHERE peer_id = $peer", ("$peer", peer.ToBytes())).FirstOrDefault();
+    public RevokedPeer? GetRevocation(PeerId peer)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        lock (_gate)
+        {
+            if (TryRecallRevocation(peer, out var known)) return known;
+            var revoked = QueryRevoked("SELECT peer_id, reason, revoked_at FROM revoked WHERE peer_id = $peer", ("$peer", peer.ToBytes())).FirstOrDefault();
+            RememberRevocation(peer, revoked);
+            return revoked;
+        }
+    }
 
     public bool IsRevoked(PeerId peer) => GetRevocation(peer) is not null;
 
@@ -185,12 +198,21 @@ public sealed class TrustStore : IDisposable
         byte[] key = peer.ToBytes();
         lock (_gate)
         {
+            if (MarkedPostQuantumSince(peer, stale)) return; // the database holds a newer "last seen" already
             if (Execute("INSERT OR IGNORE INTO post_quantum (peer_id, last_seen) VALUES ($peer, $at)", null, ("$peer", key), ("$at", now)) == 0)
             {
-                Execute("UPDATE post_quantum SET last_seen = $at WHERE peer_id = $peer AND last_seen <= $stale", null,
-                    ("$peer", key), ("$at", now), ("$stale", stale));
+                if (Execute("UPDATE post_quantum SET last_seen = $at WHERE peer_id = $peer AND last_seen <= $stale", null,
+                    ("$peer", key), ("$at", now), ("$stale", stale)) == 0)
+                {
+                    // Seen within the resolution: remember when, so the next connections need not ask.
+                    if (Command("SELECT last_seen FROM post_quantum WHERE peer_id = $peer", null, ("$peer", key)).ExecuteScalar() is long seen)
+                        RememberPostQuantum(peer, seen);
+                    return;
+                }
+                RememberPostQuantum(peer, now);
                 return;
             }
+            RememberPostQuantum(peer, now);
             // A new peer. Bounded: past the cap the least recently seen peers are forgotten. The count is kept here and
             // read again only when it says the cap is passed (another process may have written meanwhile).
             if (++_postQuantumPeers <= _options.MaxTrackedPeers) return;
@@ -200,6 +222,7 @@ public sealed class TrustStore : IDisposable
                 DELETE FROM post_quantum WHERE peer_id IN (
                     SELECT peer_id FROM post_quantum ORDER BY last_seen DESC LIMIT -1 OFFSET $max)
                 """, null, ("$max", (long)_options.MaxTrackedPeers));
+            _postQuantumMarks.Clear(); // some of them are gone
         }
     }
 

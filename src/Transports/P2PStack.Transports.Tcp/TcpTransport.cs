@@ -77,32 +77,27 @@ public sealed class TcpTransport : ITransport
                 var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 try
                 {
-                    bool fromListenPort = bindListenPort && BindToListenPort(socket, ip.AddressFamily);
-                    await socket.ConnectAsync(new IPEndPoint(ip, port), deadline.Token).ConfigureAwait(false);
+                    var remote = new IPEndPoint(ip, port);
+                    if (bindListenPort && BindToListenPort(socket, ip.AddressFamily))
+                    {
+                        // From the listen port the four-tuple is often taken (a connection to this address closed by
+                        // us in the last minute is in TIME_WAIT), so that outcome is an error code, not an exception:
+                        // a repeat dial would otherwise build a SocketException and its stack trace every time.
+                        var error = await TryConnectAsync(socket, remote, deadline.Token).ConfigureAwait(false);
+                        if (error == SocketError.Success)
+                        {
+                            SocketOptions.ConfigureConnected(socket, _options.NoDelay);
+                            return (socket, true);
+                        }
+                        socket.Dispose();
+                        lastError = new SocketException((int)error);
+                        if (error != SocketError.AddressNotAvailable || requireListenPort) continue;
+                        // Fall back to an ephemeral port.
+                        socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                    }
+                    await socket.ConnectAsync(remote, deadline.Token).ConfigureAwait(false);
                     SocketOptions.ConfigureConnected(socket, _options.NoDelay);
-                    return (socket, fromListenPort);
-                }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressNotAvailable && bindListenPort && !requireListenPort)
-                {
-                    socket.Dispose();
-                    lastError = e;
-                    var fresh = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                    try
-                    {
-                        await fresh.ConnectAsync(new IPEndPoint(ip, port), deadline.Token).ConfigureAwait(false);
-                        SocketOptions.ConfigureConnected(fresh, _options.NoDelay);
-                        return (fresh, false);
-                    }
-                    catch (SocketException retry)
-                    {
-                        fresh.Dispose();
-                        lastError = retry;
-                    }
-                    catch
-                    {
-                        fresh.Dispose();
-                        throw;
-                    }
+                    return (socket, false);
                 }
                 catch (SocketException e)
                 {
@@ -120,6 +115,24 @@ public sealed class TcpTransport : ITransport
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
             throw new TimeoutException($"connecting to {address} took longer than {_options.ConnectTimeout}", e);
+        }
+    }
+
+    /// <summary>Connects <paramref name="socket"/> and returns the outcome as an error code (no exception for a refused
+    /// or unavailable four-tuple); cancellation still throws.</summary>
+    private static async ValueTask<SocketError> TryConnectAsync(Socket socket, IPEndPoint remote, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var args = new SocketAsyncEventArgs { RemoteEndPoint = remote };
+        var completed = new TaskCompletionSource<SocketError>(TaskCreationOptions.RunContinuationsAsynchronously);
+        args.Completed += (_, e) => completed.TrySetResult(e.SocketError);
+        if (!socket.ConnectAsync(args)) return args.SocketError; // completed synchronously: no event follows
+        await using (cancellationToken.UnsafeRegister(static state => Socket.CancelConnectAsync((SocketAsyncEventArgs)state!), args)
+            .ConfigureAwait(false))
+        {
+            var error = await completed.Task.ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            return error;
         }
     }
 

@@ -16,8 +16,8 @@ public class IdentifyTests
     {
         await using var server = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0");
         await using var client = await TestPeer.StartAsync("/ip4/127.0.0.1/tcp/0");
-        var identified = new TaskCompletionSource<PeerId>();
-        using var _ = server.Host.Events.Subscribe<PeerIdentified>(e => identified.TrySetResult(e.Peer));
+        var identified = new TaskCompletionSource<PeerIdentified>();
+        using var _ = server.Host.Events.Subscribe<PeerIdentified>(e => identified.TrySetResult(e));
 
         var connection = await client.Host.DialAsync(server.Address, CancellationToken.None);
         var info = await client.Get<IdentifyService>().IdentifyAsync(connection, CancellationToken.None).WaitAsync(Patience);
@@ -31,8 +31,12 @@ public class IdentifyTests
         Assert.Equal(connection.LocalAddress, info.ObservedAddress);
 
         // The server identified the client on its own, from the connection event.
-        Assert.Equal(client.Host.PeerId, await identified.Task.WaitAsync(Patience));
+        var identifiedClient = await identified.Task.WaitAsync(Patience);
+        Assert.Equal(client.Host.PeerId, identifiedClient.Peer);
         Assert.Contains(PingProtocol.Id, server.Host.PeerStore.GetProtocols(client.Host.PeerId));
+        // The event carries what was stored, so subscribers need not read the store back.
+        Assert.NotNull(identifiedClient.Protocols);
+        Assert.Equal(server.Host.PeerStore.GetProtocols(client.Host.PeerId).Order(), identifiedClient.Protocols.Order());
         Assert.Equal(client.Host.ListenAddresses, server.Host.PeerStore.GetAddresses(client.Host.PeerId));
     }
 

@@ -103,6 +103,61 @@ public sealed class TrustStoreTests
         Assert.True(store.HasUsedPostQuantum(d));
     }
 
+    [Fact]
+    public void A_revocation_is_seen_at_once_whichever_store_on_the_file_writes_it()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"trust-{Guid.NewGuid():N}.db");
+        try
+        {
+            var peer = NewPeer();
+            using var node = new TrustStore(new TrustOptions { DatabasePath = path });
+            using var cli = new TrustStore(new TrustOptions { DatabasePath = path }); // the command line, on the same file
+            Assert.Null(node.GetRevocation(peer)); // remembered as not revoked
+
+            cli.Revoke(peer, "stolen laptop");
+            Assert.Equal("stolen laptop", node.GetRevocation(peer)?.Reason);
+            Assert.True(node.IsRevoked(peer));
+
+            cli.Trust(peer); // lifts it
+            Assert.Null(node.GetRevocation(peer));
+
+            node.Revoke(peer, "again"); // the store's own writes
+            Assert.Equal("again", node.GetRevocation(peer)?.Reason);
+            Assert.Equal("again", cli.GetRevocation(peer)?.Reason);
+            node.Forget(peer);
+            Assert.Null(node.GetRevocation(peer));
+            Assert.Null(cli.GetRevocation(peer));
+        }
+        finally
+        {
+            foreach (var file in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(path) + "*")) File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void A_post_quantum_mark_removed_by_another_store_is_written_again()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"trust-{Guid.NewGuid():N}.db");
+        try
+        {
+            var (a, b) = (NewPeer(), NewPeer());
+            var clock = new ManualClock();
+            using var node = new TrustStore(new TrustOptions { DatabasePath = path }, clock);
+            node.MarkPostQuantum(a); // remembered: the next mark within the resolution writes nothing
+            clock.Advance(TimeSpan.FromSeconds(1));
+            using var other = new TrustStore(new TrustOptions { DatabasePath = path, MaxTrackedPeers = 1 }, clock);
+            other.MarkPostQuantum(b); // over the other store's cap of 1: a, the least recently seen, is forgotten
+            Assert.False(node.HasUsedPostQuantum(a));
+
+            node.MarkPostQuantum(a); // the file changed elsewhere: not answered from memory
+            Assert.True(node.HasUsedPostQuantum(a));
+        }
+        finally
+        {
+            foreach (var file in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(path) + "*")) File.Delete(file);
+        }
+    }
+
     private sealed class ManualClock : TimeProvider
     {
         private DateTimeOffset _now = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);

@@ -85,6 +85,47 @@ public class TcpTransportTests
     }
 
     [Fact]
+    public async Task A_second_dial_to_the_same_address_falls_back_to_an_ephemeral_port_without_throwing()
+    {
+        var options = new TcpTransportOptions { ReusePort = true };
+        var a = new TcpTransport(options);
+        var b = new TcpTransport(options);
+        await using IListener listenerA = await a.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+        await using IListener listenerB = await b.ListenAsync(Multiaddr.Parse("/ip4/127.0.0.1/tcp/0"), default);
+        Task<IRawConnection> accept = listenerB.AcceptAsync(default).AsTask();
+        await using IRawConnection first = await a.DialAsync(listenerB.ListenAddress, default).AsTask().WaitAsync(Patience);
+        await using IRawConnection firstAccepted = await accept.WaitAsync(Patience);
+        Assert.Equal(listenerA.ListenAddress, first.LocalAddress);
+
+        // The four-tuple from the listen port is taken by the first connection: the connect from there fails with
+        // EADDRNOTAVAIL, an outcome the dial expects (repeat dials meet it all the time), so nothing is thrown for it.
+        int unavailable = 0;
+        EventHandler<System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs> count = (_, e) =>
+        {
+            if (e.Exception is SocketException { SocketErrorCode: SocketError.AddressNotAvailable }) Interlocked.Increment(ref unavailable);
+        };
+        AppDomain.CurrentDomain.FirstChanceException += count;
+        try
+        {
+            Task<IRawConnection> acceptSecond = listenerB.AcceptAsync(default).AsTask();
+            await using IRawConnection second = await a.DialAsync(listenerB.ListenAddress, default).AsTask().WaitAsync(Patience);
+            await using IRawConnection secondAccepted = await acceptSecond.WaitAsync(Patience);
+            Assert.NotEqual(listenerA.ListenAddress, second.LocalAddress);
+            Assert.Equal(second.LocalAddress, secondAccepted.RemoteAddress);
+            Assert.Equal(Direction.Outbound, second.Direction);
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.FirstChanceException -= count;
+        }
+        Assert.Equal(0, Volatile.Read(ref unavailable));
+
+        // A simultaneous open must use the listen port: with the four-tuple taken it fails as before.
+        await Assert.ThrowsAsync<IOException>(() => a.DialAsync(listenerB.ListenAddress,
+            new DialOptions { SimultaneousOpenRole = Direction.Outbound }, default).AsTask().WaitAsync(Patience));
+    }
+
+    [Fact]
     public async Task A_dial_from_an_ephemeral_port_leaves_the_listen_port_alone()
     {
         var options = new TcpTransportOptions { ReusePort = true };

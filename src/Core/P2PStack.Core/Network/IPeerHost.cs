@@ -204,8 +204,10 @@ public sealed record PeerDisconnected(IConnection Connection);
 /// service counting uses of an address).</summary>
 public sealed record AnonymousConnectionOpened(IConnection Connection);
 
-/// <summary>Identify completed for a peer: its protocols and addresses are in the peer store.</summary>
-public sealed record PeerIdentified(PeerId Peer, IConnection Connection);
+/// <summary>Identify completed for a peer: its protocols and addresses are in the peer store. <paramref name="Protocols"/>:
+/// the protocols the peer just said it serves (what the store now holds for it), so that subscribers need not read the
+/// store on every new connection; null when the answer left the stored ones as they were.</summary>
+public sealed record PeerIdentified(PeerId Peer, IConnection Connection, IReadOnlyList<string>? Protocols = null);
 
 /// <summary>Decides which peers and addresses may connect, at each stage of a connection's life.</summary>
 public interface IConnectionGater

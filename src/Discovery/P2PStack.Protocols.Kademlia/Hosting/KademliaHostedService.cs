@@ -25,7 +25,7 @@ public sealed partial class KademliaHostedService(IPeerHost host, KademliaDht dh
         if (_subscription is not null) return Task.CompletedTask;
         if (dht.Options.Mode == DhtMode.Server) _registration = host.AddHandler(handler);
         // Owned by the host: stopping it cancels and awaits the check.
-        _subscription = host.Events.Subscribe<PeerIdentified>(e => host.RunInBackground(token => OnIdentifiedAsync(e.Peer, token)));
+        _subscription = host.Events.Subscribe<PeerIdentified>(e => host.RunInBackground(token => OnIdentifiedAsync(e, token)));
         dht.StartBackgroundTasks();
         if (dht.Options.BootstrapPeers.Count > 0) _bootstrap = BootstrapInBackgroundAsync();
         return Task.CompletedTask;
@@ -44,12 +44,14 @@ public sealed partial class KademliaHostedService(IPeerHost host, KademliaDht dh
 
     // As go: a peer whose identify lists the DHT protocol is a candidate (checked with a FIND_NODE); one that does
     // not (any more) leaves the table.
-    private async Task OnIdentifiedAsync(Identity.PeerId peer, CancellationToken hostStopping)
+    private async Task OnIdentifiedAsync(PeerIdentified identified, CancellationToken hostStopping)
     {
+        var peer = identified.Peer;
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, hostStopping);
         try
         {
-            if (host.PeerStore.GetProtocols(peer).Contains(dht.Options.ProtocolId))
+            // The protocols identify just stored (reading them back would commit the store's queued writes).
+            if ((identified.Protocols ?? host.PeerStore.GetProtocols(peer)).Contains(dht.Options.ProtocolId))
                 await dht.AddServerPeerAsync(peer, stopping.Token).ConfigureAwait(false);
             else
                 dht.RemovePeer(peer);
