@@ -140,13 +140,9 @@ public class AddressManagerTests
     [Fact]
     public async Task An_address_change_is_pushed_to_connected_peers_by_identify()
     {
-        var network = new MemoryNetwork();
-        await using var server = await TestPeer.StartAsync("/memory/0", network);
-        await using var client = await TestPeer.StartAsync("/memory/0", network);
-        await client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
-        // The server pushes only to peers it knows speak identify push, i.e. once it has identified the client.
-        await WaitUntilAsync(() => server.Host.PeerStore.GetProtocols(client.Host.PeerId).Contains(Protocols.Identify.IdentifyProtocol.PushId)
-            && client.Host.PeerStore.GetAddresses(server.Host.PeerId).Count == 1);
+        var (server, client) = await IdentifiedPairAsync();
+        await using var disposeServer = server;
+        await using var disposeClient = client;
 
         await using (var added = await server.Host.ListenAsync(Multiaddr.Parse("/memory/0"), CancellationToken.None))
         {
@@ -189,18 +185,38 @@ public class AddressManagerTests
     [Fact]
     public async Task Announce_addresses_changed_at_run_time_are_pushed_to_connected_peers_by_identify()
     {
-        var network = new MemoryNetwork();
-        await using var server = await TestPeer.StartAsync("/memory/0", network);
-        await using var client = await TestPeer.StartAsync("/memory/0", network);
-        await client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
-        await WaitUntilAsync(() => server.Host.PeerStore.GetProtocols(client.Host.PeerId).Contains(Protocols.Identify.IdentifyProtocol.PushId)
-            && client.Host.PeerStore.GetAddresses(server.Host.PeerId).Count == 1);
+        var (server, client) = await IdentifiedPairAsync();
+        await using var disposeServer = server;
+        await using var disposeClient = client;
 
         var announced = Multiaddr.Parse("/memory/4242");
         server.Host.AddressManager.SetAnnounceAddresses([announced]);
         await WaitUntilAsync(() => client.Host.PeerStore.GetAddresses(server.Host.PeerId).Contains(announced));
         server.Host.AddressManager.SetAnnounceAddresses([]);
         await WaitUntilAsync(() => !client.Host.PeerStore.GetAddresses(server.Host.PeerId).Contains(announced));
+    }
+
+    /// <summary>Two peers on a memory network, the client connected to the server and each identified by the other:
+    /// the server pushes only to peers it knows speak identify push.</summary>
+    private static async Task<(TestPeer Server, TestPeer Client)> IdentifiedPairAsync()
+    {
+        var network = new MemoryNetwork();
+        var server = await TestPeer.StartAsync("/memory/0", network);
+        TestPeer? client = null;
+        try
+        {
+            client = await TestPeer.StartAsync("/memory/0", network);
+            await client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+            await WaitUntilAsync(() => server.Host.PeerStore.GetProtocols(client.Host.PeerId).Contains(Protocols.Identify.IdentifyProtocol.PushId)
+                && client.Host.PeerStore.GetAddresses(server.Host.PeerId).Count == 1);
+            return (server, client);
+        }
+        catch
+        {
+            if (client is not null) await client.DisposeAsync();
+            await server.DisposeAsync();
+            throw;
+        }
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
