@@ -170,24 +170,12 @@ public class OptimisticSecurityTests
         public ValueTask<IRawConnection> ProtectAsync(IRawConnection connection, CancellationToken cancellationToken) =>
             ValueTask.FromResult<IRawConnection>(Armed ? new CorruptedConnection(connection, this) : connection);
 
-        private sealed class CorruptedConnection(IRawConnection inner, CorruptingProtector owner) : IRawConnection
+        private sealed class CorruptedConnection(IRawConnection inner, CorruptingProtector owner) : DelegatingRawConnection(inner)
         {
-            public System.IO.Pipelines.PipeReader Input => inner.Input;
-
-            public System.IO.Pipelines.PipeWriter Output { get; } = new CorruptingWriter(inner.Output, owner);
-
-            public Addressing.Multiaddr LocalAddress => inner.LocalAddress;
-
-            public Addressing.Multiaddr RemoteAddress => inner.RemoteAddress;
-
-            public Direction Direction => inner.Direction;
-
-            public void Abort() => inner.Abort();
-
-            public ValueTask DisposeAsync() => inner.DisposeAsync();
+            public override System.IO.Pipelines.PipeWriter Output { get; } = new CorruptingWriter(inner.Output, owner);
         }
 
-        private sealed class CorruptingWriter(System.IO.Pipelines.PipeWriter inner, CorruptingProtector owner) : System.IO.Pipelines.PipeWriter
+        private sealed class CorruptingWriter(System.IO.Pipelines.PipeWriter inner, CorruptingProtector owner) : DelegatingPipeWriter(inner)
         {
             private Memory<byte> _last;
             private bool _done;
@@ -200,21 +188,12 @@ public class OptimisticSecurityTests
                     _done = true;
                     Interlocked.Increment(ref owner._corrupted);
                 }
-                inner.Advance(bytes);
+                Inner.Advance(bytes);
             }
 
-            public override Memory<byte> GetMemory(int sizeHint = 0) => _last = inner.GetMemory(sizeHint);
+            public override Memory<byte> GetMemory(int sizeHint = 0) => _last = Inner.GetMemory(sizeHint);
 
             public override Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
-
-            public override ValueTask<System.IO.Pipelines.FlushResult> FlushAsync(CancellationToken cancellationToken = default) =>
-                inner.FlushAsync(cancellationToken);
-
-            public override void CancelPendingFlush() => inner.CancelPendingFlush();
-
-            public override void Complete(Exception? exception = null) => inner.Complete(exception);
-
-            public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
         }
     }
 
