@@ -3,7 +3,7 @@ using System.IO.Pipelines;
 namespace P2PStack.Testing;
 
 /// <summary>
-/// (Test support linked into the test projects whose doubles wrap a writer: onion, Noise.) A <see cref="PipeWriter"/>
+/// (Test support linked into the test projects whose doubles wrap a writer: onion, Noise, host, interop.) A <see cref="PipeWriter"/>
 /// that passes every call to <paramref name="inner"/>, so that a double overrides only what it changes (a fault, a
 /// split) and shows nothing else.
 /// </summary>

@@ -1,13 +1,12 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
-using P2PStack.Addressing;
 using P2PStack.Network;
 
 namespace P2PStack.Testing;
 
 /// <summary>
-/// (Test support linked into the host and interop tests.) A connection protector that changes nothing and records, per raw connection, the order of this side's writes (one
+/// (Test support linked into the host and interop tests, with DelegatingPipeReader.cs and DelegatingPipeWriter.cs.) A connection protector that changes nothing and records, per raw connection, the order of this side's writes (one
 /// per flush, with their bytes) and of its reads that returned data: the flights on the wire as this side sees them.
 /// </summary>
 internal sealed class WireTraceProtector : IConnectionProtector
@@ -29,24 +28,14 @@ internal sealed class WireTraceProtector : IConnectionProtector
         return ValueTask.FromResult<IRawConnection>(new TracedConnection(connection, trace));
     }
 
-    private sealed class TracedConnection(IRawConnection inner, ConnectionTrace trace) : IRawConnection
+    private sealed class TracedConnection(IRawConnection inner, ConnectionTrace trace) : DelegatingRawConnection(inner)
     {
-        public PipeReader Input { get; } = new TracedReader(inner.Input, trace);
+        public override PipeReader Input { get; } = new TracedReader(inner.Input, trace);
 
-        public PipeWriter Output { get; } = new TracedWriter(inner.Output, trace);
-
-        public Multiaddr LocalAddress => inner.LocalAddress;
-
-        public Multiaddr RemoteAddress => inner.RemoteAddress;
-
-        public Direction Direction => inner.Direction;
-
-        public void Abort() => inner.Abort();
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
+        public override PipeWriter Output { get; } = new TracedWriter(inner.Output, trace);
     }
 
-    private sealed class TracedWriter(PipeWriter inner, ConnectionTrace trace) : PipeWriter
+    private sealed class TracedWriter(PipeWriter inner, ConnectionTrace trace) : DelegatingPipeWriter(inner)
     {
         private readonly ArrayBufferWriter<byte> _pending = new();
         private Memory<byte> _last;
@@ -54,10 +43,10 @@ internal sealed class WireTraceProtector : IConnectionProtector
         public override void Advance(int bytes)
         {
             _pending.Write(_last.Span[..bytes]);
-            inner.Advance(bytes);
+            Inner.Advance(bytes);
         }
 
-        public override Memory<byte> GetMemory(int sizeHint = 0) => _last = inner.GetMemory(sizeHint);
+        public override Memory<byte> GetMemory(int sizeHint = 0) => _last = Inner.GetMemory(sizeHint);
 
         public override Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
 
@@ -68,34 +57,18 @@ internal sealed class WireTraceProtector : IConnectionProtector
                 trace.Add(sent: true, _pending.WrittenSpan.ToArray());
                 _pending.Clear();
             }
-            return inner.FlushAsync(cancellationToken);
+            return Inner.FlushAsync(cancellationToken);
         }
-
-        public override void CancelPendingFlush() => inner.CancelPendingFlush();
-
-        public override void Complete(Exception? exception = null) => inner.Complete(exception);
-
-        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
     }
 
-    private sealed class TracedReader(PipeReader inner, ConnectionTrace trace) : PipeReader
+    private sealed class TracedReader(PipeReader inner, ConnectionTrace trace) : DelegatingPipeReader(inner)
     {
         public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
-            var result = await inner.ReadAsync(cancellationToken);
+            var result = await Inner.ReadAsync(cancellationToken);
             if (!result.Buffer.IsEmpty) trace.Add(sent: false, []);
             return result;
         }
-
-        public override bool TryRead(out ReadResult result) => inner.TryRead(out result);
-
-        public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
-
-        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
-
-        public override void CancelPendingRead() => inner.CancelPendingRead();
-
-        public override void Complete(Exception? exception = null) => inner.Complete(exception);
     }
 }
 

@@ -7,7 +7,8 @@ namespace P2PStack.Host;
 /// <summary>
 /// The host's <see cref="IAddressManager"/>: listen addresses (told by the host as listeners come and go), observed
 /// addresses confirmed by <see cref="AddressOptions.ObservedAddressThreshold"/> observer networks, relay addresses
-/// (told by the relay module), mapped addresses (told by the port mapping module), and the advertised set built from them and the announce options. Publishes
+/// (told by the relay module), mapped addresses (told by the port mapping module), and the advertised set built from them and the announce
+/// addresses (<see cref="HostOptions.AnnounceAddresses"/> at start, <see cref="SetAnnounceAddresses"/> at run time). Publishes
 /// <see cref="LocalAddressesChanged"/> whenever the advertised set changes; the host calls <see cref="Refresh"/>
 /// periodically so that expired observations and interface changes are noticed too.
 /// </summary>
@@ -21,6 +22,7 @@ public sealed class AddressManager : IAddressManager
     private readonly List<Multiaddr> _listen = [];
     private readonly List<Multiaddr> _relay = [];
     private IReadOnlyList<Multiaddr> _mapped = [];
+    private IReadOnlyList<Multiaddr> _announce;
     private readonly Dictionary<Multiaddr, Reachability> _reachability = [];
     private IReadOnlyList<Multiaddr> _expandedListen = [];
     private IReadOnlyList<Multiaddr> _advertised = [];
@@ -31,6 +33,8 @@ public sealed class AddressManager : IAddressManager
         _options.Addresses.Validate();
         _identity = identity;
         _events = events;
+        // A copy: changed at run time through SetAnnounceAddresses (which publishes the change), never by the options.
+        _announce = [.. _options.AnnounceAddresses.Distinct()];
         var addresses = _options.Addresses;
         _observed = new ObservedAddresses(addresses.MaxObservedAddresses, addresses.ObservedAddressTtl, timeProvider,
             Math.Max(16, addresses.ObservedAddressThreshold * 4));
@@ -112,6 +116,22 @@ public sealed class AddressManager : IAddressManager
         Update();
     }
 
+    public IReadOnlyList<Multiaddr> AnnounceAddresses
+    {
+        get
+        {
+            lock (_gate) return _announce;
+        }
+    }
+
+    public void SetAnnounceAddresses(IReadOnlyList<Multiaddr> addresses)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        List<Multiaddr> distinct = [.. addresses.Distinct()];
+        lock (_gate) _announce = distinct;
+        Update();
+    }
+
     public void SetReachability(Multiaddr address, Reachability reachability)
     {
         ArgumentNullException.ThrowIfNull(address);
@@ -176,8 +196,8 @@ public sealed class AddressManager : IAddressManager
         var options = _options.Addresses;
         // Reachability checks: an address found public is advertised without waiting for observers, one found private is not.
         var verifiedPublic = _reachability.Where(r => r.Value == Reachability.Public).Select(r => r.Key);
-        IEnumerable<Multiaddr> candidates = _options.AnnounceAddresses.Count > 0
-            ? _options.AnnounceAddresses
+        IEnumerable<Multiaddr> candidates = _announce.Count > 0
+            ? _announce
             : _expandedListen.Concat(_mapped).Concat(ObservedAddresses).Concat(verifiedPublic).Concat(_relay);
         var result = candidates.Concat(options.AppendAnnounce).Distinct()
             .Where(a => !options.NoAnnounce.Any(filter => Matches(filter, a)))

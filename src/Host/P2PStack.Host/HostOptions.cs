@@ -10,7 +10,8 @@ public sealed class HostOptions
 
     /// <summary>When set, the addresses announced to other peers instead of the (expanded) listen, observed and relay
     /// addresses. <see cref="AddressOptions.AppendAnnounce"/>, <see cref="AddressOptions.NoAnnounce"/> and
-    /// <see cref="AddressOptions.AnnounceFilter"/> still apply.</summary>
+    /// <see cref="AddressOptions.AnnounceFilter"/> still apply. Read when the host starts; change them at run time with
+    /// <c>IAddressManager.SetAnnounceAddresses</c>, which publishes the change.</summary>
     public List<Multiaddr> AnnounceAddresses { get; } = [];
 
     /// <summary>How the advertised addresses are built (observed address confirmation, announce filters).</summary>

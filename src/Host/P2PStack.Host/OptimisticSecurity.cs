@@ -111,29 +111,7 @@ public sealed class OptimisticSecurityException(string security, Multiaddr addre
 /// multistream answer has been read and checked (before the first handshake bytes), reads go through the lazy pipe;
 /// then, and for every write (the proposal is already in the output), the raw connection's own pipe, so the
 /// encrypted data path has no extra layer.</summary>
-internal sealed class OptimisticallyNegotiatedConnection(IRawConnection inner, LazySelectedPipe pipe) : IRawConnection
+internal sealed class OptimisticallyNegotiatedConnection(IRawConnection inner, LazySelectedPipe pipe) : DelegatingRawConnection(inner)
 {
-    public PipeReader Input => pipe.IsConfirmed ? inner.Input : pipe.Input;
-
-    public PipeWriter Output => inner.Output;
-
-    public Multiaddr LocalAddress => inner.LocalAddress;
-
-    public Multiaddr RemoteAddress => inner.RemoteAddress;
-
-    public Direction Direction => inner.Direction;
-
-    public ConnectionLimits? Limits => inner.Limits;
-
-    public bool IsAnonymous => inner.IsAnonymous;
-
-    public ILocalIdentity? LocalIdentity => inner.LocalIdentity;
-
-    public IReadOnlyList<string>? RequiredInboundFilters => inner.RequiredInboundFilters;
-
-    public IAdmissionTicket? Admission => inner.Admission;
-
-    public void Abort() => inner.Abort();
-
-    public ValueTask DisposeAsync() => inner.DisposeAsync();
+    public override PipeReader Input => pipe.IsConfirmed ? Inner.Input : pipe.Input;
 }

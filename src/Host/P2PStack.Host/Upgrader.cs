@@ -18,6 +18,8 @@ public sealed partial class Upgrader
     private readonly IConnectionProtector[] _protectors;
     private readonly Dictionary<string, ISecureChannel> _channels;
     private readonly string[] _securityIds;
+    // The channels that opted in to optimistic negotiation (IOptimisticSecureChannel).
+    private readonly HashSet<string> _optimisticIds;
     private readonly Dictionary<string, IStreamMuxer> _muxers;
     private readonly string[] _muxerIds;
     private readonly Dictionary<string, ISecuredConnectionFilter> _filters;
@@ -40,6 +42,7 @@ public sealed partial class Upgrader
         // Registration order is preference order; a later registration of the same id is ignored.
         _channels = channelList.DistinctBy(c => c.ProtocolId).ToDictionary(c => c.ProtocolId, StringComparer.Ordinal);
         _securityIds = [.. channelList.Select(c => c.ProtocolId).Distinct(StringComparer.Ordinal)];
+        _optimisticIds = new(_channels.Values.OfType<IOptimisticSecureChannel>().Select(c => c.ProtocolId), StringComparer.Ordinal);
         _muxers = muxerList.DistinctBy(m => m.ProtocolId).ToDictionary(m => m.ProtocolId, StringComparer.Ordinal);
         _muxerIds = [.. muxerList.Select(m => m.ProtocolId).Distinct(StringComparer.Ordinal)];
         _filters = filters.DistinctBy(f => f.ProtocolId).ToDictionary(f => f.ProtocolId, StringComparer.Ordinal);
@@ -74,7 +77,7 @@ public sealed partial class Upgrader
     /// </summary>
     /// <param name="resources">The connection's resource scope, where the muxer reserves its buffers.</param>
     /// <param name="optimisticSecurity">A security protocol the remote accepted recently (<see cref="SecuritySuiteMemory"/>):
-    /// when it is among those offered, the dialer proposes it alone and sends the handshake's first message with the
+    /// when it is among those offered and its channel is an <see cref="IOptimisticSecureChannel"/>, the dialer proposes it alone and sends the handshake's first message with the
     /// proposal, without waiting for the answer. A failure before the handshake completes then throws
     /// <see cref="OptimisticSecurityException"/>, for the caller to dial again without it.</param>
     public Task<UpgradedConnection> UpgradeOutboundAsync(IRawConnection raw, PeerId? expectedPeer, DialOptions options,
@@ -99,7 +102,7 @@ public sealed partial class Upgrader
         bool optional = options.Filters is null && _defaults is { Required: false };
         var direction = role ?? raw.Direction;
         string? optimistic = direction == Direction.Outbound && optimisticSecurity is not null && offered.Contains(optimisticSecurity)
-            ? optimisticSecurity : null;
+            && _optimisticIds.Contains(optimisticSecurity) ? optimisticSecurity : null;
         return UpgradeAsync(raw, direction, options.Identity ?? _identity, expectedPeer, offered, filters,
             cancellationToken, resources, optional, optimistic);
     }
@@ -264,8 +267,9 @@ public sealed partial class Upgrader
         {
             return initiator
                 ? await MultistreamSelect.SelectAsync(connection, securityIds, cancellationToken).ConfigureAwait(false)
-                // The responder's handshake always answers message 1: an acceptance that arrived with it can wait for it.
-                : await MultistreamSelect.HandleBeforeReplyAsync(connection, securityIds, cancellationToken).ConfigureAwait(false);
+                // An optimistic channel's responder always answers message 1: an acceptance that arrived with it can wait for it.
+                : await MultistreamSelect.HandleBeforeReplyAsync(connection, securityIds, _optimisticIds.Contains, cancellationToken)
+                    .ConfigureAwait(false);
         }
         catch (ProtocolNotSupportedException ex)
         {

@@ -107,17 +107,29 @@ public static class MultistreamSelect
         CancellationToken cancellationToken, MultistreamOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(supported);
-        return HandleAsync(pipe, supported.Contains, supported, cancellationToken, options, answerWithReply: true);
+        return HandleAsync(pipe, supported.Contains, supported, cancellationToken, options, answerWithReply: static _ => true);
+    }
+
+    /// <summary>As <see cref="HandleBeforeReplyAsync(IDuplexPipe, IReadOnlyCollection{string}, CancellationToken, MultistreamOptions?)"/>
+    /// for the protocols <paramref name="repliesToFirstMessage"/> names; the acceptance of any other protocol is flushed at
+    /// once, as <see cref="HandleAsync(IDuplexPipe, IReadOnlyCollection{string}, CancellationToken, MultistreamOptions?)"/> does.</summary>
+    public static ValueTask<string> HandleBeforeReplyAsync(IDuplexPipe pipe, IReadOnlyCollection<string> supported,
+        Func<string, bool> repliesToFirstMessage, CancellationToken cancellationToken, MultistreamOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(supported);
+        ArgumentNullException.ThrowIfNull(repliesToFirstMessage);
+        return HandleAsync(pipe, supported.Contains, supported, cancellationToken, options, repliesToFirstMessage);
     }
 
     /// <summary>Listener side with a custom matcher (e.g. semantic-version matching); <paramref name="advertised"/> is
     /// what <c>ls</c> reports.</summary>
     public static ValueTask<string> HandleAsync(IDuplexPipe pipe, Func<string, bool> isSupported,
         IEnumerable<string> advertised, CancellationToken cancellationToken, MultistreamOptions? options = null) =>
-        HandleAsync(pipe, isSupported, advertised, cancellationToken, options, answerWithReply: false);
+        HandleAsync(pipe, isSupported, advertised, cancellationToken, options, answerWithReply: null);
 
+    // answerWithReply: the accepted protocols whose acceptance may wait for the protocol's reply; null: none.
     private static async ValueTask<string> HandleAsync(IDuplexPipe pipe, Func<string, bool> isSupported,
-        IEnumerable<string> advertised, CancellationToken cancellationToken, MultistreamOptions? options, bool answerWithReply)
+        IEnumerable<string> advertised, CancellationToken cancellationToken, MultistreamOptions? options, Func<string, bool>? answerWithReply)
     {
         ArgumentNullException.ThrowIfNull(pipe);
         ArgumentNullException.ThrowIfNull(isSupported);
@@ -144,7 +156,7 @@ public static class MultistreamSelect
                 else if (proposal != ProtocolId && proposal != MultistreamCodec.NotAvailable && isSupported(proposal))
                 {
                     MultistreamCodec.WriteToken(pipe.Output, proposal);
-                    if (!answerWithReply || !HasBytes(pipe.Input))
+                    if (answerWithReply?.Invoke(proposal) != true || !HasBytes(pipe.Input))
                         await pipe.Output.FlushAsync(deadline.Token).ConfigureAwait(false);
                     return proposal;
                 }

@@ -33,12 +33,24 @@ public sealed class PortMappingFailedException(IReadOnlyList<Exception> errors)
     public bool Refused => Errors.Any(e => e is PortMappingRefusedException);
 }
 
+/// <summary>What <see cref="PortMappingService"/> asks of a gateway: <see cref="PortMapper"/>, or a test double.</summary>
+internal interface IPortMappingClient
+{
+    PortMappingOptions Options { get; }
+
+    Task<PortMappingResult> MapAsync(MappingProtocol protocol, int internalPort, CancellationToken cancellationToken);
+
+    Task<PortMappingResult> RenewAsync(PortMappingResult mapping, CancellationToken cancellationToken);
+
+    Task RemoveAsync(PortMappingResult mapping, CancellationToken cancellationToken);
+}
+
 /// <summary>
 /// Asks the local gateway to forward a port: UPnP IGD first (SSDP, then SOAP AddPortMapping), then PCP, then
 /// NAT-PMP, as <see cref="PortMappingOptions.Protocols"/> allows. A gateway whose external address is itself private
 /// (a NAT behind another NAT) is treated as a refusal: such a mapping does not make the node reachable.
 /// </summary>
-public sealed partial class PortMapper : IDisposable
+public sealed partial class PortMapper : IPortMappingClient, IDisposable
 {
     private const int ConflictRetries = 3;
     private readonly PortMappingOptions _options;

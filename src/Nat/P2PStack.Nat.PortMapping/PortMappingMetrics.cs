@@ -11,6 +11,7 @@ public sealed class PortMappingMetrics : ModuleMetrics
     private readonly Counter<long> _mapped;
     private readonly Counter<long> _failed;
     private readonly Counter<long> _lost;
+    private readonly Counter<long> _roundErrors;
     private int _active;
 
     public PortMappingMetrics(IMeterFactory? factory = null) : base(factory, MeterName)
@@ -21,6 +22,8 @@ public sealed class PortMappingMetrics : ModuleMetrics
             "Port mapping attempts that failed, by method and reason (not_found, refused, malformed, network).");
         _lost = Meter.CreateCounter<long>("p2pstack_port_mappings_lost_total", "{mapping}",
             "Port mappings lost before the node stopped, by method and reason (renewal_refused, lease_expired, gateway_gone, listener_closed).");
+        _roundErrors = Meter.CreateCounter<long>("p2pstack_port_mapping_round_errors_total", "{round}",
+            "Rounds of the port mapping service that failed with an error the mapper does not type; each is tried again after RetryInterval.");
         Meter.CreateObservableGauge("p2pstack_port_mappings", () => Volatile.Read(ref _active), "{mapping}",
             "Port mappings in place now.");
     }
@@ -33,6 +36,8 @@ public sealed class PortMappingMetrics : ModuleMetrics
     /// <param name="reason">renewal_refused, lease_expired, gateway_gone or listener_closed.</param>
     internal void Lost(string method, string reason) =>
         _lost.Add(1, new KeyValuePair<string, object?>("method", method), new KeyValuePair<string, object?>("reason", reason));
+
+    internal void RoundFailed() => _roundErrors.Add(1);
 
     internal void SetActive(int count) => Volatile.Write(ref _active, count);
 }

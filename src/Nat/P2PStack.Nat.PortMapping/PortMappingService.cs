@@ -17,14 +17,16 @@ public sealed record PortMappingsChanged(IReadOnlyList<PortMappingResult> Mappin
 /// <see cref="PortMappingOptions.RenewalRetryInterval"/>, and the mapping kept until its lease ends), tries again after
 /// <see cref="PortMappingOptions.RetryInterval"/> when no protocol worked or a mapping was lost, removes a mapping from the
 /// gateway as soon as its listener closes (woken by <see cref="LocalAddressesChanged"/>; checked at every round too), and
-/// removes the mappings on stop. Every loss is counted by reason (<c>p2pstack_port_mappings_lost_total</c>). The public addresses the mappings give are in <see cref="ExternalAddresses"/>
+/// removes the mappings on stop. A round that fails with an error the mapper does not type is logged, counted
+/// (<c>p2pstack_port_mapping_round_errors_total</c>) and shown in <see cref="LastError"/>, and the service tries again
+/// after <see cref="PortMappingOptions.RetryInterval"/>. Every loss is counted by reason (<c>p2pstack_port_mappings_lost_total</c>). The public addresses the mappings give are in <see cref="ExternalAddresses"/>
 /// and the host's address manager (<see cref="IAddressManager.MappedAddresses"/>), which advertises them while the
 /// mappings last; every change is also announced with <see cref="PortMappingsChanged"/> on the host's event bus.
 /// </summary>
 public sealed partial class PortMappingService : IHostedService, IAsyncDisposable
 {
     private readonly IPeerHost _host;
-    private readonly PortMapper _mapper;
+    private readonly IPortMappingClient _mapper;
     private readonly PortMappingMetrics? _metrics;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -43,6 +45,12 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
 
     public PortMappingService(IPeerHost host, PortMapper mapper, PortMappingMetrics? metrics = null, ILogger<PortMappingService>? logger = null,
         TimeProvider? timeProvider = null)
+        : this(host, (IPortMappingClient)mapper, metrics, logger, timeProvider)
+    {
+    }
+
+    internal PortMappingService(IPeerHost host, IPortMappingClient mapper, PortMappingMetrics? metrics = null,
+        ILogger<PortMappingService>? logger = null, TimeProvider? timeProvider = null)
     {
         _host = host;
         _mapper = mapper;
@@ -54,7 +62,7 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
     /// <summary>The mappings in place now.</summary>
     public IReadOnlyList<PortMappingResult> Mappings => _mappings;
 
-    /// <summary>The last failure of every protocol, or null after a success.</summary>
+    /// <summary>The last failure of every protocol (or a round's unexpected error, wrapped), or null after a success.</summary>
     public PortMappingFailedException? LastError { get; private set; }
 
     /// <summary>What the mappings make the node reachable at: /ip4/EXTERNAL/tcp/PORT.</summary>
@@ -167,6 +175,24 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
                 return;
+            }
+            catch (Exception ex) when (!stopping.IsCancellationRequested)
+            {
+                // Anything the mapper does not type (a bug, an untyped failure of an exchange) would end the loop, and
+                // with it every renewal, without a word: logged once, counted, shown in LastError, and the mapping
+                // tried again in a new round after RetryInterval (or sooner, when a listener opens or closes).
+                var retryIn = _mapper.Options.RetryInterval;
+                _metrics?.RoundFailed();
+                LastError = ex as PortMappingFailedException ?? new PortMappingFailedException([ex]);
+                LogRoundFailed(ex, retryIn);
+                try
+                {
+                    await SleepAsync(retryIn, stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+                {
+                    return;
+                }
             }
         }
     }
@@ -347,6 +373,9 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
 
     private static List<Multiaddr> ExternalAddressesOf(IEnumerable<PortMappingResult> mappings) =>
         [.. mappings.Select(m => Multiaddr.Parse($"/ip4/{m.ExternalAddress}/tcp/{m.ExternalPort}"))];
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "a port mapping round failed unexpectedly; the next round in {RetryIn}")]
+    private partial void LogRoundFailed(Exception exception, TimeSpan retryIn);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "mapped addresses not advertised: {Reason}")]
     private partial void LogNotAdvertised(string reason);

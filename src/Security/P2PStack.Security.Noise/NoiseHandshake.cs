@@ -52,34 +52,41 @@ internal static class NoiseHandshake
         IReadOnlyList<string> muxers, CancellationToken cancellationToken)
     {
         // The identity's static key and its signature, reused for NoiseOptions.StaticKeyLifetime (NoiseStaticKeys).
+        // Held until the handshake ends: an evicted or replaced key is freed only once no handshake uses it.
         var staticKey = caches.StaticKeys.Get(identity, options);
-        using var owned = staticKey.Owned ? staticKey.Key : null;
-        using var state = new HandshakeState(suite.Protocol, initiator, ReadOnlySpan<byte>.Empty, staticKey.Key);
-        byte[] localPayload = HandshakePayload.Create(staticKey.IdentityKey, staticKey.Signature, muxers);
-        var verify = (caches.VerifiedPayloads, options.VerifiedPayloadCacheSize);
-
-        HandshakePayload.RemoteIdentity remote;
-        string? earlyMuxer;
-        if (initiator)
+        try
         {
-            await WriteAsync(raw.Output, state, [], cancellationToken).ConfigureAwait(false);
-            remote = await ReadIdentityAsync(raw.Input, state, verify, cancellationToken).ConfigureAwait(false);
-            CheckExpected(expectedRemotePeer, remote.PeerId);
-            earlyMuxer = HandshakePayload.SelectMuxer(muxers, remote.Muxers);
-            await WriteAsync(raw.Output, state, localPayload, cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            // Message 1 may carry a payload (not authenticated, no secrecy); libp2p gives it no meaning.
-            await ReadAsync(raw.Input, state, cancellationToken).ConfigureAwait(false);
-            await WriteAsync(raw.Output, state, localPayload, cancellationToken).ConfigureAwait(false);
-            remote = await ReadIdentityAsync(raw.Input, state, verify, cancellationToken).ConfigureAwait(false);
-            earlyMuxer = HandshakePayload.SelectMuxer(remote.Muxers, muxers);
-        }
+            using var state = new HandshakeState(suite.Protocol, initiator, ReadOnlySpan<byte>.Empty, staticKey.Key);
+            byte[] localPayload = HandshakePayload.Create(staticKey.IdentityKey, staticKey.Signature, muxers);
+            var verify = (caches.VerifiedPayloads, options.VerifiedPayloadCacheSize);
 
-        var (send, receive) = state.Split();
-        return new NoiseConnection(raw, suite, send, receive, remote.PublicKey, remote.PeerId, earlyMuxer,
-            state.HandshakeHash.ToArray(), options);
+            HandshakePayload.RemoteIdentity remote;
+            string? earlyMuxer;
+            if (initiator)
+            {
+                await WriteAsync(raw.Output, state, [], cancellationToken).ConfigureAwait(false);
+                remote = await ReadIdentityAsync(raw.Input, state, verify, cancellationToken).ConfigureAwait(false);
+                CheckExpected(expectedRemotePeer, remote.PeerId);
+                earlyMuxer = HandshakePayload.SelectMuxer(muxers, remote.Muxers);
+                await WriteAsync(raw.Output, state, localPayload, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                // Message 1 may carry a payload (not authenticated, no secrecy); libp2p gives it no meaning.
+                await ReadAsync(raw.Input, state, cancellationToken).ConfigureAwait(false);
+                await WriteAsync(raw.Output, state, localPayload, cancellationToken).ConfigureAwait(false);
+                remote = await ReadIdentityAsync(raw.Input, state, verify, cancellationToken).ConfigureAwait(false);
+                earlyMuxer = HandshakePayload.SelectMuxer(remote.Muxers, muxers);
+            }
+
+            var (send, receive) = state.Split();
+            return new NoiseConnection(raw, suite, send, receive, remote.PublicKey, remote.PeerId, earlyMuxer,
+                state.HandshakeHash.ToArray(), options);
+        }
+        finally
+        {
+            staticKey.Release();
+        }
     }
 
     private static void CheckExpected(PeerId? expected, PeerId actual)

@@ -8,7 +8,7 @@ namespace P2PStack.Security.Noise;
 /// One libp2p Noise security protocol (<c>/noise</c> or a hybrid <c>/noise-mlkem*-hfs/0.1.0</c>), chosen by its
 /// <see cref="NoiseSuite"/>. Connections it returns implement <see cref="INoiseSecureConnection"/>.
 /// </summary>
-public sealed class NoiseSecureChannel : ISecureChannel
+public sealed class NoiseSecureChannel : IOptimisticSecureChannel
 {
     private readonly NoiseOptions _options;
     private readonly NoiseKeyCaches _caches;

@@ -12,18 +12,46 @@ namespace P2PStack.Security.Noise;
 /// signature. Reuse links nothing the identity does not: the key is only ever sent, encrypted, next to the identity
 /// key that signs it, and per-connection identities (onion, shadow) get keys of their own. Forward secrecy comes from
 /// the ephemeral keys (ee), not from the static one. At most <see cref="NoiseOptions.StaticKeyCacheSize"/> identities
-/// are kept; the oldest key goes first. One instance is shared by the suites of a host.
+/// are kept; the oldest key goes first. One instance is shared by the suites of a host. A key is freed (its OpenSSL
+/// handles released, its bytes erased) as soon as nothing holds it: the cache holds a key while it is cached, and
+/// each handshake from <see cref="Get"/> until it calls <see cref="Entry.Release"/>; so a key evicted or replaced while
+/// handshakes still use it is freed when the last of them ends, and the cache's keys when it is disposed (with the
+/// host's services), not by the finalizer.
 /// </summary>
-internal sealed class NoiseStaticKeys
+internal sealed class NoiseStaticKeys : IDisposable
 {
     private readonly object _lock = new();
     private readonly Dictionary<PeerId, Entry> _entries = new();
     private readonly TimeProvider _time;
+    private bool _disposed;
 
     public NoiseStaticKeys(TimeProvider? time = null) => _time = time ?? TimeProvider.System;
 
-    /// <summary>A static key with the signature over it. <see cref="Owned"/>: not cached, the caller disposes it.</summary>
-    internal sealed record Entry(X25519KeyPair Key, byte[] IdentityKey, byte[] Signature, long CreatedAt, bool Owned);
+    /// <summary>A static key with the signature over it, held by the cache while cached and by each handshake that got
+    /// it; the last <see cref="Release"/> disposes the key.</summary>
+    internal sealed class Entry(X25519KeyPair key, byte[] identityKey, byte[] signature, long createdAt, int holds)
+    {
+        private int _holds = holds;
+
+        public X25519KeyPair Key { get; } = key;
+
+        public byte[] IdentityKey { get; } = identityKey;
+
+        public byte[] Signature { get; } = signature;
+
+        public long CreatedAt { get; } = createdAt;
+
+        // Only while the cache holds it (under the cache's lock), so never from zero.
+        internal void Hold() => Interlocked.Increment(ref _holds);
+
+        /// <summary>Gives up one hold; the last disposes the key.</summary>
+        public void Release()
+        {
+            int left = Interlocked.Decrement(ref _holds);
+            if (left == 0) Key.Dispose();
+            else if (left < 0) throw new InvalidOperationException("a Noise static key was released more often than it was held");
+        }
+    }
 
     /// <summary>Keys held now (for tests).</summary>
     internal int Count
@@ -34,45 +62,76 @@ internal sealed class NoiseStaticKeys
         }
     }
 
-    /// <summary>The identity's current static key: the cached one while younger than the lifetime, else a new one.</summary>
+    /// <summary>The identity's current static key, held for the caller (who calls <see cref="Entry.Release"/> when its
+    /// handshake ends): the cached one while younger than the lifetime, else a new one.</summary>
+    /// <exception cref="ObjectDisposedException">The cache was disposed (its host is stopping).</exception>
     public Entry Get(ILocalIdentity identity, NoiseOptions options)
     {
         if (options.StaticKeyLifetime <= TimeSpan.Zero || options.StaticKeyCacheSize == 0)
         {
-            return Create(identity, owned: true);
+            return Create(identity, holds: 1);
         }
 
         long now = _time.GetTimestamp();
         lock (_lock)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             if (_entries.TryGetValue(identity.PeerId, out var cached) &&
                 _time.GetElapsedTime(cached.CreatedAt, now) < options.StaticKeyLifetime)
             {
+                cached.Hold();
                 return cached;
             }
         }
 
         // Made outside the lock: two handshakes starting together may both make one; the last stored wins, each
-        // handshake uses the key it got (an evicted key is not disposed: a handshake may still hold it).
-        var entry = Create(identity, owned: false);
+        // handshake uses the key it got. A key replaced or evicted is released by the cache and freed by its last
+        // handshake.
+        var entry = Create(identity, holds: 2);
+        Entry? dropped = null, evicted = null;
         lock (_lock)
         {
-            if (!_entries.ContainsKey(identity.PeerId) && _entries.Count >= options.StaticKeyCacheSize)
+            if (_disposed)
             {
-                var oldest = _entries.MinBy(e => e.Value.CreatedAt).Key;
-                _entries.Remove(oldest);
+                entry.Release(); // not cached: the caller's hold only
             }
+            else
+            {
+                if (!_entries.ContainsKey(identity.PeerId) && _entries.Count >= options.StaticKeyCacheSize)
+                {
+                    var oldest = _entries.MinBy(e => e.Value.CreatedAt).Key;
+                    _entries.Remove(oldest, out evicted);
+                }
 
-            _entries[identity.PeerId] = entry;
+                _entries.Remove(identity.PeerId, out dropped);
+                _entries[identity.PeerId] = entry;
+            }
         }
 
+        dropped?.Release();
+        evicted?.Release();
         return entry;
     }
 
-    private Entry Create(ILocalIdentity identity, bool owned)
+    /// <summary>Releases the cached keys: each is freed now, or when the last handshake holding it ends.</summary>
+    public void Dispose()
+    {
+        List<Entry> entries;
+        lock (_lock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            entries = [.. _entries.Values];
+            _entries.Clear();
+        }
+
+        foreach (var entry in entries) entry.Release();
+    }
+
+    private Entry Create(ILocalIdentity identity, int holds)
     {
         var key = X25519KeyPair.Generate();
         return new Entry(key, identity.PrivateKey.PublicKey.ToProtobuf(), HandshakePayload.Sign(identity.PrivateKey, key.PublicKey),
-            _time.GetTimestamp(), owned);
+            _time.GetTimestamp(), holds);
     }
 }

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.InteropServices;
-using P2PStack.Addressing;
 using P2PStack.Network;
 
 namespace P2PStack.Security.Pnet;
@@ -11,44 +10,24 @@ namespace P2PStack.Security.Pnet;
 /// every byte read with the remote's. No copy and no extra task: the writer encrypts in place in the transport's
 /// buffer as it is advanced, the reader decrypts in place the bytes the transport's pipe has not handed out before.
 /// </summary>
-internal sealed class PnetConnection : IRawConnection
+internal sealed class PnetConnection : DelegatingRawConnection
 {
-    private readonly IRawConnection _inner;
     private readonly DecryptingReader _input;
     private readonly EncryptingWriter _output;
 
+    // What the carrier says of the connection holds inside the private network too (a relay's limits, an onion
+    // destination's anonymity, a shadow service's identity and required filters, an admission taken at accept): the
+    // base passes it on.
     public PnetConnection(IRawConnection inner, XSalsa20 writeStream, XSalsa20 readStream)
+        : base(inner)
     {
-        _inner = inner;
         _input = new DecryptingReader(inner.Input, readStream);
         _output = new EncryptingWriter(inner.Output, writeStream);
     }
 
-    public PipeReader Input => _input;
+    public override PipeReader Input => _input;
 
-    public PipeWriter Output => _output;
-
-    public Multiaddr LocalAddress => _inner.LocalAddress;
-
-    public Multiaddr RemoteAddress => _inner.RemoteAddress;
-
-    public Direction Direction => _inner.Direction;
-
-    // What the carrier says of the connection holds inside the private network too (a relay's limits, an onion
-    // destination's anonymity, a shadow service's identity and required filters, an admission taken at accept).
-    public ConnectionLimits? Limits => _inner.Limits;
-
-    public bool IsAnonymous => _inner.IsAnonymous;
-
-    public ILocalIdentity? LocalIdentity => _inner.LocalIdentity;
-
-    public IReadOnlyList<string>? RequiredInboundFilters => _inner.RequiredInboundFilters;
-
-    public IAdmissionTicket? Admission => _inner.Admission;
-
-    public void Abort() => _inner.Abort();
-
-    public ValueTask DisposeAsync() => _inner.DisposeAsync();
+    public override PipeWriter Output => _output;
 
     private sealed class EncryptingWriter(PipeWriter inner, XSalsa20 cipher) : PipeWriter
     {

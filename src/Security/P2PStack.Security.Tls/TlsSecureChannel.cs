@@ -15,7 +15,7 @@ namespace P2PStack.Security.Tls;
 /// when a muxer is agreed it is used without a multistream round, when <c>libp2p</c> is agreed the muxer is
 /// negotiated with multistream-select afterwards.
 /// </summary>
-public sealed class TlsSecureChannel : ISecureChannel
+public sealed class TlsSecureChannel : IOptimisticSecureChannel
 {
     public const string Protocol = "/tls/1.0.0";
 

@@ -118,6 +118,86 @@ public class OptimisticSecurityTests
     }
 
     [Fact]
+    public async Task An_authentication_failure_after_the_listener_accepted_the_remembered_suite_is_not_dialed_again()
+    {
+        var network = new MemoryNetwork();
+        var clientTrace = new WireTraceProtector();
+        var serverTrace = new WireTraceProtector();
+        var corrupt = new CorruptingProtector();
+        await using var server = await TestPeer.StartAsync("/memory/0", network, p2p =>
+        {
+            p2p.Services.AddSingleton<IConnectionProtector>(serverTrace);
+            p2p.Services.AddSingleton<IConnectionProtector>(corrupt);
+        });
+        await using var client = await StartTracedAsync("/memory/0", network, clientTrace);
+        await client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+        await client.Host.DisconnectAsync(server.Host.PeerId, CancellationToken.None).AsTask().WaitAsync(Patience);
+
+        // The listener accepts the optimistic proposal and answers with a Noise message 2 whose last byte (its
+        // payload's tag) is flipped: the dialer's authentication of message 2 fails after the suite was accepted.
+        corrupt.Armed = true;
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience));
+
+        Assert.Equal(1, corrupt.Corrupted);
+        Assert.Equal(2, clientTrace.Connections.Count); // the full first dial, then one optimistic handshake: not repeated
+        Assert.Equal(2, serverTrace.Connections.Count);
+        Assert.True(clientTrace.Connections[1].Writes[0].Length > HeaderAndHybridProposal + 1000, "the second dial was not optimistic");
+        var chain = Chain(error).ToList();
+        Assert.DoesNotContain(chain, e => e is OptimisticSecurityException);
+        Assert.Contains(chain, e => e is HandshakeException && e.Message.Contains("message 2", StringComparison.Ordinal));
+    }
+
+    private static IEnumerable<Exception> Chain(Exception error)
+    {
+        for (Exception? e = error; e is not null; e = e.InnerException)
+        {
+            yield return e;
+            if (e is AggregateException aggregate)
+                foreach (var inner in aggregate.InnerExceptions.SelectMany(Chain)) yield return inner;
+        }
+    }
+
+    /// <summary>Once armed, flips the last byte of the first large write (Noise message 2, behind the multistream
+    /// answer) on each new connection.</summary>
+    private sealed class CorruptingProtector : IConnectionProtector
+    {
+        private int _corrupted;
+
+        public volatile bool Armed;
+
+        public int Corrupted => Volatile.Read(ref _corrupted);
+
+        public ValueTask<IRawConnection> ProtectAsync(IRawConnection connection, CancellationToken cancellationToken) =>
+            ValueTask.FromResult<IRawConnection>(Armed ? new CorruptedConnection(connection, this) : connection);
+
+        private sealed class CorruptedConnection(IRawConnection inner, CorruptingProtector owner) : DelegatingRawConnection(inner)
+        {
+            public override System.IO.Pipelines.PipeWriter Output { get; } = new CorruptingWriter(inner.Output, owner);
+        }
+
+        private sealed class CorruptingWriter(System.IO.Pipelines.PipeWriter inner, CorruptingProtector owner) : DelegatingPipeWriter(inner)
+        {
+            private Memory<byte> _last;
+            private bool _done;
+
+            public override void Advance(int bytes)
+            {
+                if (!_done && bytes > 1000)
+                {
+                    _last.Span[bytes - 1] ^= 1;
+                    _done = true;
+                    Interlocked.Increment(ref owner._corrupted);
+                }
+                Inner.Advance(bytes);
+            }
+
+            public override Memory<byte> GetMemory(int sizeHint = 0) => _last = Inner.GetMemory(sizeHint);
+
+            public override Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
+        }
+    }
+
+    [Fact]
     public async Task A_dial_offering_other_suites_negotiates_in_full()
     {
         var network = new MemoryNetwork();

@@ -11,11 +11,11 @@ public class X25519KeyTests
 {
     public static TheoryData<X25519Implementation> Implementations => [X25519Implementation.BouncyCastle, X25519Implementation.OpenSsl];
 
-    [Fact]
+    [SkippableFact]
     public void OpenSslIsUsedOnLinux()
     {
         // .NET on Linux needs libcrypto; if it stops loading, the fast path would be lost silently.
-        if (!OperatingSystem.IsLinux()) return;
+        Skip.IfNot(OperatingSystem.IsLinux(), "not Linux: OpenSSL's X25519 is optional here");
         Assert.True(X25519Key.OpenSslAvailable);
         if (Environment.GetEnvironmentVariable(X25519Key.ImplementationVariable) is null)
         {
@@ -26,7 +26,7 @@ public class X25519KeyTests
     }
 
     // RFC 7748 section 5.2 (the second vector's u has its top bit set, which must be ignored).
-    [Theory]
+    [SkippableTheory]
     [InlineData("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4",
         "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c",
         "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552")]
@@ -50,14 +50,16 @@ public class X25519KeyTests
             Assert.Equal(expected, Convert.ToHexStringLower(shared));
             Assert.Equal(key.PublicKey.ToArray(), publicKey);
         }
+
+        SkipUnlessUsable(X25519Implementation.OpenSsl); // BouncyCastle checked; the OpenSSL half did not run
     }
 
     // RFC 7748 section 5.2, iterated: k = u = 9; k, u = X25519(k, u), k.
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Implementations))]
     public void Rfc7748IteratedVector(X25519Implementation implementation)
     {
-        if (!Usable(implementation)) return;
+        SkipUnlessUsable(implementation);
         byte[] k = new byte[32], u = new byte[32], next = new byte[32], publicKey = new byte[32];
         k[0] = 9;
         u[0] = 9;
@@ -73,11 +75,11 @@ public class X25519KeyTests
     }
 
     // RFC 7748 section 6.1: both key pairs and the shared secret.
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Implementations))]
     public void Rfc7748DiffieHellmanVector(X25519Implementation implementation)
     {
-        if (!Usable(implementation)) return;
+        SkipUnlessUsable(implementation);
         using var alice = X25519Key.Import(Convert.FromHexString("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"), implementation);
         using var bob = X25519Key.Import(Convert.FromHexString("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"), implementation);
         Assert.Equal("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a", Convert.ToHexStringLower(alice.PublicKey));
@@ -89,10 +91,10 @@ public class X25519KeyTests
         Assert.Equal(a, b);
     }
 
-    [Fact]
+    [SkippableFact]
     public void OpenSslAgreesWithBouncyCastleOnRandomScalarsAndArbitraryPoints()
     {
-        if (!X25519Key.OpenSslAvailable) return;
+        SkipUnlessUsable(X25519Implementation.OpenSsl);
         byte[] scalar = new byte[32], u = new byte[32], expected = new byte[32], actual = new byte[32], expectedPublic = new byte[32], actualPublic = new byte[32];
         for (int i = 0; i < 300; i++)
         {
@@ -114,10 +116,10 @@ public class X25519KeyTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void KeysGeneratedInsideOpenSslAgreeWithBouncyCastleKeys()
     {
-        if (!X25519Key.OpenSslAvailable) return;
+        SkipUnlessUsable(X25519Implementation.OpenSsl);
         using var openssl = X25519Key.Generate(X25519Implementation.OpenSsl);
         byte[] a = new byte[32], b = new byte[32];
         for (int i = 0; i < 50; i++)
@@ -141,7 +143,7 @@ public class X25519KeyTests
         "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
     };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(LowOrderKeys))]
     public void LowOrderPointsGiveZerosAndFalseInBoth(string lowOrder)
     {
@@ -161,10 +163,12 @@ public class X25519KeyTests
             Assert.False(X25519Key.ScalarMultBaseAndAgree(RandomNumberGenerator.GetBytes(32), u, publicKey, shared, implementation));
             Assert.All(shared, b => Assert.Equal(0, b));
         }
+
+        SkipUnlessUsable(X25519Implementation.OpenSsl); // BouncyCastle checked; the OpenSSL half did not run
     }
 
     // A remote sending a low-order key (top bit set or not) must not make an agreement take the key out of OpenSSL.
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(LowOrderKeys))]
     public void LowOrderPeerKeysAreRefusedWithoutExportingThePrivateKey(string lowOrder)
     {
@@ -173,7 +177,7 @@ public class X25519KeyTests
         withTopBit[31] |= 0x80;
         Assert.True(X25519Key.IsLowOrder(u));
         Assert.True(X25519Key.IsLowOrder(withTopBit));
-        if (!X25519Key.OpenSslAvailable) return;
+        SkipUnlessUsable(X25519Implementation.OpenSsl);
         using var key = X25519Key.Generate(X25519Implementation.OpenSsl);
         byte[] shared = new byte[32];
         long before = X25519Key.PrivateKeyExports;
@@ -192,10 +196,10 @@ public class X25519KeyTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void ConcurrentAgreementsOnOneKeyAreCorrect()
     {
-        if (!X25519Key.OpenSslAvailable) return;
+        SkipUnlessUsable(X25519Implementation.OpenSsl);
         using var key = X25519Key.Generate(X25519Implementation.OpenSsl);
         var peers = Enumerable.Range(0, 64).Select(_ => X25519Key.Generate(X25519Implementation.BouncyCastle)).ToArray();
         try
@@ -215,11 +219,11 @@ public class X25519KeyTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Implementations))]
     public void ADisposedKeyRefusesWorkAndBadLengthsAreRefused(X25519Implementation implementation)
     {
-        if (!Usable(implementation)) return;
+        SkipUnlessUsable(implementation);
         var key = X25519Key.Generate(implementation);
         Assert.Throws<ArgumentException>(() => key.Agree(new byte[31], new byte[32]));
         Assert.Throws<ArgumentException>(() => key.Agree(new byte[32], new byte[31]));
@@ -227,6 +231,59 @@ public class X25519KeyTests
         key.Dispose();
         key.Dispose();
         Assert.Throws<ObjectDisposedException>(() => key.Agree(new byte[32], new byte[32]));
+    }
+
+    // A key disposed while agreements run on it (a Noise static key evicted mid-handshake): each agreement either
+    // completes with the right secret or throws ObjectDisposedException; none crashes, computes with a freed handle
+    // or a half-erased key, or hangs.
+    [SkippableTheory]
+    [MemberData(nameof(Implementations))]
+    public void DisposingAKeyDuringConcurrentAgreementsEndsEachInTheRightSecretOrObjectDisposed(X25519Implementation implementation)
+    {
+        SkipUnlessUsable(implementation);
+        using var peer = X25519Key.Generate(X25519Implementation.BouncyCastle);
+        long completed = 0, refused = 0;
+        for (int round = 0; round < 50; round++)
+        {
+            var key = X25519Key.Generate(implementation);
+            byte[] expected = new byte[32];
+            Assert.True(peer.Agree(key.PublicKey, expected));
+            long before = Interlocked.Read(ref completed);
+            var workers = Enumerable.Range(0, 3).Select(_ => Task.Factory.StartNew(() =>
+            {
+                Span<byte> shared = stackalloc byte[32];
+                while (true)
+                {
+                    try
+                    {
+                        shared.Clear();
+                        Assert.True(key.Agree(peer.PublicKey, shared));
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        Interlocked.Increment(ref refused);
+                        return;
+                    }
+
+                    Assert.True(shared.SequenceEqual(expected), "an agreement completed with a wrong secret");
+                    Interlocked.Increment(ref completed);
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+
+            // Disposed once the workers are agreeing (or one has failed), at a varying point of their agreements.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (Interlocked.Read(ref completed) < before + 3 && !workers.Any(w => w.IsCompleted) && DateTime.UtcNow < deadline)
+            {
+                Thread.SpinWait(100);
+            }
+
+            Thread.SpinWait(Random.Shared.Next(1, 20_000));
+            key.Dispose();
+            Assert.True(Task.WaitAll(workers, TimeSpan.FromSeconds(30)), "an agreement did not end after Dispose");
+        }
+
+        Assert.Equal(150, refused); // every worker ended on ObjectDisposedException, none on a failure
+        Assert.True(completed >= 150);
     }
 
     [Fact]
@@ -256,4 +313,8 @@ public class X25519KeyTests
 
     private static bool Usable(X25519Implementation implementation) =>
         implementation == X25519Implementation.BouncyCastle || X25519Key.OpenSslAvailable;
+
+    /// <summary>Reports the test skipped (not passed) where OpenSSL's X25519 cannot be used.</summary>
+    private static void SkipUnlessUsable(X25519Implementation implementation) =>
+        Skip.IfNot(Usable(implementation), "OpenSSL's X25519 is not available here (libcrypto.so.3 or .so.1.1 with X25519)");
 }

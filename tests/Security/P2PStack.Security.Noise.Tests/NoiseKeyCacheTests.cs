@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using P2PStack.Conformance.Security;
 using P2PStack.Network;
@@ -24,7 +25,9 @@ public class NoiseKeyCacheTests
         clock.Advance(TimeSpan.FromMinutes(9));
         var again = keys.Get(identity, options);
         Assert.Same(first, again);
-        Assert.False(first.Owned);
+        first.Release();
+        again.Release();
+        AssertUsable(first.Key); // still cached
         Assert.Equal(identity.PrivateKey.PublicKey.ToProtobuf(), first.IdentityKey);
         Assert.Equal(identity.PeerId, HandshakePayload.Verify(HandshakePayload.Create(first.IdentityKey, first.Signature, []),
             first.Key.PublicKey).PeerId);
@@ -63,10 +66,78 @@ public class NoiseKeyCacheTests
         var identity = TestIdentity.Generate();
         var first = keys.Get(identity, options);
         var second = keys.Get(identity, options);
-        Assert.True(first.Owned);
         Assert.False(first.Key.PublicKey.SequenceEqual(second.Key.PublicKey));
         Assert.Equal(0, keys.Count);
+        first.Release(); // the handshake's key, freed when it ends
+        AssertDisposed(first.Key);
+        AssertUsable(second.Key);
     }
+
+    [Fact]
+    public void An_evicted_key_is_freed_when_the_last_handshake_holding_it_ends()
+    {
+        var clock = new ManualClock();
+        var keys = new NoiseStaticKeys(clock);
+        var options = new NoiseOptions { StaticKeyCacheSize = 1 };
+        var (a, b) = (TestIdentity.Generate(), TestIdentity.Generate());
+
+        var idle = keys.Get(a, options);
+        idle.Release(); // its handshake ended; only the cache holds it
+        var held = keys.Get(a, options); // a handshake in progress holds it again
+        Assert.Same(idle, held);
+
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var other = keys.Get(b, options); // evicts a's key
+        Assert.Equal(1, keys.Count);
+        AssertUsable(held.Key); // the running handshake still agrees with it
+        held.Release();
+        AssertDisposed(held.Key); // freed with the last hold, not by the finalizer
+        other.Release();
+        AssertUsable(other.Key);
+    }
+
+    [Fact]
+    public void A_key_replaced_after_its_lifetime_is_freed_once_released_and_disposing_the_cache_frees_the_rest()
+    {
+        var clock = new ManualClock();
+        var keys = new NoiseStaticKeys(clock);
+        var options = new NoiseOptions { StaticKeyLifetime = TimeSpan.FromMinutes(10) };
+        var identity = TestIdentity.Generate();
+
+        var old = keys.Get(identity, options);
+        old.Release();
+        clock.Advance(TimeSpan.FromMinutes(10));
+        var renewed = keys.Get(identity, options);
+        AssertDisposed(old.Key); // replaced with no handshake holding it
+        AssertUsable(renewed.Key);
+
+        keys.Dispose();
+        AssertUsable(renewed.Key); // still held by its handshake
+        renewed.Release();
+        AssertDisposed(renewed.Key);
+        Assert.Throws<ObjectDisposedException>(() => keys.Get(identity, options));
+    }
+
+    [Fact]
+    public void Disposing_the_host_services_frees_the_cached_static_keys()
+    {
+        var services = new ServiceCollection();
+        new P2PBuilder(services).AddNoise();
+        var provider = services.BuildServiceProvider();
+        var caches = provider.GetRequiredService<NoiseKeyCaches>();
+        var entry = caches.StaticKeys.Get(TestIdentity.Generate(), new NoiseOptions());
+        entry.Release();
+        AssertUsable(entry.Key);
+        provider.Dispose();
+        AssertDisposed(entry.Key);
+    }
+
+    private static readonly byte[] SomePublicKey = X25519KeyPair.Generate().PublicKey.ToArray();
+
+    private static void AssertUsable(X25519KeyPair key) => key.Agree(SomePublicKey, new byte[32]);
+
+    private static void AssertDisposed(X25519KeyPair key) =>
+        Assert.Throws<ObjectDisposedException>(() => key.Agree(SomePublicKey, new byte[32]));
 
     [Fact]
     public void A_cached_signature_is_reused_only_for_the_same_bytes()

@@ -1,32 +1,19 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using P2PStack.Addressing;
 using P2PStack.Network;
 using P2PStack.Testing;
 
 namespace P2PStack.Security.Noise.Tests;
 
 /// <summary>Writes what it is given to the inner writer in small pieces, so the reader sees frames split across segments.</summary>
-internal sealed class SegmentingRawConnection(IRawConnection inner, int pieceSize) : IRawConnection
+internal sealed class SegmentingRawConnection(IRawConnection inner, int pieceSize) : DelegatingRawConnection(inner)
 {
     private readonly SegmentingWriter _output = new(inner.Output, pieceSize);
 
-    public PipeReader Input => inner.Input;
-
-    public PipeWriter Output => _output;
-
-    public Multiaddr LocalAddress => inner.LocalAddress;
-
-    public Multiaddr RemoteAddress => inner.RemoteAddress;
-
-    public Direction Direction => inner.Direction;
+    public override PipeWriter Output => _output;
 
     /// <summary>Every byte written, in order (the wire as the remote sees it).</summary>
     public byte[] Written => _output.Log.WrittenSpan.ToArray();
-
-    public void Abort() => inner.Abort();
-
-    public ValueTask DisposeAsync() => inner.DisposeAsync();
 
     private sealed class SegmentingWriter(PipeWriter inner, int pieceSize) : DelegatingPipeWriter(inner)
     {

@@ -327,6 +327,20 @@ public interface IAddressManager
     {
     }
 
+    /// <summary>Addresses announced instead of the listen, mapped, observed and relay addresses (from
+    /// <c>HostOptions.AnnounceAddresses</c> at start, then <see cref="SetAnnounceAddresses"/>); empty: none.</summary>
+    IReadOnlyList<Multiaddr> AnnounceAddresses => [];
+
+    /// <summary>
+    /// Replaces the announce addresses at run time (empty: advertise the listen, mapped, observed and relay addresses
+    /// again). A change of the advertised set publishes <see cref="LocalAddressesChanged"/>, so identify pushes it and
+    /// whatever publishes the node's addresses (relay descriptors, records) sees it. The default implementation
+    /// ignores them.
+    /// </summary>
+    void SetAnnounceAddresses(IReadOnlyList<Multiaddr> addresses)
+    {
+    }
+
     /// <summary>
     /// Records what a reachability check (AutoNAT) found for one of this node's addresses: an address found
     /// <see cref="Reachability.Private"/> is no longer advertised, one found <see cref="Reachability.Public"/> is

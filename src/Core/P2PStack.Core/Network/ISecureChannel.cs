@@ -28,6 +28,19 @@ public interface ISecureChannel
         IReadOnlyList<string> muxers, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// A secure channel whose handshake suits optimistic security negotiation (docs/architecture.md): the initiator writes
+/// the first message without waiting to read, and the responder answers that first message before it waits for
+/// anything else (Noise XX, TLS 1.3). Only for such a channel does a dialer send its first message with its proposal,
+/// and a listener leave its multistream acceptance for the handshake's answer to carry. A channel that does not
+/// implement it is negotiated in full and its acceptance sent at once: otherwise an initiator that reads first would
+/// wait for an answer to a proposal never sent, and a responder that stays silent would hold back the acceptance a
+/// dialer may wait for.
+/// </summary>
+public interface IOptimisticSecureChannel : ISecureChannel
+{
+}
+
 /// <summary>An authenticated, encrypted connection: plaintext in and out through the pipe.</summary>
 public interface ISecureConnection : IDuplexPipe, IAsyncDisposable
 {

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
-using P2PStack.Addressing;
 using P2PStack.Network;
 
 namespace P2PStack.Host.Metrics;
@@ -17,34 +16,14 @@ internal sealed class TrafficCounter
 /// A raw connection that counts the bytes written to and consumed from it: wire bytes (handshakes, encryption
 /// overhead, muxer frames) whatever security and muxer run above. One atomic add per write or read, no allocation.
 /// </summary>
-internal sealed class TrafficCountingConnection(IRawConnection inner, TrafficCounter counter) : IRawConnection
+internal sealed class TrafficCountingConnection(IRawConnection inner, TrafficCounter counter) : DelegatingRawConnection(inner)
 {
     private readonly CountingReader _input = new(inner.Input, counter);
     private readonly CountingWriter _output = new(inner.Output, counter);
 
-    public PipeReader Input => _input;
+    public override PipeReader Input => _input;
 
-    public PipeWriter Output => _output;
-
-    public Multiaddr LocalAddress => inner.LocalAddress;
-
-    public Multiaddr RemoteAddress => inner.RemoteAddress;
-
-    public Direction Direction => inner.Direction;
-
-    public ConnectionLimits? Limits => inner.Limits;
-
-    public bool IsAnonymous => inner.IsAnonymous;
-
-    public ILocalIdentity? LocalIdentity => inner.LocalIdentity;
-
-    public IReadOnlyList<string>? RequiredInboundFilters => inner.RequiredInboundFilters;
-
-    public IAdmissionTicket? Admission => inner.Admission;
-
-    public void Abort() => inner.Abort();
-
-    public ValueTask DisposeAsync() => inner.DisposeAsync();
+    public override PipeWriter Output => _output;
 
     private sealed class CountingWriter(PipeWriter inner, TrafficCounter counter) : PipeWriter
     {

@@ -18,7 +18,9 @@ public enum X25519Implementation
 /// with it: with OpenSSL, an EVP_PKEY handle (generated inside OpenSSL, or imported once) and a reusable derive
 /// context, so that an agreement costs one peer-key import and one scalar multiplication and no managed allocation.
 /// Every X25519 use of the stack goes through here (Noise's static and ephemeral keys, X-Wing in hybrid Noise, onion
-/// hops and sealed messages). Safe for concurrent agreements (a Noise static key serves many handshakes at once).
+/// hops and sealed messages). Safe for concurrent agreements (a Noise static key serves many handshakes at once), and
+/// for a Dispose during them: each running agreement completes with the right result, later ones throw
+/// <see cref="ObjectDisposedException"/>, and the key is freed when the last running one ends.
 /// </summary>
 public sealed class X25519Key : IDisposable
 {
@@ -31,6 +33,7 @@ public sealed class X25519Key : IDisposable
     private readonly byte[]? _privateKey;          // BouncyCastle
     private readonly SafeEvpPkeyHandle? _pkey;     // OpenSSL
     private SafeEvpPkeyCtxHandle? _idleContext;    // OpenSSL: one derive context kept for reuse
+    private int _managedAgreements;                // BouncyCastle: agreements running; the last after Dispose erases the key
     private volatile bool _disposed;
 
     private X25519Key(byte[] privateKey)
@@ -119,8 +122,26 @@ public sealed class X25519Key : IDisposable
 
         if (_privateKey is not null)
         {
-            return ManagedAgree(_privateKey, peerPublicKey, sharedSecret);
+            // Dispose erases the key only when no agreement is running (the last one to end erases it then), and an
+            // agreement that starts after Dispose refuses: no agreement computes with a half-erased key.
+            Interlocked.Increment(ref _managedAgreements);
+            try
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                return ManagedAgree(_privateKey, peerPublicKey, sharedSecret);
+            }
+            finally
+            {
+                if (Interlocked.Decrement(ref _managedAgreements) == 0 && _disposed)
+                {
+                    CryptographicOperations.ZeroMemory(_privateKey);
+                }
+            }
         }
+
+        // OpenSSL: a running agreement holds its own derive context, which holds its own reference to the key inside
+        // OpenSSL; a new context or a private-key export takes a reference on the key's handle first, which throws
+        // ObjectDisposedException once Dispose released it. Dispose frees only the idle context.
 
         // One idle context is kept; a concurrent agreement on the same key makes (and frees) one of its own.
         var ctx = Interlocked.Exchange(ref _idleContext, null) ?? OpenSslX25519.NewDeriveContext(_pkey!);
@@ -246,7 +267,8 @@ public sealed class X25519Key : IDisposable
         }
 
         _disposed = true;
-        if (_privateKey is not null)
+        Interlocked.MemoryBarrier();   // the flag before the count: an agreement that counted itself later sees the flag
+        if (_privateKey is not null && Volatile.Read(ref _managedAgreements) == 0)
         {
             CryptographicOperations.ZeroMemory(_privateKey);
         }

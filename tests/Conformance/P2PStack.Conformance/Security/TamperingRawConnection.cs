@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.IO.Pipelines;
-using P2PStack.Addressing;
 using P2PStack.Network;
 
 namespace P2PStack.Conformance.Security;
@@ -24,26 +23,15 @@ public sealed record FrameLayout(int HeaderLength, int LengthOffset, int? Skippe
 /// <c>frameIndex</c>-th frame this side writes, frames laid out as <see cref="FrameLayout"/> says (libp2p Noise
 /// framing by default). A negative offset counts from the end of the frame.
 /// </summary>
-public sealed class TamperingRawConnection(IRawConnection inner, int frameIndex, int offset, FrameLayout? layout = null) : IRawConnection
+public sealed class TamperingRawConnection(IRawConnection inner, int frameIndex, int offset, FrameLayout? layout = null)
+    : DelegatingRawConnection(inner)
 {
     private readonly TamperingWriter _output = new(inner.Output, frameIndex, offset, layout ?? FrameLayout.Noise);
 
-    public PipeReader Input => inner.Input;
-
-    public PipeWriter Output => _output;
-
-    public Multiaddr LocalAddress => inner.LocalAddress;
-
-    public Multiaddr RemoteAddress => inner.RemoteAddress;
-
-    public Direction Direction => inner.Direction;
+    public override PipeWriter Output => _output;
 
     /// <summary>True once the bit was flipped.</summary>
     public bool Tampered => _output.Tampered;
-
-    public void Abort() => inner.Abort();
-
-    public ValueTask DisposeAsync() => inner.DisposeAsync();
 
     private sealed class TamperingWriter(PipeWriter inner, int targetFrame, int targetOffset, FrameLayout layout) : PipeWriter
     {

@@ -140,13 +140,9 @@ public class AddressManagerTests
     [Fact]
     public async Task An_address_change_is_pushed_to_connected_peers_by_identify()
     {
-        var network = new MemoryNetwork();
-        await using var server = await TestPeer.StartAsync("/memory/0", network);
-        await using var client = await TestPeer.StartAsync("/memory/0", network);
-        await client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
-        // The server pushes only to peers it knows speak identify push, i.e. once it has identified the client.
-        await WaitUntilAsync(() => server.Host.PeerStore.GetProtocols(client.Host.PeerId).Contains(Protocols.Identify.IdentifyProtocol.PushId)
-            && client.Host.PeerStore.GetAddresses(server.Host.PeerId).Count == 1);
+        var (server, client) = await IdentifiedPairAsync();
+        await using var disposeServer = server;
+        await using var disposeClient = client;
 
         await using (var added = await server.Host.ListenAsync(Multiaddr.Parse("/memory/0"), CancellationToken.None))
         {
@@ -161,6 +157,66 @@ public class AddressManagerTests
         }
         // The listener is gone: the next push (a signed record replacing the addresses) drops it.
         await WaitUntilAsync(() => client.Host.PeerStore.GetAddresses(server.Host.PeerId).Count == 1);
+    }
+
+    [Fact]
+    public void Changing_the_announce_addresses_publishes_the_new_advertised_set()
+    {
+        var (manager, _, events) = Create();
+        manager.AddListenAddress(Multiaddr.Parse("/ip4/10.0.0.5/tcp/4001"));
+        events.Clear();
+
+        var announced = Multiaddr.Parse("/dns4/node.example/tcp/4001");
+        manager.SetAnnounceAddresses([announced, announced]);
+        Assert.Equal([announced], manager.AnnounceAddresses);
+        Assert.Equal([announced], manager.AdvertisedAddresses);
+        Assert.Equal([announced], Assert.Single(events).Addresses);
+
+        manager.SetAnnounceAddresses([announced]); // no change: nothing published
+        Assert.Single(events);
+
+        manager.SetAnnounceAddresses([]); // back to the listen addresses
+        Assert.Equal(2, events.Count);
+        Assert.DoesNotContain(announced, events[1].Addresses);
+        Assert.Equal(manager.AdvertisedAddresses, events[1].Addresses);
+        Assert.NotEmpty(events[1].Addresses);
+    }
+
+    [Fact]
+    public async Task Announce_addresses_changed_at_run_time_are_pushed_to_connected_peers_by_identify()
+    {
+        var (server, client) = await IdentifiedPairAsync();
+        await using var disposeServer = server;
+        await using var disposeClient = client;
+
+        var announced = Multiaddr.Parse("/memory/4242");
+        server.Host.AddressManager.SetAnnounceAddresses([announced]);
+        await WaitUntilAsync(() => client.Host.PeerStore.GetAddresses(server.Host.PeerId).Contains(announced));
+        server.Host.AddressManager.SetAnnounceAddresses([]);
+        await WaitUntilAsync(() => !client.Host.PeerStore.GetAddresses(server.Host.PeerId).Contains(announced));
+    }
+
+    /// <summary>Two peers on a memory network, the client connected to the server and each identified by the other:
+    /// the server pushes only to peers it knows speak identify push.</summary>
+    private static async Task<(TestPeer Server, TestPeer Client)> IdentifiedPairAsync()
+    {
+        var network = new MemoryNetwork();
+        var server = await TestPeer.StartAsync("/memory/0", network);
+        TestPeer? client = null;
+        try
+        {
+            client = await TestPeer.StartAsync("/memory/0", network);
+            await client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
+            await WaitUntilAsync(() => server.Host.PeerStore.GetProtocols(client.Host.PeerId).Contains(Protocols.Identify.IdentifyProtocol.PushId)
+                && client.Host.PeerStore.GetAddresses(server.Host.PeerId).Count == 1);
+            return (server, client);
+        }
+        catch
+        {
+            if (client is not null) await client.DisposeAsync();
+            await server.DisposeAsync();
+            throw;
+        }
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)

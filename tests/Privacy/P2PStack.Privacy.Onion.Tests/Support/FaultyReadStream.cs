@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using P2PStack.Network;
+using P2PStack.Testing;
 
 namespace P2PStack.Privacy.Onion.Tests;
 
@@ -32,7 +33,7 @@ public sealed class FaultyReadStream(IStream inner) : IStream
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 
-    private sealed class FaultyReader(PipeReader inner) : PipeReader
+    private sealed class FaultyReader(PipeReader inner) : DelegatingPipeReader(inner)
     {
         public volatile bool Armed;
 
@@ -40,27 +41,15 @@ public sealed class FaultyReadStream(IStream inner) : IStream
 
         public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
-            var result = await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var result = await Inner.ReadAsync(cancellationToken).ConfigureAwait(false);
             if (Armed && !result.Buffer.IsEmpty)
             {
                 Armed = false;
                 Thrown = true;
-                inner.AdvanceTo(result.Buffer.Start);
+                Inner.AdvanceTo(result.Buffer.Start);
                 throw new InvalidOperationException("injected: a bug's exception while the link is open");
             }
             return result;
         }
-
-        public override bool TryRead(out ReadResult result) => inner.TryRead(out result);
-
-        public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
-
-        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
-
-        public override void CancelPendingRead() => inner.CancelPendingRead();
-
-        public override void Complete(Exception? exception = null) => inner.Complete(exception);
-
-        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
     }
 }

@@ -1,0 +1,40 @@
+using System.IO.Pipelines;
+using P2PStack.Addressing;
+
+namespace P2PStack.Network;
+
+/// <summary>
+/// A raw connection around another that passes on everything it does not change: the addresses and direction, what
+/// the carrier says of the connection (limits, anonymity, identity, required filters, admission), abort and dispose.
+/// A wrapper (a protector, a counter, a test double) overrides what it changes, usually its pipes, and cannot lose a
+/// member <see cref="IRawConnection"/> gains later (a default member it would otherwise answer with the default).
+/// </summary>
+public abstract class DelegatingRawConnection(IRawConnection inner) : IRawConnection
+{
+    /// <summary>The connection everything is passed to.</summary>
+    protected IRawConnection Inner { get; } = inner ?? throw new ArgumentNullException(nameof(inner));
+
+    public virtual PipeReader Input => Inner.Input;
+
+    public virtual PipeWriter Output => Inner.Output;
+
+    public Multiaddr LocalAddress => Inner.LocalAddress;
+
+    public Multiaddr RemoteAddress => Inner.RemoteAddress;
+
+    public Direction Direction => Inner.Direction;
+
+    public ConnectionLimits? Limits => Inner.Limits;
+
+    public bool IsAnonymous => Inner.IsAnonymous;
+
+    public ILocalIdentity? LocalIdentity => Inner.LocalIdentity;
+
+    public IReadOnlyList<string>? RequiredInboundFilters => Inner.RequiredInboundFilters;
+
+    public IAdmissionTicket? Admission => Inner.Admission;
+
+    public virtual void Abort() => Inner.Abort();
+
+    public virtual ValueTask DisposeAsync() => Inner.DisposeAsync();
+}
