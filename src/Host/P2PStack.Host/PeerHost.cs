@@ -91,8 +91,8 @@ public sealed partial class PeerHost : IPeerHost, IAsyncDisposable
     public IReadOnlyList<string> SecurityProtocols => _upgrader.SecurityProtocols;
 
     /// <summary>Items of background work running now (accept loops, upgrades, connection runs, stream handlers, module
-    /// work).</summary>
-    internal int BackgroundWorkCount => _background.Count;
+    /// work): the host's tasks, which the churn soak checks return to their baseline.</summary>
+    public int BackgroundWorkCount => _background.Count;
 
     public IDisposable AddHandler(IProtocolHandler handler)
     {

@@ -45,16 +45,18 @@ public sealed class ChurnSoakOptions
 
 /// <summary>
 /// What the process holds at one moment, after a full garbage collection: managed heap, open handles (file
-/// descriptors on Linux), threads, active timers, queued thread-pool work, the node's connections and peers, and what
-/// its resource manager counts in the system scope (connections, streams, reserved memory).
+/// descriptors on Linux), threads, active timers, queued thread-pool work, the node's connections and peers, what
+/// its resource manager counts in the system scope (connections, streams, reserved memory) and the node's tasks
+/// (<see cref="PeerHost.BackgroundWorkCount"/>: accept loops, upgrades, connection runs, stream handlers, module work).
 /// </summary>
 public sealed record ResourceSnapshot(long ManagedBytes, int Handles, int Threads, long Timers, long PendingWorkItems, int Connections,
-    int PeerStorePeers, ResourceUsage Reserved = default)
+    int PeerStorePeers, ResourceUsage Reserved = default, int HostTasks = 0)
 {
     public double ManagedMiB => ManagedBytes / (1024.0 * 1024.0);
 
     public override string ToString() =>
         $"managed heap {ManagedMiB:F1} MiB, handles {Handles}, threads {Threads}, timers {Timers}, queued work {PendingWorkItems}, " +
+        $"node tasks {HostTasks}, " +
         $"connections {Connections}, peer store {PeerStorePeers} peers; resource manager: {Reserved.Connections} connections, " +
         $"{Reserved.Streams} streams, {Reserved.Memory / 1024} KiB reserved";
 }
@@ -113,7 +115,7 @@ public static class ChurnSoak
         var before = Snapshot(host);
         for (int wave = 0; wave < options.Waves; wave++)
             await WaveAsync(options, transport, address, host, pubsub, errors, counts, cancellationToken).ConfigureAwait(false);
-        await WaitForNoConnectionsAsync(host, options.Patience, cancellationToken).ConfigureAwait(false);
+        await WaitForNoConnectionsAsync(host, options.Patience, cancellationToken, before.HostTasks).ConfigureAwait(false);
         var after = Snapshot(host);
         subscription.Dispose();
         await draining.WaitAsync(options.Patience, cancellationToken).ConfigureAwait(false);
@@ -215,16 +217,18 @@ public static class ChurnSoak
         }
     }
 
-    /// <summary>Waits until the node holds no connection and its resource manager counts nothing: a reservation that
-    /// outlives its connection or stream is a leak, reported by the timeout.</summary>
-    private static async Task WaitForNoConnectionsAsync(PeerHost host, TimeSpan patience, CancellationToken cancellationToken)
+    /// <summary>Waits until the node holds no connection, its resource manager counts nothing and (when given) it runs
+    /// no more tasks than <paramref name="tasksAtMost"/>: a reservation that outlives its connection or stream, or a
+    /// handler or loop that outlives its connection, is a leak, reported by the timeout.</summary>
+    private static async Task WaitForNoConnectionsAsync(PeerHost host, TimeSpan patience, CancellationToken cancellationToken,
+        int tasksAtMost = int.MaxValue)
     {
         var deadline = Stopwatch.StartNew();
-        while (host.GetConnections().Count > 0 || !Reserved(host).IsZero)
+        while (host.GetConnections().Count > 0 || !Reserved(host).IsZero || host.BackgroundWorkCount > tasksAtMost)
         {
             if (deadline.Elapsed > patience)
-                throw new TimeoutException($"the node still holds {host.GetConnections().Count} connections and its resource manager counts "
-                    + $"{Reserved(host)} {patience} after its peers left");
+                throw new TimeoutException($"the node still holds {host.GetConnections().Count} connections, runs {host.BackgroundWorkCount} tasks "
+                    + $"(at most {tasksAtMost} expected) and its resource manager counts {Reserved(host)} {patience} after its peers left");
             await Task.Delay(50, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -242,7 +246,7 @@ public static class ChurnSoak
         using var process = Process.GetCurrentProcess();
         int handles = OperatingSystem.IsLinux() ? Directory.GetFileSystemEntries("/proc/self/fd").Length : process.HandleCount;
         return new ResourceSnapshot(GC.GetTotalMemory(forceFullCollection: false), handles, process.Threads.Count, Timer.ActiveCount,
-            ThreadPool.PendingWorkItemCount, host.GetConnections().Count, host.PeerStore.Peers.Count, Reserved(host));
+            ThreadPool.PendingWorkItemCount, host.GetConnections().Count, host.PeerStore.Peers.Count, Reserved(host), host.BackgroundWorkCount);
     }
 
     /// <summary>What the node's resource manager counts apart from the peer store, a cache that keeps the peers it saw

@@ -101,6 +101,31 @@ public sealed class HostileSenderTests
         Assert.Equal("after", victim.Recorder.Messages[0].Content);
     }
 
+    /// <summary>Idle timeouts (issue 18): a reliable-delivery stream on which the sender never writes its message is
+    /// ended after <see cref="NeuralMeshOptions.SendTimeout"/> and released (fails with the timeout at 10 min).</summary>
+    [Fact]
+    public async Task A_silent_reliable_stream_is_ended_after_the_send_timeout_and_released()
+    {
+        var network = new MemoryNetwork();
+        await using var attacker = await NeuralPeer.StartAsync(network);
+        await using var victim = await NeuralPeer.StartAsync(network, o => o.SendTimeout = TimeSpan.FromMilliseconds(300));
+        await attacker.ConnectAsync(victim);
+
+        // Two proposals: negotiated at once (a single one would wait for our first bytes).
+        var stream = await attacker.Host.OpenStreamAsync(victim.PeerId, [NeuralProtocol.ReliableProtocolId, "/test/none/1.0.0"], CancellationToken.None);
+        try
+        {
+            Assert.Equal(NeuralProtocol.ReliableProtocolId, stream.Protocol);
+            await NeuralPeer.WaitUntil(() => victim.Host.Resources.Snapshot()
+                    .Any(s => s.Name == $"protocol {NeuralProtocol.ReliableProtocolId}" && s.Usage.Streams == 0),
+                "the victim to end and release the silent reliable stream");
+        }
+        finally
+        {
+            await stream.DisposeAsync();
+        }
+    }
+
     private static async Task WriteAsync(IStream stream, byte[] envelope)
     {
         LengthPrefixed.WriteMessage(stream.Output, NeuralMessageCodec.EncodeFrame(envelope, 0));

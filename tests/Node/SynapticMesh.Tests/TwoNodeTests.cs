@@ -125,6 +125,26 @@ public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
         // B's peer store holds A (and what it learned since): its entries are reserved.
         Assert.True(scopes.Single(s => s.GetProperty("name").GetString() == "service peerstore")
             .GetProperty("usage").GetProperty("memory").GetInt64() > 0);
+        // Protocols: identify ran on the connection; its scope has a stream limit.
+        var identify = scopes.Single(s => s.GetProperty("name").GetString() == "protocol /ipfs/id/1.0.0");
+        Assert.Equal("protocol", identify.GetProperty("kind").GetString());
+        Assert.True(identify.GetProperty("limit").GetProperty("streamsInbound").GetInt32() > 0);
+        // Connections and streams: a total each (how many, usage summed, each one's limit), then the largest few.
+        var connections = scopes.Single(s => s.GetProperty("kind").GetString() == "connection" && s.GetProperty("name").GetString() == "connections");
+        Assert.True(connections.GetProperty("scopes").GetInt32() >= 1);
+        Assert.True(connections.GetProperty("usage").GetProperty("connectionsOutbound").GetInt32() >= 1);
+        Assert.Equal(512, connections.GetProperty("limit").GetProperty("streams").GetInt32());
+        Assert.True(connections.GetProperty("limit").GetProperty("memory").GetInt64() > 0);
+        var connection = scopes.First(s => s.GetProperty("kind").GetString() == "connection" && s.GetProperty("name").GetString() != "connections");
+        Assert.Matches(@"^connection [0-9]+ (inbound|outbound) ", connection.GetProperty("name").GetString());
+        Assert.Equal(512, connection.GetProperty("limit").GetProperty("streams").GetInt32());
+        var streams = scopes.Single(s => s.GetProperty("kind").GetString() == "stream" && s.GetProperty("name").GetString() == "streams");
+        Assert.True(streams.GetProperty("scopes").GetInt32() >= 0);
+        Assert.True(streams.GetProperty("limit").GetProperty("memory").GetInt64() > 0);
+        Assert.True(scopes.Count(s => s.GetProperty("kind").GetString() is "connection" or "stream") <= 2 + 2 * 5); // bounded
+        var one = await nodes.B.RunJsonAsync("p2p", "status", "--resources", "--top", "0");
+        Assert.DoesNotContain(one.GetProperty("resources").EnumerateArray(),
+            s => s.GetProperty("kind").GetString() is "connection" or "stream" && s.GetProperty("name").GetString() is not ("connections" or "streams"));
 
         // Without --resources the scopes are left out; the text view is a table.
         Assert.False((await nodes.B.RunJsonAsync("p2p", "status")).TryGetProperty("resources", out _));
@@ -136,6 +156,10 @@ public sealed class TwoNodeTests(TwoNodes nodes) : IClassFixture<TwoNodes>
         Assert.Contains("service neural", text.Stdout, StringComparison.Ordinal);
         Assert.Contains("service peerstore", text.Stdout, StringComparison.Ordinal);
         Assert.Contains("service kademlia", text.Stdout, StringComparison.Ordinal);
+        Assert.Contains("protocol /ipfs/id/1.0.0", text.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"\n  connections: [0-9]+ live, limits each +[0-9]+/[0-9-]+ ", text.Stdout);
+        Assert.Matches(@"\n  streams: [0-9]+ live, limits each +[0-9]+/[0-9-]+ ", text.Stdout);
+        Assert.Matches(@"\n  connection [0-9]+ (inbound|outbound) ", text.Stdout);
     }
 
     [Fact]

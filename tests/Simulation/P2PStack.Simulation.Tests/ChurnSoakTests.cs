@@ -85,6 +85,10 @@ public sealed class ChurnSoakTests(ITestOutputHelper output)
         // timer or session per connection is hundreds).
         Assert.True(result.After.Handles <= result.Before.Handles + 32, $"handles {result.Before.Handles} -> {result.After.Handles}");
         Assert.True(result.After.Timers <= result.Before.Timers + 64, $"timers {result.Before.Timers} -> {result.After.Timers}");
+        // The node's own tasks (accept loop, connection runs, stream handlers, module work) are back to the baseline.
+        Assert.True(result.After.HostTasks <= result.Before.HostTasks, $"node tasks {result.Before.HostTasks} -> {result.After.HostTasks}");
+        Assert.True(result.After.PendingWorkItems <= result.Before.PendingWorkItems + 64,
+            $"queued thread-pool work {result.Before.PendingWorkItems} -> {result.After.PendingWorkItems}");
         Assert.True(result.After.ManagedBytes <= result.Before.ManagedBytes * 2 + 32L * 1024 * 1024,
             $"managed heap {result.Before.ManagedMiB:F1} -> {result.After.ManagedMiB:F1} MiB");
     }

@@ -16,9 +16,14 @@ public interface IResourceManager
     /// <summary>A service's scope (a module's own memory: queues, stores), created on first use; counts in system.</summary>
     IResourceScope Service(string name);
 
-    /// <summary>Usage and limits of every live scope except single connections and streams (those are summed in their
-    /// peers), sorted by kind, then name.</summary>
-    IReadOnlyList<ResourceScopeStat> Snapshot();
+    /// <summary>
+    /// Usage and limits of every live scope: system, transient, services, protocols and peers by name; then
+    /// connections and streams, bounded: for each kind one total row (<see cref="ResourceScopeStat.Scopes"/> set,
+    /// usage summed over all of them, the limit each one has) followed by the <paramref name="top"/> largest by
+    /// memory, then streams.
+    /// </summary>
+    /// <param name="top">How many single connections and streams to list (each kind); 0 lists only the totals.</param>
+    IReadOnlyList<ResourceScopeStat> Snapshot(int top = ResourceScopeStat.DefaultTop);
 }
 
 /// <summary>A scope memory can be reserved in. Reservations count in every scope above it too.</summary>
@@ -79,6 +84,12 @@ public sealed record ResourceLimit
     public long Memory { get; init; } = long.MaxValue;
 }
 
-/// <summary>One scope's usage, limits and refusals.</summary>
-/// <param name="Kind">system, transient, service, protocol, peer.</param>
-public sealed record ResourceScopeStat(string Kind, string Name, ResourceUsage Usage, ResourceLimit Limit, long Refusals);
+/// <summary>One scope's usage, limits and refusals, or the total of all connection or stream scopes.</summary>
+/// <param name="Kind">system, transient, service, protocol, peer, connection, stream.</param>
+/// <param name="Scopes">Null for one scope. For a total row ("connections", "streams"): how many live scopes it sums;
+/// its <paramref name="Limit"/> is each one's and its <paramref name="Refusals"/> their sum.</param>
+public sealed record ResourceScopeStat(string Kind, string Name, ResourceUsage Usage, ResourceLimit Limit, long Refusals, int? Scopes = null)
+{
+    /// <summary>How many single connections and streams <see cref="IResourceManager.Snapshot"/> lists unless told.</summary>
+    public const int DefaultTop = 5;
+}

@@ -49,6 +49,9 @@ internal sealed class StreamScope(ResourceManager manager, Direction direction, 
 
     public string? Protocol { get; set; }
 
+    /// <summary>The connection it runs on.</summary>
+    public ConnectionScope? Connection => Parents.OfType<ConnectionScope>().FirstOrDefault();
+
     /// <summary>Moves the stream from transient into the protocol's scope.</summary>
     /// <exception cref="ResourceLimitExceededException">The protocol's stream limit.</exception>
     public void SetProtocol(string protocol) => Manager.SetProtocol(this, protocol);

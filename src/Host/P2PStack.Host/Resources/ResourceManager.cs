@@ -21,6 +21,9 @@ public sealed class ResourceManager : IResourceManager, IDisposable
     private readonly Dictionary<string, ResourceScope> _services = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ResourceScope> _protocols = new(StringComparer.Ordinal);
     private readonly Dictionary<PeerId, PeerResourceScope> _peers = [];
+    // Live connection and stream scopes, for the snapshot (each leaves as it closes).
+    private readonly HashSet<ConnectionScope> _connections = [];
+    private readonly HashSet<StreamScope> _streams = [];
     private readonly ResourceMetrics _metrics;
     private long _nextStream;
 
@@ -65,19 +68,53 @@ public sealed class ResourceManager : IResourceManager, IDisposable
         lock (Gate) return _peers.GetValueOrDefault(peer);
     }
 
-    public IReadOnlyList<ResourceScopeStat> Snapshot()
+    public IReadOnlyList<ResourceScopeStat> Snapshot(int top = ResourceScopeStat.DefaultTop)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(top);
         lock (Gate)
         {
             var stats = new List<ResourceScopeStat> { Stat(_system), Stat(_transient) };
             stats.AddRange(_services.Values.OrderBy(s => s.Name, StringComparer.Ordinal).Select(Stat));
             stats.AddRange(_protocols.Values.OrderBy(s => s.Name, StringComparer.Ordinal).Select(Stat));
             stats.AddRange(_peers.Values.OrderBy(s => s.Name, StringComparer.Ordinal).Select(Stat));
+            // Connections and streams may number thousands: a total, then only the largest.
+            stats.Add(Total("connection", "connections", _connections, _limits.Connection));
+            stats.AddRange(Largest(_connections, top).Select(c => Stat(c) with { Name = ConnectionName(c) }));
+            stats.Add(Total("stream", "streams", _streams, _limits.Stream));
+            stats.AddRange(Largest(_streams, top).Select(s => Stat(s) with { Name = StreamName(s) }));
             return stats;
         }
 
         static ResourceScopeStat Stat(ResourceScope scope) =>
             new(scope.Kind, scope.Name, scope.UsageLocked, scope.Limit, scope.Refusals);
+
+        static ResourceScopeStat Total(string kind, string name, IReadOnlyCollection<ResourceScope> scopes, ResourceLimit each)
+        {
+            int connectionsIn = 0, connectionsOut = 0, streamsIn = 0, streamsOut = 0;
+            long memory = 0, refusals = 0;
+            foreach (var scope in scopes)
+            {
+                var usage = scope.UsageLocked;
+                connectionsIn += usage.ConnectionsInbound;
+                connectionsOut += usage.ConnectionsOutbound;
+                streamsIn += usage.StreamsInbound;
+                streamsOut += usage.StreamsOutbound;
+                memory += usage.Memory;
+                refusals += scope.Refusals;
+            }
+            return new(kind, name, new ResourceUsage(connectionsIn, connectionsOut, streamsIn, streamsOut, memory), each, refusals, scopes.Count);
+        }
+
+        static IEnumerable<T> Largest<T>(IEnumerable<T> scopes, int count) where T : ResourceScope =>
+            scopes.OrderByDescending(s => s.UsageLocked.Memory).ThenByDescending(s => s.UsageLocked.Streams)
+                .ThenBy(s => s.Name, StringComparer.Ordinal).Take(count);
+
+        static string ConnectionName(ConnectionScope c) =>
+            $"{c.Name} {(c.Direction == Direction.Inbound ? "inbound" : "outbound")} {c.Peer?.Name ?? "(handshake)"}";
+
+        static string StreamName(StreamScope s) =>
+            $"{s.Name} {(s.Direction == Direction.Inbound ? "inbound" : "outbound")} {s.Protocol ?? "(negotiating)"}"
+            + (s.Connection is { } c ? $" on {c.Name}" : "");
     }
 
     /// <summary>Counts a new connection in transient and system.</summary>
@@ -85,10 +122,14 @@ public sealed class ResourceManager : IResourceManager, IDisposable
     internal ConnectionScope OpenConnection(Direction direction)
     {
         var scope = new ConnectionScope(this, direction, _limits.Connection, _transient, _system);
-        if (TryReserve(scope, Delta.Connection(direction), 255) is { } refusal)
+        lock (Gate)
         {
-            lock (Gate) scope.CloseLocked();
-            throw refusal;
+            if (TryReserve(scope, Delta.Connection(direction), 255) is { } refusal)
+            {
+                scope.CloseLocked();
+                throw refusal;
+            }
+            _connections.Add(scope);
         }
         return scope;
     }
@@ -125,10 +166,14 @@ public sealed class ResourceManager : IResourceManager, IDisposable
     {
         var scope = new StreamScope(this, direction, _limits.Stream, $"stream {Interlocked.Increment(ref _nextStream)}",
             connection, _transient, _system);
-        if (TryReserve(scope, Delta.Stream(direction), 255) is { } refusal)
+        lock (Gate)
         {
-            lock (Gate) scope.CloseLocked();
-            throw refusal;
+            if (TryReserve(scope, Delta.Stream(direction), 255) is { } refusal)
+            {
+                scope.CloseLocked();
+                throw refusal;
+            }
+            _streams.Add(scope);
         }
         return scope;
     }
@@ -194,6 +239,8 @@ public sealed class ResourceManager : IResourceManager, IDisposable
         {
             var chain = scope.Chain();
             scope.CloseLocked();
+            if (scope is ConnectionScope connection) _connections.Remove(connection);
+            else if (scope is StreamScope stream) _streams.Remove(stream);
             foreach (var s in chain) ForgetIdlePeers(s);
         }
     }
@@ -238,9 +285,9 @@ public sealed class ResourceManager : IResourceManager, IDisposable
 
         private static IEnumerable<Measurement<long>> Observe(ResourceManager manager, bool limit)
         {
-            foreach (var stat in manager.Snapshot())
+            foreach (var stat in manager.Snapshot(top: 0))
             {
-                if (stat.Kind == "peer") continue;
+                if (stat.Kind is "peer" or "connection" or "stream") continue;
                 var scope = new KeyValuePair<string, object?>("scope", stat.Name);
                 foreach (var (resource, used, max) in Values(stat))
                 {

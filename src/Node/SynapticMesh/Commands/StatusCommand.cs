@@ -27,9 +27,12 @@ public static class StatusCommand
         public IReadOnlyList<ResourceScopeStatus>? Resources { get; init; }
     }
 
-    /// <summary>One resource scope (system, transient, service, protocol or peer): what it holds, its limits (null:
-    /// none) and how many reservations it refused.</summary>
-    public sealed record ResourceScopeStatus(string Kind, string Name, ResourceCounts Usage, ResourceLimitCounts Limit, long Refusals);
+    /// <summary>One resource scope (system, transient, service, protocol, peer, connection or stream): what it holds, its
+    /// limits (null: none) and how many reservations it refused. <paramref name="Scopes"/> is set on the total rows of
+    /// connections and streams: how many live ones they sum (their limits are each one's); only the largest few are
+    /// listed one by one.</summary>
+    public sealed record ResourceScopeStatus(string Kind, string Name, ResourceCounts Usage, ResourceLimitCounts Limit, long Refusals,
+        int? Scopes = null);
 
     public sealed record ResourceCounts(int ConnectionsInbound, int ConnectionsOutbound, int StreamsInbound, int StreamsOutbound, long Memory);
 
@@ -71,8 +74,21 @@ public static class StatusCommand
     public static Command Create(CommandContextFactory contexts)
     {
         var detailed = new Option<bool>("--detailed") { Description = "Also show each connection, latency statistics and known addresses" };
-        var resources = new Option<bool>("--resources") { Description = "Also show the resource manager's scopes: usage, limits and refusals" };
-        var command = new Command("status", "Show the node's peer id, addresses and connected peers") { detailed, resources };
+        var resources = new Option<bool>("--resources")
+        {
+            Description = "Also show the resource manager's scopes (system, transient, service, protocol, peer, connection, stream): "
+                + "usage, limits and refusals; connections and streams as a total each plus the largest by memory (see --top)",
+        };
+        var top = new Option<int>("--top")
+        {
+            Description = "With --resources: how many single connections and streams to list, the largest by memory (all are in the totals)",
+            DefaultValueFactory = _ => ResourceScopeStat.DefaultTop,
+        };
+        top.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 0 or > MaxTop) result.AddError($"--top must be 0 to {MaxTop}");
+        });
+        var command = new Command("status", "Show the node's peer id, addresses and connected peers") { detailed, resources, top };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
@@ -80,7 +96,8 @@ public static class StatusCommand
             bool withResources = parse.GetValue(resources);
             using var client = ControlClient.Open(context);
             var status = await client.GetAsync<StatusResponse>(
-                $"v1/status?detailed={(isDetailed ? "true" : "false")}&resources={(withResources ? "true" : "false")}", cancellationToken);
+                $"v1/status?detailed={(isDetailed ? "true" : "false")}&resources={(withResources ? "true" : "false")}&top={parse.GetValue(top)}",
+                cancellationToken);
             context.Output.Result(status, text => Print(text, status, isDetailed));
             return ExitCodes.Success;
         });
@@ -88,21 +105,29 @@ public static class StatusCommand
     }
 
     public static void MapEndpoint(IEndpointRouteBuilder routes) =>
-        routes.MapGet("/v1/status", (IPeerHost host, bool? detailed, bool? resources, IServiceProvider services) =>
-            Status(host, detailed ?? false, services.GetService<NeuralMesh>(), services.GetService<LatencyWindow>()) with
+        routes.MapGet("/v1/status", (IPeerHost host, bool? detailed, bool? resources, int? top, IServiceProvider services) =>
+        {
+            if (top is < 0 or > MaxTop) throw ApiException.BadRequest($"top must be 0 to {MaxTop}");
+            return Status(host, detailed ?? false, services.GetService<NeuralMesh>(), services.GetService<LatencyWindow>()) with
             {
                 Nat = Nat(host, services),
                 Onion = detailed == true ? CircuitCommand.Status(services) : null,
-                Resources = resources == true && services.GetService<IResourceManager>() is { } manager ? Resources(manager) : null,
-            });
+                Resources = resources == true && services.GetService<IResourceManager>() is { } manager
+                    ? Resources(manager, top ?? ResourceScopeStat.DefaultTop)
+                    : null,
+            };
+        });
 
-    public static IReadOnlyList<ResourceScopeStatus> Resources(IResourceManager manager) =>
-        [.. manager.Snapshot().Select(s => new ResourceScopeStatus(s.Kind, s.Name,
+    /// <summary>The most single connections and streams a status lists (each kind): the output stays bounded.</summary>
+    public const int MaxTop = 100;
+
+    public static IReadOnlyList<ResourceScopeStatus> Resources(IResourceManager manager, int top = ResourceScopeStat.DefaultTop) =>
+        [.. manager.Snapshot(top).Select(s => new ResourceScopeStatus(s.Kind, s.Name,
             new ResourceCounts(s.Usage.ConnectionsInbound, s.Usage.ConnectionsOutbound, s.Usage.StreamsInbound, s.Usage.StreamsOutbound, s.Usage.Memory),
             new ResourceLimitCounts(Limit(s.Limit.ConnectionsInbound), Limit(s.Limit.ConnectionsOutbound), Limit(s.Limit.Connections),
                 Limit(s.Limit.StreamsInbound), Limit(s.Limit.StreamsOutbound), Limit(s.Limit.Streams),
                 s.Limit.Memory == long.MaxValue ? null : s.Limit.Memory),
-            s.Refusals))];
+            s.Refusals, s.Scopes))];
 
     private static int? Limit(int value) => value == int.MaxValue ? null : value;
 
@@ -112,7 +137,8 @@ public static class StatusCommand
         var rows = new List<string[]> { new[] { "scope", "conns in", "conns out", "streams in", "streams out", "memory", "refused" } };
         foreach (var s in scopes)
         {
-            rows.Add([TerminalText.Escape(s.Name), Pair(s.Usage.ConnectionsInbound, s.Limit.ConnectionsInbound),
+            string name = s.Scopes is { } count ? $"{s.Name}: {count} live, limits each" : TerminalText.Escape(s.Name);
+            rows.Add([name, Pair(s.Usage.ConnectionsInbound, s.Limit.ConnectionsInbound),
                 Pair(s.Usage.ConnectionsOutbound, s.Limit.ConnectionsOutbound), Pair(s.Usage.StreamsInbound, s.Limit.StreamsInbound),
                 Pair(s.Usage.StreamsOutbound, s.Limit.StreamsOutbound),
                 $"{Bytes(s.Usage.Memory)}/{(s.Limit.Memory is { } m ? Bytes(m) : "-")}",
@@ -121,6 +147,8 @@ public static class StatusCommand
         int[] widths = [.. Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length))];
         foreach (var row in rows)
             text.WriteLine("  " + string.Join("  ", row.Select((cell, i) => cell.PadRight(widths[i]))).TrimEnd());
+        int listed = scopes.Count(s => s.Kind is "connection" or "stream" && s.Scopes is null);
+        text.WriteLine($"  (connections and streams: totals over all, then the largest by memory; {listed} listed, --top to change)");
 
         static string Pair(long used, long? limit) => $"{used}/{(limit is { } l ? l.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")}";
     }

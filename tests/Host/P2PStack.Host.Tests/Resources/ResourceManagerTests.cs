@@ -154,6 +154,105 @@ public sealed class ResourceManagerTests
         Assert.Equal(1, manager.Snapshot().Single(s => s.Name == "service gossipsub").Refusals);
     }
 
+    /// <summary>Each of the seven scopes: its limit is in the snapshot, and crossing it is a typed refusal naming that
+    /// scope, the resource and the limit, counted on the scope's row.</summary>
+    [Theory]
+    [InlineData("system")]
+    [InlineData("transient")]
+    [InlineData("service")]
+    [InlineData("protocol")]
+    [InlineData("peer")]
+    [InlineData("connection")]
+    [InlineData("stream")]
+    public void Every_scope_shows_its_limit_and_refuses_past_it_naming_scope_and_limit(string kind)
+    {
+        var limit = new ResourceLimit { Memory = 100 };
+        using var manager = Manager(l => kind switch
+        {
+            "system" => l with { System = limit },
+            "transient" => l with { Transient = limit },
+            "service" => l with { Service = limit },
+            "protocol" => l with { Protocol = limit },
+            "peer" => l with { Peer = limit },
+            "connection" => l with { Connection = limit },
+            _ => l with { Stream = limit },
+        });
+        using var connection = manager.OpenConnection(Direction.Inbound);
+        if (kind != "transient") connection.SetPeer(Alice);
+        using var stream = connection.OpenStream(Direction.Inbound);
+        if (kind != "transient") stream.SetProtocol("/kad");
+        IResourceScope scope = kind switch
+        {
+            "service" => manager.Service("kademlia"),
+            "connection" => connection,
+            _ => stream, // counts in stream, connection, protocol (or transient), peer and system
+        };
+        string name = kind switch
+        {
+            "service" => "service kademlia",
+            "protocol" => "protocol /kad",
+            "peer" => $"peer {Alice}",
+            "connection" => connection.Name,
+            "stream" => stream.Name,
+            _ => kind,
+        };
+        ResourceScopeStat Row() => manager.Snapshot().Single(s => s.Kind == kind && s.Scopes is null);
+
+        Assert.Equal(100, Row().Limit.Memory);
+        scope.ReserveMemory(60);
+        Assert.Equal(60, Row().Usage.Memory);
+        var refusal = Assert.Throws<ResourceLimitExceededException>(() => scope.ReserveMemory(41));
+        Assert.Equal(name, refusal.Scope);
+        Assert.Equal("memory", refusal.Resource);
+        Assert.Equal(100, refusal.Limit);
+        Assert.Equal(60, refusal.Used);
+        Assert.Equal(1, Row().Refusals);
+        scope.ReserveMemory(40); // up to the limit is fine
+        scope.ReleaseMemory(100);
+    }
+
+    [Fact]
+    public void Connections_and_streams_are_listed_as_totals_and_the_largest_few()
+    {
+        using var manager = Manager(l => l with
+        {
+            Connection = new ResourceLimit { Streams = 3 },
+            Stream = new ResourceLimit { Memory = 1000 },
+        });
+        var connections = Enumerable.Range(0, 4).Select(_ => manager.OpenConnection(Direction.Inbound)).ToArray();
+        connections[0].SetPeer(Alice);
+        var streams = Enumerable.Range(0, 3).Select(_ => connections[0].OpenStream(Direction.Outbound)).ToArray();
+        streams[1].SetProtocol("/kad");
+        streams[1].ReserveMemory(700);
+        connections[2].ReserveMemory(500);
+        var refusal = Assert.Throws<ResourceLimitExceededException>(() => connections[0].OpenStream(Direction.Inbound));
+        Assert.Equal(connections[0].Name, refusal.Scope);
+        Assert.Equal("streams", refusal.Resource);
+
+        var stats = manager.Snapshot(top: 2);
+        var total = stats.Single(s => s.Kind == "connection" && s.Scopes is not null);
+        Assert.Equal(("connections", 4, 4, 3, 1200L, 3), (total.Name, total.Scopes, total.Usage.ConnectionsInbound,
+            total.Usage.StreamsOutbound, total.Usage.Memory, total.Limit.Streams));
+        Assert.Equal(1, total.Refusals);
+        var listed = stats.Where(s => s.Kind == "connection" && s.Scopes is null).ToList();
+        Assert.Equal(2, listed.Count); // bounded: the two largest, by memory then streams
+        Assert.Equal($"{connections[0].Name} inbound peer {Alice}", listed[0].Name);
+        Assert.Equal($"{connections[2].Name} inbound (handshake)", listed[1].Name);
+        var streamTotal = stats.Single(s => s.Kind == "stream" && s.Scopes is not null);
+        Assert.Equal((3, 700L, 1000L), (streamTotal.Scopes, streamTotal.Usage.Memory, streamTotal.Limit.Memory));
+        var largest = stats.First(s => s.Kind == "stream" && s.Scopes is null);
+        Assert.Equal($"{streams[1].Name} outbound /kad on {connections[0].Name}", largest.Name);
+        Assert.Equal(700, largest.Usage.Memory);
+        Assert.DoesNotContain(manager.Snapshot(top: 0), s => s.Kind is "connection" or "stream" && s.Scopes is null);
+
+        // Closed scopes leave the listing and the totals.
+        foreach (var stream in streams) stream.Dispose();
+        foreach (var connection in connections) connection.Dispose();
+        Assert.Equal(0, manager.Snapshot().Single(s => s.Name == "connections").Scopes);
+        Assert.Equal(0, manager.Snapshot().Single(s => s.Name == "streams").Scopes);
+        Assert.True(manager.System.Usage.IsZero);
+    }
+
     [Fact]
     public void Default_limits_scale_with_memory()
     {
