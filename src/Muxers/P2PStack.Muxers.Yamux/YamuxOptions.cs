@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace P2PStack.Muxers.Yamux;
 
 /// <summary>Limits, windows and timeouts of a yamux session. Defaults match go-yamux and js-libp2p yamux.</summary>
@@ -41,6 +43,9 @@ public sealed class YamuxOptions
     /// <summary>Control frames (window updates, pongs, resets) queued while the connection is slow to take them;
     /// above this the session stops reading from the remote until the queue drains.</summary>
     public int MaxPendingControlFrames { get; set; } = 4096;
+
+    /// <summary>Where the streams' output buffers come from (tests substitute a pool that checks every return).</summary>
+    internal ArrayPool<byte> WriteBufferPool { get; set; } = ArrayPool<byte>.Shared;
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when a value is out of range.</summary>
     public void Validate()

@@ -10,10 +10,17 @@ namespace P2PStack.Muxers.Yamux;
 internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
 {
     private const int MinimumBufferSize = 4096;
+
+    // state bits. Held: the writer is using the buffer (GetSpan..Advance, or a flush/write in flight); only the
+    // writer sets and clears it. Closing: a close began; only a close sets it. Whoever leaves the state Closing
+    // without Held owns the buffer and returns it to the pool, so it is never returned while the writer uses it.
+    private const int Held = 1;
+    private const int Closing = 2;
+
     private byte[]? buffer;
     private int flushed;
     private int buffered;
-    private bool completed;
+    private int state;
 
     public override bool CanGetUnflushedBytes => true;
 
@@ -21,22 +28,30 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
 
     public override void Advance(int bytes)
     {
+        Acquire();
         if (bytes < 0 || buffer is null || bytes > buffer.Length - buffered)
         {
+            Release();
             throw new ArgumentOutOfRangeException(nameof(bytes), "advanced past the memory handed out");
         }
 
         buffered += bytes;
+        if (Release())
+        {
+            throw Closed(); // closed while the bytes were being written: they are dropped with the reset stream
+        }
     }
 
     public override Memory<byte> GetMemory(int sizeHint = 0)
     {
+        Acquire();
         EnsureCapacity(sizeHint);
         return buffer.AsMemory(buffered);
     }
 
     public override Span<byte> GetSpan(int sizeHint = 0)
     {
+        Acquire();
         EnsureCapacity(sizeHint);
         return buffer.AsSpan(buffered);
     }
@@ -45,44 +60,50 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
-        if (completed)
-        {
-            throw new InvalidOperationException("the stream's output was completed");
-        }
-
+        Acquire();
         if (buffered == flushed)
         {
-            stream.ThrowIfWriteFailed();
-            return default;
+            try
+            {
+                stream.ThrowIfWriteFailed();
+                return default;
+            }
+            finally
+            {
+                Release();
+            }
         }
 
-        return FlushBufferedAsync(cancellationToken);
+        return FlushBufferedAsync(cancellationToken, held: true);
     }
 
     public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
     {
-        if (completed)
-        {
-            throw new InvalidOperationException("the stream's output was completed");
-        }
-
+        Acquire();
         if (buffered != flushed)
         {
-            this.Write(source.Span);
-            return FlushBufferedAsync(cancellationToken);
+            EnsureCapacity(source.Length);
+            source.Span.CopyTo(buffer.AsSpan(buffered));
+            buffered += source.Length;
+            return FlushBufferedAsync(cancellationToken, held: true);
         }
 
-        return source.IsEmpty ? default : SendAsync(source, cancellationToken);
+        if (source.IsEmpty)
+        {
+            Release();
+            return default;
+        }
+
+        return SendAsync(source, cancellationToken);
     }
 
     public override void Complete(Exception? exception = null)
     {
-        if (completed)
+        if (!BeginClose())
         {
             return;
         }
 
-        completed = true;
         if (exception is not null)
         {
             ReturnBuffer();
@@ -101,26 +122,13 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
 
     public override async ValueTask CompleteAsync(Exception? exception = null)
     {
-        if (completed)
-        {
-            return;
-        }
-
-        if (exception is not null || buffered == flushed)
+        if (exception is not null)
         {
             Complete(exception);
-            return;
         }
-
-        completed = true;
-        try
+        else if (BeginClose())
         {
-            await FlushBufferedAsync(CancellationToken.None).ConfigureAwait(false);
-            stream.SendFin();
-        }
-        finally
-        {
-            ReturnBuffer();
+            await FlushAndFinAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
 
@@ -128,22 +136,85 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
     /// <see cref="Complete"/> started; gives up when <paramref name="cancellationToken"/> fires.</summary>
     public async ValueTask CloseAsync(CancellationToken cancellationToken)
     {
-        if (completed)
+        if (BeginClose())
         {
-            if (stream.PendingClose is { } close)
-            {
-                await close.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
+            await FlushAndFinAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else if (stream.PendingClose is { } close)
+        {
+            await close.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 
+    /// <summary>Starts the close once; true when the caller now owns the buffer and closes gracefully. A close that
+    /// finds the writer using the buffer (another task disposing the stream mid-write) resets the stream instead,
+    /// which fails the writer's flush; the writer returns the buffer when it lets go of it.</summary>
+    private bool BeginClose()
+    {
+        int previous = Interlocked.Or(ref state, Closing);
+        if ((previous & Closing) != 0)
+        {
+            return false;
+        }
+
+        if ((previous & Held) != 0)
+        {
+            stream.Reset();
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>The writer takes the buffer; throws <see cref="ObjectDisposedException"/> once a close began.
+    /// One interlocked op (none when the writer already holds it).</summary>
+    private void Acquire()
+    {
+        int current = Volatile.Read(ref state);
+        if (current == Held)
+        {
             return;
         }
 
-        completed = true;
+        if (current == 0)
+        {
+            current = Interlocked.CompareExchange(ref state, Held, 0);
+            if (current == 0)
+            {
+                return;
+            }
+        }
+
+        if ((current & Held) != 0)
+        {
+            Release(); // closed while held: the close left the buffer to us
+        }
+
+        throw Closed();
+    }
+
+    /// <summary>The writer lets go of the buffer; returns it to the pool (and answers true) when a close came
+    /// meanwhile.</summary>
+    private bool Release()
+    {
+        if ((Interlocked.And(ref state, ~Held) & Closing) == 0)
+        {
+            return false;
+        }
+
+        ReturnBuffer();
+        return true;
+    }
+
+    private ObjectDisposedException Closed() => new(nameof(YamuxStream), "the stream's output was closed");
+
+    private async ValueTask FlushAndFinAsync(CancellationToken cancellationToken)
+    {
         try
         {
             if (buffered != flushed)
             {
-                await FlushBufferedAsync(cancellationToken).ConfigureAwait(false);
+                await FlushBufferedAsync(cancellationToken, held: false).ConfigureAwait(false);
             }
 
             stream.SendFin();
@@ -159,7 +230,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
     {
         try
         {
-            await FlushBufferedAsync(CancellationToken.None).ConfigureAwait(false);
+            await FlushBufferedAsync(CancellationToken.None, held: false).ConfigureAwait(false);
             stream.SendFin();
         }
         catch (Exception ex)
@@ -174,7 +245,23 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<FlushResult> FlushBufferedAsync(CancellationToken cancellationToken)
+    private async ValueTask<FlushResult> FlushBufferedAsync(CancellationToken cancellationToken, bool held)
+    {
+        try
+        {
+            return await FlushBufferedCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (held)
+            {
+                Release();
+            }
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<FlushResult> FlushBufferedCoreAsync(CancellationToken cancellationToken)
     {
         while (flushed < buffered)
         {
@@ -201,6 +288,19 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<FlushResult> SendAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await SendCoreAsync(source, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Release(); // held: no FIN goes out between our data frames
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<FlushResult> SendCoreAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
+    {
         while (!source.IsEmpty)
         {
             int granted = await stream.AcquireSendWindowAsync(source.Length, cancellationToken).ConfigureAwait(false);
@@ -221,13 +321,9 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         return default;
     }
 
+    /// <summary>Only while the buffer is ours: held by the writer.</summary>
     private void EnsureCapacity(int sizeHint)
     {
-        if (completed)
-        {
-            throw new InvalidOperationException("the stream's output was completed");
-        }
-
         int needed = Math.Max(sizeHint, 1);
         if (buffer is not null && buffer.Length - buffered >= needed)
         {
@@ -242,7 +338,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         else
         {
             int size = Math.Max(Math.Max(MinimumBufferSize, pending + needed), (buffer?.Length ?? 0) * 2);
-            var larger = ArrayPool<byte>.Shared.Rent(size);
+            var larger = stream.Session.Options.WriteBufferPool.Rent(size);
             buffer?.AsSpan(flushed, pending).CopyTo(larger);
             ReturnBuffer();
             buffer = larger;
@@ -256,7 +352,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
     {
         if (buffer is not null)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            stream.Session.Options.WriteBufferPool.Return(buffer);
             buffer = null;
         }
     }
