@@ -268,6 +268,69 @@ public class EngineTests
     }
 
     [Fact]
+    public void Every_vote_marks_exactly_the_queried_vertices_held_and_strongly_preferred_by_the_voter()
+    {
+        // Answers are reused and brought up to date from earlier answers (same ids, or another list lining up with the
+        // latest one); whatever was reused, every bit must be what the voter's state says when it answers. Contested
+        // keys (three ways and two ways), an equivocation with a child on one side (a contested vertex with an
+        // undecided child), and virtuous vertices proposed before and after: preferences flip, vertices arrive and
+        // are decided while queries go round.
+        var cluster = new EngineCluster(9, seed: 5);
+        var queries = new Dictionary<(int, ulong), VertexId[]>();
+        int checkedBits = 0, marked = 0;
+        var mismatches = new List<string>();
+        cluster.Intercept = (from, to, message) =>
+        {
+            if (message.KindCase == Messages.DagMessage.KindOneofCase.Query)
+                queries.TryAdd((from, message.RequestId), [.. message.Query.Ids.Select(b => VertexId.FromBytes(b.Span))]);
+            if (message.KindCase == Messages.DagMessage.KindOneofCase.Votes
+                && queries.TryGetValue((cluster.IndexOf(to), message.RequestId), out var ids))
+            {
+                var engine = cluster.Engines[from];
+                var bits = message.Votes.Preferred.Span;
+                for (int i = 0; i < ids.Length; i++)
+                {
+                    bool bit = (bits[i / 8] & (1 << (i % 8))) != 0;
+                    bool expected = StronglyPreferred(engine, ids[i]);
+                    checkedBits++;
+                    if (bit) marked++;
+                    if (bit != expected) mismatches.Add($"node {from} at {cluster.Now:ss.fff}: {ids[i].ToShortString()} marked {bit}, expected {expected}");
+                }
+            }
+            return message;
+        };
+        var liar = cluster.Keys[8];
+        var key = ConflictKey.FromText("split");
+        var a = VertexCodec.Seal(cluster.Options, [], 0, cluster.Now, [key], "a"u8, liar);
+        var b = VertexCodec.Seal(cluster.Options, [], 0, cluster.Now, [key], "b"u8, liar);
+        var child = VertexCodec.Seal(cluster.Options, [a.Id], 1, cluster.Now, [], "child of a"u8, liar);
+        for (int i = 0; i < 8; i++) cluster.Inject(cluster.Peer(8), i, i % 2 == 0 ? Push(a, child) : Push(b));
+        cluster.Propose(0, "one", "k1");
+        cluster.Propose(1, "two", "k1");
+        cluster.Propose(2, "three", "k1");
+        cluster.Propose(3, "four", "k2");
+        cluster.Propose(4, "five", "k2");
+        cluster.Propose(5, "virtuous");
+        cluster.Advance(TimeSpan.FromMilliseconds(150));
+        cluster.Propose(6, "later");
+        cluster.Propose(7, "later, too");
+        cluster.RunUntil(() => cluster.Engines.All(e => e.ProcessingCount == 0), TimeSpan.FromSeconds(20));
+        Assert.Empty(mismatches.Take(5));
+        Assert.True(checkedBits > 10_000, $"{checkedBits} bits checked");
+        Assert.InRange(marked, 1, checkedBits - 1);
+    }
+
+    // Strong preference from the engine's public state alone: accepted, or processing, the preference of each of its
+    // keys, and every parent accepted or itself strongly preferred.
+    private static bool StronglyPreferred(DagEngine engine, VertexId id)
+    {
+        if (engine.Find(id) is not { Status: { } status } info) return false;
+        if (status != VertexStatus.Processing) return status == VertexStatus.Accepted;
+        if (info.Vertex.ConflictKeys.Any(k => engine.Preference(k) != id)) return false;
+        return info.Vertex.Parents.All(p => engine.StatusOf(p) == VertexStatus.Accepted || StronglyPreferred(engine, p));
+    }
+
+    [Fact]
     public void A_lone_node_polls_nobody_and_decides_nothing()
     {
         var cluster = new EngineCluster(1);

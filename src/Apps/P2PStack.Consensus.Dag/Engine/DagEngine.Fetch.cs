@@ -16,6 +16,7 @@ public sealed partial class DagEngine
     private readonly Dictionary<VertexId, (DateTimeOffset Until, DateTimeOffset Sent)> _requested = [];
     private readonly Dictionary<ulong, SyncRequest> _syncs = [];
     private DateTimeOffset _nextSyncAt;
+    private readonly HashSet<VertexId> _wantedScratch = [];
 
     /// <summary>Asks <paramref name="peer"/> for the ids not held, not waiting and not already asked for; with
     /// <paramref name="ancestors"/> (catching up a gap), also that many generations of their ancestors.</summary>
@@ -23,11 +24,13 @@ public sealed partial class DagEngine
     {
         if (peer == LocalPeer) return;
         var wanted = new List<VertexId>();
+        var seen = _wantedScratch; // a query names up to MaxQueryIds ids: no quadratic search for duplicates
+        seen.Clear();
         foreach (var id in ids)
         {
             if (_nodes.ContainsKey(id) || _pending.ContainsKey(id)) continue;
             if (_requested.TryGetValue(id, out var asked) && asked.Until > now && now - asked.Sent < _options.FetchRetryInterval) continue;
-            if (!wanted.Contains(id)) wanted.Add(id);
+            if (seen.Add(id)) wanted.Add(id);
         }
         for (int start = 0; start < wanted.Count; start += _options.MaxFetchIds)
         {

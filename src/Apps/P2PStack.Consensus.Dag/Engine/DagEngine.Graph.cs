@@ -13,6 +13,8 @@ public sealed partial class DagEngine
     private readonly Dictionary<PeerId, int> _processingByAuthor = [];
     // Bumped whenever the waiting vertices change (a cached query answer names the ids neither held nor waiting).
     private long _pendingVersion;
+    // Bumped whenever a vertex is added (held ids change).
+    private long _heldVersion;
 
     /// <summary>Adds a checked vertex from <paramref name="from"/>: at once when its parents are held, otherwise it
     /// waits for them (and they are fetched from <paramref name="from"/>).</summary>
@@ -166,6 +168,7 @@ public sealed partial class DagEngine
                 foreach (var parent in parents)
                     if (parent.IsProcessing) parent.ProcessingChildren++;
                 _processing.Add(node);
+                _processingVersion++;
                 _processingByAuthor[node.Author] = _processingByAuthor.GetValueOrDefault(node.Author) + 1;
                 _fruitlessPolls = 0; // something new to vote on: full speed
                 foreach (var set in sets)
@@ -182,7 +185,9 @@ public sealed partial class DagEngine
                 _rejectedCount++;
                 break;
         }
-        _epoch++;
+        // A new vertex changes no held vertex's strong preference (a set gets it as its preference only when it had no
+        // undecided member), so it leaves _epoch alone; it only makes its id held.
+        _heldVersion++;
         foreach (var set in sets)
         {
             if (!set.ByAuthor.TryGetValue(node.Author, out var first))
@@ -241,18 +246,53 @@ public sealed partial class DagEngine
         node.Status = status;
         node.DecidedAt = now;
         _departures++;
+        if (node.PushPending) _pushPending--;
         node.PushPending = false;
         _processing.Remove(node);
+        _processingVersion++;
         if (--_processingByAuthor[node.Author] == 0) _processingByAuthor.Remove(node.Author);
         foreach (var parent in node.Parents)
             if (parent.IsProcessing) parent.ProcessingChildren--;
         foreach (var set in node.Sets)
         {
+            var before = set.Preference;
             set.Processing.Remove(node);
             if (set.Preference == node) set.Preference = null;
             set.UpdatePreference();
+            if (set.Preference == before) continue;
+            StrongMayChange(before);
+            StrongMayChange(set.Preference);
         }
-        _epoch++;
+        StrongMayChange(node);
+    }
+
+    // Vertices whose strong preference may have changed since _epoch last changed (_strongChangesBase counts those
+    // logged before): a cached query answer is brought up to date by re-reading only these.
+    private readonly List<VertexNode> _strongChanges = [];
+    private long _strongChangesBase;
+    // Beyond this many changes the log is dropped and _epoch bumped (everything re-read).
+    private const int MaxStrongChanges = 1024;
+
+    private long StrongChangeSequence => _strongChangesBase + _strongChanges.Count;
+
+    /// <summary>
+    /// Called when <paramref name="node"/>'s status or its preference in a set changed. Strong preference reads the
+    /// node's own status and preferences and those of its processing ancestors, so the change reaches the node and
+    /// its processing descendants. Without processing children (the usual case: contested vertices are nobody's
+    /// parent) only the node's memo is dropped and the node logged; otherwise every memo and cached answer is stale.
+    /// </summary>
+    private void StrongMayChange(VertexNode? node)
+    {
+        if (node is null) return;
+        if (node.ProcessingChildren > 0 || _strongChanges.Count >= MaxStrongChanges)
+        {
+            _epoch++;
+            _strongChangesBase += _strongChanges.Count;
+            _strongChanges.Clear();
+            return;
+        }
+        node.StrongEpoch = -1;
+        _strongChanges.Add(node);
     }
 
     private void Decided(VertexNode node)

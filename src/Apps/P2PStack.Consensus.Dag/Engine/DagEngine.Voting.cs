@@ -38,32 +38,61 @@ public sealed partial class DagEngine
                 _closureLists.TryPop(out var closures) ? closures : []);
             _polls.Add(poll.RequestId, poll);
             _pollQueue.Enqueue(poll);
-            var query = new Query();
-            query.Ids.Capacity = queried.Length;
-            foreach (var node in queried) query.Ids.Add(node.IdBytes);
-            foreach (var node in _processing)
-            {
-                if (query.Vertices.Count >= _options.MaxPushedVertices) break;
-                if (!node.PushPending) continue;
-                node.PushPending = false;
-                query.Vertices.Add(UnsafeByteOperations.UnsafeWrap(node.Vertex.Envelope));
-            }
-            var message = new DagMessage { RequestId = poll.RequestId, Query = query };
-            foreach (var (peer, _) in sample) Send(peer, message);
+            var message = new DagMessage { RequestId = poll.RequestId, Query = BuildQuery(queried) };
+            int size = message.CalculateSize();
+            foreach (var (peer, _) in sample) Send(peer, message, size);
             Counters.PollsStarted++;
             _nextPollAt = now + _options.PollInterval;
             _lastPollStart = now;
         }
     }
 
+    /// <summary>The query for <paramref name="queried"/>: with this node's own vertices not pushed yet, a new one;
+    /// otherwise the same object as the previous poll's while the ids are the same (messages are never changed once
+    /// sent, and a receiver comparing it with a query it answered before finds the same list at once).</summary>
+    private Query BuildQuery(VertexNode[] queried)
+    {
+        if (_pushPending == 0 && _lastQuery is { } last && ReferenceEquals(_lastQueryNodes, queried)) return last;
+        var query = new Query();
+        query.Ids.Capacity = queried.Length;
+        foreach (var node in queried) query.Ids.Add(node.IdBytes);
+        if (_pushPending > 0)
+        {
+            foreach (var node in _processing)
+            {
+                if (query.Vertices.Count >= _options.MaxPushedVertices) break;
+                if (!node.PushPending) continue;
+                node.PushPending = false;
+                _pushPending--;
+                query.Vertices.Add(UnsafeByteOperations.UnsafeWrap(node.Vertex.Envelope));
+            }
+        }
+        (_lastQuery, _lastQueryNodes) = query.Vertices.Count == 0 ? (query, queried) : (null, null);
+        return query;
+    }
+
+    private Query? _lastQuery;
+    private VertexNode[]? _lastQueryNodes;
+    // Processing vertices whose envelope still goes out with the next query (this node's own).
+    private int _pushPending;
+    // Bumped whenever the processing set (or a processing vertex's processing children) changes: the query order is
+    // the same while it is unchanged (heights and ids never change).
+    private long _processingVersion;
+    private VertexNode[] _queryNodes = [];
+    private long _queryNodesVersion = -1;
+
     /// <summary>Undecided vertices to ask about: leaves first (a vote for a leaf counts for its whole undecided
-    /// ancestry), then the rest, greatest height first, then by id (a total order: ids are unique).</summary>
+    /// ancestry), then the rest, greatest height first, then by id (a total order: ids are unique). The same array
+    /// while the processing set is unchanged (polls only read it).</summary>
     private VertexNode[] SelectQueryNodes()
     {
+        if (_queryNodesVersion == _processingVersion) return _queryNodes;
         var nodes = new VertexNode[_processing.Count];
         _processing.CopyTo(nodes);
         Array.Sort(nodes, QueryOrder);
-        return nodes.Length <= _options.MaxQueryIds ? nodes : nodes[.._options.MaxQueryIds];
+        _queryNodes = nodes.Length <= _options.MaxQueryIds ? nodes : nodes[.._options.MaxQueryIds];
+        _queryNodesVersion = _processingVersion;
+        return _queryNodes;
     }
 
     private static readonly Comparison<VertexNode> QueryOrder = (a, b) =>
@@ -95,51 +124,180 @@ public sealed partial class DagEngine
             return;
         }
         foreach (var envelope in query.Vertices) ReceiveVertex(from, envelope.Span, now);
-        if (!_lastAnswer.Matches(queried, _epoch, _pendingVersion))
-        {
-            var preferred = new byte[(queried.Count + 7) / 8];
-            List<VertexId>? unknown = null;
-            for (int i = 0; i < queried.Count; i++)
-            {
-                var id = VertexId.FromBytes(queried[i].Span);
-                if (!_nodes.TryGetValue(id, out var node))
-                {
-                    if (!_pending.ContainsKey(id)) (unknown ??= []).Add(id);
-                    continue;
-                }
-                if (IsStronglyPreferred(node)) preferred[i / 8] |= (byte)(1 << (i % 8));
-            }
-            _lastAnswer = new QueryAnswer(queried, _epoch, _pendingVersion, UnsafeByteOperations.UnsafeWrap(preferred),
-                unknown is null ? [] : [.. unknown]);
-        }
+        var answer = Answer(queried);
         Counters.QueriesAnswered++;
-        Send(from, new DagMessage { RequestId = requestId, Votes = new Votes { Preferred = _lastAnswer.Preferred } });
+        Send(from, new DagMessage { RequestId = requestId, Votes = new Votes { Preferred = answer.Preferred } });
         // The querier holds them; usually only the newest are missing here, so no ancestors unless they turn out missing.
-        if (_lastAnswer.Unknown.Length > 0) RequestVertices(from, _lastAnswer.Unknown, now, ancestors: false);
+        if (answer.Unknown.Length > 0) RequestVertices(from, answer.Unknown, now, ancestors: false);
     }
 
-    // The answer to the last query, reused for the next one while it asks about the same ids in the same order and
-    // nothing an answer reads has changed (statuses, preferences and held vertices bump _epoch, waiting vertices
-    // _pendingVersion): every poller orders its undecided vertices the same way, so while the network holds the same
-    // ones most queries repeat the previous one, and answering meant a lookup and a walk per id.
-    private QueryAnswer _lastAnswer = QueryAnswer.None;
+    // Answers to recent queries, most recently used first, reused for a query with the same ids in the same order
+    // while nothing they read has changed: every poller orders its undecided vertices the same way, so while the
+    // network holds the same ones most queries repeat one of a few lists. A query with another list (a poller that
+    // decided a vertex, or holds one more) is mostly the latest list with a few ids in or out: it is answered from
+    // that one where the ids line up, and only the others are looked up. An answer reads, for ids held, their strong
+    // preference (changes are logged per vertex, see StrongMayChange: only the vertices logged since are read again),
+    // and for ids not held, whether they are held or waiting now (_heldVersion, _pendingVersion).
+    private const int CachedAnswers = 4;
+    // How far ahead in the latest list an id is looked for (ids the new query leaves out).
+    private const int AlignWindow = 4;
+    // More logged changes than this since an answer: it is read again in full (memoised values make that cheap).
+    private const int MaxPatchedChanges = 32;
+    private readonly List<QueryAnswer> _answers = new(CachedAnswers);
+    private readonly List<VertexId> _unknownScratch = [];
 
-    private sealed class QueryAnswer(IReadOnlyList<ByteString> ids, long epoch, long pendingVersion, ByteString preferred, VertexId[] unknown)
+    private QueryAnswer Answer(IReadOnlyList<ByteString> ids)
     {
-        public static readonly QueryAnswer None = new([], -1, -1, ByteString.Empty, []);
-
-        public ByteString Preferred { get; } = preferred;
-
-        public VertexId[] Unknown { get; } = unknown;
-
-        public bool Matches(IReadOnlyList<ByteString> other, long currentEpoch, long currentPendingVersion)
+        for (int i = 0; i < _answers.Count; i++)
         {
-            if (epoch != currentEpoch || pendingVersion != currentPendingVersion || other.Count != ids.Count) return false;
-            if (ReferenceEquals(other, ids)) return true;
-            for (int i = 0; i < ids.Count; i++)
-                if (!ReferenceEquals(ids[i], other[i]) && !ids[i].Span.SequenceEqual(other[i].Span)) return false;
+            var cached = _answers[i];
+            if (!cached.Asks(ids)) continue;
+            if (i > 0)
+            {
+                _answers.RemoveAt(i);
+                _answers.Insert(0, cached);
+            }
+            if (!cached.IsCurrent(_epoch, StrongChangeSequence, _heldVersion, _pendingVersion)) Compute(cached, cached);
+            return cached;
+        }
+        var latest = _answers.Count > 0 ? _answers[0] : null;
+        QueryAnswer answer;
+        if (_answers.Count == CachedAnswers)
+        {
+            answer = _answers[CachedAnswers - 1];
+            _answers.RemoveAt(CachedAnswers - 1);
+            answer.Reset(ids);
+        }
+        else answer = new QueryAnswer(ids);
+        _answers.Insert(0, answer);
+        Compute(answer, latest);
+        return answer;
+    }
+
+    /// <summary>Bit i set exactly when ids[i] is held and strongly preferred; the ids neither held nor waiting. Ids
+    /// that line up with <paramref name="basis"/>'s (an earlier answer, or this one) take its vertex, and its bit when
+    /// neither _epoch changed since nor the vertex was logged as changed.</summary>
+    private void Compute(QueryAnswer answer, QueryAnswer? basis)
+    {
+        var ids = answer.Ids;
+        var nodes = answer.Nodes;
+        var preferred = new byte[(ids.Count + 7) / 8];
+        var unknown = _unknownScratch;
+        unknown.Clear();
+        bool allHeld = true;
+        long sequence = StrongChangeSequence;
+        bool bitsUsable = basis is not null && basis.Epoch == _epoch && sequence - basis.Sequence <= MaxPatchedChanges;
+        bool patch = false;
+        int j = 0;
+        for (int i = 0; i < ids.Count; i++)
+        {
+            var node = nodes[i];
+            if (basis is not null && basis.Find(ids[i], ref j) is int at)
+            {
+                // Held vertices stay held (nodes are never removed).
+                node = nodes[i] = basis.Nodes[at];
+                if (node is not null && bitsUsable)
+                {
+                    if (basis.IsPreferred(at)) preferred[i / 8] |= (byte)(1 << (i % 8));
+                    patch = true;
+                    continue;
+                }
+            }
+            if (node is null)
+            {
+                var id = VertexId.FromBytes(ids[i].Span);
+                if (!_nodes.TryGetValue(id, out node))
+                {
+                    allHeld = false;
+                    if (!_pending.ContainsKey(id)) unknown.Add(id);
+                    continue;
+                }
+                nodes[i] = node;
+            }
+            if (IsStronglyPreferred(node)) preferred[i / 8] |= (byte)(1 << (i % 8));
+        }
+        if (patch)
+        {
+            // Bits taken from the basis: the vertices logged since it was computed are read again.
+            for (long c = basis!.Sequence - _strongChangesBase; c < _strongChanges.Count; c++)
+            {
+                var changed = _strongChanges[(int)c];
+                for (int i = 0; i < nodes.Length; i++)
+                {
+                    if (!ReferenceEquals(nodes[i], changed)) continue;
+                    if (IsStronglyPreferred(changed)) preferred[i / 8] |= (byte)(1 << (i % 8));
+                    else preferred[i / 8] &= (byte)~(1 << (i % 8));
+                }
+            }
+        }
+        // A new bitmap each time: votes already sent hold the previous one.
+        answer.Update(preferred, unknown.Count == 0 ? [] : [.. unknown], allHeld, _epoch, sequence, _heldVersion, _pendingVersion);
+    }
+
+    private sealed class QueryAnswer(IReadOnlyList<ByteString> ids)
+    {
+        private long _heldVersion = -1, _pendingVersion = -1;
+        private bool _allHeld;
+        private byte[] _bits = [];
+
+        public IReadOnlyList<ByteString> Ids { get; private set; } = ids;
+
+        /// <summary>The vertex of each id, once held.</summary>
+        public VertexNode?[] Nodes { get; private set; } = new VertexNode?[ids.Count];
+
+        public ByteString Preferred { get; private set; } = ByteString.Empty;
+
+        public VertexId[] Unknown { get; private set; } = [];
+
+        /// <summary>The engine's _epoch and strong-change sequence when this answer was computed.</summary>
+        public long Epoch { get; private set; } = -1;
+
+        public long Sequence { get; private set; } = -1;
+
+        /// <summary>Makes this the (not yet computed) answer to other ids.</summary>
+        public void Reset(IReadOnlyList<ByteString> ids)
+        {
+            Ids = ids;
+            if (Nodes.Length == ids.Count) Array.Clear(Nodes);
+            else Nodes = new VertexNode?[ids.Count];
+            Epoch = -1;
+        }
+
+        public bool Asks(IReadOnlyList<ByteString> other)
+        {
+            if (ReferenceEquals(other, Ids)) return true;
+            if (other.Count != Ids.Count) return false;
+            for (int i = 0; i < Ids.Count; i++)
+                if (!Same(Ids[i], other[i])) return false;
             return true;
         }
+
+        /// <summary>Where <paramref name="id"/> is in this answer's ids, looking from <paramref name="from"/> a few
+        /// places ahead (advanced past it when found); null if not there.</summary>
+        public int? Find(ByteString id, ref int from)
+        {
+            int end = Math.Min(Ids.Count, from + AlignWindow);
+            for (int k = from; k < end; k++)
+            {
+                if (!Same(Ids[k], id)) continue;
+                from = k + 1;
+                return k;
+            }
+            return null;
+        }
+
+        public bool IsPreferred(int index) => (_bits[index / 8] & (1 << (index % 8))) != 0;
+
+        public bool IsCurrent(long epoch, long sequence, long heldVersion, long pendingVersion) =>
+            epoch == Epoch && sequence == Sequence && (_allHeld || (heldVersion == _heldVersion && pendingVersion == _pendingVersion));
+
+        public void Update(byte[] preferred, VertexId[] unknown, bool allHeld, long epoch, long sequence, long heldVersion, long pendingVersion)
+        {
+            (_bits, Preferred, Unknown, _allHeld) = (preferred, UnsafeByteOperations.UnsafeWrap(preferred), unknown, allHeld);
+            (Epoch, Sequence, _heldVersion, _pendingVersion) = (epoch, sequence, heldVersion, pendingVersion);
+        }
+
+        private static bool Same(ByteString a, ByteString b) => ReferenceEquals(a, b) || a.Span.SequenceEqual(b.Span);
     }
 
     /// <summary>A pushed or fetched envelope: checked, then added (or made to wait for its parents).</summary>
@@ -196,6 +354,12 @@ public sealed partial class DagEngine
     }
 
     private readonly List<VertexNode> _scratch = [];
+    private readonly HashSet<ConflictSet> _touched = [];
+    private static readonly Comparison<VertexNode> ByHeightThenId = (a, b) =>
+    {
+        int order = a.Height.CompareTo(b.Height);
+        return order != 0 ? order : a.Id.CompareTo(b.Id);
+    };
     private readonly Stack<VertexNode> _closureStack = new();
     // Vertices that left processing so far: a closure computed earlier is still the closure while this is unchanged
     // (vertices added since are neither asked about in an earlier poll nor ancestors of those that were).
@@ -291,8 +455,9 @@ public sealed partial class DagEngine
         _closureLists.Push(poll.Closures);
 
         int alphaPreference = _options.AlphaPreference, alphaConfidence = _options.AlphaConfidence;
-        var touched = new HashSet<ConflictSet>();
-        var ready = new List<VertexNode>();
+        var touched = _touched;
+        touched.Clear();
+        List<VertexNode>? ready = null; // rare; its own list, since accepting calls out to the observer
         bool progress = false;
         foreach (var node in _processing)
         {
@@ -305,13 +470,20 @@ public sealed partial class DagEngine
                 foreach (var set in node.Sets) touched.Add(set);
             }
             node.Confidence = votes >= alphaConfidence ? node.Confidence + 1 : 0;
-            if (node.Confidence >= _options.Beta) ready.Add(node);
+            if (node.Confidence >= _options.Beta) (ready ??= []).Add(node);
         }
         _fruitlessPolls = progress ? 0 : _fruitlessPolls + 1;
         foreach (var set in touched)
-            if (set.UpdatePreference()) _epoch++;
+        {
+            var before = set.Preference;
+            if (!set.UpdatePreference()) continue;
+            StrongMayChange(before);
+            StrongMayChange(set.Preference);
+        }
         // Parents before children, so a chain that reached beta together is accepted in one go.
-        foreach (var node in ready.OrderBy(n => n.Height).ThenBy(n => n.Id))
+        if (ready is null) return;
+        ready.Sort(ByHeightThenId);
+        foreach (var node in ready)
         {
             if (!node.IsProcessing || !node.IsPreferred) continue;
             if (node.Parents.All(p => p.Status == VertexStatus.Accepted)) Accept(node, now);

@@ -30,7 +30,8 @@ public sealed partial class DagEngine
     private long _acceptedCount;
     private long _rejectedCount;
     private ulong _nextRequestId;
-    // Bumped whenever a preference or a status changes: memoised "strongly preferred" values are then stale.
+    // Bumped whenever a preference or a status changes: memoised "strongly preferred" values are then stale (adding a
+    // vertex changes neither for the vertices held before it).
     private long _epoch;
     private long _markToken;
 
@@ -107,6 +108,7 @@ public sealed partial class DagEngine
         var node = Insert(vertex, now, local: true, from: null)
             ?? throw new InvalidOperationException($"the local vertex {vertex.Id} was refused");
         node.PushPending = node.IsProcessing;
+        if (node.PushPending) _pushPending++;
         ResolveWaiting([node], now);
         StartPolls(now);
         _store.Commit();
@@ -178,9 +180,12 @@ public sealed partial class DagEngine
         foreach (var sync in _syncs.Values) Consider(sync.Deadline);
         while (_pendingQueue.TryPeek(out var entry) && !(_pending.TryGetValue(entry.Id, out var p) && p.Expires == entry.Expires)) _pendingQueue.Dequeue();
         if (_pendingQueue.TryPeek(out var firstPending)) Consider(firstPending.Expires);
-        bool hasOthers = _membership.CountOthers(LocalPeer) > 0;
-        if (hasOthers && _nextSyncAt != DateTimeOffset.MaxValue) Consider(_nextSyncAt);
-        if (hasOthers && _processing.Count > 0 && _polls.Count < _options.MaxOutstandingPolls) Consider(NextPollAt);
+        // Members are counted only when a sync or a poll would come first (a dictionary lookup per call otherwise).
+        bool? hasOthers = null;
+        bool HasOthers() => hasOthers ??= _membership.CountOthers(LocalPeer) > 0;
+        if (_nextSyncAt != DateTimeOffset.MaxValue && (next is null || _nextSyncAt < next) && HasOthers()) next = _nextSyncAt;
+        if (_processing.Count > 0 && _polls.Count < _options.MaxOutstandingPolls && NextPollAt is var pollAt && (next is null || pollAt < next)
+            && HasOthers()) next = pollAt;
         return next;
     }
 
@@ -223,10 +228,13 @@ public sealed partial class DagEngine
         _observer.OnRefused(reason, from, detail);
     }
 
-    private void Send(PeerId to, DagMessage message)
+    private void Send(PeerId to, DagMessage message) => Send(to, message, message.CalculateSize());
+
+    /// <summary>Sends a message whose encoded size is known (a query goes to k peers: sized once).</summary>
+    private void Send(PeerId to, DagMessage message, int size)
     {
         Counters.MessagesSent++;
-        Counters.BytesSent += message.CalculateSize();
+        Counters.BytesSent += size;
         _outbox.Send(to, message);
     }
 

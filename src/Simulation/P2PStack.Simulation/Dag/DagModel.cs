@@ -28,7 +28,7 @@ public sealed class DagModel
     private readonly NeuralMeshOptions _neural = new();
     private readonly SharedVertexOpener _opener;
     private readonly Random _random;
-    private readonly PriorityQueue<ModelEvent, (long Ticks, long Sequence)> _queue = new();
+    private readonly EventQueue<ModelEvent> _queue = new();
     private readonly Dictionary<PeerId, ModelNode> _byPeer = [];
     private readonly List<Proposal> _proposals = [];
     private readonly Dictionary<ConflictKey, List<VertexId>> _byKey = [];
@@ -194,7 +194,12 @@ public sealed class DagModel
         else if (ReferenceEquals(message, _lastMessage)) wire = _lastWire!; // a query goes to k peers: encode it once
         else if (_options.ShareMessages)
         {
-            if (message.KindCase == DagMessage.KindOneofCase.Query) Intern(message.Query.Ids);
+            // An engine sends the same query object again while its undecided vertices are the same: interned once.
+            if (message.KindCase == DagMessage.KindOneofCase.Query && !ReferenceEquals(message.Query, from.InternedQuery))
+            {
+                Intern(message.Query.Ids);
+                from.InternedQuery = message.Query;
+            }
             (_lastMessage, _lastWire) = (message, wire = new Wire(message, message.CalculateSize()));
         }
         else (_lastMessage, _lastWire) = (message, wire = new Wire(message.ToByteArray()));
@@ -204,7 +209,8 @@ public sealed class DagModel
             _bytes += wire.Length;
         }
         long delay = _options.Latency.Ticks + (_options.Jitter > TimeSpan.Zero ? (long)(_random.NextDouble() * _options.Jitter.Ticks) : 0);
-        Schedule(_now + delay, new DeliverEvent(from, target, wire));
+        // With a fixed delay, messages arrive in the order they are sent: the queue's in-order lane.
+        _queue.EnqueueInOrder(new DeliverEvent(from, target, wire), (_now + delay, _sequence++));
     }
 
     // One ByteString object per vertex id for the whole run. A query's ids are replaced by these before it goes out
@@ -538,6 +544,9 @@ internal sealed class ModelNode(DagModel model, int index, PrivateKey key) : IDa
     public ByzantineNode? Byzantine { get; set; }
 
     public long ScheduledWake { get; set; } = long.MaxValue;
+
+    /// <summary>The last query of this node whose ids the model interned.</summary>
+    public Query? InternedQuery { get; set; }
 
     public int WakesThisTick { get; set; }
 
