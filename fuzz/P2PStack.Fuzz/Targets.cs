@@ -90,6 +90,8 @@ public static class Targets
         new("shadow-descriptor", "ShadowDescriptor.Verify (DHT key and value) and Decrypt", ProtocolTargets.ShadowDescriptor, ProtocolTargets.ShadowDescriptorSeeds),
         new("dag-vertex", "VertexCodec.Open (signed DAG vertex)", ProtocolTargets.DagVertex, ProtocolTargets.DagVertexSeeds),
         new("signaling", "SignalingProtocol.Open (signed swarm presence)", ProtocolTargets.Signaling, ProtocolTargets.SignalingSeeds),
+        new("signaling-host", "the signaling host's /synaptic/signal/1.0.0 streams: SignalingHandler (framing, SignalRequest, Serve and Release against the limits, resets), over two peers' sessions",
+            SignalingHostTargets.SignalingHost, SignalingHostTargets.SignalingHostSeeds),
         new("padding", "PaddingWire.ReadHello, Agree, TryReadHeader over cells", ProtocolTargets.Padding, ProtocolTargets.PaddingSeeds,
             typeof(P2PStack.Privacy.Padding.PaddingNegotiationException)),
         new("ssdp", "Ssdp.Parse: an M-SEARCH answer (LOCATION on the answering host)", GatewayTargets.Ssdp, GatewayTargets.SsdpSeeds),
