@@ -208,7 +208,8 @@ public static class OnionLoopback
             var report = new System.Text.StringBuilder();
             report.AppendLine(relayProcesses
                 ? $"onion loopback: 3 relays in 3 processes of their own, client and destination in this one, on 127.0.0.1 TCP; "
-                    + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}"
+                    + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}; "
+                    + $"thread-pool spin limit (all processes) {Environment.GetEnvironmentVariable(SpinLimitVariable) ?? "the runtime's default"}"
                 : $"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
                     + $"1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
             report.AppendLine(flow.Describe(new FlowControlOptions()));
@@ -324,6 +325,11 @@ public static class OnionLoopback
         /// <summary>Relayed cells so far (a relay process reports them when it stops).</summary>
         ValueTask<long> RelayedCellsAsync();
     }
+
+    // The node sets it to 0 (src/Node/SynapticMesh/SynapticMesh.csproj); the benchmark's processes (the relay processes
+    // inherit the environment) run with the runtime's default unless it is set (docs/benchmarks.md, onion eighth pass:
+    // less CPU per MiB without the spinning, a slower echo).
+    private const string SpinLimitVariable = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
 
     /// <summary>A relay in a process of its own (<c>onion-relay-node</c>, this same program), so that its CPU time is
     /// its own.</summary>

@@ -278,7 +278,7 @@ internal sealed partial class ClientCircuit
             _streams.Clear();
         }
         foreach (var stream in streams) stream.OnCircuitClosed(reason);
-        await _link.CloseAsync(abort: !sendDestroy).ConfigureAwait(false);
+        await _link.CloseAsync(abort: !sendDestroy, _client.Options.TeardownTimeout).ConfigureAwait(false);
         if (!fromReader) await _reader.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _cover.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         // The layers go once no writer can be inside the link's lock (writers see the circuit closed).

@@ -169,7 +169,7 @@ internal sealed partial class ClientCircuit
         }
         catch
         {
-            await link.CloseAsync(abort: true).ConfigureAwait(false);
+            await link.CloseAsync(abort: true, client.Options.TeardownTimeout).ConfigureAwait(false);
             throw;
         }
     }

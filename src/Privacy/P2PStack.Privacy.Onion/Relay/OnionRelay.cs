@@ -104,7 +104,7 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
             Metrics.Destroy(DestroyReason.ResourceLimit, sent: true);
             LogRefused(refusal);
             await link.SendControlAsync(CellCommand.Destroy, DestroyReason.ResourceLimit, cancellationToken).ConfigureAwait(false);
-            await link.CloseAsync(abort: false).ConfigureAwait(false);
+            await link.CloseAsync(abort: false, Options.TeardownTimeout).ConfigureAwait(false);
             return;
         }
         var circuit = new RelayCircuit(this, link);

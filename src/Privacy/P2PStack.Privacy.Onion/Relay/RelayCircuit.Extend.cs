@@ -111,14 +111,14 @@ internal sealed partial class RelayCircuit
             // No documented kind: a bug, not the next relay's failure. The circuit ends with DESTROY internal (logged and
             // counted once), the next link too when it was not yet part of the circuit.
             if (next is not null && !ReferenceEquals(Volatile.Read(ref _next), next))
-                await next.CloseAsync(abort: true).ConfigureAwait(false);
+                await next.CloseAsync(abort: true, Options.TeardownTimeout).ConfigureAwait(false);
             await FailAsync(bug).ConfigureAwait(false);
             return;
         }
         if (next is not null)
         {
             await next.SendControlAsync(CellCommand.Destroy, DestroyReason.Finished, CancellationToken.None).ConfigureAwait(false);
-            await next.CloseAsync(abort: false).ConfigureAwait(false);
+            await next.CloseAsync(abort: false, Options.TeardownTimeout).ConfigureAwait(false);
         }
         Volatile.Write(ref _extending, 0);
         try

@@ -188,10 +188,10 @@ internal sealed partial class RelayCircuit
             {
                 while (buffer.Length >= cellSize && processed < maxBatch)
                 {
-                    buffer.Slice(0, cellSize).CopyTo(cell);
+                    var source = buffer.Slice(0, cellSize);
                     buffer = buffer.Slice(cellSize);
                     processed++;
-                    var command = (CellCommand)cell[0];
+                    var command = (CellCommand)FirstByte(source);
                     if (command == CellCommand.Padding)
                     {
                         _relay.Metrics.CoverDropped();
@@ -199,7 +199,7 @@ internal sealed partial class RelayCircuit
                     }
                     if (command == CellCommand.Destroy)
                     {
-                        destroyed = (DestroyReason)cell[1];
+                        destroyed = (DestroyReason)ByteAt(source, 1);
                         break;
                     }
                     if (command is not (CellCommand.Relay or CellCommand.RelayEarly))
@@ -207,22 +207,34 @@ internal sealed partial class RelayCircuit
                     bool early = command == CellCommand.RelayEarly;
                     if (early && ++_relayEarly > Options.Relay.MaxRelayEarlyCells)
                         throw new OnionFormatException($"more than {Options.Relay.MaxRelayEarlyCells} RELAY_EARLY cells");
-                    cell.AsSpan(1, LayerCipher.TagSize).CopyTo(_lastTagIn);
-                    if (!_forward!.Encrypt(cell.AsSpan(1)))
+                    source.Slice(1, LayerCipher.TagSize).CopyTo(_lastTagIn);
+                    if (Volatile.Read(ref _next) is { } next)
                     {
-                        var next = Volatile.Read(ref _next)
-                            ?? throw new CircuitEndedException(DestroyReason.Integrity, Side.None, "a relay cell meant for no hop");
+                        // A middle hop: the cell is copied once, into the next link's buffer, and this hop's layer
+                        // transforms it there; only a cell meant for this hop (rare: a DROP, a misdirected one) is
+                        // copied out again, and the link's cell is then left uncommitted (overwritten by the next).
                         if (locked is null)
                         {
                             await next.LockAsync(token).ConfigureAwait(false);
                             locked = next;
                         }
                         if (next.FlushDue) await FlushNextAsync(next, token).ConfigureAwait(false);
-                        cell.CopyTo(next.Begin());
-                        next.Commit();
-                        forwarded++;
-                        observer?.Cell(this, true, null, cell.AsSpan(1));
-                        continue;
+                        var target = next.Begin();
+                        source.CopyTo(target);
+                        if (!_forward!.Encrypt(target[1..]))
+                        {
+                            observer?.Cell(this, true, null, target[1..]);
+                            next.Commit();
+                            forwarded++;
+                            continue;
+                        }
+                        target.CopyTo(cell);
+                    }
+                    else
+                    {
+                        source.CopyTo(cell);
+                        if (!_forward!.Encrypt(cell.AsSpan(1)))
+                            throw new CircuitEndedException(DestroyReason.Integrity, Side.None, "a relay cell meant for no hop");
                     }
                     if (locked is not null)
                     {
@@ -260,6 +272,20 @@ internal sealed partial class RelayCircuit
                 if (buffer.Length < cellSize) return (DestroyReason.LinkClosed, Side.Previous);
             }
         }
+    }
+
+    /// <summary>The first byte of a cell (its command) wherever the read buffer's segments split it.</summary>
+    private static byte FirstByte(in ReadOnlySequence<byte> cell)
+    {
+        var first = cell.FirstSpan;
+        return first.Length > 0 ? first[0] : ByteAt(cell, 0);
+    }
+
+    private static byte ByteAt(in ReadOnlySequence<byte> cell, int index)
+    {
+        Span<byte> one = stackalloc byte[1];
+        cell.Slice(index, 1).CopyTo(one);
+        return one[0];
     }
 
     private static async Task FlushNextAsync(CellLink next, CancellationToken token)
@@ -326,7 +352,6 @@ internal sealed partial class RelayCircuit
 
     private async Task BackwardLoopAsync(CellLink next, CancellationToken token)
     {
-        var cell = new byte[_layout.CellSize];
         int cellSize = _layout.CellSize;
         int maxBatch = Options.Relay.CellsPerRead;
         var observer = _relay.Observer;
@@ -346,10 +371,10 @@ internal sealed partial class RelayCircuit
                 {
                     while (buffer.Length >= cellSize && processed < maxBatch)
                     {
-                        buffer.Slice(0, cellSize).CopyTo(cell);
+                        var source = buffer.Slice(0, cellSize);
                         buffer = buffer.Slice(cellSize);
                         processed++;
-                        var command = (CellCommand)cell[0];
+                        var command = (CellCommand)FirstByte(source);
                         if (command == CellCommand.Padding)
                         {
                             _relay.Metrics.CoverDropped();
@@ -357,7 +382,7 @@ internal sealed partial class RelayCircuit
                         }
                         if (command == CellCommand.Destroy)
                         {
-                            destroyed = (DestroyReason)cell[1];
+                            destroyed = (DestroyReason)ByteAt(source, 1);
                             break;
                         }
                         if (command != CellCommand.Relay) throw new OnionFormatException($"{command} cell from the next hop");
@@ -367,11 +392,13 @@ internal sealed partial class RelayCircuit
                             locked = true;
                         }
                         if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
-                        _backward!.Encrypt(cell.AsSpan(1));
-                        cell.CopyTo(_prev.Begin());
+                        // Copied once, into the previous link's buffer, and this hop's layer added there.
+                        var target = _prev.Begin();
+                        source.CopyTo(target);
+                        _backward!.Encrypt(target[1..]);
+                        observer?.Cell(this, false, null, target[1..]);
                         _prev.Commit();
                         relayed++;
-                        observer?.Cell(this, false, null, cell.AsSpan(1));
                     }
                     if (locked) await _prev.FlushAsync(token).ConfigureAwait(false);
                 }
@@ -508,8 +535,8 @@ internal sealed partial class RelayCircuit
             sends.Add(next.SendControlAsync(CellCommand.Destroy, reason, budget.Token));
         }
         await Task.WhenAll(sends).ConfigureAwait(false);
-        await _prev.CloseAsync(abort: from == Side.Previous).ConfigureAwait(false);
-        if (next is not null) await next.CloseAsync(abort: from == Side.Next).ConfigureAwait(false);
+        await _prev.CloseAsync(abort: from == Side.Previous, Options.TeardownTimeout).ConfigureAwait(false);
+        if (next is not null) await next.CloseAsync(abort: from == Side.Next, Options.TeardownTimeout).ConfigureAwait(false);
     }
 
     /// <summary>Ends the circuit for <paramref name="e"/>, which a part of it failed with. An exception of no documented

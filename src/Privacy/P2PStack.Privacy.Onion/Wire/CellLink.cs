@@ -184,18 +184,34 @@ internal sealed class CellLink
         return true;
     }
 
-    /// <summary>Ends the link: gracefully (what was flushed arrives) unless <paramref name="abort"/>.</summary>
-    public async Task CloseAsync(bool abort)
+    /// <summary>Ends the link: gracefully (what was flushed arrives) unless <paramref name="abort"/>. The stream is
+    /// disposed under the write lock: its dispose hands the output's buffer back to the pool, and a writer still between
+    /// <see cref="Begin"/> and <see cref="Commit"/> would then write into a buffer another user may hold and fail its
+    /// commit (an <see cref="ArgumentOutOfRangeException"/> from the muxer, read as an internal error). A writer that
+    /// keeps the lock past <paramref name="writerWait"/> (a flush the remote gives no window for) has its stream reset,
+    /// which fails that flush, and is waited for as long again; only then is the stream disposed without the lock.</summary>
+    public async Task CloseAsync(bool abort, TimeSpan writerWait)
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        bool locked = false;
         try
         {
             if (abort) Stream.Reset();
+            locked = await _write.WaitAsync(writerWait).ConfigureAwait(false);
+            if (!locked)
+            {
+                Stream.Reset();
+                locked = await _write.WaitAsync(writerWait).ConfigureAwait(false);
+            }
             await Stream.DisposeAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
         {
             // Already torn down by the other side.
+        }
+        finally
+        {
+            if (locked) _write.Release();
         }
     }
 }

@@ -1,5 +1,6 @@
 using P2PStack.Network;
 using P2PStack.Privacy.Onion.Client;
+using P2PStack.Privacy.Onion.Wire;
 using P2PStack.Protocols.Ping;
 
 namespace P2PStack.Privacy.Onion.Tests.Circuits;
@@ -35,6 +36,39 @@ public class CircuitTests
 
         Assert.True(await network.Client.Client.CloseCircuitAsync(circuit.Id));
         await connection.Completion.WaitAsync(Patience);
+    }
+
+    [Fact]
+    public async Task A_cell_for_a_hop_that_has_a_next_is_dropped_there_and_the_circuit_carries_on()
+    {
+        // A relay with a next hop transforms each cell in the next link's buffer; one meant for itself (here a DROP) must
+        // stay there uncommitted: were it forwarded, the next hop would find it meant for no hop and end the circuit.
+        await using var network = await OnionTestNetwork.StartAsync(relays: 3);
+        var path = network.Relays.Select(r => r.PeerId).ToList();
+        var info = await network.Client.Client.BuildCircuitAsync(new CircuitRequest { Pinned = path, Hops = 3, Destination = network.Destination.PeerId },
+            CancellationToken.None).WaitAsync(Patience);
+        var circuit = network.Client.Client.Find(info.Id)!;
+        var onion = await network.Client.Client.ConnectAsync(network.Destination.PeerId, circuitId: info.Id,
+            cancellationToken: CancellationToken.None).WaitAsync(Patience);
+        await using var stream = await onion.Connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask().WaitAsync(Patience);
+        var ping = network.Client.Get<PingService>();
+        long[] relayedBefore = [.. network.Relays.Select(r => r.Get<OnionMetrics>().RelayedCellsForward)];
+
+        for (int round = 1; round <= 3; round++)
+        {
+            await circuit.SendMessageAsync(0, RelayCommand.Drop, 0, ReadOnlyMemory<byte>.Empty, early: false, CancellationToken.None);
+            await circuit.SendMessageAsync(1, RelayCommand.Drop, 0, ReadOnlyMemory<byte>.Empty, early: false, CancellationToken.None);
+        }
+        Assert.Equal(3, (await ping.PingAsync(stream, 3, CancellationToken.None).WaitAsync(Patience)).Count);
+
+        Assert.Equal(3, network.Relays[0].Get<OnionMetrics>().CoverCellsDropped);
+        Assert.Equal(3, network.Relays[1].Get<OnionMetrics>().CoverCellsDropped);
+        Assert.Equal(0, network.Relays[2].Get<OnionMetrics>().CoverCellsDropped);
+        // The guard forwarded the middle's DROPs besides what the middle forwarded (counted once each batch is out).
+        long Forwarded(int relay) => network.Relays[relay].Get<OnionMetrics>().RelayedCellsForward - relayedBefore[relay];
+        await Faults.FaultTests.WaitUntilAsync(() => Forwarded(0) == Forwarded(1) + 3);
+        Assert.True(Forwarded(1) >= 3); // at least the pings
+        Assert.False(circuit.IsClosed);
     }
 }
 
