@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every decoder of network input (fuzz/README.md).
-#   fuzz/run.sh [--seconds N] [--out DIR] [--corpus DIR | --fresh] [TARGET[:SECONDS]...]
+#   fuzz/run.sh [--seconds N] [--out DIR] [--corpus DIR | --fresh] [--no-build] [TARGET[:SECONDS]...]
 # Builds fuzz/P2PStack.Fuzz, instruments a copy of its P2PStack assemblies with SharpFuzz, writes the seed corpora,
 # then runs afl-fuzz on each target (all by default) for N seconds (default 10; TARGET:SECONDS for one), starting from the seeds and the corpus
 # an earlier run kept in DIR/<target> (default artifacts/fuzz/corpus; --fresh: the seeds only), which it replaces
@@ -9,11 +9,13 @@
 # non-zero when any target crashed or hung, replaying each such input (exception and stack trace). With --out, afl's
 # whole output stays in DIR/<target>/default (crashes, hangs, queue); without it the work directory is removed at
 # the end and only the crash and hang inputs are kept, in artifacts/fuzz-findings/<target>/, and printed in hex.
+# --no-build: use the Release build already in artifacts/bin (a long run whose sources are edited meanwhile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=10
 out=""
 corpus=artifacts/fuzz/corpus
+build=1
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -21,7 +23,8 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --corpus) corpus="$2"; shift 2 ;;
     --fresh) corpus=""; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --no-build) build=0; shift ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -39,7 +42,7 @@ fi
 sharpfuzz_version=$(sed -n 's/.*Include="SharpFuzz" Version="\([^"]*\)".*/\1/p' Directory.Packages.props)
 dotnet tool install SharpFuzz.CommandLine --version "$sharpfuzz_version" --tool-path "$work/tools" >/dev/null
 
-dotnet build fuzz/P2PStack.Fuzz -c Release -v quiet -nologo >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
+[ "$build" = 0 ] || dotnet build fuzz/P2PStack.Fuzz -c Release -v quiet -nologo >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
 built=$(dirname "$(find artifacts/bin/P2PStack.Fuzz -path '*release*' -name P2PStack.Fuzz.dll | head -1)")
 cp -r "$built" "$work/bin"
 for dll in "$work"/bin/P2PStack.*.dll; do

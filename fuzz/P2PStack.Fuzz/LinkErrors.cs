@@ -35,13 +35,21 @@ internal sealed class LinkErrors
         {
             if (e is OnionFormatException or CircuitException or OperationCanceledException or P2PStack.Privacy.Onion.Relay.CircuitEndedException)
                 continue;
-            // A link's close as the link reports it: the pipe's own exception, wrapped by the link once it closed.
-            var thrown = e is P2PStack.Privacy.Onion.Wire.LinkClosedException { InnerException: { } inner } ? inner : e;
+            // A link's close as the link reports it: the exception a link's pipe threw (the other side's reset, an I/O
+            // error, a disposed pipe), or the completed pipe's InvalidOperationException wrapped by the link once this
+            // side closed it (LinkClosedException). A bare InvalidOperationException is no close, even from a link: the
+            // relay classifies it as internal, the client as a bug; a cancellation or an I/O error that no link threw
+            // is a bug classified as an end.
+            bool wrapped = e is P2PStack.Privacy.Onion.Wire.LinkClosedException { InnerException: not null };
+            var thrown = wrapped ? e.InnerException! : e;
             bool fromLink;
             lock (_thrown) fromLink = _thrown.Contains(thrown);
-            if (fromLink && e is IOException or InvalidOperationException or ObjectDisposedException) continue;
+            bool close = wrapped
+                ? thrown is IOException or InvalidOperationException or ObjectDisposedException
+                : e is IOException or ObjectDisposedException;
+            if (fromLink && close) continue;
             throw new InvalidOperationException(
-                $"{who}: a circuit ended on {e.GetType().FullName} that {(fromLink ? "is not a link's close" : "no link threw")}: {e.Message}", e);
+                $"{who}: a circuit ended on {e.GetType().FullName}{(wrapped ? $" ({thrown.GetType().FullName})" : "")} that {(fromLink ? "is not a link's close" : "no link threw")}: {e.Message}", e);
         }
     }
 

@@ -16,6 +16,7 @@ using P2PStack.Privacy.Onion;
 using P2PStack.Privacy.Onion.Wire;
 using P2PStack.Privacy.Padding;
 using P2PStack.Privacy.ShadowAddresses;
+using P2PStack.Records;
 using P2PStack.Security.Tls;
 
 namespace P2PStack.Fuzz;
@@ -490,8 +491,29 @@ internal static class ProtocolTargets
 
     // ---- Swarm signalling ----
 
-    /// <summary>A presence announcement as a swarm member receives it over gossipsub: SignalingProtocol.Open.</summary>
-    public static void Signaling(byte[] input) => SignalingProtocol.Open(input, Fixed.Swarm, Now, Fixed.Signaling);
+    /// <summary>A presence announcement as a swarm member (and a signaling host relaying the swarm) receives it over
+    /// gossipsub: SignalingProtocol.Open. First byte 0xFF: the rest is a Presence that the target signs with the fixed
+    /// key (signing keys are free, so any sender reaches the checks behind the signature). What opens must be what the
+    /// spec allows: signed by its peer, within the clock skew, an AVAILABLE one unexpired and within the longest TTL.</summary>
+    public static void Signaling(byte[] input)
+    {
+        byte[] envelope = input.Length > 0 && input[0] == 0xFF
+            ? SignedEnvelope.Seal(SignalingProtocol.PresenceDomain, SignalingProtocol.PresencePayloadType, input.AsSpan(1), Fixed.Key).ToBytes()
+            : input;
+        var options = Fixed.Signaling;
+        var presence = SignalingProtocol.Open(envelope, Fixed.Swarm, Now, options);
+        string? wrong = presence switch
+        {
+            { Since: var since } when since > Now + options.MaxClockSkew => "joined in the future",
+            { Available: true, Until: var until } when until <= Now => "expired",
+            { Available: true, Until: var until } when until > Now + options.MaxPresenceTtl + options.MaxClockSkew => "over the longest TTL",
+            { Addresses.Count: var n } when n > options.MaxAddressesPerPresence => "too many addresses",
+            { Hosts.Count: var n } when n > options.MaxAddressesPerPresence => "too many hosts",
+            _ when input.Length > 0 && input[0] == 0xFF && presence.Peer != Fixed.Self => "a peer other than the signer",
+            _ => null,
+        };
+        if (wrong is not null) throw new InvalidOperationException($"opened a presence that is {wrong}");
+    }
 
     public static IEnumerable<byte[]> SignalingSeeds()
     {
@@ -506,6 +528,16 @@ internal static class ProtocolTargets
             Addrs = { ByteString.CopyFrom(Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001").Bytes.Span) },
         };
         yield return SignalingProtocol.Seal(presence, Fixed.Key);
+        // Behind the signature (the target signs): the same, a departure, a browser's presence naming its host.
+        yield return [0xFF, .. presence.ToByteArray()];
+        var left = presence.Clone();
+        left.Kind = Discovery.Signaling.Pb.Presence.Types.Kind.Left;
+        left.UntilMs = 0;
+        yield return [0xFF, .. left.ToByteArray()];
+        var browser = presence.Clone();
+        browser.Addrs.Clear();
+        browser.Hosts.Add(ByteString.CopyFrom(Fixed.Other.Bytes.Span));
+        yield return [0xFF, .. browser.ToByteArray()];
     }
 
     // ---- Padding ----

@@ -60,7 +60,7 @@ internal static class SessionTargets
                 var own = await session.OpenStreamAsync(cancellationToken).ConfigureAwait(false);
                 readers.Add(UseAsync(own, write: true, cancellationToken));
             }
-            catch (Exception e) when (Ended(e))
+            catch (Exception e) when (Ended(e, cancellationToken))
             {
             }
         }
@@ -71,7 +71,7 @@ internal static class SessionTargets
             {
                 stream = await session.AcceptStreamAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (Ended(e))
+            catch (Exception e) when (Ended(e, cancellationToken))
             {
                 break;
             }
@@ -97,7 +97,7 @@ internal static class SessionTargets
                 if (result.IsCompleted || result.IsCanceled) break;
             }
         }
-        catch (Exception e) when (Ended(e))
+        catch (Exception e) when (Ended(e, cancellationToken))
         {
         }
         finally
@@ -106,10 +106,12 @@ internal static class SessionTargets
         }
     }
 
-    /// <summary>How a session or stream ends when the remote misbehaves or goes: the documented outcomes.</summary>
-    private static bool Ended(Exception e) =>
-        e is MuxerClosedException or StreamResetException or IOException or ObjectDisposedException or P2PFormatException
-            or OperationCanceledException;
+    /// <summary>How a session or stream ends when the remote misbehaves or goes: the documented outcomes (the session
+    /// ended, the stream reset, a protocol error), or the target's own guard cancelling. Any other I/O error, a disposed
+    /// object or a cancellation nobody asked for is a finding.</summary>
+    private static bool Ended(Exception e, CancellationToken guard) =>
+        e is MuxerClosedException or StreamResetException or P2PFormatException
+        || (e is OperationCanceledException && guard.IsCancellationRequested);
 
     public static IEnumerable<byte[]> YamuxSessionSeeds()
     {

@@ -90,6 +90,8 @@ public static class Targets
         new("shadow-descriptor", "ShadowDescriptor.Verify (DHT key and value) and Decrypt", ProtocolTargets.ShadowDescriptor, ProtocolTargets.ShadowDescriptorSeeds),
         new("dag-vertex", "VertexCodec.Open (signed DAG vertex)", ProtocolTargets.DagVertex, ProtocolTargets.DagVertexSeeds),
         new("signaling", "SignalingProtocol.Open (signed swarm presence)", ProtocolTargets.Signaling, ProtocolTargets.SignalingSeeds),
+        new("signaling-host", "the signaling host's /synaptic/signal/1.0.0 streams: SignalingHandler (framing, SignalRequest, Serve and Release against the limits, resets), over two peers' sessions",
+            SignalingHostTargets.SignalingHost, SignalingHostTargets.SignalingHostSeeds),
         new("padding", "PaddingWire.ReadHello, Agree, TryReadHeader over cells", ProtocolTargets.Padding, ProtocolTargets.PaddingSeeds,
             typeof(P2PStack.Privacy.Padding.PaddingNegotiationException)),
         new("ssdp", "Ssdp.Parse: an M-SEARCH answer (LOCATION on the answering host)", GatewayTargets.Ssdp, GatewayTargets.SsdpSeeds),
@@ -389,7 +391,45 @@ public static class Targets
         yield return LengthPrefixedBytes(put);
     }
 
-    private static void GossipSubRpc(byte[] input) => RpcCodec.Decode(input);
+    /// <summary>An RPC as a GossipSub router takes it: decoded, then for each published message the author, key and
+    /// signature checked (<see cref="MessageSigning.Verify"/>, which answers null for any bad field) and its ids, and for
+    /// each PRUNE's peer exchange the peer ids and signed peer records read as <c>ConnectToExchangedPeers</c> reads
+    /// them (a bad one is skipped: only format errors are refusals).</summary>
+    private static void GossipSubRpc(byte[] input)
+    {
+        var rpc = RpcCodec.Decode(input);
+        foreach (var message in rpc.Publish)
+        {
+            if (MessageSigning.Verify(message) is { } author && !author.Bytes.Span.SequenceEqual(message.From.Span))
+                throw new InvalidOperationException($"a message from {Convert.ToHexString(message.From.Span)} verified as {author}'s");
+            MessageSigning.FromAndSeqnoId(message);
+            MessageSigning.DataHashId(message);
+        }
+        foreach (var prune in rpc.Control?.Prune ?? [])
+        {
+            foreach (var info in prune.Peers)
+            {
+                PeerId peer;
+                try
+                {
+                    peer = PeerId.FromBytes(info.PeerID.Span);
+                }
+                catch (P2PFormatException)
+                {
+                    continue;
+                }
+                if (!info.HasSignedPeerRecord) continue;
+                try
+                {
+                    var envelope = SignedEnvelope.Open(info.SignedPeerRecord.Span, PeerRecord.Domain);
+                    _ = PeerRecord.FromEnvelope(envelope).PeerId == peer;
+                }
+                catch (P2PFormatException)
+                {
+                }
+            }
+        }
+    }
 
     private static IEnumerable<byte[]> GossipSubSeeds()
     {
@@ -404,6 +444,18 @@ public static class Targets
         rpc.Control.Ihave.Add(new P2PStack.Protocols.GossipSub.Pb.ControlIHave { TopicID = "fuzz", MessageIDs = { ByteString.CopyFromUtf8("id") } });
         rpc.Control.Graft.Add(new P2PStack.Protocols.GossipSub.Pb.ControlGraft { TopicID = "fuzz" });
         yield return rpc.ToByteArray();
+        // A signed message (author and key, as go and js send them) and a PRUNE exchanging a peer with its signed record.
+        var signed = new P2PStack.Protocols.GossipSub.Pb.RPC();
+        var message = MessageSigning.CreateSigned("fuzz", "hello"u8, Key, 1);
+        message.Key = ByteString.CopyFrom(Key.PublicKey.ToProtobuf());
+        signed.Publish.Add(message);
+        signed.Publish.Add(MessageSigning.CreateSigned("fuzz", "no key"u8, Key, 2));
+        signed.Control = new P2PStack.Protocols.GossipSub.Pb.ControlMessage();
+        var prune = new P2PStack.Protocols.GossipSub.Pb.ControlPrune { TopicID = "fuzz", Backoff = 60 };
+        prune.Peers.Add(new P2PStack.Protocols.GossipSub.Pb.PeerInfo { PeerID = ByteString.CopyFrom(Self.Bytes.Span), SignedPeerRecord = ByteString.CopyFrom(PeerRecordEnvelope()) });
+        prune.Peers.Add(new P2PStack.Protocols.GossipSub.Pb.PeerInfo { PeerID = ByteString.CopyFrom(Self.Bytes.Span) });
+        signed.Control.Prune.Add(prune);
+        yield return signed.ToByteArray();
     }
 
     /// <summary>A fixed clock, so that a seed's creation time stays inside the allowed skew in every run.</summary>

@@ -134,8 +134,14 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
         ArgumentException.ThrowIfNullOrEmpty(topic);
         ArgumentNullException.ThrowIfNull(validator);
         _validators.AddOrUpdate(topic, _ => new ImmutableValidators([validator]), (_, v) => new ImmutableValidators([.. v.Items, validator]));
-        return new Registration(() => _validators.AddOrUpdate(topic, _ => new ImmutableValidators([]),
-            (_, v) => new ImmutableValidators([.. v.Items.Where(x => x != validator)])));
+        return new Registration(() =>
+        {
+            var left = _validators.AddOrUpdate(topic, _ => new ImmutableValidators([]),
+                (_, v) => new ImmutableValidators([.. v.Items.Where(x => x != validator)]));
+            // The last one gone, the topic goes too (unless another was registered meanwhile): topics come from remote
+            // input (a signaling host validates each swarm a light peer asks it to relay), so none may stay for ever.
+            if (left.Items.Length == 0) _validators.TryRemove(KeyValuePair.Create(topic, left));
+        });
     }
 
     /// <summary>Synchronous form of <see cref="RegisterValidator(string, Func{PubSubMessage, CancellationToken, ValueTask{ValidationResult}})"/>.</summary>
@@ -144,6 +150,9 @@ public sealed partial class GossipSubService : IGossipSubRouterHost, IAsyncDispo
         ArgumentNullException.ThrowIfNull(validator);
         return RegisterValidator(topic, (m, _) => ValueTask.FromResult(validator(m)));
     }
+
+    /// <summary>Topics with validators registered (tests: registrations must not outlive their disposal).</summary>
+    internal int ValidatedTopicCount => _validators.Count;
 
     public IReadOnlyCollection<PeerId> GetMeshPeers(string topic)
     {

@@ -215,4 +215,24 @@ public class HostIntegrationTests
         await WaitUntil(() => b.PubSub.GetScore(a.Host.PeerId) < 0, "the P4 penalty");
         await Assert.ThrowsAsync<MessageRejectedException>(() => b.PubSub.PublishAsync(topic, new byte[] { 0 }));
     }
+
+    [Fact]
+    public async Task A_topic_whose_validators_are_all_disposed_is_forgotten_and_the_others_still_validate()
+    {
+        // A signaling host registers a validator for each swarm a light peer asks it to relay, and disposes it when the
+        // relay ends: the topics come from remote input, so a disposed registration must leave nothing behind.
+        var network = new MemoryNetwork();
+        await using var peer = await GossipPeer.StartAsync(network);
+        for (int i = 0; i < 100; i++)
+        {
+            using var registration = peer.PubSub.RegisterValidator($"/swarm/{i}", _ => ValidationResult.Accept);
+        }
+        Assert.Equal(0, peer.PubSub.ValidatedTopicCount);
+
+        using var kept = peer.PubSub.RegisterValidator("kept", _ => ValidationResult.Reject);
+        var second = peer.PubSub.RegisterValidator("kept", _ => ValidationResult.Accept);
+        second.Dispose();
+        Assert.Equal(1, peer.PubSub.ValidatedTopicCount);
+        await Assert.ThrowsAsync<MessageRejectedException>(() => peer.PubSub.PublishAsync("kept", new byte[] { 1 }));
+    }
 }
