@@ -244,19 +244,51 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         }
     }
 
+    private ValueTask<FlushResult> FlushBufferedAsync(CancellationToken cancellationToken, bool held)
+    {
+        if (!held)
+        {
+            return FlushBufferedCoreAsync(cancellationToken);
+        }
+
+        ValueTask<FlushResult> flush;
+        try
+        {
+            flush = FlushBufferedCoreAsync(cancellationToken);
+        }
+        catch
+        {
+            Release();
+            throw;
+        }
+
+        return ReleaseAfter(flush);
+    }
+
+    /// <summary>Lets go of the buffer once <paramref name="pending"/> ends; a write that completed synchronously (the
+    /// common case) takes no second state machine.</summary>
+    private ValueTask<FlushResult> ReleaseAfter(ValueTask<FlushResult> pending)
+    {
+        if (pending.IsCompletedSuccessfully)
+        {
+            var result = pending.Result;
+            Release();
+            return new ValueTask<FlushResult>(result);
+        }
+
+        return ReleaseWhenDoneAsync(pending);
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<FlushResult> FlushBufferedAsync(CancellationToken cancellationToken, bool held)
+    private async ValueTask<FlushResult> ReleaseWhenDoneAsync(ValueTask<FlushResult> pending)
     {
         try
         {
-            return await FlushBufferedCoreAsync(cancellationToken).ConfigureAwait(false);
+            return await pending.ConfigureAwait(false);
         }
         finally
         {
-            if (held)
-            {
-                Release();
-            }
+            Release();
         }
     }
 
@@ -285,17 +317,20 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         return default;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<FlushResult> SendAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
+    private ValueTask<FlushResult> SendAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
     {
+        ValueTask<FlushResult> send;
         try
         {
-            return await SendCoreAsync(source, cancellationToken).ConfigureAwait(false);
+            send = SendCoreAsync(source, cancellationToken);
         }
-        finally
+        catch
         {
-            Release(); // held: no FIN goes out between our data frames
+            Release();
+            throw;
         }
+
+        return ReleaseAfter(send); // held until then: no FIN goes out between our data frames
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
