@@ -26,10 +26,17 @@ public sealed class SignalingHandler(IServiceProvider services) : IProtocolHandl
         await using (stream.ConfigureAwait(false))
         {
             long session = signaling.OpenSession(stream.Connection.RemotePeer);
+            // Only the first request has a deadline: a session that serves a swarm lives as long as the light peer's page.
+            var firstRequest = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            firstRequest.CancelAfter(signaling.Options.FirstRequestTimeout);
+            bool anyRequest = false;
             try
             {
-                while (await LengthPrefixed.ReadMessageOrEndAsync(stream.Input, MaxRequestSize, cancellationToken).ConfigureAwait(false) is { } frame)
+                var readToken = firstRequest.Token;
+                while (await LengthPrefixed.ReadMessageOrEndAsync(stream.Input, MaxRequestSize, readToken).ConfigureAwait(false) is { } frame)
                 {
+                    readToken = cancellationToken;
+                    anyRequest = true;
                     SignalResponse response;
                     using (frame) response = Handle(signaling, session, frame.Span);
                     LengthPrefixed.WriteMessage(stream.Output, response);
@@ -43,12 +50,18 @@ public sealed class SignalingHandler(IServiceProvider services) : IProtocolHandl
                 signaling.Metrics.Refused(e is LengthPrefixException ? "oversized" : "malformed");
                 stream.Reset();
             }
+            catch (OperationCanceledException) when (!anyRequest && firstRequest.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                signaling.Metrics.Refused("idle");
+                stream.Reset();
+            }
             catch (Exception e) when (e is IOException or EndOfStreamException or OperationCanceledException or ObjectDisposedException)
             {
                 stream.Reset();
             }
             finally
             {
+                firstRequest.Dispose();
                 signaling.CloseSession(session);
             }
         }

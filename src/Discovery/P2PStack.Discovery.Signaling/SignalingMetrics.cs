@@ -15,7 +15,7 @@ public sealed class SignalingMetrics : ModuleMetrics
     public SignalingMetrics(IMeterFactory? factory, Func<int> members, Func<int> served) : base(factory, "P2PStack.Signaling")
     {
         _refused = Meter.CreateCounter<long>("p2pstack_signaling_refused_total",
-            description: "Presence announcements and host requests refused, by reason (forged, bad_signature, ttl, expired, malformed, oversized, members_limit, serve_limit, ...)");
+            description: "Presence announcements and host requests refused, by reason (forged, bad_signature, ttl, expired, malformed, oversized, members_limit, serve_limit, idle, ...)");
         _announced = Meter.CreateCounter<long>("p2pstack_signaling_announcements_total", description: "Presence announcements published by this node, by kind");
         Meter.CreateObservableGauge("p2pstack_signaling_members", members, description: "Live members known in all swarms");
         Meter.CreateObservableGauge("p2pstack_signaling_served_swarms", served, description: "Swarms relayed for light peers");

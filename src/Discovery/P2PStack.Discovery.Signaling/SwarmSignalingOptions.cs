@@ -39,6 +39,10 @@ public sealed class SwarmSignalingOptions
     /// <summary>Serve peers without the DHT (browsers) on <c>/synaptic/signal/1.0.0</c>.</summary>
     public bool ServeLightPeers { get; set; } = true;
 
+    /// <summary>A light peer's signaling stream must carry its first request within this time, or it is reset and
+    /// counted (<c>idle</c>): the session is long-lived only once it serves a swarm, not a free slot to hold open.</summary>
+    public TimeSpan FirstRequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Swarms one light peer may have this host relay.</summary>
     public int MaxServedSwarmsPerPeer { get; set; } = 16;
 
@@ -78,6 +82,7 @@ public sealed class SwarmSignalingOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxServedSwarmsPerPeer, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxServedSwarms, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(GracePeriod, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(FirstRequestTimeout, TimeSpan.Zero);
         ArgumentException.ThrowIfNullOrEmpty(NetworkName);
         ArgumentOutOfRangeException.ThrowIfLessThan(WatcherCapacity, 1);
     }

@@ -168,6 +168,42 @@ public sealed class SwarmSignalingTests(ITestOutputHelper output) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task A_signaling_stream_without_a_first_request_is_reset_after_the_timeout_and_one_that_served_a_swarm_outlives_it()
+    {
+        var host = await StartAsync(o => o.FirstRequestTimeout = TimeSpan.FromMilliseconds(500));
+        var light = await SignalingPeer.StartAsync(_network, withSignaling: false);
+        _peers.Add(light);
+        await light.ConnectAsync(host);
+        var id = SignalingProtocol.SwarmId(Key);
+
+        // A silent stream: the host resets it once the first request is overdue, and counts it.
+        var silent = await light.Host.OpenStreamAsync(host.PeerId, [SignalingProtocol.HostProtocolId], CancellationToken.None);
+        await using (silent)
+        {
+            var ended = await Record.ExceptionAsync(async () =>
+            {
+                var read = await silent.Input.ReadAsync().AsTask().WaitAsync(SignalingPeer.Patience);
+                Assert.True(read.IsCompleted, "the host ended the silent stream");
+            });
+            Assert.True(ended is null or IOException, $"the silent stream ended by a reset or an end, not {ended}");
+            await SignalingPeer.WaitUntil(() => host.Signaling!.Metrics.RefusedCount("idle") == 1, "the idle refusal counted");
+        }
+
+        // A stream that made its first request in time lives on past the timeout.
+        var active = await light.Host.OpenStreamAsync(host.PeerId, [SignalingProtocol.HostProtocolId], CancellationToken.None);
+        await using (active)
+        {
+            var first = await RequestAsync(active, new SignalRequest { Serve = new() { Swarm = ByteString.CopyFrom(id) } });
+            Assert.Equal(SignalResponse.Types.Status.Ok, first.Status);
+            await Task.Delay(TimeSpan.FromSeconds(1.5));
+            var later = await RequestAsync(active, new SignalRequest { Release = new() { Swarm = ByteString.CopyFrom(id) } });
+            Assert.Equal(SignalResponse.Types.Status.Ok, later.Status);
+            Assert.Equal(1, host.Signaling!.Metrics.RefusedCount("idle"));
+            await active.Output.CompleteAsync();
+        }
+    }
+
+    [Fact]
     public async Task Hosts_that_know_only_a_bootstrap_peer_find_each_other_through_the_rendezvous_CID()
     {
         var bootstrap = await SignalingPeer.StartAsync(_network, withDht: true);
