@@ -18,6 +18,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
     private const int Closing = 2;
 
     private byte[]? buffer;
+    private bool flushing; // writer-only: a flush or send of the writer's is in flight (Held for that reason)
     private int flushed;
     private int buffered;
     private int state;
@@ -74,6 +75,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
             }
         }
 
+        flushing = true;
         return FlushBufferedAsync(cancellationToken, held: true);
     }
 
@@ -85,6 +87,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
             EnsureCapacity(source.Length);
             source.Span.CopyTo(buffer.AsSpan(buffered));
             buffered += source.Length;
+            flushing = true;
             return FlushBufferedAsync(cancellationToken, held: true);
         }
 
@@ -94,11 +97,13 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
             return default;
         }
 
+        flushing = true;
         return SendAsync(source, cancellationToken);
     }
 
     public override void Complete(Exception? exception = null)
     {
+        AbandonSpan();
         if (!BeginClose())
         {
             return;
@@ -122,6 +127,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
 
     public override async ValueTask CompleteAsync(Exception? exception = null)
     {
+        AbandonSpan();
         if (exception is not null)
         {
             Complete(exception);
@@ -164,6 +170,17 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         }
 
         return true;
+    }
+
+    /// <summary>Complete is the writer's own call (the PipeWriter contract): memory it asked for and did not advance
+    /// (CopyToAsync's last GetMemory at the end of its source) is abandoned, so the close is graceful (FIN) and the
+    /// buffer goes back to the pool. A flush still in flight keeps the buffer held: the close then resets.</summary>
+    private void AbandonSpan()
+    {
+        if (!flushing)
+        {
+            Interlocked.And(ref state, ~Held);
+        }
     }
 
     /// <summary>The writer takes the buffer; throws <see cref="ObjectDisposedException"/> once a close began.
@@ -258,6 +275,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         }
         catch
         {
+            flushing = false;
             Release();
             throw;
         }
@@ -272,6 +290,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         if (pending.IsCompletedSuccessfully)
         {
             var result = pending.Result;
+            flushing = false;
             Release();
             return new ValueTask<FlushResult>(result);
         }
@@ -288,6 +307,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         }
         finally
         {
+            flushing = false;
             Release();
         }
     }
@@ -326,6 +346,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         }
         catch
         {
+            flushing = false;
             Release();
             throw;
         }

@@ -106,6 +106,27 @@ public sealed class YamuxStreamWriterRaceTests
         Assert.Equal(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 1, 0), (await peer.ReadFrameAsync()).Header);
     }
 
+    [Fact]
+    public async Task The_writers_own_complete_after_GetMemory_without_Advance_closes_gracefully_and_returns_the_buffer()
+    {
+        var pool = new CheckingPool();
+        await using var peer = RawPeer.Start(configure: o => o.WriteBufferPool = pool);
+        var accept = peer.Session.AcceptStreamAsync(CancellationToken.None).AsTask();
+        await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0);
+        var stream = (YamuxStream)await accept.WaitAsync(RawPeer.Timeout);
+        Assert.True((await peer.ReadFrameAsync()).Header.Has(YamuxFlags.Ack));
+
+        // What PipeWriter.CopyFromAsync does at the end of its source: memory asked for, nothing advanced, then complete.
+        stream.Output.GetMemory(1024);
+        await stream.Output.CompleteAsync().AsTask().WaitAsync(RawPeer.Timeout);
+
+        var end = (await peer.ReadFrameAsync()).Header;
+        Assert.True(end.Has(YamuxFlags.Fin) && !end.Has(YamuxFlags.Rst), $"a FIN, not a reset: {end}");
+        Assert.Equal(1, pool.ReturnedCount);
+        Assert.Empty(pool.Violations);
+        await stream.DisposeAsync();
+    }
+
     /// <summary>Hands out fresh arrays and never reuses them; a returned array is filled with poison, so a write after
     /// its return shows in the array and a read after it shows in the bytes sent.</summary>
     private sealed class CheckingPool : ArrayPool<byte>
