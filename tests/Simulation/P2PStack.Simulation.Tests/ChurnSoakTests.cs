@@ -85,8 +85,10 @@ public sealed class ChurnSoakTests(ITestOutputHelper output)
         // timer or session per connection is hundreds).
         Assert.True(result.After.Handles <= result.Before.Handles + 32, $"handles {result.Before.Handles} -> {result.After.Handles}");
         Assert.True(result.After.Timers <= result.Before.Timers + 64, $"timers {result.Before.Timers} -> {result.After.Timers}");
-        // The node's own tasks (accept loop, connection runs, stream handlers, module work) are back to the baseline.
-        Assert.True(result.After.HostTasks <= result.Before.HostTasks, $"node tasks {result.Before.HostTasks} -> {result.After.HostTasks}");
+        // The node's own tasks (accept loop, connection runs, stream handlers, module work) are back to the baseline:
+        // the soak itself waited for that before its last snapshot, which a periodic module task starting just then may
+        // still catch, hence the small allowance (a leak over 1,000 connections would be hundreds).
+        Assert.True(result.After.HostTasks <= result.Before.HostTasks + 4, $"node tasks {result.Before.HostTasks} -> {result.After.HostTasks}");
         Assert.True(result.After.PendingWorkItems <= result.Before.PendingWorkItems + 64,
             $"queued thread-pool work {result.Before.PendingWorkItems} -> {result.After.PendingWorkItems}");
         Assert.True(result.After.ManagedBytes <= result.Before.ManagedBytes * 2 + 32L * 1024 * 1024,
