@@ -64,7 +64,8 @@ internal sealed class NoiseStaticKeys : IDisposable
 
     /// <summary>The identity's current static key, held for the caller (who calls <see cref="Entry.Release"/> when its
     /// handshake ends): the cached one while younger than the lifetime, else a new one.</summary>
-    /// <exception cref="ObjectDisposedException">The cache was disposed (its host is stopping).</exception>
+    /// <remarks>Once the cache is disposed (its host is stopping) a handshake still arriving gets a key of its own, uncached, so
+    /// that it fails, if at all, the way a handshake does and not with an ObjectDisposedException.</remarks>
     public Entry Get(ILocalIdentity identity, NoiseOptions options)
     {
         if (options.StaticKeyLifetime <= TimeSpan.Zero || options.StaticKeyCacheSize == 0)
@@ -75,7 +76,11 @@ internal sealed class NoiseStaticKeys : IDisposable
         long now = _time.GetTimestamp();
         lock (_lock)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed)
+            {
+                return Create(identity, holds: 1);
+            }
+
             if (_entries.TryGetValue(identity.PeerId, out var cached) &&
                 _time.GetElapsedTime(cached.CreatedAt, now) < options.StaticKeyLifetime)
             {
