@@ -6,8 +6,9 @@ namespace P2PStack.Network;
 /// <summary>
 /// A raw connection around another that passes on everything it does not change: the addresses and direction, what
 /// the carrier says of the connection (limits, anonymity, identity, required filters, admission), abort and dispose.
-/// A wrapper (a protector, a counter, a test double) overrides what it changes, usually its pipes, and cannot lose a
-/// member <see cref="IRawConnection"/> gains later (a default member it would otherwise answer with the default).
+/// A wrapper (a protector, a counter, a test double) overrides what it changes, usually its pipes. This class is the one
+/// place to update when <see cref="IRawConnection"/> gains a member (a new default member is answered with its default
+/// by every wrapper until it is forwarded here).
 /// </summary>
 public abstract class DelegatingRawConnection(IRawConnection inner) : IRawConnection
 {

@@ -205,8 +205,9 @@ public sealed record PeerDisconnected(IConnection Connection);
 public sealed record AnonymousConnectionOpened(IConnection Connection);
 
 /// <summary>Identify completed for a peer: its protocols and addresses are in the peer store. <paramref name="Protocols"/>:
-/// the protocols the peer just said it serves (what the store now holds for it), so that subscribers need not read the
-/// store on every new connection; null when the answer left the stored ones as they were.</summary>
+/// the protocols the peer just said it serves, as it sent them (the store holds the same set without repeats), so that
+/// subscribers asking whether it serves a protocol need not read the store on every new connection; null when the answer
+/// left the stored ones as they were.</summary>
 public sealed record PeerIdentified(PeerId Peer, IConnection Connection, IReadOnlyList<string>? Protocols = null);
 
 /// <summary>Decides which peers and addresses may connect, at each stage of a connection's life.</summary>
