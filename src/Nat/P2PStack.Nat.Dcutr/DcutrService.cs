@@ -388,11 +388,11 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
         var peer = relayed.RemotePeer;
         var elapsed = _time.GetElapsedTime(started);
         var result = new HolePunchResult(peer, success, reason, attempts, elapsed, direct);
-        _last[peer] = result;
         _metrics?.Result(success, reason);
         if (countTraversal) _traversals?.Record("dcutr", success ? NatTraversalPath.Direct
             : relayed.Completion.IsCompleted ? NatTraversalPath.Failed : NatTraversalPath.Relayed);
         if (success) _metrics?.Duration(elapsed);
+        _last[peer] = result; // last: whoever sees the result also sees it counted
         LogResult(peer, success, reason, attempts, elapsed);
         return result;
     }
