@@ -68,14 +68,30 @@ public sealed class ResourceManager : IResourceManager, IDisposable
         lock (Gate) return _peers.GetValueOrDefault(peer);
     }
 
+    /// <summary>System, transient, service and protocol scopes: the ones metrics export (their number is set by
+    /// configuration, not by peers), without walking every peer, connection and stream.</summary>
+    internal IReadOnlyList<ResourceScopeStat> SharedScopes()
+    {
+        lock (Gate) return SharedScopesLocked();
+    }
+
+    private List<ResourceScopeStat> SharedScopesLocked()
+    {
+        var stats = new List<ResourceScopeStat> { Stat(_system), Stat(_transient) };
+        stats.AddRange(_services.Values.OrderBy(s => s.Name, StringComparer.Ordinal).Select(Stat));
+        stats.AddRange(_protocols.Values.OrderBy(s => s.Name, StringComparer.Ordinal).Select(Stat));
+        return stats;
+    }
+
+    private static ResourceScopeStat Stat(ResourceScope scope) =>
+        new(scope.Kind, scope.Name, scope.UsageLocked, scope.Limit, scope.Refusals);
+
     public IReadOnlyList<ResourceScopeStat> Snapshot(int top = ResourceScopeStat.DefaultTop)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(top);
         lock (Gate)
         {
-            var stats = new List<ResourceScopeStat> { Stat(_system), Stat(_transient) };
-            stats.AddRange(_services.Values.OrderBy(s => s.Name, StringComparer.Ordinal).Select(Stat));
-            stats.AddRange(_protocols.Values.OrderBy(s => s.Name, StringComparer.Ordinal).Select(Stat));
+            var stats = SharedScopesLocked();
             stats.AddRange(_peers.Values.OrderBy(s => s.Name, StringComparer.Ordinal).Select(Stat));
             // Connections and streams may number thousands: a total, then only the largest.
             stats.Add(Total("connection", "connections", _connections, _limits.Connection));
@@ -84,9 +100,6 @@ public sealed class ResourceManager : IResourceManager, IDisposable
             stats.AddRange(Largest(_streams, top).Select(s => Stat(s) with { Name = StreamName(s) }));
             return stats;
         }
-
-        static ResourceScopeStat Stat(ResourceScope scope) =>
-            new(scope.Kind, scope.Name, scope.UsageLocked, scope.Limit, scope.Refusals);
 
         static ResourceScopeStat Total(string kind, string name, IReadOnlyCollection<ResourceScope> scopes, ResourceLimit each)
         {
@@ -285,9 +298,8 @@ public sealed class ResourceManager : IResourceManager, IDisposable
 
         private static IEnumerable<Measurement<long>> Observe(ResourceManager manager, bool limit)
         {
-            foreach (var stat in manager.Snapshot(top: 0))
+            foreach (var stat in manager.SharedScopes())
             {
-                if (stat.Kind is "peer" or "connection" or "stream") continue;
                 var scope = new KeyValuePair<string, object?>("scope", stat.Name);
                 foreach (var (resource, used, max) in Values(stat))
                 {
