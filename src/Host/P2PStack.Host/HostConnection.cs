@@ -184,7 +184,9 @@ internal sealed partial class HostConnection : IConnection
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
             timeout.CancelAfter(_options.StreamNegotiationTimeout);
-            stream = await _upgraded.Session.OpenStreamAsync(timeout.Token).ConfigureAwait(false);
+            stream = flushProposal || protocols.Count != 1
+                ? await _upgraded.Session.OpenStreamAsync(timeout.Token).ConfigureAwait(false)
+                : await _upgraded.Session.OpenStreamForFirstWriteAsync(timeout.Token).ConfigureAwait(false); // SYN with the first data
             if (protocols.Count == 1)
             {
                 // Lazy negotiation: the protocol's first bytes travel with the proposal; a refusal surfaces on

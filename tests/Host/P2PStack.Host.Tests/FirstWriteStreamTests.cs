@@ -8,7 +8,7 @@ namespace P2PStack.Host.Tests;
 
 /// <summary>
 /// A stream opened for a protocol whose dialer speaks first (<see cref="IConnection.OpenStreamForFirstWriteAsync"/>)
-/// sends its multistream proposal with its first message in one write, and a listener whose handler always replies
+/// sends its yamux SYN and multistream proposal with its first message in one write, and a listener whose handler always replies
 /// (<see cref="IProtocolHandler.RepliesToFirstMessage"/>) sends its header and acceptance with that reply. Counted from
 /// the secured writes on the wire (one per flush): same bytes, fewer writes.
 /// </summary>
@@ -58,9 +58,11 @@ public class FirstWriteStreamTests
         Assert.Contains(flushed, w => w.Length == overhead + YamuxHeader + HeaderAndProposal);
         Assert.Contains(flushed, w => w.Length == overhead + YamuxHeader + Message);
 
+        Assert.Equal(overhead + YamuxHeader, flushed[0].Length); // the SYN went alone, first
+
         var (client2, server2) = await ExchangeAsync(connection, clientTrace, serverTrace, firstWrite: true);
-        // Proposal and message in one frame, one write; none of the proposal alone.
-        Assert.Contains(client2, w => w.Length == overhead + YamuxHeader + HeaderAndProposal + Message);
+        // The stream's SYN, then proposal and message in one data frame, all in the stream's first write.
+        Assert.Equal(overhead + 2 * YamuxHeader + HeaderAndProposal + Message, client2[0].Length);
         Assert.DoesNotContain(client2, w => w.Length == overhead + YamuxHeader + HeaderAndProposal);
         // The listener's header and acceptance in the write of its reply.
         Assert.Contains(server2, w => w.Length == overhead + YamuxHeader + HeaderAndProposal + Message);
