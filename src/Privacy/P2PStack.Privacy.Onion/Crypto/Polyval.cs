@@ -56,7 +56,7 @@ internal sealed class Polyval
     /// <summary>Whether four blocks are multiplied at once (VPCLMULQDQ on 512-bit vectors).</summary>
     public static bool Wide => Pclmulqdq.V512.IsSupported;
 
-    public static bool HardwareAccelerated => Pclmulqdq.IsSupported && Sse2.IsSupported;
+    public static bool HardwareAccelerated => Pclmulqdq.IsSupported && Sse2.IsSupported && Ssse3.IsSupported;
 
     /// <summary>POLYVAL(H, X_1..X_s) of whole blocks (for the RFC's test vectors).</summary>
     public void Compute(ReadOnlySpan<byte> blocks, Span<byte> result)
@@ -76,6 +76,8 @@ internal sealed class Polyval
     /// </summary>
     public Vector128<byte> Hash(ReadOnlySpan<byte> data, ulong tweak)
     {
+        if (_hardware && data.Length >= BlockSize && (data.Length + 2 * BlockSize - 1) / BlockSize <= MaxAggregatedBlocks)
+            return HashCell(data, tweak).AsByte();
         int whole = data.Length & ~(BlockSize - 1);
         Span<byte> tail = stackalloc byte[2 * BlockSize];
         tail.Clear();
@@ -97,6 +99,59 @@ internal sealed class Polyval
         Span<byte> bytes = stackalloc byte[BlockSize];
         BinaryPrimitives.WriteUInt128LittleEndian(bytes, soft);
         return Vector128.Create((ReadOnlySpan<byte>)bytes);
+    }
+
+    // Indices for PSHUFB that move the last r bytes of a 16-byte load to its start and zero the rest: the 16 bytes
+    // from offset 16 - r (0x80 zeroes a byte).
+    private static ReadOnlySpan<byte> TailShift =>
+    [
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+        0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    ];
+
+    // The cell hash in one pass over the data (at least one block, at most MaxAggregatedBlocks with the padding and
+    // length blocks): the partial last block is read as the data's last 16 bytes shifted down (no copy into a padded
+    // buffer), the length block built in a register, every block times its power of H, one reduction.
+    private Vector128<ulong> HashCell(ReadOnlySpan<byte> data, ulong tweak)
+    {
+        ref byte start = ref MemoryMarshal.GetReference(data);
+        int count = data.Length / BlockSize;
+        int rest = data.Length - count * BlockSize;
+        // Block i of the message is multiplied by H^(blocks - i), its entry in _descending.
+        ref Vector128<ulong> power = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_descending!),
+            MaxAggregatedBlocks - (count + (rest == 0 ? 1 : 2)));
+        var lo = Vector128<ulong>.Zero;
+        var mid = Vector128<ulong>.Zero;
+        var hi = Vector128<ulong>.Zero;
+        int i = 0;
+        if (Pclmulqdq.V512.IsSupported && count >= 4)
+        {
+            var lo4 = Vector512<ulong>.Zero;
+            var mid4 = Vector512<ulong>.Zero;
+            var hi4 = Vector512<ulong>.Zero;
+            for (; i + 4 <= count; i += 4)
+            {
+                var x = Vector512.LoadUnsafe(ref start, (nuint)(i * BlockSize)).AsUInt64();
+                var h = Vector512.LoadUnsafe(ref Unsafe.As<Vector128<ulong>, ulong>(ref Unsafe.Add(ref power, i)));
+                lo4 ^= Pclmulqdq.V512.CarrylessMultiply(x, h, 0x00);
+                hi4 ^= Pclmulqdq.V512.CarrylessMultiply(x, h, 0x11);
+                mid4 ^= Pclmulqdq.V512.CarrylessMultiply(x, h, 0x10) ^ Pclmulqdq.V512.CarrylessMultiply(x, h, 0x01);
+            }
+            lo = Fold(lo4);
+            mid = Fold(mid4);
+            hi = Fold(hi4);
+        }
+        for (; i < count; i++)
+            Accumulate(Vector128.LoadUnsafe(ref start, (nuint)(i * BlockSize)).AsUInt64(), Unsafe.Add(ref power, i), ref lo, ref mid, ref hi);
+        if (rest != 0)
+        {
+            var last = Vector128.LoadUnsafe(ref start, (nuint)(data.Length - BlockSize));
+            var shift = Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(TailShift), (nuint)(BlockSize - rest));
+            Accumulate(Ssse3.Shuffle(last, shift).AsUInt64(), Unsafe.Add(ref power, count), ref lo, ref mid, ref hi);
+        }
+        Accumulate(Vector128.Create(tweak, (ulong)data.Length * 8), Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_descending!),
+            MaxAggregatedBlocks - 1), ref lo, ref mid, ref hi);
+        return Reduce(lo, mid, hi);
     }
 
     // POLYVAL of whole blocks then tail blocks (blocks in all, at most MaxAggregatedBlocks): the sum of each block's
