@@ -10,7 +10,8 @@ namespace P2PStack.Privacy.Onion.Crypto;
 /// POLYVAL (RFC 8452, section 3): the universal hash of AES-GCM-SIV over GF(2^128) with p(x) = x^128 + x^127 + x^126
 /// + x^121 + 1, elements as 16 little-endian bytes, dot(a, b) = a * b * x^-128. .NET has no GHASH or POLYVAL, so it is
 /// here: on PCLMULQDQ with powers of H precomputed, a cell-sized message in one pass (each block times its power of H,
-/// four blocks per instruction with VPCLMULQDQ, one Montgomery reduction for the whole message) and longer input four
+/// four blocks per instruction with VPCLMULQDQ and three products per block (Karatsuba), one Montgomery reduction for
+/// the whole message, the partial last block read in place) and longer input four
 /// blocks at a time (one reduction per four blocks, as in Gueron's GCM-SIV code); elsewhere a constant-time bit-serial
 /// multiplication.
 /// </summary>
@@ -34,6 +35,9 @@ internal sealed class Polyval
     // H^48, H^47, ..., H^1: block i of an s-block message is multiplied by H^(s-i), entry 48 - s + i.
     private readonly Vector128<ulong>[]? _descending;
 
+    // The same powers with their two halves XORed (in both lanes): Karatsuba's middle product for the one-pass hash.
+    private readonly Vector128<ulong>[]? _descendingFolded;
+
     public Polyval(ReadOnlySpan<byte> key, bool forcePortable = false)
     {
         if (key.Length != KeySize) throw new ArgumentException($"a POLYVAL key is {KeySize} bytes", nameof(key));
@@ -45,10 +49,12 @@ internal sealed class Polyval
         _h3 = Mul(_h2, _h1);
         _h4 = Mul(_h3, _h1);
         _descending = new Vector128<ulong>[MaxAggregatedBlocks];
+        _descendingFolded = new Vector128<ulong>[MaxAggregatedBlocks];
         var power = _h1;
         for (int k = 1; k <= MaxAggregatedBlocks; k++)
         {
             _descending[MaxAggregatedBlocks - k] = power;
+            _descendingFolded![MaxAggregatedBlocks - k] = power ^ Sse2.Shuffle(power.AsUInt32(), 0x4E).AsUInt64();
             power = Mul(power, _h1);
         }
     }
@@ -74,10 +80,16 @@ internal sealed class Polyval
     /// The layer hash of a cell: POLYVAL over <paramref name="data"/> zero-padded to whole blocks, then one block of
     /// LE64(<paramref name="tweak"/>) || LE64(8 × data length).
     /// </summary>
-    public Vector128<byte> Hash(ReadOnlySpan<byte> data, ulong tweak)
+    public Vector128<byte> Hash(ReadOnlySpan<byte> data, ulong tweak) =>
+        _hardware && data.Length >= BlockSize && (uint)(data.Length + 2 * BlockSize - 1) / BlockSize <= MaxAggregatedBlocks
+            ? HashCell(data, tweak).AsByte()
+            : HashPadded(data, tweak);
+
+    // Any other length, or without PCLMULQDQ: the padding and length blocks written into a buffer. A method of its own,
+    // so that the cell's path has no buffer to clear and no stack cookie.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Vector128<byte> HashPadded(ReadOnlySpan<byte> data, ulong tweak)
     {
-        if (_hardware && data.Length >= BlockSize && (data.Length + 2 * BlockSize - 1) / BlockSize <= MaxAggregatedBlocks)
-            return HashCell(data, tweak).AsByte();
         int whole = data.Length & ~(BlockSize - 1);
         Span<byte> tail = stackalloc byte[2 * BlockSize];
         tail.Clear();
@@ -124,8 +136,11 @@ internal sealed class Polyval
         var mid = Vector128<ulong>.Zero;
         var hi = Vector128<ulong>.Zero;
         int i = 0;
-        if (Pclmulqdq.V512.IsSupported && count >= 4)
+        if (Pclmulqdq.V512.IsSupported && Avx512F.IsSupported && count >= 4)
         {
+            // Karatsuba: three products per block, (x_lo ^ x_hi)(h_lo ^ h_hi) ^ lo ^ hi being the two cross products.
+            ref Vector128<ulong> folded = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_descendingFolded!),
+                MaxAggregatedBlocks - (count + (rest == 0 ? 1 : 2)));
             var lo4 = Vector512<ulong>.Zero;
             var mid4 = Vector512<ulong>.Zero;
             var hi4 = Vector512<ulong>.Zero;
@@ -133,13 +148,15 @@ internal sealed class Polyval
             {
                 var x = Vector512.LoadUnsafe(ref start, (nuint)(i * BlockSize)).AsUInt64();
                 var h = Vector512.LoadUnsafe(ref Unsafe.As<Vector128<ulong>, ulong>(ref Unsafe.Add(ref power, i)));
+                var hf = Vector512.LoadUnsafe(ref Unsafe.As<Vector128<ulong>, ulong>(ref Unsafe.Add(ref folded, i)));
+                var xf = x ^ Avx512F.Shuffle(x.AsUInt32(), 0x4E).AsUInt64();
                 lo4 ^= Pclmulqdq.V512.CarrylessMultiply(x, h, 0x00);
                 hi4 ^= Pclmulqdq.V512.CarrylessMultiply(x, h, 0x11);
-                mid4 ^= Pclmulqdq.V512.CarrylessMultiply(x, h, 0x10) ^ Pclmulqdq.V512.CarrylessMultiply(x, h, 0x01);
+                mid4 ^= Pclmulqdq.V512.CarrylessMultiply(xf, hf, 0x00);
             }
             lo = Fold(lo4);
-            mid = Fold(mid4);
             hi = Fold(hi4);
+            mid = Fold(mid4) ^ lo ^ hi;
         }
         for (; i < count; i++)
             Accumulate(Vector128.LoadUnsafe(ref start, (nuint)(i * BlockSize)).AsUInt64(), Unsafe.Add(ref power, i), ref lo, ref mid, ref hi);
