@@ -30,6 +30,8 @@ public static class Program
         if (args.Length > 0 && args[0] == "tor-loopback") return Onion.TorLoopback.Run(args[1..]);
         // "onion-cells ...": N cell transforms for instruction counts with perf stat (Onion/CellCount.cs).
         if (args.Length > 0 && args[0] == "onion-cells") return Onion.CellCount.Run(args[1..]);
+        // "onion-layer-speed ...": the layer transform and its parts by the fastest of many repetitions (Onion/LayerSpeed.cs).
+        if (args.Length > 0 && args[0] == "onion-layer-speed") return Onion.LayerSpeed.Run(args[1..]);
         bool quick = args.Contains("--quick");
         string[] rest = args.Where(a => a != "--quick").ToArray();
         if (rest.Length == 0) rest = ["--filter", "*"];

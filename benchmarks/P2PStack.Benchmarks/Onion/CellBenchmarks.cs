@@ -20,6 +20,11 @@ public class CellBenchmarks
     private readonly byte[] _nonce = new byte[12];
     private LayerCipher _relay = null!;
     private LayerCipher[] _client = [];
+    private Aes256 _stream = null!;
+    private Polyval _hash = null!;
+    private readonly byte[] _iv = new byte[16];
+    private readonly byte[] _rest = new byte[Layout.BodySize - LayerCipher.TagSize];
+    private ulong _tweak;
     private AesGcm _aead = null!;
 
     [GlobalSetup]
@@ -35,6 +40,14 @@ public class CellBenchmarks
         }
         _relay = Layer(decrypting: false);
         _client = [Layer(true), Layer(true), Layer(true)];
+        var streamKey = new byte[Aes256.KeySize];
+        random.NextBytes(streamKey);
+        _stream = new Aes256(streamKey, decryption: false);
+        var hashKey = new byte[Polyval.KeySize];
+        random.NextBytes(hashKey);
+        _hash = new Polyval(hashKey);
+        random.NextBytes(_iv);
+        random.NextBytes(_rest);
         var key = new byte[32];
         random.NextBytes(key);
         _aead = new AesGcm(key, 16);
@@ -45,6 +58,7 @@ public class CellBenchmarks
     {
         _relay.Dispose();
         foreach (var layer in _client) layer.Dispose();
+        _stream.Dispose();
         _aead.Dispose();
     }
 
@@ -55,6 +69,18 @@ public class CellBenchmarks
     /// <summary>One relay's layer over one cell (the transform every relay applies to every relay cell it passes).</summary>
     [Benchmark]
     public bool RelayLayer() => _relay.Encrypt(_body);
+
+    /// <summary>One of the client's layers over one cell (the inverse transform).</summary>
+    [Benchmark]
+    public bool ClientOneLayer() => _client[0].Decrypt(_body);
+
+    /// <summary>The layer's counter-mode part alone: the keystream over the body's 497 bytes after the tag.</summary>
+    [Benchmark]
+    public void Keystream497() => _stream.XorKeystream(_iv, _rest);
+
+    /// <summary>The layer's hash alone: POLYVAL over the 497 bytes, the counter and the length.</summary>
+    [Benchmark]
+    public void Polyval497() => _hash.Hash(_rest, _tweak++);
 
     /// <summary>The client wrapping one cell for the exit of a 3-hop circuit (three layers).</summary>
     [Benchmark]

@@ -50,29 +50,24 @@ internal sealed class LayerCipher : IDisposable
     /// <summary>The relay's transform; returns true when the result is meant for this hop (T is all zero).</summary>
     public bool Encrypt(Span<byte> body)
     {
-        var tag = body[..TagSize];
         var rest = body[TagSize..];
         var h = _hash.Hash(rest, Counter++);
-        Span<byte> block = stackalloc byte[TagSize];
-        (Load(tag) ^ h).CopyTo(block);
-        _block.EncryptBlock(block, block);
-        Store(tag, Load(block) ^ h);
+        var tag = _block.EncryptBlock(Load(body) ^ h) ^ h;
+        Store(body, tag);
         _stream.XorKeystream(tag, rest);
-        return IsRecognised(body);
+        return tag == Vector128<byte>.Zero;
     }
 
     /// <summary>The client's transform; returns true when the result is meant for the client at this layer.</summary>
     public bool Decrypt(Span<byte> body)
     {
-        var tag = body[..TagSize];
         var rest = body[TagSize..];
-        _stream.XorKeystream(tag, rest);
+        var sealedTag = Load(body);
+        _stream.XorKeystream(sealedTag, rest);
         var h = _hash.Hash(rest, Counter++);
-        Span<byte> block = stackalloc byte[TagSize];
-        (Load(tag) ^ h).CopyTo(block);
-        _block.DecryptBlock(block, block);
-        Store(tag, Load(block) ^ h);
-        return IsRecognised(body);
+        var tag = _block.DecryptBlock(sealedTag ^ h) ^ h;
+        Store(body, tag);
+        return tag == Vector128<byte>.Zero;
     }
 
     /// <summary>Whether the body's tag is all zero: the cell is for the hop that just transformed it.</summary>
@@ -86,12 +81,10 @@ internal sealed class LayerCipher : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<byte> Load(ReadOnlySpan<byte> bytes) =>
-        Unsafe.ReadUnaligned<Vector128<byte>>(ref MemoryMarshal.GetReference(bytes));
+    private static Vector128<byte> Load(ReadOnlySpan<byte> bytes) => Vector128.Create(bytes[..TagSize]);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(Span<byte> bytes, Vector128<byte> value) =>
-        Unsafe.WriteUnaligned(ref MemoryMarshal.GetReference(bytes), value);
+    private static void Store(Span<byte> bytes, Vector128<byte> value) => value.CopyTo(bytes);
 
     /// <summary>Zeroes key material held in a temporary buffer.</summary>
     public static void Erase(Span<byte> keys) => CryptographicOperations.ZeroMemory(keys);

@@ -10,7 +10,8 @@ namespace P2PStack.Privacy.Onion.Crypto;
 /// POLYVAL (RFC 8452, section 3): the universal hash of AES-GCM-SIV over GF(2^128) with p(x) = x^128 + x^127 + x^126
 /// + x^121 + 1, elements as 16 little-endian bytes, dot(a, b) = a * b * x^-128. .NET has no GHASH or POLYVAL, so it is
 /// here: on PCLMULQDQ with powers of H precomputed, a cell-sized message in one pass (each block times its power of H,
-/// four blocks per instruction with VPCLMULQDQ, one Montgomery reduction for the whole message) and longer input four
+/// four blocks per instruction with VPCLMULQDQ and three products per block (Karatsuba), one Montgomery reduction for
+/// the whole message, the partial last block read in place) and longer input four
 /// blocks at a time (one reduction per four blocks, as in Gueron's GCM-SIV code); elsewhere a constant-time bit-serial
 /// multiplication.
 /// </summary>
@@ -34,6 +35,9 @@ internal sealed class Polyval
     // H^48, H^47, ..., H^1: block i of an s-block message is multiplied by H^(s-i), entry 48 - s + i.
     private readonly Vector128<ulong>[]? _descending;
 
+    // The same powers with their two halves XORed (in both lanes): Karatsuba's middle product for the one-pass hash.
+    private readonly Vector128<ulong>[]? _descendingFolded;
+
     public Polyval(ReadOnlySpan<byte> key, bool forcePortable = false)
     {
         if (key.Length != KeySize) throw new ArgumentException($"a POLYVAL key is {KeySize} bytes", nameof(key));
@@ -45,10 +49,12 @@ internal sealed class Polyval
         _h3 = Mul(_h2, _h1);
         _h4 = Mul(_h3, _h1);
         _descending = new Vector128<ulong>[MaxAggregatedBlocks];
+        _descendingFolded = new Vector128<ulong>[MaxAggregatedBlocks];
         var power = _h1;
         for (int k = 1; k <= MaxAggregatedBlocks; k++)
         {
             _descending[MaxAggregatedBlocks - k] = power;
+            _descendingFolded![MaxAggregatedBlocks - k] = power ^ Sse2.Shuffle(power.AsUInt32(), 0x4E).AsUInt64();
             power = Mul(power, _h1);
         }
     }
@@ -56,7 +62,7 @@ internal sealed class Polyval
     /// <summary>Whether four blocks are multiplied at once (VPCLMULQDQ on 512-bit vectors).</summary>
     public static bool Wide => Pclmulqdq.V512.IsSupported;
 
-    public static bool HardwareAccelerated => Pclmulqdq.IsSupported && Sse2.IsSupported;
+    public static bool HardwareAccelerated => Pclmulqdq.IsSupported && Sse2.IsSupported && Ssse3.IsSupported;
 
     /// <summary>POLYVAL(H, X_1..X_s) of whole blocks (for the RFC's test vectors).</summary>
     public void Compute(ReadOnlySpan<byte> blocks, Span<byte> result)
@@ -74,7 +80,15 @@ internal sealed class Polyval
     /// The layer hash of a cell: POLYVAL over <paramref name="data"/> zero-padded to whole blocks, then one block of
     /// LE64(<paramref name="tweak"/>) || LE64(8 × data length).
     /// </summary>
-    public Vector128<byte> Hash(ReadOnlySpan<byte> data, ulong tweak)
+    public Vector128<byte> Hash(ReadOnlySpan<byte> data, ulong tweak) =>
+        _hardware && data.Length >= BlockSize && (uint)(data.Length + 2 * BlockSize - 1) / BlockSize <= MaxAggregatedBlocks
+            ? HashCell(data, tweak).AsByte()
+            : HashPadded(data, tweak);
+
+    // Any other length, or without PCLMULQDQ: the padding and length blocks written into a buffer. A method of its own,
+    // so that the cell's path has no buffer to clear and no stack cookie.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Vector128<byte> HashPadded(ReadOnlySpan<byte> data, ulong tweak)
     {
         int whole = data.Length & ~(BlockSize - 1);
         Span<byte> tail = stackalloc byte[2 * BlockSize];
@@ -97,6 +111,64 @@ internal sealed class Polyval
         Span<byte> bytes = stackalloc byte[BlockSize];
         BinaryPrimitives.WriteUInt128LittleEndian(bytes, soft);
         return Vector128.Create((ReadOnlySpan<byte>)bytes);
+    }
+
+    // Indices for PSHUFB that move the last r bytes of a 16-byte load to its start and zero the rest: the 16 bytes
+    // from offset 16 - r (0x80 zeroes a byte).
+    private static ReadOnlySpan<byte> TailShift =>
+    [
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+        0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    ];
+
+    // The cell hash in one pass over the data (at least one block, at most MaxAggregatedBlocks with the padding and
+    // length blocks): the partial last block is read as the data's last 16 bytes shifted down (no copy into a padded
+    // buffer), the length block built in a register, every block times its power of H, one reduction.
+    private Vector128<ulong> HashCell(ReadOnlySpan<byte> data, ulong tweak)
+    {
+        ref byte start = ref MemoryMarshal.GetReference(data);
+        int count = data.Length / BlockSize;
+        int rest = data.Length - count * BlockSize;
+        // Block i of the message is multiplied by H^(blocks - i), its entry in _descending.
+        ref Vector128<ulong> power = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_descending!),
+            MaxAggregatedBlocks - (count + (rest == 0 ? 1 : 2)));
+        var lo = Vector128<ulong>.Zero;
+        var mid = Vector128<ulong>.Zero;
+        var hi = Vector128<ulong>.Zero;
+        int i = 0;
+        if (Pclmulqdq.V512.IsSupported && Avx512F.IsSupported && count >= 4)
+        {
+            // Karatsuba: three products per block, (x_lo ^ x_hi)(h_lo ^ h_hi) ^ lo ^ hi being the two cross products.
+            ref Vector128<ulong> folded = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_descendingFolded!),
+                MaxAggregatedBlocks - (count + (rest == 0 ? 1 : 2)));
+            var lo4 = Vector512<ulong>.Zero;
+            var mid4 = Vector512<ulong>.Zero;
+            var hi4 = Vector512<ulong>.Zero;
+            for (; i + 4 <= count; i += 4)
+            {
+                var x = Vector512.LoadUnsafe(ref start, (nuint)(i * BlockSize)).AsUInt64();
+                var h = Vector512.LoadUnsafe(ref Unsafe.As<Vector128<ulong>, ulong>(ref Unsafe.Add(ref power, i)));
+                var hf = Vector512.LoadUnsafe(ref Unsafe.As<Vector128<ulong>, ulong>(ref Unsafe.Add(ref folded, i)));
+                var xf = x ^ Avx512F.Shuffle(x.AsUInt32(), 0x4E).AsUInt64();
+                lo4 ^= Pclmulqdq.V512.CarrylessMultiply(x, h, 0x00);
+                hi4 ^= Pclmulqdq.V512.CarrylessMultiply(x, h, 0x11);
+                mid4 ^= Pclmulqdq.V512.CarrylessMultiply(xf, hf, 0x00);
+            }
+            lo = Fold(lo4);
+            hi = Fold(hi4);
+            mid = Fold(mid4) ^ lo ^ hi;
+        }
+        for (; i < count; i++)
+            Accumulate(Vector128.LoadUnsafe(ref start, (nuint)(i * BlockSize)).AsUInt64(), Unsafe.Add(ref power, i), ref lo, ref mid, ref hi);
+        if (rest != 0)
+        {
+            var last = Vector128.LoadUnsafe(ref start, (nuint)(data.Length - BlockSize));
+            var shift = Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(TailShift), (nuint)(BlockSize - rest));
+            Accumulate(Ssse3.Shuffle(last, shift).AsUInt64(), Unsafe.Add(ref power, count), ref lo, ref mid, ref hi);
+        }
+        Accumulate(Vector128.Create(tweak, (ulong)data.Length * 8), Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_descending!),
+            MaxAggregatedBlocks - 1), ref lo, ref mid, ref hi);
+        return Reduce(lo, mid, hi);
     }
 
     // POLYVAL of whole blocks then tail blocks (blocks in all, at most MaxAggregatedBlocks): the sum of each block's

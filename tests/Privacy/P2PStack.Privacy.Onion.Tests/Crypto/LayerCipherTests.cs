@@ -99,6 +99,70 @@ public class LayerCipherTests
         Assert.Equal(original, body);
     }
 
+    /// <summary>
+    /// Known answers for onion.md's layer transform, from an independent reference (Python: AES-256 from OpenSSL's ECB
+    /// through the `cryptography` package, counter mode and POLYVAL written out from SP 800-38A and RFC 8452): keys
+    /// (7i + 3) mod 256, body byte i = (31i + length) mod 251; two cells (counter 0 and 1), SHA-256 of each output.
+    /// Lengths: the 513-byte body of a 514-byte cell, a short body, whole blocks, one byte after the tag, and 48 blocks.
+    /// </summary>
+    [Theory]
+    [InlineData(513, false, "3b03556fa3511c6bbb56aba2dad473505e23d0109820fc57954e473710378d9e", "6c6827a55aa019a2ad68f81ee95dcf0978e2e7ea0b9d0abae00523c6015b8467")]
+    [InlineData(513, true, "3b03556fa3511c6bbb56aba2dad473505e23d0109820fc57954e473710378d9e", "6c6827a55aa019a2ad68f81ee95dcf0978e2e7ea0b9d0abae00523c6015b8467")]
+    [InlineData(100, false, "dada1272808add8b9d3abb5b923018f17b387fab4956937a29d1d0578cf57709", "fe1da4a20375965b9cca3deaef4b244979af3cb89ceffd8e1b9b94e68a8c80ef")]
+    [InlineData(100, true, "dada1272808add8b9d3abb5b923018f17b387fab4956937a29d1d0578cf57709", "fe1da4a20375965b9cca3deaef4b244979af3cb89ceffd8e1b9b94e68a8c80ef")]
+    [InlineData(32, false, "df0bc54d7e3731b7038a4d4466cbe80efccececdf944e7ccb605c18f81423cff", "9ddcb1cc6ab0a4d84e2dc2ae9e825a03c5fbc1975d3e87e14cdcbf7ed70b8c10")]
+    [InlineData(17, false, "91b7a2ede4f6e456f6e363db63966f9f2dd3f23367623383904ceb5fe4e1fff3", "191d4bca2c70a2ef1aee07845979c4c84878d20d7d99f0d285526d0b535d7fed")]
+    [InlineData(784, false, "93cc0585cb319519d6243a56a20a29c469b2de0ebf221798701e75ca7213ef29", "b4682f850cd5e699783cd6b5eccf60515f8ac80e060d24f68dc7e793199fa90d")]
+    [InlineData(784, true, "93cc0585cb319519d6243a56a20a29c469b2de0ebf221798701e75ca7213ef29", "b4682f850cd5e699783cd6b5eccf60515f8ac80e060d24f68dc7e793199fa90d")]
+    public void The_layer_matches_known_answers_and_its_inverse_restores_the_body(int length, bool portable, string first, string second)
+    {
+        var keys = new byte[LayerCipher.KeyMaterialSize];
+        for (int i = 0; i < keys.Length; i++) keys[i] = (byte)((7 * i + 3) % 256);
+        var body = new byte[length];
+        for (int i = 0; i < length; i++) body[i] = (byte)((31 * i + length) % 251);
+        var original = (byte[])body.Clone();
+        using var relay = new LayerCipher(keys, decrypting: false, forcePortable: portable);
+        using var client = new LayerCipher(keys, decrypting: true, forcePortable: portable);
+        relay.Encrypt(body);
+        Assert.Equal(first, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(body)));
+        var once = (byte[])body.Clone();
+        relay.Encrypt(body);
+        Assert.Equal(second, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(body)));
+        client.Decrypt(once);
+        Assert.Equal(original, once);
+    }
+
+    /// <summary>
+    /// The accelerated layer (eight-block counter groups with a last partial group, the one-pass POLYVAL with its
+    /// shifted last block) against the portable one, for every body length from a bare tag to 800 bytes: past the
+    /// one-pass hash's 48 blocks, and every remainder of the keystream's 128-byte groups and of a block.
+    /// </summary>
+    [Fact]
+    public void Accelerated_and_portable_layers_agree_on_every_body_length()
+    {
+        if (!Aes256.HardwareAccelerated || !Polyval.HardwareAccelerated) return; // nothing to compare against here
+        var random = new Random(514);
+        for (int length = LayerCipher.TagSize; length <= 800; length++)
+        {
+            var keys = new byte[LayerCipher.KeyMaterialSize];
+            random.NextBytes(keys);
+            using var fastRelay = new LayerCipher(keys, decrypting: false);
+            using var slowRelay = new LayerCipher(keys, decrypting: false, forcePortable: true);
+            using var fastClient = new LayerCipher(keys, decrypting: true);
+            using var slowClient = new LayerCipher(keys, decrypting: true, forcePortable: true);
+            var body = new byte[length];
+            random.NextBytes(body);
+            if (length % 3 == 0) body.AsSpan(12, 4).Fill(0xFF); // the first counter block wraps at once on decryption
+            var fast = (byte[])body.Clone();
+            var slow = (byte[])body.Clone();
+            Assert.Equal(slowRelay.Encrypt(slow), fastRelay.Encrypt(fast));
+            Assert.Equal(slow, fast);
+            Assert.Equal(slowClient.Decrypt(slow), fastClient.Decrypt(fast));
+            Assert.Equal(slow, fast);
+            Assert.Equal(body, fast); // the client's transform undoes the relay's with the same keys
+        }
+    }
+
     /// <summary>A client and its hops' layers in memory: the transforms without the network.</summary>
     internal sealed class TestCircuit : IDisposable
     {
