@@ -323,7 +323,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
                 return new FlushResult(isCanceled: true, isCompleted: false);
             }
 
-            if (!await stream.Session.WriteDataAsync(stream.StreamId, buffer.AsMemory(flushed, granted), cancellationToken)
+            if (!await stream.Session.WriteDataAsync(stream, buffer.AsMemory(flushed, granted), cancellationToken)
                     .ConfigureAwait(false))
             {
                 stream.ReturnSendWindow(granted);
@@ -365,7 +365,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
                 return new FlushResult(isCanceled: true, isCompleted: false);
             }
 
-            if (!await stream.Session.WriteDataAsync(stream.StreamId, source[..granted], cancellationToken).ConfigureAwait(false))
+            if (!await stream.Session.WriteDataAsync(stream, source[..granted], cancellationToken).ConfigureAwait(false))
             {
                 stream.ReturnSendWindow(granted);
                 throw new OperationCanceledException(cancellationToken);
