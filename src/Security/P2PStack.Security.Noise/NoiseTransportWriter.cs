@@ -115,10 +115,17 @@ internal sealed class NoiseTransportWriter(
         lock (_gate)
         {
             ThrowIfCompletedLocked();
-            SealLocked();
             if (!_held)
             {
+                SealLocked();
                 ReturnBufferLocked(); // an idle connection holds no plaintext buffer
+            }
+            else if (_plaintext > 0)
+            {
+                // Memory handed out and not advanced yet sits behind the bytes sealed now: it can no longer join
+                // them, so advancing it is refused; the buffer stays until the writer's next call.
+                SealLocked();
+                _handedOut = 0;
             }
         }
 
