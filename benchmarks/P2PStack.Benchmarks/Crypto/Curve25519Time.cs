@@ -70,6 +70,22 @@ internal static class Curve25519Time
             relayKeys.Dispose();
             client.Complete(created).Dispose();
         });
+        // A hop's critical path in parts (docs/benchmarks.md, "Onion build"): what a client's CREATE costs with its keys
+        // generated on the spot or ahead (the second includes the generation: subtract the line after it), and what a
+        // relay's CREATED costs (it includes the X25519 key generation that the relay now does ahead: subtract that).
+        var onionKey = ring.Current.PublicKey.ToArray();
+        yield return ("onion client CREATE, keys on the spot", () => new OnionHandshake.Client(relayId, onionKey).Dispose());
+        yield return ("onion client CREATE, keys ahead + gen", () =>
+            new OnionHandshake.Client(relayId, OnionPublicKey.For(onionKey), OnionHandshake.ClientEphemeral.Generate()).Dispose());
+        yield return ("onion client ephemeral key set gen", () => OnionHandshake.ClientEphemeral.Generate().Dispose());
+        using var probe = new OnionHandshake.Client(relayId, onionKey);
+        var create = probe.Create;
+        yield return ("onion relay CREATED, key on the spot", () =>
+        {
+            OnionHandshake.Respond(create, ring, relayId, out var keys);
+            keys.Dispose();
+        });
+        yield return ("X25519 key generation (relay ahead)", () => X25519Key.Generate().Dispose());
     }
 
     private static void Handshake(NoiseProtocol protocol, X25519KeyPair initiatorStatic, X25519KeyPair responderStatic)

@@ -157,7 +157,13 @@ internal sealed partial class HostConnection : IConnection
     /// <summary>True once the connection is closing or closed: it must not be handed out for new streams.</summary>
     public bool IsClosing => Volatile.Read(ref _closing) != 0 || Volatile.Read(ref _draining) != 0;
 
-    public async ValueTask<IStream> OpenStreamAsync(IReadOnlyList<string> protocols, CancellationToken cancellationToken)
+    public ValueTask<IStream> OpenStreamAsync(IReadOnlyList<string> protocols, CancellationToken cancellationToken) =>
+        OpenStreamAsync(protocols, flushProposal: true, cancellationToken);
+
+    public ValueTask<IStream> OpenStreamForFirstWriteAsync(string protocol, CancellationToken cancellationToken) =>
+        OpenStreamAsync([protocol], flushProposal: false, cancellationToken);
+
+    private async ValueTask<IStream> OpenStreamAsync(IReadOnlyList<string> protocols, bool flushProposal, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfZero(protocols.Count);
         if (IsClosing) throw new MuxerClosedException($"connection {Id} to {RemotePeer} is closing");
@@ -178,13 +184,17 @@ internal sealed partial class HostConnection : IConnection
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
             timeout.CancelAfter(_options.StreamNegotiationTimeout);
-            stream = await _upgraded.Session.OpenStreamAsync(timeout.Token).ConfigureAwait(false);
+            stream = flushProposal || protocols.Count != 1
+                ? await _upgraded.Session.OpenStreamAsync(timeout.Token).ConfigureAwait(false)
+                : await _upgraded.Session.OpenStreamForFirstWriteAsync(timeout.Token).ConfigureAwait(false); // SYN with the first data
             if (protocols.Count == 1)
             {
                 // Lazy negotiation: the protocol's first bytes travel with the proposal; a refusal surfaces on
                 // the first read as ProtocolNotSupportedException.
                 scope.SetProtocol(protocols[0]);
-                var lazy = await MultistreamSelect.SelectLazyAsync(stream, protocols[0], timeout.Token).ConfigureAwait(false);
+                var lazy = flushProposal
+                    ? await MultistreamSelect.SelectLazyAsync(stream, protocols[0], timeout.Token).ConfigureAwait(false)
+                    : MultistreamSelect.ProposeLazily(stream, protocols[0]); // leaves with the caller's first flush
                 return new HostStream(stream, lazy, lazy.Protocol, this, scope);
             }
             string protocol = await MultistreamSelect.SelectAsync(stream, protocols, timeout.Token).ConfigureAwait(false);
@@ -230,6 +240,9 @@ internal sealed partial class HostConnection : IConnection
         (_registry.TryGet(protocol, out var handler) && handler.RunOnLimitedConnections)
         || _options.LimitedConnectionProtocols.Contains(protocol) || _options.AllProtocolsOnLimitedConnections;
 
+    // A protocol whose handler always answers the first message: its acceptance may leave with that answer.
+    private bool RepliesToFirstMessage(string protocol) => _registry.TryGet(protocol, out var handler) && handler.RepliesToFirstMessage;
+
     private async Task HandleInboundAsync(IMuxedStream stream, StreamScope scope, CancellationToken token)
     {
         HostStream? hostStream = null;
@@ -242,7 +255,8 @@ internal sealed partial class HostConnection : IConnection
                 protocol = IsLimited || IsAnonymous
                     ? await MultistreamSelect.HandleAsync(stream, ServesInbound, _registry.Protocols.Where(ServesInbound),
                         timeout.Token).ConfigureAwait(false)
-                    : await MultistreamSelect.HandleAsync(stream, _registry.Protocols, timeout.Token).ConfigureAwait(false);
+                    : await MultistreamSelect.HandleBeforeReplyAsync(stream, _registry.Protocols, RepliesToFirstMessage, timeout.Token)
+                        .ConfigureAwait(false);
             }
             if (!_registry.TryGet(protocol, out var handler))
             {

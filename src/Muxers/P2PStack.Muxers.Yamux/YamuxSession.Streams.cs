@@ -8,7 +8,13 @@ public sealed partial class YamuxSession
 {
     private bool IsLocalStreamId(uint id) => (id & 1) == (nextLocalStreamId & 1);
 
-    public async ValueTask<IMuxedStream> OpenStreamAsync(CancellationToken cancellationToken)
+    public ValueTask<IMuxedStream> OpenStreamAsync(CancellationToken cancellationToken) => OpenStreamAsync(flushSyn: true, cancellationToken);
+
+    /// <summary>As <see cref="OpenStreamAsync(CancellationToken)"/>, but the SYN is written to the connection unflushed:
+    /// the stream's first data frame (or any other frame of the session) flushes it, in the same write.</summary>
+    public ValueTask<IMuxedStream> OpenStreamForFirstWriteAsync(CancellationToken cancellationToken) => OpenStreamAsync(flushSyn: false, cancellationToken);
+
+    private async ValueTask<IMuxedStream> OpenStreamAsync(bool flushSyn, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         // The receive window is what the remote may make us buffer: reserved before the stream exists.
@@ -28,7 +34,7 @@ public sealed partial class YamuxSession
         try
         {
             await WriteFrameAsync(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, stream.StreamId,
-                stream.AnnouncedWindowExtra), () => written = true, cancellationToken).ConfigureAwait(false);
+                stream.AnnouncedWindowExtra), () => written = true, cancellationToken, flushSyn).ConfigureAwait(false);
         }
         catch
         {

@@ -89,7 +89,7 @@ public sealed partial class YamuxSession
     }
 
     /// <summary>Writes one frame directly (used where it must precede the caller's data, e.g. SYN).</summary>
-    private async ValueTask WriteFrameAsync(YamuxFrameHeader frame, Action onWritten, CancellationToken cancellationToken)
+    private async ValueTask WriteFrameAsync(YamuxFrameHeader frame, Action onWritten, CancellationToken cancellationToken, bool flush = true)
     {
         await writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -97,7 +97,7 @@ public sealed partial class YamuxSession
             ThrowIfOutputClosing();
             WriteHeader(frame);
             onWritten();
-            CheckFlush(await connection.Output.FlushAsync(cancellationToken).ConfigureAwait(false));
+            if (flush) CheckFlush(await connection.Output.FlushAsync(cancellationToken).ConfigureAwait(false));
         }
         finally
         {

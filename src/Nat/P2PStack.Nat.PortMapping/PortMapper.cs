@@ -203,14 +203,14 @@ public sealed partial class PortMapper : IPortMappingClient, IDisposable
     {
         var external = await gateway.GetExternalAddressAsync(cancellationToken).ConfigureAwait(false);
         RefuseUnusableExternal("UPnP", external);
-        var client = GatewayUdp.LocalAddressTowards(IPAddress.Parse(gateway.ControlUrl.Host));
+        var client = GatewayUdp.LocalAddressTowards(gateway.Address);
         var lease = _options.Lease;
         for (int attempt = 0; ; attempt++)
         {
             try
             {
                 await gateway.AddPortMappingAsync(protocol, externalPort, client, internalPort, lease, cancellationToken).ConfigureAwait(false);
-                return new PortMappingResult("UPnP", protocol, internalPort, external, externalPort, lease, IPAddress.Parse(gateway.ControlUrl.Host))
+                return new PortMappingResult("UPnP", protocol, internalPort, external, externalPort, lease, gateway.Address)
                 {
                     Upnp = gateway,
                 };

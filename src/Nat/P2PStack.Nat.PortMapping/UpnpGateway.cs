@@ -32,11 +32,13 @@ public sealed class UpnpGateway
     private readonly HttpClient _http;
     private readonly PortMappingOptions _options;
 
-    private UpnpGateway(HttpClient http, PortMappingOptions options, Uri location, Uri controlUrl, string serviceType, string? friendlyName)
+    private UpnpGateway(HttpClient http, PortMappingOptions options, Uri location, IPAddress address, Uri controlUrl, string serviceType,
+        string? friendlyName)
     {
         _http = http;
         _options = options;
         Location = location;
+        Address = address;
         ControlUrl = controlUrl;
         ServiceType = serviceType;
         FriendlyName = friendlyName;
@@ -44,6 +46,9 @@ public sealed class UpnpGateway
 
     /// <summary>The device description's URL (from SSDP).</summary>
     public Uri Location { get; }
+
+    /// <summary>The device's IPv4 address: the host of <see cref="Location"/> and of <see cref="ControlUrl"/>.</summary>
+    public IPAddress Address { get; }
 
     /// <summary>The SOAP control URL of the WAN connection service.</summary>
     public Uri ControlUrl { get; }
@@ -53,13 +58,29 @@ public sealed class UpnpGateway
     public string? FriendlyName { get; }
 
     /// <summary>Fetches the device description at <paramref name="location"/> and finds its WAN connection service.</summary>
-    /// <exception cref="PortMappingFormatException">The description is malformed, too large, or has no WAN connection.</exception>
+    /// <exception cref="PortMappingFormatException">The location's host is not an IPv4 address, or the description is
+    /// malformed, too large, or has no WAN connection.</exception>
     public static async Task<UpnpGateway> FromLocationAsync(HttpClient http, PortMappingOptions options, Uri location,
         CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(location);
+        var address = DeviceAddress(location);
         string xml = await GetBoundedAsync(http, options, new HttpRequestMessage(HttpMethod.Get, location), cancellationToken).ConfigureAwait(false);
         var (controlUrl, type, friendly) = ParseDescription(xml, location, options);
-        return new UpnpGateway(http, options, location, controlUrl, type, friendly);
+        return new UpnpGateway(http, options, location, address, controlUrl, type, friendly);
+    }
+
+    /// <summary>
+    /// The device's address from its location. A WANIPConnection maps IPv4 ports to a client on the gateway's LAN, whose
+    /// address is the local one routed towards the device; a host name or an IPv6 address gives neither (SSDP answers
+    /// with either are refused already, <see cref="Ssdp.Parse"/>: this keeps the gateway's own invariant).
+    /// </summary>
+    /// <exception cref="PortMappingFormatException">The host is not an IPv4 literal.</exception>
+    internal static IPAddress DeviceAddress(Uri location)
+    {
+        if (location.HostNameType != UriHostNameType.IPv4 || !IPAddress.TryParse(location.Host, out var address))
+            throw new PortMappingFormatException($"the device location {location} is not on an IPv4 address (a host name or IPv6 address cannot take an IPv4 port mapping)");
+        return address;
     }
 
     /// <summary>Finds the WAN connection service's control URL in a device description fetched from <paramref name="location"/>.</summary>

@@ -100,6 +100,11 @@ public sealed class OnionClientOptions
     /// <summary>Streams on one circuit.</summary>
     public int MaxStreamsPerCircuit { get; set; } = 128;
 
+    /// <summary>Ephemeral key sets (an X-Wing key pair and an X25519 key, about 12 KB) generated ahead of the hops that
+    /// take them, so that their generation is off a build's critical path; each is used for one hop and erased (0: every
+    /// hop generates its own when it starts).</summary>
+    public int PreparedHandshakeKeys { get; set; } = MaxPathLength;
+
     /// <summary>Relays never used in a path (e.g. known bad ones).</summary>
     public List<PeerId> ExcludedRelays { get; } = [];
 
@@ -116,6 +121,8 @@ public sealed class OnionClientOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(MaintenanceInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxCircuits, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxStreamsPerCircuit, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(PreparedHandshakeKeys);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(PreparedHandshakeKeys, 1024);
     }
 }
 
@@ -225,6 +232,11 @@ public sealed class OnionRelayOptions
     /// <summary>How soon to publish again when no DHT peer stored the descriptor (a node whose DHT is still empty).</summary>
     public TimeSpan DescriptorRetry { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>X25519 keys generated ahead for the encapsulations to clients' ephemeral keys (one per CREATE), so that
+    /// their base-point multiplication is off the CREATED's critical path; each is used once and erased (0: each CREATE
+    /// generates its own).</summary>
+    public int PreparedEphemeralKeys { get; set; } = 16;
+
     /// <summary>Time a relay waits for the next relay's CREATED when extending.</summary>
     public TimeSpan ExtendTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -271,6 +283,8 @@ public sealed class OnionRelayOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(DescriptorRetry, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ExtendTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfNegative(PreparedEphemeralKeys);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(PreparedEphemeralKeys, 4096);
     }
 }
 

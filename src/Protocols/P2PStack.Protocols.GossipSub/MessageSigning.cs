@@ -56,7 +56,8 @@ public static class MessageSigning
         return null;
     }
 
-    /// <summary>Verifies a signed message; returns its author, or null when the author, key or signature is invalid.</summary>
+    /// <summary>Verifies a signed message; returns its author, or null when the author, key or signature is invalid
+    /// (malformed or not matching).</summary>
     public static PeerId? Verify(Message message)
     {
         ArgumentNullException.ThrowIfNull(message);
@@ -77,7 +78,10 @@ public static class MessageSigning
             if (key is null) return null;
             return key.Verify(SigningInput(message), message.Signature.Span) ? author : null;
         }
-        catch (Exception e) when (e is P2PFormatException or CryptographicException or ArgumentException)
+        // Bad input ends here as a typed decode error: a malformed From (PeerIdException) or Key (KeyFormatException).
+        // A malformed signature is not an exception (PublicKey.Verify answers false). Anything else is our own bug and
+        // must surface, not read as "bad signature".
+        catch (P2PFormatException)
         {
             return null;
         }

@@ -134,6 +134,52 @@ public sealed class XWingKem : IDisposable
         CryptographicOperations.ZeroMemory(ssX);
     }
 
+    /// <summary>
+    /// Encapsulates with fresh randomness for ML-KEM and an X25519 ephemeral key generated ahead of time (its base-point
+    /// multiplication done off the caller's critical path): <c>ct_X</c> is its public key, <c>ss_X</c> its agreement with
+    /// this public key. The same distribution as <see cref="Encapsulate(Span{byte}, Span{byte})"/> as long as the
+    /// ephemeral is used for this one encapsulation only; the caller disposes it afterwards.
+    /// </summary>
+    public void Encapsulate(X25519Key ephemeral, Span<byte> ciphertext, Span<byte> sharedSecret)
+    {
+        Span<byte> message = stackalloc byte[32];
+        RandomNumberGenerator.Fill(message);
+        try
+        {
+            Encapsulate(message, ephemeral, ciphertext, sharedSecret);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(message);
+        }
+    }
+
+    /// <summary>
+    /// Deterministic form of <see cref="Encapsulate(X25519Key, Span{byte}, Span{byte})"/> with the caller's 32-byte ML-KEM
+    /// message: the result equals <see cref="Encapsulate(ReadOnlySpan{byte}, Span{byte}, Span{byte})"/> for the eseed
+    /// <c>message || ephemeral's scalar</c>. For known-answer tests.
+    /// </summary>
+    public void Encapsulate(ReadOnlySpan<byte> message, X25519Key ephemeral, Span<byte> ciphertext, Span<byte> sharedSecret)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(ephemeral);
+        if (message.Length != 32) throw new ArgumentException("The ML-KEM message must be 32 bytes.", nameof(message));
+        CheckLength(ciphertext.Length, CiphertextSize, nameof(ciphertext));
+        CheckLength(sharedSecret.Length, SharedSecretSize, nameof(sharedSecret));
+
+        Span<byte> ssM = stackalloc byte[32];
+        _mlkem.Encapsulate(message, ciphertext[..MLKemCiphertextSize], ssM);
+        Span<byte> ctX = ciphertext[MLKemCiphertextSize..];
+        ephemeral.PublicKey.CopyTo(ctX);
+        Span<byte> ssX = stackalloc byte[X25519Size];
+        ReadOnlySpan<byte> pkX = _publicKey.AsSpan(MLKemPublicKeySize);
+        ephemeral.Agree(pkX, ssX);   // no all-zero check in X-Wing, as above
+        Combine(ssM, ssX, ctX, pkX, sharedSecret);
+
+        CryptographicOperations.ZeroMemory(ssM);
+        CryptographicOperations.ZeroMemory(ssX);
+    }
+
     /// <summary>Decapsulates a 1120-byte ciphertext (ML-KEM-768 ciphertext || X25519 ephemeral public key).</summary>
     public void Decapsulate(ReadOnlySpan<byte> ciphertext, Span<byte> sharedSecret)
     {

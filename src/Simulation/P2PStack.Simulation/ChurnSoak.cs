@@ -65,15 +65,18 @@ public sealed record ResourceSnapshot(long ManagedBytes, int Handles, int Thread
 /// <param name="Opened">Dials that returned a connection (the node may still refuse it right after its handshake).</param>
 /// <param name="Errors">Errors seen by clients and logged by the hosts, by exception type.</param>
 /// <param name="NodeRefusals">Inbound connections the node refused, by the reason label of p2pstack_inbound_refused_total.</param>
+/// <param name="NodeRefusalReasons">The same refusals by the reason the node logged, which names the limit (for
+/// <c>resource_limit</c>: the resource manager's scope, resource, usage and limit, e.g. "system connections 40/40").</param>
 /// <param name="UntypedErrors">Errors of types outside the documented ones, and refusals labelled "other" (a bug each).</param>
 /// <param name="UntypedSamples">The first untyped errors with their stack traces.</param>
 public sealed record ChurnSoakResult(int Attempted, int Opened, int Refused, long Pings, long MessagesDelivered, IReadOnlyDictionary<string, int> Errors,
     IReadOnlyDictionary<string, long> NodeRefusals, int UntypedErrors, IReadOnlyList<string> UntypedSamples, ResourceSnapshot Before,
-    ResourceSnapshot Peak, ResourceSnapshot After, TimeSpan Elapsed)
+    ResourceSnapshot Peak, ResourceSnapshot After, TimeSpan Elapsed, IReadOnlyDictionary<string, long>? NodeRefusalReasons = null)
 {
     public override string ToString() =>
         $"{Attempted} connections attempted in waves, {Opened} dials succeeded, {Refused} failed; {Pings} pings, {MessagesDelivered} messages delivered to the node; " +
-        $"node refusals {(NodeRefusals.Count == 0 ? "none" : string.Join(", ", NodeRefusals.Select(e => $"{e.Key} x{e.Value}")))}; " +
+        $"node refusals {(NodeRefusals.Count == 0 ? "none" : string.Join(", ", NodeRefusals.Select(e => $"{e.Key} x{e.Value}")))}" +
+        (NodeRefusalReasons is { Count: > 0 } reasons ? $" ({string.Join("; ", reasons.Select(e => $"\"{e.Key}\" x{e.Value}"))})" : "") + "; " +
         $"errors {(Errors.Count == 0 ? "none" : string.Join(", ", Errors.Select(e => $"{e.Key} x{e.Value}")))}, untyped {UntypedErrors}; {Elapsed.TotalSeconds:F0} s\n" +
         $"  before: {Before}\n  peak:   {Peak}\n  after:  {After}" + string.Concat(UntypedSamples.Select(e => "\n  untyped: " + e));
 }
@@ -95,7 +98,9 @@ public static class ChurnSoak
         var errors = new ErrorTally();
         var started = Stopwatch.StartNew();
         using var refusals = new RefusalListener();
-        await using var node = await StartAsync(transport, options.ListenAddress, errors, options.Node, cancellationToken).ConfigureAwait(false);
+        var refusalReasons = new RefusalReasons();
+        await using var node = await StartAsync(transport, options.ListenAddress, errors, options.Node, cancellationToken, refusalReasons)
+            .ConfigureAwait(false);
         var host = node.GetRequiredService<PeerHost>();
         var pubsub = node.GetRequiredService<GossipSubService>();
         long delivered = 0;
@@ -112,6 +117,7 @@ public static class ChurnSoak
         await WaitForNoConnectionsAsync(host, options.Patience, cancellationToken).ConfigureAwait(false);
         errors.Clear();
         refusals.Clear();
+        refusalReasons.Clear();
         var before = Snapshot(host);
         for (int wave = 0; wave < options.Waves; wave++)
             await WaveAsync(options, transport, address, host, pubsub, errors, counts, cancellationToken).ConfigureAwait(false);
@@ -122,7 +128,7 @@ public static class ChurnSoak
         var refused = refusals.ByReason();
         int untyped = errors.Untyped + (int)refused.GetValueOrDefault("other");
         return new ChurnSoakResult(counts.Attempted, counts.Opened, counts.Refused, counts.Pings, Interlocked.Read(ref delivered),
-            errors.ByType(), refused, untyped, errors.UntypedSamples, before, counts.Peak ?? before, after, started.Elapsed);
+            errors.ByType(), refused, untyped, errors.UntypedSamples, before, counts.Peak ?? before, after, started.Elapsed, refusalReasons.ByReason());
     }
 
     private static async Task WaveAsync(ChurnSoakOptions options, Action<IServiceCollection, IP2PBuilder> transport, Multiaddr target,
@@ -186,10 +192,16 @@ public static class ChurnSoak
     }
 
     private static async Task<ServiceProvider> StartAsync(Action<IServiceCollection, IP2PBuilder> transport, string listen, ErrorTally errors,
-        Action<HostOptions>? host, CancellationToken cancellationToken)
+        Action<HostOptions>? host, CancellationToken cancellationToken, RefusalReasons? refusalReasons = null)
     {
         var services = new ServiceCollection();
         services.AddSingleton<ILoggerProvider>(new ErrorLoggerProvider(errors));
+        if (refusalReasons is not null)
+        {
+            // The refusal line is a debug line; only this provider hears the host's debug lines (the error count does not change).
+            services.AddSingleton<ILoggerProvider>(new RefusalLoggerProvider(refusalReasons));
+            services.Configure<LoggerFilterOptions>(o => o.AddFilter<RefusalLoggerProvider>(typeof(PeerHost).FullName, LogLevel.Debug));
+        }
         services.AddP2PStack(p2p =>
         {
             p2p.WithIdentity(PrivateKey.Generate());
@@ -320,6 +332,27 @@ public static class ChurnSoak
         public void Dispose() => _listener.Dispose();
     }
 
+    /// <summary>The node's inbound refusals by the reason it logged with each ("Inbound connection from {Address}
+    /// refused: {Reason}"): the metric's label says <c>resource_limit</c>, the reason which scope and limit.</summary>
+    private sealed class RefusalReasons
+    {
+        private const string RefusalEvent = "LogInboundRefused";
+        private readonly ConcurrentDictionary<string, long> _byReason = new();
+
+        public void Observe<TState>(EventId eventId, TState state)
+        {
+            if (eventId.Name != RefusalEvent || state is not IReadOnlyList<KeyValuePair<string, object?>> fields) return;
+            foreach (var field in fields)
+            {
+                if (field.Key == "Reason") _byReason.AddOrUpdate(field.Value?.ToString() ?? "", 1, (_, n) => n + 1);
+            }
+        }
+
+        public void Clear() => _byReason.Clear();
+
+        public IReadOnlyDictionary<string, long> ByReason() => new SortedDictionary<string, long>(_byReason, StringComparer.Ordinal);
+    }
+
     /// <summary>Errors by exception type; those outside the documented types also counted as untyped.</summary>
     private sealed class ErrorTally
     {
@@ -364,7 +397,27 @@ public static class ChurnSoak
             or ProtocolNotSupportedException or TimeoutException or SocketException;
     }
 
-    /// <summary>Counts every exception a host logs (warnings and worse, and debug lines that carry one).</summary>
+    /// <summary>Hears the node's refusal lines for <see cref="RefusalReasons"/>.</summary>
+    private sealed class RefusalLoggerProvider(RefusalReasons reasons) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new RefusalLogger(reasons);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class RefusalLogger(RefusalReasons reasons) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                reasons.Observe(eventId, state);
+        }
+    }
+
+    /// <summary>Counts every exception a host logs (at the levels the host's logging lets through).</summary>
     private sealed class ErrorLoggerProvider(ErrorTally errors) : ILoggerProvider
     {
         public ILogger CreateLogger(string categoryName) => new ErrorLogger(errors);

@@ -229,6 +229,79 @@ public sealed class SwarmSignalingTests(ITestOutputHelper output) : IAsyncLifeti
         }, "a finds c under the rendezvous CID and is connected to it");
     }
 
+    /// <summary>
+    /// A light peer that writes requests and never reads: the answers fill its stream's window, the host waits to flush
+    /// and stops reading that stream, and the peer's own writes stop. Meanwhile another peer, and another stream of the
+    /// same peer over the same connection, are answered: the stuck stream holds no writer or lock anyone else needs.
+    /// </summary>
+    [Fact]
+    public async Task A_light_peer_that_stops_reading_stalls_only_its_own_stream()
+    {
+        var host = await StartAsync();
+        var member = await StartAsync();
+        await member.Signaling!.JoinAsync(Key);
+        var stuck = await SignalingPeer.StartAsync(_network, withSignaling: false);
+        _peers.Add(stuck);
+        await stuck.ConnectAsync(host);
+        var other = await SignalingPeer.StartAsync(_network, withSignaling: false);
+        _peers.Add(other);
+        await other.ConnectAsync(host);
+        var serve = new SignalRequest { Serve = new() { Swarm = ByteString.CopyFrom(SignalingProtocol.SwarmId(Key)) } };
+
+        var otherStream = await other.Host.OpenStreamAsync(host.PeerId, [SignalingProtocol.HostProtocolId], CancellationToken.None);
+        await using var _ = otherStream;
+        // Every answer carries the member's announcement (hundreds of bytes), so a few hundred fill a window of 256 KiB.
+        await SignalingPeer.WaitUntil(() => RequestAsync(otherStream, serve).GetAwaiter().GetResult().Members.Count == 1, "the host to know the member");
+
+        var stuckStream = await stuck.Host.OpenStreamAsync(host.PeerId, [SignalingProtocol.HostProtocolId], CancellationToken.None);
+        using var stop = new CancellationTokenSource();
+        long written = 0;
+        var writer = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    // In batches: the host's receive window may have grown (yamux auto-tuning) to megabytes of requests.
+                    for (int i = 0; i < 1000; i++) LengthPrefixed.WriteMessage(stuckStream.Output, serve);
+                    await stuckStream.Output.FlushAsync(stop.Token);
+                    Interlocked.Add(ref written, 1000);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+            {
+                // stopped by the test
+            }
+        });
+        // Stalled: no request went out for a second, the host's window for them used up (the host stops reading the
+        // stream for good once its answers fill the peer's window: only its flush holds it).
+        long windowOfRequests = 256 * 1024 / (serve.CalculateSize() + 1);
+        long last = -1;
+        await SignalingPeer.WaitUntil(() =>
+        {
+            long now = Interlocked.Read(ref written);
+            bool stalled = now == last && now > 0;
+            last = now;
+            Thread.Sleep(1000);
+            return stalled;
+        }, "the stuck stream's writes to stop");
+        output.WriteLine($"the stuck peer wrote {last} requests (in batches of 1000; {windowOfRequests} fill a window) before the host stopped reading them");
+
+        var answer = await RequestAsync(otherStream, serve);
+        Assert.Equal((SignalResponse.Types.Status.Ok, 1), (answer.Status, answer.Members.Count));
+        var sameConnection = await stuck.Host.OpenStreamAsync(host.PeerId, [SignalingProtocol.HostProtocolId], CancellationToken.None);
+        await using (sameConnection)
+        {
+            var alsoAnswered = await RequestAsync(sameConnection, serve);
+            Assert.Equal((SignalResponse.Types.Status.Ok, 1), (alsoAnswered.Status, alsoAnswered.Members.Count));
+        }
+
+        stop.Cancel();
+        stuckStream.Reset();
+        await writer.WaitAsync(SignalingPeer.Patience);
+        await stuckStream.DisposeAsync();
+    }
+
     private static Presence Presence(byte[] swarm, PeerId peer, DateTimeOffset since, DateTimeOffset until) => new()
     {
         Swarm = ByteString.CopyFrom(swarm),

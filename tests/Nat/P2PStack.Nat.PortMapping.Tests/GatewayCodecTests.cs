@@ -24,11 +24,43 @@ public class GatewayCodecTests
     [Theory]
     [InlineData("http://203.0.113.5/rootDesc.xml", "HTTP/1.1 200 OK")]   // another host: refused (we would fetch from elsewhere)
     [InlineData("http://router.example/rootDesc.xml", "HTTP/1.1 200 OK")] // a name: refused
+    [InlineData("http://[fe80::1]:5000/rootDesc.xml", "HTTP/1.1 200 OK")] // an IPv6 literal: refused
     [InlineData("file:///etc/passwd", "HTTP/1.1 200 OK")]
     [InlineData("http://192.168.1.1:5000/rootDesc.xml", "HTTP/1.1 404 Not Found")]
     [InlineData("http://192.168.1.1:5000/rootDesc.xml", "NOTIFY * HTTP/1.1")]
     public void UnusableSsdpAnswersAreRefused(string location, string status) =>
         Assert.Throws<PortMappingFormatException>(() => P2PStack.Nat.PortMapping.Ssdp.Parse(SsdpAnswer(location, status), Router));
+
+    /// <summary>The port mapper routes towards the device's IPv4 address to find the client it maps for; a location
+    /// naming the device by host name or IPv6 address is refused, typed, before any request (it used to be accepted,
+    /// and a mapping with it would have ended in an untyped FormatException of IPAddress.Parse).</summary>
+    [Theory]
+    [InlineData("http://router.example:5000/rootDesc.xml")]
+    [InlineData("http://localhost:5000/rootDesc.xml")]
+    [InlineData("http://[fe80::1]:5000/rootDesc.xml")]
+    [InlineData("http://[::ffff:192.168.1.1]:5000/rootDesc.xml")]
+    public async Task GatewayLocationNotOnAnIpv4AddressIsRefusedBeforeAnyRequest(string location)
+    {
+        var handler = new CountingHandler();
+        using var http = new HttpClient(handler);
+        await Assert.ThrowsAsync<PortMappingFormatException>(() => UpnpGateway.FromLocationAsync(http, Options, new Uri(location), CancellationToken.None));
+        Assert.Equal(0, handler.Requests);
+    }
+
+    [Fact]
+    public void GatewayAddressIsTheLocationsIpv4Address() =>
+        Assert.Equal(IPAddress.Parse("192.168.1.1"), UpnpGateway.DeviceAddress(new Uri("http://192.168.1.1:5000/rootDesc.xml")));
+
+    private sealed class CountingHandler : HttpMessageHandler
+    {
+        public int Requests;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Requests);
+            return Task.FromResult(new HttpResponseMessage(HttpStatusCode.NotFound));
+        }
+    }
 
     [Fact]
     public void RandomSsdpDatagramsFailOnlyWithTheFormatException() =>

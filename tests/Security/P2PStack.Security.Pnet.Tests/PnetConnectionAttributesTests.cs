@@ -1,5 +1,3 @@
-using System.IO.Pipelines;
-using P2PStack.Addressing;
 using P2PStack.Conformance.Security;
 using P2PStack.Host;
 using P2PStack.Identity;
@@ -43,19 +41,12 @@ public sealed class PnetConnectionAttributesTests
     }
 
     private sealed class CarriedConnection(IRawConnection inner, ConnectionLimits limits, ILocalIdentity identity,
-        IReadOnlyList<string> filters, IAdmissionTicket admission) : IRawConnection
+        IReadOnlyList<string> filters, IAdmissionTicket admission) : DelegatingRawConnection(inner)
     {
-        public PipeReader Input => inner.Input;
-        public PipeWriter Output => inner.Output;
-        public Multiaddr LocalAddress => inner.LocalAddress;
-        public Multiaddr RemoteAddress => inner.RemoteAddress;
-        public Direction Direction => inner.Direction;
-        public ConnectionLimits? Limits => limits;
-        public bool IsAnonymous => true;
-        public ILocalIdentity? LocalIdentity => identity;
-        public IReadOnlyList<string>? RequiredInboundFilters => filters;
-        public IAdmissionTicket? Admission => admission;
-        public void Abort() => inner.Abort();
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
+        public override ConnectionLimits? Limits => limits;
+        public override bool IsAnonymous => true;
+        public override ILocalIdentity? LocalIdentity => identity;
+        public override IReadOnlyList<string>? RequiredInboundFilters => filters;
+        public override IAdmissionTicket? Admission => admission;
     }
 }

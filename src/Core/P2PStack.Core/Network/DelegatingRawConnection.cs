@@ -6,7 +6,8 @@ namespace P2PStack.Network;
 /// <summary>
 /// A raw connection around another that passes on everything it does not change: the addresses and direction, what
 /// the carrier says of the connection (limits, anonymity, identity, required filters, admission), abort and dispose.
-/// A wrapper (a protector, a counter, a test double) overrides what it changes, usually its pipes. This class is the one
+/// A wrapper (a protector, a counter, a test double) overrides what it changes, usually its pipes (a stand-in carrier in a
+/// test may change its addresses or what it says of the connection: every member is virtual). This class is the one
 /// place to update when <see cref="IRawConnection"/> gains a member (a new default member is answered with its default
 /// by every wrapper until it is forwarded here).
 /// </summary>
@@ -19,21 +20,21 @@ public abstract class DelegatingRawConnection(IRawConnection inner) : IRawConnec
 
     public virtual PipeWriter Output => Inner.Output;
 
-    public Multiaddr LocalAddress => Inner.LocalAddress;
+    public virtual Multiaddr LocalAddress => Inner.LocalAddress;
 
-    public Multiaddr RemoteAddress => Inner.RemoteAddress;
+    public virtual Multiaddr RemoteAddress => Inner.RemoteAddress;
 
-    public Direction Direction => Inner.Direction;
+    public virtual Direction Direction => Inner.Direction;
 
-    public ConnectionLimits? Limits => Inner.Limits;
+    public virtual ConnectionLimits? Limits => Inner.Limits;
 
-    public bool IsAnonymous => Inner.IsAnonymous;
+    public virtual bool IsAnonymous => Inner.IsAnonymous;
 
-    public ILocalIdentity? LocalIdentity => Inner.LocalIdentity;
+    public virtual ILocalIdentity? LocalIdentity => Inner.LocalIdentity;
 
-    public IReadOnlyList<string>? RequiredInboundFilters => Inner.RequiredInboundFilters;
+    public virtual IReadOnlyList<string>? RequiredInboundFilters => Inner.RequiredInboundFilters;
 
-    public IAdmissionTicket? Admission => Inner.Admission;
+    public virtual IAdmissionTicket? Admission => Inner.Admission;
 
     public virtual void Abort() => Inner.Abort();
 

@@ -80,6 +80,16 @@ public interface IConnection
     /// <exception cref="ProtocolNotSupportedException">The remote supports none of them.</exception>
     ValueTask<IStream> OpenStreamAsync(IReadOnlyList<string> protocols, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Opens a stream of <paramref name="protocol"/> for a protocol whose dialer speaks first: the multistream-select
+    /// proposal waits in the stream's output and leaves with the caller's first flush, so that the protocol's first
+    /// message travels with it (one write, and one wake-up at the listener, instead of two). The caller must write and
+    /// flush before it waits for the remote. A refusal surfaces on the first read, as for any single-protocol open.
+    /// By default (an implementation that cannot defer the proposal) the same as <see cref="OpenStreamAsync"/>.
+    /// </summary>
+    ValueTask<IStream> OpenStreamForFirstWriteAsync(string protocol, CancellationToken cancellationToken) =>
+        OpenStreamAsync([protocol], cancellationToken);
+
     /// <summary>Closes gracefully: no new streams, then the muxer session and the transport connection.</summary>
     ValueTask CloseAsync(CancellationToken cancellationToken);
 
@@ -151,6 +161,14 @@ public interface IProtocolHandler
     /// counts. The DHT opts in, so that records can be published and fetched over circuits. False unless overridden.
     /// </summary>
     bool RunForAnonymousRemotes => false;
+
+    /// <summary>
+    /// Whether the listener of these protocols always answers the dialer's first message (or resets the stream): then,
+    /// when that message arrived with the dialer's proposal, the multistream-select acceptance waits in the stream's
+    /// output and leaves with the answer, in one write. Never for a protocol whose listener may stay silent (a dialer
+    /// that negotiated lazily waits for the acceptance before its FIN). False unless overridden.
+    /// </summary>
+    bool RepliesToFirstMessage => false;
 
     Task HandleAsync(IStream stream, CancellationToken cancellationToken);
 }

@@ -10,6 +10,10 @@ public interface IMuxerSession : IAsyncDisposable
     /// <exception cref="ResourceLimitExceededException">The stream limit is reached.</exception>
     ValueTask<IMuxedStream> OpenStreamAsync(CancellationToken cancellationToken);
 
+    /// <summary>Opens a new outbound stream whose opening may wait to leave with the stream's first data (the caller
+    /// writes and flushes before it waits for the remote). By default as <see cref="OpenStreamAsync"/>.</summary>
+    ValueTask<IMuxedStream> OpenStreamForFirstWriteAsync(CancellationToken cancellationToken) => OpenStreamAsync(cancellationToken);
+
     /// <summary>Waits for the next stream the remote opened.</summary>
     /// <exception cref="MuxerClosedException">The session has ended.</exception>
     ValueTask<IMuxedStream> AcceptStreamAsync(CancellationToken cancellationToken);

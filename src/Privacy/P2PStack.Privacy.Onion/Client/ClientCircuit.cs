@@ -131,7 +131,7 @@ internal sealed partial class ClientCircuit
         try
         {
             stream = await PeerConnector.OpenStreamAsync(client.Host, first.Peer, first.Addresses, allowPrivate: true,
-                client.Options.ProtocolId, cancellationToken, client.Links).ConfigureAwait(false);
+                client.Options.ProtocolId, cancellationToken, client.Links, writesFirst: true).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

@@ -97,7 +97,11 @@ public sealed partial class OnionClient : IAsyncDisposable
         Links = padding;
         Cover = padding?.Cover(PaddingScope.CircuitLink, Options.CellSize);
         metrics.ObserveClient(() => Circuits.Count(c => !c.Closed));
+        _ephemerals = new PreparedKeys<OnionHandshake.ClientEphemeral>(OnionHandshake.ClientEphemeral.Generate, Options.Client.PreparedHandshakeKeys);
     }
+
+    // The hops' ephemeral keys, generated ahead of the builds (off their critical path).
+    private readonly PreparedKeys<OnionHandshake.ClientEphemeral> _ephemerals;
 
     internal IPeerHost Host { get; }
 
@@ -453,6 +457,7 @@ public sealed partial class OnionClient : IAsyncDisposable
         ClientCircuit[] circuits;
         lock (_gate) circuits = [.. _circuits];
         await Task.WhenAll(circuits.Select(c => c.CloseAsync(DestroyReason.Finished))).ConfigureAwait(false);
+        _ephemerals.Dispose();
     }
 
     /// <summary>
@@ -510,6 +515,7 @@ public sealed partial class OnionClient : IAsyncDisposable
         finally
         {
             lock (_gate) _building--;
+            _ephemerals.Refill(); // after the build, not beside its round trips
         }
     }
 
@@ -526,7 +532,9 @@ public sealed partial class OnionClient : IAsyncDisposable
             : null;
         var path = selector.Select(relays, hops, pinned, request.Destination, Host.PeerId, excluded, last).ToList();
         int retries = Options.Client.BuildRetries;
-        var prepared = path.Select(Prepare).ToList();
+        // Hops 2.. are prepared on the thread pool during the first round trips; the first hop's handshake, cheap with
+        // its keys generated ahead, here (a thread-pool hand-off would cost the first step as much as it saves).
+        var prepared = path.Select((relay, i) => i == 0 ? null : Prepare(relay)).ToList();
         var keyWaits = new List<(int Hop, string Phase, TimeSpan Time)>(hops);
         ClientCircuit? circuit = null;
         try
@@ -541,7 +549,9 @@ public sealed partial class OnionClient : IAsyncDisposable
                     return circuit;
                 }
                 long waitStart = Stopwatch.GetTimestamp();
-                var handshake = await prepared[position].WaitAsync(token).ConfigureAwait(false);
+                var handshake = prepared[position] is { } pending
+                    ? await pending.WaitAsync(token).ConfigureAwait(false)
+                    : PrepareNow(path[position]);
                 keyWaits.Add((position + 1, "wait key prepared", Stopwatch.GetElapsedTime(waitStart)));
                 try
                 {
@@ -594,15 +604,18 @@ public sealed partial class OnionClient : IAsyncDisposable
         {
             if (circuit is not null) await circuit.CloseAsync(DestroyReason.Finished).ConfigureAwait(false);
             foreach (var task in prepared)
-                if (task.IsCompletedSuccessfully) task.Result.Dispose();
+                if (task is { IsCompletedSuccessfully: true }) task.Result.Dispose();
             throw;
         }
     }
 
-    // The client half of a hop's key agreement, computed off the caller's path (X-Wing key generation and
-    // encapsulation), so that it overlaps the round trips of the hops before it.
-    private static Task<OnionHandshake.Client> Prepare(RelayInfo relay) =>
-        Task.Run(() => new OnionHandshake.Client(relay.Peer.Bytes.Span, relay.OnionKey));
+    // The client half of a hop's key agreement (the encapsulation to the onion key; the ephemeral keys come generated
+    // ahead, the onion key imported once), computed off the caller's path so that it overlaps the round trips of the
+    // hops before it.
+    private Task<OnionHandshake.Client> Prepare(RelayInfo relay) => Task.Run(() => PrepareNow(relay));
+
+    private OnionHandshake.Client PrepareNow(RelayInfo relay) =>
+        new(relay.Peer.Bytes.Span, OnionPublicKey.For(relay.OnionKey), _ephemerals.Take());
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Circuit {Id} built: {Hops} hops in {Milliseconds:0.##} ms")]
     private partial void LogBuilt(string id, int hops, double milliseconds);

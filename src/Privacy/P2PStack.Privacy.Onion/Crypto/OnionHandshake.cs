@@ -47,8 +47,16 @@ internal static class OnionHandshake
 
     /// <summary>The relay's side: answers a CREATE with CREATED and the hop's keys.</summary>
     /// <exception cref="OnionHandshakeException">Malformed CREATE, or an onion key the relay does not hold.</exception>
-    public static byte[] Respond(ReadOnlySpan<byte> create, OnionKeyRing keys, ReadOnlySpan<byte> relayId, out HopKeys hopKeys)
+    public static byte[] Respond(ReadOnlySpan<byte> create, OnionKeyRing keys, ReadOnlySpan<byte> relayId, out HopKeys hopKeys) =>
+        Respond(create, keys, relayId, X25519Key.Generate(), out hopKeys);
+
+    /// <summary>As <see cref="Respond(ReadOnlySpan{byte}, OnionKeyRing, ReadOnlySpan{byte}, out HopKeys)"/>, with the
+    /// X25519 ephemeral of the encapsulation to the client's key generated ahead (<see cref="PreparedKeys{T}"/>); it is
+    /// used once and disposed here whatever the outcome.</summary>
+    public static byte[] Respond(ReadOnlySpan<byte> create, OnionKeyRing keys, ReadOnlySpan<byte> relayId, X25519Key encapsulation,
+        out HopKeys hopKeys)
     {
+        using var ephemeralScalar = encapsulation;
         if (create.Length != CreateSize) throw new OnionHandshakeException($"CREATE is {create.Length} bytes, expected {CreateSize}");
         if (create[0] != TypeHx1) throw new OnionHandshakeException($"unknown handshake type {create[0]}");
         var keyId = create.Slice(1, KeyIdSize);
@@ -66,7 +74,7 @@ internal static class OnionHandshake
             {
                 onionKey.Kem.Decapsulate(onionCiphertext, secrets[..32]);
                 using var ephemeral = XWingKem.FromPublicKey(ephemeralPublic);
-                ephemeral.Encapsulate(ephemeralCiphertext, secrets[32..]);
+                ephemeral.Encapsulate(ephemeralScalar, ephemeralCiphertext, secrets[32..]);
             }
             catch (Exception e) when (e is ArgumentException or CryptographicException or ObjectDisposedException)
             {
@@ -94,16 +102,26 @@ internal static class OnionHandshake
         /// <summary>Prepares CREATE for a relay from its identity and onion public key (from its verified
         /// descriptor).</summary>
         public Client(ReadOnlySpan<byte> relayId, ReadOnlySpan<byte> onionPublicKey)
+            : this(relayId, new OnionPublicKey(onionPublicKey.ToArray()), ClientEphemeral.Generate())
+        {
+        }
+
+        /// <summary>Prepares CREATE with the relay's onion key imported once (<see cref="OnionPublicKey.For"/>) and
+        /// ephemeral keys generated ahead (<see cref="PreparedKeys{T}"/>), which this handshake now owns: the X-Wing
+        /// key pair until <see cref="Complete"/> or <see cref="Dispose"/>, the encapsulation's X25519 key until the
+        /// end of this constructor.</summary>
+        public Client(ReadOnlySpan<byte> relayId, OnionPublicKey onion, ClientEphemeral ephemeral)
         {
             _relayId = relayId.ToArray();
-            _onionPublicKey = onionPublicKey.ToArray();
-            _ephemeral = XWingKem.GenerateKey();
+            _onionPublicKey = onion.Bytes;
+            _ephemeral = ephemeral.TakeKem();
+            using var encapsulation = ephemeral.TakeEncapsulation();
+            ephemeral.Dispose();
             Create = new byte[CreateSize];
             Create[0] = TypeHx1;
-            KeyId(onionPublicKey).CopyTo(Create.AsSpan(1));
+            onion.KeyId.CopyTo(Create.AsSpan(1));
             _ephemeral.ExportPublicKey().CopyTo(Create.AsSpan(1 + KeyIdSize));
-            using var onion = XWingKem.FromPublicKey(onionPublicKey);
-            onion.Encapsulate(Create.AsSpan(1 + KeyIdSize + XWingKem.PublicKeySize, XWingKem.CiphertextSize), _onionSecret);
+            onion.Kem.Encapsulate(encapsulation, Create.AsSpan(1 + KeyIdSize + XWingKem.PublicKeySize, XWingKem.CiphertextSize), _onionSecret);
         }
 
         public byte[] Create { get; }
@@ -154,6 +172,33 @@ internal static class OnionHandshake
         }
     }
 
+    /// <summary>The client's ephemeral keys for one hop: the X-Wing key pair (<c>sk_E, pk_E</c>) and the X25519 scalar of
+    /// the encapsulation to the onion key. Generated ahead off the build's path; used for one hop, then erased.</summary>
+    public sealed class ClientEphemeral : IDisposable
+    {
+        private XWingKem? _kem;
+        private X25519Key? _encapsulation;
+
+        private ClientEphemeral(XWingKem kem, X25519Key encapsulation)
+        {
+            _kem = kem;
+            _encapsulation = encapsulation;
+        }
+
+        public static ClientEphemeral Generate() => new(XWingKem.GenerateKey(), X25519Key.Generate());
+
+        internal XWingKem TakeKem() => Interlocked.Exchange(ref _kem, null) ?? throw new InvalidOperationException("the ephemeral key pair was taken");
+
+        internal X25519Key TakeEncapsulation() =>
+            Interlocked.Exchange(ref _encapsulation, null) ?? throw new InvalidOperationException("the encapsulation key was taken");
+
+        public void Dispose()
+        {
+            Interlocked.Exchange(ref _kem, null)?.Dispose();
+            Interlocked.Exchange(ref _encapsulation, null)?.Dispose();
+        }
+    }
+
     private static byte[] Transcript(ReadOnlySpan<byte> relayId, ReadOnlySpan<byte> onionPublicKey, ReadOnlySpan<byte> ephemeralPublic,
         ReadOnlySpan<byte> onionCiphertext, ReadOnlySpan<byte> ephemeralCiphertext)
     {
@@ -190,6 +235,31 @@ internal static class OnionHandshake
             CryptographicOperations.ZeroMemory(prk);
         }
     }
+}
+
+/// <summary>A relay's onion public key as the client uses it: imported once (the ML-KEM matrix expanded, the key checked)
+/// with its key id, and kept for as long as the descriptor's key array lives (keyed by that array: a new descriptor
+/// brings a new array). Holds no secret.</summary>
+internal sealed class OnionPublicKey
+{
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<byte[], OnionPublicKey> Imported = [];
+
+    public OnionPublicKey(byte[] bytes)
+    {
+        Bytes = bytes;
+        Kem = XWingKem.FromPublicKey(bytes);
+        KeyId = OnionHandshake.KeyId(bytes);
+    }
+
+    /// <summary>The imported key for <paramref name="onionKey"/> (a descriptor's key array, not changed after), from the
+    /// cache or imported now.</summary>
+    public static OnionPublicKey For(byte[] onionKey) => Imported.GetValue(onionKey, static key => new OnionPublicKey(key));
+
+    public byte[] Bytes { get; }
+
+    public XWingKem Kem { get; }
+
+    public byte[] KeyId { get; }
 }
 
 /// <summary>The key material one hop shares with the client: the forward and backward layer keys. Turned into layers

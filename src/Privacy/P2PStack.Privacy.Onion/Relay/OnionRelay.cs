@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using P2PStack.Crypto.MLKem;
 using P2PStack.Identity;
 using P2PStack.Network;
 using P2PStack.Privacy.Onion.Crypto;
@@ -38,6 +39,7 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
         Links = padding;
         Cover = padding?.Cover(PaddingScope.CircuitLink, Options.CellSize);
         Keys = new OnionKeyRing(Time, Options.Relay.OnionKeyRotation, Options.Relay.OnionKeyOverlap);
+        Ephemerals = new PreparedKeys<X25519Key>(X25519Key.Generate, Options.Relay.PreparedEphemeralKeys);
         _createRate = new RateLimiter(Time, Options.Relay.CreateBurstPerPeer, Options.Relay.CreatesPerSecondPerPeer, Options.Relay.MaxTrackedPeers);
         Introductions = new IntroductionRegistry(Options.Relay, Time);
         metrics.ObserveRelay(() => CircuitCount);
@@ -45,6 +47,10 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
     }
 
     public IReadOnlyList<string> Protocols { get; }
+
+    /// <summary>A relay answers every link's first cells (CREATED, or DESTROY when it refuses or the circuit fails) or
+    /// closes the link: its multistream acceptance leaves with that answer when the CREATE came with the proposal.</summary>
+    public bool RepliesToFirstMessage => true;
 
     internal IPeerHost Host { get; }
 
@@ -67,6 +73,9 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
     internal CoverSchedule? Cover { get; }
 
     internal OnionKeyRing Keys { get; }
+
+    /// <summary>X25519 keys generated ahead for the encapsulations of CREATED (off its critical path).</summary>
+    internal PreparedKeys<X25519Key> Ephemerals { get; }
 
     /// <summary>Shadow services' introduction registrations on this relay.</summary>
     internal IntroductionRegistry Introductions { get; }
@@ -176,7 +185,11 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
         await Task.WhenAll(circuits.Select(c => c.DestroyAsync(DestroyReason.Hibernating))).ConfigureAwait(false);
     }
 
-    public void Dispose() => Keys.Dispose();
+    public void Dispose()
+    {
+        Keys.Dispose();
+        Ephemerals.Dispose();
+    }
 
     private string? Admit(PeerId peer)
     {

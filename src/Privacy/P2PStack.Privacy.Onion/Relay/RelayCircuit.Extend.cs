@@ -51,7 +51,7 @@ internal sealed partial class RelayCircuit
             try
             {
                 stream = await PeerConnector.OpenStreamAsync(_relay.Host, target, addresses, Options.Relay.AllowPrivateAddresses,
-                    Options.ProtocolId, timeout.Token, _relay.Links).ConfigureAwait(false);
+                    Options.ProtocolId, timeout.Token, _relay.Links, writesFirst: true).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
             {

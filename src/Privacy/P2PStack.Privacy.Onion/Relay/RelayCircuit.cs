@@ -139,7 +139,7 @@ internal sealed partial class RelayCircuit
         HopKeys keys;
         try
         {
-            created = OnionHandshake.Respond(create, _relay.Keys, _relay.Host.PeerId.Bytes.Span, out keys);
+            created = OnionHandshake.Respond(create, _relay.Keys, _relay.Host.PeerId.Bytes.Span, _relay.Ephemerals.Take(), out keys);
         }
         catch (OnionHandshakeException e)
         {
@@ -160,6 +160,7 @@ internal sealed partial class RelayCircuit
         finally
         {
             _prev.Unlock();
+            _relay.Ephemerals.Refill(); // once CREATED is on its way, not before
         }
     }
 

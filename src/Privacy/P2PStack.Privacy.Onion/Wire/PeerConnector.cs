@@ -10,16 +10,20 @@ namespace P2PStack.Privacy.Onion.Wire;
 /// existing connection, else the addresses given, else what the peer store knows.</summary>
 internal static class PeerConnector
 {
-    /// <summary>Opens a stream of <paramref name="protocol"/> to <paramref name="peer"/>.</summary>
+    /// <summary>Opens a stream of <paramref name="protocol"/> to <paramref name="peer"/>. With
+    /// <paramref name="writesFirst"/> (a circuit link, whose first message is the CREATE) the multistream proposal waits
+    /// for the caller's first flush and leaves with it.</summary>
     /// <param name="allowPrivate">Whether addresses in private networks may be dialed on the word of a remote.</param>
     /// <param name="links">For a circuit link (client to its first relay, relay to the next on EXTEND): the padding
     /// policy, which decides whether the link's connection is padded (<see cref="PaddingScope.CircuitLink"/>); null for
     /// other streams (the exit's to a destination) and on nodes without the padding module.</param>
     public static async Task<IStream> OpenStreamAsync(IPeerHost host, PeerId peer, IReadOnlyList<Multiaddr> addresses,
-        bool allowPrivate, string protocol, CancellationToken cancellationToken, PaddingPolicy? links = null)
+        bool allowPrivate, string protocol, CancellationToken cancellationToken, PaddingPolicy? links = null, bool writesFirst = false)
     {
         var connection = await ConnectAsync(host, peer, addresses, allowPrivate, cancellationToken, links).ConfigureAwait(false);
-        return await connection.OpenStreamAsync([protocol], cancellationToken).ConfigureAwait(false);
+        return writesFirst
+            ? await connection.OpenStreamForFirstWriteAsync(protocol, cancellationToken).ConfigureAwait(false)
+            : await connection.OpenStreamAsync([protocol], cancellationToken).ConfigureAwait(false);
     }
 
     public static async Task<IConnection> ConnectAsync(IPeerHost host, PeerId peer, IReadOnlyList<Multiaddr> addresses,

@@ -1,4 +1,3 @@
-using System.IO.Pipelines;
 using P2PStack.Addressing;
 using P2PStack.Network;
 using P2PStack.Transports.Memory;
@@ -58,22 +57,15 @@ public sealed class LimitedTestTransport(MemoryNetwork network) : ITransport
         public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
-    private sealed class LimitedConnection(IRawConnection inner) : IRawConnection
+    private sealed class LimitedConnection(IRawConnection inner) : DelegatingRawConnection(inner)
     {
-        public PipeReader Input => inner.Input;
+        private readonly Multiaddr _local = inner.LocalAddress.Encapsulate(MarkerAddress);
+        private readonly Multiaddr _remote = inner.RemoteAddress.Encapsulate(MarkerAddress);
 
-        public PipeWriter Output => inner.Output;
+        public override Multiaddr LocalAddress => _local;
 
-        public Multiaddr LocalAddress { get; } = inner.LocalAddress.Encapsulate(MarkerAddress);
+        public override Multiaddr RemoteAddress => _remote;
 
-        public Multiaddr RemoteAddress { get; } = inner.RemoteAddress.Encapsulate(MarkerAddress);
-
-        public Direction Direction => inner.Direction;
-
-        public ConnectionLimits? Limits => LimitedTestTransport.Limits;
-
-        public void Abort() => inner.Abort();
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
+        public override ConnectionLimits? Limits => LimitedTestTransport.Limits;
     }
 }

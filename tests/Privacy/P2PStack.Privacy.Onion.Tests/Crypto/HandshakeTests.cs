@@ -23,6 +23,27 @@ public class HandshakeTests
     }
 
     [Fact]
+    public void With_keys_generated_ahead_and_the_onion_key_imported_once_both_sides_agree()
+    {
+        using var ring = new OnionKeyRing(TimeProvider.System, TimeSpan.FromHours(1), TimeSpan.FromMinutes(10));
+        var onionKey = ring.Current.PublicKey.ToArray();
+        var imported = OnionPublicKey.For(onionKey);
+        Assert.Same(imported, OnionPublicKey.For(onionKey));             // imported once per descriptor key
+        Assert.NotSame(imported, OnionPublicKey.For([.. onionKey]));    // a new descriptor's array: imported again
+        Assert.Equal(OnionHandshake.KeyId(onionKey), imported.KeyId);
+
+        var ephemeral = OnionHandshake.ClientEphemeral.Generate();
+        using var client = new OnionHandshake.Client(RelayId, imported, ephemeral);
+        Assert.Throws<InvalidOperationException>(() => new OnionHandshake.Client(RelayId, imported, ephemeral)); // used once
+        using var relayEphemeral = P2PStack.Crypto.MLKem.X25519Key.Generate();
+        var created = OnionHandshake.Respond(client.Create, ring, RelayId, relayEphemeral, out var relayKeys);
+        Assert.Throws<ObjectDisposedException>(() => relayEphemeral.Agree(new byte[32], new byte[32])); // erased after its use
+        using var clientKeys = client.Complete(created);
+        Assert.Equal(relayKeys.Material.ToArray(), clientKeys.Material.ToArray());
+        relayKeys.Dispose();
+    }
+
+    [Fact]
     public void Each_handshake_gives_fresh_keys()
     {
         using var ring = new OnionKeyRing(TimeProvider.System, TimeSpan.FromHours(1), TimeSpan.FromMinutes(10));
