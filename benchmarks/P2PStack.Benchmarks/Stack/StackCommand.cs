@@ -17,6 +17,7 @@ public static class StackCommand
         ["connect"] = ConnectCommands.ConnectAsync,
         ["handshake"] = ConnectCommands.HandshakeAsync,
         ["memory"] = MemoryCommand.RunAsync,
+        ["yamux-alone"] = YamuxAloneCommand.RunAsync,
         ["node-all"] = NodeSuite.RunAsync,
     };
 

@@ -40,9 +40,11 @@ public sealed partial class YamuxSession
     }
 
     /// <summary>Writes data frames (at most <see cref="YamuxOptions.MaxMessageSize"/> each) for bytes the caller
-    /// already took from the stream's send window. Returns false if cancelled before anything was written.</summary>
+    /// already took from the stream's send window. Returns false if cancelled before anything was written. A stream
+    /// reset (either side) or ended while the caller waited for the write lock fails with its typed exception and
+    /// sends nothing: no data frame follows the stream's RST.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    internal async ValueTask<bool> WriteDataAsync(uint streamId, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    internal async ValueTask<bool> WriteDataAsync(YamuxStream stream, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         try
         {
@@ -56,6 +58,8 @@ public sealed partial class YamuxSession
         try
         {
             ThrowIfOutputClosing();
+            stream.ThrowIfWriteFailedUnlocked(); // a local RST is queued behind this lock, a remote one already came
+            uint streamId = stream.StreamId;
             var output = connection.Output;
             int max = Options.MaxMessageSize;
             while (!data.IsEmpty)

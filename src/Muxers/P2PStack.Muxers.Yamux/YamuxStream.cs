@@ -396,6 +396,16 @@ internal sealed class YamuxStream : IMuxedStream
         }
     }
 
+    /// <summary>As <see cref="ThrowIfWriteFailed"/>, without the lock while the stream is fine (a volatile read):
+    /// for the session's check of every data write.</summary>
+    public void ThrowIfWriteFailedUnlocked()
+    {
+        if (Volatile.Read(ref writeFailure) is not null)
+        {
+            ThrowIfWriteFailed();
+        }
+    }
+
     /// <summary>Half-closes: FIN goes out after every data frame already written.</summary>
     public void SendFin()
     {

@@ -261,120 +261,75 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         }
     }
 
-    private ValueTask<FlushResult> FlushBufferedAsync(CancellationToken cancellationToken, bool held)
-    {
-        if (!held)
-        {
-            return FlushBufferedCoreAsync(cancellationToken);
-        }
-
-        ValueTask<FlushResult> flush;
-        try
-        {
-            flush = FlushBufferedCoreAsync(cancellationToken);
-        }
-        catch
-        {
-            flushing = false;
-            Release();
-            throw;
-        }
-
-        return ReleaseAfter(flush);
-    }
-
-    /// <summary>Lets go of the buffer once <paramref name="pending"/> ends; a write that completed synchronously (the
-    /// common case) takes no second state machine.</summary>
-    private ValueTask<FlushResult> ReleaseAfter(ValueTask<FlushResult> pending)
-    {
-        if (pending.IsCompletedSuccessfully)
-        {
-            var result = pending.Result;
-            flushing = false;
-            Release();
-            return new ValueTask<FlushResult>(result);
-        }
-
-        return ReleaseWhenDoneAsync(pending);
-    }
-
+    /// <summary>Sends what is buffered. <paramref name="held"/>: the writer's own flush, which lets go of the buffer
+    /// when it ends (in the same state machine: none more per flush).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<FlushResult> ReleaseWhenDoneAsync(ValueTask<FlushResult> pending)
+    private async ValueTask<FlushResult> FlushBufferedAsync(CancellationToken cancellationToken, bool held)
     {
         try
         {
-            return await pending.ConfigureAwait(false);
+            while (flushed < buffered)
+            {
+                int granted = await stream.AcquireSendWindowAsync(buffered - flushed, cancellationToken).ConfigureAwait(false);
+                if (granted < 0)
+                {
+                    return new FlushResult(isCanceled: true, isCompleted: false);
+                }
+
+                if (!await stream.Session.WriteDataAsync(stream, buffer.AsMemory(flushed, granted), cancellationToken)
+                        .ConfigureAwait(false))
+                {
+                    stream.ReturnSendWindow(granted);
+                    throw new OperationCanceledException(cancellationToken);
+                }
+
+                flushed += granted;
+            }
+
+            flushed = buffered = 0;
+            return default;
+        }
+        finally
+        {
+            if (held)
+            {
+                flushing = false;
+                Release();
+            }
+        }
+    }
+
+    /// <summary>Sends straight from the caller's memory; the writer holds the buffer until it ends (no FIN goes out
+    /// between our data frames) and lets go in the same state machine.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<FlushResult> SendAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!source.IsEmpty)
+            {
+                int granted = await stream.AcquireSendWindowAsync(source.Length, cancellationToken).ConfigureAwait(false);
+                if (granted < 0)
+                {
+                    return new FlushResult(isCanceled: true, isCompleted: false);
+                }
+
+                if (!await stream.Session.WriteDataAsync(stream, source[..granted], cancellationToken).ConfigureAwait(false))
+                {
+                    stream.ReturnSendWindow(granted);
+                    throw new OperationCanceledException(cancellationToken);
+                }
+
+                source = source[granted..];
+            }
+
+            return default;
         }
         finally
         {
             flushing = false;
             Release();
         }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<FlushResult> FlushBufferedCoreAsync(CancellationToken cancellationToken)
-    {
-        while (flushed < buffered)
-        {
-            int granted = await stream.AcquireSendWindowAsync(buffered - flushed, cancellationToken).ConfigureAwait(false);
-            if (granted < 0)
-            {
-                return new FlushResult(isCanceled: true, isCompleted: false);
-            }
-
-            if (!await stream.Session.WriteDataAsync(stream.StreamId, buffer.AsMemory(flushed, granted), cancellationToken)
-                    .ConfigureAwait(false))
-            {
-                stream.ReturnSendWindow(granted);
-                throw new OperationCanceledException(cancellationToken);
-            }
-
-            flushed += granted;
-        }
-
-        flushed = buffered = 0;
-        return default;
-    }
-
-    private ValueTask<FlushResult> SendAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
-    {
-        ValueTask<FlushResult> send;
-        try
-        {
-            send = SendCoreAsync(source, cancellationToken);
-        }
-        catch
-        {
-            flushing = false;
-            Release();
-            throw;
-        }
-
-        return ReleaseAfter(send); // held until then: no FIN goes out between our data frames
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<FlushResult> SendCoreAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
-    {
-        while (!source.IsEmpty)
-        {
-            int granted = await stream.AcquireSendWindowAsync(source.Length, cancellationToken).ConfigureAwait(false);
-            if (granted < 0)
-            {
-                return new FlushResult(isCanceled: true, isCompleted: false);
-            }
-
-            if (!await stream.Session.WriteDataAsync(stream.StreamId, source[..granted], cancellationToken).ConfigureAwait(false))
-            {
-                stream.ReturnSendWindow(granted);
-                throw new OperationCanceledException(cancellationToken);
-            }
-
-            source = source[granted..];
-        }
-
-        return default;
     }
 
     /// <summary>Only while the buffer is ours: held by the writer.</summary>

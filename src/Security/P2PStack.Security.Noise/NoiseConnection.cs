@@ -8,8 +8,9 @@ namespace P2PStack.Security.Noise;
 
 /// <summary>
 /// The transport phase: a plaintext pipe for the application fed by a read loop that decrypts frames from the raw
-/// connection, and an output that encrypts in place in the raw connection's buffer as the application writes
-/// (<see cref="NoiseTransportWriter"/>). No per-frame allocation; the raw connection's and the input pipe's
+/// connection, and an output that gathers plaintext in a pooled buffer of its own and seals it into the raw
+/// connection's buffer (<see cref="NoiseTransportWriter"/>; the raw buffer is never handed out, so a dispose during a
+/// write cannot return it under the writer). No per-frame allocation; the raw connection's and the input pipe's
 /// thresholds give backpressure both ways. Completing <see cref="Output"/> half-closes the raw connection after the
 /// pending data; a broken frame or a failed tag fails the pending reads with <see cref="NoiseConnectionException"/>
 /// and aborts the raw connection.
@@ -41,7 +42,7 @@ internal sealed class NoiseConnection : INoiseSecureConnection
         _closeTimeout = options.CloseTimeout;
         _flushThreshold = options.ReceiveBufferSize / 4;
         _inbound = new Pipe(PipeOptionsFor(options.ReceiveBufferSize));
-        _output = new NoiseTransportWriter(raw.Output, send, Fail, () => _failure);
+        _output = new NoiseTransportWriter(raw.Output, send, Fail, () => _failure, options.WriteBufferPool);
         _readLoop = Task.Run(ReadLoopAsync);
     }
 

@@ -13,6 +13,10 @@ public sealed class NoiseOptions
     /// <summary>Decrypted bytes buffered for the application before the connection stops reading the transport.</summary>
     public int ReceiveBufferSize { get; set; } = 1 << 20;
 
+    /// <summary>Where the transport writers' plaintext buffers come from (tests substitute a pool that checks every
+    /// return).</summary>
+    internal System.Buffers.ArrayPool<byte> WriteBufferPool { get; set; } = System.Buffers.ArrayPool<byte>.Shared;
+
     /// <summary>How long one local identity keeps its Noise static key (and the signature over it) before a handshake
     /// makes a new one; zero: a new key for every handshake. The libp2p spec leaves the lifetime open (other
     /// implementations keep one key per process); forward secrecy comes from the ephemeral keys.</summary>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 using System.Runtime.ExceptionServices;
 using P2PStack.IO;
@@ -8,25 +9,32 @@ using P2PStack.Security.Noise.Protocol;
 namespace P2PStack.Security.Noise;
 
 /// <summary>
-/// The transport phase's output. Plaintext is written straight into the raw connection's buffer, behind room for the
-/// 2-byte length, and sealed there in place into one Noise message when the message is full (65,519 bytes of
-/// plaintext) or on flush. A flush of any size therefore goes out as maximal messages plus at most one shorter
-/// one, whatever frame boundaries the writer had; no copy, no hand-off to another thread. Through
-/// <see cref="WriteDirect"/> (the muxer's data frames) whole messages are sealed straight from the caller's bytes,
-/// without copying them in first. Completing half-closes the raw connection after the pending data; completing with
-/// an error aborts it.
+/// The transport phase's output. Plaintext gathers in a pooled buffer of this writer's and is sealed from there into
+/// the raw connection's buffer as one Noise message when the message is full (65,519 bytes of plaintext) or on
+/// flush. A flush of any size therefore goes out as maximal messages plus at most one shorter one, whatever frame
+/// boundaries the writer had; no hand-off to another thread. Through <see cref="WriteDirect"/> (the muxer's data
+/// frames) whole messages are sealed straight from the caller's bytes, without copying them in first. Completing
+/// half-closes the raw connection after the pending data; completing with an error aborts it.
+/// <para>Memory handed out by <see cref="GetMemory"/> is always the writer's own buffer, never the raw
+/// connection's: a dispose of the connection by another task while the writer is between GetMemory and Advance
+/// (which returns the raw connection's buffers to their pool) cannot leave the writer writing into a returned
+/// buffer. That dispose aborts the connection instead of closing it (the write in progress can no longer go out),
+/// and the buffer goes back to the pool once the writer lets go of it (its Advance, which then throws
+/// <see cref="ObjectDisposedException"/>).</para>
 /// </summary>
-internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, Action<Exception> fail, Func<Exception?> failure)
+internal sealed class NoiseTransportWriter(
+    PipeWriter raw, CipherState cipher, Action<Exception> fail, Func<Exception?> failure, ArrayPool<byte> pool)
     : PipeWriter, IDirectWriter
 {
     private const int MessageCapacity = NoiseFraming.MaxTransportPlaintext;
 
     private readonly Lock _gate = new();
-    private Memory<byte> _message; // raw memory of the open message: length, plaintext, room for the tag
-    private int _plaintext;        // plaintext bytes advanced into the open message
-    private int _handedOut;        // bytes of room handed out by the last GetMemory / GetSpan
-    private byte[]? _overflow;     // staging for a size hint larger than one message
+    private byte[]? _buffer;  // plaintext not sealed yet; kept between flushes only while the writer holds it
+    private int _plaintext;   // plaintext bytes advanced into _buffer
+    private int _handedOut;   // bytes of room handed out by the last GetMemory / GetSpan
+    private bool _held;       // the writer holds _buffer: handed out and neither advanced nor given up
     private bool _completed;
+    private bool _disposed;
 
     public override bool CanGetUnflushedBytes => true;
 
@@ -39,33 +47,19 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
         ArgumentOutOfRangeException.ThrowIfNegative(sizeHint);
         lock (_gate)
         {
-            ThrowIfCompleted();
+            ThrowIfCompletedLocked();
             int wanted = Math.Max(sizeHint, 1);
-            if (wanted > MessageCapacity)
+            if (_plaintext > 0 && MessageCapacity - _plaintext < wanted)
             {
-                // No message holds that much contiguous plaintext: stage it, and split it into messages on Advance.
-                if (_overflow is null || _overflow.Length < wanted)
-                {
-                    ReturnOverflow();
-                    _overflow = ArrayPool<byte>.Shared.Rent(wanted);
-                }
-
-                _handedOut = -_overflow.Length;
-                return _overflow;
+                SealLocked(); // the open message cannot take that much more: a new one starts
             }
 
-            if (!_message.IsEmpty && MessageCapacity - _plaintext < wanted)
-            {
-                SealLocked();
-            }
-
-            if (_message.IsEmpty)
-            {
-                _message = raw.GetMemory(NoiseFraming.PrefixLength + NoiseFraming.MaxMessageLength);
-            }
-
-            _handedOut = MessageCapacity - _plaintext;
-            return _message.Slice(NoiseFraming.PrefixLength + _plaintext, _handedOut);
+            EnsureBufferLocked(_plaintext + wanted);
+            // Up to the end of the message, so that filling it seals one whole message; a size hint larger than one
+            // message gets the room it asked for, split into messages on Advance.
+            _handedOut = wanted <= MessageCapacity ? MessageCapacity - _plaintext : _buffer.Length - _plaintext;
+            _held = true;
+            return _buffer.AsMemory(_plaintext, _handedOut);
         }
     }
 
@@ -73,26 +67,16 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
     {
         lock (_gate)
         {
-            ThrowIfCompleted();
-            int available = Math.Abs(_handedOut);
-            if (bytes < 0 || bytes > available)
+            ThrowIfCompletedLocked();
+            if (bytes < 0 || bytes > _handedOut)
             {
-                throw new ArgumentOutOfRangeException(nameof(bytes), $"advanced {bytes} bytes, but {available} were handed out");
+                throw new ArgumentOutOfRangeException(nameof(bytes), $"advanced {bytes} bytes, but {_handedOut} were handed out");
             }
 
-            bool staged = _handedOut < 0;
+            _held = false;
             _handedOut = 0;
-            if (staged)
-            {
-                AppendLocked(_overflow.AsSpan(0, bytes));
-                return;
-            }
-
             _plaintext += bytes;
-            if (_plaintext == MessageCapacity)
-            {
-                SealLocked();
-            }
+            SealWholeMessagesLocked();
         }
     }
 
@@ -108,8 +92,9 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
     {
         lock (_gate)
         {
-            ThrowIfCompleted();
-            _handedOut = 0; // memory handed out and not advanced is given up, as by Write
+            ThrowIfCompletedLocked();
+            _held = false; // memory handed out and not advanced is given up, as by Write
+            _handedOut = 0;
             int head = data.Length % MessageCapacity;
             AppendLocked(data[..head]);
             if (head == data.Length)
@@ -118,13 +103,9 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
             }
 
             SealLocked();
-            _message = default; // raw memory taken by GetMemory with nothing written into it yet
             for (data = data[head..]; !data.IsEmpty; data = data[MessageCapacity..])
             {
-                var frame = raw.GetSpan(NoiseFraming.PrefixLength + NoiseFraming.MaxMessageLength)
-                    [..(NoiseFraming.PrefixLength + NoiseFraming.MaxMessageLength)];
-                Seal(data[..MessageCapacity], frame);
-                raw.Advance(frame.Length);
+                SealToRaw(data[..MessageCapacity]);
             }
         }
     }
@@ -133,8 +114,19 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
     {
         lock (_gate)
         {
-            ThrowIfCompleted();
-            SealLocked();
+            ThrowIfCompletedLocked();
+            if (!_held)
+            {
+                SealLocked();
+                ReturnBufferLocked(); // an idle connection holds no plaintext buffer
+            }
+            else if (_plaintext > 0)
+            {
+                // Memory handed out and not advanced yet sits behind the bytes sealed now: it can no longer join
+                // them, so advancing it is refused; the buffer stays until the writer's next call.
+                SealLocked();
+                _handedOut = 0;
+            }
         }
 
         if (failure() is { } error)
@@ -186,28 +178,57 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
 
     public override void CancelPendingFlush() => raw.CancelPendingFlush();
 
-    public override void Complete(Exception? exception = null)
+    /// <summary>The writer's own completion (the PipeWriter contract): memory it asked for and did not advance is
+    /// given up, what it advanced is sealed and the raw connection half-closed after it.</summary>
+    public override void Complete(Exception? exception = null) => Close(exception, byWriter: true);
+
+    /// <summary>The connection's close, possibly from another task than the writer's: as <see cref="Complete"/>,
+    /// except that a writer caught between GetMemory and Advance keeps its buffer (returned when it lets go) and the
+    /// connection is aborted, since the bytes it is writing can no longer go out. Then disposes the cipher, which no
+    /// later write may use.</summary>
+    public void Dispose()
+    {
+        Close(null, byWriter: false);
+        lock (_gate)
+        {
+            cipher.Dispose();
+        }
+    }
+
+    private void Close(Exception? exception, bool byWriter)
     {
         Exception? error = exception;
         lock (_gate)
         {
+            _disposed |= !byWriter; // later writer calls throw ObjectDisposedException
             if (_completed)
             {
                 return;
             }
 
             _completed = true;
-            ReturnOverflow();
-            if (error is null)
+            _handedOut = 0;
+            if (_held && !byWriter)
             {
-                try
+                error = new NoiseConnectionException("the Noise connection was closed while a write was in progress");
+            }
+            else
+            {
+                _held = false;
+                if (error is null)
                 {
-                    SealLocked();
+                    try
+                    {
+                        SealLocked();
+                    }
+                    catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+                    {
+                        ReturnBufferLocked();
+                        return; // the connection failed (and was aborted) or the transport is already torn down
+                    }
                 }
-                catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
-                {
-                    return; // the connection failed (and was aborted) or the transport is already torn down
-                }
+
+                ReturnBufferLocked();
             }
         }
 
@@ -227,27 +248,13 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
         }
     }
 
-    /// <summary>Completes (as <see cref="Complete"/>) and disposes the cipher, which no later write may use.</summary>
-    public void Dispose()
-    {
-        Complete();
-        lock (_gate)
-        {
-            cipher.Dispose();
-        }
-    }
-
     private void AppendLocked(ReadOnlySpan<byte> data)
     {
         while (!data.IsEmpty)
         {
-            if (_message.IsEmpty)
-            {
-                _message = raw.GetMemory(NoiseFraming.PrefixLength + NoiseFraming.MaxMessageLength);
-            }
-
+            EnsureBufferLocked(MessageCapacity);
             int take = Math.Min(data.Length, MessageCapacity - _plaintext);
-            data[..take].CopyTo(_message.Span[(NoiseFraming.PrefixLength + _plaintext)..]);
+            data[..take].CopyTo(_buffer.AsSpan(_plaintext));
             _plaintext += take;
             data = data[take..];
             if (_plaintext == MessageCapacity)
@@ -257,7 +264,24 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
         }
     }
 
-    /// <summary>Encrypts the open message in place and commits it to the raw connection (not flushed).</summary>
+    /// <summary>Seals every whole message at the front of the buffer (more than one only after a large size hint)
+    /// and moves the rest to the front.</summary>
+    private void SealWholeMessagesLocked()
+    {
+        int offset = 0;
+        for (; _plaintext - offset >= MessageCapacity; offset += MessageCapacity)
+        {
+            SealToRaw(_buffer!.AsSpan(offset, MessageCapacity));
+        }
+
+        if (offset > 0)
+        {
+            _buffer!.AsSpan(offset, _plaintext - offset).CopyTo(_buffer);
+            _plaintext -= offset;
+        }
+    }
+
+    /// <summary>Encrypts the open message into the raw connection's buffer and commits it there (not flushed).</summary>
     private void SealLocked()
     {
         if (_plaintext == 0)
@@ -265,17 +289,16 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
             return;
         }
 
-        var frame = _message.Span[..(NoiseFraming.PrefixLength + _plaintext + CipherState.TagSize)];
-        Seal(frame.Slice(NoiseFraming.PrefixLength, _plaintext), frame);
-        raw.Advance(frame.Length);
-        _message = default;
+        SealToRaw(_buffer!.AsSpan(0, _plaintext));
         _plaintext = 0;
     }
 
-    /// <summary>Writes the length prefix and the sealed <paramref name="plaintext"/> into <paramref name="frame"/>
-    /// (its exact size); the plaintext may be the frame's own body (sealed in place).</summary>
-    private void Seal(ReadOnlySpan<byte> plaintext, Span<byte> frame)
+    /// <summary>Writes the length prefix and the sealed <paramref name="plaintext"/> (at most one message) into the
+    /// raw connection's buffer and advances it. Raw memory is used only here, under the lock, never handed out.</summary>
+    private void SealToRaw(ReadOnlySpan<byte> plaintext)
     {
+        int length = NoiseFraming.PrefixLength + plaintext.Length + CipherState.TagSize;
+        var frame = raw.GetSpan(length)[..length];
         BinaryPrimitives.WriteUInt16BigEndian(frame, (ushort)(plaintext.Length + CipherState.TagSize));
         try
         {
@@ -287,22 +310,51 @@ internal sealed class NoiseTransportWriter(PipeWriter raw, CipherState cipher, A
             fail(error);
             throw error;
         }
+
+        raw.Advance(length);
     }
 
-    private void ThrowIfCompleted()
+    /// <summary>Makes the buffer hold at least <paramref name="size"/> bytes, keeping the plaintext in it.</summary>
+    [MemberNotNull(nameof(_buffer))]
+    private void EnsureBufferLocked(int size)
     {
-        if (_completed)
+        if (_buffer is not null && _buffer.Length >= size)
         {
-            throw new InvalidOperationException("the Noise connection's output was completed");
+            return;
         }
+
+        var larger = pool.Rent(Math.Max(size, MessageCapacity));
+        _buffer?.AsSpan(0, _plaintext).CopyTo(larger);
+        ReturnBufferLocked();
+        _buffer = larger;
     }
 
-    private void ReturnOverflow()
+    /// <summary>Every writer call starts here: after the close it throws, and a writer that held the buffer
+    /// through the close lets go of it (the buffer goes back to the pool now).</summary>
+    private void ThrowIfCompletedLocked()
     {
-        if (_overflow is not null)
+        if (!_completed)
         {
-            ArrayPool<byte>.Shared.Return(_overflow);
-            _overflow = null;
+            return;
+        }
+
+        if (_held)
+        {
+            _held = false;
+            ReturnBufferLocked();
+        }
+
+        throw _disposed
+            ? new ObjectDisposedException(nameof(NoiseConnection), "the Noise connection was closed")
+            : new InvalidOperationException("the Noise connection's output was completed");
+    }
+
+    private void ReturnBufferLocked()
+    {
+        if (_buffer is not null)
+        {
+            pool.Return(_buffer);
+            _buffer = null;
         }
     }
 }

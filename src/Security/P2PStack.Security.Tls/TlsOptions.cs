@@ -12,6 +12,9 @@ public sealed class TlsOptions
     /// <summary>Size of the plaintext read buffer handed to the application (the muxer).</summary>
     public int ReadBufferSize { get; set; } = 64 * 1024;
 
+    /// <summary>Where the plaintext writer's buffers come from (tests substitute a pool that checks every return).</summary>
+    internal System.Buffers.MemoryPool<byte> WriteBufferPool { get; set; } = System.Buffers.MemoryPool<byte>.Shared;
+
     /// <summary>How long the certificate of this node is valid; a new one is made when it has half of it left.</summary>
     public TimeSpan CertificateLifetime { get; set; } = TimeSpan.FromDays(365 * 100);
 

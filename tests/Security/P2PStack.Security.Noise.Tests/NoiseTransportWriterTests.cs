@@ -143,6 +143,31 @@ public sealed class NoiseTransportWriterTests
     }
 
     [Fact]
+    public async Task Memory_handed_out_before_a_flush_is_advanced_after_it_only_if_nothing_was_sealed_before_it()
+    {
+        var (_, client, server) = await ConnectAsync();
+        await using (client)
+        await using (server)
+        {
+            // Nothing written before: the flush has nothing to seal, and the memory is still the open message's.
+            new byte[] { 1, 2 }.CopyTo(client.Output.GetMemory(2));
+            await client.Output.FlushAsync().AsTask().WaitAsync(Prompt);
+            client.Output.Advance(2);
+            await client.Output.FlushAsync().AsTask().WaitAsync(Prompt);
+            Assert.Equal([1, 2], await ReadExactlyAsync(server.Input, 2));
+
+            // Bytes written before: the flush seals them, and the memory behind them cannot join them any more.
+            client.Output.Write(new byte[] { 3, 4, 5 });
+            new byte[] { 6, 7, 8 }.CopyTo(client.Output.GetMemory(3));
+            await client.Output.FlushAsync().AsTask().WaitAsync(Prompt);
+            Assert.Throws<ArgumentOutOfRangeException>(() => client.Output.Advance(3));
+            client.Output.Write(new byte[] { 9 });
+            await client.Output.FlushAsync().AsTask().WaitAsync(Prompt);
+            Assert.Equal([3, 4, 5, 9], await ReadExactlyAsync(server.Input, 4));
+        }
+    }
+
+    [Fact]
     public async Task Every_flush_sends_what_was_written_without_holding_any_back()
     {
         var (wire, client, server) = await ConnectAsync();
