@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,7 +39,7 @@ typedef struct {
 #define SENDME 5
 
 typedef struct {
-    double cpu0, cpu1, t0, t1;
+    double cpu0, cpu1, t0, t1, cs0, cs1; /* cs: context switches, voluntary and not */
     uint64_t units, messages, waits;
     int started;
 } result_t;
@@ -56,7 +57,7 @@ typedef struct {
 static int take_window(flow_t *f, int want, result_t *res)
 {
     pthread_mutex_lock(&f->mu);
-    if (f->circuit == 0 || f->stream == 0) res->waits++;
+    if ((f->circuit == 0 || f->stream == 0) && res->started) res->waits++; /* counted over the measured part */
     while (f->circuit == 0 || f->stream == 0) pthread_cond_wait(&f->cv, &f->mu);
     int n = want < f->circuit ? want : f->circuit;
     n = n < f->stream ? n : f->stream;
@@ -143,10 +144,13 @@ static void send_message(int fd, uint8_t *buf, size_t plen, aead_t *tx, const co
 
 static void mark(result_t *r, clockid_t clock, int start)
 {
+    struct rusage u;
+    getrusage(clock == CLOCK_PROCESS_CPUTIME_ID ? RUSAGE_SELF : RUSAGE_THREAD, &u);
+    double cs = (double)(u.ru_nvcsw + u.ru_nivcsw);
     if (start) {
-        r->cpu0 = cpu_s(clock), r->t0 = now_s(), r->started = 1;
+        r->cpu0 = cpu_s(clock), r->t0 = now_s(), r->cs0 = cs, r->started = 1;
     } else {
-        r->cpu1 = cpu_s(clock), r->t1 = now_s();
+        r->cpu1 = cpu_s(clock), r->t1 = now_s(), r->cs1 = cs;
     }
 }
 
@@ -561,7 +565,7 @@ static int accept_one(int l)
 }
 
 typedef struct {
-    double mibs, cd, client, dest, hop[3], total, parent_all, messages, waits;
+    double mibs, cd, client, dest, hop[3], total, parent_all, messages, waits, cs_cd, cs_hop[3];
 } run_t;
 
 static run_t run_once(const config_t *cfg)
@@ -616,6 +620,8 @@ static run_t run_once(const config_t *cfg)
     r.client = (client.res.cpu1 - client.res.cpu0) * 1e3 / mib;
     if (reader.res.started) r.client += (reader.res.cpu1 - reader.res.cpu0) * 1e3 / mib;
     r.messages = (double)client.res.messages / mib;
+    r.cs_cd = (client.res.cs1 - client.res.cs0 + dest.res.cs1 - dest.res.cs0) / mib;
+    if (reader.res.started) r.cs_cd += (reader.res.cs1 - reader.res.cs0) / mib;
     r.waits = (double)client.res.waits;
     r.dest = (dest.res.cpu1 - dest.res.cpu0) * 1e3 / mib;
     r.cd = r.client + r.dest;
@@ -623,6 +629,7 @@ static run_t run_once(const config_t *cfg)
     for (int i = 0; i < 3; i++) {
         if (!hop[i].started) die("hop %d never passed the warm-up", i + 1);
         r.hop[i] = (hop[i].cpu1 - hop[i].cpu0) * 1e3 / mib;
+        r.cs_hop[i] = (hop[i].cs1 - hop[i].cs0) / mib;
         r.total += r.hop[i];
     }
     r.parent_all = (cpu_s(CLOCK_PROCESS_CPUTIME_ID) - parent0) * 1e3 / ((double)cfg->total / 1048576.0);
@@ -692,8 +699,9 @@ int chain(int argc, char **argv)
     double (*all)[5][9] = calloc((size_t)runs, sizeof *all);
     printf("chain: %llu MiB measured after %llu MiB warm-up per run, %d runs per mode, AES-CTR backend %s, SENDMEs %s\n",
            (unsigned long long)mib, (unsigned long long)warm_mib, runs, ctr_names[g_ctr], sendme ? "on" : "off");
-    printf("%-7s %5s %6s %9s | CPU ms per MiB: %7s %7s %7s | %6s %6s %6s | %6s | %9s %6s\n", "mode", "run", "load", "MiB/s",
-           "client", "dest", "c+d", "guard", "middle", "exit", "all", "msgs/MiB", "waits");
+    printf("%-7s %5s %6s %9s | CPU ms per MiB: %7s %7s %7s | %6s %6s %6s | %6s | %9s %6s | %s\n", "mode", "run", "load",
+           "MiB/s", "client", "dest", "c+d", "guard", "middle", "exit", "all", "msgs/MiB", "waits",
+           "context switches per MiB: c+d, guard, middle, exit");
     for (int r = 0; r < runs; r++)
         for (int m = 0; m < count; m++) {
             cfg.mode = list[m];
@@ -702,8 +710,9 @@ int chain(int argc, char **argv)
             cfg.sendme = sendme && cfg.mode != MODE_RAW;
             double load = loadavg();
             run_t x = run_once(&cfg);
-            printf("%-7s %5d %6.2f %9.1f | %22.2f %7.2f %7.2f | %6.2f %6.2f %6.2f | %6.2f | %9.1f %6.0f\n", mode_names[cfg.mode], r + 1,
-                   load, x.mibs, x.client, x.dest, x.cd, x.hop[0], x.hop[1], x.hop[2], x.total, x.messages, x.waits);
+            printf("%-7s %5d %6.2f %9.1f | %22.2f %7.2f %7.2f | %6.2f %6.2f %6.2f | %6.2f | %9.1f %6.0f | %.0f, %.0f, %.0f, %.0f\n",
+                   mode_names[cfg.mode], r + 1, load, x.mibs, x.client, x.dest, x.cd, x.hop[0], x.hop[1], x.hop[2], x.total,
+                   x.messages, x.waits, x.cs_cd, x.cs_hop[0], x.cs_hop[1], x.cs_hop[2]);
             fflush(stdout);
             double v[9] = {x.mibs, x.client, x.dest, x.cd, x.hop[0], x.hop[1], x.hop[2], x.total, load};
             memcpy(all[r][m], v, sizeof v);
