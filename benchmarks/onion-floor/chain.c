@@ -1,4 +1,4 @@
-/* The topology of `onion-loopback --relay-processes`: client and destination in one process (a thread each), guard,
+/* The topology of `onion-loopback --relay-processes`: client and destination in one process (threads), guard,
  * middle and exit in a process each, loopback TCP between consecutive hops, one stream client -> destination.
  * Blocking sockets, one thread per direction (the forward one carries the data, the backward one the SENDMEs), no muxer,
  * no copies but the cut into cells at the client and the strip at the exit. */
