@@ -275,20 +275,33 @@ public static class OnionLoopback
             foreach (var connection in new[] { onion.Connection, direct }) await SendAsync(connection, (long)warmupMib << 20);
             foreach (var (name, connection) in new[] { ("circuit", onion.Connection), ("direct", direct), ("circuit", onion.Connection), ("direct", direct) })
             {
+                int quietWaits = await JitQuietAsync();
                 var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
                 var relayCpuBefore = relays.OfType<RelayProcess>().Select(r => r.CpuTime()).ToArray();
                 var switchesBefore = relays.OfType<RelayProcess>().Select(r => r.ContextSwitches()).ToArray();
+                long ownSwitchesBefore = ContextSwitches(Environment.ProcessId);
+                long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+                var jitBefore = System.Runtime.JitInfo.GetCompilationTime();
+                long jitMethodsBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
                 if (name == "circuit") perf?.Set("transfer", true);
                 var watch = Stopwatch.StartNew();
                 await SendAsync(connection, (long)mib << 20);
                 watch.Stop();
                 if (name == "circuit") perf?.Set("transfer", false);
                 var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+                // What this process's CPU per MiB holds besides the data path: the JIT compiler still at work (tiering
+                // up the hot paths), and the data path's own allocations and thread hand-offs.
+                var jit = System.Runtime.JitInfo.GetCompilationTime() - jitBefore;
+                long jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethodsBefore;
+                double allocatedPerMib = (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / (double)mib;
+                long ownSwitches = (ContextSwitches(Environment.ProcessId) - ownSwitchesBefore) / mib;
                 var perRelay = relays.OfType<RelayProcess>().Select((r, i) => (r.CpuTime() - relayCpuBefore[i]).TotalMilliseconds / mib).ToArray();
                 var switches = relays.OfType<RelayProcess>().Select((r, i) => (r.ContextSwitches() - switchesBefore[i]) / mib).ToArray();
                 report.AppendLine($"{name}: {mib} MiB on one stream in {watch.Elapsed.TotalSeconds:F2} s = {mib / watch.Elapsed.TotalSeconds:F1} MiB/s; "
                     + (relayProcesses
-                        ? $"CPU per MiB: this process (client and destination) {cpu.TotalMilliseconds / mib:F1} ms"
+                        ? $"CPU per MiB: this process (client and destination) {cpu.TotalMilliseconds / mib:F1} ms "
+                            + $"(JIT compiling {jit.TotalMilliseconds / mib:F2} ms, {jitMethods} methods, after {quietWaits} x 250 ms waiting for the JIT; "
+                            + $"allocated {allocatedPerMib / 1024:F1} KiB; context switches {ownSwitches})"
                             + (name == "circuit" ? $", relays (guard, middle, exit) {string.Join(", ", perRelay.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} ms"
                                 + $"; context switches per MiB, relays {string.Join(", ", switches)}" : "")
                         : $"process CPU {cpu.TotalMilliseconds / mib:F1} ms per MiB (all nodes)"));
@@ -396,31 +409,7 @@ public static class OnionLoopback
         }
 
         /// <summary>Voluntary and involuntary context switches of all the process's threads so far.</summary>
-        public long ContextSwitches()
-        {
-            long total = 0;
-            try
-            {
-                foreach (var task in System.IO.Directory.GetDirectories($"/proc/{_process.Id}/task"))
-                {
-                    try
-                    {
-                        foreach (var line in File.ReadLines(Path.Combine(task, "status")))
-                            if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)
-                                || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
-                                total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
-                    }
-                    catch (IOException)
-                    {
-                        // The thread ended meanwhile.
-                    }
-                }
-            }
-            catch (IOException)
-            {
-            }
-            return total;
-        }
+        public long ContextSwitches() => OnionLoopback.ContextSwitches(_process.Id);
 
         /// <summary>The relay process's first-chance exceptions, as it reported them when it stopped.</summary>
         public string Exceptions { get; private set; } = "?";
@@ -449,6 +438,52 @@ public static class OnionLoopback
             }
             _process.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Waits (250 ms at a time, at most 5 s) until this process's JIT has compiled nothing for 250 ms; returns the waits.
+    /// The tiered JIT recompiles what the previous steps called (the stream's set-up and close, this benchmark's own
+    /// reading of /proc) in the background, after a delay: without the wait that lands in the next measured transfer
+    /// (ninth pass: 14-24 % of the client-and-destination process's samples in the measured transfers).
+    /// </summary>
+    private static async Task<int> JitQuietAsync()
+    {
+        int waits = 0;
+        long compiled;
+        do
+        {
+            compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+            await Task.Delay(250);
+            waits++;
+        } while (System.Runtime.JitInfo.GetCompiledMethodCount() != compiled && waits < 20);
+        return waits;
+    }
+
+    /// <summary>Voluntary and involuntary context switches of all of a process's threads so far.</summary>
+    private static long ContextSwitches(int pid)
+    {
+        long total = 0;
+        try
+        {
+            foreach (var task in System.IO.Directory.GetDirectories($"/proc/{pid}/task"))
+            {
+                try
+                {
+                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)
+                            || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                            total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
+                }
+                catch (IOException)
+                {
+                    // The thread ended meanwhile.
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return total;
     }
 
     private static string P(List<double> values, double p) => Statistics.Percentile(values, p).ToString("F3", CultureInfo.InvariantCulture);

@@ -18,7 +18,10 @@ internal sealed class ClientStream : IRawConnection
 {
     private readonly ClientCircuit _circuit;
     private readonly Pipe _inbound = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
-    private readonly Pipe _outbound = new(new PipeOptions(useSynchronizationContext: false));
+    // What the upgrader writes, for the pump. It may run up to a stream window ahead of the pump (not the pipe's 64 KiB
+    // default, one end-to-end Noise message): a steady sender's next message is then already there when the pump
+    // reaches the tail of the previous one, and the tail goes out with it in a whole write (see PumpAsync).
+    private readonly Pipe _outbound;
     private readonly DeliveryWindow _deliver;
     private readonly CountingReader _reader;
     private readonly CancellationTokenSource _abort = new();
@@ -41,6 +44,8 @@ internal sealed class ClientStream : IRawConnection
         LocalAddress = localAddress;
         RemoteAddress = remoteAddress;
         PackageWindow = new FlowWindow(flow.StreamWindow);
+        long ahead = Math.Max(64 * 1024, (long)flow.StreamWindow * circuit.Layout.RelayDataCapacity);
+        _outbound = new Pipe(new PipeOptions(pauseWriterThreshold: ahead, resumeWriterThreshold: ahead / 2, useSynchronizationContext: false));
         _deliver = new DeliveryWindow(flow.StreamWindow, flow.StreamSendmeIncrement);
         _reader = new CountingReader(_inbound.Reader, this);
     }
@@ -165,7 +170,12 @@ internal sealed class ClientStream : IRawConnection
         _circuit.RemoveStream(this);
     }
 
-    // Cuts what the upgrader writes into DATA cells, as the windows allow; END (done) once the output completes.
+    // Cuts what the upgrader writes into DATA cells, as the windows allow; END (done) once the output completes. Each
+    // write to the link is up to one muxer frame of cells (CellLink.CellsPerFlush). A tail shorter than that goes out
+    // alone only when nothing more has been written after it: otherwise it leads the next write. An end-to-end Noise
+    // message (65,537 bytes framed) is 133.2 cells, so cutting each one on its own made a 127-cell write and a 7-cell
+    // one, two writes at every hop for each 64 KiB; the check reads without waiting, so a lone write (an echo) still
+    // leaves at once.
     private async Task PumpAsync()
     {
         await Task.Yield();
@@ -173,15 +183,26 @@ internal sealed class ClientStream : IRawConnection
         var token = linked.Token;
         var reader = _outbound.Reader;
         int capacity = _circuit.Layout.RelayDataCapacity;
+        long wholeWrite = (long)_circuit.Link.CellsPerFlush * capacity;
         try
         {
+            var result = await reader.ReadAsync(token).ConfigureAwait(false);
             while (true)
             {
-                var result = await reader.ReadAsync(token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 if (buffer.IsEmpty && result.IsCompleted) break;
+                bool lookedForMore = false;
                 while (!buffer.IsEmpty)
                 {
+                    if (buffer.Length < wholeWrite && !result.IsCompleted && !lookedForMore)
+                    {
+                        // Whatever was sent is consumed; what the upgrader wrote since is read with the tail.
+                        reader.AdvanceTo(buffer.Start);
+                        if (!reader.TryRead(out result)) result = await reader.ReadAsync(token).ConfigureAwait(false); // not expected: the tail is there
+                        lookedForMore = result.Buffer.Length == buffer.Length;
+                        buffer = result.Buffer;
+                        continue;
+                    }
                     await PackageWindow.WaitOpenAsync(token).ConfigureAwait(false);
                     await _circuit.PackageWindow.WaitOpenAsync(token).ConfigureAwait(false);
                     // Up to one flush's worth of cells (one muxer frame) per write.
@@ -202,6 +223,7 @@ internal sealed class ClientStream : IRawConnection
                 }
                 reader.AdvanceTo(result.Buffer.End);
                 if (result.IsCompleted) break;
+                result = await reader.ReadAsync(token).ConfigureAwait(false);
             }
             if (Interlocked.Exchange(ref _localDone, 1) == 0) await SendEndAsync(EndReason.Done).ConfigureAwait(false);
         }
