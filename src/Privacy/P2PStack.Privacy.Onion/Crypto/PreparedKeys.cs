@@ -15,9 +15,13 @@ internal sealed class PreparedKeys<T>(Func<T> generate, int capacity) : IDisposa
     private readonly ConcurrentQueue<T> _ready = new();
     private int _refilling;
     private int _disposed;
+    private TaskCompletionSource? _refill;
 
     /// <summary>Keys waiting (tests).</summary>
     internal int Count => _ready.Count;
+
+    /// <summary>Completes when the last refill started has stopped generating (tests: no sleeping on the thread pool).</summary>
+    internal Task Refilling => Volatile.Read(ref _refill)?.Task ?? Task.CompletedTask;
 
     /// <summary>A key generated ahead, or a fresh one when none waits.</summary>
     public T Take() => _ready.TryDequeue(out var ready) ? ready : generate();
@@ -27,11 +31,13 @@ internal sealed class PreparedKeys<T>(Func<T> generate, int capacity) : IDisposa
     {
         if (capacity == 0 || Volatile.Read(ref _disposed) != 0 || _ready.Count >= capacity) return;
         if (Interlocked.CompareExchange(ref _refilling, 1, 0) != 0) return;
+        Volatile.Write(ref _refill, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         ThreadPool.UnsafeQueueUserWorkItem(static pool => pool.RefillNow(), this, preferLocal: false);
     }
 
     private void RefillNow()
     {
+        var done = Volatile.Read(ref _refill);
         try
         {
             while (Volatile.Read(ref _disposed) == 0 && _ready.Count < capacity) _ready.Enqueue(generate());
@@ -44,6 +50,7 @@ internal sealed class PreparedKeys<T>(Func<T> generate, int capacity) : IDisposa
         {
             Volatile.Write(ref _refilling, 0);
             if (Volatile.Read(ref _disposed) != 0) Drain();
+            done?.TrySetResult();
         }
     }
 

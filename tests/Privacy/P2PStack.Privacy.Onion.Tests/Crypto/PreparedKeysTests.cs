@@ -28,8 +28,7 @@ public class PreparedKeysTests
         Assert.Equal(0, pool.Count);
 
         pool.Refill();
-        await WaitForAsync(() => pool.Count == 4);
-        await Task.Delay(50);
+        await pool.Refilling.WaitAsync(Patience);
         Assert.Equal(4, pool.Count); // never past the capacity
         Assert.Equal(5, generated.Count);
 
@@ -44,7 +43,8 @@ public class PreparedKeysTests
         var generated = new List<Key>();
         var pool = new PreparedKeys<Key>(() => { var k = new Key(); lock (generated) generated.Add(k); return k; }, capacity: 3);
         pool.Refill();
-        await WaitForAsync(() => pool.Count == 3);
+        await pool.Refilling.WaitAsync(Patience);
+        Assert.Equal(3, pool.Count);
         var held = pool.Take();
         // What the pool holds now is disposed by its Dispose; the key taken before belongs to its taker.
         pool.Dispose();
@@ -53,23 +53,19 @@ public class PreparedKeysTests
         Assert.Equal(3, generated.Count);
         Assert.All(generated.Where(k => k != held), k => Assert.True(k.Disposed));
         pool.Refill(); // no refill after the end
-        await Task.Delay(50);
+        await pool.Refilling.WaitAsync(Patience);
         Assert.Equal(0, pool.Count);
+        Assert.Equal(3, generated.Count);
 
-        using var none = new PreparedKeys<Key>(() => new Key(), capacity: 0);
+        int noneGenerated = 0;
+        using var none = new PreparedKeys<Key>(() => { Interlocked.Increment(ref noneGenerated); return new Key(); }, capacity: 0);
         none.Refill();
-        await Task.Delay(50);
+        await none.Refilling.WaitAsync(Patience);
         Assert.Equal(0, none.Count);
+        Assert.Equal(0, noneGenerated);
         Assert.NotNull(none.Take());
+        Assert.Equal(1, noneGenerated);
     }
 
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
-            await Task.Delay(5);
-        }
-    }
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 }
