@@ -549,9 +549,14 @@ public sealed partial class OnionClient : IAsyncDisposable
                     return circuit;
                 }
                 long waitStart = Stopwatch.GetTimestamp();
-                var handshake = prepared[position] is { } pending
-                    ? await pending.WaitAsync(token).ConfigureAwait(false)
-                    : PrepareNow(path[position]);
+                OnionHandshake.Client handshake;
+                if (prepared[position] is { } pending) handshake = await pending.WaitAsync(token).ConfigureAwait(false);
+                else
+                {
+                    handshake = PrepareNow(path[position]);
+                    // Held with the others so that a cancellation or an unexpected error erases it too.
+                    prepared[position] = Task.FromResult(handshake);
+                }
                 keyWaits.Add((position + 1, "wait key prepared", Stopwatch.GetElapsedTime(waitStart)));
                 try
                 {
@@ -593,9 +598,14 @@ public sealed partial class OnionClient : IAsyncDisposable
                     var replacement = selector.Replace(Directory.Relays, path, position, request.Destination, Host.PeerId, excluded, last is not null)
                         ?? throw new NoPathException($"no relay left to replace hop {position + 1}");
                     path[position] = replacement;
+                    Discard(prepared[position]);
                     prepared[position] = Prepare(replacement);
                     if (circuitLost)
-                        for (int i = 1; i < prepared.Count; i++) prepared[i] = Prepare(path[i]);
+                        for (int i = 1; i < prepared.Count; i++)
+                        {
+                            Discard(prepared[i]); // prepared for the lost circuit, never sent: erased, not left to the GC
+                            prepared[i] = Prepare(path[i]);
+                        }
                     continue;
                 }
             }
@@ -603,10 +613,19 @@ public sealed partial class OnionClient : IAsyncDisposable
         catch
         {
             if (circuit is not null) await circuit.CloseAsync(DestroyReason.Finished).ConfigureAwait(false);
-            foreach (var task in prepared)
-                if (task is { IsCompletedSuccessfully: true }) task.Result.Dispose();
+            foreach (var task in prepared) Discard(task);
             throw;
         }
+    }
+
+    // Erases a prepared handshake no longer wanted (disposing twice is harmless): now if it is ready, else when it is.
+    private static void Discard(Task<OnionHandshake.Client>? prepared)
+    {
+        if (prepared is null) return;
+        if (prepared.IsCompletedSuccessfully) prepared.Result.Dispose();
+        else if (!prepared.IsCompleted)
+            prepared.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None,
+                TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     // The client half of a hop's key agreement (the encapsulation to the onion key; the ephemeral keys come generated
@@ -614,8 +633,15 @@ public sealed partial class OnionClient : IAsyncDisposable
     // hops before it.
     private Task<OnionHandshake.Client> Prepare(RelayInfo relay) => Task.Run(() => PrepareNow(relay));
 
-    private OnionHandshake.Client PrepareNow(RelayInfo relay) =>
-        new(relay.Peer.Bytes.Span, OnionPublicKey.For(relay.OnionKey), _ephemerals.Take());
+    private OnionHandshake.Client PrepareNow(RelayInfo relay)
+    {
+        var handshake = new OnionHandshake.Client(relay.Peer.Bytes.Span, OnionPublicKey.For(relay.OnionKey), _ephemerals.Take());
+        HandshakePrepared?.Invoke(handshake);
+        return handshake;
+    }
+
+    /// <summary>Called with each hop's handshake as it is prepared (tests: that every one is erased).</summary>
+    internal Action<OnionHandshake.Client>? HandshakePrepared { get; set; }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Circuit {Id} built: {Hops} hops in {Milliseconds:0.##} ms")]
     private partial void LogBuilt(string id, int hops, double milliseconds);

@@ -98,6 +98,7 @@ internal static class OnionHandshake
         private readonly byte[] _relayId;
         private readonly byte[] _onionPublicKey;
         private int _completed;
+        private int _erased;
 
         /// <summary>Prepares CREATE for a relay from its identity and onion public key (from its verified
         /// descriptor).</summary>
@@ -165,10 +166,14 @@ internal static class OnionHandshake
             }
         }
 
+        /// <summary>Whether the secrets were erased (tests).</summary>
+        internal bool Erased => Volatile.Read(ref _erased) != 0;
+
         public void Dispose()
         {
             CryptographicOperations.ZeroMemory(_onionSecret);
             _ephemeral.Dispose();
+            Volatile.Write(ref _erased, 1);
         }
     }
 
