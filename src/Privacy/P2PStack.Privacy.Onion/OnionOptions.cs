@@ -105,6 +105,16 @@ public sealed class OnionClientOptions
     /// hop generates its own when it starts).</summary>
     public int PreparedHandshakeKeys { get; set; } = MaxPathLength;
 
+    /// <summary>Bound of the writes above one stream waiting for its cells to go out; past it the application's write
+    /// waits for the link to drain. The default holds a whole stream window of DATA cells (500 x 491 bytes): a steady
+    /// sender's next end-to-end message is then already there when the previous one's tail goes out, and leaves with it
+    /// in a whole write. Worst case for memory when every circuit stalls: this x <see cref="MaxStreamsPerCircuit"/> x
+    /// <see cref="MaxCircuits"/>.</summary>
+    public int StreamWriteAheadBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Upper bound of <see cref="StreamWriteAheadBytes"/>.</summary>
+    public const int MaxStreamWriteAheadBytes = 4 * 1024 * 1024;
+
     /// <summary>Relays never used in a path (e.g. known bad ones).</summary>
     public List<PeerId> ExcludedRelays { get; } = [];
 
@@ -123,6 +133,8 @@ public sealed class OnionClientOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxStreamsPerCircuit, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(PreparedHandshakeKeys);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(PreparedHandshakeKeys, 1024);
+        ArgumentOutOfRangeException.ThrowIfLessThan(StreamWriteAheadBytes, 4096);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(StreamWriteAheadBytes, MaxStreamWriteAheadBytes);
     }
 }
 

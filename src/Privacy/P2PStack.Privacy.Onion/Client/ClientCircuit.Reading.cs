@@ -217,7 +217,7 @@ internal sealed partial class ClientCircuit
             if (_streams.ContainsKey(id)) throw new OnionFormatException($"INTRODUCED for stream {id}, which is open");
             var local = Transport.OnionAddress.Listen;
             var remote = Transport.OnionAddress.InboundRemote(Exit.Peer);
-            stream = new ClientStream(this, id, _client.Options.FlowControl, local, remote, P2PStack.Network.Direction.Inbound) { IsAnonymous = true };
+            stream = new ClientStream(this, id, _client.Options.FlowControl, _client.Options.Client.StreamWriteAheadBytes, local, remote, P2PStack.Network.Direction.Inbound) { IsAnonymous = true };
             _streams[id] = stream;
         }
         stream.OnConnected();

@@ -18,9 +18,10 @@ internal sealed class ClientStream : IRawConnection
 {
     private readonly ClientCircuit _circuit;
     private readonly Pipe _inbound = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
-    // What the upgrader writes, for the pump. It may run up to a stream window ahead of the pump (not the pipe's 64 KiB
-    // default, one end-to-end Noise message): a steady sender's next message is then already there when the pump
-    // reaches the tail of the previous one, and the tail goes out with it in a whole write (see PumpAsync).
+    // What the upgrader writes, for the pump. It may run up to Client.StreamWriteAheadBytes ahead of the pump (by default
+    // a stream window's DATA, not the pipe's 64 KiB default, one end-to-end Noise message): a steady sender's next message
+    // is then already there when the pump reaches the tail of the previous one, and the tail goes out with it in a whole
+    // write (see PumpAsync).
     private readonly Pipe _outbound;
     private readonly DeliveryWindow _deliver;
     private readonly CountingReader _reader;
@@ -35,8 +36,8 @@ internal sealed class ClientStream : IRawConnection
     private int _localDone;
     private int _disposed;
 
-    public ClientStream(ClientCircuit circuit, ushort id, FlowControlOptions flow, Multiaddr localAddress, Multiaddr remoteAddress,
-        Direction direction = Direction.Outbound)
+    public ClientStream(ClientCircuit circuit, ushort id, FlowControlOptions flow, int writeAheadBytes, Multiaddr localAddress,
+        Multiaddr remoteAddress, Direction direction = Direction.Outbound)
     {
         _circuit = circuit;
         Direction = direction;
@@ -44,8 +45,8 @@ internal sealed class ClientStream : IRawConnection
         LocalAddress = localAddress;
         RemoteAddress = remoteAddress;
         PackageWindow = new FlowWindow(flow.StreamWindow);
-        long ahead = Math.Max(64 * 1024, (long)flow.StreamWindow * circuit.Layout.RelayDataCapacity);
-        _outbound = new Pipe(new PipeOptions(pauseWriterThreshold: ahead, resumeWriterThreshold: ahead / 2, useSynchronizationContext: false));
+        _outbound = new Pipe(new PipeOptions(pauseWriterThreshold: writeAheadBytes, resumeWriterThreshold: writeAheadBytes / 2,
+            useSynchronizationContext: false));
         _deliver = new DeliveryWindow(flow.StreamWindow, flow.StreamSendmeIncrement);
         _reader = new CountingReader(_inbound.Reader, this);
     }

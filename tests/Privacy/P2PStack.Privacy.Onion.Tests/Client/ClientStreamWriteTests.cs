@@ -50,6 +50,37 @@ public class ClientStreamWriteTests
     }
 
     [Fact]
+    public async Task Writes_ahead_of_a_stalled_link_stop_at_the_configured_bound()
+    {
+        const int bound = 32 * 1024;
+        await using var network = await StartAsync(o => o.Client.StreamWriteAheadBytes = bound);
+        HeldFlushStream? link = null;
+        var layout = new CellLayout(new OnionOptions().CellSize);
+        network.Client.Client.LinkInterceptor = stream => link = new HeldFlushStream(stream, layout.CellSize);
+        var path = network.Relays.Select(r => r.PeerId).ToList();
+        var onion = await network.Client.Client.ConnectAsync(network.Destination.PeerId, new CircuitRequest { Pinned = path, Hops = 3 })
+            .WaitAsync(Patience);
+        await using var sink = await onion.Connection.OpenStreamAsync([SinkHandler.Protocol], CancellationToken.None).AsTask().WaitAsync(Patience);
+
+        // The link holds its first large write, so the stream's pump stalls with one whole write's cells (about 61 KiB)
+        // taken; the rest of the application's write has to wait at the bound (32 KiB) instead of going into the stream's
+        // pipe (by default up to 256 KiB, more than this write).
+        int whole = new CellLink(link!, layout).CellsPerFlush;
+        link!.HoldFirstFlushOf(whole / 2);
+        var payload = new byte[180_000];
+        new Random(5).NextBytes(payload);
+        var ahead = sink.Output.WriteAsync(payload).AsTask();
+        await link.Holding.WaitAsync(Patience);
+        // Nothing drains while the link is held: a write that ignores the bound completes in this time.
+        var first = await Task.WhenAny(ahead, Task.Delay(TimeSpan.FromSeconds(1)));
+        Assert.NotSame(ahead, first);
+        link.Release();
+        await ahead.WaitAsync(Patience);
+        await sink.Output.CompleteAsync();
+        Assert.Equal(payload.Length, await ReadCountAsync(sink).WaitAsync(Patience));
+    }
+
+    [Fact]
     public async Task A_tail_with_nothing_written_after_it_leaves_at_once()
     {
         await using var network = await StartAsync();
@@ -72,7 +103,8 @@ public class ClientStreamWriteTests
         Assert.Equal(payload, received);
     }
 
-    private static Task<OnionTestNetwork> StartAsync() => OnionTestNetwork.StartAsync(relays: 3,
+    private static Task<OnionTestNetwork> StartAsync(Action<OnionOptions>? client = null) => OnionTestNetwork.StartAsync(relays: 3,
+        clientOptions: client,
         destination: p2p => p2p.AddProtocol<SinkHandler>().AddProtocol<Anonymity.EchoHandler>(),
         destinationHost: o =>
         {
