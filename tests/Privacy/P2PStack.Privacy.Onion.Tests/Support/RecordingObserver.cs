@@ -63,6 +63,12 @@ public sealed class RecordingObserver : IRelayObserver
         }
     }
 
+    /// <summary>Relay cells this relay kept (meant for it), of <paramref name="command"/> or of any command.</summary>
+    public int CountRead(RelayCommand? command = null)
+    {
+        lock (_gate) return command is { } c ? ReadCommands.Count(r => r == c) : ReadCommands.Count;
+    }
+
     /// <summary>Whether any recorded cell body contains <paramref name="needle"/>.</summary>
     public bool SawBytes(ReadOnlySpan<byte> needle)
     {
