@@ -69,11 +69,28 @@ public class FirstWriteStreamTests
         Assert.DoesNotContain(server2, w => w.Length == overhead + YamuxHeader + HeaderAndProposal);
     }
 
+    // Until neither side has written for 300 ms (identify, its push and window updates take longer under load than any
+    // fixed pause would allow), within Patience.
+    private static async Task QuietAsync(WireTraceProtector clientTrace, WireTraceProtector serverTrace)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        int Count() => clientTrace.Connections[0].Writes.Count + serverTrace.Connections[0].Writes.Count;
+        int last = Count();
+        var quietSince = DateTime.UtcNow;
+        while (DateTime.UtcNow - quietSince < TimeSpan.FromMilliseconds(300))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the connection never went quiet");
+            await Task.Delay(50);
+            int now = Count();
+            if (now != last) (last, quietSince) = (now, DateTime.UtcNow);
+        }
+    }
+
     // One stream: the dialer writes a message, the listener replies; the writes each side made meanwhile.
     private static async Task<(List<byte[]> Client, List<byte[]> Server)> ExchangeAsync(IConnection connection,
         WireTraceProtector clientTrace, WireTraceProtector serverTrace, bool firstWrite)
     {
-        await Task.Delay(300); // identify and the like have settled on the connection
+        await QuietAsync(clientTrace, serverTrace); // identify and the like have settled on the connection
         int clientBefore = clientTrace.Connections[0].Writes.Count, serverBefore = serverTrace.Connections[0].Writes.Count;
         var stream = firstWrite
             ? await connection.OpenStreamForFirstWriteAsync(Protocol, CancellationToken.None).AsTask().WaitAsync(Patience)
