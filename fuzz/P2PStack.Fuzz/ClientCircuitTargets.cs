@@ -164,14 +164,16 @@ internal static class ClientCircuitTargets
         {
             circuit.Completion.WaitAsync(guard.Token).GetAwaiter().GetResult();
             relays.Reader.WaitAsync(guard.Token).GetAwaiter().GetResult();
+            // The circuit's end must end every stream's reading on its own; the application disposes a stream only
+            // once its reader is done (a dispose completes the reader, which a read still running must not meet).
+            Task[] running;
+            lock (application) running = [.. application];
+            foreach (var task in running) Expect(task, guard.Token, "a stream's reader");
             foreach (var stream in streams)
             {
                 stream.DisposeAsync().AsTask().WaitAsync(guard.Token).GetAwaiter().GetResult();
                 Expect(stream.Connected, guard.Token, "a stream's connection");
             }
-            Task[] running;
-            lock (application) running = [.. application];
-            foreach (var task in running) Expect(task, guard.Token, "a stream's reader");
             if (registration is not null) Expect(registration, guard.Token, "the registration");
         }
         catch (OperationCanceledException) when (guard.IsCancellationRequested)
@@ -496,7 +498,7 @@ internal static class ClientCircuitTargets
             "get_IsLimited" => false,
             "get_Limits" => null,
             "get_Filters" => Array.Empty<string>(),
-            "OpenStreamAsync" => ValueTask.FromResult(_link!),
+            "OpenStreamAsync" or "OpenStreamForFirstWriteAsync" => ValueTask.FromResult(_link!),
             _ => throw new NotSupportedException($"the fuzz target's connection has no {targetMethod?.Name}"),
         };
     }
