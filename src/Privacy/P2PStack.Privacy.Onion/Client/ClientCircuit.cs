@@ -48,7 +48,7 @@ internal sealed partial class ClientCircuit
     private Func<ClientStream, bool>? _introduced;
     private TaskCompletionSource<IntroStatus>? _introEstablished;
     private Task _reader = Task.CompletedTask;
-    private long _forwardDataCells;
+    private int _cellsUntilSendmeTag;
     private int _nextStreamId;
     private int _closing;
     private long _firstUsedTicks;
@@ -62,6 +62,7 @@ internal sealed partial class ClientCircuit
         CreatedAt = client.Time.GetUtcNow();
         var flow = client.Options.FlowControl;
         PackageWindow = new FlowWindow(flow.CircuitWindow);
+        _cellsUntilSendmeTag = flow.CircuitSendmeIncrement;
         _deliver = new DeliveryWindow(flow.CircuitWindow, flow.CircuitSendmeIncrement);
     }
 
@@ -440,25 +441,23 @@ internal sealed partial class ClientCircuit
         }
     }
 
-    /// <summary>Sends stream data as DATA cells to the exit (the windows were taken by the caller).</summary>
+    /// <summary>Sends stream data as DATA cells to the exit (the windows were taken by the caller). The cells are made
+    /// in batches of up to a flush's worth straight in the link's pipe (<see cref="WriteDataCells"/>), one flush per
+    /// batch.</summary>
     internal async Task SendDataAsync(ushort streamId, ReadOnlySequence<byte> data, CancellationToken cancellationToken)
     {
         int capacity = _layout.RelayDataCapacity;
-        int exit = _hops.Length - 1;
         await _link.LockAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (IsClosed) throw new CircuitException(DestroyReason.Finished, "the circuit has ended");
-            while (data.Length > 0)
+            while (!data.IsEmpty)
             {
                 if (_link.FlushDue) await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
-                var chunk = data.Slice(0, Math.Min(capacity, data.Length));
-                data = data.Slice(chunk.End);
-                var span = _link.Begin();
-                span[0] = (byte)CellCommand.Relay;
-                CellCodec.WriteRelayPlaintext(span[1..], RelayCommand.Data, streamId, chunk, more: false);
-                Wrap(span[1..], exit, recordTag: true);
-                _link.Commit();
+                long needed = (data.Length + capacity - 1) / capacity;
+                var cells = _link.Begin((int)Math.Min(needed, _link.CellsBeforeFlush));
+                data = WriteDataCells(cells, streamId, data);
+                _link.Commit(cells.Length / _layout.CellSize);
             }
             await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -468,18 +467,81 @@ internal sealed partial class ClientCircuit
         }
     }
 
+    /// <summary>
+    /// Fills <paramref name="cells"/> (whole cells, each with at least one byte of <paramref name="data"/> to carry) with
+    /// DATA for <paramref name="streamId"/> and applies the layers of every hop to each; returns the data left. One pass
+    /// over the data's segments (no slicing per cell), the header written in place, only the bytes no data covers
+    /// cleared; the layers two cells at a time (<see cref="LayerCipher.Decrypt(Span{byte}, Span{byte})"/>). Under the
+    /// link's lock.
+    /// </summary>
+    private ReadOnlySequence<byte> WriteDataCells(Span<byte> cells, ushort streamId, ReadOnlySequence<byte> data)
+    {
+        int cellSize = _layout.CellSize;
+        int capacity = _layout.RelayDataCapacity;
+        int count = cells.Length / cellSize;
+        long length = Math.Min(data.Length, (long)count * capacity);
+        Debug.Assert(length > (long)(count - 1) * capacity, "every cell carries data");
+        const int dataOffset = 1 + LayerCipher.TagSize + CellLayout.RelayHeaderSize;
+        int cell = 0;
+        int filled = 0;
+        foreach (var segment in data.Slice(0, length))
+        {
+            var source = segment.Span;
+            while (!source.IsEmpty)
+            {
+                int n = Math.Min(source.Length, capacity - filled);
+                source[..n].CopyTo(cells.Slice(cell * cellSize + dataOffset + filled, n));
+                source = source[n..];
+                filled += n;
+                if (filled == capacity)
+                {
+                    cell++;
+                    filled = 0;
+                }
+            }
+        }
+        for (int i = 0; i < count; i++)
+        {
+            var span = cells.Slice(i * cellSize, cellSize);
+            int carried = i < count - 1 ? capacity : (int)(length - (long)(count - 1) * capacity);
+            span[0] = (byte)CellCommand.Relay;
+            CellCodec.WriteRelayHeader(span[1..], RelayCommand.Data, streamId, carried, more: false);
+            span[(dataOffset + carried)..].Clear();
+        }
+        var hops = _hops;
+        int exit = hops.Length - 1;
+        int body = cellSize - 1;
+        int pairs = count / 2;
+        for (int p = 0; p < pairs; p++)
+        {
+            var first = cells.Slice(2 * p * cellSize + 1, body);
+            var second = cells.Slice((2 * p + 1) * cellSize + 1, body);
+            hops[exit].Forward.Decrypt(first, second);
+            RecordSendmeTag(first);
+            RecordSendmeTag(second);
+            for (int hop = exit - 1; hop >= 0; hop--) hops[hop].Forward.Decrypt(first, second);
+        }
+        if (count % 2 != 0) Wrap(cells.Slice((count - 1) * cellSize + 1, body), exit, recordTag: true);
+        return data.Slice(length);
+    }
+
     // The layers of hops target..0, innermost first; for DATA the exit's view of the tag is kept at each SENDME
     // increment, to check the exit's circuit SENDMEs.
     private void Wrap(Span<byte> body, int target, bool recordTag)
     {
-        for (int hop = target; hop >= 0; hop--)
-        {
-            _hops[hop].Forward.Decrypt(body);
-            if (recordTag && hop == target && ++_forwardDataCells % _client.Options.FlowControl.CircuitSendmeIncrement == 0)
-            {
-                lock (_sendmeTags) _sendmeTags.Enqueue(body[..LayerCipher.TagSize].ToArray());
-            }
-        }
+        var hops = _hops;
+        hops[target].Forward.Decrypt(body);
+        if (recordTag) RecordSendmeTag(body);
+        for (int hop = target - 1; hop >= 0; hop--) hops[hop].Forward.Decrypt(body);
+    }
+
+    // A DATA cell to the exit, the exit's layer applied: every increment-th one's tag is what the exit's circuit SENDME
+    // for it will carry.
+    private void RecordSendmeTag(ReadOnlySpan<byte> body)
+    {
+        if (--_cellsUntilSendmeTag != 0) return;
+        _cellsUntilSendmeTag = _client.Options.FlowControl.CircuitSendmeIncrement;
+        lock (_sendmeTags) _sendmeTags.Enqueue(body[..LayerCipher.TagSize].ToArray());
     }
 
     private void AddHop(RelayInfo relay, HopKeys keys)

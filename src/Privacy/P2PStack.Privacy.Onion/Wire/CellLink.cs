@@ -114,6 +114,41 @@ internal sealed class CellLink
         _unflushed++;
     }
 
+    /// <summary>Cells that may still be written before a flush is due (at least 1).</summary>
+    public int CellsBeforeFlush => Math.Max(1, CellsPerFlush - _unflushed);
+
+    /// <summary>Room for up to <paramref name="cells"/> cells in one piece of the stream's pipe (a whole number of cells,
+    /// at least one): a batch of cells filled together and then committed with <see cref="Commit(int)"/> (under the
+    /// lock), one request to the pipe for the batch instead of one per cell.</summary>
+    public Span<byte> Begin(int cells)
+    {
+        int size = Layout.CellSize;
+        try
+        {
+            var span = Stream.Output.GetSpan(cells * size);
+            return span[..(Math.Min(cells, span.Length / size) * size)];
+        }
+        catch (InvalidOperationException e) when (IsClosed)
+        {
+            throw new LinkClosedException("the link's output was completed", e);
+        }
+    }
+
+    /// <summary>Commits <paramref name="cells"/> cells filled in the span of <see cref="Begin(int)"/>.</summary>
+    public void Commit(int cells)
+    {
+        try
+        {
+            Stream.Output.Advance(cells * Layout.CellSize);
+        }
+        catch (InvalidOperationException e) when (IsClosed)
+        {
+            throw new LinkClosedException("the link's output was completed", e);
+        }
+        Volatile.Write(ref _cellsWritten, _cellsWritten + cells);
+        _unflushed += cells;
+    }
+
     /// <exception cref="LinkClosedException">The link's output was completed.</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // one flush per batch: no allocation
     public async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken)
