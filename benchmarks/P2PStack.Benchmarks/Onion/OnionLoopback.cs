@@ -281,6 +281,7 @@ public static class OnionLoopback
                 var relayCpuBefore = relays.OfType<RelayProcess>().Select(r => r.CpuTime()).ToArray();
                 var switchesBefore = relays.OfType<RelayProcess>().Select(r => r.ContextSwitches()).ToArray();
                 long ownSwitchesBefore = OwnContextSwitches();
+                long workItemsBefore = ThreadPool.CompletedWorkItemCount;
                 long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
                 var jitBefore = System.Runtime.JitInfo.GetCompilationTime();
                 long jitMethodsBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
@@ -296,13 +297,14 @@ public static class OnionLoopback
                 long jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethodsBefore;
                 double allocatedPerMib = (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / (double)mib;
                 long ownSwitches = (OwnContextSwitches() - ownSwitchesBefore) / mib;
+                long workItems = (ThreadPool.CompletedWorkItemCount - workItemsBefore) / mib;
                 var perRelay = relays.OfType<RelayProcess>().Select((r, i) => (r.CpuTime() - relayCpuBefore[i]).TotalMilliseconds / mib).ToArray();
                 var switches = relays.OfType<RelayProcess>().Select((r, i) => (r.ContextSwitches() - switchesBefore[i]) / mib).ToArray();
                 report.AppendLine($"{name}: {mib} MiB on one stream in {watch.Elapsed.TotalSeconds:F2} s = {mib / watch.Elapsed.TotalSeconds:F1} MiB/s; "
                     + (relayProcesses
                         ? $"CPU per MiB: this process (client and destination) {cpu.TotalMilliseconds / mib:F1} ms "
                             + $"(JIT compiling {jit.TotalMilliseconds / mib:F2} ms, {jitMethods} methods, after {quietWaits} x 250 ms waiting for the JIT; "
-                            + $"allocated {allocatedPerMib / 1024:F1} KiB; context switches per MiB {ownSwitches}, all threads)"
+                            + $"allocated {allocatedPerMib / 1024:F1} KiB; context switches per MiB {ownSwitches}, all threads; thread-pool work items per MiB {workItems})"
                             + (name == "circuit" ? $", relays (guard, middle, exit) {string.Join(", ", perRelay.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} ms"
                                 + $"; context switches per MiB, relays (threads alive at the end) {string.Join(", ", switches)}" : "")
                         : $"process CPU {cpu.TotalMilliseconds / mib:F1} ms per MiB (all nodes)"));
