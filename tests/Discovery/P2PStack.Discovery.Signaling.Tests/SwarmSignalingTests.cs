@@ -311,7 +311,8 @@ public sealed class SwarmSignalingTests(ITestOutputHelper output) : IAsyncLifeti
     [Fact]
     public async Task A_light_peer_that_never_reads_its_answers_is_cut_off_after_the_write_timeout_and_counted()
     {
-        var host = await StartAsync(o => o.AnswerWriteTimeout = TimeSpan.FromSeconds(1));
+        // Long enough that the small answers of a reading stream are never cut under CI load; short enough for the test.
+        var host = await StartAsync(o => o.AnswerWriteTimeout = TimeSpan.FromSeconds(3));
         var member = await StartAsync();
         await member.Signaling!.JoinAsync(Key);
         var stuck = await SignalingPeer.StartAsync(_network, withSignaling: false);
