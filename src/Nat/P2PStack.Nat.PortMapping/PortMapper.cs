@@ -139,7 +139,10 @@ public sealed partial class PortMapper : IPortMappingClient, IDisposable
             {
                 gateways.Add(await UpnpGateway.FromLocationAsync(_http, _options, answer.Location, cancellationToken).ConfigureAwait(false));
             }
-            catch (Exception ex) when (ex is PortMappingFormatException or GatewayNotFoundException or PortMappingRefusedException)
+            // One device that fails (a bad description, no answer, a refusal, a connection reset in the middle of the
+            // fetch: a device rebooting) is skipped and named: another device on the LAN may be the gateway.
+            catch (Exception ex) when (ex is PortMappingFormatException or GatewayNotFoundException or PortMappingRefusedException
+                or GatewayConnectionException)
             {
                 errors.Add($"{answer.Describe()} at {answer.Location}: {ex.Message}");
             }

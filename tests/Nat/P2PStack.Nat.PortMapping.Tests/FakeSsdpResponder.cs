@@ -7,7 +7,9 @@ namespace P2PStack.Nat.PortMapping.Tests;
 /// <summary>
 /// A LAN device on a random 127/8 address that answers every SSDP M-SEARCH (unicast, on port 1900 of its address)
 /// with the datagram <see cref="FakeSsdpResponder(Func{FakeSsdpResponder, string}, string)"/>'s answer makes, and
-/// serves one device description over HTTP on the same address (<see cref="Location"/>), whatever is asked.
+/// serves one device description over HTTP on the same address (<see cref="Location"/>), whatever is asked (or resets
+/// that connection, <see cref="ResetDescriptionFetch"/>). Other devices of the same test LAN can answer the searches it
+/// receives (<see cref="AlsoAnswering"/>), as every device in the multicast group would.
 /// </summary>
 public sealed class FakeSsdpResponder : IDisposable
 {
@@ -37,6 +39,14 @@ public sealed class FakeSsdpResponder : IDisposable
     /// <summary>Where SSDP searches go (<c>PortMappingOptions.SsdpEndPoint</c>).</summary>
     public IPEndPoint SsdpEndPoint => new(Address, 1900);
 
+    /// <summary>Reads the description request, then resets the connection (RST) without answering: a device that
+    /// reboots or whose web server crashes.</summary>
+    public bool ResetDescriptionFetch { get; init; }
+
+    /// <summary>Another device of the LAN that hears the same searches: called with the searcher's end point on every
+    /// M-SEARCH this responder receives, so it answers too (from its own address).</summary>
+    public Func<EndPoint, Task>? AlsoAnswering { get; init; }
+
     /// <summary>The device description this responder serves.</summary>
     public Uri Location => new($"http://{Address}:{((IPEndPoint)_http.LocalEndpoint).Port}/description.xml");
 
@@ -50,6 +60,7 @@ public sealed class FakeSsdpResponder : IDisposable
                 var received = await _ssdp.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), _stop.Token);
                 if (!System.Text.Encoding.ASCII.GetString(buffer, 0, received.ReceivedBytes).StartsWith("M-SEARCH", StringComparison.Ordinal)) continue;
                 await _ssdp.SendToAsync(System.Text.Encoding.ASCII.GetBytes(_answer(this)), SocketFlags.None, received.RemoteEndPoint);
+                if (AlsoAnswering is { } other) await other(received.RemoteEndPoint);
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
             {
@@ -72,6 +83,12 @@ public sealed class FakeSsdpResponder : IDisposable
                     int n = await client.ReceiveAsync(buffer, _stop.Token);
                     if (n == 0) break;
                     head.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+                }
+                if (ResetDescriptionFetch)
+                {
+                    client.LingerState = new LingerOption(true, 0); // close with RST
+                    client.Close();
+                    continue;
                 }
                 byte[] body = System.Text.Encoding.UTF8.GetBytes(_description);
                 await client.SendAsync(System.Text.Encoding.ASCII.GetBytes(
