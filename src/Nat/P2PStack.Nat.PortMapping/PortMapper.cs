@@ -127,12 +127,13 @@ public sealed partial class PortMapper : IPortMappingClient, IDisposable
     }
 
     /// <summary>Finds the IGDs on the LAN (SSDP) and reads their descriptions.</summary>
+    /// <exception cref="GatewayNotFoundException">No usable gateway: says what answered and why each was unusable.</exception>
     public async Task<IReadOnlyList<UpnpGateway>> DiscoverUpnpAsync(CancellationToken cancellationToken)
     {
-        var answers = await Ssdp.SearchAsync(_options, cancellationToken).ConfigureAwait(false);
+        var search = await Ssdp.SearchAsync(_options, cancellationToken).ConfigureAwait(false);
         var gateways = new List<UpnpGateway>();
-        var errors = new List<string>();
-        foreach (var answer in answers)
+        var errors = new List<string>(search.Unusable);
+        foreach (var answer in search.Answers)
         {
             try
             {
@@ -140,14 +141,14 @@ public sealed partial class PortMapper : IPortMappingClient, IDisposable
             }
             catch (Exception ex) when (ex is PortMappingFormatException or GatewayNotFoundException or PortMappingRefusedException)
             {
-                errors.Add($"{answer.Location}: {ex.Message}");
+                errors.Add($"{answer.Describe()} at {answer.Location}: {ex.Message}");
             }
         }
         if (gateways.Count == 0)
         {
-            throw new GatewayNotFoundException("UPnP", answers.Count == 0
+            throw new GatewayNotFoundException("UPnP", errors.Count == 0
                 ? $"no Internet Gateway Device answered SSDP within {_options.SsdpTimeout}"
-                : "no usable gateway: " + string.Join("; ", errors));
+                : $"no usable Internet Gateway Device among the SSDP answers within {_options.SsdpTimeout}: " + string.Join("; ", errors));
         }
         return gateways;
     }
