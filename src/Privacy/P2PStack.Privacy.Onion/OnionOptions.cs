@@ -214,7 +214,7 @@ public sealed class OnionRelayOptions
     /// read it, with no hand-off to the thread pool. Null (the default): on exactly when the runtime runs socket
     /// completions inline too (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> in the relay's environment), so
     /// that the socket's read, Noise, yamux and the circuit all run on the socket's event thread: measured together,
-    /// a relay spent about a fifth less CPU per MiB and switched threads 3-6 times less often; each alone did not help
+    /// a relay spent 10-20 % less CPU per MiB and switched threads 3-6 times less often; each alone did not help
     /// (docs/benchmarks.md, "Onion loopback, tenth pass").</summary>
     public bool? ReadLinksOnMuxerLoop { get; set; }
 
