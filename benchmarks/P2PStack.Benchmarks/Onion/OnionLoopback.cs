@@ -16,7 +16,7 @@ using P2PStack.Simulation;
 namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
-/// <c>onion-loopback [--builds 200] [--warmup-builds 1000] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes]
+/// <c>onion-loopback [--builds 200] [--warmup-builds 1000] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes [--relay-env NAME=VALUE]...]
 /// [--circuit-window N --circuit-increment N --stream-window N --stream-increment N] [--perf-control FIFO --perf-phase
 /// builds|transfer]</c>: three relays, a
 /// client and a destination, each a full host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and
@@ -51,6 +51,11 @@ public static class OnionLoopback
         int warmup = Arg(args, "--warmup-mib", 32);
         int warmupBuilds = Arg(args, "--warmup-builds", 1000);
         bool processes = args.Contains("--relay-processes");
+        for (int i = Array.IndexOf(args, "--relay-env"); i >= 0 && i + 1 < args.Length; i = Array.IndexOf(args, "--relay-env", i + 1))
+        {
+            var (name, value) = args[i + 1].Split('=', 2) is [var n, var v] ? (n, v) : throw new ArgumentException($"--relay-env {args[i + 1]}: NAME=VALUE expected");
+            RelayEnvironment[name] = value;
+        }
         var flow = Flow.Parse(args);
         int control = Array.IndexOf(args, "--perf-control");
         using var perf = control >= 0 && control + 1 < args.Length
@@ -219,6 +224,7 @@ public static class OnionLoopback
                 ? $"onion loopback: 3 relays in 3 processes of their own, client and destination in this one, on 127.0.0.1 TCP; "
                     + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}; "
                     + $"thread-pool spin limit (all processes) {Environment.GetEnvironmentVariable(SpinLimitVariable) ?? "the runtime's default"}"
+                    + (RelayEnvironment.Count > 0 ? "; relay processes only: " + string.Join(" ", RelayEnvironment.Select(e => $"{e.Key}={e.Value}")) : "")
                 : $"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
                     + $"1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
             report.AppendLine(flow.Describe(new FlowControlOptions()));
@@ -356,6 +362,10 @@ public static class OnionLoopback
     // less CPU per MiB without the spinning, a slower echo).
     private const string SpinLimitVariable = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
 
+    /// <summary><c>--relay-env NAME=VALUE</c> (repeatable): set in the relay processes' environment only (for example
+    /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, which the runtime reads once, at its start).</summary>
+    private static readonly SortedDictionary<string, string> RelayEnvironment = new(StringComparer.Ordinal);
+
     /// <summary>A relay in a process of its own (<c>onion-relay-node</c>, this same program), so that its CPU time is
     /// its own.</summary>
     private sealed class RelayProcess : IRelayNode, IDisposable
@@ -387,6 +397,7 @@ public static class OnionLoopback
             start.ArgumentList.Add(typeof(OnionLoopback).Assembly.Location);
             start.ArgumentList.Add("onion-relay-node");
             foreach (var argument in flow.Arguments()) start.ArgumentList.Add(argument);
+            foreach (var (name, value) in RelayEnvironment) start.Environment[name] = value;
             var process = Process.Start(start) ?? throw new InvalidOperationException("the relay process did not start");
             try
             {

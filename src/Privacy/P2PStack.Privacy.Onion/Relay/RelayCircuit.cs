@@ -174,6 +174,9 @@ internal sealed partial class RelayCircuit
         int cellSize = _layout.CellSize;
         int maxBatch = Options.Relay.CellsPerRead;
         var observer = _relay.Observer;
+        // After the handshake (its key agreement stays off the muxer's read loop): from here on, per batch, this loop
+        // does a few microseconds of work per cell and never blocks.
+        if (Options.Relay.ReadsLinksOnMuxerLoop) _prev.Stream.TryReadInline();
         while (true)
         {
             // Not the lifetime's token: the end cancels this read with CancelPendingRead (sticky, so an end before the
@@ -252,7 +255,10 @@ internal sealed partial class RelayCircuit
                     }
                     await HandleLocalAsync(early, cell, token).ConfigureAwait(false);
                 }
-                if (locked is not null) await FlushNextAsync(locked, token).ConfigureAwait(false);
+                // More whole cells readable at once: they join these in the next flush (at most the link's cells per
+                // flush), so that the batch's writes do not get smaller.
+                bool more = destroyed is null && processed == maxBatch && buffer.Length >= cellSize;
+                if (locked is not null && !more) await FlushNextAsync(locked, token).ConfigureAwait(false);
             }
             finally
             {
@@ -356,6 +362,7 @@ internal sealed partial class RelayCircuit
         int cellSize = _layout.CellSize;
         int maxBatch = Options.Relay.CellsPerRead;
         var observer = _relay.Observer;
+        if (Options.Relay.ReadsLinksOnMuxerLoop) next.Stream.TryReadInline();
         try
         {
             while (true)
@@ -401,7 +408,8 @@ internal sealed partial class RelayCircuit
                         _prev.Commit();
                         relayed++;
                     }
-                    if (locked) await _prev.FlushAsync(token).ConfigureAwait(false);
+                    bool more = destroyed is null && processed == maxBatch && buffer.Length >= cellSize; // as forward
+                    if (locked && !more) await _prev.FlushAsync(token).ConfigureAwait(false);
                 }
                 finally
                 {
