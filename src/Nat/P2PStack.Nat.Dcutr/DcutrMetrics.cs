@@ -19,8 +19,8 @@ public sealed class DcutrMetrics : ModuleMetrics
             "Hole punch rounds (CONNECT, SYNC, simultaneous dial), by role (initiator, responder).");
         _results = Meter.CreateCounter<long>("p2pstack_holepunch_results_total", "{upgrade}",
             "Relayed connections we tried to make direct, by result (success, failure) and reason (direct_dial, hole_punch, " +
-            "no_addresses, no_own_addresses, dial_failed, protocol_error, timeout, not_supported, busy); counted by the initiator, " +
-            "and by the responder only for a malformed message it received (protocol_error).");
+            "no_addresses, no_own_addresses, dial_failed, protocol_error, timeout, not_supported, busy); counted by the initiator " +
+            "(not an upgrade its caller cancelled), and by the responder only for a malformed message it received (protocol_error).");
         _duration = Meter.CreateHistogram<double>("p2pstack_holepunch_duration_seconds", "s",
             "From the start of an upgrade to the direct connection, for successful ones.");
     }

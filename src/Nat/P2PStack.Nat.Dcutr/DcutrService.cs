@@ -11,7 +11,8 @@ using P2PStack.Network;
 namespace P2PStack.Nat.Dcutr;
 
 /// <summary>How an attempt to make a relayed connection direct ended.</summary>
-/// <param name="Reason">direct_dial (the remote was reachable), hole_punch, or why it failed.</param>
+/// <param name="Reason">direct_dial (the remote was reachable), hole_punch, or why it failed (timeout: the responder
+/// stalled past <see cref="DcutrOptions.StreamTimeout"/>; cancelled: the caller's token, not counted in the metrics).</param>
 /// <param name="Attempts">Hole punch rounds run (0 when a direct dial sufficed or none could start).</param>
 /// <param name="Elapsed">From the start of the upgrade to the direct connection (or to giving up).</param>
 public sealed record HolePunchResult(PeerId Peer, bool Success, string Reason, int Attempts, TimeSpan Elapsed, IConnection? Direct);
@@ -144,9 +145,11 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // Cancelled: the node stops (or the caller gave up); that is no outcome of the traversal to count.
-            result = Finish(relayed, false, cancellationToken.IsCancellationRequested ? "timeout" : "protocol_error", 0, started, null,
-                countTraversal: !cancellationToken.IsCancellationRequested);
+            // Cancelled: the node stops (or the caller gave up); that is no outcome of the hole punch to count. A
+            // responder that stalls past StreamTimeout ends in UpgradeCoreAsync ("timeout"), not here.
+            bool cancelled = cancellationToken.IsCancellationRequested;
+            result = Finish(relayed, false, cancelled ? "cancelled" : "protocol_error", 0, started, null,
+                countTraversal: !cancelled, countResult: !cancelled);
             LogFailed(peer, ex.Message);
         }
         finally
@@ -198,7 +201,19 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
                 using (var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                 {
                     exchange.CancelAfter(_options.StreamTimeout);
-                    round = await HolePunchExchange.InitiateAsync(stream, ours, _time, exchange.Token).ConfigureAwait(false);
+                    try
+                    {
+                        round = await HolePunchExchange.InitiateAsync(stream, ours, _time, exchange.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        // The responder stalled past StreamTimeout (no answer to CONNECT, or a stream that stopped
+                        // moving): the hole punch failed and the relayed connection remains. The caller's
+                        // cancellation is no outcome and goes up to UpgradeAsync.
+                        stream.Reset();
+                        LogFailed(peer, $"no answer within {_options.StreamTimeout} ({ex.Message})");
+                        return Finish(relayed, false, "timeout", attempt, started, null);
+                    }
                 }
                 var theirs = HolePunchExchange.Punchable(round.RemoteAddresses, _options.AllowPrivateAddresses);
                 if (theirs.Count == 0)
@@ -380,15 +395,15 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
         await relayed.CloseAsync(token).ConfigureAwait(false);
     });
 
-    /// <summary>Records the initiator's outcome: DCUtR's result, and the traversal's path (direct; relayed while the
+    /// <summary>Records the initiator's outcome: DCUtR's result (by reason, unless it was cancelled), and the traversal's path (direct; relayed while the
     /// relayed connection is still open; failed when it closed under us, as a relay ending the circuit does).</summary>
     private HolePunchResult Finish(IConnection relayed, bool success, string reason, int attempts, long started, IConnection? direct,
-        bool countTraversal = true)
+        bool countTraversal = true, bool countResult = true)
     {
         var peer = relayed.RemotePeer;
         var elapsed = _time.GetElapsedTime(started);
         var result = new HolePunchResult(peer, success, reason, attempts, elapsed, direct);
-        _metrics?.Result(success, reason);
+        if (countResult) _metrics?.Result(success, reason);
         if (countTraversal) _traversals?.Record("dcutr", success ? NatTraversalPath.Direct
             : relayed.Completion.IsCompleted ? NatTraversalPath.Failed : NatTraversalPath.Relayed);
         if (success) _metrics?.Duration(elapsed);

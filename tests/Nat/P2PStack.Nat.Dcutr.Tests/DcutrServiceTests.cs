@@ -197,6 +197,126 @@ public sealed class DcutrServiceTests : IAsyncLifetime
         Assert.Equal(new NatTraversalCounts(0, 0, 0), dialer.Get<NatTraversalMetrics>().Counts("dcutr")); // no traversal of its own
     }
 
+    /// <summary>What the silent DCUtR responder does before it stops answering.</summary>
+    public enum ResponderSilence
+    {
+        /// <summary>Accepts the stream and never answers CONNECT.</summary>
+        Accept,
+
+        /// <summary>Answers the first CONNECT (with no address), then reads on and never answers again.</summary>
+        Connect,
+    }
+
+    [Theory]
+    [InlineData(ResponderSilence.Accept)]
+    [InlineData(ResponderSilence.Connect)]
+    public async Task AResponderStallingPastTheStreamTimeoutIsATimeoutAndStaysRelayed(ResponderSilence silence)
+    {
+        var (_, listener, circuit) = await ListenerBehindRelayAsync(dcutr: o =>
+        {
+            o.StreamTimeout = TimeSpan.FromSeconds(2);
+            o.NoAddressRetryDelay = TimeSpan.FromMilliseconds(50);
+        });
+        // The dialer announces no address (no unilateral dial can succeed) and serves a DCUtR that stops answering.
+        var dialer = await StartAsync(p =>
+        {
+            p.ConfigureHost(o => o.Addresses.NoAnnounce.Add(Multiaddr.Parse("/ip4/127.0.0.1")));
+            p.AddCircuitRelay();
+        });
+        var responder = new SilentDcutr(silence);
+        using var handler = dialer.Host.AddHandler(responder);
+        var relayed = await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"), new DialOptions { AllowLimited = true }, Ct());
+
+        var result = await Poll.UntilAsync(() => listener.Get<DcutrService>().LastResult(dialer.Host.PeerId));
+        Assert.False(result.Success);
+        Assert.Equal("timeout", result.Reason);
+        // The round that stalled: the first, or the second after an answered one.
+        Assert.Equal(silence == ResponderSilence.Accept ? 1 : 2, result.Attempts);
+        Assert.Equal(1, _metrics.Sum("p2pstack_holepunch_results_total", "result=failure", "reason=timeout"));
+        Assert.Equal(1, _metrics.Sum("p2pstack_holepunch_results_total"));
+        // A failed hole punch over a relayed connection that still works: relayed.
+        Assert.Equal(new NatTraversalCounts(0, 1, 0), listener.Get<NatTraversalMetrics>().Counts("dcutr"));
+        Assert.False(relayed.Completion.IsCompleted);
+        // The initiator ended the stalled stream.
+        await responder.Ended.WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public async Task ACallerCancellingDuringAStallIsACancellationAndIsNotCounted()
+    {
+        // The listener (no DCUtR of its own, no announced address) serves a DCUtR that never answers; the dialer runs
+        // the upgrade by hand (its relayed connection is outbound, so nothing starts one by itself) and gives up first.
+        var relay = await StartAsync(p => p.AddCircuitRelay(o =>
+        {
+            o.Enabled = true;
+            o.AllowPrivateAddresses = true;
+        }));
+        var listener = await StartAsync(p =>
+        {
+            p.ConfigureHost(o =>
+            {
+                o.LimitedConnectionProtocols.Add(DcutrProtocol.Id);
+                o.Addresses.NoAnnounce.Add(Multiaddr.Parse("/ip4/127.0.0.1"));
+            });
+            p.AddCircuitRelay(configureClient: o => o.StaticRelays.Add(relay.Address));
+        });
+        var responder = new SilentDcutr(ResponderSilence.Accept);
+        using var handler = listener.Host.AddHandler(responder);
+        var circuit = await Poll.UntilAsync(() => listener.Host.AddressManager.RelayAddresses.FirstOrDefault());
+        var dialer = await StartAsync(p => p.AddCircuitRelay().AddDcutr(o =>
+        {
+            o.AllowPrivateAddresses = true;
+            o.StreamTimeout = TimeSpan.FromMinutes(10); // only the caller can end the wait
+        }));
+        var relayed = await dialer.Host.DialAsync(circuit.Encapsulate($"/p2p/{listener.Host.PeerId}"), new DialOptions { AllowLimited = true }, Ct());
+
+        using var caller = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var result = await dialer.Get<DcutrService>().UpgradeAsync(relayed, caller.Token).WaitAsync(Timeout);
+        Assert.False(result.Success);
+        Assert.Equal("cancelled", result.Reason);
+        Assert.Equal(0, _metrics.Sum("p2pstack_holepunch_results_total"));
+        Assert.Equal(new NatTraversalCounts(0, 0, 0), dialer.Get<NatTraversalMetrics>().Counts("dcutr"));
+    }
+
+    /// <summary>Serves DCUtR on limited connections and stops answering (see <see cref="ResponderSilence"/>).</summary>
+    private sealed class SilentDcutr(ResponderSilence silence) : IProtocolHandler
+    {
+        private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public IReadOnlyList<string> Protocols => [DcutrProtocol.Id];
+
+        public bool RunOnLimitedConnections => true;
+
+        /// <summary>Completes when the initiator ended the stream (closed or reset it).</summary>
+        public Task Ended => _ended.Task;
+
+        public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
+        {
+            await using (stream)
+            {
+                try
+                {
+                    if (silence == ResponderSilence.Connect)
+                    {
+                        await DcutrProtocol.ReadConnectAsync(stream.Input, cancellationToken);
+                        await DcutrProtocol.WriteConnectAsync(stream.Output, [], cancellationToken);
+                    }
+                    // Reads (SYNC, the next CONNECT) and never answers, until the initiator ends the stream.
+                    while (true)
+                    {
+                        var read = await stream.Input.ReadAsync(cancellationToken);
+                        stream.Input.AdvanceTo(read.Buffer.End);
+                        if (read.IsCompleted) break;
+                    }
+                }
+                catch (Exception e) when (e is StreamResetException or IOException)
+                {
+                }
+                _ended.TrySetResult();
+            }
+        }
+    }
+
     /// <summary>Serves DCUtR on limited connections and answers the CONNECT with a SYNC (the wrong message).</summary>
     private sealed class OutOfOrderDcutr : IProtocolHandler
     {
