@@ -28,7 +28,7 @@ internal sealed class ExitStream
     // rented and returned every 8 cells, with a write split across two, was a measurable share of an exit's CPU.
     private readonly Pipe _toDestination = new(new PipeOptions(readerScheduler: PipeScheduler.Inline, pauseWriterThreshold: 0,
         resumeWriterThreshold: 0, minimumSegmentSize: 16 * 1024, useSynchronizationContext: false));
-    private readonly DeliveryWindow _deliver;
+    private readonly DeliveryWindow _deliver; // used under _gate only
     private readonly CancellationTokenSource _abort = new();
     private readonly Lock _gate = new();
     private IExitEnd? _stream;
@@ -42,7 +42,7 @@ internal sealed class ExitStream
         Id = id;
         _destination = destination;
         PackageWindow = new FlowWindow(flow.StreamWindow);
-        _deliver = new DeliveryWindow(flow.StreamWindow, flow.StreamSendmeIncrement);
+        _deliver = new DeliveryWindow(flow.StreamWindow, flow.StreamSendmeIncrement, synchronized: false); // under _gate
     }
 
     public ushort Id { get; }
@@ -228,8 +228,12 @@ internal sealed class ExitStream
             if (!buffer.IsEmpty) await stream.Output.FlushAsync(token).ConfigureAwait(false);
             long consumed = buffer.Length;
             reader.AdvanceTo(buffer.End);
-            lock (_gate) _queued -= consumed;
-            int due = _deliver.Consumed(consumed);
+            int due;
+            lock (_gate)
+            {
+                _queued -= consumed;
+                due = _deliver.Consumed(consumed);
+            }
             if (consumed > 0) await _circuit.ConsumedAsync(Id, consumed, due, token).ConfigureAwait(false);
             if (result.IsCompleted)
             {

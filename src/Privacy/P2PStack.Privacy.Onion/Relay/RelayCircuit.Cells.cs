@@ -98,7 +98,7 @@ internal sealed partial class RelayCircuit
                     stop = RunStop.Destroy;
                     break;
                 }
-                if (RefusedRelayCell(command, forward) is { } refused)
+                if (command != CellCommand.Relay && RefusedRelayCell(command, forward) is { } refused)
                 {
                     // The cells before it still go out, as they would have one at a time.
                     to.Commit(written);
@@ -161,7 +161,7 @@ internal sealed partial class RelayCircuit
                     stop = RunStop.Destroy;
                     break;
                 }
-                if (RefusedRelayCell(command, forward: true) is { } refused)
+                if (command != CellCommand.Relay && RefusedRelayCell(command, forward: true) is { } refused)
                 {
                     run.Take(taken);
                     throw refused;
@@ -195,11 +195,11 @@ internal sealed partial class RelayCircuit
         return RunStop.None;
     }
 
-    /// <summary>Why a cell of <paramref name="command"/> may not travel this way on an open circuit, or null: relay
-    /// cells only, RELAY_EARLY only towards the exit and only up to the option.</summary>
+    /// <summary>Why a cell of <paramref name="command"/>, not RELAY, may not travel this way on an open circuit, or null:
+    /// RELAY_EARLY only towards the exit and only up to the option. (Out of line: RELAY, nearly every cell, is tested
+    /// at the call.)</summary>
     private OnionFormatException? RefusedRelayCell(CellCommand command, bool forward)
     {
-        if (command == CellCommand.Relay) return null;
         if (!forward) return new OnionFormatException($"{command} cell from the next hop");
         if (command != CellCommand.RelayEarly) return new OnionFormatException($"{command} cell on an open circuit");
         if (++_relayEarly > Options.Relay.MaxRelayEarlyCells)

@@ -146,7 +146,7 @@ internal sealed partial class RelayCircuit
             throw new CircuitEndedException(DestroyReason.ResourceLimit, Side.None,
                 $"more than {Options.Relay.MaxQueuedCellsPerCircuit} cells of data queued for the destinations");
         }
-        if (!_touched.Contains(stream!)) _touched.Add(stream!);
+        if (_touched.Count == 0 || (!ReferenceEquals(_touched[^1], stream) && !_touched.Contains(stream!))) _touched.Add(stream!);
     }
 
     // Forward DATA taken (or dropped): the circuit SENDMEs that makes due are written by whoever sends SENDMEs next.
