@@ -24,10 +24,8 @@ internal sealed class ExitStream
     // loop, at the end of each read batch) up to its first wait, so delivered data goes on to the destination's stream
     // without a hand-off through the thread pool per batch, while it is still in cache; a destination that does not
     // take it makes the pump wait, never the forward loop (the pipe does not pause its writer; the stream window bounds it).
-    // Segments of 16 KiB (the default is 4 KiB): each DATA cell's bytes are written here one by one, and a segment
-    // rented and returned every 8 cells, with a write split across two, was a measurable share of an exit's CPU.
     private readonly Pipe _toDestination = new(new PipeOptions(readerScheduler: PipeScheduler.Inline, pauseWriterThreshold: 0,
-        resumeWriterThreshold: 0, minimumSegmentSize: 16 * 1024, useSynchronizationContext: false));
+        resumeWriterThreshold: 0, useSynchronizationContext: false));
     private readonly DeliveryWindow _deliver; // used under _gate only
     private readonly CancellationTokenSource _abort = new();
     private readonly Lock _gate = new();
