@@ -16,7 +16,7 @@ using P2PStack.Simulation;
 namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
-/// <c>onion-loopback [--builds 200] [--warmup-builds 1000] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes]
+/// <c>onion-loopback [--builds 200] [--warmup-builds 1000] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes [--relay-env NAME=VALUE]...]
 /// [--circuit-window N --circuit-increment N --stream-window N --stream-increment N] [--perf-control FIFO --perf-phase
 /// builds|transfer]</c>: three relays, a
 /// client and a destination, each a full host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and
@@ -29,8 +29,9 @@ namespace P2PStack.Benchmarks.Onion;
 /// connection, divided by three, estimates the CPU per MiB per relay (an upper bound: the client's and the exit's cell
 /// work are in it). Warm-up builds and a warm-up transfer on each connection precede the measured ones (the tiered JIT
 /// compiles the hot paths again once they are hot, in every process). With <c>--relay-processes</c> it also reports the
-/// CPU time per build of each process and the context switches per MiB of each relay (threads woken: the cost of
-/// handing cells between loops and processes, which other processes' load hardly changes). With <c>--perf-control</c>
+/// CPU time per build of each process and the context switches per MiB of each relay (all its threads, read by getrusage
+/// in the relay and reported on request; threads woken: the cost of handing cells between loops and processes, which
+/// other processes' load hardly changes). With <c>--perf-control</c>
 /// (the control FIFO of <c>perf stat --delay=-1 --control fifo:FIFO</c>, which counts this process and its relay
 /// processes) it writes <c>enable</c> before the measured builds or the measured circuit transfers (<c>--perf-phase</c>)
 /// and <c>disable</c> after them, so that the counts (instructions: what the load does not change) cover only those.
@@ -50,6 +51,11 @@ public static class OnionLoopback
         int warmup = Arg(args, "--warmup-mib", 32);
         int warmupBuilds = Arg(args, "--warmup-builds", 1000);
         bool processes = args.Contains("--relay-processes");
+        for (int i = Array.IndexOf(args, "--relay-env"); i >= 0 && i + 1 < args.Length; i = Array.IndexOf(args, "--relay-env", i + 1))
+        {
+            var (name, value) = args[i + 1].Split('=', 2) is [var n, var v] ? (n, v) : throw new ArgumentException($"--relay-env {args[i + 1]}: NAME=VALUE expected");
+            RelayEnvironment[name] = value;
+        }
         var flow = Flow.Parse(args);
         int control = Array.IndexOf(args, "--perf-control");
         using var perf = control >= 0 && control + 1 < args.Length
@@ -97,8 +103,9 @@ public static class OnionLoopback
 
     /// <summary><c>onion-relay-node</c>: one relay of <c>onion-loopback --relay-processes</c>, in its own process. Prints
     /// <c>READY &lt;peer id&gt; &lt;address&gt; &lt;signed descriptor, base64&gt;</c>, then reads <c>PEER &lt;peer id&gt;
-    /// &lt;address&gt;</c> lines (addresses of the other nodes) until its input ends, then prints <c>CELLS &lt;relayed
-    /// cells&gt;</c> and stops.</summary>
+    /// &lt;address&gt;</c> lines (addresses of the other nodes) and <c>SWITCHES</c> lines (answered with <c>SWITCHES
+    /// &lt;n&gt;</c>: its context switches so far, all threads, getrusage) until its input ends, then prints <c>CELLS
+    /// &lt;relayed cells&gt;</c> and stops.</summary>
     public static int RunRelayNode(string[] args)
     {
         RunRelayNodeAsync(Flow.Parse(args)).GetAwaiter().GetResult();
@@ -116,6 +123,12 @@ public static class OnionLoopback
             var parts = line.Split(' ');
             if (parts is ["PEER", var peer, var address])
                 node.Host.PeerStore.AddAddresses(PeerId.Parse(peer), [Multiaddr.Parse(address)], TimeSpan.FromHours(1));
+            else if (parts is ["SWITCHES"])
+            {
+                // Only the process itself can read its total (threads that ended included): getrusage(RUSAGE_SELF).
+                Console.WriteLine($"SWITCHES {OwnContextSwitches()}");
+                await Console.Out.FlushAsync();
+            }
         }
         Console.WriteLine($"EXCEPTIONS {exceptions}");
         Console.WriteLine($"CELLS {node.Metrics.RelayedCellsForward + node.Metrics.RelayedCellsBackward}");
@@ -211,6 +224,7 @@ public static class OnionLoopback
                 ? $"onion loopback: 3 relays in 3 processes of their own, client and destination in this one, on 127.0.0.1 TCP; "
                     + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}; "
                     + $"thread-pool spin limit (all processes) {Environment.GetEnvironmentVariable(SpinLimitVariable) ?? "the runtime's default"}"
+                    + (RelayEnvironment.Count > 0 ? "; relay processes only: " + string.Join(" ", RelayEnvironment.Select(e => $"{e.Key}={e.Value}")) : "")
                 : $"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
                     + $"1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
             report.AppendLine(flow.Describe(new FlowControlOptions()));
@@ -279,8 +293,9 @@ public static class OnionLoopback
                 int quietWaits = await JitQuietAsync();
                 var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
                 var relayCpuBefore = relays.OfType<RelayProcess>().Select(r => r.CpuTime()).ToArray();
-                var switchesBefore = relays.OfType<RelayProcess>().Select(r => r.ContextSwitches()).ToArray();
+                var switchesBefore = await RelaySwitchesAsync(relays);
                 long ownSwitchesBefore = OwnContextSwitches();
+                long workItemsBefore = ThreadPool.CompletedWorkItemCount;
                 long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
                 var jitBefore = System.Runtime.JitInfo.GetCompilationTime();
                 long jitMethodsBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
@@ -296,15 +311,17 @@ public static class OnionLoopback
                 long jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethodsBefore;
                 double allocatedPerMib = (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / (double)mib;
                 long ownSwitches = (OwnContextSwitches() - ownSwitchesBefore) / mib;
+                long workItems = (ThreadPool.CompletedWorkItemCount - workItemsBefore) / mib;
                 var perRelay = relays.OfType<RelayProcess>().Select((r, i) => (r.CpuTime() - relayCpuBefore[i]).TotalMilliseconds / mib).ToArray();
-                var switches = relays.OfType<RelayProcess>().Select((r, i) => (r.ContextSwitches() - switchesBefore[i]) / mib).ToArray();
+                var switchesAfter = await RelaySwitchesAsync(relays);
+                var switches = switchesAfter.Select((after, i) => (after - switchesBefore[i]) / mib).ToArray();
                 report.AppendLine($"{name}: {mib} MiB on one stream in {watch.Elapsed.TotalSeconds:F2} s = {mib / watch.Elapsed.TotalSeconds:F1} MiB/s; "
                     + (relayProcesses
                         ? $"CPU per MiB: this process (client and destination) {cpu.TotalMilliseconds / mib:F1} ms "
                             + $"(JIT compiling {jit.TotalMilliseconds / mib:F2} ms, {jitMethods} methods, after {quietWaits} x 250 ms waiting for the JIT; "
-                            + $"allocated {allocatedPerMib / 1024:F1} KiB; context switches per MiB {ownSwitches}, all threads)"
+                            + $"allocated {allocatedPerMib / 1024:F1} KiB; context switches per MiB {ownSwitches}, all threads; thread-pool work items per MiB {workItems})"
                             + (name == "circuit" ? $", relays (guard, middle, exit) {string.Join(", ", perRelay.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} ms"
-                                + $"; context switches per MiB, relays (threads alive at the end) {string.Join(", ", switches)}" : "")
+                                + $"; context switches per MiB, relays (all threads, getrusage in each relay) {string.Join(", ", switches)}" : "")
                         : $"process CPU {cpu.TotalMilliseconds / mib:F1} ms per MiB (all nodes)"));
             }
             long cells = 0;
@@ -345,6 +362,10 @@ public static class OnionLoopback
     // less CPU per MiB without the spinning, a slower echo).
     private const string SpinLimitVariable = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
 
+    /// <summary><c>--relay-env NAME=VALUE</c> (repeatable): set in the relay processes' environment only (for example
+    /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, which the runtime reads once, at its start).</summary>
+    private static readonly SortedDictionary<string, string> RelayEnvironment = new(StringComparer.Ordinal);
+
     /// <summary>A relay in a process of its own (<c>onion-relay-node</c>, this same program), so that its CPU time is
     /// its own.</summary>
     private sealed class RelayProcess : IRelayNode, IDisposable
@@ -376,6 +397,7 @@ public static class OnionLoopback
             start.ArgumentList.Add(typeof(OnionLoopback).Assembly.Location);
             start.ArgumentList.Add("onion-relay-node");
             foreach (var argument in flow.Arguments()) start.ArgumentList.Add(argument);
+            foreach (var (name, value) in RelayEnvironment) start.Environment[name] = value;
             var process = Process.Start(start) ?? throw new InvalidOperationException("the relay process did not start");
             try
             {
@@ -409,8 +431,23 @@ public static class OnionLoopback
             return _process.TotalProcessorTime;
         }
 
-        /// <summary>Voluntary and involuntary context switches so far of the relay process's threads alive now.</summary>
-        public long ContextSwitches() => OnionLoopback.ContextSwitches(_process.Id);
+        /// <summary>
+        /// Voluntary and involuntary context switches so far of the relay process, all its threads, those that ended
+        /// included: asked of the relay itself (getrusage(RUSAGE_SELF)), since Linux keeps no per-process total another
+        /// process can read (/proc/pid/status counts the main thread alone, /proc/pid/task only the threads alive). The
+        /// figure includes the few switches of answering the question itself.
+        /// </summary>
+        public async Task<long> ContextSwitchesAsync()
+        {
+            await _process.StandardInput.WriteLineAsync("SWITCHES");
+            await _process.StandardInput.FlushAsync();
+            using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // a hang guard
+            while (await _process.StandardOutput.ReadLineAsync(guard.Token) is { } line)
+            {
+                if (line.StartsWith("SWITCHES ", StringComparison.Ordinal)) return long.Parse(line[9..], CultureInfo.InvariantCulture);
+            }
+            throw new InvalidOperationException($"relay process {_process.Id} ended before it reported its context switches");
+        }
 
         /// <summary>The relay process's first-chance exceptions, as it reported them when it stopped.</summary>
         public string Exceptions { get; private set; } = "?";
@@ -477,35 +514,12 @@ public static class OnionLoopback
     [DllImport("libc", EntryPoint = "getrusage", SetLastError = true)]
     private static extern int GetRusage(int who, [Out] long[] usage);
 
-    /// <summary>
-    /// Voluntary and involuntary context switches so far of another process's threads that are alive now (the sum over
-    /// /proc/pid/task: a thread that ended between two reads drops out, so the difference can be too low; Linux keeps
-    /// no per-process total that another process can read, /proc/pid/status counts the main thread alone).
-    /// </summary>
-    private static long ContextSwitches(int pid)
+    /// <summary>Each relay process's context switches so far (<see cref="RelayProcess.ContextSwitchesAsync"/>), in order.</summary>
+    private static async Task<long[]> RelaySwitchesAsync(List<IRelayNode> relays)
     {
-        long total = 0;
-        try
-        {
-            foreach (var task in System.IO.Directory.GetDirectories($"/proc/{pid}/task"))
-            {
-                try
-                {
-                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
-                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)
-                            || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
-                            total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
-                }
-                catch (IOException)
-                {
-                    // The thread ended meanwhile.
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        return total;
+        var switches = new List<long>();
+        foreach (var relay in relays.OfType<RelayProcess>()) switches.Add(await relay.ContextSwitchesAsync());
+        return [.. switches];
     }
 
     private static string P(List<double> values, double p) => Statistics.Percentile(values, p).ToString("F3", CultureInfo.InvariantCulture);

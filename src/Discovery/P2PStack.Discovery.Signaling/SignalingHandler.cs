@@ -40,8 +40,7 @@ public sealed class SignalingHandler(IServiceProvider services) : IProtocolHandl
                     SignalResponse response;
                     using (frame) response = Handle(signaling, session, frame.Span);
                     LengthPrefixed.WriteMessage(stream.Output, response);
-                    var flush = await stream.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
-                    if (flush.IsCompleted) break;
+                    if (!await FlushAnswerAsync(signaling, stream, cancellationToken).ConfigureAwait(false)) return;
                 }
                 await stream.Output.CompleteAsync().ConfigureAwait(false);
             }
@@ -65,6 +64,32 @@ public sealed class SignalingHandler(IServiceProvider services) : IProtocolHandl
                 signaling.CloseSession(session);
             }
         }
+    }
+
+    /// <summary>
+    /// Flushes an answer into the stream's flow-control window within <see cref="SwarmSignalingOptions.AnswerWriteTimeout"/>.
+    /// A peer that does not take it in time is cut off (stream reset, counted <c>stalled</c>), so the host does not hold
+    /// the answer for as long as the peer's connection lives. False when the stream ended (by the peer or the cut).
+    /// </summary>
+    private static async Task<bool> FlushAnswerAsync(SwarmSignaling signaling, IStream stream, CancellationToken cancellationToken)
+    {
+        long size = stream.Output.CanGetUnflushedBytes ? stream.Output.UnflushedBytes : -1;
+        using var write = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        write.CancelAfter(signaling.Options.AnswerWriteTimeout);
+        try
+        {
+            var flush = await stream.Output.FlushAsync(write.Token).ConfigureAwait(false);
+            if (!flush.IsCanceled) return !flush.IsCompleted;
+        }
+        catch (OperationCanceledException) when (write.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        string unflushed = size < 0 ? "" : $" ({stream.Output.UnflushedBytes} of {size} bytes not taken)";
+        signaling.RefusedStream(stream.Connection.RemotePeer, "stalled",
+            $"the peer did not take an answer within {signaling.Options.AnswerWriteTimeout.TotalSeconds:0.###} s (AnswerWriteTimeout){unflushed}; stream reset");
+        stream.Reset();
+        return false;
     }
 
     private static SignalResponse Handle(SwarmSignaling signaling, long session, ReadOnlySpan<byte> bytes)
@@ -96,14 +121,39 @@ public sealed class SignalingHandler(IServiceProvider services) : IProtocolHandl
         }
         try
         {
-            var response = new SignalResponse { Status = SignalResponse.Types.Status.Ok };
-            foreach (var member in signaling.Serve(session, swarm.ToByteArray())) response.Members.Add(UnsafeByteOperations.UnsafeWrap(member));
-            return response;
+            return ServeAnswer(signaling.Serve(session, swarm.ToByteArray()), signaling.Options.MaxServeAnswerSize, signaling.Metrics);
         }
         catch (ResourceLimitExceededException e)
         {
             signaling.Metrics.Refused("serve_limit");
             return new SignalResponse { Status = SignalResponse.Types.Status.ELimit, Detail = e.Message };
         }
+    }
+
+    /// <summary>The OK answer to a Serve: the members in order while the answer stays within <paramref name="maxSize"/>
+    /// bytes; the rest are counted in <c>omitted</c> and named in <c>detail</c>.</summary>
+    internal static SignalResponse ServeAnswer(IReadOnlyList<byte[]> members, int maxSize, SignalingMetrics metrics)
+    {
+        var response = new SignalResponse { Status = SignalResponse.Types.Status.Ok };
+        int budget = maxSize - SwarmSignalingOptions.ServeAnswerOverhead, size = 0;
+        uint omitted = 0;
+        foreach (var member in members)
+        {
+            int cost = 1 + CodedOutputStream.ComputeLengthSize(member.Length) + member.Length; // field 3: tag, length, bytes
+            if (size + cost > budget)
+            {
+                omitted++;
+                continue;
+            }
+            size += cost;
+            response.Members.Add(UnsafeByteOperations.UnsafeWrap(member));
+        }
+        if (omitted > 0)
+        {
+            response.Omitted = omitted;
+            response.Detail = $"{omitted} of {members.Count} members left out to keep the answer within {maxSize} bytes (MaxServeAnswerSize); they arrive with their next announcements";
+            metrics.ServeTruncated(omitted);
+        }
+        return response;
     }
 }

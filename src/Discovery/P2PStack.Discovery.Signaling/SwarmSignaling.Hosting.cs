@@ -25,7 +25,8 @@ public sealed partial class SwarmSignaling
         }
     }
 
-    /// <summary>Relays the swarm for a light peer's session; returns the signed announcements of its live members.</summary>
+    /// <summary>Relays the swarm for a light peer's session; returns the signed announcements of its live members,
+    /// freshest (latest until) first.</summary>
     /// <exception cref="ResourceLimitExceededException">Over the per-peer or total limit of relayed swarms.</exception>
     internal IReadOnlyList<byte[]> Serve(long session, byte[] swarmId)
     {
@@ -47,7 +48,8 @@ public sealed partial class SwarmSignaling
             state.ServedBy.Add(session);
             state.ReleaseAt = null;
             var now = Now;
-            return [.. state.Members.Values.Where(m => m.Until > now).Select(m => m.Presence.Envelope)];
+            // Freshest first: an answer cut at its size limit keeps the members most likely still there.
+            return [.. state.Members.Values.Where(m => m.Until > now).OrderByDescending(m => m.Until).Select(m => m.Presence.Envelope)];
         }
     }
 

@@ -462,6 +462,16 @@ public sealed partial class SwarmSignaling : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Debug, Message = "presence from {Peer} refused: {Reason} ({Detail})")]
     private partial void LogRefused(PeerId peer, string reason, string detail);
 
+    /// <summary>A light peer's signaling stream cut off: counted and logged once.</summary>
+    internal void RefusedStream(PeerId peer, string reason, string detail)
+    {
+        Metrics.Refused(reason);
+        LogRefusedStream(peer, reason, detail);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "signaling stream of {Peer} cut off: {Reason}: {Detail}")]
+    private partial void LogRefusedStream(PeerId peer, string reason, string detail);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "swarm {Swarm}: {Peer} available until {Until}")]
     private partial void LogAvailable(string swarm, PeerId peer, DateTimeOffset until);
 

@@ -49,6 +49,17 @@ public sealed class SwarmSignalingOptions
     /// <summary>Swarms relayed for light peers in all.</summary>
     public int MaxServedSwarms { get; set; } = 1024;
 
+    /// <summary>Largest answer to a Serve (the <c>SignalResponse</c>, without its length prefix). Members beyond it are left
+    /// out and counted in the answer's <c>omitted</c>; they reach the light peer with their next announcements. Keeps
+    /// the answer the host holds for a peer that does not read it far below <see cref="MaxMembersPerSwarm"/> x
+    /// <see cref="MaxPresenceSize"/> (about 40 MiB by default); the default is one yamux receive window.</summary>
+    public int MaxServeAnswerSize { get; set; } = 256 * 1024;
+
+    /// <summary>An answer must be taken by the light peer (flushed into its stream's flow-control window) within this
+    /// time, or the host resets the stream and counts it (<c>stalled</c>): a peer that stops reading does not keep an
+    /// answer in the host's memory for as long as its connection lives.</summary>
+    public TimeSpan AnswerWriteTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>After a light peer's signaling stream ends (a page reload, a dropped connection), its swarms stay relayed
     /// this long so that it can come back without the swarm noticing a gap.</summary>
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(30);
@@ -64,6 +75,9 @@ public sealed class SwarmSignalingOptions
 
     /// <summary>Events a watcher buffers; a slow watcher loses the oldest.</summary>
     public int WatcherCapacity { get; set; } = 1024;
+
+    /// <summary>Bytes of a Serve answer other than its members: status, omitted count and the detail saying why.</summary>
+    internal const int ServeAnswerOverhead = 256;
 
     internal TimeSpan PresenceLifetime(TimeSpan interval) => interval * PresenceLifetimeIntervals;
 
@@ -83,6 +97,9 @@ public sealed class SwarmSignalingOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxServedSwarms, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(GracePeriod, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(FirstRequestTimeout, TimeSpan.Zero);
+        // One member of the largest size always fits, so a Serve can always answer with some member.
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxServeAnswerSize, MaxPresenceSize + ServeAnswerOverhead);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(AnswerWriteTimeout, TimeSpan.Zero);
         ArgumentException.ThrowIfNullOrEmpty(NetworkName);
         ArgumentOutOfRangeException.ThrowIfLessThan(WatcherCapacity, 1);
     }

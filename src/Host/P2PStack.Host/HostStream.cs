@@ -24,6 +24,8 @@ internal sealed class HostStream(IMuxedStream inner, IDuplexPipe pipe, string pr
 
     public PipeWriter Output => pipe.Output;
 
+    public bool TryReadInline() => inner.TryReadInline();
+
     public void Reset()
     {
         inner.Reset();

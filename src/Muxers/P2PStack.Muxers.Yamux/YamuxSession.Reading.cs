@@ -33,6 +33,8 @@ public sealed partial class YamuxSession
                     input.AdvanceTo(buffer.Start, paused ? buffer.Start : buffer.End);
                 }
 
+                FlushDeferredInbound();
+
                 if (result.IsCompleted && !paused)
                 {
                     if (!buffer.IsEmpty || payloadRemaining > 0)
@@ -126,6 +128,30 @@ public sealed partial class YamuxSession
                     break;
             }
         }
+    }
+
+    /// <summary>A stream whose reader runs on the read loop got data: flushed at the end of the read batch.</summary>
+    internal void DeferInboundFlush(YamuxStream stream)
+    {
+        if (!stream.InboundFlushPending)
+        {
+            stream.InboundFlushPending = true;
+            deferredInbound.Add(stream);
+        }
+    }
+
+    /// <summary>Flushes the streams that got data in this read batch, in the order they first got it; their readers run
+    /// here, one after another.</summary>
+    private void FlushDeferredInbound()
+    {
+        for (int i = 0; i < deferredInbound.Count; i++)
+        {
+            var stream = deferredInbound[i];
+            stream.InboundFlushPending = false;
+            stream.FlushInbound();
+        }
+
+        deferredInbound.Clear();
     }
 
     private void FinishPayload()

@@ -45,6 +45,7 @@ public sealed partial class YamuxSession : IMuxerSession
     private long payloadRemaining;
     private YamuxStream? payloadStream;
     private bool payloadFin;
+    private readonly List<YamuxStream> deferredInbound = [];
 
     // Writing: data frames under writeLock; control frames queued for the writer loop, bounded through pendingControl
     // (the read loop waits for controlDrained when too many are queued).

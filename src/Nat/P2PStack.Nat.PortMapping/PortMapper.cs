@@ -127,27 +127,31 @@ public sealed partial class PortMapper : IPortMappingClient, IDisposable
     }
 
     /// <summary>Finds the IGDs on the LAN (SSDP) and reads their descriptions.</summary>
+    /// <exception cref="GatewayNotFoundException">No usable gateway: says what answered and why each was unusable.</exception>
     public async Task<IReadOnlyList<UpnpGateway>> DiscoverUpnpAsync(CancellationToken cancellationToken)
     {
-        var answers = await Ssdp.SearchAsync(_options, cancellationToken).ConfigureAwait(false);
+        var search = await Ssdp.SearchAsync(_options, cancellationToken).ConfigureAwait(false);
         var gateways = new List<UpnpGateway>();
-        var errors = new List<string>();
-        foreach (var answer in answers)
+        var errors = new List<string>(search.Unusable);
+        foreach (var answer in search.Answers)
         {
             try
             {
                 gateways.Add(await UpnpGateway.FromLocationAsync(_http, _options, answer.Location, cancellationToken).ConfigureAwait(false));
             }
-            catch (Exception ex) when (ex is PortMappingFormatException or GatewayNotFoundException or PortMappingRefusedException)
+            // One device that fails (a bad description, no answer, a refusal, a connection reset in the middle of the
+            // fetch: a device rebooting) is skipped and named: another device on the LAN may be the gateway.
+            catch (Exception ex) when (ex is PortMappingFormatException or GatewayNotFoundException or PortMappingRefusedException
+                or GatewayConnectionException)
             {
-                errors.Add($"{answer.Location}: {ex.Message}");
+                errors.Add($"{answer.Describe()} at {answer.Location}: {ex.Message}");
             }
         }
         if (gateways.Count == 0)
         {
-            throw new GatewayNotFoundException("UPnP", answers.Count == 0
+            throw new GatewayNotFoundException("UPnP", errors.Count == 0
                 ? $"no Internet Gateway Device answered SSDP within {_options.SsdpTimeout}"
-                : "no usable gateway: " + string.Join("; ", errors));
+                : $"no usable Internet Gateway Device among the SSDP answers within {_options.SsdpTimeout}: " + string.Join("; ", errors));
         }
         return gateways;
     }

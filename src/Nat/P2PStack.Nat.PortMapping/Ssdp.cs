@@ -5,7 +5,15 @@ using System.Text;
 namespace P2PStack.Nat.PortMapping;
 
 /// <summary>One answer to an SSDP M-SEARCH: who answered and where its device description is.</summary>
-public sealed record SsdpResponse(IPEndPoint From, Uri Location, string SearchTarget, string? Usn, string? Server);
+public sealed record SsdpResponse(IPEndPoint From, Uri Location, string SearchTarget, string? Usn, string? Server)
+{
+    /// <summary>Who answered, for errors: address, SERVER and search target (printable ASCII, cut short).</summary>
+    public string Describe() => $"{From} (SERVER '{Ssdp.Printable(Server ?? "none")}', ST '{Ssdp.Printable(SearchTarget)}')";
+}
+
+/// <summary>What an SSDP search heard: the usable answers (distinct by LOCATION) and, for each unusable one (distinct),
+/// who sent it and why it cannot be used, so a failed discovery can say what answered.</summary>
+public sealed record SsdpSearchResult(IReadOnlyList<SsdpResponse> Answers, IReadOnlyList<string> Unusable);
 
 /// <summary>
 /// SSDP search (UPnP Device Architecture 1.1 section 1.3.2) for Internet Gateway Devices: M-SEARCH to
@@ -32,8 +40,9 @@ public static class Ssdp
         $"MX: {mxSeconds}\r\n" +
         $"ST: {searchTarget}\r\n\r\n");
 
-    /// <summary>Searches for gateways; returns the distinct answers (by LOCATION) received within the timeout.</summary>
-    public static async Task<IReadOnlyList<SsdpResponse>> SearchAsync(PortMappingOptions options, CancellationToken cancellationToken)
+    /// <summary>Searches for gateways; returns the distinct answers (by LOCATION) received within the timeout, and why
+    /// each other answer was unusable.</summary>
+    public static async Task<SsdpSearchResult> SearchAsync(PortMappingOptions options, CancellationToken cancellationToken)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         socket.Bind(new IPEndPoint(IPAddress.Any, 0));
@@ -43,6 +52,7 @@ public static class Ssdp
             await socket.SendToAsync(BuildSearch(target, mx), SocketFlags.None, options.SsdpEndPoint ?? MulticastEndPoint, cancellationToken).ConfigureAwait(false);
 
         var found = new Dictionary<Uri, SsdpResponse>();
+        var unusable = new HashSet<string>(StringComparer.Ordinal); // at most MaxSsdpResponses: one per answer read
         byte[] buffer = new byte[options.MaxSsdpResponseBytes + 1];
         using var window = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         window.CancelAfter(options.SsdpTimeout);
@@ -59,19 +69,31 @@ public static class Ssdp
                 break;
             }
             seen++;
-            if (received.ReceivedBytes > options.MaxSsdpResponseBytes) continue;
             var from = (IPEndPoint)received.RemoteEndPoint;
+            if (received.ReceivedBytes > options.MaxSsdpResponseBytes)
+            {
+                unusable.Add($"{from}: an answer over {options.MaxSsdpResponseBytes} bytes (MaxSsdpResponseBytes)");
+                continue;
+            }
             try
             {
                 var response = Parse(buffer.AsSpan(0, received.ReceivedBytes), from);
                 found.TryAdd(response.Location, response);
             }
-            catch (PortMappingFormatException)
+            catch (PortMappingFormatException ex)
             {
-                // not an answer we can use (malformed, or a LOCATION pointing away from the device)
+                // Not an answer we can use (malformed, or a LOCATION pointing away from the device): kept to say why.
+                unusable.Add(ex.Message);
             }
         }
-        return [.. found.Values];
+        return new SsdpSearchResult([.. found.Values], [.. unusable]);
+    }
+
+    /// <summary>Text from a LAN device, fit for an error message: printable ASCII only, at most 80 characters.</summary>
+    internal static string Printable(string text)
+    {
+        var chars = text.Select(c => c is >= ' ' and <= '~' ? c : '?').Take(81).ToArray();
+        return chars.Length > 80 ? new string(chars, 0, 77) + "..." : new string(chars);
     }
 
     /// <summary>Parses an M-SEARCH answer.</summary>
@@ -81,7 +103,7 @@ public static class Ssdp
         string text = System.Text.Encoding.ASCII.GetString(datagram);
         string[] lines = text.Split("\r\n");
         if (lines.Length == 0 || !lines[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || !lines[0].Contains(" 200", StringComparison.Ordinal))
-            throw new PortMappingFormatException("SSDP answer is not an HTTP 200 response");
+            throw new PortMappingFormatException($"SSDP answer from {from} is not an HTTP 200 response ('{Printable(lines[0])}')");
         string? location = null, st = null, usn = null, server = null;
         foreach (string line in lines.Skip(1))
         {
@@ -94,10 +116,11 @@ public static class Ssdp
             else if (name.Equals("USN", StringComparison.OrdinalIgnoreCase)) usn = value;
             else if (name.Equals("SERVER", StringComparison.OrdinalIgnoreCase)) server = value;
         }
+        string who = $"SSDP answer from {from} (SERVER '{Printable(server ?? "none")}', ST '{Printable(st ?? "none")}')";
         if (location is null || !Uri.TryCreate(location, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
-            throw new PortMappingFormatException($"SSDP answer from {from} has no http LOCATION");
+            throw new PortMappingFormatException($"{who} has no http LOCATION ('{Printable(location ?? "none")}')");
         if (!IPAddress.TryParse(uri.Host, out var host) || !host.Equals(from.Address))
-            throw new PortMappingFormatException($"SSDP answer from {from} points to another host ({uri.Host})");
+            throw new PortMappingFormatException($"{who} points to another host ({Printable(uri.Host)})");
         return new SsdpResponse(from, uri, st ?? "", usn, server);
     }
 }

@@ -287,7 +287,7 @@ public sealed class UpnpGateway
             }
             catch (HttpRequestException ex)
             {
-                throw new GatewayConnectionException("UPnP", $"{request.RequestUri}: {ex.Message}", ex);
+                throw new GatewayConnectionException("UPnP", $"{request.RequestUri}: {Reason(ex)}", ex);
             }
             catch (HttpIOException ex) when (ex.HttpRequestError == HttpRequestError.InvalidResponse)
             {
@@ -296,8 +296,16 @@ public sealed class UpnpGateway
             catch (IOException ex) when (ex is not (PortMappingRefusedException or GatewayNotFoundException))
             {
                 // the body broke off: a reset or a close before Content-Length (HttpIOException), or the socket under it
-                throw new GatewayConnectionException("UPnP", $"{request.RequestUri}: {ex.Message}", ex);
+                throw new GatewayConnectionException("UPnP", $"{request.RequestUri}: {Reason(ex)}", ex);
             }
         }
+    }
+
+    /// <summary>An exchange's failure with its cause: HttpClient's own message ("An error occurred while sending the
+    /// request") says nothing of what happened (a reset, a close) unless the innermost one is added.</summary>
+    private static string Reason(Exception ex)
+    {
+        string cause = ex.GetBaseException().Message;
+        return cause == ex.Message ? ex.Message : $"{ex.Message} ({cause})";
     }
 }

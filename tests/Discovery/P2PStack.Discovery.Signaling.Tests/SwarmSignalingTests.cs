@@ -237,7 +237,8 @@ public sealed class SwarmSignalingTests(ITestOutputHelper output) : IAsyncLifeti
     [Fact]
     public async Task A_light_peer_that_stops_reading_stalls_only_its_own_stream()
     {
-        var host = await StartAsync();
+        // The stall lasts until the answer write timeout; far beyond this test here (the cut is tested below).
+        var host = await StartAsync(o => o.AnswerWriteTimeout = TimeSpan.FromMinutes(10));
         var member = await StartAsync();
         await member.Signaling!.JoinAsync(Key);
         var stuck = await SignalingPeer.StartAsync(_network, withSignaling: false);
@@ -300,6 +301,119 @@ public sealed class SwarmSignalingTests(ITestOutputHelper output) : IAsyncLifeti
         stuckStream.Reset();
         await writer.WaitAsync(SignalingPeer.Patience);
         await stuckStream.DisposeAsync();
+    }
+
+    /// <summary>
+    /// A light peer that never reads its answers: once they fill its stream's window, the host's next answer waits, and
+    /// after <see cref="SwarmSignalingOptions.AnswerWriteTimeout"/> the host resets the stream and counts it (<c>stalled</c>)
+    /// instead of holding the answer as long as the connection lives. The connection itself is still served.
+    /// </summary>
+    [Fact]
+    public async Task A_light_peer_that_never_reads_its_answers_is_cut_off_after_the_write_timeout_and_counted()
+    {
+        // Long enough that the small answers of a reading stream are never cut under CI load; short enough for the test.
+        var host = await StartAsync(o => o.AnswerWriteTimeout = TimeSpan.FromSeconds(3));
+        var member = await StartAsync();
+        await member.Signaling!.JoinAsync(Key);
+        var stuck = await SignalingPeer.StartAsync(_network, withSignaling: false);
+        _peers.Add(stuck);
+        await stuck.ConnectAsync(host);
+        var serve = new SignalRequest { Serve = new() { Swarm = ByteString.CopyFrom(SignalingProtocol.SwarmId(Key)) } };
+        var probe = await stuck.Host.OpenStreamAsync(host.PeerId, [SignalingProtocol.HostProtocolId], CancellationToken.None);
+        await using (probe)
+        {
+            // Answers of hundreds of bytes (the member's announcement): a few hundred fill the stream's window.
+            await SignalingPeer.WaitUntil(() => RequestAsync(probe, serve).GetAwaiter().GetResult().Members.Count == 1, "the host to know the member");
+            await probe.Output.CompleteAsync();
+        }
+
+        var stuckStream = await stuck.Host.OpenStreamAsync(host.PeerId, [SignalingProtocol.HostProtocolId], CancellationToken.None);
+        long written = 0;
+        var writer = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    for (int i = 0; i < 1000; i++) LengthPrefixed.WriteMessage(stuckStream.Output, serve);
+                    var flush = await stuckStream.Output.FlushAsync();
+                    if (flush.IsCompleted) return null;
+                    Interlocked.Add(ref written, 1000);
+                }
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        });
+
+        await SignalingPeer.WaitUntil(() => host.Signaling!.Metrics.RefusedCount("stalled") == 1, "the stalled stream counted");
+        // The reset reaches the peer: its writes, held by the host's window for requests, fail instead of waiting forever.
+        var ended = await writer.WaitAsync(SignalingPeer.Patience);
+        output.WriteLine($"the peer wrote {Interlocked.Read(ref written)} requests before the host cut the stream: {ended?.GetType().Name}: {ended?.Message}");
+        Assert.True(ended is IOException or ObjectDisposedException, $"the peer's writes end with the reset, not {ended}");
+        Assert.Equal(1, host.Signaling!.Metrics.RefusedCount("stalled"));
+        await stuckStream.DisposeAsync();
+
+        // Only that stream was cut: the same connection is served as before.
+        var again = await stuck.Host.OpenStreamAsync(host.PeerId, [SignalingProtocol.HostProtocolId], CancellationToken.None);
+        await using (again)
+        {
+            var answer = await RequestAsync(again, serve);
+            Assert.Equal((SignalResponse.Types.Status.Ok, 1), (answer.Status, answer.Members.Count));
+        }
+    }
+
+    /// <summary>
+    /// A Serve answer stays within <see cref="SwarmSignalingOptions.MaxServeAnswerSize"/>: members beyond it are left out,
+    /// counted in <c>omitted</c> and named in <c>detail</c> (they reach the peer with their next announcements), instead
+    /// of an answer of up to MaxMembersPerSwarm x MaxPresenceSize bytes.
+    /// </summary>
+    [Fact]
+    public async Task A_serve_answer_over_the_size_limit_leaves_members_out_and_says_how_many()
+    {
+        const int limit = 8192;
+        var host = await StartAsync(o => o.MaxServeAnswerSize = limit);
+        var light = await SignalingPeer.StartAsync(_network, withSignaling: false);
+        _peers.Add(light);
+        await light.ConnectAsync(host);
+        var id = SignalingProtocol.SwarmId(Key);
+        string topic = SignalingProtocol.PresenceTopic(id);
+        var serve = new SignalRequest { Serve = new() { Swarm = ByteString.CopyFrom(id) } };
+        var stream = await light.Host.OpenStreamAsync(host.PeerId, [SignalingProtocol.HostProtocolId], CancellationToken.None);
+        await using (stream)
+        {
+            Assert.Empty((await RequestAsync(stream, serve)).Members); // the host relays the topic from now on
+
+            // Four members whose announcements are about 3 KiB each (padded with hosts): two fit in 8 KiB.
+            var now = DateTimeOffset.UtcNow;
+            var subscriptions = new List<IDisposable>();
+            for (int i = 0; i < 4; i++)
+            {
+                var big = await StartAsync(withSignaling: false);
+                subscriptions.Add(await big.Gossip.SubscribeAsync(topic));
+                await SignalingPeer.WaitUntil(() => big.Gossip.GetPeers(topic).Contains(host.PeerId), "the member in the topic");
+                var presence = Presence(id, big.PeerId, now, now.AddMinutes(1));
+                for (int h = 0; h < 10; h++) presence.Hosts.Add(ByteString.CopyFrom(new byte[300]));
+                await big.Gossip.PublishAsync(topic, SignalingProtocol.Seal(presence, big.Identity.PrivateKey));
+            }
+
+            SignalResponse answer = null!;
+            await SignalingPeer.WaitUntil(() =>
+            {
+                answer = RequestAsync(stream, serve).GetAwaiter().GetResult();
+                return answer.Members.Count + (int)answer.Omitted == 4;
+            }, "the host to know the four members");
+            output.WriteLine($"answer of {answer.CalculateSize()} bytes: {answer.Members.Count} members, {answer.Omitted} omitted: {answer.Detail}");
+            Assert.Equal(SignalResponse.Types.Status.Ok, answer.Status);
+            Assert.True(answer.CalculateSize() <= limit, $"an answer of {answer.CalculateSize()} bytes is over the limit of {limit}");
+            Assert.Equal((2, 2u), (answer.Members.Count, answer.Omitted));
+            Assert.Contains("2 of 4 members left out", answer.Detail);
+            Assert.All(answer.Members, m => SignalingProtocol.Open(m.Span, id, DateTimeOffset.UtcNow, new SwarmSignalingOptions()));
+            Assert.True(host.Signaling!.Metrics.TruncatedAnswers >= 1);
+            foreach (var s in subscriptions) s.Dispose();
+            await stream.Output.CompleteAsync();
+        }
     }
 
     private static Presence Presence(byte[] swarm, PeerId peer, DateTimeOffset since, DateTimeOffset until) => new()

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
+using P2PStack.Addressing;
 using P2PStack.Discovery.Rendezvous;
 using P2PStack.Nat.AutoNat;
+using P2PStack.Nat.Dcutr;
 using P2PStack.Nat.Relay;
 using P2PStack.Network;
 using P2PStack.Protocols.Identify;
@@ -14,7 +16,8 @@ namespace P2PStack.Host.Tests;
 /// <summary>
 /// Idle timeouts on the stream protocols (issue 18): a peer opens a stream, lets it be negotiated and then says nothing.
 /// The server must end the stream after the protocol's timeout (set short through its options) and release it in the
-/// resource manager. Only a generous upper bound is checked, never the timing. Perf and neural have their own tests
+/// resource manager. Only a generous upper bound is checked, never the timing. DCUtR runs only on limited connections:
+/// its case goes through a circuit relay v2 (relay and peers on the memory transport). Perf and neural have their own tests
 /// (PerfAttackTests, Neural's HostileSenderTests); GossipSub and signaling streams are long-lived by design (see
 /// docs/architecture.md, "Idle timeouts").
 /// </summary>
@@ -104,6 +107,83 @@ public sealed class SilentPeerTests
         finally
         {
             await stream.DisposeAsync();
+        }
+    }
+
+    /// <summary>What the silent DCUtR initiator does before it stops talking.</summary>
+    public enum DcutrSilence
+    {
+        /// <summary>Opens the stream and sends nothing (the responder waits for CONNECT).</summary>
+        Open,
+
+        /// <summary>Sends CONNECT, reads the answer, and never sends SYNC.</summary>
+        Connect,
+    }
+
+    [Theory]
+    [InlineData(DcutrSilence.Open)]
+    [InlineData(DcutrSilence.Connect)]
+    public async Task A_silent_DCUtR_initiator_on_a_relayed_connection_is_cut_off_after_the_stream_timeout_and_released(DcutrSilence silence)
+    {
+        var network = new MemoryNetwork();
+        await using var relay = await TestPeer.StartAsync("/memory/0", network, configure: p2p => p2p.AddCircuitRelay(s => s.Enabled = true));
+        // The silent peer (B) is reached through the relay, so it is the one that opens the DCUtR stream (the spec's
+        // initiator). It runs no DCUtR of its own.
+        await using var silent = await TestPeer.StartAsync("/memory/0", network, configure: p2p => p2p.AddCircuitRelay(),
+            options: o => o.LimitedConnectionProtocols.Add(DcutrProtocol.Id));
+        // The DCUtR side (A, the responder) dials B through the relay. Private addresses allowed: the CONNECT below
+        // carries a loopback one, so the responder also registers (and must drop) its expectation of a simultaneous open.
+        await using var server = await TestPeer.StartAsync("/memory/0", network, configure: p2p => p2p.AddCircuitRelay().AddDcutr(o =>
+        {
+            o.StreamTimeout = Short;
+            o.AllowPrivateAddresses = true;
+        }));
+        // The reservation manager also listens for the relay's stop requests (its hosted service is not started).
+        await silent.Get<RelayReservationManager>().ReserveAsync(relay.Address, CancellationToken.None).WaitAsync(Patience);
+        var circuit = relay.Address.Encapsulate($"/p2p-circuit/p2p/{silent.Host.PeerId}");
+        var relayed = await server.Host.DialAsync(circuit, new DialOptions { AllowLimited = true }, CancellationToken.None).AsTask().WaitAsync(Patience);
+        Assert.True(relayed.IsLimited);
+        var connection = await WaitForAsync(() => silent.Host.GetConnections(server.Host.PeerId).FirstOrDefault(c => c.IsLimited),
+            "the relayed connection at the silent peer");
+
+        var stream = await connection.OpenStreamAsync([DcutrProtocol.Id, "/test/none/1.0.0"], CancellationToken.None).AsTask().WaitAsync(Patience);
+        try
+        {
+            Assert.Equal(DcutrProtocol.Id, stream.Protocol);
+            if (silence == DcutrSilence.Connect)
+            {
+                await DcutrProtocol.WriteConnectAsync(stream.Output, [Multiaddr.Parse("/ip4/127.0.0.1/tcp/4001")], CancellationToken.None).WaitAsync(Patience);
+                await DcutrProtocol.ReadConnectAsync(stream.Input, CancellationToken.None).WaitAsync(Patience); // the responder's answer
+            }
+            // No (further) message and no close: only the responder's StreamTimeout can end the stream.
+            await ReadToEndAsync(stream).WaitAsync(Patience);
+
+            await UntilAsync(() => server.Host.Resources.Snapshot().Single(s => s.Name == $"protocol {DcutrProtocol.Id}").Usage.Streams == 0,
+                $"the server to release its {DcutrProtocol.Id} stream");
+            // The responder gave up this exchange (no dial: SYNC never came) and keeps no state for the peer.
+            Assert.False(server.Get<DcutrService>().IsResponding(silent.Host.PeerId));
+            var result = server.Get<DcutrService>().LastResult(silent.Host.PeerId);
+            Assert.NotNull(result);
+            Assert.False(result.Success);
+            Assert.Equal(0, result.Attempts);
+            Assert.False(relayed.Completion.IsCompleted); // the relayed connection itself lives on
+        }
+        finally
+        {
+            await stream.DisposeAsync();
+        }
+    }
+
+    private static Task UntilAsync(Func<bool> condition, string what) => WaitForAsync(() => condition() ? what : null, what);
+
+    private static async Task<T> WaitForAsync<T>(Func<T?> probe, string what) where T : class
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            if (probe() is { } value) return value;
+            Assert.True(DateTime.UtcNow < deadline, $"waited {Patience} for {what}");
+            await Task.Delay(20);
         }
     }
 

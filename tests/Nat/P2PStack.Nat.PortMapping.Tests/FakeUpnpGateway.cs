@@ -82,10 +82,16 @@ public sealed class FakeUpnpGateway : IDisposable
                 return;
             }
             if (!System.Text.Encoding.ASCII.GetString(buffer, 0, received.ReceivedBytes).StartsWith("M-SEARCH", StringComparison.Ordinal)) continue;
-            string answer = "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
-                + $"USN: uuid:fake-igd::urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\nLOCATION: {Location}\r\nSERVER: fake/1\r\n\r\n";
-            await _ssdp.SendToAsync(System.Text.Encoding.ASCII.GetBytes(answer), SocketFlags.None, received.RemoteEndPoint);
+            await AnswerSearchAsync(received.RemoteEndPoint);
         }
+    }
+
+    /// <summary>Sends this gateway's SSDP answer to a searcher (as when the search reached it through the multicast group).</summary>
+    public async Task AnswerSearchAsync(EndPoint searcher)
+    {
+        string answer = "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
+            + $"USN: uuid:fake-igd::urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\nLOCATION: {Location}\r\nSERVER: fake/1\r\n\r\n";
+        await _ssdp.SendToAsync(System.Text.Encoding.ASCII.GetBytes(answer), SocketFlags.None, searcher);
     }
 
     private async Task ServeHttpAsync()

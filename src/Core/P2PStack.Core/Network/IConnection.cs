@@ -111,6 +111,10 @@ public interface IStream : IDuplexPipe, IAsyncDisposable
     Direction Direction { get; }
 
     void Reset();
+
+    /// <summary>Asks that this stream's reader be resumed on the muxer's read loop (see
+    /// <see cref="IMuxedStream.TryReadInline"/>); returns whether it will be.</summary>
+    bool TryReadInline() => false;
 }
 
 /// <summary>The remote answered <c>na</c> to every protocol offered.</summary>

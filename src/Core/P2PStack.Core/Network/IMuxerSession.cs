@@ -42,6 +42,12 @@ public interface IMuxedStream : IDuplexPipe, IAsyncDisposable
     /// <summary>Aborts the stream in both directions; the remote's reads and writes fail with
     /// <see cref="StreamResetException"/>.</summary>
     void Reset();
+
+    /// <summary>Asks the muxer to resume this stream's reader on its own read loop, once per batch of data it read from
+    /// the connection, instead of handing each resumption to the thread pool. Only for a reader that does little per
+    /// batch and never blocks (it holds up every stream of the connection meanwhile). Returns whether the muxer does so
+    /// (false unless it supports it).</summary>
+    bool TryReadInline() => false;
 }
 
 /// <summary>The remote (or this side) reset the stream.</summary>

@@ -77,8 +77,8 @@ internal sealed partial class RelayCircuit
         while (run.Left > 0 && !to.FlushDue)
         {
             var source = run.Next(split);
-            int count = Math.Min(source.Length / cellSize, to.CellsBeforeFlush);
-            var target = to.Begin(count);
+            var target = to.Begin(Math.Min(source.Length / cellSize, to.CellsBeforeFlush));
+            int count = target.Length / cellSize;
             int taken = 0;
             int written = 0;
             var stop = RunStop.None;

@@ -175,6 +175,9 @@ internal sealed partial class RelayCircuit
         var cell = new byte[_layout.CellSize];
         var split = new byte[_layout.CellSize];
         int maxBatch = Options.Relay.CellsPerRead;
+        // After the handshake (its key agreement stays off the muxer's read loop): from here on, per batch, this loop
+        // does a few microseconds of work per cell and never blocks.
+        if (Options.Relay.ReadsLinksOnMuxerLoop) _prev.Stream.TryReadInline();
         while (true)
         {
             // Not the lifetime's token: the end cancels this read with CancelPendingRead (sticky, so an end before the
@@ -222,7 +225,10 @@ internal sealed partial class RelayCircuit
                     }
                     await HandleLocalAsync(run.LocalEarly, cell, token).ConfigureAwait(false);
                 }
-                if (locked is not null) await FlushNextAsync(locked, token).ConfigureAwait(false);
+                // More whole cells readable at once: they join these in the next flush (at most the link's cells per
+                // flush), so that the batch's writes do not get smaller.
+                bool more = run.Destroyed is null && run.Processed == maxBatch && run.Buffer.Length >= _layout.CellSize;
+                if (locked is not null && !more) await FlushNextAsync(locked, token).ConfigureAwait(false);
             }
             finally
             {
@@ -312,6 +318,7 @@ internal sealed partial class RelayCircuit
     {
         var split = new byte[_layout.CellSize];
         int maxBatch = Options.Relay.CellsPerRead;
+        if (Options.Relay.ReadsLinksOnMuxerLoop) next.Stream.TryReadInline();
         try
         {
             while (true)
@@ -334,7 +341,8 @@ internal sealed partial class RelayCircuit
                         // Copied once, into the previous link's buffer, and this hop's layer added there.
                         if (RelayCells(ref run, _prev, _backward!, forward: false, split, split) == RunStop.Destroy) break;
                     }
-                    if (locked) await _prev.FlushAsync(token).ConfigureAwait(false);
+                    bool more = run.Destroyed is null && run.Processed == maxBatch && run.Buffer.Length >= _layout.CellSize; // as forward
+                    if (locked && !more) await _prev.FlushAsync(token).ConfigureAwait(false);
                 }
                 finally
                 {

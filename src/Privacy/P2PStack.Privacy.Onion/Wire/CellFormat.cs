@@ -158,6 +158,20 @@ public static class CellCodec
         data.CopyTo(payload[CellLayout.RelayHeaderSize..]);
     }
 
+    /// <summary>Writes the header of a relay cell plaintext (a zero tag, then command, stream id, data length, flags) in
+    /// front of data already in place; the bytes after the data are the caller's to clear.</summary>
+    public static void WriteRelayHeader(Span<byte> body, RelayCommand command, ushort streamId, int length, bool more)
+    {
+        int capacity = body.Length - LayerCipher.TagSize - CellLayout.RelayHeaderSize;
+        if ((uint)length > (uint)capacity) throw new ArgumentOutOfRangeException(nameof(length), length, $"at most {capacity} bytes fit a relay cell");
+        body[..LayerCipher.TagSize].Clear();
+        var payload = body[LayerCipher.TagSize..];
+        payload[0] = (byte)command;
+        BinaryPrimitives.WriteUInt16BigEndian(payload[1..], streamId);
+        BinaryPrimitives.WriteUInt16BigEndian(payload[3..], (ushort)length);
+        payload[5] = more ? CellLayout.MoreFlag : (byte)0;
+    }
+
     /// <summary>Writes a relay cell plaintext whose data is a slice of a sequence (no intermediate copy).</summary>
     public static void WriteRelayPlaintext(Span<byte> body, RelayCommand command, ushort streamId,
         in System.Buffers.ReadOnlySequence<byte> data, bool more)

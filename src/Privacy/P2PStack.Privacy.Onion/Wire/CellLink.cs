@@ -100,41 +100,6 @@ internal sealed class CellLink
         }
     }
 
-    /// <summary>Cells a writer may add before <see cref="FlushDue"/> (at least one when it is not due).</summary>
-    public int CellsBeforeFlush => CellsPerFlush - _unflushed;
-
-    /// <summary>The bytes of the next <paramref name="cells"/> cells in the stream's pipe, for a run of cells written
-    /// together: fill some of them in order and <see cref="Commit(int)"/> those (under the lock). One call into the
-    /// muxer's writer per run instead of one per cell.</summary>
-    public Span<byte> Begin(int cells)
-    {
-        int bytes = cells * Layout.CellSize;
-        try
-        {
-            return Stream.Output.GetSpan(bytes)[..bytes];
-        }
-        catch (InvalidOperationException e) when (IsClosed)
-        {
-            throw new LinkClosedException("the link's output was completed", e);
-        }
-    }
-
-    /// <summary>Commits the first <paramref name="cells"/> cells of the last <see cref="Begin(int)"/>.</summary>
-    public void Commit(int cells)
-    {
-        if (cells == 0) return;
-        try
-        {
-            Stream.Output.Advance(cells * Layout.CellSize);
-        }
-        catch (InvalidOperationException e) when (IsClosed)
-        {
-            throw new LinkClosedException("the link's output was completed", e);
-        }
-        Volatile.Write(ref _cellsWritten, _cellsWritten + cells);
-        _unflushed += cells;
-    }
-
     public void Commit()
     {
         try
@@ -147,6 +112,41 @@ internal sealed class CellLink
         }
         Volatile.Write(ref _cellsWritten, _cellsWritten + 1);
         _unflushed++;
+    }
+
+    /// <summary>Cells that may still be written before a flush is due (at least 1).</summary>
+    public int CellsBeforeFlush => Math.Max(1, CellsPerFlush - _unflushed);
+
+    /// <summary>Room for up to <paramref name="cells"/> cells in one piece of the stream's pipe (a whole number of cells,
+    /// at least one): a batch of cells filled together and then committed with <see cref="Commit(int)"/> (under the
+    /// lock), one request to the pipe for the batch instead of one per cell.</summary>
+    public Span<byte> Begin(int cells)
+    {
+        int size = Layout.CellSize;
+        try
+        {
+            var span = Stream.Output.GetSpan(cells * size);
+            return span[..(Math.Min(cells, span.Length / size) * size)];
+        }
+        catch (InvalidOperationException e) when (IsClosed)
+        {
+            throw new LinkClosedException("the link's output was completed", e);
+        }
+    }
+
+    /// <summary>Commits <paramref name="cells"/> cells filled in the span of <see cref="Begin(int)"/>.</summary>
+    public void Commit(int cells)
+    {
+        try
+        {
+            Stream.Output.Advance(cells * Layout.CellSize);
+        }
+        catch (InvalidOperationException e) when (IsClosed)
+        {
+            throw new LinkClosedException("the link's output was completed", e);
+        }
+        Volatile.Write(ref _cellsWritten, _cellsWritten + cells);
+        _unflushed += cells;
     }
 
     /// <exception cref="LinkClosedException">The link's output was completed.</exception>

@@ -61,7 +61,9 @@ public class CoverCellTests
         for (int round = 1; round <= rounds; round++)
         {
             clock.Advance(schedule.Interval);
-            await WaitUntilAsync(() => last.Get<OnionMetrics>().CoverCellsDropped >= round && client.Get<OnionMetrics>().CoverCellsDropped >= round);
+            await WaitUntilAsync(() => last.Get<OnionMetrics>().CoverCellsDropped >= round && client.Get<OnionMetrics>().CoverCellsDropped >= round,
+                $"round {round}: the last hop and the client to drop {round} cover cells each",
+                () => $"the last hop dropped {last.Get<OnionMetrics>().CoverCellsDropped}, the client {client.Get<OnionMetrics>().CoverCellsDropped}");
         }
 
         // One cell per interval each way: the client's to the last hop, the last hop's back to the client.
@@ -77,7 +79,9 @@ public class CoverCellTests
         }
         // The middle counts a batch once it is out, which may be after the last hop dropped the cell: waited for, then
         // exact.
-        await WaitUntilAsync(() => middle.Get<OnionMetrics>().RelayedCellsForward >= relayedForward + rounds);
+        await WaitUntilAsync(() => middle.Get<OnionMetrics>().RelayedCellsForward >= relayedForward + rounds,
+            $"the middle relay to count {rounds} more cells relayed forward than the {relayedForward} before the rounds",
+            () => $"{middle.Get<OnionMetrics>().RelayedCellsForward} relayed forward");
         Assert.Equal(relayedForward + rounds, middle.Get<OnionMetrics>().RelayedCellsForward);
 
         // On every link, each direction: exactly one new muxer frame per interval, each one whole RELAY cell.
@@ -103,7 +107,8 @@ public class CoverCellTests
         long events = circuit.CoverEvents;
         long sent = client.Get<OnionMetrics>().CoverCellsSent;
         clock.Advance(schedule.Interval);
-        await WaitUntilAsync(() => circuit.CoverEvents > events);
+        await WaitUntilAsync(() => circuit.CoverEvents > events, $"the circuit's cover schedule to fire after the busy interval (it had fired {events} times)",
+            () => $"{circuit.CoverEvents} cover events");
         Assert.Equal(sent, client.Get<OnionMetrics>().CoverCellsSent);
     }
 
@@ -127,12 +132,7 @@ public class CoverCellTests
         Assert.NotNull(plain.Client.Get<PaddingPolicy>());
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        using var budget = new CancellationTokenSource(Patience);
-        while (!condition())
-            await Task.Delay(10, budget.Token);
-    }
+    private static Task WaitUntilAsync(Func<bool> condition, string what, Func<string> state) => Waits.UntilAsync(condition, what, Patience, state);
 
     /// <summary>The onion stream's data frames on the link this node dialed: forward (sent) and backward (received).</summary>
     private static (List<byte[]> Forward, List<byte[]> Backward) OnionFrames(OnionNode dialer)

@@ -66,14 +66,44 @@ public sealed class OnionNode : IAsyncDisposable
 
     public bool IsDisposed { get; private set; }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>How long <see cref="DisposeAsync()"/> may take before it fails the test instead of hanging the run.</summary>
+    public TimeSpan TeardownTimeout { get; set; } = OnionTestNetwork.Patience;
+
+    // What the teardown is waiting for, named in the error when it overruns.
+    private volatile string _teardownStep = "not started";
+
+    public ValueTask DisposeAsync() => DisposeAsync(TeardownTimeout, "onion node");
+
+    /// <summary>Stops the hosted services, the host and the container within <paramref name="timeout"/>.</summary>
+    /// <exception cref="TimeoutException">The teardown overran: says which node and which step hung (the step is left
+    /// running in the background; the test fails instead of the run hanging).</exception>
+    public async ValueTask DisposeAsync(TimeSpan timeout, string role)
     {
         if (IsDisposed) return;
         IsDisposed = true;
+        var teardown = TeardownAsync();
+        try
+        {
+            await teardown.WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"teardown of {role} {PeerId} did not finish within {timeout.TotalSeconds:0.###} s: still waiting for {_teardownStep}");
+        }
+    }
+
+    private async Task TeardownAsync()
+    {
         foreach (var hosted in _services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().Reverse())
+        {
+            _teardownStep = $"{hosted.GetType().Name}.StopAsync";
             await hosted.StopAsync(CancellationToken.None);
+        }
+        _teardownStep = "PeerHost.DisposeAsync";
         await Host.DisposeAsync();
+        _teardownStep = "the service container's DisposeAsync";
         await _services.DisposeAsync();
+        _teardownStep = "nothing (done)";
     }
 }
 
@@ -160,14 +190,35 @@ public sealed class OnionTestNetwork : IAsyncDisposable
 
     public OnionNode RelayOf(PeerId peer) => Relays.Single(r => r.PeerId.Equals(peer));
 
+    /// <summary>How long the whole teardown (<see cref="DisposeAsync"/>, every node) may take before it fails the test
+    /// with a message naming the node and step that hung, instead of hanging the test run.</summary>
+    public TimeSpan TeardownTimeout { get; set; } = Patience;
+
+    /// <summary>Tears every node down within <see cref="TeardownTimeout"/> in all. A node's failure is ignored (best
+    /// effort) and the next one torn down, but an overrun throws <see cref="TimeoutException"/> at once, naming the node
+    /// and step that hung and the nodes not torn down; disposing again tears those down.</summary>
     public async ValueTask DisposeAsync()
     {
-        foreach (var node in Clients.Concat(Relays).Append(Destination))
+        var nodes = Clients.Select((n, i) => (Node: n, Role: $"client {i}"))
+            .Concat(Relays.Select((n, i) => (Node: n, Role: $"relay {i}")))
+            .Append((Node: Destination, Role: "destination"))
+            .Where(n => n.Node is not null)
+            .ToList();
+        var elapsed = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < nodes.Count; i++)
         {
-            if (node is null) continue;
+            var (node, role) = nodes[i];
+            if (node.IsDisposed) continue;
+            var left = TeardownTimeout - elapsed.Elapsed;
             try
             {
-                await node.DisposeAsync();
+                await node.DisposeAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, role);
+            }
+            catch (TimeoutException e)
+            {
+                var untouched = nodes.Skip(i + 1).Where(n => !n.Node.IsDisposed).Select(n => n.Role).ToList();
+                throw new TimeoutException($"the onion test network's teardown overran its {TeardownTimeout.TotalSeconds:0.###} s: {e.Message}"
+                    + (untouched.Count > 0 ? $"; not torn down: {string.Join(", ", untouched)}" : ""), e);
             }
             catch (Exception)
             {

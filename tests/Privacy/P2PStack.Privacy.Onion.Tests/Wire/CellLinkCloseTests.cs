@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using P2PStack.Network;
 using P2PStack.Privacy.Onion.Wire;
@@ -42,6 +43,36 @@ public class CellLinkCloseTests
         Assert.True(stream.Disposed);
     }
 
+    [Fact]
+    public async Task Cells_taken_in_a_batch_are_whole_cells_counted_once_committed()
+    {
+        var stream = new RecordingStream();
+        var link = new CellLink(stream, Layout);
+        await link.LockAsync(CancellationToken.None);
+        Assert.Equal(link.CellsPerFlush, link.CellsBeforeFlush);
+
+        var cells = link.Begin(5);
+        Assert.Equal(5 * Layout.CellSize, cells.Length);
+        for (int i = 0; i < 5; i++) cells.Slice(i * Layout.CellSize, Layout.CellSize).Fill((byte)(i + 1));
+        Assert.Equal(0, link.CellsWritten);
+        link.Commit(5);
+        Assert.Equal(5, link.CellsWritten);
+        Assert.Equal(link.CellsPerFlush - 5, link.CellsBeforeFlush);
+
+        var rest = link.Begin(link.CellsBeforeFlush);
+        Assert.Equal((link.CellsPerFlush - 5) * Layout.CellSize, rest.Length);
+        link.Commit(rest.Length / Layout.CellSize);
+        Assert.True(link.FlushDue);
+        Assert.Equal(1, link.CellsBeforeFlush);
+        await link.FlushAsync(CancellationToken.None);
+        link.Unlock();
+
+        var written = await stream.Written.ReadAtLeastAsync(link.CellsPerFlush * Layout.CellSize);
+        Assert.Equal(link.CellsPerFlush * Layout.CellSize, written.Buffer.Length);
+        var firstFive = written.Buffer.Slice(0, 5 * Layout.CellSize).ToArray();
+        for (int i = 0; i < 5; i++) Assert.All(firstFive.AsSpan(i * Layout.CellSize, Layout.CellSize).ToArray(), b => Assert.Equal((byte)(i + 1), b));
+    }
+
     private sealed class RecordingStream : IStream
     {
         private readonly Pipe _in = new();
@@ -54,6 +85,9 @@ public class CellLinkCloseTests
         public PipeReader Input => _in.Reader;
 
         public PipeWriter Output => _out.Writer;
+
+        /// <summary>What was written to the stream.</summary>
+        public PipeReader Written => _out.Reader;
 
         public string Protocol => "/test/1.0.0";
 
