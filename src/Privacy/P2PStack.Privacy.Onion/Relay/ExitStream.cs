@@ -26,7 +26,7 @@ internal sealed class ExitStream
     // take it makes the pump wait, never the forward loop (the pipe does not pause its writer; the stream window bounds it).
     private readonly Pipe _toDestination = new(new PipeOptions(readerScheduler: PipeScheduler.Inline, pauseWriterThreshold: 0,
         resumeWriterThreshold: 0, useSynchronizationContext: false));
-    private readonly DeliveryWindow _deliver;
+    private readonly DeliveryWindow _deliver; // used under _gate only
     private readonly CancellationTokenSource _abort = new();
     private readonly Lock _gate = new();
     private IExitEnd? _stream;
@@ -40,7 +40,7 @@ internal sealed class ExitStream
         Id = id;
         _destination = destination;
         PackageWindow = new FlowWindow(flow.StreamWindow);
-        _deliver = new DeliveryWindow(flow.StreamWindow, flow.StreamSendmeIncrement);
+        _deliver = new DeliveryWindow(flow.StreamWindow, flow.StreamSendmeIncrement, synchronized: false); // under _gate
     }
 
     public ushort Id { get; }
@@ -226,8 +226,12 @@ internal sealed class ExitStream
             if (!buffer.IsEmpty) await stream.Output.FlushAsync(token).ConfigureAwait(false);
             long consumed = buffer.Length;
             reader.AdvanceTo(buffer.End);
-            lock (_gate) _queued -= consumed;
-            int due = _deliver.Consumed(consumed);
+            int due;
+            lock (_gate)
+            {
+                _queued -= consumed;
+                due = _deliver.Consumed(consumed);
+            }
             if (consumed > 0) await _circuit.ConsumedAsync(Id, consumed, due, token).ConfigureAwait(false);
             if (result.IsCompleted)
             {

@@ -95,7 +95,7 @@ internal sealed partial class RelayCircuit
             return;
         }
         var stream = new ExitStream(this, id, null, Options.FlowControl);
-        lock (_streams) _streams[id] = stream;
+        lock (_streams) AddStreamLocked(id, stream);
         _relay.Metrics.Introduction("forwarded");
         RunOwned(t => stream.RunSplicedAsync(pair!.A, RelayCommand.Connected, t));
     }
@@ -114,7 +114,7 @@ internal sealed partial class RelayCircuit
                 id = (ushort)(Interlocked.Increment(ref _nextSplicedId) & 0xFFFF);
             } while (id == 0 || _streams.ContainsKey(id));
             stream = new ExitStream(this, id, null, Options.FlowControl);
-            _streams[id] = stream;
+            AddStreamLocked(id, stream);
         }
         RunOwned(t => stream.RunSplicedAsync(end, RelayCommand.Introduced, t));
         return true;

@@ -167,13 +167,14 @@ internal sealed partial class RelayCircuit
     /// <summary>Reads the previous link until the circuit's normal end, which it returns without an exception (a thrown
     /// exception per closed circuit, rethrown by every await above it, was a measurable share of a relay's CPU): a
     /// DESTROY from the previous hop, the link's end, or an end already under way (<see cref="EndOnceAsync"/> cancels
-    /// the pending read). Anything else throws.</summary>
+    /// the pending read). Anything else throws. The cells of a read are taken in runs by synchronous code
+    /// (<see cref="RelayCells"/> at a middle hop, <see cref="DeliverCells"/> at the last): this loop only awaits the
+    /// next link's lock and flushes, and the handling of a cell for this hop other than DATA.</summary>
     private async Task<(DestroyReason Reason, Side From)> ForwardLoopAsync(CancellationToken token)
     {
         var cell = new byte[_layout.CellSize];
-        int cellSize = _layout.CellSize;
+        var split = new byte[_layout.CellSize];
         int maxBatch = Options.Relay.CellsPerRead;
-        var observer = _relay.Observer;
         // After the handshake (its key agreement stays off the muxer's read loop): from here on, per batch, this loop
         // does a few microseconds of work per cell and never blocks.
         if (Options.Relay.ReadsLinksOnMuxerLoop) _prev.Stream.TryReadInline();
@@ -183,63 +184,32 @@ internal sealed partial class RelayCircuit
             // read is seen too), and a token cancelled as well would make the pipe throw instead.
             var result = await _prev.ReadAsync(CancellationToken.None).ConfigureAwait(false);
             if (result.IsCanceled) return (DestroyReason.Finished, Side.None); // the end under way cancelled the read
-            var buffer = result.Buffer;
-            int processed = 0;
-            int forwarded = 0;
-            DestroyReason? destroyed = null;
+            var run = new CellRun(result.Buffer, _layout.CellSize, maxBatch);
             CellLink? locked = null;
             try
             {
-                while (buffer.Length >= cellSize && processed < maxBatch)
+                while (run.Left > 0)
                 {
-                    var source = buffer.Slice(0, cellSize);
-                    buffer = buffer.Slice(cellSize);
-                    processed++;
-                    var command = (CellCommand)FirstByte(source);
-                    if (command == CellCommand.Padding)
-                    {
-                        _relay.Metrics.CoverDropped();
-                        continue;
-                    }
-                    if (command == CellCommand.Destroy)
-                    {
-                        destroyed = (DestroyReason)ByteAt(source, 1);
-                        break;
-                    }
-                    if (command is not (CellCommand.Relay or CellCommand.RelayEarly))
-                        throw new OnionFormatException($"{command} cell on an open circuit");
-                    bool early = command == CellCommand.RelayEarly;
-                    if (early && ++_relayEarly > Options.Relay.MaxRelayEarlyCells)
-                        throw new OnionFormatException($"more than {Options.Relay.MaxRelayEarlyCells} RELAY_EARLY cells");
-                    source.Slice(1, LayerCipher.TagSize).CopyTo(_lastTagIn);
+                    RunStop stop;
                     if (Volatile.Read(ref _next) is { } next)
                     {
-                        // A middle hop: the cell is copied once, into the next link's buffer, and this hop's layer
-                        // transforms it there; only a cell meant for this hop (rare: a DROP, a misdirected one) is
-                        // copied out again, and the link's cell is then left uncommitted (overwritten by the next).
+                        // A middle hop: cells are copied once, into the next link's buffer, and this hop's layer
+                        // transforms them there; only a cell meant for this hop (rare: a DROP, a misdirected one) is
+                        // copied out again, and its place in the link is left uncommitted.
                         if (locked is null)
                         {
                             await next.LockAsync(token).ConfigureAwait(false);
                             locked = next;
                         }
                         if (next.FlushDue) await FlushNextAsync(next, token).ConfigureAwait(false);
-                        var target = next.Begin();
-                        source.CopyTo(target);
-                        if (!_forward!.Encrypt(target[1..]))
-                        {
-                            observer?.Cell(this, true, null, target[1..]);
-                            next.Commit();
-                            forwarded++;
-                            continue;
-                        }
-                        target.CopyTo(cell);
+                        stop = RelayCells(ref run, next, _forward!, forward: true, split, cell);
                     }
                     else
                     {
-                        source.CopyTo(cell);
-                        if (!_forward!.Encrypt(cell.AsSpan(1)))
-                            throw new CircuitEndedException(DestroyReason.Integrity, Side.None, "a relay cell meant for no hop");
+                        stop = DeliverCells(ref run, split, cell);
                     }
+                    if (stop == RunStop.Destroy) break;
+                    if (stop != RunStop.Local) continue;
                     if (locked is not null)
                     {
                         var flushing = locked;
@@ -253,46 +223,33 @@ internal sealed partial class RelayCircuit
                             flushing.Unlock();
                         }
                     }
-                    await HandleLocalAsync(early, cell, token).ConfigureAwait(false);
+                    await HandleLocalAsync(run.LocalEarly, cell, token).ConfigureAwait(false);
                 }
                 // More whole cells readable at once: they join these in the next flush (at most the link's cells per
                 // flush), so that the batch's writes do not get smaller.
-                bool more = destroyed is null && processed == maxBatch && buffer.Length >= cellSize;
+                bool more = run.Destroyed is null && run.Processed == maxBatch && run.Buffer.Length >= _layout.CellSize;
                 if (locked is not null && !more) await FlushNextAsync(locked, token).ConfigureAwait(false);
             }
             finally
             {
                 locked?.Unlock();
             }
-            _relay.Metrics.Relayed(forward: true, forwarded);
-            if (destroyed is { } reason)
+            _relay.Metrics.Relayed(forward: true, run.Relayed);
+            var buffer = run.Buffer;
+            if (run.Destroyed is { } reason)
             {
                 _prev.AdvanceTo(buffer.Start);
                 return (reason, Side.Previous);
             }
             await FlushStreamsAsync(token).ConfigureAwait(false);
-            if (processed == maxBatch && buffer.Length >= cellSize) _prev.AdvanceTo(buffer.Start);
+            if (run.Processed == maxBatch && buffer.Length >= _layout.CellSize) _prev.AdvanceTo(buffer.Start);
             else _prev.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted)
             {
-                if (buffer.Length > 0 && buffer.Length < cellSize) throw new OnionFormatException("the link ended inside a cell");
-                if (buffer.Length < cellSize) return (DestroyReason.LinkClosed, Side.Previous);
+                if (buffer.Length > 0 && buffer.Length < _layout.CellSize) throw new OnionFormatException("the link ended inside a cell");
+                if (buffer.Length < _layout.CellSize) return (DestroyReason.LinkClosed, Side.Previous);
             }
         }
-    }
-
-    /// <summary>The first byte of a cell (its command) wherever the read buffer's segments split it.</summary>
-    private static byte FirstByte(in ReadOnlySequence<byte> cell)
-    {
-        var first = cell.FirstSpan;
-        return first.Length > 0 ? first[0] : ByteAt(cell, 0);
-    }
-
-    private static byte ByteAt(in ReadOnlySequence<byte> cell, int index)
-    {
-        Span<byte> one = stackalloc byte[1];
-        cell.Slice(index, 1).CopyTo(one);
-        return one[0];
     }
 
     private static async Task FlushNextAsync(CellLink next, CancellationToken token)
@@ -322,7 +279,7 @@ internal sealed partial class RelayCircuit
         if (header.Command == RelayCommand.Data)
         {
             if (header.More || _assembler.InProgress) throw new OnionFormatException("DATA cannot span cells");
-            OnData(header.StreamId, cell.AsMemory(1 + LayerCipher.TagSize + CellLayout.RelayHeaderSize, header.Length));
+            OnData(header.StreamId, cell.AsSpan(1 + LayerCipher.TagSize + CellLayout.RelayHeaderSize, header.Length));
             return;
         }
         if (header.Command == RelayCommand.Extend && !early) _extendEarly = false;
@@ -359,9 +316,8 @@ internal sealed partial class RelayCircuit
 
     private async Task BackwardLoopAsync(CellLink next, CancellationToken token)
     {
-        int cellSize = _layout.CellSize;
+        var split = new byte[_layout.CellSize];
         int maxBatch = Options.Relay.CellsPerRead;
-        var observer = _relay.Observer;
         if (Options.Relay.ReadsLinksOnMuxerLoop) next.Stream.TryReadInline();
         try
         {
@@ -370,30 +326,12 @@ internal sealed partial class RelayCircuit
                 // As in the forward loop: the end cancels this read (CancelPendingRead), not the token.
                 var result = await next.ReadAsync(CancellationToken.None).ConfigureAwait(false);
                 if (result.IsCanceled) return; // the end under way cancelled the read: nothing thrown on a normal close
-                var buffer = result.Buffer;
-                int processed = 0;
-                int relayed = 0;
-                DestroyReason? destroyed = null;
+                var run = new CellRun(result.Buffer, _layout.CellSize, maxBatch);
                 bool locked = false;
                 try
                 {
-                    while (buffer.Length >= cellSize && processed < maxBatch)
+                    while (run.Left > 0)
                     {
-                        var source = buffer.Slice(0, cellSize);
-                        buffer = buffer.Slice(cellSize);
-                        processed++;
-                        var command = (CellCommand)FirstByte(source);
-                        if (command == CellCommand.Padding)
-                        {
-                            _relay.Metrics.CoverDropped();
-                            continue;
-                        }
-                        if (command == CellCommand.Destroy)
-                        {
-                            destroyed = (DestroyReason)ByteAt(source, 1);
-                            break;
-                        }
-                        if (command != CellCommand.Relay) throw new OnionFormatException($"{command} cell from the next hop");
                         if (!locked)
                         {
                             await _prev.LockAsync(token).ConfigureAwait(false);
@@ -401,30 +339,26 @@ internal sealed partial class RelayCircuit
                         }
                         if (_prev.FlushDue) await _prev.FlushAsync(token).ConfigureAwait(false);
                         // Copied once, into the previous link's buffer, and this hop's layer added there.
-                        var target = _prev.Begin();
-                        source.CopyTo(target);
-                        _backward!.Encrypt(target[1..]);
-                        observer?.Cell(this, false, null, target[1..]);
-                        _prev.Commit();
-                        relayed++;
+                        if (RelayCells(ref run, _prev, _backward!, forward: false, split, split) == RunStop.Destroy) break;
                     }
-                    bool more = destroyed is null && processed == maxBatch && buffer.Length >= cellSize; // as forward
+                    bool more = run.Destroyed is null && run.Processed == maxBatch && run.Buffer.Length >= _layout.CellSize; // as forward
                     if (locked && !more) await _prev.FlushAsync(token).ConfigureAwait(false);
                 }
                 finally
                 {
                     if (locked) _prev.Unlock();
                 }
-                _relay.Metrics.Relayed(forward: false, relayed);
-                if (destroyed is { } reason)
+                _relay.Metrics.Relayed(forward: false, run.Relayed);
+                var buffer = run.Buffer;
+                if (run.Destroyed is { } reason)
                 {
                     next.AdvanceTo(buffer.Start);
                     await EndAsync(reason, Side.Next).ConfigureAwait(false);
                     return;
                 }
-                if (processed == maxBatch && buffer.Length >= cellSize) next.AdvanceTo(buffer.Start);
+                if (run.Processed == maxBatch && buffer.Length >= _layout.CellSize) next.AdvanceTo(buffer.Start);
                 else next.AdvanceTo(buffer.Start, buffer.End);
-                if (result.IsCompleted && buffer.Length < cellSize)
+                if (result.IsCompleted && buffer.Length < _layout.CellSize)
                 {
                     if (buffer.Length > 0) throw new OnionFormatException("the next link ended inside a cell");
                     throw new CircuitEndedException(DestroyReason.LinkClosed, Side.Next, "the next hop left");

@@ -320,9 +320,10 @@ internal sealed class FlowWindow(int initial)
 /// destination stream or the application), and says when a SENDME is due: each increment of cells once every byte
 /// they brought has been consumed. A sender that overruns the window is a protocol violation.
 /// </summary>
-internal sealed class DeliveryWindow(int window, int increment)
+/// <param name="synchronized">False when the owner calls it under a lock of its own (no second lock per cell).</param>
+internal sealed class DeliveryWindow(int window, int increment, bool synchronized = true)
 {
-    private readonly Lock _gate = new();
+    private readonly Lock? _gate = synchronized ? new() : null;
     private readonly Queue<long> _boundaries = new();
     private long _received;
     private long _cells;
@@ -336,36 +337,42 @@ internal sealed class DeliveryWindow(int window, int increment)
     /// will make a SENDME due (the cell whose tag an authenticated circuit SENDME carries).</summary>
     public bool Received(int bytes, out bool completesIncrement)
     {
-        lock (_gate)
+        if (_gate is null) return ReceivedUnlocked(bytes, out completesIncrement);
+        lock (_gate) return ReceivedUnlocked(bytes, out completesIncrement);
+    }
+
+    private bool ReceivedUnlocked(int bytes, out bool completesIncrement)
+    {
+        completesIncrement = false;
+        if (_outstanding >= window) return false;
+        _outstanding++;
+        _cells++;
+        _received += bytes;
+        if (_cells % increment == 0)
         {
-            completesIncrement = false;
-            if (_outstanding >= window) return false;
-            _outstanding++;
-            _cells++;
-            _received += bytes;
-            if (_cells % increment == 0)
-            {
-                _boundaries.Enqueue(_received);
-                completesIncrement = true;
-            }
-            return true;
+            _boundaries.Enqueue(_received);
+            completesIncrement = true;
         }
+        return true;
     }
 
     /// <summary>Records consumed bytes; returns the SENDMEs now due.</summary>
     public int Consumed(long bytes)
     {
-        lock (_gate)
+        if (_gate is null) return ConsumedUnlocked(bytes);
+        lock (_gate) return ConsumedUnlocked(bytes);
+    }
+
+    private int ConsumedUnlocked(long bytes)
+    {
+        _consumed += bytes;
+        int due = 0;
+        while (_boundaries.Count > 0 && _boundaries.Peek() <= _consumed)
         {
-            _consumed += bytes;
-            int due = 0;
-            while (_boundaries.Count > 0 && _boundaries.Peek() <= _consumed)
-            {
-                _boundaries.Dequeue();
-                _outstanding -= increment;
-                due++;
-            }
-            return due;
+            _boundaries.Dequeue();
+            _outstanding -= increment;
+            due++;
         }
+        return due;
     }
 }

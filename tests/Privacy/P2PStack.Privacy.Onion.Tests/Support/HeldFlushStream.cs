@@ -5,8 +5,8 @@ using P2PStack.Testing;
 namespace P2PStack.Privacy.Onion.Tests;
 
 /// <summary>
-/// Wraps the client's link to its first relay: records how many cells each flush carries (a flush is one write to
-/// the link), and once armed with <see cref="HoldFirstFlushOf"/> holds the first flush of at least that many cells
+/// Wraps a link (the client's to its first relay, or a relay's inbound one): records how many cells each flush carries
+/// (a flush is one write to the link) and each commit, and once armed with <see cref="HoldFirstFlushOf"/> holds the first flush of at least that many cells
 /// until <see cref="Release"/>, so that a test can let the application write ahead of the circuit.
 /// </summary>
 public sealed class HeldFlushStream(IStream inner, int cellSize) : IStream
@@ -27,6 +27,12 @@ public sealed class HeldFlushStream(IStream inner, int cellSize) : IStream
     public IReadOnlyList<int> FlushesFromHeld
     {
         get { lock (_output.Flushes) return [.. _output.Flushes.Skip(_output.HeldIndex < 0 ? _output.Flushes.Count : _output.HeldIndex)]; }
+    }
+
+    /// <summary>Cells per <see cref="PipeWriter.Advance"/> (a writer's commit of cells it wrote), in order.</summary>
+    public IReadOnlyList<int> Commits
+    {
+        get { lock (_output.Flushes) return [.. _output.Commits]; }
     }
 
     /// <summary>Completes when the held flush has arrived (and waits).</summary>
@@ -50,6 +56,8 @@ public sealed class HeldFlushStream(IStream inner, int cellSize) : IStream
 
         public List<int> Flushes { get; } = [];
 
+        public List<int> Commits { get; } = [];
+
         public int HeldIndex { get; private set; } = -1;
 
         public int MinCellsToHold { get; set; } = int.MaxValue;
@@ -61,6 +69,7 @@ public sealed class HeldFlushStream(IStream inner, int cellSize) : IStream
         public override void Advance(int bytes)
         {
             _advanced += bytes;
+            lock (Flushes) Commits.Add(bytes / cellSize);
             base.Advance(bytes);
         }
 
