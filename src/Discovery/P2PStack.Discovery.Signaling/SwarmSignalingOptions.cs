@@ -97,8 +97,9 @@ public sealed class SwarmSignalingOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxServedSwarms, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(GracePeriod, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(FirstRequestTimeout, TimeSpan.Zero);
-        // One member of the largest size always fits, so a Serve can always answer with some member.
-        ArgumentOutOfRangeException.ThrowIfLessThan(MaxServeAnswerSize, MaxPresenceSize + ServeAnswerOverhead);
+        // One member of the largest size always fits (its field tag, a length prefix of at most 5 bytes, its bytes), so
+        // a Serve can always answer with some member.
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxServeAnswerSize, MaxPresenceSize + ServeAnswerOverhead + 6);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(AnswerWriteTimeout, TimeSpan.Zero);
         ArgumentException.ThrowIfNullOrEmpty(NetworkName);
         ArgumentOutOfRangeException.ThrowIfLessThan(WatcherCapacity, 1);

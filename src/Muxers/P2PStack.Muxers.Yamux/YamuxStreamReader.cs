@@ -52,7 +52,7 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
             return;
         }
 
-        completed = true;
+        Volatile.Write(ref completed, true);
         lastBuffer = default;
         inner.Complete(exception);
         stream.OnReaderCompleted();
@@ -64,7 +64,10 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
 
     private ReadResult OnRead(ReadResult result)
     {
-        if (result.IsCanceled && stream.HasReadFailure)
+        // A read cancelled and then completed by this side (a close that cancels the pending read, then disposes the
+        // stream) ends as the cancelled read it is, even if a reset arrived meanwhile: the completed pipe takes no
+        // AdvanceTo, and the consumer asked to stop reading, so the remote's failure is no longer its concern.
+        if (result.IsCanceled && stream.HasReadFailure && !Volatile.Read(ref completed))
         {
             inner.AdvanceTo(result.Buffer.Start);
             stream.ThrowIfReadFailed();

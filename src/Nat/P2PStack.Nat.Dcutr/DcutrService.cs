@@ -205,7 +205,7 @@ public sealed partial class DcutrService : IProtocolHandler, IHostedService, IAs
                     {
                         round = await HolePunchExchange.InitiateAsync(stream, ours, _time, exchange.Token).ConfigureAwait(false);
                     }
-                    catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+                    catch (OperationCanceledException ex) when (exchange.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                     {
                         // The responder stalled past StreamTimeout (no answer to CONNECT, or a stream that stopped
                         // moving): the hole punch failed and the relayed connection remains. The caller's

@@ -106,24 +106,27 @@ public sealed class YamuxInlineReaderTests
         await using var peer = RawPeer.Start();
         var stream = await AcceptAsync(peer, 1);
         stream.TryReadInline();
-        var read = Task.Run(async () =>
-        {
-            try
-            {
-                await stream.Input.ReadAsync().ConfigureAwait(false);
-                return (Failure: (Exception?)null, OnLoop: OnReadLoop());
-            }
-            catch (StreamResetException e)
-            {
-                return (Failure: (Exception?)e, OnLoop: OnReadLoop());
-            }
-        });
-        await Task.Delay(50); // the read is pending (a read that starts after the reset fails at once, the same way)
+        var read = ReadUntilResetAsync(stream);
+        // The read is pending when the reset arrives (not one that starts after it and fails at once on this thread).
+        Assert.False(read.IsCompleted, "the read completed before the reset was sent");
         await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 1, 0);
 
         var (failure, onLoop) = await read.WaitAsync(Timeout);
         Assert.IsType<StreamResetException>(failure);
         Assert.False(onLoop);
+    }
+
+    private static async Task<(Exception? Failure, bool OnLoop)> ReadUntilResetAsync(IMuxedStream stream)
+    {
+        try
+        {
+            await stream.Input.ReadAsync().ConfigureAwait(false);
+            return (null, OnReadLoop());
+        }
+        catch (StreamResetException e)
+        {
+            return (e, OnReadLoop());
+        }
     }
 
     private static async Task<(long Received, bool SawInline)> ReceiveAllAsync(IMuxedStream stream)

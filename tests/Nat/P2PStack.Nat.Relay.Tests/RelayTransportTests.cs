@@ -10,6 +10,7 @@ namespace P2PStack.Nat.Relay.Tests;
 /// manager, advertises its circuit address, and another node dials it there; the relayed connection is limited.</summary>
 // IAsyncLifetime, not IAsyncDisposable: xUnit 2 never calls IAsyncDisposable.DisposeAsync on a test class, so what
 // the test started (hosts, processes, metric listeners) would outlive it.
+[Collection("relay meter")] // with RelayServiceTests, whose metric capture counts every relay in the process
 public sealed class RelayTransportTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);

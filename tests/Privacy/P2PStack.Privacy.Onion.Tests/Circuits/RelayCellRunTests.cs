@@ -54,7 +54,8 @@ public class RelayCellRunTests
         await writing.WaitAsync(Patience);
         Assert.Equal(payload, await reading.WaitAsync(Patience));
 
-        var commits = link.Commits.Skip(before).ToList();
+        // A run with no relayed cell (a PADDING or DESTROY read alone) commits 0 cells, which lets go of the span it took.
+        var commits = link.Commits.Skip(before).Where(cells => cells > 0).ToList();
         Assert.All(commits, cells => Assert.InRange(cells, 1, 65536 / layout.CellSize)); // never past one muxer frame
         // One commit per run: a read of many cells takes a few commits, not one per cell.
         Assert.True(commits.Max() >= 16, $"largest commit {commits.Max()} cells");
