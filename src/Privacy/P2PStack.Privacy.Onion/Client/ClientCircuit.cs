@@ -461,6 +461,13 @@ internal sealed partial class ClientCircuit
             }
             await _link.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
+        catch (IOException e) when (e is not CircuitException && IsClosed)
+        {
+            // The circuit ended while this send waited (its end closes or resets the link under a flush waiting for
+            // the muxer's window): the caller sees the circuit's end, as a send that starts after it does.
+            throw new CircuitException(_closed.Task.IsCompletedSuccessfully ? _closed.Task.Result : DestroyReason.Finished,
+                "the circuit has ended", e);
+        }
         finally
         {
             _link.Unlock();
