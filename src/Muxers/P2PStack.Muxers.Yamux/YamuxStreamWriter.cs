@@ -1,15 +1,21 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using P2PStack.Network;
 
 namespace P2PStack.Muxers.Yamux;
 
 /// <summary>The stream's output. Bytes gather in a pooled buffer until flushed; a flush waits for send window and
 /// writes data frames straight into the connection. <see cref="WriteAsync"/> with nothing buffered sends directly
-/// from the caller's memory. Completing sends FIN; completing with an error resets the stream.</summary>
+/// from the caller's memory. Completing sends FIN; completing with an error resets the stream.
+/// The buffer's capacity beyond its first <see cref="MinimumBufferSize"/> bytes is reserved in the session's resource
+/// scope when the buffer grows (not per write or frame) and released when it goes back to the pool: an app that writes
+/// without flushing, or a peer that grants no window while closes wait to flush, cannot make the node hold send
+/// buffers beyond the limits. The first 4 KiB are part of a stream's fixed cost, bounded by the stream limits as its
+/// other objects are (reserving them would make every stream that ever wrote hold a reservation for its life).</summary>
 internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
 {
-    private const int MinimumBufferSize = 4096;
+    internal const int MinimumBufferSize = 4096;
 
     // state bits. Held: the writer is using the buffer (GetSpan..Advance, or a flush/write in flight); only the
     // writer sets and clears it. Closing: a close began; only a close sets it. Whoever leaves the state Closing
@@ -18,6 +24,7 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
     private const int Closing = 2;
 
     private byte[]? buffer;
+    private long reserved; // of the buffer's capacity, in the session's scope; owned with the buffer
     private bool flushing; // writer-only: a flush or send of the writer's is in flight (Held for that reason)
     private int flushed;
     private int buffered;
@@ -348,15 +355,53 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         }
         else
         {
-            int size = Math.Max(Math.Max(MinimumBufferSize, pending + needed), (buffer?.Length ?? 0) * 2);
-            var larger = stream.Session.Options.WriteBufferPool.Rent(size);
-            buffer?.AsSpan(flushed, pending).CopyTo(larger);
-            ReturnBuffer();
-            buffer = larger;
+            Grow(pending, needed);
         }
 
         flushed = 0;
         buffered = pending;
+    }
+
+    /// <summary>Moves the pending bytes to a larger pooled buffer whose capacity (beyond the first
+    /// <see cref="MinimumBufferSize"/>) the session's scope granted. A refusal leaves the buffer as it was, lets go of it
+    /// (the writer's call fails) and throws the scope's refusal naming the stream's send buffer.</summary>
+    private void Grow(int pending, int needed)
+    {
+        var pool = stream.Session.Options.WriteBufferPool;
+        int size = Math.Max(Math.Max(MinimumBufferSize, pending + needed), (buffer?.Length ?? 0) * 2);
+        var larger = pool.Rent(size);
+        long more = Math.Max(0, larger.Length - MinimumBufferSize) - reserved;
+        if (more > 0 && stream.Session.Memory is { } scope)
+        {
+            try
+            {
+                scope.ReserveMemory(more);
+            }
+            catch (ResourceLimitExceededException ex)
+            {
+                pool.Return(larger);
+                Release();
+                throw SendBufferRefused(ex, more);
+            }
+
+            reserved += more;
+        }
+
+        buffer?.AsSpan(flushed, pending).CopyTo(larger);
+        if (buffer is not null)
+        {
+            pool.Return(buffer);
+        }
+
+        buffer = larger;
+    }
+
+    private ResourceLimitExceededException SendBufferRefused(ResourceLimitExceededException refusal, long requested)
+    {
+        string resource = $"{refusal.Resource} for the send buffer of yamux stream {stream.StreamId}";
+        return refusal.Used is { } used
+            ? new ResourceLimitExceededException(refusal.Scope, resource, used, refusal.Requested ?? requested, refusal.Limit)
+            : new ResourceLimitExceededException(refusal.Scope, resource, refusal.Limit);
     }
 
     private void ReturnBuffer()
@@ -365,6 +410,12 @@ internal sealed class YamuxStreamWriter(YamuxStream stream) : PipeWriter
         {
             stream.Session.Options.WriteBufferPool.Return(buffer);
             buffer = null;
+        }
+
+        if (reserved > 0)
+        {
+            stream.Session.Memory?.ReleaseMemory(reserved);
+            reserved = 0;
         }
     }
 }

@@ -141,10 +141,12 @@ public sealed partial class PortMapper : IPortMappingClient, IDisposable
             }
             // One device that fails (a bad description, no answer, a refusal, a connection reset in the middle of the
             // fetch: a device rebooting) is skipped and named: another device on the LAN may be the gateway.
+            // Each error names the location it failed at (the description's URL) and is listed without its protocol:
+            // the exception that lists them is UPnP's.
             catch (Exception ex) when (ex is PortMappingFormatException or GatewayNotFoundException or PortMappingRefusedException
                 or GatewayConnectionException)
             {
-                errors.Add($"{answer.Describe()} at {answer.Location}: {ex.Message}");
+                errors.Add($"{answer.Describe()}: {Cause(ex)}");
             }
         }
         if (gateways.Count == 0)
@@ -178,7 +180,7 @@ public sealed partial class PortMapper : IPortMappingClient, IDisposable
                 PortMappingFormatException => "malformed",
                 _ => "network", // GatewayConnectionException, SocketException, any other IOException
             });
-            LogFailed(method, ex.Message);
+            LogFailed(method, Cause(ex));
             errors.Add(ex);
             return null;
         }
@@ -253,6 +255,17 @@ public sealed partial class PortMapper : IPortMappingClient, IDisposable
         var mapping = await client.MapAsync(protocol, internalPort, suggested ?? internalPort, _options.Lease, cancellationToken).ConfigureAwait(false);
         return new PortMappingResult("NAT-PMP", protocol, internalPort, external, mapping.ExternalPort, mapping.Lifetime, gateway);
     }
+
+    /// <summary>A gateway failure's cause without its protocol, for a message or log line that names the protocol
+    /// already.</summary>
+    internal static string Cause(Exception error) => error switch
+    {
+        GatewayNotFoundException e => e.Detail,
+        GatewayConnectionException e => e.Detail,
+        PortMappingRefusedException e => $"the gateway refused: {e.Detail}",
+        PortMappingFailedException e => string.Join("; ", e.Errors.Select(Cause)),
+        _ => error.Message,
+    };
 
     private static void RefuseUnusableExternal(string method, IPAddress external)
     {

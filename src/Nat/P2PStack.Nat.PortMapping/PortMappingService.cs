@@ -105,10 +105,16 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
                 await _mapper.RemoveAsync(mapping, timeout.Token).ConfigureAwait(false);
                 LogRemoved(mapping.Method, mapping.ExternalPort);
             }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                // The removal's own deadline, not a cancellation: say so (the exception says only "canceled").
+                LogRemoveFailed(mapping.Method, mapping.ExternalPort,
+                    $"no answer within {_mapper.Options.RemoveTimeout.TotalSeconds:0.###} s (RemoveTimeout)");
+            }
             catch (Exception ex) when (ex is IOException or OperationCanceledException or P2PFormatException or System.Net.Sockets.SocketException
                 or HttpRequestException)
             {
-                LogRemoveFailed(mapping.Method, mapping.ExternalPort, $"{ex.GetType().Name}: {ex.Message}");
+                LogRemoveFailed(mapping.Method, mapping.ExternalPort, $"{ex.GetType().Name}: {PortMapper.Cause(ex)}");
             }
         }
     }
@@ -319,7 +325,7 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
                 if (failed.Refused || lease is null)
                 {
                     // The gateway said no: its mapping is gone or going, so is the address; map again after RetryInterval.
-                    LogRenewRefused(existing.Method, port, ex.Message);
+                    LogRenewRefused(existing.Method, port, PortMapper.Cause(ex));
                     _metrics?.Lost(existing.Method, "renewal_refused");
                     _leases.Remove(port);
                     changed = true;
@@ -331,7 +337,7 @@ public sealed partial class PortMappingService : IHostedService, IAsyncDisposabl
                 var retryAt = wait >= lease.ExpiresAt - now ? lease.ExpiresAt : now + wait;
                 lease = lease with { RenewAt = retryAt, Failures = lease.Failures + 1, Unanswered = failed.Errors.All(e => e is GatewayNotFoundException) };
                 _leases[port] = lease;
-                LogRenewFailed(existing.Method, port, ex.Message, lease.ExpiresAt - now, retryAt - now);
+                LogRenewFailed(existing.Method, port, PortMapper.Cause(ex), lease.ExpiresAt - now, retryAt - now);
                 current.Add(existing);
                 next = Min(next, retryAt - now);
             }

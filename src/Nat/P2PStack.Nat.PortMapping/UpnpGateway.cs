@@ -87,9 +87,10 @@ public sealed class UpnpGateway
     /// <exception cref="PortMappingFormatException">Malformed, too large, no WAN connection, or a control URL elsewhere.</exception>
     internal static (Uri ControlUrl, string ServiceType, string? FriendlyName) ParseDescription(string xml, Uri location, PortMappingOptions options)
     {
-        var document = ParseXml(xml, options);
+        // Every failure names the location: the discovery that lists the devices it skipped names each device once.
+        var document = ParseXml(xml, options, $"the device description at {location}");
         XNamespace device = "urn:schemas-upnp-org:device-1-0";
-        var root = document.Root ?? throw new PortMappingFormatException("empty device description");
+        var root = document.Root ?? throw new PortMappingFormatException($"the device description at {location} is empty");
         Uri baseUri = location;
         if (root.Element(device + "URLBase")?.Value is { Length: > 0 } urlBase && Uri.TryCreate(urlBase, UriKind.Absolute, out var parsedBase))
             baseUri = parsedBase;
@@ -99,9 +100,9 @@ public sealed class UpnpGateway
             var service = root.Descendants(device + "service").FirstOrDefault(s => s.Element(device + "serviceType")?.Value.Trim() == type);
             if (service?.Element(device + "controlURL")?.Value.Trim() is not { Length: > 0 } control) continue;
             if (!Uri.TryCreate(baseUri, control, out var controlUrl) || controlUrl.Scheme != Uri.UriSchemeHttp)
-                throw new PortMappingFormatException($"the control URL '{control}' is not http");
+                throw new PortMappingFormatException($"the control URL '{control}' of the device at {location} is not http");
             if (controlUrl.Host != location.Host)
-                throw new PortMappingFormatException($"the control URL {controlUrl} is on another host than the device ({location.Host})");
+                throw new PortMappingFormatException($"the control URL {controlUrl} is on another host than the device at {location}");
             return (controlUrl, type, friendly);
         }
         throw new PortMappingFormatException($"the device at {location} offers no WANIPConnection or WANPPPConnection service");
@@ -205,7 +206,7 @@ public sealed class UpnpGateway
     /// <summary>Reads a SOAP answer: the out arguments of <c>{action}Response</c>, or the UPnPError of a fault.</summary>
     internal static Dictionary<string, string> ParseSoapAnswer(string xml, string action, PortMappingOptions options)
     {
-        var document = ParseXml(xml, options);
+        var document = ParseXml(xml, options, $"the {action} answer");
         XNamespace soap = "http://schemas.xmlsoap.org/soap/envelope/";
         var body = document.Root?.Element(soap + "Body") ?? throw new PortMappingFormatException($"{action}: the answer has no SOAP body");
         var fault = body.Element(soap + "Fault");
@@ -225,7 +226,8 @@ public sealed class UpnpGateway
         return result;
     }
 
-    private static XDocument ParseXml(string xml, PortMappingOptions options)
+    /// <param name="what">What the XML is, for the error ("the device description at ...", "the AddPortMapping answer").</param>
+    private static XDocument ParseXml(string xml, PortMappingOptions options, string what)
     {
         var settings = new XmlReaderSettings
         {
@@ -240,7 +242,7 @@ public sealed class UpnpGateway
         }
         catch (XmlException ex)
         {
-            throw new PortMappingFormatException($"invalid XML from the gateway: {ex.Message}", ex);
+            throw new PortMappingFormatException($"{what} is not valid XML: {ex.Message}", ex);
         }
     }
 
@@ -257,7 +259,7 @@ public sealed class UpnpGateway
                 using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
                 bool fault = acceptServerError && response.StatusCode == HttpStatusCode.InternalServerError; // SOAP faults come as 500
                 if (!response.IsSuccessStatusCode && !fault)
-                    throw new PortMappingRefusedException("UPnP", (int)response.StatusCode, $"HTTP {(int)response.StatusCode} from {request.RequestUri}");
+                    throw PortMappingRefusedException.HttpStatus((int)response.StatusCode, request.RequestUri);
                 if (response.Content.Headers.ContentLength > options.MaxHttpResponseBytes)
                     throw new PortMappingFormatException($"{request.RequestUri} announces {response.Content.Headers.ContentLength} bytes, over {options.MaxHttpResponseBytes}");
                 await using var stream = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
