@@ -17,7 +17,7 @@ namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
 /// <c>onion-loopback [--builds 200] [--warmup-builds 1000] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes [--relay-env NAME=VALUE]...]
-/// [--circuit-window N --circuit-increment N --stream-window N --stream-increment N] [--perf-control FIFO --perf-phase
+/// [--client-link-on-muxer-loop] [--circuit-window N --circuit-increment N --stream-window N --stream-increment N] [--perf-control FIFO --perf-phase
 /// builds|transfer]</c>: three relays, a
 /// client and a destination, each a full host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and
 /// 514-byte cells) in this one process, or with <c>--relay-processes</c> each relay in a process of its own (its CPU per
@@ -51,6 +51,7 @@ public static class OnionLoopback
         int warmup = Arg(args, "--warmup-mib", 32);
         int warmupBuilds = Arg(args, "--warmup-builds", 1000);
         bool processes = args.Contains("--relay-processes");
+        ClientReadsLinkOnMuxerLoop = args.Contains("--client-link-on-muxer-loop");
         for (int i = Array.IndexOf(args, "--relay-env"); i >= 0 && i + 1 < args.Length; i = Array.IndexOf(args, "--relay-env", i + 1))
         {
             var (name, value) = args[i + 1].Split('=', 2) is [var n, var v] ? (n, v) : throw new ArgumentException($"--relay-env {args[i + 1]}: NAME=VALUE expected");
@@ -362,6 +363,9 @@ public static class OnionLoopback
     // less CPU per MiB without the spinning, a slower echo).
     private const string SpinLimitVariable = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
 
+    /// <summary><c>--client-link-on-muxer-loop</c>: <see cref="OnionClientOptions.ReadLinkOnMuxerLoop"/> on at the client.</summary>
+    private static bool ClientReadsLinkOnMuxerLoop;
+
     /// <summary><c>--relay-env NAME=VALUE</c> (repeatable): set in the relay processes' environment only (for example
     /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, which the runtime reads once, at its start).</summary>
     private static readonly SortedDictionary<string, string> RelayEnvironment = new(StringComparer.Ordinal);
@@ -664,6 +668,7 @@ public static class OnionLoopback
                     o.EnableClient = !relay;
                     o.Client.PreemptiveCircuits = 0;
                     o.Client.MaxCircuits = 1024;
+                    o.Client.ReadLinkOnMuxerLoop = ClientReadsLinkOnMuxerLoop;
                     o.Client.Diversity.Enabled = false; // every node is on 127.0.0.1
                     o.Relay.AllowPrivateAddresses = true;
                     // One client builds every circuit: the per-peer build-rate and circuit limits would refuse it.

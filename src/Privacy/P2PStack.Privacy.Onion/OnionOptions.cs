@@ -115,6 +115,14 @@ public sealed class OnionClientOptions
     /// <summary>Upper bound of <see cref="StreamWriteAheadBytes"/>.</summary>
     public const int MaxStreamWriteAheadBytes = 4 * 1024 * 1024;
 
+    /// <summary>Whether a circuit's reader runs on the muxer's read loop of the link to the first relay (asked with
+    /// <see cref="P2PStack.Network.IStream.TryReadInline"/> when the reader starts), and a stream's sender waiting for a
+    /// window resumes on the reader's thread when a SENDME refills it: the SENDMEs of an upload then reach the waiting
+    /// sender without the two hand-offs through the thread pool. Off by default: it took the client-and-destination
+    /// process from 46-56 to 30-43 thread-pool work items per MiB, but no change of its CPU per MiB or of the throughput
+    /// was resolved under the load it was measured at (docs/benchmarks.md, "Onion loopback, fourteenth pass").</summary>
+    public bool ReadLinkOnMuxerLoop { get; set; }
+
     /// <summary>Relays never used in a path (e.g. known bad ones).</summary>
     public List<PeerId> ExcludedRelays { get; } = [];
 

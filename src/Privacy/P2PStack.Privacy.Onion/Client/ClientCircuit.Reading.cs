@@ -12,6 +12,9 @@ internal sealed partial class ClientCircuit
     private async Task ReadLoopAsync()
     {
         await Task.Yield();
+        // Per batch this loop peels a few cells and never blocks (its sends await the link's lock): it may run on the
+        // muxer's read loop, with the senders that its SENDMEs resume (their windows are made so).
+        if (_client.Options.Client.ReadLinkOnMuxerLoop) _link.Stream.TryReadInline();
         var token = _lifetime.Token;
         var cell = new byte[_layout.CellSize];
         int cellSize = _layout.CellSize;
@@ -217,7 +220,8 @@ internal sealed partial class ClientCircuit
             if (_streams.ContainsKey(id)) throw new OnionFormatException($"INTRODUCED for stream {id}, which is open");
             var local = Transport.OnionAddress.Listen;
             var remote = Transport.OnionAddress.InboundRemote(Exit.Peer);
-            stream = new ClientStream(this, id, _client.Options.FlowControl, _client.Options.Client.StreamWriteAheadBytes, local, remote, P2PStack.Network.Direction.Inbound) { IsAnonymous = true };
+            stream = new ClientStream(this, id, _client.Options.FlowControl, _client.Options.Client.StreamWriteAheadBytes,
+                _client.Options.Client.ReadLinkOnMuxerLoop, local, remote, P2PStack.Network.Direction.Inbound) { IsAnonymous = true };
             _streams[id] = stream;
         }
         stream.OnConnected();

@@ -61,7 +61,7 @@ internal sealed partial class ClientCircuit
         Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         CreatedAt = client.Time.GetUtcNow();
         var flow = client.Options.FlowControl;
-        PackageWindow = new FlowWindow(flow.CircuitWindow);
+        PackageWindow = new FlowWindow(flow.CircuitWindow, resumeWaitersInline: client.Options.Client.ReadLinkOnMuxerLoop);
         _cellsUntilSendmeTag = flow.CircuitSendmeIncrement;
         _deliver = new DeliveryWindow(flow.CircuitWindow, flow.CircuitSendmeIncrement);
     }
@@ -250,7 +250,8 @@ internal sealed partial class ClientCircuit
             {
                 id = (ushort)(Interlocked.Increment(ref _nextStreamId) & 0xFFFF);
             } while (id == 0 || _streams.ContainsKey(id));
-            stream = new ClientStream(this, id, _client.Options.FlowControl, _client.Options.Client.StreamWriteAheadBytes, localAddress, remoteAddress);
+            stream = new ClientStream(this, id, _client.Options.FlowControl, _client.Options.Client.StreamWriteAheadBytes,
+                _client.Options.Client.ReadLinkOnMuxerLoop, localAddress, remoteAddress);
             _streams[id] = stream;
         }
         Interlocked.CompareExchange(ref _firstUsedTicks, _client.Time.GetUtcNow().UtcTicks, 0);

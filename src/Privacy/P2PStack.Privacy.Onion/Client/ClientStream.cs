@@ -36,15 +36,17 @@ internal sealed class ClientStream : IRawConnection
     private int _localDone;
     private int _disposed;
 
-    public ClientStream(ClientCircuit circuit, ushort id, FlowControlOptions flow, int writeAheadBytes, Multiaddr localAddress,
-        Multiaddr remoteAddress, Direction direction = Direction.Outbound)
+    /// <param name="resumeOnReader">Whether the pump, waiting for the stream window, resumes on the circuit reader's
+    /// thread when a SENDME refills it (<see cref="OnionClientOptions.ReadLinkOnMuxerLoop"/>).</param>
+    public ClientStream(ClientCircuit circuit, ushort id, FlowControlOptions flow, int writeAheadBytes, bool resumeOnReader,
+        Multiaddr localAddress, Multiaddr remoteAddress, Direction direction = Direction.Outbound)
     {
         _circuit = circuit;
         Direction = direction;
         Id = id;
         LocalAddress = localAddress;
         RemoteAddress = remoteAddress;
-        PackageWindow = new FlowWindow(flow.StreamWindow);
+        PackageWindow = new FlowWindow(flow.StreamWindow, resumeWaitersInline: resumeOnReader);
         _outbound = new Pipe(new PipeOptions(pauseWriterThreshold: writeAheadBytes, resumeWriterThreshold: writeAheadBytes / 2,
             useSynchronizationContext: false));
         _deliver = new DeliveryWindow(flow.StreamWindow, flow.StreamSendmeIncrement);

@@ -257,7 +257,9 @@ internal sealed class LinkClosedException(string message, Exception inner) : IOE
 
 /// <summary>A flow-control window: a count of cells that may be sent, taken by senders and refilled by SENDMEs;
 /// senders wait while it is empty.</summary>
-internal sealed class FlowWindow(int initial)
+/// <param name="resumeWaitersInline">Whether a sender waiting for the window resumes on the thread that refills it
+/// (the SENDME's reader) instead of through the thread pool.</param>
+internal sealed class FlowWindow(int initial, bool resumeWaitersInline = false)
 {
     private readonly Lock _gate = new();
     private int _value = initial;
@@ -297,7 +299,7 @@ internal sealed class FlowWindow(int initial)
         lock (_gate)
         {
             if (_value > 0) return Task.CompletedTask;
-            _waiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiter ??= new TaskCompletionSource(resumeWaitersInline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
             return _waiter.Task.WaitAsync(cancellationToken);
         }
     }
