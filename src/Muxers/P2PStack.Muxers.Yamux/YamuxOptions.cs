@@ -47,6 +47,10 @@ public sealed class YamuxOptions
     /// <summary>Where the streams' output buffers come from (tests substitute a pool that checks every return).</summary>
     internal ArrayPool<byte> WriteBufferPool { get; set; } = ArrayPool<byte>.Shared;
 
+    /// <summary>The clock of window auto-tuning: the pings' round trip and how fast a window is consumed (tests
+    /// substitute one they control, as the tuning's outcome otherwise depends on the machine's load).</summary>
+    internal TimeProvider Clock { get; set; } = TimeProvider.System;
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when a value is out of range.</summary>
     public void Validate()
     {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using P2PStack.Network;
 
 namespace P2PStack.Muxers.Yamux;
@@ -12,11 +11,12 @@ public sealed partial class YamuxSession
         get
         {
             long ticks = Interlocked.Read(ref rttTicks);
-            return ticks > 0 ? Stopwatch.GetElapsedTime(0, ticks) : null;
+            return ticks > 0 ? Options.Clock.GetElapsedTime(0, ticks) : null;
         }
     }
 
-    /// <summary>Stopwatch ticks of the last measured round trip; 0 until one is known. Drives window auto-tuning.</summary>
+    /// <summary>Ticks (of <see cref="YamuxOptions.Clock"/>) of the last measured round trip; 0 until one is known.
+    /// Drives window auto-tuning.</summary>
     internal long RoundTripTicks => Interlocked.Read(ref rttTicks);
 
     /// <summary>Sends a ping and waits for the pong; returns the round-trip time.</summary>
@@ -36,14 +36,14 @@ public sealed partial class YamuxSession
             pendingPings[id] = pong;
         }
 
-        long start = Stopwatch.GetTimestamp();
+        long start = Options.Clock.GetTimestamp();
         try
         {
             EnqueueControl(new YamuxFrameHeader(YamuxFrameType.Ping, YamuxFlags.Syn, 0, id));
             await pong.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            long elapsed = Math.Max(1, Stopwatch.GetTimestamp() - start);
+            long elapsed = Math.Max(1, Options.Clock.GetTimestamp() - start);
             Interlocked.Exchange(ref rttTicks, elapsed);
-            return Stopwatch.GetElapsedTime(0, elapsed);
+            return Options.Clock.GetElapsedTime(0, elapsed);
         }
         finally
         {

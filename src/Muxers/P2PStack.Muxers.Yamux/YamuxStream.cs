@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.IO.Pipelines;
 using P2PStack.Network;
 
@@ -71,7 +70,7 @@ internal sealed class YamuxStream : IMuxedStream
         StreamId = id;
         Direction = direction;
         recvWindow = recvCredit = session.Options.InitialStreamWindowSize;
-        epochStart = Stopwatch.GetTimestamp();
+        epochStart = session.Options.Clock.GetTimestamp();
         reader = new YamuxStreamReader(this, inbound.Reader);
         writer = new YamuxStreamWriter(this);
     }
@@ -341,7 +340,7 @@ internal sealed class YamuxStream : IMuxedStream
             return 0;
         }
 
-        long now = Stopwatch.GetTimestamp();
+        long now = Session.Options.Clock.GetTimestamp();
         long rtt = Session.RoundTripTicks;
         long max = Session.Options.MaxStreamWindowSize;
         if (rtt > 0 && recvWindow < max && now - epochStart < rtt * 4)

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 
 namespace P2PStack.Nat.PortMapping.Tests;
 
@@ -26,9 +25,7 @@ public sealed class FakeNatPmpGateway : IDisposable
     public FakeNatPmpGateway(IPAddress external)
     {
         External = external;
-        // A random loopback address: no clash with another test run binding port 5351 on this machine.
-        Address = new IPAddress([127, (byte)RandomNumberGenerator.GetInt32(1, 255), (byte)RandomNumberGenerator.GetInt32(1, 255),
-            (byte)RandomNumberGenerator.GetInt32(2, 255)]);
+        Address = FakeLanDevice.RandomLoopbackAddress(); // no clash with another test run binding port 5351
         _socket.Bind(new IPEndPoint(Address, 5351));
         _loop = Task.Run(ServeAsync);
     }

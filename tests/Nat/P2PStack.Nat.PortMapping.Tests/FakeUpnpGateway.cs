@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 
 namespace P2PStack.Nat.PortMapping.Tests;
 
@@ -30,88 +29,35 @@ public enum UpnpMisbehaviour
 /// GetExternalIPAddress, AddPortMapping (or misbehaves as <see cref="AddPortMapping"/> says) and DeletePortMapping,
 /// one request per connection. Speaks the wire format to the real client, so the client's HTTP error paths run.
 /// </summary>
-public sealed class FakeUpnpGateway : IDisposable
+public sealed class FakeUpnpGateway : FakeLanDevice
 {
     private const string ServiceType = "urn:schemas-upnp-org:service:WANIPConnection:1";
-    private readonly Socket _ssdp = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-    private readonly TcpListener _http;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _ssdpLoop;
-    private readonly Task _httpLoop;
     private readonly ConcurrentQueue<string> _actions = new();
     private readonly ConcurrentBag<Socket> _held = [];
 
     public FakeUpnpGateway(IPAddress external)
     {
         External = external;
-        Address = new IPAddress([127, (byte)RandomNumberGenerator.GetInt32(1, 255), (byte)RandomNumberGenerator.GetInt32(1, 255),
-            (byte)RandomNumberGenerator.GetInt32(2, 255)]);
-        _ssdp.Bind(new IPEndPoint(Address, 1900));
-        _http = new TcpListener(Address, 0);
-        _http.Start();
-        _ssdpLoop = Task.Run(ServeSsdpAsync);
-        _httpLoop = Task.Run(ServeHttpAsync);
+        StartServing();
     }
-
-    public IPAddress Address { get; }
 
     public IPAddress External { get; }
 
-    /// <summary>Where SSDP searches go (<c>PortMappingOptions.SsdpEndPoint</c>).</summary>
-    public IPEndPoint SsdpEndPoint => new(Address, 1900);
-
-    public Uri Location => new($"http://{Address}:{((IPEndPoint)_http.LocalEndpoint).Port}/rootDesc.xml");
+    public Uri Location => HttpUrl("/rootDesc.xml");
 
     public UpnpMisbehaviour AddPortMapping { get; set; }
 
     /// <summary>The SOAP actions received, in order (also those answered with a misbehaviour).</summary>
     public IReadOnlyList<string> Actions => [.. _actions];
 
-    private async Task ServeSsdpAsync()
-    {
-        byte[] buffer = new byte[2048];
-        while (!_stop.IsCancellationRequested)
-        {
-            SocketReceiveFromResult received;
-            try
-            {
-                received = await _ssdp.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), _stop.Token);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            if (!System.Text.Encoding.ASCII.GetString(buffer, 0, received.ReceivedBytes).StartsWith("M-SEARCH", StringComparison.Ordinal)) continue;
-            await AnswerSearchAsync(received.RemoteEndPoint);
-        }
-    }
+    protected override Task OnSearchAsync(EndPoint searcher) => AnswerSearchAsync(searcher);
 
     /// <summary>Sends this gateway's SSDP answer to a searcher (as when the search reached it through the multicast group).</summary>
-    public async Task AnswerSearchAsync(EndPoint searcher)
-    {
-        string answer = "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
-            + $"USN: uuid:fake-igd::urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\nLOCATION: {Location}\r\nSERVER: fake/1\r\n\r\n";
-        await _ssdp.SendToAsync(System.Text.Encoding.ASCII.GetBytes(answer), SocketFlags.None, searcher);
-    }
+    public Task AnswerSearchAsync(EndPoint searcher) =>
+        SendSsdpAsync("HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
+            + $"USN: uuid:fake-igd::urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\nLOCATION: {Location}\r\nSERVER: fake/1\r\n\r\n", searcher);
 
-    private async Task ServeHttpAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket client;
-            try
-            {
-                client = await _http.AcceptSocketAsync(_stop.Token);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            _ = Task.Run(() => ServeOneAsync(client));
-        }
-    }
-
-    private async Task ServeOneAsync(Socket client)
+    protected override async Task ServeConnectionAsync(Socket client)
     {
         bool keep = false;
         try
@@ -226,13 +172,8 @@ public sealed class FakeUpnpGateway : IDisposable
         + "<controlURL>/ctl/IPConn</controlURL><eventSubURL>/evt/IPConn</eventSubURL><SCPDURL>/WANIPCn.xml</SCPDURL>"
         + "</service></serviceList></device></deviceList></device></deviceList></device></root>";
 
-    public void Dispose()
+    protected override void OnStopped()
     {
-        _stop.Cancel();
-        _ssdp.Dispose();
-        _http.Stop();
         foreach (var socket in _held) socket.Dispose();
-        Task.WaitAll([_ssdpLoop, _httpLoop], TimeSpan.FromSeconds(10));
-        _stop.Dispose();
     }
 }

@@ -596,7 +596,7 @@ public sealed partial class OnionClient : IAsyncDisposable
                         throw e as CircuitException ?? new CircuitException(DestroyReason.Protocol, e.Message, e);
                     excluded.Add(path[position].Peer);
                     var replacement = selector.Replace(Directory.Relays, path, position, request.Destination, Host.PeerId, excluded, last is not null)
-                        ?? throw new NoPathException($"no relay left to replace hop {position + 1}");
+                        ?? throw new NoPathException($"no relay left to replace hop {position + 1}, which failed: {e.Message}");
                     path[position] = replacement;
                     Discard(prepared[position]);
                     prepared[position] = Prepare(replacement);

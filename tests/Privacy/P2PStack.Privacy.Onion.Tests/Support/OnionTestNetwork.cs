@@ -51,6 +51,10 @@ public sealed class OnionNode : IAsyncDisposable
                 o.Client.PreemptiveCircuits = 0;
                 o.Client.Diversity.Enabled = false;
                 o.Relay.AllowPrivateAddresses = true;
+                // A test network has no spare relay to replace a slow hop, and on a loaded CI machine a cold first hop
+                // (dial, Noise, yamux, CREATE) took longer than the default 10 s ("no relay left to replace hop 1").
+                o.Client.HopTimeout = OnionTestNetwork.Patience / 2;
+                o.Client.BuildTimeout = OnionTestNetwork.Patience;
                 onion?.Invoke(o);
             });
             if (host is not null) p2p.ConfigureHost(host);
