@@ -177,7 +177,7 @@ internal sealed partial class RelayCircuit
         int maxBatch = Options.Relay.CellsPerRead;
         // After the handshake (its key agreement stays off the muxer's read loop): from here on, per batch, this loop
         // does a few microseconds of work per cell and never blocks.
-        if (Options.Relay.ReadsLinksOnMuxerLoop) _prev.Stream.TryReadInline();
+        if (_relay.ReadsLinksOnMuxerLoop) _prev.Stream.TryReadInline();
         while (true)
         {
             // Not the lifetime's token: the end cancels this read with CancelPendingRead (sticky, so an end before the
@@ -318,7 +318,7 @@ internal sealed partial class RelayCircuit
     {
         var split = new byte[_layout.CellSize];
         int maxBatch = Options.Relay.CellsPerRead;
-        if (Options.Relay.ReadsLinksOnMuxerLoop) next.Stream.TryReadInline();
+        if (_relay.ReadsLinksOnMuxerLoop) next.Stream.TryReadInline();
         try
         {
             while (true)
@@ -444,6 +444,11 @@ internal sealed partial class RelayCircuit
         if (Interlocked.Exchange(ref _ending, 1) != 0) return;
         try
         {
+            // Called on a socket's event thread (the relay as an event loop, whose loop read a DESTROY or the link's
+            // end there), the end's work (DESTROY onwards, the links' closes, the streams' resets, the handler's
+            // return) would hold up every later frame of that connection, the next circuit's CREATE or EXTEND among
+            // them: it runs on the thread pool instead, the connection's next frames on the event thread meanwhile.
+            if (!Thread.CurrentThread.IsThreadPoolThread) await Task.Yield();
             await EndOnceAsync(reason, from).ConfigureAwait(false);
         }
         finally
