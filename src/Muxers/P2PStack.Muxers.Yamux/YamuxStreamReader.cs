@@ -17,14 +17,15 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        stream.ThrowIfReadFailed();
+        // A cancellation the consumer asked for comes first (the pipe returns it at once); the failure, with the next read.
+        if (Volatile.Read(ref consumerCancelled) == 0) stream.ThrowIfReadFailed();
         var pending = inner.ReadAsync(cancellationToken);
         return pending.IsCompletedSuccessfully ? new ValueTask<ReadResult>(OnRead(pending.Result)) : AwaitRead(pending);
     }
 
     public override bool TryRead(out ReadResult result)
     {
-        stream.ThrowIfReadFailed();
+        if (Volatile.Read(ref consumerCancelled) == 0) stream.ThrowIfReadFailed();
         if (!inner.TryRead(out result))
         {
             return false;

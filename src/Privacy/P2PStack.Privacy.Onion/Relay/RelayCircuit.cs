@@ -182,6 +182,7 @@ internal sealed partial class RelayCircuit
         {
             // Not the lifetime's token: the end cancels this read with CancelPendingRead (sticky, so an end before the
             // read is seen too), and a token cancelled as well would make the pipe throw instead.
+            if (_prev.IsClosed) return (DestroyReason.Finished, Side.None); // the end under way closed it: nothing to read
             var result = await _prev.ReadAsync(CancellationToken.None).ConfigureAwait(false);
             if (result.IsCanceled) return (DestroyReason.Finished, Side.None); // the end under way cancelled the read
             var run = new CellRun(result.Buffer, _layout.CellSize, maxBatch);
@@ -324,6 +325,7 @@ internal sealed partial class RelayCircuit
             while (true)
             {
                 // As in the forward loop: the end cancels this read (CancelPendingRead), not the token.
+                if (next.IsClosed) return; // the end under way closed it while this loop handled the last batch
                 var result = await next.ReadAsync(CancellationToken.None).ConfigureAwait(false);
                 if (result.IsCanceled) return; // the end under way cancelled the read: nothing thrown on a normal close
                 var run = new CellRun(result.Buffer, _layout.CellSize, maxBatch);
