@@ -16,8 +16,9 @@ using P2PStack.Simulation;
 namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
-/// <c>onion-loopback [--builds 200] [--warmup-builds 1000] [--echoes 1000] [--mib 64] [--warmup-mib 32] [--relay-processes [--relay-env NAME=VALUE]...]
-/// [--client-link-on-muxer-loop] [--circuit-window N --circuit-increment N --stream-window N --stream-increment N] [--perf-control FIFO --perf-phase
+/// <c>onion-loopback [--builds 200] [--warmup-builds 1000] [--close-pause-ms 0] [--echoes 1000] [--mib 64] [--warmup-mib 32]
+/// [--relay-processes [--relay-event-loop on|off] [--relay-env NAME=VALUE]...] [--client-link-on-muxer-loop]
+/// [--circuit-window N --circuit-increment N --stream-window N --stream-increment N] [--perf-control FIFO --perf-phase
 /// builds|transfer]</c>: three relays, a
 /// client and a destination, each a full host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and
 /// 514-byte cells) in this one process, or with <c>--relay-processes</c> each relay in a process of its own (its CPU per
@@ -50,6 +51,7 @@ public static class OnionLoopback
         int mib = Arg(args, "--mib", 64);
         int warmup = Arg(args, "--warmup-mib", 32);
         int warmupBuilds = Arg(args, "--warmup-builds", 1000);
+        ClosePause = TimeSpan.FromMilliseconds(Arg(args, "--close-pause-ms", 0));
         bool processes = args.Contains("--relay-processes");
         ClientReadsLinkOnMuxerLoop = args.Contains("--client-link-on-muxer-loop");
         for (int i = Array.IndexOf(args, "--relay-env"); i >= 0 && i + 1 < args.Length; i = Array.IndexOf(args, "--relay-env", i + 1))
@@ -57,6 +59,7 @@ public static class OnionLoopback
             var (name, value) = args[i + 1].Split('=', 2) is [var n, var v] ? (n, v) : throw new ArgumentException($"--relay-env {args[i + 1]}: NAME=VALUE expected");
             RelayEnvironment[name] = value;
         }
+        RelayEventLoop = EventLoopArg(args, "--relay-event-loop");
         var flow = Flow.Parse(args);
         int control = Array.IndexOf(args, "--perf-control");
         using var perf = control >= 0 && control + 1 < args.Length
@@ -109,14 +112,18 @@ public static class OnionLoopback
     /// &lt;relayed cells&gt;</c> and stops.</summary>
     public static int RunRelayNode(string[] args)
     {
-        RunRelayNodeAsync(Flow.Parse(args)).GetAwaiter().GetResult();
+        // First, before any socket: as `synaptic-mesh p2p start` does for a relay (--onion-relay-event-loop).
+        bool eventLoop = EventLoopArg(args) && InlineSocketCompletions.TryEnable();
+        RunRelayNodeAsync(Flow.Parse(args), eventLoop).GetAwaiter().GetResult();
         return 0;
     }
 
-    private static async Task RunRelayNodeAsync(Flow flow)
+    private static async Task RunRelayNodeAsync(Flow flow, bool eventLoop)
     {
         using var exceptions = new ExceptionTally();
         await using var node = await Node.StartAsync(relay: true, flow);
+        // What the runtime really does (read back, not assumed): its flag and its socket event threads.
+        Console.WriteLine($"RUNTIME {eventLoop} {InlineSocketCompletions.Enabled} {InlineSocketCompletions.EventThreads()} {node.Relay.ReadsLinksOnMuxerLoop}");
         Console.WriteLine($"READY {node.Host.PeerId} {node.Address.DecapsulateCode(MultiaddrProtocols.P2P.Code)} "
             + Convert.ToBase64String(node.Relay.SignedDescriptor()));
         while (await Console.In.ReadLineAsync() is { } line)
@@ -134,6 +141,32 @@ public static class OnionLoopback
         Console.WriteLine($"EXCEPTIONS {exceptions}");
         Console.WriteLine($"CELLS {node.Metrics.RelayedCellsForward + node.Metrics.RelayedCellsBackward}");
     }
+
+    /// <summary><c>--event-loop on|off</c> (a relay process) or <c>--relay-event-loop on|off</c>: whether the relays run
+    /// as one event loop (inline socket completions asked for first thing, as the node does); absent: the node's
+    /// default for a relay.</summary>
+    private static bool EventLoopArg(string[] args, string name = "--event-loop")
+    {
+        int i = Array.IndexOf(args, name);
+        if (i < 0 || i + 1 >= args.Length) return RelayEventLoopDefault;
+        return args[i + 1] switch
+        {
+            "on" => true,
+            "off" => false,
+            var other => throw new ArgumentException($"{name} {other}: on or off expected"),
+        };
+    }
+
+    /// <summary>The relay node's default (synaptic-mesh's <c>onionRelayEventLoop</c>), so that the benchmark measures
+    /// what a node does unless told otherwise.</summary>
+    private const bool RelayEventLoopDefault = false;
+
+    /// <summary><c>--close-pause-ms N</c>: a pause after each circuit's close before the next build (0: none), so that the
+    /// relays' ends of the closed circuit do not overlap the next build.</summary>
+    private static TimeSpan ClosePause;
+
+    /// <summary><c>--relay-event-loop</c> as given (or the node's default).</summary>
+    private static bool RelayEventLoop;
 
     private static int Arg(string[] args, string name, int fallback)
     {
@@ -225,10 +258,13 @@ public static class OnionLoopback
                 ? $"onion loopback: 3 relays in 3 processes of their own, client and destination in this one, on 127.0.0.1 TCP; "
                     + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}; "
                     + $"thread-pool spin limit (all processes) {Environment.GetEnvironmentVariable(SpinLimitVariable) ?? "the runtime's default"}"
+                    + $"; relays as event loops (--relay-event-loop) {(RelayEventLoop ? "on" : "off")}"
                     + (RelayEnvironment.Count > 0 ? "; relay processes only: " + string.Join(" ", RelayEnvironment.Select(e => $"{e.Key}={e.Value}")) : "")
                 : $"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
                     + $"1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
             report.AppendLine(flow.Describe(new FlowControlOptions()));
+            foreach (var (relay, i) in relays.OfType<RelayProcess>().Select((r, i) => (r, i)))
+                report.AppendLine($"relay {i + 1} runtime: {relay.Runtime}");
 
             // Builds: the first ones open the links (client - relay 1 - relay 2 - relay 3), then a pinned path over them.
             // The warm-up builds also let the tiered JIT recompile the build path in every process: in the first
@@ -240,12 +276,14 @@ public static class OnionLoopback
             string last = "";
             TimeSpan buildCpuBefore = default;
             TimeSpan[] relayBuildCpuBefore = [];
+            long[] relayBuildSwitchesBefore = [];
             for (int i = 0; i < builds + warmupBuilds; i++)
             {
                 if (i == warmupBuilds)
                 {
                     buildCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
                     relayBuildCpuBefore = [.. relays.OfType<RelayProcess>().Select(r => r.CpuTime())];
+                    relayBuildSwitchesBefore = await RelaySwitchesAsync(relays);
                     perf?.Set("builds", true);
                 }
                 // A guard, not a measurement: a build or close that does not end fails the run.
@@ -266,16 +304,22 @@ public static class OnionLoopback
                 long closing = Stopwatch.GetTimestamp();
                 if (!await client.Client.CloseCircuitAsync(info.Id, timeout.Token)) throw new InvalidOperationException($"circuit {info.Id} was not open");
                 if (i >= warmupBuilds) closeMs.Add(Stopwatch.GetElapsedTime(closing).TotalMilliseconds);
+                if (ClosePause > TimeSpan.Zero) await Task.Delay(ClosePause); // the relays' ends of this circuit done before the next build
             }
             perf?.Set("builds", false);
             var buildCpu = (Process.GetCurrentProcess().TotalProcessorTime - buildCpuBefore).TotalMilliseconds / builds;
             var relayBuildCpu = relays.OfType<RelayProcess>().Select((r, i) => (r.CpuTime() - relayBuildCpuBefore[i]).TotalMilliseconds / builds).ToArray();
-            report.AppendLine($"3-hop build (ms, {builds} after {warmupBuilds} warm-up): p50 {P(buildMs, 50)}, p10 {P(buildMs, 10)}, p90 {P(buildMs, 90)}");
+            // Threads woken per build and close in each relay: the hand-offs of its build path, which the load hardly changes.
+            var relayBuildSwitches = (await RelaySwitchesAsync(relays)).Select((after, i) => (after - relayBuildSwitchesBefore[i]) / (double)builds).ToArray();
+            report.AppendLine($"3-hop build (ms, {builds} after {warmupBuilds} warm-up"
+                + (ClosePause > TimeSpan.Zero ? $", {ClosePause.TotalMilliseconds} ms pause after each close" : "") + $"): p50 {P(buildMs, 50)}, p10 {P(buildMs, 10)}, p90 {P(buildMs, 90)}");
             report.AppendLine("build phases at the client (ms, p50 / p90; a wait includes the relays' work and the round trip): "
                 + string.Join("; ", phases.Select(p => $"{p.Key} {P(p.Value, 50)} / {P(p.Value, 90)}")));
             if (relayProcesses)
                 report.AppendLine($"CPU per build and close (ms): this process (client) {buildCpu:F3}, relays (guard, middle, exit) "
-                    + string.Join(", ", relayBuildCpu.Select(v => v.ToString("F3", CultureInfo.InvariantCulture))));
+                    + string.Join(", ", relayBuildCpu.Select(v => v.ToString("F3", CultureInfo.InvariantCulture)))
+                    + "; context switches per build and close, relays (all threads, getrusage in each relay) "
+                    + string.Join(", ", relayBuildSwitches.Select(v => v.ToString("F1", CultureInfo.InvariantCulture))));
             report.AppendLine($"close after the build (ms, {closeMs.Count}; DESTROY sent, link closed, reader ended): p50 {P(closeMs, 50)}, "
                 + $"p10 {P(closeMs, 10)}, p90 {P(closeMs, 90)}; client circuits open after the builds: {client.Client.Circuits.Count}");
 
@@ -400,19 +444,24 @@ public static class OnionLoopback
             };
             start.ArgumentList.Add(typeof(OnionLoopback).Assembly.Location);
             start.ArgumentList.Add("onion-relay-node");
+            start.ArgumentList.Add("--event-loop");
+            start.ArgumentList.Add(RelayEventLoop ? "on" : "off");
             foreach (var argument in flow.Arguments()) start.ArgumentList.Add(argument);
             foreach (var (name, value) in RelayEnvironment) start.Environment[name] = value;
             var process = Process.Start(start) ?? throw new InvalidOperationException("the relay process did not start");
             try
             {
                 using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(2)); // a hang guard
+                string runtime = "?";
                 while (true)
                 {
                     var line = await process.StandardOutput.ReadLineAsync(guard.Token)
                         ?? throw new InvalidOperationException($"the relay process ended before it was ready ({process.ExitCode})");
                     var parts = line.Split(' ');
+                    if (parts is ["RUNTIME", _, var inline, var threads, var onLoop])
+                        runtime = $"inline socket completions {inline}, socket event threads {threads}, circuit loops on the muxer's read loop {onLoop}";
                     if (parts is ["READY", var peer, var address, var descriptor])
-                        return new RelayProcess(process, PeerId.Parse(peer), Multiaddr.Parse(address), Convert.FromBase64String(descriptor));
+                        return new RelayProcess(process, PeerId.Parse(peer), Multiaddr.Parse(address), Convert.FromBase64String(descriptor)) { Runtime = runtime };
                 }
             }
             catch
@@ -452,6 +501,9 @@ public static class OnionLoopback
             }
             throw new InvalidOperationException($"relay process {_process.Id} ended before it reported its context switches");
         }
+
+        /// <summary>What the relay process's runtime does with its sockets, as it reported it once started.</summary>
+        public string Runtime { get; private init; } = "?";
 
         /// <summary>The relay process's first-chance exceptions, as it reported them when it stopped.</summary>
         public string Exceptions { get; private set; } = "?";

@@ -11,16 +11,21 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
     private ReadOnlySequence<byte> lastBuffer;
     private bool completed;
 
+    // The consumer's CancelPendingRead not yet seen by a read: a cancelled result is then the consumer's, even if a
+    // reset (which wakes the reader with a cancellation of its own) arrived meanwhile.
+    private int consumerCancelled;
+
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        stream.ThrowIfReadFailed();
+        // A cancellation the consumer asked for comes first (the pipe returns it at once); the failure, with the next read.
+        if (Volatile.Read(ref consumerCancelled) == 0) stream.ThrowIfReadFailed();
         var pending = inner.ReadAsync(cancellationToken);
         return pending.IsCompletedSuccessfully ? new ValueTask<ReadResult>(OnRead(pending.Result)) : AwaitRead(pending);
     }
 
     public override bool TryRead(out ReadResult result)
     {
-        stream.ThrowIfReadFailed();
+        if (Volatile.Read(ref consumerCancelled) == 0) stream.ThrowIfReadFailed();
         if (!inner.TryRead(out result))
         {
             return false;
@@ -43,7 +48,11 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
         }
     }
 
-    public override void CancelPendingRead() => inner.CancelPendingRead();
+    public override void CancelPendingRead()
+    {
+        Volatile.Write(ref consumerCancelled, 1);
+        inner.CancelPendingRead();
+    }
 
     public override void Complete(Exception? exception = null)
     {
@@ -64,10 +73,13 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
 
     private ReadResult OnRead(ReadResult result)
     {
-        // A read cancelled and then completed by this side (a close that cancels the pending read, then disposes the
-        // stream) ends as the cancelled read it is, even if a reset arrived meanwhile: the completed pipe takes no
-        // AdvanceTo, and the consumer asked to stop reading, so the remote's failure is no longer its concern.
-        if (result.IsCanceled && stream.HasReadFailure && !Volatile.Read(ref completed))
+        // A cancelled read is the wake-up of a reset or of the session's end (which then fails the read), unless the
+        // consumer cancelled it: then it ends as the cancelled read it asked for, even if a reset arrived meanwhile
+        // (the next read fails with it). A close that cancels its pending read and then ends the link (an onion
+        // relay's circuit end) thus throws nothing when the neighbour's reset crosses it, and a read completed by this
+        // side meanwhile takes no AdvanceTo on its completed pipe.
+        if (result.IsCanceled && Interlocked.Exchange(ref consumerCancelled, 0) == 0 && stream.HasReadFailure
+            && !Volatile.Read(ref completed))
         {
             inner.AdvanceTo(result.Buffer.Start);
             stream.ThrowIfReadFailed();

@@ -219,19 +219,14 @@ public sealed class OnionRelayOptions
     /// <summary>Whether a circuit's forward and backward loops run on the muxer's read loop of the link they read (asked
     /// with <see cref="P2PStack.Network.IStream.TryReadInline"/> once the hop's handshake is done), as Tor's relay runs
     /// its one event loop: a batch read from a connection is peeled and written to the next link on the thread that
-    /// read it, with no hand-off to the thread pool. Null (the default): on exactly when the runtime runs socket
-    /// completions inline too (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> in the relay's environment), so
-    /// that the socket's read, Noise, yamux and the circuit all run on the socket's event thread: measured together,
+    /// read it, with no hand-off to the thread pool. Null (the default): on exactly when the runtime runs this process's
+    /// socket completions inline too (<see cref="P2PStack.Network.InlineSocketCompletions"/>: the process was started
+    /// with <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, or asked for it before its first socket, as
+    /// <c>synaptic-mesh p2p start</c> does for a relay), so that the socket's read, Noise, yamux and the circuit all run
+    /// on the socket's event thread: measured together,
     /// a relay spent 10-20 % less CPU per MiB and switched threads 3-6 times less often; each alone did not help
     /// (docs/benchmarks.md, "Onion loopback, eleventh pass").</summary>
     public bool? ReadLinksOnMuxerLoop { get; set; }
-
-    /// <summary><see cref="ReadLinksOnMuxerLoop"/> as it applies.</summary>
-    internal bool ReadsLinksOnMuxerLoop => ReadLinksOnMuxerLoop ?? InlineSocketCompletions;
-
-    // Read as the runtime reads it (System.Net.Sockets' SocketAsyncEngine, once per process).
-    private static readonly bool InlineSocketCompletions =
-        Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == "1";
 
     /// <summary>RELAY_EARLY cells a relay lets through per circuit (EXTEND travels in them): bounds circuit length.</summary>
     public int MaxRelayEarlyCells { get; set; } = 64;

@@ -83,6 +83,8 @@ public static class CliProcess
         info.Environment.Remove("SYNAPTIC_MESH_PASSPHRASE");
         if (passphrase is not null) info.Environment["SYNAPTIC_MESH_PASSPHRASE"] = passphrase;
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        // Nodes start as a user would, whatever this process runs with (an onion relay may ask for it itself).
+        info.Environment.Remove("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS");
         return info;
     }
 

@@ -21,8 +21,10 @@ namespace SynapticMesh.Commands;
 /// </summary>
 public static class StartCommand
 {
+    /// <param name="OnionRelayEventLoop">On a relay: whether its circuits run as one event loop per socket thread (the
+    /// runtime's inline socket completions in effect); null on a node that does not relay.</param>
     public sealed record StartResult(string PeerId, IReadOnlyList<string> Addresses, string Api, string Home, string? Metrics = null,
-        RegistryStatus? Registry = null);
+        RegistryStatus? Registry = null, bool? OnionRelayEventLoop = null);
 
     /// <summary>The first registration's outcome (<c>--registry</c>): the node's status there, or why it failed (it keeps trying).</summary>
     public sealed record RegistryStatus(string Url, string? Status, string? Error);
@@ -63,9 +65,17 @@ public static class StartCommand
         {
             Description = "On a home with no identity yet, store the new identity key unencrypted (as p2p init --no-passphrase)",
         };
+        var relayEventLoop = new Option<string?>("--onion-relay-event-loop")
+        {
+            Description = "On an onion relay: on runs its circuits as one event loop per socket thread (the runtime's inline "
+                + $"socket completions, for every socket of the node), off does not (config onionRelayEventLoop; default "
+                + $"{(NodeConfig.DefaultOnionRelayEventLoop ? "on" : "off")})",
+            HelpName = "on|off",
+        };
+        relayEventLoop.AcceptOnlyFromAmong("on", "off");
         var command = new Command("start", "Run the node in the foreground until Ctrl+C / SIGTERM")
         {
-            logLevel, metrics, registry, registryHeartbeat, registryName, perf, perfMaxBytes, noPassphrase,
+            logLevel, metrics, registry, registryHeartbeat, registryName, perf, perfMaxBytes, noPassphrase, relayEventLoop,
         };
         command.SetAction((parse, cancellationToken) => RunAsync(contexts.Create(parse), parse.GetValue(logLevel),
             parse.GetValue(metrics) is { } endpoint ? MetricsEndpoint.Parse(endpoint) : null,
@@ -77,12 +87,14 @@ public static class StartCommand
             parse.GetValue(perf),
             parse.GetValue(perfMaxBytes),
             parse.GetValue(noPassphrase),
+            parse.GetValue(relayEventLoop) is { } loop ? loop == "on" : null,
             cancellationToken));
         return command;
     }
 
     private static async Task<int> RunAsync(CommandContext context, LogLevel logLevel, IPEndPoint? metricsEndpoint,
-        RegistrySettings? registry, bool perfForPublicPeers, ulong? perfMaxBytes, bool noPassphrase, CancellationToken cancellationToken)
+        RegistrySettings? registry, bool perfForPublicPeers, ulong? perfMaxBytes, bool noPassphrase, bool? relayEventLoop,
+        CancellationToken cancellationToken)
     {
         var home = context.NodeHome;
         var output = context.Output;
@@ -94,6 +106,7 @@ public static class StartCommand
             output.Warning($"{home.ConfigPath}: unknown key{(unknownKeys.Count == 1 ? "" : "s")} {string.Join(", ", unknownKeys.Select(k => $"'{k}'"))} "
                 + $"ignored (known keys: {string.Join(", ", NodeConfig.KnownKeys(typeof(NodeConfig)))}; mdns: {string.Join(", ", NodeConfig.KnownKeys(typeof(MdnsConfig)))})");
         using var key = IdentityFile.Load(home, output);
+        bool? eventLoop = config.OnionRelay ? StartRelayEventLoop(output, relayEventLoop ?? config.OnionRelayEventLoop) : null;
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -158,7 +171,7 @@ public static class StartCommand
                 registered = new RegistryStatus(registry.Url.ToString().TrimEnd('/'), answer?.Status, error);
             }
             var result = new StartResult(peerHost.PeerId.ToString(), AddressDisplay.Dialable(peerHost.ListenAddresses, peerHost.PeerId),
-                endpoint.BaseAddress.ToString().TrimEnd('/'), home.Directory, metrics?.Url.ToString(), registered);
+                endpoint.BaseAddress.ToString().TrimEnd('/'), home.Directory, metrics?.Url.ToString(), registered, eventLoop);
             output.ResultLine(result, text => Print(text, result));
             await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
@@ -172,6 +185,23 @@ public static class StartCommand
             output.Notice("node stopped");
         }
         return ExitCodes.Success;
+    }
+
+    /// <summary>
+    /// A relay's event loop: asks the runtime for inline socket completions before the node's first socket (the runtime
+    /// reads its switch once, when the first socket registers), so that a node started without
+    /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> gets it too; the relay's circuits then run on the muxer's
+    /// read loops by themselves (<c>OnionRelayOptions.ReadLinksOnMuxerLoop</c> follows the runtime). Returns whether the
+    /// sockets complete inline. Asked for explicitly and not obtained (a socket was used earlier in this process): said.
+    /// </summary>
+    private static bool StartRelayEventLoop(CliOutput output, bool? asked)
+    {
+        if (!(asked ?? NodeConfig.DefaultOnionRelayEventLoop)) return InlineSocketCompletions.Enabled; // the environment may still set it
+        bool enabled = InlineSocketCompletions.TryEnable();
+        if (!enabled && asked == true)
+            output.Warning("the onion relay runs without its event loop: this process used a socket before the node started, "
+                + $"so the runtime's socket completions stay on the thread pool (start the node with {InlineSocketCompletions.Variable}=1)");
+        return enabled;
     }
 
     private static void InitialiseWithDefaults(CommandContext context, NodeConfig config, bool noPassphrase)
@@ -220,6 +250,8 @@ public static class StartCommand
         foreach (var address in result.Addresses) text.WriteLine($"  {address}");
         text.WriteLine($"control API: {result.Api} (token in {Path.Combine(result.Home, "api.json")})");
         if (result.Metrics is not null) text.WriteLine($"metrics: {result.Metrics} (Prometheus text format, loopback, no auth)");
+        if (result.OnionRelayEventLoop is { } loop)
+            text.WriteLine($"onion relay: {(loop ? "one event loop per socket thread (inline socket completions)" : "circuits on the thread pool")}");
         if (result.Registry is { } r)
             text.WriteLine(r.Status is not null ? $"registry: {r.Url} (status {r.Status})" : $"registry: {r.Url} (not registered yet: {r.Error}; retrying)");
         text.WriteLine("press Ctrl+C to stop");

@@ -66,6 +66,15 @@ public sealed record NodeConfig
     /// <summary>Relay other nodes' onion circuits and publish a relay descriptor in the DHT.</summary>
     public bool OnionRelay { get; init; }
 
+    /// <summary>With <see cref="OnionRelay"/>: run the relay as one event loop per socket thread (<c>p2p start</c> asks the
+    /// runtime for inline socket completions before the node's first socket, and the circuits' loops run on the muxer's
+    /// read loops; docs/benchmarks.md, onion eleventh and thirteenth passes). Null: <see cref="DefaultOnionRelayEventLoop"/>.
+    /// It applies to every socket of the process.</summary>
+    public bool? OnionRelayEventLoop { get; init; }
+
+    /// <summary>Default of <see cref="OnionRelayEventLoop"/> (the onion-loopback benchmark's relays follow it too).</summary>
+    public const bool DefaultOnionRelayEventLoop = false;
+
     /// <summary>Run a shadow service (<c>p2p init --shadow</c>, docs/specs/shadow.md): keep a pool of shadow addresses in
     /// home/shadow-keys.json and publish their descriptors; needs <see cref="Onion"/> (introduction points are onion relays).</summary>
     public bool Shadow { get; init; }

@@ -44,6 +44,7 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
         Introductions = new IntroductionRegistry(Options.Relay, Time);
         metrics.ObserveRelay(() => CircuitCount);
         Protocols = [Options.ProtocolId];
+        ReadsLinksOnMuxerLoop = Options.Relay.ReadLinksOnMuxerLoop ?? InlineSocketCompletions.Enabled;
     }
 
     public IReadOnlyList<string> Protocols { get; }
@@ -73,6 +74,10 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
     internal CoverSchedule? Cover { get; }
 
     internal OnionKeyRing Keys { get; }
+
+    /// <summary><see cref="OnionRelayOptions.ReadLinksOnMuxerLoop"/> as it applies: when null, whether the runtime runs
+    /// this process's socket completions inline (<see cref="InlineSocketCompletions.Enabled"/>, read once here).</summary>
+    internal bool ReadsLinksOnMuxerLoop { get; }
 
     /// <summary>X25519 keys generated ahead for the encapsulations of CREATED (off its critical path).</summary>
     internal PreparedKeys<X25519Key> Ephemerals { get; }

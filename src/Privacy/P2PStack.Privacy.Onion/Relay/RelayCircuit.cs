@@ -177,11 +177,12 @@ internal sealed partial class RelayCircuit
         int maxBatch = Options.Relay.CellsPerRead;
         // After the handshake (its key agreement stays off the muxer's read loop): from here on, per batch, this loop
         // does a few microseconds of work per cell and never blocks.
-        if (Options.Relay.ReadsLinksOnMuxerLoop) _prev.Stream.TryReadInline();
+        if (_relay.ReadsLinksOnMuxerLoop) _prev.Stream.TryReadInline();
         while (true)
         {
             // Not the lifetime's token: the end cancels this read with CancelPendingRead (sticky, so an end before the
             // read is seen too), and a token cancelled as well would make the pipe throw instead.
+            if (_prev.IsClosed) return (DestroyReason.Finished, Side.None); // the end under way closed it: nothing to read
             var result = await _prev.ReadAsync(CancellationToken.None).ConfigureAwait(false);
             if (result.IsCanceled) return (DestroyReason.Finished, Side.None); // the end under way cancelled the read
             var run = new CellRun(result.Buffer, _layout.CellSize, maxBatch);
@@ -318,12 +319,13 @@ internal sealed partial class RelayCircuit
     {
         var split = new byte[_layout.CellSize];
         int maxBatch = Options.Relay.CellsPerRead;
-        if (Options.Relay.ReadsLinksOnMuxerLoop) next.Stream.TryReadInline();
+        if (_relay.ReadsLinksOnMuxerLoop) next.Stream.TryReadInline();
         try
         {
             while (true)
             {
                 // As in the forward loop: the end cancels this read (CancelPendingRead), not the token.
+                if (next.IsClosed) return; // the end under way closed it while this loop handled the last batch
                 var result = await next.ReadAsync(CancellationToken.None).ConfigureAwait(false);
                 if (result.IsCanceled) return; // the end under way cancelled the read: nothing thrown on a normal close
                 var run = new CellRun(result.Buffer, _layout.CellSize, maxBatch);
@@ -444,6 +446,11 @@ internal sealed partial class RelayCircuit
         if (Interlocked.Exchange(ref _ending, 1) != 0) return;
         try
         {
+            // Called on a socket's event thread (the relay as an event loop, whose loop read a DESTROY or the link's
+            // end there), the end's work (DESTROY onwards, the links' closes, the streams' resets, the handler's
+            // return) would hold up every later frame of that connection, the next circuit's CREATE or EXTEND among
+            // them: it runs on the thread pool instead, the connection's next frames on the event thread meanwhile.
+            if (!Thread.CurrentThread.IsThreadPoolThread) await Task.Yield();
             await EndOnceAsync(reason, from).ConfigureAwait(false);
         }
         finally
