@@ -44,6 +44,21 @@ public sealed class RelayEventLoopTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task The_flag_on_a_node_that_is_no_relay_is_said_to_be_ignored()
+    {
+        var init = await CliProcess.RunAsync(["p2p", "init", "--home", _home.Path, "--no-passphrase", "--security", "development",
+            "--listen", "/ip4/127.0.0.1/tcp/0"]);
+        Assert.True(init.ExitCode == 0, init.Stderr);
+        await using var node = await NodeProcess.StartAsync(_home, null, "--onion-relay-event-loop", "on");
+        // stderr is read apart from the start line on stdout: wait for the warning, written before the start line.
+        for (var deadline = DateTime.UtcNow.AddSeconds(20); !node.Stderr.Contains("--onion-relay-event-loop ignored", StringComparison.Ordinal)
+            && DateTime.UtcNow < deadline;)
+            await Task.Delay(50);
+        Assert.Contains("--onion-relay-event-loop ignored", node.Stderr, StringComparison.Ordinal);
+        Assert.Equal(1, SocketEventThreads(node));
+    }
+
     private async Task InitRelayAsync()
     {
         var init = await CliProcess.RunAsync(["p2p", "init", "--home", _home.Path, "--no-passphrase", "--security", "development",

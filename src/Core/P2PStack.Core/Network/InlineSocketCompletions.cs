@@ -22,26 +22,36 @@ public static class InlineSocketCompletions
         .GetType("System.Net.Sockets.SocketAsyncEngine")?
         .GetField("InlineSocketCompletionsEnabled", BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Static);
 
-    /// <summary>Whether this process's sockets complete inline: the runtime's flag where it can be read (fixing it from
-    /// the environment as it is now if no socket has been used yet), else the variable as the process sees it.</summary>
-    public static bool Enabled =>
-        RuntimeFlag?.GetValue(null) is bool enabled ? enabled : Environment.GetEnvironmentVariable(Variable) == "1";
+    /// <summary>Whether this process's sockets complete inline: the runtime's flag (fixing it from the environment as it
+    /// is now if no socket has been used yet). False where the flag cannot be read (Windows, whose socket engine has no
+    /// such switch, or a runtime that renamed it): what cannot be verified is not claimed.</summary>
+    public static bool Enabled => RuntimeFlag?.GetValue(null) is true;
 
-    /// <summary>Whether the runtime's flag is read directly (false: <see cref="Enabled"/> follows the variable only).</summary>
+    /// <summary>Whether the runtime's flag can be read here (false: <see cref="Enabled"/> and <see cref="TryEnable"/>
+    /// are always false).</summary>
     public static bool Verifiable => RuntimeFlag is not null;
 
     /// <summary>
     /// Asks for inline socket completions in this process; returns whether its sockets now complete inline. Works only
     /// before the process's first socket (call it first thing, before any host, listener or client starts): after it
-    /// the runtime has read the variable already, this returns false and the environment is left as it was.
+    /// the runtime has read the variable already, this returns false. The environment is left as it was either way
+    /// (the runtime keeps what it read), so child processes do not inherit the switch; where the runtime's flag cannot be
+    /// read (<see cref="Verifiable"/> false) nothing is changed and this returns false.
     /// </summary>
     public static bool TryEnable()
     {
+        if (!Verifiable) return false;
         string? before = Environment.GetEnvironmentVariable(Variable);
-        if (before != "1") Environment.SetEnvironmentVariable(Variable, "1");
-        bool enabled = Enabled;
-        if (!enabled && before != "1") Environment.SetEnvironmentVariable(Variable, before); // too late: as it was
-        return enabled;
+        if (before == "1") return Enabled;
+        Environment.SetEnvironmentVariable(Variable, "1");
+        try
+        {
+            return Enabled; // reading the flag runs the engine's type initializer, which reads the variable now
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Variable, before);
+        }
     }
 
     /// <summary>The runtime's socket event threads alive now (threads named <c>.NET Sockets</c>, from

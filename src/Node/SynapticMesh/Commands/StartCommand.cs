@@ -68,7 +68,8 @@ public static class StartCommand
         var relayEventLoop = new Option<string?>("--onion-relay-event-loop")
         {
             Description = "On an onion relay: on runs its circuits as one event loop per socket thread (the runtime's inline "
-                + $"socket completions, for every socket of the node), off does not (config onionRelayEventLoop; default "
+                + $"socket completions, for every socket of the node), off does not ask for them (a node started with "
+                + $"{InlineSocketCompletions.Variable}=1 has them anyway) (config onionRelayEventLoop; default "
                 + $"{(NodeConfig.DefaultOnionRelayEventLoop ? "on" : "off")})",
             HelpName = "on|off",
         };
@@ -107,6 +108,8 @@ public static class StartCommand
                 + $"ignored (known keys: {string.Join(", ", NodeConfig.KnownKeys(typeof(NodeConfig)))}; mdns: {string.Join(", ", NodeConfig.KnownKeys(typeof(MdnsConfig)))})");
         using var key = IdentityFile.Load(home, output);
         bool? eventLoop = config.OnionRelay ? StartRelayEventLoop(output, relayEventLoop ?? config.OnionRelayEventLoop) : null;
+        if (!config.OnionRelay && relayEventLoop is not null)
+            output.Warning("--onion-relay-event-loop ignored: this node is not an onion relay (config onionRelay)");
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {

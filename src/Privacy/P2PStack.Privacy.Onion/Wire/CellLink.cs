@@ -83,6 +83,11 @@ internal sealed class CellLink
 
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
+    // The muxer's send buffer grows inside the connection's resource scope; a refusal there is the link's failure (an
+    // IOException, as a closed link), not an internal error of the circuit.
+    private static IOException OutOfMemory(ResourceLimitExceededException e) =>
+        new($"the link's send buffer is at its resource limit: {e.Message}", e);
+
     public Task LockAsync(CancellationToken cancellationToken) => _write.WaitAsync(cancellationToken);
 
     public void Unlock() => _write.Release();
@@ -98,6 +103,10 @@ internal sealed class CellLink
         {
             throw new LinkClosedException("the link's output was completed", e);
         }
+        catch (ResourceLimitExceededException e)
+        {
+            throw OutOfMemory(e);
+        }
     }
 
     public void Commit()
@@ -109,6 +118,10 @@ internal sealed class CellLink
         catch (InvalidOperationException e) when (IsClosed)
         {
             throw new LinkClosedException("the link's output was completed", e);
+        }
+        catch (ResourceLimitExceededException e)
+        {
+            throw OutOfMemory(e);
         }
         Volatile.Write(ref _cellsWritten, _cellsWritten + 1);
         _unflushed++;
@@ -132,6 +145,10 @@ internal sealed class CellLink
         {
             throw new LinkClosedException("the link's output was completed", e);
         }
+        catch (ResourceLimitExceededException e)
+        {
+            throw OutOfMemory(e);
+        }
     }
 
     /// <summary>Commits <paramref name="cells"/> cells filled in the span of <see cref="Begin(int)"/>.</summary>
@@ -144,6 +161,10 @@ internal sealed class CellLink
         catch (InvalidOperationException e) when (IsClosed)
         {
             throw new LinkClosedException("the link's output was completed", e);
+        }
+        catch (ResourceLimitExceededException e)
+        {
+            throw OutOfMemory(e);
         }
         Volatile.Write(ref _cellsWritten, _cellsWritten + cells);
         _unflushed += cells;
@@ -161,6 +182,10 @@ internal sealed class CellLink
         catch (InvalidOperationException e) when (IsClosed)
         {
             throw new LinkClosedException("the link's output was completed", e);
+        }
+        catch (ResourceLimitExceededException e)
+        {
+            throw OutOfMemory(e);
         }
     }
 
