@@ -31,6 +31,14 @@ public sealed class OnionOptions
     /// <c>/p2p-onion</c>). Inbound circuit connections are anonymous and serve only protocols that opt in.</summary>
     public bool AcceptCircuitConnections { get; set; } = true;
 
+    /// <summary>Whether the destination's end of a circuit connection (the stream an exit opens here, which carries the
+    /// client's Noise and muxer) is read on the muxer's read loop of the connection from the exit (asked with
+    /// <see cref="P2PStack.Network.IStream.TryReadInline"/>): each batch from the exit is then decrypted and
+    /// demultiplexed end to end on the thread that read it, without a hand-off to the thread pool; it holds up the
+    /// connection's other streams meanwhile. Off by default: no CPU gain was resolved (docs/benchmarks.md, "Onion
+    /// loopback, sixteenth pass").</summary>
+    public bool DestinationReadsOnMuxerLoop { get; set; }
+
     /// <summary>How long a circuit's end (client or relay) waits to send its DESTROY cells and, on the client, for a
     /// writer to leave the link before the hop keys are disposed; past it the DESTROY is skipped (the neighbour learns
     /// of the end from the link) and the keys are left to the garbage collector.</summary>

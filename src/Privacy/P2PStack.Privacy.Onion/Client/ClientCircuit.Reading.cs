@@ -263,14 +263,16 @@ internal sealed partial class ClientCircuit
             if (!fromReader) await _closed.Task.ConfigureAwait(false);
             return;
         }
+        // The reader's pending read returns without an exception (the token's cancellation below would throw one).
+        // Before the DESTROY: the first relay answers it by resetting the link's stream, and a reset that reached a
+        // read still pending failed it with a StreamResetException (a few circuits per thousand on loopback).
+        _link.CancelPendingRead();
         if (sendDestroy)
         {
             _client.Metrics.Destroy(reason, sent: true);
             using var budget = new CancellationTokenSource(_client.Options.TeardownTimeout);
             await _link.SendControlAsync(CellCommand.Destroy, reason, budget.Token).ConfigureAwait(false);
         }
-        // The reader's pending read returns without an exception (the token's cancellation below would throw one).
-        _link.CancelPendingRead();
         await _lifetime.CancelAsync().ConfigureAwait(false);
         PackageWindow.Fail();
         Volatile.Read(ref _extended)?.TrySetException(new CircuitException(reason, $"the circuit ended ({OnionMetrics.Label(reason)})"));

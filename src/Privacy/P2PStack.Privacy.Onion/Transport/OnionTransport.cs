@@ -114,6 +114,7 @@ public sealed class DestinationHandler(OnionListeners listeners, Microsoft.Exten
 
     public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
     {
+        if (options.Value.DestinationReadsOnMuxerLoop) stream.TryReadInline();
         var connection = new StreamRawConnection(stream, Direction.Inbound, OnionAddress.Listen,
             OnionAddress.InboundRemote(stream.Connection.RemotePeer)) { IsAnonymous = true };
         if (!listeners.TryAccept(connection))
