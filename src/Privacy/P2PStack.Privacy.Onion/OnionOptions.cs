@@ -35,8 +35,10 @@ public sealed class OnionOptions
     /// client's Noise and muxer) is read on the muxer's read loop of the connection from the exit (asked with
     /// <see cref="P2PStack.Network.IStream.TryReadInline"/>): each batch from the exit is then decrypted and
     /// demultiplexed end to end on the thread that read it, without a hand-off to the thread pool; it holds up the
-    /// connection's other streams meanwhile. Off by default: no CPU gain was resolved (docs/benchmarks.md, "Onion
-    /// loopback, sixteenth pass").</summary>
+    /// connection's other streams meanwhile. Off by default: alone it resolved no CPU gain; with the process's socket
+    /// completions inline as well (the chain then runs on the socket's event thread) the client-and-destination process
+    /// of the loopback benchmark spent 3.7-4.7 ms per MiB against 4.9-6.1 without either, under load, not yet confirmed on
+    /// a quiet machine (docs/benchmarks.md, "Onion loopback, sixteenth pass").</summary>
     public bool DestinationReadsOnMuxerLoop { get; set; }
 
     /// <summary>How long a circuit's end (client or relay) waits to send its DESTROY cells and, on the client, for a
