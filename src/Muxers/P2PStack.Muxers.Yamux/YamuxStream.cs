@@ -407,6 +407,31 @@ internal sealed class YamuxStream : IMuxedStream
         }
     }
 
+    /// <summary>Receive window the remote may still use, and data it sent that the read loop has not delivered yet
+    /// (for tests: both 0 once the remote's writer has used all its credit and it all arrived).</summary>
+    internal (long Credit, long Pending) ReceiveCredit
+    {
+        get
+        {
+            lock (gate)
+            {
+                return (recvCredit, recvPending);
+            }
+        }
+    }
+
+    /// <summary>Whether a flush waits for send window (for tests).</summary>
+    internal bool IsWaitingForSendWindow
+    {
+        get
+        {
+            lock (gate)
+            {
+                return sendWaiting;
+            }
+        }
+    }
+
     public void ReturnSendWindow(int bytes)
     {
         lock (gate)
