@@ -124,10 +124,8 @@ internal sealed partial class ClientCircuit
         FirstUsedAt is { } used && _client.Time.GetUtcNow() - used >= maxDirtiness, IsClosed);
 
     /// <summary>Opens the link to the first relay and runs CREATE/CREATED; the circuit then has one hop.</summary>
-    /// <param name="afterCreate">Run once the CREATE is written, before its answer is awaited (work that fits in the round
-    /// trip).</param>
     public static async Task<ClientCircuit> CreateAsync(OnionClient client, RelayInfo first, OnionHandshake.Client handshake,
-        CancellationToken cancellationToken, Action? afterCreate = null)
+        CancellationToken cancellationToken)
     {
         long phaseStart = Stopwatch.GetTimestamp();
         IStream stream;
@@ -162,11 +160,6 @@ internal sealed partial class ClientCircuit
                 link.Unlock();
             }
             circuit.Phase(1, "send CREATE", ref phaseStart);
-            if (afterCreate is not null)
-            {
-                afterCreate();
-                circuit.Phase(1, "prepare next hops", ref phaseStart);
-            }
             var created = await ReadCreatedAsync(link, cancellationToken).ConfigureAwait(false);
             circuit.Phase(1, "wait CREATED", ref phaseStart);
             var keys = handshake.Complete(created);

@@ -545,24 +545,7 @@ public sealed partial class OnionClient : IAsyncDisposable
         int retries = Options.Client.BuildRetries;
         // Hops 2.. are prepared on the thread pool during the first round trips; the first hop's handshake, cheap with
         // its keys generated ahead, here (a thread-pool hand-off would cost the first step as much as it saves).
-        // Hops 2.. are prepared on this thread once the first CREATE is written, while its answer is on the way (no
-        // thread-pool hand-off); a hop not prepared by then (the CREATE failed before it went) is prepared when due.
-        var prepared = path.Select(_ => (Task<OnionHandshake.Client>?)null).ToList();
-        void PrepareLater()
-        {
-            for (int i = 1; i < prepared.Count; i++)
-            {
-                if (prepared[i] is not null) continue;
-                try
-                {
-                    prepared[i] = Task.FromResult(PrepareNow(path[i]));
-                }
-                catch (Exception e)
-                {
-                    prepared[i] = Task.FromException<OnionHandshake.Client>(e);
-                }
-            }
-        }
+        var prepared = path.Select((relay, i) => i == 0 ? null : Prepare(relay)).ToList();
         var keyWaits = new List<(int Hop, string Phase, TimeSpan Time)>(hops);
         ClientCircuit? circuit = null;
         try
@@ -592,7 +575,7 @@ public sealed partial class OnionClient : IAsyncDisposable
                     step.CancelAfter(Options.Client.HopTimeout);
                     try
                     {
-                        if (circuit is null) circuit = await ClientCircuit.CreateAsync(this, path[0], handshake, step.Token, PrepareLater).ConfigureAwait(false);
+                        if (circuit is null) circuit = await ClientCircuit.CreateAsync(this, path[0], handshake, step.Token).ConfigureAwait(false);
                         else await circuit.ExtendAsync(path[position], handshake, step.Token).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException) when (step.IsCancellationRequested && !token.IsCancellationRequested)

@@ -35,34 +35,6 @@ internal sealed class PreparedKeys<T>(Func<T> generate, int capacity) : IDisposa
         ThreadPool.UnsafeQueueUserWorkItem(static pool => pool.RefillNow(), this, preferLocal: false);
     }
 
-    /// <summary>Generates one key on the calling thread when the pool is short of one (the common case: one was just
-    /// taken), then leaves any further shortfall to <see cref="Refill"/>: after an answer has gone out, where a hand-off
-    /// to the thread pool would cost a wake-up for one key. Off the thread pool (a socket's event thread), it hands off
-    /// as <see cref="Refill"/> does.</summary>
-    public void RefillOneHere()
-    {
-        if (capacity == 0 || Volatile.Read(ref _disposed) != 0 || _ready.Count >= capacity) return;
-        if (!Thread.CurrentThread.IsThreadPoolThread || Interlocked.CompareExchange(ref _refilling, 1, 0) != 0)
-        {
-            Refill();
-            return;
-        }
-        try
-        {
-            _ready.Enqueue(generate());
-        }
-        catch (Exception)
-        {
-            // As in RefillNow: the next Take generates on the spot and throws there.
-        }
-        finally
-        {
-            Volatile.Write(ref _refilling, 0);
-            if (Volatile.Read(ref _disposed) != 0) Drain();
-        }
-        Refill();
-    }
-
     private void RefillNow()
     {
         var done = Volatile.Read(ref _refill);

@@ -160,7 +160,7 @@ internal sealed partial class RelayCircuit
         finally
         {
             _prev.Unlock();
-            _relay.Ephemerals.RefillOneHere(); // once CREATED is on its way, not before
+            _relay.Ephemerals.Refill(); // once CREATED is on its way, not before
         }
     }
 

@@ -86,36 +86,6 @@ public class PreparedFirstHopTests
         Assert.True(held.Erased);
     }
 
-    /// <summary>Hops 2.. are prepared on the build's thread once the first CREATE is written (in its round trip, no
-    /// thread-pool hand-off), each once.</summary>
-    [Fact]
-    public async Task The_later_hops_are_prepared_once_after_the_first_CREATE_is_written()
-    {
-        var network = await OnionTestNetwork.StartAsync(relays: 3, clientOptions: o => o.Client.PreemptiveCircuits = 0);
-        try
-        {
-            var client = network.Client.Client;
-            var threads = new List<int>();
-            client.HandshakePrepared = _ =>
-            {
-                lock (threads) threads.Add(Environment.CurrentManagedThreadId);
-            };
-            var info = await client.BuildCircuitAsync(new CircuitRequest { Hops = 3 }, CancellationToken.None).WaitAsync(Patience);
-            var phases = client.Find(info.Id)!.BuildPhases;
-            Assert.Contains(phases, p => p.Hop == 1 && p.Phase == "prepare next hops");
-            Assert.True(phases.FindIndex(p => p.Hop == 1 && p.Phase == "send CREATE") < phases.FindIndex(p => p.Phase == "prepare next hops"));
-            lock (threads)
-            {
-                Assert.Equal(3, threads.Count);
-                Assert.Equal(threads[1], threads[2]); // both on the build's thread, one after the other
-            }
-        }
-        finally
-        {
-            await network.DisposeAsync();
-        }
-    }
-
     private static async Task Ready(OnionClient client)
     {
         var deadline = DateTime.UtcNow + Patience;

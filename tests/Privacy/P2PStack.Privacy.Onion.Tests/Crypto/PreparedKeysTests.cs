@@ -37,41 +37,6 @@ public class PreparedKeysTests
         Assert.Equal(7, generated.Count); // four from the pool, two generated when it was empty
     }
 
-    /// <summary>A relay's refill after CREATED: the key taken is replaced on the thread that answered (a thread-pool
-    /// thread), not by waking another; off the thread pool (a socket's event thread) it is handed off.</summary>
-    [Fact]
-    public async Task Refilling_one_here_generates_on_a_thread_pool_caller_and_hands_off_elsewhere()
-    {
-        var threads = new List<int>();
-        using var pool = new PreparedKeys<Key>(() => { lock (threads) threads.Add(Environment.CurrentManagedThreadId); return new Key(); }, capacity: 2);
-        pool.Refill();
-        await pool.Refilling.WaitAsync(Patience);
-        lock (threads) threads.Clear();
-
-        var (caller, countAfter) = await Task.Run(() =>
-        {
-            pool.Take();
-            pool.RefillOneHere();
-            return (Environment.CurrentManagedThreadId, pool.Count);
-        }).WaitAsync(Patience);
-        Assert.Equal(2, countAfter); // full again when the call returns: generated here
-        lock (threads) Assert.Equal([caller], threads);
-
-        lock (threads) threads.Clear();
-        int dedicated = 0;
-        var thread = new Thread(() =>
-        {
-            dedicated = Environment.CurrentManagedThreadId;
-            pool.Take();
-            pool.RefillOneHere();
-        });
-        thread.Start();
-        thread.Join(Patience);
-        await pool.Refilling.WaitAsync(Patience);
-        Assert.Equal(2, pool.Count);
-        lock (threads) Assert.DoesNotContain(dedicated, threads);
-    }
-
     [Fact]
     public async Task Disposing_erases_the_keys_still_waiting_and_a_pool_of_capacity_zero_holds_none()
     {
