@@ -112,7 +112,7 @@ public sealed class OnionClientOptions
 
     /// <summary>Ephemeral key sets (an X-Wing key pair and an X25519 key, about 12 KB) generated ahead of the hops that
     /// take them, so that their generation is off a build's critical path; each is used for one hop and erased (0: every
-    /// hop generates its own when it starts).</summary>
+    /// hop generates its own when it starts, and no first hop is prepared ahead for a pinned first relay).</summary>
     public int PreparedHandshakeKeys { get; set; } = MaxPathLength;
 
     /// <summary>Bound of the writes above one stream waiting for its cells to go out; past it the application's write

@@ -98,10 +98,16 @@ public sealed partial class OnionClient : IAsyncDisposable
         Cover = padding?.Cover(PaddingScope.CircuitLink, Options.CellSize);
         metrics.ObserveClient(() => Circuits.Count(c => !c.Closed));
         _ephemerals = new PreparedKeys<OnionHandshake.ClientEphemeral>(OnionHandshake.ClientEphemeral.Generate, Options.Client.PreparedHandshakeKeys);
+        _firstHop = new PreparedFirstHop(PrepareNow);
     }
 
     // The hops' ephemeral keys, generated ahead of the builds (off their critical path).
     private readonly PreparedKeys<OnionHandshake.ClientEphemeral> _ephemerals;
+
+    // The next build's first hop through a pinned first relay, prepared after the build before it.
+    private readonly PreparedFirstHop _firstHop;
+
+    internal PreparedFirstHop FirstHop => _firstHop;
 
     internal IPeerHost Host { get; }
 
@@ -458,6 +464,7 @@ public sealed partial class OnionClient : IAsyncDisposable
         lock (_gate) circuits = [.. _circuits];
         await Task.WhenAll(circuits.Select(c => c.CloseAsync(DestroyReason.Finished))).ConfigureAwait(false);
         _ephemerals.Dispose();
+        _firstHop.Dispose();
     }
 
     /// <summary>
@@ -516,6 +523,10 @@ public sealed partial class OnionClient : IAsyncDisposable
         {
             lock (_gate) _building--;
             _ephemerals.Refill(); // after the build, not beside its round trips
+            // A pinned first relay (a client's entry, as a guard) is likely the next build's first hop too.
+            if (Options.Client.PreparedHandshakeKeys > 0 && Volatile.Read(ref _disposed) == 0
+                && request.Pinned is [var entry, ..] && Directory.Get(entry) is { } first)
+                _firstHop.PrepareFor(first);
         }
     }
 
@@ -553,7 +564,7 @@ public sealed partial class OnionClient : IAsyncDisposable
                 if (prepared[position] is { } pending) handshake = await pending.WaitAsync(token).ConfigureAwait(false);
                 else
                 {
-                    handshake = PrepareNow(path[position]);
+                    handshake = (position == 0 ? _firstHop.Take(path[0]) : null) ?? PrepareNow(path[position]);
                     // Held with the others so that a cancellation or an unexpected error erases it too.
                     prepared[position] = Task.FromResult(handshake);
                 }
