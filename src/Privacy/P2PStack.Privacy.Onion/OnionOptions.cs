@@ -229,7 +229,9 @@ public sealed class OnionRelayOptions
     /// <summary>Whether a circuit's forward and backward loops run on the muxer's read loop of the link they read (asked
     /// with <see cref="P2PStack.Network.IStream.TryReadInline"/> once the hop's handshake is done), as Tor's relay runs
     /// its one event loop: a batch read from a connection is peeled and written to the next link on the thread that
-    /// read it, with no hand-off to the thread pool. Null (the default): on exactly when the runtime runs this process's
+    /// read it, with no hand-off to the thread pool. An exit then reads its streams to destinations on their muxer's read
+    /// loop too (what a destination sends goes into DATA cells on the thread that read it; docs/benchmarks.md, "Onion
+    /// loopback, fifteenth pass"). Null (the default): on exactly when the runtime runs this process's
     /// socket completions inline too (<see cref="P2PStack.Network.InlineSocketCompletions"/>: the process was started
     /// with <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, or asked for it before its first socket, as
     /// <c>synaptic-mesh p2p start</c> does for a relay), so that the socket's read, Noise, yamux and the circuit all run

@@ -101,6 +101,14 @@ internal sealed class ExitStream
             timeout.CancelAfter(options.Relay.ConnectTimeout);
             var stream = await PeerConnector.OpenStreamAsync(relay.Host, _destination!, addresses, options.Relay.AllowPrivateAddresses,
                 options.DestinationProtocolId, timeout.Token).ConfigureAwait(false);
+            stream = relay.DestinationInterceptor?.Invoke(stream) ?? stream;
+            // A relay run as an event loop reads the destination's stream on its muxer's read loop too, as it does its
+            // links: what the destination sends (at least the end-to-end muxer's window updates during an upload) goes
+            // into DATA cells towards the client on the thread that read it. On the thread pool, each such batch woke a
+            // worker, which then spun before it slept: the exit's context switches per MiB were twice the middle's
+            // (docs/benchmarks.md, "Onion loopback, fifteenth pass"). The pump does a few microseconds of work per cell
+            // and only awaits (windows, the link's lock and flush), never blocks.
+            if (relay.ReadsLinksOnMuxerLoop) stream.TryReadInline();
             return new StreamEnd(stream);
         }, RelayCommand.Connected, circuitToken);
     }

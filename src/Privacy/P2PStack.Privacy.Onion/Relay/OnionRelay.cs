@@ -106,6 +106,9 @@ public sealed partial class OnionRelay : IProtocolHandler, IDisposable
     /// <summary>Test seam: wraps each inbound link stream (a malicious-neighbour double changes or drops cells).</summary>
     internal Func<IStream, IStream>? LinkInterceptor { get; set; }
 
+    /// <summary>Test seam: wraps each stream this relay opens to a destination as an exit.</summary>
+    internal Func<IStream, IStream>? DestinationInterceptor { get; set; }
+
     public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
     {
         stream = LinkInterceptor?.Invoke(stream) ?? stream;

@@ -48,6 +48,47 @@ public class RelayLoopTests
         Assert.All(seen, link => Assert.Equal(enabled, link.ReadsInline)); // yamux under every link: it does so
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_exit_run_as_an_event_loop_reads_its_destination_stream_on_the_muxer_loop_too(bool enabled)
+    {
+        await using var network = await OnionTestNetwork.StartAsync(relays: 3,
+            relayOptions: o => o.Relay.ReadLinksOnMuxerLoop = enabled,
+            destination: p2p => p2p.AddProtocol<Anonymity.EchoHandler>(),
+            destinationHost: o => o.AnonymousConnectionProtocols.Add(Anonymity.EchoHandler.Protocol));
+        var destinations = new List<InlineRecordingStream>();
+        foreach (var relay in network.Relays)
+            relay.Relay.DestinationInterceptor = stream =>
+            {
+                var recording = new InlineRecordingStream(stream);
+                lock (destinations) destinations.Add(recording);
+                return recording;
+            };
+        var path = network.Relays.Select(r => r.PeerId).ToList();
+        var onion = await network.Client.Client.ConnectAsync(network.Destination.PeerId, new CircuitRequest { Pinned = path, Hops = 3 })
+            .WaitAsync(Patience);
+        // Both ways through the exit's destination stream: the echo comes back through the pump that now runs on the
+        // destination connection's read loop, with its window waits and the link's lock.
+        var payload = new byte[400_000];
+        new Random(9).NextBytes(payload);
+        for (int round = 0; round < 2; round++)
+        {
+            await using var echo = await onion.Connection.OpenStreamAsync([Anonymity.EchoHandler.Protocol], CancellationToken.None)
+                .AsTask().WaitAsync(Patience);
+            var reading = FixedSizeCellTests.ReadAllAsync(echo.Input);
+            await echo.Output.WriteAsync(payload);
+            await echo.Output.CompleteAsync();
+            Assert.Equal(payload, await reading.WaitAsync(Patience));
+        }
+
+        InlineRecordingStream[] seen;
+        lock (destinations) seen = [.. destinations];
+        Assert.Single(seen); // the circuit's one stream to the destination (the end-to-end connection), at the exit
+        Assert.Equal(enabled ? 1 : 0, seen[0].InlineRequests);
+        Assert.Equal(enabled, seen[0].ReadsInline);
+    }
+
     [Fact]
     public async Task Cells_readable_at_once_go_on_in_whole_muxer_frames_past_the_cells_per_read()
     {
