@@ -58,16 +58,8 @@ public sealed partial class PeerHost
     private async ValueTask<IConnection> DialUnknownPeerAsync(Multiaddr address, DialOptions options,
         CancellationToken cancellationToken)
     {
-        using var budget = Budget(options, cancellationToken);
-        try
-        {
-            return await DialAddressAsync(address, null, options, budget.Token, null).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (options.Timeout is { } t && budget.IsCancellationRequested
-                                                  && !cancellationToken.IsCancellationRequested)
-        {
-            throw new TimeoutException($"dialing {address} took longer than its budget of {t.TotalSeconds:0.###} s");
-        }
+        using var budget = new DialBudget(options, cancellationToken, _background.Stopping);
+        return await DialAddressAsync(address, null, options, budget, null).ConfigureAwait(false);
     }
 
     private async ValueTask<IConnection> DialPeerAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses,
@@ -128,7 +120,7 @@ public sealed partial class PeerHost
         // Registered before anything is sent (this runs synchronously up to the first transport dial), so that the
         // peer's half of a simultaneous open, arriving through a listener, is recognised as this dial's connection.
         var opens = options.SimultaneousOpenRole is { } role ? RegisterSimultaneousOpens(ordered, peer, role, options) : null;
-        using var budget = Budget(options, cancellationToken);
+        using var budget = new DialBudget(options, cancellationToken, _background.Stopping);
         try
         {
             var errors = new List<DialAttemptError>();
@@ -139,7 +131,7 @@ public sealed partial class PeerHost
                 if (FindReusable(peer, options) is { } existing) return existing;
                 try
                 {
-                    var connection = await DialAddressAsync(address, peer, options, budget.Token, opens?.GetValueOrDefault(address))
+                    var connection = await DialAddressAsync(address, peer, options, budget, opens?.GetValueOrDefault(address))
                         .ConfigureAwait(false);
                     if (connection.IsLimited && !options.AllowLimited)
                     {
@@ -150,7 +142,7 @@ public sealed partial class PeerHost
                     }
                     return connection;
                 }
-                catch (Exception ex) when (!budget.IsCancellationRequested && ex is not PeerIdMismatchException)
+                catch (Exception ex) when (!budget.Token.IsCancellationRequested && ex is not PeerIdMismatchException)
                 {
                     errors.Add(new DialAttemptError(address, ex));
                 }
@@ -159,10 +151,10 @@ public sealed partial class PeerHost
             if (errors.Count == 1) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(errors[0].Error);
             throw new DialFailedException($"could not dial peer {peer}", errors);
         }
-        catch (OperationCanceledException) when (options.Timeout is { } t && budget.IsCancellationRequested
-                                                  && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (budget.Expired && ex is OperationCanceledException or TimeoutException)
         {
-            throw new TimeoutException($"dialing peer {peer} took longer than its budget of {t.TotalSeconds:0.###} s");
+            // Between attempts, or an attempt's own report of the budget: the whole dial is what ran out of time.
+            throw budget.Exceeded($"dialing peer {peer}", ex);
         }
         finally
         {
@@ -170,17 +162,9 @@ public sealed partial class PeerHost
         }
     }
 
-    // The caller's token, the host's lifetime and the dial's own budget (DialOptions.Timeout).
-    private CancellationTokenSource Budget(DialOptions options, CancellationToken cancellationToken)
-    {
-        var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _background.Stopping);
-        if (options.Timeout is { } timeout) budget.CancelAfter(timeout);
-        return budget;
-    }
-
     // One attempt to one address (gater, transport, upgrade), counted by transport and failure reason.
     private async Task<IConnection> DialAddressAsync(Multiaddr address, PeerId? expectedPeer, DialOptions options,
-        CancellationToken token, SimultaneousOpen? open)
+        DialBudget budget, SimultaneousOpen? open)
     {
         var transport = _transports.ForDial(address);
         string transportName = transport?.Name ?? "none";
@@ -191,7 +175,14 @@ public sealed partial class PeerHost
             if (transport is null) throw new NotSupportedException($"no registered transport can dial {address}");
             if (options.ForceDirect && transport.IsProxy)
                 throw new NotSupportedException($"{address} is reached through a proxy transport and the dial must be direct");
-            return await DialTransportAsync(transport, address, expectedPeer, options, token, open).ConfigureAwait(false);
+            return await DialTransportAsync(transport, address, expectedPeer, options, budget.Token, open).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (budget.Expired)
+        {
+            // The dial's budget ran out: a timeout (counted as one), not a cancellation by anyone.
+            var timeout = budget.Exceeded($"dialing {address}", ex);
+            _metrics.DialFailed(transportName, timeout);
+            throw timeout;
         }
         catch (Exception ex)
         {
@@ -247,9 +238,11 @@ public sealed partial class PeerHost
             }
             return await AddConnectionAsync(result.Upgraded, result.Transport, dialed: true, result.Resources).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!token.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !token.IsCancellationRequested)
         {
-            throw new TimeoutException($"dialing {address} timed out after {_options.DialTimeout.TotalSeconds:0.###} s");
+            // Only this attempt's own budget: a transport's other timeouts (a relay's request, say) report themselves.
+            throw new TimeoutException(
+                $"dialing {address} took longer than HostOptions.DialTimeout ({_options.DialTimeout.TotalSeconds:0.###} s)", ex);
         }
     }
 

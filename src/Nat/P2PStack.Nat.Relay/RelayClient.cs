@@ -49,16 +49,18 @@ public sealed class RelayClient
 
     /// <summary>Makes or refreshes a reservation over this (direct) connection to the relay: the reservation lives as
     /// long as the connection.</summary>
-    public async Task<RelayReservation> ReserveAsync(IConnection relay, CancellationToken cancellationToken)
+    /// <exception cref="TimeoutException">The request took longer than <see cref="RelayClientOptions.RequestTimeout"/>.</exception>
+    public Task<RelayReservation> ReserveAsync(IConnection relay, CancellationToken cancellationToken) =>
+        WithinRequestTimeoutAsync($"a reservation on relay {relay.RemotePeer}", token => ReserveWithinAsync(relay, token), cancellationToken);
+
+    private async Task<RelayReservation> ReserveWithinAsync(IConnection relay, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.RequestTimeout);
-        var stream = await relay.OpenStreamAsync([RelayProtocol.Hop], timeout.Token).ConfigureAwait(false);
+        var stream = await relay.OpenStreamAsync([RelayProtocol.Hop], cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
-            await ProtobufFraming.WriteAsync(stream.Output, new HopMessage { Type = HopMessage.Types.Type.Reserve }, timeout.Token).ConfigureAwait(false);
+            await ProtobufFraming.WriteAsync(stream.Output, new HopMessage { Type = HopMessage.Types.Type.Reserve }, cancellationToken).ConfigureAwait(false);
             await stream.Output.CompleteAsync().ConfigureAwait(false);
-            var answer = await ReadAnswerAsync(stream, "reservation", timeout.Token).ConfigureAwait(false);
+            var answer = await ReadAnswerAsync(stream, "reservation", cancellationToken).ConfigureAwait(false);
             try
             {
                 var reservation = Parse(relay.RemotePeer, answer);
@@ -119,19 +121,22 @@ public sealed class RelayClient
         await ConnectAsync(await DirectAsync(relay, cancellationToken).ConfigureAwait(false), target, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Like <see cref="ConnectAsync(PeerId, PeerId, CancellationToken)"/> over this connection to the relay.</summary>
-    public async Task<(IStream Stream, RelayLimit Limit)> ConnectAsync(IConnection relay, PeerId target, CancellationToken cancellationToken)
+    /// <exception cref="TimeoutException">The request took longer than <see cref="RelayClientOptions.RequestTimeout"/>.</exception>
+    public Task<(IStream Stream, RelayLimit Limit)> ConnectAsync(IConnection relay, PeerId target, CancellationToken cancellationToken) =>
+        WithinRequestTimeoutAsync($"a connect to {target} through relay {relay.RemotePeer}", token => ConnectWithinAsync(relay, target, token),
+            cancellationToken);
+
+    private async Task<(IStream Stream, RelayLimit Limit)> ConnectWithinAsync(IConnection relay, PeerId target, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.RequestTimeout);
-        var stream = await relay.OpenStreamAsync([RelayProtocol.Hop], timeout.Token).ConfigureAwait(false);
+        var stream = await relay.OpenStreamAsync([RelayProtocol.Hop], cancellationToken).ConfigureAwait(false);
         try
         {
             await ProtobufFraming.WriteAsync(stream.Output, new HopMessage
             {
                 Type = HopMessage.Types.Type.Connect,
                 Peer = new Peer { Id = ByteString.CopyFrom(target.Bytes.Span) },
-            }, timeout.Token).ConfigureAwait(false);
-            var answer = await ReadAnswerAsync(stream, "connect", timeout.Token).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
+            var answer = await ReadAnswerAsync(stream, "connect", cancellationToken).ConfigureAwait(false);
             return (stream, RelayLimit.FromWire(answer.Limit, _options.DurationMillisecondsThreshold));
         }
         catch
@@ -143,11 +148,25 @@ public sealed class RelayClient
     }
 
     /// <summary>A direct connection to the relay: circuits are never stacked on circuits.</summary>
-    private async Task<IConnection> DirectAsync(PeerId relay, CancellationToken cancellationToken)
+    private Task<IConnection> DirectAsync(PeerId relay, CancellationToken cancellationToken) =>
+        WithinRequestTimeoutAsync($"dialing relay {relay}",
+            async token => await _host.DialAsync(relay, new DialOptions { ForceDirect = true }, token).ConfigureAwait(false), cancellationToken);
+
+    /// <summary>Runs a request within <see cref="RelayClientOptions.RequestTimeout"/>; its expiry is a
+    /// <see cref="TimeoutException"/> naming the option, not a cancellation (nobody cancelled).</summary>
+    private async Task<T> WithinRequestTimeoutAsync<T>(string what, Func<CancellationToken, Task<T>> request, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.RequestTimeout);
-        return await _host.DialAsync(relay, new DialOptions { ForceDirect = true }, timeout.Token).ConfigureAwait(false);
+        try
+        {
+            return await request(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException(
+                $"{what} took longer than RelayClientOptions.RequestTimeout ({_options.RequestTimeout.TotalSeconds:0.###} s)", ex);
+        }
     }
 
     private async Task<HopMessage> ReadAnswerAsync(IStream stream, string what, CancellationToken cancellationToken)

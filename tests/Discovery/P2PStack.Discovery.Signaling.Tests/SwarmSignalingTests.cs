@@ -50,8 +50,11 @@ public sealed class SwarmSignalingTests(ITestOutputHelper output) : IAsyncLifeti
         // A clean leave: the others see PeerLeft(Left) without waiting for the expiry.
         var leaveAt = clock.Elapsed;
         Assert.True(await nodes[2].Signaling!.LeaveAsync(Key));
-        await SignalingPeer.WaitUntil(() => nodes.Take(2).All(n => n.Signaling!.GetMembers(Key).Count == 1), "the leave to be seen");
-        var seen = events.Take(2).Select(q => q.Single(e => e.Event is PeerLeft l && l.Peer == nodes[2].PeerId && l.Reason == PeerLeftReason.Left).At - leaveAt).ToList();
+        bool LeftCleanly((SwarmEvent Event, TimeSpan At) e) => e.Event is PeerLeft l && l.Peer == nodes[2].PeerId && l.Reason == PeerLeftReason.Left;
+        // The member lists change before the watchers' pumps (tasks of their own) have queued the event: wait for both.
+        await SignalingPeer.WaitUntil(() => nodes.Take(2).All(n => n.Signaling!.GetMembers(Key).Count == 1)
+            && events.Take(2).All(q => q.Any(LeftCleanly)), "the leave to be seen");
+        var seen = events.Take(2).Select(q => q.Single(LeftCleanly).At - leaveAt).ToList();
         output.WriteLine($"clean leave seen after {string.Join(", ", seen.Select(s => $"{s.TotalMilliseconds:0} ms"))}");
 
         // It joins again, then crashes: the others drop it when its last announcement's until passes (3 intervals).
@@ -59,9 +62,12 @@ public sealed class SwarmSignalingTests(ITestOutputHelper output) : IAsyncLifeti
         await SignalingPeer.WaitUntil(() => nodes.Take(2).All(n => n.Signaling!.GetMembers(Key).Count == 2), "the rejoin");
         var until = nodes[0].Signaling!.GetMembers(Key).Single(m => m.Peer == nodes[2].PeerId).Until;
         var crashAt = clock.Elapsed;
+        int before = events[0].Count; // the clean leave's PeerLeft is in there: only what comes after the crash counts
         await nodes[2].CrashAsync();
-        await SignalingPeer.WaitUntil(() => nodes.Take(2).All(n => n.Signaling!.GetMembers(Key).Count == 1), "the expiry");
-        var expired = events[0].Last(e => e.Event is PeerLeft l && l.Peer == nodes[2].PeerId);
+        bool Left((SwarmEvent Event, TimeSpan At) e) => e.Event is PeerLeft l && l.Peer == nodes[2].PeerId;
+        await SignalingPeer.WaitUntil(() => nodes.Take(2).All(n => n.Signaling!.GetMembers(Key).Count == 1)
+            && events[0].Skip(before).Any(Left), "the expiry");
+        var expired = events[0].Skip(before).Last(Left);
         Assert.Equal(PeerLeftReason.Expired, ((PeerLeft)expired.Event).Reason);
         Assert.True(expired.Event.At >= until, "dropped before its until");
         output.WriteLine($"crashed member dropped {(expired.At - crashAt).TotalMilliseconds:0} ms after the crash (until was {(until - DateTimeOffset.UtcNow).TotalMilliseconds:0} ms from now)");

@@ -40,19 +40,26 @@ public class FirstWriteStreamTests
         }
     }
 
+    // Keepalive pings off: no write the test did not cause.
+    private static void Traced(IP2PBuilder p2p, WireTraceProtector trace)
+    {
+        p2p.Services.AddSingleton<IConnectionProtector>(trace);
+        p2p.Services.Configure<P2PStack.Muxers.Yamux.YamuxOptions>(o => o.EnableKeepAlive = false);
+    }
+
     [Fact]
     public async Task The_proposal_leaves_with_the_first_message_and_the_acceptance_with_the_reply()
     {
         var network = new MemoryNetwork();
         var serverTrace = new WireTraceProtector();
         var clientTrace = new WireTraceProtector();
-        await using var server = await TestPeer.StartAsync("/memory/0", network, p2p => p2p.Services.AddSingleton<IConnectionProtector>(serverTrace));
-        await using var client = await TestPeer.StartAsync("/memory/0", network, p2p => p2p.Services.AddSingleton<IConnectionProtector>(clientTrace));
+        await using var server = await TestPeer.StartAsync("/memory/0", network, p2p => Traced(p2p, serverTrace));
+        await using var client = await TestPeer.StartAsync("/memory/0", network, p2p => Traced(p2p, clientTrace));
         using var registration = server.Host.AddHandler(new ReplyingHandler());
         var connection = await client.Host.DialAsync(server.Address, CancellationToken.None).AsTask().WaitAsync(Patience);
 
         // The secured transport's overhead per write, from a frame of known size: a stream's SYN (a yamux header alone).
-        var (flushed, _) = await ExchangeAsync(connection, clientTrace, serverTrace, firstWrite: false);
+        var (flushed, _) = await ExchangeAsync(client, server, connection, clientTrace, serverTrace, firstWrite: false);
         int overhead = flushed.Min(w => w.Length) - YamuxHeader;
         // The ordinary open: the proposal alone, then the message.
         Assert.Contains(flushed, w => w.Length == overhead + YamuxHeader + HeaderAndProposal);
@@ -60,7 +67,7 @@ public class FirstWriteStreamTests
 
         Assert.Equal(overhead + YamuxHeader, flushed[0].Length); // the SYN went alone, first
 
-        var (client2, server2) = await ExchangeAsync(connection, clientTrace, serverTrace, firstWrite: true);
+        var (client2, server2) = await ExchangeAsync(client, server, connection, clientTrace, serverTrace, firstWrite: true);
         // The stream's SYN, then proposal and message in one data frame, all in the stream's first write.
         Assert.Equal(overhead + 2 * YamuxHeader + HeaderAndProposal + Message, client2[0].Length);
         Assert.DoesNotContain(client2, w => w.Length == overhead + YamuxHeader + HeaderAndProposal);
@@ -69,28 +76,27 @@ public class FirstWriteStreamTests
         Assert.DoesNotContain(server2, w => w.Length == overhead + YamuxHeader + HeaderAndProposal);
     }
 
-    // Until neither side has written for 300 ms (identify, its push and window updates take longer under load than any
-    // fixed pause would allow), within Patience.
-    private static async Task QuietAsync(WireTraceProtector clientTrace, WireTraceProtector serverTrace)
+    // Until the connection carries nothing but what the test sends: identify has run both ways and every stream (identify's,
+    // the last exchange's) has closed at both ends, so that each stream's frames have all been written. With keepalive
+    // off nothing else writes; events, not a quiet period of the real clock (which load stretches).
+    private static async Task SettledAsync(TestPeer client, TestPeer server, IConnection connection)
     {
-        var deadline = DateTime.UtcNow + Patience;
-        int Count() => clientTrace.Connections[0].Writes.Count + serverTrace.Connections[0].Writes.Count;
-        int last = Count();
-        var quietSince = DateTime.UtcNow;
-        while (DateTime.UtcNow - quietSince < TimeSpan.FromMilliseconds(300))
+        using var patience = new CancellationTokenSource(Patience);
+        var atServer = server.Host.GetConnections(client.Host.PeerId);
+        while (client.Host.PeerStore.GetProtocols(server.Host.PeerId).Count == 0
+               || server.Host.PeerStore.GetProtocols(client.Host.PeerId).Count == 0
+               || connection.StreamCount != 0 || (atServer = server.Host.GetConnections(client.Host.PeerId)).Count != 1
+               || atServer[0].StreamCount != 0)
         {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("the connection never went quiet");
-            await Task.Delay(50);
-            int now = Count();
-            if (now != last) (last, quietSince) = (now, DateTime.UtcNow);
+            await Task.Delay(10, patience.Token);
         }
     }
 
     // One stream: the dialer writes a message, the listener replies; the writes each side made meanwhile.
-    private static async Task<(List<byte[]> Client, List<byte[]> Server)> ExchangeAsync(IConnection connection,
-        WireTraceProtector clientTrace, WireTraceProtector serverTrace, bool firstWrite)
+    private static async Task<(List<byte[]> Client, List<byte[]> Server)> ExchangeAsync(TestPeer client, TestPeer server,
+        IConnection connection, WireTraceProtector clientTrace, WireTraceProtector serverTrace, bool firstWrite)
     {
-        await QuietAsync(clientTrace, serverTrace); // identify and the like have settled on the connection
+        await SettledAsync(client, server, connection);
         int clientBefore = clientTrace.Connections[0].Writes.Count, serverBefore = serverTrace.Connections[0].Writes.Count;
         var stream = firstWrite
             ? await connection.OpenStreamForFirstWriteAsync(Protocol, CancellationToken.None).AsTask().WaitAsync(Patience)
@@ -103,7 +109,8 @@ public class FirstWriteStreamTests
             stream.Input.AdvanceTo(reply.Buffer.End);
             await stream.Output.CompleteAsync();
         }
-        await Task.Delay(200);
+        // Every write asserted on was made before the reply arrived: the dialer's before the listener could answer, the
+        // listener's reply before it was read.
         return ([.. clientTrace.Connections[0].Writes.Skip(clientBefore)], [.. serverTrace.Connections[0].Writes.Skip(serverBefore)]);
     }
 }

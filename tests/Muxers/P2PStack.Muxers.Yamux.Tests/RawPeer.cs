@@ -31,6 +31,35 @@ internal sealed class RawPeer : IAsyncDisposable
         return new RawPeer(new YamuxSession(local, sessionDirection, options), raw);
     }
 
+    /// <summary>The raw peer opens stream <paramref name="id"/> (SYN) and the session accepts it; with
+    /// <paramref name="readAck"/>, the session's ACK is read (and checked) too.</summary>
+    public async Task<YamuxStream> AcceptedStreamAsync(uint id, bool readAck = true)
+    {
+        var accept = Session.AcceptStreamAsync(CancellationToken.None).AsTask();
+        await SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, id, 0);
+        var stream = (YamuxStream)await accept.WaitAsync(Timeout);
+        if (readAck) Assert.True((await ReadFrameAsync()).Header.Has(YamuxFlags.Ack));
+        return stream;
+    }
+
+    /// <summary>The raw peer resets <paramref name="stream"/> (RST) and waits until the session has taken the reset.</summary>
+    public async Task ResetAsync(YamuxStream stream)
+    {
+        await SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, stream.StreamId, 0);
+        await WaitUntilAsync(() => stream.HasReadFailure, "the session taking the reset");
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds, failing after <see cref="Timeout"/>.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, string what = "the condition")
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{what} did not come in time");
+            await Task.Delay(5);
+        }
+    }
+
     public async Task SendAsync(YamuxFrameType type, YamuxFlags flags, uint streamId, uint length, byte[]? payload = null)
     {
         var header = new byte[YamuxFrameCodec.HeaderLength];

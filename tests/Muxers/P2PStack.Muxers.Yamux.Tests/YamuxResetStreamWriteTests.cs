@@ -15,8 +15,8 @@ public sealed class YamuxResetStreamWriteTests
     public async Task A_write_waiting_behind_another_stream_fails_once_its_stream_is_reset_and_sends_nothing(bool remoteReset)
     {
         await using var peer = RawPeer.Start();
-        var busy = await AcceptedStreamAsync(peer, 1);
-        var victim = await AcceptedStreamAsync(peer, 3);
+        var busy = await peer.AcceptedStreamAsync(1);
+        var victim = await peer.AcceptedStreamAsync(3);
 
         // The peer reads nothing: stream 1's 200 KiB fill the connection's pipe and its flush holds the session's
         // write lock; stream 3's write has its window and waits for that lock.
@@ -26,8 +26,7 @@ public sealed class YamuxResetStreamWriteTests
 
         if (remoteReset)
         {
-            await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 3, 0);
-            await WaitUntilAsync(() => victim.HasReadFailure); // the session has taken the RST
+            await peer.ResetAsync(victim);
         }
         else
         {
@@ -63,7 +62,7 @@ public sealed class YamuxResetStreamWriteTests
     public async Task A_write_waiting_for_send_window_fails_when_the_stream_is_reset(bool remoteReset)
     {
         await using var peer = RawPeer.Start();
-        var stream = await AcceptedStreamAsync(peer, 1);
+        var stream = await peer.AcceptedStreamAsync(1);
         peer.StartDraining();
         await stream.Output.WriteAsync(new byte[Window]).AsTask().WaitAsync(RawPeer.Timeout); // the whole window
 
@@ -80,8 +79,8 @@ public sealed class YamuxResetStreamWriteTests
     public async Task Writes_after_a_reset_fail_at_once_and_send_nothing(bool remoteReset)
     {
         await using var peer = RawPeer.Start();
-        var stream = await AcceptedStreamAsync(peer, 1);
-        var other = await AcceptedStreamAsync(peer, 3);
+        var stream = await peer.AcceptedStreamAsync(1);
+        var other = await peer.AcceptedStreamAsync(3);
         await ResetAsync(peer, stream, remoteReset);
 
         // Direct send, buffered flush, and a flush with nothing buffered: each fails without waiting.
@@ -107,32 +106,11 @@ public sealed class YamuxResetStreamWriteTests
     {
         if (remote)
         {
-            await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, stream.StreamId, 0);
-            await WaitUntilAsync(() => stream.HasReadFailure);
+            await peer.ResetAsync(stream);
         }
         else
         {
             stream.Reset();
         }
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + RawPeer.Timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the condition did not come true in time");
-            await Task.Delay(5);
-        }
-    }
-
-    /// <summary>The raw peer opens stream <paramref name="id"/> (SYN), the session accepts it and answers ACK.</summary>
-    private static async Task<YamuxStream> AcceptedStreamAsync(RawPeer peer, uint id)
-    {
-        var accept = peer.Session.AcceptStreamAsync(CancellationToken.None).AsTask();
-        await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, id, 0);
-        var stream = (YamuxStream)await accept.WaitAsync(RawPeer.Timeout);
-        Assert.True((await peer.ReadFrameAsync()).Header.Has(YamuxFlags.Ack));
-        return stream;
     }
 }

@@ -35,7 +35,7 @@ public sealed class YamuxStreamWriterRaceTests
         for (int i = 0; i < Iterations; i++)
         {
             uint id = (uint)(2 * i + 1);
-            var stream = await AcceptedStreamAsync(peer, id);
+            var stream = await peer.AcceptedStreamAsync(id, readAck: false);
 
             var writer = Task.Run(async () =>
             {
@@ -85,7 +85,7 @@ public sealed class YamuxStreamWriterRaceTests
     {
         var pool = new CheckingPool();
         await using var peer = RawPeer.Start(configure: o => o.WriteBufferPool = pool);
-        var stream = await AcceptedStreamAsync(peer, 1);
+        var stream = await peer.AcceptedStreamAsync(1, readAck: false);
         Assert.True((await peer.ReadFrameAsync()).Header.Has(YamuxFlags.Ack));
 
         var memory = stream.Output.GetMemory(1024); // the writer holds the buffer...
@@ -107,7 +107,7 @@ public sealed class YamuxStreamWriterRaceTests
     {
         var pool = new CheckingPool();
         await using var peer = RawPeer.Start(configure: o => o.WriteBufferPool = pool);
-        var stream = await AcceptedStreamAsync(peer, 1);
+        var stream = await peer.AcceptedStreamAsync(1, readAck: false);
         Assert.True((await peer.ReadFrameAsync()).Header.Has(YamuxFlags.Ack));
 
         // What PipeWriter.CopyFromAsync does at the end of its source: memory asked for, nothing advanced, then complete.
@@ -119,14 +119,6 @@ public sealed class YamuxStreamWriterRaceTests
         Assert.Equal(1, pool.ReturnedCount);
         Assert.Empty(pool.Violations);
         await stream.DisposeAsync();
-    }
-
-    /// <summary>The raw peer opens stream <paramref name="id"/> (SYN) and the session under test accepts it.</summary>
-    private static async Task<YamuxStream> AcceptedStreamAsync(RawPeer peer, uint id)
-    {
-        var accept = peer.Session.AcceptStreamAsync(CancellationToken.None).AsTask();
-        await peer.SendAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, id, 0);
-        return (YamuxStream)await accept.WaitAsync(RawPeer.Timeout);
     }
 
     /// <summary>Hands out fresh arrays and never reuses them; a returned array is filled with poison, so a write after

@@ -241,6 +241,44 @@ public sealed class RelayTransportTests : IAsyncLifetime
         Assert.Equal(1, _metrics.Sum("p2pstack_relay_client_errors_total", "kind=unexpected_stop"));
     }
 
+    [Fact]
+    public async Task ARelayThatNeverAnswersIsTheClientsRequestTimeoutNamedAndCountedAsATimeout()
+    {
+        using var hostMetrics = new MetricCapture("P2PStack.Host"); // HostMetrics.MeterName, internal
+        // The "relay" takes the hop stream and keeps silent: the CONNECT's answer never comes.
+        var relay = await StartAsync();
+        using var silence = relay.Host.AddHandler(new SilentHop());
+        var dialer = await StartAsync(client: o => o.RequestTimeout = TimeSpan.FromMilliseconds(500));
+        var target = await StartAsync();
+        var circuit = relay.Address.Encapsulate($"/p2p-circuit/p2p/{target.Host.PeerId}");
+
+        var error = await Assert.ThrowsAsync<TimeoutException>(async () =>
+            await dialer.Host.DialAsync(circuit, new DialOptions { AllowLimited = true }, Ct()));
+        Assert.Contains("RelayClientOptions.RequestTimeout (0.5 s)", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("DialTimeout", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, hostMetrics.Sum("p2pstack_dial_failures_total", "transport=p2p-circuit", "reason=timeout"));
+        Assert.Equal(0, hostMetrics.Sum("p2pstack_dial_failures_total", "transport=p2p-circuit", "reason=cancelled"));
+    }
+
+    private sealed class SilentHop : IProtocolHandler
+    {
+        public IReadOnlyList<string> Protocols => [RelayProtocol.Hop];
+
+        public async Task HandleAsync(IStream stream, CancellationToken cancellationToken)
+        {
+            await using (stream)
+            {
+                try
+                {
+                    await Task.Delay(Timeout, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    // the host stops
+                }
+            }
+        }
+    }
 
     public Task InitializeAsync() => Task.CompletedTask;
 

@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using SynapticMesh.Api;
+using SynapticMesh.Cli;
 
 namespace SynapticMesh.Tests;
 
@@ -77,6 +79,38 @@ public sealed class EndpointHardeningTests : IDisposable
         Assert.Contains("GET /v1/endpoint-proof?challenge=", squatter.Received);
         Assert.DoesNotContain(token, squatter.Received);
         Assert.DoesNotContain("Authorization", squatter.Received, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task AControlApiThatAcceptsNoConnectionIsReportedAsTheConnectTimeoutNotAsAnInterruption()
+    {
+        // Connects that never complete (a node stuck before accept): the handler's connect timeout runs out.
+        var stalled = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            ConnectTimeout = TimeSpan.FromMilliseconds(200),
+            ConnectCallback = async (_, token) =>
+            {
+                await Task.Delay(Timeout.Infinite, token);
+                throw new InvalidOperationException("unreachable");
+            },
+        };
+        var endpoint = new ApiEndpointFile(4242, "token", Environment.ProcessId, "12D3KooWBogusBogusBogusBogusBogusBogusBogusBogusBogus");
+        using var client = new ControlClient(endpoint, "start it", stalled);
+
+        var error = await Assert.ThrowsAsync<CliException>(() => client.GetAsync<JsonElement>("v1/status", CancellationToken.None).WaitAsync(Patience));
+        Assert.Equal(ErrorCodes.Timeout, error.Code);
+        Assert.Contains("connect timeout (0.2 s)", error.Message, StringComparison.Ordinal);
+        Assert.Contains("127.0.0.1:4242", error.Message, StringComparison.Ordinal);
+
+        // The caller's own cancellation stays an interruption.
+        using var cancelled = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        using var patient = new ControlClient(endpoint, "start it", new SocketsHttpHandler
+        {
+            UseProxy = false,
+            ConnectCallback = stalled.ConnectCallback,
+        });
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => patient.GetAsync<JsonElement>("v1/status", cancelled.Token).WaitAsync(Patience));
     }
 
     private void WriteEndpointFile(int port, string token, int pid, string peerId)

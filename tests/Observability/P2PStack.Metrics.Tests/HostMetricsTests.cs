@@ -163,6 +163,37 @@ public sealed class HostMetricsTests
         Assert.Equal(0, Value(other.Scrape(), "p2pstack_dial_attempts_total"));
     }
 
+    [Fact]
+    public async Task ADialWhoseBudgetRunsOutIsCountedAsATimeoutNamingTheOption()
+    {
+        var network = new MemoryNetwork();
+        await using var client = await MeteredPeer.StartAsync(network);
+        // A listener that takes connections into its backlog and never answers: the dial waits until its budget ends.
+        await using var silent = await new MemoryTransport(network).ListenAsync(Multiaddr.Parse("/memory/0"), CancellationToken.None);
+        var options = new P2PStack.Network.DialOptions { Timeout = TimeSpan.FromMilliseconds(300) };
+
+        var error = await Assert.ThrowsAsync<TimeoutException>(() =>
+            client.Host.DialAsync(silent.ListenAddress, options, CancellationToken.None).AsTask().WaitAsync(Timeout));
+        Assert.Contains("DialOptions.Timeout, 0.3 s", error.Message, StringComparison.Ordinal);
+        var c = client.Scrape();
+        Assert.Equal(1, Value(c, "p2pstack_dial_failures_total", ("transport", "memory"), ("reason", "timeout")));
+        Assert.Equal(0, Value(c, "p2pstack_dial_failures_total", ("reason", "cancelled")));
+    }
+
+    [Fact]
+    public async Task ADialItsCallerCancelsIsCountedAsCancelled()
+    {
+        var network = new MemoryNetwork();
+        await using var client = await MeteredPeer.StartAsync(network);
+        await using var silent = await new MemoryTransport(network).ListenAsync(Multiaddr.Parse("/memory/0"), CancellationToken.None);
+        var options = new P2PStack.Network.DialOptions { Timeout = TimeSpan.FromSeconds(60) };
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            client.Host.DialAsync(silent.ListenAddress, options, cancel.Token).AsTask().WaitAsync(Timeout));
+        Assert.Equal(1, Value(client.Scrape(), "p2pstack_dial_failures_total", ("transport", "memory"), ("reason", "cancelled")));
+    }
+
     private static async Task EventuallyAsync(Func<bool> condition)
     {
         using var deadline = new CancellationTokenSource(Timeout);

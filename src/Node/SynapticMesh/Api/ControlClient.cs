@@ -17,13 +17,21 @@ public sealed class ControlClient : IDisposable
     private readonly HttpClient _http;
     private readonly string _startHint;
     private readonly ApiEndpointFile _endpoint;
+    private readonly TimeSpan _connectTimeout;
     private bool _verified;
 
-    private ControlClient(ApiEndpointFile endpoint, string startHint)
+    /// <summary>How long the CLI waits for the node's control API (on this machine) to accept a connection.</summary>
+    internal static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
+
+    /// <param name="handler">The connection handler (tests give one whose connects stall); by default a loopback
+    /// one with <see cref="ConnectTimeout"/>.</param>
+    internal ControlClient(ApiEndpointFile endpoint, string startHint, SocketsHttpHandler? handler = null)
     {
         _startHint = startHint;
         _endpoint = endpoint;
-        _http = new HttpClient(new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(5) })
+        handler ??= new SocketsHttpHandler { UseProxy = false, ConnectTimeout = ConnectTimeout };
+        _connectTimeout = handler.ConnectTimeout;
+        _http = new HttpClient(handler)
         {
             BaseAddress = endpoint.BaseAddress,
             // Ping, perf and DHT queries can be long; Ctrl+C cancels instead.
@@ -64,7 +72,8 @@ public sealed class ControlClient : IDisposable
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
         await AuthorizeAsync(request, cancellationToken);
-        using var response = await CallAsync(() => _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken));
+        using var response = await CallAsync(() => _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken),
+            cancellationToken);
         await ThrowIfFailedAsync(response, cancellationToken);
         opened();
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
@@ -99,7 +108,7 @@ public sealed class ControlClient : IDisposable
         using (request)
         {
             await AuthorizeAsync(request, cancellationToken);
-            using var response = await CallAsync(() => _http.SendAsync(request, cancellationToken));
+            using var response = await CallAsync(() => _http.SendAsync(request, cancellationToken), cancellationToken);
             await ThrowIfFailedAsync(response, cancellationToken);
             try
             {
@@ -118,7 +127,11 @@ public sealed class ControlClient : IDisposable
     {
         if (!_verified)
         {
-            await VerifyEndpointAsync(_http, _endpoint, _startHint, cancellationToken);
+            await CallAsync(async () =>
+            {
+                await VerifyEndpointAsync(_http, _endpoint, _startHint, cancellationToken);
+                return true;
+            }, cancellationToken);
             _verified = true;
         }
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _endpoint.Token);
@@ -153,7 +166,7 @@ public sealed class ControlClient : IDisposable
                 + $"the token was not sent. The file is stale: {startHint}", code: ErrorCodes.NotRunning);
     }
 
-    private async Task<HttpResponseMessage> CallAsync(Func<Task<HttpResponseMessage>> call)
+    private async Task<T> CallAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken)
     {
         try
         {
@@ -162,6 +175,13 @@ public sealed class ControlClient : IDisposable
         catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
         {
             throw new CliException($"the node is not running (no answer on its control API); {_startHint}", inner: e, code: ErrorCodes.NotRunning);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Nobody interrupted: the handler's connect timeout ran out (the answers themselves have no time limit).
+            throw new CliException(
+                $"the node's control API on 127.0.0.1:{_endpoint.Port} accepted no connection within the CLI's connect timeout "
+                + $"({_connectTimeout.TotalSeconds:0.###} s): the node may be overloaded or stuck", inner: e, code: ErrorCodes.Timeout);
         }
     }
 

@@ -1,6 +1,4 @@
-using System.IO.Pipelines;
 using P2PStack.Network;
-using P2PStack.Privacy.Onion.Client;
 using P2PStack.Privacy.Onion.Tests.OnTheWire;
 
 namespace P2PStack.Privacy.Onion.Tests.Circuits;
@@ -16,30 +14,10 @@ public class RelayLoopTests
     [InlineData(false)]
     public async Task A_relay_asks_for_its_previous_link_to_be_read_on_the_muxer_loop_once_the_hop_is_built(bool enabled)
     {
-        await using var network = await OnionTestNetwork.StartAsync(relays: 3,
-            relayOptions: o => o.Relay.ReadLinksOnMuxerLoop = enabled,
-            destination: p2p => p2p.AddProtocol<Anonymity.EchoHandler>(),
-            destinationHost: o => o.AnonymousConnectionProtocols.Add(Anonymity.EchoHandler.Protocol));
+        await using var network = await EchoCircuit.StartAsync(relayOptions: o => o.Relay.ReadLinksOnMuxerLoop = enabled);
         var links = new List<InlineRecordingStream>();
-        foreach (var relay in network.Relays)
-            relay.Relay.LinkInterceptor = stream =>
-            {
-                var recording = new InlineRecordingStream(stream);
-                lock (links) links.Add(recording);
-                return recording;
-            };
-        var path = network.Relays.Select(r => r.PeerId).ToList();
-        var onion = await network.Client.Client.ConnectAsync(network.Destination.PeerId, new CircuitRequest { Pinned = path, Hops = 3 })
-            .WaitAsync(Patience);
-        var payload = new byte[100_000];
-        new Random(7).NextBytes(payload);
-        await using (var echo = await onion.Connection.OpenStreamAsync([Anonymity.EchoHandler.Protocol], CancellationToken.None).AsTask().WaitAsync(Patience))
-        {
-            var reading = FixedSizeCellTests.ReadAllAsync(echo.Input);
-            await echo.Output.WriteAsync(payload);
-            await echo.Output.CompleteAsync();
-            Assert.Equal(payload, await reading.WaitAsync(Patience)); // and the data crossed the loops intact
-        }
+        foreach (var relay in network.Relays) relay.Relay.LinkInterceptor = InlineRecordingStream.Into(links);
+        await EchoCircuit.EchoAsync(network, 100_000, seed: 7); // and the data crosses the loops intact
 
         InlineRecordingStream[] seen;
         lock (links) seen = [.. links];
@@ -93,27 +71,13 @@ public class RelayLoopTests
     public async Task Cells_readable_at_once_go_on_in_whole_muxer_frames_past_the_cells_per_read()
     {
         const int cellsPerRead = 8;
-        await using var network = await OnionTestNetwork.StartAsync(relays: 3, listen: "/ip4/127.0.0.1/tcp/0",
-            relayOptions: o => o.Relay.CellsPerRead = cellsPerRead,
-            destination: p2p => p2p.AddProtocol<Anonymity.EchoHandler>(),
-            destinationHost: o => o.AnonymousConnectionProtocols.Add(Anonymity.EchoHandler.Protocol),
-            configureAll: p2p => p2p.AddSecuredConnectionFilter<CaptureFilter>());
+        await using var network = await EchoCircuit.StartAsync(relayOptions: o => o.Relay.CellsPerRead = cellsPerRead,
+            listen: "/ip4/127.0.0.1/tcp/0", configureAll: p2p => p2p.AddSecuredConnectionFilter<CaptureFilter>());
         var hops = new[] { network.Client }.Concat(network.Relays).ToList();
         for (int i = 0; i + 1 < hops.Count; i++)
             await hops[i].Host.DialAsync(hops[i + 1].Address, new DialOptions { Filters = [CaptureFilter.Id] }, CancellationToken.None)
                 .AsTask().WaitAsync(Patience);
-        var path = network.Relays.Select(r => r.PeerId).ToList();
-        var onion = await network.Client.Client.ConnectAsync(network.Destination.PeerId, new CircuitRequest { Pinned = path, Hops = 3 })
-            .WaitAsync(Patience);
-        var payload = new byte[300_000];
-        new Random(8).NextBytes(payload);
-        await using (var echo = await onion.Connection.OpenStreamAsync([Anonymity.EchoHandler.Protocol], CancellationToken.None).AsTask().WaitAsync(Patience))
-        {
-            var reading = FixedSizeCellTests.ReadAllAsync(echo.Input);
-            await echo.Output.WriteAsync(payload);
-            await echo.Output.CompleteAsync();
-            Assert.Equal(payload, await reading.WaitAsync(Patience));
-        }
+        await EchoCircuit.EchoAsync(network, 300_000, seed: 8);
 
         // The client sends whole muxer frames of cells; the guard reads them eight cells at a time, and flushes only
         // when nothing more is readable (or a whole frame is pending): its frames to the middle hold more than eight.
@@ -123,36 +87,5 @@ public class RelayLoopTests
             .Single(s => System.Text.Encoding.ASCII.GetString(s.First().Payload).Contains(OnionOptionsDefaults.ProtocolId));
         int largest = onionStream.Skip(1).Max(f => f.Payload.Length / cellSize);
         Assert.True(largest > cellsPerRead, $"largest write from the guard to the middle: {largest} cells");
-    }
-
-    /// <summary>A pass-through link stream that records the relay's requests to read it on the muxer's loop.</summary>
-    private sealed class InlineRecordingStream(IStream inner) : IStream
-    {
-        private int _requests;
-
-        public int InlineRequests => Volatile.Read(ref _requests);
-
-        public bool ReadsInline { get; private set; }
-
-        public PipeReader Input => inner.Input;
-
-        public PipeWriter Output => inner.Output;
-
-        public string Protocol => inner.Protocol;
-
-        public IConnection Connection => inner.Connection;
-
-        public Direction Direction => inner.Direction;
-
-        public bool TryReadInline()
-        {
-            Interlocked.Increment(ref _requests);
-            ReadsInline = inner.TryReadInline();
-            return ReadsInline;
-        }
-
-        public void Reset() => inner.Reset();
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }
