@@ -1,3 +1,4 @@
+using P2PStack.Privacy.Onion.Client;
 using P2PStack.Network;
 using P2PStack.Privacy.Onion.Tests.OnTheWire;
 
@@ -36,13 +37,7 @@ public class RelayLoopTests
             destination: p2p => p2p.AddProtocol<Anonymity.EchoHandler>(),
             destinationHost: o => o.AnonymousConnectionProtocols.Add(Anonymity.EchoHandler.Protocol));
         var destinations = new List<InlineRecordingStream>();
-        foreach (var relay in network.Relays)
-            relay.Relay.DestinationInterceptor = stream =>
-            {
-                var recording = new InlineRecordingStream(stream);
-                lock (destinations) destinations.Add(recording);
-                return recording;
-            };
+        foreach (var relay in network.Relays) relay.Relay.DestinationInterceptor = InlineRecordingStream.Into(destinations);
         var path = network.Relays.Select(r => r.PeerId).ToList();
         var onion = await network.Client.Client.ConnectAsync(network.Destination.PeerId, new CircuitRequest { Pinned = path, Hops = 3 })
             .WaitAsync(Patience);
