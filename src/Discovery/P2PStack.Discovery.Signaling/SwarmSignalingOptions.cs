@@ -113,6 +113,8 @@ public sealed class SwarmSignalingOptions
         // a Serve can always answer with some member.
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxServeAnswerSize, MaxPresenceSize + ServeAnswerOverhead + 6);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(AnswerStallTimeout, TimeSpan.Zero);
+        // The watcher waits with Task.WaitAsync, whose timer takes at most about 49 days; a day is far past any real stall.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(AnswerStallTimeout, TimeSpan.FromDays(1));
         ArgumentException.ThrowIfNullOrEmpty(NetworkName);
         ArgumentOutOfRangeException.ThrowIfLessThan(WatcherCapacity, 1);
     }

@@ -184,6 +184,14 @@ public sealed partial class PeerHost
             _metrics.DialFailed(transportName, timeout);
             throw timeout;
         }
+        catch (OperationCanceledException ex) when (!budget.Token.IsCancellationRequested)
+        {
+            // Cancelled by neither the caller, the host's stop nor a budget (a transport's or upgrader's own token, a
+            // connection torn down underneath): the attempt failed, so "cancelled" keeps meaning the caller or the stop.
+            var aborted = new IOException($"dialing {address} was aborted: {ex.Message}", ex);
+            _metrics.DialFailed(transportName, aborted);
+            throw aborted;
+        }
         catch (Exception ex)
         {
             _metrics.DialFailed(transportName, ex);

@@ -35,7 +35,9 @@ public sealed class OnionOptions
     /// client's Noise and muxer) is read on the muxer's read loop of the connection from the exit (asked with
     /// <see cref="P2PStack.Network.IStream.TryReadInline"/>): each batch from the exit is then decrypted and
     /// demultiplexed end to end on the thread that read it, without a hand-off to the thread pool; it holds up the
-    /// connection's other streams meanwhile. Off by default: alone it resolved no CPU gain; with the process's socket
+    /// connection's other streams meanwhile, and that includes the client's whole end-to-end handshake (X-Wing, its
+    /// signature checks) and the host's inbound steps after it, since the loop is asked for before the upgrade: a
+    /// benchmark's switch, not for an exit shared by many circuits. Off by default: alone it resolved no CPU gain; with the process's socket
     /// completions inline as well (the chain then runs on the socket's event thread) the client-and-destination process
     /// of the loopback benchmark spent 3.7-4.7 ms per MiB against 4.9-6.1 without either, under load, not yet confirmed on
     /// a quiet machine (docs/benchmarks.md, "Onion loopback, sixteenth pass").</summary>

@@ -275,24 +275,14 @@ public static class DagCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var context = contexts.Create(parse);
-            var endpoint = ApiEndpointFile.TryLoad(context.NodeHome)
-                ?? throw new CliException($"no node is running on {context.NodeHome.Directory}; start it with `synaptic-mesh p2p start`");
-            using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(5) })
-            {
-                BaseAddress = endpoint.BaseAddress,
-                Timeout = Timeout.InfiniteTimeSpan,
-            };
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", endpoint.Token);
+            // Through the control client: the node's endpoint is verified before the token is sent, and a connect
+            // timeout or refusal gets the same error codes as every other command.
+            using var client = ControlClient.Open(context);
             try
             {
-                using var response = await http.GetAsync("v1/dag/watch", HttpCompletionOption.ResponseHeadersRead, cancellationToken);
-                if (!response.IsSuccessStatusCode) throw new CliException($"the node refused the request ({(int)response.StatusCode} {response.ReasonPhrase})");
-                context.Output.Notice("watching the DAG (Ctrl+C to stop)");
-                using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
-                while (await reader.ReadLineAsync(cancellationToken) is { } line)
+                await foreach (var e in client.StreamAsync<WatchEvent>("v1/dag/watch", () => context.Output.Notice("watching the DAG (Ctrl+C to stop)"),
+                    cancellationToken))
                 {
-                    if (line.Length == 0) continue;
-                    var e = JsonSerializer.Deserialize<WatchEvent>(line, CliOutput.JsonOptions) ?? throw new CliException("the node sent an empty event line");
                     context.Output.ResultLine(e, text => text.WriteLine(e.Event switch
                     {
                         "equivocation" => $"{e.At:HH:mm:ss.fff} EQUIVOCATION by {e.Equivocator}: {e.Id} and {e.ConflictingVertex} share '{string.Join(", ", e.ConflictKeys)}'",
