@@ -1,6 +1,5 @@
 using System.CommandLine;
-using System.Net.Http.Headers;
-using System.Net.Sockets;
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -290,15 +289,11 @@ public static class DagCommand
                         _ => $"{e.At:HH:mm:ss.fff} {e.Event,-8} {e.Id} after {e.LatencyMs:0.#} ms{Keys(e)}",
                     }));
                 }
-                throw new CliException("the node ended the stream (it is stopping)");
+                throw new UnreachableException("StreamAsync ends only by throwing");
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return ExitCodes.Success; // Ctrl+C is how watching ends
-            }
-            catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
-            {
-                throw new CliException("the node is not running (no answer on its control API); start it with `synaptic-mesh p2p start`", inner: e);
             }
             catch (Exception e) when (e is HttpRequestException or IOException or JsonException)
             {
