@@ -27,6 +27,7 @@ internal sealed partial class HostConnection : IConnection
     private int _streams;
     private int _closing;
     private int _draining;
+    private Exception? _endReason;
 
     /// <param name="onClosed">Runs once the connection is closed, before <see cref="Completion"/> completes (the host
     /// forgets the connection there, so that nobody who awaited the close still finds it listed).</param>
@@ -142,7 +143,8 @@ internal sealed partial class HostConnection : IConnection
         }
         catch (Exception ex) when (ex is MuxerClosedException or OperationCanceledException or IOException)
         {
-            // The session ended: the remote went away, or we closed it.
+            // The session ended: the remote went away, or we closed it. Kept for streams being opened meanwhile.
+            if (ex is not OperationCanceledException) Volatile.Write(ref _endReason, ex);
         }
         catch (Exception ex)
         {
@@ -180,9 +182,9 @@ internal sealed partial class HostConnection : IConnection
         var scope = Resources.OpenStream(Direction.Outbound);
         Interlocked.Increment(ref _streams);
         IMuxedStream? stream = null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
             timeout.CancelAfter(_options.StreamNegotiationTimeout);
             stream = flushProposal || protocols.Count != 1
                 ? await _upgraded.Session.OpenStreamAsync(timeout.Token).ConfigureAwait(false)
@@ -201,13 +203,38 @@ internal sealed partial class HostConnection : IConnection
             scope.SetProtocol(protocol);
             return new HostStream(stream, stream, protocol, this, scope);
         }
-        catch
+        catch (Exception ex)
         {
             stream?.Reset();
             scope.Dispose();
             ReleaseStream();
+            if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+                throw NotCancelled(ex, timedOut: timeout.IsCancellationRequested);
             throw;
         }
+    }
+
+    // The opening's token joins the caller's, the connection's lifetime and the negotiation timeout: a cancellation the
+    // caller did not ask for is the connection closing (the remote's refusal or close, or ours) or the timeout, typed.
+    private Exception NotCancelled(Exception cancelled, bool timedOut)
+    {
+        if (_lifetime.IsCancellationRequested || IsClosing)
+        {
+            // The accept loop's error wraps the session's end (closed by the remote, disposed): that says the most.
+            var reason = Volatile.Read(ref _endReason);
+            return new MuxerClosedException(reason is null
+                ? $"connection {Id} to {RemotePeer} closed while a stream was being opened"
+                : $"connection {Id} to {RemotePeer} closed while a stream was being opened: {(reason.InnerException ?? reason).Message}",
+                reason ?? cancelled);
+        }
+        if (timedOut)
+        {
+            return new TimeoutException(
+                $"opening a stream to {RemotePeer} took longer than HostOptions.StreamNegotiationTimeout ({_options.StreamNegotiationTimeout.TotalSeconds:0.###} s)",
+                cancelled);
+        }
+        // Nobody's token: a stream or session torn down underneath, reported the way the muxer reports a failed stream.
+        return new IOException($"opening a stream to {RemotePeer} on connection {Id} was aborted: {cancelled.Message}", cancelled);
     }
 
     /// <summary>

@@ -71,15 +71,30 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
 
     /// <summary>Runs identify over the connection and stores what the peer says; publishes <see cref="PeerIdentified"/>
     /// (except on a connection under a per-connection identity).</summary>
+    /// <exception cref="TimeoutException">The exchange took longer than <see cref="IdentifyOptions.Timeout"/>.</exception>
     public async Task<IdentifyInfo> IdentifyAsync(IConnection connection, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.Timeout);
-        var stream = await connection.OpenStreamAsync([IdentifyProtocol.Id], timeout.Token).ConfigureAwait(false);
+        try
+        {
+            return await ExchangeAsync(connection, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
+        {
+            // Our own timeout, not the caller's cancellation.
+            throw new TimeoutException(
+                $"identify with {connection.RemotePeer} took longer than IdentifyOptions.Timeout ({_options.Timeout.TotalSeconds:0.###} s)", ex);
+        }
+    }
+
+    private async Task<IdentifyInfo> ExchangeAsync(IConnection connection, CancellationToken token)
+    {
+        var stream = await connection.OpenStreamAsync([IdentifyProtocol.Id], token).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
             await stream.Output.CompleteAsync().ConfigureAwait(false);
-            var message = await IdentifyProtocol.ReadAsync(stream.Input, _options.MaxMessageSize, timeout.Token).ConfigureAwait(false);
+            var message = await IdentifyProtocol.ReadAsync(stream.Input, _options.MaxMessageSize, token).ConfigureAwait(false);
             var info = Consume(connection, message, isPush: false);
             if (_logger.IsEnabled(LogLevel.Debug)) // the candidate lookup prunes and copies: only when it is logged
             {
