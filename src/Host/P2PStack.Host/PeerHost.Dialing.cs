@@ -72,10 +72,26 @@ public sealed partial class PeerHost
             // Constrained dials get their own attempt: a shared one might not satisfy them.
             return await DialAnyAsync(peer, addresses, options, cancellationToken).ConfigureAwait(false);
         }
+        while (true)
+        {
+            if (await JoinOrStartDialAsync(peer, addresses, cancellationToken).ConfigureAwait(false) is { } connection)
+                return connection;
+            // This caller joined a shared attempt whose other callers had all given up (cancelled before it saw this
+            // caller): their cancellation is not this caller's, so it dials again.
+            if (FindReusable(peer, options) is { } connected) return connected;
+        }
+    }
+
+    // Joins the peer's shared default dial, or starts it; null when the joined attempt was abandoned by its other callers.
+    private async ValueTask<IConnection?> JoinOrStartDialAsync(PeerId peer, IReadOnlyList<Multiaddr>? addresses,
+        CancellationToken cancellationToken)
+    {
+        var options = DialOptions.Default;
         PendingDial pending;
         lock (_gate)
         {
-            if (!_pendingDials.TryGetValue(peer, out pending!))
+            // An abandoned attempt (cancelled, still unwinding) is replaced rather than joined.
+            if (!_pendingDials.TryGetValue(peer, out pending!) || pending.Abandoned)
             {
                 pending = new PendingDial(_background.Stopping) { HasAddresses = addresses is { Count: > 0 } };
                 _pendingDials[peer] = pending;
@@ -94,6 +110,11 @@ public sealed partial class PeerHost
         try
         {
             return await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (pending.Abandoned && !cancellationToken.IsCancellationRequested
+            && !_background.Stopping.IsCancellationRequested)
+        {
+            return null;
         }
         catch (DialFailedException) when (addresses is { Count: > 0 } && !pending.HasAddresses)
         {

@@ -9,9 +9,14 @@ internal sealed class PendingDial(CancellationToken hostLifetime)
     private readonly CancellationTokenSource _attempt = CancellationTokenSource.CreateLinkedTokenSource(hostLifetime);
     private Task<Network.IConnection>? _task;
     private int _waiters;
+    private volatile bool _abandoned;
 
     /// <summary>Whether the attempt dials addresses its caller named (not only the peer store's).</summary>
     public bool HasAddresses { get; init; }
+
+    /// <summary>Every caller gave up and the attempt was cancelled: a new caller must not join it (it would see the
+    /// others' cancellation as its own) but start its own attempt.</summary>
+    public bool Abandoned => _abandoned;
 
     public void Start(Func<CancellationToken, Task<Network.IConnection>> dial, Action onCompleted)
     {
@@ -29,6 +34,7 @@ internal sealed class PendingDial(CancellationToken hostLifetime)
         {
             if (Interlocked.Decrement(ref _waiters) == 0)
             {
+                _abandoned = true;
                 try
                 {
                     await _attempt.CancelAsync().ConfigureAwait(false);

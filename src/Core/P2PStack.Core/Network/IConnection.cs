@@ -78,6 +78,8 @@ public interface IConnection
 
     /// <summary>Opens a stream and negotiates the first of <paramref name="protocols"/> the remote supports.</summary>
     /// <exception cref="ProtocolNotSupportedException">The remote supports none of them.</exception>
+    /// <exception cref="MuxerClosedException">The connection is closing or was closed (by either side) meanwhile.</exception>
+    /// <exception cref="OperationCanceledException">Only when <paramref name="cancellationToken"/> was cancelled.</exception>
     ValueTask<IStream> OpenStreamAsync(IReadOnlyList<string> protocols, CancellationToken cancellationToken);
 
     /// <summary>
