@@ -17,7 +17,7 @@ namespace P2PStack.Benchmarks.Onion;
 
 /// <summary>
 /// <c>onion-loopback [--builds 200] [--warmup-builds 1000] [--close-pause-ms 0] [--echoes 1000] [--mib 64] [--warmup-mib 32]
-/// [--relay-processes [--relay-event-loop on|off] [--relay-env NAME=VALUE]...] [--client-link-on-muxer-loop]
+/// [--relay-processes [--relay-event-loop on|off] [--relay-event-threads N] [--relay-env NAME=VALUE]...] [--client-link-on-muxer-loop]
 /// [--destination-on-muxer-loop]
 /// [--circuit-window N --circuit-increment N --stream-window N --stream-increment N] [--perf-control FIFO --perf-phase
 /// builds|transfer]</c>: three relays, a
@@ -62,6 +62,7 @@ public static class OnionLoopback
             RelayEnvironment[name] = value;
         }
         RelayEventLoop = EventLoopArg(args, "--relay-event-loop");
+        RelayEventThreads = Arg(args, "--relay-event-threads", RelayEventThreadsDefault);
         var flow = Flow.Parse(args);
         int control = Array.IndexOf(args, "--perf-control");
         using var perf = control >= 0 && control + 1 < args.Length
@@ -110,12 +111,13 @@ public static class OnionLoopback
     /// <summary><c>onion-relay-node</c>: one relay of <c>onion-loopback --relay-processes</c>, in its own process. Prints
     /// <c>READY &lt;peer id&gt; &lt;address&gt; &lt;signed descriptor, base64&gt;</c>, then reads <c>PEER &lt;peer id&gt;
     /// &lt;address&gt;</c> lines (addresses of the other nodes) and <c>SWITCHES</c> lines (answered with <c>SWITCHES
-    /// &lt;n&gt;</c>: its context switches so far, all threads, getrusage) until its input ends, then prints <c>CELLS
+    /// &lt;n&gt; &lt;work items&gt; &lt;JIT ticks&gt; &lt;JIT methods&gt; &lt;gen-0 GCs&gt;</c>: its context switches so far, all
+    /// threads, getrusage; its thread pool's completed work items, its JIT compiler's time and methods, its collections) until its input ends, then prints <c>CELLS
     /// &lt;relayed cells&gt;</c> and stops.</summary>
     public static int RunRelayNode(string[] args)
     {
         // First, before any socket: as `synaptic-mesh p2p start` does for a relay (--onion-relay-event-loop).
-        bool eventLoop = EventLoopArg(args) && InlineSocketCompletions.TryEnable();
+        bool eventLoop = EventLoopArg(args) && InlineSocketCompletions.TryEnable(Arg(args, "--event-threads", RelayEventThreadsDefault));
         RunRelayNodeAsync(Flow.Parse(args), eventLoop).GetAwaiter().GetResult();
         return 0;
     }
@@ -136,7 +138,8 @@ public static class OnionLoopback
             else if (parts is ["SWITCHES"])
             {
                 // Only the process itself can read its total (threads that ended included): getrusage(RUSAGE_SELF).
-                Console.WriteLine($"SWITCHES {OwnContextSwitches()}");
+                Console.WriteLine($"SWITCHES {OwnContextSwitches()} {ThreadPool.CompletedWorkItemCount} "
+                    + $"{System.Runtime.JitInfo.GetCompilationTime().Ticks} {System.Runtime.JitInfo.GetCompiledMethodCount()} {GC.CollectionCount(0)}");
                 await Console.Out.FlushAsync();
             }
         }
@@ -169,6 +172,14 @@ public static class OnionLoopback
 
     /// <summary><c>--relay-event-loop</c> as given (or the node's default).</summary>
     private static bool RelayEventLoop;
+
+    /// <summary>The relay node's default socket event threads with its event loop (synaptic-mesh's
+    /// <c>onionRelayEventThreads</c>; 0: the runtime's one per core).</summary>
+    private const int RelayEventThreadsDefault = 1;
+
+    /// <summary><c>--relay-event-threads N</c> as given (or the node's default): the relays' socket event threads with
+    /// their event loop (a relay process's <c>--event-threads</c>).</summary>
+    private static int RelayEventThreads;
 
     private static int Arg(string[] args, string name, int fallback)
     {
@@ -260,7 +271,7 @@ public static class OnionLoopback
                 ? $"onion loopback: 3 relays in 3 processes of their own, client and destination in this one, on 127.0.0.1 TCP; "
                     + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}; "
                     + $"thread-pool spin limit (all processes) {Environment.GetEnvironmentVariable(SpinLimitVariable) ?? "the runtime's default"}"
-                    + $"; relays as event loops (--relay-event-loop) {(RelayEventLoop ? "on" : "off")}"
+                    + $"; relays as event loops (--relay-event-loop) {(RelayEventLoop ? $"on, socket event threads asked for (--relay-event-threads) {RelayEventThreads}" : "off")}"
                     + (RelayEnvironment.Count > 0 ? "; relay processes only: " + string.Join(" ", RelayEnvironment.Select(e => $"{e.Key}={e.Value}")) : "")
                 : $"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
                     + $"1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
@@ -340,7 +351,7 @@ public static class OnionLoopback
                 int quietWaits = await JitQuietAsync();
                 var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
                 var relayCpuBefore = relays.OfType<RelayProcess>().Select(r => r.CpuTime()).ToArray();
-                var switchesBefore = await RelaySwitchesAsync(relays);
+                var countersBefore = await RelayCountersAsync(relays);
                 long ownSwitchesBefore = OwnContextSwitches();
                 long workItemsBefore = ThreadPool.CompletedWorkItemCount;
                 long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
@@ -360,15 +371,20 @@ public static class OnionLoopback
                 long ownSwitches = (OwnContextSwitches() - ownSwitchesBefore) / mib;
                 long workItems = (ThreadPool.CompletedWorkItemCount - workItemsBefore) / mib;
                 var perRelay = relays.OfType<RelayProcess>().Select((r, i) => (r.CpuTime() - relayCpuBefore[i]).TotalMilliseconds / mib).ToArray();
-                var switchesAfter = await RelaySwitchesAsync(relays);
-                var switches = switchesAfter.Select((after, i) => (after - switchesBefore[i]) / mib).ToArray();
+                var countersAfter = await RelayCountersAsync(relays);
+                var switches = countersAfter.Select((after, i) => (after.Switches - countersBefore[i].Switches) / mib).ToArray();
+                var relayWorkItems = countersAfter.Select((after, i) => ((after.WorkItems - countersBefore[i].WorkItems) / (double)mib).ToString("F1", CultureInfo.InvariantCulture));
+                var relayJit = countersAfter.Select((after, i) => $"{(after.JitMs - countersBefore[i].JitMs) / mib:F2} ms ({after.JitMethods - countersBefore[i].JitMethods})");
+                var relayGcs = countersAfter.Select((after, i) => after.Gen0Collections - countersBefore[i].Gen0Collections);
                 report.AppendLine($"{name}: {mib} MiB on one stream in {watch.Elapsed.TotalSeconds:F2} s = {mib / watch.Elapsed.TotalSeconds:F1} MiB/s; "
                     + (relayProcesses
                         ? $"CPU per MiB: this process (client and destination) {cpu.TotalMilliseconds / mib:F1} ms "
                             + $"(JIT compiling {jit.TotalMilliseconds / mib:F2} ms, {jitMethods} methods, after {quietWaits} x 250 ms waiting for the JIT; "
                             + $"allocated {allocatedPerMib / 1024:F1} KiB; context switches per MiB {ownSwitches}, all threads; thread-pool work items per MiB {workItems})"
                             + (name == "circuit" ? $", relays (guard, middle, exit) {string.Join(", ", perRelay.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} ms"
-                                + $"; context switches per MiB, relays (all threads, getrusage in each relay) {string.Join(", ", switches)}" : "")
+                                + $"; context switches per MiB, relays (all threads, getrusage in each relay) {string.Join(", ", switches)}"
+                                + $"; relays' thread-pool work items per MiB {string.Join(", ", relayWorkItems)}, JIT compiling per MiB (methods) {string.Join(", ", relayJit)}, "
+                                + $"gen-0 GCs {string.Join(", ", relayGcs)}" : "")
                         : $"process CPU {cpu.TotalMilliseconds / mib:F1} ms per MiB (all nodes)"));
             }
             long cells = 0;
@@ -449,6 +465,8 @@ public static class OnionLoopback
             start.ArgumentList.Add("onion-relay-node");
             start.ArgumentList.Add("--event-loop");
             start.ArgumentList.Add(RelayEventLoop ? "on" : "off");
+            start.ArgumentList.Add("--event-threads");
+            start.ArgumentList.Add(RelayEventThreads.ToString(CultureInfo.InvariantCulture));
             foreach (var argument in flow.Arguments()) start.ArgumentList.Add(argument);
             foreach (var (name, value) in RelayEnvironment) start.Environment[name] = value;
             var process = Process.Start(start) ?? throw new InvalidOperationException("the relay process did not start");
@@ -493,14 +511,18 @@ public static class OnionLoopback
         /// process can read (/proc/pid/status counts the main thread alone, /proc/pid/task only the threads alive). The
         /// figure includes the few switches of answering the question itself.
         /// </summary>
-        public async Task<long> ContextSwitchesAsync()
+        public async Task<RelayCounters> ContextSwitchesAsync()
         {
             await _process.StandardInput.WriteLineAsync("SWITCHES");
             await _process.StandardInput.FlushAsync();
             using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // a hang guard
             while (await _process.StandardOutput.ReadLineAsync(guard.Token) is { } line)
             {
-                if (line.StartsWith("SWITCHES ", StringComparison.Ordinal)) return long.Parse(line[9..], CultureInfo.InvariantCulture);
+                if (line.StartsWith("SWITCHES ", StringComparison.Ordinal))
+                {
+                    long[] v = line[9..].Split(' ').Select(x => long.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+                    return new RelayCounters(v[0], v[1], TimeSpan.FromTicks(v[2]).TotalMilliseconds, v[3], v[4]);
+                }
             }
             throw new InvalidOperationException($"relay process {_process.Id} ended before it reported its context switches");
         }
@@ -574,12 +596,18 @@ public static class OnionLoopback
     private static extern int GetRusage(int who, [Out] long[] usage);
 
     /// <summary>Each relay process's context switches so far (<see cref="RelayProcess.ContextSwitchesAsync"/>), in order.</summary>
-    private static async Task<long[]> RelaySwitchesAsync(List<IRelayNode> relays)
+    /// <summary>What a relay process counts of itself (<see cref="RelayProcess.ContextSwitchesAsync"/>).</summary>
+    private readonly record struct RelayCounters(long Switches, long WorkItems, double JitMs, long JitMethods, long Gen0Collections);
+
+    private static async Task<RelayCounters[]> RelayCountersAsync(List<IRelayNode> relays)
     {
-        var switches = new List<long>();
+        var switches = new List<RelayCounters>();
         foreach (var relay in relays.OfType<RelayProcess>()) switches.Add(await relay.ContextSwitchesAsync());
         return [.. switches];
     }
+
+    private static async Task<long[]> RelaySwitchesAsync(List<IRelayNode> relays) =>
+        (await RelayCountersAsync(relays)).Select(c => c.Switches).ToArray();
 
     private static string P(List<double> values, double p) => Statistics.Percentile(values, p).ToString("F3", CultureInfo.InvariantCulture);
 

@@ -6,7 +6,8 @@ namespace SynapticMesh.Tests;
 /// <c>p2p start</c> on an onion relay asks the runtime for inline socket completions before the node's first socket
 /// (<c>--onion-relay-event-loop</c>, config <c>onionRelayEventLoop</c>), in a process started without
 /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS</c>: read back from what the runtime does, its socket event threads
-/// (one per core with inline completions, one without), not from the node's word alone.
+/// (one by default with inline completions, config <c>onionRelayEventThreads</c>; one per core with 0; one without),
+/// not from the node's word alone.
 /// </summary>
 public sealed class RelayEventLoopTests : IDisposable
 {
@@ -20,7 +21,20 @@ public sealed class RelayEventLoopTests : IDisposable
         await InitRelayAsync();
         await using var node = await NodeProcess.StartAsync(_home, null, "--onion-relay-event-loop", "on");
         Assert.True(node.StartLine.GetProperty("onionRelayEventLoop").GetBoolean());
+        Assert.Equal(1, SocketEventThreads(node)); // onionRelayEventThreads' default
+    }
+
+    [Fact]
+    public async Task Event_threads_0_leaves_the_runtime_one_per_core()
+    {
+        await InitRelayAsync();
+        var config = JsonNode.Parse(await File.ReadAllTextAsync(_home.File("config.json")))!.AsObject();
+        config["onionRelayEventThreads"] = 0;
+        await File.WriteAllTextAsync(_home.File("config.json"), config.ToJsonString());
+        await using var node = await NodeProcess.StartAsync(_home, null, "--onion-relay-event-loop", "on");
+        Assert.True(node.StartLine.GetProperty("onionRelayEventLoop").GetBoolean());
         Assert.Equal(Environment.ProcessorCount, SocketEventThreads(node));
+        Assert.DoesNotContain("unknown key", node.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -34,7 +48,7 @@ public sealed class RelayEventLoopTests : IDisposable
         await using (var node = await NodeProcess.StartAsync(_home))
         {
             Assert.True(node.StartLine.GetProperty("onionRelayEventLoop").GetBoolean());
-            Assert.Equal(Environment.ProcessorCount, SocketEventThreads(node));
+            Assert.Equal(1, SocketEventThreads(node));
             Assert.DoesNotContain("unknown key", node.Stderr, StringComparison.Ordinal);
         }
         await using (var node = await NodeProcess.StartAsync(_home, null, "--onion-relay-event-loop", "off"))

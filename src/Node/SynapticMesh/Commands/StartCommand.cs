@@ -107,7 +107,7 @@ public static class StartCommand
             output.Warning($"{home.ConfigPath}: unknown key{(unknownKeys.Count == 1 ? "" : "s")} {string.Join(", ", unknownKeys.Select(k => $"'{k}'"))} "
                 + $"ignored (known keys: {string.Join(", ", NodeConfig.KnownKeys(typeof(NodeConfig)))}; mdns: {string.Join(", ", NodeConfig.KnownKeys(typeof(MdnsConfig)))})");
         using var key = IdentityFile.Load(home, output);
-        bool? eventLoop = config.OnionRelay ? StartRelayEventLoop(output, relayEventLoop ?? config.OnionRelayEventLoop) : null;
+        bool? eventLoop = config.OnionRelay ? StartRelayEventLoop(output, relayEventLoop ?? config.OnionRelayEventLoop, config.OnionRelayEventThreads) : null;
         if (!config.OnionRelay && relayEventLoop is not null)
             output.Warning("--onion-relay-event-loop ignored: this node is not an onion relay (config onionRelay)");
 
@@ -195,12 +195,13 @@ public static class StartCommand
     /// reads its switch once, when the first socket registers), so that a node started without
     /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> gets it too; the relay's circuits then run on the muxer's
     /// read loops by themselves (<c>OnionRelayOptions.ReadLinksOnMuxerLoop</c> follows the runtime). Returns whether the
-    /// sockets complete inline. Asked for explicitly and not obtained (a socket was used earlier in this process): said.
+    /// sockets complete inline. The runtime's socket event threads: <paramref name="eventThreads"/> (config
+    /// onionRelayEventThreads; 0 leaves the runtime's one per core). Asked for explicitly and not obtained (a socket was used earlier in this process): said.
     /// </summary>
-    private static bool StartRelayEventLoop(CliOutput output, bool? asked)
+    private static bool StartRelayEventLoop(CliOutput output, bool? asked, int eventThreads)
     {
         if (!(asked ?? NodeConfig.DefaultOnionRelayEventLoop)) return InlineSocketCompletions.Enabled; // the environment may still set it
-        bool enabled = InlineSocketCompletions.TryEnable();
+        bool enabled = InlineSocketCompletions.TryEnable(eventThreads);
         if (!enabled && asked == true)
             output.Warning("the onion relay runs without its event loop: this process used a socket before the node started, "
                 + $"so the runtime's socket completions stay on the thread pool (start the node with {InlineSocketCompletions.Variable}=1)");

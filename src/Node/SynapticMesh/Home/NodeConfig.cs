@@ -75,6 +75,16 @@ public sealed record NodeConfig
     /// <summary>Default of <see cref="OnionRelayEventLoop"/> (the onion-loopback benchmark's relays follow it too).</summary>
     public const bool DefaultOnionRelayEventLoop = false;
 
+    /// <summary>With the relay's event loop: how many socket event threads the runtime runs (0: its own choice, one per
+    /// core). One by default: a relay's two links of a circuit then complete on the same thread, so the SENDMEs coming
+    /// back are read between the forward batches instead of waking a second thread that writes into the same
+    /// connections (docs/benchmarks.md, onion eighteenth pass: less CPU per relayed MiB, fewer context switches). The
+    /// environment's <c>DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT</c>, when set, wins.</summary>
+    public int OnionRelayEventThreads { get; init; } = DefaultOnionRelayEventThreads;
+
+    /// <summary>Default of <see cref="OnionRelayEventThreads"/> (the onion-loopback benchmark's relays follow it too).</summary>
+    public const int DefaultOnionRelayEventThreads = 1;
+
     /// <summary>Run a shadow service (<c>p2p init --shadow</c>, docs/specs/shadow.md): keep a pool of shadow addresses in
     /// home/shadow-keys.json and publish their descriptors; needs <see cref="Onion"/> (introduction points are onion relays).</summary>
     public bool Shadow { get; init; }
@@ -273,6 +283,8 @@ public sealed record NodeConfig
             throw CliException.Usage($"shadowPoolSize must be 1..{MaxShadowPoolSize}, got {ShadowPoolSize}");
         if (ShadowDirectoryWaitSeconds is < 0 or > 3600)
             throw CliException.Usage($"shadowDirectoryWaitSeconds must be 0..3600, got {ShadowDirectoryWaitSeconds}");
+        if (OnionRelayEventThreads is < 0 or > 1024)
+            throw CliException.Usage($"onionRelayEventThreads must be 0..1024 (0: one per core), got {OnionRelayEventThreads}");
         if (OnionDirectorySparseRefreshSeconds is < 1 or > 3600)
             throw CliException.Usage($"onionDirectorySparseRefreshSeconds must be 1..3600, got {OnionDirectorySparseRefreshSeconds}");
         if (ResourceMemoryMiB is < 16 or > 1L << 30)
