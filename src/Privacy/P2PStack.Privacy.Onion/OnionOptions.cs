@@ -135,6 +135,13 @@ public sealed class OnionClientOptions
     /// was resolved under the load it was measured at (docs/benchmarks.md, "Onion loopback, fourteenth pass").</summary>
     public bool ReadLinkOnMuxerLoop { get; set; }
 
+    /// <summary>Whether a stream's pump (which cuts what the application's end-to-end session writes into DATA cells and
+    /// sends them) runs on the thread that flushes those writes, up to its first wait for a window or the link, instead
+    /// of resuming on the thread pool after each flush: one hand-off fewer per write, the cells layered while the written
+    /// bytes are still in cache. The application's write then returns once the pump waits (the pump and the writer take
+    /// turns on one thread rather than two).</summary>
+    public bool PumpOnWriter { get; set; }
+
     /// <summary>Relays never used in a path (e.g. known bad ones).</summary>
     public List<PeerId> ExcludedRelays { get; } = [];
 

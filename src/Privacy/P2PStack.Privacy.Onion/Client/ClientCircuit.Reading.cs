@@ -221,7 +221,7 @@ internal sealed partial class ClientCircuit
             var local = Transport.OnionAddress.Listen;
             var remote = Transport.OnionAddress.InboundRemote(Exit.Peer);
             stream = new ClientStream(this, id, _client.Options.FlowControl, _client.Options.Client.StreamWriteAheadBytes,
-                _client.Options.Client.ReadLinkOnMuxerLoop, local, remote, P2PStack.Network.Direction.Inbound) { IsAnonymous = true };
+                _client.Options.Client.ReadLinkOnMuxerLoop, _client.Options.Client.PumpOnWriter, local, remote, P2PStack.Network.Direction.Inbound) { IsAnonymous = true };
             _streams[id] = stream;
         }
         stream.OnConnected();
