@@ -49,6 +49,9 @@ internal sealed partial class ClientCircuit
                     }
                 }
                 await FlushTouchedAsync(token).ConfigureAwait(false);
+                // A close (EndAsync) that began while this batch was peeled completes the link's input without waiting for
+                // this reader: nothing to consume then (the completed input would refuse it with an exception).
+                if (token.IsCancellationRequested) return;
                 _link.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
