@@ -18,7 +18,7 @@ namespace P2PStack.Benchmarks.Onion;
 /// <summary>
 /// <c>onion-loopback [--builds 200] [--warmup-builds 1000] [--close-pause-ms 0] [--echoes 1000] [--mib 64] [--warmup-mib 32]
 /// [--relay-processes [--relay-event-loop on|off] [--relay-event-threads N] [--relay-env NAME=VALUE]...] [--client-link-on-muxer-loop]
-/// [--destination-on-muxer-loop]
+/// [--destination-on-muxer-loop] [--client-pump-on-writer]
 /// [--circuit-window N --circuit-increment N --stream-window N --stream-increment N] [--perf-control FIFO --perf-phase
 /// builds|transfer]</c>: three relays, a
 /// client and a destination, each a full host (TCP on 127.0.0.1, Noise, yamux, the onion module with X-Wing hops and
@@ -56,6 +56,7 @@ public static class OnionLoopback
         bool processes = args.Contains("--relay-processes");
         ClientReadsLinkOnMuxerLoop = args.Contains("--client-link-on-muxer-loop");
         DestinationReadsOnMuxerLoop = args.Contains("--destination-on-muxer-loop");
+        ClientPumpOnWriter = args.Contains("--client-pump-on-writer");
         for (int i = Array.IndexOf(args, "--relay-env"); i >= 0 && i + 1 < args.Length; i = Array.IndexOf(args, "--relay-env", i + 1))
         {
             var (name, value) = args[i + 1].Split('=', 2) is [var n, var v] ? (n, v) : throw new ArgumentException($"--relay-env {args[i + 1]}: NAME=VALUE expected");
@@ -272,6 +273,7 @@ public static class OnionLoopback
                     + $"{Environment.ProcessorCount} cores; 1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}; "
                     + $"thread-pool spin limit (all processes) {Environment.GetEnvironmentVariable(SpinLimitVariable) ?? "the runtime's default"}"
                     + $"; relays as event loops (--relay-event-loop) {(RelayEventLoop ? $"on, socket event threads asked for (--relay-event-threads) {RelayEventThreads}" : "off")}"
+                    + $"; client pump on writer (--client-pump-on-writer) {(ClientPumpOnWriter ? "on" : "off")}"
                     + (RelayEnvironment.Count > 0 ? "; relay processes only: " + string.Join(" ", RelayEnvironment.Select(e => $"{e.Key}={e.Value}")) : "")
                 : $"onion loopback: 3 relays, client, destination in one process on 127.0.0.1 TCP; {Environment.ProcessorCount} cores; "
                     + $"1-min load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
@@ -428,6 +430,9 @@ public static class OnionLoopback
     /// <summary><c>--client-link-on-muxer-loop</c>: <see cref="OnionClientOptions.ReadLinkOnMuxerLoop"/> on at the client.</summary>
     private static bool ClientReadsLinkOnMuxerLoop;
     private static bool DestinationReadsOnMuxerLoop;
+
+    /// <summary><c>--client-pump-on-writer</c>: <see cref="OnionClientOptions.PumpOnWriter"/> on at the client.</summary>
+    private static bool ClientPumpOnWriter;
 
     /// <summary><c>--relay-env NAME=VALUE</c> (repeatable): set in the relay processes' environment only (for example
     /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, which the runtime reads once, at its start).</summary>
@@ -753,6 +758,7 @@ public static class OnionLoopback
                     o.Client.MaxCircuits = 1024;
                     o.Client.ReadLinkOnMuxerLoop = ClientReadsLinkOnMuxerLoop;
                     o.DestinationReadsOnMuxerLoop = DestinationReadsOnMuxerLoop;
+                    o.Client.PumpOnWriter = ClientPumpOnWriter;
                     o.Client.Diversity.Enabled = false; // every node is on 127.0.0.1
                     o.Relay.AllowPrivateAddresses = true;
                     // One client builds every circuit: the per-peer build-rate and circuit limits would refuse it.

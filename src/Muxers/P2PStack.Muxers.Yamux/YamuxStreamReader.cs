@@ -37,9 +37,21 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
 
     public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
 
+    /// <exception cref="InvalidOperationException">The reader was completed (by another thread too, such as a close
+    /// that completes the input while its reader is between a read and this call), as a pipe says it.</exception>
     public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
-        long bytes = lastBuffer.Slice(lastBuffer.Start, consumed).Length;
+        long bytes;
+        try
+        {
+            bytes = lastBuffer.Slice(lastBuffer.Start, consumed).Length;
+        }
+        catch (ArgumentOutOfRangeException e) when (Volatile.Read(ref completed))
+        {
+            // Complete let go of the buffer (lastBuffer reset) after the read that returned `consumed`.
+            throw new InvalidOperationException("the stream's input was completed: nothing more can be consumed", e);
+        }
+
         lastBuffer = default;
         inner.AdvanceTo(consumed, examined);
         if (bytes > 0)

@@ -135,6 +135,17 @@ public sealed class OnionClientOptions
     /// was resolved under the load it was measured at (docs/benchmarks.md, "Onion loopback, fourteenth pass").</summary>
     public bool ReadLinkOnMuxerLoop { get; set; }
 
+    /// <summary>Whether a stream's pump (which cuts what the application's end-to-end session writes into DATA cells and
+    /// sends them) runs on the thread that flushes those writes, up to its first wait for a window or the link, instead
+    /// of resuming on the thread pool after each flush: one hand-off fewer per write, the cells layered while the written
+    /// bytes are still in cache. The application's write then returns once the pump waits (the pump and the writer take
+    /// turns on one thread rather than two). Off by default: at load 16-42 its runs spread as the default's (client and
+    /// destination 5.5-6.0 ms per MiB against 4.4-7.1; with ReadLinkOnMuxerLoop 4.6-5.6, with the node's spin limit 0
+    /// 4.2-6.4), no gain resolved; at load 8-23 it was lower than off in six of six rounds (median 4.75 against 5.40 ms
+    /// per MiB) without a higher rate: to be confirmed on a quiet machine before it becomes the default
+    /// (docs/benchmarks.md, "Onion loopback, seventeenth pass").</summary>
+    public bool PumpOnWriter { get; set; }
+
     /// <summary>Relays never used in a path (e.g. known bad ones).</summary>
     public List<PeerId> ExcludedRelays { get; } = [];
 

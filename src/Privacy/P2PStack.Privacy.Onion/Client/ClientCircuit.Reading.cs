@@ -49,6 +49,9 @@ internal sealed partial class ClientCircuit
                     }
                 }
                 await FlushTouchedAsync(token).ConfigureAwait(false);
+                // A close (EndAsync) that began while this batch was peeled completes the link's input without waiting for
+                // this reader: nothing to consume then (the completed input would refuse it with an exception).
+                if (token.IsCancellationRequested) return;
                 _link.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
@@ -221,7 +224,7 @@ internal sealed partial class ClientCircuit
             var local = Transport.OnionAddress.Listen;
             var remote = Transport.OnionAddress.InboundRemote(Exit.Peer);
             stream = new ClientStream(this, id, _client.Options.FlowControl, _client.Options.Client.StreamWriteAheadBytes,
-                _client.Options.Client.ReadLinkOnMuxerLoop, local, remote, P2PStack.Network.Direction.Inbound) { IsAnonymous = true };
+                _client.Options.Client.ReadLinkOnMuxerLoop, _client.Options.Client.PumpOnWriter, local, remote, P2PStack.Network.Direction.Inbound) { IsAnonymous = true };
             _streams[id] = stream;
         }
         stream.OnConnected();

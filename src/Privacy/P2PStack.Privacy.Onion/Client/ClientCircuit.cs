@@ -251,7 +251,7 @@ internal sealed partial class ClientCircuit
                 id = (ushort)(Interlocked.Increment(ref _nextStreamId) & 0xFFFF);
             } while (id == 0 || _streams.ContainsKey(id));
             stream = new ClientStream(this, id, _client.Options.FlowControl, _client.Options.Client.StreamWriteAheadBytes,
-                _client.Options.Client.ReadLinkOnMuxerLoop, localAddress, remoteAddress);
+                _client.Options.Client.ReadLinkOnMuxerLoop, _client.Options.Client.PumpOnWriter, localAddress, remoteAddress);
             _streams[id] = stream;
         }
         Interlocked.CompareExchange(ref _firstUsedTicks, _client.Time.GetUtcNow().UtcTicks, 0);

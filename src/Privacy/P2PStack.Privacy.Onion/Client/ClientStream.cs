@@ -38,8 +38,10 @@ internal sealed class ClientStream : IRawConnection
 
     /// <param name="resumeOnReader">Whether the pump, waiting for the stream window, resumes on the circuit reader's
     /// thread when a SENDME refills it (<see cref="OnionClientOptions.ReadLinkOnMuxerLoop"/>).</param>
+    /// <param name="pumpOnWriter">Whether the pump resumes on the thread that flushes the upgrader's writes
+    /// (<see cref="OnionClientOptions.PumpOnWriter"/>).</param>
     public ClientStream(ClientCircuit circuit, ushort id, FlowControlOptions flow, int writeAheadBytes, bool resumeOnReader,
-        Multiaddr localAddress, Multiaddr remoteAddress, Direction direction = Direction.Outbound)
+        bool pumpOnWriter, Multiaddr localAddress, Multiaddr remoteAddress, Direction direction = Direction.Outbound)
     {
         _circuit = circuit;
         Direction = direction;
@@ -47,8 +49,8 @@ internal sealed class ClientStream : IRawConnection
         LocalAddress = localAddress;
         RemoteAddress = remoteAddress;
         PackageWindow = new FlowWindow(flow.StreamWindow, resumeWaitersInline: resumeOnReader);
-        _outbound = new Pipe(new PipeOptions(pauseWriterThreshold: writeAheadBytes, resumeWriterThreshold: writeAheadBytes / 2,
-            useSynchronizationContext: false));
+        _outbound = new Pipe(new PipeOptions(readerScheduler: pumpOnWriter ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
+            pauseWriterThreshold: writeAheadBytes, resumeWriterThreshold: writeAheadBytes / 2, useSynchronizationContext: false));
         _deliver = new DeliveryWindow(flow.StreamWindow, flow.StreamSendmeIncrement);
         _reader = new CountingReader(_inbound.Reader, this);
     }
