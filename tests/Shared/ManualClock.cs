@@ -1,6 +1,6 @@
 namespace P2PStack.Testing;
 
-/// <summary>(Test support linked into each test project that steps time: privacy, NAT port mapping, simulation, Noise.) A clock that moves only when <see cref="Advance"/> is called; timers that come due fire inside it. Lets a
+/// <summary>(Test support linked into each test project that steps time: privacy, NAT port mapping, simulation, Noise, signaling.) A clock that moves only when <see cref="Advance"/> is called; timers that come due fire inside it. Lets a
 /// test count what a schedule does per interval without depending on how fast the machine runs.</summary>
 internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
 {

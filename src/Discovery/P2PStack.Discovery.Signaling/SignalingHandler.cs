@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using Google.Protobuf;
 using Microsoft.Extensions.DependencyInjection;
 using P2PStack.Discovery.Signaling.Pb;
@@ -67,30 +68,88 @@ public sealed class SignalingHandler(IServiceProvider services) : IProtocolHandl
     }
 
     /// <summary>
-    /// Flushes an answer into the stream's flow-control window within <see cref="SwarmSignalingOptions.AnswerWriteTimeout"/>.
-    /// A peer that does not take it in time is cut off (stream reset, counted <c>stalled</c>), so the host does not hold
-    /// the answer for as long as the peer's connection lives. False when the stream ended (by the peer or the cut).
+    /// Flushes an answer into the stream's flow-control window. While the flush waits, the bytes it has yet to send are
+    /// looked at a few times per <see cref="SwarmSignalingOptions.AnswerStallTimeout"/>: any decrease is progress (the
+    /// peer granted window and took more of the answer), and only a wait of that long with none cuts the peer off
+    /// (stream reset, counted <c>stalled</c>), so the host does not hold the answer for as long as the peer's connection
+    /// lives, yet a slow peer that keeps reading gets all of it. False when the stream ended (by the peer or the cut).
     /// </summary>
     private static async Task<bool> FlushAnswerAsync(SwarmSignaling signaling, IStream stream, CancellationToken cancellationToken)
     {
-        long size = stream.Output.CanGetUnflushedBytes ? stream.Output.UnflushedBytes : -1;
+        var output = stream.Output;
+        long size = Unflushed(output);
         using var write = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        write.CancelAfter(signaling.Options.AnswerWriteTimeout);
         try
         {
-            var flush = await stream.Output.FlushAsync(write.Token).ConfigureAwait(false);
+            var pending = output.FlushAsync(write.Token);
+            FlushResult flush;
+            if (pending.IsCompleted)
+            {
+                flush = await pending.ConfigureAwait(false);
+            }
+            else
+            {
+                // The peer's window is full: watch the flush (awaited once, as a task) for progress.
+                var waiting = pending.AsTask();
+                if (!await WatchProgressAsync(waiting, output, size, signaling.Options.AnswerStallTimeout, signaling.Time).ConfigureAwait(false))
+                    await write.CancelAsync().ConfigureAwait(false);
+                flush = await waiting.ConfigureAwait(false);
+            }
             if (!flush.IsCanceled) return !flush.IsCompleted;
         }
         catch (OperationCanceledException) when (write.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
         }
         cancellationToken.ThrowIfCancellationRequested();
-        string unflushed = size < 0 ? "" : $" ({stream.Output.UnflushedBytes} of {size} bytes not taken)";
+        string unflushed = size < 0 ? "" : $" ({Unflushed(output)} of {size} bytes not taken)";
         signaling.RefusedStream(stream.Connection.RemotePeer, "stalled",
-            $"the peer did not take an answer within {signaling.Options.AnswerWriteTimeout.TotalSeconds:0.###} s (AnswerWriteTimeout){unflushed}; stream reset");
+            $"the peer took none of an answer for {signaling.Options.AnswerStallTimeout.TotalSeconds:0.###} s (AnswerStallTimeout){unflushed}; stream reset");
         stream.Reset();
         return false;
     }
+
+    /// <summary>Waits for <paramref name="flush"/>; false when <paramref name="stallTimeout"/> passed with no byte of the
+    /// answer taken (the writer's unflushed bytes did not go down). A writer that cannot tell its unflushed bytes shows no
+    /// progress: the stall timeout then bounds the whole flush.</summary>
+    /// <remarks>The flush is linked to the caller's token: a cancellation ends it, and with it this wait.</remarks>
+    private static async Task<bool> WatchProgressAsync(Task flush, PipeWriter output, long size, TimeSpan stallTimeout, TimeProvider time)
+    {
+        var check = stallTimeout / 4;
+        long left = size, lastProgress = time.GetTimestamp();
+        while (true)
+        {
+            var remaining = stallTimeout - time.GetElapsedTime(lastProgress);
+            if (flush.IsCompleted) return true;
+            if (remaining > TimeSpan.Zero)
+            {
+                try
+                {
+                    await flush.WaitAsync(remaining < check ? remaining : check, time).ConfigureAwait(false);
+                    return true;
+                }
+                catch (TimeoutException)
+                {
+                }
+                catch (Exception) when (flush.IsCompleted)
+                {
+                    return true; // the flush's own failure is the caller's to see
+                }
+            }
+            long now = Unflushed(output);
+            if (now >= 0 && now < left)
+            {
+                left = now;
+                lastProgress = time.GetTimestamp();
+            }
+            else if (time.GetElapsedTime(lastProgress) >= stallTimeout)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>The bytes written and not yet taken by the flush, or -1 when the writer cannot tell.</summary>
+    private static long Unflushed(PipeWriter output) => output.CanGetUnflushedBytes ? output.UnflushedBytes : -1;
 
     private static SignalResponse Handle(SwarmSignaling signaling, long session, ReadOnlySpan<byte> bytes)
     {

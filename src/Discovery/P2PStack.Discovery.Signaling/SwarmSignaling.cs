@@ -54,6 +54,9 @@ public sealed partial class SwarmSignaling : IAsyncDisposable
 
     public PeerId LocalPeer => _identity.PeerId;
 
+    /// <summary>The clock of presence times and of the host's stream deadlines.</summary>
+    internal TimeProvider Time => _time;
+
     private DateTimeOffset Now => _time.GetUtcNow();
 
     private int MemberCount
@@ -216,6 +219,17 @@ public sealed partial class SwarmSignaling : IAsyncDisposable
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>Applies a checked announcement to a swarm this node keeps (joined or relayed); false when it keeps none.
+    /// For tests that need a swarm of many members without as many nodes.</summary>
+    internal bool TryApply(ReadOnlySpan<byte> swarmId, VerifiedPresence presence)
+    {
+        SwarmState? state;
+        lock (_gate) _swarms.TryGetValue(Convert.ToHexStringLower(swarmId), out state);
+        if (state is null) return false;
+        Apply(state, presence);
+        return true;
     }
 
     /// <summary>Applies a checked announcement to the swarm's member table; raises events for joined swarms.</summary>

@@ -55,10 +55,22 @@ public sealed class SwarmSignalingOptions
     /// <see cref="MaxPresenceSize"/> (about 40 MiB by default); the default is one yamux receive window.</summary>
     public int MaxServeAnswerSize { get; set; } = 256 * 1024;
 
-    /// <summary>An answer must be taken by the light peer (flushed into its stream's flow-control window) within this
-    /// time, or the host resets the stream and counts it (<c>stalled</c>): a peer that stops reading does not keep an
-    /// answer in the host's memory for as long as its connection lives.</summary>
-    public TimeSpan AnswerWriteTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Longest time an answer may wait with none of it taken by the light peer (flushed into its stream's
+    /// flow-control window); past it the host resets the stream and counts it (<c>stalled</c>): a peer that stops reading
+    /// does not keep an answer in the host's memory for as long as its connection lives. A slow peer that keeps taking
+    /// the answer (window updates that let more of it out) is never cut, however long the whole answer takes. Progress
+    /// is seen at the granularity of the peer's window updates (half a yamux window, 128 KiB, for a go or js peer);
+    /// on a stream whose writer cannot tell its unflushed bytes, this is the time the whole answer may take.</summary>
+    public TimeSpan AnswerStallTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The former name of <see cref="AnswerStallTimeout"/>, which it sets: the time is now one without
+    /// progress, not the whole write's.</summary>
+    [Obsolete("Use AnswerStallTimeout: the time an answer may wait without progress (a slow peer that keeps reading is not cut).")]
+    public TimeSpan AnswerWriteTimeout
+    {
+        get => AnswerStallTimeout;
+        set => AnswerStallTimeout = value;
+    }
 
     /// <summary>After a light peer's signaling stream ends (a page reload, a dropped connection), its swarms stay relayed
     /// this long so that it can come back without the swarm noticing a gap.</summary>
@@ -100,9 +112,9 @@ public sealed class SwarmSignalingOptions
         // One member of the largest size always fits (its field tag, a length prefix of at most 5 bytes, its bytes), so
         // a Serve can always answer with some member.
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxServeAnswerSize, MaxPresenceSize + ServeAnswerOverhead + 6);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(AnswerWriteTimeout, TimeSpan.Zero);
-        // CancelAfter's timer takes at most about 49 days; a day is far past any real answer.
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(AnswerWriteTimeout, TimeSpan.FromDays(1));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(AnswerStallTimeout, TimeSpan.Zero);
+        // The watcher waits with Task.WaitAsync, whose timer takes at most about 49 days; a day is far past any real stall.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(AnswerStallTimeout, TimeSpan.FromDays(1));
         ArgumentException.ThrowIfNullOrEmpty(NetworkName);
         ArgumentOutOfRangeException.ThrowIfLessThan(WatcherCapacity, 1);
     }

@@ -1,8 +1,10 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using P2PStack.Addressing;
 using P2PStack.Host;
 using P2PStack.Identity;
+using P2PStack.Muxers.Yamux;
 using P2PStack.Network;
 using P2PStack.Protocols.GossipSub;
 using P2PStack.Protocols.Kademlia;
@@ -35,8 +37,11 @@ internal sealed class SignalingPeer : IAsyncDisposable
     public Multiaddr Address => Host.ListenAddresses[0].Encapsulate($"/p2p/{Host.PeerId}");
     public T Get<T>() where T : notnull => _services.GetRequiredService<T>();
 
+    /// <param name="yamux">The host's yamux options (a light peer's receive window, say).</param>
+    /// <param name="signalingTime">The clock of the signaling service alone (its presence times and the host's answer
+    /// watcher); the rest of the host runs on the system clock.</param>
     public static async Task<SignalingPeer> StartAsync(MemoryNetwork network, Action<SwarmSignalingOptions>? signaling = null,
-        bool withSignaling = true, bool withDht = false)
+        bool withSignaling = true, bool withDht = false, Action<YamuxOptions>? yamux = null, TimeProvider? signalingTime = null)
     {
         var services = new ServiceCollection();
         services.AddSingleton(network);
@@ -45,7 +50,7 @@ internal sealed class SignalingPeer : IAsyncDisposable
             p2p.ListenOn("/memory/0");
             p2p.AddMemoryTransport();
             p2p.AddNoise();
-            p2p.AddYamux();
+            p2p.AddYamux(yamux);
             p2p.AddIdentify();
             p2p.AddGossipSub(o => o.HeartbeatInterval = TimeSpan.FromMilliseconds(200));
             if (withDht) p2p.AddKademlia(o => o.RefreshInterval = TimeSpan.Zero);
@@ -57,6 +62,8 @@ internal sealed class SignalingPeer : IAsyncDisposable
                     signaling?.Invoke(o);
                 });
         });
+        if (withSignaling && signalingTime is not null)
+            services.Replace(ServiceDescriptor.Singleton(sp => ActivatorUtilities.CreateInstance<SwarmSignaling>(sp, signalingTime)));
         var provider = services.BuildServiceProvider();
         var peer = new SignalingPeer(provider);
         await peer.Host.StartAsync(CancellationToken.None);

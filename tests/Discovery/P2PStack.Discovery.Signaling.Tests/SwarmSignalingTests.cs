@@ -243,8 +243,8 @@ public sealed class SwarmSignalingTests(ITestOutputHelper output) : IAsyncLifeti
     [Fact]
     public async Task A_light_peer_that_stops_reading_stalls_only_its_own_stream()
     {
-        // The stall lasts until the answer write timeout; far beyond this test here (the cut is tested below).
-        var host = await StartAsync(o => o.AnswerWriteTimeout = TimeSpan.FromMinutes(10));
+        // The stall lasts until the answer stall timeout; far beyond this test here (the cut is tested below).
+        var host = await StartAsync(o => o.AnswerStallTimeout = TimeSpan.FromMinutes(10));
         var member = await StartAsync();
         await member.Signaling!.JoinAsync(Key);
         var stuck = await SignalingPeer.StartAsync(_network, withSignaling: false);
@@ -311,14 +311,14 @@ public sealed class SwarmSignalingTests(ITestOutputHelper output) : IAsyncLifeti
 
     /// <summary>
     /// A light peer that never reads its answers: once they fill its stream's window, the host's next answer waits, and
-    /// after <see cref="SwarmSignalingOptions.AnswerWriteTimeout"/> the host resets the stream and counts it (<c>stalled</c>)
+    /// after <see cref="SwarmSignalingOptions.AnswerStallTimeout"/> without progress the host resets the stream and counts it (<c>stalled</c>)
     /// instead of holding the answer as long as the connection lives. The connection itself is still served.
     /// </summary>
     [Fact]
     public async Task A_light_peer_that_never_reads_its_answers_is_cut_off_after_the_write_timeout_and_counted()
     {
         // Long enough that the small answers of a reading stream are never cut under CI load; short enough for the test.
-        var host = await StartAsync(o => o.AnswerWriteTimeout = TimeSpan.FromSeconds(3));
+        var host = await StartAsync(o => o.AnswerStallTimeout = TimeSpan.FromSeconds(3));
         var member = await StartAsync();
         await member.Signaling!.JoinAsync(Key);
         var stuck = await SignalingPeer.StartAsync(_network, withSignaling: false);
