@@ -39,8 +39,28 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
 
     public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
-        long bytes = lastBuffer.Slice(lastBuffer.Start, consumed).Length;
+        // After Complete (the stream disposed by another part, e.g. an onion circuit's end while its loop still held a
+        // read's buffer) the call fails as a Pipe's reader does, with an InvalidOperationException; measuring against
+        // the buffer that Complete dropped threw an ArgumentOutOfRangeException, which callers read as a bug.
+        var last = lastBuffer;
         lastBuffer = default;
+        if (Volatile.Read(ref completed))
+        {
+            ThrowCompleted();
+        }
+
+        long bytes;
+        try
+        {
+            bytes = last.Slice(last.Start, consumed).Length;
+        }
+        catch (ArgumentOutOfRangeException) when (Volatile.Read(ref completed))
+        {
+            // Completed on another thread during the measure (its segments went back to the pool).
+            ThrowCompleted();
+            throw;
+        }
+
         inner.AdvanceTo(consumed, examined);
         if (bytes > 0)
         {
@@ -66,6 +86,10 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
         inner.Complete(exception);
         stream.OnReaderCompleted();
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowCompleted() =>
+        throw new InvalidOperationException("the stream's input was completed: no AdvanceTo after Complete");
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> AwaitRead(ValueTask<ReadResult> pending) =>
