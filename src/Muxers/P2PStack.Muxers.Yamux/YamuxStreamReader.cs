@@ -37,22 +37,30 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
 
     public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
 
-    /// <exception cref="InvalidOperationException">The reader was completed (by another thread too, such as a close
-    /// that completes the input while its reader is between a read and this call), as a pipe says it.</exception>
     public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
+        // After Complete (the stream disposed by another part, e.g. an onion circuit's end while its loop still held a
+        // read's buffer) the call fails as a Pipe's reader does, with an InvalidOperationException; measuring against
+        // the buffer that Complete dropped threw an ArgumentOutOfRangeException, which callers read as a bug.
+        var last = lastBuffer;
+        lastBuffer = default;
+        if (Volatile.Read(ref completed))
+        {
+            ThrowCompleted();
+        }
+
         long bytes;
         try
         {
-            bytes = lastBuffer.Slice(lastBuffer.Start, consumed).Length;
+            bytes = last.Slice(last.Start, consumed).Length;
         }
-        catch (ArgumentOutOfRangeException e) when (Volatile.Read(ref completed))
+        catch (ArgumentOutOfRangeException) when (Volatile.Read(ref completed))
         {
-            // Complete let go of the buffer (lastBuffer reset) after the read that returned `consumed`.
-            throw new InvalidOperationException("the stream's input was completed: nothing more can be consumed", e);
+            // Completed on another thread during the measure (its segments went back to the pool).
+            ThrowCompleted();
+            throw;
         }
 
-        lastBuffer = default;
         inner.AdvanceTo(consumed, examined);
         if (bytes > 0)
         {
@@ -78,6 +86,10 @@ internal sealed class YamuxStreamReader(YamuxStream stream, PipeReader inner) : 
         inner.Complete(exception);
         stream.OnReaderCompleted();
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowCompleted() =>
+        throw new InvalidOperationException("the stream's input was completed: no AdvanceTo after Complete");
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> AwaitRead(ValueTask<ReadResult> pending) =>

@@ -32,7 +32,8 @@ internal static class NoiseHandshake
         catch (OperationCanceledException e) when (timeout.IsCancellationRequested)
         {
             raw.Abort();
-            throw new HandshakeException($"{suite.ProtocolId} handshake timed out after {options.HandshakeTimeout}",
+            throw new HandshakeException(
+                $"{suite.ProtocolId} handshake took longer than NoiseOptions.HandshakeTimeout ({options.HandshakeTimeout.TotalSeconds:0.###} s)",
                 new TimeoutException(e.Message, e));
         }
         catch (System.Security.Authentication.AuthenticationException)

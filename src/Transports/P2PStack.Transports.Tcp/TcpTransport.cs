@@ -114,7 +114,8 @@ public sealed class TcpTransport : ITransport
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new TimeoutException($"connecting to {address} took longer than {_options.ConnectTimeout}", e);
+            throw new TimeoutException(
+                $"connecting to {address} took longer than TcpTransportOptions.ConnectTimeout ({_options.ConnectTimeout.TotalSeconds:0.###} s)", e);
         }
     }
 

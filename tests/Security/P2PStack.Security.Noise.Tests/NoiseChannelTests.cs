@@ -104,6 +104,7 @@ public class NoiseChannelTests
         var error = await Assert.ThrowsAsync<HandshakeException>(() =>
             channel.SecureOutboundAsync(rawClient, TestIdentity.Generate(), null, [], default).AsTask().WaitAsync(Prompt));
         Assert.IsType<TimeoutException>(error.InnerException);
+        Assert.Contains("NoiseOptions.HandshakeTimeout (0.15 s)", error.Message); // the option to raise
         Assert.True(rawClient.IsAborted);
     }
 

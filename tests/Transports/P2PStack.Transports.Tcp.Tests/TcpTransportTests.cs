@@ -218,8 +218,9 @@ public class TcpTransportTests
                 {
                     established.Add(await transport.DialAsync(address, default).AsTask().WaitAsync(Patience));
                 }
-                catch (TimeoutException)
+                catch (TimeoutException e)
                 {
+                    Assert.Contains("TcpTransportOptions.ConnectTimeout (0.3 s)", e.Message); // the option to raise
                     return;
                 }
             }

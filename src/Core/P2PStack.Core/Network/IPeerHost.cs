@@ -131,9 +131,26 @@ public sealed record DialOptions
     /// </summary>
     public bool AllowLimited { get; init; }
 
+    /// <summary>The longest <see cref="Timeout"/> accepted: a day, far past any real dial (a dial's timer takes at most
+    /// about 49 days).</summary>
+    public static TimeSpan MaxTimeout { get; } = TimeSpan.FromDays(1);
+
     /// <summary>Budget of this dial as a whole (every address, connect and upgrade); null leaves each attempt its
     /// <c>HostOptions.DialTimeout</c> with no overall bound beyond the caller's token.</summary>
-    public TimeSpan? Timeout { get; init; }
+    /// <exception cref="ArgumentOutOfRangeException">Zero or negative, or longer than <see cref="MaxTimeout"/>.</exception>
+    public TimeSpan? Timeout
+    {
+        get;
+        init
+        {
+            // Checked where it is set: zero or negative would make every dial fail at once as a timeout, and a value
+            // past the timer's range would throw from deep inside the dial.
+            if (value is { } timeout && (timeout <= TimeSpan.Zero || timeout > MaxTimeout))
+                throw new ArgumentOutOfRangeException(nameof(Timeout), timeout,
+                    $"DialOptions.Timeout must be more than zero and at most {MaxTimeout.TotalHours:0} h (or null for no overall budget)");
+            field = value;
+        }
+    }
 
     /// <summary>
     /// Marks the dial as one side of a coordinated simultaneous open (DCUtR over TCP: both peers dial each other at

@@ -98,7 +98,7 @@ public sealed partial class OnionClient : IAsyncDisposable
         Cover = padding?.Cover(PaddingScope.CircuitLink, Options.CellSize);
         metrics.ObserveClient(() => Circuits.Count(c => !c.Closed));
         _ephemerals = new PreparedKeys<OnionHandshake.ClientEphemeral>(OnionHandshake.ClientEphemeral.Generate, Options.Client.PreparedHandshakeKeys);
-        _firstHop = new PreparedFirstHop(PrepareNow);
+        _firstHop = new PreparedFirstHop(PrepareNow, LogFirstHopPreparationFailed);
     }
 
     // The hops' ephemeral keys, generated ahead of the builds (off their critical path).
@@ -665,6 +665,9 @@ public sealed partial class OnionClient : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Circuit {Id} ended: {Reason}")]
     private partial void LogCircuitEnded(string id, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Preparing the next build's first hop ahead failed (builds prepare it on their path instead; logged once)")]
+    private partial void LogFirstHopPreparationFailed(Exception error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Could not build a preemptive circuit: {Reason}")]
     private partial void LogPreemptiveFailed(string reason);

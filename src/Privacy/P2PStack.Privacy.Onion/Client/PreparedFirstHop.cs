@@ -14,11 +14,15 @@ internal sealed class PreparedFirstHop : IDisposable
 {
     private readonly Lock _gate = new();
     private readonly Func<RelayInfo, OnionHandshake.Client> _prepare;
+    private readonly Action<Exception>? _failed;
+    private int _failedOnce;
     private Ready? _ready;
     private int _preparing;
     private bool _disposed;
 
-    public PreparedFirstHop(Func<RelayInfo, OnionHandshake.Client> prepare) => _prepare = prepare;
+    /// <param name="failed">Told of the first preparation that fails (a bug, not network input), to log it once.</param>
+    public PreparedFirstHop(Func<RelayInfo, OnionHandshake.Client> prepare, Action<Exception>? failed = null) =>
+        (_prepare, _failed) = (prepare, failed);
 
     private sealed record Ready(RelayInfo Relay, OnionHandshake.Client Handshake);
 
@@ -73,9 +77,11 @@ internal sealed class PreparedFirstHop : IDisposable
             }
             dropped?.Handshake.Dispose();
         }
-        catch (Exception)
+        catch (Exception e)
         {
-            // Preparing failing is a bug, not network input: the next build prepares on the spot and throws there.
+            // Preparing failing is a bug, not network input: the next build prepares on the spot and throws there. Told
+            // once (logged), not per build.
+            if (Interlocked.Exchange(ref _failedOnce, 1) == 0) _failed?.Invoke(e);
         }
         finally
         {

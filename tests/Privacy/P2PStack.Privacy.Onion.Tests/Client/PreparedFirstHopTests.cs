@@ -1,5 +1,7 @@
+using P2PStack.Identity;
 using P2PStack.Privacy.Onion.Client;
 using P2PStack.Privacy.Onion.Crypto;
+using P2PStack.Privacy.Onion.Directory;
 
 namespace P2PStack.Privacy.Onion.Tests.Client;
 
@@ -84,6 +86,48 @@ public class PreparedFirstHopTests
         OnionHandshake.Client held;
         lock (prepared) held = prepared[^1];
         Assert.True(held.Erased);
+    }
+
+    [Fact]
+    public async Task A_failed_preparation_is_told_once_and_holds_nothing()
+    {
+        var told = new List<Exception>();
+        var first = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        int calls = 0;
+        var hop = new PreparedFirstHop(_ =>
+        {
+            Interlocked.Increment(ref calls);
+            throw new InvalidOperationException("no key");
+        }, e =>
+        {
+            lock (told) told.Add(e);
+            first.TrySetResult(e);
+        });
+        var relay = Relay();
+        hop.PrepareFor(relay);
+        Assert.Equal("no key", (await first.Task.WaitAsync(Patience)).Message);
+        // A second failure is not told again (once the first preparation has ended: PrepareFor skips while one runs).
+        var deadline = DateTime.UtcNow + Patience;
+        while (Volatile.Read(ref calls) < 2)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the second preparation did not run");
+            hop.PrepareFor(relay);
+            await Task.Delay(5);
+        }
+        Assert.False(hop.IsReady);
+        Assert.Null(hop.Take(relay));
+        lock (told) Assert.Single(told);
+    }
+
+    private static RelayInfo Relay()
+    {
+        using var key = PrivateKey.Generate(KeyType.Ed25519);
+        return new RelayInfo
+        {
+            Peer = PeerId.FromPublicKey(key.PublicKey), Addresses = [], OnionKey = [1, 2, 3], Bandwidth = 1, MaxCircuits = 1,
+            IsExit = false, ExitAllowed = [], ExitDenied = [], PublishedAt = DateTimeOffset.UnixEpoch,
+            ExpiresAt = DateTimeOffset.UnixEpoch, CellSize = 512, Protocol = "test",
+        };
     }
 
     private static async Task Ready(OnionClient client)
