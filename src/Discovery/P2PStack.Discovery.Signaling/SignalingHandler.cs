@@ -114,7 +114,8 @@ public sealed class SignalingHandler(IServiceProvider services) : IProtocolHandl
     /// <remarks>The flush is linked to the caller's token: a cancellation ends it, and with it this wait.</remarks>
     private static async Task<bool> WatchProgressAsync(Task flush, PipeWriter output, long size, TimeSpan stallTimeout, TimeProvider time)
     {
-        var check = stallTimeout / 4;
+        // A few looks per stall timeout; at least a millisecond apart (a tiny timeout must not make this a spin).
+        var check = TimeSpan.FromTicks(Math.Max(stallTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond));
         long left = size, lastProgress = time.GetTimestamp();
         while (true)
         {

@@ -54,7 +54,8 @@ public sealed partial class SwarmSignaling : IAsyncDisposable
 
     public PeerId LocalPeer => _identity.PeerId;
 
-    /// <summary>The clock of presence times and of the host's stream deadlines.</summary>
+    /// <summary>The clock of presence times and of the answer-stall check (the first request's deadline is the
+    /// system clock's, a CancelAfter).</summary>
     internal TimeProvider Time => _time;
 
     private DateTimeOffset Now => _time.GetUtcNow();

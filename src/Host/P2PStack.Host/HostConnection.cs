@@ -179,10 +179,11 @@ internal sealed partial class HostConnection : IConnection
             protocols = allowed;
         }
         // The resource manager refuses a stream over any limit (this connection's streams included), typed.
+        // The linked source first: nothing is taken yet if it cannot be made.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
         var scope = Resources.OpenStream(Direction.Outbound);
         Interlocked.Increment(ref _streams);
         IMuxedStream? stream = null;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
         try
         {
             timeout.CancelAfter(_options.StreamNegotiationTimeout);

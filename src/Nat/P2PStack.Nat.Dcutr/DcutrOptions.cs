@@ -1,3 +1,5 @@
+using P2PStack.Network;
+
 namespace P2PStack.Nat.Dcutr;
 
 public sealed class DcutrOptions
@@ -57,6 +59,12 @@ public sealed class DcutrOptions
             (AddressPollInterval, nameof(AddressPollInterval)) })
         {
             if (value <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, "must be positive");
+        }
+        // The dial timeouts become DialOptions.Timeout, which refuses more than a day: refused here, at start-up.
+        foreach (var (value, name) in new[] { (DialTimeout, nameof(DialTimeout)), (UnilateralDialTimeout, nameof(UnilateralDialTimeout)) })
+        {
+            if (value > DialOptions.MaxTimeout)
+                throw new ArgumentOutOfRangeException(name, $"at most {DialOptions.MaxTimeout.TotalHours:0} h (DialOptions.MaxTimeout)");
         }
         if (OwnAddressWait < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(OwnAddressWait), "must not be negative");
         if (NoAddressRetryDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(NoAddressRetryDelay), "must not be negative");

@@ -72,6 +72,7 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
     /// <summary>Runs identify over the connection and stores what the peer says; publishes <see cref="PeerIdentified"/>
     /// (except on a connection under a per-connection identity).</summary>
     /// <exception cref="TimeoutException">The exchange took longer than <see cref="IdentifyOptions.Timeout"/>.</exception>
+    /// <exception cref="IOException">The exchange was torn down underneath (the connection or stream closed).</exception>
     public async Task<IdentifyInfo> IdentifyAsync(IConnection connection, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -85,6 +86,12 @@ public sealed partial class IdentifyService : IProtocolHandler, IDisposable
             // Our own timeout, not the caller's cancellation.
             throw new TimeoutException(
                 $"identify with {connection.RemotePeer} took longer than IdentifyOptions.Timeout ({_options.Timeout.TotalSeconds:0.###} s)", ex);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Neither the caller's token nor our timeout: the stream or connection torn down underneath (an
+            // OperationCanceledException is only ever the caller's).
+            throw new IOException($"identify with {connection.RemotePeer} was aborted: {ex.Message}", ex);
         }
     }
 

@@ -67,7 +67,8 @@ public static class InlineSocketCompletions
     }
 
     /// <summary>The runtime's socket event threads alive now (threads named <c>.NET Sockets</c>, from
-    /// <c>/proc/self/task</c>; -1 where that cannot be read): one per core with inline completions, one without.</summary>
+    /// <c>/proc/self/task</c>; -1 where that cannot be read): with inline completions as many as asked for (the runtime's
+    /// default is one per core), one without.</summary>
     public static int EventThreads()
     {
         try
