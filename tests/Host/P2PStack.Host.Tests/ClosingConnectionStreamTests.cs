@@ -20,113 +20,88 @@ public sealed class ClosingConnectionStreamTests
     [Fact]
     public async Task A_ping_whose_stream_opening_the_remote_cuts_by_closing_the_connection_fails_with_the_muxer_closed_error()
     {
-        var (server, client, stall) = await ConnectAsync();
-        await using (server)
-        await using (client)
-        await using (stall)
-        {
-            stall.Arm();
-            var ping = client.Get<PingService>().PingAsync(server.Host.PeerId, 1, CancellationToken.None);
-            await stall.FlushPending.WaitAsync(Patience);
+        var error = await HeldOperationErrorAsync(
+            (client, connection) => client.Get<PingService>().PingAsync(connection.RemotePeer, 1, CancellationToken.None),
+            cut: ServerClosesTheConnection);
 
-            await server.Host.DisconnectAsync(client.Host.PeerId, CancellationToken.None);
-
-            var error = await Record.ExceptionAsync(() => ping.WaitAsync(Patience));
-            Assert.IsType<MuxerClosedException>(error);
-            Assert.Contains("closed", error.Message, StringComparison.Ordinal);
-        }
+        Assert.Contains("closed", Assert.IsType<MuxerClosedException>(error).Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_stream_opening_cut_by_the_connection_closing_fails_with_the_muxer_closed_error()
     {
-        var (server, client, stall) = await ConnectAsync();
-        await using (server)
-        await using (client)
-        await using (stall)
-        {
-            var connection = Assert.Single(client.Host.GetConnections());
-            stall.Arm();
-            var open = connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask();
-            await stall.FlushPending.WaitAsync(Patience);
+        var error = await HeldOperationErrorAsync(
+            (_, connection) => connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask(),
+            cut: ServerClosesTheConnection);
 
-            await server.Host.DisconnectAsync(client.Host.PeerId, CancellationToken.None);
-
-            Assert.IsType<MuxerClosedException>(await Record.ExceptionAsync(() => open.WaitAsync(Patience)));
-        }
+        Assert.IsType<MuxerClosedException>(error);
     }
 
     [Fact]
     public async Task A_stream_opening_that_outlasts_the_negotiation_timeout_fails_with_a_timeout_naming_the_option()
     {
-        var (server, client, stall) = await ConnectAsync(clientOptions: o => o.StreamNegotiationTimeout = TimeSpan.FromMilliseconds(200));
-        await using (server)
-        await using (client)
-        await using (stall)
-        {
-            var connection = Assert.Single(client.Host.GetConnections());
-            stall.Arm();
-            var open = connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask();
+        var error = await HeldOperationErrorAsync(
+            (_, connection) => connection.OpenStreamAsync([PingProtocol.Id], CancellationToken.None).AsTask(),
+            clientOptions: o => o.StreamNegotiationTimeout = TimeSpan.FromMilliseconds(200));
 
-            var error = Assert.IsType<TimeoutException>(await Record.ExceptionAsync(() => open.WaitAsync(Patience)));
-            Assert.Contains(nameof(HostOptions.StreamNegotiationTimeout), error.Message, StringComparison.Ordinal);
-        }
+        Assert.Contains(nameof(HostOptions.StreamNegotiationTimeout), Assert.IsType<TimeoutException>(error).Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_stream_opening_the_caller_cancels_is_still_a_cancellation()
     {
-        var (server, client, stall) = await ConnectAsync();
-        await using (server)
-        await using (client)
-        await using (stall)
-        {
-            var connection = Assert.Single(client.Host.GetConnections());
-            stall.Arm();
-            using var cancel = new CancellationTokenSource();
-            var open = connection.OpenStreamAsync([PingProtocol.Id], cancel.Token).AsTask();
-            await stall.FlushPending.WaitAsync(Patience);
+        using var cancel = new CancellationTokenSource();
+        var error = await HeldOperationErrorAsync(
+            (_, connection) => connection.OpenStreamAsync([PingProtocol.Id], cancel.Token).AsTask(),
+            cut: (_, _) => cancel.CancelAsync());
 
-            await cancel.CancelAsync();
-
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => open.WaitAsync(Patience));
-        }
+        Assert.IsAssignableFrom<OperationCanceledException>(error);
     }
 
     [Fact]
     public async Task Identify_on_a_connection_the_remote_closes_meanwhile_fails_with_the_muxer_closed_error()
     {
-        var (server, client, stall) = await ConnectAsync();
-        await using (server)
-        await using (client)
-        await using (stall)
-        {
-            var connection = Assert.Single(client.Host.GetConnections());
-            stall.Arm();
-            var identify = client.Get<IdentifyService>().IdentifyAsync(connection, CancellationToken.None);
-            await stall.FlushPending.WaitAsync(Patience);
+        var error = await HeldOperationErrorAsync(
+            (client, connection) => client.Get<IdentifyService>().IdentifyAsync(connection, CancellationToken.None),
+            cut: ServerClosesTheConnection);
 
-            await server.Host.DisconnectAsync(client.Host.PeerId, CancellationToken.None);
-
-            Assert.IsType<MuxerClosedException>(await Record.ExceptionAsync(() => identify.WaitAsync(Patience)));
-        }
+        Assert.IsType<MuxerClosedException>(error);
     }
 
     [Fact]
     public async Task Identify_that_outlasts_its_timeout_fails_with_a_timeout_naming_the_option()
     {
-        var (server, client, stall) = await ConnectAsync(
+        var error = await HeldOperationErrorAsync(
+            (client, connection) => client.Get<IdentifyService>().IdentifyAsync(connection, CancellationToken.None),
             configure: p2p => p2p.Services.Configure<IdentifyOptions>(o => o.Timeout = TimeSpan.FromMilliseconds(200)));
+
+        Assert.Contains(nameof(IdentifyOptions) + "." + nameof(IdentifyOptions.Timeout), Assert.IsType<TimeoutException>(error).Message,
+            StringComparison.Ordinal);
+    }
+
+    private static Task ServerClosesTheConnection(TestPeer server, TestPeer client) =>
+        server.Host.DisconnectAsync(client.Host.PeerId, CancellationToken.None).AsTask();
+
+    // Starts `operation` on the client with its connection's next flush held; once that flush is pending, `cut` runs
+    // (none: the operation's own timeout ends it). Returns what the operation threw (null if it did not).
+    private static async Task<Exception?> HeldOperationErrorAsync(
+        Func<TestPeer, IConnection, Task> operation, Func<TestPeer, TestPeer, Task>? cut = null,
+        Action<HostOptions>? clientOptions = null, Action<IP2PBuilder>? configure = null)
+    {
+        var (server, client, stall) = await ConnectAsync(clientOptions, configure);
         await using (server)
         await using (client)
         await using (stall)
         {
             var connection = Assert.Single(client.Host.GetConnections());
             stall.Arm();
-            var identify = client.Get<IdentifyService>().IdentifyAsync(connection, CancellationToken.None);
-
-            var error = Assert.IsType<TimeoutException>(await Record.ExceptionAsync(() => identify.WaitAsync(Patience)));
-            Assert.Contains(nameof(IdentifyOptions) + "." + nameof(IdentifyOptions.Timeout), error.Message, StringComparison.Ordinal);
+            var running = operation(client, connection);
+            if (cut is not null)
+            {
+                await stall.FlushPending.WaitAsync(Patience);
+                await cut(server, client);
+            }
+            return await Record.ExceptionAsync(() => running.WaitAsync(Patience));
         }
     }
 
